@@ -1,0 +1,30 @@
+"""museforge: a gRPC server for digital-art generation with pluggable ONNX generators."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .encoders import Encoder
+from .generator import (
+    Cancelled,
+    GenerationContext,
+    Generator,
+    Media,
+    ModelSource,
+    Progress,
+)
+from .hookspecs import hookimpl
+from .recipe import Recipe
+
+__all__ = [
+    "Cancelled",
+    "Encoder",
+    "GenerationContext",
+    "Generator",
+    "Media",
+    "ModelSource",
+    "Progress",
+    "Recipe",
+    "__version__",
+    "hookimpl",
+]

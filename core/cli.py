@@ -1,0 +1,344 @@
+"""The ``museforge`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from . import __version__
+from .config import DEFAULT_ADDRESS, ConfigError, Settings, load_settings
+from .errors import RequestError, field_violations
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+
+EPILOG = """examples:
+  museforge serve                                   # 127.0.0.1:50051, built-in plugins
+  museforge generators                              # what the server can make
+  museforge generate image.digits --param digit=7 --count 8 -o out/
+  museforge export image.digits --quick --output /tmp/models
+"""
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    """``key=value``; the value is read as JSON when it parses (7, true, [1,2]), else a string."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key.strip(), json.loads(raw)
+    except json.JSONDecodeError:
+        return key.strip(), raw
+
+
+def add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="TOML settings file (or MUSEFORGE_CONFIG)")
+    parser.add_argument("--plugins", help="comma-separated allow-list of plugins to load")
+
+
+def add_target_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--server", default=None, metavar="HOST:PORT",
+                       help=f"server to ask (default: MUSEFORGE_ADDRESS or {DEFAULT_ADDRESS})")
+    group.add_argument("--local", action="store_true",
+                       help="run in this process instead of asking a server")
+    add_settings_flags(parser)
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="museforge",
+        description="museforge: a gRPC server for digital-art generation (image, music, 3D).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"museforge {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="start the gRPC server",
+                           description="Serve museforge.v1, the Open Inference Protocol, "
+                           "health and reflection. Ctrl-C or SIGTERM drains and exits.")
+    serve.add_argument("--address", help=f"HOST:PORT to listen on (default {DEFAULT_ADDRESS})")
+    serve.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    add_settings_flags(serve)
+
+    plugins = sub.add_parser("plugins", help="list plugins and their load errors")
+    add_target_flags(plugins)
+    generators = sub.add_parser("generators", help="list generators, formats and models")
+    add_target_flags(generators)
+    generators.add_argument("--schema", action="store_true", help="show parameter schemas")
+
+    generate = sub.add_parser(
+        "generate", help="generate media and write the files",
+        description="Generate with a server (default) or in-process (--local).",
+    )
+    generate.add_argument("generator", help="dotted generator name, e.g. image.digits")
+    generate.add_argument("--param", "-p", action="append", type=parse_param, default=[],
+                          metavar="KEY=VALUE", help="a generator parameter (repeatable)")
+    generate.add_argument("--seed", type=int, help="seed for reproducible output")
+    generate.add_argument("--count", "-n", type=int, default=1, help="how many (default 1)")
+    generate.add_argument("--format", "-f", default="", help="output format (default: first)")
+    generate.add_argument("--output", "-o", type=Path, default=Path("."),
+                          help="directory for the files (created if missing)")
+    add_target_flags(generate)
+
+    export = sub.add_parser(
+        "export", help="train a model and export it to ONNX (needs museforge[train])",
+        description="Reproduce a shipped model from packaged data: train (seeded), export to "
+        "ONNX, validate against PyTorch, evaluate on held-out data, write model.onnx + "
+        "manifest.json into <output>/<version>/.",
+    )
+    export.add_argument("recipe", nargs="?", help="recipe name, e.g. image.digits")
+    export.add_argument("--list", action="store_true", help="list the recipes and exit")
+    export.add_argument("--quick", action="store_true",
+                        help="a few seconds of training to prove the pipeline (not for shipping)")
+    export.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    export.add_argument("--output", type=Path,
+                        help="models directory (default: the plugin's own models/<name>/; "
+                        "with --quick: ./museforge-export/<name>)")
+    export.add_argument("--version-number", type=int, default=1, dest="model_version",
+                        help="version directory to write (default 1)")
+    export.add_argument("--checkpoints", type=Path, help="directory for training checkpoints")
+    export.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_settings_flags(export)
+    return parser
+
+
+def settings_from(args: argparse.Namespace, **overrides: Any) -> Settings:
+    plugins = getattr(args, "plugins", None)
+    if plugins is not None:
+        overrides["plugins"] = [p.strip() for p in plugins.split(",") if p.strip()]
+    return load_settings(getattr(args, "config", None), overrides)
+
+
+def print_table(rows: Iterable[Sequence[str]], header: Sequence[str]) -> None:
+    rows = [list(map(str, r)) for r in rows]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+              for i, h in enumerate(header)]
+    for line in [list(header), *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .server import serve_forever
+
+    settings = settings_from(args, address=args.address, log_level=args.log_level)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: "
+                        "%(message)s")
+    try:
+        asyncio.run(serve_forever(settings))
+    except OSError as exc:
+        print(f"museforge: cannot serve on {settings.address}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def local_service(args: argparse.Namespace) -> Any:
+    """An in-process stand-in with the client's listing methods (for --local)."""
+    from .engine import Engine
+    from .service import MuseforgeService
+
+    engine = Engine(settings_from(args)).start()
+    return engine, MuseforgeService(engine, executor=None)  # type: ignore[arg-type]
+
+
+def fetch_listing(args: argparse.Namespace, what: str) -> list[Any]:
+    from .v1 import museforge_pb2 as pb
+
+    if args.local:
+        logging.basicConfig(level="WARNING")
+        _, service = local_service(args)
+        request = pb.ListPluginsRequest() if what == "plugins" else pb.ListGeneratorsRequest()
+        method = service.ListPlugins if what == "plugins" else service.ListGenerators
+        reply = asyncio.run(method(request, None))
+        return list(reply.plugins if what == "plugins" else reply.generators)
+    from .client import Client
+
+    with Client(server_address(args), timeout=30) as client:
+        return client.plugins() if what == "plugins" else client.generators()
+
+
+def server_address(args: argparse.Namespace) -> str:
+    return args.server or settings_from(args).address
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from google.protobuf.json_format import MessageToDict
+
+    plugins = fetch_listing(args, "plugins")
+    if args.json:
+        print(json.dumps([MessageToDict(p) for p in plugins], indent=2))
+        return EXIT_OK
+    print_table(
+        ((p.name, p.version or "-", p.source, ",".join(p.hooks) or "-",
+          ",".join(p.generators) or "-", p.error or "ok") for p in plugins),
+        ("PLUGIN", "VERSION", "SOURCE", "HOOKS", "GENERATORS", "STATUS"),
+    )
+    return EXIT_FAILED if any(p.error for p in plugins) else EXIT_OK
+
+
+def cmd_generators(args: argparse.Namespace) -> int:
+    from google.protobuf.json_format import MessageToDict
+
+    generators = fetch_listing(args, "generators")
+    if args.json:
+        print(json.dumps([MessageToDict(g) for g in generators], indent=2))
+        return EXIT_OK
+    print_table(
+        ((g.name, g.modality, ",".join(g.formats), str(g.max_count),
+          ",".join(f"{m.name}@{m.version}:{m.provider or m.error}" for m in g.models) or "-",
+          "yes" if g.available else "NO") for g in generators),
+        ("GENERATOR", "MODALITY", "FORMATS", "MAX COUNT", "MODELS (provider)", "AVAILABLE"),
+    )
+    if args.schema:
+        for g in generators:
+            print(f"\n{g.name} parameters:\n{json.dumps(json.loads(g.parameters_schema), indent=2)}")
+    return EXIT_OK
+
+
+class Bar:
+    """A dependency-free progress line on stderr (only when stderr is a terminal)."""
+
+    def __init__(self) -> None:
+        self.enabled = sys.stderr.isatty()
+
+    def update(self, done: int, total: int, stage: str) -> None:
+        if not self.enabled or total <= 0:
+            return
+        filled = int(30 * done / total)
+        sys.stderr.write(f"\r{stage:<10} [{'#' * filled}{'.' * (30 - filled)}] {done}/{total}")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    params = dict(args.param)
+    args.output.mkdir(parents=True, exist_ok=True)
+    bar = Bar()
+    written: list[Path] = []
+    seed: int | None = args.seed
+    if args.local:
+        from .engine import Artifact, Engine
+
+        logging.basicConfig(level="WARNING")
+        engine = Engine(settings_from(args)).start()
+        request = engine.prepare(args.generator, params, args.seed, args.count, args.format)
+        seed = request.seed
+        for event in engine.run(request):
+            if isinstance(event, Artifact):
+                written.append(write_file(args.output, event.filename, event.data))
+            else:
+                bar.update(event.completed, event.total, event.stage)
+    else:
+        from .client import Client
+
+        with Client(server_address(args)) as client:
+            for message in client.stream_generate(
+                args.generator, params, seed=args.seed, count=args.count, fmt=args.format
+            ):
+                kind = message.WhichOneof("event")
+                if kind == "seed":
+                    seed = message.seed
+                elif kind == "progress":
+                    p = message.progress
+                    bar.update(p.completed, p.total, p.stage)
+                elif kind == "artifact":
+                    a = message.artifact
+                    written.append(write_file(args.output, a.filename, a.data))
+    bar.close()
+    for path in written:
+        print(path)
+    print(f"{len(written)} file(s) written to {args.output} (seed {seed})", file=sys.stderr)
+    return EXIT_OK
+
+
+def write_file(directory: Path, name: str, data: bytes) -> Path:
+    path = directory / Path(name).name  # never let a name escape the output directory
+    tmp = path.with_suffix(path.suffix + ".part")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return path
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .plugin_host import PluginHost
+
+    settings = settings_from(args)
+    host = PluginHost(allow=settings.plugins, load_entrypoints=settings.load_installed_plugins)
+    recipes = host.load().recipes
+    if args.list or not args.recipe:
+        print_table(((r.name, r.description) for r in recipes.values()), ("RECIPE", "DESCRIPTION"))
+        return EXIT_OK if args.list else EXIT_USAGE
+    recipe = recipes.get(args.recipe)
+    if recipe is None:
+        print(f"museforge: unknown recipe {args.recipe!r}; known: {', '.join(recipes) or 'none'}",
+              file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        from museforge.export.pipeline import run_recipe
+    except ImportError as exc:
+        print(f"museforge export needs the training extra: pip install 'museforge[train]' ({exc})",
+              file=sys.stderr)
+        return EXIT_FAILED
+    output = args.output
+    if output is None and args.quick:
+        output = Path("museforge-export") / recipe.name
+    result = run_recipe(
+        recipe, seed=args.seed, quick=args.quick, output=output, version=args.model_version,
+        show_progress=not args.no_progress, checkpoint_dir=args.checkpoints,
+    )
+    manifest = result.manifest
+    print(f"wrote {result.directory / 'model.onnx'} (sha256 {manifest.sha256[:12]}…, "
+          f"trained in {manifest.training['seconds']} s)")
+    print(json.dumps(manifest.metrics, indent=2))
+    return EXIT_OK
+
+
+COMMANDS = {
+    "serve": cmd_serve,
+    "plugins": cmd_plugins,
+    "generators": cmd_generators,
+    "generate": cmd_generate,
+    "export": cmd_export,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        print(f"museforge: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except RequestError as exc:
+        print(f"museforge: {exc.message}", file=sys.stderr)
+        for violation in exc.violations:
+            print(f"  {violation.field}: {violation.description}", file=sys.stderr)
+        return EXIT_FAILED
+    except grpc.RpcError as exc:
+        code = exc.code()
+        if code == grpc.StatusCode.UNAVAILABLE:
+            print(f"museforge: no server answered ({exc.details()}); start one with "
+                  "`museforge serve` or pass --server / --local", file=sys.stderr)
+            return EXIT_UNREACHABLE
+        print(f"museforge: {code.name}: {exc.details()}", file=sys.stderr)
+        for field, description in field_violations(exc):
+            print(f"  {field}: {description}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

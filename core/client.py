@@ -1,0 +1,119 @@
+"""A small synchronous Python client for museforge.v1, used by the CLI and the tests."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from types import TracebackType
+from typing import Any
+
+import grpc
+from google.protobuf import struct_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from .config import DEFAULT_ADDRESS
+from .v1 import museforge_pb2 as pb
+from .v1 import museforge_pb2_grpc as pb_grpc
+
+MAX_MESSAGE = 256 * 1024 * 1024
+
+
+def to_struct(parameters: Mapping[str, Any] | None) -> struct_pb2.Struct:
+    struct = struct_pb2.Struct()
+    if parameters:
+        struct.update(dict(parameters))
+    return struct
+
+
+class Client:
+    """Talks to a running museforge server.
+
+    >>> with Client("127.0.0.1:50051") as client:
+    ...     result = client.generate("image.digits", {"digit": 7}, seed=42, count=4)
+    """
+
+    def __init__(self, address: str = DEFAULT_ADDRESS, *, timeout: float | None = None) -> None:
+        self.address = address
+        self.timeout = timeout
+        self.channel = grpc.insecure_channel(
+            address,
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE),
+                ("grpc.max_send_message_length", MAX_MESSAGE),
+            ],
+        )
+        self.stub = pb_grpc.MuseforgeStub(self.channel)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def wait_ready(self, timeout: float = 10.0) -> None:
+        """Block until the channel connects (raises grpc.FutureTimeoutError otherwise)."""
+        grpc.channel_ready_future(self.channel).result(timeout=timeout)
+
+    def health(self, service: str = "") -> str:
+        stub = health_pb2_grpc.HealthStub(self.channel)
+        reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=self.timeout)
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+
+    def plugins(self) -> list[pb.PluginInfo]:
+        return list(self.stub.ListPlugins(pb.ListPluginsRequest(), timeout=self.timeout).plugins)
+
+    def generators(self, modality: str = "") -> list[pb.GeneratorInfo]:
+        reply = self.stub.ListGenerators(pb.ListGeneratorsRequest(modality=modality),
+                                         timeout=self.timeout)
+        return list(reply.generators)
+
+    def schema(self, generator: str) -> dict[str, Any]:
+        for info in self.generators():
+            if info.name == generator:
+                return dict(json.loads(info.parameters_schema))
+        raise KeyError(generator)
+
+    @staticmethod
+    def request(
+        generator: str,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        seed: int | None = None,
+        count: int = 1,
+        fmt: str = "",
+    ) -> pb.GenerateRequest:
+        message = pb.GenerateRequest(
+            generator=generator, parameters=to_struct(parameters), count=count, format=fmt
+        )
+        if seed is not None:
+            message.seed = seed
+        return message
+
+    def generate(
+        self,
+        generator: str,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        seed: int | None = None,
+        count: int = 1,
+        fmt: str = "",
+    ) -> pb.GenerateResponse:
+        request = self.request(generator, parameters, seed=seed, count=count, fmt=fmt)
+        return self.stub.Generate(request, timeout=self.timeout)
+
+    def stream_generate(
+        self,
+        generator: str,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        seed: int | None = None,
+        count: int = 1,
+        fmt: str = "",
+    ) -> Iterator[pb.GenerateEvent]:
+        request = self.request(generator, parameters, seed=seed, count=count, fmt=fmt)
+        yield from self.stub.StreamGenerate(request, timeout=self.timeout)

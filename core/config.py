@@ -1,0 +1,94 @@
+"""Settings from a TOML file, then ``MUSEFORGE_*`` environment variables, then flags."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+ENV_PREFIX = "MUSEFORGE_"
+DEFAULT_ADDRESS = "127.0.0.1:50051"
+
+
+class Settings(BaseModel):
+    """Every knob of the server. Keys in museforge.toml use these names."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    address: str = Field(DEFAULT_ADDRESS, description="host:port the server listens on")
+    plugins: list[str] | None = Field(
+        None, description="allow-list of plugin (entry-point) names; unset loads all"
+    )
+    load_installed_plugins: bool = Field(
+        True, description="discover plugins from entry points (tests turn this off)"
+    )
+    trace_plugins: bool = Field(False, description="log every hook call")
+    providers: list[str] = Field(
+        ["CUDAExecutionProvider", "CPUExecutionProvider"],
+        description="ONNX Runtime execution providers in order of preference",
+    )
+    intra_op_threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads; 0: auto")
+    inter_op_threads: int = Field(0, ge=0, description="ONNX Runtime inter-op threads; 0: auto")
+    graph_optimization: str = Field("all", pattern="^(disable|basic|extended|all)$")
+    max_count: int = Field(64, ge=1, le=100_000, description="largest count per request")
+    worker_threads: int = Field(8, ge=1, le=1024, description="threads running generators")
+    max_message_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    grace_seconds: float = Field(10.0, ge=0, description="drain time on SIGTERM/Ctrl-C")
+    log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the key and its source."""
+
+
+def _env_value(field: str, raw: str) -> Any:
+    annotation = str(Settings.model_fields[field].annotation)
+    if "list" in annotation:
+        return [item.strip() for item in raw.split(",") if item.strip()]
+    return raw
+
+
+def from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for field in Settings.model_fields:
+        key = ENV_PREFIX + field.upper()
+        if key in environ:
+            values[field] = _env_value(field, environ[key])
+    return values
+
+
+def load_settings(
+    config_file: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Merge file < environment < overrides (flags); ``None`` overrides are ignored."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    path = config_file or (Path(environ["MUSEFORGE_CONFIG"]) if "MUSEFORGE_CONFIG" in environ
+                           else None)
+    if path is not None:
+        try:
+            values.update(tomllib.loads(path.read_text("utf-8")))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file {path} does not exist") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path}: {exc}") from exc
+    values.update(from_env(environ))
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from exc

@@ -1,0 +1,277 @@
+"""The in-process heart of the server: catalogue, validation, models and generation.
+
+Both the gRPC services and ``museforge generate --local`` drive this object.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ValidationError
+
+from . import __version__
+from .config import Settings
+from .encoders import Encoder
+from .errors import FieldViolation, Internal, InvalidArgument, NotFound, Unavailable
+from .generator import Cancelled, Generator, Media, Progress
+from .plugin_host import PluginHost, PluginRecord
+from .runtime import LoadedModel, Runtime, RuntimeOptions
+
+log = logging.getLogger("museforge.engine")
+
+MAX_SEED = 2**64 - 1
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """An encoded output, as returned to the caller."""
+
+    data: bytes
+    media_type: str
+    format: str
+    index: int
+    filename: str
+    metadata: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class PreparedRequest:
+    """A request that passed validation; running it can only fail on the server's side."""
+
+    generator: Generator
+    params: BaseModel
+    seed: int
+    count: int
+    encoder: Encoder
+    parameters_json: str
+
+
+@dataclass
+class GenerationState:
+    """The per-request context handed to a generator (see GenerationContext)."""
+
+    runtime: Runtime
+    allowed: frozenset[str]
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+    def infer(self, model: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self.check_cancelled()
+        if model not in self.allowed:
+            raise KeyError(f"model {model!r} is not declared by this generator")
+        return self.runtime.infer(model, inputs)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel.is_set()
+
+    def check_cancelled(self) -> None:
+        if self.cancel.is_set():
+            raise Cancelled()
+
+
+def _violations_from(error: ValidationError) -> list[FieldViolation]:
+    found = []
+    for item in error.errors():
+        # Union members add their tag to the location ("digit.int"); keep the field path only.
+        path = [str(p) for p in item["loc"] if not str(p).startswith(("function-", "literal["))]
+        path = [p for p in path if p not in ("int", "str", "float", "bool", "none")] or path
+        found.append(FieldViolation("parameters." + ".".join(path), item["msg"]))
+    return found
+
+
+class Engine:
+    """Loads plugins and models once, then validates and runs requests."""
+
+    def __init__(self, settings: Settings | None = None, host: PluginHost | None = None) -> None:
+        self.settings = settings or Settings()
+        self.host = host or PluginHost(
+            allow=self.settings.plugins,
+            load_entrypoints=self.settings.load_installed_plugins,
+            trace=self.settings.trace_plugins,
+        )
+        self.runtime = Runtime(
+            RuntimeOptions(
+                providers=tuple(self.settings.providers),
+                intra_op_threads=self.settings.intra_op_threads,
+                inter_op_threads=self.settings.inter_op_threads,
+                graph_optimization=self.settings.graph_optimization,
+            )
+        )
+        self.started = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> Engine:
+        if self.started:
+            return self
+        catalogue = self.host.load()
+        for generator in catalogue.generators.values():
+            for source in generator.models:
+                self.runtime.load(source)
+        self.started = True
+        return self
+
+    # -- catalogue -------------------------------------------------------------------------
+
+    @property
+    def generators(self) -> dict[str, Generator]:
+        return self.host.catalogue.generators
+
+    @property
+    def encoders(self) -> dict[str, Encoder]:
+        return self.host.catalogue.encoders
+
+    def plugins(self) -> list[PluginRecord]:
+        return list(self.host.records.values())
+
+    def plugin_of(self, generator: str) -> str:
+        return self.host.catalogue.owners.get(f"generators:{generator}", "")
+
+    def models_of(self, generator: Generator) -> list[LoadedModel]:
+        return [self.runtime.models[s.name] for s in generator.models if s.name in self.runtime.models]
+
+    def available(self, generator: Generator) -> bool:
+        return all(m.ready for m in self.models_of(generator))
+
+    def max_count(self, generator: Generator) -> int:
+        own = generator.max_count or self.settings.max_count
+        return min(own, self.settings.max_count)
+
+    def parameters_schema(self, generator: Generator) -> dict[str, Any]:
+        return generator.parameters.model_json_schema()
+
+    # -- requests --------------------------------------------------------------------------
+
+    def prepare(
+        self,
+        name: str,
+        parameters: Mapping[str, Any] | None,
+        seed: int | None,
+        count: int,
+        fmt: str,
+    ) -> PreparedRequest:
+        """Validate everything a client sent; raises a RequestError naming each bad field."""
+        generator = self.generators.get(name)
+        if generator is None:
+            known = ", ".join(sorted(self.generators)) or "none"
+            raise NotFound(f"unknown generator {name!r}; known generators: {known}")
+        if not self.available(generator):
+            reasons = "; ".join(m.error for m in self.models_of(generator) if not m.ready)
+            raise Unavailable(f"generator {name} is unavailable: {reasons}")
+        violations: list[FieldViolation] = []
+        params_dict = dict(parameters or {})
+        known_fields = generator.parameters.model_fields
+        for key in params_dict:
+            if key not in known_fields:
+                violations.append(FieldViolation(
+                    f"parameters.{key}",
+                    f"unknown parameter; {name} accepts: {', '.join(known_fields) or 'none'}",
+                ))
+        params: BaseModel | None = None
+        try:
+            params = generator.parameters.model_validate(
+                {k: v for k, v in params_dict.items() if k in known_fields}
+            )
+        except ValidationError as exc:
+            violations.extend(_violations_from(exc))
+        count = count or 1
+        limit = self.max_count(generator)
+        if count < 1 or count > limit:
+            violations.append(FieldViolation("count", f"must be between 1 and {limit}, got {count}"))
+        fmt = (fmt or generator.formats[0]).lower()
+        if fmt not in generator.formats or fmt not in self.encoders:
+            violations.append(FieldViolation(
+                "format", f"{fmt!r} is not supported by {name}; use one of {list(generator.formats)}"
+            ))
+        if seed is None:
+            seed = secrets.randbits(63)
+        elif not 0 <= seed <= MAX_SEED:
+            violations.append(FieldViolation("seed", "must be between 0 and 2**64-1"))
+        if violations or params is None:
+            raise InvalidArgument(f"invalid request for {name}", violations)
+        return PreparedRequest(
+            generator=generator,
+            params=params,
+            seed=seed,
+            count=count,
+            encoder=self.encoders[fmt],
+            parameters_json=json.dumps(params.model_dump(mode="json"), sort_keys=True),
+        )
+
+    def provenance(self, request: PreparedRequest, media: Media) -> dict[str, str]:
+        models = self.models_of(request.generator)
+        record = {
+            "generator": request.generator.name,
+            "seed": str(request.seed),
+            "index": str(media.index),
+            "count": str(request.count),
+            "parameters": request.parameters_json,
+            "format": request.encoder.name,
+            "museforge_version": __version__,
+            "models": json.dumps(
+                [{"name": m.name, "version": m.version, "sha256": m.sha256} for m in models]
+            ),
+        }
+        record.update({f"x.{k}": str(v) for k, v in media.metadata.items()})
+        return record
+
+    def run(
+        self, request: PreparedRequest, cancel: threading.Event | None = None
+    ) -> Iterator[Progress | Artifact]:
+        """Run a prepared request (blocking; call from a worker thread)."""
+        state = GenerationState(
+            runtime=self.runtime,
+            allowed=frozenset(s.name for s in request.generator.models),
+            cancel=cancel or threading.Event(),
+        )
+        name = request.generator.name
+        try:
+            events = request.generator.generate(state, request.params, request.seed, request.count)
+            for event in events:
+                state.check_cancelled()
+                if isinstance(event, Progress):
+                    yield event
+                elif isinstance(event, Media):
+                    yield self._encode(request, event)
+                else:
+                    raise TypeError(f"yielded {type(event).__name__}, not Progress or Media")
+        except Cancelled:
+            return
+        except Exception as exc:  # the plugin's fault fails this request alone
+            log.exception("generator %s failed", name)
+            raise Internal(f"generator {name} failed: {type(exc).__name__}: {exc}") from exc
+
+    def _encode(self, request: PreparedRequest, media: Media) -> Artifact:
+        encoder = request.encoder
+        if media.kind != encoder.modality:
+            raise TypeError(f"produced {media.kind} media, but {encoder.name} encodes {encoder.modality}")
+        metadata = self.provenance(request, media)
+        data = encoder.encode(media, metadata)
+        return Artifact(
+            data=data,
+            media_type=encoder.media_type,
+            format=encoder.name,
+            index=media.index,
+            filename=f"{request.generator.name}-{request.seed}-{media.index:04d}.{encoder.extension}",
+            metadata=metadata,
+        )
+
+    def generate(
+        self,
+        name: str,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        seed: int | None = None,
+        count: int = 1,
+        fmt: str = "",
+    ) -> list[Artifact]:
+        """Validate and run in the calling thread; the artifacts in order."""
+        request = self.prepare(name, parameters, seed, count, fmt)
+        return [e for e in self.run(request) if isinstance(e, Artifact)]

@@ -1,0 +1,96 @@
+"""What a generator is: the declaration a plugin registers and the objects it yields."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from pydantic import BaseModel
+
+MODALITIES = ("image", "audio", "mesh")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """An ONNX model a generator runs: ``directory`` holds numbered versions (Triton layout)."""
+
+    name: str  # served name, e.g. "image.digits"
+    directory: Path  # .../models/digits
+    version: int | None = None  # None: the highest numbered version
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A progress event; ``total`` 0 means unknown."""
+
+    completed: int
+    total: int
+    stage: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Media:
+    """Raw media a generator produced, before an encoder turns it into a file.
+
+    For images ``data`` is HxW, HxWx3 or HxWx4: uint8, uint16 or float32 in [0, 1].
+    """
+
+    kind: str  # "image", "audio", "mesh"
+    data: Any
+    index: int
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+class Cancelled(Exception):
+    """Raised inside a generator when the caller went away; the core stops quietly."""
+
+
+class GenerationContext(Protocol):
+    """What a running generator may ask of the server."""
+
+    def infer(self, model: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run one of the generator's models (batched by the runtime where it can)."""
+        ...
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the caller cancelled or its deadline passed."""
+        ...
+
+    def check_cancelled(self) -> None:
+        """Raise :class:`Cancelled` if the request is no longer wanted."""
+        ...
+
+
+GenerateFn = Callable[[GenerationContext, Any, int, int], Iterator["Progress | Media"]]
+
+
+@dataclass(frozen=True)
+class Generator:
+    """A generator declaration, registered through ``register_generators``.
+
+    ``generate(ctx, params, seed, count)`` yields :class:`Progress` and :class:`Media`;
+    ``params`` is an instance of ``parameters`` (a pydantic model whose JSON Schema
+    clients build their UI from). It runs in a worker thread, never on the event loop.
+    """
+
+    name: str
+    modality: str
+    parameters: type[BaseModel]
+    generate: GenerateFn
+    formats: tuple[str, ...]
+    models: tuple[ModelSource, ...] = ()
+    description: str = ""
+    max_count: int | None = None  # None: the server's configured maximum
+
+    def __post_init__(self) -> None:
+        if "." not in self.name or self.name != self.name.strip():
+            raise ValueError(f"generator name {self.name!r} must be dotted, e.g. 'image.faces'")
+        if self.modality not in MODALITIES:
+            raise ValueError(f"generator {self.name}: modality must be one of {MODALITIES}")
+        if not self.formats:
+            raise ValueError(f"generator {self.name}: declare at least one output format")

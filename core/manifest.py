@@ -1,0 +1,91 @@
+"""The manifest that sits beside every ``model.onnx`` and the check made before loading it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MANIFEST_NAME = "manifest.json"
+MODEL_NAME = "model.onnx"
+
+
+class TensorInfo(BaseModel):
+    """One model input or output; symbolic axes are strings such as ``"batch"``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    dtype: str  # numpy dtype name, e.g. "float32"
+    shape: list[int | str]
+
+
+class Manifest(BaseModel):
+    """What was exported, from what, how well it does, and the digest that proves the file."""
+
+    model_config = ConfigDict(extra="allow", protected_namespaces=())
+
+    name: str
+    version: int
+    inputs: list[TensorInfo]
+    outputs: list[TensorInfo]
+    opset: int
+    ir_version: int
+    sha256: str
+    max_batch_size: int = 0
+    recipe: str = ""
+    seed: int | None = None
+    quick: bool = False
+    dataset: dict[str, Any] = Field(default_factory=dict)
+    training: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    libraries: dict[str, str] = Field(default_factory=dict)
+
+    @classmethod
+    def read(cls, directory: Path) -> Manifest:
+        return cls.model_validate(json.loads((directory / MANIFEST_NAME).read_text("utf-8")))
+
+    def write(self, directory: Path) -> Path:
+        path = directory / MANIFEST_NAME
+        path.write_text(json.dumps(self.model_dump(mode="json"), indent=2) + "\n", "utf-8")
+        return path
+
+
+class IntegrityError(RuntimeError):
+    """The model file does not match the digest its manifest records."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify(directory: Path) -> tuple[Manifest, bytes]:
+    """Read the manifest and the model bytes, refusing a file whose sha256 differs.
+
+    The bytes are returned so the session is built from exactly what was hashed
+    (no window for the file to change between check and load).
+    """
+    manifest = Manifest.read(directory)
+    data = (directory / MODEL_NAME).read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != manifest.sha256:
+        raise IntegrityError(
+            f"{directory / MODEL_NAME}: sha256 {actual[:16]}… does not match the manifest's "
+            f"{manifest.sha256[:16]}…; refusing to load a modified model"
+        )
+    return manifest, data
+
+
+def latest_version(model_dir: Path) -> Path:
+    """The highest numbered version directory under ``models/<model>/``."""
+    versions = [p for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()]
+    if not versions:
+        raise FileNotFoundError(f"no numbered version directory under {model_dir}")
+    return max(versions, key=lambda p: int(p.name))

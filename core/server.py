@@ -1,0 +1,121 @@
+"""Assemble and run the gRPC server: museforge.v1, the Open Inference Protocol, health, reflection."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import _async as health_aio  # the asyncio servicer (health.aio)
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from .config import Settings
+from .engine import Engine
+from .inference import grpc_service_pb2 as oip_pb
+from .inference import grpc_service_pb2_grpc as oip_grpc
+from .oip_service import InferenceService
+from .service import MuseforgeService
+from .v1 import museforge_pb2 as pb
+from .v1 import museforge_pb2_grpc as pb_grpc
+
+log = logging.getLogger("museforge.server")
+
+MUSEFORGE_SERVICE = pb.DESCRIPTOR.services_by_name["Museforge"].full_name
+OIP_SERVICE = oip_pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+@dataclass
+class RunningServer:
+    server: grpc.aio.Server
+    port: int
+    host: str
+    engine: Engine
+    health: health_aio.HealthServicer
+    executor: ThreadPoolExecutor
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop taking calls, let in-flight ones finish within ``grace`` seconds, then exit."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+async def report_health(engine: Engine, servicer: health_aio.HealthServicer) -> None:
+    """Overall and per-service status, plus one entry per plugin and model as detail."""
+    await servicer.set("", SERVING)
+    await servicer.set(MUSEFORGE_SERVICE, SERVING)
+    await servicer.set(OIP_SERVICE, SERVING)
+    for record in engine.plugins():
+        await servicer.set(f"museforge.plugin/{record.name}", NOT_SERVING if record.errors else SERVING)
+    for model in engine.runtime.models.values():
+        await servicer.set(f"museforge.model/{model.name}", SERVING if model.ready else NOT_SERVING)
+
+
+def split_address(address: str) -> tuple[str, int]:
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"address must be HOST:PORT, got {address!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+async def start_server(settings: Settings, engine: Engine | None = None) -> RunningServer:
+    """Start serving on ``settings.address`` (port 0 picks a free one) and return at once."""
+    engine = engine or Engine(settings)
+    engine.start()
+    executor = ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="museforge-gen")
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_send_message_length", settings.max_message_bytes),
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            ("grpc.so_reuseport", 0),
+        ]
+    )
+    pb_grpc.add_MuseforgeServicer_to_server(MuseforgeService(engine, executor), server)
+    oip_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceService(engine, executor), server)
+    health_servicer = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (MUSEFORGE_SERVICE, OIP_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    host, port = split_address(settings.address)
+    bound = server.add_insecure_port(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+    if bound == 0:
+        raise OSError(f"could not bind {settings.address}")
+    await server.start()
+    await report_health(engine, health_servicer)
+    return RunningServer(server, bound, host, engine, health_servicer, executor)
+
+
+async def serve_forever(settings: Settings, engine: Engine | None = None) -> None:
+    """Serve until SIGINT/SIGTERM, then drain within ``settings.grace_seconds``."""
+    running = await start_server(settings, engine)
+    for record in running.engine.host.failed():
+        log.error("plugin %s failed: %s", record.name, record.error)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except NotImplementedError:  # pragma: no cover - Windows
+            signal.signal(sig, lambda *_: stop.set())
+    # The banner comes last: whoever waits for it can rely on signals being handled.
+    ready = sum(m.ready for m in running.engine.runtime.models.values())
+    print(
+        f"museforge serving on {running.address} "
+        f"({len(running.engine.generators)} generators, {ready} models ready)",
+        flush=True,
+    )
+    await stop.wait()
+    print("museforge: draining in-flight calls…", file=sys.stderr, flush=True)
+    await running.stop(settings.grace_seconds)

@@ -1,0 +1,131 @@
+"""The ``museforge.v1.Museforge`` gRPC service."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import Executor
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+
+from .bridge import iterate_in_thread
+from .engine import Artifact, Engine, PreparedRequest
+from .errors import RequestError
+from .generator import Progress
+from .v1 import museforge_pb2 as pb
+from .v1 import museforge_pb2_grpc as pb_grpc
+
+log = logging.getLogger("museforge.service")
+
+
+def artifact_message(artifact: Artifact) -> pb.Artifact:
+    return pb.Artifact(
+        data=artifact.data,
+        media_type=artifact.media_type,
+        format=artifact.format,
+        index=artifact.index,
+        filename=artifact.filename,
+        metadata=dict(artifact.metadata),
+    )
+
+
+def progress_message(progress: Progress) -> pb.Progress:
+    return pb.Progress(
+        completed=progress.completed, total=progress.total, stage=progress.stage,
+        message=progress.message,
+    )
+
+
+async def abort_with(context: grpc.aio.ServicerContext[Any, Any], error: RequestError) -> None:
+    status = error.to_status()
+    await context.abort(status.code, status.details, trailing_metadata=status.trailing_metadata)
+
+
+class MuseforgeService(pb_grpc.MuseforgeServicer):
+    def __init__(self, engine: Engine, executor: Executor) -> None:
+        self.engine = engine
+        self.executor = executor
+
+    async def ListPlugins(
+        self, request: pb.ListPluginsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ListPluginsResponse:
+        return pb.ListPluginsResponse(
+            plugins=[
+                pb.PluginInfo(
+                    name=r.name, version=r.version, hooks=r.hooks, error=r.error, source=r.source,
+                    generators=r.generators,
+                )
+                for r in self.engine.plugins()
+            ]
+        )
+
+    async def ListGenerators(
+        self, request: pb.ListGeneratorsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ListGeneratorsResponse:
+        found = []
+        for name, gen in sorted(self.engine.generators.items()):
+            if request.modality and gen.modality != request.modality:
+                continue
+            models = [
+                pb.ModelInfo(
+                    name=m.name, version=str(m.version), provider=m.provider, sha256=m.sha256,
+                    ready=m.ready, error=m.error,
+                )
+                for m in self.engine.models_of(gen)
+            ]
+            found.append(
+                pb.GeneratorInfo(
+                    name=name,
+                    modality=gen.modality,
+                    description=gen.description,
+                    parameters_schema=json.dumps(self.engine.parameters_schema(gen)),
+                    formats=list(gen.formats),
+                    models=models,
+                    plugin=self.engine.plugin_of(name),
+                    available=self.engine.available(gen),
+                    max_count=self.engine.max_count(gen),
+                )
+            )
+        return pb.ListGeneratorsResponse(generators=found)
+
+    def _prepare(self, request: pb.GenerateRequest) -> PreparedRequest:
+        parameters = json_format.MessageToDict(request.parameters)
+        seed = request.seed if request.HasField("seed") else None
+        return self.engine.prepare(request.generator, parameters, seed, request.count, request.format)
+
+    async def _events(self, prepared: PreparedRequest) -> AsyncIterator[Progress | Artifact]:
+        async for event in iterate_in_thread(
+            lambda cancel: self.engine.run(prepared, cancel), self.executor
+        ):
+            yield event
+
+    async def Generate(
+        self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.GenerateResponse:
+        try:
+            prepared = self._prepare(request)
+            artifacts = [
+                artifact_message(e) async for e in self._events(prepared)
+                if isinstance(e, Artifact)
+            ]
+        except RequestError as exc:
+            await abort_with(context, exc)
+            raise  # unreachable: abort raises
+        return pb.GenerateResponse(artifacts=artifacts, seed=prepared.seed)
+
+    async def StreamGenerate(
+        self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[pb.GenerateEvent]:
+        try:
+            prepared = self._prepare(request)
+            yield pb.GenerateEvent(seed=prepared.seed)
+            async for event in self._events(prepared):
+                if isinstance(event, Artifact):
+                    yield pb.GenerateEvent(artifact=artifact_message(event))
+                else:
+                    yield pb.GenerateEvent(progress=progress_message(event))
+        except RequestError as exc:
+            await abort_with(context, exc)

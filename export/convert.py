@@ -1,0 +1,75 @@
+"""PyTorch -> ONNX, with the IR version pinned to what the installed ONNX Runtime reads."""
+
+from __future__ import annotations
+
+import functools
+import io
+import warnings
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+
+from .spec import ExportSpec
+
+
+class ExportError(RuntimeError):
+    """The exporter could not produce a model."""
+
+
+@functools.cache
+def max_ir_version() -> int:
+    """The newest ONNX IR version this onnxruntime loads, found by asking it.
+
+    The ``onnx`` package may write a newer IR than the runtime reads ("Unsupported
+    model IR version"); probing a one-node model is exact where a table would rot.
+    """
+    x = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])
+    y = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])
+    graph = onnx.helper.make_graph([onnx.helper.make_node("Identity", ["x"], ["y"])], "p", [x], [y])
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 13)])
+    for ir in range(onnx.IR_VERSION, 6, -1):
+        model.ir_version = ir
+        try:
+            ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        except Exception:
+            continue
+        return ir
+    raise ExportError("onnxruntime accepted no IR version from 7 up; is it installed correctly?")
+
+
+def to_torch(feed: dict[str, np.ndarray]) -> tuple[torch.Tensor, ...]:
+    return tuple(torch.from_numpy(np.ascontiguousarray(v)) for v in feed.values())
+
+
+def export_onnx(
+    module: torch.nn.Module, spec: ExportSpec, example: dict[str, np.ndarray]
+) -> onnx.ModelProto:
+    """Export ``module`` (eval mode) as described by ``spec``; returns the checked model."""
+    if list(example) != spec.input_names:
+        raise ExportError(f"example inputs {list(example)} differ from the spec's {spec.input_names}")
+    module = module.eval()
+    buffer = io.BytesIO()
+    kwargs: dict[str, Any] = {
+        "input_names": spec.input_names,
+        "output_names": spec.output_names,
+        "dynamic_axes": spec.dynamic_axes,
+        "opset_version": spec.opset,
+        "do_constant_folding": True,
+    }
+    # The TorchScript exporter gives small plain graphs with exactly the spec's names and
+    # axes; torch now flags it as legacy, so fall back to the default exporter once it is gone.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            torch.onnx.export(module, to_torch(example), buffer,  # type: ignore[arg-type]
+                              dynamo=False, **kwargs)
+        except TypeError:
+            torch.onnx.export(module, to_torch(example), buffer, **kwargs)  # type: ignore[arg-type]
+    model = onnx.load_from_string(buffer.getvalue())
+    model.ir_version = min(model.ir_version, max_ir_version())
+    model.producer_name = "museforge"
+    onnx.checker.check_model(model)
+    return model

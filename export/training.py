@@ -1,0 +1,73 @@
+"""Helpers every recipe shares: seeding, a progress bar and checkpoints."""
+
+from __future__ import annotations
+
+import random
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed python, numpy and torch; returns a torch generator for data shuffling."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return generator
+
+
+class ProgressBar:
+    """A tqdm bar fed by a recipe's ``progress(step, total, metrics)`` callback."""
+
+    def __init__(self, description: str, enabled: bool = True) -> None:
+        self.description = description
+        self.enabled = enabled
+        self._bar: tqdm[Any] | None = None
+
+    def __call__(self, step: int, total: int, metrics: Mapping[str, float]) -> None:
+        if not self.enabled:
+            return
+        if self._bar is None:
+            self._bar = tqdm(total=total, desc=self.description, unit="step", file=sys.stderr,
+                             dynamic_ncols=True)
+        self._bar.n = step
+        self._bar.set_postfix({k: f"{v:.3f}" for k, v in metrics.items()}, refresh=False)
+        self._bar.refresh()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+class Checkpoints:
+    """Saves training state every so often so a long run can be inspected or resumed.
+
+    Checkpoints are a training artefact only: the server loads ONNX, never these.
+    """
+
+    def __init__(self, directory: Path | None, keep: int = 2) -> None:
+        self.directory = directory
+        self.keep = keep
+
+    def save(self, step: int, state: Mapping[str, Any]) -> Path | None:
+        if self.directory is None:
+            return None
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / f"step-{step:08d}.pt"
+        torch.save(dict(state), path)
+        for old in sorted(self.directory.glob("step-*.pt"))[: -self.keep]:
+            old.unlink()
+        return path
+
+    def latest(self) -> dict[str, Any] | None:
+        if self.directory is None:
+            return None
+        found = sorted(self.directory.glob("step-*.pt"))
+        return torch.load(found[-1], weights_only=True) if found else None

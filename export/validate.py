@@ -1,0 +1,69 @@
+"""Parity between the PyTorch module and the exported ONNX model on fresh inputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+
+from .convert import to_torch
+from .spec import ExportSpec
+
+
+class ExportValidationError(AssertionError):
+    """An export does not behave like the module it came from."""
+
+
+class OutputNamesMismatch(ExportValidationError):
+    """The ONNX graph's outputs are not the ones the spec names."""
+
+
+class OutputShapeMismatch(ExportValidationError):
+    """An output has a different shape in ONNX Runtime than in PyTorch."""
+
+
+class OutputValuesMismatch(ExportValidationError):
+    """An output differs beyond the spec's tolerance."""
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    batch_sizes: tuple[int, ...]
+    max_abs_diff: dict[str, float]
+
+
+def validate_export(
+    module: torch.nn.Module,
+    model: onnx.ModelProto,
+    spec: ExportSpec,
+    feeds: list[dict[str, np.ndarray]],
+) -> ValidationReport:
+    """Run every feed through both; raise a specific ExportValidationError on any difference."""
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    if names != spec.output_names:
+        raise OutputNamesMismatch(f"ONNX outputs {names} != spec outputs {spec.output_names}")
+    worst = dict.fromkeys(names, 0.0)
+    batches = []
+    module = module.eval()
+    for feed in feeds:
+        batches.append(len(next(iter(feed.values()))))
+        with torch.no_grad():
+            expected = module(*to_torch(feed))
+        if isinstance(expected, torch.Tensor):
+            expected = (expected,)
+        actual = session.run(None, feed)
+        for name, want_t, got in zip(names, expected, actual, strict=True):
+            want = want_t.detach().cpu().numpy()
+            if want.shape != got.shape:
+                raise OutputShapeMismatch(f"{name}: torch {want.shape} vs onnxruntime {got.shape}")
+            if not np.allclose(got, want, rtol=spec.rtol, atol=spec.atol):
+                diff = float(np.max(np.abs(got - want)))
+                raise OutputValuesMismatch(
+                    f"{name}: max |diff| {diff:.3g} exceeds rtol={spec.rtol}, atol={spec.atol}"
+                )
+            worst[name] = max(worst[name], float(np.max(np.abs(got - want), initial=0.0)))
+    return ValidationReport(batch_sizes=tuple(batches), max_abs_diff=worst)

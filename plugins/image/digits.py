@@ -1,0 +1,84 @@
+"""``image.digits``: handwritten digits from a class-conditional GAN (serving side, no torch)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from museforge import GenerationContext, Generator, Media, ModelSource, Progress
+
+MODEL = "image.digits"
+MODELS_DIR = Path(__file__).parent / "models" / "digits"
+NOISE_DIM = 100
+NATIVE_SIZE = 28
+CHUNK = 32  # images per model call: bounded memory and regular progress for large counts
+
+
+class DigitsParams(BaseModel):
+    """Parameters of image.digits."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    digit: int | None = Field(
+        None, ge=0, le=9,
+        description="Which digit to draw (0-9); omit or 'random' for a random digit per image.",
+    )
+    size: int = Field(
+        NATIVE_SIZE, ge=NATIVE_SIZE, le=512,
+        description="Output width and height in pixels (the model draws 28x28; larger is "
+        "upsampled with a Lanczos filter).",
+    )
+
+    @field_validator("digit", mode="before")
+    @classmethod
+    def _random_means_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and value.strip().lower() == "random" else value
+
+
+def sample_inputs(seed: int, count: int, digit: int | None) -> dict[str, np.ndarray]:
+    """The model inputs for a request: all randomness comes from the seed."""
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((count, NOISE_DIM)).astype(np.float32)
+    if digit is None:
+        labels = rng.integers(0, 10, size=count, dtype=np.int64)
+    else:
+        labels = np.full(count, digit, dtype=np.int64)
+    return {"z": z, "label": labels}
+
+
+def generate(
+    ctx: GenerationContext, params: DigitsParams, seed: int, count: int
+) -> Iterator[Progress | Media]:
+    inputs = sample_inputs(seed, count, params.digit)
+    yield Progress(0, count, "sampling")
+    for start in range(0, count, CHUNK):
+        stop = min(start + CHUNK, count)
+        batch = {k: v[start:stop] for k, v in inputs.items()}
+        images = ctx.infer(MODEL, batch)["image"]
+        for offset, image in enumerate(images):
+            pixels = np.clip(image[0], 0.0, 1.0)
+            if params.size != NATIVE_SIZE:
+                resized = Image.fromarray(pixels.astype(np.float32), mode="F").resize(
+                    (params.size, params.size), Image.Resampling.LANCZOS
+                )
+                pixels = np.clip(np.asarray(resized), 0.0, 1.0)
+            label = int(batch["label"][offset])
+            yield Media("image", pixels, start + offset, {"digit": str(label)})
+        yield Progress(stop, count, "sampling")
+
+
+DIGITS = Generator(
+    name="image.digits",
+    modality="image",
+    parameters=DigitsParams,
+    generate=generate,
+    formats=("png",),
+    models=(ModelSource(MODEL, MODELS_DIR),),
+    description="Handwritten digits (28x28 grayscale) from a class-conditional GAN "
+    "trained on scikit-learn's digits.",
+)

@@ -1,0 +1,264 @@
+"""Class-conditional GAN for ``image.digits``: noise + digit label -> 28x28 grayscale.
+
+Export path only: this module imports torch, so the server never imports it; it
+serves the ONNX export of :class:`DigitsGenerator` instead.
+
+The discriminator combines a projection head (Miyato & Koyama 2018) with an
+auxiliary classifier trained on real images only: projection keeps samples diverse,
+the classifier term pushes the generator hard towards the requested digit. Both nets
+are small enough to train in minutes on two CPU cores.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from museforge.export.datasets import DIGITS_SIZE, DigitsSplit
+
+__all__ = [
+    "FULL_EPOCHS",
+    "LATENT_DIM",
+    "NUM_CLASSES",
+    "QUICK_EPOCHS",
+    "DigitsDiscriminator",
+    "DigitsGenerator",
+    "train_digits_gan",
+]
+
+LATENT_DIM = 100
+NUM_CLASSES = 10
+# Enough for a few optimiser steps: proves the pipeline in tests, not the quality.
+QUICK_EPOCHS = 1
+# What the shipped model was trained with (see the recipe's manifest for the metrics).
+FULL_EPOCHS = 300
+
+# Training hyperparameters of the shipped model.
+_LR_G = 2e-4
+_LR_D = 4e-4
+_BETAS = (0.0, 0.9)
+_AUX_WEIGHT = 1.0  # weight of the auxiliary-classifier cross-entropy, for D and G
+_MAX_SHIFT = 2  # pixels of random translation in the discriminator's augmentation
+_EMA_DECAY = 0.999  # the returned generator is an exponential average of the weights
+
+ProgressFn = Callable[[int, int, dict[str, float]], None]
+
+_BASE = DIGITS_SIZE // 4  # 7x7 seed maps, upsampled twice to 28x28
+
+
+class DigitsGenerator(nn.Module):
+    """(z [B, 100] float32, label [B] int64) -> images [B, 1, 28, 28] in [0, 1].
+
+    Only ONNX-friendly ops: Gather (embedding), Gemm, Resize (nearest), Conv,
+    BatchNorm (folded in eval) and ReLU, ending in a sigmoid so the exported graph
+    already outputs displayable pixel values.
+    """
+
+    def __init__(self, channels: int = 64, embed_dim: int = 32) -> None:
+        super().__init__()
+        self.channels = channels
+        c = channels
+        self.embed = nn.Embedding(NUM_CLASSES, embed_dim)
+        # Bias is redundant before BatchNorm.
+        self.project = nn.Linear(LATENT_DIM + embed_dim, c * _BASE * _BASE, bias=False)
+        self.body = nn.Sequential(
+            nn.BatchNorm2d(c),
+            nn.ReLU(inplace=True),
+            # Bilinear upsample + conv rather than transposed conv: the training images
+            # are bilinear upscales themselves, and there are no checkerboard artefacts.
+            nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+            nn.Conv2d(c, c // 2, 3, padding=1, bias=False),  # 14x14
+            nn.BatchNorm2d(c // 2),
+            nn.ReLU(inplace=True),
+            nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+            nn.Conv2d(c // 2, c // 4, 3, padding=1, bias=False),  # 28x28
+            nn.BatchNorm2d(c // 4),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c // 4, 1, 3, padding=1),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, z: Tensor, label: Tensor) -> Tensor:
+        h = self.project(torch.cat([z, self.embed(label)], dim=1))
+        # -1, not a Python batch size: keeps the ONNX batch axis dynamic.
+        h = h.view(-1, self.channels, _BASE, _BASE)
+        out: Tensor = self.body(h)
+        return out
+
+
+class DigitsDiscriminator(nn.Module):
+    """Spectrally normalised conditional critic: (images, labels) -> (score, class logits)."""
+
+    def __init__(self, channels: int = 64) -> None:
+        super().__init__()
+        c = channels
+        # Stride-2 from the first layer: the digits carry 8x8 worth of detail, so
+        # full-resolution layers would only cost time.
+        self.features = nn.Sequential(
+            spectral_norm(nn.Conv2d(1, c // 2, 4, stride=2, padding=1)),  # 14x14
+            nn.LeakyReLU(0.2, inplace=True),
+            spectral_norm(nn.Conv2d(c // 2, c, 4, stride=2, padding=1)),  # 7x7
+            nn.LeakyReLU(0.2, inplace=True),
+            spectral_norm(nn.Conv2d(c, 2 * c, 3, padding=1)),
+            nn.LeakyReLU(0.2, inplace=True),
+        )
+        self.score = spectral_norm(nn.Linear(2 * c, 1))
+        self.project = spectral_norm(nn.Embedding(NUM_CLASSES, 2 * c))
+        self.classify = spectral_norm(nn.Linear(2 * c, NUM_CLASSES))
+
+    def forward(self, x: Tensor, label: Tensor) -> tuple[Tensor, Tensor]:
+        # Global sum pooling: the usual choice for projection discriminators.
+        h = self.features(x).sum(dim=(2, 3))
+        score = self.score(h).squeeze(1) + (self.project(label) * h).sum(dim=1)
+        return score, self.classify(h)
+
+
+def _shift(x: Tensor, max_shift: int, gen: torch.Generator) -> Tensor:
+    """Translate each image by a random whole number of pixels, zero-filling the border.
+
+    Applied to real and fake alike before the discriminator (differentiable
+    augmentation), so it curbs discriminator overfitting on 1.4k images without
+    teaching the generator to draw shifted digits.
+    """
+    if max_shift == 0:
+        return x
+    n, _, h, w = x.shape
+    padded = F.pad(x, (max_shift,) * 4)
+    dy = torch.randint(0, 2 * max_shift + 1, (n,), generator=gen)
+    dx = torch.randint(0, 2 * max_shift + 1, (n,), generator=gen)
+    rows = (dy[:, None] + torch.arange(h)[None, :])[:, None, :, None].expand(n, 1, h, w + 2 * max_shift)
+    cols = (dx[:, None] + torch.arange(w)[None, :])[:, None, None, :].expand(n, 1, h, w)
+    return padded.gather(2, rows).gather(3, cols)
+
+
+def _batches(n: int, batch_size: int, gen: torch.Generator) -> Iterator[Tensor]:
+    """Shuffled index batches; the ragged tail is dropped so BatchNorm never sees tiny batches."""
+    order = torch.randperm(n, generator=gen)
+    for start in range(0, n - batch_size + 1, batch_size):
+        yield order[start : start + batch_size]
+
+
+@torch.no_grad()
+def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    for p_ema, p in zip(ema.parameters(), model.parameters(), strict=True):
+        p_ema.lerp_(p, 1.0 - decay)
+
+
+@torch.no_grad()
+def _recompute_bn_stats(g: DigitsGenerator, gen: torch.Generator, batches: int = 16) -> None:
+    """Give the averaged generator BatchNorm statistics of its own weights.
+
+    EMA weights never ran in train mode, so the running stats copied from the live
+    generator do not match them; a cumulative average over fresh batches does.
+    """
+    bns = [m for m in g.modules() if isinstance(m, nn.BatchNorm2d)]
+    saved = [bn.momentum for bn in bns]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative moving average
+    g.train()
+    for _ in range(batches):
+        z = torch.randn(256, LATENT_DIM, generator=gen)
+        label = torch.arange(256) % NUM_CLASSES
+        g(z, label)
+    for bn, momentum in zip(bns, saved, strict=True):
+        bn.momentum = momentum
+    g.eval()
+
+
+def train_digits_gan(
+    split: DigitsSplit,
+    *,
+    seed: int,
+    epochs: int,
+    batch_size: int = 64,
+    progress: ProgressFn | None = None,
+) -> DigitsGenerator:
+    """Train the conditional GAN on ``split.train_x``/``train_y`` only; returns G in eval mode.
+
+    Every random draw comes from ``seed`` (weights via a forked global RNG, data order,
+    noise and augmentation via one ``torch.Generator``), so a run is reproducible on
+    the same machine and library versions. ``progress(step, total_steps, losses)`` is
+    called every few steps and after the last one.
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if not 1 <= batch_size <= len(split.train_x):
+        raise ValueError(f"batch_size must be in [1, {len(split.train_x)}], got {batch_size}")
+
+    # fork_rng: seed weight init without leaking the seed into the caller's global RNG.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _train(split, seed, epochs, batch_size, progress)
+
+
+def _train(
+    split: DigitsSplit,
+    seed: int,
+    epochs: int,
+    batch_size: int,
+    progress: ProgressFn | None,
+) -> DigitsGenerator:
+    np.random.seed(seed)  # nothing here draws from numpy; pinned for any library that does
+    gen = torch.Generator().manual_seed(seed)
+
+    real_x = torch.from_numpy(np.ascontiguousarray(split.train_x, dtype=np.float32)).unsqueeze(1)
+    real_y = torch.from_numpy(np.ascontiguousarray(split.train_y, dtype=np.int64))
+    n = len(real_x)
+
+    g = DigitsGenerator()
+    d = DigitsDiscriminator()
+    g_ema = copy.deepcopy(g)
+    g_ema.requires_grad_(False)
+    # TTUR-style rates with beta1 = 0, the standard for hinge loss + spectral norm.
+    opt_g = torch.optim.Adam(g.parameters(), lr=_LR_G, betas=_BETAS)
+    opt_d = torch.optim.Adam(d.parameters(), lr=_LR_D, betas=_BETAS)
+
+    steps_per_epoch = n // batch_size
+    total = epochs * steps_per_epoch
+    report_every = max(1, min(50, total // 100))
+    step = 0
+    g.train()
+    d.train()
+    for _ in range(epochs):
+        for idx in _batches(n, batch_size, gen):
+            x, y = real_x[idx], real_y[idx]
+            z = torch.randn(len(idx), LATENT_DIM, generator=gen)
+            fake_y = torch.randint(0, NUM_CLASSES, (len(idx),), generator=gen)
+
+            # Discriminator: hinge loss, plus the auxiliary classifier on real images
+            # only (training it on fakes would reward the generator for easy digits).
+            fake = g(z, fake_y).detach()
+            score_real, logits_real = d(_shift(x, _MAX_SHIFT, gen), y)
+            score_fake, _ = d(_shift(fake, _MAX_SHIFT, gen), fake_y)
+            loss_d = (
+                F.relu(1.0 - score_real).mean()
+                + F.relu(1.0 + score_fake).mean()
+                + _AUX_WEIGHT * F.cross_entropy(logits_real, y)
+            )
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+
+            # Generator: fool the critic and be classified as the requested digit.
+            fake = g(z, fake_y)
+            score_fake, logits_fake = d(_shift(fake, _MAX_SHIFT, gen), fake_y)
+            loss_g = -score_fake.mean() + _AUX_WEIGHT * F.cross_entropy(logits_fake, fake_y)
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            opt_g.step()
+            # Warm-up: early on, average over the few steps that exist, not the random init.
+            _ema_update(g_ema, g, min(_EMA_DECAY, (1.0 + step) / (10.0 + step)))
+
+            step += 1
+            if progress is not None and (step % report_every == 0 or step == total):
+                progress(step, total, {"loss_d": loss_d.item(), "loss_g": loss_g.item()})
+
+    _recompute_bn_stats(g_ema, gen)
+    return g_ema

@@ -1,0 +1,76 @@
+"""Regenerate the Python gRPC code in the package from protos/.
+
+Run from anywhere: ``python scripts/generate_protos.py``. ``--check`` exits 1 when
+the committed code differs from what the protos produce (used by the tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PROTOS = ROOT / "protos"
+# protos/museforge/<pkg>/x.proto generates museforge/<pkg>/x_pb2.py, which lives in core/<pkg>/.
+PACKAGE_ROOT = ROOT / "core"
+SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")
+
+
+def proto_files() -> list[Path]:
+    return sorted(PROTOS.rglob("*.proto"))
+
+
+def generate(out: Path) -> list[Path]:
+    """Compile every proto into ``out``; returns the generated files relative to ``out``."""
+    from grpc_tools import protoc  # dev-only dependency
+
+    include = Path(protoc.__file__).parent / "_proto"
+    args = [
+        "protoc",
+        f"-I{PROTOS}",
+        f"-I{include}",
+        f"--python_out={out}",
+        f"--pyi_out={out}",
+        f"--grpc_python_out={out}",
+        *[str(p) for p in proto_files()],
+    ]
+    if protoc.main(args) != 0:
+        raise SystemExit("protoc failed")
+    return sorted(p.relative_to(out) for p in out.rglob("*") if p.name.endswith(SUFFIXES))
+
+
+def target_for(relative: Path) -> Path:
+    # Drop the leading "museforge/" component: the package root is core/.
+    return PACKAGE_ROOT.joinpath(*relative.parts[1:])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--check", action="store_true", help="fail if generated code is stale")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        generated = generate(out)
+        stale = [
+            rel
+            for rel in generated
+            if not target_for(rel).exists() or not filecmp.cmp(out / rel, target_for(rel), False)
+        ]
+        if args.check:
+            for rel in stale:
+                print(f"stale: {target_for(rel).relative_to(ROOT)}", file=sys.stderr)
+            return 1 if stale else 0
+        for rel in generated:
+            target = target_for(rel)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(out / rel, target)
+            print(f"wrote {target.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

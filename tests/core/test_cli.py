@@ -1,0 +1,101 @@
+"""The museforge command line, run as a user runs it: real processes, real server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+from museforge.encoders import read_png_provenance
+from tests.servers import ServeProcess, ServerThread
+
+
+def museforge(*args: str, cwd: Path | None = None,
+              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "museforge.cli", *args], capture_output=True,
+                          text=True, timeout=300, cwd=cwd, env={**os.environ, **(env or {})})
+
+
+def test_serving_process_never_imports_torch(tmp_path: Path) -> None:
+    with ServeProcess() as server:
+        result = museforge("generate", "image.digits", "--param", "digit=7", "--count", "8",
+                           "-o", str(tmp_path), "--server", server.address, "--seed", "1")
+        assert result.returncode == 0, result.stderr
+        assert server.proc is not None
+        maps = Path(f"/proc/{server.proc.pid}/maps").read_text()
+        assert "libtorch" not in maps and "/torch/" not in maps
+    assert len(list(tmp_path.glob("*.png"))) == 8
+
+
+def test_generate_through_server_writes_pngs(server: ServerThread, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = museforge("generate", "image.digits", "--param", "digit=7", "--count", "8",
+                       "--seed", "42", "-o", str(out), "--server", server.address)
+    assert result.returncode == 0, result.stderr
+    files = sorted(out.glob("*.png"))
+    assert len(files) == 8
+    assert [Path(line).name for line in result.stdout.split()] == [f.name for f in files]
+    assert "seed 42" in result.stderr
+    with Image.open(files[0]) as image:
+        assert image.size == (28, 28)
+    assert read_png_provenance(files[0].read_bytes())["parameters"] == '{"digit": 7, "size": 28}'
+
+
+def test_local_generation_matches_the_server_byte_for_byte(server: ServerThread,
+                                                           tmp_path: Path) -> None:
+    remote, local = tmp_path / "remote", tmp_path / "local"
+    common = ["generate", "image.digits", "-p", "digit=5", "-n", "3", "--seed", "8"]
+    assert museforge(*common, "-o", str(remote), "--server", server.address).returncode == 0
+    assert museforge(*common, "-o", str(local), "--local").returncode == 0
+    for path in remote.glob("*.png"):
+        assert (local / path.name).read_bytes() == path.read_bytes()
+
+
+def test_bad_parameter_exit_code_and_message(server: ServerThread, tmp_path: Path) -> None:
+    result = museforge("generate", "image.digits", "-p", "digit=12", "-o", str(tmp_path),
+                       "--server", server.address)
+    assert result.returncode == 1
+    assert "parameters.digit" in result.stderr
+    local = museforge("generate", "image.digits", "-p", "digit=12", "-o", str(tmp_path), "--local")
+    assert local.returncode == 1 and "parameters.digit" in local.stderr
+
+
+def test_unreachable_server_exit_code(tmp_path: Path) -> None:
+    result = museforge("generators", "--server", "127.0.0.1:1")
+    assert result.returncode == 3
+    assert "museforge serve" in result.stderr
+
+
+def test_listings(server: ServerThread) -> None:
+    plugins = museforge("plugins", "--server", server.address)
+    assert plugins.returncode == 0 and "image.digits" in plugins.stdout
+    generators = json.loads(museforge("generators", "--server", server.address, "--json").stdout)
+    assert generators[0]["name"] == "image.digits"
+    local = museforge("generators", "--local", "--schema")
+    assert "CPUExecutionProvider" in local.stdout and '"digit"' in local.stdout
+
+
+def test_help_explains_every_command() -> None:
+    top = museforge("--help").stdout
+    for command in ("serve", "plugins", "generators", "generate", "export"):
+        assert command in top
+        assert museforge(command, "--help").returncode == 0
+
+
+def test_sigterm_drains_and_exits_cleanly() -> None:
+    with ServeProcess() as server:
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(30) == 0
+
+
+def test_bad_config_is_a_usage_error(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text("max_count = -3\n")
+    result = museforge("serve", "--config", str(config))
+    assert result.returncode == 2 and "max_count" in result.stderr

@@ -1,0 +1,158 @@
+"""The Open Inference Protocol (KServe v2 / Triton) against the shipped image.digits model."""
+
+from __future__ import annotations
+
+import grpc
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from museforge.errors import field_violations
+from museforge.inference import grpc_service_pb2 as pb
+from museforge.inference import grpc_service_pb2_grpc as pb_grpc
+from museforge.plugins.image.digits import MODELS_DIR
+
+
+@pytest.fixture(scope="module")
+def oip(channel: grpc.Channel) -> pb_grpc.GRPCInferenceServiceStub:
+    return pb_grpc.GRPCInferenceServiceStub(channel)
+
+
+def raw_request(z: np.ndarray, label: np.ndarray, **overrides: object) -> pb.ModelInferRequest:
+    request = pb.ModelInferRequest(
+        model_name="image.digits",
+        id="req-1",
+        inputs=[
+            pb.ModelInferRequest.InferInputTensor(name="z", datatype="FP32", shape=list(z.shape)),
+            pb.ModelInferRequest.InferInputTensor(name="label", datatype="INT64",
+                                                  shape=list(label.shape)),
+        ],
+        raw_input_contents=[z.tobytes(), label.tobytes()],
+    )
+    for key, value in overrides.items():
+        setattr(request, key, value)
+    return request
+
+
+def reference(z: np.ndarray, label: np.ndarray) -> np.ndarray:
+    session = ort.InferenceSession(str(MODELS_DIR / "1" / "model.onnx"),
+                                   providers=["CPUExecutionProvider"])
+    return np.asarray(session.run(["image"], {"z": z, "label": label})[0])
+
+
+def test_server_live_ready_and_metadata(oip: pb_grpc.GRPCInferenceServiceStub) -> None:
+    assert oip.ServerLive(pb.ServerLiveRequest()).live
+    assert oip.ServerReady(pb.ServerReadyRequest()).ready
+    meta = oip.ServerMetadata(pb.ServerMetadataRequest())
+    assert meta.name == "museforge" and "model_configuration" in meta.extensions
+    assert oip.ModelReady(pb.ModelReadyRequest(name="image.digits")).ready
+    assert oip.ModelReady(pb.ModelReadyRequest(name="image.digits", version="1")).ready
+    assert not oip.ModelReady(pb.ModelReadyRequest(name="image.digits", version="9")).ready
+    assert not oip.ModelReady(pb.ModelReadyRequest(name="nope")).ready
+
+
+def test_model_metadata(oip: pb_grpc.GRPCInferenceServiceStub) -> None:
+    meta = oip.ModelMetadata(pb.ModelMetadataRequest(name="image.digits"))
+    assert meta.platform == "onnxruntime_onnx" and list(meta.versions) == ["1"]
+    assert [(t.name, t.datatype, list(t.shape)) for t in meta.inputs] == [
+        ("z", "FP32", [-1, 100]), ("label", "INT64", [-1])
+    ]
+    assert [(t.name, t.datatype, list(t.shape)) for t in meta.outputs] == [
+        ("image", "FP32", [-1, 1, 28, 28])
+    ]
+
+
+def test_model_config(oip: pb_grpc.GRPCInferenceServiceStub) -> None:
+    config = oip.ModelConfig(pb.ModelConfigRequest(name="image.digits")).config
+    assert config.name == "image.digits" and config.platform == "onnxruntime_onnx"
+    assert config.max_batch_size == 256
+    assert [(i.name, i.data_type, list(i.dims)) for i in config.input] == [
+        ("z", pb.TYPE_FP32, [100]), ("label", pb.TYPE_INT64, [])
+    ]
+    assert [(o.name, o.data_type, list(o.dims)) for o in config.output] == [
+        ("image", pb.TYPE_FP32, [1, 28, 28])
+    ]
+
+
+def test_model_infer_raw_matches_onnx_runtime(oip: pb_grpc.GRPCInferenceServiceStub) -> None:
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((5, 100)).astype(np.float32)
+    label = np.arange(5, dtype=np.int64)
+    reply = oip.ModelInfer(raw_request(z, label))
+    assert reply.model_name == "image.digits" and reply.model_version == "1" and reply.id == "req-1"
+    [out] = reply.outputs
+    assert (out.name, out.datatype, list(out.shape)) == ("image", "FP32", [5, 1, 28, 28])
+    got = np.frombuffer(reply.raw_output_contents[0], np.float32).reshape(5, 1, 28, 28)
+    np.testing.assert_allclose(got, reference(z, label), atol=1e-6)
+
+
+def test_model_infer_typed_contents(oip: pb_grpc.GRPCInferenceServiceStub) -> None:
+    rng = np.random.default_rng(1)
+    z = rng.standard_normal((2, 100)).astype(np.float32)
+    label = np.array([3, 8], dtype=np.int64)
+    request = pb.ModelInferRequest(
+        model_name="image.digits",
+        inputs=[
+            pb.ModelInferRequest.InferInputTensor(
+                name="z", datatype="FP32", shape=[2, 100],
+                contents=pb.InferTensorContents(fp32_contents=z.ravel().tolist())),
+            pb.ModelInferRequest.InferInputTensor(
+                name="label", datatype="INT64", shape=[2],
+                contents=pb.InferTensorContents(int64_contents=label.tolist())),
+        ],
+        outputs=[pb.ModelInferRequest.InferRequestedOutputTensor(name="image")],
+    )
+    reply = oip.ModelInfer(request)
+    assert not reply.raw_output_contents
+    got = np.array(reply.outputs[0].contents.fp32_contents, np.float32).reshape(2, 1, 28, 28)
+    np.testing.assert_allclose(got, reference(z, label), atol=1e-6)
+
+
+def code_and_fields(oip: pb_grpc.GRPCInferenceServiceStub,
+                    request: pb.ModelInferRequest) -> tuple[grpc.StatusCode, list[str]]:
+    with pytest.raises(grpc.RpcError) as info:
+        oip.ModelInfer(request)
+    return info.value.code(), [f for f, _ in field_violations(info.value)]
+
+
+def test_unknown_model_is_not_found(oip: pb_grpc.GRPCInferenceServiceStub) -> None:
+    z, label = np.zeros((1, 100), np.float32), np.zeros(1, np.int64)
+    code, _ = code_and_fields(oip, raw_request(z, label, model_name="image.nothing"))
+    assert code == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.RpcError) as info:
+        oip.ModelMetadata(pb.ModelMetadataRequest(name="image.nothing"))
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_wrong_datatype_shape_and_byte_count_are_invalid_argument(
+    oip: pb_grpc.GRPCInferenceServiceStub,
+) -> None:
+    z, label = np.zeros((2, 100), np.float32), np.zeros(2, np.int64)
+    wrong_type = raw_request(z.astype(np.float64), label)
+    wrong_type.inputs[0].datatype = "FP64"
+    assert code_and_fields(oip, wrong_type) == (grpc.StatusCode.INVALID_ARGUMENT,
+                                                ["inputs[0].datatype"])
+    wrong_shape = raw_request(np.zeros((2, 99), np.float32), label)
+    assert code_and_fields(oip, wrong_shape) == (grpc.StatusCode.INVALID_ARGUMENT,
+                                                 ["inputs[0].shape"])
+    short = raw_request(z, label)
+    short.raw_input_contents[0] = z.tobytes()[:-4]
+    assert code_and_fields(oip, short) == (grpc.StatusCode.INVALID_ARGUMENT,
+                                           ["raw_input_contents[0]"])
+    mismatched = raw_request(z, np.zeros(3, np.int64))
+    assert code_and_fields(oip, mismatched)[0] == grpc.StatusCode.INVALID_ARGUMENT
+    too_big = raw_request(np.zeros((257, 100), np.float32), np.zeros(257, np.int64))
+    assert code_and_fields(oip, too_big) == (grpc.StatusCode.INVALID_ARGUMENT, ["inputs[0].shape"])
+    missing = raw_request(z, label)
+    del missing.inputs[1]
+    del missing.raw_input_contents[1]
+    assert code_and_fields(oip, missing) == (grpc.StatusCode.INVALID_ARGUMENT, ["inputs"])
+    bad_output = raw_request(z, label)
+    bad_output.outputs.add(name="nope")
+    assert code_and_fields(oip, bad_output) == (grpc.StatusCode.INVALID_ARGUMENT,
+                                                ["outputs[0].name"])
+    huge = raw_request(z, label)
+    huge.inputs[0].shape[:] = [2**40, 100]
+    assert code_and_fields(oip, huge)[0] == grpc.StatusCode.INVALID_ARGUMENT
+    # Still serving after every one of them.
+    assert oip.ModelInfer(raw_request(z, label)).outputs[0].name == "image"

@@ -1,0 +1,138 @@
+"""Plugin discovery and isolation, with throwaway plugin classes registered in-process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from importlib import metadata
+from typing import Any
+
+import grpc
+import pytest
+from pydantic import BaseModel
+
+import museforge
+from museforge import hookspecs
+from museforge.client import Client
+from museforge.config import Settings
+from museforge.engine import Engine
+from museforge.plugin_host import PluginHost
+from tests.servers import ServerThread, inline_engine
+
+
+class NoParams(BaseModel):
+    pass
+
+
+def solid(ctx: museforge.GenerationContext, params: NoParams, seed: int,
+          count: int) -> Iterator[museforge.Media]:
+    for i in range(count):
+        yield museforge.Media("image", [[seed % 256 / 255.0]], i)
+
+
+def generator(name: str) -> museforge.Generator:
+    return museforge.Generator(name, "image", NoParams, solid, ("png",))
+
+
+class Good:
+    @museforge.hookimpl
+    def register_generators(self, register: Callable[[Any], None]) -> None:
+        register(generator("test.solid"))
+
+
+class Clashing:
+    @museforge.hookimpl
+    def register_generators(self, register: Callable[[Any], None]) -> None:
+        register(generator("test.solid"))  # already taken by Good
+        register(generator("test.other"))
+
+
+class RaisesHalfway:
+    @museforge.hookimpl
+    def register_generators(self, register: Callable[[Any], None]) -> None:
+        register(generator("test.half"))
+        raise RuntimeError("registration blew up")
+
+
+class WrongType:
+    @museforge.hookimpl
+    def register_generators(self, register: Callable[[Any], None]) -> None:
+        register("not a generator")
+
+
+def test_every_hook_has_a_one_line_docstring() -> None:
+    for name in ("register_generators", "register_effects", "register_recipes",
+                 "register_encoders"):
+        doc = getattr(hookspecs, name).__doc__
+        assert doc and len(doc.strip().splitlines()) == 1
+
+
+def test_failures_are_isolated_and_reported() -> None:
+    engine = inline_engine(("good", Good()), ("clash", Clashing()), ("half", RaisesHalfway()),
+                           ("wrong", WrongType())).start()
+    records = {r.name: r for r in engine.plugins()}
+    assert records["good"].errors == [] and records["good"].generators == ["test.solid"]
+    assert "already registered by plugin 'good'" in records["clash"].error
+    assert records["clash"].generators == ["test.other"]
+    assert "registration blew up" in records["half"].error
+    assert records["half"].generators == []  # all or nothing
+    assert "must be a Generator" in records["wrong"].error
+    assert set(engine.generators) == {"test.solid", "test.other"}
+
+
+def test_duplicate_plugin_name_is_reported() -> None:
+    engine = inline_engine(("same", Good()), ("same", Clashing())).start()
+    assert any("already registered" in r.error for r in engine.plugins())
+
+
+def test_import_failure_of_an_entry_point_is_reported() -> None:
+    host = PluginHost(load_entrypoints=False)
+    broken = metadata.EntryPoint(name="broken", value="museforge_no_such_module", group="museforge")
+    host._load_entry_point(broken)
+    record = host.records["broken"]
+    assert "import failed: ModuleNotFoundError" in record.error
+
+
+def test_broken_plugins_are_listed_over_grpc_and_in_health() -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    engine = inline_engine(("good", Good()), ("half", RaisesHalfway()))
+    with ServerThread(engine=engine) as server, Client(server.address) as client:
+        plugins = {p.name: p for p in client.plugins()}
+        assert "registration blew up" in plugins["half"].error
+        assert plugins["good"].error == ""
+        assert client.health("museforge.plugin/half") == "NOT_SERVING"
+        assert client.health("museforge.plugin/good") == "SERVING"
+        assert client.health() == "SERVING"
+        assert len(client.generate("test.solid", {}, seed=3).artifacts) == 1
+        stub = health_pb2_grpc.HealthStub(client.channel)
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Check(health_pb2.HealthCheckRequest(service="museforge.plugin/nope"))
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_allow_list_filters_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MUSEFORGE_PLUGINS", "somebody-else")
+    from museforge.config import load_settings
+
+    engine = Engine(load_settings()).start()
+    assert "image.digits" not in engine.generators
+    monkeypatch.setenv("MUSEFORGE_PLUGINS", "image")
+    engine = Engine(load_settings()).start()
+    assert "image.digits" in engine.generators
+
+
+def test_installed_plugins_can_be_ignored() -> None:
+    engine = Engine(Settings(load_installed_plugins=False)).start()
+    assert engine.generators == {}
+    assert [r.name for r in engine.plugins()] == ["museforge.core"]
+    assert "png" in engine.encoders
+
+
+def test_core_never_names_the_builtin_plugins() -> None:
+    from pathlib import Path
+
+    core = Path(museforge.__file__).parent
+    for path in core.glob("*.py"):
+        text = path.read_text("utf-8")
+        # Help texts may use image.digits as an example; code must not import or special-case it.
+        assert "museforge.plugins" not in text and "plugins.image" not in text, path

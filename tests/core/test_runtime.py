@@ -1,0 +1,117 @@
+"""ONNX Runtime sessions: provider choice, options, warm-up and the sha256 check."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import numpy as np
+import pytest
+from pydantic import BaseModel
+
+import museforge
+from museforge import providers
+from museforge.client import Client
+from museforge.generator import ModelSource
+from museforge.manifest import IntegrityError, verify
+from museforge.plugins.image.digits import MODELS_DIR
+from museforge.runtime import Runtime, RuntimeOptions
+from tests.servers import ServerThread, inline_engine
+
+
+def test_cpu_is_always_last_and_cuda_needs_a_driver(caplog: pytest.LogCaptureFixture) -> None:
+    providers._warned.clear()
+    with caplog.at_level(logging.WARNING, logger="museforge.runtime"):
+        first = providers.resolve(["CUDAExecutionProvider", "CPUExecutionProvider"])
+        second = providers.resolve(["CUDAExecutionProvider", "CPUExecutionProvider"])
+    assert first == second and first[-1] == "CPUExecutionProvider"
+    if not providers.cuda_driver_present():
+        assert first == ["CPUExecutionProvider"]
+        warnings = [r for r in caplog.records if "CUDA" in r.getMessage()]
+        assert len(warnings) == 1, "exactly one warning, not a wall of logs"
+
+
+def test_unknown_provider_is_skipped_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="museforge.runtime"):
+        chosen = providers.resolve(["NoSuchExecutionProvider"])
+    assert chosen == ["CPUExecutionProvider"]
+    assert any("NoSuchExecutionProvider" in r.getMessage() for r in caplog.records)
+
+
+def test_session_options_come_from_settings() -> None:
+    runtime = Runtime(RuntimeOptions(intra_op_threads=1, inter_op_threads=1,
+                                     graph_optimization="basic"))
+    options = runtime.session_options()
+    assert options.intra_op_num_threads == 1 and options.inter_op_num_threads == 1
+    with pytest.raises(ValueError, match="graph_optimization"):
+        Runtime(RuntimeOptions(graph_optimization="turbo")).session_options()
+
+
+def test_model_loads_once_and_reports_provider() -> None:
+    runtime = Runtime()
+    source = ModelSource("image.digits", MODELS_DIR)
+    model = runtime.load(source)
+    assert runtime.load(source) is model
+    assert model.ready and model.provider == "CPUExecutionProvider" and model.version == 1
+    out = runtime.infer("image.digits", {"z": np.zeros((3, 100), np.float32),
+                                          "label": np.zeros(3, np.int64)})
+    assert out["image"].shape == (3, 1, 28, 28)
+
+
+def tampered_copy(tmp_path: Path) -> Path:
+    copy = tmp_path / "digits"
+    shutil.copytree(MODELS_DIR, copy)
+    model = copy / "1" / "model.onnx"
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    model.write_bytes(bytes(data))
+    return copy
+
+
+def test_tampered_model_is_refused(tmp_path: Path) -> None:
+    copy = tampered_copy(tmp_path)
+    with pytest.raises(IntegrityError, match="sha256"):
+        verify(copy / "1")
+    model = Runtime().load(ModelSource("tampered", copy))
+    assert not model.ready and "does not match the manifest" in model.error
+
+
+class NoParams(BaseModel):
+    pass
+
+
+def uses_model(ctx: museforge.GenerationContext, params: NoParams, seed: int,
+               count: int) -> Iterator[museforge.Media]:
+    ctx.infer("tampered", {})
+    yield museforge.Media("image", [[0.0]], 0)
+
+
+def simple(ctx: museforge.GenerationContext, params: NoParams, seed: int,
+           count: int) -> Iterator[museforge.Media]:
+    yield museforge.Media("image", [[1.0]], 0)
+
+
+def test_server_starts_with_a_tampered_model_and_reports_it(tmp_path: Path) -> None:
+    copy = tampered_copy(tmp_path)
+
+    class Plugin:
+        @museforge.hookimpl
+        def register_generators(self, register: Callable[[Any], None]) -> None:
+            register(museforge.Generator("test.tampered", "image", NoParams, uses_model, ("png",),
+                                         models=(ModelSource("tampered", copy),)))
+            register(museforge.Generator("test.simple", "image", NoParams, simple, ("png",)))
+
+    with ServerThread(engine=inline_engine(("p", Plugin()))) as server, \
+            Client(server.address) as client:
+        infos = {g.name: g for g in client.generators()}
+        assert not infos["test.tampered"].available
+        assert "sha256" in infos["test.tampered"].models[0].error
+        assert client.health("museforge.model/tampered") == "NOT_SERVING"
+        with pytest.raises(grpc.RpcError) as info:
+            client.generate("test.tampered")
+        assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert len(client.generate("test.simple").artifacts) == 1

@@ -1,0 +1,37 @@
+"""Packaging: one `museforge` namespace, models inside the wheel, generated code up to date."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_generated_proto_code_is_current() -> None:
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "generate_protos.py"), "--check"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, "run scripts/generate_protos.py: " + result.stderr
+
+
+def test_wheel_holds_only_the_museforge_namespace_and_the_models(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
+         "-w", str(tmp_path), str(ROOT)],
+        check=True, timeout=300, capture_output=True,
+    )
+    [wheel] = tmp_path.glob("museforge-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    top = {n.split("/")[0] for n in names}
+    assert top == {"museforge", wheel.name.split("-")[0] + "-" + wheel.name.split("-")[1]
+                   + ".dist-info"}
+    for expected in ("museforge/export/pipeline.py", "museforge/plugins/image/digits.py",
+                     "museforge/v1/museforge_pb2.py", "museforge/inference/grpc_service_pb2.py",
+                     "museforge/plugins/image/models/digits/1/model.onnx",
+                     "museforge/plugins/image/models/digits/1/manifest.json"):
+        assert expected in names
+    entry_points = zipfile.ZipFile(wheel).read(
+        next(n for n in names if n.endswith("entry_points.txt"))).decode()
+    assert "[museforge]" in entry_points and "image = museforge.plugins.image" in entry_points
