@@ -19,6 +19,17 @@ ENV_PREFIX = "MUSEFORGE_"
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 
 
+class ModelSettings(BaseModel):
+    """Per-model overrides, as ``[models."image.digits"]`` tables in museforge.toml."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    batching: bool | None = None
+    max_batch_size: int | None = Field(None, ge=1, le=65536)
+    max_queue_delay_us: int | None = Field(None, ge=0, le=10_000_000)
+    instances: int | None = Field(None, ge=1, le=64)
+
+
 class Settings(BaseModel):
     """Every knob of the server. Keys in museforge.toml use these names."""
 
@@ -39,6 +50,15 @@ class Settings(BaseModel):
     intra_op_threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads; 0: auto")
     inter_op_threads: int = Field(0, ge=0, description="ONNX Runtime inter-op threads; 0: auto")
     graph_optimization: str = Field("all", pattern="^(disable|basic|extended|all)$")
+    batching: bool = Field(True, description="merge concurrent requests per model (dynamic batching)")
+    max_queue_delay_us: int = Field(
+        500, ge=0, le=10_000_000, description="how long a request may wait for batch partners"
+    )
+    default_max_batch_size: int = Field(
+        64, ge=1, le=65536, description="max batch for models whose manifest gives none"
+    )
+    model_instances: int = Field(1, ge=1, le=64, description="concurrent session runs per model")
+    models: dict[str, ModelSettings] = Field(default_factory=dict, description="per-model overrides")
     max_count: int = Field(64, ge=1, le=100_000, description="largest count per request")
     worker_threads: int = Field(8, ge=1, le=1024, description="threads running generators")
     max_message_bytes: int = Field(64 * 1024 * 1024, ge=1024)

@@ -22,7 +22,7 @@ from .encoders import Encoder
 from .errors import FieldViolation, Internal, InvalidArgument, NotFound, Unavailable
 from .generator import Cancelled, Generator, Media, Progress
 from .plugin_host import PluginHost, PluginRecord
-from .runtime import LoadedModel, Runtime, RuntimeOptions
+from .runtime import LoadedModel, ModelOverrides, Runtime, RuntimeOptions
 
 log = logging.getLogger("museforge.engine")
 
@@ -102,6 +102,14 @@ class Engine:
                 intra_op_threads=self.settings.intra_op_threads,
                 inter_op_threads=self.settings.inter_op_threads,
                 graph_optimization=self.settings.graph_optimization,
+                batching=self.settings.batching,
+                max_queue_delay_us=self.settings.max_queue_delay_us,
+                default_max_batch_size=self.settings.default_max_batch_size,
+                instances=self.settings.model_instances,
+                overrides={
+                    name: ModelOverrides(**own.model_dump())
+                    for name, own in self.settings.models.items()
+                },
             )
         )
         self.started = False
@@ -117,6 +125,9 @@ class Engine:
                 self.runtime.load(source)
         self.started = True
         return self
+
+    def close(self) -> None:
+        self.runtime.close()
 
     # -- catalogue -------------------------------------------------------------------------
 

@@ -5,7 +5,6 @@ Triton and KServe clients (and their load tools) work against museforge unchange
 
 from __future__ import annotations
 
-import asyncio
 from concurrent.futures import Executor
 from typing import Any
 
@@ -25,11 +24,12 @@ from .oip_tensors import (
     spec_from_onnx,
     triton_data_type,
 )
-from .runtime import LoadedModel
+from .runtime import InputError, LoadedModel
 from .service import abort_with
+from .statistics import Duration
 
 PLATFORM = "onnxruntime_onnx"
-EXTENSIONS = ["model_configuration"]
+EXTENSIONS = ["model_configuration", "statistics"]
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -38,15 +38,6 @@ def tensor_specs(model: LoadedModel, which: str) -> list[TensorSpec]:
     assert model.session is not None
     args = model.session.get_inputs() if which == "inputs" else model.session.get_outputs()
     return [spec_from_onnx(a.name, a.type, a.shape) for a in args]
-
-
-def max_batch_size(model: LoadedModel) -> int:
-    """Triton's convention: > 0 when the first axis of every tensor is a dynamic batch axis."""
-    specs = tensor_specs(model, "inputs") + tensor_specs(model, "outputs")
-    if all(s.shape and s.shape[0] == -1 for s in specs):
-        declared = model.manifest.max_batch_size if model.manifest else 0
-        return declared or 1024
-    return 0
 
 
 def tensor_error(exc: TensorError) -> InvalidArgument:
@@ -117,7 +108,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
         except RequestError as exc:
             await abort_with(context, exc)
             raise
-        batch = max_batch_size(model)
+        batch = model.max_batch_size  # Triton's convention: 0 when there is no batch axis
         skip = 1 if batch > 0 else 0  # with batching, Triton's dims leave out the batch axis
         config = pb.ModelConfig(
             name=model.name,
@@ -135,6 +126,9 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
                 for s in tensor_specs(model, "outputs")
             ],
             default_model_filename="model.onnx",
+            dynamic_batching=pb.ModelDynamicBatching(
+                max_queue_delay_microseconds=model.batching.max_queue_delay_us
+            ) if model.batching else None,
             instance_group=[pb.ModelInstanceGroup(
                 count=1,
                 kind=pb.ModelInstanceGroup.KIND_GPU if "CUDA" in model.provider
@@ -147,10 +141,10 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
         try:
             model = self._model(request.model_name, request.model_version)
             inputs, wanted = self._checked(model, request)
-            loop = asyncio.get_running_loop()
-            outputs = await loop.run_in_executor(
-                self.executor, self.engine.runtime.infer, model.name, inputs
-            )
+            outputs = await self.engine.runtime.infer_async(model.name, inputs, self.executor)
+        except InputError as exc:
+            await abort_with(context, InvalidArgument(str(exc), [FieldViolation("inputs", str(exc))]))
+            raise
         except RequestError as exc:
             await abort_with(context, exc)
             raise
@@ -180,7 +174,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
                 f"missing inputs {missing}", [FieldViolation("inputs", f"missing input {n!r}")
                                               for n in missing]
             )
-        batch = max_batch_size(model)
+        batch = model.max_batch_size
         sizes = {a.shape[0] for a in inputs.values() if a.ndim}
         if batch and len(sizes) > 1:
             raise InvalidArgument("inputs disagree on the batch size",
@@ -199,3 +193,44 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
                     [FieldViolation(f"outputs[{i}].name", f"model outputs are {names}")],
                 )
         return inputs, wanted
+
+    async def ModelStatistics(
+        self, request: pb.ModelStatisticsRequest, context: Context
+    ) -> pb.ModelStatisticsResponse:
+        models = self.engine.runtime.models
+        if request.name:
+            try:
+                chosen = [self._model(request.name, request.version)]
+            except RequestError as exc:
+                await abort_with(context, exc)
+                raise
+        else:
+            chosen = [m for m in models.values() if m.ready]
+        return pb.ModelStatisticsResponse(model_stats=[statistics_message(m) for m in chosen])
+
+
+def duration(d: Duration) -> pb.StatisticDuration:
+    return pb.StatisticDuration(count=d.count, ns=d.ns)
+
+
+def statistics_message(model: LoadedModel) -> pb.ModelStatistics:
+    s = model.stats.snapshot()
+    return pb.ModelStatistics(
+        name=model.name,
+        version=str(model.version),
+        last_inference=s.last_inference_ms,
+        inference_count=s.inference_count,
+        execution_count=s.execution_count,
+        inference_stats=pb.InferStatistics(
+            success=duration(s.success), fail=duration(s.fail), queue=duration(s.queue),
+            compute_input=duration(s.compute_input), compute_infer=duration(s.compute_infer),
+            compute_output=duration(s.compute_output),
+        ),
+        batch_stats=[
+            pb.InferBatchStatistics(
+                batch_size=size, compute_input=duration(f.compute_input),
+                compute_infer=duration(f.compute_infer), compute_output=duration(f.compute_output),
+            )
+            for size, f in sorted(s.batches.items())
+        ],
+    )

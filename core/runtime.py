@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,8 +14,10 @@ import numpy as np
 import onnxruntime as ort
 
 from . import providers
+from .batcher import BatchingOptions, DynamicBatcher
 from .generator import ModelSource
 from .manifest import IntegrityError, Manifest, latest_version, verify
+from .statistics import ModelStatistics
 
 log = logging.getLogger("museforge.runtime")
 
@@ -40,11 +44,35 @@ OPTIMIZATION_LEVELS = {
 
 
 @dataclass(frozen=True)
+class ModelOverrides:
+    """Per-model settings that win over the server-wide ones."""
+
+    batching: bool | None = None
+    max_batch_size: int | None = None
+    max_queue_delay_us: int | None = None
+    instances: int | None = None
+
+
+@dataclass(frozen=True)
 class RuntimeOptions:
     providers: tuple[str, ...] = ("CUDAExecutionProvider", "CPUExecutionProvider")
     intra_op_threads: int = 0  # 0: ONNX Runtime's default (one per physical core)
     inter_op_threads: int = 0
     graph_optimization: str = "all"
+    batching: bool = True
+    max_queue_delay_us: int = 500
+    default_max_batch_size: int = 64  # for models whose manifest gives none
+    instances: int = 1
+    overrides: Mapping[str, ModelOverrides] = field(default_factory=dict)
+
+
+class InputError(ValueError):
+    """Inputs that do not fit the model; ``field`` names the offending input."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
 
 
 @dataclass(frozen=True)
@@ -69,7 +97,10 @@ class LoadedModel:
     error: str = ""
     inputs: tuple[TensorSpec, ...] = ()
     outputs: tuple[TensorSpec, ...] = ()
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    stats: ModelStatistics = field(default_factory=ModelStatistics)
+    batching: BatchingOptions | None = None  # None: not batchable, or batching turned off
+    max_batch_size: int = 0  # 0: the model has no batch axis
+    batcher: DynamicBatcher | None = None
 
     @property
     def ready(self) -> bool:
@@ -153,7 +184,41 @@ class Runtime:
         model.provider = actual[0]
         self._warm_up(session, model.inputs)
         model.session = session
-        log.info("model %s v%d ready on %s", model.name, model.version, model.provider)
+        self._configure_batching(model)
+        log.info("model %s v%d ready on %s (max batch %d, batching %s)", model.name,
+                 model.version, model.provider, model.max_batch_size,
+                 "on" if model.batcher else "off")
+
+    def _configure_batching(self, model: LoadedModel) -> None:
+        batchable = all(s.shape and s.shape[0] == -1 for s in (*model.inputs, *model.outputs))
+        if not batchable:
+            return
+        own = self.options.overrides.get(model.name, ModelOverrides())
+        declared = model.manifest.max_batch_size if model.manifest else 0
+        model.max_batch_size = own.max_batch_size or declared or self.options.default_max_batch_size
+        enabled = self.options.batching if own.batching is None else own.batching
+        if not enabled:
+            return
+        model.batching = BatchingOptions(
+            enabled=True,
+            max_batch_size=model.max_batch_size,
+            max_queue_delay_us=(self.options.max_queue_delay_us if own.max_queue_delay_us is None
+                                else own.max_queue_delay_us),
+            instances=own.instances or self.options.instances,
+        )
+        model.batcher = DynamicBatcher(model.name, self._runner(model), model.batching,
+                                       model.stats)
+
+    @staticmethod
+    def _runner(model: LoadedModel) -> Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]:
+        session = model.session
+        assert session is not None
+        names = [s.name for s in model.outputs]
+
+        def run(feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+            return dict(zip(names, session.run(names, dict(feed)), strict=True))
+
+        return run
 
     @staticmethod
     def _warm_up(session: ort.InferenceSession, inputs: tuple[TensorSpec, ...]) -> None:
@@ -169,8 +234,81 @@ class Runtime:
             raise ModelNotReady(f"model {name!r} is not available: {model.error}")
         return model
 
-    def infer(self, name: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def check_inputs(self, model: LoadedModel, inputs: Mapping[str, np.ndarray]) -> int:
+        """Validate before queueing, so one bad request never fails its batch neighbours.
+
+        Returns the batch size (0 for models without a batch axis).
+        """
+        expected = {s.name: s for s in model.inputs}
+        for name in inputs:
+            if name not in expected:
+                raise InputError(name, f"unknown input; {model.name} takes {sorted(expected)}")
+        sizes = set()
+        for spec in model.inputs:
+            if spec.name not in inputs:
+                raise InputError(spec.name, "missing input")
+            array = inputs[spec.name]
+            if not isinstance(array, np.ndarray) or array.dtype != spec.dtype:
+                got = getattr(array, "dtype", type(array).__name__)
+                raise InputError(spec.name, f"must be a {spec.dtype} array, got {got}")
+            if array.ndim != len(spec.shape) or any(
+                d >= 0 and d != g for d, g in zip(spec.shape, array.shape, strict=True)
+            ):
+                raise InputError(spec.name, f"shape {array.shape} does not fit {spec.shape}")
+            if model.max_batch_size:
+                sizes.add(array.shape[0])
+        if len(sizes) > 1:
+            raise InputError("inputs", f"inputs disagree on the batch size: {sorted(sizes)}")
+        batch = sizes.pop() if sizes else 0
+        if model.max_batch_size and batch > model.max_batch_size:
+            raise InputError(next(iter(expected)),
+                             f"batch {batch} exceeds max_batch_size {model.max_batch_size}")
+        return batch
+
+    def _run_direct(self, model: LoadedModel, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        started = time.perf_counter_ns()
+        try:
+            outputs = self._runner(model)(inputs)
+        except BaseException:
+            model.stats.record_request(ok=False, total_ns=time.perf_counter_ns() - started,
+                                       queue_ns=0)
+            raise
+        done = time.perf_counter_ns()
+        batch = len(next(iter(inputs.values()))) if model.max_batch_size else 1
+        model.stats.record_execution(batch_size=batch, requests=1, input_ns=0,
+                                     infer_ns=done - started, output_ns=0)
+        model.stats.record_request(ok=True, total_ns=done - started, queue_ns=0)
+        return outputs
+
+    def submit(self, name: str, inputs: Mapping[str, np.ndarray]) -> Future[dict[str, np.ndarray]]:
+        """Validate, then queue for the model's batcher (or run now when it has none)."""
         model = self.get(name)
-        assert model.session is not None
-        outputs = model.session.run(None, dict(inputs))
-        return {spec.name: np.asarray(out) for spec, out in zip(model.outputs, outputs, strict=True)}
+        self.check_inputs(model, inputs)
+        if model.batcher is not None:
+            return model.batcher.submit(inputs)
+        future: Future[dict[str, np.ndarray]] = Future()
+        try:
+            future.set_result(self._run_direct(model, inputs))
+        except Exception as exc:
+            future.set_exception(exc)
+        return future
+
+    def infer(self, name: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Blocking inference (from a worker thread), batched with concurrent callers."""
+        return self.submit(name, inputs).result()
+
+    async def infer_async(
+        self, name: str, inputs: Mapping[str, np.ndarray], executor: Executor
+    ) -> dict[str, np.ndarray]:
+        """Inference from the event loop, which it never blocks."""
+        model = self.get(name)
+        self.check_inputs(model, inputs)
+        if model.batcher is not None:
+            return await asyncio.wrap_future(model.batcher.submit(inputs))
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(executor, self._run_direct, model, inputs)
+
+    def close(self) -> None:
+        for model in self.models.values():
+            if model.batcher is not None:
+                model.batcher.close()

@@ -49,6 +49,7 @@ class RunningServer:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.engine.close()
 
 
 async def report_health(engine: Engine, servicer: health_aio.HealthServicer) -> None:

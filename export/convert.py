@@ -40,6 +40,27 @@ def max_ir_version() -> int:
     raise ExportError("onnxruntime accepted no IR version from 7 up; is it installed correctly?")
 
 
+def apply_spec_shapes(model: onnx.ModelProto, spec: ExportSpec) -> None:
+    """Declare the graph's input and output shapes exactly as the spec says.
+
+    The TorchScript exporter's shape inference can mislabel axes (after Resize it
+    names the image height "batch"); clients read these shapes, so the spec wins.
+    """
+    declared = {t.name: t for t in (*spec.inputs, *spec.outputs)}
+    for value in (*model.graph.input, *model.graph.output):
+        tensor = declared.get(value.name)
+        if tensor is None:
+            continue
+        dims = value.type.tensor_type.shape.dim
+        del dims[:]
+        for d in tensor.shape:
+            dim = dims.add()
+            if isinstance(d, str):
+                dim.dim_param = d
+            else:
+                dim.dim_value = d
+
+
 def to_torch(feed: dict[str, np.ndarray]) -> tuple[torch.Tensor, ...]:
     return tuple(torch.from_numpy(np.ascontiguousarray(v)) for v in feed.values())
 
@@ -69,6 +90,7 @@ def export_onnx(
         except TypeError:
             torch.onnx.export(module, to_torch(example), buffer, **kwargs)  # type: ignore[arg-type]
     model = onnx.load_from_string(buffer.getvalue())
+    apply_spec_shapes(model, spec)
     model.ir_version = min(model.ir_version, max_ir_version())
     model.producer_name = "museforge"
     onnx.checker.check_model(model)

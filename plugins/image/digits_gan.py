@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,8 +37,9 @@ LATENT_DIM = 100
 NUM_CLASSES = 10
 # Enough for a few optimiser steps: proves the pipeline in tests, not the quality.
 QUICK_EPOCHS = 1
-# What the shipped model was trained with (see the recipe's manifest for the metrics).
-FULL_EPOCHS = 300
+# What the shipped model is trained with: 4,400 steps, about 10-13 minutes on two CPU
+# cores. Targets were already met at 60 epochs; the rest buys diversity and cleaner strokes.
+FULL_EPOCHS = 200
 
 # Training hyperparameters of the shipped model.
 _LR_G = 2e-4
@@ -48,6 +50,7 @@ _MAX_SHIFT = 2  # pixels of random translation in the discriminator's augmentati
 _EMA_DECAY = 0.999  # the returned generator is an exponential average of the weights
 
 ProgressFn = Callable[[int, int, dict[str, float]], None]
+CheckpointFn = Callable[[int, dict[str, Any]], object]
 
 _BASE = DIGITS_SIZE // 4  # 7x7 seed maps, upsampled twice to 28x28
 
@@ -55,7 +58,7 @@ _BASE = DIGITS_SIZE // 4  # 7x7 seed maps, upsampled twice to 28x28
 class DigitsGenerator(nn.Module):
     """(z [B, 100] float32, label [B] int64) -> images [B, 1, 28, 28] in [0, 1].
 
-    Only ONNX-friendly ops: Gather (embedding), Gemm, Resize (nearest), Conv,
+    Only ONNX-friendly ops: Gather (embedding), MatMul/Gemm, Resize (bilinear), Conv,
     BatchNorm (folded in eval) and ReLU, ending in a sigmoid so the exported graph
     already outputs displayable pixel values.
     """
@@ -179,13 +182,16 @@ def train_digits_gan(
     epochs: int,
     batch_size: int = 64,
     progress: ProgressFn | None = None,
+    checkpoint: CheckpointFn | None = None,
+    checkpoint_every: int = 25,
 ) -> DigitsGenerator:
     """Train the conditional GAN on ``split.train_x``/``train_y`` only; returns G in eval mode.
 
     Every random draw comes from ``seed`` (weights via a forked global RNG, data order,
     noise and augmentation via one ``torch.Generator``), so a run is reproducible on
-    the same machine and library versions. ``progress(step, total_steps, losses)`` is
-    called every few steps and after the last one.
+    the same machine, thread count and library versions. ``progress(step, total_steps, losses)`` is
+    called every few steps and after the last one; ``checkpoint(step, state)`` every
+    ``checkpoint_every`` epochs with the weights and optimiser states.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
@@ -195,7 +201,7 @@ def train_digits_gan(
     # fork_rng: seed weight init without leaking the seed into the caller's global RNG.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return _train(split, seed, epochs, batch_size, progress)
+        return _train(split, seed, epochs, batch_size, progress, checkpoint, checkpoint_every)
 
 
 def _train(
@@ -204,6 +210,8 @@ def _train(
     epochs: int,
     batch_size: int,
     progress: ProgressFn | None,
+    checkpoint: CheckpointFn | None = None,
+    checkpoint_every: int = 25,
 ) -> DigitsGenerator:
     np.random.seed(seed)  # nothing here draws from numpy; pinned for any library that does
     gen = torch.Generator().manual_seed(seed)
@@ -226,7 +234,7 @@ def _train(
     step = 0
     g.train()
     d.train()
-    for _ in range(epochs):
+    for epoch in range(epochs):
         for idx in _batches(n, batch_size, gen):
             x, y = real_x[idx], real_y[idx]
             z = torch.randn(len(idx), LATENT_DIM, generator=gen)
@@ -259,6 +267,12 @@ def _train(
             step += 1
             if progress is not None and (step % report_every == 0 or step == total):
                 progress(step, total, {"loss_d": loss_d.item(), "loss_g": loss_g.item()})
+        if checkpoint is not None and (epoch + 1) % checkpoint_every == 0:
+            checkpoint(step, {
+                "generator": g.state_dict(), "discriminator": d.state_dict(),
+                "generator_ema": g_ema.state_dict(), "opt_g": opt_g.state_dict(),
+                "opt_d": opt_d.state_dict(), "epoch": epoch + 1,
+            })
 
     _recompute_bn_stats(g_ema, gen)
     return g_ema

@@ -51,7 +51,8 @@ def evaluate_session(
 def build(ctx: RecipeContext) -> TrainedModel:
     split = digits_28()
     epochs = QUICK_EPOCHS if ctx.quick else FULL_EPOCHS
-    generator = train_digits_gan(split, seed=ctx.seed, epochs=epochs, progress=ctx.progress)
+    generator = train_digits_gan(split, seed=ctx.seed, epochs=epochs, progress=ctx.progress,
+                                 checkpoint=ctx.checkpoints.save)
 
     def make_inputs(rng: np.random.Generator, batch: int) -> dict[str, np.ndarray]:
         return {

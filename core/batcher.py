@@ -1,0 +1,139 @@
+"""Dynamic batching per model, with Triton's knobs: max batch size and max queue delay.
+
+Concurrent requests for one model wait in a queue; a worker takes the oldest, gathers
+whatever else arrives before its delay runs out (up to the batch limit), runs the
+session once on the concatenation and hands each request back its own rows, in order.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .statistics import ModelStatistics
+
+log = logging.getLogger("museforge.batcher")
+
+Outputs = dict[str, np.ndarray]
+RunFn = Callable[[Mapping[str, np.ndarray]], Outputs]
+
+
+@dataclass(frozen=True)
+class BatchingOptions:
+    enabled: bool = True
+    max_batch_size: int = 64
+    max_queue_delay_us: int = 500
+    instances: int = 1  # concurrent session runs of this model
+
+
+@dataclass
+class _Pending:
+    inputs: Mapping[str, np.ndarray]
+    size: int
+    future: Future[Outputs]
+    enqueued_ns: int = field(default_factory=time.perf_counter_ns)
+
+
+_STOP = object()
+
+
+class DynamicBatcher:
+    """Merges concurrent requests for one model into shared session runs."""
+
+    def __init__(self, name: str, run: RunFn, options: BatchingOptions,
+                 stats: ModelStatistics) -> None:
+        self.name = name
+        self.run = run
+        self.options = options
+        self.stats = stats
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._workers = [
+            threading.Thread(target=self._work, name=f"batcher-{name}-{i}", daemon=True)
+            for i in range(max(1, options.instances))
+        ]
+        for worker in self._workers:
+            worker.start()
+
+    def submit(self, inputs: Mapping[str, np.ndarray]) -> Future[Outputs]:
+        """Queue one request (already validated); its rows come back in the future."""
+        size = len(next(iter(inputs.values())))
+        pending = _Pending(inputs, size, Future())
+        self._queue.put(pending)
+        return pending.future
+
+    def close(self) -> None:
+        for _ in self._workers:
+            self._queue.put(_STOP)
+
+    # -- worker --------------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        carry: _Pending | None = None
+        delay_ns = self.options.max_queue_delay_us * 1000
+        limit = self.options.max_batch_size
+        while True:
+            first = carry if carry is not None else self._queue.get()
+            carry = None
+            if first is _STOP:
+                return
+            assert isinstance(first, _Pending)
+            if not first.future.set_running_or_notify_cancel():
+                continue  # cancelled while queued: never computed
+            batch, total = [first], first.size
+            deadline = first.enqueued_ns + delay_ns
+            while total < limit:
+                remaining = (deadline - time.perf_counter_ns()) / 1e9
+                try:
+                    item = self._queue.get(timeout=remaining) if remaining > 0 else \
+                        self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    self._queue.put(_STOP)
+                    break
+                assert isinstance(item, _Pending)
+                if total + item.size > limit:
+                    carry = item  # first in line for the next batch
+                    break
+                if item.future.set_running_or_notify_cancel():
+                    batch.append(item)
+                    total += item.size
+            self._execute(batch, total)
+
+    def _execute(self, batch: list[_Pending], total: int) -> None:
+        started = time.perf_counter_ns()
+        try:
+            if len(batch) == 1:
+                feed = dict(batch[0].inputs)
+            else:
+                names = list(batch[0].inputs)
+                feed = {n: np.concatenate([p.inputs[n] for p in batch], axis=0) for n in names}
+            inputs_done = time.perf_counter_ns()
+            outputs = self.run(feed)
+            infer_done = time.perf_counter_ns()
+            offsets = np.cumsum([p.size for p in batch])[:-1]
+            parts = {name: np.split(value, offsets, axis=0) for name, value in outputs.items()}
+            results = [{name: parts[name][i] for name in outputs} for i in range(len(batch))]
+            output_done = time.perf_counter_ns()
+        except BaseException as exc:  # a failed run fails its own batch, never the worker
+            log.exception("model %s: batch of %d failed", self.name, total)
+            now = time.perf_counter_ns()
+            for p in batch:
+                self.stats.record_request(ok=False, total_ns=now - p.enqueued_ns, queue_ns=0)
+                p.future.set_exception(exc)
+            return
+        self.stats.record_execution(
+            batch_size=total, requests=len(batch), input_ns=inputs_done - started,
+            infer_ns=infer_done - inputs_done, output_ns=output_done - infer_done,
+        )
+        for pending, result in zip(batch, results, strict=True):
+            self.stats.record_request(ok=True, total_ns=output_done - pending.enqueued_ns,
+                                      queue_ns=started - pending.enqueued_ns)
+            pending.future.set_result(result)
