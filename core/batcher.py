@@ -29,7 +29,7 @@ RunFn = Callable[[Mapping[str, np.ndarray]], Outputs]
 class BatchingOptions:
     enabled: bool = True
     max_batch_size: int = 64
-    max_queue_delay_us: int = 500
+    max_queue_delay_us: int = 0
     instances: int = 1  # concurrent session runs of this model
 
 

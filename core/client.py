@@ -72,6 +72,11 @@ class Client:
                                          timeout=self.timeout)
         return list(reply.generators)
 
+    def statistics(self, model: str = "") -> list[pb.ModelStatistics]:
+        reply = self.stub.GetModelStatistics(pb.GetModelStatisticsRequest(model=model),
+                                             timeout=self.timeout)
+        return list(reply.models)
+
     def schema(self, generator: str) -> dict[str, Any]:
         for info in self.generators():
             if info.name == generator:

@@ -50,9 +50,13 @@ class Settings(BaseModel):
     intra_op_threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads; 0: auto")
     inter_op_threads: int = Field(0, ge=0, description="ONNX Runtime inter-op threads; 0: auto")
     graph_optimization: str = Field("all", pattern="^(disable|basic|extended|all)$")
+    spinning: bool = Field(
+        False, description="let ONNX Runtime threads busy-wait between runs (lower latency, "
+        "but they burn CPU the gRPC threads need)"
+    )
     batching: bool = Field(True, description="merge concurrent requests per model (dynamic batching)")
     max_queue_delay_us: int = Field(
-        500, ge=0, le=10_000_000, description="how long a request may wait for batch partners"
+        0, ge=0, le=10_000_000, description="how long a request may wait for batch partners"
     )
     default_max_batch_size: int = Field(
         64, ge=1, le=65536, description="max batch for models whose manifest gives none"

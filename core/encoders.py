@@ -8,9 +8,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, PngImagePlugin
+from PIL import Image
 
 from .generator import Media
+from .png import write_png
 
 PROVENANCE_KEY = "museforge"  # PNG text chunk holding the provenance JSON
 
@@ -26,30 +27,26 @@ class Encoder:
     encode: Callable[[Media, Mapping[str, str]], bytes]
 
 
-def to_pil(data: np.ndarray) -> Image.Image:
-    """An image array (uint8, uint16 or float in [0, 1]) as a Pillow image."""
+def to_pixels(data: np.ndarray) -> np.ndarray:
+    """An image array (uint8, uint16 or float in [0, 1]) as uint8/uint16 pixels."""
     array = np.asarray(data)
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
         raise ValueError(f"image must be HxW, HxWx3 or HxWx4, got shape {array.shape}")
-    if array.dtype == np.uint16 and array.ndim == 2:
-        return Image.fromarray(array, mode="I;16")
-    if array.dtype != np.uint8:
-        # Round half up so identical floats always give identical bytes.
-        array = np.floor(np.clip(array.astype(np.float64), 0.0, 1.0) * 255.0 + 0.5)
-        array = array.astype(np.uint8)
-    return Image.fromarray(array)
+    if array.dtype in (np.uint8, np.uint16):
+        return array
+    # Round half up so identical floats always give identical bytes.
+    scaled = np.floor(np.clip(array.astype(np.float64), 0.0, 1.0) * 255.0 + 0.5)
+    return scaled.astype(np.uint8)
 
 
 def encode_png(media: Media, provenance: Mapping[str, str]) -> bytes:
-    info = PngImagePlugin.PngInfo()
-    info.add_text("Software", f"museforge {provenance.get('museforge_version', '')}".strip())
-    info.add_itxt(PROVENANCE_KEY, json.dumps(dict(provenance), sort_keys=True))
-    buffer = io.BytesIO()
-    # Fixed compression settings: the same pixels always give the same bytes.
-    to_pil(media.data).save(buffer, format="PNG", pnginfo=info, compress_level=6)
-    return buffer.getvalue()
+    text = {
+        "Software": f"museforge {provenance.get('museforge_version', '')}".strip(),
+        PROVENANCE_KEY: json.dumps(dict(provenance), sort_keys=True),
+    }
+    return write_png(to_pixels(media.data), text)
 
 
 def read_png_provenance(data: bytes) -> dict[str, str]:

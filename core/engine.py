@@ -102,6 +102,7 @@ class Engine:
                 intra_op_threads=self.settings.intra_op_threads,
                 inter_op_threads=self.settings.inter_op_threads,
                 graph_optimization=self.settings.graph_optimization,
+                spinning=self.settings.spinning,
                 batching=self.settings.batching,
                 max_queue_delay_us=self.settings.max_queue_delay_us,
                 default_max_batch_size=self.settings.default_max_batch_size,

@@ -59,8 +59,9 @@ class RuntimeOptions:
     intra_op_threads: int = 0  # 0: ONNX Runtime's default (one per physical core)
     inter_op_threads: int = 0
     graph_optimization: str = "all"
+    spinning: bool = False  # ORT worker threads busy-wait between runs (burns a core idle)
     batching: bool = True
-    max_queue_delay_us: int = 500
+    max_queue_delay_us: int = 0  # Triton's default: batch what is queued, never wait
     default_max_batch_size: int = 64  # for models whose manifest gives none
     instances: int = 1
     overrides: Mapping[str, ModelOverrides] = field(default_factory=dict)
@@ -144,6 +145,9 @@ class Runtime:
             raise ValueError(f"graph_optimization must be one of {sorted(OPTIMIZATION_LEVELS)}")
         so.graph_optimization_level = OPTIMIZATION_LEVELS[level]
         so.log_severity_level = 3
+        flag = "1" if self.options.spinning else "0"
+        so.add_session_config_entry("session.intra_op.allow_spinning", flag)
+        so.add_session_config_entry("session.inter_op.allow_spinning", flag)
         return so
 
     def load(self, source: ModelSource) -> LoadedModel:

@@ -13,8 +13,10 @@ from google.protobuf import json_format
 
 from .bridge import iterate_in_thread
 from .engine import Artifact, Engine, PreparedRequest
-from .errors import RequestError
+from .errors import NotFound, RequestError
 from .generator import Progress
+from .runtime import LoadedModel
+from .statistics import Duration
 from .v1 import museforge_pb2 as pb
 from .v1 import museforge_pb2_grpc as pb_grpc
 
@@ -129,3 +131,38 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
                     yield pb.GenerateEvent(progress=progress_message(event))
         except RequestError as exc:
             await abort_with(context, exc)
+
+    async def GetModelStatistics(
+        self, request: pb.GetModelStatisticsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.GetModelStatisticsResponse:
+        models = self.engine.runtime.models
+        if request.model and request.model not in models:
+            await abort_with(context, NotFound(f"unknown model {request.model!r}; models: "
+                                               f"{', '.join(sorted(models)) or 'none'}"))
+        chosen = [models[request.model]] if request.model else list(models.values())
+        return pb.GetModelStatisticsResponse(models=[model_statistics(m) for m in chosen])
+
+
+def model_statistics(model: LoadedModel) -> pb.ModelStatistics:
+    s = model.stats.snapshot()
+
+    def stage(d: Duration) -> pb.StageDuration:
+        return pb.StageDuration(count=d.count, ns=d.ns)
+
+    return pb.ModelStatistics(
+        model=model.name,
+        version=str(model.version),
+        provider=model.provider,
+        request_count=s.success.count,
+        failure_count=s.fail.count,
+        execution_count=s.execution_count,
+        inference_count=s.inference_count,
+        queue=stage(s.queue),
+        compute_input=stage(s.compute_input),
+        compute_infer=stage(s.compute_infer),
+        compute_output=stage(s.compute_output),
+        executions_by_batch_size={size: f.compute_infer.count for size, f in s.batches.items()},
+        batching=model.batcher is not None,
+        max_batch_size=model.max_batch_size,
+        max_queue_delay_us=model.batching.max_queue_delay_us if model.batching else 0,
+    )

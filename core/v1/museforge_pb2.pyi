@@ -149,3 +149,64 @@ class GenerateEvent(_message.Message):
     artifact: Artifact
     seed: int
     def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., artifact: _Optional[_Union[Artifact, _Mapping]] = ..., seed: _Optional[int] = ...) -> None: ...
+
+class GetModelStatisticsRequest(_message.Message):
+    __slots__ = ("model",)
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    def __init__(self, model: _Optional[str] = ...) -> None: ...
+
+class StageDuration(_message.Message):
+    __slots__ = ("count", "ns")
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    NS_FIELD_NUMBER: _ClassVar[int]
+    count: int
+    ns: int
+    def __init__(self, count: _Optional[int] = ..., ns: _Optional[int] = ...) -> None: ...
+
+class ModelStatistics(_message.Message):
+    __slots__ = ("model", "version", "provider", "request_count", "failure_count", "execution_count", "inference_count", "queue", "compute_input", "compute_infer", "compute_output", "executions_by_batch_size", "batching", "max_batch_size", "max_queue_delay_us")
+    class ExecutionsByBatchSizeEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: int
+        value: int
+        def __init__(self, key: _Optional[int] = ..., value: _Optional[int] = ...) -> None: ...
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_COUNT_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    EXECUTION_COUNT_FIELD_NUMBER: _ClassVar[int]
+    INFERENCE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    COMPUTE_INPUT_FIELD_NUMBER: _ClassVar[int]
+    COMPUTE_INFER_FIELD_NUMBER: _ClassVar[int]
+    COMPUTE_OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    EXECUTIONS_BY_BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    BATCHING_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    MAX_QUEUE_DELAY_US_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    version: str
+    provider: str
+    request_count: int
+    failure_count: int
+    execution_count: int
+    inference_count: int
+    queue: StageDuration
+    compute_input: StageDuration
+    compute_infer: StageDuration
+    compute_output: StageDuration
+    executions_by_batch_size: _containers.ScalarMap[int, int]
+    batching: bool
+    max_batch_size: int
+    max_queue_delay_us: int
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[str] = ..., provider: _Optional[str] = ..., request_count: _Optional[int] = ..., failure_count: _Optional[int] = ..., execution_count: _Optional[int] = ..., inference_count: _Optional[int] = ..., queue: _Optional[_Union[StageDuration, _Mapping]] = ..., compute_input: _Optional[_Union[StageDuration, _Mapping]] = ..., compute_infer: _Optional[_Union[StageDuration, _Mapping]] = ..., compute_output: _Optional[_Union[StageDuration, _Mapping]] = ..., executions_by_batch_size: _Optional[_Mapping[int, int]] = ..., batching: _Optional[bool] = ..., max_batch_size: _Optional[int] = ..., max_queue_delay_us: _Optional[int] = ...) -> None: ...
+
+class GetModelStatisticsResponse(_message.Message):
+    __slots__ = ("models",)
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[ModelStatistics]
+    def __init__(self, models: _Optional[_Iterable[_Union[ModelStatistics, _Mapping]]] = ...) -> None: ...

@@ -54,6 +54,11 @@ class MuseforgeStub:
                 request_serializer=museforge_dot_v1_dot_museforge__pb2.GenerateRequest.SerializeToString,
                 response_deserializer=museforge_dot_v1_dot_museforge__pb2.GenerateEvent.FromString,
                 _registered_method=True)
+        self.GetModelStatistics = channel.unary_unary(
+                '/museforge.v1.Museforge/GetModelStatistics',
+                request_serializer=museforge_dot_v1_dot_museforge__pb2.GetModelStatisticsRequest.SerializeToString,
+                response_deserializer=museforge_dot_v1_dot_museforge__pb2.GetModelStatisticsResponse.FromString,
+                _registered_method=True)
 
 
 class MuseforgeServicer:
@@ -87,6 +92,13 @@ class MuseforgeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetModelStatistics(self, request, context):
+        """Per-model counters and cumulative stage times, as Triton keeps them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MuseforgeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -109,6 +121,11 @@ def add_MuseforgeServicer_to_server(servicer, server):
                     servicer.StreamGenerate,
                     request_deserializer=museforge_dot_v1_dot_museforge__pb2.GenerateRequest.FromString,
                     response_serializer=museforge_dot_v1_dot_museforge__pb2.GenerateEvent.SerializeToString,
+            ),
+            'GetModelStatistics': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetModelStatistics,
+                    request_deserializer=museforge_dot_v1_dot_museforge__pb2.GetModelStatisticsRequest.FromString,
+                    response_serializer=museforge_dot_v1_dot_museforge__pb2.GetModelStatisticsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -219,6 +236,33 @@ class Museforge:
             '/museforge.v1.Museforge/StreamGenerate',
             museforge_dot_v1_dot_museforge__pb2.GenerateRequest.SerializeToString,
             museforge_dot_v1_dot_museforge__pb2.GenerateEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetModelStatistics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/museforge.v1.Museforge/GetModelStatistics',
+            museforge_dot_v1_dot_museforge__pb2.GetModelStatisticsRequest.SerializeToString,
+            museforge_dot_v1_dot_museforge__pb2.GetModelStatisticsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,102 @@
+"""Find the shipped models and generators the way the server does, without hard-coding names."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+# The torch architecture behind each ONNX model, for the PyTorch eager rows. A model
+# missing here simply gets no PyTorch rows. forward() takes the ONNX inputs in order.
+TORCH_ARCHITECTURES = {
+    "image.digits": "museforge.plugins.image.digits_gan:DigitsGenerator",
+}
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    name: str
+    dtype: str  # numpy dtype name, e.g. "float32"
+    shape: tuple[int, ...]  # -1: dynamic axis
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    path: Path  # the model.onnx the server loads
+    version: int
+    inputs: tuple[InputSpec, ...]
+    max_batch_size: int  # 0: no batch axis
+
+
+@dataclass(frozen=True)
+class GeneratorInfo:
+    name: str
+    models: tuple[str, ...]
+    max_count: int | None  # the generator's own cap; None: the server's
+
+
+@dataclass
+class Catalogue:
+    models: dict[str, ModelInfo] = field(default_factory=dict)
+    generators: dict[str, GeneratorInfo] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)  # models that failed to load
+
+
+def discover(only: set[str] | None = None) -> Catalogue:
+    """Start an Engine with default settings (all installed plugins) and list what loaded."""
+    from museforge.config import Settings
+    from museforge.engine import Engine
+
+    logging.getLogger("museforge").setLevel(logging.ERROR)
+    # Batching off: discovery needs no batcher threads, only the loaded models.
+    engine = Engine(Settings(batching=False)).start()
+    found = Catalogue()
+    try:
+        for model in engine.runtime.models.values():
+            if only and model.name not in only:
+                continue
+            if not model.ready:
+                found.problems.append(f"{model.name}: {model.error}")
+                continue
+            found.models[model.name] = ModelInfo(
+                name=model.name,
+                path=model.directory / str(model.version) / "model.onnx",
+                version=model.version,
+                inputs=tuple(InputSpec(s.name, np.dtype(s.dtype).name, s.shape) for s in model.inputs),
+                max_batch_size=model.max_batch_size,
+            )
+        for gen in engine.generators.values():
+            names = tuple(s.name for s in gen.models)
+            if names and all(n in found.models for n in names):
+                found.generators[gen.name] = GeneratorInfo(gen.name, names, gen.max_count)
+    finally:
+        engine.close()
+    return found
+
+
+def make_feed(inputs: tuple[InputSpec, ...], batch: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Inputs of the right dtype and shape; dynamic axes after the batch axis become 1.
+
+    Integer inputs are zeros: always a valid index (labels, token ids), and the
+    compute cost of these models does not depend on the values.
+    """
+    rng = np.random.default_rng(seed)
+    feed: dict[str, np.ndarray] = {}
+    for spec in inputs:
+        shape = [batch if i == 0 and d == -1 else (d if d > 0 else 1) for i, d in enumerate(spec.shape)]
+        dtype = np.dtype(spec.dtype)
+        if dtype.kind == "f":
+            feed[spec.name] = rng.standard_normal(shape).astype(dtype)
+        else:
+            feed[spec.name] = np.zeros(shape, dtype)
+    return feed
+
+
+def batch_sweep(model: ModelInfo, candidates: tuple[int, ...]) -> list[int]:
+    """The batch sizes to try: the candidates up to the model's max batch size."""
+    if model.max_batch_size <= 0:
+        return [1]
+    return [b for b in candidates if b <= model.max_batch_size] or [1]

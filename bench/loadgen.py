@@ -1,0 +1,104 @@
+"""The load generator: grpc.aio in its own spawned process, pre-serialised requests.
+
+One process with one event loop drives every concurrent stream over one channel:
+cheaper per call than a thread per stream, and it never shares a GIL with the server.
+Requests are sent as bytes and replies kept as bytes (no protobuf work per call).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import grpc
+import numpy as np
+
+from .timing import Measurement, own_cpu_s, process_cpu_s, summarise
+
+MAX_MESSAGE = 256 * 1024 * 1024
+OIP_INFER = "/inference.GRPCInferenceService/ModelInfer"
+GENERATE = "/museforge.v1.Museforge/Generate"
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    address: str
+    method: str  # full gRPC method path
+    payload: bytes  # the serialised request, sent as is
+    items_per_request: int
+    concurrency: int
+    warmup_s: float
+    duration_s: float
+    server_pid: int  # whose CPU time to sample over the measured window
+    timeout_s: float = 30.0
+
+
+def run_load(spec: LoadSpec) -> Measurement:
+    """Closed-loop load: ``concurrency`` streams, each sending its next call when one returns."""
+    return asyncio.run(_load(spec))
+
+
+async def _load(spec: LoadSpec) -> Measurement:
+    options = [("grpc.max_receive_message_length", MAX_MESSAGE),
+               ("grpc.max_send_message_length", MAX_MESSAGE)]
+    async with grpc.aio.insecure_channel(spec.address, options=options) as channel:
+        await asyncio.wait_for(channel.channel_ready(), spec.timeout_s)
+        # No serialisers: bytes in, bytes out.
+        call = channel.unary_unary(spec.method, request_serializer=None, response_deserializer=None)
+        clock = time.perf_counter_ns
+        start = clock() + int(spec.warmup_s * 1e9)
+        end = start + int(spec.duration_s * 1e9)
+        latencies: list[int] = []
+        errors: list[str] = []
+
+        async def stream() -> None:
+            while (t0 := clock()) < end:
+                try:
+                    await call(spec.payload, timeout=spec.timeout_s)
+                except grpc.RpcError as exc:
+                    errors.append(f"{exc.code().name}: {exc.details()}")
+                    await asyncio.sleep(0.01)  # a failing server must not be hammered in a spin
+                    continue
+                t1 = clock()
+                if start <= t1 <= end:  # completed inside the measured window
+                    latencies.append(t1 - t0)
+
+        async def sample() -> tuple[float, float | None, float, float | None]:
+            # CPU of both sides over exactly the measured window.
+            await asyncio.sleep(max(0.0, (start - clock()) / 1e9))
+            own0, srv0 = own_cpu_s(), process_cpu_s(spec.server_pid)
+            await asyncio.sleep(max(0.0, (end - clock()) / 1e9))
+            own1, srv1 = own_cpu_s(), process_cpu_s(spec.server_pid)
+            return own0, srv0, own1, srv1
+
+        sampler = asyncio.create_task(sample())
+        await asyncio.gather(*(stream() for _ in range(spec.concurrency)))
+        own0, srv0, own1, srv1 = await sampler
+    wall = spec.duration_s
+    result = summarise(latencies, spec.items_per_request, wall)
+    result.errors = len(errors)
+    result.first_error = errors[0] if errors else ""
+    result.client_cpu = (own1 - own0) / wall
+    if srv0 is not None and srv1 is not None:
+        result.server_cpu = (srv1 - srv0) / wall
+    return result
+
+
+def oip_request(model: str, feed: dict[str, np.ndarray]) -> bytes:
+    """A serialised OIP ModelInferRequest carrying ``feed`` in raw_input_contents."""
+    from museforge.inference import grpc_service_pb2 as pb
+    from museforge.oip_tensors import datatype_of
+
+    request = pb.ModelInferRequest(model_name=model)
+    for name, array in feed.items():
+        request.inputs.add(name=name, datatype=datatype_of(array), shape=list(array.shape))
+        request.raw_input_contents.append(np.ascontiguousarray(array).tobytes())
+    return request.SerializeToString()
+
+
+def generate_request(generator: str, count: int, seed: int = 1234) -> bytes:
+    """A serialised museforge.v1 GenerateRequest with the generator's default parameters."""
+    from museforge.client import Client
+
+    return Client.request(generator, {}, seed=seed, count=count).SerializeToString()

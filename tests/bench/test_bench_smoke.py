@@ -1,0 +1,55 @@
+"""``python -m bench --quick`` runs end to end and reports every row (figures are not judged)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Every row the benchmark promises for a model with a generator (torch rows only with torch).
+EXPECTED = [
+    "ort_b1", "ort_best", "ort_same_work",
+    "tiny_on_c1", "tiny_on_c8", "tiny_on_c32",
+    "tiny_off_c1", "tiny_off_c8", "tiny_off_c32",
+    "naive_c32", "generate_c1", "generate_c8", "inproc_pipeline",
+]
+
+
+def test_quick_run_reports_every_row(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    # About 30 s on two idle cores; the timeout only stops a hung run.
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--only", "image.digits", "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=180,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "× limit ²" in result.stdout and ("PASS" in result.stdout or "MISS" in result.stdout)
+
+    figures = json.loads(out.read_text("utf-8"))
+    rows = {r["key"]: r for r in figures["rows"] if r["model"] == "image.digits"}
+    expected = list(EXPECTED)
+    if figures["sweeps"]["image.digits"].get("torch", {}).get("full"):
+        expected += ["torch_b1", "torch_best"]
+    missing = [k for k in expected if k not in rows]
+    assert not missing, f"rows missing: {missing}"
+    for key in expected:
+        row = rows[key]
+        assert row["items_per_s"] > 0, f"{key}: {row}"
+        assert row["p50_ms"] > 0 and row["p99_ms"] >= row["p50_ms"], f"{key}: {row}"
+        assert row["errors"] == 0, f"{key}: {row['first_error']}"
+        assert row["ratio_to_limit"] is not None
+    for key in expected:
+        if key.startswith(("tiny_", "naive_", "generate_")):
+            assert rows[key]["client_cpu"] is not None, key  # the load generator reported its CPU
+
+    servers = figures["servers"]
+    assert [s["kind"] for s in servers].count("museforge") == 2
+    assert all(s["ready_s"] > 0 and s["rss_warm_mb"] > 0 for s in servers if s["kind"] == "museforge")
+    assert {t["key"] for t in figures["targets"]} >= {
+        "image.digits/generate_vs_ort", "image.digits/tiny_batching_gain",
+        "image.digits/tiny_vs_naive", "image.digits/p50_c1_overhead_ms",
+        "server/ready_s", "server/rss_mb",
+    }

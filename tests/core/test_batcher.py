@@ -1,0 +1,174 @@
+"""Dynamic batching on the real runtime and the shipped image.digits model."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import grpc
+import numpy as np
+import pytest
+
+from museforge.client import Client
+from museforge.config import Settings
+from museforge.generator import ModelSource
+from museforge.inference import grpc_service_pb2 as oip
+from museforge.inference import grpc_service_pb2_grpc as oip_grpc
+from museforge.plugins.image.digits import MODELS_DIR
+from museforge.runtime import InputError, ModelOverrides, Runtime, RuntimeOptions
+from tests.servers import ServerThread
+
+MODEL = "image.digits"
+
+
+def runtime(**options: object) -> Runtime:
+    rt = Runtime(RuntimeOptions(**options))
+    assert rt.load(ModelSource(MODEL, MODELS_DIR)).ready
+    return rt
+
+
+@pytest.fixture()
+def slow_window() -> Iterator[Runtime]:
+    """A long queue delay, so everything submitted from one thread lands in one window."""
+    rt = runtime(max_queue_delay_us=300_000)
+    yield rt
+    rt.close()
+
+
+def feed(seed: int, n: int = 1) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {"z": rng.standard_normal((n, 100)).astype(np.float32),
+            "label": rng.integers(0, 10, n).astype(np.int64)}
+
+
+def direct(rt: Runtime, inputs: dict[str, np.ndarray]) -> np.ndarray:
+    session = rt.models[MODEL].session
+    assert session is not None
+    return np.asarray(session.run(["image"], inputs)[0])
+
+
+def test_results_come_back_to_their_requests_in_order(slow_window: Runtime) -> None:
+    feeds = [feed(i, n=1 + i % 3) for i in range(12)]
+    futures = [slow_window.submit(MODEL, f) for f in feeds]
+    for f, future in zip(feeds, futures, strict=True):
+        np.testing.assert_allclose(future.result(30)["image"], direct(slow_window, f), atol=1e-6)
+    stats = slow_window.models[MODEL].stats.snapshot()
+    assert stats.success.count == 12
+    assert stats.inference_count == sum(1 + i % 3 for i in range(12))
+    assert stats.execution_count < 12, "requests were merged"
+
+
+def test_a_bad_request_in_a_burst_fails_alone(slow_window: Runtime) -> None:
+    good = [slow_window.submit(MODEL, feed(i)) for i in range(3)]
+    with pytest.raises(InputError, match="label"):
+        slow_window.submit(MODEL, {"z": feed(9)["z"], "label": np.zeros(1, np.float32)})
+    with pytest.raises(InputError, match="shape"):
+        slow_window.submit(MODEL, {"z": np.zeros((1, 99), np.float32), "label": feed(9)["label"]})
+    with pytest.raises(InputError, match="disagree"):
+        slow_window.submit(MODEL, {"z": feed(1, 2)["z"], "label": feed(1, 3)["label"]})
+    more = [slow_window.submit(MODEL, feed(i)) for i in range(3, 6)]
+    assert all(f.result(30)["image"].shape == (1, 1, 28, 28) for f in good + more)
+    assert slow_window.models[MODEL].stats.snapshot().fail.count == 0
+
+
+def test_a_cancelled_request_is_dropped_from_its_batch(slow_window: Runtime) -> None:
+    futures: list[Future[dict[str, np.ndarray]]] = [
+        slow_window.submit(MODEL, feed(i, n=2)) for i in range(4)]
+    assert futures[1].cancel()
+    for i in (0, 2, 3):
+        assert futures[i].result(30)["image"].shape == (2, 1, 28, 28)
+    stats = slow_window.models[MODEL].stats.snapshot()
+    assert stats.inference_count == 6 and stats.success.count == 3
+
+
+def test_max_batch_size_is_honoured() -> None:
+    rt = runtime(max_queue_delay_us=300_000, overrides={MODEL: ModelOverrides(max_batch_size=4)})
+    try:
+        futures = [rt.submit(MODEL, feed(i, n=1 + i % 2)) for i in range(10)]
+        for f in futures:
+            f.result(30)
+        stats = rt.models[MODEL].stats.snapshot()
+        assert max(stats.batches) <= 4 and stats.inference_count == 15
+        with pytest.raises(InputError, match="max_batch_size"):
+            rt.submit(MODEL, feed(0, n=5))
+    finally:
+        rt.close()
+
+
+def test_a_lone_request_is_flushed_after_the_delay() -> None:
+    rt = runtime(max_queue_delay_us=50_000)
+    try:
+        out = rt.submit(MODEL, feed(0, n=3)).result(30)
+        assert out["image"].shape == (3, 1, 28, 28)
+        assert rt.models[MODEL].stats.snapshot().batches.keys() == {3}
+    finally:
+        rt.close()
+
+
+def test_batching_can_be_turned_off_per_model() -> None:
+    rt = runtime(overrides={MODEL: ModelOverrides(batching=False)})
+    assert rt.models[MODEL].batcher is None
+    with ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(lambda i: rt.infer(MODEL, feed(i)), range(8)))
+    assert len(outs) == 8
+    assert rt.models[MODEL].stats.snapshot().execution_count == 8
+
+
+def test_concurrent_generate_and_model_infer_share_session_runs() -> None:
+    settings = Settings(address="127.0.0.1:0", max_queue_delay_us=20_000)
+    with ServerThread(settings) as server, Client(server.address, timeout=60) as client:
+        stub = oip_grpc.GRPCInferenceServiceStub(client.channel)
+        start = threading.Barrier(16, timeout=60)
+
+        def infer(i: int) -> np.ndarray:
+            f = feed(i)
+            request = oip.ModelInferRequest(
+                model_name=MODEL,
+                inputs=[oip.ModelInferRequest.InferInputTensor(name="z", datatype="FP32",
+                                                               shape=[1, 100]),
+                        oip.ModelInferRequest.InferInputTensor(name="label", datatype="INT64",
+                                                               shape=[1])],
+                raw_input_contents=[f["z"].tobytes(), f["label"].tobytes()])
+            start.wait()
+            reply = stub.ModelInfer(request)
+            return np.frombuffer(reply.raw_output_contents[0], np.float32)
+
+        def generate(i: int) -> bytes:
+            start.wait()
+            return bytes(client.generate(MODEL, {"digit": i % 10}, seed=i).artifacts[0].data)
+
+        with ThreadPoolExecutor(16) as pool:
+            inferring = [pool.submit(infer, i) for i in range(8)]
+            generating = [pool.submit(generate, i) for i in range(8)]
+            inferred = [f.result(60) for f in inferring]
+            generated = [f.result(60) for f in generating]
+        # A bad request in the middle of traffic fails alone.
+        with pytest.raises(grpc.RpcError) as info:
+            stub.ModelInfer(oip.ModelInferRequest(model_name=MODEL))
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        [stats] = client.statistics(MODEL)
+        assert stats.request_count == 16 and stats.batching
+        assert stats.execution_count < 16
+        assert sum(k * v for k, v in stats.executions_by_batch_size.items()) == \
+            stats.inference_count
+        for i, out in enumerate(inferred):
+            np.testing.assert_allclose(out.reshape(1, 1, 28, 28), direct_from_file(feed(i)),
+                                       atol=1e-6)
+        # Same seed, same bytes, whichever batch a request happened to join.
+        alone = [bytes(client.generate(MODEL, {"digit": i % 10}, seed=i).artifacts[0].data)
+                 for i in range(8)]
+        assert alone == generated
+        meta = stub.ServerMetadata(oip.ServerMetadataRequest())
+        assert "statistics" in meta.extensions
+        [oip_stats] = stub.ModelStatistics(oip.ModelStatisticsRequest(name=MODEL)).model_stats
+        assert oip_stats.inference_stats.success.count == stats.request_count + 8
+        assert oip_stats.execution_count >= stats.execution_count
+
+
+def direct_from_file(inputs: dict[str, np.ndarray]) -> np.ndarray:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(MODELS_DIR / "1" / "model.onnx"),
+                                   providers=["CPUExecutionProvider"])
+    return np.asarray(session.run(["image"], inputs)[0])
