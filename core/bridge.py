@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Executor
@@ -21,12 +22,29 @@ async def iterate_in_thread(
     set so the generator's next check ends its work instead of finishing for nobody.
     """
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[object] = asyncio.Queue()
+    # Items travel through a deque; the loop is woken only when it is not already due to
+    # look. One wake-up per item (a self-pipe write each) cost more than encoding a PNG.
+    pending: collections.deque[object] = collections.deque()
+    lock = threading.Lock()
+    wake_scheduled = False
+    ready = asyncio.Event()
     cancel = threading.Event()
 
+    def wake() -> None:
+        nonlocal wake_scheduled
+        with lock:
+            wake_scheduled = False
+        ready.set()
+
     def post(item: object) -> None:
+        nonlocal wake_scheduled
+        with lock:
+            pending.append(item)
+            if wake_scheduled:
+                return
+            wake_scheduled = True
         try:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
+            loop.call_soon_threadsafe(wake)
         except RuntimeError:  # loop already closed: nobody is listening any more
             cancel.set()
 
@@ -44,11 +62,14 @@ async def iterate_in_thread(
     loop.run_in_executor(executor, work)
     try:
         while True:
-            item = await queue.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item  # type: ignore[misc]
+            await ready.wait()
+            ready.clear()
+            while pending:
+                item = pending.popleft()
+                if item is _DONE:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item  # type: ignore[misc]
     finally:
         cancel.set()

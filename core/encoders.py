@@ -37,8 +37,8 @@ def to_pixels(data: np.ndarray) -> np.ndarray:
     if array.dtype in (np.uint8, np.uint16):
         return array
     # Round half up so identical floats always give identical bytes.
-    scaled = np.floor(np.clip(array.astype(np.float64), 0.0, 1.0) * 255.0 + 0.5)
-    return scaled.astype(np.uint8)
+    scaled = np.clip(array, 0.0, 1.0, dtype=np.float32) * np.float32(255.0) + np.float32(0.5)
+    return np.floor(scaled).astype(np.uint8)
 
 
 def encode_png(media: Media, provenance: Mapping[str, str]) -> bytes:

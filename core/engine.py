@@ -217,12 +217,12 @@ class Engine:
             parameters_json=json.dumps(params.model_dump(mode="json"), sort_keys=True),
         )
 
-    def provenance(self, request: PreparedRequest, media: Media) -> dict[str, str]:
+    def request_provenance(self, request: PreparedRequest) -> dict[str, str]:
+        """What every artifact of a request shares (computed once per request)."""
         models = self.models_of(request.generator)
-        record = {
+        return {
             "generator": request.generator.name,
             "seed": str(request.seed),
-            "index": str(media.index),
             "count": str(request.count),
             "parameters": request.parameters_json,
             "format": request.encoder.name,
@@ -231,6 +231,11 @@ class Engine:
                 [{"name": m.name, "version": m.version, "sha256": m.sha256} for m in models]
             ),
         }
+
+    def provenance(self, request: PreparedRequest, media: Media,
+                   shared: Mapping[str, str] | None = None) -> dict[str, str]:
+        record = dict(shared if shared is not None else self.request_provenance(request))
+        record["index"] = str(media.index)
         record.update({f"x.{k}": str(v) for k, v in media.metadata.items()})
         return record
 
@@ -244,6 +249,7 @@ class Engine:
             cancel=cancel or threading.Event(),
         )
         name = request.generator.name
+        shared = self.request_provenance(request)
         try:
             events = request.generator.generate(state, request.params, request.seed, request.count)
             for event in events:
@@ -251,7 +257,7 @@ class Engine:
                 if isinstance(event, Progress):
                     yield event
                 elif isinstance(event, Media):
-                    yield self._encode(request, event)
+                    yield self._encode(request, event, shared)
                 else:
                     raise TypeError(f"yielded {type(event).__name__}, not Progress or Media")
         except Cancelled:
@@ -260,11 +266,11 @@ class Engine:
             log.exception("generator %s failed", name)
             raise Internal(f"generator {name} failed: {type(exc).__name__}: {exc}") from exc
 
-    def _encode(self, request: PreparedRequest, media: Media) -> Artifact:
+    def _encode(self, request: PreparedRequest, media: Media, shared: Mapping[str, str]) -> Artifact:
         encoder = request.encoder
         if media.kind != encoder.modality:
             raise TypeError(f"produced {media.kind} media, but {encoder.name} encodes {encoder.modality}")
-        metadata = self.provenance(request, media)
+        metadata = self.provenance(request, media, shared)
         data = encoder.encode(media, metadata)
         return Artifact(
             data=data,
