@@ -84,7 +84,7 @@ class DynamicBatcher:
             if first is _STOP:
                 return
             assert isinstance(first, _Pending)
-            if not first.future.set_running_or_notify_cancel():
+            if first.future.cancelled():
                 continue  # cancelled while queued: never computed
             batch, total = [first], first.size
             deadline = first.enqueued_ns + delay_ns
@@ -102,10 +102,14 @@ class DynamicBatcher:
                 if total + item.size > limit:
                     carry = item  # first in line for the next batch
                     break
-                if item.future.set_running_or_notify_cancel():
+                if not item.future.cancelled():
                     batch.append(item)
                     total += item.size
-            self._execute(batch, total)
+            # Claim the requests only now: one cancelled while the batch was forming is
+            # dropped here and never computed.
+            batch = [p for p in batch if p.future.set_running_or_notify_cancel()]
+            if batch:
+                self._execute(batch, sum(p.size for p in batch))
 
     def _execute(self, batch: list[_Pending], total: int) -> None:
         started = time.perf_counter_ns()

@@ -19,13 +19,13 @@ from museforge.png import write_png
 )
 def test_round_trip(shape: tuple[int, ...], dtype: type, mode: str) -> None:
     rng = np.random.default_rng(sum(shape))
-    pixels = rng.integers(0, np.iinfo(dtype).max, shape, endpoint=True).astype(dtype)
+    pixels: np.ndarray = rng.integers(0, np.iinfo(dtype).max, shape, endpoint=True).astype(dtype)
     data = write_png(pixels, {"museforge": '{"seed": "1", "note": "é"}', "Software": "x"})
     with Image.open(io.BytesIO(data)) as image:
         image.load()
         assert image.mode == mode
         np.testing.assert_array_equal(np.asarray(image).reshape(shape), pixels)
-        assert image.text["museforge"] == '{"seed": "1", "note": "é"}'
+        assert image.info["museforge"] == '{"seed": "1", "note": "é"}'
 
 
 def test_sixteen_bit_rgb_is_big_endian_in_the_stream() -> None:
