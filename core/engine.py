@@ -197,6 +197,8 @@ class Engine:
         limit = self.max_count(generator)
         if count < 1 or count > limit:
             violations.append(FieldViolation("count", f"must be between 1 and {limit}, got {count}"))
+        elif params is not None and generator.check is not None:
+            violations.extend(FieldViolation(f, d) for f, d in generator.check(params, count))
         fmt = (fmt or generator.formats[0]).lower()
         if fmt not in generator.formats or fmt not in self.encoders:
             violations.append(FieldViolation(

@@ -86,6 +86,9 @@ class Generator:
     models: tuple[ModelSource, ...] = ()
     description: str = ""
     max_count: int | None = None  # None: the server's configured maximum
+    # Cross-field limits a schema cannot state (e.g. pixels x count): (params, count) ->
+    # [(field, problem)], reported as INVALID_ARGUMENT before anything runs.
+    check: Callable[[Any, int], list[tuple[str, str]]] | None = None
 
     def __post_init__(self) -> None:
         if "." not in self.name or self.name != self.name.strip():

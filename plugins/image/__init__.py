@@ -8,11 +8,18 @@ from typing import Any
 from museforge import Recipe, hookimpl
 
 from .digits import DIGITS, MODELS_DIR
+from .formats import IMAGE_ENCODERS
 
 
 @hookimpl
 def register_generators(register: Callable[[Any], None]) -> None:
     register(DIGITS)
+
+
+@hookimpl
+def register_encoders(register: Callable[[Any], None]) -> None:
+    for encoder in IMAGE_ENCODERS:
+        register(encoder)
 
 
 @hookimpl

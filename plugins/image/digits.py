@@ -77,7 +77,7 @@ DIGITS = Generator(
     modality="image",
     parameters=DigitsParams,
     generate=generate,
-    formats=("png",),
+    formats=("png", "png16", "jpeg", "webp", "exr"),
     models=(ModelSource(MODEL, MODELS_DIR),),
     description="Handwritten digits (28x28 grayscale) from a class-conditional GAN "
     "trained on scikit-learn's digits.",

@@ -24,14 +24,14 @@ def test_list_plugins_reports_builtin_image_plugin(client: Client) -> None:
     assert image.error == ""
     assert image.source == "entrypoint:museforge"
     assert image.version == __version__
-    assert set(image.hooks) == {"register_generators", "register_recipes"}
+    assert set(image.hooks) == {"register_generators", "register_recipes", "register_encoders"}
     assert "image.digits" in image.generators
 
 
 def test_list_generators_has_schema_formats_and_provider(client: Client) -> None:
     [info] = [g for g in client.generators() if g.name == "image.digits"]
     assert info.modality == "image"
-    assert list(info.formats) == ["png"]
+    assert list(info.formats) == ["png", "png16", "jpeg", "webp", "exr"]
     assert info.available and info.plugin == "image"
     schema = json.loads(info.parameters_schema)
     assert schema["properties"]["digit"]["anyOf"][0] == {
