@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from museforge import GenerationContext, Generator, Media, ModelSource, Progress
+
+from .resize import upscale
 
 MODEL = "image.digits"
 MODELS_DIR = Path(__file__).parent / "models" / "digits"
@@ -61,12 +62,7 @@ def generate(
         batch = {k: v[start:stop] for k, v in inputs.items()}
         images = ctx.infer(MODEL, batch)["image"]
         for offset, image in enumerate(images):
-            pixels = np.clip(image[0], 0.0, 1.0)
-            if params.size != NATIVE_SIZE:
-                resized = Image.fromarray(pixels.astype(np.float32), mode="F").resize(
-                    (params.size, params.size), Image.Resampling.LANCZOS
-                )
-                pixels = np.clip(np.asarray(resized), 0.0, 1.0)
+            pixels = upscale(np.clip(image[0], 0.0, 1.0), params.size)
             label = int(batch["label"][offset])
             yield Media("image", pixels, start + offset, {"digit": str(label)})
         yield Progress(stop, count, "sampling")
