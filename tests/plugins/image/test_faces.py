@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 
 import grpc
 import numpy as np
@@ -32,7 +33,7 @@ def test_morph_sequence(client: Client) -> None:
                             seed=2)
     frames = [np.asarray(Image.open(io.BytesIO(a.data)), np.float32) / 255 for a in reply.artifacts]
     assert len(frames) == 6 and [a.index for a in reply.artifacts] == list(range(6))
-    steps = [np.abs(b - a).mean() for a, b in zip(frames, frames[1:], strict=False)]
+    steps = [np.abs(b - a).mean() for a, b in itertools.pairwise(frames)]
     assert max(steps) < np.abs(frames[-1] - frames[0]).mean()
 
 
