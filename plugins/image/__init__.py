@@ -7,6 +7,7 @@ from typing import Any
 
 from museforge import Recipe, hookimpl
 
+from . import faces, texture
 from .digits import DIGITS, MODELS_DIR
 from .formats import IMAGE_ENCODERS
 
@@ -14,6 +15,8 @@ from .formats import IMAGE_ENCODERS
 @hookimpl
 def register_generators(register: Callable[[Any], None]) -> None:
     register(DIGITS)
+    register(faces.FACES)
+    register(texture.TEXTURE)
 
 
 @hookimpl
@@ -30,5 +33,21 @@ def register_recipes(register: Callable[[Any], None]) -> None:
             description="Class-conditional GAN (spectral-norm discriminator) on scikit-learn digits",
             build="museforge.plugins.image.digits_recipe:build",
             models_dir=MODELS_DIR,
+        )
+    )
+    register(
+        Recipe(
+            name="image.faces",
+            description="DCGAN (spectral-norm discriminator, augmentation) on LFW faces",
+            build="museforge.plugins.image.faces_recipe:build",
+            models_dir=faces.MODELS_DIR,
+        )
+    )
+    register(
+        Recipe(
+            name="image.texture",
+            description="Fully convolutional torus GAN on scikit-image texture photographs",
+            build="museforge.plugins.image.texture_recipe:build",
+            models_dir=texture.MODELS_DIR,
         )
     )

@@ -1,0 +1,380 @@
+"""Spatial GAN for ``image.texture``: a noise field + family -> a seamless texture of any size.
+
+Export path only: this module imports torch, so the server never imports it; it
+serves the ONNX export of :class:`TextureGenerator` instead.
+
+The generator is fully convolutional (a spatial GAN, Jetchev et al. 2016) and every
+spatial op in it wraps around: circular padding before each convolution and nearest
+upsampling, which commute with shifts of the torus. The network is therefore
+translation-equivariant on a torus, so a periodic noise field of h x w cells gives an
+image that tiles seamlessly with period (h * SCALE) x (w * SCALE), and a larger field
+simply gives a larger texture. The discriminator is a conditional patch critic with a
+projection head at every output location.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from museforge.export.texture_data import FAMILIES, TextureSplit
+
+__all__ = [
+    "FULL_EPOCHS",
+    "NOISE_CHANNELS",
+    "NUM_FAMILIES",
+    "QUICK_EPOCHS",
+    "SCALE",
+    "STEPS_PER_EPOCH",
+    "TextureDiscriminator",
+    "TextureGenerator",
+    "train_texture_gan",
+]
+
+SCALE = 16  # output pixels per noise cell along each axis
+_COARSE_NOISE = 32
+_PIXEL_NOISE = False
+NOISE_CHANNELS = _COARSE_NOISE + (4 + 16 + 64 + 256 if _PIXEL_NOISE else 0)
+_G_WIDTHS = (128, 128, 64, 32, 16)
+_STEM_CONVS = 2
+NUM_FAMILIES = len(FAMILIES)
+STEPS_PER_EPOCH = 20
+QUICK_EPOCHS = 1
+FULL_EPOCHS = 75
+
+# Training hyperparameters of the shipped model.
+_CROP = 128  # px of real texture the critic sees; a brick is about 30 x 100 px
+_FAKE_MARGIN = 1  # extra noise cell around a fake crop, so fakes are not 128-px tori
+_BATCH_PER_FAMILY = 3
+_LR_G = 2e-4
+_LR_D = 2e-4
+_BETAS = (0.0, 0.9)
+_EMA_DECAY = 0.999
+
+# Which dihedral transforms keep a family's look. Brick courses run vertically in the
+# photograph (and in the held-out strip): flips keep that, a quarter turn would not.
+# Grass and gravel have no preferred direction and diffuse light, so all eight apply.
+_TRANSFORMS: dict[str, tuple[int, ...]] = {
+    "brick": (0, 1, 4, 5),  # identity, mirror, half turn, vertical flip
+    "grass": tuple(range(8)),
+    "gravel": tuple(range(8)),
+}
+
+ProgressFn = Callable[[int, int, dict[str, float]], None]
+CheckpointFn = Callable[[int, dict[str, Any]], object]
+
+
+def _circular_pad(x: Tensor, pad: int) -> Tensor:
+    """Wrap-around padding from slices and concatenation.
+
+    Exports as Slice + Concat with negative starts, so no spatial size is baked into
+    the ONNX graph (unlike a Pad whose pads would be computed from traced shapes).
+    """
+    x = torch.cat([x[:, :, :, -pad:], x, x[:, :, :, :pad]], dim=3)
+    return torch.cat([x[:, :, -pad:, :], x, x[:, :, :pad, :]], dim=2)
+
+
+class _TorusConv(nn.Conv2d):
+    """A 3x3 convolution on the torus: circular padding, then a 'valid' convolution."""
+
+    def __init__(self, c_in: int, c_out: int, bias: bool = True) -> None:
+        super().__init__(c_in, c_out, 3, padding=0, bias=bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(_circular_pad(x, 1))
+
+
+class _ConditionalNorm(nn.Module):
+    """BatchNorm without its own affine, then a per-family scale and shift (as in BigGAN).
+
+    In eval mode this is a fixed per-channel affine map, i.e. purely local, so the
+    exported generator behaves the same at every output size.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm2d(channels, affine=False)
+        self.gain = nn.Embedding(NUM_FAMILIES, channels)
+        self.bias = nn.Embedding(NUM_FAMILIES, channels)
+        nn.init.ones_(self.gain.weight)
+        nn.init.zeros_(self.bias.weight)
+
+    def forward(self, x: Tensor, family: Tensor) -> Tensor:
+        gain = self.gain(family)[:, :, None, None]
+        bias = self.bias(family)[:, :, None, None]
+        out: Tensor = self.norm(x) * gain + bias
+        return out
+
+
+def _torus_upsample(x: Tensor) -> Tensor:
+    """Bilinear 2x upsampling on the torus.
+
+    Plain bilinear clamps at the border, which would break the wrap; interpolating a
+    circularly padded copy and cutting the padding off gives exact periodic bilinear.
+    """
+    up = F.interpolate(_circular_pad(x, 1), scale_factor=2.0, mode="bilinear", align_corners=False)
+    return up[:, :, 2:-2, 2:-2]
+
+
+class _Block(nn.Module):
+    """[2x upsample] -> torus conv -> [+ per-pixel noise] -> conditional norm -> ReLU.
+
+    The per-pixel noise (as in StyleGAN) gives fine detail its own randomness, so grass
+    blades and stone edges need not be decoded from the 16-px cell's code; its strength
+    is learned per family and channel, starting at zero.
+    """
+
+    def __init__(self, c_in: int, c_out: int, upsample: bool, pixel_noise: bool) -> None:
+        super().__init__()
+        self.upsample = upsample
+        self.conv = _TorusConv(c_in, c_out, bias=False)  # bias is redundant before the norm
+        self.noise_gain = nn.Embedding(NUM_FAMILIES, c_out) if pixel_noise else None
+        if self.noise_gain is not None:
+            nn.init.zeros_(self.noise_gain.weight)
+        self.norm = _ConditionalNorm(c_out)
+
+    def forward(self, x: Tensor, family: Tensor, noise: Tensor | None) -> Tensor:
+        if self.upsample:
+            x = _torus_upsample(x)
+        h = self.conv(x)
+        if self.noise_gain is not None and noise is not None:
+            h = h + self.noise_gain(family)[:, :, None, None] * noise
+        return F.relu(self.norm(h, family))
+
+
+class TextureGenerator(nn.Module):
+    """(noise [B, NOISE_CHANNELS, h, w] float32, family [B] int64) -> [B, 1, h*SCALE, w*SCALE] in [0, 1].
+
+    The noise channels are i.i.d. standard normal; the first ``_COARSE_NOISE`` drive the
+    16-px cell grid, and after them come 4, 16, 64 and 256 channels that DepthToSpace
+    turns into one per-pixel noise map at 2x, 4x, 8x and 16x. One field thus carries the
+    randomness of every scale, and shifting it by a cell shifts the image by SCALE px.
+    Only shift-commuting ops (circular slices, 3x3 conv, Resize, DepthToSpace,
+    per-channel affine, ReLU), ending in a sigmoid so the graph outputs pixel values.
+    """
+
+    def __init__(
+        self, widths: tuple[int, ...] | None = None, stem_convs: int | None = None,
+        pixel_noise: bool | None = None,
+    ) -> None:
+        super().__init__()
+        widths = _G_WIDTHS if widths is None else widths
+        stem_convs = _STEM_CONVS if stem_convs is None else stem_convs
+        pixel_noise = _PIXEL_NOISE if pixel_noise is None else pixel_noise
+        if len(widths) != 5:
+            raise ValueError("widths must give 5 levels: the noise grid and 4 upsamplings (SCALE = 16)")
+        self.pixel_noise = pixel_noise
+        self.noise_channels = _COARSE_NOISE + (4 + 16 + 64 + 256 if pixel_noise else 0)
+        blocks = [_Block(_COARSE_NOISE, widths[0], upsample=False, pixel_noise=False)]
+        blocks += [_Block(widths[0], widths[0], upsample=False, pixel_noise=False)
+                   for _ in range(stem_convs - 1)]
+        blocks += [_Block(c_in, c_out, upsample=True, pixel_noise=pixel_noise)
+                   for c_in, c_out in itertools.pairwise(widths)]
+        self.blocks = nn.ModuleList(blocks)
+        self.out = _TorusConv(widths[-1], 1)
+
+    def forward(self, noise: Tensor, family: Tensor) -> Tensor:
+        h = noise[:, :_COARSE_NOISE]
+        offset, factor = _COARSE_NOISE, 1
+        for block in self.blocks:
+            pixel: Tensor | None = None
+            if block.upsample:
+                factor *= 2
+                if self.pixel_noise:
+                    pixel = F.pixel_shuffle(noise[:, offset : offset + factor * factor], factor)
+                    offset += factor * factor
+            h = block(h, family, pixel)
+        return torch.sigmoid(self.out(h))
+
+
+class TextureDiscriminator(nn.Module):
+    """Conditional patch critic: (images [B, 1, H, W], family [B]) -> scores [B, H/16 - 1, W/16 - 1].
+
+    Four stride-2 convolutions and two 3x3 ones give each score a receptive field of
+    about 140 px: a few bricks, dozens of stones. The projection term (Miyato & Koyama
+    2018) is applied at every location, so each patch is judged for its family.
+    """
+
+    def __init__(self, widths: tuple[int, ...] = (32, 64, 128, 256)) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = 1
+        for c in widths:
+            # No padding: critics see photograph crops, whose borders are not periodic.
+            layers += [spectral_norm(nn.Conv2d(c_in, c, 4, stride=2, padding=1)), nn.LeakyReLU(0.2)]
+            c_in = c
+        layers += [spectral_norm(nn.Conv2d(c_in, c_in, 3)), nn.LeakyReLU(0.2)]
+        self.features = nn.Sequential(*layers)
+        self.score = spectral_norm(nn.Conv2d(c_in, 1, 1))
+        self.project = spectral_norm(nn.Embedding(NUM_FAMILIES, c_in))
+
+    def forward(self, x: Tensor, family: Tensor) -> Tensor:
+        # Centre pixels on 0 so the first layer need not learn the offset.
+        h = self.features(x * 2.0 - 1.0)
+        proj = (self.project(family)[:, :, None, None] * h).sum(dim=1)
+        out: Tensor = self.score(h)[:, 0] + proj
+        return out
+
+
+def _transform(crop: np.ndarray, op: int) -> np.ndarray:
+    """The dihedral op ``op`` in 0..7: ``op // 2`` quarter turns, then a mirror if ``op`` is odd."""
+    out = np.rot90(crop, op // 2)
+    return out[:, ::-1] if op % 2 else out
+
+
+class _Crops:
+    """Random augmented crops of the training regions, drawn from one seeded numpy RNG."""
+
+    def __init__(self, split: TextureSplit, rng: np.random.Generator) -> None:
+        self.images = [split.train[fam] for fam in FAMILIES]
+        self.ops = [_TRANSFORMS.get(fam, (0,)) for fam in FAMILIES]
+        self.rng = rng
+        for fam, image in zip(FAMILIES, self.images, strict=True):
+            if min(image.shape) < _CROP:
+                raise ValueError(f"training region of {fam!r} is smaller than {_CROP} px: {image.shape}")
+
+    def sample(self, family: np.ndarray) -> Tensor:
+        out = np.empty((len(family), 1, _CROP, _CROP), dtype=np.float32)
+        for i, fam in enumerate(family):
+            image = self.images[fam]
+            y = self.rng.integers(0, image.shape[0] - _CROP + 1)
+            x = self.rng.integers(0, image.shape[1] - _CROP + 1)
+            op = self.ops[fam][self.rng.integers(0, len(self.ops[fam]))]
+            out[i, 0] = _transform(image[y : y + _CROP, x : x + _CROP], int(op))
+        return torch.from_numpy(out)
+
+
+def _fake_crops(g: TextureGenerator, family: Tensor, gen: torch.Generator) -> Tensor:
+    """Generate on a torus a little larger than a crop, then cut a crop at a random offset.
+
+    The margin keeps every fake from being a 128-px torus the critic never sees in real
+    data, and the random sub-cell offset stops the critic from relying on (and the
+    generator from hiding artefacts at) a fixed 16-px grid phase.
+    """
+    cells = _CROP // SCALE + _FAKE_MARGIN
+    noise = torch.randn(len(family), g.noise_channels, cells, cells, generator=gen)
+    full = g(noise, family)
+    y, x = torch.randint(0, cells * SCALE - _CROP + 1, (2,), generator=gen).tolist()
+    return full[:, :, y : y + _CROP, x : x + _CROP]
+
+
+@torch.no_grad()
+def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    for p_ema, p in zip(ema.parameters(), model.parameters(), strict=True):
+        p_ema.lerp_(p, 1.0 - decay)
+
+
+@torch.no_grad()
+def _recompute_norm_stats(g: TextureGenerator, gen: torch.Generator, batches: int = 16) -> None:
+    """Give the averaged generator BatchNorm statistics of its own weights.
+
+    EMA weights never ran in train mode, so the running stats copied from the live
+    generator do not match them; a cumulative average over fresh batches does.
+    """
+    norms = [m for m in g.modules() if isinstance(m, nn.BatchNorm2d)]
+    saved = [bn.momentum for bn in norms]
+    for bn in norms:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative moving average
+    g.train()
+    cells = _CROP // SCALE + _FAKE_MARGIN
+    family = torch.arange(4 * NUM_FAMILIES) % NUM_FAMILIES
+    for _ in range(batches):
+        g(torch.randn(len(family), g.noise_channels, cells, cells, generator=gen), family)
+    for bn, momentum in zip(norms, saved, strict=True):
+        bn.momentum = momentum
+    g.eval()
+
+
+def train_texture_gan(
+    split: TextureSplit,
+    *,
+    seed: int,
+    epochs: int,
+    progress: ProgressFn | None = None,
+    checkpoint: CheckpointFn | None = None,
+    checkpoint_every: int = 25,
+) -> TextureGenerator:
+    """Train on random crops of ``split.train`` only; returns the EMA generator in eval mode.
+
+    One epoch is STEPS_PER_EPOCH optimiser steps of both nets. Every random draw comes
+    from ``seed`` (weights via a forked global RNG, noise via a ``torch.Generator``,
+    crops via a numpy ``Generator``), so a run is reproducible on the same machine,
+    thread count and library versions. ``progress(step, total_steps, losses)`` is
+    called every few steps and after the last one; ``checkpoint(step, state)`` every
+    ``checkpoint_every`` epochs with the weights and optimiser states.
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    missing = [fam for fam in FAMILIES if fam not in split.train]
+    if missing:
+        raise ValueError(f"split has no training region for {missing}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _train(split, seed, epochs, progress, checkpoint, checkpoint_every)
+
+
+def _train(
+    split: TextureSplit,
+    seed: int,
+    epochs: int,
+    progress: ProgressFn | None,
+    checkpoint: CheckpointFn | None,
+    checkpoint_every: int,
+) -> TextureGenerator:
+    gen = torch.Generator().manual_seed(seed)
+    crops = _Crops(split, np.random.default_rng(seed))
+    family_np = np.repeat(np.arange(NUM_FAMILIES), _BATCH_PER_FAMILY)
+    family = torch.from_numpy(family_np)
+
+    # channels_last: oneDNN's convolutions with few channels at high resolution (the
+    # generator's last levels, most of the cost) run markedly faster in NHWC.
+    g = TextureGenerator().to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    d = TextureDiscriminator().to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    g_ema = copy.deepcopy(g)
+    g_ema.requires_grad_(False)
+    opt_g = torch.optim.Adam(g.parameters(), lr=_LR_G, betas=_BETAS)
+    opt_d = torch.optim.Adam(d.parameters(), lr=_LR_D, betas=_BETAS)
+
+    total = epochs * STEPS_PER_EPOCH
+    report_every = max(1, min(20, total // 100))
+    g.train()
+    d.train()
+    for step in range(1, total + 1):
+        real = crops.sample(family_np).to(memory_format=torch.channels_last)
+        # One generator pass per step serves both updates (the generator is most of the
+        # cost): the critic learns from it detached, then the generator backpropagates
+        # through the updated critic into the same, still valid, graph.
+        fake = _fake_crops(g, family, gen)
+        # Discriminator: hinge loss on every patch score.
+        loss_d = F.relu(1.0 - d(real, family)).mean() + F.relu(1.0 + d(fake.detach(), family)).mean()
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+
+        loss_g = -d(fake, family).mean()
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        # Warm-up: early on, average over the few steps that exist, not the random init.
+        _ema_update(g_ema, g, min(_EMA_DECAY, step / (step + 10.0)))
+
+        if progress is not None and (step % report_every == 0 or step == total):
+            progress(step, total, {"loss_d": loss_d.item(), "loss_g": loss_g.item()})
+        if checkpoint is not None and step % (checkpoint_every * STEPS_PER_EPOCH) == 0:
+            checkpoint(step, {
+                "generator": g.state_dict(), "discriminator": d.state_dict(),
+                "generator_ema": g_ema.state_dict(), "opt_g": opt_g.state_dict(),
+                "opt_d": opt_d.state_dict(), "epoch": step // STEPS_PER_EPOCH,
+            })
+
+    _recompute_norm_stats(g_ema, gen)
+    return g_ema.to(memory_format=torch.contiguous_format)
