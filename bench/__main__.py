@@ -13,13 +13,22 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 
 import grpc
 
-from .discover import Catalogue, ModelInfo, batch_sweep, discover, make_feed
+from .discover import (
+    Catalogue,
+    GeneratorInfo,
+    ModelInfo,
+    Workload,
+    batch_sweep,
+    discover,
+    make_feed,
+    workloads,
+)
 from .inprocess import Sweep, generate_split, in_child, ort_seconds, ort_sweep, torch_sweep
 from .loadgen import GENERATE, OIP_INFER, LoadSpec, generate_request, oip_request, run_load
 from .report import Results, Row, ServerRun, footnotes, render, targets, write_json
@@ -93,16 +102,40 @@ def sweep_rows(res: Results, model: ModelInfo, sweep: Sweep, engine: str, label:
                         sweep.full[sweep.best], model.name))
 
 
-def run_inprocess(args: argparse.Namespace, cat: Catalogue, res: Results) -> dict[str, int]:
-    """PyTorch and ORT sweeps per model, the generate split per generator; returns counts."""
+@dataclass(frozen=True)
+class Case:
+    """One generator workload with its resolved image count."""
+
+    gen: GeneratorInfo
+    work: Workload
+    count: int
+
+    @property
+    def main(self) -> bool:
+        return self.work.key == ""
+
+    def label(self, text: str) -> str:
+        return text if self.main else f"{text}, {self.work.label}"
+
+
+def generate_cases(args: argparse.Namespace, cat: Catalogue) -> list[Case]:
+    cases = []
+    for gen in cat.generators.values():
+        for work in workloads(gen.name):
+            wanted = work.count or args.count
+            cases.append(Case(gen, work, min(wanted, gen.max_count or wanted, 256)))
+    return cases
+
+
+def run_inprocess(args: argparse.Namespace, cat: Catalogue, res: Results, cases: list[Case]) -> None:
+    """PyTorch and ORT sweeps per model, the generate split per generator workload."""
     timeout = 300 + 60 * args.duration
-    counts = {g.name: min(args.count, g.max_count or args.count, 256) for g in cat.generators.values()}
     ort_sweeps: dict[str, Sweep] = {}
     torch_ok = not args.no_torch and importlib.util.find_spec("torch") is not None
     for model in cat.models.values():
         batches = batch_sweep(model, tuple(ints(args.batches)))
-        same = sorted({c for g, c in counts.items()
-                       if model.name in cat.generators[g].models and c <= max(model.max_batch_size, 1)})
+        same = sorted({c.count for c in cases if c.main and model.name in c.gen.models
+                       and c.count <= max(model.max_batch_size, 1)})
         if torch_ok:
             progress(f"{model.name}: PyTorch eager sweep {batches}")
             sweep = in_child(torch_sweep, model, batches, args.warmup, args.sweep_duration,
@@ -117,42 +150,51 @@ def run_inprocess(args: argparse.Namespace, cat: Catalogue, res: Results) -> dic
         sweep_rows(res, model, sweep, "ort", "raw ONNX Runtime, in-process")
         for c in same:
             res.rows.append(Row(model.name, "ort_same_work",
-                                f"raw ORT batch {c} (one Generate's inference)", c, None,
+                                f"raw ORT batch {c} (one Generate's tensors)", c, None,
                                 sweep.full[c], model.name))
-    for gen in cat.generators.values():
-        count = counts[gen.name]
-        progress(f"{gen.name}: in-process generate + encode, count {count}")
-        split = in_child(generate_split, gen, count, args.warmup, args.duration, timeout=timeout)
-        res.rows.append(Row(gen.name, "inproc_pipeline",
-                            f"Engine in-process: generate + PNG, count {count}", count, None,
-                            split.pipeline, gen.models[0]))
-        res.splits[gen.name] = asdict(split)
+    for case in cases:
+        gen, count, model = case.gen, case.count, cat.models[case.gen.models[0]]
+        if not case.main:
+            # The same tensors at this workload's size: its own raw-ORT reference row.
+            progress(f"{model.name}: ONNX Runtime batch {count}, {case.work.label}")
+            sized = replace(model, axis=case.work.axis)
+            own = in_child(ort_sweep, sized, [count], [], args.warmup, args.sweep_duration,
+                           args.duration, timeout=timeout)
+            res.rows.append(Row(model.name, f"ort_same_work{case.work.key}",
+                                case.label(f"raw ORT batch {count} (one Generate's tensors)"),
+                                count, None, own.full[count], ""))
+        progress(f"{gen.name}: in-process generate + encode, count {count}, {case.work.label}")
+        split = in_child(generate_split, gen, case.work.params, count, args.warmup, args.duration,
+                         timeout=timeout)
+        res.rows.append(Row(gen.name, f"inproc_pipeline{case.work.key}",
+                            case.label(f"Engine in-process: generate + PNG, count {count}"), count,
+                            None, split.pipeline, gen.models[0] if case.main else ""))
+        res.splits[gen.name + case.work.key] = asdict(split)
         total = split.generate_s + split.encode_s
         runs = ", ".join(f"{n} × batch {b}" for b, n in sorted(split.executions.items()))
-        ort = ort_seconds(ort_sweeps[gen.models[0]], count)
+        ort = ort_seconds(ort_sweeps[gen.models[0]], count) if case.main else None
         res.notes.append(
-            f"{gen.name}, one request of {count} in-process: generator {split.generate_s * 1e3:.1f} ms "
-            f"(model runs: {runs or 'none'}), PNG encoding {split.encode_s * 1e3:.1f} ms "
-            f"= {split.encode_s / total:.0%} of {total * 1e3:.1f} ms"
+            f"{case.label(gen.name)}, one request of {count} in-process: generator "
+            f"{split.generate_s * 1e3:.1f} ms (model runs: {runs or 'none'}), PNG encoding "
+            f"{split.encode_s * 1e3:.1f} ms = {split.encode_s / total:.0%} of {total * 1e3:.1f} ms"
             + (f"; raw ORT batch {count} alone: {ort * 1e3:.1f} ms." if ort else ".")
         )
-    return counts
 
 
 # ---------------------------------------------------------------- servers
 
 
-def warm_up(address: str, cat: Catalogue, counts: dict[str, int]) -> None:
+def warm_up(address: str, cat: Catalogue, cases: list[Case]) -> None:
     """A few calls per model and generator, so RSS is read with every path exercised."""
     with grpc.insecure_channel(address) as channel:
         infer = channel.unary_unary(OIP_INFER, request_serializer=None, response_deserializer=None)
         generate = channel.unary_unary(GENERATE, request_serializer=None, response_deserializer=None)
         for model in cat.models.values():
-            payload = oip_request(model.name, make_feed(model.inputs, 1))
+            payload = oip_request(model.name, make_feed(model.inputs, 1, axis=model.axis))
             for _ in range(20):
                 infer(payload, timeout=30)
-        for name, count in counts.items():
-            generate(generate_request(name, count), timeout=60)
+        for case in cases:
+            generate(generate_request(case.gen.name, case.count, case.work.params), timeout=120)
 
 
 def load_row(pool: ProcessPoolExecutor, server: ServerProcess, args: argparse.Namespace,
@@ -169,7 +211,7 @@ def load_row(pool: ProcessPoolExecutor, server: ServerProcess, args: argparse.Na
 
 
 def run_museforge(pool: ProcessPoolExecutor, args: argparse.Namespace, cat: Catalogue,
-                  res: Results, counts: dict[str, int], batching: bool) -> None:
+                  res: Results, cases: list[Case], batching: bool) -> None:
     mode = "on" if batching else "off"
     progress(f"museforge serve, batching {mode}")
     settings = ServerSettings(batching=batching, max_queue_delay_us=args.max_queue_delay_us,
@@ -177,10 +219,10 @@ def run_museforge(pool: ProcessPoolExecutor, args: argparse.Namespace, cat: Cata
                               extra=tuple(s.replace("=", " = ", 1) for s in args.server_setting))
     with museforge_server(settings) as server:
         ready = wait_serving(server)
-        warm_up(server.address, cat, counts)
+        warm_up(server.address, cat, cases)
         rss_warm = server.rss_mb()
         for model in cat.models.values():
-            payload = oip_request(model.name, make_feed(model.inputs, 1))
+            payload = oip_request(model.name, make_feed(model.inputs, 1, axis=model.axis))
             for c in ints(args.concurrency):
                 progress(f"  {model.name}: tiny ModelInfer, concurrency {c}")
                 m, s = load_row(pool, server, args, payload, OIP_INFER, 1, c, model.name)
@@ -188,15 +230,15 @@ def run_museforge(pool: ProcessPoolExecutor, args: argparse.Namespace, cat: Cata
                                     f"museforge OIP batch-1 requests, batching {mode}", 1, c, m,
                                     model.name, s))
         if batching:
-            for gen in cat.generators.values():
-                payload = generate_request(gen.name, counts[gen.name])
+            for case in cases:
+                gen, count = case.gen, case.count
+                payload = generate_request(gen.name, count, case.work.params)
                 for c in ints(args.generate_concurrency):
-                    progress(f"  {gen.name}: Generate count {counts[gen.name]}, concurrency {c}")
-                    m, s = load_row(pool, server, args, payload, GENERATE, counts[gen.name], c,
-                                    gen.models[0])
-                    res.rows.append(Row(gen.name, f"generate_c{c}",
-                                        f"museforge Generate, count {counts[gen.name]} ⁴",
-                                        counts[gen.name], c, m, gen.models[0], s))
+                    progress(f"  {gen.name}: Generate count {count}, concurrency {c}, {case.work.label}")
+                    m, s = load_row(pool, server, args, payload, GENERATE, count, c, gen.models[0])
+                    res.rows.append(Row(gen.name, f"generate{case.work.key}_c{c}",
+                                        case.label(f"museforge Generate, count {count} ⁴"), count,
+                                        c, m, gen.models[0] if case.main else "", s))
         res.servers.append(ServerRun("museforge", batching, server.banner_s, ready, rss_warm,
                                      server.rss_mb()))
 
@@ -207,7 +249,7 @@ def run_naive(pool: ProcessPoolExecutor, args: argparse.Namespace, cat: Catalogu
     for model in cat.models.values():
         progress(f"naive server: {model.name}, concurrency {c}")
         with naive_server(model.path, model.name) as server:
-            payload = oip_request(model.name, make_feed(model.inputs, 1))
+            payload = oip_request(model.name, make_feed(model.inputs, 1, axis=model.axis))
             rss_warm = server.rss_mb()
             m, _ = load_row(pool, server, args, payload, OIP_INFER, 1, c, None)
             res.rows.append(Row(model.name, f"naive_c{c}", "naive gRPC server (session.run per call)",
@@ -234,11 +276,12 @@ def main(argv: list[str] | None = None) -> int:
     res = Results(config={k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()})
     res.config["server_settings"] = asdict(ServerSettings(
         max_queue_delay_us=args.max_queue_delay_us, intra_op_threads=args.intra_op_threads))
-    counts = run_inprocess(args, cat, res)
+    cases = generate_cases(args, cat)
+    run_inprocess(args, cat, res, cases)
     # One load generator process for every gRPC row: spawned once, never forked from here.
     with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
-        run_museforge(pool, args, cat, res, counts, batching=True)
-        run_museforge(pool, args, cat, res, counts, batching=False)
+        run_museforge(pool, args, cat, res, cases, batching=True)
+        run_museforge(pool, args, cat, res, cases, batching=False)
         run_naive(pool, args, cat, res)
     res.rows.sort(key=lambda r: (r.model, next(i for i, p in enumerate(ORDER) if r.key.startswith(p))))
     for s in res.servers:

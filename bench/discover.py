@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +12,40 @@ import numpy as np
 # missing here simply gets no PyTorch rows. forward() takes the ONNX inputs in order.
 TORCH_ARCHITECTURES = {
     "image.digits": "museforge.plugins.image.digits_gan:DigitsGenerator",
+    "image.faces": "museforge.plugins.image.faces_gan:FacesGenerator",
+    "image.texture": "museforge.plugins.image.texture_gan:TextureGenerator",
 }
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One Generate request worth measuring for a generator.
+
+    ``axis`` is the size the model's dynamic non-batch axes take for this request (noise
+    cells for a spatial model), so the raw-ORT "same work" row runs the same tensors.
+    """
+
+    key: str  # row-key suffix: "" for the generator's main workload, e.g. "_1024"
+    label: str
+    params: dict[str, object]
+    count: int | None = None  # images per request; None: --count, capped by the generator
+    axis: int = 1
+
+
+# Requests a user would typically send, for generators whose defaults are not the point
+# (a spatial model's cost depends on the size asked for). Others get their defaults.
+WORKLOADS: dict[str, tuple[Workload, ...]] = {
+    "image.texture": (
+        Workload("", "256×256 tileable", {"family": "brick", "width": 256, "height": 256,
+                                          "tileable": True}, count=4, axis=256 // 16),
+        Workload("_1024", "1024×1024 tileable", {"family": "brick", "width": 1024, "height": 1024,
+                                                 "tileable": True}, count=1, axis=1024 // 16),
+    ),
+}
+
+
+def workloads(generator: str) -> tuple[Workload, ...]:
+    return WORKLOADS.get(generator, (Workload("", "default parameters", {}),))
 
 
 @dataclass(frozen=True)
@@ -29,6 +62,7 @@ class ModelInfo:
     version: int
     inputs: tuple[InputSpec, ...]
     max_batch_size: int  # 0: no batch axis
+    axis: int = 1  # size of dynamic non-batch axes in this model's rows (its main workload's)
 
 
 @dataclass(frozen=True)
@@ -69,6 +103,11 @@ def discover(only: set[str] | None = None) -> Catalogue:
                 max_batch_size=model.max_batch_size,
             )
         for gen in engine.generators.values():
+            main = workloads(gen.name)[0]
+            for source in gen.models:
+                if source.name in found.models and main.axis != 1:
+                    found.models[source.name] = replace(found.models[source.name], axis=main.axis)
+        for gen in engine.generators.values():
             names = tuple(s.name for s in gen.models)
             if names and all(n in found.models for n in names):
                 found.generators[gen.name] = GeneratorInfo(gen.name, names, gen.max_count)
@@ -77,8 +116,9 @@ def discover(only: set[str] | None = None) -> Catalogue:
     return found
 
 
-def make_feed(inputs: tuple[InputSpec, ...], batch: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """Inputs of the right dtype and shape; dynamic axes after the batch axis become 1.
+def make_feed(inputs: tuple[InputSpec, ...], batch: int, seed: int = 0,
+              axis: int = 1) -> dict[str, np.ndarray]:
+    """Inputs of the right dtype and shape; dynamic axes after the batch axis become ``axis``.
 
     Integer inputs are zeros: always a valid index (labels, token ids), and the
     compute cost of these models does not depend on the values.
@@ -86,7 +126,7 @@ def make_feed(inputs: tuple[InputSpec, ...], batch: int, seed: int = 0) -> dict[
     rng = np.random.default_rng(seed)
     feed: dict[str, np.ndarray] = {}
     for spec in inputs:
-        shape = [batch if i == 0 and d == -1 else (d if d > 0 else 1) for i, d in enumerate(spec.shape)]
+        shape = [batch if i == 0 and d == -1 else (d if d > 0 else axis) for i, d in enumerate(spec.shape)]
         dtype = np.dtype(spec.dtype)
         if dtype.kind == "f":
             feed[spec.name] = rng.standard_normal(shape).astype(dtype)

@@ -59,7 +59,7 @@ def ort_sweep(model: ModelInfo, batches: list[int], extra: list[int], warmup_s: 
     session = ort.InferenceSession(str(model.path), providers=["CPUExecutionProvider"])
 
     def run_batch(batch: int) -> Callable[[], object]:
-        feed = make_feed(model.inputs, batch)
+        feed = make_feed(model.inputs, batch, axis=model.axis)
         return lambda: session.run(None, feed)
 
     return _sweep(run_batch, batches, extra, warmup_s, sweep_s, duration_s)
@@ -80,7 +80,7 @@ def torch_sweep(model: ModelInfo, batches: list[int], warmup_s: float, sweep_s: 
     net = getattr(importlib.import_module(module_name), attr)().eval()
 
     def run_batch(batch: int) -> Callable[[], object]:
-        feed = [torch.from_numpy(a) for a in make_feed(model.inputs, batch).values()]
+        feed = [torch.from_numpy(a) for a in make_feed(model.inputs, batch, axis=model.axis).values()]
 
         def call() -> object:
             with torch.inference_mode():
@@ -102,8 +102,8 @@ class GenerateSplit:
     executions: dict[int, int]  # session runs per batch size, per request
 
 
-def generate_split(generator: GeneratorInfo, count: int, warmup_s: float,
-                   duration_s: float) -> GenerateSplit:
+def generate_split(generator: GeneratorInfo, params: dict[str, object], count: int,
+                   warmup_s: float, duration_s: float) -> GenerateSplit:
     """Time one request's stages with the real Engine, generator and encoder."""
     from museforge.config import Settings
     from museforge.engine import Engine, GenerationState
@@ -112,7 +112,7 @@ def generate_split(generator: GeneratorInfo, count: int, warmup_s: float,
     logging.getLogger("museforge").setLevel(logging.ERROR)
     # Batching off: a lone request gains nothing from the batcher's queue delay.
     engine = Engine(Settings(batching=False, max_count=max(count, 1))).start()
-    request = engine.prepare(generator.name, {}, 1234, count, "")
+    request = engine.prepare(generator.name, dict(params), 1234, count, "")
     spent = {"generate": 0, "encode": 0}
 
     def once() -> object:

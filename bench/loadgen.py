@@ -97,8 +97,9 @@ def oip_request(model: str, feed: dict[str, np.ndarray]) -> bytes:
     return request.SerializeToString()
 
 
-def generate_request(generator: str, count: int, seed: int = 1234) -> bytes:
-    """A serialised museforge.v1 GenerateRequest with the generator's default parameters."""
+def generate_request(generator: str, count: int, params: dict[str, object] | None = None,
+                     seed: int = 1234) -> bytes:
+    """A serialised museforge.v1 GenerateRequest (the generator's defaults unless ``params``)."""
     from museforge.client import Client
 
-    return Client.request(generator, {}, seed=seed, count=count).SerializeToString()
+    return Client.request(generator, dict(params or {}), seed=seed, count=count).SerializeToString()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .effect import Effect, Picture
 from .encoders import Encoder
 from .generator import (
     Cancelled,
@@ -18,11 +19,13 @@ from .recipe import Recipe
 
 __all__ = [
     "Cancelled",
+    "Effect",
     "Encoder",
     "GenerationContext",
     "Generator",
     "Media",
     "ModelSource",
+    "Picture",
     "Progress",
     "Recipe",
     "__version__",

@@ -11,6 +11,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -31,6 +32,9 @@ class BatchingOptions:
     max_batch_size: int = 64
     max_queue_delay_us: int = 0
     instances: int = 1  # concurrent session runs of this model
+    # Merging pays off for small requests (one run's fixed cost shared); a request whose
+    # inputs are this big already keeps the cores busy and is run on its own.
+    max_merge_bytes: int = 256 * 1024
 
 
 @dataclass
@@ -40,8 +44,49 @@ class _Pending:
     future: Future[Outputs]
     enqueued_ns: int = field(default_factory=time.perf_counter_ns)
 
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self.inputs.values())
+
+    def stacks_with(self, other: _Pending) -> bool:
+        """Same inputs, dtypes and non-batch shapes: the two can share one session run."""
+        if self.inputs.keys() != other.inputs.keys():
+            return False
+        return all(
+            a.dtype == b.dtype and a.shape[1:] == b.shape[1:]
+            for a, b in ((self.inputs[n], other.inputs[n]) for n in self.inputs)
+        )
+
 
 _STOP = object()
+
+
+class _Batch:
+    """The requests gathered for one session run, and whether one more may join."""
+
+    def __init__(self, first: _Pending, options: BatchingOptions) -> None:
+        self.items = [first]
+        self.size = first.size
+        self.nbytes = first.nbytes
+        self.options = options
+        self.full = self._at_limit()
+
+    def _at_limit(self) -> bool:
+        return self.size >= self.options.max_batch_size or self.nbytes >= self.options.max_merge_bytes
+
+    def add(self, item: _Pending) -> bool:
+        """Take ``item`` if it stacks and fits (a cancelled one is taken and dropped later)."""
+        if not self.items[0].stacks_with(item):
+            return False
+        if (self.size + item.size > self.options.max_batch_size
+                or self.nbytes + item.nbytes > self.options.max_merge_bytes):
+            self.full = True  # nothing more joins: the run starts with what it has
+            return False
+        self.items.append(item)
+        self.size += item.size
+        self.nbytes += item.nbytes
+        self.full = self._at_limit()
+        return True
 
 
 class DynamicBatcher:
@@ -75,20 +120,24 @@ class DynamicBatcher:
     # -- worker --------------------------------------------------------------------------------
 
     def _work(self) -> None:
-        carry: _Pending | None = None
+        # Requests taken from the queue that could not join the batch being formed (too
+        # big, or of another shape): they lead the next batches, in arrival order.
+        backlog: deque[_Pending] = deque()
         delay_ns = self.options.max_queue_delay_us * 1000
-        limit = self.options.max_batch_size
         while True:
-            first = carry if carry is not None else self._queue.get()
-            carry = None
+            first: object = backlog.popleft() if backlog else self._queue.get()
             if first is _STOP:
                 return
             assert isinstance(first, _Pending)
             if first.future.cancelled():
                 continue  # cancelled while queued: never computed
-            batch, total = [first], first.size
+            batch = _Batch(first, self.options)
+            waiting, backlog = backlog, deque()
+            for held in waiting:
+                if not batch.add(held):
+                    backlog.append(held)
             deadline = first.enqueued_ns + delay_ns
-            while total < limit:
+            while not batch.full:
                 remaining = (deadline - time.perf_counter_ns()) / 1e9
                 try:
                     item = self._queue.get(timeout=remaining) if remaining > 0 else \
@@ -99,17 +148,13 @@ class DynamicBatcher:
                     self._queue.put(_STOP)
                     break
                 assert isinstance(item, _Pending)
-                if total + item.size > limit:
-                    carry = item  # first in line for the next batch
-                    break
-                if not item.future.cancelled():
-                    batch.append(item)
-                    total += item.size
+                if not batch.add(item):
+                    backlog.append(item)
             # Claim the requests only now: one cancelled while the batch was forming is
             # dropped here and never computed.
-            batch = [p for p in batch if p.future.set_running_or_notify_cancel()]
-            if batch:
-                self._execute(batch, sum(p.size for p in batch))
+            claimed = [p for p in batch.items if p.future.set_running_or_notify_cancel()]
+            if claimed:
+                self._execute(claimed, sum(p.size for p in claimed))
 
     def _execute(self, batch: list[_Pending], total: int) -> None:
         started = time.perf_counter_ns()

@@ -7,7 +7,7 @@ import asyncio
 import json
 import logging
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,8 @@ EPILOG = """examples:
   museforge serve                                   # 127.0.0.1:50051, built-in plugins
   museforge generators                              # what the server can make
   museforge generate image.digits --param digit=7 --count 8 -o out/
+  museforge effects                                 # what the server can do to media
+  museforge apply effect.upscale --param scale=2 in.png -o out.png
   museforge export image.digits --quick --output /tmp/models
 """
 
@@ -90,6 +92,28 @@ def build_parser() -> argparse.ArgumentParser:
                           help="directory for the files (created if missing)")
     add_target_flags(generate)
 
+    effects = sub.add_parser("effects", help="list effects, their formats and models")
+    add_target_flags(effects)
+    effects.add_argument("--schema", action="store_true", help="show parameter schemas")
+
+    apply = sub.add_parser(
+        "apply", help="apply an effect to image files and write the results",
+        description="Apply an effect (upscale, denoise, ...) with a server (default) or "
+        "in-process (--local). The output keeps the input's format unless --format or the "
+        "output file's extension says otherwise.",
+    )
+    apply.add_argument("effect", help="dotted effect name, e.g. effect.upscale")
+    apply.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
+                       help="input file(s): PNG (8/16-bit), JPEG, WebP or OpenEXR")
+    apply.add_argument("--param", "-p", action="append", type=parse_param, default=[],
+                       metavar="KEY=VALUE", help="an effect parameter (repeatable)")
+    apply.add_argument("--format", "-f", default="", help="output format (default: the input's)")
+    apply.add_argument("--seed", type=int, help="seed, for effects with randomness")
+    apply.add_argument("--output", "-o", type=Path, default=Path("."),
+                       help="output file (e.g. out.png) or directory (default: current directory); "
+                       "several results from one file name are numbered out-0000.png, ...")
+    add_target_flags(apply)
+
     export = sub.add_parser(
         "export", help="train a model and export it to ONNX (needs museforge[train])",
         description="Reproduce a shipped model from packaged data: train (seeded), export to "
@@ -156,14 +180,20 @@ def fetch_listing(args: argparse.Namespace, what: str) -> list[Any]:
     if args.local:
         logging.basicConfig(level="WARNING")
         _, service = local_service(args)
-        request = pb.ListPluginsRequest() if what == "plugins" else pb.ListGeneratorsRequest()
-        method = service.ListPlugins if what == "plugins" else service.ListGenerators
+        calls: dict[str, tuple[Any, Any]] = {
+            "plugins": (pb.ListPluginsRequest(), service.ListPlugins),
+            "generators": (pb.ListGeneratorsRequest(), service.ListGenerators),
+            "effects": (pb.ListEffectsRequest(), service.ListEffects),
+        }
+        request, method = calls[what]
         reply = asyncio.run(method(request, None))
-        return list(reply.plugins if what == "plugins" else reply.generators)
+        return list(getattr(reply, what))
     from .client import Client
 
     with Client(server_address(args), timeout=30) as client:
-        return client.plugins() if what == "plugins" else client.generators()
+        listings: dict[str, Callable[[], list[Any]]] = {
+            "plugins": client.plugins, "generators": client.generators, "effects": client.effects}
+        return listings[what]()
 
 
 def server_address(args: argparse.Namespace) -> str:
@@ -179,8 +209,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         return EXIT_OK
     print_table(
         ((p.name, p.version or "-", p.source, ",".join(p.hooks) or "-",
-          ",".join(p.generators) or "-", p.error or "ok") for p in plugins),
-        ("PLUGIN", "VERSION", "SOURCE", "HOOKS", "GENERATORS", "STATUS"),
+          ",".join([*p.generators, *p.effects]) or "-", p.error or "ok") for p in plugins),
+        ("PLUGIN", "VERSION", "SOURCE", "HOOKS", "GENERATORS/EFFECTS", "STATUS"),
     )
     return EXIT_FAILED if any(p.error for p in plugins) else EXIT_OK
 
@@ -201,6 +231,98 @@ def cmd_generators(args: argparse.Namespace) -> int:
     if args.schema:
         for g in generators:
             print(f"\n{g.name} parameters:\n{json.dumps(json.loads(g.parameters_schema), indent=2)}")
+    return EXIT_OK
+
+
+def cmd_effects(args: argparse.Namespace) -> int:
+    from google.protobuf.json_format import MessageToDict
+
+    effects = fetch_listing(args, "effects")
+    if args.json:
+        print(json.dumps([MessageToDict(e) for e in effects], indent=2))
+        return EXIT_OK
+    print_table(
+        ((e.name, ",".join(e.input_formats), ",".join(e.formats),
+          str(e.min_inputs) if e.min_inputs == e.max_inputs else f"{e.min_inputs}-{e.max_inputs}",
+          ",".join(f"{m.name}@{m.version}:{m.provider or m.error}" for m in e.models) or "-",
+          "yes" if e.available else "NO") for e in effects),
+        ("EFFECT", "INPUTS", "OUTPUTS", "N IN", "MODELS (provider)", "AVAILABLE"),
+    )
+    if args.schema:
+        for e in effects:
+            print(f"\n{e.name} parameters:\n{json.dumps(json.loads(e.parameters_schema), indent=2)}")
+    return EXIT_OK
+
+
+SUFFIX_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp", ".exr": "exr"}
+
+
+def output_format(args: argparse.Namespace, first_input: bytes) -> str:
+    """--format, else the output file's extension (a .png of a 16-bit PNG stays 16-bit), else ''."""
+    if args.format or not args.output.suffix:
+        return str(args.format)
+    fmt = SUFFIX_FORMATS.get(args.output.suffix.lower())
+    if fmt is None:
+        raise RequestError(f"cannot tell the format from {args.output.name!r}; pass --format")
+    if fmt == "png" and first_input[24:25] == b"\x10":  # PNG IHDR bit depth 16
+        return "png16"
+    return fmt
+
+
+def result_path(output: Path, name: str, index: int, several: bool) -> Path:
+    if not output.suffix:
+        return output / Path(name).name
+    if several:
+        return output.with_name(f"{output.stem}-{index:04d}{output.suffix}")
+    return output
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    params = dict(args.param)
+    inputs: list[tuple[str, bytes]] = []
+    for path in args.inputs:
+        try:
+            inputs.append((path.name, path.read_bytes()))
+        except OSError as exc:
+            print(f"museforge: cannot read {path}: {exc.strerror}", file=sys.stderr)
+            return EXIT_USAGE
+    fmt = output_format(args, inputs[0][1])
+    bar = Bar()
+    results: list[tuple[str, int, bytes]] = []
+    if args.local:
+        from .engine import Artifact, EffectInput, Engine
+
+        logging.basicConfig(level="WARNING")
+        engine = Engine(settings_from(args)).start()
+        request = engine.prepare_effect(args.effect, params, [EffectInput(d, n) for n, d in inputs],
+                                        args.seed, fmt)
+        for event in engine.run_effect(request):
+            if isinstance(event, Artifact):
+                results.append((event.filename, event.index, event.data))
+            else:
+                bar.update(event.completed, event.total, event.stage)
+    else:
+        from .client import Client
+
+        with Client(server_address(args)) as client:
+            for message in client.stream_apply_effect(args.effect, inputs, params, seed=args.seed,
+                                                      fmt=fmt):
+                kind = message.WhichOneof("event")
+                if kind == "progress":
+                    bar.update(message.progress.completed, message.progress.total,
+                               message.progress.stage)
+                elif kind == "artifact":
+                    a = message.artifact
+                    results.append((a.filename, a.index, a.data))
+    bar.close()
+    if not args.output.suffix:
+        args.output.mkdir(parents=True, exist_ok=True)
+    elif args.output.parent != Path(""):
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+    for name, index, data in results:
+        path = result_path(args.output, name, index, len(results) > 1)
+        print(write_file(path.parent, path.name, data))
+    print(f"{len(results)} file(s) written", file=sys.stderr)
     return EXIT_OK
 
 
@@ -310,6 +432,8 @@ COMMANDS = {
     "plugins": cmd_plugins,
     "generators": cmd_generators,
     "generate": cmd_generate,
+    "effects": cmd_effects,
+    "apply": cmd_apply,
     "export": cmd_export,
 }
 

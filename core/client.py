@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -15,7 +15,7 @@ from .config import DEFAULT_ADDRESS
 from .v1 import museforge_pb2 as pb
 from .v1 import museforge_pb2_grpc as pb_grpc
 
-MAX_MESSAGE = 256 * 1024 * 1024
+MAX_MESSAGE = 512 * 1024 * 1024  # the server's default limit
 
 
 def to_struct(parameters: Mapping[str, Any] | None) -> struct_pb2.Struct:
@@ -122,3 +122,51 @@ class Client:
     ) -> Iterator[pb.GenerateEvent]:
         request = self.request(generator, parameters, seed=seed, count=count, fmt=fmt)
         yield from self.stub.StreamGenerate(request, timeout=self.timeout)
+
+    # -- effects ---------------------------------------------------------------------------
+
+    def effects(self, modality: str = "") -> list[pb.EffectInfo]:
+        reply = self.stub.ListEffects(pb.ListEffectsRequest(modality=modality), timeout=self.timeout)
+        return list(reply.effects)
+
+    @staticmethod
+    def effect_request(
+        effect: str,
+        inputs: Sequence[bytes | tuple[str, bytes]],
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        seed: int | None = None,
+        fmt: str = "",
+    ) -> pb.ApplyEffectRequest:
+        """``inputs``: file bytes, or (name, bytes) pairs to keep the names in the provenance."""
+        media = [pb.MediaInput(name=i[0], data=i[1]) if isinstance(i, tuple) else pb.MediaInput(data=i)
+                 for i in inputs]
+        message = pb.ApplyEffectRequest(effect=effect, parameters=to_struct(parameters), inputs=media,
+                                        format=fmt)
+        if seed is not None:
+            message.seed = seed
+        return message
+
+    def apply_effect(
+        self,
+        effect: str,
+        inputs: Sequence[bytes | tuple[str, bytes]],
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        seed: int | None = None,
+        fmt: str = "",
+    ) -> pb.ApplyEffectResponse:
+        request = self.effect_request(effect, inputs, parameters, seed=seed, fmt=fmt)
+        return self.stub.ApplyEffect(request, timeout=self.timeout)
+
+    def stream_apply_effect(
+        self,
+        effect: str,
+        inputs: Sequence[bytes | tuple[str, bytes]],
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        seed: int | None = None,
+        fmt: str = "",
+    ) -> Iterator[pb.ApplyEffectEvent]:
+        request = self.effect_request(effect, inputs, parameters, seed=seed, fmt=fmt)
+        yield from self.stub.StreamApplyEffect(request, timeout=self.timeout)

@@ -65,7 +65,11 @@ class Settings(BaseModel):
     models: dict[str, ModelSettings] = Field(default_factory=dict, description="per-model overrides")
     max_count: int = Field(64, ge=1, le=100_000, description="largest count per request")
     worker_threads: int = Field(8, ge=1, le=1024, description="threads running generators")
-    max_message_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    max_message_bytes: int = Field(
+        512 * 1024 * 1024, ge=1024, le=2**31 - 1,
+        description="largest gRPC message either way (film frames in, EXR/PNG out)")
+    max_input_pixels: int = Field(
+        7680 * 4320, ge=1, description="largest effect input, width x height (default: 8K UHD)")
     grace_seconds: float = Field(10.0, ge=0, description="drain time on SIGTERM/Ctrl-C")
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from .colour import display_data
 from .generator import Media
 from .png import write_png
 
@@ -32,8 +33,8 @@ def to_pixels(data: np.ndarray) -> np.ndarray:
     array = np.asarray(data)
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
-    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
-        raise ValueError(f"image must be HxW, HxWx3 or HxWx4, got shape {array.shape}")
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (2, 3, 4)):
+        raise ValueError(f"image must be HxW or HxWxC with C in 1-4, got shape {array.shape}")
     if array.dtype in (np.uint8, np.uint16):
         return array
     # Round half up so identical floats always give identical bytes.
@@ -46,7 +47,7 @@ def encode_png(media: Media, provenance: Mapping[str, str]) -> bytes:
         "Software": f"museforge {provenance.get('museforge_version', '')}".strip(),
         PROVENANCE_KEY: json.dumps(dict(provenance), sort_keys=True),
     }
-    return write_png(to_pixels(media.data), text)
+    return write_png(to_pixels(display_data(media.data, media.colorspace)), text)
 
 
 def read_png_provenance(data: bytes) -> dict[str, str]:

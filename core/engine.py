@@ -5,12 +5,14 @@ Both the gRPC services and ``museforge generate --local`` drive this object.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import secrets
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,6 +20,8 @@ from pydantic import BaseModel, ValidationError
 
 from . import __version__
 from .config import Settings
+from .decoders import DecodeError, decode_image
+from .effect import Effect, Picture
 from .encoders import Encoder
 from .errors import FieldViolation, Internal, InvalidArgument, NotFound, Unavailable
 from .generator import Cancelled, Generator, Media, Progress
@@ -53,6 +57,27 @@ class PreparedRequest:
     parameters_json: str
 
 
+@dataclass(frozen=True)
+class EffectInput:
+    """One input file of an effect request, as sent."""
+
+    data: bytes
+    name: str = ""  # the caller's name for it (a frame's file name), for provenance
+
+
+@dataclass(frozen=True)
+class PreparedEffect:
+    """An effect request that passed validation, its inputs decoded."""
+
+    effect: Effect
+    params: BaseModel
+    inputs: tuple[Picture, ...]
+    seed: int
+    encoder: Encoder
+    parameters_json: str
+    inputs_json: str  # name, format, size and sha256 of every input, for provenance
+
+
 @dataclass
 class GenerationState:
     """The per-request context handed to a generator (see GenerationContext)."""
@@ -84,6 +109,27 @@ def _violations_from(error: ValidationError) -> list[FieldViolation]:
         path = [p for p in path if p not in ("int", "str", "float", "bool", "none")] or path
         found.append(FieldViolation("parameters." + ".".join(path), item["msg"]))
     return found
+
+
+def _validate_parameters(
+    name: str, model: type[BaseModel], parameters: Mapping[str, Any] | None
+) -> tuple[BaseModel | None, list[FieldViolation]]:
+    """Unknown keys and schema violations, each named ``parameters.<field>``."""
+    violations: list[FieldViolation] = []
+    params_dict = dict(parameters or {})
+    known_fields = model.model_fields
+    for key in params_dict:
+        if key not in known_fields:
+            violations.append(FieldViolation(
+                f"parameters.{key}",
+                f"unknown parameter; {name} accepts: {', '.join(known_fields) or 'none'}",
+            ))
+    params: BaseModel | None = None
+    try:
+        params = model.model_validate({k: v for k, v in params_dict.items() if k in known_fields})
+    except ValidationError as exc:
+        violations.extend(_violations_from(exc))
+    return params, violations
 
 
 class Engine:
@@ -121,8 +167,9 @@ class Engine:
         if self.started:
             return self
         catalogue = self.host.load()
-        for generator in catalogue.generators.values():
-            for source in generator.models:
+        declared: list[Generator | Effect] = [*catalogue.generators.values(), *catalogue.effects.values()]
+        for item in declared:
+            for source in item.models:
                 self.runtime.load(source)
         self.started = True
         return self
@@ -137,19 +184,23 @@ class Engine:
         return self.host.catalogue.generators
 
     @property
+    def effects(self) -> dict[str, Effect]:
+        return self.host.catalogue.effects
+
+    @property
     def encoders(self) -> dict[str, Encoder]:
         return self.host.catalogue.encoders
 
     def plugins(self) -> list[PluginRecord]:
         return list(self.host.records.values())
 
-    def plugin_of(self, generator: str) -> str:
-        return self.host.catalogue.owners.get(f"generators:{generator}", "")
+    def plugin_of(self, generator: str, kind: str = "generators") -> str:
+        return self.host.catalogue.owners.get(f"{kind}:{generator}", "")
 
-    def models_of(self, generator: Generator) -> list[LoadedModel]:
+    def models_of(self, generator: Generator | Effect) -> list[LoadedModel]:
         return [self.runtime.models[s.name] for s in generator.models if s.name in self.runtime.models]
 
-    def available(self, generator: Generator) -> bool:
+    def available(self, generator: Generator | Effect) -> bool:
         return all(m.ready for m in self.models_of(generator))
 
     def max_count(self, generator: Generator) -> int:
@@ -177,22 +228,7 @@ class Engine:
         if not self.available(generator):
             reasons = "; ".join(m.error for m in self.models_of(generator) if not m.ready)
             raise Unavailable(f"generator {name} is unavailable: {reasons}")
-        violations: list[FieldViolation] = []
-        params_dict = dict(parameters or {})
-        known_fields = generator.parameters.model_fields
-        for key in params_dict:
-            if key not in known_fields:
-                violations.append(FieldViolation(
-                    f"parameters.{key}",
-                    f"unknown parameter; {name} accepts: {', '.join(known_fields) or 'none'}",
-                ))
-        params: BaseModel | None = None
-        try:
-            params = generator.parameters.model_validate(
-                {k: v for k, v in params_dict.items() if k in known_fields}
-            )
-        except ValidationError as exc:
-            violations.extend(_violations_from(exc))
+        params, violations = _validate_parameters(name, generator.parameters, parameters)
         count = count or 1
         limit = self.max_count(generator)
         if count < 1 or count > limit:
@@ -250,38 +286,145 @@ class Engine:
             allowed=frozenset(s.name for s in request.generator.models),
             cancel=cancel or threading.Event(),
         )
-        name = request.generator.name
         shared = self.request_provenance(request)
+        prefix = f"{request.generator.name}-{request.seed}"
+        yield from self._drive(
+            state, lambda: request.generator.generate(state, request.params, request.seed, request.count),
+            f"generator {request.generator.name}", request.encoder,
+            lambda media: self.provenance(request, media, shared), prefix,
+        )
+
+    def _drive(
+        self, state: GenerationState, start: Callable[[], Iterator[Progress | Media]], what: str,
+        encoder: Encoder, provenance: Callable[[Media], dict[str, str]], prefix: str,
+    ) -> Iterator[Progress | Artifact]:
+        """Pass progress on, encode media as it comes; a plugin's failure fails this request only."""
         try:
-            events = request.generator.generate(state, request.params, request.seed, request.count)
-            for event in events:
+            for event in start():
                 state.check_cancelled()
                 if isinstance(event, Progress):
                     yield event
                 elif isinstance(event, Media):
-                    yield self._encode(request, event, shared)
+                    yield self._encode(encoder, event, provenance(event), prefix)
                 else:
                     raise TypeError(f"yielded {type(event).__name__}, not Progress or Media")
         except Cancelled:
             return
         except Exception as exc:  # the plugin's fault fails this request alone
-            log.exception("generator %s failed", name)
-            raise Internal(f"generator {name} failed: {type(exc).__name__}: {exc}") from exc
+            log.exception("%s failed", what)
+            raise Internal(f"{what} failed: {type(exc).__name__}: {exc}") from exc
 
-    def _encode(self, request: PreparedRequest, media: Media, shared: Mapping[str, str]) -> Artifact:
-        encoder = request.encoder
+    @staticmethod
+    def _encode(encoder: Encoder, media: Media, metadata: dict[str, str], prefix: str) -> Artifact:
         if media.kind != encoder.modality:
             raise TypeError(f"produced {media.kind} media, but {encoder.name} encodes {encoder.modality}")
-        metadata = self.provenance(request, media, shared)
-        data = encoder.encode(media, metadata)
         return Artifact(
-            data=data,
+            data=encoder.encode(media, metadata),
             media_type=encoder.media_type,
             format=encoder.name,
             index=media.index,
-            filename=f"{request.generator.name}-{request.seed}-{media.index:04d}.{encoder.extension}",
+            filename=f"{prefix}-{media.index:04d}.{encoder.extension}",
             metadata=metadata,
         )
+
+    # -- effects ---------------------------------------------------------------------------
+
+    def prepare_effect(
+        self,
+        name: str,
+        parameters: Mapping[str, Any] | None,
+        inputs: Sequence[EffectInput],
+        seed: int | None = None,
+        fmt: str = "",
+    ) -> PreparedEffect:
+        """Validate an effect request and decode its inputs; raises naming each bad field."""
+        effect = self.effects.get(name)
+        if effect is None:
+            known = ", ".join(sorted(self.effects)) or "none"
+            raise NotFound(f"unknown effect {name!r}; known effects: {known}")
+        if not self.available(effect):
+            reasons = "; ".join(m.error for m in self.models_of(effect) if not m.ready)
+            raise Unavailable(f"effect {name} is unavailable: {reasons}")
+        params, violations = _validate_parameters(name, effect.parameters, parameters)
+        pictures: list[Picture] = []
+        if not effect.min_inputs <= len(inputs) <= effect.max_inputs:
+            wanted = (str(effect.min_inputs) if effect.min_inputs == effect.max_inputs
+                      else f"{effect.min_inputs} to {effect.max_inputs}")
+            violations.append(FieldViolation("inputs", f"{name} takes {wanted} input(s), got {len(inputs)}"))
+        else:
+            for i, item in enumerate(inputs):
+                try:
+                    pictures.append(decode_image(item.data, self.settings.max_input_pixels,
+                                                 item.name, effect.input_formats))
+                except DecodeError as exc:
+                    violations.append(FieldViolation(f"inputs[{i}]", str(exc)))
+        if params is not None and effect.check is not None and len(pictures) == len(inputs) and pictures:
+            violations.extend(FieldViolation(f, d) for f, d in effect.check(params, pictures))
+        default = pictures[0].format if pictures else effect.formats[0]
+        fmt = (fmt or (default if default in effect.formats else effect.formats[0])).lower()
+        if fmt not in effect.formats or fmt not in self.encoders:
+            violations.append(FieldViolation(
+                "format", f"{fmt!r} is not supported by {name}; use one of {list(effect.formats)}"))
+        if seed is None:
+            seed = secrets.randbits(63)
+        elif not 0 <= seed <= MAX_SEED:
+            violations.append(FieldViolation("seed", "must be between 0 and 2**64-1"))
+        if violations or params is None:
+            raise InvalidArgument(f"invalid request for {name}", violations)
+        described = [
+            {"name": item.name, "format": pic.format, "width": pic.width, "height": pic.height,
+             "sha256": hashlib.sha256(item.data).hexdigest()}
+            for item, pic in zip(inputs, pictures, strict=True)
+        ]
+        return PreparedEffect(
+            effect=effect, params=params, inputs=tuple(pictures), seed=seed,
+            encoder=self.encoders[fmt],
+            parameters_json=json.dumps(params.model_dump(mode="json"), sort_keys=True),
+            inputs_json=json.dumps(described),
+        )
+
+    def run_effect(
+        self, request: PreparedEffect, cancel: threading.Event | None = None
+    ) -> Iterator[Progress | Artifact]:
+        """Run a prepared effect (blocking; call from a worker thread)."""
+        effect = request.effect
+        state = GenerationState(runtime=self.runtime, allowed=frozenset(s.name for s in effect.models),
+                                cancel=cancel or threading.Event())
+        models = self.models_of(effect)
+        shared = {
+            "effect": effect.name,
+            "seed": str(request.seed),
+            "parameters": request.parameters_json,
+            "inputs": request.inputs_json,
+            "format": request.encoder.name,
+            "museforge_version": __version__,
+            "models": json.dumps([{"name": m.name, "version": m.version, "sha256": m.sha256}
+                                  for m in models]),
+        }
+
+        def provenance(media: Media) -> dict[str, str]:
+            record = {**shared, "index": str(media.index)}
+            record.update({f"x.{k}": str(v) for k, v in media.metadata.items()})
+            return record
+
+        stem = Path(request.inputs[0].name).stem if request.inputs[0].name else str(request.seed)
+        yield from self._drive(
+            state, lambda: effect.apply(state, request.params, request.inputs, request.seed),
+            f"effect {effect.name}", request.encoder, provenance, f"{effect.name}-{stem}",
+        )
+
+    def apply_effect(
+        self,
+        name: str,
+        parameters: Mapping[str, Any] | None,
+        inputs: Sequence[EffectInput],
+        *,
+        seed: int | None = None,
+        fmt: str = "",
+    ) -> list[Artifact]:
+        """Validate and run in the calling thread; the artifacts in order."""
+        request = self.prepare_effect(name, parameters, inputs, seed, fmt)
+        return [e for e in self.run_effect(request) if isinstance(e, Artifact)]
 
     def generate(
         self,

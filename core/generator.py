@@ -37,12 +37,16 @@ class Media:
     """Raw media a generator produced, before an encoder turns it into a file.
 
     For images ``data`` is HxW, HxWx3 or HxWx4: uint8, uint16 or float32 in [0, 1].
+    ``colorspace`` "linear" marks float32 scene-linear light (values may exceed 1, as an
+    OpenEXR frame's do): EXR keeps it as it is, the display formats encode it to sRGB.
+    Alpha, when present, is the last channel and never colour-converted.
     """
 
     kind: str  # "image", "audio", "mesh"
     data: Any
     index: int
     metadata: Mapping[str, str] = field(default_factory=dict)
+    colorspace: str = "srgb"  # "srgb" (display-referred) or "linear"
 
 
 class Cancelled(Exception):

@@ -16,6 +16,7 @@ from typing import Any, cast
 import pluggy
 
 from . import hookspecs
+from .effect import Effect
 from .encoders import BUILTIN_ENCODERS, Encoder
 from .generator import Generator
 from .recipe import Recipe
@@ -36,6 +37,7 @@ class PluginRecord:
     hooks: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     generators: list[str] = field(default_factory=list)
+    effects: list[str] = field(default_factory=list)
     recipes: list[str] = field(default_factory=list)
     encoders: list[str] = field(default_factory=list)
 
@@ -58,6 +60,7 @@ class Catalogue:
     """Everything registered, by name; first registration of a name wins."""
 
     generators: dict[str, Generator] = field(default_factory=dict)
+    effects: dict[str, Effect] = field(default_factory=dict)
     recipes: dict[str, Recipe] = field(default_factory=dict)
     encoders: dict[str, Encoder] = field(default_factory=dict)
     owners: dict[str, str] = field(default_factory=dict)  # "<kind>:<name>" -> plugin
@@ -147,6 +150,7 @@ class PluginHost:
         kinds: dict[str, tuple[type, dict[str, Any], str]] = {
             "register_encoders": (Encoder, self.catalogue.encoders, "encoders"),
             "register_generators": (Generator, self.catalogue.generators, "generators"),
+            "register_effects": (Effect, self.catalogue.effects, "effects"),
             "register_recipes": (Recipe, self.catalogue.recipes, "recipes"),
         }
         for hook_name, (expected, table, attr) in kinds.items():

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
-COLOUR_TYPES = {1: 0, 3: 2, 4: 6}  # channels -> PNG colour type (grey, RGB, RGBA)
+COLOUR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> PNG colour type (grey, grey+alpha, RGB, RGBA)
 
 
 def chunk(kind: bytes, data: bytes) -> bytes:
@@ -30,12 +30,12 @@ def text_chunk(keyword: str, text: str) -> bytes:
 
 
 def write_png(pixels: np.ndarray, text: Mapping[str, str] = {}, level: int = 6) -> bytes:
-    """Encode HxW, HxWx1, HxWx3 or HxWx4 uint8/uint16 pixels as PNG bytes."""
+    """Encode HxW or HxWxC (C = 1, 2, 3, 4) uint8/uint16 pixels as PNG bytes."""
     array = np.asarray(pixels)
     if array.ndim == 2:
         array = array[:, :, None]
     if array.ndim != 3 or array.shape[2] not in COLOUR_TYPES or 0 in array.shape[:2]:
-        raise ValueError(f"PNG pixels must be HxW[xC] with C in 1, 3, 4; got {array.shape}")
+        raise ValueError(f"PNG pixels must be HxW[xC] with C in 1-4; got {array.shape}")
     if array.dtype == np.uint8:
         depth = 8
     elif array.dtype == np.uint16:

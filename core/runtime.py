@@ -14,6 +14,7 @@ import numpy as np
 import onnxruntime as ort
 
 from . import providers
+from .arena import ArenaPolicy
 from .batcher import BatchingOptions, DynamicBatcher
 from .generator import ModelSource
 from .manifest import IntegrityError, Manifest, latest_version, verify
@@ -102,6 +103,7 @@ class LoadedModel:
     batching: BatchingOptions | None = None  # None: not batchable, or batching turned off
     max_batch_size: int = 0  # 0: the model has no batch axis
     batcher: DynamicBatcher | None = None
+    arena: ArenaPolicy = field(default_factory=ArenaPolicy)
 
     @property
     def ready(self) -> bool:
@@ -220,7 +222,8 @@ class Runtime:
         names = [s.name for s in model.outputs]
 
         def run(feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-            return dict(zip(names, session.run(names, dict(feed)), strict=True))
+            options = model.arena.run_options(sum(a.nbytes for a in feed.values()))
+            return dict(zip(names, session.run(names, dict(feed), options), strict=True))
 
         return run
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -12,9 +13,10 @@ import grpc
 from google.protobuf import json_format
 
 from .bridge import iterate_in_thread
-from .engine import Artifact, Engine, PreparedRequest
+from .effect import Effect
+from .engine import Artifact, EffectInput, Engine, PreparedEffect, PreparedRequest
 from .errors import NotFound, RequestError
-from .generator import Progress
+from .generator import Generator, Progress
 from .runtime import LoadedModel
 from .statistics import Duration
 from .v1 import museforge_pb2 as pb
@@ -58,7 +60,7 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
             plugins=[
                 pb.PluginInfo(
                     name=r.name, version=r.version, hooks=r.hooks, error=r.error, source=r.source,
-                    generators=r.generators,
+                    generators=r.generators, effects=r.effects,
                 )
                 for r in self.engine.plugins()
             ]
@@ -71,13 +73,7 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
         for name, gen in sorted(self.engine.generators.items()):
             if request.modality and gen.modality != request.modality:
                 continue
-            models = [
-                pb.ModelInfo(
-                    name=m.name, version=str(m.version), provider=m.provider, sha256=m.sha256,
-                    ready=m.ready, error=m.error,
-                )
-                for m in self.engine.models_of(gen)
-            ]
+            models = self._model_infos(gen)
             found.append(
                 pb.GeneratorInfo(
                     name=name,
@@ -92,6 +88,71 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
                 )
             )
         return pb.ListGeneratorsResponse(generators=found)
+
+    def _model_infos(self, declared: Generator | Effect) -> list[pb.ModelInfo]:
+        return [
+            pb.ModelInfo(name=m.name, version=str(m.version), provider=m.provider, sha256=m.sha256,
+                         ready=m.ready, error=m.error)
+            for m in self.engine.models_of(declared)
+        ]
+
+    async def ListEffects(
+        self, request: pb.ListEffectsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ListEffectsResponse:
+        return pb.ListEffectsResponse(effects=[
+            pb.EffectInfo(
+                name=name, modality=effect.modality, description=effect.description,
+                parameters_schema=json.dumps(effect.parameters.model_json_schema()),
+                formats=list(effect.formats), input_formats=list(effect.input_formats),
+                models=self._model_infos(effect), plugin=self.engine.plugin_of(name, "effects"),
+                available=self.engine.available(effect), min_inputs=effect.min_inputs,
+                max_inputs=effect.max_inputs,
+            )
+            for name, effect in sorted(self.engine.effects.items())
+            if not request.modality or effect.modality == request.modality
+        ])
+
+    async def _prepare_effect(self, request: pb.ApplyEffectRequest) -> PreparedEffect:
+        parameters = json_format.MessageToDict(request.parameters)
+        seed = request.seed if request.HasField("seed") else None
+        inputs = [EffectInput(i.data, i.name) for i in request.inputs]
+        # Decoding a film frame takes a while: never on the event loop.
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self.executor, lambda: self.engine.prepare_effect(
+                request.effect, parameters, inputs, seed, request.format))
+
+    async def _effect_events(self, prepared: PreparedEffect) -> AsyncIterator[Progress | Artifact]:
+        async for event in iterate_in_thread(
+            lambda cancel: self.engine.run_effect(prepared, cancel), self.executor
+        ):
+            yield event
+
+    async def ApplyEffect(
+        self, request: pb.ApplyEffectRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ApplyEffectResponse:
+        try:
+            prepared = await self._prepare_effect(request)
+            artifacts = [artifact_message(e) async for e in self._effect_events(prepared)
+                         if isinstance(e, Artifact)]
+        except RequestError as exc:
+            await abort_with(context, exc)
+            raise  # unreachable: abort raises
+        return pb.ApplyEffectResponse(artifacts=artifacts, seed=prepared.seed)
+
+    async def StreamApplyEffect(
+        self, request: pb.ApplyEffectRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[pb.ApplyEffectEvent]:
+        try:
+            prepared = await self._prepare_effect(request)
+            yield pb.ApplyEffectEvent(seed=prepared.seed)
+            async for event in self._effect_events(prepared):
+                if isinstance(event, Artifact):
+                    yield pb.ApplyEffectEvent(artifact=artifact_message(event))
+                else:
+                    yield pb.ApplyEffectEvent(progress=progress_message(event))
+        except RequestError as exc:
+            await abort_with(context, exc)
 
     def _prepare(self, request: pb.GenerateRequest) -> PreparedRequest:
         parameters = json_format.MessageToDict(request.parameters)

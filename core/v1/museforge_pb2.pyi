@@ -12,20 +12,22 @@ class ListPluginsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class PluginInfo(_message.Message):
-    __slots__ = ("name", "version", "hooks", "error", "source", "generators")
+    __slots__ = ("name", "version", "hooks", "error", "source", "generators", "effects")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     HOOKS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     GENERATORS_FIELD_NUMBER: _ClassVar[int]
+    EFFECTS_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     hooks: _containers.RepeatedScalarFieldContainer[str]
     error: str
     source: str
     generators: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., hooks: _Optional[_Iterable[str]] = ..., error: _Optional[str] = ..., source: _Optional[str] = ..., generators: _Optional[_Iterable[str]] = ...) -> None: ...
+    effects: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., hooks: _Optional[_Iterable[str]] = ..., error: _Optional[str] = ..., source: _Optional[str] = ..., generators: _Optional[_Iterable[str]] = ..., effects: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListPluginsResponse(_message.Message):
     __slots__ = ("plugins",)
@@ -141,6 +143,84 @@ class Progress(_message.Message):
     def __init__(self, completed: _Optional[int] = ..., total: _Optional[int] = ..., stage: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class GenerateEvent(_message.Message):
+    __slots__ = ("progress", "artifact", "seed")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    ARTIFACT_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    progress: Progress
+    artifact: Artifact
+    seed: int
+    def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., artifact: _Optional[_Union[Artifact, _Mapping]] = ..., seed: _Optional[int] = ...) -> None: ...
+
+class ListEffectsRequest(_message.Message):
+    __slots__ = ("modality",)
+    MODALITY_FIELD_NUMBER: _ClassVar[int]
+    modality: str
+    def __init__(self, modality: _Optional[str] = ...) -> None: ...
+
+class EffectInfo(_message.Message):
+    __slots__ = ("name", "modality", "description", "parameters_schema", "formats", "input_formats", "models", "plugin", "available", "min_inputs", "max_inputs")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MODALITY_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    FORMATS_FIELD_NUMBER: _ClassVar[int]
+    INPUT_FORMATS_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    PLUGIN_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    MIN_INPUTS_FIELD_NUMBER: _ClassVar[int]
+    MAX_INPUTS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    modality: str
+    description: str
+    parameters_schema: str
+    formats: _containers.RepeatedScalarFieldContainer[str]
+    input_formats: _containers.RepeatedScalarFieldContainer[str]
+    models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
+    plugin: str
+    available: bool
+    min_inputs: int
+    max_inputs: int
+    def __init__(self, name: _Optional[str] = ..., modality: _Optional[str] = ..., description: _Optional[str] = ..., parameters_schema: _Optional[str] = ..., formats: _Optional[_Iterable[str]] = ..., input_formats: _Optional[_Iterable[str]] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., plugin: _Optional[str] = ..., available: _Optional[bool] = ..., min_inputs: _Optional[int] = ..., max_inputs: _Optional[int] = ...) -> None: ...
+
+class ListEffectsResponse(_message.Message):
+    __slots__ = ("effects",)
+    EFFECTS_FIELD_NUMBER: _ClassVar[int]
+    effects: _containers.RepeatedCompositeFieldContainer[EffectInfo]
+    def __init__(self, effects: _Optional[_Iterable[_Union[EffectInfo, _Mapping]]] = ...) -> None: ...
+
+class MediaInput(_message.Message):
+    __slots__ = ("data", "name")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    name: str
+    def __init__(self, data: _Optional[bytes] = ..., name: _Optional[str] = ...) -> None: ...
+
+class ApplyEffectRequest(_message.Message):
+    __slots__ = ("effect", "parameters", "inputs", "format", "seed")
+    EFFECT_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    INPUTS_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    effect: str
+    parameters: _struct_pb2.Struct
+    inputs: _containers.RepeatedCompositeFieldContainer[MediaInput]
+    format: str
+    seed: int
+    def __init__(self, effect: _Optional[str] = ..., parameters: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., inputs: _Optional[_Iterable[_Union[MediaInput, _Mapping]]] = ..., format: _Optional[str] = ..., seed: _Optional[int] = ...) -> None: ...
+
+class ApplyEffectResponse(_message.Message):
+    __slots__ = ("artifacts", "seed")
+    ARTIFACTS_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    artifacts: _containers.RepeatedCompositeFieldContainer[Artifact]
+    seed: int
+    def __init__(self, artifacts: _Optional[_Iterable[_Union[Artifact, _Mapping]]] = ..., seed: _Optional[int] = ...) -> None: ...
+
+class ApplyEffectEvent(_message.Message):
     __slots__ = ("progress", "artifact", "seed")
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     ARTIFACT_FIELD_NUMBER: _ClassVar[int]

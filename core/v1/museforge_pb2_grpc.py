@@ -54,6 +54,21 @@ class MuseforgeStub:
                 request_serializer=museforge_dot_v1_dot_museforge__pb2.GenerateRequest.SerializeToString,
                 response_deserializer=museforge_dot_v1_dot_museforge__pb2.GenerateEvent.FromString,
                 _registered_method=True)
+        self.ListEffects = channel.unary_unary(
+                '/museforge.v1.Museforge/ListEffects',
+                request_serializer=museforge_dot_v1_dot_museforge__pb2.ListEffectsRequest.SerializeToString,
+                response_deserializer=museforge_dot_v1_dot_museforge__pb2.ListEffectsResponse.FromString,
+                _registered_method=True)
+        self.ApplyEffect = channel.unary_unary(
+                '/museforge.v1.Museforge/ApplyEffect',
+                request_serializer=museforge_dot_v1_dot_museforge__pb2.ApplyEffectRequest.SerializeToString,
+                response_deserializer=museforge_dot_v1_dot_museforge__pb2.ApplyEffectResponse.FromString,
+                _registered_method=True)
+        self.StreamApplyEffect = channel.unary_stream(
+                '/museforge.v1.Museforge/StreamApplyEffect',
+                request_serializer=museforge_dot_v1_dot_museforge__pb2.ApplyEffectRequest.SerializeToString,
+                response_deserializer=museforge_dot_v1_dot_museforge__pb2.ApplyEffectEvent.FromString,
+                _registered_method=True)
         self.GetModelStatistics = channel.unary_unary(
                 '/museforge.v1.Museforge/GetModelStatistics',
                 request_serializer=museforge_dot_v1_dot_museforge__pb2.GetModelStatisticsRequest.SerializeToString,
@@ -92,6 +107,27 @@ class MuseforgeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListEffects(self, request, context):
+        """Effects with the JSON Schema of their parameters, input/output formats and models.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApplyEffect(self, request, context):
+        """Applies an effect to its inputs (e.g. a frame) and returns every artifact at once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamApplyEffect(self, request, context):
+        """Applies an effect and streams progress (tile by tile on large frames), then each artifact.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetModelStatistics(self, request, context):
         """Per-model counters and cumulative stage times, as Triton keeps them.
         """
@@ -121,6 +157,21 @@ def add_MuseforgeServicer_to_server(servicer, server):
                     servicer.StreamGenerate,
                     request_deserializer=museforge_dot_v1_dot_museforge__pb2.GenerateRequest.FromString,
                     response_serializer=museforge_dot_v1_dot_museforge__pb2.GenerateEvent.SerializeToString,
+            ),
+            'ListEffects': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEffects,
+                    request_deserializer=museforge_dot_v1_dot_museforge__pb2.ListEffectsRequest.FromString,
+                    response_serializer=museforge_dot_v1_dot_museforge__pb2.ListEffectsResponse.SerializeToString,
+            ),
+            'ApplyEffect': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyEffect,
+                    request_deserializer=museforge_dot_v1_dot_museforge__pb2.ApplyEffectRequest.FromString,
+                    response_serializer=museforge_dot_v1_dot_museforge__pb2.ApplyEffectResponse.SerializeToString,
+            ),
+            'StreamApplyEffect': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamApplyEffect,
+                    request_deserializer=museforge_dot_v1_dot_museforge__pb2.ApplyEffectRequest.FromString,
+                    response_serializer=museforge_dot_v1_dot_museforge__pb2.ApplyEffectEvent.SerializeToString,
             ),
             'GetModelStatistics': grpc.unary_unary_rpc_method_handler(
                     servicer.GetModelStatistics,
@@ -236,6 +287,87 @@ class Museforge:
             '/museforge.v1.Museforge/StreamGenerate',
             museforge_dot_v1_dot_museforge__pb2.GenerateRequest.SerializeToString,
             museforge_dot_v1_dot_museforge__pb2.GenerateEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEffects(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/museforge.v1.Museforge/ListEffects',
+            museforge_dot_v1_dot_museforge__pb2.ListEffectsRequest.SerializeToString,
+            museforge_dot_v1_dot_museforge__pb2.ListEffectsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyEffect(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/museforge.v1.Museforge/ApplyEffect',
+            museforge_dot_v1_dot_museforge__pb2.ApplyEffectRequest.SerializeToString,
+            museforge_dot_v1_dot_museforge__pb2.ApplyEffectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamApplyEffect(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/museforge.v1.Museforge/StreamApplyEffect',
+            museforge_dot_v1_dot_museforge__pb2.ApplyEffectRequest.SerializeToString,
+            museforge_dot_v1_dot_museforge__pb2.ApplyEffectEvent.FromString,
             options,
             channel_credentials,
             insecure,

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from museforge import Encoder, Media
+from museforge.colour import display_data, srgb_to_linear
 from museforge.encoders import PROVENANCE_KEY, to_pixels
 from museforge.png import write_png
 
@@ -37,16 +38,21 @@ def provenance_json(provenance: Mapping[str, str]) -> str:
     return json.dumps(dict(provenance), sort_keys=True)
 
 
+def display_float(media: Media) -> np.ndarray:
+    """Pixels for a display format: scene-linear media encoded to sRGB, then [0, 1]."""
+    return as_float(display_data(media.data, media.colorspace))
+
+
 def encode_png16(media: Media, provenance: Mapping[str, str]) -> bytes:
-    pixels = np.floor(as_float(media.data) * 65535.0 + 0.5).astype(np.uint16)
+    pixels = np.floor(display_float(media) * 65535.0 + 0.5).astype(np.uint16)
     return write_png(pixels, {"Software": "museforge", PROVENANCE_KEY: provenance_json(provenance)})
 
 
 def encode_jpeg(media: Media, provenance: Mapping[str, str]) -> bytes:
     buffer = io.BytesIO()
-    image = Image.fromarray(to_pixels(media.data))
-    if image.mode == "RGBA":  # JPEG has no alpha
-        image = image.convert("RGB")
+    image = Image.fromarray(to_pixels(display_data(media.data, media.colorspace)))
+    if image.mode in ("RGBA", "LA"):  # JPEG has no alpha
+        image = image.convert(image.mode[:-1])
     # The JPEG COM marker carries the provenance; optimize=False keeps output byte-stable.
     image.save(buffer, format="JPEG", quality=JPEG_QUALITY, comment=provenance_json(provenance))
     return buffer.getvalue()
@@ -65,25 +71,27 @@ def xmp_packet(provenance: Mapping[str, str]) -> bytes:
 
 def encode_webp(media: Media, provenance: Mapping[str, str]) -> bytes:
     buffer = io.BytesIO()
-    image = Image.fromarray(to_pixels(media.data))
+    image = Image.fromarray(to_pixels(display_data(media.data, media.colorspace)))
+    if image.mode == "LA":  # WebP stores colour + alpha only
+        image = image.convert("RGBA")
     image.save(buffer, format="WEBP", quality=WEBP_QUALITY, method=4, xmp=xmp_packet(provenance))
     return buffer.getvalue()
-
-
-def srgb_to_linear(values: np.ndarray) -> np.ndarray:
-    """The sRGB transfer function inverted: EXR holds scene-linear light, as film expects."""
-    return np.where(values <= 0.04045, values / 12.92, ((values + 0.055) / 1.055) ** 2.4)
 
 
 def encode_exr(media: Media, provenance: Mapping[str, str]) -> bytes:
     import OpenEXR  # imported here: only servers that write EXR pay for it
 
-    linear = srgb_to_linear(as_float(media.data)).astype(np.float32)
-    if linear.ndim == 2:
-        channels = {"Y": linear}
-    else:
-        names = "RGBA"[: linear.shape[2]]
-        channels = {n: np.ascontiguousarray(linear[:, :, i]) for i, n in enumerate(names)}
+    data = np.asarray(media.data)
+    if data.ndim == 2:
+        data = data[:, :, None]
+    if media.colorspace == "linear":  # already scene-linear (an EXR frame in): keep it as is
+        data = data.astype(np.float32)
+    else:  # display-referred: decode sRGB to linear light, alpha untouched
+        data = as_float(data)
+        colour = data.shape[2] - (1 if data.shape[2] in (2, 4) else 0)
+        data = np.concatenate([srgb_to_linear(data[:, :, :colour]), data[:, :, colour:]], axis=2)
+    names = {1: "Y", 2: "YA", 3: "RGB", 4: "RGBA"}[data.shape[2]]
+    channels = {n: np.ascontiguousarray(data[:, :, i], np.float32) for i, n in enumerate(names)}
     header = {
         "compression": OpenEXR.ZIP_COMPRESSION,
         "type": OpenEXR.scanlineimage,

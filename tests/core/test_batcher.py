@@ -172,3 +172,49 @@ def direct_from_file(inputs: dict[str, np.ndarray]) -> np.ndarray:
     session = ort.InferenceSession(str(MODELS_DIR / "1" / "model.onnx"),
                                    providers=["CPUExecutionProvider"])
     return np.asarray(session.run(["image"], inputs)[0])
+
+
+def texture_runtime(**options: object) -> Runtime:
+    from museforge.plugins.image.texture import MODEL as TEXTURE
+    from museforge.plugins.image.texture import MODELS_DIR as TEXTURE_DIR
+
+    rt = Runtime(RuntimeOptions(**options))
+    assert rt.load(ModelSource(TEXTURE, TEXTURE_DIR)).ready
+    return rt
+
+
+def texture_feed(seed: int, cells: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {"noise": rng.standard_normal((1, 32, cells, cells)).astype(np.float32),
+            "family": np.array([seed % 3], np.int64)}
+
+
+def test_requests_of_different_sizes_are_never_stacked() -> None:
+    # Two texture sizes in one queue window: each must come back right, none may fail
+    # because the batcher tried to concatenate a 4x4 noise field with a 6x6 one.
+    rt = texture_runtime(max_queue_delay_us=300_000)
+    try:
+        feeds = [texture_feed(i, 4 if i % 2 else 6) for i in range(6)]
+        futures = [rt.submit("image.texture", f) for f in feeds]
+        session = rt.models["image.texture"].session
+        assert session is not None
+        for f, future in zip(feeds, futures, strict=True):
+            np.testing.assert_allclose(future.result(60)["image"], session.run(["image"], f)[0],
+                                       atol=1e-5)
+        stats = rt.models["image.texture"].stats.snapshot()
+        assert stats.success.count == 6 and stats.fail.count == 0
+        assert stats.execution_count < 6, "same-size requests were still merged"
+    finally:
+        rt.close()
+
+
+def test_big_requests_are_run_alone() -> None:
+    # 64x64 noise cells are 512 KiB of input: already a full run's work on this CPU.
+    rt = texture_runtime(max_queue_delay_us=300_000)
+    try:
+        futures = [rt.submit("image.texture", texture_feed(i, 64)) for i in range(2)]
+        for future in futures:
+            assert future.result(120)["image"].shape == (1, 1, 1024, 1024)
+        assert rt.models["image.texture"].stats.snapshot().execution_count == 2
+    finally:
+        rt.close()

@@ -15,7 +15,8 @@ from museforge.png import write_png
 @pytest.mark.parametrize(
     ("shape", "dtype", "mode"),
     [((28, 28), np.uint8, "L"), ((5, 7, 3), np.uint8, "RGB"), ((9, 4, 4), np.uint8, "RGBA"),
-     ((6, 5), np.uint16, "I;16"), ((1, 1, 1), np.uint8, "L"), ((64, 33, 3), np.uint8, "RGB")],
+     ((6, 5), np.uint16, "I;16"), ((1, 1, 1), np.uint8, "L"), ((64, 33, 3), np.uint8, "RGB"),
+     ((7, 6, 2), np.uint8, "LA")],
 )
 def test_round_trip(shape: tuple[int, ...], dtype: type, mode: str) -> None:
     rng = np.random.default_rng(sum(shape))
@@ -45,7 +46,7 @@ def test_same_pixels_same_bytes() -> None:
 
 @pytest.mark.parametrize(
     "pixels",
-    [np.zeros((4, 4, 2), np.uint8), np.zeros((0, 4), np.uint8), np.zeros((4, 4), np.float32),
+    [np.zeros((4, 4, 5), np.uint8), np.zeros((0, 4), np.uint8), np.zeros((4, 4), np.float32),
      np.zeros(4, np.uint8)],
 )
 def test_rejects_what_png_cannot_hold(pixels: np.ndarray) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -115,3 +116,41 @@ def test_server_starts_with_a_tampered_model_and_reports_it(tmp_path: Path) -> N
             client.generate("test.tampered")
         assert info.value.code() == grpc.StatusCode.UNAVAILABLE
         assert len(client.generate("test.simple").artifacts) == 1
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs Linux /proc")
+def test_an_outsized_run_hands_its_memory_back() -> None:
+    # A 1024-px texture needs ~500 MB of activations; the usual 64-px one a few MB.
+    from museforge.plugins.image.texture import MODEL, MODELS_DIR
+
+    rt = Runtime(RuntimeOptions(batching=False))
+    assert rt.load(ModelSource(MODEL, MODELS_DIR)).ready
+    family = np.zeros(1, np.int64)
+    small = {"noise": np.ones((1, 32, 4, 4), np.float32), "family": family}
+    for _ in range(3):
+        rt.infer(MODEL, small)
+    before = _rss_mb()
+    big = rt.infer(MODEL, {"noise": np.ones((1, 32, 64, 64), np.float32), "family": family})
+    assert big["image"].shape == (1, 1, 1024, 1024)
+    del big
+    grown = _rss_mb() - before
+    # Kept, ORT's arena would hold on to ~500 MB here.
+    assert grown < 150, f"RSS grew by {grown:.0f} MB and stayed"
+    rt.infer(MODEL, small)  # the arena still works after shrinking
+
+
+def test_arena_policy_shrinks_outliers_only() -> None:
+    from museforge.arena import ArenaPolicy
+
+    policy = ArenaPolicy(factor=4.0, floor_bytes=1000)
+    assert policy.run_options(100) is None  # below the floor
+    assert policy.run_options(10_000) is not None  # far above anything seen
+    for _ in range(40):
+        policy.run_options(10_000)
+    assert policy.run_options(10_000) is None  # now the usual size: the arena stays warm
+    assert policy.run_options(100_000) is not None

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from museforge.client import Client
-from museforge.plugins.image.formats import srgb_to_linear
+from museforge.colour import srgb_to_linear
 
 
 def reference(client: Client) -> np.ndarray:

@@ -1,0 +1,86 @@
+"""Photographs for the effects: scikit-image's and scikit-learn's packaged pictures.
+
+Whole photographs are held out (never crops of a training photograph), so every
+quality figure is measured on scenes the networks never saw. numpy + the two packages
+only (no torch): the quality tests load exactly what training loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["HELD_OUT", "TRAIN", "PhotoSplit", "load_photo", "photo_split"]
+
+# Natural photographs, scans and textures with real detail. Left out: drawings and
+# synthetic images (logo, page, text, chessboards, phantom, horse), and images that are
+# blurred on purpose (clock_motion). motorcycle_left/right are one stereo scene: both
+# train. Each entry is "package:name".
+TRAIN: tuple[str, ...] = (
+    "skimage:astronaut", "skimage:chelsea", "skimage:camera", "skimage:coins", "skimage:moon",
+    "skimage:motorcycle_left", "skimage:motorcycle_right", "skimage:hubble_deep_field",
+    "skimage:immunohistochemistry", "skimage:retina", "skimage:cell", "skimage:brick",
+    "skimage:grass", "skimage:gravel", "sklearn:china.jpg",
+)
+HELD_OUT: tuple[str, ...] = ("skimage:coffee", "skimage:rocket", "sklearn:flower.jpg")
+
+
+@dataclass(frozen=True)
+class PhotoSplit:
+    """RGB float32 photographs in [0, 1] (grey ones repeated to three channels)."""
+
+    train: tuple[np.ndarray, ...]
+    held_out: tuple[np.ndarray, ...]
+    train_names: tuple[str, ...]
+    held_out_names: tuple[str, ...]
+    fingerprint: str  # sha256 over every source pixel and the split, for manifests
+    source: str
+
+
+def load_photo(entry: str) -> np.ndarray:
+    """One packaged photograph as uint8 HxWx3 (lazy imports: training/quality extras)."""
+    package, _, name = entry.partition(":")
+    if package == "skimage":
+        from skimage import data
+
+        if name == "motorcycle_left" or name == "motorcycle_right":
+            left, right, _ = data.stereo_motorcycle()
+            image = np.asarray(left if name.endswith("left") else right)
+        else:
+            image = np.asarray(getattr(data, name)())
+    elif package == "sklearn":
+        from sklearn.datasets import load_sample_image
+
+        image = np.asarray(load_sample_image(name))
+    else:
+        raise ValueError(f"unknown photo source {entry!r}")
+    if image.dtype != np.uint8:
+        raise ValueError(f"{entry}: expected uint8 pixels, got {image.dtype}")
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    return np.ascontiguousarray(image[:, :, :3])
+
+
+def photo_split(train: tuple[str, ...] = TRAIN, held_out: tuple[str, ...] = HELD_OUT) -> PhotoSplit:
+    overlap = set(train) & set(held_out)
+    if overlap:
+        raise ValueError(f"photographs in both splits: {sorted(overlap)}")
+    digest = hashlib.sha256()
+    loaded: dict[str, np.ndarray] = {}
+    for entry in (*train, *held_out):
+        raw = load_photo(entry)
+        digest.update(entry.encode())
+        digest.update(raw.tobytes())
+        loaded[entry] = raw.astype(np.float32) / 255.0
+    digest.update(f"train={','.join(train)};held_out={','.join(held_out)}".encode())
+    return PhotoSplit(
+        train=tuple(loaded[e] for e in train),
+        held_out=tuple(loaded[e] for e in held_out),
+        train_names=train,
+        held_out_names=held_out,
+        fingerprint=digest.hexdigest(),
+        source=f"{len(train)} packaged photographs for training ({', '.join(train)}); "
+        f"held out whole: {', '.join(held_out)}",
+    )

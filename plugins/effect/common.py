@@ -1,0 +1,83 @@
+"""What every image effect does around its network: colour in, tiles, colour and alpha out.
+
+Networks are trained on sRGB-encoded photographs in [0, 1], three channels. A grey
+input is repeated to RGB and averaged back; a scene-linear (OpenEXR) input is scaled
+by its peak and sRGB-encoded for the network, then decoded and scaled back, so HDR
+highlights above 1 survive; alpha never enters a network and is resized to the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Mapping
+
+import numpy as np
+from PIL import Image
+from pydantic import Field
+
+from museforge import GenerationContext, Media, Progress
+from museforge.colour import linear_to_srgb, srgb_to_linear
+from museforge.effect import Picture
+from museforge.tiling import RunTiles, Tiling, run_tiled
+
+# Every effect takes these; tile is the memory/speed knob for large frames.
+TILE_FIELD = Field(256, ge=64, le=1024, description="Tile side in pixels: large frames are "
+                   "processed in overlapping tiles of this size (memory grows with its square).")
+IMAGE_FORMATS = ("png", "png16", "jpeg", "webp", "exr")
+
+
+def network_input(picture: Picture) -> tuple[np.ndarray, float]:
+    """[3, H, W] float32 in the network's space, and the peak a linear input was scaled by."""
+    colour = picture.colour
+    peak = 1.0
+    if picture.linear:
+        peak = max(float(np.percentile(colour, 99.9)), 1.0) if colour.size else 1.0
+        colour = linear_to_srgb(np.clip(colour / peak, 0.0, None))
+    if colour.shape[2] == 1:
+        colour = np.repeat(colour, 3, axis=2)
+    return np.ascontiguousarray(np.clip(colour, 0.0, 1.0).transpose(2, 0, 1)), peak
+
+
+def resize_plane(plane: np.ndarray, height: int, width: int) -> np.ndarray:
+    if plane.shape == (height, width):
+        return plane
+    image = Image.fromarray(np.asarray(plane, np.float32), mode="F")
+    return np.asarray(image.resize((width, height), Image.Resampling.BILINEAR), np.float32)
+
+
+def to_media(result: np.ndarray, picture: Picture, peak: float, index: int,
+             alpha: np.ndarray | None = None, metadata: Mapping[str, str] | None = None) -> Media:
+    """Network output [3, H', W'] back to the input's kind: grey or RGB, linear or not, + alpha."""
+    colour = np.clip(result, 0.0, 1.0).transpose(1, 2, 0)
+    if picture.channels == 1:
+        colour = colour.mean(axis=2, keepdims=True)
+    if picture.linear:
+        colour = srgb_to_linear(colour) * np.float32(peak)
+    alpha = picture.alpha if alpha is None else alpha
+    if alpha is not None:
+        alpha = resize_plane(alpha, colour.shape[0], colour.shape[1])
+        colour = np.concatenate([colour, np.clip(alpha, 0.0, 1.0)[:, :, None]], axis=2)
+    data = np.ascontiguousarray(colour, dtype=np.float32)
+    if data.shape[2] == 1:
+        data = data[:, :, 0]
+    return Media("image", data, index, dict(metadata or {}),
+                 colorspace="linear" if picture.linear else "srgb")
+
+
+def model_runner(ctx: GenerationContext, model: str, image_input: str = "image",
+                 output: str = "result",
+                 extra: Callable[[int], Mapping[str, np.ndarray]] | None = None) -> RunTiles:
+    """A tile runner calling ``model`` through the server (batched, cancellable).
+
+    ``extra(n)`` gives the other inputs for a batch of ``n`` tiles (e.g. a noise level).
+    """
+
+    def run(tiles: np.ndarray) -> np.ndarray:
+        feed = {image_input: tiles, **(extra(len(tiles)) if extra else {})}
+        return np.asarray(ctx.infer(model, feed)[output])
+
+    return run
+
+
+def apply_tiled(run: RunTiles, image: np.ndarray, tiling: Tiling, out_channels: int = 3,
+                stage: str = "tiles") -> Generator[Progress, None, np.ndarray]:
+    return run_tiled(run, image, tiling, out_channels, stage)

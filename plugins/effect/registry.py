@@ -1,0 +1,10 @@
+"""The effects this plugin ships, and the recipes that train their models (one line each)."""
+
+from __future__ import annotations
+
+from museforge import Effect, Recipe
+
+from . import denoise, restore, upscale
+
+EFFECTS: tuple[Effect, ...] = (upscale.EFFECT, denoise.EFFECT, restore.EFFECT)
+RECIPES: tuple[Recipe, ...] = (*upscale.RECIPES, *denoise.RECIPES, *restore.RECIPES)

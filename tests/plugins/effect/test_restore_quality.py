@@ -1,0 +1,44 @@
+"""Quality of the shipped effect.restore model on the held-out photographs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import onnxruntime as ort
+import pytest
+
+from museforge.export.photo_data import photo_split
+from museforge.manifest import Manifest, verify
+from museforge.plugins.effect.restore import MODELS
+from museforge.plugins.effect.restore_quality import EVAL_QUALITIES
+from museforge.plugins.effect.restore_recipe import evaluate_session
+
+SHIPPED = MODELS / "restore" / "1"
+
+
+@pytest.fixture(scope="module")
+def figures() -> dict[str, Any]:
+    _, data = verify(SHIPPED)
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    return evaluate_session(session, photo_split())
+
+
+@pytest.mark.parametrize("quality", EVAL_QUALITIES)
+def test_beats_the_compressed_input_by_1db(figures: dict[str, Any], quality: int) -> None:
+    assert figures[f"psnr_model_q{quality}"] >= figures[f"psnr_jpeg_q{quality}"] + 1.0
+
+
+@pytest.mark.parametrize("quality", EVAL_QUALITIES)
+def test_beats_the_best_gaussian_blur(figures: dict[str, Any], quality: int) -> None:
+    assert figures[f"psnr_model_q{quality}"] > figures[f"psnr_blur_q{quality}"]
+
+
+def test_manifest_records_the_measured_figures(figures: dict[str, Any]) -> None:
+    manifest = Manifest.read(SHIPPED)
+    assert manifest.name == "effect.restore" and not manifest.quick
+    assert [t.name for t in manifest.inputs] == ["image", "quality"]
+    for quality in EVAL_QUALITIES:
+        key = f"psnr_model_q{quality}"
+        assert manifest.metrics[key] == pytest.approx(figures[key], abs=1e-4), key
+    assert manifest.dataset["fingerprint"] == photo_split().fingerprint
+    assert (SHIPPED / "model.onnx").stat().st_size < 3_000_000
