@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-WIDTH = 48
+WIDTH = 32
 BLOCKS = 4  # residual blocks of two 3x3 convs
 RECEPTIVE_RADIUS = 1 + 2 * BLOCKS + 1 + 2  # head, blocks, tail, bicubic support (input px)
 

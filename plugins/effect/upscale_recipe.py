@@ -17,9 +17,9 @@ from .supervised import MakeBatch, random_patches, train_supervised
 from .upscale_net import Upscaler
 from .upscale_quality import evaluate_upscaler, session_upscaler
 
-PATCH_LOW = 48  # low-resolution side of a training patch
+PATCH_LOW = {2: 48, 4: 32}  # low-resolution side of a training patch
 BATCH = 16
-FULL_STEPS = {2: 2400, 4: 2400}
+FULL_STEPS = {2: 1500, 4: 1500}
 QUICK_STEPS = 6
 
 
@@ -48,7 +48,7 @@ def _build(ctx: RecipeContext, scale: int) -> TrainedModel:
     split = photo_split()
     steps = QUICK_STEPS if ctx.quick else FULL_STEPS[scale]
     model = train_supervised(
-        Upscaler(scale), make_batch_fn(split.train, scale, PATCH_LOW), steps=steps, batch=BATCH,
+        Upscaler(scale), make_batch_fn(split.train, scale, PATCH_LOW[scale]), steps=steps, batch=BATCH,
         seed=ctx.seed, lr=1e-3, progress=ctx.progress, checkpoint=ctx.checkpoints.save)
 
     def make_inputs(rng: np.random.Generator, batch: int) -> dict[str, np.ndarray]:
@@ -60,7 +60,7 @@ def _build(ctx: RecipeContext, scale: int) -> TrainedModel:
         make_inputs=make_inputs,
         dataset={"source": split.source, "fingerprint": split.fingerprint,
                  "degradation": f"bicubic (antialiased, Pillow) downscale by {scale}"},
-        hyperparameters={"steps": steps, "batch": BATCH, "patch_low": PATCH_LOW, "scale": scale,
+        hyperparameters={"steps": steps, "batch": BATCH, "patch_low": PATCH_LOW[scale], "scale": scale,
                          "loss": "L1", "optimiser": "Adam 1e-3, cosine"},
         evaluate=lambda session: evaluate_session(session, split, scale),
     )
