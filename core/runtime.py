@@ -230,8 +230,17 @@ class Runtime:
     @staticmethod
     def _warm_up(session: ort.InferenceSession, inputs: tuple[TensorSpec, ...]) -> None:
         # The first run allocates and plans; do it now rather than in a user's request.
-        feed = {s.name: np.zeros([d if d > 0 else 1 for d in s.shape], s.dtype) for s in inputs}
-        session.run(None, feed)
+        # Dynamic axes start at 1; a spatial model that needs sides divisible by 2^k (a
+        # U-Net) refuses that, so larger powers of two are tried before giving up.
+        for size in (1, 16, 64):
+            feed = {s.name: np.zeros([d if d > 0 else (1 if i == 0 else size) for i, d in enumerate(s.shape)],
+                                     s.dtype) for s in inputs}
+            try:
+                session.run(None, feed)
+                return
+            except Exception:
+                if size == 64:
+                    raise
 
     def get(self, name: str) -> LoadedModel:
         model = self.models.get(name)

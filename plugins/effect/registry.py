@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from museforge import Effect, Recipe
 
-from . import denoise, restore, upscale
+from . import denoise, interpolate, restore, stylize, upscale
 
-EFFECTS: tuple[Effect, ...] = (upscale.EFFECT, denoise.EFFECT, restore.EFFECT)
-RECIPES: tuple[Recipe, ...] = (*upscale.RECIPES, *denoise.RECIPES, *restore.RECIPES)
+EFFECTS: tuple[Effect, ...] = (
+    upscale.EFFECT, denoise.EFFECT, restore.EFFECT, stylize.EFFECT, interpolate.EFFECT,
+)
+RECIPES: tuple[Recipe, ...] = (
+    *upscale.RECIPES, *denoise.RECIPES, *restore.RECIPES, *stylize.RECIPES, *interpolate.RECIPES,
+)

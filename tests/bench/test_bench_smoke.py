@@ -53,3 +53,19 @@ def test_quick_run_reports_every_row(tmp_path: Path) -> None:
         "image.digits/tiny_vs_naive", "image.digits/p50_c1_overhead_ms",
         "server/ready_s", "server/rss_mb",
     }
+
+
+def test_effects_quick_run_reports_every_variant(tmp_path: Path) -> None:
+    out = tmp_path / "effects.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.effects", "--quick", "--only", "effect.upscale", "--no-uhd",
+         "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "classical frames/s" in result.stdout
+    figures = json.loads(out.read_text("utf-8"))
+    assert [f["params"] for f in figures] == [{"scale": 2}, {"scale": 4}]
+    for row in figures:
+        assert row["hd"]["frames_per_s"] > 0 and row["hd"]["runs"] >= 2
+        assert row["classical_fps"] > 0 and row["classical"].startswith("Pillow bicubic")

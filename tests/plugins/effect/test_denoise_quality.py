@@ -7,7 +7,7 @@ from typing import Any
 import onnxruntime as ort
 import pytest
 
-from museforge.export.photo_data import photo_split
+from museforge.export.photo_data import PhotoSplit, photo_split
 from museforge.manifest import Manifest, verify
 from museforge.plugins.effect.denoise import MODELS
 from museforge.plugins.effect.denoise_recipe import evaluate_session
@@ -16,10 +16,15 @@ SHIPPED = MODELS / "denoise" / "1"
 
 
 @pytest.fixture(scope="module")
-def figures() -> dict[str, Any]:
+def split() -> PhotoSplit:
+    return photo_split()
+
+
+@pytest.fixture(scope="module")
+def figures(split: PhotoSplit) -> dict[str, Any]:
     _, data = verify(SHIPPED)
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    return evaluate_session(session, photo_split(), sigmas=(25,))
+    return evaluate_session(session, split, sigmas=(25,))
 
 
 def test_sigma25_beats_the_noisy_input_by_4db(figures: dict[str, Any]) -> None:
@@ -32,10 +37,10 @@ def test_sigma25_beats_the_best_gaussian_blur(figures: dict[str, Any]) -> None:
         assert photo["sigma25"]["psnr_model"] > photo["sigma25"]["psnr_blur"], name
 
 
-def test_manifest_records_the_measured_figures(figures: dict[str, Any]) -> None:
+def test_manifest_records_the_measured_figures(figures: dict[str, Any], split: PhotoSplit) -> None:
     manifest = Manifest.read(SHIPPED)
     assert manifest.name == "effect.denoise" and not manifest.quick
     assert [t.name for t in manifest.inputs] == ["image", "sigma"]
     assert manifest.metrics["psnr_model_sigma25"] == pytest.approx(figures["psnr_model_sigma25"], abs=1e-4)
-    assert manifest.dataset["fingerprint"] == photo_split().fingerprint
+    assert manifest.dataset["fingerprint"] == split.fingerprint
     assert (SHIPPED / "model.onnx").stat().st_size < 3_000_000

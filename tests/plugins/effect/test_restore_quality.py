@@ -7,7 +7,7 @@ from typing import Any
 import onnxruntime as ort
 import pytest
 
-from museforge.export.photo_data import photo_split
+from museforge.export.photo_data import PhotoSplit, photo_split
 from museforge.manifest import Manifest, verify
 from museforge.plugins.effect.restore import MODELS
 from museforge.plugins.effect.restore_quality import EVAL_QUALITIES
@@ -17,10 +17,15 @@ SHIPPED = MODELS / "restore" / "1"
 
 
 @pytest.fixture(scope="module")
-def figures() -> dict[str, Any]:
+def split() -> PhotoSplit:
+    return photo_split()
+
+
+@pytest.fixture(scope="module")
+def figures(split: PhotoSplit) -> dict[str, Any]:
     _, data = verify(SHIPPED)
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    return evaluate_session(session, photo_split())
+    return evaluate_session(session, split)
 
 
 @pytest.mark.parametrize("quality", EVAL_QUALITIES)
@@ -33,12 +38,12 @@ def test_beats_the_best_gaussian_blur(figures: dict[str, Any], quality: int) -> 
     assert figures[f"psnr_model_q{quality}"] > figures[f"psnr_blur_q{quality}"]
 
 
-def test_manifest_records_the_measured_figures(figures: dict[str, Any]) -> None:
+def test_manifest_records_the_measured_figures(figures: dict[str, Any], split: PhotoSplit) -> None:
     manifest = Manifest.read(SHIPPED)
     assert manifest.name == "effect.restore" and not manifest.quick
     assert [t.name for t in manifest.inputs] == ["image", "quality"]
     for quality in EVAL_QUALITIES:
         key = f"psnr_model_q{quality}"
         assert manifest.metrics[key] == pytest.approx(figures[key], abs=1e-4), key
-    assert manifest.dataset["fingerprint"] == photo_split().fingerprint
+    assert manifest.dataset["fingerprint"] == split.fingerprint
     assert (SHIPPED / "model.onnx").stat().st_size < 3_000_000

@@ -1,0 +1,54 @@
+"""``effect.restore``: remove JPEG compression artefacts with a quality-conditioned CNN (no torch)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from museforge import Effect, GenerationContext, Media, ModelSource, Progress, Recipe
+from museforge.effect import Picture
+
+from .common import IMAGE_FORMATS, TILE_FIELD, model_runner, network_input, to_media
+from .denoise import run_even
+
+MODELS = Path(__file__).parent / "models"
+MODEL = "effect.restore"
+
+
+class RestoreParams(BaseModel):
+    """Parameters of effect.restore."""
+
+    quality: int = Field(20, ge=5, le=50, description=(
+        "The JPEG quality (libjpeg / Pillow scale, 1-100) the picture was saved at; lower means "
+        "stronger artefacts. The network was trained on qualities 5-50: for a picture saved above "
+        "50, use 50. When unknown, a value a little below the true one removes more but smooths more."))
+    tile: int = TILE_FIELD
+
+
+def apply(ctx: GenerationContext, params: RestoreParams, inputs: Sequence[Picture],
+          seed: int) -> Iterator[Progress | Media]:
+    picture = inputs[0]
+    image, peak = network_input(picture)
+    quality = np.float32(params.quality)
+    run = model_runner(ctx, MODEL, extra=lambda n: {"quality": np.full(n, quality, np.float32)})
+    result = yield from run_even(run, image, params.tile)
+    yield to_media(result, picture, peak, 0, metadata={"quality": str(params.quality)})
+
+
+EFFECT = Effect(
+    name="effect.restore",
+    modality="image",
+    parameters=RestoreParams,
+    apply=apply,
+    formats=IMAGE_FORMATS,
+    models=(ModelSource(MODEL, MODELS / "restore"),),
+    description="Removes JPEG compression artefacts (blocking, ringing, colour bleeding) with a "
+    "quality-conditioned CNN.",
+)
+RECIPES = (
+    Recipe(name=MODEL, description="JPEG-quality-conditioned artefact-removal CNN on packaged photographs",
+           build="museforge.plugins.effect.restore_recipe:build", models_dir=MODELS / "restore"),
+)

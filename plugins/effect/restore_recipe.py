@@ -1,0 +1,76 @@
+"""``museforge export effect.restore``: train the quality-conditioned JPEG artefact remover."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+from torch import nn
+
+from museforge.export.photo_data import PhotoSplit, photo_split
+from museforge.export.pipeline import RecipeContext, TrainedModel
+
+from .denoise_quality import BLUR_SIGMAS, COARSE_BLUR_SIGMAS, session_restorer
+from .denoise_recipe import make_inputs_fn, restorer_spec
+from .restoration_net import DEPTH, WIDTH, ConditionedRestorer
+from .restore_quality import EVAL_QUALITIES, evaluate_restorer, jpeg_round_trip
+from .supervised import MakeBatch, random_patches, train_supervised
+
+PATCH = 64
+BATCH = 16
+FULL_STEPS = 1400
+QUICK_STEPS = 4
+# JPEG errors are small and mostly structured: with L1 (whose gradient is only the error's
+# sign) or a larger step, the network sat at the identity for hundreds of steps in trials.
+LR = 2e-4
+QUALITY_RANGE = (5, 50)  # JPEG qualities trained on (and accepted by the effect)
+PERMUTE_COLOURS = True
+QUALITY_SCALE = 50.0  # the network sees quality / 50 as its level channel
+
+
+def make_batch_fn(photos: Sequence[np.ndarray], patch: int) -> MakeBatch:
+    def make_batch(rng: np.random.Generator, size: int) -> tuple[list[np.ndarray], np.ndarray]:
+        # Each patch is its own JPEG, so its block grid starts at its top-left pixel, as a
+        # decoded picture's does: the 2x2 fold then always pairs pixels sharing a chroma
+        # sample (served tiles start on even pixels too).
+        target = random_patches(photos, rng, size, patch)
+        # Shuffle colour channels: the training photographs have few edges between colours
+        # of equal brightness (a red petal on green), where chroma must not be smoothed.
+        target = np.stack([t[rng.permutation(3)] for t in target]) if PERMUTE_COLOURS else target
+        quality = rng.integers(QUALITY_RANGE[0], QUALITY_RANGE[1] + 1, size)
+        inputs = np.stack([jpeg_round_trip(t.transpose(1, 2, 0), int(q)).transpose(2, 0, 1)
+                           for t, q in zip(target, quality, strict=True)])
+        return [inputs, quality.astype(np.float32)], target
+
+    return make_batch
+
+
+def evaluate_session(session: ort.InferenceSession, split: PhotoSplit,
+                     qualities: Sequence[int] = EVAL_QUALITIES,
+                     blur_sigmas: Sequence[float] = BLUR_SIGMAS) -> dict[str, Any]:
+    return evaluate_restorer(session_restorer(session, "quality"), split.held_out, split.held_out_names,
+                             qualities, blur_sigmas)
+
+
+def build(ctx: RecipeContext) -> TrainedModel:
+    split = photo_split()
+    steps = QUICK_STEPS if ctx.quick else FULL_STEPS
+    model = train_supervised(
+        ConditionedRestorer(0.0, QUALITY_SCALE), make_batch_fn(split.train, PATCH), steps=steps,
+        batch=BATCH, seed=ctx.seed, lr=LR, progress=ctx.progress, checkpoint=ctx.checkpoints.save,
+        loss_fn=nn.functional.mse_loss)
+    return TrainedModel(
+        module=model,
+        spec=restorer_spec("quality"),
+        make_inputs=make_inputs_fn("quality", float(QUALITY_RANGE[0]), float(QUALITY_RANGE[1])),
+        dataset={"source": split.source, "fingerprint": split.fingerprint,
+                 "degradation": f"Pillow JPEG round trip (RGB, default 4:2:0 subsampling), quality "
+                 f"uniform in {QUALITY_RANGE[0]}..{QUALITY_RANGE[1]}, each patch compressed on its own"},
+        hyperparameters={"steps": steps, "batch": BATCH, "patch": PATCH, "width": WIDTH, "depth": DEPTH,
+                         "quality_range": list(QUALITY_RANGE), "loss": "L2",
+                         "optimiser": f"Adam {LR:g}, cosine"},
+        evaluate=lambda session: evaluate_session(session, split, (20,), COARSE_BLUR_SIGMAS) if ctx.quick
+        else evaluate_session(session, split),
+    )
