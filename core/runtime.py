@@ -232,11 +232,13 @@ class Runtime:
         # The first run allocates and plans; do it now rather than in a user's request.
         # Dynamic axes start at 1; a spatial model that needs sides divisible by 2^k (a
         # U-Net) refuses that, so larger powers of two are tried before giving up.
+        quiet = ort.RunOptions()
+        quiet.log_severity_level = 4  # a refused probe size is expected, not an error to log
         for size in (1, 16, 64):
             feed = {s.name: np.zeros([d if d > 0 else (1 if i == 0 else size) for i, d in enumerate(s.shape)],
                                      s.dtype) for s in inputs}
             try:
-                session.run(None, feed)
+                session.run(None, feed, quiet)
                 return
             except Exception:
                 if size == 64:
