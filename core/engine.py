@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ValidationError
@@ -29,6 +29,7 @@ from .plugin_host import PluginHost, PluginRecord
 from .runtime import LoadedModel, ModelOverrides, Runtime, RuntimeOptions
 
 log = logging.getLogger("museforge.engine")
+T = TypeVar("T", Generator, Effect)
 
 MAX_SEED = 2**64 - 1
 
@@ -212,6 +213,31 @@ class Engine:
 
     # -- requests --------------------------------------------------------------------------
 
+    def _find(self, table: Mapping[str, T], kind: str, name: str) -> T:
+        """A registered generator or effect whose models loaded (NOT_FOUND / UNAVAILABLE otherwise)."""
+        found = table.get(name)
+        if found is None:
+            known = ", ".join(sorted(table)) or "none"
+            raise NotFound(f"unknown {kind} {name!r}; known {kind}s: {known}")
+        declared: Generator | Effect = found
+        if not self.available(declared):
+            reasons = "; ".join(m.error for m in self.models_of(declared) if not m.ready)
+            raise Unavailable(f"{kind} {name} is unavailable: {reasons}")
+        return found
+
+    def _format_and_seed(self, name: str, formats: tuple[str, ...], fmt: str, seed: int | None,
+                         violations: list[FieldViolation]) -> tuple[str, int]:
+        """The output format (checked against the declaration and the encoders) and the seed."""
+        fmt = fmt.lower()
+        if fmt not in formats or fmt not in self.encoders:
+            violations.append(FieldViolation(
+                "format", f"{fmt!r} is not supported by {name}; use one of {list(formats)}"))
+        if seed is None:
+            seed = secrets.randbits(63)
+        elif not 0 <= seed <= MAX_SEED:
+            violations.append(FieldViolation("seed", "must be between 0 and 2**64-1"))
+        return fmt, seed
+
     def prepare(
         self,
         name: str,
@@ -221,13 +247,7 @@ class Engine:
         fmt: str,
     ) -> PreparedRequest:
         """Validate everything a client sent; raises a RequestError naming each bad field."""
-        generator = self.generators.get(name)
-        if generator is None:
-            known = ", ".join(sorted(self.generators)) or "none"
-            raise NotFound(f"unknown generator {name!r}; known generators: {known}")
-        if not self.available(generator):
-            reasons = "; ".join(m.error for m in self.models_of(generator) if not m.ready)
-            raise Unavailable(f"generator {name} is unavailable: {reasons}")
+        generator = self._find(self.generators, "generator", name)
         params, violations = _validate_parameters(name, generator.parameters, parameters)
         count = count or 1
         limit = self.max_count(generator)
@@ -235,15 +255,8 @@ class Engine:
             violations.append(FieldViolation("count", f"must be between 1 and {limit}, got {count}"))
         elif params is not None and generator.check is not None:
             violations.extend(FieldViolation(f, d) for f, d in generator.check(params, count))
-        fmt = (fmt or generator.formats[0]).lower()
-        if fmt not in generator.formats or fmt not in self.encoders:
-            violations.append(FieldViolation(
-                "format", f"{fmt!r} is not supported by {name}; use one of {list(generator.formats)}"
-            ))
-        if seed is None:
-            seed = secrets.randbits(63)
-        elif not 0 <= seed <= MAX_SEED:
-            violations.append(FieldViolation("seed", "must be between 0 and 2**64-1"))
+        fmt, seed = self._format_and_seed(name, generator.formats, fmt or generator.formats[0], seed,
+                                          violations)
         if violations or params is None:
             raise InvalidArgument(f"invalid request for {name}", violations)
         return PreparedRequest(
@@ -338,13 +351,7 @@ class Engine:
         fmt: str = "",
     ) -> PreparedEffect:
         """Validate an effect request and decode its inputs; raises naming each bad field."""
-        effect = self.effects.get(name)
-        if effect is None:
-            known = ", ".join(sorted(self.effects)) or "none"
-            raise NotFound(f"unknown effect {name!r}; known effects: {known}")
-        if not self.available(effect):
-            reasons = "; ".join(m.error for m in self.models_of(effect) if not m.ready)
-            raise Unavailable(f"effect {name} is unavailable: {reasons}")
+        effect = self._find(self.effects, "effect", name)
         params, violations = _validate_parameters(name, effect.parameters, parameters)
         pictures: list[Picture] = []
         if not effect.min_inputs <= len(inputs) <= effect.max_inputs:
@@ -361,14 +368,9 @@ class Engine:
         if params is not None and effect.check is not None and len(pictures) == len(inputs) and pictures:
             violations.extend(FieldViolation(f, d) for f, d in effect.check(params, pictures))
         default = pictures[0].format if pictures else effect.formats[0]
-        fmt = (fmt or (default if default in effect.formats else effect.formats[0])).lower()
-        if fmt not in effect.formats or fmt not in self.encoders:
-            violations.append(FieldViolation(
-                "format", f"{fmt!r} is not supported by {name}; use one of {list(effect.formats)}"))
-        if seed is None:
-            seed = secrets.randbits(63)
-        elif not 0 <= seed <= MAX_SEED:
-            violations.append(FieldViolation("seed", "must be between 0 and 2**64-1"))
+        fmt, seed = self._format_and_seed(
+            name, effect.formats, fmt or (default if default in effect.formats else effect.formats[0]),
+            seed, violations)
         if violations or params is None:
             raise InvalidArgument(f"invalid request for {name}", violations)
         described = [

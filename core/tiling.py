@@ -44,7 +44,7 @@ def _starts(size: int, tile: int, step: int) -> list[int]:
     return [*starts, size - tile]  # the last tile is shifted back inside the image
 
 
-def _mirror(index: np.ndarray, size: int) -> np.ndarray:
+def mirror_index(index: np.ndarray, size: int) -> np.ndarray:
     """Reflect indices into [0, size) (edge pixel not repeated), for any overshoot."""
     if size == 1:
         return np.zeros_like(index)
@@ -89,8 +89,8 @@ def run_tiled(
         group = positions[first:first + tiling.batch]
         tiles = np.empty((len(group), channels, ph, pw), np.float32)
         for i, (y, x) in enumerate(group):
-            rows = _mirror(np.arange(y - halo, y - halo + ph), height)
-            cols = _mirror(np.arange(x - halo, x - halo + pw), width)
+            rows = mirror_index(np.arange(y - halo, y - halo + ph), height)
+            cols = mirror_index(np.arange(x - halo, x - halo + pw), width)
             tiles[i] = image[:, rows[:, None], cols[None, :]]
         result = run(tiles)
         for i, (y, x) in enumerate(group):

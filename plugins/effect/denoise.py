@@ -10,10 +10,9 @@ from pydantic import BaseModel, Field
 
 from museforge import Effect, GenerationContext, Media, ModelSource, Progress, Recipe
 from museforge.effect import Picture
-from museforge.tiling import RunTiles, Tiling
+from museforge.tiling import RunTiles, Tiling, mirror_index
 
 from .common import IMAGE_FORMATS, TILE_FIELD, apply_tiled, model_runner, network_input, to_media
-from .denoise_quality import mirror_index
 
 MODELS = Path(__file__).parent / "models"
 MODEL = "effect.denoise"

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from museforge.tiling import mirror_index
+
 from .metrics import psnr
 
 # (photo HxWx3 in [0, 1], condition) -> restored HxWx3
@@ -20,15 +22,6 @@ Restore = Callable[[np.ndarray, float], np.ndarray]
 # Gaussian standard deviations (pixels) tried for the blur baseline; 0 is "leave as is".
 BLUR_SIGMAS: tuple[float, ...] = (0.0, *np.round(np.arange(0.3, 3.01, 0.1), 2).tolist())
 COARSE_BLUR_SIGMAS: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0)  # quick exports only
-
-
-def mirror_index(index: np.ndarray, size: int) -> np.ndarray:
-    """Reflect indices into [0, size) without repeating the edge pixel (as the tiler does)."""
-    if size == 1:
-        return np.zeros_like(index)
-    period = 2 * (size - 1)
-    folded = np.mod(index, period)
-    return np.where(folded < size, folded, period - folded)
 
 
 def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
