@@ -23,7 +23,7 @@ FULL_STEPS = 560
 QUICK_STEPS = 3
 LR = 2e-3  # 5e-3 diverged in trials
 STYLE_WEIGHT = 5.0  # on the style-distance ratio; content is 1 - luminance SSIM, weight 1
-CONTENT_WEIGHT = 1.0
+CONTENT_WEIGHT = 1.5
 QUICK_CROP = 128  # quick mode scores centre crops of the held-out photos (seconds, not minutes)
 
 SPEC = ExportSpec(

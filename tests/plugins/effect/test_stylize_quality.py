@@ -53,12 +53,7 @@ def test_style_is_carried_and_structure_kept_on_average(figures: dict[str, Any],
         assert per["ratio"] <= RATIO_TARGET, (photo, per)
 
 
-# retina keeps too little luminance structure on coffee and flower (SSIM 0.475 / 0.480);
-# recorded in docs/effects/stylize.md. strict: the mark must go once a model meets it.
-@pytest.mark.parametrize("style", [
-    "ihc", "gravel",
-    pytest.param("retina", marks=pytest.mark.xfail(strict=True, reason="SSIM < 0.5 on 2 photos")),
-])
+@pytest.mark.parametrize("style", STYLE_NAMES)
 def test_every_held_out_photo_meets_both_targets(figures: dict[str, Any], style: str) -> None:
     for photo, per in figures["styles"][style]["per_photo"].items():
         assert per["ratio"] <= RATIO_TARGET, (photo, per)
