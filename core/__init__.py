@@ -8,6 +8,7 @@ from .effect import Effect, Picture
 from .encoders import Encoder
 from .generator import (
     Cancelled,
+    Chunk,
     GenerationContext,
     Generator,
     Media,
@@ -19,6 +20,7 @@ from .recipe import Recipe
 
 __all__ = [
     "Cancelled",
+    "Chunk",
     "Effect",
     "Encoder",
     "GenerationContext",

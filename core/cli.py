@@ -16,6 +16,7 @@ import grpc
 from . import __version__
 from .config import DEFAULT_ADDRESS, ConfigError, Settings, load_settings
 from .errors import RequestError, field_violations
+from .generator import Progress
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 
@@ -299,7 +300,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         for event in engine.run_effect(request):
             if isinstance(event, Artifact):
                 results.append((event.filename, event.index, event.data))
-            else:
+            elif isinstance(event, Progress):
                 bar.update(event.completed, event.total, event.stage)
     else:
         from .client import Client
@@ -360,7 +361,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         for event in engine.run(request):
             if isinstance(event, Artifact):
                 written.append(write_file(args.output, event.filename, event.data))
-            else:
+            elif isinstance(event, Progress):
                 bar.update(event.completed, event.total, event.stage)
     else:
         from .client import Client

@@ -24,7 +24,7 @@ from .decoders import DecodeError, decode_image
 from .effect import Effect, Picture
 from .encoders import Encoder
 from .errors import FieldViolation, Internal, InvalidArgument, NotFound, Unavailable
-from .generator import Cancelled, Generator, Media, Progress
+from .generator import Cancelled, Chunk, Generator, Media, Progress
 from .plugin_host import PluginHost, PluginRecord
 from .runtime import LoadedModel, ModelOverrides, Runtime, RuntimeOptions
 
@@ -86,6 +86,7 @@ class GenerationState:
     runtime: Runtime
     allowed: frozenset[str]
     cancel: threading.Event = field(default_factory=threading.Event)
+    format: str = ""
 
     def infer(self, model: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         self.check_cancelled()
@@ -292,12 +293,13 @@ class Engine:
 
     def run(
         self, request: PreparedRequest, cancel: threading.Event | None = None
-    ) -> Iterator[Progress | Artifact]:
+    ) -> Iterator[Progress | Artifact | Chunk]:
         """Run a prepared request (blocking; call from a worker thread)."""
         state = GenerationState(
             runtime=self.runtime,
             allowed=frozenset(s.name for s in request.generator.models),
             cancel=cancel or threading.Event(),
+            format=request.encoder.name,
         )
         shared = self.request_provenance(request)
         prefix = f"{request.generator.name}-{request.seed}"
@@ -308,19 +310,19 @@ class Engine:
         )
 
     def _drive(
-        self, state: GenerationState, start: Callable[[], Iterator[Progress | Media]], what: str,
+        self, state: GenerationState, start: Callable[[], Iterator[Progress | Media | Chunk]], what: str,
         encoder: Encoder, provenance: Callable[[Media], dict[str, str]], prefix: str,
-    ) -> Iterator[Progress | Artifact]:
+    ) -> Iterator[Progress | Artifact | Chunk]:
         """Pass progress on, encode media as it comes; a plugin's failure fails this request only."""
         try:
             for event in start():
                 state.check_cancelled()
-                if isinstance(event, Progress):
+                if isinstance(event, (Progress, Chunk)):
                     yield event
                 elif isinstance(event, Media):
                     yield self._encode(encoder, event, provenance(event), prefix)
                 else:
-                    raise TypeError(f"yielded {type(event).__name__}, not Progress or Media")
+                    raise TypeError(f"yielded {type(event).__name__}, not Progress, Media or Chunk")
         except Cancelled:
             return
         except Exception as exc:  # the plugin's fault fails this request alone
@@ -387,11 +389,11 @@ class Engine:
 
     def run_effect(
         self, request: PreparedEffect, cancel: threading.Event | None = None
-    ) -> Iterator[Progress | Artifact]:
+    ) -> Iterator[Progress | Artifact | Chunk]:
         """Run a prepared effect (blocking; call from a worker thread)."""
         effect = request.effect
         state = GenerationState(runtime=self.runtime, allowed=frozenset(s.name for s in effect.models),
-                                cancel=cancel or threading.Event())
+                                cancel=cancel or threading.Event(), format=request.encoder.name)
         models = self.models_of(effect)
         shared = {
             "effect": effect.name,

@@ -49,6 +49,22 @@ class Media:
     colorspace: str = "srgb"  # "srgb" (display-referred) or "linear"
 
 
+@dataclass(frozen=True)
+class Chunk:
+    """Part of an artifact sent ahead of it, so a caller can start using it early.
+
+    StreamGenerate passes chunks on as they come (audio a game starts playing while later
+    bars are still being composed); unary Generate drops them. ``offset`` is the byte
+    offset of ``data`` in the stream of chunks of artifact ``index``; the artifact itself
+    still follows, complete, when the generator yields its :class:`Media`.
+    """
+
+    index: int
+    data: bytes
+    media_type: str  # e.g. "audio/pcm;rate=48000;channels=2;format=s16le"
+    offset: int
+
+
 class Cancelled(Exception):
     """Raised inside a generator when the caller went away; the core stops quietly."""
 
@@ -61,6 +77,11 @@ class GenerationContext(Protocol):
         ...
 
     @property
+    def format(self) -> str:
+        """The output format requested (e.g. "png", "mid"): work that format does not need is skipped."""
+        ...
+
+    @property
     def cancelled(self) -> bool:
         """True once the caller cancelled or its deadline passed."""
         ...
@@ -70,14 +91,15 @@ class GenerationContext(Protocol):
         ...
 
 
-GenerateFn = Callable[[GenerationContext, Any, int, int], Iterator["Progress | Media"]]
+GenerateFn = Callable[[GenerationContext, Any, int, int], Iterator["Progress | Media | Chunk"]]
 
 
 @dataclass(frozen=True)
 class Generator:
     """A generator declaration, registered through ``register_generators``.
 
-    ``generate(ctx, params, seed, count)`` yields :class:`Progress` and :class:`Media`;
+    ``generate(ctx, params, seed, count)`` yields :class:`Progress` and :class:`Media`
+    (and optionally :class:`Chunk` ahead of a Media);
     ``params`` is an instance of ``parameters`` (a pydantic model whose JSON Schema
     clients build their UI from). It runs in a worker thread, never on the event loop.
     """

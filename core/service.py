@@ -16,7 +16,7 @@ from .bridge import iterate_in_thread
 from .effect import Effect
 from .engine import Artifact, EffectInput, Engine, PreparedEffect, PreparedRequest
 from .errors import NotFound, RequestError
-from .generator import Generator, Progress
+from .generator import Chunk, Generator, Progress
 from .runtime import LoadedModel
 from .statistics import Duration
 from .v1 import museforge_pb2 as pb
@@ -122,7 +122,7 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
             self.executor, lambda: self.engine.prepare_effect(
                 request.effect, parameters, inputs, seed, request.format))
 
-    async def _effect_events(self, prepared: PreparedEffect) -> AsyncIterator[Progress | Artifact]:
+    async def _effect_events(self, prepared: PreparedEffect) -> AsyncIterator[Progress | Artifact | Chunk]:
         async for event in iterate_in_thread(
             lambda cancel: self.engine.run_effect(prepared, cancel), self.executor
         ):
@@ -149,7 +149,7 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
             async for event in self._effect_events(prepared):
                 if isinstance(event, Artifact):
                     yield pb.ApplyEffectEvent(artifact=artifact_message(event))
-                else:
+                elif isinstance(event, Progress):
                     yield pb.ApplyEffectEvent(progress=progress_message(event))
         except RequestError as exc:
             await abort_with(context, exc)
@@ -159,7 +159,7 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
         seed = request.seed if request.HasField("seed") else None
         return self.engine.prepare(request.generator, parameters, seed, request.count, request.format)
 
-    async def _events(self, prepared: PreparedRequest) -> AsyncIterator[Progress | Artifact]:
+    async def _events(self, prepared: PreparedRequest) -> AsyncIterator[Progress | Artifact | Chunk]:
         async for event in iterate_in_thread(
             lambda cancel: self.engine.run(prepared, cancel), self.executor
         ):
@@ -188,6 +188,9 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
             async for event in self._events(prepared):
                 if isinstance(event, Artifact):
                     yield pb.GenerateEvent(artifact=artifact_message(event))
+                elif isinstance(event, Chunk):
+                    yield pb.GenerateEvent(chunk=pb.Chunk(index=event.index, data=event.data,
+                                                          media_type=event.media_type, offset=event.offset))
                 else:
                     yield pb.GenerateEvent(progress=progress_message(event))
         except RequestError as exc:

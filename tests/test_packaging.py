@@ -30,8 +30,11 @@ def test_wheel_holds_only_the_museforge_namespace_and_the_models(tmp_path: Path)
     for expected in ("museforge/export/pipeline.py", "museforge/plugins/image/digits.py",
                      "museforge/v1/museforge_pb2.py", "museforge/inference/grpc_service_pb2.py",
                      "museforge/plugins/image/models/digits/1/model.onnx",
-                     "museforge/plugins/image/models/digits/1/manifest.json"):
+                     "museforge/plugins/image/models/digits/1/manifest.json",
+                     "museforge/plugins/music/models/melody/1/model.onnx",
+                     "museforge/plugins/music/data/melodies.npz"):
         assert expected in names
     entry_points = zipfile.ZipFile(wheel).read(
         next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "[museforge]" in entry_points and "image = museforge.plugins.image" in entry_points
+    assert "music = museforge.plugins.music" in entry_points

@@ -142,15 +142,29 @@ class Progress(_message.Message):
     message: str
     def __init__(self, completed: _Optional[int] = ..., total: _Optional[int] = ..., stage: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
+class Chunk(_message.Message):
+    __slots__ = ("index", "data", "media_type", "offset")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    data: bytes
+    media_type: str
+    offset: int
+    def __init__(self, index: _Optional[int] = ..., data: _Optional[bytes] = ..., media_type: _Optional[str] = ..., offset: _Optional[int] = ...) -> None: ...
+
 class GenerateEvent(_message.Message):
-    __slots__ = ("progress", "artifact", "seed")
+    __slots__ = ("progress", "artifact", "seed", "chunk")
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     ARTIFACT_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
     progress: Progress
     artifact: Artifact
     seed: int
-    def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., artifact: _Optional[_Union[Artifact, _Mapping]] = ..., seed: _Optional[int] = ...) -> None: ...
+    chunk: Chunk
+    def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., artifact: _Optional[_Union[Artifact, _Mapping]] = ..., seed: _Optional[int] = ..., chunk: _Optional[_Union[Chunk, _Mapping]] = ...) -> None: ...
 
 class ListEffectsRequest(_message.Message):
     __slots__ = ("modality",)

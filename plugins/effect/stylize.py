@@ -77,6 +77,6 @@ EFFECT = Effect(
                 "texture of one of three packaged images, keeping its structure.",
 )
 RECIPES = (
-    Recipe(name=MODEL, description="Feed-forward style transfer, 4 styles, conditional affine CNN",
+    Recipe(name=MODEL, description="Feed-forward style transfer, 3 styles, conditional affine CNN",
            build="museforge.plugins.effect.stylize_recipe:build", models_dir=MODELS / "stylize"),
 )

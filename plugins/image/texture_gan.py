@@ -337,8 +337,8 @@ def _train(
 
     # channels_last: oneDNN's convolutions with few channels at high resolution (the
     # generator's last levels, most of the cost) run markedly faster in NHWC.
-    g = TextureGenerator().to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    d = TextureDiscriminator().to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    g = TextureGenerator().to(memory_format=torch.channels_last)  # type: ignore[call-overload, unused-ignore]
+    d = TextureDiscriminator().to(memory_format=torch.channels_last)  # type: ignore[call-overload, unused-ignore]
     g_ema = copy.deepcopy(g)
     g_ema.requires_grad_(False)
     opt_g = torch.optim.Adam(g.parameters(), lr=_LR_G, betas=_BETAS)

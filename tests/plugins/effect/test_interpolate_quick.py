@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from museforge.effect import Picture
-from museforge.manifest import Manifest, sha256_of
 from museforge.plugins.effect import interpolate_data as data
 from museforge.plugins.effect.interpolate import EFFECT, InterpolateParams, check, frame_times, network_pair
+from tests.quick_export import quick_export
 
 
 def test_quick_export(tmp_path: Path) -> None:
     out = tmp_path / "interpolate"
-    result = subprocess.run(
-        [sys.executable, "-m", "museforge.cli", "export", "effect.interpolate", "--quick", "--output",
-         str(out), "--no-progress"],
-        capture_output=True, text=True, timeout=900,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    manifest = Manifest.read(out / "1")
-    assert manifest.name == "effect.interpolate" and manifest.quick
-    assert manifest.sha256 == sha256_of(out / "1" / "model.onnx")
+    manifest = quick_export("effect.interpolate", out)
     assert [t.name for t in manifest.inputs] == ["image", "image2", "t"]
     assert (out / "1" / "model.onnx").stat().st_size < 4_000_000
     # Held-out figures for the model and the linear blend, side by side, at t = 1/2 and 1/4.

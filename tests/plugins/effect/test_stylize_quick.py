@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-from museforge.manifest import Manifest, sha256_of
 from museforge.plugins.effect import stylize
 from museforge.plugins.effect.stylize_quality import STYLE_NAMES
+from tests.quick_export import quick_export
 
 
 def test_quick_export(tmp_path: Path) -> None:
     out = tmp_path / "stylize"
-    result = subprocess.run(
-        [sys.executable, "-m", "museforge.cli", "export", "effect.stylize", "--quick", "--output",
-         str(out), "--no-progress"],
-        capture_output=True, text=True, timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    manifest = Manifest.read(out / "1")
-    assert manifest.name == "effect.stylize" and manifest.quick
-    assert manifest.sha256 == sha256_of(out / "1" / "model.onnx")
+    manifest = quick_export("effect.stylize", out)
     assert [t.name for t in manifest.inputs] == ["image", "style"]
     assert manifest.dataset["fingerprint"]
     assert set(manifest.metrics["styles"]) == set(STYLE_NAMES)

@@ -1,0 +1,94 @@
+"""``python -m bench.music``: how soon a 30-second piece starts playing, per style and format.
+
+Against a real ``museforge serve`` subprocess on 127.0.0.1, for each style a piece of
+about 30 seconds (bars computed from the style's default metre and tempo):
+
+- StreamGenerate: time to the first audio chunk (the number a game cares about: when
+  playback can start), to the last chunk, and to the final artifact;
+- unary Generate of the same request as OGG, WAV and MIDI (MIDI skips synthesis);
+- the real-time factor: seconds of music per second of wall time.
+
+Target (issue 6): first chunk < 300 ms on this CPU for a 30 s piece.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import time
+from typing import Any
+
+from museforge.client import Client
+from museforge.plugins.music.melody import STYLE_METRES, STYLE_TEMPO
+from museforge.plugins.music.sampler import beat_length
+
+from .report import table
+from .servers import ServerSettings, museforge_server, wait_serving
+
+TARGET_FIRST_CHUNK_MS = 300.0
+PIECE_SECONDS = 30.0
+
+
+def bars_for(style: str, seconds: float = PIECE_SECONDS) -> int:
+    numerator, denominator = (int(x) for x in STYLE_METRES[style][0].split("/"))
+    bar_beats = numerator * 4 / denominator  # quarter notes
+    quarter_bpm = STYLE_TEMPO[style] * beat_length((numerator, denominator)) / 4
+    return math.ceil(seconds / (bar_beats * 60 / quarter_bpm))
+
+
+def stream_once(client: Client, params: dict[str, Any], seed: int) -> dict[str, float]:
+    start = time.perf_counter()
+    first = last = None
+    for event in client.stream_generate("music.melody", params, seed=seed, fmt="ogg"):
+        kind = event.WhichOneof("event")
+        now = time.perf_counter() - start
+        if kind == "chunk":
+            first = now if first is None else first
+            last = now
+    done = time.perf_counter() - start
+    assert first is not None and last is not None, "no audio chunk arrived"
+    return {"first": first, "last": last, "done": done}
+
+
+def unary_once(client: Client, params: dict[str, Any], seed: int, fmt: str) -> float:
+    start = time.perf_counter()
+    client.generate("music.melody", params, seed=seed, fmt=fmt)
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.music", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=5, help="requests per row (median reported)")
+    args = parser.parse_args(argv)
+    rows: list[list[str]] = []
+    worst_first = 0.0
+    with museforge_server(ServerSettings()) as server:
+        wait_serving(server)
+        with Client(server.address, timeout=120) as client:
+            client.generate("music.melody", {"bars": 2}, seed=0, fmt="ogg")  # warm-up
+            for style in STYLE_METRES:
+                bars = bars_for(style)
+                params = {"style": style, "bars": bars}
+                streams = [stream_once(client, params, seed) for seed in range(1, args.repeats + 1)]
+                timings = {fmt: statistics.median(unary_once(client, params, seed, fmt)
+                                                  for seed in range(1, args.repeats + 1))
+                           for fmt in ("ogg", "wav", "mid")}
+                first = statistics.median(s["first"] for s in streams)
+                done = statistics.median(s["done"] for s in streams)
+                worst = max(s["first"] for s in streams)
+                rows.append([style, str(bars), *(f"{v * 1000:.0f}" for v in (
+                    first, worst, done, timings["ogg"], timings["wav"], timings["mid"])),
+                    f"{PIECE_SECONDS / done:.0f}x"])
+                worst_first = max(worst_first, worst)
+    print(table(rows, ["style", "bars", "first chunk ms", "worst", "stream done ms", "ogg ms", "wav ms",
+                       "mid ms", "real time"], right=set(range(1, 9))))
+    verdict = "PASS" if worst_first * 1000 < TARGET_FIRST_CHUNK_MS else "MISS"
+    print(f"\nfirst audio chunk of a ~{PIECE_SECONDS:.0f} s piece < {TARGET_FIRST_CHUNK_MS:.0f} ms, worst "
+          f"of {args.repeats} per style: {worst_first * 1000:.0f} ms  {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""museforge's built-in music plugin, registered through the ``museforge`` entry point."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from museforge import Recipe, hookimpl
+
+from .audio_formats import AUDIO_ENCODERS
+from .melody import MELODY, MODELS_DIR
+
+
+@hookimpl
+def register_generators(register: Callable[[Any], None]) -> None:
+    register(MELODY)
+
+
+@hookimpl
+def register_encoders(register: Callable[[Any], None]) -> None:
+    for encoder in AUDIO_ENCODERS:
+        register(encoder)
+
+
+@hookimpl
+def register_recipes(register: Callable[[Any], None]) -> None:
+    register(Recipe(
+        name="music.melody",
+        description="Style-conditioned GRU on music21's Bach chorales, Essen folksongs and Irish "
+                    "fiddle tunes",
+        build="museforge.plugins.music.melody_recipe:build",
+        models_dir=MODELS_DIR,
+    ))

@@ -1,0 +1,49 @@
+"""Accompaniment from the chords a melody implies: one diatonic triad per bar (numpy-free)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .score import Note
+from .theory import MODE_STEPS
+from .tokens import NoteEvent
+
+# A little preference for the primary chords, so an ambiguous bar gets I, IV or V.
+_DEGREE_BONUS = {0: 0.15, 3: 0.08, 4: 0.1}
+CHORD_LOW, BASS_LOW = 48, 36  # lowest chord tone (C3) and bass note (C2)
+
+
+def triad(tonic: int, mode: str, degree: int) -> tuple[int, int, int]:
+    """Pitch classes of the diatonic triad on scale degree ``degree`` (0 = the tonic chord)."""
+    steps = MODE_STEPS[mode]
+    return tuple((tonic + steps[(degree + k) % 7]) % 12 for k in (0, 2, 4))  # type: ignore[return-value]
+
+
+def choose_degree(events: Sequence[NoteEvent], tonic: int, mode: str, final: bool) -> int:
+    """The triad whose tones cover most of the bar's melody (weighted by duration)."""
+    if final:
+        return 0
+    weights = [0.0] * 12
+    for event in events:
+        if event.pitch >= 0:
+            weights[event.pitch % 12] += event.length
+    total = sum(weights) or 1.0
+    best, best_score = 0, -1.0
+    for degree in range(7):
+        score = sum(weights[pc] for pc in triad(tonic, mode, degree)) / total + _DEGREE_BONUS.get(degree, 0.0)
+        if score > best_score + 1e-9:
+            best, best_score = degree, score
+    return best
+
+
+def accompaniment(events: Sequence[NoteEvent], bar: int, bar_beats: float, tonic: int, mode: str,
+                  final: bool) -> list[Note]:
+    """A held triad (close position above C3) and its root in the bass for one bar."""
+    root, third, fifth = triad(tonic, mode, choose_degree(events, tonic, mode, final))
+    start = bar * bar_beats
+    notes = []
+    for pc in (root, third, fifth):
+        pitch = CHORD_LOW + (pc - CHORD_LOW) % 12
+        notes.append(Note(start, bar_beats, pitch, 56, "chords"))
+    notes.append(Note(start, bar_beats, BASS_LOW + (root - BASS_LOW) % 12, 70, "bass"))
+    return notes

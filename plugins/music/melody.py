@@ -1,0 +1,222 @@
+"""``music.melody``: melodies in the style of real corpora, as MIDI or rendered audio (no torch).
+
+The GRU's single-step ONNX graph is looped by :mod:`sampler`; each finished bar is
+turned into notes (and, optionally, the chords it implies), rendered by the numpy
+synthesizer, and for audio formats sent ahead as PCM chunks while later bars are still
+being sampled. The gain to the loudness target is set from the first bars (at least
+``LOUDNESS_LOOKAHEAD_SECONDS`` of music) so the first chunk can leave early; streamed and
+unary output are the same bytes, and the loudness the whole piece measured is reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from museforge import Chunk, GenerationContext, Generator, Media, ModelSource, Progress
+
+from .audio_formats import pcm16_bytes
+from .harmony import accompaniment
+from .loudness import integrated_loudness
+from .sampler import MelodySampler, PieceRequest, SampledBar, beat_length
+from .score import Metre, Note, Performance, Piece
+from .synth import Renderer, apply_gain
+from .theory import PITCH_NAMES, pitch_class
+
+MODEL = "music.melody"
+MODELS_DIR = Path(__file__).parent / "models" / "melody"
+STATE_SHAPE = (2, 256)  # (layers, hidden) of the step model; must equal melody_net's
+TARGET_LUFS = -16.0
+LOUDNESS_LOOKAHEAD_SECONDS = 10.0  # max 0.32 LU off target over 24 test pieces; 6 s: 1.54
+MAX_BARS = 128
+# Metres each style is trained in (those with enough pieces in its corpus); the first is
+# the style's default. tests/plugins/music check these against the dataset.
+STYLE_METRES: dict[str, tuple[str, ...]] = {
+    "chorale": ("4/4", "3/4"),
+    "folk": ("4/4", "3/4", "6/8", "2/4", "3/2", "6/4"),
+    "celtic": ("6/8", "2/2", "2/4", "4/4", "3/4", "9/8"),
+}
+# Modes offered per style: those with at least 30 training pieces (the parse also labels
+# a handful of folk tunes mixolydian, too few to promise that mode).
+SERVED_MODES: dict[str, tuple[str, ...]] = {
+    "chorale": ("major", "minor"),
+    "folk": ("major", "minor", "dorian"),
+    "celtic": ("major", "minor", "dorian", "mixolydian"),
+}
+STYLE_TEMPO = {"chorale": 72, "folk": 100, "celtic": 112}  # beats per minute
+STYLE_INSTRUMENT = {"chorale": "organ", "folk": "lead", "celtic": "pluck"}
+ALL_METRES = tuple(dict.fromkeys(m for ms in STYLE_METRES.values() for m in ms))
+Style = Literal["chorale", "folk", "celtic"]
+
+
+class MelodyParams(BaseModel):
+    """Parameters of music.melody."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    style: Style = Field("folk", description="Corpus style: chorale (Bach), folk (Essen), celtic "
+                         "(O'Neill, Ryan).")
+    key: str = Field("C", description=f"Tonic: one of {', '.join(PITCH_NAMES)} (or an enharmonic "
+                     "spelling such as Db, A#).")
+    mode: Literal["major", "minor", "dorian", "mixolydian"] = Field(
+        "major", description="Mode; chorale takes major or minor, folk also dorian, celtic also "
+        "dorian and mixolydian.")
+    tempo: int | None = Field(None, ge=30, le=240, description="Beats per minute (the dotted "
+                              "quarter in 6/8 and 9/8); default by style.")
+    time_signature: str | None = Field(None, description="e.g. 4/4, 3/4, 6/8; default and choices by "
+                                       "style.")
+    bars: int = Field(16, ge=1, le=MAX_BARS, description=f"Length in whole bars, 1-{MAX_BARS}.")
+    temperature: float = Field(0.9, gt=0.0, le=2.0, description="Sampling temperature.")
+    top_k: int = Field(0, ge=0, le=100, description="Keep only the k most likely tokens (0: off).")
+    top_p: float = Field(0.95, gt=0.0, le=1.0, description="Nucleus sampling mass (1: off).")
+    end_on_tonic: bool = Field(True, description="End on the tonic.")
+    instrument: Literal["auto", "organ", "pluck", "lead"] = Field(
+        "auto", description="Synth voice; auto: organ for chorale, lead for folk, pluck for celtic.")
+    accompaniment: bool = Field(True, description="Add chords and bass implied by each bar.")
+    loop: bool = Field(False, description="Exactly `bars` long and seamless when played on repeat.")
+    sample_rate: Literal[44100, 48000] = Field(48000, description="Audio sample rate in Hz.")
+
+    @field_validator("key")
+    @classmethod
+    def _known_key(cls, value: str) -> str:
+        return PITCH_NAMES[pitch_class(value)]  # raises ValueError naming the choices
+
+    def metre(self) -> tuple[int, int]:
+        numerator, denominator = (self.time_signature or STYLE_METRES[self.style][0]).split("/")
+        return int(numerator), int(denominator)
+
+
+def check(params: MelodyParams, count: int) -> list[tuple[str, str]]:
+    problems = []
+    if params.mode not in SERVED_MODES[params.style]:
+        problems.append(("parameters.mode", f"{params.style} is trained in "
+                         f"{', '.join(SERVED_MODES[params.style])}, not {params.mode}"))
+    if params.time_signature is not None and params.time_signature not in STYLE_METRES[params.style]:
+        problems.append(("parameters.time_signature", f"{params.style} is trained in "
+                         f"{', '.join(STYLE_METRES[params.style])}, not {params.time_signature!r}"))
+    return problems
+
+
+def build_piece(params: MelodyParams) -> Piece:
+    numerator, denominator = params.metre()
+    beat_quarters = beat_length((numerator, denominator)) / 4.0
+    tempo = params.tempo or STYLE_TEMPO[params.style]
+    instrument = STYLE_INSTRUMENT[params.style] if params.instrument == "auto" else params.instrument
+    return Piece(Metre(numerator, denominator), tempo * beat_quarters, params.bars, pitch_class(params.key),
+                 params.mode, instrument, params.loop)
+
+
+def bar_notes(bar: SampledBar, piece: Piece, with_chords: bool) -> list[Note]:
+    """A sampled bar as timed notes (beats), accented on the downbeat, plus its chords."""
+    bar_sixteenths = piece.metre.bar_beats * 4
+    notes = []
+    for event in bar.events:
+        if event.pitch < 0:
+            continue
+        downbeat = event.start % bar_sixteenths == 0
+        notes.append(Note(event.start / 4.0, event.length / 4.0, event.pitch, 100 if downbeat else 84))
+    if with_chords:
+        notes += accompaniment(bar.events, bar.bar, piece.metre.bar_beats, piece.tonic, piece.mode,
+                               final=bar.bar == piece.bars - 1)
+    return sorted(notes, key=lambda n: n.start)
+
+
+class _Stream:
+    """One piece's renderer, gain and chunking."""
+
+    def __init__(self, index: int, piece: Piece, sample_rate: int) -> None:
+        self.index, self.piece, self.sample_rate = index, piece, sample_rate
+        self.renderer = Renderer(piece, sample_rate)
+        self.media_type = f"audio/pcm;rate={sample_rate};channels=2;format=s16le"
+        self.pending: list[np.ndarray] = []  # raw audio held until the gain is known
+        self.parts: list[np.ndarray] = []  # audio with gain applied
+        self.gain_db: float | None = None
+        self.offset = 0
+        bar_seconds = piece.metre.bar_beats * piece.seconds_per_beat
+        self.lookahead_bars = min(piece.bars, max(1, int(np.ceil(LOUDNESS_LOOKAHEAD_SECONDS / bar_seconds))))
+
+    def bar_done(self, bars_done: int) -> Iterator[Chunk]:
+        raw = self.renderer.take(self.piece.bar_start(bars_done))
+        yield from self._emit(raw, final=False, bars_done=bars_done)
+
+    def finish(self) -> Iterator[Chunk]:
+        yield from self._emit(self.renderer.finish(), final=True, bars_done=self.piece.bars)
+
+    def _emit(self, raw: np.ndarray, final: bool, bars_done: int) -> Iterator[Chunk]:
+        if self.gain_db is None:
+            self.pending.append(raw)
+            if not final and bars_done < self.lookahead_bars:
+                return
+            held = np.concatenate(self.pending)
+            self.pending = []
+            loudness = integrated_loudness(held, self.sample_rate)
+            self.gain_db = TARGET_LUFS - loudness if np.isfinite(loudness) else 0.0
+            raw = held
+        ready = apply_gain(raw, self.gain_db)
+        if len(ready):
+            self.parts.append(ready)
+            data = pcm16_bytes(ready)
+            yield Chunk(self.index, data, self.media_type, self.offset)
+            self.offset += len(data)
+
+    def samples(self) -> np.ndarray:
+        return np.concatenate(self.parts) if self.parts else np.zeros((0, 2), np.float32)
+
+
+def generate(ctx: GenerationContext, params: MelodyParams, seed: int, count: int
+             ) -> Iterator[Progress | Media | Chunk]:
+    pieces = [build_piece(params) for _ in range(count)]
+    metre = (pieces[0].metre.numerator, pieces[0].metre.denominator)
+    request = PieceRequest(params.style, pitch_class(params.key), params.mode, metre, params.bars,
+                           params.temperature, params.top_k, params.top_p, params.end_on_tonic)
+    audio = ctx.format != "mid"
+    streams = [_Stream(i, p, params.sample_rate) for i, p in enumerate(pieces)] if audio else []
+    sampler = MelodySampler(lambda feed: ctx.infer(MODEL, feed), STATE_SHAPE)
+    rngs = [np.random.default_rng([seed, index]) for index in range(count)]
+    total = count * params.bars
+    yield Progress(0, total, "sampling")
+    for done, bar in enumerate(sampler.sample([request] * count, rngs), 1):
+        piece = pieces[bar.piece]
+        notes = bar_notes(bar, piece, params.accompaniment)
+        piece.notes.extend(notes)
+        if audio:
+            stream = streams[bar.piece]
+            stream.renderer.add(notes)
+            if bar.bar < piece.bars - 1:
+                yield from stream.bar_done(bar.bar + 1)
+        yield Progress(done, total, "sampling")
+        if bar.bar == piece.bars - 1:
+            yield from _finish_piece(bar.piece, piece, streams[bar.piece] if audio else None, params)
+
+
+def _finish_piece(index: int, piece: Piece, stream: _Stream | None,
+                  params: MelodyParams) -> Iterator[Chunk | Media]:
+    metadata = {"style": params.style, "key": PITCH_NAMES[piece.tonic], "mode": piece.mode,
+                "time_signature": str(piece.metre), "bars": str(piece.bars),
+                "tempo_qpm": f"{piece.bpm:g}", "instrument": piece.instrument,
+                "notes": str(sum(n.voice == "melody" for n in piece.notes))}
+    samples = None
+    if stream is not None:
+        yield from stream.finish()
+        samples = stream.samples()
+        metadata["loudness_lufs"] = f"{integrated_loudness(samples, stream.sample_rate):.2f}"
+        metadata["seconds"] = f"{len(samples) / stream.sample_rate:.3f}"
+    yield Media("audio", Performance(piece, samples, params.sample_rate), index, metadata)
+
+
+MELODY = Generator(
+    name=MODEL,
+    modality="audio",
+    parameters=MelodyParams,
+    generate=generate,
+    formats=("ogg", "wav", "flac", "mid"),
+    models=(ModelSource(MODEL, MODELS_DIR),),
+    description="Melodies in the style of Bach chorales, German folksongs or Irish fiddle tunes "
+    "from a style-conditioned GRU trained on music21's corpus; MIDI or synthesized audio, "
+    "streamed as it is composed.",
+    check=check,
+)

@@ -1,0 +1,156 @@
+"""A Standard MIDI File writer (format 1, 480 ticks per quarter) and its provenance reader.
+
+Track 0 holds tempo, metre, key and the provenance JSON in a text event; then one
+track per voice present, each on its own channel with a General MIDI program that
+sounds like the synthesizer's instrument for that voice.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Iterator, Mapping
+
+from .score import VOICES, Note, Piece
+
+TICKS_PER_QUARTER = 480
+CHANNELS = {"melody": 0, "chords": 1, "bass": 2}
+TRACK_NAMES = {"melody": "Melody", "chords": "Chords", "bass": "Bass"}
+# General MIDI programs, 0-based as on the wire: Church Organ, Orchestral Harp, Lead 2 (sawtooth).
+MELODY_PROGRAMS = {"organ": 19, "pluck": 46, "lead": 81}
+ACCOMPANIMENT_PROGRAMS = {"chords": 89, "bass": 33}  # Pad 2 (warm), Electric Bass (finger)
+# Semitones from a mode's tonic down to its parent major's: a mode shares that key signature.
+MODE_TO_MAJOR = {"major": 0, "ionian": 0, "dorian": 2, "phrygian": 4, "lydian": 5,
+                 "mixolydian": 7, "minor": 9, "aeolian": 9, "locrian": 11}
+
+
+def vlq(value: int) -> bytes:
+    """A MIDI variable-length quantity: 7 bits a byte, high bit set on all but the last."""
+    out = [value & 0x7F]
+    value >>= 7
+    while value:
+        out.append(0x80 | (value & 0x7F))
+        value >>= 7
+    return bytes(reversed(out))
+
+
+def key_signature(tonic: int, mode: str) -> tuple[int, bool]:
+    """(sharps, or flats as a negative count; minor?) for a key; modes take their parent major's."""
+    if mode.lower() not in MODE_TO_MAJOR:
+        raise ValueError(f"mode must be one of {sorted(MODE_TO_MAJOR)}, got {mode!r}")
+    fifths = (tonic - MODE_TO_MAJOR[mode.lower()]) % 12 * 7 % 12  # steps round the circle of fifths
+    return (fifths - 12 if fifths > 6 else fifths), mode.lower() in ("minor", "aeolian")
+
+
+def meta(kind: int, data: bytes) -> bytes:
+    return bytes([0xFF, kind]) + vlq(len(data)) + data
+
+
+def track(events: list[tuple[int, int, bytes]], end: int) -> bytes:
+    """A track chunk from (tick, order, message) events; order 0 (note-off) sorts before 1."""
+    body, now = bytearray(), 0
+    for tick, _, message in sorted(events, key=lambda event: (event[0], event[1])):
+        body += vlq(tick - now) + message
+        now = tick
+    body += vlq(max(end - now, 0)) + meta(0x2F, b"")
+    return b"MTrk" + struct.pack(">I", len(body)) + bytes(body)
+
+
+def ticks(beats: float) -> int:
+    return round(beats * TICKS_PER_QUARTER)
+
+
+def note_events(notes: list[Note], channel: int) -> list[tuple[int, int, bytes]]:
+    """Note on/off pairs; a repeated pitch ends the previous one so no note-off cuts it short."""
+    events: list[tuple[int, int, bytes]] = []
+    ordered = sorted(notes, key=lambda note: (note.pitch, note.start))
+    for index, note in enumerate(ordered):
+        if not 0 <= note.pitch <= 127:
+            raise ValueError(f"note pitch must be 0..127, got {note.pitch}")
+        start, end = ticks(note.start), ticks(note.start + note.length)
+        following = ordered[index + 1] if index + 1 < len(ordered) else None
+        if following is not None and following.pitch == note.pitch:
+            end = min(end, ticks(following.start))
+        if end <= start:
+            continue
+        velocity = min(max(note.velocity, 1), 127)
+        events.append((start, 1, bytes([0x90 | channel, note.pitch, velocity])))
+        events.append((end, 0, bytes([0x80 | channel, note.pitch, 64])))
+    return events
+
+
+def write_midi(piece: Piece, provenance: Mapping[str, str]) -> bytes:
+    """The piece as a format-1 Standard MIDI File."""
+    end = ticks(piece.beats)
+    metre = piece.metre
+    compound = metre.denominator == 8 and metre.numerator % 3 == 0 and metre.numerator > 3
+    click = 36 if compound else 96 // metre.denominator  # MIDI clocks per metronome beat
+    sharps, minor = key_signature(piece.tonic, piece.mode)
+    conductor = [
+        (0, 0, meta(0x03, b"museforge")),
+        (0, 0, meta(0x51, round(60_000_000 / piece.bpm).to_bytes(3, "big"))),
+        (0, 0, meta(0x58, bytes([metre.numerator, metre.denominator.bit_length() - 1, click, 8]))),
+        (0, 0, meta(0x59, struct.pack(">bB", sharps, int(minor)))),
+        (0, 0, meta(0x01, json.dumps(dict(provenance), sort_keys=True).encode())),
+    ]
+    chunks = [track(conductor, end)]
+    for voice in VOICES:
+        notes = [note for note in piece.notes if note.voice == voice]
+        if not notes:
+            continue
+        channel = CHANNELS[voice]
+        program = MELODY_PROGRAMS[piece.instrument] if voice == "melody" else ACCOMPANIMENT_PROGRAMS[voice]
+        events = [(0, 0, meta(0x03, TRACK_NAMES[voice].encode())), (0, 0, bytes([0xC0 | channel, program]))]
+        chunks.append(track(events + note_events(notes, channel), end))
+    header = b"MThd" + struct.pack(">IHHH", 6, 1, len(chunks), TICKS_PER_QUARTER)
+    return header + b"".join(chunks)
+
+
+def read_vlq(data: bytes, pos: int) -> tuple[int, int]:
+    value = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value = (value << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            return value, pos
+
+
+def meta_events(body: bytes) -> Iterator[tuple[int, bytes]]:
+    """(type, data) of every meta event in a track body, stepping over the other events."""
+    pos, status = 0, 0
+    while pos < len(body):
+        _, pos = read_vlq(body, pos)
+        if body[pos] & 0x80:  # else running status: the previous channel status again
+            status = body[pos]
+            pos += 1
+        if status in (0xFF, 0xF0, 0xF7):
+            kind = body[pos] if status == 0xFF else -1
+            length, pos = read_vlq(body, pos + 1 if status == 0xFF else pos)
+            if status == 0xFF:
+                yield kind, body[pos:pos + length]
+            pos += length
+        else:
+            pos += 1 if status & 0xF0 in (0xC0, 0xD0) else 2
+
+
+def read_midi_provenance(data: bytes) -> dict[str, str]:
+    """The provenance a museforge MIDI file carries in a text event (empty when it has none)."""
+    if data[:4] != b"MThd":
+        raise ValueError("not a Standard MIDI File (no MThd header)")
+    pos = 8 + struct.unpack(">I", data[4:8])[0]
+    while pos + 8 <= len(data):
+        kind, length = data[pos:pos + 4], struct.unpack(">I", data[pos + 4:pos + 8])[0]
+        body = data[pos + 8:pos + 8 + length]
+        pos += 8 + length
+        if kind != b"MTrk":
+            continue
+        for meta_type, payload in meta_events(body):
+            if meta_type == 0x01 and payload.startswith(b"{"):
+                try:
+                    found = json.loads(payload.decode())
+                except ValueError:
+                    continue
+                if isinstance(found, dict):
+                    return {str(key): str(value) for key, value in found.items()}
+    return {}

@@ -1,0 +1,34 @@
+"""music.melody's recipe runs end to end in quick mode, and the served constants match the network."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnxruntime as ort
+
+from museforge.plugins.music import melody
+from museforge.plugins.music.tokens import METRES, STYLES
+from tests.quick_export import quick_export
+
+
+def test_quick_export(tmp_path: Path) -> None:
+    out = tmp_path / "melody"
+    manifest = quick_export("music.melody", out)
+    assert [t.name for t in manifest.inputs] == ["token", "position", "bars_left", "style", "tonic", "mode",
+                                                 "metre", "state"]
+    assert [t.name for t in manifest.outputs] == ["logits", "next_state"]
+    for key in ("nll_model", "nll_bigram", "style_accuracy_generated", "in_scale_generated"):
+        assert key in manifest.metrics
+    assert set(manifest.metrics["per_style"]) == set(STYLES)
+
+
+def test_serving_constants_match_the_network() -> None:
+    from museforge.plugins.music.melody_net import HIDDEN, LAYERS
+
+    assert melody.STATE_SHAPE == (LAYERS, HIDDEN)
+    served = ort.InferenceSession(str(melody.MODELS_DIR / "1" / "model.onnx"),
+                                  providers=["CPUExecutionProvider"])
+    state = next(i for i in served.get_inputs() if i.name == "state")
+    assert state.shape[0] == LAYERS and state.shape[2] == HIDDEN
+    offered = {m for metres in melody.STYLE_METRES.values() for m in metres}
+    assert offered <= {f"{n}/{d}" for n, d in METRES}

@@ -1,0 +1,23 @@
+"""Run ``museforge export NAME --quick`` as a user would, and check what every export must hold."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from museforge.manifest import Manifest, sha256_of
+
+
+def quick_export(recipe: str, out: Path, timeout: float = 900) -> Manifest:
+    """The manifest of a fresh quick export of ``recipe`` into ``out`` (asserts it succeeded)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "museforge.cli", "export", recipe, "--quick", "--output", str(out),
+         "--no-progress"],
+        capture_output=True, text=True, timeout=timeout,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    manifest = Manifest.read(out / "1")
+    assert manifest.name == recipe and manifest.quick
+    assert manifest.sha256 == sha256_of(out / "1" / "model.onnx")
+    return manifest
