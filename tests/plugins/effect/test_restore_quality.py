@@ -28,9 +28,9 @@ def figures(split: PhotoSplit) -> dict[str, Any]:
     return evaluate_session(session, split)
 
 
-# The target (+1 dB) is not met by the shipped model (+0.36 to +0.54 dB): kept as
+# The target (+1 dB) is not met by the shipped model (+0.81 to +0.95 dB): kept as
 # a strict expected failure, so a model that reaches it turns this red until it is removed.
-@pytest.mark.xfail(strict=True, reason="shipped restore model gains +0.36-0.54 dB, target +1 dB")
+@pytest.mark.xfail(strict=True, reason="shipped restore model gains +0.81-0.95 dB, target +1 dB")
 @pytest.mark.parametrize("quality", EVAL_QUALITIES)
 def test_beats_the_compressed_input_by_1db(figures: dict[str, Any], quality: int) -> None:
     assert figures[f"psnr_model_q{quality}"] >= figures[f"psnr_jpeg_q{quality}"] + 1.0
@@ -38,7 +38,7 @@ def test_beats_the_compressed_input_by_1db(figures: dict[str, Any], quality: int
 
 @pytest.mark.parametrize("quality", EVAL_QUALITIES)
 def test_improves_on_the_compressed_input(figures: dict[str, Any], quality: int) -> None:
-    assert figures[f"psnr_model_q{quality}"] >= figures[f"psnr_jpeg_q{quality}"] + 0.3
+    assert figures[f"psnr_model_q{quality}"] >= figures[f"psnr_jpeg_q{quality}"] + 0.75
 
 
 @pytest.mark.parametrize("quality", EVAL_QUALITIES)
