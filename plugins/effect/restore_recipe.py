@@ -14,16 +14,18 @@ from museforge.export.pipeline import RecipeContext, TrainedModel
 
 from .denoise_quality import BLUR_SIGMAS, COARSE_BLUR_SIGMAS, session_restorer
 from .denoise_recipe import make_inputs_fn, restorer_spec
-from .restoration_net import DEPTH, WIDTH, ConditionedRestorer
+from .restoration_net import DEPTH, ConditionedRestorer
 from .restore_quality import EVAL_QUALITIES, evaluate_restorer, jpeg_round_trip
 from .supervised import MakeBatch, random_patches, train_supervised
 
 PATCH = 64
 BATCH = 16
-# Gains rise slowly with steps (at 48 channels: +0.56 / +0.38 dB at q10 / q30 after 1,000
-# steps, +0.91 / +0.76 after 10,000). Trials that did worse in the same budget: 64 channels
-# with a per-patch log-MSE loss (+0.40 / +0.21 after 7,000 steps).
+# Gains rise slowly with steps and width. At denoise's 48 channels: +0.56 / +0.38 dB at
+# q10 / q30 after 1,000 steps, +0.95 / +0.81 after 10,000 (flat after 5,000). At 64:
+# +1.02 / +0.88 after 10,000. Worse in trials: 64 channels with a per-patch log-MSE loss
+# (+0.40 / +0.21 after 7,000 steps).
 FULL_STEPS = 10000
+WIDTH = 64
 QUICK_STEPS = 4
 # JPEG errors are small and mostly structured: with L1 (whose gradient is only the error's
 # sign) or a larger step, the network sat at the identity for hundreds of steps in trials.
@@ -61,7 +63,7 @@ def build(ctx: RecipeContext) -> TrainedModel:
     split = photo_split()
     steps = QUICK_STEPS if ctx.quick else FULL_STEPS
     model = train_supervised(
-        ConditionedRestorer(0.0, QUALITY_SCALE), make_batch_fn(split.train, PATCH), steps=steps,
+        ConditionedRestorer(0.0, QUALITY_SCALE, width=WIDTH), make_batch_fn(split.train, PATCH), steps=steps,
         batch=BATCH, seed=ctx.seed, lr=LR, progress=ctx.progress, checkpoint=ctx.checkpoints.save,
         loss_fn=nn.functional.mse_loss)
     return TrainedModel(

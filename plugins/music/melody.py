@@ -190,15 +190,16 @@ def generate(ctx: GenerationContext, params: MelodyParams, seed: int, count: int
                 yield from stream.bar_done(bar.bar + 1)
         yield Progress(done, total, "sampling")
         if bar.bar == piece.bars - 1:
-            yield from _finish_piece(bar.piece, piece, streams[bar.piece] if audio else None, params)
+            yield from _finish_piece(bar.piece, piece, streams[bar.piece] if audio else None, params,
+                                     bar.tokens)
 
 
-def _finish_piece(index: int, piece: Piece, stream: _Stream | None,
-                  params: MelodyParams) -> Iterator[Chunk | Media]:
+def _finish_piece(index: int, piece: Piece, stream: _Stream | None, params: MelodyParams,
+                  tokens: int) -> Iterator[Chunk | Media]:
     metadata = {"style": params.style, "key": PITCH_NAMES[piece.tonic], "mode": piece.mode,
                 "time_signature": str(piece.metre), "bars": str(piece.bars),
                 "tempo_qpm": f"{piece.bpm:g}", "instrument": piece.instrument,
-                "notes": str(sum(n.voice == "melody" for n in piece.notes))}
+                "notes": str(sum(n.voice == "melody" for n in piece.notes)), "tokens": str(tokens)}
     samples = None
     if stream is not None:
         yield from stream.finish()

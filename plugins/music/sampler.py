@@ -67,6 +67,7 @@ class SampledBar:
     piece: int
     bar: int  # 0-based
     events: tuple[NoteEvent, ...]
+    tokens: int = 0  # tokens of the piece so far (for throughput figures)
 
 
 def beat_length(metre: tuple[int, int]) -> int:
@@ -196,7 +197,7 @@ class MelodySampler:
                 return
             events = tuple(e for e in piece.events if bar * piece.bar16 <= e.start < bar_end)
             piece.emitted_bars += 1
-            yield SampledBar(index, bar, events)
+            yield SampledBar(index, bar, events, len(piece.tokens))
 
     def sample(self, requests: Sequence[PieceRequest],
                rngs: Sequence[np.random.Generator]) -> Iterator[SampledBar]:
