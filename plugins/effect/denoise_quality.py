@@ -101,21 +101,33 @@ def add_noise(photo: np.ndarray, sigma: float, rng: np.random.Generator) -> np.n
     return np.clip(photo + noise, 0.0, 1.0).astype(np.float32)
 
 
+def evaluate_levels(restore: Restore, photos: Sequence[np.ndarray], names: Sequence[str],
+                    levels: Sequence[int], degrade: Callable[[int, np.ndarray, int], np.ndarray],
+                    tag: str, degraded_name: str, blur_sigmas: Sequence[float]) -> dict[str, Any]:
+    """Mean RGB PSNR per degradation level: model, degraded input, best Gaussian blur.
+
+    ``degrade(photo_index, photo, level)`` makes the input; the model is told the level.
+    """
+    per_photo: dict[str, dict[str, Any]] = {name: {} for name in names}
+    for level in levels:
+        degraded = [degrade(i, p, level) for i, p in enumerate(photos)]
+        blur_sigma, blur_scores = best_blur(photos, degraded, blur_sigmas)
+        for name, truth, bad, blur_score in zip(names, photos, degraded, blur_scores, strict=True):
+            per_photo[name][f"{tag}{level}"] = {
+                "psnr_model": psnr(truth, np.clip(restore(bad, float(level)), 0.0, 1.0)),
+                f"psnr_{degraded_name}": psnr(truth, bad),
+                "psnr_blur": blur_score,
+                "blur_sigma": blur_sigma,
+            }
+    return {**summarise(per_photo, levels, tag, degraded_name), "per_photo": per_photo}
+
+
 def evaluate_denoiser(denoise: Restore, photos: Sequence[np.ndarray], names: Sequence[str],
                       sigmas: Sequence[int] = EVAL_SIGMAS,
                       blur_sigmas: Sequence[float] = BLUR_SIGMAS) -> dict[str, Any]:
     """Mean RGB PSNR over the photos per noise level: model, noisy input, best Gaussian blur."""
-    per_photo: dict[str, dict[str, Any]] = {name: {} for name in names}
-    for sigma in sigmas:
-        noisy = [add_noise(p, sigma, np.random.default_rng([EVAL_SEED, i, sigma]))
-                 for i, p in enumerate(photos)]
-        blur_sigma, blur_scores = best_blur(photos, noisy, blur_sigmas)
-        for name, truth, degraded, blur_score in zip(names, photos, noisy, blur_scores, strict=True):
-            per_photo[name][f"sigma{sigma}"] = {
-                "psnr_model": psnr(truth, np.clip(denoise(degraded, float(sigma)), 0.0, 1.0)),
-                "psnr_noisy": psnr(truth, degraded),
-                "psnr_blur": blur_score,
-                "blur_sigma": blur_sigma,
-            }
-    return {**summarise(per_photo, sigmas, "sigma", "noisy"), "per_photo": per_photo,
+    def noisy(index: int, photo: np.ndarray, sigma: int) -> np.ndarray:
+        return add_noise(photo, sigma, np.random.default_rng([EVAL_SEED, index, sigma]))
+
+    return {**evaluate_levels(denoise, photos, names, sigmas, noisy, "sigma", "noisy", blur_sigmas),
             "sigmas": list(sigmas)}

@@ -9,8 +9,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .denoise_quality import BLUR_SIGMAS, Restore, best_blur, summarise
-from .metrics import psnr
+from .denoise_quality import BLUR_SIGMAS, Restore, evaluate_levels
 
 EVAL_QUALITIES: tuple[int, ...] = (10, 20, 30)
 
@@ -29,16 +28,8 @@ def evaluate_restorer(restore: Restore, photos: Sequence[np.ndarray], names: Seq
                       qualities: Sequence[int] = EVAL_QUALITIES,
                       blur_sigmas: Sequence[float] = BLUR_SIGMAS) -> dict[str, Any]:
     """Mean RGB PSNR over the photos per JPEG quality: model, compressed input, best Gaussian blur."""
-    per_photo: dict[str, dict[str, Any]] = {name: {} for name in names}
-    for quality in qualities:
-        compressed = [jpeg_round_trip(p, quality) for p in photos]
-        blur_sigma, blur_scores = best_blur(photos, compressed, blur_sigmas)
-        for name, truth, degraded, blur_score in zip(names, photos, compressed, blur_scores, strict=True):
-            per_photo[name][f"q{quality}"] = {
-                "psnr_model": psnr(truth, np.clip(restore(degraded, float(quality)), 0.0, 1.0)),
-                "psnr_jpeg": psnr(truth, degraded),
-                "psnr_blur": blur_score,
-                "blur_sigma": blur_sigma,
-            }
-    return {**summarise(per_photo, qualities, "q", "jpeg"), "per_photo": per_photo,
+    def compressed(index: int, photo: np.ndarray, quality: int) -> np.ndarray:
+        return jpeg_round_trip(photo, quality)
+
+    return {**evaluate_levels(restore, photos, names, qualities, compressed, "q", "jpeg", blur_sigmas),
             "qualities": list(qualities)}

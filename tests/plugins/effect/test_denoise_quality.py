@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import onnxruntime as ort
 import pytest
 
 from museforge.export.photo_data import PhotoSplit, photo_split
-from museforge.manifest import Manifest, verify
+from museforge.manifest import Manifest
 from museforge.plugins.effect.denoise import MODELS
 from museforge.plugins.effect.denoise_recipe import evaluate_session
+from tests.models import shipped_session
 
 SHIPPED = MODELS / "denoise" / "1"
 
@@ -22,9 +22,7 @@ def split() -> PhotoSplit:
 
 @pytest.fixture(scope="module")
 def figures(split: PhotoSplit) -> dict[str, Any]:
-    _, data = verify(SHIPPED)
-    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    return evaluate_session(session, split, sigmas=(25,))
+    return evaluate_session(shipped_session(SHIPPED), split, sigmas=(25,))
 
 
 def test_sigma25_beats_the_noisy_input_by_4db(figures: dict[str, Any]) -> None:

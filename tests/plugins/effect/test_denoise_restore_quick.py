@@ -13,10 +13,11 @@ from pydantic import BaseModel
 from museforge import Effect, Media, Recipe
 from museforge.effect import Picture
 from museforge.export.pipeline import run_recipe
-from museforge.manifest import Manifest, sha256_of, verify
+from museforge.manifest import Manifest, sha256_of
 from museforge.plugins.effect import denoise, restore
 from museforge.plugins.effect.denoise_quality import pad_even
 from museforge.plugins.effect.restoration_net import RECEPTIVE_RADIUS
+from tests.models import shipped_session
 
 
 @pytest.mark.parametrize("recipe", [*denoise.RECIPES, *restore.RECIPES], ids=lambda r: r.name)
@@ -54,8 +55,7 @@ class SessionContext:
 ], ids=["denoise", "restore"])
 def test_tiles_match_the_whole_frame(effect: Effect, condition: str, params: BaseModel) -> None:
     """The shipped model, served tile by tile, equals one whole-frame run away from the border."""
-    _, data = verify(effect.models[0].directory / "1")
-    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    session = shipped_session(effect.models[0].directory / "1")
     rng = np.random.default_rng(0)
     colour = rng.random((149, 203, 3), dtype=np.float32)
     ctx = SessionContext(effect.models[0].name, session)

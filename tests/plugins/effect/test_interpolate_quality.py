@@ -18,7 +18,7 @@ from museforge.effect import Picture
 from museforge.errors import field_violations
 from museforge.export.photo_data import photo_split
 from museforge.generator import Media
-from museforge.manifest import Manifest, verify
+from museforge.manifest import Manifest
 from museforge.plugins.effect import interpolate_data as data
 from museforge.plugins.effect.interpolate import MODEL, MODELS, InterpolateParams, apply
 from museforge.plugins.effect.interpolate_quality import (
@@ -26,14 +26,14 @@ from museforge.plugins.effect.interpolate_quality import (
     interpolate_frames,
     session_infer,
 )
+from tests.models import shipped_session
 
 MODEL_DIR = MODELS / "interpolate" / "1"
 
 
 @pytest.fixture(scope="module")
 def session() -> ort.InferenceSession:
-    _, model = verify(MODEL_DIR)
-    return ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    return shipped_session(MODEL_DIR)
 
 
 @pytest.fixture(scope="module")

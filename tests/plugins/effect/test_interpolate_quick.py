@@ -10,7 +10,7 @@ import pytest
 from museforge.effect import Picture
 from museforge.plugins.effect import interpolate_data as data
 from museforge.plugins.effect.interpolate import EFFECT, InterpolateParams, check, frame_times, network_pair
-from tests.quick_export import quick_export
+from tests.models import quick_export
 
 
 def test_quick_export(tmp_path: Path) -> None:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import onnxruntime as ort
 import pytest
 
 from museforge.export.photo_data import PhotoSplit, photo_split
-from museforge.manifest import Manifest, verify
+from museforge.manifest import Manifest
 from museforge.plugins.effect.restore import MODELS
 from museforge.plugins.effect.restore_quality import EVAL_QUALITIES
 from museforge.plugins.effect.restore_recipe import evaluate_session
+from tests.models import shipped_session
 
 SHIPPED = MODELS / "restore" / "1"
 
@@ -23,9 +23,7 @@ def split() -> PhotoSplit:
 
 @pytest.fixture(scope="module")
 def figures(split: PhotoSplit) -> dict[str, Any]:
-    _, data = verify(SHIPPED)
-    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    return evaluate_session(session, split)
+    return evaluate_session(shipped_session(SHIPPED), split)
 
 
 # The target (+1 dB) is met at quality 10 (+1.02) but not at 20 / 30 (+0.97 / +0.88):

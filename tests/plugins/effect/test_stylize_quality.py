@@ -12,7 +12,7 @@ from PIL import Image
 
 from museforge.client import Client
 from museforge.export.photo_data import photo_split
-from museforge.manifest import Manifest, verify
+from museforge.manifest import Manifest
 from museforge.plugins.effect.stylize import GRID, HALO, MODELS, STYLES, StylizeParams
 from museforge.plugins.effect.stylize_quality import (
     RATIO_TARGET,
@@ -24,14 +24,14 @@ from museforge.plugins.effect.stylize_quality import (
     style_distance,
     style_grams,
 )
+from tests.models import shipped_session
 
 VERSION = MODELS / "stylize" / "1"
 
 
 @pytest.fixture(scope="module")
 def session() -> ort.InferenceSession:
-    _, data = verify(VERSION)
-    return ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    return shipped_session(VERSION)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from museforge.plugins.effect import stylize
 from museforge.plugins.effect.stylize_quality import STYLE_NAMES
-from tests.quick_export import quick_export
+from tests.models import quick_export
 
 
 def test_quick_export(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from museforge.export.photo_data import photo_split
 from museforge.manifest import Manifest, sha256_of
 from museforge.plugins.effect.upscale import MODEL, MODELS
 from museforge.plugins.effect.upscale_quality import evaluate_upscaler, session_upscaler
+from tests.models import shipped_session
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +30,7 @@ def held_out() -> tuple[tuple[np.ndarray, ...], tuple[str, ...]]:
 
 
 def session(scale: int) -> ort.InferenceSession:
-    return ort.InferenceSession(str(MODELS / f"upscale_x{scale}" / "1" / "model.onnx"),
-                                providers=["CPUExecutionProvider"])
+    return shipped_session(MODELS / f"upscale_x{scale}" / "1")
 
 
 def test_x2_beats_bicubic_by_a_decibel_on_held_out_photographs(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.quick_export import quick_export
+from tests.models import quick_export
 
 
 def test_quick_export_x2(tmp_path: Path) -> None:

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import onnxruntime as ort
 import pytest
 
 from museforge.export.convert import max_ir_version
 from museforge.export.datasets import digits_28
-from museforge.manifest import Manifest, verify
+from museforge.manifest import Manifest
 from museforge.plugins.image.digits import MODELS_DIR
 from museforge.plugins.image.digits_recipe import SAMPLES_PER_DIGIT, evaluate_session
+from tests.models import shipped_session
 
 
 @pytest.fixture(scope="module")
 def figures() -> dict[str, float]:
-    _, data = verify(MODELS_DIR / "1")
-    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    return evaluate_session(session, digits_28(), per_digit=SAMPLES_PER_DIGIT)
+    return evaluate_session(shipped_session(MODELS_DIR / "1"), digits_28(), per_digit=SAMPLES_PER_DIGIT)
 
 
 def test_generated_digits_are_the_requested_digit(figures: dict[str, float]) -> None:

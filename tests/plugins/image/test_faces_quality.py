@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import onnxruntime as ort
 import pytest
 
 from museforge.export.face_data import faces_split
-from museforge.manifest import Manifest, verify
+from museforge.manifest import Manifest
 from museforge.plugins.image.faces import MODELS_DIR
 from museforge.plugins.image.faces_recipe import SAMPLES, evaluate_session
+from tests.models import shipped_session
 
 
 @pytest.fixture(scope="module")
 def figures() -> dict[str, float]:
-    _, data = verify(MODELS_DIR / "1")
-    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    return evaluate_session(session, faces_split(), SAMPLES)
+    return evaluate_session(shipped_session(MODELS_DIR / "1"), faces_split(), SAMPLES)
 
 
 def test_the_judge_tells_faces_from_non_faces(figures: dict[str, float]) -> None:

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import onnxruntime as ort
 import pytest
 
 from museforge.export.texture_data import FAMILIES, texture_split
-from museforge.manifest import Manifest, verify
+from museforge.manifest import Manifest
 from museforge.plugins.image.texture import MODELS_DIR
 from museforge.plugins.image.texture_recipe import EVAL_PER_FAMILY, evaluate_session
+from tests.models import shipped_session
 
 
 @pytest.fixture(scope="module")
 def figures() -> dict[str, float]:
-    _, data = verify(MODELS_DIR / "1")
-    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    return evaluate_session(session, texture_split(), EVAL_PER_FAMILY)
+    return evaluate_session(shipped_session(MODELS_DIR / "1"), texture_split(), EVAL_PER_FAMILY)
 
 
 def test_every_family_is_closest_to_its_own_held_out_texture(figures: dict[str, float]) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import onnxruntime as ort
 import pytest
 
 from museforge.manifest import Manifest
@@ -14,6 +13,7 @@ from museforge.plugins.music.melody import MODELS_DIR, SERVED_MODES, STATE_SHAPE
 from museforge.plugins.music.melody_quality import evaluate_melody_model
 from museforge.plugins.music.melody_recipe import session_step
 from museforge.plugins.music.tokens import STYLES
+from tests.models import shipped_session
 
 VERSION = MODELS_DIR / "1"
 
@@ -25,9 +25,8 @@ def data() -> dataset.MelodySet:
 
 @pytest.fixture(scope="module")
 def figures(data: dataset.MelodySet) -> dict[str, Any]:
-    session = ort.InferenceSession(str(VERSION / "model.onnx"), providers=["CPUExecutionProvider"])
-    return evaluate_melody_model(session_step(session), STATE_SHAPE, data.split(held_out=False),
-                                 data.split(held_out=True))
+    return evaluate_melody_model(session_step(shipped_session(VERSION)), STATE_SHAPE,
+                                 data.split(held_out=False), data.split(held_out=True))
 
 
 def test_nll_is_15_percent_below_the_best_smoothed_bigram(figures: dict[str, Any]) -> None:

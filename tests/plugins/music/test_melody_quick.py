@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import onnxruntime as ort
-
 from museforge.plugins.music import melody
 from museforge.plugins.music.tokens import METRES, STYLES
-from tests.quick_export import quick_export
+from tests.models import quick_export, shipped_session
 
 
 def test_quick_export(tmp_path: Path) -> None:
@@ -26,8 +24,7 @@ def test_serving_constants_match_the_network() -> None:
     from museforge.plugins.music.melody_net import HIDDEN, LAYERS
 
     assert melody.STATE_SHAPE == (LAYERS, HIDDEN)
-    served = ort.InferenceSession(str(melody.MODELS_DIR / "1" / "model.onnx"),
-                                  providers=["CPUExecutionProvider"])
+    served = shipped_session(melody.MODELS_DIR / "1")
     state = next(i for i in served.get_inputs() if i.name == "state")
     assert state.shape[0] == LAYERS and state.shape[2] == HIDDEN
     offered = {m for metres in melody.STYLE_METRES.values() for m in metres}

@@ -1,4 +1,4 @@
-"""Run ``museforge export NAME --quick`` as a user would, and check what every export must hold."""
+"""Shipped and freshly exported models, as the tests use them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from museforge.manifest import Manifest, sha256_of
+import onnxruntime as ort
+
+from museforge.manifest import Manifest, sha256_of, verify
+
+
+def shipped_session(version: Path) -> ort.InferenceSession:
+    """A CPU session on a shipped model, after the same sha256 check the server makes."""
+    _, data = verify(version)
+    return ort.InferenceSession(data, providers=["CPUExecutionProvider"])
 
 
 def quick_export(recipe: str, out: Path, timeout: float = 900) -> Manifest:
