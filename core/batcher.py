@@ -99,6 +99,10 @@ class DynamicBatcher:
         self.options = options
         self.stats = stats
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        # Session runs in flight or waiting (queued, or held by a worker): a request may
+        # skip the queue only when this is zero, so it never overtakes anyone.
+        self._busy = 0
+        self._lock = threading.Lock()
         self._workers = [
             threading.Thread(target=self._work, name=f"batcher-{name}-{i}", daemon=True)
             for i in range(max(1, options.instances))
@@ -110,8 +114,25 @@ class DynamicBatcher:
         """Queue one request (already validated); its rows come back in the future."""
         size = len(next(iter(inputs.values())))
         pending = _Pending(inputs, size, Future())
+        with self._lock:
+            alone = self._busy == 0
+            self._busy += 1
+        if alone and self.options.max_queue_delay_us == 0:
+            # Nothing to batch with: run in the caller's thread. An autoregressive loop calls
+            # once per token, and the two thread hand-offs through the queue cost about as
+            # much as a small model's run (1,824 against 3,519 tokens/s for music.melody).
+            pending.future.set_running_or_notify_cancel()
+            try:
+                self._execute([pending], size)
+            finally:
+                self._done(1)
+            return pending.future
         self._queue.put(pending)
         return pending.future
+
+    def _done(self, count: int) -> None:
+        with self._lock:
+            self._busy -= count
 
     def close(self) -> None:
         for _ in self._workers:
@@ -130,6 +151,7 @@ class DynamicBatcher:
                 return
             assert isinstance(first, _Pending)
             if first.future.cancelled():
+                self._done(1)
                 continue  # cancelled while queued: never computed
             batch = _Batch(first, self.options)
             waiting, backlog = backlog, deque()
@@ -153,8 +175,11 @@ class DynamicBatcher:
             # Claim the requests only now: one cancelled while the batch was forming is
             # dropped here and never computed.
             claimed = [p for p in batch.items if p.future.set_running_or_notify_cancel()]
-            if claimed:
-                self._execute(claimed, sum(p.size for p in claimed))
+            try:
+                if claimed:
+                    self._execute(claimed, sum(p.size for p in claimed))
+            finally:
+                self._done(len(batch.items))
 
     def _execute(self, batch: list[_Pending], total: int) -> None:
         started = time.perf_counter_ns()

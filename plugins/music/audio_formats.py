@@ -15,9 +15,13 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+import queue
 import struct
+import threading
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 
 import numpy as np
 import soundfile
@@ -27,7 +31,14 @@ from museforge import Encoder, Media
 from .midi_file import read_midi_provenance, write_midi
 from .score import Performance
 
+log = logging.getLogger("museforge.music")
+
 PCM_SCALE = 32768.0  # the 1/32768 decoders divide by, so a round trip is within half an LSB
+# Audio reaches libsndfile in blocks of this many frames. Its Vorbis encoder runs about
+# 40 % faster than on one whole-piece write (0.27 s against 0.46 s for 31 s of stereo at
+# 48 kHz), and its output depends on where the writes split the audio, so a fixed block
+# keeps Ogg bytes a function of the samples alone.
+WRITE_BLOCK = 4096
 
 
 def provenance_json(provenance: Mapping[str, str]) -> str:
@@ -75,7 +86,8 @@ def write_sound(samples: np.ndarray, sample_rate: int, container: str, subtype: 
         out.title = provenance.get("generator", "museforge")
         out.software = f"museforge {provenance.get('museforge_version', '')}".strip()
         out.comment = provenance_json(provenance)
-        out.write(samples)
+        for start in range(0, len(samples), WRITE_BLOCK):
+            out.write(samples[start:start + WRITE_BLOCK])
     return buffer.getvalue()
 
 
@@ -90,9 +102,77 @@ def encode_flac(media: Media, provenance: Mapping[str, str]) -> bytes:
 
 
 def encode_ogg(media: Media, provenance: Mapping[str, str]) -> bytes:
+    """Ogg Vorbis; audio already encoded in the background (``Performance.vorbis``) is
+    used as it is, under header pages that carry this provenance."""
     performance, samples = performance_audio(media, "ogg")
+    serial = zlib.crc32(provenance_json(provenance).encode())
+    if performance.vorbis is not None:
+        try:
+            encoded = ogg_pages(performance.vorbis.result())
+            silence = np.zeros((0, samples.shape[1]), np.float32)
+            header = ogg_pages(write_sound(silence, performance.sample_rate, "OGG", "VORBIS", provenance))
+            audio = encoded[vorbis_header_pages(encoded):]
+            return with_serial(b"".join(header[:vorbis_header_pages(header)] + audio), serial)
+        except Exception:  # a failed background encoder costs time, never the file
+            log.exception("background Vorbis encoding failed; encoding again")
     data = write_sound(np.clip(samples, -1.0, 1.0), performance.sample_rate, "OGG", "VORBIS", provenance)
-    return with_serial(data, zlib.crc32(provenance_json(provenance).encode()))
+    return with_serial(data, serial)
+
+
+class BackgroundVorbis:
+    """Encodes audio to Ogg Vorbis in a thread of its own while more is being produced.
+
+    libsndfile releases the GIL while it encodes, so on a second core the Ogg file is
+    ready almost as soon as the last samples are. Writes go in ``WRITE_BLOCK`` frames, as
+    ``write_sound``'s do, so the audio pages are the bytes a one-shot encode makes; the
+    comment (the provenance, which holds figures known only at the end) is a placeholder
+    that ``encode_ogg`` replaces with the real header pages.
+    """
+
+    _END = object()
+
+    def __init__(self, sample_rate: int, channels: int = 2) -> None:
+        self.sample_rate, self.channels = sample_rate, channels
+        self.result: Future[bytes] = Future()
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._abort = threading.Event()
+        threading.Thread(target=self._run, name="vorbis-encoder", daemon=True).start()
+
+    def feed(self, samples: np.ndarray) -> None:
+        self._queue.put(np.clip(as_frames(samples), -1.0, 1.0))
+
+    def close(self) -> Future[bytes]:
+        """No more audio: the future gets the encoded stream."""
+        self._queue.put(self._END)
+        return self.result
+
+    def abort(self) -> None:
+        """Stop and drop everything (the request went away)."""
+        self._abort.set()
+        self._queue.put(self._END)
+
+    def _run(self) -> None:
+        try:
+            buffer = io.BytesIO()
+            with soundfile.SoundFile(buffer, "w", self.sample_rate, self.channels, "VORBIS",
+                                     format="OGG") as out:
+                out.comment = "museforge: replaced when the file is encoded"
+                pending = np.zeros((0, self.channels), np.float32)
+                while (item := self._queue.get()) is not self._END and not self._abort.is_set():
+                    assert isinstance(item, np.ndarray)
+                    pending = np.concatenate([pending, item])
+                    whole = len(pending) - len(pending) % WRITE_BLOCK
+                    for start in range(0, whole, WRITE_BLOCK):
+                        out.write(pending[start:start + WRITE_BLOCK])
+                    pending = pending[whole:]
+                if self._abort.is_set():
+                    self.result.cancel()
+                    return
+                if len(pending):
+                    out.write(pending)
+            self.result.set_result(buffer.getvalue())
+        except BaseException as exc:  # the caller encodes again from the samples
+            self.result.set_exception(exc)
 
 
 def encode_midi(media: Media, provenance: Mapping[str, str]) -> bytes:
@@ -115,20 +195,46 @@ def ogg_crc(page: bytes) -> int:
     return int(f"{reflected:032b}"[::-1], 2)
 
 
-def with_serial(data: bytes, serial: int) -> bytes:
-    """The Ogg stream with every page's serial number set to ``serial`` and its CRC redone."""
-    out, pos = bytearray(), 0
+def ogg_pages(data: bytes) -> list[bytes]:
+    """An Ogg stream split into its pages."""
+    pages, pos = [], 0
     while pos < len(data):
-        if data[pos:pos + 4] != b"OggS":
+        if data[pos:pos + 4] != b"OggS" or pos + 27 > len(data):
             raise ValueError(f"not an Ogg page at byte {pos}")
         segments = data[pos + 26]
         size = 27 + segments + sum(data[pos + 27:pos + 27 + segments])
-        page = bytearray(data[pos:pos + size])
-        page[14:18] = struct.pack("<I", serial & 0xFFFFFFFF)
-        page[22:26] = b"\0\0\0\0"
-        page[22:26] = struct.pack("<I", ogg_crc(bytes(page)))
-        out += page
+        pages.append(data[pos:pos + size])
         pos += size
+    return pages
+
+
+def vorbis_header_pages(pages: Sequence[bytes]) -> int:
+    """How many leading pages hold the three Vorbis header packets (ident, comment, setup).
+
+    A packet ends at a lacing value below 255. libvorbis flushes the headers, so audio
+    starts on a fresh page; anything else is refused rather than spliced wrongly.
+    """
+    packets = 0
+    for index, page in enumerate(pages):
+        lacing = page[27:27 + page[26]]
+        packets += sum(1 for value in lacing if value < 255)
+        if packets >= 3:
+            if packets > 3 or lacing[-1] == 255:
+                raise ValueError("audio shares a page with the Vorbis headers")
+            return index + 1
+    raise ValueError("fewer than three Vorbis header packets")
+
+
+def with_serial(data: bytes, serial: int) -> bytes:
+    """The Ogg stream with every page's serial number set to ``serial``, its pages numbered
+    from 0 in order, and each CRC redone."""
+    out = bytearray()
+    for number, page in enumerate(ogg_pages(data)):
+        rewritten = bytearray(page)
+        rewritten[14:22] = struct.pack("<II", serial & 0xFFFFFFFF, number)
+        rewritten[22:26] = b"\0\0\0\0"
+        rewritten[22:26] = struct.pack("<I", ogg_crc(bytes(rewritten)))
+        out += rewritten
     return bytes(out)
 
 

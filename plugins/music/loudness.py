@@ -1,8 +1,8 @@
-"""ITU-R BS.1770-4 integrated loudness (LUFS) in numpy alone, for loudness-normalised output.
+"""ITU-R BS.1770-4 integrated loudness (LUFS), for loudness-normalised output.
 
-The K-weighting biquads are applied through their exact frequency response in the FFT
-domain (zero-padded, so the convolution is linear, not circular): the same result as
-running the recursive filters, without a per-sample Python loop or scipy.
+The K-weighting biquads run as recursive filters (scipy) with their state kept between
+calls, so the served melody measures its audio bar by bar as it streams, each sample
+filtered once.
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy import signal
 
 BLOCK_SECONDS = 0.4
 STEP_SECONDS = 0.1  # 75 % overlap
 ABSOLUTE_GATE = -70.0  # LUFS
 RELATIVE_GATE = -10.0  # LU below the absolutely gated loudness
 CHANNEL_WEIGHTS = (1.0, 1.0, 1.0, 1.41, 1.41)  # L, R, C, Ls, Rs
-PAD_SECONDS = 0.5  # the weighting filters' impulse responses have died away long before this
 
 
 def k_weighting(sample_rate: float) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
@@ -40,52 +40,77 @@ def k_weighting(sample_rate: float) -> tuple[tuple[np.ndarray, np.ndarray], tupl
     return (shelf_b, shelf_a), (pass_b, pass_a)
 
 
-def weighted(samples: np.ndarray, sample_rate: float) -> np.ndarray:
-    """The K-weighted signal, [frames, channels] float64."""
-    frames = samples.shape[0]
-    needed = frames + int(PAD_SECONDS * sample_rate)
-    size = 1 << max(2, (needed - 1).bit_length())
-    if 3 * size // 4 >= needed:  # 3·2^k is as fast for the FFT and pads less
-        size = 3 * size // 4
-    z = np.exp(-2j * np.pi * np.fft.rfftfreq(size))  # z^-1 on the unit circle
-    response = np.ones_like(z)
-    for b, a in k_weighting(sample_rate):
-        response *= np.polyval(b[::-1], z) / np.polyval(a[::-1], z)
-    spectrum = np.fft.rfft(samples, size, axis=0) * response[:, None]
-    return np.fft.irfft(spectrum, size, axis=0)[:frames]
+class LoudnessMeter:
+    """A streaming integrated-loudness meter: feed audio in pieces, read the figure at any time.
+
+    The K-weighting runs as two biquads (scipy's ``sosfilt``) whose state carries from one
+    piece to the next, so a piece fed in chunks measures exactly as the whole signal
+    would, and each sample is filtered once. Channel-weighted energy is summed per
+    100 ms step; a 400 ms gating block is four consecutive steps (75 % overlap).
+    """
+
+    def __init__(self, sample_rate: int, channels: int) -> None:
+        if not 1 <= channels <= len(CHANNEL_WEIGHTS):
+            raise ValueError(f"channels must be 1-{len(CHANNEL_WEIGHTS)}, got {channels}")
+        self.sample_rate, self.channels = sample_rate, channels
+        self.sos = np.array([np.concatenate([b, a]) for b, a in k_weighting(sample_rate)])
+        self.state = np.zeros((len(self.sos), 2, channels))
+        self.weights = np.asarray(CHANNEL_WEIGHTS[:channels])
+        self.step = round(STEP_SECONDS * sample_rate)
+        self.steps_per_block = round(BLOCK_SECONDS / STEP_SECONDS)
+        self.step_energy: list[np.ndarray] = []  # energy of each whole 100 ms step
+        self.partial = np.zeros(0)  # per-sample energy of the step being filled
+        self.frames = 0
+
+    def add(self, samples: np.ndarray) -> None:
+        x = np.asarray(samples, dtype=np.float64)
+        if x.ndim == 1:
+            x = x[:, None]
+        if x.ndim != 2 or x.shape[1] != self.channels:
+            raise ValueError(f"samples must be [frames, {self.channels}], got shape {x.shape}")
+        filtered, self.state = signal.sosfilt(self.sos, x, axis=0, zi=self.state)
+        energy = np.concatenate([self.partial, filtered**2 @ self.weights])
+        whole = len(energy) // self.step * self.step
+        if whole:
+            self.step_energy.append(energy[:whole].reshape(-1, self.step).sum(axis=1))
+        self.partial = energy[whole:]
+        self.frames += len(x)
+
+    def block_powers(self) -> np.ndarray:
+        """Channel-weighted mean square of every whole 400 ms gating block so far."""
+        steps = np.concatenate(self.step_energy) if self.step_energy else np.zeros(0)
+        count = self.steps_per_block
+        if len(steps) < count:  # shorter than one block: the whole signal is the only block
+            return np.array([(steps.sum() + self.partial.sum()) / max(self.frames, 1)])
+        running = np.concatenate([[0.0], np.cumsum(steps)])
+        return (running[count:] - running[:-count]) / (count * self.step)
+
+    def loudness(self) -> float:
+        """Gated integrated loudness in LUFS of everything fed so far; -inf for silence."""
+        powers = self.block_powers()
+        with np.errstate(divide="ignore"):
+            loudness = -0.691 + 10.0 * np.log10(powers)
+        gated = powers[loudness > ABSOLUTE_GATE]
+        if gated.size == 0:
+            return -math.inf
+        relative = -0.691 + 10.0 * math.log10(float(gated.mean())) + RELATIVE_GATE
+        kept = powers[(loudness > ABSOLUTE_GATE) & (loudness > relative)]
+        return -0.691 + 10.0 * math.log10(float(kept.mean()))
 
 
-def block_powers(samples: np.ndarray, sample_rate: float) -> np.ndarray:
-    """Channel-weighted mean square of every 400 ms gating block (75 % overlap)."""
-    x = np.asarray(samples, dtype=np.float64)
-    if x.ndim == 1:
-        x = x[:, None]
-    if x.ndim != 2 or x.shape[1] > len(CHANNEL_WEIGHTS):
-        raise ValueError(f"samples must be [frames] or [frames, channels<=5], got shape {x.shape}")
-    energy = weighted(x, sample_rate) ** 2 @ np.asarray(CHANNEL_WEIGHTS[:x.shape[1]])
-    running = np.concatenate([[0.0], np.cumsum(energy)])
-    block = round(BLOCK_SECONDS * sample_rate)
-    step = round(STEP_SECONDS * sample_rate)
-    if len(energy) < block:  # shorter than one block: the whole signal is the only block
-        return np.array([running[-1] / max(len(energy), 1)])
-    starts = np.arange(0, len(energy) - block + 1, step)
-    return (running[starts + block] - running[starts]) / block
+def integrated_loudness(samples: np.ndarray, sample_rate: int) -> float:
+    """Gated integrated loudness in LUFS of a whole signal ([frames] or [frames, channels]);
+    -inf for silence."""
+    x = np.asarray(samples)
+    if x.ndim not in (1, 2) or (x.ndim == 2 and not 1 <= x.shape[1] <= len(CHANNEL_WEIGHTS)):
+        raise ValueError(f"samples must be [frames] or [frames, channels<={len(CHANNEL_WEIGHTS)}], "
+                         f"got shape {x.shape}")
+    meter = LoudnessMeter(sample_rate, 1 if x.ndim == 1 else x.shape[1])
+    meter.add(x)
+    return meter.loudness()
 
 
-def integrated_loudness(samples: np.ndarray, sample_rate: float) -> float:
-    """Gated integrated loudness in LUFS; -inf for silence."""
-    powers = block_powers(samples, sample_rate)
-    with np.errstate(divide="ignore"):
-        loudness = -0.691 + 10.0 * np.log10(powers)
-    gated = powers[loudness > ABSOLUTE_GATE]
-    if gated.size == 0:
-        return -math.inf
-    relative = -0.691 + 10.0 * math.log10(float(gated.mean())) + RELATIVE_GATE
-    kept = powers[(loudness > ABSOLUTE_GATE) & (loudness > relative)]
-    return -0.691 + 10.0 * math.log10(float(kept.mean()))
-
-
-def gain_to_target(samples: np.ndarray, sample_rate: float, target_lufs: float) -> float:
+def gain_to_target(samples: np.ndarray, sample_rate: int, target_lufs: float) -> float:
     """The gain in dB that brings ``samples`` to ``target_lufs`` (0 for silence)."""
     loudness = integrated_loudness(samples, sample_rate)
     return 0.0 if math.isinf(loudness) else target_lufs - loudness

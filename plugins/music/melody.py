@@ -19,9 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from museforge import Chunk, GenerationContext, Generator, Media, ModelSource, Progress
 
-from .audio_formats import pcm16_bytes
+from .audio_formats import BackgroundVorbis, pcm16_bytes
 from .harmony import accompaniment
-from .loudness import integrated_loudness
+from .loudness import LoudnessMeter
 from .sampler import MelodySampler, PieceRequest, SampledBar, beat_length
 from .score import Metre, Note, Performance, Piece
 from .synth import Renderer, apply_gain
@@ -128,12 +128,18 @@ def bar_notes(bar: SampledBar, piece: Piece, with_chords: bool) -> list[Note]:
 class _Stream:
     """One piece's renderer, gain and chunking."""
 
-    def __init__(self, index: int, piece: Piece, sample_rate: int) -> None:
+    def __init__(self, index: int, piece: Piece, sample_rate: int, ogg: bool) -> None:
         self.index, self.piece, self.sample_rate = index, piece, sample_rate
+        # An Ogg file is encoded on the side as the audio is made (as long again as making it).
+        self.vorbis = BackgroundVorbis(sample_rate) if ogg else None
         self.renderer = Renderer(piece, sample_rate)
         self.media_type = f"audio/pcm;rate={sample_rate};channels=2;format=s16le"
         self.pending: list[np.ndarray] = []  # raw audio held until the gain is known
         self.parts: list[np.ndarray] = []  # audio with gain applied
+        # Each sample is measured once before the gain (for it) and once after (the figure
+        # reported, limiter included), bar by bar as it is rendered.
+        self.raw_meter = LoudnessMeter(sample_rate, 2)
+        self.out_meter = LoudnessMeter(sample_rate, 2)
         self.gain_db: float | None = None
         self.offset = 0
         bar_seconds = piece.metre.bar_beats * piece.seconds_per_beat
@@ -149,16 +155,19 @@ class _Stream:
     def _emit(self, raw: np.ndarray, final: bool, bars_done: int) -> Iterator[Chunk]:
         if self.gain_db is None:
             self.pending.append(raw)
+            self.raw_meter.add(raw)
             if not final and bars_done < self.lookahead_bars:
                 return
-            held = np.concatenate(self.pending)
+            raw = np.concatenate(self.pending)
             self.pending = []
-            loudness = integrated_loudness(held, self.sample_rate)
+            loudness = self.raw_meter.loudness()
             self.gain_db = TARGET_LUFS - loudness if np.isfinite(loudness) else 0.0
-            raw = held
         ready = apply_gain(raw, self.gain_db)
         if len(ready):
+            self.out_meter.add(ready)
             self.parts.append(ready)
+            if self.vorbis is not None:
+                self.vorbis.feed(ready)
             data = pcm16_bytes(ready)
             yield Chunk(self.index, data, self.media_type, self.offset)
             self.offset += len(data)
@@ -170,11 +179,24 @@ class _Stream:
 def generate(ctx: GenerationContext, params: MelodyParams, seed: int, count: int
              ) -> Iterator[Progress | Media | Chunk]:
     pieces = [build_piece(params) for _ in range(count)]
+    audio = ctx.format != "mid"
+    streams = [_Stream(i, p, params.sample_rate, ctx.format == "ogg") for i, p in enumerate(pieces)] \
+        if audio else []
+    try:
+        yield from _compose(ctx, params, seed, pieces, streams)
+    except BaseException:  # cancelled (GeneratorExit) or failed: no encoder outlives the request
+        for stream in streams:
+            if stream.vorbis is not None:
+                stream.vorbis.abort()
+        raise
+
+
+def _compose(ctx: GenerationContext, params: MelodyParams, seed: int, pieces: list[Piece],
+             streams: list[_Stream]) -> Iterator[Progress | Media | Chunk]:
+    count, audio = len(pieces), bool(streams)
     metre = (pieces[0].metre.numerator, pieces[0].metre.denominator)
     request = PieceRequest(params.style, pitch_class(params.key), params.mode, metre, params.bars,
                            params.temperature, params.top_k, params.top_p, params.end_on_tonic)
-    audio = ctx.format != "mid"
-    streams = [_Stream(i, p, params.sample_rate) for i, p in enumerate(pieces)] if audio else []
     sampler = MelodySampler(lambda feed: ctx.infer(MODEL, feed), STATE_SHAPE)
     rngs = [np.random.default_rng([seed, index]) for index in range(count)]
     total = count * params.bars
@@ -200,13 +222,14 @@ def _finish_piece(index: int, piece: Piece, stream: _Stream | None, params: Melo
                 "time_signature": str(piece.metre), "bars": str(piece.bars),
                 "tempo_qpm": f"{piece.bpm:g}", "instrument": piece.instrument,
                 "notes": str(sum(n.voice == "melody" for n in piece.notes)), "tokens": str(tokens)}
-    samples = None
+    samples = vorbis = None
     if stream is not None:
         yield from stream.finish()
         samples = stream.samples()
-        metadata["loudness_lufs"] = f"{integrated_loudness(samples, stream.sample_rate):.2f}"
+        vorbis = stream.vorbis.close() if stream.vorbis is not None else None
+        metadata["loudness_lufs"] = f"{stream.out_meter.loudness():.2f}"
         metadata["seconds"] = f"{len(samples) / stream.sample_rate:.3f}"
-    yield Media("audio", Performance(piece, samples, params.sample_rate), index, metadata)
+    yield Media("audio", Performance(piece, samples, params.sample_rate, vorbis), index, metadata)
 
 
 MELODY = Generator(

@@ -87,7 +87,12 @@ class MelodyNet(nn.Module):
 
 
 class MelodyStep(nn.Module):
-    """One step with explicit state: what ships as ONNX (batch of independent pieces)."""
+    """One step with explicit state: what ships as ONNX (batch of independent pieces).
+
+    The state is batch-first, [batch, layers, hidden], unlike the GRU's own layout: every
+    input and output then has the batch on axis 0, so the server's dynamic batcher can
+    merge the steps of concurrent requests into one run.
+    """
 
     def __init__(self, net: MelodyNet) -> None:
         super().__init__()
@@ -96,5 +101,5 @@ class MelodyStep(nn.Module):
     def forward(self, token: Tensor, position: Tensor, bars_left: Tensor, style: Tensor, tonic: Tensor,
                 mode: Tensor, metre: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         logits, new_state = self.net(token[:, None], position[:, None], bars_left[:, None], style, tonic,
-                                     mode, metre, state)
-        return logits[:, 0], new_state
+                                     mode, metre, state.transpose(0, 1).contiguous())
+        return logits[:, 0], new_state.transpose(0, 1)

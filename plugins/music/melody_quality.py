@@ -98,7 +98,7 @@ def model_nll(step: StepFn, state_shape: tuple[int, int], melodies: Sequence[Mel
             positions[row, :len(e.tokens)] = e.positions
             bars_left[row, :len(e.tokens)] = e.bars_left
         cond = conditioning_arrays(chunk)
-        state = np.zeros((state_shape[0], len(chunk), state_shape[1]), np.float32)
+        state = np.zeros((len(chunk), *state_shape), np.float32)
         for t in range(length - 1):
             out = step({"token": tokens[:, t], "position": positions[:, t], "bars_left": bars_left[:, t],
                         **cond, "state": state})

@@ -25,9 +25,9 @@ CONDITION_INPUTS = ("token", "position", "bars_left", "style", "tonic", "mode", 
 
 SPEC = ExportSpec(
     inputs=(*(TensorSpec(name, "int64", ("batch",)) for name in CONDITION_INPUTS),
-            TensorSpec("state", "float32", (LAYERS, "batch", HIDDEN))),
+            TensorSpec("state", "float32", ("batch", LAYERS, HIDDEN))),
     outputs=(TensorSpec("logits", "float32", ("batch", VOCABULARY)),
-             TensorSpec("next_state", "float32", (LAYERS, "batch", HIDDEN))),
+             TensorSpec("next_state", "float32", ("batch", LAYERS, HIDDEN))),
     opset=17, rtol=1e-3, atol=1e-4, max_batch_size=64,
 )
 
@@ -36,7 +36,7 @@ def make_inputs(rng: np.random.Generator, batch: int) -> dict[str, np.ndarray]:
     highs = {"token": VOCABULARY, "position": MAX_DURATION, "bars_left": BARS_LEFT_CLIP + 1,
              "style": len(STYLES), "tonic": 12, "mode": len(MODES), "metre": len(METRES)}
     feed = {name: rng.integers(0, high, size=batch).astype(np.int64) for name, high in highs.items()}
-    feed["state"] = (0.5 * rng.standard_normal((LAYERS, batch, HIDDEN))).astype(np.float32)
+    feed["state"] = (0.5 * rng.standard_normal((batch, LAYERS, HIDDEN))).astype(np.float32)
     return feed
 
 

@@ -220,7 +220,7 @@ class MelodySampler:
             "mode": np.array([MODES.index(r.mode) for r in requests], np.int64),
             "metre": np.array([METRES.index(r.metre) for r in requests], np.int64),
         }
-        state = np.zeros((self.layers, count, self.hidden), np.float32)
+        state = np.zeros((count, self.layers, self.hidden), np.float32)
         while not all(p.done for p in pieces):
             # Each piece feeds its next unfed token: a sampled one, or a BAR it was given.
             # Finished pieces feed END and their outputs are ignored.

@@ -6,6 +6,7 @@ at any tempo; the sampler (plugins/music/sampler.py) fills it bar by bar.
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 VOICES = ("melody", "chords", "bass")
@@ -73,3 +74,5 @@ class Performance:
     piece: Piece
     samples: object | None  # numpy.ndarray [frames, 2] float32, or None
     sample_rate: int = 48000
+    # The same samples already being encoded to Ogg Vorbis (audio_formats.BackgroundVorbis).
+    vorbis: Future[bytes] | None = None

@@ -24,6 +24,7 @@ TABLE_SIZE = 2048  # wavetable length; linear interpolation error stays near -70
 FIXED_POINT = 2.0**32  # mix accumulator scale, see Renderer
 CEILING = 10.0 ** (-1.0 / 20.0)  # -1 dBFS: the limiter never lets a sample past this
 KNEE = 10.0 ** (-6.0 / 20.0)  # below -6 dBFS the limiter is exactly linear
+UNROLL = 8  # string periods computed per convolution in karplus_strong
 
 
 @dataclass(frozen=True)
@@ -96,8 +97,12 @@ def oscillate(table: tuple[np.ndarray, np.ndarray], cycles: np.ndarray) -> np.nd
     return values[index] + slopes[index] * fraction
 
 
+@lru_cache(maxsize=256)
 def envelope(timbre: Timbre, gate: int, frames: int, sample_rate: int) -> np.ndarray:
-    """ADSR over ``frames`` samples with the key released at ``gate``; zero at both ends."""
+    """ADSR over ``frames`` samples with the key released at ``gate``; zero at both ends.
+
+    Cached (read-only): a piece repeats a handful of note lengths per voice.
+    """
     n = np.arange(frames, dtype=np.float64)
     attack = max(1, round(timbre.attack * sample_rate))
     env = np.ones(frames)
@@ -110,6 +115,7 @@ def envelope(timbre: Timbre, gate: int, frames: int, sample_rate: int) -> np.nda
     if gate < frames:
         tail = np.minimum((n[gate:] - gate + 1) / release, 1.0)
         env[gate:] *= 0.5 + 0.5 * np.cos(np.pi * tail)
+    env.flags.writeable = False
     return env
 
 
@@ -126,9 +132,11 @@ def lagrange3(delay: float) -> np.ndarray:
 def karplus_strong(frequency: float, frames: int, velocity: int, seed: int, sample_rate: int) -> np.ndarray:
     """A plucked string: a noise burst circulating in a damped, fractionally tuned delay loop.
 
-    The loop filter's taps all lie at least one period back, so a whole period of
-    output is one small convolution of the period before it: a Python loop over
-    periods (a few hundred per second), never over samples.
+    The loop filter's taps all lie at least one period back, so a period of output is
+    one small convolution of the period before it. Substituting the recurrence into
+    itself ``UNROLL`` times gives taps at least that many periods back, so after the
+    first few periods each convolution yields ``UNROLL`` periods at once: a Python loop
+    over groups of periods (dozens per second), never over samples.
     """
     period = sample_rate / frequency
     # Loop delay = lag + 0.5 (two-point average) + Lagrange delay in [1, 2): exact tuning.
@@ -145,13 +153,29 @@ def karplus_strong(frequency: float, frames: int, velocity: int, seed: int, samp
     burst -= burst.mean()  # no DC to ring on
     burst *= 0.5 / max(float(np.sqrt(np.mean(burst**2))), 1e-9)
 
-    out = np.zeros(frames + 4)  # four leading zeros stand for silence before the pluck
+    pad = 4 * UNROLL  # leading zeros stand for silence before the pluck (the widest taps' reach)
+    out = np.zeros(frames + pad)
     head = min(lag, frames)
-    out[4:4 + head] = burst[:head]
-    for start in range(4 + lag, frames + 4, lag):
-        stop = min(start + lag, frames + 4)
+    out[pad:pad + head] = burst[:head]
+    end = frames + pad
+    start = pad + lag
+    # The first UNROLL periods after the burst, one at a time: the unrolled recurrence
+    # only holds where every sample it reaches back to obeys the recurrence itself.
+    for _ in range(UNROLL):
+        if start >= end:
+            return out[pad:]
+        stop = min(start + lag, end)
         out[start:stop] = np.convolve(out[start - lag - 4:stop - lag], loop, "valid")
-    return out[4:]
+        start = stop
+    taps = loop
+    for _ in range(UNROLL - 1):
+        taps = np.convolve(taps, loop)  # taps at UNROLL * lag .. UNROLL * (lag + 4)
+    reach, width = UNROLL * lag, len(taps) - 1
+    while start < end:
+        stop = min(start + reach, end)
+        out[start:stop] = np.convolve(out[start - reach - width:stop - reach], taps, "valid")
+        start = stop
+    return out[pad:]
 
 
 class Renderer:

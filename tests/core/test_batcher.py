@@ -218,3 +218,37 @@ def test_big_requests_are_run_alone() -> None:
         assert rt.models["image.texture"].stats.snapshot().execution_count == 2
     finally:
         rt.close()
+
+
+def test_without_a_queue_delay_a_lone_request_runs_at_once_and_a_crowd_still_merges() -> None:
+    rt = runtime(max_queue_delay_us=0)
+    batcher = rt.models[MODEL].batcher
+    assert batcher is not None
+    try:
+        # Nothing in flight: run in the caller's thread, finished when submit returns.
+        lone = rt.submit(MODEL, feed(0))
+        assert lone.done()
+        np.testing.assert_allclose(lone.result()["image"], direct(rt, feed(0)), atol=1e-6)
+        # Something in flight: later requests queue behind it and share runs.
+        release = threading.Event()
+        original = batcher.run
+
+        def held(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            release.wait(30)
+            return original(inputs)
+
+        batcher.run = held
+        first = threading.Thread(target=rt.infer, args=(MODEL, feed(1)))
+        first.start()
+        while batcher._busy == 0:  # the first call is running (and held)
+            threading.Event().wait(0.001)
+        queued = [rt.submit(MODEL, feed(i)) for i in range(2, 8)]
+        assert not any(f.done() for f in queued)
+        release.set()
+        first.join(30)
+        for i, future in zip(range(2, 8), queued, strict=True):
+            np.testing.assert_allclose(future.result(30)["image"], direct(rt, feed(i)), atol=1e-6)
+        assert max(rt.models[MODEL].stats.snapshot().batches) > 1, "queued requests were merged"
+        assert batcher._busy == 0
+    finally:
+        rt.close()

@@ -7,6 +7,7 @@ import json
 import struct
 import subprocess
 import sys
+from concurrent.futures import CancelledError, Future
 from pathlib import Path
 
 import numpy as np
@@ -158,3 +159,35 @@ def test_pcm16_rounds_and_clips() -> None:
     pcm = audio_formats.pcm16(np.array([0.0, 0.5, -1.0, 1.0, 2.0, 1.4 / 32768, 1.6 / 32768], np.float32))
     assert pcm[:, 0].tolist() == [0, 16384, -32768, 32767, 32767, 1, 2]
     assert audio_formats.pcm16_bytes(np.array([[0.5, -0.5]])) == b"\x00\x40\x00\xc0"
+
+
+def test_background_vorbis_gives_the_bytes_of_a_one_shot_encode(performance: Performance) -> None:
+    # Fed in uneven pieces (as bars arrive), encoded under a placeholder comment, then
+    # re-headed with the real provenance: the file must be exactly the one-shot encode.
+    samples = np.asarray(performance.samples)
+    background = audio_formats.BackgroundVorbis(RATE)
+    for piece in np.array_split(samples, [1000, 1001, 9000, 30000, 70000]):
+        background.feed(piece)
+    streamed = Performance(performance.piece, samples, RATE, background.close())
+    assert encode("ogg", streamed) == encode("ogg", performance)
+    provenance = audio_formats.read_audio_provenance(encode("ogg", streamed))
+    assert provenance == PROVENANCE
+
+
+def test_background_vorbis_abort_and_failure() -> None:
+    aborted = audio_formats.BackgroundVorbis(RATE)
+    aborted.feed(np.zeros((RATE, 2), np.float32))
+    aborted.abort()
+    with pytest.raises(CancelledError):
+        aborted.result.result(timeout=30)
+    failed = audio_formats.BackgroundVorbis(RATE, channels=2)
+    failed.feed(np.zeros((100, 3), np.float32))  # three channels into a stereo file
+    with pytest.raises(Exception, match=r"channel|shape|dimension|mismatch"):
+        failed.close().result(timeout=30)
+
+
+def test_a_failed_background_encode_falls_back_to_the_samples(performance: Performance) -> None:
+    broken: Future[bytes] = Future()
+    broken.set_exception(RuntimeError("encoder thread died"))
+    fallback = Performance(performance.piece, performance.samples, RATE, broken)
+    assert encode("ogg", fallback) == encode("ogg", performance)

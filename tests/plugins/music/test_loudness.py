@@ -91,3 +91,17 @@ def test_limiter_costs_little_loudness_at_minus_14() -> None:
 def test_bad_shape_is_refused() -> None:
     with pytest.raises(ValueError, match="samples"):
         loudness.integrated_loudness(np.zeros((10, 10, 2)), RATE)
+
+
+def test_a_meter_fed_in_pieces_reads_what_the_whole_signal_reads() -> None:
+    audio = rendered("pluck")
+    meter = loudness.LoudnessMeter(RATE, 2)
+    for piece in np.array_split(audio, [1, 4799, 4800, 30000, 100001]):  # across step boundaries
+        meter.add(piece)
+    assert meter.frames == len(audio)
+    assert meter.loudness() == pytest.approx(loudness.integrated_loudness(audio, RATE), abs=1e-9)
+    short = loudness.LoudnessMeter(RATE, 2)  # under one 400 ms block: the whole signal is the block
+    short.add(audio[:RATE // 10])
+    assert np.isfinite(short.loudness())
+    with pytest.raises(ValueError, match="samples must be"):
+        meter.add(audio[:, :1])

@@ -26,6 +26,6 @@ def test_serving_constants_match_the_network() -> None:
     assert melody.STATE_SHAPE == (LAYERS, HIDDEN)
     served = shipped_session(melody.MODELS_DIR / "1")
     state = next(i for i in served.get_inputs() if i.name == "state")
-    assert state.shape[0] == LAYERS and state.shape[2] == HIDDEN
+    assert state.shape[1:] == [LAYERS, HIDDEN]  # batch first: the server can batch requests
     offered = {m for metres in melody.STYLE_METRES.values() for m in metres}
     assert offered <= {f"{n}/{d}" for n, d in METRES}
