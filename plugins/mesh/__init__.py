@@ -1,0 +1,1 @@
+"""museforge's 3D props: procedural shape families (signed distance fields) for a shape VAE."""
