@@ -3,6 +3,9 @@
 Concurrent requests for one model wait in a queue; a worker takes the oldest, gathers
 whatever else arrives before its delay runs out (up to the batch limit), runs the
 session once on the concatenation and hands each request back its own rows, in order.
+A caller that may block (a worker thread, not the event loop) and finds nothing queued
+or running, with no queue delay configured, runs the session itself instead: there is
+nobody to batch with, and the hand-offs would cost as much as a small model's run.
 """
 
 from __future__ import annotations
@@ -99,10 +102,13 @@ class DynamicBatcher:
         self.options = options
         self.stats = stats
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
-        # Session runs in flight or waiting (queued, or held by a worker): a request may
-        # skip the queue only when this is zero, so it never overtakes anyone.
+        # Requests queued, held by a worker or running: one may run in its caller's thread
+        # only when this is zero, so it never overtakes anyone.
         self._busy = 0
         self._lock = threading.Lock()
+        # Session runs at once, inline ones included, stay within ``instances``.
+        self._slots = threading.BoundedSemaphore(max(1, options.instances))
+        self._closed = False
         self._workers = [
             threading.Thread(target=self._work, name=f"batcher-{name}-{i}", daemon=True)
             for i in range(max(1, options.instances))
@@ -110,31 +116,38 @@ class DynamicBatcher:
         for worker in self._workers:
             worker.start()
 
-    def submit(self, inputs: Mapping[str, np.ndarray]) -> Future[Outputs]:
-        """Queue one request (already validated); its rows come back in the future."""
+    def submit(self, inputs: Mapping[str, np.ndarray], inline: bool = False) -> Future[Outputs]:
+        """Queue one request (already validated); its rows come back in the future.
+
+        ``inline``: the caller may block (never the event loop), so when the model is
+        idle it runs the session itself and the future is done on return. An
+        autoregressive loop calls once per token; the two thread hand-offs through the
+        queue cost about as much as a small model's run.
+        """
         size = len(next(iter(inputs.values())))
         pending = _Pending(inputs, size, Future())
         with self._lock:
+            if self._closed:
+                raise RuntimeError(f"model {self.name}: the batcher is closed")
             alone = self._busy == 0
             self._busy += 1
-        if alone and self.options.max_queue_delay_us == 0:
-            # Nothing to batch with: run in the caller's thread. An autoregressive loop calls
-            # once per token, and the two thread hand-offs through the queue cost about as
-            # much as a small model's run (1,824 against 3,519 tokens/s for music.melody).
+        if inline and alone and self.options.max_queue_delay_us == 0 and self._slots.acquire(blocking=False):
             pending.future.set_running_or_notify_cancel()
             try:
-                self._execute([pending], size)
+                self._execute([pending], size, release=1)
             finally:
-                self._done(1)
+                self._slots.release()
             return pending.future
         self._queue.put(pending)
         return pending.future
 
-    def _done(self, count: int) -> None:
+    def _release(self, count: int) -> None:
         with self._lock:
             self._busy -= count
 
     def close(self) -> None:
+        with self._lock:
+            self._closed = True
         for _ in self._workers:
             self._queue.put(_STOP)
 
@@ -151,7 +164,7 @@ class DynamicBatcher:
                 return
             assert isinstance(first, _Pending)
             if first.future.cancelled():
-                self._done(1)
+                self._release(1)
                 continue  # cancelled while queued: never computed
             batch = _Batch(first, self.options)
             waiting, backlog = backlog, deque()
@@ -175,13 +188,15 @@ class DynamicBatcher:
             # Claim the requests only now: one cancelled while the batch was forming is
             # dropped here and never computed.
             claimed = [p for p in batch.items if p.future.set_running_or_notify_cancel()]
-            try:
-                if claimed:
-                    self._execute(claimed, sum(p.size for p in claimed))
-            finally:
-                self._done(len(batch.items))
+            if not claimed:
+                self._release(len(batch.items))
+                continue
+            with self._slots:
+                self._execute(claimed, sum(p.size for p in claimed), release=len(batch.items))
 
-    def _execute(self, batch: list[_Pending], total: int) -> None:
+    def _execute(self, batch: list[_Pending], total: int, release: int) -> None:
+        """Run one batch; ``release`` requests leave the busy count before results go out
+        (so a caller's next request already sees the model idle)."""
         started = time.perf_counter_ns()
         try:
             if len(batch) == 1:
@@ -192,17 +207,22 @@ class DynamicBatcher:
             inputs_done = time.perf_counter_ns()
             outputs = self.run(feed)
             infer_done = time.perf_counter_ns()
-            offsets = np.cumsum([p.size for p in batch])[:-1]
-            parts = {name: np.split(value, offsets, axis=0) for name, value in outputs.items()}
-            results = [{name: parts[name][i] for name in outputs} for i in range(len(batch))]
+            if len(batch) == 1:
+                results = [outputs]
+            else:
+                offsets = np.cumsum([p.size for p in batch])[:-1]
+                parts = {name: np.split(value, offsets, axis=0) for name, value in outputs.items()}
+                results = [{name: parts[name][i] for name in outputs} for i in range(len(batch))]
             output_done = time.perf_counter_ns()
         except BaseException as exc:  # a failed run fails its own batch, never the worker
             log.exception("model %s: batch of %d failed", self.name, total)
+            self._release(release)
             now = time.perf_counter_ns()
             for p in batch:
                 self.stats.record_request(ok=False, total_ns=now - p.enqueued_ns, queue_ns=0)
                 p.future.set_exception(exc)
             return
+        self._release(release)
         self.stats.record_execution(
             batch_size=total, requests=len(batch), input_ns=inputs_done - started,
             infer_ns=infer_done - inputs_done, output_ns=output_done - infer_done,

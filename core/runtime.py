@@ -298,12 +298,16 @@ class Runtime:
         model.stats.record_request(ok=True, total_ns=done - started, queue_ns=0)
         return outputs
 
-    def submit(self, name: str, inputs: Mapping[str, np.ndarray]) -> Future[dict[str, np.ndarray]]:
-        """Validate, then queue for the model's batcher (or run now when it has none)."""
+    def submit(self, name: str, inputs: Mapping[str, np.ndarray],
+               inline: bool = False) -> Future[dict[str, np.ndarray]]:
+        """Validate, then queue for the model's batcher (or run now when it has none).
+
+        ``inline``: the caller may block, so an idle model runs in its thread (see DynamicBatcher).
+        """
         model = self.get(name)
         self.check_inputs(model, inputs)
         if model.batcher is not None:
-            return model.batcher.submit(inputs)
+            return model.batcher.submit(inputs, inline)
         future: Future[dict[str, np.ndarray]] = Future()
         try:
             future.set_result(self._run_direct(model, inputs))
@@ -313,7 +317,7 @@ class Runtime:
 
     def infer(self, name: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Blocking inference (from a worker thread), batched with concurrent callers."""
-        return self.submit(name, inputs).result()
+        return self.submit(name, inputs, inline=True).result()
 
     async def infer_async(
         self, name: str, inputs: Mapping[str, np.ndarray], executor: Executor

@@ -31,19 +31,17 @@ class DenoiseParams(BaseModel):
     tile: int = TILE_FIELD
 
 
-def run_even(run: RunTiles, image: np.ndarray, tile: int,
-             halo: int = HALO) -> Generator[Progress, None, np.ndarray]:
+def run_even(run: RunTiles, image: np.ndarray, tile: int) -> Generator[Progress, None, np.ndarray]:
     """Run a 2x2-folding network over ``image`` ([3, H, W]) in tiles; returns [3, H, W].
 
     The frame is mirrored (bottom, right) to even sides and the tile rounded down to
-    even; with an even ``halo`` (>= the network's receptive radius), every tile then
-    starts on an even pixel, so the fold pairs the same pixels as in a whole-frame run
-    (and, for a JPEG, as its chroma subsampling).
+    even; with the even halo, every tile then starts on an even pixel, so the fold pairs
+    the same pixels as in a whole-frame run (and, for a JPEG, as its chroma subsampling).
     """
     _, height, width = image.shape
     padded = np.take(image, mirror_index(np.arange(height + height % 2), height), axis=1)
     padded = np.take(padded, mirror_index(np.arange(width + width % 2), width), axis=2)
-    tiling = Tiling(tile=tile - tile % MULTIPLE, halo=halo, blend=0, multiple=MULTIPLE, batch=4)
+    tiling = Tiling(tile=tile - tile % MULTIPLE, halo=HALO, blend=0, multiple=MULTIPLE, batch=4)
     result = yield from apply_tiled(run, padded, tiling)
     return result[:, :height, :width]
 

@@ -14,25 +14,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 WIDTH = 48
-BLOCKS = 4  # residual blocks of two 3x3 convs (effect.denoise; effect.restore sets its own)
-
-
-def depth(blocks: int) -> int:
-    """3x3 convolutions at half resolution, head and tail included."""
-    return 2 * blocks + 2
-
-
-def receptive_radius(blocks: int) -> int:
-    """Input pixels each way an output pixel depends on; serving halos must be at least this.
-
-    Each half-resolution 3x3 conv sees one more half-res pixel each way (2 input pixels);
-    the 2x2 fold adds one more input pixel.
-    """
-    return 2 * depth(blocks) + 1
-
-
-DEPTH = depth(BLOCKS)
-RECEPTIVE_RADIUS = receptive_radius(BLOCKS)
+BLOCKS = 4  # residual blocks of two 3x3 convs
+DEPTH = 2 * BLOCKS + 2  # 3x3 convolutions at half resolution, head and tail included
+# Each half-resolution 3x3 conv sees one more half-res pixel each way (2 input pixels);
+# the 2x2 fold adds one more input pixel. Serving halos must be at least this.
+RECEPTIVE_RADIUS = 2 * DEPTH + 1
 MULTIPLE = 2  # input sides must be even (the fold)
 
 

@@ -16,9 +16,6 @@ from .denoise import run_even
 
 MODELS = Path(__file__).parent / "models"
 MODEL = "effect.restore"
-# >= restoration_net.receptive_radius(restore_recipe.BLOCKS), and even (see run_even);
-# tests/plugins/effect/test_denoise_restore_quick.py checks it against the recipe.
-HALO = 22
 
 
 class RestoreParams(BaseModel):
@@ -37,7 +34,7 @@ def apply(ctx: GenerationContext, params: RestoreParams, inputs: Sequence[Pictur
     image, peak = network_input(picture)
     quality = np.float32(params.quality)
     run = model_runner(ctx, MODEL, extra=lambda n: {"quality": np.full(n, quality, np.float32)})
-    result = yield from run_even(run, image, params.tile, HALO)
+    result = yield from run_even(run, image, params.tile)
     yield to_media(result, picture, peak, 0, metadata={"quality": str(params.quality)})
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -225,8 +226,8 @@ def test_without_a_queue_delay_a_lone_request_runs_at_once_and_a_crowd_still_mer
     batcher = rt.models[MODEL].batcher
     assert batcher is not None
     try:
-        # Nothing in flight: run in the caller's thread, finished when submit returns.
-        lone = rt.submit(MODEL, feed(0))
+        # Nothing in flight and a caller that may block: run in its thread, done on return.
+        lone = rt.submit(MODEL, feed(0), inline=True)
         assert lone.done()
         np.testing.assert_allclose(lone.result()["image"], direct(rt, feed(0)), atol=1e-6)
         # Something in flight: later requests queue behind it and share runs.
@@ -250,5 +251,32 @@ def test_without_a_queue_delay_a_lone_request_runs_at_once_and_a_crowd_still_mer
             np.testing.assert_allclose(future.result(30)["image"], direct(rt, feed(i)), atol=1e-6)
         assert max(rt.models[MODEL].stats.snapshot().batches) > 1, "queued requests were merged"
         assert batcher._busy == 0
+    finally:
+        rt.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        batcher.submit(feed(0), inline=True)
+
+
+def test_the_event_loop_never_runs_a_session_itself() -> None:
+    rt = runtime(max_queue_delay_us=0)
+    batcher = rt.models[MODEL].batcher
+    assert batcher is not None
+    threads: list[str] = []
+    original = batcher.run
+
+    def recorded(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        threads.append(threading.current_thread().name)
+        return original(inputs)
+
+    batcher.run = recorded
+
+    async def call() -> dict[str, np.ndarray]:
+        with ThreadPoolExecutor(1) as pool:
+            return await rt.infer_async(MODEL, feed(0), pool)
+
+    try:
+        out = asyncio.run(call())
+        np.testing.assert_allclose(out["image"], direct(rt, feed(0)), atol=1e-6)
+        assert threads and threads[0].startswith("batcher-"), threads
     finally:
         rt.close()

@@ -14,9 +14,9 @@ from museforge import Effect, Media, Recipe
 from museforge.effect import Picture
 from museforge.export.pipeline import run_recipe
 from museforge.manifest import Manifest, sha256_of
-from museforge.plugins.effect import denoise, restore, restore_recipe
+from museforge.plugins.effect import denoise, restore
 from museforge.plugins.effect.denoise_quality import pad_even
-from museforge.plugins.effect.restoration_net import BLOCKS, receptive_radius
+from museforge.plugins.effect.restoration_net import RECEPTIVE_RADIUS
 from tests.models import shipped_session
 
 
@@ -49,17 +49,11 @@ class SessionContext:
         return None
 
 
-def test_serving_halos_cover_the_networks() -> None:
-    for halo, blocks in ((denoise.HALO, BLOCKS), (restore.HALO, restore_recipe.BLOCKS)):
-        assert halo >= receptive_radius(blocks) and halo % 2 == 0
-
-
-@pytest.mark.parametrize(("effect", "condition", "params", "radius"), [
-    (denoise.EFFECT, "sigma", denoise.DenoiseParams(sigma=30, tile=64), receptive_radius(BLOCKS)),
-    (restore.EFFECT, "quality", restore.RestoreParams(quality=15, tile=65),  # odd tile, odd frame
-     receptive_radius(restore_recipe.BLOCKS)),
+@pytest.mark.parametrize(("effect", "condition", "params"), [
+    (denoise.EFFECT, "sigma", denoise.DenoiseParams(sigma=30, tile=64)),
+    (restore.EFFECT, "quality", restore.RestoreParams(quality=15, tile=65)),  # odd tile, odd frame
 ], ids=["denoise", "restore"])
-def test_tiles_match_the_whole_frame(effect: Effect, condition: str, params: BaseModel, radius: int) -> None:
+def test_tiles_match_the_whole_frame(effect: Effect, condition: str, params: BaseModel) -> None:
     """The shipped model, served tile by tile, equals one whole-frame run away from the border."""
     session = shipped_session(effect.models[0].directory / "1")
     rng = np.random.default_rng(0)
@@ -72,6 +66,6 @@ def test_tiles_match_the_whole_frame(effect: Effect, condition: str, params: Bas
     value = np.array([getattr(params, condition)], np.float32)
     whole = session.run(["result"], {"image": pad_even(colour).transpose(2, 0, 1)[None].copy(),
                                      condition: value})[0][0].transpose(1, 2, 0)[:149, :203]
-    inner = (slice(radius + 1, -radius - 1),) * 2
+    inner = (slice(RECEPTIVE_RADIUS + 1, -RECEPTIVE_RADIUS - 1),) * 2
     assert tiled.shape == colour.shape
     np.testing.assert_allclose(tiled[inner], np.clip(whole, 0, 1)[inner], atol=2e-5)
