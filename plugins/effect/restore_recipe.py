@@ -14,7 +14,7 @@ from museforge.export.pipeline import RecipeContext, TrainedModel
 
 from .denoise_quality import BLUR_SIGMAS, COARSE_BLUR_SIGMAS, session_restorer
 from .denoise_recipe import make_inputs_fn, restorer_spec
-from .restoration_net import ConditionedRestorer, depth
+from .restoration_net import DEPTH, ConditionedRestorer
 from .restore_quality import EVAL_QUALITIES, evaluate_restorer, jpeg_round_trip
 from .supervised import MakeBatch, random_patches, train_supervised
 
@@ -29,7 +29,6 @@ BATCH = 16
 # 128-px patches (+0.36 / +0.22) were worse than the plain network (+0.42 / +0.28).
 FULL_STEPS = 10000
 WIDTH = 64
-BLOCKS = 4  # serving's restore.HALO must cover restoration_net.receptive_radius(BLOCKS)
 QUICK_STEPS = 4
 # JPEG errors are small and mostly structured: with L1 (whose gradient is only the error's
 # sign) or a larger step, the network sat at the identity for hundreds of steps in trials.
@@ -66,10 +65,10 @@ def evaluate_session(session: ort.InferenceSession, split: PhotoSplit,
 def build(ctx: RecipeContext) -> TrainedModel:
     split = photo_split()
     steps = QUICK_STEPS if ctx.quick else FULL_STEPS
-    network = ConditionedRestorer(0.0, QUALITY_SCALE, width=WIDTH, blocks=BLOCKS)
     model = train_supervised(
-        network, make_batch_fn(split.train, PATCH), steps=steps, batch=BATCH, seed=ctx.seed, lr=LR,
-        progress=ctx.progress, checkpoint=ctx.checkpoints.save, loss_fn=nn.functional.mse_loss)
+        ConditionedRestorer(0.0, QUALITY_SCALE, width=WIDTH), make_batch_fn(split.train, PATCH), steps=steps,
+        batch=BATCH, seed=ctx.seed, lr=LR, progress=ctx.progress, checkpoint=ctx.checkpoints.save,
+        loss_fn=nn.functional.mse_loss)
     return TrainedModel(
         module=model,
         spec=restorer_spec("quality"),
@@ -77,8 +76,7 @@ def build(ctx: RecipeContext) -> TrainedModel:
         dataset={"source": split.source, "fingerprint": split.fingerprint,
                  "degradation": f"Pillow JPEG round trip (RGB, default 4:2:0 subsampling), quality "
                  f"uniform in {QUALITY_RANGE[0]}..{QUALITY_RANGE[1]}, each patch compressed on its own"},
-        hyperparameters={"steps": steps, "batch": BATCH, "patch": PATCH, "width": WIDTH,
-                         "blocks": BLOCKS, "depth": depth(BLOCKS),
+        hyperparameters={"steps": steps, "batch": BATCH, "patch": PATCH, "width": WIDTH, "depth": DEPTH,
                          "quality_range": list(QUALITY_RANGE), "loss": "L2",
                          "optimiser": f"Adam {LR:g}, cosine"},
         evaluate=lambda session: evaluate_session(session, split, (20,), COARSE_BLUR_SIGMAS) if ctx.quick
