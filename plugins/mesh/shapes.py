@@ -5,10 +5,10 @@ margin to every face of the cube, so a grid over the cube always sees the whole 
 Negative is inside. Each family draws a handful of continuous parameters from a seeded
 generator (proportions, profiles, bumps), so a family is a continuum, not a few models.
 
-The fields are built from exact or conservative distance primitives (boxes, cylinders,
-ellipsoid bounds, surfaces of revolution divided by their slope) joined with smooth
-unions, so the gradient stays near 1 and a grid sample is a usable distance: what a
-VAE learns from, and what marching cubes meshes.
+The fields are built from distance primitives, exact (rounded boxes) or first-order
+(ellipsoids, surfaces of revolution divided by their slope, sinusoidal bumps), joined
+with smooth unions: the gradient stays near 1 (at most about 1.5 on steep vase profiles
+and bumpy rocks), so a grid sample reads as a distance for the VAE and marching cubes.
 
 Training and held-out shapes come from disjoint seed streams (``shape_seed``), so no
 held-out shape is ever drawn in training.
@@ -35,7 +35,7 @@ class Shape:
     """One procedural prop: its family, the parameters drawn, and its distance function."""
 
     family: str
-    seed: int
+    index: int  # within its family and split (see shape_seed)
     parameters: dict[str, float]
     distance: Field
 
@@ -68,14 +68,6 @@ def box(p: Points, centre: tuple[float, float, float], half: tuple[float, float,
     return outside + inside - rounding
 
 
-def cylinder(p: Points, base: float, top: float, radius: float) -> np.ndarray:
-    """An upright capped cylinder on the Y axis from y = base to y = top."""
-    radial = np.hypot(p[..., 0], p[..., 2]) - radius
-    half = 0.5 * (top - base)
-    axial = np.abs(p[..., 1] - 0.5 * (top + base)) - half
-    return capped(radial, axial)
-
-
 def capped(radial: np.ndarray, axial: np.ndarray) -> np.ndarray:
     """Intersection of an infinite solid of revolution with a slab, as an exact 2-D box distance."""
     outside = np.hypot(np.maximum(radial, 0.0), np.maximum(axial, 0.0))
@@ -83,7 +75,7 @@ def capped(radial: np.ndarray, axial: np.ndarray) -> np.ndarray:
 
 
 def revolution(p: Points, base: float, top: float, radius: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """A solid of revolution with profile ``radius(y)`` between two planes (conservative).
+    """A solid of revolution with profile ``radius(y)`` between two planes (first-order).
 
     rho - r(y) is divided by sqrt(1 + r'(y)^2), the first-order distance to a sloped profile.
     """
@@ -123,7 +115,7 @@ def rock(rng: np.random.Generator) -> tuple[dict[str, float], Field]:
         scaled = np.stack([x / rx, y / ry, z / rz], axis=-1)
         k0 = np.linalg.norm(scaled, axis=-1)
         k1 = np.linalg.norm(scaled / np.array([rx, ry, rz]), axis=-1)
-        ellipsoid = k0 * (k0 - 1.0) / np.maximum(k1, 1e-9)  # a common bound for ellipsoids
+        ellipsoid = k0 * (k0 - 1.0) / np.maximum(k1, 1e-9)  # the usual first-order ellipsoid distance
         direction = np.stack([x, y, z], axis=-1)
         lumps = np.sin(direction @ waves.T * frequencies + phases).sum(axis=-1) / np.sqrt(5.0)
         body = ellipsoid + bump * lumps
@@ -214,7 +206,7 @@ def column(rng: np.random.Generator) -> tuple[dict[str, float], Field]:
 
 
 def mushroom(rng: np.random.Generator) -> tuple[dict[str, float], Field]:
-    """A toadstool: a tapering stem and a domed cap, blended where they meet."""
+    """A toadstool: a tapering stem and a domed cap (sheared sideways), blended where they meet."""
     stem_r = rng.uniform(0.1, 0.22)
     stem_h = rng.uniform(0.55, 1.05)
     cap_r = rng.uniform(0.45, 0.8)
@@ -229,7 +221,8 @@ def mushroom(rng: np.random.Generator) -> tuple[dict[str, float], Field]:
 
     def distance(p: Points) -> np.ndarray:
         stem = revolution(p, FLOOR, cap_y, stem_radius)
-        # Cap: the upper half of an oblate ellipsoid (conservative bound), slightly tilted.
+        # Cap: the upper half of an oblate ellipsoid (scaled by its smaller radius, so
+        # under-estimating), sheared sideways by ``tilt``.
         x = p[..., 0] - tilt * (p[..., 1] - cap_y)
         q = np.stack([x / cap_r, (p[..., 1] - cap_y) / cap_h, p[..., 2] / cap_r], axis=-1)
         k0 = np.linalg.norm(q, axis=-1)
