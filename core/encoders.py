@@ -42,11 +42,18 @@ def to_pixels(data: np.ndarray) -> np.ndarray:
     return np.floor(scaled).astype(np.uint8)
 
 
+def provenance_json(provenance: Mapping[str, str]) -> str:
+    """The provenance as every encoder embeds it: JSON with sorted keys (stable bytes)."""
+    return json.dumps(dict(provenance), sort_keys=True)
+
+
+def software_tag(provenance: Mapping[str, str]) -> str:
+    """"museforge <version>", for a format's software / encoder field."""
+    return f"museforge {provenance.get('museforge_version', '')}".strip()
+
+
 def encode_png(media: Media, provenance: Mapping[str, str]) -> bytes:
-    text = {
-        "Software": f"museforge {provenance.get('museforge_version', '')}".strip(),
-        PROVENANCE_KEY: json.dumps(dict(provenance), sort_keys=True),
-    }
+    text = {"Software": software_tag(provenance), PROVENANCE_KEY: provenance_json(provenance)}
     return write_png(to_pixels(display_data(media.data, media.colorspace)), text)
 
 

@@ -7,7 +7,6 @@ embeds the provenance JSON where the format has a place for it.
 from __future__ import annotations
 
 import io
-import json
 import os
 import tempfile
 from collections.abc import Mapping
@@ -17,7 +16,7 @@ from PIL import Image
 
 from museforge import Encoder, Media
 from museforge.colour import display_data, srgb_to_linear
-from museforge.encoders import PROVENANCE_KEY, to_pixels
+from museforge.encoders import PROVENANCE_KEY, provenance_json, to_pixels
 from museforge.png import write_png
 
 JPEG_QUALITY = 92
@@ -32,10 +31,6 @@ def as_float(data: np.ndarray) -> np.ndarray:
     if array.dtype == np.uint16:
         return array.astype(np.float32) / 65535.0
     return np.clip(array.astype(np.float32), 0.0, 1.0)
-
-
-def provenance_json(provenance: Mapping[str, str]) -> str:
-    return json.dumps(dict(provenance), sort_keys=True)
 
 
 def display_float(media: Media) -> np.ndarray:

@@ -27,6 +27,7 @@ import numpy as np
 import soundfile
 
 from museforge import Encoder, Media
+from museforge.encoders import provenance_json, software_tag
 
 from .midi_file import read_midi_provenance, write_midi
 from .score import Performance
@@ -39,10 +40,6 @@ PCM_SCALE = 32768.0  # the 1/32768 decoders divide by, so a round trip is within
 # 48 kHz), and its output depends on where the writes split the audio, so a fixed block
 # keeps Ogg bytes a function of the samples alone.
 WRITE_BLOCK = 4096
-
-
-def provenance_json(provenance: Mapping[str, str]) -> str:
-    return json.dumps(dict(provenance), sort_keys=True)
 
 
 def as_frames(samples: object) -> np.ndarray:
@@ -84,7 +81,7 @@ def write_sound(samples: np.ndarray, sample_rate: int, container: str, subtype: 
     with soundfile.SoundFile(buffer, "w", sample_rate, samples.shape[1], subtype, format=container) as out:
         # Strings must be set before the first write (FLAC and Ogg write their headers then).
         out.title = provenance.get("generator", "museforge")
-        out.software = f"museforge {provenance.get('museforge_version', '')}".strip()
+        out.software = software_tag(provenance)
         out.comment = provenance_json(provenance)
         for start in range(0, len(samples), WRITE_BLOCK):
             out.write(samples[start:start + WRITE_BLOCK])

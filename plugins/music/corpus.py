@@ -150,7 +150,7 @@ def _chorales() -> Iterator[tuple[str, Any, int | None]]:
         tonic = None
         if bass:
             last = bass[-1]
-            tonic = int((max(last.pitches) if hasattr(last, "pitches") else last.pitch).midi) % 12
+            tonic = int(max(last.pitches).midi) % 12  # a note or a chord: both have pitches
         yield f"bach/{path.stem}", parts[0], tonic
 
 

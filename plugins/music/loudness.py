@@ -112,5 +112,9 @@ def integrated_loudness(samples: np.ndarray, sample_rate: int) -> float:
 
 def gain_to_target(samples: np.ndarray, sample_rate: int, target_lufs: float) -> float:
     """The gain in dB that brings ``samples`` to ``target_lufs`` (0 for silence)."""
-    loudness = integrated_loudness(samples, sample_rate)
+    return gain_for(integrated_loudness(samples, sample_rate), target_lufs)
+
+
+def gain_for(loudness: float, target_lufs: float) -> float:
+    """The gain in dB from a measured ``loudness`` to ``target_lufs`` (0 for silence)."""
     return 0.0 if math.isinf(loudness) else target_lufs - loudness

@@ -21,7 +21,7 @@ from museforge import Chunk, GenerationContext, Generator, Media, ModelSource, P
 
 from .audio_formats import BackgroundVorbis, pcm16_bytes
 from .harmony import accompaniment
-from .loudness import LoudnessMeter
+from .loudness import LoudnessMeter, gain_for
 from .sampler import MelodySampler, PieceRequest, SampledBar, beat_length
 from .score import Metre, Note, Performance, Piece
 from .synth import Renderer, apply_gain
@@ -49,7 +49,6 @@ SERVED_MODES: dict[str, tuple[str, ...]] = {
 }
 STYLE_TEMPO = {"chorale": 72, "folk": 100, "celtic": 112}  # beats per minute
 STYLE_INSTRUMENT = {"chorale": "organ", "folk": "lead", "celtic": "pluck"}
-ALL_METRES = tuple(dict.fromkeys(m for ms in STYLE_METRES.values() for m in ms))
 Style = Literal["chorale", "folk", "celtic"]
 
 
@@ -130,16 +129,17 @@ class _Stream:
 
     def __init__(self, index: int, piece: Piece, sample_rate: int, ogg: bool) -> None:
         self.index, self.piece, self.sample_rate = index, piece, sample_rate
-        # An Ogg file is encoded on the side as the audio is made (as long again as making it).
-        self.vorbis = BackgroundVorbis(sample_rate) if ogg else None
         self.renderer = Renderer(piece, sample_rate)
         self.media_type = f"audio/pcm;rate={sample_rate};channels=2;format=s16le"
         self.pending: list[np.ndarray] = []  # raw audio held until the gain is known
         self.parts: list[np.ndarray] = []  # audio with gain applied
-        # Each sample is measured once before the gain (for it) and once after (the figure
-        # reported, limiter included), bar by bar as it is rendered.
+        # The look-ahead bars are measured before the gain (to set it); every sample is
+        # measured after it (the figure reported, limiter included), bar by bar.
         self.raw_meter = LoudnessMeter(sample_rate, 2)
         self.out_meter = LoudnessMeter(sample_rate, 2)
+        # An Ogg file is encoded on the side as the audio is made (as long again as making
+        # it). Started last: nothing after it in here can fail and leave its thread waiting.
+        self.vorbis = BackgroundVorbis(sample_rate) if ogg else None
         self.gain_db: float | None = None
         self.offset = 0
         bar_seconds = piece.metre.bar_beats * piece.seconds_per_beat
@@ -160,8 +160,7 @@ class _Stream:
                 return
             raw = np.concatenate(self.pending)
             self.pending = []
-            loudness = self.raw_meter.loudness()
-            self.gain_db = TARGET_LUFS - loudness if np.isfinite(loudness) else 0.0
+            self.gain_db = gain_for(self.raw_meter.loudness(), TARGET_LUFS)
         ready = apply_gain(raw, self.gain_db)
         if len(ready):
             self.out_meter.add(ready)
@@ -179,10 +178,11 @@ class _Stream:
 def generate(ctx: GenerationContext, params: MelodyParams, seed: int, count: int
              ) -> Iterator[Progress | Media | Chunk]:
     pieces = [build_piece(params) for _ in range(count)]
-    audio = ctx.format != "mid"
-    streams = [_Stream(i, p, params.sample_rate, ctx.format == "ogg") for i, p in enumerate(pieces)] \
-        if audio else []
+    streams: list[_Stream] = []
     try:
+        if ctx.format != "mid":
+            for index, piece in enumerate(pieces):
+                streams.append(_Stream(index, piece, params.sample_rate, ctx.format == "ogg"))
         yield from _compose(ctx, params, seed, pieces, streams)
     except BaseException:  # cancelled (GeneratorExit) or failed: no encoder outlives the request
         for stream in streams:

@@ -11,6 +11,8 @@ import json
 import struct
 from collections.abc import Iterator, Mapping
 
+from museforge.encoders import provenance_json
+
 from .score import VOICES, Note, Piece
 
 TICKS_PER_QUARTER = 480
@@ -91,7 +93,7 @@ def write_midi(piece: Piece, provenance: Mapping[str, str]) -> bytes:
         (0, 0, meta(0x51, round(60_000_000 / piece.bpm).to_bytes(3, "big"))),
         (0, 0, meta(0x58, bytes([metre.numerator, metre.denominator.bit_length() - 1, click, 8]))),
         (0, 0, meta(0x59, struct.pack(">bB", sharps, int(minor)))),
-        (0, 0, meta(0x01, json.dumps(dict(provenance), sort_keys=True).encode())),
+        (0, 0, meta(0x01, provenance_json(provenance).encode())),
     ]
     chunks = [track(conductor, end)]
     for voice in VOICES:

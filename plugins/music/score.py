@@ -1,7 +1,8 @@
 """A piece as the synthesizer and the MIDI writer see it: timed notes, metre, tempo, key.
 
 Times are in quarter-note beats from the start of the piece, so the same piece renders
-at any tempo; the sampler (plugins/music/sampler.py) fills it bar by bar.
+at any tempo; the generator (plugins/music/melody.py) fills it bar by bar as the sampler
+finishes each one.
 """
 
 from __future__ import annotations

@@ -289,7 +289,7 @@ def soft_limit(samples: np.ndarray) -> np.ndarray:
     """Memoryless soft knee: linear below -6 dBFS, tanh-squeezed towards -1 dBFS above.
 
     Being memoryless, it gives the same samples whether applied to the whole piece or
-    to streamed chunks. It only touches peaks: at a -14 LUFS target a synth mix rarely
+    to streamed chunks. It only touches peaks: at a -16 LUFS target a synth mix rarely
     crosses the knee, and when it does the integrated loudness drops by a few tenths
     of an LU at most (measure after limiting when the exact figure matters).
     """
