@@ -14,6 +14,7 @@ from typing import Any
 import grpc
 
 from . import __version__
+from .cli_jobs import add_job_parser, cmd_job
 from .config import DEFAULT_ADDRESS, ConfigError, Settings, load_settings
 from .errors import RequestError, field_violations
 from .generator import Progress
@@ -27,6 +28,8 @@ EPILOG = """examples:
   museforge effects                                 # what the server can do to media
   museforge apply effect.upscale --param scale=2 in.png -o out.png
   museforge export image.digits --quick --output /tmp/models
+  museforge job submit --step effect.denoise -p sigma=25 --input 'plates/sh010.####.png' \
+      --frames 1001-1240 --output 'clean/sh010.####.png' --watch
 """
 
 
@@ -54,6 +57,14 @@ def add_target_flags(parser: argparse.ArgumentParser) -> None:
                        help="run in this process instead of asking a server")
     add_settings_flags(parser)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def add_server_flags(parser: argparse.ArgumentParser) -> None:
+    """--server, the settings flags and --json, for commands that only talk to a server."""
+    parser.add_argument("--server", default=None, metavar="HOST:PORT",
+                        help=f"server to ask (default: MUSEFORGE_ADDRESS or {DEFAULT_ADDRESS})")
+    add_settings_flags(parser)
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="output file (e.g. out.png) or directory (default: current directory); "
                        "several results from one file name are numbered out-0000.png, ...")
     add_target_flags(apply)
+
+    add_job_parser(sub, parse_param, add_server_flags)
 
     export = sub.add_parser(
         "export", help="train a model and export it to ONNX (needs museforge[train])",
@@ -428,6 +441,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_jobs(args: argparse.Namespace) -> int:
+    return cmd_job(args, server_address(args))
+
+
 COMMANDS = {
     "serve": cmd_serve,
     "plugins": cmd_plugins,
@@ -436,6 +453,7 @@ COMMANDS = {
     "effects": cmd_effects,
     "apply": cmd_apply,
     "export": cmd_export,
+    "job": cmd_jobs,
 }
 
 

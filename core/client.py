@@ -8,10 +8,14 @@ from types import TracebackType
 from typing import Any
 
 import grpc
-from google.protobuf import struct_pb2
+from google.longrunning import operations_pb2
+from google.longrunning import operations_pb2_grpc as ops_grpc
+from google.protobuf import duration_pb2, struct_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from .config import DEFAULT_ADDRESS
+from .v1 import jobs_pb2
+from .v1 import jobs_pb2_grpc as jobs_grpc
 from .v1 import museforge_pb2 as pb
 from .v1 import museforge_pb2_grpc as pb_grpc
 
@@ -43,6 +47,8 @@ class Client:
             ],
         )
         self.stub = pb_grpc.MuseforgeStub(self.channel)
+        self.jobs = jobs_grpc.JobsStub(self.channel)
+        self.operations = ops_grpc.OperationsStub(self.channel)
 
     def __enter__(self) -> Client:
         return self
@@ -170,3 +176,46 @@ class Client:
     ) -> Iterator[pb.ApplyEffectEvent]:
         request = self.effect_request(effect, inputs, parameters, seed=seed, fmt=fmt)
         yield from self.stub.StreamApplyEffect(request, timeout=self.timeout)
+
+    # -- batch jobs -------------------------------------------------------------------------
+
+    def submit_job(self, job: jobs_pb2.JobSpec) -> operations_pb2.Operation:
+        return self.jobs.SubmitJob(jobs_pb2.SubmitJobRequest(job=job), timeout=self.timeout)
+
+    def get_job(self, name: str) -> operations_pb2.Operation:
+        return self.operations.GetOperation(operations_pb2.GetOperationRequest(name=job_name(name)),
+                                            timeout=self.timeout)
+
+    def list_jobs(self, filter: str = "", page_size: int = 0) -> list[operations_pb2.Operation]:
+        found: list[operations_pb2.Operation] = []
+        token = ""
+        while True:
+            reply = self.operations.ListOperations(operations_pb2.ListOperationsRequest(
+                name="jobs", filter=filter, page_size=page_size, page_token=token), timeout=self.timeout)
+            found.extend(reply.operations)
+            token = reply.next_page_token
+            if not token:
+                return found
+
+    def cancel_job(self, name: str) -> None:
+        self.operations.CancelOperation(operations_pb2.CancelOperationRequest(name=job_name(name)),
+                                        timeout=self.timeout)
+
+    def delete_job(self, name: str) -> None:
+        self.operations.DeleteOperation(operations_pb2.DeleteOperationRequest(name=job_name(name)),
+                                        timeout=self.timeout)
+
+    def wait_job(self, name: str, timeout: float) -> operations_pb2.Operation:
+        """The job once it is done, or as it stands after ``timeout`` seconds."""
+        request = operations_pb2.WaitOperationRequest(
+            name=job_name(name), timeout=duration_pb2.Duration(seconds=int(timeout),
+                                                               nanos=int(timeout % 1 * 1e9)))
+        return self.operations.WaitOperation(request, timeout=timeout + 30)
+
+    def watch_job(self, name: str) -> Iterator[jobs_pb2.JobEvent]:
+        yield from self.jobs.WatchJob(jobs_pb2.WatchJobRequest(name=job_name(name)))
+
+
+def job_name(name: str) -> str:
+    """Accept a bare job id or the Operation name."""
+    return name if name.startswith("jobs/") else f"jobs/{name}"

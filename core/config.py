@@ -71,7 +71,26 @@ class Settings(BaseModel):
     max_input_pixels: int = Field(
         7680 * 4320, ge=1, description="largest effect input, width x height (default: 8K UHD)")
     grace_seconds: float = Field(10.0, ge=0, description="drain time on SIGTERM/Ctrl-C")
+    data_dir: str = Field(
+        "", description="where the job database lives; empty: $XDG_DATA_HOME/museforge "
+        "(~/.local/share/museforge)")
+    job_input_roots: list[str] = Field(
+        ["."], description="directories batch jobs may read frames from (relative paths in a "
+        "job are under the first); resolved when the server starts")
+    job_output_roots: list[str] = Field(
+        ["."], description="directories batch jobs may write results to")
+    job_workers: int = Field(2, ge=1, le=256, description="frames of one job processed at once")
+    max_job_items: int = Field(100_000, ge=1, le=10_000_000, description="largest number of frames per job")
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+
+
+def data_directory(settings: Settings, environ: Mapping[str, str] | None = None) -> Path:
+    """The data directory: the setting, else $XDG_DATA_HOME/museforge, else ~/.local/share/museforge."""
+    environ = os.environ if environ is None else environ
+    if settings.data_dir:
+        return Path(settings.data_dir).expanduser()
+    base = environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "museforge"
 
 
 class ConfigError(ValueError):

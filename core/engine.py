@@ -344,6 +344,13 @@ class Engine:
 
     # -- effects ---------------------------------------------------------------------------
 
+    def check_effect(
+        self, name: str, parameters: Mapping[str, Any] | None
+    ) -> tuple[Effect, list[FieldViolation]]:
+        """The effect and its parameter problems (``parameters.<field>``), without any input."""
+        effect = self._find(self.effects, "effect", name)
+        return effect, _validate_parameters(name, effect.parameters, parameters)[1]
+
     def prepare_effect(
         self,
         name: str,

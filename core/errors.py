@@ -61,6 +61,14 @@ class Internal(RequestError):
     code = grpc.StatusCode.INTERNAL
 
 
+class PermissionDenied(RequestError):
+    code = grpc.StatusCode.PERMISSION_DENIED
+
+
+class FailedPrecondition(RequestError):
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
 def field_violations(error: grpc.RpcError) -> list[tuple[str, str]]:
     """The (field, description) pairs a failed call carried, for clients and tests."""
     status = rpc_status.from_call(error)  # type: ignore[arg-type]

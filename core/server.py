@@ -10,16 +10,24 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import grpc
+from google.longrunning import operations_pb2
+from google.longrunning import operations_pb2_grpc as ops_grpc
 from grpc_health.v1 import _async as health_aio  # the asyncio servicer (health.aio)
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from .config import Settings
+from .config import Settings, data_directory
 from .engine import Engine
 from .inference import grpc_service_pb2 as oip_pb
 from .inference import grpc_service_pb2_grpc as oip_grpc
+from .job_paths import Sandbox
+from .job_runner import LocalExecutor
+from .job_service import JobsBackend, JobsService, OperationsService
+from .job_store import JobStore
 from .oip_service import InferenceService
 from .service import MuseforgeService
+from .v1 import jobs_pb2
+from .v1 import jobs_pb2_grpc as jobs_grpc
 from .v1 import museforge_pb2 as pb
 from .v1 import museforge_pb2_grpc as pb_grpc
 
@@ -27,6 +35,9 @@ log = logging.getLogger("museforge.server")
 
 MUSEFORGE_SERVICE = pb.DESCRIPTOR.services_by_name["Museforge"].full_name
 OIP_SERVICE = oip_pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
+JOBS_SERVICE = jobs_pb2.DESCRIPTOR.services_by_name["Jobs"].full_name
+OPERATIONS_SERVICE = operations_pb2.DESCRIPTOR.services_by_name["Operations"].full_name
+JOBS_DB = "jobs.sqlite3"
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -39,6 +50,7 @@ class RunningServer:
     engine: Engine
     health: health_aio.HealthServicer
     executor: ThreadPoolExecutor
+    jobs: JobsBackend
 
     @property
     def address(self) -> str:
@@ -48,6 +60,9 @@ class RunningServer:
         """Stop taking calls, let in-flight ones finish within ``grace`` seconds, then exit."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
+        # In-flight frames stop at their next tile; their jobs resume on the next start.
+        await asyncio.to_thread(self.jobs.executor.close)
+        self.jobs.store.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.engine.close()
 
@@ -57,10 +72,20 @@ async def report_health(engine: Engine, servicer: health_aio.HealthServicer) -> 
     await servicer.set("", SERVING)
     await servicer.set(MUSEFORGE_SERVICE, SERVING)
     await servicer.set(OIP_SERVICE, SERVING)
+    await servicer.set(JOBS_SERVICE, SERVING)
+    await servicer.set(OPERATIONS_SERVICE, SERVING)
     for record in engine.plugins():
         await servicer.set(f"museforge.plugin/{record.name}", NOT_SERVING if record.errors else SERVING)
     for model in engine.runtime.models.values():
         await servicer.set(f"museforge.model/{model.name}", SERVING if model.ready else NOT_SERVING)
+
+
+def start_jobs(settings: Settings, engine: Engine) -> JobsBackend:
+    """Open the job store under the data directory and start the local executor (resuming jobs)."""
+    store = JobStore(data_directory(settings) / JOBS_DB)
+    sandbox = Sandbox.of(settings.job_input_roots, settings.job_output_roots)
+    executor = LocalExecutor(store, engine, sandbox, settings.job_workers).start()
+    return JobsBackend(store, executor, engine, sandbox, settings.max_job_items)
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -84,10 +109,14 @@ async def start_server(settings: Settings, engine: Engine | None = None) -> Runn
     )
     pb_grpc.add_MuseforgeServicer_to_server(MuseforgeService(engine, executor), server)
     oip_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceService(engine, executor), server)
+    jobs = start_jobs(settings, engine)
+    jobs_grpc.add_JobsServicer_to_server(JobsService(jobs), server)
+    ops_grpc.add_OperationsServicer_to_server(OperationsService(jobs), server)
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        (MUSEFORGE_SERVICE, OIP_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        (MUSEFORGE_SERVICE, OIP_SERVICE, JOBS_SERVICE, OPERATIONS_SERVICE, health.SERVICE_NAME,
+         reflection.SERVICE_NAME), server
     )
     host, port = split_address(settings.address)
     bound = server.add_insecure_port(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
@@ -95,7 +124,7 @@ async def start_server(settings: Settings, engine: Engine | None = None) -> Runn
         raise OSError(f"could not bind {settings.address}")
     await server.start()
     await report_health(engine, health_servicer)
-    return RunningServer(server, bound, host, engine, health_servicer, executor)
+    return RunningServer(server, bound, host, engine, health_servicer, executor, jobs)
 
 
 async def serve_forever(settings: Settings, engine: Engine | None = None) -> None:

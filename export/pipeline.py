@@ -7,7 +7,7 @@ import platform
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -40,6 +40,22 @@ class RecipeContext:
 
 
 @dataclass
+class Companion:
+    """A second model trained in the same run (e.g. a VAE's encoder beside its served decoder).
+
+    It is exported, validated and written like the main model, with its own manifest, to
+    ``<models root>/<directory>/<version>/``: beside the main model's directory by
+    default, inside ``--output`` when one is given.
+    """
+
+    name: str  # served name, e.g. "mesh.props_encoder"
+    directory: str  # e.g. "props_encoder"
+    module: torch.nn.Module
+    spec: ExportSpec
+    make_inputs: Callable[[np.random.Generator, int], dict[str, np.ndarray]]
+
+
+@dataclass
 class TrainedModel:
     """What a recipe's build function returns."""
 
@@ -51,6 +67,9 @@ class TrainedModel:
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     # Quality on held-out data, computed on the exported ONNX model itself.
     evaluate: Callable[[ort.InferenceSession], dict[str, Any]] | None = None
+    companions: tuple[Companion, ...] = ()
+    # Quality that needs the companions too: sessions by model name (the main one included).
+    evaluate_sessions: Callable[[Mapping[str, ort.InferenceSession]], dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -93,30 +112,26 @@ def run_recipe(
     train_seconds = time.perf_counter() - started
 
     rng = np.random.default_rng(seed + 1)
-    model = export_onnx(trained.module, trained.spec, trained.make_inputs(rng, 2))
-    feeds = [trained.make_inputs(rng, b) for b in VALIDATION_BATCHES]
-    report = validate_export(trained.module, model, trained.spec, feeds)
+    main = _export(recipe.name, trained.module, trained.spec, trained.make_inputs, rng)
+    companions = [(c, _export(c.name, c.module, c.spec, c.make_inputs, rng)) for c in trained.companions]
 
     metrics: dict[str, Any] = {}
+    sessions = {recipe.name: main.session(), **{c.name: exported.session() for c, exported in companions}}
     if trained.evaluate is not None:
-        session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-        metrics = trained.evaluate(session)
+        metrics.update(trained.evaluate(sessions[recipe.name]))
+    if trained.evaluate_sessions is not None:
+        metrics.update(trained.evaluate_sessions(sessions))
 
-    target_root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=target_root))
-    try:
-        onnx.save_model(model, staging / MODEL_NAME)
-        manifest = Manifest(
-            name=recipe.name,
+    def manifest_for(name: str, spec: ExportSpec, exported: _Exported, metrics: dict[str, Any]) -> Manifest:
+        return Manifest(
+            name=name,
             version=version,
-            inputs=[TensorInfo(name=t.name, dtype=t.dtype, shape=list(t.shape))
-                    for t in trained.spec.inputs],
-            outputs=[TensorInfo(name=t.name, dtype=t.dtype, shape=list(t.shape))
-                     for t in trained.spec.outputs],
-            opset=trained.spec.opset,
-            ir_version=model.ir_version,
-            sha256=sha256_of(staging / MODEL_NAME),
-            max_batch_size=trained.spec.max_batch_size,
+            inputs=[TensorInfo(name=t.name, dtype=t.dtype, shape=list(t.shape)) for t in spec.inputs],
+            outputs=[TensorInfo(name=t.name, dtype=t.dtype, shape=list(t.shape)) for t in spec.outputs],
+            opset=spec.opset,
+            ir_version=exported.model.ir_version,
+            sha256="",  # set by _write from the file written
+            max_batch_size=spec.max_batch_size,
             recipe=recipe.build,
             seed=seed,
             quick=quick,
@@ -129,11 +144,46 @@ def run_recipe(
             },
             metrics=json.loads(json.dumps(metrics)),
             libraries=library_versions(),
-            validation={"batch_sizes": list(report.batch_sizes),
-                        "max_abs_diff": report.max_abs_diff},
+            validation={"batch_sizes": list(exported.report.batch_sizes),
+                        "max_abs_diff": exported.report.max_abs_diff},
         )
+
+    for companion, exported in companions:
+        root = (output / companion.directory) if output else recipe.models_dir.parent / companion.directory
+        _write(exported.model, manifest_for(companion.name, companion.spec, exported,
+                                            {"companion_of": recipe.name}), root, version)
+    final, manifest = _write(main.model, manifest_for(recipe.name, trained.spec, main, metrics),
+                             target_root, version)
+    return ExportResult(directory=final, manifest=manifest, validation=main.report)
+
+
+@dataclass(frozen=True)
+class _Exported:
+    model: onnx.ModelProto
+    report: ValidationReport
+
+    def session(self) -> ort.InferenceSession:
+        return ort.InferenceSession(self.model.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+def _export(name: str, module: torch.nn.Module, spec: ExportSpec,
+            make_inputs: Callable[[np.random.Generator, int], dict[str, np.ndarray]],
+            rng: np.random.Generator) -> _Exported:
+    """Export one module and validate it against PyTorch on fresh inputs of several batch sizes."""
+    model = export_onnx(module, spec, make_inputs(rng, 2))
+    feeds = [make_inputs(rng, b) for b in VALIDATION_BATCHES]
+    return _Exported(model, validate_export(module, model, spec, feeds))
+
+
+def _write(model: onnx.ModelProto, manifest: Manifest, root: Path, version: int) -> tuple[Path, Manifest]:
+    """Write model.onnx + manifest.json into root/<version>/ atomically (staged, then renamed)."""
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=root))
+    try:
+        onnx.save_model(model, staging / MODEL_NAME)
+        manifest = manifest.model_copy(update={"sha256": sha256_of(staging / MODEL_NAME)})
         manifest.write(staging)
-        final = target_root / str(version)
+        final = root / str(version)
         if final.exists():
             shutil.rmtree(final)
         staging.chmod(0o755)  # mkdtemp's 0700 would hide the model from other users
@@ -141,4 +191,4 @@ def run_recipe(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return ExportResult(directory=final, manifest=manifest, validation=report)
+    return final, manifest

@@ -24,15 +24,33 @@ def proto_files() -> list[Path]:
     return sorted(PROTOS.rglob("*.proto"))
 
 
+def googleapis_includes(staging: Path) -> list[Path]:
+    """Include paths for google/longrunning, google/api and google/rpc protos.
+
+    googleapis-common-protos ships the .proto sources beside its modules, but names
+    the long-running one operations_proto.proto while its module registers
+    google/longrunning/operations.proto: stage a copy under the registered name.
+    """
+    from google.api import annotations_pb2  # googleapis-common-protos, a serving dependency
+
+    root = Path(annotations_pb2.__file__).resolve().parents[2]
+    target = staging / "google" / "longrunning" / "operations.proto"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(root / "google" / "longrunning" / "operations_proto.proto", target)
+    return [staging, root]
+
+
 def generate(out: Path) -> list[Path]:
     """Compile every proto into ``out``; returns the generated files relative to ``out``."""
     from grpc_tools import protoc  # dev-only dependency
 
     include = Path(protoc.__file__).parent / "_proto"
+    googleapis = googleapis_includes(out.parent / "googleapis")
     args = [
         "protoc",
         f"-I{PROTOS}",
         f"-I{include}",
+        *(f"-I{path}" for path in googleapis),
         f"--python_out={out}",
         f"--pyi_out={out}",
         f"--grpc_python_out={out}",
@@ -53,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="fail if generated code is stale")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp)
+        out = Path(tmp) / "out"
+        out.mkdir()
         generated = generate(out)
         stale = [
             rel

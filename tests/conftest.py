@@ -12,6 +12,15 @@ from museforge.config import Settings
 from tests.servers import ServerThread
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Job databases of every server the tests start (threads and subprocesses) go to a temp dir."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
+    yield
+    patch.undo()
+
+
 @pytest.fixture(scope="session")
 def server() -> Iterator[ServerThread]:
     """The server as a user runs it: built-in plugins and the shipped models."""

@@ -32,9 +32,12 @@ def test_wheel_holds_only_the_museforge_namespace_and_the_models(tmp_path: Path)
                      "museforge/plugins/image/models/digits/1/model.onnx",
                      "museforge/plugins/image/models/digits/1/manifest.json",
                      "museforge/plugins/music/models/melody/1/model.onnx",
-                     "museforge/plugins/music/data/melodies.npz"):
+                     "museforge/plugins/music/data/melodies.npz",
+                     "museforge/plugins/mesh/models/props/1/model.onnx",
+                     "museforge/plugins/mesh/models/props_encoder/1/manifest.json"):
         assert expected in names
     entry_points = zipfile.ZipFile(wheel).read(
         next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "[museforge]" in entry_points and "image = museforge.plugins.image" in entry_points
     assert "music = museforge.plugins.music" in entry_points
+    assert "mesh = museforge.plugins.mesh" in entry_points

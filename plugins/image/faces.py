@@ -9,8 +9,8 @@ import numpy as np
 from pydantic import Field
 
 from museforge import GenerationContext, Generator, Media, ModelSource, Progress
+from museforge.latent import Variations, latents
 
-from .latent import Variations, latents
 from .resize import upscale
 
 MODEL = "image.faces"

@@ -10,8 +10,7 @@ import numpy as np
 from pydantic import Field
 
 from museforge import GenerationContext, Generator, Media, ModelSource, Progress
-
-from .latent import Variations, latents
+from museforge.latent import Variations, latents
 
 MODEL = "image.texture"
 MODELS_DIR = Path(__file__).parent / "models" / "texture"

@@ -1,1 +1,32 @@
-"""museforge's 3D props: procedural shape families (signed distance fields) for a shape VAE."""
+"""museforge's built-in 3D plugin: game-ready props from a learned shape space (a VAE over SDFs)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from museforge import Recipe, hookimpl
+
+from .formats import MESH_ENCODERS
+from .props import MODELS_DIR, PROPS
+
+
+@hookimpl
+def register_generators(register: Callable[[Any], None]) -> None:
+    register(PROPS)
+
+
+@hookimpl
+def register_encoders(register: Callable[[Any], None]) -> None:
+    for encoder in MESH_ENCODERS:
+        register(encoder)
+
+
+@hookimpl
+def register_recipes(register: Callable[[Any], None]) -> None:
+    register(Recipe(
+        name="mesh.props",
+        description="Conditional VAE over signed distance grids of five procedural prop families",
+        build="museforge.plugins.mesh.props_recipe:build",
+        models_dir=MODELS_DIR,
+    ))

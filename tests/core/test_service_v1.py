@@ -125,7 +125,9 @@ def test_health_reports_each_service_plugin_and_model(channel: grpc.Channel) -> 
     stub = health_pb2_grpc.HealthStub(channel)
     serving = health_pb2.HealthCheckResponse.SERVING
     for service in ("", "museforge.v1.Museforge", "inference.GRPCInferenceService",
-                    "museforge.plugin/image", "museforge.model/image.digits"):
+                    "museforge.v1.Jobs", "google.longrunning.Operations",
+                    "museforge.plugin/image", "museforge.model/image.digits", "museforge.plugin/mesh",
+                    "museforge.model/mesh.props"):
         assert stub.Check(health_pb2.HealthCheckRequest(service=service)).status == serving
 
 
@@ -134,5 +136,5 @@ def test_reflection_lists_the_services(channel: grpc.Channel) -> None:
     request = reflection_pb2.ServerReflectionRequest(list_services="")
     [reply] = list(stub.ServerReflectionInfo(iter([request])))
     names = {s.name for s in reply.list_services_response.service}
-    assert {"museforge.v1.Museforge", "inference.GRPCInferenceService",
-            "grpc.health.v1.Health"} <= names
+    assert {"museforge.v1.Museforge", "inference.GRPCInferenceService", "museforge.v1.Jobs",
+            "google.longrunning.Operations", "grpc.health.v1.Health"} <= names

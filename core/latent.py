@@ -1,4 +1,4 @@
-"""Latent sampling shared by the image generators: seeds, independent draws and walks."""
+"""Latent sampling shared by generators: seeds, independent draws and walks between seeds."""
 
 from __future__ import annotations
 

@@ -1,0 +1,103 @@
+"""One item of a job: read a frame, run the effect chain on it, write the result atomically.
+
+Shared by every executor (the local one here, a cluster's workers elsewhere), so a
+frame comes out byte-identical whichever ran it, and however often it was retried.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from .decoders import sniff
+from .engine import Artifact, EffectInput, Engine
+from .errors import RequestError
+from .job_plan import Step
+
+LOSSLESS_BETWEEN_STEPS = ("exr", "png16", "png")  # what one step hands the next, best first
+
+
+class ItemError(Exception):
+    """This item cannot be done (missing or undecodable input, an effect failure)."""
+
+
+class ItemCancelled(Exception):
+    """The job was cancelled while this item ran; nothing was written."""
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a reader (or a crash) never sees a partial file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{glob_escape(path.name)}.*.part"):  # left by a killed writer
+        stale.unlink(missing_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # the rename itself survives a power cut
+    finally:
+        os.close(directory)
+
+
+def glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
+def intermediate_format(engine: Engine, effect: str, source_format: str) -> str:
+    """A lossless format the step can write and the next read: EXR keeps float EXR frames float."""
+    usable = [f for f in engine.effects[effect].formats if f in engine.encoders]
+    preferred = ("exr",) if source_format == "exr" else ("png16", "png")
+    return next((f for f in (*preferred, *LOSSLESS_BETWEEN_STEPS) if f in usable), (usable or [""])[0])
+
+
+def run_chain(
+    engine: Engine,
+    steps: Sequence[Step],
+    data: bytes,
+    name: str,
+    final_format: str,
+    seed: int,
+    cancel: threading.Event | None = None,
+) -> bytes:
+    """The frame after every step; the last step writes ``final_format`` (or the input's format)."""
+    source_format = sniff(data)
+    if source_format is None:
+        raise ItemError(f"{name} is not a PNG, JPEG, WebP or OpenEXR file")
+    if source_format == "png" and _is_16_bit_png(data):
+        source_format = "png16"
+    for number, step in enumerate(steps):
+        last = number == len(steps) - 1
+        fmt = (
+            (final_format or source_format)
+            if last
+            else intermediate_format(engine, step.effect, source_format)
+        )
+        try:
+            prepared = engine.prepare_effect(
+                step.effect, step.parameters, [EffectInput(data, name)], seed, fmt
+            )
+            artifacts = [e for e in engine.run_effect(prepared, cancel) if isinstance(e, Artifact)]
+        except RequestError as exc:
+            detail = "; ".join(f"{v.field}: {v.description}" for v in exc.violations) or exc.message
+            raise ItemError(f"step {number} ({step.effect}): {detail}") from exc
+        if cancel is not None and cancel.is_set():
+            raise ItemCancelled(name)
+        if len(artifacts) != 1:
+            raise ItemError(f"step {number} ({step.effect}) gave {len(artifacts)} results, expected 1")
+        data = artifacts[0].data
+    return data
+
+
+def _is_16_bit_png(data: bytes) -> bool:
+    return len(data) > 24 and data[24] == 16  # IHDR bit depth, right after width and height

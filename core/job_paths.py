@@ -1,0 +1,77 @@
+"""Where a job may read and write: frame patterns expanded inside configured roots (the sandbox).
+
+A path in a job is relative to a root (the first one) or absolute inside one. It is
+resolved with symlinks followed, then must still lie inside a root: ``..`` tricks,
+absolute paths elsewhere and symlinks that point out are refused before anything runs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+FRAME_RUN = re.compile(r"#+")
+
+
+class PathRefused(ValueError):
+    """A path outside the sandbox (PERMISSION_DENIED) or malformed (INVALID_ARGUMENT)."""
+
+    def __init__(self, message: str, permission: bool) -> None:
+        super().__init__(message)
+        self.permission = permission
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """Resolved input and output roots (absolute, symlinks followed)."""
+
+    inputs: tuple[Path, ...]
+    outputs: tuple[Path, ...]
+
+    @classmethod
+    def of(cls, inputs: Sequence[str | Path], outputs: Sequence[str | Path]) -> Sandbox:
+        return cls(
+            tuple(Path(p).expanduser().resolve() for p in inputs),
+            tuple(Path(p).expanduser().resolve() for p in outputs),
+        )
+
+    def input_path(self, path: str) -> Path:
+        return _inside(path, self.inputs, "input")
+
+    def output_path(self, path: str) -> Path:
+        return _inside(path, self.outputs, "output")
+
+
+def _inside(path: str, roots: tuple[Path, ...], kind: str) -> Path:
+    if not roots:
+        raise PathRefused(f"the server has no {kind} roots configured (job_{kind}_roots)", permission=True)
+    if not path or "\0" in path:
+        raise PathRefused(f"{kind} path is empty or holds a NUL byte", permission=False)
+    given = Path(path)
+    if ".." in given.parts:
+        raise PathRefused(f"{kind} path {path!r} climbs with '..'", permission=True)
+    candidate = (given if given.is_absolute() else roots[0] / given).resolve()  # follows symlinks
+    for root in roots:
+        if candidate == root or root in candidate.parents:
+            return candidate
+    raise PathRefused(
+        f"{kind} path {path!r} resolves to {candidate}, outside the {kind} roots "
+        f"({', '.join(str(r) for r in roots)})",
+        permission=True,
+    )
+
+
+def frame_path(pattern: str, frame: int) -> str:
+    """The pattern with its (single) run of '#' replaced by the zero-padded frame number."""
+    runs = FRAME_RUN.findall(pattern)
+    if len(runs) != 1:
+        raise ValueError(f"pattern {pattern!r} needs exactly one run of '#' for the frame number")
+    width = len(runs[0])
+    sign = "-" if frame < 0 else ""
+    return FRAME_RUN.sub(f"{sign}{abs(frame):0{width}d}", pattern)
+
+
+def has_frame_run(pattern: str) -> bool:
+    return len(FRAME_RUN.findall(pattern)) == 1

@@ -1,0 +1,170 @@
+"""Check a submitted job and plan its items, before anything is stored or run.
+
+Everything a client can get wrong is reported at submission, each problem naming its
+field (``job.steps[1].parameters.scale``, ``job.input.pattern``, ...): unknown effects,
+bad parameters, effects that take more than one input, malformed or oversized frame
+ranges, and paths outside the sandbox. Only what can change later (a frame file that
+is missing or undecodable) is left to the item that reads it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf import json_format
+
+from .engine import Engine
+from .errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied
+from .job_paths import PathRefused, Sandbox, frame_path, has_frame_run
+from .job_store import ItemPlan
+from .v1 import jobs_pb2
+
+MAX_SEED = 2**64 - 1
+
+
+@dataclass(frozen=True)
+class Step:
+    effect: str
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """A checked job: its steps, seed, output format and one ItemPlan per frame."""
+
+    spec: dict[str, Any]  # the JobSpec as JSON, with the seed filled in: what the store keeps
+    steps: tuple[Step, ...]
+    items: tuple[ItemPlan, ...]
+
+
+def steps_of(spec: dict[str, Any]) -> tuple[Step, ...]:
+    return tuple(Step(s["effect"], dict(s.get("parameters") or {})) for s in spec.get("steps", []))
+
+
+def plan_job(spec: jobs_pb2.JobSpec, engine: Engine, sandbox: Sandbox, max_items: int) -> JobPlan:
+    """The job's plan, or InvalidArgument / PermissionDenied naming every bad field."""
+    violations: list[FieldViolation] = []
+    denied: list[FieldViolation] = []
+    _check_steps(spec, engine, violations)
+    frames = _frames(spec.input, max_items, violations)
+    items: list[ItemPlan] = []
+    if frames is not None:
+        if not spec.output_pattern:
+            violations.append(FieldViolation("job.output_pattern", "required, e.g. renders/sh010.####.exr"))
+        elif len(frames) > 1 and not has_frame_run(spec.output_pattern):
+            violations.append(
+                FieldViolation(
+                    "job.output_pattern",
+                    "needs one run of '#' for the frame number, or every frame would overwrite the same file",
+                )
+            )
+        else:
+            items = _items(spec, frames, sandbox, violations, denied)
+    if spec.format and spec.steps:
+        last = spec.steps[len(spec.steps) - 1].effect
+        if last in engine.effects and spec.format not in engine.effects[last].formats:
+            violations.append(
+                FieldViolation(
+                    "job.format", f"{last} writes {list(engine.effects[last].formats)}, not {spec.format!r}"
+                )
+            )
+    if violations:
+        raise InvalidArgument("invalid job", violations)
+    if denied:
+        raise PermissionDenied("job paths outside the sandbox", denied)
+    stored = json_format.MessageToDict(spec, preserving_proto_field_name=True)
+    if not spec.HasField("seed"):
+        stored["seed"] = str(secrets.randbits(63))  # one seed for every frame: a stable look
+    return JobPlan(stored, steps_of(stored), tuple(items))
+
+
+def _check_steps(spec: jobs_pb2.JobSpec, engine: Engine, violations: list[FieldViolation]) -> None:
+    if not spec.steps:
+        violations.append(FieldViolation("job.steps", "give at least one effect"))
+    for i, step in enumerate(spec.steps):
+        field = f"job.steps[{i}]"
+        try:
+            effect, problems = engine.check_effect(step.effect, json_format.MessageToDict(step.parameters))
+        except NotFound as exc:
+            violations.append(FieldViolation(f"{field}.effect", exc.message))
+            continue
+        violations.extend(FieldViolation(f"{field}.{p.field}", p.description) for p in problems)
+        if effect.min_inputs != 1:
+            violations.append(
+                FieldViolation(
+                    f"{field}.effect",
+                    f"{effect.name} takes {effect.min_inputs} inputs; a job step "
+                    "works on one frame at a time",
+                )
+            )
+
+
+def _frames(
+    sequence: jobs_pb2.InputSequence, max_items: int, violations: list[FieldViolation]
+) -> list[tuple[int, str]] | None:
+    """(frame number, input path) per item, or None after recording what is wrong."""
+    if sequence.pattern and sequence.paths:
+        violations.append(FieldViolation("job.input", "give a pattern or a list of paths, not both"))
+        return None
+    if sequence.paths:
+        if len(sequence.paths) > max_items:
+            violations.append(
+                FieldViolation("job.input.paths", f"{len(sequence.paths)} paths exceed {max_items}")
+            )
+            return None
+        return list(enumerate(sequence.paths))
+    if not sequence.pattern:
+        violations.append(FieldViolation("job.input", "give a pattern (e.g. plates/sh010.####.exr) or paths"))
+        return None
+    if not has_frame_run(sequence.pattern):
+        violations.append(
+            FieldViolation("job.input.pattern", "needs exactly one run of '#' for the frame number")
+        )
+        return None
+    first, last = sequence.first_frame, sequence.last_frame
+    if last < first:
+        violations.append(FieldViolation("job.input.last_frame", f"{last} is before first_frame {first}"))
+        return None
+    if last - first + 1 > max_items:
+        violations.append(
+            FieldViolation(
+                "job.input.last_frame", f"{last - first + 1} frames exceed the limit of {max_items} per job"
+            )
+        )
+        return None
+    return [(f, frame_path(sequence.pattern, f)) for f in range(first, last + 1)]
+
+
+def _items(
+    spec: jobs_pb2.JobSpec,
+    frames: list[tuple[int, str]],
+    sandbox: Sandbox,
+    violations: list[FieldViolation],
+    denied: list[FieldViolation],
+) -> list[ItemPlan]:
+    items = []
+    outputs: set[str] = set()
+    for index, (frame, input_path) in enumerate(frames):
+        output = (
+            frame_path(spec.output_pattern, frame)
+            if has_frame_run(spec.output_pattern)
+            else spec.output_pattern
+        )
+        input_field = f"job.input.paths[{index}]" if spec.input.paths else "job.input.pattern"
+        for field, path, check in (
+            (input_field, input_path, sandbox.input_path),
+            ("job.output_pattern", output, sandbox.output_path),
+        ):
+            try:
+                check(path)
+            except PathRefused as exc:
+                (denied if exc.permission else violations).append(FieldViolation(field, str(exc)))
+                return []
+        if output in outputs:
+            violations.append(FieldViolation("job.output_pattern", f"two items would both write {output}"))
+            return []
+        outputs.add(output)
+        items.append(ItemPlan(frame, input_path, output))
+    return items

@@ -1,0 +1,113 @@
+"""``mesh.props``: game-ready props sampled from the shape VAE and meshed (no torch).
+
+The ONNX decoder turns a Gaussian draw and a family into a 32^3 distance grid; the
+meshing module makes it a watertight, grounded, metre-scaled mesh with levels of
+detail; the mesh encoders write GLB, glTF, OBJ, PLY, STL or USD.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from museforge import GenerationContext, Generator, Media, ModelSource, Progress
+from museforge.latent import Variations, latents
+
+from .asset import MeshAsset
+from .meshing import MAX_RESOLUTION, MIN_RESOLUTION, EmptyShape, mesh_field
+from .shapes import FAMILIES
+
+MODEL = "mesh.props"
+MODELS_DIR = Path(__file__).parent / "models" / "props"
+LATENT_DIM = 32  # must equal props_net.LATENT (a test checks the shipped manifest)
+MAX_LODS = 4
+MAX_PROPS = 256  # count x frames per request
+MAX_VOXELS = 64 * 128**3  # count x frames x resolution^3 per request: about 30 s of meshing
+Family = Literal["rock", "vase", "crate", "column", "mushroom"]
+assert set(Family.__args__) == set(FAMILIES)  # type: ignore[attr-defined]
+
+
+class PropsParams(Variations):
+    """Parameters of mesh.props."""
+
+    family: Family = Field("rock", description="The kind of prop.")
+    interpolate_family: Family | None = Field(
+        None, description="With interpolate_to: the family the walk ends in (default: `family`), "
+        "for morphs from one kind of prop into another.")
+    resolution: int = Field(
+        64, ge=MIN_RESOLUTION, le=MAX_RESOLUTION,
+        description="Marching-cubes grid cells per side; the mesh of LOD0 has roughly "
+        "2.5 x resolution^2 triangles. The model decodes 32^3 and finer grids follow its smooth field.")
+    size: float = Field(
+        1.0, gt=0.0, le=1000.0,
+        description="The largest side of the prop's bounding box, in metres.")
+    lods: int = Field(
+        1, ge=1, le=MAX_LODS,
+        description="Levels of detail, LOD0 included: each further level has half the triangles "
+        "of the one before (GLB/glTF/USD hold them all; OBJ holds them all as objects; PLY and "
+        "STL hold LOD0).")
+
+
+def check(params: PropsParams, count: int) -> list[tuple[str, str]]:
+    problems = []
+    props = count * params.images_per_item()
+    if props > MAX_PROPS:
+        problems.append(("parameters.frames", f"count x frames = {props} exceeds {MAX_PROPS}"))
+    elif props * params.resolution**3 > MAX_VOXELS:
+        problems.append(("parameters.resolution",
+                         f"count x frames x resolution^3 = {props * params.resolution**3} exceeds "
+                         f"{MAX_VOXELS}; lower the resolution or ask for fewer props"))
+    if params.interpolate_family is not None and params.interpolate_to is None:
+        problems.append(("parameters.interpolate_family", "needs interpolate_to"))
+    return problems
+
+
+def family_weights(params: PropsParams, index: int) -> np.ndarray:
+    """The decoder's family input for output ``index``: one-hot, or a blend along a cross-family walk."""
+    start = np.eye(len(FAMILIES), dtype=np.float32)[FAMILIES.index(params.family)]
+    if params.interpolate_to is None or params.interpolate_family is None:
+        return start
+    end = np.eye(len(FAMILIES), dtype=np.float32)[FAMILIES.index(params.interpolate_family)]
+    t = (index % params.frames) / (params.frames - 1)
+    return ((1.0 - t) * start + t * end).astype(np.float32)
+
+
+def generate(ctx: GenerationContext, params: PropsParams, seed: int,
+             count: int) -> Iterator[Progress | Media]:
+    items = list(latents((LATENT_DIM,), seed, count, params))
+    total = len(items)
+    yield Progress(0, total, "meshing")
+    for done, (index, latent) in enumerate(items, start=1):
+        family = family_weights(params, index)
+        field = ctx.infer(MODEL, {"latent": latent[None], "family": family[None]})["sdf"][0]
+        ctx.check_cancelled()
+        try:
+            levels = mesh_field(field, params.resolution, params.size, params.lods)
+        except EmptyShape as exc:  # a draw far out in the tails; say which one
+            raise RuntimeError(f"prop {index} decoded to an empty field") from exc
+        name = f"{params.family}-{seed}-{index}"
+        yield Media("mesh", MeshAsset(name, tuple(levels)), index, metadata={
+            "family": params.family if family.max() == 1.0 else
+            ",".join(f"{f}:{w:.3f}" for f, w in zip(FAMILIES, family, strict=True) if w > 0),
+            "faces": ",".join(str(len(level.faces)) for level in levels),
+            "size_m": f"{params.size:g}",
+        })
+        yield Progress(done, total, "meshing")
+
+
+PROPS = Generator(
+    name="mesh.props",
+    modality="mesh",
+    parameters=PropsParams,
+    generate=generate,
+    formats=("glb", "gltf", "obj", "ply", "stl", "usda", "usdz"),
+    models=(ModelSource(MODEL, MODELS_DIR),),
+    description="Watertight game props (rock, vase, crate, column, mushroom) sampled from a "
+    "conditional VAE over signed distance fields, with levels of detail, in metres, Y up; "
+    "morphs between seeds and across families with interpolate_to and frames.",
+    check=check,
+)

@@ -1,0 +1,49 @@
+"""The job sandbox: frame patterns, roots, '..', absolute paths and escaping symlinks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from museforge.job_paths import PathRefused, Sandbox, frame_path, has_frame_run
+
+
+def test_frame_patterns() -> None:
+    assert frame_path("plates/sh010.####.exr", 1001) == "plates/sh010.1001.exr"
+    assert frame_path("f.##.png", 7) == "f.07.png"
+    assert frame_path("f.##.png", 123) == "f.123.png"
+    assert frame_path("f.###.png", -4) == "f.-004.png"
+    assert has_frame_run("a.#.png") and not has_frame_run("a.png") and not has_frame_run("a#.#.png")
+    with pytest.raises(ValueError, match="exactly one run"):
+        frame_path("a.png", 1)
+
+
+def test_paths_resolve_inside_the_roots_and_never_outside(tmp_path: Path) -> None:
+    inputs, outputs, elsewhere = tmp_path / "in", tmp_path / "out", tmp_path / "secret"
+    for d in (inputs, outputs, elsewhere):
+        d.mkdir()
+    (inputs / "escape").symlink_to(elsewhere)
+    (inputs / "inside").symlink_to(inputs)
+    sandbox = Sandbox.of([inputs], [outputs])
+    assert sandbox.input_path("plates/a.png") == inputs / "plates" / "a.png"
+    assert sandbox.input_path(str(inputs / "b.png")) == inputs / "b.png"
+    assert sandbox.input_path("inside/c.png") == inputs / "c.png"  # a symlink that stays is fine
+    assert sandbox.output_path("renders/a.exr") == outputs / "renders" / "a.exr"
+    for bad in (
+        "../secret/a.png",
+        "plates/../../secret/a.png",
+        str(elsewhere / "a.png"),
+        "escape/a.png",
+        "/etc/passwd",
+    ):
+        with pytest.raises(PathRefused) as caught:
+            sandbox.input_path(bad)
+        assert caught.value.permission, bad
+    with pytest.raises(PathRefused):
+        sandbox.output_path(str(inputs / "a.png"))  # an input root is not an output root
+    with pytest.raises(PathRefused) as caught:
+        sandbox.input_path("")
+    assert not caught.value.permission
+    with pytest.raises(PathRefused, match="no input roots"):
+        Sandbox.of([], [outputs]).input_path("a.png")

@@ -1,0 +1,68 @@
+"""The job store on real SQLite: WAL, idempotency, items recorded once, cancel kept, cascade delete."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from museforge.job_store import ItemPlan, ItemState, JobState, JobStore
+
+PLANS = [ItemPlan(f, f"in.{f:04d}.png", f"out.{f:04d}.png") for f in range(1001, 1006)]
+
+
+def test_wal_mode_and_a_queued_job_with_its_items(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    assert store.journal_mode == "wal"
+    job, created = store.create({"steps": []}, PLANS, "local")
+    assert created and job.state == JobState.QUEUED and job.total == 5 and job.done == 0
+    items = store.items(job.id)
+    assert [i.frame for i in items] == [1001, 1002, 1003, 1004, 1005]
+    assert {i.state for i in items} == {ItemState.PENDING}
+
+
+def test_the_same_idempotency_key_returns_the_first_job(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    first, created = store.create({"a": 1}, PLANS, "local", "sh010-v3")
+    again, created_again = store.create({"a": 2}, PLANS[:1], "local", "sh010-v3")
+    other, _ = store.create({"a": 3}, PLANS, "local", "sh020-v1")
+    assert created and not created_again and again.id == first.id and again.spec == {"a": 1}
+    assert other.id != first.id and len(store.jobs()) == 2
+
+
+def test_an_item_is_finished_once_and_counts_follow(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    job, _ = store.create({}, PLANS, "local")
+    assert store.finish_item(job.id, 0, ItemState.DONE)
+    assert not store.finish_item(job.id, 0, ItemState.FAILED, "late")  # no second outcome
+    assert store.finish_item(job.id, 1, ItemState.FAILED, "input missing")
+    assert store.skip_pending(job.id) == 3
+    counted = store.get(job.id)
+    assert counted is not None and (counted.done, counted.failed, counted.skipped) == (1, 1, 3)
+    items = store.items(job.id)
+    assert items[0].attempts == 1 and items[1].error == "input missing"
+    # seq orders changes: a watcher that saw seq 1 gets the rest in commit order.
+    assert [i.index for i in store.items(job.id, after_seq=items[0].seq)] == [1, 2, 3, 4]
+
+
+def test_state_moves_only_from_the_allowed_states_and_cancel_survives_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    store = JobStore(path)
+    job, _ = store.create({}, PLANS, "local")
+    assert store.set_state(job.id, JobState.RUNNING, only_from=(JobState.QUEUED,))
+    assert not store.set_state(job.id, JobState.RUNNING, only_from=(JobState.QUEUED,))
+    assert store.request_cancel(job.id)
+    store.close()
+    reopened = JobStore(path)
+    found = reopened.get(job.id)
+    assert found is not None and found.cancel_requested and found.state == JobState.RUNNING
+    reopened.set_state(job.id, JobState.CANCELLED)
+    assert not reopened.request_cancel(job.id)  # finished: nothing to cancel
+    assert [j.id for j in reopened.jobs([JobState.CANCELLED])] == [job.id]
+
+
+def test_delete_removes_the_job_and_its_items(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    job, _ = store.create({}, PLANS, "local")
+    assert store.delete(job.id) and store.get(job.id) is None and not store.delete(job.id)
+    rows = sqlite3.connect(tmp_path / "jobs.sqlite3").execute("SELECT COUNT(*) FROM items").fetchone()
+    assert rows == (0,)

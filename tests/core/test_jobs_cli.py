@@ -1,0 +1,125 @@
+"""``museforge job`` as a user runs it: real processes against a real server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.core.jobs_helpers import job_settings, write_frames
+from tests.servers import ServerThread
+
+
+def museforge(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "museforge.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ),
+    )
+
+
+def test_submit_watch_status_list_cancel_delete(tmp_path: Path) -> None:
+    write_frames(tmp_path / "in", 1001, 1006)
+    (tmp_path / "out").mkdir()
+    with ServerThread(job_settings(tmp_path)) as server:
+        target = ("--server", server.address)
+        submitted = museforge(
+            "job",
+            "submit",
+            "--step",
+            "effect.denoise",
+            "-p",
+            "sigma=20",
+            "--step",
+            "effect.upscale",
+            "-p",
+            "scale=2",
+            "--input",
+            "sh010.####.png",
+            "--frames",
+            "1001-1006",
+            "--output",
+            "clean/sh010.####.exr",
+            "--format",
+            "exr",
+            "--key",
+            "sh010-cli",
+            "--watch",
+            *target,
+        )
+        assert submitted.returncode == 0, submitted.stderr
+        job_id = submitted.stdout.split()[0]
+        assert "succeeded, 6/6 done" in submitted.stderr
+        assert sorted(p.name for p in (tmp_path / "out" / "clean").iterdir()) == [
+            f"sh010.{f}.exr" for f in range(1001, 1007)
+        ]
+
+        again = museforge(
+            "job",
+            "submit",
+            "--step",
+            "effect.denoise",
+            "--input",
+            "sh010.####.png",
+            "--frames",
+            "1001-1001",
+            "--output",
+            "x.####.png",
+            "--key",
+            "sh010-cli",
+            *target,
+        )
+        assert again.stdout.split()[0] == job_id  # the idempotency key
+
+        status = museforge("job", "status", job_id, "--json", *target)
+        record = json.loads(status.stdout)
+        assert record["metadata"]["state"] == "SUCCEEDED" and len(record["result"]["items"]) == 6
+        items = museforge("job", "status", job_id, "--items", *target)
+        assert items.stdout.count("done") >= 6 and "clean/sh010.1006.exr" in items.stdout
+
+        listing = museforge("job", "list", "--state", "succeeded", *target)
+        assert job_id in listing.stdout and "effect.denoise -> effect.upscale" in listing.stdout
+        watched = museforge("job", "watch", job_id, "--json", *target)
+        assert watched.returncode == 0 and "succeeded" in watched.stderr
+
+        assert museforge("job", "cancel", job_id, *target).returncode == 0  # finished: nothing happens
+        assert museforge("job", "delete", job_id, *target).returncode == 0
+        gone = museforge("job", "status", job_id, *target)
+        assert gone.returncode == 1 and "NOT_FOUND" in gone.stderr
+
+        bad = museforge(
+            "job",
+            "submit",
+            "--step",
+            "effect.denoise",
+            "-p",
+            "sigma=900",
+            "--input",
+            "../sh010.####.png",
+            "--frames",
+            "1-2",
+            "--output",
+            "o.####.png",
+            *target,
+        )
+        assert bad.returncode == 1 and "job.steps[0].parameters.sigma" in bad.stderr
+        usage = museforge(
+            "job",
+            "submit",
+            "-p",
+            "sigma=1",
+            "--step",
+            "effect.denoise",
+            "--input",
+            "a.#.png",
+            "--frames",
+            "1-2",
+            "--output",
+            "b.#.png",
+            *target,
+        )
+        assert usage.returncode == 2 and "give --step EFFECT before its parameters" in usage.stderr

@@ -1,0 +1,232 @@
+"""Batch jobs through a real server: Operations, WatchJob, chains, cancel, delete, bad input."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+from google.longrunning import operations_pb2
+from google.rpc import code_pb2
+from PIL import Image
+
+from museforge.client import Client
+from museforge.engine import EffectInput
+from museforge.errors import field_violations
+from museforge.job_chain import intermediate_format
+from museforge.v1 import jobs_pb2
+from tests.core.jobs_helpers import chain_spec, job_settings, write_frames
+from tests.servers import ServerThread
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("jobs")
+    write_frames(root / "in", 1001, 1008)
+    (root / "out").mkdir()
+    return root
+
+
+@pytest.fixture(scope="module")
+def running(root: Path) -> Iterator[ServerThread]:
+    with ServerThread(job_settings(root)) as server:
+        yield server
+
+
+@pytest.fixture()
+def jobs(running: ServerThread) -> Iterator[Client]:
+    with Client(running.address, timeout=60) as client:
+        yield client
+
+
+def result_of(operation: operations_pb2.Operation) -> jobs_pb2.JobResult:
+    result = jobs_pb2.JobResult()
+    assert operation.response.Unpack(result)
+    return result
+
+
+def meta_of(operation: operations_pb2.Operation) -> jobs_pb2.JobMetadata:
+    meta = jobs_pb2.JobMetadata()
+    assert operation.metadata.Unpack(meta)
+    return meta
+
+
+def test_a_chain_runs_every_frame_like_two_apply_calls(
+    jobs: Client, running: ServerThread, root: Path
+) -> None:
+    operation = jobs.submit_job(chain_spec(1001, 1004, output="chain/sh010.####.png"))
+    assert operation.name.startswith("jobs/") and meta_of(operation).total == 4
+    done = jobs.wait_job(operation.name, 120)
+    assert done.done and meta_of(done).state == jobs_pb2.SUCCEEDED
+    items = result_of(done).items
+    assert [i.state for i in items] == [jobs_pb2.DONE] * 4
+    assert [i.output for i in items] == [f"chain/sh010.{f}.png" for f in range(1001, 1005)]
+    # The same chain through the engine directly: denoise to the lossless hand-over format, upscale.
+    engine = running.running.engine  # type: ignore[union-attr]
+    source = (root / "in" / "sh010.1002.png").read_bytes()
+    between = intermediate_format(engine, "effect.denoise", "png")
+    assert between == "png16"
+    first = engine.apply_effect(
+        "effect.denoise", {"sigma": 25}, [EffectInput(source, "sh010.1002.png")], seed=7, fmt=between
+    )[0].data
+    second = engine.apply_effect(
+        "effect.upscale", {"scale": 2}, [EffectInput(first, "sh010.1002.png")], seed=7, fmt="png"
+    )[0].data
+    assert (root / "out" / "chain" / "sh010.1002.png").read_bytes() == second
+    with Image.open(io.BytesIO(second)) as image:
+        assert image.size == (128, 96)
+
+
+def test_watch_streams_a_snapshot_every_item_and_a_final_snapshot(jobs: Client) -> None:
+    operation = jobs.submit_job(chain_spec(1001, 1003, output="watched/f.####.png"))
+    events = list(jobs.watch_job(operation.name))
+    kinds = [e.WhichOneof("event") for e in events]
+    assert kinds[0] == "snapshot" and kinds[-1] == "snapshot"
+    finished = {e.item.frame for e in events if e.WhichOneof("event") == "item"}
+    assert finished == {1001, 1002, 1003}
+    assert events[-1].snapshot.done == 3 and events[-1].snapshot.state == jobs_pb2.SUCCEEDED
+
+
+def test_missing_frames_fail_alone_and_the_job_says_failed(jobs: Client) -> None:
+    operation = jobs.wait_job(jobs.submit_job(chain_spec(1007, 1010, output="gap/f.####.png")).name, 120)
+    meta, items = meta_of(operation), result_of(operation).items
+    assert meta.state == jobs_pb2.FAILED and (meta.done, meta.failed) == (2, 2)
+    assert [i.state for i in items] == [
+        jobs_pb2.DONE,
+        jobs_pb2.DONE,
+        jobs_pb2.ITEM_FAILED,
+        jobs_pb2.ITEM_FAILED,
+    ]
+    assert "sh010.1009.png not found" in items[2].error
+
+
+def test_an_undecodable_frame_fails_with_the_reason(jobs: Client, root: Path) -> None:
+    (root / "in" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    spec = chain_spec(0, 0, output="broken/out.#.png")
+    spec.input.ClearField("pattern")
+    spec.input.paths.append("broken.png")
+    operation = jobs.wait_job(jobs.submit_job(spec).name, 60)
+    [item] = result_of(operation).items
+    assert item.state == jobs_pb2.ITEM_FAILED and "inputs[0]" in item.error
+
+
+def test_idempotency_key_returns_the_same_job(jobs: Client) -> None:
+    first = jobs.submit_job(chain_spec(1001, 1002, output="idem/f.####.png", idempotency_key="sh010-v1"))
+    again = jobs.submit_job(chain_spec(1001, 1008, output="other/f.####.png", idempotency_key="sh010-v1"))
+    assert again.name == first.name and meta_of(again).total == 2
+
+
+def test_list_filters_by_state_and_delete_keeps_the_outputs(jobs: Client, root: Path) -> None:
+    name = jobs.wait_job(jobs.submit_job(chain_spec(1001, 1001, output="kept/f.####.png")).name, 60).name
+    assert name in [o.name for o in jobs.list_jobs("state=SUCCEEDED")]
+    assert name not in [o.name for o in jobs.list_jobs("state=RUNNING OR state=QUEUED")]
+    assert name in [o.name for o in jobs.list_jobs("done=true", page_size=1)]  # paged through
+    jobs.delete_job(name)
+    with pytest.raises(grpc.RpcError) as caught:
+        jobs.get_job(name)
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    assert (root / "out" / "kept" / "f.1001.png").is_file()
+
+
+def test_cancel_stops_a_job_and_records_what_finished(jobs: Client, root: Path) -> None:
+    write_frames(root / "in" / "long", 1, 40, size=(256, 192))
+    spec = chain_spec(1, 40, output="cancelled/f.####.png")
+    spec.input.pattern = "long/sh010.####.png"
+    name = jobs.submit_job(spec).name
+    with pytest.raises(grpc.RpcError) as caught:
+        jobs.delete_job(name)  # not while it runs
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    for event in jobs.watch_job(name):
+        if event.WhichOneof("event") == "item":
+            break  # one frame is done: cancel now
+    jobs.cancel_job(name)
+    operation = jobs.wait_job(name, 60)
+    meta = meta_of(operation)
+    assert operation.done and meta.state == jobs_pb2.CANCELLED
+    assert operation.error.code == code_pb2.CANCELLED
+    assert 1 <= meta.done < 40 and meta.done + meta.failed + meta.skipped == 40
+    written = sorted(p.name for p in (root / "out" / "cancelled").glob("*.png"))
+    assert len(written) == meta.done  # every finished frame, and only those, is on disk
+    assert not list((root / "out" / "cancelled").glob(".*.part"))
+
+
+def expect_error(jobs: Client, spec: jobs_pb2.JobSpec, code: grpc.StatusCode, field: str) -> None:
+    with pytest.raises(grpc.RpcError) as caught:
+        jobs.submit_job(spec)
+    assert caught.value.code() == code
+    assert field in dict(field_violations(caught.value)), field_violations(caught.value)
+
+
+def test_bad_jobs_name_the_field(jobs: Client) -> None:
+    bad = chain_spec(1001, 1002)
+    bad.steps[1].effect = "effect.sharpen"
+    expect_error(jobs, bad, grpc.StatusCode.INVALID_ARGUMENT, "job.steps[1].effect")
+    bad = chain_spec(1001, 1002)
+    bad.steps[0].parameters.update({"sigma": 500})
+    expect_error(jobs, bad, grpc.StatusCode.INVALID_ARGUMENT, "job.steps[0].parameters.sigma")
+    bad = chain_spec(1001, 1002)
+    bad.steps.add(effect="effect.interpolate")
+    expect_error(jobs, bad, grpc.StatusCode.INVALID_ARGUMENT, "job.steps[2].effect")
+    expect_error(jobs, chain_spec(1005, 1001), grpc.StatusCode.INVALID_ARGUMENT, "job.input.last_frame")
+    expect_error(jobs, chain_spec(1, 10**7), grpc.StatusCode.INVALID_ARGUMENT, "job.input.last_frame")
+    expect_error(
+        jobs,
+        chain_spec(1001, 1002, output="same.png"),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "job.output_pattern",
+    )
+    expect_error(jobs, chain_spec(1001, 1002, format="mp3"), grpc.StatusCode.INVALID_ARGUMENT, "job.format")
+    bad = chain_spec(1001, 1002)
+    bad.input.pattern = "sh010.png"
+    expect_error(jobs, bad, grpc.StatusCode.INVALID_ARGUMENT, "job.input.pattern")
+    bad = jobs_pb2.JobSpec(output_pattern="x.#.png")
+    bad.input.paths.append("a.png")
+    expect_error(jobs, bad, grpc.StatusCode.INVALID_ARGUMENT, "job.steps")
+
+
+def test_paths_outside_the_sandbox_are_refused(jobs: Client) -> None:
+    bad = chain_spec(1001, 1002)
+    bad.input.pattern = "../../etc/sh010.####.png"
+    expect_error(jobs, bad, grpc.StatusCode.PERMISSION_DENIED, "job.input.pattern")
+    expect_error(
+        jobs,
+        chain_spec(1001, 1002, output="/tmp/elsewhere/f.####.png"),
+        grpc.StatusCode.PERMISSION_DENIED,
+        "job.output_pattern",
+    )
+    bad = chain_spec(0, 0)
+    bad.input.ClearField("pattern")
+    bad.input.paths.append("/etc/passwd")
+    expect_error(jobs, bad, grpc.StatusCode.PERMISSION_DENIED, "job.input.paths[0]")
+
+
+def test_unknown_jobs_and_bad_filters(jobs: Client) -> None:
+    for call in (
+        lambda: jobs.get_job("jobs/nope"),
+        lambda: jobs.cancel_job("nope"),
+        lambda: list(jobs.watch_job("jobs/nope")),
+    ):
+        with pytest.raises(grpc.RpcError) as caught:
+            call()
+        assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.RpcError) as caught:
+        jobs.list_jobs("colour=blue")
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "filter" in dict(field_violations(caught.value))
+    with pytest.raises(grpc.RpcError) as caught:
+        jobs.get_job("jobs/a/b")
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_wait_returns_when_the_timeout_passes(jobs: Client, root: Path) -> None:
+    write_frames(root / "in" / "slow", 1, 12, size=(256, 192))
+    spec = chain_spec(1, 12, output="slow/f.####.png")
+    spec.input.pattern = "slow/sh010.####.png"
+    name = jobs.submit_job(spec).name
+    early = jobs.wait_job(name, 0.3)
+    assert not early.done
+    assert jobs.wait_job(name, 120).done
+    assert np.all([i.state == jobs_pb2.DONE for i in result_of(jobs.get_job(name)).items])
