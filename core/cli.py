@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "health and reflection. Ctrl-C or SIGTERM drains and exits.")
     serve.add_argument("--address", help=f"HOST:PORT to listen on (default {DEFAULT_ADDRESS})")
     serve.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serve.add_argument("--executor", choices=["local", "ray"],
+                       help="who runs batch-job frames (default local; ray needs museforge[ray])")
+    serve.add_argument("--ray-address", help="Ray cluster to join (default: start a local Ray)")
     add_settings_flags(serve)
 
     plugins = sub.add_parser("plugins", help="list plugins and their load errors")
@@ -168,11 +171,16 @@ def print_table(rows: Iterable[Sequence[str]], header: Sequence[str]) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from .server import serve_forever
 
-    settings = settings_from(args, address=args.address, log_level=args.log_level)
+    settings = settings_from(args, address=args.address, log_level=args.log_level, job_executor=args.executor,
+                             ray_address=args.ray_address)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: "
                         "%(message)s")
     try:
         asyncio.run(serve_forever(settings))
+    except ImportError as exc:
+        print(f"museforge: cannot start the {settings.job_executor} job executor ({exc}); "
+              "pip install 'museforge[ray]'", file=sys.stderr)
+        return EXIT_USAGE
     except OSError as exc:
         print(f"museforge: cannot serve on {settings.address}: {exc}", file=sys.stderr)
         return EXIT_FAILED

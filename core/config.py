@@ -80,6 +80,16 @@ class Settings(BaseModel):
     job_output_roots: list[str] = Field(
         ["."], description="directories batch jobs may write results to")
     job_workers: int = Field(2, ge=1, le=256, description="frames of one job processed at once")
+    job_executor: str = Field(
+        "local", pattern="^(local|ray)$",
+        description="who runs job frames: this process, or a Ray actor pool (the [ray] extra)")
+    ray_address: str = Field(
+        "", description="Ray cluster to join ('auto', 'ray://host:10001', ...); empty starts a local Ray")
+    ray_workers: int = Field(2, ge=1, le=4096, description="Ray actors, each holding its own sessions")
+    ray_cpus_per_worker: float = Field(1.0, ge=0, description="CPUs Ray reserves per actor")
+    ray_gpus_per_worker: float = Field(
+        -1.0, ge=-1, description="GPUs per actor; -1: one each when the cluster has enough, else none")
+    ray_num_cpus: int = Field(0, ge=0, description="CPUs of a local Ray; 0: all of this machine's")
     max_job_items: int = Field(100_000, ge=1, le=10_000_000, description="largest number of frames per job")
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
 

@@ -34,6 +34,8 @@ class _Running:
 class LocalExecutor:
     """Runs queued jobs from the store until closed."""
 
+    name = EXECUTOR_NAME
+
     def __init__(self, store: JobStore, engine: Engine, sandbox: Sandbox, workers: int = 2) -> None:
         self.store = store
         self.engine = engine
@@ -46,7 +48,7 @@ class LocalExecutor:
 
     def start(self) -> LocalExecutor:
         for job in self.store.jobs([JobState.RUNNING, JobState.QUEUED]):
-            if job.executor == EXECUTOR_NAME:
+            if job.executor == self.name:
                 log.info("resuming job %s (%d of %d items done)", job.id, job.done, job.total)
                 self._queue.put(job.id)
         self._thread.start()
@@ -55,7 +57,7 @@ class LocalExecutor:
     def close(self, timeout: float = 10.0) -> None:
         with self._lock:
             if self._running is not None:
-                self._running.cancel.set()  # stop between tiles; the job resumes on the next start
+                self._stop_running(self._running.cancel)  # the job resumes on the next start
         self._queue.put(None)
         self._thread.join(timeout)
 
@@ -68,11 +70,15 @@ class LocalExecutor:
             return
         with self._lock:
             if self._running is not None and self._running.job_id == job_id:
-                self._running.cancel.set()
+                self._stop_running(self._running.cancel)
                 return
         job = self.store.get(job_id)
         if job is not None and job.state == JobState.QUEUED:
             self._finish_cancelled(job_id)
+
+    def _stop_running(self, cancel: threading.Event) -> None:
+        """Stop the running job's frames (in-flight ones stop at their next tile)."""
+        cancel.set()
 
     # -- the loop --------------------------------------------------------------------------
 

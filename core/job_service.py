@@ -23,15 +23,19 @@ from .engine import Engine
 from .errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, RequestError
 from .job_paths import Sandbox
 from .job_plan import plan_job
-from .job_runner import EXECUTOR_NAME, LocalExecutor
+from .job_runner import LocalExecutor
 from .job_store import Item, ItemState, Job, JobState, JobStore
 from .service import abort_with
 from .v1 import jobs_pb2
 from .v1 import jobs_pb2_grpc as jobs_grpc
 
 PREFIX = "jobs/"
-ITEM_STATE_NAMES = {ItemState.PENDING: "PENDING", ItemState.DONE: "DONE", ItemState.FAILED: "ITEM_FAILED",
-                    ItemState.SKIPPED: "SKIPPED"}
+ITEM_STATE_NAMES = {
+    ItemState.PENDING: "PENDING",
+    ItemState.DONE: "DONE",
+    ItemState.FAILED: "ITEM_FAILED",
+    ItemState.SKIPPED: "SKIPPED",
+}
 POLL_SECONDS = 0.2
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
@@ -105,7 +109,9 @@ class JobsBackend:
 
     def submit(self, spec: jobs_pb2.JobSpec) -> Job:
         plan = plan_job(spec, self.engine, self.sandbox, self.max_items)
-        job, created = self.store.create(plan.spec, plan.items, EXECUTOR_NAME, spec.idempotency_key or None)
+        job, created = self.store.create(
+            plan.spec, plan.items, self.executor.name, spec.idempotency_key or None
+        )
         if created:
             self.executor.submit(job.id)
         return job

@@ -84,7 +84,13 @@ def start_jobs(settings: Settings, engine: Engine) -> JobsBackend:
     """Open the job store under the data directory and start the local executor (resuming jobs)."""
     store = JobStore(data_directory(settings) / JOBS_DB)
     sandbox = Sandbox.of(settings.job_input_roots, settings.job_output_roots)
-    executor = LocalExecutor(store, engine, sandbox, settings.job_workers).start()
+    executor: LocalExecutor
+    if settings.job_executor == "ray":
+        from .job_ray import RayExecutor  # only now: Ray is an optional extra
+
+        executor = RayExecutor(store, engine, sandbox, settings.ray_workers, settings=settings).start()
+    else:
+        executor = LocalExecutor(store, engine, sandbox, settings.job_workers).start()
     return JobsBackend(store, executor, engine, sandbox, settings.max_job_items)
 
 

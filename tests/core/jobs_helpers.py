@@ -37,14 +37,14 @@ def write_frames(
 
 
 def job_settings(root: Path, **extra: Any) -> Settings:
-    return Settings(
-        address="127.0.0.1:0",
-        data_dir=str(root / "data"),
-        job_input_roots=[str(root / "in")],
-        job_output_roots=[str(root / "out")],
-        plugins=["effect", "image"],
-        **extra,
-    )
+    values: dict[str, Any] = {
+        "address": "127.0.0.1:0",
+        "data_dir": str(root / "data"),
+        "job_input_roots": [str(root / "in")],
+        "job_output_roots": [str(root / "out")],
+        "plugins": ["effect", "image"],
+    }
+    return Settings(**{**values, **extra})
 
 
 def chain_spec(

@@ -42,7 +42,7 @@ def test_list_generators_has_schema_formats_and_provider(client: Client) -> None
     assert (model.name, model.version, model.sha256) == ("image.digits", "1", manifest.sha256)
     assert model.ready and model.provider == "CPUExecutionProvider"
     assert [g.name for g in client.generators(modality="audio")] == ["music.melody"]
-    assert client.generators(modality="mesh") == []
+    assert [g.name for g in client.generators(modality="mesh")] == ["mesh.props"]
 
 
 def test_generate_returns_requested_count_of_pngs(client: Client) -> None:
