@@ -230,3 +230,26 @@ def test_wait_returns_when_the_timeout_passes(jobs: Client, root: Path) -> None:
     assert not early.done
     assert jobs.wait_job(name, 120).done
     assert np.all([i.state == jobs_pb2.DONE for i in result_of(jobs.get_job(name)).items])
+
+
+def test_an_exr_sequence_stays_scene_linear_float_through_the_chain(jobs: Client, root: Path) -> None:
+    from museforge.generator import Media
+    from museforge.plugins.image.formats import encode_exr
+
+    rng = np.random.default_rng(3)
+    for frame in (1, 2):
+        linear = (rng.random((48, 64, 3)) * 0.8).astype(np.float32)
+        linear[10:14, 10:14] = 4.0  # a highlight above 1, as film plates have
+        data = encode_exr(Media("image", linear, 0, colorspace="linear"), {})
+        (root / "in" / "exr").mkdir(exist_ok=True)
+        (root / "in" / "exr" / f"plate.{frame:04d}.exr").write_bytes(data)
+    spec = chain_spec(1, 2, output="exr/plate.####.exr")
+    spec.input.pattern = "exr/plate.####.exr"
+    operation = jobs.wait_job(jobs.submit_job(spec).name, 120)
+    assert meta_of(operation).state == jobs_pb2.SUCCEEDED
+    import OpenEXR
+
+    with OpenEXR.File(str(root / "out" / "exr" / "plate.0002.exr")) as result:
+        pixels = np.asarray(next(iter(result.channels().values())).pixels)
+    assert pixels.shape[:2] == (96, 128) and pixels.dtype in (np.float16, np.float32)
+    assert float(pixels.max()) > 2.0  # the highlight survived both steps as float
