@@ -38,6 +38,11 @@ class BatchingOptions:
     # Merging pays off for small requests (one run's fixed cost shared); a request whose
     # inputs are this big already keeps the cores busy and is run on its own.
     max_merge_bytes: int = 256 * 1024
+    max_queue_size: int = 0  # requests waiting or running at once; 0: no bound (Triton's default)
+
+
+class QueueFull(RuntimeError):
+    """The model already holds ``max_queue_size`` requests: the caller should retry later."""
 
 
 @dataclass
@@ -129,6 +134,9 @@ class DynamicBatcher:
         with self._lock:
             if self._closed:
                 raise RuntimeError(f"model {self.name}: the batcher is closed")
+            if self.options.max_queue_size and self._busy >= self.options.max_queue_size:
+                raise QueueFull(f"model {self.name} has {self._busy} requests queued or running "
+                                f"(max_queue_size {self.options.max_queue_size})")
             alone = self._busy == 0
             self._busy += 1
         if inline and alone and self.options.max_queue_delay_us == 0 and self._slots.acquire(blocking=False):

@@ -15,6 +15,7 @@ import grpc
 
 from . import __version__
 from .cli_jobs import add_job_parser, cmd_job
+from .cli_keys import add_keys_parser, cmd_keys
 from .config import DEFAULT_ADDRESS, ConfigError, Settings, load_settings
 from .errors import RequestError, field_violations
 from .generator import Progress
@@ -56,6 +57,7 @@ def add_target_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--local", action="store_true",
                        help="run in this process instead of asking a server")
     add_settings_flags(parser)
+    add_connection_flags(parser)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
@@ -64,6 +66,7 @@ def add_server_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--server", default=None, metavar="HOST:PORT",
                         help=f"server to ask (default: MUSEFORGE_ADDRESS or {DEFAULT_ADDRESS})")
     add_settings_flags(parser)
+    add_connection_flags(parser)
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
@@ -85,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--executor", choices=["local", "ray"],
                        help="who runs batch-job frames (default local; ray needs museforge[ray])")
     serve.add_argument("--ray-address", help="Ray cluster to join (default: start a local Ray)")
+    serve.add_argument("--insecure", action="store_true", default=None,
+                       help="allow a non-loopback --address without TLS and API keys (only behind a "
+                       "network you trust)")
     add_settings_flags(serve)
 
     plugins = sub.add_parser("plugins", help="list plugins and their load errors")
@@ -130,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_target_flags(apply)
 
     add_job_parser(sub, parse_param, add_server_flags)
+    add_keys_parser(sub, add_settings_flags)
 
     export = sub.add_parser(
         "export", help="train a model and export it to ONNX (needs museforge[train])",
@@ -169,14 +176,18 @@ def print_table(rows: Iterable[Sequence[str]], header: Sequence[str]) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from .exposure import UnsafeSetup
     from .server import serve_forever
 
     settings = settings_from(args, address=args.address, log_level=args.log_level, job_executor=args.executor,
-                             ray_address=args.ray_address)
+                             ray_address=args.ray_address, allow_insecure=args.insecure)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: "
                         "%(message)s")
     try:
         asyncio.run(serve_forever(settings))
+    except UnsafeSetup as exc:
+        print(f"museforge: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except ImportError as exc:
         print(f"museforge: cannot start the {settings.job_executor} job executor ({exc}); "
               "pip install 'museforge[ray]'", file=sys.stderr)
@@ -210,9 +221,8 @@ def fetch_listing(args: argparse.Namespace, what: str) -> list[Any]:
         request, method = calls[what]
         reply = asyncio.run(method(request, None))
         return list(getattr(reply, what))
-    from .client import Client
 
-    with Client(server_address(args), timeout=30) as client:
+    with connect(args, timeout=30) as client:
         listings: dict[str, Callable[[], list[Any]]] = {
             "plugins": client.plugins, "generators": client.generators, "effects": client.effects}
         return listings[what]()
@@ -220,6 +230,28 @@ def fetch_listing(args: argparse.Namespace, what: str) -> list[Any]:
 
 def server_address(args: argparse.Namespace) -> str:
     return args.server or settings_from(args).address
+
+
+def add_connection_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--api-key", default=None,
+                        help="API key for a server with auth on (default: MUSEFORGE_API_KEY)")
+    parser.add_argument("--tls-ca", type=Path, help="PEM CA bundle to trust: talk TLS to the server")
+    parser.add_argument("--tls-cert", type=Path, help="PEM client certificate (mutual TLS)")
+    parser.add_argument("--tls-key", type=Path, help="PEM client private key (mutual TLS)")
+
+
+def connect(args: argparse.Namespace, timeout: float | None = None) -> Any:
+    """A Client for the server the flags (and MUSEFORGE_ADDRESS / MUSEFORGE_API_KEY) name."""
+    import os
+
+    from .client import Client
+
+    def read(path: Path | None) -> bytes | None:
+        return path.read_bytes() if path else None
+
+    return Client(server_address(args), timeout=timeout,
+                  api_key=args.api_key or os.environ.get("MUSEFORGE_API_KEY") or None,
+                  tls_ca=read(args.tls_ca), tls_cert=read(args.tls_cert), tls_key=read(args.tls_key))
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
@@ -324,9 +356,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
             elif isinstance(event, Progress):
                 bar.update(event.completed, event.total, event.stage)
     else:
-        from .client import Client
 
-        with Client(server_address(args)) as client:
+        with connect(args) as client:
             for message in client.stream_apply_effect(args.effect, inputs, params, seed=args.seed,
                                                       fmt=fmt):
                 kind = message.WhichOneof("event")
@@ -385,9 +416,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
             elif isinstance(event, Progress):
                 bar.update(event.completed, event.total, event.stage)
     else:
-        from .client import Client
 
-        with Client(server_address(args)) as client:
+        with connect(args) as client:
             for message in client.stream_generate(
                 args.generator, params, seed=args.seed, count=args.count, fmt=args.format
             ):
@@ -450,7 +480,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    return cmd_job(args, server_address(args))
+    return cmd_job(args, connect(args, timeout=60))
+
+
+def cmd_api_keys(args: argparse.Namespace) -> int:
+    return cmd_keys(args, settings_from(args))
 
 
 COMMANDS = {
@@ -462,6 +496,7 @@ COMMANDS = {
     "apply": cmd_apply,
     "export": cmd_export,
     "job": cmd_jobs,
+    "keys": cmd_api_keys,
 }
 
 

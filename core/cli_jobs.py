@@ -224,11 +224,10 @@ def watch(client: Any, job: str, as_json_lines: bool) -> int:
     return EXIT_OK if last.state == jobs_pb2.SUCCEEDED else EXIT_FAILED
 
 
-def cmd_job(args: argparse.Namespace, address: str) -> int:
-    from .client import Client
+def cmd_job(args: argparse.Namespace, client: Any) -> int:
     from .v1 import jobs_pb2
 
-    with Client(address, timeout=60) as client:
+    with client:
         if args.job_command == "submit":
             operation = client.submit_job(job_spec(args))
             meta = metadata(operation)

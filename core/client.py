@@ -29,6 +29,43 @@ def to_struct(parameters: Mapping[str, Any] | None) -> struct_pb2.Struct:
     return struct
 
 
+class BearerKey(
+    grpc.UnaryUnaryClientInterceptor,
+    grpc.UnaryStreamClientInterceptor,
+    grpc.StreamUnaryClientInterceptor,
+    grpc.StreamStreamClientInterceptor,
+):
+    """Adds ``authorization: Bearer <key>`` to every call (on TLS and plain channels alike)."""
+
+    def __init__(self, key: str) -> None:
+        self.header = ("authorization", f"Bearer {key}")
+
+    def _details(self, details: Any) -> Any:
+        metadata = [*(details.metadata or ()), self.header]
+        return details._replace(metadata=metadata) if hasattr(details, "_replace") else _Details(
+            details.method, details.timeout, metadata, details.credentials, details.wait_for_ready,
+            getattr(details, "compression", None))
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._details(details), request)
+
+    def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._details(details), request)
+
+    def intercept_stream_unary(self, continuation: Any, details: Any, requests: Any) -> Any:
+        return continuation(self._details(details), requests)
+
+    def intercept_stream_stream(self, continuation: Any, details: Any, requests: Any) -> Any:
+        return continuation(self._details(details), requests)
+
+
+class _Details(grpc.ClientCallDetails):
+    def __init__(self, method: str, timeout: float | None, metadata: Any, credentials: Any,
+                 wait_for_ready: bool | None, compression: Any) -> None:
+        self.method, self.timeout, self.metadata = method, timeout, metadata
+        self.credentials, self.wait_for_ready, self.compression = credentials, wait_for_ready, compression
+
+
 class Client:
     """Talks to a running museforge server.
 
@@ -36,16 +73,32 @@ class Client:
     ...     result = client.generate("image.digits", {"digit": 7}, seed=42, count=4)
     """
 
-    def __init__(self, address: str = DEFAULT_ADDRESS, *, timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        address: str = DEFAULT_ADDRESS,
+        *,
+        timeout: float | None = None,
+        api_key: str | None = None,
+        tls_ca: bytes | None = None,
+        tls_cert: bytes | None = None,
+        tls_key: bytes | None = None,
+        tls: bool = False,
+    ) -> None:
+        """``api_key`` is sent as ``authorization: Bearer``; ``tls_ca`` (or ``tls``, for the
+        system's roots) makes the channel TLS, ``tls_cert``/``tls_key`` add a client certificate."""
         self.address = address
         self.timeout = timeout
-        self.channel = grpc.insecure_channel(
-            address,
-            options=[
-                ("grpc.max_receive_message_length", MAX_MESSAGE),
-                ("grpc.max_send_message_length", MAX_MESSAGE),
-            ],
-        )
+        options = [
+            ("grpc.max_receive_message_length", MAX_MESSAGE),
+            ("grpc.max_send_message_length", MAX_MESSAGE),
+        ]
+        if tls or tls_ca is not None or tls_cert is not None:
+            credentials = grpc.ssl_channel_credentials(tls_ca, tls_key, tls_cert)
+            channel = grpc.secure_channel(address, credentials, options=options)
+        else:
+            channel = grpc.insecure_channel(address, options=options)
+        self.raw_channel = channel
+        self.channel = grpc.intercept_channel(channel, BearerKey(api_key)) if api_key else channel
         self.stub = pb_grpc.MuseforgeStub(self.channel)
         self.jobs = jobs_grpc.JobsStub(self.channel)
         self.operations = ops_grpc.OperationsStub(self.channel)
@@ -59,11 +112,11 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        self.channel.close()
+        self.raw_channel.close()
 
     def wait_ready(self, timeout: float = 10.0) -> None:
         """Block until the channel connects (raises grpc.FutureTimeoutError otherwise)."""
-        grpc.channel_ready_future(self.channel).result(timeout=timeout)
+        grpc.channel_ready_future(self.raw_channel).result(timeout=timeout)
 
     def health(self, service: str = "") -> str:
         stub = health_pb2_grpc.HealthStub(self.channel)

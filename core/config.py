@@ -51,8 +51,9 @@ class Settings(BaseModel):
     inter_op_threads: int = Field(0, ge=0, description="ONNX Runtime inter-op threads; 0: auto")
     graph_optimization: str = Field("all", pattern="^(disable|basic|extended|all)$")
     spinning: bool = Field(
-        False, description="let ONNX Runtime threads busy-wait between runs (lower latency, "
-        "but they burn CPU the gRPC threads need)"
+        False,
+        description="let ONNX Runtime threads busy-wait between runs (lower latency, "
+        "but they burn CPU the gRPC threads need)",
     )
     batching: bool = Field(True, description="merge concurrent requests per model (dynamic batching)")
     max_queue_delay_us: int = Field(
@@ -66,32 +67,85 @@ class Settings(BaseModel):
     max_count: int = Field(64, ge=1, le=100_000, description="largest count per request")
     worker_threads: int = Field(8, ge=1, le=1024, description="threads running generators")
     max_message_bytes: int = Field(
-        512 * 1024 * 1024, ge=1024, le=2**31 - 1,
-        description="largest gRPC message either way (film frames in, EXR/PNG out)")
+        512 * 1024 * 1024,
+        ge=1024,
+        le=2**31 - 1,
+        description="largest gRPC message either way (film frames in, EXR/PNG out)",
+    )
     max_input_pixels: int = Field(
-        7680 * 4320, ge=1, description="largest effect input, width x height (default: 8K UHD)")
+        7680 * 4320, ge=1, description="largest effect input, width x height (default: 8K UHD)"
+    )
     grace_seconds: float = Field(10.0, ge=0, description="drain time on SIGTERM/Ctrl-C")
     data_dir: str = Field(
-        "", description="where the job database lives; empty: $XDG_DATA_HOME/museforge "
-        "(~/.local/share/museforge)")
+        "",
+        description="where the job database lives; empty: $XDG_DATA_HOME/museforge "
+        "(~/.local/share/museforge)",
+    )
     job_input_roots: list[str] = Field(
-        ["."], description="directories batch jobs may read frames from (relative paths in a "
-        "job are under the first); resolved when the server starts")
-    job_output_roots: list[str] = Field(
-        ["."], description="directories batch jobs may write results to")
+        ["."],
+        description="directories batch jobs may read frames from (relative paths in a "
+        "job are under the first); resolved when the server starts",
+    )
+    job_output_roots: list[str] = Field(["."], description="directories batch jobs may write results to")
     job_workers: int = Field(2, ge=1, le=256, description="frames of one job processed at once")
     job_executor: str = Field(
-        "local", pattern="^(local|ray)$",
-        description="who runs job frames: this process, or a Ray actor pool (the [ray] extra)")
+        "local",
+        pattern="^(local|ray)$",
+        description="who runs job frames: this process, or a Ray actor pool (the [ray] extra)",
+    )
     ray_address: str = Field(
-        "", description="Ray cluster to join ('auto', 'ray://host:10001', ...); empty starts a local Ray")
+        "", description="Ray cluster to join ('auto', 'ray://host:10001', ...); empty starts a local Ray"
+    )
     ray_workers: int = Field(2, ge=1, le=4096, description="Ray actors, each holding its own sessions")
     ray_cpus_per_worker: float = Field(1.0, ge=0, description="CPUs Ray reserves per actor")
     ray_gpus_per_worker: float = Field(
-        -1.0, ge=-1, description="GPUs per actor; -1: one each when the cluster has enough, else none")
+        -1.0, ge=-1, description="GPUs per actor; -1: one each when the cluster has enough, else none"
+    )
     ray_num_cpus: int = Field(0, ge=0, description="CPUs of a local Ray; 0: all of this machine's")
     max_job_items: int = Field(100_000, ge=1, le=10_000_000, description="largest number of frames per job")
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    # -- security ---------------------------------------------------------------------------
+    auth: bool = Field(
+        False,
+        description="require an API key (authorization: Bearer) on every call "
+        "outside open_services; keys are made with `museforge keys create`",
+    )
+    api_keys_file: str = Field(
+        "", description="the keys file (digests only); empty: <data_dir>/api_keys.json"
+    )
+    open_services: list[str] = Field(
+        ["grpc.health.v1.Health"],
+        description="services that answer without a key (add "
+        "grpc.reflection.v1alpha.ServerReflection to let grpcurl list services)",
+    )
+    max_concurrent_per_key: int = Field(256, ge=0, description="calls in flight per key (0: no limit)")
+    requests_per_second_per_key: float = Field(0.0, ge=0, description="call rate per key (0: no limit)")
+    tls_cert: str = Field("", description="PEM certificate chain of the server; with tls_key, serve TLS")
+    tls_key: str = Field("", description="PEM private key of the server")
+    tls_client_ca: str = Field("", description="PEM CA bundle: require client certificates it signed (mTLS)")
+    allow_insecure: bool = Field(
+        False, description="serve on a non-loopback address without TLS and auth (`serve --insecure`)"
+    )
+    generator_timeout_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="longest a generator or effect may run for one call (a plugin's own "
+        "declaration may be shorter); past it the call ends DEADLINE_EXCEEDED",
+    )
+    max_model_queue: int = Field(
+        1024,
+        ge=1,
+        description="requests waiting per model (Triton's max_queue_size); beyond it "
+        "RESOURCE_EXHAUSTED with a retry delay",
+    )
+
+
+def keys_path(settings: Settings) -> Path:
+    return (
+        Path(settings.api_keys_file).expanduser()
+        if settings.api_keys_file
+        else (data_directory(settings) / "api_keys.json")
+    )
 
 
 def data_directory(settings: Settings, environ: Mapping[str, str] | None = None) -> Path:
@@ -131,8 +185,7 @@ def load_settings(
     """Merge file < environment < overrides (flags); ``None`` overrides are ignored."""
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
-    path = config_file or (Path(environ["MUSEFORGE_CONFIG"]) if "MUSEFORGE_CONFIG" in environ
-                           else None)
+    path = config_file or (Path(environ["MUSEFORGE_CONFIG"]) if "MUSEFORGE_CONFIG" in environ else None)
     if path is not None:
         try:
             values.update(tomllib.loads(path.read_text("utf-8")))
@@ -145,7 +198,5 @@ def load_settings(
     try:
         return Settings.model_validate(values)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"invalid settings: {problems}") from exc

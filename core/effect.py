@@ -69,6 +69,8 @@ class Effect:
     max_inputs: int = 1
     # Cross-field checks a schema cannot state: (params, inputs) -> [(field, problem)].
     check: Callable[[Any, Sequence[Picture]], list[tuple[str, str]]] | None = None
+    # Longest one call may run, in seconds (None: the server's generator_timeout_seconds).
+    timeout: float | None = None
 
     def __post_init__(self) -> None:
         if "." not in self.name or self.name != self.name.strip():

@@ -19,11 +19,12 @@ import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from . import __version__
+from .batcher import QueueFull
 from .config import Settings
 from .decoders import DecodeError, decode_image
 from .effect import Effect, Picture
 from .encoders import Encoder
-from .errors import FieldViolation, Internal, InvalidArgument, NotFound, Unavailable
+from .errors import FieldViolation, Internal, InvalidArgument, NotFound, ResourceExhausted, Unavailable
 from .generator import Cancelled, Chunk, Generator, Media, Progress
 from .plugin_host import PluginHost, PluginRecord
 from .runtime import LoadedModel, ModelOverrides, Runtime, RuntimeOptions
@@ -92,7 +93,10 @@ class GenerationState:
         self.check_cancelled()
         if model not in self.allowed:
             raise KeyError(f"model {model!r} is not declared by this generator")
-        return self.runtime.infer(model, inputs)
+        try:
+            return self.runtime.infer(model, inputs)
+        except QueueFull as exc:
+            raise ResourceExhausted(str(exc), retry_after=0.1) from exc
 
     @property
     def cancelled(self) -> bool:
@@ -155,6 +159,7 @@ class Engine:
                 max_queue_delay_us=self.settings.max_queue_delay_us,
                 default_max_batch_size=self.settings.default_max_batch_size,
                 instances=self.settings.model_instances,
+                max_queue_size=self.settings.max_model_queue,
                 overrides={
                     name: ModelOverrides(**own.model_dump())
                     for name, own in self.settings.models.items()
@@ -325,6 +330,8 @@ class Engine:
                     raise TypeError(f"yielded {type(event).__name__}, not Progress, Media or Chunk")
         except Cancelled:
             return
+        except ResourceExhausted:
+            raise  # overload, not the plugin's fault: the caller retries
         except Exception as exc:  # the plugin's fault fails this request alone
             log.exception("%s failed", what)
             raise Internal(f"{what} failed: {type(exc).__name__}: {exc}") from exc

@@ -115,6 +115,8 @@ class Generator:
     # Cross-field limits a schema cannot state (e.g. pixels x count): (params, count) ->
     # [(field, problem)], reported as INVALID_ARGUMENT before anything runs.
     check: Callable[[Any, int], list[tuple[str, str]]] | None = None
+    # Longest one call may run, in seconds (None: the server's generator_timeout_seconds).
+    timeout: float | None = None
 
     def __post_init__(self) -> None:
         if "." not in self.name or self.name != self.name.strip():

@@ -11,8 +11,16 @@ from typing import Any
 import grpc
 
 from . import __version__
+from .batcher import QueueFull
 from .engine import Engine
-from .errors import FieldViolation, InvalidArgument, NotFound, RequestError, Unavailable
+from .errors import (
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    RequestError,
+    ResourceExhausted,
+    Unavailable,
+)
 from .inference import grpc_service_pb2 as pb
 from .inference import grpc_service_pb2_grpc as pb_grpc
 from .oip_tensors import (
@@ -144,6 +152,9 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
             outputs = await self.engine.runtime.infer_async(model.name, inputs, self.executor)
         except InputError as exc:
             await abort_with(context, InvalidArgument(str(exc), [FieldViolation("inputs", str(exc))]))
+            raise
+        except QueueFull as exc:
+            await abort_with(context, ResourceExhausted(str(exc), retry_after=0.1))
             raise
         except RequestError as exc:
             await abort_with(context, exc)

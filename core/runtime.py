@@ -65,6 +65,7 @@ class RuntimeOptions:
     max_queue_delay_us: int = 0  # Triton's default: batch what is queued, never wait
     default_max_batch_size: int = 64  # for models whose manifest gives none
     instances: int = 1
+    max_queue_size: int = 0  # per model, requests waiting or running; 0: no bound
     overrides: Mapping[str, ModelOverrides] = field(default_factory=dict)
 
 
@@ -211,6 +212,7 @@ class Runtime:
             max_queue_delay_us=(self.options.max_queue_delay_us if own.max_queue_delay_us is None
                                 else own.max_queue_delay_us),
             instances=own.instances or self.options.instances,
+            max_queue_size=self.options.max_queue_size,
         )
         model.batcher = DynamicBatcher(model.name, self._runner(model), model.batching,
                                        model.stats)

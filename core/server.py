@@ -18,6 +18,7 @@ from grpc_reflection.v1alpha import reflection
 
 from .config import Settings, data_directory
 from .engine import Engine
+from .exposure import build_guard, check_exposure, server_credentials
 from .inference import grpc_service_pb2 as oip_pb
 from .inference import grpc_service_pb2_grpc as oip_grpc
 from .job_paths import Sandbox
@@ -103,10 +104,15 @@ def split_address(address: str) -> tuple[str, int]:
 
 async def start_server(settings: Settings, engine: Engine | None = None) -> RunningServer:
     """Start serving on ``settings.address`` (port 0 picks a free one) and return at once."""
+    host, port = split_address(settings.address)
+    check_exposure(settings, host)
+    guard = build_guard(settings)
+    credentials = server_credentials(settings)
     engine = engine or Engine(settings)
     engine.start()
     executor = ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="museforge-gen")
     server = grpc.aio.server(
+        interceptors=[guard],
         options=[
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -124,8 +130,8 @@ async def start_server(settings: Settings, engine: Engine | None = None) -> Runn
         (MUSEFORGE_SERVICE, OIP_SERVICE, JOBS_SERVICE, OPERATIONS_SERVICE, health.SERVICE_NAME,
          reflection.SERVICE_NAME), server
     )
-    host, port = split_address(settings.address)
-    bound = server.add_insecure_port(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    bound = server.add_secure_port(target, credentials) if credentials else server.add_insecure_port(target)
     if bound == 0:
         raise OSError(f"could not bind {settings.address}")
     await server.start()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import Executor
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import json_format
@@ -15,7 +16,7 @@ from google.protobuf import json_format
 from .bridge import iterate_in_thread
 from .effect import Effect
 from .engine import Artifact, EffectInput, Engine, PreparedEffect, PreparedRequest
-from .errors import NotFound, RequestError
+from .errors import DeadlineExceeded, Internal, NotFound, RequestError
 from .generator import Chunk, Generator, Progress
 from .runtime import LoadedModel
 from .statistics import Duration
@@ -23,6 +24,7 @@ from .v1 import museforge_pb2 as pb
 from .v1 import museforge_pb2_grpc as pb_grpc
 
 log = logging.getLogger("museforge.service")
+T = TypeVar("T")
 
 
 def artifact_message(artifact: Artifact) -> pb.Artifact:
@@ -38,7 +40,9 @@ def artifact_message(artifact: Artifact) -> pb.Artifact:
 
 def progress_message(progress: Progress) -> pb.Progress:
     return pb.Progress(
-        completed=progress.completed, total=progress.total, stage=progress.stage,
+        completed=progress.completed,
+        total=progress.total,
+        stage=progress.stage,
         message=progress.message,
     )
 
@@ -46,6 +50,34 @@ def progress_message(progress: Progress) -> pb.Progress:
 async def abort_with(context: grpc.aio.ServicerContext[Any, Any], error: RequestError) -> None:
     status = error.to_status()
     await context.abort(status.code, status.details, trailing_metadata=status.trailing_metadata)
+
+
+def correlated(error: RequestError, what: str) -> RequestError:
+    """A server-side failure gets an id that is in its message and in the server log."""
+    if not isinstance(error, (Internal, DeadlineExceeded)):
+        return error  # the caller's own mistake (or overload): nothing to look up in the log
+    correlation = uuid.uuid4().hex[:12]
+    log.error("correlation id %s: %s: %s", correlation, what, error.message)
+    error.message = f"{error.message} (correlation id {correlation})"
+    return error
+
+
+async def within(events: AsyncIterator[T], seconds: float, what: str) -> AsyncIterator[T]:
+    """The events, or DeadlineExceeded once ``seconds`` have passed (the work is then cancelled)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    iterator = events.__aiter__()
+    try:
+        while True:
+            try:
+                item = await asyncio.wait_for(iterator.__anext__(), max(0.0, deadline - loop.time()))
+            except StopAsyncIteration:
+                return
+            except asyncio.TimeoutError:
+                raise DeadlineExceeded(f"{what} ran past its {seconds:g} s limit and was stopped") from None
+            yield item
+    finally:
+        await iterator.aclose()  # type: ignore[attr-defined]
 
 
 class MuseforgeService(pb_grpc.MuseforgeServicer):
@@ -59,8 +91,13 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
         return pb.ListPluginsResponse(
             plugins=[
                 pb.PluginInfo(
-                    name=r.name, version=r.version, hooks=r.hooks, error=r.error, source=r.source,
-                    generators=r.generators, effects=r.effects,
+                    name=r.name,
+                    version=r.version,
+                    hooks=r.hooks,
+                    error=r.error,
+                    source=r.source,
+                    generators=r.generators,
+                    effects=r.effects,
                 )
                 for r in self.engine.plugins()
             ]
@@ -91,26 +128,39 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
 
     def _model_infos(self, declared: Generator | Effect) -> list[pb.ModelInfo]:
         return [
-            pb.ModelInfo(name=m.name, version=str(m.version), provider=m.provider, sha256=m.sha256,
-                         ready=m.ready, error=m.error)
+            pb.ModelInfo(
+                name=m.name,
+                version=str(m.version),
+                provider=m.provider,
+                sha256=m.sha256,
+                ready=m.ready,
+                error=m.error,
+            )
             for m in self.engine.models_of(declared)
         ]
 
     async def ListEffects(
         self, request: pb.ListEffectsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ListEffectsResponse:
-        return pb.ListEffectsResponse(effects=[
-            pb.EffectInfo(
-                name=name, modality=effect.modality, description=effect.description,
-                parameters_schema=json.dumps(effect.parameters.model_json_schema()),
-                formats=list(effect.formats), input_formats=list(effect.input_formats),
-                models=self._model_infos(effect), plugin=self.engine.plugin_of(name, "effects"),
-                available=self.engine.available(effect), min_inputs=effect.min_inputs,
-                max_inputs=effect.max_inputs,
-            )
-            for name, effect in sorted(self.engine.effects.items())
-            if not request.modality or effect.modality == request.modality
-        ])
+        return pb.ListEffectsResponse(
+            effects=[
+                pb.EffectInfo(
+                    name=name,
+                    modality=effect.modality,
+                    description=effect.description,
+                    parameters_schema=json.dumps(effect.parameters.model_json_schema()),
+                    formats=list(effect.formats),
+                    input_formats=list(effect.input_formats),
+                    models=self._model_infos(effect),
+                    plugin=self.engine.plugin_of(name, "effects"),
+                    available=self.engine.available(effect),
+                    min_inputs=effect.min_inputs,
+                    max_inputs=effect.max_inputs,
+                )
+                for name, effect in sorted(self.engine.effects.items())
+                if not request.modality or effect.modality == request.modality
+            ]
+        )
 
     async def _prepare_effect(self, request: pb.ApplyEffectRequest) -> PreparedEffect:
         parameters = json_format.MessageToDict(request.parameters)
@@ -119,12 +169,20 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
         # Decoding a film frame takes a while: never on the event loop.
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
-            self.executor, lambda: self.engine.prepare_effect(
-                request.effect, parameters, inputs, seed, request.format))
+            self.executor,
+            lambda: self.engine.prepare_effect(request.effect, parameters, inputs, seed, request.format),
+        )
+
+    def _limit(self, declared: float | None) -> float:
+        return min(
+            declared or self.engine.settings.generator_timeout_seconds,
+            self.engine.settings.generator_timeout_seconds,
+        )
 
     async def _effect_events(self, prepared: PreparedEffect) -> AsyncIterator[Progress | Artifact | Chunk]:
-        async for event in iterate_in_thread(
-            lambda cancel: self.engine.run_effect(prepared, cancel), self.executor
+        events = iterate_in_thread(lambda cancel: self.engine.run_effect(prepared, cancel), self.executor)
+        async for event in within(
+            events, self._limit(prepared.effect.timeout), f"effect {prepared.effect.name}"
         ):
             yield event
 
@@ -133,10 +191,11 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
     ) -> pb.ApplyEffectResponse:
         try:
             prepared = await self._prepare_effect(request)
-            artifacts = [artifact_message(e) async for e in self._effect_events(prepared)
-                         if isinstance(e, Artifact)]
+            artifacts = [
+                artifact_message(e) async for e in self._effect_events(prepared) if isinstance(e, Artifact)
+            ]
         except RequestError as exc:
-            await abort_with(context, exc)
+            await abort_with(context, correlated(exc, f"ApplyEffect {request.effect}"))
             raise  # unreachable: abort raises
         return pb.ApplyEffectResponse(artifacts=artifacts, seed=prepared.seed)
 
@@ -152,7 +211,7 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
                 elif isinstance(event, Progress):
                     yield pb.ApplyEffectEvent(progress=progress_message(event))
         except RequestError as exc:
-            await abort_with(context, exc)
+            await abort_with(context, correlated(exc, f"StreamApplyEffect {request.effect}"))
 
     def _prepare(self, request: pb.GenerateRequest) -> PreparedRequest:
         parameters = json_format.MessageToDict(request.parameters)
@@ -160,9 +219,9 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
         return self.engine.prepare(request.generator, parameters, seed, request.count, request.format)
 
     async def _events(self, prepared: PreparedRequest) -> AsyncIterator[Progress | Artifact | Chunk]:
-        async for event in iterate_in_thread(
-            lambda cancel: self.engine.run(prepared, cancel), self.executor
-        ):
+        events = iterate_in_thread(lambda cancel: self.engine.run(prepared, cancel), self.executor)
+        name = prepared.generator.name
+        async for event in within(events, self._limit(prepared.generator.timeout), f"generator {name}"):
             yield event
 
     async def Generate(
@@ -170,12 +229,9 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
     ) -> pb.GenerateResponse:
         try:
             prepared = self._prepare(request)
-            artifacts = [
-                artifact_message(e) async for e in self._events(prepared)
-                if isinstance(e, Artifact)
-            ]
+            artifacts = [artifact_message(e) async for e in self._events(prepared) if isinstance(e, Artifact)]
         except RequestError as exc:
-            await abort_with(context, exc)
+            await abort_with(context, correlated(exc, f"Generate {request.generator}"))
             raise  # unreachable: abort raises
         return pb.GenerateResponse(artifacts=artifacts, seed=prepared.seed)
 
@@ -189,20 +245,28 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
                 if isinstance(event, Artifact):
                     yield pb.GenerateEvent(artifact=artifact_message(event))
                 elif isinstance(event, Chunk):
-                    yield pb.GenerateEvent(chunk=pb.Chunk(index=event.index, data=event.data,
-                                                          media_type=event.media_type, offset=event.offset))
+                    yield pb.GenerateEvent(
+                        chunk=pb.Chunk(
+                            index=event.index,
+                            data=event.data,
+                            media_type=event.media_type,
+                            offset=event.offset,
+                        )
+                    )
                 else:
                     yield pb.GenerateEvent(progress=progress_message(event))
         except RequestError as exc:
-            await abort_with(context, exc)
+            await abort_with(context, correlated(exc, f"StreamGenerate {request.generator}"))
 
     async def GetModelStatistics(
         self, request: pb.GetModelStatisticsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.GetModelStatisticsResponse:
         models = self.engine.runtime.models
         if request.model and request.model not in models:
-            await abort_with(context, NotFound(f"unknown model {request.model!r}; models: "
-                                               f"{', '.join(sorted(models)) or 'none'}"))
+            await abort_with(
+                context,
+                NotFound(f"unknown model {request.model!r}; models: {', '.join(sorted(models)) or 'none'}"),
+            )
         chosen = [models[request.model]] if request.model else list(models.values())
         return pb.GetModelStatisticsResponse(models=[model_statistics(m) for m in chosen])
 
