@@ -19,6 +19,7 @@ from .engine import Engine
 from .errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied
 from .job_paths import PathRefused, Sandbox, frame_path, has_frame_run
 from .job_store import ItemPlan
+from .structs import struct_to_dict
 from .v1 import jobs_pb2
 
 MAX_SEED = 2**64 - 1
@@ -86,7 +87,12 @@ def _check_steps(spec: jobs_pb2.JobSpec, engine: Engine, violations: list[FieldV
     for i, step in enumerate(spec.steps):
         field = f"job.steps[{i}]"
         try:
-            effect, problems = engine.check_effect(step.effect, json_format.MessageToDict(step.parameters))
+            parameters = struct_to_dict(step.parameters, f"{field}.parameters")
+        except InvalidArgument as exc:
+            violations.extend(exc.violations)
+            continue
+        try:
+            effect, problems = engine.check_effect(step.effect, parameters)
         except NotFound as exc:
             violations.append(FieldViolation(f"{field}.effect", exc.message))
             continue

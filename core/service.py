@@ -11,7 +11,6 @@ from concurrent.futures import Executor
 from typing import Any, TypeVar
 
 import grpc
-from google.protobuf import json_format
 
 from .bridge import iterate_in_thread
 from .effect import Effect
@@ -20,6 +19,7 @@ from .errors import DeadlineExceeded, Internal, NotFound, RequestError
 from .generator import Chunk, Generator, Progress
 from .runtime import LoadedModel
 from .statistics import Duration
+from .structs import struct_to_dict
 from .v1 import museforge_pb2 as pb
 from .v1 import museforge_pb2_grpc as pb_grpc
 
@@ -163,7 +163,7 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
         )
 
     async def _prepare_effect(self, request: pb.ApplyEffectRequest) -> PreparedEffect:
-        parameters = json_format.MessageToDict(request.parameters)
+        parameters = struct_to_dict(request.parameters)
         seed = request.seed if request.HasField("seed") else None
         inputs = [EffectInput(i.data, i.name) for i in request.inputs]
         # Decoding a film frame takes a while: never on the event loop.
@@ -214,7 +214,7 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
             await abort_with(context, correlated(exc, f"StreamApplyEffect {request.effect}"))
 
     def _prepare(self, request: pb.GenerateRequest) -> PreparedRequest:
-        parameters = json_format.MessageToDict(request.parameters)
+        parameters = struct_to_dict(request.parameters)
         seed = request.seed if request.HasField("seed") else None
         return self.engine.prepare(request.generator, parameters, seed, request.count, request.format)
 

@@ -1,0 +1,168 @@
+"""Per-key limits with RetryInfo, bounded model queues, and plugin faults that fail one call alone."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import grpc
+import numpy as np
+import pytest
+from pydantic import BaseModel
+
+import museforge
+from museforge.batcher import BatchingOptions, DynamicBatcher, QueueFull
+from museforge.client import Client
+from museforge.errors import retry_after
+from museforge.statistics import ModelStatistics
+from tests.servers import ServerThread, inline_engine
+
+stopped = threading.Event()
+
+
+class NoParams(BaseModel):
+    pass
+
+
+def slow(ctx: museforge.GenerationContext, params: NoParams, seed: int, count: int) -> Iterator[Any]:
+    for _ in range(10):
+        ctx.check_cancelled()
+        time.sleep(0.05)
+    yield museforge.Media("image", np.zeros((4, 4), np.float32), 0)
+
+
+def raises(ctx: museforge.GenerationContext, params: NoParams, seed: int, count: int) -> Iterator[Any]:
+    raise RuntimeError("the plugin's own bug")
+    yield  # pragma: no cover
+
+
+def hangs(ctx: museforge.GenerationContext, params: NoParams, seed: int, count: int) -> Iterator[Any]:
+    try:
+        while not ctx.cancelled:  # a loop that only stops when the server gives up on it
+            time.sleep(0.01)
+        yield from ()
+    finally:
+        stopped.set()
+
+
+def malformed(ctx: museforge.GenerationContext, params: NoParams, seed: int, count: int) -> Iterator[Any]:
+    yield "not media"
+
+
+def wrong_kind(ctx: museforge.GenerationContext, params: NoParams, seed: int, count: int) -> Iterator[Any]:
+    yield museforge.Media("audio", np.zeros(10, np.float32), 0)
+
+
+class Plugin:
+    @museforge.hookimpl
+    def register_generators(self, register: Callable[[Any], None]) -> None:
+        for name, fn, timeout in (
+            ("test.slow", slow, None),
+            ("test.raises", raises, None),
+            ("test.hangs", hangs, 0.5),
+            ("test.malformed", malformed, None),
+            ("test.wrong_kind", wrong_kind, None),
+        ):
+            register(museforge.Generator(name, "image", NoParams, fn, ("png",), timeout=timeout))
+
+
+def test_calls_in_flight_per_key_are_bounded_with_a_retry_delay() -> None:
+    engine = inline_engine(("faults", Plugin()), max_concurrent_per_key=2)
+    with ServerThread(engine.settings, engine) as server, Client(server.address, timeout=30) as client:
+
+        def call(_: int) -> grpc.StatusCode | float:
+            try:
+                client.generate("test.slow", {}, seed=1)
+                return grpc.StatusCode.OK
+            except grpc.RpcError as exc:
+                assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, exc
+                delay = retry_after(exc)
+                assert delay is not None and delay > 0
+                return exc.code()
+
+        with ThreadPoolExecutor(6) as pool:
+            outcomes = list(pool.map(call, range(6)))
+        assert outcomes.count(grpc.StatusCode.OK) >= 2
+        assert outcomes.count(grpc.StatusCode.RESOURCE_EXHAUSTED) >= 1
+        client.generate("test.slow", {}, seed=1)  # capacity comes back
+
+
+def test_the_call_rate_per_key_is_bounded_with_a_retry_delay() -> None:
+    engine = inline_engine(("faults", Plugin()), requests_per_second_per_key=5.0)
+    with ServerThread(engine.settings, engine) as server, Client(server.address, timeout=30) as client:
+        refused = None
+        for _ in range(30):
+            try:
+                client.plugins()
+            except grpc.RpcError as exc:
+                refused = exc
+                break
+        assert refused is not None and refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        delay = retry_after(refused)
+        assert delay is not None and 0 < delay <= 0.25
+        time.sleep(delay + 0.05)
+        client.plugins()  # after the advertised delay, a token is there
+
+
+def test_a_full_model_queue_refuses_instead_of_growing() -> None:
+    release = threading.Event()
+
+    def run(inputs: Any) -> dict[str, np.ndarray]:
+        release.wait(10)
+        return {"y": np.asarray(inputs["x"])}
+
+    batcher = DynamicBatcher(
+        "slow", run, BatchingOptions(max_batch_size=1, max_queue_size=2), ModelStatistics()
+    )
+    try:
+        first = batcher.submit({"x": np.zeros((1, 1), np.float32)})
+        second = batcher.submit({"x": np.zeros((1, 1), np.float32)})
+        with pytest.raises(QueueFull, match="max_queue_size 2"):
+            batcher.submit({"x": np.zeros((1, 1), np.float32)})
+        release.set()
+        assert first.result(10)["y"].shape == second.result(10)["y"].shape == (1, 1)
+        batcher.submit({"x": np.zeros((1, 1), np.float32)}).result(10)  # room again
+    finally:
+        release.set()
+        batcher.close()
+
+
+@pytest.fixture(scope="module")
+def faulty() -> Iterator[tuple[ServerThread, Client]]:
+    engine = inline_engine(("faults", Plugin()))
+    with ServerThread(engine.settings, engine) as server, Client(server.address, timeout=30) as client:
+        yield server, client
+
+
+@pytest.mark.parametrize("name", ["test.raises", "test.malformed", "test.wrong_kind"])
+def test_a_faulty_plugin_fails_its_call_with_a_correlation_id_in_the_log(
+    faulty: tuple[ServerThread, Client], name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, client = faulty
+    with caplog.at_level(logging.ERROR, logger="museforge.service"), pytest.raises(grpc.RpcError) as caught:
+        client.generate(name, {}, seed=1)
+    assert caught.value.code() == grpc.StatusCode.INTERNAL
+    found = re.search(r"correlation id ([0-9a-f]{12})", caught.value.details() or "")
+    assert found is not None
+    assert any(found.group(1) in record.getMessage() for record in caplog.records)
+    client.generate("test.slow", {}, seed=1)  # the server is unharmed
+
+
+def test_a_hanging_plugin_is_stopped_at_its_timeout(faulty: tuple[ServerThread, Client]) -> None:
+    _, client = faulty
+    stopped.clear()
+    started = time.monotonic()
+    with pytest.raises(grpc.RpcError) as caught:
+        client.generate("test.hangs", {}, seed=1)
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert "0.5 s limit" in (caught.value.details() or "") and "correlation id" in (
+        caught.value.details() or ""
+    )
+    assert time.monotonic() - started < 10
+    assert stopped.wait(5)  # the plugin's loop saw the cancellation and ended
+    client.generate("test.slow", {}, seed=1)
