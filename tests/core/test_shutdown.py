@@ -1,0 +1,66 @@
+"""SIGTERM: in-flight calls finish, new ones are refused, a running job is kept and resumes, exit 0."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+
+import grpc
+
+from museforge.client import Client
+from museforge.v1 import jobs_pb2
+from tests.core.jobs_helpers import chain_spec, write_frames
+from tests.servers import ServeProcess
+
+
+def serve(root: Path) -> ServeProcess:
+    return ServeProcess(
+        env={
+            "MUSEFORGE_DATA_DIR": str(root / "data"),
+            "MUSEFORGE_JOB_INPUT_ROOTS": str(root / "in"),
+            "MUSEFORGE_JOB_OUTPUT_ROOTS": str(root / "out"),
+        }
+    )
+
+
+def test_sigterm_drains_calls_keeps_the_job_and_exits_zero(tmp_path: Path) -> None:
+    write_frames(tmp_path / "in", 1, 24, size=(256, 192))
+    outcome: dict[str, object] = {}
+    with serve(tmp_path) as server:
+        assert server.proc is not None
+        with Client(server.address, timeout=120) as client:
+            job = client.submit_job(chain_spec(1, 24, output="kept/f.####.png")).name
+            for event in client.watch_job(job):
+                if event.WhichOneof("event") == "item":
+                    break  # the job is under way
+
+            def in_flight() -> None:
+                with Client(server.address, timeout=120) as other:
+                    reply = other.generate(
+                        "mesh.props", {"resolution": 96, "lods": 2}, seed=3, count=4, fmt="glb"
+                    )
+                    outcome["artifacts"] = len(reply.artifacts)
+
+            caller = threading.Thread(target=in_flight)
+            caller.start()
+            time.sleep(0.3)  # the call is running
+            server.proc.send_signal(signal.SIGTERM)
+            caller.join(60)
+            assert outcome.get("artifacts") == 4  # finished inside the grace period
+            assert server.proc.wait(60) == 0
+            try:
+                client.plugins()
+                refused = None
+            except grpc.RpcError as exc:
+                refused = exc.code()
+            assert refused == grpc.StatusCode.UNAVAILABLE
+        assert any("draining" in line for line in server.output)
+
+    with serve(tmp_path) as server, Client(server.address, timeout=120) as client:
+        finished = client.wait_job(job, 300)
+        meta = jobs_pb2.JobMetadata()
+        finished.metadata.Unpack(meta)
+        assert meta.state == jobs_pb2.SUCCEEDED and meta.done == 24
+    assert len(list((tmp_path / "out" / "kept").glob("f.*.png"))) == 24
