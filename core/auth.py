@@ -84,10 +84,14 @@ class KeyFile:
 
     def create(self, name: str, scopes: list[str]) -> tuple[str, ApiKey]:
         """A new key (returned once, in clear) and its stored record."""
+        existing = self.load()
+        taken = {k.id for k in existing}
         key_id = secrets.token_hex(4)
+        while key_id in taken:  # ids name keys in listings, logs and revoke: keep them unique
+            key_id = secrets.token_hex(4)
         key = f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
         record = ApiKey(key_id, name, check_scopes(scopes), digest(key), time.time())
-        self.save([*self.load(), record])
+        self.save([*existing, record])
         return key, record
 
     def revoke(self, key_id: str) -> bool:

@@ -92,6 +92,8 @@ class Client:
             ("grpc.max_receive_message_length", MAX_MESSAGE),
             ("grpc.max_send_message_length", MAX_MESSAGE),
         ]
+        if (tls_cert is None) != (tls_key is None):
+            raise ValueError("a client certificate needs both tls_cert and tls_key")
         if tls or tls_ca is not None or tls_cert is not None:
             credentials = grpc.ssl_channel_credentials(tls_ca, tls_key, tls_cert)
             channel = grpc.secure_channel(address, credentials, options=options)

@@ -82,11 +82,13 @@ class Settings(BaseModel):
         "(~/.local/share/museforge)",
     )
     job_input_roots: list[str] = Field(
-        ["."],
-        description="directories batch jobs may read frames from (relative paths in a "
-        "job are under the first); resolved when the server starts",
+        [],
+        description="directories batch jobs may read frames from (relative paths in a job are under "
+        "the first); none by default: jobs are refused until the roots are set",
     )
-    job_output_roots: list[str] = Field(["."], description="directories batch jobs may write results to")
+    job_output_roots: list[str] = Field(
+        [], description="directories batch jobs may write results to; none by default"
+    )
     job_workers: int = Field(2, ge=1, le=256, description="frames of one job processed at once")
     job_executor: str = Field(
         "local",

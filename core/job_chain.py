@@ -9,14 +9,16 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from .decoders import sniff
 from .engine import Artifact, EffectInput, Engine
-from .errors import RequestError
+from .errors import RequestError, ResourceExhausted
 from .job_plan import Step
 
+OVERLOAD_RETRIES = 600  # with the queue's retry delay (0.1 s), about a minute of back-off
 LOSSLESS_BETWEEN_STEPS = ("exr", "png16", "png")  # what one step hands the next, best first
 
 
@@ -84,10 +86,7 @@ def run_chain(
             else intermediate_format(engine, step.effect, source_format)
         )
         try:
-            prepared = engine.prepare_effect(
-                step.effect, step.parameters, [EffectInput(data, name)], seed, fmt
-            )
-            artifacts = [e for e in engine.run_effect(prepared, cancel) if isinstance(e, Artifact)]
+            artifacts = _run_step(engine, step, data, name, seed, fmt, cancel)
         except RequestError as exc:
             detail = "; ".join(f"{v.field}: {v.description}" for v in exc.violations) or exc.message
             raise ItemError(f"step {number} ({step.effect}): {detail}") from exc
@@ -97,6 +96,24 @@ def run_chain(
             raise ItemError(f"step {number} ({step.effect}) gave {len(artifacts)} results, expected 1")
         data = artifacts[0].data
     return data
+
+
+def _run_step(
+    engine: Engine, step: Step, data: bytes, name: str, seed: int, fmt: str, cancel: threading.Event | None
+) -> list[Artifact]:
+    """One step; when the models are overloaded (interactive calls fill their queues), wait and retry."""
+    for _ in range(OVERLOAD_RETRIES):
+        try:
+            prepared = engine.prepare_effect(
+                step.effect, step.parameters, [EffectInput(data, name)], seed, fmt
+            )
+            return [e for e in engine.run_effect(prepared, cancel) if isinstance(e, Artifact)]
+        except ResourceExhausted as exc:
+            if cancel is not None and cancel.wait(exc.retry_after):
+                return []  # cancelled while waiting: the caller sees the flag
+            if cancel is None:
+                time.sleep(exc.retry_after)
+    raise ItemError(f"{step.effect}: the models stayed overloaded through {OVERLOAD_RETRIES} retries")
 
 
 def _is_16_bit_png(data: bytes) -> bool:

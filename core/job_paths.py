@@ -29,24 +29,36 @@ class Sandbox:
 
     inputs: tuple[Path, ...]
     outputs: tuple[Path, ...]
+    protected: tuple[Path, ...] = ()  # never written, even inside an output root (job store, keys)
 
     @classmethod
-    def of(cls, inputs: Sequence[str | Path], outputs: Sequence[str | Path]) -> Sandbox:
-        return cls(
-            tuple(Path(p).expanduser().resolve() for p in inputs),
-            tuple(Path(p).expanduser().resolve() for p in outputs),
-        )
+    def of(
+        cls, inputs: Sequence[str | Path], outputs: Sequence[str | Path], protected: Sequence[str | Path] = ()
+    ) -> Sandbox:
+        def resolved(paths: Sequence[str | Path]) -> tuple[Path, ...]:
+            return tuple(Path(p).expanduser().resolve() for p in paths)
+
+        return cls(resolved(inputs), resolved(outputs), resolved(protected))
 
     def input_path(self, path: str) -> Path:
         return _inside(path, self.inputs, "input")
 
     def output_path(self, path: str) -> Path:
-        return _inside(path, self.outputs, "output")
+        target = _inside(path, self.outputs, "output")
+        for guarded in self.protected:
+            if target == guarded or guarded in target.parents:
+                raise PathRefused(
+                    f"output path {path!r} is inside {guarded}, which jobs never write", permission=True
+                )
+        return target
 
 
 def _inside(path: str, roots: tuple[Path, ...], kind: str) -> Path:
     if not roots:
-        raise PathRefused(f"the server has no {kind} roots configured (job_{kind}_roots)", permission=True)
+        raise PathRefused(
+            f"the server has no {kind} roots configured: set job_{kind}_roots (see docs/jobs.md)",
+            permission=True,
+        )
     if not path or "\0" in path:
         raise PathRefused(f"{kind} path is empty or holds a NUL byte", permission=False)
     given = Path(path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from google.protobuf import json_format
@@ -150,27 +151,34 @@ def _items(
     violations: list[FieldViolation],
     denied: list[FieldViolation],
 ) -> list[ItemPlan]:
+    def refused(field: str, exc: PathRefused) -> list[ItemPlan]:
+        (denied if exc.permission else violations).append(FieldViolation(field, str(exc)))
+        return []
+
+    sources: set[Path] = set()
+    for index, (_, input_path) in enumerate(frames):
+        try:
+            sources.add(sandbox.input_path(input_path))
+        except PathRefused as exc:
+            return refused(f"job.input.paths[{index}]" if spec.input.paths else "job.input.pattern", exc)
     items = []
-    outputs: set[str] = set()
-    for index, (frame, input_path) in enumerate(frames):
-        output = (
-            frame_path(spec.output_pattern, frame)
-            if has_frame_run(spec.output_pattern)
-            else spec.output_pattern
-        )
-        input_field = f"job.input.paths[{index}]" if spec.input.paths else "job.input.pattern"
-        for field, path, check in (
-            (input_field, input_path, sandbox.input_path),
-            ("job.output_pattern", output, sandbox.output_path),
-        ):
-            try:
-                check(path)
-            except PathRefused as exc:
-                (denied if exc.permission else violations).append(FieldViolation(field, str(exc)))
-                return []
-        if output in outputs:
+    outputs: set[Path] = set()
+    numbered = has_frame_run(spec.output_pattern)
+    for frame, input_path in frames:
+        output = frame_path(spec.output_pattern, frame) if numbered else spec.output_pattern
+        try:
+            target = sandbox.output_path(output)
+        except PathRefused as exc:
+            return refused("job.output_pattern", exc)
+        if target in sources:
+            # A frame rewritten in place could be processed twice by a resume after a crash.
+            violations.append(
+                FieldViolation("job.output_pattern", f"{output} would overwrite an input frame")
+            )
+            return []
+        if target in outputs:
             violations.append(FieldViolation("job.output_pattern", f"two items would both write {output}"))
             return []
-        outputs.add(output)
+        outputs.add(target)
         items.append(ItemPlan(frame, input_path, output))
     return items

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .config import Settings
-from .job_runner import LocalExecutor
+from .job_runner import LocalExecutor, _Running
 from .job_store import Item, ItemState, Job
 
 log = logging.getLogger("museforge.jobs.ray")
@@ -35,7 +35,16 @@ LOCAL_OBJECT_STORE_BYTES = 256 * 1024 * 1024  # frames travel as paths, not byte
 class FrameWorker:
     """The Ray Data callable class: one per actor, holding an Engine for the actor's life."""
 
-    def __init__(self, settings_json: str, steps_json: str, seed: int, fmt: str, flag_name: str) -> None:
+    def __init__(
+        self,
+        settings_json: str,
+        steps_json: str,
+        seed: int,
+        fmt: str,
+        flag_name: str,
+        timeout: float,
+        max_input_bytes: int,
+    ) -> None:
         import ray
 
         from .engine import Engine
@@ -47,13 +56,11 @@ class FrameWorker:
         self.sandbox = Sandbox.of(settings.job_input_roots, settings.job_output_roots)
         self.steps = [Step(s["effect"], s["parameters"]) for s in json.loads(steps_json)]
         self.seed, self.fmt = seed, fmt
+        self.timeout, self.max_input_bytes = timeout, max_input_bytes
         self.flag = ray.get_actor(flag_name)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         import ray
-
-        from .job_chain import ItemError, run_chain, write_atomic
-        from .job_paths import PathRefused
 
         states: list[int] = []
         errors: list[str] = []
@@ -62,30 +69,44 @@ class FrameWorker:
                 states.append(NOT_RUN)
                 errors.append("")
                 continue
-            try:
-                source = self.sandbox.input_path(str(source_name))
-                target = self.sandbox.output_path(str(target_name))
-                if not source.is_file():
-                    raise ItemError(f"input {source_name} not found")
-                write_atomic(
-                    target,
-                    run_chain(
-                        self.engine, self.steps, source.read_bytes(), str(source_name), self.fmt, self.seed
-                    ),
-                )
-                states.append(int(ItemState.DONE))
-                errors.append("")
-            except (ItemError, PathRefused, OSError) as exc:
-                states.append(int(ItemState.FAILED))
-                errors.append(str(exc))
-            except Exception as exc:  # an effect's own bug fails this frame alone
-                states.append(int(ItemState.FAILED))
-                errors.append(f"{type(exc).__name__}: {exc}")
+            state, error = self._frame(str(source_name), str(target_name))
+            states.append(state)
+            errors.append(error)
         return {
             "index": batch["index"],
             "state": np.array(states, np.int64),
             "error": np.array(errors, dtype=object),
         }
+
+    def _frame(self, source_name: str, target_name: str) -> tuple[int, str]:
+        """(item state, error) for one frame, run under this frame's time limit."""
+        from .job_chain import ItemCancelled, ItemError, run_chain, write_atomic
+        from .job_paths import PathRefused
+
+        expired = threading.Event()
+        timer = threading.Timer(self.timeout, expired.set)
+        timer.daemon = True
+        timer.start()
+        try:
+            source = self.sandbox.input_path(source_name)
+            target = self.sandbox.output_path(target_name)
+            if not source.is_file():
+                raise ItemError(f"input {source_name} not found")
+            if source.stat().st_size > self.max_input_bytes:
+                raise ItemError(f"input {source_name} is larger than {self.max_input_bytes} bytes")
+            data = run_chain(
+                self.engine, self.steps, source.read_bytes(), source_name, self.fmt, self.seed, expired
+            )
+            write_atomic(target, data)
+            return int(ItemState.DONE), ""
+        except ItemCancelled:
+            return int(ItemState.FAILED), f"ran past the {self.timeout:g} s time limit per frame"
+        except (ItemError, PathRefused, OSError) as exc:
+            return int(ItemState.FAILED), str(exc)
+        except Exception as exc:  # an effect's own bug fails this frame alone
+            return int(ItemState.FAILED), f"{type(exc).__name__}: {exc}"
+        finally:
+            timer.cancel()
 
 
 def _flag_class() -> Any:
@@ -148,8 +169,8 @@ class RayExecutor(LocalExecutor):
 
             ray.shutdown()
 
-    def _stop_running(self, cancel: threading.Event) -> None:
-        cancel.set()
+    def _stop_running(self, running: _Running) -> None:
+        super()._stop_running(running)
         if self._flag is not None:
             self._flag.set.remote()
 
@@ -161,15 +182,15 @@ class RayExecutor(LocalExecutor):
         gpus = ray.cluster_resources().get("GPU", 0.0)
         return 1.0 if gpus >= self.workers else 0.0
 
-    def _run_items(self, job: Job, cancel: threading.Event) -> bool:
+    def _run_items(self, job: Job, running: _Running) -> None:
         import ray
 
         pending: Sequence[Item] = self.store.items(job.id, [ItemState.PENDING])
         if not pending:
-            return cancel.is_set()
+            return
         flag_name = f"museforge-stop-{job.id}"
         self._flag = _flag_class().options(name=flag_name).remote()
-        if cancel.is_set():
+        if running.cancel.is_set():  # stopped before the flag existed
             self._flag.set.remote()
         try:
             rows = [{"index": i.index, "input": i.input, "output": i.output} for i in pending]
@@ -185,6 +206,8 @@ class RayExecutor(LocalExecutor):
                     "seed": int(job.spec["seed"]),
                     "fmt": str(job.spec.get("format", "")),
                     "flag_name": flag_name,
+                    "timeout": self.limits.timeout_seconds,
+                    "max_input_bytes": self.limits.max_input_bytes,
                 },
             )
             for batch in results.iter_batches(batch_size=1, batch_format="numpy"):
@@ -194,4 +217,3 @@ class RayExecutor(LocalExecutor):
         finally:
             ray.kill(self._flag)
             self._flag = None
-        return cancel.is_set()

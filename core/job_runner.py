@@ -1,9 +1,14 @@
 """The local job executor: one job at a time, its frames on a bounded pool of worker threads.
 
 Frames of one job run concurrently, so the runtime's dynamic batcher merges their tiles
-into shared session runs. A job found RUNNING or QUEUED at start-up (the server died
-under it) resumes: items already DONE stay done, the rest run again; since every output
-is written atomically before its item is committed, nothing is lost or done twice.
+into shared session runs. A job found unfinished at start-up (the server died or was
+stopped under it) resumes: items already DONE stay done, the rest run again; since
+every output is written atomically before its item is committed, nothing is lost or
+done twice.
+
+Starting a job and cancelling it take the same lock, so a cancel that arrives while the
+job is being picked up is never lost: either the job sees it before it starts, or it is
+registered as running and the cancel stops it.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import queue
 import threading
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .engine import Engine
 from .job_chain import ItemCancelled, ItemError, run_chain, write_atomic
@@ -25,10 +30,17 @@ log = logging.getLogger("museforge.jobs")
 EXECUTOR_NAME = "local"
 
 
+@dataclass(frozen=True)
+class FrameLimits:
+    timeout_seconds: float = 600.0  # one frame, the whole chain
+    max_input_bytes: int = 512 * 1024 * 1024
+
+
 @dataclass
 class _Running:
     job_id: str
     cancel: threading.Event
+    frames: set[threading.Event] = field(default_factory=set)  # one per frame in flight
 
 
 class LocalExecutor:
@@ -36,28 +48,39 @@ class LocalExecutor:
 
     name = EXECUTOR_NAME
 
-    def __init__(self, store: JobStore, engine: Engine, sandbox: Sandbox, workers: int = 2) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        engine: Engine,
+        sandbox: Sandbox,
+        workers: int = 2,
+        limits: FrameLimits | None = None,
+    ) -> None:
         self.store = store
         self.engine = engine
         self.sandbox = sandbox
         self.workers = workers
+        self.limits = limits or FrameLimits()
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._running: _Running | None = None
+        self._closing = False
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="museforge-jobs", daemon=True)
 
     def start(self) -> LocalExecutor:
+        # Every unfinished job is this server's to finish, whichever executor began it.
         for job in self.store.jobs([JobState.RUNNING, JobState.QUEUED]):
-            if job.executor == self.name:
-                log.info("resuming job %s (%d of %d items done)", job.id, job.done, job.total)
-                self._queue.put(job.id)
+            log.info("resuming job %s (%d of %d items done)", job.id, job.done, job.total)
+            self._queue.put(job.id)
         self._thread.start()
         return self
 
     def close(self, timeout: float = 10.0) -> None:
+        """Stop: in-flight frames stop at their next tile; unfinished jobs resume on the next start."""
         with self._lock:
+            self._closing = True
             if self._running is not None:
-                self._stop_running(self._running.cancel)  # the job resumes on the next start
+                self._stop_running(self._running)
         self._queue.put(None)
         self._thread.join(timeout)
 
@@ -67,18 +90,18 @@ class LocalExecutor:
     def cancel(self, job_id: str) -> None:
         """Stop a job: in-flight frames stop at their next tile, the rest are skipped."""
         if not self.store.request_cancel(job_id):
-            return
+            return  # unknown or already finished
         with self._lock:
             if self._running is not None and self._running.job_id == job_id:
-                self._stop_running(self._running.cancel)
+                self._stop_running(self._running)
                 return
-        job = self.store.get(job_id)
-        if job is not None and job.state == JobState.QUEUED:
-            self._finish_cancelled(job_id)
+            self._finish_cancelled(job_id)  # not running here: nothing will pick it up again
 
-    def _stop_running(self, cancel: threading.Event) -> None:
-        """Stop the running job's frames (in-flight ones stop at their next tile)."""
-        cancel.set()
+    def _stop_running(self, running: _Running) -> None:
+        """Stop the running job's frames (called with the lock held)."""
+        running.cancel.set()
+        for frame in running.frames:
+            frame.set()
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -89,39 +112,57 @@ class LocalExecutor:
                 return
             try:
                 self._run(job_id)
-            except Exception:  # a bug must not stop every later job
+            except Exception as exc:  # a bug or a broken store must not leave the job RUNNING
                 log.exception("job %s failed unexpectedly", job_id)
+                self._fail_pending(job_id, f"the executor failed: {type(exc).__name__}: {exc}")
+
+    def _begin(self, job_id: str) -> tuple[Job, _Running] | None:
+        """Mark the job RUNNING and register it, unless it is finished, cancelled or we are closing."""
+        with self._lock:
+            if self._closing:
+                return None
+            job = self.store.get(job_id)
+            if job is None or job.state.finished:
+                return None
+            if job.cancel_requested:
+                self._finish_cancelled(job_id)
+                return None
+            if not self.store.set_state(
+                job_id, JobState.RUNNING, only_from=(JobState.QUEUED, JobState.RUNNING)
+            ):
+                return None
+            self._running = _Running(job_id, threading.Event())
+            return job, self._running
 
     def _run(self, job_id: str) -> None:
-        job = self.store.get(job_id)
-        if job is None or job.state.finished:
+        begun = self._begin(job_id)
+        if begun is None:
             return
-        if job.cancel_requested:
-            self._finish_cancelled(job_id)
-            return
-        if not self.store.set_state(job_id, JobState.RUNNING, only_from=(JobState.QUEUED, JobState.RUNNING)):
-            return
-        running = _Running(job_id, threading.Event())
-        with self._lock:
-            self._running = running
+        job, running = begun
         try:
-            stopped = self._run_items(job, running.cancel)
+            self._run_items(job, running)
         finally:
             with self._lock:
                 self._running = None
-        if stopped:
-            current = self.store.get(job_id)
-            if current is not None and current.cancel_requested:
+                closing = self._closing
+        current = self.store.get(job_id)
+        if current is None:
+            return
+        if current.cancel_requested:
+            with self._lock:
                 self._finish_cancelled(job_id)
-            return  # closing: the job stays RUNNING and resumes on the next start
-        final = self.store.get(job_id)
-        if final is not None:
-            self.store.set_state(
-                job_id, JobState.FAILED if final.failed else JobState.SUCCEEDED, only_from=(JobState.RUNNING,)
-            )
+            return
+        if closing and running.cancel.is_set():
+            return  # stopped by shutdown: stays RUNNING and resumes on the next start
+        if self.store.items(job_id, [ItemState.PENDING]):
+            self._fail_pending(job_id, "not done: the executor stopped without an outcome for it")
+            return
+        self.store.set_state(
+            job_id, JobState.FAILED if current.failed else JobState.SUCCEEDED, only_from=(JobState.RUNNING,)
+        )
 
-    def _run_items(self, job: Job, cancel: threading.Event) -> bool:
-        """Run the pending items; True if stopped early (cancel or close)."""
+    def _run_items(self, job: Job, running: _Running) -> None:
+        """Run the pending items until done, cancelled or closing."""
         pending = self.store.items(job.id, [ItemState.PENDING])
         steps = steps_of(job.spec)
         seed = int(job.spec["seed"])
@@ -129,32 +170,50 @@ class LocalExecutor:
         in_flight: set[Future[None]] = set()
         with ThreadPoolExecutor(self.workers, thread_name_prefix=f"museforge-job-{job.id[:6]}") as pool:
             for item in pending:
-                if cancel.is_set():
+                if running.cancel.is_set():
                     break
                 if len(in_flight) >= self.workers:
-                    _, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                in_flight.add(pool.submit(self._run_item, job.id, item, steps, seed, fmt, cancel))
-            wait(in_flight)
-        return cancel.is_set()
+                    finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                    _raise_first(finished)
+                in_flight.add(pool.submit(self._run_item, job.id, item, steps, seed, fmt, running))
+            finished, _ = wait(in_flight)
+            _raise_first(finished)
 
     def _run_item(
-        self,
-        job_id: str,
-        item: Item,
-        steps: Sequence[Step],
-        seed: int,
-        fmt: str,
-        cancel: threading.Event,
+        self, job_id: str, item: Item, steps: Sequence[Step], seed: int, fmt: str, running: _Running
     ) -> None:
+        frame = threading.Event()  # set by a cancel, a shutdown or this frame's time limit
+        timed_out = threading.Event()
+
+        def expire() -> None:
+            timed_out.set()
+            frame.set()
+
+        with self._lock:
+            if running.cancel.is_set():
+                return
+            running.frames.add(frame)
+        timer = threading.Timer(self.limits.timeout_seconds, expire)
+        timer.daemon = True
+        timer.start()
         try:
             source = self.sandbox.input_path(item.input)
             target = self.sandbox.output_path(item.output)
             if not source.is_file():
                 raise ItemError(f"input {item.input} not found")
-            result = run_chain(self.engine, steps, source.read_bytes(), item.input, fmt, seed, cancel)
+            if source.stat().st_size > self.limits.max_input_bytes:
+                raise ItemError(f"input {item.input} is larger than {self.limits.max_input_bytes} bytes")
+            result = run_chain(self.engine, steps, source.read_bytes(), item.input, fmt, seed, frame)
             write_atomic(target, result)
         except ItemCancelled:
-            return  # nothing written; still pending
+            if timed_out.is_set():
+                self.store.finish_item(
+                    job_id,
+                    item.index,
+                    ItemState.FAILED,
+                    f"ran past the {self.limits.timeout_seconds:g} s time limit per frame",
+                )
+            return  # cancelled or closing: nothing written; still pending
         except (ItemError, PathRefused, OSError) as exc:
             self.store.finish_item(job_id, item.index, ItemState.FAILED, str(exc))
             return
@@ -162,8 +221,29 @@ class LocalExecutor:
             log.exception("job %s item %d failed", job_id, item.index)
             self.store.finish_item(job_id, item.index, ItemState.FAILED, f"{type(exc).__name__}: {exc}")
             return
+        finally:
+            timer.cancel()
+            with self._lock:
+                running.frames.discard(frame)
         self.store.finish_item(job_id, item.index, ItemState.DONE)
 
     def _finish_cancelled(self, job_id: str) -> None:
         self.store.skip_pending(job_id)
         self.store.set_state(job_id, JobState.CANCELLED, only_from=(JobState.QUEUED, JobState.RUNNING))
+
+    def _fail_pending(self, job_id: str, reason: str) -> None:
+        """Give every item still pending a FAILED outcome with ``reason``, and end the job FAILED."""
+        try:
+            for item in self.store.items(job_id, [ItemState.PENDING]):
+                self.store.finish_item(job_id, item.index, ItemState.FAILED, reason)
+            self.store.set_state(job_id, JobState.FAILED, only_from=(JobState.QUEUED, JobState.RUNNING))
+        except Exception:  # the store itself is broken: the job resumes on the next start
+            log.exception("job %s could not be marked failed", job_id)
+
+
+def _raise_first(futures: set[Future[None]]) -> None:
+    """Re-raise a worker's unexpected error (a store failure), so the job does not end SUCCEEDED."""
+    for future in futures:
+        error = future.exception()
+        if error is not None:
+            raise error

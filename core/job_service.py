@@ -9,6 +9,7 @@ Store calls run in threads (SQLite commits fsync); the event loop only awaits th
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -170,12 +171,15 @@ class JobsService(jobs_grpc.JobsServicer):
     ) -> AsyncIterator[jobs_pb2.JobEvent]:
         store = self.backend.store
         try:
-            job = await asyncio.to_thread(self.backend.job, request.name)
+            job_id = (await asyncio.to_thread(self.backend.job, request.name)).id
+            found = await asyncio.to_thread(store.snapshot, job_id)
+            if found is None:
+                raise NotFound(f"no job {request.name!r}")
         except RequestError as exc:
             await abort_with(context, exc)
             raise
+        job, seq = found  # read together: every later change has a larger seq
         yield jobs_pb2.JobEvent(snapshot=metadata_of(job))
-        seq = max((i.seq for i in await asyncio.to_thread(store.items, job.id)), default=0)
         while True:
             current = await asyncio.to_thread(store.get, job.id)
             changed = await asyncio.to_thread(store.items, job.id, (), seq)
@@ -209,7 +213,9 @@ class OperationsService(ops_grpc.OperationsServicer):
     ) -> operations_pb2.ListOperationsResponse:
         try:
             states, done = parse_filter(request.filter)
-            if request.page_size < 0 or (request.page_token and not request.page_token.isdigit()):
+            if request.page_size < 0 or (
+                request.page_token and not re.fullmatch(r"[0-9]{1,18}", request.page_token)
+            ):
                 raise InvalidArgument(
                     "bad page", [FieldViolation("page_token", "not a token from this server")]
                 )

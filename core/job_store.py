@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS items (
     PRIMARY KEY (job_id, idx)
 );
 CREATE INDEX IF NOT EXISTS items_by_seq ON items (job_id, seq);
+CREATE INDEX IF NOT EXISTS items_seq ON items (seq);  -- MAX(seq) on every commit stays a lookup
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, created);
 """
 
@@ -252,6 +253,17 @@ class JobStore:
     def get(self, job_id: str) -> Job | None:
         with self._lock:
             return self._job(self._db, job_id)
+
+    def snapshot(self, job_id: str) -> tuple[Job, int] | None:
+        """The job and the newest ``seq`` of its items, read together (no change falls between)."""
+        with self._lock:
+            job = self._job(self._db, job_id)
+            if job is None:
+                return None
+            row = self._db.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM items WHERE job_id = ?", (job_id,)
+            ).fetchone()
+            return job, int(row[0])
 
     def jobs(self, states: Sequence[JobState] = ()) -> list[Job]:
         """Jobs (optionally in some states), oldest first."""

@@ -16,13 +16,13 @@ from grpc_health.v1 import _async as health_aio  # the asyncio servicer (health.
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from .config import Settings, data_directory
+from .config import Settings, data_directory, keys_path
 from .engine import Engine
 from .exposure import build_guard, check_exposure, server_credentials
 from .inference import grpc_service_pb2 as oip_pb
 from .inference import grpc_service_pb2_grpc as oip_grpc
 from .job_paths import Sandbox
-from .job_runner import LocalExecutor
+from .job_runner import FrameLimits, LocalExecutor
 from .job_service import JobsBackend, JobsService, OperationsService
 from .job_store import JobStore
 from .oip_service import InferenceService
@@ -84,14 +84,17 @@ async def report_health(engine: Engine, servicer: health_aio.HealthServicer) -> 
 def start_jobs(settings: Settings, engine: Engine) -> JobsBackend:
     """Open the job store under the data directory and start the local executor (resuming jobs)."""
     store = JobStore(data_directory(settings) / JOBS_DB)
-    sandbox = Sandbox.of(settings.job_input_roots, settings.job_output_roots)
+    sandbox = Sandbox.of(settings.job_input_roots, settings.job_output_roots,
+                         protected=(data_directory(settings), keys_path(settings).parent))
+    limits = FrameLimits(settings.generator_timeout_seconds, settings.max_message_bytes)
     executor: LocalExecutor
     if settings.job_executor == "ray":
         from .job_ray import RayExecutor  # only now: Ray is an optional extra
 
-        executor = RayExecutor(store, engine, sandbox, settings.ray_workers, settings=settings).start()
+        executor = RayExecutor(store, engine, sandbox, settings.ray_workers, limits, settings=settings)
+        executor.start()
     else:
-        executor = LocalExecutor(store, engine, sandbox, settings.job_workers).start()
+        executor = LocalExecutor(store, engine, sandbox, settings.job_workers, limits).start()
     return JobsBackend(store, executor, engine, sandbox, settings.max_job_items)
 
 

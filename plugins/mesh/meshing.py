@@ -147,10 +147,17 @@ def levels_of_detail(field: np.ndarray, full: RawMesh, lods: int) -> list[RawMes
     """``lods`` meshes: the full one, then each about half the faces of the one before."""
     levels = [full]
     for level in range(1, lods):
-        target = max(MIN_LOD_FACES, int(len(full.faces) * LOD_RATIO**level))
-        coarser = decimate(levels[-1], target)
+        previous = levels[-1]
+        target = min(max(MIN_LOD_FACES, int(len(full.faces) * LOD_RATIO**level)), len(previous.faces) - 1)
+        if target < MIN_LOD_FACES:  # already as coarse as a prop gets: the level repeats
+            levels.append(previous)
+            continue
+        coarser = decimate(previous, target)
         if not is_watertight(coarser.faces) or signed_volume(coarser.vertices, coarser.faces) <= 0:
-            coarser = coarse_remesh(field, target, len(full.faces))
+            try:
+                coarser = coarse_remesh(field, target, len(full.faces))
+            except EmptyShape:  # too thin for a coarser grid: keep the level before
+                coarser = previous
         levels.append(coarser)
     return levels
 

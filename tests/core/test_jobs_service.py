@@ -253,3 +253,48 @@ def test_an_exr_sequence_stays_scene_linear_float_through_the_chain(jobs: Client
         pixels = np.asarray(next(iter(result.channels().values())).pixels)
     assert pixels.shape[:2] == (96, 128) and pixels.dtype in (np.float16, np.float32)
     assert float(pixels.max()) > 2.0  # the highlight survived both steps as float
+
+
+def test_cancelling_a_queued_job_skips_it_at_once(jobs: Client, root: Path) -> None:
+    write_frames(root / "in" / "busy", 1, 20, size=(256, 192))
+    busy = chain_spec(1, 20, output="busy/f.####.png")
+    busy.input.pattern = "busy/sh010.####.png"
+    first = jobs.submit_job(busy).name
+    waiting = jobs.submit_job(chain_spec(1001, 1004, output="queued/f.####.png")).name
+    jobs.cancel_job(waiting)
+    operation = jobs.get_job(waiting)  # at once: nothing was running it
+    meta = meta_of(operation)
+    assert operation.done and meta.state == jobs_pb2.CANCELLED and (meta.done, meta.skipped) == (0, 4)
+    jobs.cancel_job(first)
+    assert jobs.wait_job(first, 60).done
+
+
+def test_a_job_never_overwrites_its_inputs_or_the_job_store(root: Path) -> None:
+    settings = job_settings(
+        root,
+        job_output_roots=[str(root)],
+        job_input_roots=[str(root / "in")],
+        data_dir=str(root / "data-guarded"),
+    )
+    with ServerThread(settings) as server, Client(server.address, timeout=30) as client:
+        expect_error(
+            client,
+            chain_spec(1001, 1002, output=str(root / "in" / "sh010.####.png")),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "job.output_pattern",
+        )
+        expect_error(
+            client,
+            chain_spec(1001, 1002, output="data-guarded/jobs.####.sqlite3"),
+            grpc.StatusCode.PERMISSION_DENIED,
+            "job.output_pattern",
+        )
+
+
+def test_without_configured_roots_jobs_are_refused(tmp_path: Path) -> None:
+    settings = job_settings(tmp_path, job_input_roots=[], job_output_roots=[])
+    with ServerThread(settings) as server, Client(server.address, timeout=30) as client:
+        with pytest.raises(grpc.RpcError) as caught:
+            client.submit_job(chain_spec(1, 2))
+        assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "set job_input_roots" in dict(field_violations(caught.value))["job.input.pattern"]

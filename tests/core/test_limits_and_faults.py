@@ -166,3 +166,38 @@ def test_a_hanging_plugin_is_stopped_at_its_timeout(faulty: tuple[ServerThread, 
     assert time.monotonic() - started < 10
     assert stopped.wait(5)  # the plugin's loop saw the cancellation and ended
     client.generate("test.slow", {}, seed=1)
+
+
+def stall(ctx: museforge.GenerationContext, params: NoParams, inputs: Any, seed: int) -> Iterator[Any]:
+    while not ctx.cancelled:  # never finishes on its own
+        time.sleep(0.01)
+    yield from ()
+
+
+class StallPlugin:
+    @museforge.hookimpl
+    def register_effects(self, register: Callable[[Any], None]) -> None:
+        register(museforge.Effect("test.stall", "image", NoParams, stall, ("png",)))
+
+
+def test_a_job_frame_that_hangs_fails_at_the_time_limit_and_the_job_goes_on(tmp_path: Any) -> None:
+    from museforge.v1 import jobs_pb2
+    from tests.core.jobs_helpers import write_frames
+
+    write_frames(tmp_path / "in", 1, 2)
+    engine = inline_engine(
+        ("stall", StallPlugin()),
+        generator_timeout_seconds=0.5,
+        data_dir=str(tmp_path / "d"),
+        job_input_roots=[str(tmp_path / "in")],
+        job_output_roots=[str(tmp_path / "out")],
+    )
+    with ServerThread(engine.settings, engine) as server, Client(server.address, timeout=60) as client:
+        spec = jobs_pb2.JobSpec(output_pattern="o.####.png")
+        spec.steps.add(effect="test.stall")
+        spec.input.pattern, spec.input.first_frame, spec.input.last_frame = "sh010.####.png", 1, 2
+        done = client.wait_job(client.submit_job(spec).name, 60)
+        result = jobs_pb2.JobResult()
+        done.response.Unpack(result)
+        assert [i.state for i in result.items] == [jobs_pb2.ITEM_FAILED] * 2
+        assert all("0.5 s time limit per frame" in i.error for i in result.items)

@@ -245,3 +245,8 @@ def test_jobs_need_the_jobs_scope_even_to_watch(
     with Client(guarded.address, timeout=30, api_key=keys[1]["generate"]) as client:
         assert code_of(lambda: list(client.watch_job("jobs/x"))) == grpc.StatusCode.PERMISSION_DENIED
         assert code_of(lambda: client.submit_job(jobs_pb2.JobSpec())) == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_a_client_certificate_needs_its_key() -> None:
+    with pytest.raises(ValueError, match="both tls_cert and tls_key"):
+        Client("127.0.0.1:1", tls_key=b"key only")

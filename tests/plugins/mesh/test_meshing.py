@@ -92,3 +92,12 @@ def test_the_watertight_check_catches_a_hole_and_a_flipped_face() -> None:
     flipped = faces.copy()
     flipped[0] = flipped[0, ::-1]
     assert not meshing.is_watertight(flipped)
+
+
+def test_a_tiny_prop_still_gets_every_level_it_asks_for() -> None:
+    axis = (np.arange(32) + 0.5) * (2 / 32) - 1
+    x, y, z = np.meshgrid(axis, axis, axis, indexing="ij")
+    field = np.clip((np.sqrt(x**2 + y**2 + z**2) - 0.1) / 0.1875, -1, 1).astype(np.float32)
+    levels = meshing.mesh_field(field, 32, size=0.2, lods=4)
+    assert len(levels) == 4  # too small to decimate: the coarsest level repeats
+    assert all(as_trimesh(level).is_watertight for level in levels)
