@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--executor", choices=["local", "ray"],
                        help="who runs batch-job frames (default local; ray needs museforge[ray])")
     serve.add_argument("--ray-address", help="Ray cluster to join (default: start a local Ray)")
+    serve.add_argument("--metrics-address", metavar="HOST:PORT",
+                       help="serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:8002)")
+    serve.add_argument("--log-format", choices=["text", "json"], help="json: one JSON object per log line")
     serve.add_argument("--insecure", action="store_true", default=None,
                        help="allow a non-loopback --address without TLS and API keys (only behind a "
                        "network you trust)")
@@ -177,12 +180,13 @@ def print_table(rows: Iterable[Sequence[str]], header: Sequence[str]) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from .exposure import UnsafeSetup
+    from .logs import configure as configure_logging
     from .server import serve_forever
 
     settings = settings_from(args, address=args.address, log_level=args.log_level, job_executor=args.executor,
-                             ray_address=args.ray_address, allow_insecure=args.insecure)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: "
-                        "%(message)s")
+                             ray_address=args.ray_address, allow_insecure=args.insecure,
+                             metrics_address=args.metrics_address, log_format=args.log_format)
+    configure_logging(settings.log_level, settings.log_format)
     try:
         asyncio.run(serve_forever(settings))
     except UnsafeSetup as exc:

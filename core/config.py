@@ -106,6 +106,9 @@ class Settings(BaseModel):
     ray_num_cpus: int = Field(0, ge=0, description="CPUs of a local Ray; 0: all of this machine's")
     max_job_items: int = Field(100_000, ge=1, le=10_000_000, description="largest number of frames per job")
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    log_format: str = Field("text", pattern="^(text|json)$", description="json: one JSON object per log line")
+    metrics_address: str = Field(
+        "", description="host:port for the Prometheus endpoint (/metrics), e.g. 127.0.0.1:8002; empty: off")
     # -- security ---------------------------------------------------------------------------
     auth: bool = Field(
         False,

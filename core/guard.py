@@ -144,7 +144,9 @@ class Guard(grpc.aio.ServerInterceptor):
 Behaviour = Callable[..., Any]
 
 
-def _replace(handler: grpc.RpcMethodHandler, unary: Behaviour, streaming: Behaviour) -> grpc.RpcMethodHandler:
+def replace_behaviour(
+    handler: grpc.RpcMethodHandler, unary: Behaviour, streaming: Behaviour
+) -> grpc.RpcMethodHandler:
     """The same method with a new behaviour, of the kind the original has."""
     args = {
         "request_deserializer": handler.request_deserializer,
@@ -173,7 +175,7 @@ def _denied(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, message: str)
 
         return refuse
 
-    return _replace(handler, unary, streaming)
+    return replace_behaviour(handler, unary, streaming)
 
 
 def _wrapped(handler: grpc.RpcMethodHandler, guard: Guard, who: str) -> grpc.RpcMethodHandler:
@@ -210,4 +212,4 @@ def _wrapped(handler: grpc.RpcMethodHandler, guard: Guard, who: str) -> grpc.Rpc
 
         return call
 
-    return _replace(handler, unary, streaming)
+    return replace_behaviour(handler, unary, streaming)

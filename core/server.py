@@ -25,6 +25,7 @@ from .job_paths import Sandbox
 from .job_runner import FrameLimits, LocalExecutor
 from .job_service import JobsBackend, JobsService, OperationsService
 from .job_store import JobStore
+from .metrics import Metrics, Recorder
 from .oip_service import InferenceService
 from .service import MuseforgeService
 from .v1 import jobs_pb2
@@ -52,6 +53,8 @@ class RunningServer:
     health: health_aio.HealthServicer
     executor: ThreadPoolExecutor
     jobs: JobsBackend
+    metrics: Metrics | None = None
+    metrics_address: str = ""
 
     @property
     def address(self) -> str:
@@ -64,6 +67,8 @@ class RunningServer:
         # In-flight frames stop at their next tile; their jobs resume on the next start.
         await asyncio.to_thread(self.jobs.executor.close)
         self.jobs.store.close()
+        if self.metrics is not None:
+            self.metrics.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.engine.close()
 
@@ -84,8 +89,11 @@ async def report_health(engine: Engine, servicer: health_aio.HealthServicer) -> 
 def start_jobs(settings: Settings, engine: Engine) -> JobsBackend:
     """Open the job store under the data directory and start the local executor (resuming jobs)."""
     store = JobStore(data_directory(settings) / JOBS_DB)
-    sandbox = Sandbox.of(settings.job_input_roots, settings.job_output_roots,
-                         protected=(data_directory(settings), keys_path(settings).parent))
+    sandbox = Sandbox.of(
+        settings.job_input_roots,
+        settings.job_output_roots,
+        protected=(data_directory(settings), keys_path(settings).parent),
+    )
     limits = FrameLimits(settings.generator_timeout_seconds, settings.max_message_bytes)
     executor: LocalExecutor
     if settings.job_executor == "ray":
@@ -114,13 +122,17 @@ async def start_server(settings: Settings, engine: Engine | None = None) -> Runn
     engine = engine or Engine(settings)
     engine.start()
     executor = ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="museforge-gen")
+    metrics = Metrics(engine.runtime) if settings.metrics_address else None
+    interceptors: list[grpc.aio.ServerInterceptor] = (
+        [guard] if metrics is None else [Recorder(metrics), guard]
+    )
     server = grpc.aio.server(
-        interceptors=[guard],
+        interceptors=interceptors,
         options=[
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.so_reuseport", 0),
-        ]
+        ],
     )
     pb_grpc.add_MuseforgeServicer_to_server(MuseforgeService(engine, executor), server)
     oip_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceService(engine, executor), server)
@@ -130,8 +142,15 @@ async def start_server(settings: Settings, engine: Engine | None = None) -> Runn
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        (MUSEFORGE_SERVICE, OIP_SERVICE, JOBS_SERVICE, OPERATIONS_SERVICE, health.SERVICE_NAME,
-         reflection.SERVICE_NAME), server
+        (
+            MUSEFORGE_SERVICE,
+            OIP_SERVICE,
+            JOBS_SERVICE,
+            OPERATIONS_SERVICE,
+            health.SERVICE_NAME,
+            reflection.SERVICE_NAME,
+        ),
+        server,
     )
     target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     bound = server.add_secure_port(target, credentials) if credentials else server.add_insecure_port(target)
@@ -139,7 +158,10 @@ async def start_server(settings: Settings, engine: Engine | None = None) -> Runn
         raise OSError(f"could not bind {settings.address}")
     await server.start()
     await report_health(engine, health_servicer)
-    return RunningServer(server, bound, host, engine, health_servicer, executor, jobs)
+    metrics_address = metrics.serve(settings.metrics_address) if metrics is not None else ""
+    return RunningServer(
+        server, bound, host, engine, health_servicer, executor, jobs, metrics, metrics_address
+    )
 
 
 async def serve_forever(settings: Settings, engine: Engine | None = None) -> None:
@@ -161,6 +183,8 @@ async def serve_forever(settings: Settings, engine: Engine | None = None) -> Non
         f"({len(running.engine.generators)} generators, {ready} models ready)",
         flush=True,
     )
+    if running.metrics_address:
+        print(f"museforge: metrics on http://{running.metrics_address}/metrics", file=sys.stderr, flush=True)
     await stop.wait()
     print("museforge: draining in-flight calls…", file=sys.stderr, flush=True)
     await running.stop(settings.grace_seconds)

@@ -1,0 +1,218 @@
+"""Prometheus metrics: calls by RPC, generator and status, latency, and Triton's per-model figures.
+
+Served over HTTP on ``metrics_address`` (off by default). The per-model figures carry
+Triton's metric names (``nv_inference_*``), read from each model's statistics at
+scrape time, so existing Triton dashboards show museforge's models as they are.
+GPU memory is not reported yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import grpc
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from .guard import replace_behaviour
+from .runtime import Runtime
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+STAGES = (
+    ("queue", "nv_inference_queue_duration_us"),
+    ("compute_input", "nv_inference_compute_input_duration_us"),
+    ("compute_infer", "nv_inference_compute_infer_duration_us"),
+    ("compute_output", "nv_inference_compute_output_duration_us"),
+)
+
+
+class ModelCollector(Collector):
+    """Triton's per-model counters, from the runtime's statistics at each scrape."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["model", "version"]
+        families = {
+            "success": CounterMetricFamily(
+                "nv_inference_request_success", "Successful requests", labels=labels
+            ),
+            "failure": CounterMetricFamily("nv_inference_request_failure", "Failed requests", labels=labels),
+            "count": CounterMetricFamily("nv_inference_count", "Batch items computed", labels=labels),
+            "exec": CounterMetricFamily("nv_inference_exec_count", "Session runs", labels=labels),
+            "duration": CounterMetricFamily(
+                "nv_inference_request_duration_us", "Cumulative request time, microseconds", labels=labels
+            ),
+        }
+        stages = {
+            stage: CounterMetricFamily(name, f"Cumulative {stage} time, microseconds", labels=labels)
+            for stage, name in STAGES
+        }
+        by_batch = CounterMetricFamily(
+            "museforge_model_executions", "Session runs by batch size", labels=[*labels, "batch_size"]
+        )
+        ready = GaugeMetricFamily(
+            "museforge_model_ready", "1 when the model is loaded and warmed up", labels=[*labels, "provider"]
+        )
+        for model in self.runtime.models.values():
+            key = [model.name, str(model.version)]
+            ready.add_metric([*key, model.provider or "none"], 1.0 if model.ready else 0.0)
+            s = model.stats.snapshot()
+            families["success"].add_metric(key, s.success.count)
+            families["failure"].add_metric(key, s.fail.count)
+            families["count"].add_metric(key, s.inference_count)
+            families["exec"].add_metric(key, s.execution_count)
+            families["duration"].add_metric(key, (s.success.ns + s.fail.ns) / 1000)
+            for stage, _ in STAGES:
+                stages[stage].add_metric(key, getattr(s, stage).ns / 1000)
+            for size, figures in sorted(s.batches.items()):
+                by_batch.add_metric([*key, str(size)], figures.compute_infer.count)
+        yield from families.values()
+        yield from stages.values()
+        yield by_batch
+        yield ready
+
+
+class Metrics:
+    """One server's metrics, in a registry of its own (several servers may share a process)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "museforge_requests",
+            "Calls by service, method and status code",
+            ["service", "method", "code"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "museforge_request_duration_seconds",
+            "Call latency",
+            ["service", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "museforge_requests_in_flight", "Calls being served", ["service"], registry=self.registry
+        )
+        self.generations = Counter(
+            "museforge_generator_requests",
+            "Generate and ApplyEffect calls by generator or effect and status code",
+            ["generator", "code"],
+            registry=self.registry,
+        )
+        self.registry.register(ModelCollector(runtime))
+        self._http: Any = None
+
+    def observe(self, method: str, code: str, seconds: float, generator: str = "") -> None:
+        service, name = split_method(method)
+        self.requests.labels(service, name, code).inc()
+        self.latency.labels(service, name).observe(seconds)
+        if generator:
+            self.generations.labels(generator, code).inc()
+
+    def serve(self, address: str) -> str:
+        """Start the HTTP endpoint (``/metrics``); returns the address it listens on."""
+        host, _, port = address.rpartition(":")
+        server, _ = start_http_server(int(port), addr=host.strip("[]") or "127.0.0.1", registry=self.registry)
+        self._http = server
+        bound_host, bound_port = server.server_address[:2]
+        return f"{bound_host!s}:{bound_port}"
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+            self._http = None
+
+
+def split_method(method: str) -> tuple[str, str]:
+    """'/package.Service/Method' -> ('package.Service', 'Method')."""
+    parts = method.split("/")
+    return (parts[1], parts[2]) if len(parts) >= 3 else (method, "")
+
+
+class Recorder(grpc.aio.ServerInterceptor):
+    """The outermost interceptor: times every call and records its status code (refusals too)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None:
+            return None
+        method = details.method
+        metrics = self.metrics
+        service, _ = split_method(method)
+
+        def finish(
+            context: grpc.aio.ServicerContext[Any, Any],
+            request: Any,
+            started: float,
+            error: BaseException | None,
+        ) -> None:
+            metrics.in_flight.labels(service).dec()
+            metrics.observe(
+                method,
+                status_name(context, error),
+                time.perf_counter() - started,
+                getattr(request, "generator", "") or getattr(request, "effect", ""),
+            )
+
+        def unary(inner: Callable[..., Any]) -> Callable[..., Any]:
+            async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+                metrics.in_flight.labels(service).inc()
+                started, error = time.perf_counter(), None
+                try:
+                    return await inner(request, context)
+                except BaseException as exc:
+                    error = exc
+                    raise
+                finally:
+                    finish(context, request, started, error)
+
+            return call
+
+        def streaming(inner: Callable[..., Any]) -> Callable[..., Any]:
+            async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+                metrics.in_flight.labels(service).inc()
+                started, error = time.perf_counter(), None
+                try:
+                    result = inner(request, context)
+                    if hasattr(result, "__aiter__"):
+                        async for item in result:
+                            yield item
+                    else:
+                        await result
+                except BaseException as exc:
+                    error = exc
+                    raise
+                finally:
+                    finish(context, request, started, error)
+
+            return call
+
+        return replace_behaviour(handler, unary, streaming)
+
+
+def status_name(context: grpc.aio.ServicerContext[Any, Any], error: BaseException | None) -> str:
+    """The call's status code name: what it was aborted or set with, else OK / CANCELLED / UNKNOWN."""
+    code = context.code()
+    if isinstance(code, grpc.StatusCode):
+        return code.name
+    if isinstance(code, int) and code != 0:
+        return next((c.name for c in grpc.StatusCode if c.value[0] == code), "UNKNOWN")
+    if error is None:
+        return "OK"
+    if isinstance(error, asyncio.CancelledError):
+        return "CANCELLED"
+    return "UNKNOWN"

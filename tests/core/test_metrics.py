@@ -1,0 +1,103 @@
+"""The Prometheus endpoint of a real server: calls by RPC, generator and status; Triton's model figures."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+
+import grpc
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from museforge.client import Client
+from museforge.config import Settings
+from museforge.logs import JsonFormatter
+from tests.servers import ServerThread
+
+
+@pytest.fixture(scope="module")
+def measured() -> Iterator[ServerThread]:
+    settings = Settings(address="127.0.0.1:0", plugins=["image"], metrics_address="127.0.0.1:0")
+    with ServerThread(settings) as server:
+        yield server
+
+
+def scrape(server: ServerThread) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    assert server.running is not None
+    with urllib.request.urlopen(f"http://{server.running.metrics_address}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def test_calls_are_counted_by_method_generator_and_status(measured: ServerThread) -> None:
+    before = scrape(measured)
+    with Client(measured.address, timeout=60) as client:
+        for seed in range(3):
+            client.generate("image.digits", {"digit": 2}, seed=seed)
+        with pytest.raises(grpc.RpcError):
+            client.generate("image.digits", {"digit": 12}, seed=1)
+        with pytest.raises(grpc.RpcError):
+            client.generate("image.nothing", {}, seed=1)
+        list(client.stream_generate("image.digits", {"digit": 4}, seed=1))
+    after = scrape(measured)
+
+    def grew(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    service = "museforge.v1.Museforge"
+    assert grew("museforge_requests_total", service=service, method="Generate", code="OK") == 3
+    assert grew("museforge_requests_total", service=service, method="Generate", code="INVALID_ARGUMENT") == 1
+    assert grew("museforge_requests_total", service=service, method="Generate", code="NOT_FOUND") == 1
+    assert grew("museforge_requests_total", service=service, method="StreamGenerate", code="OK") == 1
+    assert grew("museforge_generator_requests_total", generator="image.digits", code="OK") == 4
+    assert grew("museforge_request_duration_seconds_count", service=service, method="Generate") == 5
+    assert value(after, "museforge_requests_in_flight", service=service) == 0
+
+
+def test_model_figures_carry_tritons_names(measured: ServerThread) -> None:
+    with Client(measured.address, timeout=60) as client:
+        client.generate("image.digits", {"digit": 1}, seed=9, count=3)
+    samples = scrape(measured)
+    model = {"model": "image.digits", "version": "1"}
+    assert value(samples, "nv_inference_request_success_total", **model) >= 1
+    assert value(samples, "nv_inference_count_total", **model) >= 3
+    assert value(samples, "nv_inference_exec_count_total", **model) >= 1
+    for stage in ("queue", "compute_input", "compute_infer", "compute_output"):
+        assert (f"nv_inference_{stage}_duration_us_total", tuple(sorted(model.items()))) in samples
+    assert value(samples, "nv_inference_compute_infer_duration_us_total", **model) > 0
+    assert value(samples, "museforge_model_ready", provider="CPUExecutionProvider", **model) == 1
+    assert any(name == "museforge_model_executions_total" for name, _ in samples)
+
+
+def test_metrics_are_off_unless_asked_for() -> None:
+    with ServerThread(Settings(address="127.0.0.1:0", plugins=[])) as server:
+        assert server.running is not None and server.running.metrics_address == ""
+
+
+def test_json_logs_are_one_object_per_line() -> None:
+    record = logging.LogRecord("museforge.test", logging.ERROR, __file__, 1, "frame %d failed", (7,), None)
+    entry = json.loads(JsonFormatter().format(record))
+    assert (
+        entry["level"] == "ERROR"
+        and entry["logger"] == "museforge.test"
+        and entry["message"] == "frame 7 failed"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "museforge.cli", "serve", "--log-format", "yaml"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and "invalid choice" in result.stderr
