@@ -140,6 +140,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_job_parser(sub, parse_param, add_server_flags)
     add_keys_parser(sub, add_settings_flags)
+    plugin = sub.add_parser("plugin", help="start a plugin package of your own",
+                            description="Tools for plugin authors (see docs/plugins.md).")
+    plugin_actions = plugin.add_subparsers(dest="plugin_command", required=True, metavar="ACTION")
+    new = plugin_actions.add_parser(
+        "new", help="write a pip-installable plugin package to start from",
+        description="Writes DIR/NAME-with-dashes/: pyproject.toml with the museforge entry point, a "
+        "generator NAME.stripes serving a tiny ONNX model, the recipe that trained it "
+        "(museforge export NAME.contrast), a README and tests. pip install it and restart the server.")
+    new.add_argument("name", help="a lowercase Python identifier, e.g. studio_stripes")
+    new.add_argument("--dir", type=Path, default=Path("."), help="where to write it (default: here)")
 
     export = sub.add_parser(
         "export", help="train a model and export it to ONNX (needs museforge[train])",
@@ -491,6 +501,20 @@ def cmd_api_keys(args: argparse.Namespace) -> int:
     return cmd_keys(args, settings_from(args))
 
 
+def cmd_plugin(args: argparse.Namespace) -> int:
+    from .scaffold import ScaffoldError, new_plugin
+
+    try:
+        root = new_plugin(args.name, args.dir)
+    except ScaffoldError as exc:
+        print(f"museforge: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(root)
+    print(f"wrote the plugin package {root}: pip install {root} and restart museforge serve; "
+          f"its tests: pip install '{root}[test]' && python -m pytest {root / 'tests'}", file=sys.stderr)
+    return EXIT_OK
+
+
 COMMANDS = {
     "serve": cmd_serve,
     "plugins": cmd_plugins,
@@ -501,6 +525,7 @@ COMMANDS = {
     "export": cmd_export,
     "job": cmd_jobs,
     "keys": cmd_api_keys,
+    "plugin": cmd_plugin,
 }
 
 

@@ -35,7 +35,7 @@ def build(ctx: RecipeContext) -> TrainedModel:
         opt.zero_grad()
         loss.backward()
         opt.step()
-        ctx.progress(step + 1, steps, {"loss": float(loss)})
+        ctx.progress(step + 1, steps, {"loss": float(loss.detach())})
 
     def evaluate(session: ort.InferenceSession) -> dict[str, Any]:
         x = np.random.default_rng(99).random((64, 8), dtype=np.float32)  # held out: another seed

@@ -1,0 +1,55 @@
+"""``museforge plugin new NAME``: a pip-installable plugin package to start from.
+
+The package has the entry point, a generator serving a tiny ONNX model through the
+runtime, the recipe that trained that model (``museforge export NAME.contrast``), a
+README and tests. The model file is the template's own export (``plugin_template/model/``),
+copied with its manifest renamed for the new plugin; its sha256 is unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+TEMPLATES = Path(__file__).parent / "plugin_template"
+NAME = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
+TEMPLATE_NAME = "template"  # the name the shipped model was exported under
+
+
+class ScaffoldError(ValueError):
+    """The name or the target directory cannot be used; the message says why."""
+
+
+def render(text: str, name: str) -> str:
+    return (
+        text.replace("{{name}}", name).replace("{{module}}", name).replace("{{dist}}", name.replace("_", "-"))
+    )
+
+
+def new_plugin(name: str, parent: Path) -> Path:
+    """Write the package ``parent/<name with dashes>/``; returns its directory."""
+    if not NAME.match(name) or name == TEMPLATE_NAME:
+        raise ScaffoldError(
+            f"plugin name must be a lowercase Python identifier of 2-41 characters "
+            f"(letters, digits, _), e.g. studio_stripes; got {name!r}"
+        )
+    root = parent / name.replace("_", "-")
+    if root.exists():
+        raise ScaffoldError(f"{root} already exists; choose another name or directory")
+    for template in sorted(TEMPLATES.rglob("*.tmpl")):
+        relative = template.relative_to(TEMPLATES).with_suffix("")
+        if relative.parts[0] == "package":
+            relative = Path(name, *relative.parts[1:])
+        target = root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(render(template.read_text("utf-8"), name), "utf-8")
+    version = root / name / "models" / "contrast" / "1"
+    version.mkdir(parents=True)
+    shutil.copyfile(TEMPLATES / "model" / "model.onnx", version / "model.onnx")
+    manifest = json.loads((TEMPLATES / "model" / "manifest.json").read_text("utf-8"))
+    manifest["name"] = f"{name}.contrast"
+    manifest["recipe"] = f"{name}.recipe:build"
+    (version / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", "utf-8")
+    return root
