@@ -83,17 +83,20 @@ class Client:
         tls_cert: bytes | None = None,
         tls_key: bytes | None = None,
         tls: bool = False,
+        tls_server_name: str | None = None,
     ) -> None:
         """``api_key`` is sent as ``authorization: Bearer``; ``tls_ca`` (or ``tls``, for the
         system's roots) makes the channel TLS, ``tls_cert``/``tls_key`` add a client certificate."""
         self.address = address
         self.timeout = timeout
-        options = [
+        options: list[tuple[str, int | str]] = [
             ("grpc.max_receive_message_length", MAX_MESSAGE),
             ("grpc.max_send_message_length", MAX_MESSAGE),
         ]
         if (tls_cert is None) != (tls_key is None):
             raise ValueError("a client certificate needs both tls_cert and tls_key")
+        if tls_server_name:  # the name the certificate carries, when dialling e.g. 127.0.0.1
+            options.append(("grpc.ssl_target_name_override", tls_server_name))
         if tls or tls_ca is not None or tls_cert is not None:
             credentials = grpc.ssl_channel_credentials(tls_ca, tls_key, tls_cert)
             channel = grpc.secure_channel(address, credentials, options=options)

@@ -22,13 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from .config import Settings
+from .config import Settings, data_directory, keys_path
 from .job_runner import LocalExecutor, _Running
 from .job_store import Item, ItemState, Job
 
 log = logging.getLogger("museforge.jobs.ray")
 EXECUTOR_NAME = "ray"
 NOT_RUN = 0  # a worker's answer for a frame it skipped because the job was stopping
+FLAG_POLL_SECONDS = 0.5
 LOCAL_OBJECT_STORE_BYTES = 256 * 1024 * 1024  # frames travel as paths, not bytes
 
 
@@ -53,7 +54,11 @@ class FrameWorker:
 
         settings = Settings.model_validate_json(settings_json)
         self.engine = Engine(settings).start()
-        self.sandbox = Sandbox.of(settings.job_input_roots, settings.job_output_roots)
+        self.sandbox = Sandbox.of(
+            settings.job_input_roots,
+            settings.job_output_roots,
+            protected=(data_directory(settings), keys_path(settings).parent),
+        )
         self.steps = [Step(s["effect"], s["parameters"]) for s in json.loads(steps_json)]
         self.seed, self.fmt = seed, fmt
         self.timeout, self.max_input_bytes = timeout, max_input_bytes
@@ -80,13 +85,29 @@ class FrameWorker:
 
     def _frame(self, source_name: str, target_name: str) -> tuple[int, str]:
         """(item state, error) for one frame, run under this frame's time limit."""
+        import ray
+
         from .job_chain import ItemCancelled, ItemError, run_chain, write_atomic
         from .job_paths import PathRefused
 
+        halt = threading.Event()  # set by this frame's time limit, or by the job's stop flag
         expired = threading.Event()
-        timer = threading.Timer(self.timeout, expired.set)
+        done = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            halt.set()
+
+        def watch_flag() -> None:  # a cancel or shutdown stops the frame at its next tile
+            while not done.wait(FLAG_POLL_SECONDS):
+                if ray.get(self.flag.is_set.remote()):
+                    halt.set()
+                    return
+
+        timer = threading.Timer(self.timeout, expire)
         timer.daemon = True
         timer.start()
+        threading.Thread(target=watch_flag, daemon=True).start()
         try:
             source = self.sandbox.input_path(source_name)
             target = self.sandbox.output_path(target_name)
@@ -95,18 +116,21 @@ class FrameWorker:
             if source.stat().st_size > self.max_input_bytes:
                 raise ItemError(f"input {source_name} is larger than {self.max_input_bytes} bytes")
             data = run_chain(
-                self.engine, self.steps, source.read_bytes(), source_name, self.fmt, self.seed, expired
+                self.engine, self.steps, source.read_bytes(), source_name, self.fmt, self.seed, halt
             )
             write_atomic(target, data)
             return int(ItemState.DONE), ""
         except ItemCancelled:
-            return int(ItemState.FAILED), f"ran past the {self.timeout:g} s time limit per frame"
+            if expired.is_set():
+                return int(ItemState.FAILED), f"ran past the {self.timeout:g} s time limit per frame"
+            return NOT_RUN, ""  # stopped: stays pending (skipped on cancel, resumed after a restart)
         except (ItemError, PathRefused, OSError) as exc:
             return int(ItemState.FAILED), str(exc)
         except Exception as exc:  # an effect's own bug fails this frame alone
             return int(ItemState.FAILED), f"{type(exc).__name__}: {exc}"
         finally:
             timer.cancel()
+            done.set()
 
 
 def _flag_class() -> Any:

@@ -113,6 +113,10 @@ class LocalExecutor:
             try:
                 self._run(job_id)
             except Exception as exc:  # a bug or a broken store must not leave the job RUNNING
+                if self._closing:  # torn down under it (e.g. Ray shut down): resume on the next start
+                    log.warning("job %s interrupted by shutdown (%s); it resumes on the next start",
+                                job_id, exc)
+                    continue
                 log.exception("job %s failed unexpectedly", job_id)
                 self._fail_pending(job_id, f"the executor failed: {type(exc).__name__}: {exc}")
 

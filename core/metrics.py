@@ -15,7 +15,7 @@ from typing import Any
 
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, Metric, UnknownMetricFamily
 from prometheus_client.registry import Collector
 
 from .guard import replace_behaviour
@@ -31,7 +31,11 @@ STAGES = (
 
 
 class ModelCollector(Collector):
-    """Triton's per-model counters, from the runtime's statistics at each scrape."""
+    """Triton's per-model counters, from the runtime's statistics at each scrape.
+
+    Exposed untyped, so the names are exactly Triton's (a typed counter would gain a
+    ``_total`` suffix that Triton dashboards do not query).
+    """
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -39,21 +43,21 @@ class ModelCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         labels = ["model", "version"]
         families = {
-            "success": CounterMetricFamily(
+            "success": UnknownMetricFamily(
                 "nv_inference_request_success", "Successful requests", labels=labels
             ),
-            "failure": CounterMetricFamily("nv_inference_request_failure", "Failed requests", labels=labels),
-            "count": CounterMetricFamily("nv_inference_count", "Batch items computed", labels=labels),
-            "exec": CounterMetricFamily("nv_inference_exec_count", "Session runs", labels=labels),
-            "duration": CounterMetricFamily(
+            "failure": UnknownMetricFamily("nv_inference_request_failure", "Failed requests", labels=labels),
+            "count": UnknownMetricFamily("nv_inference_count", "Batch items computed", labels=labels),
+            "exec": UnknownMetricFamily("nv_inference_exec_count", "Session runs", labels=labels),
+            "duration": UnknownMetricFamily(
                 "nv_inference_request_duration_us", "Cumulative request time, microseconds", labels=labels
             ),
         }
         stages = {
-            stage: CounterMetricFamily(name, f"Cumulative {stage} time, microseconds", labels=labels)
+            stage: UnknownMetricFamily(name, f"Cumulative {stage} time, microseconds", labels=labels)
             for stage, name in STAGES
         }
-        by_batch = CounterMetricFamily(
+        by_batch = UnknownMetricFamily(
             "museforge_model_executions", "Session runs by batch size", labels=[*labels, "batch_size"]
         )
         ready = GaugeMetricFamily(
@@ -81,7 +85,8 @@ class ModelCollector(Collector):
 class Metrics:
     """One server's metrics, in a registry of its own (several servers may share a process)."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, known: Callable[[str], bool] = lambda name: True) -> None:
+        self.known = known  # only catalogued names become label values: callers cannot mint series
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "museforge_requests",
@@ -112,8 +117,8 @@ class Metrics:
         service, name = split_method(method)
         self.requests.labels(service, name, code).inc()
         self.latency.labels(service, name).observe(seconds)
-        if generator:
-            self.generations.labels(generator, code).inc()
+        if generator and code not in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
+            self.generations.labels(generator if self.known(generator) else "unknown", code).inc()
 
     def serve(self, address: str) -> str:
         """Start the HTTP endpoint (``/metrics``); returns the address it listens on."""
@@ -213,6 +218,7 @@ def status_name(context: grpc.aio.ServicerContext[Any, Any], error: BaseExceptio
         return next((c.name for c in grpc.StatusCode if c.value[0] == code), "UNKNOWN")
     if error is None:
         return "OK"
-    if isinstance(error, asyncio.CancelledError):
-        return "CANCELLED"
+    if isinstance(error, (asyncio.CancelledError, GeneratorExit)):  # the client went away, or time ran out
+        remaining = context.time_remaining()
+        return "DEADLINE_EXCEEDED" if remaining is not None and remaining <= 0 else "CANCELLED"
     return "UNKNOWN"

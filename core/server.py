@@ -122,7 +122,8 @@ async def start_server(settings: Settings, engine: Engine | None = None) -> Runn
     engine = engine or Engine(settings)
     engine.start()
     executor = ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="museforge-gen")
-    metrics = Metrics(engine.runtime) if settings.metrics_address else None
+    metrics = (Metrics(engine.runtime, lambda name: name in engine.generators or name in engine.effects)
+               if settings.metrics_address else None)
     interceptors: list[grpc.aio.ServerInterceptor] = (
         [guard] if metrics is None else [Recorder(metrics), guard]
     )

@@ -49,7 +49,7 @@ def test_calls_are_counted_by_method_generator_and_status(measured: ServerThread
         with pytest.raises(grpc.RpcError):
             client.generate("image.digits", {"digit": 12}, seed=1)
         with pytest.raises(grpc.RpcError):
-            client.generate("image.nothing", {}, seed=1)
+            client.generate("image.nothing", {}, seed=1)  # an unknown name mints no series of its own
         list(client.stream_generate("image.digits", {"digit": 4}, seed=1))
     after = scrape(measured)
 
@@ -62,6 +62,8 @@ def test_calls_are_counted_by_method_generator_and_status(measured: ServerThread
     assert grew("museforge_requests_total", service=service, method="Generate", code="NOT_FOUND") == 1
     assert grew("museforge_requests_total", service=service, method="StreamGenerate", code="OK") == 1
     assert grew("museforge_generator_requests_total", generator="image.digits", code="OK") == 4
+    assert grew("museforge_generator_requests_total", generator="unknown", code="NOT_FOUND") == 1
+    assert not any(dict(labels).get("generator") == "image.nothing" for _, labels in after)
     assert grew("museforge_request_duration_seconds_count", service=service, method="Generate") == 5
     assert value(after, "museforge_requests_in_flight", service=service) == 0
 
@@ -71,14 +73,14 @@ def test_model_figures_carry_tritons_names(measured: ServerThread) -> None:
         client.generate("image.digits", {"digit": 1}, seed=9, count=3)
     samples = scrape(measured)
     model = {"model": "image.digits", "version": "1"}
-    assert value(samples, "nv_inference_request_success_total", **model) >= 1
-    assert value(samples, "nv_inference_count_total", **model) >= 3
-    assert value(samples, "nv_inference_exec_count_total", **model) >= 1
+    assert value(samples, "nv_inference_request_success", **model) >= 1
+    assert value(samples, "nv_inference_count", **model) >= 3
+    assert value(samples, "nv_inference_exec_count", **model) >= 1
     for stage in ("queue", "compute_input", "compute_infer", "compute_output"):
-        assert (f"nv_inference_{stage}_duration_us_total", tuple(sorted(model.items()))) in samples
-    assert value(samples, "nv_inference_compute_infer_duration_us_total", **model) > 0
+        assert (f"nv_inference_{stage}_duration_us", tuple(sorted(model.items()))) in samples
+    assert value(samples, "nv_inference_compute_infer_duration_us", **model) > 0
     assert value(samples, "museforge_model_ready", provider="CPUExecutionProvider", **model) == 1
-    assert any(name == "museforge_model_executions_total" for name, _ in samples)
+    assert any(name == "museforge_model_executions" for name, _ in samples)
 
 
 def test_metrics_are_off_unless_asked_for() -> None:

@@ -37,27 +37,70 @@ def test_the_kubernetes_set_is_complete() -> None:
         "ConfigMap",
         "Secret",
         "Deployment",
+        "StatefulSet",
         "Service",
         "HorizontalPodAutoscaler",
         "PodDisruptionBudget",
     }
 
 
-def test_the_configmap_is_a_valid_museforge_config_that_matches_the_pod() -> None:
+@pytest.mark.parametrize("workload", ["deployment.yaml", "jobs.yaml"])
+def test_the_configmap_is_a_valid_museforge_config_that_matches_the_pods(workload: str) -> None:
     [config_map] = documents(DEPLOY / "k8s" / "configmap.yaml")
     settings = Settings.model_validate(tomllib.loads(config_map["data"]["museforge.toml"]))
     assert settings.auth and settings.tls_cert and settings.metrics_address.endswith(":8002")
-    [deployment] = documents(DEPLOY / "k8s" / "deployment.yaml")
-    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    [pod_owner] = documents(DEPLOY / "k8s" / workload)
+    spec = pod_owner["spec"]["template"]["spec"]
+    container = spec["containers"][0]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"grpc": int(settings.address.rsplit(":", 1)[1]), "metrics": 8002}
-    assert container["readinessProbe"]["grpc"]["port"] == ports["grpc"]
     mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        # TLS is on: the probe must go through `museforge health` (the built-in gRPC probe is plaintext).
+        command = container[probe]["exec"]["command"]
+        assert command[:2] == ["museforge", "health"] and f"127.0.0.1:{ports['grpc']}" in command
+        assert str(Path(command[command.index("--tls-ca") + 1]).parent) in mounts
     for path in (settings.api_keys_file, settings.tls_cert, settings.tls_key):
         assert str(Path(path).parent) in mounts, path
     assert {settings.data_dir, *settings.job_input_roots, *settings.job_output_roots} <= mounts
-    grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
-    assert grace > settings.grace_seconds  # Kubernetes must not kill a draining server
+    assert spec["terminationGracePeriodSeconds"] >= settings.grace_seconds + 20  # drain, then stop jobs
+    if pod_owner["kind"] == "StatefulSet":  # the job store must outlive the pod
+        [claim] = pod_owner["spec"]["volumeClaimTemplates"]
+        data_mount = next(m for m in container["volumeMounts"] if m["mountPath"] == settings.data_dir)
+        assert claim["metadata"]["name"] == data_mount["name"] and pod_owner["spec"]["replicas"] == 1
+
+
+def test_the_health_command_the_probes_run_works_over_tls(tmp_path: Path) -> None:
+    import subprocess
+
+    from tests.core.certs import make_pki
+    from tests.servers import ServerThread
+
+    paths = make_pki().write(tmp_path)
+    settings = Settings(
+        address="127.0.0.1:0",
+        plugins=[],
+        tls_cert=str(paths["server_cert"]),
+        tls_key=str(paths["server_key"]),
+    )
+    with ServerThread(settings) as server:
+        port = server.address.rsplit(":", 1)[1]
+        command = [
+            sys.executable,
+            "-m",
+            "museforge.cli",
+            "health",
+            "--server",
+            f"127.0.0.1:{port}",
+            "--tls-ca",
+            str(paths["ca_cert"]),
+            "--tls-server-name",
+            "localhost",
+        ]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0 and result.stdout.strip() == "SERVING", result.stderr
+        plain = subprocess.run(command[:6], capture_output=True, text=True, timeout=60)
+        assert plain.returncode != 0  # without TLS the port does not answer
 
 
 def test_compose_and_ray_config_use_real_settings() -> None:
