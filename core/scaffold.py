@@ -2,8 +2,9 @@
 
 The package has the entry point, a generator serving a tiny ONNX model through the
 runtime, the recipe that trained that model (``museforge export NAME.contrast``), a
-README and tests. The model file is the template's own export (``plugin_template/model/``),
-copied with its manifest renamed for the new plugin; its sha256 is unchanged.
+README and tests. The model file is the template's own export
+(``museforge/export/plugin_template/model/``), copied with its manifest renamed for the
+new plugin; its sha256 is unchanged.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ import re
 import shutil
 from pathlib import Path
 
-TEMPLATES = Path(__file__).parent / "plugin_template"
+from museforge import export as export_package
+
+# Beside the export tooling it uses (museforge.export imports no torch until a recipe runs).
+TEMPLATES = Path(export_package.__file__).parent / "plugin_template"
 NAME = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
 TEMPLATE_NAME = "template"  # the name the shipped model was exported under
 

@@ -35,9 +35,9 @@ def test_wheel_holds_only_the_museforge_namespace_and_the_models(tmp_path: Path)
                      "museforge/plugins/music/data/melodies.npz",
                      "museforge/plugins/mesh/models/props/1/model.onnx",
                      "museforge/plugins/mesh/models/props_encoder/1/manifest.json",
-                     "museforge/plugin_template/model/model.onnx",
-                     "museforge/plugin_template/package/generator.py.tmpl",
-                     "museforge/plugin_template/tests/test_plugin.py.tmpl"):
+                     "museforge/export/plugin_template/model/model.onnx",
+                     "museforge/export/plugin_template/package/generator.py.tmpl",
+                     "museforge/export/plugin_template/tests/test_plugin.py.tmpl"):
         assert expected in names
     entry_points = zipfile.ZipFile(wheel).read(
         next(n for n in names if n.endswith("entry_points.txt"))).decode()
