@@ -6,20 +6,33 @@ frame comes out byte-identical whichever ran it, and however often it was retrie
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from .decoders import sniff
 from .engine import Artifact, EffectInput, Engine
 from .errors import RequestError, ResourceExhausted
+from .job_paths import PathRefused, Sandbox
 from .job_plan import Step
+from .job_store import ItemState
 
 OVERLOAD_RETRIES = 600  # with the queue's retry delay (0.1 s), about a minute of back-off
 LOSSLESS_BETWEEN_STEPS = ("exr", "png16", "png")  # what one step hands the next, best first
+
+
+log = logging.getLogger("museforge.jobs")
+
+
+@dataclass(frozen=True)
+class FrameLimits:
+    timeout_seconds: float = 600.0  # one frame, the whole chain
+    max_input_bytes: int = 512 * 1024 * 1024
 
 
 class ItemError(Exception):
@@ -118,3 +131,51 @@ def _run_step(
 
 def _is_16_bit_png(data: bytes) -> bool:
     return len(data) > 24 and data[24] == 16  # IHDR bit depth, right after width and height
+
+
+def run_frame(
+    engine: Engine,
+    sandbox: Sandbox,
+    steps: Sequence[Step],
+    source_name: str,
+    target_name: str,
+    fmt: str,
+    seed: int,
+    halt: threading.Event,
+    limits: FrameLimits,
+) -> tuple[ItemState | None, str]:
+    """One item, start to finish: read, run the chain, write atomically, under the frame's time limit.
+
+    Returns DONE, or FAILED with the reason, or None when ``halt`` was set by the caller
+    (a cancel or a shutdown): nothing was written and the item stays pending. Every
+    executor runs frames through here, so they agree on outcomes byte for byte.
+    """
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        halt.set()
+
+    timer = threading.Timer(limits.timeout_seconds, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        source = sandbox.input_path(source_name)
+        target = sandbox.output_path(target_name)
+        if not source.is_file():
+            raise ItemError(f"input {source_name} not found")
+        if source.stat().st_size > limits.max_input_bytes:
+            raise ItemError(f"input {source_name} is larger than {limits.max_input_bytes} bytes")
+        write_atomic(target, run_chain(engine, steps, source.read_bytes(), source_name, fmt, seed, halt))
+        return ItemState.DONE, ""
+    except ItemCancelled:
+        if expired.is_set():
+            return ItemState.FAILED, f"ran past the {limits.timeout_seconds:g} s time limit per frame"
+        return None, ""
+    except (ItemError, PathRefused, OSError) as exc:
+        return ItemState.FAILED, str(exc)
+    except Exception as exc:  # an effect's own bug fails this frame alone
+        log.exception("frame %s failed", source_name)
+        return ItemState.FAILED, f"{type(exc).__name__}: {exc}"
+    finally:
+        timer.cancel()

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from .config import Settings, data_directory, keys_path
+from .job_chain import FrameLimits
 from .job_runner import LocalExecutor, _Running
 from .job_store import Item, ItemState, Job
 
@@ -61,7 +62,7 @@ class FrameWorker:
         )
         self.steps = [Step(s["effect"], s["parameters"]) for s in json.loads(steps_json)]
         self.seed, self.fmt = seed, fmt
-        self.timeout, self.max_input_bytes = timeout, max_input_bytes
+        self.limits = FrameLimits(timeout, max_input_bytes)
         self.flag = ray.get_actor(flag_name)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -84,53 +85,36 @@ class FrameWorker:
         }
 
     def _frame(self, source_name: str, target_name: str) -> tuple[int, str]:
-        """(item state, error) for one frame, run under this frame's time limit."""
+        """(item state, error) for one frame; a stop flag set meanwhile halts it at its next tile."""
         import ray
 
-        from .job_chain import ItemCancelled, ItemError, run_chain, write_atomic
-        from .job_paths import PathRefused
+        from .job_chain import run_frame
 
-        halt = threading.Event()  # set by this frame's time limit, or by the job's stop flag
-        expired = threading.Event()
+        halt = threading.Event()
         done = threading.Event()
 
-        def expire() -> None:
-            expired.set()
-            halt.set()
-
-        def watch_flag() -> None:  # a cancel or shutdown stops the frame at its next tile
+        def watch_flag() -> None:
             while not done.wait(FLAG_POLL_SECONDS):
                 if ray.get(self.flag.is_set.remote()):
                     halt.set()
                     return
 
-        timer = threading.Timer(self.timeout, expire)
-        timer.daemon = True
-        timer.start()
         threading.Thread(target=watch_flag, daemon=True).start()
         try:
-            source = self.sandbox.input_path(source_name)
-            target = self.sandbox.output_path(target_name)
-            if not source.is_file():
-                raise ItemError(f"input {source_name} not found")
-            if source.stat().st_size > self.max_input_bytes:
-                raise ItemError(f"input {source_name} is larger than {self.max_input_bytes} bytes")
-            data = run_chain(
-                self.engine, self.steps, source.read_bytes(), source_name, self.fmt, self.seed, halt
+            state, error = run_frame(
+                self.engine,
+                self.sandbox,
+                self.steps,
+                source_name,
+                target_name,
+                self.fmt,
+                self.seed,
+                halt,
+                self.limits,
             )
-            write_atomic(target, data)
-            return int(ItemState.DONE), ""
-        except ItemCancelled:
-            if expired.is_set():
-                return int(ItemState.FAILED), f"ran past the {self.timeout:g} s time limit per frame"
-            return NOT_RUN, ""  # stopped: stays pending (skipped on cancel, resumed after a restart)
-        except (ItemError, PathRefused, OSError) as exc:
-            return int(ItemState.FAILED), str(exc)
-        except Exception as exc:  # an effect's own bug fails this frame alone
-            return int(ItemState.FAILED), f"{type(exc).__name__}: {exc}"
         finally:
-            timer.cancel()
             done.set()
+        return (NOT_RUN, "") if state is None else (int(state), error)
 
 
 def _flag_class() -> Any:

@@ -21,19 +21,13 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from .engine import Engine
-from .job_chain import ItemCancelled, ItemError, run_chain, write_atomic
-from .job_paths import PathRefused, Sandbox
+from .job_chain import FrameLimits, run_frame
+from .job_paths import Sandbox
 from .job_plan import Step, steps_of
 from .job_store import Item, ItemState, Job, JobState, JobStore
 
 log = logging.getLogger("museforge.jobs")
 EXECUTOR_NAME = "local"
-
-
-@dataclass(frozen=True)
-class FrameLimits:
-    timeout_seconds: float = 600.0  # one frame, the whole chain
-    max_input_bytes: int = 512 * 1024 * 1024
 
 
 @dataclass
@@ -114,8 +108,9 @@ class LocalExecutor:
                 self._run(job_id)
             except Exception as exc:  # a bug or a broken store must not leave the job RUNNING
                 if self._closing:  # torn down under it (e.g. Ray shut down): resume on the next start
-                    log.warning("job %s interrupted by shutdown (%s); it resumes on the next start",
-                                job_id, exc)
+                    log.warning(
+                        "job %s interrupted by shutdown (%s); it resumes on the next start", job_id, exc
+                    )
                     continue
                 log.exception("job %s failed unexpectedly", job_id)
                 self._fail_pending(job_id, f"the executor failed: {type(exc).__name__}: {exc}")
@@ -187,49 +182,19 @@ class LocalExecutor:
         self, job_id: str, item: Item, steps: Sequence[Step], seed: int, fmt: str, running: _Running
     ) -> None:
         frame = threading.Event()  # set by a cancel, a shutdown or this frame's time limit
-        timed_out = threading.Event()
-
-        def expire() -> None:
-            timed_out.set()
-            frame.set()
-
         with self._lock:
             if running.cancel.is_set():
                 return
             running.frames.add(frame)
-        timer = threading.Timer(self.limits.timeout_seconds, expire)
-        timer.daemon = True
-        timer.start()
         try:
-            source = self.sandbox.input_path(item.input)
-            target = self.sandbox.output_path(item.output)
-            if not source.is_file():
-                raise ItemError(f"input {item.input} not found")
-            if source.stat().st_size > self.limits.max_input_bytes:
-                raise ItemError(f"input {item.input} is larger than {self.limits.max_input_bytes} bytes")
-            result = run_chain(self.engine, steps, source.read_bytes(), item.input, fmt, seed, frame)
-            write_atomic(target, result)
-        except ItemCancelled:
-            if timed_out.is_set():
-                self.store.finish_item(
-                    job_id,
-                    item.index,
-                    ItemState.FAILED,
-                    f"ran past the {self.limits.timeout_seconds:g} s time limit per frame",
-                )
-            return  # cancelled or closing: nothing written; still pending
-        except (ItemError, PathRefused, OSError) as exc:
-            self.store.finish_item(job_id, item.index, ItemState.FAILED, str(exc))
-            return
-        except Exception as exc:  # an effect's own bug fails this frame alone
-            log.exception("job %s item %d failed", job_id, item.index)
-            self.store.finish_item(job_id, item.index, ItemState.FAILED, f"{type(exc).__name__}: {exc}")
-            return
+            state, error = run_frame(
+                self.engine, self.sandbox, steps, item.input, item.output, fmt, seed, frame, self.limits
+            )
         finally:
-            timer.cancel()
             with self._lock:
                 running.frames.discard(frame)
-        self.store.finish_item(job_id, item.index, ItemState.DONE)
+        if state is not None:  # None: stopped with nothing written, still pending
+            self.store.finish_item(job_id, item.index, state, error)
 
     def _finish_cancelled(self, job_id: str) -> None:
         self.store.skip_pending(job_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import grpc
@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from prometheus_client.core import GaugeMetricFamily, Metric, UnknownMetricFamily
 from prometheus_client.registry import Collector
 
-from .guard import replace_behaviour
+from .interception import around
 from .runtime import Runtime
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -159,9 +159,13 @@ class Recorder(grpc.aio.ServerInterceptor):
         metrics = self.metrics
         service, _ = split_method(method)
 
+        async def start(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> float:
+            metrics.in_flight.labels(service).inc()
+            return time.perf_counter()
+
         def finish(
-            context: grpc.aio.ServicerContext[Any, Any],
             request: Any,
+            context: grpc.aio.ServicerContext[Any, Any],
             started: float,
             error: BaseException | None,
         ) -> None:
@@ -173,40 +177,7 @@ class Recorder(grpc.aio.ServerInterceptor):
                 getattr(request, "generator", "") or getattr(request, "effect", ""),
             )
 
-        def unary(inner: Callable[..., Any]) -> Callable[..., Any]:
-            async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-                metrics.in_flight.labels(service).inc()
-                started, error = time.perf_counter(), None
-                try:
-                    return await inner(request, context)
-                except BaseException as exc:
-                    error = exc
-                    raise
-                finally:
-                    finish(context, request, started, error)
-
-            return call
-
-        def streaming(inner: Callable[..., Any]) -> Callable[..., Any]:
-            async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-                metrics.in_flight.labels(service).inc()
-                started, error = time.perf_counter(), None
-                try:
-                    result = inner(request, context)
-                    if hasattr(result, "__aiter__"):
-                        async for item in result:
-                            yield item
-                    else:
-                        await result
-                except BaseException as exc:
-                    error = exc
-                    raise
-                finally:
-                    finish(context, request, started, error)
-
-            return call
-
-        return replace_behaviour(handler, unary, streaming)
+        return around(handler, start, finish)
 
 
 def status_name(context: grpc.aio.ServicerContext[Any, Any], error: BaseException | None) -> str:

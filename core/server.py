@@ -21,8 +21,9 @@ from .engine import Engine
 from .exposure import build_guard, check_exposure, server_credentials
 from .inference import grpc_service_pb2 as oip_pb
 from .inference import grpc_service_pb2_grpc as oip_grpc
+from .job_chain import FrameLimits
 from .job_paths import Sandbox
-from .job_runner import FrameLimits, LocalExecutor
+from .job_runner import LocalExecutor
 from .job_service import JobsBackend, JobsService, OperationsService
 from .job_store import JobStore
 from .metrics import Metrics, Recorder

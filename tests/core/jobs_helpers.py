@@ -10,6 +10,7 @@ from PIL import Image
 
 from museforge.config import Settings
 from museforge.v1 import jobs_pb2
+from tests.servers import ServeProcess
 
 
 def write_frames(
@@ -59,3 +60,15 @@ def chain_spec(
     if seed is not None:
         spec.seed = seed
     return spec
+
+
+def serve_jobs(root: Path, data: str = "data", **env: str) -> ServeProcess:
+    """`museforge serve` in a subprocess with its job store in ``root/data`` and roots in/ and out/."""
+    return ServeProcess(
+        env={
+            "MUSEFORGE_DATA_DIR": str(root / data),
+            "MUSEFORGE_JOB_INPUT_ROOTS": str(root / "in"),
+            "MUSEFORGE_JOB_OUTPUT_ROOTS": str(root / "out"),
+            **env,
+        }
+    )

@@ -14,22 +14,10 @@ from pathlib import Path
 
 from museforge.client import Client
 from museforge.v1 import jobs_pb2
-from tests.core.jobs_helpers import chain_spec, write_frames
-from tests.servers import ServeProcess
+from tests.core.jobs_helpers import chain_spec, serve_jobs, write_frames
 
 FRAMES = (1, 30)
-
-
-def serve(root: Path, data: str) -> ServeProcess:
-    return ServeProcess(
-        env={
-            "MUSEFORGE_DATA_DIR": str(root / data),
-            "MUSEFORGE_JOB_INPUT_ROOTS": str(root / "in"),
-            "MUSEFORGE_JOB_OUTPUT_ROOTS": str(root / "out"),
-            "MUSEFORGE_PLUGINS": "effect,image",
-            "MUSEFORGE_JOB_WORKERS": "2",
-        }
-    )
+ENV = {"MUSEFORGE_PLUGINS": "effect,image", "MUSEFORGE_JOB_WORKERS": "2"}
 
 
 def progress(client: Client, name: str) -> jobs_pb2.JobMetadata:
@@ -42,7 +30,7 @@ def test_a_killed_server_resumes_the_job_with_identical_outputs(tmp_path: Path) 
     write_frames(tmp_path / "in", *FRAMES, size=(256, 192))
     spec = chain_spec(*FRAMES, output="crashed/sh010.####.png")
 
-    with serve(tmp_path, "data") as server:
+    with serve_jobs(tmp_path, "data", **ENV) as server:
         assert server.proc is not None
         with Client(server.address, timeout=60) as client:
             name = client.submit_job(spec).name
@@ -54,13 +42,16 @@ def test_a_killed_server_resumes_the_job_with_identical_outputs(tmp_path: Path) 
         server.proc.wait(10)
     assert 4 <= done_before < FRAMES[1], "the job must be killed in the middle"
 
-    with serve(tmp_path, "data") as server, Client(server.address, timeout=60) as client:
+    with serve_jobs(tmp_path, "data", **ENV) as server, Client(server.address, timeout=60) as client:
         finished = client.wait_job(name, 300)
         meta = jobs_pb2.JobMetadata()
         finished.metadata.Unpack(meta)
         assert finished.done and meta.state == jobs_pb2.SUCCEEDED and meta.done == FRAMES[1]
         # An uninterrupted run of the same job (its own data directory) for reference.
-    with serve(tmp_path, "data-reference") as server, Client(server.address, timeout=60) as client:
+    with (
+        serve_jobs(tmp_path, "data-reference", **ENV) as server,
+        Client(server.address, timeout=60) as client,
+    ):
         reference = client.wait_job(
             client.submit_job(chain_spec(*FRAMES, output="clean/sh010.####.png")).name, 300
         )

@@ -11,24 +11,13 @@ import grpc
 
 from museforge.client import Client
 from museforge.v1 import jobs_pb2
-from tests.core.jobs_helpers import chain_spec, write_frames
-from tests.servers import ServeProcess
-
-
-def serve(root: Path) -> ServeProcess:
-    return ServeProcess(
-        env={
-            "MUSEFORGE_DATA_DIR": str(root / "data"),
-            "MUSEFORGE_JOB_INPUT_ROOTS": str(root / "in"),
-            "MUSEFORGE_JOB_OUTPUT_ROOTS": str(root / "out"),
-        }
-    )
+from tests.core.jobs_helpers import chain_spec, serve_jobs, write_frames
 
 
 def test_sigterm_drains_calls_keeps_the_job_and_exits_zero(tmp_path: Path) -> None:
     write_frames(tmp_path / "in", 1, 24, size=(256, 192))
     outcome: dict[str, object] = {}
-    with serve(tmp_path) as server:
+    with serve_jobs(tmp_path) as server:
         assert server.proc is not None
         with Client(server.address, timeout=120) as client:
             job = client.submit_job(chain_spec(1, 24, output="kept/f.####.png")).name
@@ -58,7 +47,7 @@ def test_sigterm_drains_calls_keeps_the_job_and_exits_zero(tmp_path: Path) -> No
             assert refused == grpc.StatusCode.UNAVAILABLE
         assert any("draining" in line for line in server.output)
 
-    with serve(tmp_path) as server, Client(server.address, timeout=120) as client:
+    with serve_jobs(tmp_path) as server, Client(server.address, timeout=120) as client:
         finished = client.wait_job(job, 300)
         meta = jobs_pb2.JobMetadata()
         finished.metadata.Unpack(meta)
