@@ -67,7 +67,7 @@ def run_job(root: Path, count: int, workers: int, executor: str = "local") -> fl
             seconds = time.perf_counter() - start
             meta = jobs_pb2.JobMetadata()
             done.metadata.Unpack(meta)
-            if meta.state != jobs_pb2.SUCCEEDED:
+            if meta.state != jobs_pb2.JOB_STATE_SUCCEEDED:
                 raise RuntimeError(f"job ended {jobs_pb2.JobState.Name(meta.state)}")
     return seconds
 

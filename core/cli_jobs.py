@@ -167,7 +167,7 @@ def metadata(operation: operations_pb2.Operation) -> Any:
 def state_name(meta: Any) -> str:
     from .v1 import jobs_pb2
 
-    return str(jobs_pb2.JobState.Name(meta.state)).lower()
+    return str(jobs_pb2.JobState.Name(meta.state)).removeprefix("JOB_STATE_").lower()
 
 
 def summary(meta: Any) -> str:
@@ -210,7 +210,7 @@ def watch(client: Any, job: str, as_json_lines: bool) -> int:
             done += 1
             if as_json_lines:
                 print(json.dumps(json_format.MessageToDict(item)), flush=True)
-            elif item.state == jobs_pb2.ITEM_FAILED:
+            elif item.state == jobs_pb2.ITEM_STATE_FAILED:
                 print(f"frame {item.frame} failed: {item.error}", file=sys.stderr)
         if bar_enabled and last is not None and last.total:
             filled = int(30 * done / last.total)
@@ -221,7 +221,7 @@ def watch(client: Any, job: str, as_json_lines: bool) -> int:
     if last is None:
         return EXIT_FAILED
     print(summary(last), file=sys.stderr)
-    return EXIT_OK if last.state == jobs_pb2.SUCCEEDED else EXIT_FAILED
+    return EXIT_OK if last.state == jobs_pb2.JOB_STATE_SUCCEEDED else EXIT_FAILED
 
 
 def cmd_job(args: argparse.Namespace, client: Any) -> int:
@@ -264,7 +264,7 @@ def cmd_job(args: argparse.Namespace, client: Any) -> int:
                     result = jobs_pb2.JobResult()
                     operation.response.Unpack(result)
                     for item in result.items:
-                        state = str(jobs_pb2.ItemState.Name(item.state)).lower().replace("item_", "")
+                        state = str(jobs_pb2.ItemState.Name(item.state)).removeprefix("ITEM_STATE_").lower()
                         print(f"  {item.frame:>8}  {state:<8} {item.output}  {item.error}".rstrip())
             return EXIT_OK
         if args.job_command == "watch":

@@ -31,12 +31,6 @@ from .v1 import jobs_pb2
 from .v1 import jobs_pb2_grpc as jobs_grpc
 
 PREFIX = "jobs/"
-ITEM_STATE_NAMES = {
-    ItemState.PENDING: "PENDING",
-    ItemState.DONE: "DONE",
-    ItemState.FAILED: "ITEM_FAILED",
-    ItemState.SKIPPED: "SKIPPED",
-}
 POLL_SECONDS = 0.2
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
@@ -63,7 +57,7 @@ def metadata_of(job: Job) -> jobs_pb2.JobMetadata:
     return jobs_pb2.JobMetadata(
         id=job.id,
         job=spec,
-        state=job.state.name,
+        state=int(job.state),
         total=job.total,
         done=job.done,
         failed=job.failed,
@@ -80,7 +74,7 @@ def item_of(item: Item) -> jobs_pb2.JobItem:
         frame=item.frame,
         input=item.input,
         output=item.output,
-        state=ITEM_STATE_NAMES[item.state],
+        state=int(item.state),  # the store's numbers are the proto's
         error=item.error,
     )
 
@@ -129,13 +123,17 @@ class JobsBackend:
 
 
 def parse_filter(text: str) -> tuple[list[JobState], bool | None]:
-    """``state=RUNNING``, ``state=QUEUED OR state=RUNNING``, ``done=true``; empty for every job."""
+    """``state=RUNNING``, ``state=QUEUED OR state=RUNNING``, ``done=true``; empty for every job.
+
+    States are accepted as the proto names them (``JOB_STATE_RUNNING``) or short (``RUNNING``).
+    """
     states: list[JobState] = []
     done: bool | None = None
     for clause in (c.strip() for c in text.split(" OR ") if c.strip()):
         key, sep, value = (part.strip() for part in clause.partition("="))
-        if sep and key == "state" and value.upper() in JobState.__members__:
-            states.append(JobState[value.upper()])
+        state = value.upper().removeprefix("JOB_STATE_")
+        if sep and key == "state" and state in JobState.__members__:
+            states.append(JobState[state])
         elif sep and key == "done" and value.lower() in ("true", "false"):
             done = value.lower() == "true"
         else:

@@ -24,20 +24,33 @@ def proto_files() -> list[Path]:
     return sorted(PROTOS.rglob("*.proto"))
 
 
-def googleapis_includes(staging: Path) -> list[Path]:
-    """Include paths for google/longrunning, google/api and google/rpc protos.
+def googleapis_root() -> Path:
+    """Where googleapis-common-protos (a serving dependency) keeps its .proto sources."""
+    from google.api import annotations_pb2
+
+    return Path(annotations_pb2.__file__).resolve().parents[2]
+
+
+def stage_googleapis(staging: Path, packages: tuple[str, ...] = ("longrunning",)) -> Path:
+    """Copy the google/<package> protos museforge imports into ``staging``; returns it.
 
     googleapis-common-protos ships the .proto sources beside its modules, but names
     the long-running one operations_proto.proto while its module registers
-    google/longrunning/operations.proto: stage a copy under the registered name.
+    google/longrunning/operations.proto: the copy takes the registered name.
     """
-    from google.api import annotations_pb2  # googleapis-common-protos, a serving dependency
+    root = googleapis_root()
+    for package in packages:
+        target = staging / "google" / package
+        target.mkdir(parents=True, exist_ok=True)
+        for source in sorted((root / "google" / package).glob("*.proto")):
+            name = "operations.proto" if source.name == "operations_proto.proto" else source.name
+            shutil.copyfile(source, target / name)
+    return staging
 
-    root = Path(annotations_pb2.__file__).resolve().parents[2]
-    target = staging / "google" / "longrunning" / "operations.proto"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(root / "google" / "longrunning" / "operations_proto.proto", target)
-    return [staging, root]
+
+def googleapis_includes(staging: Path) -> list[Path]:
+    """Include paths for google/longrunning, google/api and google/rpc protos."""
+    return [stage_googleapis(staging), googleapis_root()]
 
 
 def generate(out: Path) -> list[Path]:

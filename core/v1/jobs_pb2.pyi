@@ -15,30 +15,30 @@ DESCRIPTOR: _descriptor.FileDescriptor
 class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     JOB_STATE_UNSPECIFIED: _ClassVar[JobState]
-    QUEUED: _ClassVar[JobState]
-    RUNNING: _ClassVar[JobState]
-    SUCCEEDED: _ClassVar[JobState]
-    FAILED: _ClassVar[JobState]
-    CANCELLED: _ClassVar[JobState]
+    JOB_STATE_QUEUED: _ClassVar[JobState]
+    JOB_STATE_RUNNING: _ClassVar[JobState]
+    JOB_STATE_SUCCEEDED: _ClassVar[JobState]
+    JOB_STATE_FAILED: _ClassVar[JobState]
+    JOB_STATE_CANCELLED: _ClassVar[JobState]
 
 class ItemState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     ITEM_STATE_UNSPECIFIED: _ClassVar[ItemState]
-    PENDING: _ClassVar[ItemState]
-    DONE: _ClassVar[ItemState]
-    ITEM_FAILED: _ClassVar[ItemState]
-    SKIPPED: _ClassVar[ItemState]
+    ITEM_STATE_PENDING: _ClassVar[ItemState]
+    ITEM_STATE_DONE: _ClassVar[ItemState]
+    ITEM_STATE_FAILED: _ClassVar[ItemState]
+    ITEM_STATE_SKIPPED: _ClassVar[ItemState]
 JOB_STATE_UNSPECIFIED: JobState
-QUEUED: JobState
-RUNNING: JobState
-SUCCEEDED: JobState
-FAILED: JobState
-CANCELLED: JobState
+JOB_STATE_QUEUED: JobState
+JOB_STATE_RUNNING: JobState
+JOB_STATE_SUCCEEDED: JobState
+JOB_STATE_FAILED: JobState
+JOB_STATE_CANCELLED: JobState
 ITEM_STATE_UNSPECIFIED: ItemState
-PENDING: ItemState
-DONE: ItemState
-ITEM_FAILED: ItemState
-SKIPPED: ItemState
+ITEM_STATE_PENDING: ItemState
+ITEM_STATE_DONE: ItemState
+ITEM_STATE_FAILED: ItemState
+ITEM_STATE_SKIPPED: ItemState
 
 class EffectStep(_message.Message):
     __slots__ = ("effect", "parameters")

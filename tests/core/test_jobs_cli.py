@@ -77,7 +77,7 @@ def test_submit_watch_status_list_cancel_delete(tmp_path: Path) -> None:
 
         status = museforge("job", "status", job_id, "--json", *target)
         record = json.loads(status.stdout)
-        assert record["metadata"]["state"] == "SUCCEEDED" and len(record["result"]["items"]) == 6
+        assert record["metadata"]["state"] == "JOB_STATE_SUCCEEDED" and len(record["result"]["items"]) == 6
         items = museforge("job", "status", job_id, "--items", *target)
         assert items.stdout.count("done") >= 6 and "clean/sh010.1006.exr" in items.stdout
 

@@ -46,7 +46,7 @@ def test_a_killed_server_resumes_the_job_with_identical_outputs(tmp_path: Path) 
         finished = client.wait_job(name, 300)
         meta = jobs_pb2.JobMetadata()
         finished.metadata.Unpack(meta)
-        assert finished.done and meta.state == jobs_pb2.SUCCEEDED and meta.done == FRAMES[1]
+        assert finished.done and meta.state == jobs_pb2.JOB_STATE_SUCCEEDED and meta.done == FRAMES[1]
         # An uninterrupted run of the same job (its own data directory) for reference.
     with (
         serve_jobs(tmp_path, "data-reference", **ENV) as server,
@@ -67,4 +67,4 @@ def test_a_killed_server_resumes_the_job_with_identical_outputs(tmp_path: Path) 
         .execute("SELECT state, attempts FROM items WHERE job_id = ?", (name.split("/")[1],))
         .fetchall()
     )
-    assert rows == [(int(jobs_pb2.DONE), 1)] * FRAMES[1]
+    assert rows == [(int(jobs_pb2.ITEM_STATE_DONE), 1)] * FRAMES[1]

@@ -32,7 +32,7 @@ def test_ray_outputs_equal_the_local_executors(tmp_path: Path) -> None:
     (tmp_path / "out").mkdir()
     local = run(tmp_path, "data-local", "local/f.####.png")
     on_ray = run(tmp_path, "data-ray", "ray/f.####.png", job_executor="ray", ray_workers=2, ray_num_cpus=2)
-    assert local.state == on_ray.state == jobs_pb2.SUCCEEDED
+    assert local.state == on_ray.state == jobs_pb2.JOB_STATE_SUCCEEDED
     assert on_ray.executor == "ray" and local.executor == "local" and on_ray.done == FRAMES[1]
     for path in sorted((tmp_path / "out" / "local").iterdir()):
         assert (tmp_path / "out" / "ray" / path.name).read_bytes() == path.read_bytes(), path.name

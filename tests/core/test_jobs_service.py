@@ -60,9 +60,9 @@ def test_a_chain_runs_every_frame_like_two_apply_calls(
     operation = jobs.submit_job(chain_spec(1001, 1004, output="chain/sh010.####.png"))
     assert operation.name.startswith("jobs/") and meta_of(operation).total == 4
     done = jobs.wait_job(operation.name, 120)
-    assert done.done and meta_of(done).state == jobs_pb2.SUCCEEDED
+    assert done.done and meta_of(done).state == jobs_pb2.JOB_STATE_SUCCEEDED
     items = result_of(done).items
-    assert [i.state for i in items] == [jobs_pb2.DONE] * 4
+    assert [i.state for i in items] == [jobs_pb2.ITEM_STATE_DONE] * 4
     assert [i.output for i in items] == [f"chain/sh010.{f}.png" for f in range(1001, 1005)]
     # The same chain through the engine directly: denoise to the lossless hand-over format, upscale.
     engine = running.running.engine  # type: ignore[union-attr]
@@ -87,18 +87,18 @@ def test_watch_streams_a_snapshot_every_item_and_a_final_snapshot(jobs: Client) 
     assert kinds[0] == "snapshot" and kinds[-1] == "snapshot"
     finished = {e.item.frame for e in events if e.WhichOneof("event") == "item"}
     assert finished == {1001, 1002, 1003}
-    assert events[-1].snapshot.done == 3 and events[-1].snapshot.state == jobs_pb2.SUCCEEDED
+    assert events[-1].snapshot.done == 3 and events[-1].snapshot.state == jobs_pb2.JOB_STATE_SUCCEEDED
 
 
 def test_missing_frames_fail_alone_and_the_job_says_failed(jobs: Client) -> None:
     operation = jobs.wait_job(jobs.submit_job(chain_spec(1007, 1010, output="gap/f.####.png")).name, 120)
     meta, items = meta_of(operation), result_of(operation).items
-    assert meta.state == jobs_pb2.FAILED and (meta.done, meta.failed) == (2, 2)
+    assert meta.state == jobs_pb2.JOB_STATE_FAILED and (meta.done, meta.failed) == (2, 2)
     assert [i.state for i in items] == [
-        jobs_pb2.DONE,
-        jobs_pb2.DONE,
-        jobs_pb2.ITEM_FAILED,
-        jobs_pb2.ITEM_FAILED,
+        jobs_pb2.ITEM_STATE_DONE,
+        jobs_pb2.ITEM_STATE_DONE,
+        jobs_pb2.ITEM_STATE_FAILED,
+        jobs_pb2.ITEM_STATE_FAILED,
     ]
     assert "sh010.1009.png not found" in items[2].error
 
@@ -110,7 +110,7 @@ def test_an_undecodable_frame_fails_with_the_reason(jobs: Client, root: Path) ->
     spec.input.paths.append("broken.png")
     operation = jobs.wait_job(jobs.submit_job(spec).name, 60)
     [item] = result_of(operation).items
-    assert item.state == jobs_pb2.ITEM_FAILED and "inputs[0]" in item.error
+    assert item.state == jobs_pb2.ITEM_STATE_FAILED and "inputs[0]" in item.error
 
 
 def test_idempotency_key_returns_the_same_job(jobs: Client) -> None:
@@ -145,7 +145,7 @@ def test_cancel_stops_a_job_and_records_what_finished(jobs: Client, root: Path) 
     jobs.cancel_job(name)
     operation = jobs.wait_job(name, 60)
     meta = meta_of(operation)
-    assert operation.done and meta.state == jobs_pb2.CANCELLED
+    assert operation.done and meta.state == jobs_pb2.JOB_STATE_CANCELLED
     assert operation.error.code == code_pb2.CANCELLED
     assert 1 <= meta.done < 40 and meta.done + meta.failed + meta.skipped == 40
     written = sorted(p.name for p in (root / "out" / "cancelled").glob("*.png"))
@@ -229,7 +229,7 @@ def test_wait_returns_when_the_timeout_passes(jobs: Client, root: Path) -> None:
     early = jobs.wait_job(name, 0.3)
     assert not early.done
     assert jobs.wait_job(name, 120).done
-    assert np.all([i.state == jobs_pb2.DONE for i in result_of(jobs.get_job(name)).items])
+    assert np.all([i.state == jobs_pb2.ITEM_STATE_DONE for i in result_of(jobs.get_job(name)).items])
 
 
 def test_an_exr_sequence_stays_scene_linear_float_through_the_chain(jobs: Client, root: Path) -> None:
@@ -246,7 +246,7 @@ def test_an_exr_sequence_stays_scene_linear_float_through_the_chain(jobs: Client
     spec = chain_spec(1, 2, output="exr/plate.####.exr")
     spec.input.pattern = "exr/plate.####.exr"
     operation = jobs.wait_job(jobs.submit_job(spec).name, 120)
-    assert meta_of(operation).state == jobs_pb2.SUCCEEDED
+    assert meta_of(operation).state == jobs_pb2.JOB_STATE_SUCCEEDED
     import OpenEXR
 
     with OpenEXR.File(str(root / "out" / "exr" / "plate.0002.exr")) as result:
@@ -264,7 +264,7 @@ def test_cancelling_a_queued_job_skips_it_at_once(jobs: Client, root: Path) -> N
     jobs.cancel_job(waiting)
     operation = jobs.get_job(waiting)  # at once: nothing was running it
     meta = meta_of(operation)
-    assert operation.done and meta.state == jobs_pb2.CANCELLED and (meta.done, meta.skipped) == (0, 4)
+    assert operation.done and meta.state == jobs_pb2.JOB_STATE_CANCELLED and (meta.done, meta.skipped) == (0, 4)
     jobs.cancel_job(first)
     assert jobs.wait_job(first, 60).done
 

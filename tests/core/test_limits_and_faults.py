@@ -199,5 +199,5 @@ def test_a_job_frame_that_hangs_fails_at_the_time_limit_and_the_job_goes_on(tmp_
         done = client.wait_job(client.submit_job(spec).name, 60)
         result = jobs_pb2.JobResult()
         done.response.Unpack(result)
-        assert [i.state for i in result.items] == [jobs_pb2.ITEM_FAILED] * 2
+        assert [i.state for i in result.items] == [jobs_pb2.ITEM_STATE_FAILED] * 2
         assert all("0.5 s time limit per frame" in i.error for i in result.items)

@@ -51,5 +51,5 @@ def test_sigterm_drains_calls_keeps_the_job_and_exits_zero(tmp_path: Path) -> No
         finished = client.wait_job(job, 300)
         meta = jobs_pb2.JobMetadata()
         finished.metadata.Unpack(meta)
-        assert meta.state == jobs_pb2.SUCCEEDED and meta.done == 24
+        assert meta.state == jobs_pb2.JOB_STATE_SUCCEEDED and meta.done == 24
     assert len(list((tmp_path / "out" / "kept").glob("f.*.png"))) == 24
