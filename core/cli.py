@@ -91,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--metrics-address", metavar="HOST:PORT",
                        help="serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:8002)")
     serve.add_argument("--log-format", choices=["text", "json"], help="json: one JSON object per log line")
+    serve.add_argument("--http-address", metavar="HOST:PORT",
+                       help="also serve the HTTP/JSON gateway at HOST:PORT (e.g. 127.0.0.1:8080): the same "
+                       "calls for clients without gRPC, OpenAPI at /openapi.json")
+    serve.add_argument("--tracing", choices=["off", "otlp", "console"],
+                       help="OpenTelemetry spans of every call, to an OTLP collector (OTEL_EXPORTER_OTLP_"
+                       "ENDPOINT or otlp_endpoint) or the console; needs museforge[otel]")
     serve.add_argument("--insecure", action="store_true", default=None,
                        help="allow a non-loopback --address without TLS and API keys (only behind a "
                        "network you trust)")
@@ -146,6 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
                             "probes on a TLS port, which the built-in gRPC probes cannot reach.")
     health.add_argument("--service", default="", help="a service name (default: the whole server)")
     add_server_flags(health)
+    openapi = sub.add_parser("openapi", help="print the HTTP/JSON gateway's OpenAPI document",
+                             description="Writes the OpenAPI 3.1 document of the HTTP/JSON gateway (serve "
+                             "--http-address) to stdout or FILE; a running gateway also serves it at "
+                             "/openapi.json. Feed it to an OpenAPI client generator.")
+    openapi.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
     plugin = sub.add_parser("plugin", help="start a plugin package of your own",
                             description="Tools for plugin authors (see docs/plugins.md).")
     plugin_actions = plugin.add_subparsers(dest="plugin_command", required=True, metavar="ACTION")
@@ -201,7 +212,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = settings_from(args, address=args.address, log_level=args.log_level, job_executor=args.executor,
                              ray_address=args.ray_address, allow_insecure=args.insecure,
-                             metrics_address=args.metrics_address, log_format=args.log_format)
+                             metrics_address=args.metrics_address, log_format=args.log_format,
+                             http_address=args.http_address,
+                             tracing=args.tracing)
     configure_logging(settings.log_level, settings.log_format)
     try:
         asyncio.run(serve_forever(settings))
@@ -531,6 +544,17 @@ def cmd_plugin(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_openapi(args: argparse.Namespace) -> int:
+    from .openapi import openapi_document
+
+    text = json.dumps(openapi_document(), indent=2) + "\n"
+    if args.output:
+        args.output.write_text(text)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
 COMMANDS = {
     "serve": cmd_serve,
     "plugins": cmd_plugins,
@@ -543,6 +567,7 @@ COMMANDS = {
     "keys": cmd_api_keys,
     "plugin": cmd_plugin,
     "health": cmd_health,
+    "openapi": cmd_openapi,
 }
 
 

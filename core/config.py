@@ -107,8 +107,26 @@ class Settings(BaseModel):
     max_job_items: int = Field(100_000, ge=1, le=10_000_000, description="largest number of frames per job")
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     log_format: str = Field("text", pattern="^(text|json)$", description="json: one JSON object per log line")
+    http_address: str = Field(
+        "", description="host:port for the HTTP/JSON gateway (museforge.v1 and jobs over HTTP/1.1), "
+        "e.g. 127.0.0.1:8080; empty: off")
+    http_threads: int = Field(32, ge=1, le=4096, description="HTTP connections served at once by the gateway")
+    http_cors_origins: list[str] = Field(
+        default_factory=list, description="browser origins the gateway allows (CORS), e.g. "
+        "['https://tools.example.com']; '*' allows any; empty: none")
     metrics_address: str = Field(
         "", description="host:port for the Prometheus endpoint (/metrics), e.g. 127.0.0.1:8002; empty: off")
+    tracing: str = Field(
+        "off",
+        pattern="^(off|otlp|console)$",
+        description="OpenTelemetry spans of every call: otlp (to a collector) or console; "
+        "needs the otel extra",
+    )
+    otlp_endpoint: str = Field(
+        "",
+        description="OTLP/gRPC collector for tracing = otlp, e.g. http://127.0.0.1:4317; empty: "
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT, else localhost:4317",
+    )
     # -- security ---------------------------------------------------------------------------
     auth: bool = Field(
         False,

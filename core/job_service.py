@@ -57,7 +57,7 @@ def metadata_of(job: Job) -> jobs_pb2.JobMetadata:
     return jobs_pb2.JobMetadata(
         id=job.id,
         job=spec,
-        state=int(job.state),
+        state=jobs_pb2.JobState.Name(int(job.state)),  # the store's numbers are the proto's
         total=job.total,
         done=job.done,
         failed=job.failed,
@@ -74,7 +74,7 @@ def item_of(item: Item) -> jobs_pb2.JobItem:
         frame=item.frame,
         input=item.input,
         output=item.output,
-        state=int(item.state),  # the store's numbers are the proto's
+        state=jobs_pb2.ItemState.Name(int(item.state)),
         error=item.error,
     )
 

@@ -3,12 +3,16 @@
 Served over HTTP on ``metrics_address`` (off by default). The per-model figures carry
 Triton's metric names (``nv_inference_*``), read from each model's statistics at
 scrape time, so existing Triton dashboards show museforge's models as they are.
-GPU memory is not reported yet.
+Where CUDA is present and NVML (``nvidia-ml-py``) importable, GPU memory is reported as
+Triton does (``nv_gpu_memory_used_bytes`` / ``nv_gpu_memory_total_bytes`` by ``gpu_uuid``);
+elsewhere those series are simply absent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -19,7 +23,10 @@ from prometheus_client.core import GaugeMetricFamily, Metric, UnknownMetricFamil
 from prometheus_client.registry import Collector
 
 from .interception import around
+from .providers import cuda_driver_present
 from .runtime import Runtime
+
+log = logging.getLogger("museforge.metrics")
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 STAGES = (
@@ -82,6 +89,71 @@ class ModelCollector(Collector):
         yield ready
 
 
+GpuReading = tuple[str, int, int]  # (gpu uuid, used bytes, total bytes)
+
+
+@functools.cache
+def nvml() -> Any:
+    """The ``pynvml`` module, initialised once on first use; None when there is no GPU to read."""
+    if not cuda_driver_present():
+        return None
+    try:
+        import pynvml
+    except ImportError:
+        log.info("GPU memory is not reported: nvidia-ml-py is not installed")
+        return None
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError as exc:
+        log.info("GPU memory is not reported: NVML did not start (%s)", exc)
+        return None
+    return pynvml
+
+
+def read_gpu_memory() -> list[GpuReading]:
+    """Every GPU NVML sees (a container's own, there), or none; a device that fails to answer is left out."""
+    lib = nvml()
+    if lib is None:
+        return []
+    readings: list[GpuReading] = []
+    try:
+        count = lib.nvmlDeviceGetCount()
+    except lib.NVMLError:
+        return []
+    for index in range(count):
+        try:
+            handle = lib.nvmlDeviceGetHandleByIndex(index)
+            uuid = lib.nvmlDeviceGetUUID(handle)
+            memory = lib.nvmlDeviceGetMemoryInfo(handle)
+        except lib.NVMLError:
+            continue
+        name = uuid.decode() if isinstance(uuid, bytes) else str(uuid)  # bytes from older nvidia-ml-py
+        readings.append((name, int(memory.used), int(memory.total)))
+    return readings
+
+
+def gpu_memory_families(readings: list[GpuReading]) -> list[Metric]:
+    """Triton's GPU memory gauges for these readings; no readings, no families (not even empty ones)."""
+    if not readings:
+        return []
+    used = GaugeMetricFamily("nv_gpu_memory_used_bytes", "GPU used memory, in bytes", labels=["gpu_uuid"])
+    total = GaugeMetricFamily("nv_gpu_memory_total_bytes", "GPU total memory, in bytes", labels=["gpu_uuid"])
+    for uuid, used_bytes, total_bytes in readings:
+        used.add_metric([uuid], used_bytes)
+        total.add_metric([uuid], total_bytes)
+    return [used, total]
+
+
+class GpuMemoryCollector(Collector):
+    """GPU memory at each scrape, read through NVML."""
+
+    def __init__(self, read: Callable[[], list[GpuReading]] = read_gpu_memory) -> None:
+        self.read = read
+
+    def collect(self) -> Iterator[Metric]:
+        yield from gpu_memory_families(self.read())
+
+
 class Metrics:
     """One server's metrics, in a registry of its own (several servers may share a process)."""
 
@@ -111,6 +183,7 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(ModelCollector(runtime))
+        self.registry.register(GpuMemoryCollector())
         self._http: Any = None
 
     def observe(self, method: str, code: str, seconds: float, generator: str = "") -> None:
@@ -142,7 +215,7 @@ def split_method(method: str) -> tuple[str, str]:
 
 
 class Recorder(grpc.aio.ServerInterceptor):
-    """The outermost interceptor: times every call and records its status code (refusals too)."""
+    """Times every call and records its status code (refusals too); only tracing wraps it."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics

@@ -8,6 +8,7 @@ import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import grpc
 from google.longrunning import operations_pb2
@@ -19,6 +20,7 @@ from grpc_reflection.v1alpha import reflection
 from .config import Settings, data_directory, keys_path
 from .engine import Engine
 from .exposure import build_guard, check_exposure, server_credentials
+from .gateway import RunningGateway, private_socket, start_gateway
 from .inference import grpc_service_pb2 as oip_pb
 from .inference import grpc_service_pb2_grpc as oip_grpc
 from .job_chain import FrameLimits
@@ -29,10 +31,14 @@ from .job_store import JobStore
 from .metrics import Metrics, Recorder
 from .oip_service import InferenceService
 from .service import MuseforgeService
+from .tracing import Tracing, build_tracing
 from .v1 import jobs_pb2
 from .v1 import jobs_pb2_grpc as jobs_grpc
 from .v1 import museforge_pb2 as pb
 from .v1 import museforge_pb2_grpc as pb_grpc
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 log = logging.getLogger("museforge.server")
 
@@ -56,6 +62,8 @@ class RunningServer:
     jobs: JobsBackend
     metrics: Metrics | None = None
     metrics_address: str = ""
+    tracing: Tracing | None = None
+    gateway: RunningGateway | None = None
 
     @property
     def address(self) -> str:
@@ -64,12 +72,16 @@ class RunningServer:
     async def stop(self, grace: float | None = None) -> None:
         """Stop taking calls, let in-flight ones finish within ``grace`` seconds, then exit."""
         await self.health.enter_graceful_shutdown()
+        if self.gateway is not None:  # no new HTTP requests; those in flight finish with the gRPC calls
+            await asyncio.to_thread(self.gateway.close)
         await self.server.stop(grace)
         # In-flight frames stop at their next tile; their jobs resume on the next start.
         await asyncio.to_thread(self.jobs.executor.close)
         self.jobs.store.close()
         if self.metrics is not None:
             self.metrics.close()
+        if self.tracing is not None:
+            await asyncio.to_thread(self.tracing.close)  # flushes the queued spans to the collector
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.engine.close()
 
@@ -114,12 +126,21 @@ def split_address(address: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-async def start_server(settings: Settings, engine: Engine | None = None) -> RunningServer:
-    """Start serving on ``settings.address`` (port 0 picks a free one) and return at once."""
+async def start_server(
+    settings: Settings, engine: Engine | None = None, *, span_exporter: SpanExporter | None = None
+) -> RunningServer:
+    """Start serving on ``settings.address`` (port 0 picks a free one) and return at once.
+
+    ``span_exporter`` turns tracing on with that exporter (tests read spans from memory).
+    """
     host, port = split_address(settings.address)
     check_exposure(settings, host)
+    http_host, http_port = split_address(settings.http_address) if settings.http_address else ("", 0)
+    if settings.http_address:
+        check_exposure(settings, http_host)
     guard = build_guard(settings)
     credentials = server_credentials(settings)
+    tracing = build_tracing(settings, span_exporter)  # before the engine: a missing extra fails fast
     engine = engine or Engine(settings)
     engine.start()
     executor = ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="museforge-gen")
@@ -128,6 +149,8 @@ async def start_server(settings: Settings, engine: Engine | None = None) -> Runn
     interceptors: list[grpc.aio.ServerInterceptor] = (
         [guard] if metrics is None else [Recorder(metrics), guard]
     )
+    if tracing is not None:  # outermost: refused calls get their span too
+        interceptors.insert(0, tracing.interceptor)
     server = grpc.aio.server(
         interceptors=interceptors,
         options=[
@@ -158,11 +181,17 @@ async def start_server(settings: Settings, engine: Engine | None = None) -> Runn
     bound = server.add_secure_port(target, credentials) if credentials else server.add_insecure_port(target)
     if bound == 0:
         raise OSError(f"could not bind {settings.address}")
+    socket_dir, gateway_target = private_socket() if settings.http_address else (None, "")
+    if socket_dir is not None and server.add_insecure_port(gateway_target) == 0:
+        raise OSError(f"could not bind the gateway's socket {gateway_target}")
     await server.start()
     await report_health(engine, health_servicer)
     metrics_address = metrics.serve(settings.metrics_address) if metrics is not None else ""
+    gateway = (start_gateway(settings, http_host, http_port, socket_dir, gateway_target)
+               if socket_dir is not None else None)
     return RunningServer(
-        server, bound, host, engine, health_servicer, executor, jobs, metrics, metrics_address
+        server, bound, host, engine, health_servicer, executor, jobs, metrics, metrics_address, tracing,
+        gateway=gateway,
     )
 
 
@@ -187,6 +216,10 @@ async def serve_forever(settings: Settings, engine: Engine | None = None) -> Non
     )
     if running.metrics_address:
         print(f"museforge: metrics on http://{running.metrics_address}/metrics", file=sys.stderr, flush=True)
+    if running.gateway is not None:
+        scheme = "https" if settings.tls_cert else "http"
+        print(f"museforge: HTTP/JSON gateway on {scheme}://{running.gateway.address} "
+              f"(OpenAPI at /openapi.json)", file=sys.stderr, flush=True)
     await stop.wait()
     print("museforge: draining in-flight calls…", file=sys.stderr, flush=True)
     await running.stop(settings.grace_seconds)

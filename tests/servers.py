@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from museforge.config import Settings
 from museforge.engine import Engine
@@ -21,9 +22,12 @@ ROOT = Path(__file__).resolve().parent.parent
 class ServerThread:
     """A real museforge gRPC server on an ephemeral loopback port, in a background thread."""
 
-    def __init__(self, settings: Settings | None = None, engine: Engine | None = None) -> None:
+    def __init__(
+        self, settings: Settings | None = None, engine: Engine | None = None, span_exporter: Any = None
+    ) -> None:
         self.settings = settings or Settings(address="127.0.0.1:0")
         self.engine = engine
+        self.span_exporter = span_exporter  # tracing on, into this exporter (see test_tracing)
         self.loop = asyncio.new_event_loop()
         self.running: RunningServer | None = None
         self._ready = threading.Event()
@@ -33,7 +37,9 @@ class ServerThread:
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
         try:
-            self.running = self.loop.run_until_complete(start_server(self.settings, self.engine))
+            self.running = self.loop.run_until_complete(
+                start_server(self.settings, self.engine, span_exporter=self.span_exporter)
+            )
         except BaseException as exc:
             self._error = exc
             self._ready.set()

@@ -264,7 +264,8 @@ def test_cancelling_a_queued_job_skips_it_at_once(jobs: Client, root: Path) -> N
     jobs.cancel_job(waiting)
     operation = jobs.get_job(waiting)  # at once: nothing was running it
     meta = meta_of(operation)
-    assert operation.done and meta.state == jobs_pb2.JOB_STATE_CANCELLED and (meta.done, meta.skipped) == (0, 4)
+    assert operation.done and meta.state == jobs_pb2.JOB_STATE_CANCELLED
+    assert (meta.done, meta.skipped) == (0, 4)
     jobs.cancel_job(first)
     assert jobs.wait_job(first, 60).done
 

@@ -11,11 +11,14 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from museforge.client import Client
 from museforge.config import Settings
 from museforge.logs import JsonFormatter
+from museforge.metrics import GpuMemoryCollector, read_gpu_memory
+from museforge.providers import cuda_driver_present
 from tests.servers import ServerThread
 
 
@@ -103,3 +106,32 @@ def test_json_logs_are_one_object_per_line() -> None:
         timeout=60,
     )
     assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+def test_gpu_memory_is_reported_only_where_there_is_a_gpu(measured: ServerThread) -> None:
+    gpu_series = {name for name, _ in scrape(measured) if name.startswith("nv_gpu_memory")}
+    if cuda_driver_present() and read_gpu_memory():
+        assert gpu_series == {"nv_gpu_memory_used_bytes", "nv_gpu_memory_total_bytes"}
+    else:  # this machine: no driver, so no series at all (and the scrape still works)
+        assert gpu_series == set() and read_gpu_memory() == []
+
+
+def test_gpu_memory_is_exposed_as_triton_does() -> None:
+    readings = [
+        ("GPU-5a2e0a3c-9c4b-1f3e-8d2a-6a5b3c2d1e0f", 1_610_612_736, 25_769_803_776),
+        ("GPU-0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0", 0, 85_899_345_920),
+    ]
+    registry = CollectorRegistry()
+    registry.register(GpuMemoryCollector(lambda: readings))
+    families = {f.name: f for f in text_string_to_metric_families(generate_latest(registry).decode())}
+    assert {name: family.type for name, family in families.items()} == {
+        "nv_gpu_memory_used_bytes": "gauge",
+        "nv_gpu_memory_total_bytes": "gauge",
+    }
+    for name, column in (("nv_gpu_memory_used_bytes", 1), ("nv_gpu_memory_total_bytes", 2)):
+        assert {s.labels["gpu_uuid"]: s.value for s in families[name].samples} == {
+            reading[0]: float(reading[column]) for reading in readings
+        }
+    empty = CollectorRegistry()
+    empty.register(GpuMemoryCollector(lambda: []))
+    assert generate_latest(empty) == b""  # not even HELP lines without a GPU

@@ -1,0 +1,193 @@
+"""Translate between HTTP/JSON and protobuf for the gateway: requests in, replies and errors out.
+
+Bodies and replies use the standard proto3 JSON mapping (lowerCamelCase names, int64 as
+strings, bytes as base64, enums by name); snake_case names are accepted in requests too.
+Errors follow Google's REST form: ``{"error": {"code": <http>, "status": "INVALID_ARGUMENT",
+"message": ..., "details": [...]}}`` with the gRPC call's rich details (BadRequest field
+violations, RetryInfo) carried over.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+HTTP_STATUS = {
+    grpc.StatusCode.OK: 200,
+    grpc.StatusCode.CANCELLED: 499,
+    grpc.StatusCode.UNKNOWN: 500,
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.FAILED_PRECONDITION: 400,
+    grpc.StatusCode.ABORTED: 409,
+    grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.UNIMPLEMENTED: 501,
+    grpc.StatusCode.INTERNAL: 500,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DATA_LOSS: 500,
+}
+_RETRY_INFO = error_details_pb2.RetryInfo.DESCRIPTOR.full_name
+
+
+class HttpError(Exception):
+    """A request refused by the gateway itself, before any gRPC call."""
+
+    def __init__(self, http_status: int, code: grpc.StatusCode, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.http_status = http_status
+        self.code = code
+        self.message = message
+        self.field = field
+
+    def body(self) -> dict[str, Any]:
+        details = []
+        if self.field:
+            violation = {"field": self.field, "description": self.message}
+            details.append({"@type": "type.googleapis.com/google.rpc.BadRequest",
+                            "fieldViolations": [violation]})
+        return error_body(self.http_status, self.code, self.message, details)
+
+
+def bad_request(field: str, message: str) -> HttpError:
+    return HttpError(400, grpc.StatusCode.INVALID_ARGUMENT, f"{field}: {message}", field)
+
+
+def error_body(http_status: int, code: grpc.StatusCode, message: str,
+               details: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    return {"error": {"code": http_status, "status": code.name, "message": message, "details": list(details)}}
+
+
+def rpc_error_body(error: grpc.RpcError) -> tuple[int, dict[str, Any], float | None]:
+    """HTTP status, JSON body and Retry-After seconds (if the server advised one) for a failed call."""
+    code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
+    message = error.details() if isinstance(error, grpc.Call) else str(error)
+    status: status_pb2.Status | None = rpc_status.from_call(error) if isinstance(error, grpc.Call) else None
+    details: list[dict[str, Any]] = []
+    retry_after = None
+    for detail in status.details if status is not None else ():
+        try:
+            details.append(json_format.MessageToDict(detail))
+        except (json_format.Error, TypeError):  # a detail type this process does not know
+            details.append({"@type": detail.type_url})
+        if detail.type_url.endswith(_RETRY_INFO):
+            info = error_details_pb2.RetryInfo()
+            detail.Unpack(info)
+            retry_after = info.retry_delay.ToTimedelta().total_seconds()
+    http = HTTP_STATUS.get(code, 500)
+    return http, error_body(http, code, message or code.name, details), retry_after
+
+
+def to_json(message: Message) -> dict[str, Any]:
+    # Every field appears, zero values included: engine-side JSON readers (Unity's
+    # JsonUtility, for one) need the keys to be there.
+    return json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
+
+
+def parse_body(raw: bytes, request: Message) -> None:
+    """Fill ``request`` from a JSON body; errors name the field (or 'body')."""
+    if not raw.strip():
+        return
+    try:
+        document = json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise bad_request("body", f"not valid JSON ({exc})") from exc
+    if not isinstance(document, dict):
+        raise bad_request("body", f"must be a JSON object, got {type(document).__name__}")
+    try:
+        json_format.ParseDict(document, request)
+    except json_format.ParseError as exc:
+        raise bad_request(field_in(str(exc)), str(exc)) from exc
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. NaN where a Struct needs a number
+        raise bad_request("body", str(exc)) from exc
+
+
+def field_in(message: str) -> str:
+    """The field json_format's message names ('Failed to parse seed field: ...'), else 'body'."""
+    for marker in ("Failed to parse ", "has no field named \""):
+        if marker in message:
+            rest = message.split(marker, 1)[1]
+            return rest.split(" field" if marker.startswith("Failed") else "\"", 1)[0].strip() or "body"
+    return "body"
+
+
+def set_path_fields(request: Message, variables: Mapping[str, str]) -> None:
+    """Path variables win; a body that says otherwise is refused rather than silently overridden."""
+    for name, value in variables.items():
+        current = getattr(request, name)
+        if current and current != value:
+            raise bad_request(name, f"the path says {value!r} but the body says {current!r}")
+        setattr(request, name, value)
+
+
+def apply_query(request: Message, query: Mapping[str, Sequence[str]], path_fields: Sequence[str]) -> None:
+    """Query parameters set scalar fields by proto or JSON name; anything else is refused."""
+    fields = {f.name: f for f in request.DESCRIPTOR.fields}
+    fields.update({f.json_name: f for f in request.DESCRIPTOR.fields})
+    for key, values in query.items():
+        field = fields.get(key)
+        if field is None or field.name in path_fields or field.message_type is not None:
+            accepted = sorted({f.json_name for f in request.DESCRIPTOR.fields if f.message_type is None}
+                              - set(path_fields))
+            raise bad_request(key, f"unknown query parameter (accepted: {', '.join(accepted) or 'none'})")
+        parsed = [scalar(field, key, v) for v in values]
+        if is_repeated(field):
+            getattr(request, field.name).extend(parsed)
+        elif len(parsed) != 1:
+            raise bad_request(key, "given more than once")
+        else:
+            try:
+                setattr(request, field.name, parsed[0])
+            except (ValueError, TypeError) as exc:
+                raise bad_request(key, str(exc)) from exc
+
+
+def is_repeated(field: Any) -> bool:
+    # protobuf 6 added is_repeated and later releases dropped label.
+    flag = getattr(field, "is_repeated", None)
+    return bool(flag) if flag is not None else field.label == FieldDescriptor.LABEL_REPEATED
+
+
+_INTEGERS = {FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_UINT32,
+             FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_SINT32, FieldDescriptor.TYPE_SINT64,
+             FieldDescriptor.TYPE_FIXED32, FieldDescriptor.TYPE_FIXED64, FieldDescriptor.TYPE_SFIXED32,
+             FieldDescriptor.TYPE_SFIXED64}
+
+
+def scalar(field: Any, key: str, text: str) -> Any:  # a FieldDescriptor (pure or upb)
+    kind = field.type
+    try:
+        if kind == FieldDescriptor.TYPE_BOOL:
+            if text.lower() not in ("true", "false", "1", "0"):
+                raise ValueError("expected true or false")
+            return text.lower() in ("true", "1")
+        if kind in _INTEGERS:
+            return int(text)
+        if kind in (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE):
+            number = float(text)
+            if not math.isfinite(number):
+                raise ValueError("must be finite")
+            return number
+        if kind == FieldDescriptor.TYPE_ENUM:
+            value = field.enum_type.values_by_name.get(text.upper())
+            if value is None:
+                raise ValueError(f"one of {', '.join(field.enum_type.values_by_name)}")
+            return value.number
+        if kind == FieldDescriptor.TYPE_BYTES:
+            raise ValueError("bytes go in a request body, not the query")
+    except ValueError as exc:
+        raise bad_request(key, f"{text!r} is not valid ({exc})") from exc
+    return text

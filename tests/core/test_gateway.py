@@ -1,0 +1,295 @@
+"""The HTTP/JSON gateway against a real server, with a real HTTP/1.1 client (http.client)."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import io
+import json
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from openapi_spec_validator import validate
+from PIL import Image
+
+from museforge.auth import KeyFile
+from museforge.client import Client
+from museforge.config import Settings
+from museforge.exposure import UnsafeSetup
+from museforge.gateway_routes import ROUTES
+from museforge.openapi import openapi_document, openapi_path
+from tests.core.certs import make_pki
+from tests.core.jobs_helpers import job_settings, write_frames
+from tests.servers import ServerThread
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Http:
+    """One keep-alive HTTP/1.1 connection to the gateway; JSON in and out."""
+
+    def __init__(self, server: ServerThread, key: str = "", tls: ssl.SSLContext | None = None) -> None:
+        assert server.running is not None and server.running.gateway is not None
+        host, port = server.running.gateway.address.rsplit(":", 1)
+        self.connection = (http.client.HTTPSConnection(host, int(port), timeout=120, context=tls) if tls
+                           else http.client.HTTPConnection(host, int(port), timeout=120))
+        self.key = key
+
+    def request(self, verb: str, path: str, body: Any = None, raw: bytes | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        sent = {"Authorization": f"Bearer {self.key}"} if self.key else {}
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        if data is not None:
+            sent["Content-Type"] = "application/json"
+        self.connection.request(verb, path, body=data, headers={**sent, **(headers or {})})
+        reply = self.connection.getresponse()
+        payload = reply.read()
+        return reply.status, {k.lower(): v for k, v in reply.getheaders()}, payload
+
+    def json(self, verb: str, path: str, body: Any = None, **kw: Any) -> tuple[int, Any]:
+        status, headers, payload = self.request(verb, path, body, **kw)
+        assert headers["content-type"].startswith("application/"), headers
+        if headers["content-type"] == "application/x-ndjson":
+            return status, [json.loads(line) for line in payload.splitlines() if line.strip()]
+        return status, json.loads(payload)
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
+    root = tmp_path_factory.mktemp("gateway")
+    settings = job_settings(root, http_address="127.0.0.1:0", http_cors_origins=["https://tools.example"])
+    with ServerThread(settings) as running:
+        running.root = root  # type: ignore[attr-defined]
+        yield running
+
+
+@pytest.fixture()
+def web(server: ServerThread) -> Iterator[Http]:
+    client = Http(server)
+    yield client
+    client.close()
+
+
+def violations(body: dict[str, Any]) -> list[str]:
+    return [v["field"] for d in body["error"]["details"] for v in d.get("fieldViolations", [])]
+
+
+def png_bytes(size: tuple[int, int] = (48, 40)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (120, 60, 200)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_generate_over_http_gives_the_same_bytes_as_grpc(server: ServerThread, web: Http) -> None:
+    status, reply = web.json("POST", "/v1/generators/image.digits:generate",
+                             {"parameters": {"digit": 7}, "seed": 42, "count": 2})
+    assert status == 200, reply
+    assert reply["seed"] == "42"  # uint64 as a string: the proto3 JSON mapping
+    with Client(server.address) as client:
+        expected = client.generate("image.digits", {"digit": 7}, seed=42, count=2)
+    assert [base64.b64decode(a["data"]) for a in reply["artifacts"]] == [a.data for a in expected.artifacts]
+    assert reply["artifacts"][0]["mediaType"] == "image/png"
+
+
+def test_listings_and_query_parameters(web: Http) -> None:
+    status, reply = web.json("GET", "/v1/generators?modality=image")
+    assert status == 200
+    names = {g["name"] for g in reply["generators"]}
+    assert "image.digits" in names and all(g["modality"] == "image" for g in reply["generators"])
+    status, plugins = web.json("GET", "/v1/plugins")
+    assert status == 200 and {"image", "effect"} <= {p["name"] for p in plugins["plugins"]}
+    status, effects = web.json("GET", "/v1/effects")
+    assert "effect.denoise" in {e["name"] for e in effects["effects"]}
+    status, stats = web.json("GET", "/v1/statistics?model=image.digits")
+    assert status == 200 and [m["model"] for m in stats["models"]] == ["image.digits"]
+
+
+def test_bad_requests_name_the_field(web: Http) -> None:
+    status, reply = web.json("POST", "/v1/generators/image.digits:generate", {"parameters": {"digit": 12}})
+    assert status == 400 and reply["error"]["status"] == "INVALID_ARGUMENT"
+    assert any("digit" in f for f in violations(reply)), reply
+    status, reply = web.json("POST", "/v1/generators/image.nope:generate", {})
+    assert status == 404 and reply["error"]["status"] == "NOT_FOUND"
+    assert "image.nope" in reply["error"]["message"]
+    status, reply = web.json("POST", "/v1/generators/image.digits:generate", raw=b"{not json")
+    assert status == 400 and violations(reply) == ["body"]
+    status, reply = web.json("POST", "/v1/generators/image.digits:generate", {"sead": 1})
+    assert status == 400 and "sead" in reply["error"]["message"]
+    status, reply = web.json("POST", "/v1/generators/image.digits:generate", {"count": "many"})
+    assert status == 400 and violations(reply) == ["count"]
+    status, reply = web.json("POST", "/v1/generators/image.digits:generate", {"generator": "image.other"})
+    assert status == 400 and violations(reply) == ["generator"]
+    status, reply = web.json("GET", "/v1/generators?modaliti=image")
+    assert status == 400 and violations(reply) == ["modaliti"] and "modality" in reply["error"]["message"]
+    status, reply = web.json("GET", "/v1/nothing")
+    assert status == 404
+    status, _, payload = web.request("PUT", "/v1/generators")
+    assert status == 405 and "GET" in json.loads(payload)["error"]["message"]
+    status, reply = web.json("POST", "/v1/generators/image.digits:generate", [1, 2])
+    assert status == 400 and "JSON object" in reply["error"]["message"]
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(server: ServerThread) -> None:
+    assert server.running is not None and server.running.gateway is not None
+    host, port = server.running.gateway.address.rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    connection.putrequest("POST", "/v1/effects/effect.denoise:apply")
+    connection.putheader("Content-Type", "application/json")
+    connection.putheader("Content-Length", str(10 << 30))
+    connection.endheaders()
+    reply = connection.getresponse()
+    body = json.loads(reply.read())
+    assert reply.status == 413 and body["error"]["status"] == "RESOURCE_EXHAUSTED"
+    assert reply.getheader("Connection") == "close"
+    connection.close()
+
+
+def test_streaming_generate_is_newline_delimited_json(server: ServerThread, web: Http) -> None:
+    status, lines = web.json("POST", "/v1/generators/image.digits:stream",
+                             {"parameters": {"digit": 3}, "seed": 5, "count": 2})
+    assert status == 200 and all("result" in line for line in lines)
+    events = [line["result"] for line in lines]
+    data: dict[int, bytes] = {}  # whole artifacts, or large ones in chunks
+    for event in events:
+        piece = event.get("artifact") or event.get("chunk")
+        if piece:
+            data[piece["index"]] = data.get(piece["index"], b"") + base64.b64decode(piece["data"])
+    assert any("progress" in e for e in events) and events[0]["seed"] == "5"
+    with Client(server.address) as client:
+        expected = client.generate("image.digits", {"digit": 3}, seed=5, count=2)
+    assert [data[i] for i in sorted(data)] == [a.data for a in expected.artifacts]
+    status, reply = web.json("POST", "/v1/generators/image.nope:stream", {})
+    # Refused before the first message: a real HTTP status, not a 200 with an error line.
+    assert status == 404 and reply["error"]["status"] == "NOT_FOUND"
+
+
+def test_apply_effect_over_http(web: Http) -> None:
+    body = {"inputs": [{"name": "frame.png", "data": base64.b64encode(png_bytes()).decode()}],
+            "parameters": {"sigma": 15}}
+    status, reply = web.json("POST", "/v1/effects/effect.denoise:apply", body)
+    assert status == 200, reply
+    image = Image.open(io.BytesIO(base64.b64decode(reply["artifacts"][0]["data"])))
+    assert image.size == (48, 40) and image.format == "PNG"
+    body["inputs"] = [{"data": base64.b64encode(b"not an image").decode()}]
+    status, reply = web.json("POST", "/v1/effects/effect.denoise:apply", body)
+    assert status == 400 and any(f.startswith("inputs[0]") for f in violations(reply)), reply
+
+
+def test_jobs_over_http_submit_watch_get_list_delete(server: ServerThread, web: Http) -> None:
+    root: Path = server.root  # type: ignore[attr-defined]
+    write_frames(root / "in", 1, 3)
+    spec = {"steps": [{"effect": "effect.denoise", "parameters": {"sigma": 20}}],
+            "input": {"pattern": str(root / "in" / "sh010.####.png"), "firstFrame": 1, "lastFrame": 3},
+            "outputPattern": str(root / "out" / "http" / "f.####.png")}
+    status, operation = web.json("POST", "/v1/jobs", {"job": spec})
+    assert status == 200 and operation["name"].startswith("jobs/"), operation
+    job_id = operation["name"].split("/", 1)[1]
+    status, events = web.json("GET", f"/v1/jobs/{job_id}:watch")
+    assert status == 200 and events[-1]["result"]["snapshot"]["state"] == "JOB_STATE_SUCCEEDED", events[-1]
+    status, done = web.json("GET", f"/v1/jobs/{job_id}")
+    assert status == 200 and done["done"] is True
+    assert [i["state"] for i in done["response"]["items"]] == ["ITEM_STATE_DONE"] * 3
+    assert sorted(p.name for p in (root / "out" / "http").iterdir()) == [f"f.000{i}.png" for i in (1, 2, 3)]
+    status, listing = web.json("GET", "/v1/jobs?filter=done%3Dtrue&pageSize=10")
+    assert status == 200 and operation["name"] in [o["name"] for o in listing["operations"]]
+    status, waited = web.json("POST", f"/v1/jobs/{job_id}:wait", {"timeout": "5s"})
+    assert status == 200 and waited["done"] is True
+    status, _ = web.json("DELETE", f"/v1/jobs/{job_id}")
+    assert status == 200
+    status, gone = web.json("GET", f"/v1/jobs/{job_id}")
+    assert status == 404 and gone["error"]["status"] == "NOT_FOUND"
+    status, bad = web.json("POST", "/v1/jobs", {"job": {**spec, "outputPattern": "/etc/f.####.png"}})
+    assert status == 403 and bad["error"]["status"] == "PERMISSION_DENIED"
+
+
+def test_health_and_cors(web: Http) -> None:
+    status, reply = web.json("GET", "/v1/health")
+    assert status == 200 and reply["status"] == "SERVING"
+    status, reply = web.json("GET", "/v1/health?service=no.such.Service")
+    assert status == 404 and reply["error"]["status"] == "NOT_FOUND"
+    status, headers, _ = web.request("OPTIONS", "/v1/generators", headers={"Origin": "https://tools.example"})
+    assert status == 204 and headers["access-control-allow-origin"] == "https://tools.example"
+    status, headers, _ = web.request("OPTIONS", "/v1/generators", headers={"Origin": "https://evil.example"})
+    assert status == 403 and "access-control-allow-origin" not in headers
+    status, headers, _ = web.request("GET", "/v1/plugins", headers={"Origin": "https://tools.example"})
+    assert headers["access-control-allow-origin"] == "https://tools.example"
+
+
+def test_openapi_document_is_served_valid_and_committed(web: Http) -> None:
+    status, served = web.json("GET", "/openapi.json")
+    document = openapi_document()
+    assert status == 200 and served == document
+    validate(document)
+    assert {openapi_path(r.template)[0] for r in ROUTES} == set(document["paths"])
+    committed = json.loads((ROOT / "docs" / "openapi.json").read_text())
+    assert committed == document, "run: museforge openapi -o docs/openapi.json"
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    path = tmp_path_factory.mktemp("keys") / "api_keys.json"
+    store = KeyFile(path)
+    return path, {scope: store.create(scope, [scope])[0] for scope in ("generate", "read")}
+
+
+def test_auth_scopes_and_limits_are_the_grpc_ones(keys: tuple[Path, dict[str, str]]) -> None:
+    path, made = keys
+    settings = Settings(address="127.0.0.1:0", http_address="127.0.0.1:0", plugins=["image"], auth=True,
+                        api_keys_file=str(path), requests_per_second_per_key=0.5)
+    with ServerThread(settings) as server:
+        anonymous, reader = Http(server), Http(server, made["read"])
+        generator = Http(server, made["generate"])
+        status, reply = anonymous.json("GET", "/v1/generators")
+        assert status == 401 and reply["error"]["status"] == "UNAUTHENTICATED"
+        status, reply = anonymous.json("GET", "/v1/health")
+        assert status == 200  # health stays open, as over gRPC
+        status, reply = reader.json("POST", "/v1/generators/image.digits:generate", {"seed": 1})
+        assert status == 403 and "generate" in reply["error"]["message"]
+        status, reply = generator.json("POST", "/v1/generators/image.digits:generate", {"seed": 1})
+        assert status == 200
+        # One budget per key, whichever protocol spends it (0.5 calls/s: a burst of one call).
+        key = made["generate"]
+        with Client(server.address, api_key=key) as client, pytest.raises(grpc.RpcError) as refused:
+            client.generate("image.digits", seed=2)
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        status, headers, payload = generator.request("POST", "/v1/generators/image.digits:generate",
+                                                     {"seed": 3})
+        body = json.loads(payload)
+        assert status == 429 and body["error"]["status"] == "RESOURCE_EXHAUSTED"
+        assert int(headers["retry-after"]) >= 1
+        assert any("RetryInfo" in d["@type"] for d in body["error"]["details"])
+        for client in (anonymous, reader, generator):
+            client.close()
+
+
+def test_https_with_the_server_certificate(tmp_path: Path) -> None:
+    made = make_pki()
+    paths = made.write(tmp_path)
+    settings = Settings(address="127.0.0.1:0", http_address="127.0.0.1:0", plugins=["image"],
+                        tls_cert=str(paths["server_cert"]), tls_key=str(paths["server_key"]))
+    with ServerThread(settings) as server:
+        trusted = ssl.create_default_context(cadata=made.ca.cert.decode())
+        secure = Http(server, tls=trusted)
+        status, reply = secure.json("GET", "/v1/plugins")
+        assert status == 200 and reply["plugins"]
+        secure.close()
+        plain = Http(server)
+        with pytest.raises((http.client.HTTPException, ConnectionError)):
+            plain.request("GET", "/v1/plugins")
+        plain.close()
+        stranger = ssl.create_default_context(cadata=made.foreign_ca.cert.decode())
+        with pytest.raises(ssl.SSLError):
+            Http(server, tls=stranger).request("GET", "/v1/plugins")
+
+
+def test_gateway_beyond_loopback_needs_tls_and_keys() -> None:
+    settings = Settings(address="127.0.0.1:0", http_address="0.0.0.0:0", plugins=["image"])
+    with pytest.raises(UnsafeSetup, match=r"0\.0\.0\.0"), ServerThread(settings):
+        pass
