@@ -34,17 +34,20 @@ from .gateway_json import (
     HttpError,
     apply_query,
     bad_request,
+    load_json,
     parse_body,
     rpc_error_body,
     set_path_fields,
     to_json,
 )
+from .gateway_oip import OIP_ROUTES
 from .gateway_routes import ROUTES, Route, find_route
 
 log = logging.getLogger("museforge.gateway")
 
 FORWARDED_HEADERS = ("authorization", "traceparent", "tracestate", "x-request-id")
 IDLE_SECONDS = 30.0  # a keep-alive connection with no request for this long is closed
+SERVED_ROUTES = ROUTES + OIP_ROUTES
 # Bodies carry media as base64 (4 bytes per 3) inside JSON: allow that much over the gRPC limit.
 JSON_OVERHEAD = 1 << 20
 
@@ -59,7 +62,7 @@ class Gateway:
         ])
         self.max_body = max_message_bytes * 4 // 3 + JSON_OVERHEAD
         self.callables: dict[str, Any] = {}
-        for route in ROUTES:
+        for route in SERVED_ROUTES:
             make = self.channel.unary_stream if route.streaming else self.channel.unary_unary
             self.callables[route.method] = make(
                 route.method, request_serializer=route.request.SerializeToString,
@@ -117,7 +120,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
             if url.path == "/openapi.json" and verb == "GET":
                 self.send_json(200, self.server.openapi())
                 return
-            found = find_route(verb, url.path)
+            found = find_route(verb, url.path, SERVED_ROUTES)
             if not isinstance(found, tuple):
                 self.discard_body()
                 if found:
@@ -127,16 +130,18 @@ class GatewayHandler(BaseHTTPRequestHandler):
                 raise HttpError(404, grpc.StatusCode.NOT_FOUND,
                                 f"no route {verb} {url.path}; the routes are listed at /openapi.json")
             route, variables = found
-            request = route.request()
             query = parse_qs(url.query, keep_blank_values=True)
-            if route.takes_body:
-                parse_body(self.read_body(), request)
+            if route.build is not None:
                 if query:
-                    raise bad_request(next(iter(query)), "this route takes its fields in the JSON body")
+                    raise bad_request(next(iter(query)), "this route takes no query parameters")
+                document = None
+                if route.takes_body:
+                    document = load_json(self.read_body())
+                else:
+                    self.discard_body()
+                request = route.build(variables, document)
             else:
-                self.discard_body()
-                apply_query(request, query, route.path_fields)
-            set_path_fields(request, variables)
+                request = self.proto_request(route, variables, query)
         except HttpError as exc:
             self.send_json(exc.http_status, exc.body())
             return
@@ -144,6 +149,20 @@ class GatewayHandler(BaseHTTPRequestHandler):
             self.reply_stream(route, request)
         else:
             self.reply_unary(route, request)
+
+    def proto_request(self, route: Route, variables: dict[str, str],
+                      query: dict[str, list[str]]) -> Message:
+        """The request message from the proto3 JSON body, or the query, plus the path variables."""
+        request = route.request()
+        if route.takes_body:
+            parse_body(self.read_body(), request)
+            if query:
+                raise bad_request(next(iter(query)), "this route takes its fields in the JSON body")
+        else:
+            self.discard_body()
+            apply_query(request, query, route.path_fields)
+        set_path_fields(request, variables)
+        return request
 
     def forwarded(self) -> list[tuple[str, str]]:
         return [(name, self.headers[name]) for name in FORWARDED_HEADERS if self.headers.get(name)]
@@ -153,6 +172,9 @@ class GatewayHandler(BaseHTTPRequestHandler):
             reply = self.server.gateway.unary(route, request, self.forwarded())
         except grpc.RpcError as error:
             self.send_rpc_error(error)
+            return
+        if route.render is not None:
+            self.send_json(*route.render(reply))
             return
         status = 200
         if isinstance(reply, health_pb2.HealthCheckResponse) and reply.status != reply.SERVING:
@@ -232,6 +254,8 @@ class GatewayHandler(BaseHTTPRequestHandler):
         self.send_json(status, body, extra)
 
     def send_json(self, status: int, document: Any, headers: Mapping[str, str] | None = None) -> None:
+        if self.path.startswith("/v2") and isinstance(document.get("error"), dict):
+            document = {"error": document["error"]["message"]}  # the OIP's REST error form
         data = json.dumps(document).encode()
         self.send_response(status)
         self.send_cors()

@@ -97,14 +97,21 @@ def to_json(message: Message) -> dict[str, Any]:
     return json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
 
 
-def parse_body(raw: bytes, request: Message) -> None:
-    """Fill ``request`` from a JSON body; errors name the field (or 'body')."""
+def load_json(raw: bytes) -> Any:
+    """The parsed body (None when empty); invalid JSON is refused naming 'body'."""
     if not raw.strip():
-        return
+        return None
     try:
-        document = json.loads(raw)
+        return json.loads(raw)
     except (UnicodeDecodeError, ValueError) as exc:
         raise bad_request("body", f"not valid JSON ({exc})") from exc
+
+
+def parse_body(raw: bytes, request: Message) -> None:
+    """Fill ``request`` from a JSON body; errors name the field (or 'body')."""
+    document = load_json(raw)
+    if document is None:
+        return
     if not isinstance(document, dict):
         raise bad_request("body", f"must be a JSON object, got {type(document).__name__}")
     try:

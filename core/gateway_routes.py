@@ -9,7 +9,9 @@ this table (museforge.openapi), so it always lists exactly what is served.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import unquote
 
 from google.longrunning import operations_pb2
@@ -32,6 +34,10 @@ class Route:
     response: type[Message]
     summary: str
     streaming: bool = False  # server streaming: the reply is newline-delimited JSON
+    # A JSON dialect of the route's own (the OIP's REST form) instead of the proto3 mapping:
+    # build(path variables, parsed body) makes the request, render(reply) the HTTP status and JSON.
+    build: Callable[[Mapping[str, str], Any], Message] | None = None
+    render: Callable[[Message], tuple[int, dict[str, Any]]] | None = None
     pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -119,10 +125,11 @@ ROUTES: tuple[Route, ...] = (
 OPEN_PATHS = {"/v1/health"}  # answer without an API key when health is an open service
 
 
-def find_route(verb: str, path: str) -> tuple[Route, dict[str, str]] | list[str]:
+def find_route(verb: str, path: str, routes: tuple[Route, ...] = ROUTES
+               ) -> tuple[Route, dict[str, str]] | list[str]:
     """The route and its path variables, or the verbs the path does allow (empty: no such path)."""
     allowed: list[str] = []
-    for route in ROUTES:
+    for route in routes:
         variables = route.match(path)
         if variables is None:
             continue

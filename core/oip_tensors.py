@@ -261,11 +261,11 @@ def decode_inputs(
                     f"{where}.contents",
                     "must not be set when raw_input_contents is used",
                 )
-            arrays[tensor.name] = _decode_raw(
+            arrays[tensor.name] = decode_raw(
                 raw[i], tensor.datatype, shape, f"raw_input_contents[{i}]"
             )
         else:
-            arrays[tensor.name] = _decode_typed(tensor.contents, tensor.datatype, shape, where)
+            arrays[tensor.name] = decode_typed(tensor.contents, tensor.datatype, shape, where)
     return arrays
 
 
@@ -285,7 +285,7 @@ def _checked_shape(dims: Sequence[int], field: str, max_elements: int) -> tuple[
     return shape
 
 
-def _decode_raw(buf: bytes, datatype: str, shape: tuple[int, ...], field: str) -> np.ndarray:
+def decode_raw(buf: bytes, datatype: str, shape: tuple[int, ...], field: str) -> np.ndarray:
     count = math.prod(shape)
     if datatype == "BYTES":
         return _decode_raw_bytes(buf, count, field).reshape(shape)
@@ -324,7 +324,7 @@ def _decode_raw_bytes(buf: bytes, count: int, field: str) -> np.ndarray:
     return out
 
 
-def _decode_typed(
+def decode_typed(
     contents: pb.InferTensorContents, datatype: str, shape: tuple[int, ...], where: str
 ) -> np.ndarray:
     count = math.prod(shape)
@@ -393,14 +393,14 @@ def encode_outputs(
         )
         where = f"outputs[{i}]"
         if use_raw:
-            buffers.append(_encode_raw(array, datatype, where))
+            buffers.append(encode_raw(array, datatype, where))
         else:
             _fill_typed(tensor.contents, array, datatype, where)
         tensors.append(tensor)
     return tensors, buffers
 
 
-def _encode_raw(array: np.ndarray, datatype: str, where: str) -> bytes:
+def encode_raw(array: np.ndarray, datatype: str, where: str) -> bytes:
     if datatype == "BYTES":
         parts: list[bytes] = []
         for item in _bytes_elements(array, where):
@@ -415,7 +415,7 @@ def _fill_typed(
     contents: pb.InferTensorContents, array: np.ndarray, datatype: str, where: str
 ) -> None:
     field = _CONTENTS_FIELD[datatype]
-    assert field is not None  # raw-only types were routed to _encode_raw
+    assert field is not None  # raw-only types were routed to encode_raw
     if datatype == "BYTES":
         contents.bytes_contents.extend(_bytes_elements(array, where))
         return

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import numpy as np
 import pytest
 from openapi_spec_validator import validate
 from PIL import Image
@@ -21,6 +22,9 @@ from museforge.client import Client
 from museforge.config import Settings
 from museforge.exposure import UnsafeSetup
 from museforge.gateway_routes import ROUTES
+from museforge.inference import grpc_service_pb2 as oip
+from museforge.inference import grpc_service_pb2_grpc as oip_grpc
+from museforge.oip_tensors import decode_typed
 from museforge.openapi import openapi_document, openapi_path
 from tests.core.certs import make_pki
 from tests.core.jobs_helpers import job_settings, write_frames
@@ -293,3 +297,44 @@ def test_gateway_beyond_loopback_needs_tls_and_keys() -> None:
     settings = Settings(address="127.0.0.1:0", http_address="0.0.0.0:0", plugins=["image"])
     with pytest.raises(UnsafeSetup, match=r"0\.0\.0\.0"), ServerThread(settings):
         pass
+
+
+def test_open_inference_protocol_rest_form(server: ServerThread, web: Http) -> None:
+    assert web.json("GET", "/v2/health/live") == (200, {"live": True})
+    assert web.json("GET", "/v2/health/ready") == (200, {"ready": True})
+    status, meta = web.json("GET", "/v2")
+    assert status == 200 and meta["name"] == "museforge"
+    status, model = web.json("GET", "/v2/models/image.digits")
+    assert status == 200
+    assert {t["name"]: t["datatype"] for t in model["inputs"]} == {"z": "FP32", "label": "INT64"}
+    assert [t["shape"] for t in model["inputs"]] == [[-1, 100], [-1]]  # numbers, as the REST form has them
+    version = model["versions"][0]
+    assert web.json("GET", f"/v2/models/image.digits/versions/{version}/ready") == (200, {"ready": True})
+    assert web.json("GET", "/v2/models/image.nope/ready") == (503, {"ready": False})
+
+    z = [[0.01 * i for i in range(100)]]
+    body = {"id": "r1", "inputs": [{"name": "z", "datatype": "FP32", "shape": [1, 100], "data": z},
+                                   {"name": "label", "datatype": "INT64", "shape": [1], "data": [3]}]}
+    status, reply = web.json("POST", "/v2/models/image.digits/infer", body)
+    assert status == 200 and reply["id"] == "r1" and reply["model_name"] == "image.digits", reply
+    request = oip.ModelInferRequest(model_name="image.digits")  # the same call over gRPC
+    request.inputs.add(name="z", datatype="FP32", shape=[1, 100]).contents.fp32_contents.extend(z[0])
+    request.inputs.add(name="label", datatype="INT64", shape=[1]).contents.int64_contents.append(3)
+    with grpc.insecure_channel(server.address) as channel:
+        expected = oip_grpc.GRPCInferenceServiceStub(channel).ModelInfer(request, timeout=60)
+    assert [o["name"] for o in reply["outputs"]] == [o.name for o in expected.outputs]
+    for output, want in zip(reply["outputs"], expected.outputs, strict=True):
+        assert output["shape"] == list(want.shape) and output["datatype"] == want.datatype
+        array = decode_typed(want.contents, want.datatype, tuple(want.shape), "outputs")
+        np.testing.assert_array_equal(np.asarray(output["data"], array.dtype), array.ravel())
+
+    status, error = web.json("POST", "/v2/models/image.nope/infer", body)
+    assert status == 404 and "image.nope" in error["error"]  # the protocol's {"error": "<message>"}
+    wrong = {"inputs": [{**body["inputs"][0], "datatype": "FP99"}, body["inputs"][1]]}
+    status, error = web.json("POST", "/v2/models/image.digits/infer", wrong)
+    assert status == 400 and error["error"].startswith("inputs[0].datatype")
+    short = {"inputs": [{**body["inputs"][0], "data": [1.0, 2.0]}, body["inputs"][1]]}
+    status, error = web.json("POST", "/v2/models/image.digits/infer", short)
+    assert status == 400 and error["error"].startswith("inputs[0].data") and "2 elements" in error["error"]
+    status, error = web.json("POST", "/v2/models/image.digits/infer", {"inputs": body["inputs"][:1]})
+    assert status == 400 and "label" in error["error"]
