@@ -1,0 +1,36 @@
+// Generate images with museforge from C#. The client classes come from protos/ (csharp_namespace
+// Museforge.V1); the service class is also called Museforge, hence the alias.
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Museforge.V1;
+using MuseforgeClient = Museforge.V1.Museforge.MuseforgeClient;
+
+var address = args.Length > 0 ? args[0] : "http://127.0.0.1:50051";
+using var channel = GrpcChannel.ForAddress(address);
+var client = new MuseforgeClient(channel);
+
+var request = new GenerateRequest
+{
+    Generator = "image.digits",
+    Seed = 42,
+    Count = 4,
+    Parameters = new Struct { Fields = { ["digit"] = Value.ForNumber(7) } },
+};
+var headers = new Metadata();  // with API keys on: headers.Add("authorization", $"Bearer {key}");
+try
+{
+    var reply = await client.GenerateAsync(request, headers, deadline: DateTime.UtcNow.AddSeconds(60));
+    foreach (var artifact in reply.Artifacts)
+    {
+        File.WriteAllBytes(artifact.Filename, artifact.Data.ToByteArray());
+        Console.WriteLine(artifact.Filename);
+    }
+}
+catch (RpcException error)
+{
+    // INVALID_ARGUMENT names the field (e.g. parameters.digit) in error.Status.Detail.
+    Console.Error.WriteLine($"museforge: {error.StatusCode}: {error.Status.Detail}");
+    return 1;
+}
+return 0;
