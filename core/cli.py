@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -29,7 +30,7 @@ EPILOG = """examples:
   museforge effects                                 # what the server can do to media
   museforge apply effect.upscale --param scale=2 in.png -o out.png
   museforge export image.digits --quick --output /tmp/models
-  museforge job submit --step effect.denoise -p sigma=25 --input 'plates/sh010.####.png' \
+  museforge job submit --step effect.denoise -p sigma=25 --input 'plates/sh010.####.png' \\
       --frames 1001-1240 --output 'clean/sh010.####.png' --watch
 """
 
@@ -176,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("recipe", nargs="?", help="recipe name, e.g. image.digits")
     export.add_argument("--list", action="store_true", help="list the recipes and exit")
+    export.add_argument("--json", action="store_true", help="with --list: print JSON instead of a table")
     export.add_argument("--quick", action="store_true",
                         help="a few seconds of training to prove the pipeline (not for shipping)")
     export.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
@@ -488,7 +490,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     host = PluginHost(allow=settings.plugins, load_entrypoints=settings.load_installed_plugins)
     recipes = host.load().recipes
     if args.list or not args.recipe:
-        print_table(((r.name, r.description) for r in recipes.values()), ("RECIPE", "DESCRIPTION"))
+        if args.json:
+            print(json.dumps([{"name": r.name, "description": r.description,
+                               "models_dir": str(r.models_dir)} for r in recipes.values()], indent=2))
+        else:
+            print_table(((r.name, r.description) for r in recipes.values()), ("RECIPE", "DESCRIPTION"))
         return EXIT_OK if args.list else EXIT_USAGE
     recipe = recipes.get(args.recipe)
     if recipe is None:
@@ -526,7 +532,7 @@ def cmd_api_keys(args: argparse.Namespace) -> int:
 def cmd_health(args: argparse.Namespace) -> int:
     with connect(args, timeout=5) as client:
         status = client.health(args.service)
-    print(status)
+    print(json.dumps({"service": args.service, "status": status}) if args.json else status)
     return EXIT_OK if status == "SERVING" else EXIT_FAILED
 
 
@@ -595,6 +601,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`museforge generators --json | head`): stop quietly, as
+        # shell tools do, and keep Python from complaining while it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

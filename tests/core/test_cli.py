@@ -80,11 +80,35 @@ def test_listings(server: ServerThread) -> None:
     assert "CPUExecutionProvider" in local.stdout and '"digit"' in local.stdout
 
 
+def test_listings_as_json_for_scripts(server: ServerThread) -> None:
+    recipes = json.loads(museforge("export", "--list", "--json").stdout)
+    assert "image.digits" in {r["name"] for r in recipes} and all(r["description"] for r in recipes)
+    health = museforge("health", "--server", server.address, "--json")
+    assert health.returncode == 0 and json.loads(health.stdout) == {"service": "", "status": "SERVING"}
+    effects = json.loads(museforge("effects", "--server", server.address, "--json").stdout)
+    assert "effect.denoise" in {e["name"] for e in effects}
+
+
+def test_a_closed_pipe_ends_quietly() -> None:
+    # `museforge export --list --json | head -1`: the reader leaves early.
+    proc = subprocess.Popen([sys.executable, "-m", "museforge.cli", "export", "--list", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.read(1)
+    proc.stdout.close()
+    assert proc.wait(120) in (0, 141)
+    assert b"Traceback" not in proc.stderr.read()
+
+
 def test_help_explains_every_command() -> None:
     top = museforge("--help").stdout
-    for command in ("serve", "plugins", "generators", "generate", "export"):
+    commands = ("serve", "plugins", "generators", "generate", "effects", "apply", "job", "keys", "health",
+                "openapi", "plugin", "export")
+    for command in commands:
         assert command in top
-        assert museforge(command, "--help").returncode == 0
+        usage = museforge(command, "--help")
+        assert usage.returncode == 0 and len(usage.stdout.splitlines()) > 3, command
+    assert "\\\n      --frames" in top  # the example's line continuation prints as typed
 
 
 def test_sigterm_drains_and_exits_cleanly() -> None:
