@@ -53,7 +53,8 @@ def test_the_configmap_is_a_valid_museforge_config_that_matches_the_pods(workloa
     spec = pod_owner["spec"]["template"]["spec"]
     container = spec["containers"][0]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert ports == {"grpc": int(settings.address.rsplit(":", 1)[1]), "metrics": 8002}
+    port_of = {"grpc": settings.address, "http": settings.http_address, "metrics": settings.metrics_address}
+    assert ports == {name: int(address.rsplit(":", 1)[1]) for name, address in port_of.items()}
     mounts = {m["mountPath"] for m in container["volumeMounts"]}
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         # TLS is on: the probe must go through `museforge health` (the built-in gRPC probe is plaintext).
