@@ -345,9 +345,13 @@ class RunningGateway:
         name = host.decode() if isinstance(host, bytes) else str(host)
         return f"[{name}]:{port}" if ":" in name else f"{name}:{port}"
 
-    def close(self) -> None:
+    def stop_accepting(self) -> None:
+        """No new connections; requests in flight keep their gRPC calls until close()."""
         self.http.shutdown()
         self.http.server_close()
+
+    def close(self) -> None:
+        self.stop_accepting()
         self.gateway.close()
         shutil.rmtree(self.socket_dir, ignore_errors=True)
 

@@ -73,8 +73,10 @@ class RunningServer:
         """Stop taking calls, let in-flight ones finish within ``grace`` seconds, then exit."""
         await self.health.enter_graceful_shutdown()
         if self.gateway is not None:  # no new HTTP requests; those in flight finish with the gRPC calls
-            await asyncio.to_thread(self.gateway.close)
+            await asyncio.to_thread(self.gateway.stop_accepting)
         await self.server.stop(grace)
+        if self.gateway is not None:
+            await asyncio.to_thread(self.gateway.close)
         # In-flight frames stop at their next tile; their jobs resume on the next start.
         await asyncio.to_thread(self.jobs.executor.close)
         self.jobs.store.close()
