@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +19,7 @@ import grpc
 
 from .auth import ApiKey, KeyRing
 from .errors import ResourceExhausted
-from .interception import around, refused
+from .interception import WrappingInterceptor, around, refused
 
 ANONYMOUS = "anonymous"
 GENERATE_METHODS = {"Generate", "StreamGenerate", "ApplyEffect", "StreamApplyEffect"}
@@ -53,7 +52,7 @@ class Limits:
     burst: float = 0.0  # bucket size; 0: twice the rate (at least 1)
 
 
-class Guard(grpc.aio.ServerInterceptor):
+class Guard(WrappingInterceptor):
     """Authenticates, authorises and rate-limits every call outside the open services."""
 
     def __init__(self, ring: KeyRing | None, open_services: set[str], limits: Limits) -> None:
@@ -63,15 +62,8 @@ class Guard(grpc.aio.ServerInterceptor):
         self.in_flight: dict[str, int] = {}
         self.buckets: dict[str, _Bucket] = {}
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
-        if handler is None:
-            return None
-        method = details.method
+    def wrap(self, handler: grpc.RpcMethodHandler, method: str,
+             details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
         if method.split("/")[1] in self.open_services:
             return handler
         key: ApiKey | None = None

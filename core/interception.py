@@ -1,6 +1,6 @@
 """Wrapping a gRPC method's behaviour (unary or streaming alike) with work before and after it.
 
-Both server interceptors (the guard and the metrics recorder) need the same thing: run
+Every server interceptor (the guard, the metrics recorder, tracing) needs the same thing: run
 ``start`` when a call begins (it may abort the call), run the method, then ``finish``
 with whatever ended it. Streaming methods are wrapped so the finish comes after the last
 message, whether they yield messages or write them with ``context.write``.
@@ -17,6 +17,22 @@ Behaviour = Callable[..., Any]
 Context = grpc.aio.ServicerContext[Any, Any]
 Start = Callable[[Any, Context], Awaitable[Any]]  # (request, context) -> a token for finish
 Finish = Callable[[Any, Context, Any, BaseException | None], None]  # (request, context, token, error)
+
+
+class WrappingInterceptor(grpc.aio.ServerInterceptor):
+    """An interceptor that replaces each served method's handler (unknown methods pass through)."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        return None if handler is None else self.wrap(handler, details.method, details)
+
+    def wrap(self, handler: grpc.RpcMethodHandler, method: str,
+             details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+        raise NotImplementedError
 
 
 def replace_behaviour(

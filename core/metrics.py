@@ -14,7 +14,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from prometheus_client.core import GaugeMetricFamily, Metric, UnknownMetricFamily
 from prometheus_client.registry import Collector
 
-from .interception import around
+from .interception import WrappingInterceptor, around
 from .providers import cuda_driver_present
 from .runtime import Runtime
 
@@ -214,21 +214,14 @@ def split_method(method: str) -> tuple[str, str]:
     return (parts[1], parts[2]) if len(parts) >= 3 else (method, "")
 
 
-class Recorder(grpc.aio.ServerInterceptor):
+class Recorder(WrappingInterceptor):
     """Times every call and records its status code (refusals too); only tracing wraps it."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
-        if handler is None:
-            return None
-        method = details.method
+    def wrap(self, handler: grpc.RpcMethodHandler, method: str,
+             details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
         metrics = self.metrics
         service, _ = split_method(method)
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
 
 from . import __version__
 from .config import ConfigError, Settings
-from .interception import around
+from .interception import WrappingInterceptor, around
 from .metrics import split_method, status_name
 
 if TYPE_CHECKING:
@@ -95,7 +94,7 @@ def status_code_number(name: str) -> int:
     return int(grpc.StatusCode[name].value[0])
 
 
-class SpanRecorder(grpc.aio.ServerInterceptor):
+class SpanRecorder(WrappingInterceptor):
     """The outermost interceptor: a SERVER span per call with the RPC semantic-convention attributes."""
 
     def __init__(self, tracer: Tracer) -> None:
@@ -105,16 +104,9 @@ class SpanRecorder(grpc.aio.ServerInterceptor):
         self.extract = propagate.extract  # the configured propagators: W3C trace context by default
         self.trace = trace
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
-        if handler is None:
-            return None
+    def wrap(self, handler: grpc.RpcMethodHandler, method: str,
+             details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
         tracer, extract, trace = self.tracer, self.extract, self.trace
-        method = details.method
         service, name = split_method(method)
 
         async def start(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Span:
