@@ -111,6 +111,9 @@ class Settings(BaseModel):
         "", description="host:port for the HTTP/JSON gateway (museforge.v1 and jobs over HTTP/1.1), "
         "e.g. 127.0.0.1:8080; empty: off")
     http_threads: int = Field(32, ge=1, le=4096, description="HTTP connections served at once by the gateway")
+    http_max_body_bytes: int = Field(
+        128 << 20, ge=1024, le=4 << 30, description="largest HTTP request body (JSON, media in base64); "
+        "also the bytes of bodies held at once across connections")
     http_cors_origins: list[str] = Field(
         default_factory=list, description="browser origins the gateway allows (CORS), e.g. "
         "['https://tools.example.com']; '*' allows any; empty: none")

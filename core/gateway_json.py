@@ -46,12 +46,14 @@ _RETRY_INFO = error_details_pb2.RetryInfo.DESCRIPTOR.full_name
 class HttpError(Exception):
     """A request refused by the gateway itself, before any gRPC call."""
 
-    def __init__(self, http_status: int, code: grpc.StatusCode, message: str, field: str = "") -> None:
+    def __init__(self, http_status: int, code: grpc.StatusCode, message: str, field: str = "",
+                 headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.http_status = http_status
         self.code = code
         self.message = message
         self.field = field
+        self.headers = dict(headers or {})
 
     def body(self) -> dict[str, Any]:
         details = []
@@ -105,6 +107,8 @@ def load_json(raw: bytes) -> Any:
         return json.loads(raw)
     except (UnicodeDecodeError, ValueError) as exc:
         raise bad_request("body", f"not valid JSON ({exc})") from exc
+    except RecursionError as exc:
+        raise bad_request("body", "nested too deeply") from exc
 
 
 def parse_body(raw: bytes, request: Message) -> None:
@@ -120,6 +124,8 @@ def parse_body(raw: bytes, request: Message) -> None:
         raise bad_request(field_in(str(exc)), str(exc)) from exc
     except (ValueError, TypeError, OverflowError) as exc:  # e.g. NaN where a Struct needs a number
         raise bad_request("body", str(exc)) from exc
+    except RecursionError as exc:
+        raise bad_request("body", "nested too deeply") from exc
 
 
 def field_in(message: str) -> str:

@@ -8,6 +8,7 @@ tensors travel in ``raw_input_contents``, so every datatype (FP16 too) has one p
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -22,6 +23,29 @@ from .oip_tensors import OIP_DATATYPES, TensorError, decode_raw, decode_typed, e
 
 OIP = "/inference.GRPCInferenceService/"
 MAX_ELEMENTS = 64 * 1024 * 1024  # per tensor, as over gRPC
+INT64 = (-(1 << 63), (1 << 63) - 1)
+
+
+def elements(data: list[Any], datatype: str) -> np.ndarray:
+    """The JSON array's elements, flat, each of the JSON type the datatype needs.
+
+    numpy alone would turn 1.7 into an INT32 1, "false" into a true BOOL and "3" into an
+    FP32 3.0: the protocol's JSON has one type per datatype, so anything else is refused.
+    """
+    flat = np.asarray(data, dtype=object).ravel()
+    if datatype == "BOOL":
+        wrong = next((v for v in flat if not isinstance(v, bool)), None)
+    elif datatype == "BYTES":
+        wrong = next((v for v in flat if not isinstance(v, str)), None)
+    elif datatype.startswith(("INT", "UINT")):
+        wrong = next((v for v in flat if isinstance(v, bool) or not isinstance(v, int)), None)
+    else:
+        wrong = next((v for v in flat if isinstance(v, bool) or not isinstance(v, (int, float))), None)
+    if wrong is not None:
+        raise ValueError(f"{datatype} data cannot hold {json.dumps(wrong)[:40]}")
+    if datatype == "BYTES":
+        return np.array([v.encode() for v in flat], dtype=object)
+    return np.asarray(flat.tolist(), dtype=numpy_dtype(datatype))
 
 
 def _parameters(values: Mapping[str, Any], field: str) -> dict[str, pb.InferParameter]:
@@ -30,6 +54,8 @@ def _parameters(values: Mapping[str, Any], field: str) -> dict[str, pb.InferPara
         if isinstance(value, bool):
             out[key] = pb.InferParameter(bool_param=value)
         elif isinstance(value, int):
+            if not INT64[0] <= value <= INT64[1]:
+                raise bad_request(f"{field}.{key}", "an integer parameter must fit in 64 bits")
             out[key] = pb.InferParameter(int64_param=value)
         elif isinstance(value, float):
             out[key] = pb.InferParameter(double_param=value)
@@ -63,13 +89,7 @@ def input_tensor(document: Any, index: int) -> tuple[pb.ModelInferRequest.InferI
     if not isinstance(data, list):
         raise bad_request(f"{where}.data", "a JSON array is required")
     try:
-        if datatype == "BYTES":
-            flat = np.asarray(data, dtype=object).ravel()
-            array = np.array([v.encode() if isinstance(v, str) else v for v in flat], dtype=object)
-            if not all(isinstance(v, bytes) for v in array):
-                raise ValueError("BYTES elements must be strings")
-        else:
-            array = np.asarray(data, dtype=numpy_dtype(datatype)).ravel()
+        array = elements(data, datatype)
         if array.size != math.prod(shape):
             raise ValueError(f"{array.size} elements for shape {shape}")
         raw = encode_raw(array.reshape(shape), datatype, where)
@@ -93,7 +113,10 @@ def infer_request(variables: Mapping[str, str], document: Any) -> pb.ModelInferR
         tensor, raw = input_tensor(entry, index)
         request.inputs.append(tensor)
         request.raw_input_contents.append(raw)
-    for index, wanted in enumerate(body.get("outputs") or []):
+    outputs = body.get("outputs", [])
+    if not isinstance(outputs, list):
+        raise bad_request("outputs", "a JSON array of {\"name\": ...} objects is required")
+    for index, wanted in enumerate(outputs):
         name = _object(wanted, f"outputs[{index}]").get("name")
         if not isinstance(name, str) or not name:
             raise bad_request(f"outputs[{index}].name", "a non-empty string is required")

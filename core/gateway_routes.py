@@ -3,7 +3,8 @@
 Written in the style of ``google.api.http`` rules (``POST /v1/generators/{generator}:generate``,
 ``{name=jobs/*}``), kept here rather than as annotations in the protos so clients that
 compile the protos need no googleapis imports. The OpenAPI document is generated from
-this table (museforge.openapi), so it always lists exactly what is served.
+this table (museforge.openapi), so it always lists exactly the /v1 routes served; the
+/v2 routes (gateway_oip) speak the Open Inference Protocol's own REST form.
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ def compile_template(template: str) -> str:
     for found in VARIABLE.finditer(template):
         out.append(re.escape(template[last:found.start()]))
         name, shape = found.group(1), found.group(2) or "*"
-        parts = [re.escape(p) if p != "*" else "[^/]+?" for p in shape.split("/")]
+        # A variable segment never holds ':' (it starts a custom verb) or '/'.
+        parts = [re.escape(p) if p != "*" else "[^/:]+" for p in shape.split("/")]
         out.append(f"(?P<{name}>{'/'.join(parts)})")
         last = found.end()
     out.append(re.escape(template[last:]))

@@ -129,9 +129,14 @@ def operation(route: Route, schemas: _Schemas) -> dict[str, Any]:
         "responses": {
             "200": {"description": description, "content": content},
             "default": {"description": "the call failed; `status` is the gRPC code",
+                        "headers": {"Retry-After": {
+                            "description": "seconds to wait, when the call was refused for load (429, 503)",
+                            "schema": {"type": "integer"}}},
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
         },
     }
+    if route.rpc == "Check":  # health answers 503 with its usual body when not serving
+        entry["responses"]["503"] = {"description": "not serving", "content": content}
     if route.takes_body:
         body = schemas.ref(route.request.DESCRIPTOR)
         entry["requestBody"] = {"required": False, "content": {"application/json": {"schema": body}},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +21,7 @@ from grpc_reflection.v1alpha import reflection
 from .config import Settings, data_directory, keys_path
 from .engine import Engine
 from .exposure import build_guard, check_exposure, server_credentials
-from .gateway import RunningGateway, private_socket, start_gateway
+from .gateway import RunningGateway, bind_gateway, private_socket
 from .inference import grpc_service_pb2 as oip_pb
 from .inference import grpc_service_pb2_grpc as oip_grpc
 from .job_chain import FrameLimits
@@ -183,14 +184,21 @@ async def start_server(
     bound = server.add_secure_port(target, credentials) if credentials else server.add_insecure_port(target)
     if bound == 0:
         raise OSError(f"could not bind {settings.address}")
-    socket_dir, gateway_target = private_socket() if settings.http_address else (None, "")
-    if socket_dir is not None and server.add_insecure_port(gateway_target) == 0:
-        raise OSError(f"could not bind the gateway's socket {gateway_target}")
+    gateway = None
+    if settings.http_address:  # bound before the gRPC server starts: a taken port stops it all
+        socket_dir, gateway_target = private_socket()
+        try:
+            if server.add_insecure_port(gateway_target) == 0:
+                raise OSError(f"could not bind the gateway's socket {gateway_target}")
+            gateway = bind_gateway(settings, http_host, http_port, socket_dir, gateway_target, guard.ring)
+        except OSError as exc:
+            shutil.rmtree(socket_dir, ignore_errors=True)
+            raise OSError(f"could not serve the HTTP gateway on {settings.http_address}: {exc}") from exc
     await server.start()
     await report_health(engine, health_servicer)
     metrics_address = metrics.serve(settings.metrics_address) if metrics is not None else ""
-    gateway = (start_gateway(settings, http_host, http_port, socket_dir, gateway_target)
-               if socket_dir is not None else None)
+    if gateway is not None:
+        gateway.start()
     return RunningServer(
         server, bound, host, engine, health_servicer, executor, jobs, metrics, metrics_address, tracing,
         gateway=gateway,

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import io
 import json
+import socket
 import ssl
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ import pytest
 from openapi_spec_validator import validate
 from PIL import Image
 
+from museforge import gateway_http
 from museforge.auth import KeyFile
 from museforge.client import Client
 from museforge.config import Settings
@@ -313,8 +317,9 @@ def test_open_inference_protocol_rest_form(server: ServerThread, web: Http) -> N
     assert web.json("GET", "/v2/models/image.nope/ready") == (503, {"ready": False})
 
     z = [[0.01 * i for i in range(100)]]
-    body = {"id": "r1", "inputs": [{"name": "z", "datatype": "FP32", "shape": [1, 100], "data": z},
-                                   {"name": "label", "datatype": "INT64", "shape": [1], "data": [3]}]}
+    inputs = [{"name": "z", "datatype": "FP32", "shape": [1, 100], "data": z},
+              {"name": "label", "datatype": "INT64", "shape": [1], "data": [3]}]
+    body: dict[str, Any] = {"id": "r1", "inputs": inputs}
     status, reply = web.json("POST", "/v2/models/image.digits/infer", body)
     assert status == 200 and reply["id"] == "r1" and reply["model_name"] == "image.digits", reply
     request = oip.ModelInferRequest(model_name="image.digits")  # the same call over gRPC
@@ -338,3 +343,149 @@ def test_open_inference_protocol_rest_form(server: ServerThread, web: Http) -> N
     assert status == 400 and error["error"].startswith("inputs[0].data") and "2 elements" in error["error"]
     status, error = web.json("POST", "/v2/models/image.digits/infer", {"inputs": body["inputs"][:1]})
     assert status == 400 and "label" in error["error"]
+
+
+# -- the HTTP edge: what a browser, a slow or a hostile client can send --------------------------------
+
+
+def address_of(server: ServerThread) -> tuple[str, int]:
+    assert server.running is not None and server.running.gateway is not None
+    host, port = server.running.gateway.address.rsplit(":", 1)
+    return host, int(port)
+
+
+def raw(server: ServerThread, data: bytes, wait: float = 30) -> bytes:
+    """Send bytes as they are and read until the server closes (or ``wait`` passes)."""
+    with socket.create_connection(address_of(server), timeout=wait) as connection:
+        connection.sendall(data)
+        chunks = []
+        with contextlib.suppress(TimeoutError):
+            while chunk := connection.recv(65536):
+                chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_browsers_on_other_origins_cannot_drive_the_server(web: Http) -> None:
+    path = "/v1/generators/image.digits:generate"
+    status, reply = web.json("POST", path, raw=b"", headers={"Content-Type": "text/plain"})
+    assert status == 415 and violations(reply) == ["Content-Type"]  # a "simple" cross-site form post
+    status, reply = web.json("POST", path, raw=b'{"seed": 1}', headers={"Content-Type": ""})
+    assert status == 415
+    status, reply = web.json("POST", path, {"seed": 1}, headers={"Origin": "https://evil.example"})
+    assert status == 403 and violations(reply) == ["Origin"]
+    status, reply = web.json("GET", "/v1/plugins", headers={"Sec-Fetch-Site": "cross-site"})
+    assert status == 403 and violations(reply) == ["Sec-Fetch-Site"]
+    status, reply = web.json("POST", path, {"seed": 1}, headers={"Host": "evil.example:8080"})
+    assert status == 403 and violations(reply) == ["Host"]  # DNS rebinding onto a loopback server
+    status, reply = web.json("POST", path, {"seed": 1}, headers={"Origin": "https://tools.example"})
+    assert status == 200  # a listed origin may
+
+
+def test_a_body_is_framed_one_way_only(server: ServerThread) -> None:
+    chunked = raw(server, b"GET /v1/plugins HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          b"5\r\nGET /\r\n0\r\n\r\n")
+    assert chunked.startswith(b"HTTP/1.1 411") and chunked.count(b"HTTP/1.1") == 1  # nothing smuggled
+    twice = raw(server, b"POST /v1/jobs HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: 2\r\nContent-Length: 30\r\n\r\n{}")
+    assert twice.startswith(b"HTTP/1.1 400") and b"Content-Length" in twice
+    odd = raw(server, "GET /v1/plugins HTTP/1.1\r\nHost: localhost\r\nContent-Length: \u00b2\r\n\r\n"
+                      .encode("latin-1"))
+    assert odd.startswith(b"HTTP/1.1 400")
+    # A refused request whose body was not read closes the connection: the body never runs as a request.
+    body = b'{"inputs": []}GET /v1/plugins HTTP/1.1\r\nHost: localhost\r\n\r\n'
+    refused = raw(server, b"POST /v2/models/image.digits/infer?a=1 HTTP/1.1\r\nHost: localhost\r\n"
+                          b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    assert refused.startswith(b"HTTP/1.1 400") and refused.count(b"HTTP/1.1") == 1
+
+
+def test_expect_100_continue_is_answered_only_for_an_acceptable_body(server: ServerThread) -> None:
+    head = (b"POST /v1/effects/effect.denoise:apply HTTP/1.1\r\nHost: localhost\r\n"
+            b"Content-Type: application/json\r\nExpect: 100-continue\r\n")
+    too_big = raw(server, head + b"Content-Length: %d\r\n\r\n" % (10 << 30))
+    assert too_big.startswith(b"HTTP/1.1 413") and b"100 Continue" not in too_big
+    with socket.create_connection(address_of(server), timeout=30) as connection:
+        connection.sendall(head + b"Content-Length: 2\r\n\r\n")
+        assert connection.recv(100).startswith(b"HTTP/1.1 100")
+        connection.sendall(b"{}")
+        assert b"HTTP/1.1 400" in connection.recv(65536)  # no inputs: the effect names the field
+
+
+def test_malformed_bodies_get_a_400_naming_what_is_wrong(web: Http) -> None:
+    infer = "/v2/models/image.digits/infer"
+    z = {"name": "z", "datatype": "FP32", "shape": [1, 100], "data": [0.0] * 100}
+    label = {"name": "label", "datatype": "INT64", "shape": [1], "data": [3]}
+    cases = [
+        ({"inputs": [z, label], "outputs": 5}, "outputs"),
+        ({"inputs": [z, label], "parameters": {"p": 2 ** 70}}, "parameters.p"),
+        ({"inputs": [z, {**label, "data": [1.7]}]}, "inputs[1].data"),
+        ({"inputs": [z, {**label, "datatype": "BOOL", "data": ["false"]}]}, "inputs[1].data"),
+        ({"inputs": [{**z, "data": ["3"] * 100}, label]}, "inputs[0].data"),
+        ({"inputs": [{**z, "data": [[1.0], 2.0]}, label]}, "inputs[0].data"),
+    ]
+    for body, field in cases:
+        status, reply = web.json("POST", infer, body)
+        assert status == 400 and reply["error"].startswith(field), (body, reply)
+    deep = b"[" * 100_000 + b"]" * 100_000
+    status, reply = web.json("POST", infer, raw=deep)
+    assert status == 400 and reply["error"].startswith("body")
+    status, reply = web.json("POST", "/v1/generators/image.digits:generate", raw=deep)
+    assert status == 400 and violations(reply) == ["body"]
+    status, reply = web.json("GET", "/v1/plugins", headers={"X-Request-Id": "caf\u00e9"})
+    assert status == 400 and violations(reply) == ["x-request-id"]
+
+
+def test_methods_and_http_1_0(server: ServerThread, web: Http) -> None:
+    status, headers, _ = web.request("HEAD", "/v1/plugins")
+    assert status == 405 and headers["allow"] == "GET"
+    status, headers, _ = web.request("GET", "/v1/jobs/abc:cancel")
+    assert status == 405 and headers["allow"] == "POST"
+    body = b'{"parameters": {"digit": 1}, "seed": 3}'
+    reply = raw(server, b"POST /v1/generators/image.digits:stream HTTP/1.0\r\nHost: localhost\r\n"
+                        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    head, _, payload = reply.partition(b"\r\n\r\n")
+    assert b" 200 " in head.split(b"\r\n")[0] and b"chunked" not in head.lower()  # 1.0 reads to the end
+    lines = [json.loads(line) for line in payload.splitlines()]
+    assert lines[0]["result"]["seed"] == "3" and any("artifact" in line["result"] for line in lines)
+
+
+def test_a_stalled_client_is_cut_off(server: ServerThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gateway_http, "IDLE_SECONDS", 1.0)  # the header deadline, shortened for the test
+    with socket.create_connection(address_of(server), timeout=60) as connection:
+        connection.sendall(b"GET /v1/plugins HTTP/1.1\r\nHost: local")  # and nothing more
+        assert connection.recv(100) == b""  # the server hung up instead of waiting forever
+
+
+def test_unknown_keys_are_refused_before_the_body_is_read(keys: tuple[Path, dict[str, str]]) -> None:
+    settings = Settings(address="127.0.0.1:0", http_address="127.0.0.1:0", plugins=["image"], auth=True,
+                        api_keys_file=str(keys[0]))
+    with ServerThread(settings) as server:
+        reply = raw(server, b"POST /v2/models/image.digits/infer HTTP/1.1\r\nHost: localhost\r\n"
+                            b"Content-Type: application/json\r\nContent-Length: 50000000\r\n\r\n")
+        assert reply.startswith(b"HTTP/1.1 401") and b"Connection: close" in reply  # 50 MB never sent
+
+
+def test_a_taken_port_stops_the_start_and_cleans_up(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        before = set(Path(tempfile.gettempdir()).glob("museforge-gw-*"))
+        with pytest.raises(OSError, match="HTTP gateway"), ServerThread(
+            Settings(address="127.0.0.1:0", http_address=f"127.0.0.1:{port}", plugins=["image"])
+        ):
+            pass
+        assert set(Path(tempfile.gettempdir()).glob("museforge-gw-*")) == before
+
+
+def test_after_shutdown_a_kept_alive_connection_is_told_so(tmp_path: Path) -> None:
+    settings = Settings(address="127.0.0.1:0", http_address="127.0.0.1:0", plugins=["image"])
+    server = ServerThread(settings).__enter__()
+    client = Http(server)
+    assert client.json("GET", "/v1/plugins")[0] == 200
+    server.__exit__(None, None, None)
+    try:
+        status, reply = client.json("GET", "/v1/plugins")
+        assert status == 503 and reply["error"]["status"] == "UNAVAILABLE"
+    except (ConnectionError, http.client.HTTPException):
+        pass  # or the connection was closed: either way no half-done request
+    client.close()
