@@ -27,7 +27,7 @@ from google.protobuf.message import Message
 from .auth import KeyRing
 from .config import Settings
 from .exposure import is_loopback
-from .gateway_http import IDLE_SECONDS, GatewayHandler
+from .gateway_http import IDLE_SECONDS, Deadlines, GatewayHandler
 from .gateway_oip import OIP_ROUTES
 from .gateway_routes import ROUTES, Route
 
@@ -108,6 +108,7 @@ class GatewayHTTPServer(HTTPServer):
         self.budget = ByteBudget(settings.http_max_body_bytes)
         self.loopback = is_loopback(address[0])  # then Host must name loopback (DNS rebinding)
         self._openapi: dict[str, Any] | None = None
+        self.deadlines = Deadlines()
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         super().__init__(address, GatewayHandler)
         if tls is not None:
@@ -151,6 +152,7 @@ class GatewayHTTPServer(HTTPServer):
 
     def server_close(self) -> None:
         super().server_close()
+        self.deadlines.close()
         self.pool.shutdown(wait=False)  # queued connections are closed by work() while draining
 
 

@@ -10,12 +10,15 @@ reading has a deadline, so slow clients cannot hold the handler threads.
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import json
 import logging
 import math
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
@@ -49,21 +52,50 @@ LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
 UNUSED_BODY_LIMIT = 64 * 1024  # a stray body on a GET is read and dropped up to this size
 
 
-class Watchdog:
-    """Shuts a connection down when a read phase overruns its deadline (a slow or stalled client)."""
+class Deadlines:
+    """Shuts connections down when a read phase overruns its deadline (a slow or stalled client).
 
-    def __init__(self, connection: socket.socket, seconds: float) -> None:
-        self.timer = threading.Timer(seconds, self.fire, args=(connection,))
-        self.timer.daemon = True
-        self.timer.start()
+    One thread for the whole server, watching a heap of deadlines: a timer thread per
+    request would cost more than the request.
+    """
 
-    @staticmethod
-    def fire(connection: socket.socket) -> None:
-        with contextlib.suppress(OSError):  # already closed
-            connection.shutdown(socket.SHUT_RDWR)
+    def __init__(self) -> None:
+        self.heap: list[tuple[float, int, socket.socket]] = []
+        self.cancelled: set[int] = set()
+        self.tokens = itertools.count()
+        self.changed = threading.Condition()
+        self.closed = False
+        threading.Thread(target=self.watch, name="museforge-http-deadlines", daemon=True).start()
 
-    def cancel(self) -> None:
-        self.timer.cancel()
+    def add(self, connection: socket.socket, seconds: float) -> int:
+        with self.changed:
+            token = next(self.tokens)
+            heapq.heappush(self.heap, (time.monotonic() + seconds, token, connection))
+            self.changed.notify()
+            return token
+
+    def cancel(self, token: int) -> None:
+        with self.changed:
+            self.cancelled.add(token)  # dropped when its deadline comes up
+
+    def close(self) -> None:
+        with self.changed:
+            self.closed = True
+            self.changed.notify()
+
+    def watch(self) -> None:
+        while True:
+            with self.changed:
+                while not self.closed and (not self.heap or self.heap[0][0] > time.monotonic()):
+                    self.changed.wait(self.heap[0][0] - time.monotonic() if self.heap else None)
+                if self.closed:
+                    return
+                _, token, connection = heapq.heappop(self.heap)
+                if token in self.cancelled:
+                    self.cancelled.discard(token)
+                    continue
+            with contextlib.suppress(OSError):  # already closed
+                connection.shutdown(socket.SHUT_RDWR)
 
 
 class GatewayHandler(BaseHTTPRequestHandler):
@@ -74,7 +106,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
     # Headers and body go out in separate writes: with Nagle's algorithm on, the body waits
     # for the client's delayed ACK (~40 ms per call on Linux).
     disable_nagle_algorithm = True
-    watchdog: Watchdog | None = None
+    deadline: int | None = None  # the token of the read deadline running now
     expects_continue = False
     body_done = False
     held = 0  # body bytes held from the server's budget
@@ -84,14 +116,19 @@ class GatewayHandler(BaseHTTPRequestHandler):
 
     def handle_one_request(self) -> None:
         self.expects_continue, self.body_done, self.held = False, False, 0
-        self.watchdog = Watchdog(self.connection, IDLE_SECONDS)
+        self.deadline = self.server.deadlines.add(self.connection, IDLE_SECONDS)
         try:
             super().handle_one_request()
         finally:
-            self.watchdog.cancel()
+            self.end_deadline()
             if self.held:
                 self.server.budget.release(self.held)
                 self.held = 0
+
+    def end_deadline(self) -> None:
+        if self.deadline is not None:
+            self.server.deadlines.cancel(self.deadline)
+            self.deadline = None
 
     def handle_expect_100(self) -> bool:
         # "100 Continue" is sent only once the request has passed its checks (read_body).
@@ -133,8 +170,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
 
     # -- dispatch --------------------------------------------------------------------------
     def dispatch(self, verb: str) -> None:
-        if self.watchdog is not None:
-            self.watchdog.cancel()  # the headers are in
+        self.end_deadline()  # the headers are in
         try:
             self.serve(verb)
         except HttpError as exc:
@@ -283,11 +319,11 @@ class GatewayHandler(BaseHTTPRequestHandler):
         if self.expects_continue:
             self.send_response_only(100)
             self.end_headers()
-        watchdog = Watchdog(self.connection, BODY_SECONDS + length / (1 << 20))
+        self.deadline = self.server.deadlines.add(self.connection, BODY_SECONDS + length / (1 << 20))
         try:
             data = self.rfile.read(length)
         finally:
-            watchdog.cancel()
+            self.end_deadline()
         if len(data) != length:
             self.close_connection = True
             raise HttpError(400, grpc.StatusCode.INVALID_ARGUMENT,
