@@ -155,7 +155,13 @@ class GatewayHandler(BaseHTTPRequestHandler):
 
     def do_OPTIONS(self) -> None:
         # CORS preflight for browser tools, answered only for the configured origins.
-        self.body_done = self.content_length() == 0
+        self.end_deadline()
+        try:
+            self.check_framing()
+        except HttpError as exc:
+            self.close_connection = True
+            self.send_json(exc.http_status, exc.body(), exc.headers)
+            return
         allowed = bool(self.cors_origin())
         self.send_response(204 if allowed else 403)
         self.send_cors()
