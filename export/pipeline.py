@@ -23,7 +23,7 @@ from museforge.recipe import Recipe
 
 from .convert import export_onnx
 from .spec import ExportSpec
-from .training import Checkpoints, ProgressBar
+from .training import Checkpoints, ProgressBar, seed_everything
 from .validate import ValidationReport, validate_export
 
 VALIDATION_BATCHES = (1, 3, 8)
@@ -105,6 +105,9 @@ def run_recipe(
     bar = ProgressBar(f"train {recipe.name}{' (quick)' if quick else ''}", show_progress)
     ctx = RecipeContext(seed=seed, quick=quick, progress=bar, checkpoints=Checkpoints(checkpoint_dir))
     started = time.perf_counter()
+    # Seeded before the recipe runs: a network built before its training loop seeds torch
+    # would otherwise start from weights drawn from a fresh default seed in every process.
+    seed_everything(seed)
     try:
         trained: TrainedModel = recipe.load_build()(ctx)
     finally:

@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from .denoise_quality import BLUR_SIGMAS, Restore, evaluate_levels
+from .jpeg_constraint import constrain_to_jpeg
 
 EVAL_QUALITIES: tuple[int, ...] = (10, 20, 30)
 
@@ -22,6 +23,18 @@ def jpeg_round_trip(photo: np.ndarray, quality: int) -> np.ndarray:
     buffer.seek(0)
     with Image.open(buffer) as decoded:
         return np.asarray(decoded.convert("RGB"), np.float32) / np.float32(255.0)
+
+
+def constrained(network: Restore) -> Restore:
+    """``network`` followed by the luma quantisation-constraint projection (when the picture's
+    coefficients confirm the stated quality), as the effect serves it."""
+
+    def run(decoded: np.ndarray, quality: float) -> np.ndarray:
+        result = network(decoded, quality).transpose(2, 0, 1)
+        projected, _ = constrain_to_jpeg(result, decoded.transpose(2, 0, 1), int(quality))
+        return projected.transpose(1, 2, 0)
+
+    return run
 
 
 def evaluate_restorer(restore: Restore, photos: Sequence[np.ndarray], names: Sequence[str],

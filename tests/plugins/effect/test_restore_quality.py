@@ -26,20 +26,23 @@ def figures(split: PhotoSplit) -> dict[str, Any]:
     return evaluate_session(shipped_session(SHIPPED), split)
 
 
-# The target (+1 dB) is met at qualities 10 and 20 (+1.12 / +1.05) but not at 30
-# (+0.93): a strict expected failure, so a model that reaches it turns it red until it goes.
-@pytest.mark.parametrize("quality", [
-    10,
-    20,
-    pytest.param(30, marks=pytest.mark.xfail(strict=True, reason="+0.93 dB, target +1 dB")),
-])
+# The target: at least +1 dB over the decoded JPEG at each of qualities 10, 20 and 30,
+# for the effect as served (network, then the luma quantisation-constraint projection).
+@pytest.mark.parametrize("quality", EVAL_QUALITIES)
 def test_beats_the_compressed_input_by_1db(figures: dict[str, Any], quality: int) -> None:
     assert figures[f"psnr_model_q{quality}"] >= figures[f"psnr_jpeg_q{quality}"] + 1.0
 
 
+# The projection adds under 0.01 dB: the network alone meets the target too.
 @pytest.mark.parametrize("quality", EVAL_QUALITIES)
-def test_improves_on_the_compressed_input(figures: dict[str, Any], quality: int) -> None:
-    assert figures[f"psnr_model_q{quality}"] >= figures[f"psnr_jpeg_q{quality}"] + 0.9
+def test_the_network_alone_beats_the_compressed_input_by_1db(figures: dict[str, Any], quality: int) -> None:
+    assert figures[f"psnr_network_q{quality}"] >= figures[f"psnr_jpeg_q{quality}"] + 1.0
+
+
+@pytest.mark.parametrize("quality", EVAL_QUALITIES)
+def test_the_projection_never_lowers_psnr(figures: dict[str, Any], quality: int) -> None:
+    assert figures["jpeg_constraint"] is True
+    assert figures[f"psnr_model_q{quality}"] >= figures[f"psnr_network_q{quality}"]
 
 
 @pytest.mark.parametrize("quality", EVAL_QUALITIES)
@@ -51,8 +54,9 @@ def test_manifest_records_the_measured_figures(figures: dict[str, Any], split: P
     manifest = Manifest.read(SHIPPED)
     assert manifest.name == "effect.restore" and not manifest.quick
     assert [t.name for t in manifest.inputs] == ["image", "quality"]
+    assert manifest.metrics["jpeg_constraint"] is True  # the figures are those of the effect as served
     for quality in EVAL_QUALITIES:
-        key = f"psnr_model_q{quality}"
-        assert manifest.metrics[key] == pytest.approx(figures[key], abs=1e-4), key
+        for key in (f"psnr_model_q{quality}", f"psnr_network_q{quality}"):
+            assert manifest.metrics[key] == pytest.approx(figures[key], abs=1e-4), key
     assert manifest.dataset["fingerprint"] == split.fingerprint
     assert (SHIPPED / "model.onnx").stat().st_size < 3_000_000
