@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 from pydantic import BaseModel
 
@@ -18,6 +16,7 @@ from museforge.plugins.effect import denoise, restore
 from museforge.plugins.effect.denoise_quality import pad_even
 from museforge.plugins.effect.restoration_net import RECEPTIVE_RADIUS
 from tests.models import shipped_session
+from tests.plugins.effect.sessions import SessionContext
 
 
 @pytest.mark.parametrize("recipe", [*denoise.RECIPES, *restore.RECIPES], ids=lambda r: r.name)
@@ -28,25 +27,6 @@ def test_quick_export(recipe: Recipe, tmp_path: Path) -> None:
     assert manifest.sha256 == sha256_of(result.directory / "model.onnx")
     assert manifest.dataset["fingerprint"] and manifest.metrics
     assert (result.directory / "model.onnx").stat().st_size < 3_000_000
-
-
-class SessionContext:
-    """Serves one model name from an ONNX Runtime session, as the server's runtime would."""
-
-    def __init__(self, name: str, session: ort.InferenceSession) -> None:
-        self.name, self.session, self.calls = name, session, 0
-
-    def infer(self, model: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        assert model == self.name
-        self.calls += 1
-        return {"result": np.asarray(self.session.run(["result"], dict(inputs))[0])}
-
-    @property
-    def cancelled(self) -> bool:
-        return False
-
-    def check_cancelled(self) -> None:
-        return None
 
 
 @pytest.mark.parametrize(("effect", "condition", "params"), [

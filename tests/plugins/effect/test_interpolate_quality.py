@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
 from typing import Any
 
 import grpc
@@ -27,6 +26,7 @@ from museforge.plugins.effect.interpolate_quality import (
     session_infer,
 )
 from tests.models import shipped_session
+from tests.plugins.effect.sessions import SessionContext
 
 MODEL_DIR = MODELS / "interpolate" / "1"
 
@@ -79,26 +79,9 @@ TILE_MEAN_DIFF = 5e-4
 TILE_INTERIOR_MAX_DIFF = 0.05
 
 
-class SessionContext:
-    """The server's side of the effect contract, with one ONNX session as the runtime."""
-
-    def __init__(self, session: ort.InferenceSession) -> None:
-        self.session = session
-
-    def infer(self, model: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        assert model == MODEL
-        return {"result": self.session.run(["result"], dict(inputs))[0]}
-
-    @property
-    def cancelled(self) -> bool:
-        return False
-
-    def check_cancelled(self) -> None:
-        return None
-
-
 def run(session: ort.InferenceSession, first: Picture, second: Picture, frames: int) -> list[Media]:
-    events = apply(SessionContext(session), InterpolateParams(frames=frames, tile=256), [first, second], 0)
+    ctx = SessionContext(MODEL, session)
+    events = apply(ctx, InterpolateParams(frames=frames, tile=256), [first, second], 0)
     return [e for e in events if isinstance(e, Media)]
 
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 from PIL import Image
 from PIL.JpegImagePlugin import JpegImageFile
@@ -26,6 +24,7 @@ from museforge.plugins.effect.jpeg_constraint import (
 from museforge.plugins.effect.restoration_net import RECEPTIVE_RADIUS
 from museforge.plugins.effect.restore_quality import jpeg_round_trip
 from tests.models import shipped_session
+from tests.plugins.effect.sessions import SessionContext
 
 
 def scene(height: int, width: int) -> np.ndarray:
@@ -123,32 +122,13 @@ def test_no_projection_without_confirmation() -> None:
         np.testing.assert_array_equal(same, guess[:, :picture.shape[1], :picture.shape[2]])
 
 
-class SessionContext:
-    """Serves the shipped model from an ONNX Runtime session, as the server's runtime would."""
-
-    def __init__(self, session: ort.InferenceSession) -> None:
-        self.session, self.calls = session, 0
-
-    def infer(self, model: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        assert model == restore.MODEL
-        self.calls += 1
-        return {"result": np.asarray(self.session.run(["result"], dict(inputs))[0])}
-
-    @property
-    def cancelled(self) -> bool:
-        return False
-
-    def check_cancelled(self) -> None:
-        return None
-
-
 @pytest.mark.parametrize("constraint", [True, False])
 def test_served_effect_projects_the_whole_frame_after_tiling(constraint: bool) -> None:
     """Tiled and projected on the frame's own 8x8 grid = one whole-frame run, then the projection."""
     session = shipped_session(restore.MODELS / "restore" / "1")
     height, width = 149, 203  # odd sides, cut blocks at the right and bottom
     decoded = jpeg_round_trip(scene(height, width), 15)
-    ctx = SessionContext(session)
+    ctx = SessionContext(restore.MODEL, session)
     params = restore.RestoreParams(quality=15, tile=65, jpeg_constraint=constraint)
     media = [m for m in restore.EFFECT.apply(ctx, params, [Picture(decoded, None, "jpeg")], 0)
              if isinstance(m, Media)]
@@ -166,8 +146,9 @@ def test_served_effect_projects_the_whole_frame_after_tiling(constraint: bool) -
 def test_served_effect_leaves_a_picture_that_is_no_such_jpeg_to_the_network() -> None:
     session = shipped_session(restore.MODELS / "restore" / "1")
     noise = np.random.default_rng(4).random((64, 80, 3), dtype=np.float32)
-    media = [m for m in restore.EFFECT.apply(SessionContext(session), restore.RestoreParams(quality=20),
-                                             [Picture(noise, None, "png")], 0) if isinstance(m, Media)]
+    ctx = SessionContext(restore.MODEL, session)
+    events = restore.EFFECT.apply(ctx, restore.RestoreParams(quality=20), [Picture(noise, None, "png")], 0)
+    media = [m for m in events if isinstance(m, Media)]
     assert media[0].metadata["jpeg_constraint"].startswith("skipped")
     whole = session.run(["result"], {"image": noise.transpose(2, 0, 1)[None].copy(),
                                      "quality": np.array([20], np.float32)})[0][0].transpose(1, 2, 0)
