@@ -21,6 +21,11 @@ SCOPES = ("read", "generate", "infer", "jobs", "admin")
 PREFIX = "mf_"
 
 
+def bearer_token(header: str) -> str:
+    """The key in an ``authorization: Bearer <key>`` value; empty when there is none."""
+    return header[7:].strip() if header[:7].lower() == "bearer " else ""
+
+
 class KeyError_(ValueError):
     """A keys file or a scope that cannot be used; the message says which and why."""
 

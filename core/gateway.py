@@ -53,11 +53,8 @@ class Gateway:
                 route.method, request_serializer=route.request.SerializeToString,
                 response_deserializer=route.response.FromString)
 
-    def unary(self, route: Route, request: Message, metadata: list[tuple[str, str]]) -> Message:
-        reply: Message = self.callables[route.method](request, metadata=metadata)
-        return reply
-
-    def stream(self, route: Route, request: Message, metadata: list[tuple[str, str]]) -> Any:
+    def call(self, route: Route, request: Message, metadata: list[tuple[str, str]]) -> Any:
+        """The reply message, or for a streaming route the call to iterate (and cancel)."""
         return self.callables[route.method](request, metadata=metadata)
 
     def close(self) -> None:

@@ -28,6 +28,7 @@ import grpc
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2
 
+from .auth import bearer_token
 from .gateway_json import (
     HttpError,
     apply_query,
@@ -273,8 +274,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
         keys = self.server.keys
         if keys is None or route.service in self.server.open_services:
             return
-        token = self.headers.get("Authorization", "")
-        presented = token[7:].strip() if token[:7].lower() == "bearer " else ""
+        presented = bearer_token(self.headers.get("Authorization", ""))
         if not presented or keys.find(presented) is None:
             reason = "missing API key" if not presented else "unknown API key"
             message = f"{reason}: send 'Authorization: Bearer <key>'"
@@ -348,7 +348,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
     # -- replies -----------------------------------------------------------------------------
     def reply_unary(self, route: Route, request: Message, metadata: list[tuple[str, str]]) -> None:
         try:
-            reply = self.server.gateway.unary(route, request, metadata)
+            reply = self.server.gateway.call(route, request, metadata)
         except grpc.RpcError as error:
             self.send_rpc_error(error)
             return
@@ -361,7 +361,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
         self.send_json(status, to_json(reply))
 
     def reply_stream(self, route: Route, request: Message, metadata: list[tuple[str, str]]) -> None:
-        call = self.server.gateway.stream(route, request, metadata)
+        call = self.server.gateway.call(route, request, metadata)
         try:
             # The first message decides the HTTP status: a call refused at once gets a real
             # error status, not a 200 with an error line.

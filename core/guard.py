@@ -17,7 +17,7 @@ from typing import Any
 
 import grpc
 
-from .auth import ApiKey, KeyRing
+from .auth import ApiKey, KeyRing, bearer_token
 from .errors import ResourceExhausted
 from .interception import WrappingInterceptor, around, refused
 
@@ -70,7 +70,7 @@ class Guard(WrappingInterceptor):
         if self.ring is not None:
             raw = dict(details.invocation_metadata or ()).get("authorization", "")
             token = raw.decode("latin-1") if isinstance(raw, bytes) else raw
-            presented = token[7:].strip() if token[:7].lower() == "bearer " else ""
+            presented = bearer_token(token)
             key = self.ring.find(presented) if presented else None
             if key is None:
                 reason = "missing API key" if not presented else "unknown API key"

@@ -12,7 +12,6 @@ from torch import nn
 
 from museforge.export.photo_data import PhotoSplit, photo_split
 from museforge.export.pipeline import RecipeContext, TrainedModel
-from museforge.export.training import seed_everything
 
 from .denoise_quality import BLUR_SIGMAS, COARSE_BLUR_SIGMAS, session_restorer
 from .denoise_recipe import make_inputs_fn, restorer_spec
@@ -122,9 +121,6 @@ def build(ctx: RecipeContext) -> TrainedModel:
     steps = QUICK_STEPS if ctx.quick else FULL_STEPS
     weights = quality_weights(split.train) if QUALITY_WEIGHTING else None
     loss = weighted_mse if weights is not None else nn.functional.mse_loss
-    # train_supervised seeds torch only after the network exists, and this torch draws a fresh
-    # default seed in every process: without this the initial weights differed run to run.
-    seed_everything(ctx.seed)
     model = train_supervised(
         ConditionedRestorer(0.0, QUALITY_SCALE, width=WIDTH), make_batch_fn(split.train, PATCH, weights),
         steps=steps, batch=BATCH, seed=ctx.seed, lr=LR, progress=ctx.progress,
