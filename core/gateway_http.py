@@ -26,7 +26,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import grpc
 from google.protobuf.message import Message
-from grpc_health.v1 import health_pb2
 
 from .auth import bearer_token
 from .gateway_json import (
@@ -354,11 +353,8 @@ class GatewayHandler(BaseHTTPRequestHandler):
             return
         if route.render is not None:
             self.send_json(*route.render(reply))
-            return
-        status = 200
-        if isinstance(reply, health_pb2.HealthCheckResponse) and reply.status != reply.SERVING:
-            status = 503  # load balancers read the HTTP status
-        self.send_json(status, to_json(reply))
+        else:
+            self.send_json(200, to_json(reply))
 
     def reply_stream(self, route: Route, request: Message, metadata: list[tuple[str, str]]) -> None:
         call = self.server.gateway.call(route, request, metadata)

@@ -20,6 +20,7 @@ from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2
 
+from .gateway_json import to_json
 from .v1 import jobs_pb2
 from .v1 import museforge_pb2 as pb
 
@@ -35,8 +36,9 @@ class Route:
     response: type[Message]
     summary: str
     streaming: bool = False  # server streaming: the reply is newline-delimited JSON
-    # A JSON dialect of the route's own (the OIP's REST form) instead of the proto3 mapping:
-    # build(path variables, parsed body) makes the request, render(reply) the HTTP status and JSON.
+    # Where the proto3 mapping is not the whole answer: build(path variables, parsed body) makes
+    # the request in a JSON dialect of the route's own (the OIP's REST form); render(reply)
+    # gives the HTTP status and JSON (that dialect, or health's 503 when not serving).
     build: Callable[[Mapping[str, str], Any], Message] | None = None
     render: Callable[[Message], tuple[int, dict[str, Any]]] | None = None
     pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
@@ -77,6 +79,12 @@ def compile_template(template: str) -> str:
         last = found.end()
     out.append(re.escape(template[last:]))
     return "".join(out)
+
+
+def health_reply(reply: Message) -> tuple[int, dict[str, Any]]:
+    """Load balancers read the HTTP status: 503 unless SERVING (the body says which status)."""
+    assert isinstance(reply, health_pb2.HealthCheckResponse)
+    return (200 if reply.status == reply.SERVING else 503), to_json(reply)
 
 
 MUSEFORGE = "/museforge.v1.Museforge/"
@@ -122,7 +130,8 @@ ROUTES: tuple[Route, ...] = (
           operations_pb2.Operation, "Waits until the job is done or `timeout` (e.g. \"30s\") passes."),
     Route("GET", "/v1/health", HEALTH + "Check", health_pb2.HealthCheckRequest,
           health_pb2.HealthCheckResponse,
-          "Serving status of the server or of one service (`service`); HTTP 503 when not serving."),
+          "Serving status of the server or of one service (`service`); HTTP 503 when not serving.",
+          render=health_reply),
 )
 OPEN_PATHS = {"/v1/health"}  # answer without an API key when health is an open service
 

@@ -489,3 +489,14 @@ def test_after_shutdown_a_kept_alive_connection_is_told_so(tmp_path: Path) -> No
     except (ConnectionError, http.client.HTTPException):
         pass  # or the connection was closed: either way no half-done request
     client.close()
+
+
+def test_health_answers_503_unless_serving() -> None:
+    from grpc_health.v1 import health_pb2
+
+    from museforge.gateway_routes import health_reply
+
+    serving = health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING)
+    stopping = health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.NOT_SERVING)
+    assert health_reply(serving) == (200, {"status": "SERVING"})
+    assert health_reply(stopping) == (503, {"status": "NOT_SERVING"})
