@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 from pathlib import Path
 
 import grpc
@@ -25,16 +24,23 @@ def test_sigterm_drains_calls_keeps_the_job_and_exits_zero(tmp_path: Path) -> No
                 if event.WhichOneof("event") == "item":
                     break  # the job is under way
 
+            running = threading.Event()
+
             def in_flight() -> None:
                 with Client(server.address, timeout=120) as other:
-                    reply = other.generate(
+                    events = other.stream_generate(
                         "mesh.props", {"resolution": 96, "lods": 2}, seed=3, count=4, fmt="glb"
                     )
-                    outcome["artifacts"] = len(reply.artifacts)
+                    artifacts = 0
+                    for event in events:
+                        running.set()  # the server has the call (its first event is the seed)
+                        artifacts += event.WhichOneof("event") == "artifact"
+                    outcome["artifacts"] = artifacts
 
             caller = threading.Thread(target=in_flight)
             caller.start()
-            time.sleep(0.3)  # the call is running
+            # A fixed sleep raced a busy machine: the call could still be connecting at SIGTERM.
+            assert running.wait(60)
             server.proc.send_signal(signal.SIGTERM)
             caller.join(60)
             assert outcome.get("artifacts") == 4  # finished inside the grace period
