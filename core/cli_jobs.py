@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from google.longrunning import operations_pb2
@@ -114,7 +115,7 @@ def add_job_parser(sub: Any, parse_param: Any, add_target: Any) -> None:
     listing = actions.add_parser("list", help="list jobs")
     listing.add_argument(
         "--state",
-        choices=["queued", "running", "succeeded", "failed", "cancelled"],
+        choices=["queued", "running", "paused", "succeeded", "failed", "cancelled"],
         action="append",
         help="only jobs in this state (repeatable)",
     )
@@ -127,7 +128,7 @@ def add_job_parser(sub: Any, parse_param: Any, add_target: Any) -> None:
         action = actions.add_parser(name, help=text)
         action.add_argument("job", help="job id (or jobs/<id>)")
         if name == "status":
-            action.add_argument("--items", action="store_true", help="list every item of a finished job")
+            action.add_argument("--items", action="store_true", help="list every item (frame) of the job")
     for action in actions.choices.values():
         add_target(action)
 
@@ -172,10 +173,26 @@ def state_name(meta: Any) -> str:
 
 def summary(meta: Any) -> str:
     chain = " -> ".join(s.effect for s in meta.job.steps)
+    reason = f"\n  {meta.message}" if meta.message else ""
     return (
         f"job {meta.id}: {state_name(meta)}, {meta.done}/{meta.total} done, {meta.failed} failed, "
-        f"{meta.skipped} skipped ({chain})"
+        f"{meta.skipped} skipped ({chain}){reason}"
     )
+
+
+def job_items(client: Any, job: str, page_size: int = 0) -> Iterator[Any]:
+    """Every item of the job, page after page (ListJobItems), in index order."""
+    from .client import job_name
+    from .v1 import jobs_pb2
+
+    token = ""
+    while True:
+        request = jobs_pb2.ListJobItemsRequest(name=job_name(job), page_size=page_size, page_token=token)
+        reply = client.jobs.ListJobItems(request, timeout=client.timeout)
+        yield from reply.items
+        token = reply.next_page_token
+        if not token:
+            return
 
 
 def as_json(operation: operations_pb2.Operation) -> dict[str, Any]:
@@ -200,32 +217,52 @@ def watch(client: Any, job: str, as_json_lines: bool) -> int:
 
     last = None
     bar_enabled = sys.stderr.isatty()
-    for event in client.watch_job(job):
-        kind = event.WhichOneof("event")
-        if kind == "snapshot":
-            last = event.snapshot
-            done = last.done + last.failed + last.skipped
-        else:
-            item = event.item
-            done += 1
-            if as_json_lines:
-                print(json.dumps(json_format.MessageToDict(item)), flush=True)
-            elif item.state == jobs_pb2.ITEM_STATE_FAILED:
-                print(f"frame {item.frame} failed: {item.error}", file=sys.stderr)
-        if bar_enabled and last is not None and last.total:
-            filled = int(30 * done / last.total)
-            sys.stderr.write(f"\r{last.id} [{'#' * filled}{'.' * (30 - filled)}] {done}/{last.total}")
-            sys.stderr.flush()
-    if bar_enabled:
-        sys.stderr.write("\n")
+    done = 0
+    try:  # a stream may end with an error (a paused job): the bar's line still ends
+        for event in client.watch_job(job):
+            kind = event.WhichOneof("event")
+            if kind == "snapshot":
+                last = event.snapshot
+                done = last.done + last.failed + last.skipped
+            else:
+                item = event.item
+                done += 1
+                if as_json_lines:
+                    print(json.dumps(json_format.MessageToDict(item)), flush=True)
+                elif item.state == jobs_pb2.ITEM_STATE_FAILED:
+                    print(f"frame {item.frame} failed: {item.error}", file=sys.stderr)
+            if bar_enabled and last is not None and last.total:
+                filled = int(30 * done / last.total)
+                sys.stderr.write(f"\r{last.id} [{'#' * filled}{'.' * (30 - filled)}] {done}/{last.total}")
+                sys.stderr.flush()
+    finally:
+        if bar_enabled:
+            sys.stderr.write("\n")
     if last is None:
         return EXIT_FAILED
     print(summary(last), file=sys.stderr)
     return EXIT_OK if last.state == jobs_pb2.JOB_STATE_SUCCEEDED else EXIT_FAILED
 
 
-def cmd_job(args: argparse.Namespace, client: Any) -> int:
+def show_status(client: Any, job: str, with_items: bool, as_json_output: bool) -> int:
     from .v1 import jobs_pb2
+
+    operation = client.get_job(job)
+    items = job_items(client, job) if with_items else iter(())
+    if as_json_output:
+        record = as_json(operation)
+        if with_items:
+            record["items"] = [json_format.MessageToDict(i) for i in items]
+        print(json.dumps(record, indent=2))
+        return EXIT_OK
+    print(summary(metadata(operation)))
+    for item in items:
+        state = str(jobs_pb2.ItemState.Name(item.state)).removeprefix("ITEM_STATE_").lower()
+        print(f"  {item.frame:>8}  {state:<8} {item.output}  {item.error}".rstrip())
+    return EXIT_OK
+
+
+def cmd_job(args: argparse.Namespace, client: Any) -> int:
 
     with client:
         if args.job_command == "submit":
@@ -255,18 +292,7 @@ def cmd_job(args: argparse.Namespace, client: Any) -> int:
                 print("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
             return EXIT_OK
         if args.job_command == "status":
-            operation = client.get_job(args.job)
-            if args.json:
-                print(json.dumps(as_json(operation), indent=2))
-            else:
-                print(summary(metadata(operation)))
-                if args.items and operation.HasField("response"):
-                    result = jobs_pb2.JobResult()
-                    operation.response.Unpack(result)
-                    for item in result.items:
-                        state = str(jobs_pb2.ItemState.Name(item.state)).removeprefix("ITEM_STATE_").lower()
-                        print(f"  {item.frame:>8}  {state:<8} {item.output}  {item.error}".rstrip())
-            return EXIT_OK
+            return show_status(client, args.job, args.items, args.json)
         if args.job_command == "watch":
             return watch(client, args.job, args.json)
         if args.job_command == "cancel":

@@ -5,6 +5,9 @@ field (``job.steps[1].parameters.scale``, ``job.input.pattern``, ...): unknown e
 bad parameters, effects that take more than one input, malformed or oversized frame
 ranges, and paths outside the sandbox. Only what can change later (a frame file that
 is missing or undecodable) is left to the item that reads it.
+
+Every field has a size limit, checked first: a job is stored, listed and sent back with
+every status, so one oversized field must not make those answers too big for anyone.
 """
 
 from __future__ import annotations
@@ -24,6 +27,15 @@ from .structs import struct_to_dict
 from .v1 import jobs_pb2
 
 MAX_SEED = 2**64 - 1
+# Size limits (docs/jobs.md lists them): characters for text, bytes for serialized values.
+MAX_STEPS = 16
+MAX_EFFECT_CHARS = 128
+MAX_PARAMETERS_BYTES = 16 * 1024  # one step's parameters, serialized
+MAX_PATH_CHARS = 1024  # input.pattern, each of input.paths, output_pattern
+MAX_PATHS_BYTES = 4 * 1024 * 1024  # input.paths in all
+MAX_FORMAT_CHARS = 16
+MAX_KEY_CHARS = 128
+MAX_DESCRIPTION_CHARS = 1024
 
 
 @dataclass(frozen=True)
@@ -47,7 +59,9 @@ def steps_of(spec: dict[str, Any]) -> tuple[Step, ...]:
 
 def plan_job(spec: jobs_pb2.JobSpec, engine: Engine, sandbox: Sandbox, max_items: int) -> JobPlan:
     """The job's plan, or InvalidArgument / PermissionDenied naming every bad field."""
-    violations: list[FieldViolation] = []
+    violations = check_sizes(spec, max_items)
+    if violations:  # nothing else is looked at: an oversized name or path is not even echoed
+        raise InvalidArgument("invalid job: a field is over its size limit", violations)
     denied: list[FieldViolation] = []
     _check_steps(spec, engine, violations)
     frames = _frames(spec.input, max_items, violations)
@@ -80,6 +94,31 @@ def plan_job(spec: jobs_pb2.JobSpec, engine: Engine, sandbox: Sandbox, max_items
     if not spec.HasField("seed"):
         stored["seed"] = str(secrets.randbits(63))  # one seed for every frame: a stable look
     return JobPlan(stored, steps_of(stored), tuple(items))
+
+
+def check_sizes(spec: jobs_pb2.JobSpec, max_items: int) -> list[FieldViolation]:
+    """A violation for every field over its size limit."""
+    found: list[FieldViolation] = []
+
+    def at_most(field: str, size: int, limit: int, unit: str = "characters") -> None:
+        if size > limit:
+            found.append(FieldViolation(field, f"{size:,} {unit}; at most {limit:,}"))
+
+    at_most("job.steps", len(spec.steps), MAX_STEPS, "steps")
+    for i, step in enumerate(spec.steps[:MAX_STEPS]):
+        at_most(f"job.steps[{i}].effect", len(step.effect), MAX_EFFECT_CHARS)
+        at_most(f"job.steps[{i}].parameters", step.parameters.ByteSize(), MAX_PARAMETERS_BYTES, "bytes")
+    at_most("job.input.pattern", len(spec.input.pattern), MAX_PATH_CHARS)
+    at_most("job.input.paths", len(spec.input.paths), max_items, "paths")
+    at_most("job.input.paths", sum(len(p.encode()) for p in spec.input.paths), MAX_PATHS_BYTES, "bytes")
+    long_path = next((i for i, p in enumerate(spec.input.paths) if len(p) > MAX_PATH_CHARS), None)
+    if long_path is not None:
+        at_most(f"job.input.paths[{long_path}]", len(spec.input.paths[long_path]), MAX_PATH_CHARS)
+    at_most("job.output_pattern", len(spec.output_pattern), MAX_PATH_CHARS)
+    at_most("job.format", len(spec.format), MAX_FORMAT_CHARS)
+    at_most("job.idempotency_key", len(spec.idempotency_key), MAX_KEY_CHARS)
+    at_most("job.description", len(spec.description), MAX_DESCRIPTION_CHARS)
+    return found
 
 
 def _check_steps(spec: jobs_pb2.JobSpec, engine: Engine, violations: list[FieldViolation]) -> None:

@@ -221,7 +221,9 @@ class RayExecutor(LocalExecutor):
             for batch in results.iter_batches(batch_size=1, batch_format="numpy"):
                 for index, state, error in zip(batch["index"], batch["state"], batch["error"], strict=True):
                     if int(state) != NOT_RUN:
-                        self.store.finish_item(job.id, int(index), ItemState(int(state)), str(error))
+                        self._record(running, int(index), ItemState(int(state)), str(error))
+                if running.paused is not None:
+                    break  # the store cannot record frames: the flag stops the workers
         finally:
             ray.kill(self._flag)
             self._flag = None

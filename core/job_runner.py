@@ -9,6 +9,12 @@ done twice.
 Starting a job and cancelling it take the same lock, so a cancel that arrives while the
 job is being picked up is never lost: either the job sees it before it starts, or it is
 registered as running and the cancel stops it.
+
+A job store that stops taking writes (its disk full, an I/O error) pauses the job: its
+frames stop, it stays RUNNING in the store (so a restart resumes it) and is reported
+PAUSED with the reason until it runs again, which it tries every ``retry_paused_seconds``
+and whenever a new job is recorded (proof that the store takes writes again). Frames
+finished but not recorded are simply done again then, byte for byte the same.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from .engine import Engine
 from .job_chain import FrameLimits, run_frame
 from .job_paths import Sandbox
 from .job_plan import Step, steps_of
-from .job_store import Item, ItemState, Job, JobState, JobStore
+from .job_store import Item, ItemState, Job, JobState, JobStore, StoreError
 
 log = logging.getLogger("museforge.jobs")
 EXECUTOR_NAME = "local"
@@ -35,12 +41,14 @@ class _Running:
     job_id: str
     cancel: threading.Event
     frames: set[threading.Event] = field(default_factory=set)  # one per frame in flight
+    paused: StoreError | None = None  # the store failed to record a frame: stop, and pause the job
 
 
 class LocalExecutor:
     """Runs queued jobs from the store until closed."""
 
     name = EXECUTOR_NAME
+    retry_paused_seconds = 30.0
 
     def __init__(
         self,
@@ -57,6 +65,8 @@ class LocalExecutor:
         self.limits = limits or FrameLimits()
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._running: _Running | None = None
+        self._paused: dict[str, StoreError] = {}  # job id -> why its progress cannot be recorded
+        self._retrying: set[str] = set()  # paused jobs queued again, not yet begun
         self._closing = False
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="museforge-jobs", daemon=True)
@@ -79,7 +89,24 @@ class LocalExecutor:
         self._thread.join(timeout)
 
     def submit(self, job_id: str) -> None:
+        self._requeue_paused()  # the store just recorded a job: it takes writes again
         self._queue.put(job_id)
+
+    def paused(self, job_id: str) -> StoreError | None:
+        """Why the job is paused (the store failed to record its progress), or None."""
+        return self._paused.get(job_id)  # no lock: the event loop asks, and the lock waits on fsyncs
+
+    def _pause(self, job_id: str, error: StoreError) -> None:
+        log.warning("job %s paused: %s; it resumes once the store takes writes again", job_id, error)
+        with self._lock:
+            self._paused[job_id] = error
+
+    def _requeue_paused(self) -> None:
+        with self._lock:
+            waiting = [job_id for job_id in self._paused if job_id not in self._retrying]
+            self._retrying.update(waiting)
+        for job_id in waiting:
+            self._queue.put(job_id)
 
     def cancel(self, job_id: str) -> None:
         """Stop a job: in-flight frames stop at their next tile, the rest are skipped."""
@@ -101,7 +128,11 @@ class LocalExecutor:
 
     def _loop(self) -> None:
         while True:
-            job_id = self._queue.get()
+            try:
+                job_id = self._queue.get(timeout=self.retry_paused_seconds if self._paused else None)
+            except queue.Empty:
+                self._requeue_paused()
+                continue
             if job_id is None:
                 return
             try:
@@ -112,12 +143,21 @@ class LocalExecutor:
                         "job %s interrupted by shutdown (%s); it resumes on the next start", job_id, exc
                     )
                     continue
+                if isinstance(exc, StoreError):
+                    self._pause(job_id, exc)
+                    continue
                 log.exception("job %s failed unexpectedly", job_id)
-                self._fail_pending(job_id, f"the executor failed: {type(exc).__name__}: {exc}")
+                try:
+                    self._fail_pending(job_id, f"the executor failed: {type(exc).__name__}: {exc}")
+                except StoreError as error:
+                    self._pause(job_id, error)
+                except Exception:  # a second failure: the job resumes on the next start
+                    log.exception("job %s could not be marked failed", job_id)
 
     def _begin(self, job_id: str) -> tuple[Job, _Running] | None:
         """Mark the job RUNNING and register it, unless it is finished, cancelled or we are closing."""
         with self._lock:
+            self._retrying.discard(job_id)
             if self._closing:
                 return None
             job = self.store.get(job_id)
@@ -130,6 +170,7 @@ class LocalExecutor:
                 job_id, JobState.RUNNING, only_from=(JobState.QUEUED, JobState.RUNNING)
             ):
                 return None
+            self._paused.pop(job_id, None)  # the store took that write: try again
             self._running = _Running(job_id, threading.Event())
             return job, self._running
 
@@ -144,6 +185,8 @@ class LocalExecutor:
             with self._lock:
                 self._running = None
                 closing = self._closing
+        if running.paused is not None:
+            raise running.paused  # stays RUNNING in the store; _loop reports it paused
         current = self.store.get(job_id)
         if current is None:
             return
@@ -194,20 +237,27 @@ class LocalExecutor:
             with self._lock:
                 running.frames.discard(frame)
         if state is not None:  # None: stopped with nothing written, still pending
-            self.store.finish_item(job_id, item.index, state, error)
+            self._record(running, item.index, state, error)
+
+    def _record(self, running: _Running, index: int, state: ItemState, error: str) -> None:
+        """Commit an item's outcome; if the store cannot, stop the job's frames (it pauses)."""
+        try:
+            self.store.finish_item(running.job_id, index, state, error)
+        except StoreError as exc:
+            with self._lock:
+                running.paused = running.paused or exc
+                self._stop_running(running)
 
     def _finish_cancelled(self, job_id: str) -> None:
         self.store.skip_pending(job_id)
         self.store.set_state(job_id, JobState.CANCELLED, only_from=(JobState.QUEUED, JobState.RUNNING))
+        self._paused.pop(job_id, None)
 
     def _fail_pending(self, job_id: str, reason: str) -> None:
         """Give every item still pending a FAILED outcome with ``reason``, and end the job FAILED."""
-        try:
-            for item in self.store.items(job_id, [ItemState.PENDING]):
-                self.store.finish_item(job_id, item.index, ItemState.FAILED, reason)
-            self.store.set_state(job_id, JobState.FAILED, only_from=(JobState.QUEUED, JobState.RUNNING))
-        except Exception:  # the store itself is broken: the job resumes on the next start
-            log.exception("job %s could not be marked failed", job_id)
+        for item in self.store.items(job_id, [ItemState.PENDING]):
+            self.store.finish_item(job_id, item.index, ItemState.FAILED, reason)
+        self.store.set_state(job_id, JobState.FAILED, only_from=(JobState.QUEUED, JobState.RUNNING))
 
 
 def _raise_first(futures: set[Future[None]]) -> None:

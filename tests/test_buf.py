@@ -48,10 +48,10 @@ def test_a_renumbered_field_is_a_breaking_change(tmp_path: Path) -> None:
 
 
 def test_a_badly_named_enum_value_fails_lint(tmp_path: Path) -> None:
-    added = "  JOB_STATE_CANCELLED = 5;\n  PAUSED = 6;"
+    added = "  JOB_STATE_CANCELLED = 5;\n  STALLED = 99;"
     workspace = workspace_with(tmp_path, ("museforge/v1/jobs.proto", "  JOB_STATE_CANCELLED = 5;", added))
     result = check("lint", "--workspace", str(workspace))
-    assert result.returncode != 0 and "PAUSED" in result.stdout
+    assert result.returncode != 0 and "STALLED" in result.stdout
 
 
 def test_the_oip_proto_keeps_its_specified_names() -> None:

@@ -45,6 +45,11 @@ class JobsStub:
                 request_serializer=museforge_dot_v1_dot_jobs__pb2.WatchJobRequest.SerializeToString,
                 response_deserializer=museforge_dot_v1_dot_jobs__pb2.JobEvent.FromString,
                 _registered_method=True)
+        self.ListJobItems = channel.unary_unary(
+                '/museforge.v1.Jobs/ListJobItems',
+                request_serializer=museforge_dot_v1_dot_jobs__pb2.ListJobItemsRequest.SerializeToString,
+                response_deserializer=museforge_dot_v1_dot_jobs__pb2.ListJobItemsResponse.FromString,
+                _registered_method=True)
 
 
 class JobsServicer:
@@ -66,6 +71,14 @@ class JobsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListJobItems(self, request, context):
+        """Pages through a job's items in index order, running or finished, however many
+        there are (Operation.response holds only the first page of a big job's items).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JobsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -78,6 +91,11 @@ def add_JobsServicer_to_server(servicer, server):
                     servicer.WatchJob,
                     request_deserializer=museforge_dot_v1_dot_jobs__pb2.WatchJobRequest.FromString,
                     response_serializer=museforge_dot_v1_dot_jobs__pb2.JobEvent.SerializeToString,
+            ),
+            'ListJobItems': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListJobItems,
+                    request_deserializer=museforge_dot_v1_dot_jobs__pb2.ListJobItemsRequest.FromString,
+                    response_serializer=museforge_dot_v1_dot_jobs__pb2.ListJobItemsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -134,6 +152,33 @@ class Jobs:
             '/museforge.v1.Jobs/WatchJob',
             museforge_dot_v1_dot_jobs__pb2.WatchJobRequest.SerializeToString,
             museforge_dot_v1_dot_jobs__pb2.JobEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListJobItems(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/museforge.v1.Jobs/ListJobItems',
+            museforge_dot_v1_dot_jobs__pb2.ListJobItemsRequest.SerializeToString,
+            museforge_dot_v1_dot_jobs__pb2.ListJobItemsResponse.FromString,
             options,
             channel_credentials,
             insecure,

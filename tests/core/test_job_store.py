@@ -1,11 +1,14 @@
-"""The job store on real SQLite: WAL, idempotency, items recorded once, cancel kept, cascade delete."""
+"""The job store on real SQLite: WAL, idempotency, items recorded once, cancel kept, cascade delete,
+pages, and a full or read-only database reported in plain words."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
 
-from museforge.job_store import ItemPlan, ItemState, JobState, JobStore
+import pytest
+
+from museforge.job_store import MAX_ERROR_CHARS, ItemPlan, ItemState, JobState, JobStore, StoreError
 
 PLANS = [ItemPlan(f, f"in.{f:04d}.png", f"out.{f:04d}.png") for f in range(1001, 1006)]
 
@@ -66,3 +69,38 @@ def test_delete_removes_the_job_and_its_items(tmp_path: Path) -> None:
     assert store.delete(job.id) and store.get(job.id) is None and not store.delete(job.id)
     rows = sqlite3.connect(tmp_path / "jobs.sqlite3").execute("SELECT COUNT(*) FROM items").fetchone()
     assert rows == (0,)
+
+
+def test_a_full_database_fails_plainly_and_takes_writes_again_with_room(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    many = [ItemPlan(f, f"in.{f:04d}.png", f"out.{f:04d}.png") for f in range(300)]
+    store.cap_size(0)  # SQLite's own size cap: past it, SQLITE_FULL as on a full disk
+    with pytest.raises(StoreError) as caught:
+        store.create({}, many, "local")
+    assert caught.value.full and str(caught.value) == "the job store cannot be used: its disk is full"
+    assert store.jobs() == []  # nothing half-written
+    store.cap_size(None)
+    job, created = store.create({}, many, "local")
+    found = store.get(job.id)
+    assert created and store.state(job.id) == JobState.QUEUED and found is not None and found.total == 300
+
+
+def test_a_read_only_database_is_named_as_such(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    JobStore(path).close()
+    reader = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    with pytest.raises(sqlite3.OperationalError) as caught:
+        reader.execute("DELETE FROM jobs")
+    error = StoreError(caught.value)
+    assert not error.full and error.reason == "it is read-only" and str(path) not in str(error)
+
+
+def test_pages_of_items_and_jobs_and_a_long_error_kept_short(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    first, _ = store.create({}, PLANS, "local")
+    second, _ = store.create({}, PLANS, "local")
+    assert [j.id for j in store.jobs(offset=1, limit=5)] == [second.id]
+    assert [i.index for i in store.items(first.id, from_index=2, limit=2)] == [2, 3]
+    store.finish_item(first.id, 3, ItemState.FAILED, "x" * 5000)
+    assert [i.index for i in store.items(first.id, [ItemState.FAILED], from_index=1)] == [3]
+    assert len(store.items(first.id)[3].error) == MAX_ERROR_CHARS

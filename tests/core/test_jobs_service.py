@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+import sqlite3
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -17,6 +18,8 @@ from museforge.client import Client
 from museforge.engine import EffectInput
 from museforge.errors import field_violations
 from museforge.job_chain import intermediate_format
+from museforge.job_service import store_failure
+from museforge.job_store import StoreError
 from museforge.v1 import jobs_pb2
 from tests.core.jobs_helpers import chain_spec, job_settings, write_frames
 from tests.servers import ServerThread
@@ -299,3 +302,61 @@ def test_without_configured_roots_jobs_are_refused(tmp_path: Path) -> None:
             client.submit_job(chain_spec(1, 2))
         assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
         assert "set job_input_roots" in dict(field_violations(caught.value))["job.input.pattern"]
+
+
+def test_every_field_has_a_size_limit(jobs: Client) -> None:
+    def oversized(field: str, edit: Callable[[jobs_pb2.JobSpec], None]) -> None:
+        spec = chain_spec(1001, 1002)
+        edit(spec)
+        expect_error(jobs, spec, grpc.StatusCode.INVALID_ARGUMENT, field)
+
+    oversized("job.steps", lambda s: s.steps.extend([jobs_pb2.EffectStep(effect="effect.denoise")] * 15))
+    oversized("job.steps[0].effect", lambda s: setattr(s.steps[0], "effect", "e" * 129))
+    oversized(
+        "job.steps[1].parameters", lambda s: s.steps[1].parameters.update({"scale": 2, "x": "p" * 17000})
+    )
+    oversized("job.input.pattern", lambda s: setattr(s.input, "pattern", "p" * 1020 + ".####.png"))
+    oversized("job.output_pattern", lambda s: setattr(s, "output_pattern", "o" * 1020 + ".####.png"))
+    oversized("job.format", lambda s: setattr(s, "format", "f" * 17))
+    oversized("job.idempotency_key", lambda s: setattr(s, "idempotency_key", "k" * 129))
+    oversized("job.description", lambda s: setattr(s, "description", "d" * 1025))
+
+    def paths(spec: jobs_pb2.JobSpec) -> None:
+        spec.input.ClearField("pattern")
+        spec.input.paths.extend(["a.png", "p" * 1025])
+
+    oversized("job.input.paths[1]", paths)
+    # At the limits, the job is accepted.
+    spec = chain_spec(1001, 1001, output="limits/" + "/".join(["o" * 200] * 5) + ".####.png")
+    spec.description, spec.idempotency_key = "d" * 1024, "k" * 128
+    assert meta_of(jobs.wait_job(jobs.submit_job(spec).name, 60)).state == jobs_pb2.JOB_STATE_SUCCEEDED
+
+
+def test_items_come_in_pages_with_a_filter(jobs: Client) -> None:
+    from museforge.cli_jobs import job_items
+
+    name = jobs.wait_job(jobs.submit_job(chain_spec(1006, 1010, output="paged/f.####.png")).name, 120).name
+    assert [i.frame for i in job_items(jobs, name, page_size=2)] == [1006, 1007, 1008, 1009, 1010]
+    failed = jobs.jobs.ListJobItems(jobs_pb2.ListJobItemsRequest(name=name, filter="state=ITEM_STATE_FAILED"))
+    assert [i.frame for i in failed.items] == [1009, 1010] and not failed.next_page_token
+    for request, field in (
+        (jobs_pb2.ListJobItemsRequest(name=name, filter="colour=blue"), "filter"),
+        (jobs_pb2.ListJobItemsRequest(name=name, page_token="x"), "page_token"),
+        (jobs_pb2.ListJobItemsRequest(name=name, page_size=-1), "page_size"),
+    ):
+        with pytest.raises(grpc.RpcError) as caught:
+            jobs.jobs.ListJobItems(request)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert field in dict(field_violations(caught.value))
+    with pytest.raises(grpc.RpcError) as caught:
+        jobs.jobs.ListJobItems(jobs_pb2.ListJobItemsRequest(name="jobs/nope"))
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_failed_store_answers_in_plain_words() -> None:
+    full = sqlite3.OperationalError("database or disk is full")
+    broken = sqlite3.OperationalError("disk I/O error")
+    answer = store_failure(StoreError(full))
+    assert answer.code == grpc.StatusCode.RESOURCE_EXHAUSTED and "its disk is full" in answer.message
+    assert "database or disk" not in answer.message
+    assert store_failure(StoreError(broken)).code == grpc.StatusCode.UNAVAILABLE
