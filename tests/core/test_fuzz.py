@@ -6,11 +6,18 @@ of number (NaN and infinities included), counts, seeds, formats, media bytes, OI
 with odd shapes, datatypes and contents, job specs and operation names. Every call runs
 against one real server (built-in plugins, short limits so a valid-but-heavy draw ends
 quickly); afterwards the server must still be healthy and still generate.
+
+Image inputs include structure-aware damage (tests/core/hostile_images.py): PNG at 8 and
+16 bits with every row filter (IHDR fields, chunk lengths, filter bytes, deflate bytes,
+CRCs, truncation), JPEG (frame sizes, segment lengths, truncation), WebP and OpenEXR
+(data windows, flags, truncation). The decoders alone get many more of them: each must
+give a Picture or a DecodeError, never another exception, within bounded CPU.
 """
 
 from __future__ import annotations
 
 import io
+import resource
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -26,10 +33,12 @@ from PIL import Image
 
 from museforge.client import Client
 from museforge.config import Settings
+from museforge.decoders import DecodeError, decode_image
 from museforge.inference import grpc_service_pb2 as oip
 from museforge.inference import grpc_service_pb2_grpc as oip_grpc
 from museforge.v1 import jobs_pb2
 from museforge.v1 import museforge_pb2 as pb
+from tests.core.hostile_images import hostile_images
 from tests.servers import ServerThread
 
 # A server mistake; everything else (INVALID_ARGUMENT, NOT_FOUND, DEADLINE_EXCEEDED, ...) is handled.
@@ -101,7 +110,26 @@ media = st.one_of(
     st.builds(png, st.integers(1, 40), st.integers(1, 40), st.sampled_from(["L", "RGB", "RGBA"])),
     st.builds(lambda b: b"\x89PNG\r\n\x1a\n" + b, st.binary(max_size=200)),
     st.builds(lambda b: b"\x76\x2f\x31\x01" + b, st.binary(max_size=200)),  # an EXR magic, then noise
+    hostile_images,
 )
+
+
+def cpu_seconds() -> float:
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    return used.ru_utime + used.ru_stime
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(data=hostile_images)
+def test_decoders_on_damaged_images(data: bytes) -> None:
+    start = cpu_seconds()
+    try:
+        picture = decode_image(data, max_pixels=1 << 20)
+    except DecodeError:
+        pass
+    else:
+        assert picture.colour.dtype == np.float32 and picture.width * picture.height <= 1 << 20
+    assert cpu_seconds() - start < 2.0
 
 
 @pytest.fixture(scope="module")
