@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 from google.longrunning import operations_pb2
@@ -180,21 +179,6 @@ def summary(meta: Any) -> str:
     )
 
 
-def job_items(client: Any, job: str, page_size: int = 0) -> Iterator[Any]:
-    """Every item of the job, page after page (ListJobItems), in index order."""
-    from .client import job_name
-    from .v1 import jobs_pb2
-
-    token = ""
-    while True:
-        request = jobs_pb2.ListJobItemsRequest(name=job_name(job), page_size=page_size, page_token=token)
-        reply = client.jobs.ListJobItems(request, timeout=client.timeout)
-        yield from reply.items
-        token = reply.next_page_token
-        if not token:
-            return
-
-
 def as_json(operation: operations_pb2.Operation) -> dict[str, Any]:
     from .v1 import jobs_pb2
 
@@ -248,7 +232,7 @@ def show_status(client: Any, job: str, with_items: bool, as_json_output: bool) -
     from .v1 import jobs_pb2
 
     operation = client.get_job(job)
-    items = job_items(client, job) if with_items else iter(())
+    items = client.job_items(job) if with_items else iter(())
     if as_json_output:
         record = as_json(operation)
         if with_items:

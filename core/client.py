@@ -255,6 +255,17 @@ class Client:
             if not token:
                 return found
 
+    def job_items(self, name: str, page_size: int = 0) -> Iterator[jobs_pb2.JobItem]:
+        """Every item (frame) of the job, page after page, in index order."""
+        token = ""
+        while True:
+            reply = self.jobs.ListJobItems(jobs_pb2.ListJobItemsRequest(
+                name=job_name(name), page_size=page_size, page_token=token), timeout=self.timeout)
+            yield from reply.items
+            token = reply.next_page_token
+            if not token:
+                return
+
     def cancel_job(self, name: str) -> None:
         self.operations.CancelOperation(operations_pb2.CancelOperationRequest(name=job_name(name)),
                                         timeout=self.timeout)

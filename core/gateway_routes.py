@@ -115,6 +115,8 @@ ROUTES: tuple[Route, ...] = (
           "Queues a batch job (an effect chain over frames) and returns its operation at once."),
     Route("GET", "/v1/{name=jobs/*}:watch", JOBS + "WatchJob", jobs_pb2.WatchJobRequest, jobs_pb2.JobEvent,
           "Streams a job's progress: a snapshot, each finished item, and a last event.", streaming=True),
+    Route("GET", "/v1/{name=jobs/*}/items", JOBS + "ListJobItems", jobs_pb2.ListJobItemsRequest,
+          jobs_pb2.ListJobItemsResponse, "A job's items (frames), page by page, in index order."),
     Route("GET", "/v1/jobs", OPERATIONS + "ListOperations", operations_pb2.ListOperationsRequest,
           operations_pb2.ListOperationsResponse,
           "Lists jobs as operations (filter `state=RUNNING`, `done=true`; paged)."),

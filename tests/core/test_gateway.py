@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import grpc
 import numpy as np
@@ -204,6 +205,10 @@ def test_jobs_over_http_submit_watch_get_list_delete(server: ServerThread, web: 
     status, done = web.json("GET", f"/v1/jobs/{job_id}")
     assert status == 200 and done["done"] is True
     assert [i["state"] for i in done["response"]["items"]] == ["ITEM_STATE_DONE"] * 3
+    status, page = web.json("GET", f"/v1/jobs/{job_id}/items?pageSize=2")
+    assert status == 200 and [int(i["frame"]) for i in page["items"]] == [1, 2] and page["nextPageToken"]
+    status, rest = web.json("GET", f"/v1/jobs/{job_id}/items?pageSize=2&pageToken={quote(page['nextPageToken'])}")
+    assert status == 200 and [int(i["frame"]) for i in rest["items"]] == [3] and not rest.get("nextPageToken")
     assert sorted(p.name for p in (root / "out" / "http").iterdir()) == [f"f.000{i}.png" for i in (1, 2, 3)]
     status, listing = web.json("GET", "/v1/jobs?filter=done%3Dtrue&pageSize=10")
     assert status == 200 and operation["name"] in [o["name"] for o in listing["operations"]]

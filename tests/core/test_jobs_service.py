@@ -333,10 +333,8 @@ def test_every_field_has_a_size_limit(jobs: Client) -> None:
 
 
 def test_items_come_in_pages_with_a_filter(jobs: Client) -> None:
-    from museforge.cli_jobs import job_items
-
     name = jobs.wait_job(jobs.submit_job(chain_spec(1006, 1010, output="paged/f.####.png")).name, 120).name
-    assert [i.frame for i in job_items(jobs, name, page_size=2)] == [1006, 1007, 1008, 1009, 1010]
+    assert [i.frame for i in jobs.job_items(name, page_size=2)] == [1006, 1007, 1008, 1009, 1010]
     failed = jobs.jobs.ListJobItems(jobs_pb2.ListJobItemsRequest(name=name, filter="state=ITEM_STATE_FAILED"))
     assert [i.frame for i in failed.items] == [1009, 1010] and not failed.next_page_token
     for request, field in (
