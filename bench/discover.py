@@ -53,6 +53,7 @@ class InputSpec:
     name: str
     dtype: str  # numpy dtype name, e.g. "float32"
     shape: tuple[int, ...]  # -1: dynamic axis
+    range: tuple[float, float] | None = None  # the values the manifest declares, both ends included
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,8 @@ def discover(only: set[str] | None = None) -> Catalogue:
                 name=model.name,
                 path=model.directory / str(model.version) / "model.onnx",
                 version=model.version,
-                inputs=tuple(InputSpec(s.name, np.dtype(s.dtype).name, s.shape) for s in model.inputs),
+                inputs=tuple(InputSpec(s.name, np.dtype(s.dtype).name, s.shape, s.range)
+                             for s in model.inputs),
                 max_batch_size=model.max_batch_size,
             )
         for gen in engine.generators.values():
@@ -121,14 +123,17 @@ def make_feed(inputs: tuple[InputSpec, ...], batch: int, seed: int = 0,
     """Inputs of the right dtype and shape; dynamic axes after the batch axis become ``axis``.
 
     Integer inputs are zeros: always a valid index (labels, token ids), and the
-    compute cost of these models does not depend on the values.
+    compute cost of these models does not depend on the values. A float input with a
+    declared range (a noise level, say) is drawn within it: the server refuses others.
     """
     rng = np.random.default_rng(seed)
     feed: dict[str, np.ndarray] = {}
     for spec in inputs:
         shape = [batch if i == 0 and d == -1 else (d if d > 0 else axis) for i, d in enumerate(spec.shape)]
         dtype = np.dtype(spec.dtype)
-        if dtype.kind == "f":
+        if dtype.kind == "f" and spec.range is not None:
+            feed[spec.name] = rng.uniform(*spec.range, shape).astype(dtype)
+        elif dtype.kind == "f":
             feed[spec.name] = rng.standard_normal(shape).astype(dtype)
         else:
             feed[spec.name] = np.zeros(shape, dtype)

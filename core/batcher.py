@@ -6,6 +6,9 @@ session once on the concatenation and hands each request back its own rows, in o
 A caller that may block (a worker thread, not the event loop) and finds nothing queued
 or running, with no queue delay configured, runs the session itself instead: there is
 nobody to batch with, and the hand-offs would cost as much as a small model's run.
+
+Requests are validated before they are queued; should a merged run fail all the same,
+each of its requests runs again alone, so one bad request never fails its neighbours.
 """
 
 from __future__ import annotations
@@ -222,13 +225,14 @@ class DynamicBatcher:
                 parts = {name: np.split(value, offsets, axis=0) for name, value in outputs.items()}
                 results = [{name: parts[name][i] for name in outputs} for i in range(len(batch))]
             output_done = time.perf_counter_ns()
-        except BaseException as exc:  # a failed run fails its own batch, never the worker
-            log.exception("model %s: batch of %d failed", self.name, total)
-            self._release(release)
-            now = time.perf_counter_ns()
-            for p in batch:
-                self.stats.record_request(ok=False, total_ns=now - p.enqueued_ns, queue_ns=0)
-                p.future.set_exception(exc)
+        except Exception as exc:
+            if len(batch) > 1:
+                self._isolate(batch, release, exc)
+            else:
+                self._fail(batch, release, exc)
+            return
+        except BaseException as exc:  # never the worker: its batch fails, the thread lives on
+            self._fail(batch, release, exc)
             return
         self._release(release)
         self.stats.record_execution(
@@ -239,3 +243,26 @@ class DynamicBatcher:
             self.stats.record_request(ok=True, total_ns=output_done - pending.enqueued_ns,
                                       queue_ns=started - pending.enqueued_ns)
             pending.future.set_result(result)
+
+    def _isolate(self, batch: list[_Pending], release: int, exc: Exception) -> None:
+        """A merged run failed: run each request alone, so only one that fails on its own fails.
+
+        The failed run produced nothing and is not counted; each lone run counts as its own.
+        """
+        log.warning("model %s: a merged run of %d requests failed (%s: %s); running each alone",
+                    self.name, len(batch), type(exc).__name__, exc)
+        self._release(release - len(batch))  # the cancelled ones dropped from this batch
+        for pending in batch:
+            self._execute([pending], pending.size, release=1)
+
+    def _fail(self, batch: list[_Pending], release: int, exc: BaseException) -> None:
+        if isinstance(exc, ValueError):  # inputs the model refused: the caller's, not ours
+            log.info("model %s: request refused: %s", self.name, exc)
+        else:
+            log.error("model %s: batch of %d failed", self.name, sum(p.size for p in batch),
+                      exc_info=exc)
+        self._release(release)
+        now = time.perf_counter_ns()
+        for p in batch:
+            self.stats.record_request(ok=False, total_ns=now - p.enqueued_ns, queue_ns=0)
+            p.future.set_exception(exc)

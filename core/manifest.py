@@ -7,20 +7,41 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 MANIFEST_NAME = "manifest.json"
 MODEL_NAME = "model.onnx"
 
 
 class TensorInfo(BaseModel):
-    """One model input or output; symbolic axes are strings such as ``"batch"``."""
+    """One model input or output; symbolic axes are strings such as ``"batch"``.
+
+    ``range`` bounds the values an input accepts, both ends included (class indices,
+    conditioning levels); the server refuses a request outside it before the model runs.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     name: str
     dtype: str  # numpy dtype name, e.g. "float32"
     shape: list[int | str]
+    range: tuple[int | float, int | float] | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_unset_range(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("range") is None:
+            data.pop("range", None)  # manifests written before ranges existed stay as they were
+        return data
+
+
+class AxisRule(BaseModel):
+    """An output axis that is ``scale`` times an input axis (``height_x4`` = 4 x ``height``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    axis: str
+    scale: int = Field(ge=1)
 
 
 class Manifest(BaseModel):
@@ -36,6 +57,10 @@ class Manifest(BaseModel):
     ir_version: int
     sha256: str
     max_batch_size: int = 0
+    # Largest request, all inputs' elements together (0: only the server's own budget).
+    max_input_elements: int = Field(0, ge=0)
+    # Symbolic output axes the inputs do not name, so the server can size a reply before running.
+    output_axes: dict[str, AxisRule] = Field(default_factory=dict)
     recipe: str = ""
     seed: int | None = None
     quick: bool = False

@@ -351,7 +351,8 @@ def decode_typed(
         array = np.empty(count, dtype=np.object_)
         array[:] = list(values)
         return array.reshape(shape)
-    wide = np.fromiter(values, dtype=_FIELD_DTYPE[expected_field], count=count)
+    # np.array reads the repeated field as a sequence: several times faster than np.fromiter.
+    wide = np.array(values, dtype=_FIELD_DTYPE[expected_field])
     target = _NUMPY[datatype]
     if target.itemsize < wide.itemsize and count:
         # Narrow types share the 32-bit fields; refuse values that would wrap.

@@ -12,36 +12,43 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+from onnxruntime.capi.onnxruntime_pybind11_state import Fail as OrtFail
+from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument as OrtInvalidArgument
 
 from . import providers
 from .arena import ArenaPolicy
 from .batcher import BatchingOptions, DynamicBatcher
 from .generator import ModelSource
 from .manifest import IntegrityError, Manifest, latest_version, verify
+from .model_checks import (
+    ORT_TO_NUMPY,
+    InputError,
+    ModelRefused,
+    TensorSpec,
+    check_range,
+    output_bytes,
+    refusal,
+    specs,
+)
+
+__all__ = ["ORT_TO_NUMPY", "InputError", "LoadedModel", "ModelNotReady", "ModelOverrides", "ModelRefused",
+           "Runtime", "RuntimeOptions", "TensorSpec"]
 from .statistics import ModelStatistics
 
 log = logging.getLogger("museforge.runtime")
 
-ORT_TO_NUMPY = {
-    "tensor(float)": np.float32,
-    "tensor(float16)": np.float16,
-    "tensor(double)": np.float64,
-    "tensor(int64)": np.int64,
-    "tensor(int32)": np.int32,
-    "tensor(int16)": np.int16,
-    "tensor(int8)": np.int8,
-    "tensor(uint8)": np.uint8,
-    "tensor(uint16)": np.uint16,
-    "tensor(uint32)": np.uint32,
-    "tensor(uint64)": np.uint64,
-    "tensor(bool)": np.bool_,
-}
 OPTIMIZATION_LEVELS = {
     "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
     "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
     "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
     "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
 }
+
+
+# A run that fails is reported once, by us (to its caller, and in our log for a fault of
+# ours), not also by ONNX Runtime on stderr, where any caller could flood it.
+_QUIET = ort.RunOptions()
+_QUIET.log_severity_level = 4
 
 
 @dataclass(frozen=True)
@@ -67,24 +74,6 @@ class RuntimeOptions:
     instances: int = 1
     max_queue_size: int = 0  # per model, requests waiting or running; 0: no bound
     overrides: Mapping[str, ModelOverrides] = field(default_factory=dict)
-
-
-class InputError(ValueError):
-    """Inputs that do not fit the model; ``field`` names the offending input."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """A session input or output; -1 marks a dynamic axis."""
-
-    name: str
-    dtype: np.dtype
-    shape: tuple[int, ...]
 
 
 @dataclass
@@ -117,17 +106,6 @@ class LoadedModel:
 
 class ModelNotReady(RuntimeError):
     """The model is unknown or failed to load."""
-
-
-def _specs(args: list[ort.NodeArg]) -> tuple[TensorSpec, ...]:
-    return tuple(
-        TensorSpec(
-            name=a.name,
-            dtype=np.dtype(ORT_TO_NUMPY.get(a.type, np.float32)),
-            shape=tuple(d if isinstance(d, int) and d >= 0 else -1 for d in a.shape),
-        )
-        for a in args
-    )
 
 
 class Runtime:
@@ -186,8 +164,8 @@ class Runtime:
         providers.note_fallback(requested, actual)
         model.version = int(version_dir.name)
         model.manifest = manifest
-        model.inputs = _specs(session.get_inputs())
-        model.outputs = _specs(session.get_outputs())
+        model.inputs = specs(session.get_inputs(), manifest)
+        model.outputs = specs(session.get_outputs())
         model.provider = actual[0]
         self._warm_up(session, model.inputs)
         model.session = session
@@ -224,8 +202,12 @@ class Runtime:
         names = [s.name for s in model.outputs]
 
         def run(feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-            options = model.arena.run_options(sum(a.nbytes for a in feed.values()))
-            return dict(zip(names, session.run(names, dict(feed), options), strict=True))
+            options = model.arena.run_options(sum(a.nbytes for a in feed.values())) or _QUIET
+            try:
+                outputs = session.run(names, dict(feed), options)
+            except (OrtInvalidArgument, OrtFail) as exc:  # inputs the network cannot take
+                raise refusal(model.inputs, exc) from None
+            return dict(zip(names, outputs, strict=True))
 
         return run
 
@@ -275,6 +257,8 @@ class Runtime:
                 d >= 0 and d != g for d, g in zip(spec.shape, array.shape, strict=True)
             ):
                 raise InputError(spec.name, f"shape {array.shape} does not fit {spec.shape}")
+            if spec.range is not None:
+                check_range(spec.name, array, spec.range)
             if model.max_batch_size:
                 sizes.add(array.shape[0])
         if len(sizes) > 1:
@@ -284,6 +268,12 @@ class Runtime:
             raise InputError(next(iter(expected)),
                              f"batch {batch} exceeds max_batch_size {model.max_batch_size}")
         return batch
+
+    @staticmethod
+    def output_bytes(model: LoadedModel, shapes: Mapping[str, tuple[int, ...]]) -> int | None:
+        """What the outputs of inputs of these shapes will weigh (None: cannot tell before running)."""
+        rules = model.manifest.output_axes if model.manifest else {}
+        return output_bytes(model.inputs, model.outputs, rules, shapes)
 
     def _run_direct(self, model: LoadedModel, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         started = time.perf_counter_ns()
@@ -322,11 +312,15 @@ class Runtime:
         return self.submit(name, inputs, inline=True).result()
 
     async def infer_async(
-        self, name: str, inputs: Mapping[str, np.ndarray], executor: Executor
+        self, name: str, inputs: Mapping[str, np.ndarray], executor: Executor, checked: bool = False
     ) -> dict[str, np.ndarray]:
-        """Inference from the event loop, which it never blocks."""
+        """Inference from the event loop, which it never blocks.
+
+        ``checked``: the caller already ran ``check_inputs`` (off the loop, for big tensors).
+        """
         model = self.get(name)
-        self.check_inputs(model, inputs)
+        if not checked:
+            self.check_inputs(model, inputs)
         if model.batcher is not None:
             return await asyncio.wrap_future(model.batcher.submit(inputs))
         loop = asyncio.get_running_loop()

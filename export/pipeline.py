@@ -18,7 +18,7 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from museforge.manifest import MODEL_NAME, Manifest, TensorInfo, sha256_of
+from museforge.manifest import MODEL_NAME, AxisRule, Manifest, TensorInfo, sha256_of
 from museforge.recipe import Recipe
 
 from .convert import export_onnx
@@ -129,12 +129,16 @@ def run_recipe(
         return Manifest(
             name=name,
             version=version,
-            inputs=[TensorInfo(name=t.name, dtype=t.dtype, shape=list(t.shape)) for t in spec.inputs],
+            inputs=[TensorInfo(name=t.name, dtype=t.dtype, shape=list(t.shape), range=t.range)
+                    for t in spec.inputs],
             outputs=[TensorInfo(name=t.name, dtype=t.dtype, shape=list(t.shape)) for t in spec.outputs],
             opset=spec.opset,
             ir_version=exported.model.ir_version,
             sha256="",  # set by _write from the file written
             max_batch_size=spec.max_batch_size,
+            max_input_elements=spec.max_input_elements,
+            output_axes={axis: AxisRule(axis=source, scale=factor)
+                         for axis, (source, factor) in spec.output_axes.items()},
             recipe=recipe.build,
             seed=seed,
             quick=quick,

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
 
 @dataclass(frozen=True)
 class TensorSpec:
-    """One input or output. A string in ``shape`` names a dynamic axis (e.g. ``"batch"``)."""
+    """One input or output. A string in ``shape`` names a dynamic axis (e.g. ``"batch"``).
+
+    ``range``: the values the model accepts, both ends included: every integer or
+    categorical input (an embedding index out of range fails the whole session run) and
+    conditioning levels the network was trained on. It goes into the manifest, and the
+    server refuses a request outside it before the model runs.
+    """
 
     name: str
     dtype: str
     shape: tuple[int | str, ...]
+    range: tuple[int | float, int | float] | None = None
 
     def concrete_shape(self, axes: dict[str, int]) -> tuple[int, ...]:
         return tuple(axes[d] if isinstance(d, str) else d for d in self.shape)
@@ -29,6 +37,12 @@ class ExportSpec:
     rtol: float = 1e-3
     atol: float = 1e-4
     max_batch_size: int = 0  # 0: no limit from the model; the server's batcher decides
+    # The largest request (all inputs' elements together) the server accepts for this model:
+    # what the plugin itself feeds it in one call. 0: only the server's own budget applies.
+    max_input_elements: int = 0
+    # Output axes the inputs do not name: axis -> (input axis, factor), e.g.
+    # {"height_x4": ("height", 4)}; the server sizes a reply from it before running.
+    output_axes: Mapping[str, tuple[str, int]] = field(default_factory=dict)
 
     @property
     def input_names(self) -> list[str]:
@@ -50,13 +64,34 @@ class ExportSpec:
     def random_inputs(
         self, rng: np.random.Generator, axes: dict[str, int], int_high: int = 2
     ) -> dict[str, np.ndarray]:
-        """Fresh inputs for validation: normal floats, integers in [0, int_high)."""
+        """Fresh inputs for validation: normal floats, integers in [0, int_high); both drawn
+        within a declared ``range`` instead."""
         feed: dict[str, np.ndarray] = {}
         for tensor in self.inputs:
             shape = tensor.concrete_shape(axes)
             dtype = np.dtype(tensor.dtype)
+            values: np.ndarray
             if np.issubdtype(dtype, np.floating):
-                feed[tensor.name] = rng.standard_normal(shape).astype(dtype)
+                values = (rng.uniform(*tensor.range, shape) if tensor.range
+                          else rng.standard_normal(shape))
             else:
-                feed[tensor.name] = rng.integers(0, int_high, size=shape).astype(dtype)
+                low, high = tensor.range if tensor.range else (0, int_high - 1)
+                values = rng.integers(int(low), int(high) + 1, size=shape)
+            feed[tensor.name] = values.astype(dtype)
         return feed
+
+    def resolve_axes(self, shapes: Mapping[str, tuple[int, ...]]) -> dict[str, int]:
+        """Every symbolic axis's size for inputs of these shapes, output axes included."""
+        sizes = {d: shapes[t.name][i] for t in self.inputs for i, d in enumerate(t.shape)
+                 if isinstance(d, str) and t.name in shapes}
+        for axis, (source, factor) in self.output_axes.items():
+            if source in sizes:
+                sizes[axis] = sizes[source] * factor
+        return sizes
+
+
+def tiled_run_elements(channels: int, tile: int, halo: int, multiple: int = 1, batch: int = 1) -> int:
+    """Elements of one tiled session run: ``batch`` tiles of ``tile`` pixels a side plus a ``halo``
+    all round, each side rounded up to ``multiple`` (as museforge.tiling pads them)."""
+    side = -(-(tile + 2 * halo) // multiple) * multiple
+    return batch * channels * side * side

@@ -29,6 +29,27 @@ class OutputValuesMismatch(ExportValidationError):
     """An output differs beyond the spec's tolerance."""
 
 
+class InputOutOfRange(ExportValidationError):
+    """A validation input lies outside the range the spec declares: the range is too narrow."""
+
+
+def check_declared(spec: ExportSpec, feed: dict[str, np.ndarray], actual: list[np.ndarray]) -> None:
+    """What the manifest will promise holds here: inputs in their ranges, outputs of the sizes
+    the server will predict from the inputs (``output_axes``) before running."""
+    for tensor in spec.inputs:
+        values = feed[tensor.name]
+        if tensor.range and values.size and not (
+                tensor.range[0] <= values.min() and values.max() <= tensor.range[1]):
+            raise InputOutOfRange(f"{tensor.name}: values {values.min()}..{values.max()} "
+                                  f"outside the declared range {list(tensor.range)}")
+    sizes = spec.resolve_axes({name: array.shape for name, array in feed.items()})
+    for tensor, got in zip(spec.outputs, actual, strict=True):
+        want = tuple(sizes.get(d, -1) if isinstance(d, str) else d for d in tensor.shape)
+        if any(w >= 0 and w != g for w, g in zip(want, got.shape, strict=False)):
+            raise OutputShapeMismatch(f"{tensor.name}: onnxruntime {got.shape}, but the spec "
+                                      f"predicts {want} (-1: not predicted)")
+
+
 @dataclass(frozen=True)
 class ValidationReport:
     batch_sizes: tuple[int, ...]
@@ -56,6 +77,7 @@ def validate_export(
         if isinstance(expected, torch.Tensor):
             expected = (expected,)
         actual = session.run(None, feed)
+        check_declared(spec, feed, actual)
         for name, want_t, got in zip(names, expected, actual, strict=True):
             want = want_t.detach().cpu().numpy()
             if want.shape != got.shape:

@@ -14,8 +14,9 @@ import onnxruntime as ort
 
 from museforge.export.photo_data import PhotoSplit, photo_split
 from museforge.export.pipeline import RecipeContext, TrainedModel
-from museforge.export.spec import ExportSpec, TensorSpec
+from museforge.export.spec import ExportSpec, TensorSpec, tiled_run_elements
 
+from . import denoise
 from .denoise_quality import (
     BLUR_SIGMAS,
     COARSE_BLUR_SIGMAS,
@@ -36,13 +37,15 @@ SIGMA_SCALE = 50.0  # the network sees sigma / 50 as its level channel
 SHARED_GREY_NOISE = 0.5  # share of grey patches given one noise field for all channels
 
 
-def restorer_spec(condition: str) -> ExportSpec:
-    """image [batch, 3, h, w] + ``condition`` [batch] -> result [batch, 3, h, w]."""
+def restorer_spec(condition: str, levels: tuple[float, float]) -> ExportSpec:
+    """image [batch, 3, h, w] + ``condition`` [batch] in ``levels`` -> result [batch, 3, h, w]."""
     return ExportSpec(
         inputs=(TensorSpec("image", "float32", ("batch", 3, "height", "width")),
-                TensorSpec(condition, "float32", ("batch",))),
+                TensorSpec(condition, "float32", ("batch",), range=levels)),
         outputs=(TensorSpec("result", "float32", ("batch", 3, "height", "width")),),
         opset=17, rtol=1e-3, atol=1e-4, max_batch_size=16,
+        # The effect's largest run: 4 tiles at the tile field's maximum (1024) with their halo.
+        max_input_elements=tiled_run_elements(3, 1024, denoise.HALO, denoise.MULTIPLE, batch=4) + 4,
     )
 
 
@@ -87,7 +90,7 @@ def build(ctx: RecipeContext) -> TrainedModel:
         batch=BATCH, seed=ctx.seed, lr=1e-3, progress=ctx.progress, checkpoint=ctx.checkpoints.save)
     return TrainedModel(
         module=model,
-        spec=restorer_spec("sigma"),
+        spec=restorer_spec("sigma", SIGMA_TRAIN),
         make_inputs=make_inputs_fn("sigma", 5.0, 50.0),
         dataset={"source": split.source, "fingerprint": split.fingerprint,
                  "degradation": f"additive white Gaussian noise, sigma uniform in {SIGMA_TRAIN} "

@@ -10,7 +10,7 @@ import onnxruntime as ort
 
 from museforge.export.photo_data import PhotoSplit, photo_split
 from museforge.export.pipeline import RecipeContext, TrainedModel
-from museforge.export.spec import ExportSpec, TensorSpec
+from museforge.export.spec import ExportSpec, TensorSpec, tiled_run_elements
 
 from . import interpolate
 from .interpolate_data import HELD_OUT_PER_PHOTO, PIVOT, margin_for, training_batch
@@ -27,9 +27,11 @@ QUICK_STEPS = 6
 SPEC = ExportSpec(
     inputs=(TensorSpec("image", "float32", ("batch", 3, "height", "width")),
             TensorSpec("image2", "float32", ("batch", 3, "height", "width")),
-            TensorSpec("t", "float32", ("batch",))),
+            TensorSpec("t", "float32", ("batch",), range=(0.0, 1.0))),
     outputs=(TensorSpec("result", "float32", ("batch", 3, "height", "width")),),
     opset=17, rtol=1e-3, atol=1e-4, max_batch_size=16,
+    # The effect's largest run: 2 pairs of tiles at the tile field's maximum (1024) with their halo.
+    max_input_elements=2 * tiled_run_elements(3, 1024, interpolate.HALO, MULTIPLE, batch=2) + 2,
 )
 
 

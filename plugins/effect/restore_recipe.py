@@ -127,7 +127,7 @@ def build(ctx: RecipeContext) -> TrainedModel:
         checkpoint=ctx.checkpoints.save, loss_fn=loss)
     return TrainedModel(
         module=model,
-        spec=restorer_spec("quality"),
+        spec=restorer_spec("quality", (float(QUALITY_RANGE[0]), float(QUALITY_RANGE[1]))),
         make_inputs=make_inputs_fn("quality", float(QUALITY_RANGE[0]), float(QUALITY_RANGE[1])),
         dataset={"source": split.source, "fingerprint": split.fingerprint,
                  "degradation": f"Pillow JPEG round trip (RGB, default 4:2:0 subsampling), quality "

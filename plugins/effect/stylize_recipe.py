@@ -10,7 +10,7 @@ import onnxruntime as ort
 
 from museforge.export.photo_data import PhotoSplit, photo_split
 from museforge.export.pipeline import RecipeContext, TrainedModel
-from museforge.export.spec import ExportSpec, TensorSpec
+from museforge.export.spec import ExportSpec, TensorSpec, tiled_run_elements
 
 from . import stylize
 from .stylize_net import BLOCKS, NORM_PATCHES, PALETTE_LR_GAIN, WIDTHS, Stylizer, train_stylizer
@@ -28,9 +28,11 @@ QUICK_CROP = 128  # quick mode scores centre crops of the held-out photos (secon
 
 SPEC = ExportSpec(
     inputs=(TensorSpec("image", "float32", ("batch", 3, "height", "width")),
-            TensorSpec("style", "int64", ("batch",))),
+            TensorSpec("style", "int64", ("batch",), range=(0, len(STYLES) - 1))),
     outputs=(TensorSpec("result", "float32", ("batch", 3, "height", "width")),),
     opset=17, rtol=1e-3, atol=1e-4, max_batch_size=16,
+    # The effect's largest run: 2 tiles at the tile field's maximum (1024) with their halo.
+    max_input_elements=tiled_run_elements(3, 1024, stylize.HALO, stylize.GRID, batch=2) + 2,
 )
 
 

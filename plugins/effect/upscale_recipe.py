@@ -10,8 +10,9 @@ import onnxruntime as ort
 
 from museforge.export.photo_data import PhotoSplit, photo_split
 from museforge.export.pipeline import RecipeContext, TrainedModel
-from museforge.export.spec import ExportSpec, TensorSpec
+from museforge.export.spec import ExportSpec, TensorSpec, tiled_run_elements
 
+from . import upscale
 from .baselines import downscale
 from .supervised import MakeBatch, random_patches, train_supervised
 from .upscale_net import Upscaler
@@ -28,6 +29,9 @@ def spec(scale: int) -> ExportSpec:
         inputs=(TensorSpec("image", "float32", ("batch", 3, "height", "width")),),
         outputs=(TensorSpec("result", "float32", ("batch", 3, f"height_x{scale}", f"width_x{scale}")),),
         opset=17, rtol=1e-3, atol=1e-4, max_batch_size=16,
+        # The effect's largest run: 2 tiles at the tile field's maximum (1024) with their halo.
+        max_input_elements=tiled_run_elements(3, 1024, upscale.HALO, batch=2),
+        output_axes={f"height_x{scale}": ("height", scale), f"width_x{scale}": ("width", scale)},
     )
 
 

@@ -12,13 +12,13 @@ from museforge.export.pipeline import RecipeContext, TrainedModel
 from museforge.export.spec import ExportSpec, TensorSpec
 
 from .digits import NOISE_DIM, sample_inputs
-from .digits_gan import FULL_EPOCHS, QUICK_EPOCHS, train_digits_gan
+from .digits_gan import FULL_EPOCHS, NUM_CLASSES, QUICK_EPOCHS, train_digits_gan
 from .digits_quality import evaluate_digits
 
 SPEC = ExportSpec(
     inputs=(
         TensorSpec("z", "float32", ("batch", NOISE_DIM)),
-        TensorSpec("label", "int64", ("batch",)),
+        TensorSpec("label", "int64", ("batch",), range=(0, NUM_CLASSES - 1)),
     ),
     outputs=(TensorSpec("image", "float32", ("batch", 1, 28, 28)),),
     opset=17,

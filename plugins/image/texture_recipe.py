@@ -18,10 +18,13 @@ from .texture_quality import evaluate_textures, pooled_seam_ratio, seam_ratio
 SPEC = ExportSpec(
     inputs=(
         TensorSpec("noise", "float32", ("batch", NOISE_CHANNELS, "cells_y", "cells_x")),
-        TensorSpec("family", "int64", ("batch",)),
+        TensorSpec("family", "int64", ("batch",), range=(0, len(FAMILIES) - 1)),
     ),
     outputs=(TensorSpec("image", "float32", ("batch", 1, "height", "width")),),
     opset=17, rtol=1e-3, atol=1e-4, max_batch_size=16,
+    # The generator's largest call: one 2048-px texture (its schema's maximum) with its margin.
+    max_input_elements=NOISE_CHANNELS * (2048 // SCALE + 2 * texture.MARGIN) ** 2 + 1,
+    output_axes={"height": ("cells_y", SCALE), "width": ("cells_x", SCALE)},
 )
 EVAL_SIZE = 256  # pixels a side of each evaluated texture
 EVAL_PER_FAMILY = 6

@@ -26,12 +26,13 @@ GRID = ("batch", RESOLUTION, RESOLUTION, RESOLUTION)
 
 DECODER_SPEC = ExportSpec(
     inputs=(TensorSpec("latent", "float32", ("batch", LATENT)),
-            TensorSpec("family", "float32", ("batch", len(FAMILIES)))),
+            TensorSpec("family", "float32", ("batch", len(FAMILIES)), range=(0.0, 1.0))),
     outputs=(TensorSpec("sdf", "float32", GRID),),
     atol=1e-3, max_batch_size=16,
 )
 ENCODER_SPEC = ExportSpec(
-    inputs=(TensorSpec("sdf", "float32", GRID), TensorSpec("family", "float32", ("batch", len(FAMILIES)))),
+    inputs=(TensorSpec("sdf", "float32", GRID),
+            TensorSpec("family", "float32", ("batch", len(FAMILIES)), range=(0.0, 1.0))),
     outputs=(TensorSpec("mean", "float32", ("batch", LATENT)),
              TensorSpec("log_var", "float32", ("batch", LATENT))),
     atol=1e-3, max_batch_size=16,

@@ -23,8 +23,13 @@ QUICK_STEPS = 3
 LR = 3e-3
 CONDITION_INPUTS = ("token", "position", "bars_left", "style", "tonic", "mode", "metre")
 
+# The values each index input takes: the sizes of the network's embedding tables.
+CONDITION_HIGHS = {"token": VOCABULARY, "position": MAX_DURATION, "bars_left": BARS_LEFT_CLIP + 1,
+                   "style": len(STYLES), "tonic": 12, "mode": len(MODES), "metre": len(METRES)}
+
 SPEC = ExportSpec(
-    inputs=(*(TensorSpec(name, "int64", ("batch",)) for name in CONDITION_INPUTS),
+    inputs=(*(TensorSpec(name, "int64", ("batch",), range=(0, CONDITION_HIGHS[name] - 1))
+              for name in CONDITION_INPUTS),
             TensorSpec("state", "float32", ("batch", LAYERS, HIDDEN))),
     outputs=(TensorSpec("logits", "float32", ("batch", VOCABULARY)),
              TensorSpec("next_state", "float32", ("batch", LAYERS, HIDDEN))),
@@ -33,9 +38,8 @@ SPEC = ExportSpec(
 
 
 def make_inputs(rng: np.random.Generator, batch: int) -> dict[str, np.ndarray]:
-    highs = {"token": VOCABULARY, "position": MAX_DURATION, "bars_left": BARS_LEFT_CLIP + 1,
-             "style": len(STYLES), "tonic": 12, "mode": len(MODES), "metre": len(METRES)}
-    feed = {name: rng.integers(0, high, size=batch).astype(np.int64) for name, high in highs.items()}
+    feed = {name: rng.integers(0, high, size=batch).astype(np.int64)
+            for name, high in CONDITION_HIGHS.items()}
     feed["state"] = (0.5 * rng.standard_normal((batch, LAYERS, HIDDEN))).astype(np.float32)
     return feed
 

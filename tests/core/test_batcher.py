@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import shutil
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -17,7 +20,7 @@ from museforge.generator import ModelSource
 from museforge.inference import grpc_service_pb2 as oip
 from museforge.inference import grpc_service_pb2_grpc as oip_grpc
 from museforge.plugins.image.digits import MODELS_DIR
-from museforge.runtime import InputError, ModelOverrides, Runtime, RuntimeOptions
+from museforge.runtime import InputError, ModelOverrides, ModelRefused, Runtime, RuntimeOptions
 from tests.servers import ServerThread
 
 MODEL = "image.digits"
@@ -81,6 +84,37 @@ def test_a_cancelled_request_is_dropped_from_its_batch(slow_window: Runtime) -> 
         assert futures[i].result(30)["image"].shape == (2, 1, 28, 28)
     stats = slow_window.models[MODEL].stats.snapshot()
     assert stats.inference_count == 6 and stats.success.count == 3
+
+
+def test_out_of_range_values_are_refused_before_they_are_queued(slow_window: Runtime) -> None:
+    good = [slow_window.submit(MODEL, feed(i)) for i in range(3)]
+    for label in (99, -1, 10):  # ONNX Runtime would even take -1 (Gather counts from the end)
+        with pytest.raises(InputError, match=r"label: values must be within \[0, 9\]"):
+            slow_window.submit(MODEL, {"z": feed(0)["z"], "label": np.array([label], np.int64)})
+    assert all(f.result(30)["image"].shape == (1, 1, 28, 28) for f in good)
+    assert slow_window.models[MODEL].stats.snapshot().fail.count == 0
+
+
+def test_a_failing_merged_run_fails_only_the_request_that_fails_alone(slow_window: Runtime) -> None:
+    # Straight into the batcher, past the runtime's checks: what a value the manifest does not
+    # bound would do. The merged run fails; each request is run again on its own.
+    batcher = slow_window.models[MODEL].batcher
+    assert batcher is not None
+    poison = {"z": feed(0)["z"], "label": np.array([99], np.int64)}
+    feeds = [feed(i, n=1 + i % 2) for i in range(4)]
+    futures = [batcher.submit(f) for f in feeds[:2]] + [batcher.submit(poison)] + \
+        [batcher.submit(f) for f in feeds[2:]]
+    bad = futures.pop(2)
+    for f, future in zip(feeds, futures, strict=True):
+        np.testing.assert_allclose(future.result(30)["image"], direct(slow_window, f), atol=1e-6)
+    with pytest.raises(ModelRefused) as info:
+        bad.result(30)
+    assert info.value.fields == ("label",) and "out of data bounds" in info.value.message
+    assert "onnxruntime_src" not in str(info.value)
+    stats = slow_window.models[MODEL].stats.snapshot()
+    assert (stats.success.count, stats.fail.count) == (4, 1)
+    # Only the lone runs count: the failed merged run produced nothing.
+    assert stats.execution_count == 4 and stats.inference_count == sum(1 + i % 2 for i in range(4))
 
 
 def test_max_batch_size_is_honoured() -> None:
@@ -278,5 +312,29 @@ def test_the_event_loop_never_runs_a_session_itself() -> None:
         out = asyncio.run(call())
         np.testing.assert_allclose(out["image"], direct(rt, feed(0)), atol=1e-6)
         assert threads and threads[0].startswith("batcher-"), threads
+    finally:
+        rt.close()
+
+
+def test_a_manifest_without_ranges_still_loads_and_a_bad_index_fails_alone(tmp_path: Path) -> None:
+    # Written before ranges existed: no "range", "max_input_elements" or "output_axes".
+    version = tmp_path / "digits" / "1"
+    shutil.copytree(MODELS_DIR / "1", version)
+    manifest = json.loads((version / "manifest.json").read_text())
+    for tensor in manifest["inputs"]:
+        tensor.pop("range", None)
+    for key in ("max_input_elements", "output_axes"):
+        manifest.pop(key, None)
+    (version / "manifest.json").write_text(json.dumps(manifest))
+    rt = Runtime(RuntimeOptions(max_queue_delay_us=300_000))
+    try:
+        model = rt.load(ModelSource(MODEL, tmp_path / "digits"))
+        assert model.ready and all(s.range is None for s in model.inputs)
+        good = [rt.submit(MODEL, feed(i)) for i in range(3)]
+        bad = rt.submit(MODEL, {"z": feed(0)["z"], "label": np.array([99], np.int64)})
+        assert all(f.result(30)["image"].shape == (1, 1, 28, 28) for f in good)
+        with pytest.raises(ModelRefused) as info:
+            bad.result(30)
+        assert info.value.fields == ("label",)
     finally:
         rt.close()

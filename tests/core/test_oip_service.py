@@ -7,10 +7,12 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from museforge.config import Settings
 from museforge.errors import field_violations
 from museforge.inference import grpc_service_pb2 as pb
 from museforge.inference import grpc_service_pb2_grpc as pb_grpc
 from museforge.plugins.image.digits import MODELS_DIR
+from tests.servers import ServerThread
 
 
 @pytest.fixture(scope="module")
@@ -156,3 +158,106 @@ def test_wrong_datatype_shape_and_byte_count_are_invalid_argument(
     assert code_and_fields(oip, huge)[0] == grpc.StatusCode.INVALID_ARGUMENT
     # Still serving after every one of them.
     assert oip.ModelInfer(raw_request(z, label)).outputs[0].name == "image"
+
+
+def test_values_outside_the_declared_range_are_invalid_argument(
+    oip: pb_grpc.GRPCInferenceServiceStub,
+) -> None:
+    z = np.zeros((2, 100), np.float32)
+    for label in ([3, 99], [-1, 0]):
+        with pytest.raises(grpc.RpcError) as info:
+            oip.ModelInfer(raw_request(z, np.array(label, np.int64)))
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        [(field, description)] = field_violations(info.value)
+        assert field == "inputs[1]" and "'label'" in description and "[0, 9]" in description
+
+
+def image_request(model: str, shape: list[int], **extra: np.ndarray) -> pb.ModelInferRequest:
+    image = np.zeros(shape, np.float32)
+    request = pb.ModelInferRequest(model_name=model)
+    for name, array in {"image": image, **extra}.items():
+        datatype = "FP32" if array.dtype == np.float32 else "INT64"
+        request.inputs.add(name=name, datatype=datatype, shape=list(array.shape))
+        request.raw_input_contents.append(array.tobytes())
+    return request
+
+
+def test_size_limits_refuse_before_any_work() -> None:
+    # A server whose messages are small: an x4 upscale of 300 x 300 (1 MiB in) would answer
+    # 17 MiB, which could never be sent; it is refused before the model runs.
+    settings = Settings(address="127.0.0.1:0", max_message_bytes=8 << 20)
+    with ServerThread(settings) as server, grpc.insecure_channel(server.address) as channel:
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        code, fields = code_and_fields(stub, image_request("effect.upscale_x4", [1, 3, 300, 300]))
+        assert (code, fields) == (grpc.StatusCode.INVALID_ARGUMENT, ["inputs[0].shape"])
+        reply = stub.ModelInfer(image_request("effect.upscale_x4", [1, 3, 100, 100]))
+        assert list(reply.outputs[0].shape) == [1, 3, 400, 400]
+        stats = stub.ModelStatistics(pb.ModelStatisticsRequest(name="effect.upscale_x4"))
+        assert stats.model_stats[0].inference_stats.fail.count == 0  # never reached the model
+
+
+def test_a_model_takes_no_more_than_its_plugin_feeds_it(oip: pb_grpc.GRPCInferenceServiceStub) -> None:
+    # effect.stylize's manifest: 7,207,298 elements, two 1,096-px tiles (the effect's largest run).
+    with pytest.raises(grpc.RpcError) as info:
+        oip.ModelInfer(image_request("effect.stylize", [1, 3, 1600, 1600], style=np.zeros(1, np.int64)))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    [(field, description)] = field_violations(info.value)
+    assert field == "inputs[0].shape" and "7,207,298" in description
+
+
+def test_a_server_fault_is_internal_with_a_correlation_id() -> None:
+    with ServerThread(Settings(address="127.0.0.1:0", plugins=["image"])) as server, \
+            grpc.insecure_channel(server.address) as channel:
+        assert server.running is not None
+        batcher = server.running.engine.runtime.models["image.digits"].batcher
+        assert batcher is not None
+
+        def broken(feed: object) -> dict[str, np.ndarray]:
+            raise MemoryError("no memory left")  # a fault of the server, not of the request
+
+        batcher.run = broken
+        z, label = np.zeros((1, 100), np.float32), np.zeros(1, np.int64)
+        with pytest.raises(grpc.RpcError) as info:
+            pb_grpc.GRPCInferenceServiceStub(channel).ModelInfer(raw_request(z, label))
+    assert info.value.code() == grpc.StatusCode.INTERNAL
+    assert "correlation id" in (info.value.details() or "")
+
+
+def test_shipped_manifests_declare_what_their_recipes_declare() -> None:
+    """Ranges, input bounds and output axes: written by hand into the shipped manifests, and
+    what a fresh export of each recipe's spec writes."""
+    from museforge.export.spec import ExportSpec
+    from museforge.manifest import Manifest
+    from museforge.plugins.effect import (
+        denoise_recipe,
+        interpolate_recipe,
+        restore_recipe,
+        stylize_recipe,
+        upscale_recipe,
+    )
+    from museforge.plugins.image import digits_recipe, faces_recipe, texture_recipe
+    from museforge.plugins.mesh import props_recipe
+    from museforge.plugins.music import melody_recipe
+
+    quality = (float(restore_recipe.QUALITY_RANGE[0]), float(restore_recipe.QUALITY_RANGE[1]))
+    specs: dict[str, ExportSpec] = {
+        "effect/models/denoise": denoise_recipe.restorer_spec("sigma", denoise_recipe.SIGMA_TRAIN),
+        "effect/models/restore": denoise_recipe.restorer_spec("quality", quality),
+        "effect/models/interpolate": interpolate_recipe.SPEC,
+        "effect/models/stylize": stylize_recipe.SPEC,
+        "effect/models/upscale_x2": upscale_recipe.spec(2),
+        "effect/models/upscale_x4": upscale_recipe.spec(4),
+        "image/models/digits": digits_recipe.SPEC,
+        "image/models/faces": faces_recipe.SPEC,
+        "image/models/texture": texture_recipe.SPEC,
+        "mesh/models/props": props_recipe.DECODER_SPEC,
+        "mesh/models/props_encoder": props_recipe.ENCODER_SPEC,
+        "music/models/melody": melody_recipe.SPEC,
+    }
+    plugins = MODELS_DIR.parent.parent.parent
+    for where, spec in specs.items():
+        manifest = Manifest.read(plugins / where / "1")
+        assert {t.name: t.range for t in manifest.inputs} == {t.name: t.range for t in spec.inputs}, where
+        assert manifest.max_input_elements == spec.max_input_elements, where
+        assert {a: (r.axis, r.scale) for a, r in manifest.output_axes.items()} == dict(spec.output_axes)
+    assert {t.name: t.range for t in Manifest.read(MODELS_DIR / "1").inputs} == {"z": None, "label": (0, 9)}
