@@ -57,7 +57,7 @@ class ServerProcess:
     """A server subprocess; ``address`` and ``pid`` are set once its banner appears."""
 
     def __init__(self, argv: list[str], banner: re.Pattern[str], config: str | None = None,
-                 timeout_s: float = 60.0) -> None:
+                 timeout_s: float = 60.0, env: dict[str, str] | None = None) -> None:
         self.workdir = tempfile.TemporaryDirectory(prefix="museforge-bench-")
         self.log = Path(self.workdir.name) / "output.log"
         self.argv = list(argv)
@@ -67,6 +67,7 @@ class ServerProcess:
             self.argv += ["--config", str(path)]
         self.banner = banner
         self.timeout_s = timeout_s
+        self.env = dict(env or {})  # added to this process's environment
         self.proc: subprocess.Popen[bytes] | None = None
         self.address = ""
         self.spawned = 0.0  # perf_counter at spawn
@@ -85,7 +86,7 @@ class ServerProcess:
         with open(self.log, "wb") as sink:
             self.spawned = time.perf_counter()
             self.proc = subprocess.Popen(self.argv, stdout=sink, stderr=subprocess.STDOUT,
-                                         cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                         cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env})
         deadline = self.spawned + self.timeout_s
         while time.perf_counter() < deadline:
             match = self.banner.search(self.output())
