@@ -113,7 +113,7 @@ class Settings(BaseModel):
     http_threads: int = Field(32, ge=1, le=4096, description="HTTP connections served at once by the gateway")
     http_max_body_bytes: int = Field(
         128 << 20, ge=1024, le=4 << 30, description="largest HTTP request body (JSON, media in base64); "
-        "also the bytes of bodies held at once across connections")
+        "bodies held at once count against max_request_bytes_in_flight")
     http_cors_origins: list[str] = Field(
         default_factory=list, description="browser origins the gateway allows (CORS), e.g. "
         "['https://tools.example.com']; '*' allows any; empty: none")
@@ -157,6 +157,25 @@ class Settings(BaseModel):
         gt=0,
         description="longest a generator or effect may run for one call (a plugin's own "
         "declaration may be shorter); past it the call ends DEADLINE_EXCEEDED",
+    )
+    max_request_bytes_in_flight: int = Field(
+        1 << 30,
+        ge=1024,
+        description="bytes of requests held in memory at once over all calls (gRPC messages and "
+        "HTTP bodies; an HTTP request counts its body and the gRPC message it becomes); beyond it "
+        "RESOURCE_EXHAUSTED with a retry delay",
+    )
+    max_output_bytes: int = Field(
+        1 << 30,
+        ge=1024,
+        description="largest estimated output of one request (raw media before encoding: float32 "
+        "pixels, samples or mesh grids, over all of count); beyond it INVALID_ARGUMENT naming the fields",
+    )
+    max_open_streams: int = Field(
+        64,
+        ge=1,
+        description="streaming calls held open at once to open_services (health Watch), which need "
+        "no key and so have no per-key limit; beyond it RESOURCE_EXHAUSTED",
     )
     max_model_queue: int = Field(
         1024,

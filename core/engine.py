@@ -16,18 +16,19 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from . import __version__
 from .batcher import QueueFull
 from .config import Settings
-from .decoders import DecodeError, decode_image
+from .decoders import DecodeCancelled, DecodeError, decode_image
 from .effect import Effect, Picture
 from .encoders import Encoder
 from .errors import FieldViolation, Internal, InvalidArgument, NotFound, ResourceExhausted, Unavailable
 from .generator import Cancelled, Chunk, Generator, Media, Progress
 from .plugin_host import PluginHost, PluginRecord
 from .runtime import LoadedModel, ModelOverrides, Runtime, RuntimeOptions
+from .validation import validate_parameters
 
 log = logging.getLogger("museforge.engine")
 T = TypeVar("T", Generator, Effect)
@@ -105,37 +106,6 @@ class GenerationState:
     def check_cancelled(self) -> None:
         if self.cancel.is_set():
             raise Cancelled()
-
-
-def _violations_from(error: ValidationError) -> list[FieldViolation]:
-    found = []
-    for item in error.errors():
-        # Union members add their tag to the location ("digit.int"); keep the field path only.
-        path = [str(p) for p in item["loc"] if not str(p).startswith(("function-", "literal["))]
-        path = [p for p in path if p not in ("int", "str", "float", "bool", "none")] or path
-        found.append(FieldViolation("parameters." + ".".join(path), item["msg"]))
-    return found
-
-
-def _validate_parameters(
-    name: str, model: type[BaseModel], parameters: Mapping[str, Any] | None
-) -> tuple[BaseModel | None, list[FieldViolation]]:
-    """Unknown keys and schema violations, each named ``parameters.<field>``."""
-    violations: list[FieldViolation] = []
-    params_dict = dict(parameters or {})
-    known_fields = model.model_fields
-    for key in params_dict:
-        if key not in known_fields:
-            violations.append(FieldViolation(
-                f"parameters.{key}",
-                f"unknown parameter; {name} accepts: {', '.join(known_fields) or 'none'}",
-            ))
-    params: BaseModel | None = None
-    try:
-        params = model.model_validate({k: v for k, v in params_dict.items() if k in known_fields})
-    except ValidationError as exc:
-        violations.extend(_violations_from(exc))
-    return params, violations
 
 
 class Engine:
@@ -254,13 +224,16 @@ class Engine:
     ) -> PreparedRequest:
         """Validate everything a client sent; raises a RequestError naming each bad field."""
         generator = self._find(self.generators, "generator", name)
-        params, violations = _validate_parameters(name, generator.parameters, parameters)
         count = count or 1
         limit = self.max_count(generator)
-        if count < 1 or count > limit:
+        count_ok = 1 <= count <= limit
+        # A count out of range is reported once, not again by every bound it takes part in.
+        params, violations = validate_parameters(name, generator.parameters, parameters,
+                                                  count if count_ok else 1)
+        if not count_ok:
             violations.append(FieldViolation("count", f"must be between 1 and {limit}, got {count}"))
-        elif params is not None and generator.check is not None:
-            violations.extend(FieldViolation(f, d) for f, d in generator.check(params, count))
+        elif params is not None:
+            violations.extend(self._request_bounds(generator, params, count, violations))
         fmt, seed = self._format_and_seed(name, generator.formats, fmt or generator.formats[0], seed,
                                           violations)
         if violations or params is None:
@@ -273,6 +246,22 @@ class Engine:
             encoder=self.encoders[fmt],
             parameters_json=json.dumps(params.model_dump(mode="json"), sort_keys=True),
         )
+
+    def _request_bounds(self, generator: Generator, params: BaseModel, count: int,
+                        found: list[FieldViolation]) -> list[FieldViolation]:
+        """The generator's own cross-field checks, then the server's bound on the output's size."""
+        checked = generator.check(params, count) if generator.check is not None else []
+        problems = [FieldViolation(f, d) for f, d in checked]
+        if generator.estimate is None or found or problems:
+            return problems
+        estimate = generator.estimate(params, count)
+        if estimate.bytes > self.settings.max_output_bytes:
+            fields = ", ".join(estimate.fields)
+            problems.append(FieldViolation(
+                estimate.fields[0] if estimate.fields else "count",
+                f"{fields} ask for about {estimate.bytes:,} bytes of media; this server makes at most "
+                f"{self.settings.max_output_bytes:,} per request (max_output_bytes)"))
+        return problems
 
     def request_provenance(self, request: PreparedRequest) -> dict[str, str]:
         """What every artifact of a request shares (computed once per request)."""
@@ -356,7 +345,7 @@ class Engine:
     ) -> tuple[Effect, list[FieldViolation]]:
         """The effect and its parameter problems (``parameters.<field>``), without any input."""
         effect = self._find(self.effects, "effect", name)
-        return effect, _validate_parameters(name, effect.parameters, parameters)[1]
+        return effect, validate_parameters(name, effect.parameters, parameters)[1]
 
     def prepare_effect(
         self,
@@ -365,22 +354,22 @@ class Engine:
         inputs: Sequence[EffectInput],
         seed: int | None = None,
         fmt: str = "",
+        cancel: threading.Event | None = None,
     ) -> PreparedEffect:
-        """Validate an effect request and decode its inputs; raises naming each bad field."""
+        """Validate an effect request and decode its inputs; raises naming each bad field.
+
+        Once ``cancel`` is set (the call was cancelled or ran out of time) decoding stops at
+        its next check and :class:`Cancelled` is raised.
+        """
         effect = self._find(self.effects, "effect", name)
-        params, violations = _validate_parameters(name, effect.parameters, parameters)
+        params, violations = validate_parameters(name, effect.parameters, parameters)
         pictures: list[Picture] = []
         if not effect.min_inputs <= len(inputs) <= effect.max_inputs:
             wanted = (str(effect.min_inputs) if effect.min_inputs == effect.max_inputs
                       else f"{effect.min_inputs} to {effect.max_inputs}")
             violations.append(FieldViolation("inputs", f"{name} takes {wanted} input(s), got {len(inputs)}"))
         else:
-            for i, item in enumerate(inputs):
-                try:
-                    pictures.append(decode_image(item.data, self.settings.max_input_pixels,
-                                                 item.name, effect.input_formats))
-                except DecodeError as exc:
-                    violations.append(FieldViolation(f"inputs[{i}]", str(exc)))
+            pictures = self._decode_inputs(effect, inputs, violations, cancel)
         if params is not None and effect.check is not None and len(pictures) == len(inputs) and pictures:
             violations.extend(FieldViolation(f, d) for f, d in effect.check(params, pictures))
         default = pictures[0].format if pictures else effect.formats[0]
@@ -400,6 +389,21 @@ class Engine:
             parameters_json=json.dumps(params.model_dump(mode="json"), sort_keys=True),
             inputs_json=json.dumps(described),
         )
+
+    def _decode_inputs(self, effect: Effect, inputs: Sequence[EffectInput], violations: list[FieldViolation],
+                       cancel: threading.Event | None) -> list[Picture]:
+        pictures: list[Picture] = []
+        for i, item in enumerate(inputs):
+            try:
+                pictures.append(decode_image(item.data, self.settings.max_input_pixels, item.name,
+                                             effect.input_formats, cancel=cancel))
+            except DecodeCancelled:
+                raise Cancelled() from None
+            except DecodeError as exc:
+                violations.append(FieldViolation(f"inputs[{i}]", str(exc)))
+            if cancel is not None and cancel.is_set():
+                raise Cancelled()
+        return pictures
 
     def run_effect(
         self, request: PreparedEffect, cancel: threading.Event | None = None

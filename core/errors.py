@@ -1,14 +1,55 @@
-"""Request errors that map onto gRPC status codes with ``google.rpc`` details."""
+"""Request errors that map onto gRPC status codes with ``google.rpc`` details.
+
+Whatever a caller sent may end up in a message (an unknown parameter's name, a generator
+name), so every status is clipped to a size any client accepts: a client refuses trailers
+over 8 KiB as RESOURCE_EXHAUSTED, which callers retry forever. Messages of server-side
+failures keep server paths out (plugin exceptions and model errors name files).
+"""
 
 from __future__ import annotations
 
+import os
+import re
+import sys
+import tempfile
+import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
+
+MAX_MESSAGE_BYTES = 1024  # grpc-message and the Status message each carry it
+MAX_VIOLATIONS = 16
+MAX_FIELD_BYTES = 128
+MAX_DESCRIPTION_BYTES = 256
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` UTF-8 bytes, marked with an ellipsis when cut."""
+    data = text.encode("utf-8", "replace")
+    if len(data) <= limit:
+        return text
+    return data[: max(0, limit - 3)].decode("utf-8", "ignore") + "…"
+
+
+@lru_cache(maxsize=1)
+def _server_paths() -> re.Pattern[str]:
+    package = Path(__file__).resolve().parent
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, str(package.parent), tempfile.gettempdir(),
+             str(Path.home()), os.getcwd()}
+    ordered = sorted((r.rstrip("/") for r in roots if len(r) > 1), key=len, reverse=True)
+    alternatives = "|".join(re.escape(r) for r in ordered)
+    return re.compile(rf"(?<![\w.-])(?:{alternatives})(?:/[^\s'\"<>,;:)\]]*|(?![\w.-]))")
+
+
+def without_server_paths(text: str) -> str:
+    """``text`` with files under the server's directories named by their file name alone."""
+    return _server_paths().sub(lambda m: os.path.basename(m.group(0).rstrip("/")) or "…", text)
 
 
 @dataclass(frozen=True)
@@ -21,28 +62,57 @@ class RequestError(Exception):
     """A request the server will not run; carries its gRPC code and field violations."""
 
     code: grpc.StatusCode = grpc.StatusCode.INVALID_ARGUMENT
+    server_side = False  # a server-side failure: its message may name server files
 
     def __init__(self, message: str, violations: Sequence[FieldViolation] = ()) -> None:
         super().__init__(message)
         self.message = message
         self.violations = tuple(violations)
 
+    def _text(self, text: str, limit: int) -> str:
+        if self.server_side:
+            text = without_server_paths(clip(text, 4 * limit))  # the cut first: no regex over megabytes
+        return clip(text, limit)
+
+    def _status(self) -> status_pb2.Status:
+        return status_pb2.Status(code=self.code.value[0], message=self._text(self.message, MAX_MESSAGE_BYTES))
+
     def to_status(self) -> grpc.Status:
-        status = status_pb2.Status(code=self.code.value[0], message=self.message)
+        status = self._status()
         if self.violations:
-            detail = any_pb2.Any()
-            detail.Pack(
-                error_details_pb2.BadRequest(
-                    field_violations=[
-                        error_details_pb2.BadRequest.FieldViolation(
-                            field=v.field, description=v.description
-                        )
-                        for v in self.violations
-                    ]
+            shown = [
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=self._text(v.field, MAX_FIELD_BYTES),
+                    description=self._text(v.description, MAX_DESCRIPTION_BYTES),
                 )
-            )
+                for v in self.violations[:MAX_VIOLATIONS]
+            ]
+            if len(self.violations) > MAX_VIOLATIONS:
+                hidden = len(self.violations) - MAX_VIOLATIONS + 1
+                shown[-1] = error_details_pb2.BadRequest.FieldViolation(
+                    field="…", description=f"{hidden} more problems not shown")
+            detail = any_pb2.Any()
+            detail.Pack(error_details_pb2.BadRequest(field_violations=shown))
             status.details.append(detail)
         return rpc_status.to_status(status)
+
+    def detached(self) -> RequestError:
+        """This error without its traceback and the exceptions it was raised from.
+
+        A traceback holds the frames it passed through, and their locals the request: kept
+        on a stored error, a failed call's payload stays in memory until the cycle
+        collector happens to run. The message and violations say all the caller needs.
+        """
+        seen: set[int] = set()
+        error: BaseException | None = self
+        while error is not None and id(error) not in seen:
+            seen.add(id(error))
+            if error.__traceback__ is not None:
+                traceback.clear_frames(error.__traceback__)
+            error.__traceback__ = None
+            error = error.__cause__ or error.__context__
+        self.__cause__ = self.__context__ = None
+        return self
 
 
 class InvalidArgument(RequestError):
@@ -55,10 +125,12 @@ class NotFound(RequestError):
 
 class Unavailable(RequestError):
     code = grpc.StatusCode.UNAVAILABLE
+    server_side = True
 
 
 class Internal(RequestError):
     code = grpc.StatusCode.INTERNAL
+    server_side = True
 
 
 class DeadlineExceeded(RequestError):
@@ -75,7 +147,7 @@ class ResourceExhausted(RequestError):
         self.retry_after = retry_after
 
     def to_status(self) -> grpc.Status:
-        status = status_pb2.Status(code=self.code.value[0], message=self.message)
+        status = self._status()
         detail = any_pb2.Any()
         delay = duration_pb2.Duration()
         delay.FromNanoseconds(max(1, int(self.retry_after * 1e9)))

@@ -87,5 +87,7 @@ def build_guard(settings: Settings) -> Guard:
                 "`museforge keys create --scopes generate,jobs`"
             )
         ring = KeyRing(keys)
-    limits = Limits(settings.max_concurrent_per_key, settings.requests_per_second_per_key)
+    limits = Limits(settings.max_concurrent_per_key, settings.requests_per_second_per_key,
+                    request_bytes=settings.max_request_bytes_in_flight,
+                    open_streams=settings.max_open_streams)
     return Guard(ring, set(settings.open_services), limits)

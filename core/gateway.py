@@ -25,6 +25,7 @@ import grpc
 from google.protobuf.message import Message
 
 from .auth import KeyRing
+from .budget import ByteBudget
 from .config import Settings
 from .exposure import is_loopback
 from .gateway_http import IDLE_SECONDS, Deadlines, GatewayHandler
@@ -61,35 +62,13 @@ class Gateway:
         self.channel.close()
 
 
-class ByteBudget:
-    """Request-body bytes held in memory across all connections; a body waits for room."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.used = 0
-        self.room = threading.Condition()
-
-    def acquire(self, size: int, timeout: float) -> bool:
-        size = min(size, self.total)
-        with self.room:
-            if not self.room.wait_for(lambda: self.used + size <= self.total, timeout):
-                return False
-            self.used += size
-            return True
-
-    def release(self, size: int) -> None:
-        with self.room:
-            self.used -= min(size, self.total)
-            self.room.notify_all()
-
-
 class GatewayHTTPServer(HTTPServer):
     """An HTTP/1.1 server whose connections are served by a bounded pool of threads."""
 
     daemon_threads = True
 
     def __init__(self, address: tuple[str, int], gateway: Gateway, settings: Settings, keys: KeyRing | None,
-                 tls: ssl.SSLContext | None) -> None:
+                 tls: ssl.SSLContext | None, budget: ByteBudget | None = None) -> None:
         # Everything server_close() uses exists before the base class binds (and may fail).
         self.pool = ThreadPoolExecutor(settings.http_threads, thread_name_prefix="museforge-http")
         self.max_pending = settings.http_threads * PENDING_PER_THREAD
@@ -102,7 +81,8 @@ class GatewayHTTPServer(HTTPServer):
         self.keys = keys
         self.open_services = set(settings.open_services)
         self.max_body = settings.http_max_body_bytes
-        self.budget = ByteBudget(settings.http_max_body_bytes)
+        # Bodies share the server's budget of request bytes in flight with the gRPC calls.
+        self.budget = budget or ByteBudget(settings.max_request_bytes_in_flight)
         self.loopback = is_loopback(address[0])  # then Host must name loopback (DNS rebinding)
         self._openapi: dict[str, Any] | None = None
         self.deadlines = Deadlines()
@@ -206,11 +186,11 @@ def tls_context(settings: Settings) -> ssl.SSLContext | None:
 
 
 def bind_gateway(settings: Settings, host: str, port: int, socket_dir: Path, target: str,
-                 keys: KeyRing | None) -> RunningGateway:
+                 keys: KeyRing | None, budget: ByteBudget | None = None) -> RunningGateway:
     """Bind the HTTP port (raises OSError when taken); ``start()`` the result to serve."""
     gateway = Gateway(target, settings.max_message_bytes)
     try:
-        http = GatewayHTTPServer((host, port), gateway, settings, keys, tls_context(settings))
+        http = GatewayHTTPServer((host, port), gateway, settings, keys, tls_context(settings), budget)
     except BaseException:
         gateway.close()
         raise

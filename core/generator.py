@@ -2,15 +2,45 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationInfo
 
 MODALITIES = ("image", "audio", "mesh")
+
+
+class LimitExceeded(ValueError):
+    """Raised by a parameter model's validator when fields together ask for too much.
+
+    The first of ``fields`` (request paths such as ``parameters.bars`` or ``count``) is the
+    one reported; the message should name them all. The engine reports it as
+    INVALID_ARGUMENT before anything runs.
+    """
+
+    def __init__(self, message: str, fields: Sequence[str]) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = tuple(fields)
+
+
+def request_count(info: ValidationInfo) -> int:
+    """The request's ``count``, for a parameter model's cross-field bounds (1 outside a request)."""
+    context = info.context if isinstance(info.context, Mapping) else {}
+    count = context.get("count", 1)
+    return count if isinstance(count, int) and count >= 1 else 1
+
+
+@dataclass(frozen=True)
+class OutputEstimate:
+    """How many bytes of raw media a request makes (float32 pixels, samples or mesh grids over
+    all of ``count``) and the fields that set it, first the one to report."""
+
+    bytes: int
+    fields: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -112,9 +142,12 @@ class Generator:
     models: tuple[ModelSource, ...] = ()
     description: str = ""
     max_count: int | None = None  # None: the server's configured maximum
-    # Cross-field limits a schema cannot state (e.g. pixels x count): (params, count) ->
-    # [(field, problem)], reported as INVALID_ARGUMENT before anything runs.
+    # Cross-field rules a schema cannot state: (params, count) -> [(field, problem)], reported
+    # as INVALID_ARGUMENT before anything runs. Size bounds belong in the parameter model
+    # (a model validator raising LimitExceeded, with request_count), where the schema shows them.
     check: Callable[[Any, int], list[tuple[str, str]]] | None = None
+    # (params, count) -> the output's size, checked against the server's max_output_bytes.
+    estimate: Callable[[Any, int], OutputEstimate] | None = None
     # Longest one call may run, in seconds (None: the server's generator_timeout_seconds).
     timeout: float | None = None
 

@@ -190,7 +190,8 @@ async def start_server(
         try:
             if server.add_insecure_port(gateway_target) == 0:
                 raise OSError(f"could not bind the gateway's socket {gateway_target}")
-            gateway = bind_gateway(settings, http_host, http_port, socket_dir, gateway_target, guard.ring)
+            gateway = bind_gateway(settings, http_host, http_port, socket_dir, gateway_target, guard.ring,
+                                   guard.budget)
         except OSError as exc:
             shutil.rmtree(socket_dir, ignore_errors=True)
             raise OSError(f"could not serve the HTTP gateway on {settings.http_address}: {exc}") from exc

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import Executor
+from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 import grpc
@@ -15,8 +18,9 @@ import grpc
 from .bridge import iterate_in_thread
 from .effect import Effect
 from .engine import Artifact, EffectInput, Engine, PreparedEffect, PreparedRequest
-from .errors import DeadlineExceeded, Internal, NotFound, RequestError
+from .errors import DeadlineExceeded, Internal, NotFound, RequestError, clip
 from .generator import Chunk, Generator, Progress
+from .interception import answer, forget_frames
 from .runtime import LoadedModel
 from .statistics import Duration
 from .structs import struct_to_dict
@@ -48,6 +52,7 @@ def progress_message(progress: Progress) -> pb.Progress:
 
 
 async def abort_with(context: grpc.aio.ServicerContext[Any, Any], error: RequestError) -> None:
+    """Raise grpc's AbortError with ``error``'s status (``fail`` answers without raising)."""
     status = error.to_status()
     await context.abort(status.code, status.details, trailing_metadata=status.trailing_metadata)
 
@@ -62,22 +67,63 @@ def correlated(error: RequestError, what: str) -> RequestError:
     return error
 
 
-async def within(events: AsyncIterator[T], seconds: float, what: str) -> AsyncIterator[T]:
-    """The events, or DeadlineExceeded once ``seconds`` have passed (the work is then cancelled)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
+def fail(context: grpc.aio.ServicerContext[Any, Any], error: Exception, what: str) -> None:
+    """Answer the call with ``error`` by setting its status: nothing raised, nothing kept.
+
+    A RequestError is the answer itself; anything else is the server's own fault, INTERNAL
+    with a correlation id. Either way the error's traceback (and with it every frame that
+    held the request) is dropped at once.
+    """
+    if isinstance(error, RequestError):
+        known = error.detached()
+    else:
+        log.error("%s failed", what, exc_info=error)
+        known = Internal(f"{what} failed: {type(error).__name__}")
+        forget_frames(error)
+    answer(context, correlated(known, what).to_status())
+
+
+@dataclass
+class Deadline:
+    """One call's time limit, shared by preparing its request and running it."""
+
+    seconds: float
+    what: str
+    at: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.at = asyncio.get_running_loop().time() + self.seconds
+
+    def remaining(self) -> float:
+        return max(0.0, self.at - asyncio.get_running_loop().time())
+
+    def exceeded(self) -> DeadlineExceeded:
+        return DeadlineExceeded(f"{self.what} ran past its {self.seconds:g} s limit and was stopped")
+
+
+async def within(events: AsyncIterator[T], deadline: Deadline) -> AsyncIterator[T]:
+    """The events, or DeadlineExceeded once the deadline has passed (the work is then cancelled)."""
     iterator = events.__aiter__()
     try:
         while True:
             try:
-                item = await asyncio.wait_for(iterator.__anext__(), max(0.0, deadline - loop.time()))
+                item = await asyncio.wait_for(iterator.__anext__(), deadline.remaining())
             except StopAsyncIteration:
                 return
             except asyncio.TimeoutError:
-                raise DeadlineExceeded(f"{what} ran past its {seconds:g} s limit and was stopped") from None
+                raise deadline.exceeded() from None
             yield item
     finally:
         await iterator.aclose()  # type: ignore[attr-defined]
+
+
+def generate_event(event: Progress | Artifact | Chunk) -> pb.GenerateEvent:
+    if isinstance(event, Artifact):
+        return pb.GenerateEvent(artifact=artifact_message(event))
+    if isinstance(event, Chunk):
+        chunk = pb.Chunk(index=event.index, data=event.data, media_type=event.media_type, offset=event.offset)
+        return pb.GenerateEvent(chunk=chunk)
+    return pb.GenerateEvent(progress=progress_message(event))
 
 
 class MuseforgeService(pb_grpc.MuseforgeServicer):
@@ -162,16 +208,10 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
             ]
         )
 
-    async def _prepare_effect(self, request: pb.ApplyEffectRequest) -> PreparedEffect:
-        parameters = struct_to_dict(request.parameters)
-        seed = request.seed if request.HasField("seed") else None
-        inputs = [EffectInput(i.data, i.name) for i in request.inputs]
-        # Decoding a film frame takes a while: never on the event loop.
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self.executor,
-            lambda: self.engine.prepare_effect(request.effect, parameters, inputs, seed, request.format),
-        )
+    # -- the request path -------------------------------------------------------------------
+    # The event loop only moves bytes: converting and validating parameters, decoding inputs
+    # and running happen in the worker threads. Errors answer the call by setting its status
+    # (see ``fail``), so a failed call's request is freed as soon as the call ends.
 
     def _limit(self, declared: float | None) -> float:
         return min(
@@ -179,94 +219,113 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
             self.engine.settings.generator_timeout_seconds,
         )
 
-    async def _effect_events(self, prepared: PreparedEffect) -> AsyncIterator[Progress | Artifact | Chunk]:
-        events = iterate_in_thread(lambda cancel: self.engine.run_effect(prepared, cancel), self.executor)
-        async for event in within(
-            events, self._limit(prepared.effect.timeout), f"effect {prepared.effect.name}"
-        ):
-            yield event
+    def _deadline(self, kind: str, name: str) -> Deadline:
+        table: Mapping[str, Generator | Effect] = (
+            self.engine.generators if kind == "generator" else self.engine.effects)
+        declared = table.get(name)
+        seconds = self._limit(declared.timeout if declared is not None else None)
+        return Deadline(seconds, f"{kind} {clip(name, 200)}")
 
-    async def ApplyEffect(
-        self, request: pb.ApplyEffectRequest, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> pb.ApplyEffectResponse:
+    async def _in_worker(self, work: Callable[[threading.Event], T], deadline: Deadline) -> T:
+        """``work(cancel)`` in a worker thread within the call's time; ``cancel`` is set once the
+        call ends early (cancelled by the client, or out of time), so the work stops too."""
+        cancel = threading.Event()
+        future = asyncio.get_running_loop().run_in_executor(self.executor, work, cancel)
         try:
-            prepared = await self._prepare_effect(request)
-            artifacts = [
-                artifact_message(e) async for e in self._effect_events(prepared) if isinstance(e, Artifact)
-            ]
-        except RequestError as exc:
-            await abort_with(context, correlated(exc, f"ApplyEffect {request.effect}"))
-            raise  # unreachable: abort raises
-        return pb.ApplyEffectResponse(artifacts=artifacts, seed=prepared.seed)
+            return await asyncio.wait_for(future, deadline.remaining())
+        except asyncio.TimeoutError:
+            raise deadline.exceeded() from None
+        finally:
+            cancel.set()
 
-    async def StreamApplyEffect(
-        self, request: pb.ApplyEffectRequest, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> AsyncIterator[pb.ApplyEffectEvent]:
-        try:
-            prepared = await self._prepare_effect(request)
-            yield pb.ApplyEffectEvent(seed=prepared.seed)
-            async for event in self._effect_events(prepared):
-                if isinstance(event, Artifact):
-                    yield pb.ApplyEffectEvent(artifact=artifact_message(event))
-                elif isinstance(event, Progress):
-                    yield pb.ApplyEffectEvent(progress=progress_message(event))
-        except RequestError as exc:
-            await abort_with(context, correlated(exc, f"StreamApplyEffect {request.effect}"))
-
-    def _prepare(self, request: pb.GenerateRequest) -> PreparedRequest:
+    def _prepare(self, request: pb.GenerateRequest, cancel: threading.Event) -> PreparedRequest:
         parameters = struct_to_dict(request.parameters)
         seed = request.seed if request.HasField("seed") else None
         return self.engine.prepare(request.generator, parameters, seed, request.count, request.format)
 
-    async def _events(self, prepared: PreparedRequest) -> AsyncIterator[Progress | Artifact | Chunk]:
+    def _prepare_effect(self, request: pb.ApplyEffectRequest, cancel: threading.Event) -> PreparedEffect:
+        parameters = struct_to_dict(request.parameters)
+        seed = request.seed if request.HasField("seed") else None
+        inputs = [EffectInput(i.data, i.name) for i in request.inputs]
+        return self.engine.prepare_effect(request.effect, parameters, inputs, seed, request.format, cancel)
+
+    async def _events(self, prepared: PreparedRequest, deadline: Deadline
+                      ) -> AsyncIterator[Progress | Artifact | Chunk]:
         events = iterate_in_thread(lambda cancel: self.engine.run(prepared, cancel), self.executor)
-        name = prepared.generator.name
-        async for event in within(events, self._limit(prepared.generator.timeout), f"generator {name}"):
+        async for event in within(events, deadline):
+            yield event
+
+    async def _effect_events(self, prepared: PreparedEffect, deadline: Deadline
+                             ) -> AsyncIterator[Progress | Artifact | Chunk]:
+        events = iterate_in_thread(lambda cancel: self.engine.run_effect(prepared, cancel), self.executor)
+        async for event in within(events, deadline):
             yield event
 
     async def Generate(
         self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.GenerateResponse:
+        what = f"Generate {clip(request.generator, 200)}"
+        deadline = self._deadline("generator", request.generator)
         try:
-            prepared = self._prepare(request)
-            artifacts = [artifact_message(e) async for e in self._events(prepared) if isinstance(e, Artifact)]
-        except RequestError as exc:
-            await abort_with(context, correlated(exc, f"Generate {request.generator}"))
-            raise  # unreachable: abort raises
+            prepared = await self._in_worker(partial(self._prepare, request), deadline)
+            artifacts = [artifact_message(e) async for e in self._events(prepared, deadline)
+                         if isinstance(e, Artifact)]
+        except Exception as exc:
+            fail(context, exc, what)
+            return pb.GenerateResponse()
         return pb.GenerateResponse(artifacts=artifacts, seed=prepared.seed)
 
     async def StreamGenerate(
         self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[pb.GenerateEvent]:
+        what = f"StreamGenerate {clip(request.generator, 200)}"
+        deadline = self._deadline("generator", request.generator)
         try:
-            prepared = self._prepare(request)
+            prepared = await self._in_worker(partial(self._prepare, request), deadline)
             yield pb.GenerateEvent(seed=prepared.seed)
-            async for event in self._events(prepared):
+            async for event in self._events(prepared, deadline):
+                yield generate_event(event)
+        except Exception as exc:
+            fail(context, exc, what)
+
+    async def ApplyEffect(
+        self, request: pb.ApplyEffectRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ApplyEffectResponse:
+        what = f"ApplyEffect {clip(request.effect, 200)}"
+        deadline = self._deadline("effect", request.effect)
+        try:
+            prepared = await self._in_worker(partial(self._prepare_effect, request), deadline)
+            artifacts = [artifact_message(e) async for e in self._effect_events(prepared, deadline)
+                         if isinstance(e, Artifact)]
+        except Exception as exc:
+            fail(context, exc, what)
+            return pb.ApplyEffectResponse()
+        return pb.ApplyEffectResponse(artifacts=artifacts, seed=prepared.seed)
+
+    async def StreamApplyEffect(
+        self, request: pb.ApplyEffectRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[pb.ApplyEffectEvent]:
+        what = f"StreamApplyEffect {clip(request.effect, 200)}"
+        deadline = self._deadline("effect", request.effect)
+        try:
+            prepared = await self._in_worker(partial(self._prepare_effect, request), deadline)
+            yield pb.ApplyEffectEvent(seed=prepared.seed)
+            async for event in self._effect_events(prepared, deadline):
                 if isinstance(event, Artifact):
-                    yield pb.GenerateEvent(artifact=artifact_message(event))
-                elif isinstance(event, Chunk):
-                    yield pb.GenerateEvent(
-                        chunk=pb.Chunk(
-                            index=event.index,
-                            data=event.data,
-                            media_type=event.media_type,
-                            offset=event.offset,
-                        )
-                    )
-                else:
-                    yield pb.GenerateEvent(progress=progress_message(event))
-        except RequestError as exc:
-            await abort_with(context, correlated(exc, f"StreamGenerate {request.generator}"))
+                    yield pb.ApplyEffectEvent(artifact=artifact_message(event))
+                elif isinstance(event, Progress):
+                    yield pb.ApplyEffectEvent(progress=progress_message(event))
+        except Exception as exc:
+            fail(context, exc, what)
 
     async def GetModelStatistics(
         self, request: pb.GetModelStatisticsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.GetModelStatisticsResponse:
         models = self.engine.runtime.models
         if request.model and request.model not in models:
-            await abort_with(
-                context,
-                NotFound(f"unknown model {request.model!r}; models: {', '.join(sorted(models)) or 'none'}"),
-            )
+            known = ", ".join(sorted(models)) or "none"
+            answer(context, NotFound(f"unknown model {request.model!r}; models: {known}").to_status())
+            return pb.GetModelStatisticsResponse()
         chosen = [models[request.model]] if request.model else list(models.values())
         return pb.GetModelStatisticsResponse(models=[model_statistics(m) for m in chosen])
 

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from museforge import GenerationContext, Generator, Media, ModelSource, Progress
+from museforge.generator import LimitExceeded, OutputEstimate, request_count
 
 from .resize import upscale
 
@@ -18,10 +19,15 @@ MODELS_DIR = Path(__file__).parent / "models" / "digits"
 NOISE_DIM = 100
 NATIVE_SIZE = 28
 CHUNK = 32  # images per model call: bounded memory and regular progress for large counts
+MAX_PIXELS = 64 * 512 * 512  # size x size x count per request
+SIZE_FIELDS = ("parameters.size", "count")
 
 
 class DigitsParams(BaseModel):
-    """Parameters of image.digits."""
+    """Parameters of image.digits.
+
+    At most 16,777,216 pixels per request: size x size x count.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -39,6 +45,22 @@ class DigitsParams(BaseModel):
     @classmethod
     def _random_means_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and value.strip().lower() == "random" else value
+
+    @model_validator(mode="after")
+    def _bounded_pixels(self, info: ValidationInfo) -> DigitsParams:
+        pixels = self.size**2 * request_count(info)
+        if pixels > MAX_PIXELS:
+            raise LimitExceeded(f"size x size x count = {pixels:,} pixels exceeds {MAX_PIXELS:,} per request "
+                                "(parameters.size, count)", SIZE_FIELDS)
+        return self
+
+
+assert f"At most {MAX_PIXELS:,} pixels" in (DigitsParams.__doc__ or "")  # the schema states the bound
+
+
+def estimate(params: DigitsParams, count: int) -> OutputEstimate:
+    """Float32 grey pixels of every image."""
+    return OutputEstimate(params.size**2 * count * 4, SIZE_FIELDS)
 
 
 def sample_inputs(seed: int, count: int, digit: int | None) -> dict[str, np.ndarray]:
@@ -77,4 +99,5 @@ DIGITS = Generator(
     models=(ModelSource(MODEL, MODELS_DIR),),
     description="Handwritten digits (28x28 grayscale) from a class-conditional GAN "
     "trained on scikit-learn's digits.",
+    estimate=estimate,
 )

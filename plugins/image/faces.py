@@ -6,9 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, ValidationInfo, model_validator
 
 from museforge import GenerationContext, Generator, Media, ModelSource, Progress
+from museforge.generator import LimitExceeded, OutputEstimate, request_count
 from museforge.latent import Variations, latents
 
 from .resize import upscale
@@ -22,7 +23,10 @@ MAX_IMAGES = 512  # count x frames per request
 
 
 class FacesParams(Variations):
-    """Parameters of image.faces."""
+    """Parameters of image.faces.
+
+    At most 512 images per request: count x frames (frames counts with interpolate_to).
+    """
 
     size: int = Field(
         64, ge=NATIVE_SIZE, le=512,
@@ -30,12 +34,22 @@ class FacesParams(Variations):
         "are upsampled with a Lanczos filter.",
     )
 
+    @model_validator(mode="after")
+    def _bounded_images(self, info: ValidationInfo) -> FacesParams:
+        images = request_count(info) * self.images_per_item()
+        if images > MAX_IMAGES:
+            raise LimitExceeded(f"count x frames = {images} exceeds {MAX_IMAGES} (parameters.frames, count)",
+                                ("parameters.frames", "count"))
+        return self
 
-def check(params: FacesParams, count: int) -> list[tuple[str, str]]:
-    images = count * params.images_per_item()
-    if images > MAX_IMAGES:
-        return [("parameters.frames", f"count x frames = {images} exceeds {MAX_IMAGES}")]
-    return []
+
+assert f"At most {MAX_IMAGES} images" in (FacesParams.__doc__ or "")  # the schema states the bound
+
+
+def estimate(params: FacesParams, count: int) -> OutputEstimate:
+    """Float32 grey pixels of every image."""
+    return OutputEstimate(count * params.images_per_item() * params.size**2 * 4,
+                          ("parameters.size", "parameters.frames", "count"))
 
 
 def generate(
@@ -62,5 +76,5 @@ FACES = Generator(
     models=(ModelSource(MODEL, MODELS_DIR),),
     description="Grayscale faces from a DCGAN trained on scikit-image's Labeled Faces in the "
     "Wild subset; morph sequences between two seeds with interpolate_to and frames.",
-    check=check,
+    estimate=estimate,
 )

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, ValidationInfo, model_validator
 
 from museforge import GenerationContext, Generator, Media, ModelSource, Progress
+from museforge.generator import LimitExceeded, OutputEstimate, request_count
 from museforge.latent import Variations, latents
 
 MODEL = "image.texture"
@@ -20,10 +21,15 @@ NOISE_CHANNELS = 32  # must equal texture_gan.NOISE_CHANNELS
 MARGIN = 4  # noise cells added around a non-tileable request and cropped away
 MAX_PIXELS = 2048 * 2048 * 4  # width x height x count x frames per request
 Family = Literal["brick", "grass", "gravel"]
+SIZE_FIELDS = ("parameters.width", "parameters.height", "parameters.frames", "count")
 
 
 class TextureParams(Variations):
-    """Parameters of image.texture."""
+    """Parameters of image.texture.
+
+    At most 16,777,216 pixels per request: width x height x count x frames (frames counts with
+    interpolate_to).
+    """
 
     family: Family = Field("brick", description="Texture family.")
     width: int = Field(512, ge=64, le=2048, multiple_of=SCALE,
@@ -34,12 +40,21 @@ class TextureParams(Variations):
                            "game engine).")
 
 
-def check(params: TextureParams, count: int) -> list[tuple[str, str]]:
-    pixels = params.width * params.height * count * params.images_per_item()
-    if pixels > MAX_PIXELS:
-        return [("parameters.width", f"width x height x count x frames = {pixels:,} pixels "
-                 f"exceeds {MAX_PIXELS:,} per request")]
-    return []
+    @model_validator(mode="after")
+    def _bounded_pixels(self, info: ValidationInfo) -> TextureParams:
+        pixels = self.width * self.height * request_count(info) * self.images_per_item()
+        if pixels > MAX_PIXELS:
+            raise LimitExceeded(f"width x height x count x frames = {pixels:,} pixels exceeds {MAX_PIXELS:,} "
+                                f"per request ({', '.join(SIZE_FIELDS)})", SIZE_FIELDS)
+        return self
+
+
+assert f"At most {MAX_PIXELS:,} pixels" in (TextureParams.__doc__ or "")  # the schema states the bound
+
+
+def estimate(params: TextureParams, count: int) -> OutputEstimate:
+    """Float32 grey pixels of every texture."""
+    return OutputEstimate(params.width * params.height * count * params.images_per_item() * 4, SIZE_FIELDS)
 
 
 def noise_shape(params: TextureParams) -> tuple[int, int, int]:
@@ -79,5 +94,5 @@ TEXTURE = Generator(
     models=(ModelSource(MODEL, MODELS_DIR),),
     description="Seamless grayscale game textures (brick, grass, gravel) of any size from a "
     "fully convolutional GAN trained on scikit-image's texture photographs.",
-    check=check,
+    estimate=estimate,
 )

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, ValidationInfo, model_validator
 
 from museforge import GenerationContext, Generator, Media, ModelSource, Progress
+from museforge.generator import LimitExceeded, OutputEstimate, request_count
 from museforge.latent import Variations, latents
 
 from .asset import MeshAsset
@@ -27,12 +28,17 @@ LATENT_DIM = 32  # must equal props_net.LATENT (a test checks the shipped manife
 MAX_LODS = 4
 MAX_PROPS = 256  # count x frames per request
 MAX_VOXELS = 64 * 128**3  # count x frames x resolution^3 per request: about 30 s of meshing
+GRID_FIELDS = ("parameters.resolution", "parameters.frames", "count")
 Family = Literal["rock", "vase", "crate", "column", "mushroom"]
 assert set(Family.__args__) == set(FAMILIES)  # type: ignore[attr-defined]
 
 
 class PropsParams(Variations):
-    """Parameters of mesh.props."""
+    """Parameters of mesh.props.
+
+    At most 256 props per request (count x frames, frames counting with interpolate_to), and
+    at most 134,217,728 grid cells: count x frames x resolution^3.
+    """
 
     family: Family = Field("rock", description="The kind of prop.")
     interpolate_family: Family | None = Field(
@@ -52,18 +58,32 @@ class PropsParams(Variations):
         "STL hold LOD0).")
 
 
+    @model_validator(mode="after")
+    def _bounded_work(self, info: ValidationInfo) -> PropsParams:
+        props = request_count(info) * self.images_per_item()
+        if props > MAX_PROPS:
+            raise LimitExceeded(f"count x frames = {props} exceeds {MAX_PROPS} (parameters.frames, count)",
+                                ("parameters.frames", "count"))
+        if props * self.resolution**3 > MAX_VOXELS:
+            raise LimitExceeded(f"count x frames x resolution^3 = {props * self.resolution**3} exceeds "
+                                f"{MAX_VOXELS}; lower the resolution or ask for fewer props "
+                                f"({', '.join(GRID_FIELDS)})", GRID_FIELDS)
+        return self
+
+
+assert f"{MAX_PROPS} props" in (PropsParams.__doc__ or "")  # the schema states the bounds
+assert f"{MAX_VOXELS:,} grid cells" in (PropsParams.__doc__ or "")
+
+
 def check(params: PropsParams, count: int) -> list[tuple[str, str]]:
-    problems = []
-    props = count * params.images_per_item()
-    if props > MAX_PROPS:
-        problems.append(("parameters.frames", f"count x frames = {props} exceeds {MAX_PROPS}"))
-    elif props * params.resolution**3 > MAX_VOXELS:
-        problems.append(("parameters.resolution",
-                         f"count x frames x resolution^3 = {props * params.resolution**3} exceeds "
-                         f"{MAX_VOXELS}; lower the resolution or ask for fewer props"))
     if params.interpolate_family is not None and params.interpolate_to is None:
-        problems.append(("parameters.interpolate_family", "needs interpolate_to"))
-    return problems
+        return [("parameters.interpolate_family", "needs interpolate_to")]
+    return []
+
+
+def estimate(params: PropsParams, count: int) -> OutputEstimate:
+    """The float32 distance grid of every prop (its meshes are smaller)."""
+    return OutputEstimate(count * params.images_per_item() * params.resolution**3 * 4, GRID_FIELDS)
 
 
 def family_weights(params: PropsParams, index: int) -> np.ndarray:
@@ -110,4 +130,5 @@ PROPS = Generator(
     "conditional VAE over signed distance fields, with levels of detail, in metres, Y up; "
     "morphs between seeds and across families with interpolate_to and frames.",
     check=check,
+    estimate=estimate,
 )

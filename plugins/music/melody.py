@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from museforge import Chunk, GenerationContext, Generator, Media, ModelSource, Progress
+from museforge.generator import LimitExceeded, OutputEstimate, request_count
 
 from .audio_formats import BackgroundVorbis, pcm16_bytes
 from .harmony import accompaniment
@@ -33,6 +34,9 @@ STATE_SHAPE = (2, 256)  # (layers, hidden) of the step model; must equal melody_
 TARGET_LUFS = -16.0
 LOUDNESS_LOOKAHEAD_SECONDS = 10.0  # max 0.32 LU off target over 24 test pieces; 6 s: 1.54
 MAX_BARS = 128
+# Seconds of music per request, over all of count: rendering holds ~3 MB per second of audio.
+MAX_SECONDS = 600
+LENGTH_FIELDS = ("parameters.bars", "parameters.tempo", "parameters.time_signature", "count")
 # Metres each style is trained in (those with enough pieces in its corpus); the first is
 # the style's default. tests/plugins/music check these against the dataset.
 STYLE_METRES: dict[str, tuple[str, ...]] = {
@@ -53,7 +57,11 @@ Style = Literal["chorale", "folk", "celtic"]
 
 
 class MelodyParams(BaseModel):
-    """Parameters of music.melody."""
+    """Parameters of music.melody.
+
+    At most 600 seconds of audio per request: bars x beats per bar x 60 / tempo x count
+    (the time signature sets the beats per bar, the style the default tempo).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -88,6 +96,25 @@ class MelodyParams(BaseModel):
         numerator, denominator = (self.time_signature or STYLE_METRES[self.style][0]).split("/")
         return int(numerator), int(denominator)
 
+    def seconds(self) -> float:
+        """Length of one piece: bars x beats per bar x 60 / tempo (the beat of compound metres dotted)."""
+        numerator, denominator = self.metre()
+        bpm = (self.tempo or STYLE_TEMPO[self.style]) * beat_length((numerator, denominator)) / 4.0
+        return self.bars * (numerator * 4.0 / denominator) * 60.0 / bpm
+
+    @model_validator(mode="after")
+    def _bounded_length(self, info: ValidationInfo) -> MelodyParams:
+        if self.time_signature is not None and self.time_signature not in STYLE_METRES[self.style]:
+            return self  # check() names the time signature; its length means nothing
+        count = request_count(info)
+        seconds = self.seconds() * count
+        if seconds > MAX_SECONDS:
+            raise LimitExceeded(
+                f"{count} x {self.bars} bars at {self.tempo or STYLE_TEMPO[self.style]} bpm = {seconds:,.0f} "
+                f"seconds of audio, over the {MAX_SECONDS} a request may make; fewer bars, a faster tempo or "
+                f"a smaller count ({', '.join(LENGTH_FIELDS)})", LENGTH_FIELDS)
+        return self
+
 
 def check(params: MelodyParams, count: int) -> list[tuple[str, str]]:
     problems = []
@@ -98,6 +125,15 @@ def check(params: MelodyParams, count: int) -> list[tuple[str, str]]:
         problems.append(("parameters.time_signature", f"{params.style} is trained in "
                          f"{', '.join(STYLE_METRES[params.style])}, not {params.time_signature!r}"))
     return problems
+
+
+assert f"At most {MAX_SECONDS} seconds" in (MelodyParams.__doc__ or "")  # the schema states the bound
+
+
+def estimate(params: MelodyParams, count: int) -> OutputEstimate:
+    """Stereo float32 samples of every piece."""
+    samples = int(params.seconds() * params.sample_rate) * count
+    return OutputEstimate(samples * 2 * 4, LENGTH_FIELDS)
 
 
 def build_piece(params: MelodyParams) -> Piece:
@@ -243,4 +279,5 @@ MELODY = Generator(
     "from a style-conditioned GRU trained on music21's corpus; MIDI or synthesized audio, "
     "streamed as it is composed.",
     check=check,
+    estimate=estimate,
 )

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
+import numpy as np
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationInfo, model_validator
 
 import museforge
 from museforge.client import Client
+from museforge.config import Settings
 from museforge.errors import field_violations
+from museforge.generator import LimitExceeded, OutputEstimate, request_count
 from tests.servers import ServerThread, inline_engine
 
 
@@ -70,8 +76,6 @@ def test_count_above_configured_maximum(client: Client) -> None:
 
 
 def test_configured_max_count_is_honoured() -> None:
-    from museforge.config import Settings
-
     with ServerThread(Settings(address="127.0.0.1:0", max_count=2)) as server, \
             Client(server.address) as client:
         assert len(client.generate("image.digits", {}, count=2).artifacts) == 2
@@ -114,3 +118,87 @@ def test_plugin_exception_is_internal_for_that_request_only() -> None:
         malformed = rpc_error(lambda: client.generate("test.malformed", {}))
         assert malformed.code() == grpc.StatusCode.INTERNAL
         assert len(client.generate("test.flaky", {}, count=3).artifacts) == 3
+
+
+class Sized(BaseModel):
+    """Parameters of test.sized. At most 100 cells per request: side x side x count."""
+
+    side: int = 4
+
+    @model_validator(mode="after")
+    def _bounded(self, info: ValidationInfo) -> Sized:
+        cells = self.side**2 * request_count(info)
+        if cells > 100:
+            raise LimitExceeded(f"side x side x count = {cells} exceeds 100 (parameters.side, count)",
+                                ("parameters.side", "count"))
+        return self
+
+
+def sized(ctx: museforge.GenerationContext, params: Sized, seed: int, count: int) -> Iterator[Any]:
+    for i in range(count):
+        yield museforge.Media("image", np.zeros((params.side, params.side), np.float32), i)
+
+
+class SizedPlugin:
+    @museforge.hookimpl
+    def register_generators(self, register: Callable[[Any], None]) -> None:
+        register(museforge.Generator(
+            "test.sized", "image", Sized, sized, ("png",),
+            # as if RGBA float32: 16 bytes a cell
+            estimate=lambda p, count: OutputEstimate(p.side**2 * count * 16, ("parameters.side", "count"))))
+
+
+@pytest.fixture(scope="module")
+def sized_client() -> Iterator[Client]:
+    engine = inline_engine(("sized", SizedPlugin()), max_output_bytes=1024, http_address="127.0.0.1:0")
+    with ServerThread(engine.settings, engine) as server, Client(server.address) as client:
+        yield client
+
+
+def test_a_cross_field_bound_names_its_first_field_and_is_in_the_schema(sized_client: Client) -> None:
+    assert len(sized_client.generate("test.sized", {"side": 3}, count=4).artifacts) == 4
+    error = rpc_error(lambda: sized_client.generate("test.sized", {"side": 3}, count=12))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    [(field, description)] = field_violations(error)
+    assert field == "parameters.side" and "count" in description
+    assert "At most 100 cells" in sized_client.schema("test.sized")["description"]
+    # A count out of range is reported once, as the count's own problem.
+    error = rpc_error(lambda: sized_client.generate("test.sized", {"side": 3}, count=1000))
+    assert [f for f, _ in field_violations(error)] == ["count"]
+
+
+def test_an_output_over_max_output_bytes_is_refused_before_it_runs(sized_client: Client) -> None:
+    # 10 x 10 x 1 cells pass the model's bound; their 1,600 bytes pass no 1 KiB max_output_bytes.
+    error = rpc_error(lambda: sized_client.generate("test.sized", {"side": 10}, count=1))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    [(field, description)] = field_violations(error)
+    assert field == "parameters.side" and "max_output_bytes" in description and "count" in description
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"leaf": 1}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return {"digit": value}
+
+
+@pytest.mark.parametrize("depth", [31, 40])
+def test_deep_parameters_over_http_are_400_not_500(depth: int) -> None:
+    settings = Settings(address="127.0.0.1:0", plugins=["image"], http_address="127.0.0.1:0")
+    with ServerThread(settings) as server:
+        assert server.running is not None and server.running.gateway is not None
+        body = json.dumps({"parameters": _nested(depth)}).encode()
+        post = urllib.request.Request(f"http://{server.running.gateway.address}/v1/generators/image.digits:generate",
+                                      body, {"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(post, timeout=30)
+        assert refused.value.code == 400
+        assert json.loads(refused.value.read())["error"]["status"] == "INVALID_ARGUMENT"
+
+
+def test_parameters_with_too_many_values_are_refused_naming_the_field(client: Client) -> None:
+    error = rpc_error(lambda: client.generate("image.digits", {"digit": list(range(20_000))}))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    [(field, description)] = field_violations(error)
+    assert field == "parameters.digit" and "10,000 values" in description
+    assert_still_serving(client)

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -201,3 +202,69 @@ def test_a_job_frame_that_hangs_fails_at_the_time_limit_and_the_job_goes_on(tmp_
         done.response.Unpack(result)
         assert [i.state for i in result.items] == [jobs_pb2.ITEM_STATE_FAILED] * 2
         assert all("0.5 s time limit per frame" in i.error for i in result.items)
+
+
+def leaks_a_path(ctx: museforge.GenerationContext, params: NoParams, seed: int, count: int) -> Iterator[Any]:
+    raise FileNotFoundError(2, "No such file or directory", str(Path(museforge.__file__).parent / "x.onnx"))
+    yield  # pragma: no cover
+
+
+decoded = threading.Event()
+
+
+def mark_applied(ctx: museforge.GenerationContext, params: NoParams, inputs: Any, seed: int) -> Iterator[Any]:
+    decoded.set()
+    yield museforge.Media("image", np.zeros((4, 4), np.float32), 0)
+
+
+class PathsAndDecoding:
+    @museforge.hookimpl
+    def register_generators(self, register: Callable[[Any], None]) -> None:
+        register(museforge.Generator("test.leaks_a_path", "image", NoParams, leaks_a_path, ("png",)))
+
+    @museforge.hookimpl
+    def register_effects(self, register: Callable[[Any], None]) -> None:
+        register(museforge.Effect("test.quick", "image", NoParams, mark_applied, ("png",), timeout=0.2))
+        register(museforge.Effect("test.patient", "image", NoParams, mark_applied, ("png",)))
+
+
+def test_an_internal_error_names_no_server_path(caplog: pytest.LogCaptureFixture) -> None:
+    with ServerThread(engine=inline_engine(("paths", PathsAndDecoding()))) as server, \
+            Client(server.address) as client, caplog.at_level(logging.ERROR, logger="museforge"):
+        with pytest.raises(grpc.RpcError) as caught:
+            client.generate("test.leaks_a_path", {})
+        details = caught.value.details() or ""
+        assert caught.value.code() == grpc.StatusCode.INTERNAL and "x.onnx" in details
+        assert str(Path(museforge.__file__).parent) not in details and "correlation id" in details
+        assert any(str(Path(museforge.__file__).parent) in r.getMessage() for r in caplog.records)  # logged
+
+
+@pytest.mark.parametrize(("effect", "client_timeout"), [("test.quick", 30.0), ("test.patient", 0.2)])
+def test_decoding_an_effect_input_stops_when_the_call_ends(effect: str, client_timeout: float) -> None:
+    # Ended by the effect's own time limit, or by the client's deadline (the call is cancelled).
+    from museforge.png import write_png
+
+    big = write_png(np.zeros((4096, 4096, 3), np.uint16), level=1)  # ~1 s to decode, 0.45 MB to send
+    engine = inline_engine(("paths", PathsAndDecoding()), worker_threads=1)
+    with ServerThread(engine.settings, engine) as server, Client(server.address, timeout=30) as client:
+        decoded.clear()
+        with Client(server.address, timeout=client_timeout) as impatient, \
+                pytest.raises(grpc.RpcError) as caught:
+            impatient.apply_effect(effect, [big])
+        assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert server.running is not None
+        cpu = time.process_time()
+        server.running.executor.submit(lambda: None).result(30)  # the one worker is free again
+        assert time.process_time() - cpu < 0.4  # decoding stopped, rather than finishing for nobody
+        assert not decoded.is_set()  # and the effect never ran
+        assert len(client.apply_effect(effect, [write_png(np.zeros((8, 8), np.uint8))]).artifacts) == 1
+
+
+def test_failed_calls_give_their_request_bytes_back() -> None:
+    engine = inline_engine(("faults", Plugin()), max_request_bytes_in_flight=4 << 20)
+    with ServerThread(engine.settings, engine) as server, Client(server.address, timeout=30) as client:
+        for _ in range(5):  # 3 MiB each in a 4 MiB budget: only room if each failure gave it back
+            with pytest.raises(grpc.RpcError) as caught:
+                client.generate("test.slow", {"pad": "x" * (3 << 20)})
+            assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        client.generate("test.slow", {}, seed=1)

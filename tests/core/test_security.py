@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
@@ -250,3 +251,16 @@ def test_jobs_need_the_jobs_scope_even_to_watch(
 def test_a_client_certificate_needs_its_key() -> None:
     with pytest.raises(ValueError, match="both tls_cert and tls_key"):
         Client("127.0.0.1:1", tls_key=b"key only")
+
+
+def test_method_names_cannot_be_probed_without_a_key(
+    guarded: ServerThread, keys: tuple[Path, dict[str, str]]
+) -> None:
+    channel: Any  # raw bytes in and out: no serializers
+    with grpc.insecure_channel(guarded.address) as channel:
+        for method in ("/museforge.v1.Museforge/Generate", "/museforge.v1.Museforge/Nope", "/no.Such/Method"):
+            assert code_of(lambda m=method: channel.unary_unary(m)(b"", timeout=10)) == \
+                grpc.StatusCode.UNAUTHENTICATED
+        admin = [("authorization", f"Bearer {keys[1]['admin']}")]
+        assert code_of(lambda: channel.unary_unary("/no.Such/Method")(b"", metadata=admin, timeout=10)) == \
+            grpc.StatusCode.UNIMPLEMENTED
