@@ -207,7 +207,8 @@ def test_jobs_over_http_submit_watch_get_list_delete(server: ServerThread, web: 
     assert [i["state"] for i in done["response"]["items"]] == ["ITEM_STATE_DONE"] * 3
     status, page = web.json("GET", f"/v1/jobs/{job_id}/items?pageSize=2")
     assert status == 200 and [int(i["frame"]) for i in page["items"]] == [1, 2] and page["nextPageToken"]
-    status, rest = web.json("GET", f"/v1/jobs/{job_id}/items?pageSize=2&pageToken={quote(page['nextPageToken'])}")
+    token = quote(page["nextPageToken"])
+    status, rest = web.json("GET", f"/v1/jobs/{job_id}/items?pageSize=2&pageToken={token}")
     assert status == 200 and [int(i["frame"]) for i in rest["items"]] == [3] and not rest.get("nextPageToken")
     assert sorted(p.name for p in (root / "out" / "http").iterdir()) == [f"f.000{i}.png" for i in (1, 2, 3)]
     status, listing = web.json("GET", "/v1/jobs?filter=done%3Dtrue&pageSize=10")
