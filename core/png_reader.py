@@ -71,11 +71,11 @@ def _check_cancel(cancel: threading.Event | None) -> None:
 def read_header(data: bytes) -> PngHeader:
     if not data.startswith(SIGNATURE) or len(data) < 33 or data[8:16] != b"\x00\x00\x00\x0dIHDR":
         raise PngError("not a PNG file (bad signature or missing IHDR)")
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
+    if width == 0 or height == 0:  # named first: the most useful thing to tell about such a file
+        raise PngError(f"PNG has a zero size ({width}x{height})")
     if zlib.crc32(data[12:29]) != struct.unpack(">I", data[29:33])[0]:
         raise PngError("PNG header is corrupt (IHDR checksum mismatch)")
-    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
-    if width == 0 or height == 0:
-        raise PngError(f"PNG has a zero size ({width}x{height})")
     return PngHeader(width, height, depth, colour, interlace == 1)
 
 

@@ -86,11 +86,13 @@ def test_every_mesh_format_loads_back_as_the_same_solid(client: Client, fmt: str
 
 
 def test_usd_carries_the_lods_and_the_provenance(client: Client) -> None:
-    pxr = pytest.importorskip("pxr")
+    pytest.importorskip("pxr")
+    from pxr import Usd, UsdGeom  # usd-core 26 no longer imports its submodules with the package
+
     data = client.generate("mesh.props", {"family": "crate", "lods": 2}, seed=5, fmt="usda").artifacts[0].data
-    stage = pxr.Usd.Stage.CreateInMemory()
+    stage = Usd.Stage.CreateInMemory()
     assert stage.GetRootLayer().ImportFromString(data.decode())
-    assert pxr.UsdGeom.GetStageUpAxis(stage) == "Y"
+    assert UsdGeom.GetStageUpAxis(stage) == "Y"
     assert json.loads(stage.GetRootLayer().customLayerData["museforge"])["generator"] == "mesh.props"
     root = stage.GetDefaultPrim()
     assert root.GetVariantSets().GetVariantSet("LOD").GetVariantNames() == ["LOD0", "LOD1"]
