@@ -202,7 +202,7 @@ def poison_request(_: float) -> oip.ModelInferRequest:
 
 
 def huge_tensor(scale: float) -> oip.ModelInferRequest:
-    side = max(64, int(1024 * math.sqrt(scale)) // 8 * 8)
+    side = max(64, int(2048 * math.sqrt(scale)) // 8 * 8)
     image = bytes(3 * side * side * 4)
     return infer_request("effect.upscale_x4", {"image": ("FP32", [1, 3, side, side], image)})
 
@@ -362,7 +362,7 @@ PROBES = [
           "OIP ModelInfer image.digits label=99 while 4 threads Generate image.digits",
           poison_request, send_poison),
     Probe("raw-tensor-huge",
-          "OIP ModelInfer effect.upscale_x4 on a 1024x1024 input, 30 s deadline",
+          "OIP ModelInfer effect.upscale_x4 on a 2048x2048 input, 30 s deadline",
           huge_tensor, send_infer(30.0)),
     Probe("melody-huge",
           "Generate music.melody bars=32 (of at most 128) tempo=30 count=3, 60 s deadline",
