@@ -38,3 +38,42 @@ def client(server: ServerThread) -> Iterator[Client]:
 def channel(server: ServerThread) -> Iterator[grpc.Channel]:
     with grpc.insecure_channel(server.address) as ch:
         yield ch
+
+
+# Test tiers. `python -m pytest` runs everything; `-m "not slow"` is the inner loop (a few
+# minutes less than the whole). A test's tier follows from where it lives, so a new test
+# file lands in the right one by its name:
+#   quality: evaluates a shipped model on held-out data (files named *_quality.py);
+#   train:   trains and exports through the [train] extra (quick exports, the scaffold);
+#   slow:    every quality and train test, plus load, soak, crash, Ray, adversarial,
+#            interop, bench and lint runs, which start processes or run for many seconds.
+QUALITY_FILES = ("_quality.py",)
+TRAIN_FILES = ("_quick.py", "test_recipes_quick.py", "test_digits_export.py", "test_plugin_scaffold.py")
+SLOW_FILES = (
+    "test_load.py", "test_jobs_ray.py", "test_jobs_crash.py", "test_shutdown.py", "test_lint.py",
+    "test_buf.py", "test_fuzz.py", "test_third_party_plugin.py", "test_bench_smoke.py",
+)
+SLOW_FOLDERS = ("adversarial", "interop", "bench")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for marker, meaning in (
+        ("slow", "starts processes or runs for many seconds; skip with -m 'not slow'"),
+        ("quality", "evaluates a shipped model on held-out data"),
+        ("train", "trains and exports a model (needs the [train] extra)"),
+    ):
+        config.addinivalue_line("markers", f"{marker}: {meaning}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = item.path
+        tiers = set()
+        if path.name.endswith(QUALITY_FILES):
+            tiers |= {"quality", "slow"}
+        if path.name.endswith(TRAIN_FILES):
+            tiers |= {"train", "slow"}
+        if path.name in SLOW_FILES or any(part in SLOW_FOLDERS for part in path.parent.parts[-1:]):
+            tiers.add("slow")
+        for tier in sorted(tiers):
+            item.add_marker(getattr(pytest.mark, tier))
