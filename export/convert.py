@@ -1,18 +1,24 @@
-"""PyTorch -> ONNX, with the IR version pinned to what the installed ONNX Runtime reads."""
+"""PyTorch -> ONNX, with the IR version pinned to what the installed ONNX Runtime reads.
+
+torch is imported by the export functions only: checks of shipped models ask
+``max_ir_version`` without it.
+"""
 
 from __future__ import annotations
 
 import functools
 import io
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnx
 import onnxruntime as ort
-import torch
 
 from .spec import ExportSpec
+
+if TYPE_CHECKING:
+    import torch
 
 
 class ExportError(RuntimeError):
@@ -62,6 +68,8 @@ def apply_spec_shapes(model: onnx.ModelProto, spec: ExportSpec) -> None:
 
 
 def to_torch(feed: dict[str, np.ndarray]) -> tuple[torch.Tensor, ...]:
+    import torch
+
     return tuple(torch.from_numpy(np.ascontiguousarray(v)) for v in feed.values())
 
 
@@ -69,6 +77,8 @@ def export_onnx(
     module: torch.nn.Module, spec: ExportSpec, example: dict[str, np.ndarray]
 ) -> onnx.ModelProto:
     """Export ``module`` (eval mode) as described by ``spec``; returns the checked model."""
+    import torch
+
     if list(example) != spec.input_names:
         raise ExportError(f"example inputs {list(example)} differ from the spec's {spec.input_names}")
     module = module.eval()

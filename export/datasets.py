@@ -1,83 +1,77 @@
-"""Packaged-data loaders for training: real data that ships inside PyPI packages.
+"""Generic machinery for packaged data sets: sources, fingerprints and resizing.
 
-Only numpy, scikit-learn and Pillow are imported here, so quality checks that run
-against the shipped ONNX models can load the same hold-out split without torch.
+The data sets themselves live in the plugins that train on them. Only numpy and Pillow
+are imported here (scikit-learn and scikit-image lazily, by the sources), so quality
+checks that run the shipped ONNX models load the same hold-out splits without torch.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
-__all__ = ["DIGITS_SIZE", "DigitsSplit", "digits_28"]
-
-# MNIST-sized output, so the model looks like what users expect of a digits generator.
-DIGITS_SIZE = 28
-# load_digits stores 4x4-block counts, so pixel values are integers in 0..16.
-_DIGITS_MAX = 16.0
+__all__ = ["Fingerprint", "packaged_image", "upscale_images"]
 
 
-@dataclass(frozen=True)
-class DigitsSplit:
-    """A deterministic stratified train/hold-out split of the upscaled digits."""
+class Fingerprint:
+    """sha256 over a data set's raw content and the parameters that shape it, for manifests."""
 
-    train_x: np.ndarray  # float32 (N, 28, 28) in [0, 1]
-    train_y: np.ndarray  # int64 (N,)
-    test_x: np.ndarray
-    test_y: np.ndarray
-    fingerprint: str  # sha256 over raw data + split parameters, for manifests
-    source: str
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+
+    def add(self, *parts: str | bytes | np.ndarray) -> Fingerprint:
+        """Hash text (UTF-8), bytes or an array's C-order bytes, in order."""
+        for part in parts:
+            if isinstance(part, str):
+                self._digest.update(part.encode())
+            elif isinstance(part, np.ndarray):
+                self._digest.update(part.tobytes())
+            else:
+                self._digest.update(part)
+        return self
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
 
 
-def _upscale(images: np.ndarray, size: int) -> np.ndarray:
-    """Bilinear-upscale (N, h, w) float images in [0, 1] to (N, size, size) float32."""
+def packaged_image(entry: str) -> np.ndarray:
+    """A picture that ships inside a PyPI package, as uint8 pixels (H x W or H x W x C).
+
+    ``entry`` is "skimage:NAME" (a ``skimage.data`` function; "motorcycle_left" and
+    "motorcycle_right" are the two views of ``stereo_motorcycle``) or "sklearn:FILE"
+    (``sklearn.datasets.load_sample_image``). The packages are imported lazily: they are
+    training and quality extras, not serving dependencies.
+    """
+    package, _, name = entry.partition(":")
+    if package == "skimage":
+        from skimage import data
+
+        if name == "motorcycle_left" or name == "motorcycle_right":
+            left, right, _ = data.stereo_motorcycle()
+            image = np.asarray(left if name.endswith("left") else right)
+        else:
+            image = np.asarray(getattr(data, name)())
+    elif package == "sklearn":
+        from sklearn.datasets import load_sample_image
+
+        image = np.asarray(load_sample_image(name))
+    else:
+        raise ValueError(f"unknown picture source {entry!r}")
+    if image.dtype != np.uint8:
+        raise ValueError(f"{entry}: expected uint8 pixels, got {image.dtype}")
+    return image
+
+
+def upscale_images(images: np.ndarray, size: int, resample: Image.Resampling) -> np.ndarray:
+    """Resize (N, h, w) float images in [0, 1] to (N, size, size) float32, clipped to [0, 1].
+
+    Each image goes through Pillow as a float32 mode "F" image: full precision, no 8-bit
+    rounding. Bicubic overshoots slightly at strong edges; the clip keeps [0, 1] exact.
+    """
     out = np.empty((len(images), size, size), dtype=np.float32)
     for i, img in enumerate(images):
-        # A float32 array becomes a mode "F" image: full precision, no 8-bit rounding.
         pil = Image.fromarray(img.astype(np.float32))
-        out[i] = np.asarray(pil.resize((size, size), Image.Resampling.BILINEAR))
-    # Bilinear cannot overshoot, but clip anyway so the [0, 1] contract is exact.
+        out[i] = np.asarray(pil.resize((size, size), resample))
     return np.clip(out, 0.0, 1.0)
-
-
-def digits_28(test_fraction: float = 0.2, seed: int = 0) -> DigitsSplit:
-    """scikit-learn's 8x8 handwritten digits upscaled to 28x28, split stratified by digit.
-
-    The split depends only on ``test_fraction`` and ``seed``, so training and the
-    quality checks agree on which images are held out.
-    """
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
-    # Imported lazily: scikit-learn is a training extra, not a serving dependency.
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    bunch = load_digits()
-    raw_images = np.ascontiguousarray(bunch.images, dtype=np.float64)
-    raw_targets = np.ascontiguousarray(bunch.target, dtype=np.int64)
-
-    digest = hashlib.sha256()
-    digest.update(raw_images.tobytes())
-    digest.update(raw_targets.tobytes())
-    # repr() of the float round-trips exactly, so equal parameters hash equally.
-    digest.update(f"size={DIGITS_SIZE};test_fraction={test_fraction!r};seed={seed}".encode())
-
-    images = _upscale(raw_images / _DIGITS_MAX, DIGITS_SIZE)
-    train_x, test_x, train_y, test_y = train_test_split(
-        images,
-        raw_targets,
-        test_size=test_fraction,
-        random_state=seed,
-        stratify=raw_targets,
-    )
-    return DigitsSplit(
-        train_x=np.ascontiguousarray(train_x, dtype=np.float32),
-        train_y=np.ascontiguousarray(train_y, dtype=np.int64),
-        test_x=np.ascontiguousarray(test_x, dtype=np.float32),
-        test_y=np.ascontiguousarray(test_y, dtype=np.int64),
-        fingerprint=digest.hexdigest(),
-        source=f"scikit-learn load_digits (UCI optdigits), {len(raw_targets)} images",
-    )

@@ -21,12 +21,15 @@ import torch
 from museforge.manifest import MODEL_NAME, AxisRule, Manifest, TensorInfo, sha256_of
 from museforge.recipe import Recipe
 
+from .callbacks import Checkpoints, Hooks, Progress, ProgressBar
 from .convert import export_onnx
+from .seeds import seed_everything
 from .spec import ExportSpec
-from .training import Checkpoints, ProgressBar, seed_everything
 from .validate import ValidationReport, validate_export
 
 VALIDATION_BATCHES = (1, 3, 8)
+# (rng, batch) -> model inputs of that batch size, in the spec's input order.
+MakeInputs = Callable[[np.random.Generator, int], dict[str, np.ndarray]]
 
 
 @dataclass
@@ -35,8 +38,13 @@ class RecipeContext:
 
     seed: int
     quick: bool
-    progress: Callable[[int, int, dict[str, float]], None]
+    progress: Progress
     checkpoints: Checkpoints
+
+    @property
+    def hooks(self) -> Hooks:
+        """The progress bar and checkpoints, as a trainer of the kit takes them."""
+        return Hooks(self.progress, self.checkpoints)
 
 
 @dataclass
@@ -52,7 +60,7 @@ class Companion:
     directory: str  # e.g. "props_encoder"
     module: torch.nn.Module
     spec: ExportSpec
-    make_inputs: Callable[[np.random.Generator, int], dict[str, np.ndarray]]
+    make_inputs: MakeInputs | None = None  # None: the spec's example inputs
 
 
 @dataclass
@@ -61,9 +69,9 @@ class TrainedModel:
 
     module: torch.nn.Module
     spec: ExportSpec
-    # (rng, batch) -> model inputs of that batch size, in the spec's input order.
-    make_inputs: Callable[[np.random.Generator, int], dict[str, np.ndarray]]
     dataset: dict[str, Any]
+    # Export and validation inputs; None: drawn as the spec says (ExportSpec.example_inputs).
+    make_inputs: MakeInputs | None = None
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     # Quality on held-out data, computed on the exported ONNX model itself.
     evaluate: Callable[[ort.InferenceSession], dict[str, Any]] | None = None
@@ -112,23 +120,43 @@ def run_recipe(
         trained: TrainedModel = recipe.load_build()(ctx)
     finally:
         bar.close()
-    train_seconds = time.perf_counter() - started
+    run = _Run(recipe, seed, quick, version, trained, time.perf_counter() - started)
 
     rng = np.random.default_rng(seed + 1)
-    main = _export(recipe.name, trained.module, trained.spec, trained.make_inputs, rng)
-    companions = [(c, _export(c.name, c.module, c.spec, c.make_inputs, rng)) for c in trained.companions]
+    main = _export(trained.module, trained.spec, trained.make_inputs, rng)
+    companions = [(c, _export(c.module, c.spec, c.make_inputs, rng)) for c in trained.companions]
 
-    metrics: dict[str, Any] = {}
     sessions = {recipe.name: main.session(), **{c.name: exported.session() for c, exported in companions}}
+    metrics: dict[str, Any] = {}
     if trained.evaluate is not None:
         metrics.update(trained.evaluate(sessions[recipe.name]))
     if trained.evaluate_sessions is not None:
         metrics.update(trained.evaluate_sessions(sessions))
 
-    def manifest_for(name: str, spec: ExportSpec, exported: _Exported, metrics: dict[str, Any]) -> Manifest:
+    for companion, exported in companions:
+        root = (output / companion.directory) if output else recipe.models_dir.parent / companion.directory
+        _write(exported.model, run.manifest(companion.name, companion.spec, exported,
+                                            {"companion_of": recipe.name}), root, version)
+    final, manifest = _write(main.model, run.manifest(recipe.name, trained.spec, main, metrics),
+                             target_root, version)
+    return ExportResult(directory=final, manifest=manifest, validation=main.report)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One export run: what every manifest it writes records besides its own model."""
+
+    recipe: Recipe
+    seed: int
+    quick: bool
+    version: int
+    trained: TrainedModel
+    train_seconds: float
+
+    def manifest(self, name: str, spec: ExportSpec, exported: _Exported, metrics: dict[str, Any]) -> Manifest:
         return Manifest(
             name=name,
-            version=version,
+            version=self.version,
             inputs=[TensorInfo(name=t.name, dtype=t.dtype, shape=list(t.shape), range=t.range)
                     for t in spec.inputs],
             outputs=[TensorInfo(name=t.name, dtype=t.dtype, shape=list(t.shape)) for t in spec.outputs],
@@ -139,13 +167,13 @@ def run_recipe(
             max_input_elements=spec.max_input_elements,
             output_axes={axis: AxisRule(axis=source, scale=factor)
                          for axis, (source, factor) in spec.output_axes.items()},
-            recipe=recipe.build,
-            seed=seed,
-            quick=quick,
-            dataset=trained.dataset,
+            recipe=self.recipe.build,
+            seed=self.seed,
+            quick=self.quick,
+            dataset=self.trained.dataset,
             training={
-                "seconds": round(train_seconds, 1),
-                "hyperparameters": trained.hyperparameters,
+                "seconds": round(self.train_seconds, 1),
+                "hyperparameters": self.trained.hyperparameters,
                 "device": "cpu",
                 "torch_threads": torch.get_num_threads(),
             },
@@ -154,14 +182,6 @@ def run_recipe(
             validation={"batch_sizes": list(exported.report.batch_sizes),
                         "max_abs_diff": exported.report.max_abs_diff},
         )
-
-    for companion, exported in companions:
-        root = (output / companion.directory) if output else recipe.models_dir.parent / companion.directory
-        _write(exported.model, manifest_for(companion.name, companion.spec, exported,
-                                            {"companion_of": recipe.name}), root, version)
-    final, manifest = _write(main.model, manifest_for(recipe.name, trained.spec, main, metrics),
-                             target_root, version)
-    return ExportResult(directory=final, manifest=manifest, validation=main.report)
 
 
 @dataclass(frozen=True)
@@ -173,10 +193,10 @@ class _Exported:
         return ort.InferenceSession(self.model.SerializeToString(), providers=["CPUExecutionProvider"])
 
 
-def _export(name: str, module: torch.nn.Module, spec: ExportSpec,
-            make_inputs: Callable[[np.random.Generator, int], dict[str, np.ndarray]],
+def _export(module: torch.nn.Module, spec: ExportSpec, make_inputs: MakeInputs | None,
             rng: np.random.Generator) -> _Exported:
     """Export one module and validate it against PyTorch on fresh inputs of several batch sizes."""
+    make_inputs = make_inputs or spec.example_inputs
     model = export_onnx(module, spec, make_inputs(rng, 2))
     feeds = [make_inputs(rng, b) for b in VALIDATION_BATCHES]
     return _Exported(model, validate_export(module, model, spec, feeds))

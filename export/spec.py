@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+
+# How validation draws one input's values: (rng, concrete shape) -> array (cast to the dtype after).
+Draw = Callable[[np.random.Generator, tuple[int, ...]], np.ndarray]
+
+
+def pixels(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Uniform in [0, 1), drawn in float32: pictures."""
+    return rng.random(shape, dtype=np.float32)
+
+
+def uniform(low: float, high: float) -> Draw:
+    """Uniform in [low, high): e.g. the part of a conditioning range worth validating."""
+    return lambda rng, shape: rng.uniform(low, high, shape)
+
+
+def normal(scale: float) -> Draw:
+    """Normal with mean 0 and standard deviation ``scale`` (the default draw is ``scale`` 1)."""
+    return lambda rng, shape: scale * rng.standard_normal(shape)
 
 
 @dataclass(frozen=True)
@@ -22,9 +40,26 @@ class TensorSpec:
     dtype: str
     shape: tuple[int | str, ...]
     range: tuple[int | float, int | float] | None = None
+    # How validation draws this input (not part of the manifest). None: normal floats (uniform
+    # within ``range`` when there is one), integers over ``range`` (0 or 1 without one).
+    example: Draw | None = None
 
-    def concrete_shape(self, axes: dict[str, int]) -> tuple[int, ...]:
+    def concrete_shape(self, axes: Mapping[str, int]) -> tuple[int, ...]:
         return tuple(axes[d] if isinstance(d, str) else d for d in self.shape)
+
+    def draw(self, rng: np.random.Generator, axes: Mapping[str, int], int_high: int = 2) -> np.ndarray:
+        """Values of this input's shape at ``axes``, cast to its dtype."""
+        shape = self.concrete_shape(axes)
+        dtype = np.dtype(self.dtype)
+        values: np.ndarray
+        if self.example is not None:
+            values = self.example(rng, shape)
+        elif np.issubdtype(dtype, np.floating):
+            values = rng.uniform(*self.range, shape) if self.range else rng.standard_normal(shape)
+        else:
+            low, high = self.range if self.range else (0, int_high - 1)
+            values = rng.integers(int(low), int(high) + 1, size=shape)
+        return values.astype(dtype)
 
 
 @dataclass(frozen=True)
@@ -43,6 +78,9 @@ class ExportSpec:
     # Output axes the inputs do not name: axis -> (input axis, factor), e.g.
     # {"height_x4": ("height", 4)}; the server sizes a reply from it before running.
     output_axes: Mapping[str, tuple[str, int]] = field(default_factory=dict)
+    # Sizes of the symbolic axes other than "batch" in validation inputs: a size, or a
+    # (low, high) range each call draws a size from (high excluded), in this order.
+    example_axes: Mapping[str, int | tuple[int, int]] = field(default_factory=dict)
 
     @property
     def input_names(self) -> list[str]:
@@ -62,23 +100,17 @@ class ExportSpec:
         return axes
 
     def random_inputs(
-        self, rng: np.random.Generator, axes: dict[str, int], int_high: int = 2
+        self, rng: np.random.Generator, axes: Mapping[str, int], int_high: int = 2
     ) -> dict[str, np.ndarray]:
-        """Fresh inputs for validation: normal floats, integers in [0, int_high); both drawn
-        within a declared ``range`` instead."""
-        feed: dict[str, np.ndarray] = {}
-        for tensor in self.inputs:
-            shape = tensor.concrete_shape(axes)
-            dtype = np.dtype(tensor.dtype)
-            values: np.ndarray
-            if np.issubdtype(dtype, np.floating):
-                values = (rng.uniform(*tensor.range, shape) if tensor.range
-                          else rng.standard_normal(shape))
-            else:
-                low, high = tensor.range if tensor.range else (0, int_high - 1)
-                values = rng.integers(int(low), int(high) + 1, size=shape)
-            feed[tensor.name] = values.astype(dtype)
-        return feed
+        """Fresh inputs at ``axes``, each drawn as its ``TensorSpec.draw`` says."""
+        return {tensor.name: tensor.draw(rng, axes, int_high) for tensor in self.inputs}
+
+    def example_inputs(self, rng: np.random.Generator, batch: int) -> dict[str, np.ndarray]:
+        """Inputs for export and validation: ``batch`` rows at the ``example_axes`` sizes."""
+        axes = {"batch": batch}
+        for axis, size in self.example_axes.items():
+            axes[axis] = size if isinstance(size, int) else int(rng.integers(*size))
+        return self.random_inputs(rng, axes)
 
     def resolve_axes(self, shapes: Mapping[str, tuple[int, ...]]) -> dict[str, int]:
         """Every symbolic axis's size for inputs of these shapes, output axes included."""

@@ -20,8 +20,8 @@ from PIL import Image, ImageDraw
 
 from museforge.config import Settings
 from museforge.engine import EffectInput, Engine
-from museforge.export.photo_data import load_photo
 from museforge.plugins.effect.baselines import bicubic_upscale, downscale
+from museforge.plugins.effect.photo_data import load_photo
 from museforge.png import write_png
 
 Panel = tuple[str, np.ndarray]

@@ -16,6 +16,7 @@ import numpy as np
 from museforge.tiling import mirror_index
 
 from .metrics import psnr
+from .photo_data import PhotoSplit
 
 # (photo HxWx3 in [0, 1], condition) -> restored HxWx3
 Restore = Callable[[np.ndarray, float], np.ndarray]
@@ -131,3 +132,10 @@ def evaluate_denoiser(denoise: Restore, photos: Sequence[np.ndarray], names: Seq
 
     return {**evaluate_levels(denoise, photos, names, sigmas, noisy, "sigma", "noisy", blur_sigmas),
             "sigmas": list(sigmas)}
+
+
+def evaluate_session(session: Any, split: PhotoSplit, sigmas: Sequence[int] = EVAL_SIGMAS,
+                     blur_sigmas: Sequence[float] = BLUR_SIGMAS) -> dict[str, Any]:
+    """Held-out figures of a denoiser's ONNX session (what the recipe records)."""
+    return evaluate_denoiser(session_restorer(session, "sigma"), split.held_out, split.held_out_names,
+                             sigmas, blur_sigmas)

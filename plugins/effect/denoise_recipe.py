@@ -1,29 +1,20 @@
 """``museforge export effect.denoise``: train the noise-level-conditioned denoiser on packaged photos.
 
-Also the pieces effect.restore's recipe shares: the export spec of a conditioned
-restorer and its validation inputs.
+Also the export spec of a conditioned restorer, which effect.restore's recipe shares.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
-import onnxruntime as ort
 
-from museforge.export.photo_data import PhotoSplit, photo_split
 from museforge.export.pipeline import RecipeContext, TrainedModel
-from museforge.export.spec import ExportSpec, TensorSpec, tiled_run_elements
+from museforge.export.spec import ExportSpec, TensorSpec, pixels, tiled_run_elements, uniform
 
 from . import denoise
-from .denoise_quality import (
-    BLUR_SIGMAS,
-    COARSE_BLUR_SIGMAS,
-    EVAL_SIGMAS,
-    evaluate_denoiser,
-    session_restorer,
-)
+from .denoise_quality import COARSE_BLUR_SIGMAS, evaluate_session
+from .photo_data import photo_split
 from .restoration_net import DEPTH, WIDTH, ConditionedRestorer
 from .supervised import MakeBatch, random_patches, train_supervised
 
@@ -33,31 +24,25 @@ FULL_STEPS = 1200
 QUICK_STEPS = 4
 # Training noise levels (0-255 scale): a margin around the 5-50 the effect accepts.
 SIGMA_TRAIN = (2.0, 55.0)
+SIGMA_SERVED = (5.0, 50.0)
 SIGMA_SCALE = 50.0  # the network sees sigma / 50 as its level channel
 SHARED_GREY_NOISE = 0.5  # share of grey patches given one noise field for all channels
 
 
-def restorer_spec(condition: str, levels: tuple[float, float]) -> ExportSpec:
-    """image [batch, 3, h, w] + ``condition`` [batch] in ``levels`` -> result [batch, 3, h, w]."""
+def restorer_spec(condition: str, levels: tuple[float, float], served: tuple[float, float]) -> ExportSpec:
+    """image [batch, 3, h, w] + ``condition`` [batch] in ``levels`` -> result [batch, 3, h, w].
+
+    Validation feeds random pictures of even sides and conditions in the ``served`` range.
+    """
     return ExportSpec(
-        inputs=(TensorSpec("image", "float32", ("batch", 3, "height", "width")),
-                TensorSpec(condition, "float32", ("batch",), range=levels)),
+        inputs=(TensorSpec("image", "float32", ("batch", 3, "height", "width"), example=pixels),
+                TensorSpec(condition, "float32", ("batch",), range=levels, example=uniform(*served))),
         outputs=(TensorSpec("result", "float32", ("batch", 3, "height", "width")),),
         opset=17, rtol=1e-3, atol=1e-4, max_batch_size=16,
         # The effect's largest run: 4 tiles at the tile field's maximum (1024) with their halo.
         max_input_elements=tiled_run_elements(3, 1024, denoise.HALO, denoise.MULTIPLE, batch=4) + 4,
+        example_axes={"height": 24, "width": 40},
     )
-
-
-def make_inputs_fn(condition: str, low: float,
-                   high: float) -> Callable[[np.random.Generator, int], dict[str, np.ndarray]]:
-    """Validation inputs: random pictures of even sides and conditions in the served range."""
-
-    def make_inputs(rng: np.random.Generator, batch: int) -> dict[str, np.ndarray]:
-        return {"image": rng.random((batch, 3, 24, 40), dtype=np.float32),
-                condition: rng.uniform(low, high, batch).astype(np.float32)}
-
-    return make_inputs
 
 
 def make_batch_fn(photos: Sequence[np.ndarray], patch: int) -> MakeBatch:
@@ -75,23 +60,15 @@ def make_batch_fn(photos: Sequence[np.ndarray], patch: int) -> MakeBatch:
     return make_batch
 
 
-def evaluate_session(session: ort.InferenceSession, split: PhotoSplit,
-                     sigmas: Sequence[int] = EVAL_SIGMAS,
-                     blur_sigmas: Sequence[float] = BLUR_SIGMAS) -> dict[str, Any]:
-    return evaluate_denoiser(session_restorer(session, "sigma"), split.held_out, split.held_out_names,
-                             sigmas, blur_sigmas)
-
-
 def build(ctx: RecipeContext) -> TrainedModel:
     split = photo_split()
     steps = QUICK_STEPS if ctx.quick else FULL_STEPS
     model = train_supervised(
         ConditionedRestorer(0.0, SIGMA_SCALE), make_batch_fn(split.train, PATCH), steps=steps,
-        batch=BATCH, seed=ctx.seed, lr=1e-3, progress=ctx.progress, checkpoint=ctx.checkpoints.save)
+        batch=BATCH, seed=ctx.seed, lr=1e-3, hooks=ctx.hooks)
     return TrainedModel(
         module=model,
-        spec=restorer_spec("sigma", SIGMA_TRAIN),
-        make_inputs=make_inputs_fn("sigma", 5.0, 50.0),
+        spec=restorer_spec("sigma", SIGMA_TRAIN, SIGMA_SERVED),
         dataset={"source": split.source, "fingerprint": split.fingerprint,
                  "degradation": f"additive white Gaussian noise, sigma uniform in {SIGMA_TRAIN} "
                  "(0-255 scale), clipped to [0, 1]"},

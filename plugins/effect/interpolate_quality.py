@@ -15,6 +15,7 @@ import numpy as np
 from . import interpolate_data as data
 from .interpolate import Infer, interpolate_pair
 from .metrics import luminance, psnr, ssim
+from .photo_data import PhotoSplit
 
 SHAVE = 8  # border px left out of the figures: content entering the frame is unknowable
 EVAL_TILE = 256  # the effect's default tile
@@ -94,3 +95,9 @@ def evaluate_interpolator(infer: Infer, photos: Sequence[np.ndarray], names: Seq
 def motion_description() -> str:
     return (f"uniform per triplet, between the outer frames: shift +-{data.MAX_SHIFT:g} px per axis, "
             f"zoom +-{data.MAX_ZOOM * 100:g}%, rotation +-{data.MAX_ROTATION:g} deg; Keys cubic sampling")
+
+
+def evaluate_session(session: Any, split: PhotoSplit, quick: bool = False) -> dict[str, Any]:
+    """Held-out figures of the ONNX interpolator (what the recipe records; one triplet a photo if quick)."""
+    return evaluate_interpolator(session_infer(session), split.held_out, split.held_out_names,
+                                 per_photo=1 if quick else data.HELD_OUT_PER_PHOTO)

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 
-from museforge.export.photo_data import PhotoSplit, photo_split
 from museforge.export.pipeline import RecipeContext, TrainedModel
-from museforge.export.spec import ExportSpec, TensorSpec, tiled_run_elements
+from museforge.export.spec import ExportSpec, TensorSpec, pixels, tiled_run_elements, uniform
 
 from . import interpolate
-from .interpolate_data import HELD_OUT_PER_PHOTO, PIVOT, margin_for, training_batch
+from .interpolate_data import PIVOT, margin_for, training_batch
 from .interpolate_net import MULTIPLE, WIDTHS, Interpolator
-from .interpolate_quality import evaluate_interpolator, motion_description, session_infer
+from .interpolate_quality import evaluate_session, motion_description
+from .photo_data import photo_split
 from .supervised import MakeBatch, train_supervised
 
 PATCH = 64  # training crop side (a multiple of interpolate_net.MULTIPLE)
@@ -25,13 +23,14 @@ FULL_STEPS = 1200
 QUICK_STEPS = 6
 
 SPEC = ExportSpec(
-    inputs=(TensorSpec("image", "float32", ("batch", 3, "height", "width")),
-            TensorSpec("image2", "float32", ("batch", 3, "height", "width")),
-            TensorSpec("t", "float32", ("batch",), range=(0.0, 1.0))),
+    inputs=(TensorSpec("image", "float32", ("batch", 3, "height", "width"), example=pixels),
+            TensorSpec("image2", "float32", ("batch", 3, "height", "width"), example=pixels),
+            TensorSpec("t", "float32", ("batch",), range=(0.0, 1.0), example=uniform(0.05, 0.95))),
     outputs=(TensorSpec("result", "float32", ("batch", 3, "height", "width")),),
     opset=17, rtol=1e-3, atol=1e-4, max_batch_size=16,
     # The effect's largest run: 2 pairs of tiles at the tile field's maximum (1024) with their halo.
     max_input_elements=2 * tiled_run_elements(3, 1024, interpolate.HALO, MULTIPLE, batch=2) + 2,
+    example_axes={"height": 2 * MULTIPLE, "width": 3 * MULTIPLE},
 )
 
 
@@ -43,11 +42,6 @@ def make_batch_fn(photos: Sequence[np.ndarray], patch: int) -> MakeBatch:
     return make_batch
 
 
-def evaluate_session(session: ort.InferenceSession, split: PhotoSplit, quick: bool = False) -> dict[str, Any]:
-    return evaluate_interpolator(session_infer(session), split.held_out, split.held_out_names,
-                                 per_photo=1 if quick else HELD_OUT_PER_PHOTO)
-
-
 def build(ctx: RecipeContext) -> TrainedModel:
     if interpolate.MULTIPLE != MULTIPLE:
         raise RuntimeError("interpolate.MULTIPLE (serving) differs from interpolate_net.MULTIPLE")
@@ -55,17 +49,10 @@ def build(ctx: RecipeContext) -> TrainedModel:
     steps = QUICK_STEPS if ctx.quick else FULL_STEPS
     model = train_supervised(
         Interpolator(), make_batch_fn(split.train, PATCH), steps=steps, batch=BATCH,
-        seed=ctx.seed, lr=LR, progress=ctx.progress, checkpoint=ctx.checkpoints.save)
-
-    def make_inputs(rng: np.random.Generator, batch: int) -> dict[str, np.ndarray]:
-        shape = (batch, 3, 2 * MULTIPLE, 3 * MULTIPLE)
-        return {"image": rng.random(shape, dtype=np.float32), "image2": rng.random(shape, dtype=np.float32),
-                "t": rng.uniform(0.05, 0.95, batch).astype(np.float32)}
-
+        seed=ctx.seed, lr=LR, hooks=ctx.hooks)
     return TrainedModel(
         module=model,
         spec=SPEC,
-        make_inputs=make_inputs,
         dataset={"source": split.source, "fingerprint": split.fingerprint,
                  "synthesis": f"triplets rendered from random crops (flips, quarter turns) under "
                  f"continuous camera motion, {motion_description()}",

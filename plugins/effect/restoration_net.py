@@ -22,7 +22,9 @@ RECEPTIVE_RADIUS = 2 * DEPTH + 1
 MULTIPLE = 2  # input sides must be even (the fold)
 
 
-class _Residual(nn.Module):
+class ResidualBlock(nn.Module):
+    """x + conv(relu(conv(x))): two 3x3 convolutions at one width (the upscaler's body too)."""
+
     def __init__(self, width: int) -> None:
         super().__init__()
         self.a = nn.Conv2d(width, width, 3, padding=1)
@@ -43,7 +45,7 @@ class ConditionedRestorer(nn.Module):
         super().__init__()
         self.offset, self.scale = float(offset), float(scale)
         self.head = nn.Conv2d(4 * 3 + 1, width, 3, padding=1)
-        self.body = nn.Sequential(*[_Residual(width) for _ in range(blocks)])
+        self.body = nn.Sequential(*[ResidualBlock(width) for _ in range(blocks)])
         self.tail = nn.Conv2d(width, 4 * 3, 3, padding=1)
         nn.init.zeros_(self.tail.weight)  # start as the identity: training learns only the correction
         nn.init.zeros_(self.tail.bias)  # type: ignore[arg-type]  # a conv built with bias=True

@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .denoise_quality import BLUR_SIGMAS, Restore, evaluate_levels
+from .denoise_quality import BLUR_SIGMAS, Restore, evaluate_levels, session_restorer
 from .jpeg_constraint import constrain_to_jpeg
+from .photo_data import PhotoSplit
 
 EVAL_QUALITIES: tuple[int, ...] = (10, 20, 30)
 
@@ -46,3 +47,18 @@ def evaluate_restorer(restore: Restore, photos: Sequence[np.ndarray], names: Seq
 
     return {**evaluate_levels(restore, photos, names, qualities, compressed, "q", "jpeg", blur_sigmas),
             "qualities": list(qualities)}
+
+
+def evaluate_session(session: Any, split: PhotoSplit, qualities: Sequence[int] = EVAL_QUALITIES,
+                     blur_sigmas: Sequence[float] = BLUR_SIGMAS,
+                     jpeg_constraint: bool = True) -> dict[str, Any]:
+    """Held-out figures of the effect as served (``psnr_model_*``): the network, then by default the
+    luma quantisation-constraint projection, whose share shows in ``psnr_network_*`` (network alone)."""
+    network = session_restorer(session, "quality")
+    photos, names = split.held_out, split.held_out_names
+    if not jpeg_constraint:
+        return {**evaluate_restorer(network, photos, names, qualities, blur_sigmas), "jpeg_constraint": False}
+    figures = evaluate_restorer(constrained(network), photos, names, qualities, blur_sigmas)
+    alone = evaluate_restorer(network, photos, names, qualities, (0.0,))
+    return {**figures, **{f"psnr_network_q{q}": alone[f"psnr_model_q{q}"] for q in qualities},
+            "jpeg_constraint": True}

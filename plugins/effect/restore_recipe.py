@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 import torch
 from torch import nn
 
-from museforge.export.photo_data import PhotoSplit, photo_split
 from museforge.export.pipeline import RecipeContext, TrainedModel
 
-from .denoise_quality import BLUR_SIGMAS, COARSE_BLUR_SIGMAS, session_restorer
-from .denoise_recipe import make_inputs_fn, restorer_spec
+from .denoise_quality import COARSE_BLUR_SIGMAS
+from .denoise_recipe import restorer_spec
+from .photo_data import photo_split
 from .restoration_net import DEPTH, ConditionedRestorer
-from .restore_quality import EVAL_QUALITIES, constrained, evaluate_restorer, jpeg_round_trip
+from .restore_quality import evaluate_session, jpeg_round_trip
 from .supervised import MakeBatch, random_patches, train_supervised
 
 PATCH = 64
@@ -100,35 +98,18 @@ def make_batch_fn(photos: Sequence[np.ndarray], patch: int,
     return make_batch
 
 
-def evaluate_session(session: ort.InferenceSession, split: PhotoSplit,
-                     qualities: Sequence[int] = EVAL_QUALITIES,
-                     blur_sigmas: Sequence[float] = BLUR_SIGMAS,
-                     jpeg_constraint: bool = True) -> dict[str, Any]:
-    """Held-out figures of the effect as served (``psnr_model_*``): the network, then by default the
-    luma quantisation-constraint projection, whose share shows in ``psnr_network_*`` (network alone)."""
-    network = session_restorer(session, "quality")
-    photos, names = split.held_out, split.held_out_names
-    if not jpeg_constraint:
-        return {**evaluate_restorer(network, photos, names, qualities, blur_sigmas), "jpeg_constraint": False}
-    figures = evaluate_restorer(constrained(network), photos, names, qualities, blur_sigmas)
-    alone = evaluate_restorer(network, photos, names, qualities, (0.0,))
-    return {**figures, **{f"psnr_network_q{q}": alone[f"psnr_model_q{q}"] for q in qualities},
-            "jpeg_constraint": True}
-
-
 def build(ctx: RecipeContext) -> TrainedModel:
     split = photo_split()
     steps = QUICK_STEPS if ctx.quick else FULL_STEPS
     weights = quality_weights(split.train) if QUALITY_WEIGHTING else None
+    levels = (float(QUALITY_RANGE[0]), float(QUALITY_RANGE[1]))
     loss = weighted_mse if weights is not None else nn.functional.mse_loss
     model = train_supervised(
         ConditionedRestorer(0.0, QUALITY_SCALE, width=WIDTH), make_batch_fn(split.train, PATCH, weights),
-        steps=steps, batch=BATCH, seed=ctx.seed, lr=LR, progress=ctx.progress,
-        checkpoint=ctx.checkpoints.save, loss_fn=loss)
+        steps=steps, batch=BATCH, seed=ctx.seed, lr=LR, hooks=ctx.hooks, loss_fn=loss)
     return TrainedModel(
         module=model,
-        spec=restorer_spec("quality", (float(QUALITY_RANGE[0]), float(QUALITY_RANGE[1]))),
-        make_inputs=make_inputs_fn("quality", float(QUALITY_RANGE[0]), float(QUALITY_RANGE[1])),
+        spec=restorer_spec("quality", levels, levels),
         dataset={"source": split.source, "fingerprint": split.fingerprint,
                  "degradation": f"Pillow JPEG round trip (RGB, default 4:2:0 subsampling), quality "
                  f"{FOCUS_SHARE:.0%} uniform in {QUALITY_FOCUS[0]}..{QUALITY_FOCUS[1]}, the rest uniform in "

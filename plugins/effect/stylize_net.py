@@ -16,14 +16,17 @@ down to 1x1 runs; served tiles carry real context, so the padding never shows th
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from museforge.export.callbacks import Hooks
+from museforge.export.fit import fit
+from museforge.export.schedule import Schedule
+from museforge.export.seeds import seeded
 
 from .stylize_quality import FEATURE_SEED, INPUT_MEAN, MULTIPLE, extractor_weights
 
@@ -36,10 +39,6 @@ RECEPTIVE_RADIUS = 1 + 1 + 2 + 4 * 2 * BLOCKS + 2 + 1 + 1 + 3
 PALETTE_LR_GAIN = 10.0
 NORM_PATCHES = 48  # training patches that set each style's distance unit
 _EDGE = 0.02  # input clamp before the logit, so pure black/white stay finite
-
-ProgressFn = Callable[[int, int, dict[str, float]], None]
-CheckpointFn = Callable[[int, Mapping[str, Any]], object]
-
 
 class CondAffine(nn.Module):
     """x * scale[style] + shift[style], per channel: conditional normalisation without statistics."""
@@ -169,30 +168,32 @@ def luma_ssim(a: Tensor, b: Tensor, window: int = 7) -> Tensor:
 MakeBatch = Callable[[np.random.Generator, int], np.ndarray]  # (rng, count) -> [N, 3, s, s]
 
 
+def _style_scale(features: FeatureGrams, sample: Tensor, target_t: Sequence[Tensor]) -> Tensor:
+    """Each style's distance from typical training patches (their median), its unit in the loss.
+
+    So far styles and near ones pull alike. A per-style constant, not the patch's own
+    distance: patches cut from a style's own picture are near zero and would dominate.
+    """
+    with torch.no_grad():
+        sample_grams = features(sample)
+        return torch.stack([style_distance(sample_grams, [t[k].expand(len(sample), -1, -1) for t in target_t])
+                            .median() for k in range(len(target_t[0]))])
+
+
 def train_stylizer(model: Stylizer, make_batch: MakeBatch, targets: Sequence[Sequence[np.ndarray]], *,
                    steps: int, batch: int, seed: int, lr: float, style_weight: float,
-                   content_weight: float, progress: ProgressFn | None = None,
-                   checkpoint: CheckpointFn | None = None, checkpoint_every: int = 200) -> Stylizer:
+                   content_weight: float, hooks: Hooks | None = None) -> Stylizer:
     """Adam on style_weight * relative style distance + content_weight * (1 - luma SSIM).
 
     Styles cycle through the batch, so each step trains every style equally.
     """
-    rng = np.random.default_rng(seed)
-    torch.manual_seed(seed)
+    streams = seeded(seed)
     features = FeatureGrams()
-    styles = len(targets)
     target_t = [torch.from_numpy(np.stack([t[level] for t in targets]).astype(np.float32))
                 for level in range(len(targets[0]))]
-    style_index = torch.arange(batch) % styles
-    # Each style's distance is measured in units of a typical training patch's own distance,
-    # so far styles and near ones pull alike. A per-style constant, not the patch's own
-    # distance: patches cut from a style's own picture are near zero and would dominate.
-    with torch.no_grad():
-        sample = torch.from_numpy(np.ascontiguousarray(make_batch(rng, NORM_PATCHES)))
-        sample_grams = features(sample)
-        scale = torch.stack([style_distance(sample_grams, [t[k].expand(NORM_PATCHES, -1, -1)
-                                                           for t in target_t]).median()
-                             for k in range(styles)])
+    style_index = torch.arange(batch) % len(targets)
+    sample = torch.from_numpy(np.ascontiguousarray(make_batch(streams.numpy, NORM_PATCHES)))
+    scale = _style_scale(features, sample, target_t)
     # The palette path needs large moves (greying a photograph is a matrix far from the
     # identity), so it learns faster than the convolutions.
     palette = {id(model.colour), id(model.colour_shift)}
@@ -200,28 +201,15 @@ def train_stylizer(model: Stylizer, make_batch: MakeBatch, targets: Sequence[Seq
         {"params": [p for p in model.parameters() if id(p) not in palette], "lr": lr},
         {"params": [model.colour, model.colour_shift], "lr": lr * PALETTE_LR_GAIN},
     ])
-    warmup = max(1, steps // 20)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
-    report_every = max(1, min(25, steps // 100))
-    running: dict[str, float] = {}
-    model.train()
-    for step in range(1, steps + 1):
-        x = torch.from_numpy(np.ascontiguousarray(make_batch(rng, batch)))
-        goal = [t[style_index] for t in target_t]
+
+    def loss(step: int) -> tuple[Tensor, Mapping[str, float]]:
+        x = torch.from_numpy(np.ascontiguousarray(make_batch(streams.numpy, batch)))
         out = model(x, style_index)
-        ratio = style_distance(features(out), goal) / scale[style_index]
+        ratio = style_distance(features(out), [t[style_index] for t in target_t]) / scale[style_index]
         similarity = luma_ssim(out, x)
-        loss = style_weight * ratio.mean() + content_weight * (1.0 - similarity).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        schedule.step()
-        for key, value in (("loss", loss.item()), ("ratio", ratio.mean().item()),
-                           ("ssim", similarity.mean().item())):
-            running[key] = running.get(key, value) + (value - running.get(key, value)) * 0.05
-        if progress and (step % report_every == 0 or step == steps):
-            progress(step, steps, dict(running))
-        if checkpoint and step % checkpoint_every == 0:
-            checkpoint(step, {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step})
-    return model.eval()
+        value = style_weight * ratio.mean() + content_weight * (1.0 - similarity).mean()
+        return value, {"loss": value.item(), "ratio": ratio.mean().item(), "ssim": similarity.mean().item()}
+
+    fit(model, opt, loss, steps=steps, streams=streams, schedule=Schedule(warmup_divisor=20), hooks=hooks,
+        checkpoint_every=200)
+    return model

@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 from .metrics import luminance, ssim
+from .photo_data import PhotoSplit, load_photo
 
 __all__ = ["CHECK_SEED", "FEATURE_SEED", "LEVELS", "STYLES", "Style", "evaluate_stylizer",
            "extractor_weights", "gram_matrices", "session_stylizer", "style_distance",
@@ -46,7 +47,7 @@ class Style:
     """One style: a packaged image, the part of it used, and the scale it is seen at."""
 
     name: str
-    source: str  # "package:name", as export.photo_data.load_photo reads it
+    source: str  # "package:name", as photo_data.load_photo reads it
     crop: tuple[int, int, int, int] | None  # top, left, height, width; None: whole image
     scale: float  # resize factor after cropping (sets the size of the style's marks)
     why: str
@@ -119,8 +120,6 @@ def style_distance(grams: Sequence[np.ndarray], target: Sequence[np.ndarray]) ->
 
 def style_image(style: Style) -> np.ndarray:
     """The style's picture, HxWx3 float32 in [0, 1], cropped and scaled as declared."""
-    from museforge.export.photo_data import load_photo
-
     raw = load_photo(style.source)
     if style.crop is not None:
         top, left, h, w = style.crop
@@ -202,3 +201,17 @@ def session_stylizer(session: Any) -> Stylize:
         return out[:, HALO:HALO + height, HALO:HALO + width].transpose(1, 2, 0)
 
     return run
+
+
+def centre_crops(photos: Sequence[np.ndarray], side: int) -> list[np.ndarray]:
+    crops = []
+    for p in photos:
+        y, x = (p.shape[0] - side) // 2, (p.shape[1] - side) // 2
+        crops.append(p[y:y + side, x:x + side])
+    return crops
+
+
+def evaluate_session(session: Any, split: PhotoSplit, crop: int | None = None) -> dict[str, Any]:
+    """Held-out figures per style (whole photographs unless ``crop``), on the ONNX model."""
+    photos = list(split.held_out) if crop is None else centre_crops(split.held_out, crop)
+    return evaluate_stylizer(session_stylizer(session), photos, split.held_out_names)

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 import numpy as np
-import onnxruntime as ort
 
-from museforge.export.photo_data import PhotoSplit, photo_split
 from museforge.export.pipeline import RecipeContext, TrainedModel
-from museforge.export.spec import ExportSpec, TensorSpec, tiled_run_elements
+from museforge.export.spec import ExportSpec, TensorSpec, pixels, tiled_run_elements
 
 from . import stylize
+from .photo_data import photo_split
 from .stylize_net import BLOCKS, NORM_PATCHES, PALETTE_LR_GAIN, WIDTHS, Stylizer, train_stylizer
-from .stylize_quality import STYLE_NAMES, STYLES, evaluate_stylizer, session_stylizer, style_grams
+from .stylize_quality import STYLE_NAMES, STYLES, evaluate_session, style_grams
 from .supervised import random_patches
 
 PATCH = 96  # content patch side: holds a few of the extractor's coarsest (45 px) cells
@@ -27,28 +23,15 @@ CONTENT_WEIGHT = 1.5
 QUICK_CROP = 128  # quick mode scores centre crops of the held-out photos (seconds, not minutes)
 
 SPEC = ExportSpec(
-    inputs=(TensorSpec("image", "float32", ("batch", 3, "height", "width")),
+    inputs=(TensorSpec("image", "float32", ("batch", 3, "height", "width"), example=pixels),
             TensorSpec("style", "int64", ("batch",), range=(0, len(STYLES) - 1))),
     outputs=(TensorSpec("result", "float32", ("batch", 3, "height", "width")),),
     opset=17, rtol=1e-3, atol=1e-4, max_batch_size=16,
     # The effect's largest run: 2 tiles at the tile field's maximum (1024) with their halo.
     max_input_elements=tiled_run_elements(3, 1024, stylize.HALO, stylize.GRID, batch=2) + 2,
+    # 38 x 54: not a multiple of 4, so validation covers the network's own padding.
+    example_axes={"height": 38, "width": 54},
 )
-
-
-def _centre_crops(photos: Sequence[np.ndarray], side: int) -> list[np.ndarray]:
-    crops = []
-    for p in photos:
-        y, x = (p.shape[0] - side) // 2, (p.shape[1] - side) // 2
-        crops.append(p[y:y + side, x:x + side])
-    return crops
-
-
-def evaluate_session(session: ort.InferenceSession, split: PhotoSplit,
-                     crop: int | None = None) -> dict[str, Any]:
-    """Held-out figures per style (whole photographs unless ``crop``), on the ONNX model."""
-    photos = list(split.held_out) if crop is None else _centre_crops(split.held_out, crop)
-    return evaluate_stylizer(session_stylizer(session), photos, split.held_out_names)
 
 
 def build(ctx: RecipeContext) -> TrainedModel:
@@ -62,18 +45,10 @@ def build(ctx: RecipeContext) -> TrainedModel:
         return random_patches(split.train, rng, count, PATCH)
 
     train_stylizer(model, make_batch, style_grams(), steps=steps, batch=BATCH, seed=ctx.seed, lr=LR,
-                   style_weight=STYLE_WEIGHT, content_weight=CONTENT_WEIGHT, progress=ctx.progress,
-                   checkpoint=ctx.checkpoints.save)
-
-    def make_inputs(rng: np.random.Generator, batch: int) -> dict[str, np.ndarray]:
-        # 38 x 54: not a multiple of 4, so validation covers the network's own padding.
-        return {"image": rng.random((batch, 3, 38, 54), dtype=np.float32),
-                "style": rng.integers(0, len(STYLES), size=batch).astype(np.int64)}
-
+                   style_weight=STYLE_WEIGHT, content_weight=CONTENT_WEIGHT, hooks=ctx.hooks)
     return TrainedModel(
         module=model,
         spec=SPEC,
-        make_inputs=make_inputs,
         dataset={
             "source": split.source,
             "fingerprint": split.fingerprint,

@@ -11,19 +11,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .restoration_net import ResidualBlock
+
 WIDTH = 32
 BLOCKS = 4  # residual blocks of two 3x3 convs
 RECEPTIVE_RADIUS = 1 + 2 * BLOCKS + 1 + 2  # head, blocks, tail, bicubic support (input px)
-
-
-class _Residual(nn.Module):
-    def __init__(self, width: int) -> None:
-        super().__init__()
-        self.a = nn.Conv2d(width, width, 3, padding=1)
-        self.b = nn.Conv2d(width, width, 3, padding=1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x + self.b(F.relu(self.a(x)))
 
 
 class Upscaler(nn.Module):
@@ -33,7 +25,7 @@ class Upscaler(nn.Module):
         super().__init__()
         self.scale = scale
         self.head = nn.Conv2d(3, width, 3, padding=1)
-        self.body = nn.Sequential(*[_Residual(width) for _ in range(blocks)])
+        self.body = nn.Sequential(*[ResidualBlock(width) for _ in range(blocks)])
         self.tail = nn.Conv2d(width, 3 * scale * scale, 3, padding=1)
         nn.init.zeros_(self.tail.weight)  # start as plain bicubic
         nn.init.zeros_(self.tail.bias)  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ import numpy as np
 
 from .baselines import bicubic_upscale, downscale
 from .metrics import luminance, psnr, ssim
+from .photo_data import PhotoSplit
 
 Upscale = Callable[[np.ndarray], np.ndarray]  # HxWx3 low-res -> (H*s)x(W*s)x3
 
@@ -40,3 +41,8 @@ def session_upscaler(session: Any) -> Upscale:
         return np.asarray(session.run(["result"], {"image": x})[0][0]).transpose(1, 2, 0)
 
     return run
+
+
+def evaluate_session(session: Any, split: PhotoSplit, scale: int) -> dict[str, Any]:
+    """Held-out figures of an upscaler's ONNX session (what the recipe records)."""
+    return evaluate_upscaler(session_upscaler(session), scale, split.held_out, split.held_out_names)

@@ -11,9 +11,8 @@ are small enough to train in minutes on two CPU cores.
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Mapping
+from typing import cast
 
 import numpy as np
 import torch
@@ -21,7 +20,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from museforge.export.datasets import DIGITS_SIZE, DigitsSplit
+from museforge.export.callbacks import Hooks
+from museforge.export.gan import Adversarial, EpochBatches, hinge_critic_loss, recompute_batchnorm
+from museforge.export.seeds import Streams, forked
+
+from .digits_data import DIGITS_SIZE, DigitsSplit
 
 __all__ = [
     "FULL_EPOCHS",
@@ -42,15 +45,11 @@ QUICK_EPOCHS = 1
 FULL_EPOCHS = 200
 
 # Training hyperparameters of the shipped model.
-_LR_G = 2e-4
+_LR_G = 2e-4  # TTUR-style rates, Adam with beta1 = 0 (museforge.export.gan.BETAS)
 _LR_D = 4e-4
-_BETAS = (0.0, 0.9)
 _AUX_WEIGHT = 1.0  # weight of the auxiliary-classifier cross-entropy, for D and G
 _MAX_SHIFT = 2  # pixels of random translation in the discriminator's augmentation
 _EMA_DECAY = 0.999  # the returned generator is an exponential average of the weights
-
-ProgressFn = Callable[[int, int, dict[str, float]], None]
-CheckpointFn = Callable[[int, dict[str, Any]], object]
 
 _BASE = DIGITS_SIZE // 4  # 7x7 seed maps, upsampled twice to 28x28
 
@@ -140,139 +139,57 @@ def _shift(x: Tensor, max_shift: int, gen: torch.Generator) -> Tensor:
     return padded.gather(2, rows).gather(3, cols)
 
 
-def _batches(n: int, batch_size: int, gen: torch.Generator) -> Iterator[Tensor]:
-    """Shuffled index batches; the ragged tail is dropped so BatchNorm never sees tiny batches."""
-    order = torch.randperm(n, generator=gen)
-    for start in range(0, n - batch_size + 1, batch_size):
-        yield order[start : start + batch_size]
-
-
-@torch.no_grad()
-def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    for p_ema, p in zip(ema.parameters(), model.parameters(), strict=True):
-        p_ema.lerp_(p, 1.0 - decay)
-
-
-@torch.no_grad()
-def _recompute_bn_stats(g: DigitsGenerator, gen: torch.Generator, batches: int = 16) -> None:
-    """Give the averaged generator BatchNorm statistics of its own weights.
-
-    EMA weights never ran in train mode, so the running stats copied from the live
-    generator do not match them; a cumulative average over fresh batches does.
-    """
-    bns = [m for m in g.modules() if isinstance(m, nn.BatchNorm2d)]
-    saved = [bn.momentum for bn in bns]
-    for bn in bns:
-        bn.reset_running_stats()
-        bn.momentum = None  # cumulative moving average
-    g.train()
-    for _ in range(batches):
-        z = torch.randn(256, LATENT_DIM, generator=gen)
-        label = torch.arange(256) % NUM_CLASSES
-        g(z, label)
-    for bn, momentum in zip(bns, saved, strict=True):
-        bn.momentum = momentum
-    g.eval()
-
-
 def train_digits_gan(
     split: DigitsSplit,
     *,
     seed: int,
     epochs: int,
     batch_size: int = 64,
-    progress: ProgressFn | None = None,
-    checkpoint: CheckpointFn | None = None,
+    hooks: Hooks | None = None,
     checkpoint_every: int = 25,
 ) -> DigitsGenerator:
     """Train the conditional GAN on ``split.train_x``/``train_y`` only; returns G in eval mode.
 
     Every random draw comes from ``seed`` (weights via a forked global RNG, data order,
     noise and augmentation via one ``torch.Generator``), so a run is reproducible on
-    the same machine, thread count and library versions. ``progress(step, total_steps, losses)`` is
-    called every few steps and after the last one; ``checkpoint(step, state)`` every
-    ``checkpoint_every`` epochs with the weights and optimiser states.
+    the same machine, thread count and library versions. ``hooks`` get progress every
+    few steps and a checkpoint every ``checkpoint_every`` epochs.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
-    if not 1 <= batch_size <= len(split.train_x):
-        raise ValueError(f"batch_size must be in [1, {len(split.train_x)}], got {batch_size}")
-
-    # fork_rng: seed weight init without leaking the seed into the caller's global RNG.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return _train(split, seed, epochs, batch_size, progress, checkpoint, checkpoint_every)
+    with forked(seed) as streams:
+        return _train(split, streams, epochs, batch_size, hooks, checkpoint_every)
 
 
-def _train(
-    split: DigitsSplit,
-    seed: int,
-    epochs: int,
-    batch_size: int,
-    progress: ProgressFn | None,
-    checkpoint: CheckpointFn | None = None,
-    checkpoint_every: int = 25,
-) -> DigitsGenerator:
-    np.random.seed(seed)  # nothing here draws from numpy; pinned for any library that does
-    gen = torch.Generator().manual_seed(seed)
-
+def _train(split: DigitsSplit, streams: Streams, epochs: int, batch_size: int, hooks: Hooks | None,
+           checkpoint_every: int) -> DigitsGenerator:
+    gen = streams.torch
     real_x = torch.from_numpy(np.ascontiguousarray(split.train_x, dtype=np.float32)).unsqueeze(1)
     real_y = torch.from_numpy(np.ascontiguousarray(split.train_y, dtype=np.int64))
-    n = len(real_x)
+    batches = EpochBatches(len(real_x), batch_size, gen)
+    gan = Adversarial.create(DigitsGenerator(), DigitsDiscriminator(), lr_g=_LR_G, lr_d=_LR_D,
+                             ema_decay=_EMA_DECAY)
+    g, d = gan.generator, gan.critic
 
-    g = DigitsGenerator()
-    d = DigitsDiscriminator()
-    g_ema = copy.deepcopy(g)
-    g_ema.requires_grad_(False)
-    # TTUR-style rates with beta1 = 0, the standard for hinge loss + spectral norm.
-    opt_g = torch.optim.Adam(g.parameters(), lr=_LR_G, betas=_BETAS)
-    opt_d = torch.optim.Adam(d.parameters(), lr=_LR_D, betas=_BETAS)
+    def step(i: int) -> Mapping[str, float]:
+        idx = batches.batch(i)
+        x, y = real_x[idx], real_y[idx]
+        z = torch.randn(len(idx), LATENT_DIM, generator=gen)
+        fake_y = torch.randint(0, NUM_CLASSES, (len(idx),), generator=gen)
+        # Discriminator: hinge loss, plus the auxiliary classifier on real images
+        # only (training it on fakes would reward the generator for easy digits).
+        fake = g(z, fake_y).detach()
+        score_real, logits_real = d(_shift(x, _MAX_SHIFT, gen), y)
+        score_fake, _ = d(_shift(fake, _MAX_SHIFT, gen), fake_y)
+        loss_d = hinge_critic_loss(score_real, score_fake) + _AUX_WEIGHT * F.cross_entropy(logits_real, y)
+        gan.critic_step(loss_d)
+        # Generator: fool the critic and be classified as the requested digit.
+        score_fake, logits_fake = d(_shift(g(z, fake_y), _MAX_SHIFT, gen), fake_y)
+        loss_g = -score_fake.mean() + _AUX_WEIGHT * F.cross_entropy(logits_fake, fake_y)
+        gan.generator_step(loss_g, i)
+        return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
 
-    steps_per_epoch = n // batch_size
-    total = epochs * steps_per_epoch
-    report_every = max(1, min(50, total // 100))
-    step = 0
-    g.train()
-    d.train()
-    for epoch in range(epochs):
-        for idx in _batches(n, batch_size, gen):
-            x, y = real_x[idx], real_y[idx]
-            z = torch.randn(len(idx), LATENT_DIM, generator=gen)
-            fake_y = torch.randint(0, NUM_CLASSES, (len(idx),), generator=gen)
-
-            # Discriminator: hinge loss, plus the auxiliary classifier on real images
-            # only (training it on fakes would reward the generator for easy digits).
-            fake = g(z, fake_y).detach()
-            score_real, logits_real = d(_shift(x, _MAX_SHIFT, gen), y)
-            score_fake, _ = d(_shift(fake, _MAX_SHIFT, gen), fake_y)
-            loss_d = (
-                F.relu(1.0 - score_real).mean()
-                + F.relu(1.0 + score_fake).mean()
-                + _AUX_WEIGHT * F.cross_entropy(logits_real, y)
-            )
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            opt_d.step()
-
-            # Generator: fool the critic and be classified as the requested digit.
-            fake = g(z, fake_y)
-            score_fake, logits_fake = d(_shift(fake, _MAX_SHIFT, gen), fake_y)
-            loss_g = -score_fake.mean() + _AUX_WEIGHT * F.cross_entropy(logits_fake, fake_y)
-            opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            opt_g.step()
-            # Warm-up: early on, average over the few steps that exist, not the random init.
-            _ema_update(g_ema, g, min(_EMA_DECAY, (1.0 + step) / (10.0 + step)))
-
-            step += 1
-            if progress is not None and (step % report_every == 0 or step == total):
-                progress(step, total, {"loss_d": loss_d.item(), "loss_g": loss_g.item()})
-        if checkpoint is not None and (epoch + 1) % checkpoint_every == 0:
-            checkpoint(step, {
-                "generator": g.state_dict(), "discriminator": d.state_dict(),
-                "generator_ema": g_ema.state_dict(), "opt_g": opt_g.state_dict(),
-                "opt_d": opt_d.state_dict(), "epoch": epoch + 1,
-            })
-
-    _recompute_bn_stats(g_ema, gen)
-    return g_ema
+    ema = gan.run(epochs * batches.per_epoch, step, streams, hooks, checkpoint_every * batches.per_epoch)
+    recompute_batchnorm(ema, lambda: (torch.randn(256, LATENT_DIM, generator=gen),
+                                      torch.arange(256) % NUM_CLASSES))
+    return cast(DigitsGenerator, ema)

@@ -9,13 +9,18 @@ compared with the real hold-out images tell whether the generator collapsed.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-from museforge.export.datasets import DIGITS_SIZE, DigitsSplit
+from .digits import sample_inputs
+from .digits_data import DIGITS_SIZE, DigitsSplit
+from .quality_checks import check_pixels
 
-__all__ = ["evaluate_digits"]
+__all__ = ["SAMPLES_PER_DIGIT", "evaluate_digits", "evaluate_session", "generate_with_session"]
+
+SAMPLES_PER_DIGIT = 200  # generated images per class for the recipe's quality figures
+EVAL_SEED = 20261123
 
 # 2x2 average pooling to 14x14: keeps the strokes, drops the pixel-level texture a
 # generator can get subtly wrong, and makes the SVC four times cheaper.
@@ -54,14 +59,7 @@ def _as_images(name: str, images: np.ndarray) -> np.ndarray:
     if len(arr) < 2:
         # Diversity is a mean over pairs, so it needs at least two images.
         raise ValueError(f"generated[{name}] needs at least 2 images, got {len(arr)}")
-    if not np.isfinite(arr).all():
-        raise ValueError(f"generated[{name}] contains NaN or infinite values")
-    # A little slack for float rounding; anything further means a wrong scale (0..255?).
-    if arr.min() < -1e-3 or arr.max() > 1.0 + 1e-3:
-        raise ValueError(
-            f"generated[{name}] values must lie in [0, 1], "
-            f"got [{float(arr.min()):.3g}, {float(arr.max()):.3g}]"
-        )
+    check_pixels(f"generated[{name}]", arr)
     return arr
 
 
@@ -128,3 +126,18 @@ def evaluate_digits(generated: Mapping[int, np.ndarray], split: DigitsSplit) -> 
     metrics["generated_accuracy"] = correct / total
     metrics["diversity_ratio"] = float(np.mean(ratios))
     return metrics
+
+
+def generate_with_session(session: Any, per_digit: int, seed: int) -> dict[int, np.ndarray]:
+    """``per_digit`` images of every digit from an ONNX session, exactly as the server samples."""
+    out: dict[int, np.ndarray] = {}
+    for digit in range(10):
+        feed = sample_inputs(seed + digit, per_digit, digit)
+        out[digit] = session.run(["image"], feed)[0][:, 0]
+    return out
+
+
+def evaluate_session(session: Any, split: DigitsSplit, per_digit: int = SAMPLES_PER_DIGIT) -> dict[str, Any]:
+    """The figures of the ONNX generator (what the recipe records)."""
+    figures = evaluate_digits(generate_with_session(session, per_digit, EVAL_SEED), split)
+    return {**figures, "samples_per_digit": per_digit}

@@ -14,17 +14,19 @@ exposure changes it must see through, without the generator learning to draw the
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Mapping
+from typing import cast
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from museforge.export.face_data import FACES_SIZE, FaceSplit
+from museforge.export.callbacks import Hooks
+from museforge.export.gan import Adversarial, EpochBatches, hinge_critic_loss, recompute_batchnorm
+from museforge.export.seeds import Streams, forked
+
+from .face_data import FACES_SIZE, FaceSplit
 
 __all__ = [
     "FULL_EPOCHS",
@@ -43,9 +45,8 @@ QUICK_EPOCHS = 2
 FULL_EPOCHS = 2000
 
 # Training hyperparameters of the shipped model.
-_LR_G = 2e-4
+_LR_G = 2e-4  # Adam with beta1 = 0 (museforge.export.gan.BETAS), as in SNGAN/BigGAN
 _LR_D = 2e-4
-_BETAS = (0.0, 0.9)
 _EMA_DECAY = 0.999  # the returned generator is an exponential average of the weights
 # Augmentation of the real faces: what the generator learns to draw too.
 _DATA_SHIFT = 2  # pixels, edge-replicated
@@ -56,9 +57,6 @@ _DA_SHIFT = 4  # pixels (1/8 of the side, as in DiffAugment), zero-filled
 _DA_CUTOUT = 12  # side of the square erased at a random place
 _DA_BRIGHTNESS = 0.2
 _DA_CONTRAST = 0.4
-
-ProgressFn = Callable[[int, int, dict[str, float]], None]
-CheckpointFn = Callable[[int, dict[str, Any]], object]
 
 _BASE = 4  # 4x4 seed maps, doubled three times to 32x32
 _SIZE = FACES_SIZE
@@ -180,57 +178,21 @@ def _augment_real(x: Tensor, gen: torch.Generator) -> Tensor:
     return _exposure(x, _DATA_BRIGHTNESS, _DATA_CONTRAST, gen).clamp(0.0, 1.0)
 
 
-def _batches(n: int, batch_size: int, gen: torch.Generator) -> Iterator[Tensor]:
-    """Shuffled index batches; the ragged tail is dropped so BatchNorm never sees tiny batches."""
-    order = torch.randperm(n, generator=gen)
-    for start in range(0, n - batch_size + 1, batch_size):
-        yield order[start : start + batch_size]
-
-
-@torch.no_grad()
-def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    for p_ema, p in zip(ema.parameters(), model.parameters(), strict=True):
-        p_ema.lerp_(p, 1.0 - decay)
-
-
-@torch.no_grad()
-def _recompute_bn_stats(g: FacesGenerator, gen: torch.Generator, batches: int = 16) -> None:
-    """Give the averaged generator BatchNorm statistics of its own weights.
-
-    EMA weights never ran in train mode, so the running stats copied from the live
-    generator do not match them; a cumulative average over fresh batches does.
-    """
-    bns = [m for m in g.modules() if isinstance(m, nn.BatchNorm2d)]
-    saved = [bn.momentum for bn in bns]
-    for bn in bns:
-        bn.reset_running_stats()
-        bn.momentum = None  # cumulative moving average
-    g.train()
-    for _ in range(batches):
-        g(torch.randn(256, LATENT_DIM, generator=gen))
-    for bn, momentum in zip(bns, saved, strict=True):
-        bn.momentum = momentum
-    g.eval()
-
-
 def train_faces_gan(
     split: FaceSplit,
     *,
     seed: int,
     epochs: int,
     batch_size: int = 32,
-    progress: ProgressFn | None = None,
-    checkpoint: CheckpointFn | None = None,
+    hooks: Hooks | None = None,
     checkpoint_every: int = 250,
 ) -> FacesGenerator:
     """Train the GAN on ``split.train_faces`` only (and their mirrors); returns G in eval mode.
 
     Every random draw comes from ``seed`` (weights via a forked global RNG; data
     order, noise and augmentation via one ``torch.Generator``), so a run is
-    reproducible on the same machine, thread count and library versions.
-    ``progress(step, total_steps, losses)`` is called every few steps and after the
-    last one; ``checkpoint(step, state)`` every ``checkpoint_every`` epochs with the
-    weights and optimiser states.
+    reproducible on the same machine, thread count and library versions. ``hooks``
+    get progress every few steps and a checkpoint every ``checkpoint_every`` epochs.
     """
     n = 2 * len(split.train_faces)
     if epochs < 1:
@@ -238,77 +200,37 @@ def train_faces_gan(
     if not 2 <= batch_size <= n:
         # BatchNorm needs at least two samples per batch.
         raise ValueError(f"batch_size must be in [2, {n}], got {batch_size}")
-
-    # fork_rng: seed weight init without leaking the seed into the caller's global RNG.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return _train(split, seed, epochs, batch_size, progress, checkpoint, checkpoint_every)
+    with forked(seed) as streams:
+        return _train(split, streams, epochs, batch_size, hooks, checkpoint_every)
 
 
-def _train(
-    split: FaceSplit,
-    seed: int,
-    epochs: int,
-    batch_size: int,
-    progress: ProgressFn | None,
-    checkpoint: CheckpointFn | None,
-    checkpoint_every: int,
-) -> FacesGenerator:
-    np.random.seed(seed)  # nothing here draws from numpy; pinned for any library that does
-    gen = torch.Generator().manual_seed(seed)
-
+def _train(split: FaceSplit, streams: Streams, epochs: int, batch_size: int, hooks: Hooks | None,
+           checkpoint_every: int) -> FacesGenerator:
+    gen = streams.torch
     faces = torch.from_numpy(np.ascontiguousarray(split.train_faces, dtype=np.float32)).unsqueeze(1)
     # Mirrors are part of the data rather than a random flip: every epoch shows both.
     real = torch.cat([faces, faces.flip(3)])
-    n = len(real)
+    batches = EpochBatches(len(real), batch_size, gen)
+    gan = Adversarial.create(FacesGenerator(), FacesDiscriminator(), lr_g=_LR_G, lr_d=_LR_D,
+                             ema_decay=_EMA_DECAY)
+    g, d = gan.generator, gan.critic
 
-    g = FacesGenerator()
-    d = FacesDiscriminator()
-    g_ema = copy.deepcopy(g)
-    g_ema.requires_grad_(False)
-    # beta1 = 0 with hinge loss + spectral norm, as in SNGAN/BigGAN.
-    opt_g = torch.optim.Adam(g.parameters(), lr=_LR_G, betas=_BETAS)
-    opt_d = torch.optim.Adam(d.parameters(), lr=_LR_D, betas=_BETAS)
+    def step(i: int) -> Mapping[str, float]:
+        idx = batches.batch(i)
+        x = _augment_real(real[idx], gen)
+        z = torch.randn(len(idx), LATENT_DIM, generator=gen)
+        # One generator pass per step: the discriminator sees it detached, the
+        # generator step backpropagates through it (G has not changed in between).
+        fake = g(z)
+        score_real = d(_diff_augment(x, gen))
+        score_fake = d(_diff_augment(fake.detach(), gen))
+        loss_d = hinge_critic_loss(score_real, score_fake)
+        gan.critic_step(loss_d)
+        loss_g = -d(_diff_augment(fake, gen)).mean()
+        gan.generator_step(loss_g, i)
+        return {"loss_d": loss_d.item(), "loss_g": loss_g.item(),
+                "d_real": score_real.mean().item(), "d_fake": score_fake.mean().item()}
 
-    total = epochs * (n // batch_size)
-    report_every = max(1, min(50, total // 100))
-    step = 0
-    g.train()
-    d.train()
-    for epoch in range(epochs):
-        for idx in _batches(n, batch_size, gen):
-            x = _augment_real(real[idx], gen)
-            z = torch.randn(len(idx), LATENT_DIM, generator=gen)
-
-            # One generator pass per step: the discriminator sees it detached, the
-            # generator step backpropagates through it (G has not changed in between).
-            fake = g(z)
-            score_real = d(_diff_augment(x, gen))
-            score_fake = d(_diff_augment(fake.detach(), gen))
-            loss_d = F.relu(1.0 - score_real).mean() + F.relu(1.0 + score_fake).mean()
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            opt_d.step()
-
-            loss_g = -d(_diff_augment(fake, gen)).mean()
-            opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            opt_g.step()
-            # Warm-up: early on, average over the few steps that exist, not the random init.
-            _ema_update(g_ema, g, min(_EMA_DECAY, (1.0 + step) / (10.0 + step)))
-
-            step += 1
-            if progress is not None and (step % report_every == 0 or step == total):
-                progress(step, total, {
-                    "loss_d": loss_d.item(), "loss_g": loss_g.item(),
-                    "d_real": score_real.mean().item(), "d_fake": score_fake.mean().item(),
-                })
-        if checkpoint is not None and (epoch + 1) % checkpoint_every == 0:
-            checkpoint(step, {
-                "generator": g.state_dict(), "discriminator": d.state_dict(),
-                "generator_ema": g_ema.state_dict(), "opt_g": opt_g.state_dict(),
-                "opt_d": opt_d.state_dict(), "epoch": epoch + 1,
-            })
-
-    _recompute_bn_stats(g_ema, gen)
-    return g_ema
+    ema = gan.run(epochs * batches.per_epoch, step, streams, hooks, checkpoint_every * batches.per_epoch)
+    recompute_batchnorm(ema, lambda: (torch.randn(256, LATENT_DIM, generator=gen),))
+    return cast(FacesGenerator, ema)

@@ -17,13 +17,18 @@ so that dark-skinned or low-contrast faces are not rejected for their exposure.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-from museforge.export.face_data import FACES_SIZE, FaceSplit
+from .face_data import FACES_SIZE, FaceSplit
+from .faces import LATENT_DIM
+from .quality_checks import check_pixels
 
-__all__ = ["evaluate_faces"]
+__all__ = ["SAMPLES", "evaluate_faces", "evaluate_session", "generate_with_session"]
+
+SAMPLES = 500  # generated faces the recipe's quality figures are computed on
+EVAL_SEED = 20261123
 
 _SIZE = FACES_SIZE
 # HOG with 8x8-pixel cells (4x4 cells): eyes, nose and mouth each fill about one cell.
@@ -187,13 +192,7 @@ def _as_images(images: np.ndarray) -> _Images:
         raise ValueError(f"generated must have shape (N, {_SIZE}, {_SIZE}), got {np.shape(images)}")
     if len(arr) < 2:
         raise ValueError(f"generated needs at least 2 images (diversity is over pairs), got {len(arr)}")
-    if not np.isfinite(arr).all():
-        raise ValueError("generated contains NaN or infinite values")
-    # A little slack for float rounding; anything further means a wrong scale (0..255?).
-    if arr.min() < -1e-3 or arr.max() > 1.0 + 1e-3:
-        raise ValueError(
-            f"generated values must lie in [0, 1], got [{float(arr.min()):.3g}, {float(arr.max()):.3g}]"
-        )
+    check_pixels("generated", arr)
     return np.clip(arr, 0.0, 1.0)
 
 
@@ -276,10 +275,18 @@ def evaluate_faces(generated: np.ndarray, split: FaceSplit) -> dict[str, float]:
       generated images whose ratio is below every held-out face's.
     """
     images = _as_images(generated)
-    clf = _classifier(split)
     test_faces = split.test_faces.astype(np.float64)
-    test_nonfaces = split.test_nonfaces.astype(np.float64)
+    metrics = _judge_figures(_classifier(split), images, test_faces, split.test_nonfaces.astype(np.float64))
+    metrics["diversity_ratio"] = _mean_pairwise_distance(images) / _mean_pairwise_distance(test_faces)
+    metrics["structure_diversity_ratio"] = (
+        _mean_pairwise_distance(_standardise(images)) / _mean_pairwise_distance(_standardise(test_faces))
+    )
+    return {**metrics, **_closeness_figures(images, split.train_faces.astype(np.float64), test_faces)}
 
+
+def _judge_figures(clf: _Classifier, images: _Images, test_faces: _Images,
+                   test_nonfaces: _Images) -> dict[str, float]:
+    """The judge on held-out faces and non-faces, on the generated images and on sanity draws."""
     face_hits = clf.predict(_features(test_faces)) == 1
     nonface_hits = clf.predict(_features(test_nonfaces)) == 1
     metrics: dict[str, float] = {
@@ -293,13 +300,12 @@ def evaluate_faces(generated: np.ndarray, split: FaceSplit) -> dict[str, float]:
     sanity = _hard_negatives(test_faces, _SANITY_PER_FAMILY, np.random.default_rng(_SANITY_SEED))
     for name, family in sanity.items():
         metrics[f"sanity_{name}_face_fraction"] = _face_fraction(clf, family)
+    return metrics
 
-    metrics["diversity_ratio"] = _mean_pairwise_distance(images) / _mean_pairwise_distance(test_faces)
-    metrics["structure_diversity_ratio"] = (
-        _mean_pairwise_distance(_standardise(images)) / _mean_pairwise_distance(_standardise(test_faces))
-    )
 
-    train = split.train_faces.astype(np.float64)
+def _closeness_figures(images: _Images, train: _Images, test_faces: _Images) -> dict[str, float]:
+    """Feature KID against held-out faces, and distances to the training faces (memorisation)."""
+    metrics: dict[str, float] = {}
     train_features = _features(train)
     center, scale = train_features.mean(axis=0), train_features.std(axis=0) + 1e-6
     test_features = (_features(test_faces) - center) / scale
@@ -313,3 +319,14 @@ def evaluate_faces(generated: np.ndarray, split: FaceSplit) -> dict[str, float]:
     metrics["memorisation_ratio"] = float(gen_ratio.mean() / real_ratio.mean())
     metrics["copy_fraction"] = float(np.mean(gen_ratio < real_ratio.min()))
     return metrics
+
+
+def generate_with_session(session: Any, count: int, seed: int) -> np.ndarray:
+    """``count`` faces from an ONNX session, sampled exactly as the server samples."""
+    z = np.random.default_rng(seed).standard_normal((count, LATENT_DIM)).astype(np.float32)
+    return np.asarray(session.run(["image"], {"z": z})[0])[:, 0]
+
+
+def evaluate_session(session: Any, split: FaceSplit, count: int = SAMPLES) -> dict[str, Any]:
+    """The figures of the ONNX generator on ``count`` faces (what the recipe records)."""
+    return {**evaluate_faces(generate_with_session(session, count, EVAL_SEED), split), "samples": count}

@@ -14,10 +14,9 @@ projection head at every output location.
 
 from __future__ import annotations
 
-import copy
 import itertools
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Mapping
+from typing import cast
 
 import numpy as np
 import torch
@@ -25,7 +24,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from museforge.export.texture_data import FAMILIES, TextureSplit
+from museforge.export.callbacks import Hooks
+from museforge.export.gan import Adversarial, hinge_critic_loss, recompute_batchnorm
+from museforge.export.seeds import Streams, forked
+
+from .texture_data import FAMILIES, TextureSplit
 
 __all__ = [
     "FULL_EPOCHS",
@@ -54,10 +57,10 @@ FULL_EPOCHS = 75
 _CROP = 128  # px of real texture the critic sees; a brick is about 30 x 100 px
 _FAKE_MARGIN = 1  # extra noise cell around a fake crop, so fakes are not 128-px tori
 _BATCH_PER_FAMILY = 3
-_LR_G = 2e-4
+_LR_G = 2e-4  # Adam with beta1 = 0 (museforge.export.gan.BETAS)
 _LR_D = 2e-4
-_BETAS = (0.0, 0.9)
 _EMA_DECAY = 0.999
+_EMA_WARMUP = 10.0  # the average's decay is n / (n + 10) after n updates, until it reaches 0.999
 
 # Which dihedral transforms keep a family's look. Brick courses run vertically in the
 # photograph (and in the held-out strip): flips keep that, a quarter turn would not.
@@ -67,10 +70,6 @@ _TRANSFORMS: dict[str, tuple[int, ...]] = {
     "grass": tuple(range(8)),
     "gravel": tuple(range(8)),
 }
-
-ProgressFn = Callable[[int, int, dict[str, float]], None]
-CheckpointFn = Callable[[int, dict[str, Any]], object]
-
 
 def _circular_pad(x: Tensor, pad: int) -> Tensor:
     """Wrap-around padding from slices and concatenation.
@@ -266,41 +265,12 @@ def _fake_crops(g: TextureGenerator, family: Tensor, gen: torch.Generator) -> Te
     return full[:, :, y : y + _CROP, x : x + _CROP]
 
 
-@torch.no_grad()
-def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    for p_ema, p in zip(ema.parameters(), model.parameters(), strict=True):
-        p_ema.lerp_(p, 1.0 - decay)
-
-
-@torch.no_grad()
-def _recompute_norm_stats(g: TextureGenerator, gen: torch.Generator, batches: int = 16) -> None:
-    """Give the averaged generator BatchNorm statistics of its own weights.
-
-    EMA weights never ran in train mode, so the running stats copied from the live
-    generator do not match them; a cumulative average over fresh batches does.
-    """
-    norms = [m for m in g.modules() if isinstance(m, nn.BatchNorm2d)]
-    saved = [bn.momentum for bn in norms]
-    for bn in norms:
-        bn.reset_running_stats()
-        bn.momentum = None  # cumulative moving average
-    g.train()
-    cells = _CROP // SCALE + _FAKE_MARGIN
-    family = torch.arange(4 * NUM_FAMILIES) % NUM_FAMILIES
-    for _ in range(batches):
-        g(torch.randn(len(family), g.noise_channels, cells, cells, generator=gen), family)
-    for bn, momentum in zip(norms, saved, strict=True):
-        bn.momentum = momentum
-    g.eval()
-
-
 def train_texture_gan(
     split: TextureSplit,
     *,
     seed: int,
     epochs: int,
-    progress: ProgressFn | None = None,
-    checkpoint: CheckpointFn | None = None,
+    hooks: Hooks | None = None,
     checkpoint_every: int = 25,
 ) -> TextureGenerator:
     """Train on random crops of ``split.train`` only; returns the EMA generator in eval mode.
@@ -308,73 +278,49 @@ def train_texture_gan(
     One epoch is STEPS_PER_EPOCH optimiser steps of both nets. Every random draw comes
     from ``seed`` (weights via a forked global RNG, noise via a ``torch.Generator``,
     crops via a numpy ``Generator``), so a run is reproducible on the same machine,
-    thread count and library versions. ``progress(step, total_steps, losses)`` is
-    called every few steps and after the last one; ``checkpoint(step, state)`` every
-    ``checkpoint_every`` epochs with the weights and optimiser states.
+    thread count and library versions. ``hooks`` get progress every few steps and a
+    checkpoint every ``checkpoint_every`` epochs.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     missing = [fam for fam in FAMILIES if fam not in split.train]
     if missing:
         raise ValueError(f"split has no training region for {missing}")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return _train(split, seed, epochs, progress, checkpoint, checkpoint_every)
+    with forked(seed) as streams:
+        return _train(split, streams, epochs, hooks, checkpoint_every)
 
 
-def _train(
-    split: TextureSplit,
-    seed: int,
-    epochs: int,
-    progress: ProgressFn | None,
-    checkpoint: CheckpointFn | None,
-    checkpoint_every: int,
-) -> TextureGenerator:
-    gen = torch.Generator().manual_seed(seed)
-    crops = _Crops(split, np.random.default_rng(seed))
+def _train(split: TextureSplit, streams: Streams, epochs: int, hooks: Hooks | None,
+           checkpoint_every: int) -> TextureGenerator:
+    gen = streams.torch
+    crops = _Crops(split, streams.numpy)
     family_np = np.repeat(np.arange(NUM_FAMILIES), _BATCH_PER_FAMILY)
     family = torch.from_numpy(family_np)
-
     # channels_last: oneDNN's convolutions with few channels at high resolution (the
     # generator's last levels, most of the cost) run markedly faster in NHWC.
-    g = TextureGenerator().to(memory_format=torch.channels_last)  # type: ignore[call-overload, unused-ignore]
-    d = TextureDiscriminator().to(memory_format=torch.channels_last)  # type: ignore[call-overload, unused-ignore]
-    g_ema = copy.deepcopy(g)
-    g_ema.requires_grad_(False)
-    opt_g = torch.optim.Adam(g.parameters(), lr=_LR_G, betas=_BETAS)
-    opt_d = torch.optim.Adam(d.parameters(), lr=_LR_D, betas=_BETAS)
+    gan = Adversarial.create(
+        TextureGenerator().to(memory_format=torch.channels_last),  # type: ignore[call-overload, unused-ignore]
+        TextureDiscriminator().to(memory_format=torch.channels_last),  # type: ignore[call-overload, unused-ignore]
+        lr_g=_LR_G, lr_d=_LR_D, ema_decay=_EMA_DECAY, ema_warmup=_EMA_WARMUP)
+    g, d = cast(TextureGenerator, gan.generator), gan.critic
 
-    total = epochs * STEPS_PER_EPOCH
-    report_every = max(1, min(20, total // 100))
-    g.train()
-    d.train()
-    for step in range(1, total + 1):
+    def step(i: int) -> Mapping[str, float]:
         real = crops.sample(family_np).to(memory_format=torch.channels_last)
         # One generator pass per step serves both updates (the generator is most of the
         # cost): the critic learns from it detached, then the generator backpropagates
         # through the updated critic into the same, still valid, graph.
         fake = _fake_crops(g, family, gen)
         # Discriminator: hinge loss on every patch score.
-        loss_d = F.relu(1.0 - d(real, family)).mean() + F.relu(1.0 + d(fake.detach(), family)).mean()
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_d.step()
-
+        loss_d = hinge_critic_loss(d(real, family), d(fake.detach(), family))
+        gan.critic_step(loss_d)
         loss_g = -d(fake, family).mean()
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
-        # Warm-up: early on, average over the few steps that exist, not the random init.
-        _ema_update(g_ema, g, min(_EMA_DECAY, step / (step + 10.0)))
+        gan.generator_step(loss_g, i)
+        return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
 
-        if progress is not None and (step % report_every == 0 or step == total):
-            progress(step, total, {"loss_d": loss_d.item(), "loss_g": loss_g.item()})
-        if checkpoint is not None and step % (checkpoint_every * STEPS_PER_EPOCH) == 0:
-            checkpoint(step, {
-                "generator": g.state_dict(), "discriminator": d.state_dict(),
-                "generator_ema": g_ema.state_dict(), "opt_g": opt_g.state_dict(),
-                "opt_d": opt_d.state_dict(), "epoch": step // STEPS_PER_EPOCH,
-            })
-
-    _recompute_norm_stats(g_ema, gen)
-    return g_ema.to(memory_format=torch.contiguous_format)
+    ema = cast(TextureGenerator, gan.run(epochs * STEPS_PER_EPOCH, step, streams, hooks,
+                                         checkpoint_every * STEPS_PER_EPOCH))
+    cells = _CROP // SCALE + _FAKE_MARGIN
+    families = torch.arange(4 * NUM_FAMILIES) % NUM_FAMILIES
+    recompute_batchnorm(ema, lambda: (torch.randn(len(families), ema.noise_channels, cells, cells,
+                                                  generator=gen), families))
+    return ema.to(memory_format=torch.contiguous_format)

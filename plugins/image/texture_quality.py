@@ -14,13 +14,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
 
-from museforge.export.texture_data import FAMILIES, TextureSplit
+from .quality_checks import check_pixels
+from .texture import NOISE_CHANNELS, SCALE
+from .texture_data import FAMILIES, TextureSplit
 
-__all__ = ["EVAL_TILE", "evaluate_textures", "seam_ratio", "texture_statistics"]
+__all__ = ["EVAL_PER_FAMILY", "EVAL_TILE", "evaluate_session", "evaluate_textures", "seam_ratio",
+           "texture_statistics", "textures_with_session"]
 
 # Statistics are compared on equal-sized tiles, since the spread of any spatial average
 # depends on the area it is taken over. 128 px holds a few bricks and many stones.
@@ -29,6 +33,11 @@ EVAL_TILE = 128
 _HELD_OUT_STRIDE = 64
 # Bounds the cost of scoring very large generated images.
 _MAX_TILES_PER_IMAGE = 16
+# What the recipe records of the exported model.
+EVAL_SIZE = 256  # pixels a side of each evaluated texture
+EVAL_PER_FAMILY = 6
+EVAL_SEED = 20261123
+SEAM_TILES = 24  # tileable 256-px textures per family for the pooled seam figure
 
 # The filter bank: a Gabor pyramid (the classic texture descriptor, as in
 # Portilla-Simoncelli style statistics), fixed here so figures stay comparable:
@@ -152,13 +161,7 @@ def _as_image(name: str, image: np.ndarray) -> np.ndarray:
         raise ValueError(
             f"generated[{name}] images must be 2-D and at least {EVAL_TILE} px a side, got {np.shape(image)}"
         )
-    if not np.isfinite(arr).all():
-        raise ValueError(f"generated[{name}] contains NaN or infinite values")
-    if arr.min() < -1e-3 or arr.max() > 1.0 + 1e-3:
-        raise ValueError(
-            f"generated[{name}] values must lie in [0, 1], "
-            f"got [{float(arr.min()):.3g}, {float(arr.max()):.3g}]"
-        )
+    check_pixels(f"generated[{name}]", arr)
     return arr
 
 
@@ -230,3 +233,36 @@ def evaluate_textures(
             _mean_distance(ref, reference[o]) for o in reference if o != fam
         )
     return metrics
+
+
+def textures_with_session(session: Any, family: int, size: int, count: int, seed: int) -> list[np.ndarray]:
+    """Tileable textures from an ONNX session, sampled as the server samples them."""
+    cells = size // SCALE
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        noise = rng.standard_normal((1, NOISE_CHANNELS, cells, cells)).astype(np.float32)
+        image = session.run(["image"], {"noise": noise, "family": np.array([family])})[0]
+        out.append(np.asarray(image)[0, 0])
+    return out
+
+
+def evaluate_session(session: Any, split: TextureSplit, per_family: int = EVAL_PER_FAMILY) -> dict[str, Any]:
+    """Family likeness and seams of the ONNX generator's textures (what the recipe records)."""
+    generated = {
+        name: textures_with_session(session, i, EVAL_SIZE, per_family, EVAL_SEED + i)
+        for i, name in enumerate(FAMILIES)
+    }
+    figures: dict[str, Any] = dict(evaluate_textures(generated, split))
+    seam_tiles = SEAM_TILES if per_family >= EVAL_PER_FAMILY else per_family
+    for i, name in enumerate(FAMILIES):
+        tiles = textures_with_session(session, i, EVAL_SIZE, seam_tiles, EVAL_SEED + 100 + i)
+        figures[f"seam_ratio_pooled_256_{name}"] = pooled_seam_ratio(tiles)
+    figures["seam_ratio_pooled_256"] = max(figures[f"seam_ratio_pooled_256_{n}"] for n in FAMILIES)
+    # Single tiles, for information: a mortar line on the seam makes one tile's ratio large.
+    figures["seam_ratio_single_max_256"] = max(
+        seam_ratio(t) for images in generated.values() for t in images)
+    large = textures_with_session(session, 0, 1024, 1, EVAL_SEED)[0]
+    figures.update({"seam_ratio_1024": seam_ratio(large), "eval_size": EVAL_SIZE,
+                    "eval_per_family": per_family, "seam_tiles_per_family": seam_tiles})
+    return figures

@@ -51,6 +51,11 @@ def prop_grids(split: str, per_family: int, resolution: int = RESOLUTION) -> Pro
     return PropGrids(split, grids, families)
 
 
+def family_weights(families: np.ndarray) -> np.ndarray:
+    """[N] family indices -> [N, F] one-hot float32 weights (the networks' family input)."""
+    return np.eye(len(FAMILIES), dtype=np.float32)[families]
+
+
 def occupancy_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Intersection over union of the insides (negative values) of grids a and b, per leading index."""
     inside_a, inside_b = a < 0, b < 0

@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,7 @@ from scipy.spatial import ConvexHull
 
 from .asset import MeshLevel
 from .meshing import EmptyShape, is_watertight, mesh_field, signed_volume
-from .props_data import PropGrids, occupancy_iou, prop_grids
+from .props_data import PropGrids, family_weights, occupancy_iou, prop_grids
 from .shapes import FAMILIES
 
 EVAL_RESOLUTION = 64  # meshing resolution for generated and reference meshes
@@ -30,10 +30,9 @@ PROFILE_BINS = 8
 NEIGHBOURS = 5
 REFERENCE_PER_FAMILY = 60
 SAMPLE_SEED = 20261130  # the draws evaluated; fixed so figures are reproducible
-
-
-def one_hot(families: np.ndarray) -> np.ndarray:
-    return np.eye(len(FAMILIES), dtype=np.float32)[families]
+DECODER, ENCODER = "mesh.props", "mesh.props_encoder"  # the served models' names
+HELD_OUT_PER_FAMILY = 40  # held-out shapes per family the recipe's figures are computed on
+QUICK_PER_FAMILY = 4  # held-out shapes per family of a quick export
 
 
 def descriptors(level: MeshLevel) -> np.ndarray:
@@ -105,7 +104,7 @@ def sample_grids(decoder: ort.InferenceSession, family: int, count: int,
     """``count`` decoded grids of one family from seeded standard-normal draws (as served)."""
     latent_dim = int(decoder.get_inputs()[0].shape[1])
     noise = np.random.default_rng([seed, family]).standard_normal((count, latent_dim)).astype(np.float32)
-    weights = one_hot(np.full(count, family))
+    weights = family_weights(np.full(count, family))
     return np.concatenate([decoder.run(None, {"latent": noise[i:i + 16], "family": weights[i:i + 16]})[0]
                            for i in range(0, count, 16)])
 
@@ -125,7 +124,7 @@ def reconstruction_iou(decoder: ort.InferenceSession, encoder: ort.InferenceSess
     out = []
     for start in range(0, len(held_out.grids), 16):
         grids = held_out.grids[start:start + 16]
-        weights = one_hot(held_out.families[start:start + 16])
+        weights = family_weights(held_out.families[start:start + 16])
         mean, _ = encoder.run(None, {"sdf": grids, "family": weights})
         (decoded,) = decoder.run(None, {"latent": mean, "family": weights})
         out.append(occupancy_iou(decoded, grids))
@@ -165,3 +164,12 @@ def evaluate_props(decoder: ort.InferenceSession, encoder: ort.InferenceSession,
                                for m in real_meshes])
     metrics["classifier_accuracy_real_held_out"] = float(np.mean(real_predicted == held_out.families))
     return metrics
+
+
+def evaluate_sessions(sessions: Mapping[str, ort.InferenceSession], held_out: PropGrids,
+                      quick: bool = False) -> dict[str, Any]:
+    """The figures of the exported decoder and encoder (what the recipe records; a few if quick)."""
+    if quick:
+        return evaluate_props(sessions[DECODER], sessions[ENCODER], held_out, samples_per_family=2,
+                              reference_per_family=6)
+    return evaluate_props(sessions[DECODER], sessions[ENCODER], held_out, samples_per_family=40)

@@ -12,11 +12,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from .dataset import MelodySet
 from .sampler import MelodySampler, PieceRequest, StepFn
 from .theory import MODES, in_scale_fraction
 from .tokens import (
@@ -229,3 +230,24 @@ def evaluate_melody_model(step: StepFn, state_shape: tuple[int, int], train: Seq
         "generated_bars": bars,
         "seed": seed,
     }
+
+
+def session_step(session: Any) -> StepFn:
+    """The exported step model as a sampler's step function."""
+    def step(feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        logits, state = session.run(["logits", "next_state"], dict(feed))
+        return {"logits": logits, "next_state": state}
+
+    return step
+
+
+def evaluate_session(session: Any, state_shape: tuple[int, int], data: MelodySet,
+                     quick: bool = False) -> dict[str, Any]:
+    """The figures of the exported step model (what the recipe records); quick: a few pieces
+    prove the pipeline, in seconds."""
+    step = session_step(session)
+    if quick:
+        small_held = [m for s in STYLES for m in data.of_style(s, held_out=True)[:4]]
+        small_train = [m for s in STYLES for m in data.of_style(s, held_out=False)[:30]]
+        return evaluate_melody_model(step, state_shape, small_train, small_held, per_style=2, bars=4)
+    return evaluate_melody_model(step, state_shape, data.split(held_out=False), data.split(held_out=True))

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
+
+from museforge.export.callbacks import Hooks
+from museforge.export.fit import fit
+from museforge.export.schedule import Schedule
+from museforge.export.seeds import seeded
 
 from .melody_net import MelodyNet
 from .theory import MODES
 from .tokens import METRES, PAD, STYLES, Encoded, Melody, encode, fits_range, transpose_events
 
-ProgressFn = Callable[[int, int, dict[str, float]], None]
-CheckpointFn = Callable[[int, Mapping[str, Any]], object]
 MAX_TOKENS = 320  # longer pieces train on their first MAX_TOKENS tokens
 
 
@@ -76,32 +77,20 @@ def sequence_nll(model: MelodyNet, batch: Mapping[str, torch.Tensor]) -> tuple[t
 
 
 def train_melody(model: MelodyNet, train: Sequence[Melody], *, steps: int, batch: int, seed: int,
-                 lr: float, progress: ProgressFn | None = None, checkpoint: CheckpointFn | None = None,
-                 checkpoint_every: int = 250) -> MelodyNet:
-    """Adam with warm-up and cosine decay on the mean per-token cross-entropy."""
-    rng = np.random.default_rng(seed)
-    torch.manual_seed(seed)
+                 lr: float, hooks: Hooks | None = None, checkpoint_every: int = 250) -> MelodyNet:
+    """Adam with warm-up and cosine decay to 5% on the mean per-token cross-entropy; the gradient
+    norm is clipped at 1 (recurrent nets spike early)."""
+    streams = seeded(seed)
     by_style = [[m for m in train if m.style == s] for s in STYLES]
     if any(not pool for pool in by_style):
         raise ValueError("every style needs training melodies")
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    warmup = max(1, steps // 30)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warmup)
-        * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))))
-    running = 0.0
-    model.train()
-    for step in range(1, steps + 1):
-        total, count = sequence_nll(model, sample_batch(by_style, rng, batch))
-        loss = total / count
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # recurrent nets spike early
-        opt.step()
-        schedule.step()
-        running += (float(loss.detach()) - running) * (0.05 if step > 1 else 1.0)
-        if progress and (step % 10 == 0 or step == steps):
-            progress(step, steps, {"nll": running})
-        if checkpoint and step % checkpoint_every == 0:
-            checkpoint(step, {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step})
-    return model.eval()
+
+    def loss(step: int) -> tuple[Tensor, Mapping[str, float]]:
+        total, count = sequence_nll(model, sample_batch(by_style, streams.numpy, batch))
+        value = total / count
+        return value, {"nll": float(value.detach())}
+
+    fit(model, torch.optim.Adam(model.parameters(), lr=lr), loss, steps=steps, streams=streams,
+        schedule=Schedule(warmup_divisor=30, floor=0.05), clip=1.0, hooks=hooks,
+        checkpoint_every=checkpoint_every)
+    return model

@@ -15,7 +15,6 @@ from museforge.client import Client
 from museforge.colour import linear_to_srgb, srgb_to_linear
 from museforge.effect import Picture
 from museforge.errors import field_violations
-from museforge.export.photo_data import photo_split
 from museforge.generator import Media
 from museforge.manifest import Manifest
 from museforge.plugins.effect import interpolate_data as data
@@ -25,6 +24,7 @@ from museforge.plugins.effect.interpolate_quality import (
     interpolate_frames,
     session_infer,
 )
+from museforge.plugins.effect.photo_data import photo_split
 from tests.models import shipped_session
 from tests.plugins.effect.sessions import SessionContext
 

@@ -6,11 +6,10 @@ from typing import Any
 
 import pytest
 
-from museforge.export.photo_data import PhotoSplit, photo_split
 from museforge.manifest import Manifest
+from museforge.plugins.effect.photo_data import PhotoSplit, photo_split
 from museforge.plugins.effect.restore import MODELS
-from museforge.plugins.effect.restore_quality import EVAL_QUALITIES
-from museforge.plugins.effect.restore_recipe import evaluate_session
+from museforge.plugins.effect.restore_quality import EVAL_QUALITIES, evaluate_session
 from tests.models import shipped_session
 
 SHIPPED = MODELS / "restore" / "1"

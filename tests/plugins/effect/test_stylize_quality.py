@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from museforge.client import Client
-from museforge.export.photo_data import photo_split
 from museforge.manifest import Manifest
+from museforge.plugins.effect.photo_data import photo_split
 from museforge.plugins.effect.stylize import GRID, HALO, MODELS, STYLES, StylizeParams
 from museforge.plugins.effect.stylize_quality import (
     RATIO_TARGET,

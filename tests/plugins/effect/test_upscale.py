@@ -16,8 +16,8 @@ from PIL import Image
 from museforge.client import Client
 from museforge.encoders import read_png_provenance
 from museforge.errors import field_violations
-from museforge.export.photo_data import photo_split
 from museforge.manifest import Manifest, sha256_of
+from museforge.plugins.effect.photo_data import photo_split
 from museforge.plugins.effect.upscale import MODEL, MODELS
 from museforge.plugins.effect.upscale_quality import evaluate_upscaler, session_upscaler
 from tests.models import shipped_session

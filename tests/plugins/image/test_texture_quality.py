@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from museforge.export.texture_data import FAMILIES, texture_split
 from museforge.manifest import Manifest
 from museforge.plugins.image.texture import MODELS_DIR
-from museforge.plugins.image.texture_recipe import EVAL_PER_FAMILY, evaluate_session
+from museforge.plugins.image.texture_data import FAMILIES, texture_split
+from museforge.plugins.image.texture_quality import EVAL_PER_FAMILY, evaluate_session
 from tests.models import shipped_session
 
 

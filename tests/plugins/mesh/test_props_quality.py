@@ -14,8 +14,7 @@ import pytest
 from museforge.manifest import Manifest
 from museforge.plugins.mesh import props as props_generator
 from museforge.plugins.mesh.props_data import prop_grids
-from museforge.plugins.mesh.props_quality import evaluate_props
-from museforge.plugins.mesh.props_recipe import HELD_OUT_PER_FAMILY
+from museforge.plugins.mesh.props_quality import HELD_OUT_PER_FAMILY, evaluate_props
 from museforge.plugins.mesh.shapes import FAMILIES
 from tests.models import shipped_session
 

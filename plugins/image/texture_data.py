@@ -6,10 +6,11 @@ ONNX model load exactly the same hold-out strips as training does.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import numpy as np
+
+from museforge.export.datasets import Fingerprint, packaged_image
 
 __all__ = ["FAMILIES", "HELD_OUT_COLUMNS", "TextureSplit", "texture_split"]
 
@@ -33,18 +34,15 @@ class TextureSplit:
 
 
 def _photograph(name: str) -> np.ndarray:
-    # Imported lazily: scikit-image is a training/quality extra, not a serving dependency.
-    from skimage import data
-
-    image = np.asarray(getattr(data, name)())
-    if image.ndim != 2 or image.dtype != np.uint8:
-        raise ValueError(f"skimage.data.{name}() should be 2-D uint8, got {image.shape} {image.dtype}")
+    image = packaged_image(f"skimage:{name}")
+    if image.ndim != 2:
+        raise ValueError(f"skimage.data.{name}() should be 2-D, got {image.shape}")
     return image
 
 
 def texture_split(held_out_columns: int = HELD_OUT_COLUMNS) -> TextureSplit:
     """Split every photograph into a training region and a held-out right-hand strip."""
-    digest = hashlib.sha256()
+    fingerprint = Fingerprint()
     train: dict[str, np.ndarray] = {}
     held_out: dict[str, np.ndarray] = {}
     shapes: list[str] = []
@@ -52,18 +50,17 @@ def texture_split(held_out_columns: int = HELD_OUT_COLUMNS) -> TextureSplit:
         raw = _photograph(name)
         if not 0 < held_out_columns < raw.shape[1]:
             raise ValueError(f"held_out_columns must be in (0, {raw.shape[1]}), got {held_out_columns}")
-        digest.update(name.encode())
-        digest.update(np.ascontiguousarray(raw).tobytes())
+        fingerprint.add(name, raw)
         pixels = raw.astype(np.float32) / 255.0
         cut = raw.shape[1] - held_out_columns
         train[name] = np.ascontiguousarray(pixels[:, :cut])
         held_out[name] = np.ascontiguousarray(pixels[:, cut:])
         shapes.append(f"{name} {raw.shape[0]}x{raw.shape[1]}")
-    digest.update(f"families={','.join(FAMILIES)};held_out_columns={held_out_columns}".encode())
+    fingerprint.add(f"families={','.join(FAMILIES)};held_out_columns={held_out_columns}")
     return TextureSplit(
         train=train,
         held_out=held_out,
-        fingerprint=digest.hexdigest(),
+        fingerprint=fingerprint.hexdigest(),
         source=f"scikit-image skimage.data photographs ({', '.join(shapes)}); "
         f"right-most {held_out_columns} columns held out",
     )

@@ -1,26 +1,37 @@
-"""Helpers every recipe shares: seeding, a progress bar and checkpoints."""
+"""What a training run reports to: a progress callback and a checkpoint store, typed once here."""
 
 from __future__ import annotations
 
-import random
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
 
-def seed_everything(seed: int) -> torch.Generator:
-    """Seed python, numpy and torch; returns a torch generator for data shuffling."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    generator = torch.Generator()
-    generator.manual_seed(seed)
-    return generator
+class Progress(Protocol):
+    """``progress(step, total, metrics)``: called every few steps and after the last one."""
+
+    def __call__(self, step: int, total: int, metrics: Mapping[str, float], /) -> None: ...
+
+
+class CheckpointStore(Protocol):
+    """Where a run saves its state every so often, and finds the latest one again to resume."""
+
+    def save(self, step: int, state: Mapping[str, Any]) -> Path | None: ...
+
+    def latest(self) -> dict[str, Any] | None: ...
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """A trainer's callbacks; both optional (a bare trainer call reports nothing, saves nothing)."""
+
+    progress: Progress | None = None
+    checkpoints: CheckpointStore | None = None
 
 
 class ProgressBar:

@@ -1,4 +1,4 @@
-"""Photographs for the effects: scikit-image's and scikit-learn's packaged pictures.
+"""Photographs the effects train on: scikit-image's and scikit-learn's packaged pictures.
 
 Whole photographs are held out (never crops of a training photograph), so every
 quality figure is measured on scenes the networks never saw. numpy + the two packages
@@ -7,10 +7,11 @@ only (no torch): the quality tests load exactly what training loaded.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import numpy as np
+
+from museforge.export.datasets import Fingerprint, packaged_image
 
 __all__ = ["HELD_OUT", "TRAIN", "PhotoSplit", "load_photo", "photo_split"]
 
@@ -40,24 +41,8 @@ class PhotoSplit:
 
 
 def load_photo(entry: str) -> np.ndarray:
-    """One packaged photograph as uint8 HxWx3 (lazy imports: training/quality extras)."""
-    package, _, name = entry.partition(":")
-    if package == "skimage":
-        from skimage import data
-
-        if name == "motorcycle_left" or name == "motorcycle_right":
-            left, right, _ = data.stereo_motorcycle()
-            image = np.asarray(left if name.endswith("left") else right)
-        else:
-            image = np.asarray(getattr(data, name)())
-    elif package == "sklearn":
-        from sklearn.datasets import load_sample_image
-
-        image = np.asarray(load_sample_image(name))
-    else:
-        raise ValueError(f"unknown photo source {entry!r}")
-    if image.dtype != np.uint8:
-        raise ValueError(f"{entry}: expected uint8 pixels, got {image.dtype}")
+    """One packaged photograph ("package:name") as uint8 H x W x 3 (grey repeated, alpha dropped)."""
+    image = packaged_image(entry)
     if image.ndim == 2:
         image = np.repeat(image[:, :, None], 3, axis=2)
     return np.ascontiguousarray(image[:, :, :3])
@@ -67,20 +52,19 @@ def photo_split(train: tuple[str, ...] = TRAIN, held_out: tuple[str, ...] = HELD
     overlap = set(train) & set(held_out)
     if overlap:
         raise ValueError(f"photographs in both splits: {sorted(overlap)}")
-    digest = hashlib.sha256()
+    fingerprint = Fingerprint()
     loaded: dict[str, np.ndarray] = {}
     for entry in (*train, *held_out):
         raw = load_photo(entry)
-        digest.update(entry.encode())
-        digest.update(raw.tobytes())
+        fingerprint.add(entry, raw)
         loaded[entry] = raw.astype(np.float32) / 255.0
-    digest.update(f"train={','.join(train)};held_out={','.join(held_out)}".encode())
+    fingerprint.add(f"train={','.join(train)};held_out={','.join(held_out)}")
     return PhotoSplit(
         train=tuple(loaded[e] for e in train),
         held_out=tuple(loaded[e] for e in held_out),
         train_names=train,
         held_out_names=held_out,
-        fingerprint=digest.hexdigest(),
+        fingerprint=fingerprint.hexdigest(),
         source=f"{len(train)} packaged photographs for training ({', '.join(train)}); "
         f"held out whole: {', '.join(held_out)}",
     )

@@ -1,7 +1,7 @@
 """scikit-image's ``lfw_subset`` (Labeled Faces in the Wild) as a face / non-face split.
 
 numpy, scikit-image and Pillow only (no torch), so the quality checks that score the
-shipped ONNX model can load exactly the hold-out split the GAN never saw.
+shipped ONNX model of ``image.faces`` can load exactly the hold-out split the GAN never saw.
 
 ``skimage.data.lfw_subset()`` holds 200 grayscale 25x25 crops: images 0-99 are
 centred faces, 100-199 are non-faces (flat patches, edges, text, background, a few
@@ -10,11 +10,12 @@ off-centre fragments of faces), which we checked by looking at all 200.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
+
+from museforge.export.datasets import Fingerprint, upscale_images
 
 __all__ = ["FACES_SIZE", "FaceSplit", "faces_split"]
 
@@ -34,18 +35,6 @@ class FaceSplit:
     test_nonfaces: np.ndarray
     fingerprint: str  # sha256 over raw data + split parameters, for manifests
     source: str
-
-
-def _upscale(images: np.ndarray, size: int) -> np.ndarray:
-    """Bicubic-upscale (N, h, w) float images in [0, 1] to (N, size, size) float32."""
-    out = np.empty((len(images), size, size), dtype=np.float32)
-    for i, img in enumerate(images):
-        # float32 makes a mode "F" image: full precision, no 8-bit rounding. Bicubic
-        # keeps eyes and mouth sharper than bilinear at this small 1.28x factor.
-        pil = Image.fromarray(img.astype(np.float32))
-        out[i] = np.asarray(pil.resize((size, size), Image.Resampling.BICUBIC))
-    # Bicubic overshoots slightly at strong edges; clip to keep the [0, 1] contract exact.
-    return np.clip(out, 0.0, 1.0)
 
 
 def _split_indices(n: int, test_fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -70,12 +59,11 @@ def faces_split(test_fraction: float = 0.2, seed: int = 0) -> FaceSplit:
     if raw.shape != (2 * _NUM_FACES, _RAW_SIZE, _RAW_SIZE):
         raise RuntimeError(f"unexpected lfw_subset shape {raw.shape}; has scikit-image changed it?")
 
-    digest = hashlib.sha256()
-    digest.update(raw.tobytes())
     # repr() of the float round-trips exactly, so equal parameters hash equally.
-    digest.update(f"size={FACES_SIZE};test_fraction={test_fraction!r};seed={seed}".encode())
+    fingerprint = Fingerprint().add(raw, f"size={FACES_SIZE};test_fraction={test_fraction!r};seed={seed}")
 
-    images = _upscale(raw, FACES_SIZE)
+    # Bicubic keeps eyes and mouth sharper than bilinear at this small 1.28x factor.
+    images = upscale_images(raw, FACES_SIZE, Image.Resampling.BICUBIC)
     faces, nonfaces = images[:_NUM_FACES], images[_NUM_FACES:]
     rng = np.random.default_rng(seed)
     face_train, face_test = _split_indices(len(faces), test_fraction, rng)
@@ -85,7 +73,7 @@ def faces_split(test_fraction: float = 0.2, seed: int = 0) -> FaceSplit:
         test_faces=np.ascontiguousarray(faces[face_test]),
         train_nonfaces=np.ascontiguousarray(nonfaces[non_train]),
         test_nonfaces=np.ascontiguousarray(nonfaces[non_test]),
-        fingerprint=digest.hexdigest(),
+        fingerprint=fingerprint.hexdigest(),
         source=(
             f"scikit-image data.lfw_subset (Labeled Faces in the Wild), {_NUM_FACES} faces and "
             f"{len(raw) - _NUM_FACES} non-faces, {_RAW_SIZE}x{_RAW_SIZE} upscaled to "

@@ -1,0 +1,121 @@
+"""The training loop every recipe runs: steps, smoothed progress, checkpoints and resume.
+
+``Loop`` drives any step function (a GAN's two updates, one optimiser step, ...);
+``fit`` is the common case on top of it: one model, one optimiser, a warm-up + cosine
+schedule and optional gradient clipping. A checkpoint holds every part's state, the
+step and the run's random streams, so a resumed run ends with exactly the weights of
+an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor, nn
+
+from .callbacks import Hooks
+from .schedule import Schedule
+from .seeds import Streams
+
+StepFn = Callable[[int], Mapping[str, float]]  # 1-based step -> metrics to show
+LossFn = Callable[[int], tuple[Tensor, Mapping[str, float]]]  # 1-based step -> (loss, metrics)
+SMOOTHING = 0.05  # weight of the newest value in the metrics shown
+
+
+class Stateful(Protocol):
+    """A module, optimiser or scheduler: whatever a checkpoint saves and a resume loads."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state_dict: dict[str, Any], /) -> Any: ...
+
+
+def report_interval(steps: int) -> int:
+    """Steps between progress reports: about a hundred reports, at least every 25 steps."""
+    return max(1, min(25, steps // 100))
+
+
+@dataclass
+class Loop:
+    """Runs ``step(i)`` for i = 1..steps, reporting and checkpointing ``parts`` as it goes."""
+
+    steps: int
+    parts: Mapping[str, Stateful]
+    streams: Streams
+    hooks: Hooks = field(default_factory=Hooks)
+    checkpoint_every: int = 500
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ValueError(f"steps must be >= 1, got {self.steps}")
+        if self.checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every must be >= 1, got {self.checkpoint_every}")
+
+    def run(self, step: StepFn) -> None:
+        progress, checkpoints = self.hooks.progress, self.hooks.checkpoints
+        every = report_interval(self.steps)
+        shown: dict[str, float] = {}
+        for i in range(self.resume() + 1, self.steps + 1):
+            for key, value in step(i).items():
+                shown[key] = value if key not in shown else shown[key] + (value - shown[key]) * SMOOTHING
+            if progress is not None and (i % every == 0 or i == self.steps):
+                progress(i, self.steps, dict(shown))
+            if checkpoints is not None and i % self.checkpoint_every == 0:
+                checkpoints.save(i, self.state(i))
+
+    def run_key(self) -> dict[str, Any]:
+        """What a checkpoint must match to be resumed from: the same seed, run length and parts."""
+        return {"seed": self.streams.seed, "steps": self.steps, "parts": sorted(self.parts)}
+
+    def state(self, step: int) -> dict[str, Any]:
+        return {**{name: part.state_dict() for name, part in self.parts.items()},
+                "step": step, "random": self.streams.state(), "run": self.run_key()}
+
+    def resume(self) -> int:
+        """Load the latest matching checkpoint, if any; returns the steps it had done."""
+        saved = self.hooks.checkpoints.latest() if self.hooks.checkpoints is not None else None
+        if saved is None:
+            return 0
+        if saved.get("run") != self.run_key():
+            warnings.warn("the checkpoint directory holds another run's checkpoints; starting afresh",
+                          stacklevel=2)
+            return 0
+        for name, part in self.parts.items():
+            part.load_state_dict(saved[name])
+        self.streams.restore(saved["random"])
+        return int(saved["step"])
+
+
+def update(optimizer: torch.optim.Optimizer, loss: Tensor,
+           clip: tuple[nn.Module, float] | None = None) -> None:
+    """One optimiser step on ``loss``; ``clip``: (model, max norm) for gradient-norm clipping."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip is not None:
+        nn.utils.clip_grad_norm_(clip[0].parameters(), clip[1])
+    optimizer.step()
+
+
+def fit(model: nn.Module, optimizer: torch.optim.Optimizer, loss: LossFn, *, steps: int, streams: Streams,
+        schedule: Schedule | None = None, clip: float | None = None, hooks: Hooks | None = None,
+        checkpoint_every: int = 500) -> nn.Module:
+    """Train ``model`` in place on ``loss(step)``, the rate following ``schedule`` (default warm-up
+    over 2% of the steps, cosine to 0); returns it in eval mode."""
+    scheduler = (schedule or Schedule()).attach(optimizer, steps)
+    limit = (model, clip) if clip is not None else None
+
+    def step(i: int) -> Mapping[str, float]:
+        value, metrics = loss(i)
+        update(optimizer, value, limit)
+        scheduler.step()
+        return metrics
+
+    loop = Loop(steps, {"model": model, "optimizer": optimizer, "schedule": scheduler}, streams,
+                hooks or Hooks(), checkpoint_every)
+    model.train()
+    loop.run(step)
+    return model.eval()
