@@ -1,32 +1,50 @@
 """``python -m bench.gateway``: the HTTP/JSON gateway beside gRPC, same calls, one server, one run.
 
 A real ``museforge serve`` with ``http_address`` set. Each row makes the same call over
-gRPC (the Python client) and over HTTP/1.1 JSON (one keep-alive ``http.client``
-connection per client thread): a listing, a 28x28 digit, and effect.denoise on a
-512x512 PNG (whose bytes travel base64 in JSON). Clients run in threads of this process.
+gRPC and over HTTP/1.1 JSON, closed loop, from a load generator in its own spawned process
+(bench.loadgen for gRPC, bench.http_load for HTTP: one event loop, pre-built requests,
+one kept-alive connection per client). Then two hostile rounds against the gateway: a
+storm of clients connecting at the same moment and then calling, and slowloris
+connections trickling their headers while other clients call.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
-import http.client
 import io
 import json
 import socket
-import statistics
-import threading
-import time
-from collections.abc import Callable
-from typing import Any
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
 
+import numpy as np
 from PIL import Image
 
-from museforge.client import Client
+from museforge.v1 import museforge_pb2 as pb
 
 from .effects import frame
+from .http_load import HttpSpec, RoundResult, http_request, run_http_load, run_slowloris, run_storm
+from .loadgen import GENERATE, OIP_INFER, LoadSpec, generate_request, oip_request, run_load
 from .report import table
 from .servers import ServerSettings, museforge_server, wait_serving
+from .timing import Measurement
+
+LIST_GENERATORS = "/museforge.v1.Museforge/ListGenerators"
+APPLY_EFFECT = "/museforge.v1.Museforge/ApplyEffect"
+TARGETS = {"generate_c8": 0.8, "infer_c32": 0.7}  # gateway calls/s over gRPC's
+
+
+@dataclass(frozen=True)
+class Case:
+    key: str
+    label: str
+    clients: int
+    method: str
+    payload: bytes  # the gRPC request
+    http: bytes  # the same request over HTTP
+    calls_scale: float = 1.0  # share of the run's duration (slow calls get longer)
 
 
 def free_port() -> int:
@@ -41,105 +59,107 @@ def png(size: int) -> bytes:
     return buffer.getvalue()
 
 
-class Http:
-    def __init__(self, port: int) -> None:
-        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
-
-    def call(self, verb: str, path: str, body: Any = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        headers = {} if data is None else {"Content-Type": "application/json"}
-        self.connection.request(verb, path, body=data, headers=headers)
-        reply = self.connection.getresponse()
-        payload = reply.read()
-        if reply.status != 200:
-            raise RuntimeError(f"HTTP {reply.status}: {payload[:200]!r}")
-        return json.loads(payload)
-
-
-Factory = Callable[[], Callable[[], None]]  # makes one client's call (a connection of its own)
-
-
-def measure(make: Factory, calls: int, concurrency: int) -> tuple[float, list[float]]:
-    """calls/s and per-call latencies (s) for ``calls`` calls split over ``concurrency`` threads."""
-    latencies: list[float] = []
-    lock = threading.Lock()
-
-    def worker(count: int) -> None:
-        one = make()
-        one()  # warm the connection
-        mine = []
-        for _ in range(count):
-            start = time.perf_counter()
-            one()
-            mine.append(time.perf_counter() - start)
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=worker, args=(calls // concurrency,)) for _ in range(concurrency)]
-    start = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return len(latencies) / (time.perf_counter() - start), latencies
+def cases() -> list[Case]:
+    params: dict[str, object] = {"digit": 4}
+    generate = json.dumps({"parameters": params, "seed": 1}).encode()
+    z = np.linspace(-1, 1, 100, dtype=np.float32).reshape(1, 100)
+    label = np.array([3], dtype=np.int64)
+    infer = json.dumps({"inputs": [
+        {"name": "z", "datatype": "FP32", "shape": [1, 100], "data": z.ravel().tolist()},
+        {"name": "label", "datatype": "INT64", "shape": [1], "data": label.tolist()}]}).encode()
+    image = png(512)
+    effect = pb.ApplyEffectRequest(effect="effect.denoise", inputs=[pb.MediaInput(data=image)])
+    effect.parameters.update({"sigma": 15})
+    effect_json = json.dumps({"inputs": [{"data": base64.b64encode(image).decode()}],
+                              "parameters": {"sigma": 15}}).encode()
+    return [
+        Case("list_c1", "ListGenerators", 1, LIST_GENERATORS, pb.ListGeneratorsRequest().SerializeToString(),
+             http_request("GET", "/v1/generators")),
+        Case("generate_c1", "Generate image.digits", 1, GENERATE,
+             generate_request("image.digits", 1, params, seed=1),
+             http_request("POST", "/v1/generators/image.digits:generate", generate)),
+        Case("generate_c8", "Generate image.digits", 8, GENERATE,
+             generate_request("image.digits", 1, params, seed=1),
+             http_request("POST", "/v1/generators/image.digits:generate", generate)),
+        Case("infer_c32", "ModelInfer image.digits (v2 REST)", 32, OIP_INFER,
+             oip_request("image.digits", {"z": z, "label": label}),
+             http_request("POST", "/v2/models/image.digits/infer", infer)),
+        Case("effect_c1", "ApplyEffect denoise 512x512", 1, APPLY_EFFECT, effect.SerializeToString(),
+             http_request("POST", "/v1/effects/effect.denoise:apply", effect_json), 2.0),
+    ]
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+def measure_case(pool: ProcessPoolExecutor, case: Case, address: str, port: int, pid: int,
+                 args: argparse.Namespace) -> tuple[Measurement, Measurement]:
+    duration = args.duration * case.calls_scale
+    wait = 120 + 3 * (args.warmup + duration)
+    over_grpc = pool.submit(run_load, LoadSpec(address, case.method, case.payload, 1, case.clients,
+                                               args.warmup, duration, pid)).result(timeout=wait)
+    over_http = pool.submit(run_http_load, HttpSpec("127.0.0.1", port, case.http, 1, case.clients,
+                                                    args.warmup, duration, pid)).result(timeout=wait)
+    return over_grpc, over_http
+
+
+def throughput_rows(case: Case, over_grpc: Measurement, over_http: Measurement) -> list[list[str]]:
+    rows = []
+    for protocol, m in (("gRPC", over_grpc), ("HTTP/JSON", over_http)):
+        ratio = m.items_per_s / over_grpc.items_per_s if over_grpc.items_per_s else 0.0
+        target = TARGETS.get(case.key)
+        verdict = "" if target is None or protocol == "gRPC" else (
+            f"≥ {target:.1f}x: {'met' if ratio >= target else 'MISSED'}")
+        rows.append([case.label, protocol, str(case.clients), f"{m.items_per_s:,.1f}", f"{m.p50_ms:.2f}",
+                     f"{m.p99_ms:.2f}", f"{m.server_cpu or 0:.2f}", str(m.errors), f"{ratio:.2f}x", verdict])
+    return rows
+
+
+def round_rows(storm: RoundResult, slowloris: RoundResult, args: argparse.Namespace) -> list[list[str]]:
+    return [
+        [f"storm: {args.storm_clients} clients connect at once, call {args.storm_seconds:g} s",
+         str(storm.connect_errors), str(storm.call_errors), str(storm.not_ok), str(storm.ok),
+         f"{storm.p99_ms:.1f}", "-", storm.first_error[:60]],
+        [f"slowloris: {args.slowloris} trickling, {args.slowloris_clients} others call "
+         f"{args.slowloris_seconds:g} s", str(slowloris.connect_errors), str(slowloris.call_errors),
+         str(slowloris.not_ok), str(slowloris.ok), f"{slowloris.p99_ms:.1f}", str(slowloris.survivors),
+         slowloris.first_error[:60]],
+    ]
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.gateway", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=4.0, help="seconds measured per row (default 4)")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds before measuring (default 1)")
+    parser.add_argument("--storm-clients", type=int, default=256)
+    parser.add_argument("--storm-seconds", type=float, default=3.0,
+                        help="calls after the storm's connections (default 3; 60 for the full figure)")
+    parser.add_argument("--slowloris", type=int, default=200, help="trickling connections (default 200)")
+    parser.add_argument("--slowloris-clients", type=int, default=8)
+    parser.add_argument("--slowloris-seconds", type=float, default=5.0)
+    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.gateway", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--calls", type=int, default=400, help="calls per small row (default 400)")
-    parser.add_argument("--effect-calls", type=int, default=24, help="calls per effect row (default 24)")
-    args = parser.parse_args(argv)
+    args = parse(argv)
     port = free_port()
-    image = png(512)
-    encoded = base64.b64encode(image).decode()
     settings = ServerSettings(extra=(f'http_address = "127.0.0.1:{port}"', 'plugins = ["image", "effect"]'))
-    rows = []
-    with museforge_server(settings) as server:
+    rows: list[list[str]] = []
+    generate = http_request("POST", "/v1/generators/image.digits:generate",
+                            json.dumps({"parameters": {"digit": 4}, "seed": 1}).encode())
+    spawn = get_context("spawn")
+    with museforge_server(settings) as server, ProcessPoolExecutor(1, mp_context=spawn) as pool:
         wait_serving(server)
-
-        def grpc_client(action: Callable[[Client], object]) -> Factory:
-            def make() -> Callable[[], None]:
-                client = Client(server.address, timeout=300)
-                return lambda: (action(client), None)[1]
-            return make
-
-        def http_client(verb: str, path: str, body: Any = None) -> Factory:
-            def make() -> Callable[[], None]:
-                web = Http(port)
-                return lambda: (web.call(verb, path, body), None)[1]
-            return make
-
-        digit_path = "/v1/generators/image.digits:generate"
-        digit_body = {"parameters": {"digit": 4}, "seed": 1}
-        cases = [
-            ("ListGenerators", 1, args.calls,
-             grpc_client(lambda c: c.generators()), http_client("GET", "/v1/generators")),
-            ("Generate image.digits", 1, args.calls,
-             grpc_client(lambda c: c.generate("image.digits", {"digit": 4}, seed=1)),
-             http_client("POST", digit_path, digit_body)),
-            ("Generate image.digits", 8, args.calls,
-             grpc_client(lambda c: c.generate("image.digits", {"digit": 4}, seed=1)),
-             http_client("POST", digit_path, digit_body)),
-            ("ApplyEffect denoise 512x512", 1, args.effect_calls,
-             grpc_client(lambda c: c.apply_effect("effect.denoise", [image], {"sigma": 15})),
-             http_client("POST", "/v1/effects/effect.denoise:apply",
-                         {"inputs": [{"data": encoded}], "parameters": {"sigma": 15}})),
-        ]
-        for name, concurrency, calls, over_grpc, over_http in cases:
-            figures = {}
-            for protocol, make in (("gRPC", over_grpc), ("HTTP/JSON", over_http)):
-                rate, latencies = measure(make, calls, concurrency)
-                figures[protocol] = rate
-                p50, p99 = statistics.median(latencies) * 1e3, percentile(latencies, 0.99) * 1e3
-                rows.append([name, protocol, str(concurrency), f"{rate:,.1f}", f"{p50:.2f}", f"{p99:.2f}",
-                             f"{rate / figures['gRPC']:.2f}x"])
-    print(table(rows, ["call", "protocol", "clients", "calls/s", "p50 ms", "p99 ms", "vs gRPC"],
-                right={2, 3, 4, 5, 6}))
+        for case in cases():
+            rows += throughput_rows(case, *measure_case(pool, case, server.address, port, server.pid, args))
+        storm = pool.submit(run_storm, "127.0.0.1", port, generate, args.storm_clients,
+                            args.storm_seconds).result(timeout=300 + args.storm_seconds)
+        slowloris = pool.submit(run_slowloris, "127.0.0.1", port, generate, args.slowloris,
+                                args.slowloris_clients, args.slowloris_seconds).result(
+                                    timeout=300 + args.slowloris_seconds)
+    print(table(rows, ["call", "protocol", "clients", "calls/s", "p50 ms", "p99 ms", "server CPU", "errors",
+                       "vs gRPC", "target"], right={2, 3, 4, 5, 6, 7, 8}))
+    print()
+    print(table(round_rows(storm, slowloris, args), ["round (gateway)", "connect errors", "lost mid-call",
+                                                     "non-OK", "OK calls", "p99 ms", "trickling open",
+                                                     "first error"], right={1, 2, 3, 4, 5, 6}))
     return 0
 
 

@@ -8,6 +8,7 @@ Requests are sent as bytes and replies kept as bytes (no protobuf work per call)
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from dataclasses import dataclass
 
@@ -32,6 +33,9 @@ class LoadSpec:
     duration_s: float
     server_pid: int  # whose CPU time to sample over the measured window
     timeout_s: float = 30.0
+    # TCP connections the streams share, round-robin. Several server processes on one
+    # port (serve --workers) spread connections, not calls, so one connection reaches one.
+    connections: int = 1
 
 
 def run_load(spec: LoadSpec) -> Measurement:
@@ -41,40 +45,50 @@ def run_load(spec: LoadSpec) -> Measurement:
 
 async def _load(spec: LoadSpec) -> Measurement:
     options = [("grpc.max_receive_message_length", MAX_MESSAGE),
-               ("grpc.max_send_message_length", MAX_MESSAGE)]
-    async with grpc.aio.insecure_channel(spec.address, options=options) as channel:
-        await asyncio.wait_for(channel.channel_ready(), spec.timeout_s)
-        # No serialisers: bytes in, bytes out.
-        call = channel.unary_unary(spec.method, request_serializer=None, response_deserializer=None)
-        clock = time.perf_counter_ns
-        start = clock() + int(spec.warmup_s * 1e9)
-        end = start + int(spec.duration_s * 1e9)
-        latencies: list[int] = []
-        errors: list[str] = []
+               ("grpc.max_send_message_length", MAX_MESSAGE),
+               ("grpc.use_local_subchannel_pool", 1)]  # each channel its own connection
+    channels = [grpc.aio.insecure_channel(spec.address, options=options)
+                for _ in range(max(1, spec.connections))]
+    try:
+        await asyncio.gather(*(asyncio.wait_for(c.channel_ready(), spec.timeout_s) for c in channels))
+        return await _drive(spec, channels)
+    finally:
+        await asyncio.gather(*(c.close(None) for c in channels))
 
-        async def stream() -> None:
-            while (t0 := clock()) < end:
-                try:
-                    await call(spec.payload, timeout=spec.timeout_s)
-                except grpc.RpcError as exc:
-                    errors.append(f"{exc.code().name}: {exc.details()}")
-                    await asyncio.sleep(0.01)  # a failing server must not be hammered in a spin
-                    continue
-                t1 = clock()
-                if start <= t1 <= end:  # completed inside the measured window
-                    latencies.append(t1 - t0)
 
-        async def sample() -> tuple[float, float | None, float, float | None]:
-            # CPU of both sides over exactly the measured window.
-            await asyncio.sleep(max(0.0, (start - clock()) / 1e9))
-            own0, srv0 = own_cpu_s(), process_cpu_s(spec.server_pid)
-            await asyncio.sleep(max(0.0, (end - clock()) / 1e9))
-            own1, srv1 = own_cpu_s(), process_cpu_s(spec.server_pid)
-            return own0, srv0, own1, srv1
+async def _drive(spec: LoadSpec, channels: list[grpc.aio.Channel]) -> Measurement:
+    # No serialisers: bytes in, bytes out.
+    calls = [c.unary_unary(spec.method, request_serializer=None, response_deserializer=None)
+             for c in channels]
+    clock = time.perf_counter_ns
+    start = clock() + int(spec.warmup_s * 1e9)
+    end = start + int(spec.duration_s * 1e9)
+    latencies: list[int] = []
+    errors: list[str] = []
 
-        sampler = asyncio.create_task(sample())
-        await asyncio.gather(*(stream() for _ in range(spec.concurrency)))
-        own0, srv0, own1, srv1 = await sampler
+    async def stream(call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes]) -> None:
+        while (t0 := clock()) < end:
+            try:
+                await call(spec.payload, timeout=spec.timeout_s)
+            except grpc.RpcError as exc:
+                errors.append(f"{exc.code().name}: {exc.details()}")
+                await asyncio.sleep(0.01)  # a failing server must not be hammered in a spin
+                continue
+            t1 = clock()
+            if start <= t1 <= end:  # completed inside the measured window
+                latencies.append(t1 - t0)
+
+    async def sample() -> tuple[float, float | None, float, float | None]:
+        # CPU of both sides over exactly the measured window.
+        await asyncio.sleep(max(0.0, (start - clock()) / 1e9))
+        own0, srv0 = own_cpu_s(), tree_cpu_s(spec.server_pid)
+        await asyncio.sleep(max(0.0, (end - clock()) / 1e9))
+        own1, srv1 = own_cpu_s(), tree_cpu_s(spec.server_pid)
+        return own0, srv0, own1, srv1
+
+    sampler = asyncio.create_task(sample())
+    await asyncio.gather(*(stream(calls[i % len(calls)]) for i in range(spec.concurrency)))
+    own0, srv0, own1, srv1 = await sampler
     wall = spec.duration_s
     result = summarise(latencies, spec.items_per_request, wall)
     result.errors = len(errors)
@@ -83,6 +97,26 @@ async def _load(spec: LoadSpec) -> Measurement:
     if srv0 is not None and srv1 is not None:
         result.server_cpu = (srv1 - srv0) / wall
     return result
+
+
+def tree_pids(pid: int) -> list[int]:
+    """A process and all its descendants (a server with worker processes)."""
+    children: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as f:
+                children += [int(c) for c in f.read().split()]
+    except OSError:
+        pass  # gone meanwhile
+    return [pid] + [p for child in children for p in tree_pids(child)]
+
+
+def tree_cpu_s(pid: int) -> float | None:
+    """CPU seconds of a process and all its descendants (None when it is gone)."""
+    own = process_cpu_s(pid)
+    if own is None:
+        return None
+    return own + sum(process_cpu_s(p) or 0.0 for p in tree_pids(pid)[1:])
 
 
 def oip_request(model: str, feed: dict[str, np.ndarray]) -> bytes:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -98,7 +99,8 @@ class ServerProcess:
                 break
             time.sleep(0.005)
         self.stop()
-        raise RuntimeError(f"{self.argv[2]} did not start:\n{self.output()[-4000:]}")
+        name = self.argv[self.argv.index("-m") + 1] if "-m" in self.argv else self.argv[0]
+        raise RuntimeError(f"{name} did not start:\n{self.output()[-4000:]}")
 
     def rss_mb(self) -> float | None:
         return rss_mb(self.pid)
@@ -122,12 +124,16 @@ class ServerProcess:
         self.workdir.cleanup()
 
 
-def museforge_server(settings: ServerSettings) -> ServerProcess:
-    """``python -m museforge.cli serve`` with the given settings in a temporary TOML file."""
-    return ServerProcess(
-        [sys.executable, "-m", "museforge.cli", "serve", "--address", "127.0.0.1:0"],
-        MUSEFORGE_BANNER, config=settings.toml(),
-    )
+def museforge_server(settings: ServerSettings, workers: int = 1,
+                     python: Sequence[str] = (sys.executable,)) -> ServerProcess:
+    """``python -m museforge.cli serve`` with the given settings in a temporary TOML file.
+
+    ``workers`` > 1 adds ``--workers``; ``python`` is the interpreter (and its flags) to run,
+    e.g. one with an earlier museforge installed.
+    """
+    argv = [*python, "-m", "museforge.cli", "serve", "--address", "127.0.0.1:0"]
+    return ServerProcess(argv + (["--workers", str(workers)] if workers > 1 else []),
+                         MUSEFORGE_BANNER, config=settings.toml())
 
 
 def naive_server(model_path: Path, name: str) -> ServerProcess:

@@ -13,6 +13,8 @@ each of its requests runs again alone, so one bad request never fails its neighb
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -54,6 +56,9 @@ class _Pending:
     size: int
     future: Future[Outputs]
     enqueued_ns: int = field(default_factory=time.perf_counter_ns)
+    # An event-loop caller's own future: the outcome reaches it in one loop callback per batch.
+    waiter: asyncio.Future[Outputs] | None = None
+    alone: bool = False  # nothing was queued or running when it came in
 
     @property
     def nbytes(self) -> int:
@@ -132,6 +137,30 @@ class DynamicBatcher:
         autoregressive loop calls once per token; the two thread hand-offs through the
         queue cost about as much as a small model's run.
         """
+        pending = self._admit(inputs)
+        if inline and pending.future is not None and self._run_inline(pending):
+            return pending.future
+        self._queue.put(pending)
+        return pending.future
+
+    def submit_async(self, inputs: Mapping[str, np.ndarray]) -> asyncio.Future[Outputs]:
+        """Queue one request from the event loop; await the returned future.
+
+        The batch's worker wakes the loop once per batch (not once per request): with
+        tiny requests the cross-thread wake-ups cost more than the model's share of a run.
+        Cancelling the future (the call ended) drops the request if it has not started.
+        """
+        loop = asyncio.get_running_loop()
+        pending = self._admit(inputs)
+        waiter: asyncio.Future[Outputs] = loop.create_future()
+        pending.waiter = waiter
+        future = pending.future
+        waiter.add_done_callback(lambda w: future.cancel() if w.cancelled() else None)
+        self._queue.put(pending)
+        return waiter
+
+    def _admit(self, inputs: Mapping[str, np.ndarray]) -> _Pending:
+        """Count one more request in, or refuse it (closed, or the queue is full)."""
         size = len(next(iter(inputs.values())))
         pending = _Pending(inputs, size, Future())
         with self._lock:
@@ -140,17 +169,21 @@ class DynamicBatcher:
             if self.options.max_queue_size and self._busy >= self.options.max_queue_size:
                 raise QueueFull(f"model {self.name} has {self._busy} requests queued or running "
                                 f"(max_queue_size {self.options.max_queue_size})")
-            alone = self._busy == 0
+            pending.alone = self._busy == 0
             self._busy += 1
-        if inline and alone and self.options.max_queue_delay_us == 0 and self._slots.acquire(blocking=False):
-            pending.future.set_running_or_notify_cancel()
-            try:
-                self._execute([pending], size, release=1)
-            finally:
-                self._slots.release()
-            return pending.future
-        self._queue.put(pending)
-        return pending.future
+        return pending
+
+    def _run_inline(self, pending: _Pending) -> bool:
+        """Run in the caller's thread when nobody else is queued or running (see ``submit``)."""
+        if not (pending.alone and self.options.max_queue_delay_us == 0
+                and self._slots.acquire(blocking=False)):
+            return False
+        pending.future.set_running_or_notify_cancel()
+        try:
+            self._execute([pending], pending.size, release=1)
+        finally:
+            self._slots.release()
+        return True
 
     def _release(self, count: int) -> None:
         with self._lock:
@@ -239,10 +272,10 @@ class DynamicBatcher:
             batch_size=total, requests=len(batch), input_ns=inputs_done - started,
             infer_ns=infer_done - inputs_done, output_ns=output_done - infer_done,
         )
-        for pending, result in zip(batch, results, strict=True):
+        for pending in batch:
             self.stats.record_request(ok=True, total_ns=output_done - pending.enqueued_ns,
                                       queue_ns=started - pending.enqueued_ns)
-            pending.future.set_result(result)
+        _settle(batch, results, None)
 
     def _isolate(self, batch: list[_Pending], release: int, exc: Exception) -> None:
         """A merged run failed: run each request alone, so only one that fails on its own fails.
@@ -265,4 +298,30 @@ class DynamicBatcher:
         now = time.perf_counter_ns()
         for p in batch:
             self.stats.record_request(ok=False, total_ns=now - p.enqueued_ns, queue_ns=0)
-            p.future.set_exception(exc)
+        _settle(batch, None, exc)
+
+
+def _settle(batch: list[_Pending], results: list[Outputs] | None, exc: BaseException | None) -> None:
+    """Hand each request its outcome; event-loop callers get theirs in one callback per loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Outputs], Outputs | None]]] = {}
+    for i, pending in enumerate(batch):
+        result = results[i] if results is not None else None
+        if result is not None:
+            pending.future.set_result(result)
+        else:
+            pending.future.set_exception(exc)
+        if pending.waiter is not None:
+            by_loop.setdefault(pending.waiter.get_loop(), []).append((pending.waiter, result))
+    for loop, waiters in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+            loop.call_soon_threadsafe(_wake, waiters, exc)
+
+
+def _wake(waiters: list[tuple[asyncio.Future[Outputs], Outputs | None]], exc: BaseException | None) -> None:
+    for waiter, result in waiters:
+        if waiter.done():  # cancelled meanwhile: the call has ended
+            continue
+        if result is not None:
+            waiter.set_result(result)
+        else:
+            waiter.set_exception(exc)  # type: ignore[arg-type]

@@ -22,6 +22,7 @@ from .errors import RequestError, field_violations
 from .generator import Progress
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+MAX_WORKERS = 256
 
 EPILOG = """examples:
   museforge serve                                   # 127.0.0.1:50051, built-in plugins
@@ -98,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tracing", choices=["off", "otlp", "console"],
                        help="OpenTelemetry spans of every call, to an OTLP collector (OTEL_EXPORTER_OTLP_"
                        "ENDPOINT or otlp_endpoint) or the console; needs museforge[otel]")
+    serve.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="server processes sharing the port(s), each with its own models (default 1); "
+                       "more than one lifts the one-process limit on small calls where cores are many")
     serve.add_argument("--insecure", action="store_true", default=None,
                        help="allow a non-loopback --address without TLS and API keys (only behind a "
                        "network you trust)")
@@ -218,7 +222,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
                              http_address=args.http_address,
                              tracing=args.tracing)
     configure_logging(settings.log_level, settings.log_format)
+    if not 1 <= args.workers <= MAX_WORKERS:
+        print(f"museforge: --workers must be between 1 and {MAX_WORKERS}", file=sys.stderr)
+        return EXIT_USAGE
     try:
+        if args.workers > 1:
+            from .workers import serve_workers
+
+            return serve_workers(settings, args.workers)
         asyncio.run(serve_forever(settings))
     except UnsafeSetup as exc:
         print(f"museforge: {exc}", file=sys.stderr)

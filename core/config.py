@@ -110,7 +110,12 @@ class Settings(BaseModel):
     http_address: str = Field(
         "", description="host:port for the HTTP/JSON gateway (museforge.v1 and jobs over HTTP/1.1), "
         "e.g. 127.0.0.1:8080; empty: off")
-    http_threads: int = Field(32, ge=1, le=4096, description="HTTP connections served at once by the gateway")
+    http_threads: int = Field(
+        32, ge=1, le=4096, description="threads converting large HTTP bodies and replies to and from JSON "
+        "(connections are served by the event loop)")
+    http_max_connections: int = Field(
+        1024, ge=1, le=1_000_000, description="HTTP connections open at once; past it a request is answered "
+        "503 with Retry-After (past twice as many, connections are closed at once)")
     http_max_body_bytes: int = Field(
         128 << 20, ge=1024, le=4 << 30, description="largest HTTP request body (JSON, media in base64); "
         "bodies held at once count against max_request_bytes_in_flight")
@@ -162,7 +167,8 @@ class Settings(BaseModel):
         1 << 30,
         ge=1024,
         description="bytes of requests held in memory at once over all calls (gRPC messages and "
-        "HTTP bodies; an HTTP request counts its body and the gRPC message it becomes); beyond it "
+        "HTTP bodies; an HTTP request counts its body once, as it arrives, and may hold a quarter of it); "
+        "beyond it "
         "RESOURCE_EXHAUSTED with a retry delay",
     )
     max_output_bytes: int = Field(

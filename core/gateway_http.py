@@ -1,433 +1,352 @@
-"""The gateway's HTTP/1.1 request handler: framing, origin and key checks, then transcoding.
+"""The gateway's HTTP/1.1 connections: uvicorn's httptools protocol (llhttp), held to deadlines.
 
-Everything a request could abuse is checked before its body is read: one unambiguous
-length (no Transfer-Encoding, a single Content-Length), a Host and Origin the server
-trusts (a web page must not drive a local server, directly or by DNS rebinding), a
-known API key when auth is on, and room in the server's body-byte budget. Each phase of
-reading has a deadline, so slow clients cannot hold the handler threads.
+A slow or hostile client must not hold the server, so on every connection:
+
+- its request line and headers (and, between kept-alive requests, the idle time before
+  them) must arrive within ``IDLE_SECONDS``: one timer from the connection's start or the
+  previous response's end until the headers are complete, not reset by each byte, so
+  trickling a header a byte at a time (slowloris) does not keep a connection;
+- a body must arrive within ``BODY_SECONDS`` plus a second per MiB, on every route;
+- the request line and headers may hold ``MAX_HEAD_BYTES``;
+- a reply the client does not read for ``IDLE_SECONDS`` ends the connection;
+- past ``http_max_connections`` connections, a request is answered 503 with Retry-After
+  and its connection closed (and past twice as many, connections are closed at once).
+
+llhttp parses strictly: two Content-Lengths, Content-Length with Transfer-Encoding,
+whitespace before a header's colon, bare LF line ends and folded headers are refused with
+a 400 naming what is wrong. Replies keep the case of their header names, and HTTP/1.0
+clients get streamed replies unframed, the connection closing after the last byte.
 """
 
 from __future__ import annotations
 
-import contextlib
-import heapq
-import itertools
-import json
+import asyncio
 import logging
-import math
-import socket
-import ssl
-import threading
-import time
-from collections.abc import Iterator, Mapping
-from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import grpc
-from google.protobuf.message import Message
-
-from .auth import bearer_token
-from .gateway_json import (
-    HttpError,
-    apply_query,
-    bad_request,
-    load_json,
-    parse_body,
-    rpc_error_body,
-    set_path_fields,
-    to_json,
+import httptools
+from uvicorn.protocols.http.httptools_impl import (
+    HEADER_VALUE_RE,
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
 )
-from .gateway_routes import Route, find_route
 
-if TYPE_CHECKING:
-    from .gateway import GatewayHTTPServer
+from .gateway_json import HttpError
+from .gateway_reply import dumps
 
 log = logging.getLogger("museforge.gateway")
 
-FORWARDED_HEADERS = ("authorization", "traceparent", "tracestate", "x-request-id")
 IDLE_SECONDS = 30.0  # to send a request's line and headers (and between kept-alive requests)
 BODY_SECONDS = 30.0  # to send a body, plus one second per MiB
-LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
-UNUSED_BODY_LIMIT = 64 * 1024  # a stray body on a GET is read and dropped up to this size
+MAX_HEAD_BYTES = 64 * 1024  # request line and headers
+LINGER_SECONDS = 5.0  # reading and dropping a refused body, so its sender gets to read the answer
+LINGER_QUIET_SECONDS = 0.5  # ... ended sooner when nothing more comes for this long
+MIB = 1 << 20
 
 
-class Deadlines:
-    """Shuts connections down when a read phase overruns its deadline (a slow or stalled client).
-
-    One thread for the whole server, watching a heap of deadlines: a timer thread per
-    request would cost more than the request.
-    """
-
-    def __init__(self) -> None:
-        self.heap: list[tuple[float, int, socket.socket]] = []
-        self.cancelled: set[int] = set()
-        self.tokens = itertools.count()
-        self.changed = threading.Condition()
-        self.closed = False
-        threading.Thread(target=self.watch, name="museforge-http-deadlines", daemon=True).start()
-
-    def add(self, connection: socket.socket, seconds: float) -> int:
-        with self.changed:
-            token = next(self.tokens)
-            heapq.heappush(self.heap, (time.monotonic() + seconds, token, connection))
-            self.changed.notify()
-            return token
-
-    def cancel(self, token: int) -> None:
-        with self.changed:
-            self.cancelled.add(token)  # dropped when its deadline comes up
-
-    def close(self) -> None:
-        with self.changed:
-            self.closed = True
-            self.changed.notify()
-
-    def watch(self) -> None:
-        while True:
-            with self.changed:
-                while not self.closed and (not self.heap or self.heap[0][0] > time.monotonic()):
-                    self.changed.wait(self.heap[0][0] - time.monotonic() if self.heap else None)
-                if self.closed:
-                    return
-                _, token, connection = heapq.heappop(self.heap)
-                if token in self.cancelled:
-                    self.cancelled.discard(token)
-                    continue
-            with contextlib.suppress(OSError):  # already closed
-                connection.shutdown(socket.SHUT_RDWR)
+@dataclass(frozen=True)
+class ConnectionLimits:
+    max_connections: int
 
 
-class GatewayHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive: engines reuse one connection
-    server_version = "museforge-gateway"
-    server: GatewayHTTPServer
-    timeout = IDLE_SECONDS  # any single read or write
-    # Headers and body go out in separate writes: with Nagle's algorithm on, the body waits
-    # for the client's delayed ACK (~40 ms per call on Linux).
-    disable_nagle_algorithm = True
-    deadline: int | None = None  # the token of the read deadline running now
-    expects_continue = False
-    body_done = False
-    held = 0  # body bytes held from the server's budget
+def error_reply(error: HttpError, oip: bool) -> bytes:
+    """A whole JSON error reply that closes the connection (for a request the parser refused)."""
+    body = error.body()
+    document = {"error": body["error"]["message"]} if oip else body
+    data = dumps(document)
+    head = [STATUS_LINE[error.http_status], b"Content-Type: application/json\r\n",
+            b"Content-Length: %d\r\n" % len(data), b"Connection: close\r\n"]
+    return b"".join(head) + b"\r\n" + data
 
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
 
-    def handle_one_request(self) -> None:
-        self.expects_continue, self.body_done, self.held = False, False, 0
-        self.deadline = self.server.deadlines.add(self.connection, IDLE_SECONDS)
+def parser_error(reason: str) -> HttpError:
+    """The 400 for a request llhttp refused, naming the header when the reason does."""
+    field = next((name for name in ("Content-Length", "Transfer-Encoding") if name in reason),
+                 "headers" if "header" in reason.lower() else "request")
+    return HttpError(400, grpc.StatusCode.INVALID_ARGUMENT, f"malformed HTTP request: {reason}", field)
+
+
+class Refused(Exception):
+    """Raised in a parser callback to stop parsing and answer ``error``."""
+
+    def __init__(self, error: HttpError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def head_too_large() -> HttpError:
+    return HttpError(431, grpc.StatusCode.INVALID_ARGUMENT,
+                     f"the request line and headers are over {MAX_HEAD_BYTES} bytes", "headers")
+
+
+class Exchange(RequestResponseCycle):
+    """One request and its reply; the app is called with the exchange itself."""
+
+    on_gone: Callable[[], None] | None = None  # set by the app: the client left, stop its call
+    body_seconds = 0.0  # the body's deadline, armed when the exchange starts
+    framing = b""  # b"length", b"chunked" or b"close" (HTTP/1.0: until the connection ends)
+    pending = b""  # status line and headers, sent with the first part of the body
+    on_close: Callable[[], None] | None = None  # how the connection ends after a closing reply
+
+    async def run_asgi(self, app: Any) -> None:
         try:
-            super().handle_one_request()
+            await app(self)
+        except asyncio.CancelledError:  # the server is stopping: hang up
+            self.transport.close()
+            raise
+        except BaseException as exc:
+            log.error("gateway: unhandled failure on %s", self.scope.get("path"), exc_info=exc)
+            self.transport.close()
         finally:
-            self.end_deadline()
-            if self.held:
-                self.server.budget.release(self.held)
-                self.held = 0
+            self.on_response = lambda: None
 
-    def end_deadline(self) -> None:
-        if self.deadline is not None:
-            self.server.deadlines.cancel(self.deadline)
-            self.deadline = None
-
-    def handle_expect_100(self) -> bool:
-        # "100 Continue" is sent only once the request has passed its checks (read_body).
-        self.expects_continue = True
-        return True
-
-    def do_GET(self) -> None:
-        self.dispatch("GET")
-
-    def do_POST(self) -> None:
-        self.dispatch("POST")
-
-    def do_DELETE(self) -> None:
-        self.dispatch("DELETE")
-
-    def do_PUT(self) -> None:
-        self.dispatch("PUT")
-
-    def do_PATCH(self) -> None:
-        self.dispatch("PATCH")
-
-    def do_HEAD(self) -> None:
-        self.dispatch("HEAD")
-
-    def do_OPTIONS(self) -> None:
-        # CORS preflight for browser tools, answered only for the configured origins.
-        self.end_deadline()
-        try:
-            self.check_framing()
-        except HttpError as exc:
-            self.close_connection = True
-            self.send_json(exc.http_status, exc.body(), exc.headers)
+    async def send(self, message: Any) -> None:
+        if self.flow.write_paused and not self.disconnected:
+            try:  # a client that reads nothing must not hold the call (nor its memory) forever
+                await asyncio.wait_for(self.flow.drain(), IDLE_SECONDS)
+            except asyncio.TimeoutError:
+                self.transport.abort()
+                self.disconnected = True
+        if self.disconnected:
             return
-        allowed = bool(self.cors_origin())
-        self.send_response(204 if allowed else 403)
-        self.send_cors()
-        self.send_header("Access-Control-Allow-Methods", "GET, POST, DELETE")
-        self.send_header("Access-Control-Allow-Headers", ", ".join(("content-type", *FORWARDED_HEADERS)))
-        self.send_header("Access-Control-Max-Age", "600")
-        self.send_header("Content-Length", "0")
-        if not self.body_done:
-            self.close_connection = True
-            self.send_header("Connection", "close")
-        self.end_headers()
-
-    # -- dispatch --------------------------------------------------------------------------
-    def dispatch(self, verb: str) -> None:
-        self.end_deadline()  # the headers are in
-        try:
-            self.serve(verb)
-        except HttpError as exc:
-            if not self.body_done:  # unread body bytes would be taken for the next request
-                self.close_connection = True
-            self.send_json(exc.http_status, exc.body(), exc.headers)
-        except (BrokenPipeError, ConnectionResetError, TimeoutError, ssl.SSLError):
-            self.close_connection = True
-        except Exception:  # a bug must answer 500, not drop the connection
-            log.exception("gateway: %s %s failed", verb, self.path)
-            self.close_connection = True
-            failure = HttpError(500, grpc.StatusCode.INTERNAL, "the gateway failed on this request (see log)")
-            self.send_json(500, failure.body())
-
-    def serve(self, verb: str) -> None:
-        self.check_framing()
-        self.check_origin()
-        if self.server.draining:
-            raise HttpError(503, grpc.StatusCode.UNAVAILABLE, "the server is shutting down",
-                            headers={"Retry-After": "1"})
-        url = urlsplit(self.path)
-        if url.path == "/openapi.json" and verb == "GET":
-            self.discard_body()
-            self.send_json(200, self.server.openapi())
-            return
-        found = find_route(verb, url.path, self.server.routes)
-        if not isinstance(found, tuple):
-            if found:
-                allowed = ", ".join(sorted(set(found)))
-                raise HttpError(405, grpc.StatusCode.UNIMPLEMENTED, f"{verb} is not allowed on {url.path}; "
-                                f"use {allowed}", headers={"Allow": allowed})
-            raise HttpError(404, grpc.StatusCode.NOT_FOUND,
-                            f"no route {verb} {url.path}; the routes are listed at /openapi.json")
-        route, variables = found
-        self.check_key(route)
-        metadata = self.forwarded()
-        query = parse_qs(url.query, keep_blank_values=True)
-        if query and (route.takes_body or route.build is not None):
-            raise bad_request(next(iter(query)), "this route takes no query parameters")
-        if route.build is not None:
-            request = route.build(variables, load_json(self.read_body()) if route.takes_body else None)
-            if not route.takes_body:
-                self.discard_body()
+        if not self.response_started:
+            self.start(message["status"], message.get("headers", ()))
+        elif not self.response_complete:
+            self.write(message.get("body", b""), message.get("more_body", False))
         else:
-            request = self.proto_request(route, variables, query)
-        if route.streaming:
-            self.reply_stream(route, request, metadata)
-        else:
-            self.reply_unary(route, request, metadata)
+            raise RuntimeError("the reply was already complete")
 
-    def proto_request(self, route: Route, variables: dict[str, str],
-                      query: dict[str, list[str]]) -> Message:
-        """The request message from the proto3 JSON body, or the query, plus the path variables."""
-        request = route.request()
-        if route.takes_body:
-            parse_body(self.read_body(), request)
-        else:
-            self.discard_body()
-            apply_query(request, query, route.path_fields)
-        set_path_fields(request, variables)
-        return request
+    def start(self, status: int, headers: Any) -> None:
+        self.response_started = True
+        self.waiting_for_100_continue = False
+        lines = [STATUS_LINE[status]]
+        lines += [name + b": " + value + b"\r\n" for name, value in self.default_headers]
+        self.framing, closing = b"", False
+        for name, value in headers:
+            if HEADER_VALUE_RE.search(value):
+                raise RuntimeError(f"invalid value for the {name!r} header")
+            lower = name.lower()
+            if lower == b"content-length":
+                self.framing, self.expected_content_length = b"length", int(value)
+            elif lower == b"connection" and b"close" in value.lower():
+                self.keep_alive, closing = False, True
+            lines.append(name + b": " + value + b"\r\n")
+        if not self.framing:
+            if self.scope["method"] == "HEAD" or status in (204, 304):
+                self.framing = b"length"
+            elif self.scope["http_version"] == "1.0":
+                self.framing, self.keep_alive = b"close", False
+            else:
+                self.framing = b"chunked"
+                lines.append(b"Transfer-Encoding: chunked\r\n")
+        if not self.keep_alive and not closing:
+            lines.append(b"Connection: close\r\n")
+        self.pending = b"".join(lines) + b"\r\n"
 
-    # -- checks before the body ----------------------------------------------------------------
-    def check_framing(self) -> None:
-        """One way to find the body's end, or the request is refused (and the connection closed)."""
-        if self.headers.get_all("Transfer-Encoding"):
-            raise HttpError(411, grpc.StatusCode.INVALID_ARGUMENT,
-                            "Transfer-Encoding is not accepted: send the body with a Content-Length",
-                            "Transfer-Encoding")
-        if len(self.headers.get_all("Content-Length") or []) > 1:
-            raise HttpError(400, grpc.StatusCode.INVALID_ARGUMENT, "more than one Content-Length",
-                            "Content-Length")
-        self.body_done = self.content_length() == 0
+    def write(self, body: bytes, more: bool) -> None:
+        if self.scope["method"] == "HEAD":
+            body = b""
+        elif self.framing == b"chunked":
+            body = (b"%x\r\n%b\r\n" % (len(body), body) if body else b"") + (b"" if more else b"0\r\n\r\n")
+        elif self.framing == b"length":
+            self.expected_content_length -= len(body)
+        self.transport.write(self.pending + body if self.pending else body)
+        self.pending = b""
+        if not more:
+            self.response_complete = True
+            self.message_event.set()
+            if not self.keep_alive:
+                self.on_close() if self.on_close is not None else self.transport.close()
+            self.on_response()
 
-    def check_origin(self) -> None:
-        """Refuse what a browser sends on a foreign page's behalf, and DNS-rebound Host names."""
-        origin = self.headers.get("Origin")
-        if origin is not None and not self.cors_origin():
-            raise HttpError(403, grpc.StatusCode.PERMISSION_DENIED,
-                            f"origin {origin!r} may not call this server (see http_cors_origins)", "Origin")
-        if self.headers.get("Sec-Fetch-Site", "") in ("cross-site", "same-site") and origin is None:
-            raise HttpError(403, grpc.StatusCode.PERMISSION_DENIED,
-                            "cross-site browser requests need an allowed Origin", "Sec-Fetch-Site")
-        host = self.headers.get("Host")
-        if self.server.loopback and host is not None:
-            name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-            if name.lower() not in LOOPBACK_HOSTS:
-                raise HttpError(403, grpc.StatusCode.PERMISSION_DENIED,
-                                f"Host {host!r} is not this loopback server's name", "Host")
 
-    def check_key(self, route: Route) -> None:
-        """With auth on, an unknown key is refused before its body costs memory (the gRPC guard
-        still checks the key's scope)."""
-        keys = self.server.keys
-        if keys is None or route.service in self.server.open_services:
+class GatewayProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP/1.1 protocol with the deadlines and limits above."""
+
+    def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any],
+                 limits: ConnectionLimits, _loop: asyncio.AbstractEventLoop | None = None) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.limits = limits
+        self.access_log = False
+        self.logger = log
+        self.timer: asyncio.TimerHandle | None = None
+        self.in_head = True  # waiting for a request's line and headers
+        self.head_bytes = 0
+        self.boundary = False  # a request began or ended in the data being parsed now
+        self.peercert: Any = None
+        self.over_limit = False
+        self.lingering = False  # the reply is out: reading only until the client is done sending
+        self.dropping = False  # lingering after a request the parser refused: data is not parsed
+        self.linger_until = 0.0
+
+    # -- deadlines ------------------------------------------------------------------------
+    def arm(self, seconds: float) -> None:
+        self.disarm()
+        self.timer = self.loop.call_later(seconds, self.expire)
+
+    def disarm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def expire(self) -> None:
+        self.timer = None
+        log.debug("gateway: a client overran its read deadline; closing %s", self.client)
+        self.transport.abort()
+
+    # -- the connection -------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.peercert = transport.get_extra_info("peercert")
+        count = len(self.connections)
+        if count > 2 * self.limits.max_connections:  # far over: not even a reply
+            transport.close()
             return
-        presented = bearer_token(self.headers.get("Authorization", ""))
-        if not presented or keys.find(presented) is None:
-            reason = "missing API key" if not presented else "unknown API key"
-            message = f"{reason}: send 'Authorization: Bearer <key>'"
-            raise HttpError(401, grpc.StatusCode.UNAUTHENTICATED, message,
-                            headers={"WWW-Authenticate": "Bearer"})
+        self.over_limit = count > self.limits.max_connections
+        self.arm(IDLE_SECONDS)
 
-    def forwarded(self) -> list[tuple[str, str]]:
-        """The headers passed on as gRPC metadata; values must be printable ASCII, as metadata is."""
-        pairs = []
-        for name in FORWARDED_HEADERS:
-            value = self.headers.get(name)
-            if value is None:
-                continue
-            if not value.isascii() or not value.isprintable():
-                raise HttpError(400, grpc.StatusCode.INVALID_ARGUMENT,
-                                f"the {name} header must be printable ASCII", name)
-            pairs.append((name, value))
-        return pairs
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.disarm()
+        cycle = self.cycle
+        if isinstance(cycle, Exchange) and not cycle.response_complete and cycle.on_gone is not None:
+            cycle.on_gone()
+        super().connection_lost(exc)
 
-    # -- request bodies ----------------------------------------------------------------------
-    def content_length(self) -> int:
-        text = (self.headers.get("Content-Length") or "0").strip()
-        if not (text.isascii() and text.isdigit()):
-            raise HttpError(400, grpc.StatusCode.INVALID_ARGUMENT, f"bad Content-Length {text!r}",
-                            "Content-Length")
-        return int(text)
-
-    def read_body(self) -> bytes:
-        content_type = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        if content_type != "application/json":
-            # Required even for an empty body: browsers cannot send it cross-site without
-            # asking first (a CORS preflight), which only listed origins pass.
-            raise HttpError(415, grpc.StatusCode.INVALID_ARGUMENT,
-                            f"Content-Type must be application/json, got {content_type or 'none'}",
-                            "Content-Type")
-        length = self.content_length()
-        limit = self.server.max_body
-        if length > limit:
-            raise HttpError(413, grpc.StatusCode.RESOURCE_EXHAUSTED,
-                            f"body of {length} bytes is over the {limit}-byte limit (http_max_body_bytes)",
-                            "body")
-        if not length:
-            return b""
-        if not self.server.budget.acquire(length, BODY_SECONDS):
-            raise HttpError(503, grpc.StatusCode.RESOURCE_EXHAUSTED, "too many request bodies in memory at "
-                            "once; try again", headers={"Retry-After": "2"})
-        self.held = length
-        if self.expects_continue:
-            self.send_response_only(100)
-            self.end_headers()
-        self.deadline = self.server.deadlines.add(self.connection, BODY_SECONDS + length / (1 << 20))
+    def data_received(self, data: bytes) -> None:
+        if self.lingering:
+            self.arm(min(LINGER_QUIET_SECONDS, max(0.0, self.linger_until - self.loop.time())))
+            if self.dropping:
+                return
+        self._unset_keepalive_if_required()
         try:
-            data = self.rfile.read(length)
-        finally:
-            self.end_deadline()
-        if len(data) != length:
-            self.close_connection = True
-            raise HttpError(400, grpc.StatusCode.INVALID_ARGUMENT,
-                            f"the body ended after {len(data)} of {length} bytes", "body")
-        self.body_done = True
-        return data
-
-    def discard_body(self) -> None:
-        length = self.content_length()
-        if length > UNUSED_BODY_LIMIT:
-            raise HttpError(413, grpc.StatusCode.INVALID_ARGUMENT, "this route takes no body", "body")
-        if length:
-            self.rfile.read(length)
-        self.body_done = True
-
-    # -- replies -----------------------------------------------------------------------------
-    def reply_unary(self, route: Route, request: Message, metadata: list[tuple[str, str]]) -> None:
-        try:
-            reply = self.server.gateway.call(route, request, metadata)
-        except grpc.RpcError as error:
-            self.send_rpc_error(error)
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:  # no protocol switch here: answer, then close
+            if self.cycle is None or self.cycle.response_complete:
+                self.transport.close()
+            else:
+                self.cycle.keep_alive = False
+        except httptools.HttpParserError as exc:
+            cause = exc.__context__
+            if isinstance(cause, Refused):
+                self.refuse(cause.error)
+            else:
+                reason = cause if isinstance(cause, httptools.HttpParserError) else exc
+                self.refuse(parser_error(str(reason) or type(reason).__name__))
             return
-        if route.render is not None:
-            self.send_json(*route.render(reply))
+        if self.in_head and not self.boundary:  # a whole read of a head still arriving: count it
+            self.head_bytes += len(data)
+            if self.head_bytes > MAX_HEAD_BYTES:
+                self.refuse(head_too_large())
+        self.boundary = False
+
+    def close_after_reply(self) -> None:
+        """Close after a reply that ends the connection; if the client is still sending the body
+        it was refused, read and drop it for a while first, so that it reads the answer
+        rather than a reset."""
+        unread = self.cycle is not None and self.cycle.more_body and not self.pipeline
+        if unread:
+            self.linger(parse=True)
         else:
-            self.send_json(200, to_json(reply))
+            self.transport.close()
 
-    def reply_stream(self, route: Route, request: Message, metadata: list[tuple[str, str]]) -> None:
-        call = self.server.gateway.call(route, request, metadata)
-        try:
-            # The first message decides the HTTP status: a call refused at once gets a real
-            # error status, not a 200 with an error line.
-            first = next(call, None)
-        except grpc.RpcError as error:
-            self.send_rpc_error(error)
+    def linger(self, parse: bool) -> None:
+        """Half-close, and read (parsing, to find the body's end, or not) for a while before closing."""
+        if not self.transport.can_write_eof():  # TLS: no half-close
+            self.transport.close()
             return
-        chunked = self.request_version != "HTTP/1.0"  # 1.0 clients read to the end instead
-        self.send_response(200)
-        self.send_cors()
-        self.send_header("Content-Type", "application/x-ndjson")
-        if chunked:
-            self.send_header("Transfer-Encoding", "chunked")
-        else:
-            self.close_connection = True
-            self.send_header("Connection", "close")
-        self.end_headers()
-        try:
-            for line in self.stream_lines(first, call):
-                self.write_part(line, chunked)
-            if chunked:
-                self.write_part(b"", chunked)
-        except (BrokenPipeError, ConnectionResetError, TimeoutError, ssl.SSLError):
-            call.cancel()  # the client went away: stop the work it asked for
-            self.close_connection = True
+        self.lingering, self.dropping = True, not parse
+        self.linger_until = self.loop.time() + LINGER_SECONDS
+        self.transport.write_eof()
+        self.flow.resume_reading()
+        self.arm(LINGER_QUIET_SECONDS)
 
-    def stream_lines(self, first: Message | None, call: Iterator[Message]) -> Iterator[bytes]:
-        if first is None:
+    def refuse(self, error: HttpError) -> None:
+        """Answer ``error`` and close, unless a reply is under way (then just close after it)."""
+        self.disarm()
+        if self.lingering:
+            self.transport.close()
             return
-        yield json.dumps({"result": to_json(first)}).encode() + b"\n"
-        try:
-            for message in call:
-                yield json.dumps({"result": to_json(message)}).encode() + b"\n"
-        except grpc.RpcError as error:
-            _, body, _ = rpc_error_body(error)
-            yield json.dumps(body).encode() + b"\n"
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.keep_alive = False
+            self.flow.pause_reading()
+            return
+        oip = bool(getattr(self, "url", b"").startswith(b"/v2"))
+        self.transport.write(error_reply(error, oip))
+        self.linger(parse=False)
 
-    def write_part(self, data: bytes, chunked: bool) -> None:
-        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n" if chunked else data)
-        self.wfile.flush()
+    # -- parser callbacks -----------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.boundary, self.head_bytes = True, 0
 
-    def send_rpc_error(self, error: grpc.RpcError) -> None:
-        status, body, retry_after = rpc_error_body(error)
-        extra = {"Retry-After": str(max(1, math.ceil(retry_after)))} if retry_after is not None else {}
-        self.send_json(status, body, extra)
+    def on_headers_complete(self) -> None:
+        self.in_head = False
+        if self.lingering:  # what follows a refused body is never served
+            return
+        self.disarm()
+        if len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers) > MAX_HEAD_BYTES:
+            raise Refused(head_too_large())  # a head that came in one read
+        scope: Any = self.scope  # uvicorn's HTTPScope, with keys of the gateway's own
+        http_version = self.parser.get_http_version()
+        scope["method"] = self.parser.get_method().decode("ascii")
+        if http_version != "1.1":
+            scope["http_version"] = http_version
+        url = httptools.parse_url(self.url)
+        path = url.path.decode("ascii")
+        scope.update(path=urllib.parse.unquote(path) if "%" in path else path, raw_path=url.path,
+                     query_string=url.query or b"")
+        scope["museforge.peercert"] = self.peercert
+        scope["museforge.over_limit"] = self.over_limit
+        previous = self.cycle
+        self.cycle = exchange = Exchange(
+            scope=scope, transport=self.transport, flow=self.flow, logger=log,
+            access_logger=self.access_logger, access_log=False,
+            default_headers=self.server_state.default_headers, message_event=asyncio.Event(),
+            expect_100_continue=self.expect_100_continue,
+            keep_alive=http_version != "1.0" and self.parser.should_keep_alive(),
+            on_response=self.on_response_complete)
+        exchange.body_seconds = body_deadline(self.headers)
+        exchange.on_close = self.close_after_reply
+        if previous is None or previous.response_complete:
+            self._start_asgi_task(exchange, self.app)
+        else:  # pipelined: it waits for the reply before it, reading paused meanwhile
+            self.flow.pause_reading()
+            self.pipeline.appendleft((exchange, self.app))
 
-    def send_json(self, status: int, document: Any, headers: Mapping[str, str] | None = None) -> None:
-        if self.path.startswith("/v2") and isinstance(document.get("error"), dict):
-            document = {"error": document["error"]["message"]}  # the OIP's REST error form
-        data = json.dumps(document).encode()
-        self.send_response(status)
-        self.send_cors()
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        super()._start_asgi_task(cycle, app)
+        if isinstance(cycle, Exchange) and cycle.body_seconds and cycle.more_body:
+            self.arm(cycle.body_seconds)
 
-    def cors_origin(self) -> str:
-        origin = self.headers.get("Origin", "")
-        allowed = self.server.cors_origins
-        return origin if origin and ("*" in allowed or origin in allowed) else ""
+    def on_message_complete(self) -> None:
+        if self.lingering:
+            self.transport.close()
+            return
+        super().on_message_complete()
+        self.in_head, self.boundary = True, True
+        if self.cycle is not None and self.cycle.body_seconds:  # type: ignore[attr-defined]
+            self.disarm()
 
-    def send_cors(self) -> None:
-        origin = self.cors_origin()
-        if origin:
-            self.send_header("Access-Control-Allow-Origin", origin)
-            self.send_header("Access-Control-Expose-Headers", "Retry-After")
-            self.send_header("Vary", "Origin")
+    def on_response_complete(self) -> None:
+        pipelined = bool(self.pipeline)
+        super().on_response_complete()
+        if not pipelined and not self.lingering and not self.transport.is_closing():
+            self.head_bytes = 0
+            self.arm(IDLE_SECONDS)  # the idle time and the next request's headers
+
+
+def body_deadline(headers: list[tuple[bytes, bytes]]) -> float:
+    """Seconds a request's body may take to arrive (0: it has none)."""
+    for name, value in headers:
+        if name == b"transfer-encoding":
+            return BODY_SECONDS  # refused before it is read: a little time to answer
+        if name == b"content-length":
+            length = int(value)
+            return BODY_SECONDS + length / MIB if length else 0.0
+    return 0.0
+

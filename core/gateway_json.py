@@ -99,7 +99,7 @@ def to_json(message: Message) -> dict[str, Any]:
     return json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
 
 
-def load_json(raw: bytes) -> Any:
+def load_json(raw: bytes | bytearray) -> Any:
     """The parsed body (None when empty); invalid JSON is refused naming 'body'."""
     if not raw.strip():
         return None
@@ -111,7 +111,7 @@ def load_json(raw: bytes) -> Any:
         raise bad_request("body", "nested too deeply") from exc
 
 
-def parse_body(raw: bytes, request: Message) -> None:
+def parse_body(raw: bytes | bytearray, request: Message) -> None:
     """Fill ``request`` from a JSON body; errors name the field (or 'body')."""
     document = load_json(raw)
     if document is None:

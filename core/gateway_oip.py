@@ -126,19 +126,17 @@ def infer_request(variables: Mapping[str, str], document: Any) -> pb.ModelInferR
     return request
 
 
-def output_data(reply: pb.ModelInferResponse, index: int) -> list[Any]:
+def output_data(reply: pb.ModelInferResponse, index: int) -> list[Any] | np.ndarray:
     tensor = reply.outputs[index]
     shape = tuple(int(d) for d in tensor.shape)
     if reply.raw_output_contents:
         array = decode_raw(reply.raw_output_contents[index], tensor.datatype, shape, f"outputs[{index}]")
     else:
         array = decode_typed(tensor.contents, tensor.datatype, shape, f"outputs[{index}]")
-    flat = array.ravel().tolist()
     if tensor.datatype == "BYTES":
-        return [v.decode("utf-8", "replace") for v in flat]
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
-        return [v if math.isfinite(v) else None for v in flat]  # JSON has no NaN or infinity
-    return list(flat)
+        return [v.decode("utf-8", "replace") for v in array.ravel().tolist()]
+    # The flat array itself: the gateway's JSON writer takes numpy arrays (NaN and infinity as null).
+    return np.ascontiguousarray(array.ravel())
 
 
 def infer_reply(reply: Message) -> tuple[int, dict[str, Any]]:

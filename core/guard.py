@@ -31,7 +31,9 @@ from .budget import ByteBudget
 from .errors import InvalidArgument, RequestError, ResourceExhausted
 from .interception import Deserializer, Refusal, around, refused, refusing_any_method
 
+Handler = grpc.RpcMethodHandler
 ANONYMOUS = "anonymous"
+MAX_WRAPPED = 4096
 GENERATE_METHODS = {"Generate", "StreamGenerate", "ApplyEffect", "StreamApplyEffect"}
 SERVICE_SCOPES = {
     "museforge.v1.Jobs": "jobs",
@@ -104,6 +106,9 @@ class Guard(grpc.aio.ServerInterceptor):
         self.in_flight: dict[str, int] = {}
         self.buckets: dict[str, _Bucket] = {}
         self.open_streams = 0
+        # Wrapped handlers by (method's handler, key, stream): building one costs more than the
+        # checks themselves, and there are only so many methods and keys.
+        self._wrapped: dict[tuple[int, str | None, bool], tuple[Handler, Handler]] = {}
 
     async def intercept_service(
         self,
@@ -132,7 +137,15 @@ class Guard(grpc.aio.ServerInterceptor):
         open_service = service in self.open_services
         who = None if open_service else (key.id if key else ANONYMOUS)
         stream = open_service and bool(handler.unary_stream or handler.stream_stream)
-        return self._guarded(handler, who, stream)
+        key_ = (id(handler), who, stream)
+        cached = self._wrapped.get(key_)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._guarded(handler, who, stream)
+        if len(self._wrapped) >= MAX_WRAPPED:  # keys come and go: start afresh rather than grow
+            self._wrapped.clear()
+        self._wrapped[key_] = (handler, wrapped)
+        return wrapped
 
     @staticmethod
     def _presented(details: grpc.HandlerCallDetails) -> str:

@@ -10,6 +10,7 @@ import logging
 import math
 from collections.abc import Callable
 from concurrent.futures import Executor
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import grpc
@@ -29,11 +30,13 @@ from .errors import (
 )
 from .inference import grpc_service_pb2 as pb
 from .inference import grpc_service_pb2_grpc as pb_grpc
+from .model_checks import check_range
 from .oip_limits import check_batch, check_size, header_shapes, wanted_outputs
 from .oip_tensors import (
     TensorError,
     TensorSpec,
     decode_inputs,
+    decode_raw,
     encode_outputs,
     spec_from_onnx,
     triton_data_type,
@@ -61,6 +64,57 @@ def tensor_specs(model: LoadedModel, which: str) -> list[TensorSpec]:
     return [spec_from_onnx(a.name, a.type, a.shape) for a in args]
 
 
+HeaderKey = tuple[tuple[tuple[str, str, tuple[int, ...]], ...], tuple[str, ...], int]
+MAX_REMEMBERED = 256  # request headers remembered per model (tiny clients send the same few)
+
+
+def header_key(request: pb.ModelInferRequest) -> HeaderKey:
+    """Everything the header checks read: input names, datatypes and shapes, outputs, raw count."""
+    return (tuple((t.name, t.datatype, tuple(t.shape)) for t in request.inputs),
+            tuple(o.name for o in request.outputs), len(request.raw_input_contents))
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    """A loaded model's tensors as the protocol names them, read once per session (asking the
+    session builds them anew each time, which cost a tiny request more than its decoding).
+
+    It also remembers request headers that passed every check that reads only headers
+    (``admitted``: the outputs wanted and whether the inputs are big) and, of those, the
+    raw-form ones whose decoding passed the shape and dtype checks too (``decodable``): a
+    client sending the same shapes again is checked only for what its data may break
+    (buffer sizes, declared value ranges).
+    """
+
+    session: object
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    output_names: tuple[str, ...]
+    admitted: dict[HeaderKey, tuple[list[str], bool]] = field(default_factory=dict, compare=False)
+    decodable: set[HeaderKey] = field(default_factory=set, compare=False)
+
+    @classmethod
+    def of(cls, model: LoadedModel) -> ModelPlan:
+        inputs, outputs = tuple(tensor_specs(model, "inputs")), tuple(tensor_specs(model, "outputs"))
+        return cls(model.session, inputs, outputs, tuple(o.name for o in outputs))
+
+
+def decode_known(request: pb.ModelInferRequest, model: LoadedModel) -> dict[str, np.ndarray]:
+    """Decode raw inputs whose headers already decoded and checked once (see ModelPlan): what
+    ``decode_inputs`` and ``check_inputs`` would say about their data, in the same order."""
+    arrays: dict[str, np.ndarray] = {}
+    raw = request.raw_input_contents
+    for i, tensor in enumerate(request.inputs):
+        if tensor.contents.ListFields():
+            raise TensorError(f"inputs[{i}].contents", "must not be set when raw_input_contents is used")
+        arrays[tensor.name] = decode_raw(raw[i], tensor.datatype, tuple(tensor.shape),
+                                         f"raw_input_contents[{i}]")
+    for spec in model.inputs:
+        if spec.range is not None:
+            check_range(spec.name, arrays[spec.name], spec.range)
+    return arrays
+
+
 def tensor_error(exc: TensorError) -> InvalidArgument:
     return InvalidArgument(str(exc), [FieldViolation(exc.field, exc.message)])
 
@@ -86,6 +140,13 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
     def __init__(self, engine: Engine, executor: Executor) -> None:
         self.engine = engine
         self.executor = executor
+        self._plans: dict[str, ModelPlan] = {}
+
+    def _plan(self, model: LoadedModel) -> ModelPlan:
+        plan = self._plans.get(model.name)
+        if plan is None or plan.session is not model.session:  # first call, or the model was reloaded
+            plan = self._plans[model.name] = ModelPlan.of(model)
+        return plan
 
     def _model(self, name: str, version: str) -> LoadedModel:
         model = self.engine.runtime.models.get(name)
@@ -136,8 +197,8 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
             name=model.name,
             versions=[str(model.version)],
             platform=PLATFORM,
-            inputs=[meta(s) for s in tensor_specs(model, "inputs")],
-            outputs=[meta(s) for s in tensor_specs(model, "outputs")],
+            inputs=[meta(s) for s in self._plan(model).inputs],
+            outputs=[meta(s) for s in self._plan(model).outputs],
         )
 
     async def ModelConfig(self, request: pb.ModelConfigRequest, context: Context) -> pb.ModelConfigResponse:
@@ -156,12 +217,12 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
             input=[
                 pb.ModelInput(name=s.name, data_type=triton_data_type(s.datatype),  # type: ignore[arg-type]
                               dims=list(s.shape[skip:]))
-                for s in tensor_specs(model, "inputs")
+                for s in self._plan(model).inputs
             ],
             output=[
                 pb.ModelOutput(name=s.name, data_type=triton_data_type(s.datatype),  # type: ignore[arg-type]
                                dims=list(s.shape[skip:]))
-                for s in tensor_specs(model, "outputs")
+                for s in self._plan(model).outputs
             ],
             default_model_filename="model.onnx",
             dynamic_batching=pb.ModelDynamicBatching(
@@ -179,8 +240,8 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
         what = f"ModelInfer {request.model_name}"
         try:
             model = self._model(request.model_name, request.model_version)
-            wanted, big = self._admitted(model, request)
-            inputs = await self._run(big, self._decoded, model, request)
+            wanted, big, key = self._admitted(model, request)
+            inputs = await self._run(big, self._decoded, model, request, key)
             outputs = await self.engine.runtime.infer_async(model.name, inputs, self.executor,
                                                             checked=True)
             selected = {name: outputs[name] for name in wanted}
@@ -207,30 +268,45 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
             return work(*args)
         return await asyncio.get_running_loop().run_in_executor(self.executor, work, *args)
 
-    def _admitted(self, model: LoadedModel, request: pb.ModelInferRequest) -> tuple[list[str], bool]:
+    def _admitted(self, model: LoadedModel, request: pb.ModelInferRequest
+                  ) -> tuple[list[str], bool, HeaderKey]:
         """The outputs wanted, and whether the inputs are big, from the tensor headers alone:
         a request refused here costs no decoding, however big its tensors claim to be."""
+        plan, key = self._plan(model), header_key(request)
+        known = plan.admitted.get(key)
+        if known is not None:
+            return known[0], known[1], key
         try:
-            shapes = header_shapes(request, tensor_specs(model, "inputs"))
+            shapes = header_shapes(request, plan.inputs)
             check_batch(model, shapes)
-            wanted = wanted_outputs(request, [o.name for o in tensor_specs(model, "outputs")])
+            wanted = wanted_outputs(request, plan.output_names)
             datatypes = {t.name: t.datatype for t in request.inputs}
             check_size(model, shapes, datatypes, self.engine.settings.max_message_bytes)
         except TensorError as exc:
             raise tensor_error(exc) from None
         big = sum(math.prod(s) for s in shapes.values()) > INLINE_ELEMENTS or "BYTES" in datatypes.values()
-        return wanted, big
+        if len(plan.admitted) < MAX_REMEMBERED:
+            plan.admitted[key] = (wanted, big)
+        return wanted, big, key
 
-    def _decoded(self, model: LoadedModel, request: pb.ModelInferRequest) -> dict[str, np.ndarray]:
+    def _decoded(self, model: LoadedModel, request: pb.ModelInferRequest, key: HeaderKey
+                 ) -> dict[str, np.ndarray]:
         """Decode, then check the values (declared ranges): bad input never reaches the model."""
+        plan = self._plan(model)
         try:
+            if key in plan.decodable:
+                return decode_known(request, model)
             inputs = decode_inputs(request)
         except TensorError as exc:
             raise tensor_error(exc) from None
+        except InputError as exc:
+            raise input_error(exc, [t.name for t in request.inputs]) from None
         try:
             self.engine.runtime.check_inputs(model, inputs)
         except InputError as exc:
             raise input_error(exc, [t.name for t in request.inputs]) from None
+        if key[2] and len(plan.decodable) < MAX_REMEMBERED:  # raw form: decode_known can take it
+            plan.decodable.add(key)
         return inputs
 
     async def ModelStatistics(

@@ -135,6 +135,7 @@ _FIELD_DTYPE: Mapping[str, np.dtype] = {
 }
 
 _LEN_PREFIX = struct.Struct("<I")
+_DATATYPE_OF: dict[np.dtype, str] = {dtype: name for name, dtype in _NUMPY.items()}
 
 
 class TensorError(ValueError):
@@ -185,6 +186,9 @@ def numpy_dtype(datatype: str) -> np.dtype:
 def datatype_of(array: np.ndarray) -> str:
     """The OIP datatype for a numpy array; str/bytes/object arrays are BYTES."""
     dtype = array.dtype
+    known = _DATATYPE_OF.get(dtype)  # every output of every reply asks: answer the usual ones at once
+    if known is not None:
+        return known
     if dtype.kind in "OSU":
         return "BYTES"
     for name, candidate in _NUMPY.items():

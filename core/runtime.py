@@ -322,7 +322,7 @@ class Runtime:
         if not checked:
             self.check_inputs(model, inputs)
         if model.batcher is not None:
-            return await asyncio.wrap_future(model.batcher.submit(inputs))
+            return await model.batcher.submit_async(inputs)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(executor, self._run_direct, model, inputs)
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import grpc
 from google.longrunning import operations_pb2
@@ -21,7 +20,7 @@ from grpc_reflection.v1alpha import reflection
 from .config import Settings, data_directory, keys_path
 from .engine import Engine
 from .exposure import build_guard, check_exposure, server_credentials
-from .gateway import RunningGateway, bind_gateway, private_socket
+from .gateway_calls import InProcess, ServiceRegistry
 from .inference import grpc_service_pb2 as oip_pb
 from .inference import grpc_service_pb2_grpc as oip_grpc
 from .job_chain import FrameLimits
@@ -37,9 +36,13 @@ from .v1 import jobs_pb2
 from .v1 import jobs_pb2_grpc as jobs_grpc
 from .v1 import museforge_pb2 as pb
 from .v1 import museforge_pb2_grpc as pb_grpc
+from .worker_jobs import FollowerJobs, LeaderJobs
+from .workers import WorkerRole, split_address
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
+
+    from .gateway import RunningGateway
 
 log = logging.getLogger("museforge.server")
 
@@ -73,11 +76,10 @@ class RunningServer:
     async def stop(self, grace: float | None = None) -> None:
         """Stop taking calls, let in-flight ones finish within ``grace`` seconds, then exit."""
         await self.health.enter_graceful_shutdown()
-        if self.gateway is not None:  # no new HTTP requests; those in flight finish with the gRPC calls
-            await asyncio.to_thread(self.gateway.stop_accepting)
-        await self.server.stop(grace)
-        if self.gateway is not None:
-            await asyncio.to_thread(self.gateway.close)
+        if self.gateway is None:
+            await self.server.stop(grace)
+        else:  # no new HTTP requests; those in flight finish within the same grace as the gRPC calls
+            await asyncio.gather(self.server.stop(grace), self.gateway.close(grace))
         # In-flight frames stop at their next tile; their jobs resume on the next start.
         await asyncio.to_thread(self.jobs.executor.close)
         self.jobs.store.close()
@@ -102,8 +104,12 @@ async def report_health(engine: Engine, servicer: health_aio.HealthServicer) -> 
         await servicer.set(f"museforge.model/{model.name}", SERVING if model.ready else NOT_SERVING)
 
 
-def start_jobs(settings: Settings, engine: Engine) -> JobsBackend:
-    """Open the job store under the data directory and start the local executor (resuming jobs)."""
+def start_jobs(settings: Settings, engine: Engine, worker: WorkerRole | None = None) -> JobsBackend:
+    """Open the job store under the data directory and start the local executor (resuming jobs).
+
+    Among several workers only the leader runs the executor; the others record jobs and
+    cancel requests in the shared store, where the leader's poller finds them.
+    """
     store = JobStore(data_directory(settings) / JOBS_DB)
     sandbox = Sandbox.of(
         settings.job_input_roots,
@@ -111,6 +117,9 @@ def start_jobs(settings: Settings, engine: Engine) -> JobsBackend:
         protected=(data_directory(settings), keys_path(settings).parent),
     )
     limits = FrameLimits(settings.generator_timeout_seconds, settings.max_message_bytes)
+    if worker is not None and not worker.leader:  # the executors' names are the setting's values
+        follower = FollowerJobs(store, settings.job_executor)
+        return JobsBackend(store, cast(LocalExecutor, follower), engine, sandbox, settings.max_job_items)
     executor: LocalExecutor
     if settings.job_executor == "ray":
         from .job_ray import RayExecutor  # only now: Ray is an optional extra
@@ -119,22 +128,19 @@ def start_jobs(settings: Settings, engine: Engine) -> JobsBackend:
         executor.start()
     else:
         executor = LocalExecutor(store, engine, sandbox, settings.job_workers, limits).start()
+    if worker is not None:
+        executor = cast(LocalExecutor, LeaderJobs(executor, store).start())
     return JobsBackend(store, executor, engine, sandbox, settings.max_job_items)
 
 
-def split_address(address: str) -> tuple[str, int]:
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"address must be HOST:PORT, got {address!r}")
-    return host.strip("[]") or "127.0.0.1", int(port)
-
-
 async def start_server(
-    settings: Settings, engine: Engine | None = None, *, span_exporter: SpanExporter | None = None
+    settings: Settings, engine: Engine | None = None, *, span_exporter: SpanExporter | None = None,
+    worker: WorkerRole | None = None,
 ) -> RunningServer:
     """Start serving on ``settings.address`` (port 0 picks a free one) and return at once.
 
     ``span_exporter`` turns tracing on with that exporter (tests read spans from memory).
+    ``worker``: one of several processes sharing the port (see :mod:`museforge.workers`).
     """
     host, port = split_address(settings.address)
     check_exposure(settings, host)
@@ -159,16 +165,18 @@ async def start_server(
         options=[
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.max_receive_message_length", settings.max_message_bytes),
-            ("grpc.so_reuseport", 0),
+            # Only workers share a port; a lone server must fail on a port already taken.
+            ("grpc.so_reuseport", 1 if worker is not None else 0),
         ],
     )
-    pb_grpc.add_MuseforgeServicer_to_server(MuseforgeService(engine, executor), server)
-    oip_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceService(engine, executor), server)
-    jobs = start_jobs(settings, engine)
-    jobs_grpc.add_JobsServicer_to_server(JobsService(jobs), server)
-    ops_grpc.add_OperationsServicer_to_server(OperationsService(jobs), server)
+    services = ServiceRegistry(server)  # the gateway calls the same servicers in-process
+    pb_grpc.add_MuseforgeServicer_to_server(MuseforgeService(engine, executor), services)
+    oip_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceService(engine, executor), services)
+    jobs = start_jobs(settings, engine, worker)
+    jobs_grpc.add_JobsServicer_to_server(JobsService(jobs), services)
+    ops_grpc.add_OperationsServicer_to_server(OperationsService(jobs), services)
     health_servicer = health_aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, services)
     reflection.enable_server_reflection(
         (
             MUSEFORGE_SERVICE,
@@ -186,20 +194,19 @@ async def start_server(
         raise OSError(f"could not bind {settings.address}")
     gateway = None
     if settings.http_address:  # bound before the gRPC server starts: a taken port stops it all
-        socket_dir, gateway_target = private_socket()
+        from .gateway import bind_gateway  # only now: serving without it never loads the HTTP stack
+
+        calls = InProcess(services, interceptors, settings.max_message_bytes)
         try:
-            if server.add_insecure_port(gateway_target) == 0:
-                raise OSError(f"could not bind the gateway's socket {gateway_target}")
-            gateway = bind_gateway(settings, http_host, http_port, socket_dir, gateway_target, guard.ring,
-                                   guard.budget)
+            gateway = bind_gateway(settings, http_host, http_port, calls, guard.ring, guard.budget,
+                                   reuse_port=worker is not None)
         except OSError as exc:
-            shutil.rmtree(socket_dir, ignore_errors=True)
             raise OSError(f"could not serve the HTTP gateway on {settings.http_address}: {exc}") from exc
     await server.start()
     await report_health(engine, health_servicer)
     metrics_address = metrics.serve(settings.metrics_address) if metrics is not None else ""
     if gateway is not None:
-        gateway.start()
+        await gateway.start()
     return RunningServer(
         server, bound, host, engine, health_servicer, executor, jobs, metrics, metrics_address, tracing,
         gateway=gateway,

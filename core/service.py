@@ -7,7 +7,7 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from functools import partial
@@ -29,6 +29,7 @@ from .v1 import museforge_pb2_grpc as pb_grpc
 
 log = logging.getLogger("museforge.service")
 T = TypeVar("T")
+Collected = tuple[int, list[pb.Artifact]]  # a unary call's seed and artifacts
 
 
 def artifact_message(artifact: Artifact) -> pb.Artifact:
@@ -115,6 +116,17 @@ async def within(events: AsyncIterator[T], deadline: Deadline) -> AsyncIterator[
             yield item
     finally:
         await iterator.aclose()  # type: ignore[attr-defined]
+
+
+def _collect(events: Iterable[Progress | Artifact | Chunk], cancel: threading.Event) -> list[pb.Artifact]:
+    """The artifacts of a run, as messages; stops early once the call has ended."""
+    artifacts = []
+    for event in events:
+        if cancel.is_set():
+            break
+        if isinstance(event, Artifact):
+            artifacts.append(artifact_message(event))
+    return artifacts
 
 
 def generate_event(event: Progress | Artifact | Chunk) -> pb.GenerateEvent:
@@ -249,6 +261,18 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
         inputs = [EffectInput(i.data, i.name) for i in request.inputs]
         return self.engine.prepare_effect(request.effect, parameters, inputs, seed, request.format, cancel)
 
+    # A unary call runs start to finish in one worker thread: its events never cross to the
+    # loop one by one (each crossing is a wake-up and a timer), and its messages are built
+    # there too. Only streaming calls hand their events to the loop as they come.
+
+    def _generated(self, request: pb.GenerateRequest, cancel: threading.Event) -> Collected:
+        prepared = self._prepare(request, cancel)
+        return prepared.seed, _collect(self.engine.run(prepared, cancel), cancel)
+
+    def _applied(self, request: pb.ApplyEffectRequest, cancel: threading.Event) -> Collected:
+        prepared = self._prepare_effect(request, cancel)
+        return prepared.seed, _collect(self.engine.run_effect(prepared, cancel), cancel)
+
     async def _events(self, prepared: PreparedRequest, deadline: Deadline
                       ) -> AsyncIterator[Progress | Artifact | Chunk]:
         events = iterate_in_thread(lambda cancel: self.engine.run(prepared, cancel), self.executor)
@@ -267,13 +291,11 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
         what = f"Generate {clip(request.generator, 200)}"
         deadline = self._deadline("generator", request.generator)
         try:
-            prepared = await self._in_worker(partial(self._prepare, request), deadline)
-            artifacts = [artifact_message(e) async for e in self._events(prepared, deadline)
-                         if isinstance(e, Artifact)]
+            seed, artifacts = await self._in_worker(partial(self._generated, request), deadline)
         except Exception as exc:
             fail(context, exc, what)
             return pb.GenerateResponse()
-        return pb.GenerateResponse(artifacts=artifacts, seed=prepared.seed)
+        return pb.GenerateResponse(artifacts=artifacts, seed=seed)
 
     async def StreamGenerate(
         self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -294,13 +316,11 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
         what = f"ApplyEffect {clip(request.effect, 200)}"
         deadline = self._deadline("effect", request.effect)
         try:
-            prepared = await self._in_worker(partial(self._prepare_effect, request), deadline)
-            artifacts = [artifact_message(e) async for e in self._effect_events(prepared, deadline)
-                         if isinstance(e, Artifact)]
+            seed, artifacts = await self._in_worker(partial(self._applied, request), deadline)
         except Exception as exc:
             fail(context, exc, what)
             return pb.ApplyEffectResponse()
-        return pb.ApplyEffectResponse(artifacts=artifacts, seed=prepared.seed)
+        return pb.ApplyEffectResponse(artifacts=artifacts, seed=seed)
 
     async def StreamApplyEffect(
         self, request: pb.ApplyEffectRequest, context: grpc.aio.ServicerContext[Any, Any]

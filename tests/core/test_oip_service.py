@@ -241,8 +241,9 @@ def test_shipped_manifests_declare_what_their_recipes_declare() -> None:
 
     quality = (float(restore_recipe.QUALITY_RANGE[0]), float(restore_recipe.QUALITY_RANGE[1]))
     specs: dict[str, ExportSpec] = {
-        "effect/models/denoise": denoise_recipe.restorer_spec("sigma", denoise_recipe.SIGMA_TRAIN),
-        "effect/models/restore": denoise_recipe.restorer_spec("quality", quality),
+        "effect/models/denoise": denoise_recipe.restorer_spec("sigma", denoise_recipe.SIGMA_TRAIN,
+                                                               denoise_recipe.SIGMA_SERVED),
+        "effect/models/restore": denoise_recipe.restorer_spec("quality", quality, quality),
         "effect/models/interpolate": interpolate_recipe.SPEC,
         "effect/models/stylize": stylize_recipe.SPEC,
         "effect/models/upscale_x2": upscale_recipe.spec(2),
