@@ -154,7 +154,34 @@ class GpuMemoryCollector(Collector):
         yield from gpu_memory_families(self.read())
 
 
-class Metrics:
+class Endpoint:
+    """A Prometheus ``/metrics`` HTTP endpoint over ``self.registry`` (one server's, or the workers' sum)."""
+
+    registry: CollectorRegistry
+    _http: Any = None
+
+    def serve(self, address: str) -> str:
+        """Start the HTTP endpoint (``/metrics``); returns the address it listens on."""
+        host, _, port = address.rpartition(":")
+        server, _ = start_http_server(int(port), addr=host.strip("[]") or "127.0.0.1", registry=self.registry)
+        self._http = server
+        bound_host, bound_port = server.server_address[:2]
+        return f"{bound_host!s}:{bound_port}"
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+            self._http = None
+
+
+def split_method(method: str) -> tuple[str, str]:
+    """'/package.Service/Method' -> ('package.Service', 'Method')."""
+    parts = method.split("/")
+    return (parts[1], parts[2]) if len(parts) >= 3 else (method, "")
+
+
+class Metrics(Endpoint):
     """One server's metrics, in a registry of its own (several servers may share a process)."""
 
     def __init__(self, runtime: Runtime, known: Callable[[str], bool] = lambda name: True) -> None:
@@ -184,7 +211,6 @@ class Metrics:
         )
         self.registry.register(ModelCollector(runtime))
         self.registry.register(GpuMemoryCollector())
-        self._http: Any = None
 
     def observe(self, method: str, code: str, seconds: float, generator: str = "") -> None:
         service, name = split_method(method)
@@ -192,26 +218,6 @@ class Metrics:
         self.latency.labels(service, name).observe(seconds)
         if generator and code not in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
             self.generations.labels(generator if self.known(generator) else "unknown", code).inc()
-
-    def serve(self, address: str) -> str:
-        """Start the HTTP endpoint (``/metrics``); returns the address it listens on."""
-        host, _, port = address.rpartition(":")
-        server, _ = start_http_server(int(port), addr=host.strip("[]") or "127.0.0.1", registry=self.registry)
-        self._http = server
-        bound_host, bound_port = server.server_address[:2]
-        return f"{bound_host!s}:{bound_port}"
-
-    def close(self) -> None:
-        if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
-            self._http = None
-
-
-def split_method(method: str) -> tuple[str, str]:
-    """'/package.Service/Method' -> ('package.Service', 'Method')."""
-    parts = method.split("/")
-    return (parts[1], parts[2]) if len(parts) >= 3 else (method, "")
 
 
 class Recorder(WrappingInterceptor):

@@ -13,12 +13,13 @@ from __future__ import annotations
 import logging
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
+
+from .metrics import Endpoint
 
 log = logging.getLogger("museforge.metrics")
 
@@ -76,23 +77,9 @@ class WorkersCollector(Collector):
         yield from merge(texts)
 
 
-class MergedMetrics:
+class MergedMetrics(Endpoint):
     """The parent's HTTP endpoint serving the workers' merged metrics."""
 
     def __init__(self, addresses: Sequence[str]) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(WorkersCollector(addresses))
-        self._http: Any = None
-
-    def serve(self, address: str) -> str:
-        host, _, port = address.rpartition(":")
-        server, _ = start_http_server(int(port), addr=host.strip("[]") or "127.0.0.1", registry=self.registry)
-        self._http = server
-        bound_host, bound_port = server.server_address[:2]
-        return f"{bound_host!s}:{bound_port}"
-
-    def close(self) -> None:
-        if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
-            self._http = None

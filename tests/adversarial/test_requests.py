@@ -140,12 +140,16 @@ def test_failed_calls_free_their_payload_at_once(channel: grpc.Channel, pid: int
         error = rpc_error(lambda: raw_call(channel, APPLY_EFFECT, data))
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert [f for f, _ in field_violations(error)] == ["inputs[0]"]
-    # The status reaches us a moment before the server has let go of the last call.
-    for _ in range(50):
-        if rss_bytes(pid) - before < 64 * MIB:
+    # The defect kept every failed call's payload: the six measured calls, 288 MiB. The status
+    # reaches us a moment before the server lets go of the call, and on a busy machine grpc's
+    # transport has been seen to hold the last call or two a while longer: allow that, not more.
+    # An idle server never runs the cycle collector, so waiting hides no cycle.
+    allowed = 3 * 48 * MIB
+    for _ in range(100):
+        if rss_bytes(pid) - before < allowed:
             break
         threading.Event().wait(0.1)
-    assert rss_bytes(pid) - before < 64 * MIB
+    assert rss_bytes(pid) - before < allowed
 
 
 @pytest.fixture(scope="module")
