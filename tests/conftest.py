@@ -52,6 +52,7 @@ TRAIN_FILES = ("_quick.py", "test_recipes_quick.py", "test_digits_export.py", "t
 SLOW_FILES = (
     "test_load.py", "test_jobs_ray.py", "test_jobs_crash.py", "test_shutdown.py", "test_lint.py",
     "test_buf.py", "test_fuzz.py", "test_third_party_plugin.py", "test_bench_smoke.py",
+    "test_cli.py", "test_jobs_cli.py", "test_workers.py", "test_packaging.py",  # CLI processes, wheels
 )
 SLOW_FOLDERS = ("adversarial", "interop", "bench")
 
