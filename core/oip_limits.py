@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 
 from .errors import FieldViolation, InvalidArgument
 from .inference import grpc_service_pb2 as pb
-from .oip_tensors import OIP_DATATYPES, TensorError, TensorSpec, numpy_dtype
+from .oip_tensors import OIP_DATATYPES, TensorError, TensorSpecLike, numpy_dtype
 from .runtime import LoadedModel, Runtime
 
 # A BYTES element decodes to a pointer plus a Python bytes object (its header alone is 33 bytes).
@@ -40,7 +40,7 @@ def _field(where: str, message: str) -> InvalidArgument:
 
 
 def header_shapes(request: pb.ModelInferRequest,
-                  expected: Sequence[TensorSpec]) -> dict[str, tuple[int, ...]]:
+                  expected: Sequence[TensorSpecLike]) -> dict[str, tuple[int, ...]]:
     """Each input's shape, in request order, once its header fits the model's declared input."""
     raw = request.raw_input_contents
     if raw and len(raw) != len(request.inputs):

@@ -33,7 +33,6 @@ __all__ = [
     "TensorError",
     "TensorSpec",
     "TensorSpecLike",
-    "check_against_metadata",
     "datatype_of",
     "decode_inputs",
     "encode_outputs",
@@ -443,41 +442,3 @@ def _bytes_elements(array: np.ndarray, where: str) -> list[bytes]:
 
 
 # ---------------------------------------------------------------- model contract
-
-
-def check_against_metadata(
-    arrays: Mapping[str, np.ndarray], expected: Sequence[TensorSpecLike]
-) -> None:
-    """Check decoded inputs against a model's declared inputs.
-
-    `arrays` is in request order (as `decode_inputs` returns it) so that errors
-    can name `inputs[i]`. A declared dim of -1 accepts any size; every other dim
-    must match exactly, and the rank must match.
-    """
-    specs = {spec.name: spec for spec in expected}
-    for i, (name, array) in enumerate(arrays.items()):
-        where = f"inputs[{i}]"
-        spec = specs.get(name)
-        if spec is None:
-            known = ", ".join(repr(s) for s in specs) or "none"
-            raise TensorError(f"{where}.name", f"unknown input {name!r}; model inputs: {known}")
-        try:
-            datatype = datatype_of(array)
-        except ValueError as exc:
-            raise TensorError(f"{where}.datatype", str(exc)) from None
-        if datatype != spec.datatype:
-            raise TensorError(
-                f"{where}.datatype", f"input {name!r} must be {spec.datatype}, got {datatype}"
-            )
-        declared = list(spec.shape)
-        if array.ndim != len(declared) or any(
-            d >= 0 and d != got for d, got in zip(declared, array.shape, strict=False)
-        ):
-            raise TensorError(
-                f"{where}.shape",
-                f"input {name!r} has shape {list(array.shape)}; model expects {declared} "
-                "(-1 = any size)",
-            )
-    missing = [name for name in specs if name not in arrays]
-    if missing:
-        raise TensorError("inputs", f"missing model input(s): {', '.join(map(repr, missing))}")

@@ -9,6 +9,7 @@ import pytest
 
 from museforge import oip_tensors as oip
 from museforge.inference import grpc_service_pb2 as pb
+from museforge.oip_limits import header_shapes
 
 NUMERIC = [
     "BOOL",
@@ -392,24 +393,29 @@ def good_inputs() -> dict[str, np.ndarray]:
     }
 
 
+def check_contract(arrays: dict[str, np.ndarray], specs: list[oip.TensorSpecLike]) -> None:
+    """What the server checks before decoding: the request's headers against the model's inputs."""
+    header_shapes(to_request(*oip.encode_outputs(arrays, raw=True)), specs)
+
+
 def contract_field(arrays: dict[str, np.ndarray], specs: list[oip.TensorSpecLike]) -> str:
     with pytest.raises(oip.TensorError) as info:
-        oip.check_against_metadata(arrays, specs)
+        check_contract(arrays, specs)
     return info.value.field
 
 
 def test_contract_accepts_any_size_on_dynamic_dims() -> None:
-    oip.check_against_metadata(good_inputs(), SPECS)
+    check_contract(good_inputs(), SPECS)
     arrays = good_inputs()
     arrays["image"] = np.zeros((1, 3, 8, 8), dtype=np.float32)
-    oip.check_against_metadata(arrays, SPECS)
+    check_contract(arrays, SPECS)
 
 
 def test_contract_accepts_protocol_metadata_messages() -> None:
     meta = pb.ModelMetadataResponse(
         inputs=[{"name": s.name, "datatype": s.datatype, "shape": list(s.shape)} for s in SPECS]
     )
-    oip.check_against_metadata(good_inputs(), list(meta.inputs))
+    check_contract(good_inputs(), list(meta.inputs))
 
 
 def test_contract_unknown_input() -> None:
@@ -443,7 +449,7 @@ def test_contract_fixed_dim_mismatch() -> None:
 
 def test_contract_bytes_input() -> None:
     specs: list[oip.TensorSpecLike] = [oip.TensorSpec("prompt", "BYTES", (-1,))]
-    oip.check_against_metadata({"prompt": sample_bytes().ravel()}, specs)
+    check_contract({"prompt": sample_bytes().ravel()}, specs)
 
 
 # ---------------------------------------------------------------- type maps
