@@ -83,7 +83,7 @@ class Catalogue:
 def discover(only: set[str] | None = None) -> Catalogue:
     """Start an Engine with default settings (all installed plugins) and list what loaded."""
     from museforge.config import Settings
-    from museforge.engine import Engine
+    from museforge.engine.catalogue import Engine
 
     logging.getLogger("museforge").setLevel(logging.ERROR)
     # Batching off: discovery needs no batcher threads, only the loaded models.

@@ -47,7 +47,7 @@ def frame(height: int, width: int, seed: int = 0) -> np.ndarray:
 
 
 def png(image: np.ndarray) -> bytes:
-    from museforge.png import write_png
+    from museforge.engine.codecs.png_writer import write_png
 
     return write_png(image, level=1)
 
@@ -72,7 +72,7 @@ def time_effect(name: str, params: dict[str, Any], shape: tuple[int, int], min_s
     import logging
 
     from museforge.config import Settings
-    from museforge.engine import EffectInput, Engine
+    from museforge.engine.catalogue import EffectInput, Engine
 
     logging.getLogger("museforge").setLevel(logging.ERROR)
     engine = Engine(Settings()).start()
@@ -97,7 +97,7 @@ def peak_memory(name: str, params: dict[str, Any], shape: tuple[int, int]) -> di
     import logging
 
     from museforge.config import Settings
-    from museforge.engine import EffectInput, Engine
+    from museforge.engine.catalogue import EffectInput, Engine
 
     logging.getLogger("museforge").setLevel(logging.ERROR)
     engine = Engine(Settings()).start()
@@ -169,7 +169,7 @@ def discover_effects(only: set[str] | None) -> dict[str, int]:
     import logging
 
     from museforge.config import Settings
-    from museforge.engine import Engine
+    from museforge.engine.catalogue import Engine
 
     logging.getLogger("museforge").setLevel(logging.ERROR)
     engine = Engine(Settings(batching=False)).start()

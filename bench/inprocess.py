@@ -106,8 +106,8 @@ def generate_split(generator: GeneratorInfo, params: dict[str, object], count: i
                    warmup_s: float, duration_s: float) -> GenerateSplit:
     """Time one request's stages with the real Engine, generator and encoder."""
     from museforge.config import Settings
-    from museforge.engine import Engine, GenerationState
-    from museforge.generator import Media
+    from museforge.engine.catalogue import Engine, GenerationState
+    from museforge.engine.generator import Media
 
     logging.getLogger("museforge").setLevel(logging.ERROR)
     # Batching off: a lone request gains nothing from the batcher's queue delay.

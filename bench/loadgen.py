@@ -122,7 +122,7 @@ def tree_cpu_s(pid: int) -> float | None:
 def oip_request(model: str, feed: dict[str, np.ndarray]) -> bytes:
     """A serialised OIP ModelInferRequest carrying ``feed`` in raw_input_contents."""
     from museforge.inference import grpc_service_pb2 as pb
-    from museforge.oip_tensors import datatype_of
+    from museforge.server.oip_tensors import datatype_of
 
     request = pb.ModelInferRequest(model_name=model)
     for name, array in feed.items():

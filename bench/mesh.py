@@ -22,12 +22,12 @@ import onnxruntime as ort
 
 from museforge import Media
 from museforge.client import Client
-from museforge.manifest import verify
 from museforge.plugins.mesh import meshing
 from museforge.plugins.mesh.asset import MeshAsset
 from museforge.plugins.mesh.formats import MESH_ENCODERS
 from museforge.plugins.mesh.props import LATENT_DIM, MODELS_DIR
 from museforge.plugins.mesh.shapes import FAMILIES
+from museforge.runtime.manifest import verify
 
 from .report import table
 from .servers import ServerSettings, museforge_server, wait_serving

@@ -19,7 +19,7 @@ import onnxruntime as ort
 
 from museforge.inference import grpc_service_pb2 as pb
 from museforge.inference import grpc_service_pb2_grpc as pb_grpc
-from museforge.oip_tensors import decode_inputs, encode_outputs
+from museforge.server.oip_tensors import decode_inputs, encode_outputs
 
 
 class NaiveInference(pb_grpc.GRPCInferenceServiceServicer):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .effect import Effect, Picture
-from .encoders import Encoder
-from .generator import (
+from .engine.codecs.encoders import Encoder
+from .engine.effect import Effect, Picture
+from .engine.generator import (
     Cancelled,
     Chunk,
     GenerationContext,
@@ -15,8 +15,8 @@ from .generator import (
     ModelSource,
     Progress,
 )
-from .hookspecs import hookimpl
-from .recipe import Recipe
+from .engine.hookspecs import hookimpl
+from .engine.recipe import Recipe
 
 __all__ = [
     "Cancelled",

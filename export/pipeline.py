@@ -18,8 +18,8 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from museforge.manifest import MODEL_NAME, AxisRule, Manifest, TensorInfo, sha256_of
-from museforge.recipe import Recipe
+from museforge.engine.recipe import Recipe
+from museforge.runtime.manifest import MODEL_NAME, AxisRule, Manifest, TensorInfo, sha256_of
 
 from .callbacks import Checkpoints, Hooks, Progress, ProgressBar
 from .convert import export_onnx

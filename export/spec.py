@@ -124,6 +124,6 @@ class ExportSpec:
 
 def tiled_run_elements(channels: int, tile: int, halo: int, multiple: int = 1, batch: int = 1) -> int:
     """Elements of one tiled session run: ``batch`` tiles of ``tile`` pixels a side plus a ``halo``
-    all round, each side rounded up to ``multiple`` (as museforge.tiling pads them)."""
+    all round, each side rounded up to ``multiple`` (as museforge.engine.tiling pads them)."""
     side = -(-(tile + 2 * halo) // multiple) * multiple
     return batch * channels * side * side

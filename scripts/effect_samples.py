@@ -19,10 +19,10 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from museforge.config import Settings
-from museforge.engine import EffectInput, Engine
+from museforge.engine.catalogue import EffectInput, Engine
+from museforge.engine.codecs.png_writer import write_png
 from museforge.plugins.effect.baselines import bicubic_upscale, downscale
 from museforge.plugins.effect.photo_data import load_photo
-from museforge.png import write_png
 
 Panel = tuple[str, np.ndarray]
 

@@ -25,7 +25,7 @@ import matplotlib.pyplot as plt
 from mpl_toolkits.mplot3d.art3d import Poly3DCollection
 
 from museforge.config import Settings
-from museforge.engine import Engine
+from museforge.engine.catalogue import Engine
 from museforge.plugins.mesh.shapes import FAMILIES
 
 LIGHT = np.array([0.4, 0.8, 0.45]) / np.linalg.norm([0.4, 0.8, 0.45])

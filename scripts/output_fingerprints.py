@@ -24,7 +24,10 @@ import numpy as np
 from PIL import Image
 
 from museforge.config import Settings
-from museforge.engine import EffectInput, Engine
+try:
+    from museforge.engine.catalogue import EffectInput, Engine
+except ImportError:  # an old checkout, before core/ had subpackages
+    from museforge.engine import EffectInput, Engine  # type: ignore[attr-defined,no-redef]
 
 SEEDS = (0, 7)
 GENERATOR_CASES: dict[str, list[dict[str, Any]]] = {
@@ -55,7 +58,7 @@ def encoded_inputs(photo: np.ndarray) -> Iterator[tuple[str, bytes]]:
     png = io.BytesIO()
     Image.fromarray(photo).save(png, format="PNG")
     yield "png", png.getvalue()
-    from museforge.png import write_png
+    from museforge.engine.codecs.png_writer import write_png
 
     yield "png16", write_png(photo.astype(np.uint16) * 257)
 

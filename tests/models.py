@@ -8,7 +8,7 @@ from pathlib import Path
 
 import onnxruntime as ort
 
-from museforge.manifest import Manifest, sha256_of, verify
+from museforge.runtime.manifest import Manifest, sha256_of, verify
 
 
 def shipped_session(version: Path) -> ort.InferenceSession:

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from museforge.config import Settings
-from museforge.engine import Engine
-from museforge.plugin_host import PluginHost
-from museforge.server import RunningServer, start_server
+from museforge.engine.catalogue import Engine
+from museforge.engine.plugin_host import PluginHost
+from museforge.server.app import RunningServer, start_server
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from museforge import hookspecs
+from museforge.engine import hookspecs
 
 ROOT = Path(__file__).resolve().parent.parent
 HOOKS = sorted(name for name, fn in vars(hookspecs).items()

@@ -15,9 +15,9 @@ from PIL import Image
 from pydantic import Field
 
 from museforge import GenerationContext, Media, Progress
-from museforge.colour import linear_to_srgb, srgb_to_linear
-from museforge.effect import Picture
-from museforge.tiling import RunTiles, Tiling, run_tiled
+from museforge.engine.colour import linear_to_srgb, srgb_to_linear
+from museforge.engine.effect import Picture
+from museforge.engine.tiling import RunTiles, Tiling, run_tiled
 
 # Every effect takes these; tile is the memory/speed knob for large frames.
 TILE_FIELD = Field(256, ge=64, le=1024, description="Tile side in pixels: large frames are "

@@ -15,9 +15,9 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from museforge import Effect, GenerationContext, Media, ModelSource, Progress, Recipe
-from museforge.colour import linear_to_srgb
-from museforge.effect import Picture
-from museforge.tiling import RunTiles, Tiling
+from museforge.engine.colour import linear_to_srgb
+from museforge.engine.effect import Picture
+from museforge.engine.tiling import RunTiles, Tiling
 
 from .common import IMAGE_FORMATS, TILE_FIELD, apply_tiled, to_media
 

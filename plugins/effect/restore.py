@@ -9,7 +9,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from museforge import Effect, GenerationContext, Media, ModelSource, Progress, Recipe
-from museforge.effect import Picture
+from museforge.engine.effect import Picture
 
 from .common import IMAGE_FORMATS, TILE_FIELD, model_runner, network_input, to_media
 from .denoise import run_even

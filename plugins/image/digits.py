@@ -10,7 +10,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from museforge import GenerationContext, Generator, Media, ModelSource, Progress
-from museforge.generator import LimitExceeded, OutputEstimate, request_count
+from museforge.engine.generator import LimitExceeded, OutputEstimate, request_count
 
 from .resize import upscale
 

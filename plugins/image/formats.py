@@ -15,9 +15,9 @@ import numpy as np
 from PIL import Image
 
 from museforge import Encoder, Media
-from museforge.colour import display_data, srgb_to_linear
-from museforge.encoders import PROVENANCE_KEY, provenance_json, to_pixels
-from museforge.png import write_png
+from museforge.engine.codecs.encoders import PROVENANCE_KEY, provenance_json, to_pixels
+from museforge.engine.codecs.png_writer import write_png
+from museforge.engine.colour import display_data, srgb_to_linear
 
 JPEG_QUALITY = 92
 WEBP_QUALITY = 90

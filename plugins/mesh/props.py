@@ -15,8 +15,8 @@ import numpy as np
 from pydantic import Field, ValidationInfo, model_validator
 
 from museforge import GenerationContext, Generator, Media, ModelSource, Progress
-from museforge.generator import LimitExceeded, OutputEstimate, request_count
-from museforge.latent import Variations, latents
+from museforge.engine.generator import LimitExceeded, OutputEstimate, request_count
+from museforge.engine.latent import Variations, latents
 
 from .asset import MeshAsset
 from .meshing import MAX_RESOLUTION, MIN_RESOLUTION, EmptyShape, mesh_field

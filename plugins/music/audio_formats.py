@@ -27,7 +27,7 @@ import numpy as np
 import soundfile
 
 from museforge import Encoder, Media
-from museforge.encoders import provenance_json, software_tag
+from museforge.engine.codecs.encoders import provenance_json, software_tag
 
 from .midi_file import read_midi_provenance, write_midi
 from .score import Performance

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from museforge.auth import KeyFile
 from museforge.config import Settings
+from museforge.server.auth import KeyFile
 from tests.servers import ServerThread
 
 MIB = 1 << 20

@@ -22,7 +22,7 @@ import numpy as np
 from hypothesis import strategies as st
 from PIL import Image
 
-from museforge.png import SIGNATURE, chunk
+from museforge.engine.codecs.png_writer import SIGNATURE, chunk
 
 COLOUR = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> PNG colour type
 

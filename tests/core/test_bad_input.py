@@ -16,8 +16,8 @@ from pydantic import BaseModel, ValidationInfo, model_validator
 import museforge
 from museforge.client import Client
 from museforge.config import Settings
-from museforge.errors import field_violations
-from museforge.generator import LimitExceeded, OutputEstimate, request_count
+from museforge.engine.errors import field_violations
+from museforge.engine.generator import LimitExceeded, OutputEstimate, request_count
 from tests.servers import ServerThread, inline_engine
 
 

@@ -16,11 +16,11 @@ import pytest
 
 from museforge.client import Client
 from museforge.config import Settings
-from museforge.generator import ModelSource
+from museforge.engine.generator import ModelSource
 from museforge.inference import grpc_service_pb2 as oip
 from museforge.inference import grpc_service_pb2_grpc as oip_grpc
 from museforge.plugins.image.digits import MODELS_DIR
-from museforge.runtime import InputError, ModelOverrides, ModelRefused, Runtime, RuntimeOptions
+from museforge.runtime.sessions import InputError, ModelOverrides, ModelRefused, Runtime, RuntimeOptions
 from tests.servers import ServerThread
 
 MODEL = "image.digits"

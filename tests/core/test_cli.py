@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from museforge.encoders import read_png_provenance
+from museforge.engine.codecs.encoders import read_png_provenance
 from tests.servers import ServeProcess, ServerThread
 
 

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from museforge import png_reader
-from museforge.decoders import DecodeCancelled, DecodeError, decode_image, sniff
-from museforge.png import SIGNATURE, chunk
+from museforge.engine.codecs import png_reader
+from museforge.engine.codecs.decoders import DecodeCancelled, DecodeError, decode_image, sniff
+from museforge.engine.codecs.png_writer import SIGNATURE, chunk
 from tests.core import hostile_images as hostile
 
 

@@ -33,7 +33,7 @@ from PIL import Image
 
 from museforge.client import Client
 from museforge.config import Settings
-from museforge.decoders import DecodeError, decode_image
+from museforge.engine.codecs.decoders import DecodeError, decode_image
 from museforge.inference import grpc_service_pb2 as oip
 from museforge.inference import grpc_service_pb2_grpc as oip_grpc
 from museforge.v1 import jobs_pb2

@@ -21,16 +21,16 @@ import pytest
 from openapi_spec_validator import validate
 from PIL import Image
 
-from museforge import gateway_http
-from museforge.auth import KeyFile
 from museforge.client import Client
 from museforge.config import Settings
-from museforge.exposure import UnsafeSetup
-from museforge.gateway_routes import ROUTES
+from museforge.gateway import http_protocol as gateway_http
+from museforge.gateway.openapi import openapi_document, openapi_path
+from museforge.gateway.routes import ROUTES
 from museforge.inference import grpc_service_pb2 as oip
 from museforge.inference import grpc_service_pb2_grpc as oip_grpc
-from museforge.oip_tensors import decode_typed
-from museforge.openapi import openapi_document, openapi_path
+from museforge.server.auth import KeyFile
+from museforge.server.oip_tensors import decode_typed
+from museforge.server.tls import UnsafeSetup
 from tests.core.certs import make_pki
 from tests.core.jobs_helpers import job_settings, write_frames
 from tests.servers import ServerThread
@@ -500,7 +500,7 @@ def test_after_shutdown_a_kept_alive_connection_is_told_so(tmp_path: Path) -> No
 def test_health_answers_503_unless_serving() -> None:
     from grpc_health.v1 import health_pb2
 
-    from museforge.gateway_routes import health_reply
+    from museforge.gateway.routes import health_reply
 
     serving = health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING)
     stopping = health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.NOT_SERVING)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from museforge.job_paths import PathRefused, Sandbox, frame_path, has_frame_run
+from museforge.jobs.paths import PathRefused, Sandbox, frame_path, has_frame_run
 
 
 def test_frame_patterns() -> None:

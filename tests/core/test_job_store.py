@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from museforge.job_store import MAX_ERROR_CHARS, ItemPlan, ItemState, JobState, JobStore, StoreError
+from museforge.jobs.store import MAX_ERROR_CHARS, ItemPlan, ItemState, JobState, JobStore, StoreError
 
 PLANS = [ItemPlan(f, f"in.{f:04d}.png", f"out.{f:04d}.png") for f in range(1001, 1006)]
 

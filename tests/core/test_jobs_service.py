@@ -15,11 +15,11 @@ from google.rpc import code_pb2
 from PIL import Image
 
 from museforge.client import Client
-from museforge.engine import EffectInput
-from museforge.errors import field_violations
-from museforge.job_chain import intermediate_format
-from museforge.job_service import store_failure
-from museforge.job_store import StoreError
+from museforge.engine.catalogue import EffectInput
+from museforge.engine.errors import field_violations
+from museforge.jobs.chain import intermediate_format
+from museforge.jobs.service import store_failure
+from museforge.jobs.store import StoreError
 from museforge.v1 import jobs_pb2
 from tests.core.jobs_helpers import chain_spec, job_settings, write_frames
 from tests.servers import ServerThread
@@ -236,7 +236,7 @@ def test_wait_returns_when_the_timeout_passes(jobs: Client, root: Path) -> None:
 
 
 def test_an_exr_sequence_stays_scene_linear_float_through_the_chain(jobs: Client, root: Path) -> None:
-    from museforge.generator import Media
+    from museforge.engine.generator import Media
     from museforge.plugins.image.formats import encode_exr
 
     rng = np.random.default_rng(3)

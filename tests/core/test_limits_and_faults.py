@@ -17,10 +17,10 @@ import pytest
 from pydantic import BaseModel
 
 import museforge
-from museforge.batcher import BatchingOptions, DynamicBatcher, QueueFull
 from museforge.client import Client
-from museforge.errors import retry_after
-from museforge.statistics import ModelStatistics
+from museforge.engine.errors import retry_after
+from museforge.runtime.batcher import BatchingOptions, DynamicBatcher, QueueFull
+from museforge.runtime.statistics import ModelStatistics
 from tests.servers import ServerThread, inline_engine
 
 stopped = threading.Event()
@@ -242,7 +242,7 @@ def test_an_internal_error_names_no_server_path(caplog: pytest.LogCaptureFixture
 @pytest.mark.parametrize(("effect", "client_timeout"), [("test.quick", 30.0), ("test.patient", 0.2)])
 def test_decoding_an_effect_input_stops_when_the_call_ends(effect: str, client_timeout: float) -> None:
     # Ended by the effect's own time limit, or by the client's deadline (the call is cancelled).
-    from museforge.png import write_png
+    from museforge.engine.codecs.png_writer import write_png
 
     big = write_png(np.zeros((4096, 4096, 3), np.uint16), level=1)  # ~1 s to decode, 0.45 MB to send
     engine = inline_engine(("paths", PathsAndDecoding()), worker_threads=1)

@@ -16,9 +16,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from museforge.client import Client
 from museforge.config import Settings
-from museforge.logs import JsonFormatter
-from museforge.metrics import GpuMemoryCollector, read_gpu_memory
-from museforge.providers import cuda_driver_present
+from museforge.runtime.providers import cuda_driver_present
+from museforge.server.logs import JsonFormatter
+from museforge.server.metrics import GpuMemoryCollector, read_gpu_memory
 from tests.servers import ServerThread
 
 

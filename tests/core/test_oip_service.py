@@ -8,7 +8,7 @@ import onnxruntime as ort
 import pytest
 
 from museforge.config import Settings
-from museforge.errors import field_violations
+from museforge.engine.errors import field_violations
 from museforge.inference import grpc_service_pb2 as pb
 from museforge.inference import grpc_service_pb2_grpc as pb_grpc
 from museforge.plugins.image.digits import MODELS_DIR
@@ -227,7 +227,6 @@ def test_shipped_manifests_declare_what_their_recipes_declare() -> None:
     """Ranges, input bounds and output axes: written by hand into the shipped manifests, and
     what a fresh export of each recipe's spec writes."""
     from museforge.export.spec import ExportSpec
-    from museforge.manifest import Manifest
     from museforge.plugins.effect import (
         denoise_recipe,
         interpolate_recipe,
@@ -238,6 +237,7 @@ def test_shipped_manifests_declare_what_their_recipes_declare() -> None:
     from museforge.plugins.image import digits_recipe, faces_recipe, texture_recipe
     from museforge.plugins.mesh import props_recipe
     from museforge.plugins.music import melody_recipe
+    from museforge.runtime.manifest import Manifest
 
     quality = (float(restore_recipe.QUALITY_RANGE[0]), float(restore_recipe.QUALITY_RANGE[1]))
     specs: dict[str, ExportSpec] = {

@@ -7,9 +7,9 @@ import struct
 import numpy as np
 import pytest
 
-from museforge import oip_tensors as oip
 from museforge.inference import grpc_service_pb2 as pb
-from museforge.oip_limits import header_shapes
+from museforge.server import oip_tensors as oip
+from museforge.server.oip_limits import header_shapes
 
 NUMERIC = [
     "BOOL",

@@ -11,11 +11,11 @@ import pytest
 from pydantic import BaseModel
 
 import museforge
-from museforge import hookspecs
 from museforge.client import Client
 from museforge.config import Settings
-from museforge.engine import Engine
-from museforge.plugin_host import PluginHost
+from museforge.engine import hookspecs
+from museforge.engine.catalogue import Engine
+from museforge.engine.plugin_host import PluginHost
 from tests.servers import ServerThread, inline_engine
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from museforge.cli.scaffold import ScaffoldError, new_plugin
 from museforge.client import Client
-from museforge.scaffold import ScaffoldError, new_plugin
 from tests.servers import ServeProcess
 
 

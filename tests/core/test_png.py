@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from museforge.png import write_png
+from museforge.engine.codecs.png_writer import write_png
 
 
 @pytest.mark.parametrize(

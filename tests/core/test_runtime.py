@@ -15,12 +15,12 @@ import pytest
 from pydantic import BaseModel
 
 import museforge
-from museforge import providers
 from museforge.client import Client
-from museforge.generator import ModelSource
-from museforge.manifest import IntegrityError, verify
+from museforge.engine.generator import ModelSource
 from museforge.plugins.image.digits import MODELS_DIR
-from museforge.runtime import Runtime, RuntimeOptions
+from museforge.runtime import providers
+from museforge.runtime.manifest import IntegrityError, verify
+from museforge.runtime.sessions import Runtime, RuntimeOptions
 from tests.servers import ServerThread, inline_engine
 
 
@@ -145,7 +145,7 @@ def test_an_outsized_run_hands_its_memory_back() -> None:
 
 
 def test_arena_policy_shrinks_outliers_only() -> None:
-    from museforge.arena import ArenaPolicy
+    from museforge.runtime.arena import ArenaPolicy
 
     policy = ArenaPolicy(factor=4.0, floor_bytes=1000)
     assert policy.run_options(100) is None  # below the floor

@@ -15,12 +15,12 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from museforge.auth import KeyFile
 from museforge.client import Client
 from museforge.config import Settings
-from museforge.exposure import UnsafeSetup
 from museforge.inference import grpc_service_pb2 as oip
 from museforge.inference import grpc_service_pb2_grpc as oip_grpc
+from museforge.server.auth import KeyFile
+from museforge.server.tls import UnsafeSetup
 from museforge.v1 import jobs_pb2
 from tests.core.certs import Pki, make_pki
 from tests.servers import ServeProcess, ServerThread

@@ -13,9 +13,9 @@ from PIL import Image
 
 from museforge import __version__
 from museforge.client import Client
-from museforge.encoders import read_png_provenance
-from museforge.manifest import Manifest
+from museforge.engine.codecs.encoders import read_png_provenance
 from museforge.plugins.image.digits import MODELS_DIR
+from museforge.runtime.manifest import Manifest
 
 
 def test_list_plugins_reports_builtin_image_plugin(client: Client) -> None:

@@ -7,8 +7,8 @@ from collections.abc import Generator
 import numpy as np
 import pytest
 
-from museforge.generator import Progress
-from museforge.tiling import Tiling, run_tiled
+from museforge.engine.generator import Progress
+from museforge.engine.tiling import Tiling, run_tiled
 
 
 def box(tiles: np.ndarray, radius: int) -> np.ndarray:

@@ -20,7 +20,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from museforge.client import Client
 from museforge.config import ConfigError, Settings, load_settings
-from museforge.tracing import build_tracing, missing_extra
+from museforge.server.tracing import build_tracing, missing_extra
 from tests.servers import ServerThread
 
 TRACE_ID = 0x4BF92F3577B34DA6A3CE929D0E0E4736
@@ -177,7 +177,7 @@ def test_serving_without_tracing_never_imports_opentelemetry() -> None:
     serve = (
         "import asyncio, sys\n"
         "from museforge.config import Settings\n"
-        "from museforge.server import start_server\n"
+        "from museforge.server.app import start_server\n"
         "async def main() -> None:\n"
         "    running = await start_server(Settings(address='127.0.0.1:0', plugins=[], metrics_address="
         "'127.0.0.1:0'))\n"

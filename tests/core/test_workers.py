@@ -25,12 +25,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from museforge.inference import grpc_service_pb2 as oip
 from museforge.inference import grpc_service_pb2_grpc as oip_grpc
-from museforge.job_store import JobStore
+from museforge.jobs.store import JobStore
+from museforge.server.worker_metrics import merge
 from museforge.v1 import jobs_pb2
 from museforge.v1 import jobs_pb2_grpc as jobs_grpc
 from museforge.v1 import museforge_pb2 as pb
 from museforge.v1 import museforge_pb2_grpc as pb_grpc
-from museforge.worker_metrics import merge
 from tests.core.jobs_helpers import chain_spec, write_frames
 from tests.servers import ServeProcess
 

@@ -12,10 +12,10 @@ import torch
 from torch import nn
 
 import museforge
+from museforge.engine.plugin_host import PluginHost
 from museforge.export.pipeline import RecipeContext, TrainedModel, run_recipe
 from museforge.export.spec import ExportSpec, TensorSpec
-from museforge.manifest import Manifest, sha256_of
-from museforge.plugin_host import PluginHost
+from museforge.runtime.manifest import Manifest, sha256_of
 
 SPEC = ExportSpec(
     inputs=(TensorSpec("x", "float32", ("batch", 8)),), outputs=(TensorSpec("y", "float32", ("batch", 8)),)

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from museforge.manifest import Manifest
 from museforge.plugins.effect.denoise import MODELS
 from museforge.plugins.effect.denoise_quality import evaluate_session
 from museforge.plugins.effect.photo_data import PhotoSplit, photo_split
+from museforge.runtime.manifest import Manifest
 from tests.models import shipped_session
 
 SHIPPED = MODELS / "denoise" / "1"

@@ -9,12 +9,12 @@ import pytest
 from pydantic import BaseModel
 
 from museforge import Effect, Media, Recipe
-from museforge.effect import Picture
+from museforge.engine.effect import Picture
 from museforge.export.pipeline import run_recipe
-from museforge.manifest import Manifest, sha256_of
 from museforge.plugins.effect import denoise, restore
 from museforge.plugins.effect.denoise_quality import pad_even
 from museforge.plugins.effect.restoration_net import RECEPTIVE_RADIUS
+from museforge.runtime.manifest import Manifest, sha256_of
 from tests.models import shipped_session
 from tests.plugins.effect.sessions import SessionContext
 

@@ -25,13 +25,13 @@ import museforge
 from museforge import Effect, GenerationContext, Media, ModelSource, Picture, Progress
 from museforge.cli import main as cli_main
 from museforge.client import Client
-from museforge.colour import linear_to_srgb, srgb_to_linear
-from museforge.encoders import encode_png, read_png_provenance
-from museforge.errors import field_violations
-from museforge.generator import Media as MediaType
+from museforge.engine.codecs.encoders import encode_png, read_png_provenance
+from museforge.engine.colour import linear_to_srgb, srgb_to_linear
+from museforge.engine.errors import field_violations
+from museforge.engine.generator import Media as MediaType
+from museforge.engine.tiling import Tiling
 from museforge.plugins.effect.common import apply_tiled, model_runner, network_input, to_media
 from museforge.plugins.image.formats import encode_exr, encode_jpeg, encode_png16, encode_webp
-from museforge.tiling import Tiling
 from tests.servers import ServerThread, inline_engine
 
 MODEL = "test.box3"
@@ -184,7 +184,7 @@ def test_sixteen_bit_png_keeps_its_precision(fx: Client) -> None:
     image = photo(seed=3)
     [artifact] = fx.apply_effect("test.blur", [encode(image, "png16")]).artifacts
     assert artifact.format == "png16"
-    from museforge.png_reader import decode_png16
+    from museforge.engine.codecs.png_reader import decode_png16
 
     got = decode_png16(artifact.data).astype(np.float64) / 65535
     expected = box_blur(np.round(image.astype(np.float64) * 65535) / 65535)
@@ -196,7 +196,7 @@ def test_exr_stays_scene_linear_with_highlights_above_one(fx: Client) -> None:
     linear = srgb_to_linear(photo(seed=4)) * 6.0  # HDR: values up to ~6
     [artifact] = fx.apply_effect("test.blur", [encode(linear, "exr", "linear")]).artifacts
     assert artifact.format == "exr"
-    from museforge.decoders import decode_image
+    from museforge.engine.codecs.decoders import decode_image
 
     out = decode_image(artifact.data)
     assert out.linear and out.colour.max() > 3.0

@@ -12,11 +12,10 @@ import pytest
 from PIL import Image
 
 from museforge.client import Client
-from museforge.colour import linear_to_srgb, srgb_to_linear
-from museforge.effect import Picture
-from museforge.errors import field_violations
-from museforge.generator import Media
-from museforge.manifest import Manifest
+from museforge.engine.colour import linear_to_srgb, srgb_to_linear
+from museforge.engine.effect import Picture
+from museforge.engine.errors import field_violations
+from museforge.engine.generator import Media
 from museforge.plugins.effect import interpolate_data as data
 from museforge.plugins.effect.interpolate import MODEL, MODELS, InterpolateParams, apply
 from museforge.plugins.effect.interpolate_quality import (
@@ -25,6 +24,7 @@ from museforge.plugins.effect.interpolate_quality import (
     session_infer,
 )
 from museforge.plugins.effect.photo_data import photo_split
+from museforge.runtime.manifest import Manifest
 from tests.models import shipped_session
 from tests.plugins.effect.sessions import SessionContext
 

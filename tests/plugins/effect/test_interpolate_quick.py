@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from museforge.effect import Picture
+from museforge.engine.effect import Picture
 from museforge.plugins.effect import interpolate_data as data
 from museforge.plugins.effect.interpolate import EFFECT, InterpolateParams, check, frame_times, network_pair
 from tests.models import quick_export

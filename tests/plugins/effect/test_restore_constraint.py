@@ -10,7 +10,7 @@ from PIL import Image
 from PIL.JpegImagePlugin import JpegImageFile
 
 from museforge import Media
-from museforge.effect import Picture
+from museforge.engine.effect import Picture
 from museforge.plugins.effect import restore
 from museforge.plugins.effect.denoise_quality import gaussian_blur, pad_even
 from museforge.plugins.effect.jpeg_constraint import (

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from museforge.manifest import Manifest
 from museforge.plugins.effect.photo_data import PhotoSplit, photo_split
 from museforge.plugins.effect.restore import MODELS
 from museforge.plugins.effect.restore_quality import EVAL_QUALITIES, evaluate_session
+from museforge.runtime.manifest import Manifest
 from tests.models import shipped_session
 
 SHIPPED = MODELS / "restore" / "1"

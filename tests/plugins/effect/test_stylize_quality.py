@@ -11,7 +11,6 @@ import pytest
 from PIL import Image
 
 from museforge.client import Client
-from museforge.manifest import Manifest
 from museforge.plugins.effect.photo_data import photo_split
 from museforge.plugins.effect.stylize import GRID, HALO, MODELS, STYLES, StylizeParams
 from museforge.plugins.effect.stylize_quality import (
@@ -24,6 +23,7 @@ from museforge.plugins.effect.stylize_quality import (
     style_distance,
     style_grams,
 )
+from museforge.runtime.manifest import Manifest
 from tests.models import shipped_session
 
 VERSION = MODELS / "stylize" / "1"

@@ -14,12 +14,12 @@ import pytest
 from PIL import Image
 
 from museforge.client import Client
-from museforge.encoders import read_png_provenance
-from museforge.errors import field_violations
-from museforge.manifest import Manifest, sha256_of
+from museforge.engine.codecs.encoders import read_png_provenance
+from museforge.engine.errors import field_violations
 from museforge.plugins.effect.photo_data import photo_split
 from museforge.plugins.effect.upscale import MODEL, MODELS
 from museforge.plugins.effect.upscale_quality import evaluate_upscaler, session_upscaler
+from museforge.runtime.manifest import Manifest, sha256_of
 from tests.models import shipped_session
 
 

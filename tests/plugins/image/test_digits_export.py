@@ -14,9 +14,9 @@ import pytest
 
 import museforge
 from museforge.client import Client
-from museforge.generator import ModelSource
-from museforge.manifest import Manifest, sha256_of
+from museforge.engine.generator import ModelSource
 from museforge.plugins.image.digits import DIGITS
+from museforge.runtime.manifest import Manifest, sha256_of
 from tests.servers import ServerThread, inline_engine
 
 

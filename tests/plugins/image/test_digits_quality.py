@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from museforge.export.convert import max_ir_version
-from museforge.manifest import Manifest
 from museforge.plugins.image.digits import MODELS_DIR
 from museforge.plugins.image.digits_data import digits_28
 from museforge.plugins.image.digits_quality import SAMPLES_PER_DIGIT, evaluate_session
+from museforge.runtime.manifest import Manifest
 from tests.models import shipped_session
 
 

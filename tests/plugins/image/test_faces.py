@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from museforge.client import Client
-from museforge.errors import field_violations
+from museforge.engine.errors import field_violations
 from museforge.plugins.image import faces
 
 

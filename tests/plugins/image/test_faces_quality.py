@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from museforge.manifest import Manifest
 from museforge.plugins.image.face_data import faces_split
 from museforge.plugins.image.faces import MODELS_DIR
 from museforge.plugins.image.faces_quality import SAMPLES, evaluate_session
+from museforge.runtime.manifest import Manifest
 from tests.models import shipped_session
 
 

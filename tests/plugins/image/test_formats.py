@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from museforge.client import Client
-from museforge.colour import srgb_to_linear
+from museforge.engine.colour import srgb_to_linear
 
 
 def reference(client: Client) -> np.ndarray:

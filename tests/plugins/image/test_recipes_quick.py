@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from museforge.manifest import Manifest, sha256_of
+from museforge.runtime.manifest import Manifest, sha256_of
 
 
 @pytest.mark.parametrize("recipe", ["image.faces", "image.texture"])

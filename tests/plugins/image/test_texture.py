@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from museforge.client import Client
-from museforge.errors import field_violations
+from museforge.engine.errors import field_violations
 from museforge.plugins.image import texture
 from museforge.plugins.image.texture_data import FAMILIES as TRAINING_FAMILIES
 from museforge.plugins.image.texture_quality import seam_ratio

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from museforge.manifest import Manifest
 from museforge.plugins.image.texture import MODELS_DIR
 from museforge.plugins.image.texture_data import FAMILIES, texture_split
 from museforge.plugins.image.texture_quality import EVAL_PER_FAMILY, evaluate_session
+from museforge.runtime.manifest import Manifest
 from tests.models import shipped_session
 
 

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from museforge.manifest import Manifest
 from museforge.plugins.mesh import props as props_generator
 from museforge.plugins.mesh.props_data import prop_grids
 from museforge.plugins.mesh.props_quality import HELD_OUT_PER_FAMILY, evaluate_props
 from museforge.plugins.mesh.shapes import FAMILIES
+from museforge.runtime.manifest import Manifest
 from tests.models import shipped_session
 
 MODELS = Path(props_generator.__file__).parent / "models"

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from museforge.manifest import Manifest, sha256_of
 from museforge.plugins.mesh.props_data import RESOLUTION
+from museforge.runtime.manifest import Manifest, sha256_of
 from tests.models import quick_export
 
 

@@ -17,7 +17,7 @@ import pytest
 import trimesh
 
 from museforge.client import Client
-from museforge.errors import field_violations
+from museforge.engine.errors import field_violations
 from tests.servers import ServerThread
 
 

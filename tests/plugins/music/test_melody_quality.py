@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from museforge.manifest import Manifest
 from museforge.plugins.music import dataset
 from museforge.plugins.music.melody import MODELS_DIR, SERVED_MODES, STATE_SHAPE, STYLE_METRES
 from museforge.plugins.music.melody_quality import evaluate_melody_model, session_step
 from museforge.plugins.music.tokens import STYLES
+from museforge.runtime.manifest import Manifest
 from tests.models import shipped_session
 
 VERSION = MODELS_DIR / "1"

@@ -1,0 +1,288 @@
+"""``museforge job``: submit, list, inspect, watch, cancel and delete batch jobs on a server."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from google.longrunning import operations_pb2
+from google.protobuf import json_format
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+JOB_EPILOG = """examples:
+  museforge job submit --step effect.denoise -p sigma=25 --step effect.upscale -p scale=2 \\
+      --input 'plates/sh010.####.png' --frames 1001-1240 --output 'clean/sh010.####.exr' --watch
+  museforge job list --state running
+  museforge job watch 3f2a9c0d1e4b5a6f
+  museforge job cancel 3f2a9c0d1e4b5a6f
+
+Paths are relative to the server's job roots (job_input_roots / job_output_roots);
+'####' stands for the zero-padded frame number.
+"""
+
+
+class StepAction(argparse.Action):
+    """``--step NAME`` starts an effect step; the ``-p`` options after it belong to it."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        steps = list(getattr(namespace, "steps", None) or [])
+        steps.append({"effect": values, "parameters": {}})
+        namespace.steps = steps
+
+
+class StepParamAction(argparse.Action):
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        steps = getattr(namespace, "steps", None)
+        if not steps:
+            parser.error(f"{option_string} {values[0]}=...: give --step EFFECT before its parameters")
+        key, value = values
+        steps[-1]["parameters"][key] = value
+
+
+def frame_range(text: str) -> tuple[int, int]:
+    first, sep, last = text.partition("-")
+    try:
+        start = int(first)
+        return start, int(last) if sep else start
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected FIRST-LAST (e.g. 1001-1240), got {text!r}") from None
+
+
+def add_job_parser(sub: Any, parse_param: Any, add_target: Any) -> None:
+    job = sub.add_parser(
+        "job",
+        help="batch jobs: effect chains over frame sequences",
+        description="Durable batch jobs on a server: they survive restarts, "
+        "report progress per frame and can be cancelled.",
+        epilog=JOB_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = job.add_subparsers(dest="job_command", required=True, metavar="ACTION")
+
+    submit = actions.add_parser(
+        "submit",
+        help="queue a job and print its id",
+        epilog=JOB_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    submit.add_argument(
+        "--step",
+        action=StepAction,
+        required=True,
+        metavar="EFFECT",
+        help="an effect to apply (repeat for a chain, in order)",
+    )
+    submit.add_argument(
+        "--param",
+        "-p",
+        action=StepParamAction,
+        type=parse_param,
+        metavar="KEY=VALUE",
+        help="a parameter of the --step before it (repeatable)",
+    )
+    source = submit.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", metavar="PATTERN", help="frame pattern, e.g. plates/sh010.####.exr")
+    source.add_argument("--files", nargs="+", metavar="PATH", help="explicit input files instead")
+    submit.add_argument("--frames", type=frame_range, metavar="FIRST-LAST", help="frame range for --input")
+    submit.add_argument(
+        "--output",
+        required=True,
+        metavar="PATTERN",
+        help="output pattern, e.g. clean/sh010.####.exr (list inputs count from 0)",
+    )
+    submit.add_argument("--format", "-f", default="", help="output format (default: each input's)")
+    submit.add_argument("--key", default="", help="idempotency key: resubmitting it returns the same job")
+    submit.add_argument("--seed", type=int, help="seed for effects with randomness (default: picked once)")
+    submit.add_argument("--description", default="", help="free text shown in listings")
+    submit.add_argument("--watch", action="store_true", help="then watch it until it ends")
+
+    listing = actions.add_parser("list", help="list jobs")
+    listing.add_argument(
+        "--state",
+        choices=["queued", "running", "paused", "succeeded", "failed", "cancelled"],
+        action="append",
+        help="only jobs in this state (repeatable)",
+    )
+    for name, text in (
+        ("status", "show one job"),
+        ("watch", "follow a job's progress until it ends"),
+        ("cancel", "stop a job (finished frames are kept)"),
+        ("delete", "forget a finished job (its output files stay)"),
+    ):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("job", help="job id (or jobs/<id>)")
+        if name == "status":
+            action.add_argument("--items", action="store_true", help="list every item (frame) of the job")
+    for action in actions.choices.values():
+        add_target(action)
+
+
+def job_spec(args: argparse.Namespace) -> Any:
+    from google.protobuf import struct_pb2
+
+    from ..v1 import jobs_pb2
+
+    spec = jobs_pb2.JobSpec(
+        output_pattern=args.output, format=args.format, idempotency_key=args.key, description=args.description
+    )
+    for step in args.steps:
+        parameters = struct_pb2.Struct()
+        parameters.update(step["parameters"])
+        spec.steps.add(effect=step["effect"], parameters=parameters)
+    if args.files:
+        spec.input.paths.extend(args.files)
+    else:
+        if args.frames is None:
+            raise SystemExit("museforge job submit: --input needs --frames FIRST-LAST")
+        spec.input.pattern = args.input
+        spec.input.first_frame, spec.input.last_frame = args.frames
+    if args.seed is not None:
+        spec.seed = args.seed
+    return spec
+
+
+def metadata(operation: operations_pb2.Operation) -> Any:
+    from ..v1 import jobs_pb2
+
+    meta = jobs_pb2.JobMetadata()
+    operation.metadata.Unpack(meta)
+    return meta
+
+
+def state_name(meta: Any) -> str:
+    from ..v1 import jobs_pb2
+
+    return str(jobs_pb2.JobState.Name(meta.state)).removeprefix("JOB_STATE_").lower()
+
+
+def summary(meta: Any) -> str:
+    chain = " -> ".join(s.effect for s in meta.job.steps)
+    reason = f"\n  {meta.message}" if meta.message else ""
+    return (
+        f"job {meta.id}: {state_name(meta)}, {meta.done}/{meta.total} done, {meta.failed} failed, "
+        f"{meta.skipped} skipped ({chain}){reason}"
+    )
+
+
+def as_json(operation: operations_pb2.Operation) -> dict[str, Any]:
+    from ..v1 import jobs_pb2
+
+    out: dict[str, Any] = {
+        "name": operation.name,
+        "done": operation.done,
+        "metadata": json_format.MessageToDict(metadata(operation)),
+    }
+    if operation.HasField("response"):
+        result = jobs_pb2.JobResult()
+        operation.response.Unpack(result)
+        out["result"] = json_format.MessageToDict(result)
+    if operation.HasField("error"):
+        out["error"] = {"code": operation.error.code, "message": operation.error.message}
+    return out
+
+
+def watch(client: Any, job: str, as_json_lines: bool) -> int:
+    from ..v1 import jobs_pb2
+
+    last = None
+    bar_enabled = sys.stderr.isatty()
+    done = 0
+    try:  # a stream may end with an error (a paused job): the bar's line still ends
+        for event in client.watch_job(job):
+            kind = event.WhichOneof("event")
+            if kind == "snapshot":
+                last = event.snapshot
+                done = last.done + last.failed + last.skipped
+            else:
+                item = event.item
+                done += 1
+                if as_json_lines:
+                    print(json.dumps(json_format.MessageToDict(item)), flush=True)
+                elif item.state == jobs_pb2.ITEM_STATE_FAILED:
+                    print(f"frame {item.frame} failed: {item.error}", file=sys.stderr)
+            if bar_enabled and last is not None and last.total:
+                filled = int(30 * done / last.total)
+                sys.stderr.write(f"\r{last.id} [{'#' * filled}{'.' * (30 - filled)}] {done}/{last.total}")
+                sys.stderr.flush()
+    finally:
+        if bar_enabled:
+            sys.stderr.write("\n")
+    if last is None:
+        return EXIT_FAILED
+    print(summary(last), file=sys.stderr)
+    return EXIT_OK if last.state == jobs_pb2.JOB_STATE_SUCCEEDED else EXIT_FAILED
+
+
+def show_status(client: Any, job: str, with_items: bool, as_json_output: bool) -> int:
+    from ..v1 import jobs_pb2
+
+    operation = client.get_job(job)
+    items = client.job_items(job) if with_items else iter(())
+    if as_json_output:
+        record = as_json(operation)
+        if with_items:
+            record["items"] = [json_format.MessageToDict(i) for i in items]
+        print(json.dumps(record, indent=2))
+        return EXIT_OK
+    print(summary(metadata(operation)))
+    for item in items:
+        state = str(jobs_pb2.ItemState.Name(item.state)).removeprefix("ITEM_STATE_").lower()
+        print(f"  {item.frame:>8}  {state:<8} {item.output}  {item.error}".rstrip())
+    return EXIT_OK
+
+
+def cmd_job(args: argparse.Namespace, client: Any) -> int:
+
+    with client:
+        if args.job_command == "submit":
+            operation = client.submit_job(job_spec(args))
+            meta = metadata(operation)
+            print(json.dumps(as_json(operation), indent=2) if args.json else meta.id)
+            print(summary(meta), file=sys.stderr)
+            return watch(client, meta.id, args.json) if args.watch else EXIT_OK
+        if args.job_command == "list":
+            filter_text = " OR ".join(f"state={s.upper()}" for s in args.state or [])
+            operations = client.list_jobs(filter_text)
+            if args.json:
+                print(json.dumps([as_json(o) for o in operations], indent=2))
+                return EXIT_OK
+            rows = [metadata(o) for o in operations]
+            widths = (16, 9, 12, 40)
+            print(
+                "  ".join(h.ljust(w) for h, w in zip(("JOB", "STATE", "DONE", "CHAIN"), widths, strict=True))
+            )
+            for m in rows:
+                cells = (
+                    m.id,
+                    state_name(m),
+                    f"{m.done}/{m.total}",
+                    " -> ".join(s.effect for s in m.job.steps),
+                )
+                print("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
+            return EXIT_OK
+        if args.job_command == "status":
+            return show_status(client, args.job, args.items, args.json)
+        if args.job_command == "watch":
+            return watch(client, args.job, args.json)
+        if args.job_command == "cancel":
+            client.cancel_job(args.job)
+            print(f"cancelling {args.job}", file=sys.stderr)
+            return EXIT_OK
+        client.delete_job(args.job)
+        print(f"deleted {args.job} (its output files are kept)", file=sys.stderr)
+        return EXIT_OK

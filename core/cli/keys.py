@@ -1,0 +1,78 @@
+"""``museforge keys``: create, list and revoke the API keys a server with ``auth = true`` accepts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..config import Settings, keys_path
+from ..server.auth import SCOPES, KeyError_, KeyFile
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def add_keys_parser(sub: Any, add_settings_flags: Callable[[argparse.ArgumentParser], None]) -> None:
+    keys = sub.add_parser(
+        "keys",
+        help="manage API keys (for servers with auth = true)",
+        description="API keys live in the keys file (api_keys_file, default <data_dir>/api_keys.json) "
+        "as sha256 digests: a key is shown once, when it is created. A running server reads the file "
+        "when it starts; restart it after creating or revoking keys.",
+    )
+    actions = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    create = actions.add_parser("create", help="make a key and print it (once)")
+    create.add_argument(
+        "--scopes",
+        required=True,
+        help=f"comma-separated, from {', '.join(SCOPES)} (admin: everything; every key may read)",
+    )
+    create.add_argument("--name", default="", help="who or what the key is for, e.g. build-farm")
+    listing = actions.add_parser("list", help="list keys (ids, names, scopes; never the keys)")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    revoke = actions.add_parser("revoke", help="remove a key by its id")
+    revoke.add_argument("id", help="the key's id (the part after mf_ in the key)")
+    for action in actions.choices.values():
+        add_settings_flags(action)
+
+
+def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
+    store = KeyFile(keys_path(settings))
+    try:
+        if args.keys_command == "create":
+            key, record = store.create(args.name, [s.strip() for s in args.scopes.split(",") if s.strip()])
+            print(key)
+            print(
+                f"created key {record.id} ({', '.join(record.scopes)}) in {store.path}; it is shown only "
+                "now. Restart the server to use it.",
+                file=sys.stderr,
+            )
+            return EXIT_OK
+        if args.keys_command == "list":
+            keys = store.load()
+            if args.json:
+                print(
+                    json.dumps(
+                        [
+                            {"id": k.id, "name": k.name, "scopes": list(k.scopes), "created": k.created}
+                            for k in keys
+                        ],
+                        indent=2,
+                    )
+                )
+                return EXIT_OK
+            for k in keys:
+                created = time.strftime("%Y-%m-%d %H:%M", time.localtime(k.created))
+                print(f"{k.id}  {','.join(k.scopes):<24} {created}  {k.name}".rstrip())
+            return EXIT_OK
+        if store.revoke(args.id):
+            print(f"revoked {args.id}; restart the server for it to take effect", file=sys.stderr)
+            return EXIT_OK
+        print(f"museforge: no key with id {args.id!r} in {store.path}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyError_ as exc:
+        print(f"museforge: {exc}", file=sys.stderr)
+        return EXIT_USAGE

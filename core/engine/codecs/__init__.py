@@ -1,0 +1,1 @@
+"""Media codecs: bounded image decoders and the image encoders generators and effects share."""

@@ -1,0 +1,83 @@
+"""What an effect is: a generator's shape plus inputs (media in, media out)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+from .generator import MODALITIES, GenerationContext, Media, ModelSource, Progress
+
+# Formats every image effect can read (core decoders, see museforge.engine.codecs.decoders).
+IMAGE_INPUT_FORMATS = ("png", "png16", "jpeg", "webp", "exr")
+
+
+@dataclass(frozen=True)
+class Picture:
+    """One decoded input image, as an effect receives it.
+
+    ``colour`` is HxWxC float32 (C = 1 grey or 3 RGB). Display-referred inputs (PNG,
+    JPEG, WebP) hold sRGB-encoded values in [0, 1]; ``linear`` inputs (OpenEXR) hold
+    scene-linear light, which may exceed 1. ``alpha`` (HxW float32 in [0, 1]) is kept
+    apart so no network ever sees it; ``carry_alpha`` puts it back on the result.
+    """
+
+    colour: np.ndarray
+    alpha: np.ndarray | None
+    format: str  # the decoder that read it: "png", "png16", "jpeg", "webp", "exr"
+    linear: bool = False
+    name: str = ""  # the caller's name for the input (e.g. a frame's file name)
+
+    @property
+    def height(self) -> int:
+        return int(self.colour.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.colour.shape[1])
+
+    @property
+    def channels(self) -> int:
+        return int(self.colour.shape[2])
+
+
+ApplyFn = Callable[[GenerationContext, Any, Sequence[Picture], int], Iterator["Progress | Media"]]
+
+
+@dataclass(frozen=True)
+class Effect:
+    """An effect declaration, registered through ``register_effects``.
+
+    ``apply(ctx, params, inputs, seed)`` yields :class:`Progress` and :class:`Media`,
+    like a generator's ``generate``; ``inputs`` are the decoded pictures, between
+    ``min_inputs`` and ``max_inputs`` of them. Media from an effect may carry
+    ``colorspace="linear"`` (see :class:`Media`) so film frames stay scene-linear.
+    """
+
+    name: str
+    modality: str
+    parameters: type[BaseModel]
+    apply: ApplyFn
+    formats: tuple[str, ...]  # output formats; the request's input format is the default
+    input_formats: tuple[str, ...] = IMAGE_INPUT_FORMATS
+    models: tuple[ModelSource, ...] = ()
+    description: str = ""
+    min_inputs: int = 1
+    max_inputs: int = 1
+    # Cross-field checks a schema cannot state: (params, inputs) -> [(field, problem)].
+    check: Callable[[Any, Sequence[Picture]], list[tuple[str, str]]] | None = None
+    # Longest one call may run, in seconds (None: the server's generator_timeout_seconds).
+    timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        if "." not in self.name or self.name != self.name.strip():
+            raise ValueError(f"effect name {self.name!r} must be dotted, e.g. 'effect.upscale'")
+        if self.modality not in MODALITIES:
+            raise ValueError(f"effect {self.name}: modality must be one of {MODALITIES}")
+        if not self.formats:
+            raise ValueError(f"effect {self.name}: declare at least one output format")
+        if not 1 <= self.min_inputs <= self.max_inputs:
+            raise ValueError(f"effect {self.name}: need 1 <= min_inputs <= max_inputs")

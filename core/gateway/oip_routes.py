@@ -1,0 +1,217 @@
+"""The Open Inference Protocol's REST form (``/v2/...``, KServe v2) on the HTTP gateway.
+
+Its JSON is the protocol's own, not the proto3 mapping: shapes are numbers, tensor data
+is a (flat or nested) JSON array, errors are ``{"error": "<message>"}``. Each request
+is turned into the same ``inference.GRPCInferenceService`` call a gRPC client makes:
+tensors travel in ``raw_input_contents``, so every datatype (FP16 too) has one path.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+from google.protobuf.message import Message
+
+from ..inference import grpc_service_pb2 as pb
+from ..server.oip_tensors import (
+    OIP_DATATYPES,
+    TensorError,
+    decode_raw,
+    decode_typed,
+    encode_raw,
+    numpy_dtype,
+)
+from .json_codec import bad_request
+from .routes import Route
+
+OIP = "/inference.GRPCInferenceService/"
+MAX_ELEMENTS = 64 * 1024 * 1024  # per tensor, as over gRPC
+INT64 = (-(1 << 63), (1 << 63) - 1)
+
+
+def elements(data: list[Any], datatype: str) -> np.ndarray:
+    """The JSON array's elements, flat, each of the JSON type the datatype needs.
+
+    numpy alone would turn 1.7 into an INT32 1, "false" into a true BOOL and "3" into an
+    FP32 3.0: the protocol's JSON has one type per datatype, so anything else is refused.
+    """
+    flat = np.asarray(data, dtype=object).ravel()
+    if datatype == "BOOL":
+        wrong = next((v for v in flat if not isinstance(v, bool)), None)
+    elif datatype == "BYTES":
+        wrong = next((v for v in flat if not isinstance(v, str)), None)
+    elif datatype.startswith(("INT", "UINT")):
+        wrong = next((v for v in flat if isinstance(v, bool) or not isinstance(v, int)), None)
+    else:
+        wrong = next((v for v in flat if isinstance(v, bool) or not isinstance(v, (int, float))), None)
+    if wrong is not None:
+        raise ValueError(f"{datatype} data cannot hold {json.dumps(wrong)[:40]}")
+    if datatype == "BYTES":
+        return np.array([v.encode() for v in flat], dtype=object)
+    return np.asarray(flat.tolist(), dtype=numpy_dtype(datatype))
+
+
+def _parameters(values: Mapping[str, Any], field: str) -> dict[str, pb.InferParameter]:
+    out: dict[str, pb.InferParameter] = {}
+    for key, value in values.items():
+        if isinstance(value, bool):
+            out[key] = pb.InferParameter(bool_param=value)
+        elif isinstance(value, int):
+            if not INT64[0] <= value <= INT64[1]:
+                raise bad_request(f"{field}.{key}", "an integer parameter must fit in 64 bits")
+            out[key] = pb.InferParameter(int64_param=value)
+        elif isinstance(value, float):
+            out[key] = pb.InferParameter(double_param=value)
+        elif isinstance(value, str):
+            out[key] = pb.InferParameter(string_param=value)
+        else:
+            raise bad_request(f"{field}.{key}", "must be a boolean, number or string")
+    return out
+
+
+def _object(value: Any, field: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise bad_request(field, f"must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def input_tensor(document: Any, index: int) -> tuple[pb.ModelInferRequest.InferInputTensor, bytes]:
+    """One entry of ``inputs``: its metadata, and its data encoded as raw little-endian bytes."""
+    where = f"inputs[{index}]"
+    entry = _object(document, where)
+    name, datatype, shape, data = (entry.get(k) for k in ("name", "datatype", "shape", "data"))
+    if not isinstance(name, str) or not name:
+        raise bad_request(f"{where}.name", "a non-empty string is required")
+    if datatype not in OIP_DATATYPES:
+        raise bad_request(f"{where}.datatype", f"one of {', '.join(sorted(OIP_DATATYPES))} is required")
+    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
+                                              for d in shape):
+        raise bad_request(f"{where}.shape", "a list of non-negative integers is required")
+    if math.prod(shape) > MAX_ELEMENTS:
+        raise bad_request(f"{where}.shape", f"over {MAX_ELEMENTS} elements")
+    if not isinstance(data, list):
+        raise bad_request(f"{where}.data", "a JSON array is required")
+    try:
+        array = elements(data, datatype)
+        if array.size != math.prod(shape):
+            raise ValueError(f"{array.size} elements for shape {shape}")
+        raw = encode_raw(array.reshape(shape), datatype, where)
+    except (ValueError, TypeError, OverflowError, TensorError) as exc:
+        raise bad_request(f"{where}.data", str(exc)) from exc
+    tensor = pb.ModelInferRequest.InferInputTensor(name=name, datatype=datatype, shape=shape)
+    for key, value in _parameters(_object(entry.get("parameters", {}), f"{where}.parameters"),
+                                  f"{where}.parameters").items():
+        tensor.parameters[key].CopyFrom(value)
+    return tensor, raw
+
+
+def infer_request(variables: Mapping[str, str], document: Any) -> pb.ModelInferRequest:
+    body = _object(document, "body")
+    request = pb.ModelInferRequest(model_name=variables["name"], model_version=variables.get("version", ""),
+                                   id=str(body.get("id", "")))
+    inputs = body.get("inputs")
+    if not isinstance(inputs, list) or not inputs:
+        raise bad_request("inputs", "a non-empty JSON array is required")
+    for index, entry in enumerate(inputs):
+        tensor, raw = input_tensor(entry, index)
+        request.inputs.append(tensor)
+        request.raw_input_contents.append(raw)
+    outputs = body.get("outputs", [])
+    if not isinstance(outputs, list):
+        raise bad_request("outputs", "a JSON array of {\"name\": ...} objects is required")
+    for index, wanted in enumerate(outputs):
+        name = _object(wanted, f"outputs[{index}]").get("name")
+        if not isinstance(name, str) or not name:
+            raise bad_request(f"outputs[{index}].name", "a non-empty string is required")
+        request.outputs.add(name=name)
+    for key, value in _parameters(_object(body.get("parameters", {}), "parameters"), "parameters").items():
+        request.parameters[key].CopyFrom(value)
+    return request
+
+
+def output_data(reply: pb.ModelInferResponse, index: int) -> list[Any] | np.ndarray:
+    tensor = reply.outputs[index]
+    shape = tuple(int(d) for d in tensor.shape)
+    if reply.raw_output_contents:
+        array = decode_raw(reply.raw_output_contents[index], tensor.datatype, shape, f"outputs[{index}]")
+    else:
+        array = decode_typed(tensor.contents, tensor.datatype, shape, f"outputs[{index}]")
+    if tensor.datatype == "BYTES":
+        return [v.decode("utf-8", "replace") for v in array.ravel().tolist()]
+    # The flat array itself: the gateway's JSON writer takes numpy arrays (NaN and infinity as null).
+    return np.ascontiguousarray(array.ravel())
+
+
+def infer_reply(reply: Message) -> tuple[int, dict[str, Any]]:
+    assert isinstance(reply, pb.ModelInferResponse)
+    outputs = [{"name": t.name, "datatype": t.datatype, "shape": [int(d) for d in t.shape],
+                "data": output_data(reply, i)} for i, t in enumerate(reply.outputs)]
+    return 200, {"model_name": reply.model_name, "model_version": reply.model_version, "id": reply.id,
+                 "outputs": outputs}
+
+
+def tensor_metadata(tensors: Any) -> list[dict[str, Any]]:
+    return [{"name": t.name, "datatype": t.datatype, "shape": [int(d) for d in t.shape]} for t in tensors]
+
+
+def model_metadata(reply: Message) -> tuple[int, dict[str, Any]]:
+    assert isinstance(reply, pb.ModelMetadataResponse)
+    return 200, {"name": reply.name, "versions": list(reply.versions), "platform": reply.platform,
+                 "inputs": tensor_metadata(reply.inputs), "outputs": tensor_metadata(reply.outputs)}
+
+
+def readiness(field: str) -> Callable[[Message], tuple[int, dict[str, Any]]]:
+    def render(reply: Message) -> tuple[int, dict[str, Any]]:
+        value = bool(getattr(reply, field))
+        return (200 if value else 503), {field: value}  # the HTTP status is the answer, per the protocol
+
+    return render
+
+
+def server_metadata(reply: Message) -> tuple[int, dict[str, Any]]:
+    assert isinstance(reply, pb.ServerMetadataResponse)
+    return 200, {"name": reply.name, "version": reply.version, "extensions": list(reply.extensions)}
+
+
+def by_name(request: type[Message]) -> Callable[[Mapping[str, str], Any], Message]:
+    def build(variables: Mapping[str, str], document: Any) -> Message:
+        return request(**variables)
+
+    return build
+
+
+def _model_routes(suffix: str) -> tuple[Route, ...]:
+    """The model routes, with and without ``/versions/{version}``."""
+    routes = []
+    for base in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
+        if suffix == "/infer":
+            routes.append(Route("POST", base + suffix, OIP + "ModelInfer", pb.ModelInferRequest,
+                                pb.ModelInferResponse, "Runs a model (KServe v2 REST).",
+                                build=infer_request, render=infer_reply))
+        elif suffix == "/ready":
+            routes.append(Route("GET", base + suffix, OIP + "ModelReady", pb.ModelReadyRequest,
+                                pb.ModelReadyResponse, "Whether the model is ready (HTTP 503 if not).",
+                                build=by_name(pb.ModelReadyRequest), render=readiness("ready")))
+        else:
+            routes.append(Route("GET", base, OIP + "ModelMetadata", pb.ModelMetadataRequest,
+                                pb.ModelMetadataResponse, "A model's inputs, outputs and versions.",
+                                build=by_name(pb.ModelMetadataRequest), render=model_metadata))
+    return tuple(routes)
+
+
+OIP_ROUTES: tuple[Route, ...] = (
+    Route("GET", "/v2/health/live", OIP + "ServerLive", pb.ServerLiveRequest, pb.ServerLiveResponse,
+          "Liveness.", build=by_name(pb.ServerLiveRequest), render=readiness("live")),
+    Route("GET", "/v2/health/ready", OIP + "ServerReady", pb.ServerReadyRequest, pb.ServerReadyResponse,
+          "Readiness.", build=by_name(pb.ServerReadyRequest), render=readiness("ready")),
+    Route("GET", "/v2", OIP + "ServerMetadata", pb.ServerMetadataRequest, pb.ServerMetadataResponse,
+          "Server name, version and protocol extensions.", build=by_name(pb.ServerMetadataRequest),
+          render=server_metadata),
+    *_model_routes("/infer"),
+    *_model_routes("/ready"),
+    *_model_routes(""),
+)

@@ -1,0 +1,181 @@
+"""One item of a job: read a frame, run the effect chain on it, write the result atomically.
+
+Shared by every executor (the local one here, a cluster's workers elsewhere), so a
+frame comes out byte-identical whichever ran it, and however often it was retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..engine.catalogue import Artifact, EffectInput, Engine
+from ..engine.codecs.decoders import sniff
+from ..engine.errors import RequestError, ResourceExhausted
+from .paths import PathRefused, Sandbox
+from .plan import Step
+from .store import ItemState
+
+OVERLOAD_RETRIES = 600  # with the queue's retry delay (0.1 s), about a minute of back-off
+LOSSLESS_BETWEEN_STEPS = ("exr", "png16", "png")  # what one step hands the next, best first
+
+
+log = logging.getLogger("museforge.jobs")
+
+
+@dataclass(frozen=True)
+class FrameLimits:
+    timeout_seconds: float = 600.0  # one frame, the whole chain
+    max_input_bytes: int = 512 * 1024 * 1024
+
+
+class ItemError(Exception):
+    """This item cannot be done (missing or undecodable input, an effect failure)."""
+
+
+class ItemCancelled(Exception):
+    """The job was cancelled while this item ran; nothing was written."""
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a reader (or a crash) never sees a partial file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{glob_escape(path.name)}.*.part"):  # left by a killed writer
+        stale.unlink(missing_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # the rename itself survives a power cut
+    finally:
+        os.close(directory)
+
+
+def glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
+def intermediate_format(engine: Engine, effect: str, source_format: str) -> str:
+    """A lossless format the step can write and the next read: EXR keeps float EXR frames float."""
+    usable = [f for f in engine.effects[effect].formats if f in engine.encoders]
+    preferred = ("exr",) if source_format == "exr" else ("png16", "png")
+    return next((f for f in (*preferred, *LOSSLESS_BETWEEN_STEPS) if f in usable), (usable or [""])[0])
+
+
+def run_chain(
+    engine: Engine,
+    steps: Sequence[Step],
+    data: bytes,
+    name: str,
+    final_format: str,
+    seed: int,
+    cancel: threading.Event | None = None,
+) -> bytes:
+    """The frame after every step; the last step writes ``final_format`` (or the input's format)."""
+    source_format = sniff(data)
+    if source_format is None:
+        raise ItemError(f"{name} is not a PNG, JPEG, WebP or OpenEXR file")
+    if source_format == "png" and _is_16_bit_png(data):
+        source_format = "png16"
+    for number, step in enumerate(steps):
+        last = number == len(steps) - 1
+        fmt = (
+            (final_format or source_format)
+            if last
+            else intermediate_format(engine, step.effect, source_format)
+        )
+        try:
+            artifacts = _run_step(engine, step, data, name, seed, fmt, cancel)
+        except RequestError as exc:
+            detail = "; ".join(f"{v.field}: {v.description}" for v in exc.violations) or exc.message
+            raise ItemError(f"step {number} ({step.effect}): {detail}") from exc
+        if cancel is not None and cancel.is_set():
+            raise ItemCancelled(name)
+        if len(artifacts) != 1:
+            raise ItemError(f"step {number} ({step.effect}) gave {len(artifacts)} results, expected 1")
+        data = artifacts[0].data
+    return data
+
+
+def _run_step(
+    engine: Engine, step: Step, data: bytes, name: str, seed: int, fmt: str, cancel: threading.Event | None
+) -> list[Artifact]:
+    """One step; when the models are overloaded (interactive calls fill their queues), wait and retry."""
+    for _ in range(OVERLOAD_RETRIES):
+        try:
+            prepared = engine.prepare_effect(
+                step.effect, step.parameters, [EffectInput(data, name)], seed, fmt
+            )
+            return [e for e in engine.run_effect(prepared, cancel) if isinstance(e, Artifact)]
+        except ResourceExhausted as exc:
+            if cancel is not None and cancel.wait(exc.retry_after):
+                return []  # cancelled while waiting: the caller sees the flag
+            if cancel is None:
+                time.sleep(exc.retry_after)
+    raise ItemError(f"{step.effect}: the models stayed overloaded through {OVERLOAD_RETRIES} retries")
+
+
+def _is_16_bit_png(data: bytes) -> bool:
+    return len(data) > 24 and data[24] == 16  # IHDR bit depth, right after width and height
+
+
+def run_frame(
+    engine: Engine,
+    sandbox: Sandbox,
+    steps: Sequence[Step],
+    source_name: str,
+    target_name: str,
+    fmt: str,
+    seed: int,
+    halt: threading.Event,
+    limits: FrameLimits,
+) -> tuple[ItemState | None, str]:
+    """One item, start to finish: read, run the chain, write atomically, under the frame's time limit.
+
+    Returns DONE, or FAILED with the reason, or None when ``halt`` was set by the caller
+    (a cancel or a shutdown): nothing was written and the item stays pending. Every
+    executor runs frames through here, so they agree on outcomes byte for byte.
+    """
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        halt.set()
+
+    timer = threading.Timer(limits.timeout_seconds, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        source = sandbox.input_path(source_name)
+        target = sandbox.output_path(target_name)
+        if not source.is_file():
+            raise ItemError(f"input {source_name} not found")
+        if source.stat().st_size > limits.max_input_bytes:
+            raise ItemError(f"input {source_name} is larger than {limits.max_input_bytes} bytes")
+        write_atomic(target, run_chain(engine, steps, source.read_bytes(), source_name, fmt, seed, halt))
+        return ItemState.DONE, ""
+    except ItemCancelled:
+        if expired.is_set():
+            return ItemState.FAILED, f"ran past the {limits.timeout_seconds:g} s time limit per frame"
+        return None, ""
+    except (ItemError, PathRefused, OSError) as exc:
+        return ItemState.FAILED, str(exc)
+    except Exception as exc:  # an effect's own bug fails this frame alone
+        log.exception("frame %s failed", source_name)
+        return ItemState.FAILED, f"{type(exc).__name__}: {exc}"
+    finally:
+        timer.cancel()

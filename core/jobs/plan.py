@@ -1,0 +1,223 @@
+"""Check a submitted job and plan its items, before anything is stored or run.
+
+Everything a client can get wrong is reported at submission, each problem naming its
+field (``job.steps[1].parameters.scale``, ``job.input.pattern``, ...): unknown effects,
+bad parameters, effects that take more than one input, malformed or oversized frame
+ranges, and paths outside the sandbox. Only what can change later (a frame file that
+is missing or undecodable) is left to the item that reads it.
+
+Every field has a size limit, checked first: a job is stored, listed and sent back with
+every status, so one oversized field must not make those answers too big for anyone.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import json_format
+
+from ..engine.catalogue import Engine
+from ..engine.errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied
+from ..server.structs import struct_to_dict
+from ..v1 import jobs_pb2
+from .paths import PathRefused, Sandbox, frame_path, has_frame_run
+from .store import ItemPlan
+
+MAX_SEED = 2**64 - 1
+# Size limits (docs/jobs.md lists them): characters for text, bytes for serialized values.
+MAX_STEPS = 16
+MAX_EFFECT_CHARS = 128
+MAX_PARAMETERS_BYTES = 16 * 1024  # one step's parameters, serialized
+MAX_PATH_CHARS = 1024  # input.pattern, each of input.paths, output_pattern
+MAX_PATHS_BYTES = 4 * 1024 * 1024  # input.paths in all
+MAX_FORMAT_CHARS = 16
+MAX_KEY_CHARS = 128
+MAX_DESCRIPTION_CHARS = 1024
+
+
+@dataclass(frozen=True)
+class Step:
+    effect: str
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """A checked job: its steps, seed, output format and one ItemPlan per frame."""
+
+    spec: dict[str, Any]  # the JobSpec as JSON, with the seed filled in: what the store keeps
+    steps: tuple[Step, ...]
+    items: tuple[ItemPlan, ...]
+
+
+def steps_of(spec: dict[str, Any]) -> tuple[Step, ...]:
+    return tuple(Step(s["effect"], dict(s.get("parameters") or {})) for s in spec.get("steps", []))
+
+
+def plan_job(spec: jobs_pb2.JobSpec, engine: Engine, sandbox: Sandbox, max_items: int) -> JobPlan:
+    """The job's plan, or InvalidArgument / PermissionDenied naming every bad field."""
+    violations = check_sizes(spec, max_items)
+    if violations:  # nothing else is looked at: an oversized name or path is not even echoed
+        raise InvalidArgument("invalid job: a field is over its size limit", violations)
+    denied: list[FieldViolation] = []
+    _check_steps(spec, engine, violations)
+    frames = _frames(spec.input, max_items, violations)
+    items: list[ItemPlan] = []
+    if frames is not None:
+        if not spec.output_pattern:
+            violations.append(FieldViolation("job.output_pattern", "required, e.g. renders/sh010.####.exr"))
+        elif len(frames) > 1 and not has_frame_run(spec.output_pattern):
+            violations.append(
+                FieldViolation(
+                    "job.output_pattern",
+                    "needs one run of '#' for the frame number, or every frame would overwrite the same file",
+                )
+            )
+        else:
+            items = _items(spec, frames, sandbox, violations, denied)
+    if spec.format and spec.steps:
+        last = spec.steps[len(spec.steps) - 1].effect
+        if last in engine.effects and spec.format not in engine.effects[last].formats:
+            violations.append(
+                FieldViolation(
+                    "job.format", f"{last} writes {list(engine.effects[last].formats)}, not {spec.format!r}"
+                )
+            )
+    if violations:
+        raise InvalidArgument("invalid job", violations)
+    if denied:
+        raise PermissionDenied("job paths outside the sandbox", denied)
+    stored = json_format.MessageToDict(spec, preserving_proto_field_name=True)
+    if not spec.HasField("seed"):
+        stored["seed"] = str(secrets.randbits(63))  # one seed for every frame: a stable look
+    return JobPlan(stored, steps_of(stored), tuple(items))
+
+
+def check_sizes(spec: jobs_pb2.JobSpec, max_items: int) -> list[FieldViolation]:
+    """A violation for every field over its size limit."""
+    found: list[FieldViolation] = []
+
+    def at_most(field: str, size: int, limit: int, unit: str = "characters") -> None:
+        if size > limit:
+            found.append(FieldViolation(field, f"{size:,} {unit}; at most {limit:,}"))
+
+    at_most("job.steps", len(spec.steps), MAX_STEPS, "steps")
+    for i, step in enumerate(spec.steps[:MAX_STEPS]):
+        at_most(f"job.steps[{i}].effect", len(step.effect), MAX_EFFECT_CHARS)
+        at_most(f"job.steps[{i}].parameters", step.parameters.ByteSize(), MAX_PARAMETERS_BYTES, "bytes")
+    at_most("job.input.pattern", len(spec.input.pattern), MAX_PATH_CHARS)
+    at_most("job.input.paths", len(spec.input.paths), max_items, "paths")
+    at_most("job.input.paths", sum(len(p.encode()) for p in spec.input.paths), MAX_PATHS_BYTES, "bytes")
+    long_path = next((i for i, p in enumerate(spec.input.paths) if len(p) > MAX_PATH_CHARS), None)
+    if long_path is not None:
+        at_most(f"job.input.paths[{long_path}]", len(spec.input.paths[long_path]), MAX_PATH_CHARS)
+    at_most("job.output_pattern", len(spec.output_pattern), MAX_PATH_CHARS)
+    at_most("job.format", len(spec.format), MAX_FORMAT_CHARS)
+    at_most("job.idempotency_key", len(spec.idempotency_key), MAX_KEY_CHARS)
+    at_most("job.description", len(spec.description), MAX_DESCRIPTION_CHARS)
+    return found
+
+
+def _check_steps(spec: jobs_pb2.JobSpec, engine: Engine, violations: list[FieldViolation]) -> None:
+    if not spec.steps:
+        violations.append(FieldViolation("job.steps", "give at least one effect"))
+    for i, step in enumerate(spec.steps):
+        field = f"job.steps[{i}]"
+        try:
+            parameters = struct_to_dict(step.parameters, f"{field}.parameters")
+        except InvalidArgument as exc:
+            violations.extend(exc.violations)
+            continue
+        try:
+            effect, problems = engine.check_effect(step.effect, parameters)
+        except NotFound as exc:
+            violations.append(FieldViolation(f"{field}.effect", exc.message))
+            continue
+        violations.extend(FieldViolation(f"{field}.{p.field}", p.description) for p in problems)
+        if effect.min_inputs != 1:
+            violations.append(
+                FieldViolation(
+                    f"{field}.effect",
+                    f"{effect.name} takes {effect.min_inputs} inputs; a job step "
+                    "works on one frame at a time",
+                )
+            )
+
+
+def _frames(
+    sequence: jobs_pb2.InputSequence, max_items: int, violations: list[FieldViolation]
+) -> list[tuple[int, str]] | None:
+    """(frame number, input path) per item, or None after recording what is wrong."""
+    if sequence.pattern and sequence.paths:
+        violations.append(FieldViolation("job.input", "give a pattern or a list of paths, not both"))
+        return None
+    if sequence.paths:
+        if len(sequence.paths) > max_items:
+            violations.append(
+                FieldViolation("job.input.paths", f"{len(sequence.paths)} paths exceed {max_items}")
+            )
+            return None
+        return list(enumerate(sequence.paths))
+    if not sequence.pattern:
+        violations.append(FieldViolation("job.input", "give a pattern (e.g. plates/sh010.####.exr) or paths"))
+        return None
+    if not has_frame_run(sequence.pattern):
+        violations.append(
+            FieldViolation("job.input.pattern", "needs exactly one run of '#' for the frame number")
+        )
+        return None
+    first, last = sequence.first_frame, sequence.last_frame
+    if last < first:
+        violations.append(FieldViolation("job.input.last_frame", f"{last} is before first_frame {first}"))
+        return None
+    if last - first + 1 > max_items:
+        violations.append(
+            FieldViolation(
+                "job.input.last_frame", f"{last - first + 1} frames exceed the limit of {max_items} per job"
+            )
+        )
+        return None
+    return [(f, frame_path(sequence.pattern, f)) for f in range(first, last + 1)]
+
+
+def _items(
+    spec: jobs_pb2.JobSpec,
+    frames: list[tuple[int, str]],
+    sandbox: Sandbox,
+    violations: list[FieldViolation],
+    denied: list[FieldViolation],
+) -> list[ItemPlan]:
+    def refused(field: str, exc: PathRefused) -> list[ItemPlan]:
+        (denied if exc.permission else violations).append(FieldViolation(field, str(exc)))
+        return []
+
+    sources: set[Path] = set()
+    for index, (_, input_path) in enumerate(frames):
+        try:
+            sources.add(sandbox.input_path(input_path))
+        except PathRefused as exc:
+            return refused(f"job.input.paths[{index}]" if spec.input.paths else "job.input.pattern", exc)
+    items = []
+    outputs: set[Path] = set()
+    numbered = has_frame_run(spec.output_pattern)
+    for frame, input_path in frames:
+        output = frame_path(spec.output_pattern, frame) if numbered else spec.output_pattern
+        try:
+            target = sandbox.output_path(output)
+        except PathRefused as exc:
+            return refused("job.output_pattern", exc)
+        if target in sources:
+            # A frame rewritten in place could be processed twice by a resume after a crash.
+            violations.append(
+                FieldViolation("job.output_pattern", f"{output} would overwrite an input frame")
+            )
+            return []
+        if target in outputs:
+            violations.append(FieldViolation("job.output_pattern", f"two items would both write {output}"))
+            return []
+        outputs.add(target)
+        items.append(ItemPlan(frame, input_path, output))
+    return items

@@ -1,0 +1,332 @@
+"""ONNX Runtime sessions: one per model, verified, created once, warmed up, reported."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from onnxruntime.capi.onnxruntime_pybind11_state import Fail as OrtFail
+from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument as OrtInvalidArgument
+
+from ..engine.generator import ModelSource
+from . import providers
+from .arena import ArenaPolicy
+from .batcher import BatchingOptions, DynamicBatcher
+from .manifest import IntegrityError, Manifest, latest_version, verify
+from .model_checks import (
+    ORT_TO_NUMPY,
+    InputError,
+    ModelRefused,
+    TensorSpec,
+    check_range,
+    output_bytes,
+    refusal,
+    specs,
+)
+
+__all__ = ["ORT_TO_NUMPY", "InputError", "LoadedModel", "ModelNotReady", "ModelOverrides", "ModelRefused",
+           "Runtime", "RuntimeOptions", "TensorSpec"]
+from .statistics import ModelStatistics
+
+log = logging.getLogger("museforge.runtime")
+
+OPTIMIZATION_LEVELS = {
+    "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+
+
+# A run that fails is reported once, by us (to its caller, and in our log for a fault of
+# ours), not also by ONNX Runtime on stderr, where any caller could flood it.
+_QUIET = ort.RunOptions()
+_QUIET.log_severity_level = 4
+
+
+@dataclass(frozen=True)
+class ModelOverrides:
+    """Per-model settings that win over the server-wide ones."""
+
+    batching: bool | None = None
+    max_batch_size: int | None = None
+    max_queue_delay_us: int | None = None
+    instances: int | None = None
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    providers: tuple[str, ...] = ("CUDAExecutionProvider", "CPUExecutionProvider")
+    intra_op_threads: int = 0  # 0: ONNX Runtime's default (one per physical core)
+    inter_op_threads: int = 0
+    graph_optimization: str = "all"
+    spinning: bool = False  # ORT worker threads busy-wait between runs (burns a core idle)
+    batching: bool = True
+    max_queue_delay_us: int = 0  # Triton's default: batch what is queued, never wait
+    default_max_batch_size: int = 64  # for models whose manifest gives none
+    instances: int = 1
+    max_queue_size: int = 0  # per model, requests waiting or running; 0: no bound
+    overrides: Mapping[str, ModelOverrides] = field(default_factory=dict)
+
+
+@dataclass
+class LoadedModel:
+    """A model the runtime knows of, ready or not (``error`` says why not)."""
+
+    name: str
+    directory: Path
+    version: int = 0
+    manifest: Manifest | None = None
+    session: ort.InferenceSession | None = None
+    provider: str = ""
+    error: str = ""
+    inputs: tuple[TensorSpec, ...] = ()
+    outputs: tuple[TensorSpec, ...] = ()
+    stats: ModelStatistics = field(default_factory=ModelStatistics)
+    batching: BatchingOptions | None = None  # None: not batchable, or batching turned off
+    max_batch_size: int = 0  # 0: the model has no batch axis
+    batcher: DynamicBatcher | None = None
+    arena: ArenaPolicy = field(default_factory=ArenaPolicy)
+
+    @property
+    def ready(self) -> bool:
+        return self.session is not None
+
+    @property
+    def sha256(self) -> str:
+        return self.manifest.sha256 if self.manifest else ""
+
+
+class ModelNotReady(RuntimeError):
+    """The model is unknown or failed to load."""
+
+
+class Runtime:
+    """Owns every ONNX Runtime session of the server."""
+
+    def __init__(self, options: RuntimeOptions | None = None) -> None:
+        self.options = options or RuntimeOptions()
+        self.models: dict[str, LoadedModel] = {}
+        # Quieten ONNX Runtime's own logger: failures are reported once, by us.
+        ort.set_default_logger_severity(3)
+
+    def session_options(self) -> ort.SessionOptions:
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = self.options.intra_op_threads
+        so.inter_op_num_threads = self.options.inter_op_threads
+        level = self.options.graph_optimization
+        if level not in OPTIMIZATION_LEVELS:
+            raise ValueError(f"graph_optimization must be one of {sorted(OPTIMIZATION_LEVELS)}")
+        so.graph_optimization_level = OPTIMIZATION_LEVELS[level]
+        so.log_severity_level = 3
+        flag = "1" if self.options.spinning else "0"
+        so.add_session_config_entry("session.intra_op.allow_spinning", flag)
+        so.add_session_config_entry("session.inter_op.allow_spinning", flag)
+        return so
+
+    def load(self, source: ModelSource) -> LoadedModel:
+        """Load (once) the model a generator declared; failures are kept, not raised."""
+        existing = self.models.get(source.name)
+        if existing is not None:
+            if existing.directory != source.directory:
+                log.error("model %s declared twice with different directories", source.name)
+            return existing
+        model = LoadedModel(name=source.name, directory=source.directory)
+        self.models[source.name] = model
+        try:
+            self._open(model, source)
+        except IntegrityError as exc:
+            model.error = str(exc)
+            log.error("model %s refused: %s", source.name, exc)
+        except Exception as exc:
+            model.error = f"{type(exc).__name__}: {exc}"
+            log.error("model %s failed to load: %s", source.name, model.error)
+        return model
+
+    def _open(self, model: LoadedModel, source: ModelSource) -> None:
+        if source.version is not None:
+            version_dir = source.directory / str(source.version)
+        else:
+            version_dir = latest_version(source.directory)
+        manifest, data = verify(version_dir)
+        requested = providers.resolve(self.options.providers)
+        session = ort.InferenceSession(
+            data, sess_options=self.session_options(), providers=requested
+        )
+        actual = session.get_providers()
+        providers.note_fallback(requested, actual)
+        model.version = int(version_dir.name)
+        model.manifest = manifest
+        model.inputs = specs(session.get_inputs(), manifest)
+        model.outputs = specs(session.get_outputs())
+        model.provider = actual[0]
+        self._warm_up(session, model.inputs)
+        model.session = session
+        self._configure_batching(model)
+        log.info("model %s v%d ready on %s (max batch %d, batching %s)", model.name,
+                 model.version, model.provider, model.max_batch_size,
+                 "on" if model.batcher else "off")
+
+    def _configure_batching(self, model: LoadedModel) -> None:
+        batchable = all(s.shape and s.shape[0] == -1 for s in (*model.inputs, *model.outputs))
+        if not batchable:
+            return
+        own = self.options.overrides.get(model.name, ModelOverrides())
+        declared = model.manifest.max_batch_size if model.manifest else 0
+        model.max_batch_size = own.max_batch_size or declared or self.options.default_max_batch_size
+        enabled = self.options.batching if own.batching is None else own.batching
+        if not enabled:
+            return
+        model.batching = BatchingOptions(
+            enabled=True,
+            max_batch_size=model.max_batch_size,
+            max_queue_delay_us=(self.options.max_queue_delay_us if own.max_queue_delay_us is None
+                                else own.max_queue_delay_us),
+            instances=own.instances or self.options.instances,
+            max_queue_size=self.options.max_queue_size,
+        )
+        model.batcher = DynamicBatcher(model.name, self._runner(model), model.batching,
+                                       model.stats)
+
+    @staticmethod
+    def _runner(model: LoadedModel) -> Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]:
+        session = model.session
+        assert session is not None
+        names = [s.name for s in model.outputs]
+
+        def run(feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+            options = model.arena.run_options(sum(a.nbytes for a in feed.values())) or _QUIET
+            try:
+                outputs = session.run(names, dict(feed), options)
+            except (OrtInvalidArgument, OrtFail) as exc:  # inputs the network cannot take
+                raise refusal(model.inputs, exc) from None
+            return dict(zip(names, outputs, strict=True))
+
+        return run
+
+    @staticmethod
+    def _warm_up(session: ort.InferenceSession, inputs: tuple[TensorSpec, ...]) -> None:
+        # The first run allocates and plans; do it now rather than in a user's request.
+        # Dynamic axes start at 1; a spatial model that needs sides divisible by 2^k (a
+        # U-Net) refuses that, so larger powers of two are tried before giving up.
+        quiet = ort.RunOptions()
+        quiet.log_severity_level = 4  # a refused probe size is expected, not an error to log
+        for size in (1, 16, 64):
+            feed = {s.name: np.zeros([d if d > 0 else (1 if i == 0 else size) for i, d in enumerate(s.shape)],
+                                     s.dtype) for s in inputs}
+            try:
+                session.run(None, feed, quiet)
+                return
+            except Exception:
+                if size == 64:
+                    raise
+
+    def get(self, name: str) -> LoadedModel:
+        model = self.models.get(name)
+        if model is None:
+            raise ModelNotReady(f"unknown model {name!r}")
+        if model.session is None:
+            raise ModelNotReady(f"model {name!r} is not available: {model.error}")
+        return model
+
+    def check_inputs(self, model: LoadedModel, inputs: Mapping[str, np.ndarray]) -> int:
+        """Validate before queueing, so one bad request never fails its batch neighbours.
+
+        Returns the batch size (0 for models without a batch axis).
+        """
+        expected = {s.name: s for s in model.inputs}
+        for name in inputs:
+            if name not in expected:
+                raise InputError(name, f"unknown input; {model.name} takes {sorted(expected)}")
+        sizes = set()
+        for spec in model.inputs:
+            if spec.name not in inputs:
+                raise InputError(spec.name, "missing input")
+            array = inputs[spec.name]
+            if not isinstance(array, np.ndarray) or array.dtype != spec.dtype:
+                got = getattr(array, "dtype", type(array).__name__)
+                raise InputError(spec.name, f"must be a {spec.dtype} array, got {got}")
+            if array.ndim != len(spec.shape) or any(
+                d >= 0 and d != g for d, g in zip(spec.shape, array.shape, strict=True)
+            ):
+                raise InputError(spec.name, f"shape {array.shape} does not fit {spec.shape}")
+            if spec.range is not None:
+                check_range(spec.name, array, spec.range)
+            if model.max_batch_size:
+                sizes.add(array.shape[0])
+        if len(sizes) > 1:
+            raise InputError("inputs", f"inputs disagree on the batch size: {sorted(sizes)}")
+        batch = sizes.pop() if sizes else 0
+        if model.max_batch_size and batch > model.max_batch_size:
+            raise InputError(next(iter(expected)),
+                             f"batch {batch} exceeds max_batch_size {model.max_batch_size}")
+        return batch
+
+    @staticmethod
+    def output_bytes(model: LoadedModel, shapes: Mapping[str, tuple[int, ...]]) -> int | None:
+        """What the outputs of inputs of these shapes will weigh (None: cannot tell before running)."""
+        rules = model.manifest.output_axes if model.manifest else {}
+        return output_bytes(model.inputs, model.outputs, rules, shapes)
+
+    def _run_direct(self, model: LoadedModel, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        started = time.perf_counter_ns()
+        try:
+            outputs = self._runner(model)(inputs)
+        except BaseException:
+            model.stats.record_request(ok=False, total_ns=time.perf_counter_ns() - started,
+                                       queue_ns=0)
+            raise
+        done = time.perf_counter_ns()
+        batch = len(next(iter(inputs.values()))) if model.max_batch_size else 1
+        model.stats.record_execution(batch_size=batch, requests=1, input_ns=0,
+                                     infer_ns=done - started, output_ns=0)
+        model.stats.record_request(ok=True, total_ns=done - started, queue_ns=0)
+        return outputs
+
+    def submit(self, name: str, inputs: Mapping[str, np.ndarray],
+               inline: bool = False) -> Future[dict[str, np.ndarray]]:
+        """Validate, then queue for the model's batcher (or run now when it has none).
+
+        ``inline``: the caller may block, so an idle model runs in its thread (see DynamicBatcher).
+        """
+        model = self.get(name)
+        self.check_inputs(model, inputs)
+        if model.batcher is not None:
+            return model.batcher.submit(inputs, inline)
+        future: Future[dict[str, np.ndarray]] = Future()
+        try:
+            future.set_result(self._run_direct(model, inputs))
+        except Exception as exc:
+            future.set_exception(exc)
+        return future
+
+    def infer(self, name: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Blocking inference (from a worker thread), batched with concurrent callers."""
+        return self.submit(name, inputs, inline=True).result()
+
+    async def infer_async(
+        self, name: str, inputs: Mapping[str, np.ndarray], executor: Executor, checked: bool = False
+    ) -> dict[str, np.ndarray]:
+        """Inference from the event loop, which it never blocks.
+
+        ``checked``: the caller already ran ``check_inputs`` (off the loop, for big tensors).
+        """
+        model = self.get(name)
+        if not checked:
+            self.check_inputs(model, inputs)
+        if model.batcher is not None:
+            return await model.batcher.submit_async(inputs)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(executor, self._run_direct, model, inputs)
+
+    def close(self) -> None:
+        for model in self.models.values():
+            if model.batcher is not None:
+                model.batcher.close()

@@ -1,0 +1,245 @@
+"""Assemble and run the gRPC server: museforge.v1, the Open Inference Protocol, health, reflection."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
+
+import grpc
+from google.longrunning import operations_pb2
+from google.longrunning import operations_pb2_grpc as ops_grpc
+from grpc_health.v1 import _async as health_aio  # the asyncio servicer (health.aio)
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from ..config import Settings, data_directory, keys_path
+from ..engine.catalogue import Engine
+from ..gateway.calls import InProcess, ServiceRegistry
+from ..inference import grpc_service_pb2 as oip_pb
+from ..inference import grpc_service_pb2_grpc as oip_grpc
+from ..jobs.chain import FrameLimits
+from ..jobs.paths import Sandbox
+from ..jobs.runner import LocalExecutor
+from ..jobs.service import JobsBackend, JobsService, OperationsService
+from ..jobs.store import JobStore
+from ..jobs.worker_jobs import FollowerJobs, LeaderJobs
+from ..v1 import jobs_pb2
+from ..v1 import jobs_pb2_grpc as jobs_grpc
+from ..v1 import museforge_pb2 as pb
+from ..v1 import museforge_pb2_grpc as pb_grpc
+from .metrics import Metrics, Recorder
+from .museforge_service import MuseforgeService
+from .oip_service import InferenceService
+from .tls import build_guard, check_exposure, server_credentials
+from .tracing import Tracing, build_tracing
+from .workers import WorkerRole, split_address
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+    from ..gateway.server import RunningGateway
+
+log = logging.getLogger("museforge.server")
+
+MUSEFORGE_SERVICE = pb.DESCRIPTOR.services_by_name["Museforge"].full_name
+OIP_SERVICE = oip_pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
+JOBS_SERVICE = jobs_pb2.DESCRIPTOR.services_by_name["Jobs"].full_name
+OPERATIONS_SERVICE = operations_pb2.DESCRIPTOR.services_by_name["Operations"].full_name
+JOBS_DB = "jobs.sqlite3"
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+@dataclass
+class RunningServer:
+    server: grpc.aio.Server
+    port: int
+    host: str
+    engine: Engine
+    health: health_aio.HealthServicer
+    executor: ThreadPoolExecutor
+    jobs: JobsBackend
+    metrics: Metrics | None = None
+    metrics_address: str = ""
+    tracing: Tracing | None = None
+    gateway: RunningGateway | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop taking calls, let in-flight ones finish within ``grace`` seconds, then exit."""
+        await self.health.enter_graceful_shutdown()
+        if self.gateway is None:
+            await self.server.stop(grace)
+        else:  # no new HTTP requests; those in flight finish within the same grace as the gRPC calls
+            await asyncio.gather(self.server.stop(grace), self.gateway.close(grace))
+        # In-flight frames stop at their next tile; their jobs resume on the next start.
+        await asyncio.to_thread(self.jobs.executor.close)
+        self.jobs.store.close()
+        if self.metrics is not None:
+            self.metrics.close()
+        if self.tracing is not None:
+            await asyncio.to_thread(self.tracing.close)  # flushes the queued spans to the collector
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.engine.close()
+
+
+async def report_health(engine: Engine, servicer: health_aio.HealthServicer) -> None:
+    """Overall and per-service status, plus one entry per plugin and model as detail."""
+    await servicer.set("", SERVING)
+    await servicer.set(MUSEFORGE_SERVICE, SERVING)
+    await servicer.set(OIP_SERVICE, SERVING)
+    await servicer.set(JOBS_SERVICE, SERVING)
+    await servicer.set(OPERATIONS_SERVICE, SERVING)
+    for record in engine.plugins():
+        await servicer.set(f"museforge.plugin/{record.name}", NOT_SERVING if record.errors else SERVING)
+    for model in engine.runtime.models.values():
+        await servicer.set(f"museforge.model/{model.name}", SERVING if model.ready else NOT_SERVING)
+
+
+def start_jobs(settings: Settings, engine: Engine, worker: WorkerRole | None = None) -> JobsBackend:
+    """Open the job store under the data directory and start the local executor (resuming jobs).
+
+    Among several workers only the leader runs the executor; the others record jobs and
+    cancel requests in the shared store, where the leader's poller finds them.
+    """
+    store = JobStore(data_directory(settings) / JOBS_DB)
+    sandbox = Sandbox.of(
+        settings.job_input_roots,
+        settings.job_output_roots,
+        protected=(data_directory(settings), keys_path(settings).parent),
+    )
+    limits = FrameLimits(settings.generator_timeout_seconds, settings.max_message_bytes)
+    if worker is not None and not worker.leader:  # the executors' names are the setting's values
+        follower = FollowerJobs(store, settings.job_executor)
+        return JobsBackend(store, cast(LocalExecutor, follower), engine, sandbox, settings.max_job_items)
+    executor: LocalExecutor
+    if settings.job_executor == "ray":
+        from ..jobs.ray_executor import RayExecutor  # only now: Ray is an optional extra
+
+        executor = RayExecutor(store, engine, sandbox, settings.ray_workers, limits, settings=settings)
+        executor.start()
+    else:
+        executor = LocalExecutor(store, engine, sandbox, settings.job_workers, limits).start()
+    if worker is not None:
+        executor = cast(LocalExecutor, LeaderJobs(executor, store).start())
+    return JobsBackend(store, executor, engine, sandbox, settings.max_job_items)
+
+
+async def start_server(
+    settings: Settings, engine: Engine | None = None, *, span_exporter: SpanExporter | None = None,
+    worker: WorkerRole | None = None,
+) -> RunningServer:
+    """Start serving on ``settings.address`` (port 0 picks a free one) and return at once.
+
+    ``span_exporter`` turns tracing on with that exporter (tests read spans from memory).
+    ``worker``: one of several processes sharing the port (see :mod:`museforge.server.workers`).
+    """
+    host, port = split_address(settings.address)
+    check_exposure(settings, host)
+    http_host, http_port = split_address(settings.http_address) if settings.http_address else ("", 0)
+    if settings.http_address:
+        check_exposure(settings, http_host)
+    guard = build_guard(settings)
+    credentials = server_credentials(settings)
+    tracing = build_tracing(settings, span_exporter)  # before the engine: a missing extra fails fast
+    engine = engine or Engine(settings)
+    engine.start()
+    executor = ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="museforge-gen")
+    metrics = (Metrics(engine.runtime, lambda name: name in engine.generators or name in engine.effects)
+               if settings.metrics_address else None)
+    interceptors: list[grpc.aio.ServerInterceptor] = (
+        [guard] if metrics is None else [Recorder(metrics), guard]
+    )
+    if tracing is not None:  # outermost: refused calls get their span too
+        interceptors.insert(0, tracing.interceptor)
+    server = grpc.aio.server(
+        interceptors=interceptors,
+        options=[
+            ("grpc.max_send_message_length", settings.max_message_bytes),
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            # Only workers share a port; a lone server must fail on a port already taken.
+            ("grpc.so_reuseport", 1 if worker is not None else 0),
+        ],
+    )
+    services = ServiceRegistry(server)  # the gateway calls the same servicers in-process
+    pb_grpc.add_MuseforgeServicer_to_server(MuseforgeService(engine, executor), services)
+    oip_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceService(engine, executor), services)
+    jobs = start_jobs(settings, engine, worker)
+    jobs_grpc.add_JobsServicer_to_server(JobsService(jobs), services)
+    ops_grpc.add_OperationsServicer_to_server(OperationsService(jobs), services)
+    health_servicer = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, services)
+    reflection.enable_server_reflection(
+        (
+            MUSEFORGE_SERVICE,
+            OIP_SERVICE,
+            JOBS_SERVICE,
+            OPERATIONS_SERVICE,
+            health.SERVICE_NAME,
+            reflection.SERVICE_NAME,
+        ),
+        server,
+    )
+    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    bound = server.add_secure_port(target, credentials) if credentials else server.add_insecure_port(target)
+    if bound == 0:
+        raise OSError(f"could not bind {settings.address}")
+    gateway = None
+    if settings.http_address:  # bound before the gRPC server starts: a taken port stops it all
+        from ..gateway.server import (
+            bind_gateway,  # only now: serving without it never loads the HTTP stack
+        )
+
+        calls = InProcess(services, interceptors, settings.max_message_bytes)
+        try:
+            gateway = bind_gateway(settings, http_host, http_port, calls, guard.ring, guard.budget,
+                                   reuse_port=worker is not None)
+        except OSError as exc:
+            raise OSError(f"could not serve the HTTP gateway on {settings.http_address}: {exc}") from exc
+    await server.start()
+    await report_health(engine, health_servicer)
+    metrics_address = metrics.serve(settings.metrics_address) if metrics is not None else ""
+    if gateway is not None:
+        await gateway.start()
+    return RunningServer(
+        server, bound, host, engine, health_servicer, executor, jobs, metrics, metrics_address, tracing,
+        gateway=gateway,
+    )
+
+
+async def serve_forever(settings: Settings, engine: Engine | None = None) -> None:
+    """Serve until SIGINT/SIGTERM, then drain within ``settings.grace_seconds``."""
+    running = await start_server(settings, engine)
+    for record in running.engine.host.failed():
+        log.error("plugin %s failed: %s", record.name, record.error)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except NotImplementedError:  # pragma: no cover - Windows
+            signal.signal(sig, lambda *_: stop.set())
+    # The banner comes last: whoever waits for it can rely on signals being handled.
+    ready = sum(m.ready for m in running.engine.runtime.models.values())
+    print(
+        f"museforge serving on {running.address} "
+        f"({len(running.engine.generators)} generators, {ready} models ready)",
+        flush=True,
+    )
+    if running.metrics_address:
+        print(f"museforge: metrics on http://{running.metrics_address}/metrics", file=sys.stderr, flush=True)
+    if running.gateway is not None:
+        scheme = "https" if settings.tls_cert else "http"
+        print(f"museforge: HTTP/JSON gateway on {scheme}://{running.gateway.address} "
+              f"(OpenAPI at /openapi.json)", file=sys.stderr, flush=True)
+    await stop.wait()
+    print("museforge: draining in-flight calls…", file=sys.stderr, flush=True)
+    await running.stop(settings.grace_seconds)

@@ -1,0 +1,233 @@
+"""The server interceptor every call passes: API-key authentication, scopes, limits, request bytes.
+
+- Authentication (when ``auth`` is on): ``authorization: Bearer <key>`` metadata, checked
+  against the digests of the keys file; missing or unknown → UNAUTHENTICATED, a key
+  without the method's scope → PERMISSION_DENIED. The key is checked before the method
+  is looked up, so without one every method name answers alike (no free probing of
+  which exist). Services in ``open_services`` (health by default) answer without a key.
+- Limits, per key (all unauthenticated callers share one "anonymous" budget): calls in
+  flight and calls per second (a token bucket); beyond either → RESOURCE_EXHAUSTED with
+  a ``google.rpc.RetryInfo`` saying when to try again. Streaming calls to the open
+  services (health Watch) are counted together against ``max_open_streams``.
+- Request bytes: every request message counts against the server's budget of bytes in
+  flight until its call ends (see :mod:`museforge.server.budget`); a message that does not fit
+  is refused before it is parsed, and one that cannot be parsed (nested past protobuf's
+  limit, say) is INVALID_ARGUMENT rather than grpc's UNKNOWN.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from google.protobuf.message import DecodeError
+
+from ..engine.errors import InvalidArgument, RequestError, ResourceExhausted
+from .auth import ApiKey, KeyRing, bearer_token
+from .budget import ByteBudget
+from .interception import Deserializer, Refusal, around, refused, refusing_any_method
+
+Handler = grpc.RpcMethodHandler
+ANONYMOUS = "anonymous"
+MAX_WRAPPED = 4096
+GENERATE_METHODS = {"Generate", "StreamGenerate", "ApplyEffect", "StreamApplyEffect"}
+SERVICE_SCOPES = {
+    "museforge.v1.Jobs": "jobs",
+    "google.longrunning.Operations": "jobs",
+}
+# The size of the request message being handled, set by the deserializer in the call's own
+# task (grpc parses a unary request there, just before the behaviour runs).
+_REQUEST_BYTES: contextvars.ContextVar[int] = contextvars.ContextVar("museforge_request_bytes", default=0)
+
+
+def scope_of(method: str) -> str:
+    """The scope a full method name (``/package.Service/Method``) needs."""
+    _, service, name = method.split("/", 2) if method.count("/") >= 2 else ("", method, "")
+    if service == "museforge.v1.Museforge":
+        return "generate" if name in GENERATE_METHODS else "read"
+    if service == "inference.GRPCInferenceService":
+        return "infer" if name == "ModelInfer" else "read"
+    return SERVICE_SCOPES.get(service, "admin")
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    stamp: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_concurrent: int = 0  # per key; 0: no limit
+    per_second: float = 0.0  # per key; 0: no limit
+    burst: float = 0.0  # bucket size; 0: twice the rate (at least 1)
+    request_bytes: int = 1 << 30  # request bytes in flight over all calls
+    open_streams: int = 64  # streaming calls to the open services at once
+
+
+class Unreadable:
+    """What a request message became when it could not be taken in: the error to answer with."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: RequestError) -> None:
+        self.error = error
+
+
+def _undecodable(error: DecodeError) -> InvalidArgument:
+    if "depth" in str(error).lower():
+        return InvalidArgument("the request is nested too deeply to parse (parameters may nest at most "
+                               "32 levels)")
+    return InvalidArgument("the request is not a valid protobuf message for this method")
+
+
+@dataclass
+class _Admitted:
+    """What a call holds while it runs, given back when it ends."""
+
+    who: str | None  # the key counted (None: an open service)
+    request_bytes: int
+    stream: bool
+
+
+class Guard(grpc.aio.ServerInterceptor):
+    """Authenticates, authorises and rate-limits every call, and counts the bytes each one holds."""
+
+    def __init__(self, ring: KeyRing | None, open_services: set[str], limits: Limits,
+                 budget: ByteBudget | None = None) -> None:
+        self.ring = ring
+        self.open_services = open_services
+        self.limits = limits
+        self.budget = budget or ByteBudget(limits.request_bytes)
+        self.in_flight: dict[str, int] = {}
+        self.buckets: dict[str, _Bucket] = {}
+        self.open_streams = 0
+        # Wrapped handlers by (method's handler, key, stream): building one costs more than the
+        # checks themselves, and there are only so many methods and keys.
+        self._wrapped: dict[tuple[int, str | None, bool], tuple[Handler, Handler]] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        method = details.method
+        service = method.split("/")[1] if method.count("/") >= 2 else ""
+        key: ApiKey | None = None
+        if service not in self.open_services and self.ring is not None:
+            presented = self._presented(details)
+            key = self.ring.find(presented) if presented else None
+            if key is None:  # before the lookup: unknown methods answer as known ones do
+                reason = "missing API key" if not presented else "unknown API key"
+                message = f"{reason}: send 'authorization: Bearer <key>' metadata"
+                handler = await continuation(details)
+                if handler is None:
+                    return refusing_any_method(grpc.StatusCode.UNAUTHENTICATED, message)
+                return refused(handler, grpc.StatusCode.UNAUTHENTICATED, message)
+        handler = await continuation(details)
+        if handler is None:
+            return None
+        if key is not None and not key.allows(scope_of(method)):
+            return refused(handler, grpc.StatusCode.PERMISSION_DENIED,
+                           f"key {key.id} lacks the {scope_of(method)!r} scope for {method}")
+        open_service = service in self.open_services
+        who = None if open_service else (key.id if key else ANONYMOUS)
+        stream = open_service and bool(handler.unary_stream or handler.stream_stream)
+        key_ = (id(handler), who, stream)
+        cached = self._wrapped.get(key_)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._guarded(handler, who, stream)
+        if len(self._wrapped) >= MAX_WRAPPED:  # keys come and go: start afresh rather than grow
+            self._wrapped.clear()
+        self._wrapped[key_] = (handler, wrapped)
+        return wrapped
+
+    @staticmethod
+    def _presented(details: grpc.HandlerCallDetails) -> str:
+        raw = dict(details.invocation_metadata or ()).get("authorization", "")
+        token = raw.decode("latin-1") if isinstance(raw, bytes) else raw
+        return bearer_token(token)
+
+    def _guarded(self, handler: grpc.RpcMethodHandler, who: str | None,
+                 stream: bool) -> grpc.RpcMethodHandler:
+        async def start(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> _Admitted | Refusal:
+            if isinstance(request, Unreadable):
+                return Refusal(request.error.to_status())
+            admitted = _Admitted(who, _REQUEST_BYTES.get(), stream)
+            refusal = self.admit_call(admitted)
+            return admitted if refusal is None else Refusal(refusal.to_status())
+
+        def finish(request: Any, context: Any, admitted: _Admitted, error: BaseException | None) -> None:
+            self.release_call(admitted)
+
+        unary_request = not (handler.stream_unary or handler.stream_stream)
+        return around(handler, start, finish, self._sized if unary_request else lambda d: d)
+
+    def _sized(self, deserialize: Deserializer) -> Deserializer:
+        """A deserializer that refuses what does not fit the byte budget, before parsing it."""
+        budget = self.budget
+
+        def read(raw: bytes) -> Any:
+            _REQUEST_BYTES.set(len(raw))
+            if not budget.fits(len(raw)):
+                return Unreadable(self._no_room(len(raw)))
+            try:
+                return deserialize(raw) if deserialize is not None else raw
+            except DecodeError as exc:
+                return Unreadable(_undecodable(exc))
+
+        return read
+
+    def _no_room(self, size: int) -> ResourceExhausted:
+        return ResourceExhausted(
+            f"the server holds too many request bytes at once to take {size:,} more "
+            f"(max_request_bytes_in_flight {self.budget.total:,}); try again shortly", 1.0)
+
+    def admit_call(self, admitted: _Admitted) -> ResourceExhausted | None:
+        """None when the call may run (and is counted), or the overload error to refuse it with."""
+        if admitted.stream and self.open_streams >= self.limits.open_streams:
+            return ResourceExhausted(f"{self.limits.open_streams} streams to open services already "
+                                     "open (max_open_streams)", 1.0)
+        if admitted.who is not None:
+            refusal = self.admit(admitted.who)
+            if refusal is not None:
+                return refusal
+        if admitted.request_bytes and not self.budget.try_acquire(admitted.request_bytes):
+            if admitted.who is not None:
+                self.release(admitted.who)
+            return self._no_room(admitted.request_bytes)
+        self.open_streams += admitted.stream
+        return None
+
+    def release_call(self, admitted: _Admitted) -> None:
+        self.open_streams -= admitted.stream
+        if admitted.request_bytes:
+            self.budget.release(admitted.request_bytes)
+        if admitted.who is not None:
+            self.release(admitted.who)
+
+    def admit(self, who: str) -> ResourceExhausted | None:
+        """None to let the call in (and count it), or the overload error to refuse it with."""
+        limits = self.limits
+        if limits.max_concurrent and self.in_flight.get(who, 0) >= limits.max_concurrent:
+            return ResourceExhausted(f"{who}: {limits.max_concurrent} calls already in flight", 0.25)
+        if limits.per_second:
+            burst = limits.burst or max(1.0, 2 * limits.per_second)
+            bucket = self.buckets.setdefault(who, _Bucket(burst))
+            now = time.monotonic()
+            bucket.tokens = min(burst, bucket.tokens + (now - bucket.stamp) * limits.per_second)
+            bucket.stamp = now
+            if bucket.tokens < 1.0:
+                wait = (1.0 - bucket.tokens) / limits.per_second
+                return ResourceExhausted(f"{who}: over {limits.per_second:g} calls per second", wait)
+            bucket.tokens -= 1.0
+        self.in_flight[who] = self.in_flight.get(who, 0) + 1
+        return None
+
+    def release(self, who: str) -> None:
+        self.in_flight[who] -= 1

@@ -1,0 +1,375 @@
+"""The ``museforge.v1.Museforge`` gRPC service."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
+
+import grpc
+
+from ..engine.catalogue import Artifact, EffectInput, Engine, PreparedEffect, PreparedRequest
+from ..engine.effect import Effect
+from ..engine.errors import DeadlineExceeded, Internal, NotFound, RequestError, clip
+from ..engine.generator import Chunk, Generator, Progress
+from ..runtime.sessions import LoadedModel
+from ..runtime.statistics import Duration
+from ..v1 import museforge_pb2 as pb
+from ..v1 import museforge_pb2_grpc as pb_grpc
+from .interception import answer, forget_frames
+from .structs import struct_to_dict
+from .thread_bridge import iterate_in_thread
+
+log = logging.getLogger("museforge.service")
+T = TypeVar("T")
+Collected = tuple[int, list[pb.Artifact]]  # a unary call's seed and artifacts
+
+
+def artifact_message(artifact: Artifact) -> pb.Artifact:
+    return pb.Artifact(
+        data=artifact.data,
+        media_type=artifact.media_type,
+        format=artifact.format,
+        index=artifact.index,
+        filename=artifact.filename,
+        metadata=dict(artifact.metadata),
+    )
+
+
+def progress_message(progress: Progress) -> pb.Progress:
+    return pb.Progress(
+        completed=progress.completed,
+        total=progress.total,
+        stage=progress.stage,
+        message=progress.message,
+    )
+
+
+async def abort_with(context: grpc.aio.ServicerContext[Any, Any], error: RequestError) -> None:
+    """Raise grpc's AbortError with ``error``'s status (``fail`` answers without raising)."""
+    status = error.to_status()
+    await context.abort(status.code, status.details, trailing_metadata=status.trailing_metadata)
+
+
+def correlated(error: RequestError, what: str) -> RequestError:
+    """A server-side failure gets an id that is in its message and in the server log."""
+    if not isinstance(error, (Internal, DeadlineExceeded)):
+        return error  # the caller's own mistake (or overload): nothing to look up in the log
+    correlation = uuid.uuid4().hex[:12]
+    log.error("correlation id %s: %s: %s", correlation, what, error.message)
+    error.message = f"{error.message} (correlation id {correlation})"
+    return error
+
+
+def fail(context: grpc.aio.ServicerContext[Any, Any], error: Exception, what: str) -> None:
+    """Answer the call with ``error`` by setting its status: nothing raised, nothing kept.
+
+    A RequestError is the answer itself; anything else is the server's own fault, INTERNAL
+    with a correlation id. Either way the error's traceback (and with it every frame that
+    held the request) is dropped at once.
+    """
+    if isinstance(error, RequestError):
+        known = error.detached()
+    else:
+        log.error("%s failed", what, exc_info=error)
+        known = Internal(f"{what} failed: {type(error).__name__}")
+        forget_frames(error)
+    answer(context, correlated(known, what).to_status())
+
+
+@dataclass
+class Deadline:
+    """One call's time limit, shared by preparing its request and running it."""
+
+    seconds: float
+    what: str
+    at: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.at = asyncio.get_running_loop().time() + self.seconds
+
+    def remaining(self) -> float:
+        return max(0.0, self.at - asyncio.get_running_loop().time())
+
+    def exceeded(self) -> DeadlineExceeded:
+        return DeadlineExceeded(f"{self.what} ran past its {self.seconds:g} s limit and was stopped")
+
+
+async def within(events: AsyncIterator[T], deadline: Deadline) -> AsyncIterator[T]:
+    """The events, or DeadlineExceeded once the deadline has passed (the work is then cancelled)."""
+    iterator = events.__aiter__()
+    try:
+        while True:
+            try:
+                item = await asyncio.wait_for(iterator.__anext__(), deadline.remaining())
+            except StopAsyncIteration:
+                return
+            except asyncio.TimeoutError:
+                raise deadline.exceeded() from None
+            yield item
+    finally:
+        await iterator.aclose()  # type: ignore[attr-defined]
+
+
+def _collect(events: Iterable[Progress | Artifact | Chunk], cancel: threading.Event) -> list[pb.Artifact]:
+    """The artifacts of a run, as messages; stops early once the call has ended."""
+    artifacts = []
+    for event in events:
+        if cancel.is_set():
+            break
+        if isinstance(event, Artifact):
+            artifacts.append(artifact_message(event))
+    return artifacts
+
+
+def generate_event(event: Progress | Artifact | Chunk) -> pb.GenerateEvent:
+    if isinstance(event, Artifact):
+        return pb.GenerateEvent(artifact=artifact_message(event))
+    if isinstance(event, Chunk):
+        chunk = pb.Chunk(index=event.index, data=event.data, media_type=event.media_type, offset=event.offset)
+        return pb.GenerateEvent(chunk=chunk)
+    return pb.GenerateEvent(progress=progress_message(event))
+
+
+class MuseforgeService(pb_grpc.MuseforgeServicer):
+    def __init__(self, engine: Engine, executor: Executor) -> None:
+        self.engine = engine
+        self.executor = executor
+
+    async def ListPlugins(
+        self, request: pb.ListPluginsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ListPluginsResponse:
+        return pb.ListPluginsResponse(
+            plugins=[
+                pb.PluginInfo(
+                    name=r.name,
+                    version=r.version,
+                    hooks=r.hooks,
+                    error=r.error,
+                    source=r.source,
+                    generators=r.generators,
+                    effects=r.effects,
+                )
+                for r in self.engine.plugins()
+            ]
+        )
+
+    async def ListGenerators(
+        self, request: pb.ListGeneratorsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ListGeneratorsResponse:
+        found = []
+        for name, gen in sorted(self.engine.generators.items()):
+            if request.modality and gen.modality != request.modality:
+                continue
+            models = self._model_infos(gen)
+            found.append(
+                pb.GeneratorInfo(
+                    name=name,
+                    modality=gen.modality,
+                    description=gen.description,
+                    parameters_schema=json.dumps(self.engine.parameters_schema(gen)),
+                    formats=list(gen.formats),
+                    models=models,
+                    plugin=self.engine.plugin_of(name),
+                    available=self.engine.available(gen),
+                    max_count=self.engine.max_count(gen),
+                )
+            )
+        return pb.ListGeneratorsResponse(generators=found)
+
+    def _model_infos(self, declared: Generator | Effect) -> list[pb.ModelInfo]:
+        return [
+            pb.ModelInfo(
+                name=m.name,
+                version=str(m.version),
+                provider=m.provider,
+                sha256=m.sha256,
+                ready=m.ready,
+                error=m.error,
+            )
+            for m in self.engine.models_of(declared)
+        ]
+
+    async def ListEffects(
+        self, request: pb.ListEffectsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ListEffectsResponse:
+        return pb.ListEffectsResponse(
+            effects=[
+                pb.EffectInfo(
+                    name=name,
+                    modality=effect.modality,
+                    description=effect.description,
+                    parameters_schema=json.dumps(effect.parameters.model_json_schema()),
+                    formats=list(effect.formats),
+                    input_formats=list(effect.input_formats),
+                    models=self._model_infos(effect),
+                    plugin=self.engine.plugin_of(name, "effects"),
+                    available=self.engine.available(effect),
+                    min_inputs=effect.min_inputs,
+                    max_inputs=effect.max_inputs,
+                )
+                for name, effect in sorted(self.engine.effects.items())
+                if not request.modality or effect.modality == request.modality
+            ]
+        )
+
+    # -- the request path -------------------------------------------------------------------
+    # The event loop only moves bytes: converting and validating parameters, decoding inputs
+    # and running happen in the worker threads. Errors answer the call by setting its status
+    # (see ``fail``), so a failed call's request is freed as soon as the call ends.
+
+    def _limit(self, declared: float | None) -> float:
+        return min(
+            declared or self.engine.settings.generator_timeout_seconds,
+            self.engine.settings.generator_timeout_seconds,
+        )
+
+    def _deadline(self, kind: str, name: str) -> Deadline:
+        table: Mapping[str, Generator | Effect] = (
+            self.engine.generators if kind == "generator" else self.engine.effects)
+        declared = table.get(name)
+        seconds = self._limit(declared.timeout if declared is not None else None)
+        return Deadline(seconds, f"{kind} {clip(name, 200)}")
+
+    async def _in_worker(self, work: Callable[[threading.Event], T], deadline: Deadline) -> T:
+        """``work(cancel)`` in a worker thread within the call's time; ``cancel`` is set once the
+        call ends early (cancelled by the client, or out of time), so the work stops too."""
+        cancel = threading.Event()
+        future = asyncio.get_running_loop().run_in_executor(self.executor, work, cancel)
+        try:
+            return await asyncio.wait_for(future, deadline.remaining())
+        except asyncio.TimeoutError:
+            raise deadline.exceeded() from None
+        finally:
+            cancel.set()
+
+    def _prepare(self, request: pb.GenerateRequest, cancel: threading.Event) -> PreparedRequest:
+        parameters = struct_to_dict(request.parameters)
+        seed = request.seed if request.HasField("seed") else None
+        return self.engine.prepare(request.generator, parameters, seed, request.count, request.format)
+
+    def _prepare_effect(self, request: pb.ApplyEffectRequest, cancel: threading.Event) -> PreparedEffect:
+        parameters = struct_to_dict(request.parameters)
+        seed = request.seed if request.HasField("seed") else None
+        inputs = [EffectInput(i.data, i.name) for i in request.inputs]
+        return self.engine.prepare_effect(request.effect, parameters, inputs, seed, request.format, cancel)
+
+    # A unary call runs start to finish in one worker thread: its events never cross to the
+    # loop one by one (each crossing is a wake-up and a timer), and its messages are built
+    # there too. Only streaming calls hand their events to the loop as they come.
+
+    def _generated(self, request: pb.GenerateRequest, cancel: threading.Event) -> Collected:
+        prepared = self._prepare(request, cancel)
+        return prepared.seed, _collect(self.engine.run(prepared, cancel), cancel)
+
+    def _applied(self, request: pb.ApplyEffectRequest, cancel: threading.Event) -> Collected:
+        prepared = self._prepare_effect(request, cancel)
+        return prepared.seed, _collect(self.engine.run_effect(prepared, cancel), cancel)
+
+    async def _events(self, prepared: PreparedRequest, deadline: Deadline
+                      ) -> AsyncIterator[Progress | Artifact | Chunk]:
+        events = iterate_in_thread(lambda cancel: self.engine.run(prepared, cancel), self.executor)
+        async for event in within(events, deadline):
+            yield event
+
+    async def _effect_events(self, prepared: PreparedEffect, deadline: Deadline
+                             ) -> AsyncIterator[Progress | Artifact | Chunk]:
+        events = iterate_in_thread(lambda cancel: self.engine.run_effect(prepared, cancel), self.executor)
+        async for event in within(events, deadline):
+            yield event
+
+    async def Generate(
+        self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.GenerateResponse:
+        what = f"Generate {clip(request.generator, 200)}"
+        deadline = self._deadline("generator", request.generator)
+        try:
+            seed, artifacts = await self._in_worker(partial(self._generated, request), deadline)
+        except Exception as exc:
+            fail(context, exc, what)
+            return pb.GenerateResponse()
+        return pb.GenerateResponse(artifacts=artifacts, seed=seed)
+
+    async def StreamGenerate(
+        self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[pb.GenerateEvent]:
+        what = f"StreamGenerate {clip(request.generator, 200)}"
+        deadline = self._deadline("generator", request.generator)
+        try:
+            prepared = await self._in_worker(partial(self._prepare, request), deadline)
+            yield pb.GenerateEvent(seed=prepared.seed)
+            async for event in self._events(prepared, deadline):
+                yield generate_event(event)
+        except Exception as exc:
+            fail(context, exc, what)
+
+    async def ApplyEffect(
+        self, request: pb.ApplyEffectRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ApplyEffectResponse:
+        what = f"ApplyEffect {clip(request.effect, 200)}"
+        deadline = self._deadline("effect", request.effect)
+        try:
+            seed, artifacts = await self._in_worker(partial(self._applied, request), deadline)
+        except Exception as exc:
+            fail(context, exc, what)
+            return pb.ApplyEffectResponse()
+        return pb.ApplyEffectResponse(artifacts=artifacts, seed=seed)
+
+    async def StreamApplyEffect(
+        self, request: pb.ApplyEffectRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[pb.ApplyEffectEvent]:
+        what = f"StreamApplyEffect {clip(request.effect, 200)}"
+        deadline = self._deadline("effect", request.effect)
+        try:
+            prepared = await self._in_worker(partial(self._prepare_effect, request), deadline)
+            yield pb.ApplyEffectEvent(seed=prepared.seed)
+            async for event in self._effect_events(prepared, deadline):
+                if isinstance(event, Artifact):
+                    yield pb.ApplyEffectEvent(artifact=artifact_message(event))
+                elif isinstance(event, Progress):
+                    yield pb.ApplyEffectEvent(progress=progress_message(event))
+        except Exception as exc:
+            fail(context, exc, what)
+
+    async def GetModelStatistics(
+        self, request: pb.GetModelStatisticsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.GetModelStatisticsResponse:
+        models = self.engine.runtime.models
+        if request.model and request.model not in models:
+            known = ", ".join(sorted(models)) or "none"
+            answer(context, NotFound(f"unknown model {request.model!r}; models: {known}").to_status())
+            return pb.GetModelStatisticsResponse()
+        chosen = [models[request.model]] if request.model else list(models.values())
+        return pb.GetModelStatisticsResponse(models=[model_statistics(m) for m in chosen])
+
+
+def model_statistics(model: LoadedModel) -> pb.ModelStatistics:
+    s = model.stats.snapshot()
+
+    def stage(d: Duration) -> pb.StageDuration:
+        return pb.StageDuration(count=d.count, ns=d.ns)
+
+    return pb.ModelStatistics(
+        model=model.name,
+        version=str(model.version),
+        provider=model.provider,
+        request_count=s.success.count,
+        failure_count=s.fail.count,
+        execution_count=s.execution_count,
+        inference_count=s.inference_count,
+        queue=stage(s.queue),
+        compute_input=stage(s.compute_input),
+        compute_infer=stage(s.compute_infer),
+        compute_output=stage(s.compute_output),
+        executions_by_batch_size={size: f.compute_infer.count for size, f in s.batches.items()},
+        batching=model.batcher is not None,
+        max_batch_size=model.max_batch_size,
+        max_queue_delay_us=model.batching.max_queue_delay_us if model.batching else 0,
+    )

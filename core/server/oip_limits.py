@@ -1,0 +1,120 @@
+"""What an Open Inference Protocol request may ask of a model, judged from its tensor headers.
+
+Everything here reads only names, datatypes and shapes: a request that is refused costs
+no decoding, no allocation and no session run, however big its tensors claim to be.
+
+Limits, and where they come from:
+- the model's declared inputs (names, datatypes, fixed dims, ``max_batch_size``);
+- per model, ``max_input_elements`` from its manifest: the largest request, all inputs
+  together, which is what the plugin itself feeds the model in one call (like a
+  generator's parameter schema bounds a Generate call);
+- per server, ``max_message_bytes``: the decoded inputs, and the outputs sized from the
+  model's output shapes (symbolic axes resolved from the inputs, ``height_x4`` = 4 x
+  ``height`` by the manifest's ``output_axes``), must each fit in one message; a reply
+  that could not be sent is refused before the model runs, not after.
+All are properties of the request, so they answer INVALID_ARGUMENT (retrying never helps).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+from ..engine.errors import FieldViolation, InvalidArgument
+from ..inference import grpc_service_pb2 as pb
+from ..runtime.sessions import LoadedModel, Runtime
+from .oip_tensors import OIP_DATATYPES, TensorError, TensorSpecLike, numpy_dtype
+
+# A BYTES element decodes to a pointer plus a Python bytes object (its header alone is 33 bytes).
+BYTES_ELEMENT_COST = 8 + 33
+
+
+def _element_bytes(datatype: str) -> int:
+    if datatype == "BYTES":
+        return BYTES_ELEMENT_COST
+    return 2 if datatype == "BF16" else numpy_dtype(datatype).itemsize
+
+
+def _field(where: str, message: str) -> InvalidArgument:
+    return InvalidArgument(f"{where}: {message}", [FieldViolation(where, message)])
+
+
+def header_shapes(request: pb.ModelInferRequest,
+                  expected: Sequence[TensorSpecLike]) -> dict[str, tuple[int, ...]]:
+    """Each input's shape, in request order, once its header fits the model's declared input."""
+    raw = request.raw_input_contents
+    if raw and len(raw) != len(request.inputs):
+        raise TensorError("raw_input_contents", f"has {len(raw)} entries for {len(request.inputs)} "
+                          "inputs; raw form needs exactly one entry per input, in input order")
+    specs = {spec.name: spec for spec in expected}
+    shapes: dict[str, tuple[int, ...]] = {}
+    for i, tensor in enumerate(request.inputs):
+        where = f"inputs[{i}]"
+        if not tensor.name:
+            raise TensorError(f"{where}.name", "must not be empty")
+        if tensor.name in shapes:
+            raise TensorError(f"{where}.name", f"duplicate input name {tensor.name!r}")
+        spec = specs.get(tensor.name)
+        if spec is None:
+            known = ", ".join(repr(s) for s in specs) or "none"
+            raise TensorError(f"{where}.name", f"unknown input {tensor.name!r}; model inputs: {known}")
+        if tensor.datatype != spec.datatype:
+            got = tensor.datatype if tensor.datatype in OIP_DATATYPES else f"unknown {tensor.datatype!r}"
+            raise TensorError(f"{where}.datatype", f"input {tensor.name!r} must be {spec.datatype}, "
+                              f"got {got}")
+        shape = tuple(tensor.shape)
+        declared = list(spec.shape)
+        if any(d < 0 for d in shape):
+            raise TensorError(f"{where}.shape", f"dimensions must be >= 0 in a request, got {list(shape)}")
+        if len(shape) != len(declared) or any(d >= 0 and d != g for d, g in zip(declared, shape,
+                                                                                  strict=True)):
+            raise TensorError(f"{where}.shape", f"input {tensor.name!r} has shape {list(shape)}; "
+                              f"model expects {declared} (-1 = any size)")
+        shapes[tensor.name] = shape
+    missing = [name for name in specs if name not in shapes]
+    if missing:
+        raise TensorError("inputs", f"missing model input(s): {', '.join(map(repr, missing))}")
+    return shapes
+
+
+def check_batch(model: LoadedModel, shapes: Mapping[str, tuple[int, ...]]) -> None:
+    batch = model.max_batch_size
+    sizes = {s[0] for s in shapes.values() if s}
+    if batch and len(sizes) > 1:
+        raise InvalidArgument("inputs disagree on the batch size",
+                              [FieldViolation("inputs", f"batch sizes {sorted(sizes)} differ")])
+    if batch and sizes and max(sizes) > batch:
+        raise _field("inputs[0].shape", f"batch {max(sizes)} exceeds max_batch_size {batch}")
+
+
+def _biggest(shapes: Mapping[str, tuple[int, ...]]) -> str:
+    """The request field of the input with the most elements: the one to make smaller."""
+    counts = [math.prod(s) for s in shapes.values()]
+    return f"inputs[{counts.index(max(counts))}].shape"
+
+
+def check_size(model: LoadedModel, shapes: Mapping[str, tuple[int, ...]],
+               datatypes: Mapping[str, str], max_bytes: int) -> None:
+    """The request's inputs and its reply within the model's and the server's bounds."""
+    elements = {name: math.prod(shape) for name, shape in shapes.items()}
+    total = sum(elements.values())
+    limit = model.manifest.max_input_elements if model.manifest else 0
+    if limit and total > limit:
+        raise _field(_biggest(shapes), f"the inputs hold {total:,} elements; {model.name} takes at "
+                     f"most {limit:,} per request (send several smaller requests)")
+    decoded = sum(count * _element_bytes(datatypes[name]) for name, count in elements.items())
+    if decoded > max_bytes:
+        raise _field(_biggest(shapes), f"the inputs decode to {decoded:,} bytes; the server's "
+                     f"max_message_bytes is {max_bytes:,}")
+    reply = Runtime.output_bytes(model, shapes)
+    if reply is not None and reply > max_bytes:
+        raise _field(_biggest(shapes), f"the outputs would take {reply:,} bytes; the server's "
+                     f"max_message_bytes is {max_bytes:,}, so the reply could never be sent")
+
+
+def wanted_outputs(request: pb.ModelInferRequest, names: Sequence[str]) -> list[str]:
+    wanted = [o.name for o in request.outputs] or list(names)
+    for i, name in enumerate(wanted):
+        if name not in names:
+            raise _field(f"outputs[{i}].name", f"model outputs are {list(names)}")
+    return wanted

@@ -1,0 +1,351 @@
+"""``inference.GRPCInferenceService``: every loaded ONNX model as a raw tensor model.
+
+Triton and KServe clients (and their load tools) work against museforge unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import grpc
+import numpy as np
+
+from .. import __version__
+from ..engine.catalogue import Engine
+from ..engine.errors import (
+    FieldViolation,
+    Internal,
+    InvalidArgument,
+    NotFound,
+    RequestError,
+    ResourceExhausted,
+    Unavailable,
+)
+from ..inference import grpc_service_pb2 as pb
+from ..inference import grpc_service_pb2_grpc as pb_grpc
+from ..runtime.batcher import QueueFull
+from ..runtime.model_checks import check_range
+from ..runtime.sessions import InputError, LoadedModel, ModelRefused
+from ..runtime.statistics import Duration
+from .museforge_service import abort_with, correlated
+from .oip_limits import check_batch, check_size, header_shapes, wanted_outputs
+from .oip_tensors import (
+    TensorError,
+    TensorSpec,
+    decode_inputs,
+    decode_raw,
+    encode_outputs,
+    spec_from_onnx,
+    triton_data_type,
+)
+
+log = logging.getLogger("museforge.oip")
+
+T = TypeVar("T")
+
+PLATFORM = "onnxruntime_onnx"
+# Tensors up to this many elements (all inputs, or all outputs, together) are decoded and
+# encoded on the event loop: well under a millisecond, less than a thread hand-off.
+INLINE_ELEMENTS = 16_384
+EXTENSIONS = ["model_configuration", "statistics"]
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+def tensor_specs(model: LoadedModel, which: str) -> list[TensorSpec]:
+    assert model.session is not None
+    args = model.session.get_inputs() if which == "inputs" else model.session.get_outputs()
+    return [spec_from_onnx(a.name, a.type, a.shape) for a in args]
+
+
+HeaderKey = tuple[tuple[tuple[str, str, tuple[int, ...]], ...], tuple[str, ...], int]
+MAX_REMEMBERED = 256  # request headers remembered per model (tiny clients send the same few)
+
+
+def header_key(request: pb.ModelInferRequest) -> HeaderKey:
+    """Everything the header checks read: input names, datatypes and shapes, outputs, raw count."""
+    return (tuple((t.name, t.datatype, tuple(t.shape)) for t in request.inputs),
+            tuple(o.name for o in request.outputs), len(request.raw_input_contents))
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    """A loaded model's tensors as the protocol names them, read once per session (asking the
+    session builds them anew each time, which cost a tiny request more than its decoding).
+
+    It also remembers request headers that passed every check that reads only headers
+    (``admitted``: the outputs wanted and whether the inputs are big) and, of those, the
+    raw-form ones whose decoding passed the shape and dtype checks too (``decodable``): a
+    client sending the same shapes again is checked only for what its data may break
+    (buffer sizes, declared value ranges).
+    """
+
+    session: object
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    output_names: tuple[str, ...]
+    admitted: dict[HeaderKey, tuple[list[str], bool]] = field(default_factory=dict, compare=False)
+    decodable: set[HeaderKey] = field(default_factory=set, compare=False)
+
+    @classmethod
+    def of(cls, model: LoadedModel) -> ModelPlan:
+        inputs, outputs = tuple(tensor_specs(model, "inputs")), tuple(tensor_specs(model, "outputs"))
+        return cls(model.session, inputs, outputs, tuple(o.name for o in outputs))
+
+
+def decode_known(request: pb.ModelInferRequest, model: LoadedModel) -> dict[str, np.ndarray]:
+    """Decode raw inputs whose headers already decoded and checked once (see ModelPlan): what
+    ``decode_inputs`` and ``check_inputs`` would say about their data, in the same order."""
+    arrays: dict[str, np.ndarray] = {}
+    raw = request.raw_input_contents
+    for i, tensor in enumerate(request.inputs):
+        if tensor.contents.ListFields():
+            raise TensorError(f"inputs[{i}].contents", "must not be set when raw_input_contents is used")
+        arrays[tensor.name] = decode_raw(raw[i], tensor.datatype, tuple(tensor.shape),
+                                         f"raw_input_contents[{i}]")
+    for spec in model.inputs:
+        if spec.range is not None:
+            check_range(spec.name, arrays[spec.name], spec.range)
+    return arrays
+
+
+def tensor_error(exc: TensorError) -> InvalidArgument:
+    return InvalidArgument(str(exc), [FieldViolation(exc.field, exc.message)])
+
+
+def input_error(exc: InputError, order: list[str]) -> InvalidArgument:
+    """The runtime's refusal of named inputs, as violations of the request's ``inputs[i]``."""
+    names = exc.fields if isinstance(exc, ModelRefused) else (exc.field,)
+    fields = [f"inputs[{order.index(n)}]" if n in order else "inputs" for n in names]
+    return InvalidArgument(f"{', '.join(repr(n) for n in names)}: {exc.message}",
+                           [FieldViolation(f, f"input {n!r}: {exc.message}")
+                            for f, n in zip(fields, names, strict=True)])
+
+
+def reply_message(model: LoadedModel, request: pb.ModelInferRequest,
+                  outputs: dict[str, np.ndarray]) -> pb.ModelInferResponse:
+    """The response, built off the event loop (encoding copies every output once)."""
+    tensors, raw = encode_outputs(outputs, raw=bool(request.raw_input_contents))
+    return pb.ModelInferResponse(model_name=model.name, model_version=str(model.version), id=request.id,
+                                 outputs=tensors, raw_output_contents=raw)
+
+
+class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
+    def __init__(self, engine: Engine, executor: Executor) -> None:
+        self.engine = engine
+        self.executor = executor
+        self._plans: dict[str, ModelPlan] = {}
+
+    def _plan(self, model: LoadedModel) -> ModelPlan:
+        plan = self._plans.get(model.name)
+        if plan is None or plan.session is not model.session:  # first call, or the model was reloaded
+            plan = self._plans[model.name] = ModelPlan.of(model)
+        return plan
+
+    def _model(self, name: str, version: str) -> LoadedModel:
+        model = self.engine.runtime.models.get(name)
+        if model is None:
+            known = ", ".join(sorted(self.engine.runtime.models)) or "none"
+            raise NotFound(f"unknown model {name!r}; models: {known}")
+        if version and version != str(model.version):
+            raise NotFound(f"model {name!r} has no version {version!r}; it has {model.version}")
+        if not model.ready:
+            raise Unavailable(f"model {name!r} is not ready: {model.error}")
+        return model
+
+    async def ServerLive(self, request: pb.ServerLiveRequest, context: Context) -> pb.ServerLiveResponse:
+        return pb.ServerLiveResponse(live=True)
+
+    async def ServerReady(
+        self, request: pb.ServerReadyRequest, context: Context
+    ) -> pb.ServerReadyResponse:
+        return pb.ServerReadyResponse(ready=self.engine.started)
+
+    async def ModelReady(self, request: pb.ModelReadyRequest, context: Context) -> pb.ModelReadyResponse:
+        model = self.engine.runtime.models.get(request.name)
+        ready = bool(
+            model and model.ready and (not request.version or request.version == str(model.version))
+        )
+        return pb.ModelReadyResponse(ready=ready)
+
+    async def ServerMetadata(
+        self, request: pb.ServerMetadataRequest, context: Context
+    ) -> pb.ServerMetadataResponse:
+        return pb.ServerMetadataResponse(name="museforge", version=__version__, extensions=EXTENSIONS)
+
+    async def ModelMetadata(
+        self, request: pb.ModelMetadataRequest, context: Context
+    ) -> pb.ModelMetadataResponse:
+        try:
+            model = self._model(request.name, request.version)
+        except RequestError as exc:
+            await abort_with(context, exc)
+            raise
+
+        def meta(spec: TensorSpec) -> pb.ModelMetadataResponse.TensorMetadata:
+            return pb.ModelMetadataResponse.TensorMetadata(
+                name=spec.name, datatype=spec.datatype, shape=list(spec.shape)
+            )
+
+        return pb.ModelMetadataResponse(
+            name=model.name,
+            versions=[str(model.version)],
+            platform=PLATFORM,
+            inputs=[meta(s) for s in self._plan(model).inputs],
+            outputs=[meta(s) for s in self._plan(model).outputs],
+        )
+
+    async def ModelConfig(self, request: pb.ModelConfigRequest, context: Context) -> pb.ModelConfigResponse:
+        try:
+            model = self._model(request.name, request.version)
+        except RequestError as exc:
+            await abort_with(context, exc)
+            raise
+        batch = model.max_batch_size  # Triton's convention: 0 when there is no batch axis
+        skip = 1 if batch > 0 else 0  # with batching, Triton's dims leave out the batch axis
+        config = pb.ModelConfig(
+            name=model.name,
+            platform=PLATFORM,
+            backend="onnxruntime",
+            max_batch_size=batch,
+            input=[
+                pb.ModelInput(name=s.name, data_type=triton_data_type(s.datatype),  # type: ignore[arg-type]
+                              dims=list(s.shape[skip:]))
+                for s in self._plan(model).inputs
+            ],
+            output=[
+                pb.ModelOutput(name=s.name, data_type=triton_data_type(s.datatype),  # type: ignore[arg-type]
+                               dims=list(s.shape[skip:]))
+                for s in self._plan(model).outputs
+            ],
+            default_model_filename="model.onnx",
+            dynamic_batching=pb.ModelDynamicBatching(
+                max_queue_delay_microseconds=model.batching.max_queue_delay_us
+            ) if model.batching else None,
+            instance_group=[pb.ModelInstanceGroup(
+                count=1,
+                kind=pb.ModelInstanceGroup.KIND_GPU if "CUDA" in model.provider
+                else pb.ModelInstanceGroup.KIND_CPU,
+            )],
+        )
+        return pb.ModelConfigResponse(config=config)
+
+    async def ModelInfer(self, request: pb.ModelInferRequest, context: Context) -> pb.ModelInferResponse:
+        what = f"ModelInfer {request.model_name}"
+        try:
+            model = self._model(request.model_name, request.model_version)
+            wanted, big, key = self._admitted(model, request)
+            inputs = await self._run(big, self._decoded, model, request, key)
+            outputs = await self.engine.runtime.infer_async(model.name, inputs, self.executor,
+                                                            checked=True)
+            selected = {name: outputs[name] for name in wanted}
+            big = sum(a.size for a in selected.values()) > INLINE_ELEMENTS or \
+                any(a.dtype.kind == "O" for a in selected.values())
+            return await self._run(big, reply_message, model, request, selected)
+        except InputError as exc:
+            error: RequestError = input_error(exc, [t.name for t in request.inputs])
+        except QueueFull as exc:
+            error = ResourceExhausted(str(exc), retry_after=0.1)
+        except RequestError as exc:
+            error = exc
+        except Exception as exc:  # a fault of ours, not the caller's: logged under an id
+            log.error("%s failed", what, exc_info=exc)
+            error = Internal(f"model {request.model_name!r} failed: {type(exc).__name__}")
+        await abort_with(context, correlated(error, what))
+        raise AssertionError("unreachable: abort raises")
+
+    async def _run(self, big: bool, work: Callable[..., T], *args: Any) -> T:
+        """The loop only moves bytes: decoding and encoding a big tensor run in the worker
+        executor, so health and every other call stay answered meanwhile. A small one costs
+        less than the hand-off, and never waits behind long generator calls for a thread."""
+        if not big:
+            return work(*args)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, work, *args)
+
+    def _admitted(self, model: LoadedModel, request: pb.ModelInferRequest
+                  ) -> tuple[list[str], bool, HeaderKey]:
+        """The outputs wanted, and whether the inputs are big, from the tensor headers alone:
+        a request refused here costs no decoding, however big its tensors claim to be."""
+        plan, key = self._plan(model), header_key(request)
+        known = plan.admitted.get(key)
+        if known is not None:
+            return known[0], known[1], key
+        try:
+            shapes = header_shapes(request, plan.inputs)
+            check_batch(model, shapes)
+            wanted = wanted_outputs(request, plan.output_names)
+            datatypes = {t.name: t.datatype for t in request.inputs}
+            check_size(model, shapes, datatypes, self.engine.settings.max_message_bytes)
+        except TensorError as exc:
+            raise tensor_error(exc) from None
+        big = sum(math.prod(s) for s in shapes.values()) > INLINE_ELEMENTS or "BYTES" in datatypes.values()
+        if len(plan.admitted) < MAX_REMEMBERED:
+            plan.admitted[key] = (wanted, big)
+        return wanted, big, key
+
+    def _decoded(self, model: LoadedModel, request: pb.ModelInferRequest, key: HeaderKey
+                 ) -> dict[str, np.ndarray]:
+        """Decode, then check the values (declared ranges): bad input never reaches the model."""
+        plan = self._plan(model)
+        try:
+            if key in plan.decodable:
+                return decode_known(request, model)
+            inputs = decode_inputs(request)
+        except TensorError as exc:
+            raise tensor_error(exc) from None
+        except InputError as exc:
+            raise input_error(exc, [t.name for t in request.inputs]) from None
+        try:
+            self.engine.runtime.check_inputs(model, inputs)
+        except InputError as exc:
+            raise input_error(exc, [t.name for t in request.inputs]) from None
+        if key[2] and len(plan.decodable) < MAX_REMEMBERED:  # raw form: decode_known can take it
+            plan.decodable.add(key)
+        return inputs
+
+    async def ModelStatistics(
+        self, request: pb.ModelStatisticsRequest, context: Context
+    ) -> pb.ModelStatisticsResponse:
+        models = self.engine.runtime.models
+        if request.name:
+            try:
+                chosen = [self._model(request.name, request.version)]
+            except RequestError as exc:
+                await abort_with(context, exc)
+                raise
+        else:
+            chosen = [m for m in models.values() if m.ready]
+        return pb.ModelStatisticsResponse(model_stats=[statistics_message(m) for m in chosen])
+
+
+def duration(d: Duration) -> pb.StatisticDuration:
+    return pb.StatisticDuration(count=d.count, ns=d.ns)
+
+
+def statistics_message(model: LoadedModel) -> pb.ModelStatistics:
+    s = model.stats.snapshot()
+    return pb.ModelStatistics(
+        name=model.name,
+        version=str(model.version),
+        last_inference=s.last_inference_ms,
+        inference_count=s.inference_count,
+        execution_count=s.execution_count,
+        inference_stats=pb.InferStatistics(
+            success=duration(s.success), fail=duration(s.fail), queue=duration(s.queue),
+            compute_input=duration(s.compute_input), compute_infer=duration(s.compute_infer),
+            compute_output=duration(s.compute_output),
+        ),
+        batch_stats=[
+            pb.InferBatchStatistics(
+                batch_size=size, compute_input=duration(f.compute_input),
+                compute_infer=duration(f.compute_infer), compute_output=duration(f.compute_output),
+            )
+            for size, f in sorted(s.batches.items())
+        ],
+    )
