@@ -11,7 +11,9 @@ import grpc
 from google.longrunning import operations_pb2
 from google.longrunning import operations_pb2_grpc as ops_grpc
 from google.protobuf import duration_pb2, struct_pb2
+from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_status import rpc_status
 
 from .config import DEFAULT_ADDRESS
 from .v1 import jobs_pb2
@@ -288,3 +290,29 @@ class Client:
 def job_name(name: str) -> str:
     """Accept a bare job id or the Operation name."""
     return name if name.startswith("jobs/") else f"jobs/{name}"
+
+
+# What a failed call carried, for callers and tests.
+
+
+def retry_after(error: grpc.RpcError) -> float | None:
+    """The RetryInfo delay a failed call carried, in seconds (None when it has none)."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    for detail in status.details if status else []:
+        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            info = error_details_pb2.RetryInfo()
+            detail.Unpack(info)
+            return info.retry_delay.ToNanoseconds() / 1e9
+    return None
+
+
+def field_violations(error: grpc.RpcError) -> list[tuple[str, str]]:
+    """The (field, description) pairs a failed call carried, for clients and tests."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    found: list[tuple[str, str]] = []
+    for detail in status.details if status else []:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            found.extend((v.field, v.description) for v in bad.field_violations)
+    return found

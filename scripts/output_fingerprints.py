@@ -24,10 +24,11 @@ import numpy as np
 from PIL import Image
 
 from museforge.config import Settings
+
 try:
     from museforge.engine.catalogue import EffectInput, Engine
 except ImportError:  # an old checkout, before core/ had subpackages
-    from museforge.engine import EffectInput, Engine  # type: ignore[attr-defined,no-redef]
+    from museforge.engine import EffectInput, Engine
 
 SEEDS = (0, 7)
 GENERATOR_CASES: dict[str, list[dict[str, Any]]] = {

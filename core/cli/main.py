@@ -15,8 +15,9 @@ from typing import Any
 import grpc
 
 from .. import __version__
+from ..client import field_violations
 from ..config import DEFAULT_ADDRESS, ConfigError, Settings, load_settings
-from ..engine.errors import RequestError, field_violations
+from ..engine.errors import RequestError
 from ..engine.generator import Progress
 from .jobs import add_job_parser, cmd_job
 from .keys import add_keys_parser, cmd_keys

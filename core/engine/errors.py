@@ -1,4 +1,7 @@
-"""Request errors that map onto gRPC status codes with ``google.rpc`` details.
+"""Request errors: a ``google.rpc`` status code, a message and the fields at fault.
+
+The engine raises them without knowing about gRPC; the server turns them into gRPC
+statuses (``museforge.server.status``) and the gateway into HTTP answers.
 
 Whatever a caller sent may end up in a message (an unknown parameter's name, a generator
 name), so every status is clipped to a size any client accepts: a client refuses trailers
@@ -18,10 +21,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
-from grpc_status import rpc_status
 
 MAX_MESSAGE_BYTES = 1024  # grpc-message and the Status message each carry it
 MAX_VIOLATIONS = 16
@@ -59,9 +60,9 @@ class FieldViolation:
 
 
 class RequestError(Exception):
-    """A request the server will not run; carries its gRPC code and field violations."""
+    """A request the server will not run; carries its ``google.rpc.Code`` and field violations."""
 
-    code: grpc.StatusCode = grpc.StatusCode.INVALID_ARGUMENT
+    code: int = code_pb2.INVALID_ARGUMENT
     server_side = False  # a server-side failure: its message may name server files
 
     def __init__(self, message: str, violations: Sequence[FieldViolation] = ()) -> None:
@@ -75,9 +76,10 @@ class RequestError(Exception):
         return clip(text, limit)
 
     def _status(self) -> status_pb2.Status:
-        return status_pb2.Status(code=self.code.value[0], message=self._text(self.message, MAX_MESSAGE_BYTES))
+        return status_pb2.Status(code=self.code, message=self._text(self.message, MAX_MESSAGE_BYTES))
 
-    def to_status(self) -> grpc.Status:
+    def status(self) -> status_pb2.Status:
+        """The ``google.rpc.Status`` a caller gets: code, clipped message, details."""
         status = self._status()
         if self.violations:
             shown = [
@@ -94,7 +96,7 @@ class RequestError(Exception):
             detail = any_pb2.Any()
             detail.Pack(error_details_pb2.BadRequest(field_violations=shown))
             status.details.append(detail)
-        return rpc_status.to_status(status)
+        return status
 
     def detached(self) -> RequestError:
         """This error without its traceback and the exceptions it was raised from.
@@ -116,75 +118,49 @@ class RequestError(Exception):
 
 
 class InvalidArgument(RequestError):
-    code = grpc.StatusCode.INVALID_ARGUMENT
+    code = code_pb2.INVALID_ARGUMENT
 
 
 class NotFound(RequestError):
-    code = grpc.StatusCode.NOT_FOUND
+    code = code_pb2.NOT_FOUND
 
 
 class Unavailable(RequestError):
-    code = grpc.StatusCode.UNAVAILABLE
+    code = code_pb2.UNAVAILABLE
     server_side = True
 
 
 class Internal(RequestError):
-    code = grpc.StatusCode.INTERNAL
+    code = code_pb2.INTERNAL
     server_side = True
 
 
 class DeadlineExceeded(RequestError):
-    code = grpc.StatusCode.DEADLINE_EXCEEDED
+    code = code_pb2.DEADLINE_EXCEEDED
 
 
 class ResourceExhausted(RequestError):
     """Overload: the status carries a google.rpc.RetryInfo with ``retry_after`` seconds."""
 
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    code = code_pb2.RESOURCE_EXHAUSTED
 
     def __init__(self, message: str, retry_after: float = 0.1) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 
-    def to_status(self) -> grpc.Status:
+    def status(self) -> status_pb2.Status:
         status = self._status()
         detail = any_pb2.Any()
         delay = duration_pb2.Duration()
         delay.FromNanoseconds(max(1, int(self.retry_after * 1e9)))
         detail.Pack(error_details_pb2.RetryInfo(retry_delay=delay))
         status.details.append(detail)
-        return rpc_status.to_status(status)
-
-
-def retry_after(error: grpc.RpcError) -> float | None:
-    """The RetryInfo delay a failed call carried, in seconds (None when it has none)."""
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    for detail in status.details if status else []:
-        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
-            info = error_details_pb2.RetryInfo()
-            detail.Unpack(info)
-            return info.retry_delay.ToNanoseconds() / 1e9
-    return None
+        return status
 
 
 class PermissionDenied(RequestError):
-    code = grpc.StatusCode.PERMISSION_DENIED
+    code = code_pb2.PERMISSION_DENIED
 
 
 class FailedPrecondition(RequestError):
-    code = grpc.StatusCode.FAILED_PRECONDITION
-
-
-def field_violations(error: grpc.RpcError) -> list[tuple[str, str]]:
-    """The (field, description) pairs a failed call carried, for clients and tests."""
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    found: list[tuple[str, str]] = []
-    for detail in status.details if status else []:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            found.extend((v.field, v.description) for v in bad.field_violations)
-    return found
-
-
-assert grpc.StatusCode.INVALID_ARGUMENT.value[0] == code_pb2.INVALID_ARGUMENT
+    code = code_pb2.FAILED_PRECONDITION

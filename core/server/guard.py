@@ -30,6 +30,7 @@ from ..engine.errors import InvalidArgument, RequestError, ResourceExhausted
 from .auth import ApiKey, KeyRing, bearer_token
 from .budget import ByteBudget
 from .interception import Deserializer, Refusal, around, refused, refusing_any_method
+from .status import to_status
 
 Handler = grpc.RpcMethodHandler
 ANONYMOUS = "anonymous"
@@ -157,10 +158,10 @@ class Guard(grpc.aio.ServerInterceptor):
                  stream: bool) -> grpc.RpcMethodHandler:
         async def start(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> _Admitted | Refusal:
             if isinstance(request, Unreadable):
-                return Refusal(request.error.to_status())
+                return Refusal(to_status(request.error))
             admitted = _Admitted(who, _REQUEST_BYTES.get(), stream)
             refusal = self.admit_call(admitted)
-            return admitted if refusal is None else Refusal(refusal.to_status())
+            return admitted if refusal is None else Refusal(to_status(refusal))
 
         def finish(request: Any, context: Any, admitted: _Admitted, error: BaseException | None) -> None:
             self.release_call(admitted)

@@ -24,6 +24,7 @@ from ..runtime.statistics import Duration
 from ..v1 import museforge_pb2 as pb
 from ..v1 import museforge_pb2_grpc as pb_grpc
 from .interception import answer, forget_frames
+from .status import to_status
 from .structs import struct_to_dict
 from .thread_bridge import iterate_in_thread
 
@@ -54,7 +55,7 @@ def progress_message(progress: Progress) -> pb.Progress:
 
 async def abort_with(context: grpc.aio.ServicerContext[Any, Any], error: RequestError) -> None:
     """Raise grpc's AbortError with ``error``'s status (``fail`` answers without raising)."""
-    status = error.to_status()
+    status = to_status(error)
     await context.abort(status.code, status.details, trailing_metadata=status.trailing_metadata)
 
 
@@ -81,7 +82,7 @@ def fail(context: grpc.aio.ServicerContext[Any, Any], error: Exception, what: st
         log.error("%s failed", what, exc_info=error)
         known = Internal(f"{what} failed: {type(error).__name__}")
         forget_frames(error)
-    answer(context, correlated(known, what).to_status())
+    answer(context, to_status(correlated(known, what)))
 
 
 @dataclass
@@ -344,7 +345,7 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
         models = self.engine.runtime.models
         if request.model and request.model not in models:
             known = ", ".join(sorted(models)) or "none"
-            answer(context, NotFound(f"unknown model {request.model!r}; models: {known}").to_status())
+            answer(context, to_status(NotFound(f"unknown model {request.model!r}; models: {known}")))
             return pb.GetModelStatisticsResponse()
         chosen = [models[request.model]] if request.model else list(models.values())
         return pb.GetModelStatisticsResponse(models=[model_statistics(m) for m in chosen])

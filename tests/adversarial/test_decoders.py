@@ -13,9 +13,8 @@ import grpc
 import numpy as np
 import pytest
 
-from museforge.client import Client
+from museforge.client import Client, field_violations
 from museforge.engine.codecs.decoders import DecodeError, decode_image
-from museforge.engine.errors import field_violations
 from tests.adversarial.process_counters import Meter
 from tests.core import hostile_images as hostile
 from tests.servers import ServeProcess

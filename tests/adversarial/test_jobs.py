@@ -17,8 +17,7 @@ from google.longrunning import operations_pb2
 from google.protobuf import duration_pb2
 from PIL import Image
 
-from museforge.client import Client
-from museforge.engine.errors import field_violations
+from museforge.client import Client, field_violations
 from museforge.jobs.store import JobStore
 from museforge.v1 import jobs_pb2
 from tests.core.jobs_helpers import chain_spec, job_settings, write_frames

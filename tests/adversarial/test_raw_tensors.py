@@ -19,8 +19,7 @@ import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from museforge.client import Client
-from museforge.engine.errors import field_violations
+from museforge.client import Client, field_violations
 from museforge.inference import grpc_service_pb2 as pb
 from museforge.inference import grpc_service_pb2_grpc as pb_grpc
 from tests.adversarial.process_counters import Meter, cpu_seconds

@@ -21,8 +21,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from museforge.client import to_struct
-from museforge.engine.errors import field_violations, retry_after
+from museforge.client import field_violations, retry_after, to_struct
 from museforge.server.auth import KeyFile
 from museforge.v1 import museforge_pb2 as pb
 from tests.adversarial.process_counters import CLOCK_TICKS, Meter, rss_bytes

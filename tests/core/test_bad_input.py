@@ -14,9 +14,8 @@ import pytest
 from pydantic import BaseModel, ValidationInfo, model_validator
 
 import museforge
-from museforge.client import Client
+from museforge.client import Client, field_violations
 from museforge.config import Settings
-from museforge.engine.errors import field_violations
 from museforge.engine.generator import LimitExceeded, OutputEstimate, request_count
 from tests.servers import ServerThread, inline_engine
 

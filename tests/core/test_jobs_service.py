@@ -14,12 +14,12 @@ from google.longrunning import operations_pb2
 from google.rpc import code_pb2
 from PIL import Image
 
-from museforge.client import Client
+from museforge.client import Client, field_violations
 from museforge.engine.catalogue import EffectInput
-from museforge.engine.errors import field_violations
 from museforge.jobs.chain import intermediate_format
 from museforge.jobs.service import store_failure
 from museforge.jobs.store import StoreError
+from museforge.server.status import grpc_code
 from museforge.v1 import jobs_pb2
 from tests.core.jobs_helpers import chain_spec, job_settings, write_frames
 from tests.servers import ServerThread
@@ -355,6 +355,6 @@ def test_a_failed_store_answers_in_plain_words() -> None:
     full = sqlite3.OperationalError("database or disk is full")
     broken = sqlite3.OperationalError("disk I/O error")
     answer = store_failure(StoreError(full))
-    assert answer.code == grpc.StatusCode.RESOURCE_EXHAUSTED and "its disk is full" in answer.message
+    assert grpc_code(answer) == grpc.StatusCode.RESOURCE_EXHAUSTED and "its disk is full" in answer.message
     assert "database or disk" not in answer.message
-    assert store_failure(StoreError(broken)).code == grpc.StatusCode.UNAVAILABLE
+    assert grpc_code(store_failure(StoreError(broken))) == grpc.StatusCode.UNAVAILABLE

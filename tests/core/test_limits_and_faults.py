@@ -17,8 +17,7 @@ import pytest
 from pydantic import BaseModel
 
 import museforge
-from museforge.client import Client
-from museforge.engine.errors import retry_after
+from museforge.client import Client, retry_after
 from museforge.runtime.batcher import BatchingOptions, DynamicBatcher, QueueFull
 from museforge.runtime.statistics import ModelStatistics
 from tests.servers import ServerThread, inline_engine

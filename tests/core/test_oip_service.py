@@ -7,8 +7,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from museforge.client import field_violations
 from museforge.config import Settings
-from museforge.engine.errors import field_violations
 from museforge.inference import grpc_service_pb2 as pb
 from museforge.inference import grpc_service_pb2_grpc as pb_grpc
 from museforge.plugins.image.digits import MODELS_DIR

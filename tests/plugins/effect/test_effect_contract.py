@@ -24,10 +24,9 @@ from pydantic import BaseModel, Field
 import museforge
 from museforge import Effect, GenerationContext, Media, ModelSource, Picture, Progress
 from museforge.cli import main as cli_main
-from museforge.client import Client
+from museforge.client import Client, field_violations
 from museforge.engine.codecs.encoders import encode_png, read_png_provenance
 from museforge.engine.colour import linear_to_srgb, srgb_to_linear
-from museforge.engine.errors import field_violations
 from museforge.engine.generator import Media as MediaType
 from museforge.engine.tiling import Tiling
 from museforge.plugins.effect.common import apply_tiled, model_runner, network_input, to_media

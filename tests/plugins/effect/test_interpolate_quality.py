@@ -11,10 +11,9 @@ import onnxruntime as ort
 import pytest
 from PIL import Image
 
-from museforge.client import Client
+from museforge.client import Client, field_violations
 from museforge.engine.colour import linear_to_srgb, srgb_to_linear
 from museforge.engine.effect import Picture
-from museforge.engine.errors import field_violations
 from museforge.engine.generator import Media
 from museforge.plugins.effect import interpolate_data as data
 from museforge.plugins.effect.interpolate import MODEL, MODELS, InterpolateParams, apply

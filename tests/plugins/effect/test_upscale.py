@@ -13,9 +13,8 @@ import onnxruntime as ort
 import pytest
 from PIL import Image
 
-from museforge.client import Client
+from museforge.client import Client, field_violations
 from museforge.engine.codecs.encoders import read_png_provenance
-from museforge.engine.errors import field_violations
 from museforge.plugins.effect.photo_data import photo_split
 from museforge.plugins.effect.upscale import MODEL, MODELS
 from museforge.plugins.effect.upscale_quality import evaluate_upscaler, session_upscaler

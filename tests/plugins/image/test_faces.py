@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from museforge.client import Client
-from museforge.engine.errors import field_violations
+from museforge.client import Client, field_violations
 from museforge.plugins.image import faces
 
 

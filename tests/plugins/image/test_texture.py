@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from museforge.client import Client
-from museforge.engine.errors import field_violations
+from museforge.client import Client, field_violations
 from museforge.plugins.image import texture
 from museforge.plugins.image.texture_data import FAMILIES as TRAINING_FAMILIES
 from museforge.plugins.image.texture_quality import seam_ratio

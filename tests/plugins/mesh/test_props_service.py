@@ -16,8 +16,7 @@ import pygltflib
 import pytest
 import trimesh
 
-from museforge.client import Client
-from museforge.engine.errors import field_violations
+from museforge.client import Client, field_violations
 from tests.servers import ServerThread
 
 

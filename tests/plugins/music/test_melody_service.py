@@ -13,8 +13,7 @@ import pyloudnorm
 import pytest
 import soundfile
 
-from museforge.client import Client
-from museforge.engine.errors import field_violations
+from museforge.client import Client, field_violations
 from museforge.plugins.music.audio_formats import read_audio_provenance
 from museforge.plugins.music.melody import STYLE_METRES, TARGET_LUFS
 from museforge.plugins.music.theory import in_scale_fraction
