@@ -84,7 +84,7 @@ def time_effect(name: str, params: dict[str, Any], shape: tuple[int, int], min_s
         t0 = time.perf_counter()
         request = engine.prepare_effect(name, params, inputs)
         decode += time.perf_counter() - t0
-        for _ in engine.run_effect(request):
+        for _ in engine.run(request):
             pass
         runs += 1
     elapsed = time.perf_counter() - started

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from google.longrunning import operations_pb2
@@ -23,12 +23,29 @@ from .v1 import museforge_pb2_grpc as pb_grpc
 
 MAX_MESSAGE = 512 * 1024 * 1024  # the server's default limit
 
+Parameters = Mapping[str, Any] | None
+Inputs = Sequence[bytes | tuple[str, bytes]]
+MediaRequest = pb.GenerateRequest | pb.ApplyEffectRequest
+RequestT = TypeVar("RequestT", pb.GenerateRequest, pb.ApplyEffectRequest)
+# The unary and the streaming method of each request: the rest of a call is the same for both.
+RPCS: dict[type[MediaRequest], tuple[str, str]] = {
+    pb.GenerateRequest: ("Generate", "StreamGenerate"),
+    pb.ApplyEffectRequest: ("ApplyEffect", "StreamApplyEffect"),
+}
 
-def to_struct(parameters: Mapping[str, Any] | None) -> struct_pb2.Struct:
+
+def to_struct(parameters: Parameters) -> struct_pb2.Struct:
     struct = struct_pb2.Struct()
     if parameters:
         struct.update(dict(parameters))
     return struct
+
+
+def seeded(message: RequestT, seed: int | None) -> RequestT:
+    """The request with its seed set; left unset, the server picks one and reports it."""
+    if seed is not None:
+        message.seed = seed
+    return message
 
 
 class BearerKey(
@@ -138,6 +155,10 @@ class Client:
                                          timeout=self.timeout)
         return list(reply.generators)
 
+    def effects(self, modality: str = "") -> list[pb.EffectInfo]:
+        reply = self.stub.ListEffects(pb.ListEffectsRequest(modality=modality), timeout=self.timeout)
+        return list(reply.effects)
+
     def statistics(self, model: str = "") -> list[pb.ModelStatistics]:
         reply = self.stub.GetModelStatistics(pb.GetModelStatisticsRequest(model=model),
                                              timeout=self.timeout)
@@ -149,93 +170,45 @@ class Client:
                 return dict(json.loads(info.parameters_schema))
         raise KeyError(generator)
 
-    @staticmethod
-    def request(
-        generator: str,
-        parameters: Mapping[str, Any] | None = None,
-        *,
-        seed: int | None = None,
-        count: int = 1,
-        fmt: str = "",
-    ) -> pb.GenerateRequest:
-        message = pb.GenerateRequest(
-            generator=generator, parameters=to_struct(parameters), count=count, format=fmt
-        )
-        if seed is not None:
-            message.seed = seed
-        return message
-
-    def generate(
-        self,
-        generator: str,
-        parameters: Mapping[str, Any] | None = None,
-        *,
-        seed: int | None = None,
-        count: int = 1,
-        fmt: str = "",
-    ) -> pb.GenerateResponse:
-        request = self.request(generator, parameters, seed=seed, count=count, fmt=fmt)
-        return self.stub.Generate(request, timeout=self.timeout)
-
-    def stream_generate(
-        self,
-        generator: str,
-        parameters: Mapping[str, Any] | None = None,
-        *,
-        seed: int | None = None,
-        count: int = 1,
-        fmt: str = "",
-    ) -> Iterator[pb.GenerateEvent]:
-        request = self.request(generator, parameters, seed=seed, count=count, fmt=fmt)
-        yield from self.stub.StreamGenerate(request, timeout=self.timeout)
-
-    # -- effects ---------------------------------------------------------------------------
-
-    def effects(self, modality: str = "") -> list[pb.EffectInfo]:
-        reply = self.stub.ListEffects(pb.ListEffectsRequest(modality=modality), timeout=self.timeout)
-        return list(reply.effects)
+    # -- generators and effects: an effect is a generator with inputs -----------------------
 
     @staticmethod
-    def effect_request(
-        effect: str,
-        inputs: Sequence[bytes | tuple[str, bytes]],
-        parameters: Mapping[str, Any] | None = None,
-        *,
-        seed: int | None = None,
-        fmt: str = "",
-    ) -> pb.ApplyEffectRequest:
+    def request(generator: str, parameters: Parameters = None, *, seed: int | None = None, count: int = 1,
+                fmt: str = "") -> pb.GenerateRequest:
+        return seeded(pb.GenerateRequest(generator=generator, parameters=to_struct(parameters), count=count,
+                                         format=fmt), seed)
+
+    @staticmethod
+    def effect_request(effect: str, inputs: Inputs, parameters: Parameters = None, *, seed: int | None = None,
+                       fmt: str = "") -> pb.ApplyEffectRequest:
         """``inputs``: file bytes, or (name, bytes) pairs to keep the names in the provenance."""
         media = [pb.MediaInput(name=i[0], data=i[1]) if isinstance(i, tuple) else pb.MediaInput(data=i)
                  for i in inputs]
-        message = pb.ApplyEffectRequest(effect=effect, parameters=to_struct(parameters), inputs=media,
-                                        format=fmt)
-        if seed is not None:
-            message.seed = seed
-        return message
+        return seeded(pb.ApplyEffectRequest(effect=effect, parameters=to_struct(parameters), inputs=media,
+                                            format=fmt), seed)
 
-    def apply_effect(
-        self,
-        effect: str,
-        inputs: Sequence[bytes | tuple[str, bytes]],
-        parameters: Mapping[str, Any] | None = None,
-        *,
-        seed: int | None = None,
-        fmt: str = "",
-    ) -> pb.ApplyEffectResponse:
-        request = self.effect_request(effect, inputs, parameters, seed=seed, fmt=fmt)
-        return self.stub.ApplyEffect(request, timeout=self.timeout)
+    def generate(self, generator: str, parameters: Parameters = None, *, seed: int | None = None,
+                 count: int = 1, fmt: str = "") -> pb.GenerateResponse:
+        return self._send(self.request(generator, parameters, seed=seed, count=count, fmt=fmt))
 
-    def stream_apply_effect(
-        self,
-        effect: str,
-        inputs: Sequence[bytes | tuple[str, bytes]],
-        parameters: Mapping[str, Any] | None = None,
-        *,
-        seed: int | None = None,
-        fmt: str = "",
-    ) -> Iterator[pb.ApplyEffectEvent]:
+    def stream_generate(self, generator: str, parameters: Parameters = None, *, seed: int | None = None,
+                        count: int = 1, fmt: str = "") -> Iterator[pb.GenerateEvent]:
+        request = self.request(generator, parameters, seed=seed, count=count, fmt=fmt)
+        yield from self._send(request, stream=True)
+
+    def apply_effect(self, effect: str, inputs: Inputs, parameters: Parameters = None, *,
+                     seed: int | None = None, fmt: str = "") -> pb.ApplyEffectResponse:
+        return self._send(self.effect_request(effect, inputs, parameters, seed=seed, fmt=fmt))
+
+    def stream_apply_effect(self, effect: str, inputs: Inputs, parameters: Parameters = None, *,
+                            seed: int | None = None, fmt: str = "") -> Iterator[pb.ApplyEffectEvent]:
         request = self.effect_request(effect, inputs, parameters, seed=seed, fmt=fmt)
-        yield from self.stub.StreamApplyEffect(request, timeout=self.timeout)
+        yield from self._send(request, stream=True)
+
+    def _send(self, request: MediaRequest, stream: bool = False) -> Any:
+        """The one call path of both: the reply, or with ``stream`` the events as they come."""
+        unary, streaming = RPCS[type(request)]
+        return getattr(self.stub, streaming if stream else unary)(request, timeout=self.timeout)
 
     # -- batch jobs -------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ else:  # pragma: no cover
 
 ENV_PREFIX = "MUSEFORGE_"
 DEFAULT_ADDRESS = "127.0.0.1:50051"
+MAX_WORKERS = 256
 
 
 class ModelSettings(BaseModel):
@@ -66,6 +67,10 @@ class Settings(BaseModel):
     models: dict[str, ModelSettings] = Field(default_factory=dict, description="per-model overrides")
     max_count: int = Field(64, ge=1, le=100_000, description="largest count per request")
     worker_threads: int = Field(8, ge=1, le=1024, description="threads running generators")
+    workers: int = Field(
+        1, ge=1, le=MAX_WORKERS, description="server processes sharing the port(s), each with its own "
+        "models (`serve --workers`); more than one lifts the one-process limit on small calls where "
+        "cores are many")
     max_message_bytes: int = Field(
         512 * 1024 * 1024,
         ge=1024,

@@ -10,7 +10,8 @@ from typing import Any
 from google.longrunning import operations_pb2
 from google.protobuf import json_format
 
-EXIT_OK, EXIT_FAILED = 0, 1
+from .options import Subcommands, add_server_flags, connect, parse_param
+from .output import EXIT_FAILED, EXIT_OK
 
 JOB_EPILOG = """examples:
   museforge job submit --step effect.denoise -p sigma=25 --step effect.upscale -p scale=2 \\
@@ -25,7 +26,7 @@ Paths are relative to the server's job roots (job_input_roots / job_output_roots
 
 
 class StepAction(argparse.Action):
-    """``--step NAME`` starts an effect step; the ``-p`` options after it belong to it."""
+    """``--step NAME`` starts an effect step; the ``-p KEY=VALUE`` options after it belong to it."""
 
     def __call__(
         self,
@@ -35,23 +36,14 @@ class StepAction(argparse.Action):
         option_string: str | None = None,
     ) -> None:
         steps = list(getattr(namespace, "steps", None) or [])
-        steps.append({"effect": values, "parameters": {}})
-        namespace.steps = steps
-
-
-class StepParamAction(argparse.Action):
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: Any,
-        option_string: str | None = None,
-    ) -> None:
-        steps = getattr(namespace, "steps", None)
-        if not steps:
+        if self.dest == "step":
+            steps.append({"effect": values, "parameters": {}})
+        elif not steps:
             parser.error(f"{option_string} {values[0]}=...: give --step EFFECT before its parameters")
-        key, value = values
-        steps[-1]["parameters"][key] = value
+        else:
+            key, value = values
+            steps[-1]["parameters"][key] = value
+        namespace.steps = steps
 
 
 def frame_range(text: str) -> tuple[int, int]:
@@ -63,7 +55,7 @@ def frame_range(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"expected FIRST-LAST (e.g. 1001-1240), got {text!r}") from None
 
 
-def add_job_parser(sub: Any, parse_param: Any, add_target: Any) -> None:
+def add_job_parser(sub: Subcommands) -> None:
     job = sub.add_parser(
         "job",
         help="batch jobs: effect chains over frame sequences",
@@ -73,7 +65,30 @@ def add_job_parser(sub: Any, parse_param: Any, add_target: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = job.add_subparsers(dest="job_command", required=True, metavar="ACTION")
+    add_submit_parser(actions)
+    listing = actions.add_parser("list", help="list jobs")
+    listing.add_argument(
+        "--state",
+        choices=["queued", "running", "paused", "succeeded", "failed", "cancelled"],
+        action="append",
+        help="only jobs in this state (repeatable)",
+    )
+    for name, text in (
+        ("status", "show one job"),
+        ("watch", "follow a job's progress until it ends"),
+        ("cancel", "stop a job (finished frames are kept)"),
+        ("delete", "forget a finished job (its output files stay)"),
+    ):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("job", help="job id (or jobs/<id>)")
+        if name == "status":
+            action.add_argument("--items", action="store_true", help="list every item (frame) of the job")
+    for action in actions.choices.values():
+        add_server_flags(action)
+    job.set_defaults(handler=cmd_job)
 
+
+def add_submit_parser(actions: Subcommands) -> None:
     submit = actions.add_parser(
         "submit",
         help="queue a job and print its id",
@@ -90,7 +105,7 @@ def add_job_parser(sub: Any, parse_param: Any, add_target: Any) -> None:
     submit.add_argument(
         "--param",
         "-p",
-        action=StepParamAction,
+        action=StepAction,
         type=parse_param,
         metavar="KEY=VALUE",
         help="a parameter of the --step before it (repeatable)",
@@ -110,26 +125,6 @@ def add_job_parser(sub: Any, parse_param: Any, add_target: Any) -> None:
     submit.add_argument("--seed", type=int, help="seed for effects with randomness (default: picked once)")
     submit.add_argument("--description", default="", help="free text shown in listings")
     submit.add_argument("--watch", action="store_true", help="then watch it until it ends")
-
-    listing = actions.add_parser("list", help="list jobs")
-    listing.add_argument(
-        "--state",
-        choices=["queued", "running", "paused", "succeeded", "failed", "cancelled"],
-        action="append",
-        help="only jobs in this state (repeatable)",
-    )
-    for name, text in (
-        ("status", "show one job"),
-        ("watch", "follow a job's progress until it ends"),
-        ("cancel", "stop a job (finished frames are kept)"),
-        ("delete", "forget a finished job (its output files stay)"),
-    ):
-        action = actions.add_parser(name, help=text)
-        action.add_argument("job", help="job id (or jobs/<id>)")
-        if name == "status":
-            action.add_argument("--items", action="store_true", help="list every item (frame) of the job")
-    for action in actions.choices.values():
-        add_target(action)
 
 
 def job_spec(args: argparse.Namespace) -> Any:
@@ -246,9 +241,20 @@ def show_status(client: Any, job: str, with_items: bool, as_json_output: bool) -
     return EXIT_OK
 
 
-def cmd_job(args: argparse.Namespace, client: Any) -> int:
+def print_jobs(operations: list[operations_pb2.Operation], as_json_output: bool) -> None:
+    if as_json_output:
+        print(json.dumps([as_json(o) for o in operations], indent=2))
+        return
+    rows = [metadata(o) for o in operations]
+    widths = (16, 9, 12, 40)
+    print("  ".join(h.ljust(w) for h, w in zip(("JOB", "STATE", "DONE", "CHAIN"), widths, strict=True)))
+    for m in rows:
+        cells = (m.id, state_name(m), f"{m.done}/{m.total}", " -> ".join(s.effect for s in m.job.steps))
+        print("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
 
-    with client:
+
+def cmd_job(args: argparse.Namespace) -> int:
+    with connect(args, timeout=60) as client:
         if args.job_command == "submit":
             operation = client.submit_job(job_spec(args))
             meta = metadata(operation)
@@ -257,23 +263,7 @@ def cmd_job(args: argparse.Namespace, client: Any) -> int:
             return watch(client, meta.id, args.json) if args.watch else EXIT_OK
         if args.job_command == "list":
             filter_text = " OR ".join(f"state={s.upper()}" for s in args.state or [])
-            operations = client.list_jobs(filter_text)
-            if args.json:
-                print(json.dumps([as_json(o) for o in operations], indent=2))
-                return EXIT_OK
-            rows = [metadata(o) for o in operations]
-            widths = (16, 9, 12, 40)
-            print(
-                "  ".join(h.ljust(w) for h, w in zip(("JOB", "STATE", "DONE", "CHAIN"), widths, strict=True))
-            )
-            for m in rows:
-                cells = (
-                    m.id,
-                    state_name(m),
-                    f"{m.done}/{m.total}",
-                    " -> ".join(s.effect for s in m.job.steps),
-                )
-                print("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
+            print_jobs(client.list_jobs(filter_text), args.json)
             return EXIT_OK
         if args.job_command == "status":
             return show_status(client, args.job, args.items, args.json)

@@ -6,16 +6,14 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable
-from typing import Any
 
-from ..config import Settings, keys_path
+from ..config import keys_path
 from ..server.auth import SCOPES, KeyError_, KeyFile
+from .options import Subcommands, add_settings_flags, settings_from
+from .output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
-
-def add_keys_parser(sub: Any, add_settings_flags: Callable[[argparse.ArgumentParser], None]) -> None:
+def add_keys_parser(sub: Subcommands) -> None:
     keys = sub.add_parser(
         "keys",
         help="manage API keys (for servers with auth = true)",
@@ -37,10 +35,11 @@ def add_keys_parser(sub: Any, add_settings_flags: Callable[[argparse.ArgumentPar
     revoke.add_argument("id", help="the key's id (the part after mf_ in the key)")
     for action in actions.choices.values():
         add_settings_flags(action)
+    keys.set_defaults(handler=cmd_keys)
 
 
-def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
-    store = KeyFile(keys_path(settings))
+def cmd_keys(args: argparse.Namespace) -> int:
+    store = KeyFile(keys_path(settings_from(args)))
     try:
         if args.keys_command == "create":
             key, record = store.create(args.name, [s.strip() for s in args.scopes.split(",") if s.strip()])
@@ -71,8 +70,6 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
         if store.revoke(args.id):
             print(f"revoked {args.id}; restart the server for it to take effect", file=sys.stderr)
             return EXIT_OK
-        print(f"museforge: no key with id {args.id!r} in {store.path}", file=sys.stderr)
-        return EXIT_FAILED
+        return fail(f"no key with id {args.id!r} in {store.path}", EXIT_FAILED)
     except KeyError_ as exc:
-        print(f"museforge: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(str(exc), EXIT_USAGE)

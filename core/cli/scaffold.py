@@ -2,7 +2,7 @@
 
 The package has the entry point, a generator serving a tiny ONNX model through the
 runtime, the recipe that trained that model (``museforge export NAME.contrast``), a
-README and tests. The model file is the template's own export
+README and tests on ``museforge.testing``'s fixtures. The model file is the template's own export
 (``museforge/export/plugin_template/model/``), copied with its manifest renamed for the
 new plugin; its sha256 is unchanged.
 """

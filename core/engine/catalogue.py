@@ -1,118 +1,39 @@
 """The in-process heart of the server: catalogue, validation, models and generation.
 
-Both the gRPC services and ``museforge generate --local`` drive this object.
+Both the gRPC services and ``museforge generate --local`` drive this object. A generator's
+request and an effect's differ only in how they are prepared; both then run through
+:mod:`museforge.engine.pipeline`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import logging
-import secrets
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
-import numpy as np
 from pydantic import BaseModel
 
-from .. import __version__
 from ..config import Settings
-from ..runtime.batcher import QueueFull
 from ..runtime.sessions import LoadedModel, ModelOverrides, Runtime, RuntimeOptions
 from .codecs.decoders import DecodeCancelled, DecodeError, decode_image
 from .codecs.encoders import Encoder
 from .effect import Effect, Picture
-from .errors import (
-    FieldViolation,
-    Internal,
-    InvalidArgument,
-    NotFound,
-    ResourceExhausted,
-    Unavailable,
-)
+from .errors import FieldViolation, InvalidArgument, NotFound, Unavailable
 from .generator import Cancelled, Chunk, Generator, Media, Progress
+from .pipeline import GenerationState, drive
 from .plugin_host import PluginHost, PluginRecord
-from .validation import validate_parameters
+from .request import (
+    Artifact,
+    EffectInput,
+    PreparedRequest,
+    describe_inputs,
+    media_provenance,
+    shared_provenance,
+)
+from .validation import check_format_and_seed, check_input_count, validate_parameters
 
-log = logging.getLogger("museforge.engine")
 T = TypeVar("T", Generator, Effect)
-
-MAX_SEED = 2**64 - 1
-
-
-@dataclass(frozen=True)
-class Artifact:
-    """An encoded output, as returned to the caller."""
-
-    data: bytes
-    media_type: str
-    format: str
-    index: int
-    filename: str
-    metadata: Mapping[str, str]
-
-
-@dataclass(frozen=True)
-class PreparedRequest:
-    """A request that passed validation; running it can only fail on the server's side."""
-
-    generator: Generator
-    params: BaseModel
-    seed: int
-    count: int
-    encoder: Encoder
-    parameters_json: str
-
-
-@dataclass(frozen=True)
-class EffectInput:
-    """One input file of an effect request, as sent."""
-
-    data: bytes
-    name: str = ""  # the caller's name for it (a frame's file name), for provenance
-
-
-@dataclass(frozen=True)
-class PreparedEffect:
-    """An effect request that passed validation, its inputs decoded."""
-
-    effect: Effect
-    params: BaseModel
-    inputs: tuple[Picture, ...]
-    seed: int
-    encoder: Encoder
-    parameters_json: str
-    inputs_json: str  # name, format, size and sha256 of every input, for provenance
-
-
-@dataclass
-class GenerationState:
-    """The per-request context handed to a generator (see GenerationContext)."""
-
-    runtime: Runtime
-    allowed: frozenset[str]
-    cancel: threading.Event = field(default_factory=threading.Event)
-    format: str = ""
-
-    def infer(self, model: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        self.check_cancelled()
-        if model not in self.allowed:
-            raise KeyError(f"model {model!r} is not declared by this generator")
-        try:
-            return self.runtime.infer(model, inputs)
-        except QueueFull as exc:
-            raise ResourceExhausted(str(exc), retry_after=0.1) from exc
-
-    @property
-    def cancelled(self) -> bool:
-        return self.cancel.is_set()
-
-    def check_cancelled(self) -> None:
-        if self.cancel.is_set():
-            raise Cancelled()
 
 
 class Engine:
@@ -208,19 +129,6 @@ class Engine:
             raise Unavailable(f"{kind} {name} is unavailable: {reasons}")
         return found
 
-    def _format_and_seed(self, name: str, formats: tuple[str, ...], fmt: str, seed: int | None,
-                         violations: list[FieldViolation]) -> tuple[str, int]:
-        """The output format (checked against the declaration and the encoders) and the seed."""
-        fmt = fmt.lower()
-        if fmt not in formats or fmt not in self.encoders:
-            violations.append(FieldViolation(
-                "format", f"{fmt!r} is not supported by {name}; use one of {list(formats)}"))
-        if seed is None:
-            seed = secrets.randbits(63)
-        elif not 0 <= seed <= MAX_SEED:
-            violations.append(FieldViolation("seed", "must be between 0 and 2**64-1"))
-        return fmt, seed
-
     def prepare(
         self,
         name: str,
@@ -241,18 +149,7 @@ class Engine:
             violations.append(FieldViolation("count", f"must be between 1 and {limit}, got {count}"))
         elif params is not None:
             violations.extend(self._request_bounds(generator, params, count, violations))
-        fmt, seed = self._format_and_seed(name, generator.formats, fmt or generator.formats[0], seed,
-                                          violations)
-        if violations or params is None:
-            raise InvalidArgument(f"invalid request for {name}", violations)
-        return PreparedRequest(
-            generator=generator,
-            params=params,
-            seed=seed,
-            count=count,
-            encoder=self.encoders[fmt],
-            parameters_json=json.dumps(params.model_dump(mode="json"), sort_keys=True),
-        )
+        return self._admit(generator, params, violations, fmt or generator.formats[0], seed, count=count)
 
     def _request_bounds(self, generator: Generator, params: BaseModel, count: int,
                         found: list[FieldViolation]) -> list[FieldViolation]:
@@ -270,83 +167,6 @@ class Engine:
                 f"{self.settings.max_output_bytes:,} per request (max_output_bytes)"))
         return problems
 
-    def request_provenance(self, request: PreparedRequest) -> dict[str, str]:
-        """What every artifact of a request shares (computed once per request)."""
-        models = self.models_of(request.generator)
-        return {
-            "generator": request.generator.name,
-            "seed": str(request.seed),
-            "count": str(request.count),
-            "parameters": request.parameters_json,
-            "format": request.encoder.name,
-            "museforge_version": __version__,
-            "models": json.dumps(
-                [{"name": m.name, "version": m.version, "sha256": m.sha256} for m in models]
-            ),
-        }
-
-    def provenance(self, request: PreparedRequest, media: Media,
-                   shared: Mapping[str, str] | None = None) -> dict[str, str]:
-        record = dict(shared if shared is not None else self.request_provenance(request))
-        record["index"] = str(media.index)
-        record.update({f"x.{k}": str(v) for k, v in media.metadata.items()})
-        return record
-
-    def run(
-        self, request: PreparedRequest, cancel: threading.Event | None = None
-    ) -> Iterator[Progress | Artifact | Chunk]:
-        """Run a prepared request (blocking; call from a worker thread)."""
-        state = GenerationState(
-            runtime=self.runtime,
-            allowed=frozenset(s.name for s in request.generator.models),
-            cancel=cancel or threading.Event(),
-            format=request.encoder.name,
-        )
-        shared = self.request_provenance(request)
-        prefix = f"{request.generator.name}-{request.seed}"
-        yield from self._drive(
-            state, lambda: request.generator.generate(state, request.params, request.seed, request.count),
-            f"generator {request.generator.name}", request.encoder,
-            lambda media: self.provenance(request, media, shared), prefix,
-        )
-
-    def _drive(
-        self, state: GenerationState, start: Callable[[], Iterator[Progress | Media | Chunk]], what: str,
-        encoder: Encoder, provenance: Callable[[Media], dict[str, str]], prefix: str,
-    ) -> Iterator[Progress | Artifact | Chunk]:
-        """Pass progress on, encode media as it comes; a plugin's failure fails this request only."""
-        try:
-            for event in start():
-                state.check_cancelled()
-                if isinstance(event, (Progress, Chunk)):
-                    yield event
-                elif isinstance(event, Media):
-                    yield self._encode(encoder, event, provenance(event), prefix)
-                else:
-                    raise TypeError(f"yielded {type(event).__name__}, not Progress, Media or Chunk")
-        except Cancelled:
-            return
-        except ResourceExhausted:
-            raise  # overload, not the plugin's fault: the caller retries
-        except Exception as exc:  # the plugin's fault fails this request alone
-            log.exception("%s failed", what)
-            raise Internal(f"{what} failed: {type(exc).__name__}: {exc}") from exc
-
-    @staticmethod
-    def _encode(encoder: Encoder, media: Media, metadata: dict[str, str], prefix: str) -> Artifact:
-        if media.kind != encoder.modality:
-            raise TypeError(f"produced {media.kind} media, but {encoder.name} encodes {encoder.modality}")
-        return Artifact(
-            data=encoder.encode(media, metadata),
-            media_type=encoder.media_type,
-            format=encoder.name,
-            index=media.index,
-            filename=f"{prefix}-{media.index:04d}.{encoder.extension}",
-            metadata=metadata,
-        )
-
-    # -- effects ---------------------------------------------------------------------------
-
     def check_effect(
         self, name: str, parameters: Mapping[str, Any] | None
     ) -> tuple[Effect, list[FieldViolation]]:
@@ -362,7 +182,7 @@ class Engine:
         seed: int | None = None,
         fmt: str = "",
         cancel: threading.Event | None = None,
-    ) -> PreparedEffect:
+    ) -> PreparedRequest:
         """Validate an effect request and decode its inputs; raises naming each bad field.
 
         Once ``cancel`` is set (the call was cancelled or ran out of time) decoding stops at
@@ -371,31 +191,16 @@ class Engine:
         effect = self._find(self.effects, "effect", name)
         params, violations = validate_parameters(name, effect.parameters, parameters)
         pictures: list[Picture] = []
-        if not effect.min_inputs <= len(inputs) <= effect.max_inputs:
-            wanted = (str(effect.min_inputs) if effect.min_inputs == effect.max_inputs
-                      else f"{effect.min_inputs} to {effect.max_inputs}")
-            violations.append(FieldViolation("inputs", f"{name} takes {wanted} input(s), got {len(inputs)}"))
+        wrong_count = check_input_count(effect, len(inputs))
+        if wrong_count is not None:
+            violations.append(wrong_count)
         else:
             pictures = self._decode_inputs(effect, inputs, violations, cancel)
         if params is not None and effect.check is not None and len(pictures) == len(inputs) and pictures:
             violations.extend(FieldViolation(f, d) for f, d in effect.check(params, pictures))
         default = pictures[0].format if pictures else effect.formats[0]
-        fmt, seed = self._format_and_seed(
-            name, effect.formats, fmt or (default if default in effect.formats else effect.formats[0]),
-            seed, violations)
-        if violations or params is None:
-            raise InvalidArgument(f"invalid request for {name}", violations)
-        described = [
-            {"name": item.name, "format": pic.format, "width": pic.width, "height": pic.height,
-             "sha256": hashlib.sha256(item.data).hexdigest()}
-            for item, pic in zip(inputs, pictures, strict=True)
-        ]
-        return PreparedEffect(
-            effect=effect, params=params, inputs=tuple(pictures), seed=seed,
-            encoder=self.encoders[fmt],
-            parameters_json=json.dumps(params.model_dump(mode="json"), sort_keys=True),
-            inputs_json=json.dumps(described),
-        )
+        fmt = fmt or (default if default in effect.formats else effect.formats[0])
+        return self._admit(effect, params, violations, fmt, seed, sources=inputs, pictures=pictures)
 
     def _decode_inputs(self, effect: Effect, inputs: Sequence[EffectInput], violations: list[FieldViolation],
                        cancel: threading.Event | None) -> list[Picture]:
@@ -412,35 +217,47 @@ class Engine:
                 raise Cancelled()
         return pictures
 
-    def run_effect(
-        self, request: PreparedEffect, cancel: threading.Event | None = None
-    ) -> Iterator[Progress | Artifact | Chunk]:
-        """Run a prepared effect (blocking; call from a worker thread)."""
-        effect = request.effect
-        state = GenerationState(runtime=self.runtime, allowed=frozenset(s.name for s in effect.models),
-                                cancel=cancel or threading.Event(), format=request.encoder.name)
-        models = self.models_of(effect)
-        shared = {
-            "effect": effect.name,
-            "seed": str(request.seed),
-            "parameters": request.parameters_json,
-            "inputs": request.inputs_json,
-            "format": request.encoder.name,
-            "museforge_version": __version__,
-            "models": json.dumps([{"name": m.name, "version": m.version, "sha256": m.sha256}
-                                  for m in models]),
-        }
-
-        def provenance(media: Media) -> dict[str, str]:
-            record = {**shared, "index": str(media.index)}
-            record.update({f"x.{k}": str(v) for k, v in media.metadata.items()})
-            return record
-
-        stem = Path(request.inputs[0].name).stem if request.inputs[0].name else str(request.seed)
-        yield from self._drive(
-            state, lambda: effect.apply(state, request.params, request.inputs, request.seed),
-            f"effect {effect.name}", request.encoder, provenance, f"{effect.name}-{stem}",
+    def _admit(
+        self, declared: Generator | Effect, params: BaseModel | None, violations: list[FieldViolation],
+        fmt: str, seed: int | None, *, count: int = 1, sources: Sequence[EffectInput] = (),
+        pictures: Sequence[Picture] = (),
+    ) -> PreparedRequest:
+        """Format and seed checked last, then every problem found reported at once, or the request."""
+        fmt, seed = check_format_and_seed(declared.name, declared.formats, self.encoders, fmt, seed,
+                                          violations)
+        if violations or params is None:
+            raise InvalidArgument(f"invalid request for {declared.name}", violations)
+        return PreparedRequest(
+            declared=declared, params=params, seed=seed, encoder=self.encoders[fmt],
+            parameters_json=json.dumps(params.model_dump(mode="json"), sort_keys=True),
+            count=count, inputs=tuple(pictures), inputs_json=describe_inputs(sources, pictures),
         )
+
+    # -- running ---------------------------------------------------------------------------
+
+    def request_provenance(self, request: PreparedRequest) -> dict[str, str]:
+        """What every artifact of a request shares (computed once per request)."""
+        return shared_provenance(request, self.models_of(request.declared))
+
+    def provenance(self, request: PreparedRequest, media: Media,
+                   shared: Mapping[str, str] | None = None) -> dict[str, str]:
+        return media_provenance(shared if shared is not None else self.request_provenance(request), media)
+
+    def run(
+        self, request: PreparedRequest, cancel: threading.Event | None = None
+    ) -> Iterator[Progress | Artifact | Chunk]:
+        """Run a prepared request, a generator's or an effect's (blocking; call from a worker thread)."""
+        state = GenerationState(
+            runtime=self.runtime,
+            allowed=frozenset(s.name for s in request.declared.models),
+            cancel=cancel or threading.Event(),
+            format=request.encoder.name,
+        )
+        shared = self.request_provenance(request)
+        yield from drive(state, request, lambda media: media_provenance(shared, media))
+
+    def _artifacts(self, request: PreparedRequest) -> list[Artifact]:
+        return [e for e in self.run(request) if isinstance(e, Artifact)]
 
     def apply_effect(
         self,
@@ -452,8 +269,7 @@ class Engine:
         fmt: str = "",
     ) -> list[Artifact]:
         """Validate and run in the calling thread; the artifacts in order."""
-        request = self.prepare_effect(name, parameters, inputs, seed, fmt)
-        return [e for e in self.run_effect(request) if isinstance(e, Artifact)]
+        return self._artifacts(self.prepare_effect(name, parameters, inputs, seed, fmt))
 
     def generate(
         self,
@@ -465,5 +281,4 @@ class Engine:
         fmt: str = "",
     ) -> list[Artifact]:
         """Validate and run in the calling thread; the artifacts in order."""
-        request = self.prepare(name, parameters, seed, count, fmt)
-        return [e for e in self.run(request) if isinstance(e, Artifact)]
+        return self._artifacts(self.prepare(name, parameters, seed, count, fmt))

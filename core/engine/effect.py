@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from .generator import MODALITIES, GenerationContext, Media, ModelSource, Progress
+from .generator import GenerationContext, Media, ModelSource, Progress, check_declaration
 
 # Formats every image effect can read (core decoders, see museforge.engine.codecs.decoders).
 IMAGE_INPUT_FORMATS = ("png", "png16", "jpeg", "webp", "exr")
@@ -73,11 +73,6 @@ class Effect:
     timeout: float | None = None
 
     def __post_init__(self) -> None:
-        if "." not in self.name or self.name != self.name.strip():
-            raise ValueError(f"effect name {self.name!r} must be dotted, e.g. 'effect.upscale'")
-        if self.modality not in MODALITIES:
-            raise ValueError(f"effect {self.name}: modality must be one of {MODALITIES}")
-        if not self.formats:
-            raise ValueError(f"effect {self.name}: declare at least one output format")
+        check_declaration("effect", "effect.upscale", self.name, self.modality, self.formats)
         if not 1 <= self.min_inputs <= self.max_inputs:
             raise ValueError(f"effect {self.name}: need 1 <= min_inputs <= max_inputs")

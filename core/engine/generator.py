@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 from pydantic import BaseModel, ValidationInfo
+
+from ..runtime.model_source import ModelSource
 
 MODALITIES = ("image", "audio", "mesh")
 
@@ -41,15 +42,6 @@ class OutputEstimate:
 
     bytes: int
     fields: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class ModelSource:
-    """An ONNX model a generator runs: ``directory`` holds numbered versions (Triton layout)."""
-
-    name: str  # served name, e.g. "image.digits"
-    directory: Path  # .../models/digits
-    version: int | None = None  # None: the highest numbered version
 
 
 @dataclass(frozen=True)
@@ -152,9 +144,14 @@ class Generator:
     timeout: float | None = None
 
     def __post_init__(self) -> None:
-        if "." not in self.name or self.name != self.name.strip():
-            raise ValueError(f"generator name {self.name!r} must be dotted, e.g. 'image.faces'")
-        if self.modality not in MODALITIES:
-            raise ValueError(f"generator {self.name}: modality must be one of {MODALITIES}")
-        if not self.formats:
-            raise ValueError(f"generator {self.name}: declare at least one output format")
+        check_declaration("generator", "image.faces", self.name, self.modality, self.formats)
+
+
+def check_declaration(kind: str, example: str, name: str, modality: str, formats: tuple[str, ...]) -> None:
+    """What a generator's and an effect's declaration both must be (ValueError naming the fault)."""
+    if "." not in name or name != name.strip():
+        raise ValueError(f"{kind} name {name!r} must be dotted, e.g. {example!r}")
+    if modality not in MODALITIES:
+        raise ValueError(f"{kind} {name}: modality must be one of {MODALITIES}")
+    if not formats:
+        raise ValueError(f"{kind} {name}: declare at least one output format")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, cast
@@ -25,6 +25,13 @@ log = logging.getLogger("museforge.plugin_host")
 
 ENTRY_POINT_GROUP = "museforge"
 HOOK_NAMES = ("register_generators", "register_effects", "register_recipes", "register_encoders")
+# hook -> (what its register accepts, the name of the PluginRecord list and Catalogue table)
+KINDS: dict[str, tuple[type, str]] = {
+    "register_encoders": (Encoder, "encoders"),
+    "register_generators": (Generator, "generators"),
+    "register_effects": (Effect, "effects"),
+    "register_recipes": (Recipe, "recipes"),
+}
 
 
 @dataclass
@@ -50,7 +57,7 @@ class _CoreEncoders:
     """The formats the core itself provides, registered like any plugin's."""
 
     @hookspecs.hookimpl
-    def register_encoders(self, register: Callable[[Any], None]) -> None:
+    def register_encoders(self, register: hookspecs.RegisterEncoder) -> None:
         for encoder in BUILTIN_ENCODERS:
             register(encoder)
 
@@ -64,6 +71,40 @@ class Catalogue:
     recipes: dict[str, Recipe] = field(default_factory=dict)
     encoders: dict[str, Encoder] = field(default_factory=dict)
     owners: dict[str, str] = field(default_factory=dict)  # "<kind>:<name>" -> plugin
+
+
+class _Registrar:
+    """The ``register`` callback one plugin's hook receives; it remembers what it added."""
+
+    def __init__(self, catalogue: Catalogue, record: PluginRecord, hook: str) -> None:
+        self.expected, self.attr = KINDS[hook]
+        self.table: dict[str, Any] = getattr(catalogue, self.attr)
+        self.owners = catalogue.owners
+        self.record = record
+        self.added: list[str] = []
+
+    def __call__(self, obj: Any) -> None:
+        if not isinstance(obj, self.expected):
+            raise TypeError(f"{self.attr[:-1]} must be a {self.expected.__name__}, got {type(obj)!r}")
+        name: str = cast(Any, obj).name
+        if name in self.table:
+            owner = self.owners[f"{self.attr}:{name}"]
+            message = f"{self.attr[:-1]} {name!r} is already registered by plugin {owner!r}"
+            self.record.errors.append(message)
+            log.error("plugin %s: %s; ignored", self.record.name, message)
+            return
+        self.table[name] = obj
+        self.owners[f"{self.attr}:{name}"] = self.record.name
+        getattr(self.record, self.attr).append(name)
+        self.added.append(name)
+
+    def undo(self) -> None:
+        """All or nothing: a hook that raised half-way leaves no half a plugin."""
+        for name in self.added:
+            self.table.pop(name, None)
+            self.owners.pop(f"{self.attr}:{name}", None)
+        kept = [name for name in getattr(self.record, self.attr) if name not in self.added]
+        setattr(self.record, self.attr, kept)
 
 
 class PluginHost:
@@ -80,9 +121,8 @@ class PluginHost:
         self.load_entrypoints = load_entrypoints
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
-        if trace:
-            self.pm.trace.root.setwriter(lambda text: log.debug(text.rstrip()))
-            self.pm.enable_tracing()
+        if trace:  # every hook call goes through pluggy's caller, so this sees them all
+            self.pm.add_hookcall_monitoring(_trace_call, _trace_result)
         self.records: dict[str, PluginRecord] = {}
         self._extra: list[tuple[str, object]] = []
         self.catalogue = Catalogue()
@@ -135,58 +175,68 @@ class PluginHost:
         except Exception as exc:
             self._fail(record, "register", exc)
             return
+        try:
+            self.pm.check_pending()  # a hook implementation no hookspec declares: a misspelling
+        except pluggy.PluginValidationError as exc:
+            unknown = ", ".join(repr(hook) for hook in self._unknown_hooks(plugin)) or str(exc)
+            self.pm.unregister(plugin)
+            self._fail(record, "register", exc, f"unknown hook {unknown} in plugin {name!r}; "
+                       f"the known hooks are {', '.join(sorted(HOOK_NAMES))}")
+            return
         record.hooks = sorted(
             impl.name for impl in self.pm.get_hookcallers(plugin) or [] if impl.name in HOOK_NAMES
         )
         self.records[name] = record
 
-    def _fail(self, record: PluginRecord, stage: str, exc: BaseException) -> None:
-        message = f"{stage} failed: {type(exc).__name__}: {exc}"
+    def _unknown_hooks(self, plugin: object) -> list[str]:
+        """The plugin's hooks that match no hookspec (pluggy's optional hooks aside)."""
+        return sorted(
+            caller.name for caller in self.pm.get_hookcallers(plugin) or []
+            if not caller.has_spec()
+            and any(i.plugin is plugin and not i.optionalhook for i in caller.get_hookimpls())
+        )
+
+    def _fail(self, record: PluginRecord, stage: str, exc: BaseException, problem: str = "") -> None:
+        message = f"{stage} failed: {problem or f'{type(exc).__name__}: {exc}'}"
         record.errors.append(message)
         self.records[record.name] = record
         log.error("plugin %s: %s\n%s", record.name, message, traceback.format_exc())
 
     def _collect(self) -> None:
-        kinds: dict[str, tuple[type, dict[str, Any], str]] = {
-            "register_encoders": (Encoder, self.catalogue.encoders, "encoders"),
-            "register_generators": (Generator, self.catalogue.generators, "generators"),
-            "register_effects": (Effect, self.catalogue.effects, "effects"),
-            "register_recipes": (Recipe, self.catalogue.recipes, "recipes"),
-        }
-        for hook_name, (expected, table, attr) in kinds.items():
-            caller = getattr(self.pm.hook, hook_name)
-            for impl in caller.get_hookimpls():
+        plugins = self.pm.get_plugins()
+        for hook_name in KINDS:
+            for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
                 record = self.records[impl.plugin_name]
-                before = list(getattr(record, attr))
-                register = self._registrar(record, expected, table, attr)
+                register = _Registrar(self.catalogue, record, hook_name)
+                # pluggy's caller for this one plugin: errors stay isolated, and tracing sees the call.
+                caller = self.pm.subset_hook_caller(hook_name, [p for p in plugins if p is not impl.plugin])
                 try:
-                    impl.function(register=register)
+                    caller(register=register)
                 except Exception as exc:
-                    # All or nothing: a hook that raised half-way leaves no half a plugin.
-                    for name in getattr(record, attr)[len(before):]:
-                        table.pop(name, None)
-                        self.catalogue.owners.pop(f"{attr}:{name}", None)
-                    setattr(record, attr, before)
+                    register.undo()
                     self._fail(record, hook_name, exc)
-
-    def _registrar(
-        self, record: PluginRecord, expected: type, table: dict[str, Any], attr: str
-    ) -> Callable[[Any], None]:
-        def register(obj: Any) -> None:
-            if not isinstance(obj, expected):
-                raise TypeError(f"{attr[:-1]} must be a {expected.__name__}, got {type(obj)!r}")
-            name: str = cast(Any, obj).name
-            if name in table:
-                owner = self.catalogue.owners[f"{attr}:{name}"]
-                message = f"{attr[:-1]} {name!r} is already registered by plugin {owner!r}"
-                record.errors.append(message)
-                log.error("plugin %s: %s; ignored", record.name, message)
-                return
-            table[name] = obj
-            self.catalogue.owners[f"{attr}:{name}"] = record.name
-            getattr(record, attr).append(name)
-
-        return register
 
     def failed(self) -> list[PluginRecord]:
         return [r for r in self.records.values() if r.errors]
+
+
+def _plugin_names(impls: Sequence[pluggy.HookImpl]) -> str:
+    return ", ".join(impl.plugin_name for impl in impls)
+
+
+def _trace_call(hook: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]) -> None:
+    log.info("plugin %s: calling %s(%s)", _plugin_names(impls), hook, ", ".join(kwargs))
+
+
+def _trace_result(
+    outcome: pluggy.Result[Any], hook: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]
+) -> None:
+    register = kwargs.get("register")
+    added = register.added if isinstance(register, _Registrar) else []
+    if outcome.exception is not None:
+        log.info("plugin %s: %s raised %s: %s (registered %s, undone)", _plugin_names(impls), hook,
+                 type(outcome.exception).__name__, outcome.exception, added)
+    else:  # a register_* hook returns nothing; anything it does return is shown, and ignored
+        result = outcome.get_result()
+        log.info("plugin %s: %s registered %s%s", _plugin_names(impls), hook, added,
+                 f", returned {result!r} (ignored)" if result else "")

@@ -1,19 +1,24 @@
-"""Parameters as sent checked against a generator's or effect's model, each problem named by field.
+"""What a client sent checked field by field, the same for a generator and an effect.
 
 Unknown keys, schema violations and the model's own cross-field bounds (a validator raising
 :class:`~museforge.engine.generator.LimitExceeded`, which sees the request's ``count``) all become
-``google.rpc`` field violations: ``parameters.<field>``, or the field a bound names first.
+``google.rpc`` field violations: ``parameters.<field>``, or the field a bound names first. The
+output format and the seed are checked here too, and an effect's number of inputs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import secrets
+from collections.abc import Container, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from .effect import Effect
 from .errors import FieldViolation
 from .generator import LimitExceeded
+
+MAX_SEED = 2**64 - 1
 
 
 def _violations_from(error: ValidationError) -> list[FieldViolation]:
@@ -53,3 +58,27 @@ def validate_parameters(
     except ValidationError as exc:
         violations.extend(_violations_from(exc))
     return params, violations
+
+
+def check_format_and_seed(name: str, formats: tuple[str, ...], encoders: Container[str], fmt: str,
+                          seed: int | None, violations: list[FieldViolation]) -> tuple[str, int]:
+    """The output format (checked against the declaration and the encoders) and the seed (drawn
+    when none was sent); problems are added to ``violations``."""
+    fmt = fmt.lower()
+    if fmt not in formats or fmt not in encoders:
+        violations.append(FieldViolation(
+            "format", f"{fmt!r} is not supported by {name}; use one of {list(formats)}"))
+    if seed is None:
+        seed = secrets.randbits(63)
+    elif not 0 <= seed <= MAX_SEED:
+        violations.append(FieldViolation("seed", "must be between 0 and 2**64-1"))
+    return fmt, seed
+
+
+def check_input_count(effect: Effect, given: int) -> FieldViolation | None:
+    """A problem when an effect is sent fewer or more inputs than it takes."""
+    if effect.min_inputs <= given <= effect.max_inputs:
+        return None
+    wanted = (str(effect.min_inputs) if effect.min_inputs == effect.max_inputs
+              else f"{effect.min_inputs} to {effect.max_inputs}")
+    return FieldViolation("inputs", f"{effect.name} takes {wanted} input(s), got {given}")

@@ -17,14 +17,9 @@ import numpy as np
 from google.protobuf.message import Message
 
 from ..inference import grpc_service_pb2 as pb
-from ..server.oip_tensors import (
-    OIP_DATATYPES,
-    TensorError,
-    decode_raw,
-    decode_typed,
-    encode_raw,
-    numpy_dtype,
-)
+from ..server.oip_datatypes import OIP_DATATYPES, TensorError, numpy_dtype
+from ..server.oip_decode import decode_raw, decode_typed
+from ..server.oip_encode import encode_raw
 from .json_codec import bad_request
 from .routes import Route
 

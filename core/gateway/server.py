@@ -26,8 +26,8 @@ from uvicorn.server import ServerState
 
 from ..config import Settings
 from ..server.auth import KeyRing
+from ..server.bind_rules import is_loopback
 from ..server.budget import ByteBudget
-from ..server.tls import is_loopback
 from . import http_protocol as gateway_http
 from .app import Request
 from .calls import InProcess

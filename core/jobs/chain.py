@@ -120,7 +120,7 @@ def _run_step(
             prepared = engine.prepare_effect(
                 step.effect, step.parameters, [EffectInput(data, name)], seed, fmt
             )
-            return [e for e in engine.run_effect(prepared, cancel) if isinstance(e, Artifact)]
+            return [e for e in engine.run(prepared, cancel) if isinstance(e, Artifact)]
         except ResourceExhausted as exc:
             if cancel is not None and cancel.wait(exc.retry_after):
                 return []  # cancelled while waiting: the caller sees the flag

@@ -36,6 +36,7 @@ from ..engine.errors import (
     ResourceExhausted,
     Unavailable,
 )
+from ..server.message_fields import message_from
 from ..server.museforge_service import abort_with
 from ..v1 import jobs_pb2
 from ..v1 import jobs_pb2_grpc as jobs_grpc
@@ -99,14 +100,8 @@ def metadata_of(job: Job, summary: bool = False) -> jobs_pb2.JobMetadata:
 
 
 def item_of(item: Item) -> jobs_pb2.JobItem:
-    return jobs_pb2.JobItem(
-        index=item.index,
-        frame=item.frame,
-        input=item.input,
-        output=item.output,
-        state=jobs_pb2.ItemState.Name(int(item.state)),
-        error=item.error,
-    )
+    return message_from(jobs_pb2.JobItem, item, ("index", "frame", "input", "output", "error"),
+                        state=jobs_pb2.ItemState.Name(int(item.state)))
 
 
 def operation_of(
@@ -261,10 +256,14 @@ async def answering(context: Context) -> AsyncIterator[None]:
         raise
 
 
-class JobsService(jobs_grpc.JobsServicer):
+class BackendServicer:
+    """A servicer answering from the backend both job services share."""
+
     def __init__(self, backend: JobsBackend) -> None:
         self.backend = backend
 
+
+class JobsService(BackendServicer, jobs_grpc.JobsServicer):
     async def SubmitJob(
         self, request: jobs_pb2.SubmitJobRequest, context: Context
     ) -> operations_pb2.Operation:
@@ -316,10 +315,7 @@ class JobsService(jobs_grpc.JobsServicer):
                 await asyncio.sleep(POLL_SECONDS)
 
 
-class OperationsService(ops_grpc.OperationsServicer):
-    def __init__(self, backend: JobsBackend) -> None:
-        self.backend = backend
-
+class OperationsService(BackendServicer, ops_grpc.OperationsServicer):
     async def GetOperation(
         self, request: operations_pb2.GetOperationRequest, context: Context
     ) -> operations_pb2.Operation:

@@ -11,11 +11,14 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnxruntime as ort
 
 from .manifest import AxisRule, Manifest
+
+if TYPE_CHECKING:  # only its type: the tensor checks that share FieldError need no ONNX Runtime
+    import onnxruntime as ort
 
 ORT_TO_NUMPY = {
     "tensor(float)": np.float32,
@@ -33,13 +36,17 @@ ORT_TO_NUMPY = {
 }
 
 
-class InputError(ValueError):
-    """Inputs that do not fit the model; ``field`` names the offending input."""
+class FieldError(ValueError):
+    """A value refused with the field (request field or model input) at fault, and why."""
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class InputError(FieldError):
+    """Inputs that do not fit the model; ``field`` names the offending input."""
 
 
 class ModelRefused(InputError):

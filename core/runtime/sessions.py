@@ -15,7 +15,6 @@ import onnxruntime as ort
 from onnxruntime.capi.onnxruntime_pybind11_state import Fail as OrtFail
 from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument as OrtInvalidArgument
 
-from ..engine.generator import ModelSource
 from . import providers
 from .arena import ArenaPolicy
 from .batcher import BatchingOptions, DynamicBatcher
@@ -30,6 +29,7 @@ from .model_checks import (
     refusal,
     specs,
 )
+from .model_source import ModelSource
 
 __all__ = ["ORT_TO_NUMPY", "InputError", "LoadedModel", "ModelNotReady", "ModelOverrides", "ModelRefused",
            "Runtime", "RuntimeOptions", "TensorSpec"]

@@ -32,10 +32,12 @@ from ..v1 import jobs_pb2
 from ..v1 import jobs_pb2_grpc as jobs_grpc
 from ..v1 import museforge_pb2 as pb
 from ..v1 import museforge_pb2_grpc as pb_grpc
+from .bind_rules import check_exposure
+from .guard import Guard, build_guard
 from .metrics import Metrics, Recorder
 from .museforge_service import MuseforgeService
 from .oip_service import InferenceService
-from .tls import build_guard, check_exposure, server_credentials
+from .tls import server_credentials
 from .tracing import Tracing, build_tracing
 from .workers import WorkerRole, split_address
 
@@ -133,34 +135,29 @@ def start_jobs(settings: Settings, engine: Engine, worker: WorkerRole | None = N
     return JobsBackend(store, executor, engine, sandbox, settings.max_job_items)
 
 
-async def start_server(
-    settings: Settings, engine: Engine | None = None, *, span_exporter: SpanExporter | None = None,
-    worker: WorkerRole | None = None,
-) -> RunningServer:
-    """Start serving on ``settings.address`` (port 0 picks a free one) and return at once.
-
-    ``span_exporter`` turns tracing on with that exporter (tests read spans from memory).
-    ``worker``: one of several processes sharing the port (see :mod:`museforge.server.workers`).
-    """
+def checked_addresses(settings: Settings) -> tuple[tuple[str, int], tuple[str, int]]:
+    """The gRPC and HTTP (("", 0): off) hosts and ports, each refused if it would be exposed unsafely."""
     host, port = split_address(settings.address)
     check_exposure(settings, host)
     http_host, http_port = split_address(settings.http_address) if settings.http_address else ("", 0)
     if settings.http_address:
         check_exposure(settings, http_host)
-    guard = build_guard(settings)
-    credentials = server_credentials(settings)
-    tracing = build_tracing(settings, span_exporter)  # before the engine: a missing extra fails fast
-    engine = engine or Engine(settings)
-    engine.start()
-    executor = ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="museforge-gen")
-    metrics = (Metrics(engine.runtime, lambda name: name in engine.generators or name in engine.effects)
-               if settings.metrics_address else None)
+    return (host, port), (http_host, http_port)
+
+
+def interceptor_chain(guard: Guard, metrics: Metrics | None, tracing: Tracing | None
+                      ) -> list[grpc.aio.ServerInterceptor]:
     interceptors: list[grpc.aio.ServerInterceptor] = (
         [guard] if metrics is None else [Recorder(metrics), guard]
     )
     if tracing is not None:  # outermost: refused calls get their span too
         interceptors.insert(0, tracing.interceptor)
-    server = grpc.aio.server(
+    return interceptors
+
+
+def grpc_server(settings: Settings, interceptors: list[grpc.aio.ServerInterceptor],
+                worker: WorkerRole | None) -> grpc.aio.Server:
+    return grpc.aio.server(
         interceptors=interceptors,
         options=[
             ("grpc.max_send_message_length", settings.max_message_bytes),
@@ -169,10 +166,14 @@ async def start_server(
             ("grpc.so_reuseport", 1 if worker is not None else 0),
         ],
     )
-    services = ServiceRegistry(server)  # the gateway calls the same servicers in-process
+
+
+def add_services(server: grpc.aio.Server, engine: Engine, executor: ThreadPoolExecutor, jobs: JobsBackend
+                 ) -> tuple[ServiceRegistry, health_aio.HealthServicer]:
+    """Every servicer, in a registry the gateway calls in-process too; health; reflection."""
+    services = ServiceRegistry(server)
     pb_grpc.add_MuseforgeServicer_to_server(MuseforgeService(engine, executor), services)
     oip_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceService(engine, executor), services)
-    jobs = start_jobs(settings, engine, worker)
     jobs_grpc.add_JobsServicer_to_server(JobsService(jobs), services)
     ops_grpc.add_OperationsServicer_to_server(OperationsService(jobs), services)
     health_servicer = health_aio.HealthServicer()
@@ -188,22 +189,60 @@ async def start_server(
         ),
         server,
     )
+    return services, health_servicer
+
+
+def bind(server: grpc.aio.Server, settings: Settings, host: str, port: int,
+         credentials: grpc.ServerCredentials | None) -> int:
+    """The port bound (with TLS when there are credentials); OSError when it cannot be."""
     target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     bound = server.add_secure_port(target, credentials) if credentials else server.add_insecure_port(target)
     if bound == 0:
         raise OSError(f"could not bind {settings.address}")
-    gateway = None
-    if settings.http_address:  # bound before the gRPC server starts: a taken port stops it all
-        from ..gateway.server import (
-            bind_gateway,  # only now: serving without it never loads the HTTP stack
-        )
+    return bound
 
+
+def bind_http(settings: Settings, host: str, port: int, calls: InProcess, guard: Guard,
+              worker: WorkerRole | None) -> RunningGateway:
+    """The HTTP gateway, bound before the gRPC server starts: a taken port stops it all."""
+    from ..gateway.server import (
+        bind_gateway,  # only now: serving without it never loads the HTTP stack
+    )
+
+    try:
+        return bind_gateway(settings, host, port, calls, guard.ring, guard.budget,
+                            reuse_port=worker is not None)
+    except OSError as exc:
+        raise OSError(f"could not serve the HTTP gateway on {settings.http_address}: {exc}") from exc
+
+
+async def start_server(
+    settings: Settings, engine: Engine | None = None, *, span_exporter: SpanExporter | None = None,
+    worker: WorkerRole | None = None,
+) -> RunningServer:
+    """Start serving on ``settings.address`` (port 0 picks a free one) and return at once.
+
+    ``span_exporter`` turns tracing on with that exporter (tests read spans from memory).
+    ``worker``: one of several processes sharing the port (see :mod:`museforge.server.workers`).
+    """
+    (host, port), (http_host, http_port) = checked_addresses(settings)
+    guard = build_guard(settings)
+    credentials = server_credentials(settings)
+    tracing = build_tracing(settings, span_exporter)  # before the engine: a missing extra fails fast
+    engine = engine or Engine(settings)
+    engine.start()
+    executor = ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="museforge-gen")
+    metrics = (Metrics(engine.runtime, lambda name: name in engine.generators or name in engine.effects)
+               if settings.metrics_address else None)
+    interceptors = interceptor_chain(guard, metrics, tracing)
+    server = grpc_server(settings, interceptors, worker)
+    jobs = start_jobs(settings, engine, worker)
+    services, health_servicer = add_services(server, engine, executor, jobs)
+    bound = bind(server, settings, host, port, credentials)
+    gateway = None
+    if settings.http_address:
         calls = InProcess(services, interceptors, settings.max_message_bytes)
-        try:
-            gateway = bind_gateway(settings, http_host, http_port, calls, guard.ring, guard.budget,
-                                   reuse_port=worker is not None)
-        except OSError as exc:
-            raise OSError(f"could not serve the HTTP gateway on {settings.http_address}: {exc}") from exc
+        gateway = bind_http(settings, http_host, http_port, calls, guard, worker)
     await server.start()
     await report_health(engine, health_servicer)
     metrics_address = metrics.serve(settings.metrics_address) if metrics is not None else ""

@@ -26,11 +26,13 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
+from ..config import Settings, keys_path
 from ..engine.errors import InvalidArgument, RequestError, ResourceExhausted
-from .auth import ApiKey, KeyRing, bearer_token
+from .auth import ApiKey, KeyError_, KeyFile, KeyRing, bearer_token
 from .budget import ByteBudget
 from .interception import Deserializer, Refusal, around, refused, refusing_any_method
 from .status import to_status
+from .unsafe_setup import UnsafeSetup
 
 Handler = grpc.RpcMethodHandler
 ANONYMOUS = "anonymous"
@@ -232,3 +234,23 @@ class Guard(grpc.aio.ServerInterceptor):
 
     def release(self, who: str) -> None:
         self.in_flight[who] -= 1
+
+
+def build_guard(settings: Settings) -> Guard:
+    """The guard the settings ask for: the API keys (when auth is on) and the limits."""
+    ring = None
+    if settings.auth:
+        try:
+            keys = KeyFile(keys_path(settings)).load()
+        except KeyError_ as exc:
+            raise UnsafeSetup(str(exc)) from exc
+        if not keys:
+            raise UnsafeSetup(
+                f"auth is on but {keys_path(settings)} holds no API key; create one with "
+                "`museforge keys create --scopes generate,jobs`"
+            )
+        ring = KeyRing(keys)
+    limits = Limits(settings.max_concurrent_per_key, settings.requests_per_second_per_key,
+                    request_bytes=settings.max_request_bytes_in_flight,
+                    open_streams=settings.max_open_streams)
+    return Guard(ring, set(settings.open_services), limits)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import threading
@@ -11,11 +10,11 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import grpc
 
-from ..engine.catalogue import Artifact, EffectInput, Engine, PreparedEffect, PreparedRequest
+from ..engine.catalogue import Artifact, EffectInput, Engine, PreparedRequest
 from ..engine.effect import Effect
 from ..engine.errors import DeadlineExceeded, Internal, NotFound, RequestError, clip
 from ..engine.generator import Chunk, Generator, Progress
@@ -24,33 +23,25 @@ from ..runtime.statistics import Duration
 from ..v1 import museforge_pb2 as pb
 from ..v1 import museforge_pb2_grpc as pb_grpc
 from .interception import answer, forget_frames
+from .message_fields import message_from
 from .status import to_status
 from .structs import struct_to_dict
-from .thread_bridge import iterate_in_thread
+from .thread_bridge import Deadline, call_in_thread, iterate_in_thread, within
 
 log = logging.getLogger("museforge.service")
-T = TypeVar("T")
 Collected = tuple[int, list[pb.Artifact]]  # a unary call's seed and artifacts
+Request = pb.GenerateRequest | pb.ApplyEffectRequest
+Reply = TypeVar("Reply", pb.GenerateResponse, pb.ApplyEffectResponse)
+Event = TypeVar("Event", pb.GenerateEvent, pb.ApplyEffectEvent)
 
 
 def artifact_message(artifact: Artifact) -> pb.Artifact:
-    return pb.Artifact(
-        data=artifact.data,
-        media_type=artifact.media_type,
-        format=artifact.format,
-        index=artifact.index,
-        filename=artifact.filename,
-        metadata=dict(artifact.metadata),
-    )
+    return message_from(pb.Artifact, artifact, ("data", "media_type", "format", "index", "filename"),
+                        metadata=dict(artifact.metadata))
 
 
 def progress_message(progress: Progress) -> pb.Progress:
-    return pb.Progress(
-        completed=progress.completed,
-        total=progress.total,
-        stage=progress.stage,
-        message=progress.message,
-    )
+    return message_from(pb.Progress, progress, ("completed", "total", "stage", "message"))
 
 
 async def abort_with(context: grpc.aio.ServicerContext[Any, Any], error: RequestError) -> None:
@@ -85,40 +76,6 @@ def fail(context: grpc.aio.ServicerContext[Any, Any], error: Exception, what: st
     answer(context, to_status(correlated(known, what)))
 
 
-@dataclass
-class Deadline:
-    """One call's time limit, shared by preparing its request and running it."""
-
-    seconds: float
-    what: str
-    at: float = 0.0
-
-    def __post_init__(self) -> None:
-        self.at = asyncio.get_running_loop().time() + self.seconds
-
-    def remaining(self) -> float:
-        return max(0.0, self.at - asyncio.get_running_loop().time())
-
-    def exceeded(self) -> DeadlineExceeded:
-        return DeadlineExceeded(f"{self.what} ran past its {self.seconds:g} s limit and was stopped")
-
-
-async def within(events: AsyncIterator[T], deadline: Deadline) -> AsyncIterator[T]:
-    """The events, or DeadlineExceeded once the deadline has passed (the work is then cancelled)."""
-    iterator = events.__aiter__()
-    try:
-        while True:
-            try:
-                item = await asyncio.wait_for(iterator.__anext__(), deadline.remaining())
-            except StopAsyncIteration:
-                return
-            except asyncio.TimeoutError:
-                raise deadline.exceeded() from None
-            yield item
-    finally:
-        await iterator.aclose()  # type: ignore[attr-defined]
-
-
 def _collect(events: Iterable[Progress | Artifact | Chunk], cancel: threading.Event) -> list[pb.Artifact]:
     """The artifacts of a run, as messages; stops early once the call has ended."""
     artifacts = []
@@ -130,13 +87,38 @@ def _collect(events: Iterable[Progress | Artifact | Chunk], cancel: threading.Ev
     return artifacts
 
 
-def generate_event(event: Progress | Artifact | Chunk) -> pb.GenerateEvent:
-    if isinstance(event, Artifact):
-        return pb.GenerateEvent(artifact=artifact_message(event))
-    if isinstance(event, Chunk):
-        chunk = pb.Chunk(index=event.index, data=event.data, media_type=event.media_type, offset=event.offset)
-        return pb.GenerateEvent(chunk=chunk)
-    return pb.GenerateEvent(progress=progress_message(event))
+def chunk_message(chunk: Chunk) -> pb.Chunk:
+    return pb.Chunk(index=chunk.index, data=chunk.data, media_type=chunk.media_type, offset=chunk.offset)
+
+
+@dataclass(frozen=True)
+class Route(Generic[Reply, Event]):
+    """What a generator's calls and an effect's answer with; all else about them is shared."""
+
+    method: str  # "Generate" or "ApplyEffect"; the streaming form is "Stream" + method
+    kind: str  # "generator" or "effect": the catalogue the call's name is looked up in
+    reply: type[Reply]
+    event: type[Event]
+    chunk: Callable[[Chunk], Event | None]  # None: the stream's messages carry no chunks
+
+    def stream_event(self, event: Progress | Artifact | Chunk) -> Event | None:
+        if isinstance(event, Artifact):
+            return self.event(artifact=artifact_message(event))
+        if isinstance(event, Progress):
+            return self.event(progress=progress_message(event))
+        return self.chunk(event)
+
+
+GENERATE = Route("Generate", "generator", pb.GenerateResponse, pb.GenerateEvent,
+                 lambda chunk: pb.GenerateEvent(chunk=chunk_message(chunk)))
+# ApplyEffectEvent has no chunk: an effect's stream carries whole artifacts.
+APPLY_EFFECT = Route("ApplyEffect", "effect", pb.ApplyEffectResponse, pb.ApplyEffectEvent,
+                     lambda chunk: None)
+
+
+def declared_name(request: Request) -> str:
+    """The generator or effect a call asks for."""
+    return request.effect if isinstance(request, pb.ApplyEffectRequest) else request.generator
 
 
 class MuseforgeService(pb_grpc.MuseforgeServicer):
@@ -239,105 +221,74 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
         seconds = self._limit(declared.timeout if declared is not None else None)
         return Deadline(seconds, f"{kind} {clip(name, 200)}")
 
-    async def _in_worker(self, work: Callable[[threading.Event], T], deadline: Deadline) -> T:
-        """``work(cancel)`` in a worker thread within the call's time; ``cancel`` is set once the
-        call ends early (cancelled by the client, or out of time), so the work stops too."""
-        cancel = threading.Event()
-        future = asyncio.get_running_loop().run_in_executor(self.executor, work, cancel)
-        try:
-            return await asyncio.wait_for(future, deadline.remaining())
-        except asyncio.TimeoutError:
-            raise deadline.exceeded() from None
-        finally:
-            cancel.set()
-
-    def _prepare(self, request: pb.GenerateRequest, cancel: threading.Event) -> PreparedRequest:
+    def _prepare(self, request: Request, cancel: threading.Event) -> PreparedRequest:
         parameters = struct_to_dict(request.parameters)
         seed = request.seed if request.HasField("seed") else None
+        if isinstance(request, pb.ApplyEffectRequest):
+            inputs = [EffectInput(i.data, i.name) for i in request.inputs]
+            return self.engine.prepare_effect(request.effect, parameters, inputs, seed, request.format,
+                                              cancel)
         return self.engine.prepare(request.generator, parameters, seed, request.count, request.format)
-
-    def _prepare_effect(self, request: pb.ApplyEffectRequest, cancel: threading.Event) -> PreparedEffect:
-        parameters = struct_to_dict(request.parameters)
-        seed = request.seed if request.HasField("seed") else None
-        inputs = [EffectInput(i.data, i.name) for i in request.inputs]
-        return self.engine.prepare_effect(request.effect, parameters, inputs, seed, request.format, cancel)
 
     # A unary call runs start to finish in one worker thread: its events never cross to the
     # loop one by one (each crossing is a wake-up and a timer), and its messages are built
     # there too. Only streaming calls hand their events to the loop as they come.
 
-    def _generated(self, request: pb.GenerateRequest, cancel: threading.Event) -> Collected:
+    def _collected(self, request: Request, cancel: threading.Event) -> Collected:
         prepared = self._prepare(request, cancel)
         return prepared.seed, _collect(self.engine.run(prepared, cancel), cancel)
 
-    def _applied(self, request: pb.ApplyEffectRequest, cancel: threading.Event) -> Collected:
-        prepared = self._prepare_effect(request, cancel)
-        return prepared.seed, _collect(self.engine.run_effect(prepared, cancel), cancel)
+    async def _unary(self, route: Route[Reply, Any], request: Request,
+                     context: grpc.aio.ServicerContext[Any, Any]) -> Reply:
+        """Generate or ApplyEffect: the seed and every artifact in one reply."""
+        name = declared_name(request)
+        what = f"{route.method} {clip(name, 200)}"
+        deadline = self._deadline(route.kind, name)
+        try:
+            seed, artifacts = await call_in_thread(partial(self._collected, request), self.executor, deadline)
+        except Exception as exc:
+            fail(context, exc, what)
+            return route.reply()
+        return route.reply(artifacts=artifacts, seed=seed)
 
-    async def _events(self, prepared: PreparedRequest, deadline: Deadline
-                      ) -> AsyncIterator[Progress | Artifact | Chunk]:
-        events = iterate_in_thread(lambda cancel: self.engine.run(prepared, cancel), self.executor)
-        async for event in within(events, deadline):
-            yield event
-
-    async def _effect_events(self, prepared: PreparedEffect, deadline: Deadline
-                             ) -> AsyncIterator[Progress | Artifact | Chunk]:
-        events = iterate_in_thread(lambda cancel: self.engine.run_effect(prepared, cancel), self.executor)
-        async for event in within(events, deadline):
-            yield event
+    async def _stream(self, route: Route[Any, Event], request: Request,
+                      context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Event]:
+        """StreamGenerate or StreamApplyEffect: the seed first, then events as the run makes them."""
+        name = declared_name(request)
+        what = f"Stream{route.method} {clip(name, 200)}"
+        deadline = self._deadline(route.kind, name)
+        try:
+            prepared = await call_in_thread(partial(self._prepare, request), self.executor, deadline)
+            yield route.event(seed=prepared.seed)
+            events = iterate_in_thread(partial(self.engine.run, prepared), self.executor)
+            async for event in within(events, deadline):
+                message = route.stream_event(event)
+                if message is not None:
+                    yield message
+        except Exception as exc:
+            fail(context, exc, what)
 
     async def Generate(
         self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.GenerateResponse:
-        what = f"Generate {clip(request.generator, 200)}"
-        deadline = self._deadline("generator", request.generator)
-        try:
-            seed, artifacts = await self._in_worker(partial(self._generated, request), deadline)
-        except Exception as exc:
-            fail(context, exc, what)
-            return pb.GenerateResponse()
-        return pb.GenerateResponse(artifacts=artifacts, seed=seed)
+        return await self._unary(GENERATE, request, context)
 
     async def StreamGenerate(
         self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[pb.GenerateEvent]:
-        what = f"StreamGenerate {clip(request.generator, 200)}"
-        deadline = self._deadline("generator", request.generator)
-        try:
-            prepared = await self._in_worker(partial(self._prepare, request), deadline)
-            yield pb.GenerateEvent(seed=prepared.seed)
-            async for event in self._events(prepared, deadline):
-                yield generate_event(event)
-        except Exception as exc:
-            fail(context, exc, what)
+        async for message in self._stream(GENERATE, request, context):
+            yield message
 
     async def ApplyEffect(
         self, request: pb.ApplyEffectRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ApplyEffectResponse:
-        what = f"ApplyEffect {clip(request.effect, 200)}"
-        deadline = self._deadline("effect", request.effect)
-        try:
-            seed, artifacts = await self._in_worker(partial(self._applied, request), deadline)
-        except Exception as exc:
-            fail(context, exc, what)
-            return pb.ApplyEffectResponse()
-        return pb.ApplyEffectResponse(artifacts=artifacts, seed=seed)
+        return await self._unary(APPLY_EFFECT, request, context)
 
     async def StreamApplyEffect(
         self, request: pb.ApplyEffectRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[pb.ApplyEffectEvent]:
-        what = f"StreamApplyEffect {clip(request.effect, 200)}"
-        deadline = self._deadline("effect", request.effect)
-        try:
-            prepared = await self._in_worker(partial(self._prepare_effect, request), deadline)
-            yield pb.ApplyEffectEvent(seed=prepared.seed)
-            async for event in self._effect_events(prepared, deadline):
-                if isinstance(event, Artifact):
-                    yield pb.ApplyEffectEvent(artifact=artifact_message(event))
-                elif isinstance(event, Progress):
-                    yield pb.ApplyEffectEvent(progress=progress_message(event))
-        except Exception as exc:
-            fail(context, exc, what)
+        async for message in self._stream(APPLY_EFFECT, request, context):
+            yield message
 
     async def GetModelStatistics(
         self, request: pb.GetModelStatisticsRequest, context: grpc.aio.ServicerContext[Any, Any]

@@ -23,7 +23,8 @@ from collections.abc import Mapping, Sequence
 from ..engine.errors import FieldViolation, InvalidArgument
 from ..inference import grpc_service_pb2 as pb
 from ..runtime.sessions import LoadedModel, Runtime
-from .oip_tensors import OIP_DATATYPES, TensorError, TensorSpecLike, numpy_dtype
+from .oip_datatypes import OIP_DATATYPES, TensorError, TensorSpecLike, numpy_dtype
+from .oip_decode import named_inputs
 
 # A BYTES element decodes to a pointer plus a Python bytes object (its header alone is 33 bytes).
 BYTES_ELEMENT_COST = 8 + 33
@@ -42,18 +43,10 @@ def _field(where: str, message: str) -> InvalidArgument:
 def header_shapes(request: pb.ModelInferRequest,
                   expected: Sequence[TensorSpecLike]) -> dict[str, tuple[int, ...]]:
     """Each input's shape, in request order, once its header fits the model's declared input."""
-    raw = request.raw_input_contents
-    if raw and len(raw) != len(request.inputs):
-        raise TensorError("raw_input_contents", f"has {len(raw)} entries for {len(request.inputs)} "
-                          "inputs; raw form needs exactly one entry per input, in input order")
     specs = {spec.name: spec for spec in expected}
     shapes: dict[str, tuple[int, ...]] = {}
-    for i, tensor in enumerate(request.inputs):
+    for i, tensor in named_inputs(request):
         where = f"inputs[{i}]"
-        if not tensor.name:
-            raise TensorError(f"{where}.name", "must not be empty")
-        if tensor.name in shapes:
-            raise TensorError(f"{where}.name", f"duplicate input name {tensor.name!r}")
         spec = specs.get(tensor.name)
         if spec is None:
             known = ", ".join(repr(s) for s in specs) or "none"

@@ -34,16 +34,10 @@ from ..runtime.model_checks import check_range
 from ..runtime.sessions import InputError, LoadedModel, ModelRefused
 from ..runtime.statistics import Duration
 from .museforge_service import abort_with, correlated
+from .oip_datatypes import TensorError, TensorSpec, spec_from_onnx, triton_data_type
+from .oip_decode import decode_admitted, decode_raw
+from .oip_encode import encode_outputs
 from .oip_limits import check_batch, check_size, header_shapes, wanted_outputs
-from .oip_tensors import (
-    TensorError,
-    TensorSpec,
-    decode_inputs,
-    decode_raw,
-    encode_outputs,
-    spec_from_onnx,
-    triton_data_type,
-)
 
 log = logging.getLogger("museforge.oip")
 
@@ -101,7 +95,7 @@ class ModelPlan:
 
 def decode_known(request: pb.ModelInferRequest, model: LoadedModel) -> dict[str, np.ndarray]:
     """Decode raw inputs whose headers already decoded and checked once (see ModelPlan): what
-    ``decode_inputs`` and ``check_inputs`` would say about their data, in the same order."""
+    ``decode_admitted`` and ``check_inputs`` would say about their data, in the same order."""
     arrays: dict[str, np.ndarray] = {}
     raw = request.raw_input_contents
     for i, tensor in enumerate(request.inputs):
@@ -296,7 +290,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
         try:
             if key in plan.decodable:
                 return decode_known(request, model)
-            inputs = decode_inputs(request)
+            inputs = decode_admitted(request)  # names and raw count: checked by header_shapes
         except TensorError as exc:
             raise tensor_error(exc) from None
         except InputError as exc:

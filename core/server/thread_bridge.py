@@ -1,4 +1,6 @@
-"""Run a blocking generator in a worker thread and consume its events on the event loop."""
+"""Blocking work in worker threads, awaited on the event loop within a call's time limit: one
+result (``call_in_thread``) or the events of a generator as they come (``iterate_in_thread``).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +9,60 @@ import collections
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Executor
+from dataclasses import dataclass
 from typing import TypeVar
+
+from ..engine.errors import DeadlineExceeded
 
 T = TypeVar("T")
 _DONE = object()
+
+
+@dataclass
+class Deadline:
+    """One call's time limit, shared by preparing its request and running it."""
+
+    seconds: float
+    what: str
+    at: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.at = asyncio.get_running_loop().time() + self.seconds
+
+    def remaining(self) -> float:
+        return max(0.0, self.at - asyncio.get_running_loop().time())
+
+    def exceeded(self) -> DeadlineExceeded:
+        return DeadlineExceeded(f"{self.what} ran past its {self.seconds:g} s limit and was stopped")
+
+
+async def call_in_thread(work: Callable[[threading.Event], T], executor: Executor, deadline: Deadline) -> T:
+    """``work(cancel)`` in a worker thread within the call's time; ``cancel`` is set once the
+    call ends early (cancelled by the client, or out of time), so the work stops too."""
+    cancel = threading.Event()
+    future = asyncio.get_running_loop().run_in_executor(executor, work, cancel)
+    try:
+        return await asyncio.wait_for(future, deadline.remaining())
+    except asyncio.TimeoutError:
+        raise deadline.exceeded() from None
+    finally:
+        cancel.set()
+
+
+async def within(events: AsyncIterator[T], deadline: Deadline) -> AsyncIterator[T]:
+    """The events, or DeadlineExceeded once the deadline has passed (the work is then cancelled)."""
+    iterator = events.__aiter__()
+    try:
+        while True:
+            try:
+                item = await asyncio.wait_for(iterator.__anext__(), deadline.remaining())
+            except StopAsyncIteration:
+                return
+            except asyncio.TimeoutError:
+                raise deadline.exceeded() from None
+            yield item
+    finally:
+        await iterator.aclose()  # type: ignore[attr-defined]
 
 
 async def iterate_in_thread(

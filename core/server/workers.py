@@ -137,7 +137,7 @@ def _die_with_parent() -> None:
 
 async def _serve(settings: Settings, role: WorkerRole, report: Connection) -> int:
     from .app import start_server
-    from .tls import UnsafeSetup
+    from .unsafe_setup import UnsafeSetup
 
     try:
         running = await start_server(settings, worker=role)
@@ -240,7 +240,7 @@ class Workers:
 
 def _reserve(settings: Settings) -> tuple[list[socket.socket], dict[str, Any]]:
     """Hold the gRPC (and HTTP) ports; the settings the workers get (resolved ports, private metrics)."""
-    from .tls import check_exposure
+    from .bind_rules import check_exposure
 
     holders: list[socket.socket] = []
     changes: dict[str, Any] = {}
@@ -278,7 +278,7 @@ def worker_threads(settings: Settings, count: int) -> dict[str, int]:
 
 def _started(workers: Workers, holders: list[socket.socket]) -> None:
     """Start the workers and wait until all serve; on failure stop them and raise as a lone server would."""
-    from .tls import UnsafeSetup
+    from .unsafe_setup import UnsafeSetup
 
     try:
         workers.start()

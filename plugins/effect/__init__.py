@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from museforge import hookimpl
+from museforge import RegisterEffect, RegisterRecipe, hookimpl
 
 from .registry import EFFECTS, RECIPES
 
 
 @hookimpl
-def register_effects(register: Callable[[Any], None]) -> None:
+def register_effects(register: RegisterEffect) -> None:
     for effect in EFFECTS:
         register(effect)
 
 
 @hookimpl
-def register_recipes(register: Callable[[Any], None]) -> None:
+def register_recipes(register: RegisterRecipe) -> None:
     for recipe in RECIPES:
         register(recipe)

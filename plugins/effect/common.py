@@ -14,15 +14,25 @@ import numpy as np
 from PIL import Image
 from pydantic import Field
 
-from museforge import GenerationContext, Media, Progress
-from museforge.engine.colour import linear_to_srgb, srgb_to_linear
-from museforge.engine.effect import Picture
-from museforge.engine.tiling import RunTiles, Tiling, run_tiled
+from museforge import (
+    IMAGE_ENCODERS,
+    GenerationContext,
+    Media,
+    Picture,
+    Progress,
+    RunTiles,
+    Tiling,
+    linear_to_srgb,
+    run_tiled,
+    srgb_to_linear,
+)
 
 # Every effect takes these; tile is the memory/speed knob for large frames.
 TILE_FIELD = Field(256, ge=64, le=1024, description="Tile side in pixels: large frames are "
                    "processed in overlapping tiles of this size (memory grows with its square).")
-IMAGE_FORMATS = ("png", "png16", "jpeg", "webp", "exr")
+# The core's PNG, then the core's other image encoders (museforge.IMAGE_ENCODERS, which the
+# image plugin registers): png, png16, jpeg, webp, exr.
+IMAGE_FORMATS = ("png", *(encoder.name for encoder in IMAGE_ENCODERS))
 
 
 def network_input(picture: Picture) -> tuple[np.ndarray, float]:

@@ -8,9 +8,18 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, Field
 
-from museforge import Effect, GenerationContext, Media, ModelSource, Progress, Recipe
-from museforge.engine.effect import Picture
-from museforge.engine.tiling import RunTiles, Tiling, mirror_index
+from museforge import (
+    Effect,
+    GenerationContext,
+    Media,
+    ModelSource,
+    Picture,
+    Progress,
+    Recipe,
+    RunTiles,
+    Tiling,
+    mirror_index,
+)
 
 from .common import IMAGE_FORMATS, TILE_FIELD, apply_tiled, model_runner, network_input, to_media
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from museforge.engine.tiling import mirror_index
+from museforge import mirror_index
 
 from .metrics import psnr
 from .photo_data import PhotoSplit

@@ -14,10 +14,18 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, Field
 
-from museforge import Effect, GenerationContext, Media, ModelSource, Progress, Recipe
-from museforge.engine.colour import linear_to_srgb
-from museforge.engine.effect import Picture
-from museforge.engine.tiling import RunTiles, Tiling
+from museforge import (
+    Effect,
+    GenerationContext,
+    Media,
+    ModelSource,
+    Picture,
+    Progress,
+    Recipe,
+    RunTiles,
+    Tiling,
+    linear_to_srgb,
+)
 
 from .common import IMAGE_FORMATS, TILE_FIELD, apply_tiled, to_media
 

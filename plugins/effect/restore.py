@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, Field
 
-from museforge import Effect, GenerationContext, Media, ModelSource, Progress, Recipe
-from museforge.engine.effect import Picture
+from museforge import Effect, GenerationContext, Media, ModelSource, Picture, Progress, Recipe
 
 from .common import IMAGE_FORMATS, TILE_FIELD, model_runner, network_input, to_media
 from .denoise import run_even

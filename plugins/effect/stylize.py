@@ -16,9 +16,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from museforge import Effect, GenerationContext, Media, ModelSource, Progress, Recipe
-from museforge.engine.effect import Picture
-from museforge.engine.tiling import Tiling
+from museforge import Effect, GenerationContext, Media, ModelSource, Picture, Progress, Recipe, Tiling
 
 from .common import IMAGE_FORMATS, TILE_FIELD, apply_tiled, model_runner, network_input, to_media
 

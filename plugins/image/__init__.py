@@ -2,31 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from museforge import Recipe, hookimpl
+from museforge import IMAGE_ENCODERS, Recipe, RegisterEncoder, RegisterGenerator, RegisterRecipe, hookimpl
 
 from . import faces, texture
 from .digits import DIGITS, MODELS_DIR
-from .formats import IMAGE_ENCODERS
 
 
 @hookimpl
-def register_generators(register: Callable[[Any], None]) -> None:
+def register_generators(register: RegisterGenerator) -> None:
     register(DIGITS)
     register(faces.FACES)
     register(texture.TEXTURE)
 
 
 @hookimpl
-def register_encoders(register: Callable[[Any], None]) -> None:
+def register_encoders(register: RegisterEncoder) -> None:
+    # The core's image encoders (effects write them too), listed under this plugin.
     for encoder in IMAGE_ENCODERS:
         register(encoder)
 
 
 @hookimpl
-def register_recipes(register: Callable[[Any], None]) -> None:
+def register_recipes(register: RegisterRecipe) -> None:
     register(
         Recipe(
             name="image.digits",

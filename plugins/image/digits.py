@@ -9,8 +9,16 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from museforge import GenerationContext, Generator, Media, ModelSource, Progress
-from museforge.engine.generator import LimitExceeded, OutputEstimate, request_count
+from museforge import (
+    GenerationContext,
+    Generator,
+    LimitExceeded,
+    Media,
+    ModelSource,
+    OutputEstimate,
+    Progress,
+    request_count,
+)
 
 from .resize import upscale
 

@@ -8,9 +8,18 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field, ValidationInfo, model_validator
 
-from museforge import GenerationContext, Generator, Media, ModelSource, Progress
-from museforge.engine.generator import LimitExceeded, OutputEstimate, request_count
-from museforge.engine.latent import Variations, latents
+from museforge import (
+    GenerationContext,
+    Generator,
+    LimitExceeded,
+    Media,
+    ModelSource,
+    OutputEstimate,
+    Progress,
+    Variations,
+    latents,
+    request_count,
+)
 
 from .resize import upscale
 

@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from museforge import Recipe, hookimpl
+from museforge import Recipe, RegisterEncoder, RegisterGenerator, RegisterRecipe, hookimpl
 
 from .formats import MESH_ENCODERS
 from .props import MODELS_DIR, PROPS
 
 
 @hookimpl
-def register_generators(register: Callable[[Any], None]) -> None:
+def register_generators(register: RegisterGenerator) -> None:
     register(PROPS)
 
 
 @hookimpl
-def register_encoders(register: Callable[[Any], None]) -> None:
+def register_encoders(register: RegisterEncoder) -> None:
     for encoder in MESH_ENCODERS:
         register(encoder)
 
 
 @hookimpl
-def register_recipes(register: Callable[[Any], None]) -> None:
+def register_recipes(register: RegisterRecipe) -> None:
     register(Recipe(
         name="mesh.props",
         description="Conditional VAE over signed distance grids of five procedural prop families",

@@ -23,8 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from museforge import Encoder, Media
-from museforge.engine.codecs.encoders import PROVENANCE_KEY, provenance_json, software_tag
+from museforge import PROVENANCE_KEY, Encoder, Media, provenance_json, software_tag
 
 from .asset import MeshAsset, MeshLevel
 

@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from museforge import Recipe, hookimpl
+from museforge import Recipe, RegisterEncoder, RegisterGenerator, RegisterRecipe, hookimpl
 
 from .audio_formats import AUDIO_ENCODERS
 from .melody import MELODY, MODELS_DIR
 
 
 @hookimpl
-def register_generators(register: Callable[[Any], None]) -> None:
+def register_generators(register: RegisterGenerator) -> None:
     register(MELODY)
 
 
 @hookimpl
-def register_encoders(register: Callable[[Any], None]) -> None:
+def register_encoders(register: RegisterEncoder) -> None:
     for encoder in AUDIO_ENCODERS:
         register(encoder)
 
 
 @hookimpl
-def register_recipes(register: Callable[[Any], None]) -> None:
+def register_recipes(register: RegisterRecipe) -> None:
     register(Recipe(
         name="music.melody",
         description="Style-conditioned GRU on music21's Bach chorales, Essen folksongs and Irish "

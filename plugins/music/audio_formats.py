@@ -26,8 +26,7 @@ from concurrent.futures import Future
 import numpy as np
 import soundfile
 
-from museforge import Encoder, Media
-from museforge.engine.codecs.encoders import provenance_json, software_tag
+from museforge import Encoder, Media, provenance_json, software_tag
 
 from .midi_file import read_midi_provenance, write_midi
 from .score import Performance

@@ -17,8 +17,17 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from museforge import Chunk, GenerationContext, Generator, Media, ModelSource, Progress
-from museforge.engine.generator import LimitExceeded, OutputEstimate, request_count
+from museforge import (
+    Chunk,
+    GenerationContext,
+    Generator,
+    LimitExceeded,
+    Media,
+    ModelSource,
+    OutputEstimate,
+    Progress,
+    request_count,
+)
 
 from .audio_formats import BackgroundVorbis, pcm16_bytes
 from .harmony import accompaniment

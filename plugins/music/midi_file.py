@@ -11,7 +11,7 @@ import json
 import struct
 from collections.abc import Iterator, Mapping
 
-from museforge.engine.codecs.encoders import provenance_json
+from museforge import provenance_json
 
 from .score import VOICES, Note, Piece
 

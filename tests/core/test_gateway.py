@@ -29,8 +29,8 @@ from museforge.gateway.routes import ROUTES
 from museforge.inference import grpc_service_pb2 as oip
 from museforge.inference import grpc_service_pb2_grpc as oip_grpc
 from museforge.server.auth import KeyFile
-from museforge.server.oip_tensors import decode_typed
-from museforge.server.tls import UnsafeSetup
+from museforge.server.oip_decode import decode_typed
+from museforge.server.unsafe_setup import UnsafeSetup
 from tests.core.certs import make_pki
 from tests.core.jobs_helpers import job_settings, write_frames
 from tests.servers import ServerThread

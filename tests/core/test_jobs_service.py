@@ -236,8 +236,8 @@ def test_wait_returns_when_the_timeout_passes(jobs: Client, root: Path) -> None:
 
 
 def test_an_exr_sequence_stays_scene_linear_float_through_the_chain(jobs: Client, root: Path) -> None:
+    from museforge import encode_exr
     from museforge.engine.generator import Media
-    from museforge.plugins.image.formats import encode_exr
 
     rng = np.random.default_rng(3)
     for frame in (1, 2):

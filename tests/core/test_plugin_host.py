@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import re
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -16,7 +21,10 @@ from museforge.config import Settings
 from museforge.engine import hookspecs
 from museforge.engine.catalogue import Engine
 from museforge.engine.plugin_host import PluginHost
+from museforge.testing import make_engine, serve
 from tests.servers import ServerThread, inline_engine
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class NoParams(BaseModel):
@@ -51,6 +59,26 @@ class RaisesHalfway:
     def register_generators(self, register: Callable[[Any], None]) -> None:
         register(generator("test.half"))
         raise RuntimeError("registration blew up")
+
+
+class Misspelled:
+    @museforge.hookimpl
+    def register_generators(self, register: museforge.RegisterGenerator) -> None:
+        register(generator("test.misspelled"))
+
+    @museforge.hookimpl
+    def register_efects(self, register: museforge.RegisterEffect) -> None:  # the typo under test
+        pass
+
+
+class OptionalExtra:
+    @museforge.hookimpl
+    def register_generators(self, register: museforge.RegisterGenerator) -> None:
+        register(generator("test.optional"))
+
+    @museforge.hookimpl(optionalhook=True)
+    def register_someday(self, register: Callable[[Any], None]) -> None:  # declared optional: fine
+        pass
 
 
 class WrongType:
@@ -129,10 +157,59 @@ def test_installed_plugins_can_be_ignored() -> None:
 
 
 def test_core_never_names_the_builtin_plugins() -> None:
-    from pathlib import Path
-
     core = Path(museforge.__file__).parent
     for path in core.glob("*.py"):
         text = path.read_text("utf-8")
         # Help texts may use image.digits as an example; code must not import or special-case it.
         assert "museforge.plugins" not in text and "plugins.image" not in text, path
+
+
+def test_a_misspelled_hook_is_reported_with_the_plugin_and_the_known_hooks() -> None:
+    with serve(make_engine([("good", Good()), ("typo", Misspelled()), ("extra", OptionalExtra())])) as served:
+        records = {r.name: r for r in served.engine.plugins()}
+        assert records["typo"].error == (
+            "register failed: unknown hook 'register_efects' in plugin 'typo'; the known hooks are "
+            "register_effects, register_encoders, register_generators, register_recipes"
+        )
+        # The whole plugin is refused, its correctly spelled hook too; the others keep serving.
+        assert records["typo"].hooks == [] and records["typo"].generators == []
+        assert set(served.engine.generators) == {"test.solid", "test.optional"}
+        assert records["extra"].errors == [] and records["good"].errors == []
+        listed = {p.name: p for p in served.client.plugins()}
+        assert "'register_efects'" in listed["typo"].error and "'typo'" in listed["typo"].error
+        assert served.client.health("museforge.plugin/typo") == "NOT_SERVING"
+        assert len(served.client.generate("test.solid", {}, seed=3).artifacts) == 1
+
+
+def test_trace_plugins_logs_every_hook_call_and_its_result(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="museforge.plugin_host")
+    make_engine([("good", Good()), ("half", RaisesHalfway())]).start()
+    assert not [r for r in caplog.records if "calling" in r.getMessage()]  # off by default
+    make_engine([("good", Good()), ("half", RaisesHalfway())], trace_plugins=True).start()
+    lines = [r.getMessage() for r in caplog.records]
+    for expected in (
+        "plugin museforge.core: calling register_encoders(register)",
+        "plugin museforge.core: register_encoders registered ['png']",
+        "plugin good: calling register_generators(register)",
+        "plugin good: register_generators registered ['test.solid']",
+        "plugin half: calling register_generators(register)",
+        "plugin half: register_generators raised RuntimeError: registration blew up "
+        "(registered ['test.half'], undone)",
+    ):
+        assert expected in lines, (expected, lines)
+
+
+def test_the_builtin_plugins_use_only_the_public_api() -> None:
+    internal = re.compile(r"^\s*(?:from|import) museforge\.(?!export\b|testing\b)", re.MULTILINE)
+    offenders = [str(path.relative_to(ROOT)) for path in (ROOT / "plugins").rglob("*.py")
+                 if internal.search(path.read_text("utf-8"))]
+    assert offenders == []
+    for name in museforge.__all__:
+        assert hasattr(museforge, name), name
+
+
+def test_importing_museforge_stays_light() -> None:
+    heavy = ("onnxruntime", "grpc", "torch")
+    code = f"import sys, museforge; print([m for m in {heavy!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"

@@ -20,7 +20,7 @@ from museforge.config import Settings
 from museforge.inference import grpc_service_pb2 as oip
 from museforge.inference import grpc_service_pb2_grpc as oip_grpc
 from museforge.server.auth import KeyFile
-from museforge.server.tls import UnsafeSetup
+from museforge.server.unsafe_setup import UnsafeSetup
 from museforge.v1 import jobs_pb2
 from tests.core.certs import Pki, make_pki
 from tests.servers import ServeProcess, ServerThread

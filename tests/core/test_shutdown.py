@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import signal
-import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 
 from museforge.client import Client
 from museforge.v1 import jobs_pb2
+from museforge.v1 import museforge_pb2 as pb
 from tests.core.jobs_helpers import chain_spec, serve_jobs, write_frames
+from tests.processes import artifacts_through_sigterm
 
 
 def test_sigterm_drains_calls_keeps_the_job_and_exits_zero(tmp_path: Path) -> None:
     write_frames(tmp_path / "in", 1, 24, size=(256, 192))
-    outcome: dict[str, object] = {}
     with serve_jobs(tmp_path) as server:
         assert server.proc is not None
         with Client(server.address, timeout=120) as client:
@@ -24,26 +24,14 @@ def test_sigterm_drains_calls_keeps_the_job_and_exits_zero(tmp_path: Path) -> No
                 if event.WhichOneof("event") == "item":
                     break  # the job is under way
 
-            running = threading.Event()
-
-            def in_flight() -> None:
+            def in_flight() -> Iterator[pb.GenerateEvent]:
                 with Client(server.address, timeout=120) as other:
-                    events = other.stream_generate(
+                    yield from other.stream_generate(
                         "mesh.props", {"resolution": 96, "lods": 2}, seed=3, count=4, fmt="glb"
                     )
-                    artifacts = 0
-                    for event in events:
-                        running.set()  # the server has the call (its first event is the seed)
-                        artifacts += event.WhichOneof("event") == "artifact"
-                    outcome["artifacts"] = artifacts
 
-            caller = threading.Thread(target=in_flight)
-            caller.start()
-            # A fixed sleep raced a busy machine: the call could still be connecting at SIGTERM.
-            assert running.wait(60)
-            server.proc.send_signal(signal.SIGTERM)
-            caller.join(60)
-            assert outcome.get("artifacts") == 4  # finished inside the grace period
+            # finished inside the grace period
+            assert artifacts_through_sigterm(server.proc, in_flight) == 4
             assert server.proc.wait(60) == 0
             try:
                 client.plugins()

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +29,7 @@ from museforge.v1 import jobs_pb2_grpc as jobs_grpc
 from museforge.v1 import museforge_pb2 as pb
 from museforge.v1 import museforge_pb2_grpc as pb_grpc
 from tests.core.jobs_helpers import chain_spec, write_frames
+from tests.processes import artifacts_through_sigterm, scrape
 from tests.servers import ServeProcess
 
 PIDS = re.compile(r"(\d+) workers \(pids ([\d, ]+)\); job executor in pid (\d+)")
@@ -128,12 +126,6 @@ def digit_request() -> oip.ModelInferRequest:
     return request
 
 
-def scrape(address: str) -> dict[str, float]:
-    text = urllib.request.urlopen(f"http://{address}/metrics", timeout=30).read().decode()
-    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
-            for line in text.splitlines() if line and not line.startswith("#")}
-
-
 def test_calls_reach_every_worker_and_metrics_add_up(workers: Workers) -> None:
     served: dict[int, int] = {}
     replies = set()
@@ -221,25 +213,15 @@ def test_sigterm_to_the_parent_drains_every_worker_and_exits_zero(tmp_path: Path
         assert server.proc is not None
         parent = Workers(server)
         follower = next(pid for pid in parent.pids if pid != parent.leader)
-        outcome: dict[str, int] = {}
-        running = threading.Event()
 
-        def in_flight() -> None:
+        def in_flight() -> Iterator[pb.GenerateEvent]:
             with parent.connect_to(follower) as channel:
                 request = pb.GenerateRequest(generator="mesh.props", count=4, format="glb", seed=3)
                 request.parameters.update({"resolution": 96, "lods": 2})
-                artifacts = 0
-                for event in pb_grpc.MuseforgeStub(channel).StreamGenerate(request, timeout=120):
-                    running.set()
-                    artifacts += event.WhichOneof("event") == "artifact"
-                outcome["artifacts"] = artifacts
+                yield from pb_grpc.MuseforgeStub(channel).StreamGenerate(request, timeout=120)
 
-        caller = threading.Thread(target=in_flight)
-        caller.start()
-        assert running.wait(60)
-        server.proc.send_signal(signal.SIGTERM)
-        caller.join(60)
-        assert outcome.get("artifacts") == 4  # finished inside the grace period
+        # finished inside the grace period
+        assert artifacts_through_sigterm(server.proc, in_flight) == 4
         assert server.proc.wait(60) == 0
         for pid in parent.pids:
             assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()

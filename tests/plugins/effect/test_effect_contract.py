@@ -22,7 +22,18 @@ from PIL import Image
 from pydantic import BaseModel, Field
 
 import museforge
-from museforge import Effect, GenerationContext, Media, ModelSource, Picture, Progress
+from museforge import (
+    Effect,
+    GenerationContext,
+    Media,
+    ModelSource,
+    Picture,
+    Progress,
+    encode_exr,
+    encode_jpeg,
+    encode_png16,
+    encode_webp,
+)
 from museforge.cli import main as cli_main
 from museforge.client import Client, field_violations
 from museforge.engine.codecs.encoders import encode_png, read_png_provenance
@@ -30,7 +41,6 @@ from museforge.engine.colour import linear_to_srgb, srgb_to_linear
 from museforge.engine.generator import Media as MediaType
 from museforge.engine.tiling import Tiling
 from museforge.plugins.effect.common import apply_tiled, model_runner, network_input, to_media
-from museforge.plugins.image.formats import encode_exr, encode_jpeg, encode_png16, encode_webp
 from tests.servers import ServerThread, inline_engine
 
 MODEL = "test.box3"
@@ -83,7 +93,7 @@ class BoxPlugin:
 class FormatsPlugin:
     @museforge.hookimpl
     def register_encoders(self, register: Any) -> None:
-        from museforge.plugins.image.formats import IMAGE_ENCODERS
+        from museforge import IMAGE_ENCODERS
 
         for encoder in IMAGE_ENCODERS:
             register(encoder)

@@ -1,7 +1,8 @@
-"""Image formats beyond the core's PNG: 16-bit PNG, JPEG, WebP and OpenEXR.
+"""Image encoders beyond PNG: 16-bit PNG, JPEG, WebP and OpenEXR.
 
-Registered through ``register_encoders`` like a studio's own format would be. Each
-embeds the provenance JSON where the format has a place for it.
+In the core because both generators and effects write these formats; a plugin registers
+``IMAGE_ENCODERS`` through ``register_encoders``. Each embeds the provenance JSON where the
+format has a place for it.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from collections.abc import Mapping
 import numpy as np
 from PIL import Image
 
-from museforge import Encoder, Media
-from museforge.engine.codecs.encoders import PROVENANCE_KEY, provenance_json, to_pixels
-from museforge.engine.codecs.png_writer import write_png
-from museforge.engine.colour import display_data, srgb_to_linear
+from ..colour import display_data, srgb_to_linear
+from ..generator import Media
+from .encoders import PROVENANCE_KEY, Encoder, provenance_json, to_pixels
+from .png_writer import write_png
 
 JPEG_QUALITY = 92
 WEBP_QUALITY = 90

@@ -1,0 +1,71 @@
+"""``museforge export``: train a model from a plugin's recipe and export it to ONNX."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .options import Subcommands, add_settings_flags, settings_from
+from .output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, print_table
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ..engine.plugin_host import PluginHost
+
+    settings = settings_from(args)
+    host = PluginHost(allow=settings.plugins, load_entrypoints=settings.load_installed_plugins)
+    recipes = host.load().recipes
+    if args.list or not args.recipe:
+        if args.json:
+            print(json.dumps([{"name": r.name, "description": r.description,
+                               "models_dir": str(r.models_dir)} for r in recipes.values()], indent=2))
+        else:
+            print_table(((r.name, r.description) for r in recipes.values()), ("RECIPE", "DESCRIPTION"))
+        return EXIT_OK if args.list else EXIT_USAGE
+    recipe = recipes.get(args.recipe)
+    if recipe is None:
+        return fail(f"unknown recipe {args.recipe!r}; known: {', '.join(recipes) or 'none'}", EXIT_USAGE)
+    try:
+        from museforge.export.pipeline import run_recipe
+    except ImportError as exc:
+        print(f"museforge export needs the training extra: pip install 'museforge[train]' ({exc})",
+              file=sys.stderr)
+        return EXIT_FAILED
+    output = args.output
+    if output is None and args.quick:
+        output = Path("museforge-export") / recipe.name
+    result = run_recipe(
+        recipe, seed=args.seed, quick=args.quick, output=output, version=args.model_version,
+        show_progress=not args.no_progress, checkpoint_dir=args.checkpoints,
+    )
+    manifest = result.manifest
+    print(f"wrote {result.directory / 'model.onnx'} (sha256 {manifest.sha256[:12]}…, "
+          f"trained in {manifest.training['seconds']} s)")
+    print(json.dumps(manifest.metrics, indent=2))
+    return EXIT_OK
+
+
+def add_export_parser(sub: Subcommands) -> None:
+    export = sub.add_parser(
+        "export", help="train a model and export it to ONNX (needs museforge[train])",
+        description="Reproduce a shipped model from packaged data: train (seeded), export to "
+        "ONNX, validate against PyTorch, evaluate on held-out data, write model.onnx + "
+        "manifest.json into <output>/<version>/.",
+    )
+    export.add_argument("recipe", nargs="?", help="recipe name, e.g. image.digits")
+    export.add_argument("--list", action="store_true", help="list the recipes and exit")
+    export.add_argument("--json", action="store_true", help="with --list: print JSON instead of a table")
+    export.add_argument("--quick", action="store_true",
+                        help="a few seconds of training to prove the pipeline (not for shipping)")
+    export.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    export.add_argument("--output", type=Path,
+                        help="models directory (default: the plugin's own models/<name>/; "
+                        "with --quick: ./museforge-export/<name>)")
+    export.add_argument("--version-number", type=int, default=1, dest="model_version",
+                        help="version directory to write (default 1)")
+    export.add_argument("--checkpoints", type=Path, help="directory for training checkpoints")
+    export.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_settings_flags(export)
+    export.set_defaults(handler=cmd_export)

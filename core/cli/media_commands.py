@@ -1,0 +1,205 @@
+"""``museforge generate`` and ``museforge apply``: one path for both, since an effect is a generator
+with inputs. Only where the files go differs: generate writes into a directory as artifacts arrive,
+apply names its results after the output file once it knows how many there are."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Generator
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..engine.errors import RequestError
+from .options import Subcommands, add_target_flags, connect, parse_param, settings_from
+from .output import EXIT_OK, EXIT_USAGE, Bar, fail, write_file
+
+SUFFIX_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp", ".exr": "exr"}
+
+
+@dataclass(frozen=True)
+class MediaCall:
+    """What the flags ask for; ``inputs`` (name, bytes) make it an effect's call, None a generator's."""
+
+    name: str
+    parameters: dict[str, Any]
+    seed: int | None
+    fmt: str
+    count: int = 1
+    inputs: list[tuple[str, bytes]] | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    """Progress, from the engine or a server."""
+
+    done: int
+    total: int
+    stage: str
+
+
+@dataclass(frozen=True)
+class Made:
+    """An artifact, from the engine or a server."""
+
+    filename: str
+    index: int
+    data: bytes
+
+
+Event = int | Step | Made  # an int is the seed the call runs with
+
+
+def local_events(args: argparse.Namespace, call: MediaCall) -> Generator[Event, None, None]:
+    """Validate and run the call in this process (--local)."""
+    from ..engine.catalogue import Artifact, EffectInput, Engine
+    from ..engine.generator import Progress
+
+    logging.basicConfig(level="WARNING")
+    engine = Engine(settings_from(args)).start()
+    if call.inputs is None:
+        request = engine.prepare(call.name, call.parameters, call.seed, call.count, call.fmt)
+        seed, events = request.seed, engine.run(request)
+    else:
+        inputs = [EffectInput(data, name) for name, data in call.inputs]
+        prepared = engine.prepare_effect(call.name, call.parameters, inputs, call.seed, call.fmt)
+        seed, events = prepared.seed, engine.run(prepared)
+    yield seed
+    for event in events:
+        if isinstance(event, Artifact):
+            yield Made(event.filename, event.index, event.data)
+        elif isinstance(event, Progress):
+            yield Step(event.completed, event.total, event.stage)
+
+
+def remote_events(args: argparse.Namespace, call: MediaCall) -> Generator[Event, None, None]:
+    """Stream the call from the server the flags name."""
+    with connect(args) as client:
+        if call.inputs is None:
+            stream = client.stream_generate(call.name, call.parameters, seed=call.seed, count=call.count,
+                                            fmt=call.fmt)
+        else:
+            stream = client.stream_apply_effect(call.name, call.inputs, call.parameters, seed=call.seed,
+                                                fmt=call.fmt)
+        for message in stream:
+            kind = message.WhichOneof("event")
+            if kind == "seed":
+                yield message.seed
+            elif kind == "progress":
+                yield Step(message.progress.completed, message.progress.total, message.progress.stage)
+            elif kind == "artifact":
+                yield Made(message.artifact.filename, message.artifact.index, message.artifact.data)
+
+
+def produce(args: argparse.Namespace, call: MediaCall, keep: Callable[[Made], Any]) -> int | None:
+    """Run the call here or on a server, showing its progress; hands every artifact to ``keep``
+    and returns the seed it ran with."""
+    bar = Bar()
+    seed = call.seed
+    with closing(local_events(args, call) if args.local else remote_events(args, call)) as events:
+        for event in events:
+            if isinstance(event, Made):
+                keep(event)
+            elif isinstance(event, Step):
+                bar.update(event.done, event.total, event.stage)
+            else:
+                seed = event
+    bar.close()
+    return seed
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    call = MediaCall(args.generator, dict(args.param), args.seed, args.format, count=args.count)
+    args.output.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    seed = produce(args, call, lambda made: written.append(write_file(args.output, made.filename, made.data)))
+    for path in written:
+        print(path)
+    print(f"{len(written)} file(s) written to {args.output} (seed {seed})", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    inputs: list[tuple[str, bytes]] = []
+    for path in args.inputs:
+        try:
+            inputs.append((path.name, path.read_bytes()))
+        except OSError as exc:
+            return fail(f"cannot read {path}: {exc.strerror}", EXIT_USAGE)
+    fmt = output_format(args, inputs[0][1])
+    call = MediaCall(args.effect, dict(args.param), args.seed, fmt, inputs=inputs)
+    results: list[Made] = []
+    produce(args, call, results.append)
+    if not args.output.suffix:
+        args.output.mkdir(parents=True, exist_ok=True)
+    elif args.output.parent != Path(""):
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+    for made in results:
+        path = result_path(args.output, made.filename, made.index, len(results) > 1)
+        print(write_file(path.parent, path.name, made.data))
+    print(f"{len(results)} file(s) written", file=sys.stderr)
+    return EXIT_OK
+
+
+def output_format(args: argparse.Namespace, first_input: bytes) -> str:
+    """--format, else the output file's extension (a .png of a 16-bit PNG stays 16-bit), else ''."""
+    if args.format or not args.output.suffix:
+        return str(args.format)
+    fmt = SUFFIX_FORMATS.get(args.output.suffix.lower())
+    if fmt is None:
+        raise RequestError(f"cannot tell the format from {args.output.name!r}; pass --format")
+    if fmt == "png" and first_input[24:25] == b"\x10":  # PNG IHDR bit depth 16
+        return "png16"
+    return fmt
+
+
+def result_path(output: Path, name: str, index: int, several: bool) -> Path:
+    if not output.suffix:
+        return output / Path(name).name
+    if several:
+        return output.with_name(f"{output.stem}-{index:04d}{output.suffix}")
+    return output
+
+
+def add_param_flag(parser: argparse.ArgumentParser, of: str) -> None:
+    parser.add_argument("--param", "-p", action="append", type=parse_param, default=[],
+                        metavar="KEY=VALUE", help=f"{of} parameter (repeatable)")
+
+
+def add_generate_parser(sub: Subcommands) -> None:
+    generate = sub.add_parser(
+        "generate", help="generate media and write the files",
+        description="Generate with a server (default) or in-process (--local).",
+    )
+    generate.add_argument("generator", help="dotted generator name, e.g. image.digits")
+    add_param_flag(generate, "a generator")
+    generate.add_argument("--seed", type=int, help="seed for reproducible output")
+    generate.add_argument("--count", "-n", type=int, default=1, help="how many (default 1)")
+    generate.add_argument("--format", "-f", default="", help="output format (default: first)")
+    generate.add_argument("--output", "-o", type=Path, default=Path("."),
+                          help="directory for the files (created if missing)")
+    add_target_flags(generate)
+    generate.set_defaults(handler=cmd_generate)
+
+
+def add_apply_parser(sub: Subcommands) -> None:
+    apply = sub.add_parser(
+        "apply", help="apply an effect to image files and write the results",
+        description="Apply an effect (upscale, denoise, ...) with a server (default) or "
+        "in-process (--local). The output keeps the input's format unless --format or the "
+        "output file's extension says otherwise.",
+    )
+    apply.add_argument("effect", help="dotted effect name, e.g. effect.upscale")
+    apply.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
+                       help="input file(s): PNG (8/16-bit), JPEG, WebP or OpenEXR")
+    add_param_flag(apply, "an effect")
+    apply.add_argument("--format", "-f", default="", help="output format (default: the input's)")
+    apply.add_argument("--seed", type=int, help="seed, for effects with randomness")
+    apply.add_argument("--output", "-o", type=Path, default=Path("."),
+                       help="output file (e.g. out.png) or directory (default: current directory); "
+                       "several results from one file name are numbered out-0000.png, ...")
+    add_target_flags(apply)
+    apply.set_defaults(handler=cmd_apply)

@@ -1,0 +1,84 @@
+"""The flags many commands share, and what they resolve to: settings and a client."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ..config import DEFAULT_ADDRESS, Settings, load_settings
+
+# What a command module adds its parser to (``add_subparsers``' return value).
+Subcommands = argparse._SubParsersAction
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    """``key=value``; the value is read as JSON when it parses (7, true, [1,2]), else a string."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key.strip(), json.loads(raw)
+    except json.JSONDecodeError:
+        return key.strip(), raw
+
+
+def add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="TOML settings file (or MUSEFORGE_CONFIG)")
+    parser.add_argument("--plugins", help="comma-separated allow-list of plugins to load")
+
+
+def add_connection_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--api-key", default=None,
+                        help="API key for a server with auth on (default: MUSEFORGE_API_KEY)")
+    parser.add_argument("--tls-ca", type=Path, help="PEM CA bundle to trust: talk TLS to the server")
+    parser.add_argument("--tls-cert", type=Path, help="PEM client certificate (mutual TLS)")
+    parser.add_argument("--tls-key", type=Path, help="PEM client private key (mutual TLS)")
+    parser.add_argument("--tls-server-name", help="the name in the server's certificate, when it is not "
+                        "the address dialled (e.g. a probe dialling 127.0.0.1)")
+
+
+def add_server_flags(parser: argparse.ArgumentParser, *, local: bool = False) -> None:
+    """--server, the settings and connection flags and --json, for commands that talk to a server;
+    with ``local``, --local too, as the alternative to --server."""
+    target: Any = parser.add_mutually_exclusive_group() if local else parser
+    target.add_argument("--server", default=None, metavar="HOST:PORT",
+                        help=f"server to ask (default: MUSEFORGE_ADDRESS or {DEFAULT_ADDRESS})")
+    if local:
+        target.add_argument("--local", action="store_true",
+                            help="run in this process instead of asking a server")
+    add_settings_flags(parser)
+    add_connection_flags(parser)
+    parser.add_argument("--json", action="store_true",
+                        help=f"print JSON instead of {'a table' if local else 'text'}")
+
+
+def add_target_flags(parser: argparse.ArgumentParser) -> None:
+    """The server flags, and --local for commands that can also run in this process."""
+    add_server_flags(parser, local=True)
+
+
+def settings_from(args: argparse.Namespace, **overrides: Any) -> Settings:
+    plugins = getattr(args, "plugins", None)
+    if plugins is not None:
+        overrides["plugins"] = [p.strip() for p in plugins.split(",") if p.strip()]
+    return load_settings(getattr(args, "config", None), overrides)
+
+
+def server_address(args: argparse.Namespace) -> str:
+    return args.server or settings_from(args).address
+
+
+def connect(args: argparse.Namespace, timeout: float | None = None) -> Any:
+    """A Client for the server the flags (and MUSEFORGE_ADDRESS / MUSEFORGE_API_KEY) name."""
+    from ..client import Client
+
+    def read(path: Path | None) -> bytes | None:
+        return path.read_bytes() if path else None
+
+    return Client(server_address(args), timeout=timeout,
+                  api_key=args.api_key or os.environ.get("MUSEFORGE_API_KEY") or None,
+                  tls_ca=read(args.tls_ca), tls_cert=read(args.tls_cert), tls_key=read(args.tls_key),
+                  tls_server_name=args.tls_server_name)

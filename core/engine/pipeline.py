@@ -1,0 +1,85 @@
+"""The one path from a prepared request to artifacts, a generator's or an effect's: the context
+its plugin runs in, progress and chunks passed on, each media encoded with its provenance.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..runtime.batcher import QueueFull
+from ..runtime.sessions import Runtime
+from .codecs.encoders import Encoder
+from .errors import Internal, ResourceExhausted
+from .generator import Cancelled, Chunk, Media, Progress
+from .request import Artifact, PreparedRequest
+
+log = logging.getLogger("museforge.engine")
+
+
+@dataclass
+class GenerationState:
+    """The per-request context handed to a generator or effect (see GenerationContext)."""
+
+    runtime: Runtime
+    allowed: frozenset[str]
+    cancel: threading.Event = field(default_factory=threading.Event)
+    format: str = ""
+
+    def infer(self, model: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self.check_cancelled()
+        if model not in self.allowed:
+            raise KeyError(f"model {model!r} is not declared by this generator")
+        try:
+            return self.runtime.infer(model, inputs)
+        except QueueFull as exc:
+            raise ResourceExhausted(str(exc), retry_after=0.1) from exc
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel.is_set()
+
+    def check_cancelled(self) -> None:
+        if self.cancel.is_set():
+            raise Cancelled()
+
+
+def drive(
+    state: GenerationState, request: PreparedRequest, provenance: Callable[[Media], dict[str, str]]
+) -> Iterator[Progress | Artifact | Chunk]:
+    """Pass progress on, encode media as it comes; a plugin's failure fails this request only."""
+    what = f"{request.kind} {request.declared.name}"
+    prefix = request.filename_prefix
+    try:
+        for event in request.start(state):
+            state.check_cancelled()
+            if isinstance(event, (Progress, Chunk)):
+                yield event
+            elif isinstance(event, Media):
+                yield encode(request.encoder, event, provenance(event), prefix)
+            else:
+                raise TypeError(f"yielded {type(event).__name__}, not Progress, Media or Chunk")
+    except Cancelled:
+        return
+    except ResourceExhausted:
+        raise  # overload, not the plugin's fault: the caller retries
+    except Exception as exc:  # the plugin's fault fails this request alone
+        log.exception("%s failed", what)
+        raise Internal(f"{what} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def encode(encoder: Encoder, media: Media, metadata: dict[str, str], prefix: str) -> Artifact:
+    if media.kind != encoder.modality:
+        raise TypeError(f"produced {media.kind} media, but {encoder.name} encodes {encoder.modality}")
+    return Artifact(
+        data=encoder.encode(media, metadata),
+        media_type=encoder.media_type,
+        format=encoder.name,
+        index=media.index,
+        filename=f"{prefix}-{media.index:04d}.{encoder.extension}",
+        metadata=metadata,
+    )

@@ -1,0 +1,111 @@
+"""A request once validated, the same for a generator and an effect (an effect is a generator
+with inputs), with what it was made from (its provenance) and what it yields (artifacts).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from .. import __version__
+from ..runtime.sessions import LoadedModel
+from .codecs.encoders import Encoder
+from .effect import Effect, Picture
+from .generator import Chunk, GenerationContext, Generator, Media, Progress
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """An encoded output, as returned to the caller."""
+
+    data: bytes
+    media_type: str
+    format: str
+    index: int
+    filename: str
+    metadata: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class EffectInput:
+    """One input file of an effect request, as sent."""
+
+    data: bytes
+    name: str = ""  # the caller's name for it (a frame's file name), for provenance
+
+
+@dataclass(frozen=True)
+class PreparedRequest:
+    """A request that passed validation; running it can only fail on the server's side.
+
+    A generator's request makes ``count`` media from its parameters alone; an effect's makes
+    media from its decoded ``inputs``. Everything after validation treats the two alike.
+    """
+
+    declared: Generator | Effect
+    params: BaseModel
+    seed: int
+    encoder: Encoder
+    parameters_json: str
+    count: int = 1  # a generator's; an effect makes as many media as its inputs call for
+    inputs: tuple[Picture, ...] = ()
+    inputs_json: str = "[]"  # name, format, size and sha256 of every input, for provenance
+
+    @property
+    def kind(self) -> str:
+        return "effect" if isinstance(self.declared, Effect) else "generator"
+
+    @property
+    def generator(self) -> Generator:
+        """The generator a generator's request runs."""
+        if not isinstance(self.declared, Generator):
+            raise TypeError(f"{self.declared.name} is an effect, not a generator")
+        return self.declared
+
+    @property
+    def filename_prefix(self) -> str:
+        """Files are named after the first input (a frame keeps its name), or else the seed."""
+        first = self.inputs[0].name if self.inputs else ""
+        return f"{self.declared.name}-{Path(first).stem if first else self.seed}"
+
+    def start(self, ctx: GenerationContext) -> Iterator[Progress | Media | Chunk]:
+        """The plugin's own iterator of events for this request."""
+        if isinstance(self.declared, Effect):
+            return self.declared.apply(ctx, self.params, self.inputs, self.seed)
+        return self.declared.generate(ctx, self.params, self.seed, self.count)
+
+
+def describe_inputs(inputs: Sequence[EffectInput], pictures: Sequence[Picture]) -> str:
+    """The inputs as provenance records them (each decoded, so the two line up)."""
+    return json.dumps([
+        {"name": item.name, "format": pic.format, "width": pic.width, "height": pic.height,
+         "sha256": hashlib.sha256(item.data).hexdigest()}
+        for item, pic in zip(inputs, pictures, strict=True)
+    ])
+
+
+def shared_provenance(request: PreparedRequest, models: Sequence[LoadedModel]) -> dict[str, str]:
+    """What every artifact of a request shares, keys in the order files have always recorded them."""
+    record = {request.kind: request.declared.name, "seed": str(request.seed)}
+    if request.kind == "generator":
+        record["count"] = str(request.count)
+    record["parameters"] = request.parameters_json
+    if request.kind == "effect":
+        record["inputs"] = request.inputs_json
+    record["format"] = request.encoder.name
+    record["museforge_version"] = __version__
+    record["models"] = json.dumps(
+        [{"name": m.name, "version": m.version, "sha256": m.sha256} for m in models])
+    return record
+
+
+def media_provenance(shared: Mapping[str, str], media: Media) -> dict[str, str]:
+    """One artifact's provenance: the request's, its index and what the plugin noted (``x.``)."""
+    record = {**shared, "index": str(media.index)}
+    record.update({f"x.{k}": str(v) for k, v in media.metadata.items()})
+    return record

@@ -1,0 +1,40 @@
+"""The safe-bind rule: which addresses the server may listen on with the settings it has."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from ..config import Settings
+from .tls import tls_enabled
+from .unsafe_setup import UnsafeSetup
+
+LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
+
+
+def is_loopback(host: str) -> bool:
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(settings: Settings, host: str) -> None:
+    """Refuse a non-loopback address without TLS and API keys, unless told to allow it."""
+    if is_loopback(host) or settings.allow_insecure:
+        return
+    missing = [
+        what
+        for what, ok in (
+            ("TLS (tls_cert, tls_key)", tls_enabled(settings)),
+            ("authentication (auth = true)", settings.auth),
+        )
+        if not ok
+    ]
+    if missing:
+        raise UnsafeSetup(
+            f"refusing to serve on {host} without {' and '.join(missing)}: anyone who can reach the "
+            "port could run your models. Configure them (see docs/security.md), bind 127.0.0.1, or "
+            "pass --insecure if a trusted network already protects this port."
+        )
