@@ -11,15 +11,37 @@ import grpc
 from google.longrunning import operations_pb2
 from google.longrunning import operations_pb2_grpc as ops_grpc
 from google.protobuf import duration_pb2, struct_pb2
-from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_status import rpc_status
 
+from .client_errors import (
+    Cancelled,
+    DeadlineExceeded,
+    FailedPrecondition,
+    Internal,
+    InvalidArgument,
+    MuseforgeError,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    Unauthenticated,
+    Unavailable,
+    Unimplemented,
+    field_violations,
+    retry_after,
+    typed_errors,
+)
 from .config import DEFAULT_ADDRESS
 from .v1 import jobs_pb2
 from .v1 import jobs_pb2_grpc as jobs_grpc
 from .v1 import museforge_pb2 as pb
 from .v1 import museforge_pb2_grpc as pb_grpc
+
+__all__ = [
+    "BearerKey", "Cancelled", "Client", "DeadlineExceeded", "FailedPrecondition", "Internal",
+    "InvalidArgument", "MuseforgeError", "NotFound", "PermissionDenied", "ResourceExhausted",
+    "Unauthenticated", "Unavailable", "Unimplemented", "field_violations", "job_name", "retry_after",
+    "seeded", "to_struct",
+]
 
 MAX_MESSAGE = 512 * 1024 * 1024  # the server's default limit
 
@@ -85,11 +107,15 @@ class _Details(grpc.ClientCallDetails):
         self.credentials, self.wait_for_ready, self.compression = credentials, wait_for_ready, compression
 
 
+@typed_errors
 class Client:
     """Talks to a running museforge server.
 
     >>> with Client("127.0.0.1:50051") as client:
     ...     result = client.generate("image.digits", {"digit": 7}, seed=42, count=4)
+
+    A failed call raises the ``MuseforgeError`` of its status code (``InvalidArgument``,
+    ``NotFound``, ...), a ``grpc.RpcError`` too; a stream raises it while it is iterated.
     """
 
     def __init__(
@@ -263,29 +289,3 @@ class Client:
 def job_name(name: str) -> str:
     """Accept a bare job id or the Operation name."""
     return name if name.startswith("jobs/") else f"jobs/{name}"
-
-
-# What a failed call carried, for callers and tests.
-
-
-def retry_after(error: grpc.RpcError) -> float | None:
-    """The RetryInfo delay a failed call carried, in seconds (None when it has none)."""
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    for detail in status.details if status else []:
-        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
-            info = error_details_pb2.RetryInfo()
-            detail.Unpack(info)
-            return info.retry_delay.ToNanoseconds() / 1e9
-    return None
-
-
-def field_violations(error: grpc.RpcError) -> list[tuple[str, str]]:
-    """The (field, description) pairs a failed call carried, for clients and tests."""
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    found: list[tuple[str, str]] = []
-    for detail in status.details if status else []:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            found.extend((v.field, v.description) for v in bad.field_violations)
-    return found

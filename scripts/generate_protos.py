@@ -2,12 +2,19 @@
 
 Run from anywhere: ``python scripts/generate_protos.py``. ``--check`` exits 1 when
 the committed code differs from what the protos produce (used by the tests).
+
+The code is generated with one pinned grpcio-tools (the dev extra pins the same): its protoc
+sets the protobuf runtime the code needs (gencode 6.33.5: runtimes 6.33.5 up to 7.x accept it)
+and its plugin the grpcio it needs (``GRPC_GENERATED_VERSION``). Those are the floors of
+protobuf and grpcio in pyproject.toml; a newer grpcio-tools would raise them past what other
+tools (tritonclient[grpc] pins protobuf<7) can install beside museforge.
 """
 
 from __future__ import annotations
 
 import argparse
 import filecmp
+import importlib.metadata
 import shutil
 import sys
 import tempfile
@@ -18,6 +25,7 @@ PROTOS = ROOT / "protos"
 # protos/museforge/<pkg>/x.proto generates museforge/<pkg>/x_pb2.py, which lives in core/<pkg>/.
 PACKAGE_ROOT = ROOT / "core"
 SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")
+GRPC_TOOLS_VERSION = "1.81.1"  # bundles protoc for protobuf 6.33.5; keep in step with pyproject.toml
 
 
 def proto_files() -> list[Path]:
@@ -53,8 +61,20 @@ def googleapis_includes(staging: Path) -> list[Path]:
     return [stage_googleapis(staging), googleapis_root()]
 
 
+def require_pinned_tools() -> None:
+    """Refuse to run with another grpcio-tools: its output would raise the runtime floors."""
+    try:
+        installed = importlib.metadata.version("grpcio-tools")
+    except importlib.metadata.PackageNotFoundError:
+        installed = "none"
+    if installed != GRPC_TOOLS_VERSION:
+        raise SystemExit(f"grpcio-tools {installed} is installed; the committed code is generated with "
+                         f'{GRPC_TOOLS_VERSION}: pip install "grpcio-tools=={GRPC_TOOLS_VERSION}"')
+
+
 def generate(out: Path) -> list[Path]:
     """Compile every proto into ``out``; returns the generated files relative to ``out``."""
+    require_pinned_tools()
     from grpc_tools import protoc  # dev-only dependency
 
     include = Path(protoc.__file__).parent / "_proto"

@@ -126,14 +126,14 @@ def _is_type_checking_block(node: ast.AST) -> bool:
 
 WIRE = ("grpc", "grpc_status", "grpc_health", "grpc_reflection", "museforge.v1", "museforge.inference")
 UPPER = ("museforge.server", "museforge.gateway", "museforge.jobs", "museforge.cli", "museforge.client",
-         "museforge.testing")
+         "museforge.client_errors", "museforge.testing")
 TRAINING = ("torch", "museforge.export")
 # The composition root: the one place the server wires in the gateway and the job executor.
 COMPOSITION = ("museforge.server.app", "museforge.server.workers")
 PUBLIC_API = ("museforge", "museforge.testing")
 # What a running server imports: the roots the serving path starts from.
 SERVING_ROOTS = ("museforge", "museforge.server.app", "museforge.server.workers", "museforge.gateway.server",
-                 "museforge.client", "museforge.testing")
+                 "museforge.client", "museforge.client_errors", "museforge.testing")
 
 
 def _under(name: str, prefixes: Iterable[str]) -> bool:

@@ -16,7 +16,7 @@ import grpc
 
 from ..engine.catalogue import Artifact, EffectInput, Engine, PreparedRequest
 from ..engine.effect import Effect
-from ..engine.errors import DeadlineExceeded, Internal, NotFound, RequestError, clip
+from ..engine.errors import MAX_MESSAGE_BYTES, DeadlineExceeded, Internal, NotFound, RequestError, clip
 from ..engine.generator import Chunk, Generator, Progress
 from ..runtime.sessions import LoadedModel
 from ..runtime.statistics import Duration
@@ -56,7 +56,9 @@ def correlated(error: RequestError, what: str) -> RequestError:
         return error  # the caller's own mistake (or overload): nothing to look up in the log
     correlation = uuid.uuid4().hex[:12]
     log.error("correlation id %s: %s: %s", correlation, what, error.message)
-    error.message = f"{error.message} (correlation id {correlation})"
+    suffix = f" (correlation id {correlation})"
+    # Cut the message, not the id, when it is too long for a status.
+    error.message = clip(error.message, MAX_MESSAGE_BYTES - len(suffix)) + suffix
     return error
 
 

@@ -130,11 +130,27 @@ class TensorSpecLike(Protocol):
 
 @dataclass(frozen=True)
 class TensorSpec:
-    """A model input or output as the protocol describes it."""
+    """A model input or output as the protocol describes it.
+
+    ``shape`` is what clients are told (ModelMetadata: the batch axis, then ModelConfig's
+    ``dims``). ``reshape``, when set, is the shape the model itself takes, Triton's
+    ``reshape``: requests may use either form, the model always gets this one.
+    """
 
     name: str
     datatype: str
     shape: tuple[int, ...]
+    reshape: tuple[int, ...] | None = None
+
+
+def per_item_scalars(specs: Sequence[TensorSpec], batched: bool) -> tuple[TensorSpec, ...]:
+    """Tensors of one scalar per batch item (shape [-1]) in Triton's form: ``dims: [1]`` with
+    ``reshape { shape: [] }``, so [-1, 1] to clients. Empty ``dims`` under a batched config
+    leave Triton's tools (perf_analyzer) no shape to send."""
+    if not batched:
+        return tuple(specs)
+    return tuple(TensorSpec(s.name, s.datatype, (*s.shape, 1), s.shape) if len(s.shape) == 1 else s
+                 for s in specs)
 
 
 def numpy_dtype(datatype: str) -> np.dtype:

@@ -66,15 +66,19 @@ def decode_inputs(
 
 
 def decode_admitted(
-    request: pb.ModelInferRequest, *, max_elements: int = DEFAULT_MAX_ELEMENTS
+    request: pb.ModelInferRequest, shapes: Sequence[tuple[int, ...]], *,
+    max_elements: int = DEFAULT_MAX_ELEMENTS,
 ) -> dict[str, np.ndarray]:
     """``decode_inputs`` for a request whose headers ``oip_limits.header_shapes`` passed:
-    its raw entry count and input names were checked there and are not checked again."""
-    return _decode(request, enumerate(request.inputs), max_elements)
+    its raw entry count and input names were checked there and are not checked again.
+    Input i is decoded to ``shapes[i]``, the shape the model takes (a [4, 1] request
+    tensor for a reshaped [-1] input comes out [4]), with the same element count."""
+    return _decode(request, enumerate(request.inputs), max_elements, shapes)
 
 
 def _decode(
-    request: pb.ModelInferRequest, inputs: Iterable[tuple[int, InputTensor]], max_elements: int
+    request: pb.ModelInferRequest, inputs: Iterable[tuple[int, InputTensor]], max_elements: int,
+    shapes: Sequence[tuple[int, ...]] | None = None,
 ) -> dict[str, np.ndarray]:
     raw = request.raw_input_contents
     arrays: dict[str, np.ndarray] = {}
@@ -82,7 +86,8 @@ def _decode(
         where = f"inputs[{i}]"
         if tensor.datatype not in OIP_DATATYPES:
             raise TensorError(f"{where}.datatype", unsupported(tensor.datatype))
-        shape = _checked_shape(tensor.shape, f"{where}.shape", max_elements)
+        shape = _checked_shape(tensor.shape if shapes is None else shapes[i], f"{where}.shape",
+                               max_elements)
         if raw:
             if tensor.contents.ListFields():
                 raise TensorError(

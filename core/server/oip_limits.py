@@ -4,7 +4,9 @@ Everything here reads only names, datatypes and shapes: a request that is refuse
 no decoding, no allocation and no session run, however big its tensors claim to be.
 
 Limits, and where they come from:
-- the model's declared inputs (names, datatypes, fixed dims, ``max_batch_size``);
+- the model's declared inputs (names, datatypes, fixed dims, ``max_batch_size``); an input
+  with a Triton ``reshape`` (a per-item scalar: [-1, 1], the model takes [-1]) may come in
+  either shape, and every check after the header's reads the model's;
 - per model, ``max_input_elements`` from its manifest: the largest request, all inputs
   together, which is what the plugin itself feeds the model in one call (like a
   generator's parameter schema bounds a Generate call);
@@ -40,9 +42,22 @@ def _field(where: str, message: str) -> InvalidArgument:
     return InvalidArgument(f"{where}: {message}", [FieldViolation(where, message)])
 
 
+def _fits(declared: Sequence[int], shape: tuple[int, ...]) -> bool:
+    return len(shape) == len(declared) and all(d < 0 or d == g for d, g in zip(declared, shape,
+                                                                              strict=True))
+
+
+def _reshaped(declared: Sequence[int], shape: tuple[int, ...], reshape: Sequence[int]) -> tuple[int, ...]:
+    """``shape`` (which fits ``declared``) as the model takes it: the sizes of its -1 axes fill
+    the -1 axes of ``reshape`` in order, as Triton does ([4, 1] for [-1, 1] -> [4] for [-1])."""
+    sizes = iter([g for d, g in zip(declared, shape, strict=True) if d < 0])
+    return tuple(next(sizes) if d < 0 else d for d in reshape)
+
+
 def header_shapes(request: pb.ModelInferRequest,
                   expected: Sequence[TensorSpecLike]) -> dict[str, tuple[int, ...]]:
-    """Each input's shape, in request order, once its header fits the model's declared input."""
+    """Each input's shape as the model takes it, in request order, once its header fits the
+    model's declared input (for a reshaped input, either of its forms)."""
     specs = {spec.name: spec for spec in expected}
     shapes: dict[str, tuple[int, ...]] = {}
     for i, tensor in named_inputs(request):
@@ -56,14 +71,17 @@ def header_shapes(request: pb.ModelInferRequest,
             raise TensorError(f"{where}.datatype", f"input {tensor.name!r} must be {spec.datatype}, "
                               f"got {got}")
         shape = tuple(tensor.shape)
-        declared = list(spec.shape)
         if any(d < 0 for d in shape):
             raise TensorError(f"{where}.shape", f"dimensions must be >= 0 in a request, got {list(shape)}")
-        if len(shape) != len(declared) or any(d >= 0 and d != g for d, g in zip(declared, shape,
-                                                                                  strict=True)):
+        reshape: Sequence[int] | None = getattr(spec, "reshape", None)  # protocol messages have none
+        if _fits(spec.shape, shape):
+            shapes[tensor.name] = shape if reshape is None else _reshaped(spec.shape, shape, reshape)
+        elif reshape is not None and _fits(reshape, shape):
+            shapes[tensor.name] = shape
+        else:
+            forms = " or ".join(str(list(s)) for s in (spec.shape, reshape) if s is not None)
             raise TensorError(f"{where}.shape", f"input {tensor.name!r} has shape {list(shape)}; "
-                              f"model expects {declared} (-1 = any size)")
-        shapes[tensor.name] = shape
+                              f"model expects {forms} (-1 = any size)")
     missing = [name for name in specs if name not in shapes]
     if missing:
         raise TensorError("inputs", f"missing model input(s): {', '.join(map(repr, missing))}")

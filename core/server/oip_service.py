@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import grpc
 import numpy as np
@@ -34,7 +34,7 @@ from ..runtime.model_checks import check_range
 from ..runtime.sessions import InputError, LoadedModel, ModelRefused
 from ..runtime.statistics import Duration
 from .museforge_service import abort_with, correlated
-from .oip_datatypes import TensorError, TensorSpec, spec_from_onnx, triton_data_type
+from .oip_datatypes import TensorError, TensorSpec, per_item_scalars, spec_from_onnx, triton_data_type
 from .oip_decode import decode_admitted, decode_raw
 from .oip_encode import encode_outputs
 from .oip_limits import check_batch, check_size, header_shapes, wanted_outputs
@@ -42,6 +42,7 @@ from .oip_limits import check_batch, check_size, header_shapes, wanted_outputs
 log = logging.getLogger("museforge.oip")
 
 T = TypeVar("T")
+M = TypeVar("M", pb.ModelInput, pb.ModelOutput)
 
 PLATFORM = "onnxruntime_onnx"
 # Tensors up to this many elements (all inputs, or all outputs, together) are decoded and
@@ -59,6 +60,7 @@ def tensor_specs(model: LoadedModel, which: str) -> list[TensorSpec]:
 
 
 HeaderKey = tuple[tuple[tuple[str, str, tuple[int, ...]], ...], tuple[str, ...], int]
+Shapes = tuple[tuple[int, ...], ...]
 MAX_REMEMBERED = 256  # request headers remembered per model (tiny clients send the same few)
 
 
@@ -68,13 +70,24 @@ def header_key(request: pb.ModelInferRequest) -> HeaderKey:
             tuple(o.name for o in request.outputs), len(request.raw_input_contents))
 
 
+class Admission(NamedTuple):
+    """What the header checks found, remembered per header: the outputs wanted, whether the
+    inputs are big, each input's shape as the model takes it (request order: a reshaped
+    input's [B, 1] is [B] here) and the wanted outputs to report as [B, 1] (reshaped ones)."""
+
+    wanted: list[str]
+    big: bool
+    shapes: Shapes
+    expand: tuple[str, ...]
+
+
 @dataclass(frozen=True)
 class ModelPlan:
     """A loaded model's tensors as the protocol names them, read once per session (asking the
     session builds them anew each time, which cost a tiny request more than its decoding).
 
-    It also remembers request headers that passed every check that reads only headers
-    (``admitted``: the outputs wanted and whether the inputs are big) and, of those, the
+    Per-item scalars are in Triton's form (``per_item_scalars``). It also remembers request
+    headers that passed every check that reads only headers (``admitted``) and, of those, the
     raw-form ones whose decoding passed the shape and dtype checks too (``decodable``): a
     client sending the same shapes again is checked only for what its data may break
     (buffer sizes, declared value ranges).
@@ -84,29 +97,39 @@ class ModelPlan:
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     output_names: tuple[str, ...]
-    admitted: dict[HeaderKey, tuple[list[str], bool]] = field(default_factory=dict, compare=False)
+    admitted: dict[HeaderKey, Admission] = field(default_factory=dict, compare=False)
     decodable: set[HeaderKey] = field(default_factory=set, compare=False)
 
     @classmethod
     def of(cls, model: LoadedModel) -> ModelPlan:
-        inputs, outputs = tuple(tensor_specs(model, "inputs")), tuple(tensor_specs(model, "outputs"))
+        batched = model.max_batch_size > 0
+        inputs = per_item_scalars(tensor_specs(model, "inputs"), batched)
+        outputs = per_item_scalars(tensor_specs(model, "outputs"), batched)
         return cls(model.session, inputs, outputs, tuple(o.name for o in outputs))
 
 
-def decode_known(request: pb.ModelInferRequest, model: LoadedModel) -> dict[str, np.ndarray]:
+def decode_known(request: pb.ModelInferRequest, model: LoadedModel, shapes: Shapes) -> dict[str, np.ndarray]:
     """Decode raw inputs whose headers already decoded and checked once (see ModelPlan): what
     ``decode_admitted`` and ``check_inputs`` would say about their data, in the same order."""
     arrays: dict[str, np.ndarray] = {}
     raw = request.raw_input_contents
-    for i, tensor in enumerate(request.inputs):
+    for i, (tensor, shape) in enumerate(zip(request.inputs, shapes, strict=True)):
         if tensor.contents.ListFields():
             raise TensorError(f"inputs[{i}].contents", "must not be set when raw_input_contents is used")
-        arrays[tensor.name] = decode_raw(raw[i], tensor.datatype, tuple(tensor.shape),
-                                         f"raw_input_contents[{i}]")
+        arrays[tensor.name] = decode_raw(raw[i], tensor.datatype, shape, f"raw_input_contents[{i}]")
     for spec in model.inputs:
         if spec.range is not None:
             check_range(spec.name, arrays[spec.name], spec.range)
     return arrays
+
+
+def with_reshape(message: M, spec: TensorSpec, skip: int) -> M:
+    """A ModelConfig input or output, with Triton's reshape when its spec has one (like
+    ``dims``, without the batch axis when the model batches: a per-item scalar's is [])."""
+    if spec.reshape is not None:
+        message.reshape.SetInParent()  # present even when the shape is []
+        message.reshape.shape.extend(spec.reshape[skip:])
+    return message
 
 
 def tensor_error(exc: TensorError) -> InvalidArgument:
@@ -203,21 +226,18 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
             raise
         batch = model.max_batch_size  # Triton's convention: 0 when there is no batch axis
         skip = 1 if batch > 0 else 0  # with batching, Triton's dims leave out the batch axis
+        plan = self._plan(model)  # per-item scalars: dims [1], reshape [] (never empty dims)
         config = pb.ModelConfig(
             name=model.name,
             platform=PLATFORM,
             backend="onnxruntime",
             max_batch_size=batch,
-            input=[
-                pb.ModelInput(name=s.name, data_type=triton_data_type(s.datatype),  # type: ignore[arg-type]
-                              dims=list(s.shape[skip:]))
-                for s in self._plan(model).inputs
-            ],
-            output=[
-                pb.ModelOutput(name=s.name, data_type=triton_data_type(s.datatype),  # type: ignore[arg-type]
-                               dims=list(s.shape[skip:]))
-                for s in self._plan(model).outputs
-            ],
+            input=[with_reshape(pb.ModelInput(
+                name=s.name, data_type=triton_data_type(s.datatype),  # type: ignore[arg-type]
+                dims=list(s.shape[skip:])), s, skip) for s in plan.inputs],
+            output=[with_reshape(pb.ModelOutput(
+                name=s.name, data_type=triton_data_type(s.datatype),  # type: ignore[arg-type]
+                dims=list(s.shape[skip:])), s, skip) for s in plan.outputs],
             default_model_filename="model.onnx",
             dynamic_batching=pb.ModelDynamicBatching(
                 max_queue_delay_microseconds=model.batching.max_queue_delay_us
@@ -234,11 +254,13 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
         what = f"ModelInfer {request.model_name}"
         try:
             model = self._model(request.model_name, request.model_version)
-            wanted, big, key = self._admitted(model, request)
-            inputs = await self._run(big, self._decoded, model, request, key)
+            (wanted, big, shapes, expand), key = self._admitted(model, request)
+            inputs = await self._run(big, self._decoded, model, request, key, shapes)
             outputs = await self.engine.runtime.infer_async(model.name, inputs, self.executor,
                                                             checked=True)
             selected = {name: outputs[name] for name in wanted}
+            for name in expand:  # a per-item scalar output: [B] from the model, [B, 1] as Triton says
+                selected[name] = selected[name][:, np.newaxis]
             big = sum(a.size for a in selected.values()) > INLINE_ELEMENTS or \
                 any(a.dtype.kind == "O" for a in selected.values())
             return await self._run(big, reply_message, model, request, selected)
@@ -263,13 +285,13 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
         return await asyncio.get_running_loop().run_in_executor(self.executor, work, *args)
 
     def _admitted(self, model: LoadedModel, request: pb.ModelInferRequest
-                  ) -> tuple[list[str], bool, HeaderKey]:
-        """The outputs wanted, and whether the inputs are big, from the tensor headers alone:
-        a request refused here costs no decoding, however big its tensors claim to be."""
+                  ) -> tuple[Admission, HeaderKey]:
+        """What the tensor headers alone tell (see Admission): a request refused here costs
+        no decoding, however big its tensors claim to be."""
         plan, key = self._plan(model), header_key(request)
         known = plan.admitted.get(key)
         if known is not None:
-            return known[0], known[1], key
+            return known, key
         try:
             shapes = header_shapes(request, plan.inputs)
             check_batch(model, shapes)
@@ -279,18 +301,22 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
         except TensorError as exc:
             raise tensor_error(exc) from None
         big = sum(math.prod(s) for s in shapes.values()) > INLINE_ELEMENTS or "BYTES" in datatypes.values()
+        reshaped = {s.name for s in plan.outputs if s.reshape is not None}
+        admission = Admission(wanted, big, tuple(shapes.values()),
+                              tuple(n for n in wanted if n in reshaped))
         if len(plan.admitted) < MAX_REMEMBERED:
-            plan.admitted[key] = (wanted, big)
-        return wanted, big, key
+            plan.admitted[key] = admission
+        return admission, key
 
-    def _decoded(self, model: LoadedModel, request: pb.ModelInferRequest, key: HeaderKey
-                 ) -> dict[str, np.ndarray]:
-        """Decode, then check the values (declared ranges): bad input never reaches the model."""
+    def _decoded(self, model: LoadedModel, request: pb.ModelInferRequest, key: HeaderKey,
+                 shapes: Shapes) -> dict[str, np.ndarray]:
+        """Decode (to the shapes the model takes), then check the values (declared ranges):
+        bad input never reaches the model."""
         plan = self._plan(model)
         try:
             if key in plan.decodable:
-                return decode_known(request, model)
-            inputs = decode_admitted(request)  # names and raw count: checked by header_shapes
+                return decode_known(request, model, shapes)
+            inputs = decode_admitted(request, shapes)  # names and raw count: checked by header_shapes
         except TensorError as exc:
             raise tensor_error(exc) from None
         except InputError as exc:

@@ -28,6 +28,7 @@ from .oip_datatypes import (
     datatype_of,
     numpy_dtype,
     oip_from_onnx,
+    per_item_scalars,
     spec_from_onnx,
     triton_data_type,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "encode_outputs",
     "numpy_dtype",
     "oip_from_onnx",
+    "per_item_scalars",
     "spec_from_onnx",
     "triton_data_type",
 ]

@@ -6,7 +6,7 @@ import warnings
 from google.longrunning import operations_pb2 as google_dot_longrunning_dot_operations__pb2
 from museforge.v1 import jobs_pb2 as museforge_dot_v1_dot_jobs__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.81.1'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 

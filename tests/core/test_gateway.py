@@ -317,7 +317,7 @@ def test_open_inference_protocol_rest_form(server: ServerThread, web: Http) -> N
     status, model = web.json("GET", "/v2/models/image.digits")
     assert status == 200
     assert {t["name"]: t["datatype"] for t in model["inputs"]} == {"z": "FP32", "label": "INT64"}
-    assert [t["shape"] for t in model["inputs"]] == [[-1, 100], [-1]]  # numbers, as the REST form has them
+    assert [t["shape"] for t in model["inputs"]] == [[-1, 100], [-1, 1]]  # numbers, as the REST form has them
     version = model["versions"][0]
     assert web.json("GET", f"/v2/models/image.digits/versions/{version}/ready") == (200, {"ready": True})
     assert web.json("GET", "/v2/models/image.nope/ready") == (503, {"ready": False})
@@ -349,6 +349,14 @@ def test_open_inference_protocol_rest_form(server: ServerThread, web: Http) -> N
     assert status == 400 and error["error"].startswith("inputs[0].data") and "2 elements" in error["error"]
     status, error = web.json("POST", "/v2/models/image.digits/infer", {"inputs": body["inputs"][:1]})
     assert status == 400 and "label" in error["error"]
+
+    # The per-item scalar label as Triton describes it, [B, 1], and as the model takes it, [B].
+    column = {**body, "inputs": [inputs[0], {**inputs[1], "shape": [1, 1], "data": [[3]]}]}
+    status, same = web.json("POST", "/v2/models/image.digits/infer", column)
+    assert status == 200 and same["outputs"] == reply["outputs"]
+    wide = {**body, "inputs": [inputs[0], {**inputs[1], "shape": [1, 2], "data": [[3, 4]]}]}
+    status, error = web.json("POST", "/v2/models/image.digits/infer", wide)
+    assert status == 400 and error["error"].startswith("inputs[1].shape") and "'label'" in error["error"]
 
 
 # -- the HTTP edge: what a browser, a slow or a hostile client can send --------------------------------

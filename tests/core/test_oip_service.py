@@ -57,7 +57,7 @@ def test_model_metadata(oip: pb_grpc.GRPCInferenceServiceStub) -> None:
     meta = oip.ModelMetadata(pb.ModelMetadataRequest(name="image.digits"))
     assert meta.platform == "onnxruntime_onnx" and list(meta.versions) == ["1"]
     assert [(t.name, t.datatype, list(t.shape)) for t in meta.inputs] == [
-        ("z", "FP32", [-1, 100]), ("label", "INT64", [-1])
+        ("z", "FP32", [-1, 100]), ("label", "INT64", [-1, 1])  # Triton's: the batch axis, then dims
     ]
     assert [(t.name, t.datatype, list(t.shape)) for t in meta.outputs] == [
         ("image", "FP32", [-1, 1, 28, 28])
@@ -68,12 +68,37 @@ def test_model_config(oip: pb_grpc.GRPCInferenceServiceStub) -> None:
     config = oip.ModelConfig(pb.ModelConfigRequest(name="image.digits")).config
     assert config.name == "image.digits" and config.platform == "onnxruntime_onnx"
     assert config.max_batch_size == 256
-    assert [(i.name, i.data_type, list(i.dims)) for i in config.input] == [
-        ("z", pb.TYPE_FP32, [100]), ("label", pb.TYPE_INT64, [])
+    assert [(i.name, i.data_type, list(i.dims), reshape_of(i)) for i in config.input] == [
+        ("z", pb.TYPE_FP32, [100], None), ("label", pb.TYPE_INT64, [1], [])  # a per-item scalar
     ]
-    assert [(o.name, o.data_type, list(o.dims)) for o in config.output] == [
-        ("image", pb.TYPE_FP32, [1, 28, 28])
+    assert [(o.name, o.data_type, list(o.dims), reshape_of(o)) for o in config.output] == [
+        ("image", pb.TYPE_FP32, [1, 28, 28], None)
     ]
+
+
+def reshape_of(tensor: pb.ModelInput | pb.ModelOutput) -> list[int] | None:
+    """A config tensor's Triton ``reshape``: the shape the model takes, None when it has none."""
+    return list(tensor.reshape.shape) if tensor.HasField("reshape") else None
+
+
+def test_every_model_config_gives_clients_a_shape_to_send(
+    server: ServerThread, oip: pb_grpc.GRPCInferenceServiceStub
+) -> None:
+    """What perf_analyzer needs: with max_batch_size > 0 no tensor has empty dims, every dim
+    is positive or -1, and ModelMetadata's shape is Triton's [-1] + dims."""
+    assert server.running is not None
+    names = [n for n, m in server.running.engine.runtime.models.items() if m.ready]
+    assert "image.digits" in names and len(names) >= 10
+    for name in names:
+        config = oip.ModelConfig(pb.ModelConfigRequest(name=name)).config
+        meta = oip.ModelMetadata(pb.ModelMetadataRequest(name=name))
+        assert config.max_batch_size > 0, name
+        for tensors, described in ((config.input, meta.inputs), (config.output, meta.outputs)):
+            assert [t.name for t in tensors] == [t.name for t in described], name
+            for tensor, metadata in zip(tensors, described, strict=True):
+                dims = list(tensor.dims)
+                assert len(dims) >= 1 and all(d > 0 or d == -1 for d in dims), (name, tensor.name, dims)
+                assert list(metadata.shape) == [-1, *dims], (name, tensor.name)
 
 
 def test_model_infer_raw_matches_onnx_runtime(oip: pb_grpc.GRPCInferenceServiceStub) -> None:
@@ -108,6 +133,48 @@ def test_model_infer_typed_contents(oip: pb_grpc.GRPCInferenceServiceStub) -> No
     assert not reply.raw_output_contents
     got = np.array(reply.outputs[0].contents.fp32_contents, np.float32).reshape(2, 1, 28, 28)
     np.testing.assert_allclose(got, reference(z, label), atol=1e-6)
+
+
+@pytest.mark.parametrize("raw", [True, False], ids=["raw", "typed"])
+def test_a_per_item_scalar_may_come_as_b_or_b_by_1(oip: pb_grpc.GRPCInferenceServiceStub, raw: bool) -> None:
+    rng = np.random.default_rng(2)
+    z = rng.standard_normal((4, 100)).astype(np.float32)
+    label = np.array([1, 4, 7, 9], dtype=np.int64)
+
+    def infer(labels: np.ndarray) -> np.ndarray:
+        request = raw_request(z, labels)
+        if not raw:
+            del request.raw_input_contents[:]
+            request.inputs[0].contents.fp32_contents.extend(z.ravel().tolist())
+            request.inputs[1].contents.int64_contents.extend(labels.ravel().tolist())
+        reply = oip.ModelInfer(request)
+        assert list(reply.outputs[0].shape) == [4, 1, 28, 28]  # outputs as they are: no reshape
+        if raw:
+            return np.frombuffer(reply.raw_output_contents[0], np.float32).reshape(4, 1, 28, 28)
+        return np.array(reply.outputs[0].contents.fp32_contents, np.float32).reshape(4, 1, 28, 28)
+
+    flat = infer(label)
+    np.testing.assert_allclose(flat, reference(z, label), atol=1e-6)
+    for _ in range(2):  # the second time, its headers are known: the remembered path
+        np.testing.assert_array_equal(infer(label.reshape(4, 1)), flat)
+
+
+def test_a_per_item_scalar_of_another_shape_is_invalid_argument(
+    oip: pb_grpc.GRPCInferenceServiceStub,
+) -> None:
+    z = np.zeros((4, 100), np.float32)
+    for shape in [(4, 2), (4, 1, 1), (1, 4)]:
+        with pytest.raises(grpc.RpcError) as info:
+            oip.ModelInfer(raw_request(z, np.zeros(shape, np.int64)))
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, shape
+        [(field, description)] = field_violations(info.value)
+        assert field == "inputs[1].shape" and "'label'" in description, shape
+    # The [B, 1] form keeps every other check: ranges name the input as before.
+    with pytest.raises(grpc.RpcError) as info:
+        oip.ModelInfer(raw_request(np.zeros((2, 100), np.float32), np.array([[3], [99]], np.int64)))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    [(field, description)] = field_violations(info.value)
+    assert field == "inputs[1]" and "'label'" in description and "[0, 9]" in description
 
 
 def code_and_fields(oip: pb_grpc.GRPCInferenceServiceStub,
