@@ -14,13 +14,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
+from google.protobuf import json_format
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from ..inference import grpc_service_pb2 as pb
 from ..server.oip_datatypes import OIP_DATATYPES, TensorError, numpy_dtype
 from ..server.oip_decode import decode_raw, decode_typed
 from ..server.oip_encode import encode_raw
-from .json_codec import bad_request
+from .json_codec import bad_request, is_repeated
 from .routes import Route
 
 OIP = "/inference.GRPCInferenceService/"
@@ -159,6 +161,43 @@ def model_metadata(reply: Message) -> tuple[int, dict[str, Any]]:
                  "inputs": tensor_metadata(reply.inputs), "outputs": tensor_metadata(reply.outputs)}
 
 
+_INT64 = {FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_SINT64,
+          FieldDescriptor.TYPE_FIXED64, FieldDescriptor.TYPE_SFIXED64}
+
+
+def _int64_as_numbers(message: Message, document: dict[str, Any]) -> dict[str, Any]:
+    """The proto3 JSON mapping writes 64-bit integers as strings; Triton's config JSON has
+    numbers (``"dims": [1, 28, 28]``), which its clients and perf_analyzer read as such."""
+    for field in message.DESCRIPTOR.fields:
+        if field.name not in document:
+            continue
+        value = document[field.name]
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            entry = field.message_type.fields_by_name["value"]
+            for key, item in value.items():
+                if entry.message_type is not None:
+                    _int64_as_numbers(getattr(message, field.name)[key], item)
+                elif entry.type in _INT64:
+                    value[key] = int(item)
+        elif field.type in _INT64:
+            document[field.name] = [int(v) for v in value] if is_repeated(field) else int(value)
+        elif field.message_type is not None:
+            children = getattr(message, field.name)
+            pairs = zip(children, value, strict=True) if is_repeated(field) else [(children, value)]
+            for child, item in pairs:
+                _int64_as_numbers(child, item)
+    return document
+
+
+def model_config(reply: Message) -> tuple[int, dict[str, Any]]:
+    """Triton's HTTP form of the ModelConfig RPC's answer: the ModelConfig itself as JSON,
+    with the proto field names and every field with no presence (``max_batch_size: 0``)."""
+    assert isinstance(reply, pb.ModelConfigResponse)
+    document = json_format.MessageToDict(reply.config, preserving_proto_field_name=True,
+                                         always_print_fields_with_no_presence=True)
+    return 200, _int64_as_numbers(reply.config, document)
+
+
 def readiness(field: str) -> Callable[[Message], tuple[int, dict[str, Any]]]:
     def render(reply: Message) -> tuple[int, dict[str, Any]]:
         value = bool(getattr(reply, field))
@@ -191,6 +230,10 @@ def _model_routes(suffix: str) -> tuple[Route, ...]:
             routes.append(Route("GET", base + suffix, OIP + "ModelReady", pb.ModelReadyRequest,
                                 pb.ModelReadyResponse, "Whether the model is ready (HTTP 503 if not).",
                                 build=by_name(pb.ModelReadyRequest), render=readiness("ready")))
+        elif suffix == "/config":
+            routes.append(Route("GET", base + suffix, OIP + "ModelConfig", pb.ModelConfigRequest,
+                                pb.ModelConfigResponse, "A model's Triton configuration (JSON).",
+                                build=by_name(pb.ModelConfigRequest), render=model_config))
         else:
             routes.append(Route("GET", base, OIP + "ModelMetadata", pb.ModelMetadataRequest,
                                 pb.ModelMetadataResponse, "A model's inputs, outputs and versions.",
@@ -208,5 +251,6 @@ OIP_ROUTES: tuple[Route, ...] = (
           render=server_metadata),
     *_model_routes("/infer"),
     *_model_routes("/ready"),
+    *_model_routes("/config"),
     *_model_routes(""),
 )

@@ -50,6 +50,10 @@ class QueueFull(RuntimeError):
     """The model already holds ``max_queue_size`` requests: the caller should retry later."""
 
 
+class BatcherClosed(RuntimeError):
+    """The batcher was closed (its model reloaded or unloaded): the caller looks the model up again."""
+
+
 @dataclass
 class _Pending:
     inputs: Mapping[str, np.ndarray]
@@ -165,7 +169,7 @@ class DynamicBatcher:
         pending = _Pending(inputs, size, Future())
         with self._lock:
             if self._closed:
-                raise RuntimeError(f"model {self.name}: the batcher is closed")
+                raise BatcherClosed(f"model {self.name}: the batcher is closed")
             if self.options.max_queue_size and self._busy >= self.options.max_queue_size:
                 raise QueueFull(f"model {self.name} has {self._busy} requests queued or running "
                                 f"(max_queue_size {self.options.max_queue_size})")
@@ -188,12 +192,31 @@ class DynamicBatcher:
     def _release(self, count: int) -> None:
         with self._lock:
             self._busy -= count
+            if self._closed and self._busy == 0:
+                self._stop_workers()
 
     def close(self) -> None:
+        """Take no new request; the workers stop once every admitted one has its outcome.
+
+        A request admitted just before the close may reach the queue just after it: stopping
+        only when none is left (rather than queueing the stops now) never strands one.
+        """
         with self._lock:
+            if self._closed:
+                return
             self._closed = True
+            if self._busy == 0:
+                self._stop_workers()
+
+    def _stop_workers(self) -> None:
         for _ in self._workers:
             self._queue.put(_STOP)
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the workers of a closed batcher to stop; True when all have."""
+        for worker in self._workers:
+            worker.join(timeout)
+        return not any(w.is_alive() for w in self._workers)
 
     # -- worker --------------------------------------------------------------------------------
 

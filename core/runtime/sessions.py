@@ -17,7 +17,7 @@ from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument as OrtIn
 
 from . import providers
 from .arena import ArenaPolicy
-from .batcher import BatchingOptions, DynamicBatcher
+from .batcher import BatcherClosed, BatchingOptions, DynamicBatcher
 from .manifest import IntegrityError, Manifest, latest_version, verify
 from .model_checks import (
     ORT_TO_NUMPY,
@@ -30,6 +30,7 @@ from .model_checks import (
     specs,
 )
 from .model_source import ModelSource
+from .repository import ModelRepository
 
 __all__ = ["ORT_TO_NUMPY", "InputError", "LoadedModel", "ModelNotReady", "ModelOverrides", "ModelRefused",
            "Runtime", "RuntimeOptions", "TensorSpec"]
@@ -94,6 +95,7 @@ class LoadedModel:
     max_batch_size: int = 0  # 0: the model has no batch axis
     batcher: DynamicBatcher | None = None
     arena: ArenaPolicy = field(default_factory=ArenaPolicy)
+    pinned: int | None = None  # the version its source names (None: the newest)
 
     @property
     def ready(self) -> bool:
@@ -113,7 +115,9 @@ class Runtime:
 
     def __init__(self, options: RuntimeOptions | None = None) -> None:
         self.options = options or RuntimeOptions()
+        # Replaced whole on reload or unload (see repository.py): read an entry once per request.
         self.models: dict[str, LoadedModel] = {}
+        self.repository = ModelRepository(self)
         # Quieten ONNX Runtime's own logger: failures are reported once, by us.
         ort.set_default_logger_severity(3)
 
@@ -138,7 +142,7 @@ class Runtime:
             if existing.directory != source.directory:
                 log.error("model %s declared twice with different directories", source.name)
             return existing
-        model = LoadedModel(name=source.name, directory=source.directory)
+        model = LoadedModel(name=source.name, directory=source.directory, pinned=source.version)
         self.models[source.name] = model
         try:
             self._open(model, source)
@@ -149,6 +153,27 @@ class Runtime:
             model.error = f"{type(exc).__name__}: {exc}"
             log.error("model %s failed to load: %s", source.name, model.error)
         return model
+
+    def build(self, name: str, directory: Path, version: int | None = None) -> LoadedModel:
+        """A new model from its directory, verified and warmed up, not yet served; raises
+        what stops it from serving."""
+        model = LoadedModel(name=name, directory=directory, pinned=version)
+        self._open(model, ModelSource(name, directory, version))
+        return model
+
+    @staticmethod
+    def unavailable(model: LoadedModel, reason: str) -> LoadedModel:
+        """The entry that replaces an unloaded model: its name, version and contract, no session."""
+        return LoadedModel(name=model.name, directory=model.directory, version=model.version,
+                           manifest=model.manifest, error=reason, inputs=model.inputs,
+                           outputs=model.outputs, pinned=model.pinned)
+
+    def reload(self, name: str) -> LoadedModel:
+        """Serve the model's newest version (see ModelRepository.load)."""
+        return self.repository.load(name)
+
+    def unload(self, name: str) -> None:
+        self.repository.unload(name)
 
     def _open(self, model: LoadedModel, source: ModelSource) -> None:
         if source.version is not None:
@@ -299,7 +324,10 @@ class Runtime:
         model = self.get(name)
         self.check_inputs(model, inputs)
         if model.batcher is not None:
-            return model.batcher.submit(inputs, inline)
+            try:
+                return model.batcher.submit(inputs, inline)
+            except BatcherClosed:  # retired by a reload or unload since ``get``: look again
+                return self.submit(name, inputs, inline)
         future: Future[dict[str, np.ndarray]] = Future()
         try:
             future.set_result(self._run_direct(model, inputs))
@@ -312,19 +340,28 @@ class Runtime:
         return self.submit(name, inputs, inline=True).result()
 
     async def infer_async(
-        self, name: str, inputs: Mapping[str, np.ndarray], executor: Executor, checked: bool = False
+        self, name: str, inputs: Mapping[str, np.ndarray], executor: Executor, checked: bool = False,
+        model: LoadedModel | None = None,
     ) -> dict[str, np.ndarray]:
         """Inference from the event loop, which it never blocks.
 
         ``checked``: the caller already ran ``check_inputs`` (off the loop, for big tensors).
+        ``model``: the entry the caller looked up (and reports the version of); should a reload
+        have retired it since, BatcherClosed tells the caller to look again.
         """
-        model = self.get(name)
+        chosen = model if model is not None else self.get(name)
         if not checked:
-            self.check_inputs(model, inputs)
-        if model.batcher is not None:
-            return await model.batcher.submit_async(inputs)
+            self.check_inputs(chosen, inputs)
+        if chosen.batcher is not None:
+            try:
+                waiter = chosen.batcher.submit_async(inputs)
+            except BatcherClosed:
+                if model is not None:
+                    raise
+                return await self.infer_async(name, inputs, executor, checked=True)
+            return await waiter
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(executor, self._run_direct, model, inputs)
+        return await loop.run_in_executor(executor, self._run_direct, chosen, inputs)
 
     def close(self) -> None:
         for model in self.models.values():

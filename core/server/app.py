@@ -8,6 +8,7 @@ import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, cast
 
 import grpc
@@ -93,6 +94,10 @@ class RunningServer:
         self.engine.close()
 
 
+async def model_health(servicer: health_aio.HealthServicer, name: str, ready: bool) -> None:
+    await servicer.set(f"museforge.model/{name}", SERVING if ready else NOT_SERVING)
+
+
 async def report_health(engine: Engine, servicer: health_aio.HealthServicer) -> None:
     """Overall and per-service status, plus one entry per plugin and model as detail."""
     await servicer.set("", SERVING)
@@ -103,7 +108,7 @@ async def report_health(engine: Engine, servicer: health_aio.HealthServicer) -> 
     for record in engine.plugins():
         await servicer.set(f"museforge.plugin/{record.name}", NOT_SERVING if record.errors else SERVING)
     for model in engine.runtime.models.values():
-        await servicer.set(f"museforge.model/{model.name}", SERVING if model.ready else NOT_SERVING)
+        await model_health(servicer, model.name, model.ready)
 
 
 def start_jobs(settings: Settings, engine: Engine, worker: WorkerRole | None = None) -> JobsBackend:
@@ -173,10 +178,12 @@ def add_services(server: grpc.aio.Server, engine: Engine, executor: ThreadPoolEx
     """Every servicer, in a registry the gateway calls in-process too; health; reflection."""
     services = ServiceRegistry(server)
     pb_grpc.add_MuseforgeServicer_to_server(MuseforgeService(engine, executor), services)
-    oip_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceService(engine, executor), services)
+    oip = InferenceService(engine, executor)
+    oip_grpc.add_GRPCInferenceServiceServicer_to_server(oip, services)
     jobs_grpc.add_JobsServicer_to_server(JobsService(jobs), services)
     ops_grpc.add_OperationsServicer_to_server(OperationsService(jobs), services)
     health_servicer = health_aio.HealthServicer()
+    oip.on_change = partial(model_health, health_servicer)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, services)
     reflection.enable_server_reflection(
         (

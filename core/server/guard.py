@@ -53,7 +53,7 @@ def scope_of(method: str) -> str:
     if service == "museforge.v1.Museforge":
         return "generate" if name in GENERATE_METHODS else "read"
     if service == "inference.GRPCInferenceService":
-        return "infer" if name == "ModelInfer" else "read"
+        return "infer" if name == "ModelInfer" else "admin" if name.startswith("Repository") else "read"
     return SERVICE_SCOPES.get(service, "admin")
 
 

@@ -29,7 +29,7 @@ from ..engine.errors import (
 )
 from ..inference import grpc_service_pb2 as pb
 from ..inference import grpc_service_pb2_grpc as pb_grpc
-from ..runtime.batcher import QueueFull
+from ..runtime.batcher import BatcherClosed, QueueFull
 from ..runtime.model_checks import check_range
 from ..runtime.sessions import InputError, LoadedModel, ModelRefused
 from ..runtime.statistics import Duration
@@ -38,6 +38,7 @@ from .oip_datatypes import TensorError, TensorSpec, per_item_scalars, spec_from_
 from .oip_decode import decode_admitted, decode_raw
 from .oip_encode import encode_outputs
 from .oip_limits import check_batch, check_size, header_shapes, wanted_outputs
+from .oip_repository import RepositoryMethods
 
 log = logging.getLogger("museforge.oip")
 
@@ -48,7 +49,7 @@ PLATFORM = "onnxruntime_onnx"
 # Tensors up to this many elements (all inputs, or all outputs, together) are decoded and
 # encoded on the event loop: well under a millisecond, less than a thread hand-off.
 INLINE_ELEMENTS = 16_384
-EXTENSIONS = ["model_configuration", "statistics"]
+EXTENSIONS = ["model_configuration", "model_repository", "statistics"]
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -153,7 +154,7 @@ def reply_message(model: LoadedModel, request: pb.ModelInferRequest,
                                  outputs=tensors, raw_output_contents=raw)
 
 
-class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
+class InferenceService(RepositoryMethods, pb_grpc.GRPCInferenceServiceServicer):
     def __init__(self, engine: Engine, executor: Executor) -> None:
         self.engine = engine
         self.executor = executor
@@ -257,7 +258,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
             (wanted, big, shapes, expand), key = self._admitted(model, request)
             inputs = await self._run(big, self._decoded, model, request, key, shapes)
             outputs = await self.engine.runtime.infer_async(model.name, inputs, self.executor,
-                                                            checked=True)
+                                                            checked=True, model=model)
             selected = {name: outputs[name] for name in wanted}
             for name in expand:  # a per-item scalar output: [B] from the model, [B, 1] as Triton says
                 selected[name] = selected[name][:, np.newaxis]
@@ -268,6 +269,8 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
             error: RequestError = input_error(exc, [t.name for t in request.inputs])
         except QueueFull as exc:
             error = ResourceExhausted(str(exc), retry_after=0.1)
+        except BatcherClosed:  # a reload or unload retired the model it took: ask the current one
+            return await self.ModelInfer(request, context)
         except RequestError as exc:
             error = exc
         except Exception as exc:  # a fault of ours, not the caller's: logged under an id
