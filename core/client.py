@@ -31,6 +31,8 @@ from .client_errors import (
     typed_errors,
 )
 from .config import DEFAULT_ADDRESS
+from .inference import grpc_service_pb2 as oip
+from .inference import grpc_service_pb2_grpc as oip_grpc
 from .v1 import jobs_pb2
 from .v1 import jobs_pb2_grpc as jobs_grpc
 from .v1 import museforge_pb2 as pb
@@ -152,6 +154,7 @@ class Client:
         self.stub = pb_grpc.MuseforgeStub(self.channel)
         self.jobs = jobs_grpc.JobsStub(self.channel)
         self.operations = ops_grpc.OperationsStub(self.channel)
+        self.inference = oip_grpc.GRPCInferenceServiceStub(self.channel)
 
     def __enter__(self) -> Client:
         return self
@@ -195,6 +198,24 @@ class Client:
             if info.name == generator:
                 return dict(json.loads(info.parameters_schema))
         raise KeyError(generator)
+
+    # -- the model repository (Triton's extension of the OIP; the key needs the admin scope) --
+
+    def models(self, ready: bool = False) -> list[oip.RepositoryIndexResponse.ModelIndex]:
+        """Every served model's name, version, state (READY, UNAVAILABLE, LOADING) and reason;
+        with ``ready``, only the READY ones."""
+        reply = self.inference.RepositoryIndex(oip.RepositoryIndexRequest(ready=ready), timeout=self.timeout)
+        return list(reply.models)
+
+    def load_model(self, name: str) -> None:
+        """Load (or reload) the model's newest version; the old one serves until the swap."""
+        self.inference.RepositoryModelLoad(oip.RepositoryModelLoadRequest(model_name=name),
+                                           timeout=self.timeout)
+
+    def unload_model(self, name: str) -> None:
+        """Free the model's session; calls to it are refused (UNAVAILABLE) until it is loaded."""
+        self.inference.RepositoryModelUnload(oip.RepositoryModelUnloadRequest(model_name=name),
+                                             timeout=self.timeout)
 
     # -- generators and effects: an effect is a generator with inputs -----------------------
 

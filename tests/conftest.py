@@ -53,6 +53,7 @@ SLOW_FILES = (
     "test_load.py", "test_jobs_ray.py", "test_jobs_crash.py", "test_shutdown.py", "test_lint.py",
     "test_buf.py", "test_fuzz.py", "test_third_party_plugin.py", "test_bench_smoke.py",
     "test_cli.py", "test_jobs_cli.py", "test_workers.py", "test_packaging.py",  # CLI processes, wheels
+    "test_models_cli.py",  # CLI processes against a server
     "test_installs.py",  # fresh virtualenvs: lowest-direct, newest, beside tritonclient[grpc]
 )
 SLOW_FOLDERS = ("adversarial", "interop", "bench")

@@ -11,6 +11,7 @@ from .jobs import add_job_parser
 from .keys import add_keys_parser
 from .listing_commands import add_listing_parser
 from .media_commands import add_apply_parser, add_generate_parser
+from .models_command import add_models_parser
 from .serve_command import add_serve_parser
 from .tool_commands import add_health_parser, add_openapi_parser, add_plugin_parser
 
@@ -20,6 +21,7 @@ EPILOG = """examples:
   museforge generate image.digits --param digit=7 --count 8 -o out/
   museforge effects                                 # what the server can do to media
   museforge apply effect.upscale --param scale=2 in.png -o out.png
+  museforge models list                             # served models: version, state, reason
   museforge export image.digits --quick --output /tmp/models
   museforge job submit --step effect.denoise -p sigma=25 --input 'plates/sh010.####.png' \\
       --frames 1001-1240 --output 'clean/sh010.####.png' --watch
@@ -43,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_listing_parser(sub, "effects")
     add_apply_parser(sub)
     add_job_parser(sub)
+    add_models_parser(sub)
     add_keys_parser(sub)
     add_health_parser(sub)
     add_openapi_parser(sub)

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -22,6 +23,7 @@ import grpc
 from google.protobuf.message import Message
 
 from ..server.auth import bearer_token
+from .binary_tensors import HEADER, HEADER_KEY, header_length
 from .context import CallContext, peer_name
 from .json_codec import (
     HttpError,
@@ -31,6 +33,7 @@ from .json_codec import (
     parse_body,
     set_path_fields,
 )
+from .oip_routes import INFER, infer_from_body, infer_reply_binary
 from .reply import FORWARDED_HEADERS, Replies, dumps
 from .routes import Route, find_route
 
@@ -152,6 +155,8 @@ class Request(Replies):
             if not route.takes_body:
                 await self.discard_body()
                 return build(variables, None)
+            if route.method == INFER:
+                return await self.infer_message(variables)
             raw = await self.read_body()
             return await self.offload(len(raw), lambda: build(variables, load_json(raw)))
         request = route.request()
@@ -162,6 +167,18 @@ class Request(Replies):
             await self.discard_body()
             apply_query(request, query, route.path_fields)
         set_path_fields(request, variables)
+        return request
+
+    async def infer_message(self, variables: dict[str, str]) -> Message:
+        """The /v2 infer request, from JSON or from Triton's binary tensor extension (a JSON header
+        of Inference-Header-Content-Length bytes, then the tensors' bytes)."""
+        value = self.headers.get(HEADER_KEY)
+        self.check_content_type(value is not None)
+        length = header_length(value[0], self.length) if value is not None else None  # before the body
+        raw = await self.read_body(type_checked=True)
+        request, binary = await self.offload(len(raw), infer_from_body, variables, raw, length)
+        if binary is not None:
+            self.binary = partial(infer_reply_binary, binary=binary)
         return request
 
     # -- checks before the body ---------------------------------------------------------------
@@ -246,14 +263,24 @@ class Request(Replies):
         return asyncio.get_running_loop().time() + seconds
 
     # -- bodies -------------------------------------------------------------------------------
-    async def read_body(self) -> bytearray:
+    def check_content_type(self, binary: bool) -> None:
         content_type = self.header("content-type").split(";")[0].strip().lower()
-        if content_type != "application/json":
-            # Required even for an empty body: browsers cannot send it cross-site without
-            # asking first (a CORS preflight), which only listed origins pass.
-            raise HttpError(415, grpc.StatusCode.INVALID_ARGUMENT,
-                            f"Content-Type must be application/json, got {content_type or 'none'}",
-                            "Content-Type")
+        if content_type == "application/json":
+            return
+        # Required even for an empty body: browsers cannot send it cross-site without asking
+        # first (a CORS preflight), which only listed origins pass. Triton's binary tensor
+        # requests (tritonclient.http sends no Content-Type) carry Inference-Header-Content-Length,
+        # which no page can send cross-site without that preflight either.
+        if binary and "content-type" not in self.headers:
+            return
+        also = f" (or none, with {HEADER})" if binary else ""
+        raise HttpError(415, grpc.StatusCode.INVALID_ARGUMENT,
+                        f"Content-Type must be application/json{also}, got {content_type or 'none'}",
+                        "Content-Type")
+
+    async def read_body(self, type_checked: bool = False) -> bytearray:
+        if not type_checked:
+            self.check_content_type(False)
         length, limit, budget = self.length, self.gateway.max_body, self.gateway.budget
         if length > limit:
             raise HttpError(413, grpc.StatusCode.RESOURCE_EXHAUSTED,

@@ -3,7 +3,8 @@
 Its JSON is the protocol's own, not the proto3 mapping: shapes are numbers, tensor data
 is a (flat or nested) JSON array, errors are ``{"error": "<message>"}``. Each request
 is turned into the same ``inference.GRPCInferenceService`` call a gRPC client makes:
-tensors travel in ``raw_input_contents``, so every datatype (FP16 too) has one path.
+tensors travel in ``raw_input_contents``, so every datatype (FP16 too) has one path, and
+so do tensors sent in Triton's binary tensor extension (``binary_tensors``).
 """
 
 from __future__ import annotations
@@ -22,12 +23,25 @@ from ..inference import grpc_service_pb2 as pb
 from ..server.oip_datatypes import OIP_DATATYPES, TensorError, numpy_dtype
 from ..server.oip_decode import decode_raw, decode_typed
 from ..server.oip_encode import encode_raw
+from .binary_tensors import (
+    NO_TAIL,
+    REQUEST_FLAG,
+    SIZE,
+    BinaryOutputs,
+    Tail,
+    binary_body,
+    output_flag,
+    raw_output,
+    split_body,
+)
 from .json_codec import bad_request, is_repeated
+from .reply import dumps
 from .routes import Route
 
 OIP = "/inference.GRPCInferenceService/"
 MAX_ELEMENTS = 64 * 1024 * 1024  # per tensor, as over gRPC
 INT64 = (-(1 << 63), (1 << 63) - 1)
+INFER = OIP + "ModelInfer"
 
 
 def elements(data: list[Any], datatype: str) -> np.ndarray:
@@ -76,8 +90,23 @@ def _object(value: Any, field: str) -> dict[str, Any]:
     return value
 
 
-def input_tensor(document: Any, index: int) -> tuple[pb.ModelInferRequest.InferInputTensor, bytes]:
-    """One entry of ``inputs``: its metadata, and its data encoded as raw little-endian bytes."""
+def json_data(data: Any, datatype: str, shape: list[int], where: str) -> bytes:
+    """An input's JSON ``data``, encoded as raw little-endian bytes."""
+    if not isinstance(data, list):
+        raise bad_request(f"{where}.data", "a JSON array is required")
+    try:
+        array = elements(data, datatype)
+        if array.size != math.prod(shape):
+            raise ValueError(f"{array.size} elements for shape {shape}")
+        return encode_raw(array.reshape(shape), datatype, where)
+    except (ValueError, TypeError, OverflowError, TensorError) as exc:
+        raise bad_request(f"{where}.data", str(exc)) from exc
+
+
+def input_tensor(document: Any, index: int, tail: Tail = NO_TAIL
+                 ) -> tuple[pb.ModelInferRequest.InferInputTensor, bytes]:
+    """One entry of ``inputs``: its metadata, and its data as raw little-endian bytes (from its
+    JSON ``data``, or the body's binary part when it has a ``binary_data_size``)."""
     where = f"inputs[{index}]"
     entry = _object(document, where)
     name, datatype, shape, data = (entry.get(k) for k in ("name", "datatype", "shape", "data"))
@@ -90,23 +119,34 @@ def input_tensor(document: Any, index: int) -> tuple[pb.ModelInferRequest.InferI
         raise bad_request(f"{where}.shape", "a list of non-negative integers is required")
     if math.prod(shape) > MAX_ELEMENTS:
         raise bad_request(f"{where}.shape", f"over {MAX_ELEMENTS} elements")
-    if not isinstance(data, list):
-        raise bad_request(f"{where}.data", "a JSON array is required")
-    try:
-        array = elements(data, datatype)
-        if array.size != math.prod(shape):
-            raise ValueError(f"{array.size} elements for shape {shape}")
-        raw = encode_raw(array.reshape(shape), datatype, where)
-    except (ValueError, TypeError, OverflowError, TensorError) as exc:
-        raise bad_request(f"{where}.data", str(exc)) from exc
+    parameters = _object(entry.get("parameters", {}), f"{where}.parameters")
+    if SIZE in parameters:
+        if data is not None:
+            raise bad_request(f"{where}.data", f"input {name!r} has {SIZE}: its data is the binary part's")
+        raw = tail.take(parameters[SIZE], where, name)
+        parameters = {k: v for k, v in parameters.items() if k != SIZE}  # the transport's, not the model's
+    else:
+        raw = json_data(data, datatype, shape, where)
     tensor = pb.ModelInferRequest.InferInputTensor(name=name, datatype=datatype, shape=shape)
-    for key, value in _parameters(_object(entry.get("parameters", {}), f"{where}.parameters"),
-                                  f"{where}.parameters").items():
+    for key, value in _parameters(parameters, f"{where}.parameters").items():
         tensor.parameters[key].CopyFrom(value)
     return tensor, raw
 
 
 def infer_request(variables: Mapping[str, str], document: Any) -> pb.ModelInferRequest:
+    return read_infer(variables, document)[0]
+
+
+def infer_from_body(variables: Mapping[str, str], raw: bytearray, header_length: int | None
+                    ) -> tuple[pb.ModelInferRequest, BinaryOutputs | None]:
+    """The call's request from a JSON body, or (with ``header_length``) a binary-extension body,
+    and the outputs to reply as binary data (None: a plain JSON reply)."""
+    document, tail = split_body(raw, header_length)
+    return read_infer(variables, document, tail)
+
+
+def read_infer(variables: Mapping[str, str], document: Any, tail: Tail = NO_TAIL
+               ) -> tuple[pb.ModelInferRequest, BinaryOutputs | None]:
     body = _object(document, "body")
     request = pb.ModelInferRequest(model_name=variables["name"], model_version=variables.get("version", ""),
                                    id=str(body.get("id", "")))
@@ -114,20 +154,32 @@ def infer_request(variables: Mapping[str, str], document: Any) -> pb.ModelInferR
     if not isinstance(inputs, list) or not inputs:
         raise bad_request("inputs", "a non-empty JSON array is required")
     for index, entry in enumerate(inputs):
-        tensor, raw = input_tensor(entry, index)
+        tensor, raw = input_tensor(entry, index, tail)
         request.inputs.append(tensor)
         request.raw_input_contents.append(raw)
+    tail.finish()
+    parameters = _object(body.get("parameters", {}), "parameters")
+    binary = BinaryOutputs()
+    if REQUEST_FLAG in parameters:
+        if not isinstance(parameters[REQUEST_FLAG], bool):
+            raise bad_request(f"parameters.{REQUEST_FLAG}", "must be true or false")
+        binary.default = parameters[REQUEST_FLAG]
+        parameters = {k: v for k, v in parameters.items() if k != REQUEST_FLAG}
     outputs = body.get("outputs", [])
     if not isinstance(outputs, list):
         raise bad_request("outputs", "a JSON array of {\"name\": ...} objects is required")
     for index, wanted in enumerate(outputs):
-        name = _object(wanted, f"outputs[{index}]").get("name")
+        entry = _object(wanted, f"outputs[{index}]")
+        name = entry.get("name")
         if not isinstance(name, str) or not name:
             raise bad_request(f"outputs[{index}].name", "a non-empty string is required")
         request.outputs.add(name=name)
-    for key, value in _parameters(_object(body.get("parameters", {}), "parameters"), "parameters").items():
+        flag = output_flag(entry, f"outputs[{index}]")
+        if flag is not None:
+            binary.named[name] = flag
+    for key, value in _parameters(parameters, "parameters").items():
         request.parameters[key].CopyFrom(value)
-    return request
+    return request, binary if binary.any() else None
 
 
 def output_data(reply: pb.ModelInferResponse, index: int) -> list[Any] | np.ndarray:
@@ -149,6 +201,25 @@ def infer_reply(reply: Message) -> tuple[int, dict[str, Any]]:
                 "data": output_data(reply, i)} for i, t in enumerate(reply.outputs)]
     return 200, {"model_name": reply.model_name, "model_version": reply.model_version, "id": reply.id,
                  "outputs": outputs}
+
+
+def infer_reply_binary(reply: Message, binary: BinaryOutputs) -> tuple[bytes, int | None]:
+    """The reply with the outputs asked for as binary data after its JSON; the body and the
+    JSON's length (None: no bytes follow, a plain JSON reply)."""
+    assert isinstance(reply, pb.ModelInferResponse)
+    outputs, chunks = [], []
+    for index, tensor in enumerate(reply.outputs):
+        entry: dict[str, Any] = {"name": tensor.name, "datatype": tensor.datatype,
+                                 "shape": [int(d) for d in tensor.shape]}
+        if binary.wanted(tensor.name):
+            chunks.append(raw_output(reply, index))
+            entry["parameters"] = {SIZE: len(chunks[-1])}
+        else:
+            entry["data"] = output_data(reply, index)
+        outputs.append(entry)
+    header = dumps({"model_name": reply.model_name, "model_version": reply.model_version, "id": reply.id,
+                    "outputs": outputs})
+    return binary_body(header, chunks)
 
 
 def tensor_metadata(tensors: Any) -> list[dict[str, Any]]:
@@ -223,7 +294,7 @@ def _model_routes(suffix: str) -> tuple[Route, ...]:
     routes = []
     for base in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
         if suffix == "/infer":
-            routes.append(Route("POST", base + suffix, OIP + "ModelInfer", pb.ModelInferRequest,
+            routes.append(Route("POST", base + suffix, INFER, pb.ModelInferRequest,
                                 pb.ModelInferResponse, "Runs a model (KServe v2 REST).",
                                 build=infer_request, render=infer_reply))
         elif suffix == "/ready":

@@ -28,7 +28,11 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 FORWARDED_HEADERS = ("authorization", "traceparent", "tracestate", "x-request-id")
-ALLOWED_HEADERS = ", ".join(("content-type", "grpc-timeout", *FORWARDED_HEADERS)).encode()
+# inference-header-content-length: Triton's binary tensor extension, which a page may use
+# only once its preflight passed (the header is not CORS-safelisted).
+ALLOWED_HEADERS = ", ".join(("content-type", "grpc-timeout", "inference-header-content-length",
+                             *FORWARDED_HEADERS)).encode()
+EXPOSED_HEADERS = b"Retry-After, Inference-Header-Content-Length"
 OFFLOAD_BYTES = 256 * 1024  # JSON work on more than this runs in the gateway's threads
 Headers = list[tuple[bytes, bytes]]
 
@@ -53,6 +57,8 @@ class Replies:
         self.held = 0  # body bytes charged to the budget
         self.context: CallContext | None = None
         self.stopped = ""  # "gone" (the client left) or "deadline" (grpc-timeout passed)
+        # The /v2 infer reply with binary outputs: (body, its JSON's length or None for plain JSON).
+        self.binary: Callable[[Message], tuple[bytes, int | None]] | None = None
 
     def header(self, name: str, default: str = "") -> str:
         values = self.headers.get(name)
@@ -71,9 +77,23 @@ class Replies:
         except CallError as error:
             await self.send_rpc_error(error)
             return
+        if self.binary is not None:
+            await self.send_binary(*await self.offload(reply.ByteSize(), self.binary, reply))
+            return
         render = route.render
         status, data = await self.offload(reply.ByteSize(), encode_reply, render, reply)
         await self.send(status, self.json_headers(len(data)), data)
+
+    async def send_binary(self, data: bytes, header_length: int | None) -> None:
+        """Triton's binary tensor reply: JSON, then the tensors' bytes (plain JSON if none follow)."""
+        if header_length is None:
+            await self.send(200, self.json_headers(len(data)), data)
+            return
+        headers = self.reply_headers(b"application/octet-stream", len(data),
+                                     [(b"Inference-Header-Content-Length", b"%d" % header_length)])
+        if self.close:
+            headers.append((b"Connection", b"close"))
+        await self.send(200, headers, data)
 
     async def reply_stream(self, route: Route, request: Message, context: CallContext) -> None:
         """NDJSON: the first message decides the status (a call refused at once gets a real error)."""
@@ -146,7 +166,7 @@ class Replies:
         origin = self.cors_origin()
         if origin:
             headers += [(b"Access-Control-Allow-Origin", origin.encode("latin-1")),
-                        (b"Access-Control-Expose-Headers", b"Retry-After"), (b"Vary", b"Origin")]
+                        (b"Access-Control-Expose-Headers", EXPOSED_HEADERS), (b"Vary", b"Origin")]
         headers.extend(extra)
         return headers
 

@@ -33,11 +33,12 @@ from .app import Request
 from .calls import InProcess
 from .http_protocol import ConnectionLimits, Exchange, GatewayProtocol
 from .oip_routes import OIP_ROUTES
+from .repository_routes import REPOSITORY_ROUTES
 from .routes import ROUTES
 
 log = logging.getLogger("museforge.gateway")
 
-SERVED_ROUTES = ROUTES + OIP_ROUTES
+SERVED_ROUTES = ROUTES + OIP_ROUTES + REPOSITORY_ROUTES
 BACKLOG = 2048  # connections the kernel queues before accept(): a burst of clients is not reset
 SERVER_HEADER = (b"Server", b"museforge-gateway")
 

@@ -49,7 +49,8 @@ PLATFORM = "onnxruntime_onnx"
 # Tensors up to this many elements (all inputs, or all outputs, together) are decoded and
 # encoded on the event loop: well under a millisecond, less than a thread hand-off.
 INLINE_ELEMENTS = 16_384
-EXTENSIONS = ["model_configuration", "model_repository", "statistics"]
+# binary_tensor_data is the HTTP gateway's (Triton lists its extensions once, for both fronts).
+EXTENSIONS = ["binary_tensor_data", "model_configuration", "model_repository", "statistics"]
 
 Context = grpc.aio.ServicerContext[Any, Any]
 

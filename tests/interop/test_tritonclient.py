@@ -8,8 +8,9 @@ compare every output to onnxruntime on the shipped model file with the same inpu
 
 The program runs in its own process: tritonclient registers its copy of the ``inference``
 protos in protobuf's default pool, which museforge's (loaded by the server) already hold.
-The HTTP client sends JSON tensors (``binary_data=False``), as the gateway does not serve the
-binary tensor extension, with ``Content-Type: application/json``, which the gateway requires.
+The HTTP client runs with its defaults (binary tensor extension both ways, no Content-Type)
+and, as ``http_json``, once more with JSON tensors (``binary_data=False``), which need
+``Content-Type: application/json`` on the request.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from tests.models import shipped_session
 ROOT = Path(__file__).resolve().parents[2]
 SIDE = 32  # a small size every dynamic spatial axis accepts
 BATCHES = (1, 4)
-PROTOCOLS = ("grpc", "http")
+PROTOCOLS = ("grpc", "http", "http_json")
 RTOL, ATOL = 1e-4, 1e-5
 Run = tuple[Path, dict[str, Any], dict[str, Any]]  # the program's output folder, its models, its report
 
@@ -62,8 +63,8 @@ def infer(client: Any, module: Any, name: str, arrays: dict[str, np.ndarray], ou
         tensor.set_data_from_numpy(array, **extra)
         inputs.append(tensor)
     wanted = [module.InferRequestedOutput(key, **extra) for key in outputs]
-    # The one header a Triton user adds for the gateway: tritonclient.http sends none, and the
-    # gateway wants application/json on every body (a cross-site browser form cannot send it).
+    # JSON bodies need application/json (a cross-site browser form cannot send it), which
+    # tritonclient.http does not send; its binary requests carry Inference-Header-Content-Length.
     headers = {"Content-Type": "application/json"} if json_tensors else None
     result = client.infer(name, inputs, outputs=wanted, headers=headers)
     return {key: result.as_numpy(key) for key in outputs}
@@ -92,8 +93,9 @@ def triton_user(spec: dict[str, Any]) -> None:
         for batch in BATCHES:
             arrays = made_inputs(metadata, ranges, batch)
             for protocol, client, module in (("grpc", over_grpc, triton_grpc),
-                                             ("http", over_http, triton_http)):
-                got = infer(client, module, name, arrays, outputs, json_tensors=protocol == "http")
+                                             ("http", over_http, triton_http),
+                                             ("http_json", over_http, triton_http)):
+                got = infer(client, module, name, arrays, outputs, json_tensors=protocol == "http_json")
                 saved: dict[str, Any] = {**{f"in:{k}": v for k, v in arrays.items()},
                                          **{f"out:{k}": v for k, v in got.items()}}
                 np.savez(out / f"{protocol}-{name}-{batch}.npz", **saved)

@@ -1,0 +1,90 @@
+"""``museforge models list|load|unload``: a server's model repository (Triton's extension of the
+OIP), through the same RPCs as tritonclient's ``get_model_repository_index``, ``load_model`` and
+``unload_model``. The API key needs the admin scope when auth is on."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from ..client_errors import FailedPrecondition, NotFound, PermissionDenied, Unauthenticated
+from .options import Subcommands, add_server_flags, connect
+from .output import EXIT_OK, fail, print_table
+
+HEADER = ("MODEL", "VERSION", "STATE", "REASON")
+LOAD_SECONDS = 600.0  # a load builds and warms a session: seconds for a big model
+EPILOG = """examples:
+  museforge models list                             # every model: version, state, reason
+  museforge models list --ready --json
+  museforge models unload image.digits              # calls to it answer UNAVAILABLE until loaded
+  museforge models load image.digits                # newest version, swapped in while serving
+"""
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    try:
+        if args.models_command == "list":
+            return list_models(args)
+        return change(args)
+    except NotFound as exc:
+        return fail(str(exc.details()))
+    except FailedPrecondition as exc:  # the version on disk cannot serve: the message says why
+        return fail(f"cannot {args.models_command} {args.model}: {exc.details()}")
+    except (Unauthenticated, PermissionDenied) as exc:
+        return fail(f"{exc.details()} (the model repository needs an API key with the admin scope: "
+                    "--api-key or MUSEFORGE_API_KEY)")
+
+
+def as_json(model: Any) -> dict[str, str]:
+    return {"name": model.name, "version": model.version, "state": model.state, "reason": model.reason}
+
+
+def list_models(args: argparse.Namespace) -> int:
+    with connect(args, timeout=30) as client:
+        models = client.models(ready=args.ready)
+    if args.json:
+        print(json.dumps([as_json(m) for m in models], indent=2))
+    else:
+        print_table(((m.name, m.version or "-", m.state, m.reason or "-") for m in models), HEADER)
+    return EXIT_OK
+
+
+def change(args: argparse.Namespace) -> int:
+    """Load or unload, then print the model's index entry as it now stands."""
+    with connect(args, timeout=LOAD_SECONDS) as client:
+        if args.models_command == "load":
+            client.load_model(args.model)
+        else:
+            client.unload_model(args.model)
+        entry = next(m for m in client.models() if m.name == args.model)
+    if args.json:
+        print(json.dumps(as_json(entry)))
+    else:
+        print_table([(entry.name, entry.version or "-", entry.state, entry.reason or "-")], HEADER)
+    return EXIT_OK
+
+
+def add_models_parser(sub: Subcommands) -> None:
+    models = sub.add_parser(
+        "models", help="list, load and unload a server's models (admin)",
+        description="The server's model repository (Triton's model repository extension, also at "
+        "POST /v2/repository/... on the HTTP gateway). A load builds and warms the model's newest "
+        "version beside the serving one and swaps it in; calls in flight finish on the old one. "
+        "With auth on, the API key needs the admin scope.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="every model with its version, state and reason",
+                                 description="Prints each model's name, version, state (READY, "
+                                 "UNAVAILABLE, LOADING) and the reason it is not READY.")
+    listing.add_argument("--ready", action="store_true", help="only the models ready to serve")
+    add_server_flags(listing)
+    for name, text in (
+        ("load", "load (or reload) a model's newest version while serving"),
+        ("unload", "unload a model: calls to it answer UNAVAILABLE until it is loaded again"),
+    ):
+        action = actions.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        action.add_argument("model", metavar="NAME", help="the model's name, as `museforge models list` "
+                            "shows it (e.g. image.digits)")
+        add_server_flags(action)
+    models.set_defaults(handler=cmd_models)
