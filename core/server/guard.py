@@ -33,10 +33,12 @@ from .budget import ByteBudget
 from .interception import Deserializer, Refusal, around, refused, refusing_any_method
 from .status import to_status
 from .unsafe_setup import UnsafeSetup
+from .wire_depth import nesting_depth
 
 Handler = grpc.RpcMethodHandler
 ANONYMOUS = "anonymous"
 MAX_WRAPPED = 4096
+PARSE_DEPTH = 100  # upb's recursion limit: messages nested deeper than this do not parse
 GENERATE_METHODS = {"Generate", "StreamGenerate", "ApplyEffect", "StreamApplyEffect"}
 SERVICE_SCOPES = {
     "museforge.v1.Jobs": "jobs",
@@ -81,8 +83,11 @@ class Unreadable:
         self.error = error
 
 
-def _undecodable(error: DecodeError) -> InvalidArgument:
-    if "depth" in str(error).lower():
+def _undecodable(error: DecodeError, raw: bytes, deserialize: Deserializer) -> InvalidArgument:
+    message = getattr(deserialize, "__self__", None)  # the generated Message class
+    too_deep = "depth" in str(error).lower() or (  # some runtimes name the limit, some do not
+        message is not None and nesting_depth(raw, message.DESCRIPTOR, PARSE_DEPTH + 1) > PARSE_DEPTH)
+    if too_deep:
         return InvalidArgument("the request is nested too deeply to parse (parameters may nest at most "
                                "32 levels)")
     return InvalidArgument("the request is not a valid protobuf message for this method")
@@ -182,7 +187,7 @@ class Guard(grpc.aio.ServerInterceptor):
             try:
                 return deserialize(raw) if deserialize is not None else raw
             except DecodeError as exc:
-                return Unreadable(_undecodable(exc))
+                return Unreadable(_undecodable(exc, raw, deserialize))
 
         return read
 
