@@ -36,9 +36,8 @@ def _status_details(error: grpc.RpcError) -> list[any_pb2.Any]:
     return list(status.details) if status else []
 
 
-def retry_after(error: grpc.RpcError) -> float | None:
-    """The RetryInfo delay a failed call carried, in seconds (None when it has none)."""
-    for detail in _status_details(error):
+def _retry_after_in(details: list[any_pb2.Any]) -> float | None:
+    for detail in details:
         if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
             info = error_details_pb2.RetryInfo()
             detail.Unpack(info)
@@ -46,15 +45,24 @@ def retry_after(error: grpc.RpcError) -> float | None:
     return None
 
 
-def field_violations(error: grpc.RpcError) -> list[tuple[str, str]]:
-    """The (field, description) pairs a failed call carried, for clients and tests."""
+def _violations_in(details: list[any_pb2.Any]) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
-    for detail in _status_details(error):
+    for detail in details:
         if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
             bad = error_details_pb2.BadRequest()
             detail.Unpack(bad)
             found.extend((v.field, v.description) for v in bad.field_violations)
     return found
+
+
+def retry_after(error: grpc.RpcError) -> float | None:
+    """The RetryInfo delay a failed call carried, in seconds (None when it has none)."""
+    return _retry_after_in(_status_details(error))
+
+
+def field_violations(error: grpc.RpcError) -> list[tuple[str, str]]:
+    """The (field, description) pairs a failed call carried, for clients and tests."""
+    return _violations_in(_status_details(error))
 
 
 class MuseforgeError(grpc.RpcError, grpc.Call):
@@ -71,8 +79,9 @@ class MuseforgeError(grpc.RpcError, grpc.Call):
         self.call = call  # the failed call: a grpc.Call, and for a stream its iterator too
         self.message = call.details() or ""
         super().__init__(self.message)
-        self.violations: tuple[tuple[str, str], ...] = tuple(field_violations(call))
-        self.retry_after = retry_after(call)
+        details = _status_details(call)  # parsed once for both
+        self.violations: tuple[tuple[str, str], ...] = tuple(_violations_in(details))
+        self.retry_after = _retry_after_in(details)
         found = CORRELATION.search(self.message)
         self.correlation_id = found.group(1) if found else None
 

@@ -36,6 +36,10 @@ def cmd_models(args: argparse.Namespace) -> int:
                     "--api-key or MUSEFORGE_API_KEY)")
 
 
+def row(model: Any) -> tuple[str, str, str, str]:
+    return model.name, model.version or "-", model.state, model.reason or "-"
+
+
 def as_json(model: Any) -> dict[str, str]:
     return {"name": model.name, "version": model.version, "state": model.state, "reason": model.reason}
 
@@ -46,7 +50,7 @@ def list_models(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([as_json(m) for m in models], indent=2))
     else:
-        print_table(((m.name, m.version or "-", m.state, m.reason or "-") for m in models), HEADER)
+        print_table((row(m) for m in models), HEADER)
     return EXIT_OK
 
 
@@ -61,7 +65,7 @@ def change(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(as_json(entry)))
     else:
-        print_table([(entry.name, entry.version or "-", entry.state, entry.reason or "-")], HEADER)
+        print_table([row(entry)], HEADER)
     return EXIT_OK
 
 

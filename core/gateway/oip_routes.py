@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 from google.protobuf import json_format
@@ -66,22 +66,28 @@ def elements(data: list[Any], datatype: str) -> np.ndarray:
     return np.asarray(flat.tolist(), dtype=numpy_dtype(datatype))
 
 
+P = TypeVar("P", pb.InferParameter, pb.ModelRepositoryParameter)
+
+
+def parameter(kind: type[P], value: Any, field: str) -> P:
+    """One JSON parameter value as ``kind`` (the two messages share field names; only the
+    inference one holds floats)."""
+    floats = "double_param" in kind.DESCRIPTOR.fields_by_name
+    if isinstance(value, bool):
+        return kind(bool_param=value)
+    if isinstance(value, int):
+        if not INT64[0] <= value <= INT64[1]:
+            raise bad_request(field, "an integer parameter must fit in 64 bits")
+        return kind(int64_param=value)
+    if isinstance(value, float) and floats:
+        return cast(P, pb.InferParameter(double_param=value))  # only the inference kind has floats
+    if isinstance(value, str):  # Triton's repository "config" and base64 "file:" contents too
+        return kind(string_param=value)
+    raise bad_request(field, f"must be a boolean, {'number' if floats else 'integer'} or string")
+
+
 def _parameters(values: Mapping[str, Any], field: str) -> dict[str, pb.InferParameter]:
-    out: dict[str, pb.InferParameter] = {}
-    for key, value in values.items():
-        if isinstance(value, bool):
-            out[key] = pb.InferParameter(bool_param=value)
-        elif isinstance(value, int):
-            if not INT64[0] <= value <= INT64[1]:
-                raise bad_request(f"{field}.{key}", "an integer parameter must fit in 64 bits")
-            out[key] = pb.InferParameter(int64_param=value)
-        elif isinstance(value, float):
-            out[key] = pb.InferParameter(double_param=value)
-        elif isinstance(value, str):
-            out[key] = pb.InferParameter(string_param=value)
-        else:
-            raise bad_request(f"{field}.{key}", "must be a boolean, number or string")
-    return out
+    return {key: parameter(pb.InferParameter, value, f"{field}.{key}") for key, value in values.items()}
 
 
 def _object(value: Any, field: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from google.protobuf.message import Message
 
 from ..inference import grpc_service_pb2 as pb
 from .json_codec import bad_request
-from .oip_routes import INT64, OIP
+from .oip_routes import OIP, parameter
 from .routes import Route
 
 LoadOrUnload = pb.RepositoryModelLoadRequest | pb.RepositoryModelUnloadRequest
@@ -32,18 +32,6 @@ def _fields(document: Any, allowed: frozenset[str]) -> dict[str, Any]:
     if unknown:
         raise bad_request(unknown[0], f"unknown field; this route takes {', '.join(sorted(allowed))}")
     return document
-
-
-def repository_parameter(value: Any, field: str) -> pb.ModelRepositoryParameter:
-    if isinstance(value, bool):
-        return pb.ModelRepositoryParameter(bool_param=value)
-    if isinstance(value, int):
-        if not INT64[0] <= value <= INT64[1]:
-            raise bad_request(field, "an integer parameter must fit in 64 bits")
-        return pb.ModelRepositoryParameter(int64_param=value)
-    if isinstance(value, str):  # Triton's "config" and base64 "file:..." contents are strings too
-        return pb.ModelRepositoryParameter(string_param=value)
-    raise bad_request(field, "must be a boolean, integer or string")
 
 
 def index_request(variables: Mapping[str, str], document: Any) -> pb.RepositoryIndexRequest:
@@ -62,7 +50,8 @@ def change_request(request: type[LoadOrUnload]) -> Callable[[Mapping[str, str], 
             raise bad_request("parameters", "must be a JSON object")
         message = request(model_name=variables["model"])
         for key, value in parameters.items():
-            message.parameters[key].CopyFrom(repository_parameter(value, f"parameters.{key}"))
+            message.parameters[key].CopyFrom(
+                parameter(pb.ModelRepositoryParameter, value, f"parameters.{key}"))
         return message
 
     return build

@@ -168,13 +168,6 @@ class Runtime:
                            manifest=model.manifest, error=reason, inputs=model.inputs,
                            outputs=model.outputs, pinned=model.pinned)
 
-    def reload(self, name: str) -> LoadedModel:
-        """Serve the model's newest version (see ModelRepository.load)."""
-        return self.repository.load(name)
-
-    def unload(self, name: str) -> None:
-        self.repository.unload(name)
-
     def _open(self, model: LoadedModel, source: ModelSource) -> None:
         if source.version is not None:
             version_dir = source.directory / str(source.version)

@@ -66,22 +66,23 @@ class RepositoryMethods:
     async def RepositoryModelLoad(
         self, request: pb.RepositoryModelLoadRequest, context: Context
     ) -> pb.RepositoryModelLoadResponse:
-        check = request.parameters, frozenset[str]()
-        await self._change(context, self.engine.runtime.repository.load, request.model_name, check)
+        await self._change(context, self.engine.runtime.repository.load, request.model_name,
+                           request.parameters, frozenset())
         return pb.RepositoryModelLoadResponse()
 
     async def RepositoryModelUnload(
         self, request: pb.RepositoryModelUnloadRequest, context: Context
     ) -> pb.RepositoryModelUnloadResponse:
-        check = request.parameters, UNLOAD_PARAMETERS
-        await self._change(context, self.engine.runtime.repository.unload, request.model_name, check)
+        await self._change(context, self.engine.runtime.repository.unload, request.model_name,
+                           request.parameters, UNLOAD_PARAMETERS)
         return pb.RepositoryModelUnloadResponse()
 
     async def _change(self, context: Context, work: Callable[[str], object], name: str,
-                      check: tuple[Mapping[str, pb.ModelRepositoryParameter], frozenset[str]]) -> None:
+                      parameters: Mapping[str, pb.ModelRepositoryParameter], allowed: frozenset[str]
+                      ) -> None:
         """Run a load or unload in a worker thread; its failure becomes the call's status."""
         try:
-            check_parameters(*check)
+            check_parameters(parameters, allowed)
             await asyncio.get_running_loop().run_in_executor(self.executor, work, name)
         except UnknownModel as exc:
             error: RequestError = NotFound(str(exc))
@@ -94,7 +95,9 @@ class RepositoryMethods:
             log.error("%s of %s failed", getattr(work, "__name__", "change"), name, exc_info=exc)
             error = correlated(Internal(f"model {name!r}: {type(exc).__name__}"), f"repository {name}")
         else:
-            self._plans.pop(name, None)  # the old session's plan: let it go with the session
+            # The old session's plan: _plan would replace it on the next call anyway, but
+            # dropping it now lets the old session go at once.
+            self._plans.pop(name, None)
             if self.on_change is not None:
                 await self.on_change(name, self.engine.runtime.models[name].ready)
             return

@@ -10,7 +10,7 @@ from __future__ import annotations
 from google.protobuf.descriptor import Descriptor
 
 VARINT, FIXED64, LENGTH, FIXED32 = 0, 1, 2, 5
-MAX_FIELDS = 200_000  # fields read at most: a hostile message must not buy CPU with its answer
+MAX_FIELDS = 20_000  # fields read at most: a hostile message must not buy CPU with its answer
 
 
 def _varint(data: memoryview, at: int) -> tuple[int, int]:
@@ -54,7 +54,7 @@ def _children(data: memoryview, descriptor: Descriptor, depth: int, fields: list
         elif wire == LENGTH:
             size, at = _varint(data, at)
             field = descriptor.fields_by_number.get(number)
-            if field is not None and field.message_type is not None:
+            if field is not None and field.message_type is not None and size:
                 found.append((data[at:at + size], field.message_type, depth + 1))
             at += size
         else:

@@ -251,7 +251,7 @@ def test_reload_refuses_a_new_contract_and_frees_the_old_session(models: Path) -
 
         write_version(models, 2, shifted(models, output="picture"))
         with pytest.raises(LoadRefused, match=r"changes the inputs or outputs.*version 1 keeps serving"):
-            runtime.reload(MODEL)
+            runtime.repository.load(MODEL)
         assert runtime.models[MODEL] is first
         np.testing.assert_array_equal(runtime.infer(MODEL, inputs)["image"], before)
 
@@ -260,7 +260,7 @@ def test_reload_refuses_a_new_contract_and_frees_the_old_session(models: Path) -
         old_session = weakref.ref(first.session) if first.session is not None else None
         old_batcher = first.batcher
         del first
-        runtime.reload(MODEL)
+        runtime.repository.load(MODEL)
         np.testing.assert_allclose(runtime.infer(MODEL, inputs)["image"], before + 1.0, atol=1e-5)
         assert old_batcher is None or old_batcher.join(10)  # drained, then its workers stopped
         del old_batcher
@@ -293,7 +293,7 @@ def test_a_request_holding_a_retired_model_is_told_to_look_again(models: Path) -
     try:
         stale = runtime.load(museforge.ModelSource(MODEL, models))
         write_version(models, 2, shifted(models))
-        runtime.reload(MODEL)
+        runtime.repository.load(MODEL)
         inputs = {"z": np.zeros((1, 100), np.float32), "label": np.zeros(1, np.int64)}
 
         async def infer(model: LoadedModel | None) -> dict[str, np.ndarray]:
