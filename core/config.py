@@ -8,7 +8,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .runtime.versions import VersionPolicy
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -29,6 +31,16 @@ class ModelSettings(BaseModel):
     max_batch_size: int | None = Field(None, ge=1, le=65536)
     max_queue_delay_us: int | None = Field(None, ge=0, le=10_000_000)
     instances: int | None = Field(None, ge=1, le=64)
+    version_policy: str | None = Field(
+        None, description='versions served at once: "latest", "latest:N", "all" or "specific:1,3" '
+        "(default: the latest, or the version the generator pins)")
+
+    @field_validator("version_policy")
+    @classmethod
+    def _policy_parses(cls, value: str | None) -> str | None:
+        if value is not None:
+            VersionPolicy.parse(value)  # ValueError names what is wrong
+        return value
 
 
 class Settings(BaseModel):
@@ -85,6 +97,12 @@ class Settings(BaseModel):
         "",
         description="where the job database lives; empty: $XDG_DATA_HOME/museforge "
         "(~/.local/share/museforge)",
+    )
+    model_repository: str = Field(
+        "",
+        description="models served over the Open Inference Protocol without a plugin, as "
+        "<name>/<version>/model.onnx beside a manifest (`museforge models add` writes them); "
+        "empty: <data_dir>/models",
     )
     job_input_roots: list[str] = Field(
         [],
@@ -202,6 +220,11 @@ def keys_path(settings: Settings) -> Path:
         if settings.api_keys_file
         else (data_directory(settings) / "api_keys.json")
     )
+
+
+def model_repository(settings: Settings) -> Path:
+    return (Path(settings.model_repository).expanduser() if settings.model_repository
+            else data_directory(settings) / "models")
 
 
 def data_directory(settings: Settings, environ: Mapping[str, str] | None = None) -> Path:

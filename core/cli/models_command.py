@@ -1,15 +1,18 @@
-"""``museforge models list|load|unload``: a server's model repository (Triton's extension of the
-OIP), through the same RPCs as tritonclient's ``get_model_repository_index``, ``load_model`` and
-``unload_model``. The API key needs the admin scope when auth is on."""
+"""``museforge models list|load|unload|add``: a server's model repository (Triton's extension of
+the OIP), through the same RPCs as tritonclient's ``get_model_repository_index``, ``load_model``
+and ``unload_model``; the API key needs the admin scope when auth is on. ``add`` writes an ONNX
+file of your own into the configured model repository, to be served without a plugin."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from ..client_errors import FailedPrecondition, NotFound, PermissionDenied, Unauthenticated
-from .options import Subcommands, add_server_flags, connect
+from ..config import model_repository
+from .options import Subcommands, add_server_flags, connect, settings_from
 from .output import EXIT_OK, fail, print_table
 
 HEADER = ("MODEL", "VERSION", "STATE", "REASON")
@@ -19,6 +22,7 @@ EPILOG = """examples:
   museforge models list --ready --json
   museforge models unload image.digits              # calls to it answer UNAVAILABLE until loaded
   museforge models load image.digits                # newest version, swapped in while serving
+  museforge models add upscaler.onnx --name studio.upscaler --load   # your own ONNX, served at once
 """
 
 
@@ -26,6 +30,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     try:
         if args.models_command == "list":
             return list_models(args)
+        if args.models_command == "add":
+            return add(args)
         return change(args)
     except NotFound as exc:
         return fail(str(exc.details()))
@@ -52,6 +58,33 @@ def list_models(args: argparse.Namespace) -> int:
     else:
         print_table((row(m) for m in models), HEADER)
     return EXIT_OK
+
+
+def add(args: argparse.Namespace) -> int:
+    """Write the file as the model's next version, then (with --load) ask the server to serve it."""
+    from ..runtime.onnx_import import ImportRefused, add_model
+
+    root = Path(args.repository).expanduser() if args.repository else model_repository(settings_from(args))
+    try:
+        added = add_model(Path(args.file), args.name, root, args.version)
+    except ImportRefused as exc:
+        return fail(f"cannot add {args.file}: {exc}")
+    manifest = added.manifest
+    if args.json and not args.load:
+        print(json.dumps({"name": added.name, "version": added.version, "directory": str(added.directory),
+                          "manifest": manifest.model_dump(mode="json")}, indent=2))
+        return EXIT_OK
+    tensors = "; ".join(f"{kind} {t.name} {t.dtype}{t.shape}" for kind, group in
+                        (("in", manifest.inputs), ("out", manifest.outputs)) for t in group)
+    print(f"added {added.name} version {added.version} at {added.directory}\n  {tensors}\n"
+          f"  dynamic batch: {'yes' if added.dynamic_batch else 'no'}; "
+          f"sha256 {manifest.sha256}")
+    if not args.load:
+        print(f"a server using this model repository serves it from its next start, or at once after "
+              f"`museforge models load {added.name}`")
+        return EXIT_OK
+    args.model = added.name
+    return change(args)
 
 
 def change(args: argparse.Namespace) -> int:
@@ -91,4 +124,21 @@ def add_models_parser(sub: Subcommands) -> None:
         action.add_argument("model", metavar="NAME", help="the model's name, as `museforge models list` "
                             "shows it (e.g. image.digits)")
         add_server_flags(action)
+    adding = actions.add_parser(
+        "add", help="add an ONNX file of your own as a model served without a plugin",
+        description="Reads the graph's inputs and outputs (names, dtypes, shapes, a dynamic batch axis), "
+        "checks that it loads and runs, and writes NAME/VERSION/model.onnx with its manifest (sha256, "
+        "tensors, where it came from) into the model repository: the model_repository setting, "
+        "else <data_dir>/models. Servers using that repository serve it over the Open Inference "
+        "Protocol (gRPC and /v2 on the HTTP gateway), batched, with statistics. A file that cannot "
+        "be served is refused with the reason and nothing is written.")
+    adding.add_argument("file", metavar="FILE.onnx", help="the ONNX model (weights inside the file)")
+    adding.add_argument("--name", required=True, help="the name to serve it under, e.g. studio.upscaler")
+    adding.add_argument("--version", type=int, default=None,
+                        help="its version number (default: one above the highest already there)")
+    adding.add_argument("--repository", metavar="DIR", default=None,
+                        help="the model repository to write into (default: the model_repository setting)")
+    adding.add_argument("--load", action="store_true",
+                        help="then ask the server (--server) to load it, so it serves at once")
+    add_server_flags(adding)
     models.set_defaults(handler=cmd_models)

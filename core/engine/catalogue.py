@@ -14,8 +14,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from ..config import Settings
+from ..config import Settings, model_repository
 from ..runtime.sessions import LoadedModel, ModelOverrides, Runtime, RuntimeOptions
+from ..runtime.versions import VersionPolicy
 from .codecs.decoders import DecodeCancelled, DecodeError, decode_image
 from .codecs.encoders import Encoder
 from .effect import Effect, Picture
@@ -58,8 +59,11 @@ class Engine:
                 default_max_batch_size=self.settings.default_max_batch_size,
                 instances=self.settings.model_instances,
                 max_queue_size=self.settings.max_model_queue,
+                model_repository=model_repository(self.settings),
                 overrides={
-                    name: ModelOverrides(**own.model_dump())
+                    name: ModelOverrides(**own.model_dump(exclude={"version_policy"}),
+                                         version_policy=VersionPolicy.parse(own.version_policy)
+                                         if own.version_policy else None)
                     for name, own in self.settings.models.items()
                 },
             )
@@ -76,6 +80,7 @@ class Engine:
         for item in declared:
             for source in item.models:
                 self.runtime.load(source)
+        self.runtime.repository.load_added()
         self.started = True
         return self
 

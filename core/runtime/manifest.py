@@ -107,10 +107,3 @@ def verify(directory: Path) -> tuple[Manifest, bytes]:
         )
     return manifest, data
 
-
-def latest_version(model_dir: Path) -> Path:
-    """The highest numbered version directory under ``models/<model>/``."""
-    versions = [p for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()]
-    if not versions:
-        raise FileNotFoundError(f"no numbered version directory under {model_dir}")
-    return max(versions, key=lambda p: int(p.name))

@@ -1,11 +1,12 @@
 """The model repository: every model's state, and loading, reloading and unloading one while serving.
 
-A reload builds and warms a session for the model's newest version beside the serving one,
-then swaps the ``Runtime.models`` entry (one reference assignment, atomic for every reader):
-new requests take the new model, requests that already hold the old one finish on it. The
-old batcher is closed (it drains what was admitted, then its workers stop) and the runtime
-drops its references, so the old session is freed when its last request returns. Readers
-never lock: a request reads the entry once; only loads and unloads of one model serialise.
+A reload builds and warms a session for every version the model's version policy serves
+(see versions.py) beside the serving ones, then swaps the ``Runtime.versions`` and
+``Runtime.models`` entries (reference assignments, atomic for every reader): new requests
+take the new sessions, requests that already hold an old one finish on it. The old batchers
+are closed (each drains what was admitted, then its workers stop) and the runtime drops its
+references, so an old session is freed when its last request returns. Readers never lock:
+a request reads an entry once; only loads and unloads of one model serialise.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import logging
 import threading
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .manifest import IntegrityError
+from .model_source import ModelSource
+from .versions import available_versions
 
 if TYPE_CHECKING:
     from .sessions import LoadedModel, Runtime
@@ -47,7 +50,7 @@ class UnknownModel(LookupError):
 
 
 class LoadRefused(RuntimeError):
-    """The newest version cannot serve; the model keeps what it had (the message says why)."""
+    """A version the policy chose cannot serve; the model keeps what it had (the message says why)."""
 
 
 def contract(model: LoadedModel) -> tuple[tuple[str, str, tuple[int, ...]], ...]:
@@ -72,7 +75,49 @@ class ModelRepository:
         model = self.runtime.models.get(name)
         if model is None:
             known = ", ".join(sorted(self.runtime.models)) or "none"
-            raise UnknownModel(f"unknown model {name!r}; models: {known}")
+            where = self.runtime.options.model_repository
+            beside = f", nor has the model repository ({where}) a directory of that name" if where else ""
+            raise UnknownModel(f"unknown model {name!r}; models: {known}{beside}")
+        return model
+
+    def _added(self, name: str) -> Path | None:
+        """The directory of a model added without a plugin (``museforge models add``), if any."""
+        root = self.runtime.options.model_repository
+        if root is None or name in (".", "..") or "/" in name or "\\" in name:
+            return None
+        directory = root / name
+        try:
+            return directory if directory.is_dir() and available_versions(directory) else None
+        except OSError:
+            return None
+
+    def load_added(self) -> None:
+        """At start: serve every model of the model repository that no plugin declares."""
+        root = self.runtime.options.model_repository
+        if root is None or not root.is_dir():
+            return
+        for directory in sorted(root.iterdir()):
+            if self._added(directory.name) is None:
+                continue
+            if directory.name in self.runtime.models:
+                log.warning("model repository: %s is also a plugin's model; the plugin's is served",
+                            directory)
+                continue
+            self.runtime.load(ModelSource(directory.name, directory))
+
+    def _first_load(self, name: str) -> LoadedModel | None:
+        """Triton's explicit mode: a name the server does not know yet, found in the repository."""
+        directory = self._added(name)
+        if directory is None:
+            return None
+        with self._lock_of(name):
+            if name in self.runtime.models:
+                return None  # another call added it meanwhile: load it as a known model
+            model = self.runtime.load(ModelSource(name, directory))
+            if not model.ready:
+                del self.runtime.models[name]  # never served: not listed as a failed model
+                raise LoadRefused(f"model {name!r} ({directory}): {model.error}")
+        log.info("model %s added from %s", name, directory)
         return model
 
     def status(self, model: LoadedModel) -> ModelStatus:
@@ -85,60 +130,71 @@ class ModelRepository:
         return ModelStatus(model.name, version, ModelState.UNAVAILABLE, model.error)
 
     def index(self, ready_only: bool = False) -> list[ModelStatus]:
-        entries = [self.status(m) for m in list(self.runtime.models.values())]
-        return [e for e in sorted(entries, key=lambda e: e.name)
+        """One entry per version serving (Triton lists versions apart), else the model's state."""
+        entries = [self.status(m) for m in self.runtime.every_version()]
+        return [e for e in sorted(entries, key=lambda e: e.name)  # stable: versions stay ascending
                 if not ready_only or e.state is ModelState.READY]
 
     def load(self, name: str) -> LoadedModel:
-        """Load the newest version (or the pinned one) and swap it in; raises LoadRefused
-        (the model keeps serving what it served, or stays unavailable) when it cannot serve."""
+        """Load the versions the policy serves and swap them in; raises LoadRefused (the model
+        keeps serving what it served, or stays unavailable) when one of them cannot serve."""
+        if name not in self.runtime.models and (added := self._first_load(name)) is not None:
+            return added
         self._known(name)
         with self._lock_of(name):
             current = self._known(name)
+            old = self.runtime.serving(name) if current.ready else {}
             self._loading[name] = "reloading" if current.ready else "loading"
             try:
-                fresh = self._build(current)
+                fresh = self._build(current, old)
             finally:
                 del self._loading[name]
-            self.runtime.models[name] = fresh  # the swap: new requests take the new session
-            self._retire(current)
-        log.info("model %s v%d loaded (was %s)", name, fresh.version,
-                 f"v{current.version}" if current.ready else "unavailable")
-        return fresh
+            self.runtime.serve(name, fresh)  # the swap: new requests take the new sessions
+            for model in old.values():
+                self._retire(model)
+        log.info("model %s loaded: versions %s (was %s)", name, _versions(fresh),
+                 _versions(old) if old else "unavailable")
+        return self.runtime.models[name]
 
-    def _build(self, current: LoadedModel) -> LoadedModel:
-        keeps = (f"version {current.version} keeps serving" if current.ready
-                 else "the model stays unavailable")
+    def _build(self, current: LoadedModel, old: dict[int, LoadedModel]) -> dict[int, LoadedModel]:
+        keeps = (f"version{'s' if len(old) > 1 else ''} {_versions(old)} "
+                 f"keep{'' if len(old) > 1 else 's'} serving" if old else "the model stays unavailable")
         try:
             fresh = self.runtime.build(current.name, current.directory, current.pinned)
-        except IntegrityError as exc:
-            raise LoadRefused(f"model {current.name!r}: {exc}; {keeps}") from exc
         except Exception as exc:
-            raise LoadRefused(f"model {current.name!r}: the newest version failed to load "
-                              f"({type(exc).__name__}: {exc}); {keeps}") from exc
-        if current.inputs and contract(fresh) != contract(current):
-            self._retire(fresh)
+            raise LoadRefused(f"model {current.name!r}: {exc}; {keeps}") from exc
+        changed = [m for m in fresh.values() if current.inputs and contract(m) != contract(current)]
+        if changed:
+            for model in fresh.values():
+                self._retire(model)
             raise LoadRefused(
-                f"model {current.name!r}: version {fresh.version} changes the inputs or outputs "
-                f"({_describe(contract(current))} -> {_describe(contract(fresh))}); {keeps}")
+                f"model {current.name!r}: version {changed[0].version} changes the inputs or outputs "
+                f"({_describe(contract(current))} -> {_describe(contract(changed[0]))}); {keeps}")
         return fresh
 
     def unload(self, name: str) -> None:
-        """Make the model unavailable and free its session; ``load`` brings it back."""
+        """Make the model unavailable and free its sessions; ``load`` brings it back."""
         self._known(name)
         with self._lock_of(name):
             current = self._known(name)
             if not current.ready:
                 return
+            old = self.runtime.serving(name)
             self.runtime.models[name] = self.runtime.unavailable(current, UNLOADED)
-            self._retire(current)
-        log.info("model %s v%d unloaded", name, current.version)
+            self.runtime.versions[name] = {}
+            for model in old.values():
+                self._retire(model)
+        log.info("model %s unloaded (versions %s)", name, _versions(old))
 
     @staticmethod
     def _retire(model: LoadedModel) -> None:
         """Stop taking requests; those already admitted finish (the batcher drains first)."""
         if model.batcher is not None:
             model.batcher.close()
+
+
+def _versions(models: dict[int, LoadedModel]) -> str:
+    return ", ".join(map(str, sorted(models)))
 
 
 def _describe(tensors: tuple[tuple[str, str, tuple[int, ...]], ...]) -> str:

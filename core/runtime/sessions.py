@@ -18,7 +18,7 @@ from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument as OrtIn
 from . import providers
 from .arena import ArenaPolicy
 from .batcher import BatcherClosed, BatchingOptions, DynamicBatcher
-from .manifest import IntegrityError, Manifest, latest_version, verify
+from .manifest import IntegrityError, Manifest, verify
 from .model_checks import (
     ORT_TO_NUMPY,
     InputError,
@@ -31,9 +31,10 @@ from .model_checks import (
 )
 from .model_source import ModelSource
 from .repository import ModelRepository
+from .versions import VersionPolicy, available_versions
 
 __all__ = ["ORT_TO_NUMPY", "InputError", "LoadedModel", "ModelNotReady", "ModelOverrides", "ModelRefused",
-           "Runtime", "RuntimeOptions", "TensorSpec"]
+           "Runtime", "RuntimeOptions", "TensorSpec", "VersionFailed"]
 from .statistics import ModelStatistics
 
 log = logging.getLogger("museforge.runtime")
@@ -60,6 +61,7 @@ class ModelOverrides:
     max_batch_size: int | None = None
     max_queue_delay_us: int | None = None
     instances: int | None = None
+    version_policy: VersionPolicy | None = None  # None: latest (or the version a generator pins)
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,8 @@ class RuntimeOptions:
     instances: int = 1
     max_queue_size: int = 0  # per model, requests waiting or running; 0: no bound
     overrides: Mapping[str, ModelOverrides] = field(default_factory=dict)
+    # Models without a plugin (``museforge models add``): <name>/<version>/model.onnx; None: none.
+    model_repository: Path | None = None
 
 
 @dataclass
@@ -106,6 +110,15 @@ class LoadedModel:
         return self.manifest.sha256 if self.manifest else ""
 
 
+class VersionFailed(RuntimeError):
+    """A version cannot serve: its file, its graph or its warm-up run failed."""
+
+    def __init__(self, version: int, cause: Exception) -> None:
+        self.version, self.cause = version, cause
+        super().__init__(f"version {version}: {cause}" if isinstance(cause, IntegrityError)
+                         else f"version {version} failed to load ({type(cause).__name__}: {cause})")
+
+
 class ModelNotReady(RuntimeError):
     """The model is unknown or failed to load."""
 
@@ -116,7 +129,9 @@ class Runtime:
     def __init__(self, options: RuntimeOptions | None = None) -> None:
         self.options = options or RuntimeOptions()
         # Replaced whole on reload or unload (see repository.py): read an entry once per request.
-        self.models: dict[str, LoadedModel] = {}
+        self.models: dict[str, LoadedModel] = {}  # the highest version serving, or why none is
+        # Every version serving, by number (the policy's choice); replaced whole, as models is.
+        self.versions: dict[str, dict[int, LoadedModel]] = {}
         self.repository = ModelRepository(self)
         # Quieten ONNX Runtime's own logger: failures are reported once, by us.
         ort.set_default_logger_severity(3)
@@ -145,21 +160,52 @@ class Runtime:
         model = LoadedModel(name=source.name, directory=source.directory, pinned=source.version)
         self.models[source.name] = model
         try:
-            self._open(model, source)
-        except IntegrityError as exc:
-            model.error = str(exc)
-            log.error("model %s refused: %s", source.name, exc)
+            self.serve(source.name, self.build(source.name, source.directory, source.version))
         except Exception as exc:
-            model.error = f"{type(exc).__name__}: {exc}"
-            log.error("model %s failed to load: %s", source.name, model.error)
-        return model
+            model.error = str(exc) if isinstance(exc, VersionFailed) else f"{type(exc).__name__}: {exc}"
+            log.error("model %s cannot serve: %s", source.name, model.error)
+        return self.models[source.name]
 
-    def build(self, name: str, directory: Path, version: int | None = None) -> LoadedModel:
-        """A new model from its directory, verified and warmed up, not yet served; raises
-        what stops it from serving."""
-        model = LoadedModel(name=name, directory=directory, pinned=version)
-        self._open(model, ModelSource(name, directory, version))
-        return model
+    def policy(self, name: str, pinned: int | None = None) -> VersionPolicy:
+        """The configured policy, else the version a generator pins, else the latest."""
+        own = self.options.overrides.get(name, ModelOverrides()).version_policy
+        return own or (VersionPolicy.pinned(pinned) if pinned is not None else VersionPolicy())
+
+    def build(self, name: str, directory: Path, pinned: int | None = None) -> dict[int, LoadedModel]:
+        """Every version the policy serves, verified and warmed up, not yet served; raises what
+        stops any of them from serving (naming the version), having freed the others."""
+        try:
+            chosen = self.policy(name, pinned).select(available_versions(directory))
+        except (ValueError, OSError) as exc:
+            raise FileNotFoundError(f"{directory}: {exc}") from None
+        built: dict[int, LoadedModel] = {}
+        for version in reversed(chosen):  # the one generators use first
+            model = LoadedModel(name=name, directory=directory, pinned=pinned)
+            try:
+                self._open(model, directory / str(version))
+            except Exception as exc:
+                for other in built.values():
+                    if other.batcher is not None:
+                        other.batcher.close()
+                raise VersionFailed(version, exc) from exc
+            built[version] = model
+        return built
+
+    def serve(self, name: str, versions: dict[int, LoadedModel]) -> None:
+        """Swap in built versions: new requests take them (two reference assignments)."""
+        self.versions[name] = versions
+        self.models[name] = versions[max(versions)]
+
+    def serving(self, name: str) -> dict[int, LoadedModel]:
+        return self.versions.get(name, {})
+
+    def every_version(self) -> list[LoadedModel]:
+        """Each model's serving versions, ascending, or its entry when none serves."""
+        found: list[LoadedModel] = []
+        for model in list(self.models.values()):
+            serving = self.serving(model.name) if model.ready else {}
+            found += [serving[v] for v in sorted(serving)] or [model]
+        return found
 
     @staticmethod
     def unavailable(model: LoadedModel, reason: str) -> LoadedModel:
@@ -168,11 +214,7 @@ class Runtime:
                            manifest=model.manifest, error=reason, inputs=model.inputs,
                            outputs=model.outputs, pinned=model.pinned)
 
-    def _open(self, model: LoadedModel, source: ModelSource) -> None:
-        if source.version is not None:
-            version_dir = source.directory / str(source.version)
-        else:
-            version_dir = latest_version(source.directory)
+    def _open(self, model: LoadedModel, version_dir: Path) -> None:
         manifest, data = verify(version_dir)
         requested = providers.resolve(self.options.providers)
         session = ort.InferenceSession(
@@ -185,7 +227,7 @@ class Runtime:
         model.inputs = specs(session.get_inputs(), manifest)
         model.outputs = specs(session.get_outputs())
         model.provider = actual[0]
-        self._warm_up(session, model.inputs)
+        self.warm_up(session, model.inputs)
         model.session = session
         self._configure_batching(model)
         log.info("model %s v%d ready on %s (max batch %d, batching %s)", model.name,
@@ -230,7 +272,7 @@ class Runtime:
         return run
 
     @staticmethod
-    def _warm_up(session: ort.InferenceSession, inputs: tuple[TensorSpec, ...]) -> None:
+    def warm_up(session: ort.InferenceSession, inputs: tuple[TensorSpec, ...]) -> None:
         # The first run allocates and plans; do it now rather than in a user's request.
         # Dynamic axes start at 1; a spatial model that needs sides divisible by 2^k (a
         # U-Net) refuses that, so larger powers of two are tried before giving up.
@@ -357,6 +399,6 @@ class Runtime:
         return await loop.run_in_executor(executor, self._run_direct, chosen, inputs)
 
     def close(self) -> None:
-        for model in self.models.values():
+        for model in {id(m): m for v in self.versions.values() for m in v.values()}.values():
             if model.batcher is not None:
                 model.batcher.close()

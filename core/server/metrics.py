@@ -70,7 +70,7 @@ class ModelCollector(Collector):
         ready = GaugeMetricFamily(
             "museforge_model_ready", "1 when the model is loaded and warmed up", labels=[*labels, "provider"]
         )
-        for model in self.runtime.models.values():
+        for model in self.runtime.every_version():
             key = [model.name, str(model.version)]
             ready.add_metric([*key, model.provider or "none"], 1.0 if model.ready else 0.0)
             s = model.stats.snapshot()

@@ -162,9 +162,10 @@ class InferenceService(RepositoryMethods, pb_grpc.GRPCInferenceServiceServicer):
         self._plans: dict[str, ModelPlan] = {}
 
     def _plan(self, model: LoadedModel) -> ModelPlan:
-        plan = self._plans.get(model.name)
+        key = f"{model.name}/{model.version}"
+        plan = self._plans.get(key)
         if plan is None or plan.session is not model.session:  # first call, or the model was reloaded
-            plan = self._plans[model.name] = ModelPlan.of(model)
+            plan = self._plans[key] = ModelPlan.of(model)
         return plan
 
     def _model(self, name: str, version: str) -> LoadedModel:
@@ -172,10 +173,16 @@ class InferenceService(RepositoryMethods, pb_grpc.GRPCInferenceServiceServicer):
         if model is None:
             known = ", ".join(sorted(self.engine.runtime.models)) or "none"
             raise NotFound(f"unknown model {name!r}; models: {known}")
-        if version and version != str(model.version):
-            raise NotFound(f"model {name!r} has no version {version!r}; it has {model.version}")
         if not model.ready:
             raise Unavailable(f"model {name!r} is not ready: {model.error}")
+        if version and version != str(model.version):
+            serving = self.engine.runtime.serving(name)
+            chosen = serving.get(int(version)) if version.isdigit() else None
+            if chosen is None:
+                policy = self.engine.runtime.policy(name, model.pinned)
+                raise NotFound(f"model {name!r} is not serving version {version!r}; it serves "
+                               f"{', '.join(map(str, sorted(serving)))} (version policy {policy})")
+            return chosen
         return model
 
     async def ServerLive(self, request: pb.ServerLiveRequest, context: Context) -> pb.ServerLiveResponse:
@@ -187,10 +194,10 @@ class InferenceService(RepositoryMethods, pb_grpc.GRPCInferenceServiceServicer):
         return pb.ServerReadyResponse(ready=self.engine.started)
 
     async def ModelReady(self, request: pb.ModelReadyRequest, context: Context) -> pb.ModelReadyResponse:
-        model = self.engine.runtime.models.get(request.name)
-        ready = bool(
-            model and model.ready and (not request.version or request.version == str(model.version))
-        )
+        try:
+            ready = self._model(request.name, request.version).ready
+        except RequestError:
+            ready = False
         return pb.ModelReadyResponse(ready=ready)
 
     async def ServerMetadata(
@@ -214,7 +221,7 @@ class InferenceService(RepositoryMethods, pb_grpc.GRPCInferenceServiceServicer):
 
         return pb.ModelMetadataResponse(
             name=model.name,
-            versions=[str(model.version)],
+            versions=[str(v) for v in sorted(self.engine.runtime.serving(model.name))],
             platform=PLATFORM,
             inputs=[meta(s) for s in self._plan(model).inputs],
             outputs=[meta(s) for s in self._plan(model).outputs],
@@ -336,15 +343,16 @@ class InferenceService(RepositoryMethods, pb_grpc.GRPCInferenceServiceServicer):
     async def ModelStatistics(
         self, request: pb.ModelStatisticsRequest, context: Context
     ) -> pb.ModelStatisticsResponse:
-        models = self.engine.runtime.models
-        if request.name:
-            try:
-                chosen = [self._model(request.name, request.version)]
-            except RequestError as exc:
-                await abort_with(context, exc)
-                raise
-        else:
-            chosen = [m for m in models.values() if m.ready]
+        try:
+            if request.name:
+                self._model(request.name, request.version)  # unknown or not ready: said so
+        except RequestError as exc:
+            await abort_with(context, exc)
+            raise
+        # A model named without a version: each version it serves, as Triton answers.
+        chosen = [m for m in self.engine.runtime.every_version() if m.ready
+                  and (not request.name or m.name == request.name)
+                  and (not request.version or str(m.version) == request.version)]
         return pb.ModelStatisticsResponse(model_stats=[statistics_message(m) for m in chosen])
 
 
