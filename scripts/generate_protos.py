@@ -91,7 +91,23 @@ def generate(out: Path) -> list[Path]:
     ]
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed")
+    for module in (out / "museforge" / "inference").glob("*_pb2.py"):
+        register_in_own_pool(module)
     return sorted(p.relative_to(out) for p in out.rglob("*") if p.name.endswith(SUFFIXES))
+
+
+def register_in_own_pool(module: Path) -> None:
+    """The OIP messages go to museforge.inference.POOL, not protobuf's default pool, where
+    tritonclient registers the same names (one pool refuses a name twice)."""
+    text = module.read_text("utf-8")
+    default = "_descriptor_pool.Default().AddSerializedFile("
+    if text.count(default) != 1:
+        raise SystemExit(f"{module.name}: expected one {default!r}; has protoc's output changed?")
+    text = text.replace(default, "POOL.AddSerializedFile(").replace(
+        "# @@protoc_insertion_point(imports)\n",
+        "# @@protoc_insertion_point(imports)\n# Triton's clients register these names too: a pool of our own "
+        "lets both load in one process.\nfrom museforge.inference import POOL\n", 1)
+    module.write_text(text, "utf-8")
 
 
 def target_for(relative: Path) -> Path:

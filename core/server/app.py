@@ -38,6 +38,7 @@ from .guard import Guard, build_guard
 from .metrics import Metrics, Recorder
 from .museforge_service import MuseforgeService
 from .oip_service import InferenceService
+from .reflection_pools import ReflectionPools
 from .tls import server_credentials
 from .tracing import Tracing, build_tracing
 from .workers import WorkerRole, split_address
@@ -195,6 +196,7 @@ def add_services(server: grpc.aio.Server, engine: Engine, executor: ThreadPoolEx
             reflection.SERVICE_NAME,
         ),
         server,
+        pool=ReflectionPools(),  # type: ignore[arg-type]  # duck-typed: the lookups reflection makes
     )
     return services, health_servicer
 

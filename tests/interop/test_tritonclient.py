@@ -6,9 +6,8 @@ config, then infers at batch 1 and 4 with inputs built from the metadata the way
 user builds them: a per-item scalar (dims [1], reshape []) goes as [B, 1]. The tests then
 compare every output to onnxruntime on the shipped model file with the same inputs.
 
-The program runs in its own process: tritonclient registers its copy of the ``inference``
-protos in protobuf's default pool, which museforge's (loaded by the server) already hold.
-The HTTP client runs with its defaults (binary tensor extension both ways, no Content-Type)
+The program runs in its own process, as a Triton user's would (tests/core/test_oip_pool.py
+shows tritonclient and museforge loading in one process too). The HTTP client runs with its defaults (binary tensor extension both ways, no Content-Type)
 and, as ``http_json``, once more with JSON tensors (``binary_data=False``), which need
 ``Content-Type: application/json`` on the request.
 """
