@@ -19,7 +19,7 @@ import onnxruntime as ort
 import torch
 
 from museforge.engine.recipe import Recipe
-from museforge.runtime.manifest import MODEL_NAME, AxisRule, Manifest, TensorInfo, sha256_of
+from museforge.runtime.manifest import MODEL_NAME, AxisRule, Manifest, TensorInfo, TrainingData, sha256_of
 
 from .callbacks import Checkpoints, Hooks, Progress, ProgressBar
 from .convert import export_onnx
@@ -76,6 +76,9 @@ class TrainedModel:
     # Quality on held-out data, computed on the exported ONNX model itself.
     evaluate: Callable[[ort.InferenceSession], dict[str, Any]] | None = None
     companions: tuple[Companion, ...] = ()
+    # The data sets it learnt from and their licences, written to the manifest and from there
+    # into every artifact's provenance.
+    training_data: tuple[TrainingData, ...] = ()
     # Quality that needs the companions too: sessions by model name (the main one included).
     evaluate_sessions: Callable[[Mapping[str, ort.InferenceSession]], dict[str, Any]] | None = None
 
@@ -171,6 +174,7 @@ class _Run:
             seed=self.seed,
             quick=self.quick,
             dataset=self.trained.dataset,
+            training_data=list(self.trained.training_data),
             training={
                 "seconds": round(self.train_seconds, 1),
                 "hyperparameters": self.trained.hyperparameters,

@@ -101,6 +101,11 @@ def shared_provenance(request: PreparedRequest, models: Sequence[LoadedModel]) -
     record["museforge_version"] = __version__
     record["models"] = json.dumps(
         [{"name": m.name, "version": m.version, "sha256": m.sha256} for m in models])
+    # The copyright question: what the models learnt from, under which licence, and the credit owed.
+    learnt = [{"model": m.name, "data": t.name, "licence": t.licence, "attribution": t.attribution}
+              for m in models if m.manifest for t in m.manifest.training_data]
+    if learnt:
+        record["training_data"] = json.dumps(learnt)
     return record
 
 

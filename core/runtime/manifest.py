@@ -35,6 +35,21 @@ class TensorInfo(BaseModel):
         return data
 
 
+class TrainingData(BaseModel):
+    """A data set the model learnt from, and the terms it comes under (see museforge.v1.TrainingData)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    licence: str
+    attribution: str = ""
+    commercial_use: bool | None = None
+    registry: str = ""  # "pypi", "npm", "debian" or "committed"
+    package: str = ""
+    version: str = ""
+    sha256: str = ""
+
+
 class AxisRule(BaseModel):
     """An output axis that is ``scale`` times an input axis (``height_x4`` = 4 x ``height``)."""
 
@@ -48,6 +63,13 @@ class Manifest(BaseModel):
     """What was exported, from what, how well it does, and the digest that proves the file."""
 
     model_config = ConfigDict(extra="allow", protected_namespaces=())
+
+    @model_serializer(mode="wrap")
+    def _without_empty_training_data(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if not data.get("training_data"):
+            data.pop("training_data", None)  # older manifests are written as they were
+        return data
 
     name: str
     version: int
@@ -65,6 +87,7 @@ class Manifest(BaseModel):
     seed: int | None = None
     quick: bool = False
     dataset: dict[str, Any] = Field(default_factory=dict)
+    training_data: list[TrainingData] = Field(default_factory=list)
     training: dict[str, Any] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict)
     libraries: dict[str, str] = Field(default_factory=dict)

@@ -178,6 +178,8 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
                 sha256=m.sha256,
                 ready=m.ready,
                 error=m.error,
+                training_data=[pb.TrainingData(**t.model_dump()) for t in
+                               (m.manifest.training_data if m.manifest else ())],
             )
             for m in self.engine.models_of(declared)
         ]

@@ -42,20 +42,42 @@ class ListGeneratorsRequest(_message.Message):
     def __init__(self, modality: _Optional[str] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "version", "provider", "sha256", "ready", "error")
+    __slots__ = ("name", "version", "provider", "sha256", "ready", "error", "training_data")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
     READY_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    TRAINING_DATA_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     provider: str
     sha256: str
     ready: bool
     error: str
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., provider: _Optional[str] = ..., sha256: _Optional[str] = ..., ready: _Optional[bool] = ..., error: _Optional[str] = ...) -> None: ...
+    training_data: _containers.RepeatedCompositeFieldContainer[TrainingData]
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., provider: _Optional[str] = ..., sha256: _Optional[str] = ..., ready: _Optional[bool] = ..., error: _Optional[str] = ..., training_data: _Optional[_Iterable[_Union[TrainingData, _Mapping]]] = ...) -> None: ...
+
+class TrainingData(_message.Message):
+    __slots__ = ("name", "licence", "attribution", "commercial_use", "registry", "package", "version", "sha256")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LICENCE_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTION_FIELD_NUMBER: _ClassVar[int]
+    COMMERCIAL_USE_FIELD_NUMBER: _ClassVar[int]
+    REGISTRY_FIELD_NUMBER: _ClassVar[int]
+    PACKAGE_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    licence: str
+    attribution: str
+    commercial_use: bool
+    registry: str
+    package: str
+    version: str
+    sha256: str
+    def __init__(self, name: _Optional[str] = ..., licence: _Optional[str] = ..., attribution: _Optional[str] = ..., commercial_use: _Optional[bool] = ..., registry: _Optional[str] = ..., package: _Optional[str] = ..., version: _Optional[str] = ..., sha256: _Optional[str] = ...) -> None: ...
 
 class GeneratorInfo(_message.Message):
     __slots__ = ("name", "modality", "description", "parameters_schema", "formats", "models", "plugin", "available", "max_count")

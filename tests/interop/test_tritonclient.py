@@ -7,9 +7,10 @@ user builds them: a per-item scalar (dims [1], reshape []) goes as [B, 1]. The t
 compare every output to onnxruntime on the shipped model file with the same inputs.
 
 The program runs in its own process, as a Triton user's would (tests/core/test_oip_pool.py
-shows tritonclient and museforge loading in one process too). The HTTP client runs with its defaults (binary tensor extension both ways, no Content-Type)
-and, as ``http_json``, once more with JSON tensors (``binary_data=False``), which need
-``Content-Type: application/json`` on the request.
+shows tritonclient and museforge loading in one process too). The HTTP client runs with its
+defaults (binary tensor extension both ways, no Content-Type) and, as ``http_json``, once more
+with JSON tensors (``binary_data=False``), which need ``Content-Type: application/json`` on the
+request.
 """
 
 from __future__ import annotations
