@@ -12,7 +12,9 @@ import hashlib
 import numpy as np
 from PIL import Image
 
-__all__ = ["Fingerprint", "packaged_image", "upscale_images"]
+from museforge.runtime.manifest import TrainingData
+
+__all__ = ["Fingerprint", "TrainingData", "packaged_image", "upscale_images"]
 
 
 class Fingerprint:

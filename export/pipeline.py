@@ -40,11 +40,28 @@ class RecipeContext:
     quick: bool
     progress: Progress
     checkpoints: Checkpoints
+    allow_noncommercial: bool = False  # `museforge export --allow-noncommercial`
+    used: list[TrainingData] = field(default_factory=list)
 
     @property
     def hooks(self) -> Hooks:
         """The progress bar and checkpoints, as a trainer of the kit takes them."""
         return Hooks(self.progress, self.checkpoints)
+
+    def use(self, *data: TrainingData) -> None:
+        """Declare the data sets the recipe trains on, before it loads them: one whose licence
+        forbids commercial use stops the export unless it was allowed. The manifest lists them."""
+        barred = [d for d in data if d.commercial_use is False]
+        if barred and not self.allow_noncommercial:
+            raise NonCommercialData(
+                "; ".join(f"{d.name}: {d.licence}" for d in barred)
+                + ". A model trained on it may not be used commercially; pass --allow-noncommercial "
+                "to train it anyway (its manifest and every artifact's provenance will say so)")
+        self.used += [d for d in data if d not in self.used]
+
+
+class NonCommercialData(RuntimeError):
+    """A recipe would train on data whose licence forbids commercial use, and that was not allowed."""
 
 
 @dataclass
@@ -110,11 +127,13 @@ def run_recipe(
     version: int = 1,
     show_progress: bool = True,
     checkpoint_dir: Path | None = None,
+    allow_noncommercial: bool = False,
 ) -> ExportResult:
     """Reproduce ``recipe``'s model into ``output/<version>/`` (default: the shipped place)."""
     target_root = output or recipe.models_dir
     bar = ProgressBar(f"train {recipe.name}{' (quick)' if quick else ''}", show_progress)
-    ctx = RecipeContext(seed=seed, quick=quick, progress=bar, checkpoints=Checkpoints(checkpoint_dir))
+    ctx = RecipeContext(seed=seed, quick=quick, progress=bar, checkpoints=Checkpoints(checkpoint_dir),
+                        allow_noncommercial=allow_noncommercial)
     started = time.perf_counter()
     # Seeded before the recipe runs: a network built before its training loop seeds torch
     # would otherwise start from weights drawn from a fresh default seed in every process.
@@ -123,7 +142,7 @@ def run_recipe(
         trained: TrainedModel = recipe.load_build()(ctx)
     finally:
         bar.close()
-    run = _Run(recipe, seed, quick, version, trained, time.perf_counter() - started)
+    run = _Run(recipe, seed, quick, version, trained, time.perf_counter() - started, tuple(ctx.used))
 
     rng = np.random.default_rng(seed + 1)
     main = _export(trained.module, trained.spec, trained.make_inputs, rng)
@@ -155,6 +174,7 @@ class _Run:
     version: int
     trained: TrainedModel
     train_seconds: float
+    used: tuple[TrainingData, ...] = ()  # what the recipe declared with RecipeContext.use
 
     def manifest(self, name: str, spec: ExportSpec, exported: _Exported, metrics: dict[str, Any]) -> Manifest:
         return Manifest(
@@ -174,7 +194,7 @@ class _Run:
             seed=self.seed,
             quick=self.quick,
             dataset=self.trained.dataset,
-            training_data=list(self.trained.training_data),
+            training_data=list(self.trained.training_data or self.used),
             training={
                 "seconds": round(self.train_seconds, 1),
                 "hyperparameters": self.trained.hyperparameters,

@@ -17,11 +17,11 @@ def shipped_session(version: Path) -> ort.InferenceSession:
     return ort.InferenceSession(data, providers=["CPUExecutionProvider"])
 
 
-def quick_export(recipe: str, out: Path, timeout: float = 900) -> Manifest:
+def quick_export(recipe: str, out: Path, timeout: float = 900, *flags: str) -> Manifest:
     """The manifest of a fresh quick export of ``recipe`` into ``out`` (asserts it succeeded)."""
     result = subprocess.run(
         [sys.executable, "-m", "museforge.cli", "export", recipe, "--quick", "--output", str(out),
-         "--no-progress"],
+         "--no-progress", *flags],
         capture_output=True, text=True, timeout=timeout,
     )
     assert result.returncode == 0, result.stderr[-3000:]

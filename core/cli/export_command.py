@@ -36,10 +36,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     output = args.output
     if output is None and args.quick:
         output = Path("museforge-export") / recipe.name
-    result = run_recipe(
-        recipe, seed=args.seed, quick=args.quick, output=output, version=args.model_version,
-        show_progress=not args.no_progress, checkpoint_dir=args.checkpoints,
-    )
+    from museforge.export.pipeline import NonCommercialData
+
+    try:
+        result = run_recipe(
+            recipe, seed=args.seed, quick=args.quick, output=output, version=args.model_version,
+            show_progress=not args.no_progress, checkpoint_dir=args.checkpoints,
+            allow_noncommercial=args.allow_noncommercial,
+        )
+    except NonCommercialData as exc:
+        return fail(f"{recipe.name} trains on data that may not be used commercially: {exc}")
     manifest = result.manifest
     print(f"wrote {result.directory / 'model.onnx'} (sha256 {manifest.sha256[:12]}…, "
           f"trained in {manifest.training['seconds']} s)")
@@ -67,5 +73,8 @@ def add_export_parser(sub: Subcommands) -> None:
                         help="version directory to write (default 1)")
     export.add_argument("--checkpoints", type=Path, help="directory for training checkpoints")
     export.add_argument("--no-progress", action="store_true", help="no progress bar")
+    export.add_argument("--allow-noncommercial", action="store_true",
+                        help="train on data whose licence forbids commercial use (refused otherwise; "
+                        "the manifest and every artifact's provenance record the licence)")
     add_settings_flags(export)
     export.set_defaults(handler=cmd_export)

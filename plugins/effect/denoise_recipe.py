@@ -14,7 +14,7 @@ from museforge.export.spec import ExportSpec, TensorSpec, pixels, tiled_run_elem
 
 from . import denoise
 from .denoise_quality import COARSE_BLUR_SIGMAS, evaluate_session
-from .photo_data import photo_split
+from .photo_data import PHOTOS_TRAINING_DATA, photo_split
 from .restoration_net import DEPTH, WIDTH, ConditionedRestorer
 from .supervised import MakeBatch, random_patches, train_supervised
 
@@ -61,6 +61,7 @@ def make_batch_fn(photos: Sequence[np.ndarray], patch: int) -> MakeBatch:
 
 
 def build(ctx: RecipeContext) -> TrainedModel:
+    ctx.use(*PHOTOS_TRAINING_DATA)
     split = photo_split()
     steps = QUICK_STEPS if ctx.quick else FULL_STEPS
     model = train_supervised(

@@ -13,7 +13,7 @@ from . import interpolate
 from .interpolate_data import PIVOT, margin_for, training_batch
 from .interpolate_net import MULTIPLE, WIDTHS, Interpolator
 from .interpolate_quality import evaluate_session, motion_description
-from .photo_data import photo_split
+from .photo_data import PHOTOS_TRAINING_DATA, photo_split
 from .supervised import MakeBatch, train_supervised
 
 PATCH = 64  # training crop side (a multiple of interpolate_net.MULTIPLE)
@@ -45,6 +45,7 @@ def make_batch_fn(photos: Sequence[np.ndarray], patch: int) -> MakeBatch:
 def build(ctx: RecipeContext) -> TrainedModel:
     if interpolate.MULTIPLE != MULTIPLE:
         raise RuntimeError("interpolate.MULTIPLE (serving) differs from interpolate_net.MULTIPLE")
+    ctx.use(*PHOTOS_TRAINING_DATA)
     split = photo_split()
     steps = QUICK_STEPS if ctx.quick else FULL_STEPS
     model = train_supervised(

@@ -12,7 +12,7 @@ from museforge.export.pipeline import RecipeContext, TrainedModel
 
 from .denoise_quality import COARSE_BLUR_SIGMAS
 from .denoise_recipe import restorer_spec
-from .photo_data import photo_split
+from .photo_data import PHOTOS_TRAINING_DATA, photo_split
 from .restoration_net import DEPTH, ConditionedRestorer
 from .restore_quality import evaluate_session, jpeg_round_trip
 from .supervised import MakeBatch, random_patches, train_supervised
@@ -99,6 +99,7 @@ def make_batch_fn(photos: Sequence[np.ndarray], patch: int,
 
 
 def build(ctx: RecipeContext) -> TrainedModel:
+    ctx.use(*PHOTOS_TRAINING_DATA)
     split = photo_split()
     steps = QUICK_STEPS if ctx.quick else FULL_STEPS
     weights = quality_weights(split.train) if QUALITY_WEIGHTING else None

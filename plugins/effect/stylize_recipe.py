@@ -8,7 +8,7 @@ from museforge.export.pipeline import RecipeContext, TrainedModel
 from museforge.export.spec import ExportSpec, TensorSpec, pixels, tiled_run_elements
 
 from . import stylize
-from .photo_data import photo_split
+from .photo_data import PHOTOS_TRAINING_DATA, photo_split
 from .stylize_net import BLOCKS, NORM_PATCHES, PALETTE_LR_GAIN, WIDTHS, Stylizer, train_stylizer
 from .stylize_quality import STYLE_NAMES, STYLES, evaluate_session, style_grams
 from .supervised import random_patches
@@ -37,6 +37,7 @@ SPEC = ExportSpec(
 def build(ctx: RecipeContext) -> TrainedModel:
     if stylize.STYLES != STYLE_NAMES:
         raise RuntimeError("stylize.STYLES (serving) differs from stylize_quality.STYLES")
+    ctx.use(*PHOTOS_TRAINING_DATA)
     split = photo_split()
     steps = QUICK_STEPS if ctx.quick else FULL_STEPS
     model = Stylizer(len(STYLES))

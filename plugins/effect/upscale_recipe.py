@@ -11,7 +11,7 @@ from museforge.export.spec import ExportSpec, TensorSpec, pixels, tiled_run_elem
 
 from . import upscale
 from .baselines import downscale
-from .photo_data import photo_split
+from .photo_data import PHOTOS_TRAINING_DATA, photo_split
 from .supervised import MakeBatch, random_patches, train_supervised
 from .upscale_net import Upscaler
 from .upscale_quality import evaluate_session
@@ -44,6 +44,7 @@ def make_batch_fn(photos: Sequence[np.ndarray], scale: int, patch_low: int) -> M
 
 
 def _build(ctx: RecipeContext, scale: int) -> TrainedModel:
+    ctx.use(*PHOTOS_TRAINING_DATA)
     split = photo_split()
     steps = QUICK_STEPS if ctx.quick else FULL_STEPS[scale]
     model = train_supervised(

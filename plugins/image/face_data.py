@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from museforge.export.datasets import Fingerprint, upscale_images
+from museforge.export.datasets import Fingerprint, TrainingData, upscale_images
 
-__all__ = ["FACES_SIZE", "FaceSplit", "faces_split"]
+__all__ = ["FACES_SIZE", "FACES_TRAINING_DATA", "FaceSplit", "faces_split"]
 
 # A power of two, so the generator can grow it from 4x4 by three doublings.
 FACES_SIZE = 32
@@ -80,3 +80,15 @@ def faces_split(test_fraction: float = 0.2, seed: int = 0) -> FaceSplit:
             f"{FACES_SIZE}x{FACES_SIZE}"
         ),
     )
+
+
+# What the recipes train on, and the terms it comes under (see docs/licences.md).
+FACES_TRAINING_DATA = (
+    TrainingData(
+        name=('Labeled Faces in the Wild subset (skimage.data.lfw_subset): 100 faces + 100 non-faces, '
+              '25x25'),
+        licence='unverified',
+        attribution=('Huang, G. B., Mattar, M., Lee, H., Learned-Miller, E. (2012), Learning to align '
+                     'from scratch, NIPS; LFW, http://vis-www.cs.umass.edu/lfw/'),
+        registry='pypi', package='scikit-image'),
+)

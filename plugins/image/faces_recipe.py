@@ -6,7 +6,7 @@ from museforge.export.pipeline import RecipeContext, TrainedModel
 from museforge.export.spec import ExportSpec, TensorSpec
 
 from . import faces
-from .face_data import faces_split
+from .face_data import FACES_TRAINING_DATA, faces_split
 from .faces_gan import FULL_EPOCHS, LATENT_DIM, QUICK_EPOCHS, train_faces_gan
 from .faces_quality import SAMPLES, evaluate_session
 
@@ -20,6 +20,7 @@ SPEC = ExportSpec(
 def build(ctx: RecipeContext) -> TrainedModel:
     if faces.LATENT_DIM != LATENT_DIM:
         raise RuntimeError("faces.LATENT_DIM (serving) differs from faces_gan.LATENT_DIM")
+    ctx.use(*FACES_TRAINING_DATA)
     split = faces_split()
     epochs = QUICK_EPOCHS if ctx.quick else FULL_EPOCHS
     generator = train_faces_gan(split, seed=ctx.seed, epochs=epochs, hooks=ctx.hooks)

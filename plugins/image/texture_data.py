@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from museforge.export.datasets import Fingerprint, packaged_image
+from museforge.export.datasets import Fingerprint, TrainingData, packaged_image
 
-__all__ = ["FAMILIES", "HELD_OUT_COLUMNS", "TextureSplit", "texture_split"]
+__all__ = ["FAMILIES", "HELD_OUT_COLUMNS", "TEXTURE_TRAINING_DATA", "TextureSplit", "texture_split"]
 
 # Index order is the model's ``family`` input, so never reorder; append new families.
 # Only photographs that are (near) stationary make sense for a texture generator: the
@@ -64,3 +64,20 @@ def texture_split(held_out_columns: int = HELD_OUT_COLUMNS) -> TextureSplit:
         source=f"scikit-image skimage.data photographs ({', '.join(shapes)}); "
         f"right-most {held_out_columns} columns held out",
     )
+
+
+# What the recipes train on, and the terms it comes under (see docs/licences.md).
+TEXTURE_TRAINING_DATA = (
+    TrainingData(
+        name='skimage.data.brick',
+        licence='CC0-1.0',
+        commercial_use=True, registry='pypi', package='scikit-image'),
+    TrainingData(
+        name='skimage.data.grass',
+        licence='CC0-1.0',
+        commercial_use=True, registry='pypi', package='scikit-image'),
+    TrainingData(
+        name='skimage.data.gravel',
+        licence='CC0-1.0',
+        commercial_use=True, registry='pypi', package='scikit-image'),
+)

@@ -6,7 +6,7 @@ from museforge.export.pipeline import RecipeContext, TrainedModel
 from museforge.export.spec import ExportSpec, TensorSpec
 
 from . import texture
-from .texture_data import FAMILIES, texture_split
+from .texture_data import FAMILIES, TEXTURE_TRAINING_DATA, texture_split
 from .texture_gan import FULL_EPOCHS, NOISE_CHANNELS, QUICK_EPOCHS, SCALE, train_texture_gan
 from .texture_quality import EVAL_PER_FAMILY, evaluate_session
 
@@ -29,6 +29,7 @@ def build(ctx: RecipeContext) -> TrainedModel:
     if (texture.FAMILIES, texture.SCALE, texture.NOISE_CHANNELS) != (FAMILIES, SCALE,
                                                                       NOISE_CHANNELS):
         raise RuntimeError("serving constants in texture.py differ from the training ones")
+    ctx.use(*TEXTURE_TRAINING_DATA)
     split = texture_split()
     epochs = QUICK_EPOCHS if ctx.quick else FULL_EPOCHS
     generator = train_texture_gan(split, seed=ctx.seed, epochs=epochs, hooks=ctx.hooks)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from museforge.export.datasets import TrainingData
 from museforge.export.pipeline import Companion, RecipeContext, TrainedModel
 from museforge.export.spec import ExportSpec, TensorSpec
 
@@ -52,6 +53,7 @@ def encoder_inputs(rng: np.random.Generator, batch: int) -> dict[str, np.ndarray
 
 
 def build(ctx: RecipeContext) -> TrainedModel:
+    ctx.use(*PROPS_TRAINING_DATA)
     per_family = QUICK_PER_FAMILY if ctx.quick else TRAIN_PER_FAMILY
     settings = QUICK if ctx.quick else FULL
     train = prop_grids("train", per_family)
@@ -79,3 +81,13 @@ def build(ctx: RecipeContext) -> TrainedModel:
                               encoder_inputs),),
         evaluate_sessions=lambda sessions: evaluate_sessions(sessions, held_out, ctx.quick),
     )
+
+
+# What the recipes train on, and the terms it comes under (see docs/licences.md).
+PROPS_TRAINING_DATA = (
+    TrainingData(
+        name=('procedural prop families rock/vase/crate/column/mushroom '
+              '(museforge.plugins.mesh.shapes), seeded numpy SDFs'),
+        licence='Apache-2.0',
+        commercial_use=True, registry='committed', package='museforge'),
+)

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from museforge.export.datasets import TrainingData
+
 from .tokens import STYLES, Melody, NoteEvent
 
 DATA_FILE = Path(__file__).parent / "data" / "melodies.npz"
@@ -121,3 +123,31 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+# What the recipes train on, and the terms it comes under (see docs/licences.md).
+MELODY_TRAINING_DATA = (
+    TrainingData(
+        name=('J.S. Bach four-part chorales, soprano lines (music21 corpus bach/*.mxl, *.xml), 343 '
+              'pieces kept'),
+        licence='unverified',
+        registry='pypi', package='music21'),
+    TrainingData(
+        name=('Essen Folksong Collection, German books altdeu/ballad/boehme (ABC by Seymour Shlien, '
+              'music21 corpus essenFolksong/), 1500 pieces kept'),
+        licence="non-commercial use only (the Essen collection's permission to music21)",
+        attribution=('Essen Folksong Collection (EsAC), encoded under the supervision of Helmut '
+                     'Schaffrath, maintained by Ewa Dahlig-Turek (https://www.esac-data.org); ABC '
+                     'encodings by Seymour Shlien'),
+        commercial_use=False, registry='pypi', package='music21'),
+    TrainingData(
+        name=("O'Neill's Music of Ireland (1850 melodies), ABC transcriptions (music21 corpus "
+              'oneills1850/), 1228 pieces kept'),
+        licence='unverified',
+        registry='pypi', package='music21'),
+    TrainingData(
+        name=("Ryan's Mammoth Collection (1883), ABC transcriptions (music21 corpus ryansMammoth/), "
+              '272 pieces kept'),
+        licence='unverified',
+        registry='pypi', package='music21'),
+)

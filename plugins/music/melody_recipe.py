@@ -33,6 +33,7 @@ SPEC = ExportSpec(
 
 
 def build(ctx: RecipeContext) -> TrainedModel:
+    ctx.use(*dataset.MELODY_TRAINING_DATA)  # Essen: non-commercial, refused unless allowed
     data = dataset.load()
     train = data.split(held_out=False)
     steps = QUICK_STEPS if ctx.quick else FULL_STEPS

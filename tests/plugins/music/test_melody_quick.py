@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from museforge.plugins.music import melody
@@ -9,9 +11,21 @@ from museforge.plugins.music.tokens import METRES, STYLES
 from tests.models import quick_export, shipped_session
 
 
+def test_training_on_non_commercial_data_is_refused_unless_allowed(tmp_path: Path) -> None:
+    refused = subprocess.run([sys.executable, "-m", "museforge.cli", "export", "music.melody", "--quick",
+                              "--output", str(tmp_path / "melody"), "--no-progress"],
+                             capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 1
+    assert "may not be used commercially" in refused.stderr and "--allow-noncommercial" in refused.stderr
+    assert "Essen Folksong Collection" in refused.stderr
+    assert not (tmp_path / "melody").exists()  # refused before any training
+
+
 def test_quick_export(tmp_path: Path) -> None:
     out = tmp_path / "melody"
-    manifest = quick_export("music.melody", out)
+    manifest = quick_export("music.melody", out, 900, "--allow-noncommercial")
+    essen = [t for t in manifest.training_data if "Essen" in t.name]
+    assert essen and essen[0].commercial_use is False  # the licence travels with the model
     assert [t.name for t in manifest.inputs] == ["token", "position", "bars_left", "style", "tonic", "mode",
                                                  "metre", "state"]
     assert [t.name for t in manifest.outputs] == ["logits", "next_state"]
