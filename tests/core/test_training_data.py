@@ -66,3 +66,12 @@ def test_a_manifest_without_training_data_is_written_as_before(tmp_path: Path) -
     manifest.training_data = [TrainingData(name="x", licence="CC0-1.0", commercial_use=True)]
     manifest.write(tmp_path)
     assert Manifest.read(tmp_path).training_data[0].commercial_use is True
+
+
+def test_a_melody_says_it_learnt_from_non_commercial_data(client: Client) -> None:
+    from museforge.plugins.music.midi_file import read_midi_provenance
+
+    reply = client.generate("music.melody", {"style": "folk", "bars": 2}, seed=1, fmt="mid")
+    learnt = json.loads(read_midi_provenance(reply.artifacts[0].data)["training_data"])
+    essen = [t for t in learnt if t["data"].startswith("Essen")]
+    assert essen and essen[0]["licence"].startswith("non-commercial")
