@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -68,6 +69,7 @@ def before_python(commit: str) -> Path:
                     str(root / "venv")], check=True)
     subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
                     str(src)], check=True)
+    _match_protobuf(python)
     where = subprocess.run([str(python), *isolation(python), "-c",
                             "import museforge; print(museforge.__file__)"],
                            cwd=ROOT, check=True, capture_output=True, text=True).stdout.strip()
@@ -75,6 +77,19 @@ def before_python(commit: str) -> Path:
         raise RuntimeError(f"the before copy imports museforge from {where}, not from {root}")
     ready.write_text(commit + "\n")
     return python
+
+
+def _match_protobuf(python: Path) -> None:
+    """Older commits carry protobuf code generated for a newer runtime than this environment's:
+    give their virtualenv the runtime its generated code names (system packages stay as they are)."""
+    probe = subprocess.run([str(python), *isolation(python), "-c",
+                            "import museforge.inference.grpc_service_pb2"],
+                           cwd=ROOT, capture_output=True, text=True)
+    wanted = re.search(r"gencode (\d+\.\d+\.\d+) runtime", probe.stderr)
+    if probe.returncode and wanted:
+        progress(f"  its generated code needs protobuf {wanted.group(1)}: installing it into the venv")
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "--ignore-installed",
+                        f"protobuf=={wanted.group(1)}"], check=True)
 
 
 def isolation(python: Path) -> list[str]:
