@@ -180,17 +180,28 @@ def discover_effects(only: set[str] | None) -> dict[str, int]:
         engine.close()
 
 
+def frame_size(text: str) -> tuple[int, int]:
+    """``WIDTHxHEIGHT`` on the command line, (height, width) as the frames are shaped."""
+    width, sep, height = text.lower().partition("x")
+    if not (sep and width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0):
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, e.g. 1920x1080, not {text!r}")
+    return int(height), int(width)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.effects", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", default="", help="comma-separated effect names (default: all)")
-    p.add_argument("--duration", type=float, default=8.0, help="seconds per 1080p row, at least 2 frames")
+    p.add_argument("--duration", type=float, default=None,
+                   help="seconds per 1080p row, at least 2 frames (8; with --quick 2)")
     p.add_argument("--quick", action="store_true", help="2 s rows and a 960x540 'HD' frame (smoke test)")
     p.add_argument("--no-uhd", action="store_true", help="skip the 3840x2160 memory rows")
+    p.add_argument("--frame", type=frame_size, default=None, metavar="WIDTHxHEIGHT",
+                   help="size of the timed frame (default 1920x1080, 960x540 with --quick)")
     p.add_argument("--json", type=Path, help="also write the raw figures to this file")
     args = p.parse_args(argv)
-    hd = (540, 960) if args.quick else HD
-    duration = 2.0 if args.quick else args.duration
+    hd = args.frame or ((540, 960) if args.quick else HD)
+    duration = args.duration if args.duration is not None else 2.0 if args.quick else 8.0
     only = {n.strip() for n in args.only.split(",") if n.strip()} or None
     effects = discover_effects(only)
     if not effects:

@@ -1,4 +1,8 @@
-"""``python -m bench --quick`` runs end to end and reports every row (figures are not judged)."""
+"""The benchmarks run end to end and report every row (figures are not judged).
+
+Each runs with settings smaller than ``--quick``'s (shorter rows, fewer batch sizes, a
+smaller frame); every row, server and table of a full run is still produced.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+from bench.__main__ import parse_args
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,9 +26,13 @@ EXPECTED = [
 
 def test_quick_run_reports_every_row(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    # About 30 s on two idle cores; the timeout only stops a hung run.
+    # Half of --quick's rows (a Generate row at c=8 still completes several calls) and two
+    # batch sizes: starting the servers and children is most of what remains. The timeout
+    # only stops a hung run.
     result = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--only", "image.digits", "--json", str(out)],
+        [sys.executable, "-m", "bench", "--duration", "0.5", "--warmup", "0.2",
+         "--sweep-duration", "0.1", "--batches", "1,8", "--only", "image.digits",
+         "--json", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=180,
     )
     assert result.returncode == 0, result.stderr[-4000:]
@@ -55,11 +65,20 @@ def test_quick_run_reports_every_row(tmp_path: Path) -> None:
     }
 
 
+def test_quick_settings_shorten_every_timing() -> None:
+    # The run above passes its own timings, so --quick's are checked here.
+    default, quick = parse_args([]), parse_args(["--quick"])
+    for name in ("duration", "warmup", "sweep_duration"):
+        assert 0 < getattr(quick, name) < getattr(default, name), name
+
+
 def test_effects_quick_run_reports_every_variant(tmp_path: Path) -> None:
     out = tmp_path / "effects.json"
+    # A 320x180 frame (two tiles) instead of --quick's 960x540, where x4 takes seconds per
+    # frame; each row still times at least two frames.
     result = subprocess.run(
-        [sys.executable, "-m", "bench.effects", "--quick", "--only", "effect.upscale", "--no-uhd",
-         "--json", str(out)],
+        [sys.executable, "-m", "bench.effects", "--quick", "--frame", "320x180", "--duration", "0.5",
+         "--only", "effect.upscale", "--no-uhd", "--json", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr[-4000:]
@@ -69,3 +88,4 @@ def test_effects_quick_run_reports_every_variant(tmp_path: Path) -> None:
     for row in figures:
         assert row["hd"]["frames_per_s"] > 0 and row["hd"]["runs"] >= 2
         assert row["classical_fps"] > 0 and row["classical"].startswith("Pillow bicubic")
+        assert row["hd_shape"] == [180, 320]
