@@ -29,3 +29,9 @@ def quick_export(recipe: str, out: Path, timeout: float = 900, *flags: str) -> M
     assert manifest.name == recipe and manifest.quick
     assert manifest.sha256 == sha256_of(out / "1" / "model.onnx")
     return manifest
+
+
+def served_version(models_dir: Path) -> Path:
+    """The version directory a server serves by default (the highest): what the tests compare with."""
+    versions = [p for p in models_dir.iterdir() if p.is_dir() and p.name.isdigit()]
+    return max(versions, key=lambda p: int(p.name))

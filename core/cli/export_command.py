@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from ..runtime.versions import available_versions
 from .options import Subcommands, add_settings_flags, settings_from
 from .output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, print_table
 
@@ -38,9 +39,12 @@ def cmd_export(args: argparse.Namespace) -> int:
         output = Path("museforge-export") / recipe.name
     from museforge.export.pipeline import NonCommercialData
 
+    root = output or recipe.models_dir  # reproducing: the newest version there, unless one is named
+    shipped = available_versions(root) if root.is_dir() else []
+    version = args.model_version or (shipped[-1] if shipped else 1)
     try:
         result = run_recipe(
-            recipe, seed=args.seed, quick=args.quick, output=output, version=args.model_version,
+            recipe, seed=args.seed, quick=args.quick, output=output, version=version,
             show_progress=not args.no_progress, checkpoint_dir=args.checkpoints,
             allow_noncommercial=args.allow_noncommercial,
         )
@@ -69,8 +73,9 @@ def add_export_parser(sub: Subcommands) -> None:
     export.add_argument("--output", type=Path,
                         help="models directory (default: the plugin's own models/<name>/; "
                         "with --quick: ./museforge-export/<name>)")
-    export.add_argument("--version-number", type=int, default=1, dest="model_version",
-                        help="version directory to write (default 1)")
+    export.add_argument("--version-number", type=int, default=None, dest="model_version", metavar="N",
+                        help="the version directory to write (default: the newest one there, so a plain "
+                        "export reproduces the shipped model; 1 in an empty --output)")
     export.add_argument("--checkpoints", type=Path, help="directory for training checkpoints")
     export.add_argument("--no-progress", action="store_true", help="no progress bar")
     export.add_argument("--allow-noncommercial", action="store_true",

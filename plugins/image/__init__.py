@@ -27,7 +27,7 @@ def register_recipes(register: RegisterRecipe) -> None:
     register(
         Recipe(
             name="image.digits",
-            description="Class-conditional GAN (spectral-norm discriminator) on scikit-learn digits",
+            description="Class-conditional GAN (spectral-norm critic) on 4,000 real MNIST digits",
             build="museforge.plugins.image.digits_recipe:build",
             models_dir=MODELS_DIR,
         )

@@ -21,6 +21,7 @@ from museforge.inference import grpc_service_pb2 as oip
 from museforge.inference import grpc_service_pb2_grpc as oip_grpc
 from museforge.plugins.image.digits import MODELS_DIR
 from museforge.runtime.sessions import InputError, ModelOverrides, ModelRefused, Runtime, RuntimeOptions
+from tests.models import served_version
 from tests.servers import ServerThread
 
 MODEL = "image.digits"
@@ -204,7 +205,7 @@ def test_concurrent_generate_and_model_infer_share_session_runs() -> None:
 def direct_from_file(inputs: dict[str, np.ndarray]) -> np.ndarray:
     import onnxruntime as ort
 
-    session = ort.InferenceSession(str(MODELS_DIR / "1" / "model.onnx"),
+    session = ort.InferenceSession(str(served_version(MODELS_DIR) / "model.onnx"),
                                    providers=["CPUExecutionProvider"])
     return np.asarray(session.run(["image"], inputs)[0])
 

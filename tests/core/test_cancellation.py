@@ -13,6 +13,8 @@ from pydantic import BaseModel
 
 import museforge
 from museforge.client import Client
+from museforge.plugins.image.digits import MODELS_DIR
+from tests.models import served_version
 from tests.processes import scrape
 from tests.servers import ServeProcess, ServerThread, inline_engine
 
@@ -60,7 +62,7 @@ METRICS = re.compile(r"metrics on http://(\S+)/metrics")
 DIGITS = 20_000  # image.digits' most at its native size: minutes of work if nothing stopped it
 STREAM = 'museforge_requests_total{code="CANCELLED",method="StreamGenerate",service="museforge.v1.Museforge"}'
 IN_FLIGHT = 'museforge_requests_in_flight{service="museforge.v1.Museforge"}'
-COMPUTED = 'nv_inference_count{model="image.digits",version="1"}'
+COMPUTED = f'nv_inference_count{{model="image.digits",version="{served_version(MODELS_DIR).name}"}}'
 
 
 def metrics_of(server: ServeProcess) -> str:

@@ -16,9 +16,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from museforge.client import Client
 from museforge.config import Settings
+from museforge.plugins.image.digits import MODELS_DIR
 from museforge.runtime.providers import cuda_driver_present
 from museforge.server.logs import JsonFormatter
 from museforge.server.metrics import GpuMemoryCollector, read_gpu_memory
+from tests.models import served_version
 from tests.servers import ServerThread
 
 
@@ -75,7 +77,7 @@ def test_model_figures_carry_tritons_names(measured: ServerThread) -> None:
     with Client(measured.address, timeout=60) as client:
         client.generate("image.digits", {"digit": 1}, seed=9, count=3)
     samples = scrape(measured)
-    model = {"model": "image.digits", "version": "1"}
+    model = {"model": "image.digits", "version": served_version(MODELS_DIR).name}
     assert value(samples, "nv_inference_request_success", **model) >= 1
     assert value(samples, "nv_inference_count", **model) >= 3
     assert value(samples, "nv_inference_exec_count", **model) >= 1

@@ -12,7 +12,10 @@ from museforge.config import Settings
 from museforge.inference import grpc_service_pb2 as pb
 from museforge.inference import grpc_service_pb2_grpc as pb_grpc
 from museforge.plugins.image.digits import MODELS_DIR
+from tests.models import served_version
 from tests.servers import ServerThread
+
+SERVED = served_version(MODELS_DIR)  # the digits version served by default
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +40,7 @@ def raw_request(z: np.ndarray, label: np.ndarray, **overrides: object) -> pb.Mod
 
 
 def reference(z: np.ndarray, label: np.ndarray) -> np.ndarray:
-    session = ort.InferenceSession(str(MODELS_DIR / "1" / "model.onnx"),
+    session = ort.InferenceSession(str(SERVED / "model.onnx"),
                                    providers=["CPUExecutionProvider"])
     return np.asarray(session.run(["image"], {"z": z, "label": label})[0])
 
@@ -48,14 +51,14 @@ def test_server_live_ready_and_metadata(oip: pb_grpc.GRPCInferenceServiceStub) -
     meta = oip.ServerMetadata(pb.ServerMetadataRequest())
     assert meta.name == "museforge" and "model_configuration" in meta.extensions
     assert oip.ModelReady(pb.ModelReadyRequest(name="image.digits")).ready
-    assert oip.ModelReady(pb.ModelReadyRequest(name="image.digits", version="1")).ready
+    assert oip.ModelReady(pb.ModelReadyRequest(name="image.digits", version=SERVED.name)).ready
     assert not oip.ModelReady(pb.ModelReadyRequest(name="image.digits", version="9")).ready
     assert not oip.ModelReady(pb.ModelReadyRequest(name="nope")).ready
 
 
 def test_model_metadata(oip: pb_grpc.GRPCInferenceServiceStub) -> None:
     meta = oip.ModelMetadata(pb.ModelMetadataRequest(name="image.digits"))
-    assert meta.platform == "onnxruntime_onnx" and list(meta.versions) == ["1"]
+    assert meta.platform == "onnxruntime_onnx" and list(meta.versions) == [SERVED.name]
     assert [(t.name, t.datatype, list(t.shape)) for t in meta.inputs] == [
         ("z", "FP32", [-1, 100]), ("label", "INT64", [-1, 1])  # Triton's: the batch axis, then dims
     ]
@@ -106,7 +109,7 @@ def test_model_infer_raw_matches_onnx_runtime(oip: pb_grpc.GRPCInferenceServiceS
     z = rng.standard_normal((5, 100)).astype(np.float32)
     label = np.arange(5, dtype=np.int64)
     reply = oip.ModelInfer(raw_request(z, label))
-    assert reply.model_name == "image.digits" and reply.model_version == "1" and reply.id == "req-1"
+    assert reply.model_name == "image.digits" and reply.model_version == SERVED.name and reply.id == "req-1"
     [out] = reply.outputs
     assert (out.name, out.datatype, list(out.shape)) == ("image", "FP32", [5, 1, 28, 28])
     got = np.frombuffer(reply.raw_output_contents[0], np.float32).reshape(5, 1, 28, 28)
@@ -328,4 +331,4 @@ def test_shipped_manifests_declare_what_their_recipes_declare() -> None:
         assert {t.name: t.range for t in manifest.inputs} == {t.name: t.range for t in spec.inputs}, where
         assert manifest.max_input_elements == spec.max_input_elements, where
         assert {a: (r.axis, r.scale) for a, r in manifest.output_axes.items()} == dict(spec.output_axes)
-    assert {t.name: t.range for t in Manifest.read(MODELS_DIR / "1").inputs} == {"z": None, "label": (0, 9)}
+    assert {t.name: t.range for t in Manifest.read(SERVED).inputs} == {"z": None, "label": (0, 9)}

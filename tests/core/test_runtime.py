@@ -21,6 +21,7 @@ from museforge.plugins.image.digits import MODELS_DIR
 from museforge.runtime import providers
 from museforge.runtime.manifest import IntegrityError, verify
 from museforge.runtime.sessions import Runtime, RuntimeOptions
+from tests.models import served_version
 from tests.servers import ServerThread, inline_engine
 
 
@@ -57,7 +58,8 @@ def test_model_loads_once_and_reports_provider() -> None:
     source = ModelSource("image.digits", MODELS_DIR)
     model = runtime.load(source)
     assert runtime.load(source) is model
-    assert model.ready and model.provider == "CPUExecutionProvider" and model.version == 1
+    assert model.ready and model.provider == "CPUExecutionProvider"
+    assert model.version == int(served_version(MODELS_DIR).name)
     out = runtime.infer("image.digits", {"z": np.zeros((3, 100), np.float32),
                                           "label": np.zeros(3, np.int64)})
     assert out["image"].shape == (3, 1, 28, 28)
@@ -65,7 +67,7 @@ def test_model_loads_once_and_reports_provider() -> None:
 
 def tampered_copy(tmp_path: Path) -> Path:
     copy = tmp_path / "digits"
-    shutil.copytree(MODELS_DIR, copy)
+    shutil.copytree(MODELS_DIR / "1", copy / "1")
     model = copy / "1" / "model.onnx"
     data = bytearray(model.read_bytes())
     data[len(data) // 2] ^= 0xFF

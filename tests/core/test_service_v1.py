@@ -16,6 +16,7 @@ from museforge.client import Client
 from museforge.engine.codecs.encoders import read_png_provenance
 from museforge.plugins.image.digits import MODELS_DIR
 from museforge.runtime.manifest import Manifest
+from tests.models import served_version
 
 
 def test_list_plugins_reports_builtin_image_plugin(client: Client) -> None:
@@ -38,8 +39,9 @@ def test_list_generators_has_schema_formats_and_provider(client: Client) -> None
         "maximum": 9, "minimum": 0, "type": "integer"
     }
     [model] = info.models
-    manifest = Manifest.read(MODELS_DIR / "1")
-    assert (model.name, model.version, model.sha256) == ("image.digits", "1", manifest.sha256)
+    manifest = Manifest.read(served_version(MODELS_DIR))
+    assert (model.name, model.version) == ("image.digits", str(manifest.version))
+    assert model.sha256 == manifest.sha256
     assert model.ready and model.provider == "CPUExecutionProvider"
     assert [g.name for g in client.generators(modality="audio")] == ["music.melody"]
     assert [g.name for g in client.generators(modality="mesh")] == ["mesh.props"]
@@ -74,7 +76,7 @@ def test_png_carries_provenance(client: Client) -> None:
     assert json.loads(provenance["parameters"]) == {"digit": 1, "size": 56}
     assert provenance["museforge_version"] == __version__
     [model] = json.loads(provenance["models"])
-    assert model["sha256"] == Manifest.read(MODELS_DIR / "1").sha256
+    assert model["sha256"] == Manifest.read(served_version(MODELS_DIR)).sha256
     assert Image.open(io.BytesIO(data)).size == (56, 56)
 
 
@@ -112,7 +114,7 @@ def test_generated_pixels_match_the_onnx_model_directly(client: Client) -> None:
 
     from museforge.plugins.image.digits import sample_inputs
 
-    session = ort.InferenceSession(str(MODELS_DIR / "1" / "model.onnx"),
+    session = ort.InferenceSession(str(served_version(MODELS_DIR) / "model.onnx"),
                                    providers=["CPUExecutionProvider"])
     expected = session.run(["image"], sample_inputs(21, 2, 4))[0][:, 0]
     reply = client.generate("image.digits", {"digit": 4}, seed=21, count=2)

@@ -68,7 +68,7 @@ def serve(models: Path, policy: str) -> ServerThread:
 @pytest.fixture
 def two_versions(tmp_path: Path) -> Path:
     models = tmp_path / "digits"
-    shutil.copytree(MODELS_DIR, models)
+    shutil.copytree(MODELS_DIR / "1", models / "1")  # the tests write the versions after it
     write_version(models, 2, shifted(models))  # version 2 answers version 1's image + 1.0
     return models
 

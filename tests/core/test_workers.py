@@ -23,12 +23,14 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from museforge.inference import grpc_service_pb2 as oip
 from museforge.inference import grpc_service_pb2_grpc as oip_grpc
 from museforge.jobs.store import JobStore
+from museforge.plugins.image.digits import MODELS_DIR
 from museforge.server.worker_metrics import merge
 from museforge.v1 import jobs_pb2
 from museforge.v1 import jobs_pb2_grpc as jobs_grpc
 from museforge.v1 import museforge_pb2 as pb
 from museforge.v1 import museforge_pb2_grpc as pb_grpc
 from tests.core.jobs_helpers import chain_spec, write_frames
+from tests.models import served_version
 from tests.processes import artifacts_through_sigterm, scrape
 from tests.servers import ServeProcess
 
@@ -152,7 +154,8 @@ def test_calls_reach_every_worker_and_metrics_add_up(workers: Workers) -> None:
         assert stats.model_stats[0].inference_stats.success.count == calls
     metrics = scrape(workers.metrics)  # the one endpoint: the sum over both
     total = sum(served.values())
-    assert metrics['nv_inference_request_success{model="image.digits",version="1"}'] == total
+    version = served_version(MODELS_DIR).name
+    assert metrics[f'nv_inference_request_success{{model="image.digits",version="{version}"}}'] == total
     assert metrics['museforge_requests_total{code="OK",method="ModelInfer",'
                    'service="inference.GRPCInferenceService"}'] == total
     ready = [v for k, v in metrics.items() if k.startswith('museforge_model_ready{model="image.digits"')]

@@ -85,7 +85,7 @@ def triton_user(spec: dict[str, Any]) -> None:
         seen = report[name] = {
             "grpc_config": over_grpc.get_model_config(name).config.SerializeToString().hex(),
             "http_config": over_http.get_model_config(name),
-            "http_config_v1": over_http.get_model_config(name, model_version="1"),
+            "http_config_versioned": over_http.get_model_config(name, model_version=metadata["versions"][-1]),
             "grpc_metadata": over_grpc.get_model_metadata(name, as_json=True),
             "http_metadata": metadata,
         }
@@ -138,7 +138,7 @@ def test_http_config_is_the_grpc_config_in_tritons_json(run: Run) -> None:
 
     for name, seen in run[2].items():
         over_grpc = pb.ModelConfig.FromString(bytes.fromhex(seen["grpc_config"]))
-        for config in (seen["http_config"], seen["http_config_v1"]):
+        for config in (seen["http_config"], seen["http_config_versioned"]):
             assert config["name"] == name and config["max_batch_size"] == over_grpc.max_batch_size > 0
             for tensor in (*config["input"], *config["output"]):
                 assert tensor["data_type"].startswith("TYPE_"), (name, tensor)

