@@ -25,6 +25,7 @@ import onnxruntime as ort
 from .. import __version__
 from .manifest import MODEL_NAME, Manifest, TensorInfo
 from .model_checks import ORT_TO_NUMPY, specs
+from .protobuf_wire import fields
 from .sessions import Runtime
 from .versions import MAX_VERSION, available_versions
 
@@ -167,54 +168,19 @@ def read_header(data: bytes) -> GraphHeader:
     """
     values: dict[str, int | str] = {}
     try:
-        for number, value in _fields(memoryview(data)):  # views: the graph's bytes are not copied
+        for number, _, value in fields(memoryview(data)):  # views: the graph's bytes are not copied
             if number == 1 and isinstance(value, int):
                 values["ir"] = value
             elif number == 2 and isinstance(value, memoryview):
                 values["producer"] = bytes(value[:200]).decode("utf-8", "replace")
             elif number == 8 and isinstance(value, memoryview):
-                opset = dict(_fields(value))
+                opset = {n: v for n, _, v in fields(value)}
                 domain, number_of = opset.get(1, b""), opset.get(2)
                 if domain in (b"", b"ai.onnx") and isinstance(number_of, int):
                     values["opset"] = number_of
     except ValueError:
         return GraphHeader()
     return GraphHeader(int(values.get("ir", 0)), int(values.get("opset", 0)), str(values.get("producer", "")))
-
-
-def _fields(data: memoryview) -> list[tuple[int, int | memoryview]]:
-    found: list[tuple[int, int | memoryview]] = []
-    at = 0
-    while at < len(data):
-        key, at = _varint(data, at)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, at = _varint(data, at)
-            found.append((number, value))
-        elif wire == 2:
-            size, at = _varint(data, at)
-            if at + size > len(data):
-                raise ValueError("truncated")
-            found.append((number, data[at:at + size]))
-            at += size
-        elif wire in (1, 5):
-            at += 8 if wire == 1 else 4
-        else:
-            raise ValueError(f"wire type {wire}")
-    return found
-
-
-def _varint(data: memoryview, at: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if at >= len(data) or shift > 63:
-            raise ValueError("bad varint")
-        byte = data[at]
-        at += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            return value, at
 
 
 def _first_line(text: str) -> str:

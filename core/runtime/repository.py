@@ -151,7 +151,7 @@ class ModelRepository:
                 del self._loading[name]
             self.runtime.serve(name, fresh)  # the swap: new requests take the new sessions
             for model in old.values():
-                self._retire(model)
+                model.retire()
         log.info("model %s loaded: versions %s (was %s)", name, _versions(fresh),
                  _versions(old) if old else "unavailable")
         return self.runtime.models[name]
@@ -166,7 +166,7 @@ class ModelRepository:
         changed = [m for m in fresh.values() if current.inputs and contract(m) != contract(current)]
         if changed:
             for model in fresh.values():
-                self._retire(model)
+                model.retire()
             raise LoadRefused(
                 f"model {current.name!r}: version {changed[0].version} changes the inputs or outputs "
                 f"({_describe(contract(current))} -> {_describe(contract(changed[0]))}); {keeps}")
@@ -180,17 +180,12 @@ class ModelRepository:
             if not current.ready:
                 return
             old = self.runtime.serving(name)
-            self.runtime.models[name] = self.runtime.unavailable(current, UNLOADED)
+            self.runtime.models[name] = current.unavailable(UNLOADED)
             self.runtime.versions[name] = {}
             for model in old.values():
-                self._retire(model)
+                model.retire()
         log.info("model %s unloaded (versions %s)", name, _versions(old))
 
-    @staticmethod
-    def _retire(model: LoadedModel) -> None:
-        """Stop taking requests; those already admitted finish (the batcher drains first)."""
-        if model.batcher is not None:
-            model.batcher.close()
 
 
 def _versions(models: dict[int, LoadedModel]) -> str:

@@ -30,6 +30,7 @@ from .model_checks import (
     specs,
 )
 from .model_source import ModelSource
+from .options import ModelOverrides, RuntimeOptions
 from .repository import ModelRepository
 from .versions import VersionPolicy, available_versions
 
@@ -51,34 +52,6 @@ OPTIMIZATION_LEVELS = {
 # ours), not also by ONNX Runtime on stderr, where any caller could flood it.
 _QUIET = ort.RunOptions()
 _QUIET.log_severity_level = 4
-
-
-@dataclass(frozen=True)
-class ModelOverrides:
-    """Per-model settings that win over the server-wide ones."""
-
-    batching: bool | None = None
-    max_batch_size: int | None = None
-    max_queue_delay_us: int | None = None
-    instances: int | None = None
-    version_policy: VersionPolicy | None = None  # None: latest (or the version a generator pins)
-
-
-@dataclass(frozen=True)
-class RuntimeOptions:
-    providers: tuple[str, ...] = ("CUDAExecutionProvider", "CPUExecutionProvider")
-    intra_op_threads: int = 0  # 0: ONNX Runtime's default (one per physical core)
-    inter_op_threads: int = 0
-    graph_optimization: str = "all"
-    spinning: bool = False  # ORT worker threads busy-wait between runs (burns a core idle)
-    batching: bool = True
-    max_queue_delay_us: int = 0  # Triton's default: batch what is queued, never wait
-    default_max_batch_size: int = 64  # for models whose manifest gives none
-    instances: int = 1
-    max_queue_size: int = 0  # per model, requests waiting or running; 0: no bound
-    overrides: Mapping[str, ModelOverrides] = field(default_factory=dict)
-    # Models without a plugin (``museforge models add``): <name>/<version>/model.onnx; None: none.
-    model_repository: Path | None = None
 
 
 @dataclass
@@ -108,6 +81,17 @@ class LoadedModel:
     @property
     def sha256(self) -> str:
         return self.manifest.sha256 if self.manifest else ""
+
+    def retire(self) -> None:
+        """Take no new request; those already admitted finish (the batcher drains first)."""
+        if self.batcher is not None:
+            self.batcher.close()
+
+    def unavailable(self, reason: str) -> LoadedModel:
+        """The entry that replaces it once unloaded: its name, version and contract, no session."""
+        return LoadedModel(name=self.name, directory=self.directory, version=self.version,
+                           manifest=self.manifest, error=reason, inputs=self.inputs,
+                           outputs=self.outputs, pinned=self.pinned)
 
 
 class VersionFailed(RuntimeError):
@@ -185,8 +169,7 @@ class Runtime:
                 self._open(model, directory / str(version))
             except Exception as exc:
                 for other in built.values():
-                    if other.batcher is not None:
-                        other.batcher.close()
+                    other.retire()
                 raise VersionFailed(version, exc) from exc
             built[version] = model
         return built
@@ -206,13 +189,6 @@ class Runtime:
             serving = self.serving(model.name) if model.ready else {}
             found += [serving[v] for v in sorted(serving)] or [model]
         return found
-
-    @staticmethod
-    def unavailable(model: LoadedModel, reason: str) -> LoadedModel:
-        """The entry that replaces an unloaded model: its name, version and contract, no session."""
-        return LoadedModel(name=model.name, directory=model.directory, version=model.version,
-                           manifest=model.manifest, error=reason, inputs=model.inputs,
-                           outputs=model.outputs, pinned=model.pinned)
 
     def _open(self, model: LoadedModel, version_dir: Path) -> None:
         manifest, data = verify(version_dir)
@@ -399,6 +375,6 @@ class Runtime:
         return await loop.run_in_executor(executor, self._run_direct, chosen, inputs)
 
     def close(self) -> None:
-        for model in {id(m): m for v in self.versions.values() for m in v.values()}.values():
-            if model.batcher is not None:
-                model.batcher.close()
+        for served in self.versions.values():
+            for model in served.values():
+                model.retire()

@@ -49,7 +49,7 @@ class RepositoryMethods:
 
     engine: Engine
     executor: Executor
-    _plans: dict[str, Any]
+    _plans: dict[tuple[str, int], Any]  # per model version (oip_service.ModelPlan)
     # Told each model's readiness after a load or unload (the server's health entries follow).
     on_change: Callable[[str, bool], Awaitable[None]] | None = None
 
@@ -97,7 +97,8 @@ class RepositoryMethods:
         else:
             # The old session's plan: _plan would replace it on the next call anyway, but
             # dropping it now lets the old session go at once.
-            self._plans.pop(name, None)
+            for key in [k for k in self._plans if k[0] == name]:  # no plan keeps a retired session
+                del self._plans[key]
             if self.on_change is not None:
                 await self.on_change(name, self.engine.runtime.models[name].ready)
             return

@@ -159,10 +159,10 @@ class InferenceService(RepositoryMethods, pb_grpc.GRPCInferenceServiceServicer):
     def __init__(self, engine: Engine, executor: Executor) -> None:
         self.engine = engine
         self.executor = executor
-        self._plans: dict[str, ModelPlan] = {}
+        self._plans: dict[tuple[str, int], ModelPlan] = {}
 
     def _plan(self, model: LoadedModel) -> ModelPlan:
-        key = f"{model.name}/{model.version}"
+        key = (model.name, model.version)
         plan = self._plans.get(key)
         if plan is None or plan.session is not model.session:  # first call, or the model was reloaded
             plan = self._plans[key] = ModelPlan.of(model)

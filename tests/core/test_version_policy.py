@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import shutil
+import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -139,3 +142,19 @@ def test_a_broken_version_refuses_the_load_and_every_version_keeps_serving(
     assert "versions 1, 2 keep serving" in str(error.details())
     assert [v for _, v, _ in index(both)] == ["1", "2"]
     assert infer(both, "1")[0] == "1" and infer(both)[0] == "2"
+
+
+def test_a_reload_frees_every_old_version_at_once(two_versions: Path) -> None:
+    with serve(two_versions, "all") as server, grpc.insecure_channel(server.address) as channel:
+        oip = pb_grpc.GRPCInferenceServiceStub(channel)
+        infer(oip, "1"), infer(oip)  # each version's request plan now holds its session
+        assert server.engine is not None
+        old = [weakref.ref(m.session) for m in server.engine.runtime.serving(MODEL).values()]
+        load(oip)  # rebuilds versions 1 and 2
+        for _ in range(100):  # the retired batchers' threads let go as they stop
+            gc.collect()
+            if all(ref() is None for ref in old):
+                break
+            time.sleep(0.05)
+        assert all(ref() is None for ref in old), "a retired session is still referenced"
+        assert infer(oip, "1")[0] == "1"
