@@ -14,6 +14,8 @@ TORCH_ARCHITECTURES = {
     "image.digits": "museforge.plugins.image.digits_gan:DigitsGenerator",
     "image.faces": "museforge.plugins.image.faces_gan:FacesGenerator",
     "image.texture": "museforge.plugins.image.texture_gan:TextureGenerator",
+    "image.tiles": "museforge.plugins.image.tiles_gan:TilesGenerator",
+    "image.icons": "museforge.plugins.image.icons_gan:IconsGenerator",
 }
 
 
@@ -40,6 +42,11 @@ WORKLOADS: dict[str, tuple[Workload, ...]] = {
                                           "tileable": True}, count=4, axis=256 // 16),
         Workload("_1024", "1024×1024 tileable", {"family": "brick", "width": 1024, "height": 1024,
                                                  "tileable": True}, count=1, axis=1024 // 16),
+    ),
+    "image.tiles": (
+        Workload("", "32×32 tiles", {"kind": "wall"}, axis=4),
+        Workload("_sheet", "8×8-tile sheet (256×256)", {"kind": "floor", "columns": 8, "rows": 8},
+                 count=1, axis=32),
     ),
 }
 

@@ -9,7 +9,16 @@ import pytest
 
 from museforge.client import Client
 from museforge.config import Settings
+from tests import background_checks
 from tests.servers import ServerThread
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    background_checks.start(session.items)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    background_checks.stop()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -4,17 +4,10 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-SOURCES = ["core", "export", "plugins", "scripts", "tests", "bench"]
-
-
-def present() -> list[str]:
-    return [s for s in SOURCES if any((ROOT / s).rglob("*.py"))]
+from tests.background_checks import ROOT, mypy_result, present
 
 
 @pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff is a [dev] dependency")
@@ -24,6 +17,6 @@ def test_ruff_clean() -> None:
 
 
 def test_mypy_clean() -> None:
-    result = subprocess.run([sys.executable, "-m", "mypy", *present()], cwd=ROOT,
-                            capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stdout
+    # Started beside the other tests when this one was collected (tests/background_checks.py).
+    code, report = mypy_result()
+    assert code == 0, report

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from museforge import IMAGE_ENCODERS, Recipe, RegisterEncoder, RegisterGenerator, RegisterRecipe, hookimpl
 
-from . import faces, texture
+from . import faces, icons, texture, tiles
 from .digits import DIGITS, MODELS_DIR
 
 
@@ -13,6 +13,8 @@ def register_generators(register: RegisterGenerator) -> None:
     register(DIGITS)
     register(faces.FACES)
     register(texture.TEXTURE)
+    register(tiles.TILES)
+    register(icons.ICONS)
 
 
 @hookimpl
@@ -46,5 +48,21 @@ def register_recipes(register: RegisterRecipe) -> None:
             description="Fully convolutional torus GAN on scikit-image texture photographs",
             build="museforge.plugins.image.texture_recipe:build",
             models_dir=texture.MODELS_DIR,
+        )
+    )
+    register(
+        Recipe(
+            name="image.tiles",
+            description="Seamless torus GAN on Dungeon Crawl Stone Soup's floor and wall tiles (Debian)",
+            build="museforge.plugins.image.tiles_recipe:build",
+            models_dir=tiles.MODELS_DIR,
+        )
+    )
+    register(
+        Recipe(
+            name="image.icons",
+            description="Class-conditional RGBA GAN on Google's Noto Emoji (npm emoji-datasource-google)",
+            build="museforge.plugins.image.icons_recipe:build",
+            models_dir=icons.MODELS_DIR,
         )
     )

@@ -15,3 +15,19 @@ def check_pixels(label: str, images: np.ndarray) -> None:
     if images.min() < -SLACK or images.max() > 1.0 + SLACK:
         raise ValueError(f"{label} values must lie in [0, 1], "
                          f"got [{float(images.min()):.3g}, {float(images.max()):.3g}]")
+
+
+def mean_pairwise_distance(vectors: np.ndarray) -> float:
+    """Mean L2 distance over all unordered pairs of rows of ``vectors`` (N, D)."""
+    z = np.asarray(vectors, dtype=np.float64)
+    d2 = (z * z).sum(1)[:, None] + (z * z).sum(1)[None, :] - 2.0 * z @ z.T
+    return float(np.sqrt(np.maximum(d2[np.triu_indices(len(z), k=1)], 0.0)).mean())
+
+
+def nearest_distances(images: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Each image's L2 distance to its nearest image in ``reference`` (both flattened per image)."""
+    fa = np.asarray(images, dtype=np.float64).reshape(len(images), -1)
+    fb = np.asarray(reference, dtype=np.float64).reshape(len(reference), -1)
+    d2 = (fa * fa).sum(1)[:, None] + (fb * fb).sum(1)[None, :] - 2.0 * fa @ fb.T
+    return np.sqrt(np.maximum(d2, 0.0).min(axis=1))
+

@@ -29,6 +29,7 @@ from museforge.export.gan import Adversarial, hinge_critic_loss, recompute_batch
 from museforge.export.seeds import Streams, forked
 
 from .texture_data import FAMILIES, TextureSplit
+from .torus_layers import TorusConv, torus_upsample
 
 __all__ = [
     "FULL_EPOCHS",
@@ -71,26 +72,6 @@ _TRANSFORMS: dict[str, tuple[int, ...]] = {
     "gravel": tuple(range(8)),
 }
 
-def _circular_pad(x: Tensor, pad: int) -> Tensor:
-    """Wrap-around padding from slices and concatenation.
-
-    Exports as Slice + Concat with negative starts, so no spatial size is baked into
-    the ONNX graph (unlike a Pad whose pads would be computed from traced shapes).
-    """
-    x = torch.cat([x[:, :, :, -pad:], x, x[:, :, :, :pad]], dim=3)
-    return torch.cat([x[:, :, -pad:, :], x, x[:, :, :pad, :]], dim=2)
-
-
-class _TorusConv(nn.Conv2d):
-    """A 3x3 convolution on the torus: circular padding, then a 'valid' convolution."""
-
-    def __init__(self, c_in: int, c_out: int, bias: bool = True) -> None:
-        super().__init__(c_in, c_out, 3, padding=0, bias=bias)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return super().forward(_circular_pad(x, 1))
-
-
 class _ConditionalNorm(nn.Module):
     """BatchNorm without its own affine, then a per-family scale and shift (as in BigGAN).
 
@@ -113,16 +94,6 @@ class _ConditionalNorm(nn.Module):
         return out
 
 
-def _torus_upsample(x: Tensor) -> Tensor:
-    """Bilinear 2x upsampling on the torus.
-
-    Plain bilinear clamps at the border, which would break the wrap; interpolating a
-    circularly padded copy and cutting the padding off gives exact periodic bilinear.
-    """
-    up = F.interpolate(_circular_pad(x, 1), scale_factor=2.0, mode="bilinear", align_corners=False)
-    return up[:, :, 2:-2, 2:-2]
-
-
 class _Block(nn.Module):
     """[2x upsample] -> torus conv -> [+ per-pixel noise] -> conditional norm -> ReLU.
 
@@ -134,7 +105,7 @@ class _Block(nn.Module):
     def __init__(self, c_in: int, c_out: int, upsample: bool, pixel_noise: bool) -> None:
         super().__init__()
         self.upsample = upsample
-        self.conv = _TorusConv(c_in, c_out, bias=False)  # bias is redundant before the norm
+        self.conv = TorusConv(c_in, c_out, bias=False)  # bias is redundant before the norm
         self.noise_gain = nn.Embedding(NUM_FAMILIES, c_out) if pixel_noise else None
         if self.noise_gain is not None:
             nn.init.zeros_(self.noise_gain.weight)
@@ -142,7 +113,7 @@ class _Block(nn.Module):
 
     def forward(self, x: Tensor, family: Tensor, noise: Tensor | None) -> Tensor:
         if self.upsample:
-            x = _torus_upsample(x)
+            x = torus_upsample(x)
         h = self.conv(x)
         if self.noise_gain is not None and noise is not None:
             h = h + self.noise_gain(family)[:, :, None, None] * noise
@@ -178,7 +149,7 @@ class TextureGenerator(nn.Module):
         blocks += [_Block(c_in, c_out, upsample=True, pixel_noise=pixel_noise)
                    for c_in, c_out in itertools.pairwise(widths)]
         self.blocks = nn.ModuleList(blocks)
-        self.out = _TorusConv(widths[-1], 1)
+        self.out = TorusConv(widths[-1], 1)
 
     def forward(self, noise: Tensor, family: Tensor) -> Tensor:
         h = noise[:, :_COARSE_NOISE]

@@ -96,14 +96,14 @@ def is_watertight(faces: np.ndarray) -> bool:
     """Every edge is shared by exactly two faces that run along it in opposite directions."""
     if len(faces) == 0:
         return False
-    directed = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    directed = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]).astype(np.int64)
+    # One integer per directed edge (a row-wise unique sorts 1-D keys far faster than rows).
+    base = int(directed.max()) + 1
+    key = directed[:, 0] * base + directed[:, 1]
+    key_reverse = directed[:, 1] * base + directed[:, 0]
     # Each directed edge once, and its reverse present: a closed, consistently oriented surface.
-    unique_directed = np.unique(directed, axis=0)
-    if len(unique_directed) != len(directed):
+    if len(np.unique(key)) != len(key):
         return False
-    reverse = directed[:, ::-1]
-    key = directed[:, 0] * (directed.max() + 1) + directed[:, 1]
-    key_reverse = reverse[:, 0] * (directed.max() + 1) + reverse[:, 1]
     return bool(np.isin(key_reverse, key).all())
 
 

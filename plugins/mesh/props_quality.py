@@ -111,11 +111,17 @@ def sample_grids(decoder: ort.InferenceSession, family: int, count: int,
 
 def mean_pairwise_distance(grids: np.ndarray) -> float:
     """Mean 1 - IoU over all pairs: how different the shapes of a set are from each other."""
-    pairs = [(i, j) for i in range(len(grids)) for j in range(i + 1, len(grids))]
-    if not pairs:
+    if len(grids) < 2:
         return 0.0
-    first, second = zip(*pairs, strict=True)
-    return float(np.mean(1.0 - occupancy_iou(grids[list(first)], grids[list(second)])))
+    # Intersections of every pair as one matrix product of the 0/1 insides: whole counts, exact
+    # in float32 up to 2^24 cells, so the IoUs equal occupancy_iou's pair by pair.
+    inside = (grids < 0).reshape(len(grids), -1).astype(np.float32)
+    intersection = (inside @ inside.T).astype(np.float64)
+    sizes = np.diag(intersection)
+    union = sizes[:, None] + sizes[None, :] - intersection
+    first, second = np.triu_indices(len(grids), k=1)
+    iou = intersection[first, second] / np.maximum(union[first, second], 1)
+    return float(np.mean(1.0 - iou))
 
 
 def reconstruction_iou(decoder: ort.InferenceSession, encoder: ort.InferenceSession,

@@ -45,7 +45,8 @@ from tests.servers import ServerThread
 FORBIDDEN = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DATA_LOSS}
 EXAMPLES = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
-GENERATORS = ["image.digits", "image.faces", "image.texture", "music.melody", "mesh.props"]
+GENERATORS = ["image.digits", "image.faces", "image.texture", "image.tiles", "image.icons", "music.melody",
+              "mesh.props"]
 EFFECTS = ["effect.upscale", "effect.denoise", "effect.restore", "effect.stylize", "effect.interpolate"]
 PARAMETER_NAMES = [
     "digit",
@@ -69,6 +70,13 @@ PARAMETER_NAMES = [
     "quality",
     "strength",
     "tile",
+    "kind",
+    "look",
+    "palette",
+    "columns",
+    "rows",
+    "pixel_scale",
+    "category",
 ]
 FORMATS = ["png", "png16", "jpeg", "webp", "exr", "ogg", "wav", "mid", "glb", "usdz", "stl"]
 

@@ -11,7 +11,7 @@ import pytest
 from museforge.runtime.manifest import Manifest, sha256_of
 
 
-@pytest.mark.parametrize("recipe", ["image.faces", "image.texture"])
+@pytest.mark.parametrize("recipe", ["image.faces", "image.texture", "image.tiles", "image.icons"])
 def test_quick_export(recipe: str, tmp_path: Path) -> None:
     out = tmp_path / recipe
     result = subprocess.run(
