@@ -1,7 +1,8 @@
 """``museforge export image.icons``: train the icon GAN on Google's Noto Emoji from npm.
 
 A full run fetches emoji-datasource-google 16.0.0 by pinned sha256 and refits the category
-judge on its training split; ``--quick`` trains on the committed 90-icon fixture, offline.
+judge on its training split to check the committed one; ``--quick`` trains on the committed
+90-icon fixture, offline.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from museforge.export.spec import ExportSpec, TensorSpec
 from . import icons
 from .icons_data import CATEGORIES, ICON, ICONS_TRAINING_DATA, held_out_fingerprint, icons_split
 from .icons_gan import FULL_EPOCHS, LATENT_DIM, QUICK_EPOCHS, train_icons_gan
-from .icons_quality import EVAL_PER_CATEGORY, evaluate_session, fit_judge
+from .icons_quality import EVAL_PER_CATEGORY, JUDGE_FILE, evaluate_session, fit_judge
+from .quality_checks import check_committed_judge
 
 SPEC = ExportSpec(
     inputs=(
@@ -30,7 +32,7 @@ def build(ctx: RecipeContext) -> TrainedModel:
     ctx.use(ICONS_TRAINING_DATA)
     split = icons_split(quick=ctx.quick)
     if not ctx.quick:
-        fit_judge(split.train)  # the committed judge is refitted from the full training split
+        check_committed_judge(lambda path: fit_judge(split.train, path), JUDGE_FILE)
     epochs = QUICK_EPOCHS if ctx.quick else FULL_EPOCHS
     generator = train_icons_gan(split, seed=ctx.seed, epochs=epochs, hooks=ctx.hooks)
     return TrainedModel(

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
 import numpy as np
 
 # A little slack for float rounding; anything further means a wrong scale (0..255?).
@@ -30,4 +34,20 @@ def nearest_distances(images: np.ndarray, reference: np.ndarray) -> np.ndarray:
     fb = np.asarray(reference, dtype=np.float64).reshape(len(reference), -1)
     d2 = (fa * fa).sum(1)[:, None] + (fb * fb).sum(1)[None, :] - 2.0 * fa @ fb.T
     return np.sqrt(np.maximum(d2, 0.0).min(axis=1))
+
+
+def check_committed_judge(fit: Callable[[Path], object], committed: Path) -> None:
+    """Refit a judge into a scratch file and refuse unless it equals the committed one, array by array.
+
+    A full export proves the committed judge is what its training split gives, without writing
+    into the package (on a regular install that is site-packages).
+    """
+    with tempfile.TemporaryDirectory() as scratch:
+        fresh = Path(scratch) / "judge.npz"
+        fit(fresh)
+        with np.load(fresh) as new, np.load(committed) as old:
+            same = set(new.files) == set(old.files) and all(np.array_equal(new[k], old[k]) for k in new.files)
+    if not same:
+        raise ValueError(f"{committed} is not the judge the training split gives; rewrite it with the "
+                         "quality module's fit_judge(training split)")
 

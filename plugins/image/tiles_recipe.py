@@ -10,9 +10,10 @@ from museforge.export.pipeline import RecipeContext, TrainedModel
 from museforge.export.spec import ExportSpec, TensorSpec
 
 from . import tiles
+from .quality_checks import check_committed_judge
 from .tiles_data import KINDS, LOOKS, TILES_TRAINING_DATA, held_out_fingerprint, tiles_split
 from .tiles_gan import CELLS, FULL_EPOCHS, NOISE_CHANNELS, QUICK_EPOCHS, SCALE, train_tiles_gan
-from .tiles_quality import EVAL_PER_CONDITION, evaluate_session, fit_judge
+from .tiles_quality import EVAL_PER_CONDITION, JUDGE_FILE, evaluate_session, fit_judge
 
 # The largest call: one 16 x 16 sheet (the schema's maximum) of 4 x 4-cell tiles.
 _LARGEST_FIELD = NOISE_CHANNELS * (16 * CELLS) ** 2
@@ -37,7 +38,7 @@ def build(ctx: RecipeContext) -> TrainedModel:
     ctx.use(TILES_TRAINING_DATA)
     split = tiles_split(quick=ctx.quick)
     if not ctx.quick:
-        fit_judge(split.train)  # the committed judge is refitted from the full training split
+        check_committed_judge(lambda path: fit_judge(split.train, path), JUDGE_FILE)
     epochs = QUICK_EPOCHS if ctx.quick else FULL_EPOCHS
     generator = train_tiles_gan(split, seed=ctx.seed, epochs=epochs, hooks=ctx.hooks)
     return TrainedModel(
