@@ -23,6 +23,8 @@ from museforge import (
     request_count,
 )
 
+from .latent_batches import batches
+
 MODEL = "image.icons"
 MODELS_DIR = Path(__file__).parent / "models" / "icons"
 ICON = 64
@@ -114,15 +116,10 @@ def generate(
     frames = params.images_per_item()
     total = count * frames
     yield Progress(0, total, "sampling")
-    pending: list[tuple[int, np.ndarray]] = []
-    for index, z in latents((LATENT_DIM,), seed, count, params):
-        pending.append((index, z))
-        if len(pending) < CHUNK and index < total - 1:
-            continue
+    for indices, z in batches(latents((LATENT_DIM,), seed, count, params), CHUNK):
         ctx.check_cancelled()
-        indices = np.array([i for i, _ in pending])
         wanted = categories[indices // frames]
-        images = ctx.infer(MODEL, {"z": np.stack([z for _, z in pending]), "category": wanted})["image"]
+        images = ctx.infer(MODEL, {"z": z, "category": wanted})["image"]
         for i, image, category in zip(indices, images, wanted, strict=True):
             rgba = np.clip(np.transpose(image, (1, 2, 0)), 0.0, 1.0)
             if params.clean_alpha:
@@ -130,7 +127,6 @@ def generate(
             name = CATEGORIES[int(category)]
             yield Media("image", resize_rgba(rgba, params.size), int(i), {"category": name})
         yield Progress(int(indices[-1]) + 1, total, "sampling")
-        pending = []
 
 
 ICONS = Generator(

@@ -23,6 +23,8 @@ from museforge import (
     request_count,
 )
 
+from .latent_batches import batches
+
 MODEL = "image.tiles"
 MODELS_DIR = Path(__file__).parent / "models" / "tiles"
 TILE = 32
@@ -125,22 +127,16 @@ def generate(
     total = count * frames
     chunk = max(1, MAX_TILES_PER_CALL // (params.rows * params.columns))
     yield Progress(0, total, "sampling")
-    pending: list[tuple[int, np.ndarray]] = []
     draws = latents(noise_shape(params.rows, params.columns), seed, count, params)
-    for index, noise in draws:
-        pending.append((index, noise))
-        if len(pending) == chunk or index == total - 1:
-            ctx.check_cancelled()
-            indices = np.array([i for i, _ in pending])
-            item_looks = looks[indices // frames]
-            images = ctx.infer(MODEL, {"noise": np.stack([n for _, n in pending]),
-                                       "kind": np.full(len(pending), kind, dtype=np.int64),
-                                       "look": item_looks})["image"]
-            for i, image, look in zip(indices, images, item_looks, strict=True):
-                pixels = enlarge(quantise(np.transpose(image, (1, 2, 0)), params.palette), params.pixel_scale)
-                yield Media("image", pixels, int(i), {"kind": params.kind, "look": LOOKS[int(look)]})
-            yield Progress(int(indices[-1]) + 1, total, "sampling")
-            pending = []
+    for indices, noise in batches(draws, chunk):
+        ctx.check_cancelled()
+        item_looks = looks[indices // frames]
+        images = ctx.infer(MODEL, {"noise": noise, "kind": np.full(len(indices), kind, dtype=np.int64),
+                                   "look": item_looks})["image"]
+        for i, image, look in zip(indices, images, item_looks, strict=True):
+            pixels = enlarge(quantise(np.transpose(image, (1, 2, 0)), params.palette), params.pixel_scale)
+            yield Media("image", pixels, int(i), {"kind": params.kind, "look": LOOKS[int(look)]})
+        yield Progress(int(indices[-1]) + 1, total, "sampling")
 
 
 TILES = Generator(
