@@ -1,11 +1,13 @@
 """``python -m bench.music``: how soon a 30-second piece starts playing, per style and format.
 
 Against a real ``museforge serve`` subprocess on 127.0.0.1, for each style a piece of
-about 30 seconds (bars computed from the style's default metre and tempo):
+about 30 seconds (bars computed from the style's default metre and tempo), played by the
+style's whole band through the default SoundFont, side by side with the melody alone
+(``intensity`` 1: one instrument to render) and with stems (each layer rendered apart):
 
 - StreamGenerate: time to the first audio chunk (the number a game cares about: when
   playback can start), to the last chunk, and to the final artifact;
-- unary Generate of the same request as OGG, WAV and MIDI (MIDI skips synthesis);
+- unary Generate of the same request as OGG, WAV and MIDI (MIDI skips rendering);
 - the real-time factor: seconds of music per second of wall time (StreamGenerate, OGG);
 - tokens sampled per second when 1, 4 and 16 clients ask at once (MIDI, so the figure
   is the sampling loop: concurrent pieces share step-model runs through the batcher).
@@ -16,6 +18,7 @@ Targets (issue 6): first chunk < 300 ms for a 30 s piece; real-time factor >= 50
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import statistics
 import sys
@@ -34,6 +37,8 @@ TARGET_FIRST_CHUNK_MS = 300.0
 TARGET_REAL_TIME = 50.0
 CONCURRENCY = (1, 4, 16)
 PIECE_SECONDS = 30.0
+VARIANTS: dict[str, dict[str, Any]] = {
+    "band": {}, "melody only": {"intensity": 1}, "band + stems": {"stems": True}}
 
 
 def bars_for(style: str, seconds: float = PIECE_SECONDS) -> int:
@@ -89,9 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         wait_serving(server)
         with Client(server.address, timeout=120) as client:
             client.generate("music.melody", {"bars": 2}, seed=0, fmt="ogg")  # warm-up
-            for style in STYLE_METRES:
+            for style, (variant, extra) in itertools.product(STYLE_METRES, VARIANTS.items()):
                 bars = bars_for(style)
-                params = {"style": style, "bars": bars}
+                params = {"style": style, "bars": bars, **extra}
                 streams = [stream_once(client, params, seed) for seed in range(1, args.repeats + 1)]
                 timings = {fmt: statistics.median(unary_once(client, params, seed, fmt)
                                                   for seed in range(1, args.repeats + 1))
@@ -99,21 +104,23 @@ def main(argv: list[str] | None = None) -> int:
                 first = statistics.median(s["first"] for s in streams)
                 done = statistics.median(s["done"] for s in streams)
                 worst = max(s["first"] for s in streams)
-                rows.append([style, str(bars), *(f"{v * 1000:.0f}" for v in (
+                rows.append([style, variant, str(bars), *(f"{v * 1000:.0f}" for v in (
                     first, worst, done, timings["ogg"], timings["wav"], timings["mid"])),
                     f"{PIECE_SECONDS / done:.0f}x"])
-                worst_first = max(worst_first, worst)
-                worst_real_time = min(worst_real_time, PIECE_SECONDS / done)
+                if variant != "band + stems":  # the targets are the streamed mix's
+                    worst_first = max(worst_first, worst)
+                    worst_real_time = min(worst_real_time, PIECE_SECONDS / done)
             single = tokens_per_second(client, 1)
             for clients in CONCURRENCY:
                 rate = single if clients == 1 else tokens_per_second(client, clients)
                 throughput.append([str(clients), f"{rate:.0f}", f"{rate / single:.2f}x"])
-    print(table(rows, ["style", "bars", "first chunk ms", "worst", "stream done ms", "ogg ms", "wav ms",
-                       "mid ms", "real time"], right=set(range(1, 9))))
+    print(table(rows, ["style", "playing", "bars", "first chunk ms", "worst", "stream done ms", "ogg ms",
+                       "wav ms", "mid ms", "real time"], right=set(range(2, 10))))
     print()
     print(table(throughput, ["concurrent clients", "tokens/s", "vs 1 client"], right={0, 1, 2}))
     verdict = "PASS" if worst_first * 1000 < TARGET_FIRST_CHUNK_MS else "MISS"
-    print(f"\nfirst audio chunk of a ~{PIECE_SECONDS:.0f} s piece < {TARGET_FIRST_CHUNK_MS:.0f} ms, worst "
+    print(f"\nfirst audio chunk of a ~{PIECE_SECONDS:.0f} s piece (band, melody only) < "
+          f"{TARGET_FIRST_CHUNK_MS:.0f} ms, worst "
           f"of {args.repeats} per style: {worst_first * 1000:.0f} ms  {verdict}")
     verdict = "PASS" if worst_real_time >= TARGET_REAL_TIME else "MISS"
     print(f"real-time factor (streamed OGG) >= {TARGET_REAL_TIME:.0f}x, worst style: "

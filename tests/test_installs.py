@@ -118,6 +118,14 @@ def generate_digit(python: Path, address: str, out: Path) -> bytes:
     return written.read_bytes()
 
 
+def generate_melody(python: Path, address: str, out: Path) -> bytes:
+    """A one-bar music.melody WAV through the virtualenv's CLI: the SoundFont bank and its renderer load."""
+    run(python.parent / "museforge", "generate", "music.melody", "--server", address, "--param", "bars=1",
+        "--seed", "3", "--format", "wav", "-o", out, timeout=120)
+    [written] = out.iterdir()
+    return written.read_bytes()
+
+
 def floor(requirements: list[str], name: str) -> Version:
     [requirement] = [r for r in requirements if re.match(rf"{re.escape(name)}\s*[<>=!~;,]", r)]
     match = re.search(r">=\s*([\w.]+)", requirement)
@@ -136,6 +144,8 @@ def test_lowest_allowed_versions_serve_and_generate(wheel: Path, tmp_path: Path)
         assert Version(installed[name]) == floor(requirements, name), installed
     with serving(python, tmp_path / "data") as address:
         assert generate_digit(python, address, tmp_path / "out").startswith(PNG_SIGNATURE)
+        # pretty-midi's bank and the SoundFont renderer at their floors
+        assert generate_melody(python, address, tmp_path / "music")[:4] == b"RIFF"
 
 
 def test_newest_versions_serve_and_generate(wheel: Path, tmp_path: Path) -> None:

@@ -69,6 +69,13 @@ class Media:
     index: int
     metadata: Mapping[str, str] = field(default_factory=dict)
     colorspace: str = "srgb"  # "srgb" (display-referred) or "linear"
+    # A named part of artifact ``index`` sent beside it (an audio stem: "melody", "bass"); it gets
+    # its own file name (<prefix>-0000-melody.wav) and a "part" entry in its provenance.
+    part: str = ""
+
+    def __post_init__(self) -> None:
+        if self.part and not self.part.replace("_", "").isalnum():
+            raise ValueError(f"a media part is a plain name (letters, digits, _), got {self.part!r}")
 
 
 @dataclass(frozen=True)

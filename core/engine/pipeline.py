@@ -80,6 +80,6 @@ def encode(encoder: Encoder, media: Media, metadata: dict[str, str], prefix: str
         media_type=encoder.media_type,
         format=encoder.name,
         index=media.index,
-        filename=f"{prefix}-{media.index:04d}.{encoder.extension}",
+        filename=f"{prefix}-{media.index:04d}{'-' + media.part if media.part else ''}.{encoder.extension}",
         metadata=metadata,
     )

@@ -112,5 +112,7 @@ def shared_provenance(request: PreparedRequest, models: Sequence[LoadedModel]) -
 def media_provenance(shared: Mapping[str, str], media: Media) -> dict[str, str]:
     """One artifact's provenance: the request's, its index and what the plugin noted (``x.``)."""
     record = {**shared, "index": str(media.index)}
+    if media.part:
+        record["part"] = media.part
     record.update({f"x.{k}": str(v) for k, v in media.metadata.items()})
     return record

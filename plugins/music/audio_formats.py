@@ -20,7 +20,7 @@ import queue
 import struct
 import threading
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from concurrent.futures import Future
 
 import numpy as np
@@ -28,8 +28,13 @@ import soundfile
 
 from museforge import Encoder, Media, provenance_json, software_tag
 
+from .loop_points import add_loop_points
 from .midi_file import read_midi_provenance, write_midi
+from .ogg import ogg_crc, ogg_pages, vorbis_header_pages, with_serial
 from .score import Performance
+
+__all__ = ["AUDIO_ENCODERS", "BackgroundVorbis", "ogg_crc", "ogg_pages", "pcm16_bytes",
+           "read_audio_provenance", "vorbis_header_pages", "with_serial"]
 
 log = logging.getLogger("museforge.music")
 
@@ -87,20 +92,33 @@ def write_sound(samples: np.ndarray, sample_rate: int, container: str, subtype: 
     return buffer.getvalue()
 
 
+def looped(performance: Performance, samples: np.ndarray, container: str, data: bytes) -> bytes:
+    """A loop's file carries its loop (the whole piece) where engines read it; others are as they were."""
+    if not performance.piece.loop or not len(samples):
+        return data
+    return add_loop_points(data, container, 0, len(samples))
+
+
 def encode_wav(media: Media, provenance: Mapping[str, str]) -> bytes:
     performance, samples = performance_audio(media, "wav")
-    return write_sound(pcm16(samples), performance.sample_rate, "WAV", "PCM_16", provenance)
+    data = write_sound(pcm16(samples), performance.sample_rate, "WAV", "PCM_16", provenance)
+    return looped(performance, samples, "wav", data)
 
 
 def encode_flac(media: Media, provenance: Mapping[str, str]) -> bytes:
     performance, samples = performance_audio(media, "flac")
-    return write_sound(pcm16(samples), performance.sample_rate, "FLAC", "PCM_16", provenance)
+    data = write_sound(pcm16(samples), performance.sample_rate, "FLAC", "PCM_16", provenance)
+    return looped(performance, samples, "flac", data)
 
 
 def encode_ogg(media: Media, provenance: Mapping[str, str]) -> bytes:
     """Ogg Vorbis; audio already encoded in the background (``Performance.vorbis``) is
     used as it is, under header pages that carry this provenance."""
     performance, samples = performance_audio(media, "ogg")
+    return looped(performance, samples, "ogg", _vorbis(performance, samples, provenance))
+
+
+def _vorbis(performance: Performance, samples: np.ndarray, provenance: Mapping[str, str]) -> bytes:
     serial = zlib.crc32(provenance_json(provenance).encode())
     if performance.vorbis is not None:
         try:
@@ -176,62 +194,6 @@ def encode_midi(media: Media, provenance: Mapping[str, str]) -> bytes:
     if not isinstance(performance, Performance):
         raise ValueError(f"mid encodes a Performance, got {type(performance).__name__}")
     return write_midi(performance.piece, provenance)
-
-
-BIT_REVERSED = bytes(int(f"{byte:08b}"[::-1], 2) for byte in range(256))
-
-
-def ogg_crc(page: bytes) -> int:
-    """Ogg's CRC-32 (polynomial 0x04C11DB7, unreflected, no init or final xor).
-
-    zlib's CRC-32 is the reflected form of the same polynomial: fed bit-reversed bytes,
-    with its init and final xor undone, it gives the bit-reversed Ogg CRC, at C speed.
-    """
-    reflected = zlib.crc32(page.translate(BIT_REVERSED), 0xFFFFFFFF) ^ 0xFFFFFFFF
-    return int(f"{reflected:032b}"[::-1], 2)
-
-
-def ogg_pages(data: bytes) -> list[bytes]:
-    """An Ogg stream split into its pages."""
-    pages, pos = [], 0
-    while pos < len(data):
-        if data[pos:pos + 4] != b"OggS" or pos + 27 > len(data):
-            raise ValueError(f"not an Ogg page at byte {pos}")
-        segments = data[pos + 26]
-        size = 27 + segments + sum(data[pos + 27:pos + 27 + segments])
-        pages.append(data[pos:pos + size])
-        pos += size
-    return pages
-
-
-def vorbis_header_pages(pages: Sequence[bytes]) -> int:
-    """How many leading pages hold the three Vorbis header packets (ident, comment, setup).
-
-    A packet ends at a lacing value below 255. libvorbis flushes the headers, so audio
-    starts on a fresh page; anything else is refused rather than spliced wrongly.
-    """
-    packets = 0
-    for index, page in enumerate(pages):
-        lacing = page[27:27 + page[26]]
-        packets += sum(1 for value in lacing if value < 255)
-        if packets >= 3:
-            if packets > 3 or lacing[-1] == 255:
-                raise ValueError("audio shares a page with the Vorbis headers")
-            return index + 1
-    raise ValueError("fewer than three Vorbis header packets")
-
-
-def with_serial(data: bytes, serial: int) -> bytes:
-    """The Ogg stream with every page's serial number set to ``serial``, its pages numbered
-    from 0 in order, and each CRC redone."""
-    out = bytearray()
-    for number, page in enumerate(ogg_pages(data)):
-        rewritten = bytearray(page)
-        rewritten[14:22] = struct.pack("<II", serial & 0xFFFFFFFF, number)
-        rewritten[22:26] = b"\0\0\0\0"
-        rewritten[22:26] = struct.pack("<I", ogg_crc(bytes(rewritten)))
-        out += rewritten
-    return bytes(out)
 
 
 def riff_comment(data: bytes) -> str | None:

@@ -37,13 +37,16 @@ def choose_degree(events: Sequence[NoteEvent], tonic: int, mode: str, final: boo
 
 
 def accompaniment(events: Sequence[NoteEvent], bar: int, bar_beats: float, tonic: int, mode: str,
-                  final: bool) -> list[Note]:
-    """A held triad (close position above C3) and its root in the bass for one bar."""
+                  final: bool, pulse: float | None = None) -> list[Note]:
+    """A triad (close position above C3) and its root in the bass for one bar; the triad held
+    through the bar, or sounded every ``pulse`` beats (held on the final bar)."""
     root, third, fifth = triad(tonic, mode, choose_degree(events, tonic, mode, final))
     start = bar * bar_beats
+    step = bar_beats if pulse is None or final else pulse
     notes = []
-    for pc in (root, third, fifth):
-        pitch = CHORD_LOW + (pc - CHORD_LOW) % 12
-        notes.append(Note(start, bar_beats, pitch, 56, "chords"))
-    notes.append(Note(start, bar_beats, BASS_LOW + (root - BASS_LOW) % 12, 70, "bass"))
+    for onset in range(max(1, round(bar_beats / step))):
+        for pc in (root, third, fifth):
+            pitch = CHORD_LOW + (pc - CHORD_LOW) % 12
+            notes.append(Note(start + onset * step, step, pitch, 46 if onset == 0 else 40, "chords"))
+    notes.append(Note(start, bar_beats, BASS_LOW + (root - BASS_LOW) % 12, 64, "bass"))
     return notes

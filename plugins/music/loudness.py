@@ -68,6 +68,8 @@ class LoudnessMeter:
             x = x[:, None]
         if x.ndim != 2 or x.shape[1] != self.channels:
             raise ValueError(f"samples must be [frames, {self.channels}], got shape {x.shape}")
+        if not len(x):
+            return  # scipy's filter refuses an empty block; there is nothing to measure
         filtered, self.state = signal.sosfilt(self.sos, x, axis=0, zi=self.state)
         energy = np.concatenate([self.partial, filtered**2 @ self.weights])
         whole = len(energy) // self.step * self.step

@@ -1,9 +1,10 @@
 """``music.melody``: melodies in the style of real corpora, as MIDI or rendered audio (no torch).
 
 The GRU's single-step ONNX graph is looped by :mod:`sampler`; each finished bar is
-turned into notes (and, optionally, the chords it implies), rendered by the numpy
-synthesizer, and for audio formats sent ahead as PCM chunks while later bars are still
-being sampled. The gain to the loudness target is set from the first bars (at least
+turned into notes (and, optionally, the chords, bass and drum part it implies), played by
+the style's band through a General MIDI SoundFont (:mod:`performer`), and for audio formats
+sent ahead as PCM chunks while later bars are still being sampled. The gain to the
+loudness target is set from the first bars (at least
 ``LOUDNESS_LOOKAHEAD_SECONDS`` of music) so the first chunk can leave early; streamed and
 unary output are the same bytes, and the loudness the whole piece measured is reported.
 """
@@ -29,16 +30,21 @@ from museforge import (
     request_count,
 )
 
+from .arrangement import STYLE_CHORDS_ON_EVERY_BEAT, STYLE_PERCUSSION, beat_unit, percussion_bar, programs_for
 from .audio_formats import BackgroundVorbis, pcm16_bytes
+from .general_midi import program_name, resolve_program
 from .harmony import accompaniment
+from .limiter import apply_gain
 from .loudness import LoudnessMeter, gain_for
+from .performer import Performer
 from .sampler import MelodySampler, PieceRequest, SampledBar, beat_length
 from .score import Metre, Note, Performance, Piece
-from .synth import Renderer, apply_gain
+from .soundfont import SoundFont, find_soundfont
 from .theory import PITCH_NAMES, pitch_class
 
 MODEL = "music.melody"
 MODELS_DIR = Path(__file__).parent / "models" / "melody"
+LAYERS = ("melody", "bass", "chords", "percussion")  # in the order intensity adds them
 STATE_SHAPE = (2, 256)  # (layers, hidden) of the step model; must equal melody_net's
 TARGET_LUFS = -16.0
 LOUDNESS_LOOKAHEAD_SECONDS = 10.0  # max 0.32 LU off target over 24 test pieces; 6 s: 1.54
@@ -61,8 +67,10 @@ SERVED_MODES: dict[str, tuple[str, ...]] = {
     "celtic": ("major", "minor", "dorian", "mixolydian"),
 }
 STYLE_TEMPO = {"chorale": 72, "folk": 100, "celtic": 112}  # beats per minute
-STYLE_INSTRUMENT = {"chorale": "organ", "folk": "lead", "celtic": "pluck"}
 Style = Literal["chorale", "folk", "celtic"]
+_INSTRUMENT_HELP = ("a General MIDI name ('Violin', 'Acoustic Guitar (nylon)'), a short name (harp, "
+                    "strings, choir, organ, flute, guitar, ...) or a GM program number 1-128; "
+                    "auto: the style's")
 
 
 class MelodyParams(BaseModel):
@@ -90,16 +98,47 @@ class MelodyParams(BaseModel):
     top_k: int = Field(0, ge=0, le=100, description="Keep only the k most likely tokens (0: off).")
     top_p: float = Field(0.95, gt=0.0, le=1.0, description="Nucleus sampling mass (1: off).")
     end_on_tonic: bool = Field(True, description="End on the tonic.")
-    instrument: Literal["auto", "organ", "pluck", "lead"] = Field(
-        "auto", description="Synth voice; auto: organ for chorale, lead for folk, pluck for celtic.")
-    accompaniment: bool = Field(True, description="Add chords and bass implied by each bar.")
-    loop: bool = Field(False, description="Exactly `bars` long and seamless when played on repeat.")
+    instrument: str | int = Field(
+        "auto", description=f"Melody instrument: {_INSTRUMENT_HELP} (choir for chorale, accordion for folk, "
+        "violin for celtic).")
+    chords_instrument: str | int = Field(
+        "auto", description=f"Chords instrument: {_INSTRUMENT_HELP} (choir, nylon guitar, harp).")
+    bass_instrument: str | int = Field(
+        "auto", description=f"Bass instrument: {_INSTRUMENT_HELP} (strings, acoustic bass, cello).")
+    soundfont: str = Field(
+        "default", max_length=64, description="General MIDI SoundFont to play with: default (TimGM6mb, "
+        "installed with museforge) or the name of an .sf2 file in the server's SoundFont folders, e.g. "
+        "FluidR3_GM (Debian fluid-soundfont-gm).")
+    accompaniment: bool = Field(True, description="Add the chords, bass and (celtic) bodhrán implied by "
+                                "each bar; false is intensity 1.")
+    intensity: int = Field(4, ge=1, le=4, description="Which layers sound, for adaptive music: 1 melody, "
+                           "2 + bass, 3 + chords, 4 + percussion (celtic's bodhrán; chorale and folk have "
+                           "none).")
+    stems: bool = Field(False, description="Also return each sounding layer (melody, bass, chords, "
+                        "percussion) as an audio file of its own, as long as the mix, the stems summing to "
+                        "the mix; named <prefix>-0000-<layer>.<ext>, with provenance part=<layer>. Audio "
+                        "formats only: a MIDI file already has one track per layer.")
+    loop: bool = Field(False, description="Exactly `bars` long and seamless when played on repeat: the "
+                       "tail of the last bar, reverb included, wraps into the first.")
     sample_rate: Literal[44100, 48000] = Field(48000, description="Audio sample rate in Hz.")
 
     @field_validator("key")
     @classmethod
     def _known_key(cls, value: str) -> str:
         return PITCH_NAMES[pitch_class(value)]  # raises ValueError naming the choices
+
+    @field_validator("instrument", "chords_instrument", "bass_instrument")
+    @classmethod
+    def _known_instrument(cls, value: str | int) -> str | int:
+        if value != "auto":
+            resolve_program(value)  # raises ValueError saying what is accepted
+        return value
+
+    @field_validator("soundfont")
+    @classmethod
+    def _known_soundfont(cls, value: str) -> str:
+        find_soundfont(value)  # raises ValueError listing the banks there are
+        return value
 
     def metre(self) -> tuple[int, int]:
         numerator, denominator = (self.time_signature or STYLE_METRES[self.style][0]).split("/")
@@ -149,13 +188,17 @@ def build_piece(params: MelodyParams) -> Piece:
     numerator, denominator = params.metre()
     beat_quarters = beat_length((numerator, denominator)) / 4.0
     tempo = params.tempo or STYLE_TEMPO[params.style]
-    instrument = STYLE_INSTRUMENT[params.style] if params.instrument == "auto" else params.instrument
+    programs = programs_for(params.style, {"melody": params.instrument, "chords": params.chords_instrument,
+                                           "bass": params.bass_instrument})
+    sounding = LAYERS[:params.intensity if params.accompaniment else 1]
+    programs = {voice: program for voice, program in programs.items() if voice in sounding}
     return Piece(Metre(numerator, denominator), tempo * beat_quarters, params.bars, pitch_class(params.key),
-                 params.mode, instrument, params.loop)
+                 params.mode, programs, params.loop)
 
 
-def bar_notes(bar: SampledBar, piece: Piece, with_chords: bool) -> list[Note]:
-    """A sampled bar as timed notes (beats), accented on the downbeat, plus its chords."""
+def bar_notes(bar: SampledBar, piece: Piece, style: str = "folk") -> list[Note]:
+    """A sampled bar as timed notes (beats), accented on the downbeat, plus the chords, bass and drum
+    of those layers that sound (``piece.programs``)."""
     bar_sixteenths = piece.metre.bar_beats * 4
     notes = []
     for event in bar.events:
@@ -163,18 +206,21 @@ def bar_notes(bar: SampledBar, piece: Piece, with_chords: bool) -> list[Note]:
             continue
         downbeat = event.start % bar_sixteenths == 0
         notes.append(Note(event.start / 4.0, event.length / 4.0, event.pitch, 100 if downbeat else 84))
-    if with_chords:
-        notes += accompaniment(bar.events, bar.bar, piece.metre.bar_beats, piece.tonic, piece.mode,
-                               final=bar.bar == piece.bars - 1)
-    return sorted(notes, key=lambda n: n.start)
+    final = bar.bar == piece.bars - 1
+    pulse = beat_unit(piece.metre) if style in STYLE_CHORDS_ON_EVERY_BEAT else None
+    notes += accompaniment(bar.events, bar.bar, piece.metre.bar_beats, piece.tonic, piece.mode, final, pulse)
+    if style in STYLE_PERCUSSION:
+        notes += percussion_bar(bar.bar, piece.metre, final)
+    return sorted((note for note in notes if note.voice in piece.programs), key=lambda n: n.start)
 
 
 class _Stream:
     """One piece's renderer, gain and chunking."""
 
-    def __init__(self, index: int, piece: Piece, sample_rate: int, ogg: bool) -> None:
+    def __init__(self, index: int, piece: Piece, font: SoundFont, sample_rate: int, ogg: bool,
+                 stems: bool = False) -> None:
         self.index, self.piece, self.sample_rate = index, piece, sample_rate
-        self.renderer = Renderer(piece, sample_rate)
+        self.renderer = Performer(piece, font, sample_rate, separate=stems)
         self.media_type = f"audio/pcm;rate={sample_rate};channels=2;format=s16le"
         self.pending: list[np.ndarray] = []  # raw audio held until the gain is known
         self.parts: list[np.ndarray] = []  # audio with gain applied
@@ -219,16 +265,27 @@ class _Stream:
     def samples(self) -> np.ndarray:
         return np.concatenate(self.parts) if self.parts else np.zeros((0, 2), np.float32)
 
+    def stems(self) -> dict[str, np.ndarray]:
+        """Each layer through the mix's gain stage: the gain, then per sample the limiter's squeeze of
+        the mix (the limiter is memoryless), so the stems add up to the mix that was sent."""
+        gain = np.float32(10.0 ** ((self.gain_db or 0.0) / 20.0))
+        gained, sent = self.renderer.audio() * gain, self.samples()
+        squeeze = np.divide(sent, gained, out=np.ones_like(sent), where=gained != 0)
+        stems = self.renderer.stems().items()
+        return {voice: (stem * gain * squeeze).astype(np.float32) for voice, stem in stems}
+
 
 def generate(ctx: GenerationContext, params: MelodyParams, seed: int, count: int
              ) -> Iterator[Progress | Media | Chunk]:
     pieces = [build_piece(params) for _ in range(count)]
+    font = find_soundfont(params.soundfont)
     streams: list[_Stream] = []
     try:
         if ctx.format != "mid":
             for index, piece in enumerate(pieces):
-                streams.append(_Stream(index, piece, params.sample_rate, ctx.format == "ogg"))
-        yield from _compose(ctx, params, seed, pieces, streams)
+                streams.append(_Stream(index, piece, font, params.sample_rate, ctx.format == "ogg",
+                                       params.stems))
+        yield from _compose(ctx, params, seed, pieces, streams, font)
     except BaseException:  # cancelled (GeneratorExit) or failed: no encoder outlives the request
         for stream in streams:
             if stream.vorbis is not None:
@@ -237,7 +294,7 @@ def generate(ctx: GenerationContext, params: MelodyParams, seed: int, count: int
 
 
 def _compose(ctx: GenerationContext, params: MelodyParams, seed: int, pieces: list[Piece],
-             streams: list[_Stream]) -> Iterator[Progress | Media | Chunk]:
+             streams: list[_Stream], font: SoundFont) -> Iterator[Progress | Media | Chunk]:
     count, audio = len(pieces), bool(streams)
     metre = (pieces[0].metre.numerator, pieces[0].metre.denominator)
     request = PieceRequest(params.style, pitch_class(params.key), params.mode, metre, params.bars,
@@ -248,7 +305,7 @@ def _compose(ctx: GenerationContext, params: MelodyParams, seed: int, pieces: li
     yield Progress(0, total, "sampling")
     for done, bar in enumerate(sampler.sample([request] * count, rngs), 1):
         piece = pieces[bar.piece]
-        notes = bar_notes(bar, piece, params.accompaniment)
+        notes = bar_notes(bar, piece, params.style)
         piece.notes.extend(notes)
         if audio:
             stream = streams[bar.piece]
@@ -258,15 +315,18 @@ def _compose(ctx: GenerationContext, params: MelodyParams, seed: int, pieces: li
         yield Progress(done, total, "sampling")
         if bar.bar == piece.bars - 1:
             yield from _finish_piece(bar.piece, piece, streams[bar.piece] if audio else None, params,
-                                     bar.tokens)
+                                     bar.tokens, font)
 
 
 def _finish_piece(index: int, piece: Piece, stream: _Stream | None, params: MelodyParams,
-                  tokens: int) -> Iterator[Chunk | Media]:
+                  tokens: int, font: SoundFont) -> Iterator[Chunk | Media]:
     metadata = {"style": params.style, "key": PITCH_NAMES[piece.tonic], "mode": piece.mode,
                 "time_signature": str(piece.metre), "bars": str(piece.bars),
-                "tempo_qpm": f"{piece.bpm:g}", "instrument": piece.instrument,
-                "notes": str(sum(n.voice == "melody" for n in piece.notes)), "tokens": str(tokens)}
+                "tempo_qpm": f"{piece.bpm:g}", "instrument": program_name(piece.programs["melody"]),
+                "instruments": ", ".join(f"{part}: {'GM kit' if part == 'percussion' else program_name(p)}"
+                                         for part, p in piece.programs.items()),
+                "notes": str(sum(n.voice == "melody" for n in piece.notes)), "tokens": str(tokens),
+                **font.provenance()}
     samples = vorbis = None
     if stream is not None:
         yield from stream.finish()
@@ -275,6 +335,12 @@ def _finish_piece(index: int, piece: Piece, stream: _Stream | None, params: Melo
         metadata["loudness_lufs"] = f"{stream.out_meter.loudness():.2f}"
         metadata["seconds"] = f"{len(samples) / stream.sample_rate:.3f}"
     yield Media("audio", Performance(piece, samples, params.sample_rate, vorbis), index, metadata)
+    if stream is not None and params.stems:
+        stems = stream.stems()
+        for voice in LAYERS:
+            if voice in piece.programs:
+                yield Media("audio", Performance(piece, stems[voice], params.sample_rate), index,
+                            {**metadata, "stem": voice}, part=voice)
 
 
 MELODY = Generator(
@@ -285,8 +351,8 @@ MELODY = Generator(
     formats=("ogg", "wav", "flac", "mid"),
     models=(ModelSource(MODEL, MODELS_DIR),),
     description="Melodies in the style of Bach chorales, German folksongs or Irish fiddle tunes "
-    "from a style-conditioned GRU trained on music21's corpus; MIDI or synthesized audio, "
-    "streamed as it is composed.",
+    "from a style-conditioned GRU trained on music21's corpus, arranged for the style's band; MIDI or "
+    "audio played through a General MIDI SoundFont, streamed as it is composed.",
     check=check,
     estimate=estimate,
 )

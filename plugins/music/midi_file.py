@@ -1,8 +1,9 @@
 """A Standard MIDI File writer (format 1, 480 ticks per quarter) and its provenance reader.
 
 Track 0 holds tempo, metre, key and the provenance JSON in a text event; then one
-track per voice present, each on its own channel with a General MIDI program that
-sounds like the synthesizer's instrument for that voice.
+track per voice present, each on its own channel with the General MIDI program it is
+rendered with (percussion on channel 10, the GM kit). The same tracks, shifted to start
+at a block, are what the SoundFont renderer plays (``block_midi``).
 """
 
 from __future__ import annotations
@@ -13,14 +14,12 @@ from collections.abc import Iterator, Mapping
 
 from museforge import provenance_json
 
+from .general_midi import DRUM_CHANNEL
 from .score import VOICES, Note, Piece
 
 TICKS_PER_QUARTER = 480
-CHANNELS = {"melody": 0, "chords": 1, "bass": 2}
-TRACK_NAMES = {"melody": "Melody", "chords": "Chords", "bass": "Bass"}
-# General MIDI programs, 0-based as on the wire: Church Organ, Orchestral Harp, Lead 2 (sawtooth).
-MELODY_PROGRAMS = {"organ": 19, "pluck": 46, "lead": 81}
-ACCOMPANIMENT_PROGRAMS = {"chords": 89, "bass": 33}  # Pad 2 (warm), Electric Bass (finger)
+CHANNELS = {"melody": 0, "chords": 1, "bass": 2, "percussion": DRUM_CHANNEL}
+TRACK_NAMES = {"melody": "Melody", "chords": "Chords", "bass": "Bass", "percussion": "Percussion"}
 # Semitones from a mode's tonic down to its parent major's: a mode shares that key signature.
 MODE_TO_MAJOR = {"major": 0, "ionian": 0, "dorian": 2, "phrygian": 4, "lydian": 5,
                  "mixolydian": 7, "minor": 9, "aeolian": 9, "locrian": 11}
@@ -62,23 +61,47 @@ def ticks(beats: float) -> int:
     return round(beats * TICKS_PER_QUARTER)
 
 
-def note_events(notes: list[Note], channel: int) -> list[tuple[int, int, bytes]]:
-    """Note on/off pairs; a repeated pitch ends the previous one so no note-off cuts it short."""
+def note_events(notes: list[Note], channel: int, origin: float = 0.0) -> list[tuple[int, int, bytes]]:
+    """Note on/off pairs (times from ``origin`` beats); a repeated pitch ends the previous one so no
+    note-off cuts it short."""
     events: list[tuple[int, int, bytes]] = []
     ordered = sorted(notes, key=lambda note: (note.pitch, note.start))
     for index, note in enumerate(ordered):
         if not 0 <= note.pitch <= 127:
             raise ValueError(f"note pitch must be 0..127, got {note.pitch}")
-        start, end = ticks(note.start), ticks(note.start + note.length)
+        start, end = ticks(note.start - origin), ticks(note.start + note.length - origin)
         following = ordered[index + 1] if index + 1 < len(ordered) else None
         if following is not None and following.pitch == note.pitch:
-            end = min(end, ticks(following.start))
+            end = min(end, ticks(following.start - origin))
         if end <= start:
             continue
         velocity = min(max(note.velocity, 1), 127)
         events.append((start, 1, bytes([0x90 | channel, note.pitch, velocity])))
         events.append((end, 0, bytes([0x80 | channel, note.pitch, 64])))
     return events
+
+
+def voice_tracks(notes: list[Note], programs: Mapping[str, int], end: int,
+                 origin: float = 0.0) -> list[bytes]:
+    """One track per voice that has notes: its name, program and notes (times from ``origin``)."""
+    chunks = []
+    for voice in VOICES:
+        voiced = [note for note in notes if note.voice == voice]
+        if not voiced:
+            continue
+        channel = CHANNELS[voice]
+        events = [(0, 0, meta(0x03, TRACK_NAMES[voice].encode())),
+                  (0, 0, bytes([0xC0 | channel, programs.get(voice, 0)]))]
+        chunks.append(track(events + note_events(voiced, channel, origin), end))
+    return chunks
+
+
+def midi_file(chunks: list[bytes]) -> bytes:
+    return b"MThd" + struct.pack(">IHHH", 6, 1, len(chunks), TICKS_PER_QUARTER) + b"".join(chunks)
+
+
+def tempo_event(bpm: float) -> tuple[int, int, bytes]:
+    return (0, 0, meta(0x51, round(60_000_000 / bpm).to_bytes(3, "big")))
 
 
 def write_midi(piece: Piece, provenance: Mapping[str, str]) -> bytes:
@@ -90,22 +113,19 @@ def write_midi(piece: Piece, provenance: Mapping[str, str]) -> bytes:
     sharps, minor = key_signature(piece.tonic, piece.mode)
     conductor = [
         (0, 0, meta(0x03, b"museforge")),
-        (0, 0, meta(0x51, round(60_000_000 / piece.bpm).to_bytes(3, "big"))),
+        tempo_event(piece.bpm),
         (0, 0, meta(0x58, bytes([metre.numerator, metre.denominator.bit_length() - 1, click, 8]))),
         (0, 0, meta(0x59, struct.pack(">bB", sharps, int(minor)))),
         (0, 0, meta(0x01, provenance_json(provenance).encode())),
     ]
-    chunks = [track(conductor, end)]
-    for voice in VOICES:
-        notes = [note for note in piece.notes if note.voice == voice]
-        if not notes:
-            continue
-        channel = CHANNELS[voice]
-        program = MELODY_PROGRAMS[piece.instrument] if voice == "melody" else ACCOMPANIMENT_PROGRAMS[voice]
-        events = [(0, 0, meta(0x03, TRACK_NAMES[voice].encode())), (0, 0, bytes([0xC0 | channel, program]))]
-        chunks.append(track(events + note_events(notes, channel), end))
-    header = b"MThd" + struct.pack(">IHHH", 6, 1, len(chunks), TICKS_PER_QUARTER)
-    return header + b"".join(chunks)
+    return midi_file([track(conductor, end), *voice_tracks(piece.notes, piece.programs, end)])
+
+
+def block_midi(notes: list[Note], programs: Mapping[str, int], bpm: float, origin: float,
+               beats: float) -> bytes:
+    """Notes from ``origin`` as a file ``beats`` long (room for their tails): what one render call plays."""
+    end = ticks(beats)
+    return midi_file([track([tempo_event(bpm)], end), *voice_tracks(notes, programs, end, origin)])
 
 
 def read_vlq(data: bytes, pos: int) -> tuple[int, int]:

@@ -10,15 +10,14 @@ from __future__ import annotations
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-VOICES = ("melody", "chords", "bass")
-INSTRUMENTS = ("organ", "pluck", "lead")
+VOICES = ("melody", "chords", "bass", "percussion")  # also the stems, in this order
 
 
 @dataclass(frozen=True)
 class Note:
     start: float  # quarter-note beats from the start of the piece
     length: float  # quarter-note beats (> 0)
-    pitch: int  # MIDI note number, 60 = middle C
+    pitch: int  # MIDI note number, 60 = middle C (for percussion: the GM drum key)
     velocity: int = 90  # 1..127
     voice: str = "melody"  # one of VOICES
 
@@ -46,8 +45,9 @@ class Piece:
     bars: int
     tonic: int  # pitch class of the key's tonic, 0 = C
     mode: str  # "major", "minor", "dorian", "mixolydian", ...
-    instrument: str = "organ"  # one of INSTRUMENTS
-    loop: bool = False  # when True the audio is exactly `bars` long and wraps without a click
+    # General MIDI program (0-based) of each voice that sounds; percussion plays the GM kit.
+    programs: dict[str, int] = field(default_factory=lambda: {"melody": 19, "chords": 48, "bass": 32})
+    loop: bool = False  # when True the audio is exactly `bars` long and its tail wraps into its start
     notes: list[Note] = field(default_factory=list)
 
     @property

@@ -213,3 +213,10 @@ def test_importing_museforge_stays_light() -> None:
     code = f"import sys, museforge; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_media_part_is_a_plain_name() -> None:
+    assert museforge.Media("audio", None, 0, part="bass_2").part == "bass_2"
+    for bad in ("../x", "a b", "stem.wav"):
+        with pytest.raises(ValueError, match="plain name"):
+            museforge.Media("audio", None, 0, part=bad)

@@ -1,4 +1,4 @@
-"""Seeded example pieces for the synthesizer, loudness, MIDI and audio-format tests."""
+"""Seeded example pieces for the performer, loudness, MIDI and audio-format tests."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import numpy as np
 
 from museforge.plugins.music.score import Metre, Note, Piece
 
+BAND = {"melody": 19, "chords": 52, "bass": 48}  # Church Organ, Choir Aahs, String Ensemble 1
 
-def song(instrument: str = "organ", loop: bool = False, bars: int = 16, bpm: float = 128.0,
+
+def song(melody_program: int = 19, loop: bool = False, bars: int = 16, bpm: float = 128.0,
          metre: Metre | None = None, seed: int = 1) -> Piece:
     """A melody in eighths over a held triad and a two-note bass each bar (16 bars at 128 ≈ 30 s)."""
     metre = metre or Metre(4, 4)
@@ -23,7 +25,7 @@ def song(instrument: str = "organ", loop: bool = False, bars: int = 16, bpm: flo
             notes.append(Note(start, bar_beats, root + offset + 12, 70, "chords"))
         notes.append(Note(start, bar_beats / 2, root - 12, 90, "bass"))
         notes.append(Note(start + bar_beats / 2, bar_beats / 2, root - 5, 90, "bass"))
-    return Piece(metre, bpm, bars, 0, "major", instrument, loop, notes)
+    return Piece(metre, bpm, bars, 0, "major", {**BAND, "melody": melody_program}, loop, notes)
 
 
 def by_bar(piece: Piece) -> list[list[Note]]:

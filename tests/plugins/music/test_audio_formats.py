@@ -15,9 +15,12 @@ import pytest
 import soundfile
 
 from museforge import Media
-from museforge.plugins.music import audio_formats, synth
+from museforge.plugins.music import audio_formats
 from museforge.plugins.music.audio_formats import AUDIO_ENCODERS
+from museforge.plugins.music.limiter import apply_gain
+from museforge.plugins.music.performer import perform
 from museforge.plugins.music.score import Performance
+from museforge.plugins.music.soundfont import default_soundfont
 from tests.plugins.music.pieces import song
 
 RATE = 48000
@@ -30,8 +33,8 @@ ENCODERS = {encoder.name: encoder for encoder in AUDIO_ENCODERS}
 
 @pytest.fixture(scope="module")
 def performance() -> Performance:
-    piece = song("pluck", bars=4)
-    return Performance(piece, synth.apply_gain(synth.render(piece), 6.0), RATE)
+    piece = song(46, bars=4)  # Orchestral Harp
+    return Performance(piece, apply_gain(perform(piece, default_soundfont()).audio(), 24.0), RATE)
 
 
 def encode(name: str, performance: Performance, provenance: dict[str, str] = PROVENANCE) -> bytes:

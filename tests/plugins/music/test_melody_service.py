@@ -15,6 +15,7 @@ import soundfile
 
 from museforge.client import Client, field_violations
 from museforge.plugins.music.audio_formats import read_audio_provenance
+from museforge.plugins.music.loop_points import read_loop_points
 from museforge.plugins.music.melody import STYLE_METRES, TARGET_LUFS
 from museforge.plugins.music.theory import in_scale_fraction
 
@@ -102,14 +103,60 @@ def test_stream_sends_audio_while_later_bars_are_sampled(client: Client) -> None
     assert unary.data == events[-1].artifact.data
 
 
-def test_loop_is_whole_bars_and_wraps_without_a_click(client: Client) -> None:
-    params = {"style": "chorale", "mode": "minor", "key": "A", "bars": 4, "tempo": 90, "loop": True,
-              "instrument": "organ"}
-    samples, rate = decode(client.generate("music.melody", params, seed=2, fmt="wav").artifacts[0].data)
-    assert len(samples) == round(4 * 4 * 60 / 90 * rate)
-    steps = np.abs(np.diff(samples, axis=0)).max(axis=1)
-    wrap = np.abs(samples[0] - samples[-1]).max()
-    assert wrap <= max(4 * np.percentile(steps, 99), 2 / 32768)
+@pytest.mark.parametrize("fmt", ["wav", "flac", "ogg"])
+def test_loop_is_whole_bars_wraps_seamlessly_and_carries_loop_points(client: Client, fmt: str) -> None:
+    params = {"style": "celtic", "key": "D", "bars": 4, "tempo": 100, "loop": True}
+    data = client.generate("music.melody", params, seed=2, fmt=fmt).artifacts[0].data
+    samples, rate = decode(data)
+    frames = round(4 * 2 * 60 / 100 * rate)  # 6/8: two dotted-quarter beats a bar, 100 of them a minute
+    assert read_loop_points(data, fmt) == (0, frames)
+    if fmt != "ogg":  # Vorbis decoders add a little encoder delay at the edges; PCM is exact
+        assert len(samples) == frames
+        steps = np.abs(np.diff(samples, axis=0)).max(axis=1)
+        wrap = np.abs(samples[0] - samples[-1]).max()
+        assert wrap <= np.percentile(steps, 99)  # the loop point is no bigger a step than the music's
+
+
+def test_instruments_and_soundfont_licence_are_in_the_provenance(client: Client) -> None:
+    # GM numbers count from 1: 33 is Acoustic Bass.
+    params = {"style": "celtic", "bars": 2, "instrument": "flute", "bass_instrument": 33}
+    artifact = client.generate("music.melody", params, seed=3, fmt="wav").artifacts[0]
+    assert artifact.metadata["x.instrument"] == "Flute"
+    assert artifact.metadata["x.instruments"] == (
+        "melody: Flute, chords: Orchestral Harp, bass: Acoustic Bass, percussion: GM kit")
+    provenance = read_audio_provenance(artifact.data)
+    assert provenance["x.soundfont"] == "TimGM6mb" and provenance["x.soundfont_licence"] == "GPL-2.0-only"
+    midi = client.generate("music.melody", params, seed=3, fmt="mid").artifacts[0].data
+    score: Any = music21.converter.parse(midi, format="midi")
+    assert len(score.parts) == 4  # melody, chords, bass, bodhrán: one track each
+
+
+def test_stems_are_as_long_as_the_mix_and_sum_to_it(client: Client) -> None:
+    params = {"style": "celtic", "key": "G", "bars": 6, "stems": True}
+    artifacts = client.generate("music.melody", params, seed=9, fmt="flac").artifacts
+    assert [a.filename.rsplit("-", 1)[-1] for a in artifacts] == ["0000.flac", "melody.flac", "bass.flac",
+                                                                   "chords.flac", "percussion.flac"]
+    mix, _ = decode(artifacts[0].data)
+    stems = {a.metadata["part"]: decode(a.data)[0] for a in artifacts[1:]}
+    assert all(stem.shape == mix.shape for stem in stems.values())
+    error = sum(stems.values()) - mix
+    assert 20 * np.log10(np.sqrt((error**2).mean()) / np.sqrt((mix**2).mean())) < -60
+    assert all(np.sqrt((stem**2).mean()) > 0.01 for stem in stems.values())  # every layer plays
+    assert read_audio_provenance(artifacts[2].data)["part"] == "bass"
+    # Without stems every layer is played in one pass: the same mix but for the synthesizer's 16-bit output.
+    one_pass = client.generate("music.melody", {**params, "stems": False}, seed=9, fmt="flac").artifacts[0]
+    alone, _ = decode(one_pass.data)
+    assert 20 * np.log10(np.sqrt(((alone - mix) ** 2).mean()) / np.sqrt((mix**2).mean())) < -60
+
+
+@pytest.mark.parametrize("intensity, layers", [(1, ["melody"]), (2, ["melody", "bass"]),
+                                               (3, ["melody", "bass", "chords"])])
+def test_intensity_chooses_the_layers_that_sound(client: Client, intensity: int, layers: list[str]) -> None:
+    params = {"style": "celtic", "key": "G", "bars": 3, "stems": True, "intensity": intensity}
+    artifacts = client.generate("music.melody", params, seed=9, fmt="wav").artifacts
+    assert [a.metadata.get("part", "") for a in artifacts] == ["", *layers]
+    midi = client.generate("music.melody", params, seed=9, fmt="mid").artifacts[0].data
+    assert len(music21.converter.parse(midi, format="midi").parts) == len(layers)
 
 
 BAD: list[tuple[dict[str, Any], str, str]] = [
@@ -124,6 +171,12 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     ({"sample_rate": 22050}, "parameters.sample_rate", ""),
     ({"loop": "sometimes"}, "parameters.loop", ""),
     ({"volume": 11}, "parameters.volume", ""),
+    ({"instrument": "kazoo"}, "parameters.instrument", "unknown instrument 'kazoo'"),
+    ({"chords_instrument": 0}, "parameters.chords_instrument", "1-128"),
+    ({"soundfont": "../../etc/passwd"}, "parameters.soundfont", "not a path"),
+    ({"soundfont": "NoSuchBank"}, "parameters.soundfont", "available are default"),
+    ({"intensity": 5}, "parameters.intensity", ""),
+    ({"stems": "all"}, "parameters.stems", ""),
 ]
 
 

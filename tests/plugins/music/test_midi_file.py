@@ -19,7 +19,7 @@ def dorian_piece() -> Piece:
     notes = [Note(0.0, 1.5, 74, 100), Note(1.5, 0.5, 76, 90), Note(2.0, 1.0, 77, 80), Note(3.0, 3.0, 74, 70)]
     notes += [Note(0.0, 3.0, pitch, 70, "chords") for pitch in (50, 53, 57)]
     notes += [Note(3.0, 3.0, 48, 60, "chords"), Note(0.0, 6.0, 38, 80, "bass")]
-    return Piece(Metre(6, 8), 96.0, 2, 2, "dorian", "pluck", False, notes)
+    return Piece(Metre(6, 8), 96.0, 2, 2, "dorian", {"melody": 46, "chords": 52, "bass": 48}, False, notes)
 
 
 def chunks(data: bytes) -> list[tuple[bytes, bytes]]:
@@ -41,7 +41,7 @@ def test_file_structure() -> None:
     assert b"\xff\x51\x03" + (625000).to_bytes(3, "big") in conductor  # 96 bpm
     assert b"\xff\x58\x04\x06\x03\x24\x08" in conductor  # 6/8, a click every dotted quarter
     assert b"\xff\x59\x02\x00\x00" in conductor  # D dorian: C major's signature
-    assert b"\xc0\x2e" in found[2][1] and b"\xc1\x59" in found[3][1] and b"\xc2\x21" in found[4][1]
+    assert b"\xc0\x2e" in found[2][1] and b"\xc1\x34" in found[3][1] and b"\xc2\x30" in found[4][1]
 
 
 def test_only_voices_present_get_tracks() -> None:
@@ -52,7 +52,7 @@ def test_only_voices_present_get_tracks() -> None:
 
 
 def test_note_offs_come_before_note_ons_at_the_same_time() -> None:
-    piece = Piece(Metre(4, 4), 120.0, 1, 0, "major", "organ", False,
+    piece = Piece(Metre(4, 4), 120.0, 1, 0, "major", {"melody": 19}, False,
                   [Note(0.0, 1.0, 60), Note(1.0, 1.0, 62), Note(2.0, 2.0, 60)])
     melody = chunks(midi_file.write_midi(piece, {}))[2][1]
     events = melody[melody.index(b"\xc0\x13") + 2:]
@@ -62,7 +62,8 @@ def test_note_offs_come_before_note_ons_at_the_same_time() -> None:
 
 
 def test_a_repeated_pitch_ends_the_note_it_overlaps() -> None:
-    piece = Piece(Metre(4, 4), 120.0, 1, 0, "major", "organ", False, [Note(0.0, 2.0, 60), Note(1.0, 2.0, 60)])
+    piece = Piece(Metre(4, 4), 120.0, 1, 0, "major", {"melody": 19}, False,
+                  [Note(0.0, 2.0, 60), Note(1.0, 2.0, 60)])
     melody = chunks(midi_file.write_midi(piece, {}))[2][1]
     events = melody[melody.index(b"\xc0\x13") + 2:]
     assert events.startswith(b"\x00\x90\x3c\x5a" + b"\x83\x60\x80\x3c\x40" + b"\x00\x90\x3c\x5a"
@@ -89,7 +90,7 @@ def test_music21_reads_back_notes_tempo_metre_and_key(tmp_path: Path) -> None:
         written = sorted((note.start, note.length, note.pitch) for note in piece.notes if note.voice == voice)
         assert read == written
     programs = {name: [i.midiProgram for i in part.getInstruments()] for name, part in parts.items()}
-    assert 46 in programs["Melody"] and 89 in programs["Chords"] and 33 in programs["Bass"]
+    assert 46 in programs["Melody"] and 52 in programs["Chords"] and 48 in programs["Bass"]
 
 
 @pytest.mark.parametrize("tonic, mode, sharps, minor", [
@@ -104,7 +105,7 @@ def test_key_signature(tonic: int, mode: str, sharps: int, minor: bool) -> None:
 
 @pytest.mark.parametrize("tonic, mode", [(4, "minor"), (10, "major"), (2, "mixolydian")])
 def test_music21_reads_the_key_signature(tonic: int, mode: str, tmp_path: Path) -> None:
-    piece = Piece(Metre(3, 4), 120.0, 1, tonic, mode, "lead", False, [Note(0.0, 3.0, 60 + tonic)])
+    piece = Piece(Metre(3, 4), 120.0, 1, tonic, mode, {"melody": 81}, False, [Note(0.0, 3.0, 60 + tonic)])
     path = tmp_path / "key.mid"
     path.write_bytes(midi_file.write_midi(piece, {}))
     score = music21.converter.parse(str(path), format="midi")

@@ -1,0 +1,67 @@
+"""Who plays what in each style: default General MIDI instruments, and the percussion part.
+
+Chorales are played in church: a church organ on the tune, a choir holding the chords (its
+notes swell over a second or more in GM banks, too slow for a tune at chorale tempo, right for
+held chords) and strings on the bass. German folksongs get an accordion over a nylon guitar
+and a plucked double bass.
+Irish tunes get a fiddle (GM's Violin: the GM "Fiddle" preset is an Indian one) over a harp,
+a cello on the bass, and a bodhrán pattern on the GM kit's toms, the frame drum's low open
+stroke on the beats and lighter strokes between.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .general_midi import DRUMS, resolve_program
+from .score import Metre, Note
+
+__all__ = ["PARTS", "STYLE_CHORDS_ON_EVERY_BEAT", "STYLE_PARTS", "STYLE_PERCUSSION", "beat_unit",
+           "percussion_bar", "programs_for"]
+
+PARTS = ("melody", "chords", "bass")  # the pitched parts a caller may re-instrument
+STYLE_PARTS: dict[str, dict[str, str]] = {
+    "chorale": {"melody": "Church Organ", "chords": "Choir Aahs", "bass": "String Ensemble 1"},
+    "folk": {"melody": "Accordion", "chords": "Acoustic Guitar (nylon)", "bass": "Acoustic Bass"},
+    "celtic": {"melody": "Violin", "chords": "Orchestral Harp", "bass": "Cello"},
+}
+STYLE_PERCUSSION = {"celtic"}  # styles whose band has a drum
+# Chords held through the bar for sustained strings; sounded again on every beat for a strummed
+# guitar or a harp, whose notes die away.
+STYLE_CHORDS_ON_EVERY_BEAT = {"folk", "celtic"}
+
+
+def programs_for(style: str, overrides: Mapping[str, str | int]) -> dict[str, int]:
+    """0-based GM program per part: the style's band, with any part the caller named replaced."""
+    choice = {**STYLE_PARTS[style], **{part: value for part, value in overrides.items() if value != "auto"}}
+    programs = {part: resolve_program(value) for part, value in choice.items()}
+    if style in STYLE_PERCUSSION:
+        programs["percussion"] = 0  # the standard kit
+    return programs
+
+
+def beat_unit(metre: Metre) -> float:
+    """Quarter-note beats in one counted beat: a dotted quarter in compound metres."""
+    compound = metre.denominator == 8 and metre.numerator % 3 == 0 and metre.numerator > 3
+    return 1.5 if compound else 4.0 / metre.denominator
+
+
+def percussion_bar(bar: int, metre: Metre, final: bool) -> list[Note]:
+    """One bar of bodhrán: an eighth-note pulse, low strokes on the beats (loudest on the first),
+    lighter ones between; the last bar a single stroke."""
+    start = bar * metre.bar_beats
+    if final:
+        return [Note(start, 1.0, DRUMS["low floor tom"], 100, "percussion")]
+    notes = []
+    unit = beat_unit(metre)
+    steps = round(metre.bar_beats / 0.5)
+    for step in range(steps):
+        offset = step * 0.5
+        on_beat = abs(offset / unit - round(offset / unit)) < 1e-9
+        if step == 0:
+            notes.append(Note(start, 0.5, DRUMS["low floor tom"], 96, "percussion"))
+        elif on_beat:
+            notes.append(Note(start + offset, 0.5, DRUMS["low floor tom"], 76, "percussion"))
+        else:
+            notes.append(Note(start + offset, 0.5, DRUMS["low tom"], 46, "percussion"))
+    return notes

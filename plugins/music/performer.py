@@ -1,0 +1,158 @@
+"""A Piece's notes played through a General MIDI SoundFont, bar by bar as they are composed.
+
+Notes arrive in start order, bar by bar. Once the pending bars span ``BLOCK_SECONDS`` they are
+written as one small MIDI file (times from the block's start, with room for release and reverb
+tails) and rendered through the SoundFont; each block's audio is added into the piece's buffer
+at its place. The synthesizer is linear, so blocks rendered apart sum to the piece rendered
+whole (up to its 16-bit output), and the blocks fall the same way whether the audio streams or
+not, so streamed and unary output are the same bytes.
+
+With ``separate`` every voice is rendered on its own into a stem of its own; the mix is then
+the sum of the stems, exactly. A loop keeps its audio until the end, then wraps the tail past
+its last bar into its first, as it sounds when the piece plays on repeat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from .midi_file import block_midi
+from .score import VOICES, Note, Piece
+from .soundfont import RENDER_RATE, SoundFont, render_midi
+
+__all__ = ["BLOCK_SECONDS", "TAIL_SECONDS", "Performer", "perform"]
+
+BLOCK_SECONDS = 4.0  # fewer, longer render calls: each renders its own reverb tail again
+TAIL_SECONDS = 2.0  # release and reverb after the last note: TimGM6mb's are below -60 dB by then
+
+
+class Performer:
+    """Renders notes into stereo float32 buffers as they arrive and hands out finished audio."""
+
+    def __init__(self, piece: Piece, font: SoundFont, sample_rate: int = RENDER_RATE,
+                 separate: bool = False) -> None:
+        if sample_rate not in (44100, 48000):
+            raise ValueError(f"sample_rate must be 44100 or 48000, got {sample_rate}")
+        self.piece, self.font, self.sample_rate, self.separate = piece, font, sample_rate, separate
+        self.length = self.frame(piece.beats)  # the piece itself, in frames
+        self.tail = round(TAIL_SECONDS * sample_rate)
+        self.frames = self.length if piece.loop else self.length + self.tail  # what finish() hands out
+        buffer = self.length + self.tail  # a loop's tail is folded into its start at the end
+        self._stems = {voice: np.zeros((buffer, 2), np.float64) for voice in (VOICES if separate else ())}
+        self._mix = np.zeros((buffer, 2), np.float64)
+        self._pending: list[Note] = []
+        self._origin = 0.0  # beat where the pending (unrendered) notes' block starts
+        self._taken = 0
+        self._finished = False
+
+    def frame(self, beat: float) -> int:
+        """The sample index of a time in beats."""
+        return round(beat * 60.0 / self.piece.bpm * self.sample_rate)
+
+    def add(self, notes: Iterable[Note]) -> None:
+        for note in notes:
+            if note.voice not in VOICES:
+                raise ValueError(f"note voice must be one of {VOICES}, got {note.voice!r}")
+            if note.length <= 0 or note.start < self._origin:
+                raise ValueError(f"note needs length > 0 and a start after audio already rendered, "
+                                 f"got {note}")
+            if self.frame(note.start) >= self.length:
+                raise ValueError(f"note at beat {note.start} starts after the piece ends "
+                                 f"({self.piece.beats})")
+            self._pending.append(note)
+
+    def take(self, until_beat: float) -> np.ndarray:
+        """Audio from where the last take stopped, as far towards ``until_beat`` as is final."""
+        if (until_beat - self._origin) * self.piece.seconds_per_beat >= BLOCK_SECONDS:
+            self._render(until_beat)
+        if self.piece.loop:
+            return self._hand_out(0)  # the start is final only once the tail has wrapped into it
+        return self._hand_out(self.frame(self._origin))
+
+    def finish(self) -> np.ndarray:
+        """The rest of the audio: tails after the last bar, or for a loop the whole of it, tail wrapped."""
+        if not self._finished:
+            self._render(self.piece.beats)
+            if self.piece.loop:
+                for buffer in (self._mix, *self._stems.values()):
+                    _fold(buffer, self.length)
+                if self.separate:  # the stems still sum to the mix exactly, not within rounding
+                    self._mix[:] = sum(self._stems.values())
+            self._finished = True
+        return self._hand_out(self.frames)
+
+    def audio(self) -> np.ndarray:
+        """After ``finish``: the whole mix, [frames, 2] float32 (what the takes handed out, together)."""
+        if not self._finished:
+            raise RuntimeError("the audio is ready once the performance is finished")
+        return self._mix[:self.frames].astype(np.float32)
+
+    def stems(self) -> dict[str, np.ndarray]:
+        """After ``finish``: each voice's audio (float32, the mix's length), for ``separate`` performers."""
+        if not self._finished:
+            raise RuntimeError("stems are ready once the performance is finished")
+        return {voice: buffer[:self.frames].astype(np.float32) for voice, buffer in self._stems.items()}
+
+    def _hand_out(self, stop: int) -> np.ndarray:
+        stop = min(max(stop, self._taken), self.frames)
+        chunk = self._mix[self._taken:stop].astype(np.float32)
+        self._taken = stop
+        return chunk
+
+    def _render(self, until_beat: float) -> None:
+        notes, self._pending = self._pending, []
+        origin, self._origin = self._origin, until_beat
+        if not notes:
+            return
+        last = max(note.start + note.length for note in notes)
+        beats = last - origin + TAIL_SECONDS / self.piece.seconds_per_beat
+        offset = self.frame(origin)
+        if not self.separate:
+            self._add(self._mix, offset, self._play(notes, origin, beats))
+            return
+        for voice in VOICES:
+            group = [note for note in notes if note.voice == voice]
+            if group:
+                self._add(self._stems[voice], offset, self._play(group, origin, beats))
+        self._mix[offset:] = sum(stem[offset:] for stem in self._stems.values())
+
+    def _play(self, notes: list[Note], origin: float, beats: float) -> np.ndarray:
+        midi = block_midi(notes, self.piece.programs, self.piece.bpm, origin, beats)
+        return self._resampled(render_midi(self.font, midi))
+
+    @staticmethod
+    def _add(buffer: np.ndarray, offset: int, audio: np.ndarray) -> None:
+        end = min(offset + len(audio), len(buffer))
+        buffer[offset:end] += audio[:end - offset]
+
+    def _resampled(self, audio: np.ndarray) -> np.ndarray:
+        if self.sample_rate == RENDER_RATE:
+            return audio.astype(np.float64)
+        from scipy.signal import resample_poly
+
+        up, down = self.sample_rate // 300, RENDER_RATE // 300  # 147/160: 48 kHz to 44.1 kHz
+        return np.asarray(resample_poly(audio.astype(np.float64), up, down, axis=0))
+
+
+def _fold(buffer: np.ndarray, length: int) -> None:
+    """Add everything past ``length`` into the start, round and round (a tail longer than the loop)."""
+    for start in range(length, len(buffer), length):
+        part = buffer[start:start + length]
+        buffer[:len(part)] += part
+
+
+def perform(piece: Piece, font: SoundFont, sample_rate: int = RENDER_RATE,
+            separate: bool = False) -> Performer:
+    """The whole piece, fed bar by bar exactly as music.melody streams it; ``finish``-ed."""
+    performer = Performer(piece, font, sample_rate, separate)
+    bars: list[list[Note]] = [[] for _ in range(piece.bars)]
+    for note in piece.notes:
+        bars[min(int(note.start // piece.metre.bar_beats), piece.bars - 1)].append(note)
+    for bar, notes in enumerate(bars):
+        performer.add(sorted(notes, key=lambda note: note.start))
+        if bar < piece.bars - 1:
+            performer.take(piece.bar_start(bar + 1))
+    performer.finish()
+    return performer

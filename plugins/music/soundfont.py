@@ -1,0 +1,129 @@
+"""SoundFonts: where they are found, what their licences are, and rendering MIDI through one.
+
+The default bank is TimGM6mb, a 6 MB General MIDI SoundFont that the ``pretty-midi`` wheel
+carries, so ``pip install museforge`` brings a complete GM bank with no download. Callers
+pick another bank by name (``soundfont`` parameter): a file ``<name>.sf2`` in a SoundFont
+folder (``MUSEFORGE_SOUNDFONT_PATH``, then ``$XDG_DATA_HOME/museforge/soundfonts`` and the
+Debian folders ``/usr/share/sounds/sf2`` and ``/usr/share/soundfonts``), never a path, so a
+request cannot read arbitrary files. Rendering is rustysynth's (through ``midirenderer``):
+a sample-based SoundFont synthesizer with reverb and chorus, 48 kHz stereo.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import os
+import re
+import wave
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["RENDER_RATE", "SoundFont", "available_soundfonts", "default_soundfont", "find_soundfont",
+           "render_midi"]
+
+RENDER_RATE = 48000  # midirenderer always renders at this rate
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+ -]{0,63}$")
+_SUFFIXES = (".sf2",)
+# Banks whose licences we checked (Debian's copyright files); others are reported as unknown.
+_KNOWN = {
+    "timgm6mb": ("GPL-2.0-only", "TimGM6mb General MIDI SoundFont, copyright 2004 Tim Brechbill, "
+                 "2010 David Bolton (as shipped in the pretty-midi wheel and Debian's timgm6mb-soundfont)"),
+    "fluidr3_gm": ("MIT", "FluidR3 GM SoundFont, copyright 2000-2002, 2008 Frank Wen "
+                   "(Debian fluid-soundfont-gm)"),
+    "musescore_general": ("MIT", "MuseScore General SoundFont, copyright S. Christian Collins "
+                          "(Debian musescore-general-soundfont)"),
+}
+
+
+@dataclass(frozen=True)
+class SoundFont:
+    name: str
+    path: Path
+    licence: str  # SPDX identifier, or "unknown" for a bank we have not checked
+    attribution: str
+
+    def data(self) -> bytes:
+        return _read(self.path, self.path.stat().st_mtime_ns)
+
+    def provenance(self) -> dict[str, str]:
+        return {"soundfont": self.name, "soundfont_licence": self.licence,
+                "soundfont_attribution": self.attribution}
+
+
+@lru_cache(maxsize=4)
+def _read(path: Path, mtime_ns: int) -> bytes:
+    """The bank's bytes, read once per file version (the renderer wants them whole every call)."""
+    del mtime_ns  # part of the cache key only: an edited file is read again
+    data = path.read_bytes()
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"sfbk":
+        raise ValueError(f"{path.name} is not a SoundFont 2 file (no RIFF 'sfbk' header)")
+    return data
+
+
+def _described(name: str, path: Path) -> SoundFont:
+    unchecked = f"{path.name}: licence not checked by museforge; see where the file came from"
+    licence, attribution = _KNOWN.get(name.lower(), ("unknown", unchecked))
+    return SoundFont(name, path, licence, attribution)
+
+
+def default_soundfont() -> SoundFont:
+    """TimGM6mb from the installed pretty-midi package (located without importing it)."""
+    spec = importlib.util.find_spec("pretty_midi")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the default SoundFont comes with the pretty-midi package, which is not installed")
+    path = Path(next(iter(spec.submodule_search_locations))) / "TimGM6mb.sf2"
+    if not path.is_file():
+        raise RuntimeError(f"the default SoundFont is missing from the pretty-midi package ({path})")
+    return _described("TimGM6mb", path)
+
+
+def search_path() -> list[Path]:
+    folders = [Path(p) for p in os.environ.get("MUSEFORGE_SOUNDFONT_PATH", "").split(os.pathsep) if p]
+    data_home = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return [*folders, data_home / "museforge" / "soundfonts", Path("/usr/share/sounds/sf2"),
+            Path("/usr/share/soundfonts")]
+
+
+def available_soundfonts() -> dict[str, Path]:
+    """Every bank a request may name: the default plus ``*.sf2`` in the SoundFont folders (first wins)."""
+    found = {"default": default_soundfont().path}
+    for folder in search_path():
+        if folder.is_dir():
+            for path in sorted(folder.iterdir()):
+                if path.suffix.lower() in _SUFFIXES and path.is_file():
+                    found.setdefault(path.stem, path)
+    return found
+
+
+def find_soundfont(name: str) -> SoundFont:
+    """The bank called ``name`` ("default" for TimGM6mb); ValueError listing what is there."""
+    if name.lower() in ("default", "timgm6mb"):
+        return default_soundfont()
+    if not _NAME.match(name):
+        raise ValueError(f"a SoundFont is named by its file name without .sf2 (letters, digits, '_.+- '), "
+                         f"not a path: {name!r}")
+    for stem, path in available_soundfonts().items():
+        if stem.lower() == name.lower():
+            return _described(stem, path)
+    names = ", ".join(sorted(available_soundfonts()))
+    raise ValueError(f"no SoundFont {name!r}: available are {names} (add .sf2 files to a folder in "
+                     "MUSEFORGE_SOUNDFONT_PATH or /usr/share/sounds/sf2)")
+
+
+def render_midi(font: SoundFont, midi: bytes) -> np.ndarray:
+    """A Standard MIDI File through the bank: [frames, 2] float32 at RENDER_RATE, as long as the file."""
+    from midirenderer import render_wave_from
+
+    try:
+        wav = render_wave_from(font.data(), midi)
+    except (ValueError, RuntimeError) as exc:
+        raise ValueError(f"SoundFont {font.name} could not render: {exc}") from exc
+    with wave.open(io.BytesIO(wav)) as reader:
+        if (reader.getsampwidth(), reader.getnchannels(), reader.getframerate()) != (2, 2, RENDER_RATE):
+            raise RuntimeError("midirenderer returned audio in an unexpected format")
+        pcm = np.frombuffer(reader.readframes(reader.getnframes()), dtype="<i2")
+    return (pcm.reshape(-1, 2) * np.float32(1.0 / 32768.0)).astype(np.float32)
