@@ -179,9 +179,11 @@ assert f"At most {MAX_SECONDS} seconds" in (MelodyParams.__doc__ or "")  # the s
 
 
 def estimate(params: MelodyParams, count: int) -> OutputEstimate:
-    """Stereo float32 samples of every piece."""
+    """Stereo float32 samples of every piece, and of every stem with ``stems``."""
     samples = int(params.seconds() * params.sample_rate) * count
-    return OutputEstimate(samples * 2 * 4, LENGTH_FIELDS)
+    if not params.stems:
+        return OutputEstimate(samples * 2 * 4, LENGTH_FIELDS)
+    return OutputEstimate(samples * 2 * 4 * (1 + len(LAYERS)), ("parameters.stems", *LENGTH_FIELDS))
 
 
 def build_piece(params: MelodyParams) -> Piece:
