@@ -68,7 +68,8 @@ def resolve_program(value: str | int) -> int:
     """A GM name, short name or number 1-128 -> the 0-based program; ValueError saying what is accepted."""
     if isinstance(value, bool):
         raise ValueError("an instrument is a General MIDI name or a program number 1-128, not a boolean")
-    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
+    digits = isinstance(value, str) and value.strip().isascii() and value.strip().isdecimal()
+    if isinstance(value, int) or digits:
         number = int(value)
         if not 1 <= number <= 128:
             raise ValueError(f"General MIDI programs are numbered 1-128 (1 = Acoustic Grand Piano), "

@@ -99,8 +99,8 @@ class MelodyParams(BaseModel):
     top_p: float = Field(0.95, gt=0.0, le=1.0, description="Nucleus sampling mass (1: off).")
     end_on_tonic: bool = Field(True, description="End on the tonic.")
     instrument: str | int = Field(
-        "auto", description=f"Melody instrument: {_INSTRUMENT_HELP} (choir for chorale, accordion for folk, "
-        "violin for celtic).")
+        "auto", description=f"Melody instrument: {_INSTRUMENT_HELP} (church organ for chorale, accordion for "
+        "folk, violin for celtic).")
     chords_instrument: str | int = Field(
         "auto", description=f"Chords instrument: {_INSTRUMENT_HELP} (choir, nylon guitar, harp).")
     bass_instrument: str | int = Field(
@@ -126,6 +126,15 @@ class MelodyParams(BaseModel):
     @classmethod
     def _known_key(cls, value: str) -> str:
         return PITCH_NAMES[pitch_class(value)]  # raises ValueError naming the choices
+
+    @field_validator("instrument", "chords_instrument", "bass_instrument", mode="before")
+    @classmethod
+    def _no_boolean(cls, value: object) -> object:
+        # pydantic would read true as program 1; a long string is no instrument name either
+        if isinstance(value, bool) or (isinstance(value, str) and len(value) > 64):
+            raise ValueError("an instrument is a General MIDI name (at most 64 characters) or a program "
+                             "number 1-128")
+        return value
 
     @field_validator("instrument", "chords_instrument", "bass_instrument")
     @classmethod
@@ -183,7 +192,8 @@ def estimate(params: MelodyParams, count: int) -> OutputEstimate:
     samples = int(params.seconds() * params.sample_rate) * count
     if not params.stems:
         return OutputEstimate(samples * 2 * 4, LENGTH_FIELDS)
-    return OutputEstimate(samples * 2 * 4 * (1 + len(LAYERS)), ("parameters.stems", *LENGTH_FIELDS))
+    layers = params.intensity if params.accompaniment else 1
+    return OutputEstimate(samples * 2 * 4 * (1 + layers), ("parameters.stems", *LENGTH_FIELDS))
 
 
 def build_piece(params: MelodyParams) -> Piece:
@@ -235,21 +245,21 @@ class _Stream:
         self.vorbis = BackgroundVorbis(sample_rate) if ogg else None
         self.gain_db: float | None = None
         self.offset = 0
-        bar_seconds = piece.metre.bar_beats * piece.seconds_per_beat
-        self.lookahead_bars = min(piece.bars, max(1, int(np.ceil(LOUDNESS_LOOKAHEAD_SECONDS / bar_seconds))))
+        # The gain waits for this much rendered audio (or the end): the performer hands audio out
+        # in blocks, and a loop only at its end, so bars composed are not yet audio measured.
+        self.lookahead_frames = round(LOUDNESS_LOOKAHEAD_SECONDS * sample_rate)
 
     def bar_done(self, bars_done: int) -> Iterator[Chunk]:
-        raw = self.renderer.take(self.piece.bar_start(bars_done))
-        yield from self._emit(raw, final=False, bars_done=bars_done)
+        yield from self._emit(self.renderer.take(self.piece.bar_start(bars_done)), final=False)
 
     def finish(self) -> Iterator[Chunk]:
-        yield from self._emit(self.renderer.finish(), final=True, bars_done=self.piece.bars)
+        yield from self._emit(self.renderer.finish(), final=True)
 
-    def _emit(self, raw: np.ndarray, final: bool, bars_done: int) -> Iterator[Chunk]:
+    def _emit(self, raw: np.ndarray, final: bool) -> Iterator[Chunk]:
         if self.gain_db is None:
             self.pending.append(raw)
             self.raw_meter.add(raw)
-            if not final and bars_done < self.lookahead_bars:
+            if not final and self.raw_meter.frames < self.lookahead_frames:
                 return
             raw = np.concatenate(self.pending)
             self.pending = []
@@ -267,14 +277,17 @@ class _Stream:
     def samples(self) -> np.ndarray:
         return np.concatenate(self.parts) if self.parts else np.zeros((0, 2), np.float32)
 
-    def stems(self) -> dict[str, np.ndarray]:
+    def stems(self, sent: np.ndarray) -> dict[str, np.ndarray]:
         """Each layer through the mix's gain stage: the gain, then per sample the limiter's squeeze of
-        the mix (the limiter is memoryless), so the stems add up to the mix that was sent."""
+        the mix (the limiter is memoryless), so the stems add up to ``sent``, the mix that was sent.
+        One scratch array the mix's size beside the stems themselves."""
         gain = np.float32(10.0 ** ((self.gain_db or 0.0) / 20.0))
-        gained, sent = self.renderer.audio() * gain, self.samples()
-        squeeze = np.divide(sent, gained, out=np.ones_like(sent), where=gained != 0)
-        stems = self.renderer.stems().items()
-        return {voice: (stem * gain * squeeze).astype(np.float32) for voice, stem in stems}
+        factor = self.renderer.audio() * gain  # becomes gain x squeeze, in place
+        silent = factor == 0
+        np.divide(sent, factor, out=factor, where=~silent)
+        factor[silent] = 1.0
+        factor *= gain
+        return {voice: stem * factor for voice, stem in self.renderer.stems().items()}
 
 
 def generate(ctx: GenerationContext, params: MelodyParams, seed: int, count: int
@@ -337,8 +350,8 @@ def _finish_piece(index: int, piece: Piece, stream: _Stream | None, params: Melo
         metadata["loudness_lufs"] = f"{stream.out_meter.loudness():.2f}"
         metadata["seconds"] = f"{len(samples) / stream.sample_rate:.3f}"
     yield Media("audio", Performance(piece, samples, params.sample_rate, vorbis), index, metadata)
-    if stream is not None and params.stems:
-        stems = stream.stems()
+    if stream is not None and samples is not None and params.stems:
+        stems = stream.stems(samples)
         for voice in LAYERS:
             if voice in piece.programs:
                 yield Media("audio", Performance(piece, stems[voice], params.sample_rate), index,

@@ -41,7 +41,8 @@ class Performer:
         self.frames = self.length if piece.loop else self.length + self.tail  # what finish() hands out
         buffer = self.length + self.tail  # a loop's tail is folded into its start at the end
         # float32, as handed out: a 10-minute piece holds 230 MB per buffer (the mix and each stem).
-        self._stems = {voice: np.zeros((buffer, 2), np.float32) for voice in (VOICES if separate else ())}
+        voices = [voice for voice in VOICES if voice in piece.programs] if separate else []
+        self._stems = {voice: np.zeros((buffer, 2), np.float32) for voice in voices}
         self._mix = np.zeros((buffer, 2), np.float32)
         self._pending: list[Note] = []
         self._origin = 0.0  # beat where the pending (unrendered) notes' block starts
@@ -85,16 +86,18 @@ class Performer:
         return self._hand_out(self.frames)
 
     def audio(self) -> np.ndarray:
-        """After ``finish``: the whole mix, [frames, 2] float32 (what the takes handed out, together)."""
+        """After ``finish``: the whole mix, [frames, 2] float32 (what the takes handed out, together);
+        a read-only view, not a copy."""
         if not self._finished:
             raise RuntimeError("the audio is ready once the performance is finished")
-        return self._mix[:self.frames].copy()
+        return _read_only(self._mix[:self.frames])
 
     def stems(self) -> dict[str, np.ndarray]:
-        """After ``finish``: each voice's audio (float32, the mix's length), for ``separate`` performers."""
+        """After ``finish``: each sounding voice's audio (float32, the mix's length), for ``separate``
+        performers; read-only views."""
         if not self._finished:
             raise RuntimeError("stems are ready once the performance is finished")
-        return {voice: buffer[:self.frames].copy() for voice, buffer in self._stems.items()}
+        return {voice: _read_only(buffer[:self.frames]) for voice, buffer in self._stems.items()}
 
     def _hand_out(self, stop: int) -> np.ndarray:
         stop = min(max(stop, self._taken), self.frames)
@@ -113,20 +116,26 @@ class Performer:
         if not self.separate:
             self._add(self._mix, offset, self._play(notes, origin, beats))
             return
+        end = offset
         for voice in VOICES:
             group = [note for note in notes if note.voice == voice]
             if group:
-                self._add(self._stems[voice], offset, self._play(group, origin, beats))
-        self._mix[offset:] = sum(stem[offset:] for stem in self._stems.values())
+                if voice not in self._stems:
+                    raise ValueError(f"a {voice} note in a piece without a {voice} program")
+                end = max(end, self._add(self._stems[voice], offset, self._play(group, origin, beats)))
+        # Only this block's span changed; summing the whole rest each block would be quadratic.
+        self._mix[offset:end] = sum(stem[offset:end] for stem in self._stems.values())
 
     def _play(self, notes: list[Note], origin: float, beats: float) -> np.ndarray:
         midi = block_midi(notes, self.piece.programs, self.piece.bpm, origin, beats)
         return self._resampled(render_midi(self.font, midi))
 
     @staticmethod
-    def _add(buffer: np.ndarray, offset: int, audio: np.ndarray) -> None:
+    def _add(buffer: np.ndarray, offset: int, audio: np.ndarray) -> int:
+        """Add ``audio`` at ``offset``; where it ends (within the buffer)."""
         end = min(offset + len(audio), len(buffer))
         buffer[offset:end] += audio[:end - offset]
+        return end
 
     def _resampled(self, audio: np.ndarray) -> np.ndarray:
         if self.sample_rate == RENDER_RATE:
@@ -135,6 +144,11 @@ class Performer:
 
         up, down = self.sample_rate // 300, RENDER_RATE // 300  # 147/160: 48 kHz to 44.1 kHz
         return np.asarray(resample_poly(audio, up, down, axis=0), dtype=np.float32)
+
+
+def _read_only(view: np.ndarray) -> np.ndarray:
+    view.flags.writeable = False
+    return view
 
 
 def _fold(buffer: np.ndarray, length: int) -> None:

@@ -54,7 +54,7 @@ class SoundFont:
                 "soundfont_attribution": self.attribution}
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=2)  # a bank can be hundreds of MB
 def _read(path: Path, mtime_ns: int) -> bytes:
     """The bank's bytes, read once per file version (the renderer wants them whole every call)."""
     del mtime_ns  # part of the cache key only: an edited file is read again
@@ -108,7 +108,9 @@ def find_soundfont(name: str) -> SoundFont:
                          f"not a path: {name!r}")
     for stem, path in available_soundfonts().items():
         if stem.lower() == name.lower():
-            return _described(stem, path)
+            font = _described(stem, path)
+            _plays(font, path.stat().st_mtime_ns)  # a broken bank fails the request's validation
+            return font
     names = ", ".join(sorted(available_soundfonts()))
     raise ValueError(f"no SoundFont {name!r}: available are {names} (add .sf2 files to a folder in "
                      "MUSEFORGE_SOUNDFONT_PATH or /usr/share/sounds/sf2)")
@@ -120,10 +122,24 @@ def render_midi(font: SoundFont, midi: bytes) -> np.ndarray:
 
     try:
         wav = render_wave_from(font.data(), midi)
-    except (ValueError, RuntimeError) as exc:
-        raise ValueError(f"SoundFont {font.name} could not render: {exc}") from exc
+    except BaseException as exc:
+        # A malformed bank makes the Rust renderer panic, which PyO3 raises as PanicException, a
+        # BaseException: turned into the ValueError a bad parameter gives, not a crashed request.
+        if not isinstance(exc, (ValueError, RuntimeError)) and type(exc).__name__ != "PanicException":
+            raise
+        raise ValueError(f"SoundFont {font.name} could not be played: {exc}") from exc
     with wave.open(io.BytesIO(wav)) as reader:
         if (reader.getsampwidth(), reader.getnchannels(), reader.getframerate()) != (2, 2, RENDER_RATE):
             raise RuntimeError("midirenderer returned audio in an unexpected format")
         pcm = np.frombuffer(reader.readframes(reader.getnframes()), dtype="<i2")
     return (pcm.reshape(-1, 2) * np.float32(1.0 / 32768.0)).astype(np.float32)
+
+
+@lru_cache(maxsize=16)
+def _plays(font: SoundFont, mtime_ns: int) -> None:
+    """Render one short note through the bank, once per file version: ValueError if it cannot."""
+    from .midi_file import block_midi
+    from .score import Note
+
+    del mtime_ns  # part of the cache key only
+    render_midi(font, block_midi([Note(0.0, 0.25, 60)], {"melody": 0}, 120.0, 0.0, 0.5))

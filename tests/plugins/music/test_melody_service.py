@@ -117,6 +117,13 @@ def test_loop_is_whole_bars_wraps_seamlessly_and_carries_loop_points(client: Cli
         assert wrap <= np.percentile(steps, 99)  # the loop point is no bigger a step than the music's
 
 
+def test_a_loop_longer_than_the_loudness_look_ahead_is_normalised(client: Client) -> None:
+    params = {"style": "folk", "bars": 8, "tempo": 100, "loop": True}  # 19.2 s, all of it held to the end
+    artifact = client.generate("music.melody", params, seed=4, fmt="wav").artifacts[0]
+    samples, rate = decode(artifact.data)
+    assert abs(pyloudnorm.Meter(rate).integrated_loudness(samples.astype(np.float64)) - TARGET_LUFS) <= 1.0
+
+
 def test_instruments_and_soundfont_licence_are_in_the_provenance(client: Client) -> None:
     # GM numbers count from 1: 33 is Acoustic Bass.
     params = {"style": "celtic", "bars": 2, "instrument": "flute", "bass_instrument": 33}
@@ -176,6 +183,8 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     ({"soundfont": "../../etc/passwd"}, "parameters.soundfont", "not a path"),
     ({"soundfont": "NoSuchBank"}, "parameters.soundfont", "available are default"),
     ({"intensity": 5}, "parameters.intensity", ""),
+    ({"instrument": True}, "parameters.instrument", "General MIDI name"),
+    ({"bass_instrument": "x" * 65}, "parameters.bass_instrument", "at most 64"),
     ({"stems": "all"}, "parameters.stems", ""),
     # 586 s of audio is allowed, but its four stems beside the mix are over the 1 GiB output limit.
     ({"style": "chorale", "bars": 83, "tempo": 34, "stems": True}, "parameters.stems", ""),

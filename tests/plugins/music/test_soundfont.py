@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import shutil
 from pathlib import Path
 
@@ -57,6 +58,18 @@ def test_a_file_that_is_not_a_soundfont_is_refused_clearly(bank_folder: Path) ->
     (bank_folder / "Broken.sf2").write_bytes(b"RIFF\x04\x00\x00\x00WAVE")
     with pytest.raises(ValueError, match="not a SoundFont 2 file"):
         soundfont.find_soundfont("Broken").data()
+
+
+def test_a_bank_that_makes_the_renderer_panic_is_refused_by_name(bank_folder: Path) -> None:
+    """Twenty random bytes in the preset data: the Rust renderer panics (a BaseException in Python);
+    the bank is refused with a ValueError when it is chosen, before any request runs with it."""
+    data = bytearray(soundfont.default_soundfont().data())
+    rng, start = random.Random(1), data.find(b"pdta")
+    for _ in range(20):
+        data[rng.randrange(start, len(data))] = rng.randrange(256)
+    (bank_folder / "Mangled.sf2").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="SoundFont Mangled could not be played"):
+        soundfont.find_soundfont("Mangled")
 
 
 @pytest.mark.parametrize("value, program", [
