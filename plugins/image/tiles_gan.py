@@ -52,6 +52,7 @@ _LR_D = 4e-4
 _AUX_WEIGHT_D = 1.0  # the critic's classifiers (kind, look) on real tiles
 _AUX_WEIGHT_KIND = 1.5  # the generator's pull towards the requested kind (0.5: 61% of walls judged walls)
 _AUX_WEIGHT_LOOK = 0.2  # and look
+_AUX_WEIGHT_PATCHES = 1.0  # and towards the kind in every 8 x 8 patch (version 3)
 _EMA_DECAY = 0.999
 # Real Crawl tiles often frame themselves (slab borders, a darker rim): their step across the
 # wrap-around edge is 1.55x the interior one. A tile for a tileable floor should not show
@@ -154,7 +155,11 @@ class TilesGenerator(nn.Module):
 
 
 class TilesCritic(nn.Module):
-    """(tiles [B, 3, 32, 32], kind [B], look [B]) -> (score [B], kind logits [B, 2], look logits [B, 6])."""
+    """(tiles [B, 3, 32, 32], kind [B], look [B]) -> (score [B], kind logits [B, 2], look logits [B, 6],
+    kind logits of each 8 x 8 patch [B, 2, 4, 4]).
+
+    The patch classifier is why: a wall made of rough speckle with courses in one corner passes a
+    classifier that sees the whole tile, but its speckled patches are floor-like one by one."""
 
     def __init__(self, widths: tuple[int, ...] = (32, 64, 128, 128)) -> None:
         super().__init__()
@@ -169,13 +174,15 @@ class TilesCritic(nn.Module):
         self.project_pair = spectral_norm(nn.Embedding(NUM_PAIRS, widths[-1]))
         self.classify_kind = spectral_norm(nn.Linear(widths[-1], len(KINDS)))
         self.classify_look = spectral_norm(nn.Linear(widths[-1], len(LOOKS)))
+        self.classify_patches = spectral_norm(nn.Conv2d(widths[-1], len(KINDS), 1))
 
-    def forward(self, x: Tensor, kind: Tensor, look: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        h = self.features(x * 2.0 - 1.0).sum(dim=(2, 3))
+    def forward(self, x: Tensor, kind: Tensor, look: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        patches = self.features(x * 2.0 - 1.0)
+        h = patches.sum(dim=(2, 3))
         pair = kind * len(LOOKS) + look
         condition = self.project_kind(kind) + self.project_look(look) + self.project_pair(pair)
         score = self.score(h).squeeze(1) + (condition * h).sum(dim=1)
-        return score, self.classify_kind(h), self.classify_look(h)
+        return score, self.classify_kind(h), self.classify_look(h), self.classify_patches(patches)
 
 
 def seam_gap(x: Tensor) -> Tensor:
@@ -187,6 +194,11 @@ def seam_gap(x: Tensor) -> Tensor:
     inner = ((x[:, :, 1:] - x[:, :, :-1]).abs().mean() + (x[:, :, :, 1:] - x[:, :, :, :-1]).abs().mean()) / 2
     # A tenth either way is free: within it a frame can still sit on the tile's edge.
     return F.relu((wrap / inner.clamp_min(1e-4) - 1.0).abs() - _SEAM_SLACK)
+
+
+def _per_patch(kind: Tensor, logits: Tensor) -> Tensor:
+    """The tile's kind as the target of each of its patches: [B] -> [B, h, w]."""
+    return kind[:, None, None].expand(-1, logits.shape[2], logits.shape[3])
 
 
 def _mirror(x: Tensor, gen: torch.Generator) -> Tensor:
@@ -231,15 +243,17 @@ def _train(split: TilesSplit, streams: Streams, epochs: int, hooks: Hooks | None
         x, kind, look = real_x[idx], real_kind[idx], real_look[idx]
         noise, fake_kind, fake_look = draw(len(idx))
         fake = g(noise, fake_kind, fake_look)
-        score_real, kind_logits, look_logits = d(_mirror(x, gen), kind, look)
-        score_fake, _, _ = d(_mirror(fake.detach(), gen), fake_kind, fake_look)
-        aux_real = F.cross_entropy(kind_logits, kind) + F.cross_entropy(look_logits, look)
+        score_real, kind_logits, look_logits, patch_logits = d(_mirror(x, gen), kind, look)
+        score_fake, _, _, _ = d(_mirror(fake.detach(), gen), fake_kind, fake_look)
+        aux_real = (F.cross_entropy(kind_logits, kind) + F.cross_entropy(look_logits, look)
+                    + F.cross_entropy(patch_logits, _per_patch(kind, patch_logits)))
         loss_d = hinge_critic_loss(score_real, score_fake) + _AUX_WEIGHT_D * aux_real
         gan.critic_step(loss_d)
-        score_fake, kind_logits, look_logits = d(_mirror(fake, gen), fake_kind, fake_look)
+        score_fake, kind_logits, look_logits, patch_logits = d(_mirror(fake, gen), fake_kind, fake_look)
         seam = seam_gap(fake)
         loss_g = (-score_fake.mean() + _AUX_WEIGHT_KIND * F.cross_entropy(kind_logits, fake_kind)
-                  + _AUX_WEIGHT_LOOK * F.cross_entropy(look_logits, fake_look) + _SEAM_WEIGHT * seam)
+                  + _AUX_WEIGHT_LOOK * F.cross_entropy(look_logits, fake_look) + _SEAM_WEIGHT * seam
+                  + _AUX_WEIGHT_PATCHES * F.cross_entropy(patch_logits, _per_patch(fake_kind, patch_logits)))
         gan.generator_step(loss_g, i)
         return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "seam_gap": seam.item()}
 
