@@ -163,7 +163,8 @@ def test_intensity_chooses_the_layers_that_sound(client: Client, intensity: int,
     artifacts = client.generate("music.melody", params, seed=9, fmt="wav").artifacts
     assert [a.metadata.get("part", "") for a in artifacts] == ["", *layers]
     midi = client.generate("music.melody", params, seed=9, fmt="mid").artifacts[0].data
-    assert len(music21.converter.parse(midi, format="midi").parts) == len(layers)
+    score: Any = music21.converter.parse(midi, format="midi")
+    assert len(score.parts) == len(layers)
 
 
 BAD: list[tuple[dict[str, Any], str, str]] = [
