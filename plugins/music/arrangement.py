@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from .general_midi import DRUMS, resolve_program
+from .sampler import beat_length
 from .score import Metre, Note
 
-__all__ = ["PARTS", "STYLE_CHORDS_ON_EVERY_BEAT", "STYLE_PARTS", "STYLE_PERCUSSION", "beat_unit",
-           "percussion_bar", "programs_for"]
+__all__ = ["STYLE_CHORDS_ON_EVERY_BEAT", "STYLE_PARTS", "STYLE_PERCUSSION", "beat_unit", "percussion_bar",
+           "programs_for"]
 
-PARTS = ("melody", "chords", "bass")  # the pitched parts a caller may re-instrument
 STYLE_PARTS: dict[str, dict[str, str]] = {
     "chorale": {"melody": "Church Organ", "chords": "Choir Aahs", "bass": "String Ensemble 1"},
     "folk": {"melody": "Accordion", "chords": "Acoustic Guitar (nylon)", "bass": "Acoustic Bass"},
@@ -41,9 +41,8 @@ def programs_for(style: str, overrides: Mapping[str, str | int]) -> dict[str, in
 
 
 def beat_unit(metre: Metre) -> float:
-    """Quarter-note beats in one counted beat: a dotted quarter in compound metres."""
-    compound = metre.denominator == 8 and metre.numerator % 3 == 0 and metre.numerator > 3
-    return 1.5 if compound else 4.0 / metre.denominator
+    """Quarter-note beats in one counted beat (the sampler's beat: a dotted quarter in 6/8, 9/8)."""
+    return beat_length((metre.numerator, metre.denominator)) / 4.0
 
 
 def percussion_bar(bar: int, metre: Metre, final: bool) -> list[Note]:

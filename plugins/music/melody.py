@@ -4,9 +4,9 @@ The GRU's single-step ONNX graph is looped by :mod:`sampler`; each finished bar 
 turned into notes (and, optionally, the chords, bass and drum part it implies), played by
 the style's band through a General MIDI SoundFont (:mod:`performer`), and for audio formats
 sent ahead as PCM chunks while later bars are still being sampled. The gain to the
-loudness target is set from the first bars (at least
-``LOUDNESS_LOOKAHEAD_SECONDS`` of music) so the first chunk can leave early; streamed and
-unary output are the same bytes, and the loudness the whole piece measured is reported.
+loudness target is set from the first ``LOUDNESS_LOOKAHEAD_SECONDS`` of rendered audio (all
+of a shorter piece or a loop) so the first chunk can leave early; streamed and unary
+output are the same bytes, and the loudness the whole piece measured is reported.
 """
 
 from __future__ import annotations

@@ -100,8 +100,9 @@ class Performer:
         return {voice: _read_only(buffer[:self.frames]) for voice, buffer in self._stems.items()}
 
     def _hand_out(self, stop: int) -> np.ndarray:
+        """The next stretch as a read-only view: audio handed out is final, no block adds to it."""
         stop = min(max(stop, self._taken), self.frames)
-        chunk = self._mix[self._taken:stop].astype(np.float32)
+        chunk = _read_only(self._mix[self._taken:stop])
         self._taken = stop
         return chunk
 
