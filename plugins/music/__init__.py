@@ -5,7 +5,8 @@ from __future__ import annotations
 from museforge import Recipe, RegisterEncoder, RegisterGenerator, RegisterRecipe, hookimpl
 
 from .audio_formats import AUDIO_ENCODERS
-from .melody import MELODY, MODELS_DIR
+from .harmony import HARMONY_MODEL
+from .melody import HARMONY_MODELS_DIR, MELODY, MODELS_DIR
 
 
 @hookimpl
@@ -27,4 +28,10 @@ def register_recipes(register: RegisterRecipe) -> None:
                     "fiddle tunes",
         build="museforge.plugins.music.melody_recipe:build",
         models_dir=MODELS_DIR,
+    ))
+    register(Recipe(
+        name=HARMONY_MODEL,
+        description="GRU that writes alto, tenor and bass under a melody, trained on music21's Bach chorales",
+        build="museforge.plugins.music.harmony_recipe:build",
+        models_dir=HARMONY_MODELS_DIR,
     ))

@@ -1,52 +1,118 @@
-"""Accompaniment from the chords a melody implies: one diatonic triad per bar (numpy-free)."""
+"""Harmony under a melody from the trained model, bar by bar as the melody is composed (no torch).
+
+:class:`Harmoniser` feeds each finished bar's melody to ``music.harmony`` (one ONNX run
+per bar, the recurrent state carried over) and decodes alto, tenor and bass with
+:mod:`harmony_decoder`. :func:`arrange` turns them into the band's parts: a chorale's
+alto and tenor sung by the chords part and its bass line by the bass; for folk and celtic
+the chord the three voices spell on each beat, voiced close above C3, and the bass line
+on the beats.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
+import numpy as np
+
+from .harmony_decoder import decode
+from .harmony_features import HIDDEN, LOWER_VOICES, MINOR_LIKE, STEP, bar_steps, step_features
 from .score import Note
-from .theory import MODE_STEPS
 from .tokens import NoteEvent
 
-# A little preference for the primary chords, so an ambiguous bar gets I, IV or V.
-_DEGREE_BONUS = {0: 0.15, 3: 0.08, 4: 0.1}
-CHORD_LOW, BASS_LOW = 48, 36  # lowest chord tone (C3) and bass note (C2)
+HARMONY_MODEL = "music.harmony"
+CHORD_LOW = 48  # lowest chord tone of a folk or celtic chord (C3)
+BASS_HIGH = 52  # highest bass note under a folk or celtic chord (E3)
+Infer = Callable[[Mapping[str, np.ndarray]], Mapping[str, np.ndarray]]
 
 
-def triad(tonic: int, mode: str, degree: int) -> tuple[int, int, int]:
-    """Pitch classes of the diatonic triad on scale degree ``degree`` (0 = the tonic chord)."""
-    steps = MODE_STEPS[mode]
-    return tuple((tonic + steps[(degree + k) % 7]) % 12 for k in (0, 2, 4))  # type: ignore[return-value]
+class Harmoniser:
+    """One piece's harmony: call :meth:`bar` with each bar's melody, in order."""
+
+    def __init__(self, infer: Infer, tonic: int, mode: str, metre: tuple[int, int], bars: int) -> None:
+        self.infer, self.tonic, self.metre, self.bars = infer, tonic, metre, bars
+        self.minor = MINOR_LIKE[mode]
+        self.bar_sixteenths = metre[0] * 16 // metre[1]
+        self.state = np.zeros((1, 1, HIDDEN), np.float32)
+        self.previous: tuple[np.ndarray, int] | None = None
+        self.started = False  # the tune has sounded: a pickup's leading rest is not accompanied
+
+    def bar(self, events: Sequence[NoteEvent], bar: int) -> tuple[np.ndarray, np.ndarray]:
+        """The soprano per eighth step of bar ``bar`` and the (alto, tenor, bass) under it, [T] and [T, 3];
+        -1 (silent) before the tune's first note."""
+        steps = bar_steps(events, bar * self.bar_sixteenths, self.bar_sixteenths)
+        count = len(steps.pitches)
+        features = step_features(steps.pitches, steps.onsets, self.tonic, self.metre, count, self.bars, bar)
+        feed: dict[str, np.ndarray] = {name: values[None, :] for name, values in features.items()}
+        feed["tonic"] = np.array([self.tonic], np.int64)
+        feed["minor"] = np.array([self.minor], np.int64)
+        feed["state"] = self.state
+        out = self.infer(feed)
+        self.state = np.asarray(out["next_state"], np.float32)
+        voices = decode({voice: np.asarray(out[voice])[0] for voice in LOWER_VOICES}, steps.pitches,
+                        self.previous)
+        heard = steps.pitches[steps.pitches >= 0]
+        if len(heard):
+            self.previous = (voices[-1], int(heard[-1]))
+        elif self.previous is not None:
+            self.previous = (voices[-1], self.previous[1])
+        if not self.started:
+            sounding = np.flatnonzero(steps.pitches >= 0)
+            first = int(sounding[0]) if len(sounding) else count
+            voices[:first] = -1
+            self.started = first < count
+        return steps.pitches, voices
 
 
-def choose_degree(events: Sequence[NoteEvent], tonic: int, mode: str, final: bool) -> int:
-    """The triad whose tones cover most of the bar's melody (weighted by duration)."""
-    if final:
-        return 0
-    weights = [0.0] * 12
-    for event in events:
-        if event.pitch >= 0:
-            weights[event.pitch % 12] += event.length
-    total = sum(weights) or 1.0
-    best, best_score = 0, -1.0
-    for degree in range(7):
-        score = sum(weights[pc] for pc in triad(tonic, mode, degree)) / total + _DEGREE_BONUS.get(degree, 0.0)
-        if score > best_score + 1e-9:
-            best, best_score = degree, score
-    return best
+def _held(pitches: Sequence[int], starts: Sequence[float], end: float) -> list[tuple[float, float, int]]:
+    """(start, length, pitch) with repeats of a pitch merged into one held note."""
+    notes: list[tuple[float, float, int]] = []
+    for index, (start, pitch) in enumerate(zip(starts, pitches, strict=True)):
+        stop = starts[index + 1] if index + 1 < len(starts) else end
+        if notes and notes[-1][2] == pitch and abs(notes[-1][0] + notes[-1][1] - start) < 1e-9:
+            notes[-1] = (notes[-1][0], notes[-1][1] + stop - start, pitch)
+        else:
+            notes.append((start, stop - start, pitch))
+    return notes
 
 
-def accompaniment(events: Sequence[NoteEvent], bar: int, bar_beats: float, tonic: int, mode: str,
-                  final: bool, pulse: float | None = None) -> list[Note]:
-    """A triad (close position above C3) and its root in the bass for one bar; the triad held
-    through the bar, or sounded every ``pulse`` beats (held on the final bar)."""
-    root, third, fifth = triad(tonic, mode, choose_degree(events, tonic, mode, final))
-    start = bar * bar_beats
-    step = bar_beats if pulse is None or final else pulse
-    notes = []
-    for onset in range(max(1, round(bar_beats / step))):
-        for pc in (root, third, fifth):
-            pitch = CHORD_LOW + (pc - CHORD_LOW) % 12
-            notes.append(Note(start + onset * step, step, pitch, 46 if onset == 0 else 40, "chords"))
-    notes.append(Note(start, bar_beats, BASS_LOW + (root - BASS_LOW) % 12, 64, "bass"))
+def low_bass(pitch: int) -> int:
+    """A bass line an octave down where Bach's bass sits above E3: a band's bass plays below its chords."""
+    return pitch - 12 if pitch > BASS_HIGH else pitch
+
+
+def close_chord(pitch_classes: Sequence[int]) -> list[int]:
+    """Distinct pitch classes as pitches in the octave from C3."""
+    return sorted({CHORD_LOW + (pc - CHORD_LOW) % 12 for pc in pitch_classes})
+
+
+def arrange(voices: np.ndarray, bar_start: float, bar_beats: float, style: str,
+            pulse: float | None) -> list[Note]:
+    """The bar's chords and bass parts (beats from the piece's start) from its decoded voices.
+
+    Chorale: alto and tenor as the chords part, bass as the bass part, each step's pitch held
+    while it repeats. Folk and celtic: on each beat (``pulse``) the chord the three voices
+    spell there, struck again every beat, and the bass's pitch on the beat.
+    """
+    step_beats = STEP / 4.0
+    end = bar_start + bar_beats
+    notes: list[Note] = []
+    if style == "chorale":
+        starts = [bar_start + t * step_beats for t in range(len(voices))]
+        for row, voice, velocity in ((0, "chords", 52), (1, "chords", 48), (2, "bass", 64)):
+            for start, length, pitch in _held(voices[:, row].tolist(), starts, end):
+                if pitch >= 0:
+                    notes.append(Note(start, length, pitch, velocity, voice))
+        return notes
+    beat = pulse or bar_beats
+    beat_steps = max(1, round(beat / step_beats))
+    onsets = list(range(0, len(voices), beat_steps))
+    starts = [bar_start + t * step_beats for t in onsets]
+    for index, (t, start) in enumerate(zip(onsets, starts, strict=True)):
+        stop = starts[index + 1] if index + 1 < len(starts) else end
+        if voices[t, 0] >= 0:
+            for pitch in close_chord(voices[t].tolist()):
+                notes.append(Note(start, stop - start, pitch, 46 if index == 0 else 40, "chords"))
+    for start, length, pitch in _held([low_bass(int(voices[t, 2])) for t in onsets], starts, end):
+        if pitch >= 0:
+            notes.append(Note(start, length, pitch, 64, "bass"))
     return notes

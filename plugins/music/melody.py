@@ -33,7 +33,7 @@ from museforge import (
 from .arrangement import STYLE_CHORDS_ON_EVERY_BEAT, STYLE_PERCUSSION, beat_unit, percussion_bar, programs_for
 from .audio_formats import BackgroundVorbis, pcm16_bytes
 from .general_midi import program_name, resolve_program
-from .harmony import accompaniment
+from .harmony import HARMONY_MODEL, Harmoniser, arrange
 from .limiter import apply_gain
 from .loudness import LoudnessMeter, gain_for
 from .performer import Performer
@@ -44,6 +44,7 @@ from .theory import PITCH_NAMES, pitch_class
 
 MODEL = "music.melody"
 MODELS_DIR = Path(__file__).parent / "models" / "melody"
+HARMONY_MODELS_DIR = Path(__file__).parent / "models" / "harmony"
 LAYERS = ("melody", "bass", "chords", "percussion")  # in the order intensity adds them
 STATE_SHAPE = (2, 256)  # (layers, hidden) of the step model; must equal melody_net's
 TARGET_LUFS = -16.0
@@ -208,9 +209,10 @@ def build_piece(params: MelodyParams) -> Piece:
                  params.mode, programs, params.loop)
 
 
-def bar_notes(bar: SampledBar, piece: Piece, style: str = "folk") -> list[Note]:
-    """A sampled bar as timed notes (beats), accented on the downbeat, plus the chords, bass and drum
-    of those layers that sound (``piece.programs``)."""
+def bar_notes(bar: SampledBar, piece: Piece, style: str = "folk", harmoniser: Harmoniser | None = None
+              ) -> list[Note]:
+    """A sampled bar as timed notes (beats), accented on the downbeat, plus the harmony (chords and
+    bass, from ``harmoniser``) and drum of those layers that sound (``piece.programs``)."""
     bar_sixteenths = piece.metre.bar_beats * 4
     notes = []
     for event in bar.events:
@@ -219,8 +221,10 @@ def bar_notes(bar: SampledBar, piece: Piece, style: str = "folk") -> list[Note]:
         downbeat = event.start % bar_sixteenths == 0
         notes.append(Note(event.start / 4.0, event.length / 4.0, event.pitch, 100 if downbeat else 84))
     final = bar.bar == piece.bars - 1
-    pulse = beat_unit(piece.metre) if style in STYLE_CHORDS_ON_EVERY_BEAT else None
-    notes += accompaniment(bar.events, bar.bar, piece.metre.bar_beats, piece.tonic, piece.mode, final, pulse)
+    if harmoniser is not None:
+        pulse = beat_unit(piece.metre) if style in STYLE_CHORDS_ON_EVERY_BEAT and not final else None
+        _, voices = harmoniser.bar(bar.events, bar.bar)
+        notes += arrange(voices, piece.bar_start(bar.bar), piece.metre.bar_beats, style, pulse)
     if style in STYLE_PERCUSSION:
         notes += percussion_bar(bar.bar, piece.metre, final)
     return sorted((note for note in notes if note.voice in piece.programs), key=lambda n: n.start)
@@ -258,7 +262,9 @@ class _Stream:
     def _emit(self, raw: np.ndarray, final: bool) -> Iterator[Chunk]:
         if self.gain_db is None:
             self.pending.append(raw)
-            self.raw_meter.add(raw)
+            # Exactly the first look-ahead frames: how much audio a take hands out depends on how
+            # fast the render processes were, and the gain must not.
+            self.raw_meter.add(raw[:self.lookahead_frames - self.raw_meter.frames])
             if not final and self.raw_meter.frames < self.lookahead_frames:
                 return
             raw = np.concatenate(self.pending)
@@ -316,11 +322,14 @@ def _compose(ctx: GenerationContext, params: MelodyParams, seed: int, pieces: li
                            params.temperature, params.top_k, params.top_p, params.end_on_tonic)
     sampler = MelodySampler(lambda feed: ctx.infer(MODEL, feed), STATE_SHAPE)
     rngs = [np.random.default_rng([seed, index]) for index in range(count)]
+    harmonisers = [Harmoniser(lambda feed: ctx.infer(HARMONY_MODEL, feed), piece.tonic, piece.mode, metre,
+                              piece.bars) if {"chords", "bass"} & set(piece.programs) else None
+                   for piece in pieces]
     total = count * params.bars
     yield Progress(0, total, "sampling")
     for done, bar in enumerate(sampler.sample([request] * count, rngs), 1):
         piece = pieces[bar.piece]
-        notes = bar_notes(bar, piece, params.style)
+        notes = bar_notes(bar, piece, params.style, harmonisers[bar.piece])
         piece.notes.extend(notes)
         if audio:
             stream = streams[bar.piece]
@@ -364,7 +373,7 @@ MELODY = Generator(
     parameters=MelodyParams,
     generate=generate,
     formats=("ogg", "wav", "flac", "mid"),
-    models=(ModelSource(MODEL, MODELS_DIR),),
+    models=(ModelSource(MODEL, MODELS_DIR), ModelSource(HARMONY_MODEL, HARMONY_MODELS_DIR)),
     description="Melodies in the style of Bach chorales, German folksongs or Irish fiddle tunes "
     "from a style-conditioned GRU trained on music21's corpus, arranged for the style's band; MIDI or "
     "audio played through a General MIDI SoundFont, streamed as it is composed.",

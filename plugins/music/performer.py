@@ -14,25 +14,37 @@ its last bar into its first, as it sounds when the piece plays on repeat.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 
 from .midi_file import block_midi
+from .render_pool import Rendering, RenderPool, shared_pool
 from .score import VOICES, Note, Piece
-from .soundfont import RENDER_RATE, SoundFont, render_midi
+from .soundfont import RENDER_RATE, SoundFont, wav_audio
 
 __all__ = ["BLOCK_SECONDS", "TAIL_SECONDS", "Performer", "perform"]
 
 BLOCK_SECONDS = 4.0  # fewer, longer render calls: each renders its own reverb tail again
 TAIL_SECONDS = 2.0  # release and reverb after the last note: TimGM6mb's are below -60 dB by then
+AHEAD = 2  # blocks rendering at once per piece: as many as there are render processes by default
+
+
+@dataclass
+class _Block:
+    """A block sent to render: where it goes and each render's target (None: the mix)."""
+
+    offset: int
+    renders: list[tuple[str | None, Rendering]]
 
 
 class Performer:
     """Renders notes into stereo float32 buffers as they arrive and hands out finished audio."""
 
     def __init__(self, piece: Piece, font: SoundFont, sample_rate: int = RENDER_RATE,
-                 separate: bool = False) -> None:
+                 separate: bool = False, pool: RenderPool | None = None) -> None:
         if sample_rate not in (44100, 48000):
             raise ValueError(f"sample_rate must be 44100 or 48000, got {sample_rate}")
         self.piece, self.font, self.sample_rate, self.separate = piece, font, sample_rate, separate
@@ -45,6 +57,8 @@ class Performer:
         self._stems = {voice: np.zeros((buffer, 2), np.float32) for voice in voices}
         self._mix = np.zeros((buffer, 2), np.float32)
         self._pending: list[Note] = []
+        self._pool = pool or shared_pool()
+        self._rendering: deque[_Block] = deque()  # sent to render, not yet added, in order
         self._origin = 0.0  # beat where the pending (unrendered) notes' block starts
         self._taken = 0
         self._finished = False
@@ -69,14 +83,17 @@ class Performer:
         """Audio from where the last take stopped, as far towards ``until_beat`` as is final."""
         if (until_beat - self._origin) * self.piece.seconds_per_beat >= BLOCK_SECONDS:
             self._render(until_beat)
+        self._settle(wait=False)
         if self.piece.loop:
             return self._hand_out(0)  # the start is final only once the tail has wrapped into it
-        return self._hand_out(self.frame(self._origin))
+        # Audio is final up to the first block still rendering (blocks add only from their start on).
+        return self._hand_out(self._rendering[0].offset if self._rendering else self.frame(self._origin))
 
     def finish(self) -> np.ndarray:
         """The rest of the audio: tails after the last bar, or for a loop the whole of it, tail wrapped."""
         if not self._finished:
             self._render(self.piece.beats)
+            self._settle(wait=True)
             if self.piece.loop:
                 for buffer in (self._mix, *self._stems.values()):
                     _fold(buffer, self.length)
@@ -107,29 +124,40 @@ class Performer:
         return chunk
 
     def _render(self, until_beat: float) -> None:
+        """Send the pending notes to render as one block (one render per voice with ``separate``)."""
         notes, self._pending = self._pending, []
         origin, self._origin = self._origin, until_beat
         if not notes:
             return
         last = max(note.start + note.length for note in notes)
         beats = last - origin + TAIL_SECONDS / self.piece.seconds_per_beat
-        offset = self.frame(origin)
-        if not self.separate:
-            self._add(self._mix, offset, self._play(notes, origin, beats))
-            return
-        end = offset
-        for voice in VOICES:
-            group = [note for note in notes if note.voice == voice]
+        block = _Block(self.frame(origin), [])
+        groups = [(voice, [n for n in notes if n.voice == voice]) for voice in VOICES] if self.separate \
+            else [(None, notes)]
+        for voice, group in groups:
             if group:
-                if voice not in self._stems:
+                if voice is not None and voice not in self._stems:
                     raise ValueError(f"a {voice} note in a piece without a {voice} program")
-                end = max(end, self._add(self._stems[voice], offset, self._play(group, origin, beats)))
-        # Only this block's span changed; summing the whole rest each block would be quadratic.
-        self._mix[offset:end] = sum(stem[offset:end] for stem in self._stems.values())
+                midi = block_midi(group, self.piece.programs, self.piece.bpm, origin, beats)
+                block.renders.append((voice, self._pool.submit(self.font, midi)))
+        self._rendering.append(block)
 
-    def _play(self, notes: list[Note], origin: float, beats: float) -> np.ndarray:
-        midi = block_midi(notes, self.piece.programs, self.piece.bpm, origin, beats)
-        return self._resampled(render_midi(self.font, midi))
+    def _settle(self, wait: bool) -> None:
+        """Add rendered blocks into the buffers, oldest first: every finished one, all with ``wait``,
+        and the oldest while more than AHEAD are out (bounding the audio in flight)."""
+        while self._rendering:
+            block = self._rendering[0]
+            ready = all(render.done() for _, render in block.renders)
+            if not (wait or ready or len(self._rendering) > AHEAD):
+                return
+            self._rendering.popleft()
+            end = block.offset
+            for voice, render in block.renders:
+                audio = self._resampled(wav_audio(render.result()))
+                target = self._mix if voice is None else self._stems[voice]
+                end = max(end, self._add(target, block.offset, audio))
+            if self.separate:  # only this block's span changed; summing all each block would be quadratic
+                self._mix[block.offset:end] = sum(stem[block.offset:end] for stem in self._stems.values())
 
     @staticmethod
     def _add(buffer: np.ndarray, offset: int, audio: np.ndarray) -> int:
@@ -160,9 +188,9 @@ def _fold(buffer: np.ndarray, length: int) -> None:
 
 
 def perform(piece: Piece, font: SoundFont, sample_rate: int = RENDER_RATE,
-            separate: bool = False) -> Performer:
+            separate: bool = False, pool: RenderPool | None = None) -> Performer:
     """The whole piece, fed bar by bar exactly as music.melody streams it; ``finish``-ed."""
-    performer = Performer(piece, font, sample_rate, separate)
+    performer = Performer(piece, font, sample_rate, separate, pool)
     bars: list[list[Note]] = [[] for _ in range(piece.bars)]
     for note in piece.notes:
         bars[min(int(note.start // piece.metre.bar_beats), piece.bars - 1)].append(note)

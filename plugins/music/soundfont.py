@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["RENDER_RATE", "SoundFont", "available_soundfonts", "default_soundfont", "find_soundfont",
-           "render_midi"]
+           "render_midi", "render_wav", "wav_audio"]
 
 RENDER_RATE = 48000  # midirenderer always renders at this rate
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+ -]{0,63}$")
@@ -116,23 +116,35 @@ def find_soundfont(name: str) -> SoundFont:
                      "MUSEFORGE_SOUNDFONT_PATH or /usr/share/sounds/sf2)")
 
 
-def render_midi(font: SoundFont, midi: bytes) -> np.ndarray:
-    """A Standard MIDI File through the bank: [frames, 2] float32 at RENDER_RATE, as long as the file."""
+def render_wav(path: str, mtime_ns: int, midi: bytes) -> bytes:
+    """A Standard MIDI File through the bank at ``path`` as WAV bytes (48 kHz stereo s16).
+
+    Takes the bank by path, not bytes, so a worker process reads it once (module cache) rather
+    than receiving it with every block."""
     from midirenderer import render_wave_from
 
     try:
-        wav = render_wave_from(font.data(), midi)
+        return render_wave_from(_read(Path(path), mtime_ns), midi)
     except BaseException as exc:
         # A malformed bank makes the Rust renderer panic, which PyO3 raises as PanicException, a
         # BaseException: turned into the ValueError a bad parameter gives, not a crashed request.
         if not isinstance(exc, (ValueError, RuntimeError)) and type(exc).__name__ != "PanicException":
             raise
-        raise ValueError(f"SoundFont {font.name} could not be played: {exc}") from exc
+        raise ValueError(f"SoundFont {Path(path).stem} could not be played: {exc}") from None
+
+
+def wav_audio(wav: bytes) -> np.ndarray:
+    """What :func:`render_wav` returned as [frames, 2] float32 at RENDER_RATE."""
     with wave.open(io.BytesIO(wav)) as reader:
         if (reader.getsampwidth(), reader.getnchannels(), reader.getframerate()) != (2, 2, RENDER_RATE):
             raise RuntimeError("midirenderer returned audio in an unexpected format")
         pcm = np.frombuffer(reader.readframes(reader.getnframes()), dtype="<i2")
     return (pcm.reshape(-1, 2) * np.float32(1.0 / 32768.0)).astype(np.float32)
+
+
+def render_midi(font: SoundFont, midi: bytes) -> np.ndarray:
+    """A Standard MIDI File through the bank: [frames, 2] float32 at RENDER_RATE, as long as the file."""
+    return wav_audio(render_wav(str(font.path), font.path.stat().st_mtime_ns, midi))
 
 
 @lru_cache(maxsize=16)

@@ -3,6 +3,8 @@ mix, streaming equal to one-shot, loops whose tail wraps into their start."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -10,6 +12,7 @@ from museforge.plugins.music import performer as performer_module
 from museforge.plugins.music.general_midi import resolve_program
 from museforge.plugins.music.limiter import CEILING, KNEE, apply_gain
 from museforge.plugins.music.performer import TAIL_SECONDS, Performer, perform
+from museforge.plugins.music.render_pool import Rendering, RenderPool
 from museforge.plugins.music.score import Metre, Note, Piece
 from museforge.plugins.music.soundfont import SoundFont, default_soundfont
 from tests.plugins.music.pieces import BAND, by_bar, song
@@ -72,7 +75,7 @@ def test_plucked_and_sustained_instruments_sound_like_their_names(font: SoundFon
 def test_streamed_takes_equal_the_one_shot_performance(font: SoundFont) -> None:
     piece = song(bars=10)  # 19 s: four blocks
     whole = perform(piece, font).audio()
-    streaming = Performer(piece, font)
+    streaming = Performer(piece, font, pool=RenderPool(0))  # in-thread: every take hands out what it can
     chunks = []
     for bar, notes in enumerate(by_bar(piece)):
         streaming.add(reversed(notes))  # another order within the bar: the same bits
@@ -82,6 +85,34 @@ def test_streamed_takes_equal_the_one_shot_performance(font: SoundFont) -> None:
     assert sum(len(chunk) > 0 for chunk in chunks) > 2  # it did hand audio out before the end
     assert np.array_equal(np.concatenate(chunks), whole)
     assert np.array_equal(perform(piece, font).audio(), whole)  # and again: deterministic
+
+
+def test_render_processes_give_the_bytes_the_calling_thread_gives(font: SoundFont) -> None:
+    pool = RenderPool(2)
+    try:
+        first = pool.submit(font, b"")  # starts the workers; until they answer, blocks render here
+        assert first.done()
+        deadline = time.monotonic() + 120
+        while pool._started() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert pool._started() is not None, "the render processes did not start"
+        piece = song(bars=10)
+        for separate in (False, True):
+            here, there = perform(piece, font, separate=separate, pool=RenderPool(0)), None
+            streaming = Performer(piece, font, separate=separate, pool=pool)
+            chunks = []
+            for bar, notes in enumerate(by_bar(piece)):
+                streaming.add(notes)
+                if bar < piece.bars - 1:
+                    chunks.append(streaming.take(piece.bar_start(bar + 1)))
+            chunks.append(streaming.finish())
+            there = streaming
+            assert np.array_equal(np.concatenate(chunks), here.audio())
+            assert np.array_equal(there.audio(), here.audio())
+            if separate:
+                assert all(np.array_equal(there.stems()[v], here.stems()[v]) for v in here.stems())
+    finally:
+        pool.shutdown()
 
 
 def test_stems_sum_to_the_mix_and_each_holds_its_voice(font: SoundFont) -> None:
@@ -156,18 +187,16 @@ def test_bad_notes_and_rates_are_refused(font: SoundFont) -> None:
         streaming.stems()
 
 
-def test_blocks_are_rendered_in_few_calls(font: SoundFont, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[int] = []
-    real = performer_module.render_midi
+def test_blocks_are_rendered_in_few_calls(font: SoundFont) -> None:
+    class Counted(RenderPool):
+        calls = 0
 
-    def counted(bank: SoundFont, midi: bytes) -> np.ndarray:
-        calls.append(len(midi))
-        return real(bank, midi)
+        def submit(self, bank: SoundFont, midi: bytes) -> Rendering:
+            Counted.calls += 1
+            return super().submit(bank, midi)
 
-    monkeypatch.setattr(performer_module, "render_midi", counted)
-    piece = song(bars=16)  # 30 s
-    perform(piece, font)
-    assert len(calls) <= 30 / performer_module.BLOCK_SECONDS + 1
+    perform(song(bars=16), font, pool=Counted(0))  # 30 s
+    assert Counted.calls <= 30 / performer_module.BLOCK_SECONDS + 1
 
 
 def test_gain_then_limiter_keeps_peaks_below_minus_one_dbfs(font: SoundFont) -> None:

@@ -1,0 +1,92 @@
+"""The shipped music.harmony model, re-measured on held-out chorales against the rule-based baseline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from museforge.plugins.music import chorale_voices, corpus
+from museforge.plugins.music.harmony_quality import evaluate_harmony, harmonise, session_infer
+from museforge.plugins.music.melody import HARMONY_MODELS_DIR
+from museforge.runtime.manifest import Manifest
+from tests.models import shipped_session
+
+VERSION = HARMONY_MODELS_DIR / "1"
+
+
+@pytest.fixture(scope="module")
+def data() -> chorale_voices.ChoraleSet:
+    return chorale_voices.load()
+
+
+@pytest.fixture(scope="module")
+def infer() -> Any:
+    return session_infer(shipped_session(VERSION))
+
+
+@pytest.fixture(scope="module")
+def figures(infer: Any, data: chorale_voices.ChoraleSet) -> dict[str, Any]:
+    return evaluate_harmony(infer, data.split(held_out=True))
+
+
+def test_cache_matches_a_fresh_parse_of_sample_chorales(data: chorale_voices.ChoraleSet) -> None:
+    cached = {c.id: c for c in data.chorales}
+    paths = [p for p in corpus._corpus_paths("bach") if p.stem in ("bwv10.7", "bwv26.6")]
+    assert len(paths) == 2
+    for path in paths:
+        fresh, problem = chorale_voices.chorale_from_path(path)
+        assert fresh is not None, problem
+        kept = cached[fresh.id]
+        assert (kept.metre, kept.tonic, kept.mode) == (fresh.metre, fresh.tonic, fresh.mode)
+        assert np.array_equal(kept.pitches, fresh.pitches) and np.array_equal(kept.onsets, fresh.onsets)
+    assert chorale_voices.fingerprint(data.chorales) == data.fingerprint
+    held = {c.id for c in data.split(held_out=True)}
+    assert not held & {c.id for c in data.split(held_out=False)} and 25 <= len(held) <= 50
+
+
+def test_fewer_parallel_fifths_and_octaves_than_the_baseline(figures: dict[str, Any]) -> None:
+    model, rules = figures["model"], figures["baseline"]
+    assert model["parallels_per_100_steps"] < rules["parallels_per_100_steps"], figures
+
+
+def test_voices_stay_in_range_at_least_as_often_as_the_baseline(figures: dict[str, Any]) -> None:
+    assert figures["model"]["in_choir_range"] >= figures["baseline"]["in_choir_range"], figures
+    assert figures["model"]["in_choir_range"] >= 0.95, figures
+
+
+def test_more_chord_tones_agree_with_bach_than_the_baseline(figures: dict[str, Any]) -> None:
+    model, rules = figures["model"], figures["baseline"]
+    assert model["chord_tone_agreement"] > rules["chord_tone_agreement"], figures
+    assert model["bass_agreement"] > rules["bass_agreement"], figures
+
+
+def test_voices_never_cross_and_sit_below_the_tune(infer: Any, data: chorale_voices.ChoraleSet) -> None:
+    for chorale in data.split(held_out=True)[:6]:
+        voices = harmonise(infer, chorale)
+        soprano = chorale.pitches[0]
+        assert voices.shape == (len(soprano), 3)
+        sounding = soprano >= 0
+        played = voices[sounding]
+        assert (played[:, 0] > played[:, 1]).all() and (played[:, 1] > played[:, 2]).all()
+        assert (played[:, 0] < soprano[sounding]).all()
+        first = int(np.flatnonzero(sounding)[0])
+        assert (voices[:first] == -1).all()  # a pickup's leading rest is not accompanied
+
+
+def test_harmony_is_the_same_whatever_the_bars_before_were_fed_as(infer: Any,
+                                                                  data: chorale_voices.ChoraleSet) -> None:
+    # The served path feeds a bar at a time; the state carried must make it a pure function of the tune.
+    chorale = data.split(held_out=True)[0]
+    assert np.array_equal(harmonise(infer, chorale), harmonise(infer, chorale))
+
+
+def test_manifest_records_the_figures_the_model_gives(figures: dict[str, Any],
+                                                      data: chorale_voices.ChoraleSet) -> None:
+    manifest = Manifest.read(VERSION)
+    assert manifest.name == "music.harmony" and not manifest.quick
+    assert manifest.dataset["fingerprint"] == data.fingerprint
+    for row in ("model", "baseline", "bach"):
+        for key in ("parallels_per_100_steps", "in_choir_range", "chord_tone_agreement", "bass_agreement"):
+            assert manifest.metrics[row][key] == pytest.approx(figures[row][key], abs=1e-3), (row, key)
