@@ -56,8 +56,7 @@ def _candidates(scores: dict[str, np.ndarray], heard: np.ndarray, top: int) -> t
         order = np.argsort(-scores[voice], axis=1)[:, :top]  # [T, top]
         pitches.append(order + RANGES[voice][0])
         logps.append(np.take_along_axis(scores[voice], order, 1))
-    a, t, b = np.meshgrid(np.arange(top), np.arange(top), np.arange(top), indexing="ij")
-    index = [a.ravel(), t.ravel(), b.ravel()]
+    index = [axis.ravel() for axis in np.meshgrid(*(np.arange(p.shape[1]) for p in pitches), indexing="ij")]
     grid = np.stack([pitches[v][:, index[v]] for v in range(3)], -1)  # [T, top^3, 3]
     cost = -np.stack([logps[v][:, index[v]] for v in range(3)], -1).sum(-1)
     ordered, cost = _chord_costs(grid, cost, heard[:, None])

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from museforge.plugins.music import chorale_voices, corpus
+from museforge.plugins.music.harmony import Harmoniser
 from museforge.plugins.music.harmony_quality import evaluate_harmony, harmonise, session_infer
 from museforge.plugins.music.melody import HARMONY_MODELS_DIR
+from museforge.plugins.music.tokens import NoteEvent
 from museforge.runtime.manifest import Manifest
 from tests.models import shipped_session
 
@@ -90,3 +92,15 @@ def test_manifest_records_the_figures_the_model_gives(figures: dict[str, Any],
     for row in ("model", "baseline", "bach"):
         for key in ("parallels_per_100_steps", "in_choir_range", "chord_tone_agreement", "bass_agreement"):
             assert manifest.metrics[row][key] == pytest.approx(figures[row][key], abs=1e-3), (row, key)
+
+
+@pytest.mark.parametrize("soprano", [36, 48, 55, 95])
+def test_any_tune_gets_three_voices_even_where_no_chord_fits_under_it(infer: Any, soprano: int) -> None:
+    # A tune in the bass's register leaves no ordered chord among the likeliest pitches: the decoder
+    # widens its choice and, failing that, plays the likeliest pitches rather than failing the request.
+    harmoniser = Harmoniser(infer, 0, "major", (4, 4), 2)
+    events = [NoteEvent(soprano, 0, 16), NoteEvent(soprano, 16, 16)]
+    for bar in range(2):
+        pitches, voices = harmoniser.bar(events, bar)
+        assert voices.shape == (8, 3) and (pitches == soprano).all()
+        assert ((voices >= 31) & (voices <= 79)).all()
