@@ -256,7 +256,11 @@ class _Stream:
         self.lookahead_frames = round(LOUDNESS_LOOKAHEAD_SECONDS * sample_rate)
 
     def bar_done(self, bars_done: int) -> Iterator[Chunk]:
-        yield from self._emit(self.renderer.take(self.piece.bar_start(bars_done)), final=False)
+        # Until the first chunk has left, once the look-ahead's notes are all sent to render, wait
+        # for them rather than compose on: the first chunk is when playback can start.
+        first = self.gain_db is None and self.renderer.sent_frames() >= self.lookahead_frames
+        audio = self.renderer.take(self.piece.bar_start(bars_done), self.lookahead_frames if first else 0)
+        yield from self._emit(audio, final=False)
 
     def finish(self) -> Iterator[Chunk]:
         yield from self._emit(self.renderer.finish(), final=True)

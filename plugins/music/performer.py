@@ -79,11 +79,15 @@ class Performer:
                                  f"({self.piece.beats})")
             self._pending.append(note)
 
-    def take(self, until_beat: float) -> np.ndarray:
-        """Audio from where the last take stopped, as far towards ``until_beat`` as is final."""
+    def take(self, until_beat: float, wait_for: int = 0) -> np.ndarray:
+        """Audio from where the last take stopped, as far towards ``until_beat`` as is final; with
+        ``wait_for``, waits for the blocks sent to render until that many frames are final (or all
+        that were sent are)."""
         if (until_beat - self._origin) * self.piece.seconds_per_beat >= BLOCK_SECONDS:
             self._render(until_beat)
         self._settle(wait=False)
+        while self._rendering and self._rendering[0].offset < wait_for:
+            self._settle(wait=False, oldest=True)
         if self.piece.loop:
             return self._hand_out(0)  # the start is final only once the tail has wrapped into it
         # Audio is final up to the first block still rendering (blocks add only from their start on).
@@ -142,14 +146,20 @@ class Performer:
                 block.renders.append((voice, self._pool.submit(self.font, midi)))
         self._rendering.append(block)
 
-    def _settle(self, wait: bool) -> None:
-        """Add rendered blocks into the buffers, oldest first: every finished one, all with ``wait``,
-        and the oldest while more than AHEAD are out (bounding the audio in flight)."""
+    def sent_frames(self) -> int:
+        """Frames of the piece whose notes have all been sent to render."""
+        return self.frame(self._origin)
+
+    def _settle(self, wait: bool, oldest: bool = False) -> None:
+        """Add rendered blocks into the buffers, oldest first: every finished one, all with ``wait``
+        (the oldest with ``oldest``), and the oldest while more than AHEAD are out (bounding the
+        audio in flight)."""
         while self._rendering:
             block = self._rendering[0]
             ready = all(render.done() for _, render in block.renders)
-            if not (wait or ready or len(self._rendering) > AHEAD):
+            if not (wait or oldest or ready or len(self._rendering) > AHEAD):
                 return
+            oldest = False
             self._rendering.popleft()
             end = block.offset
             for voice, render in block.renders:

@@ -75,3 +75,8 @@ def test_a_melody_says_it_learnt_from_non_commercial_data(client: Client) -> Non
     learnt = json.loads(read_midi_provenance(reply.artifacts[0].data)["training_data"])
     essen = [t for t in learnt if t["data"].startswith("Essen")]
     assert essen and essen[0]["licence"].startswith("non-commercial")
+    # The harmony model that wrote the chords and bass is named with what it learnt from.
+    harmony = [t for t in learnt if t["model"] == "music.harmony"]
+    assert harmony and "four-part chorales, all four voices" in harmony[0]["data"]
+    assert {m["name"] for m in json.loads(read_midi_provenance(reply.artifacts[0].data)["models"])} == {
+        "music.melody", "music.harmony"}
