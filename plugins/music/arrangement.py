@@ -1,9 +1,9 @@
 """Who plays what in each style: default General MIDI instruments, and the percussion part.
 
-Chorales are played in church: a church organ on the tune, a choir holding the chords (its
-notes swell over a second or more in GM banks, too slow for a tune at chorale tempo, right for
-held chords) and strings on the bass. German folksongs get an accordion over a nylon guitar
-and a plucked double bass.
+Chorales are played in church: a church organ on the tune, a choir singing the alto and tenor
+(its notes swell over a second or more in GM banks, too slow for a tune at chorale tempo, right
+for inner voices) and strings on the bass line. German folksongs get an accordion over a nylon
+guitar strumming each beat's chord and a plucked double bass.
 Irish tunes get a fiddle (GM's Violin: the GM "Fiddle" preset is an Indian one) over a harp,
 a cello on the bass, and a bodhrán pattern on the GM kit's toms, the frame drum's low open
 stroke on the beats and lighter strokes between.
@@ -17,7 +17,7 @@ from .general_midi import DRUMS, resolve_program
 from .sampler import beat_length
 from .score import Metre, Note
 
-__all__ = ["STYLE_CHORDS_ON_EVERY_BEAT", "STYLE_PARTS", "STYLE_PERCUSSION", "beat_unit", "percussion_bar",
+__all__ = ["STYLE_PARTS", "STYLE_PERCUSSION", "beat_unit", "percussion_bar",
            "programs_for"]
 
 STYLE_PARTS: dict[str, dict[str, str]] = {
@@ -26,9 +26,6 @@ STYLE_PARTS: dict[str, dict[str, str]] = {
     "celtic": {"melody": "Violin", "chords": "Orchestral Harp", "bass": "Cello"},
 }
 STYLE_PERCUSSION = {"celtic"}  # styles whose band has a drum
-# Chords held through the bar for sustained strings; sounded again on every beat for a strummed
-# guitar or a harp, whose notes die away.
-STYLE_CHORDS_ON_EVERY_BEAT = {"folk", "celtic"}
 
 
 def programs_for(style: str, overrides: Mapping[str, str | int]) -> dict[str, int]:

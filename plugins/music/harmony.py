@@ -85,13 +85,15 @@ def close_chord(pitch_classes: Sequence[int]) -> list[int]:
     return sorted({CHORD_LOW + (pc - CHORD_LOW) % 12 for pc in pitch_classes})
 
 
-def arrange(voices: np.ndarray, bar_start: float, bar_beats: float, style: str,
-            pulse: float | None) -> list[Note]:
-    """The bar's chords and bass parts (beats from the piece's start) from its decoded voices.
+def arrange(voices: np.ndarray, soprano: np.ndarray, bar_start: float, bar_beats: float, style: str,
+            pulse: float) -> list[Note]:
+    """The bar's chords and bass parts (beats from the piece's start) from its decoded voices and the
+    tune's pitch per step (``soprano``, -1 rests).
 
     Chorale: alto and tenor as the chords part, bass as the bass part, each step's pitch held
-    while it repeats. Folk and celtic: on each beat (``pulse``) the chord the three voices
-    spell there, struck again every beat, and the bass's pitch on the beat.
+    while it repeats. Folk and celtic: on each beat (``pulse``) the chord of the lower voices at
+    one of the beat's steps (:func:`beat_choice`) with the tune's tone there when it completes
+    the chord, close above C3 and struck again every beat, and the bass of that step.
     """
     step_beats = STEP / 4.0
     end = bar_start + bar_beats
@@ -103,16 +105,48 @@ def arrange(voices: np.ndarray, bar_start: float, bar_beats: float, style: str,
                 if pitch >= 0:
                     notes.append(Note(start, length, pitch, velocity, voice))
         return notes
-    beat = pulse or bar_beats
-    beat_steps = max(1, round(beat / step_beats))
+    beat_steps = max(1, round(pulse / step_beats))
     onsets = list(range(0, len(voices), beat_steps))
     starts = [bar_start + t * step_beats for t in onsets]
-    for index, (t, start) in enumerate(zip(onsets, starts, strict=True)):
+    # Each beat's chord is the decoded chord of one of its steps: the one the beat's tune fits best.
+    chosen = [t + beat_choice(voices[t:t + beat_steps], soprano[t:t + beat_steps]) for t in onsets]
+    for index, (t, start) in enumerate(zip(chosen, starts, strict=True)):
         stop = starts[index + 1] if index + 1 < len(starts) else end
         if voices[t, 0] >= 0:
-            for pitch in close_chord(voices[t].tolist()):
+            tones = {pitch % 12 for pitch in voices[t].tolist()}
+            beat = soprano[onsets[index]:onsets[index] + beat_steps]
+            fuller = tones | {int(soprano[t]) % 12}
+            if soprano[t] >= 0 and spells_a_chord(fuller) and _fit(fuller, beat) >= _fit(tones, beat):
+                tones = fuller  # the tone the tune sings there, which the voices leave out
+            for pitch in close_chord(sorted(tones)):
                 notes.append(Note(start, stop - start, pitch, 46 if index == 0 else 40, "chords"))
-    for start, length, pitch in _held([low_bass(int(voices[t, 2])) for t in onsets], starts, end):
+    for start, length, pitch in _held([low_bass(int(voices[t, 2])) for t in chosen], starts, end):
         if pitch >= 0:
             notes.append(Note(start, length, pitch, 64, "bass"))
     return notes
+
+
+# Triads (major, minor, diminished) and their sevenths as pitch-class sets on every root.
+_SHAPES = ((0, 4, 7), (0, 3, 7), (0, 3, 6), (0, 4, 7, 10), (0, 3, 7, 10), (0, 3, 6, 10), (0, 4, 7, 11))
+CHORDS = tuple(frozenset((root + i) % 12 for i in shape) for root in range(12) for shape in _SHAPES)
+
+
+def spells_a_chord(pitch_classes: set[int]) -> bool:
+    """Whether the pitch classes are all tones of one triad or seventh chord."""
+    return any(pitch_classes <= chord for chord in CHORDS)
+
+
+def beat_choice(voices: np.ndarray, soprano: np.ndarray) -> int:
+    """Which step's chord to sound for a whole beat: the one that most of the beat's tune notes
+    complete to a triad or seventh (the first such step on a tie)."""
+    best, best_score = 0, -1
+    for step, chord in enumerate(voices.tolist()):
+        score = _fit({pitch % 12 for pitch in chord if pitch >= 0}, soprano)
+        if score > best_score:
+            best, best_score = step, score
+    return best
+
+
+def _fit(tones: set[int], soprano: np.ndarray) -> int:
+    """How many of the tune's steps complete ``tones`` to a triad or seventh."""
+    return sum(spells_a_chord(tones | {int(pitch) % 12}) for pitch in soprano if pitch >= 0)

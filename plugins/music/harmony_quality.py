@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 
 from .chorale_voices import Chorale
-from .harmony import Harmoniser, Infer
-from .harmony_baseline import baseline_voicing
+from .harmony import Harmoniser, Infer, spells_a_chord
+from .harmony_baseline import baseline_voicing, choose_degree, triad
 from .harmony_features import STEP
+from .score import Note
 from .tokens import NoteEvent
 
 CHOIR_RANGES = {"alto": (55, 74), "tenor": (48, 67), "bass": (40, 62)}  # G3-D5, C3-G4, E2-D4
@@ -124,3 +125,30 @@ def session_infer(session: Any) -> Infer:
         return dict(zip(names, session.run(None, dict(feed)), strict=True))
 
     return infer
+
+
+def tune_against_chords(notes: Sequence[Note], bar_beats: float, tonic: int, mode: str) -> dict[str, int]:
+    """For a folk or celtic piece: how its tune sits on its chords part, and on the per-bar triad
+    the old rule-based accompaniment chose (the triad covering most of the bar's tune).
+
+    Counted over tune notes with a chord sounding at their start: ``in_chord``, the note is a
+    chord tone; ``fits``, chord and note together are still one triad or seventh chord.
+    """
+    tune = [n for n in notes if n.voice == "melody"]
+    chords = [n for n in notes if n.voice == "chords"]
+    counts = {"notes": 0, "in_chord": 0, "fits": 0, "in_chord_triad": 0, "fits_triad": 0}
+    for note in tune:
+        sounding = {c.pitch % 12 for c in chords if c.start <= note.start + 1e-9 < c.start + c.length}
+        if not sounding:
+            continue
+        bar = int(note.start // bar_beats + 1e-9)
+        in_bar = np.array([n.pitch for n in tune
+                           if bar * bar_beats <= n.start + 1e-9 < (bar + 1) * bar_beats])
+        rule = set(triad(tonic, mode, choose_degree(in_bar, tonic, mode, False)))
+        pitch_class = note.pitch % 12
+        counts["notes"] += 1
+        counts["in_chord"] += pitch_class in sounding
+        counts["fits"] += spells_a_chord(sounding | {pitch_class})
+        counts["in_chord_triad"] += pitch_class in rule
+        counts["fits_triad"] += spells_a_chord(rule | {pitch_class})
+    return counts

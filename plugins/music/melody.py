@@ -30,7 +30,7 @@ from museforge import (
     request_count,
 )
 
-from .arrangement import STYLE_CHORDS_ON_EVERY_BEAT, STYLE_PERCUSSION, beat_unit, percussion_bar, programs_for
+from .arrangement import STYLE_PERCUSSION, beat_unit, percussion_bar, programs_for
 from .audio_formats import BackgroundVorbis, pcm16_bytes
 from .general_midi import program_name, resolve_program
 from .harmony import HARMONY_MODEL, Harmoniser, arrange
@@ -224,9 +224,9 @@ def bar_notes(bar: SampledBar, piece: Piece, style: str = "folk", harmoniser: Ha
         notes.append(Note(event.start / 4.0, event.length / 4.0, event.pitch, 100 if downbeat else 84))
     final = bar.bar == piece.bars - 1
     if harmoniser is not None:
-        pulse = beat_unit(piece.metre) if style in STYLE_CHORDS_ON_EVERY_BEAT and not final else None
-        _, voices = harmoniser.bar(bar.events, bar.bar)
-        notes += arrange(voices, piece.bar_start(bar.bar), piece.metre.bar_beats, style, pulse)
+        soprano, voices = harmoniser.bar(bar.events, bar.bar)
+        notes += arrange(voices, soprano, piece.bar_start(bar.bar), piece.metre.bar_beats, style,
+                         beat_unit(piece.metre))
     if style in STYLE_PERCUSSION:
         notes += percussion_bar(bar.bar, piece.metre, final)
     return sorted((note for note in notes if note.voice in piece.programs), key=lambda n: n.start)

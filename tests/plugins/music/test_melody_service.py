@@ -4,22 +4,34 @@ from __future__ import annotations
 
 import io
 import json
+from collections import Counter
 from typing import Any
 
 import grpc
 import music21
 import numpy as np
+import pretty_midi
 import pyloudnorm
 import pytest
 import soundfile
 
 from museforge.client import Client, field_violations
 from museforge.plugins.music.audio_formats import read_audio_provenance
+from museforge.plugins.music.harmony_quality import tune_against_chords
 from museforge.plugins.music.loop_points import read_loop_points
 from museforge.plugins.music.melody import STYLE_METRES, TARGET_LUFS
+from museforge.plugins.music.score import Note
 from museforge.plugins.music.theory import in_scale_fraction
 
 RATE = 48000
+
+
+def read_notes(midi: bytes) -> list[Note]:
+    """A MIDI file's notes as :class:`Note` (quarter-note beats), each voice named after its track."""
+    score = pretty_midi.PrettyMIDI(io.BytesIO(midi))
+    quarter = 60.0 / float(score.get_tempo_changes()[1][0])
+    return [Note(n.start / quarter, (n.end - n.start) / quarter, n.pitch, n.velocity, track.name.lower())
+            for track in score.instruments for n in track.notes]
 
 
 def decode(data: bytes) -> tuple[np.ndarray, int]:
@@ -68,6 +80,23 @@ def test_midi_has_the_requested_bars_metre_and_key(client: Client) -> None:
     pitches = [n.pitch.midi for n in melody.recurse().notes]
     assert pitches[-1] % 12 == 2  # ends on the tonic
     assert in_scale_fraction(pitches, 2, "dorian") >= 0.85
+
+
+@pytest.mark.parametrize("style", ["folk", "celtic"])
+def test_folk_and_celtic_tunes_sit_on_their_chords_better_than_on_one_triad_a_bar(client: Client,
+                                                                                  style: str) -> None:
+    reply = client.generate("music.melody", {"style": style, "key": "C", "bars": 16}, seed=21, count=6,
+                            fmt="mid")
+    totals: Counter[str] = Counter()
+    for artifact in reply.artifacts:
+        notes = read_notes(artifact.data)
+        numerator, denominator = (int(x) for x in STYLE_METRES[style][0].split("/"))
+        totals.update(tune_against_chords(notes, numerator * 4 / denominator, 0, "major"))
+    assert totals["notes"] > 300
+    # The model's chords change on the beat, so passing notes meet more chords than under one
+    # triad a bar chosen to cover the most notes; but chord and note together still make a chord
+    # more often.
+    assert totals["fits"] > totals["fits_triad"], totals
 
 
 def test_same_seed_same_bytes_and_count_does_not_change_a_piece(client: Client) -> None:
