@@ -109,7 +109,9 @@ def arrange(voices: np.ndarray, soprano: np.ndarray, bar_start: float, bar_beats
     onsets = list(range(0, len(voices), beat_steps))
     starts = [bar_start + t * step_beats for t in onsets]
     # Each beat's chord is the decoded chord of one of its steps: the one the beat's tune fits best.
-    chosen = [t + beat_choice(voices[t:t + beat_steps], soprano[t:t + beat_steps]) for t in onsets]
+    # A beat that starts before the tune's first note (a pickup's) is left silent.
+    chosen = [t + beat_choice(voices[t:t + beat_steps], soprano[t:t + beat_steps]) if voices[t, 0] >= 0
+              else t for t in onsets]
     for index, (t, start) in enumerate(zip(chosen, starts, strict=True)):
         stop = starts[index + 1] if index + 1 < len(starts) else end
         if voices[t, 0] >= 0:
@@ -141,7 +143,9 @@ def beat_choice(voices: np.ndarray, soprano: np.ndarray) -> int:
     complete to a triad or seventh (the first such step on a tie)."""
     best, best_score = 0, -1
     for step, chord in enumerate(voices.tolist()):
-        score = _fit({pitch % 12 for pitch in chord if pitch >= 0}, soprano)
+        if chord[0] < 0:
+            continue  # before the tune's first note: nothing sounds there
+        score = _fit({pitch % 12 for pitch in chord}, soprano)
         if score > best_score:
             best, best_score = step, score
     return best

@@ -4,9 +4,12 @@ The model runs over a piece bar by bar, carrying a recurrent state, so a streame
 harmonised as its bars are composed. At each eighth-note step it reads the soprano (the
 melody) there: its pitch and scale degree, whether a note starts, the degrees of the next
 two steps (only inside the current bar: the next bar may not be composed yet), the step's
-place in the bar, the metre and how many bars are left; per piece the tonic and whether
-the key is major or minor. It writes a distribution over the alto's, tenor's and bass's
-pitch at that step, which :mod:`harmony_decoder` turns into voices.
+metrical accent (downbeat, another beat, between beats) and how many bars are left; per
+piece the tonic and whether the key is major or minor. The accent, not the position in the
+bar or the metre, is what carries over from Bach's 4/4 and 3/4 to the 6/8 and 9/8 of fiddle
+tunes: the beat is a dotted quarter there, as the melody sampler counts it. It writes a
+distribution over the alto's, tenor's and bass's pitch at that step, which
+:mod:`harmony_decoder` turns into voices.
 """
 
 from __future__ import annotations
@@ -16,24 +19,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .tokens import METRES, NoteEvent
+from .sampler import beat_length
+from .tokens import NoteEvent
 
 STEP = 2  # sixteenths per step: eighth notes
 SOPRANO_LOW, SOPRANO_HIGH = 36, 95  # the melody tokens' range
 SOPRANO_REST = SOPRANO_HIGH - SOPRANO_LOW + 1  # the soprano index of a rest
 REST_DEGREE, BEYOND_BAR = 12, 13  # degree indices that are not scale degrees
-MAX_POSITION = 12  # eighth steps in the longest trained bar (3/2, 12/8)
+DOWNBEAT, BEAT, BETWEEN = 0, 1, 2  # metrical accent of a step
 BARS_LEFT_CLIP = 3
 # Output pitch ranges (MIDI, both ends included): Bach's voices with room for transposition.
 RANGES: dict[str, tuple[int, int]] = {"alto": (50, 79), "tenor": (43, 72), "bass": (31, 64)}
 LOWER_VOICES = ("alto", "tenor", "bass")
 HIDDEN = 128
-STEP_INPUTS = ("soprano", "degree", "ahead1", "ahead2", "onset", "position", "metre", "bars_left")
+STEP_INPUTS = ("soprano", "degree", "ahead1", "ahead2", "onset", "accent", "bars_left")
 PIECE_INPUTS = ("tonic", "minor")
 # Values each index input takes (the network's embedding table sizes).
 INPUT_SIZES = {"soprano": SOPRANO_REST + 1, "degree": 13, "ahead1": 14, "ahead2": 14, "onset": 2,
-               "position": MAX_POSITION, "metre": len(METRES), "bars_left": BARS_LEFT_CLIP + 1,
-               "tonic": 12, "minor": 2}
+               "accent": 3, "bars_left": BARS_LEFT_CLIP + 1, "tonic": 12, "minor": 2}
 # Modes outside Bach's two are harmonised as the one sharing their third.
 MINOR_LIKE = {"major": 0, "mixolydian": 0, "minor": 1, "dorian": 1}
 
@@ -75,9 +78,9 @@ def step_features(soprano: np.ndarray, onsets: np.ndarray, tonic: int, metre: tu
     degree = np.where(sounding, (soprano - tonic) % 12, REST_DEGREE)
     position = np.arange(steps) % bar_steps_count
     bar = first_bar + np.arange(steps) // bar_steps_count
-    features = {"soprano": index, "degree": degree, "onset": onsets.astype(np.int64),
-                "position": np.minimum(position, MAX_POSITION - 1),
-                "metre": np.full(steps, METRES.index(metre)),
+    beat_steps = max(1, beat_length(metre) // STEP)
+    accent = np.where(position == 0, DOWNBEAT, np.where(position % beat_steps == 0, BEAT, BETWEEN))
+    features = {"soprano": index, "degree": degree, "onset": onsets.astype(np.int64), "accent": accent,
                 "bars_left": np.clip(total_bars - 1 - bar, 0, BARS_LEFT_CLIP)}
     for ahead in (1, 2):
         shifted = np.full(steps, BEYOND_BAR)

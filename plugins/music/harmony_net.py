@@ -15,8 +15,8 @@ from torch import Tensor, nn
 
 from .harmony_features import HIDDEN, INPUT_SIZES, LOWER_VOICES, STEP_INPUTS, classes
 
-EMBED = {"soprano": 48, "degree": 32, "ahead1": 16, "ahead2": 12, "onset": 4, "position": 8, "metre": 4,
-         "bars_left": 4, "tonic": 8, "minor": 8}
+EMBED = {"soprano": 48, "degree": 32, "ahead1": 16, "ahead2": 12, "onset": 4, "accent": 8, "bars_left": 4,
+         "tonic": 8, "minor": 8}
 
 
 class HarmonyNet(nn.Module):
@@ -53,9 +53,9 @@ class HarmonyBars(nn.Module):
         self.net = net
 
     def forward(self, soprano: Tensor, degree: Tensor, ahead1: Tensor, ahead2: Tensor, onset: Tensor,
-                position: Tensor, metre: Tensor, bars_left: Tensor, tonic: Tensor, minor: Tensor,
+                accent: Tensor, bars_left: Tensor, tonic: Tensor, minor: Tensor,
                 state: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        steps = dict(zip(STEP_INPUTS, (soprano, degree, ahead1, ahead2, onset, position, metre, bars_left),
+        steps = dict(zip(STEP_INPUTS, (soprano, degree, ahead1, ahead2, onset, accent, bars_left),
                          strict=True))
         logits, new_state = self.net(steps, tonic, minor, state.transpose(0, 1).contiguous())
         return logits["alto"], logits["tenor"], logits["bass"], new_state.transpose(0, 1)

@@ -258,7 +258,8 @@ class _Stream:
     def bar_done(self, bars_done: int) -> Iterator[Chunk]:
         # Until the first chunk has left, once the look-ahead's notes are all sent to render, wait
         # for them rather than compose on: the first chunk is when playback can start.
-        first = self.gain_db is None and self.renderer.sent_frames() >= self.lookahead_frames
+        first = (self.gain_db is None and not self.piece.loop
+                 and self.renderer.sent_frames() >= self.lookahead_frames)
         audio = self.renderer.take(self.piece.bar_start(bars_done), self.lookahead_frames if first else 0)
         yield from self._emit(audio, final=False)
 
@@ -268,9 +269,10 @@ class _Stream:
     def _emit(self, raw: np.ndarray, final: bool) -> Iterator[Chunk]:
         if self.gain_db is None:
             self.pending.append(raw)
-            # Exactly the first look-ahead frames: how much audio a take hands out depends on how
-            # fast the render processes were, and the gain must not.
-            self.raw_meter.add(raw[:self.lookahead_frames - self.raw_meter.frames])
+            # Exactly the first look-ahead frames (a loop: all of it, handed out at once): how much
+            # audio a take hands out depends on how fast the render processes were; the gain must not.
+            measured = raw if self.piece.loop else raw[:self.lookahead_frames - self.raw_meter.frames]
+            self.raw_meter.add(measured)
             if not final and self.raw_meter.frames < self.lookahead_frames:
                 return
             raw = np.concatenate(self.pending)
@@ -313,8 +315,9 @@ def generate(ctx: GenerationContext, params: MelodyParams, seed: int, count: int
                 streams.append(_Stream(index, piece, font, params.sample_rate, ctx.format == "ogg",
                                        params.stems))
         yield from _compose(ctx, params, seed, pieces, streams, font)
-    except BaseException:  # cancelled (GeneratorExit) or failed: no encoder outlives the request
+    except BaseException:  # cancelled (GeneratorExit) or failed: no encoder or render outlives the request
         for stream in streams:
+            stream.renderer.close()
             if stream.vorbis is not None:
                 stream.vorbis.abort()
         raise

@@ -146,6 +146,13 @@ class Performer:
                 block.renders.append((voice, self._pool.submit(self.font, midi)))
         self._rendering.append(block)
 
+    def close(self) -> None:
+        """Drop the blocks still waiting to render (the request was cancelled or failed)."""
+        for block in self._rendering:
+            for _, render in block.renders:
+                render.cancel()
+        self._rendering.clear()
+
     def sent_frames(self) -> int:
         """Frames of the piece whose notes have all been sent to render."""
         return self.frame(self._origin)

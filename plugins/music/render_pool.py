@@ -5,9 +5,15 @@ melody and harmony models from composing the next bars, and two renders in two t
 as long as one after the other. Worker processes do not share the lock: the server composes
 bar N+1 while a worker renders the block before it, and with two workers two blocks render
 at once. Each worker is a small process (:mod:`render_worker`, stdlib and midirenderer only)
-fed over a pipe by a thread of its own, which waits on the pipe without the lock. A block's
-audio is the same bytes wherever it renders (the same call on the same bank), and the
-performer adds blocks in order, so where a block was rendered never changes the output.
+fed over a pipe by a pool thread, which waits on the pipe without the lock. A block's audio
+is the same bytes wherever it renders (the same call on the same bank), and the performer
+adds blocks in order, so where a block was rendered never changes the output.
+
+The processes start when the pool is made (the first piece), while its first bars are
+composed. A process that dies, or answers nothing within ``RENDER_TIMEOUT_SECONDS``, is
+killed and replaced, and its block renders again in the thread that wants it. If processes
+cannot start at all (a sandbox, a missing library), the pool says why once and renders in
+the server's threads from then on.
 
 ``MUSEFORGE_RENDER_PROCESSES``: the number of worker processes (default: 2, at most the CPU
 count); 0 renders every block in the caller's thread.
@@ -15,12 +21,17 @@ count); 0 renders every block in the caller's thread.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import queue
+import select
 import subprocess
 import sys
+import tempfile
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -29,12 +40,14 @@ from .soundfont import SoundFont, render_wav
 
 ENV = "MUSEFORGE_RENDER_PROCESSES"
 DEFAULT_PROCESSES = 2
+RENDER_TIMEOUT_SECONDS = 120.0  # a 4 s block takes well under a second; a 470 MB bank's parse, ~1 s
+START_FAILURES = 3  # processes in a row that die before answering: stop trying, render in-thread
 WORKER = Path(render_worker.__file__)
 log = logging.getLogger(__name__)
 
 
 class WorkerLost(RuntimeError):
-    """The render process exited or stopped answering mid-block."""
+    """The render process exited, could not start, or stopped answering mid-block."""
 
 
 def processes() -> int:
@@ -52,34 +65,75 @@ class _Worker:
     """One render process, used by one pool thread at a time."""
 
     def __init__(self) -> None:
-        self.process = subprocess.Popen([sys.executable, "-I", str(WORKER)], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        # the worker's stderr, read back if it fails to start; closed in close()
+        self.errors = tempfile.TemporaryFile()  # noqa: SIM115
+        self.answered = False  # it has said it is ready (midirenderer imported)
+        # -P: the worker's folder (this package's) is not put on sys.path; PYTHONPATH is kept, so
+        # the worker finds midirenderer wherever this process did.
+        flags = ["-P"] if sys.version_info >= (3, 11) else []
+        try:
+            self.process = subprocess.Popen([sys.executable, *flags, str(WORKER)], stdin=subprocess.PIPE,
+                                            stdout=subprocess.PIPE, stderr=self.errors)
+        except OSError as error:
+            self.errors.close()
+            raise WorkerLost(f"could not start: {error}") from error
 
     def render(self, path: str, mtime_ns: int, midi: bytes) -> bytes:
-        assert self.process.stdin is not None and self.process.stdout is not None
+        assert self.process.stdin is not None
         try:
+            if not self.answered:
+                self._receive(1)  # the ready byte
+                self.answered = True
             header = json.dumps({"path": path, "mtime_ns": mtime_ns}).encode()
             render_worker.write_frame(self.process.stdin, header)
             render_worker.write_frame(self.process.stdin, midi)
             self.process.stdin.flush()
-            status = self.process.stdout.read(1)
-            payload = render_worker.read_frame(self.process.stdout)
+            status = self._receive(1)[0]
+            size = int.from_bytes(self._receive(4), "big")
+            payload = self._receive(size)
         except (BrokenPipeError, OSError) as error:
             raise WorkerLost(str(error)) from error
-        if not status or payload is None:
-            raise WorkerLost(f"exit code {self.process.poll()}")
-        if status[0] != 0:
+        if status != 0:
             message = payload.decode(errors="replace")
             raise ValueError(f"SoundFont {Path(path).stem} could not be played: {message}")
         return payload
 
+    def _receive(self, size: int) -> bytes:
+        """Exactly ``size`` bytes from the worker, within the render timeout."""
+        assert self.process.stdout is not None
+        fd = self.process.stdout.fileno()
+        parts, wanted = [], size
+        deadline = time.monotonic() + RENDER_TIMEOUT_SECONDS
+        while wanted:
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                raise WorkerLost(f"no answer within {RENDER_TIMEOUT_SECONDS:.0f} s")
+            part = os.read(fd, min(wanted, 1 << 20))
+            if not part:
+                raise WorkerLost(f"exited with code {self.process.poll()}{self.stderr_tail()}")
+            parts.append(part)
+            wanted -= len(part)
+        return b"".join(parts)
+
+    def stderr_tail(self) -> str:
+        try:
+            self.errors.seek(0)
+            text = self.errors.read()[-400:].decode(errors="replace").strip()
+        except (OSError, ValueError):
+            return ""
+        return f": {text}" if text else ""
+
     def close(self) -> None:
-        if self.process.stdin is not None:
-            self.process.stdin.close()  # end of input: the worker returns
+        for pipe in (self.process.stdin, self.process.stdout):  # end of input: the worker returns
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
         try:
             self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self.process.kill()
+            self.process.wait()
+        self.errors.close()
 
 
 class Rendering:
@@ -90,6 +144,11 @@ class Rendering:
 
     def done(self) -> bool:
         return self._future is None or self._future.done()
+
+    def cancel(self) -> None:
+        """Drop the render if no worker has started it (a cancelled request)."""
+        if self._future is not None:
+            self._future.cancel()
 
     def result(self) -> bytes:
         """The WAV bytes; a block a lost worker dropped is rendered again here (the same bytes)."""
@@ -106,43 +165,78 @@ class RenderPool:
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
-        self._local = threading.local()
         self._lock = threading.Lock()
-        self._started: list[_Worker] = []
+        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
+        self._live: list[_Worker] = []
+        self._failures = 0
         self._threads = ThreadPoolExecutor(workers, thread_name_prefix="soundfont-render") if workers \
             else None
+        for _ in range(workers):  # started now: they import while the first bars are composed
+            try:
+                self._idle.put(self._start())
+            except WorkerLost as error:
+                self._give_up(error)
+                break
 
     def submit(self, font: SoundFont, midi: bytes) -> Rendering:
         """``midi`` played through ``font``: WAV bytes to come."""
         args = (str(font.path), font.path.stat().st_mtime_ns, midi)
-        if self._threads is None:
+        if self._threads is None or self.workers == 0:
             return Rendering(None, args)
         return Rendering(self._threads.submit(self._render, *args), args)
 
+    def _start(self) -> _Worker:
+        worker = _Worker()
+        with self._lock:
+            self._live.append(worker)
+        return worker
+
     def _render(self, path: str, mtime_ns: int, midi: bytes) -> bytes:
-        worker: _Worker | None = getattr(self._local, "worker", None)
-        if worker is None or worker.process.poll() is not None:
-            worker = self._local.worker = _Worker()
-            with self._lock:
-                self._started.append(worker)
         try:
-            return worker.render(path, mtime_ns, midi)
-        except WorkerLost:
-            self._local.worker = None
-            worker.close()
+            worker = self._idle.get_nowait()
+        except queue.Empty:
+            worker = self._start()
+        try:
+            data = worker.render(path, mtime_ns, midi)
+        except WorkerLost as error:
+            self._retire(worker, error)
             raise
+        except ValueError:
+            self._idle.put(worker)  # the bank, not the worker: it stays
+            raise
+        self._failures = 0
+        self._idle.put(worker)
+        return data
+
+    def _retire(self, worker: _Worker, error: WorkerLost) -> None:
+        with self._lock:
+            if worker in self._live:
+                self._live.remove(worker)
+        if worker.process.poll() is None:
+            worker.process.kill()
+        worker.close()
+        if not worker.answered:
+            self._failures += 1
+            if self._failures >= START_FAILURES:
+                self._give_up(error)
+
+    def _give_up(self, error: Exception) -> None:
+        if self.workers:
+            log.error("SoundFont render processes do not start (%s); rendering in the server's threads",
+                      error)
+        self.workers = 0
 
     def pids(self) -> list[int]:
         """Process ids of the live render processes."""
         with self._lock:
-            return [w.process.pid for w in self._started if w.process.poll() is None]
+            return [w.process.pid for w in self._live if w.process.poll() is None]
 
     def shutdown(self) -> None:
         if self._threads is not None:
             self._threads.shutdown(wait=True, cancel_futures=True)
         with self._lock:
-            started, self._started = self._started, []
-        for worker in started:
+            live, self._live = self._live, []
+        for worker in live:
             worker.close()
 
 

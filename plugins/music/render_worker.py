@@ -4,7 +4,8 @@ Run by path (``python render_worker.py``), not as a module of the package, so th
 imports only the standard library and ``midirenderer``: about 20 MB beside the bank, where a
 process importing museforge would hold 140. Stdlib only here, on purpose.
 
-Each request is a 4-byte big-endian length and a UTF-8 JSON header ``{"path", "mtime_ns"}``,
+Once midirenderer is imported the worker writes one byte (1): it is ready. Each request is
+a 4-byte big-endian length and a UTF-8 JSON header ``{"path", "mtime_ns"}``,
 then a 4-byte length and the MIDI file. Each answer is one status byte (0: WAV follows, 1: an
 error message follows), a 4-byte length and the payload. The bank last used is kept in
 memory. End of input ends the process.
@@ -40,6 +41,8 @@ def write_frame(stream: IO[bytes], data: bytes) -> None:
 def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
     from midirenderer import render_wave_from
 
+    answers.write(b"\x01")  # ready
+    answers.flush()
     bank_key: tuple[str, int] | None = None
     bank = b""
     while True:

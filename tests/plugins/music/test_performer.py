@@ -11,12 +11,14 @@ import numpy as np
 import pytest
 
 from museforge.plugins.music import performer as performer_module
+from museforge.plugins.music import render_pool as render_pool_module
 from museforge.plugins.music.general_midi import resolve_program
 from museforge.plugins.music.limiter import CEILING, KNEE, apply_gain
+from museforge.plugins.music.midi_file import block_midi
 from museforge.plugins.music.performer import TAIL_SECONDS, Performer, perform
 from museforge.plugins.music.render_pool import Rendering, RenderPool
 from museforge.plugins.music.score import Metre, Note, Piece
-from museforge.plugins.music.soundfont import SoundFont, default_soundfont
+from museforge.plugins.music.soundfont import SoundFont, default_soundfont, render_midi, wav_audio
 from tests.plugins.music.pieces import BAND, by_bar, song
 
 RATE = 48000
@@ -118,11 +120,30 @@ def test_render_processes_give_the_bytes_the_calling_thread_gives(font: SoundFon
 def test_a_bank_the_render_process_cannot_play_is_a_value_error(font: SoundFont, tmp_path: Path) -> None:
     broken = tmp_path / "Broken.sf2"
     broken.write_bytes(b"RIFF\0\0\0\0sfbk" + b"\0" * 64)
+    midi = block_midi([Note(0.0, 1.0, 60)], {"melody": 0}, 120.0, 0.0, 2.0)
+    assert len(render_pool_module.render_wav(str(font.path), font.path.stat().st_mtime_ns, midi)) > 1000
     pool = RenderPool(1)
     try:
-        render = pool.submit(SoundFont("Broken", broken, "unknown", ""), b"not midi")
+        render = pool.submit(SoundFont("Broken", broken, "unknown", ""), midi)
         with pytest.raises(ValueError, match="SoundFont Broken could not be played"):
             render.result()
+        assert np.array_equal(wav_audio(pool.submit(font, midi).result()), render_midi(font, midi))
+    finally:
+        pool.shutdown()
+
+
+def test_a_render_process_that_stops_answering_is_replaced(font: SoundFont,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    midi = block_midi([Note(0.0, 1.0, 60)], {"melody": 0}, 120.0, 0.0, 2.0)
+    pool = RenderPool(1)
+    try:
+        assert pool.submit(font, midi).result()  # started and answering
+        [stuck] = pool.pids()
+        os.kill(stuck, signal.SIGSTOP)
+        monkeypatch.setattr(render_pool_module, "RENDER_TIMEOUT_SECONDS", 1.0)
+        # The block is rendered again in this thread: the same bytes, and the process is replaced.
+        assert np.array_equal(wav_audio(pool.submit(font, midi).result()), render_midi(font, midi))
+        assert pool.submit(font, midi).result() and stuck not in pool.pids()
     finally:
         pool.shutdown()
 
