@@ -22,6 +22,9 @@ from .tokens import NoteEvent
 HARMONY_MODEL = "music.harmony"
 CHORD_LOW = 48  # lowest chord tone of a folk or celtic chord (C3)
 BASS_HIGH = 52  # highest bass note under a folk or celtic chord (E3)
+# A moving bass line carries more energy than the one held note a bar it replaced: 58 keeps it 5 dB
+# or more under the tune in every style (64 left celtic's cello 4.8 dB and chorale's strings 4.9 under).
+BASS_LINE_VELOCITY = 58
 Infer = Callable[[Mapping[str, np.ndarray]], Mapping[str, np.ndarray]]
 
 
@@ -100,7 +103,7 @@ def arrange(voices: np.ndarray, soprano: np.ndarray, bar_start: float, bar_beats
     notes: list[Note] = []
     if style == "chorale":
         starts = [bar_start + t * step_beats for t in range(len(voices))]
-        for row, voice, velocity in ((0, "chords", 52), (1, "chords", 48), (2, "bass", 64)):
+        for row, voice, velocity in ((0, "chords", 52), (1, "chords", 48), (2, "bass", BASS_LINE_VELOCITY)):
             for start, length, pitch in _held(voices[:, row].tolist(), starts, end):
                 if pitch >= 0:
                     notes.append(Note(start, length, pitch, velocity, voice))
@@ -124,7 +127,7 @@ def arrange(voices: np.ndarray, soprano: np.ndarray, bar_start: float, bar_beats
                 notes.append(Note(start, stop - start, pitch, 46 if index == 0 else 40, "chords"))
     for start, length, pitch in _held([low_bass(int(voices[t, 2])) for t in chosen], starts, end):
         if pitch >= 0:
-            notes.append(Note(start, length, pitch, 64, "bass"))
+            notes.append(Note(start, length, pitch, BASS_LINE_VELOCITY, "bass"))
     return notes
 
 

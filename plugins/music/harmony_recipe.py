@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from museforge.export.datasets import TrainingData
 from museforge.export.pipeline import RecipeContext, TrainedModel
 from museforge.export.spec import ExportSpec, TensorSpec, normal
-from museforge.runtime.manifest import TrainingData
 
 from . import chorale_voices
 from .harmony_features import HIDDEN, INPUT_SIZES, LOWER_VOICES, PIECE_INPUTS, STEP_INPUTS, classes
