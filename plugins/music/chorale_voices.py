@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .npz_cache import read_cache, write_cache
 from .tokens import NoteEvent, bar_length
 
 DATA_FILE = Path(__file__).parent / "data" / "chorale_voices.npz"
@@ -82,24 +83,17 @@ def fingerprint(chorales: Sequence[Chorale]) -> str:
 
 
 def save(chorales: Sequence[Chorale], source: str, path: Path = DATA_FILE) -> ChoraleSet:
-    path.parent.mkdir(parents=True, exist_ok=True)
     meta = [{"id": c.id, "metre": list(c.metre), "tonic": c.tonic, "mode": c.mode,
              "steps": int(c.pitches.shape[1])} for c in chorales]
     printed = fingerprint(chorales)
-    info = json.dumps({"pieces": meta, "source": source, "fingerprint": printed})
-    np.savez_compressed(path, pitches=np.concatenate([c.pitches for c in chorales], 1).astype(np.int8),
-                        onsets=np.concatenate([c.onsets for c in chorales], 1),
-                        info=np.frombuffer(info.encode(), np.uint8))
+    write_cache(path, {"pieces": meta, "source": source, "fingerprint": printed},
+                pitches=np.concatenate([c.pitches for c in chorales], 1).astype(np.int8),
+                onsets=np.concatenate([c.onsets for c in chorales], 1))
     return ChoraleSet(tuple(chorales), source, printed)
 
 
 def load(path: Path = DATA_FILE) -> ChoraleSet:
-    if not path.exists():
-        raise FileNotFoundError(
-            f"{path} is missing: build it with `python -m museforge.plugins.music.chorale_voices`")
-    with np.load(path) as data:
-        pitches, onsets = data["pitches"], data["onsets"]
-        info = json.loads(data["info"].tobytes().decode())
+    (pitches, onsets), info = read_cache(path, "museforge.plugins.music.chorale_voices", "pitches", "onsets")
     chorales, cursor = [], 0
     for meta in info["pieces"]:
         end = cursor + meta["steps"]

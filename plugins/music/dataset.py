@@ -22,6 +22,7 @@ import numpy as np
 
 from museforge.export.datasets import TrainingData
 
+from .npz_cache import read_cache, write_cache
 from .tokens import STYLES, Melody, NoteEvent
 
 DATA_FILE = Path(__file__).parent / "data" / "melodies.npz"
@@ -57,24 +58,17 @@ def fingerprint(melodies: Sequence[Melody]) -> str:
 
 
 def save(melodies: Sequence[Melody], source: str, path: Path = DATA_FILE) -> MelodySet:
-    path.parent.mkdir(parents=True, exist_ok=True)
     counts = np.array([len(m.events) for m in melodies], np.int32)
     events = np.array([(e.pitch, e.start, e.length) for m in melodies for e in m.events], np.int32)
     meta = [{"id": m.id, "style": m.style, "metre": list(m.metre), "tonic": m.tonic, "mode": m.mode}
             for m in melodies]
     print_ = fingerprint(melodies)
-    info = json.dumps({"pieces": meta, "source": source, "fingerprint": print_})
-    np.savez_compressed(path, counts=counts, events=events, info=np.frombuffer(info.encode(), np.uint8))
+    write_cache(path, {"pieces": meta, "source": source, "fingerprint": print_}, counts=counts, events=events)
     return MelodySet(tuple(melodies), source, print_)
 
 
 def load(path: Path = DATA_FILE) -> MelodySet:
-    if not path.exists():
-        raise FileNotFoundError(
-            f"{path} is missing: build it with `python -m museforge.plugins.music.dataset`")
-    with np.load(path) as data:
-        counts, events = data["counts"], data["events"]
-        info = json.loads(data["info"].tobytes().decode())
+    (counts, events), info = read_cache(path, "museforge.plugins.music.dataset", "counts", "events")
     melodies, cursor = [], 0
     for meta, count in zip(info["pieces"], counts.tolist(), strict=True):
         rows = events[cursor:cursor + count].tolist()
