@@ -55,9 +55,9 @@ class Harmoniser:
                         self.previous)
         heard = steps.pitches[steps.pitches >= 0]
         if len(heard):
-            self.previous = (voices[-1], int(heard[-1]))
+            self.previous = (voices[-1].copy(), int(heard[-1]))
         elif self.previous is not None:
-            self.previous = (voices[-1], self.previous[1])
+            self.previous = (voices[-1].copy(), self.previous[1])
         if not self.started:
             sounding = np.flatnonzero(steps.pitches >= 0)
             first = int(sounding[0]) if len(sounding) else count
