@@ -25,12 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .harmony_features import STEP, on_steps
 from .npz_cache import read_cache, write_cache
-from .tokens import NoteEvent, bar_length
+from .tokens import bar_length
 
 DATA_FILE = Path(__file__).parent / "data" / "chorale_voices.npz"
 VOICES = ("soprano", "alto", "tenor", "bass")
-STEP = 2  # sixteenths per grid step: eighth notes
 
 
 @dataclass(frozen=True)
@@ -59,19 +59,6 @@ class ChoraleSet:
         from .corpus import is_held_out
 
         return [c for c in self.chorales if is_held_out(c.id) == held_out]
-
-
-def on_steps(events: Sequence[NoteEvent], steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """The pitch sounding at each eighth (-1: rest) and whether a note starts on it."""
-    pitches = np.full(steps, -1, np.int16)
-    onsets = np.zeros(steps, bool)
-    for event in events:
-        first = -(-event.start // STEP)
-        last = min(steps, -(-(event.start + event.length) // STEP))
-        if first < last:
-            pitches[first:last] = event.pitch
-            onsets[first] = event.pitch >= 0 and event.start % STEP == 0
-    return pitches, onsets
 
 
 def fingerprint(chorales: Sequence[Chorale]) -> str:
@@ -126,9 +113,9 @@ def chorale_from_path(path: Path) -> tuple[Chorale | None, str | None]:
     lines = [soprano.events, *(tuple(events) for events, _ in lower)]
     end = max(line[-1].start + line[-1].length for line in lines)
     steps = -(-end // STEP)
-    grids = [on_steps(line, steps) for line in lines]
+    grids = [on_steps(line, 0, steps) for line in lines]
     return Chorale(piece_id, soprano.metre, soprano.tonic, soprano.mode,
-                   np.stack([g[0] for g in grids]), np.stack([g[1] for g in grids])), None
+                   np.stack([g.pitches for g in grids]), np.stack([g.onsets for g in grids])), None
 
 
 def parse(progress: bool = True) -> tuple[list[Chorale], Counter[str]]:

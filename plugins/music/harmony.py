@@ -53,13 +53,12 @@ class Harmoniser:
         self.state = np.asarray(out["next_state"], np.float32)
         voices = decode({voice: np.asarray(out[voice])[0] for voice in LOWER_VOICES}, steps.pitches,
                         self.previous)
-        heard = steps.pitches[steps.pitches >= 0]
-        if len(heard):
-            self.previous = (voices[-1].copy(), int(heard[-1]))
+        sounding = np.flatnonzero(steps.pitches >= 0)
+        if len(sounding):
+            self.previous = (voices[-1].copy(), int(steps.pitches[sounding[-1]]))
         elif self.previous is not None:
             self.previous = (voices[-1].copy(), self.previous[1])
         if not self.started:
-            sounding = np.flatnonzero(steps.pitches >= 0)
             first = int(sounding[0]) if len(sounding) else count
             voices[:first] = -1
             self.started = first < count

@@ -48,7 +48,7 @@ def classes(voice: str) -> int:
 
 @dataclass(frozen=True)
 class BarSteps:
-    """One bar's soprano on the step grid: pitch (-1 rest) and onset per step."""
+    """A line on the step grid: pitch (-1 rest) and onset per step."""
 
     pitches: np.ndarray  # int [steps]
     onsets: np.ndarray  # bool [steps]
@@ -56,15 +56,20 @@ class BarSteps:
 
 def bar_steps(events: Sequence[NoteEvent], bar_start: int, bar_sixteenths: int) -> BarSteps:
     """The soprano of one bar (events in sixteenths from the piece's start) on eighth steps."""
-    steps = bar_sixteenths // STEP
+    return on_steps(events, bar_start, bar_sixteenths // STEP)
+
+
+def on_steps(events: Sequence[NoteEvent], start: int, steps: int) -> BarSteps:
+    """``steps`` eighth steps of a line from sixteenth ``start``: the pitch sounding at each step
+    (-1: rest) and whether a note starts on it."""
     pitches = np.full(steps, -1, np.int64)
     onsets = np.zeros(steps, bool)
     for event in events:
-        first = -(-(event.start - bar_start) // STEP)
-        last = min(steps, -(-(event.start + event.length - bar_start) // STEP))
+        first = -(-(event.start - start) // STEP)
+        last = min(steps, -(-(event.start + event.length - start) // STEP))
         if max(first, 0) < last:
             pitches[max(first, 0):last] = event.pitch
-            if first >= 0 and (event.start - bar_start) % STEP == 0 and event.pitch >= 0:
+            if first >= 0 and (event.start - start) % STEP == 0 and event.pitch >= 0:
                 onsets[first] = True
     return BarSteps(pitches, onsets)
 

@@ -14,6 +14,7 @@ its last bar into its first, as it sounds when the piece plays on repeat.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -85,9 +86,7 @@ class Performer:
         that were sent are)."""
         if (until_beat - self._origin) * self.piece.seconds_per_beat >= BLOCK_SECONDS:
             self._render(until_beat)
-        self._settle(wait=False)
-        while self._rendering and self._rendering[0].offset < wait_for:
-            self._settle(wait=False, oldest=True)
+        self._settle(wait_for)
         if self.piece.loop:
             return self._hand_out(0)  # the start is final only once the tail has wrapped into it
         # Audio is final up to the first block still rendering (blocks add only from their start on).
@@ -97,7 +96,7 @@ class Performer:
         """The rest of the audio: tails after the last bar, or for a loop the whole of it, tail wrapped."""
         if not self._finished:
             self._render(self.piece.beats)
-            self._settle(wait=True)
+            self._settle(math.inf)
             if self.piece.loop:
                 for buffer in (self._mix, *self._stems.values()):
                     _fold(buffer, self.length)
@@ -157,16 +156,15 @@ class Performer:
         """Frames of the piece whose notes have all been sent to render."""
         return self.frame(self._origin)
 
-    def _settle(self, wait: bool, oldest: bool = False) -> None:
-        """Add rendered blocks into the buffers, oldest first: every finished one, all with ``wait``
-        (the oldest with ``oldest``), and the oldest while more than AHEAD are out (bounding the
-        audio in flight)."""
+    def _settle(self, wait_until: float = 0) -> None:
+        """Add rendered blocks into the buffers, oldest first: each finished one, and, waiting for
+        them, those starting before frame ``wait_until`` and the oldest while more than AHEAD are out
+        (bounding the audio in flight)."""
         while self._rendering:
             block = self._rendering[0]
-            ready = all(render.done() for _, render in block.renders)
-            if not (wait or oldest or ready or len(self._rendering) > AHEAD):
+            if not (block.offset < wait_until or len(self._rendering) > AHEAD
+                    or all(render.done() for _, render in block.renders)):
                 return
-            oldest = False
             self._rendering.popleft()
             end = block.offset
             for voice, render in block.renders:
