@@ -49,7 +49,8 @@ LAYERS = ("melody", "bass", "chords", "percussion")  # in the order intensity ad
 STATE_SHAPE = (2, 256)  # (layers, hidden) of the step model; must equal melody_net's
 TARGET_LUFS = -16.0
 # Whole-piece error over 24 pieces (3 styles x 8 seeds, 16 bars; scripts/music_harmony_checks.py
-# loudness): max 0.52 LU at 8 s, 0.54 at 10 s, 1.09 at 6 s, 1.36 at 4 s. 8 s is two 4 s blocks, which render at once in the two render processes.
+# loudness): max 0.52 LU at 8 s, 0.54 at 10 s, 1.09 at 6 s, 1.36 at 4 s. 8 s is two 4 s blocks,
+# which render at once in the two render processes.
 LOUDNESS_LOOKAHEAD_SECONDS = 8.0
 MAX_BARS = 128
 # Seconds of music per request, over all of count: rendering holds ~3 MB per second of audio.
