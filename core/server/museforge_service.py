@@ -6,7 +6,7 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from functools import partial
@@ -87,6 +87,13 @@ def _collect(events: Iterable[Progress | Artifact | Chunk], cancel: threading.Ev
         if isinstance(event, Artifact):
             artifacts.append(artifact_message(event))
     return artifacts
+
+
+@dataclass(frozen=True)
+class _Seed:
+    """A streamed run's first event: the seed it runs with, known once the request is prepared."""
+
+    seed: int
 
 
 def chunk_message(chunk: Chunk) -> pb.Chunk:
@@ -262,15 +269,24 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
         what = f"Stream{route.method} {clip(name, 200)}"
         deadline = self._deadline(route.kind, name)
         try:
-            prepared = await call_in_thread(partial(self._prepare, request), self.executor, deadline)
-            yield route.event(seed=prepared.seed)
-            events = iterate_in_thread(partial(self.engine.run, prepared), self.executor)
+            events = iterate_in_thread(partial(self._prepared_run, request), self.executor)
             async for event in within(events, deadline):
+                if isinstance(event, _Seed):
+                    yield route.event(seed=event.seed)
+                    continue
                 message = route.stream_event(event)
                 if message is not None:
                     yield message
         except Exception as exc:
             fail(context, exc, what)
+
+    def _prepared_run(self, request: Request,
+                      cancel: threading.Event) -> Iterator[_Seed | Progress | Artifact | Chunk]:
+        """Prepare and run in one worker thread: a live caller (a pen on a canvas) waits for one
+        hand-off to the thread, not one for preparing and another for running."""
+        prepared = self._prepare(request, cancel)
+        yield _Seed(prepared.seed)
+        yield from self.engine.run(prepared, cancel)
 
     async def Generate(
         self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext[Any, Any]

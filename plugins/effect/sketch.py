@@ -1,0 +1,164 @@
+"""``effect.sketch``: line art in, a finished colour image out; hints, variations, redone regions (no torch).
+
+The inputs are named by ``roles``: the ``sketch`` (dark strokes on white or transparency), and
+optionally ``hints`` (scribbles of colour where the artist wants it), a ``previous`` result and
+a ``mask`` (white: redo). With previous and mask, only the masked region is made anew, with a
+new seed, following the kept colours around it; every pixel outside the mask is returned
+exactly as it was, and the new region fades in over ``blend`` pixels inside the mask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+from scipy import ndimage
+
+from museforge import Effect, GenerationContext, Media, ModelSource, Picture, Progress, Recipe
+
+from .common import IMAGE_FORMATS
+from .sketch_canvas import SIZE, Canvas, hint_planes, ink, mask_plane, straight_rgba
+from .sketch_hints import empty, keep_outside
+from .sketch_palette import hint_colours, snap
+
+__all__ = ["EFFECT", "MODEL", "RECIPES", "STYLE", "SketchParams", "finish", "style_codes"]
+
+MODELS = Path(__file__).parent / "models"
+MODEL = "effect.sketch"
+STYLE = 8  # sketch_net.STYLE (the recipe checks)
+MAX_COUNT = 16
+Role = Literal["sketch", "hints", "previous", "mask"]
+_ROLES: tuple[Role, ...] = ("sketch", "hints", "previous", "mask")
+
+
+class SketchParams(BaseModel):
+    """Parameters of effect.sketch."""
+
+    roles: list[Role] | None = Field(None, min_length=1, max_length=4, description=(
+        "What each input is, in order: 'sketch' (required: dark strokes on white or transparent), "
+        "'hints' (colour scribbles: opaque pixels of an RGBA image, or non-white pixels of an RGB "
+        "one, ask for their colour), 'previous' (an earlier result) and 'mask' (white where to "
+        "redo; needs 'previous'). Default: sketch, hints, previous, mask, as many as given."))
+    variation: float = Field(0.5, ge=0.0, le=2.0, description=(
+        "How far the seed's colouring may stray from the most likely one: 0 gives the same "
+        "colouring for every seed (the closest to what the artists chose, on average), 1 the "
+        "spread of the artists' own choices, 2 bolder ones. 0.5: varied, and still close."))
+    count: int = Field(1, ge=1, le=MAX_COUNT, description=(
+        "Variations to make, seeds seed, seed + 1, ...: one network call for all of them."))
+    palette: Literal["openmoji", "free"] = Field("openmoji", description=(
+        "'openmoji': every colour snapped to the nearest of the 24 flat colours OpenMoji's artists "
+        "colour with (and the colours of your hints), for clean flat fills; 'free': the network's "
+        "own colours, softly shaded."))
+    keep_lines: bool = Field(True, description=(
+        "Lay the artist's own strokes over the result at full resolution (crisp at any size); "
+        "false: the network's redrawn lines alone."))
+    blend: int = Field(3, ge=0, le=64, description=(
+        "With a mask: pixels inside the mask's edge over which the new region fades in (0: a hard "
+        "edge). Pixels outside the mask are never changed."))
+
+
+def resolved_roles(params: SketchParams, count: int) -> list[Role]:
+    return list(params.roles) if params.roles is not None else list(_ROLES[:count])
+
+
+def check(params: SketchParams, inputs: Sequence[Picture]) -> list[tuple[str, str]]:
+    roles = resolved_roles(params, len(inputs))
+    if len(roles) != len(inputs):
+        return [("parameters.roles", f"names {len(roles)} inputs but {len(inputs)} were sent")]
+    problems: list[tuple[str, str]] = []
+    for role in set(roles):
+        if roles.count(role) > 1:
+            problems.append(("parameters.roles", f"'{role}' is named {roles.count(role)} times"))
+    if "sketch" not in roles:
+        problems.append(("parameters.roles", "must name one input 'sketch'"))
+    if ("previous" in roles) != ("mask" in roles):
+        problems.append(("parameters.roles", "'previous' and 'mask' go together: a region is redone "
+                         "in a previous result"))
+    if problems:
+        return problems
+    sketch = inputs[roles.index("sketch")]
+    for i, (role, picture) in enumerate(zip(roles, inputs, strict=True)):
+        if (picture.width, picture.height) != (sketch.width, sketch.height):
+            problems.append((f"inputs[{i}]", f"the {role} must be the sketch's size ({picture.width}x"
+                             f"{picture.height} vs {sketch.width}x{sketch.height})"))
+        elif picture.linear:
+            problems.append((f"inputs[{i}]", f"the {role} must be a display-referred picture (PNG, "
+                             f"JPEG or WebP), not scene-linear {picture.format}"))
+    return problems
+
+
+def style_codes(seed: int, count: int, variation: float) -> np.ndarray:
+    """(count, STYLE) codes: seed + i draws the i-th, so a variation is reproducible alone."""
+    codes = [np.random.default_rng(seed + i).standard_normal(STYLE) for i in range(count)]
+    return (np.stack(codes) * variation).astype(np.float32)
+
+
+def finish(result: np.ndarray, lines: np.ndarray | None) -> np.ndarray:
+    """(4, H, W) straight RGBA with the strokes ``lines`` ((H, W) darkness) laid over it in black."""
+    if lines is None:
+        return result
+    rgb = result[:3] * (1.0 - lines)
+    return np.concatenate([rgb, np.maximum(result[3:], lines[None])]).astype(np.float32)
+
+
+def fade_in(mask: np.ndarray, blend: int) -> np.ndarray:
+    """(H, W) weight of the new region: 0 outside the mask, rising to 1 over ``blend`` pixels inside."""
+    inside = mask >= 0.5
+    if blend == 0:
+        return inside.astype(np.float32)
+    return np.clip(ndimage.distance_transform_edt(inside) / blend, 0.0, 1.0).astype(np.float32)
+
+
+def apply(ctx: GenerationContext, params: SketchParams, inputs: Sequence[Picture],
+          seed: int) -> Iterator[Progress | Media]:
+    named = dict(zip(resolved_roles(params, len(inputs)), inputs, strict=True))
+    sketch = named["sketch"]
+    canvas = Canvas(sketch.height, sketch.width)
+    lines = ink(sketch)
+    hints = hint_planes(named["hints"]) if "hints" in named else empty(sketch.height, sketch.width)
+    previous = weight = None
+    if "previous" in named:
+        previous = straight_rgba(named["previous"])
+        mask = mask_plane(named["mask"])
+        weight = fade_in(mask, params.blend)
+        kept = keep_outside(previous, mask)
+        hints = np.where(hints[4:5] > 0.5, hints, kept)  # the artist's own hints win inside the mask
+    feed = {
+        "lines": np.repeat(canvas.to_network(lines[None])[None], params.count, axis=0),
+        "hints": np.repeat(canvas.to_network(hints, hints=True)[None], params.count, axis=0),
+        "style": style_codes(seed, params.count, params.variation),
+    }
+    images = np.asarray(ctx.infer(MODEL, feed)["image"])
+    extra = hint_colours(hints)
+    for index, image in enumerate(images):
+        coloured = snap(image, extra) if params.palette == "openmoji" else image
+        result = finish(canvas.from_network(coloured), lines if params.keep_lines else None)
+        if previous is not None and weight is not None:
+            blended = previous * (1.0 - weight) + result * weight
+            result = np.where(weight[None] > 0.0, blended, previous)
+        yield Media("image", np.ascontiguousarray(result.transpose(1, 2, 0)), index,
+                    {"seed": str(seed + index), "variation": f"{params.variation:g}"})
+
+
+EFFECT = Effect(
+    name=MODEL,
+    modality="image",
+    parameters=SketchParams,
+    apply=apply,
+    formats=IMAGE_FORMATS,
+    models=(ModelSource(MODEL, MODELS / "sketch"),),
+    description="Colours and finishes line art (dark strokes on white or transparent) as an RGBA image, "
+    f"following optional colour hints; seeds give variations, and a previous result with a mask has only "
+    f"the masked region redone. Drawings are coloured on a {SIZE} x {SIZE} canvas and scaled back.",
+    min_inputs=1,
+    max_inputs=4,
+    check=check,
+)
+RECIPES = (
+    Recipe(name=MODEL, description="pix2pix U-Net with a BicycleGAN style code on OpenMoji line art and "
+           "colour pairs", build="museforge.plugins.effect.sketch_recipe:build",
+           models_dir=MODELS / "sketch"),
+)

@@ -1,0 +1,207 @@
+"""Quality of ``effect.sketch`` on held-out OpenMoji drawings, beside two baselines (numpy, SciPy,
+scikit-image, scikit-learn; no torch).
+
+- **Colour fidelity** to the artist's own colour version: mean CIELAB ΔE (CIE76) over the pixels
+  either image covers, both composited on white; and the total-variation distance between their
+  colour histograms (lightness x a* x b*, opaque pixels).
+- **Structure**: strokes re-extracted from the result (near-black pixels, luma below 0.2 on
+  white) against the sketch's (ink above 0.5), F1 with one pixel of tolerance.
+- **Realism**: ``sketch_judge`` trained on real vs each baseline; the share of results it calls real.
+- **Hand-drawn strokes**: all of the above again on the drawings roughened at strength 0.5 and 1
+  (``sketch_strokes``), the colour version following the same wobble.
+- **Hints**: one scribble of an unusual colour (the region's own, turned about the grey axis) in
+  the largest enclosed region; ΔE of that region's result from the hinted colour, with and without it.
+- **Variations**: mean ΔE between the results of four seeds for the same drawing.
+
+Results are made exactly as the server makes them (``sketch.style_codes``, ``sketch.finish``),
+drawing i with seed EVAL_SEED + i, at the served defaults (variation 0.5, palette openmoji).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+from skimage.color import rgb2lab
+
+from .sketch import STYLE, SketchParams, finish, style_codes
+from .sketch_baselines import FlatFill, NearestDrawing, regions
+from .sketch_batches import hue_turn, roughened_pair
+from .sketch_data import SketchPairs, sketch_held_out, sketch_train
+from .sketch_hints import empty
+from .sketch_judge import features, judged_real, on_white
+from .sketch_palette import hint_colours, snap
+
+__all__ = ["EVAL_SEED", "STRENGTHS", "colour_error", "evaluate_session", "histogram_distance", "run",
+           "served", "structure_f1"]
+
+EVAL_SEED = 2024
+STRENGTHS = (("clean", 0.0), ("rough", 0.5), ("rougher", 1.0))
+_BATCH = 64
+
+
+def run(session: Any, lines: np.ndarray, hints: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """The network's (N, 4, 64, 64) results, in batches."""
+    out = [session.run(["image"], {"lines": lines[i:i + _BATCH], "hints": hints[i:i + _BATCH],
+                                   "style": codes[i:i + _BATCH]})[0] for i in range(0, len(lines), _BATCH)]
+    return np.concatenate(out).astype(np.float32)
+
+
+def served(session: Any, lines: np.ndarray, hints: np.ndarray | None = None, *, seed: int = EVAL_SEED,
+           **settings: Any) -> np.ndarray:
+    """What effect.sketch returns for each 64 x 64 drawing i with seed ``seed + i`` (``settings``:
+    SketchParams fields, the defaults otherwise)."""
+    params = SketchParams(**settings)
+    if hints is None:
+        hints = np.broadcast_to(empty(*lines.shape[2:]), (len(lines), 5, *lines.shape[2:]))
+    hints = np.ascontiguousarray(hints, np.float32)
+    codes = np.concatenate([style_codes(seed + i, 1, params.variation) for i in range(len(lines))])
+    images = run(session, lines, hints, codes.reshape(-1, STYLE))
+    out = []
+    for image, plane, hint in zip(images, lines[:, 0], hints, strict=True):
+        coloured = snap(image, hint_colours(hint)) if params.palette == "openmoji" else image
+        out.append(finish(coloured, plane if params.keep_lines else None))
+    return np.stack(out)
+
+
+def _lab(rgba: np.ndarray) -> np.ndarray:
+    return np.stack([rgb2lab(image) for image in on_white(rgba)])
+
+
+def colour_error(result: np.ndarray, real: np.ndarray) -> float:
+    """Mean over drawings of the mean ΔE over pixels either covers."""
+    difference = np.linalg.norm(_lab(result) - _lab(real), axis=-1)
+    covered = (result[:, 3] > 0.1) | (real[:, 3] > 0.1)
+    per = [float(d[c].mean()) if c.any() else 0.0 for d, c in zip(difference, covered, strict=True)]
+    return float(np.mean(per))
+
+
+def _histograms(rgba: np.ndarray) -> np.ndarray:
+    out = []
+    for lab, alpha in zip(_lab(rgba), rgba[:, 3], strict=True):
+        pixels = lab[alpha > 0.5]
+        counts = np.histogramdd(pixels, bins=(4, 6, 6), range=((0, 100), (-80, 80), (-80, 80)))[0].ravel()
+        out.append(counts / max(counts.sum(), 1.0))
+    return np.asarray(out)
+
+
+def histogram_distance(result: np.ndarray, real: np.ndarray) -> float:
+    return float(np.mean(0.5 * np.abs(_histograms(result) - _histograms(real)).sum(axis=1)))
+
+
+def _strokes(darkness: np.ndarray) -> np.ndarray:
+    # Near-black only: a red or blue fill is dark too (luma ~0.4), but it is no stroke.
+    return darkness > 0.8
+
+
+def structure_f1(result: np.ndarray, lines: np.ndarray) -> float:
+    """Mean F1 of the result's strokes against the sketch's (``lines`` (N, 1, H, W)), 1 px tolerance."""
+    darkness = 1.0 - on_white(result) @ np.array([0.299, 0.587, 0.114])
+    scores = []
+    for got_plane, want_plane in zip(darkness, lines[:, 0], strict=True):
+        got, want = _strokes(got_plane), want_plane > 0.5
+        near_got, near_want = (ndimage.binary_dilation(x, np.ones((3, 3))) for x in (got, want))
+        precision = (got & near_want).sum() / max(got.sum(), 1)
+        recall = (want & near_got).sum() / max(want.sum(), 1)
+        scores.append(0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall))
+    return float(np.mean(scores))
+
+
+def held_out_drawings(held: SketchPairs, strength: float) -> tuple[np.ndarray, np.ndarray]:
+    """(lines (N, 1, 64, 64), colour (N, 4, 64, 64)) of the held-out pairs, roughened at ``strength``."""
+    lines, colour = held.unit_lines(), held.unit_colour()
+    if strength == 0.0:
+        return lines, colour
+    pairs = [roughened_pair(plane, rgba, np.random.default_rng(EVAL_SEED + i), strength)
+             for i, (plane, rgba) in enumerate(zip(lines[:, 0], colour, strict=True))]
+    return np.stack([p[0] for p in pairs])[:, None], np.stack([p[1] for p in pairs])
+
+
+def _hint_case(plane: np.ndarray, rgba: np.ndarray,
+               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray] | None:
+    """(hints, region) for the drawing's largest enclosed region, or None when it has none of 40+ px."""
+    labels, outside = regions(plane)
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    sizes[outside] = 0
+    if sizes.max(initial=0) < 40:
+        return None
+    region = labels == int(np.argmax(sizes))
+    own = rgba[:3, region].mean(axis=1)
+    colour = hue_turn(own[:, None], float(rng.uniform(2.0, 4.3)))[:, 0]
+    hints = empty(*plane.shape)
+    core = ndimage.binary_erosion(region, np.ones((3, 3)))
+    ys, xs = np.nonzero(core if core.any() else region)
+    middle = int(np.argmin((ys - ys.mean()) ** 2 + (xs - xs.mean()) ** 2))
+    y, x = ys[middle], xs[middle]
+    stroke = np.zeros_like(region)
+    stroke[max(0, y - 1):y + 2, max(0, x - 4):x + 5] = True
+    stroke &= region
+    hints[:3, stroke] = colour[:, None]
+    hints[3:, stroke] = 1.0
+    measured = region & ~ndimage.binary_dilation(plane > 0.3)  # the region's paper, off its strokes
+    return (hints, measured) if measured.any() else None
+
+
+def hint_figures(session: Any, held: SketchPairs) -> dict[str, float]:
+    lines = held.unit_lines()
+    cases = [(i, _hint_case(p, c, np.random.default_rng(EVAL_SEED + i)))
+             for i, (p, c) in enumerate(zip(lines[:, 0], held.unit_colour(), strict=True))]
+    kept = [(i, case) for i, case in cases if case is not None]
+    index = np.array([i for i, _ in kept])
+    hints = np.stack([case[0] for _, case in kept])
+    with_hint, without = served(session, lines[index], hints), served(session, lines[index])
+    errors: dict[str, list[float]] = {"with": [], "without": []}
+    for n, (_, (hint, region)) in enumerate(kept):
+        want = rgb2lab(hint[:3, hint[4] > 0.5].mean(axis=1)[None, None])[0, 0]
+        for name, images in (("with", with_hint), ("without", without)):
+            got = rgb2lab(on_white(images[n:n + 1])[0])[region]
+            errors[name].append(float(np.linalg.norm(got - want, axis=-1).mean()))
+    return {"hint_error": float(np.mean(errors["with"])),
+            "hint_error_unhinted": float(np.mean(errors["without"])),
+            "hint_drawings": len(kept)}
+
+
+def variation_spread(session: Any, lines: np.ndarray, seeds: int = 4) -> float:
+    outs = [_lab(served(session, lines, seed=EVAL_SEED + 1000 * k)) for k in range(seeds)]
+    pairs = [np.linalg.norm(outs[a] - outs[b], axis=-1).mean()
+             for a in range(seeds) for b in range(a + 1, seeds)]
+    return float(np.mean(pairs))
+
+
+def evaluate_session(session: Any, held: SketchPairs | None = None,
+                     train: SketchPairs | None = None) -> dict[str, Any]:
+    """Every figure the manifest records and the tests recompute from the shipped ONNX."""
+    held = sketch_held_out() if held is None else held
+    train = sketch_train() if train is None else train
+    methods: dict[str, Callable[[np.ndarray], np.ndarray]] = {"flat_fill": FlatFill(train),
+                                                               "nearest": NearestDrawing(train)}
+    figures: dict[str, Any] = {"held_out_drawings": len(held)}
+    for tag, strength in STRENGTHS:
+        lines, real = held_out_drawings(held, strength)
+        results = {"model": served(session, lines)}
+        results.update({name: method(lines) for name, method in methods.items()})
+        for name, result in results.items():
+            figures[f"{name}_colour_error_{tag}"] = colour_error(result, real)
+            figures[f"{name}_histogram_distance_{tag}"] = histogram_distance(result, real)
+            figures[f"{name}_structure_f1_{tag}"] = structure_f1(result, lines)
+        figures[f"real_structure_f1_{tag}"] = structure_f1(real, lines)
+        if tag == "clean":
+            for label, settings in (("variation0", {"variation": 0.0}), ("variation1", {"variation": 1.0}),
+                                    ("free_palette", {"palette": "free"})):
+                other = served(session, lines, **settings)
+                figures[f"model_colour_error_{label}"] = colour_error(other, real)
+                figures[f"model_histogram_distance_{label}"] = histogram_distance(other, real)
+            network_only = served(session, lines, keep_lines=False)
+            figures["model_structure_f1_network_only"] = structure_f1(network_only, lines)
+            rows = {name: features(result) for name, result in results.items()}
+            real_rows = features(real)
+            for name in methods:
+                judged = judged_real(real_rows, rows[name], {"model": rows["model"], "baseline": rows[name]})
+                figures[f"judge_vs_{name}_accuracy"] = judged["accuracy"]
+                figures[f"judge_vs_{name}_model_called_real"] = judged["model"]
+                figures[f"judge_vs_{name}_baseline_called_real"] = judged["baseline"]
+            figures["variation_spread"] = variation_spread(session, lines[:64])
+    return {**figures, **hint_figures(session, held)}

@@ -1,0 +1,146 @@
+"""effect.sketch without the shipped model: the quick recipe, the data, strokes, hints, canvas and checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from museforge.engine.effect import Picture
+from museforge.plugins.effect import sketch_data
+from museforge.plugins.effect.sketch import SketchParams, check, fade_in, finish, style_codes
+from museforge.plugins.effect.sketch_baselines import FlatFill, NearestDrawing
+from museforge.plugins.effect.sketch_canvas import SIZE, Canvas, hint_planes, ink
+from museforge.plugins.effect.sketch_hints import keep_outside, scribbles
+from museforge.plugins.effect.sketch_palette import OPENMOJI_PALETTE, commonest_colours, hint_colours, snap
+from museforge.plugins.effect.sketch_strokes import roughen
+from tests.models import quick_export
+
+
+def test_quick_export(tmp_path: Path) -> None:
+    out = tmp_path / "sketch"
+    manifest = quick_export("effect.sketch", out)
+    assert [t.name for t in manifest.inputs] == ["lines", "hints", "style"]
+    assert (out / "1" / "model.onnx").stat().st_size < 8_000_000
+    for key in ("model_colour_error_clean", "flat_fill_colour_error_clean", "nearest_colour_error_clean",
+                "model_structure_f1_rougher", "judge_vs_nearest_accuracy", "hint_error"):
+        assert key in manifest.metrics
+    [data] = manifest.training_data
+    assert data.licence == "CC-BY-SA-4.0" and "OpenMoji" in data.attribution
+
+
+def test_the_source_is_pinned_and_the_splits_are_apart() -> None:
+    source = sketch_data.SKETCH_SOURCE
+    assert (source.registry, source.package, source.version) == ("npm", "openmoji", "17.0.0")
+    assert source.licence == "CC-BY-SA-4.0" and "package/LICENSE.txt" in source.licence_files
+    train, held = sketch_data.sketch_train(), sketch_data.sketch_held_out()
+    assert (len(train), len(held)) == (1858, 301)
+    assert not {x.tobytes() for x in held.lines} & {x.tobytes() for x in train.lines}
+    assert train.colour.shape[1:] == (64, 64, 4)
+    assert set(np.unique(held.group)) == set(range(len(sketch_data.GROUPS)))
+
+
+def test_roughened_strokes_are_reproducible_and_stay_ink() -> None:
+    lines = sketch_data.sketch_held_out().unit_lines()[0, 0]
+    assert np.array_equal(roughen(lines, np.random.default_rng(0), 0.0).lines, lines)
+    a = roughen(lines, np.random.default_rng(5), 1.0)
+    b = roughen(lines, np.random.default_rng(5), 1.0)
+    assert np.array_equal(a.lines, b.lines)
+    assert a.lines.min() >= 0.0 and a.lines.max() <= 1.0
+    assert 0.3 < a.lines.sum() / lines.sum() < 2.0 and not np.allclose(a.lines, lines)
+    with pytest.raises(ValueError):
+        roughen(lines, np.random.default_rng(0), 1.5)
+
+
+def test_scribbles_take_the_colour_under_them_and_stay_off_the_strokes() -> None:
+    held = sketch_data.sketch_held_out()
+    colour, lines = held.unit_colour()[3], held.unit_lines()[3, 0]
+    hints = scribbles(colour, lines, np.random.default_rng(1), 4)
+    where = hints[4] > 0
+    assert where.any() and not (where & (lines > 0.3)).any()
+    assert np.all(colour[3][where] > 0.5)
+
+
+def test_kept_pixels_become_hints_outside_the_mask() -> None:
+    previous = np.random.default_rng(0).random((4, 8, 8)).astype(np.float32)
+    mask = np.zeros((8, 8), np.float32)
+    mask[2:5, 2:5] = 1.0
+    hints = keep_outside(previous, mask)
+    assert np.array_equal(hints[4], 1.0 - mask)
+    assert np.array_equal(hints[:4, 0, 0], previous[:, 0, 0]) and not hints[:4, 3, 3].any()
+    weight = fade_in(mask, 2)
+    assert not weight[mask == 0].any() and weight[3, 3] == 1.0 and 0 < weight[2, 2] < 1.0
+
+
+def picture(h: int, w: int, channels: int = 3, alpha: bool = False, fill: float = 1.0) -> Picture:
+    return Picture(np.full((h, w, channels), fill, np.float32),
+                   np.zeros((h, w), np.float32) if alpha else None, "png")
+
+
+def test_canvas_fits_any_drawing_and_scales_back() -> None:
+    canvas = Canvas(100, 200)
+    assert canvas.inner == (16, 0, 32, 64)
+    planes = np.ones((1, 100, 200), np.float32)
+    on = canvas.to_network(planes)
+    assert on.shape == (1, SIZE, SIZE) and on[0, 16:48].min() == 1.0 and on[0, :16].max() == 0.0
+    image = np.zeros((4, SIZE, SIZE), np.float32)
+    image[:, 16:48] = 1.0
+    back = canvas.from_network(image)
+    assert back.shape == (4, 100, 200) and np.allclose(back, 1.0, atol=1e-5)
+
+
+def test_ink_and_hints_read_what_an_artist_sends() -> None:
+    page = picture(8, 8)
+    page.colour[2, :, :] = 0.0  # a black stroke on white paper
+    assert ink(page)[2].min() == 1.0 and ink(page)[0].max() == 0.0
+    scanned = picture(8, 8, fill=0.85)  # grey paper reads as no ink
+    assert ink(scanned).max() == 0.0
+    transparent = picture(8, 8, channels=3, alpha=True, fill=0.0)
+    assert ink(transparent).max() == 0.0
+    hints = picture(8, 8)
+    hints.colour[4, 4] = (1.0, 0.0, 0.0)  # one red pixel on white
+    planes = hint_planes(hints)
+    assert planes[4].sum() == 1 and tuple(planes[:4, 4, 4]) == (1.0, 0.0, 0.0, 1.0)
+
+
+def test_checks_name_the_problem() -> None:
+    ok = [picture(10, 10), picture(10, 10)]
+    assert check(SketchParams(), ok) == []
+    assert check(SketchParams(roles=["hints", "sketch"]), ok) == []
+    assert check(SketchParams(), [picture(10, 10), picture(10, 12)])[0][0] == "inputs[1]"
+    assert check(SketchParams(roles=["sketch", "mask"]), ok)[0][0] == "parameters.roles"
+
+
+def test_style_codes_and_strokes_over_the_result() -> None:
+    codes = style_codes(5, 3, 1.0)
+    assert np.array_equal(codes[1], style_codes(6, 1, 1.0)[0]) and not style_codes(5, 2, 0.0).any()
+    result = np.ones((4, 2, 2), np.float32)
+    lines = np.array([[1.0, 0.0], [0.5, 0.0]], np.float32)
+    out = finish(result, lines)
+    assert out[0, 0, 0] == 0.0 and out[0, 1, 0] == 0.5 and out[3].min() == 1.0
+
+
+def test_baselines_fill_enclosed_regions_and_retrieve_their_own_drawing() -> None:
+    train = sketch_data.sketch_train()
+    few = train.subset(np.arange(40))
+    nearest = NearestDrawing(few)
+    found = nearest.indices(few.unit_lines()[:5])  # OpenMoji draws a few emoji alike: same lines, any of them
+    assert np.array_equal(few.lines[found], few.lines[:5])
+    filled = FlatFill(few)(train.unit_lines()[:1])
+    assert filled.shape == (1, 4, 64, 64) and filled[0, 3, 32, 32] == 1.0 and filled[0, 3, 0, 0] == 0.0
+
+
+def test_the_palette_is_the_training_drawings_commonest_colours_and_hints_join_it() -> None:
+    assert commonest_colours(sketch_data.sketch_train(), len(OPENMOJI_PALETTE)) == OPENMOJI_PALETTE
+    image = np.zeros((4, 2, 2), np.float32)
+    image[:3] = np.array([0.98, 0.9, 0.2], np.float32)[:, None, None]  # near OpenMoji's yellow
+    image[3] = 0.5
+    snapped = snap(image)
+    assert np.allclose(snapped[:3, 0, 0], np.array([0xFC, 0xEA, 0x2B]) / 255) and np.all(snapped[3] == 0.5)
+    pink = np.array([[1.0, 0.0, 1.0]], np.float32)
+    magenta = np.concatenate([pink.T[:, :, None] * np.ones((3, 2, 2)), image[3:]])
+    assert np.allclose(snap(magenta, pink)[:3, 1, 1], pink[0])  # a hinted colour stays
+    hints = np.zeros((5, 2, 2), np.float32)
+    hints[:3, 0, 0], hints[4, 0, 0] = pink[0], 1.0
+    assert np.allclose(hint_colours(hints), pink)

@@ -1,0 +1,83 @@
+"""Quality of the shipped effect.sketch model, recomputed from its ONNX on held-out OpenMoji drawings.
+
+Targets from the sketch-to-image issue that version 1 does not meet yet are strict xfails with
+their figures, so meeting one turns the test red until its mark is removed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from museforge.plugins.effect import sketch_data
+from museforge.plugins.effect.sketch import MODELS
+from museforge.plugins.effect.sketch_quality import evaluate_session
+from museforge.runtime.manifest import Manifest
+from tests.models import served_version, shipped_session
+
+BASELINES = ("flat_fill", "nearest")
+HINT_BOUND = 20.0  # mean CIELAB ΔE of a hinted region from the hinted colour
+
+
+@pytest.fixture(scope="module")
+def figures() -> dict[str, Any]:
+    return evaluate_session(shipped_session(served_version(MODELS / "sketch")))
+
+
+def test_colours_beat_the_nearest_drawing_and_the_flat_fill_palette(figures: dict[str, Any]) -> None:
+    assert figures["model_colour_error_clean"] < figures["nearest_colour_error_clean"]
+    assert figures["model_histogram_distance_clean"] < figures["flat_fill_histogram_distance_clean"]
+    # Strokes as a rough hand draws them: the model beats the flat fill on both counts.
+    assert figures["model_colour_error_rougher"] < figures["flat_fill_colour_error_rougher"]
+    assert figures["model_histogram_distance_rougher"] < figures["flat_fill_histogram_distance_rougher"]
+
+
+@pytest.mark.xfail(strict=True, reason="not met by version 1: mean ΔE 34.9 vs the flat fill's 31.0 "
+                   "(33.2 at variation 0); docs/effects/sketch.md")
+def test_colours_closer_to_the_artists_than_the_flat_fill(figures: dict[str, Any]) -> None:
+    assert figures["model_colour_error_clean"] < figures["flat_fill_colour_error_clean"]
+
+
+@pytest.mark.xfail(strict=True, reason="not met by version 1: histogram distance 0.557 vs the nearest "
+                   "drawing's 0.448 (0.526 at variation 0); docs/effects/sketch.md")
+def test_palette_closer_to_the_artists_than_the_nearest_drawing(figures: dict[str, Any]) -> None:
+    assert figures["model_histogram_distance_clean"] < figures["nearest_histogram_distance_clean"]
+
+
+@pytest.mark.parametrize("tag", ["clean", "rough", "rougher"])
+def test_structure_follows_the_sketch(figures: dict[str, Any], tag: str) -> None:
+    assert figures[f"model_structure_f1_{tag}"] >= 0.8
+    assert figures[f"model_structure_f1_{tag}"] >= figures[f"nearest_structure_f1_{tag}"]
+    # The flat fill keeps the sketch's strokes exactly: on clean sketches it is the ceiling.
+    assert figures[f"model_structure_f1_{tag}"] >= figures[f"flat_fill_structure_f1_{tag}"] - 0.05
+
+
+def test_the_realism_judges_call_the_model_real_more_often_than_the_baseline_they_learnt(
+        figures: dict[str, Any]) -> None:
+    for baseline in BASELINES:
+        assert figures[f"judge_vs_{baseline}_accuracy"] > 0.55, baseline  # each judge learnt something
+        assert (figures[f"judge_vs_{baseline}_model_called_real"]
+                > figures[f"judge_vs_{baseline}_baseline_called_real"] + 0.2), baseline
+
+
+def test_hints_move_the_colour_and_seeds_vary(figures: dict[str, Any]) -> None:
+    assert figures["hint_error"] < figures["hint_error_unhinted"] - 20.0
+    assert figures["variation_spread"] > 5.0
+
+
+@pytest.mark.xfail(strict=True, reason="not met by version 1: a hinted region is 46.2 ΔE from the hint "
+                   "(81.3 without it); docs/effects/sketch.md")
+def test_hinted_regions_take_the_hinted_colour(figures: dict[str, Any]) -> None:
+    assert figures["hint_error"] <= HINT_BOUND
+
+
+def test_manifest_records_the_measured_figures(figures: dict[str, Any]) -> None:
+    manifest = Manifest.read(served_version(MODELS / "sketch"))
+    assert not manifest.quick
+    for key in ("model_colour_error_clean", "model_structure_f1_clean", "hint_error", "variation_spread",
+                "judge_vs_nearest_model_called_real", "model_histogram_distance_rougher"):
+        assert manifest.metrics[key] == pytest.approx(figures[key], abs=1e-9), key
+    assert manifest.dataset["held_out_fingerprint"] == sketch_data.held_out_fingerprint()
+    [data] = manifest.training_data
+    assert (data.package, data.registry, data.licence) == ("openmoji", "npm", "CC-BY-SA-4.0")

@@ -1,0 +1,119 @@
+"""effect.sketch served end to end: sketches, hints, variations, redone regions and clear refusals."""
+
+from __future__ import annotations
+
+import io
+
+import grpc
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from museforge.client import Client, field_violations
+from museforge.engine.codecs.encoders import read_png_provenance
+
+EFFECT = "effect.sketch"
+
+
+def png(image: np.ndarray | Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    (image if isinstance(image, Image.Image) else Image.fromarray(image)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def decoded(data: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as image:
+        return np.asarray(image.convert("RGBA"))
+
+
+def face(width: int = 64, height: int = 64) -> Image.Image:
+    """A smiley drawn as a person would with a mouse: black strokes on white."""
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    s = min(width, height) / 64
+    cx, cy = width / 2, height / 2
+    stroke = max(2, round(2 * s))
+    draw.ellipse([cx - 24 * s, cy - 24 * s, cx + 24 * s, cy + 24 * s], outline="black", width=stroke)
+    for dx in (-9, 9):
+        draw.ellipse([cx + (dx - 3) * s, cy - 10 * s, cx + (dx + 3) * s, cy - 4 * s], fill="black")
+    draw.arc([cx - 13 * s, cy - 6 * s, cx + 13 * s, cy + 14 * s], 20, 160, fill="black", width=stroke)
+    return image
+
+
+def test_a_sketch_comes_back_coloured_at_its_own_size_with_its_lines(client: Client) -> None:
+    sketch = face(96, 80)
+    reply = client.apply_effect(EFFECT, [png(sketch)], seed=7)
+    [artifact] = reply.artifacts
+    out = decoded(artifact.data)
+    assert out.shape == (80, 96, 4)
+    inside = out[40, 48]  # the middle of the face, between eyes and mouth
+    assert inside[3] == 255, inside
+    assert int(inside[:3].max()) - int(inside[:3].min()) > 40, inside  # a colour, not grey
+    assert out[2, 2, 3] < 64  # the paper outside the drawing stays (nearly) transparent
+    strokes = np.asarray(sketch.convert("L")) < 128
+    assert np.all(out[strokes][:, :3].max(axis=1) < 128)  # the artist's strokes are kept, dark
+    provenance = read_png_provenance(artifact.data)
+    assert provenance["effect"] == EFFECT and "CC-BY-SA-4.0" in provenance["training_data"]
+    again = client.apply_effect(EFFECT, [png(sketch)], seed=7)
+    assert again.artifacts[0].data == artifact.data
+
+
+def test_seeds_give_variations_and_variation_zero_gives_one_colouring(client: Client) -> None:
+    sketch = png(face())
+    reply = client.apply_effect(EFFECT, [sketch], {"count": 3}, seed=1)
+    images = [decoded(a.data).astype(np.int16) for a in reply.artifacts]
+    assert len(images) == 3
+    assert np.abs(images[0] - images[1]).mean() > 1.0 and np.abs(images[1] - images[2]).mean() > 1.0
+    single = client.apply_effect(EFFECT, [sketch], seed=2)  # the second variation, alone
+    assert np.array_equal(decoded(single.artifacts[0].data), images[1])
+    flat = client.apply_effect(EFFECT, [sketch], {"count": 2, "variation": 0}, seed=1)
+    assert np.array_equal(decoded(flat.artifacts[0].data), decoded(flat.artifacts[1].data))
+
+
+def test_a_hint_colours_its_region(client: Client) -> None:
+    sketch = face()
+    hints = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    ImageDraw.Draw(hints).line([(24, 42), (40, 42)], fill=(40, 90, 230, 255), width=3)  # blue, mouth
+    steady = {"variation": 0}
+    hinted = decoded(client.apply_effect(EFFECT, [png(sketch), png(hints)], steady, seed=3).artifacts[0].data)
+    plain = decoded(client.apply_effect(EFFECT, [png(sketch)], steady, seed=3).artifacts[0].data)
+    cheek = hinted[44:48, 18:22, :3].reshape(-1, 3).astype(int).mean(axis=0)
+    assert cheek[2] > cheek[0] + 40, cheek  # blue wins over red in the hinted region
+    assert not np.array_equal(hinted, plain)
+
+
+def test_a_masked_region_is_redone_and_every_other_pixel_is_kept(client: Client) -> None:
+    sketch = png(face())
+    first = client.apply_effect(EFFECT, [sketch], seed=11).artifacts[0].data
+    mask = np.zeros((64, 64), np.uint8)
+    mask[8:30, 8:56] = 255  # the top half of the face
+    redo = client.apply_effect(EFFECT, [sketch, first, png(mask)], {"roles": ["sketch", "previous", "mask"]},
+                               seed=12)
+    before, after = decoded(first), decoded(redo.artifacts[0].data)
+    assert np.array_equal(before[mask == 0], after[mask == 0])
+    assert np.abs(before[mask > 0].astype(int) - after[mask > 0].astype(int)).mean() > 1.0
+
+
+@pytest.mark.parametrize(("parameters", "count", "field", "words"), [
+    ({"roles": ["hints"]}, 1, "parameters.roles", "'sketch'"),
+    ({"roles": ["sketch", "sketch"]}, 2, "parameters.roles", "named 2 times"),
+    ({"roles": ["sketch", "previous"]}, 2, "parameters.roles", "go together"),
+    ({"roles": ["sketch"]}, 2, "parameters.roles", "names 1 inputs but 2"),
+    ({"roles": ["sketch", "colours"]}, 2, "parameters.roles.1", "'sketch', 'hints', 'previous' or 'mask'"),
+    ({"variation": 3}, 1, "parameters.variation", ""),
+    ({"count": 17}, 1, "parameters.count", ""),
+])
+def test_bad_requests_name_the_field(client: Client, parameters: dict[str, object], count: int,
+                                     field: str, words: str) -> None:
+    with pytest.raises(grpc.RpcError) as caught:
+        client.apply_effect(EFFECT, [png(face())] * count, parameters)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    violations = dict(field_violations(caught.value))
+    assert field in violations and words in violations[field], violations
+
+
+def test_inputs_of_another_size_are_named(client: Client) -> None:
+    with pytest.raises(grpc.RpcError) as caught:
+        client.apply_effect(EFFECT, [png(face()), png(face(32, 32))])
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "the sketch's size" in dict(field_violations(caught.value))["inputs[1]"]
