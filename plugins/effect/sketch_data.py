@@ -27,9 +27,8 @@ from museforge.export.dataset_sources import RegistrySource, fetch
 from museforge.export.datasets import Fingerprint
 
 __all__ = ["GROUPS", "HELD_OUT_FILE", "SIZE", "SKETCH_SOURCE", "SKETCH_TRAINING_DATA", "TRAIN_FILE",
-           "SketchPairs", "SketchSplit", "ink", "quick_fixture", "read_pairs", "sketch_held_out",
-           "sketch_split", "sketch_train",
-           "write_sketch_splits"]
+           "SketchPairs", "SketchSplit", "commonest_colours", "ink", "quick_fixture", "read_pairs",
+           "sketch_held_out", "sketch_split", "sketch_train", "write_sketch_splits"]
 
 SIZE = 64
 GROUPS = ("smileys-emotion", "people-body", "animals-nature", "food-drink", "travel-places", "activities",
@@ -115,6 +114,16 @@ def read_pairs(package: Path) -> SketchPairs:
         colour.append(_render(package / "color" / "svg" / name))
         groups.append(GROUPS.index(entry["group"]))
     return SketchPairs(np.stack(lines), np.stack(colour), np.array(groups, dtype=np.int64))
+
+
+def commonest_colours(pairs: SketchPairs, count: int) -> tuple[str, ...]:
+    """The ``count`` commonest colours of fully opaque pixels, commonest first, as hex
+    (``sketch_palette.OPENMOJI_PALETTE`` is this for the training split)."""
+    pixels = pairs.colour.reshape(-1, 4)
+    pixels = pixels[pixels[:, 3] == 255][:, :3]
+    colours, counts = np.unique(pixels, axis=0, return_counts=True)
+    order = np.argsort(-counts, kind="stable")[:count]
+    return tuple("".join(f"{int(v):02x}" for v in colours[i]) for i in order)
 
 
 def _split(every: SketchPairs) -> tuple[SketchPairs, SketchPairs]:

@@ -12,26 +12,16 @@ from __future__ import annotations
 import numpy as np
 from skimage.color import rgb2lab
 
-from .sketch_data import SketchPairs
+__all__ = ["OPENMOJI_PALETTE", "hint_colours", "snap"]
 
-__all__ = ["OPENMOJI_PALETTE", "commonest_colours", "snap"]
-
-# commonest_colours(sketch_train(), 24), as hex (tests recompute it from the committed split).
+# sketch_data.commonest_colours(sketch_train(), 24), as hex (tests recompute it from the committed
+# split). Serving imports this module, so it must not import the data module (the export kit).
 OPENMOJI_PALETTE = (
     "000000", "ffffff", "fcea2b", "92d3f5", "d0cfce", "3f3f3f", "ea5a47", "d22f27", "9b9b9a", "a57939",
     "f4aa41", "61b2e4", "b1cc33", "8967aa", "f1b31c", "5c9e31", "e27022", "6a462f", "b399c8", "ffa7c0",
     "7e7516", "1e50a0", "bdaf21", "ecdb29",
 )
 _MAX_HINT_COLOURS = 16
-
-
-def commonest_colours(pairs: SketchPairs, count: int) -> tuple[str, ...]:
-    """The ``count`` commonest colours of fully opaque pixels, commonest first, as hex."""
-    pixels = pairs.colour.reshape(-1, 4)
-    pixels = pixels[pixels[:, 3] == 255][:, :3]
-    colours, counts = np.unique(pixels, axis=0, return_counts=True)
-    order = np.argsort(-counts, kind="stable")[:count]
-    return tuple("".join(f"{int(v):02x}" for v in colours[i]) for i in order)
 
 
 def _rgb(hexes: tuple[str, ...]) -> np.ndarray:

@@ -13,7 +13,7 @@ from museforge.plugins.effect.sketch import SketchParams, check, fade_in, finish
 from museforge.plugins.effect.sketch_baselines import FlatFill, NearestDrawing
 from museforge.plugins.effect.sketch_canvas import SIZE, Canvas, hint_planes, ink
 from museforge.plugins.effect.sketch_hints import keep_outside, scribbles
-from museforge.plugins.effect.sketch_palette import OPENMOJI_PALETTE, commonest_colours, hint_colours, snap
+from museforge.plugins.effect.sketch_palette import OPENMOJI_PALETTE, hint_colours, snap
 from museforge.plugins.effect.sketch_strokes import roughen
 from tests.models import quick_export
 
@@ -132,7 +132,8 @@ def test_baselines_fill_enclosed_regions_and_retrieve_their_own_drawing() -> Non
 
 
 def test_the_palette_is_the_training_drawings_commonest_colours_and_hints_join_it() -> None:
-    assert commonest_colours(sketch_data.sketch_train(), len(OPENMOJI_PALETTE)) == OPENMOJI_PALETTE
+    train = sketch_data.sketch_train()
+    assert sketch_data.commonest_colours(train, len(OPENMOJI_PALETTE)) == OPENMOJI_PALETTE
     image = np.zeros((4, 2, 2), np.float32)
     image[:3] = np.array([0.98, 0.9, 0.2], np.float32)[:, None, None]  # near OpenMoji's yellow
     image[3] = 0.5
