@@ -19,7 +19,6 @@ from scipy import ndimage
 
 from museforge import Effect, GenerationContext, Media, ModelSource, Picture, Progress, Recipe
 
-from .common import IMAGE_FORMATS
 from .sketch_canvas import SIZE, Canvas, hint_planes, ink, mask_plane, straight_rgba
 from .sketch_hints import empty, keep_outside
 from .sketch_palette import hint_colours, snap
@@ -30,6 +29,10 @@ MODELS = Path(__file__).parent / "models"
 MODEL = "effect.sketch"
 STYLE = 8  # sketch_net.STYLE (the recipe checks)
 MAX_COUNT = 16
+MAX_SIDE = 2048  # the network colours a 64 x 64 canvas: a larger drawing adds no detail, only cost
+# Lossless RGBA only: a JPEG would drop the transparency and WebP would blur what a redo keeps
+# exactly. A JPEG or WebP sketch comes back as PNG.
+FORMATS = ("png", "png16")
 Role = Literal["sketch", "hints", "previous", "mask"]
 _ROLES: tuple[Role, ...] = ("sketch", "hints", "previous", "mask")
 
@@ -69,7 +72,7 @@ def check(params: SketchParams, inputs: Sequence[Picture]) -> list[tuple[str, st
     if len(roles) != len(inputs):
         return [("parameters.roles", f"names {len(roles)} inputs but {len(inputs)} were sent")]
     problems: list[tuple[str, str]] = []
-    for role in set(roles):
+    for role in dict.fromkeys(roles):
         if roles.count(role) > 1:
             problems.append(("parameters.roles", f"'{role}' is named {roles.count(role)} times"))
     if "sketch" not in roles:
@@ -80,6 +83,10 @@ def check(params: SketchParams, inputs: Sequence[Picture]) -> list[tuple[str, st
     if problems:
         return problems
     sketch = inputs[roles.index("sketch")]
+    if max(sketch.width, sketch.height) > MAX_SIDE:
+        return [(f"inputs[{roles.index('sketch')}]", f"the sketch may be at most {MAX_SIDE} px a side "
+                 f"({sketch.width}x{sketch.height}): it is coloured on a 64 x 64 canvas, so a larger "
+                 "one adds no detail")]
     for i, (role, picture) in enumerate(zip(roles, inputs, strict=True)):
         if (picture.width, picture.height) != (sketch.width, sketch.height):
             problems.append((f"inputs[{i}]", f"the {role} must be the sketch's size ({picture.width}x"
@@ -107,9 +114,18 @@ def finish(result: np.ndarray, lines: np.ndarray | None) -> np.ndarray:
 def fade_in(mask: np.ndarray, blend: int) -> np.ndarray:
     """(H, W) weight of the new region: 0 outside the mask, rising to 1 over ``blend`` pixels inside."""
     inside = mask >= 0.5
-    if blend == 0:
+    if blend == 0 or inside.all():  # all redone: no edge to fade from
         return inside.astype(np.float32)
     return np.clip(ndimage.distance_transform_edt(inside) / blend, 0.0, 1.0).astype(np.float32)
+
+
+def fade(old: np.ndarray, new: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """(4, H, W) straight RGBA: ``new`` over ``old`` by ``weight``, mixed premultiplied so a pixel
+    fading between transparent and opaque does not darken."""
+    alpha = old[3] * (1.0 - weight) + new[3] * weight
+    rgb = old[:3] * (old[3] * (1.0 - weight)) + new[:3] * (new[3] * weight)
+    rgb = np.where(alpha > 1e-6, rgb / np.maximum(alpha, 1e-6), 0.0)
+    return np.concatenate([rgb, alpha[None]]).astype(np.float32)
 
 
 def apply(ctx: GenerationContext, params: SketchParams, inputs: Sequence[Picture],
@@ -119,6 +135,8 @@ def apply(ctx: GenerationContext, params: SketchParams, inputs: Sequence[Picture
     canvas = Canvas(sketch.height, sketch.width)
     lines = ink(sketch)
     hints = hint_planes(named["hints"]) if "hints" in named else empty(sketch.height, sketch.width)
+    # The artist's hint colours join the palette; kept pixels of a previous result do not compete.
+    extra = hint_colours(canvas.to_network(hints, hints=True))
     previous = weight = None
     if "previous" in named:
         previous = straight_rgba(named["previous"])
@@ -132,13 +150,11 @@ def apply(ctx: GenerationContext, params: SketchParams, inputs: Sequence[Picture
         "style": style_codes(seed, params.count, params.variation),
     }
     images = np.asarray(ctx.infer(MODEL, feed)["image"])
-    extra = hint_colours(hints)
     for index, image in enumerate(images):
         coloured = snap(image, extra) if params.palette == "openmoji" else image
         result = finish(canvas.from_network(coloured), lines if params.keep_lines else None)
         if previous is not None and weight is not None:
-            blended = previous * (1.0 - weight) + result * weight
-            result = np.where(weight[None] > 0.0, blended, previous)
+            result = np.where(weight[None] > 0.0, fade(previous, result, weight), previous)
         yield Media("image", np.ascontiguousarray(result.transpose(1, 2, 0)), index,
                     {"seed": str(seed + index), "variation": f"{params.variation:g}"})
 
@@ -148,7 +164,7 @@ EFFECT = Effect(
     modality="image",
     parameters=SketchParams,
     apply=apply,
-    formats=IMAGE_FORMATS,
+    formats=FORMATS,
     models=(ModelSource(MODEL, MODELS / "sketch"),),
     description="Colours and finishes line art (dark strokes on white or transparent) as an RGBA image, "
     f"following optional colour hints; seeds give variations, and a previous result with a mask has only "

@@ -1,7 +1,7 @@
 """Training batches for ``effect.sketch``: posed, hand-roughened line art, hints, and the colour to reach.
 
-Every pair is moved as a whole (scale 0.8-1.1 about the centre, shift up to 4 px, mirrored half
-the time), then its ink is roughened at a random strength (none for 30% of pairs), so the
+80% of pairs are moved as a whole (scale 0.8-1.1 about the centre, shift up to 4 px, half of
+them mirrored), then its ink is roughened at a random strength (none for 30% of pairs), so the
 network meets strokes as people draw them. Hints: none for 40% of pairs, one to six scribbles
 for 40%, and for 20% the colour version kept outside a random mask (what redoing a region
 asks). A tenth of the scribbled pairs have their colours turned about the grey axis, hints and

@@ -105,7 +105,7 @@ class Canvas:
             presence = planes[4:5]
             scaled = _resize(np.concatenate([planes[:4] * presence, presence]), rows, columns)
             weight = scaled[4:5]
-            inside = weight > 0.3
+            inside = weight > 0.0  # any coverage: a thin scribble on a large canvas must not vanish
             scaled = np.concatenate([np.where(inside, scaled[:4] / np.maximum(weight, 1e-6), 0.0), inside])
         else:
             scaled = _resize(planes, rows, columns)

@@ -5,7 +5,7 @@ line art (darkness), colour hints (RGBA where the artist scribbled or where a re
 plus a presence channel) and an 8-number style code to a straight RGBA image. In training the
 code comes from the encoder, which reads the artist's own colour version, so a seed's random
 code at serving time means "another colouring an artist might have chosen"; the patch critic
-judges 8x8-pixel neighbourhoods of the result against the line art.
+scores the result against the line art every 8 pixels (each score sees ~38 x 38 pixels).
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ class StyleEncoder(nn.Module):
 
 
 class SketchCritic(nn.Module):
-    """(lines, RGBA) -> one real/fake score per 8x8-pixel patch (spectrally normalised, hinge loss)."""
+    """(lines, RGBA) -> one real/fake score every 8 pixels (spectrally normalised, hinge loss)."""
 
     def __init__(self) -> None:
         super().__init__()

@@ -4,8 +4,9 @@ scikit-image, scikit-learn; no torch).
 - **Colour fidelity** to the artist's own colour version: mean CIELAB ΔE (CIE76) over the pixels
   either image covers, both composited on white; and the total-variation distance between their
   colour histograms (lightness x a* x b*, opaque pixels).
-- **Structure**: strokes re-extracted from the result (near-black pixels, luma below 0.2 on
-  white) against the sketch's (ink above 0.5), F1 with one pixel of tolerance.
+- **Structure**: strokes re-extracted from the result (dark pixels, luma below 0.5 on white)
+  against the sketch's (ink above 0.5), F1 with one pixel of tolerance; the artist's own colour
+  versions are scored the same way, for scale.
 - **Realism**: ``sketch_judge`` trained on real vs each baseline; the share of results it calls real.
 - **Hand-drawn strokes**: all of the above again on the drawings roughened at strength 0.5 and 1
   (``sketch_strokes``), the colour version following the same wobble.
@@ -13,7 +14,8 @@ scikit-image, scikit-learn; no torch).
   the largest enclosed region; ΔE of that region's result from the hinted colour, with and without it.
 - **Variations**: mean ΔE between the results of four seeds for the same drawing.
 
-Results are made exactly as the server makes them (``sketch.style_codes``, ``sketch.finish``),
+Results are made as the server makes them at 64 x 64 (``sketch.style_codes``, the palette snap,
+``sketch.finish``; not the 8-bit encoding),
 drawing i with seed EVAL_SEED + i, at the served defaults (variation 0.5, palette openmoji).
 """
 
@@ -92,8 +94,9 @@ def histogram_distance(result: np.ndarray, real: np.ndarray) -> float:
 
 
 def _strokes(darkness: np.ndarray) -> np.ndarray:
-    # Near-black only: a red or blue fill is dark too (luma ~0.4), but it is no stroke.
-    return darkness > 0.8
+    # One threshold on both sides: a pencil-light stroke counts in the sketch and in the result
+    # alike. Dark fills (a red is ~0.6 dark) count too; the real colour versions pay the same.
+    return darkness > 0.5
 
 
 def structure_f1(result: np.ndarray, lines: np.ndarray) -> float:
@@ -101,7 +104,7 @@ def structure_f1(result: np.ndarray, lines: np.ndarray) -> float:
     darkness = 1.0 - on_white(result) @ np.array([0.299, 0.587, 0.114])
     scores = []
     for got_plane, want_plane in zip(darkness, lines[:, 0], strict=True):
-        got, want = _strokes(got_plane), want_plane > 0.5
+        got, want = _strokes(got_plane), _strokes(want_plane)
         near_got, near_want = (ndimage.binary_dilation(x, np.ones((3, 3))) for x in (got, want))
         precision = (got & near_want).sum() / max(got.sum(), 1)
         recall = (want & near_got).sum() / max(want.sum(), 1)

@@ -9,7 +9,7 @@ import pytest
 
 from museforge.engine.effect import Picture
 from museforge.plugins.effect import sketch_data
-from museforge.plugins.effect.sketch import SketchParams, check, fade_in, finish, style_codes
+from museforge.plugins.effect.sketch import SketchParams, check, fade, fade_in, finish, style_codes
 from museforge.plugins.effect.sketch_baselines import FlatFill, NearestDrawing
 from museforge.plugins.effect.sketch_canvas import SIZE, Canvas, hint_planes, ink
 from museforge.plugins.effect.sketch_hints import keep_outside, scribbles
@@ -145,3 +145,18 @@ def test_the_palette_is_the_training_drawings_commonest_colours_and_hints_join_i
     hints = np.zeros((5, 2, 2), np.float32)
     hints[:3, 0, 0], hints[4, 0, 0] = pink[0], 1.0
     assert np.allclose(hint_colours(hints), pink)
+
+
+def test_review_cases_whole_mask_thin_hints_on_large_canvases_and_fades() -> None:
+    assert np.all(fade_in(np.ones((6, 6), np.float32), 3) == 1.0)  # all redone: no corner seam
+    hints = np.zeros((5, 1024, 1024), np.float32)
+    hints[:3, 500:503, 400:600] = np.array([0.1, 0.2, 0.9], np.float32)[:, None, None]
+    hints[3:, 500:503, 400:600] = 1.0
+    on_canvas = Canvas(1024, 1024).to_network(hints, hints=True)
+    assert on_canvas[4].sum() > 0
+    assert np.allclose(on_canvas[:3, on_canvas[4] > 0].mean(axis=1), [0.1, 0.2, 0.9])
+    old = np.zeros((4, 1, 1), np.float32)  # transparent
+    new = np.array([1.0, 0.5, 0.0, 1.0], np.float32).reshape(4, 1, 1)
+    mixed = fade(old, new, np.full((1, 1), 1 / 3, np.float32))
+    assert np.allclose(mixed[:3, 0, 0], [1.0, 0.5, 0.0]) and np.isclose(mixed[3, 0, 0], 1 / 3)  # no dark ring
+    assert check(SketchParams(), [picture(10, 2049)])[0][0] == "inputs[0]"

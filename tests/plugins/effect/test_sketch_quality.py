@@ -49,8 +49,9 @@ def test_palette_closer_to_the_artists_than_the_nearest_drawing(figures: dict[st
 def test_structure_follows_the_sketch(figures: dict[str, Any], tag: str) -> None:
     assert figures[f"model_structure_f1_{tag}"] >= 0.8
     assert figures[f"model_structure_f1_{tag}"] >= figures[f"nearest_structure_f1_{tag}"]
-    # The flat fill keeps the sketch's strokes exactly: on clean sketches it is the ceiling.
-    assert figures[f"model_structure_f1_{tag}"] >= figures[f"flat_fill_structure_f1_{tag}"] - 0.05
+    # As faithful to the strokes as the artist's own colour version (the flat fill keeps the
+    # sketch's strokes exactly and adds nothing dark: it is the ceiling, not the bar).
+    assert figures[f"model_structure_f1_{tag}"] >= figures[f"real_structure_f1_{tag}"] - 0.02
 
 
 def test_the_realism_judges_call_the_model_real_more_often_than_the_baseline_they_learnt(

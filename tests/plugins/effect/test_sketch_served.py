@@ -117,3 +117,10 @@ def test_inputs_of_another_size_are_named(client: Client) -> None:
         client.apply_effect(EFFECT, [png(face()), png(face(32, 32))])
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "the sketch's size" in dict(field_violations(caught.value))["inputs[1]"]
+
+
+def test_a_jpeg_sketch_comes_back_as_a_png_with_transparency(client: Client) -> None:
+    buffer = io.BytesIO()
+    face().save(buffer, format="JPEG", quality=92)
+    [artifact] = client.apply_effect(EFFECT, [buffer.getvalue()], seed=4).artifacts
+    assert artifact.format == "png" and decoded(artifact.data)[2, 2, 3] < 64
