@@ -21,7 +21,8 @@ from museforge import Effect, GenerationContext, Media, ModelSource, Picture, Pr
 
 from .sketch_canvas import SIZE, Canvas, hint_planes, ink, mask_plane, straight_rgba
 from .sketch_hints import empty, keep_outside
-from .sketch_palette import hint_colours, snap
+from .sketch_palette import flat, hint_colours
+from .sketch_regions import fill_regions
 
 __all__ = ["EFFECT", "MODEL", "RECIPES", "STYLE", "SketchParams", "finish", "style_codes"]
 
@@ -45,6 +46,12 @@ class SketchParams(BaseModel):
         "'hints' (colour scribbles: opaque pixels of an RGBA image, or non-white pixels of an RGB "
         "one, ask for their colour), 'previous' (an earlier result) and 'mask' (white where to "
         "redo; needs 'previous'). Default: sketch, hints, previous, mask, as many as given."))
+    hint_fill: Literal["region", "strokes"] = Field("region", description=(
+        "'region': a colour hint fills the whole region the strokes enclose around it (where one "
+        "region holds hints of several colours, each pixel takes the nearest one's), as a bucket "
+        "fill would, and the network shades it; 'strokes': only the scribbled pixels are asked "
+        "for, the network choosing the rest of the region. Regions that reach the border (the "
+        "background) are never filled."))
     variation: float = Field(0.5, ge=0.0, le=2.0, description=(
         "How far the seed's colouring may stray from the most likely one: 0 gives the same "
         "colouring for every seed (the closest to what the artists chose, on average), 1 the "
@@ -53,8 +60,8 @@ class SketchParams(BaseModel):
         "Variations to make, seeds seed, seed + 1, ...: one network call for all of them."))
     palette: Literal["openmoji", "free"] = Field("openmoji", description=(
         "'openmoji': every colour snapped to the nearest of the 24 flat colours OpenMoji's artists "
-        "colour with (and the colours of your hints), for clean flat fills; 'free': the network's "
-        "own colours, softly shaded."))
+        "colour with (and the colours of your hints), for clean flat fills, and every hinted pixel "
+        "exactly its hint's colour; 'free': the network's own colours, softly shaded."))
     keep_lines: bool = Field(True, description=(
         "Lay the artist's own strokes over the result at full resolution (crisp at any size); "
         "false: the network's redrawn lines alone."))
@@ -137,6 +144,9 @@ def apply(ctx: GenerationContext, params: SketchParams, inputs: Sequence[Picture
     hints = hint_planes(named["hints"]) if "hints" in named else empty(sketch.height, sketch.width)
     # The artist's hint colours join the palette; kept pixels of a previous result do not compete.
     extra = hint_colours(canvas.to_network(hints, hints=True))
+    if params.hint_fill == "region":
+        hints = fill_regions(hints, lines)
+    hinted = canvas.to_network(hints, hints=True)
     previous = weight = None
     if "previous" in named:
         previous = straight_rgba(named["previous"])
@@ -151,7 +161,7 @@ def apply(ctx: GenerationContext, params: SketchParams, inputs: Sequence[Picture
     }
     images = np.asarray(ctx.infer(MODEL, feed)["image"])
     for index, image in enumerate(images):
-        coloured = snap(image, extra) if params.palette == "openmoji" else image
+        coloured = flat(image, extra, hinted) if params.palette == "openmoji" else image
         result = finish(canvas.from_network(coloured), lines if params.keep_lines else None)
         if previous is not None and weight is not None:
             result = np.where(weight[None] > 0.0, fade(previous, result, weight), previous)

@@ -13,20 +13,9 @@ import numpy as np
 from scipy import ndimage
 
 from .sketch_data import SketchPairs
+from .sketch_regions import STROKE, regions
 
-__all__ = ["FlatFill", "NearestDrawing", "regions"]
-
-_STROKE = 0.5  # ink above this is a stroke, below it paper
-
-
-def regions(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Label the paper between strokes ((H, W) int, 0 on strokes) and say which labels touch the border."""
-    labels, count = ndimage.label(lines < _STROKE)
-    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    outside = np.zeros(count + 1, bool)
-    outside[border] = True
-    outside[0] = False
-    return labels, outside
+__all__ = ["FlatFill", "NearestDrawing"]
 
 
 def _blurred(lines: np.ndarray) -> np.ndarray:
@@ -40,7 +29,7 @@ class FlatFill:
     def __init__(self, train: SketchPairs) -> None:
         colour = train.unit_colour()
         opaque = colour[:, 3] > 0.5
-        paper = opaque & (train.unit_lines()[:, 0] < _STROKE)
+        paper = opaque & (train.unit_lines()[:, 0] < STROKE)
         counts = paper.sum(axis=0)
         # The mean colour of opaque paper at each pixel, over the drawings that have some there.
         self.mean = (colour[:, :3] * paper[:, None]).sum(axis=0) / np.maximum(counts, 1)

@@ -4,8 +4,9 @@
 them mirrored), then its ink is roughened at a random strength (none for 30% of pairs), so the
 network meets strokes as people draw them. Hints: none for 40% of pairs, one to six scribbles
 for 40%, and for 20% the colour version kept outside a random mask (what redoing a region
-asks). A tenth of the scribbled pairs have their colours turned about the grey axis, hints and
-target alike, so a hint in an unusual colour is followed rather than overruled. Numpy only.
+asks); half of the scribbled pairs have each scribble filling its enclosed region, as served by
+default. A quarter of the scribbled pairs have their colours turned about the grey axis, hints
+and target alike, so a hint in an unusual colour is followed rather than overruled. Numpy only.
 """
 
 from __future__ import annotations
@@ -14,9 +15,13 @@ import numpy as np
 
 from .sketch_data import SketchPairs
 from .sketch_hints import empty, keep_outside, random_mask, scribbles
+from .sketch_regions import fill_regions
 from .sketch_strokes import pose_field, roughen
 
 __all__ = ["Batch", "hue_turn", "roughened_pair", "training_batch"]
+
+_TURNED = 0.25  # share of scribbled pairs recoloured, so an unusual hint colour is followed
+_FILLED = 0.5  # share of scribbled pairs whose scribbles fill their regions (hint_fill="region")
 
 Batch = tuple[np.ndarray, np.ndarray, np.ndarray]  # lines (N,1,H,W), hints (N,5,H,W), target (N,4,H,W)
 
@@ -56,18 +61,19 @@ def training_batch(pairs: SketchPairs, rng: np.random.Generator, size: int) -> B
     lines_out = np.empty((size, 1, h, w), np.float32)
     hints_out = np.empty((size, 5, h, w), np.float32)
     target_out = np.empty((size, 4, h, w), np.float32)
-    unit_lines = pairs.lines.astype(np.float32) / np.float32(255.0)
     for n, i in enumerate(rng.integers(0, len(pairs), size=size)):
         colour = pairs.colour[i].transpose(2, 0, 1).astype(np.float32) / np.float32(255.0)
-        lines, target = _posed(unit_lines[i], colour, rng)
+        lines, target = _posed(pairs.lines[i].astype(np.float32) / np.float32(255.0), colour, rng)
         mode = rng.random()
-        if 0.4 <= mode < 0.8 and rng.random() < 0.1:
+        if 0.4 <= mode < 0.8 and rng.random() < _TURNED:
             turned = hue_turn(target[:3], float(rng.uniform(0.5, 2 * np.pi - 0.5)))
             target = np.concatenate([turned, target[3:]])
         if mode < 0.4:
             hints = empty(h, w)
         elif mode < 0.8:
             hints = scribbles(target, lines, rng, int(rng.integers(1, 7)))
+            if rng.random() < _FILLED:  # as served by default: each scribble fills its region
+                hints = fill_regions(hints, lines)
         else:
             hints = keep_outside(target, random_mask(rng, h, w))
         lines_out[n, 0], hints_out[n], target_out[n] = lines, hints, target

@@ -4,7 +4,8 @@ OpenMoji's artists colour from a small fixed palette: the 24 commonest opaque co
 training drawings cover 81% of their opaque pixels (the rest are anti-aliased edges between
 them). The network's colours come out near those, a little off and softly shaded; snapping
 each pixel to the nearest palette colour in CIELAB gives the flat fills of the real drawings.
-Colours the artist hinted join the palette, so a hint is never snapped away.
+Colours the artist hinted join the palette, so a hint is never snapped away, and a pixel the
+artist hinted takes the hinted colour: in flat colours, a region's hint is its colour.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from skimage.color import rgb2lab
 
-__all__ = ["OPENMOJI_PALETTE", "hint_colours", "snap"]
+__all__ = ["OPENMOJI_PALETTE", "flat", "hint_colours", "snap"]
 
 # sketch_data.commonest_colours(sketch_train(), 24), as hex (tests recompute it from the committed
 # split). Serving imports this module, so it must not import the data module (the export kit).
@@ -48,3 +49,13 @@ def snap(image: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
     distances = np.linalg.norm(lab[:, :, None, :] - palette_lab[None, None], axis=-1)
     rgb = palette[np.argmin(distances, axis=-1)].transpose(2, 0, 1)
     return np.concatenate([rgb, image[3:]]).astype(np.float32)
+
+
+def flat(image: np.ndarray, extra: np.ndarray, hinted: np.ndarray) -> np.ndarray:
+    """``snap`` with the ``extra`` hint colours, then every pixel of (5, H, W) ``hinted`` (the
+    artist's hints, regions filled, not kept pixels of a previous result) in its hinted colour."""
+    out = snap(image, extra)
+    where = hinted[4] > 0.5
+    out[:3, where] = hinted[:3, where]
+    out[3, where] = np.maximum(out[3, where], hinted[3, where])
+    return out

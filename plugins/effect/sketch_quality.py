@@ -11,7 +11,8 @@ scikit-image, scikit-learn; no torch).
 - **Hand-drawn strokes**: all of the above again on the drawings roughened at strength 0.5 and 1
   (``sketch_strokes``), the colour version following the same wobble.
 - **Hints**: one scribble of an unusual colour (the region's own, turned about the grey axis) in
-  the largest enclosed region; ΔE of that region's result from the hinted colour, with and without it.
+  the largest enclosed region; ΔE of that region's result from the hinted colour, with the hint
+  filling its region (the default), with the scribble alone, and without it.
 - **Variations**: mean ΔE between the results of four seeds for the same drawing.
 
 Results are made as the server makes them at 64 x 64 (``sketch.style_codes``, the palette snap,
@@ -29,12 +30,13 @@ from scipy import ndimage
 from skimage.color import rgb2lab
 
 from .sketch import STYLE, SketchParams, finish, style_codes
-from .sketch_baselines import FlatFill, NearestDrawing, regions
+from .sketch_baselines import FlatFill, NearestDrawing
 from .sketch_batches import hue_turn, roughened_pair
 from .sketch_data import SketchPairs, sketch_held_out, sketch_train
 from .sketch_hints import empty
 from .sketch_judge import features, judged_real, on_white
-from .sketch_palette import hint_colours, snap
+from .sketch_palette import flat, hint_colours
+from .sketch_regions import fill_regions, regions
 
 __all__ = ["EVAL_SEED", "STRENGTHS", "colour_error", "evaluate_session", "histogram_distance", "run",
            "served", "structure_f1"]
@@ -58,12 +60,15 @@ def served(session: Any, lines: np.ndarray, hints: np.ndarray | None = None, *, 
     params = SketchParams(**settings)
     if hints is None:
         hints = np.broadcast_to(empty(*lines.shape[2:]), (len(lines), 5, *lines.shape[2:]))
+    artist = hints
+    if params.hint_fill == "region":
+        hints = np.stack([fill_regions(h, plane) for h, plane in zip(hints, lines[:, 0], strict=True)])
     hints = np.ascontiguousarray(hints, np.float32)
     codes = np.concatenate([style_codes(seed + i, 1, params.variation) for i in range(len(lines))])
     images = run(session, lines, hints, codes.reshape(-1, STYLE))
     out = []
-    for image, plane, hint in zip(images, lines[:, 0], hints, strict=True):
-        coloured = snap(image, hint_colours(hint)) if params.palette == "openmoji" else image
+    for image, plane, hint, filled in zip(images, lines[:, 0], artist, hints, strict=True):
+        coloured = flat(image, hint_colours(hint), filled) if params.palette == "openmoji" else image
         out.append(finish(coloured, plane if params.keep_lines else None))
     return np.stack(out)
 
@@ -155,16 +160,17 @@ def hint_figures(session: Any, held: SketchPairs) -> dict[str, float]:
     kept = [(i, case) for i, case in cases if case is not None]
     index = np.array([i for i, _ in kept])
     hints = np.stack([case[0] for _, case in kept])
-    with_hint, without = served(session, lines[index], hints), served(session, lines[index])
-    errors: dict[str, list[float]] = {"with": [], "without": []}
+    results = {"hint_error": served(session, lines[index], hints),
+               "hint_error_free_palette": served(session, lines[index], hints, palette="free"),
+               "hint_error_strokes_only": served(session, lines[index], hints, hint_fill="strokes"),
+               "hint_error_unhinted": served(session, lines[index])}
+    errors: dict[str, list[float]] = {name: [] for name in results}
     for n, (_, (hint, region)) in enumerate(kept):
         want = rgb2lab(hint[:3, hint[4] > 0.5].mean(axis=1)[None, None])[0, 0]
-        for name, images in (("with", with_hint), ("without", without)):
+        for name, images in results.items():
             got = rgb2lab(on_white(images[n:n + 1])[0])[region]
             errors[name].append(float(np.linalg.norm(got - want, axis=-1).mean()))
-    return {"hint_error": float(np.mean(errors["with"])),
-            "hint_error_unhinted": float(np.mean(errors["without"])),
-            "hint_drawings": len(kept)}
+    return {**{name: float(np.mean(values)) for name, values in errors.items()}, "hint_drawings": len(kept)}
 
 
 def variation_spread(session: Any, lines: np.ndarray, seeds: int = 4) -> float:

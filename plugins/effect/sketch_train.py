@@ -6,8 +6,8 @@ Each step draws a batch (``sketch_batches``) and trains two ways at once:
   code; the generator must rebuild that colour version from the line art, the hints and the
   code (L1 on premultiplied colour and alpha), while the code stays close to a standard normal
   (KL), so a random code at serving time is one the generator knows.
-- **Invent**: from a random code, the result must fool the patch critic; from code zero (a
-  quarter of the batch) it must also be the artist's own colouring (L1), so variation 0 gives
+- **Invent**: from a random code, the result must fool the patch critic; from code zero (half
+  the batch) it must also be the artist's own colouring (L1), so variation 0 gives
   the most likely colours and a seed's code a plausible other choice. (BicycleGAN's latent
   regression, the code read back from the result, was tried first: the generator hid the code
   in rainbow colour gradients.)
@@ -35,7 +35,7 @@ from .sketch_net import STYLE, SketchCritic, SketchGenerator, StyleEncoder
 __all__ = ["FULL_STEPS", "QUICK_STEPS", "train_sketch"]
 
 QUICK_STEPS = 12
-FULL_STEPS = 5000
+FULL_STEPS = 4000  # version 1: 5000 with half the inventing batch
 _BATCH = 16
 _LR_G, _LR_D = 2e-4, 2e-4
 _L1_WEIGHT = 10.0  # BicycleGAN's weights
@@ -83,25 +83,26 @@ def _train(pairs: SketchPairs, streams: Streams, steps: int, hooks: Hooks | None
         mean, log_var = e(lines, target)
         code = mean + torch.randn(mean.shape, generator=streams.torch) * torch.exp(0.5 * log_var)
         rebuilt = g(lines, hints, code)
-        # The inventing branch runs on half the batch: it needs variety more than numbers. A
-        # quarter of the batch gets code zero and must give the artist's own colours: so code zero
-        # (variation 0) is the most likely colouring, and codes near it stay close to it.
-        half, quarter = len(lines) // 2, len(lines) // 4
-        lines_b, hints_b = lines[:half], hints[:half]
-        random_code = torch.randn(half, STYLE, generator=streams.torch)
-        random_code[:quarter] = 0.0
-        invented = g(lines_b, hints_b, random_code)
+        # The inventing branch colours the whole batch from the line art alone. Half of it gets
+        # code zero and must give the artist's own colours: so code zero (variation 0) is the most
+        # likely colouring, and codes near it stay close to it. (Version 1 did this for a quarter
+        # of the batch only; it is the one signal that teaches colours from lines, and held-out
+        # colour error was 10 ΔE above the training drawings'.)
+        half = len(lines) // 2
+        random_code = torch.randn(len(lines), STYLE, generator=streams.torch)
+        random_code[:half] = 0.0
+        invented = g(lines, hints, random_code)
 
         score_real = d(lines, target)
         loss_d = 0.5 * (hinge_critic_loss(score_real, d(lines, rebuilt.detach()))
-                        + hinge_critic_loss(score_real[:half], d(lines_b, invented.detach())))
+                        + hinge_critic_loss(score_real, d(lines, invented.detach())))
         gan.critic_step(loss_d)
 
         l1 = F.l1_loss(_premultiplied(rebuilt), _premultiplied(target))
-        likely = F.l1_loss(_premultiplied(invented[:quarter]), _premultiplied(target[:quarter]))
+        likely = F.l1_loss(_premultiplied(invented[:half]), _premultiplied(target[:half]))
         kl = 0.5 * torch.mean(torch.sum(mean**2 + log_var.exp() - 1.0 - log_var, dim=1))
-        hint = _hint_loss(rebuilt, hints) + _hint_loss(invented, hints_b)
-        adversarial = -d(lines, rebuilt).mean() - d(lines_b, invented).mean()
+        hint = _hint_loss(rebuilt, hints) + _hint_loss(invented, hints)
+        adversarial = -d(lines, rebuilt).mean() - d(lines, invented).mean()
         loss_g = adversarial + _L1_WEIGHT * (l1 + likely) + _KL_WEIGHT * kl + _HINT_WEIGHT * hint
         gan.generator_step(loss_g, i)
         return {"loss_d": loss_d.item(), "l1": l1.item(), "likely": likely.item(), "kl": kl.item(),

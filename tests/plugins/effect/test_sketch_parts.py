@@ -12,8 +12,9 @@ from museforge.plugins.effect import sketch_data
 from museforge.plugins.effect.sketch import SketchParams, check, fade, fade_in, finish, style_codes
 from museforge.plugins.effect.sketch_baselines import FlatFill, NearestDrawing
 from museforge.plugins.effect.sketch_canvas import SIZE, Canvas, hint_planes, ink
-from museforge.plugins.effect.sketch_hints import keep_outside, scribbles
+from museforge.plugins.effect.sketch_hints import empty, keep_outside, scribbles
 from museforge.plugins.effect.sketch_palette import OPENMOJI_PALETTE, hint_colours, snap
+from museforge.plugins.effect.sketch_regions import fill_regions
 from museforge.plugins.effect.sketch_strokes import roughen
 from tests.models import quick_export
 
@@ -160,3 +161,24 @@ def test_review_cases_whole_mask_thin_hints_on_large_canvases_and_fades() -> Non
     mixed = fade(old, new, np.full((1, 1), 1 / 3, np.float32))
     assert np.allclose(mixed[:3, 0, 0], [1.0, 0.5, 0.0]) and np.isclose(mixed[3, 0, 0], 1 / 3)  # no dark ring
     assert check(SketchParams(), [picture(10, 2049)])[0][0] == "inputs[0]"
+
+
+def test_a_hint_fills_the_region_it_is_in_and_nothing_else() -> None:
+    lines = np.zeros((32, 32), np.float32)
+    lines[4, 4:28] = lines[27, 4:28] = lines[4:28, 4] = lines[4:28, 27] = 1.0  # a box
+    lines[4:28, 15] = 1.0  # split in two
+    hints = empty(32, 32)
+    hints[:4, 10, 8], hints[4, 10, 8] = [1.0, 0.0, 0.0, 1.0], 1.0  # red, left half
+    hints[:4, 20, 20], hints[4, 20, 20] = [0.0, 0.0, 1.0, 1.0], 1.0  # blue, right half...
+    hints[:4, 10, 24], hints[4, 10, 24] = [0.0, 1.0, 0.0, 1.0], 1.0  # ...and green above it
+    hints[:4, 1, 1], hints[4, 1, 1] = [1.0, 1.0, 0.0, 1.0], 1.0  # yellow on the background
+    filled = fill_regions(hints, lines)
+    left, right = np.zeros((32, 32), bool), np.zeros((32, 32), bool)
+    left[5:27, 5:15], right[5:27, 16:27] = True, True
+    assert (filled[4][left] == 1.0).all() and (filled[:4, left] == [[1.0], [0.0], [0.0], [1.0]]).all()
+    assert (filled[4][right] == 1.0).all()
+    assert (filled[:3, 26, 20] == [0.0, 0.0, 1.0]).all() and (filled[:3, 6, 24] == [0.0, 1.0, 0.0]).all()
+    background = ~left & ~right & (lines < 0.5)
+    assert filled[4][background].sum() == 1.0  # the background keeps only its own scribble
+    assert (filled[4][lines > 0.5] == 0.0).all()  # strokes are never hinted
+    assert np.array_equal(fill_regions(empty(32, 32), lines), empty(32, 32))

@@ -82,6 +82,23 @@ def test_a_hint_colours_its_region(client: Client) -> None:
     assert not np.array_equal(hinted, plain)
 
 
+def test_a_hint_fills_its_whole_region_unless_asked_for_strokes_only(client: Client) -> None:
+    sketch = face(256, 256)
+    hints = Image.new("RGBA", (256, 256), (0, 0, 0, 0))
+    purple = (120, 60, 200)  # in no artist's palette: only the hint can ask for it
+    ImageDraw.Draw(hints).line([(60, 150), (80, 150)], fill=(*purple, 255), width=2)  # one cheek
+    yy, xx = np.mgrid[0:256, 0:256]
+    face_paper = ((yy - 128) ** 2 + (xx - 128) ** 2 < 88**2) & (np.asarray(sketch.convert("L")) > 250)
+    share = {}
+    for fill in ("region", "strokes"):
+        out = decoded(client.apply_effect(EFFECT, [png(sketch), png(hints)], {"hint_fill": fill},
+                                          seed=5).artifacts[0].data)
+        exact = (np.abs(out[:, :, :3].astype(int) - purple).max(axis=2) <= 2) & (out[:, :, 3] == 255)
+        share[fill] = exact[face_paper].mean()
+    assert share["region"] > 0.9, share
+    assert share["strokes"] < share["region"] - 0.2, share
+
+
 def test_a_masked_region_is_redone_and_every_other_pixel_is_kept(client: Client) -> None:
     sketch = png(face())
     first = client.apply_effect(EFFECT, [sketch], seed=11).artifacts[0].data
