@@ -5,26 +5,24 @@ the item's output file is in place, so a crash loses at most the items in flight
 those are simply done again. ``seq`` numbers every item change in commit order, which
 is how watchers and the executors on other machines see progress without callbacks.
 
-A database that fails (its disk full, an I/O error, made read-only) raises StoreError,
-which says so in plain words: SQLite's own text (and the file's path) stays in the log.
+A database that fails (its disk full, an I/O error, made read-only) raises StoreError
+(see :mod:`museforge.jobs.database`, which opens and guards the connection).
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import sqlite3
-import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger("museforge.jobs")
+from .database import Database
+from .database import StoreError as StoreError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -79,45 +77,7 @@ class ItemState(IntEnum):
     SKIPPED = 4
 
 
-# SQLite's primary result codes (the low byte of an extended one): the text Python < 3.11
-# gives instead, and what it means in plain words.
-SQLITE_FULL = 13
 MAX_ERROR_CHARS = 1000  # an item's error: listed with every page of items
-REASONS = {
-    SQLITE_FULL: ("is full", "its disk is full"),
-    8: ("readonly", "it is read-only"),
-    10: ("I/O error", "its disk reports an I/O error"),
-    11: ("malformed", "its file is damaged"),
-    26: ("not a database", "its file is not a database"),
-    14: ("unable to open", "its file cannot be opened"),
-    5: ("locked", "another process holds it locked"),
-}
-
-
-class StoreError(Exception):
-    """The job database failed under a read or write; the message is fit for any caller."""
-
-    def __init__(self, cause: sqlite3.Error) -> None:
-        code = getattr(cause, "sqlite_errorcode", None)
-        primary = code & 0xFF if isinstance(code, int) else None
-        if primary is None:
-            primary = next((c for c, (text, _) in REASONS.items() if text in str(cause)), None)
-        self.full = primary == SQLITE_FULL
-        self.reason = REASONS[primary][1] if primary in REASONS else "it failed"
-        if isinstance(cause, sqlite3.ProgrammingError):
-            self.reason = "it is closed (the server is stopping)"
-        super().__init__(f"the job store cannot be used: {self.reason}")
-
-
-@contextmanager
-def _plain_errors(what: str) -> Iterator[None]:
-    try:
-        yield
-    except sqlite3.IntegrityError:
-        raise  # a bug, not the database failing
-    except sqlite3.Error as exc:
-        log.error("job store %s failed: %s: %s", what, type(exc).__name__, exc)
-        raise StoreError(exc) from exc
 
 
 @dataclass(frozen=True)
@@ -163,55 +123,24 @@ class JobStore:
     """Thread-safe access to the job database (one connection, serialised by a lock)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._lock = threading.RLock()
-        with _plain_errors("open"):
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript(SCHEMA)
+        self._database = Database(path, SCHEMA, "job store")
+        self._transaction = self._database.transaction
+        self._reading = self._database.reading
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._database.close()
 
     @property
     def journal_mode(self) -> str:
-        with self._lock:
-            return str(self._db.execute("PRAGMA journal_mode").fetchone()[0])
+        return self._database.journal_mode
 
     def cap_size(self, max_bytes: int | None) -> int:
         """Let the database grow to about ``max_bytes`` (None: no cap); returns the cap in bytes.
 
         Past it writes fail as on a full disk. The cap is never below the current size.
         """
-        with self._lock, _plain_errors("cap"):
-            page = int(self._db.execute("PRAGMA page_size").fetchone()[0])
-            pages = max(1, max_bytes // page) if max_bytes is not None else 2**30 - 1
-            return page * int(self._db.execute(f"PRAGMA max_page_count = {int(pages)}").fetchone()[0])
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, _plain_errors("write"):
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-                self._db.execute("COMMIT")
-            except BaseException:
-                # SQLite may already have rolled back (a full disk, an I/O error).
-                if self._db.in_transaction:
-                    try:
-                        self._db.execute("ROLLBACK")
-                    except sqlite3.Error:
-                        log.exception("job store rollback failed")
-                raise
-
-    @contextmanager
-    def _reading(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, _plain_errors("read"):
-            yield self._db
+        return self._database.cap_size(max_bytes)
 
     # -- writing -----------------------------------------------------------------------------
 
