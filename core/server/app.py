@@ -20,6 +20,7 @@ from grpc_reflection.v1alpha import reflection
 
 from ..config import Settings, data_directory, keys_path
 from ..engine.catalogue import Engine
+from ..feedback.store import FeedbackStore
 from ..gateway.calls import InProcess, ServiceRegistry
 from ..inference import grpc_service_pb2 as oip_pb
 from ..inference import grpc_service_pb2_grpc as oip_grpc
@@ -29,11 +30,13 @@ from ..jobs.runner import LocalExecutor
 from ..jobs.service import JobsBackend, JobsService, OperationsService
 from ..jobs.store import JobStore
 from ..jobs.worker_jobs import FollowerJobs, LeaderJobs
-from ..v1 import jobs_pb2
+from ..v1 import feedback_pb2, jobs_pb2
+from ..v1 import feedback_pb2_grpc as feedback_grpc
 from ..v1 import jobs_pb2_grpc as jobs_grpc
 from ..v1 import museforge_pb2 as pb
 from ..v1 import museforge_pb2_grpc as pb_grpc
 from .bind_rules import check_exposure
+from .feedback_service import FeedbackService
 from .guard import Guard, build_guard
 from .metrics import Metrics, Recorder
 from .museforge_service import MuseforgeService
@@ -54,7 +57,9 @@ MUSEFORGE_SERVICE = pb.DESCRIPTOR.services_by_name["Museforge"].full_name
 OIP_SERVICE = oip_pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
 JOBS_SERVICE = jobs_pb2.DESCRIPTOR.services_by_name["Jobs"].full_name
 OPERATIONS_SERVICE = operations_pb2.DESCRIPTOR.services_by_name["Operations"].full_name
+FEEDBACK_SERVICE = feedback_pb2.DESCRIPTOR.services_by_name["Feedback"].full_name
 JOBS_DB = "jobs.sqlite3"
+FEEDBACK_DB = "feedback.sqlite3"
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -72,6 +77,7 @@ class RunningServer:
     metrics_address: str = ""
     tracing: Tracing | None = None
     gateway: RunningGateway | None = None
+    feedback: FeedbackService | None = None
 
     @property
     def address(self) -> str:
@@ -87,6 +93,8 @@ class RunningServer:
         # In-flight frames stop at their next tile; their jobs resume on the next start.
         await asyncio.to_thread(self.jobs.executor.close)
         self.jobs.store.close()
+        if self.feedback is not None:
+            await asyncio.to_thread(self.feedback.close)  # waits for a write in flight to commit
         if self.metrics is not None:
             self.metrics.close()
         if self.tracing is not None:
@@ -106,6 +114,7 @@ async def report_health(engine: Engine, servicer: health_aio.HealthServicer) -> 
     await servicer.set(OIP_SERVICE, SERVING)
     await servicer.set(JOBS_SERVICE, SERVING)
     await servicer.set(OPERATIONS_SERVICE, SERVING)
+    await servicer.set(FEEDBACK_SERVICE, SERVING)
     for record in engine.plugins():
         await servicer.set(f"museforge.plugin/{record.name}", NOT_SERVING if record.errors else SERVING)
     for model in engine.runtime.models.values():
@@ -174,8 +183,13 @@ def grpc_server(settings: Settings, interceptors: list[grpc.aio.ServerIntercepto
     )
 
 
-def add_services(server: grpc.aio.Server, engine: Engine, executor: ThreadPoolExecutor, jobs: JobsBackend
-                 ) -> tuple[ServiceRegistry, health_aio.HealthServicer]:
+def start_feedback(settings: Settings, engine: Engine) -> FeedbackService:
+    """The feedback service on its store, a database of its own beside the job store."""
+    return FeedbackService(FeedbackStore(data_directory(settings) / FEEDBACK_DB), engine)
+
+
+def add_services(server: grpc.aio.Server, engine: Engine, executor: ThreadPoolExecutor, jobs: JobsBackend,
+                 feedback: FeedbackService) -> tuple[ServiceRegistry, health_aio.HealthServicer]:
     """Every servicer, in a registry the gateway calls in-process too; health; reflection."""
     services = ServiceRegistry(server)
     pb_grpc.add_MuseforgeServicer_to_server(MuseforgeService(engine, executor), services)
@@ -183,6 +197,7 @@ def add_services(server: grpc.aio.Server, engine: Engine, executor: ThreadPoolEx
     oip_grpc.add_GRPCInferenceServiceServicer_to_server(oip, services)
     jobs_grpc.add_JobsServicer_to_server(JobsService(jobs), services)
     ops_grpc.add_OperationsServicer_to_server(OperationsService(jobs), services)
+    feedback_grpc.add_FeedbackServicer_to_server(feedback, services)
     health_servicer = health_aio.HealthServicer()
     oip.on_change = partial(model_health, health_servicer)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, services)
@@ -192,6 +207,7 @@ def add_services(server: grpc.aio.Server, engine: Engine, executor: ThreadPoolEx
             OIP_SERVICE,
             JOBS_SERVICE,
             OPERATIONS_SERVICE,
+            FEEDBACK_SERVICE,
             health.SERVICE_NAME,
             reflection.SERVICE_NAME,
         ),
@@ -246,7 +262,8 @@ async def start_server(
     interceptors = interceptor_chain(guard, metrics, tracing)
     server = grpc_server(settings, interceptors, worker)
     jobs = start_jobs(settings, engine, worker)
-    services, health_servicer = add_services(server, engine, executor, jobs)
+    feedback = start_feedback(settings, engine)
+    services, health_servicer = add_services(server, engine, executor, jobs, feedback)
     bound = bind(server, settings, host, port, credentials)
     gateway = None
     if settings.http_address:
@@ -259,7 +276,7 @@ async def start_server(
         await gateway.start()
     return RunningServer(
         server, bound, host, engine, health_servicer, executor, jobs, metrics, metrics_address, tracing,
-        gateway=gateway,
+        gateway=gateway, feedback=feedback,
     )
 
 

@@ -30,6 +30,7 @@ from ..config import Settings, keys_path
 from ..engine.errors import InvalidArgument, RequestError, ResourceExhausted
 from .auth import ApiKey, KeyError_, KeyFile, KeyRing, bearer_token
 from .budget import ByteBudget
+from .caller import set_caller
 from .interception import Deserializer, Refusal, around, refused, refusing_any_method
 from .status import to_status
 from .unsafe_setup import UnsafeSetup
@@ -42,6 +43,7 @@ PARSE_DEPTH = 100  # upb's recursion limit: messages nested deeper than this do 
 GENERATE_METHODS = {"Generate", "StreamGenerate", "ApplyEffect", "StreamApplyEffect"}
 SERVICE_SCOPES = {
     "museforge.v1.Jobs": "jobs",
+    "museforge.v1.Feedback": "generate",  # whoever may generate may say what they think of it
     "google.longrunning.Operations": "jobs",
 }
 # The size of the request message being handled, set by the deserializer in the call's own
@@ -163,12 +165,17 @@ class Guard(grpc.aio.ServerInterceptor):
 
     def _guarded(self, handler: grpc.RpcMethodHandler, who: str | None,
                  stream: bool) -> grpc.RpcMethodHandler:
+        key_id = who if self.ring is not None else None  # without auth every caller is "anonymous"
+
         async def start(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> _Admitted | Refusal:
             if isinstance(request, Unreadable):
                 return Refusal(to_status(request.error))
             admitted = _Admitted(who, _REQUEST_BYTES.get(), stream)
             refusal = self.admit_call(admitted)
-            return admitted if refusal is None else Refusal(to_status(refusal))
+            if refusal is not None:
+                return Refusal(to_status(refusal))
+            set_caller(key_id)  # the call's own context: handlers that keep data per key read it
+            return admitted
 
         def finish(request: Any, context: Any, admitted: _Admitted, error: BaseException | None) -> None:
             self.release_call(admitted)

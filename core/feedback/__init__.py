@@ -1,0 +1,1 @@
+"""Feedback on artifacts: ratings, picks and keeps per user, kept durably in SQLite."""

@@ -1,0 +1,154 @@
+"""Durable feedback events: one SQLite database (WAL, durable commits) beside the job store.
+
+An event belongs to an owner and a user. The owner is the API key's id ("" with auth
+off); the user is the caller's own id for one of its users ("" for the key itself).
+Every query is scoped to one owner, which is how one key never reads or deletes another
+key's users. ``seq`` orders events as they were recorded and pages through them.
+
+The schema is versioned with ``PRAGMA user_version``; a database from a newer museforge
+is refused rather than misread. Deletions overwrite the deleted rows (``secure_delete``)
+and checkpoint the write-ahead log, so a forgotten user's events do not linger in free
+pages of the file.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..jobs.database import Database, StoreError
+
+SCHEMA_VERSION = 1
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    owner TEXT NOT NULL,      -- the API key's id; '' when the server has no auth
+    user TEXT NOT NULL,       -- the caller's id for its user, '' for the key itself
+    kind INTEGER NOT NULL,    -- museforge.v1.FeedbackKind
+    artifact TEXT NOT NULL,   -- sha256 of the rated, kept or chosen artifact
+    body TEXT NOT NULL,       -- the rest of the event as proto3 JSON (provenance, rating, candidates)
+    created REAL NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS events_by_user ON events (owner, user, seq)",
+    "CREATE INDEX IF NOT EXISTS events_by_artifact ON events (artifact)",
+)
+STORE = "feedback store"
+
+
+class NewerSchema(RuntimeError):
+    """The database was written by a newer museforge: refused rather than misread."""
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    seq: int
+    id: str
+    owner: str
+    user: str
+    kind: int
+    artifact: str
+    body: dict[str, Any]
+    created: float
+
+
+class FeedbackStore:
+    """Thread-safe access to the feedback database; call it from worker threads, never the loop."""
+
+    def __init__(self, path: Path, busy_seconds: float = 10.0) -> None:
+        self.path = path
+        self._database = Database(path, "", STORE, busy_seconds)
+        with self._database.transaction() as db:
+            found = int(db.execute("PRAGMA user_version").fetchone()[0])
+            if found > SCHEMA_VERSION:
+                raise NewerSchema(
+                    f"{path.name} has feedback schema version {found}; this museforge knows "
+                    f"{SCHEMA_VERSION}: upgrade museforge to use it"
+                )
+            for statement in SCHEMA:  # one transaction with the version: all of it or none
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        with self._database.reading() as db:
+            db.execute("PRAGMA secure_delete = ON")  # deleted events are overwritten, not left in free pages
+
+    def close(self) -> None:
+        self._database.close()
+
+    @property
+    def journal_mode(self) -> str:
+        return self._database.journal_mode
+
+    def cap_size(self, max_bytes: int | None) -> int:
+        """As JobStore.cap_size: past the cap, writes fail as on a full disk."""
+        return self._database.cap_size(max_bytes)
+
+    def record(self, owner: str, user: str, kind: int, artifact: str, body: dict[str, Any]) -> StoredEvent:
+        """Store one event (committed durably before this returns) and return it."""
+        event_id = uuid.uuid4().hex[:20]
+        now = time.time()
+        text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        with self._database.transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO events (id, owner, user, kind, artifact, body, created) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (event_id, owner, user, kind, artifact, text, now),
+            )
+            seq = int(cursor.lastrowid or 0)
+        return StoredEvent(seq, event_id, owner, user, kind, artifact, body, now)
+
+    def events(self, owner: str, user: str | None, after_seq: int = 0, limit: int = -1) -> list[StoredEvent]:
+        """The owner's events of ``user`` (None: of all its users), oldest first, after ``after_seq``."""
+        query = "SELECT * FROM events WHERE owner = ? AND seq > ?"
+        args: list[Any] = [owner, after_seq]
+        if user is not None:
+            query += " AND user = ?"
+            args.append(user)
+        with self._database.reading() as db:
+            rows = db.execute(query + " ORDER BY seq LIMIT ?", [*args, limit]).fetchall()
+        return [_event(row) for row in rows]
+
+    def has_user(self, owner: str, user: str) -> bool:
+        with self._database.reading() as db:
+            row = db.execute(
+                "SELECT 1 FROM events WHERE owner = ? AND user = ? LIMIT 1", (owner, user)
+            ).fetchone()
+        return row is not None
+
+    def users(self, owner: str) -> list[str]:
+        """The owner's users that have events, in order of their first event."""
+        with self._database.reading() as db:
+            rows = db.execute(
+                "SELECT user FROM events WHERE owner = ? GROUP BY user ORDER BY MIN(seq)", (owner,)
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def forget(self, owner: str, user: str) -> int:
+        """Delete every event of the owner's ``user``; how many there were."""
+        with self._database.transaction() as db:
+            deleted = db.execute("DELETE FROM events WHERE owner = ? AND user = ?", (owner, user)).rowcount
+        if deleted:
+            self._checkpoint()
+        return int(deleted)
+
+    def _checkpoint(self) -> None:
+        """Copy the log into the database and empty it, so deleted rows leave the log too.
+
+        Best effort: a reader in another process may hold the log; the next checkpoint
+        (SQLite makes them as the log grows) finishes the job.
+        """
+        try:
+            with self._database.reading() as db:
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except StoreError:
+            pass
+
+
+def _event(row: Sequence[Any]) -> StoredEvent:
+    seq, event_id, owner, user, kind, artifact, body, created = row
+    return StoredEvent(int(seq), event_id, owner, user, int(kind), artifact, json.loads(body), float(created))
+
