@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
@@ -33,6 +34,8 @@ from .client_errors import (
 from .config import DEFAULT_ADDRESS
 from .inference import grpc_service_pb2 as oip
 from .inference import grpc_service_pb2_grpc as oip_grpc
+from .v1 import feedback_pb2 as fb
+from .v1 import feedback_pb2_grpc as feedback_grpc
 from .v1 import jobs_pb2
 from .v1 import jobs_pb2_grpc as jobs_grpc
 from .v1 import museforge_pb2 as pb
@@ -41,8 +44,8 @@ from .v1 import museforge_pb2_grpc as pb_grpc
 __all__ = [
     "BearerKey", "Cancelled", "Client", "DeadlineExceeded", "FailedPrecondition", "Internal",
     "InvalidArgument", "MuseforgeError", "NotFound", "PermissionDenied", "ResourceExhausted",
-    "Unauthenticated", "Unavailable", "Unimplemented", "field_violations", "job_name", "retry_after",
-    "seeded", "to_struct",
+    "Unauthenticated", "Unavailable", "Unimplemented", "artifact_ref", "feedback_event", "field_violations",
+    "job_name", "retry_after", "seeded", "to_struct",
 ]
 
 MAX_MESSAGE = 512 * 1024 * 1024  # the server's default limit
@@ -70,6 +73,36 @@ def seeded(message: RequestT, seed: int | None) -> RequestT:
     if seed is not None:
         message.seed = seed
     return message
+
+
+def artifact_ref(artifact: pb.Artifact | bytes,
+                 provenance: Mapping[str, str] | None = None) -> fb.ArtifactRef:
+    """The feedback reference of an artifact: the sha256 of its bytes and its provenance.
+
+    Pass a ``pb.Artifact`` as Generate returned it (its metadata is the provenance), or a
+    file's bytes and the provenance read from it (e.g. ``read_png_provenance``).
+    """
+    data = artifact.data if isinstance(artifact, pb.Artifact) else artifact
+    record = dict(artifact.metadata) if isinstance(artifact, pb.Artifact) else dict(provenance or {})
+    models = json.loads(record.get("models") or "[]")
+    ref = fb.ArtifactRef(sha256=hashlib.sha256(data).hexdigest(), generator=record.get("generator", ""),
+                         effect=record.get("effect", ""), seed=int(record.get("seed") or 0),
+                         model_version=str(models[0].get("version", "")) if models else "")
+    ref.parameters.update(json.loads(record.get("parameters") or "{}"))
+    return ref
+
+
+def feedback_event(kind: str, artifact: fb.ArtifactRef | None = None, *, user: str = "", thumb: str = "",
+                   stars: int = 0, candidates: Sequence[fb.ArtifactRef] = ()) -> fb.FeedbackEvent:
+    """An event to record: ``kind`` is thumbs, stars, pick or keep; ``thumb`` up or down.
+
+    A pick's ``artifact`` is the chosen one of its ``candidates``.
+    """
+    event = fb.FeedbackEvent(user=user, kind=f"FEEDBACK_KIND_{kind.upper()}", stars=stars,
+                             thumb=f"THUMB_{thumb.upper()}" if thumb else None, candidates=list(candidates))
+    if artifact is not None:
+        event.artifact.CopyFrom(artifact)
+    return event
 
 
 class BearerKey(
@@ -155,6 +188,7 @@ class Client:
         self.jobs = jobs_grpc.JobsStub(self.channel)
         self.operations = ops_grpc.OperationsStub(self.channel)
         self.inference = oip_grpc.GRPCInferenceServiceStub(self.channel)
+        self.feedback = feedback_grpc.FeedbackStub(self.channel)
 
     def __enter__(self) -> Client:
         return self
@@ -305,6 +339,33 @@ class Client:
 
     def watch_job(self, name: str) -> Iterator[jobs_pb2.JobEvent]:
         yield from self.jobs.WatchJob(jobs_pb2.WatchJobRequest(name=job_name(name)))
+
+
+    # -- feedback: ratings, picks and keeps, per user ----------------------------------------
+
+    def record_feedback(self, event: fb.FeedbackEvent) -> fb.FeedbackEvent:
+        """Record one event (see ``feedback_event``); returns it as stored, with its id and time."""
+        return self.feedback.RecordFeedback(fb.RecordFeedbackRequest(event=event), timeout=self.timeout)
+
+    def list_feedback(self, user: str = "", page_size: int = 0) -> list[fb.FeedbackEvent]:
+        """Every event of ``user`` (empty: the API key's own), oldest first, page after page."""
+        found: list[fb.FeedbackEvent] = []
+        token = ""
+        while True:
+            reply = self.feedback.ListFeedback(fb.ListFeedbackRequest(user=user, page_size=page_size,
+                                                                      page_token=token), timeout=self.timeout)
+            found.extend(reply.events)
+            token = reply.next_page_token
+            if not token:
+                return found
+
+    def export_feedback(self, user: str = "", all_users: bool = False) -> Iterator[fb.FeedbackEvent]:
+        """The events of ``user`` (or, with ``all_users``, of every user the key recorded) as they stream."""
+        yield from self.feedback.ExportFeedback(fb.ExportFeedbackRequest(user=user, all_users=all_users))
+
+    def forget_user(self, user: str = "") -> int:
+        """Delete every event of ``user`` (empty: the API key's own); how many were deleted."""
+        return int(self.feedback.ForgetUser(fb.ForgetUserRequest(user=user), timeout=self.timeout).deleted)
 
 
 def job_name(name: str) -> str:
