@@ -178,8 +178,8 @@ def openapi_document() -> dict[str, Any]:
         "info": {
             "title": "museforge HTTP/JSON gateway",
             "version": __version__,
-            "description": "The museforge.v1 gRPC API (generators, effects, jobs, health) over HTTP/1.1 "
-            "and JSON, for clients without HTTP/2 gRPC. Same auth, limits and errors as gRPC.",
+            "description": "The museforge.v1 gRPC API (generators, effects, jobs, feedback, health) over "
+            "HTTP/1.1 and JSON, for clients without HTTP/2 gRPC. Same auth, limits and errors as gRPC.",
         },
         "servers": [{"url": "/"}],
         "security": [{"apiKey": []}],

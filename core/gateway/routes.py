@@ -20,6 +20,7 @@ from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2
 
+from ..v1 import feedback_pb2 as fb
 from ..v1 import jobs_pb2
 from ..v1 import museforge_pb2 as pb
 from .json_codec import to_json
@@ -90,6 +91,7 @@ def health_reply(reply: Message) -> tuple[int, dict[str, Any]]:
 MUSEFORGE = "/museforge.v1.Museforge/"
 JOBS = "/museforge.v1.Jobs/"
 OPERATIONS = "/google.longrunning.Operations/"
+FEEDBACK = "/museforge.v1.Feedback/"
 HEALTH = "/grpc.health.v1.Health/"
 
 ROUTES: tuple[Route, ...] = (
@@ -130,6 +132,15 @@ ROUTES: tuple[Route, ...] = (
           "Asks a job to stop; frames in flight stop at their next tile."),
     Route("POST", "/v1/{name=jobs/*}:wait", OPERATIONS + "WaitOperation", operations_pb2.WaitOperationRequest,
           operations_pb2.Operation, "Waits until the job is done or `timeout` (e.g. \"30s\") passes."),
+    Route("POST", "/v1/feedback", FEEDBACK + "RecordFeedback", fb.RecordFeedbackRequest, fb.FeedbackEvent,
+          "Records a rating (thumbs, stars), a pick among artifacts or a keep, for the key or its `user`."),
+    Route("GET", "/v1/feedback", FEEDBACK + "ListFeedback", fb.ListFeedbackRequest, fb.ListFeedbackResponse,
+          "A user's feedback events, oldest first, page by page."),
+    Route("GET", "/v1/feedback:export", FEEDBACK + "ExportFeedback", fb.ExportFeedbackRequest,
+          fb.FeedbackEvent, "Streams a user's events (or, with `allUsers`, all the key's users'): "
+          "JSON lines.", streaming=True),
+    Route("POST", "/v1/feedback:forget", FEEDBACK + "ForgetUser", fb.ForgetUserRequest,
+          fb.ForgetUserResponse, "Deletes every feedback event of a user; says how many there were."),
     Route("GET", "/v1/health", HEALTH + "Check", health_pb2.HealthCheckRequest,
           health_pb2.HealthCheckResponse,
           "Serving status of the server or of one service (`service`); HTTP 503 when not serving.",
