@@ -7,6 +7,7 @@ import argparse
 
 from .. import __version__
 from .export_command import add_export_parser
+from .feedback import add_feedback_parser
 from .jobs import add_job_parser
 from .keys import add_keys_parser
 from .listing_commands import add_listing_parser
@@ -25,6 +26,7 @@ EPILOG = """examples:
   museforge export image.digits --quick --output /tmp/models
   museforge job submit --step effect.denoise -p sigma=25 --input 'plates/sh010.####.png' \\
       --frames 1001-1240 --output 'clean/sh010.####.png' --watch
+  museforge feedback rate out/image.digits-42-0000.png --stars 4 --user ann
 """
 
 
@@ -45,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_listing_parser(sub, "effects")
     add_apply_parser(sub)
     add_job_parser(sub)
+    add_feedback_parser(sub)
     add_models_parser(sub)
     add_keys_parser(sub)
     add_health_parser(sub)

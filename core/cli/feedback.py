@@ -1,0 +1,208 @@
+"""``museforge feedback``: record ratings, picks and keeps on artifacts; list, export and forget them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+from .options import Subcommands, add_server_flags, connect, parse_param
+from .output import EXIT_OK, EXIT_USAGE, fail
+
+SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+LIST_HEADER = ("TIME (UTC)", "KIND", "VALUE", "ARTIFACT", "MADE BY")
+FEEDBACK_EPILOG = """examples:
+  museforge generate image.digits -p digit=7 --count 2 -o out/
+  museforge feedback rate out/image.digits-42-0000.png --up --user ann
+  museforge feedback rate out/image.digits-42-0001.png --stars 4 --user ann
+  museforge feedback pick out/image.digits-42-0001.png out/image.digits-42-0000.png --user ann
+  museforge feedback keep out/image.digits-42-0001.png --user ann
+  museforge feedback list --user ann
+  museforge feedback export --all-users -o feedback.jsonl
+  museforge feedback forget --user ann --yes
+
+An ARTIFACT is a file museforge made (its sha256 is computed and its provenance read
+from it: PNG files carry theirs) or, when the file is not at hand, its sha256 with
+--generator/--effect, --seed, --model-version and -p KEY=VALUE for the rest.
+
+Whose feedback: with auth on, the API key's own, or --user for a user of the caller's
+own (kept under the key: another key never sees it). With auth off, --user is required.
+"""
+
+
+def add_feedback_parser(sub: Subcommands) -> None:
+    feedback = sub.add_parser(
+        "feedback",
+        help="ratings, picks and keeps on artifacts, per user",
+        description="Tell the server what a user thought of the artifacts it made: thumbs or "
+        "stars, a pick among several, a keep. Events are stored durably per user and can be listed, "
+        "exported as JSON lines, or deleted (a user's right to be forgotten).",
+        epilog=FEEDBACK_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = feedback.add_subparsers(dest="feedback_command", required=True, metavar="ACTION")
+    rate = actions.add_parser("rate", help="thumbs up or down, or 1-5 stars, on one artifact",
+                              epilog=FEEDBACK_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    rate.add_argument("artifact", metavar="ARTIFACT", help="the artifact's file, or its sha256")
+    value = rate.add_mutually_exclusive_group(required=True)
+    value.add_argument("--up", action="store_true", help="thumbs up")
+    value.add_argument("--down", action="store_true", help="thumbs down")
+    value.add_argument("--stars", type=int, choices=range(1, 6), metavar="1-5", help="one to five stars")
+    add_provenance_flags(rate)
+    pick = actions.add_parser("pick", help="the first ARTIFACT was chosen over the others shown with it",
+                              epilog=FEEDBACK_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    pick.add_argument("chosen", metavar="CHOSEN", help="the artifact chosen (file or sha256)")
+    pick.add_argument("others", metavar="OTHER", nargs="+", help="the artifacts shown beside it")
+    add_provenance_flags(pick)
+    keep = actions.add_parser("keep", help="the user kept or downloaded an artifact")
+    keep.add_argument("artifact", metavar="ARTIFACT", help="the artifact's file, or its sha256")
+    add_provenance_flags(keep)
+    listing = actions.add_parser("list", help="a user's events, oldest first")
+    listing.add_argument("--user", default="", help="whose (default: the API key's own)")
+    export = actions.add_parser("export", help="a user's events (or every user's) as JSON lines")
+    whose = export.add_mutually_exclusive_group()
+    whose.add_argument("--user", default="", help="whose (default: the API key's own)")
+    whose.add_argument("--all-users", action="store_true",
+                       help="every user the key recorded (with auth off: every event on the server)")
+    export.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
+    forget = actions.add_parser("forget", help="delete every event of a user (cannot be undone)")
+    forget.add_argument("--user", default="", help="whose (default: the API key's own)")
+    forget.add_argument("--yes", action="store_true", required=True,
+                        help="confirm: the events are deleted for good")
+    for action in actions.choices.values():
+        add_server_flags(action)
+    feedback.set_defaults(handler=cmd_feedback)
+
+
+def add_provenance_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--user", default="", help="the user it is from (default: the API key itself)")
+    parser.add_argument("--generator", help="the generator that made it (default: from the file)")
+    parser.add_argument("--effect", help="or the effect that made it (default: from the file)")
+    parser.add_argument("--seed", type=int, help="its seed (default: from the file)")
+    parser.add_argument("--model-version", help="its model's version (default: from the file)")
+    parser.add_argument("--param", "-p", action="append", type=parse_param, default=[], metavar="KEY=VALUE",
+                        help="one of its parameters (repeatable; replaces those read from the file)")
+
+
+def provenance_of(data: bytes) -> dict[str, str]:
+    """The provenance a museforge file carries, where the format lets it be read here (PNG)."""
+    if not data.startswith(PNG_SIGNATURE):
+        return {}
+    from ..engine.codecs.encoders import read_png_provenance
+
+    try:
+        return read_png_provenance(data)
+    except (OSError, ValueError):
+        return {}
+
+
+def artifact_reference(text: str, args: argparse.Namespace) -> Any:
+    """An ArtifactRef from a file (hashed, its provenance read) or a bare sha256, with the flags over it."""
+    from ..client import artifact_ref
+    from ..v1 import feedback_pb2 as fb
+
+    path = Path(text)
+    if path.is_file():
+        data = path.read_bytes()
+        ref = artifact_ref(data, provenance_of(data))
+    elif SHA256.fullmatch(text):
+        ref = fb.ArtifactRef(sha256=text.lower())
+    else:
+        raise SystemExit(f"museforge feedback: {text!r} is neither a file nor a sha256 (64 hex digits)")
+    if args.generator is not None or args.effect is not None:
+        ref.generator, ref.effect = args.generator or "", args.effect or ""
+    if args.seed is not None:
+        ref.seed = args.seed
+    if args.model_version is not None:
+        ref.model_version = args.model_version
+    if args.param:
+        ref.parameters.Clear()
+        ref.parameters.update(dict(args.param))
+    return ref
+
+
+def event_json(event: Any) -> dict[str, Any]:
+    from google.protobuf import json_format
+
+    return dict(json_format.MessageToDict(event))
+
+
+def describe(event: Any) -> tuple[str, str, str, str, str]:
+    """One listing row: time, kind, value, artifact (short sha256) and what made it."""
+    from ..v1 import feedback_pb2 as fb
+
+    kind = fb.FeedbackKind.Name(event.kind).removeprefix("FEEDBACK_KIND_").lower()
+    value = {fb.FEEDBACK_KIND_THUMBS: fb.Thumb.Name(event.thumb).removeprefix("THUMB_").lower(),
+             fb.FEEDBACK_KIND_STARS: f"{event.stars} stars",
+             fb.FEEDBACK_KIND_PICK: f"1 of {len(event.candidates)}"}.get(event.kind, "")
+    made_by = event.artifact.generator or event.artifact.effect
+    when = event.create_time.ToDatetime().strftime("%Y-%m-%d %H:%M:%S")
+    return when, kind, value, event.artifact.sha256[:16], made_by
+
+
+def record(client: Any, args: argparse.Namespace) -> Any:
+    from ..client import feedback_event
+
+    command = args.feedback_command
+    if command == "pick":
+        candidates = [artifact_reference(a, args) for a in (args.chosen, *args.others)]
+        return client.record_feedback(feedback_event("pick", candidates[0], user=args.user,
+                                                     candidates=candidates))
+    ref = artifact_reference(args.artifact, args)
+    if command == "keep":
+        return client.record_feedback(feedback_event("keep", ref, user=args.user))
+    if args.stars is not None:
+        return client.record_feedback(feedback_event("stars", ref, user=args.user, stars=args.stars))
+    return client.record_feedback(feedback_event("thumbs", ref, user=args.user,
+                                                 thumb="up" if args.up else "down"))
+
+
+def write_lines(events: Any, out: IO[str]) -> int:
+    count = 0
+    for event in events:
+        out.write(json.dumps(event_json(event), sort_keys=True) + "\n")
+        count += 1
+    return count
+
+
+def export(client: Any, args: argparse.Namespace) -> int:
+    events = client.export_feedback(args.user, all_users=args.all_users)
+    if args.output is None:
+        count = write_lines(events, sys.stdout)
+    else:  # written beside the target and moved in place: a failed export leaves no half file
+        partial = args.output.with_name(args.output.name + ".part")
+        with partial.open("w", encoding="utf-8") as out:
+            count = write_lines(events, out)
+        partial.replace(args.output)
+    print(f"exported {count} events", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_feedback(args: argparse.Namespace) -> int:
+    from .output import print_table
+
+    command = args.feedback_command
+    if command in ("rate", "pick", "keep") and args.generator and args.effect:
+        return fail("give --generator or --effect, not both", EXIT_USAGE)
+    with connect(args, timeout=60) as client:
+        if command in ("rate", "pick", "keep"):
+            event = record(client, args)
+            print(json.dumps(event_json(event), indent=2) if args.json else event.id)
+            return EXIT_OK
+        if command == "list":
+            events = client.list_feedback(args.user)
+            if args.json:
+                print(json.dumps([event_json(e) for e in events], indent=2))
+            else:
+                print_table([describe(e) for e in events], LIST_HEADER)
+            return EXIT_OK
+        if command == "export":
+            return export(client, args)
+        deleted = client.forget_user(args.user)
+        print(json.dumps({"deleted": deleted}) if args.json else deleted)
+        print(f"deleted {deleted} events of {args.user or 'this API key'}", file=sys.stderr)
+        return EXIT_OK
