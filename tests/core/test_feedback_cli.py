@@ -1,0 +1,67 @@
+"""`museforge feedback` against the shared real server, run in this process: a round trip."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from museforge.cli.main import main
+from tests.core.feedback_helpers import fresh_user
+from tests.servers import ServerThread
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_rate_pick_keep_list_export_and_forget(server: ServerThread, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    at = ("--server", server.address)
+    user = fresh_user("cli")
+    assert run(capsys, "generate", "image.digits", "-p", "digit=2", "--count", "3", "--seed", "9",
+               "-o", str(tmp_path / "out"), *at)[0] == 0
+    files = sorted((tmp_path / "out").glob("*.png"))
+    assert len(files) == 3
+    first, second, third = (str(f) for f in files)
+    for argv in (("rate", first, "--up"), ("rate", second, "--stars", "5"),
+                 ("pick", second, first, third), ("keep", second)):
+        code, out, err = run(capsys, "feedback", *argv, "--user", user, *at)
+        assert code == 0 and len(out.strip()) == 20, err  # the new event's id
+    code, out, _ = run(capsys, "feedback", "list", "--user", user, *at)
+    rows = out.splitlines()
+    assert code == 0 and rows[0].split()[:3] == ["TIME", "(UTC)", "KIND"] and len(rows) == 5
+    assert "thumbs" in rows[1] and "5 stars" in rows[2] and "1 of 3" in rows[3] and "image.digits" in rows[4]
+    code, out, _ = run(capsys, "feedback", "list", "--user", user, "--json", *at)
+    listed = json.loads(out)
+    assert listed[1]["artifact"]["sha256"] == hashlib.sha256(files[1].read_bytes()).hexdigest()
+    assert listed[1]["artifact"]["seed"] == "9" and listed[1]["artifact"]["parameters"]["digit"] == 2
+    code, out, _ = run(capsys, "feedback", "export", "--user", user, *at)
+    assert code == 0 and [json.loads(line) for line in out.splitlines()] == listed
+    target = tmp_path / "feedback.jsonl"
+    code, _, err = run(capsys, "feedback", "export", "--user", user, "-o", str(target), *at)
+    assert code == 0 and "exported 4 events" in err
+    assert [json.loads(line) for line in target.read_text().splitlines()] == listed
+    code, out, err = run(capsys, "feedback", "forget", "--user", user, "--yes", *at)
+    assert code == 0 and out.strip() == "4" and "deleted 4 events" in err
+    code, _, err = run(capsys, "feedback", "list", "--user", user, *at)
+    assert code == 1 and "NOT_FOUND" in err
+
+
+def test_a_refused_event_names_its_field(server: ServerThread, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "feedback", "rate", "ab" * 32, "--down", "--user", fresh_user(),
+                       "--server", server.address)
+    assert code == 1 and "INVALID_ARGUMENT" in err and "event.artifact.generator" in err
+    code, _, err = run(capsys, "feedback", "rate", "ab" * 32, "--stars", "3", "--generator", "image.digits",
+                       "--seed", "4", "-p", "digit=3", "--server", server.address)
+    assert code == 1 and "event.user" in err  # auth off: nothing else says who the user is
+
+
+def test_forget_asks_for_confirmation(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["feedback", "forget", "--user", "ann"])
+    assert caught.value.code == 2 and "--yes" in capsys.readouterr().err

@@ -1,0 +1,83 @@
+"""Feedback with auth on: each key's users are its own, and events survive a restart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grpc
+import pytest
+
+from museforge.client import Client, feedback_event
+from museforge.config import Settings
+from museforge.server.auth import KeyFile
+from museforge.v1 import feedback_pb2 as fb
+from tests.core.feedback_helpers import made_artifacts, one_of_each
+from tests.servers import ServerThread
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    path = tmp_path_factory.mktemp("feedback-keys") / "api_keys.json"
+    store = KeyFile(path)
+    made = {name: store.create(name, scopes)[0]
+            for name, scopes in (("studio", ["generate"]), ("rival", ["generate"]), ("farm", ["jobs"]))}
+    return path, made
+
+
+def guarded_settings(keys: Path, data: Path) -> Settings:
+    return Settings(address="127.0.0.1:0", auth=True, api_keys_file=str(keys), plugins=["image"],
+                    data_dir=str(data))
+
+
+def code_of(call: object) -> grpc.StatusCode:
+    try:
+        call() if callable(call) else None
+    except grpc.RpcError as exc:
+        return exc.code()
+    return grpc.StatusCode.OK
+
+
+def test_a_key_reaches_only_its_own_users_and_events_survive_a_restart(
+    keys: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    path, made = keys
+    settings = guarded_settings(path, tmp_path)
+    with ServerThread(settings) as server, \
+            Client(server.address, timeout=30, api_key=made["studio"]) as studio, \
+            Client(server.address, timeout=30, api_key=made["rival"]) as rival:
+        refs = made_artifacts(studio)
+        for event in one_of_each(refs, "bob"):
+            studio.record_feedback(event)
+        mine = studio.record_feedback(feedback_event("keep", refs[0]))  # the key itself is the user
+        assert mine.user == ""
+        rival.record_feedback(feedback_event("stars", refs[0], stars=1))
+        # The rival key never sees, exports or deletes the studio's user "bob".
+        with pytest.raises(grpc.RpcError) as caught:
+            rival.list_feedback("bob")
+        assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+        assert "bob" in (caught.value.details() or "")
+        assert code_of(lambda: list(rival.export_feedback("bob"))) == grpc.StatusCode.NOT_FOUND
+        assert code_of(lambda: rival.forget_user("bob")) == grpc.StatusCode.NOT_FOUND
+        assert [e.stars for e in rival.export_feedback(all_users=True)] == [1]
+        assert [e.user for e in studio.export_feedback(all_users=True)] == ["bob"] * 4 + [""]
+        assert [e.id for e in studio.list_feedback()] == [mine.id]
+        before = studio.list_feedback("bob")
+    with ServerThread(settings) as restarted, \
+            Client(restarted.address, timeout=30, api_key=made["studio"]) as studio:
+        assert studio.list_feedback("bob") == before
+        assert studio.forget_user() == 1  # the key's own events; bob's stay
+        assert len(studio.list_feedback("bob")) == 4
+        assert studio.list_feedback() == []
+
+
+def test_feedback_needs_a_key_with_the_generate_scope(keys: tuple[Path, dict[str, str]],
+                                                      tmp_path: Path) -> None:
+    path, made = keys
+    with ServerThread(guarded_settings(path, tmp_path)) as server:
+        request = fb.ListFeedbackRequest()
+        with Client(server.address, timeout=30, api_key=made["farm"]) as farm:
+            denied = code_of(lambda: farm.feedback.ListFeedback(request))
+        assert denied == grpc.StatusCode.PERMISSION_DENIED
+        with Client(server.address, timeout=30) as anonymous:
+            unknown = code_of(lambda: anonymous.feedback.ListFeedback(request))
+        assert unknown == grpc.StatusCode.UNAUTHENTICATED
