@@ -125,8 +125,8 @@ def _is_type_checking_block(node: ast.AST) -> bool:
 # --- the rules -------------------------------------------------------------------------
 
 WIRE = ("grpc", "grpc_status", "grpc_health", "grpc_reflection", "museforge.v1", "museforge.inference")
-UPPER = ("museforge.server", "museforge.gateway", "museforge.jobs", "museforge.cli", "museforge.client",
-         "museforge.client_errors", "museforge.testing")
+UPPER = ("museforge.server", "museforge.gateway", "museforge.jobs", "museforge.feedback", "museforge.cli",
+         "museforge.client", "museforge.client_errors", "museforge.testing")
 TRAINING = ("torch", "museforge.export")
 # The composition root: the one place the server wires in the gateway and the job executor.
 COMPOSITION = ("museforge.server.app", "museforge.server.workers")
@@ -158,8 +158,12 @@ def layer_violations(graph: ImportGraph) -> list[str]:
     found += _bad(graph, [m for m in modules if _under(m, ("museforge.jobs",))],
                   ("museforge.gateway", "museforge.cli", "museforge.testing"),
                   "jobs sit below the front ends")
+    found += _bad(graph, [m for m in modules if _under(m, ("museforge.feedback",))],
+                  (*WIRE, "museforge.server", "museforge.gateway", "museforge.cli", "museforge.testing"),
+                  "the feedback store sits below the services that speak for it")
     found += _bad(graph, [m for m in modules if _under(m, ("museforge.gateway",))],
-                  ("museforge.jobs", "museforge.cli", "museforge.testing"), "the gateway calls the services")
+                  ("museforge.jobs", "museforge.feedback", "museforge.cli", "museforge.testing"),
+                  "the gateway calls the services")
     found += _bad(graph, [m for m in modules if _under(m, ("museforge.server",)) and m not in COMPOSITION],
                   ("museforge.gateway", "museforge.cli", "museforge.testing"),
                   "only the composition root (server.app, server.workers) wires in the gateway")

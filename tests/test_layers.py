@@ -35,6 +35,8 @@ def _tree(tmp_path: Path, files: dict[str, str]) -> dict[str, Path]:
      "museforge.engine.catalogue:2 imports museforge.server.app"),
     ({"core/runtime/sessions.py": "from ..engine.generator import ModelSource\n"},
      "museforge.runtime.sessions:1 imports museforge.engine.generator.ModelSource"),
+    ({"core/feedback/__init__.py": "", "core/feedback/store.py": "from ..server.caller import caller_key\n"},
+     "museforge.feedback.store:1 imports museforge.server.caller.caller_key"),
     ({"core/server/guard.py": "from ..gateway import app\n"},
      "museforge.server.guard:1 imports museforge.gateway"),
     ({"plugins/paint/gen.py": "from museforge.engine.catalogue import Engine\n",
