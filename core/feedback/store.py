@@ -23,6 +23,8 @@ from typing import Any
 
 from ..jobs.database import Database, StoreError
 
+__all__ = ["SCHEMA_VERSION", "FeedbackStore", "NewerSchema", "StoreError", "StoredEvent"]
+
 SCHEMA_VERSION = 1
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS events (

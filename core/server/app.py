@@ -20,7 +20,7 @@ from grpc_reflection.v1alpha import reflection
 
 from ..config import Settings, data_directory, keys_path
 from ..engine.catalogue import Engine
-from ..feedback.store import FeedbackStore
+from ..feedback.store import FeedbackStore, NewerSchema, StoreError
 from ..gateway.calls import InProcess, ServiceRegistry
 from ..inference import grpc_service_pb2 as oip_pb
 from ..inference import grpc_service_pb2_grpc as oip_grpc
@@ -44,6 +44,7 @@ from .oip_service import InferenceService
 from .reflection_pools import ReflectionPools
 from .tls import server_credentials
 from .tracing import Tracing, build_tracing
+from .unsafe_setup import UnsafeSetup
 from .workers import WorkerRole, split_address
 
 if TYPE_CHECKING:
@@ -185,7 +186,12 @@ def grpc_server(settings: Settings, interceptors: list[grpc.aio.ServerIntercepto
 
 def start_feedback(settings: Settings, engine: Engine) -> FeedbackService:
     """The feedback service on its store, a database of its own beside the job store."""
-    return FeedbackService(FeedbackStore(data_directory(settings) / FEEDBACK_DB), engine)
+    path = data_directory(settings) / FEEDBACK_DB
+    try:
+        store = FeedbackStore(path)
+    except (NewerSchema, StoreError) as exc:  # a setup problem: `serve` says so and exits
+        raise UnsafeSetup(f"cannot open the feedback database {path}: {exc}") from exc
+    return FeedbackService(store, engine)
 
 
 def add_services(server: grpc.aio.Server, engine: Engine, executor: ThreadPoolExecutor, jobs: JobsBackend,

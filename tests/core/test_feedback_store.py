@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import cast
 
 import pytest
 
+from museforge.config import Settings
+from museforge.engine.catalogue import Engine
 from museforge.feedback.store import SCHEMA_VERSION, FeedbackStore, NewerSchema
 from museforge.jobs.database import StoreError
+from museforge.server.app import FEEDBACK_DB, start_feedback
+from museforge.server.unsafe_setup import UnsafeSetup
 
 SHA = "ab" * 32
 
@@ -37,6 +42,13 @@ def test_a_database_from_a_newer_museforge_is_refused(tmp_path: Path) -> None:
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(NewerSchema, match="upgrade museforge"):
         FeedbackStore(path)
+
+
+def test_the_server_will_not_start_on_a_newer_feedback_database(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / FEEDBACK_DB) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(UnsafeSetup, match=r"cannot open the feedback database .* upgrade museforge"):
+        start_feedback(Settings(address="127.0.0.1:0", data_dir=str(tmp_path)), cast(Engine, None))
 
 
 def test_a_forgotten_user_leaves_no_trace_in_the_files(tmp_path: Path) -> None:
