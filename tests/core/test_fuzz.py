@@ -3,7 +3,7 @@ and never come back INTERNAL (a client's mistake is always the client's status c
 
 Hypothesis draws names (real and random), parameter structs of any JSON shape and size
 of number (NaN and infinities included), counts, seeds, formats, media bytes, OIP tensors
-with odd shapes, datatypes and contents, job specs and operation names. Every call runs
+with odd shapes, datatypes and contents, job specs, operation names and feedback events. Every call runs
 against one real server (built-in plugins, short limits so a valid-but-heavy draw ends
 quickly); afterwards the server must still be healthy and still generate.
 
@@ -36,6 +36,7 @@ from museforge.config import Settings
 from museforge.engine.codecs.decoders import DecodeError, decode_image
 from museforge.inference import grpc_service_pb2 as oip
 from museforge.inference import grpc_service_pb2_grpc as oip_grpc
+from museforge.v1 import feedback_pb2 as fb
 from museforge.v1 import jobs_pb2
 from museforge.v1 import museforge_pb2 as pb
 from tests.core.hostile_images import hostile_images
@@ -361,3 +362,41 @@ def test_operations(
     request = operations_pb2.WaitOperationRequest(name=name, timeout=duration_pb2.Duration(seconds=seconds))
     handled(lambda: ops.WaitOperation(request, timeout=2))
     handled(lambda: client.jobs.WatchJob(jobs_pb2.WatchJobRequest(name=name), timeout=2))
+
+
+sha256s = st.one_of(st.text("0123456789abcdefABCDEF", min_size=64, max_size=64), st.text(max_size=70))
+artifact_refs = st.builds(
+    lambda sha, generator, effect, version, seed, params: fb.ArtifactRef(
+        sha256=sha, generator=generator, effect=effect, model_version=version, seed=seed,
+        parameters=struct(params)),
+    sha256s, st.one_of(st.sampled_from(GENERATORS), st.text(max_size=20)),
+    st.one_of(st.just(""), st.sampled_from(EFFECTS), st.text(max_size=10)), st.text(max_size=70),
+    st.integers(0, 2**64 - 1), parameters,
+)
+
+
+@EXAMPLES
+@given(
+    kind=st.integers(-3, 8),
+    user=st.text(max_size=140),
+    artifact=st.one_of(st.none(), artifact_refs),
+    thumb=st.integers(-1, 4),
+    stars=st.integers(0, 2**32 - 1),
+    candidates=st.lists(artifact_refs, max_size=18),
+    page_size=st.integers(-(2**31), 2**31 - 1),
+    token=st.text(max_size=20),
+    all_users=st.booleans(),
+)
+def test_feedback(
+    target: tuple[Client, grpc.Channel], kind: int, user: str, artifact: fb.ArtifactRef | None, thumb: int,
+    stars: int, candidates: list[fb.ArtifactRef], page_size: int, token: str, all_users: bool,
+) -> None:
+    client, _ = target
+    event = fb.FeedbackEvent(user=user, kind=kind, thumb=thumb, stars=stars,
+                             artifact=artifact, candidates=candidates)
+    handled(lambda: client.feedback.RecordFeedback(fb.RecordFeedbackRequest(event=event), timeout=5))
+    request = fb.ListFeedbackRequest(user=user, page_size=page_size, page_token=token)
+    handled(lambda: client.feedback.ListFeedback(request, timeout=5))
+    export = fb.ExportFeedbackRequest(user=user, all_users=all_users)
+    handled(lambda: client.feedback.ExportFeedback(export, timeout=5))
+    handled(lambda: client.feedback.ForgetUser(fb.ForgetUserRequest(user=user), timeout=5))
