@@ -102,8 +102,8 @@ def test_a_closed_pipe_ends_quietly() -> None:
 
 def test_help_explains_every_command() -> None:
     top = museforge("--help").stdout
-    commands = ("serve", "plugins", "generators", "generate", "effects", "apply", "job", "keys", "health",
-                "openapi", "plugin", "export")
+    commands = ("serve", "plugins", "generators", "generate", "effects", "apply", "job", "feedback", "keys",
+                "health", "openapi", "plugin", "export")
     for command in commands:
         assert command in top
         usage = museforge(command, "--help")
