@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import grpc
@@ -195,6 +196,7 @@ def test_a_locked_feedback_database_does_not_stall_generation(server: ServerThre
     try:
         pending = feedback.feedback.RecordFeedback.future(
             fb.RecordFeedbackRequest(event=feedback_event("keep", refs[0], user=user)), timeout=30)
+        time.sleep(0.3)  # let the write reach the server and wait on the lock
         made = feedback.generate("image.digits", {"digit": 1}, seed=3)
         assert len(made.artifacts) == 1 and not pending.done()  # generation went past the waiting write
     finally:
