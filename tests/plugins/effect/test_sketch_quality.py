@@ -14,7 +14,7 @@ from museforge.plugins.effect import sketch_data
 from museforge.plugins.effect.sketch import MODELS
 from museforge.plugins.effect.sketch_quality import evaluate_session
 from museforge.runtime.manifest import Manifest
-from tests.models import served_version, shipped_session
+from tests.models import as_recorded, served_version, shipped_session
 
 BASELINES = ("flat_fill", "nearest")
 HINT_BOUND = 20.0  # mean CIELAB ΔE of a hinted region from the hinted colour
@@ -81,7 +81,7 @@ def test_manifest_records_the_measured_figures(figures: dict[str, Any]) -> None:
     for key in ("model_colour_error_clean", "model_structure_f1_clean", "hint_error",
                 "hint_error_free_palette", "variation_spread", "judge_vs_nearest_model_called_real",
                 "model_histogram_distance_rougher"):
-        assert manifest.metrics[key] == pytest.approx(figures[key], abs=1e-9), key
+        assert manifest.metrics[key] == as_recorded(figures[key]), key
     assert manifest.dataset["held_out_fingerprint"] == sketch_data.held_out_fingerprint()
     [data] = manifest.training_data
     assert (data.package, data.registry, data.licence) == ("openmoji", "npm", "CC-BY-SA-4.0")

@@ -8,7 +8,7 @@ from museforge.plugins.image.texture import MODELS_DIR
 from museforge.plugins.image.texture_data import FAMILIES, texture_split
 from museforge.plugins.image.texture_quality import EVAL_PER_FAMILY, evaluate_session
 from museforge.runtime.manifest import Manifest
-from tests.models import shipped_session
+from tests.models import as_recorded, shipped_session
 
 
 @pytest.fixture(scope="module")
@@ -32,5 +32,5 @@ def test_manifest_records_the_measured_figures(figures: dict[str, float]) -> Non
     manifest = Manifest.read(MODELS_DIR / "1")
     assert not manifest.quick
     for key in ("families_closest_to_own", "seam_ratio_pooled_256", "seam_ratio_1024"):
-        assert manifest.metrics[key] == pytest.approx(figures[key], abs=1e-9), key
+        assert manifest.metrics[key] == as_recorded(figures[key]), key
     assert manifest.dataset["fingerprint"] == texture_split().fingerprint
