@@ -20,6 +20,7 @@ else:  # pragma: no cover
 ENV_PREFIX = "MUSEFORGE_"
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 MAX_WORKERS = 256
+FEEDBACK_SERVICE = "museforge.v1.Feedback"  # named here, not imported: config loads no generated code
 
 
 class ModelSettings(BaseModel):
@@ -172,6 +173,18 @@ class Settings(BaseModel):
         description="services that answer without a key (add "
         "grpc.reflection.v1alpha.ServerReflection to let grpcurl list services)",
     )
+
+    @field_validator("open_services")
+    @classmethod
+    def _feedback_needs_a_key(cls, value: list[str]) -> list[str]:
+        # Feedback is kept per API key: without one every caller would be the same owner,
+        # free to export or forget everyone's users.
+        if FEEDBACK_SERVICE in value:
+            raise ValueError(f"{FEEDBACK_SERVICE} cannot be open: its events are kept per API key, and "
+                             "callers without a key would all share (and could export or forget) one "
+                             "set of users; remove it from open_services")
+        return value
+
     max_concurrent_per_key: int = Field(256, ge=0, description="calls in flight per key (0: no limit)")
     requests_per_second_per_key: float = Field(0.0, ge=0, description="call rate per key (0: no limit)")
     tls_cert: str = Field("", description="PEM certificate chain of the server; with tls_key, serve TLS")

@@ -67,7 +67,7 @@ def add_feedback_parser(sub: Subcommands) -> None:
     whose = export.add_mutually_exclusive_group()
     whose.add_argument("--user", default="", help="whose (default: the API key's own)")
     whose.add_argument("--all-users", action="store_true",
-                       help="every user the key recorded (with auth off: every event on the server)")
+                       help="every user the key recorded (with auth off: every event recorded without a key)")
     export.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
     forget = actions.add_parser("forget", help="delete every event of a user (cannot be undone)")
     forget.add_argument("--user", default="", help="whose (default: the API key's own)")
@@ -175,9 +175,13 @@ def export(client: Any, args: argparse.Namespace) -> int:
         count = write_lines(events, sys.stdout)
     else:  # written beside the target and moved in place: a failed export leaves no half file
         partial = args.output.with_name(args.output.name + ".part")
-        with partial.open("w", encoding="utf-8") as out:
-            count = write_lines(events, out)
-        partial.replace(args.output)
+        try:
+            with partial.open("w", encoding="utf-8") as out:
+                count = write_lines(events, out)
+            partial.replace(args.output)
+        except BaseException:  # the server refused or broke off: remove what was written so far
+            partial.unlink(missing_ok=True)
+            raise
     print(f"exported {count} events", file=sys.stderr)
     return EXIT_OK
 

@@ -7,8 +7,8 @@ key's users. ``seq`` orders events as they were recorded and pages through them.
 
 The schema is versioned with ``PRAGMA user_version``; a database from a newer museforge
 is refused rather than misread. Deletions overwrite the deleted rows (``secure_delete``)
-and checkpoint the write-ahead log, so a forgotten user's events do not linger in free
-pages of the file.
+and checkpoint the write-ahead log (best effort: a reader in another process can keep
+the log from being emptied), so a forgotten user's events do not linger in free pages.
 """
 
 from __future__ import annotations
@@ -65,11 +65,18 @@ class FeedbackStore:
     def __init__(self, path: Path, busy_seconds: float = 10.0) -> None:
         self.path = path
         self._database = Database(path, "", STORE, busy_seconds)
+        try:
+            self._prepare()
+        except BaseException:  # a refused database is not left open behind the error
+            self._database.close()
+            raise
+
+    def _prepare(self) -> None:
         with self._database.transaction() as db:
             found = int(db.execute("PRAGMA user_version").fetchone()[0])
             if found > SCHEMA_VERSION:
                 raise NewerSchema(
-                    f"{path.name} has feedback schema version {found}; this museforge knows "
+                    f"{self.path.name} has feedback schema version {found}; this museforge knows "
                     f"{SCHEMA_VERSION}: upgrade museforge to use it"
                 )
             for statement in SCHEMA:  # one transaction with the version: all of it or none

@@ -260,6 +260,7 @@ async def start_server(
     guard = build_guard(settings)
     credentials = server_credentials(settings)
     tracing = build_tracing(settings, span_exporter)  # before the engine: a missing extra fails fast
+    made_engine = engine is None
     engine = engine or Engine(settings)
     engine.start()
     executor = ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="museforge-gen")
@@ -267,23 +268,65 @@ async def start_server(
                if settings.metrics_address else None)
     interceptors = interceptor_chain(guard, metrics, tracing)
     server = grpc_server(settings, interceptors, worker)
-    jobs = start_jobs(settings, engine, worker)
-    feedback = start_feedback(settings, engine)
-    services, health_servicer = add_services(server, engine, executor, jobs, feedback)
-    bound = bind(server, settings, host, port, credentials)
-    gateway = None
-    if settings.http_address:
-        calls = InProcess(services, interceptors, settings.max_message_bytes)
-        gateway = bind_http(settings, http_host, http_port, calls, guard, worker)
-    await server.start()
-    await report_health(engine, health_servicer)
-    metrics_address = metrics.serve(settings.metrics_address) if metrics is not None else ""
-    if gateway is not None:
-        await gateway.start()
+    opened = Opened(server, executor, engine if made_engine else None, tracing, metrics)
+    try:
+        # Before the jobs: a feedback database that cannot be used stops the start before
+        # any job is resumed.
+        feedback = opened.feedback = start_feedback(settings, engine)
+        jobs = opened.jobs = start_jobs(settings, engine, worker)
+        services, health_servicer = add_services(server, engine, executor, jobs, feedback)
+        bound = bind(server, settings, host, port, credentials)
+        gateway = None
+        if settings.http_address:
+            calls = InProcess(services, interceptors, settings.max_message_bytes)
+            gateway = opened.gateway = bind_http(settings, http_host, http_port, calls, guard, worker)
+        await server.start()
+        await report_health(engine, health_servicer)
+        metrics_address = metrics.serve(settings.metrics_address) if metrics is not None else ""
+        if gateway is not None:
+            await gateway.start()
+    except BaseException:
+        await opened.close()
+        raise
     return RunningServer(
         server, bound, host, engine, health_servicer, executor, jobs, metrics, metrics_address, tracing,
         gateway=gateway, feedback=feedback,
     )
+
+
+@dataclass
+class Opened:
+    """What start_server opened so far, closed again if the start fails part way.
+
+    A start that fails leaves no job executor running, no store open and no port bound.
+    The engine is closed only when start_server made it (a caller's engine is the caller's).
+    """
+
+    server: grpc.aio.Server
+    executor: ThreadPoolExecutor
+    engine: Engine | None
+    tracing: Tracing | None
+    metrics: Metrics | None
+    feedback: FeedbackService | None = None
+    jobs: JobsBackend | None = None
+    gateway: RunningGateway | None = None
+
+    async def close(self) -> None:
+        if self.gateway is not None:
+            await self.gateway.close(0)
+        await self.server.stop(None)  # harmless on a server that never started
+        if self.jobs is not None:
+            await asyncio.to_thread(self.jobs.executor.close)
+            self.jobs.store.close()
+        if self.feedback is not None:
+            await asyncio.to_thread(self.feedback.close)
+        if self.metrics is not None:
+            self.metrics.close()
+        if self.tracing is not None:
+            await asyncio.to_thread(self.tracing.close)
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        if self.engine is not None:
+            self.engine.close()
 
 
 async def serve_forever(settings: Settings, engine: Engine | None = None) -> None:

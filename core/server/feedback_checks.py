@@ -17,6 +17,9 @@ MAX_USER_CHARS = 128
 MAX_NAME_CHARS = 128
 MAX_VERSION_CHARS = 64
 MAX_PARAMETER_BYTES = 16 * 1024
+# A whole event as stored (a pick's chosen artifact counted with its provenance): keeps a
+# page of events, and each message of an export, well inside a client's receive limit.
+MAX_EVENT_BYTES = 64 * 1024
 MIN_CANDIDATES, MAX_CANDIDATES = 2, 16
 SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 DOTTED_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
@@ -128,7 +131,13 @@ def checked_event(event: fb.FeedbackEvent, known: Known, user_required: bool) ->
             found += artifact_problems(event.artifact, "event.artifact", known)
     if found:
         raise InvalidArgument("invalid feedback event", found)
-    return normalised(event)
+    clean = normalised(event)
+    size = clean.ByteSize()
+    if size > MAX_EVENT_BYTES:
+        raise InvalidArgument("invalid feedback event", [FieldViolation(
+            "event", f"is {size:,} bytes serialized; at most {MAX_EVENT_BYTES:,} (fewer candidates or "
+            "smaller parameters)")])
+    return clean
 
 
 def normalised(event: fb.FeedbackEvent) -> fb.FeedbackEvent:

@@ -6,6 +6,8 @@ never recorded is NOT_FOUND. With auth off there is no key and ``user`` is requi
 
 Store calls run on a small thread pool of the service's own: a slow or locked feedback
 database holds only those threads, never the event loop or the threads that generate.
+Stored rows become protobuf messages in those threads too: a page of large events takes
+milliseconds to convert, which the loop (and every health check it answers) must not wait.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ from .feedback_checks import checked_event, user_problems
 Context = grpc.aio.ServicerContext[Any, Any]
 T = TypeVar("T")
 DEFAULT_PAGE, MAX_PAGE = 100, 1000
+# A ListFeedback page stops growing past this many serialized bytes (it always holds at
+# least one event), so a full page stays far below a client's default 4 MiB receive limit.
+MAX_PAGE_BYTES = 1024 * 1024
+PAGE_READ = 100  # rows read per query while filling a page: a byte-cut page reads few extra rows
 EXPORT_BATCH = 500  # events read from the store per round trip while exporting
 STORE_THREADS = 2
 
@@ -49,6 +55,42 @@ def event_body(event: fb.FeedbackEvent) -> dict[str, Any]:
     for server_field in ("id", "user", "kind", "create_time"):
         body.ClearField(server_field)
     return json_format.MessageToDict(body)
+
+
+def page_of(store: FeedbackStore, owner: str, user: str, after: int, size: int,
+            max_bytes: int = MAX_PAGE_BYTES) -> tuple[list[fb.FeedbackEvent], int | None]:
+    """A page of at most ``size`` events and ``max_bytes`` (but at least one event), and the seq
+    to go on after (None: no more).
+
+    Runs in a store thread: it reads and converts the rows.
+    """
+    page: list[fb.FeedbackEvent] = []
+    total = 0
+    while True:
+        want = min(size - len(page), PAGE_READ)
+        rows = store.events(owner, user, after, want + 1)  # one more: is there a next page?
+        for row in rows[:want]:
+            message = event_message(row)
+            total += message.ByteSize()
+            if page and total > max_bytes:
+                return page, after
+            page.append(message)
+            after = row.seq
+        if len(rows) <= want:
+            return page, None
+        if len(page) == size:
+            return page, after
+
+
+def messages(store: FeedbackStore, owner: str, user: str | None, after: int,
+             limit: int) -> list[tuple[int, fb.FeedbackEvent]]:
+    """Up to ``limit`` events after ``after`` as (seq, message); runs in a store thread."""
+    return [(row.seq, event_message(row)) for row in store.events(owner, user, after, limit)]
+
+
+def recorded(store: FeedbackStore, owner: str, user: str, event: fb.FeedbackEvent) -> fb.FeedbackEvent:
+    """Store one checked event and return it as stored; runs in a store thread."""
+    return event_message(store.record(owner, user, int(event.kind), event.artifact.sha256, event_body(event)))
 
 
 def whose(user: str, field: str = "user") -> tuple[str, str]:
@@ -91,9 +133,7 @@ class FeedbackService(fb_grpc.FeedbackServicer):
         async with answering(context):
             event = checked_event(request.event, self.known, user_required=caller_key() is None)
             owner, user = whose(event.user, "event.user")
-            stored = await self._run(self.store.record, owner, user, int(event.kind), event.artifact.sha256,
-                                     event_body(event))
-            return event_message(stored)
+            return await self._run(recorded, self.store, owner, user, event)
 
     async def ListFeedback(self, request: fb.ListFeedbackRequest,
                            context: Context) -> fb.ListFeedbackResponse:
@@ -101,10 +141,9 @@ class FeedbackService(fb_grpc.FeedbackServicer):
             owner, user = whose(request.user)
             after, size = page_args(request.page_size, request.page_token, DEFAULT_PAGE, MAX_PAGE)
             await self._require_user(owner, user)
-            rows = await self._run(self.store.events, owner, user, after, size + 1)
-            page = rows[:size]
-            token = str(page[-1].seq) if len(rows) > size else ""
-            return fb.ListFeedbackResponse(events=[event_message(r) for r in page], next_page_token=token)
+            page, more_after = await self._run(page_of, self.store, owner, user, after, size)
+            token = "" if more_after is None else str(more_after)
+            return fb.ListFeedbackResponse(events=page, next_page_token=token)
 
     async def ExportFeedback(self, request: fb.ExportFeedbackRequest,
                              context: Context) -> AsyncIterator[fb.FeedbackEvent]:
@@ -119,12 +158,12 @@ class FeedbackService(fb_grpc.FeedbackServicer):
                 await self._require_user(owner, user)
             after = 0
             while True:
-                rows = await self._run(self.store.events, owner, user, after, EXPORT_BATCH)
-                for row in rows:
-                    yield event_message(row)
-                if len(rows) < EXPORT_BATCH:
+                batch = await self._run(messages, self.store, owner, user, after, EXPORT_BATCH)
+                for _, message in batch:
+                    yield message
+                if len(batch) < EXPORT_BATCH:
                     return
-                after = rows[-1].seq
+                after = batch[-1][0]
 
     async def ForgetUser(self, request: fb.ForgetUserRequest, context: Context) -> fb.ForgetUserResponse:
         async with answering(context):

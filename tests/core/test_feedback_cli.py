@@ -65,3 +65,12 @@ def test_forget_asks_for_confirmation(capsys: pytest.CaptureFixture[str]) -> Non
     with pytest.raises(SystemExit) as caught:
         main(["feedback", "forget", "--user", "ann"])
     assert caught.value.code == 2 and "--yes" in capsys.readouterr().err
+
+
+def test_a_failed_export_leaves_no_file(server: ServerThread, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "feedback.jsonl"
+    code, _, err = run(capsys, "feedback", "export", "--user", fresh_user("nobody"), "-o", str(target),
+                       "--server", server.address)
+    assert code == 1 and "NOT_FOUND" in err
+    assert list(tmp_path.iterdir()) == []  # neither the file nor its .part

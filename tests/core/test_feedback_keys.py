@@ -8,7 +8,7 @@ import grpc
 import pytest
 
 from museforge.client import Client, feedback_event
-from museforge.config import Settings
+from museforge.config import ConfigError, Settings, load_settings
 from museforge.server.auth import KeyFile
 from museforge.v1 import feedback_pb2 as fb
 from tests.core.feedback_helpers import made_artifacts, one_of_each
@@ -81,3 +81,15 @@ def test_feedback_needs_a_key_with_the_generate_scope(keys: tuple[Path, dict[str
         with Client(server.address, timeout=30) as anonymous:
             unknown = code_of(lambda: anonymous.feedback.ListFeedback(request))
         assert unknown == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_the_feedback_service_cannot_be_open(tmp_path: Path) -> None:
+    # Callers without a key would all be one owner, free to export or forget everyone's users.
+    config = tmp_path / "museforge.toml"
+    config.write_text('open_services = ["grpc.health.v1.Health", "museforge.v1.Feedback"]\n')
+    for source in ({"config_file": config, "environ": {}},
+                   {"environ": {"MUSEFORGE_OPEN_SERVICES": "museforge.v1.Feedback"}}):
+        with pytest.raises(ConfigError, match=r"open_services: .*museforge\.v1\.Feedback cannot be open"):
+            load_settings(**source)
+    assert load_settings(environ={"MUSEFORGE_OPEN_SERVICES": "grpc.health.v1.Health"}).open_services == [
+        "grpc.health.v1.Health"]

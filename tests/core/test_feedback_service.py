@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -15,6 +16,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from museforge.client import Client, feedback_event, field_violations
+from museforge.server import feedback_service
+from museforge.server.feedback_checks import MAX_EVENT_BYTES
+from museforge.server.feedback_service import MAX_PAGE_BYTES
 from museforge.v1 import feedback_pb2 as fb
 from tests.core.feedback_helpers import fresh_user, made_artifacts, one_of_each
 from tests.servers import ServerThread
@@ -226,3 +230,61 @@ def test_concurrent_records_all_land(feedback: Client, refs: list[fb.ArtifactRef
     for thread in threads:
         thread.join()
     assert sorted(e.stars for e in feedback.list_feedback(user)) == sorted(1 + i % 5 for i in range(12))
+
+
+def _padded(ref: fb.ArtifactRef, sha256: str, pad_bytes: int) -> fb.ArtifactRef:
+    """``ref`` under another sha256, its parameters padded to about ``pad_bytes``."""
+    padded = fb.ArtifactRef()
+    padded.CopyFrom(ref)
+    padded.sha256 = sha256
+    padded.parameters.update({"note": "p" * pad_bytes})
+    return padded
+
+
+def _big_pick(refs: list[fb.ArtifactRef], user: str, candidates: int, pad_bytes: int) -> fb.FeedbackEvent:
+    shown = [_padded(refs[0], f"{i:064x}", pad_bytes) for i in range(1, candidates + 1)]
+    return feedback_event("pick", fb.ArtifactRef(sha256=shown[0].sha256), user=user, candidates=shown)
+
+
+def test_an_event_over_64_kib_is_refused_naming_the_event(feedback: Client,
+                                                          refs: list[fb.ArtifactRef]) -> None:
+    # Every part within its own limit (16 candidates, 5 KiB of parameters each): the whole is too big.
+    user = fresh_user()
+    with pytest.raises(grpc.RpcError) as caught:
+        feedback.record_feedback(_big_pick(refs, user, 16, 5_000))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    [(field, description)] = field_violations(caught.value)
+    assert field == "event" and re.fullmatch(rf"is [\d,]+ bytes serialized; at most {MAX_EVENT_BYTES:,} .*",
+                                             description), description  # its size and the limit
+    assert refused(lambda: feedback.list_feedback(user))[0] == grpc.StatusCode.NOT_FOUND  # nothing stored
+
+
+def test_a_page_of_big_events_is_cut_by_bytes_and_paging_returns_each_once(
+        feedback: Client, refs: list[fb.ArtifactRef]) -> None:
+    user = fresh_user()
+    sent = [feedback.record_feedback(_big_pick(refs, user, 3, 15_000)) for _ in range(30)]
+    assert all(MAX_EVENT_BYTES * 0.85 < e.ByteSize() <= MAX_EVENT_BYTES for e in sent)  # near the limit
+    seen: list[str] = []
+    token, pages = "", 0
+    while True:
+        page = feedback.feedback.ListFeedback(fb.ListFeedbackRequest(user=user, page_token=token))
+        assert 1 <= len(page.events) < 30 and sum(e.ByteSize() for e in page.events) <= MAX_PAGE_BYTES
+        seen += [e.id for e in page.events]
+        pages += 1
+        token = page.next_page_token
+        if not token:
+            break
+    assert seen == [e.id for e in sent] and pages >= 2
+
+
+def test_an_export_longer_than_one_batch_gives_every_event_once_in_order(
+        server: ServerThread, feedback: Client, refs: list[fb.ArtifactRef],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    assert server.running is not None  # the server runs in this process: the patched batch applies
+    monkeypatch.setattr(feedback_service, "EXPORT_BATCH", 3)
+    user = fresh_user()
+    sent = [feedback.record_feedback(feedback_event("stars", refs[i % 3], user=user, stars=1 + i % 5))
+            for i in range(9)]  # three full batches, then an empty one
+    assert [e.id for e in feedback.export_feedback(user)] == [e.id for e in sent]
+    feedback.record_feedback(feedback_event("keep", refs[0], user=user))  # and one batch part full
+    assert len({e.id for e in feedback.export_feedback(user)}) == 10

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import sqlite3
+import threading
 from pathlib import Path
 from typing import cast
 
@@ -10,9 +13,11 @@ import pytest
 
 from museforge.config import Settings
 from museforge.engine.catalogue import Engine
+from museforge.feedback import store as store_module
 from museforge.feedback.store import SCHEMA_VERSION, FeedbackStore, NewerSchema
-from museforge.jobs.database import StoreError
-from museforge.server.app import FEEDBACK_DB, start_feedback
+from museforge.jobs.database import Database, StoreError
+from museforge.server.app import FEEDBACK_DB, JOBS_DB, start_feedback, start_server
+from museforge.server.feedback_service import page_of
 from museforge.server.unsafe_setup import UnsafeSetup
 
 SHA = "ab" * 32
@@ -49,6 +54,74 @@ def test_the_server_will_not_start_on_a_newer_feedback_database(tmp_path: Path) 
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(UnsafeSetup, match=r"cannot open the feedback database .* upgrade museforge"):
         start_feedback(Settings(address="127.0.0.1:0", data_dir=str(tmp_path)), cast(Engine, None))
+    # A whole start: refused before any job is resumed, so no job executor or job store is left.
+    before = set(threading.enumerate())
+    settings = Settings(address="127.0.0.1:0", data_dir=str(tmp_path), plugins=[])
+    with pytest.raises(UnsafeSetup, match="upgrade museforge"):
+        asyncio.run(start_server(settings))
+    assert not (tmp_path / JOBS_DB).exists()
+    assert not [t.name for t in set(threading.enumerate()) - before if t.name == "museforge-jobs"]
+
+
+def test_a_start_failing_after_the_stores_opened_closes_them(tmp_path: Path) -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    before = set(threading.enumerate())
+    settings = Settings(address=f"127.0.0.1:{taken.getsockname()[1]}", data_dir=str(tmp_path), plugins=[])
+    try:
+        with pytest.raises((OSError, RuntimeError)):
+            asyncio.run(start_server(settings))
+    finally:
+        taken.close()
+    assert (tmp_path / JOBS_DB).exists() and (tmp_path / FEEDBACK_DB).exists()  # both were opened
+    assert not [t for t in set(threading.enumerate()) - before if t.is_alive()
+                and t.name.startswith(("museforge-jobs", "museforge-feedback"))]
+    FeedbackStore(tmp_path / FEEDBACK_DB).close()  # and can be opened again
+
+
+def test_a_refused_database_is_closed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    opened: list[Database] = []
+
+    class Recorded(Database):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)
+            opened.append(self)
+
+    path = tmp_path / "feedback.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    monkeypatch.setattr(store_module, "Database", Recorded)
+    with pytest.raises(NewerSchema):
+        FeedbackStore(path)
+    [database] = opened
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        database.connection.execute("SELECT 1")
+
+
+def test_a_page_is_cut_by_bytes_and_always_holds_one_event(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path / "feedback.sqlite3")
+    ids = [store.record("key1", "ann", 4, SHA, {"artifact": {"sha256": SHA, "model_version": str(i)}}).id
+           for i in range(250)]  # more than one read of rows per page
+
+    def pages(size: int, max_bytes: int) -> list[list[str]]:
+        found, after = [], 0
+        while True:
+            page, more = page_of(store, "key1", "ann", after, size, max_bytes)
+            found.append([e.id for e in page])
+            if more is None:
+                return found
+            after = more
+
+    assert [len(p) for p in pages(1000, 1 << 20)] == [250]
+    assert [len(p) for p in pages(100, 1 << 20)] == [100, 100, 50]
+    assert [len(p) for p in pages(120, 1 << 20)] == [120, 120, 10]
+    assert [len(p) for p in pages(250, 1 << 20)] == [250]  # an exact fit: no empty last page
+    one = pages(1000, 1)  # every event is over the budget: one a page, none lost
+    assert [len(p) for p in one] == [1] * 250 and [i for p in one for i in p] == ids
+    cut = pages(1000, 40 * 200)
+    assert len(cut) > 1 and [i for p in cut for i in p] == ids
+    store.close()
 
 
 def test_a_forgotten_user_leaves_no_trace_in_the_files(tmp_path: Path) -> None:
