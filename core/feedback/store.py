@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..jobs.database import Database, StoreError
+from ..jobs.database import Database, OnDatabase, StoreError
 
 __all__ = ["SCHEMA_VERSION", "FeedbackStore", "NewerSchema", "StoreError", "StoredEvent"]
 
@@ -59,7 +59,7 @@ class StoredEvent:
     created: float
 
 
-class FeedbackStore:
+class FeedbackStore(OnDatabase):
     """Thread-safe access to the feedback database; call it from worker threads, never the loop."""
 
     def __init__(self, path: Path, busy_seconds: float = 10.0) -> None:
@@ -84,17 +84,6 @@ class FeedbackStore:
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         with self._database.reading() as db:
             db.execute("PRAGMA secure_delete = ON")  # deleted events are overwritten, not left in free pages
-
-    def close(self) -> None:
-        self._database.close()
-
-    @property
-    def journal_mode(self) -> str:
-        return self._database.journal_mode
-
-    def cap_size(self, max_bytes: int | None) -> int:
-        """As JobStore.cap_size: past the cap, writes fail as on a full disk."""
-        return self._database.cap_size(max_bytes)
 
     def record(self, owner: str, user: str, kind: int, artifact: str, body: dict[str, Any]) -> StoredEvent:
         """Store one event (committed durably before this returns) and return it."""

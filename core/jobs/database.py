@@ -120,3 +120,24 @@ class Database:
     def reading(self) -> Iterator[sqlite3.Connection]:
         with self.lock, plain_errors("read", self.store):
             yield self.connection
+
+
+class OnDatabase:
+    """What every store kept in one Database offers besides its own calls."""
+
+    _database: Database
+
+    def close(self) -> None:
+        self._database.close()
+
+    @property
+    def journal_mode(self) -> str:
+        return self._database.journal_mode
+
+    def cap_size(self, max_bytes: int | None) -> int:
+        """Let the database grow to about ``max_bytes`` (None: no cap); returns the cap in bytes.
+
+        Past it writes fail as on a full disk. The cap is never below the current size.
+        """
+        return self._database.cap_size(max_bytes)
+

@@ -21,7 +21,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
-from .database import Database
+from .database import Database, OnDatabase
 from .database import StoreError as StoreError
 
 SCHEMA = """
@@ -119,7 +119,7 @@ class Job:
     message: str = ""  # why it is paused (never stored: the executor's view)
 
 
-class JobStore:
+class JobStore(OnDatabase):
     """Thread-safe access to the job database (one connection, serialised by a lock)."""
 
     def __init__(self, path: Path) -> None:
@@ -127,20 +127,6 @@ class JobStore:
         self._database = Database(path, SCHEMA, "job store")
         self._transaction = self._database.transaction
         self._reading = self._database.reading
-
-    def close(self) -> None:
-        self._database.close()
-
-    @property
-    def journal_mode(self) -> str:
-        return self._database.journal_mode
-
-    def cap_size(self, max_bytes: int | None) -> int:
-        """Let the database grow to about ``max_bytes`` (None: no cap); returns the cap in bytes.
-
-        Past it writes fail as on a full disk. The cap is never below the current size.
-        """
-        return self._database.cap_size(max_bytes)
 
     # -- writing -----------------------------------------------------------------------------
 
