@@ -11,12 +11,23 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import grpc
+
 from museforge.config import Settings
 from museforge.engine.catalogue import Engine
 from museforge.engine.plugin_host import PluginHost
 from museforge.server.app import RunningServer, start_server
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def code_of(call: object) -> grpc.StatusCode:
+    """The status a call ends with (OK when it returns)."""
+    try:
+        call() if callable(call) else None
+    except grpc.RpcError as exc:
+        return exc.code()
+    return grpc.StatusCode.OK
 
 
 class ServerThread:

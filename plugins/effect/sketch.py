@@ -143,20 +143,23 @@ def apply(ctx: GenerationContext, params: SketchParams, inputs: Sequence[Picture
     lines = ink(sketch)
     hints = hint_planes(named["hints"]) if "hints" in named else empty(sketch.height, sketch.width)
     # The artist's hint colours join the palette; kept pixels of a previous result do not compete.
-    extra = hint_colours(canvas.to_network(hints, hints=True))
-    if params.hint_fill == "region":
-        hints = fill_regions(hints, lines)
-    hinted = canvas.to_network(hints, hints=True)
+    scribbled = canvas.to_network(hints, hints=True)
+    extra = hint_colours(scribbled)
+    filled = fill_regions(hints, lines) if params.hint_fill == "region" else hints
+    # Each pen stroke of a live session comes here: resize again only what the fill changed.
+    hinted = scribbled if filled is hints else canvas.to_network(filled, hints=True)
+    network_hints = hinted
     previous = weight = None
     if "previous" in named:
         previous = straight_rgba(named["previous"])
         mask = mask_plane(named["mask"])
         weight = fade_in(mask, params.blend)
         kept = keep_outside(previous, mask)
-        hints = np.where(hints[4:5] > 0.5, hints, kept)  # the artist's own hints win inside the mask
+        # The artist's own hints win inside the mask.
+        network_hints = canvas.to_network(np.where(filled[4:5] > 0.5, filled, kept), hints=True)
     feed = {
         "lines": np.repeat(canvas.to_network(lines[None])[None], params.count, axis=0),
-        "hints": np.repeat(canvas.to_network(hints, hints=True)[None], params.count, axis=0),
+        "hints": np.repeat(network_hints[None], params.count, axis=0),
         "style": style_codes(seed, params.count, params.variation),
     }
     images = np.asarray(ctx.infer(MODEL, feed)["image"])

@@ -12,7 +12,7 @@ from museforge.config import ConfigError, Settings, load_settings
 from museforge.server.auth import KeyFile
 from museforge.v1 import feedback_pb2 as fb
 from tests.core.feedback_helpers import made_artifacts, one_of_each
-from tests.servers import ServerThread
+from tests.servers import ServerThread, code_of
 
 
 @pytest.fixture(scope="module")
@@ -27,14 +27,6 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]
 def guarded_settings(keys: Path, data: Path) -> Settings:
     return Settings(address="127.0.0.1:0", auth=True, api_keys_file=str(keys), plugins=["image"],
                     data_dir=str(data))
-
-
-def code_of(call: object) -> grpc.StatusCode:
-    try:
-        call() if callable(call) else None
-    except grpc.RpcError as exc:
-        return exc.code()
-    return grpc.StatusCode.OK
 
 
 def test_a_key_reaches_only_its_own_users_and_events_survive_a_restart(

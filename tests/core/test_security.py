@@ -23,7 +23,7 @@ from museforge.server.auth import KeyFile
 from museforge.server.unsafe_setup import UnsafeSetup
 from museforge.v1 import jobs_pb2
 from tests.core.certs import Pki, make_pki
-from tests.servers import ServeProcess, ServerThread
+from tests.servers import ServeProcess, ServerThread, code_of
 
 
 @pytest.fixture(scope="module")
@@ -50,14 +50,6 @@ def guarded(keys: tuple[Path, dict[str, str]]) -> Iterator[ServerThread]:
     settings = Settings(address="127.0.0.1:0", auth=True, api_keys_file=str(keys[0]), plugins=["image"])
     with ServerThread(settings) as server:
         yield server
-
-
-def code_of(call: object) -> grpc.StatusCode:
-    try:
-        call() if callable(call) else None
-    except grpc.RpcError as exc:
-        return exc.code()
-    return grpc.StatusCode.OK
 
 
 def infer_request() -> oip.ModelInferRequest:
