@@ -187,6 +187,23 @@ class Settings(BaseModel):
 
     max_concurrent_per_key: int = Field(256, ge=0, description="calls in flight per key (0: no limit)")
     requests_per_second_per_key: float = Field(0.0, ge=0, description="call rate per key (0: no limit)")
+    feedback_max_concurrent_per_key: int = Field(
+        64, ge=0,
+        description="feedback calls in flight per key, counted apart from its other calls (0: no limit)",
+    )
+    feedback_requests_per_second_per_key: float = Field(
+        0.0, ge=0, description="feedback call rate per key, counted apart from its other calls (0: no limit)"
+    )
+    feedback_max_bytes: int = Field(
+        4 << 30, ge=1 << 20,
+        description="largest the feedback database may grow; past it new events answer RESOURCE_EXHAUSTED "
+        "(forgetting users frees room)",
+    )
+    feedback_max_events_per_key: int = Field(
+        1_000_000, ge=0,
+        description="events one API key may keep over all its users (0: no limit); past it its new "
+        "events answer RESOURCE_EXHAUSTED until it forgets users",
+    )
     tls_cert: str = Field("", description="PEM certificate chain of the server; with tls_key, serve TLS")
     tls_key: str = Field("", description="PEM private key of the server")
     tls_client_ca: str = Field("", description="PEM CA bundle: require client certificates it signed (mTLS)")

@@ -7,6 +7,7 @@ of wall-clock time. The checks only start when their test was collected.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -29,7 +30,13 @@ def _start_mypy() -> subprocess.Popen[str]:
 
 
 def start(items: list[pytest.Item]) -> None:
-    """Start mypy now if its test is among ``items``."""
+    """Start mypy now if its test is among ``items`` and the session runs in one process.
+
+    With ``-n N`` every worker collects every test but runs only some: its test runs mypy
+    itself, in parallel with the other workers anyway.
+    """
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
     if any(item.name == MYPY_TEST for item in items) and MYPY_TEST not in _running:
         _running[MYPY_TEST] = _start_mypy()
 

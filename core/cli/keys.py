@@ -7,7 +7,7 @@ import json
 import sys
 import time
 
-from ..config import keys_path
+from ..config import data_directory, keys_path
 from ..server.auth import SCOPES, KeyError_, KeyFile
 from .options import Subcommands, add_settings_flags, settings_from
 from .output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail
@@ -33,6 +33,16 @@ def add_keys_parser(sub: Subcommands) -> None:
     listing.add_argument("--json", action="store_true", help="print JSON")
     revoke = actions.add_parser("revoke", help="remove a key by its id")
     revoke.add_argument("id", help="the key's id (the part after mf_ in the key)")
+    revoke.add_argument("--forget-feedback", action="store_true",
+                        help="also delete every feedback event kept under the key, for all its users")
+    forget = actions.add_parser(
+        "forget-feedback",
+        help="delete every feedback event kept under a key id, revoked or not",
+        description="A revoked key's events can no longer be reached through the API; this deletes "
+        "them from the data directory's feedback database (safe while a server runs).",
+    )
+    forget.add_argument("id", help="the key's id")
+    forget.add_argument("--yes", action="store_true", help="do it (without it, only say how many would go)")
     for action in actions.choices.values():
         add_settings_flags(action)
     keys.set_defaults(handler=cmd_keys)
@@ -67,9 +77,36 @@ def cmd_keys(args: argparse.Namespace) -> int:
                 created = time.strftime("%Y-%m-%d %H:%M", time.localtime(k.created))
                 print(f"{k.id}  {','.join(k.scopes):<24} {created}  {k.name}".rstrip())
             return EXIT_OK
+        if args.keys_command == "forget-feedback":
+            return forget_feedback(args, args.id, args.yes)
         if store.revoke(args.id):
             print(f"revoked {args.id}; restart the server for it to take effect", file=sys.stderr)
-            return EXIT_OK
+            return forget_feedback(args, args.id, True) if args.forget_feedback else EXIT_OK
         return fail(f"no key with id {args.id!r} in {store.path}", EXIT_FAILED)
     except KeyError_ as exc:
         return fail(str(exc), EXIT_USAGE)
+
+
+def forget_feedback(args: argparse.Namespace, key_id: str, really: bool) -> int:
+    """Delete (or with ``really`` False, count) the feedback events kept under ``key_id``."""
+    from ..feedback.store import DATABASE_NAME, FeedbackStore, NewerSchema, StoreError
+
+    path = data_directory(settings_from(args)) / DATABASE_NAME
+    if not path.exists():
+        print(f"no feedback database at {path}: nothing to forget", file=sys.stderr)
+        return EXIT_OK
+    try:
+        feedback = FeedbackStore(path)
+        try:
+            if not really:
+                kept = feedback.kept(key_id)
+                print(f"key {key_id} keeps {kept:,} feedback events in {path}; add --yes to delete them",
+                      file=sys.stderr)
+                return EXIT_OK
+            events, users = feedback.forget_owner(key_id)
+        finally:
+            feedback.close()
+    except (NewerSchema, StoreError) as exc:
+        return fail(f"cannot use the feedback database {path}: {exc}", EXIT_FAILED)
+    print(f"deleted {events:,} feedback events of {users:,} users kept under key {key_id}", file=sys.stderr)
+    return EXIT_OK

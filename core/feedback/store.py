@@ -23,9 +23,10 @@ from typing import Any
 
 from ..jobs.database import Database, OnDatabase, StoreError
 
-__all__ = ["SCHEMA_VERSION", "FeedbackStore", "NewerSchema", "StoreError", "StoredEvent"]
+__all__ = ["DATABASE_NAME", "SCHEMA_VERSION", "FeedbackStore", "NewerSchema", "OverQuota", "StoreError",
+           "StoredEvent"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: events counted per owner (the per-key quota reads the count, not the rows)
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -39,12 +40,32 @@ SCHEMA = (
     )""",
     "CREATE INDEX IF NOT EXISTS events_by_user ON events (owner, user, seq)",
     "CREATE INDEX IF NOT EXISTS events_by_artifact ON events (artifact)",
+    "CREATE TABLE IF NOT EXISTS owners (owner TEXT PRIMARY KEY, events INTEGER NOT NULL) WITHOUT ROWID",
+    """CREATE TRIGGER IF NOT EXISTS owner_counts_in AFTER INSERT ON events BEGIN
+    INSERT INTO owners (owner, events) VALUES (NEW.owner, 1)
+    ON CONFLICT (owner) DO UPDATE SET events = events + 1;
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS owner_counts_out AFTER DELETE ON events BEGIN
+    UPDATE owners SET events = events - 1 WHERE owner = OLD.owner;
+    END""",
 )
+# Counts for a database written before they were kept (schema 1).
+RECOUNT = ("DELETE FROM owners",
+           "INSERT INTO owners (owner, events) SELECT owner, COUNT(*) FROM events GROUP BY owner")
 STORE = "feedback store"
+DATABASE_NAME = "feedback.sqlite3"  # in the data directory, beside the job store
 
 
 class NewerSchema(RuntimeError):
     """The database was written by a newer museforge: refused rather than misread."""
+
+
+class OverQuota(Exception):
+    """The owner already keeps its most events; nothing was recorded."""
+
+    def __init__(self, owner: str, kept: int, most: int) -> None:
+        self.owner, self.kept, self.most = owner, kept, most
+        super().__init__(f"{owner or 'this server'} keeps {kept:,} feedback events, its most ({most:,})")
 
 
 @dataclass(frozen=True)
@@ -81,16 +102,27 @@ class FeedbackStore(OnDatabase):
                 )
             for statement in SCHEMA:  # one transaction with the version: all of it or none
                 db.execute(statement)
+            if found < 2:
+                for statement in RECOUNT:
+                    db.execute(statement)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         with self._database.reading() as db:
             db.execute("PRAGMA secure_delete = ON")  # deleted events are overwritten, not left in free pages
 
-    def record(self, owner: str, user: str, kind: int, artifact: str, body: dict[str, Any]) -> StoredEvent:
-        """Store one event (committed durably before this returns) and return it."""
+    def record(self, owner: str, user: str, kind: int, artifact: str, body: dict[str, Any],
+               most: int = 0) -> StoredEvent:
+        """Store one event (committed durably before this returns) and return it.
+
+        ``most``: events the owner may keep (0: no limit); at it, OverQuota and nothing stored.
+        """
         event_id = uuid.uuid4().hex[:20]
         now = time.time()
         text = json.dumps(body, sort_keys=True, separators=(",", ":"))
         with self._database.transaction() as db:
+            if most:
+                kept = self._kept(db, owner)
+                if kept >= most:
+                    raise OverQuota(owner, kept, most)
             cursor = db.execute(
                 "INSERT INTO events (id, owner, user, kind, artifact, body, created) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -109,6 +141,16 @@ class FeedbackStore(OnDatabase):
         with self._database.reading() as db:
             rows = db.execute(query + " ORDER BY seq LIMIT ?", [*args, limit]).fetchall()
         return [_event(row) for row in rows]
+
+    def kept(self, owner: str) -> int:
+        """How many events the owner keeps over all its users."""
+        with self._database.reading() as db:
+            return self._kept(db, owner)
+
+    @staticmethod
+    def _kept(db: Any, owner: str) -> int:
+        row = db.execute("SELECT events FROM owners WHERE owner = ?", (owner,)).fetchone()
+        return int(row[0]) if row else 0
 
     def has_user(self, owner: str, user: str) -> bool:
         with self._database.reading() as db:
@@ -132,6 +174,17 @@ class FeedbackStore(OnDatabase):
         if deleted:
             self._checkpoint()
         return int(deleted)
+
+    def forget_owner(self, owner: str) -> tuple[int, int]:
+        """Delete every event kept under ``owner`` (a revoked key's); (events, users) deleted."""
+        with self._database.transaction() as db:
+            users = int(db.execute("SELECT COUNT(DISTINCT user) FROM events WHERE owner = ?",
+                                   (owner,)).fetchone()[0])
+            deleted = db.execute("DELETE FROM events WHERE owner = ?", (owner,)).rowcount
+            db.execute("DELETE FROM owners WHERE owner = ?", (owner,))
+        if deleted:
+            self._checkpoint()
+        return int(deleted), users
 
     def _checkpoint(self) -> None:
         """Copy the log into the database and empty it, so deleted rows leave the log too.

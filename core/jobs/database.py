@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -71,14 +72,29 @@ class Database:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path, self.store = path, store
         self.lock = threading.RLock()
+        deadline = time.monotonic() + busy_seconds
         with plain_errors("open", store):
             self.connection = sqlite3.connect(
                 path, check_same_thread=False, isolation_level=None, timeout=busy_seconds
             )
-            self.connection.execute("PRAGMA journal_mode=WAL")
-            self.connection.execute("PRAGMA synchronous=FULL")
-            self.connection.execute("PRAGMA foreign_keys=ON")
-            self.connection.executescript(schema)
+            while True:
+                try:
+                    self._prepare(schema)
+                    break
+                except sqlite3.OperationalError as exc:
+                    # Processes opening one new file at once (the workers of `serve --workers N`)
+                    # race to switch it to WAL; SQLite answers "locked" at once, without waiting
+                    # on its busy timeout, so the loser waits here and tries again.
+                    if "locked" not in str(exc) or time.monotonic() > deadline:
+                        self.connection.close()
+                        raise
+                    time.sleep(0.02)
+
+    def _prepare(self, schema: str) -> None:
+        self.connection.execute("PRAGMA journal_mode=WAL")
+        self.connection.execute("PRAGMA synchronous=FULL")
+        self.connection.execute("PRAGMA foreign_keys=ON")
+        self.connection.executescript(schema)
 
     def close(self) -> None:
         with self.lock:

@@ -20,7 +20,7 @@ from grpc_reflection.v1alpha import reflection
 
 from ..config import Settings, data_directory, keys_path
 from ..engine.catalogue import Engine
-from ..feedback.store import FeedbackStore, NewerSchema, StoreError
+from ..feedback.store import DATABASE_NAME, FeedbackStore, NewerSchema, StoreError
 from ..gateway.calls import InProcess, ServiceRegistry
 from ..inference import grpc_service_pb2 as oip_pb
 from ..inference import grpc_service_pb2_grpc as oip_grpc
@@ -60,7 +60,7 @@ JOBS_SERVICE = jobs_pb2.DESCRIPTOR.services_by_name["Jobs"].full_name
 OPERATIONS_SERVICE = operations_pb2.DESCRIPTOR.services_by_name["Operations"].full_name
 FEEDBACK_SERVICE = feedback_pb2.DESCRIPTOR.services_by_name["Feedback"].full_name
 JOBS_DB = "jobs.sqlite3"
-FEEDBACK_DB = "feedback.sqlite3"
+FEEDBACK_DB = DATABASE_NAME
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -191,7 +191,12 @@ def start_feedback(settings: Settings, engine: Engine) -> FeedbackService:
         store = FeedbackStore(path)
     except (NewerSchema, StoreError) as exc:  # a setup problem: `serve` says so and exits
         raise UnsafeSetup(f"cannot open the feedback database {path}: {exc}") from exc
-    return FeedbackService(store, engine)
+    try:
+        max_bytes = store.cap_size(settings.feedback_max_bytes)
+    except StoreError as exc:
+        store.close()
+        raise UnsafeSetup(f"cannot cap the feedback database {path}: {exc}") from exc
+    return FeedbackService(store, engine, settings.feedback_max_events_per_key, max_bytes)
 
 
 def add_services(server: grpc.aio.Server, engine: Engine, executor: ThreadPoolExecutor, jobs: JobsBackend,

@@ -22,9 +22,9 @@ import grpc
 from google.protobuf import json_format
 
 from ..engine.catalogue import Engine
-from ..engine.errors import FieldViolation, InvalidArgument, NotFound
-from ..feedback.store import FeedbackStore, StoredEvent
-from ..jobs.service import answering, page_args, timestamp
+from ..engine.errors import FieldViolation, InvalidArgument, NotFound, ResourceExhausted
+from ..feedback.store import FeedbackStore, OverQuota, StoredEvent, StoreError
+from ..jobs.service import STORE_RETRY_SECONDS, answering, page_args, timestamp
 from ..v1 import feedback_pb2 as fb
 from ..v1 import feedback_pb2_grpc as fb_grpc
 from .caller import caller_key
@@ -88,9 +88,25 @@ def messages(store: FeedbackStore, owner: str, user: str | None, after: int,
     return [(row.seq, event_message(row)) for row in store.events(owner, user, after, limit)]
 
 
-def recorded(store: FeedbackStore, owner: str, user: str, event: fb.FeedbackEvent) -> fb.FeedbackEvent:
+def recorded(store: FeedbackStore, owner: str, user: str, event: fb.FeedbackEvent,
+             most: int = 0) -> fb.FeedbackEvent:
     """Store one checked event and return it as stored; runs in a store thread."""
-    return event_message(store.record(owner, user, int(event.kind), event.artifact.sha256, event_body(event)))
+    body = event_body(event)
+    return event_message(store.record(owner, user, int(event.kind), event.artifact.sha256, body, most))
+
+
+def over_quota(error: OverQuota) -> ResourceExhausted:
+    whose = f"API key {error.owner}" if error.owner else "this server (auth off)"
+    return ResourceExhausted(
+        f"{whose} keeps {error.kept:,} feedback events, the most one key may keep "
+        f"(feedback_max_events_per_key {error.most:,}); forget users to record more", STORE_RETRY_SECONDS)
+
+
+def no_room(error: StoreError, max_bytes: int | None) -> ResourceExhausted:
+    cap = f"it reached feedback_max_bytes ({max_bytes:,} bytes) or its disk is full" if max_bytes else \
+        "its disk is full"
+    return ResourceExhausted(f"the feedback store takes no new events: {cap}; forget users to free room",
+                             STORE_RETRY_SECONDS)
 
 
 def whose(user: str, field: str = "user") -> tuple[str, str]:
@@ -109,9 +125,12 @@ def missing_user(owner: str, user: str) -> NotFound:
 
 
 class FeedbackService(fb_grpc.FeedbackServicer):
-    def __init__(self, store: FeedbackStore, engine: Engine) -> None:
+    def __init__(self, store: FeedbackStore, engine: Engine, max_events_per_key: int = 0,
+                 max_bytes: int | None = None) -> None:
         self.store = store
         self.engine = engine
+        self.max_events_per_key = max_events_per_key
+        self.max_bytes = max_bytes
         self.threads = ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="museforge-feedback")
 
     def close(self) -> None:
@@ -133,7 +152,14 @@ class FeedbackService(fb_grpc.FeedbackServicer):
         async with answering(context):
             event = checked_event(request.event, self.known, user_required=caller_key() is None)
             owner, user = whose(event.user, "event.user")
-            return await self._run(recorded, self.store, owner, user, event)
+            try:
+                return await self._run(recorded, self.store, owner, user, event, self.max_events_per_key)
+            except OverQuota as exc:
+                raise over_quota(exc) from None
+            except StoreError as exc:
+                if exc.full:
+                    raise no_room(exc, self.max_bytes) from None
+                raise
 
     async def ListFeedback(self, request: fb.ListFeedbackRequest,
                            context: Context) -> fb.ListFeedbackResponse:

@@ -26,7 +26,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
-from ..config import Settings, keys_path
+from ..config import FEEDBACK_SERVICE, Settings, keys_path
 from ..engine.errors import InvalidArgument, RequestError, ResourceExhausted
 from .auth import ApiKey, KeyError_, KeyFile, KeyRing, bearer_token
 from .budget import ByteBudget
@@ -38,6 +38,7 @@ from .wire_depth import nesting_depth
 
 Handler = grpc.RpcMethodHandler
 ANONYMOUS = "anonymous"
+FEEDBACK_SHARE = " (feedback calls)"  # what a key's feedback calls are counted as, beside its others
 MAX_WRAPPED = 4096
 PARSE_DEPTH = 100  # upb's recursion limit: messages nested deeper than this do not parse
 GENERATE_METHODS = {"Generate", "StreamGenerate", "ApplyEffect", "StreamApplyEffect"}
@@ -99,19 +100,23 @@ def _undecodable(error: DecodeError, raw: bytes, deserialize: Deserializer) -> I
 class _Admitted:
     """What a call holds while it runs, given back when it ends."""
 
-    who: str | None  # the key counted (None: an open service)
+    who: str | None  # the name counted: the key, or the key's feedback share (None: an open service)
     request_bytes: int
     stream: bool
+    limits: Limits
 
 
 class Guard(grpc.aio.ServerInterceptor):
     """Authenticates, authorises and rate-limits every call, and counts the bytes each one holds."""
 
     def __init__(self, ring: KeyRing | None, open_services: set[str], limits: Limits,
-                 budget: ByteBudget | None = None) -> None:
+                 budget: ByteBudget | None = None, feedback: Limits | None = None) -> None:
         self.ring = ring
         self.open_services = open_services
         self.limits = limits
+        # Feedback calls count in a room of their own per key, so a burst of ratings cannot use
+        # up a key's room to generate, nor the other way round.
+        self.feedback_limits = feedback or limits
         self.budget = budget or ByteBudget(limits.request_bytes)
         self.in_flight: dict[str, int] = {}
         self.buckets: dict[str, _Bucket] = {}
@@ -146,6 +151,8 @@ class Guard(grpc.aio.ServerInterceptor):
                            f"key {key.id} lacks the {scope_of(method)!r} scope for {method}")
         open_service = service in self.open_services
         who = None if open_service else (key.id if key else ANONYMOUS)
+        if who is not None and service == FEEDBACK_SERVICE:
+            who += FEEDBACK_SHARE
         stream = open_service and bool(handler.unary_stream or handler.stream_stream)
         key_ = (id(handler), who, stream)
         cached = self._wrapped.get(key_)
@@ -166,11 +173,14 @@ class Guard(grpc.aio.ServerInterceptor):
     def _guarded(self, handler: grpc.RpcMethodHandler, who: str | None,
                  stream: bool) -> grpc.RpcMethodHandler:
         key_id = who if self.ring is not None else None  # without auth every caller is "anonymous"
+        if key_id is not None:
+            key_id = key_id.removesuffix(FEEDBACK_SHARE)
+        limits = self.feedback_limits if who is not None and who.endswith(FEEDBACK_SHARE) else self.limits
 
         async def start(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> _Admitted | Refusal:
             if isinstance(request, Unreadable):
                 return Refusal(to_status(request.error))
-            admitted = _Admitted(who, _REQUEST_BYTES.get(), stream)
+            admitted = _Admitted(who, _REQUEST_BYTES.get(), stream, limits)
             refusal = self.admit_call(admitted)
             if refusal is not None:
                 return Refusal(to_status(refusal))
@@ -209,7 +219,7 @@ class Guard(grpc.aio.ServerInterceptor):
             return ResourceExhausted(f"{self.limits.open_streams} streams to open services already "
                                      "open (max_open_streams)", 1.0)
         if admitted.who is not None:
-            refusal = self.admit(admitted.who)
+            refusal = self.admit(admitted.who, admitted.limits)
             if refusal is not None:
                 return refusal
         if admitted.request_bytes and not self.budget.try_acquire(admitted.request_bytes):
@@ -226,9 +236,9 @@ class Guard(grpc.aio.ServerInterceptor):
         if admitted.who is not None:
             self.release(admitted.who)
 
-    def admit(self, who: str) -> ResourceExhausted | None:
+    def admit(self, who: str, limits: Limits | None = None) -> ResourceExhausted | None:
         """None to let the call in (and count it), or the overload error to refuse it with."""
-        limits = self.limits
+        limits = limits or self.limits
         if limits.max_concurrent and self.in_flight.get(who, 0) >= limits.max_concurrent:
             return ResourceExhausted(f"{who}: {limits.max_concurrent} calls already in flight", 0.25)
         if limits.per_second:
@@ -265,4 +275,5 @@ def build_guard(settings: Settings) -> Guard:
     limits = Limits(settings.max_concurrent_per_key, settings.requests_per_second_per_key,
                     request_bytes=settings.max_request_bytes_in_flight,
                     open_streams=settings.max_open_streams)
-    return Guard(ring, set(settings.open_services), limits)
+    feedback = Limits(settings.feedback_max_concurrent_per_key, settings.feedback_requests_per_second_per_key)
+    return Guard(ring, set(settings.open_services), limits, feedback=feedback)

@@ -48,7 +48,7 @@ def build(ctx: RecipeContext) -> TrainedModel:
         return {"lines": lines, "hints": hints, "style": style}
 
     def evaluate(session: Any) -> dict[str, Any]:
-        held = split.held_out if not ctx.quick else split.held_out.subset(np.arange(24))
+        held = split.held_out if not ctx.quick else split.held_out.subset(np.arange(12))
         return evaluate_session(session, held=held, train=None if not ctx.quick else split.train)
 
     return TrainedModel(

@@ -34,7 +34,7 @@ from .sketch_net import STYLE, SketchCritic, SketchGenerator, StyleEncoder
 
 __all__ = ["FULL_STEPS", "QUICK_STEPS", "train_sketch"]
 
-QUICK_STEPS = 12
+QUICK_STEPS = 4  # enough to prove the pipeline; a quick run is not judged on its pictures
 FULL_STEPS = 4000  # version 1: 5000 with half the inventing batch
 _BATCH = 16
 _LR_G, _LR_D = 2e-4, 2e-4

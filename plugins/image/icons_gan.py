@@ -143,16 +143,16 @@ def _shift(x: Tensor, gen: torch.Generator) -> Tensor:
 
 
 def train_icons_gan(split: IconsSplit, *, seed: int, epochs: int, hooks: Hooks | None = None,
-                    checkpoint_every: int = 20) -> IconsGenerator:
+                    checkpoint_every: int = 20, statistics_batches: int = 16) -> IconsGenerator:
     """Train on ``split.train`` only; returns the EMA generator in eval mode (seeded throughout)."""
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     with forked(seed) as streams:
-        return _train(split, streams, epochs, hooks, checkpoint_every)
+        return _train(split, streams, epochs, hooks, checkpoint_every, statistics_batches)
 
 
 def _train(split: IconsSplit, streams: Streams, epochs: int, hooks: Hooks | None,
-           checkpoint_every: int) -> IconsGenerator:
+           checkpoint_every: int, statistics_batches: int) -> IconsGenerator:
     gen = streams.torch
     real_x = premultiplied(torch.from_numpy(split.train.unit()).permute(0, 3, 1, 2).contiguous())
     real_y = torch.from_numpy(split.train.category)
@@ -181,7 +181,7 @@ def _train(split: IconsSplit, streams: Streams, epochs: int, hooks: Hooks | None
 
     ema = cast(IconsGenerator, gan.run(epochs * batches.per_epoch, step, streams, hooks,
                                        checkpoint_every * batches.per_epoch))
-    recompute_batchnorm(ema, lambda: draw(256))
+    recompute_batchnorm(ema, lambda: draw(256), statistics_batches)
     return ema
 
 

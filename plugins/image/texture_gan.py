@@ -52,6 +52,7 @@ _STEM_CONVS = 2
 NUM_FAMILIES = len(FAMILIES)
 STEPS_PER_EPOCH = 20
 QUICK_EPOCHS = 1
+QUICK_STEPS = 5  # of the quick epoch's STEPS_PER_EPOCH: enough to prove the pipeline
 FULL_EPOCHS = 75
 
 # Training hyperparameters of the shipped model.
@@ -243,6 +244,7 @@ def train_texture_gan(
     epochs: int,
     hooks: Hooks | None = None,
     checkpoint_every: int = 25,
+    steps: int | None = None,
 ) -> TextureGenerator:
     """Train on random crops of ``split.train`` only; returns the EMA generator in eval mode.
 
@@ -250,7 +252,7 @@ def train_texture_gan(
     from ``seed`` (weights via a forked global RNG, noise via a ``torch.Generator``,
     crops via a numpy ``Generator``), so a run is reproducible on the same machine,
     thread count and library versions. ``hooks`` get progress every few steps and a
-    checkpoint every ``checkpoint_every`` epochs.
+    checkpoint every ``checkpoint_every`` epochs. ``steps`` cuts a run short (quick runs).
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
@@ -258,10 +260,10 @@ def train_texture_gan(
     if missing:
         raise ValueError(f"split has no training region for {missing}")
     with forked(seed) as streams:
-        return _train(split, streams, epochs, hooks, checkpoint_every)
+        return _train(split, streams, steps or epochs * STEPS_PER_EPOCH, hooks, checkpoint_every)
 
 
-def _train(split: TextureSplit, streams: Streams, epochs: int, hooks: Hooks | None,
+def _train(split: TextureSplit, streams: Streams, steps: int, hooks: Hooks | None,
            checkpoint_every: int) -> TextureGenerator:
     gen = streams.torch
     crops = _Crops(split, streams.numpy)
@@ -288,7 +290,7 @@ def _train(split: TextureSplit, streams: Streams, epochs: int, hooks: Hooks | No
         gan.generator_step(loss_g, i)
         return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
 
-    ema = cast(TextureGenerator, gan.run(epochs * STEPS_PER_EPOCH, step, streams, hooks,
+    ema = cast(TextureGenerator, gan.run(steps, step, streams, hooks,
                                          checkpoint_every * STEPS_PER_EPOCH))
     cells = _CROP // SCALE + _FAKE_MARGIN
     families = torch.arange(4 * NUM_FAMILIES) % NUM_FAMILIES

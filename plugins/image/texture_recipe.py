@@ -7,7 +7,7 @@ from museforge.export.spec import ExportSpec, TensorSpec
 
 from . import texture
 from .texture_data import FAMILIES, TEXTURE_TRAINING_DATA, texture_split
-from .texture_gan import FULL_EPOCHS, NOISE_CHANNELS, QUICK_EPOCHS, SCALE, train_texture_gan
+from .texture_gan import FULL_EPOCHS, NOISE_CHANNELS, QUICK_EPOCHS, QUICK_STEPS, SCALE, train_texture_gan
 from .texture_quality import EVAL_PER_FAMILY, evaluate_session
 
 SPEC = ExportSpec(
@@ -32,7 +32,8 @@ def build(ctx: RecipeContext) -> TrainedModel:
     ctx.use(*TEXTURE_TRAINING_DATA)
     split = texture_split()
     epochs = QUICK_EPOCHS if ctx.quick else FULL_EPOCHS
-    generator = train_texture_gan(split, seed=ctx.seed, epochs=epochs, hooks=ctx.hooks)
+    generator = train_texture_gan(split, seed=ctx.seed, epochs=epochs, hooks=ctx.hooks,
+                                  steps=QUICK_STEPS if ctx.quick else None)
     return TrainedModel(
         module=generator,
         spec=SPEC,

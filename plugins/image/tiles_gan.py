@@ -209,7 +209,7 @@ def _mirror(x: Tensor, gen: torch.Generator) -> Tensor:
 
 
 def train_tiles_gan(split: TilesSplit, *, seed: int, epochs: int, hooks: Hooks | None = None,
-                    checkpoint_every: int = 20) -> TilesGenerator:
+                    checkpoint_every: int = 20, statistics_batches: int = 16) -> TilesGenerator:
     """Train on ``split.train`` only; returns the EMA generator in eval mode.
 
     Every random draw comes from ``seed`` (weights via a forked global RNG, data order,
@@ -219,11 +219,11 @@ def train_tiles_gan(split: TilesSplit, *, seed: int, epochs: int, hooks: Hooks |
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     with forked(seed) as streams:
-        return _train(split, streams, epochs, hooks, checkpoint_every)
+        return _train(split, streams, epochs, hooks, checkpoint_every, statistics_batches)
 
 
 def _train(split: TilesSplit, streams: Streams, epochs: int, hooks: Hooks | None,
-           checkpoint_every: int) -> TilesGenerator:
+           checkpoint_every: int, statistics_batches: int) -> TilesGenerator:
     gen = streams.torch
     real_x = torch.from_numpy(split.train.unit()).permute(0, 3, 1, 2).contiguous()
     real_kind, real_look = torch.from_numpy(split.train.kind), torch.from_numpy(split.train.look)
@@ -259,5 +259,5 @@ def _train(split: TilesSplit, streams: Streams, epochs: int, hooks: Hooks | None
 
     ema = cast(TilesGenerator, gan.run(epochs * batches.per_epoch, step, streams, hooks,
                                        checkpoint_every * batches.per_epoch))
-    recompute_batchnorm(ema, lambda: draw(256))
+    recompute_batchnorm(ema, lambda: draw(256), statistics_batches)
     return ema

@@ -85,3 +85,76 @@ def test_the_feedback_service_cannot_be_open(tmp_path: Path) -> None:
             load_settings(**source)
     assert load_settings(environ={"MUSEFORGE_OPEN_SERVICES": "grpc.health.v1.Health"}).open_services == [
         "grpc.health.v1.Health"]
+
+
+def fresh_keys(directory: Path, *names: str) -> tuple[Path, dict[str, str]]:
+    path = directory / "api_keys.json"
+    store = KeyFile(path)
+    return path, {name: store.create(name, ["generate"])[0] for name in names}
+
+
+def key_id(key: str) -> str:
+    return key.split("_")[1]
+
+
+def test_feedback_calls_have_a_room_of_their_own_per_key(tmp_path: Path) -> None:
+    path, made = fresh_keys(tmp_path, "studio")
+    # One call per ten seconds: a bucket of one token that does not refill within the test.
+    settings = guarded_settings(path, tmp_path).model_copy(update={
+        "requests_per_second_per_key": 0.1, "feedback_requests_per_second_per_key": 0.1})
+    with ServerThread(settings) as server, \
+            Client(server.address, timeout=30, api_key=made["studio"]) as studio:
+        refs = made_artifacts(studio, count=1)
+        assert code_of(lambda: made_artifacts(studio, count=1)) == grpc.StatusCode.RESOURCE_EXHAUSTED
+        studio.record_feedback(feedback_event("stars", refs[0], stars=5))  # generating used none of it
+        with pytest.raises(grpc.RpcError) as caught:
+            studio.record_feedback(feedback_event("keep", refs[0]))
+        assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "feedback calls" in (caught.value.details() or "")
+
+
+def test_a_key_keeps_at_most_its_quota_and_forgetting_makes_room(tmp_path: Path) -> None:
+    path, made = fresh_keys(tmp_path, "studio", "rival")
+    settings = guarded_settings(path, tmp_path).model_copy(update={"feedback_max_events_per_key": 3})
+    with ServerThread(settings) as server, \
+            Client(server.address, timeout=30, api_key=made["studio"]) as studio, \
+            Client(server.address, timeout=30, api_key=made["rival"]) as rival:
+        refs = made_artifacts(studio)
+        for user in ("ann", "bob", "bob"):
+            studio.record_feedback(feedback_event("keep", refs[0], user=user))
+        with pytest.raises(grpc.RpcError) as caught:
+            studio.record_feedback(feedback_event("keep", refs[1], user="cid"))
+        assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "feedback_max_events_per_key 3" in (caught.value.details() or "")
+        assert code_of(lambda: studio.list_feedback("cid")) == grpc.StatusCode.NOT_FOUND  # nothing stored
+        rival.record_feedback(feedback_event("keep", refs[0], user="ann"))  # a quota per key
+        assert studio.forget_user("bob") == 2
+        studio.record_feedback(feedback_event("keep", refs[1], user="cid"))
+
+
+def test_a_revoked_keys_feedback_can_be_forgotten_from_the_command_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from museforge.cli.main import main
+    from museforge.feedback.store import DATABASE_NAME, FeedbackStore
+
+    path, made = fresh_keys(tmp_path, "studio", "rival", "gone")
+    with ServerThread(guarded_settings(path, tmp_path)) as server:
+        for name in made:
+            with Client(server.address, timeout=30, api_key=made[name]) as client:
+                refs = made_artifacts(client, count=1)
+                for user in ("ann", "bob"):
+                    client.record_feedback(feedback_event("keep", refs[0], user=user))
+    monkeypatch.setenv("MUSEFORGE_API_KEYS_FILE", str(path))
+    monkeypatch.setenv("MUSEFORGE_DATA_DIR", str(tmp_path))
+    assert main(["keys", "revoke", key_id(made["gone"])]) == 0  # the events stay behind the revoked key
+    assert main(["keys", "forget-feedback", key_id(made["gone"])]) == 0  # without --yes: a count only
+    assert "keeps 2 feedback events" in capsys.readouterr().err
+    assert main(["keys", "forget-feedback", key_id(made["gone"]), "--yes"]) == 0
+    assert "deleted 2 feedback events of 2 users" in capsys.readouterr().err
+    assert main(["keys", "revoke", key_id(made["rival"]), "--forget-feedback"]) == 0
+    store = FeedbackStore(tmp_path / DATABASE_NAME)
+    try:
+        kept = {name: store.kept(key_id(key)) for name, key in made.items()}
+    finally:
+        store.close()
+    assert kept == {"studio": 2, "rival": 0, "gone": 0}

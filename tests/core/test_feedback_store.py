@@ -144,3 +144,33 @@ def test_a_full_database_fails_in_plain_words(tmp_path: Path) -> None:
         for _ in range(200):
             store.record("key1", "ann", 4, SHA, {"padding": "x" * 2000})
     assert caught.value.full and str(caught.value) == "the feedback store cannot be used: its disk is full"
+
+
+def test_events_are_counted_per_owner_and_the_quota_stores_nothing_past_it(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path / "feedback.sqlite3")
+    for user in ("ann", "bob", "ann"):
+        store.record("key1", user, 4, SHA, {}, most=3)
+    store.record("key2", "ann", 4, SHA, {}, most=3)
+    with pytest.raises(store_module.OverQuota) as caught:
+        store.record("key1", "cid", 4, SHA, {}, most=3)
+    assert (caught.value.kept, caught.value.most) == (3, 3) and not store.has_user("key1", "cid")
+    assert store.forget("key1", "ann") == 2 and store.kept("key1") == 1
+    store.record("key1", "cid", 4, SHA, {}, most=3)
+    assert store.forget_owner("key1") == (2, 2)
+    assert store.kept("key1") == 0 and store.events("key1", None) == []
+    assert store.kept("key2") == 1 and len(store.events("key2", None)) == 1
+
+
+def test_a_database_of_schema_1_gets_its_counts_when_opened(tmp_path: Path) -> None:
+    path = tmp_path / "feedback.sqlite3"
+    store = FeedbackStore(path)
+    for owner in ("key1", "key1", "key2"):
+        store.record(owner, "ann", 4, SHA, {})
+    store.close()
+    with sqlite3.connect(path) as db:  # as the first release left it: no counts kept
+        db.executescript("DROP TRIGGER owner_counts_in; DROP TRIGGER owner_counts_out; DROP TABLE owners; "
+                         "PRAGMA user_version = 1;")
+    upgraded = FeedbackStore(path)
+    assert (upgraded.kept("key1"), upgraded.kept("key2")) == (2, 1)
+    upgraded.record("key2", "bob", 4, SHA, {})
+    assert upgraded.kept("key2") == 2

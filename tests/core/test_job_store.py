@@ -3,8 +3,10 @@ pages, and a full or read-only database reported in plain words."""
 
 from __future__ import annotations
 
+import multiprocessing
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -104,3 +106,33 @@ def test_pages_of_items_and_jobs_and_a_long_error_kept_short(tmp_path: Path) -> 
     store.finish_item(first.id, 3, ItemState.FAILED, "x" * 5000)
     assert [i.index for i in store.items(first.id, [ItemState.FAILED], from_index=1)] == [3]
     assert len(store.items(first.id)[3].error) == MAX_ERROR_CHARS
+
+
+def _open_both(directory: str, barrier: Any, results: Any) -> None:
+    from museforge.feedback.store import FeedbackStore
+
+    barrier.wait()
+    try:
+        JobStore(Path(directory) / "jobs.sqlite3").close()
+        FeedbackStore(Path(directory) / "feedback.sqlite3").close()
+        results.put("ok")
+    except Exception as exc:  # reported to the test, which names it
+        results.put(repr(exc))
+
+
+def test_processes_opening_new_databases_at_once_all_open_them(tmp_path: Path) -> None:
+    # The workers of `serve --workers N` open the same new files together; before the
+    # open retried SQLite's immediate "locked", about one round in four lost a process.
+    context = multiprocessing.get_context("fork")
+    outcomes: list[str] = []
+    for round_ in range(8):
+        directory = tmp_path / str(round_)
+        barrier, results = context.Barrier(4), context.Queue()
+        processes = [context.Process(target=_open_both, args=(str(directory), barrier, results))
+                     for _ in range(4)]
+        for process in processes:
+            process.start()
+        outcomes += [results.get(timeout=60) for _ in processes]
+        for process in processes:
+            process.join(30)
+    assert outcomes == ["ok"] * 32
