@@ -49,8 +49,8 @@ def channel(server: ServerThread) -> Iterator[grpc.Channel]:
         yield ch
 
 
-# Test tiers. `python -m pytest` runs everything; `-m "not slow"` is the inner loop (a few
-# minutes less than the whole). A test's tier follows from where it lives, so a new test
+# Test tiers. `python -m pytest -n 2` runs everything in two processes (`-n 0`: in this one);
+# `-m "not slow"` is the inner loop. A test's tier follows from where it lives, so a new test
 # file lands in the right one by its name:
 #   quality: evaluates a shipped model on held-out data (files named *_quality.py);
 #   train:   trains and exports through the [train] extra (quick exports, the scaffold);

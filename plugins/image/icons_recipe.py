@@ -7,13 +7,15 @@ judge on its training split to check the committed one; ``--quick`` trains on th
 
 from __future__ import annotations
 
+import numpy as np
+
 from museforge.export.pipeline import RecipeContext, TrainedModel
 from museforge.export.spec import ExportSpec, TensorSpec
 
 from . import icons
 from .icons_data import CATEGORIES, ICON, ICONS_TRAINING_DATA, held_out_fingerprint, icons_split
 from .icons_gan import FULL_EPOCHS, LATENT_DIM, QUICK_EPOCHS, train_icons_gan
-from .icons_quality import EVAL_PER_CATEGORY, JUDGE_FILE, evaluate_session, fit_judge
+from .icons_quality import EVAL_PER_CATEGORY, JUDGE_FILE, evaluate_session, fit_judge, load_judge
 from .quality_checks import check_committed_judge
 
 SPEC = ExportSpec(
@@ -32,7 +34,10 @@ def build(ctx: RecipeContext) -> TrainedModel:
     ctx.use(ICONS_TRAINING_DATA)
     split = icons_split(quick=ctx.quick)
     if not ctx.quick:
-        check_committed_judge(lambda path: fit_judge(split.train, path), JUDGE_FILE)
+        held = split.held_out.unit()
+        check_committed_judge(lambda path: fit_judge(split.train, path), JUDGE_FILE,
+                              lambda a, b: float(np.mean(load_judge(a).categories(held)
+                                                         == load_judge(b).categories(held))))
     epochs = QUICK_EPOCHS if ctx.quick else FULL_EPOCHS
     # Quick runs take BatchNorm statistics from 2 batches, not 16: most of their time otherwise.
     generator = train_icons_gan(split, seed=ctx.seed, epochs=epochs, hooks=ctx.hooks,

@@ -6,6 +6,8 @@ pinned version and sha256; ``--quick`` trains on 96 tiles of the committed train
 
 from __future__ import annotations
 
+import numpy as np
+
 from museforge.export.pipeline import RecipeContext, TrainedModel
 from museforge.export.spec import ExportSpec, TensorSpec
 
@@ -13,7 +15,7 @@ from . import tiles
 from .quality_checks import check_committed_judge
 from .tiles_data import KINDS, LOOKS, TILES_TRAINING_DATA, held_out_fingerprint, tiles_split
 from .tiles_gan import CELLS, FULL_EPOCHS, NOISE_CHANNELS, QUICK_EPOCHS, SCALE, train_tiles_gan
-from .tiles_quality import EVAL_PER_CONDITION, JUDGE_FILE, evaluate_session, fit_judge
+from .tiles_quality import EVAL_PER_CONDITION, JUDGE_FILE, evaluate_session, fit_judge, load_judge
 
 # The largest call: one 16 x 16 sheet (the schema's maximum) of 4 x 4-cell tiles.
 _LARGEST_FIELD = NOISE_CHANNELS * (16 * CELLS) ** 2
@@ -38,7 +40,10 @@ def build(ctx: RecipeContext) -> TrainedModel:
     ctx.use(TILES_TRAINING_DATA)
     split = tiles_split(quick=ctx.quick)
     if not ctx.quick:
-        check_committed_judge(lambda path: fit_judge(split.train, path), JUDGE_FILE)
+        held = split.held_out.unit()
+        check_committed_judge(lambda path: fit_judge(split.train, path), JUDGE_FILE,
+                              lambda a, b: float(np.mean(load_judge(a).kinds(held)
+                                                         == load_judge(b).kinds(held))))
     epochs = QUICK_EPOCHS if ctx.quick else FULL_EPOCHS
     # Quick runs take BatchNorm statistics from 2 batches, not 16: most of their time otherwise.
     generator = train_tiles_gan(split, seed=ctx.seed, epochs=epochs, hooks=ctx.hooks,

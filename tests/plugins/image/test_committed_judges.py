@@ -30,3 +30,19 @@ def test_a_different_refit_is_refused(tmp_path: Path) -> None:
     np.savez_compressed(committed, weights=np.arange(6.0), bias=np.float64(0.5))
     with pytest.raises(ValueError, match="not the judge the training split gives"):
         check_committed_judge(_writer(np.arange(6.0) + 1e-9), committed)
+
+
+def test_a_refit_that_agrees_on_the_held_out_data_passes_with_a_warning(tmp_path: Path) -> None:
+    committed = tmp_path / "judge.npz"
+    np.savez_compressed(committed, weights=np.arange(6.0), bias=np.float64(0.5))
+    seen: list[tuple[str, str]] = []
+
+    def agreement(fresh: Path, old: Path) -> float:
+        seen.append((fresh.name, old.name))
+        return 0.99
+
+    with pytest.warns(UserWarning, match="agrees with it on 99.0%"):
+        check_committed_judge(_writer(np.arange(6.0) + 1e-9), committed, agreement)
+    assert seen == [("judge.npz", "judge.npz")]
+    with pytest.raises(ValueError, match=r"agree on 90.0% of the held-out data"):
+        check_committed_judge(_writer(np.arange(6.0) + 1e-9), committed, lambda a, b: 0.9)
