@@ -19,6 +19,8 @@ from museforge.plugins.effect.sketch_strokes import roughen
 from tests.models import quick_export
 
 
+@pytest.mark.train
+@pytest.mark.slow
 def test_quick_export(tmp_path: Path) -> None:
     out = tmp_path / "sketch"
     manifest = quick_export("effect.sketch", out)
