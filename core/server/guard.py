@@ -151,14 +151,12 @@ class Guard(grpc.aio.ServerInterceptor):
                            f"key {key.id} lacks the {scope_of(method)!r} scope for {method}")
         open_service = service in self.open_services
         who = None if open_service else (key.id if key else ANONYMOUS)
-        if who is not None and service == FEEDBACK_SERVICE:
-            who += FEEDBACK_SHARE
         stream = open_service and bool(handler.unary_stream or handler.stream_stream)
         key_ = (id(handler), who, stream)
         cached = self._wrapped.get(key_)
         if cached is not None and cached[0] is handler:
             return cached[1]
-        wrapped = self._guarded(handler, who, stream)
+        wrapped = self._guarded(handler, who, stream, service == FEEDBACK_SERVICE)
         if len(self._wrapped) >= MAX_WRAPPED:  # keys come and go: start afresh rather than grow
             self._wrapped.clear()
         self._wrapped[key_] = (handler, wrapped)
@@ -170,17 +168,16 @@ class Guard(grpc.aio.ServerInterceptor):
         token = raw.decode("latin-1") if isinstance(raw, bytes) else raw
         return bearer_token(token)
 
-    def _guarded(self, handler: grpc.RpcMethodHandler, who: str | None,
-                 stream: bool) -> grpc.RpcMethodHandler:
+    def _guarded(self, handler: grpc.RpcMethodHandler, who: str | None, stream: bool,
+                 feedback: bool) -> grpc.RpcMethodHandler:
         key_id = who if self.ring is not None else None  # without auth every caller is "anonymous"
-        if key_id is not None:
-            key_id = key_id.removesuffix(FEEDBACK_SHARE)
-        limits = self.feedback_limits if who is not None and who.endswith(FEEDBACK_SHARE) else self.limits
+        limits = self.feedback_limits if feedback else self.limits
+        counted = who + FEEDBACK_SHARE if feedback and who is not None else who
 
         async def start(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> _Admitted | Refusal:
             if isinstance(request, Unreadable):
                 return Refusal(to_status(request.error))
-            admitted = _Admitted(who, _REQUEST_BYTES.get(), stream, limits)
+            admitted = _Admitted(counted, _REQUEST_BYTES.get(), stream, limits)
             refusal = self.admit_call(admitted)
             if refusal is not None:
                 return Refusal(to_status(refusal))
