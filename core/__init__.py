@@ -32,6 +32,7 @@ from .engine.codecs.image_formats import (
 )
 from .engine.codecs.png_writer import write_png
 from .engine.colour import display_data, linear_to_srgb, srgb_to_linear
+from .engine.deferred_imports import defer_import
 from .engine.effect import Effect, Picture
 from .engine.generator import (
     Cancelled,
@@ -80,6 +81,7 @@ __all__ = [
     "Tiling",
     "Variations",
     "__version__",
+    "defer_import",
     "display_data",
     "encode_exr",
     "encode_jpeg",

@@ -20,6 +20,7 @@ from grpc_reflection.v1alpha import reflection
 
 from ..config import Settings, data_directory, keys_path
 from ..engine.catalogue import Engine
+from ..engine.deferred_imports import import_in_background
 from ..feedback.store import DATABASE_NAME, FeedbackStore, NewerSchema, StoreError
 from ..gateway.calls import InProcess, ServiceRegistry
 from ..inference import grpc_service_pb2 as oip_pb
@@ -287,6 +288,7 @@ async def start_server(
             gateway = opened.gateway = bind_http(settings, http_host, http_port, calls, guard, worker)
         await server.start()
         await report_health(engine, health_servicer)
+        import_in_background()  # scipy and the like, now that health answers
         metrics_address = metrics.serve(settings.metrics_address) if metrics is not None else ""
         if gateway is not None:
             await gateway.start()

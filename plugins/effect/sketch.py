@@ -15,14 +15,15 @@ from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
-from scipy import ndimage
 
-from museforge import Effect, GenerationContext, Media, ModelSource, Picture, Progress, Recipe
+from museforge import Effect, GenerationContext, Media, ModelSource, Picture, Progress, Recipe, defer_import
 
 from .sketch_canvas import SIZE, Canvas, hint_planes, ink, mask_plane, straight_rgba
 from .sketch_hints import empty, keep_outside
 from .sketch_palette import flat, hint_colours
 from .sketch_regions import fill_regions
+
+defer_import("scipy.ndimage")  # imported where used, after start-up (see defer_import)
 
 __all__ = ["EFFECT", "MODEL", "RECIPES", "STYLE", "SketchParams", "finish", "style_codes"]
 
@@ -120,6 +121,7 @@ def finish(result: np.ndarray, lines: np.ndarray | None) -> np.ndarray:
 
 def fade_in(mask: np.ndarray, blend: int) -> np.ndarray:
     """(H, W) weight of the new region: 0 outside the mask, rising to 1 over ``blend`` pixels inside."""
+    from scipy import ndimage
     inside = mask >= 0.5
     if blend == 0 or inside.all():  # all redone: no edge to fade from
         return inside.astype(np.float32)

@@ -10,16 +10,20 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
+
+from museforge import defer_import
 
 from .sketch_data import SketchPairs
 from .sketch_regions import STROKE, regions
+
+defer_import("scipy.ndimage")  # imported where used, after start-up (see defer_import)
 
 __all__ = ["FlatFill", "NearestDrawing"]
 
 
 def _blurred(lines: np.ndarray) -> np.ndarray:
     """(N, H, W) line art blurred by 1.5 px and flattened for distances."""
+    from scipy import ndimage
     return ndimage.gaussian_filter(lines.astype(np.float32), sigma=(0, 1.5, 1.5)).reshape(len(lines), -1)
 
 

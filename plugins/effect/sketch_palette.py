@@ -11,7 +11,10 @@ artist hinted takes the hinted colour: in flat colours, a region's hint is its c
 from __future__ import annotations
 
 import numpy as np
-from skimage.color import rgb2lab
+
+from museforge import defer_import
+
+defer_import("skimage.color")  # imported where used, after start-up (see defer_import)
 
 __all__ = ["OPENMOJI_PALETTE", "flat", "hint_colours", "snap"]
 
@@ -41,6 +44,7 @@ def hint_colours(hints: np.ndarray) -> np.ndarray:
 
 def snap(image: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
     """(4, H, W) straight RGBA with every pixel's colour the nearest palette colour (CIELAB)."""
+    from skimage.color import rgb2lab
     palette = _rgb(OPENMOJI_PALETTE)
     if extra is not None and len(extra):
         palette = np.concatenate([palette, np.asarray(extra, np.float32)])

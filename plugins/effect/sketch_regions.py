@@ -8,7 +8,10 @@ background and are never filled.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
+
+from museforge import defer_import
+
+defer_import("scipy.ndimage")  # imported where used, after start-up (see defer_import)
 
 __all__ = ["STROKE", "fill_regions", "regions"]
 
@@ -17,6 +20,7 @@ STROKE = 0.5  # ink above this is a stroke, below it paper
 
 def regions(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Label the paper between strokes ((H, W) int, 0 on strokes) and say which labels touch the border."""
+    from scipy import ndimage
     labels, count = ndimage.label(lines < STROKE)
     border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     outside = np.zeros(count + 1, bool)
@@ -28,6 +32,7 @@ def regions(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def fill_regions(hints: np.ndarray, lines: np.ndarray) -> np.ndarray:
     """(5, H, W) hints where every enclosed region of ``lines`` ((H, W) ink) with a hint in it is
     hinted throughout, each pixel taking the colour of the nearest hinted pixel in its region."""
+    from scipy import ndimage
     present = hints[4] > 0.5
     if not present.any():
         return hints

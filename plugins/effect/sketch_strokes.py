@@ -13,7 +13,10 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
+
+from museforge import defer_import
+
+defer_import("scipy.ndimage")  # imported where used, after start-up (see defer_import)
 
 __all__ = ["Roughened", "pose_field", "roughen", "warp"]
 
@@ -27,6 +30,7 @@ class Roughened:
 @functools.lru_cache(maxsize=16)
 def _upsampler(size: int, cells: int) -> np.ndarray:
     """(size, cells): cubic-spline upsampling of a cells-long signal, as a matrix (the identity zoomed)."""
+    from scipy import ndimage
     eye = np.eye(cells, dtype=np.float64)
     zoomed = ndimage.zoom(eye, (size / cells, 1), order=3, mode="nearest", grid_mode=True)
     return np.asarray(zoomed, np.float32)
@@ -41,6 +45,7 @@ def _smooth_field(rng: np.random.Generator, shape: tuple[int, int], cells: int,
 
 def warp(plane: np.ndarray, field: np.ndarray, order: int = 1) -> np.ndarray:
     """``plane`` ((H, W) or (C, H, W)) sampled at each pixel plus ``field``; zero outside."""
+    from scipy import ndimage
     h, w = plane.shape[-2:]
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     coords = np.stack([yy + field[0], xx + field[1]])
@@ -51,6 +56,7 @@ def warp(plane: np.ndarray, field: np.ndarray, order: int = 1) -> np.ndarray:
 
 def _overshoot(lines: np.ndarray, rng: np.random.Generator, count: int, width: float) -> np.ndarray:
     """Short strokes through ``count`` inked pixels along the line there (across the ink's gradient)."""
+    from scipy import ndimage
     out = lines.copy()
     ys, xs = np.nonzero(lines > 0.5)
     if len(ys) == 0 or count == 0:
@@ -102,6 +108,7 @@ def roughen(lines: np.ndarray, rng: np.random.Generator, strength: float = 1.0,
     that wobbles; pen jitter, width, pressure, gaps and overshoot change the ink alone.
     ``pose`` (a ``pose_field``) moves both first.
     """
+    from scipy import ndimage
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must be in [0, 1], got {strength}")
     lines = np.asarray(lines, np.float32)

@@ -18,10 +18,13 @@ from dataclasses import dataclass
 
 import fast_simplification
 import numpy as np
-from scipy import ndimage
 from skimage.measure import marching_cubes
 
+from museforge import defer_import
+
 from .asset import MeshLevel
+
+defer_import("scipy.ndimage")  # imported where used, after start-up (see defer_import)
 
 MIN_RESOLUTION, MAX_RESOLUTION = 32, 128
 LOD_RATIO = 0.5  # each level of detail keeps half the faces of the one before
@@ -48,6 +51,7 @@ def _axis_operator(size_in: int, size_out: int) -> np.ndarray:
     tensor-product spline is separable, so three of these equal the 3-D zoom at a
     fraction of its cost (0.45 s -> a few ms at 128^3).
     """
+    from scipy import ndimage
     columns = [ndimage.zoom(np.eye(size_in)[i], size_out / size_in, order=3, mode="nearest", grid_mode=True)
                for i in range(size_in)]
     return np.stack(columns, axis=1).astype(np.float32)
@@ -64,6 +68,7 @@ def resample(field: np.ndarray, resolution: int) -> np.ndarray:
 
 def keep_largest_inside(field: np.ndarray) -> np.ndarray:
     """The field with every inside component but the largest (6-connected) pushed outside."""
+    from scipy import ndimage
     labels, count = ndimage.label(field < 0)
     if count == 0:
         raise EmptyShape("the decoded field has no inside")

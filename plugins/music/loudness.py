@@ -10,7 +10,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import signal
+
+from museforge import defer_import
+
+defer_import("scipy.signal")  # imported where used, after start-up (see defer_import)
 
 BLOCK_SECONDS = 0.4
 STEP_SECONDS = 0.1  # 75 % overlap
@@ -63,6 +66,7 @@ class LoudnessMeter:
         self.frames = 0
 
     def add(self, samples: np.ndarray) -> None:
+        from scipy import signal
         x = np.asarray(samples, dtype=np.float64)
         if x.ndim == 1:
             x = x[:, None]
