@@ -11,7 +11,15 @@ MAX_FRAMES = 120
 
 
 class Variations(BaseModel):
-    """Parameters for morph sequences between two seeds (inspiration sheets, film morphs)."""
+    """Parameters every latent generator shares: the truncation of its draws, and morph
+    sequences between two seeds (inspiration sheets, film morphs)."""
+
+    truncation: float = Field(
+        1.0, gt=0.0, le=1.0,
+        description="Scale of the Gaussian draws the network starts from: 1 is the distribution it "
+        "was trained on; lower values trade variety for images closer to the typical one of what "
+        "was asked (e.g. tiles judged the kind asked for more often). 1 leaves every output as it was.",
+    )
 
     interpolate_to: int | None = Field(
         None, ge=0, le=2**63 - 1,
@@ -44,14 +52,25 @@ def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
 def latents(
     shape: tuple[int, ...], seed: int, count: int, variations: Variations
 ) -> Iterator[tuple[int, np.ndarray]]:
-    """(output index, latent) pairs: ``count`` draws, or ``count`` walks of ``frames`` frames."""
-    first = np.random.default_rng(seed).standard_normal((count, *shape)).astype(np.float32)
+    """(output index, latent) pairs: ``count`` draws, or ``count`` walks of ``frames`` frames.
+
+    Every draw is scaled by ``variations.truncation`` (the "truncation trick": draws pulled
+    toward the mean give more typical samples); a walk's ends are both scaled, so it stays
+    a walk between two truncated draws.
+    """
+    first = _truncated(np.random.default_rng(seed).standard_normal((count, *shape)), variations.truncation)
     if variations.interpolate_to is None:
         yield from enumerate(first)
         return
-    last = np.random.default_rng(variations.interpolate_to).standard_normal((count, *shape))
-    last = last.astype(np.float32)
+    last = _truncated(np.random.default_rng(variations.interpolate_to).standard_normal((count, *shape)),
+                      variations.truncation)
     frames = variations.frames
     for item in range(count):
         for frame in range(frames):
             yield item * frames + frame, slerp(first[item], last[item], frame / (frames - 1))
+
+
+def _truncated(draws: np.ndarray, truncation: float) -> np.ndarray:
+    # At 1 the float32 draws are returned untouched: the same seed keeps its exact pixels.
+    draws = draws.astype(np.float32)
+    return draws if truncation == 1.0 else (draws * np.float32(truncation)).astype(np.float32)

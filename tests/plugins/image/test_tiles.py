@@ -91,13 +91,28 @@ def test_walk_between_two_seeds(client: Client) -> None:
     assert max(steps) < np.abs(end - start).mean()
 
 
+def test_truncation_one_is_the_default_and_lower_pulls_toward_typical_tiles(client: Client) -> None:
+    plain = make(client, seed=5, count=4, kind="wall", palette=None)
+    assert all(np.array_equal(a, b) for a, b in zip(plain, make(client, seed=5, count=4, kind="wall",
+                                                                 palette=None, truncation=1.0), strict=True))
+    near = make(client, seed=5, count=4, kind="wall", palette=None, truncation=0.3)
+    assert not any(np.array_equal(a, b) for a, b in zip(plain, near, strict=True))
+
+    # Pulled toward the mean draw, the four tiles differ less from each other than before.
+    def spread(images: list[np.ndarray]) -> float:
+        return float(np.mean([np.abs(a - b).mean() for a, b in itertools.combinations(images, 2)]))
+    assert spread(near) < spread(plain)
+
+
 @pytest.mark.parametrize(
     ("params", "field"),
     [({"kind": "ceiling"}, "parameters.kind"), ({"look": "plaid"}, "parameters.look"),
      ({"palette": 1}, "parameters.palette"), ({"palette": 300}, "parameters.palette"),
      ({"columns": 0}, "parameters.columns"), ({"rows": 17}, "parameters.rows"),
      ({"pixel_scale": "big"}, "parameters.pixel_scale"),
-     ({"columns": 16, "rows": 16, "pixel_scale": 16}, "parameters.columns")],
+     ({"columns": 16, "rows": 16, "pixel_scale": 16}, "parameters.columns"),
+     ({"truncation": 0}, "parameters.truncation"), ({"truncation": 1.5}, "parameters.truncation"),
+     ({"truncation": "low"}, "parameters.truncation")],
 )
 def test_bad_parameters(client: Client, params: dict[str, Any], field: str) -> None:
     with pytest.raises(grpc.RpcError) as info:
