@@ -94,7 +94,7 @@ def artifact_ref(artifact: pb.Artifact | bytes,
 
 def feedback_event(kind: str, artifact: fb.ArtifactRef | None = None, *, user: str = "", thumb: str = "",
                    stars: int = 0, candidates: Sequence[fb.ArtifactRef] = ()) -> fb.FeedbackEvent:
-    """An event to record: ``kind`` is thumbs, stars, pick or keep; ``thumb`` up or down.
+    """An event to record: ``kind`` is thumbs, stars, pick, keep or shown; ``thumb`` up or down.
 
     A pick's ``artifact`` is the chosen one of its ``candidates``.
     """
@@ -366,6 +366,18 @@ class Client:
     def forget_user(self, user: str = "") -> int:
         """Delete every event of ``user`` (empty: the API key's own); how many were deleted."""
         return int(self.feedback.ForgetUser(fb.ForgetUserRequest(user=user), timeout=self.timeout).deleted)
+
+    def recommend(self, kind: str = "artifacts", user: str = "", k: int = 10, generator: str = "",
+                  refresh: bool = False) -> fb.RecommendResponse:
+        """What ``user`` (empty: the API key's own) likely wants next, best first, each with a reason.
+
+        ``kind``: "generators", "presets" or "artifacts"; ``generator`` keeps to one generator;
+        ``refresh`` refits the model on every event so far before answering.
+        """
+        value = fb.RecommendKind.Value(f"RECOMMEND_KIND_{kind.upper()}") if kind else 0
+        request = fb.RecommendRequest(user=user, kind=value, k=k, generator=generator,  # type: ignore[arg-type]
+                                      refresh=refresh)
+        return self.feedback.Recommend(request, timeout=self.timeout)
 
 
 def job_name(name: str) -> str:

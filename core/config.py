@@ -199,6 +199,11 @@ class Settings(BaseModel):
         description="largest the feedback database may grow; past it new events answer RESOURCE_EXHAUSTED "
         "(forgetting users frees room)",
     )
+    recommend_refit_seconds: float = Field(
+        60.0, ge=1.0,
+        description="a key's recommender is refitted in the background at most this often once new "
+        "feedback came in (Recommend with refresh refits at once)",
+    )
     feedback_max_events_per_key: int = Field(
         1_000_000, ge=0,
         description="events one API key may keep over all its users (0: no limit); past it its new "

@@ -1,4 +1,5 @@
-"""``museforge feedback``: record ratings, picks and keeps on artifacts; list, export and forget them."""
+"""``museforge feedback``: record ratings, picks and keeps on artifacts; list, export and forget them;
+ask what a user likely wants next."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from .output import EXIT_OK, EXIT_USAGE, fail
 SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 LIST_HEADER = ("TIME (UTC)", "KIND", "VALUE", "ARTIFACT", "MADE BY")
+RECOMMEND_HEADER = ("SCORE", "ITEM", "WHY")
 FEEDBACK_EPILOG = """examples:
   museforge generate image.digits -p digit=7 --count 2 -o out/
   museforge feedback rate out/image.digits-42-0000.png --up --user ann
@@ -23,6 +25,8 @@ FEEDBACK_EPILOG = """examples:
   museforge feedback keep out/image.digits-42-0001.png --user ann
   museforge feedback list --user ann
   museforge feedback export --all-users -o feedback.jsonl
+  museforge feedback recommend artifacts --user ann -k 5
+  museforge feedback recommend presets --user ann --generator image.tiles
   museforge feedback forget --user ann --yes
 
 An ARTIFACT is a file museforge made (its sha256 is computed and its provenance read
@@ -61,6 +65,10 @@ def add_feedback_parser(sub: Subcommands) -> None:
     keep = actions.add_parser("keep", help="the user kept or downloaded an artifact")
     keep.add_argument("artifact", metavar="ARTIFACT", help="the artifact's file, or its sha256")
     add_provenance_flags(keep)
+    shown = actions.add_parser("shown", help="the user was shown an artifact (no opinion): it enters the "
+                               "artifacts recommend ranks")
+    shown.add_argument("artifact", metavar="ARTIFACT", help="the artifact's file, or its sha256")
+    add_provenance_flags(shown)
     listing = actions.add_parser("list", help="a user's events, oldest first")
     listing.add_argument("--user", default="", help="whose (default: the API key's own)")
     export = actions.add_parser("export", help="a user's events (or every user's) as JSON lines")
@@ -69,6 +77,16 @@ def add_feedback_parser(sub: Subcommands) -> None:
     whose.add_argument("--all-users", action="store_true",
                        help="every user the key recorded (with auth off: every event recorded without a key)")
     export.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
+    recommend = actions.add_parser(
+        "recommend", help="generators, presets or artifacts a user likely wants next, with reasons",
+        description="Ranked from the feedback of all the key's users (implicit's ALS, with new artifacts "
+        "ranked by their generator and parameters); a user with no feedback gets what most users liked.")
+    recommend.add_argument("kind", choices=("generators", "presets", "artifacts"), help="what to recommend")
+    recommend.add_argument("--user", default="", help="for whom (default: the API key's own)")
+    recommend.add_argument("-k", type=int, default=10, help="how many, 1-100 (default 10)")
+    recommend.add_argument("--generator", default="", help="only items of this generator")
+    recommend.add_argument("--refresh", action="store_true",
+                           help="refit on every event so far first (otherwise the last fitted model)")
     forget = actions.add_parser("forget", help="delete every event of a user (cannot be undone)")
     forget.add_argument("--user", default="", help="whose (default: the API key's own)")
     forget.add_argument("--yes", action="store_true", required=True,
@@ -153,8 +171,8 @@ def record(client: Any, args: argparse.Namespace) -> Any:
         return client.record_feedback(feedback_event("pick", candidates[0], user=args.user,
                                                      candidates=candidates))
     ref = artifact_reference(args.artifact, args)
-    if command == "keep":
-        return client.record_feedback(feedback_event("keep", ref, user=args.user))
+    if command in ("keep", "shown"):
+        return client.record_feedback(feedback_event(command, ref, user=args.user))
     if args.stars is not None:
         return client.record_feedback(feedback_event("stars", ref, user=args.user, stars=args.stars))
     return client.record_feedback(feedback_event("thumbs", ref, user=args.user,
@@ -186,14 +204,27 @@ def export(client: Any, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def recommended_item(found: Any) -> str:
+    """A generator's name, a preset's generator and parameters, or an artifact's sha256 and maker."""
+    which = found.WhichOneof("item")
+    if which == "generator":
+        return str(found.generator)
+    if which == "preset":
+        from google.protobuf import json_format
+        parameters = json.dumps(json_format.MessageToDict(found.preset.parameters), sort_keys=True)
+        return f"{found.preset.generator} {parameters}"
+    artifact = found.artifact
+    return f"{artifact.sha256[:16]}... {artifact.generator or artifact.effect} seed {artifact.seed}"
+
+
 def cmd_feedback(args: argparse.Namespace) -> int:
     from .output import print_table
 
     command = args.feedback_command
-    if command in ("rate", "pick", "keep") and args.generator and args.effect:
+    if command in ("rate", "pick", "keep", "shown") and args.generator and args.effect:
         return fail("give --generator or --effect, not both", EXIT_USAGE)
     with connect(args, timeout=60) as client:
-        if command in ("rate", "pick", "keep"):
+        if command in ("rate", "pick", "keep", "shown"):
             event = record(client, args)
             print(json.dumps(event_json(event), indent=2) if args.json else event.id)
             return EXIT_OK
@@ -206,6 +237,17 @@ def cmd_feedback(args: argparse.Namespace) -> int:
             return EXIT_OK
         if command == "export":
             return export(client, args)
+        if command == "recommend":
+            if not 1 <= args.k <= 100:
+                return fail("-k must be 1 to 100", EXIT_USAGE)
+            reply = client.recommend(args.kind, args.user, args.k, args.generator, args.refresh)
+            if args.json:
+                from google.protobuf import json_format
+                print(json.dumps(json_format.MessageToDict(reply), indent=2))
+            else:
+                rows = [(f"{r.score:.3f}", recommended_item(r), r.reason) for r in reply.recommendations]
+                print_table(rows, RECOMMEND_HEADER)
+            return EXIT_OK
         deleted = client.forget_user(args.user)
         print(json.dumps({"deleted": deleted}) if args.json else deleted)
         print(f"deleted {deleted} events of {args.user or 'this API key'}", file=sys.stderr)

@@ -152,6 +152,13 @@ class FeedbackStore(OnDatabase):
         row = db.execute("SELECT events FROM owners WHERE owner = ?", (owner,)).fetchone()
         return int(row[0]) if row else 0
 
+    def version(self, owner: str) -> tuple[int, int]:
+        """(events the owner keeps, the newest event's seq of anyone): changes when the owner's
+        events do (a recommender compares it to what it was fitted on). Both are O(1) reads."""
+        with self._database.reading() as db:
+            newest = db.execute("SELECT MAX(seq) FROM events").fetchone()[0]
+            return self._kept(db, owner), int(newest or 0)
+
     def has_user(self, owner: str, user: str) -> bool:
         with self._database.reading() as db:
             row = db.execute(

@@ -141,6 +141,8 @@ ROUTES: tuple[Route, ...] = (
           "JSON lines.", streaming=True),
     Route("POST", "/v1/feedback:forget", FEEDBACK + "ForgetUser", fb.ForgetUserRequest,
           fb.ForgetUserResponse, "Deletes every feedback event of a user; says how many there were."),
+    Route("GET", "/v1/feedback:recommend", FEEDBACK + "Recommend", fb.RecommendRequest, fb.RecommendResponse,
+          "Generators, presets or artifacts a user likely wants next, best first, each with a reason."),
     Route("GET", "/v1/health", HEALTH + "Check", health_pb2.HealthCheckRequest,
           health_pb2.HealthCheckResponse,
           "Serving status of the server or of one service (`service`); HTTP 503 when not serving.",

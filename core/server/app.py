@@ -197,7 +197,8 @@ def start_feedback(settings: Settings, engine: Engine) -> FeedbackService:
     except StoreError as exc:
         store.close()
         raise UnsafeSetup(f"cannot cap the feedback database {path}: {exc}") from exc
-    return FeedbackService(store, engine, settings.feedback_max_events_per_key, max_bytes)
+    return FeedbackService(store, engine, settings.feedback_max_events_per_key, max_bytes,
+                           settings.recommend_refit_seconds)
 
 
 def add_services(server: grpc.aio.Server, engine: Engine, executor: ThreadPoolExecutor, jobs: JobsBackend,

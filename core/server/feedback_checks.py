@@ -24,7 +24,8 @@ MIN_CANDIDATES, MAX_CANDIDATES = 2, 16
 SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 DOTTED_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-KINDS = {fb.FEEDBACK_KIND_THUMBS, fb.FEEDBACK_KIND_STARS, fb.FEEDBACK_KIND_PICK, fb.FEEDBACK_KIND_KEEP}
+KINDS = {fb.FEEDBACK_KIND_THUMBS, fb.FEEDBACK_KIND_STARS, fb.FEEDBACK_KIND_PICK, fb.FEEDBACK_KIND_KEEP,
+         fb.FEEDBACK_KIND_SHOWN}
 KIND_NAMES = ", ".join(fb.FeedbackKind.Name(k) for k in sorted(KINDS))
 # Whether the server knows a generator ("generator") or an effect ("effect") by this name.
 Known = Callable[[str, str], bool]

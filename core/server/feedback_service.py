@@ -23,6 +23,8 @@ from google.protobuf import json_format
 
 from ..engine.catalogue import Engine
 from ..engine.errors import FieldViolation, InvalidArgument, NotFound, ResourceExhausted
+from ..feedback.recommendations import Recommendations
+from ..feedback.recommender import Recommender, Scored
 from ..feedback.store import FeedbackStore, OverQuota, StoredEvent, StoreError
 from ..jobs.service import STORE_RETRY_SECONDS, answering, page_args, timestamp
 from ..v1 import feedback_pb2 as fb
@@ -39,6 +41,7 @@ MAX_PAGE_BYTES = 1024 * 1024
 PAGE_READ = 100  # rows read per query while filling a page: a byte-cut page reads few extra rows
 EXPORT_BATCH = 500  # events read from the store per round trip while exporting
 STORE_THREADS = 2
+DEFAULT_K, MAX_K = 10, 100
 
 
 def event_message(stored: StoredEvent) -> fb.FeedbackEvent:
@@ -124,16 +127,55 @@ def missing_user(owner: str, user: str) -> NotFound:
                     "recorded feedback for")
 
 
+def recommend_problems(request: fb.RecommendRequest, served: set[str]) -> list[FieldViolation]:
+    problems = []
+    if request.kind not in (fb.RECOMMEND_KIND_GENERATORS, fb.RECOMMEND_KIND_PRESETS,
+                            fb.RECOMMEND_KIND_ARTIFACTS):
+        problems.append(FieldViolation("kind", "say what to recommend: RECOMMEND_KIND_GENERATORS, "
+                                               "RECOMMEND_KIND_PRESETS or RECOMMEND_KIND_ARTIFACTS"))
+    if not 0 <= request.k <= MAX_K:
+        problems.append(FieldViolation("k", f"must be 1 to {MAX_K} (0: {DEFAULT_K}), got {request.k}"))
+    if request.generator and request.generator not in served:
+        shown = request.generator[:128]
+        problems.append(FieldViolation("generator", f"unknown generator {shown!r}; served: {sorted(served)}"))
+    return problems
+
+
+def recommendation(found: Scored) -> fb.Recommendation:
+    answer = fb.Recommendation(score=found.score, reason=found.reason)
+    if found.parameters is not None:
+        answer.preset.generator = found.generator
+        answer.preset.parameters.update(found.parameters)
+    elif found.item is not None:
+        json_format.ParseDict(found.item.ref(), answer.artifact, ignore_unknown_fields=True)
+    else:
+        answer.generator = found.generator
+    return answer
+
+
+def recommended(model: Recommender, request: fb.RecommendRequest, user: str) -> fb.RecommendResponse:
+    """The answer from a fitted model; runs in a store thread (the reasons take a little work)."""
+    k = request.k or DEFAULT_K
+    rank = {fb.RECOMMEND_KIND_GENERATORS: model.generators, fb.RECOMMEND_KIND_PRESETS: model.presets,
+            fb.RECOMMEND_KIND_ARTIFACTS: model.artifacts}[request.kind]
+    found = [recommendation(s) for s in rank(user, k, request.generator)]
+    answer = fb.RecommendResponse(recommendations=found, events_used=model.events)
+    answer.fitted_time.CopyFrom(timestamp(model.fitted))
+    return answer
+
+
 class FeedbackService(fb_grpc.FeedbackServicer):
     def __init__(self, store: FeedbackStore, engine: Engine, max_events_per_key: int = 0,
-                 max_bytes: int | None = None) -> None:
+                 max_bytes: int | None = None, refit_seconds: float = 60.0) -> None:
         self.store = store
         self.engine = engine
         self.max_events_per_key = max_events_per_key
         self.max_bytes = max_bytes
         self.threads = ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="museforge-feedback")
+        self.recommendations = Recommendations(store, lambda: sorted(engine.generators), refit_seconds)
 
     def close(self) -> None:
+        self.recommendations.close()
         self.threads.shutdown(wait=True, cancel_futures=True)
         self.store.close()
 
@@ -197,4 +239,14 @@ class FeedbackService(fb_grpc.FeedbackServicer):
             deleted = await self._run(self.store.forget, owner, user)
             if user and not deleted:
                 raise missing_user(owner, user)
+            self.recommendations.forget(owner)  # the next answer comes from a model without them
             return fb.ForgetUserResponse(deleted=deleted)
+
+    async def Recommend(self, request: fb.RecommendRequest, context: Context) -> fb.RecommendResponse:
+        async with answering(context):
+            owner, user = whose(request.user)
+            problems = recommend_problems(request, set(self.engine.generators))
+            if problems:
+                raise InvalidArgument("invalid recommendation request", problems)
+            model = await self._run(self.recommendations.model, owner, request.refresh)
+            return await self._run(recommended, model, request, user)

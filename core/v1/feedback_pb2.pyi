@@ -18,20 +18,33 @@ class FeedbackKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FEEDBACK_KIND_STARS: _ClassVar[FeedbackKind]
     FEEDBACK_KIND_PICK: _ClassVar[FeedbackKind]
     FEEDBACK_KIND_KEEP: _ClassVar[FeedbackKind]
+    FEEDBACK_KIND_SHOWN: _ClassVar[FeedbackKind]
 
 class Thumb(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     THUMB_UNSPECIFIED: _ClassVar[Thumb]
     THUMB_UP: _ClassVar[Thumb]
     THUMB_DOWN: _ClassVar[Thumb]
+
+class RecommendKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RECOMMEND_KIND_UNSPECIFIED: _ClassVar[RecommendKind]
+    RECOMMEND_KIND_GENERATORS: _ClassVar[RecommendKind]
+    RECOMMEND_KIND_PRESETS: _ClassVar[RecommendKind]
+    RECOMMEND_KIND_ARTIFACTS: _ClassVar[RecommendKind]
 FEEDBACK_KIND_UNSPECIFIED: FeedbackKind
 FEEDBACK_KIND_THUMBS: FeedbackKind
 FEEDBACK_KIND_STARS: FeedbackKind
 FEEDBACK_KIND_PICK: FeedbackKind
 FEEDBACK_KIND_KEEP: FeedbackKind
+FEEDBACK_KIND_SHOWN: FeedbackKind
 THUMB_UNSPECIFIED: Thumb
 THUMB_UP: Thumb
 THUMB_DOWN: Thumb
+RECOMMEND_KIND_UNSPECIFIED: RecommendKind
+RECOMMEND_KIND_GENERATORS: RecommendKind
+RECOMMEND_KIND_PRESETS: RecommendKind
+RECOMMEND_KIND_ARTIFACTS: RecommendKind
 
 class ArtifactRef(_message.Message):
     __slots__ = ("sha256", "generator", "effect", "model_version", "seed", "parameters")
@@ -112,3 +125,49 @@ class ForgetUserResponse(_message.Message):
     DELETED_FIELD_NUMBER: _ClassVar[int]
     deleted: int
     def __init__(self, deleted: _Optional[int] = ...) -> None: ...
+
+class RecommendRequest(_message.Message):
+    __slots__ = ("user", "kind", "k", "generator", "refresh")
+    USER_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    K_FIELD_NUMBER: _ClassVar[int]
+    GENERATOR_FIELD_NUMBER: _ClassVar[int]
+    REFRESH_FIELD_NUMBER: _ClassVar[int]
+    user: str
+    kind: RecommendKind
+    k: int
+    generator: str
+    refresh: bool
+    def __init__(self, user: _Optional[str] = ..., kind: _Optional[_Union[RecommendKind, str]] = ..., k: _Optional[int] = ..., generator: _Optional[str] = ..., refresh: _Optional[bool] = ...) -> None: ...
+
+class Preset(_message.Message):
+    __slots__ = ("generator", "parameters")
+    GENERATOR_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    generator: str
+    parameters: _struct_pb2.Struct
+    def __init__(self, generator: _Optional[str] = ..., parameters: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class Recommendation(_message.Message):
+    __slots__ = ("score", "reason", "generator", "preset", "artifact")
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    GENERATOR_FIELD_NUMBER: _ClassVar[int]
+    PRESET_FIELD_NUMBER: _ClassVar[int]
+    ARTIFACT_FIELD_NUMBER: _ClassVar[int]
+    score: float
+    reason: str
+    generator: str
+    preset: Preset
+    artifact: ArtifactRef
+    def __init__(self, score: _Optional[float] = ..., reason: _Optional[str] = ..., generator: _Optional[str] = ..., preset: _Optional[_Union[Preset, _Mapping]] = ..., artifact: _Optional[_Union[ArtifactRef, _Mapping]] = ...) -> None: ...
+
+class RecommendResponse(_message.Message):
+    __slots__ = ("recommendations", "events_used", "fitted_time")
+    RECOMMENDATIONS_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_USED_FIELD_NUMBER: _ClassVar[int]
+    FITTED_TIME_FIELD_NUMBER: _ClassVar[int]
+    recommendations: _containers.RepeatedCompositeFieldContainer[Recommendation]
+    events_used: int
+    fitted_time: _timestamp_pb2.Timestamp
+    def __init__(self, recommendations: _Optional[_Iterable[_Union[Recommendation, _Mapping]]] = ..., events_used: _Optional[int] = ..., fitted_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -54,6 +54,11 @@ class FeedbackStub:
                 request_serializer=museforge_dot_v1_dot_feedback__pb2.ForgetUserRequest.SerializeToString,
                 response_deserializer=museforge_dot_v1_dot_feedback__pb2.ForgetUserResponse.FromString,
                 _registered_method=True)
+        self.Recommend = channel.unary_unary(
+                '/museforge.v1.Feedback/Recommend',
+                request_serializer=museforge_dot_v1_dot_feedback__pb2.RecommendRequest.SerializeToString,
+                response_deserializer=museforge_dot_v1_dot_feedback__pb2.RecommendResponse.FromString,
+                _registered_method=True)
 
 
 class FeedbackServicer:
@@ -88,6 +93,15 @@ class FeedbackServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Recommend(self, request, context):
+        """What a user is likely to want next, best first, each with a reason: generators,
+        presets (a generator with a set of parameters) or artifacts, learnt from the
+        feedback of all the caller's users (never another key's).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FeedbackServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -110,6 +124,11 @@ def add_FeedbackServicer_to_server(servicer, server):
                     servicer.ForgetUser,
                     request_deserializer=museforge_dot_v1_dot_feedback__pb2.ForgetUserRequest.FromString,
                     response_serializer=museforge_dot_v1_dot_feedback__pb2.ForgetUserResponse.SerializeToString,
+            ),
+            'Recommend': grpc.unary_unary_rpc_method_handler(
+                    servicer.Recommend,
+                    request_deserializer=museforge_dot_v1_dot_feedback__pb2.RecommendRequest.FromString,
+                    response_serializer=museforge_dot_v1_dot_feedback__pb2.RecommendResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -220,6 +239,33 @@ class Feedback:
             '/museforge.v1.Feedback/ForgetUser',
             museforge_dot_v1_dot_feedback__pb2.ForgetUserRequest.SerializeToString,
             museforge_dot_v1_dot_feedback__pb2.ForgetUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Recommend(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/museforge.v1.Feedback/Recommend',
+            museforge_dot_v1_dot_feedback__pb2.RecommendRequest.SerializeToString,
+            museforge_dot_v1_dot_feedback__pb2.RecommendResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -23,7 +23,8 @@ for ep in metadata.entry_points(group="museforge"):
 heavy = {heavy!r}
 before = [m for m in heavy if m in sys.modules]
 import_deferred()
-print(json.dumps({{"before": before, "deferred": deferred(), "after": [m for m in heavy if m in sys.modules]}}))
+after = [m for m in heavy if m in sys.modules]
+print(json.dumps({{"before": before, "deferred": deferred(), "after": after}}))
 """
 
 

@@ -58,6 +58,17 @@ def test_record_list_export_and_forget_over_http(server: ServerThread, keys: Key
         bad = {**events[1], "stars": 9}
         status, reply = studio.json("POST", "/v1/feedback", {"event": bad})
         assert status == 400 and violations(reply) == ["event.stars"]
+        # Recommendations from the studio's own users only; a bad kind names the field.
+        artifacts = "/v1/feedback:recommend?user=newcomer&kind=RECOMMEND_KIND_ARTIFACTS"
+        status, reply = studio.json("GET", artifacts + "&k=2")
+        assert status == 200, reply
+        assert len(reply["recommendations"]) == 2 and reply["eventsUsed"] == "4"
+        assert all(r["artifact"]["generator"] == "image.digits" and r["reason"]
+                   for r in reply["recommendations"])
+        status, reply = rival.json("GET", artifacts)
+        assert status == 200 and reply.get("recommendations", []) == []
+        status, reply = studio.json("GET", "/v1/feedback:recommend?user=ann&k=2")
+        assert status == 400 and violations(reply) == ["kind"]
         status, reply = studio.json("POST", "/v1/feedback:forget", {"user": "ann"})
         assert status == 200 and reply == {"deleted": "4"}  # int64: a string in proto3 JSON
     finally:
@@ -77,4 +88,5 @@ def test_the_routes_are_in_the_openapi_document(server: ServerThread, keys: Keys
     assert paths["/v1/feedback:export"]["get"]["operationId"] == "Feedback_ExportFeedback"
     assert "application/x-ndjson" in paths["/v1/feedback:export"]["get"]["responses"]["200"]["content"]
     assert paths["/v1/feedback:forget"]["post"]["operationId"] == "Feedback_ForgetUser"
+    assert paths["/v1/feedback:recommend"]["get"]["operationId"] == "Feedback_Recommend"
     assert "museforge.v1.FeedbackEvent" in document["components"]["schemas"]

@@ -1,0 +1,60 @@
+"""What museforge knows about an artifact before anyone rated it, as a feature vector.
+
+Tokens: the generator (or effect), its model version, and each parameter as
+``generator:name=value`` (numbers rounded to two significant digits, so 0.61 and 0.62 meet;
+lists and objects by their JSON). A brand-new artifact of a liked generator with liked
+parameters shares tokens with what the user liked: that is what cold start ranks by.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .interactions import Item
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, int | float):
+        return f"{float(value):.2g}"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def tokens(item: Item) -> list[str]:
+    maker = item.maker or "?"
+    found = [f"maker={maker}", f"version={maker}@{item.model_version}"]
+    found += [f"{maker}:{name}={_value(value)}" for name, value in sorted(item.parameters.items())]
+    return found
+
+
+class Vocabulary:
+    """Token -> column, fixed when a model is fitted; unknown tokens of new artifacts are dropped."""
+
+    def __init__(self, items: Iterable[Item]) -> None:
+        self.columns: dict[str, int] = {}
+        for item in items:
+            for token in tokens(item):
+                self.columns.setdefault(token, len(self.columns))
+
+    def matrix(self, items: Sequence[Item]) -> np.ndarray:
+        """(len(items), len(vocabulary)) float32, rows scaled to unit length."""
+        found = np.zeros((len(items), max(1, len(self.columns))), np.float32)
+        for row, item in enumerate(items):
+            for token in tokens(item):
+                column = self.columns.get(token)
+                if column is not None:
+                    found[row, column] = 1.0
+        norms = np.linalg.norm(found, axis=1, keepdims=True)
+        return found / np.maximum(norms, 1e-12)
+
+    def describe(self, item: Item, limit: int = 2) -> str:
+        """'image.tiles, look=green, kind=wall': the maker and its first parameters, for reasons."""
+        shown = [f"{name}={_value(value)}" for name, value in sorted(item.parameters.items())][:limit]
+        return ", ".join([item.maker or "?", *shown])

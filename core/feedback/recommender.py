@@ -1,0 +1,220 @@
+"""Personal recommendations from feedback: implicit's ALS, with cold start from artifact features.
+
+The model (fitted on all events of one API key's users, never another key's):
+
+- **Collaborative**: implicit's alternating least squares (Hu, Koren and Volinsky's model
+  for implicit feedback) on the users x artifacts matrix of positive weights
+  (museforge.feedback.interactions): a user's factors and an artifact's factors whose dot
+  product ranks what the user would like.
+- **Cold start**: an artifact nobody liked yet has no collaborative factors. A ridge
+  regression from artifact features (generator, model version, parameters: see
+  museforge.feedback.item_features) to the factors of the liked artifacts gives it factors
+  from what it is, so a brand-new artifact ranks by how much it resembles what the user liked.
+- **New users** (nothing liked yet) get what most of the key's users liked.
+
+Fitting 100,000 events takes a second or two on one core; scoring is one matrix-vector
+product over the artifacts, so an answer for 10,000 artifacts takes about a millisecond.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .interactions import Interactions, Item
+from .item_features import Vocabulary
+
+FACTORS = 32
+ITERATIONS = 15
+REGULARIZATION = 0.5
+CONFIDENCE = 4.0  # implicit's alpha: confidence = 1 + alpha * weight
+RIDGE = 0.1  # the feature -> factor regression's penalty
+MIN_POSITIVE = 2  # fewer liked pairs than this: popularity only
+
+
+@dataclass(frozen=True)
+class Scored:
+    score: float
+    reason: str
+    item: Item | None = None  # an artifact, or a preset's example
+    generator: str = ""
+    parameters: dict[str, Any] | None = None
+
+
+def _als(matrix: Any, factors: int) -> tuple[np.ndarray, np.ndarray]:
+    """(user factors, item factors) of implicit's CPU ALS, one thread (serving keeps the cores)."""
+    from implicit.cpu.als import AlternatingLeastSquares
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, "blas"):  # implicit warns (and slows) with a threaded BLAS
+        model = AlternatingLeastSquares(factors=factors, regularization=REGULARIZATION, alpha=CONFIDENCE,
+                                        iterations=ITERATIONS, num_threads=1, random_state=0)
+        model.fit(matrix, show_progress=False)
+    return np.asarray(model.user_factors, np.float32), np.asarray(model.item_factors, np.float32)
+
+
+class Recommender:
+    """One fitted model over one key's feedback; read-only once built, safe to share between threads."""
+
+    def __init__(self, found: Interactions, served: Iterable[str] = ()) -> None:
+        import scipy.sparse
+
+        self.fitted = time.time()
+        self.events = found.events
+        self.last_seq = found.last_seq
+        self.found = found
+        self.items: list[Item] = list(found.items.values())
+        self.index = {item.sha256: i for i, item in enumerate(self.items)}
+        self.users = {user: i for i, user in enumerate(found.weights)}
+        self.served = sorted(set(served))
+        self.vocabulary = Vocabulary(self.items)
+        self.features = self.vocabulary.matrix(self.items)
+
+        rows, columns, values = [], [], []
+        likes: Counter[int] = Counter()
+        for user, row in found.weights.items():
+            for sha, weight in row.items():
+                if weight > 0:
+                    rows.append(self.users[user])
+                    columns.append(self.index[sha])
+                    values.append(weight)
+                    likes[self.index[sha]] += 1
+        self.popularity = np.zeros(len(self.items), np.float32)
+        for column, count in likes.items():
+            self.popularity[column] = count
+        self.user_factors: np.ndarray | None = None
+        self.item_factors = np.zeros((len(self.items), 1), np.float32)
+        self.cold = np.ones(len(self.items), bool)
+        if len(values) >= MIN_POSITIVE and len(self.users) >= 1:
+            matrix = scipy.sparse.csr_matrix((values, (rows, columns)), (len(self.users), len(self.items)),
+                                             dtype=np.float32)
+            factors = max(2, min(FACTORS, len(self.items) - 1, len(self.users)))
+            self.user_factors, self.item_factors = _als(matrix, factors)
+            self.cold = self.popularity == 0
+            self._cold_start()
+
+    def _cold_start(self) -> None:
+        """Factors for artifacts nobody liked, regressed from their features on the liked ones'."""
+        liked = ~self.cold
+        if not self.cold.any() or not liked.any():
+            return
+        x, y = self.features[liked], self.item_factors[liked]
+        gram = x.T @ x + RIDGE * np.eye(x.shape[1], dtype=np.float32)
+        weights = np.linalg.solve(gram, x.T @ y)
+        self.item_factors[self.cold] = self.features[self.cold] @ weights
+
+    # -- scoring --------------------------------------------------------------------------
+
+    def _user_scores(self, user: str) -> np.ndarray | None:
+        row = self.users.get(user)
+        if self.user_factors is None or row is None or not self.found.liked(user):
+            return None
+        return np.asarray(self.item_factors @ self.user_factors[row], np.float32)
+
+    def _mask(self, generator: str) -> np.ndarray:
+        if not generator:
+            return np.ones(len(self.items), bool)
+        return np.array([item.maker == generator for item in self.items], bool)
+
+    def _nearest_liked(self, user: str, column: int) -> Item | None:
+        liked = [self.index[sha] for sha in self.found.liked(user)]
+        if not liked:
+            return None
+        vectors = self.item_factors[liked]
+        target = self.item_factors[column]
+        norms = np.linalg.norm(vectors, axis=1) * max(float(np.linalg.norm(target)), 1e-12)
+        similarity = vectors @ target / np.maximum(norms, 1e-12)
+        return self.items[liked[int(np.argmax(similarity))]]
+
+    def _why(self, user: str, column: int, personal: bool) -> str:
+        item = self.items[column]
+        describe = self.vocabulary.describe
+        if not personal:
+            return f"liked by {int(self.popularity[column])} of this key's users ({describe(item)})"
+        near = self._nearest_liked(user, column)
+        like = f"close to {near.sha256[:12]}... that you liked ({describe(near)})" if near else \
+            "close to what you liked"
+        if self.cold[column]:
+            return f"new, not rated yet: {self.vocabulary.describe(item)}, {like}"
+        return like
+
+    def artifacts(self, user: str, k: int, generator: str = "") -> list[Scored]:
+        scores = self._user_scores(user)
+        personal = scores is not None
+        ranked = np.asarray(scores if scores is not None else self.popularity, np.float64)
+        allowed = self._mask(generator)
+        for sha in self.found.seen(user):
+            allowed[self.index[sha]] = False
+        return [Scored(float(ranked[c]), self._why(user, c, personal), item=self.items[c])
+                for c in _top(ranked, allowed, k)]
+
+    def presets(self, user: str, k: int, generator: str = "") -> list[Scored]:
+        return self._grouped(user, k, generator, lambda item: item.preset_key() if item.generator else "",
+                             self._preset_of)
+
+    def generators(self, user: str, k: int, generator: str = "") -> list[Scored]:
+        found = self._grouped(user, k, generator, lambda item: item.generator, self._generator_of)
+        named = {s.generator for s in found}
+        # Served generators nobody rated yet come last, in name order: offered, not ranked.
+        rest = [g for g in self.served if g not in named and (not generator or g == generator)]
+        return found + [Scored(0.0, "served here; no feedback on it yet", generator=g)
+                        for g in rest[:max(0, k - len(found))]]
+
+    def _preset_of(self, item: Item, score: float, reason: str) -> Scored:
+        return Scored(score, reason, item=item, generator=item.generator, parameters=dict(item.parameters))
+
+    @staticmethod
+    def _generator_of(item: Item, score: float, reason: str) -> Scored:
+        return Scored(score, reason, generator=item.generator)
+
+    def _grouped(self, user: str, k: int, generator: str, key: Callable[[Item], str],
+                 make: Callable[[Item, float, str], Scored]) -> list[Scored]:
+        """Groups of artifacts ranked by the mean score of their best three members."""
+        scores = self._user_scores(user)
+        personal = scores is not None
+        ranked = np.asarray(scores if scores is not None else self.popularity, np.float64)
+        allowed = self._mask(generator)
+        groups: dict[str, list[int]] = defaultdict(list)
+        for column, item in enumerate(self.items):
+            name = key(item)
+            if name and allowed[column] and (not self.served or item.generator in self.served):
+                groups[name].append(column)
+        liked = self.found.liked(user)
+        scored: list[tuple[float, str, int]] = []
+        for name, columns in groups.items():
+            best = sorted(columns, key=lambda c: -ranked[c])[:3]
+            scored.append((float(np.mean(ranked[best])), name, best[0]))
+        scored.sort(key=lambda t: (-t[0], t[1]))
+        answers = []
+        for score, name, column in scored[:k]:
+            mine = sum(1 for c in groups[name] if self.items[c].sha256 in liked)
+            if mine:
+                reason = f"you liked {mine} of its artifacts"
+            elif personal:
+                reason = self._why(user, column, True)
+            else:
+                reason = self._why(user, column, False)
+            answers.append(make(self.items[column], score, reason))
+        return answers
+
+
+def _top(scores: np.ndarray, allowed: np.ndarray, k: int) -> list[int]:
+    """Columns of the k highest allowed scores, best first (ties by column: stable answers)."""
+    candidates = np.flatnonzero(allowed)
+    if not len(candidates) or k <= 0:
+        return []
+    values = scores[candidates]
+    if len(candidates) > k:
+        keep = np.argpartition(-values, k - 1)[:k]
+        candidates, values = candidates[keep], values[keep]
+    order = np.lexsort((candidates, -values))
+    return [int(c) for c in candidates[order]]
+
+
+def fit(found: Interactions, served: Sequence[str] = ()) -> Recommender:
+    return Recommender(found, served)

@@ -1,0 +1,173 @@
+"""Recommend through a real server of its own (real SQLite, implicit's ALS): tastes learnt from
+ratings, new artifacts ranked before anyone rated them, forgotten users gone, bad input refused."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from google.protobuf import json_format
+
+from museforge.client import Client, feedback_event, field_violations
+from museforge.config import Settings
+from museforge.server.auth import KeyFile
+from museforge.v1 import feedback_pb2 as fb
+from tests.servers import ServerThread
+
+LOOKS = ("green", "red", "teal")
+
+
+def tile(rng: random.Random, look: str, kind: str = "") -> fb.ArtifactRef:
+    """A tile as its provenance would name it (the sha256 is only checked for its form)."""
+    ref = fb.ArtifactRef(sha256=rng.randbytes(32).hex(), generator="image.tiles", model_version="3",
+                         seed=rng.randrange(1, 2**31))
+    ref.parameters.update({"look": look, "kind": kind or rng.choice(("floor", "wall"))})
+    return ref
+
+
+class Studio:
+    """Thirty users who each like one look: thumbs up on it, down on the others."""
+
+    def __init__(self, client: Client, seed: int = 0) -> None:
+        self.rng = random.Random(seed)
+        self.pool = [tile(self.rng, look) for look in LOOKS for _ in range(30)]
+        self.taste = {f"fan-{i}": LOOKS[i % 3] for i in range(30)}
+        for user, look in self.taste.items():
+            for ref in self.rng.sample(self.pool, 12):
+                liked = ref.parameters["look"] == look
+                thumb = "up" if liked else "down"
+                client.record_feedback(feedback_event("thumbs", ref, user=user, thumb=thumb))
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
+    data = tmp_path_factory.mktemp("recommend")
+    with ServerThread(Settings(address="127.0.0.1:0", plugins=["image"], data_dir=str(data))) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def studio(served: ServerThread) -> Studio:
+    with Client(served.address, timeout=60) as client:
+        return Studio(client)
+
+
+@pytest.fixture()
+def client(served: ServerThread) -> Iterator[Client]:
+    with Client(served.address, timeout=60) as c:
+        yield c
+
+
+def looks_of(reply: fb.RecommendResponse) -> list[str]:
+    return [r.artifact.parameters["look"] for r in reply.recommendations]
+
+
+def test_artifacts_follow_each_users_taste_and_skip_what_they_saw(client: Client, studio: Studio) -> None:
+    hits = total = 0
+    for user, look in list(studio.taste.items())[:9]:
+        reply = client.recommend("artifacts", user, k=5, refresh=True)
+        assert len(reply.recommendations) == 5 and reply.events_used >= 360
+        seen = {e.artifact.sha256 for e in client.list_feedback(user)}
+        assert not seen & {r.artifact.sha256 for r in reply.recommendations}
+        scores = [r.score for r in reply.recommendations]
+        assert scores == sorted(scores, reverse=True)
+        assert all(r.reason for r in reply.recommendations)
+        hits += sum(found == look for found in looks_of(reply))
+        total += len(reply.recommendations)
+    assert hits / total >= 0.8, f"{hits} of {total} recommendations had the look their user likes"
+
+
+def test_a_new_artifact_is_recommended_before_anyone_rated_it(client: Client, studio: Studio) -> None:
+    # A bystander is shown six new tiles, two of each look, and says nothing.
+    fresh = [tile(studio.rng, look) for look in LOOKS for _ in range(2)]
+    for ref in fresh:
+        client.record_feedback(feedback_event("shown", ref, user="bystander"))
+    new = {ref.sha256 for ref in fresh}
+    for user, look in list(studio.taste.items())[:3]:
+        reply = client.recommend("artifacts", user, k=100, refresh=True)
+        ranked = [r for r in reply.recommendations if r.artifact.sha256 in new]
+        assert len(ranked) == 6
+        assert {r.artifact.parameters["look"] for r in ranked[:2]} == {look}, looks_of(reply)
+        assert ranked[0].reason.startswith("new, not rated yet")
+
+
+def test_presets_and_generators_say_why(client: Client, studio: Studio) -> None:
+    user, look = next(iter(studio.taste.items()))
+    presets = client.recommend("presets", user, k=3, generator="image.tiles")
+    best = presets.recommendations[0]
+    assert best.preset.generator == "image.tiles" and best.preset.parameters["look"] == look
+    assert best.reason.startswith("you liked")
+    generators = client.recommend("generators", user, k=3)
+    names = [r.generator for r in generators.recommendations]
+    assert names[0] == "image.tiles" and len(names) == 3  # then served ones nobody rated
+    assert generators.recommendations[1].reason == "served here; no feedback on it yet"
+
+
+def test_a_user_with_no_feedback_gets_what_most_users_liked(client: Client, studio: Studio) -> None:
+    reply = client.recommend("artifacts", "newcomer", k=3)
+    assert len(reply.recommendations) == 3
+    assert all("of this key's users" in r.reason for r in reply.recommendations)
+
+
+def test_a_forgotten_user_leaves_the_model_at_once(client: Client, studio: Studio) -> None:
+    rng = random.Random(5)
+    mine = [tile(rng, "green", "wall") for _ in range(3)]
+    for ref in mine:
+        client.record_feedback(feedback_event("keep", ref, user="leaver"))
+    before = client.recommend("artifacts", "newcomer", k=100, refresh=True)
+    assert {r.sha256 for r in mine} <= {r.artifact.sha256 for r in before.recommendations}
+    assert client.forget_user("leaver") == 3
+    after = client.recommend("artifacts", "newcomer", k=100)  # no refresh asked: forgetting refits
+    assert after.events_used == before.events_used - 3
+    assert not {r.sha256 for r in mine} & {r.artifact.sha256 for r in after.recommendations}
+
+
+@pytest.mark.parametrize(("request_", "field"), [
+    (fb.RecommendRequest(user="ann"), "kind"),
+    (fb.RecommendRequest(user="ann", kind=fb.RECOMMEND_KIND_ARTIFACTS, k=101), "k"),
+    (fb.RecommendRequest(user="ann", kind=fb.RECOMMEND_KIND_ARTIFACTS, k=-1), "k"),
+    (fb.RecommendRequest(user="ann", kind=fb.RECOMMEND_KIND_PRESETS, generator="image.nope"), "generator"),
+    (fb.RecommendRequest(kind=fb.RECOMMEND_KIND_ARTIFACTS), "user"),
+    (fb.RecommendRequest(user="a\x00b", kind=fb.RECOMMEND_KIND_ARTIFACTS), "user"),
+])
+def test_bad_requests_name_the_field(client: Client, request_: fb.RecommendRequest, field: str) -> None:
+    with pytest.raises(grpc.RpcError) as caught:
+        client.feedback.Recommend(request_, timeout=30)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field in [f for f, _ in field_violations(caught.value)]
+
+
+def test_keys_never_see_each_others_artifacts(tmp_path: Path) -> None:
+    keys = KeyFile(tmp_path / "api_keys.json")
+    made = {name: keys.create(name, ["generate"])[0] for name in ("studio", "rival")}
+    settings = Settings(address="127.0.0.1:0", auth=True, api_keys_file=str(tmp_path / "api_keys.json"),
+                        plugins=["image"], data_dir=str(tmp_path))
+    rng = random.Random(9)
+    secret = [tile(rng, "red") for _ in range(4)]
+    with ServerThread(settings) as server, \
+            Client(server.address, timeout=30, api_key=made["studio"]) as studio, \
+            Client(server.address, timeout=30, api_key=made["rival"]) as rival:
+        for ref in secret:
+            studio.record_feedback(feedback_event("keep", ref, user="ann"))
+        rival.record_feedback(feedback_event("keep", tile(rng, "teal"), user="bob"))
+        assert len(studio.recommend("artifacts", "zed", k=10).recommendations) == 4
+        answer = rival.recommend("artifacts", "zed", k=10)
+        assert [r.artifact.parameters["look"] for r in answer.recommendations] == ["teal"]
+
+
+def test_the_gateway_and_the_cli_answer_too(served: ServerThread, studio: Studio,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from museforge.cli.main import main as cli
+
+    user = next(iter(studio.taste))
+    assert cli(["feedback", "recommend", "presets", "--user", user, "-k", "2", "--server", served.address,
+                "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    reply = json_format.ParseDict(printed, fb.RecommendResponse())
+    assert len(reply.recommendations) == 2 and reply.recommendations[0].preset.generator == "image.tiles"
+    assert cli(["feedback", "recommend", "generators", "--user", user, "--server", served.address]) == 0
+    assert "image.tiles" in capsys.readouterr().out
