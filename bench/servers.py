@@ -87,7 +87,9 @@ class ServerProcess:
         with open(self.log, "wb") as sink:
             self.spawned = time.perf_counter()
             self.proc = subprocess.Popen(self.argv, stdout=sink, stderr=subprocess.STDOUT,
-                                         cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env})
+                                         cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1",
+                                                        # the server's databases, gone with the run
+                                                        "XDG_DATA_HOME": self.workdir.name, **self.env})
         deadline = self.spawned + self.timeout_s
         while time.perf_counter() < deadline:
             match = self.banner.search(self.output())

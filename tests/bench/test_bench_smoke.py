@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from bench.__main__ import parse_args
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,3 +91,14 @@ def test_effects_quick_run_reports_every_variant(tmp_path: Path) -> None:
         assert row["hd"]["frames_per_s"] > 0 and row["hd"]["runs"] >= 2
         assert row["classical_fps"] > 0 and row["classical"].startswith("Pillow bicubic")
         assert row["hd_shape"] == [180, 320]
+
+
+def test_recommend_quick_run_prints_every_row_and_verdict(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import recommend
+
+    assert recommend.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    for row in ("museforge (ALS + features)", "most popular", "item-kNN"):
+        assert row in out
+    verdicts = [line for line in out.splitlines() if line.endswith(("PASS", "MISS"))]
+    assert len(verdicts) == 7 and any(line.startswith("Recommend p99") for line in verdicts)

@@ -1,0 +1,165 @@
+"""Simulated raters for the recommendation bench: hidden tastes, noisy answers, events in time order.
+
+The catalogue is artifacts of the built-in latent generators, each named by its generator
+and parameters as its provenance would (tile kind, look and palette, icon category, prop
+family and resolution, texture family and tileability, face size) plus a seed and a
+hidden quality of its own (how good that one picture is: shared by everyone, visible in
+nothing a model can read before people rate it).
+
+A user's hidden utility for an artifact is the sum of
+
+- the user's liking for its generator (one or two favourites),
+- the user's liking for each of its parameter values (a favourite look, category,
+  family ...), drawn around one of a few shared taste archetypes, so users overlap as
+  real audiences do,
+- the artifact's hidden quality.
+
+Artifacts are released over time; each round, every active user is shown a slate of four
+recent or popular artifacts and answers with noise (a Gumbel-noised pick among the slate,
+thumbs, stars from the noisy utility, a keep now and then).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from museforge.feedback.interactions import KEEP, PICK, SHOWN, STARS, THUMBS
+from museforge.feedback.store import StoredEvent
+
+SPACES: dict[str, dict[str, list[Any]]] = {
+    "image.tiles": {"kind": ["floor", "wall"], "look": ["stone", "teal", "ochre", "violet", "green", "red"],
+                    "palette": [8, 12, 24]},
+    "image.icons": {"category": ["smileys", "people", "animals", "food", "travel", "activities", "objects",
+                                 "symbols", "flags"]},
+    "mesh.props": {"family": ["rock", "vase", "crate", "column", "mushroom"], "resolution": [48, 64]},
+    "image.texture": {"family": ["brick", "grass", "gravel"], "tileable": [True, False]},
+    "image.faces": {"size": [32, 64, 128]},
+}
+GENERATORS = list(SPACES)
+ARCHETYPES = 6
+SLATE = 4
+NOISE = 0.6  # the spread of a user's answers around their utility
+
+
+@dataclass(frozen=True)
+class Artifact:
+    sha256: str
+    generator: str
+    parameters: dict[str, Any]
+    seed: int
+    quality: float
+    released: int  # the round it appears in
+
+    def ref(self) -> dict[str, Any]:
+        return {"sha256": self.sha256, "generator": self.generator, "modelVersion": "1",
+                "seed": str(self.seed), "parameters": self.parameters}
+
+
+@dataclass
+class Taste:
+    generators: np.ndarray  # (len(GENERATORS),)
+    values: dict[tuple[str, str, str], float]  # (generator, parameter, value) -> liking
+
+    def utility(self, artifact: Artifact) -> float:
+        found = float(self.generators[GENERATORS.index(artifact.generator)]) + artifact.quality
+        for name, value in artifact.parameters.items():
+            found += self.values.get((artifact.generator, name, str(value)), 0.0)
+        return found
+
+
+@dataclass
+class World:
+    artifacts: list[Artifact]
+    tastes: dict[str, Taste]
+    events: list[StoredEvent] = field(default_factory=list)
+    rounds: int = 0
+
+
+def catalogue(count: int, rounds: int, rng: np.random.Generator) -> list[Artifact]:
+    """``count`` artifacts, released evenly over ``rounds`` (a fifth of them before the first)."""
+    found = []
+    for i in range(count):
+        generator = GENERATORS[int(rng.integers(len(GENERATORS)))]
+        space = SPACES[generator]
+        parameters = {name: values[int(rng.integers(len(values)))] for name, values in space.items()}
+        seed = int(rng.integers(1, 2**31))
+        sha = hashlib.sha256(f"{generator}{parameters}{seed}{i}".encode()).hexdigest()
+        released = 0 if i < count // 5 else int(i * rounds / count)
+        found.append(Artifact(sha, generator, parameters, seed, float(rng.normal(0.0, 0.5)), released))
+    return found
+
+
+def tastes(users: int, rng: np.random.Generator) -> dict[str, Taste]:
+    archetypes = []
+    for _ in range(ARCHETYPES):
+        generators = rng.normal(-0.5, 0.3, len(GENERATORS))
+        generators[rng.choice(len(GENERATORS), 2, replace=False)] += [1.5, 0.8]
+        values = {}
+        for generator, space in SPACES.items():
+            for name, options in space.items():
+                favourite = options[int(rng.integers(len(options)))]
+                for option in options:
+                    values[(generator, name, str(option))] = (1.2 if option == favourite else 0.0) + \
+                        float(rng.normal(0.0, 0.3))
+        archetypes.append(Taste(generators, values))
+    found = {}
+    for u in range(users):
+        base = archetypes[int(rng.integers(ARCHETYPES))]
+        found[f"rater-{u:04d}"] = Taste(base.generators + rng.normal(0.0, 0.3, len(GENERATORS)),
+                                        {k: v + float(rng.normal(0.0, 0.3)) for k, v in base.values.items()})
+    return found
+
+
+def simulate(artifacts: int = 2000, users: int = 300, rounds: int = 40, seed: int = 0,
+             active: float = 0.5) -> World:
+    """Events of ``users`` raters over ``rounds`` rounds, oldest first (seq and time increase)."""
+    rng = np.random.default_rng(seed)
+    world = World(catalogue(artifacts, rounds, rng), tastes(users, rng), rounds=rounds)
+    shown_count = np.ones(len(world.artifacts))
+    seq = 0
+
+    def emit(user: str, kind: int, body: dict[str, Any], when: int) -> None:
+        nonlocal seq
+        seq += 1
+        world.events.append(StoredEvent(seq, f"e{seq}", "", user, kind, body["artifact"]["sha256"], body,
+                                        float(when)))
+
+    for when in range(rounds):
+        available = np.flatnonzero([a.released <= when for a in world.artifacts])
+        recent = available[[world.artifacts[i].released >= when - 3 for i in available]]
+        for user, taste in world.tastes.items():
+            if rng.random() > active:
+                continue
+            # Half the slate from what is new, half from what many were shown (popular).
+            weights = shown_count[available] / shown_count[available].sum()
+            slate = set(rng.choice(available, SLATE // 2, replace=False, p=weights).tolist())
+            pool = recent if len(recent) >= SLATE else available
+            while len(slate) < SLATE:
+                slate.add(int(pool[int(rng.integers(len(pool)))]))
+            shown = [world.artifacts[i] for i in slate]
+            for i in slate:
+                shown_count[i] += 1
+            noisy = [taste.utility(a) + float(rng.gumbel(0.0, NOISE)) for a in shown]
+            best = shown[int(np.argmax(noisy))]
+            answer = float(rng.random())
+            if answer < 0.4:
+                emit(user, PICK, {"kind": "FEEDBACK_KIND_PICK", "artifact": {"sha256": best.sha256},
+                                  "candidates": [a.ref() for a in shown]}, when)
+                continue
+            for artifact, value in zip(shown, noisy, strict=True):
+                if answer < 0.7:
+                    emit(user, THUMBS, {"kind": "FEEDBACK_KIND_THUMBS", "artifact": artifact.ref(),
+                                        "thumb": "THUMB_UP" if value > 1.0 else "THUMB_DOWN"}, when)
+                elif answer < 0.9:
+                    stars = int(np.clip(np.round(value + 2.0), 1, 5))
+                    emit(user, STARS, {"kind": "FEEDBACK_KIND_STARS", "artifact": artifact.ref(),
+                                       "stars": stars}, when)
+                elif value > 1.5:
+                    emit(user, KEEP, {"kind": "FEEDBACK_KIND_KEEP", "artifact": artifact.ref()}, when)
+                else:
+                    emit(user, SHOWN, {"kind": "FEEDBACK_KIND_SHOWN", "artifact": artifact.ref()}, when)
+    return world
