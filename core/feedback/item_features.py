@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+import scipy.sparse
 
 from .interactions import Item
 
@@ -43,16 +44,21 @@ class Vocabulary:
             for token in tokens(item):
                 self.columns.setdefault(token, len(self.columns))
 
-    def matrix(self, items: Sequence[Item]) -> np.ndarray:
-        """(len(items), len(vocabulary)) float32, rows scaled to unit length."""
-        found = np.zeros((len(items), max(1, len(self.columns))), np.float32)
+    def matrix(self, items: Sequence[Item]) -> scipy.sparse.csr_matrix:
+        """(len(items), len(vocabulary)) sparse 0/1: which artifact has which token.
+
+        Sparse because a key may name hundreds of thousands of artifacts and, with float
+        parameters, thousands of tokens: dense, that would be gigabytes.
+        """
+        rows, columns = [], []
         for row, item in enumerate(items):
             for token in tokens(item):
                 column = self.columns.get(token)
                 if column is not None:
-                    found[row, column] = 1.0
-        norms = np.linalg.norm(found, axis=1, keepdims=True)
-        return found / np.maximum(norms, 1e-12)
+                    rows.append(row)
+                    columns.append(column)
+        return scipy.sparse.csr_matrix((np.ones(len(rows), np.float32), (rows, columns)),
+                                       (len(items), max(1, len(self.columns))), dtype=np.float32)
 
     def describe(self, item: Item, limit: int = 2) -> str:
         """'image.tiles, look=green, kind=wall': the maker and its first parameters, for reasons."""

@@ -99,7 +99,7 @@ class Recommender:
             # Each feature token is one more row, a "user" who likes every artifact that has it:
             # artifacts that share a generator and parameters get close factors, and one that no
             # real user liked yet still gets factors from what it is (cold start).
-            item_columns, tokens = np.nonzero(self.features)
+            item_columns, tokens = self.features.nonzero()
             rows += (tokens + len(self.users)).tolist()
             columns += item_columns.tolist()
             values += [FEATURE_WEIGHT] * len(tokens)

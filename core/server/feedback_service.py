@@ -172,18 +172,23 @@ class FeedbackService(fb_grpc.FeedbackServicer):
         self.max_events_per_key = max_events_per_key
         self.max_bytes = max_bytes
         self.threads = ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="museforge-feedback")
+        # Fits and answers of Recommend run apart from the store threads: a first fit over a big
+        # key takes seconds, and recording feedback must not wait for it.
+        self.recommend_threads = ThreadPoolExecutor(STORE_THREADS,
+                                                    thread_name_prefix="museforge-recommend-call")
         self.recommendations = Recommendations(store, lambda: sorted(engine.generators), refit_seconds)
 
     def close(self) -> None:
         self.recommendations.close()
+        self.recommend_threads.shutdown(wait=True, cancel_futures=True)
         self.threads.shutdown(wait=True, cancel_futures=True)
         self.store.close()
 
     def known(self, kind: str, name: str) -> bool:
         return name in (self.engine.generators if kind == "generator" else self.engine.effects)
 
-    async def _run(self, work: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self.threads, partial(work, *args))
+    async def _run(self, work: Callable[..., T], *args: Any, threads: ThreadPoolExecutor | None = None) -> T:
+        return await asyncio.get_running_loop().run_in_executor(threads or self.threads, partial(work, *args))
 
     async def _require_user(self, owner: str, user: str) -> None:
         """A user the caller names must be one it recorded (the key itself always exists)."""
@@ -248,5 +253,6 @@ class FeedbackService(fb_grpc.FeedbackServicer):
             problems = recommend_problems(request, set(self.engine.generators))
             if problems:
                 raise InvalidArgument("invalid recommendation request", problems)
-            model = await self._run(self.recommendations.model, owner, request.refresh)
-            return await self._run(recommended, model, request, user)
+            model = await self._run(self.recommendations.model, owner, request.refresh,
+                                    threads=self.recommend_threads)
+            return await self._run(recommended, model, request, user, threads=self.recommend_threads)
