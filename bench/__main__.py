@@ -1,4 +1,4 @@
-"""``python -m bench``: one table, one run, every shipped model (issue 3).
+"""``python -m bench``: one table, one run, every shipped model.
 
 Order: in-process references first (each in a fresh child process), then museforge with
 batching on, with batching off, then the naive peer; the load generator is one spawned

@@ -16,7 +16,7 @@ Every audio row runs twice, on two servers: SoundFont blocks rendered in the ser
 threads (``MUSEFORGE_RENDER_PROCESSES=0``) and in its render processes (the default), so
 the two sit side by side in one run.
 
-Targets (issue 6): first chunk < 300 ms for a 30 s piece; real-time factor >= 50x.
+Targets: first chunk < 300 ms for a 30 s piece; real-time factor >= 50x.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``python -m bench.percall``: the cost of a call, side by side in one run (issue 19).
+"""``python -m bench.percall``: the cost of a call, side by side in one run.
 
 Tiny OIP ``ModelInfer`` requests (one ``image.digits`` sample each) at concurrency 32, and
 ``Generate`` (64 images) at concurrency 8, against fresh server processes:
