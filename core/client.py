@@ -87,7 +87,8 @@ def artifact_ref(artifact: pb.Artifact | bytes,
     models = json.loads(record.get("models") or "[]")
     ref = fb.ArtifactRef(sha256=hashlib.sha256(data).hexdigest(), generator=record.get("generator", ""),
                          effect=record.get("effect", ""), seed=int(record.get("seed") or 0),
-                         model_version=str(models[0].get("version", "")) if models else "")
+                         model_version=str(models[0].get("version", "")) if models else "",
+                         index=int(record.get("index") or 0))
     ref.parameters.update(json.loads(record.get("parameters") or "{}"))
     return ref
 

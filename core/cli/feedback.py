@@ -102,6 +102,8 @@ def add_provenance_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--effect", help="or the effect that made it (default: from the file)")
     parser.add_argument("--seed", type=int, help="its seed (default: from the file)")
     parser.add_argument("--model-version", help="its model's version (default: from the file)")
+    parser.add_argument("--index", type=int, help="which of its request's artifacts it is, from 0 "
+                        "(default: from the file)")
     parser.add_argument("--param", "-p", action="append", type=parse_param, default=[], metavar="KEY=VALUE",
                         help="one of its parameters (repeatable; replaces those read from the file)")
 
@@ -137,6 +139,10 @@ def artifact_reference(text: str, args: argparse.Namespace) -> Any:
         ref.seed = args.seed
     if args.model_version is not None:
         ref.model_version = args.model_version
+    if args.index is not None:
+        if not 0 <= args.index < 2**32:
+            raise SystemExit(f"museforge feedback: --index must be 0 or more, got {args.index}")
+        ref.index = args.index
     if args.param:
         ref.parameters.Clear()
         ref.parameters.update(dict(args.param))

@@ -36,6 +36,7 @@ class Item:
     model_version: str
     seed: int
     parameters: Mapping[str, Any]
+    index: int = 0  # which of its request's artifacts
 
     @property
     def maker(self) -> str:
@@ -54,6 +55,8 @@ class Item:
                 found[name] = value
         if self.seed:
             found["seed"] = str(self.seed)
+        if self.index:
+            found["index"] = self.index
         if self.parameters:
             found["parameters"] = dict(self.parameters)
         return found
@@ -92,6 +95,7 @@ def item_of(ref: Mapping[str, Any]) -> Item:
         model_version=str(ref.get("modelVersion", "")),
         seed=int(ref.get("seed", 0) or 0),
         parameters=parameters if isinstance(parameters, dict) else {},
+        index=int(ref.get("index", 0) or 0),
     )
 
 

@@ -47,20 +47,22 @@ RECOMMEND_KIND_PRESETS: RecommendKind
 RECOMMEND_KIND_ARTIFACTS: RecommendKind
 
 class ArtifactRef(_message.Message):
-    __slots__ = ("sha256", "generator", "effect", "model_version", "seed", "parameters")
+    __slots__ = ("sha256", "generator", "effect", "model_version", "seed", "parameters", "index")
     SHA256_FIELD_NUMBER: _ClassVar[int]
     GENERATOR_FIELD_NUMBER: _ClassVar[int]
     EFFECT_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
     sha256: str
     generator: str
     effect: str
     model_version: str
     seed: int
     parameters: _struct_pb2.Struct
-    def __init__(self, sha256: _Optional[str] = ..., generator: _Optional[str] = ..., effect: _Optional[str] = ..., model_version: _Optional[str] = ..., seed: _Optional[int] = ..., parameters: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    index: int
+    def __init__(self, sha256: _Optional[str] = ..., generator: _Optional[str] = ..., effect: _Optional[str] = ..., model_version: _Optional[str] = ..., seed: _Optional[int] = ..., parameters: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., index: _Optional[int] = ...) -> None: ...
 
 class FeedbackEvent(_message.Message):
     __slots__ = ("id", "user", "kind", "artifact", "thumb", "stars", "candidates", "create_time")

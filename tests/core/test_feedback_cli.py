@@ -29,25 +29,29 @@ def test_rate_pick_keep_list_export_and_forget(server: ServerThread, tmp_path: P
     assert len(files) == 3
     first, second, third = (str(f) for f in files)
     for argv in (("rate", first, "--up"), ("rate", second, "--stars", "5"),
-                 ("pick", second, first, third), ("keep", second)):
+                 ("pick", second, first, third), ("keep", second), ("shown", third)):
         code, out, err = run(capsys, "feedback", *argv, "--user", user, *at)
         assert code == 0 and len(out.strip()) == 20, err  # the new event's id
     code, out, _ = run(capsys, "feedback", "list", "--user", user, *at)
     rows = out.splitlines()
-    assert code == 0 and rows[0].split()[:3] == ["TIME", "(UTC)", "KIND"] and len(rows) == 5
+    assert code == 0 and rows[0].split()[:3] == ["TIME", "(UTC)", "KIND"] and len(rows) == 6
     assert "thumbs" in rows[1] and "5 stars" in rows[2] and "1 of 3" in rows[3] and "image.digits" in rows[4]
+    assert "shown" in rows[5]
     code, out, _ = run(capsys, "feedback", "list", "--user", user, "--json", *at)
     listed = json.loads(out)
     assert listed[1]["artifact"]["sha256"] == hashlib.sha256(files[1].read_bytes()).hexdigest()
     assert listed[1]["artifact"]["seed"] == "9" and listed[1]["artifact"]["parameters"]["digit"] == 2
+    assert listed[1]["artifact"]["index"] == 1 and "index" not in listed[0]["artifact"]  # read from the PNG
+    code, out, _ = run(capsys, "feedback", "recommend", "artifacts", "--user", user, *at)
+    assert code == 0 and out.splitlines()[0].split() == ["SCORE", "ITEM", "WHY"]
     code, out, _ = run(capsys, "feedback", "export", "--user", user, *at)
     assert code == 0 and [json.loads(line) for line in out.splitlines()] == listed
     target = tmp_path / "feedback.jsonl"
     code, _, err = run(capsys, "feedback", "export", "--user", user, "-o", str(target), *at)
-    assert code == 0 and "exported 4 events" in err
+    assert code == 0 and "exported 5 events" in err
     assert [json.loads(line) for line in target.read_text().splitlines()] == listed
     code, out, err = run(capsys, "feedback", "forget", "--user", user, "--yes", *at)
-    assert code == 0 and out.strip() == "4" and "deleted 4 events" in err
+    assert code == 0 and out.strip() == "5" and "deleted 5 events" in err
     code, _, err = run(capsys, "feedback", "list", "--user", user, *at)
     assert code == 1 and "NOT_FOUND" in err
 

@@ -55,6 +55,7 @@ def test_each_kind_is_recorded_and_listed_back(feedback: Client, refs: list[fb.A
     assert stars.stars == 4 and stars.artifact == refs[1]
     assert stars.artifact.generator == "image.digits" and stars.artifact.model_version
     assert stars.artifact.parameters["digit"] == 5 and stars.artifact.seed == 11
+    assert [r.index for r in refs] == [0, 1, 2] and stars.artifact.index == 1
     # The chosen artifact was sent by its sha256 alone: it is stored as its candidate describes it.
     assert pick.artifact == refs[1] and list(pick.candidates) == refs[:3]
     assert keep.kind == fb.FEEDBACK_KIND_KEEP and keep.artifact == refs[2] and keep.user == user
