@@ -1,12 +1,15 @@
 """A fitted recommender per API key, kept fresh without holding up anyone's call.
 
-- The first Recommend of a key fits its model (in the calling store thread); later calls
-  use the model fitted last and, once new feedback came in and ``refit_seconds`` passed,
+- The first Recommend of a key fits its model (in the calling thread); later calls use
+  the model fitted last and, once new feedback came in and ``refit_seconds`` passed,
   refit it on a thread of its own while answers keep coming from the old one.
 - A timer does the same for every key with a model, so models follow the feedback even
   when nobody asks (the schedule).
-- ``refresh`` fits at once. So does a key that forgot users: a forgotten user's feedback
-  leaves the answers before the next one is given, not a minute later.
+- ``refresh`` fits at once when anything changed since the model (otherwise the model is
+  already fresh). So does a key that forgot users, in any worker process: the store
+  counts every deletion, and a model fitted before one is never answered from again.
+- One fit per key at a time: callers who need a fit while one runs wait for it and
+  check again, rather than fitting twice.
 - At most ``max_owners`` models are kept (the least recently used goes).
 """
 
@@ -16,16 +19,19 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 from .interactions import interactions
 from .recommender import Recommender
-from .store import FeedbackStore
+from .store import FeedbackStore, StoredEvent
 
 log = logging.getLogger(__name__)
 
-MAX_OWNERS = 64
+MAX_OWNERS = 16
+PAGE = 5000  # events read per query while fitting: a big key is never read in one piece
+
+Version = tuple[int, int, int]  # FeedbackStore.version: (kept, newest seq, deleted ever)
 
 
 class Recommendations:
@@ -35,8 +41,9 @@ class Recommendations:
         self.served = served
         self.refit_seconds = refit_seconds
         self.max_owners = max_owners
-        self._models: OrderedDict[str, tuple[Recommender, tuple[int, int]]] = OrderedDict()
-        self._fitting: dict[str, Future[Recommender]] = {}
+        self._models: OrderedDict[str, tuple[Recommender, Version]] = OrderedDict()
+        self._owner_locks: dict[str, threading.Lock] = {}
+        self._refitting: set[str] = set()
         self._lock = threading.Lock()
         self._fitter = ThreadPoolExecutor(1, thread_name_prefix="museforge-recommend")
         self._stop = threading.Event()
@@ -48,59 +55,81 @@ class Recommendations:
         self._fitter.shutdown(wait=True, cancel_futures=True)
 
     def forget(self, owner: str) -> None:
-        """Drop the owner's model (after it forgot users): the next answer comes from a new fit."""
+        """Drop the owner's model at once (after it forgot users in this process)."""
         with self._lock:
             self._models.pop(owner, None)
 
     def model(self, owner: str, refresh: bool = False) -> Recommender:
         """The owner's model; call from a worker thread (a first fit or a refresh runs here)."""
         version = self.store.version(owner)
+        held = self._held(owner)
+        if held is None or held[1][2] != version[2] or (refresh and held[1] != version):
+            return self._fit(owner)  # none yet, someone forgotten, or asked for and stale
+        model, fitted_on = held
+        if fitted_on != version and time.time() - model.fitted >= self.refit_seconds:
+            self._refit_later(owner)
+        return model
+
+    def _held(self, owner: str) -> tuple[Recommender, Version] | None:
         with self._lock:
             held = self._models.get(owner)
             if held is not None:
                 self._models.move_to_end(owner)
-        if held is None or refresh or version[0] < held[1][0]:  # none yet, asked, or events deleted
-            return self._fit(owner)
-        model, fitted_on = held
-        if version != fitted_on and time.time() - model.fitted >= self.refit_seconds:
-            self._refit_later(owner)
-        return model
+            return held
 
     def _fit(self, owner: str) -> Recommender:
-        version = self.store.version(owner)
-        model = Recommender(interactions(self.store.events(owner, None)), self.served())
         with self._lock:
-            self._models[owner] = (model, version)
-            self._models.move_to_end(owner)
-            while len(self._models) > self.max_owners:
-                self._models.popitem(last=False)
+            owner_lock = self._owner_locks.setdefault(owner, threading.Lock())
+        with owner_lock:  # a fit that ran meanwhile may already be what is needed
+            version = self.store.version(owner)
+            held = self._held(owner)
+            if held is not None and held[1] == version:
+                return held[0]
+            model = Recommender(interactions(self._events(owner)), self.served())
+            with self._lock:
+                self._models[owner] = (model, version)
+                self._models.move_to_end(owner)
+                while len(self._models) > self.max_owners:
+                    gone, _ = self._models.popitem(last=False)
+                    self._owner_locks.pop(gone, None)
         return model
+
+    def _events(self, owner: str) -> Iterator[StoredEvent]:
+        after = 0
+        while True:
+            page = self.store.events(owner, None, after, PAGE)
+            yield from page
+            if len(page) < PAGE:
+                return
+            after = page[-1].seq
 
     def _refit_later(self, owner: str) -> None:
         with self._lock:
-            if owner in self._fitting:
+            if owner in self._refitting:
                 return
-            try:
-                future = self._fitter.submit(self._fit, owner)
-            except RuntimeError:  # shutting down
-                return
-            self._fitting[owner] = future
-        future.add_done_callback(lambda done: self._fitted(owner, done))
+            self._refitting.add(owner)
+        try:
+            self._fitter.submit(self._refit, owner)
+        except RuntimeError:  # shutting down
+            with self._lock:
+                self._refitting.discard(owner)
 
-    def _fitted(self, owner: str, done: Future[Recommender]) -> None:
-        with self._lock:
-            self._fitting.pop(owner, None)
-        if not done.cancelled() and done.exception() is not None:
-            log.warning("refitting the recommender of %s failed: %s", owner or "(no key)", done.exception())
+    def _refit(self, owner: str) -> None:
+        try:
+            self._fit(owner)
+        except Exception as exc:  # the old model keeps answering; the next call tries again
+            log.warning("refitting the recommender of %s failed: %s", owner or "(no key)", exc)
+        finally:
+            with self._lock:
+                self._refitting.discard(owner)
 
     def _schedule(self) -> None:
         while not self._stop.wait(self.refit_seconds):
             with self._lock:
-                owners = list(self._models)
-            for owner in owners:
+                held = [(owner, version) for owner, (_, version) in self._models.items()]
+            for owner, version in held:
                 try:
-                    held = self._models.get(owner)
-                    if held is not None and self.store.version(owner) != held[1]:
+                    if self.store.version(owner) != version:
                         self._refit_later(owner)
                 except Exception as exc:  # a locked or closing store: try again next round
                     log.debug("recommender schedule skipped %s: %s", owner, exc)

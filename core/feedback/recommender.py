@@ -20,6 +20,7 @@ matrix-vector product, so an answer over 10,000 artifacts takes a few millisecon
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
@@ -34,7 +35,7 @@ from .item_features import Vocabulary
 FACTORS = 24
 ITERATIONS = 15
 REGULARIZATION = 20.0
-CONFIDENCE = 1.0  # implicit's alpha: confidence = 1 + alpha * |weight|
+CONFIDENCE = 1.0  # alpha in confidence = 1 + alpha * |weight| (Hu, Koren and Volinsky)
 NEGATIVES = True
 FEATURE_WEIGHT = 10.0  # a feature token's liking of the artifacts that have it, beside users' weights
 MIN_POSITIVE = 2  # fewer liked pairs than this: popularity only
@@ -49,13 +50,20 @@ class Scored:
     parameters: dict[str, Any] | None = None
 
 
+def confidence(weight: float) -> float:
+    """implicit's matrix entry for a signed weight: the confidence 1 + alpha * |w|, negative for
+    a "no" (implicit reads a negative entry as preference 0 with that confidence; a bare -1
+    would weigh no more than a pair nobody touched)."""
+    return math.copysign(1.0 + CONFIDENCE * abs(weight), weight)
+
+
 def _als(matrix: Any, factors: int) -> tuple[np.ndarray, np.ndarray]:
     """(user factors, item factors) of implicit's CPU ALS, one thread (serving keeps the cores)."""
     from implicit.cpu.als import AlternatingLeastSquares
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1, "blas"):  # implicit warns (and slows) with a threaded BLAS
-        model = AlternatingLeastSquares(factors=factors, regularization=REGULARIZATION, alpha=CONFIDENCE,
+        model = AlternatingLeastSquares(factors=factors, regularization=REGULARIZATION, alpha=1.0,
                                         iterations=ITERATIONS, num_threads=1, random_state=0)
         model.fit(matrix, show_progress=False)
     return np.asarray(model.user_factors, np.float32), np.asarray(model.item_factors, np.float32)
@@ -76,6 +84,8 @@ class Recommender:
         self.users = {user: i for i, user in enumerate(found.weights)}
         self.served = sorted(set(served))
         self.vocabulary = Vocabulary(self.items)
+        self.preset_groups = self._groups(Item.preset_key)
+        self.generator_groups = self._groups(lambda item: item.generator)
         self.features = self.vocabulary.matrix(self.items)
 
         rows, columns, values = [], [], []
@@ -83,10 +93,9 @@ class Recommender:
         for user, row in found.weights.items():
             for sha, weight in row.items():
                 if weight and (weight > 0 or NEGATIVES):
-                    # implicit reads a negative entry as a confident "no": preference 0, confidence |w|.
                     rows.append(self.users[user])
                     columns.append(self.index[sha])
-                    values.append(weight)
+                    values.append(confidence(weight))
                 if weight > 0:
                     likes[self.index[sha]] += 1
         self.popularity = np.zeros(len(self.items), np.float32)
@@ -155,11 +164,10 @@ class Recommender:
                 for c in _top(ranked, allowed, k)]
 
     def presets(self, user: str, k: int, generator: str = "") -> list[Scored]:
-        return self._grouped(user, k, generator, lambda item: item.preset_key() if item.generator else "",
-                             self._preset_of)
+        return self._grouped(user, k, generator, self.preset_groups, self._preset_of)
 
     def generators(self, user: str, k: int, generator: str = "") -> list[Scored]:
-        found = self._grouped(user, k, generator, lambda item: item.generator, self._generator_of)
+        found = self._grouped(user, k, generator, self.generator_groups, self._generator_of)
         named = {s.generator for s in found}
         # Served generators nobody rated yet come last, in name order: offered, not ranked.
         rest = [g for g in self.served if g not in named and (not generator or g == generator)]
@@ -173,27 +181,38 @@ class Recommender:
     def _generator_of(item: Item, score: float, reason: str) -> Scored:
         return Scored(score, reason, generator=item.generator)
 
-    def _grouped(self, user: str, k: int, generator: str, key: Callable[[Item], str],
+    def _groups(self, key: Callable[[Item], str]) -> dict[str, np.ndarray]:
+        """Columns of the served generators' artifacts by ``key`` (fixed at fit time)."""
+        groups: dict[str, list[int]] = defaultdict(list)
+        for column, item in enumerate(self.items):
+            name = key(item) if item.generator else ""
+            if name and (not self.served or item.generator in self.served):
+                groups[name].append(column)
+        return {name: np.asarray(columns) for name, columns in groups.items()}
+
+    def _grouped(self, user: str, k: int, generator: str, groups: dict[str, np.ndarray],
                  make: Callable[[Item, float, str], Scored]) -> list[Scored]:
-        """Groups of artifacts ranked by the mean score of their best three members."""
+        """Groups of artifacts ranked by the mean score of their best three members; what the
+        user disliked does not count, and a group holding only that is left out."""
         scores = self._user_scores(user)
         personal = scores is not None
         ranked = np.asarray(scores if scores is not None else self.popularity, np.float64)
         allowed = self._mask(generator)
-        groups: dict[str, list[int]] = defaultdict(list)
-        for column, item in enumerate(self.items):
-            name = key(item)
-            if name and allowed[column] and (not self.served or item.generator in self.served):
-                groups[name].append(column)
+        for sha, weight in self.found.weights.get(user, {}).items():
+            if weight < 0:
+                allowed[self.index[sha]] = False
         liked = self.found.liked(user)
         scored: list[tuple[float, str, int]] = []
-        for name, columns in groups.items():
-            best = sorted(columns, key=lambda c: -ranked[c])[:3]
-            scored.append((float(np.mean(ranked[best])), name, best[0]))
+        for name, members in groups.items():
+            columns = members[allowed[members]]
+            if not len(columns):
+                continue
+            best = columns[np.argsort(-ranked[columns], kind="stable")[:3]]
+            scored.append((float(np.mean(ranked[best])), name, int(best[0])))
         scored.sort(key=lambda t: (-t[0], t[1]))
         answers = []
         for score, name, column in scored[:k]:
-            mine = sum(1 for c in groups[name] if self.items[c].sha256 in liked)
+            mine = sum(1 for c in groups[name] if self.items[int(c)].sha256 in liked)
             if mine:
                 reason = f"you liked {mine} of its artifacts"
             elif personal:

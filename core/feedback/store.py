@@ -26,7 +26,9 @@ from ..jobs.database import Database, OnDatabase, StoreError
 __all__ = ["DATABASE_NAME", "SCHEMA_VERSION", "FeedbackStore", "NewerSchema", "OverQuota", "StoreError",
            "StoredEvent"]
 
-SCHEMA_VERSION = 2  # 2: events counted per owner (the per-key quota reads the count, not the rows)
+SCHEMA_VERSION = 3  # 2: events counted per owner (the quota reads the count, not the rows);
+# 3: per owner also its newest event and how many of its events were ever deleted, so a
+# recommender knows in O(1) whether its model is stale, and whether someone was forgotten
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -40,18 +42,31 @@ SCHEMA = (
     )""",
     "CREATE INDEX IF NOT EXISTS events_by_user ON events (owner, user, seq)",
     "CREATE INDEX IF NOT EXISTS events_by_artifact ON events (artifact)",
-    "CREATE TABLE IF NOT EXISTS owners (owner TEXT PRIMARY KEY, events INTEGER NOT NULL) WITHOUT ROWID",
-    """CREATE TRIGGER IF NOT EXISTS owner_counts_in AFTER INSERT ON events BEGIN
-    INSERT INTO owners (owner, events) VALUES (NEW.owner, 1)
-    ON CONFLICT (owner) DO UPDATE SET events = events + 1;
+    """CREATE TABLE IF NOT EXISTS owners (
+    owner TEXT PRIMARY KEY,
+    events INTEGER NOT NULL,               -- kept now
+    last_seq INTEGER NOT NULL DEFAULT 0,   -- the newest event's seq
+    deleted INTEGER NOT NULL DEFAULT 0     -- deleted ever (forgotten users), never goes down
+    ) WITHOUT ROWID""",
+    "DROP TRIGGER IF EXISTS owner_counts_in",
+    """CREATE TRIGGER owner_counts_in AFTER INSERT ON events BEGIN
+    INSERT INTO owners (owner, events, last_seq) VALUES (NEW.owner, 1, NEW.seq)
+    ON CONFLICT (owner) DO UPDATE SET events = events + 1, last_seq = NEW.seq;
     END""",
-    """CREATE TRIGGER IF NOT EXISTS owner_counts_out AFTER DELETE ON events BEGIN
-    UPDATE owners SET events = events - 1 WHERE owner = OLD.owner;
+    "DROP TRIGGER IF EXISTS owner_counts_out",
+    """CREATE TRIGGER owner_counts_out AFTER DELETE ON events BEGIN
+    UPDATE owners SET events = events - 1, deleted = deleted + 1 WHERE owner = OLD.owner;
     END""",
 )
 # Counts for a database written before they were kept (schema 1).
 RECOUNT = ("DELETE FROM owners",
-           "INSERT INTO owners (owner, events) SELECT owner, COUNT(*) FROM events GROUP BY owner")
+           "INSERT INTO owners (owner, events, last_seq) SELECT owner, COUNT(*), MAX(seq) FROM events "
+           "GROUP BY owner")
+# Schema 2's owners table, before the newest event and the deletions were kept beside the count.
+WIDEN_OWNERS = ("ALTER TABLE owners ADD COLUMN last_seq INTEGER NOT NULL DEFAULT 0",
+                "ALTER TABLE owners ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0",
+                "UPDATE owners SET last_seq = (SELECT COALESCE(MAX(seq), 0) FROM events "
+                "WHERE events.owner = owners.owner)")
 STORE = "feedback store"
 DATABASE_NAME = "feedback.sqlite3"  # in the data directory, beside the job store
 
@@ -100,6 +115,9 @@ class FeedbackStore(OnDatabase):
                     f"{self.path.name} has feedback schema version {found}; this museforge knows "
                     f"{SCHEMA_VERSION}: upgrade museforge to use it"
                 )
+            if found == 2:  # the owners table is there, narrower; the new triggers need its columns
+                for statement in WIDEN_OWNERS:
+                    db.execute(statement)
             for statement in SCHEMA:  # one transaction with the version: all of it or none
                 db.execute(statement)
             if found < 2:
@@ -152,12 +170,14 @@ class FeedbackStore(OnDatabase):
         row = db.execute("SELECT events FROM owners WHERE owner = ?", (owner,)).fetchone()
         return int(row[0]) if row else 0
 
-    def version(self, owner: str) -> tuple[int, int]:
-        """(events the owner keeps, the newest event's seq of anyone): changes when the owner's
-        events do (a recommender compares it to what it was fitted on). Both are O(1) reads."""
+    def version(self, owner: str) -> tuple[int, int, int]:
+        """(events the owner keeps, its newest event's seq, how many of its events were ever
+        deleted): changes whenever the owner's events do; a recommender compares it with what
+        its model was fitted on. One row read."""
         with self._database.reading() as db:
-            newest = db.execute("SELECT MAX(seq) FROM events").fetchone()[0]
-            return self._kept(db, owner), int(newest or 0)
+            row = db.execute("SELECT events, last_seq, deleted FROM owners WHERE owner = ?",
+                             (owner,)).fetchone()
+        return (int(row[0]), int(row[1]), int(row[2])) if row else (0, 0, 0)
 
     def has_user(self, owner: str, user: str) -> bool:
         with self._database.reading() as db:

@@ -107,6 +107,16 @@ def test_presets_and_generators_say_why(client: Client, studio: Studio) -> None:
     assert generators.recommendations[1].reason == "served here; no feedback on it yet"
 
 
+def test_what_a_user_disliked_is_not_offered_back_as_a_preset(client: Client, studio: Studio) -> None:
+    odd = tile(random.Random(3), "red", "wall")
+    odd.parameters.update({"palette": 5})  # a preset nobody else made
+    client.record_feedback(feedback_event("thumbs", odd, user="grump", thumb="down"))
+    client.record_feedback(feedback_event("keep", tile(random.Random(4), "red", "wall"), user="fan-1"))
+    offered = client.recommend("presets", "grump", k=100, refresh=True).recommendations
+    assert offered and all(r.preset.parameters["look"] for r in offered)
+    assert not [r for r in offered if "palette" in r.preset.parameters]
+
+
 def test_a_user_with_no_feedback_gets_what_most_users_liked(client: Client, studio: Studio) -> None:
     reply = client.recommend("artifacts", "newcomer", k=3)
     assert len(reply.recommendations) == 3
@@ -171,3 +181,32 @@ def test_the_gateway_and_the_cli_answer_too(served: ServerThread, studio: Studio
     assert len(reply.recommendations) == 2 and reply.recommendations[0].preset.generator == "image.tiles"
     assert cli(["feedback", "recommend", "generators", "--user", user, "--server", served.address]) == 0
     assert "image.tiles" in capsys.readouterr().out
+
+
+def test_a_user_forgotten_by_another_process_leaves_the_next_answer(tmp_path: Path) -> None:
+    from museforge.feedback.recommendations import Recommendations
+    from museforge.feedback.store import FeedbackStore
+
+    store = FeedbackStore(tmp_path / "feedback.sqlite3")
+    rng = random.Random(11)
+    for user in ("ann", "bob"):
+        for _ in range(3):
+            ref = json_format.MessageToDict(tile(rng, "green"))
+            store.record("", user, fb.FEEDBACK_KIND_KEEP, ref["sha256"], {"artifact": ref})
+    recommendations = Recommendations(store, lambda: ["image.tiles"], refit_seconds=3600)
+    try:
+        assert recommendations.model("").events == 6
+        other = FeedbackStore(tmp_path / "feedback.sqlite3")  # as `museforge keys` or a worker would
+        assert other.forget("", "bob") == 3
+        other.close()
+        # No refresh asked, the refit interval far off: the deletion alone makes it refit.
+        model = recommendations.model("")
+        assert model.events == 3 and set(model.found.weights) == {"ann"}
+        # Events recorded after the deletion do not hide it from a model fitted before it.
+        for _ in range(3):
+            ref = json_format.MessageToDict(tile(rng, "red"))
+            store.record("", "cy", fb.FEEDBACK_KIND_KEEP, ref["sha256"], {"artifact": ref})
+        assert recommendations.model("", refresh=True).events == 6
+    finally:
+        recommendations.close()
+        store.close()

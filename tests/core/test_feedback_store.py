@@ -174,3 +174,33 @@ def test_a_database_of_schema_1_gets_its_counts_when_opened(tmp_path: Path) -> N
     assert (upgraded.kept("key1"), upgraded.kept("key2")) == (2, 1)
     upgraded.record("key2", "bob", 4, SHA, {})
     assert upgraded.kept("key2") == 2
+    assert upgraded.version("key2") == (2, 4, 0)
+    upgraded.close()
+
+
+def test_a_database_of_schema_2_learns_each_owners_newest_event_and_deletions(tmp_path: Path) -> None:
+    path = tmp_path / "feedback.sqlite3"
+    store = FeedbackStore(path)
+    for owner in ("key1", "key2", "key1"):
+        store.record(owner, "ann", 4, SHA, {})
+    store.close()
+    with sqlite3.connect(path) as db:  # as schema 2 left it: counts only, its triggers
+        db.executescript(
+            "DROP TRIGGER owner_counts_in; DROP TRIGGER owner_counts_out; DROP TABLE owners;"
+            "CREATE TABLE owners (owner TEXT PRIMARY KEY, events INTEGER NOT NULL) WITHOUT ROWID;"
+            "INSERT INTO owners VALUES ('key1', 2), ('key2', 1);"
+            "CREATE TRIGGER owner_counts_in AFTER INSERT ON events BEGIN INSERT INTO owners (owner, events)"
+            " VALUES (NEW.owner, 1) ON CONFLICT (owner) DO UPDATE SET events = events + 1; END;"
+            "CREATE TRIGGER owner_counts_out AFTER DELETE ON events BEGIN"
+            " UPDATE owners SET events = events - 1 WHERE owner = OLD.owner; END;"
+            "PRAGMA user_version = 2;")
+    upgraded = FeedbackStore(path)
+    assert upgraded.version("key1") == (2, 3, 0) and upgraded.version("key2") == (1, 2, 0)
+    upgraded.record("key1", "bob", 4, SHA, {})
+    assert upgraded.version("key1") == (3, 4, 0)
+    assert upgraded.forget("key1", "ann") == 2
+    assert upgraded.version("key1") == (1, 4, 2)  # a forgotten user shows, whatever comes after
+    upgraded.record("key1", "cy", 4, SHA, {})
+    upgraded.record("key1", "cy", 4, SHA, {})
+    assert upgraded.version("key1") == (3, 6, 2) and upgraded.version("nobody") == (0, 0, 0)
+    upgraded.close()
