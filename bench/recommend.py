@@ -172,7 +172,7 @@ def cold_auc(world: World, parts: Split) -> float:
     by_sha = {a.sha256: a for a in world.artifacts}
     found = []
     for user in parts.train.weights:
-        scores = model._user_scores(user)
+        scores = model.user_scores(user)
         if scores is None:
             continue
         utility = np.array([world.tastes[user].utility(by_sha[sha]) for sha in parts.cold])

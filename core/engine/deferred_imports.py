@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sys
 import threading
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,6 @@ def import_deferred() -> None:
 
 def import_in_background() -> threading.Thread | None:
     """Start importing every deferred module on a daemon thread; None when none is left."""
-    import sys
-
     if all(name in sys.modules for name in deferred()):
         return None
     thread = threading.Thread(target=import_deferred, name="museforge-imports", daemon=True)

@@ -69,7 +69,6 @@ class Interactions:
     weights: dict[str, dict[str, float]] = field(default_factory=dict)  # user -> sha256 -> weight
     items: dict[str, Item] = field(default_factory=dict)
     events: int = 0
-    last_seq: int = 0
 
     def add(self, user: str, item: Item, weight: float) -> None:
         known = self.items.get(item.sha256)
@@ -103,7 +102,6 @@ def interactions(events: Iterable[StoredEvent]) -> Interactions:
     found = Interactions()
     for event in events:
         found.events += 1
-        found.last_seq = max(found.last_seq, event.seq)
         body = event.body
         chosen = item_of(body.get("artifact") or {})
         if event.kind == PICK:

@@ -36,7 +36,6 @@ FACTORS = 24
 ITERATIONS = 15
 REGULARIZATION = 20.0
 CONFIDENCE = 1.0  # alpha in confidence = 1 + alpha * |weight| (Hu, Koren and Volinsky)
-NEGATIVES = True
 FEATURE_WEIGHT = 10.0  # a feature token's liking of the artifacts that have it, beside users' weights
 MIN_POSITIVE = 2  # fewer liked pairs than this: popularity only
 
@@ -77,12 +76,12 @@ class Recommender:
 
         self.fitted = time.time()
         self.events = found.events
-        self.last_seq = found.last_seq
         self.found = found
         self.items: list[Item] = list(found.items.values())
         self.index = {item.sha256: i for i, item in enumerate(self.items)}
         self.users = {user: i for i, user in enumerate(found.weights)}
         self.served = sorted(set(served))
+        self.makers = np.array([item.maker for item in self.items], dtype=object)
         self.vocabulary = Vocabulary(self.items)
         self.preset_groups = self._groups(Item.preset_key)
         self.generator_groups = self._groups(lambda item: item.generator)
@@ -92,7 +91,7 @@ class Recommender:
         likes: Counter[int] = Counter()
         for user, row in found.weights.items():
             for sha, weight in row.items():
-                if weight and (weight > 0 or NEGATIVES):
+                if weight:
                     rows.append(self.users[user])
                     columns.append(self.index[sha])
                     values.append(confidence(weight))
@@ -120,48 +119,54 @@ class Recommender:
 
     # -- scoring --------------------------------------------------------------------------
 
-    def _user_scores(self, user: str) -> np.ndarray | None:
+    def user_scores(self, user: str) -> np.ndarray | None:
+        """Every artifact's score for ``user``; None for a user who liked nothing yet."""
         row = self.users.get(user)
         if self.user_factors is None or row is None or not self.found.liked(user):
             return None
         return np.asarray(self.item_factors @ self.user_factors[row], np.float32)
 
-    def _mask(self, generator: str) -> np.ndarray:
-        if not generator:
-            return np.ones(len(self.items), bool)
-        return np.array([item.maker == generator for item in self.items], bool)
+    def _asked(self, user: str, generator: str) -> _Asked:
+        """What one call needs of its user, worked out once rather than per answer."""
+        scores = self.user_scores(user)
+        own = self.found.weights.get(user, {})
+        allowed = np.ones(len(self.items), bool) if not generator else self.makers == generator
+        return _Asked(
+            user=user,
+            personal=scores is not None,
+            ranked=np.asarray(scores if scores is not None else self.popularity, np.float64),
+            allowed=allowed,
+            seen=np.array([self.index[sha] for sha in own], dtype=np.int64),
+            liked=np.array([self.index[sha] for sha, w in own.items() if w > 0], dtype=np.int64),
+            disliked=np.array([self.index[sha] for sha, w in own.items() if w < 0], dtype=np.int64),
+        )
 
-    def _nearest_liked(self, user: str, column: int) -> Item | None:
-        liked = [self.index[sha] for sha in self.found.liked(user)]
-        if not liked:
+    def _nearest_liked(self, asked: _Asked, column: int) -> Item | None:
+        if not len(asked.liked):
             return None
-        vectors = self.item_factors[liked]
+        vectors = self.item_factors[asked.liked]
         target = self.item_factors[column]
         norms = np.linalg.norm(vectors, axis=1) * max(float(np.linalg.norm(target)), 1e-12)
         similarity = vectors @ target / np.maximum(norms, 1e-12)
-        return self.items[liked[int(np.argmax(similarity))]]
+        return self.items[int(asked.liked[int(np.argmax(similarity))])]
 
-    def _why(self, user: str, column: int, personal: bool) -> str:
+    def _why(self, asked: _Asked, column: int) -> str:
         item = self.items[column]
         describe = self.vocabulary.describe
-        if not personal:
+        if not asked.personal:
             return f"liked by {int(self.popularity[column])} of this key's users ({describe(item)})"
-        near = self._nearest_liked(user, column)
+        near = self._nearest_liked(asked, column)
         like = f"close to {near.sha256[:12]}... that you liked ({describe(near)})" if near else \
             "close to what you liked"
         if self.cold[column]:
-            return f"new, not rated yet: {self.vocabulary.describe(item)}, {like}"
+            return f"new, not rated yet: {describe(item)}, {like}"
         return like
 
     def artifacts(self, user: str, k: int, generator: str = "") -> list[Scored]:
-        scores = self._user_scores(user)
-        personal = scores is not None
-        ranked = np.asarray(scores if scores is not None else self.popularity, np.float64)
-        allowed = self._mask(generator)
-        for sha in self.found.seen(user):
-            allowed[self.index[sha]] = False
-        return [Scored(float(ranked[c]), self._why(user, c, personal), item=self.items[c])
-                for c in _top(ranked, allowed, k)]
+        asked = self._asked(user, generator)
+        asked.allowed[asked.seen] = False
+        return [Scored(float(asked.ranked[c]), self._why(asked, c), item=self.items[c])
+                for c in _top(asked.ranked, asked.allowed, k)]
 
     def presets(self, user: str, k: int, generator: str = "") -> list[Scored]:
         return self._grouped(user, k, generator, self.preset_groups, self._preset_of)
@@ -194,17 +199,12 @@ class Recommender:
                  make: Callable[[Item, float, str], Scored]) -> list[Scored]:
         """Groups of artifacts ranked by the mean score of their best three members; what the
         user disliked does not count, and a group holding only that is left out."""
-        scores = self._user_scores(user)
-        personal = scores is not None
-        ranked = np.asarray(scores if scores is not None else self.popularity, np.float64)
-        allowed = self._mask(generator)
-        for sha, weight in self.found.weights.get(user, {}).items():
-            if weight < 0:
-                allowed[self.index[sha]] = False
-        liked = self.found.liked(user)
+        asked = self._asked(user, generator)
+        asked.allowed[asked.disliked] = False
+        ranked = asked.ranked
         scored: list[tuple[float, str, int]] = []
         for name, members in groups.items():
-            columns = members[allowed[members]]
+            columns = members[asked.allowed[members]]
             if not len(columns):
                 continue
             best = columns[np.argsort(-ranked[columns], kind="stable")[:3]]
@@ -212,15 +212,23 @@ class Recommender:
         scored.sort(key=lambda t: (-t[0], t[1]))
         answers = []
         for score, name, column in scored[:k]:
-            mine = sum(1 for c in groups[name] if self.items[int(c)].sha256 in liked)
-            if mine:
-                reason = f"you liked {mine} of its artifacts"
-            elif personal:
-                reason = self._why(user, column, True)
-            else:
-                reason = self._why(user, column, False)
+            mine = int(np.isin(groups[name], asked.liked).sum())
+            reason = f"you liked {mine} of its artifacts" if mine else self._why(asked, column)
             answers.append(make(self.items[column], score, reason))
         return answers
+
+
+@dataclass
+class _Asked:
+    """One call's user: scores (or popularity), the columns still allowed, and their own."""
+
+    user: str
+    personal: bool
+    ranked: np.ndarray
+    allowed: np.ndarray
+    seen: np.ndarray
+    liked: np.ndarray
+    disliked: np.ndarray
 
 
 def _top(scores: np.ndarray, allowed: np.ndarray, k: int) -> list[int]:
