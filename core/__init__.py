@@ -53,7 +53,7 @@ from .engine.hookspecs import (
     RegisterRecipe,
     hookimpl,
 )
-from .engine.latent import Variations, latents
+from .engine.latent import Draw, Variations, item_choices, latents
 from .engine.recipe import Recipe
 from .engine.tiling import RunTiles, Tiling, mirror_index, run_tiled
 
@@ -62,6 +62,7 @@ __all__ = [
     "PROVENANCE_KEY",
     "Cancelled",
     "Chunk",
+    "Draw",
     "Effect",
     "Encoder",
     "GenerationContext",
@@ -89,6 +90,7 @@ __all__ = [
     "encode_png16",
     "encode_webp",
     "hookimpl",
+    "item_choices",
     "latents",
     "linear_to_srgb",
     "mirror_index",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -22,6 +23,7 @@ from .codecs.encoders import Encoder
 from .effect import Effect, Picture
 from .errors import FieldViolation, InvalidArgument, NotFound, Unavailable
 from .generator import Cancelled, Chunk, Generator, Media, Progress
+from .latent import Variations
 from .pipeline import GenerationState, drive
 from .plugin_host import PluginHost, PluginRecord
 from .request import (
@@ -32,6 +34,7 @@ from .request import (
     media_provenance,
     shared_provenance,
 )
+from .steering import Steerer
 from .validation import check_format_and_seed, check_input_count, validate_parameters
 
 T = TypeVar("T", Generator, Effect)
@@ -69,6 +72,8 @@ class Engine:
             )
         )
         self.started = False
+        # What answers ``preference`` (the server's feedback store); None: steering is refused.
+        self.steerer: Steerer | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -141,8 +146,12 @@ class Engine:
         seed: int | None,
         count: int,
         fmt: str,
+        owner: str = "",
     ) -> PreparedRequest:
-        """Validate everything a client sent; raises a RequestError naming each bad field."""
+        """Validate everything a client sent; raises a RequestError naming each bad field.
+
+        ``owner`` is whose users ``preference`` names (the calling API key's id, "" without auth).
+        """
         generator = self._find(self.generators, "generator", name)
         count = count or 1
         limit = self.max_count(generator)
@@ -154,13 +163,34 @@ class Engine:
             violations.append(FieldViolation("count", f"must be between 1 and {limit}, got {count}"))
         elif params is not None:
             violations.extend(self._request_bounds(generator, params, count, violations))
-        return self._admit(generator, params, violations, fmt or generator.formats[0], seed, count=count)
+        prepared = self._admit(generator, params, violations, fmt or generator.formats[0], seed, count=count)
+        if isinstance(prepared.params, Variations) and prepared.params.preference is not None:
+            return self._steered(prepared, owner)
+        return prepared
+
+    def _steered(self, request: PreparedRequest, owner: str) -> PreparedRequest:
+        """The request with the draws its ``preference`` chose, and a note of what chose them."""
+        generator, params = request.generator, request.params
+        assert isinstance(params, Variations)
+        if generator.latent_shape is None:
+            raise InvalidArgument(f"invalid request for {generator.name}", [FieldViolation(
+                "parameters.preference", f"{generator.name} does not declare the shape of its latents, "
+                "so it cannot be steered")])
+        if self.steerer is None:
+            raise InvalidArgument(f"invalid request for {generator.name}", [FieldViolation(
+                "parameters.preference", "no feedback store to steer by here: a server keeps one, "
+                "museforge generate --local does not")])
+        steered = self.steerer.steer(owner, generator, params, request.seed, request.count,
+                                     lambda drawn, count: self.render(generator, drawn, count))
+        return replace(request, params=steered.params, steering=steered.note,
+                       parameters_json=json.dumps(steered.params.model_dump(mode="json"), sort_keys=True))
 
     def _request_bounds(self, generator: Generator, params: BaseModel, count: int,
                         found: list[FieldViolation]) -> list[FieldViolation]:
         """The generator's own cross-field checks, then the server's bound on the output's size."""
         checked = generator.check(params, count) if generator.check is not None else []
         problems = [FieldViolation(f, d) for f, d in checked]
+        problems.extend(self._draws_bound(generator, params))
         if generator.estimate is None or found or problems:
             return problems
         estimate = generator.estimate(params, count)
@@ -171,6 +201,30 @@ class Engine:
                 f"{fields} ask for about {estimate.bytes:,} bytes of media; this server makes at most "
                 f"{self.settings.max_output_bytes:,} per request (max_output_bytes)"))
         return problems
+
+    def render(self, generator: Generator, params: BaseModel, count: int) -> list[Media]:
+        """The raw media ``generator`` makes of ``params`` (whole artifacts, parts left out), in
+        this thread and unvalidated: for a steerer judging candidate draws."""
+        state = GenerationState(runtime=self.runtime, allowed=frozenset(s.name for s in generator.models),
+                                format=generator.formats[0])
+        request = PreparedRequest(declared=generator, params=params, seed=0, count=count,
+                                  encoder=self.encoders[generator.formats[0]], parameters_json="")
+        return [event for event in request.start(state) if isinstance(event, Media) and not event.part]
+
+    def _draws_bound(self, generator: Generator, params: BaseModel) -> list[FieldViolation]:
+        """Explicit draws are computed by drawing their streams up to each index: bound that work
+        as the output is bounded (max_output_bytes), so a list of draws cannot ask for gigabytes."""
+        if not isinstance(params, Variations) or params.draws is None or generator.latent_shape is None:
+            return []
+        size = 1
+        for side in generator.latent_shape(params):
+            size *= side
+        drawn = sum(draw.cost() for draw in params.draws) * size * 8  # float64 as numpy draws them
+        if drawn <= self.settings.max_output_bytes:
+            return []
+        return [FieldViolation("parameters.draws", f"these draws take about {drawn:,} bytes of noise to "
+                               f"compute; this server allows {self.settings.max_output_bytes:,} "
+                               "(max_output_bytes): lower their index or nesting")]
 
     def check_effect(
         self, name: str, parameters: Mapping[str, Any] | None

@@ -149,6 +149,9 @@ class Generator:
     estimate: Callable[[Any, int], OutputEstimate] | None = None
     # Longest one call may run, in seconds (None: the server's generator_timeout_seconds).
     timeout: float | None = None
+    # params -> the shape of one latent it draws with ``latents`` (parameters subclass Variations).
+    # Declaring it makes the generator steerable: ``preference`` compares latents of one shape.
+    latent_shape: Callable[[Any], tuple[int, ...]] | None = None
 
     def __post_init__(self) -> None:
         check_declaration("generator", "image.faces", self.name, self.modality, self.formats)

@@ -3,11 +3,77 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Annotated
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import WithJsonSchema
+
+from .generator import LimitExceeded, request_count
 
 MAX_FRAMES = 120
+MAX_DRAW_INDEX = 1023  # a draw names one of the first 1,024 of its seed's stream
+MAX_DRAW_DEPTH = 8  # a draw near a draw near a draw ...: at most this many levels
+MAX_USER_CHARS = 128  # as a feedback user id
+
+
+# A seed as a number or its decimal text, and the schema says so.
+SeedNumber = Annotated[int, WithJsonSchema({"anyOf": [
+    {"type": "integer", "minimum": 0, "maximum": 2**64 - 1},
+    {"type": "string", "pattern": "^[0-9]{1,20}$"}]})]
+
+
+class Draw(BaseModel):
+    """One latent, named exactly: draw ``index`` of ``seed``'s Gaussian stream, scaled by
+    ``truncation``, or, with ``near``, that noise mixed into another draw (a variation on it).
+
+    With ``near`` the latent is ``sqrt(1 - spread^2) * near + spread * noise``: spread 1 is
+    a fresh draw, small spreads stay close to ``near``, and the mix keeps the size a Gaussian
+    draw has. Steering (``preference``) writes these; sending them back regenerates exactly.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed: SeedNumber = Field(
+        ..., ge=0, le=2**64 - 1, description="The seed whose stream the noise comes from "
+        "(a number, or its decimal text: provenance writes text, which JSON keeps exact).")
+    index: int = Field(0, ge=0, le=MAX_DRAW_INDEX, description="Which draw of that stream (0: the first).")
+    truncation: float = Field(1.0, gt=0.0, le=1.0, description="Scale of the noise (see `truncation`).")
+    near: Draw | None = Field(None, description="The draw this one is a variation on.")
+    spread: float = Field(
+        1.0, gt=0.0, le=1.0, description="With `near`: how far from it, 1 being a fresh draw.")
+
+    @field_serializer("seed", when_used="json")
+    def _seed_as_text(self, seed: int) -> str:
+        # Parameters travel as JSON numbers (doubles) in a Struct: seeds past 2^53 would not survive.
+        return str(seed)
+
+    def root(self) -> Draw:
+        """The innermost draw of its ``near`` chain: a variation keeps its origin's other choices."""
+        return self if self.near is None else self.near.root()
+
+    def depth(self) -> int:
+        return 1 + (self.near.depth() if self.near is not None else 0)
+
+    def cost(self) -> int:
+        """Draws of the shape it takes to compute (a stream is drawn up to its index)."""
+        return self.index + 1 + (self.near.cost() if self.near is not None else 0)
+
+    def latent(self, shape: tuple[int, ...]) -> np.ndarray:
+        stream = np.random.default_rng(self.seed).standard_normal((self.index + 1, *shape))
+        noise = _truncated(stream[self.index], self.truncation)
+        if self.near is None:
+            return noise
+        keep = np.float32(np.sqrt(1.0 - self.spread**2))
+        return (keep * self.near.latent(shape) + np.float32(self.spread) * noise).astype(np.float32)
 
 
 class Variations(BaseModel):
@@ -28,6 +94,43 @@ class Variations(BaseModel):
     frames: int = Field(
         8, ge=2, le=MAX_FRAMES, description="Frames in a walk (with interpolate_to), ends included."
     )
+    preference: str | None = Field(
+        None, min_length=1, max_length=MAX_USER_CHARS,
+        description="A user (of your API key, as in feedback): draw toward what they rated highly. "
+        "The server scores many candidate draws with a model of the user's ratings of this "
+        "generator and keeps the best that stay apart; the artifacts' provenance names the "
+        "draws chosen (`draws`), so they regenerate exactly. A user with no ratings yet gets "
+        "the seed's own draws.",
+    )
+    draws: list[Draw] | None = Field(
+        None, min_length=1,
+        description="The exact latent of every output, one per count (as steering records them); "
+        "`seed` then no longer sets the latents.",
+    )
+
+    @field_validator("draws")
+    @classmethod
+    def _shallow_draws(cls, draws: list[Draw] | None) -> list[Draw] | None:
+        for draw in draws or ():
+            if draw.depth() > MAX_DRAW_DEPTH:
+                raise ValueError(f"a draw nests {draw.depth()} levels of `near`; at most {MAX_DRAW_DEPTH}")
+        return draws
+
+    @model_validator(mode="after")
+    def _one_way_to_draw(self, info: ValidationInfo) -> Variations:
+        if self.interpolate_to is not None and (self.draws is not None or self.preference is not None):
+            raise LimitExceeded("a walk (interpolate_to) is drawn from its two seeds; it takes neither "
+                                "preference nor draws (parameters.interpolate_to)",
+                                ("parameters.interpolate_to", "parameters.preference", "parameters.draws"))
+        if self.draws is not None and self.preference is not None:
+            raise LimitExceeded("give preference (the server chooses the draws) or draws, not both "
+                                "(parameters.preference, parameters.draws)",
+                                ("parameters.preference", "parameters.draws"))
+        count = request_count(info)
+        if self.draws is not None and len(self.draws) != count:
+            raise LimitExceeded(f"draws names {len(self.draws)} latents for a count of {count}: one per "
+                                "output (parameters.draws, count)", ("parameters.draws", "count"))
+        return self
 
     def images_per_item(self) -> int:
         return self.frames if self.interpolate_to is not None else 1
@@ -58,6 +161,10 @@ def latents(
     toward the mean give more typical samples); a walk's ends are both scaled, so it stays
     a walk between two truncated draws.
     """
+    if variations.draws is not None:
+        for index, draw in enumerate(variations.draws[:count]):
+            yield index, draw.latent(shape)
+        return
     first = _truncated(np.random.default_rng(seed).standard_normal((count, *shape)), variations.truncation)
     if variations.interpolate_to is None:
         yield from enumerate(first)
@@ -68,6 +175,41 @@ def latents(
     for item in range(count):
         for frame in range(frames):
             yield item * frames + frame, slerp(first[item], last[item], frame / (frames - 1))
+
+
+def item_choices(seed: int, count: int, variations: Variations, options: int) -> np.ndarray:
+    """A random choice among ``options`` for every item (a tile's look, an icon's category when
+    none was asked), from the seed's own stream ``[seed, 1]``.
+
+    With ``draws``, item i's choice is the one its draw's root made as item ``root.index`` of
+    its own seed: a draw of the seed's stream chooses as that request did, and a variation on
+    a liked artifact keeps its look while its latent moves.
+    """
+    def drawn(stream_seed: int, size: int) -> np.ndarray:
+        return np.random.default_rng([stream_seed, 1]).integers(0, options, size=size, dtype=np.int64)
+
+    if variations.draws is None:
+        return drawn(seed, count)
+    roots = [draw.root() for draw in variations.draws[:count]]
+    return np.array([drawn(root.seed, root.index + 1)[root.index] for root in roots], dtype=np.int64)
+
+
+def latent_of(shape: tuple[int, ...], seed: int, index: int, variations: Variations) -> np.ndarray | None:
+    """The latent artifact ``index`` of a request was made from (None: the request had fewer)."""
+    count = index // variations.images_per_item() + 1
+    for found, latent in latents(shape, seed, count, variations):
+        if found == index:
+            return latent
+    return None
+
+
+def draw_of(seed: int, index: int, variations: Variations) -> Draw | None:
+    """Artifact ``index``'s latent as a Draw, or None for a walk's frame (drawn from two seeds)."""
+    if variations.draws is not None:
+        return variations.draws[index] if index < len(variations.draws) else None
+    if variations.interpolate_to is not None or index > MAX_DRAW_INDEX:
+        return None
+    return Draw(seed=seed, index=index, truncation=variations.truncation)
 
 
 def _truncated(draws: np.ndarray, truncation: float) -> np.ndarray:

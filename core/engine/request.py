@@ -55,6 +55,7 @@ class PreparedRequest:
     count: int = 1  # a generator's; an effect makes as many media as its inputs call for
     inputs: tuple[Picture, ...] = ()
     inputs_json: str = "[]"  # name, format, size and sha256 of every input, for provenance
+    steering: str = ""  # what chose the draws of a request with a preference (JSON), for provenance
 
     @property
     def kind(self) -> str:
@@ -95,6 +96,8 @@ def shared_provenance(request: PreparedRequest, models: Sequence[LoadedModel]) -
     if request.kind == "generator":
         record["count"] = str(request.count)
     record["parameters"] = request.parameters_json
+    if request.steering:
+        record["steering"] = request.steering
     if request.kind == "effect":
         record["inputs"] = request.inputs_json
     record["format"] = request.encoder.name

@@ -23,6 +23,8 @@ from typing import Any
 from .store import StoredEvent
 
 THUMBS, STARS, PICK, KEEP, SHOWN = 1, 2, 3, 4, 5  # museforge.v1.FeedbackKind
+# Parameters that name one artifact's latent (steering writes them), not a preset to offer again.
+PER_DRAW = frozenset({"draws", "preference"})
 PASSED_OVER = -0.25
 
 
@@ -42,9 +44,14 @@ class Item:
     def maker(self) -> str:
         return self.generator or self.effect
 
+    @property
+    def preset(self) -> dict[str, Any]:
+        """Its parameters but those naming its own latent: what another draw would be asked with."""
+        return {name: value for name, value in self.parameters.items() if name not in PER_DRAW}
+
     def preset_key(self) -> str:
         """The generator and parameters, seed left out: one preset."""
-        return json.dumps([self.maker, self.parameters], sort_keys=True, separators=(",", ":"))
+        return json.dumps([self.maker, self.preset], sort_keys=True, separators=(",", ":"))
 
     def ref(self) -> dict[str, Any]:
         """proto3 JSON of its ArtifactRef."""

@@ -31,7 +31,7 @@ def _value(value: Any) -> str:
 def tokens(item: Item) -> list[str]:
     maker = item.maker or "?"
     found = [f"maker={maker}", f"version={maker}@{item.model_version}"]
-    found += [f"{maker}:{name}={_value(value)}" for name, value in sorted(item.parameters.items())]
+    found += [f"{maker}:{name}={_value(value)}" for name, value in sorted(item.preset.items())]
     return found
 
 
@@ -62,5 +62,5 @@ class Vocabulary:
 
     def describe(self, item: Item, limit: int = 2) -> str:
         """'image.tiles, look=green, kind=wall': the maker and its first parameters, for reasons."""
-        shown = [f"{name}={_value(value)}" for name, value in sorted(item.parameters.items())][:limit]
+        shown = [f"{name}={_value(value)}" for name, value in sorted(item.preset.items())][:limit]
         return ", ".join([item.maker or "?", *shown])

@@ -180,7 +180,7 @@ class Recommender:
                         for g in rest[:max(0, k - len(found))]]
 
     def _preset_of(self, item: Item, score: float, reason: str) -> Scored:
-        return Scored(score, reason, item=item, generator=item.generator, parameters=dict(item.parameters))
+        return Scored(score, reason, item=item, generator=item.generator, parameters=item.preset)
 
     @staticmethod
     def _generator_of(item: Item, score: float, reason: str) -> Scored:

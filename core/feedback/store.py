@@ -160,6 +160,13 @@ class FeedbackStore(OnDatabase):
             rows = db.execute(query + " ORDER BY seq LIMIT ?", [*args, limit]).fetchall()
         return [_event(row) for row in rows]
 
+    def newest(self, owner: str, user: str, limit: int) -> list[StoredEvent]:
+        """The user's ``limit`` newest events, oldest of them first."""
+        with self._database.reading() as db:
+            rows = db.execute("SELECT * FROM events WHERE owner = ? AND user = ? ORDER BY seq DESC LIMIT ?",
+                              (owner, user, limit)).fetchall()
+        return [_event(row) for row in reversed(rows)]
+
     def kept(self, owner: str) -> int:
         """How many events the owner keeps over all its users."""
         with self._database.reading() as db:

@@ -21,6 +21,7 @@ from grpc_reflection.v1alpha import reflection
 from ..config import Settings, data_directory, keys_path
 from ..engine.catalogue import Engine
 from ..engine.deferred_imports import import_in_background
+from ..feedback.steering import FeedbackSteerer
 from ..feedback.store import DATABASE_NAME, FeedbackStore, NewerSchema, StoreError
 from ..gateway.calls import InProcess, ServiceRegistry
 from ..inference import grpc_service_pb2 as oip_pb
@@ -197,6 +198,7 @@ def start_feedback(settings: Settings, engine: Engine) -> FeedbackService:
     except StoreError as exc:
         store.close()
         raise UnsafeSetup(f"cannot cap the feedback database {path}: {exc}") from exc
+    engine.steerer = FeedbackSteerer(store)  # `preference` on a generator reads the same store
     return FeedbackService(store, engine, settings.feedback_max_events_per_key, max_bytes,
                            settings.recommend_refit_seconds)
 

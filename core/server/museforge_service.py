@@ -22,6 +22,7 @@ from ..runtime.sessions import LoadedModel
 from ..runtime.statistics import Duration
 from ..v1 import museforge_pb2 as pb
 from ..v1 import museforge_pb2_grpc as pb_grpc
+from .caller import caller_key
 from .interception import answer, forget_frames
 from .message_fields import message_from
 from .status import to_status
@@ -232,21 +233,21 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
         seconds = self._limit(declared.timeout if declared is not None else None)
         return Deadline(seconds, f"{kind} {clip(name, 200)}")
 
-    def _prepare(self, request: Request, cancel: threading.Event) -> PreparedRequest:
+    def _prepare(self, request: Request, owner: str, cancel: threading.Event) -> PreparedRequest:
         parameters = struct_to_dict(request.parameters)
         seed = request.seed if request.HasField("seed") else None
         if isinstance(request, pb.ApplyEffectRequest):
             inputs = [EffectInput(i.data, i.name) for i in request.inputs]
             return self.engine.prepare_effect(request.effect, parameters, inputs, seed, request.format,
                                               cancel)
-        return self.engine.prepare(request.generator, parameters, seed, request.count, request.format)
+        return self.engine.prepare(request.generator, parameters, seed, request.count, request.format, owner)
 
     # A unary call runs start to finish in one worker thread: its events never cross to the
     # loop one by one (each crossing is a wake-up and a timer), and its messages are built
     # there too. Only streaming calls hand their events to the loop as they come.
 
-    def _collected(self, request: Request, cancel: threading.Event) -> Collected:
-        prepared = self._prepare(request, cancel)
+    def _collected(self, request: Request, owner: str, cancel: threading.Event) -> Collected:
+        prepared = self._prepare(request, owner, cancel)
         return prepared.seed, _collect(self.engine.run(prepared, cancel), cancel)
 
     async def _unary(self, route: Route[Reply, Any], request: Request,
@@ -256,7 +257,9 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
         what = f"{route.method} {clip(name, 200)}"
         deadline = self._deadline(route.kind, name)
         try:
-            seed, artifacts = await call_in_thread(partial(self._collected, request), self.executor, deadline)
+            # The caller's key is read here: worker threads do not see the call's context.
+            work = partial(self._collected, request, caller_key() or "")
+            seed, artifacts = await call_in_thread(work, self.executor, deadline)
         except Exception as exc:
             fail(context, exc, what)
             return route.reply()
@@ -269,7 +272,8 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
         what = f"Stream{route.method} {clip(name, 200)}"
         deadline = self._deadline(route.kind, name)
         try:
-            events = iterate_in_thread(partial(self._prepared_run, request), self.executor)
+            work = partial(self._prepared_run, request, caller_key() or "")
+            events = iterate_in_thread(work, self.executor)
             async for event in within(events, deadline):
                 if isinstance(event, _Seed):
                     yield route.event(seed=event.seed)
@@ -280,11 +284,11 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
         except Exception as exc:
             fail(context, exc, what)
 
-    def _prepared_run(self, request: Request,
+    def _prepared_run(self, request: Request, owner: str,
                       cancel: threading.Event) -> Iterator[_Seed | Progress | Artifact | Chunk]:
         """Prepare and run in one worker thread: a live caller (a pen on a canvas) waits for one
         hand-off to the thread, not one for preparing and another for running."""
-        prepared = self._prepare(request, cancel)
+        prepared = self._prepare(request, owner, cancel)
         yield _Seed(prepared.seed)
         yield from self.engine.run(prepared, cancel)
 

@@ -86,4 +86,5 @@ FACES = Generator(
     description="Grayscale faces from a DCGAN trained on scikit-image's Labeled Faces in the "
     "Wild subset; morph sequences between two seeds with interpolate_to and frames.",
     estimate=estimate,
+    latent_shape=lambda params: (LATENT_DIM,),
 )

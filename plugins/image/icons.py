@@ -19,6 +19,7 @@ from museforge import (
     OutputEstimate,
     Progress,
     Variations,
+    item_choices,
     latents,
     request_count,
 )
@@ -81,11 +82,12 @@ def estimate(params: IconsParams, count: int) -> OutputEstimate:
     return OutputEstimate(params.size**2 * count * params.images_per_item() * 4 * 4, SIZE_FIELDS)
 
 
-def categories_for(seed: int, count: int, category: str | None) -> np.ndarray:
-    """The category index of every item: the one asked for, or drawn from the seed (its own stream)."""
+def categories_for(seed: int, count: int, category: str | None,
+                   variations: Variations | None = None) -> np.ndarray:
+    """The category index of every item: the one asked for, or drawn (museforge.item_choices)."""
     if category is not None:
         return np.full(count, CATEGORIES.index(category), dtype=np.int64)
-    return np.random.default_rng([seed, 1]).integers(0, len(CATEGORIES), size=count, dtype=np.int64)
+    return item_choices(seed, count, variations or Variations(), len(CATEGORIES))
 
 
 def snap_alpha(rgba: np.ndarray, margin: float = ALPHA_SNAP) -> np.ndarray:
@@ -112,7 +114,7 @@ def resize_rgba(rgba: np.ndarray, size: int) -> np.ndarray:
 def generate(
     ctx: GenerationContext, params: IconsParams, seed: int, count: int
 ) -> Iterator[Progress | Media]:
-    categories = categories_for(seed, count, params.category)
+    categories = categories_for(seed, count, params.category, params)
     frames = params.images_per_item()
     total = count * frames
     yield Progress(0, total, "sampling")
@@ -139,4 +141,5 @@ ICONS = Generator(
     description="Emoji-style 64x64 RGBA icons in nine categories (smileys, people, animals, food, travel, "
     "activities, objects, symbols, flags) from a GAN trained on Google's Noto Emoji.",
     estimate=estimate,
+    latent_shape=lambda params: (LATENT_DIM,),
 )

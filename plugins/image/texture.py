@@ -104,4 +104,5 @@ TEXTURE = Generator(
     description="Seamless grayscale game textures (brick, grass, gravel) of any size from a "
     "fully convolutional GAN trained on scikit-image's texture photographs.",
     estimate=estimate,
+    latent_shape=noise_shape,
 )

@@ -19,6 +19,7 @@ from museforge import (
     OutputEstimate,
     Progress,
     Variations,
+    item_choices,
     latents,
     request_count,
 )
@@ -93,11 +94,11 @@ def noise_shape(rows: int, columns: int) -> tuple[int, int, int]:
     return (NOISE_CHANNELS, rows * CELLS, columns * CELLS)
 
 
-def looks_for(seed: int, count: int, look: str | None) -> np.ndarray:
-    """The look index of every item: the one asked for, or drawn from the seed (its own stream)."""
+def looks_for(seed: int, count: int, look: str | None, variations: Variations | None = None) -> np.ndarray:
+    """The look index of every item: the one asked for, or drawn (museforge.item_choices)."""
     if look is not None:
         return np.full(count, LOOKS.index(look), dtype=np.int64)
-    return np.random.default_rng([seed, 1]).integers(0, len(LOOKS), size=count, dtype=np.int64)
+    return item_choices(seed, count, variations or Variations(), len(LOOKS))
 
 
 def quantise(image: np.ndarray, colours: int | None) -> np.ndarray:
@@ -122,7 +123,7 @@ def generate(
     ctx: GenerationContext, params: TilesParams, seed: int, count: int
 ) -> Iterator[Progress | Media]:
     kind = KINDS.index(params.kind)
-    looks = looks_for(seed, count, params.look)
+    looks = looks_for(seed, count, params.look, params)
     frames = params.images_per_item()
     total = count * frames
     chunk = max(1, MAX_TILES_PER_CALL // (params.rows * params.columns))
@@ -149,4 +150,5 @@ TILES = Generator(
     description="Seamless 32x32 pixel-art floor and wall tiles (and sheets of them that join and wrap) "
     "in six looks, from a GAN trained on Dungeon Crawl Stone Soup's tiles.",
     estimate=estimate,
+    latent_shape=lambda params: noise_shape(params.rows, params.columns),
 )

@@ -140,4 +140,5 @@ PROPS = Generator(
     "morphs between seeds and across families with interpolate_to and frames.",
     check=check,
     estimate=estimate,
+    latent_shape=lambda params: (LATENT_DIM,),
 )

@@ -102,3 +102,14 @@ def test_recommend_quick_run_prints_every_row_and_verdict(capsys: pytest.Capture
         assert row in out
     verdicts = [line for line in out.splitlines() if line.endswith(("PASS", "MISS"))]
     assert len(verdicts) == 7 and any(line.startswith("Recommend p99") for line in verdicts)
+
+
+def test_steering_quick_run_prints_every_row_and_verdict(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import steering
+
+    assert steering.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    for row in ("image.faces", "image.tiles", "all"):
+        assert any(line.startswith(row) for line in out.splitlines())
+    verdicts = [line for line in out.splitlines() if line.endswith(("PASS", "MISS"))]
+    assert len(verdicts) == 3 and "steering a request" in out

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from google.protobuf import json_format
 
-from museforge.client import Client
+from museforge.client import Client, artifact_ref, feedback_event
 from museforge.config import Settings
 from museforge.server.auth import KeyFile
 from tests.core.feedback_helpers import made_artifacts, one_of_each
@@ -90,3 +91,28 @@ def test_the_routes_are_in_the_openapi_document(server: ServerThread, keys: Keys
     assert paths["/v1/feedback:forget"]["post"]["operationId"] == "Feedback_ForgetUser"
     assert paths["/v1/feedback:recommend"]["get"]["operationId"] == "Feedback_Recommend"
     assert "museforge.v1.FeedbackEvent" in document["components"]["schemas"]
+
+
+def test_generation_over_http_is_steered_by_the_keys_own_user(server: ServerThread, keys: Keys) -> None:
+    made = keys[1]
+    with Client(server.address, timeout=60, api_key=made["studio"]) as client:
+        faces = client.generate("image.faces", {"size": 32}, seed=31, count=4).artifacts
+        for face, thumb in zip(faces, ("up", "up", "down", "down"), strict=True):
+            client.record_feedback(feedback_event("thumbs", artifact_ref(face), user="dee", thumb=thumb))
+    studio, rival = Http(server, made["studio"]), Http(server, made["rival"])
+    body = {"parameters": {"size": 32, "preference": "dee"}, "seed": "5", "count": 2}
+    try:
+        status, reply = studio.json("POST", "/v1/generators/image.faces:generate", body)
+        assert status == 200, reply
+        # The studio's dee rated four faces; the rival key's dee is nobody yet.
+        note = json.loads(reply["artifacts"][0]["metadata"]["steering"])
+        assert note["preference"] == "dee" and note["rated"] == 4 and note["candidates"] >= 4
+        status, reply = rival.json("POST", "/v1/generators/image.faces:generate", body)
+        assert status == 200
+        assert "no ratings" in json.loads(reply["artifacts"][0]["metadata"]["steering"])["how"]
+        status, reply = rival.json("POST", "/v1/generators/image.faces:generate",
+                                   {**body, "parameters": {"size": 32, "preference": ""}})
+        assert status == 400 and violations(reply) == ["parameters.preference"]
+    finally:
+        studio.close()
+        rival.close()
