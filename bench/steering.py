@@ -94,8 +94,11 @@ class User:
 
     def utility(self, artifact: Artifact) -> float:
         """Hidden utility in standard deviations of ordinary draws' utility."""
-        seen = (measures(self.modality, artifact.data) - self.mean) / self.scale
-        return float(self.taste @ seen) / self.spread
+        return float(self.seen(measures(self.modality, artifact.data)))
+
+    def seen(self, measured: np.ndarray) -> np.ndarray:
+        """The utility of measures (one row, or many): standardised, weighed, in sds."""
+        return np.asarray(((measured - self.mean) / self.scale) @ self.taste / self.spread)
 
 
 def ref_of(artifact: Artifact) -> dict[str, Any]:

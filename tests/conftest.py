@@ -63,6 +63,7 @@ SLOW_FILES = (
     "test_buf.py", "test_fuzz.py", "test_third_party_plugin.py", "test_bench_smoke.py",
     "test_cli.py", "test_jobs_cli.py", "test_workers.py", "test_packaging.py",  # CLI processes, wheels
     "test_models_cli.py",  # CLI processes against a server
+    "test_feedback_tuning.py",  # `museforge export --from-feedback` processes
     "test_installs.py",  # fresh virtualenvs: lowest-direct, newest, beside tritonclient[grpc]
 )
 SLOW_FOLDERS = ("adversarial", "interop", "bench")

@@ -34,6 +34,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"museforge export needs the training extra: pip install 'museforge[train]' ({exc})",
               file=sys.stderr)
         return EXIT_FAILED
+    if args.from_feedback is not None:
+        return tune_on_feedback(args, recipe.name)
     output = args.output
     if output is None and args.quick:
         output = Path("museforge-export") / recipe.name
@@ -54,6 +56,52 @@ def cmd_export(args: argparse.Namespace) -> int:
     print(f"wrote {result.directory / 'model.onnx'} (sha256 {manifest.sha256[:12]}…, "
           f"trained in {manifest.training['seconds']} s)")
     print(json.dumps(manifest.metrics, indent=2))
+    return EXIT_OK
+
+
+def tune_on_feedback(args: argparse.Namespace, model: str) -> int:
+    """``--from-feedback``: a new version of ``model`` tuned on the feedback store, written only
+    if it wins the held-out A/B (exit 0); refused, nothing written, the old version stays (exit 1)."""
+    from ..config import data_directory
+    from ..engine.catalogue import Engine
+    from ..feedback.store import DATABASE_NAME, FeedbackStore, NewerSchema, StoreError
+
+    settings = settings_from(args)
+    path = Path(args.from_feedback) if args.from_feedback else data_directory(settings) / DATABASE_NAME
+    if not path.is_file():
+        return fail(f"no feedback database at {path}: give its path after --from-feedback", EXIT_USAGE)
+    try:
+        from museforge.export.feedback_tuning import TooLittleFeedback, tune_from_feedback
+    except ImportError as exc:
+        return fail(f"museforge export needs the training extra: pip install 'museforge[train]' ({exc})")
+    engine = Engine(settings).start()
+    try:
+        store = FeedbackStore(path)
+    except (NewerSchema, StoreError) as exc:
+        engine.close()
+        return fail(f"cannot read the feedback database {path}: {exc}")
+    try:
+        loaded = engine.runtime.models.get(model)
+        if loaded is None or not loaded.ready:
+            return fail(f"{model} is not served here: {loaded.error if loaded else 'no such model'}")
+        output = args.output or loaded.directory
+        result = tune_from_feedback(engine, model, store, args.owner, output, args.min_win, args.seed,
+                                    progress=lambda line: print(line, file=sys.stderr, flush=True))
+    except (TooLittleFeedback, ValueError) as exc:
+        return fail(f"{model}: {exc}")
+    finally:
+        store.close()
+        engine.close()
+    print(json.dumps({"model": model, "version": result.version, "promoted": result.promoted,
+                      "ab_win": round(result.win, 4), "needed": args.min_win,
+                      "pairs": {"tune": result.pairs[0], "judge": result.pairs[1]},
+                      "shift_rms": round(result.shift, 4),
+                      "directory": str(result.directory) if result.directory else None}, indent=2))
+    if not result.promoted:
+        return fail(f"{model} version {result.version} won {result.win:.1%} of the held-out A/B comparisons "
+                    f"(needs {args.min_win:.0%}): not written; version {loaded.version} stays")
+    print(f"wrote {result.directory} (version {result.version}); a server serving the newest version "
+          "picks it up at its next start or `museforge models load`")
     return EXIT_OK
 
 
@@ -81,5 +129,15 @@ def add_export_parser(sub: Subcommands) -> None:
     export.add_argument("--allow-noncommercial", action="store_true",
                         help="train on data whose licence forbids commercial use (refused otherwise; "
                         "the manifest and every artifact's provenance record the licence)")
+    tuning = export.add_argument_group(
+        "tuning on feedback", "A new version of a latent generator's model, its latent prior moved toward "
+        "what the key's users rated highly; written only if it wins a held-out A/B comparison "
+        "(docs/feedback.md).")
+    tuning.add_argument("--from-feedback", nargs="?", const="", default=None, metavar="DATABASE",
+                        help="tune on this feedback database (default: the server's, in its data directory)")
+    tuning.add_argument("--owner", default="", metavar="KEY_ID",
+                        help="whose feedback: an API key's id (default: '', a server without auth)")
+    tuning.add_argument("--min-win", type=float, default=0.6, metavar="SHARE",
+                        help="the share of held-out A/B comparisons the new version must win (default 0.6)")
     add_settings_flags(export)
     export.set_defaults(handler=cmd_export)

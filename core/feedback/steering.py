@@ -35,7 +35,7 @@ from pydantic import ValidationError
 from ..engine.generator import Generator
 from ..engine.latent import MAX_DRAW_DEPTH, Draw, Variations, draw_of
 from ..engine.steering import Render, Steered
-from .interactions import Item, interactions
+from .interactions import Interactions, Item, interactions
 from .media_features import media_features
 from .reward import RewardModel, preference_pairs
 from .store import FeedbackStore
@@ -109,20 +109,8 @@ class FeedbackSteerer:
                        _note(user, len(rated), pairs, len(candidates)))
 
     def rated(self, owner: str, user: str, generator: Generator, shape: tuple[int, ...]) -> list[Rated]:
-        """The user's rated artifacts of ``generator`` whose latents have ``shape``, newest last
-        (a walk's frames left out: drawn from two seeds, no one draw names them)."""
-        found = interactions(self.store.newest(owner, user, MAX_EVENTS))
-        weights = found.weights.get(user, {})
-        items = [found.items[sha] for sha in weights if found.items[sha].generator == generator.name]
-        rated: list[Rated] = []
-        for item in items[-MAX_RATED:]:
-            params = parameters_of(generator, item.parameters)
-            if params is None or _shape(generator, params) != shape:
-                continue
-            draw = draw_of(item.seed, item.index, params)
-            if draw is not None:
-                rated.append(Rated(item, params, weights[item.sha256], draw))
-        return rated
+        """The user's rated artifacts of ``generator`` whose latents have ``shape``, newest last."""
+        return rated_in(interactions(self.store.newest(owner, user, MAX_EVENTS)), user, generator, shape)
 
     def described(self, generator: Generator, rated: Sequence[Rated],
                   render: Render) -> tuple[list[Rated], np.ndarray]:
@@ -158,6 +146,23 @@ class FeedbackSteerer:
             while len(self._seen) > SEEN_CACHE:
                 self._seen.popitem(last=False)
             return [self._seen.get(key, made.get(key)) for key in keys]
+
+
+def rated_in(found: Interactions, user: str, generator: Generator,
+             shape: tuple[int, ...] | None = None) -> list[Rated]:
+    """``user``'s rated artifacts of ``generator`` in ``found`` (of latent ``shape``, when given),
+    the newest MAX_RATED; a walk's frames are left out (drawn from two seeds, no draw names them)."""
+    weights = found.weights.get(user, {})
+    items = [found.items[sha] for sha in weights if found.items[sha].generator == generator.name]
+    rated: list[Rated] = []
+    for item in items[-MAX_RATED:]:
+        params = parameters_of(generator, item.parameters)
+        if params is None or (shape is not None and _shape(generator, params) != shape):
+            continue
+        draw = draw_of(item.seed, item.index, params)
+        if draw is not None:
+            rated.append(Rated(item, params, weights[item.sha256], draw))
+    return rated
 
 
 def _shape(generator: Generator, params: Variations) -> tuple[int, ...]:
