@@ -64,6 +64,7 @@ SLOW_FILES = (
     "test_cli.py", "test_jobs_cli.py", "test_workers.py", "test_packaging.py",  # CLI processes, wheels
     "test_models_cli.py",  # CLI processes against a server
     "test_feedback_tuning.py",  # `museforge export --from-feedback` processes
+    "test_video.py",  # `museforge apply` on videos, in processes and against a server
     "test_installs.py",  # fresh virtualenvs: lowest-direct, newest, beside tritonclient[grpc]
 )
 SLOW_FOLDERS = ("adversarial", "interop", "bench")

@@ -16,6 +16,7 @@ from typing import Any
 from ..engine.errors import RequestError
 from .options import Subcommands, add_target_flags, connect, parse_param, settings_from
 from .output import EXIT_OK, EXIT_USAGE, Bar, fail, write_file
+from .video_apply import apply_to_video, is_video
 
 SUFFIX_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp", ".exr": "exr"}
 
@@ -123,6 +124,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
+    if any(is_video(path) for path in args.inputs):
+        return apply_to_video(args)
     inputs: list[tuple[str, bytes]] = []
     for path in args.inputs:
         try:
@@ -187,14 +190,16 @@ def add_generate_parser(sub: Subcommands) -> None:
 
 def add_apply_parser(sub: Subcommands) -> None:
     apply = sub.add_parser(
-        "apply", help="apply an effect to image files and write the results",
+        "apply", help="apply an effect to image or video files and write the results",
         description="Apply an effect (upscale, denoise, ...) with a server (default) or "
         "in-process (--local). The output keeps the input's format unless --format or the "
-        "output file's extension says otherwise.",
+        "output file's extension says otherwise. A video (MP4, MOV, MKV, WebM) goes through "
+        "the effect frame by frame into -o out.mp4 (H.264) or out.mov (ProRes 422 HQ), with its "
+        "frame rate, colour description, timecode and audio kept.",
     )
     apply.add_argument("effect", help="dotted effect name, e.g. effect.upscale")
     apply.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
-                       help="input file(s): PNG (8/16-bit), JPEG, WebP or OpenEXR")
+                       help="input file(s): PNG (8/16-bit), JPEG, WebP or OpenEXR; or one video")
     add_param_flag(apply, "an effect")
     apply.add_argument("--format", "-f", default="", help="output format (default: the input's)")
     apply.add_argument("--seed", type=int, help="seed, for effects with randomness")

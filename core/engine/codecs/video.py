@@ -1,0 +1,292 @@
+"""Video files in and out, through PyAV (its wheels bring FFmpeg).
+
+Frames are decoded one at a time as 8-bit RGB and encoded the same way, so memory stays a
+few frames whatever the length. The output is H.264 in MP4 (``.mp4``) or ProRes 422 HQ in
+QuickTime (``.mov``), with the source's frame rate, colour description (primaries, transfer,
+matrix, range), timecode and audio carried through: the audio stream is copied when the
+output container holds its codec, else re-encoded (AAC in MP4, 16-bit PCM in MOV).
+
+A file is written under a temporary name beside its destination and renamed only when
+complete: a failure part-way leaves nothing behind. Problems with an input (not a video,
+damaged, a variable frame rate, no frames, too long) raise :class:`VideoError` naming it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".webm", ".m4v"})
+OUTPUT_SUFFIXES = {".mp4": "H.264 in MP4", ".mov": "ProRes 422 HQ in QuickTime"}
+MAX_SECONDS = 2 * 3600  # longer inputs are refused: hours of frames through an effect is a batch job
+VFR_TOLERANCE = 0.01  # average and nominal frame rates further apart than this: variable frame rate
+VFR_PACKETS = 240  # frames whose spacing is checked
+VFR_JITTER = 0.25  # a step this far from the usual one (timestamps round to their time base)
+COLOUR_FIELDS = ("color_primaries", "color_trc", "colorspace", "color_range")
+# Audio codecs each container holds as they are; others are re-encoded to the first.
+AUDIO_KEPT = {".mp4": ("aac", "mp3", "ac3", "alac", "opus"),
+              ".mov": ("pcm_s16le", "aac", "pcm_s24le", "alac", "mp3")}
+
+
+class VideoError(ValueError):
+    """An input video cannot be used, or an output cannot be written; the message names the file."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: Path
+    width: int
+    height: int
+    fps: Fraction
+    frames: int  # as the container states it, or duration x rate
+    seconds: float
+    codec: str
+    colour: dict[str, int]
+    timecode: str | None
+    audio: str | None  # the audio codec, None without sound
+
+
+def _av() -> Any:
+    try:
+        import av
+    except ImportError as exc:  # pragma: no cover - a dependency; only a broken install lacks it
+        raise VideoError(f"video needs PyAV: pip install av ({exc})") from exc
+    return av
+
+
+def probe(path: Path, max_seconds: float = MAX_SECONDS) -> VideoInfo:
+    """What ``path`` holds, or VideoError saying why it cannot be used."""
+    av = _av()
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        raise VideoError(f"{path.name}: not a video this build of FFmpeg can read ({exc})") from None
+    try:
+        return _described(path, container, max_seconds)
+    except av.error.FFmpegError as exc:
+        raise VideoError(f"{path.name}: damaged ({exc})") from None
+    finally:
+        container.close()
+
+
+def _described(path: Path, container: Any, max_seconds: float) -> VideoInfo:
+    if not container.streams.video:
+        raise VideoError(f"{path.name}: holds no video stream")
+    stream = container.streams.video[0]
+    context = stream.codec_context
+    if context is None or not context.name:
+        raise VideoError(f"{path.name}: its video codec is not one this build of FFmpeg decodes")
+    fps = stream.average_rate or stream.guessed_rate
+    if not fps:
+        raise VideoError(f"{path.name}: states no frame rate")
+    nominal = stream.base_rate or stream.guessed_rate or fps
+    if abs(float(fps) - float(nominal)) > VFR_TOLERANCE * float(nominal) or _uneven(container, stream):
+        raise VideoError(f"{path.name}: variable frame rate (its frames are not evenly spaced at "
+                         f"{float(nominal):.3f} fps); convert it to a constant rate first "
+                         "(ffmpeg -i in -fps_mode cfr out)")
+    seconds = (float(stream.duration * stream.time_base) if stream.duration
+               else container.duration / 1e6 if container.duration else 0.0)
+    frames = int(stream.frames) or round(seconds * float(fps))
+    if frames <= 0 or not context.width or not context.height:
+        raise VideoError(f"{path.name}: holds no frames")
+    if seconds > max_seconds:
+        raise VideoError(f"{path.name}: {seconds / 3600:.1f} hours long; at most {max_seconds / 3600:g} "
+                         "hours are taken here: split it first")
+    timecode = stream.metadata.get("timecode") or container.metadata.get("timecode")
+    audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
+    colour = {name: int(getattr(context, name, 0) or 0) for name in COLOUR_FIELDS}
+    return VideoInfo(path, context.width, context.height, Fraction(fps), frames, seconds, context.name,
+                     colour, timecode, audio)
+
+
+def _uneven(container: Any, stream: Any) -> bool:
+    """Whether the first frames' timestamps (up to VFR_PACKETS, read without decoding) are
+    spaced unevenly: some containers (Matroska, WebM) state a rate whatever the frames do."""
+    stamps = []
+    for packet in container.demux(stream):
+        if packet.pts is not None:
+            stamps.append(packet.pts)
+        if len(stamps) >= VFR_PACKETS:
+            break
+    container.seek(0)
+    if len(stamps) < 3:
+        return False
+    steps = np.diff(np.sort(np.asarray(stamps, dtype=np.float64)))
+    usual = float(np.median(steps))
+    return usual > 0 and bool(np.any(np.abs(steps - usual) > VFR_JITTER * usual))
+
+
+def read_frames(info: VideoInfo) -> Iterator[np.ndarray]:
+    """Every frame as (height, width, 3) uint8 RGB, one at a time, in display order."""
+    av = _av()
+    with av.open(str(info.path)) as container:
+        container.streams.video[0].thread_type = "AUTO"
+        done = 0
+        try:
+            for frame in container.decode(video=0):
+                yield frame.to_ndarray(format="rgb24")
+                done += 1
+        except av.error.FFmpegError as exc:
+            raise VideoError(f"{info.path.name}: damaged after frame {done} ({exc})") from None
+        if done == 0:
+            raise VideoError(f"{info.path.name}: no frame could be decoded")
+        if done < info.frames - 1:  # the container's count may round a duration; a frame short is no harm
+            raise VideoError(f"{info.path.name}: damaged or cut short: {done} of its {info.frames} frames "
+                             "could be decoded")
+
+
+class VideoWriter:
+    """Encodes RGB frames to ``path`` (.mp4 or .mov) at the source's rate, colour and timecode,
+    with the source's audio muxed in as the frames reach it (never more than a frame's worth
+    of sound held). Use as a context manager; nothing is left at ``path`` unless it completes."""
+
+    def __init__(self, path: Path, source: VideoInfo) -> None:
+        suffix = path.suffix.lower()
+        if suffix not in OUTPUT_SUFFIXES:
+            raise VideoError(f"{path.name}: videos are written as "
+                             + " or ".join(f"{s} ({what})" for s, what in OUTPUT_SUFFIXES.items()))
+        self.path, self.source, self.suffix = path, source, suffix
+        self._partial = path.with_name(f".{path.name}.partial{suffix}")
+        self._container: Any = None
+        self._stream: Any = None
+        self._audio: _AudioCarry | None = None
+        self._sound: Any = None  # the source, opened for its audio
+        self.written = 0
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if kind is None:
+            self.finish()
+        else:
+            self.abort()
+
+    def _open(self, height: int, width: int) -> None:
+        av = _av()
+        self._container = av.open(str(self._partial), "w")
+        if self.suffix == ".mp4":
+            stream = self._container.add_stream("libx264", rate=self.source.fps,
+                                                options={"crf": "18", "preset": "medium"})
+            stream.pix_fmt = "yuv420p"
+            width, height = width - width % 2, height - height % 2  # 4:2:0 needs even sides
+        else:
+            stream = self._container.add_stream("prores_ks", rate=self.source.fps, options={"profile": "3"})
+            stream.pix_fmt = "yuv422p10le"
+            width -= width % 2
+        stream.width, stream.height = width, height
+        for name, value in self.source.colour.items():
+            if value:
+                setattr(stream.codec_context, name, value)
+        if self.source.timecode:  # QuickTime and MP4 carry it as a tmcd track
+            stream.metadata["timecode"] = self.source.timecode
+        self._stream = stream
+        if self.source.audio:
+            self._sound = av.open(str(self.source.path))
+            self._audio = _AudioCarry(self._sound, self._container, self.suffix)
+
+    def write(self, rgb: np.ndarray) -> None:
+        av = _av()
+        if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise TypeError(f"frames are (height, width, 3) uint8 RGB, got {rgb.dtype} {rgb.shape}")
+        if self._container is None:
+            self._open(rgb.shape[0], rgb.shape[1])
+        stream = self._stream
+        rgb = rgb[:stream.height, :stream.width]
+        if rgb.shape[:2] != (stream.height, stream.width):
+            raise VideoError(f"{self.path.name}: frame {self.written} is {rgb.shape[1]}x{rgb.shape[0]}, "
+                             f"the video {stream.width}x{stream.height}")
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        colour = self.source.colour
+        frame = frame.reformat(format=stream.pix_fmt, dst_colorspace=colour.get("colorspace") or None,
+                               dst_color_range=colour.get("color_range") or None)
+        frame.pts, frame.time_base = self.written, 1 / self.source.fps
+        self._container.mux(stream.encode(frame))
+        self.written += 1
+        if self._audio is not None:
+            self._audio.mux_until(float(self.written / self.source.fps))
+
+    def finish(self) -> None:
+        if self._container is None:
+            self.abort()
+            raise VideoError(f"{self.path.name}: no frames to write")
+        try:
+            self._container.mux(self._stream.encode(None))
+            if self._audio is not None:
+                self._audio.mux_until(None)
+            self._container.close()
+            self._container = None
+            os.replace(self._partial, self.path)
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        for opened in (self._container, self._sound):
+            if opened is not None:
+                with contextlib.suppress(Exception):
+                    opened.close()
+        self._container = self._sound = None
+        self._partial.unlink(missing_ok=True)
+
+
+def _seconds(packet: Any) -> float:
+    return float(packet.dts * packet.time_base)
+
+
+class _AudioCarry:
+    """The source's first audio stream into ``out``: copied, or re-encoded when ``out`` cannot
+    hold its codec; muxed a little at a time as the video reaches each moment."""
+
+    def __init__(self, source: Any, out: Any, suffix: str) -> None:
+        av = _av()
+        self.out = out
+        self.stream_in = source.streams.audio[0]
+        name = self.stream_in.codec_context.name
+        self.copy = name in AUDIO_KEPT[suffix]
+        if self.copy:
+            self.stream_out = out.add_stream_from_template(self.stream_in)
+        else:
+            self.stream_out = out.add_stream(AUDIO_KEPT[suffix][0], rate=self.stream_in.rate)
+            self.resampler = av.AudioResampler(format=self.stream_out.codec_context.format.name,
+                                               layout=self.stream_in.layout.name, rate=self.stream_in.rate)
+        self._packets = self._made(source)
+        self._pending: tuple[Any, float] | None = None
+
+    def mux_until(self, seconds: float | None) -> None:
+        """Mux the audio up to ``seconds`` (None: all that is left)."""
+        while True:
+            if self._pending is None:
+                self._pending = next(self._packets, None)
+                if self._pending is None:
+                    return
+            packet, when = self._pending
+            if seconds is not None and when > seconds:
+                return
+            self.out.mux(packet)
+            self._pending = None
+
+    def _made(self, source: Any) -> Iterator[tuple[Any, float]]:
+        for packet in source.demux(self.stream_in):
+            if packet.dts is None:
+                continue
+            when = _seconds(packet)
+            if self.copy:
+                packet.stream = self.stream_out
+                yield packet, when
+                continue
+            for frame in packet.decode():
+                for converted in self.resampler.resample(frame):
+                    for encoded in self.stream_out.encode(converted):
+                        yield encoded, when
+        if not self.copy:
+            for encoded in self.stream_out.encode(None):
+                yield encoded, float("inf")

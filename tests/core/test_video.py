@@ -1,0 +1,157 @@
+"""Video in and out: `museforge apply <effect> in.mp4 -o out.mp4` through a real effect (in process
+and through a real server), with frame rate, colour description, timecode and audio carried,
+and bad files refused by name with nothing written."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+
+from museforge.engine.codecs.video import VideoError, VideoInfo, VideoWriter, probe, read_frames
+from tests.core.test_cli import museforge
+from tests.servers import ServeProcess
+
+
+def moving(number: int, height: int = 48, width: int = 64) -> np.ndarray:
+    """A frame of a bar sweeping across a colour gradient (what a frame-wise effect sees)."""
+    y, x = np.mgrid[0:height, 0:width]
+    frame = np.stack([x * 255 // width, y * 255 // height, np.full_like(x, 128)], axis=2).astype(np.uint8)
+    frame[:, (number * 3) % width:(number * 3) % width + 4] = 255
+    return frame
+
+
+def make_video(path: Path, frames: int = 24, fps: Fraction = Fraction(24), audio: bool = True,
+               codec: str = "libx264", timecode: str | None = None, bt709: bool = True) -> Path:
+    with av.open(str(path), "w") as out:
+        video: Any = out.add_stream(codec, rate=fps)
+        video.width, video.height = 64, 48
+        video.pix_fmt = "yuv420p" if codec == "libx264" else "yuv422p10le"
+        if bt709:
+            for name in ("color_primaries", "color_trc", "colorspace"):
+                setattr(video.codec_context, name, 1)
+            video.codec_context.color_range = 1
+        if timecode:
+            video.metadata["timecode"] = timecode
+        sound: Any = out.add_stream("aac", rate=48000) if audio else None
+        for number in range(frames):
+            frame = av.VideoFrame.from_ndarray(moving(number), format="rgb24")
+            frame = frame.reformat(format=video.pix_fmt, dst_colorspace=1 if bt709 else None,
+                                   dst_color_range=1)
+            frame.pts, frame.time_base = number, 1 / fps
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        if sound is not None:
+            samples = int(48000 * frames / fps)
+            tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(samples) / 48000)).astype(np.float32)
+            for start in range(0, samples, 1024):
+                part = tone[None, start:start + 1024]
+                chunk = av.AudioFrame.from_ndarray(part, format="flt", layout="mono")
+                chunk.sample_rate, chunk.pts = 48000, start
+                out.mux(sound.encode(chunk))
+            out.mux(sound.encode(None))
+    return path
+
+
+def decoded(path: Path) -> tuple[VideoInfo, list[np.ndarray], float]:
+    info = probe(path)
+    frames = list(read_frames(info))
+    with av.open(str(path)) as container:
+        audio: Any = container.streams.audio
+        seconds = float(audio[0].duration * audio[0].time_base) if audio and audio[0].duration else 0.0
+    return info, frames, seconds
+
+
+def test_denoise_over_an_mp4_keeps_rate_colour_audio_and_frame_count(tmp_path: Path) -> None:
+    source = make_video(tmp_path / "shot.mp4")
+    result = museforge("apply", "effect.denoise", str(source), "-o", str(tmp_path / "out" / "clean.mp4"),
+                       "--local", "--plugins", "effect")
+    assert result.returncode == 0, result.stderr
+    info, frames, seconds = decoded(tmp_path / "out" / "clean.mp4")
+    assert (info.width, info.height, info.fps, len(frames), info.codec) == (64, 48, Fraction(24), 24, "h264")
+    assert info.colour == {"color_primaries": 1, "color_trc": 1, "colorspace": 1, "color_range": 1}
+    assert info.audio == "aac" and seconds == pytest.approx(1.0, abs=0.05)
+    # The effect ran on every frame, and the picture is still the one that went in.
+    original = [np.asarray(f, np.float64) for f in read_frames(probe(source))]
+    for before, after in zip(original, frames, strict=True):
+        assert np.abs(before - after).mean() < 12.0
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["clean.mp4"]  # no partial files left
+
+
+def test_a_prores_mov_with_timecode_through_a_server(tmp_path: Path) -> None:
+    source = make_video(tmp_path / "plate.mov", frames=12, fps=Fraction(24000, 1001), codec="prores_ks",
+                        timecode="01:00:10:00", audio=False)
+    with ServeProcess("--plugins", "effect") as server:
+        result = museforge("apply", "effect.denoise", str(source), "-o", str(tmp_path / "graded.mov"),
+                           "--server", server.address)
+    assert result.returncode == 0, result.stderr
+    info, frames, _ = decoded(tmp_path / "graded.mov")
+    assert (info.codec, info.fps, len(frames), info.timecode, info.audio) == (
+        "prores", Fraction(24000, 1001), 12, "01:00:10:00", None)
+
+
+def test_writing_and_reading_back_keeps_bt709_colours(tmp_path: Path) -> None:
+    source = probe(make_video(tmp_path / "ref.mp4", frames=2, audio=False))
+    flat = np.zeros((48, 64, 3), np.uint8)
+    flat[:, :32] = (200, 40, 40)
+    flat[:, 32:] = (30, 160, 220)
+    with VideoWriter(tmp_path / "flat.mov", source) as writer:
+        writer.write(flat)
+        writer.write(flat)
+    back = next(read_frames(probe(tmp_path / "flat.mov")))
+    assert np.abs(back[4:-4, 4:28].astype(int) - (200, 40, 40)).max() <= 3
+    assert np.abs(back[4:-4, 36:-4].astype(int) - (30, 160, 220)).max() <= 3
+
+
+@pytest.mark.parametrize(("damage", "words"), [
+    ("text", "not a video"),
+    ("empty", "not a video"),
+    ("truncated", "damaged"),
+])
+def test_bad_files_are_refused_by_name_with_nothing_written(tmp_path: Path, damage: str, words: str) -> None:
+    path = tmp_path / "bad.mp4"
+    if damage == "text":
+        path.write_text("not a video at all\n" * 50)
+    elif damage == "empty":
+        path.write_bytes(b"")
+    else:
+        whole = make_video(tmp_path / "whole.mkv", frames=48, audio=False).read_bytes()
+        path = tmp_path / "bad.mkv"
+        path.write_bytes(whole[:len(whole) // 2])
+    result = museforge("apply", "effect.denoise", str(path), "-o", str(tmp_path / "out.mp4"), "--local",
+                       "--plugins", "effect")
+    assert result.returncode == 1 and path.name in result.stderr and words in result.stderr, result.stderr
+    assert not (tmp_path / "out.mp4").exists()
+    assert not list(tmp_path.glob(".out.mp4*"))
+
+
+def test_variable_rate_long_and_unnamed_outputs_are_refused(tmp_path: Path) -> None:
+    source = make_video(tmp_path / "short.mp4", frames=6, audio=False)
+    with pytest.raises(VideoError, match="hours long"):
+        probe(source, max_seconds=0.1)
+    result = museforge("apply", "effect.denoise", str(source), "-o", str(tmp_path / "out.avi"), "--local")
+    assert result.returncode == 2 and ".mp4 (H.264 in MP4)" in result.stderr
+    vfr = tmp_path / "vfr.mkv"
+    with av.open(str(vfr), "w") as out:
+        stream: Any = out.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        for number, pts in enumerate((0, 40, 80, 200, 210, 220, 400, 900, 905, 1000)):
+            frame = av.VideoFrame.from_ndarray(moving(number), format="rgb24")
+            frame.pts, frame.time_base = pts, Fraction(1, 1000)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    with pytest.raises(VideoError, match="variable frame rate"):
+        probe(vfr)
+
+
+def test_an_effect_that_is_not_frame_wise_is_refused_with_nothing_written(tmp_path: Path) -> None:
+    source = make_video(tmp_path / "shot.mp4", frames=4, audio=False)
+    result = museforge("apply", "effect.interpolate", str(source), "-o", str(tmp_path / "more.mp4"),
+                       "--local", "--plugins", "effect")
+    assert result.returncode == 1 and "takes 2 input(s), got 1" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shot.mp4"]
