@@ -23,9 +23,7 @@ noise on their utility); a reward model is fitted on those picks (museforge's ow
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
-import json
 import sys
 import tempfile
 import time
@@ -35,8 +33,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from google.protobuf import json_format
 from PIL import Image
 
+from museforge.client import artifact_ref
 from museforge.engine.catalogue import Engine
 from museforge.engine.generator import Media
 from museforge.engine.latent import Draw, Variations
@@ -102,12 +102,8 @@ class User:
 
 
 def ref_of(artifact: Artifact) -> dict[str, Any]:
-    """The artifact's feedback reference, from its bytes and provenance."""
-    meta = artifact.metadata
-    models = json.loads(meta["models"])
-    return {"sha256": hashlib.sha256(artifact.data).hexdigest(), "generator": meta["generator"],
-            "modelVersion": models[0]["version"] if models else "", "seed": meta["seed"],
-            "index": int(meta["index"]), "parameters": json.loads(meta["parameters"])}
+    """The artifact's feedback reference (museforge.client.artifact_ref) as the store keeps it."""
+    return json_format.MessageToDict(artifact_ref(artifact.data, artifact.metadata))
 
 
 class Bench:
@@ -191,7 +187,7 @@ class Bench:
         model, _ = fit(x_rated, [r.weight for r in rated], typical)
         held = [pick(1) for _ in range(PICKS)]
         refs = [ref_of(a) for a in pools[1]]
-        draws = [Draw(seed=int(r["seed"]), index=r["index"]) for r in refs]
+        draws = [Draw(seed=int(r["seed"]), index=r.get("index", 0)) for r in refs]  # proto3 JSON leaves 0 out
         scores = model.score(rendered(render, params, draws))
         noisy = np.mean([scores[a] > scores[b] for a, b in held])
         truth = np.mean([(scores[a] > scores[b]) == (utilities[1][a] > utilities[1][b]) for a, b in held])

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import functools
 import io
+import shutil
+import tempfile
 import warnings
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnx
 import onnxruntime as ort
+
+from museforge.runtime.manifest import MODEL_NAME, Manifest, sha256_of
 
 from .spec import ExportSpec
 
@@ -105,3 +110,27 @@ def export_onnx(
     model.producer_name = "museforge"
     onnx.checker.check_model(model)
     return model
+
+
+def write_version(model: onnx.ModelProto, manifest: Manifest, root: Path, version: int,
+                  replace: bool = True) -> tuple[Path, Manifest]:
+    """model.onnx + manifest.json (its sha256 filled in) as root/<version>/, whole or not at all:
+    staged in a temporary folder beside it, then renamed. ``replace`` False refuses a version
+    that exists (FileExistsError) rather than overwriting it, as a new version never may."""
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / str(version)
+    if final.exists() and not replace:
+        raise FileExistsError(f"{final} exists; a version is never overwritten")
+    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=root))
+    try:
+        onnx.save_model(model, staging / MODEL_NAME)
+        manifest = manifest.model_copy(update={"sha256": sha256_of(staging / MODEL_NAME)})
+        manifest.write(staging)
+        if final.exists():
+            shutil.rmtree(final)
+        staging.chmod(0o755)  # mkdtemp's 0700 would hide the model from other users
+        staging.rename(final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return final, manifest

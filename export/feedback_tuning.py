@@ -22,7 +22,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -36,14 +35,14 @@ from museforge.engine.catalogue import Engine
 from museforge.engine.generator import Generator, Media
 from museforge.engine.latent import Draw, Variations
 from museforge.engine.pipeline import GenerationState
-from museforge.engine.request import PreparedRequest
 from museforge.feedback.interactions import interactions
-from museforge.feedback.media_features import media_features
 from museforge.feedback.reward import RewardModel, preference_pairs
-from museforge.feedback.steering import FeedbackSteerer, child_seeds, rated_in
+from museforge.feedback.steering import FeedbackSteerer, child_seeds, rated_in, rendered
 from museforge.feedback.store import FeedbackStore, StoredEvent
-from museforge.runtime.manifest import Manifest, sha256_of
-from museforge.runtime.versions import available_versions
+from museforge.runtime.manifest import MODEL_NAME, Manifest
+from museforge.runtime.versions import next_version
+
+from .convert import write_version
 
 TUNE_SHARE = 0.75  # the older events tune; the newest judge
 SAMPLES = 1024  # ordinary draws scored to find the new prior
@@ -98,8 +97,8 @@ class ShiftedState(GenerationState):
 
     def __init__(self, engine: Engine, generator: Generator, target: tuple[str, str], spread: float,
                  mu: np.ndarray) -> None:
-        super().__init__(runtime=engine.runtime, allowed=frozenset(s.name for s in generator.models),
-                         cancel=threading.Event(), format=generator.formats[0])
+        base = engine.state(generator, generator.formats[0])
+        super().__init__(runtime=base.runtime, allowed=base.allowed, cancel=base.cancel, format=base.format)
         self.target, self.spread, self.mu = target, np.float32(spread), mu.astype(np.float32)
 
     def infer(self, model: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -111,8 +110,12 @@ class ShiftedState(GenerationState):
 
 def render_features(engine: Engine, generator: Generator, params: Variations, draws: Sequence[Draw],
                     state: GenerationState | None = None) -> np.ndarray:
-    """What each draw makes, described (rows in order)."""
-    return np.stack([media_features(m) for m in render_media(engine, generator, params, draws, state)])
+    """What each draw makes, described as steering describes it (rows in order), in chunks."""
+    def render(drawn: Variations, count: int) -> list[Media]:
+        return engine.render(generator, drawn, count, state)
+
+    return np.concatenate([rendered(render, params, draws[start:start + CHUNK])
+                           for start in range(0, len(draws), CHUNK)])
 
 
 def render_media(engine: Engine, generator: Generator, params: Variations, draws: Sequence[Draw],
@@ -122,13 +125,7 @@ def render_media(engine: Engine, generator: Generator, params: Variations, draws
     for start in range(0, len(draws), CHUNK):
         part = list(draws[start:start + CHUNK])
         chosen = params.model_copy(update={"draws": part, "preference": None})
-        if state is None:
-            media = engine.render(generator, chosen, len(part))
-        else:
-            request = PreparedRequest(declared=generator, params=chosen, seed=0, count=len(part),
-                                      encoder=engine.encoders[generator.formats[0]], parameters_json="")
-            media = [e for e in request.start(state) if isinstance(e, Media) and not e.part]
-        made += sorted(media, key=lambda m: m.index)
+        made += sorted(engine.render(generator, chosen, len(part), state), key=lambda m: m.index)
     return made
 
 
@@ -269,30 +266,24 @@ def tune_from_feedback(engine: Engine, model: str, store: FeedbackStore, owner: 
     x_new = render_features(engine, generator, params, seeds, shifted)
     wins = held_out_wins([judge_of(u) for u in judging], x_old, x_new)
     win = float(np.median(wins))
-    existing = available_versions(output) if output.is_dir() else []
-    version = max([loaded.version, *existing]) + 1
+    version = max(loaded.version + 1, next_version(output))
     shift = float(np.sqrt(np.mean(mu.astype(np.float64) ** 2)))
     result = TuneResult(promoted(wins, min_win), win, version, None, shift, spread, mu,
                         (tune_pairs, judge_pairs), (split, len(events) - split), tuple(wins))
     if not result.promoted:
         return result
-    directory = write_version(loaded.directory / str(loaded.version), loaded.manifest, output, version,
+    directory = write_tuned(loaded.directory / str(loaded.version), loaded.manifest, output, version,
                               target[1], shape, spread, mu, result, owner)
     return replace(result, directory=directory)
 
 
-def write_version(source: Path, parent: Manifest, output: Path, version: int, latent: str,
-                  shape: tuple[int, ...], spread: float, mu: np.ndarray, result: TuneResult,
-                  owner: str) -> Path:
-    """The tuned graph and its manifest in ``output/<version>/``, checked against the shift it
-    stands for before it is kept."""
-    directory = output / str(version)
-    if directory.exists():
-        raise FileExistsError(f"{directory} exists; a version is never overwritten")
-    tuned = shifted_onnx(source / "model.onnx", latent, spread, mu)
-    _check_equivalent(source / "model.onnx", tuned, latent, spread, mu, parent, shape)
-    directory.mkdir(parents=True)
-    onnx.save(tuned, str(directory / "model.onnx"))
+def write_tuned(source: Path, parent: Manifest, output: Path, version: int, latent: str,
+                shape: tuple[int, ...], spread: float, mu: np.ndarray, result: TuneResult,
+                owner: str) -> Path:
+    """The tuned graph and its manifest in ``output/<version>/`` (whole or not at all, never over
+    an existing version), checked against the shift it stands for before it is kept."""
+    tuned = shifted_onnx(source / MODEL_NAME, latent, spread, mu)
+    _check_equivalent(source / MODEL_NAME, tuned, latent, spread, mu, parent, shape)
     details: dict[str, Any] = {
         "tuned_from": {"version": parent.version, "sha256": parent.sha256},
         "method": "latent prior a*z+mu from feedback (Bradley-Terry reward, score-weighted mean)",
@@ -301,13 +292,12 @@ def write_version(source: Path, parent: Manifest, output: Path, version: int, la
         "shift_rms": round(result.shift, 4), "spread": round(spread, 4),
     }
     manifest = parent.model_copy(update={
-        "version": version, "sha256": sha256_of(directory / "model.onnx"),
+        "version": version,
         "training": {**parent.training, "feedback_tuning": details},
         "metrics": {**parent.metrics, "feedback_ab": {"win": round(result.win, 4), "seeds": COMPARISONS,
                                                       "users": [round(w, 4) for w in result.wins]}},
     })
-    manifest.write(directory)
-    return directory
+    return write_version(tuned, manifest, output, version, replace=False)[0]
 
 
 def _check_equivalent(source: Path, tuned: onnx.ModelProto, latent: str, spread: float, mu: np.ndarray,

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import platform
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,10 +17,10 @@ import onnxruntime as ort
 import torch
 
 from museforge.engine.recipe import Recipe
-from museforge.runtime.manifest import MODEL_NAME, AxisRule, Manifest, TensorInfo, TrainingData, sha256_of
+from museforge.runtime.manifest import AxisRule, Manifest, TensorInfo, TrainingData
 
 from .callbacks import Checkpoints, Hooks, Progress, ProgressBar
-from .convert import export_onnx
+from .convert import export_onnx, write_version
 from .seeds import seed_everything
 from .spec import ExportSpec
 from .validate import ValidationReport, validate_export
@@ -157,9 +155,9 @@ def run_recipe(
 
     for companion, exported in companions:
         root = (output / companion.directory) if output else recipe.models_dir.parent / companion.directory
-        _write(exported.model, run.manifest(companion.name, companion.spec, exported,
+        write_version(exported.model, run.manifest(companion.name, companion.spec, exported,
                                             {"companion_of": recipe.name}), root, version)
-    final, manifest = _write(main.model, run.manifest(recipe.name, trained.spec, main, metrics),
+    final, manifest = write_version(main.model, run.manifest(recipe.name, trained.spec, main, metrics),
                              target_root, version)
     return ExportResult(directory=final, manifest=manifest, validation=main.report)
 
@@ -185,7 +183,7 @@ class _Run:
             outputs=[TensorInfo(name=t.name, dtype=t.dtype, shape=list(t.shape)) for t in spec.outputs],
             opset=spec.opset,
             ir_version=exported.model.ir_version,
-            sha256="",  # set by _write from the file written
+            sha256="",  # set by write_version from the file written
             max_batch_size=spec.max_batch_size,
             max_input_elements=spec.max_input_elements,
             output_axes={axis: AxisRule(axis=source, scale=factor)
@@ -224,22 +222,3 @@ def _export(module: torch.nn.Module, spec: ExportSpec, make_inputs: MakeInputs |
     model = export_onnx(module, spec, make_inputs(rng, 2))
     feeds = [make_inputs(rng, b) for b in VALIDATION_BATCHES]
     return _Exported(model, validate_export(module, model, spec, feeds))
-
-
-def _write(model: onnx.ModelProto, manifest: Manifest, root: Path, version: int) -> tuple[Path, Manifest]:
-    """Write model.onnx + manifest.json into root/<version>/ atomically (staged, then renamed)."""
-    root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=root))
-    try:
-        onnx.save_model(model, staging / MODEL_NAME)
-        manifest = manifest.model_copy(update={"sha256": sha256_of(staging / MODEL_NAME)})
-        manifest.write(staging)
-        final = root / str(version)
-        if final.exists():
-            shutil.rmtree(final)
-        staging.chmod(0o755)  # mkdtemp's 0700 would hide the model from other users
-        staging.rename(final)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return final, manifest

@@ -15,6 +15,8 @@ from .output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, print_table
 def cmd_export(args: argparse.Namespace) -> int:
     from ..engine.plugin_host import PluginHost
 
+    if args.from_feedback is not None and args.recipe and not args.list:
+        return tune_on_feedback(args, args.recipe)  # a served model's name; no recipe, no torch
     settings = settings_from(args)
     host = PluginHost(allow=settings.plugins, load_entrypoints=settings.load_installed_plugins)
     recipes = host.load().recipes
@@ -34,8 +36,6 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"museforge export needs the training extra: pip install 'museforge[train]' ({exc})",
               file=sys.stderr)
         return EXIT_FAILED
-    if args.from_feedback is not None:
-        return tune_on_feedback(args, recipe.name)
     output = args.output
     if output is None and args.quick:
         output = Path("museforge-export") / recipe.name
@@ -71,6 +71,8 @@ def tune_on_feedback(args: argparse.Namespace, model: str) -> int:
     if not path.is_file():
         return fail(f"no feedback database at {path}: give its path after --from-feedback", EXIT_USAGE)
     try:
+        import onnx
+
         from museforge.export.feedback_tuning import TooLittleFeedback, tune_from_feedback
     except ImportError as exc:
         return fail(f"museforge export needs the training extra: pip install 'museforge[train]' ({exc})")
@@ -87,8 +89,10 @@ def tune_on_feedback(args: argparse.Namespace, model: str) -> int:
         output = args.output or loaded.directory
         result = tune_from_feedback(engine, model, store, args.owner, output, args.min_win, args.seed,
                                     progress=lambda line: print(line, file=sys.stderr, flush=True))
-    except (TooLittleFeedback, ValueError) as exc:
-        return fail(f"{model}: {exc}")
+    except (TooLittleFeedback, ValueError, OSError) as exc:  # not a latent generator's model; the
+        return fail(f"{model}: {exc}")  # version exists or cannot be written
+    except (AssertionError, onnx.checker.ValidationError) as exc:
+        return fail(f"{model}: the tuned graph is not the shift it stands for; nothing written ({exc})")
     finally:
         store.close()
         engine.close()

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
+from ..engine.codecs.png_writer import write_png
 from ..engine.errors import RequestError
 from .options import connect, settings_from
 from .output import EXIT_OK, EXIT_USAGE, Bar, fail
@@ -34,18 +34,14 @@ def is_video(path: Path) -> bool:
 
 
 def png_of(rgb: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(rgb, "RGB").save(buffer, "PNG", compress_level=1)  # a frame in transit: speed over size
-    return buffer.getvalue()
+    return write_png(rgb, level=1)  # a frame in transit: speed over size
 
 
 def rgb_of(png: bytes) -> np.ndarray:
-    """An effect's frame as 8-bit RGB (16-bit and alpha results brought down to it)."""
-    image = Image.open(io.BytesIO(png))
-    if image.mode in ("I;16", "I;16B", "I"):
-        wide = np.asarray(image, dtype=np.float64) / 65535.0
-        return np.repeat(np.rint(wide * 255.0).astype(np.uint8)[..., None], 3, axis=2)
-    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    """An effect's frame (asked for as 8-bit PNG) as RGB; grey or alpha results brought to it."""
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.uint8)
 
 
 def frame_effect(args: argparse.Namespace, stack: ExitStack) -> FrameEffect:

@@ -147,6 +147,7 @@ class Engine:
         count: int,
         fmt: str,
         owner: str = "",
+        cancel: threading.Event | None = None,
     ) -> PreparedRequest:
         """Validate everything a client sent; raises a RequestError naming each bad field.
 
@@ -165,10 +166,11 @@ class Engine:
             violations.extend(self._request_bounds(generator, params, count, violations))
         prepared = self._admit(generator, params, violations, fmt or generator.formats[0], seed, count=count)
         if isinstance(prepared.params, Variations) and prepared.params.preference is not None:
-            return self._steered(prepared, owner)
+            return self._steered(prepared, owner, cancel)
         return prepared
 
-    def _steered(self, request: PreparedRequest, owner: str) -> PreparedRequest:
+    def _steered(self, request: PreparedRequest, owner: str,
+                 cancel: threading.Event | None) -> PreparedRequest:
         """The request with the draws its ``preference`` chose, and a note of what chose them."""
         generator, params = request.generator, request.params
         assert isinstance(params, Variations)
@@ -180,8 +182,9 @@ class Engine:
             raise InvalidArgument(f"invalid request for {generator.name}", [FieldViolation(
                 "parameters.preference", "no feedback store to steer by here: a server keeps one, "
                 "museforge generate --local does not")])
+        state = self.state(generator, generator.formats[0], cancel)  # a cancelled call stops rendering
         steered = self.steerer.steer(owner, generator, params, request.seed, request.count,
-                                     lambda drawn, count: self.render(generator, drawn, count))
+                                     lambda drawn, count: self.render(generator, drawn, count, state))
         return replace(request, params=steered.params, steering=steered.note,
                        parameters_json=json.dumps(steered.params.model_dump(mode="json"), sort_keys=True))
 
@@ -202,14 +205,22 @@ class Engine:
                 f"{self.settings.max_output_bytes:,} per request (max_output_bytes)"))
         return problems
 
-    def render(self, generator: Generator, params: BaseModel, count: int) -> list[Media]:
+    def state(self, declared: Generator | Effect, fmt: str,
+              cancel: threading.Event | None = None) -> GenerationState:
+        """The context a generator or effect runs in: its own models, the format asked for."""
+        return GenerationState(runtime=self.runtime, allowed=frozenset(s.name for s in declared.models),
+                               cancel=cancel or threading.Event(), format=fmt)
+
+    def render(self, generator: Generator, params: BaseModel, count: int,
+               state: GenerationState | None = None) -> list[Media]:
         """The raw media ``generator`` makes of ``params`` (whole artifacts, parts left out), in
-        this thread and unvalidated: for a steerer judging candidate draws."""
-        state = GenerationState(runtime=self.runtime, allowed=frozenset(s.name for s in generator.models),
-                                format=generator.formats[0])
+        this thread and unvalidated: for a steerer judging candidate draws. ``state`` (default:
+        a fresh one) is what the generator runs in: its cancel flag stops the rendering."""
+        fmt = generator.formats[0]
         request = PreparedRequest(declared=generator, params=params, seed=0, count=count,
-                                  encoder=self.encoders[generator.formats[0]], parameters_json="")
-        return [event for event in request.start(state) if isinstance(event, Media) and not event.part]
+                                  encoder=self.encoders[fmt], parameters_json="")
+        found = request.start(state or self.state(generator, fmt))
+        return [event for event in found if isinstance(event, Media) and not event.part]
 
     def _draws_bound(self, generator: Generator, params: BaseModel) -> list[FieldViolation]:
         """Explicit draws are computed by drawing their streams up to each index: bound that work
@@ -306,12 +317,7 @@ class Engine:
         self, request: PreparedRequest, cancel: threading.Event | None = None
     ) -> Iterator[Progress | Artifact | Chunk]:
         """Run a prepared request, a generator's or an effect's (blocking; call from a worker thread)."""
-        state = GenerationState(
-            runtime=self.runtime,
-            allowed=frozenset(s.name for s in request.declared.models),
-            cancel=cancel or threading.Event(),
-            format=request.encoder.name,
-        )
+        state = self.state(request.declared, request.encoder.name, cancel)
         shared = self.request_provenance(request)
         yield from drive(state, request, lambda media: media_provenance(shared, media))
 

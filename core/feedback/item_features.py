@@ -1,7 +1,8 @@
 """What museforge knows about an artifact before anyone rated it, as a feature vector.
 
 Tokens: the generator (or effect), its model version, and each parameter as
-``generator:name=value`` (numbers rounded to two significant digits, so 0.61 and 0.62 meet;
+``generator:name=value`` (fractions rounded to two significant digits, so 0.61 and 0.62 meet;
+whole numbers as they are, so a size of 128 reads 128;
 lists and objects by their JSON). A brand-new artifact of a liked generator with liked
 parameters shares tokens with what the user liked: that is what cold start ranks by.
 """
@@ -10,10 +11,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse
+
+if TYPE_CHECKING:
+    import scipy.sparse
 
 from .interactions import Item
 
@@ -22,7 +25,8 @@ def _value(value: Any) -> str:
     if isinstance(value, bool) or value is None:
         return json.dumps(value)
     if isinstance(value, int | float):
-        return f"{float(value):.2g}"
+        number = float(value)  # a Struct gives 128 back as 128.0: the same token either way
+        return f"{number:g}" if number.is_integer() else f"{number:.2g}"
     if isinstance(value, str):
         return value
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
@@ -50,6 +54,8 @@ class Vocabulary:
         Sparse because a key may name hundreds of thousands of artifacts and, with float
         parameters, thousands of tokens: dense, that would be gigabytes.
         """
+        import scipy.sparse  # here: the server starts without scipy (museforge.defer_import)
+
         rows, columns = [], []
         for row, item in enumerate(items):
             for token in tokens(item):

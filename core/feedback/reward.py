@@ -13,8 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.optimize
-import threadpoolctl
 
 RIDGE = 3.0  # pulls w toward 0 (no preference) against a few noisy pairs; chosen on the rater
 # simulator's seed 3 (held-out pick accuracy 0.718 at 1, 0.732 at 3, 0.735 at 10), reported on seed 0
@@ -47,6 +45,10 @@ class RewardModel:
             value = float(weight @ np.logaddexp(0.0, -margin)) + 0.5 * ridge * float(w @ w)
             slope = -weight * _sigmoid(-margin)
             return value, diff.T @ slope + ridge * w
+
+        # Imported here: the server starts without scipy (museforge.defer_import).
+        import scipy.optimize
+        import threadpoolctl
 
         # One BLAS thread: these products are small, and threads cost 4x more than they save here.
         with threadpoolctl.threadpool_limits(1):

@@ -88,10 +88,9 @@ class FeedbackSteerer:
         plain = params.model_copy(update={"preference": None})
         if any(r.weight for r in rated):
             rated, x_rated = self.described(generator, rated, render)
-        if not any(r.weight for r in rated):
-            draws = [Draw(seed=seed, index=i, truncation=params.truncation) for i in range(count)]
+        if not any(r.weight for r in rated):  # the request as if unsteered: its seed names the draws
             how = "no ratings of this generator yet: the seed's own draws"
-            return Steered(plain.model_copy(update={"draws": draws}), _note(user, len(rated), 0, 0, how))
+            return Steered(plain, _note(user, len(rated), 0, 0, how))
         total = _candidates(generator, params, count)
         fresh = [Draw(seed=s, truncation=params.truncation) for s in child_seeds(seed, total)]
         x_fresh = rendered(render, plain, fresh[:total // 2])

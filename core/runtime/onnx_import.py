@@ -27,7 +27,7 @@ from .manifest import MODEL_NAME, Manifest, TensorInfo
 from .model_checks import ORT_TO_NUMPY, specs
 from .protobuf_wire import fields
 from .sessions import Runtime
-from .versions import MAX_VERSION, available_versions
+from .versions import MAX_VERSION, available_versions, next_version
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 MAX_FILE_BYTES = 2 << 30  # protobuf's own ceiling for one message
@@ -150,9 +150,9 @@ def _warm_up(session: ort.InferenceSession, source: Path) -> None:
 
 
 def _version(home: Path, version: int | None) -> int:
-    existing = available_versions(home) if home.is_dir() else []
     if version is None:
-        return (max(existing) + 1) if existing else 1
+        return next_version(home)
+    existing = available_versions(home) if home.is_dir() else []
     if not 0 < version <= MAX_VERSION:
         raise ImportRefused(f"version {version}: use a whole number from 1 to {MAX_VERSION}")
     if version in existing:

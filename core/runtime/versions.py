@@ -65,6 +65,12 @@ class VersionPolicy:
         return "specific:" + ",".join(map(str, self.versions))
 
 
+def next_version(directory: Path) -> int:
+    """The version after the newest in ``directory`` (1 when there is none)."""
+    existing = available_versions(directory) if directory.is_dir() else []
+    return max(existing) + 1 if existing else 1
+
+
 def available_versions(directory: Path) -> list[int]:
     """The numbered version directories under a model's directory, ascending."""
     return sorted(int(p.name) for p in directory.iterdir()

@@ -240,7 +240,8 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
             inputs = [EffectInput(i.data, i.name) for i in request.inputs]
             return self.engine.prepare_effect(request.effect, parameters, inputs, seed, request.format,
                                               cancel)
-        return self.engine.prepare(request.generator, parameters, seed, request.count, request.format, owner)
+        return self.engine.prepare(request.generator, parameters, seed, request.count, request.format, owner,
+                                   cancel)
 
     # A unary call runs start to finish in one worker thread: its events never cross to the
     # loop one by one (each crossing is a wake-up and a timer), and its messages are built

@@ -50,3 +50,12 @@ def test_a_deferred_module_that_cannot_be_imported_is_a_warning_not_a_failed_sta
 def test_nothing_to_import_starts_no_thread(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(deferred_imports, "_deferred", {"json"})
     assert deferred_imports.import_in_background() is None
+
+
+def test_the_server_core_imports_no_scipy() -> None:
+    # Feedback (recommendations, steering) fits with scipy; it is imported by the first fit.
+    probe = ("import sys, museforge.server.app; "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'scipy'))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
+                         check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"

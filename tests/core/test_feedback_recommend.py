@@ -207,6 +207,16 @@ def test_a_user_forgotten_by_another_process_leaves_the_next_answer(tmp_path: Pa
             ref = json_format.MessageToDict(tile(rng, "red"))
             store.record("", "cy", fb.FEEDBACK_KIND_KEEP, ref["sha256"], {"artifact": ref})
         assert recommendations.model("", refresh=True).events == 6
+        # Another process forgets a user and records as many events for a new one: the count is
+        # back where it was, yet the next answer, unasked to refresh, is from a model without them.
+        other = FeedbackStore(tmp_path / "feedback.sqlite3")
+        assert other.forget("", "cy") == 3
+        for _ in range(3):
+            ref = json_format.MessageToDict(tile(rng, "teal"))
+            other.record("", "dee", fb.FEEDBACK_KIND_KEEP, ref["sha256"], {"artifact": ref})
+        other.close()
+        model = recommendations.model("")
+        assert model.events == 6 and set(model.found.weights) == {"ann", "dee"}
     finally:
         recommendations.close()
         store.close()

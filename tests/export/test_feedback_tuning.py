@@ -3,7 +3,6 @@ only when it wins the held-out A/B, and its graph is the old one on a moved late
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 from pathlib import Path
@@ -11,8 +10,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
+from google.protobuf import json_format
 from PIL import Image
 
+from museforge.client import artifact_ref
 from museforge.engine.catalogue import Engine
 from museforge.feedback.interactions import STARS
 from museforge.feedback.store import FeedbackStore
@@ -42,10 +43,7 @@ def studio(engine: Engine, path: Path, tastes: list[float]) -> None:
         seen = np.array([brightness(a.data) for a in artifacts])
         ranks = np.argsort(np.argsort(taste * seen))  # 0 = worst for this rater
         for artifact, rank in zip(artifacts, ranks, strict=True):
-            meta = artifact.metadata
-            ref = {"sha256": hashlib.sha256(artifact.data).hexdigest(), "generator": "image.faces",
-                   "modelVersion": "1", "seed": meta["seed"], "index": int(meta["index"]),
-                   "parameters": json.loads(meta["parameters"])}
+            ref = json_format.MessageToDict(artifact_ref(artifact.data, artifact.metadata))
             stars = 1 + int(rank) * 5 // len(artifacts)
             store.record("", f"rater-{number}", STARS, ref["sha256"], {"artifact": ref, "stars": stars})
     store.close()
