@@ -33,7 +33,7 @@ from .engine.codecs.image_formats import (
 from .engine.codecs.png_writer import write_png
 from .engine.colour import display_data, linear_to_srgb, srgb_to_linear
 from .engine.deferred_imports import defer_import
-from .engine.effect import Effect, Picture
+from .engine.effect import IMAGE_INPUT_FORMATS, VIDEO_INPUT_FORMATS, Clip, Effect, Picture
 from .engine.generator import (
     Cancelled,
     Chunk,
@@ -59,9 +59,12 @@ from .engine.tiling import RunTiles, Tiling, mirror_index, run_tiled
 
 __all__ = [
     "IMAGE_ENCODERS",
+    "IMAGE_INPUT_FORMATS",
     "PROVENANCE_KEY",
+    "VIDEO_INPUT_FORMATS",
     "Cancelled",
     "Chunk",
+    "Clip",
     "Draw",
     "Effect",
     "Encoder",

@@ -16,21 +16,27 @@ from typing import Any
 from ..engine.errors import RequestError
 from .options import Subcommands, add_target_flags, connect, parse_param, settings_from
 from .output import EXIT_OK, EXIT_USAGE, Bar, fail, write_file
-from .video_apply import apply_to_video, is_video
+from .video_apply import apply_to_video, effect_shape, is_video
 
 SUFFIX_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp", ".exr": "exr"}
 
 
 @dataclass(frozen=True)
 class MediaCall:
-    """What the flags ask for; ``inputs`` (name, bytes) make it an effect's call, None a generator's."""
+    """What the flags ask for; ``inputs`` (name, bytes) make it an effect's call, None a generator's.
+    An input given as a Path (a whole video) is read where it lies in this process, sent as bytes
+    to a server."""
 
     name: str
     parameters: dict[str, Any]
     seed: int | None
     fmt: str
     count: int = 1
-    inputs: list[tuple[str, bytes]] | None = None
+    inputs: list[tuple[str, bytes | Path]] | None = None
+
+    def sent(self) -> list[tuple[str, bytes]]:
+        return [(name, data.read_bytes() if isinstance(data, Path) else data)
+                for name, data in self.inputs or ()]
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,8 @@ def local_events(args: argparse.Namespace, call: MediaCall) -> Generator[Event, 
         request = engine.prepare(call.name, call.parameters, call.seed, call.count, call.fmt)
         seed, events = request.seed, engine.run(request)
     else:
-        inputs = [EffectInput(data, name) for name, data in call.inputs]
+        inputs = [EffectInput(b"", name, path=data) if isinstance(data, Path) else EffectInput(data, name)
+                  for name, data in call.inputs]
         prepared = engine.prepare_effect(call.name, call.parameters, inputs, call.seed, call.fmt)
         seed, events = prepared.seed, engine.run(prepared)
     yield seed
@@ -83,7 +90,7 @@ def remote_events(args: argparse.Namespace, call: MediaCall) -> Generator[Event,
             stream = client.stream_generate(call.name, call.parameters, seed=call.seed, count=call.count,
                                             fmt=call.fmt)
         else:
-            stream = client.stream_apply_effect(call.name, call.inputs, call.parameters, seed=call.seed,
+            stream = client.stream_apply_effect(call.name, call.sent(), call.parameters, seed=call.seed,
                                                 fmt=call.fmt)
         for message in stream:
             kind = message.WhichOneof("event")
@@ -124,15 +131,19 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    if any(is_video(path) for path in args.inputs):
-        return apply_to_video(args)
-    inputs: list[tuple[str, bytes]] = []
+    video = any(is_video(path) for path in args.inputs)
+    shape = effect_shape(args) if video else None
+    whole = shape is not None and shape.whole_video
+    if video and not whole:
+        return apply_to_video(args, shape)
+    inputs: list[tuple[str, bytes | Path]] = []
     for path in args.inputs:
         try:
-            inputs.append((path.name, path.read_bytes()))
+            inputs.append((path.name, path if whole and path.is_file() else path.read_bytes()))
         except OSError as exc:
             return fail(f"cannot read {path}: {exc.strerror}", EXIT_USAGE)
-    fmt = output_format(args, inputs[0][1])
+    first = inputs[0][1]
+    fmt = whole_video_format(args) if isinstance(first, Path) else output_format(args, first)
     call = MediaCall(args.effect, dict(args.param), args.seed, fmt, inputs=inputs)
     results: list[Made] = []
     produce(args, call, results.append)
@@ -145,6 +156,11 @@ def cmd_apply(args: argparse.Namespace) -> int:
         print(write_file(path.parent, path.name, made.data))
     print(f"{len(results)} file(s) written", file=sys.stderr)
     return EXIT_OK
+
+
+def whole_video_format(args: argparse.Namespace) -> str:
+    """--format, else the output file's extension (take.edl: "edl"), else '' (the effect's first)."""
+    return str(args.format or args.output.suffix.lstrip(".").lower())
 
 
 def output_format(args: argparse.Namespace, first_input: bytes) -> str:
@@ -195,7 +211,9 @@ def add_apply_parser(sub: Subcommands) -> None:
         "in-process (--local). The output keeps the input's format unless --format or the "
         "output file's extension says otherwise. A video (MP4, MOV, MKV, WebM) goes through "
         "the effect frame by frame into -o out.mp4 (H.264) or out.mov (ProRes 422 HQ), with its "
-        "frame rate, colour description, timecode and audio kept.",
+        "frame rate, colour description, timecode and audio kept. An effect that reads a video "
+        "whole (video.shots) writes what it makes, its format from -o's extension: "
+        "museforge apply video.shots take.mp4 -o take.edl (or .json, .otio).",
     )
     apply.add_argument("effect", help="dotted effect name, e.g. effect.upscale")
     apply.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",

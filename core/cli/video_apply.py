@@ -5,6 +5,12 @@ with --local, else to the server, as a PNG, as any image would be), and the resu
 as they come back: memory stays a few frames whatever the length. Every frame gets the same
 seed, so an effect with randomness does not flicker. The frame rate, colour description,
 timecode and audio of the source are carried through (museforge.engine.codecs.video).
+
+An effect that takes two frames and makes the frames between them (effect.interpolate)
+changes the frame rate instead: every consecutive pair goes through it, its results are
+written between the two, and the rate is multiplied by the results per pair plus one
+(24 fps with ``frames=1`` becomes 48). The last frame is held for the new frames of its
+interval, so the video lasts as long as before and its sound stays in sync.
 """
 
 from __future__ import annotations
@@ -12,8 +18,10 @@ from __future__ import annotations
 import argparse
 import io
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
+from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +33,42 @@ from .options import connect, settings_from
 from .output import EXIT_OK, EXIT_USAGE, Bar, fail
 
 FrameEffect = Callable[[str, bytes], bytes]  # (frame name, PNG) -> the effect's PNG
+PairEffect = Callable[[str, bytes, bytes], list[bytes]]  # (name, PNG, next PNG) -> the in-betweens
+
+
+@dataclass(frozen=True)
+class EffectShape:
+    """What the CLI must know of an effect before sending it a video."""
+
+    input_formats: tuple[str, ...]
+    min_inputs: int
+    max_inputs: int
+
+    @property
+    def whole_video(self) -> bool:
+        """It reads a video file whole (video.shots), not frame by frame."""
+        from ..engine.effect import VIDEO_INPUT_FORMATS
+
+        return any(f in VIDEO_INPUT_FORMATS for f in self.input_formats)
+
+    @property
+    def in_between(self) -> bool:
+        """It takes two frames and makes those between them (effect.interpolate)."""
+        return self.min_inputs == self.max_inputs == 2
+
+
+def effect_shape(args: argparse.Namespace) -> EffectShape | None:
+    """The effect's inputs as the catalogue (--local) or the server lists them; None if unknown."""
+    if args.local:
+        from ..engine.catalogue import Engine
+
+        effects = Engine(settings_from(args)).host.load().effects  # the catalogue alone: no model loaded
+        found = effects.get(args.effect)
+        return None if found is None else EffectShape(found.input_formats, found.min_inputs, found.max_inputs)
+    with connect(args) as client:
+        listed = next((e for e in client.effects() if e.name == args.effect), None)
+    return None if listed is None else EffectShape(tuple(listed.input_formats), listed.min_inputs,
+                                                   listed.max_inputs)
 
 
 def is_video(path: Path) -> bool:
@@ -65,6 +109,29 @@ def frame_effect(args: argparse.Namespace, stack: ExitStack) -> FrameEffect:
     return remote
 
 
+def pair_effect(args: argparse.Namespace, stack: ExitStack) -> PairEffect:
+    """The effect as a function of two consecutive frames, here (--local) or on the server."""
+    parameters, seed = dict(args.param), 0 if args.seed is None else args.seed
+    if args.local:
+        from ..engine.catalogue import EffectInput, Engine
+
+        engine = Engine(settings_from(args)).start()
+        stack.callback(engine.close)
+
+        def local(name: str, first: bytes, second: bytes) -> list[bytes]:
+            pair = [EffectInput(first, name), EffectInput(second)]
+            made = engine.apply_effect(args.effect, parameters, pair, seed=seed, fmt="png")
+            return [a.data for a in made]
+        return local
+    client = stack.enter_context(connect(args))
+
+    def remote(name: str, first: bytes, second: bytes) -> list[bytes]:
+        reply = client.apply_effect(args.effect, [(name, first), ("", second)], parameters, seed=seed,
+                                    fmt="png")
+        return [bytes(a.data) for a in reply.artifacts]
+    return remote
+
+
 def single(artifacts: Iterable[Any]) -> bytes:
     found = list(artifacts)
     if len(found) != 1:
@@ -73,7 +140,7 @@ def single(artifacts: Iterable[Any]) -> bytes:
     return bytes(found[0].data)
 
 
-def apply_to_video(args: argparse.Namespace) -> int:
+def apply_to_video(args: argparse.Namespace, shape: EffectShape | None) -> int:
     from ..engine.codecs.video import OUTPUT_SUFFIXES, VideoError, VideoWriter, probe, read_frames
 
     if len(args.inputs) != 1:
@@ -91,17 +158,60 @@ def apply_to_video(args: argparse.Namespace) -> int:
     output.parent.mkdir(parents=True, exist_ok=True)
     bar = Bar()
     with ExitStack() as stack:
-        effect = frame_effect(args, stack)
         try:
-            with VideoWriter(output, info) as writer:
-                for number, rgb in enumerate(read_frames(info)):
-                    writer.write(rgb_of(effect(f"{source.stem}-{number:06d}.png", png_of(rgb))))
-                    bar.update(number + 1, info.frames, "frames")
+            if shape is not None and shape.in_between:
+                writer = in_between(info, output, pair_effect(args, stack), bar)
+            else:
+                effect = frame_effect(args, stack)
+                with VideoWriter(output, info) as writer:
+                    for number, rgb in enumerate(read_frames(info)):
+                        writer.write(rgb_of(effect(f"{source.stem}-{number:06d}.png", png_of(rgb))))
+                        bar.update(number + 1, info.frames, "frames")
         except VideoError as exc:
             return fail(str(exc))
         finally:
             bar.close()
     print(output)
-    print(f"{writer.written} frames at {float(info.fps):g} fps written{' with audio' if info.audio else ''}",
-          file=sys.stderr)
+    sound = " with audio" if info.audio else ""
+    print(f"{writer.written} frames at {float(writer.fps):g} fps written{sound}", file=sys.stderr)
     return EXIT_OK
+
+
+def in_between(info: Any, output: Path, effect: PairEffect, bar: Bar) -> Any:
+    """The video with the effect's frames between every two of the source's, at the rate that
+    keeps its duration (see the module's docstring); returns the finished writer."""
+    from ..engine.codecs.video import VideoWriter, read_frames
+
+    frames: Iterator[Any] = read_frames(info)
+    first = next(frames)
+    previous, previous_png = first, png_of(first)
+    writer: Any = None
+    made_per_pair = 0
+    try:
+        for number, rgb in enumerate(frames, 1):
+            png = png_of(rgb)
+            made = effect(f"{info.path.stem}-{number - 1:06d}.png", previous_png, png)
+            if writer is None:
+                if not made:
+                    raise RequestError("the effect made no frame between two frames")
+                made_per_pair = len(made)
+                writer = VideoWriter(output, info, rate=info.fps * Fraction(made_per_pair + 1))
+                writer.write(previous)
+            elif len(made) != made_per_pair:
+                raise RequestError(f"the effect made {len(made)} frames between frames {number - 1} and "
+                                   f"{number}, {made_per_pair} before: a video needs as many each time")
+            for between in made:
+                writer.write(rgb_of(between))
+            writer.write(rgb)
+            previous_png = png
+            bar.update(number + 1, info.frames, "frames")
+        if writer is None:
+            raise RequestError(f"{info.path.name}: one frame has no frame after it to interpolate towards")
+        for _ in range(made_per_pair):  # the last frame's interval, held: the sound stays in sync
+            writer.write(rgb)
+        writer.finish()
+        return writer
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise

@@ -20,7 +20,8 @@ from ..runtime.sessions import LoadedModel, ModelOverrides, Runtime, RuntimeOpti
 from ..runtime.versions import VersionPolicy
 from .codecs.decoders import DecodeCancelled, DecodeError, decode_image
 from .codecs.encoders import Encoder
-from .effect import Effect, Picture
+from .codecs.video_inputs import decode_clip, sniff_video
+from .effect import VIDEO_INPUT_FORMATS, DecodedInput, Effect
 from .errors import FieldViolation, InvalidArgument, NotFound, Unavailable
 from .generator import Cancelled, Chunk, Generator, Media, Progress
 from .latent import Variations
@@ -260,7 +261,7 @@ class Engine:
         """
         effect = self._find(self.effects, "effect", name)
         params, violations = validate_parameters(name, effect.parameters, parameters)
-        pictures: list[Picture] = []
+        pictures: list[DecodedInput] = []
         wrong_count = check_input_count(effect, len(inputs))
         if wrong_count is not None:
             violations.append(wrong_count)
@@ -273,10 +274,13 @@ class Engine:
         return self._admit(effect, params, violations, fmt, seed, sources=inputs, pictures=pictures)
 
     def _decode_inputs(self, effect: Effect, inputs: Sequence[EffectInput], violations: list[FieldViolation],
-                       cancel: threading.Event | None) -> list[Picture]:
-        pictures: list[Picture] = []
+                       cancel: threading.Event | None) -> list[DecodedInput]:
+        pictures: list[DecodedInput] = []
         for i, item in enumerate(inputs):
             try:
+                if item.path is not None or sniff_video(item.data[:64]) is not None:
+                    pictures.append(self._clip(effect, item))
+                    continue
                 pictures.append(decode_image(item.data, self.settings.max_input_pixels, item.name,
                                              effect.input_formats, cancel=cancel))
             except DecodeCancelled:
@@ -287,10 +291,19 @@ class Engine:
                 raise Cancelled()
         return pictures
 
+    def _clip(self, effect: Effect, item: EffectInput) -> DecodedInput:
+        """A video input, probed but not decoded (an effect that takes video reads its frames)."""
+        accepted = tuple(f for f in effect.input_formats if f in VIDEO_INPUT_FORMATS)
+        if not accepted:
+            raise DecodeError(f"{effect.name} takes images, not video files: send the frames "
+                              "(museforge apply decodes a video for a frame-wise effect)")
+        return decode_clip(None if item.path is not None else item.data, item.path, item.name, accepted,
+                           self.settings.max_input_pixels)
+
     def _admit(
         self, declared: Generator | Effect, params: BaseModel | None, violations: list[FieldViolation],
         fmt: str, seed: int | None, *, count: int = 1, sources: Sequence[EffectInput] = (),
-        pictures: Sequence[Picture] = (),
+        pictures: Sequence[DecodedInput] = (),
     ) -> PreparedRequest:
         """Format and seed checked last, then every problem found reported at once, or the request."""
         fmt, seed = check_format_and_seed(declared.name, declared.formats, self.encoders, fmt, seed,

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 from pydantic import BaseModel
 
 from .generator import GenerationContext, Media, ModelSource, Progress, check_declaration
 
+if TYPE_CHECKING:
+    from .codecs.video import VideoInfo
+
 # Formats every image effect can read (core decoders, see museforge.engine.codecs.decoders).
 IMAGE_INPUT_FORMATS = ("png", "png16", "jpeg", "webp", "exr")
+# Containers an effect may take whole as a :class:`Clip` (decoded by FFmpeg through PyAV).
+VIDEO_INPUT_FORMATS = ("mp4", "mov", "mkv", "webm")
 
 
 @dataclass(frozen=True)
@@ -44,7 +50,51 @@ class Picture:
         return int(self.colour.shape[2])
 
 
-ApplyFn = Callable[[GenerationContext, Any, Sequence[Picture], int], Iterator["Progress | Media"]]
+@dataclass(frozen=True)
+class Clip:
+    """One input video, as an effect that takes video files receives it.
+
+    Nothing is decoded up front: :meth:`frames` decodes one frame at a time (optionally
+    scaled down by FFmpeg), so an effect's memory stays a few frames whatever the length.
+    """
+
+    info: VideoInfo
+    format: str  # "mp4", "mov", "mkv" or "webm"
+    name: str = ""
+
+    @property
+    def width(self) -> int:
+        return self.info.width
+
+    @property
+    def height(self) -> int:
+        return self.info.height
+
+    @property
+    def fps(self) -> Fraction:
+        return self.info.fps
+
+    @property
+    def frame_count(self) -> int:
+        """As the container states it (or its duration times its rate)."""
+        return self.info.frames
+
+    @property
+    def timecode(self) -> str | None:
+        """The source's starting timecode (e.g. "01:00:00:00"), when it carries one."""
+        return self.info.timecode
+
+    def frames(self, size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
+        """Every frame, in order, as (height, width, 3) uint8 RGB, scaled to ``size``
+        (width, height) by area averaging when given; a damaged file raises ``ValueError``
+        naming it."""
+        from .codecs.video import read_frames
+
+        return read_frames(self.info, size)
+
+
+DecodedInput = Union[Picture, Clip]  # noqa: UP007 - a runtime alias, kept readable on 3.10
+ApplyFn = Callable[[GenerationContext, Any, Sequence[Any], int], Iterator["Progress | Media"]]
 
 
 @dataclass(frozen=True)
@@ -52,8 +102,9 @@ class Effect:
     """An effect declaration, registered through ``register_effects``.
 
     ``apply(ctx, params, inputs, seed)`` yields :class:`Progress` and :class:`Media`,
-    like a generator's ``generate``; ``inputs`` are the decoded pictures, between
-    ``min_inputs`` and ``max_inputs`` of them. Media from an effect may carry
+    like a generator's ``generate``; ``inputs`` are the decoded inputs, between
+    ``min_inputs`` and ``max_inputs`` of them: a :class:`Picture` each, or a :class:`Clip`
+    for a video when ``input_formats`` names video containers. Media from an effect may carry
     ``colorspace="linear"`` (see :class:`Media`) so film frames stay scene-linear.
     """
 
@@ -68,7 +119,7 @@ class Effect:
     min_inputs: int = 1
     max_inputs: int = 1
     # Cross-field checks a schema cannot state: (params, inputs) -> [(field, problem)].
-    check: Callable[[Any, Sequence[Picture]], list[tuple[str, str]]] | None = None
+    check: Callable[[Any, Sequence[Any]], list[tuple[str, str]]] | None = None
     # Longest one call may run, in seconds (None: the server's generator_timeout_seconds).
     timeout: float | None = None
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationInfo
 
 from ..runtime.model_source import ModelSource
 
-MODALITIES = ("image", "audio", "mesh")
+MODALITIES = ("image", "audio", "mesh", "video")
 
 
 class LimitExceeded(ValueError):

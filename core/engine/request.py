@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from .. import __version__
 from ..runtime.sessions import LoadedModel
 from .codecs.encoders import Encoder
-from .effect import Effect, Picture
+from .effect import Clip, DecodedInput, Effect
 from .generator import Chunk, GenerationContext, Generator, Media, Progress
 
 
@@ -37,6 +37,18 @@ class EffectInput:
 
     data: bytes
     name: str = ""  # the caller's name for it (a frame's file name), for provenance
+    # A local video file read where it lies instead of ``data`` (in-process callers only:
+    # the CLI's --local; a request from the network always carries its bytes).
+    path: Path | None = None
+
+    def sha256(self) -> str:
+        if self.path is None:
+            return hashlib.sha256(self.data).hexdigest()
+        digest = hashlib.sha256()
+        with open(self.path, "rb") as file:
+            while block := file.read(1 << 20):
+                digest.update(block)
+        return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -53,7 +65,7 @@ class PreparedRequest:
     encoder: Encoder
     parameters_json: str
     count: int = 1  # a generator's; an effect makes as many media as its inputs call for
-    inputs: tuple[Picture, ...] = ()
+    inputs: tuple[DecodedInput, ...] = ()
     inputs_json: str = "[]"  # name, format, size and sha256 of every input, for provenance
     steering: str = ""  # what chose the draws of a request with a preference (JSON), for provenance
 
@@ -81,13 +93,16 @@ class PreparedRequest:
         return self.declared.generate(ctx, self.params, self.seed, self.count)
 
 
-def describe_inputs(inputs: Sequence[EffectInput], pictures: Sequence[Picture]) -> str:
+def describe_inputs(inputs: Sequence[EffectInput], decoded: Sequence[DecodedInput]) -> str:
     """The inputs as provenance records them (each decoded, so the two line up)."""
-    return json.dumps([
-        {"name": item.name, "format": pic.format, "width": pic.width, "height": pic.height,
-         "sha256": hashlib.sha256(item.data).hexdigest()}
-        for item, pic in zip(inputs, pictures, strict=True)
-    ])
+    records = []
+    for item, each in zip(inputs, decoded, strict=True):
+        record: dict[str, object] = {"name": item.name, "format": each.format, "width": each.width,
+                                     "height": each.height}
+        if isinstance(each, Clip):
+            record.update(fps=str(each.fps), frames=each.frame_count)
+        records.append({**record, "sha256": item.sha256()})
+    return json.dumps(records)
 
 
 def shared_provenance(request: PreparedRequest, models: Sequence[LoadedModel]) -> dict[str, str]:

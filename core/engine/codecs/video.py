@@ -14,9 +14,10 @@ damaged, a variable frame rate, no frames, too long) raise :class:`VideoError` n
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -29,6 +30,7 @@ OUTPUT_SUFFIXES = {".mp4": "H.264 in MP4", ".mov": "ProRes 422 HQ in QuickTime"}
 MAX_SECONDS = 2 * 3600  # longer inputs are refused: hours of frames through an effect is a batch job
 VFR_TOLERANCE = 0.01  # average and nominal frame rates further apart than this: variable frame rate
 VFR_PACKETS = 240  # frames whose spacing is checked
+REORDER_DEPTH = 16  # frames a decoder may hold back (H.264 and HEVC allow at most 16)
 VFR_JITTER = 0.25  # a step this far from the usual one (timestamps round to their time base)
 COLOUR_FIELDS = ("color_primaries", "color_trc", "colorspace", "color_range")
 # Audio codecs each container holds as they are; others are re-encoded to the first.
@@ -52,6 +54,17 @@ class VideoInfo:
     colour: dict[str, int]
     timecode: str | None
     audio: str | None  # the audio codec, None without sound
+    # The file's bytes when it came in a request rather than from a path (``path`` then only names it).
+    data: bytes | None = field(default=None, repr=False, compare=False)
+
+    def open(self) -> Any:
+        """The file opened for reading with PyAV (a context manager)."""
+        return _open(self.path, self.data)
+
+
+def _open(path: Path, data: bytes | None) -> Any:
+    av = _av()
+    return av.open(io.BytesIO(data)) if data is not None else av.open(str(path))
 
 
 def _av() -> Any:
@@ -62,22 +75,25 @@ def _av() -> Any:
     return av
 
 
-def probe(path: Path, max_seconds: float = MAX_SECONDS) -> VideoInfo:
-    """What ``path`` holds, or VideoError saying why it cannot be used."""
+def probe(path: Path, max_seconds: float = MAX_SECONDS, data: bytes | None = None) -> VideoInfo:
+    """What ``path`` holds (or ``data``, a file's bytes, ``path`` naming it), or VideoError
+    saying why it cannot be used."""
     av = _av()
     try:
-        container = av.open(str(path))
+        container = _open(path, data)
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
-        raise VideoError(f"{path.name}: not a video this build of FFmpeg can read ({exc})") from None
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise VideoError(f"{path.name}: not a video this build of FFmpeg can read, or damaged "
+                         f"({reason})") from None
     try:
-        return _described(path, container, max_seconds)
+        return _described(path, container, max_seconds, data)
     except av.error.FFmpegError as exc:
         raise VideoError(f"{path.name}: damaged ({exc})") from None
     finally:
         container.close()
 
 
-def _described(path: Path, container: Any, max_seconds: float) -> VideoInfo:
+def _described(path: Path, container: Any, max_seconds: float, data: bytes | None) -> VideoInfo:
     if not container.streams.video:
         raise VideoError(f"{path.name}: holds no video stream")
     stream = container.streams.video[0]
@@ -104,7 +120,7 @@ def _described(path: Path, container: Any, max_seconds: float) -> VideoInfo:
     audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
     colour = {name: int(getattr(context, name, 0) or 0) for name in COLOUR_FIELDS}
     return VideoInfo(path, context.width, context.height, Fraction(fps), frames, seconds, context.name,
-                     colour, timecode, audio)
+                     colour, timecode, audio, data)
 
 
 def _uneven(container: Any, stream: Any) -> bool:
@@ -117,22 +133,29 @@ def _uneven(container: Any, stream: Any) -> bool:
         if len(stamps) >= VFR_PACKETS:
             break
     container.seek(0)
-    if len(stamps) < 3:
+    ordered = np.sort(np.asarray(stamps, dtype=np.float64))
+    if len(stamps) >= VFR_PACKETS:
+        # Packets come in decode order: with B-frames the window's last frames in display order
+        # may still be ahead in the file. Their gaps say nothing of the rate.
+        ordered = ordered[:-REORDER_DEPTH]
+    if len(ordered) < 3:
         return False
-    steps = np.diff(np.sort(np.asarray(stamps, dtype=np.float64)))
+    steps = np.diff(ordered)
     usual = float(np.median(steps))
     return usual > 0 and bool(np.any(np.abs(steps - usual) > VFR_JITTER * usual))
 
 
-def read_frames(info: VideoInfo) -> Iterator[np.ndarray]:
-    """Every frame as (height, width, 3) uint8 RGB, one at a time, in display order."""
+def read_frames(info: VideoInfo, size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
+    """Every frame as (height, width, 3) uint8 RGB, one at a time, in display order; scaled
+    to ``size`` (width, height) by area averaging when given (FFmpeg's scaler, cheap)."""
     av = _av()
-    with av.open(str(info.path)) as container:
+    scaled = {} if size is None else {"width": size[0], "height": size[1], "interpolation": "AREA"}
+    with info.open() as container:
         container.streams.video[0].thread_type = "AUTO"
         done = 0
         try:
             for frame in container.decode(video=0):
-                yield frame.to_ndarray(format="rgb24")
+                yield frame.to_ndarray(format="rgb24", **scaled)
                 done += 1
         except av.error.FFmpegError as exc:
             raise VideoError(f"{info.path.name}: damaged after frame {done} ({exc})") from None
@@ -144,16 +167,17 @@ def read_frames(info: VideoInfo) -> Iterator[np.ndarray]:
 
 
 class VideoWriter:
-    """Encodes RGB frames to ``path`` (.mp4 or .mov) at the source's rate, colour and timecode,
+    """Encodes RGB frames to ``path`` (.mp4 or .mov) at the source's rate (or ``rate``), colour and timecode,
     with the source's audio muxed in as the frames reach it (never more than a frame's worth
     of sound held). Use as a context manager; nothing is left at ``path`` unless it completes."""
 
-    def __init__(self, path: Path, source: VideoInfo) -> None:
+    def __init__(self, path: Path, source: VideoInfo, rate: Fraction | None = None) -> None:
         suffix = path.suffix.lower()
         if suffix not in OUTPUT_SUFFIXES:
             raise VideoError(f"{path.name}: videos are written as "
                              + " or ".join(f"{s} ({what})" for s, what in OUTPUT_SUFFIXES.items()))
         self.path, self.source, self.suffix = path, source, suffix
+        self.fps = rate or source.fps  # another rate than the source's: frames were made in between
         self._partial = path.with_name(f".{path.name}.partial{suffix}")
         self._container: Any = None
         self._stream: Any = None
@@ -175,12 +199,12 @@ class VideoWriter:
         av = _av()
         self._container = av.open(str(self._partial), "w")
         if self.suffix == ".mp4":
-            stream = self._container.add_stream("libx264", rate=self.source.fps,
+            stream = self._container.add_stream("libx264", rate=self.fps,
                                                 options={"crf": "18", "preset": "medium"})
             stream.pix_fmt = "yuv420p"
             width, height = width - width % 2, height - height % 2  # 4:2:0 needs even sides
         else:
-            stream = self._container.add_stream("prores_ks", rate=self.source.fps, options={"profile": "3"})
+            stream = self._container.add_stream("prores_ks", rate=self.fps, options={"profile": "3"})
             stream.pix_fmt = "yuv422p10le"
             width -= width % 2
         stream.width, stream.height = width, height
@@ -191,7 +215,7 @@ class VideoWriter:
             stream.metadata["timecode"] = self.source.timecode
         self._stream = stream
         if self.source.audio:
-            self._sound = av.open(str(self.source.path))
+            self._sound = self.source.open()
             self._audio = _AudioCarry(self._sound, self._container, self.suffix)
 
     def write(self, rgb: np.ndarray) -> None:
@@ -209,11 +233,11 @@ class VideoWriter:
         colour = self.source.colour
         frame = frame.reformat(format=stream.pix_fmt, dst_colorspace=colour.get("colorspace") or None,
                                dst_color_range=colour.get("color_range") or None)
-        frame.pts, frame.time_base = self.written, 1 / self.source.fps
+        frame.pts, frame.time_base = self.written, 1 / self.fps
         self._container.mux(stream.encode(frame))
         self.written += 1
         if self._audio is not None:
-            self._audio.mux_until(float(self.written / self.source.fps))
+            self._audio.mux_until(float(self.written / self.fps))
 
     def finish(self) -> None:
         if self._container is None:

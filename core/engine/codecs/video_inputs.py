@@ -1,0 +1,50 @@
+"""Video files as effect inputs: recognised by their first bytes, probed, handed over as a Clip.
+
+A video reaches an effect undecoded (:class:`museforge.engine.effect.Clip`); only its header
+and the first packets' timestamps are read here, so a request is refused (damaged, a
+variable frame rate, no frames, too long, frames too large) before any work is queued.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..effect import Clip
+from .decoders import DecodeError
+from .video import VideoError, probe
+
+MATROSKA_MAGIC = b"\x1a\x45\xdf\xa3"
+QUICKTIME_BOXES = (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip")
+
+
+def sniff_video(head: bytes) -> str | None:
+    """The container from a file's first bytes: "mp4", "mov", "mkv", "webm" or None."""
+    if head.startswith(MATROSKA_MAGIC):
+        return "webm" if b"webm" in head[:64] else "mkv"
+    if head[4:8] in QUICKTIME_BOXES:
+        return "mov" if head[4:8] != b"ftyp" or head[8:12] == b"qt  " else "mp4"
+    return None
+
+
+def decode_clip(data: bytes | None, path: Path | None, name: str, accepted: tuple[str, ...],
+                max_pixels: int) -> Clip:
+    """A Clip of a video given as bytes or (local callers only) as a path; DecodeError if unusable."""
+    if path is not None:
+        with open(path, "rb") as file:
+            head = file.read(64)
+    else:
+        head = (data or b"")[:64]
+    fmt = sniff_video(head)
+    if fmt is None:
+        raise DecodeError("not a video container museforge reads (MP4, MOV, MKV or WebM)")
+    if fmt not in accepted:
+        raise DecodeError(f"{fmt} input is not accepted here; use one of {list(accepted)}")
+    label = Path(name or path.name if path is not None else name or f"input.{fmt}")
+    try:
+        info = probe(path if path is not None else label, data=None if path is not None else data)
+    except VideoError as exc:
+        raise DecodeError(str(exc)) from None
+    if info.width * info.height > max_pixels:
+        raise DecodeError(f"{label.name}: frames of {info.width}x{info.height} exceed the limit of "
+                          f"{max_pixels} pixels")
+    return Clip(info, fmt, name or label.name)

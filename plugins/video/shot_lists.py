@@ -1,0 +1,135 @@
+"""A video's shots as files an editor opens: JSON, a CMX 3600 EDL and OpenTimelineIO.
+
+The list is what ``video.shots`` yields as its media (``kind="video"``). Shots run from
+one boundary to the next; a gradual transition is cut at its middle frame in the EDL and
+the OpenTimelineIO timeline, and every format also names its frames and confidence.
+Timecodes start at the source's own timecode when it has one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+from museforge import Encoder, Media, provenance_json
+
+from .shot_boundaries import Boundary
+from .timecode import frames_of, timebase, timecode_of
+
+
+@dataclass(frozen=True)
+class ShotList:
+    name: str  # the source video's name
+    fps: Fraction
+    frames: int  # frames decoded
+    start_timecode: str | None
+    boundaries: tuple[Boundary, ...]
+
+    @property
+    def cuts(self) -> list[int]:
+        """The first frame of every shot after the first (a gradual transition's middle)."""
+        return [b.frame for b in self.boundaries]
+
+    @property
+    def shots(self) -> list[tuple[int, int]]:
+        """[start, end) frames of every shot."""
+        edges = [0, *self.cuts, self.frames]
+        return [(a, b) for a, b in itertools.pairwise(edges) if b > a]
+
+    def timecode(self, frame: int) -> str:
+        return timecode_of(frames_of(self.start_timecode, self.fps) + frame, self.fps)
+
+
+def encode_json(shots: ShotList, provenance: Mapping[str, str]) -> bytes:
+    document = {
+        "video": shots.name, "fps": str(shots.fps), "frames": shots.frames,
+        "start_timecode": shots.timecode(0),
+        "boundaries": [{"kind": b.kind, "start": b.start, "end": b.end, "frame": b.frame,
+                        "timecode": shots.timecode(b.frame), "seconds": round(float(b.frame / shots.fps), 4),
+                        "confidence": round(b.confidence, 4)} for b in shots.boundaries],
+        "shots": [{"start": a, "end": b, "start_timecode": shots.timecode(a),
+                   "end_timecode": shots.timecode(b)} for a, b in shots.shots],
+        "museforge": json.loads(provenance_json(provenance)),
+    }
+    return (json.dumps(document, indent=1) + "\n").encode()
+
+
+def _reel(name: str) -> str:
+    """An EDL reel name: up to 8 letters or digits (the CMX 3600 field)."""
+    kept = "".join(c for c in name.rsplit(".", 1)[0].upper() if c.isalnum())
+    return (kept or "AX")[:8]
+
+
+def encode_edl(shots: ShotList, provenance: Mapping[str, str]) -> bytes:
+    """CMX 3600: an event per shot, source and record timecodes equal (the shots in place)."""
+    title = "".join(c for c in shots.name if c.isprintable())[:70] or "museforge shots"
+    lines = [f"TITLE: {title}", "FCM: NON-DROP FRAME", ""]
+    gradual = {b.frame: b for b in shots.boundaries if b.kind == "gradual"}
+    for number, (start, end) in enumerate(shots.shots, 1):
+        source_in, source_out = shots.timecode(start), shots.timecode(end)
+        lines.append(f"{number:03d}  {_reel(shots.name):<8} V     C        "
+                     f"{source_in} {source_out} {source_in} {source_out}")
+        lines.append(f"* FROM CLIP NAME: {shots.name}")
+        if start in gradual:
+            b = gradual[start]
+            lines.append(f"* GRADUAL TRANSITION: FRAMES {b.start}-{b.end}, CONFIDENCE {b.confidence:.2f}")
+        lines.append("")
+    lines.append(f"* museforge: {provenance_json(provenance)}")
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def _time(value: int, rate: float) -> dict[str, object]:
+    return {"OTIO_SCHEMA": "RationalTime.1", "rate": rate, "value": float(value)}
+
+
+def _range(start: int, duration: int, rate: float) -> dict[str, object]:
+    return {"OTIO_SCHEMA": "TimeRange.1", "duration": _time(duration, rate), "start_time": _time(start, rate)}
+
+
+def encode_otio(shots: ShotList, provenance: Mapping[str, str]) -> bytes:
+    """An OpenTimelineIO timeline (JSON): one video track, a clip per shot, all of one file."""
+    rate = float(shots.fps)
+    origin = frames_of(shots.start_timecode, shots.fps) * rate / timebase(shots.fps)
+    available = {"OTIO_SCHEMA": "TimeRange.1", "duration": _time(shots.frames, rate),
+                 "start_time": _time(round(origin), rate)}
+    reference = {"OTIO_SCHEMA": "ExternalReference.1", "metadata": {}, "name": shots.name,
+                 "available_range": available, "available_image_bounds": None, "target_url": shots.name}
+    confidence = {b.frame: b for b in shots.boundaries}
+    clips = []
+    for number, (start, end) in enumerate(shots.shots, 1):
+        found = confidence.get(start)
+        clips.append({
+            "OTIO_SCHEMA": "Clip.2", "name": f"shot {number:03d}", "effects": [], "markers": [],
+            "enabled": True, "color": None, "active_media_reference_key": "DEFAULT_MEDIA",
+            "media_references": {"DEFAULT_MEDIA": reference},
+            "metadata": {"museforge": {"boundary": found.kind if found else None,
+                                       "confidence": round(found.confidence, 4) if found else None}},
+            "source_range": _range(round(origin) + start, end - start, rate),
+        })
+    track = {"OTIO_SCHEMA": "Track.1", "name": "V1", "kind": "Video", "children": clips, "effects": [],
+             "markers": [], "enabled": True, "color": None, "metadata": {}, "source_range": None}
+    stack = {"OTIO_SCHEMA": "Stack.1", "name": "tracks", "children": [track], "effects": [], "markers": [],
+             "enabled": True, "color": None, "metadata": {}, "source_range": None}
+    timeline = {"OTIO_SCHEMA": "Timeline.1", "name": shots.name, "global_start_time": None, "tracks": stack,
+                "metadata": {"museforge": json.loads(provenance_json(provenance))}}
+    return (json.dumps(timeline, indent=1) + "\n").encode()
+
+
+def _encoder(name: str, media_type: str, extension: str,
+             write: Callable[[ShotList, Mapping[str, str]], bytes]) -> Encoder:
+    def encode(media: Media, provenance: Mapping[str, str]) -> bytes:
+        if not isinstance(media.data, ShotList):
+            raise TypeError(f"{name} encodes a shot list, got {type(media.data).__name__}")
+        return write(media.data, provenance)
+
+    return Encoder(name=name, modality="video", media_type=media_type, extension=extension, encode=encode)
+
+
+SHOT_LIST_ENCODERS: Sequence[Encoder] = (
+    _encoder("json", "application/json", "json", encode_json),
+    _encoder("edl", "text/plain", "edl", encode_edl),
+    _encoder("otio", "application/json", "otio", encode_otio),
+)
