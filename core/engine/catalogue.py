@@ -25,7 +25,7 @@ from .effect import VIDEO_INPUT_FORMATS, DecodedInput, Effect
 from .errors import FieldViolation, InvalidArgument, NotFound, Unavailable
 from .generator import Cancelled, Chunk, Generator, Media, Progress
 from .latent import Variations
-from .pipeline import GenerationState, drive
+from .pipeline import GenerationState, drive, events
 from .plugin_host import PluginHost, PluginRecord
 from .request import (
     Artifact,
@@ -348,6 +348,15 @@ class Engine:
     ) -> list[Artifact]:
         """Validate and run in the calling thread; the artifacts in order."""
         return self._artifacts(self.prepare_effect(name, parameters, inputs, seed, fmt))
+
+    def apply_media(self, name: str, parameters: Mapping[str, Any] | None, inputs: Sequence[EffectInput],
+                    *, seed: int | None = None) -> list[Media]:
+        """Validate and run an effect in the calling thread; its media as they are, unencoded (parts
+        left out): for a caller in this process that encodes the pixels itself, as a video's
+        frames go straight to the video encoder."""
+        request = self.prepare_effect(name, parameters, inputs, seed)
+        state = self.state(request.declared, request.encoder.name)
+        return [e for e in events(state, request) if isinstance(e, Media) and not e.part]
 
     def generate(
         self,

@@ -48,21 +48,15 @@ class GenerationState:
             raise Cancelled()
 
 
-def drive(
-    state: GenerationState, request: PreparedRequest, provenance: Callable[[Media], dict[str, str]]
-) -> Iterator[Progress | Artifact | Chunk]:
-    """Pass progress on, encode media as it comes; a plugin's failure fails this request only."""
+def events(state: GenerationState, request: PreparedRequest) -> Iterator[Progress | Media | Chunk]:
+    """The plugin's events, checked; a plugin's failure fails this request only."""
     what = f"{request.kind} {request.declared.name}"
-    prefix = request.filename_prefix
     try:
         for event in request.start(state):
             state.check_cancelled()
-            if isinstance(event, (Progress, Chunk)):
-                yield event
-            elif isinstance(event, Media):
-                yield encode(request.encoder, event, provenance(event), prefix)
-            else:
+            if not isinstance(event, (Progress, Chunk, Media)):
                 raise TypeError(f"yielded {type(event).__name__}, not Progress, Media or Chunk")
+            yield event
     except Cancelled:
         return
     except ResourceExhausted:
@@ -70,6 +64,15 @@ def drive(
     except Exception as exc:  # the plugin's fault fails this request alone
         log.exception("%s failed", what)
         raise Internal(f"{what} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def drive(
+    state: GenerationState, request: PreparedRequest, provenance: Callable[[Media], dict[str, str]]
+) -> Iterator[Progress | Artifact | Chunk]:
+    """Pass progress on, encode media as it comes."""
+    prefix = request.filename_prefix
+    for event in events(state, request):
+        yield encode(request.encoder, event, provenance(event), prefix) if isinstance(event, Media) else event
 
 
 def encode(encoder: Encoder, media: Media, metadata: dict[str, str], prefix: str) -> Artifact:
