@@ -20,6 +20,7 @@ from typing import Any
 from google.protobuf import json_format
 
 from ..engine.catalogue import Engine
+from ..engine.effect import VIDEO_INPUT_FORMATS
 from ..engine.errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied
 from ..server.structs import struct_to_dict
 from ..v1 import jobs_pb2
@@ -143,6 +144,14 @@ def _check_steps(spec: jobs_pb2.JobSpec, engine: Engine, violations: list[FieldV
                     f"{field}.effect",
                     f"{effect.name} takes {effect.min_inputs} inputs; a job step "
                     "works on one frame at a time",
+                )
+            )
+        elif any(f in VIDEO_INPUT_FORMATS for f in effect.input_formats):
+            violations.append(
+                FieldViolation(
+                    f"{field}.effect",
+                    f"{effect.name} reads a video file whole; a job step works on one frame at a time "
+                    "(call ApplyEffect with the video instead)",
                 )
             )
 

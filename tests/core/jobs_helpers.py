@@ -43,7 +43,7 @@ def job_settings(root: Path, **extra: Any) -> Settings:
         "data_dir": str(root / "data"),
         "job_input_roots": [str(root / "in")],
         "job_output_roots": [str(root / "out")],
-        "plugins": ["effect", "image"],
+        "plugins": ["effect", "image", "video"],
     }
     return Settings(**{**values, **extra})
 

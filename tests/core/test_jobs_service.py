@@ -173,6 +173,11 @@ def test_bad_jobs_name_the_field(jobs: Client) -> None:
     bad = chain_spec(1001, 1002)
     bad.steps.add(effect="effect.interpolate")
     expect_error(jobs, bad, grpc.StatusCode.INVALID_ARGUMENT, "job.steps[2].effect")
+    bad = chain_spec(1001, 1002)
+    bad.steps.add(effect="video.shots")
+    with pytest.raises(grpc.RpcError) as caught:
+        jobs.submit_job(bad)
+    assert "reads a video file whole" in dict(field_violations(caught.value))["job.steps[2].effect"]
     expect_error(jobs, chain_spec(1005, 1001), grpc.StatusCode.INVALID_ARGUMENT, "job.input.last_frame")
     expect_error(jobs, chain_spec(1, 10**7), grpc.StatusCode.INVALID_ARGUMENT, "job.input.last_frame")
     expect_error(
