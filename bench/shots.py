@@ -26,7 +26,7 @@ from pathlib import Path
 from museforge.engine.catalogue import Engine
 from museforge.engine.request import EffectInput
 from museforge.export.dataset_sources import fetch
-from museforge.plugins.video.shot_clips import Clip
+from museforge.plugins.video.shot_clips import ComposedClip
 from museforge.plugins.video.shot_data import FILM_SOURCE, clips, shot_material, write_mp4
 from museforge.plugins.video.shots_quality import Counts, Detection, Truth, count
 
@@ -53,7 +53,7 @@ class Written:
     frames: int
 
 
-def written(made: Sequence[Clip], folder: Path, prefix: str) -> list[Written]:
+def written(made: Sequence[ComposedClip], folder: Path, prefix: str) -> list[Written]:
     out = []
     for i, clip in enumerate(made):
         path = folder / f"{prefix}-{i:03d}.mp4"

@@ -21,7 +21,6 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -194,14 +193,14 @@ def in_between(info: Any, output: Path, effect: PairEffect, bar: Bar) -> Any:
     previous = next(frames)
     writer: Any = None
     made_per_pair = 0
-    try:
+    with ExitStack() as stack:  # the writer, once the first pair says at which rate: finished or removed
         for number, rgb in enumerate(frames, 1):
             made = effect(f"{info.path.stem}-{number - 1:06d}.png", previous, rgb)
             if writer is None:
                 if not made:
                     raise RequestError("the effect made no frame between two frames")
                 made_per_pair = len(made)
-                writer = VideoWriter(output, info, rate=info.fps * Fraction(made_per_pair + 1))
+                writer = stack.enter_context(VideoWriter(output, info, rate=info.fps * (made_per_pair + 1)))
                 writer.write(previous)
             elif len(made) != made_per_pair:
                 raise RequestError(f"the effect made {len(made)} frames between frames {number - 1} and "
@@ -214,10 +213,5 @@ def in_between(info: Any, output: Path, effect: PairEffect, bar: Bar) -> Any:
         if writer is None:
             raise RequestError(f"{info.path.name}: one frame has no frame after it to interpolate towards")
         for _ in range(made_per_pair):  # the last frame's interval, held: the sound stays in sync
-            writer.write(rgb)
-        writer.finish()
-        return writer
-    except BaseException:
-        if writer is not None:
-            writer.abort()
-        raise
+            writer.write(previous)
+    return writer

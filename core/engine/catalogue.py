@@ -297,8 +297,7 @@ class Engine:
         if not accepted:
             raise DecodeError(f"{effect.name} takes images, not video files: send the frames "
                               "(museforge apply decodes a video for a frame-wise effect)")
-        return decode_clip(None if item.path is not None else item.data, item.path, item.name, accepted,
-                           self.settings.max_input_pixels)
+        return decode_clip(item.data, item.path, item.name, accepted, self.settings.max_input_pixels)
 
     def _admit(
         self, declared: Generator | Effect, params: BaseModel | None, violations: list[FieldViolation],

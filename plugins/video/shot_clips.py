@@ -30,7 +30,7 @@ Render = Callable[[int], np.ndarray]  # frame index within the shot -> HEIGHT x 
 
 
 @dataclass(frozen=True)
-class Clip:
+class ComposedClip:
     frames: np.ndarray  # [T, HEIGHT, WIDTH, 3] uint8
     transitions: tuple[Truth, ...]
     strong_motion: bool  # its shots move fast (whip pans, fast zooms, shake)
@@ -209,7 +209,7 @@ def _wipe_mask(rng: np.random.Generator) -> Callable[[float], np.ndarray]:
 
 
 def compose(rng: np.random.Generator, material: Material, shots: int, strong: bool,
-            kinds: Sequence[str] = KINDS, weights: Sequence[float] = KIND_WEIGHTS) -> Clip:
+            kinds: Sequence[str] = KINDS, weights: Sequence[float] = KIND_WEIGHTS) -> ComposedClip:
     """A clip of ``shots`` shots joined by random transitions, with every boundary's frames."""
     frames: list[np.ndarray] = []
     transitions: list[Truth] = []
@@ -252,10 +252,10 @@ def compose(rng: np.random.Generator, material: Material, shots: int, strong: bo
                 mixed = (old if progress < 0.5 else new) * (1 - depth) + level * depth
             frames.append(np.clip(mixed + 0.5, 0, 255).astype(np.uint8))
         transitions.append(Truth(kind, start, len(frames)))
-    return Clip(np.stack(frames), tuple(transitions), strong)
+    return ComposedClip(np.stack(frames), tuple(transitions), strong)
 
 
-def labels(clip: Clip) -> np.ndarray:
+def labels(clip: ComposedClip) -> np.ndarray:
     """[2, T] float32 targets: frame t starts a new shot after a hard cut / lies in a gradual one."""
     target = np.zeros((2, len(clip.frames)), np.float32)
     for transition in clip.transitions:

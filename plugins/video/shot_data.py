@@ -20,7 +20,7 @@ import numpy as np
 from museforge.export.dataset_sources import RegistrySource, fetch
 from museforge.export.datasets import Fingerprint, TrainingData, packaged_image
 
-from .shot_clips import Clip, Material, compose, labels
+from .shot_clips import ComposedClip, Material, compose, labels
 from .shot_features import features_of
 from .shots_quality import Truth
 
@@ -115,7 +115,7 @@ def shot_material(quick: bool) -> ShotMaterial:
         f"{', '.join(HELD_OUT_PHOTOS)}; {described}")
 
 
-def sample_of(clip: Clip) -> Sample:
+def sample_of(clip: ComposedClip) -> Sample:
     truths = clip.transitions
     return Sample(features_of(clip.frames), labels(clip), truths, clip.strong_motion)
 
@@ -134,7 +134,7 @@ def samples(material: Material, count: int, seed: int, workers: int = 2) -> list
         return pool.map(_make, tasks, chunksize=4)
 
 
-def clips(material: Material, count: int, seed: int) -> list[Clip]:
+def clips(material: Material, count: int, seed: int) -> list[ComposedClip]:
     """``count`` clips with their frames (half with strong camera motion), e.g. for the bench."""
     return [compose(np.random.default_rng(seed * 100_003 + i), material, SHOTS_PER_CLIP, i % 2 == 1)
             for i in range(count)]

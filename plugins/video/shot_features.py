@@ -3,7 +3,7 @@
 Frames are analysed at ``ANALYSIS`` (256 x 144, what the decoder scales to) and then
 averaged in 4 x 4 blocks to 64 x 36: training renders its clips at 256 x 144 and takes
 the same path, so the model meets the same numbers when serving. Each frame is compared
-with the frames just before it (kept in a ring of ``LOOKBACK`` + 1 small frames, so memory
+with the frames just before it (what is needed of them kept in small rings, so memory
 does not grow with the video): colour and edge differences, the difference left after the
 best global shift (a pan explains itself, a cut does not), colour histograms near and far,
 how well the previous frame is the mean of its neighbours (true through a dissolve or a
@@ -56,21 +56,27 @@ def _edges(grey: np.ndarray) -> np.ndarray:
     return np.sqrt(gx * gx + gy * gy)
 
 
+_WINDOW = np.outer(np.hanning(SMALL[0]), np.hanning(SMALL[1])).astype(np.float32)
+
+
+def _spectrum(grey: np.ndarray) -> np.ndarray:
+    """The windowed spectrum phase correlation compares (computed once per frame)."""
+    return np.fft.rfft2((grey - grey.mean()) * _WINDOW)
+
+
 def _global_shift(before: np.ndarray, after: np.ndarray) -> tuple[int, int, float]:
-    """The whole-pixel shift (dy, dx) that best maps ``before`` onto ``after`` (phase
-    correlation, windowed), and the correlation peak: near 1 when one shift explains all."""
-    window = np.outer(np.hanning(before.shape[0]), np.hanning(before.shape[1])).astype(np.float32)
-    a = np.fft.rfft2((before - before.mean()) * window)
-    b = np.fft.rfft2((after - after.mean()) * window)
-    cross = b * np.conj(a)
+    """The whole-pixel shift (dy, dx) that best maps the frame of spectrum ``before`` onto that
+    of ``after`` (phase correlation), and the correlation peak: near 1 when one shift explains all."""
+    cross = after * np.conj(before)
     cross /= np.abs(cross) + 1e-6
-    surface = np.fft.irfft2(cross, s=before.shape)
+    height, width = SMALL
+    surface = np.fft.irfft2(cross, s=SMALL)
     peak = int(np.argmax(surface))
-    dy, dx = divmod(peak, before.shape[1])
-    if dy > before.shape[0] // 2:
-        dy -= before.shape[0]
-    if dx > before.shape[1] // 2:
-        dx -= before.shape[1]
+    dy, dx = divmod(peak, width)
+    if dy > height // 2:
+        dy -= height
+    if dx > width // 2:
+        dx -= width
     return dy, dx, float(surface.flat[peak])
 
 
@@ -85,11 +91,16 @@ def _shifted_difference(before: np.ndarray, after: np.ndarray, dy: int, dx: int)
 
 
 class FrameFeatures:
-    """Feature vectors of a stream of frames, one per frame pushed (the first compares with itself)."""
+    """Feature vectors of a stream of frames, one per frame pushed (the first compares with itself).
+
+    What a frame's features need of it again later (its grey, edges, spectrum, histogram) is
+    kept from when it was pushed, so each frame is analysed once."""
 
     def __init__(self) -> None:
-        self._frames: deque[np.ndarray] = deque(maxlen=LOOKBACK + 1)
-        self._greys: deque[np.ndarray] = deque(maxlen=3)
+        self._previous: np.ndarray | None = None  # the last frame pushed
+        self._greys: deque[np.ndarray] = deque(maxlen=2)
+        self._edges: np.ndarray | None = None
+        self._spectrum: np.ndarray | None = None
         self._hists: deque[np.ndarray] = deque(maxlen=LOOKBACK + 1)
         self._last_difference: np.ndarray | None = None
 
@@ -97,14 +108,16 @@ class FrameFeatures:
         """The features of ``frame`` (a :func:`small_frame`) against the frames before it."""
         grey = frame @ _GREY
         hist = _histogram(frame)
-        previous = self._frames[-1] if self._frames else frame
+        edges = _edges(grey)
+        spectrum = _spectrum(grey)
+        previous = frame if self._previous is None else self._previous
         previous_grey = self._greys[-1] if self._greys else grey
         before_last = self._greys[-2] if len(self._greys) > 1 else previous_grey
         far_hist = self._hists[0] if self._hists else hist
         near_hist = self._hists[-1] if self._hists else hist
 
         difference = grey - previous_grey
-        dy, dx, peak = _global_shift(previous_grey, grey)
+        dy, dx, peak = _global_shift(spectrum if self._spectrum is None else self._spectrum, spectrum)
         change = np.abs(frame - previous).mean(axis=2)
         span = np.abs(grey - before_last).mean()
         residual = np.abs(previous_grey - 0.5 * (before_last + grey)).mean() / (span + 0.01)
@@ -117,7 +130,7 @@ class FrameFeatures:
         values = (
             float(change.mean()),
             _shifted_difference(previous_grey, grey, dy, dx),
-            float(np.abs(_edges(grey) - _edges(previous_grey)).mean()),
+            float(np.abs(edges - (edges if self._edges is None else self._edges)).mean()),
             0.5 * float(np.abs(hist - near_hist).sum()),
             0.5 * float(np.abs(hist - far_hist).sum()),
             float(span),
@@ -130,7 +143,7 @@ class FrameFeatures:
             float(grey.std()),
             brightness - float(previous_grey.mean()),
         )
-        self._frames.append(frame)
+        self._previous, self._edges, self._spectrum = frame, edges, spectrum
         self._greys.append(grey)
         self._hists.append(hist)
         self._last_difference = difference

@@ -26,25 +26,26 @@ def sniff_video(head: bytes) -> str | None:
     return None
 
 
-def decode_clip(data: bytes | None, path: Path | None, name: str, accepted: tuple[str, ...],
+def decode_clip(data: bytes, path: Path | None, name: str, accepted: tuple[str, ...],
                 max_pixels: int) -> Clip:
-    """A Clip of a video given as bytes or (local callers only) as a path; DecodeError if unusable."""
+    """A Clip of a video given as ``data`` or, for callers in this process only, read where it lies
+    at ``path`` (``data`` then unused); DecodeError saying why it cannot be used."""
     if path is not None:
         with open(path, "rb") as file:
             head = file.read(64)
     else:
-        head = (data or b"")[:64]
+        head = data[:64]
     fmt = sniff_video(head)
     if fmt is None:
         raise DecodeError("not a video container museforge reads (MP4, MOV, MKV or WebM)")
     if fmt not in accepted:
         raise DecodeError(f"{fmt} input is not accepted here; use one of {list(accepted)}")
-    label = Path(name or path.name if path is not None else name or f"input.{fmt}")
+    label = name or (path.name if path is not None else f"input.{fmt}")
     try:
-        info = probe(path if path is not None else label, data=None if path is not None else data)
+        info = probe(path, data=None) if path is not None else probe(Path(label), data=data)
     except VideoError as exc:
         raise DecodeError(str(exc)) from None
     if info.width * info.height > max_pixels:
-        raise DecodeError(f"{label.name}: frames of {info.width}x{info.height} exceed the limit of "
+        raise DecodeError(f"{label}: frames of {info.width}x{info.height} exceed the limit of "
                           f"{max_pixels} pixels")
-    return Clip(info, fmt, name or label.name)
+    return Clip(info, fmt, label)

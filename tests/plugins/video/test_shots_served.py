@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from museforge.client import Client, field_violations
-from museforge.plugins.video.shot_clips import Clip, Material, compose
+from museforge.plugins.video.shot_clips import ComposedClip, Material, compose
 from museforge.plugins.video.shot_data import HELD_OUT_PHOTOS, photo, write_mp4
 from museforge.plugins.video.shots_quality import Detection, count
 from tests.core.test_cli import museforge
@@ -21,7 +21,7 @@ EFFECT = "video.shots"
 
 
 @pytest.fixture(scope="module")
-def clip() -> Clip:
+def clip() -> ComposedClip:
     """Five shots of photographs the model never saw, hard cuts and gradual transitions mixed."""
     material = Material(tuple(photo(p) for p in HELD_OUT_PHOTOS), ())
     return compose(np.random.default_rng(5), material, shots=5, strong=False,
@@ -29,12 +29,12 @@ def clip() -> Clip:
 
 
 @pytest.fixture(scope="module")
-def video(clip: Clip, tmp_path_factory: pytest.TempPathFactory) -> bytes:
+def video(clip: ComposedClip, tmp_path_factory: pytest.TempPathFactory) -> bytes:
     path = tmp_path_factory.mktemp("shots") / "take.mp4"
     return write_mp4(clip.frames, path, fps=25, timecode="01:00:00:00").read_bytes()
 
 
-def test_the_shots_of_an_mp4_as_json(client: Client, clip: Clip, video: bytes) -> None:
+def test_the_shots_of_an_mp4_as_json(client: Client, clip: ComposedClip, video: bytes) -> None:
     [artifact] = client.apply_effect(EFFECT, [("take.mp4", video)], fmt="json").artifacts
     document = json.loads(artifact.data)
     assert document["video"] == "take.mp4" and document["fps"] == "25"
