@@ -5,10 +5,13 @@
    the MP4 decoded and re-encoded by museforge.engine.codecs.video (with its AAC sound
    carried), the PNG files read and written one by one. The effect's own work is the same
    in both, so the difference is what the container costs (target: under 10%).
-2. Memory on a long input. A 10-minute 1080p MP4 (25 fps, 15,000 frames, made here with
+2. A batch job over the same MP4 (ranges of a quarter of its frames, joined at the end), with
+   one and two ranges in flight, beside ``museforge apply``'s single stream.
+3. Memory on a long input. A 10-minute 1080p MP4 (25 fps, 15,000 frames, made here with
    libx264 "ultrafast"): ``video.shots`` reads the whole of it; a frame-wise effect runs
-   over its first frames and over the same count of frames of a 10-second clip. Equal
-   peaks say memory does not grow with the length of the file.
+   over its first frames and over the same count of frames of a 10-second clip, and a batch
+   job over as many frames from the middle of the long file (a seek, then those frames).
+   Equal peaks say memory does not grow with the length of the file.
 
 Every row runs in a fresh spawned process; peak RSS is that process's maximum.
 """
@@ -131,9 +134,9 @@ def run_pngs(effect: str, params: dict[str, Any], sources: list[Path], out: Path
 def run_video(effect: str, params: dict[str, Any], source: Path, out: Path, limit: int | None = None) -> Run:
     """The loop of ``museforge apply EFFECT in.mp4 -o out.mp4 --local`` (its own helpers), optionally
     stopping after ``limit`` frames."""
-    from museforge.cli.video_apply import pixels_of, png_of
     from museforge.engine.catalogue import EffectInput
     from museforge.engine.codecs.video import VideoWriter, probe, read_frames
+    from museforge.engine.codecs.video_frames import pixels_of, png_of
 
     engine = _engine()
     info = probe(source)
@@ -145,6 +148,47 @@ def run_video(effect: str, params: dict[str, Any], source: Path, out: Path, limi
             [made] = engine.apply_media(effect, params, [EffectInput(png_of(rgb), f"f{number:06d}.png")])
             writer.write(pixels_of(made))
     return Run(writer.written, time.perf_counter() - started, peak_mb())
+
+
+def run_job(effect: str, params: dict[str, Any], source: Path, out: Path, workers: int, per_item: int,
+            first: int | None = None, last: int | None = None) -> Run:
+    """A batch job over the video, as a server runs it (its store, its executor, its sandbox); its
+    frames, the time until the joined video is on disk, and the process's peak memory."""
+    import shutil
+
+    from google.protobuf import struct_pb2
+
+    from museforge.jobs.paths import Sandbox
+    from museforge.jobs.plan import plan_job
+    from museforge.jobs.runner import LocalExecutor
+    from museforge.jobs.store import JobStore
+    from museforge.v1 import jobs_pb2
+
+    engine = _engine()
+    work = out.parent / f"{out.stem}-job"
+    shutil.rmtree(work, ignore_errors=True)
+    sandbox = Sandbox.of([source.parent], [work])
+    store = JobStore(work / "jobs.sqlite3")
+    spec = jobs_pb2.JobSpec(output_pattern=out.name, seed=1)
+    parameters = struct_pb2.Struct()
+    parameters.update(params)
+    spec.steps.add(effect=effect, parameters=parameters)
+    spec.input.video, spec.input.frames_per_item = source.name, per_item
+    if first is not None and last is not None:
+        spec.input.first_frame, spec.input.last_frame = first, last
+    started = time.perf_counter()
+    plan = plan_job(spec, engine, sandbox, 100_000)
+    job, _ = store.create(plan.spec, plan.items, "local")
+    executor = LocalExecutor(store, engine, sandbox, workers=workers).start()
+    executor.submit(job.id)
+    while not (current := store.get(job.id)) or not current.state.finished:
+        time.sleep(0.05)
+    seconds = time.perf_counter() - started
+    executor.close()
+    if current.failed:
+        raise RuntimeError(f"the job failed: {store.items(job.id)[-1].error}")
+    return Run(int(plan.spec["input"]["last_frame"]) - int(plan.spec["input"].get("first_frame", 0)) + 1,
+               seconds, peak_mb())
 
 
 def run_shots(source: Path) -> Run:
@@ -172,6 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.frames, args.long_minutes, args.memory_frames = 3, 1 / 3, 3
     lines: list[list[str]] = []
     targets: list[tuple[str, str, bool]] = []
+    applied: dict[str, Run] = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         progress(f"writing {args.frames} frames of {size[1]}x{size[0]} as an MP4 and as PNG files")
@@ -191,8 +236,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                           f"{mp4_run.peak_mb:.0f}"])
             targets.append((f"{effect}: the MP4 container costs < {CONTAINER_TARGET:.0%}",
                             f"{cost * 100:+.1f}%", cost < CONTAINER_TARGET))
+            applied[effect] = mp4_run
+        effect, params = EFFECTS[0]
+        per_item = max(args.frames // 4, 1)
+        jobs = [[f"{effect}: museforge apply (one stream)", str(args.frames),
+                 f"{applied[effect].fps:.3f}", f"{applied[effect].peak_mb:.0f}"]]
+        for workers in (1, 2):
+            progress(f"{effect}: a batch job over the MP4, ranges of {per_item}, {workers} in flight")
+            run = in_child(run_job, effect, params, clip, folder / "job.mp4", workers, per_item, timeout=3600)
+            jobs.append([f"{effect}: batch job, ranges of {per_item}, {workers} in flight", str(run.frames),
+                         f"{run.fps:.3f}", f"{run.peak_mb:.0f}"])
+        job_table = table(jobs, ["video through a frame-wise effect", "frames", "frames/s", "peak RSS MB"],
+                          right={1, 2, 3})
         if args.skip_long:
-            print(table(lines, CONTAINER_HEADER, right={2, 3, 4, 5, 6, 7}))
+            print(table(lines, CONTAINER_HEADER, right={2, 3, 4, 5, 6, 7}) + "\n\n" + job_table)
             return 0
         long_frames = round(args.long_minutes * 60 * FPS)
         progress(f"writing a {args.long_minutes:g}-minute {size[1]}x{size[0]} MP4 ({long_frames} frames)")
@@ -201,8 +258,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         megabytes = long_clip.stat().st_size / 1e6
         progress(f"written in {time.perf_counter() - started:.0f} s ({megabytes:.0f} MB)")
         short_clip = write_clip(folder / "short.mp4", 10 * FPS, size)
-        effect, params = EFFECTS[0]
         first = args.memory_frames
+        middle, ranges, minutes = long_frames // 2, max(first // 2, 1), f"{args.long_minutes:g}"
         memory = [
             (f"video.shots, the whole {args.long_minutes:g}-minute file",
              in_child(run_shots, long_clip, timeout=7200)),
@@ -210,11 +267,20 @@ def main(argv: Sequence[str] | None = None) -> int:
              in_child(run_video, effect, params, long_clip, folder / "a.mp4", first, timeout=3600)),
             (f"{effect}, first {first} frames of a 10-second file",
              in_child(run_video, effect, params, short_clip, folder / "b.mp4", first, timeout=3600)),
+            (f"{effect}, batch job over frames {middle}-{middle + first - 1} of the {minutes}-minute file",
+             in_child(run_job, effect, params, long_clip, folder / "c.mp4", 2, ranges, middle,
+                      middle + first - 1, timeout=3600)),
+            (f"{effect}, batch job over frames 0-{first - 1} of a 10-second file",
+             in_child(run_job, effect, params, short_clip, folder / "d.mp4", 2, ranges, 0, first - 1,
+                      timeout=3600)),
         ]
     grows = memory[1][1].peak_mb - memory[2][1].peak_mb
     targets.append(("effect on the long file: peak within 5% of the short file's",
                     f"{grows:+.0f} MB", abs(grows) <= 0.05 * memory[2][1].peak_mb))
-    out = [table(lines, CONTAINER_HEADER, right={2, 3, 4, 5, 6, 7}), "",
+    jumped = memory[3][1].peak_mb - memory[4][1].peak_mb
+    targets.append(("batch job in the middle of the long file: peak within 5% of the short file's",
+                    f"{jumped:+.0f} MB", abs(jumped) <= 0.05 * memory[4][1].peak_mb))
+    out = [table(lines, CONTAINER_HEADER, right={2, 3, 4, 5, 6, 7}), "", job_table, "",
            table([[what, str(run.frames), f"{run.fps:.1f}", f"{run.peak_mb:.0f}"] for what, run in memory],
                  ["long input", "frames", "frames/s", "peak RSS MB"], right={1, 2, 3}), "",
            table([[w, m, "PASS" if ok else "MISS"] for w, m, ok in targets], ["target", "measured", ""],

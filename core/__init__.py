@@ -15,6 +15,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .engine.codecs import timecode
 from .engine.codecs.encoders import (
     PROVENANCE_KEY,
     Encoder,
@@ -33,7 +34,15 @@ from .engine.codecs.image_formats import (
 from .engine.codecs.png_writer import write_png
 from .engine.colour import display_data, linear_to_srgb, srgb_to_linear
 from .engine.deferred_imports import defer_import
-from .engine.effect import IMAGE_INPUT_FORMATS, VIDEO_INPUT_FORMATS, Clip, Effect, Picture
+from .engine.effect import (
+    AUDIO_INPUT_FORMATS,
+    IMAGE_INPUT_FORMATS,
+    VIDEO_INPUT_FORMATS,
+    Clip,
+    Effect,
+    Picture,
+    Sound,
+)
 from .engine.generator import (
     Cancelled,
     Chunk,
@@ -56,8 +65,10 @@ from .engine.hookspecs import (
 from .engine.latent import Draw, Variations, item_choices, latents
 from .engine.recipe import Recipe
 from .engine.tiling import RunTiles, Tiling, mirror_index, run_tiled
+from .engine.video_edit import EditShot, render_edit
 
 __all__ = [
+    "AUDIO_INPUT_FORMATS",
     "IMAGE_ENCODERS",
     "IMAGE_INPUT_FORMATS",
     "PROVENANCE_KEY",
@@ -66,6 +77,7 @@ __all__ = [
     "Chunk",
     "Clip",
     "Draw",
+    "EditShot",
     "Effect",
     "Encoder",
     "GenerationContext",
@@ -82,6 +94,7 @@ __all__ = [
     "RegisterGenerator",
     "RegisterRecipe",
     "RunTiles",
+    "Sound",
     "Tiling",
     "Variations",
     "__version__",
@@ -98,10 +111,12 @@ __all__ = [
     "linear_to_srgb",
     "mirror_index",
     "provenance_json",
+    "render_edit",
     "request_count",
     "run_tiled",
     "software_tag",
     "srgb_to_linear",
+    "timecode",
     "to_pixels",
     "write_png",
 ]

@@ -16,6 +16,7 @@ from .output import EXIT_FAILED, EXIT_OK
 JOB_EPILOG = """examples:
   museforge job submit --step effect.denoise -p sigma=25 --step effect.upscale -p scale=2 \\
       --input 'plates/sh010.####.png' --frames 1001-1240 --output 'clean/sh010.####.exr' --watch
+  museforge job submit --step effect.denoise -p sigma=15 --video takes/sh020.mov --output clean/sh020.mov
   museforge job list --state running
   museforge job watch 3f2a9c0d1e4b5a6f
   museforge job cancel 3f2a9c0d1e4b5a6f
@@ -113,12 +114,31 @@ def add_submit_parser(actions: Subcommands) -> None:
     source = submit.add_mutually_exclusive_group(required=True)
     source.add_argument("--input", metavar="PATTERN", help="frame pattern, e.g. plates/sh010.####.exr")
     source.add_argument("--files", nargs="+", metavar="PATH", help="explicit input files instead")
-    submit.add_argument("--frames", type=frame_range, metavar="FIRST-LAST", help="frame range for --input")
+    source.add_argument(
+        "--video",
+        metavar="PATH",
+        help="a video file (MP4, MOV, MKV, WebM) instead: its frames in ranges, joined into the --output "
+        "video (.mp4 or .mov) with its sound",
+    )
+    submit.add_argument(
+        "--frames",
+        type=frame_range,
+        metavar="FIRST-LAST",
+        help="frame range for --input; for --video, frames counted from 0 (default: all)",
+    )
+    submit.add_argument(
+        "--frames-per-item",
+        type=int,
+        default=0,
+        metavar="N",
+        help="--video: frames per item, the unit done and, after a crash, redone (default 48)",
+    )
     submit.add_argument(
         "--output",
         required=True,
         metavar="PATTERN",
-        help="output pattern, e.g. clean/sh010.####.exr (list inputs count from 0)",
+        help="output pattern, e.g. clean/sh010.####.exr (list inputs count from 0); for --video, the "
+        "video written, e.g. clean/sh010.mp4",
     )
     submit.add_argument("--format", "-f", default="", help="output format (default: each input's)")
     submit.add_argument("--key", default="", help="idempotency key: resubmitting it returns the same job")
@@ -141,6 +161,10 @@ def job_spec(args: argparse.Namespace) -> Any:
         spec.steps.add(effect=step["effect"], parameters=parameters)
     if args.files:
         spec.input.paths.extend(args.files)
+    elif args.video:
+        spec.input.video, spec.input.frames_per_item = args.video, max(args.frames_per_item, 0)
+        if args.frames is not None:
+            spec.input.first_frame, spec.input.last_frame = args.frames
     else:
         if args.frames is None:
             raise SystemExit("museforge job submit: --input needs --frames FIRST-LAST")
@@ -209,7 +233,9 @@ def watch(client: Any, job: str, as_json_lines: bool) -> int:
                 if as_json_lines:
                     print(json.dumps(json_format.MessageToDict(item)), flush=True)
                 elif item.state == jobs_pb2.ITEM_STATE_FAILED:
-                    print(f"frame {item.frame} failed: {item.error}", file=sys.stderr)
+                    where = f"frame {item.frame}" if item.last_frame == item.frame else (
+                        f"frames {item.frame}-{item.last_frame}")
+                    print(f"{where} failed: {item.error}", file=sys.stderr)
             if bar_enabled and last is not None and last.total:
                 filled = int(30 * done / last.total)
                 sys.stderr.write(f"\r{last.id} [{'#' * filled}{'.' * (30 - filled)}] {done}/{last.total}")
@@ -237,7 +263,8 @@ def show_status(client: Any, job: str, with_items: bool, as_json_output: bool) -
     print(summary(metadata(operation)))
     for item in items:
         state = str(jobs_pb2.ItemState.Name(item.state)).removeprefix("ITEM_STATE_").lower()
-        print(f"  {item.frame:>8}  {state:<8} {item.output}  {item.error}".rstrip())
+        frames = f"{item.frame}" if item.last_frame == item.frame else f"{item.frame}-{item.last_frame}"
+        print(f"  {frames:>8}  {state:<8} {item.output}  {item.error}".rstrip())
     return EXIT_OK
 
 

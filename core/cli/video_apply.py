@@ -16,7 +16,6 @@ interval, so the video lasts as long as before and its sound stays in sync.
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -26,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.codecs.png_writer import write_png
+from ..engine.codecs.video_frames import pixels_of, png_of, rgb_of
 from ..engine.errors import RequestError
 from .options import connect, settings_from
 from .output import EXIT_OK, EXIT_USAGE, Bar, fail
@@ -77,19 +76,6 @@ def is_video(path: Path) -> bool:
     return path.suffix.lower() in VIDEO_SUFFIXES
 
 
-def png_of(rgb: np.ndarray) -> bytes:
-    # A frame in transit, stored uncompressed: at 1080p that is 11 ms against 141 ms at zlib
-    # level 1, and 6.2 MB against 4.6 MB, which a local network moves faster than level 1 packs.
-    return write_png(rgb, level=0)
-
-
-def rgb_of(png: bytes) -> np.ndarray:
-    """An effect's frame (asked for as 8-bit PNG) as RGB; grey or alpha results brought to it."""
-    from PIL import Image
-
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.uint8)
-
-
 def frame_effect(args: argparse.Namespace, stack: ExitStack) -> FrameEffect:
     """The effect as a function of one frame, here (--local) or on the server."""
     pair = pair_effect(args, stack)
@@ -122,22 +108,6 @@ def pair_effect(args: argparse.Namespace, stack: ExitStack) -> PairEffect:
         reply = client.apply_effect(args.effect, named(name, rgb, after), parameters, seed=seed, fmt="png")
         return [rgb_of(a.data) for a in reply.artifacts]
     return remote
-
-
-def pixels_of(media: Any) -> np.ndarray:
-    """An effect's image as 8-bit RGB, exactly the pixels its PNG would hold (grey spread to
-    three channels, alpha left out, as a PNG decoded to RGB has them)."""
-    from ..engine.codecs.encoders import to_pixels
-    from ..engine.colour import display_data
-
-    pixels = to_pixels(display_data(media.data, media.colorspace))
-    if pixels.dtype == np.uint16:
-        pixels = (pixels >> 8).astype(np.uint8)
-    if pixels.ndim == 2:
-        pixels = pixels[:, :, None]
-    if pixels.shape[2] in (1, 2):  # grey, grey + alpha
-        pixels = np.repeat(pixels[:, :, :1], 3, axis=2)
-    return np.ascontiguousarray(pixels[:, :, :3])
 
 
 def single(results: list[np.ndarray]) -> np.ndarray:

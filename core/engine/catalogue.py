@@ -18,10 +18,11 @@ from pydantic import BaseModel
 from ..config import Settings, model_repository
 from ..runtime.sessions import LoadedModel, ModelOverrides, Runtime, RuntimeOptions
 from ..runtime.versions import VersionPolicy
+from .codecs.audio_inputs import decode_sound, sniff_audio
 from .codecs.decoders import DecodeCancelled, DecodeError, decode_image
 from .codecs.encoders import Encoder
 from .codecs.video_inputs import decode_clip, sniff_video
-from .effect import VIDEO_INPUT_FORMATS, DecodedInput, Effect
+from .effect import AUDIO_INPUT_FORMATS, VIDEO_INPUT_FORMATS, DecodedInput, Effect
 from .errors import FieldViolation, InvalidArgument, NotFound, Unavailable
 from .generator import Cancelled, Chunk, Generator, Media, Progress
 from .latent import Variations
@@ -278,7 +279,12 @@ class Engine:
         pictures: list[DecodedInput] = []
         for i, item in enumerate(inputs):
             try:
-                if item.path is not None or sniff_video(item.data[:64]) is not None:
+                head = _head(item)
+                takes_sound = any(f in AUDIO_INPUT_FORMATS for f in effect.input_formats)
+                if takes_sound and sniff_audio(head) is not None:
+                    pictures.append(decode_sound(item.data, item.path, item.name, effect.input_formats))
+                    continue
+                if item.path is not None or sniff_video(head) is not None:
                     pictures.append(self._clip(effect, item))
                     continue
                 pictures.append(decode_image(item.data, self.settings.max_input_pixels, item.name,
@@ -349,12 +355,12 @@ class Engine:
         return self._artifacts(self.prepare_effect(name, parameters, inputs, seed, fmt))
 
     def apply_media(self, name: str, parameters: Mapping[str, Any] | None, inputs: Sequence[EffectInput],
-                    *, seed: int | None = None) -> list[Media]:
+                    *, seed: int | None = None, cancel: threading.Event | None = None) -> list[Media]:
         """Validate and run an effect in the calling thread; its media as they are, unencoded (parts
         left out): for a caller in this process that encodes the pixels itself, as a video's
-        frames go straight to the video encoder."""
+        frames go straight to the video encoder. ``cancel`` set stops it at the next tile."""
         request = self.prepare_effect(name, parameters, inputs, seed)
-        state = self.state(request.declared, request.encoder.name)
+        state = self.state(request.declared, request.encoder.name, cancel)
         return [e for e in events(state, request) if isinstance(e, Media) and not e.part]
 
     def generate(
@@ -368,3 +374,11 @@ class Engine:
     ) -> list[Artifact]:
         """Validate and run in the calling thread; the artifacts in order."""
         return self._artifacts(self.prepare(name, parameters, seed, count, fmt))
+
+
+def _head(item: EffectInput) -> bytes:
+    """An input's first bytes, which say what it is (read from its file for a caller in this process)."""
+    if item.path is None:
+        return item.data[:64]
+    with open(item.path, "rb") as file:
+        return file.read(64)

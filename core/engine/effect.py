@@ -13,12 +13,15 @@ from pydantic import BaseModel
 from .generator import GenerationContext, Media, ModelSource, Progress, check_declaration
 
 if TYPE_CHECKING:
+    from .codecs.audio_decode import AudioInfo
     from .codecs.video import VideoInfo
 
 # Formats every image effect can read (core decoders, see museforge.engine.codecs.decoders).
 IMAGE_INPUT_FORMATS = ("png", "png16", "jpeg", "webp", "exr")
 # Containers an effect may take whole as a :class:`Clip` (decoded by FFmpeg through PyAV).
 VIDEO_INPUT_FORMATS = ("mp4", "mov", "mkv", "webm")
+# Audio files an effect may take whole as a :class:`Sound` (e.g. a soundtrack).
+AUDIO_INPUT_FORMATS = ("wav", "flac", "ogg", "mp3")
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,45 @@ class Clip:
         return read_frames(self.info, size)
 
 
-DecodedInput = Union[Picture, Clip]  # noqa: UP007 - a runtime alias, kept readable on 3.10
+    def audio(self, rate: int = 48000, channels: int = 1, start: float = 0.0,
+              seconds: float | None = None) -> np.ndarray | None:
+        """The sound from ``start`` for ``seconds`` (None: to the end) as float32 samples
+        (frames, channels) at ``rate``; None when the video has no sound."""
+        from .codecs.audio_decode import decode_samples
+
+        if self.info.audio is None:
+            return None
+        return decode_samples(self.info.open, rate, channels, start, seconds)
+
+
+@dataclass(frozen=True)
+class Sound:
+    """One input audio file (a soundtrack), as an effect that takes audio files receives it.
+
+    Decoded on demand by :meth:`samples`; ``tags`` are the file's own (a museforge piece carries
+    its provenance, tempo included, as ``comment``)."""
+
+    info: AudioInfo
+    format: str  # "wav", "flac", "ogg" or "mp3"
+    name: str = ""
+
+    @property
+    def seconds(self) -> float:
+        return self.info.seconds
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return dict(self.info.tags)
+
+    def samples(self, rate: int = 48000, channels: int = 1, start: float = 0.0,
+                seconds: float | None = None) -> np.ndarray:
+        """float32 samples (frames, channels) at ``rate`` from ``start`` for ``seconds``."""
+        from .codecs.audio_decode import decode_samples
+
+        return decode_samples(self.info.open, rate, channels, start, seconds)
+
+
+DecodedInput = Union[Picture, Clip, Sound]  # noqa: UP007 - a runtime alias, kept readable on 3.10
 ApplyFn = Callable[[GenerationContext, Any, Sequence[Any], int], Iterator["Progress | Media"]]
 
 
@@ -104,7 +145,8 @@ class Effect:
     ``apply(ctx, params, inputs, seed)`` yields :class:`Progress` and :class:`Media`,
     like a generator's ``generate``; ``inputs`` are the decoded inputs, between
     ``min_inputs`` and ``max_inputs`` of them: a :class:`Picture` each, or a :class:`Clip`
-    for a video when ``input_formats`` names video containers. Media from an effect may carry
+    for a video when ``input_formats`` names video containers, or a :class:`Sound` for an audio
+    file when it names audio formats. Media from an effect may carry
     ``colorspace="linear"`` (see :class:`Media`) so film frames stay scene-linear.
     """
 

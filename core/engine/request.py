@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from .. import __version__
 from ..runtime.sessions import LoadedModel
 from .codecs.encoders import Encoder
-from .effect import Clip, DecodedInput, Effect
+from .effect import Clip, DecodedInput, Effect, Sound
 from .generator import Chunk, GenerationContext, Generator, Media, Progress
 
 
@@ -97,8 +97,11 @@ def describe_inputs(inputs: Sequence[EffectInput], decoded: Sequence[DecodedInpu
     """The inputs as provenance records them (each decoded, so the two line up)."""
     records = []
     for item, each in zip(inputs, decoded, strict=True):
-        record: dict[str, object] = {"name": item.name, "format": each.format, "width": each.width,
-                                     "height": each.height}
+        record: dict[str, object] = {"name": item.name, "format": each.format}
+        if isinstance(each, Sound):
+            record.update(seconds=round(each.seconds, 3))
+        else:
+            record.update(width=each.width, height=each.height)
         if isinstance(each, Clip):
             record.update(fps=str(each.fps), frames=each.frame_count)
         records.append({**record, "sha256": item.sha256()})

@@ -11,22 +11,26 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from ..engine.catalogue import Artifact, EffectInput, Engine
 from ..engine.codecs.decoders import sniff
 from ..engine.errors import RequestError, ResourceExhausted
 from .paths import PathRefused, Sandbox
-from .plan import Step
 from .store import ItemState
+
+if TYPE_CHECKING:  # the plan's module imports this one's
+    from .plan import Step
 
 OVERLOAD_RETRIES = 600  # with the queue's retry delay (0.1 s), about a minute of back-off
 LOSSLESS_BETWEEN_STEPS = ("exr", "png16", "png")  # what one step hands the next, best first
 
 
 log = logging.getLogger("museforge.jobs")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -114,19 +118,25 @@ def run_chain(
 def _run_step(
     engine: Engine, step: Step, data: bytes, name: str, seed: int, fmt: str, cancel: threading.Event | None
 ) -> list[Artifact]:
-    """One step; when the models are overloaded (interactive calls fill their queues), wait and retry."""
+    def once() -> list[Artifact]:
+        prepared = engine.prepare_effect(step.effect, step.parameters, [EffectInput(data, name)], seed, fmt)
+        return [e for e in engine.run(prepared, cancel) if isinstance(e, Artifact)]
+
+    return retry_overloaded(once, step.effect, cancel) or []
+
+
+def retry_overloaded(call: Callable[[], T], effect: str, cancel: threading.Event | None) -> T | None:
+    """``call()``; when the models are overloaded (interactive calls fill their queues), wait the
+    advised delay and try again. None when cancelled while waiting (the caller sees the flag)."""
     for _ in range(OVERLOAD_RETRIES):
         try:
-            prepared = engine.prepare_effect(
-                step.effect, step.parameters, [EffectInput(data, name)], seed, fmt
-            )
-            return [e for e in engine.run(prepared, cancel) if isinstance(e, Artifact)]
+            return call()
         except ResourceExhausted as exc:
             if cancel is not None and cancel.wait(exc.retry_after):
-                return []  # cancelled while waiting: the caller sees the flag
+                return None
             if cancel is None:
                 time.sleep(exc.retry_after)
-    raise ItemError(f"{step.effect}: the models stayed overloaded through {OVERLOAD_RETRIES} retries")
+    raise ItemError(f"{effect}: the models stayed overloaded through {OVERLOAD_RETRIES} retries")
 
 
 def _is_16_bit_png(data: bytes) -> bool:
@@ -150,16 +160,8 @@ def run_frame(
     (a cancel or a shutdown): nothing was written and the item stays pending. Every
     executor runs frames through here, so they agree on outcomes byte for byte.
     """
-    expired = threading.Event()
 
-    def expire() -> None:
-        expired.set()
-        halt.set()
-
-    timer = threading.Timer(limits.timeout_seconds, expire)
-    timer.daemon = True
-    timer.start()
-    try:
+    def work() -> None:
         source = sandbox.input_path(source_name)
         target = sandbox.output_path(target_name)
         if not source.is_file():
@@ -167,15 +169,35 @@ def run_frame(
         if source.stat().st_size > limits.max_input_bytes:
             raise ItemError(f"input {source_name} is larger than {limits.max_input_bytes} bytes")
         write_atomic(target, run_chain(engine, steps, source.read_bytes(), source_name, fmt, seed, halt))
+
+    return item_outcome(work, source_name, halt, limits.timeout_seconds, "per frame")
+
+
+def item_outcome(
+    work: Callable[[], None], name: str, halt: threading.Event, seconds: float, limit: str
+) -> tuple[ItemState | None, str]:
+    """Run an item's ``work`` under a time limit of ``seconds`` (which sets ``halt``): DONE, FAILED
+    with the reason, or None when the caller set ``halt`` (nothing written, still pending)."""
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        halt.set()
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        work()
         return ItemState.DONE, ""
     except ItemCancelled:
         if expired.is_set():
-            return ItemState.FAILED, f"ran past the {limits.timeout_seconds:g} s time limit per frame"
+            return ItemState.FAILED, f"ran past the {seconds:g} s time limit {limit}"
         return None, ""
     except (ItemError, PathRefused, OSError) as exc:
         return ItemState.FAILED, str(exc)
-    except Exception as exc:  # an effect's own bug fails this frame alone
-        log.exception("frame %s failed", source_name)
+    except Exception as exc:  # an effect's own bug fails this item alone
+        log.exception("item %s failed", name)
         return ItemState.FAILED, f"{type(exc).__name__}: {exc}"
     finally:
         timer.cancel()

@@ -26,6 +26,7 @@ from ..server.structs import struct_to_dict
 from ..v1 import jobs_pb2
 from .paths import PathRefused, Sandbox, frame_path, has_frame_run
 from .store import ItemPlan
+from .video_plan import plan_video
 
 MAX_SEED = 2**64 - 1
 # Size limits (docs/jobs.md lists them): characters for text, bytes for serialized values.
@@ -65,9 +66,12 @@ def plan_job(spec: jobs_pb2.JobSpec, engine: Engine, sandbox: Sandbox, max_items
         raise InvalidArgument("invalid job: a field is over its size limit", violations)
     denied: list[FieldViolation] = []
     _check_steps(spec, engine, violations)
-    frames = _frames(spec.input, max_items, violations)
     items: list[ItemPlan] = []
-    if frames is not None:
+    resolved: dict[str, Any] = {}
+    frames = None if spec.input.video else _frames(spec.input, max_items, violations)
+    if spec.input.video:
+        items, resolved = plan_video(spec, sandbox, max_items, violations, denied)
+    elif frames is not None:
         if not spec.output_pattern:
             violations.append(FieldViolation("job.output_pattern", "required, e.g. renders/sh010.####.exr"))
         elif len(frames) > 1 and not has_frame_run(spec.output_pattern):
@@ -79,7 +83,7 @@ def plan_job(spec: jobs_pb2.JobSpec, engine: Engine, sandbox: Sandbox, max_items
             )
         else:
             items = _items(spec, frames, sandbox, violations, denied)
-    if spec.format and spec.steps:
+    if spec.format and spec.steps and not spec.input.video:
         last = spec.steps[len(spec.steps) - 1].effect
         if last in engine.effects and spec.format not in engine.effects[last].formats:
             violations.append(
@@ -92,6 +96,7 @@ def plan_job(spec: jobs_pb2.JobSpec, engine: Engine, sandbox: Sandbox, max_items
     if denied:
         raise PermissionDenied("job paths outside the sandbox", denied)
     stored = json_format.MessageToDict(spec, preserving_proto_field_name=True)
+    stored["input"] = {**stored.get("input", {}), **resolved}
     if not spec.HasField("seed"):
         stored["seed"] = str(secrets.randbits(63))  # one seed for every frame: a stable look
     return JobPlan(stored, steps_of(stored), tuple(items))
@@ -110,6 +115,7 @@ def check_sizes(spec: jobs_pb2.JobSpec, max_items: int) -> list[FieldViolation]:
         at_most(f"job.steps[{i}].effect", len(step.effect), MAX_EFFECT_CHARS)
         at_most(f"job.steps[{i}].parameters", step.parameters.ByteSize(), MAX_PARAMETERS_BYTES, "bytes")
     at_most("job.input.pattern", len(spec.input.pattern), MAX_PATH_CHARS)
+    at_most("job.input.video", len(spec.input.video), MAX_PATH_CHARS)
     at_most("job.input.paths", len(spec.input.paths), max_items, "paths")
     at_most("job.input.paths", sum(len(p.encode()) for p in spec.input.paths), MAX_PATHS_BYTES, "bytes")
     long_path = next((i for i, p in enumerate(spec.input.paths) if len(p) > MAX_PATH_CHARS), None)
@@ -144,6 +150,13 @@ def _check_steps(spec: jobs_pb2.JobSpec, engine: Engine, violations: list[FieldV
                     f"{field}.effect",
                     f"{effect.name} takes {effect.min_inputs} inputs; a job step "
                     "works on one frame at a time",
+                )
+            )
+        elif spec.input.video and "png" not in effect.formats:
+            violations.append(
+                FieldViolation(
+                    f"{field}.effect",
+                    f"{effect.name} does not make images; a video's frames need one that does",
                 )
             )
         elif any(f in VIDEO_INPUT_FORMATS for f in effect.input_formats):

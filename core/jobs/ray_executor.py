@@ -24,6 +24,7 @@ import numpy as np
 
 from ..config import Settings, data_directory, keys_path
 from .chain import FrameLimits
+from .item_work import ItemWork
 from .runner import LocalExecutor, _Running
 from .store import Item, ItemState, Job
 
@@ -40,9 +41,7 @@ class FrameWorker:
     def __init__(
         self,
         settings_json: str,
-        steps_json: str,
-        seed: int,
-        fmt: str,
+        spec_json: str,
         flag_name: str,
         timeout: float,
         max_input_bytes: int,
@@ -51,7 +50,6 @@ class FrameWorker:
 
         from ..engine.catalogue import Engine
         from .paths import Sandbox
-        from .plan import Step
 
         settings = Settings.model_validate_json(settings_json)
         self.engine = Engine(settings).start()
@@ -60,8 +58,7 @@ class FrameWorker:
             settings.job_output_roots,
             protected=(data_directory(settings), keys_path(settings).parent),
         )
-        self.steps = [Step(s["effect"], s["parameters"]) for s in json.loads(steps_json)]
-        self.seed, self.fmt = seed, fmt
+        self.work = ItemWork.of(json.loads(spec_json))
         self.limits = FrameLimits(timeout, max_input_bytes)
         self.flag = ray.get_actor(flag_name)
 
@@ -70,12 +67,15 @@ class FrameWorker:
 
         states: list[int] = []
         errors: list[str] = []
-        for source_name, target_name in zip(batch["input"], batch["output"], strict=True):
+        rows = zip(batch["index"], batch["frame"], batch["input"], batch["output"], strict=True)
+        for index, frame, source_name, target_name in rows:
             if ray.get(self.flag.is_set.remote()):
                 states.append(NOT_RUN)
                 errors.append("")
                 continue
-            state, error = self._frame(str(source_name), str(target_name))
+            item = Item("", int(index), int(frame), str(source_name), str(target_name), ItemState.PENDING,
+                        "", 0, 0)
+            state, error = self._item(item)
             states.append(state)
             errors.append(error)
         return {
@@ -84,11 +84,9 @@ class FrameWorker:
             "error": np.array(errors, dtype=object),
         }
 
-    def _frame(self, source_name: str, target_name: str) -> tuple[int, str]:
-        """(item state, error) for one frame; a stop flag set meanwhile halts it at its next tile."""
+    def _item(self, item: Item) -> tuple[int, str]:
+        """(item state, error) for one item; a stop flag set meanwhile halts it at its next tile."""
         import ray
-
-        from .chain import run_frame
 
         halt = threading.Event()
         done = threading.Event()
@@ -101,17 +99,7 @@ class FrameWorker:
 
         threading.Thread(target=watch_flag, daemon=True).start()
         try:
-            state, error = run_frame(
-                self.engine,
-                self.sandbox,
-                self.steps,
-                source_name,
-                target_name,
-                self.fmt,
-                self.seed,
-                halt,
-                self.limits,
-            )
+            state, error = self.work.run(self.engine, self.sandbox, item, halt, self.limits)
         finally:
             done.set()
         return (NOT_RUN, "") if state is None else (int(state), error)
@@ -193,7 +181,8 @@ class RayExecutor(LocalExecutor):
     def _run_items(self, job: Job, running: _Running) -> None:
         import ray
 
-        pending: Sequence[Item] = self.store.items(job.id, [ItemState.PENDING])
+        work = ItemWork.of(job.spec)
+        pending: Sequence[Item] = work.side_by_side(self.store.items(job.id, [ItemState.PENDING]), job.total)
         if not pending:
             return
         flag_name = f"museforge-stop-{job.id}"
@@ -201,7 +190,9 @@ class RayExecutor(LocalExecutor):
         if running.cancel.is_set():  # stopped before the flag existed
             self._flag.set.remote()
         try:
-            rows = [{"index": i.index, "input": i.input, "output": i.output} for i in pending]
+            rows = [
+                {"index": i.index, "frame": i.frame, "input": i.input, "output": i.output} for i in pending
+            ]
             results = ray.data.from_items(rows).map_batches(
                 FrameWorker,
                 batch_size=1,
@@ -210,9 +201,7 @@ class RayExecutor(LocalExecutor):
                 num_gpus=self._gpus_per_worker(),
                 fn_constructor_kwargs={
                     "settings_json": self.settings.model_dump_json(),
-                    "steps_json": json.dumps(job.spec.get("steps", [])),
-                    "seed": int(job.spec["seed"]),
-                    "fmt": str(job.spec.get("format", "")),
+                    "spec_json": json.dumps(job.spec),
                     "flag_name": flag_name,
                     "timeout": self.limits.timeout_seconds,
                     "max_input_bytes": self.limits.max_input_bytes,

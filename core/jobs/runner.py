@@ -22,15 +22,15 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from ..engine.catalogue import Engine
-from .chain import FrameLimits, run_frame
+from .chain import FrameLimits
+from .item_work import ItemWork
 from .paths import Sandbox
-from .plan import Step, steps_of
 from .store import Item, ItemState, Job, JobState, JobStore, StoreError
+from .video_items import VideoJob, discard_parts, join_item
 
 log = logging.getLogger("museforge.jobs")
 EXECUTOR_NAME = "local"
@@ -181,6 +181,7 @@ class LocalExecutor:
         job, running = begun
         try:
             self._run_items(job, running)
+            self._join_video(job, running)
         finally:
             with self._lock:
                 self._running = None
@@ -205,10 +206,8 @@ class LocalExecutor:
 
     def _run_items(self, job: Job, running: _Running) -> None:
         """Run the pending items until done, cancelled or closing."""
-        pending = self.store.items(job.id, [ItemState.PENDING])
-        steps = steps_of(job.spec)
-        seed = int(job.spec["seed"])
-        fmt = str(job.spec.get("format", ""))
+        work = ItemWork.of(job.spec)
+        pending = work.side_by_side(self.store.items(job.id, [ItemState.PENDING]), job.total)
         in_flight: set[Future[None]] = set()
         with ThreadPoolExecutor(self.workers, thread_name_prefix=f"museforge-job-{job.id[:6]}") as pool:
             for item in pending:
@@ -217,27 +216,41 @@ class LocalExecutor:
                 if len(in_flight) >= self.workers:
                     finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                     _raise_first(finished)
-                in_flight.add(pool.submit(self._run_item, job.id, item, steps, seed, fmt, running))
+                in_flight.add(pool.submit(self._run_item, item, work, running))
             finished, _ = wait(in_flight)
             _raise_first(finished)
 
-    def _run_item(
-        self, job_id: str, item: Item, steps: Sequence[Step], seed: int, fmt: str, running: _Running
-    ) -> None:
+    def _run_item(self, item: Item, work: ItemWork, running: _Running) -> None:
         frame = threading.Event()  # set by a cancel, a shutdown or this frame's time limit
         with self._lock:
             if running.cancel.is_set():
                 return
             running.frames.add(frame)
         try:
-            state, error = run_frame(
-                self.engine, self.sandbox, steps, item.input, item.output, fmt, seed, frame, self.limits
-            )
+            state, error = work.run(self.engine, self.sandbox, item, frame, self.limits)
         finally:
             with self._lock:
                 running.frames.discard(frame)
         if state is not None:  # None: stopped with nothing written, still pending
             self._record(running, item.index, state, error)
+
+    def _join_video(self, job: Job, running: _Running) -> None:
+        """A video job's last item, once the ranges have run: join them into the output (or fail,
+        naming the first range not done)."""
+        video = VideoJob.of(job.spec)
+        if video is None or running.cancel.is_set() or running.paused is not None:
+            return
+        items = self.store.items(job.id)
+        if items[-1].state == ItemState.PENDING:
+            state, error = join_item(self.sandbox, video, items[:-1])
+            self._record(running, items[-1].index, state, error)
+
+    def _discard_parts(self, job_id: str) -> None:
+        """A video job that will not be joined leaves no parts behind."""
+        job = self.store.get(job_id)
+        video = None if job is None else VideoJob.of(job.spec)
+        if video is not None:
+            discard_parts(self.sandbox, video)
 
     def _record(self, running: _Running, index: int, state: ItemState, error: str) -> None:
         """Commit an item's outcome; if the store cannot, stop the job's frames (it pauses)."""
@@ -250,6 +263,7 @@ class LocalExecutor:
 
     def _finish_cancelled(self, job_id: str) -> None:
         self.store.skip_pending(job_id)
+        self._discard_parts(job_id)
         self.store.set_state(job_id, JobState.CANCELLED, only_from=(JobState.QUEUED, JobState.RUNNING))
         self._paused.pop(job_id, None)
 
@@ -257,6 +271,7 @@ class LocalExecutor:
         """Give every item still pending a FAILED outcome with ``reason``, and end the job FAILED."""
         for item in self.store.items(job_id, [ItemState.PENDING]):
             self.store.finish_item(job_id, item.index, ItemState.FAILED, reason)
+        self._discard_parts(job_id)
         self.store.set_state(job_id, JobState.FAILED, only_from=(JobState.QUEUED, JobState.RUNNING))
 
 

@@ -45,6 +45,7 @@ from .paths import Sandbox
 from .plan import MAX_DESCRIPTION_CHARS, MAX_KEY_CHARS, plan_job
 from .runner import LocalExecutor
 from .store import Item, ItemState, Job, JobState, JobStore, StoreError
+from .video_items import VideoJob
 
 PREFIX = "jobs/"
 POLL_SECONDS = 0.2
@@ -99,9 +100,14 @@ def metadata_of(job: Job, summary: bool = False) -> jobs_pb2.JobMetadata:
     )
 
 
-def item_of(item: Item) -> jobs_pb2.JobItem:
+def item_of(item: Item, job: Job) -> jobs_pb2.JobItem:
+    video = VideoJob.of(job.spec)
+    if video is None:
+        last = item.frame
+    else:  # a range, or the join (the last item), which covers them all
+        last = video.last if item.index == job.total - 1 else video.last_of(item.frame)
     return message_from(jobs_pb2.JobItem, item, ("index", "frame", "input", "output", "error"),
-                        state=jobs_pb2.ItemState.Name(int(item.state)))
+                        state=jobs_pb2.ItemState.Name(int(item.state)), last_frame=last)
 
 
 def operation_of(
@@ -214,14 +220,14 @@ class JobsBackend:
 
     def operation(self, name: str) -> operations_pb2.Operation:
         job = self.job(name)
-        return operation_of(job, self.items_page(job.id, 0, ITEMS_PAGE) if job.state.finished else None)
+        return operation_of(job, self.items_page(job, 0, ITEMS_PAGE) if job.state.finished else None)
 
     def items_page(
-        self, job_id: str, start: int, size: int, states: Sequence[ItemState] = ()
+        self, job: Job, start: int, size: int, states: Sequence[ItemState] = ()
     ) -> tuple[list[jobs_pb2.JobItem], str]:
         """Items from index ``start`` on, and the token of the next page ("" on the last)."""
-        rows = self.store.items(job_id, states, from_index=start, limit=size + 1)
-        page, used = fill_page(rows, size, item_of)
+        rows = self.store.items(job.id, states, from_index=start, limit=size + 1)
+        page, used = fill_page(rows, size, lambda item: item_of(item, job))
         return page, str(rows[used].index) if used < len(rows) else ""
 
     def summaries(
@@ -278,7 +284,7 @@ class JobsService(BackendServicer, jobs_grpc.JobsServicer):
             states = parse_item_filter(request.filter)
             start, size = page_args(request.page_size, request.page_token, ITEMS_PAGE, ITEMS_PAGE)
             job = await asyncio.to_thread(self.backend.job, request.name)
-            items, token = await asyncio.to_thread(self.backend.items_page, job.id, start, size, states)
+            items, token = await asyncio.to_thread(self.backend.items_page, job, start, size, states)
             return jobs_pb2.ListJobItemsResponse(items=items, next_page_token=token)
 
     async def WatchJob(
@@ -297,7 +303,7 @@ class JobsService(BackendServicer, jobs_grpc.JobsServicer):
                 changed = await asyncio.to_thread(store.items, job_id, (), seq, 0, WATCH_BATCH)
                 for item in changed:
                     if item.state != ItemState.PENDING:
-                        yield jobs_pb2.JobEvent(item=item_of(item))
+                        yield jobs_pb2.JobEvent(item=item_of(item, job))
                     seq = max(seq, item.seq)
                 if state is None:
                     return  # deleted while watched

@@ -51,16 +51,20 @@ class EffectStep(_message.Message):
     def __init__(self, effect: _Optional[str] = ..., parameters: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class InputSequence(_message.Message):
-    __slots__ = ("pattern", "first_frame", "last_frame", "paths")
+    __slots__ = ("pattern", "first_frame", "last_frame", "paths", "video", "frames_per_item")
     PATTERN_FIELD_NUMBER: _ClassVar[int]
     FIRST_FRAME_FIELD_NUMBER: _ClassVar[int]
     LAST_FRAME_FIELD_NUMBER: _ClassVar[int]
     PATHS_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_PER_ITEM_FIELD_NUMBER: _ClassVar[int]
     pattern: str
     first_frame: int
     last_frame: int
     paths: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, pattern: _Optional[str] = ..., first_frame: _Optional[int] = ..., last_frame: _Optional[int] = ..., paths: _Optional[_Iterable[str]] = ...) -> None: ...
+    video: str
+    frames_per_item: int
+    def __init__(self, pattern: _Optional[str] = ..., first_frame: _Optional[int] = ..., last_frame: _Optional[int] = ..., paths: _Optional[_Iterable[str]] = ..., video: _Optional[str] = ..., frames_per_item: _Optional[int] = ...) -> None: ...
 
 class JobSpec(_message.Message):
     __slots__ = ("steps", "input", "output_pattern", "format", "idempotency_key", "description", "seed")
@@ -87,20 +91,22 @@ class SubmitJobRequest(_message.Message):
     def __init__(self, job: _Optional[_Union[JobSpec, _Mapping]] = ...) -> None: ...
 
 class JobItem(_message.Message):
-    __slots__ = ("index", "frame", "input", "output", "state", "error")
+    __slots__ = ("index", "frame", "input", "output", "state", "error", "last_frame")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     FRAME_FIELD_NUMBER: _ClassVar[int]
     INPUT_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    LAST_FRAME_FIELD_NUMBER: _ClassVar[int]
     index: int
     frame: int
     input: str
     output: str
     state: ItemState
     error: str
-    def __init__(self, index: _Optional[int] = ..., frame: _Optional[int] = ..., input: _Optional[str] = ..., output: _Optional[str] = ..., state: _Optional[_Union[ItemState, str]] = ..., error: _Optional[str] = ...) -> None: ...
+    last_frame: int
+    def __init__(self, index: _Optional[int] = ..., frame: _Optional[int] = ..., input: _Optional[str] = ..., output: _Optional[str] = ..., state: _Optional[_Union[ItemState, str]] = ..., error: _Optional[str] = ..., last_frame: _Optional[int] = ...) -> None: ...
 
 class JobMetadata(_message.Message):
     __slots__ = ("id", "job", "state", "total", "done", "failed", "skipped", "create_time", "update_time", "executor", "message")

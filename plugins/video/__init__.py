@@ -1,16 +1,18 @@
-"""museforge's built-in video analysis (shot boundaries), registered through the entry point."""
+"""museforge's built-in video effects (shot boundaries, automatic editing), registered through the
+entry point."""
 
 from __future__ import annotations
 
 from museforge import RegisterEffect, RegisterEncoder, RegisterRecipe, hookimpl
 
-from . import shots
-from .shot_lists import SHOT_LIST_ENCODERS
+from . import autocut, shots
+from .video_encoders import VIDEO_ENCODERS
 
 
 @hookimpl
 def register_effects(register: RegisterEffect) -> None:
     register(shots.EFFECT)
+    register(autocut.EFFECT)
 
 
 @hookimpl
@@ -21,5 +23,5 @@ def register_recipes(register: RegisterRecipe) -> None:
 
 @hookimpl
 def register_encoders(register: RegisterEncoder) -> None:
-    for encoder in SHOT_LIST_ENCODERS:
+    for encoder in VIDEO_ENCODERS:
         register(encoder)

@@ -41,7 +41,7 @@ def small_frame(rgb: np.ndarray) -> np.ndarray:
     return blocks.mean(axis=(1, 3)) * np.float32(1 / 255)
 
 
-def _histogram(frame: np.ndarray) -> np.ndarray:
+def colour_histogram(frame: np.ndarray) -> np.ndarray:
     bins = np.minimum((frame * HIST_BINS).astype(np.int64), HIST_BINS - 1)
     index = (bins[..., 0] * HIST_BINS + bins[..., 1]) * HIST_BINS + bins[..., 2]
     counts = np.bincount(index.ravel(), minlength=HIST_BINS ** 3).astype(np.float32)
@@ -107,7 +107,7 @@ class FrameFeatures:
     def push(self, frame: np.ndarray) -> np.ndarray:
         """The features of ``frame`` (a :func:`small_frame`) against the frames before it."""
         grey = frame @ _GREY
-        hist = _histogram(frame)
+        hist = colour_histogram(frame)
         edges = _edges(grey)
         spectrum = _spectrum(grey)
         previous = frame if self._previous is None else self._previous

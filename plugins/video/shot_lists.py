@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 
-from museforge import Encoder, Media, provenance_json
+from museforge import provenance_json, timecode
 
 from .shot_boundaries import Boundary
-from .timecode import frames_of, timebase, timecode_of
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ class ShotList:
         return [(a, b) for a, b in itertools.pairwise(edges) if b > a]
 
     def timecode(self, frame: int) -> str:
-        return timecode_of(frames_of(self.start_timecode, self.fps) + frame, self.fps)
+        return timecode.timecode_of(timecode.frames_of(self.start_timecode, self.fps) + frame, self.fps)
 
 
 def encode_json(shots: ShotList, provenance: Mapping[str, str]) -> bytes:
@@ -57,7 +56,7 @@ def encode_json(shots: ShotList, provenance: Mapping[str, str]) -> bytes:
     return (json.dumps(document, indent=1) + "\n").encode()
 
 
-def _reel(name: str) -> str:
+def reel_name(name: str) -> str:
     """An EDL reel name: up to 8 letters or digits (the CMX 3600 field)."""
     kept = "".join(c for c in name.rsplit(".", 1)[0].upper() if c.isalnum())
     return (kept or "AX")[:8]
@@ -70,7 +69,7 @@ def encode_edl(shots: ShotList, provenance: Mapping[str, str]) -> bytes:
     gradual = {b.frame: b for b in shots.boundaries if b.kind == "gradual"}
     for number, (start, end) in enumerate(shots.shots, 1):
         source_in, source_out = shots.timecode(start), shots.timecode(end)
-        lines.append(f"{number:03d}  {_reel(shots.name):<8} V     C        "
+        lines.append(f"{number:03d}  {reel_name(shots.name):<8} V     C        "
                      f"{source_in} {source_out} {source_in} {source_out}")
         lines.append(f"* FROM CLIP NAME: {shots.name}")
         if start in gradual:
@@ -81,20 +80,21 @@ def encode_edl(shots: ShotList, provenance: Mapping[str, str]) -> bytes:
     return ("\r\n".join(lines) + "\r\n").encode()
 
 
-def _time(value: int, rate: float) -> dict[str, object]:
+def rational_time(value: int, rate: float) -> dict[str, object]:
     return {"OTIO_SCHEMA": "RationalTime.1", "rate": rate, "value": float(value)}
 
 
-def _range(start: int, duration: int, rate: float) -> dict[str, object]:
-    return {"OTIO_SCHEMA": "TimeRange.1", "duration": _time(duration, rate), "start_time": _time(start, rate)}
+def time_range(start: int, duration: int, rate: float) -> dict[str, object]:
+    return {"OTIO_SCHEMA": "TimeRange.1", "duration": rational_time(duration, rate),
+            "start_time": rational_time(start, rate)}
 
 
 def encode_otio(shots: ShotList, provenance: Mapping[str, str]) -> bytes:
     """An OpenTimelineIO timeline (JSON): one video track, a clip per shot, all of one file."""
     rate = float(shots.fps)
-    origin = frames_of(shots.start_timecode, shots.fps) * rate / timebase(shots.fps)
-    available = {"OTIO_SCHEMA": "TimeRange.1", "duration": _time(shots.frames, rate),
-                 "start_time": _time(round(origin), rate)}
+    origin = timecode.frames_of(shots.start_timecode, shots.fps) * rate / timecode.timebase(shots.fps)
+    available = {"OTIO_SCHEMA": "TimeRange.1", "duration": rational_time(shots.frames, rate),
+                 "start_time": rational_time(round(origin), rate)}
     reference = {"OTIO_SCHEMA": "ExternalReference.1", "metadata": {}, "name": shots.name,
                  "available_range": available, "available_image_bounds": None, "target_url": shots.name}
     confidence = {b.frame: b for b in shots.boundaries}
@@ -107,7 +107,7 @@ def encode_otio(shots: ShotList, provenance: Mapping[str, str]) -> bytes:
             "media_references": {"DEFAULT_MEDIA": reference},
             "metadata": {"museforge": {"boundary": found.kind if found else None,
                                        "confidence": round(found.confidence, 4) if found else None}},
-            "source_range": _range(round(origin) + start, end - start, rate),
+            "source_range": time_range(round(origin) + start, end - start, rate),
         })
     track = {"OTIO_SCHEMA": "Track.1", "name": "V1", "kind": "Video", "children": clips, "effects": [],
              "markers": [], "enabled": True, "color": None, "metadata": {}, "source_range": None}
@@ -116,20 +116,3 @@ def encode_otio(shots: ShotList, provenance: Mapping[str, str]) -> bytes:
     timeline = {"OTIO_SCHEMA": "Timeline.1", "name": shots.name, "global_start_time": None, "tracks": stack,
                 "metadata": {"museforge": json.loads(provenance_json(provenance))}}
     return (json.dumps(timeline, indent=1) + "\n").encode()
-
-
-def _encoder(name: str, media_type: str, extension: str,
-             write: Callable[[ShotList, Mapping[str, str]], bytes]) -> Encoder:
-    def encode(media: Media, provenance: Mapping[str, str]) -> bytes:
-        if not isinstance(media.data, ShotList):
-            raise TypeError(f"{name} encodes a shot list, got {type(media.data).__name__}")
-        return write(media.data, provenance)
-
-    return Encoder(name=name, modality="video", media_type=media_type, extension=extension, encode=encode)
-
-
-SHOT_LIST_ENCODERS: Sequence[Encoder] = (
-    _encoder("json", "application/json", "json", encode_json),
-    _encoder("edl", "text/plain", "edl", encode_edl),
-    _encoder("otio", "application/json", "otio", encode_otio),
-)

@@ -45,7 +45,7 @@ class ShotsParams(BaseModel):
         "more boundaries and more false ones (e.g. in fast camera moves); higher finds fewer."))
 
 
-def _probabilities(ctx: GenerationContext, features: np.ndarray) -> np.ndarray:
+def probabilities(ctx: GenerationContext, features: np.ndarray) -> np.ndarray:
     """[T, 2] over the whole video, the network run in overlapping windows."""
     total = len(features)
     result = np.zeros((total, 2), np.float32)
@@ -71,7 +71,7 @@ def apply(ctx: GenerationContext, params: ShotsParams, inputs: Sequence[Clip],
             yield Progress(len(rows), max(expected, len(rows)), "reading frames")
     features = np.stack(rows) if rows else np.zeros((0, NUM_FEATURES), np.float32)
     yield Progress(len(rows), len(rows), "finding boundaries")
-    found = boundaries(_probabilities(ctx, features), params.threshold)
+    found = boundaries(probabilities(ctx, features), params.threshold)
     shots = ShotList(clip.name, clip.fps, len(rows), clip.timecode, tuple(found))
     yield Media(kind="video", data=shots, index=0,
                 metadata={"frames": str(len(rows)), "boundaries": str(len(found)),

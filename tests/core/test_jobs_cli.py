@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from museforge.engine.codecs.video import probe
 from tests.core.jobs_helpers import job_settings, write_frames
+from tests.core.test_video import make_video
 from tests.servers import ServerThread
 
 
@@ -123,3 +125,24 @@ def test_submit_watch_status_list_cancel_delete(tmp_path: Path) -> None:
             *target,
         )
         assert usage.returncode == 2 and "give --step EFFECT before its parameters" in usage.stderr
+
+
+def test_a_video_job_from_the_command_line(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "out").mkdir()
+    make_video(tmp_path / "in" / "take.mp4", frames=20)
+    with ServerThread(job_settings(tmp_path)) as server:
+        target = ("--server", server.address)
+        submitted = museforge("job", "submit", "--step", "effect.denoise", "--video", "take.mp4",
+                              "--frames", "2-17", "--frames-per-item", "6", "--output", "clean/take.mov",
+                              "--watch", *target)
+        assert submitted.returncode == 0, submitted.stderr
+        assert "succeeded, 4/4 done" in submitted.stderr  # ranges 2-7, 8-13, 14-17, then the join
+        status = museforge("job", "status", submitted.stdout.split()[0], "--items", *target)
+        listed = [line.split()[:2] for line in status.stdout.splitlines()[1:]]
+        expected = [["2-7", "done"], ["8-13", "done"], ["14-17", "done"], ["2-17", "done"]]
+        assert listed == expected, status.stdout
+        assert probe(tmp_path / "out" / "clean" / "take.mov").frames == 16
+        refused = museforge("job", "submit", "--step", "effect.denoise", "--video", "take.mp4",
+                            "--output", "clean/take.gif", *target)
+        assert refused.returncode != 0 and "job.output_pattern" in refused.stderr

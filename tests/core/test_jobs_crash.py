@@ -12,9 +12,12 @@ import sqlite3
 import time
 from pathlib import Path
 
+import numpy as np
+
 from museforge.client import Client
 from museforge.v1 import jobs_pb2
 from tests.core.jobs_helpers import chain_spec, serve_jobs, write_frames
+from tests.core.test_video import make_video, moving
 
 FRAMES = (1, 30)
 ENV = {"MUSEFORGE_PLUGINS": "effect,image", "MUSEFORGE_JOB_WORKERS": "2"}
@@ -68,3 +71,52 @@ def test_a_killed_server_resumes_the_job_with_identical_outputs(tmp_path: Path) 
         .fetchall()
     )
     assert rows == [(int(jobs_pb2.ITEM_STATE_DONE), 1)] * FRAMES[1]
+
+
+def test_a_killed_server_resumes_a_video_job_and_joins_the_same_bytes(tmp_path: Path) -> None:
+    """A job over a video file: ranges committed before the kill are kept, those in flight redone,
+    and the joined video equals, byte for byte, that of an uninterrupted run."""
+    (tmp_path / "in").mkdir()
+    pictures = [np.repeat(np.repeat(moving(n), 3, axis=0), 3, axis=1) for n in range(60)]
+    make_video(tmp_path / "in" / "take.mp4", frames=60, pictures=pictures)
+
+    def spec(output: str) -> jobs_pb2.JobSpec:
+        job = chain_spec(0, 0, output=output)
+        job.input.ClearField("pattern")
+        job.input.ClearField("first_frame")
+        job.input.ClearField("last_frame")
+        job.input.video, job.input.frames_per_item = "take.mp4", 6
+        return job
+
+    with serve_jobs(tmp_path, "data", **ENV) as server:
+        assert server.proc is not None
+        with Client(server.address, timeout=60) as client:
+            name = client.submit_job(spec("crashed/take.mp4")).name
+            deadline = time.monotonic() + 120
+            while progress(client, name).done < 3 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            done_before = progress(client, name).done
+        os.kill(server.proc.pid, signal.SIGKILL)
+        server.proc.wait(10)
+    assert 3 <= done_before < 10, "the job must be killed in the middle"
+
+    with serve_jobs(tmp_path, "data", **ENV) as server, Client(server.address, timeout=60) as client:
+        meta = jobs_pb2.JobMetadata()
+        client.wait_job(name, 300).metadata.Unpack(meta)
+        assert meta.state == jobs_pb2.JOB_STATE_SUCCEEDED and meta.done == 11  # ten ranges, the join
+    with (
+        serve_jobs(tmp_path, "data-reference", **ENV) as server,
+        Client(server.address, timeout=60) as client,
+    ):
+        assert client.wait_job(client.submit_job(spec("clean/take.mp4")).name, 300).done
+
+    assert [p.name for p in (tmp_path / "out" / "crashed").iterdir()] == ["take.mp4"]
+    assert (tmp_path / "out" / "crashed" / "take.mp4").read_bytes() == (
+        tmp_path / "out" / "clean" / "take.mp4"
+    ).read_bytes()
+    rows = (
+        sqlite3.connect(tmp_path / "data" / "jobs.sqlite3")
+        .execute("SELECT state, attempts FROM items WHERE job_id = ?", (name.split("/")[1],))
+        .fetchall()
+    )
+    assert rows == [(int(jobs_pb2.ITEM_STATE_DONE), 1)] * 11

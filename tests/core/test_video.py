@@ -12,10 +12,10 @@ import av
 import numpy as np
 import pytest
 
-from museforge.cli.video_apply import png_of, rgb_of
 from museforge.config import Settings
 from museforge.engine.catalogue import EffectInput, Engine
 from museforge.engine.codecs.video import VideoError, VideoInfo, VideoWriter, probe, read_frames
+from museforge.engine.codecs.video_frames import png_of, rgb_of
 from tests.core.test_cli import museforge
 from tests.servers import ServeProcess
 

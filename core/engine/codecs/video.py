@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -63,11 +63,11 @@ class VideoInfo:
 
 
 def _open(path: Path, data: bytes | None) -> Any:
-    av = _av()
+    av = pyav()
     return av.open(io.BytesIO(data)) if data is not None else av.open(str(path))
 
 
-def _av() -> Any:
+def pyav() -> Any:
     try:
         import av
     except ImportError as exc:  # pragma: no cover - a dependency; only a broken install lacks it
@@ -78,7 +78,7 @@ def _av() -> Any:
 def probe(path: Path, max_seconds: float = MAX_SECONDS, data: bytes | None = None) -> VideoInfo:
     """What ``path`` holds (or ``data``, a file's bytes, ``path`` naming it), or VideoError
     saying why it cannot be used."""
-    av = _av()
+    av = pyav()
     try:
         container = _open(path, data)
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
@@ -94,6 +94,8 @@ def probe(path: Path, max_seconds: float = MAX_SECONDS, data: bytes | None = Non
 
 
 def _described(path: Path, container: Any, max_seconds: float, data: bytes | None) -> VideoInfo:
+    if container.format.name == "image2" or container.format.name.endswith("_pipe"):
+        raise VideoError(f"{path.name}: not a video but a still image ({container.format.name})")
     if not container.streams.video:
         raise VideoError(f"{path.name}: holds no video stream")
     stream = container.streams.video[0]
@@ -148,7 +150,7 @@ def _uneven(container: Any, stream: Any) -> bool:
 def read_frames(info: VideoInfo, size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
     """Every frame as (height, width, 3) uint8 RGB, one at a time, in display order; scaled
     to ``size`` (width, height) by area averaging when given (FFmpeg's scaler, cheap)."""
-    av = _av()
+    av = pyav()
     scaled = {} if size is None else {"width": size[0], "height": size[1], "interpolation": "AREA"}
     with info.open() as container:
         container.streams.video[0].thread_type = "AUTO"
@@ -166,22 +168,65 @@ def read_frames(info: VideoInfo, size: tuple[int, int] | None = None) -> Iterato
                              "could be decoded")
 
 
+def read_range(info: VideoInfo, first: int, last: int) -> Generator[np.ndarray, None, None]:
+    """Frames ``first`` to ``last`` (inclusive, counted from 0) as RGB, one at a time: decoding
+    starts at the key frame before ``first``, so a range deep in a long file costs little more
+    than its own frames. Every frame of the range must be there, in order."""
+    av = pyav()
+    expected = first
+    with info.open() as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        origin = stream.start_time or 0
+        ticks = 1 / (info.fps * stream.time_base)  # one frame in the stream's time base
+        try:
+            if first > 0:
+                container.seek(origin + int(first * ticks), stream=stream, backward=True)
+            for frame in container.decode(stream):
+                if frame.pts is None:
+                    continue
+                number = round((frame.pts - origin) / ticks)
+                if number < expected:
+                    continue  # before the range: decoded only to reach it
+                if number > expected:
+                    break
+                yield frame.to_ndarray(format="rgb24")
+                expected += 1
+                if expected > last:
+                    return
+        except av.error.FFmpegError as exc:
+            raise VideoError(f"{info.path.name}: damaged at frame {expected} ({exc})") from None
+    raise VideoError(f"{info.path.name}: damaged or cut short: frame {expected} could not be decoded")
+
+
+def count_frames(info: VideoInfo) -> int:
+    """The exact number of frames: as MP4 and QuickTime index them, else counted from the packets
+    (read, not decoded: a few seconds for hours of video)."""
+    with info.open() as container:
+        stream = container.streams.video[0]
+        if stream.frames and info.path.suffix.lower() in (".mp4", ".mov", ".m4v"):
+            return int(stream.frames)
+        return sum(1 for packet in container.demux(stream) if packet.pts is not None)
+
+
 class VideoWriter:
     """Encodes RGB frames to ``path`` (.mp4 or .mov) at the source's rate (or ``rate``), colour and timecode,
     with the source's audio muxed in as the frames reach it (never more than a frame's worth
     of sound held). Use as a context manager; nothing is left at ``path`` unless it completes."""
 
-    def __init__(self, path: Path, source: VideoInfo, rate: Fraction | None = None) -> None:
+    def __init__(self, path: Path, source: VideoInfo, rate: Fraction | None = None,
+                 sound: np.ndarray | None = None) -> None:
         suffix = path.suffix.lower()
         if suffix not in OUTPUT_SUFFIXES:
             raise VideoError(f"{path.name}: videos are written as "
                              + " or ".join(f"{s} ({what})" for s, what in OUTPUT_SUFFIXES.items()))
         self.path, self.source, self.suffix = path, source, suffix
         self.fps = rate or source.fps  # another rate than the source's: frames were made in between
-        self._partial = path.with_name(f".{path.name}.partial{suffix}")
+        self.sound = sound  # float32 (frames, channels) at SOUND_RATE, laid under instead of the source's
+        self._partial = partial_path(path)
         self._container: Any = None
         self._stream: Any = None
-        self._audio: _AudioCarry | None = None
+        self._audio: AudioCarry | SamplesCarry | None = None
         self._sound: Any = None  # the source, opened for its audio
         self.written = 0
 
@@ -196,7 +241,7 @@ class VideoWriter:
             self.abort()
 
     def _open(self, height: int, width: int) -> None:
-        av = _av()
+        av = pyav()
         self._container = av.open(str(self._partial), "w")
         if self.suffix == ".mp4":
             stream = self._container.add_stream("libx264", rate=self.fps,
@@ -214,12 +259,14 @@ class VideoWriter:
         if self.source.timecode:  # QuickTime and MP4 carry it as a tmcd track
             stream.metadata["timecode"] = self.source.timecode
         self._stream = stream
-        if self.source.audio:
+        if self.sound is not None:
+            self._audio = SamplesCarry(self.sound, self._container, self.suffix)
+        elif self.source.audio:
             self._sound = self.source.open()
-            self._audio = _AudioCarry(self._sound, self._container, self.suffix)
+            self._audio = AudioCarry(self._sound, self._container, self.suffix)
 
     def write(self, rgb: np.ndarray) -> None:
-        av = _av()
+        av = pyav()
         if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
             raise TypeError(f"frames are (height, width, 3) uint8 RGB, got {rgb.dtype} {rgb.shape}")
         if self._container is None:
@@ -249,7 +296,7 @@ class VideoWriter:
                 self._audio.mux_until(None)
             self._container.close()
             self._container = None
-            os.replace(self._partial, self.path)
+            replace_durably(self._partial, self.path)
         finally:
             self.abort()
 
@@ -262,18 +309,74 @@ class VideoWriter:
         self._partial.unlink(missing_ok=True)
 
 
+def partial_path(path: Path) -> Path:
+    """Where a video is written until complete: hidden, beside it, with its suffix (FFmpeg picks the
+    container by it)."""
+    return path.with_name(f".{path.name}.partial{path.suffix.lower()}")
+
+
+def replace_durably(partial: Path, path: Path) -> None:
+    """Rename a finished file over ``path`` once its bytes, then the rename, are on disk: a job
+    commits a part only after this, so a crash never leaves it a truncated file."""
+    with open(partial, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(partial, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
 def _seconds(packet: Any) -> float:
     return float(packet.dts * packet.time_base)
 
 
-class _AudioCarry:
-    """The source's first audio stream into ``out``: copied, or re-encoded when ``out`` cannot
-    hold its codec; muxed a little at a time as the video reaches each moment."""
+SOUND_RATE = 48000
 
-    def __init__(self, source: Any, out: Any, suffix: str) -> None:
-        av = _av()
+
+class SamplesCarry:
+    """Sound given as samples (float32, frames x channels, at SOUND_RATE) encoded into ``out``
+    (AAC in MP4, 16-bit PCM in QuickTime) a little at a time as the video reaches each moment."""
+
+    BLOCK = 1024  # samples per encoded frame (AAC's own)
+
+    def __init__(self, samples: np.ndarray, out: Any, suffix: str) -> None:
+        self.samples = np.ascontiguousarray(samples, dtype=np.float32)
+        self.layout = {1: "mono", 2: "stereo"}[self.samples.shape[1]]
+        codec = AUDIO_KEPT[suffix][0]
+        self.stream = out.add_stream(codec, rate=SOUND_RATE, layout=self.layout)
+        self.out, self.done = out, 0
+        self.convert = pyav().AudioResampler(format=self.stream.codec_context.format.name, layout=self.layout,
+                                             rate=SOUND_RATE)
+
+    def mux_until(self, seconds: float | None) -> None:
+        av = pyav()
+        end = len(self.samples) if seconds is None else min(len(self.samples), round(seconds * SOUND_RATE))
+        while self.done + self.BLOCK <= end or (seconds is None and self.done < end):
+            block = self.samples[self.done:self.done + self.BLOCK]
+            frame = av.AudioFrame.from_ndarray(block.reshape(1, -1), format="flt", layout=self.layout)
+            frame.sample_rate, frame.pts = SOUND_RATE, self.done
+            for converted in self.convert.resample(frame):
+                self.out.mux(self.stream.encode(converted))
+            self.done += len(block)
+        if seconds is None:
+            for converted in self.convert.resample(None):
+                self.out.mux(self.stream.encode(converted))
+            self.out.mux(self.stream.encode(None))
+
+
+class AudioCarry:
+    """The source's first audio stream into ``out``: copied, or re-encoded when ``out`` cannot
+    hold its codec; muxed a little at a time as the video reaches each moment. ``start`` and
+    ``end`` (seconds) keep the sound of a part of the source, to the nearest audio packet."""
+
+    def __init__(self, source: Any, out: Any, suffix: str, start: float = 0.0,
+                 end: float | None = None) -> None:
+        av = pyav()
         self.out = out
         self.stream_in = source.streams.audio[0]
+        self.start, self.end = start, end
         name = self.stream_in.codec_context.name
         self.copy = name in AUDIO_KEPT[suffix]
         if self.copy:
@@ -286,7 +389,7 @@ class _AudioCarry:
         self._pending: tuple[Any, float] | None = None
 
     def mux_until(self, seconds: float | None) -> None:
-        """Mux the audio up to ``seconds`` (None: all that is left)."""
+        """Mux the audio up to ``seconds`` of the output (None: all that is left)."""
         while True:
             if self._pending is None:
                 self._pending = next(self._packets, None)
@@ -299,16 +402,29 @@ class _AudioCarry:
             self._pending = None
 
     def _made(self, source: Any) -> Iterator[tuple[Any, float]]:
+        shift = round(self.start / self.stream_in.time_base) if self.start else 0
+        samples = 0  # re-encoded sound of a part is stamped afresh from its start
+        if self.start:
+            source.seek(round(self.start / self.stream_in.time_base), stream=self.stream_in, backward=True)
         for packet in source.demux(self.stream_in):
             if packet.dts is None:
                 continue
             when = _seconds(packet)
+            if self.end is not None and when >= self.end:
+                break
+            if self.start and when < self.start:
+                continue
+            when -= self.start
             if self.copy:
                 packet.stream = self.stream_out
+                if shift:
+                    packet.pts, packet.dts = packet.pts - shift, packet.dts - shift
                 yield packet, when
                 continue
             for frame in packet.decode():
                 for converted in self.resampler.resample(frame):
+                    if self.start:
+                        converted.pts, samples = samples, samples + converted.samples
                     for encoded in self.stream_out.encode(converted):
                         yield encoded, when
         if not self.copy:

@@ -8,13 +8,14 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+from museforge.engine.codecs.timecode import frames_of, timecode_of
 from museforge.engine.generator import Media
 from museforge.plugins.video.shot_boundaries import Boundary, boundaries
 from museforge.plugins.video.shot_clips import Material, compose, labels
 from museforge.plugins.video.shot_features import ANALYSIS, FEATURES, features_of
-from museforge.plugins.video.shot_lists import SHOT_LIST_ENCODERS, ShotList
+from museforge.plugins.video.shot_lists import ShotList
 from museforge.plugins.video.shots_quality import Detection, Truth, count
-from museforge.plugins.video.timecode import frames_of, timecode_of
+from museforge.plugins.video.video_encoders import VIDEO_ENCODERS
 
 WIDTH, HEIGHT = ANALYSIS
 
@@ -93,7 +94,7 @@ def shot_list() -> ShotList:
 def test_the_three_formats() -> None:
     shots = shot_list()
     assert shots.shots == [(0, 40), (40, 65), (65, 100)]
-    encoders = {e.name: e for e in SHOT_LIST_ENCODERS}
+    encoders = {e.name: e for e in VIDEO_ENCODERS}
     media = Media(kind="video", data=shots, index=0)
     provenance = {"effect": "video.shots", "seed": "0"}
     document = json.loads(encoders["json"].encode(media, provenance))
@@ -106,14 +107,14 @@ def test_the_three_formats() -> None:
     assert events[0].split()[1:] == ["TAKE1", "V", "C", "01:00:00:00", "01:00:01:15", "01:00:00:00",
                                      "01:00:01:15"]
     assert len(events) == 3 and "GRADUAL TRANSITION: FRAMES 60-71" in edl
-    with pytest.raises(TypeError, match="shot list"):
+    with pytest.raises(TypeError, match="ShotList or Cut"):
         encoders["edl"].encode(Media(kind="video", data=np.zeros(3), index=0), provenance)
 
 
 def test_opentimelineio_reads_the_timeline() -> None:
     otio = pytest.importorskip("opentimelineio")
     media = Media(kind="video", data=shot_list(), index=0)
-    data = {e.name: e for e in SHOT_LIST_ENCODERS}["otio"].encode(media, {"effect": "video.shots"})
+    data = {e.name: e for e in VIDEO_ENCODERS}["otio"].encode(media, {"effect": "video.shots"})
     timeline = otio.adapters.read_from_string(data.decode(), "otio_json")
     [track] = timeline.tracks
     ranges = [(c.source_range.start_time.value, c.source_range.duration.value) for c in track]

@@ -30,3 +30,10 @@ def timecode_of(frame: int, fps: Fraction) -> str:
     minutes, seconds = divmod(seconds, 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours % 24:02d}:{minutes:02d}:{seconds:02d}:{frames:02d}"
+
+
+def advanced(start: str | None, frames: int, fps: Fraction) -> str | None:
+    """The timecode ``frames`` after ``start`` (None stays None): where a part cut from a video begins."""
+    if not start or not frames:
+        return start
+    return timecode_of(frames_of(start, fps) + frames, fps)
