@@ -6,6 +6,10 @@ stopped under it) resumes: items already DONE stay done, the rest run again; sin
 every output is written atomically before its item is committed, nothing is lost or
 done twice.
 
+A job over a video file runs its ranges the same way, then its last item, which joins their
+parts into the output (see :mod:`museforge.jobs.video_items`); a cancelled or failed one
+leaves no parts behind.
+
 Starting a job and cancelling it take the same lock, so a cancel that arrives while the
 job is being picked up is never lost: either the job sees it before it starts, or it is
 registered as running and the cancel stops it.
