@@ -21,7 +21,7 @@ from ..runtime.versions import VersionPolicy
 from .codecs.audio_inputs import decode_sound, sniff_audio
 from .codecs.decoders import DecodeCancelled, DecodeError, decode_image
 from .codecs.encoders import Encoder
-from .codecs.video_inputs import decode_clip, sniff_video
+from .codecs.video_inputs import decode_clip, input_head, sniff_video
 from .effect import AUDIO_INPUT_FORMATS, VIDEO_INPUT_FORMATS, DecodedInput, Effect
 from .errors import FieldViolation, InvalidArgument, NotFound, Unavailable
 from .generator import Cancelled, Chunk, Generator, Media, Progress
@@ -279,7 +279,7 @@ class Engine:
         pictures: list[DecodedInput] = []
         for i, item in enumerate(inputs):
             try:
-                head = _head(item)
+                head = input_head(item.data, item.path)
                 takes_sound = any(f in AUDIO_INPUT_FORMATS for f in effect.input_formats)
                 if takes_sound and sniff_audio(head) is not None:
                     pictures.append(decode_sound(item.data, item.path, item.name, effect.input_formats))
@@ -374,11 +374,3 @@ class Engine:
     ) -> list[Artifact]:
         """Validate and run in the calling thread; the artifacts in order."""
         return self._artifacts(self.prepare(name, parameters, seed, count, fmt))
-
-
-def _head(item: EffectInput) -> bytes:
-    """An input's first bytes, which say what it is (read from its file for a caller in this process)."""
-    if item.path is None:
-        return item.data[:64]
-    with open(item.path, "rb") as file:
-        return file.read(64)

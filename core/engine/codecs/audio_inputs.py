@@ -7,6 +7,7 @@ from pathlib import Path
 from ..effect import Sound
 from .audio_decode import SoundError, probe_sound
 from .decoders import DecodeError
+from .video_inputs import input_head
 
 
 def sniff_audio(head: bytes) -> str | None:
@@ -25,12 +26,7 @@ def sniff_audio(head: bytes) -> str | None:
 def decode_sound(data: bytes, path: Path | None, name: str, accepted: tuple[str, ...]) -> Sound:
     """A Sound of an audio file given as ``data`` or (callers in this process) lying at ``path``;
     DecodeError saying why it cannot be used."""
-    if path is not None:
-        with open(path, "rb") as file:
-            head = file.read(64)
-    else:
-        head = data[:64]
-    fmt = sniff_audio(head)
+    fmt = sniff_audio(input_head(data, path))
     if fmt is None:
         raise DecodeError("not an audio file museforge reads (WAV, FLAC, Ogg Vorbis or MP3)")
     if fmt not in accepted:

@@ -26,16 +26,19 @@ def sniff_video(head: bytes) -> str | None:
     return None
 
 
+def input_head(data: bytes, path: Path | None) -> bytes:
+    """An input's first bytes, which say what it is: read from its file for a caller in this process."""
+    if path is None:
+        return data[:64]
+    with open(path, "rb") as file:
+        return file.read(64)
+
+
 def decode_clip(data: bytes, path: Path | None, name: str, accepted: tuple[str, ...],
                 max_pixels: int) -> Clip:
     """A Clip of a video given as ``data`` or, for callers in this process only, read where it lies
     at ``path`` (``data`` then unused); DecodeError saying why it cannot be used."""
-    if path is not None:
-        with open(path, "rb") as file:
-            head = file.read(64)
-    else:
-        head = data[:64]
-    fmt = sniff_video(head)
+    fmt = sniff_video(input_head(data, path))
     if fmt is None:
         raise DecodeError("not a video container museforge reads (MP4, MOV, MKV or WebM)")
     if fmt not in accepted:
