@@ -61,8 +61,8 @@ def plan_video(
     except VideoError as exc:
         violations.append(FieldViolation("job.input.video", str(exc)))
         return [], {}
-    first = given.first_frame if given.HasField("first_frame") else 0
-    last = given.last_frame if given.HasField("last_frame") else frames - 1
+    first = given.first_frame
+    last = given.last_frame or frames - 1  # 0: to the end
     if not 0 <= first < frames:
         violations.append(FieldViolation("job.input.first_frame",
                                          f"{first}: the video's frames are 0 to {frames - 1}"))

@@ -27,7 +27,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17museforge/v1/jobs.proto\x12\x0cmuseforge.v1\x1a#google/longrunning/operations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"I\n\nEffectStep\x12\x0e\n\x06\x65\x66\x66\x65\x63t\x18\x01 \x01(\t\x12+\n\nparameters\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"\xa9\x01\n\rInputSequence\x12\x0f\n\x07pattern\x18\x01 \x01(\t\x12\x18\n\x0b\x66irst_frame\x18\x02 \x01(\x03H\x00\x88\x01\x01\x12\x17\n\nlast_frame\x18\x03 \x01(\x03H\x01\x88\x01\x01\x12\r\n\x05paths\x18\x04 \x03(\t\x12\r\n\x05video\x18\x05 \x01(\t\x12\x17\n\x0f\x66rames_per_item\x18\x06 \x01(\rB\x0e\n\x0c_first_frameB\r\n\x0b_last_frame\"\xd0\x01\n\x07JobSpec\x12\'\n\x05steps\x18\x01 \x03(\x0b\x32\x18.museforge.v1.EffectStep\x12*\n\x05input\x18\x02 \x01(\x0b\x32\x1b.museforge.v1.InputSequence\x12\x16\n\x0eoutput_pattern\x18\x03 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x04 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\x12\x11\n\x04seed\x18\x07 \x01(\x04H\x00\x88\x01\x01\x42\x07\n\x05_seed\"6\n\x10SubmitJobRequest\x12\"\n\x03job\x18\x01 \x01(\x0b\x32\x15.museforge.v1.JobSpec\"\x91\x01\n\x07JobItem\x12\r\n\x05index\x18\x01 \x01(\r\x12\r\n\x05\x66rame\x18\x02 \x01(\x03\x12\r\n\x05input\x18\x03 \x01(\t\x12\x0e\n\x06output\x18\x04 \x01(\t\x12&\n\x05state\x18\x05 \x01(\x0e\x32\x17.museforge.v1.ItemState\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x12\n\nlast_frame\x18\x07 \x01(\x03\"\xa7\x02\n\x0bJobMetadata\x12\n\n\x02id\x18\x01 \x01(\t\x12\"\n\x03job\x18\x02 \x01(\x0b\x32\x15.museforge.v1.JobSpec\x12%\n\x05state\x18\x03 \x01(\x0e\x32\x16.museforge.v1.JobState\x12\r\n\x05total\x18\x04 \x01(\r\x12\x0c\n\x04\x64one\x18\x05 \x01(\r\x12\x0e\n\x06\x66\x61iled\x18\x06 \x01(\r\x12\x0f\n\x07skipped\x18\x07 \x01(\r\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x65xecutor\x18\n \x01(\t\x12\x0f\n\x07message\x18\x0b \x01(\t\"J\n\tJobResult\x12$\n\x05items\x18\x01 \x03(\x0b\x32\x15.museforge.v1.JobItem\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x1f\n\x0fWatchJobRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"Z\n\x13ListJobItemsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x04 \x01(\t\"U\n\x14ListJobItemsResponse\x12$\n\x05items\x18\x01 \x03(\x0b\x32\x15.museforge.v1.JobItem\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"i\n\x08JobEvent\x12-\n\x08snapshot\x18\x01 \x01(\x0b\x32\x19.museforge.v1.JobMetadataH\x00\x12%\n\x04item\x18\x02 \x01(\x0b\x32\x15.museforge.v1.JobItemH\x00\x42\x07\n\x05\x65vent*\xb0\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x05\x12\x14\n\x10JOB_STATE_PAUSED\x10\x06*\x83\x01\n\tItemState\x12\x1a\n\x16ITEM_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12ITEM_STATE_PENDING\x10\x01\x12\x13\n\x0fITEM_STATE_DONE\x10\x02\x12\x15\n\x11ITEM_STATE_FAILED\x10\x03\x12\x16\n\x12ITEM_STATE_SKIPPED\x10\x04\x32\xee\x01\n\x04Jobs\x12J\n\tSubmitJob\x12\x1e.museforge.v1.SubmitJobRequest\x1a\x1d.google.longrunning.Operation\x12\x43\n\x08WatchJob\x12\x1d.museforge.v1.WatchJobRequest\x1a\x16.museforge.v1.JobEvent0\x01\x12U\n\x0cListJobItems\x12!.museforge.v1.ListJobItemsRequest\x1a\".museforge.v1.ListJobItemsResponseBE\n\x10\x64\x65v.museforge.v1P\x01Z museforge.dev/api/v1;museforgev1\xaa\x02\x0cMuseforge.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17museforge/v1/jobs.proto\x12\x0cmuseforge.v1\x1a#google/longrunning/operations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"I\n\nEffectStep\x12\x0e\n\x06\x65\x66\x66\x65\x63t\x18\x01 \x01(\t\x12+\n\nparameters\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x80\x01\n\rInputSequence\x12\x0f\n\x07pattern\x18\x01 \x01(\t\x12\x13\n\x0b\x66irst_frame\x18\x02 \x01(\x03\x12\x12\n\nlast_frame\x18\x03 \x01(\x03\x12\r\n\x05paths\x18\x04 \x03(\t\x12\r\n\x05video\x18\x05 \x01(\t\x12\x17\n\x0f\x66rames_per_item\x18\x06 \x01(\r\"\xd0\x01\n\x07JobSpec\x12\'\n\x05steps\x18\x01 \x03(\x0b\x32\x18.museforge.v1.EffectStep\x12*\n\x05input\x18\x02 \x01(\x0b\x32\x1b.museforge.v1.InputSequence\x12\x16\n\x0eoutput_pattern\x18\x03 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x04 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\x12\x11\n\x04seed\x18\x07 \x01(\x04H\x00\x88\x01\x01\x42\x07\n\x05_seed\"6\n\x10SubmitJobRequest\x12\"\n\x03job\x18\x01 \x01(\x0b\x32\x15.museforge.v1.JobSpec\"\x91\x01\n\x07JobItem\x12\r\n\x05index\x18\x01 \x01(\r\x12\r\n\x05\x66rame\x18\x02 \x01(\x03\x12\r\n\x05input\x18\x03 \x01(\t\x12\x0e\n\x06output\x18\x04 \x01(\t\x12&\n\x05state\x18\x05 \x01(\x0e\x32\x17.museforge.v1.ItemState\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x12\n\nlast_frame\x18\x07 \x01(\x03\"\xa7\x02\n\x0bJobMetadata\x12\n\n\x02id\x18\x01 \x01(\t\x12\"\n\x03job\x18\x02 \x01(\x0b\x32\x15.museforge.v1.JobSpec\x12%\n\x05state\x18\x03 \x01(\x0e\x32\x16.museforge.v1.JobState\x12\r\n\x05total\x18\x04 \x01(\r\x12\x0c\n\x04\x64one\x18\x05 \x01(\r\x12\x0e\n\x06\x66\x61iled\x18\x06 \x01(\r\x12\x0f\n\x07skipped\x18\x07 \x01(\r\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x65xecutor\x18\n \x01(\t\x12\x0f\n\x07message\x18\x0b \x01(\t\"J\n\tJobResult\x12$\n\x05items\x18\x01 \x03(\x0b\x32\x15.museforge.v1.JobItem\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x1f\n\x0fWatchJobRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"Z\n\x13ListJobItemsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x04 \x01(\t\"U\n\x14ListJobItemsResponse\x12$\n\x05items\x18\x01 \x03(\x0b\x32\x15.museforge.v1.JobItem\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"i\n\x08JobEvent\x12-\n\x08snapshot\x18\x01 \x01(\x0b\x32\x19.museforge.v1.JobMetadataH\x00\x12%\n\x04item\x18\x02 \x01(\x0b\x32\x15.museforge.v1.JobItemH\x00\x42\x07\n\x05\x65vent*\xb0\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x05\x12\x14\n\x10JOB_STATE_PAUSED\x10\x06*\x83\x01\n\tItemState\x12\x1a\n\x16ITEM_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12ITEM_STATE_PENDING\x10\x01\x12\x13\n\x0fITEM_STATE_DONE\x10\x02\x12\x15\n\x11ITEM_STATE_FAILED\x10\x03\x12\x16\n\x12ITEM_STATE_SKIPPED\x10\x04\x32\xee\x01\n\x04Jobs\x12J\n\tSubmitJob\x12\x1e.museforge.v1.SubmitJobRequest\x1a\x1d.google.longrunning.Operation\x12\x43\n\x08WatchJob\x12\x1d.museforge.v1.WatchJobRequest\x1a\x16.museforge.v1.JobEvent0\x01\x12U\n\x0cListJobItems\x12!.museforge.v1.ListJobItemsRequest\x1a\".museforge.v1.ListJobItemsResponseBE\n\x10\x64\x65v.museforge.v1P\x01Z museforge.dev/api/v1;museforgev1\xaa\x02\x0cMuseforge.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,32 +35,32 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'museforge.v1.jobs_pb2', _gl
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\020dev.museforge.v1P\001Z museforge.dev/api/v1;museforgev1\252\002\014Museforge.V1'
-  _globals['_JOBSTATE']._serialized_start=1497
-  _globals['_JOBSTATE']._serialized_end=1673
-  _globals['_ITEMSTATE']._serialized_start=1676
-  _globals['_ITEMSTATE']._serialized_end=1807
+  _globals['_JOBSTATE']._serialized_start=1456
+  _globals['_JOBSTATE']._serialized_end=1632
+  _globals['_ITEMSTATE']._serialized_start=1635
+  _globals['_ITEMSTATE']._serialized_end=1766
   _globals['_EFFECTSTEP']._serialized_start=141
   _globals['_EFFECTSTEP']._serialized_end=214
   _globals['_INPUTSEQUENCE']._serialized_start=217
-  _globals['_INPUTSEQUENCE']._serialized_end=386
-  _globals['_JOBSPEC']._serialized_start=389
-  _globals['_JOBSPEC']._serialized_end=597
-  _globals['_SUBMITJOBREQUEST']._serialized_start=599
-  _globals['_SUBMITJOBREQUEST']._serialized_end=653
-  _globals['_JOBITEM']._serialized_start=656
-  _globals['_JOBITEM']._serialized_end=801
-  _globals['_JOBMETADATA']._serialized_start=804
-  _globals['_JOBMETADATA']._serialized_end=1099
-  _globals['_JOBRESULT']._serialized_start=1101
-  _globals['_JOBRESULT']._serialized_end=1175
-  _globals['_WATCHJOBREQUEST']._serialized_start=1177
-  _globals['_WATCHJOBREQUEST']._serialized_end=1208
-  _globals['_LISTJOBITEMSREQUEST']._serialized_start=1210
-  _globals['_LISTJOBITEMSREQUEST']._serialized_end=1300
-  _globals['_LISTJOBITEMSRESPONSE']._serialized_start=1302
-  _globals['_LISTJOBITEMSRESPONSE']._serialized_end=1387
-  _globals['_JOBEVENT']._serialized_start=1389
-  _globals['_JOBEVENT']._serialized_end=1494
-  _globals['_JOBS']._serialized_start=1810
-  _globals['_JOBS']._serialized_end=2048
+  _globals['_INPUTSEQUENCE']._serialized_end=345
+  _globals['_JOBSPEC']._serialized_start=348
+  _globals['_JOBSPEC']._serialized_end=556
+  _globals['_SUBMITJOBREQUEST']._serialized_start=558
+  _globals['_SUBMITJOBREQUEST']._serialized_end=612
+  _globals['_JOBITEM']._serialized_start=615
+  _globals['_JOBITEM']._serialized_end=760
+  _globals['_JOBMETADATA']._serialized_start=763
+  _globals['_JOBMETADATA']._serialized_end=1058
+  _globals['_JOBRESULT']._serialized_start=1060
+  _globals['_JOBRESULT']._serialized_end=1134
+  _globals['_WATCHJOBREQUEST']._serialized_start=1136
+  _globals['_WATCHJOBREQUEST']._serialized_end=1167
+  _globals['_LISTJOBITEMSREQUEST']._serialized_start=1169
+  _globals['_LISTJOBITEMSREQUEST']._serialized_end=1259
+  _globals['_LISTJOBITEMSRESPONSE']._serialized_start=1261
+  _globals['_LISTJOBITEMSRESPONSE']._serialized_end=1346
+  _globals['_JOBEVENT']._serialized_start=1348
+  _globals['_JOBEVENT']._serialized_end=1453
+  _globals['_JOBS']._serialized_start=1769
+  _globals['_JOBS']._serialized_end=2007
 # @@protoc_insertion_point(module_scope)

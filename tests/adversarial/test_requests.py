@@ -141,9 +141,10 @@ def test_failed_calls_free_their_payload_at_once(channel: grpc.Channel, pid: int
         assert [f for f, _ in field_violations(error)] == ["inputs[0]"]
     # The defect kept every failed call's payload: the six measured calls, 288 MiB. The status
     # reaches us a moment before the server lets go of the call, and on a busy machine grpc's
-    # transport has been seen to hold the last call or two a while longer: allow that, not more.
+    # transport has been seen to hold the last call or two a while longer (3.5 payloads once, with
+    # both test workers decoding video beside it): allow that, not the six the defect kept.
     # An idle server never runs the cycle collector, so waiting hides no cycle.
-    allowed = 3 * 48 * MIB
+    allowed = 4 * 48 * MIB
     for _ in range(100):
         if rss_bytes(pid) - before < allowed:
             break
