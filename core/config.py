@@ -143,6 +143,9 @@ class Settings(BaseModel):
     http_max_body_bytes: int = Field(
         128 << 20, ge=1024, le=4 << 30, description="largest HTTP request body (JSON, media in base64); "
         "bodies held at once count against max_request_bytes_in_flight")
+    http_studio: bool = Field(
+        True, description="serve the studio (a web page for artists, built on these routes) at / on the "
+        "HTTP address")
     http_cors_origins: list[str] = Field(
         default_factory=list, description="browser origins the gateway allows (CORS), e.g. "
         "['https://tools.example.com']; '*' allows any; empty: none")

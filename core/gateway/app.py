@@ -36,6 +36,8 @@ from .json_codec import (
 from .oip_routes import INFER, infer_from_body, infer_reply_binary
 from .reply import FORWARDED_HEADERS, Replies, dumps
 from .routes import Route, find_route
+from .studio_files import HEADERS as STUDIO_HEADERS
+from .studio_files import is_studio_path, studio_file
 
 log = logging.getLogger("museforge.gateway")
 
@@ -107,6 +109,9 @@ class Request(Replies):
             return
         self.check_origin()
         self.check_open()
+        if is_studio_path(self.path) and self.verb in ("GET", "HEAD") and self.gateway.studio:
+            await self.send_studio()
+            return
         if self.path == "/openapi.json" and self.verb == "GET":
             self.check_key(None)
             await self.discard_body()
@@ -135,6 +140,15 @@ class Request(Replies):
         finally:
             if timer is not None:
                 timer.cancel()
+
+    async def send_studio(self) -> None:
+        await self.discard_body()
+        found = studio_file(self.path)
+        if found is None:
+            raise HttpError(404, grpc.StatusCode.NOT_FOUND, f"no studio file {self.path}")
+        kind, data = found
+        headers = self.reply_headers(kind, len(data), STUDIO_HEADERS)
+        await self.send(200, headers, b"" if self.verb == "HEAD" else data)
 
     def route(self) -> tuple[Route, dict[str, str]]:
         found = find_route(self.verb, self.path, self.gateway.routes)
@@ -202,7 +216,7 @@ class Request(Replies):
     def check_origin(self) -> None:
         """Refuse what a browser sends on a foreign page's behalf, and DNS-rebound Host names."""
         origin = self.headers.get("origin")
-        if origin is not None and not self.cors_origin():
+        if origin is not None and not self.cors_origin() and not self.same_origin():
             raise HttpError(403, grpc.StatusCode.PERMISSION_DENIED,
                             f"origin {origin[0]!r} may not call this server (see http_cors_origins)",
                             "Origin")
@@ -215,6 +229,11 @@ class Request(Replies):
             if name.lower() not in LOOPBACK_HOSTS:
                 raise HttpError(403, grpc.StatusCode.PERMISSION_DENIED,
                                 f"Host {host[0]!r} is not this loopback server's name", "Host")
+
+    def same_origin(self) -> bool:
+        """The request comes from a page this server served (the studio): its Origin names this Host."""
+        host, origin = self.headers.get("host"), self.header("origin")
+        return host is not None and origin in (f"http://{host[0]}", f"https://{host[0]}")
 
     def check_open(self) -> None:
         if self.gateway.draining:

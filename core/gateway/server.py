@@ -51,6 +51,7 @@ class Gateway:
         self.calls = calls
         self.routes = SERVED_ROUTES
         self.cors_origins = tuple(settings.http_cors_origins)
+        self.studio = settings.http_studio
         self.keys = keys
         self.open_services = set(settings.open_services)
         self.max_body = settings.http_max_body_bytes

@@ -1,0 +1,414 @@
+// museforge studio: generators as forms, results in a gallery, on the gateway's public routes
+// alone (/v1/...). No library, nothing fetched from elsewhere.
+
+const KEY_STORAGE = "museforge.key";
+const state = { key: sessionStorage.getItem(KEY_STORAGE) || "", generators: [], current: null, running: null };
+const $ = (id) => document.getElementById(id);
+
+class ApiError extends Error {
+  constructor(status, error) {
+    super(error.message || `HTTP ${status}`);
+    this.status = status;
+    this.violations = (error.details || [])
+      .flatMap((d) => d.fieldViolations || [])
+      .map((v) => ({ field: v.field, description: v.description }));
+  }
+}
+
+function headers(json) {
+  const h = {};
+  if (json) h["Content-Type"] = "application/json";
+  if (state.key) h.Authorization = `Bearer ${state.key}`;
+  return h;
+}
+
+async function call(method, path, body, signal) {
+  const response = await fetch(path, {
+    method,
+    headers: headers(body !== undefined),
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal,
+  });
+  if (!response.ok) {
+    let error = { message: `HTTP ${response.status}` };
+    try { error = (await response.json()).error || error; } catch { /* not JSON */ }
+    throw new ApiError(response.status, error);
+  }
+  return response;
+}
+
+// -- the API key ---------------------------------------------------------------------------------
+function askForKey(message) {
+  $("key-error").textContent = message || "";
+  $("key-input").value = "";
+  if (!$("key-dialog").open) $("key-dialog").showModal();
+  $("key-input").focus();
+}
+
+function setupKey() {
+  $("key-button").addEventListener("click", () => askForKey(""));
+  $("key-cancel").addEventListener("click", () => $("key-dialog").close());
+  $("key-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    state.key = $("key-input").value.trim();
+    sessionStorage.setItem(KEY_STORAGE, state.key);
+    $("key-dialog").close();
+    await connect();
+  });
+}
+
+// -- the generators --------------------------------------------------------------------------------
+async function connect() {
+  $("server-state").textContent = "Connecting…";
+  try {
+    const listing = await (await call("GET", "/v1/generators")).json();
+    state.generators = listing.generators.filter((g) => g.available);
+    $("server-state").textContent = `${state.generators.length} generators ready`;
+    listGenerators();
+  } catch (error) {
+    if (error.status === 401 || error.status === 403) {
+      $("server-state").textContent = "Needs an API key";
+      askForKey(state.key ? `The server refused this key: ${error.message}` : "");
+    } else {
+      $("server-state").textContent = `Cannot reach the server: ${error.message}`;
+    }
+  }
+}
+
+function listGenerators() {
+  const list = $("generators");
+  list.replaceChildren();
+  for (const generator of state.generators) {
+    const item = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = generator.name;
+    button.title = generator.description;
+    button.dataset.generator = generator.name;
+    button.addEventListener("click", () => choose(generator));
+    item.append(button);
+    list.append(item);
+  }
+}
+
+function choose(generator) {
+  state.current = generator;
+  for (const button of document.querySelectorAll("#generators button")) {
+    button.setAttribute("aria-current", String(button.dataset.generator === generator.name));
+  }
+  $("generator-title").textContent = generator.name;
+  $("generator-description").textContent = generator.description;
+  const schema = JSON.parse(generator.parametersSchema || "{}");
+  $("fields").replaceChildren(...Object.entries(schema.properties || {}).map(([name, property]) =>
+    field(name, resolve(property, schema), (schema.required || []).includes(name))));
+  $("format").replaceChildren(...generator.formats.map((f) => new Option(f, f)));
+  $("count").max = String(generator.maxCount || 1);
+  $("form-error").textContent = "";
+  $("generate-form").hidden = false;
+}
+
+// A property as one plain shape: references followed, an optional value's non-null branch taken.
+function resolve(property, schema) {
+  let found = property;
+  if (found.$ref) found = { ...schema.$defs[found.$ref.split("/").pop()], ...found, $ref: undefined };
+  const branches = found.anyOf || found.oneOf;
+  if (branches) {
+    const kept = branches.filter((b) => b.type !== "null").map((b) => resolve(b, schema));
+    const text = kept.find((b) => b.type === "string");
+    const numeric = kept.some((b) => b.type === "integer" || b.type === "number");
+    // A name or a number (an instrument: "violin" or 41) is typed as text and sent as a number when it is one.
+    const shape = text && numeric ? { ...text, orNumber: true } : kept[0];
+    found = { ...shape, ...found, anyOf: undefined, oneOf: undefined, nullable: branches.length > kept.length };
+  }
+  return found;
+}
+
+function field(name, property, required) {
+  const wrapper = document.createElement("div");
+  wrapper.className = "field";
+  wrapper.dataset.field = `parameters.${name}`;
+  const id = `field-${name}`;
+  const label = document.createElement("label");
+  label.htmlFor = id;
+  label.textContent = property.title || name;
+  let input;
+  if (property.enum) {
+    input = document.createElement("select");
+    if (!required) input.append(new Option("(default)", ""));
+    for (const value of property.enum) input.append(new Option(String(value), JSON.stringify(value)));
+    if (property.default !== undefined && property.default !== null) input.value = JSON.stringify(property.default);
+  } else if (property.type === "boolean") {
+    input = document.createElement("input");
+    input.type = "checkbox";
+    input.checked = Boolean(property.default);
+  } else {
+    input = document.createElement("input");
+    const numeric = property.type === "integer" || property.type === "number";
+    input.type = numeric ? "number" : "text";
+    if (numeric) {
+      input.step = property.type === "integer" ? "1" : "any";
+      for (const [bound, attribute] of [["minimum", "min"], ["maximum", "max"]]) {
+        if (property[bound] !== undefined) input[attribute] = String(property[bound]);
+      }
+    }
+    if (property.default !== undefined && property.default !== null) input.value = String(property.default);
+    else if (property.nullable) input.placeholder = "(default)";
+  }
+  input.id = id;
+  input.name = name;
+  input.dataset.kind = property.enum ? "enum" : property.orNumber ? "text-or-number" : property.type || "string";
+  const help = document.createElement("small");
+  help.className = "help";
+  help.id = `${id}-help`;
+  help.textContent = property.description || "";
+  input.setAttribute("aria-describedby", help.id);
+  const problem = document.createElement("span");
+  problem.className = "field-error";
+  problem.setAttribute("role", "alert");
+  wrapper.append(label, input, help, problem);
+  return wrapper;
+}
+
+function parameters() {
+  const values = {};
+  for (const input of document.querySelectorAll("#fields input, #fields select")) {
+    const kind = input.dataset.kind;
+    if (kind === "boolean") values[input.name] = input.checked;
+    else if (input.value === "") continue;
+    else if (kind === "enum") values[input.name] = JSON.parse(input.value);
+    else if (kind === "integer" || kind === "number") values[input.name] = Number(input.value);
+    else if (kind === "text-or-number" && /^-?\d+(\.\d+)?$/.test(input.value)) values[input.name] = Number(input.value);
+    else values[input.name] = input.value;
+  }
+  return values;
+}
+
+// -- generating ---------------------------------------------------------------------------------------
+function showErrors(error) {
+  for (const slot of document.querySelectorAll(".field-error")) slot.textContent = "";
+  const unplaced = [];
+  for (const violation of error.violations || []) {
+    const slot = document.querySelector(`[data-field="${CSS.escape(violation.field)}"] .field-error`);
+    if (slot) slot.textContent = violation.description;
+    else unplaced.push(`${violation.field}: ${violation.description}`);
+  }
+  $("form-error").textContent = [error.message, ...unplaced].join(" — ");
+}
+
+async function generate(request) {
+  const generator = state.current;
+  const controller = new AbortController();
+  state.running = controller;
+  $("generate-button").disabled = true;
+  $("stop-button").disabled = false;
+  $("progress-box").hidden = false;
+  $("progress").removeAttribute("value");
+  $("progress-label").textContent = "Starting…";
+  showErrors({ message: "", violations: [] });
+  try {
+    const response = await call("POST", `/v1/generators/${encodeURIComponent(generator.name)}:stream`, request,
+      controller.signal);
+    let seed = request.seed;
+    for await (const line of lines(response.body)) {
+      if (line.error) throw new ApiError(line.error.code || 500, line.error);
+      const event = line.result || {};
+      if (event.seed !== undefined) seed = event.seed;
+      if (event.progress) progress(event.progress);
+      if (event.artifact) addCard(generator, { ...request, seed }, event.artifact);
+    }
+    $("progress-label").textContent = "Done";
+    $("progress").max = 1;
+    $("progress").value = 1;
+  } catch (error) {
+    if (error.name === "AbortError") $("progress-label").textContent = "Stopped";
+    else showErrors(error);
+  } finally {
+    state.running = null;
+    $("generate-button").disabled = false;
+    $("stop-button").disabled = true;
+  }
+}
+
+async function* lines(body) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffered = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffered += value;
+    let end;
+    while ((end = buffered.indexOf("\n")) >= 0) {
+      const text = buffered.slice(0, end).trim();
+      buffered = buffered.slice(end + 1);
+      if (text) yield JSON.parse(text);
+    }
+  }
+  if (buffered.trim()) yield JSON.parse(buffered);
+}
+
+function progress(event) {
+  const total = Number(event.total || 0);
+  const done = Number(event.completed || 0);
+  if (total > 0) {
+    $("progress").max = total;
+    $("progress").value = done;
+  }
+  $("progress-label").textContent = `${event.stage || "working"}${total ? ` ${done} of ${total}` : ""}`;
+}
+
+// -- the gallery ------------------------------------------------------------------------------------------
+function bytesOf(base64) {
+  const text = atob(base64);
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i += 1) bytes[i] = text.charCodeAt(i);
+  return bytes;
+}
+
+function provenanceOf(artifact) {
+  const record = { ...artifact.metadata };
+  for (const [key, value] of Object.entries(record)) {
+    if (typeof value === "string" && (value.startsWith("[") || value.startsWith("{"))) {
+      try { record[key] = JSON.parse(value); } catch { /* plain text */ }
+    }
+  }
+  return record;
+}
+
+function addCard(generator, request, artifact) {
+  const bytes = bytesOf(artifact.data);
+  const url = URL.createObjectURL(new Blob([bytes], { type: artifact.mediaType }));
+  const card = document.createElement("li");
+  card.className = "card";
+  card.dataset.generator = generator.name;
+  card.dataset.mediaType = artifact.mediaType;
+  const title = document.createElement("h3");
+  title.textContent = artifact.filename;
+  card.append(title);
+  if (artifact.mediaType.startsWith("image/")) card.append(...imageView(url, artifact, request));
+  else if (artifact.mediaType.startsWith("audio/")) card.append(...audioView(url, bytes));
+  card.append(details(generator, request, artifact), cardActions(generator, request, url, artifact.filename));
+  $("gallery").prepend(card);
+  $("gallery-empty").hidden = true;
+}
+
+function imageView(url, artifact, request) {
+  const image = document.createElement("img");
+  image.src = url;
+  image.alt = `${artifact.filename}: generated image`;
+  image.tabIndex = 0;
+  const zoom = () => {
+    const big = image.cloneNode();
+    $("zoom-view").replaceChildren(big);
+    $("zoom-dialog").showModal();
+  };
+  image.addEventListener("click", zoom);
+  image.addEventListener("keydown", (event) => { if (event.key === "Enter") zoom(); });
+  const parts = [image];
+  if (request.parameters.tileable || /tiles|texture/.test(request.generator || "")) {
+    const tiled = document.createElement("div");
+    tiled.className = "tiled";
+    tiled.style.backgroundImage = `url("${url}")`;
+    tiled.setAttribute("role", "img");
+    tiled.setAttribute("aria-label", "the same image repeated 3 by 3, to check it tiles");
+    parts.push(tiled);
+  }
+  return parts;
+}
+
+function audioView(url, bytes) {
+  const player = document.createElement("audio");
+  player.controls = true;
+  player.src = url;
+  const canvas = document.createElement("canvas");
+  canvas.width = 600;
+  canvas.height = 60;
+  canvas.setAttribute("role", "img");
+  canvas.setAttribute("aria-label", "waveform");
+  drawWaveform(canvas, bytes).catch(() => canvas.remove());
+  return [player, canvas];
+}
+
+async function drawWaveform(canvas, bytes) {
+  const context = new AudioContext();
+  try {
+    const sound = await context.decodeAudioData(bytes.slice().buffer);
+    const samples = sound.getChannelData(0);
+    const draw = canvas.getContext("2d");
+    const step = Math.max(1, Math.floor(samples.length / canvas.width));
+    draw.fillStyle = getComputedStyle(document.documentElement).getPropertyValue("--accent") || "#2a5d9f";
+    for (let x = 0; x < canvas.width; x += 1) {
+      let low = 1;
+      let high = -1;
+      for (let i = x * step; i < Math.min(samples.length, (x + 1) * step); i += 1) {
+        low = Math.min(low, samples[i]);
+        high = Math.max(high, samples[i]);
+      }
+      const mid = canvas.height / 2;
+      draw.fillRect(x, mid - high * mid, 1, Math.max(1, (high - low) * mid));
+    }
+    canvas.dataset.seconds = sound.duration.toFixed(3);
+  } finally {
+    await context.close();
+  }
+}
+
+function details(generator, request, artifact) {
+  const record = provenanceOf(artifact);
+  const models = (record.models || []).map((m) => `${m.name} v${m.version}`).join(", ");
+  const licences = [...new Set((record.training_data || []).map((d) => d.licence))].join("; ");
+  const rows = [
+    ["generator", generator.name], ["seed", String(request.seed ?? record.seed ?? "")],
+    ["parameters", JSON.stringify(request.parameters)], ["models", models],
+    ["training data licence", licences || "—"],
+  ];
+  const list = document.createElement("dl");
+  for (const [name, value] of rows) {
+    const term = document.createElement("dt");
+    term.textContent = name;
+    const description = document.createElement("dd");
+    description.textContent = value;
+    description.dataset.name = name;
+    list.append(term, description);
+  }
+  return list;
+}
+
+function cardActions(generator, request, url, filename) {
+  const actions = document.createElement("div");
+  actions.className = "actions";
+  const again = document.createElement("button");
+  again.type = "button";
+  again.textContent = "Regenerate";
+  again.title = "Run the same generator with the same seed and parameters";
+  again.addEventListener("click", () => {
+    choose(generator);
+    generate({ ...request, count: 1 });
+  });
+  const save = document.createElement("a");
+  save.href = url;
+  save.download = filename;
+  save.textContent = "Download";
+  actions.append(again, save);
+  return actions;
+}
+
+// -- start ----------------------------------------------------------------------------------------------------
+function setup() {
+  setupKey();
+  $("generate-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const request = {
+      generator: state.current.name,
+      parameters: parameters(),
+      count: Number($("count").value || 1),
+      format: $("format").value,
+    };
+    if ($("seed").value !== "") request.seed = $("seed").value;
+    generate(request);
+  });
+  $("stop-button").addEventListener("click", () => state.running && state.running.abort());
+  $("zoom-close").addEventListener("click", () => $("zoom-dialog").close());
+  connect();
+}
+
+setup();
