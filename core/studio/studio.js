@@ -2,7 +2,9 @@
 // alone (/v1/...). No library, nothing fetched from elsewhere.
 
 const KEY_STORAGE = "museforge.key";
-const state = { key: sessionStorage.getItem(KEY_STORAGE) || "", generators: [], current: null, running: null };
+const state = {
+  key: sessionStorage.getItem(KEY_STORAGE) || "", generators: [], effects: [], current: null, kind: "", running: null,
+};
 const $ = (id) => document.getElementById(id);
 
 class ApiError extends Error {
@@ -61,10 +63,14 @@ function setupKey() {
 async function connect() {
   $("server-state").textContent = "Connecting…";
   try {
-    const listing = await (await call("GET", "/v1/generators")).json();
-    state.generators = listing.generators.filter((g) => g.available);
-    $("server-state").textContent = `${state.generators.length} generators ready`;
-    listGenerators();
+    const generators = await (await call("GET", "/v1/generators")).json();
+    const effects = await (await call("GET", "/v1/effects")).json();
+    state.generators = generators.generators.filter((g) => g.available);
+    state.effects = effects.effects.filter((e) => e.available);
+    $("server-state").textContent =
+      `${state.generators.length} generators and ${state.effects.length} effects ready`;
+    list($("generators"), state.generators, "generator");
+    list($("effects"), state.effects, "effect");
   } catch (error) {
     if (error.status === 401 || error.status === 403) {
       $("server-state").textContent = "Needs an API key";
@@ -75,33 +81,44 @@ async function connect() {
   }
 }
 
-function listGenerators() {
-  const list = $("generators");
-  list.replaceChildren();
-  for (const generator of state.generators) {
+function list(element, entries, kind) {
+  element.replaceChildren();
+  for (const entry of entries) {
     const item = document.createElement("li");
     const button = document.createElement("button");
     button.type = "button";
-    button.textContent = generator.name;
-    button.title = generator.description;
-    button.dataset.generator = generator.name;
-    button.addEventListener("click", () => choose(generator));
+    button.textContent = entry.name;
+    button.title = entry.description;
+    button.dataset[kind] = entry.name;
+    button.addEventListener("click", () => choose(entry, kind));
     item.append(button);
-    list.append(item);
+    element.append(item);
   }
 }
 
-function choose(generator) {
+function choose(generator, kind) {
   state.current = generator;
-  for (const button of document.querySelectorAll("#generators button")) {
-    button.setAttribute("aria-current", String(button.dataset.generator === generator.name));
+  state.kind = kind;
+  for (const button of document.querySelectorAll("nav button")) {
+    button.setAttribute("aria-current", String(button.dataset[kind] === generator.name));
+  }
+  const takesFiles = kind === "effect";
+  $("inputs-box").hidden = !takesFiles;
+  $("generate-button").textContent = takesFiles ? "Apply" : "Generate";
+  $("count").closest("fieldset").querySelector('label[for="count"]').hidden = takesFiles;
+  $("count").hidden = takesFiles;
+  if (takesFiles) {
+    const many = generator.maxInputs > 1 ? `${generator.minInputs} to ${generator.maxInputs} files` : "one file";
+    $("files-help").textContent = `(${many}: ${generator.inputFormats.join(", ")})`;
+    $("files").multiple = generator.maxInputs > 1;
   }
   $("generator-title").textContent = generator.name;
   $("generator-description").textContent = generator.description;
   const schema = JSON.parse(generator.parametersSchema || "{}");
   $("fields").replaceChildren(...Object.entries(schema.properties || {}).map(([name, property]) =>
     field(name, resolve(property, schema), (schema.required || []).includes(name))));
-  $("format").replaceChildren(...generator.formats.map((f) => new Option(f, f)));
+  $("format").replaceChildren(...(kind === "effect" ? [new Option("(as the input)", "")] : []),
+    ...generator.formats.map((f) => new Option(f, f)));
   $("count").max = String(generator.maxCount || 1);
   $("form-error").textContent = "";
   $("generate-form").hidden = false;
@@ -197,6 +214,8 @@ function showErrors(error) {
 
 async function generate(request) {
   const generator = state.current;
+  const path = state.kind === "effect" ? `/v1/effects/${encodeURIComponent(generator.name)}:stream`
+    : `/v1/generators/${encodeURIComponent(generator.name)}:stream`;
   const controller = new AbortController();
   state.running = controller;
   $("generate-button").disabled = true;
@@ -206,15 +225,14 @@ async function generate(request) {
   $("progress-label").textContent = "Starting…";
   showErrors({ message: "", violations: [] });
   try {
-    const response = await call("POST", `/v1/generators/${encodeURIComponent(generator.name)}:stream`, request,
-      controller.signal);
+    const response = await call("POST", path, request, controller.signal);
     let seed = request.seed;
     for await (const line of lines(response.body)) {
       if (line.error) throw new ApiError(line.error.code || 500, line.error);
       const event = line.result || {};
       if (event.seed !== undefined) seed = event.seed;
       if (event.progress) progress(event.progress);
-      if (event.artifact) addCard(generator, { ...request, seed }, event.artifact);
+      if (event.artifact) addCard(generator, { ...request, seed }, event.artifact, state.kind);
     }
     $("progress-label").textContent = "Done";
     $("progress").max = 1;
@@ -264,6 +282,12 @@ function bytesOf(base64) {
   return bytes;
 }
 
+function base64Of(bytes) {
+  let text = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(text);
+}
+
 function provenanceOf(artifact) {
   const record = { ...artifact.metadata };
   for (const [key, value] of Object.entries(record)) {
@@ -274,19 +298,21 @@ function provenanceOf(artifact) {
   return record;
 }
 
-function addCard(generator, request, artifact) {
+function addCard(generator, request, artifact, kind) {
   const bytes = bytesOf(artifact.data);
   const url = URL.createObjectURL(new Blob([bytes], { type: artifact.mediaType }));
   const card = document.createElement("li");
   card.className = "card";
   card.dataset.generator = generator.name;
+  card.dataset.kind = kind;
   card.dataset.mediaType = artifact.mediaType;
   const title = document.createElement("h3");
   title.textContent = artifact.filename;
   card.append(title);
   if (artifact.mediaType.startsWith("image/")) card.append(...imageView(url, artifact, request));
   else if (artifact.mediaType.startsWith("audio/")) card.append(...audioView(url, bytes));
-  card.append(details(generator, request, artifact), cardActions(generator, request, url, artifact.filename));
+  else if (/json|text|xml/.test(artifact.mediaType)) card.append(textView(bytes));
+  card.append(details(generator, request, artifact), cardActions(generator, request, url, artifact.filename, kind));
   $("gallery").prepend(card);
   $("gallery-empty").hidden = true;
 }
@@ -352,12 +378,19 @@ async function drawWaveform(canvas, bytes) {
   }
 }
 
+function textView(bytes) {
+  const text = document.createElement("pre");
+  text.textContent = new TextDecoder().decode(bytes.slice(0, 4096));
+  return text;
+}
+
 function details(generator, request, artifact) {
   const record = provenanceOf(artifact);
   const models = (record.models || []).map((m) => `${m.name} v${m.version}`).join(", ");
   const licences = [...new Set((record.training_data || []).map((d) => d.licence))].join("; ");
   const rows = [
-    ["generator", generator.name], ["seed", String(request.seed ?? record.seed ?? "")],
+    [request.inputs ? "effect" : "generator", generator.name], ["seed", String(request.seed ?? record.seed ?? "")],
+    ...(request.inputs ? [["inputs", request.inputs.map((i) => i.name).join(", ")]] : []),
     ["parameters", JSON.stringify(request.parameters)], ["models", models],
     ["training data licence", licences || "—"],
   ];
@@ -373,7 +406,7 @@ function details(generator, request, artifact) {
   return list;
 }
 
-function cardActions(generator, request, url, filename) {
+function cardActions(generator, request, url, filename, kind) {
   const actions = document.createElement("div");
   actions.className = "actions";
   const again = document.createElement("button");
@@ -381,8 +414,8 @@ function cardActions(generator, request, url, filename) {
   again.textContent = "Regenerate";
   again.title = "Run the same generator with the same seed and parameters";
   again.addEventListener("click", () => {
-    choose(generator);
-    generate({ ...request, count: 1 });
+    choose(generator, kind);
+    generate(kind === "effect" ? request : { ...request, count: 1 });
   });
   const save = document.createElement("a");
   save.href = url;
@@ -395,16 +428,27 @@ function cardActions(generator, request, url, filename) {
 // -- start ----------------------------------------------------------------------------------------------------
 function setup() {
   setupKey();
-  $("generate-form").addEventListener("submit", (event) => {
+  $("generate-form").addEventListener("submit", async (event) => {
     event.preventDefault();
-    const request = {
-      generator: state.current.name,
-      parameters: parameters(),
-      count: Number($("count").value || 1),
-      format: $("format").value,
-    };
+    const request = { parameters: parameters(), format: $("format").value };
+    if (state.kind === "effect") {
+      request.effect = state.current.name;
+      request.inputs = await Promise.all([...$("files").files].map(async (file) =>
+        ({ name: file.name, data: base64Of(new Uint8Array(await file.arrayBuffer())) })));
+    } else {
+      request.generator = state.current.name;
+      request.count = Number($("count").value || 1);
+    }
     if ($("seed").value !== "") request.seed = $("seed").value;
     generate(request);
+  });
+  const drop = $("inputs-box");
+  drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (event) => {
+    event.preventDefault();
+    drop.classList.remove("over");
+    $("files").files = event.dataTransfer.files;
   });
   $("stop-button").addEventListener("click", () => state.running && state.running.abort());
   $("zoom-close").addEventListener("click", () => $("zoom-dialog").close());

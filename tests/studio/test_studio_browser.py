@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from museforge.config import Settings
@@ -37,7 +38,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
     path = tmp_path_factory.mktemp("studio") / "api_keys.json"
     key, _ = KeyFile(path).create("artist", ["generate", "read"])
     settings = Settings(address="127.0.0.1:0", http_address="127.0.0.1:0", auth=True, api_keys_file=str(path),
-                        plugins=["image", "music"])
+                        plugins=["image", "music", "effect"])
     with ServerThread(settings) as server:
         assert server.running is not None and server.running.gateway is not None
         yield f"http://{server.running.gateway.address}", key
@@ -75,10 +76,10 @@ def use_key(driver: Any, key: str) -> None:
     dialog.find_element(By.ID, "key-save").click()
 
 
-def pick(driver: Any, generator: str) -> None:
+def pick(driver: Any, name: str, kind: str = "generator") -> None:
     wait(driver).until(seen.element_to_be_clickable(
-        (By.CSS_SELECTOR, f'#generators button[data-generator="{generator}"]'))).click()
-    wait(driver).until(seen.text_to_be_present_in_element((By.ID, "generator-title"), generator))
+        (By.CSS_SELECTOR, f'nav button[data-{kind}="{name}"]'))).click()
+    wait(driver).until(seen.text_to_be_present_in_element((By.ID, "generator-title"), name))
 
 
 def test_a_wrong_key_is_refused_in_the_page_and_the_right_one_opens_it(browser: Any,
@@ -91,7 +92,7 @@ def test_a_wrong_key_is_refused_in_the_page_and_the_right_one_opens_it(browser: 
     wait(browser).until(lambda d: "unknown API key" in error.text)
     browser.save_screenshot(str(SHOTS / "wrong-key.png"))
     use_key(browser, key)
-    wait(browser).until(seen.text_to_be_present_in_element((By.ID, "server-state"), "generators ready"))
+    wait(browser).until(seen.text_to_be_present_in_element((By.ID, "server-state"), "effects ready"))
     buttons = browser.find_elements(By.CSS_SELECTOR, "#generators button")
     names = [b.get_attribute("data-generator") for b in buttons]
     assert "image.texture" in names and "music.melody" in names
@@ -171,3 +172,30 @@ def test_a_bad_parameter_is_shown_beside_its_field(browser: Any, served: tuple[s
     assert "less than or equal" in slot.text
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", slot)
     browser.save_screenshot(str(SHOTS / "bad-parameter.png"))
+    # The refused call is the one error the browser logged (Chromium logs every 4xx reply).
+    assert all("status of 400" in message for message in console_errors(browser)), console_errors(browser)
+
+
+def test_apply_an_effect_to_a_file(browser: Any, served: tuple[str, str], tmp_path: Path) -> None:
+    from PIL import Image
+
+    picture = tmp_path / "swatch.png"
+    y, x = np.mgrid[0:40, 0:56]
+    Image.fromarray(np.stack([x * 4, y * 6, (x + y) * 2], axis=2).astype(np.uint8)).save(picture)
+    pick(browser, "effect.upscale", "effect")
+    assert browser.find_element(By.ID, "inputs-box").is_displayed()
+    assert not browser.find_element(By.ID, "count").is_displayed()  # one result per file
+    assert browser.find_element(By.ID, "generate-button").text == "Apply"
+    browser.find_element(By.ID, "files").send_keys(str(picture))
+    browser.find_element(By.ID, "generate-button").click()
+    image = wait(browser, 120).until(seen.presence_of_element_located(
+        (By.CSS_SELECTOR, '#gallery .card[data-kind="effect"] img')))
+    wait(browser).until(lambda d: d.execute_script("return arguments[0].naturalWidth", image) > 0)
+    size = browser.execute_script("return [arguments[0].naturalWidth, arguments[0].naturalHeight]", image)
+    assert size == [112, 80]  # twice the 56 x 40 swatch
+    card = '#gallery .card[data-kind="effect"]'
+    inputs = browser.find_element(By.CSS_SELECTOR, f'{card} dd[data-name="inputs"]')
+    assert inputs.text == "swatch.png"
+    browser.execute_script("arguments[0].scrollIntoView()", image)
+    browser.save_screenshot(str(SHOTS / "upscale.png"))
+    assert not console_errors(browser), console_errors(browser)
