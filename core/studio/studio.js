@@ -313,6 +313,7 @@ function addCard(generator, request, artifact, kind) {
   else if (artifact.mediaType.startsWith("audio/")) card.append(...audioView(url, bytes));
   else if (/json|text|xml/.test(artifact.mediaType)) card.append(textView(bytes));
   card.append(details(generator, request, artifact), cardActions(generator, request, url, artifact.filename, kind));
+  if (globalThis.crypto?.subtle) card.append(rating(artifact, bytes, kind));  // hashing needs a secure context
   $("gallery").prepend(card);
   $("gallery-empty").hidden = true;
 }
@@ -406,6 +407,95 @@ function details(generator, request, artifact) {
   return list;
 }
 
+// -- ratings and suggestions (the feedback API) ---------------------------------------------------------
+const USER_STORAGE = "museforge.user";
+
+function user() {
+  return $("user").value.trim();
+}
+
+async function artifactRef(artifact, bytes, kind) {
+  const record = provenanceOf(artifact);
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  const ref = {
+    sha256: [...digest].map((b) => b.toString(16).padStart(2, "0")).join(""),
+    modelVersion: String((record.models || [])[0]?.version ?? ""),
+    seed: String(record.seed ?? "0"),
+    parameters: record.parameters || {},
+    index: Number(record.index || 0),
+  };
+  ref[kind === "effect" ? "effect" : "generator"] = record[kind === "effect" ? "effect" : "generator"];
+  return ref;
+}
+
+function rating(artifact, bytes, kind) {
+  const box = document.createElement("div");
+  box.className = "rating";
+  box.setAttribute("role", "group");
+  box.setAttribute("aria-label", "rate this result");
+  const said = document.createElement("span");
+  said.setAttribute("role", "status");
+  for (const [thumb, text] of [["THUMB_UP", "Like"], ["THUMB_DOWN", "Dislike"]]) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = text;
+    button.dataset.thumb = thumb;
+    button.setAttribute("aria-pressed", "false");
+    button.addEventListener("click", async () => {
+      try {
+        const event = { user: user(), kind: "FEEDBACK_KIND_THUMBS", thumb, artifact: await artifactRef(artifact, bytes, kind) };
+        await call("POST", "/v1/feedback", { event });
+        for (const other of box.querySelectorAll("button")) other.setAttribute("aria-pressed", String(other === button));
+        said.textContent = "Thanks: noted";
+      } catch (error) {
+        said.textContent = error.message;
+      }
+    });
+    box.append(button);
+  }
+  box.append(said);
+  return box;
+}
+
+async function recommend() {
+  const found = $("recommendations");
+  found.replaceChildren();
+  const query = new URLSearchParams({ kind: "RECOMMEND_KIND_PRESETS", k: "5" });
+  if (user()) query.set("user", user());
+  try {
+    const reply = await (await call("GET", `/v1/feedback:recommend?${query}`)).json();
+    for (const suggestion of reply.recommendations) {
+      const preset = suggestion.preset;
+      if (!preset) continue;
+      const item = document.createElement("li");
+      item.textContent = `${preset.generator} ${JSON.stringify(preset.parameters)} — ${suggestion.reason}`;
+      const use = document.createElement("button");
+      use.type = "button";
+      use.textContent = "Use";
+      use.addEventListener("click", () => usePreset(preset));
+      item.append(use);
+      found.append(item);
+    }
+    if (!found.children.length) found.textContent = "No suggestion yet: rate a few results first.";
+  } catch (error) {
+    found.textContent = error.message;
+  }
+}
+
+function usePreset(preset) {
+  const generator = state.generators.find((g) => g.name === preset.generator);
+  if (!generator) return;
+  choose(generator, "generator");
+  for (const [name, value] of Object.entries(preset.parameters || {})) {
+    const input = $(`field-${name}`);
+    if (!input) continue;
+    if (input.type === "checkbox") input.checked = Boolean(value);
+    else if (input.tagName === "SELECT") input.value = JSON.stringify(value);
+    else input.value = String(value);
+  }
+  $("generate-button").focus();
+}
+
 function cardActions(generator, request, url, filename, kind) {
   const actions = document.createElement("div");
   actions.className = "actions";
@@ -452,6 +542,9 @@ function setup() {
   });
   $("stop-button").addEventListener("click", () => state.running && state.running.abort());
   $("zoom-close").addEventListener("click", () => $("zoom-dialog").close());
+  $("user").value = sessionStorage.getItem(USER_STORAGE) || "";
+  $("user").addEventListener("change", () => sessionStorage.setItem(USER_STORAGE, user()));
+  $("recommend-button").addEventListener("click", recommend);
   connect();
 }
 

@@ -199,3 +199,25 @@ def test_apply_an_effect_to_a_file(browser: Any, served: tuple[str, str], tmp_pa
     browser.execute_script("arguments[0].scrollIntoView()", image)
     browser.save_screenshot(str(SHOTS / "upscale.png"))
     assert not console_errors(browser), console_errors(browser)
+
+
+def test_rate_a_result_and_get_it_suggested(browser: Any, served: tuple[str, str]) -> None:
+    name = browser.find_element(By.ID, "user")
+    name.clear()
+    name.send_keys("ann")
+    texture = browser.find_element(By.XPATH, "(//li[@data-generator='image.texture'])[1]")
+    liked = texture.find_element(By.CSS_SELECTOR, 'button[data-thumb="THUMB_UP"]')
+    liked.click()
+    status = texture.find_element(By.CSS_SELECTOR, ".rating [role=status]")
+    wait(browser).until(lambda d: "noted" in status.text)
+    assert liked.get_attribute("aria-pressed") == "true"
+    browser.find_element(By.ID, "recommend-button").click()
+    suggestion = wait(browser).until(seen.presence_of_element_located(
+        (By.CSS_SELECTOR, "#recommendations li")))
+    assert "image.texture" in suggestion.text and '"family":"brick"' in suggestion.text
+    browser.execute_script("arguments[0].scrollIntoView()", suggestion)
+    browser.save_screenshot(str(SHOTS / "suggested.png"))
+    suggestion.find_element(By.TAG_NAME, "button").click()
+    wait(browser).until(seen.text_to_be_present_in_element((By.ID, "generator-title"), "image.texture"))
+    assert Select(browser.find_element(By.ID, "field-family")).first_selected_option.text == "brick"
+    assert not console_errors(browser), console_errors(browser)
