@@ -221,3 +221,20 @@ def test_rate_a_result_and_get_it_suggested(browser: Any, served: tuple[str, str
     wait(browser).until(seen.text_to_be_present_in_element((By.ID, "generator-title"), "image.texture"))
     assert Select(browser.find_element(By.ID, "field-family")).first_selected_option.text == "brick"
     assert not console_errors(browser), console_errors(browser)
+
+
+AXE = Path(__file__).parent / "vendor" / "axe-core-4.14.1" / "axe.min.js"
+
+
+def test_the_page_passes_the_axe_accessibility_rules(browser: Any, served: tuple[str, str]) -> None:
+    """axe-core (vendored from npm, scripts/vendor_axe.py) run in the page as the earlier tests left
+    it: a form, results of every kind, ratings and suggestions."""
+    browser.execute_script(AXE.read_text())
+    found = browser.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        axe.run(document, {resultTypes: ['violations']}).then((r) => done(r.violations.map(
+          (v) => ({id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help}))));""")
+    report = [f"{v['impact']} {v['id']} ({v['nodes']}): {v['help']}" for v in found]
+    (SHOTS / "axe.txt").write_text("\n".join(report) or "no violation\n")
+    serious = [v for v in found if v["impact"] in ("serious", "critical")]
+    assert not serious, serious
