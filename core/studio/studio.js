@@ -1,6 +1,8 @@
 // museforge studio: generators as forms, results in a gallery, on the gateway's public routes
 // alone (/v1/...). No library, nothing fetched from elsewhere.
 
+import { meshViewer } from "./mesh_view.js";
+
 const KEY_STORAGE = "museforge.key";
 const state = {
   key: sessionStorage.getItem(KEY_STORAGE) || "", generators: [], effects: [], current: null, kind: "", running: null,
@@ -311,6 +313,7 @@ function addCard(generator, request, artifact, kind) {
   card.append(title);
   if (artifact.mediaType.startsWith("image/")) card.append(...imageView(url, artifact, request));
   else if (artifact.mediaType.startsWith("audio/")) card.append(...audioView(url, bytes));
+  else if (artifact.mediaType === "model/gltf-binary") card.append(meshViewer(bytes, artifact.filename));
   else if (/json|text|xml/.test(artifact.mediaType)) card.append(textView(bytes));
   card.append(details(generator, request, artifact), cardActions(generator, request, url, artifact.filename, kind));
   if (globalThis.crypto?.subtle) card.append(rating(artifact, bytes, kind));  // hashing needs a secure context

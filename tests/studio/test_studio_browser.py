@@ -29,6 +29,7 @@ if not (CHROMIUM and DRIVER):  # .ci/run installs both; elsewhere say how, or fa
 
 from selenium import webdriver  # noqa: E402  (only once a browser is known to be there)
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support import expected_conditions as seen  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
@@ -38,7 +39,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
     path = tmp_path_factory.mktemp("studio") / "api_keys.json"
     key, _ = KeyFile(path).create("artist", ["generate", "read"])
     settings = Settings(address="127.0.0.1:0", http_address="127.0.0.1:0", auth=True, api_keys_file=str(path),
-                        plugins=["image", "music", "effect"])
+                        plugins=["image", "music", "effect", "mesh"])
     with ServerThread(settings) as server:
         assert server.running is not None and server.running.gateway is not None
         yield f"http://{server.running.gateway.address}", key
@@ -49,7 +50,7 @@ def browser() -> Iterator[Any]:
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000",
-                 "--autoplay-policy=no-user-gesture-required"):
+                 "--autoplay-policy=no-user-gesture-required", "--enable-unsafe-swiftshader"):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=str(DRIVER)))
@@ -222,6 +223,49 @@ def test_rate_a_result_and_get_it_suggested(browser: Any, served: tuple[str, str
     assert Select(browser.find_element(By.ID, "field-family")).first_selected_option.text == "brick"
     assert not console_errors(browser), console_errors(browser)
 
+
+def lit_share(driver: Any, canvas: Any) -> float:
+    """The share of the canvas's pixels that are not its background: the prop drawn."""
+    return float(driver.execute_script("""
+        const source = arguments[0];
+        const copy = document.createElement('canvas');
+        copy.width = source.width; copy.height = source.height;
+        const context = copy.getContext('2d');
+        context.drawImage(source, 0, 0);
+        const data = context.getImageData(0, 0, copy.width, copy.height).data;
+        let lit = 0;
+        for (let i = 0; i < data.length; i += 4) if (Math.abs(data[i] - 33) > 12) lit += 1;
+        return lit / (data.length / 4);""", canvas))
+
+
+def test_generate_a_prop_turn_it_and_switch_its_level_of_detail(browser: Any,
+                                                                 served: tuple[str, str]) -> None:
+    pick(browser, "mesh.props")
+    for name, value in (("lods", "2"), ("resolution", "32")):
+        field = browser.find_element(By.ID, f"field-{name}")
+        field.clear()
+        field.send_keys(value)
+    Select(browser.find_element(By.ID, "format")).select_by_value("glb")
+    browser.find_element(By.ID, "generate-button").click()
+    canvas = wait(browser, 180).until(seen.presence_of_element_located(
+        (By.CSS_SELECTOR, '#gallery .card[data-generator="mesh.props"] canvas')))
+    wait(browser).until(lambda d: canvas.get_attribute("data-triangles"))
+    assert 0.03 < lit_share(browser, canvas) < 0.9  # a prop in the middle, not an empty or full frame
+    before = canvas.screenshot_as_png
+    fine = int(canvas.get_attribute("data-triangles"))
+    canvas.click()
+    canvas.send_keys(Keys.ARROW_LEFT, Keys.ARROW_LEFT)
+    wait(browser).until(lambda d: canvas.get_attribute("data-yaw") != "0.600")
+    assert canvas.screenshot_as_png != before  # turned
+    card = '#gallery .card[data-generator="mesh.props"]'
+    level = Select(browser.find_element(By.CSS_SELECTOR, f"{card} select"))
+    level.select_by_value("1")
+    wait(browser).until(lambda d: canvas.get_attribute("data-lod") == "1")
+    coarse = int(canvas.get_attribute("data-triangles"))
+    assert 0.3 * fine < coarse < 0.7 * fine  # each level has about half the triangles of the one before
+    browser.execute_script("arguments[0].scrollIntoView()", canvas)
+    browser.save_screenshot(str(SHOTS / "prop.png"))
+    assert not console_errors(browser), console_errors(browser)
 
 AXE = Path(__file__).parent / "vendor" / "axe-core-4.14.1" / "axe.min.js"
 
