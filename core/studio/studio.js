@@ -1,45 +1,13 @@
 // museforge studio: generators as forms, results in a gallery, on the gateway's public routes
 // alone (/v1/...). No library, nothing fetched from elsewhere.
 
+import { ApiError, call, lines, session, setKey } from "./api.js";
+import { field, parameters as formValues, resolve, showErrors as showFieldErrors } from "./forms.js";
+import { listJobs, setupJobs } from "./jobs_view.js";
 import { meshViewer } from "./mesh_view.js";
 
-const KEY_STORAGE = "museforge.key";
-const state = {
-  key: sessionStorage.getItem(KEY_STORAGE) || "", generators: [], effects: [], current: null, kind: "", running: null,
-};
+const state = { generators: [], effects: [], current: null, kind: "", running: null };
 const $ = (id) => document.getElementById(id);
-
-class ApiError extends Error {
-  constructor(status, error) {
-    super(error.message || `HTTP ${status}`);
-    this.status = status;
-    this.violations = (error.details || [])
-      .flatMap((d) => d.fieldViolations || [])
-      .map((v) => ({ field: v.field, description: v.description }));
-  }
-}
-
-function headers(json) {
-  const h = {};
-  if (json) h["Content-Type"] = "application/json";
-  if (state.key) h.Authorization = `Bearer ${state.key}`;
-  return h;
-}
-
-async function call(method, path, body, signal) {
-  const response = await fetch(path, {
-    method,
-    headers: headers(body !== undefined),
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal,
-  });
-  if (!response.ok) {
-    let error = { message: `HTTP ${response.status}` };
-    try { error = (await response.json()).error || error; } catch { /* not JSON */ }
-    throw new ApiError(response.status, error);
-  }
-  return response;
-}
 
 // -- the API key ---------------------------------------------------------------------------------
 function askForKey(message) {
@@ -54,8 +22,7 @@ function setupKey() {
   $("key-cancel").addEventListener("click", () => $("key-dialog").close());
   $("key-form").addEventListener("submit", async (event) => {
     event.preventDefault();
-    state.key = $("key-input").value.trim();
-    sessionStorage.setItem(KEY_STORAGE, state.key);
+    setKey($("key-input").value.trim());
     $("key-dialog").close();
     await connect();
   });
@@ -76,7 +43,7 @@ async function connect() {
   } catch (error) {
     if (error.status === 401 || error.status === 403) {
       $("server-state").textContent = "Needs an API key";
-      askForKey(state.key ? `The server refused this key: ${error.message}` : "");
+      askForKey(session.key ? `The server refused this key: ${error.message}` : "");
     } else {
       $("server-state").textContent = `Cannot reach the server: ${error.message}`;
     }
@@ -98,9 +65,21 @@ function list(element, entries, kind) {
   }
 }
 
+function showJobs() {
+  for (const button of document.querySelectorAll("nav button")) {
+    button.setAttribute("aria-current", String(button.id === "jobs-button"));
+  }
+  $("workbench").hidden = true;
+  $("jobs-panel").hidden = false;
+  setupJobs(state.effects);
+  listJobs();
+}
+
 function choose(generator, kind) {
   state.current = generator;
   state.kind = kind;
+  $("workbench").hidden = false;
+  $("jobs-panel").hidden = true;
   for (const button of document.querySelectorAll("nav button")) {
     button.setAttribute("aria-current", String(button.dataset[kind] === generator.name));
   }
@@ -126,92 +105,13 @@ function choose(generator, kind) {
   $("generate-form").hidden = false;
 }
 
-// A property as one plain shape: references followed, an optional value's non-null branch taken.
-function resolve(property, schema) {
-  let found = property;
-  if (found.$ref) found = { ...schema.$defs[found.$ref.split("/").pop()], ...found, $ref: undefined };
-  const branches = found.anyOf || found.oneOf;
-  if (branches) {
-    const kept = branches.filter((b) => b.type !== "null").map((b) => resolve(b, schema));
-    const text = kept.find((b) => b.type === "string");
-    const numeric = kept.some((b) => b.type === "integer" || b.type === "number");
-    // A name or a number (an instrument: "violin" or 41) is typed as text and sent as a number when it is one.
-    const shape = text && numeric ? { ...text, orNumber: true } : kept[0];
-    found = { ...shape, ...found, anyOf: undefined, oneOf: undefined, nullable: branches.length > kept.length };
-  }
-  return found;
-}
-
-function field(name, property, required) {
-  const wrapper = document.createElement("div");
-  wrapper.className = "field";
-  wrapper.dataset.field = `parameters.${name}`;
-  const id = `field-${name}`;
-  const label = document.createElement("label");
-  label.htmlFor = id;
-  label.textContent = property.title || name;
-  let input;
-  if (property.enum) {
-    input = document.createElement("select");
-    if (!required) input.append(new Option("(default)", ""));
-    for (const value of property.enum) input.append(new Option(String(value), JSON.stringify(value)));
-    if (property.default !== undefined && property.default !== null) input.value = JSON.stringify(property.default);
-  } else if (property.type === "boolean") {
-    input = document.createElement("input");
-    input.type = "checkbox";
-    input.checked = Boolean(property.default);
-  } else {
-    input = document.createElement("input");
-    const numeric = property.type === "integer" || property.type === "number";
-    input.type = numeric ? "number" : "text";
-    if (numeric) {
-      input.step = property.type === "integer" ? "1" : "any";
-      for (const [bound, attribute] of [["minimum", "min"], ["maximum", "max"]]) {
-        if (property[bound] !== undefined) input[attribute] = String(property[bound]);
-      }
-    }
-    if (property.default !== undefined && property.default !== null) input.value = String(property.default);
-    else if (property.nullable) input.placeholder = "(default)";
-  }
-  input.id = id;
-  input.name = name;
-  input.dataset.kind = property.enum ? "enum" : property.orNumber ? "text-or-number" : property.type || "string";
-  const help = document.createElement("small");
-  help.className = "help";
-  help.id = `${id}-help`;
-  help.textContent = property.description || "";
-  input.setAttribute("aria-describedby", help.id);
-  const problem = document.createElement("span");
-  problem.className = "field-error";
-  problem.setAttribute("role", "alert");
-  wrapper.append(label, input, help, problem);
-  return wrapper;
-}
-
-function parameters() {
-  const values = {};
-  for (const input of document.querySelectorAll("#fields input, #fields select")) {
-    const kind = input.dataset.kind;
-    if (kind === "boolean") values[input.name] = input.checked;
-    else if (input.value === "") continue;
-    else if (kind === "enum") values[input.name] = JSON.parse(input.value);
-    else if (kind === "integer" || kind === "number") values[input.name] = Number(input.value);
-    else if (kind === "text-or-number" && /^-?\d+(\.\d+)?$/.test(input.value)) values[input.name] = Number(input.value);
-    else values[input.name] = input.value;
-  }
-  return values;
-}
-
 // -- generating ---------------------------------------------------------------------------------------
+function parameters() {
+  return formValues($("fields"));
+}
+
 function showErrors(error) {
-  for (const slot of document.querySelectorAll(".field-error")) slot.textContent = "";
-  const unplaced = [];
-  for (const violation of error.violations || []) {
-    const slot = document.querySelector(`[data-field="${CSS.escape(violation.field)}"] .field-error`);
-    if (slot) slot.textContent = violation.description;
-    else unplaced.push(`${violation.field}: ${violation.description}`);
-  }
-  $("form-error").textContent = [error.message, ...unplaced].join(" — ");
+  showFieldErrors(error, document.getElementById("generate-form"), $("form-error"));
 }
 
 async function generate(request) {
@@ -247,23 +147,6 @@ async function generate(request) {
     $("generate-button").disabled = false;
     $("stop-button").disabled = true;
   }
-}
-
-async function* lines(body) {
-  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
-  let buffered = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buffered += value;
-    let end;
-    while ((end = buffered.indexOf("\n")) >= 0) {
-      const text = buffered.slice(0, end).trim();
-      buffered = buffered.slice(end + 1);
-      if (text) yield JSON.parse(text);
-    }
-  }
-  if (buffered.trim()) yield JSON.parse(buffered);
 }
 
 function progress(event) {
@@ -548,6 +431,7 @@ function setup() {
   $("user").value = sessionStorage.getItem(USER_STORAGE) || "";
   $("user").addEventListener("change", () => sessionStorage.setItem(USER_STORAGE, user()));
   $("recommend-button").addEventListener("click", recommend);
+  $("jobs-button").addEventListener("click", showJobs);
   connect();
 }
 

@@ -16,6 +16,7 @@ import pytest
 
 from museforge.config import Settings
 from museforge.server.auth import KeyFile
+from tests.core.jobs_helpers import write_frames
 from tests.servers import ServerThread
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,11 +36,22 @@ from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    path = tmp_path_factory.mktemp("studio") / "api_keys.json"
-    key, _ = KeyFile(path).create("artist", ["generate", "read"])
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("studio")
+    write_frames(folder / "in", 1001, 1006)
+    write_frames(folder / "in", 1, 40, size=(256, 192), pattern="long.{:04d}.png")
+    (folder / "out").mkdir()
+    return folder
+
+
+@pytest.fixture(scope="module")
+def served(root: Path) -> Iterator[tuple[str, str]]:
+    path = root / "keys" / "api_keys.json"  # apart: jobs never write beside the keys file
+    path.parent.mkdir()
+    key, _ = KeyFile(path).create("artist", ["generate", "read", "jobs"])
     settings = Settings(address="127.0.0.1:0", http_address="127.0.0.1:0", auth=True, api_keys_file=str(path),
-                        plugins=["image", "music", "effect", "mesh"])
+                        plugins=["image", "music", "effect", "mesh"], data_dir=str(root / "data"),
+                        job_input_roots=[str(root / "in")], job_output_roots=[str(root / "out")])
     with ServerThread(settings) as server:
         assert server.running is not None and server.running.gateway is not None
         yield f"http://{server.running.gateway.address}", key
@@ -266,6 +278,45 @@ def test_generate_a_prop_turn_it_and_switch_its_level_of_detail(browser: Any,
     browser.execute_script("arguments[0].scrollIntoView()", canvas)
     browser.save_screenshot(str(SHOTS / "prop.png"))
     assert not console_errors(browser), console_errors(browser)
+
+def submit_job(driver: Any, pattern: str, first: int, last: int, output: str) -> None:
+    driver.find_element(By.ID, "jobs-button").click()
+    wait(driver).until(seen.visibility_of_element_located((By.ID, "job-form")))
+    Select(driver.find_element(By.ID, "job-effect")).select_by_value("effect.denoise")
+    for name, value in (("job-input", pattern), ("job-first", str(first)), ("job-last", str(last)),
+                        ("job-output", output)):
+        box = driver.find_element(By.ID, name)
+        box.clear()
+        box.send_keys(value)
+    driver.find_element(By.ID, "job-submit").click()
+
+
+def test_a_job_is_submitted_watched_to_the_end_and_another_cancelled(browser: Any, served: tuple[str, str],
+                                                                     root: Path) -> None:
+    submit_job(browser, "sh010.####.png", 1001, 1006, "clean/sh010.####.png")
+    refused = browser.find_element(By.ID, "job-error")
+    wait(browser, 120).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#job-list .job") or refused.text)
+    assert not refused.text, refused.text
+    job = browser.find_element(By.CSS_SELECTOR, "#job-list .job")
+    wait(browser, 120).until(lambda d: job.get_attribute("data-state") == "succeeded")
+    assert len(job.find_elements(By.CSS_SELECTOR, ".cells span.done")) == 6
+    assert "6 of 6 done" in job.find_element(By.CLASS_NAME, "counts").text
+    assert sorted(p.name for p in (root / "out" / "clean").iterdir()) == [
+        f"sh010.{f}.png" for f in range(1001, 1007)]
+    browser.save_screenshot(str(SHOTS / "job-done.png"))
+    submit_job(browser, "long.####.png", 1, 40, "slow/long.####.png")
+    wait(browser, 60).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#job-list .job")) == 2)
+    running = browser.find_elements(By.CSS_SELECTOR, "#job-list .job")[0]
+    wait(browser, 60).until(lambda d: running.find_elements(By.CSS_SELECTOR, ".cells span.done"))
+    running.find_element(By.CLASS_NAME, "cancel").click()
+    wait(browser, 120).until(lambda d: running.get_attribute("data-state") == "cancelled")
+    assert running.find_elements(By.CSS_SELECTOR, ".cells span.skipped")
+    browser.save_screenshot(str(SHOTS / "job-cancelled.png"))
+    submit_job(browser, "../elsewhere/x.####.png", 1, 2, "bad/x.####.png")
+    slot = browser.find_element(By.CSS_SELECTOR, '[data-field="job.input.pattern"] .field-error')
+    wait(browser).until(lambda d: slot.text)
+    assert "climbs" in slot.text
+    assert all("status of 403" in m for m in console_errors(browser)), console_errors(browser)
 
 AXE = Path(__file__).parent / "vendor" / "axe-core-4.14.1" / "axe.min.js"
 

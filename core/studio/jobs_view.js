@@ -1,0 +1,150 @@
+// Batch jobs in the studio: submit an effect over frames or a video on the server's storage, watch
+// each job's items finish (a cell per item, a progress bar, the time left), cancel it.
+
+import { call, lines } from "./api.js";
+import { field, parameters, resolve, showErrors } from "./forms.js";
+
+const $ = (id) => document.getElementById(id);
+const watched = new Map(); // job id -> its AbortController
+const MAX_CELLS = 2000; // items drawn as cells; a longer job shows its counts only
+
+function frameWise(effects) {
+  return effects.filter((e) => e.minInputs === 1 && e.maxInputs === 1 && e.formats.includes("png"));
+}
+
+export function setupJobs(effects) {
+  const usable = frameWise(effects);
+  const select = $("job-effect");
+  select.replaceChildren(...usable.map((e) => new Option(e.name, e.name)));
+  const build = () => {
+    const effect = usable.find((e) => e.name === select.value);
+    const schema = JSON.parse(effect?.parametersSchema || "{}");
+    $("job-fields").replaceChildren(...Object.entries(schema.properties || {}).map(([name, property]) =>
+      field(name, resolve(property, schema), (schema.required || []).includes(name), "job.steps[0].parameters")));
+  };
+  select.onchange = build;
+  build();
+  for (const radio of document.querySelectorAll('input[name="job-source"]')) {
+    radio.onchange = () => {
+      const video = radio.value === "video" && radio.checked;
+      $("job-input-box").dataset.field = video ? "job.input.video" : "job.input.pattern";
+      $("job-input-help").textContent = video ? "a video file, relative to the server's input root"
+        : "relative to the server's input root; #### for the frame number";
+      if (video) $("job-first").value = "0";
+      if (video) $("job-last").value = "0";
+    };
+  }
+  $("job-form").onsubmit = async (event) => {
+    event.preventDefault();
+    const video = document.querySelector('input[name="job-source"]:checked').value === "video";
+    const input = { firstFrame: $("job-first").value || "0", lastFrame: $("job-last").value || "0" };
+    input[video ? "video" : "pattern"] = $("job-input").value.trim();
+    const job = {
+      steps: [{ effect: select.value, parameters: parameters($("job-fields")) }],
+      input,
+      outputPattern: $("job-output").value.trim(),
+    };
+    showErrors({ message: "", violations: [] }, $("job-form"), $("job-error"));
+    try {
+      const operation = await (await call("POST", "/v1/jobs", { job })).json();
+      watch(operation.name.split("/").pop());
+    } catch (error) {
+      showErrors(error, $("job-form"), $("job-error"));
+    }
+  };
+}
+
+export async function listJobs() {
+  try {
+    const reply = await (await call("GET", "/v1/jobs?pageSize=20")).json();
+    for (const operation of (reply.operations || []).reverse()) {
+      const id = operation.name.split("/").pop();
+      if (!$(`job-${id}`)) row(id);
+      if (!operation.done) watch(id);
+    }
+  } catch {
+    $("job-list").textContent = "Jobs need a key with the jobs scope, and a server with job roots.";
+  }
+}
+
+function row(id) {
+  const item = document.createElement("li");
+  item.className = "job";
+  item.id = `job-${id}`;
+  item.innerHTML = `<h4></h4><progress max="1" value="0"></progress>
+    <p class="counts" role="status"></p><div class="cells" aria-hidden="true"></div>
+    <div class="actions"><button type="button" class="cancel">Cancel</button></div>`;
+  item.querySelector("h4").textContent = `job ${id}`;
+  item.querySelector(".cancel").onclick = async () => {
+    try {
+      await call("POST", `/v1/jobs/${id}:cancel`, {});
+    } catch (error) {
+      item.querySelector(".counts").textContent = error.message;
+    }
+  };
+  $("job-list").prepend(item);
+  return item;
+}
+
+async function watch(id) {
+  if (watched.has(id)) return;
+  const controller = new AbortController();
+  watched.set(id, controller);
+  const item = $(`job-${id}`) || row(id);
+  const started = performance.now();
+  let first = null; // items finished when watching began, for the rate
+  try {
+    const response = await call("GET", `/v1/jobs/${id}:watch`, undefined, controller.signal);
+    for await (const line of lines(response.body)) {
+      const event = line.result || {};
+      if (event.snapshot) {
+        first ??= finished(event.snapshot);
+        show(item, event.snapshot, started, first);
+      }
+      if (event.item) mark(item, event.item);
+    }
+  } catch (error) {
+    if (error.name !== "AbortError") item.querySelector(".counts").textContent = error.message;
+  } finally {
+    watched.delete(id);
+  }
+}
+
+function finished(meta) {
+  return Number(meta.done || 0) + Number(meta.failed || 0) + Number(meta.skipped || 0);
+}
+
+function show(item, meta, started, first) {
+  const total = Number(meta.total || 0);
+  const over = finished(meta);
+  const state = String(meta.state || "").replace("JOB_STATE_", "").toLowerCase();
+  item.dataset.state = state;
+  item.querySelector("h4").textContent = `job ${meta.id}: ${meta.job.steps.map((s) => s.effect).join(" → ")}`;
+  const bar = item.querySelector("progress");
+  bar.max = Math.max(1, total);
+  bar.value = over;
+  const seconds = (performance.now() - started) / 1000;
+  const rate = (over - first) / seconds;
+  const left = rate > 0 && over < total ? `, about ${Math.ceil((total - over) / rate)} s left` : "";
+  item.querySelector(".counts").textContent =
+    `${state}: ${meta.done} of ${total} done, ${meta.failed} failed, ${meta.skipped} skipped${left}`;
+  item.querySelector(".cancel").disabled = ["succeeded", "failed", "cancelled"].includes(state);
+  const cells = item.querySelector(".cells");
+  if (cells.children.length === 0 && total <= MAX_CELLS) {
+    for (let i = 0; i < total; i += 1) cells.append(document.createElement("span"));
+  }
+}
+
+function mark(item, jobItem) {
+  const cell = item.querySelector(".cells").children[Number(jobItem.index || 0)];
+  if (!cell) return;
+  const state = String(jobItem.state || "").replace("ITEM_STATE_", "").toLowerCase();
+  cell.className = state;
+  cell.title = `frame ${jobItem.frame}${jobItem.error ? `: ${jobItem.error}` : ""}`;
+  const count = (kind) => item.querySelectorAll(`.cells span.${kind}`).length;
+  const [done, failed, skipped] = [count("done"), count("failed"), count("skipped")];
+  const bar = item.querySelector("progress");
+  bar.value = Math.max(bar.value, done + failed + skipped);
+  item.querySelector(".counts").textContent =
+    `running: ${done} of ${bar.max} done, ${failed} failed, ${skipped} skipped`;
+}
