@@ -3,6 +3,7 @@
 
 import { ApiError, call, lines, session, setKey } from "./api.js";
 import { field, parameters as formValues, resolve, showErrors as showFieldErrors } from "./forms.js";
+import { setupDraw } from "./draw_view.js";
 import { listJobs, setupJobs } from "./jobs_view.js";
 import { meshViewer } from "./mesh_view.js";
 
@@ -65,14 +66,19 @@ function list(element, entries, kind) {
   }
 }
 
-function showJobs() {
+function showView(name) {
   for (const button of document.querySelectorAll("nav button")) {
-    button.setAttribute("aria-current", String(button.id === "jobs-button"));
+    button.setAttribute("aria-current", String(button.dataset.view === name));
   }
   $("workbench").hidden = true;
-  $("jobs-panel").hidden = false;
-  setupJobs(state.effects);
-  listJobs();
+  $("jobs-panel").hidden = name !== "jobs";
+  $("draw-panel").hidden = name !== "draw";
+  if (name === "jobs") {
+    setupJobs(state.effects);
+    listJobs();
+  } else {
+    setupDraw();
+  }
 }
 
 function choose(generator, kind) {
@@ -80,6 +86,7 @@ function choose(generator, kind) {
   state.kind = kind;
   $("workbench").hidden = false;
   $("jobs-panel").hidden = true;
+  $("draw-panel").hidden = true;
   for (const button of document.querySelectorAll("nav button")) {
     button.setAttribute("aria-current", String(button.dataset[kind] === generator.name));
   }
@@ -431,7 +438,8 @@ function setup() {
   $("user").value = sessionStorage.getItem(USER_STORAGE) || "";
   $("user").addEventListener("change", () => sessionStorage.setItem(USER_STORAGE, user()));
   $("recommend-button").addEventListener("click", recommend);
-  $("jobs-button").addEventListener("click", showJobs);
+  $("jobs-button").addEventListener("click", () => showView("jobs"));
+  $("draw-button").addEventListener("click", () => showView("draw"));
   connect();
 }
 

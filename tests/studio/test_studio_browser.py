@@ -29,6 +29,7 @@ if not (CHROMIUM and DRIVER):  # .ci/run installs both; elsewhere say how, or fa
     pytest.skip("no chromium/chromedriver: apt-get install chromium chromium-driver", allow_module_level=True)
 
 from selenium import webdriver  # noqa: E402  (only once a browser is known to be there)
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support import expected_conditions as seen  # noqa: E402
@@ -317,6 +318,63 @@ def test_a_job_is_submitted_watched_to_the_end_and_another_cancelled(browser: An
     wait(browser).until(lambda d: slot.text)
     assert "climbs" in slot.text
     assert all("status of 403" in m for m in console_errors(browser)), console_errors(browser)
+
+def result_pixels(driver: Any) -> list[int]:
+    """The coloured result's RGBA pixels, as the page shows them."""
+    return list(driver.execute_script("""
+        const image = document.getElementById('draw-result');
+        const canvas = document.createElement('canvas');
+        canvas.width = image.naturalWidth; canvas.height = image.naturalHeight;
+        const context = canvas.getContext('2d');
+        context.drawImage(image, 0, 0);
+        return Array.from(context.getImageData(0, 0, canvas.width, canvas.height).data);"""))
+
+
+def drag(driver: Any, canvas: Any, points: list[tuple[int, int]]) -> None:
+    """A stroke through ``points`` (pixels of the canvas as shown, from its centre)."""
+    chain = ActionChains(driver).move_to_element_with_offset(canvas, *points[0]).click_and_hold()
+    for x, y in points[1:]:
+        chain = chain.move_to_element_with_offset(canvas, x, y)
+    chain.release().perform()
+
+
+def test_draw_colour_undo_and_redo_a_region(browser: Any, served: tuple[str, str]) -> None:
+    browser.find_element(By.ID, "draw-button").click()
+    canvas = wait(browser).until(seen.visibility_of_element_located((By.ID, "draw-canvas")))
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)
+    side = canvas.size["width"]
+    box = [(-side // 4, -side // 4), (side // 4, -side // 4), (side // 4, side // 4), (-side // 4, side // 4),
+           (-side // 4, -side // 4)]
+    drag(browser, canvas, box)  # a closed square of line art
+    browser.find_element(By.CSS_SELECTOR, '#draw-tools button[data-tool="hint"]').click()
+    drag(browser, canvas, [(-side // 10, 0), (side // 10, 0)])  # a red scribble inside it
+    status = browser.find_element(By.ID, "draw-status")
+    wait(browser, 120).until(lambda d: "Coloured" in status.text)
+    pixels = result_pixels(browser)
+    width = int((len(pixels) // 4) ** 0.5)
+    inside = [pixels[4 * (y * width + x):4 * (y * width + x) + 3]
+              for y in range(width * 3 // 8, width * 5 // 8) for x in range(width * 3 // 8, width * 5 // 8)]
+    red, green = (sum(p[c] for p in inside) / len(inside) for c in (0, 1))
+    assert red > green + 40, (red, green)  # the square is filled with the hint's red
+    browser.save_screenshot(str(SHOTS / "draw.png"))
+    undo, redo = browser.find_element(By.ID, "draw-undo"), browser.find_element(By.ID, "draw-redo")
+    assert undo.get_attribute("data-count") == "2"
+    undo.click()
+    assert undo.get_attribute("data-count") == "1" and redo.is_enabled()
+    redo.click()
+    assert undo.get_attribute("data-count") == "2" and not redo.is_enabled()
+    again = browser.find_element(By.ID, "draw-redo-region")
+    wait(browser, 120).until(lambda d: not again.get_attribute("disabled"))
+    wait(browser, 120).until(lambda d: "Coloured" in status.text)
+    before = result_pixels(browser)
+    browser.find_element(By.CSS_SELECTOR, '#draw-tools button[data-tool="mask"]').click()
+    drag(browser, canvas, [(side // 3, side // 3), (side // 3 + 10, side // 3 + 10)])  # a corner to redo
+    browser.find_element(By.ID, "draw-redo-region").click()
+    wait(browser, 120).until(lambda d: "seed 2" in status.text)
+    after = result_pixels(browser)
+    far = [4 * (y * width + x) for y in range(width // 2) for x in range(width // 2)]  # the other corner
+    assert all(before[i:i + 4] == after[i:i + 4] for i in far)  # outside the mask: kept exactly
+    assert not console_errors(browser), console_errors(browser)
 
 AXE = Path(__file__).parent / "vendor" / "axe-core-4.14.1" / "axe.min.js"
 

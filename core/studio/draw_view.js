@@ -1,0 +1,221 @@
+// Drawing in the studio: line art and colour hints on a canvas, coloured by effect.sketch as the
+// artist draws; a mask brush to redo a region of the last result; undo and redo; export.
+
+import { call } from "./api.js";
+
+const $ = (id) => document.getElementById(id);
+const SIZE = 256; // drawing pixels a side (the effect colours a 64 x 64 canvas and scales back up)
+const HISTORY = 50;
+const layers = {}; // sketch, hints, mask: canvases of SIZE x SIZE
+const draw = { tool: "pen", undo: [], redo: [], result: null, seed: 1, timer: 0, busy: false, ready: false };
+
+function base64Of(bytes) {
+  let text = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(text);
+}
+
+async function pngOf(canvas) {
+  const blob = await new Promise((done) => canvas.toBlob(done, "image/png"));
+  return new Uint8Array(await blob.arrayBuffer());
+}
+
+function snapshot() {
+  return Object.fromEntries(Object.entries(layers).map(([name, canvas]) =>
+    [name, canvas.getContext("2d").getImageData(0, 0, SIZE, SIZE)]));
+}
+
+function restore(saved) {
+  for (const [name, data] of Object.entries(saved)) layers[name].getContext("2d").putImageData(data, 0, 0);
+}
+
+function remember() {
+  draw.undo.push(snapshot());
+  if (draw.undo.length > HISTORY) draw.undo.shift();
+  draw.redo = [];
+  history();
+}
+
+function history() {
+  $("draw-undo").disabled = draw.undo.length === 0;
+  $("draw-redo").disabled = draw.redo.length === 0;
+  $("draw-undo").dataset.count = String(draw.undo.length);
+}
+
+function blank() {
+  const sketch = layers.sketch.getContext("2d");
+  sketch.fillStyle = "#ffffff";
+  sketch.fillRect(0, 0, SIZE, SIZE);
+  layers.hints.getContext("2d").clearRect(0, 0, SIZE, SIZE);
+  const mask = layers.mask.getContext("2d");
+  mask.fillStyle = "#000000";
+  mask.fillRect(0, 0, SIZE, SIZE);
+}
+
+function painted(canvas, test) {
+  const data = canvas.getContext("2d").getImageData(0, 0, SIZE, SIZE).data;
+  for (let i = 0; i < data.length; i += 4) if (test(data, i)) return true;
+  return false;
+}
+
+function stroke(from, to) {
+  const tool = draw.tool;
+  const target = tool === "hint" ? layers.hints : tool === "mask" ? layers.mask : layers.sketch;
+  const context = target.getContext("2d");
+  context.lineCap = "round";
+  context.lineJoin = "round";
+  context.lineWidth = Number($("draw-size").value) * (tool === "pen" ? 1 : 3);
+  context.globalCompositeOperation = "source-over";
+  context.strokeStyle = { pen: "#111111", hint: $("draw-colour").value, mask: "#ffffff", eraser: "#ffffff" }[tool];
+  if (tool === "eraser") {  // rubs out strokes and hints alike
+    const hints = layers.hints.getContext("2d");
+    hints.save();
+    hints.globalCompositeOperation = "destination-out";
+    hints.lineWidth = context.lineWidth * 2;
+    hints.lineCap = "round";
+    hints.beginPath();
+    hints.moveTo(...from);
+    hints.lineTo(...to);
+    hints.stroke();
+    hints.restore();
+  }
+  context.beginPath();
+  context.moveTo(...from);
+  context.lineTo(...to);
+  context.stroke();
+  compose();
+}
+
+function compose() {
+  const view = $("draw-canvas").getContext("2d");
+  view.drawImage(layers.sketch, 0, 0);
+  view.drawImage(layers.hints, 0, 0);
+  if (draw.tool === "mask" || painted(layers.mask, (d, i) => d[i] > 127)) {
+    view.globalAlpha = 0.35;
+    view.drawImage(layers.mask, 0, 0);
+    view.globalAlpha = 1;
+  }
+}
+
+function schedule() {
+  clearTimeout(draw.timer);
+  if ($("draw-live").checked) draw.timer = setTimeout(() => colour(false), 500);
+}
+
+async function colour(redoRegion) {
+  if (draw.busy) {
+    schedule();
+    return;
+  }
+  draw.busy = true;
+  $("draw-status").textContent = redoRegion ? "Redoing the masked region…" : "Colouring…";
+  try {
+    const roles = ["sketch"];
+    const inputs = [{ name: "sketch.png", data: base64Of(await pngOf(layers.sketch)) }];
+    if (painted(layers.hints, (d, i) => d[i + 3] > 0)) {
+      roles.push("hints");
+      inputs.push({ name: "hints.png", data: base64Of(await pngOf(layers.hints)) });
+    }
+    if (redoRegion) {
+      roles.push("previous", "mask");
+      inputs.push({ name: "previous.png", data: base64Of(draw.result) },
+        { name: "mask.png", data: base64Of(await pngOf(layers.mask)) });
+      draw.seed += 1;
+    }
+    const body = { parameters: { roles }, inputs, seed: String(draw.seed), format: "png" };
+    const reply = await (await call("POST", "/v1/effects/effect.sketch:apply", body)).json();
+    const artifact = reply.artifacts[0];
+    draw.result = Uint8Array.from(atob(artifact.data), (c) => c.charCodeAt(0));
+    const url = URL.createObjectURL(new Blob([draw.result], { type: "image/png" }));
+    $("draw-result").src = url;
+    $("draw-export").href = url;
+    $("draw-export").hidden = false;
+    $("draw-redo-region").disabled = false;
+    $("draw-status").textContent = `Coloured (seed ${draw.seed})`;
+    if (redoRegion) {
+      const mask = layers.mask.getContext("2d");
+      mask.fillStyle = "#000000";
+      mask.fillRect(0, 0, SIZE, SIZE);
+      compose();
+    }
+  } catch (error) {
+    $("draw-status").textContent = error.message;
+  } finally {
+    draw.busy = false;
+  }
+}
+
+export function setupDraw() {
+  if (draw.ready) return;
+  draw.ready = true;
+  for (const name of ["sketch", "hints", "mask"]) {
+    layers[name] = Object.assign(document.createElement("canvas"), { width: SIZE, height: SIZE });
+  }
+  blank();
+  const canvas = $("draw-canvas");
+  canvas.width = SIZE;
+  canvas.height = SIZE;
+  compose();
+  history();
+  let last = null;
+  const at = (event) => {
+    const box = canvas.getBoundingClientRect();
+    return [(event.clientX - box.left) * (SIZE / box.width), (event.clientY - box.top) * (SIZE / box.height)];
+  };
+  canvas.addEventListener("pointerdown", (event) => {
+    remember();
+    canvas.setPointerCapture(event.pointerId);
+    last = at(event);
+    stroke(last, last);
+  });
+  canvas.addEventListener("pointermove", (event) => {
+    if (!last) return;
+    const next = at(event);
+    stroke(last, next);
+    last = next;
+  });
+  const end = () => {
+    if (!last) return;
+    last = null;
+    if (draw.tool !== "mask") schedule();
+  };
+  canvas.addEventListener("pointerup", end);
+  canvas.addEventListener("pointercancel", end);
+  for (const button of document.querySelectorAll("#draw-tools button[data-tool]")) {
+    button.addEventListener("click", () => {
+      draw.tool = button.dataset.tool;
+      for (const other of document.querySelectorAll("#draw-tools button[data-tool]")) {
+        other.setAttribute("aria-pressed", String(other === button));
+      }
+      compose();
+    });
+  }
+  $("draw-undo").addEventListener("click", () => {
+    if (!draw.undo.length) return;
+    draw.redo.push(snapshot());
+    restore(draw.undo.pop());
+    history();
+    compose();
+    schedule();
+  });
+  $("draw-redo").addEventListener("click", () => {
+    if (!draw.redo.length) return;
+    draw.undo.push(snapshot());
+    restore(draw.redo.pop());
+    history();
+    compose();
+    schedule();
+  });
+  $("draw-clear").addEventListener("click", () => {
+    remember();
+    blank();
+    compose();
+  });
+  $("draw-colour-now").addEventListener("click", () => colour(false));
+  $("draw-redo-region").addEventListener("click", () => colour(true));
+  document.addEventListener("keydown", (event) => {
+    if ($("draw-panel").hidden || !(event.ctrlKey || event.metaKey) || event.key.toLowerCase() !== "z") return;
+    event.preventDefault();
+    $(event.shiftKey ? "draw-redo" : "draw-undo").click();
+  });
+}
