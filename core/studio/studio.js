@@ -136,12 +136,13 @@ async function generate(request) {
   try {
     const response = await call("POST", path, request, controller.signal);
     let seed = request.seed;
+    const group = { morph: null, mixes: new Map(), members: [] }; // what this request's artifacts share
     for await (const line of lines(response.body)) {
       if (line.error) throw new ApiError(line.error.code || 500, line.error);
       const event = line.result || {};
       if (event.seed !== undefined) seed = event.seed;
       if (event.progress) progress(event.progress);
-      if (event.artifact) addCard(generator, { ...request, seed }, event.artifact, state.kind);
+      if (event.artifact) place(generator, { ...request, seed }, event.artifact, group);
     }
     $("progress-label").textContent = "Done";
     $("progress").max = 1;
@@ -190,7 +191,70 @@ function provenanceOf(artifact) {
   return record;
 }
 
-function addCard(generator, request, artifact, kind) {
+// A morph's frames share one card with a slider; a piece's stems join its mix's card.
+function place(generator, request, artifact, group) {
+  const part = artifact.metadata?.part;
+  const morphing = request.parameters?.interpolate_to !== undefined && artifact.mediaType.startsWith("image/");
+  if (part && group.mixes.has(artifact.index || 0)) {
+    addStem(group.mixes.get(artifact.index || 0), part, artifact);
+  } else if (morphing && group.morph) {
+    addFrame(group.morph, artifact);
+  } else {
+    const card = addCard(generator, request, artifact, state.kind, group);
+    if (morphing) group.morph = startMorph(card, artifact);
+    if (artifact.mediaType.startsWith("audio/")) group.mixes.set(artifact.index || 0, card);
+  }
+}
+
+function startMorph(card, artifact) {
+  const image = card.querySelector("img");
+  const label = document.createElement("label");
+  label.textContent = "Frame";
+  const slider = document.createElement("input");
+  slider.type = "range";
+  slider.min = "0";
+  slider.max = "0";
+  slider.value = "0";
+  slider.className = "morph";
+  slider.setAttribute("aria-label", "morph frame");
+  label.append(slider);
+  image.after(label);
+  const morph = { card, image, slider, urls: [image.src], names: [artifact.filename] };
+  slider.addEventListener("input", () => {
+    image.src = morph.urls[Number(slider.value)];
+    card.querySelector("h3").textContent = morph.names[Number(slider.value)];
+  });
+  return morph;
+}
+
+function addFrame(morph, artifact) {
+  const blob = new Blob([bytesOf(artifact.data)], { type: artifact.mediaType });
+  morph.urls.push(URL.createObjectURL(blob));
+  morph.names.push(artifact.filename);
+  morph.slider.max = String(morph.urls.length - 1);
+  morph.card.dataset.frames = String(morph.urls.length);
+}
+
+function addStem(card, part, artifact) {
+  const player = card.querySelector("audio");
+  let select = card.querySelector("select.stems");
+  if (!select) {
+    select = document.createElement("select");
+    select.className = "stems";
+    select.setAttribute("aria-label", "listen to");
+    select.append(new Option("the mix", player.src));
+    select.addEventListener("change", () => {
+      const playing = !player.paused;
+      player.src = select.value;
+      if (playing) player.play();
+    });
+    player.after(select);
+  }
+  const url = URL.createObjectURL(new Blob([bytesOf(artifact.data)], { type: artifact.mediaType }));
+  select.append(new Option(part, url));
+}
+
+function addCard(generator, request, artifact, kind, group = { members: [] }) {
   const bytes = bytesOf(artifact.data);
   const url = URL.createObjectURL(new Blob([bytes], { type: artifact.mediaType }));
   const card = document.createElement("li");
@@ -202,13 +266,15 @@ function addCard(generator, request, artifact, kind) {
   title.textContent = artifact.filename;
   card.append(title);
   if (artifact.mediaType.startsWith("image/")) card.append(...imageView(url, artifact, request));
-  else if (artifact.mediaType.startsWith("audio/")) card.append(...audioView(url, bytes));
+  else if (artifact.mediaType.startsWith("audio/")) card.append(...audioView(url, bytes, request.parameters?.loop));
   else if (artifact.mediaType === "model/gltf-binary") card.append(meshViewer(bytes, artifact.filename));
   else if (/json|text|xml/.test(artifact.mediaType)) card.append(textView(bytes));
   card.append(details(generator, request, artifact), cardActions(generator, request, url, artifact.filename, kind));
-  if (globalThis.crypto?.subtle) card.append(rating(artifact, bytes, kind));  // hashing needs a secure context
+  group.members.push({ artifact, bytes, kind });
+  if (globalThis.crypto?.subtle) card.append(rating(artifact, bytes, kind, request, group));  // hashing needs a secure context
   $("gallery").prepend(card);
   $("gallery-empty").hidden = true;
+  return card;
 }
 
 function imageView(url, artifact, request) {
@@ -235,17 +301,47 @@ function imageView(url, artifact, request) {
   return parts;
 }
 
-function audioView(url, bytes) {
+function audioView(url, bytes, loop) {
   const player = document.createElement("audio");
   player.controls = true;
   player.src = url;
+  const parts = [player];
+  if (loop) parts.push(loopButton(bytes));
   const canvas = document.createElement("canvas");
   canvas.width = 600;
   canvas.height = 60;
   canvas.setAttribute("role", "img");
   canvas.setAttribute("aria-label", "waveform");
   drawWaveform(canvas, bytes).catch(() => canvas.remove());
-  return [player, canvas];
+  return [...parts, canvas];
+}
+
+// A loop played by the Web Audio API, which repeats a buffer with no gap (an <audio loop> may pause
+// at the seam while it seeks back).
+function loopButton(bytes) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.textContent = "Play as a loop";
+  button.setAttribute("aria-pressed", "false");
+  let playing = null;
+  button.addEventListener("click", async () => {
+    if (playing) {
+      await playing.close();
+      playing = null;
+      button.setAttribute("aria-pressed", "false");
+      button.textContent = "Play as a loop";
+      return;
+    }
+    playing = new AudioContext();
+    const source = playing.createBufferSource();
+    source.buffer = await playing.decodeAudioData(bytes.slice().buffer);
+    source.loop = true;
+    source.connect(playing.destination);
+    source.start();
+    button.setAttribute("aria-pressed", "true");
+    button.textContent = "Stop the loop";
+  });
+  return button;
 }
 
 async function drawWaveform(canvas, bytes) {
@@ -321,7 +417,7 @@ async function artifactRef(artifact, bytes, kind) {
   return ref;
 }
 
-function rating(artifact, bytes, kind) {
+function rating(artifact, bytes, kind, request, group) {
   const box = document.createElement("div");
   box.className = "rating";
   box.setAttribute("role", "group");
@@ -345,6 +441,23 @@ function rating(artifact, bytes, kind) {
       }
     });
     box.append(button);
+  }
+  if ((request.count || 1) > 1) {  // several made at once: say which one is best
+    const pick = document.createElement("button");
+    pick.type = "button";
+    pick.textContent = "Pick this one";
+    pick.dataset.pick = "true";
+    pick.addEventListener("click", async () => {
+      try {
+        const candidates = await Promise.all(group.members.map((m) => artifactRef(m.artifact, m.bytes, m.kind)));
+        const chosen = await artifactRef(artifact, bytes, kind);
+        await call("POST", "/v1/feedback", { event: { user: user(), kind: "FEEDBACK_KIND_PICK", artifact: chosen, candidates } });
+        said.textContent = `Picked among ${candidates.length}`;
+      } catch (error) {
+        said.textContent = error.message;
+      }
+    });
+    box.append(pick);
   }
   box.append(said);
   return box;
@@ -400,6 +513,24 @@ function cardActions(generator, request, url, filename, kind) {
     choose(generator, kind);
     generate(kind === "effect" ? request : { ...request, count: 1 });
   });
+  const schema = JSON.parse(generator.parametersSchema || "{}");
+  if (kind !== "effect" && schema.properties?.preference) {  // steering: draws toward what this user liked
+    const more = document.createElement("button");
+    more.type = "button";
+    more.textContent = "More like what I liked";
+    more.title = "New draws of this generator, steered toward the results you rated highly";
+    more.addEventListener("click", () => {
+      if (!user()) {
+        $("user").focus();
+        $("recommendations").textContent = "Type your name first: the draws follow your ratings.";
+        return;
+      }
+      choose(generator, kind);
+      const { seed, ...fresh } = request;
+      generate({ ...fresh, parameters: { ...request.parameters, preference: user() } });
+    });
+    actions.append(more);
+  }
   const save = document.createElement("a");
   save.href = url;
   save.download = filename;

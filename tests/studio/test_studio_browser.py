@@ -376,6 +376,67 @@ def test_draw_colour_undo_and_redo_a_region(browser: Any, served: tuple[str, str
     assert all(before[i:i + 4] == after[i:i + 4] for i in far)  # outside the mask: kept exactly
     assert not console_errors(browser), console_errors(browser)
 
+def set_fields(driver: Any, values: dict[str, str]) -> None:
+    for name, value in values.items():
+        box = driver.find_element(By.ID, f"field-{name}")
+        if box.get_attribute("type") == "checkbox":
+            if box.is_selected() != (value == "true"):
+                box.click()
+        else:
+            box.clear()
+            box.send_keys(value)
+
+
+def test_morph_frames_stems_loops_picks_and_more_like_what_i_liked(browser: Any,
+                                                                   served: tuple[str, str]) -> None:
+    pick(browser, "image.texture")
+    set_fields(browser, {"width": "64", "height": "64", "interpolate_to": "9", "frames": "4"})
+    before = len(browser.find_elements(By.CSS_SELECTOR, "#gallery .card"))
+    browser.find_element(By.ID, "generate-button").click()
+    morph = wait(browser, 120).until(seen.presence_of_element_located(
+        (By.CSS_SELECTOR, '#gallery .card[data-frames="4"]')))
+    image, slider = morph.find_element(By.TAG_NAME, "img"), morph.find_element(By.CSS_SELECTOR, "input.morph")
+    first = image.get_attribute("src")
+    browser.execute_script("arguments[0].value = 3; arguments[0].dispatchEvent(new Event('input'))", slider)
+    assert image.get_attribute("src") != first
+    assert morph.find_element(By.TAG_NAME, "h3").text.endswith("0003.png")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#gallery .card")) == before + 1  # 4 frames, 1 card
+
+    pick(browser, "music.melody")
+    set_fields(browser, {"bars": "1", "stems": "true", "loop": "true"})
+    Select(browser.find_element(By.ID, "format")).select_by_value("wav")
+    browser.find_element(By.ID, "generate-button").click()
+    stems = wait(browser, 120).until(seen.presence_of_element_located(
+        (By.CSS_SELECTOR, "#gallery select.stems")))
+    wait(browser).until(lambda d: len(Select(stems).options) >= 3)
+    heard = [o.text for o in Select(stems).options]
+    assert heard[0] == "the mix" and "melody" in heard
+    looped = browser.find_element(By.XPATH, "//button[text()='Play as a loop']")
+    looped.click()
+    wait(browser).until(lambda d: looped.get_attribute("aria-pressed") == "true")
+    looped.click()
+    wait(browser).until(lambda d: looped.get_attribute("aria-pressed") == "false")
+
+    pick(browser, "image.texture")
+    set_fields(browser, {"width": "64", "height": "64"})
+    count = browser.find_element(By.ID, "count")
+    count.clear()
+    count.send_keys("2")
+    browser.find_element(By.ID, "generate-button").click()
+    picks = "#gallery button[data-pick]"
+    wait(browser, 120).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, picks)) == 2)
+    chosen = browser.find_elements(By.CSS_SELECTOR, picks)[0]
+    chosen.click()
+    said = chosen.find_element(By.XPATH, "..").find_element(By.CSS_SELECTOR, "[role=status]")
+    wait(browser).until(lambda d: "Picked among 2" in said.text)
+    cards = len(browser.find_elements(By.CSS_SELECTOR, "#gallery .card"))
+    browser.find_element(By.XPATH, "(//button[text()='More like what I liked'])[1]").click()
+    wait(browser, 120).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#gallery .card")) > cards)
+    newest = browser.find_element(By.CSS_SELECTOR, '#gallery .card dd[data-name="parameters"]')
+    assert '"preference":"ann"' in newest.text
+    browser.save_screenshot(str(SHOTS / "morph-stems-pick.png"))
+    assert not console_errors(browser), console_errors(browser)
+
 AXE = Path(__file__).parent / "vendor" / "axe-core-4.14.1" / "axe.min.js"
 
 
