@@ -190,22 +190,17 @@ export function setupDraw() {
       compose();
     });
   }
-  $("draw-undo").addEventListener("click", () => {
-    if (!draw.undo.length) return;
-    draw.redo.push(snapshot());
-    restore(draw.undo.pop());
+  // Undo takes a state from one stack and keeps the present on the other; redo the reverse.
+  const step = (from, to) => {
+    if (!from.length) return;
+    to.push(snapshot());
+    restore(from.pop());
     history();
     compose();
     schedule();
-  });
-  $("draw-redo").addEventListener("click", () => {
-    if (!draw.redo.length) return;
-    draw.undo.push(snapshot());
-    restore(draw.redo.pop());
-    history();
-    compose();
-    schedule();
-  });
+  };
+  $("draw-undo").addEventListener("click", () => step(draw.undo, draw.redo));
+  $("draw-redo").addEventListener("click", () => step(draw.redo, draw.undo));
   $("draw-clear").addEventListener("click", () => {
     remember();
     blank();
