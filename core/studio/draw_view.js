@@ -181,6 +181,35 @@ export function setupDraw() {
   };
   canvas.addEventListener("pointerup", end);
   canvas.addEventListener("pointercancel", end);
+  // By keyboard: the arrow keys move a cursor (Shift: further); Space puts the tool down and lifts it.
+  const keyboard = { at: [SIZE / 2, SIZE / 2], down: false };
+  const moves = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+  canvas.addEventListener("keydown", (event) => {
+    if (event.key === " ") {
+      event.preventDefault();
+      keyboard.down = !keyboard.down;
+      if (keyboard.down) {
+        remember();
+        stroke(keyboard.at, keyboard.at);
+      } else if (draw.tool !== "mask") {
+        schedule();
+      }
+    } else if (moves[event.key]) {
+      event.preventDefault();
+      const step = event.shiftKey ? 16 : 4;
+      const next = keyboard.at.map((v, axis) => Math.max(0, Math.min(SIZE - 1, v + moves[event.key][axis] * step)));
+      if (keyboard.down) stroke(keyboard.at, next);
+      keyboard.at = next;
+    } else {
+      return;
+    }
+    canvas.dataset.cursor = keyboard.at.map(Math.round).join(",");
+    canvas.dataset.down = String(keyboard.down);
+    compose();
+    const view = canvas.getContext("2d");  // the cursor, over the drawing
+    view.strokeStyle = keyboard.down ? "#d0302a" : "#2a5d9f";
+    view.strokeRect(keyboard.at[0] - 4, keyboard.at[1] - 4, 8, 8);
+  });
   for (const button of document.querySelectorAll("#draw-tools button[data-tool]")) {
     button.addEventListener("click", () => {
       draw.tool = button.dataset.tool;

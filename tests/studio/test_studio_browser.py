@@ -437,6 +437,27 @@ def test_morph_frames_stems_loops_picks_and_more_like_what_i_liked(browser: Any,
     browser.save_screenshot(str(SHOTS / "morph-stems-pick.png"))
     assert not console_errors(browser), console_errors(browser)
 
+def test_draw_by_keyboard(browser: Any, served: tuple[str, str]) -> None:
+    browser.find_element(By.ID, "draw-button").click()
+    browser.find_element(By.ID, "draw-clear").click()
+    browser.find_element(By.CSS_SELECTOR, '#draw-tools button[data-tool="pen"]').click()
+    canvas = browser.find_element(By.ID, "draw-canvas")
+    browser.execute_script("arguments[0].focus()", canvas)
+    strokes = int(browser.find_element(By.ID, "draw-undo").get_attribute("data-count"))
+    result = browser.find_element(By.ID, "draw-result")
+    shown = result.get_attribute("src")
+    ActionChains(browser).send_keys(Keys.SPACE).key_down(Keys.SHIFT).send_keys(
+        Keys.ARROW_RIGHT * 3, Keys.ARROW_DOWN * 3).key_up(Keys.SHIFT).send_keys(Keys.SPACE).perform()
+    assert canvas.get_attribute("data-cursor") == "176,176" and canvas.get_attribute("data-down") == "false"
+    assert int(browser.find_element(By.ID, "draw-undo").get_attribute("data-count")) == strokes + 1
+    inked = browser.execute_script("""
+        const data = arguments[0].getContext('2d').getImageData(128, 128, 48, 48).data;
+        let dark = 0;
+        for (let i = 0; i < data.length; i += 4) if (data[i] < 60) dark += 1;
+        return dark;""", canvas)
+    assert inked > 50  # the stroke went where the keys took the pen
+    wait(browser, 120).until(lambda d: result.get_attribute("src") != shown)  # and it was coloured
+
 AXE = Path(__file__).parent / "vendor" / "axe-core-4.14.1" / "axe.min.js"
 
 
