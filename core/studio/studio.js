@@ -92,6 +92,7 @@ function choose(generator, kind) {
   }
   const takesFiles = kind === "effect";
   $("inputs-box").hidden = !takesFiles;
+  $("files").value = "";  // files picked for another effect are not this one's
   $("generate-button").textContent = takesFiles ? "Apply" : "Generate";
   $("count").closest("fieldset").querySelector('label[for="count"]').hidden = takesFiles;
   $("count").hidden = takesFiles;
@@ -268,6 +269,7 @@ function addCard(generator, request, artifact, kind, group = { members: [] }) {
   if (artifact.mediaType.startsWith("image/")) card.append(...imageView(url, artifact, request));
   else if (artifact.mediaType.startsWith("audio/")) card.append(...audioView(url, bytes, request.parameters?.loop));
   else if (artifact.mediaType === "model/gltf-binary") card.append(meshViewer(bytes, artifact.filename));
+  else if (artifact.mediaType.startsWith("video/")) card.append(videoView(url));
   else if (/json|text|xml/.test(artifact.mediaType)) card.append(textView(bytes));
   card.append(details(generator, request, artifact), cardActions(generator, request, url, artifact.filename, kind));
   group.members.push({ artifact, bytes, kind });
@@ -366,6 +368,14 @@ async function drawWaveform(canvas, bytes) {
   } finally {
     await context.close();
   }
+}
+
+function videoView(url) {
+  const player = document.createElement("video");
+  player.controls = true;
+  player.src = url;
+  player.preload = "metadata";
+  return player;
 }
 
 function textView(bytes) {

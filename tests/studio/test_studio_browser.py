@@ -51,7 +51,7 @@ def served(root: Path) -> Iterator[tuple[str, str]]:
     path.parent.mkdir()
     key, _ = KeyFile(path).create("artist", ["generate", "read", "jobs"])
     settings = Settings(address="127.0.0.1:0", http_address="127.0.0.1:0", auth=True, api_keys_file=str(path),
-                        plugins=["image", "music", "effect", "mesh"], data_dir=str(root / "data"),
+                        plugins=["image", "music", "effect", "mesh", "video"], data_dir=str(root / "data"),
                         job_input_roots=[str(root / "in")], job_output_roots=[str(root / "out")])
     with ServerThread(settings) as server:
         assert server.running is not None and server.running.gateway is not None
@@ -457,6 +457,23 @@ def test_draw_by_keyboard(browser: Any, served: tuple[str, str]) -> None:
         return dark;""", canvas)
     assert inked > 50  # the stroke went where the keys took the pen
     wait(browser, 120).until(lambda d: result.get_attribute("src") != shown)  # and it was coloured
+
+def test_a_video_cut_is_played_in_the_page(browser: Any, served: tuple[str, str], tmp_path: Path) -> None:
+    from tests.core.test_video import make_video
+
+    take = make_video(tmp_path / "take.mp4", frames=72)  # 3 s with sound
+    pick(browser, "video.autocut", "effect")
+    browser.find_element(By.ID, "files").send_keys(str(take))
+    set_fields(browser, {"duration": "1.5", "shot_seconds": "0.5"})
+    Select(browser.find_element(By.ID, "format")).select_by_value("mp4")
+    browser.find_element(By.ID, "generate-button").click()
+    player = wait(browser, 180).until(seen.presence_of_element_located(
+        (By.CSS_SELECTOR, '#gallery .card[data-kind="effect"] video')))
+    wait(browser).until(lambda d: d.execute_script("return arguments[0].readyState", player) >= 1)
+    assert abs(browser.execute_script("return arguments[0].duration", player) - 1.5) < 0.1
+    browser.execute_script("arguments[0].muted = true; return arguments[0].play()", player)
+    wait(browser).until(lambda d: d.execute_script("return arguments[0].currentTime", player) > 0.2)
+    assert not console_errors(browser), console_errors(browser)
 
 AXE = Path(__file__).parent / "vendor" / "axe-core-4.14.1" / "axe.min.js"
 
