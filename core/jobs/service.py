@@ -100,8 +100,8 @@ def metadata_of(job: Job, summary: bool = False) -> jobs_pb2.JobMetadata:
     )
 
 
-def item_of(item: Item, job: Job) -> jobs_pb2.JobItem:
-    video = VideoJob.of(job.spec)
+def item_of(item: Item, job: Job, video: VideoJob | None) -> jobs_pb2.JobItem:
+    """An item as the API shows it; ``video`` is the job's shape (VideoJob.of its spec, read once)."""
     if video is None:
         last = item.frame
     else:  # a range, or the join (the last item), which covers them all
@@ -227,7 +227,8 @@ class JobsBackend:
     ) -> tuple[list[jobs_pb2.JobItem], str]:
         """Items from index ``start`` on, and the token of the next page ("" on the last)."""
         rows = self.store.items(job.id, states, from_index=start, limit=size + 1)
-        page, used = fill_page(rows, size, lambda item: item_of(item, job))
+        video = VideoJob.of(job.spec)
+        page, used = fill_page(rows, size, lambda item: item_of(item, job, video))
         return page, str(rows[used].index) if used < len(rows) else ""
 
     def summaries(
@@ -297,13 +298,14 @@ class JobsService(BackendServicer, jobs_grpc.JobsServicer):
             if found is None:
                 raise NotFound(f"no job {request.name[:80]!r}")
             job, seq = found  # read together: every later change has a larger seq
+            video = VideoJob.of(job.spec)
             yield jobs_pb2.JobEvent(snapshot=metadata_of(backend.view(job)))
             while True:
                 state = await asyncio.to_thread(store.state, job_id)
                 changed = await asyncio.to_thread(store.items, job_id, (), seq, 0, WATCH_BATCH)
                 for item in changed:
                     if item.state != ItemState.PENDING:
-                        yield jobs_pb2.JobEvent(item=item_of(item, job))
+                        yield jobs_pb2.JobEvent(item=item_of(item, job, video))
                     seq = max(seq, item.seq)
                 if state is None:
                     return  # deleted while watched

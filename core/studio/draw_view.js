@@ -7,7 +7,9 @@ const $ = (id) => document.getElementById(id);
 const SIZE = 256; // drawing pixels a side (the effect colours a 64 x 64 canvas and scales back up)
 const HISTORY = 50;
 const layers = {}; // sketch, hints, mask: canvases of SIZE x SIZE
-const draw = { tool: "pen", undo: [], redo: [], result: null, seed: 1, timer: 0, busy: false, ready: false };
+const draw = {
+  tool: "pen", undo: [], redo: [], result: null, seed: 1, timer: 0, busy: false, ready: false, masked: false,
+};
 
 function base64Of(bytes) {
   let text = "";
@@ -27,6 +29,7 @@ function snapshot() {
 
 function restore(saved) {
   for (const [name, data] of Object.entries(saved)) layers[name].getContext("2d").putImageData(data, 0, 0);
+  draw.masked = painted(layers.mask, (d, i) => d[i] > 127);  // once per undo, not per stroke
 }
 
 function remember() {
@@ -50,6 +53,7 @@ function blank() {
   const mask = layers.mask.getContext("2d");
   mask.fillStyle = "#000000";
   mask.fillRect(0, 0, SIZE, SIZE);
+  draw.masked = false;
 }
 
 function painted(canvas, test) {
@@ -83,6 +87,7 @@ function stroke(from, to) {
   context.moveTo(...from);
   context.lineTo(...to);
   context.stroke();
+  if (tool === "mask") draw.masked = true;
   compose();
 }
 
@@ -90,7 +95,7 @@ function compose() {
   const view = $("draw-canvas").getContext("2d");
   view.drawImage(layers.sketch, 0, 0);
   view.drawImage(layers.hints, 0, 0);
-  if (draw.tool === "mask" || painted(layers.mask, (d, i) => d[i] > 127)) {
+  if (draw.tool === "mask" || draw.masked) {
     view.globalAlpha = 0.35;
     view.drawImage(layers.mask, 0, 0);
     view.globalAlpha = 1;
@@ -136,6 +141,7 @@ async function colour(redoRegion) {
       const mask = layers.mask.getContext("2d");
       mask.fillStyle = "#000000";
       mask.fillRect(0, 0, SIZE, SIZE);
+      draw.masked = false;
       compose();
     }
   } catch (error) {

@@ -21,9 +21,12 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .video_sound import AudioCarry, SamplesCarry
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".webm", ".m4v"})
 OUTPUT_SUFFIXES = {".mp4": "H.264 in MP4", ".mov": "ProRes 422 HQ in QuickTime"}
@@ -33,9 +36,7 @@ VFR_PACKETS = 240  # frames whose spacing is checked
 REORDER_DEPTH = 16  # frames a decoder may hold back (H.264 and HEVC allow at most 16)
 VFR_JITTER = 0.25  # a step this far from the usual one (timestamps round to their time base)
 COLOUR_FIELDS = ("color_primaries", "color_trc", "colorspace", "color_range")
-# Audio codecs each container holds as they are; others are re-encoded to the first.
-AUDIO_KEPT = {".mp4": ("aac", "mp3", "ac3", "alac", "opus"),
-              ".mov": ("pcm_s16le", "aac", "pcm_s24le", "alac", "mp3")}
+
 
 
 class VideoError(ValueError):
@@ -259,6 +260,8 @@ class VideoWriter:
         if self.source.timecode:  # QuickTime and MP4 carry it as a tmcd track
             stream.metadata["timecode"] = self.source.timecode
         self._stream = stream
+        from .video_sound import AudioCarry, SamplesCarry  # the sound's module imports this one
+
         if self.sound is not None:
             self._audio = SamplesCarry(self.sound, self._container, self.suffix)
         elif self.source.audio:
@@ -326,107 +329,3 @@ def replace_durably(partial: Path, path: Path) -> None:
         os.fsync(directory)
     finally:
         os.close(directory)
-
-
-def _seconds(packet: Any) -> float:
-    return float(packet.dts * packet.time_base)
-
-
-SOUND_RATE = 48000
-
-
-class SamplesCarry:
-    """Sound given as samples (float32, frames x channels, at SOUND_RATE) encoded into ``out``
-    (AAC in MP4, 16-bit PCM in QuickTime) a little at a time as the video reaches each moment."""
-
-    BLOCK = 1024  # samples per encoded frame (AAC's own)
-
-    def __init__(self, samples: np.ndarray, out: Any, suffix: str) -> None:
-        self.samples = np.ascontiguousarray(samples, dtype=np.float32)
-        self.layout = {1: "mono", 2: "stereo"}[self.samples.shape[1]]
-        codec = AUDIO_KEPT[suffix][0]
-        self.stream = out.add_stream(codec, rate=SOUND_RATE, layout=self.layout)
-        self.out, self.done = out, 0
-        self.convert = pyav().AudioResampler(format=self.stream.codec_context.format.name, layout=self.layout,
-                                             rate=SOUND_RATE)
-
-    def mux_until(self, seconds: float | None) -> None:
-        av = pyav()
-        end = len(self.samples) if seconds is None else min(len(self.samples), round(seconds * SOUND_RATE))
-        while self.done + self.BLOCK <= end or (seconds is None and self.done < end):
-            block = self.samples[self.done:self.done + self.BLOCK]
-            frame = av.AudioFrame.from_ndarray(block.reshape(1, -1), format="flt", layout=self.layout)
-            frame.sample_rate, frame.pts = SOUND_RATE, self.done
-            for converted in self.convert.resample(frame):
-                self.out.mux(self.stream.encode(converted))
-            self.done += len(block)
-        if seconds is None:
-            for converted in self.convert.resample(None):
-                self.out.mux(self.stream.encode(converted))
-            self.out.mux(self.stream.encode(None))
-
-
-class AudioCarry:
-    """The source's first audio stream into ``out``: copied, or re-encoded when ``out`` cannot
-    hold its codec; muxed a little at a time as the video reaches each moment. ``start`` and
-    ``end`` (seconds) keep the sound of a part of the source, to the nearest audio packet."""
-
-    def __init__(self, source: Any, out: Any, suffix: str, start: float = 0.0,
-                 end: float | None = None) -> None:
-        av = pyav()
-        self.out = out
-        self.stream_in = source.streams.audio[0]
-        self.start, self.end = start, end
-        name = self.stream_in.codec_context.name
-        self.copy = name in AUDIO_KEPT[suffix]
-        if self.copy:
-            self.stream_out = out.add_stream_from_template(self.stream_in)
-        else:
-            self.stream_out = out.add_stream(AUDIO_KEPT[suffix][0], rate=self.stream_in.rate)
-            self.resampler = av.AudioResampler(format=self.stream_out.codec_context.format.name,
-                                               layout=self.stream_in.layout.name, rate=self.stream_in.rate)
-        self._packets = self._made(source)
-        self._pending: tuple[Any, float] | None = None
-
-    def mux_until(self, seconds: float | None) -> None:
-        """Mux the audio up to ``seconds`` of the output (None: all that is left)."""
-        while True:
-            if self._pending is None:
-                self._pending = next(self._packets, None)
-                if self._pending is None:
-                    return
-            packet, when = self._pending
-            if seconds is not None and when > seconds:
-                return
-            self.out.mux(packet)
-            self._pending = None
-
-    def _made(self, source: Any) -> Iterator[tuple[Any, float]]:
-        shift = round(self.start / self.stream_in.time_base) if self.start else 0
-        samples = 0  # re-encoded sound of a part is stamped afresh from its start
-        if self.start:
-            source.seek(round(self.start / self.stream_in.time_base), stream=self.stream_in, backward=True)
-        for packet in source.demux(self.stream_in):
-            if packet.dts is None:
-                continue
-            when = _seconds(packet)
-            if self.end is not None and when >= self.end:
-                break
-            if self.start and when < self.start:
-                continue
-            when -= self.start
-            if self.copy:
-                packet.stream = self.stream_out
-                if shift:
-                    packet.pts, packet.dts = packet.pts - shift, packet.dts - shift
-                yield packet, when
-                continue
-            for frame in packet.decode():
-                for converted in self.resampler.resample(frame):
-                    if self.start:
-                        converted.pts, samples = samples, samples + converted.samples
-                    for encoded in self.stream_out.encode(converted):
-                        yield encoded, when
-        if not self.copy:
-            for encoded in self.stream_out.encode(None):
-                yield encoded, float("inf")

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from . import timecode
-from .video import OUTPUT_SUFFIXES, AudioCarry, VideoError, VideoInfo, partial_path, pyav, replace_durably
+from .video import OUTPUT_SUFFIXES, VideoError, VideoInfo, partial_path, pyav, replace_durably
+from .video_sound import AudioCarry
 
 
 def join_parts(parts: Sequence[Path], target: Path, source: VideoInfo, first: int, frames: int) -> None:
