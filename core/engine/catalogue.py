@@ -38,6 +38,7 @@ from .request import (
 )
 from .steering import Steerer
 from .validation import check_format_and_seed, check_input_count, validate_parameters
+from .video_through import OverVideo, over_video, takes_frames, video_encoders
 
 T = TypeVar("T", Generator, Effect)
 
@@ -261,6 +262,9 @@ class Engine:
         its next check and :class:`Cancelled` is raised.
         """
         effect = self._find(self.effects, "effect", name)
+        if len(inputs) == 1 and takes_frames(effect) and sniff_video(input_head(inputs[0].data,
+                                                                                 inputs[0].path)):
+            effect = over_video(effect)  # a video through a frame-wise effect: a video back
         params, violations = validate_parameters(name, effect.parameters, parameters)
         pictures: list[DecodedInput] = []
         wrong_count = check_input_count(effect, len(inputs))
@@ -311,12 +315,13 @@ class Engine:
         pictures: Sequence[DecodedInput] = (),
     ) -> PreparedRequest:
         """Format and seed checked last, then every problem found reported at once, or the request."""
-        fmt, seed = check_format_and_seed(declared.name, declared.formats, self.encoders, fmt, seed,
+        encoders = video_encoders() if isinstance(declared, OverVideo) else self.encoders
+        fmt, seed = check_format_and_seed(declared.name, declared.formats, encoders, fmt, seed,
                                           violations)
         if violations or params is None:
             raise InvalidArgument(f"invalid request for {declared.name}", violations)
         return PreparedRequest(
-            declared=declared, params=params, seed=seed, encoder=self.encoders[fmt],
+            declared=declared, params=params, seed=seed, encoder=encoders[fmt],
             parameters_json=json.dumps(params.model_dump(mode="json"), sort_keys=True),
             count=count, inputs=tuple(pictures), inputs_json=describe_inputs(sources, pictures),
         )

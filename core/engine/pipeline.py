@@ -14,7 +14,7 @@ import numpy as np
 from ..runtime.batcher import QueueFull
 from ..runtime.sessions import Runtime
 from .codecs.encoders import Encoder
-from .errors import Internal, ResourceExhausted
+from .errors import Internal, InvalidArgument, ResourceExhausted
 from .generator import Cancelled, Chunk, Media, Progress
 from .request import Artifact, PreparedRequest
 
@@ -61,6 +61,8 @@ def events(state: GenerationState, request: PreparedRequest) -> Iterator[Progres
         return
     except ResourceExhausted:
         raise  # overload, not the plugin's fault: the caller retries
+    except InvalidArgument:
+        raise  # the request asked what cannot be done (found only on running): the caller's to change
     except Exception as exc:  # the plugin's fault fails this request alone
         log.exception("%s failed", what)
         raise Internal(f"{what} failed: {type(exc).__name__}: {exc}") from exc

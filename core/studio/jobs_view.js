@@ -1,5 +1,5 @@
-// Batch jobs in the studio: submit an effect over frames or a video on the server's storage, watch
-// each job's items finish (a cell per item, a progress bar, the time left), cancel it.
+// Batch jobs in the studio: submit effects (one or a chain of steps) over frames or a video on the
+// server's storage, watch each job's items finish (a cell per item, a progress bar, the time left), cancel it.
 
 import { call, lines } from "./api.js";
 import { field, parameters, resolve, showErrors } from "./forms.js";
@@ -12,18 +12,61 @@ function frameWise(effects) {
   return effects.filter((e) => e.minInputs === 1 && e.maxInputs === 1 && e.formats.includes("png"));
 }
 
-export function setupJobs(effects) {
-  const usable = frameWise(effects);
-  const select = $("job-effect");
+// A step: an effect and its parameters; the first step's list keeps the id "job-effect".
+function addStep(usable) {
+  const index = $("job-steps").children.length;
+  const item = document.createElement("li");
+  const box = document.createElement("fieldset");
+  const legend = document.createElement("legend");
+  legend.textContent = `Step ${index + 1}`;
+  const choice = document.createElement("div");
+  choice.className = "field";
+  choice.dataset.field = `job.steps[${index}].effect`;
+  const label = document.createElement("label");
+  const select = document.createElement("select");
+  select.id = index === 0 ? "job-effect" : `job-effect-${index}`;
+  select.className = "step-effect";
+  label.htmlFor = select.id;
+  label.textContent = "Effect";
   select.replaceChildren(...usable.map((e) => new Option(e.name, e.name)));
+  const problem = document.createElement("span");
+  problem.className = "field-error";
+  problem.setAttribute("role", "alert");
+  choice.append(label, select, problem);
+  const fields = document.createElement("div");
+  fields.className = "step-fields";
   const build = () => {
-    const effect = usable.find((e) => e.name === select.value);
-    const schema = JSON.parse(effect?.parametersSchema || "{}");
-    $("job-fields").replaceChildren(...Object.entries(schema.properties || {}).map(([name, property]) =>
-      field(name, resolve(property, schema), (schema.required || []).includes(name), "job.steps[0].parameters")));
+    const schema = JSON.parse(usable.find((e) => e.name === select.value)?.parametersSchema || "{}");
+    fields.replaceChildren(...Object.entries(schema.properties || {}).map(([name, property]) =>
+      field(name, resolve(property, schema), (schema.required || []).includes(name),
+        `job.steps[${index}].parameters`)));
   };
   select.onchange = build;
   build();
+  box.append(legend, choice, fields);
+  item.append(box);
+  $("job-steps").append(item);
+  $("job-remove-step").disabled = index === 0;
+  return select;
+}
+
+function steps() {
+  return [...$("job-steps").children].map((item) => ({
+    effect: item.querySelector(".step-effect").value,
+    parameters: parameters(item.querySelector(".step-fields")),
+  }));
+}
+
+export function setupJobs(effects) {
+  const usable = frameWise(effects);
+  $("job-steps").replaceChildren();
+  addStep(usable);
+  $("job-add-step").onclick = () => addStep(usable).focus();
+  $("job-remove-step").onclick = () => {
+    $("job-steps").lastElementChild.remove();
+    $("job-remove-step").disabled = $("job-steps").children.length < 2;
+    $("job-add-step").focus();
+  };
   for (const radio of document.querySelectorAll('input[name="job-source"]')) {
     radio.onchange = () => {
       const video = radio.value === "video" && radio.checked;
@@ -40,7 +83,7 @@ export function setupJobs(effects) {
     const input = { firstFrame: $("job-first").value || "0", lastFrame: $("job-last").value || "0" };
     input[video ? "video" : "pattern"] = $("job-input").value.trim();
     const job = {
-      steps: [{ effect: select.value, parameters: parameters($("job-fields")) }],
+      steps: steps(),
       input,
       outputPattern: $("job-output").value.trim(),
     };
@@ -59,8 +102,12 @@ export async function listJobs() {
     const reply = await (await call("GET", "/v1/jobs?pageSize=20")).json();
     for (const operation of (reply.operations || []).reverse()) {
       const id = operation.name.split("/").pop();
-      if (!$(`job-${id}`)) row(id);
+      const item = $(`job-${id}`) || row(id);
       if (!operation.done) watch(id);
+      else if (operation.metadata?.job) {
+        show(item, operation.metadata, performance.now(), finished(operation.metadata));
+        backfill(item, id, Number(operation.metadata.total || 0));
+      }
     }
   } catch {
     $("job-list").textContent = "Jobs need a key with the jobs scope, and a server with job roots.";
@@ -73,11 +120,22 @@ function row(id) {
   item.id = `job-${id}`;
   item.innerHTML = `<h4></h4><progress max="1" value="0"></progress>
     <p class="counts" role="status"></p><div class="cells" aria-hidden="true"></div>
-    <div class="actions"><button type="button" class="cancel">Cancel</button></div>`;
+    <div class="actions"><button type="button" class="cancel">Cancel</button>
+    <button type="button" class="again" hidden>Run again</button></div>`;
   item.querySelector("h4").textContent = `job ${id}`;
   item.querySelector(".cancel").onclick = async () => {
     try {
       await call("POST", `/v1/jobs/${id}:cancel`, {});
+    } catch (error) {
+      item.querySelector(".counts").textContent = error.message;
+    }
+  };
+  // A cancelled or failed job runs again as submitted, its seed too: frames it wrote come out the same.
+  item.querySelector(".again").onclick = async () => {
+    const job = { ...item.job, idempotencyKey: "" };
+    try {
+      const operation = await (await call("POST", "/v1/jobs", { job })).json();
+      watch(operation.name.split("/").pop());
     } catch (error) {
       item.querySelector(".counts").textContent = error.message;
     }
@@ -98,10 +156,12 @@ async function watch(id) {
     for await (const line of lines(response.body)) {
       const event = line.result || {};
       if (event.snapshot) {
+        const opening = first === null;
         first ??= finished(event.snapshot);
         show(item, event.snapshot, started, first);
+        if (opening) backfill(item, id, Number(event.snapshot.total || 0));  // items done before watching
       }
-      if (event.item) mark(item, event.item);
+      if (event.item) mark(item, event.item, true);
     }
   } catch (error) {
     if (error.name !== "AbortError") item.querySelector(".counts").textContent = error.message;
@@ -129,18 +189,40 @@ function show(item, meta, started, first) {
   item.querySelector(".counts").textContent =
     `${state}: ${meta.done} of ${total} done, ${meta.failed} failed, ${meta.skipped} skipped${left}`;
   item.querySelector(".cancel").disabled = ["succeeded", "failed", "cancelled"].includes(state);
+  item.querySelector(".again").hidden = !["failed", "cancelled"].includes(state);
+  item.job = meta.job;
   const cells = item.querySelector(".cells");
   if (cells.children.length === 0 && total <= MAX_CELLS) {
     for (let i = 0; i < total; i += 1) cells.append(document.createElement("span"));
   }
 }
 
-function mark(item, jobItem) {
+// The items finished before the page began watching (the stream sends only those after), page by page.
+async function backfill(item, id, total) {
+  if (total > MAX_CELLS) return;
+  let token = "";
+  try {
+    do {
+      const query = `pageSize=1000${token ? `&pageToken=${encodeURIComponent(token)}` : ""}`;
+      const reply = await (await call("GET", `/v1/jobs/${id}/items?${query}`)).json();
+      for (const jobItem of reply.items || []) mark(item, jobItem, false);
+      token = reply.nextPageToken || "";
+    } while (token);
+  } catch (error) {
+    item.querySelector(".counts").textContent = error.message;
+  }
+}
+
+const FINISHED = ["done", "failed", "skipped"];
+
+function mark(item, jobItem, live) {
   const cell = item.querySelector(".cells").children[Number(jobItem.index || 0)];
   if (!cell) return;
   const state = String(jobItem.state || "").replace("ITEM_STATE_", "").toLowerCase();
+  if (FINISHED.includes(cell.className) && !FINISHED.includes(state)) return;  // a page read before it ended
   cell.className = state;
   cell.title = `frame ${jobItem.frame}${jobItem.error ? `: ${jobItem.error}` : ""}`;
+  if (!live) return;  // the counts come from the snapshot
   const count = (kind) => item.querySelectorAll(`.cells span.${kind}`).length;
   const [done, failed, skipped] = [count("done"), count("failed"), count("skipped")];
   const bar = item.querySelector("progress");

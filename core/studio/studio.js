@@ -98,7 +98,8 @@ function choose(generator, kind) {
   $("count").hidden = takesFiles;
   if (takesFiles) {
     const many = generator.maxInputs > 1 ? `${generator.minInputs} to ${generator.maxInputs} files` : "one file";
-    $("files-help").textContent = `(${many}: ${generator.inputFormats.join(", ")})`;
+    const video = takesFrames(generator) ? `; or one video, ${VIDEOS.join(", ")}: each frame, a video back` : "";
+    $("files-help").textContent = `(${many}: ${generator.inputFormats.join(", ")}${video})`;
     $("files").multiple = generator.maxInputs > 1;
   }
   $("generator-title").textContent = generator.name;
@@ -106,11 +107,36 @@ function choose(generator, kind) {
   const schema = JSON.parse(generator.parametersSchema || "{}");
   $("fields").replaceChildren(...Object.entries(schema.properties || {}).map(([name, property]) =>
     field(name, resolve(property, schema), (schema.required || []).includes(name))));
-  $("format").replaceChildren(...(kind === "effect" ? [new Option("(as the input)", "")] : []),
-    ...generator.formats.map((f) => new Option(f, f)));
+  offerFormats(generator.formats);
   $("count").max = String(generator.maxCount || 1);
   $("form-error").textContent = "";
   $("generate-form").hidden = false;
+}
+
+// A frame-wise effect (one image in, reading no video itself) also takes one video: the server runs
+// every frame through it and sends a video back (MP4 or MOV), so the formats follow the file picked.
+const VIDEOS = ["mp4", "mov", "mkv", "webm"];
+const VIDEO_OUTPUTS = ["mp4", "mov"];
+
+function takesFrames(effect) {
+  return effect.minInputs === 1 && !effect.inputFormats.some((f) => VIDEOS.includes(f));
+}
+
+function isVideo(file) {
+  return file.type.startsWith("video/") || VIDEOS.includes(file.name.split(".").pop().toLowerCase());
+}
+
+function offerFormats(formats) {
+  $("format").replaceChildren(...(state.kind === "effect" ? [new Option("(as the input)", "")] : []),
+    ...formats.map((f) => new Option(f, f)));
+}
+
+function filesPicked() {
+  const effect = state.current;
+  if (state.kind !== "effect" || !takesFrames(effect)) return;
+  const video = [...$("files").files].some(isVideo);
+  const formats = video ? VIDEO_OUTPUTS : effect.formats;
+  if ([...$("format").options].slice(1).map((o) => o.value).join() !== formats.join()) offerFormats(formats);
 }
 
 // -- generating ---------------------------------------------------------------------------------------
@@ -573,7 +599,9 @@ function setup() {
     event.preventDefault();
     drop.classList.remove("over");
     $("files").files = event.dataTransfer.files;
+    filesPicked();
   });
+  $("files").addEventListener("change", filesPicked);
   $("stop-button").addEventListener("click", () => state.running && state.running.abort());
   $("zoom-close").addEventListener("click", () => $("zoom-dialog").close());
   $("user").value = sessionStorage.getItem(USER_STORAGE) || "";

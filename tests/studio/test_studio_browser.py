@@ -14,11 +14,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from museforge.config import Settings
-from museforge.server.auth import KeyFile
-from tests.core.jobs_helpers import write_frames
-from tests.servers import ServerThread
-
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "build" / "studio-screenshots"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -34,28 +29,6 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support import expected_conditions as seen  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("studio")
-    write_frames(folder / "in", 1001, 1006)
-    write_frames(folder / "in", 1, 40, size=(256, 192), pattern="long.{:04d}.png")
-    (folder / "out").mkdir()
-    return folder
-
-
-@pytest.fixture(scope="module")
-def served(root: Path) -> Iterator[tuple[str, str]]:
-    path = root / "keys" / "api_keys.json"  # apart: jobs never write beside the keys file
-    path.parent.mkdir()
-    key, _ = KeyFile(path).create("artist", ["generate", "read", "jobs"])
-    settings = Settings(address="127.0.0.1:0", http_address="127.0.0.1:0", auth=True, api_keys_file=str(path),
-                        plugins=["image", "music", "effect", "mesh", "video"], data_dir=str(root / "data"),
-                        job_input_roots=[str(root / "in")], job_output_roots=[str(root / "out")])
-    with ServerThread(settings) as server:
-        assert server.running is not None and server.running.gateway is not None
-        yield f"http://{server.running.gateway.address}", key
 
 
 @pytest.fixture(scope="module")
@@ -280,10 +253,20 @@ def test_generate_a_prop_turn_it_and_switch_its_level_of_detail(browser: Any,
     browser.save_screenshot(str(SHOTS / "prop.png"))
     assert not console_errors(browser), console_errors(browser)
 
-def submit_job(driver: Any, pattern: str, first: int, last: int, output: str) -> None:
+def submit_job(driver: Any, pattern: str, first: int, last: int, output: str,
+               then: tuple[str, str] | None = None) -> None:
+    """Submit effect.denoise over frames; ``then``: a second step (an effect and its sigma)."""
     driver.find_element(By.ID, "jobs-button").click()
     wait(driver).until(seen.visibility_of_element_located((By.ID, "job-form")))
     Select(driver.find_element(By.ID, "job-effect")).select_by_value("effect.denoise")
+    while len(driver.find_elements(By.CSS_SELECTOR, "#job-steps > li")) > 1:
+        driver.find_element(By.ID, "job-remove-step").click()
+    if then is not None:
+        driver.find_element(By.ID, "job-add-step").click()
+        Select(driver.find_element(By.ID, "job-effect-1")).select_by_value(then[0])
+        box = driver.find_element(By.ID, "job-steps-1-parameters-sigma")
+        box.clear()
+        box.send_keys(then[1])
     for name, value in (("job-input", pattern), ("job-first", str(first)), ("job-last", str(last)),
                         ("job-output", output)):
         box = driver.find_element(By.ID, name)
@@ -313,11 +296,41 @@ def test_a_job_is_submitted_watched_to_the_end_and_another_cancelled(browser: An
     wait(browser, 120).until(lambda d: running.get_attribute("data-state") == "cancelled")
     assert running.find_elements(By.CSS_SELECTOR, ".cells span.skipped")
     browser.save_screenshot(str(SHOTS / "job-cancelled.png"))
+    running.find_element(By.CLASS_NAME, "again").click()  # the cancelled job, as submitted, once more
+    wait(browser, 60).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#job-list .job")) == 3)
+    again = browser.find_elements(By.CSS_SELECTOR, "#job-list .job")[0]
+    wait(browser, 300).until(lambda d: again.get_attribute("data-state") == "succeeded")
+    assert len(list((root / "out" / "slow").iterdir())) == 40
     submit_job(browser, "../elsewhere/x.####.png", 1, 2, "bad/x.####.png")
     slot = browser.find_element(By.CSS_SELECTOR, '[data-field="job.input.pattern"] .field-error')
     wait(browser).until(lambda d: slot.text)
     assert "climbs" in slot.text
     assert all("status of 403" in m for m in console_errors(browser)), console_errors(browser)
+
+def test_a_job_of_two_steps_is_corrected_beside_its_field_and_runs(browser: Any, served: tuple[str, str],
+                                                                    root: Path) -> None:
+    from PIL import Image
+
+    submit_job(browser, "sh010.####.png", 1001, 1003, "chain/sh010.####.png", then=("effect.denoise", "70"))
+    slot = browser.find_element(By.CSS_SELECTOR, '[data-field="job.steps[1].parameters.sigma"] .field-error')
+    wait(browser).until(lambda d: slot.text)  # refused: the second step's sigma, shown beside it
+    assert "50" in slot.text, slot.text
+    Select(browser.find_element(By.ID, "job-effect-1")).select_by_value("effect.upscale")  # x2 by default
+    browser.find_element(By.ID, "job-submit").click()
+    job = wait(browser, 60).until(lambda d: next(
+        (j for j in d.find_elements(By.CSS_SELECTOR, "#job-list .job") if "upscale" in j.text), None))
+    assert "effect.denoise → effect.upscale" in job.find_element(By.TAG_NAME, "h4").text
+    wait(browser, 180).until(lambda d: job.get_attribute("data-state") == "succeeded")
+    made = sorted((root / "out" / "chain").iterdir())
+    assert [p.name for p in made] == [f"sh010.{f}.png" for f in (1001, 1002, 1003)]
+    with Image.open(root / "in" / "sh010.1001.png") as source, Image.open(made[0]) as result:
+        assert result.size == (source.width * 2, source.height * 2)  # both steps ran
+    browser.find_element(By.ID, "job-remove-step").click()
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#job-steps > li")) == 1
+    browser.save_screenshot(str(SHOTS / "job-two-steps.png"))
+    # The refused submission is the one error the browser logged (Chromium logs every 4xx reply).
+    assert all("status of 400" in m for m in console_errors(browser)), console_errors(browser)
+
 
 def result_pixels(driver: Any) -> list[int]:
     """The coloured result's RGBA pixels, as the page shows them."""
@@ -474,6 +487,30 @@ def test_a_video_cut_is_played_in_the_page(browser: Any, served: tuple[str, str]
     browser.execute_script("arguments[0].muted = true; return arguments[0].play()", player)
     wait(browser).until(lambda d: d.execute_script("return arguments[0].currentTime", player) > 0.2)
     assert not console_errors(browser), console_errors(browser)
+
+def test_a_video_dropped_on_a_frame_wise_effect_comes_back_as_a_video(browser: Any, served: tuple[str, str],
+                                                                     tmp_path: Path) -> None:
+    from tests.core.test_video import make_video
+
+    shot = make_video(tmp_path / "shot.mp4", frames=24)  # 1 s with sound
+    pick(browser, "effect.denoise", "effect")
+    assert "or one video" in browser.find_element(By.ID, "files-help").text
+    browser.find_element(By.ID, "files").send_keys(str(shot))
+    formats = [o.get_attribute("value") for o in Select(browser.find_element(By.ID, "format")).options]
+    assert formats == ["", "mp4", "mov"]  # a video back, as the input's container or another
+    browser.find_element(By.ID, "generate-button").click()
+    card = '#gallery .card[data-generator="effect.denoise"][data-media-type="video/mp4"]'
+    player = wait(browser, 180).until(seen.presence_of_element_located((By.CSS_SELECTOR, f"{card} video")))
+    assert browser.find_element(By.ID, "progress-label").text in ("frames 24 of 24", "Done")
+    wait(browser).until(lambda d: d.execute_script("return arguments[0].readyState", player) >= 1)
+    assert abs(browser.execute_script("return arguments[0].duration", player) - 1.0) < 0.1
+    assert browser.find_element(By.CSS_SELECTOR, f'{card} dd[data-name="inputs"]').text == "shot.mp4"
+    browser.execute_script("arguments[0].scrollIntoView(); arguments[0].muted = true; arguments[0].play()",
+                           player)
+    wait(browser).until(lambda d: d.execute_script("return arguments[0].currentTime", player) > 0.2)
+    browser.save_screenshot(str(SHOTS / "video-through-denoise.png"))
+    assert not console_errors(browser), console_errors(browser)
+
 
 AXE = Path(__file__).parent / "vendor" / "axe-core-4.14.1" / "axe.min.js"
 

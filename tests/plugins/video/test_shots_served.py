@@ -90,9 +90,9 @@ def test_bad_files_are_refused_naming_the_input(client: Client, video: bytes, na
     assert client.apply_effect(EFFECT, [("take.mp4", video)], fmt="json").artifacts  # still serving
 
 
-def test_a_video_sent_to_an_image_effect_is_told_what_to_do(client: Client, video: bytes) -> None:
-    with pytest.raises(grpc.RpcError) as failure:
-        client.apply_effect("effect.denoise", [("take.mp4", video)])
+def test_videos_sent_to_an_effect_of_two_images_are_told_what_to_do(client: Client, video: bytes) -> None:
+    with pytest.raises(grpc.RpcError) as failure:  # one video, a frame-wise effect: see test_video_through
+        client.apply_effect("effect.interpolate", [("take.mp4", video), ("next.mp4", video)])
     assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "takes images, not video files" in dict(field_violations(failure.value))["inputs[0]"]
 
