@@ -1,6 +1,7 @@
 """``python -m bench.studio``: the studio's page weight, and time to first result in a real browser.
 
-A server with the HTTP gateway (no keys) serves the studio; Debian's headless Chromium opens it.
+A server with the HTTP gateway (no keys) serves the studio; Debian's headless Chromium opens it,
+and Firefox ESR (on an Xvfb display, driven over WebDriver BiDi as in the tests) when it is there.
 Page weight: the bytes of every file the page loads (as the browser's resource timing reports
 them, beside the files on disk). Time to first result: from the click on Generate to the
 image decoded in the gallery, for image.texture (512 x 512) and music.melody (4 bars, WAV),
@@ -68,6 +69,49 @@ def in_page(driver: Any, generator: str, parameters: dict[str, Any], fmt: str, t
     return float(elapsed)
 
 
+CLICK_TO_SHOWN = """
+    const [tag, before] = args;
+    const started = performance.now();
+    document.getElementById('generate-button').click();
+    while (true) {
+      const found = document.querySelectorAll('#gallery .card ' + tag);
+      if (found.length > before && (tag === 'img' ? found[0].naturalWidth > 0 : found[0].readyState >= 1)) {
+        return (performance.now() - started) / 1000;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }"""
+
+
+def in_firefox(browser: Any, generator: str, parameters: dict[str, Any], fmt: str, tag: str) -> float:
+    """The same as :func:`in_page`, in Firefox."""
+    browser.click(f'nav button[data-generator="{generator}"]')
+    browser.wait("return document.getElementById('generator-title').textContent === args[0]", generator)
+    for name, value in parameters.items():
+        if browser.run("return document.getElementById(args[0]).tagName", f"field-{name}") == "SELECT":
+            browser.select(f"#field-{name}", json.dumps(value))
+        else:
+            browser.type(f"#field-{name}", str(value))
+    browser.type("#seed", "1")
+    browser.select("#format", fmt)
+    before = browser.run("return document.querySelectorAll('#gallery .card ' + args[0]).length", tag)
+    return float(browser.run(CLICK_TO_SHOWN, tag, before))
+
+
+def firefox_times(base: str) -> list[float] | None:
+    """Best-of-three click-to-shown times per case in Firefox; None without Firefox and Xvfb."""
+    from tests.studio.bidi import FIREFOX, XVFB, Firefox
+
+    if not (FIREFOX and XVFB):
+        return None
+    browser = Firefox()
+    try:
+        browser.open(base + "/")
+        browser.wait("return !!document.querySelector('#generators button')")
+        return [min(in_firefox(browser, *case) for _ in range(RUNS)) for case in CASES]
+    finally:
+        browser.close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from selenium import webdriver
 
@@ -110,6 +154,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rows.append([f"{generator} ({fmt})", f"{api:.3f}", f"{page:.3f}", f"{page - api:+.3f}"])
         finally:
             driver.quit()
+        other = firefox_times(base)
+    for number, row in enumerate(rows):
+        seconds = None if other is None else other[number]
+        row.extend(["-", "-"] if seconds is None else [f"{seconds:.3f}", f"{seconds - float(row[1]):+.3f}"])
     files = Path(__file__).resolve().parent.parent / "core" / "studio"
     weight = [[path, str(size)] for path, size in loaded]
     total = sum(size for _, size in loaded)
@@ -118,8 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         table([*weight, ["all the page loads", str(total)]], ["file", "bytes"], right={1}), "",
         f"studio files on disk: {on_disk} bytes; the page opened to its generators listed: {ready:.3f} s",
         "",
-        table(rows, ["first result", "HTTP API s", "studio s (click to shown)", "page's own cost s"],
-              right={1, 2, 3}),
+        table(rows, ["first result", "HTTP API s", "Chromium s (click to shown)", "page's own cost s",
+                     "Firefox s", "page's own cost s"], right={1, 2, 3, 4, 5}),
     ]))
     return 0
 
