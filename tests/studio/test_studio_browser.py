@@ -5,7 +5,6 @@ parameter shown beside its field; no console error. Screenshots go to build/stud
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,14 +13,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "build" / "studio-screenshots"
+from tests.studio.browsers import AXE, SHOTS, need
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
-if not (CHROMIUM and DRIVER):  # .ci/run installs both; elsewhere say how, or fail when told to
-    if os.environ.get("MUSEFORGE_REQUIRE_BROWSER"):
-        raise RuntimeError("the studio tests need Debian's chromium and chromium-driver")
-    pytest.skip("no chromium/chromedriver: apt-get install chromium chromium-driver", allow_module_level=True)
+need(bool(CHROMIUM and DRIVER), "chromium chromium-driver")
 
 from selenium import webdriver  # noqa: E402  (only once a browser is known to be there)
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
@@ -510,9 +506,6 @@ def test_a_video_dropped_on_a_frame_wise_effect_comes_back_as_a_video(browser: A
     wait(browser).until(lambda d: d.execute_script("return arguments[0].currentTime", player) > 0.2)
     browser.save_screenshot(str(SHOTS / "video-through-denoise.png"))
     assert not console_errors(browser), console_errors(browser)
-
-
-AXE = Path(__file__).parent / "vendor" / "axe-core-4.14.1" / "axe.min.js"
 
 
 def test_the_page_passes_the_axe_accessibility_rules(browser: Any, served: tuple[str, str]) -> None:

@@ -6,21 +6,15 @@ Screenshots go to build/studio-screenshots/firefox-*.png."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.studio.bidi import FIREFOX, XVFB, Firefox
+from tests.studio.browsers import AXE, SHOTS, need
 
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "build" / "studio-screenshots"
-AXE = Path(__file__).parent / "vendor" / "axe-core-4.14.1" / "axe.min.js"
-if not (FIREFOX and XVFB):  # .ci/run installs both; elsewhere say how, or fail when told to
-    if os.environ.get("MUSEFORGE_REQUIRE_BROWSER"):
-        raise RuntimeError("the studio's Firefox tests need Debian's firefox-esr and xvfb")
-    pytest.skip("no Firefox or Xvfb: apt-get install firefox-esr xvfb", allow_module_level=True)
+need(bool(FIREFOX and XVFB), "firefox-esr xvfb")
 
 
 @pytest.fixture(scope="module")
