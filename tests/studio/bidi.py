@@ -158,12 +158,16 @@ class Firefox:
         return {"sharedId": node["sharedId"]}
 
     def click(self, selector: str) -> None:
-        """A real mouse click at the middle of the element, scrolled into view first."""
-        x, y = self.run("""const e = document.querySelector(args[0]);
+        """A real mouse click at the middle of the element (scrolled into view first), aimed at the
+        element itself when the click happens, so a layout that moves in between cannot miss it."""
+        self.run("""const e = document.querySelector(args[0]);
             if (!e) throw new Error('no element ' + args[0]);
-            e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect();
-            return [Math.round(r.x + r.width / 2), Math.round(r.y + r.height / 2)];""", selector)
-        self.pointer([("move", x, y), ("down",), ("up",)])
+            e.scrollIntoView({block: 'center'});""", selector)
+        at = {"type": "pointerMove", "x": 0, "y": 0, "duration": 30,
+              "origin": {"type": "element", "element": self.element(selector)}}
+        self.command("input.performActions", {"context": self.context, "actions": [
+            {"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": [
+                at, {"type": "pointerDown", "button": 0}, {"type": "pointerUp", "button": 0}]}]})
 
     def pointer(self, steps: list[tuple[Any, ...]]) -> None:
         """Mouse actions: ("move", x, y) in the viewport, ("down",), ("up",)."""

@@ -366,6 +366,8 @@ def test_draw_colour_undo_and_redo_a_region(browser: Any, served: tuple[str, str
     red, green = (sum(p[c] for p in inside) / len(inside) for c in (0, 1))
     assert red > green + 40, (red, green)  # the square is filled with the hint's red
     browser.save_screenshot(str(SHOTS / "draw.png"))
+    # The wider drawing column leaves the gallery narrower: nothing in it may push the page sideways.
+    assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
     undo, redo = browser.find_element(By.ID, "draw-undo"), browser.find_element(By.ID, "draw-redo")
     assert undo.get_attribute("data-count") == "2"
     undo.click()

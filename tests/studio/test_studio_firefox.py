@@ -189,11 +189,16 @@ def test_a_job_is_submitted_watched_and_another_cancelled(studio: Firefox, root:
                 what="the job done, every frame's cell marked")
     assert len(list((root / "out" / "clean").iterdir())) == 6
     submit("long.####.png", 1, 40, "slow/long.####.png")
-    studio.wait("return document.querySelectorAll('#job-list .job').length === 2 && "
-                "!!document.querySelector('#job-list .job .cells span.done')", what="the second job running")
+    studio.wait("const jobs = document.querySelectorAll('#job-list .job'); "
+                "return jobs.length === 2 && !!jobs[0].querySelector('.cells span.done')",
+                what="the second job running")  # its own cells: the first job's are all done
     studio.run("document.querySelector('#job-list .job .cancel').id = 'cancel-under-test'")
     studio.click("#cancel-under-test")
-    studio.wait("return document.querySelector('#job-list .job').dataset.state === 'cancelled'", seconds=120)
+    studio.wait("const job = document.querySelector('#job-list .job'); "
+                "return ['cancelled', 'succeeded', 'failed'].includes(job.dataset.state)",
+                seconds=120, what="the second job ended")
+    counts = studio.run("return document.querySelector('#job-list .job .counts').textContent")
+    assert counts.startswith("cancelled:") and "skipped" in counts, counts
     studio.screenshot(SHOTS / "firefox-job-cancelled.png")
     no_console_errors(studio)
 
