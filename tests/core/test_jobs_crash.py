@@ -29,20 +29,34 @@ def progress(client: Client, name: str) -> jobs_pb2.JobMetadata:
     return meta
 
 
-def test_a_killed_server_resumes_the_job_with_identical_outputs(tmp_path: Path) -> None:
-    write_frames(tmp_path / "in", *FRAMES, size=(256, 192))
-    spec = chain_spec(*FRAMES, output="crashed/sh010.####.png")
-
+def submit_and_kill(tmp_path: Path, spec: jobs_pb2.JobSpec, after: int) -> tuple[str, int]:
+    """Submit ``spec`` to a served data directory and SIGKILL the server once ``after`` items are
+    done; the job's name and the items done at the kill."""
     with serve_jobs(tmp_path, "data", **ENV) as server:
         assert server.proc is not None
         with Client(server.address, timeout=60) as client:
             name = client.submit_job(spec).name
             deadline = time.monotonic() + 120
-            while progress(client, name).done < 4 and time.monotonic() < deadline:
+            while progress(client, name).done < after and time.monotonic() < deadline:
                 time.sleep(0.02)
             done_before = progress(client, name).done
         os.kill(server.proc.pid, signal.SIGKILL)
         server.proc.wait(10)
+    return name, done_before
+
+
+def item_commits(tmp_path: Path, name: str) -> list[tuple[int, int]]:
+    """(state, attempts) of every item of the job, as the store recorded them."""
+    return (sqlite3.connect(tmp_path / "data" / "jobs.sqlite3")
+            .execute("SELECT state, attempts FROM items WHERE job_id = ?", (name.split("/")[1],))
+            .fetchall())
+
+
+def test_a_killed_server_resumes_the_job_with_identical_outputs(tmp_path: Path) -> None:
+    write_frames(tmp_path / "in", *FRAMES, size=(256, 192))
+    spec = chain_spec(*FRAMES, output="crashed/sh010.####.png")
+
+    name, done_before = submit_and_kill(tmp_path, spec, after=4)
     assert 4 <= done_before < FRAMES[1], "the job must be killed in the middle"
 
     with serve_jobs(tmp_path, "data", **ENV) as server, Client(server.address, timeout=60) as client:
@@ -65,12 +79,7 @@ def test_a_killed_server_resumes_the_job_with_identical_outputs(tmp_path: Path) 
     for path in crashed:  # no partial or temporary file is left, and every frame is identical
         assert path.read_bytes() == (tmp_path / "out" / "clean" / path.name).read_bytes(), path.name
     # Each item was committed exactly once: frames in flight at the kill were not counted.
-    rows = (
-        sqlite3.connect(tmp_path / "data" / "jobs.sqlite3")
-        .execute("SELECT state, attempts FROM items WHERE job_id = ?", (name.split("/")[1],))
-        .fetchall()
-    )
-    assert rows == [(int(jobs_pb2.ITEM_STATE_DONE), 1)] * FRAMES[1]
+    assert item_commits(tmp_path, name) == [(int(jobs_pb2.ITEM_STATE_DONE), 1)] * FRAMES[1]
 
 
 def test_a_killed_server_resumes_a_video_job_and_joins_the_same_bytes(tmp_path: Path) -> None:
@@ -88,16 +97,7 @@ def test_a_killed_server_resumes_a_video_job_and_joins_the_same_bytes(tmp_path: 
         job.input.video, job.input.frames_per_item = "take.mp4", 6
         return job
 
-    with serve_jobs(tmp_path, "data", **ENV) as server:
-        assert server.proc is not None
-        with Client(server.address, timeout=60) as client:
-            name = client.submit_job(spec("crashed/take.mp4")).name
-            deadline = time.monotonic() + 120
-            while progress(client, name).done < 3 and time.monotonic() < deadline:
-                time.sleep(0.02)
-            done_before = progress(client, name).done
-        os.kill(server.proc.pid, signal.SIGKILL)
-        server.proc.wait(10)
+    name, done_before = submit_and_kill(tmp_path, spec("crashed/take.mp4"), after=3)
     assert 3 <= done_before < 10, "the job must be killed in the middle"
 
     with serve_jobs(tmp_path, "data", **ENV) as server, Client(server.address, timeout=60) as client:
@@ -114,9 +114,4 @@ def test_a_killed_server_resumes_a_video_job_and_joins_the_same_bytes(tmp_path: 
     assert (tmp_path / "out" / "crashed" / "take.mp4").read_bytes() == (
         tmp_path / "out" / "clean" / "take.mp4"
     ).read_bytes()
-    rows = (
-        sqlite3.connect(tmp_path / "data" / "jobs.sqlite3")
-        .execute("SELECT state, attempts FROM items WHERE job_id = ?", (name.split("/")[1],))
-        .fetchall()
-    )
-    assert rows == [(int(jobs_pb2.ITEM_STATE_DONE), 1)] * 11
+    assert item_commits(tmp_path, name) == [(int(jobs_pb2.ITEM_STATE_DONE), 1)] * 11

@@ -128,7 +128,7 @@ class Firefox:
 
     def run(self, body: str, *args: Any) -> Any:
         """The JSON value a function body returns (awaited), called with ``args`` (JSON values)."""
-        source = f"async (...a) => JSON.stringify(await (async (...args) => {{ {body} }})(...a) ?? null)"
+        source = f"async (...args) => JSON.stringify((await (async () => {{ {body} }})()) ?? null)"
         result = self.command("script.callFunction", {
             "functionDeclaration": source, "awaitPromise": True, "target": {"context": self.context},
             "arguments": [_remote(a) for a in args]})
