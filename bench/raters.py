@@ -115,8 +115,14 @@ def tastes(users: int, rng: np.random.Generator) -> dict[str, Taste]:
 
 
 def simulate(artifacts: int = 2000, users: int = 300, rounds: int = 40, seed: int = 0,
-             active: float = 0.5) -> World:
-    """Events of ``users`` raters over ``rounds`` rounds, oldest first (seq and time increase)."""
+             active: float = 0.5, random_from: int | None = None) -> World:
+    """Events of ``users`` raters over ``rounds`` rounds, oldest first (seq and time increase).
+
+    From round ``random_from`` on (if given), every slate is drawn uniformly from everything
+    released, as in a randomised-exposure test period (Yahoo! R3, Coat): what users like then
+    says what they like, not what they were shown. The rounds before it, and so every event
+    before it, are the same as without it.
+    """
     rng = np.random.default_rng(seed)
     world = World(catalogue(artifacts, rounds, rng), tastes(users, rng), rounds=rounds)
     shown_count = np.ones(len(world.artifacts))
@@ -134,9 +140,12 @@ def simulate(artifacts: int = 2000, users: int = 300, rounds: int = 40, seed: in
         for user, taste in world.tastes.items():
             if rng.random() > active:
                 continue
-            # Half the slate from what is new, half from what many were shown (popular).
-            weights = shown_count[available] / shown_count[available].sum()
-            slate = set(rng.choice(available, SLATE // 2, replace=False, p=weights).tolist())
+            if random_from is not None and when >= random_from:
+                slate = set(rng.choice(available, SLATE, replace=False).tolist())
+            else:
+                # Half the slate from what is new, half from what many were shown (popular).
+                weights = shown_count[available] / shown_count[available].sum()
+                slate = set(rng.choice(available, SLATE // 2, replace=False, p=weights).tolist())
             pool = recent if len(recent) >= SLATE else available
             while len(slate) < SLATE:
                 slate.add(int(pool[int(rng.integers(len(pool)))]))

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -30,6 +31,7 @@ from ..engine.errors import RequestError
 from .options import connect, settings_from
 from .output import EXIT_OK, EXIT_USAGE, Bar, fail
 
+T = TypeVar("T")
 FrameEffect = Callable[[str, np.ndarray], np.ndarray]  # (frame name, RGB) -> the effect's RGB
 # (name, RGB, the next frame's RGB or None) -> the effect's results (the in-betweens of a pair).
 PairEffect = Callable[[str, np.ndarray, "np.ndarray | None"], list[np.ndarray]]
@@ -105,9 +107,31 @@ def pair_effect(args: argparse.Namespace, stack: ExitStack) -> PairEffect:
     client = stack.enter_context(connect(args))
 
     def remote(name: str, rgb: np.ndarray, after: np.ndarray | None) -> list[np.ndarray]:
-        reply = client.apply_effect(args.effect, named(name, rgb, after), parameters, seed=seed, fmt="png")
+        inputs = named(name, rgb, after)
+        reply = patiently(lambda: client.apply_effect(args.effect, inputs, parameters, seed=seed, fmt="png"))
         return [rgb_of(a.data) for a in reply.artifacts]
     return remote
+
+
+PATIENCE_SECONDS = 120.0  # waiting on a busy server, per frame, before the video fails
+
+
+def patiently(call: Callable[[], T], pause: Callable[[float], None] = time.sleep) -> T:
+    """``call()``, called again while the server says it is busy (RESOURCE_EXHAUSTED: a per-key
+    rate or concurrency limit, a full model queue), after the delay it asks for or a doubling
+    one. A video is thousands of calls; one refused by a busy server must not lose the rest."""
+    from ..client_errors import ResourceExhausted
+
+    waited, backoff = 0.0, 0.25
+    while True:
+        try:
+            return call()
+        except ResourceExhausted as exc:
+            delay = exc.retry_after if exc.retry_after is not None else backoff
+            if waited + delay > PATIENCE_SECONDS:
+                raise
+            pause(delay)
+            waited, backoff = waited + delay, min(backoff * 2.0, 8.0)
 
 
 def single(results: list[np.ndarray]) -> np.ndarray:

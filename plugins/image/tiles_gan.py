@@ -35,7 +35,7 @@ from .tiles_data import KINDS, LOOKS, TILE, TilesSplit
 from .torus_layers import TorusConv
 
 __all__ = ["CELLS", "FULL_EPOCHS", "NOISE_CHANNELS", "QUICK_EPOCHS", "SCALE", "TilesCritic",
-           "TilesGenerator", "train_tiles_gan"]
+           "TilesGenerator", "emphasise_kind", "train_tiles_gan"]
 
 SCALE = 8  # output pixels per noise cell
 CELLS = TILE // SCALE  # noise cells along a tile's side
@@ -77,6 +77,13 @@ class _Condition(nn.Module):
     def forward(self, kind: Tensor, look: Tensor) -> Tensor:
         out: Tensor = self.kind(kind) + self.look(look) + self.pair(kind * len(LOOKS) + look)
         return out[:, :, None, None]
+
+
+def _away_from_other_kind(table: Tensor, strength: float) -> Tensor:
+    """Rows of each kind moved ``strength`` of their difference further from the other kind's
+    (rows are kinds, or kind-major pairs: the two kinds' halves of the table)."""
+    halves = table.reshape(len(KINDS), -1, table.shape[1])
+    return ((1.0 + strength) * halves - strength * halves.flip(0)).reshape(table.shape)
 
 
 class _ConditionalNorm(nn.Module):
@@ -152,6 +159,25 @@ class TilesGenerator(nn.Module):
         for block in self.blocks:
             h = block(h, kind, look)
         return torch.sigmoid(self.out(h))
+
+
+@torch.no_grad()
+def emphasise_kind(generator: TilesGenerator, strength: float) -> None:
+    """Push every conditional norm's kind (and kind x look) embedding away from the other kind's.
+
+    A condition vector is kind + look + pair; with the kind-dependent parts moved to
+    ``c(k) + s * (c(k) - c(other k))`` a wall is asked to differ from a floor of the same look
+    by ``1 + s`` times what training learnt, as guidance does for diffusion models. ``0`` leaves
+    the generator as trained; the recipe picks ``s`` on validation draws (``tiles_emphasis``).
+    """
+    if len(KINDS) != 2:
+        raise ValueError("kind emphasis is defined against the one other kind")
+    if strength < 0.0:
+        raise ValueError(f"strength must be >= 0, got {strength}")
+    for module in generator.modules():
+        if isinstance(module, _Condition):
+            for table in (module.kind.weight, module.pair.weight):
+                table.copy_(_away_from_other_kind(table, strength))
 
 
 class TilesCritic(nn.Module):

@@ -26,8 +26,8 @@ from .quality_checks import check_pixels, mean_pairwise_distance, nearest_distan
 from .tiles import KINDS, LOOKS, TILE, looks_for, noise_shape, quantise
 from .tiles_data import DATA_DIR, TileSet, assign_looks, look_centres, tiles_held_out, tiles_train
 
-__all__ = ["EVAL_PER_CONDITION", "JUDGE_FILE", "Judge", "evaluate", "evaluate_session", "fit_judge",
-           "generate_with_session", "load_judge"]
+__all__ = ["EVAL_PER_CONDITION", "EVAL_SEED", "JUDGE_FILE", "Judge", "condition_accuracies", "evaluate",
+           "evaluate_session", "fit_judge", "generate_with_session", "load_judge"]
 
 JUDGE_FILE = DATA_DIR / "tiles_judge.npz"
 EVAL_PER_CONDITION = 48  # generated tiles per kind x look for the recipe's figures
@@ -151,7 +151,7 @@ def evaluate(generated: TileSet | np.ndarray, kind: np.ndarray, look: np.ndarray
         "judge_holdout_accuracy": float(np.mean(judge.kinds(real) == held.kind)),
         "kind_accuracy": float(np.mean(judged == kind)),
         **{f"kind_accuracy_{name}": float(np.mean(judged[kind == k] == k)) for k, name in enumerate(KINDS)},
-        "look_accuracy": float(np.mean(assign_looks(_bytes(tiles), look_centres()) == look)),
+        "look_accuracy": _look_accuracy(tiles, look),
         "diversity_ratio": float(np.mean(ratios)),
         "copy_ratio": float(np.median(nearest_distances(tiles, train))
                             / np.median(nearest_distances(real, train))),
@@ -164,6 +164,17 @@ def evaluate(generated: TileSet | np.ndarray, kind: np.ndarray, look: np.ndarray
         "seam_ratio_real": seam_ratio(real),
     }
     return figures
+
+
+def _look_accuracy(tiles: np.ndarray, look: np.ndarray) -> float:
+    return float(np.mean(assign_looks(_bytes(tiles), look_centres()) == look))
+
+
+def condition_accuracies(tiles: np.ndarray, kind: np.ndarray, look: np.ndarray,
+                         judge: Judge | None = None) -> tuple[float, float]:
+    """(share judged the kind asked for, share nearest the look asked for) of generated tiles."""
+    judge = judge or load_judge()
+    return float(np.mean(judge.kinds(tiles) == kind)), _look_accuracy(tiles, look)
 
 
 def _bytes(tiles: np.ndarray) -> np.ndarray:

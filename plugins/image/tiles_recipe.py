@@ -6,7 +6,11 @@ pinned version and sha256; ``--quick`` trains on 96 tiles of the committed train
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 import numpy as np
+import torch
 
 from museforge.export.pipeline import RecipeContext, TrainedModel
 from museforge.export.spec import ExportSpec, TensorSpec
@@ -14,7 +18,17 @@ from museforge.export.spec import ExportSpec, TensorSpec
 from . import tiles
 from .quality_checks import check_committed_judge
 from .tiles_data import KINDS, LOOKS, TILES_TRAINING_DATA, held_out_fingerprint, tiles_split
-from .tiles_gan import CELLS, FULL_EPOCHS, NOISE_CHANNELS, QUICK_EPOCHS, SCALE, train_tiles_gan
+from .tiles_emphasis import choose_emphasis
+from .tiles_gan import (
+    CELLS,
+    FULL_EPOCHS,
+    NOISE_CHANNELS,
+    QUICK_EPOCHS,
+    SCALE,
+    TilesGenerator,
+    emphasise_kind,
+    train_tiles_gan,
+)
 from .tiles_quality import EVAL_PER_CONDITION, JUDGE_FILE, evaluate_session, fit_judge, load_judge
 
 # The largest call: one 16 x 16 sheet (the schema's maximum) of 4 x 4-cell tiles.
@@ -34,6 +48,24 @@ SPEC = ExportSpec(
 )
 
 
+class _TorchSession:
+    """The generator behind ONNX Runtime's ``run``, so the quality code draws from it unchanged."""
+
+    def __init__(self, generator: TilesGenerator) -> None:
+        self.generator = generator
+
+    def run(self, _names: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        with torch.no_grad():
+            image = self.generator(*(torch.from_numpy(feeds[n]) for n in ("noise", "kind", "look")))
+        return [image.numpy()]
+
+
+def _emphasised(generator: TilesGenerator, strength: float) -> TilesGenerator:
+    out = copy.deepcopy(generator)
+    emphasise_kind(out, strength)
+    return out
+
+
 def build(ctx: RecipeContext) -> TrainedModel:
     if (tiles.KINDS, tiles.LOOKS, tiles.CELLS, tiles.NOISE_CHANNELS) != (KINDS, LOOKS, CELLS, NOISE_CHANNELS):
         raise RuntimeError("serving constants in tiles.py differ from the training ones")
@@ -48,6 +80,8 @@ def build(ctx: RecipeContext) -> TrainedModel:
     # Quick runs take BatchNorm statistics from 2 batches, not 16: most of their time otherwise.
     generator = train_tiles_gan(split, seed=ctx.seed, epochs=epochs, hooks=ctx.hooks,
                                  statistics_batches=2 if ctx.quick else 16)
+    emphasis = choose_emphasis(lambda s: _TorchSession(_emphasised(generator, s)), quick=ctx.quick)
+    emphasise_kind(generator, emphasis.strength)
     return TrainedModel(
         module=generator,
         spec=SPEC,
@@ -56,6 +90,6 @@ def build(ctx: RecipeContext) -> TrainedModel:
                  "held_out_tiles": len(split.held_out), "kinds": list(KINDS), "looks": list(LOOKS),
                  "committed_fixture": ctx.quick},
         hyperparameters={"epochs": epochs, "scale": SCALE, "noise_channels": NOISE_CHANNELS,
-                         "cells_per_tile": CELLS},
+                         "cells_per_tile": CELLS, **emphasis.record()},
         evaluate=lambda session: evaluate_session(session, 4 if ctx.quick else EVAL_PER_CONDITION),
     )

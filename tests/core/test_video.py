@@ -109,6 +109,17 @@ def test_a_prores_mov_with_timecode_through_a_server(tmp_path: Path) -> None:
         "prores", Fraction(24000, 1001), 12, "01:00:10:00", None)
 
 
+def test_a_busy_server_is_waited_for_not_a_lost_video(tmp_path: Path) -> None:
+    """At 3 calls a second, 12 frames are refused several times (RESOURCE_EXHAUSTED with a retry
+    delay); each frame is sent again after the delay the server names, and the video completes."""
+    source = make_video(tmp_path / "clip.mp4", frames=12, audio=False)
+    with ServeProcess("--plugins", "effect", env={"MUSEFORGE_REQUESTS_PER_SECOND_PER_KEY": "3"}) as server:
+        result = museforge("apply", "effect.denoise", str(source), "-o", str(tmp_path / "clean.mp4"),
+                           "--server", server.address)
+    assert result.returncode == 0, result.stderr
+    assert len(decoded(tmp_path / "clean.mp4")[1]) == 12
+
+
 def test_writing_and_reading_back_keeps_bt709_colours(tmp_path: Path) -> None:
     source = probe(make_video(tmp_path / "ref.mp4", frames=2, audio=False))
     flat = np.zeros((48, 64, 3), np.uint8)
