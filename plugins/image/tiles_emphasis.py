@@ -1,23 +1,43 @@
-"""How hard a generated tile is pushed towards its kind (``tiles_gan.emphasise_kind``), chosen on validation.
+"""How hard a generated tile is pushed towards its kind, chosen on validation draws.
 
 Walls are the harder kind: about one in six generated walls came out as a floor to the kind
-judge, though its look and frame were right. Moving the kind embeddings apart after training
-fixes many of them without retraining. The strength is chosen here on draws of their own
-(``VALIDATION_SEEDS``; the recipe's figures use ``tiles_quality.EVAL_SEED``), scoring the kind
+judge, though its look and frame were right. Every conditional norm of the generator adds a
+kind vector and a kind x look vector (``tiles_gan._Condition``); moving each kind's away from
+the other kind's after training, ``c(k) + s * (c(k) - c(other k))``, asks a wall to differ
+from a floor of the same look by ``1 + 2s`` times what training learnt (guidance, as diffusion
+models use it), and leaves their mean where it was. ``s`` is chosen on draws of their own
+(``VALIDATION_SEEDS``; the recorded figures use ``tiles_quality.EVAL_SEED``), scoring the kind
 and the look kept alike, so a strength that wins walls by losing looks is not picked.
+
+Two places apply it: the recipe, to the generator it has just trained
+(``tiles_gan.emphasise_kind``), and ``python -m museforge.plugins.image.tiles_emphasis
+--from-version N``, to a shipped version's graph, writing the next version with its figures
+recomputed (no torch needed).
 """
 
 from __future__ import annotations
 
+import argparse
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .tiles_quality import EVAL_SEED, condition_accuracies, generate_with_session, load_judge
+from .tiles_data import KINDS
+from .tiles_quality import (
+    EVAL_PER_CONDITION,
+    EVAL_SEED,
+    condition_accuracies,
+    evaluate_session,
+    generate_with_session,
+    load_judge,
+)
 
-__all__ = ["FULL_STRENGTHS", "QUICK_STRENGTHS", "VALIDATION_SEEDS", "Emphasis", "choose_emphasis"]
+__all__ = ["FULL_STRENGTHS", "QUICK_STRENGTHS", "VALIDATION_SEEDS", "Emphasis", "away_from_other_kind",
+           "choose_emphasis", "derive_version", "emphasised_graph"]
 
 FULL_STRENGTHS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0)
 QUICK_STRENGTHS = (0.0, 0.2)
@@ -25,7 +45,42 @@ QUICK_STRENGTHS = (0.0, 0.2)
 # or the evaluation's.
 VALIDATION_SEEDS = (1001, 2002, 3003, 4004, 5005)
 _PER_CONDITION = 48
-assert all(abs(seed - EVAL_SEED) > 1000 for seed in VALIDATION_SEEDS)
+_TABLES = (".kind.weight", ".pair.weight")  # a condition's kind-dependent embedding tables
+if any(abs(seed - EVAL_SEED) <= 1000 for seed in VALIDATION_SEEDS):
+    raise RuntimeError("validation draws must not meet the evaluation's")
+
+
+def away_from_other_kind(table: np.ndarray, strength: float) -> np.ndarray:
+    """Rows of each kind moved ``strength`` of their difference further from the other kind's.
+
+    ``table`` is [kinds, C] or kind-major [kinds * looks, C] (a pair's row is kind * looks + look)."""
+    if len(KINDS) != 2:
+        raise ValueError("kind emphasis is defined against the one other kind")
+    if strength < 0.0:
+        raise ValueError(f"strength must be >= 0, got {strength}")
+    halves = table.reshape(len(KINDS), -1, table.shape[1])
+    moved = (1.0 + strength) * halves - strength * halves[::-1]
+    return np.asarray(moved.reshape(table.shape), dtype=table.dtype)
+
+
+def emphasised_graph(model: Any, strength: float) -> Any:
+    """A copy of an exported tiles generator (onnx.ModelProto) with every condition's kind
+    tables moved as ``away_from_other_kind`` moves them; the export keeps their names."""
+    import onnx
+    from onnx import numpy_helper
+
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    moved = 0
+    for initializer in out.graph.initializer:
+        if ".norm." in initializer.name and initializer.name.endswith(_TABLES):
+            table = away_from_other_kind(numpy_helper.to_array(initializer), strength)
+            initializer.CopyFrom(numpy_helper.from_array(table, initializer.name))
+            moved += 1
+    if not moved:
+        raise ValueError("no kind embedding tables (blocks.N.norm.{gain,bias}.{kind,pair}.weight) "
+                         "in the graph")
+    return out
 
 
 @dataclass(frozen=True)
@@ -45,8 +100,8 @@ def choose_emphasis(session_for: Callable[[float], Any], quick: bool = False) ->
     """The strength whose draws best keep both kind and look (the smaller on a tie).
 
     ``session_for(strength)`` is anything with ONNX Runtime's ``run`` that generates tiles at
-    that strength: the emphasised torch generator at export, an ONNX session in checks.
-    ``quick`` (the recipe's quick mode) tries two strengths on a few draws: the path, not a choice.
+    that strength: the emphasised torch generator at export, an ONNX session of an emphasised
+    graph here. ``quick`` tries two strengths on a few draws: the path, not a choice.
     """
     if quick:
         return _choose(session_for, QUICK_STRENGTHS, VALIDATION_SEEDS[:1], 2)
@@ -67,3 +122,67 @@ def _choose(session_for: Callable[[float], Any], strengths: Sequence[float], see
         tried[strength] = (float(kind_accuracy), float(look_accuracy))
     best = max(tried, key=lambda s: (sum(tried[s]), -s))
     return Emphasis(best, tried)
+
+
+def _session(model: Any) -> Any:
+    import onnxruntime as ort
+
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+def derive_version(parent: Path, output: Path, version: int, quick: bool = False) -> Path:
+    """``output/<version>/``: the shipped version at ``parent`` with its kind emphasis chosen and
+    applied, its figures recomputed from the new graph; the parent's training data, licences and
+    settings carried over. Refuses a parent that already has an emphasis, and an existing version."""
+    import onnx
+
+    from museforge.export.convert import write_version
+    from museforge.runtime.manifest import MODEL_NAME, Manifest
+
+    manifest = Manifest.read(parent)
+    settings = dict(manifest.training.get("hyperparameters", {}))
+    if settings.get("kind_emphasis"):
+        raise ValueError(f"{parent} already has a kind emphasis ({settings['kind_emphasis']}); "
+                         "derive from a version without one")
+    graph = onnx.load(str(parent / MODEL_NAME))
+    emphasis = choose_emphasis(lambda s: _session(emphasised_graph(graph, s)), quick=quick)
+    derived = emphasised_graph(graph, emphasis.strength)
+    metrics = evaluate_session(_session(derived), 4 if quick else EVAL_PER_CONDITION)
+    training = {**manifest.training, "hyperparameters": {**settings, **emphasis.record()},
+                "derived_from_version": manifest.version}
+    new = manifest.model_copy(update={"version": version, "training": training, "metrics": metrics,
+                                      "quick": manifest.quick or quick})
+    return write_version(derived, new, output, version, replace=False)[0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .tiles import MODELS_DIR
+
+    parser = argparse.ArgumentParser(
+        prog="python -m museforge.plugins.image.tiles_emphasis",
+        description="Write the next image.tiles version: a shipped version with its kind emphasis "
+                    "chosen on validation draws and applied, its held-out figures recomputed.")
+    parser.add_argument("--from-version", type=int, required=True, metavar="N",
+                        help="the version to start from")
+    parser.add_argument("--output", type=Path, default=MODELS_DIR,
+                        help="models folder to write into (default: the plugin's own)")
+    parser.add_argument("--version-number", type=int, default=None, metavar="M",
+                        help="the new version's number (default: one above the highest there)")
+    parser.add_argument("--quick", action="store_true", help="two strengths on a few draws (a smoke test)")
+    args = parser.parse_args(argv)
+    parent = MODELS_DIR / str(args.from_version)
+    if not (parent / "manifest.json").is_file():
+        parser.error(f"no image.tiles version {args.from_version} in {MODELS_DIR}")
+    numbers = [int(p.name) for p in args.output.iterdir() if p.name.isdigit()] if args.output.is_dir() else []
+    version = args.version_number or max([0, *numbers]) + 1
+    try:
+        written = derive_version(parent, args.output, version, quick=args.quick)
+    except (ValueError, FileExistsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(written)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

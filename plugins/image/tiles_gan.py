@@ -32,6 +32,7 @@ from museforge.export.gan import Adversarial, EpochBatches, hinge_critic_loss, r
 from museforge.export.seeds import Streams, forked
 
 from .tiles_data import KINDS, LOOKS, TILE, TilesSplit
+from .tiles_emphasis import away_from_other_kind
 from .torus_layers import TorusConv
 
 __all__ = ["CELLS", "FULL_EPOCHS", "NOISE_CHANNELS", "QUICK_EPOCHS", "SCALE", "TilesCritic",
@@ -77,13 +78,6 @@ class _Condition(nn.Module):
     def forward(self, kind: Tensor, look: Tensor) -> Tensor:
         out: Tensor = self.kind(kind) + self.look(look) + self.pair(kind * len(LOOKS) + look)
         return out[:, :, None, None]
-
-
-def _away_from_other_kind(table: Tensor, strength: float) -> Tensor:
-    """Rows of each kind moved ``strength`` of their difference further from the other kind's
-    (rows are kinds, or kind-major pairs: the two kinds' halves of the table)."""
-    halves = table.reshape(len(KINDS), -1, table.shape[1])
-    return ((1.0 + strength) * halves - strength * halves.flip(0)).reshape(table.shape)
 
 
 class _ConditionalNorm(nn.Module):
@@ -168,16 +162,13 @@ def emphasise_kind(generator: TilesGenerator, strength: float) -> None:
     A condition vector is kind + look + pair; with the kind-dependent parts moved to
     ``c(k) + s * (c(k) - c(other k))`` a wall is asked to differ from a floor of the same look
     by ``1 + s`` times what training learnt, as guidance does for diffusion models. ``0`` leaves
-    the generator as trained; the recipe picks ``s`` on validation draws (``tiles_emphasis``).
+    the generator as trained; the recipe picks ``s`` on validation draws (``tiles_emphasis``, which
+    does the same to an exported graph).
     """
-    if len(KINDS) != 2:
-        raise ValueError("kind emphasis is defined against the one other kind")
-    if strength < 0.0:
-        raise ValueError(f"strength must be >= 0, got {strength}")
     for module in generator.modules():
         if isinstance(module, _Condition):
             for table in (module.kind.weight, module.pair.weight):
-                table.copy_(_away_from_other_kind(table, strength))
+                table.copy_(torch.from_numpy(away_from_other_kind(table.numpy(), strength)))
 
 
 class TilesCritic(nn.Module):

@@ -34,8 +34,6 @@ def test_generated_floors_are_floors_and_looks_are_kept(figures: dict[str, Any])
     assert figures["look_accuracy"] >= 0.80
 
 
-@pytest.mark.xfail(strict=True, reason="not met yet, by 2 tiles of 576: 0.896 (walls 0.826, floors 0.965); "
-                   "docs/models.md")
 def test_generated_tiles_are_the_kind_asked_for(figures: dict[str, Any]) -> None:
     assert figures["kind_accuracy"] >= 0.90
 
