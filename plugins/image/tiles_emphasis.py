@@ -134,25 +134,19 @@ def derive_version(parent: Path, output: Path, version: int, quick: bool = False
     """``output/<version>/``: the shipped version at ``parent`` with its kind emphasis chosen and
     applied, its figures recomputed from the new graph; the parent's training data, licences and
     settings carried over. Refuses a parent that already has an emphasis, and an existing version."""
-    import onnx
+    from museforge.export.derived import ShippedVersion
 
-    from museforge.export.convert import write_version
-    from museforge.runtime.manifest import MODEL_NAME, Manifest
-
-    manifest = Manifest.read(parent)
-    settings = dict(manifest.training.get("hyperparameters", {}))
-    if settings.get("kind_emphasis"):
-        raise ValueError(f"{parent} already has a kind emphasis ({settings['kind_emphasis']}); "
+    shipped = ShippedVersion.read(parent)
+    already = shipped.hyperparameters.get("kind_emphasis")
+    if already:
+        raise ValueError(f"{parent} already has a kind emphasis ({already}); "
                          "derive from a version without one")
-    graph = onnx.load(str(parent / MODEL_NAME))
+    graph = shipped.graph()
     emphasis = choose_emphasis(lambda s: _session(emphasised_graph(graph, s)), quick=quick)
     derived = emphasised_graph(graph, emphasis.strength)
     metrics = evaluate_session(_session(derived), 4 if quick else EVAL_PER_CONDITION)
-    training = {**manifest.training, "hyperparameters": {**settings, **emphasis.record()},
-                "derived_from_version": manifest.version}
-    new = manifest.model_copy(update={"version": version, "training": training, "metrics": metrics,
-                                      "quick": manifest.quick or quick})
-    return write_version(derived, new, output, version, replace=False)[0]
+    return shipped.derive(derived, output, version, hyperparameters=emphasis.record(), metrics=metrics,
+                          quick=quick)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -171,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="two strengths on a few draws (a smoke test)")
     args = parser.parse_args(argv)
     parent = MODELS_DIR / str(args.from_version)
-    if not (parent / "manifest.json").is_file():
+    if not parent.is_dir():
         parser.error(f"no image.tiles version {args.from_version} in {MODELS_DIR}")
     numbers = [int(p.name) for p in args.output.iterdir() if p.name.isdigit()] if args.output.is_dir() else []
     version = args.version_number or max([0, *numbers]) + 1

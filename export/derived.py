@@ -1,0 +1,54 @@
+"""A new model version made from a shipped one by a change to its graph, with no training.
+
+A plugin that can improve a trained model after the fact (an edit of its weights chosen on
+validation draws, say) reads the shipped version, edits its graph and writes the next version
+here: the parent's manifest carried over (training data, licences, seed, settings) with the
+new settings, the figures measured on the new graph, and the parent's number recorded, all
+written whole or not at all and never over an existing version. No torch is imported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+from museforge.runtime.manifest import MODEL_NAME, Manifest
+
+from .convert import write_version
+
+__all__ = ["ShippedVersion"]
+
+
+@dataclass(frozen=True)
+class ShippedVersion:
+    """One version folder of a model: its manifest and graph."""
+
+    path: Path
+    manifest: Manifest
+
+    @classmethod
+    def read(cls, path: Path) -> ShippedVersion:
+        if not (path / "manifest.json").is_file():
+            raise ValueError(f"{path} is not a model version (no manifest.json)")
+        return cls(path, Manifest.read(path))
+
+    @property
+    def hyperparameters(self) -> dict[str, Any]:
+        return dict(self.manifest.training.get("hyperparameters", {}))
+
+    def graph(self) -> onnx.ModelProto:
+        return onnx.load(str(self.path / MODEL_NAME))
+
+    def derive(self, graph: onnx.ModelProto, output: Path, version: int, *,
+               hyperparameters: Mapping[str, Any], metrics: Mapping[str, Any], quick: bool = False) -> Path:
+        """``output/<version>/`` holding ``graph``; FileExistsError if that version exists."""
+        training = {**self.manifest.training, "hyperparameters": {**self.hyperparameters, **hyperparameters},
+                    "derived_from_version": self.manifest.version}
+        manifest = self.manifest.model_copy(update={
+            "version": version, "training": training, "metrics": dict(metrics),
+            "quick": self.manifest.quick or quick})
+        return write_version(graph, manifest, output, version, replace=False)[0]
