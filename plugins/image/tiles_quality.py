@@ -11,7 +11,8 @@
 - **Pixel-art look**: median colours per tile and median edge sharpness (mean absolute step
   between neighbouring pixels over the tile's standard deviation), each with the 10th-90th
   percentile range of the held-out real tiles; **seams**: the mean step across the wrap-around
-  edges over the mean step between interior neighbours, pooled over tiles and 2x2 sheets.
+  edges over the mean step between interior neighbours, pooled over tiles and 2x2 sheets, and
+  over each kind's tiles alone.
 """
 
 from __future__ import annotations
@@ -160,6 +161,8 @@ def evaluate(generated: TileSet | np.ndarray, kind: np.ndarray, look: np.ndarray
         "sharpness_median": float(np.median(gen_sharp)),
         "sharpness_real_p10": _spread(real_sharp)[0], "sharpness_real_p90": _spread(real_sharp)[1],
         "seam_ratio_tiles": seam_ratio(tiles),
+        # Per kind too: pooled, walls well under 1 can hide floors that frame themselves.
+        **{f"seam_ratio_tiles_{name}": seam_ratio(tiles[kind == k]) for k, name in enumerate(KINDS)},
         "seam_ratio_sheets": seam_ratio(sheets),
         "seam_ratio_real": seam_ratio(real),
     }

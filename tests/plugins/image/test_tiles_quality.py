@@ -47,6 +47,7 @@ def test_pixel_art_look(figures: dict[str, Any]) -> None:
     assert figures["colours_real_p10"] <= figures["colours_median"] <= figures["colours_real_p90"]
     assert figures["sharpness_real_p10"] <= figures["sharpness_median"] <= figures["sharpness_real_p90"]
     assert figures["seam_ratio_tiles"] <= 1.25
+    assert figures["seam_ratio_tiles_floor"] <= 1.25 and figures["seam_ratio_tiles_wall"] <= 1.25
     assert figures["seam_ratio_sheets"] <= 1.25
 
 
