@@ -116,7 +116,8 @@ def pair_effect(args: argparse.Namespace, stack: ExitStack) -> PairEffect:
 PATIENCE_SECONDS = 120.0  # waiting on a busy server, per frame, before the video fails
 
 
-def patiently(call: Callable[[], T], pause: Callable[[float], None] = time.sleep) -> T:
+def patiently(call: Callable[[], T], pause: Callable[[float], None] = time.sleep,
+              patience: float = PATIENCE_SECONDS) -> T:
     """``call()``, called again while the server says it is busy (RESOURCE_EXHAUSTED: a per-key
     rate or concurrency limit, a full model queue), after the delay it asks for or a doubling
     one. A video is thousands of calls; one refused by a busy server must not lose the rest."""
@@ -128,7 +129,7 @@ def patiently(call: Callable[[], T], pause: Callable[[float], None] = time.sleep
             return call()
         except ResourceExhausted as exc:
             delay = exc.retry_after if exc.retry_after is not None else backoff
-            if waited + delay > PATIENCE_SECONDS:
+            if waited + delay > patience:
                 raise
             pause(delay)
             waited, backoff = waited + delay, min(backoff * 2.0, 8.0)

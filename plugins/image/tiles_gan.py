@@ -161,7 +161,7 @@ def emphasise_kind(generator: TilesGenerator, strength: float) -> None:
 
     A condition vector is kind + look + pair; with the kind-dependent parts moved to
     ``c(k) + s * (c(k) - c(other k))`` a wall is asked to differ from a floor of the same look
-    by ``1 + s`` times what training learnt, as guidance does for diffusion models. ``0`` leaves
+    by ``1 + 2s`` times what training learnt, as guidance does for diffusion models. ``0`` leaves
     the generator as trained; the recipe picks ``s`` on validation draws (``tiles_emphasis``, which
     does the same to an exported graph).
     """

@@ -120,6 +120,22 @@ def test_a_busy_server_is_waited_for_not_a_lost_video(tmp_path: Path) -> None:
     assert len(decoded(tmp_path / "clean.mp4")[1]) == 12
 
 
+def test_waiting_follows_the_servers_retry_delay_and_gives_up_past_its_patience(tmp_path: Path) -> None:
+    from museforge.cli.video_apply import patiently
+    from museforge.client import Client, ResourceExhausted
+
+    frame = png_of(np.full((16, 16, 3), 128, np.uint8))
+    with ServeProcess("--plugins", "effect", env={"MUSEFORGE_REQUESTS_PER_SECOND_PER_KEY": "0.01"}) as server, \
+            Client(server.address) as client:
+        def call() -> Any:
+            return client.apply_effect("effect.denoise", [("f.png", frame)], fmt="png")
+        call()  # the one call the bucket holds; the next waits about 100 s for a token
+        pauses: list[float] = []
+        with pytest.raises(ResourceExhausted):
+            patiently(call, pause=pauses.append, patience=350.0)
+    assert len(pauses) == 3 and all(95.0 < p <= 100.0 for p in pauses)  # the server's own delay
+
+
 def test_writing_and_reading_back_keeps_bt709_colours(tmp_path: Path) -> None:
     source = probe(make_video(tmp_path / "ref.mp4", frames=2, audio=False))
     flat = np.zeros((48, 64, 3), np.uint8)
