@@ -125,8 +125,8 @@ def test_waiting_follows_the_servers_retry_delay_and_gives_up_past_its_patience(
     from museforge.client import Client, ResourceExhausted
 
     frame = png_of(np.full((16, 16, 3), 128, np.uint8))
-    with ServeProcess("--plugins", "effect", env={"MUSEFORGE_REQUESTS_PER_SECOND_PER_KEY": "0.01"}) as server, \
-            Client(server.address) as client:
+    slow = {"MUSEFORGE_REQUESTS_PER_SECOND_PER_KEY": "0.01"}
+    with ServeProcess("--plugins", "effect", env=slow) as server, Client(server.address) as client:
         def call() -> Any:
             return client.apply_effect("effect.denoise", [("f.png", frame)], fmt="png")
         call()  # the one call the bucket holds; the next waits about 100 s for a token
