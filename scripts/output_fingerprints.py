@@ -35,7 +35,10 @@ GENERATOR_CASES: dict[str, list[dict[str, Any]]] = {
     "image.digits": [{}, {"digit": 3}],
     "image.faces": [{}],
     "image.texture": [{}, {"family": "grass", "tileable": True}],
-    "music.melody": [{"bars": 4}, {"bars": 4, "style": "celtic"}],
+    "image.tiles": [{}, {"kind": "wall", "look": "violet", "columns": 2, "rows": 2}],
+    "image.icons": [{}, {"category": "animals"}],
+    "music.melody": [{"bars": 4}, {"bars": 4, "style": "celtic"},
+                     {"bars": 4, "style": "chorale", "stems": True}],
     "mesh.props": [{"resolution": 32}, {"family": "crate", "lods": 2, "resolution": 32}],
 }
 EFFECT_CASES: dict[str, list[dict[str, Any]]] = {
