@@ -17,6 +17,7 @@ from typing import Any
 import onnx
 
 from museforge.runtime.manifest import MODEL_NAME, Manifest
+from museforge.runtime.versions import next_version
 
 from .convert import write_version
 
@@ -43,9 +44,11 @@ class ShippedVersion:
     def graph(self) -> onnx.ModelProto:
         return onnx.load(str(self.path / MODEL_NAME))
 
-    def derive(self, graph: onnx.ModelProto, output: Path, version: int, *,
+    def derive(self, graph: onnx.ModelProto, output: Path, version: int | None = None, *,
                hyperparameters: Mapping[str, Any], metrics: Mapping[str, Any], quick: bool = False) -> Path:
-        """``output/<version>/`` holding ``graph``; FileExistsError if that version exists."""
+        """``output/<version>/`` holding ``graph`` (by default the version after the newest there,
+        as ``models add`` and feedback tuning number theirs); FileExistsError if it exists."""
+        version = next_version(output) if version is None else version
         training = {**self.manifest.training, "hyperparameters": {**self.hyperparameters, **hyperparameters},
                     "derived_from_version": self.manifest.version}
         manifest = self.manifest.model_copy(update={

@@ -1,6 +1,6 @@
 """A frame-wise effect over a whole video sent in one call.
 
-An effect that takes one image (effect.denoise, effect.grade) also takes one video file
+An effect that takes one image (effect.denoise, effect.upscale) also takes one video file
 (MP4, MOV, MKV or WebM) in ApplyEffect: each frame goes through it in turn with the call's
 seed, and one video comes back (``format`` mp4: H.264; mov: ProRes 422 HQ) at the source's
 rate, colour description and timecode, with its sound. A studio page or a script drops a

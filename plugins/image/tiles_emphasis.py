@@ -130,10 +130,11 @@ def _session(model: Any) -> Any:
     return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
 
 
-def derive_version(parent: Path, output: Path, version: int, quick: bool = False) -> Path:
-    """``output/<version>/``: the shipped version at ``parent`` with its kind emphasis chosen and
-    applied, its figures recomputed from the new graph; the parent's training data, licences and
-    settings carried over. Refuses a parent that already has an emphasis, and an existing version."""
+def derive_version(parent: Path, output: Path, version: int | None = None, quick: bool = False) -> Path:
+    """``output/<version>/`` (by default the next version there): the shipped version at ``parent``
+    with its kind emphasis chosen and applied, its figures recomputed from the new graph; the
+    parent's training data, licences and settings carried over. Refuses a parent that already
+    has an emphasis, and an existing version."""
     from museforge.export.derived import ShippedVersion
 
     shipped = ShippedVersion.read(parent)
@@ -167,10 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     parent = MODELS_DIR / str(args.from_version)
     if not parent.is_dir():
         parser.error(f"no image.tiles version {args.from_version} in {MODELS_DIR}")
-    numbers = [int(p.name) for p in args.output.iterdir() if p.name.isdigit()] if args.output.is_dir() else []
-    version = args.version_number or max([0, *numbers]) + 1
     try:
-        written = derive_version(parent, args.output, version, quick=args.quick)
+        written = derive_version(parent, args.output, args.version_number, quick=args.quick)
     except (ValueError, FileExistsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
