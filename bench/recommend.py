@@ -20,9 +20,9 @@ Figures, per user with something liked before and after the split, averaged:
   user's top 30% (hidden utility) from the rest.
 
 Beside them, a ceiling row that no recommender can have: it knows each user's hidden utility
-and how often each artifact was shown before the split, and ranks by the chance of being
-shown again times the chance of being liked. Held-out events are what users were shown, so
-this bounds what any ranking can score against them.
+and how many users met each artifact before the split, and ranks by (how often it was met) x
+(the chance of being liked). Held-out events are what users were shown, so this is about what a
+ranking that knew every taste would score against them (a reference, not a strict bound).
 
 Then the same world with a randomised test period (``raters.simulate(random_from=...)``; the
 training events are the same, checked): after the split every slate is drawn uniformly, as in
@@ -149,8 +149,9 @@ def scores_ranker(model: Recommender) -> Ranker:
 
 
 def ceiling_ranker(world: World, parts: Split) -> Ranker:
-    """Chance of being shown again (its share of training impressions) x chance of being liked
-    (the hidden utility through the raters' noise, above a thumbs-up's 1.0): not a recommender."""
+    """How many users met it before the split (exposure, a stand-in for being shown again) x the
+    chance of being liked (the hidden utility through the raters' noise, above a thumbs-up's
+    1.0): not a recommender."""
     shown: dict[str, int] = {}
     for row in parts.train.weights.values():
         for sha in row:
