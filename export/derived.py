@@ -9,17 +9,18 @@ written whole or not at all and never over an existing version. No torch is impo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import onnx
 
-from museforge.runtime.manifest import MODEL_NAME, Manifest
+from museforge.runtime.manifest import MODEL_NAME, Manifest, TensorInfo
 from museforge.runtime.versions import next_version
 
 from .convert import write_version
+from .spec import TensorSpec
 
 __all__ = ["ShippedVersion"]
 
@@ -45,13 +46,17 @@ class ShippedVersion:
         return onnx.load(str(self.path / MODEL_NAME))
 
     def derive(self, graph: onnx.ModelProto, output: Path, version: int | None = None, *,
-               hyperparameters: Mapping[str, Any], metrics: Mapping[str, Any], quick: bool = False) -> Path:
+               hyperparameters: Mapping[str, Any], metrics: Mapping[str, Any], quick: bool = False,
+               added_outputs: Sequence[TensorSpec] = ()) -> Path:
         """``output/<version>/`` holding ``graph`` (by default the version after the newest there,
-        as ``models add`` and feedback tuning number theirs); FileExistsError if it exists."""
+        as ``models add`` and feedback tuning number theirs); FileExistsError if it exists.
+        ``added_outputs``: outputs the new graph has beyond the parent's."""
         version = next_version(output) if version is None else version
         training = {**self.manifest.training, "hyperparameters": {**self.hyperparameters, **hyperparameters},
                     "derived_from_version": self.manifest.version}
         manifest = self.manifest.model_copy(update={
             "version": version, "training": training, "metrics": dict(metrics),
-            "quick": self.manifest.quick or quick})
+            "quick": self.manifest.quick or quick,
+            "outputs": [*self.manifest.outputs, *(TensorInfo(name=t.name, dtype=t.dtype, shape=list(t.shape))
+                                                  for t in added_outputs)]})
         return write_version(graph, manifest, output, version, replace=False)[0]

@@ -20,12 +20,13 @@ from museforge import Effect, GenerationContext, Media, ModelSource, Picture, Pr
 
 from .sketch_canvas import SIZE, Canvas, hint_planes, ink, mask_plane, straight_rgba
 from .sketch_hints import empty, keep_outside
-from .sketch_palette import flat, hint_colours
+from .sketch_palette import flat, hint_colours, nearest_palette
+from .sketch_region_colours import PALETTE_OUTPUT, region_colours
 from .sketch_regions import fill_regions
 
 defer_import("scipy.ndimage")  # imported where used, after start-up (see defer_import)
 
-__all__ = ["EFFECT", "MODEL", "RECIPES", "STYLE", "SketchParams", "finish", "style_codes"]
+__all__ = ["EFFECT", "MODEL", "RECIPES", "STYLE", "SketchParams", "finish", "in_palette", "style_codes"]
 
 MODELS = Path(__file__).parent / "models"
 MODEL = "effect.sketch"
@@ -111,6 +112,24 @@ def style_codes(seed: int, count: int, variation: float) -> np.ndarray:
     return (np.stack(codes) * variation).astype(np.float32)
 
 
+def in_palette(image: np.ndarray, shares: np.ndarray | None, lines: np.ndarray, hinted: np.ndarray,
+               extra: np.ndarray, params: SketchParams, seed: int, *, kept: np.ndarray | None = None,
+               before: np.ndarray | None = None) -> np.ndarray:
+    """(4, H, W) one network result on its canvas in the colours ``params.palette`` asks for.
+
+    ``shares``: the colour memory's answers for it (None from a graph without one); ``lines``:
+    the canvas's ink; ``hinted``: the artist's own hints, regions filled (painted exactly);
+    ``extra``: the colours they scribbled, which join the palette; ``kept`` and ``before``: a
+    redo's kept pixels and the previous result's colours (``sketch_region_colours``).
+    """
+    if params.palette != "openmoji":
+        return image
+    if shares is not None:
+        image = region_colours(image, shares, lines, seed, params.variation, hinted=hinted[4] > 0.5,
+                               kept=kept, before=before)
+    return flat(image, extra, hinted)
+
+
 def finish(result: np.ndarray, lines: np.ndarray | None) -> np.ndarray:
     """(4, H, W) straight RGBA with the strokes ``lines`` ((H, W) darkness) laid over it in black."""
     if lines is None:
@@ -151,22 +170,27 @@ def apply(ctx: GenerationContext, params: SketchParams, inputs: Sequence[Picture
     # Each pen stroke of a live session comes here: resize again only what the fill changed.
     hinted = scribbled if filled is hints else canvas.to_network(filled, hints=True)
     network_hints = hinted
-    previous = weight = None
+    previous = weight = kept = before = None
     if "previous" in named:
         previous = straight_rgba(named["previous"])
         mask = mask_plane(named["mask"])
         weight = fade_in(mask, params.blend)
-        kept = keep_outside(previous, mask)
         # The artist's own hints win inside the mask.
-        network_hints = canvas.to_network(np.where(filled[4:5] > 0.5, filled, kept), hints=True)
+        network_hints = canvas.to_network(np.where(filled[4:5] > 0.5, filled, keep_outside(previous, mask)),
+                                          hints=True)
+        kept = (network_hints[4] > 0.5) & (hinted[4] <= 0.5)
+        redone = canvas.to_network(keep_outside(previous, 1.0 - mask), hints=True)
+        before = np.where((redone[4] > 0.5) & (redone[3] > 0.5), nearest_palette(redone[:3]), -1)
     feed = {
         "lines": np.repeat(canvas.to_network(lines[None])[None], params.count, axis=0),
         "hints": np.repeat(network_hints[None], params.count, axis=0),
         "style": style_codes(seed, params.count, params.variation),
     }
-    images = np.asarray(ctx.infer(MODEL, feed)["image"])
-    for index, image in enumerate(images):
-        coloured = flat(image, extra, hinted) if params.palette == "openmoji" else image
+    outputs = ctx.infer(MODEL, feed)
+    shares = outputs.get(PALETTE_OUTPUT)  # from a version with a colour memory (3 on)
+    for index, image in enumerate(np.asarray(outputs["image"])):
+        coloured = in_palette(image, None if shares is None else shares[index], feed["lines"][index, 0],
+                              hinted, extra, params, seed + index, kept=kept, before=before)
         result = finish(canvas.from_network(coloured), lines if params.keep_lines else None)
         if previous is not None and weight is not None:
             result = np.where(weight[None] > 0.0, fade(previous, result, weight), previous)

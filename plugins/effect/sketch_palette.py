@@ -16,7 +16,7 @@ from museforge import defer_import
 
 defer_import("skimage.color")  # imported where used, after start-up (see defer_import)
 
-__all__ = ["OPENMOJI_PALETTE", "flat", "hint_colours", "snap"]
+__all__ = ["OPENMOJI_PALETTE", "flat", "hint_colours", "nearest_palette", "palette_rgb", "snap"]
 
 # sketch_data.commonest_colours(sketch_train(), 24), as hex (tests recompute it from the committed
 # split). Serving imports this module, so it must not import the data module (the export kit).
@@ -32,6 +32,11 @@ def _rgb(hexes: tuple[str, ...]) -> np.ndarray:
     return np.array([[int(h[i:i + 2], 16) for i in (0, 2, 4)] for h in hexes], np.float32) / 255.0
 
 
+def palette_rgb() -> np.ndarray:
+    """(24, 3) the palette's colours in [0, 1]."""
+    return _rgb(OPENMOJI_PALETTE)
+
+
 def hint_colours(hints: np.ndarray) -> np.ndarray:
     """(K, 3) the commonest colours (8-bit) of the hinted pixels of (5, H, W) hints, at most 16."""
     where = hints[4] > 0.5
@@ -42,16 +47,25 @@ def hint_colours(hints: np.ndarray) -> np.ndarray:
     return colours[np.argsort(-counts, kind="stable")[:_MAX_HINT_COLOURS]].astype(np.float32) / 255.0
 
 
-def snap(image: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
-    """(4, H, W) straight RGBA with every pixel's colour the nearest palette colour (CIELAB)."""
+def nearest_palette(rgb: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
+    """(H, W) index of each pixel's nearest colour (CIELAB) in the palette followed by ``extra``,
+    for (3, H, W) RGB."""
     from skimage.color import rgb2lab
     palette = _rgb(OPENMOJI_PALETTE)
     if extra is not None and len(extra):
         palette = np.concatenate([palette, np.asarray(extra, np.float32)])
     palette_lab = rgb2lab(palette[None])[0]
-    lab = rgb2lab(np.clip(image[:3].transpose(1, 2, 0), 0.0, 1.0))
+    lab = rgb2lab(np.clip(rgb.transpose(1, 2, 0), 0.0, 1.0))
     distances = np.linalg.norm(lab[:, :, None, :] - palette_lab[None, None], axis=-1)
-    rgb = palette[np.argmin(distances, axis=-1)].transpose(2, 0, 1)
+    return np.argmin(distances, axis=-1)
+
+
+def snap(image: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
+    """(4, H, W) straight RGBA with every pixel's colour the nearest palette colour (CIELAB)."""
+    palette = _rgb(OPENMOJI_PALETTE)
+    if extra is not None and len(extra):
+        palette = np.concatenate([palette, np.asarray(extra, np.float32)])
+    rgb = palette[nearest_palette(image[:3], extra)].transpose(2, 0, 1)
     return np.concatenate([rgb, image[3:]]).astype(np.float32)
 
 

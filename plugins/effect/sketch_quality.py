@@ -29,13 +29,14 @@ import numpy as np
 from scipy import ndimage
 from skimage.color import rgb2lab
 
-from .sketch import STYLE, SketchParams, finish, style_codes
+from .sketch import STYLE, SketchParams, finish, in_palette, style_codes
 from .sketch_baselines import FlatFill, NearestDrawing
 from .sketch_batches import hue_turn, roughened_pair
 from .sketch_data import SketchPairs, sketch_held_out, sketch_train
 from .sketch_hints import empty
 from .sketch_judge import features, judged_real, on_white
-from .sketch_palette import flat, hint_colours
+from .sketch_palette import hint_colours
+from .sketch_region_colours import PALETTE_OUTPUT
 from .sketch_regions import fill_regions, regions
 
 __all__ = ["EVAL_SEED", "STRENGTHS", "colour_error", "evaluate_session", "histogram_distance", "run",
@@ -46,11 +47,13 @@ STRENGTHS = (("clean", 0.0), ("rough", 0.5), ("rougher", 1.0))
 _BATCH = 64
 
 
-def run(session: Any, lines: np.ndarray, hints: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """The network's (N, 4, 64, 64) results, in batches."""
-    out = [session.run(["image"], {"lines": lines[i:i + _BATCH], "hints": hints[i:i + _BATCH],
-                                   "style": codes[i:i + _BATCH]})[0] for i in range(0, len(lines), _BATCH)]
-    return np.concatenate(out).astype(np.float32)
+def run(session: Any, lines: np.ndarray, hints: np.ndarray, codes: np.ndarray) -> dict[str, np.ndarray]:
+    """The network's outputs for each drawing, in batches: ``image`` (N, 4, 64, 64), and ``palette``
+    (N, 25, 64, 64) from a graph with a colour memory."""
+    names = [o.name for o in session.get_outputs()]
+    parts = [session.run(names, {"lines": lines[i:i + _BATCH], "hints": hints[i:i + _BATCH],
+                                 "style": codes[i:i + _BATCH]}) for i in range(0, len(lines), _BATCH)]
+    return {name: np.concatenate([p[k] for p in parts]).astype(np.float32) for k, name in enumerate(names)}
 
 
 def served(session: Any, lines: np.ndarray, hints: np.ndarray | None = None, *, seed: int = EVAL_SEED,
@@ -65,10 +68,13 @@ def served(session: Any, lines: np.ndarray, hints: np.ndarray | None = None, *, 
         hints = np.stack([fill_regions(h, plane) for h, plane in zip(hints, lines[:, 0], strict=True)])
     hints = np.ascontiguousarray(hints, np.float32)
     codes = np.concatenate([style_codes(seed + i, 1, params.variation) for i in range(len(lines))])
-    images = run(session, lines, hints, codes.reshape(-1, STYLE))
+    outputs = run(session, lines, hints, codes.reshape(-1, STYLE))
+    shares = outputs.get(PALETTE_OUTPUT)
     out = []
-    for image, plane, hint, filled in zip(images, lines[:, 0], artist, hints, strict=True):
-        coloured = flat(image, hint_colours(hint), filled) if params.palette == "openmoji" else image
+    for i, (image, plane, hint, filled) in enumerate(zip(outputs["image"], lines[:, 0], artist, hints,
+                                                         strict=True)):
+        coloured = in_palette(image, None if shares is None else shares[i], plane, filled, hint_colours(hint),
+                              params, seed + i)
         out.append(finish(coloured, plane if params.keep_lines else None))
     return np.stack(out)
 

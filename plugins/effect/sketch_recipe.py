@@ -1,4 +1,5 @@
-"""``museforge export effect.sketch``: train the sketch-colouring U-Net on OpenMoji's drawing pairs.
+"""``museforge export effect.sketch``: train the sketch-colouring U-Net on OpenMoji's drawing pairs and
+serve it beside a colour memory of the training drawings (``sketch_memory``).
 
 A full run fetches npm openmoji 17.0.0 by pinned sha256, renders its line art and colour SVGs
 at 64 x 64 and checks the committed splits are exactly those; ``--quick`` trains a few steps
@@ -19,6 +20,7 @@ from .sketch_batches import training_batch
 from .sketch_canvas import SIZE
 from .sketch_data import SKETCH_TRAINING_DATA, held_out_fingerprint, sketch_split
 from .sketch_hints import HINT_CHANNELS
+from .sketch_memory import DIMENSIONS, NEIGHBOURS, ColourMemory, SketchWithMemory, palette_spec
 from .sketch_net import MULTIPLE, STYLE
 from .sketch_quality import evaluate_session
 from .sketch_train import FULL_STEPS, QUICK_STEPS, train_sketch
@@ -29,7 +31,7 @@ SPEC = ExportSpec(
         TensorSpec("hints", "float32", ("batch", HINT_CHANNELS, SIZE, SIZE)),
         TensorSpec("style", "float32", ("batch", STYLE)),
     ),
-    outputs=(TensorSpec("image", "float32", ("batch", 4, SIZE, SIZE)),),
+    outputs=(TensorSpec("image", "float32", ("batch", 4, SIZE, SIZE)), palette_spec(SIZE)),
     opset=17, rtol=1e-3, atol=1e-4, max_batch_size=64,
 )
 
@@ -52,12 +54,14 @@ def build(ctx: RecipeContext) -> TrainedModel:
         return evaluate_session(session, held=held, train=None if not ctx.quick else split.train)
 
     return TrainedModel(
-        module=generator,
+        module=SketchWithMemory(generator, ColourMemory(split.train).eval()),
         spec=SPEC,
         make_inputs=make_inputs,
         dataset={"source": split.source, "fingerprint": split.fingerprint,
                  "held_out_fingerprint": held_out_fingerprint(), "train_pairs": len(split.train),
                  "held_out_pairs": len(split.held_out), "size": SIZE, "committed_fixture": ctx.quick},
-        hyperparameters={"steps": steps, "style": STYLE},
+        hyperparameters={"steps": steps, "style": STYLE,
+                         "colour_memory": {"drawings": len(split.train), "neighbours": NEIGHBOURS,
+                                           "dimensions": DIMENSIONS}},
         evaluate=evaluate,
     )

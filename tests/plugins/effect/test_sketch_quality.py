@@ -33,14 +33,15 @@ def test_colours_beat_the_nearest_drawing_and_the_flat_fill_palette(figures: dic
     assert figures["model_histogram_distance_rougher"] < figures["flat_fill_histogram_distance_rougher"]
 
 
-@pytest.mark.xfail(strict=True, reason="not met by version 2: mean ΔE 34.3 vs the flat fill's 31.0 "
-                   "(32.6 at variation 0); docs/effects/sketch.md")
 def test_colours_closer_to_the_artists_than_the_flat_fill(figures: dict[str, Any]) -> None:
     assert figures["model_colour_error_clean"] < figures["flat_fill_colour_error_clean"]
+    assert figures["model_colour_error_variation0"] < figures["model_colour_error_clean"]  # the best guess
+    # Strokes as a hand draws them, half strength: still closer than the flat fill.
+    assert figures["model_colour_error_rough"] < figures["flat_fill_colour_error_rough"]
 
 
-@pytest.mark.xfail(strict=True, reason="not met by version 2: histogram distance 0.556 vs the nearest "
-                   "drawing's 0.448 (0.521 at variation 0); docs/effects/sketch.md")
+@pytest.mark.xfail(strict=True, reason="not met by version 3: histogram distance 0.540 vs the nearest "
+                   "drawing's 0.448 (0.486 at variation 0); docs/effects/sketch.md")
 def test_palette_closer_to_the_artists_than_the_nearest_drawing(figures: dict[str, Any]) -> None:
     assert figures["model_histogram_distance_clean"] < figures["nearest_histogram_distance_clean"]
 

@@ -60,10 +60,11 @@ def test_a_sketch_comes_back_coloured_at_its_own_size_with_its_lines(client: Cli
 
 def test_seeds_give_variations_and_variation_zero_gives_one_colouring(client: Client) -> None:
     sketch = png(face())
-    reply = client.apply_effect(EFFECT, [sketch], {"count": 3}, seed=1)
+    reply = client.apply_effect(EFFECT, [sketch], {"count": 6}, seed=1)
     images = [decoded(a.data).astype(np.int16) for a in reply.artifacts]
-    assert len(images) == 3
-    assert np.abs(images[0] - images[1]).mean() > 1.0 and np.abs(images[1] - images[2]).mean() > 1.0
+    assert len(images) == 6
+    # A face is one region in one flat colour: two seeds may pick the same, six pick several.
+    assert len({tuple(image[40, 48]) for image in images}) >= 3
     single = client.apply_effect(EFFECT, [sketch], seed=2)  # the second variation, alone
     assert np.array_equal(decoded(single.artifacts[0].data), images[1])
     flat = client.apply_effect(EFFECT, [sketch], {"count": 2, "variation": 0}, seed=1)

@@ -1,0 +1,98 @@
+"""One colour per region, chosen from the colour memory's answers (numpy and SciPy; no torch).
+
+A served sketch graph with a colour memory (``sketch_memory``) also answers ``palette``: at each
+pixel, the share of the nearest training drawings painting it each of the 24 palette colours
+(or nothing). Pooled over a region the strokes enclose, that is how those artists coloured the
+object; the region takes the colour with the least expected CIELAB error against their choices,
+the colour a careful guess would pick, so a face whose neighbours are yellow and orange comes
+out yellow-orange rather than whichever was drawn first. ``variation`` lets a seed stray: each
+region draws its colour with odds falling by e for every ``TEMPERATURE`` x ``variation`` ΔE of
+expected error above the best, so 0 is always the best choice and larger values pick the
+artists' other choices more often.
+
+Paint that touches the border (the background of an open shape) counts as one region over the
+pixels the network made opaque. A region holding a hint (an artist's scribble, or a kept pixel
+of a previous result) is left to the network, which follows the hint.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from museforge import defer_import
+
+from .sketch_palette import OPENMOJI_PALETTE, palette_rgb
+from .sketch_regions import regions
+
+defer_import("skimage.color")  # imported where used, after start-up (see defer_import)
+
+__all__ = ["NONE", "PALETTE_OUTPUT", "TEMPERATURE", "region_colours"]
+
+PALETTE_OUTPUT = "palette"
+NONE = len(OPENMOJI_PALETTE)  # the memory's answer where a drawing has no paint
+TEMPERATURE = 15.0  # ΔE of expected error per e-fold of odds at variation 1 (10: seeds vary too little)
+
+
+@functools.cache
+def _palette_distances() -> np.ndarray:
+    from skimage.color import rgb2lab
+    lab = rgb2lab(palette_rgb()[None])[0]
+    return np.linalg.norm(lab[:, None] - lab[None], axis=-1)
+
+
+def region_colours(image: np.ndarray, shares: np.ndarray, lines: np.ndarray, seed: int, variation: float, *,
+                   hinted: np.ndarray | None = None, kept: np.ndarray | None = None,
+                   before: np.ndarray | None = None) -> np.ndarray:
+    """(4, H, W) straight RGBA ``image`` with each region's paint in one palette colour.
+
+    ``shares``: (25, H, W) the memory's answers; ``lines``: (H, W) ink; ``seed`` draws the
+    choices when ``variation`` > 0. ``hinted``: (H, W) bool, pixels the artist gave a colour:
+    their regions are left to the network. ``kept``: pixels of a previous result kept as they
+    were, left out, so a region half inside a redone mask has its redone half decided alone.
+    ``before``: (H, W) palette index the previous result had (-1: none); with ``variation`` > 0
+    a redone region does not take its previous colour again, since a redo asks for another.
+    """
+    labels, outside = regions(lines)
+    count = len(outside) - 1
+    paint = (labels > 0) & (~outside[labels] | (image[3] > 0.5))
+    if kept is not None:
+        paint &= ~kept
+    totals = np.zeros((count + 1, NONE))
+    np.add.at(totals, labels[paint], shares[:NONE, paint].T)
+    answered = totals.sum(axis=1)
+    chosen = answered > 0
+    chosen[0] = False
+    if hinted is not None:
+        chosen[labels[hinted]] = False
+    if not chosen.any():
+        return image
+    expected = (totals[chosen] / answered[chosen, None]) @ _palette_distances()  # (regions, 24)
+    draws = np.random.default_rng(seed).random(count + 1)[chosen]
+    if variation > 0.0:
+        if before is not None:
+            expected[_commonest(before, labels, paint, count)[chosen]] = np.inf
+        odds = np.exp(-(expected - expected.min(axis=1, keepdims=True)) / (TEMPERATURE * variation))
+        cumulative = np.cumsum(odds / odds.sum(axis=1, keepdims=True), axis=1)
+        picks = np.minimum((cumulative < draws[:, None]).sum(axis=1), NONE - 1)
+    else:
+        picks = np.argmin(expected, axis=1)
+    colour_of = np.full(count + 1, -1)
+    colour_of[np.flatnonzero(chosen)] = picks
+    per_pixel = np.where(paint, colour_of[labels], -1)
+    out = image.copy()
+    where = per_pixel >= 0
+    out[:3, where] = palette_rgb()[per_pixel[where]].T
+    return out
+
+
+def _commonest(before: np.ndarray, labels: np.ndarray, paint: np.ndarray, count: int) -> np.ndarray:
+    """(count + 1, 24) bool: each region's commonest ``before`` colour over its paint (none: all False)."""
+    tally = np.zeros((count + 1, NONE + 1), np.int64)
+    np.add.at(tally, (labels[paint], np.where(before[paint] >= 0, before[paint], NONE)), 1)
+    tally[:, NONE] = 0
+    out = np.zeros((count + 1, NONE), bool)
+    has = tally.max(axis=1) > 0
+    out[np.flatnonzero(has), tally[has].argmax(axis=1)] = True
+    return out
