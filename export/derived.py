@@ -9,7 +9,9 @@ written whole or not at all and never over an existing version. No torch is impo
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import argparse
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from museforge.runtime.versions import next_version
 from .convert import write_version
 from .spec import TensorSpec
 
-__all__ = ["ShippedVersion"]
+__all__ = ["ShippedVersion", "derivation_main"]
 
 
 @dataclass(frozen=True)
@@ -60,3 +62,31 @@ class ShippedVersion:
             "outputs": [*self.manifest.outputs, *(TensorInfo(name=t.name, dtype=t.dtype, shape=list(t.shape))
                                                   for t in added_outputs)]})
         return write_version(graph, manifest, output, version, replace=False)[0]
+
+
+Derive = Callable[[Path, Path, int | None, bool], Path]  # (parent, output, version, quick) -> written
+
+
+def derivation_main(argv: list[str] | None, *, prog: str, description: str, model: str, models: Path,
+                    derive: Derive, quick_help: str) -> int:
+    """The command line of a derivation: ``--from-version N [--output] [--version-number] [--quick]``;
+    prints the folder written, or says why not and returns 1."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--from-version", type=int, required=True, metavar="N",
+                        help="the version to start from")
+    parser.add_argument("--output", type=Path, default=models,
+                        help="models folder to write into (default: the plugin's own)")
+    parser.add_argument("--version-number", type=int, default=None, metavar="M",
+                        help="the new version's number (default: one above the highest there)")
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    args = parser.parse_args(argv)
+    parent = models / str(args.from_version)
+    if not parent.is_dir():
+        parser.error(f"no {model} version {args.from_version} in {models}")
+    try:
+        written = derive(parent, args.output, args.version_number, args.quick)
+    except (ValueError, FileExistsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(written)
+    return 0

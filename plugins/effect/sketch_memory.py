@@ -22,7 +22,6 @@ one to the generator it trains.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Any
@@ -201,32 +200,16 @@ def derive_version(parent: Path, output: Path, version: int | None = None, quick
 
 
 def main(argv: list[str] | None = None) -> int:
+    from museforge.export.derived import derivation_main
+
     from .sketch import MODELS
 
-    models = MODELS / "sketch"
-    parser = argparse.ArgumentParser(
-        prog="python -m museforge.plugins.effect.sketch_memory",
+    return derivation_main(
+        argv, prog="python -m museforge.plugins.effect.sketch_memory", model="effect.sketch",
+        models=MODELS / "sketch", derive=derive_version,
         description="Write the next effect.sketch version: a shipped version with a colour memory of "
-                    "the training drawings added (no training), its held-out figures recomputed.")
-    parser.add_argument("--from-version", type=int, required=True, metavar="N",
-                        help="the version to start from")
-    parser.add_argument("--output", type=Path, default=models,
-                        help="models folder to write into (default: the plugin's own)")
-    parser.add_argument("--version-number", type=int, default=None, metavar="M",
-                        help="the new version's number (default: one above the highest there)")
-    parser.add_argument("--quick", action="store_true",
-                        help="a memory of 48 drawings, figures on 12 (a smoke test)")
-    args = parser.parse_args(argv)
-    parent = models / str(args.from_version)
-    if not parent.is_dir():
-        parser.error(f"no effect.sketch version {args.from_version} in {models}")
-    try:
-        written = derive_version(parent, args.output, args.version_number, quick=args.quick)
-    except (ValueError, FileExistsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(written)
-    return 0
+                    "the training drawings added (no training), its held-out figures recomputed.",
+        quick_help="a memory of 48 drawings, figures on 12 (a smoke test)")
 
 
 if __name__ == "__main__":

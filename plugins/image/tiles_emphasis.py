@@ -17,7 +17,6 @@ recomputed (no torch needed).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -151,30 +150,16 @@ def derive_version(parent: Path, output: Path, version: int | None = None, quick
 
 
 def main(argv: list[str] | None = None) -> int:
+    from museforge.export.derived import derivation_main
+
     from .tiles import MODELS_DIR
 
-    parser = argparse.ArgumentParser(
-        prog="python -m museforge.plugins.image.tiles_emphasis",
+    return derivation_main(
+        argv, prog="python -m museforge.plugins.image.tiles_emphasis", model="image.tiles",
+        models=MODELS_DIR, derive=derive_version,
         description="Write the next image.tiles version: a shipped version with its kind emphasis "
-                    "chosen on validation draws and applied, its held-out figures recomputed.")
-    parser.add_argument("--from-version", type=int, required=True, metavar="N",
-                        help="the version to start from")
-    parser.add_argument("--output", type=Path, default=MODELS_DIR,
-                        help="models folder to write into (default: the plugin's own)")
-    parser.add_argument("--version-number", type=int, default=None, metavar="M",
-                        help="the new version's number (default: one above the highest there)")
-    parser.add_argument("--quick", action="store_true", help="two strengths on a few draws (a smoke test)")
-    args = parser.parse_args(argv)
-    parent = MODELS_DIR / str(args.from_version)
-    if not parent.is_dir():
-        parser.error(f"no image.tiles version {args.from_version} in {MODELS_DIR}")
-    try:
-        written = derive_version(parent, args.output, args.version_number, quick=args.quick)
-    except (ValueError, FileExistsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(written)
-    return 0
+                    "chosen on validation draws and applied, its held-out figures recomputed.",
+        quick_help="two strengths on a few draws (a smoke test)")
 
 
 if __name__ == "__main__":

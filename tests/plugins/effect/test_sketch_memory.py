@@ -70,3 +70,16 @@ def test_a_quick_derivation_records_its_parent_and_refuses_to_add_a_second_memor
         derive_version(MODELS / "sketch" / "2", tmp_path, 1, quick=True)
     with pytest.raises(ValueError, match="already has a colour memory"):
         derive_version(written, tmp_path, quick=True)
+
+
+def test_the_command_names_a_missing_version_and_says_why_it_refuses(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from museforge.plugins.effect.sketch_memory import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--from-version", "99"])
+    assert exited.value.code == 2 and "no effect.sketch version 99" in capsys.readouterr().err
+    newest = served_version(MODELS / "sketch").name
+    assert main(["--from-version", newest, "--quick", "--output", str(tmp_path)]) == 1
+    assert "already has a colour memory" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
