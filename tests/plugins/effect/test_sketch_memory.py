@@ -35,8 +35,11 @@ def test_a_training_drawing_finds_itself_and_its_own_colours() -> None:
     assert at.min() >= 1 / 5 - 1e-6  # one neighbour of five, itself, answers its own colour everywhere
 
 
-def test_the_served_version_is_version_2_with_a_memory_beside_it() -> None:
-    version = served_version(MODELS / "sketch")
+def test_the_served_version_has_a_memory_and_version_3_is_version_2_with_one_beside_it() -> None:
+    served = Manifest.read(served_version(MODELS / "sketch"))
+    assert [o.name for o in served.outputs] == ["image", PALETTE_OUTPUT]
+    assert served.training["hyperparameters"]["colour_memory"]["drawings"] == 1858
+    version = MODELS / "sketch" / "3"
     manifest = Manifest.read(version)
     assert manifest.training["derived_from_version"] == 2
     assert [o.name for o in manifest.outputs] == ["image", PALETTE_OUTPUT]
