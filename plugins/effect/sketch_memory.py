@@ -41,7 +41,7 @@ from .sketch_region_colours import NONE, PALETTE_OUTPUT
 
 __all__ = ["DIMENSIONS", "NEIGHBOURS", "ColourMemory", "SketchWithMemory", "derive_version", "with_memory"]
 
-NEIGHBOURS = 5  # held-out ΔE 26.1 at 3-8 neighbours' 26.9-28.1 (full-size keys, docs/effects/sketch.md)
+NEIGHBOURS = 5  # held-out ΔE at variation 0: 26.3; 27.2 with 3, 27.0 with 8 (docs/effects/sketch.md)
 DIMENSIONS = 64  # principal axes of the keys: 64 and 256 find the same colours (ΔE 26.2 / 26.1)
 _POOL = 2  # 64 -> 32 px: keys and answers at half size keep the graph a few MB
 _BLUR = 0.75  # px at 32 px (1.5 at 64)
