@@ -32,9 +32,12 @@ def _rgb(hexes: tuple[str, ...]) -> np.ndarray:
     return np.array([[int(h[i:i + 2], 16) for i in (0, 2, 4)] for h in hexes], np.float32) / 255.0
 
 
-def palette_rgb() -> np.ndarray:
-    """(24, 3) the palette's colours in [0, 1]."""
-    return _rgb(OPENMOJI_PALETTE)
+def palette_rgb(extra: np.ndarray | None = None) -> np.ndarray:
+    """(24 + K, 3) the palette's colours in [0, 1], then the (K, 3) ``extra`` ones."""
+    palette = _rgb(OPENMOJI_PALETTE)
+    if extra is not None and len(extra):
+        palette = np.concatenate([palette, np.asarray(extra, np.float32)])
+    return palette
 
 
 def hint_colours(hints: np.ndarray) -> np.ndarray:
@@ -48,13 +51,9 @@ def hint_colours(hints: np.ndarray) -> np.ndarray:
 
 
 def nearest_palette(rgb: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
-    """(H, W) index of each pixel's nearest colour (CIELAB) in the palette followed by ``extra``,
-    for (3, H, W) RGB."""
+    """(H, W) index of each pixel's nearest colour (CIELAB) in ``palette_rgb(extra)``, for (3, H, W) RGB."""
     from skimage.color import rgb2lab
-    palette = _rgb(OPENMOJI_PALETTE)
-    if extra is not None and len(extra):
-        palette = np.concatenate([palette, np.asarray(extra, np.float32)])
-    palette_lab = rgb2lab(palette[None])[0]
+    palette_lab = rgb2lab(palette_rgb(extra)[None])[0]
     lab = rgb2lab(np.clip(rgb.transpose(1, 2, 0), 0.0, 1.0))
     distances = np.linalg.norm(lab[:, :, None, :] - palette_lab[None, None], axis=-1)
     return np.argmin(distances, axis=-1)
@@ -62,10 +61,7 @@ def nearest_palette(rgb: np.ndarray, extra: np.ndarray | None = None) -> np.ndar
 
 def snap(image: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
     """(4, H, W) straight RGBA with every pixel's colour the nearest palette colour (CIELAB)."""
-    palette = _rgb(OPENMOJI_PALETTE)
-    if extra is not None and len(extra):
-        palette = np.concatenate([palette, np.asarray(extra, np.float32)])
-    rgb = palette[nearest_palette(image[:3], extra)].transpose(2, 0, 1)
+    rgb = palette_rgb(extra)[nearest_palette(image[:3], extra)].transpose(2, 0, 1)
     return np.concatenate([rgb, image[3:]]).astype(np.float32)
 
 

@@ -11,8 +11,9 @@ expected error above the best, so 0 is always the best choice and larger values 
 artists' other choices more often.
 
 Paint that touches the border (the background of an open shape) counts as one region over the
-pixels the network made opaque. A region holding a hint (an artist's scribble, or a kept pixel
-of a previous result) is left to the network, which follows the hint.
+pixels the network made opaque. A region holding an artist's hint is left to the network, which
+follows the hint; in a redo, pixels kept from the previous result are left out, so the redone
+part of a region is decided on its own.
 """
 
 from __future__ import annotations
@@ -69,8 +70,8 @@ def region_colours(image: np.ndarray, shares: np.ndarray, lines: np.ndarray, see
     if not chosen.any():
         return image
     expected = (totals[chosen] / answered[chosen, None]) @ _palette_distances()  # (regions, 24)
-    draws = np.random.default_rng(seed).random(count + 1)[chosen]
     if variation > 0.0:
+        draws = np.random.default_rng(seed).random(count + 1)[chosen]
         if before is not None:
             expected[_commonest(before, labels, paint, count)[chosen]] = np.inf
         odds = np.exp(-(expected - expected.min(axis=1, keepdims=True)) / (TEMPERATURE * variation))
