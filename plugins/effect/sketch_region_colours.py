@@ -60,8 +60,9 @@ def region_colours(image: np.ndarray, shares: np.ndarray, lines: np.ndarray, see
     paint = (labels > 0) & (~outside[labels] | (image[3] > 0.5))
     if kept is not None:
         paint &= ~kept
-    totals = np.zeros((count + 1, NONE))
-    np.add.at(totals, labels[paint], shares[:NONE, paint].T)
+    where, answers = labels[paint], shares[:NONE, paint].astype(np.float64)
+    # One bincount a colour: np.add.at over every pixel cost ~4 ms a result on the live path.
+    totals = np.stack([np.bincount(where, weights=a, minlength=count + 1) for a in answers], axis=1)
     answered = totals.sum(axis=1)
     chosen = answered > 0
     chosen[0] = False
