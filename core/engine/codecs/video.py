@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .x264_settings import x264_options
+
 if TYPE_CHECKING:
     from .video_sound import AudioCarry, SamplesCarry
 
@@ -245,8 +247,7 @@ class VideoWriter:
         av = pyav()
         self._container = av.open(str(self._partial), "w")
         if self.suffix == ".mp4":
-            stream = self._container.add_stream("libx264", rate=self.fps,
-                                                options={"crf": "18", "preset": "medium"})
+            stream = self._container.add_stream("libx264", rate=self.fps, options=x264_options())
             stream.pix_fmt = "yuv420p"
             width, height = width - width % 2, height - height % 2  # 4:2:0 needs even sides
         else:
