@@ -112,6 +112,23 @@ def test_a_masked_region_is_redone_and_every_other_pixel_is_kept(client: Client)
     assert np.abs(before[mask > 0].astype(int) - after[mask > 0].astype(int)).mean() > 1.0
 
 
+def test_solid_ink_is_painted_dark_grey_in_a_black_rim_and_strokes_stay_black(client: Client) -> None:
+    sketch = Image.new("RGB", (128, 128), "white")  # twice the canvas: the fill depth is 6 px here
+    draw = ImageDraw.Draw(sketch)
+    draw.ellipse([24, 24, 104, 104], outline="black", width=4)
+    draw.ellipse([44, 44, 84, 84], fill="black")  # a solid disc, 20 px deep at its centre
+    steady = {"variation": 0}
+    grey = decoded(client.apply_effect(EFFECT, [png(sketch)], steady, seed=5).artifacts[0].data)
+    black = decoded(client.apply_effect(EFFECT, [png(sketch)], {**steady, "ink_fills": "black"},
+                                        seed=5).artifacts[0].data)
+    assert grey[64, 64].tolist() == [63, 63, 63, 255]  # OpenMoji's dark grey
+    assert black[64, 64].tolist() == [0, 0, 0, 255]
+    assert grey[64, 46].tolist() == black[64, 46].tolist() == [0, 0, 0, 255]  # the rim, 2 px in
+    assert grey[64, 26].tolist() == black[64, 26].tolist() == [0, 0, 0, 255]  # the outline's stroke
+    ink = np.asarray(sketch.convert("L")) < 128
+    assert np.array_equal(grey[~ink], black[~ink])  # only the fill's depth changes
+
+
 @pytest.mark.parametrize(("parameters", "count", "field", "words"), [
     ({"roles": ["hints"]}, 1, "parameters.roles", "'sketch'"),
     ({"roles": ["sketch", "sketch"]}, 2, "parameters.roles", "named 2 times"),
@@ -120,6 +137,7 @@ def test_a_masked_region_is_redone_and_every_other_pixel_is_kept(client: Client)
     ({"roles": ["sketch", "colours"]}, 2, "parameters.roles.1", "'sketch', 'hints', 'previous' or 'mask'"),
     ({"variation": 3}, 1, "parameters.variation", ""),
     ({"count": 17}, 1, "parameters.count", ""),
+    ({"ink_fills": "purple"}, 1, "parameters.ink_fills", "'dark_grey' or 'black'"),
 ])
 def test_bad_requests_name_the_field(client: Client, parameters: dict[str, object], count: int,
                                      field: str, words: str) -> None:
