@@ -132,7 +132,10 @@ async function colour(redoRegion) {
     const artifact = reply.artifacts[0];
     draw.result = Uint8Array.from(atob(artifact.data), (c) => c.charCodeAt(0));
     const url = URL.createObjectURL(new Blob([draw.result], { type: "image/png" }));
-    $("draw-result").src = url;
+    const shown = $("draw-result");
+    shown.src = url;
+    // "Coloured" once the picture is on screen, not when its bytes arrive (a newer one may replace it).
+    await shown.decode().catch(() => undefined);
     $("draw-export").href = url;
     $("draw-export").hidden = false;
     $("draw-redo-region").disabled = false;

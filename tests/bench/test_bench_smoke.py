@@ -115,3 +115,13 @@ def test_steering_quick_run_prints_every_row_and_verdict(capsys: pytest.CaptureF
         assert any(line.startswith(row) for line in out.splitlines())
     verdicts = [line for line in out.splitlines() if line.endswith(("PASS", "MISS"))]
     assert len(verdicts) == 3 and "steering a request" in out
+
+
+def test_x264_run_compares_both_encoders(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import x264
+
+    assert x264.main(["--frames", "4", "--size", "48x64", "--rounds", "2"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith(("museforge (", "x264 chooses"))]
+    assert len(rows) == 2, out
+    assert rows[0].split()[-1] == "yes"  # museforge's own encodes: the same bytes every run

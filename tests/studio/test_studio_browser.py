@@ -106,7 +106,9 @@ def test_generate_a_texture_see_it_tiled_and_regenerate_it_exactly(browser: Any,
     browser.save_screenshot(str(SHOTS / "texture.png"))
     first = browser.execute_script("return arguments[0].src", card)
     browser.find_element(By.XPATH, "//li[contains(@class,'card')][1]//button[text()='Regenerate']").click()
-    wait(browser, 120).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#gallery .card img")) == 2)
+    wait(browser, 120).until(lambda d: d.execute_script("""
+        const images = [...document.querySelectorAll('#gallery .card img')];
+        return images.length === 2 && images.every((i) => i.complete && i.naturalWidth > 0);"""))
     pixels = browser.execute_script("""
         const images = [...document.querySelectorAll('#gallery .card img')];
         return images.map((image) => {

@@ -74,7 +74,8 @@ def test_a_texture_is_generated_seen_tiled_and_regenerated_exactly(studio: Firef
     studio.run("""const button = [...document.querySelector(args[0]).querySelectorAll('button')]
         .find((b) => b.textContent === 'Regenerate'); button.id = 'again-under-test';""", card)
     studio.click("#again-under-test")
-    studio.wait("return document.querySelectorAll('#gallery .card img').length === 2", seconds=120)
+    studio.wait("""const images = [...document.querySelectorAll('#gallery .card img')];
+        return images.length === 2 && images.every((i) => i.complete && i.naturalWidth > 0);""", seconds=120)
     same = studio.run("""const images = [...document.querySelectorAll('#gallery .card img')];
         const pixels = images.map((image) => {
           const canvas = document.createElement('canvas');
