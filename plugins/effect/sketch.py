@@ -26,7 +26,8 @@ from .sketch_regions import fill_regions
 
 defer_import("scipy.ndimage")  # imported where used, after start-up (see defer_import)
 
-__all__ = ["EFFECT", "MODEL", "RECIPES", "STYLE", "SketchParams", "finish", "in_palette", "style_codes"]
+__all__ = ["EFFECT", "MODEL", "RECIPES", "STYLE", "SketchParams", "fill_depth", "finish", "in_palette",
+           "style_codes"]
 
 MODELS = Path(__file__).parent / "models"
 MODEL = "effect.sketch"
@@ -73,8 +74,8 @@ class SketchParams(BaseModel):
         "Lay the artist's own strokes over the result at full resolution (crisp at any size); "
         "false: the network's redrawn lines alone."))
     ink_fills: Literal["dark_grey", "black"] = Field("dark_grey", description=(
-        "Areas the sketch fills solid with ink (deeper than 3 canvas pixels, 1/21 of the drawing's "
-        "longer side, from their edge), with keep_lines: 'dark_grey' paints them OpenMoji's dark "
+        "Areas the sketch fills solid with ink (its pixels 3 canvas pixels, 1/21 of the drawing's "
+        "longer side, or more from the ink's edge), with keep_lines: 'dark_grey' paints them OpenMoji's dark "
         "grey (#3F3F3F) inside a black rim, as its artists colour black things; 'black': as drawn."))
     blend: int = Field(3, ge=0, le=64, description=(
         "With a mask: pixels inside the mask's edge over which the new region fades in (0: a hard "
@@ -141,7 +142,7 @@ def in_palette(image: np.ndarray, shares: np.ndarray | None, lines: np.ndarray, 
 
 def finish(result: np.ndarray, lines: np.ndarray | None, fill_depth: float | None = None) -> np.ndarray:
     """(4, H, W) straight RGBA with the strokes ``lines`` ((H, W) darkness) laid over it in black,
-    and solid ink deeper than ``fill_depth`` pixels from its edge in FILL_GREY (None: all black)."""
+    and solid ink ``fill_depth`` pixels or more from its edge in FILL_GREY (None: all black)."""
     if lines is None:
         return result
     rgb = result[:3] * (1.0 - lines)
