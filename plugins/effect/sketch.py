@@ -26,7 +26,7 @@ from .sketch_regions import fill_regions
 
 defer_import("scipy.ndimage")  # imported where used, after start-up (see defer_import)
 
-__all__ = ["EFFECT", "MODEL", "RECIPES", "STYLE", "SketchParams", "fill_depth", "finish", "in_palette",
+__all__ = ["EFFECT", "MODEL", "RECIPES", "STYLE", "SketchParams", "finish", "in_palette", "solid_ink",
            "style_codes"]
 
 MODELS = Path(__file__).parent / "models"
@@ -140,25 +140,26 @@ def in_palette(image: np.ndarray, shares: np.ndarray | None, lines: np.ndarray, 
     return flat(image, extra, hinted)
 
 
-def finish(result: np.ndarray, lines: np.ndarray | None, fill_depth: float | None = None) -> np.ndarray:
+def finish(result: np.ndarray, lines: np.ndarray | None, solid: np.ndarray | None = None) -> np.ndarray:
     """(4, H, W) straight RGBA with the strokes ``lines`` ((H, W) darkness) laid over it in black,
-    and solid ink ``fill_depth`` pixels or more from its edge in FILL_GREY (None: all black)."""
+    and the ``solid`` ink (``solid_ink``) in FILL_GREY."""
     if lines is None:
         return result
     rgb = result[:3] * (1.0 - lines)
-    if fill_depth is not None:
-        from scipy import ndimage
-        # Padded with paper: ink running off the drawing's edge has its rim there too.
-        filled = ndimage.distance_transform_edt(np.pad(lines > 0.5, 1))[1:-1, 1:-1] >= fill_depth
-        rgb += np.where(filled, lines, 0.0)[None] * FILL_GREY[:, None, None]
+    if solid is not None:
+        rgb += np.where(solid, lines, 0.0)[None] * FILL_GREY[:, None, None]
     return np.concatenate([rgb, np.maximum(result[3:], lines[None])]).astype(np.float32)
 
 
-def fill_depth(params: SketchParams, height: int, width: int) -> float | None:
-    """Pixels of a ``height`` x ``width`` drawing from the ink's edge where a solid fill turns grey."""
+def solid_ink(params: SketchParams, lines: np.ndarray) -> np.ndarray | None:
+    """(H, W) bool: ink of the drawing ``lines`` FILL_DEPTH canvas pixels or more from its edge,
+    painted FILL_GREY; None where nothing is (``ink_fills`` black, or strokes not laid over)."""
     if params.ink_fills == "black" or not params.keep_lines:
         return None
-    return FILL_DEPTH * max(height, width) / SIZE
+    from scipy import ndimage
+    depth = FILL_DEPTH * max(lines.shape) / SIZE
+    # Padded with paper: ink running off the drawing's edge has its rim there too.
+    return ndimage.distance_transform_edt(np.pad(lines > 0.5, 1))[1:-1, 1:-1] >= depth
 
 
 def fade_in(mask: np.ndarray, blend: int) -> np.ndarray:
@@ -210,12 +211,12 @@ def apply(ctx: GenerationContext, params: SketchParams, inputs: Sequence[Picture
         "style": style_codes(seed, params.count, params.variation),
     }
     outputs = ctx.infer(MODEL, feed)
-    depth = fill_depth(params, sketch.height, sketch.width)
+    solid = solid_ink(params, lines)  # once: every variation has the same strokes
     shares = outputs.get(PALETTE_OUTPUT)  # from a version with a colour memory (3 on)
     for index, image in enumerate(np.asarray(outputs["image"])):
         coloured = in_palette(image, None if shares is None else shares[index], feed["lines"][index, 0],
                               hinted, extra, params, seed + index, kept=kept, before=before)
-        result = finish(canvas.from_network(coloured), lines if params.keep_lines else None, depth)
+        result = finish(canvas.from_network(coloured), lines if params.keep_lines else None, solid)
         if previous is not None and weight is not None:
             result = np.where(weight[None] > 0.0, fade(previous, result, weight), previous)
         yield Media("image", np.ascontiguousarray(result.transpose(1, 2, 0)), index,

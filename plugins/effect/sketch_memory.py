@@ -36,6 +36,7 @@ from museforge.export.convert import export_onnx
 from museforge.export.spec import ExportSpec, TensorSpec
 
 from .sketch_data import SketchPairs
+from .sketch_net import STYLE
 from .sketch_palette import OPENMOJI_PALETTE, nearest_palette
 from .sketch_region_colours import NONE, PALETTE_OUTPUT
 
@@ -188,7 +189,7 @@ def derive_version(parent: Path, output: Path, version: int | None = None, quick
 
     session = session_of(merged)
     lines, hints, _ = training_batch(held, np.random.default_rng(0), 16)
-    style = np.random.default_rng(1).standard_normal((16, 8)).astype(np.float32)
+    style = np.random.default_rng(1).standard_normal((16, STYLE)).astype(np.float32)
     difference = parity(session, session_of(shipped.graph()), memory, lines, hints, style)
     if difference > 1e-5:
         raise RuntimeError(f"the memory's graph differs from torch by {difference:g}")

@@ -29,7 +29,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.color import rgb2lab
 
-from .sketch import STYLE, SketchParams, fill_depth, finish, in_palette, style_codes
+from .sketch import STYLE, SketchParams, finish, in_palette, solid_ink, style_codes
 from .sketch_baselines import FlatFill, NearestDrawing
 from .sketch_batches import hue_turn, roughened_pair
 from .sketch_data import SketchPairs, sketch_held_out, sketch_train
@@ -75,7 +75,7 @@ def served(session: Any, lines: np.ndarray, hints: np.ndarray | None = None, *, 
                                                          strict=True)):
         coloured = in_palette(image, None if shares is None else shares[i], plane, filled, hint_colours(hint),
                               params, seed + i)
-        out.append(finish(coloured, plane if params.keep_lines else None, fill_depth(params, *plane.shape)))
+        out.append(finish(coloured, plane if params.keep_lines else None, solid_ink(params, plane)))
     return np.stack(out)
 
 

@@ -91,8 +91,9 @@ def region_colours(image: np.ndarray, shares: np.ndarray, lines: np.ndarray, see
 
 def _commonest(before: np.ndarray, labels: np.ndarray, paint: np.ndarray, count: int) -> np.ndarray:
     """(count + 1, 24) bool: each region's commonest ``before`` colour over its paint (none: all False)."""
-    tally = np.zeros((count + 1, NONE + 1), np.int64)
-    np.add.at(tally, (labels[paint], np.where(before[paint] >= 0, before[paint], NONE)), 1)
+    colours = np.where(before[paint] >= 0, before[paint], NONE)
+    tally = np.bincount(labels[paint] * (NONE + 1) + colours, minlength=(count + 1) * (NONE + 1))
+    tally = tally.reshape(count + 1, NONE + 1)
     tally[:, NONE] = 0
     out = np.zeros((count + 1, NONE), bool)
     has = tally.max(axis=1) > 0
