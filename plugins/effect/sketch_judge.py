@@ -14,7 +14,13 @@ import numpy as np
 from skimage.color import rgb2lab
 from skimage.feature import hog
 
-__all__ = ["features", "judged_real", "on_white"]
+__all__ = ["CHROMA_BINS", "CHROMA_RANGE", "features", "judged_real", "on_white"]
+
+# a* and b* in 7 bins of 26.7 centred on grey: an edge at 0 would sort the greys by rounding noise
+# (skimage gives black a* = b* = 0 and other greys a* -0.002, b* +0.005), which a judge can learn.
+CHROMA_BINS = 7
+CHROMA_EDGE = 3.5 * 160.0 / 6.0
+CHROMA_RANGE = ((-CHROMA_EDGE, CHROMA_EDGE),) * 2
 
 
 def on_white(rgba: np.ndarray) -> np.ndarray:
@@ -30,8 +36,8 @@ def features(rgba: np.ndarray) -> np.ndarray:
         weight = (alpha > 0.5).ravel().astype(np.float64)
         total = max(weight.sum(), 1.0)
         lightness = np.histogram(lab[..., 0].ravel(), bins=8, range=(0, 100), weights=weight)[0] / total
-        chroma = np.histogram2d(lab[..., 1].ravel(), lab[..., 2].ravel(), bins=6,
-                                range=((-80, 80), (-80, 80)), weights=weight)[0].ravel() / total
+        chroma = np.histogram2d(lab[..., 1].ravel(), lab[..., 2].ravel(), bins=CHROMA_BINS,
+                                range=CHROMA_RANGE, weights=weight)[0].ravel() / total
         gradients = hog(lab[..., 0] / 100.0, orientations=8, pixels_per_cell=(16, 16), cells_per_block=(1, 1))
         rows.append(np.concatenate([lightness, chroma, gradients, [weight.mean()]]))
     return np.asarray(rows, np.float64)

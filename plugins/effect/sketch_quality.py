@@ -3,7 +3,7 @@ scikit-image, scikit-learn; no torch).
 
 - **Colour fidelity** to the artist's own colour version: mean CIELAB ΔE (CIE76) over the pixels
   either image covers, both composited on white; and the total-variation distance between their
-  colour histograms (lightness x a* x b*, opaque pixels).
+  colour histograms (lightness x a* x b*, opaque pixels; ``HISTOGRAM_BINS``).
 - **Structure**: strokes re-extracted from the result (dark pixels, luma below 0.5 on white)
   against the sketch's (ink above 0.5), F1 with one pixel of tolerance; the artist's own colour
   versions are scored the same way, for scale.
@@ -34,17 +34,22 @@ from .sketch_baselines import FlatFill, NearestDrawing
 from .sketch_batches import hue_turn, roughened_pair
 from .sketch_data import SketchPairs, sketch_held_out, sketch_train
 from .sketch_hints import empty
-from .sketch_judge import features, judged_real, on_white
+from .sketch_judge import CHROMA_BINS, CHROMA_RANGE, features, judged_real, on_white
 from .sketch_palette import hint_colours
 from .sketch_region_colours import PALETTE_OUTPUT
 from .sketch_regions import fill_regions, regions
 
-__all__ = ["EVAL_SEED", "STRENGTHS", "colour_error", "evaluate_session", "histogram_distance", "run",
-           "served", "structure_f1"]
+__all__ = ["EVAL_SEED", "HISTOGRAM_BINS", "HISTOGRAM_RANGE", "STRENGTHS", "colour_error", "evaluate_session",
+           "histogram_distance", "run", "served", "structure_f1"]
 
 EVAL_SEED = 2024
 STRENGTHS = (("clean", 0.0), ("rough", 0.5), ("rougher", 1.0))
 _BATCH = 64
+# Lightness in 4 bins of 25; a* and b* in 7 bins of 26.7 centred on grey (the judge's). Bins with an
+# edge at a* = b* = 0 (6 over +-80, used until 2026-12-06) split the greys by rounding noise: half an
+# 8-bit level of noise moved half an emoji's pixels across an edge (0.29 from the artist's own image).
+HISTOGRAM_BINS = (4, CHROMA_BINS, CHROMA_BINS)
+HISTOGRAM_RANGE = ((0.0, 100.0), *CHROMA_RANGE)
 
 
 def run(session: Any, lines: np.ndarray, hints: np.ndarray, codes: np.ndarray) -> dict[str, np.ndarray]:
@@ -95,7 +100,7 @@ def _histograms(rgba: np.ndarray) -> np.ndarray:
     out = []
     for lab, alpha in zip(_lab(rgba), rgba[:, 3], strict=True):
         pixels = lab[alpha > 0.5]
-        counts = np.histogramdd(pixels, bins=(4, 6, 6), range=((0, 100), (-80, 80), (-80, 80)))[0].ravel()
+        counts = np.histogramdd(pixels, bins=HISTOGRAM_BINS, range=HISTOGRAM_RANGE)[0].ravel()
         out.append(counts / max(counts.sum(), 1.0))
     return np.asarray(out)
 

@@ -184,3 +184,20 @@ def test_a_hint_fills_the_region_it_is_in_and_nothing_else() -> None:
     assert filled[4][background].sum() == 1.0  # the background keeps only its own scribble
     assert (filled[4][lines > 0.5] == 0.0).all()  # strokes are never hinted
     assert np.array_equal(fill_regions(empty(32, 32), lines), empty(32, 32))
+
+
+def test_the_histogram_distance_sees_colours_not_rounding_noise() -> None:
+    from museforge.plugins.effect.sketch_batches import hue_turn
+    from museforge.plugins.effect.sketch_quality import histogram_distance
+
+    real = sketch_data.sketch_held_out().unit_colour()[:48]
+    assert histogram_distance(real, real) == 0.0
+    # Half an 8-bit level of noise is invisible; with bin edges on the grey axis it read 0.29.
+    noisy = real.copy()
+    noise = np.random.default_rng(0).normal(0.0, 0.5 / 255, real[:, :3].shape)
+    noisy[:, :3] = np.clip(real[:, :3] + noise, 0, 1)
+    assert histogram_distance(noisy, real) < 0.05
+    # Every colour turned a third of the way round the hue circle is a different colouring.
+    turned = real.copy()
+    turned[:, :3] = np.stack([hue_turn(image, 2.0 * np.pi / 3.0) for image in real[:, :3]])
+    assert histogram_distance(turned, real) > 0.25
