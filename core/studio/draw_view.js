@@ -134,7 +134,7 @@ async function colour(redoRegion) {
     const url = URL.createObjectURL(new Blob([draw.result], { type: "image/png" }));
     const shown = $("draw-result");
     shown.src = url;
-    // "Coloured" once the picture is on screen, not when its bytes arrive (a newer one may replace it).
+    // "Coloured" once the picture is on screen, not when its bytes arrive: a test or a user reads it then.
     await shown.decode().catch(() => undefined);
     $("draw-export").href = url;
     $("draw-export").hidden = false;

@@ -41,6 +41,7 @@ FORMATS = ("png", "png16")
 # rim: on the 1,858 training pairs, ink 3 px or more inside its edge is #3F3F3F for 81 % of
 # pixels (black 12 %); at 2.8 px 32 % (black 50 %), nearer the edge under 6 %.
 FILL_DEPTH = 3.0  # canvas pixels
+RIM = 2.0  # drawing pixels: the least depth painted grey, so a small drawing keeps a pixel of black rim
 FILL_GREY = np.array([63, 63, 63], np.float32) / np.float32(255.0)
 Role = Literal["sketch", "hints", "previous", "mask"]
 _ROLES: tuple[Role, ...] = ("sketch", "hints", "previous", "mask")
@@ -75,8 +76,9 @@ class SketchParams(BaseModel):
         "false: the network's redrawn lines alone."))
     ink_fills: Literal["dark_grey", "black"] = Field("dark_grey", description=(
         "Areas the sketch fills solid with ink (its pixels 3 canvas pixels, 1/21 of the drawing's "
-        "longer side, or more from the ink's edge), with keep_lines: 'dark_grey' paints them OpenMoji's dark "
-        "grey (#3F3F3F) inside a black rim, as its artists colour black things; 'black': as drawn."))
+        "longer side, and at least 2 pixels, or more from the ink's edge), with keep_lines: 'dark_grey' "
+        "paints them OpenMoji's dark grey (#3F3F3F) inside a black rim, as its artists colour black "
+        "things; 'black': as drawn."))
     blend: int = Field(3, ge=0, le=64, description=(
         "With a mask: pixels inside the mask's edge over which the new region fades in (0: a hard "
         "edge). Pixels outside the mask are never changed."))
@@ -157,7 +159,8 @@ def solid_ink(params: SketchParams, lines: np.ndarray) -> np.ndarray | None:
     if params.ink_fills == "black" or not params.keep_lines:
         return None
     from scipy import ndimage
-    depth = FILL_DEPTH * max(lines.shape) / SIZE
+    # Under 43 px the scaled depth falls below 2, and under 22 below 1: every stroke would be grey.
+    depth = max(FILL_DEPTH * max(lines.shape) / SIZE, RIM)
     # Padded with paper: ink running off the drawing's edge has its rim there too.
     return ndimage.distance_transform_edt(np.pad(lines > 0.5, 1))[1:-1, 1:-1] >= depth
 

@@ -14,13 +14,19 @@ import numpy as np
 from skimage.color import rgb2lab
 from skimage.feature import hog
 
-__all__ = ["CHROMA_BINS", "CHROMA_RANGE", "features", "judged_real", "on_white"]
+__all__ = ["CHROMA_BINS", "CHROMA_RANGE", "clip_chroma", "features", "judged_real", "on_white"]
 
 # a* and b* in 7 bins of 26.7 centred on grey: an edge at 0 would sort the greys by rounding noise
 # (skimage gives black a* = b* = 0 and other greys a* -0.002, b* +0.005), which a judge can learn.
+# Colours past the outer bins (sRGB's blues reach b* -108) are counted in them, not dropped.
 CHROMA_BINS = 7
 CHROMA_EDGE = 3.5 * 160.0 / 6.0
 CHROMA_RANGE = ((-CHROMA_EDGE, CHROMA_EDGE),) * 2
+
+
+def clip_chroma(lab: np.ndarray) -> np.ndarray:
+    """(..., 3) CIELAB with a* and b* brought inside CHROMA_RANGE, so a histogram counts every pixel."""
+    return np.concatenate([lab[..., :1], np.clip(lab[..., 1:], -CHROMA_EDGE, CHROMA_EDGE)], axis=-1)
 
 
 def on_white(rgba: np.ndarray) -> np.ndarray:
@@ -32,7 +38,7 @@ def on_white(rgba: np.ndarray) -> np.ndarray:
 def features(rgba: np.ndarray) -> np.ndarray:
     rows = []
     for image, alpha in zip(on_white(rgba), rgba[:, 3], strict=True):
-        lab = rgb2lab(image)
+        lab = clip_chroma(rgb2lab(image))
         weight = (alpha > 0.5).ravel().astype(np.float64)
         total = max(weight.sum(), 1.0)
         lightness = np.histogram(lab[..., 0].ravel(), bins=8, range=(0, 100), weights=weight)[0] / total

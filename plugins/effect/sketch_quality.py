@@ -34,7 +34,7 @@ from .sketch_baselines import FlatFill, NearestDrawing
 from .sketch_batches import hue_turn, roughened_pair
 from .sketch_data import SketchPairs, sketch_held_out, sketch_train
 from .sketch_hints import empty
-from .sketch_judge import CHROMA_BINS, CHROMA_RANGE, features, judged_real, on_white
+from .sketch_judge import CHROMA_BINS, CHROMA_RANGE, clip_chroma, features, judged_real, on_white
 from .sketch_palette import hint_colours
 from .sketch_region_colours import PALETTE_OUTPUT
 from .sketch_regions import fill_regions, regions
@@ -45,9 +45,10 @@ __all__ = ["EVAL_SEED", "HISTOGRAM_BINS", "HISTOGRAM_RANGE", "STRENGTHS", "colou
 EVAL_SEED = 2024
 STRENGTHS = (("clean", 0.0), ("rough", 0.5), ("rougher", 1.0))
 _BATCH = 64
-# Lightness in 4 bins of 25; a* and b* in 7 bins of 26.7 centred on grey (the judge's). Bins with an
-# edge at a* = b* = 0 (6 over +-80, used until 2026-12-06) split the greys by rounding noise: half an
-# 8-bit level of noise moved half an emoji's pixels across an edge (0.29 from the artist's own image).
+# Lightness in 4 bins of 25; a* and b* in 7 bins of 26.7 centred on grey (the judge's), colours past
+# the outer bins counted in them. Until 2026-12-06 a* and b* had 6 bins over +-80: an edge at 0 split
+# the greys by rounding noise (half an 8-bit level moved half an emoji's pixels across it: 0.29 from
+# the artist's own image), and OpenMoji's yellow (b* 84.5), past the range, was not counted at all.
 HISTOGRAM_BINS = (4, CHROMA_BINS, CHROMA_BINS)
 HISTOGRAM_RANGE = ((0.0, 100.0), *CHROMA_RANGE)
 
@@ -99,7 +100,7 @@ def colour_error(result: np.ndarray, real: np.ndarray) -> float:
 def _histograms(rgba: np.ndarray) -> np.ndarray:
     out = []
     for lab, alpha in zip(_lab(rgba), rgba[:, 3], strict=True):
-        pixels = lab[alpha > 0.5]
+        pixels = clip_chroma(lab[alpha > 0.5])
         counts = np.histogramdd(pixels, bins=HISTOGRAM_BINS, range=HISTOGRAM_RANGE)[0].ravel()
         out.append(counts / max(counts.sum(), 1.0))
     return np.asarray(out)

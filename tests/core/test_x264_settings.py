@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from museforge.engine.codecs import x264_settings
 from museforge.engine.codecs.video import VideoWriter, probe, read_frames
 from museforge.engine.codecs.x264_settings import QUALITY, cpu_flags, x264_options
 from tests.core.test_video import make_video, moving
@@ -19,6 +21,18 @@ def test_avx512_is_left_out_only_where_the_processor_has_it() -> None:
     assert x264_options(ZEN4) == {**QUALITY, "x264-params": "asm=AVX2"}
     assert x264_options(HASWELL) == QUALITY
     assert x264_options(frozenset()) == QUALITY  # no flags known: x264 chooses itself
+
+
+def test_arm_features_are_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd evtstrm aes crc32\n")
+    monkeypatch.setattr(x264_settings, "CPU_INFO", info)
+    cpu_flags.cache_clear()
+    try:
+        assert {"fp", "asimd"} <= cpu_flags()
+        assert x264_options() == QUALITY
+    finally:
+        cpu_flags.cache_clear()
 
 
 def test_the_running_processor_is_read() -> None:

@@ -30,14 +30,14 @@ def x264_options(flags: frozenset[str] | None = None) -> dict[str, str]:
 
 @functools.cache
 def cpu_flags() -> frozenset[str]:
-    """The processor's feature flags as the kernel lists them; none where it does not (then x264
-    chooses its kernels itself)."""
+    """The processor's feature flags as the kernel lists them (``flags`` on x86, ``Features`` on
+    ARM); none where it does not (then x264 chooses its kernels itself)."""
     try:
         text = CPU_INFO.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return frozenset()
     for line in text.splitlines():
         name, _, value = line.partition(":")
-        if name.strip() == "flags":
+        if name.strip() in ("flags", "Features"):
             return frozenset(value.split())
     return frozenset()

@@ -129,6 +129,17 @@ def test_solid_ink_is_painted_dark_grey_in_a_black_rim_and_strokes_stay_black(cl
     assert np.array_equal(grey[~ink], black[~ink])  # only the fill's depth changes
 
 
+def test_a_small_drawing_keeps_black_strokes_and_a_black_rim(client: Client) -> None:
+    sketch = Image.new("RGB", (16, 16), "white")  # a quarter of the canvas: 3 canvas px is 0.75 px here
+    draw = ImageDraw.Draw(sketch)
+    draw.line([1, 2, 14, 2], fill="black")  # a 1 px stroke
+    draw.ellipse([4, 5, 12, 13], fill="black")  # a solid disc, 4 px deep at its centre
+    result = decoded(client.apply_effect(EFFECT, [png(sketch)], {"variation": 0}, seed=5).artifacts[0].data)
+    assert result[2, 3:13, :3].max() == 0  # the stroke stays black
+    assert result[9, 8].tolist() == [63, 63, 63, 255]  # the disc's centre is grey
+    assert result[9, 4].tolist() == result[5, 8].tolist() == [0, 0, 0, 255]  # its rim is black
+
+
 @pytest.mark.parametrize(("parameters", "count", "field", "words"), [
     ({"roles": ["hints"]}, 1, "parameters.roles", "'sketch'"),
     ({"roles": ["sketch", "sketch"]}, 2, "parameters.roles", "named 2 times"),
