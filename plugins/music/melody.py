@@ -196,7 +196,7 @@ def estimate(params: MelodyParams, count: int) -> OutputEstimate:
     samples = int(params.seconds() * params.sample_rate) * count
     if not params.stems:
         return OutputEstimate(samples * 2 * 4, LENGTH_FIELDS)
-    layers = params.intensity if params.accompaniment else 1
+    layers = len(build_piece(params).programs)  # the layers that sound: chorale and folk have no drum
     return OutputEstimate(samples * 2 * 4 * (1 + layers), ("parameters.stems", *LENGTH_FIELDS))
 
 
@@ -223,7 +223,7 @@ def bar_notes(bar: SampledBar, piece: Piece, style: str = "folk", harmoniser: Ha
             continue
         downbeat = event.start % bar_sixteenths == 0
         notes.append(Note(event.start / 4.0, event.length / 4.0, event.pitch, 100 if downbeat else 84))
-    final = bar.bar == piece.bars - 1
+    final = bar.bar == piece.bars - 1 and not piece.loop  # a loop's last bar leads back into its first
     if harmoniser is not None:
         soprano, voices = harmoniser.bar(bar.events, bar.bar)
         notes += arrange(voices, soprano, piece.bar_start(bar.bar), piece.metre.bar_beats, style,

@@ -26,6 +26,7 @@ __all__ = ["RENDER_RATE", "SoundFont", "available_soundfonts", "default_soundfon
            "render_midi", "render_wav", "wav_audio"]
 
 RENDER_RATE = 48000  # midirenderer always renders at this rate
+_BUILT_IN_NAMES = ("default", "timgm6mb")  # what a request calls the bank that comes with museforge
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+ -]{0,63}$")
 _SUFFIXES = (".sf2",)
 # Banks whose licences we checked (Debian's copyright files); others are reported as unknown.
@@ -94,14 +95,16 @@ def available_soundfonts() -> dict[str, Path]:
     for folder in search_path():
         if folder.is_dir():
             for path in sorted(folder.iterdir()):
-                if path.suffix.lower() in _SUFFIXES and path.is_file():
+                # Only names a request can reach: not hidden files, not the built-in bank's names.
+                if (path.suffix.lower() in _SUFFIXES and _NAME.match(path.stem) and path.is_file()
+                        and path.stem.lower() not in _BUILT_IN_NAMES):
                     found.setdefault(path.stem, path)
     return found
 
 
 def find_soundfont(name: str) -> SoundFont:
     """The bank called ``name`` ("default" for TimGM6mb); ValueError listing what is there."""
-    if name.lower() in ("default", "timgm6mb"):
+    if name.lower() in _BUILT_IN_NAMES:
         return default_soundfont()
     if not _NAME.match(name):
         raise ValueError(f"a SoundFont is named by its file name without .sf2 (letters, digits, '_.+- '), "
