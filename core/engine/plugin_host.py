@@ -87,6 +87,8 @@ class _Registrar:
         if not isinstance(obj, self.expected):
             raise TypeError(f"{self.attr[:-1]} must be a {self.expected.__name__}, got {type(obj)!r}")
         name: str = cast(Any, obj).name
+        if self.table.get(name) is obj:
+            return  # the very same object again (the core's IMAGE_ENCODERS, by each plugin that writes them)
         if name in self.table:
             owner = self.owners[f"{self.attr}:{name}"]
             message = f"{self.attr[:-1]} {name!r} is already registered by plugin {owner!r}"

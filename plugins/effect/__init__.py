@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from museforge import RegisterEffect, RegisterRecipe, hookimpl
+from museforge import IMAGE_ENCODERS, RegisterEffect, RegisterEncoder, RegisterRecipe, hookimpl
 
 from .registry import EFFECTS, RECIPES
 
@@ -17,3 +17,11 @@ def register_effects(register: RegisterEffect) -> None:
 def register_recipes(register: RegisterRecipe) -> None:
     for recipe in RECIPES:
         register(recipe)
+
+
+@hookimpl
+def register_encoders(register: RegisterEncoder) -> None:
+    # The core's image encoders, which the effects write (the image plugin registers the same
+    # objects: a server loading only this plugin must still write png16, jpeg, webp and exr).
+    for encoder in IMAGE_ENCODERS:
+        register(encoder)

@@ -41,6 +41,7 @@ FORMATS = ("png", "png16")
 # rim: on the 1,858 training pairs, ink 3 px or more inside its edge is #3F3F3F for 81 % of
 # pixels (black 12 %); at 2.8 px 32 % (black 50 %), nearer the edge under 6 %.
 FILL_DEPTH = 3.0  # canvas pixels
+DRAWN = 0.1  # the darkest stroke of a sketch with anything drawn on it (after the paper is taken off)
 RIM = 2.0  # drawing pixels: the least depth painted grey, so a small drawing keeps a pixel of black rim
 FILL_GREY = np.array([63, 63, 63], np.float32) / np.float32(255.0)
 Role = Literal["sketch", "hints", "previous", "mask"]
@@ -213,13 +214,19 @@ def apply(ctx: GenerationContext, params: SketchParams, inputs: Sequence[Picture
         "hints": np.repeat(network_hints[None], params.count, axis=0),
         "style": style_codes(seed, params.count, params.variation),
     }
-    outputs = ctx.infer(MODEL, feed)
+    # Nothing drawn: nothing to colour (the network would paint a shape of its own on blank paper).
+    drawn = float(lines.max(initial=0.0)) >= DRAWN
+    outputs = ctx.infer(MODEL, feed) if drawn else {}
     solid = solid_ink(params, lines)  # once: every variation has the same strokes
     shares = outputs.get(PALETTE_OUTPUT)  # from a version with a colour memory (3 on)
-    for index, image in enumerate(np.asarray(outputs["image"])):
-        coloured = in_palette(image, None if shares is None else shares[index], feed["lines"][index, 0],
-                              hinted, extra, params, seed + index, kept=kept, before=before)
-        result = finish(canvas.from_network(coloured), lines if params.keep_lines else None, solid)
+    for index in range(params.count):
+        if drawn:
+            memory = None if shares is None else shares[index]
+            coloured = in_palette(np.asarray(outputs["image"][index]), memory, feed["lines"][index, 0],
+                                  hinted, extra, params, seed + index, kept=kept, before=before)
+            result = finish(canvas.from_network(coloured), lines if params.keep_lines else None, solid)
+        else:
+            result = np.zeros((4, *lines.shape), np.float32)
         if previous is not None and weight is not None:
             result = np.where(weight[None] > 0.0, fade(previous, result, weight), previous)
         yield Media("image", np.ascontiguousarray(result.transpose(1, 2, 0)), index,

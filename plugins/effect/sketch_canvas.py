@@ -17,9 +17,12 @@ from museforge import Picture
 
 from .sketch_hints import HINT_CHANNELS
 
-__all__ = ["SIZE", "Canvas", "hint_planes", "ink", "mask_plane", "straight_rgba"]
+__all__ = ["HINT_FROM_WHITE", "SIZE", "Canvas", "hint_planes", "ink", "mask_plane", "straight_rgba"]
 
 SIZE = 64
+# 13 of 255 levels: pastels count as hints; JPEG ringing around a scribble (under ~10) does not,
+# or a region's bucket fill would take the near-white of the pixels around each scribble.
+HINT_FROM_WHITE = 0.05
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
@@ -32,12 +35,18 @@ def ink(picture: Picture) -> np.ndarray:
     """(H, W) darkness of the strokes in [0, 1]: dark on white paper or on transparency.
 
     Paper that is not white (a scan, a photo of a page) reads as faint ink; its typical
-    level (the median, where most of a page is paper) is taken off first.
+    level (the median, where most of a page is paper) is taken off first. Where most of the
+    drawing is ink (a silhouette, a large black disc), the paper is the median of the light
+    pixels instead: the median of all would be the ink's, and every stroke would be lost.
     """
     darkness = 1.0 - _grey(picture)
     if picture.alpha is not None:
         darkness = darkness * np.clip(picture.alpha, 0.0, 1.0)
     paper = float(np.median(darkness)) if darkness.size else 0.0
+    if paper >= 0.5:
+        light = darkness[darkness < 0.5]
+        if light.size:
+            paper = float(np.median(light))
     if paper > 0.02:
         darkness = (darkness - paper) / (1.0 - paper) if paper < 0.9 else darkness * 0.0
     return np.clip(darkness, 0.0, 1.0).astype(np.float32)
@@ -56,9 +65,11 @@ def straight_rgba(picture: Picture) -> np.ndarray:
 
 def hint_planes(picture: Picture) -> np.ndarray:
     """(5, H, W) hints: a pixel is a hint where it is opaque (alpha > 0.5), or, without
-    alpha, where it is not white paper; it asks for its own colour, fully opaque."""
+    alpha, where it is not white paper (HINT_FROM_WHITE or further from white in some channel);
+    it asks for its own colour, fully opaque."""
     rgba = straight_rgba(picture)
-    presence = rgba[3] > 0.5 if picture.alpha is not None else np.max(1.0 - rgba[:3], axis=0) > 0.1
+    presence = (rgba[3] > 0.5 if picture.alpha is not None
+                else np.max(1.0 - rgba[:3], axis=0) >= HINT_FROM_WHITE)
     planes = np.zeros((HINT_CHANNELS, picture.height, picture.width), np.float32)
     planes[:3] = rgba[:3] * presence
     planes[3] = presence

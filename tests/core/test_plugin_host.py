@@ -149,6 +149,39 @@ def test_allow_list_filters_entry_points(monkeypatch: pytest.MonkeyPatch) -> Non
     assert "image.digits" in engine.generators
 
 
+class WritesImages:
+    @museforge.hookimpl
+    def register_encoders(self, register: Callable[[Any], None]) -> None:
+        for encoder in museforge.IMAGE_ENCODERS:
+            register(encoder)
+
+
+def test_the_same_encoder_from_two_plugins_is_no_conflict_but_another_one_is() -> None:
+    jpeg = next(e for e in museforge.IMAGE_ENCODERS if e.name == "jpeg")
+
+    class OwnJpeg:
+        @museforge.hookimpl
+        def register_encoders(self, register: Callable[[Any], None]) -> None:
+            register(museforge.Encoder(name="jpeg", modality="image", media_type="image/jpeg",
+                                       extension="jpg", encode=jpeg.encode))
+
+    engine = inline_engine(("one", WritesImages()), ("two", WritesImages()), ("own", OwnJpeg())).start()
+    records = {r.name: r for r in engine.plugins()}
+    assert records["one"].errors == records["two"].errors == []
+    assert engine.encoders["jpeg"] is jpeg and "png16" in records["one"].encoders
+    assert "already registered by plugin 'one'" in records["own"].error
+
+
+@pytest.mark.parametrize("plugin", ["effect", "image"])
+def test_a_server_with_one_image_plugin_writes_every_image_format(monkeypatch: pytest.MonkeyPatch,
+                                                                  plugin: str) -> None:
+    monkeypatch.setenv("MUSEFORGE_PLUGINS", plugin)
+    from museforge.config import load_settings
+
+    engine = Engine(load_settings()).start()
+    assert {"png", "png16", "jpeg", "webp", "exr"} <= set(engine.encoders)
+
+
 def test_installed_plugins_can_be_ignored() -> None:
     engine = Engine(Settings(load_installed_plugins=False)).start()
     assert engine.generators == {}

@@ -107,6 +107,25 @@ def test_ink_and_hints_read_what_an_artist_sends() -> None:
     assert planes[4].sum() == 1 and tuple(planes[:4, 4, 4]) == (1.0, 0.0, 0.0, 1.0)
 
 
+def test_a_drawing_mostly_of_ink_keeps_its_ink() -> None:
+    silhouette = picture(8, 8, fill=0.0)  # black, with a white margin of one pixel a side
+    silhouette.colour[0], silhouette.colour[-1], silhouette.colour[:, 0], silhouette.colour[:, -1] = 1, 1, 1, 1
+    lines = ink(silhouette)
+    assert lines[1:-1, 1:-1].min() == 1.0 and lines[0].max() == 0.0  # 56% ink: once read as no ink
+    on_grey = picture(8, 8, fill=0.0)
+    on_grey.colour[:, :3] = 0.8  # grey paper on the left, ink on the right five columns
+    assert np.allclose(ink(on_grey)[:, :3], 0.0) and ink(on_grey)[:, 3:].min() == 1.0
+
+
+def test_pale_hints_count_and_paper_does_not() -> None:
+    hints = picture(8, 8)
+    hints.colour[1, 1] = (1.0, 230 / 255, 235 / 255)  # pastel pink: 25 levels from white
+    hints.colour[2, 2] = (240 / 255,) * 3  # light grey: 15 levels
+    hints.colour[3, 3] = (250 / 255,) * 3  # 5 levels: off-white paper, or JPEG ringing
+    planes = hint_planes(hints)
+    assert planes[4, 1, 1] == planes[4, 2, 2] == 1.0 and planes[4].sum() == 2
+
+
 def test_checks_name_the_problem() -> None:
     ok = [picture(10, 10), picture(10, 10)]
     assert check(SketchParams(), ok) == []

@@ -129,6 +129,20 @@ def test_solid_ink_is_painted_dark_grey_in_a_black_rim_and_strokes_stay_black(cl
     assert np.array_equal(grey[~ink], black[~ink])  # only the fill's depth changes
 
 
+def test_a_blank_sketch_gives_a_transparent_image(client: Client) -> None:
+    blank = png(Image.new("RGB", (40, 30), "white"))
+    [result] = client.apply_effect(EFFECT, [blank], seed=3).artifacts
+    assert decoded(result.data).shape == (30, 40, 4) and not decoded(result.data)[..., 3].any()
+
+
+def test_a_drawing_mostly_of_ink_is_coloured_as_drawn(client: Client) -> None:
+    sketch = Image.new("RGB", (64, 64), "white")
+    ImageDraw.Draw(sketch).ellipse([2, 2, 62, 62], fill="black")  # 70% of the drawing is ink
+    result = decoded(client.apply_effect(EFFECT, [png(sketch)], {"variation": 0}, seed=5).artifacts[0].data)
+    assert result[32, 32].tolist() == [63, 63, 63, 255]  # solid ink: grey inside its black rim
+    assert result[32, 3].tolist() == [0, 0, 0, 255]
+
+
 def test_a_small_drawing_keeps_black_strokes_and_a_black_rim(client: Client) -> None:
     sketch = Image.new("RGB", (16, 16), "white")  # a quarter of the canvas: 3 canvas px is 0.75 px here
     draw = ImageDraw.Draw(sketch)
