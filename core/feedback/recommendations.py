@@ -85,7 +85,7 @@ class Recommendations:
             held = self._held(owner)
             if held is not None and held[1] == version:
                 return held[0]
-            model = Recommender(interactions(self._events(owner)), self.served())
+            model = Recommender(interactions(self._events(owner)), self.served(), through_seq=version[1])
             with self._lock:
                 self._models[owner] = (model, version)
                 self._models.move_to_end(owner)

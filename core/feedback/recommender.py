@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,10 +71,11 @@ def _als(matrix: Any, factors: int) -> tuple[np.ndarray, np.ndarray]:
 class Recommender:
     """One fitted model over one key's feedback; read-only once built, safe to share between threads."""
 
-    def __init__(self, found: Interactions, served: Iterable[str] = ()) -> None:
+    def __init__(self, found: Interactions, served: Iterable[str] = (), through_seq: int = 0) -> None:
         import scipy.sparse
 
         self.fitted = time.time()
+        self.through_seq = through_seq  # the newest event in the store when the fit began
         self.events = found.events
         self.found = found
         self.items: list[Item] = list(found.items.values())
@@ -89,18 +90,19 @@ class Recommender:
 
         rows, columns, values = [], [], []
         likes: Counter[int] = Counter()
+        self.cold = np.ones(len(self.items), bool)  # nobody has rated it, for or against
         for user, row in found.weights.items():
             for sha, weight in row.items():
                 if weight:
                     rows.append(self.users[user])
                     columns.append(self.index[sha])
                     values.append(confidence(weight))
+                    self.cold[self.index[sha]] = False
                 if weight > 0:
                     likes[self.index[sha]] += 1
         self.popularity = np.zeros(len(self.items), np.float32)
         for column, count in likes.items():
             self.popularity[column] = count
-        self.cold = self.popularity == 0
         self.user_factors: np.ndarray | None = None
         self.item_factors = np.zeros((len(self.items), 1), np.float32)
         if len(likes) >= MIN_POSITIVE:
@@ -129,11 +131,16 @@ class Recommender:
             return None
         return np.asarray(self.item_factors @ self.user_factors[row], np.float32)
 
-    def _asked(self, user: str, generator: str) -> _Asked:
-        """What one call needs of its user, worked out once rather than per answer."""
+    def _asked(self, user: str, generator: str, since: Mapping[str, float] | None = None) -> _Asked:
+        """What one call needs of its user, worked out once rather than per answer. ``since``: the
+        user's weights from events recorded after the fit (sha256 -> weight): met, so not offered
+        again, and a "no" among them counts as one before the next fit has it."""
         scores = self.user_scores(user)
-        own = self.found.weights.get(user, {})
+        own = {**self.found.weights.get(user, {}),
+               **{sha: w for sha, w in (since or {}).items() if sha in self.index}}
         allowed = np.ones(len(self.items), bool) if not generator else self.makers == generator
+        if scores is None:  # popularity: only what somebody liked, never what all who met it did not
+            allowed &= self.popularity > 0
         return _Asked(
             user=user,
             personal=scores is not None,
@@ -162,17 +169,20 @@ class Recommender:
             return f"new, not rated yet: {describe(item)}, {like}"
         return like
 
-    def artifacts(self, user: str, k: int, generator: str = "") -> list[Scored]:
-        asked = self._asked(user, generator)
+    def artifacts(self, user: str, k: int, generator: str = "", since: Mapping[str, float] | None = None
+                  ) -> list[Scored]:
+        asked = self._asked(user, generator, since)
         asked.allowed[asked.seen] = False
         return [Scored(float(asked.ranked[c]), self._why(asked, c), item=self.items[c])
                 for c in _top(asked.ranked, asked.allowed, k)]
 
-    def presets(self, user: str, k: int, generator: str = "") -> list[Scored]:
-        return self._grouped(user, k, generator, self.preset_groups, self._preset_of)
+    def presets(self, user: str, k: int, generator: str = "", since: Mapping[str, float] | None = None
+                ) -> list[Scored]:
+        return self._grouped(user, k, generator, self.preset_groups, self._preset_of, since)
 
-    def generators(self, user: str, k: int, generator: str = "") -> list[Scored]:
-        found = self._grouped(user, k, generator, self.generator_groups, self._generator_of)
+    def generators(self, user: str, k: int, generator: str = "", since: Mapping[str, float] | None = None
+                   ) -> list[Scored]:
+        found = self._grouped(user, k, generator, self.generator_groups, self._generator_of, since)
         named = {s.generator for s in found}
         # Served generators nobody rated yet come last, in name order: offered, not ranked.
         rest = [g for g in self.served if g not in named and (not generator or g == generator)]
@@ -197,14 +207,15 @@ class Recommender:
         return _Grouping(list(names), ids)
 
     def _grouped(self, user: str, k: int, generator: str, groups: _Grouping,
-                 make: Callable[[Item, float, str], Scored]) -> list[Scored]:
+                 make: Callable[[Item, float, str], Scored], since: Mapping[str, float] | None = None
+                 ) -> list[Scored]:
         """Groups of artifacts ranked by the mean score of their best three members; what the
         user disliked does not count, and a group holding only that is left out.
 
         One sort over the allowed columns, by group, then score (best first), then column: a
         loop over groups in Python would cost milliseconds per call once float parameters make
         thousands of presets."""
-        asked = self._asked(user, generator)
+        asked = self._asked(user, generator, since)
         asked.allowed[asked.disliked] = False
         ranked = asked.ranked
         columns = np.flatnonzero(asked.allowed & (groups.ids >= 0))

@@ -13,7 +13,7 @@ milliseconds to convert, which the loop (and every health check it answers) must
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, TypeVar
@@ -23,6 +23,7 @@ from google.protobuf import json_format
 
 from ..engine.catalogue import Engine
 from ..engine.errors import FieldViolation, InvalidArgument, NotFound, ResourceExhausted
+from ..feedback.interactions import interactions
 from ..feedback.recommendations import Recommendations
 from ..feedback.recommender import Recommender, Scored
 from ..feedback.store import FeedbackStore, OverQuota, StoredEvent, StoreError
@@ -40,6 +41,7 @@ DEFAULT_PAGE, MAX_PAGE = 100, 1000
 MAX_PAGE_BYTES = 1024 * 1024
 PAGE_READ = 100  # rows read per query while filling a page: a byte-cut page reads few extra rows
 EXPORT_BATCH = 500  # events read from the store per round trip while exporting
+SINCE_FIT = 1000  # a user's events since the model's fit that an answer still takes into account
 STORE_THREADS = 2
 DEFAULT_K, MAX_K = 10, 100
 
@@ -153,12 +155,15 @@ def recommendation(found: Scored) -> fb.Recommendation:
     return answer
 
 
-def recommended(model: Recommender, request: fb.RecommendRequest, user: str) -> fb.RecommendResponse:
-    """The answer from a fitted model; runs in a store thread (the reasons take a little work)."""
+def recommended(model: Recommender, request: fb.RecommendRequest, user: str,
+                since: Sequence[StoredEvent] = ()) -> fb.RecommendResponse:
+    """The answer from a fitted model; runs in a store thread (the reasons take a little work).
+    ``since``: the user's events recorded after the fit, so what they just met is not offered."""
     k = request.k or DEFAULT_K
     rank = {fb.RECOMMEND_KIND_GENERATORS: model.generators, fb.RECOMMEND_KIND_PRESETS: model.presets,
             fb.RECOMMEND_KIND_ARTIFACTS: model.artifacts}[request.kind]
-    found = [recommendation(s) for s in rank(user, k, request.generator)]
+    fresh = interactions(since).weights.get(user, {}) if since else {}
+    found = [recommendation(s) for s in rank(user, k, request.generator, fresh)]
     answer = fb.RecommendResponse(recommendations=found, events_used=model.events)
     answer.fitted_time.CopyFrom(timestamp(model.fitted))
     return answer
@@ -255,4 +260,5 @@ class FeedbackService(fb_grpc.FeedbackServicer):
                 raise InvalidArgument("invalid recommendation request", problems)
             model = await self._run(self.recommendations.model, owner, request.refresh,
                                     threads=self.recommend_threads)
-            return await self._run(recommended, model, request, user, threads=self.recommend_threads)
+            since = await self._run(self.store.events, owner, user, model.through_seq, SINCE_FIT)
+            return await self._run(recommended, model, request, user, since, threads=self.recommend_threads)

@@ -123,6 +123,28 @@ def test_a_user_with_no_feedback_gets_what_most_users_liked(client: Client, stud
     assert all("of this key's users" in r.reason for r in reply.recommendations)
 
 
+def test_a_new_user_is_never_offered_what_nobody_liked(client: Client, studio: Studio) -> None:
+    shunned = tile(random.Random(6), "red", "floor")
+    for user in ("critic-1", "critic-2"):
+        client.record_feedback(feedback_event("thumbs", shunned, user=user, thumb="down"))
+    offered = client.recommend("artifacts", "newcomer-2", k=100, refresh=True).recommendations
+    assert offered and shunned.sha256 not in {r.artifact.sha256 for r in offered}
+    assert all(not r.reason.startswith("liked by 0 ") for r in offered)
+    # Rated, if only against: never "new, not rated yet" to anyone.
+    for user in list(studio.taste)[:3]:
+        for r in client.recommend("artifacts", user, k=100).recommendations:
+            assert r.artifact.sha256 != shunned.sha256 or not r.reason.startswith("new, not rated yet")
+
+
+def test_what_a_user_just_met_is_not_offered_before_the_next_fit(client: Client, studio: Studio) -> None:
+    user = next(iter(studio.taste))
+    first = client.recommend("artifacts", user, k=3, refresh=True).recommendations[0]
+    client.record_feedback(feedback_event("thumbs", first.artifact, user=user, thumb="down"))
+    again = client.recommend("artifacts", user, k=3)  # no refresh: the same fitted model answers
+    assert again.fitted_time == client.recommend("artifacts", user, k=3).fitted_time
+    assert first.artifact.sha256 not in {r.artifact.sha256 for r in again.recommendations}
+
+
 def test_a_forgotten_user_leaves_the_model_at_once(client: Client, studio: Studio) -> None:
     rng = random.Random(5)
     mine = [tile(rng, "green", "wall") for _ in range(3)]
