@@ -39,6 +39,9 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "out").mkdir()
     make_video(root / "in" / "take.mp4", frames=FRAMES, timecode="01:00:00:00")
     make_video(root / "in" / "mute.mov", frames=30, audio=False, codec="prores_ks")
+    make_video(root / "in" / "portrait.mp4", frames=12, audio=False, rotation=90)
+    make_video(root / "in" / "dot.mp4", frames=4, audio=False, pictures=[np.zeros((1, 1, 3), np.uint8)] * 4,
+               pix_fmt="yuv444p")  # 4:4:4: an encoder takes a single pixel
     return root
 
 
@@ -150,6 +153,20 @@ def test_the_same_job_twice_writes_the_same_bytes(jobs: Client, root: Path) -> N
     assert len(list(read_frames(probe(root / "out" / "again-a" / "mute.mp4")))) == 30
 
 
+def first_rotation(path: Path) -> int:
+    with av.open(str(path)) as container:
+        return int(next(container.decode(video=0)).rotation)
+
+
+def test_a_rotated_video_keeps_its_rotation(jobs: Client, root: Path) -> None:
+    source = root / "in" / "portrait.mp4"
+    assert probe(source).rotation == 90 and first_rotation(source) == 90
+    meta, _ = finished(jobs, video_spec("turned/portrait.mp4", video="portrait.mp4", per_item=5))
+    assert meta.state == jobs_pb2.JOB_STATE_SUCCEEDED
+    made = root / "out" / "turned" / "portrait.mp4"
+    assert first_rotation(made) == 90 and (probe(made).width, probe(made).height) == (64, 48)
+
+
 def refused(jobs: Client, spec: jobs_pb2.JobSpec, field: str, words: str,
             code: grpc.StatusCode = grpc.StatusCode.INVALID_ARGUMENT) -> None:
     with pytest.raises(grpc.RpcError) as caught:
@@ -162,6 +179,7 @@ def refused(jobs: Client, spec: jobs_pb2.JobSpec, field: str, words: str,
 def test_bad_video_jobs_are_refused_at_submission_naming_the_field(jobs: Client, root: Path) -> None:
     (root / "in" / "not-a-video.mp4").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200))
     refused(jobs, video_spec("x/a.mp4", video="not-a-video.mp4"), "job.input.video", "a still image")
+    refused(jobs, video_spec("x/a.mp4", video="dot.mp4"), "job.input.video", "at least 2x2")
     refused(jobs, video_spec("x/a.mp4", video="missing.mp4"), "job.input.video", "not found")
     refused(jobs, video_spec("x/a.avi"), "job.output_pattern", ".mp4 (H.264 in MP4)")
     refused(jobs, video_spec("x/a.mp4", last_frame=FRAMES), "job.input.last_frame", f"{FRAMES - 1}")

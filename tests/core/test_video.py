@@ -30,11 +30,13 @@ def moving(number: int, height: int = 48, width: int = 64) -> np.ndarray:
 
 def make_video(path: Path, frames: int = 24, fps: Fraction = Fraction(24), audio: bool = True,
                codec: str = "libx264", timecode: str | None = None, bt709: bool = True,
-               pictures: list[np.ndarray] | None = None) -> Path:
+               pictures: list[np.ndarray] | None = None, rotation: int = 0, pix_fmt: str = "") -> Path:
     with av.open(str(path), "w") as out:
         video: Any = out.add_stream(codec, rate=fps)
         video.height, video.width = pictures[0].shape[:2] if pictures else (48, 64)
-        video.pix_fmt = "yuv420p" if codec == "libx264" else "yuv422p10le"
+        if rotation:  # a phone's portrait video: stored on its side, turned by the player
+            video.set_display_rotation(rotation)
+        video.pix_fmt = pix_fmt or ("yuv420p" if codec == "libx264" else "yuv422p10le")
         if bt709:
             for name in ("color_primaries", "color_trc", "colorspace"):
                 setattr(video.codec_context, name, 1)

@@ -79,13 +79,16 @@ def test_a_stream_reports_every_frame_and_mov_asks_for_prores(effects: Client, s
     ("video", {"sigma": -3}, "", "parameters.sigma", "greater than or equal"),
     ("video", {}, "png", "format", "use one of ['mp4', 'mov']"),
     ("damaged", {}, "", "inputs[0]", "shot.mp4"),
+    ("cut short", {}, "", "inputs[0]", "cut short"),  # its header passes; its frames run out
     ("two", {}, "", "inputs", "takes 1 input(s), got 2"),
 ])
 def test_bad_video_requests_are_refused_naming_the_field(
     effects: Client, shot: Path, inputs: str, parameters: dict[str, object], fmt: str, field: str, words: str
 ) -> None:
     data = shot.read_bytes()
+    mkv = make_video(shot.with_suffix(".mkv"), frames=48, audio=False).read_bytes()
     sent = {"video": [("shot.mp4", data)], "damaged": [("shot.mp4", data[: len(data) // 3])],
+            "cut short": [("shot.mkv", mkv[: len(mkv) * 2 // 3])],
             "two": [("shot.mp4", data), ("again.mp4", data)]}[inputs]
     with pytest.raises(grpc.RpcError) as caught:
         effects.apply_effect("effect.denoise", sent, parameters, fmt=fmt)

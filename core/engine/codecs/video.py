@@ -59,6 +59,9 @@ class VideoInfo:
     audio: str | None  # the audio codec, None without sound
     # The file's bytes when it came in a request rather than from a path (``path`` then only names it).
     data: bytes | None = field(default=None, repr=False, compare=False)
+    # Degrees counter-clockwise a player turns the frames by (a phone's portrait video): the
+    # frames are read and processed as stored, and every video written from them says the same.
+    rotation: int = 0
 
     def open(self) -> Any:
         """The file opened for reading with PyAV (a context manager)."""
@@ -118,6 +121,9 @@ def _described(path: Path, container: Any, max_seconds: float, data: bytes | Non
     frames = int(stream.frames) or round(seconds * float(fps))
     if frames <= 0 or not context.width or not context.height:
         raise VideoError(f"{path.name}: holds no frames")
+    if context.width < 2 or context.height < 2:
+        raise VideoError(f"{path.name}: {context.width}x{context.height} pixels; a video must be at least "
+                         "2x2 (H.264 and ProRes code pixels in pairs)")
     if seconds > max_seconds:
         raise VideoError(f"{path.name}: {seconds / 3600:.1f} hours long; at most {max_seconds / 3600:g} "
                          "hours are taken here: split it first")
@@ -125,7 +131,19 @@ def _described(path: Path, container: Any, max_seconds: float, data: bytes | Non
     audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
     colour = {name: int(getattr(context, name, 0) or 0) for name in COLOUR_FIELDS}
     return VideoInfo(path, context.width, context.height, Fraction(fps), frames, seconds, context.name,
-                     colour, timecode, audio, data)
+                     colour, timecode, audio, data, _rotation(container, stream))
+
+
+def _rotation(container: Any, stream: Any) -> int:
+    """The display rotation of the first frame (0 when there is none, or it cannot be decoded)."""
+    try:
+        for frame in container.decode(stream):
+            return round(getattr(frame, "rotation", 0) or 0) % 360
+    except Exception:  # a damaged start is reported where the frames are read, naming the frame
+        return 0
+    finally:
+        container.seek(0)
+    return 0
 
 
 def _uneven(container: Any, stream: Any) -> bool:
@@ -139,9 +157,10 @@ def _uneven(container: Any, stream: Any) -> bool:
             break
     container.seek(0)
     ordered = np.sort(np.asarray(stamps, dtype=np.float64))
-    if len(stamps) >= VFR_PACKETS:
+    if len(ordered) > REORDER_DEPTH + 3:
         # Packets come in decode order: with B-frames the window's last frames in display order
-        # may still be ahead in the file. Their gaps say nothing of the rate.
+        # may still be ahead in the file, or past the end of a file cut short (which would read
+        # as a variable rate, and be refused with the wrong advice). Their gaps say nothing of the rate.
         ordered = ordered[:-REORDER_DEPTH]
     if len(ordered) < 3:
         return False
@@ -255,6 +274,8 @@ class VideoWriter:
             stream.pix_fmt = "yuv422p10le"
             width -= width % 2
         stream.width, stream.height = width, height
+        if self.source.rotation:
+            stream.set_display_rotation(self.source.rotation)
         for name, value in self.source.colour.items():
             if value:
                 setattr(stream.codec_context, name, value)

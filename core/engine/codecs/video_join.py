@@ -39,6 +39,8 @@ def join_parts(parts: Sequence[Path], target: Path, source: VideoInfo, first: in
             with av.open(str(parts[0])) as head:
                 video = out.add_stream_from_template(head.streams.video[0])
             video.codec_context.framerate = source.fps  # the muxer's timecode track counts at this rate
+            if source.rotation:
+                video.set_display_rotation(source.rotation)
             started = timecode.advanced(source.timecode, first, source.fps)
             if started:
                 video.metadata["timecode"] = started
