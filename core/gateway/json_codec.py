@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -129,12 +130,13 @@ def parse_body(raw: bytes | bytearray, request: Message) -> None:
 
 
 def field_in(message: str) -> str:
-    """The field json_format's message names ('Failed to parse seed field: ...'), else 'body'."""
-    for marker in ("Failed to parse ", "has no field named \""):
-        if marker in message:
-            rest = message.split(marker, 1)[1]
-            return rest.split(" field" if marker.startswith("Failed") else "\"", 1)[0].strip() or "body"
-    return "body"
+    """The field json_format's message names, as a path through the nested messages ('Failed to
+    parse event field: Failed to parse stars field: ...' is event.stars), else 'body'."""
+    path = re.findall(r"Failed to parse (\S+) field", message)
+    unknown = re.search(r'has no field named "([^"]*)"', message)
+    if unknown:
+        path.append(unknown.group(1))
+    return ".".join(path) or "body"
 
 
 def set_path_fields(request: Message, variables: Mapping[str, str]) -> None:

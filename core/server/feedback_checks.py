@@ -23,7 +23,9 @@ MAX_EVENT_BYTES = 64 * 1024
 MIN_CANDIDATES, MAX_CANDIDATES = 2, 16
 SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 DOTTED_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
-CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# C0 and C1 controls (NEL included), line and paragraph separators, and the bidirectional
+# overrides and isolates that make a stored name print as another; joiners (emoji) are fine.
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 KINDS = {fb.FEEDBACK_KIND_THUMBS, fb.FEEDBACK_KIND_STARS, fb.FEEDBACK_KIND_PICK, fb.FEEDBACK_KIND_KEEP,
          fb.FEEDBACK_KIND_SHOWN}
 KIND_NAMES = ", ".join(fb.FeedbackKind.Name(k) for k in sorted(KINDS))

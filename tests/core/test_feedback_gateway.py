@@ -59,6 +59,11 @@ def test_record_list_export_and_forget_over_http(server: ServerThread, keys: Key
         bad = {**events[1], "stars": 9}
         status, reply = studio.json("POST", "/v1/feedback", {"event": bad})
         assert status == 400 and violations(reply) == ["event.stars"]
+        # What the JSON parser refuses names its path too, not only the outer field.
+        for wrong in ({"stars": 2.5}, {"thumb": "THUMB_SIDEWAYS"}, {"artifact": {"seed": "-1"}}):
+            status, reply = studio.json("POST", "/v1/feedback", {"event": {**events[1], **wrong}})
+            field = "event." + ("artifact.seed" if "artifact" in wrong else next(iter(wrong)))
+            assert status == 400 and violations(reply) == [field], reply
         # Recommendations from the studio's own users only; a bad kind names the field.
         artifacts = "/v1/feedback:recommend?user=newcomer&kind=RECOMMEND_KIND_ARTIFACTS"
         status, reply = studio.json("GET", artifacts + "&k=2")
