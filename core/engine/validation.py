@@ -8,9 +8,10 @@ output format and the seed are checked here too, and an effect's number of input
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Container, Mapping
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 
@@ -45,12 +46,17 @@ def validate_parameters(
     violations: list[FieldViolation] = []
     params_dict = dict(parameters or {})
     known_fields = model.model_fields
-    for key in params_dict:
+    for key, value in list(params_dict.items()):
         if key not in known_fields:
             violations.append(FieldViolation(
                 f"parameters.{key}",
                 f"unknown parameter; {name} accepts: {', '.join(known_fields) or 'none'}",
             ))
+        elif _non_finite_text(value) and _takes_float(known_fields[key].annotation):
+            # pydantic reads "nan" and "inf" as numbers, then reports a bound they fail ("less than
+            # or equal to 2"), which says nothing of what was wrong.
+            violations.append(FieldViolation(f"parameters.{key}", f"must be a finite number, got {value!r}"))
+            del params_dict[key]
     params: BaseModel | None = None
     try:
         params = model.model_validate({k: v for k, v in params_dict.items() if k in known_fields},
@@ -58,6 +64,19 @@ def validate_parameters(
     except ValidationError as exc:
         violations.extend(_violations_from(exc))
     return params, violations
+
+
+def _non_finite_text(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        return not math.isfinite(float(value))
+    except ValueError:
+        return False
+
+
+def _takes_float(annotation: object) -> bool:
+    return annotation is float or any(_takes_float(arg) for arg in get_args(annotation))
 
 
 def check_format_and_seed(name: str, formats: tuple[str, ...], encoders: Container[str], fmt: str,
