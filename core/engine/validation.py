@@ -67,6 +67,9 @@ def validate_parameters(
 
 
 def _non_finite_text(value: object) -> bool:
+    """NaN or an infinity, as text ("nan", "inf") or as a number (the CLI's JSON reads NaN)."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
     if not isinstance(value, str):
         return False
     try:

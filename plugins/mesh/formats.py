@@ -196,7 +196,8 @@ def build_obj(asset: MeshAsset, provenance: Mapping[str, str]) -> bytes:
     first = 1  # OBJ indices are 1-based and count across the whole file
     for number, level in enumerate(asset.levels):
         parts.append(f"o {'_'.join(lod_name(asset, number).split())}\n")
-        parts.append(rows("v %.6f %.6f %.6f\n", level.vertices))
+        # %.9g round-trips float32: fixed decimals collapsed a millimetre prop's vertices.
+        parts.append(rows("v %.9g %.9g %.9g\n", level.vertices))
         parts.append(rows("vn %.6f %.6f %.6f\n", level.normals))
         faces = level.faces.astype(np.int64) + first
         parts.append(rows("f %d//%d %d//%d %d//%d\n", np.repeat(faces, 2, axis=1)))

@@ -118,10 +118,11 @@ def generate(ctx: GenerationContext, params: PropsParams, seed: int,
             levels = mesh_field(field, params.resolution, params.size, params.lods)
         except EmptyShape as exc:  # a draw far out in the tails; say which one
             raise RuntimeError(f"prop {index} decoded to an empty field") from exc
-        name = f"{params.family}-{seed}-{index}"
+        # The family it is: a morph's last frame across families is wholly the second one.
+        pure = FAMILIES[int(np.argmax(family))] if family.max() == 1.0 else None
+        name = f"{pure or params.family}-{seed}-{index}"
         yield Media("mesh", MeshAsset(name, tuple(levels)), index, metadata={
-            "family": params.family if family.max() == 1.0 else
-            ",".join(f"{f}:{w:.3f}" for f, w in zip(FAMILIES, family, strict=True) if w > 0),
+            "family": pure or ",".join(f"{f}:{w:.3f}" for f, w in zip(FAMILIES, family, strict=True) if w > 0),
             "faces": ",".join(str(len(level.faces)) for level in levels),
             "size_m": f"{params.size:g}",
         })

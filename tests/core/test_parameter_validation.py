@@ -17,8 +17,8 @@ class Knobs(BaseModel):
     name: str = "x"
 
 
-@pytest.mark.parametrize("text", ["nan", "NaN", "inf", "-Infinity", " +inf "])
-def test_a_non_finite_number_given_as_text_is_named_as_such(text: str) -> None:
+@pytest.mark.parametrize("text", ["nan", "NaN", "inf", "-Infinity", " +inf ", float("nan"), float("-inf")])
+def test_a_non_finite_number_given_as_text_is_named_as_such(text: str | float) -> None:
     _, found = validate_parameters("test.knobs", Knobs, {"strength": text, "maybe": text})
     described = {v.field: v.description for v in found}
     assert described == {"parameters.strength": f"must be a finite number, got {text!r}",

@@ -221,6 +221,16 @@ def test_obj_round_trip(asset: MeshAsset) -> None:
         np.testing.assert_allclose(np.sort(mesh.vertices, axis=0), np.sort(level.vertices, axis=0), atol=1e-6)
 
 
+def test_a_millimetre_prop_keeps_its_shape_in_obj(asset: MeshAsset) -> None:
+    level = asset.levels[0]
+    tiny = MeshAsset(name="bead", levels=(MeshLevel(level.vertices * np.float32(0.0005), level.faces,
+                                                    level.normals),))
+    mesh = load(encode("obj", tiny), "obj", process=True)
+    assert mesh.is_watertight and len(mesh.vertices) == len(level.vertices)
+    np.testing.assert_array_equal(np.sort(mesh.vertices.astype(np.float32), axis=0),
+                                  np.sort(tiny.levels[0].vertices, axis=0))  # float32 exactly
+
+
 def test_obj_faces_reference_their_own_normals(asset: MeshAsset) -> None:
     faces = [line for line in encode("obj", asset).decode().splitlines() if line.startswith("f ")]
     assert faces[0] == "f {0}//{0} {1}//{1} {2}//{2}".format(*(asset.levels[0].faces[0] + 1))

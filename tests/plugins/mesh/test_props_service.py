@@ -118,6 +118,8 @@ def test_a_cross_family_morph_turns_one_prop_into_another(client: Client) -> Non
     assert last.volume == pytest.approx(lod_meshes(load_glb(crate.artifacts[0].data))[0].volume, rel=1e-5)
     assert middle.is_watertight and first.volume != pytest.approx(last.volume, rel=0.05)
     assert walk.artifacts[1].metadata["x.family"] == "vase:0.500,crate:0.500"
+    # Each end is labelled as what it is: the last frame is the crate.
+    assert [walk.artifacts[i].metadata["x.family"] for i in (0, 2)] == ["vase", "crate"]
 
 
 BAD: list[tuple[dict[str, Any], str]] = [
