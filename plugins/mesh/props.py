@@ -122,7 +122,8 @@ def generate(ctx: GenerationContext, params: PropsParams, seed: int,
         pure = FAMILIES[int(np.argmax(family))] if family.max() == 1.0 else None
         name = f"{pure or params.family}-{seed}-{index}"
         yield Media("mesh", MeshAsset(name, tuple(levels)), index, metadata={
-            "family": pure or ",".join(f"{f}:{w:.3f}" for f, w in zip(FAMILIES, family, strict=True) if w > 0),
+            "family": pure or ",".join(f"{f}:{w:.3f}" for f, w in zip(FAMILIES, family, strict=True)
+                                       if w > 0),
             "faces": ",".join(str(len(level.faces)) for level in levels),
             "size_m": f"{params.size:g}",
         })
