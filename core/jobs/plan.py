@@ -59,6 +59,36 @@ def steps_of(spec: dict[str, Any]) -> tuple[Step, ...]:
     return tuple(Step(s["effect"], dict(s.get("parameters") or {})) for s in spec.get("steps", []))
 
 
+def _suffix(path: str) -> str:
+    return Path(path).suffix.lower().lstrip(".")
+
+
+def _format_of_output(spec: jobs_pb2.JobSpec, engine: Engine, violations: list[FieldViolation]) -> None:
+    """The output pattern's extension against the format written: sh.####.exr with no format once
+    got PNG bytes in files named .exr. With no format, outputs whose extension is not the inputs'
+    take the format it names (set on ``spec``); a format with another extension is refused."""
+    last = spec.steps[len(spec.steps) - 1].effect
+    effect, suffix = engine.effects.get(last), _suffix(spec.output_pattern)
+    if effect is None or not suffix:
+        return
+    extension = {name: engine.encoders[name].extension for name in effect.formats if name in engine.encoders}
+    if spec.format:
+        if spec.format in extension and extension[spec.format] != suffix:
+            violations.append(FieldViolation("job.output_pattern", f"ends .{suffix}, but {spec.format} files "
+                                             f"are .{extension[spec.format]}"))
+        return
+    inputs = [spec.input.pattern] if spec.input.pattern else list(spec.input.paths)
+    if inputs and all(_suffix(path) == suffix for path in inputs):
+        return  # each frame in its input's own format (a 16-bit PNG stays 16-bit)
+    named = [n for n in extension if n == suffix] or [n for n, ext in extension.items() if ext == suffix]
+    if named:
+        spec.format = named[0]
+    else:
+        known = ", ".join(f".{ext}" for ext in dict.fromkeys(extension.values()))
+        violations.append(FieldViolation("job.output_pattern", f"ends .{suffix}, which {last} does not "
+                                         f"write; it writes {known}"))
+
+
 def plan_job(spec: jobs_pb2.JobSpec, engine: Engine, sandbox: Sandbox, max_items: int) -> JobPlan:
     """The job's plan, or InvalidArgument / PermissionDenied naming every bad field."""
     violations = check_sizes(spec, max_items)
@@ -83,6 +113,8 @@ def plan_job(spec: jobs_pb2.JobSpec, engine: Engine, sandbox: Sandbox, max_items
             )
         else:
             items = _items(spec, frames, sandbox, violations, denied)
+    if spec.steps and not spec.input.video and not denied:  # a path refused outright says so first
+        _format_of_output(spec, engine, violations)
     if spec.format and spec.steps and not spec.input.video:
         last = spec.steps[len(spec.steps) - 1].effect
         if last in engine.effects and spec.format not in engine.effects[last].formats:

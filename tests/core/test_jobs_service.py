@@ -263,6 +263,17 @@ def test_an_exr_sequence_stays_scene_linear_float_through_the_chain(jobs: Client
     assert float(pixels.max()) > 2.0  # the highlight survived both steps as float
 
 
+def test_the_output_extension_names_the_format_when_none_is_given(jobs: Client, root: Path) -> None:
+    spec = chain_spec(1001, 1001, output="named/sh010.####.exr")  # PNG frames in, no format
+    operation = jobs.wait_job(jobs.submit_job(spec).name, 120)
+    assert meta_of(operation).state == jobs_pb2.JOB_STATE_SUCCEEDED
+    assert (root / "out" / "named" / "sh010.1001.exr").read_bytes()[:4] == b"\x76\x2f\x31\x01"  # OpenEXR
+    expect_error(jobs, chain_spec(1001, 1002, output="named/sh010.####.tif"),
+                 grpc.StatusCode.INVALID_ARGUMENT, "job.output_pattern")
+    expect_error(jobs, chain_spec(1001, 1002, output="named/sh010.####.exr", format="png"),
+                 grpc.StatusCode.INVALID_ARGUMENT, "job.output_pattern")
+
+
 def test_cancelling_a_queued_job_skips_it_at_once(jobs: Client, root: Path) -> None:
     write_frames(root / "in" / "busy", 1, 20, size=(256, 192))
     busy = chain_spec(1, 20, output="busy/f.####.png")
