@@ -10,7 +10,7 @@ from typing import Any
 from google.longrunning import operations_pb2
 from google.protobuf import json_format
 
-from .options import Subcommands, add_server_flags, connect, parse_param
+from .options import SEED, Subcommands, add_server_flags, connect, parse_param, whole_number
 from .output import EXIT_FAILED, EXIT_OK
 
 JOB_EPILOG = """examples:
@@ -47,13 +47,19 @@ class StepAction(argparse.Action):
         namespace.steps = steps
 
 
+FRAME_MAX = 2**63 - 1  # the job's frame fields are int64
+
+
 def frame_range(text: str) -> tuple[int, int]:
     first, sep, last = text.partition("-")
     try:
         start = int(first)
-        return start, int(last) if sep else start
+        end = int(last) if sep else start
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected FIRST-LAST (e.g. 1001-1240), got {text!r}") from None
+    if not 0 <= start <= FRAME_MAX or not 0 <= end <= FRAME_MAX:
+        raise argparse.ArgumentTypeError(f"frame numbers must be 0 to {FRAME_MAX}, got {text!r}")
+    return start, end
 
 
 def add_job_parser(sub: Subcommands) -> None:
@@ -128,7 +134,7 @@ def add_submit_parser(actions: Subcommands) -> None:
     )
     submit.add_argument(
         "--frames-per-item",
-        type=int,
+        type=whole_number(0, 2**31 - 1, "frames per item"),
         default=0,
         metavar="N",
         help="--video: frames per item, the unit done and, after a crash, redone (default 48)",
@@ -142,7 +148,7 @@ def add_submit_parser(actions: Subcommands) -> None:
     )
     submit.add_argument("--format", "-f", default="", help="output format (default: each input's)")
     submit.add_argument("--key", default="", help="idempotency key: resubmitting it returns the same job")
-    submit.add_argument("--seed", type=int, help="seed for effects with randomness (default: picked once)")
+    submit.add_argument("--seed", type=SEED, help="seed for effects with randomness (default: picked once)")
     submit.add_argument("--description", default="", help="free text shown in listings")
     submit.add_argument("--watch", action="store_true", help="then watch it until it ends")
 

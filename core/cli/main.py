@@ -26,10 +26,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(exc.message, EXIT_FAILED, ((v.field, v.description) for v in exc.violations))
     except grpc.RpcError as exc:  # ... or by the server
         code = exc.code()
-        if code == grpc.StatusCode.UNAVAILABLE:
+        if code == grpc.StatusCode.UNAVAILABLE and _unreachable(exc.details() or ""):
             return fail(f"no server answered ({exc.details()}); start one with `museforge serve` or pass "
                         "--server / --local", EXIT_UNREACHABLE)
         return fail(f"{code.name}: {exc.details()}", EXIT_FAILED, field_violations(exc))
+    except OSError as exc:  # a file the command reads or writes (an output folder it cannot make)
+        return fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc), EXIT_FAILED)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -38,6 +40,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+
+
+# What gRPC says when no connection is made or it breaks; a server that answers UNAVAILABLE itself
+# (a model unloaded, shutting down) gave a reason of its own, which is printed as it is.
+_TRANSPORT = ("failed to connect", "connection refused", "dns resolution", "socket closed",
+              "connections to all backends", "connection reset", "broken pipe", "endpoint closing",
+              "cancelling all calls", "no connection", "unavailable to connect")
+
+
+def _unreachable(details: str) -> bool:
+    lowered = details.lower()
+    return any(phrase in lowered for phrase in _TRANSPORT)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..engine.errors import RequestError
-from .options import Subcommands, add_target_flags, connect, parse_param, settings_from
+from .options import COUNT, SEED, Subcommands, add_target_flags, connect, parse_param, settings_from
 from .output import EXIT_OK, EXIT_USAGE, Bar, fail, write_file
 from .video_apply import apply_to_video, effect_shape, is_video
 
@@ -195,8 +195,8 @@ def add_generate_parser(sub: Subcommands) -> None:
     )
     generate.add_argument("generator", help="dotted generator name, e.g. image.digits")
     add_param_flag(generate, "a generator")
-    generate.add_argument("--seed", type=int, help="seed for reproducible output")
-    generate.add_argument("--count", "-n", type=int, default=1, help="how many (default 1)")
+    generate.add_argument("--seed", type=SEED, help="seed for reproducible output")
+    generate.add_argument("--count", "-n", type=COUNT, default=1, help="how many (default 1)")
     generate.add_argument("--format", "-f", default="", help="output format (default: first)")
     generate.add_argument("--output", "-o", type=Path, default=Path("."),
                           help="directory for the files (created if missing)")
@@ -220,7 +220,7 @@ def add_apply_parser(sub: Subcommands) -> None:
                        help="input file(s): PNG (8/16-bit), JPEG, WebP or OpenEXR; or one video")
     add_param_flag(apply, "an effect")
     apply.add_argument("--format", "-f", default="", help="output format (default: the input's)")
-    apply.add_argument("--seed", type=int, help="seed, for effects with randomness")
+    apply.add_argument("--seed", type=SEED, help="seed, for effects with randomness")
     apply.add_argument("--output", "-o", type=Path, default=Path("."),
                        help="output file (e.g. out.png) or directory (default: current directory); "
                        "several results from one file name are numbered out-0000.png, ...")

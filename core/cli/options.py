@@ -25,6 +25,25 @@ def parse_param(text: str) -> tuple[str, Any]:
         return key.strip(), raw
 
 
+def whole_number(low: int, high: int, what: str) -> Any:
+    """An argparse type: an integer from ``low`` to ``high`` (a number out of range is a usage
+    error naming the flag, not a traceback from the request it would go into)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, a whole number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{what} must be {low} to {high}, got {value}")
+        return value
+    parse.__name__ = what  # argparse names the type in its messages
+    return parse
+
+
+SEED = whole_number(0, 2**64 - 1, "a seed")
+COUNT = whole_number(1, 2**31 - 1, "a count")
+
+
 def add_settings_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="TOML settings file (or MUSEFORGE_CONFIG)")
     parser.add_argument("--plugins", help="comma-separated allow-list of plugins to load")

@@ -38,8 +38,10 @@ def cmd_plugin(args: argparse.Namespace) -> int:
     except ScaffoldError as exc:
         return fail(str(exc), EXIT_USAGE)
     print(root)
-    print(f"wrote the plugin package {root}: pip install {root} and restart museforge serve; "
-          f"its tests: pip install '{root}[test]' && python -m pytest {root / 'tests'}", file=sys.stderr)
+    # "pip install name" asks the package index for a package called so: say it as a path.
+    local = str(root) if root.is_absolute() or str(root).startswith(".") else f"./{root}"
+    print(f"wrote the plugin package {root}: pip install {local} and restart museforge serve; "
+          f"its tests: pip install '{local}[test]' && python -m pytest {root / 'tests'}", file=sys.stderr)
     return EXIT_OK
 
 

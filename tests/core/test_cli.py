@@ -71,6 +71,30 @@ def test_unreachable_server_exit_code(tmp_path: Path) -> None:
     assert "museforge serve" in result.stderr
 
 
+def test_a_server_that_answers_unavailable_is_not_called_unreachable() -> None:
+    from museforge.client import Client
+    from museforge.config import Settings
+
+    with ServerThread(Settings(address="127.0.0.1:0", plugins=["image"])) as running:
+        with Client(running.address) as client:
+            client.unload_model("image.digits")
+        result = museforge("generate", "image.digits", "--server", running.address)
+    assert result.returncode == 1, result.stderr
+    assert "UNAVAILABLE" in result.stderr and "unloaded" in result.stderr
+    assert "no server answered" not in result.stderr
+
+
+def test_numbers_out_of_range_and_unwritable_outputs_are_plain_errors(tmp_path: Path) -> None:
+    for flags in (["--seed", "-1"], ["--seed", str(2**64)], ["-n", "0"]):
+        result = museforge("generate", "image.digits", "--local", *flags)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert "must be" in result.stderr
+    (tmp_path / "a-file").write_text("")
+    result = museforge("generate", "image.digits", "--local", "-o", str(tmp_path / "a-file" / "out"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "Not a directory" in result.stderr
+
+
 def test_listings(server: ServerThread) -> None:
     plugins = museforge("plugins", "--server", server.address)
     assert plugins.returncode == 0 and "image.digits" in plugins.stdout

@@ -83,3 +83,10 @@ def test_bad_names_and_existing_directories_are_refused(tmp_path: Path) -> None:
     new_plugin("studio_stripes", tmp_path)
     with pytest.raises(ScaffoldError, match="already exists"):
         new_plugin("studio_stripes", tmp_path)
+
+
+def test_the_install_hint_is_a_path_pip_reads_as_local(tmp_path: Path) -> None:
+    made = run("-m", "museforge.cli", "plugin", "new", "studio_stripes", env={}, cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    # "pip install studio-stripes" would ask the package index for somebody else's package.
+    assert "pip install ./studio-stripes " in made.stderr and "pip install studio-stripes" not in made.stderr
