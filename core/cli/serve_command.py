@@ -22,6 +22,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
                              allow_insecure=args.insecure, metrics_address=args.metrics_address,
                              log_format=args.log_format, http_address=args.http_address, tracing=args.tracing)
     configure_logging(settings.log_level, settings.log_format)
+    from ..server.workers import split_address
+
+    for flag, address in (("--address", settings.address), ("--http-address", settings.http_address),
+                          ("--metrics-address", settings.metrics_address)):
+        try:
+            if address:  # before any model loads: a typo should not cost a minute's wait
+                split_address(address)
+        except ValueError as exc:
+            return fail(f"{flag}: {exc}", EXIT_USAGE)
     try:
         if settings.workers > 1:
             from ..server.workers import serve_workers
@@ -35,6 +44,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     "pip install 'museforge[ray]'", EXIT_USAGE)
     except OSError as exc:
         return fail(f"cannot serve on {settings.address}: {exc}", EXIT_FAILED)
+    except RuntimeError as exc:
+        if "bind" not in str(exc).lower():  # gRPC's "Failed to bind to address": the port is taken
+            raise
+        return fail(f"cannot serve on {settings.address}: {exc} (is another server on that port?)",
+                    EXIT_FAILED)
     return EXIT_OK
 
 

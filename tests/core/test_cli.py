@@ -95,6 +95,13 @@ def test_numbers_out_of_range_and_unwritable_outputs_are_plain_errors(tmp_path: 
     assert "Not a directory" in result.stderr
 
 
+def test_serve_refuses_a_malformed_address_before_loading_anything() -> None:
+    for flag in ("--address", "--http-address", "--metrics-address"):
+        result = museforge("serve", flag, "garbage")
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert f"{flag}: address must be HOST:PORT" in result.stderr
+
+
 def test_listings(server: ServerThread) -> None:
     plugins = museforge("plugins", "--server", server.address)
     assert plugins.returncode == 0 and "image.digits" in plugins.stdout
