@@ -163,3 +163,8 @@ def test_arena_policy_shrinks_outliers_only() -> None:
         policy.run_options(10_000)
     assert policy.run_options(10_000) is None  # now the usual size: the arena stays warm
     assert policy.run_options(100_000) is not None
+    # A burst of big runs (one request's items) is shrunk after every one of them, the last too.
+    burst = ArenaPolicy(factor=4.0, floor_bytes=1000)
+    for _ in range(20):
+        burst.run_options(2_000)
+    assert all(burst.run_options(64_000) is not None for _ in range(4))
