@@ -10,6 +10,7 @@ from typing import Any
 from google.longrunning import operations_pb2
 from google.protobuf import json_format
 
+from ..client import exact
 from .options import SEED, Subcommands, add_server_flags, connect, parse_param, whole_number
 from .output import EXIT_FAILED, EXIT_OK
 
@@ -163,7 +164,7 @@ def job_spec(args: argparse.Namespace) -> Any:
     )
     for step in args.steps:
         parameters = struct_pb2.Struct()
-        parameters.update(step["parameters"])
+        parameters.update(exact(step["parameters"]))
         spec.steps.add(effect=step["effect"], parameters=parameters)
     if args.files:
         spec.input.paths.extend(args.files)

@@ -87,8 +87,8 @@ class Variations(BaseModel):
         "was asked (e.g. tiles judged the kind asked for more often). 1 leaves every output as it was.",
     )
 
-    interpolate_to: int | None = Field(
-        None, ge=0, le=2**63 - 1,
+    interpolate_to: SeedNumber | None = Field(
+        None, ge=0, le=2**64 - 1,
         description="A second seed: walk smoothly from `seed` to this one over `frames` frames.",
     )
     frames: int = Field(

@@ -36,6 +36,14 @@ def test_morph_sequence(client: Client) -> None:
     assert max(steps) < np.abs(frames[-1] - frames[0]).mean()
 
 
+def test_a_walk_ends_on_a_64_bit_seed_exactly(client: Client) -> None:
+    far = 2**63 + 2**60 + 1  # past 2^53, where a JSON number loses its last digits
+    walk = client.generate("image.faces", {"size": 32, "interpolate_to": far, "frames": 2}, seed=1)
+    alone = client.generate("image.faces", {"size": 32}, seed=far)
+    assert walk.artifacts[-1].data.split(b"IDAT")[1] == alone.artifacts[0].data.split(b"IDAT")[1]
+    assert str(far) in walk.artifacts[-1].metadata["parameters"]
+
+
 @pytest.mark.parametrize(("params", "field"),
                          [({"size": 8}, "parameters.size"), ({"size": 4096}, "parameters.size"),
                           ({"frames": 1}, "parameters.frames"),
