@@ -40,6 +40,7 @@ CHUNK = 32  # icons per model call
 # a faint haze around the drawing and pinholes in it that a real emoji's alpha does not have;
 # the one-pixel anti-aliased rim lies well inside the band and stays.
 ALPHA_SNAP = 0.02
+RESIZE_HAZE = 0.04  # an enlarged icon's Lanczos ringing reaches ~8/255 past the shape
 SIZE_FIELDS = ("parameters.size", "parameters.frames", "count")
 
 
@@ -98,6 +99,15 @@ def snap_alpha(rgba: np.ndarray, margin: float = ALPHA_SNAP) -> np.ndarray:
     return np.concatenate([colour, alpha[..., None]], axis=-1).astype(np.float32)
 
 
+def clear_haze(rgba: np.ndarray, margin: float = ALPHA_SNAP) -> np.ndarray:
+    """Straight RGBA with alpha within ``margin`` of 0 or 1 set to it (no stretch between: the
+    rims are already what the snap before the resize made them)."""
+    alpha = rgba[..., 3]
+    alpha = np.where(alpha < margin, 0.0, np.where(alpha > 1.0 - margin, 1.0, alpha))
+    colour = np.where(alpha[..., None] > 0, rgba[..., :3], 0.0)
+    return np.concatenate([colour, alpha[..., None]], axis=-1).astype(np.float32)
+
+
 def resize_rgba(rgba: np.ndarray, size: int) -> np.ndarray:
     """Straight RGBA float (H, W, 4) resized on premultiplied colour, then un-premultiplied."""
     if rgba.shape[0] == size:
@@ -127,7 +137,10 @@ def generate(
             if params.clean_alpha:
                 rgba = snap_alpha(rgba)
             name = CATEGORIES[int(category)]
-            yield Media("image", resize_rgba(rgba, params.size), int(i), {"category": name})
+            sized = resize_rgba(rgba, params.size)
+            if params.clean_alpha and sized is not rgba:  # Lanczos rings: a faint haze around the shape
+                sized = clear_haze(sized, RESIZE_HAZE)
+            yield Media("image", sized, int(i), {"category": name})
         yield Progress(int(indices[-1]) + 1, total, "sampling")
 
 

@@ -65,6 +65,14 @@ def test_clean_alpha_snaps_only_the_ends(client: Client) -> None:
     assert np.abs(clean[mid, 3] - (raw[mid, 3] - 0.02) / 0.96).max() < 2 / 255
 
 
+def test_enlarged_icons_have_no_haze_around_the_shape(client: Client) -> None:
+    [big] = make(client, seed=7, category="smileys", size=512)
+    faint = (big[..., 3] > 0) & (big[..., 3] < 9.5 / 255)  # the resize's ringing, once ~7,700 pixels
+    assert not faint.any(), int(faint.sum())
+    [raw] = make(client, seed=7, category="smileys", size=512, clean_alpha=False)
+    assert ((raw[..., 3] > 0) & (raw[..., 3] < 9.5 / 255)).sum() > 1000  # what there is to clear
+
+
 def test_random_category_is_drawn_per_icon_and_reported(client: Client) -> None:
     reply = client.generate("image.icons", {"category": "random"}, seed=3, count=12)
     names = {a.metadata["x.category"] for a in reply.artifacts}
