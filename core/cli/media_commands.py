@@ -5,6 +5,7 @@ apply names its results after the output file once it knows how many there are."
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Callable, Generator
@@ -124,10 +125,18 @@ def cmd_generate(args: argparse.Namespace) -> int:
     args.output.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     seed = produce(args, call, lambda made: written.append(write_file(args.output, made.filename, made.data)))
-    for path in written:
-        print(path)
+    report_written(args, written, seed)
     print(f"{len(written)} file(s) written to {args.output} (seed {seed})", file=sys.stderr)
     return EXIT_OK
+
+
+def report_written(args: argparse.Namespace, written: list[Path], seed: int | None) -> None:
+    """The files written, a line each, or with --json one object a script can read."""
+    if getattr(args, "json", False):
+        print(json.dumps({"files": [str(path) for path in written], "seed": seed}))
+    else:
+        for path in written:
+            print(path)
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
@@ -145,15 +154,18 @@ def cmd_apply(args: argparse.Namespace) -> int:
     first = inputs[0][1]
     fmt = whole_video_format(args) if isinstance(first, Path) else output_format(args, first)
     call = MediaCall(args.effect, dict(args.param), args.seed, fmt, inputs=inputs)
-    results: list[Made] = []
-    produce(args, call, results.append)
+    # The folder first: one that cannot be made is said before the effect runs, not after.
     if not args.output.suffix:
         args.output.mkdir(parents=True, exist_ok=True)
     elif args.output.parent != Path(""):
         args.output.parent.mkdir(parents=True, exist_ok=True)
+    results: list[Made] = []
+    seed = produce(args, call, results.append)
+    written = []
     for made in results:
         path = result_path(args.output, made.filename, made.index, len(results) > 1)
-        print(write_file(path.parent, path.name, made.data))
+        written.append(write_file(path.parent, path.name, made.data))
+    report_written(args, written, seed)
     print(f"{len(results)} file(s) written", file=sys.stderr)
     return EXIT_OK
 

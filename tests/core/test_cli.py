@@ -102,6 +102,18 @@ def test_serve_refuses_a_malformed_address_before_loading_anything() -> None:
         assert f"{flag}: address must be HOST:PORT" in result.stderr
 
 
+def test_generate_and_apply_print_json_for_scripts(tmp_path: Path) -> None:
+    made = museforge("generate", "image.digits", "--local", "-n", "2", "--seed", "3", "-o", str(tmp_path),
+                     "--json")
+    assert made.returncode == 0, made.stderr
+    reply = json.loads(made.stdout)
+    assert reply["seed"] == 3 and [Path(f).is_file() for f in reply["files"]] == [True, True]
+    applied = museforge("apply", "effect.denoise", reply["files"][0], "-o", str(tmp_path / "clean" / "d.png"),
+                        "--local", "--json")
+    assert applied.returncode == 0, applied.stderr
+    assert json.loads(applied.stdout)["files"] == [str(tmp_path / "clean" / "d.png")]
+
+
 def test_listings(server: ServerThread) -> None:
     plugins = museforge("plugins", "--server", server.address)
     assert plugins.returncode == 0 and "image.digits" in plugins.stdout
