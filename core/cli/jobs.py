@@ -304,6 +304,10 @@ def cmd_job(args: argparse.Namespace) -> int:
         if args.job_command == "watch":
             return watch(client, args.job, args.json)
         if args.job_command == "cancel":
+            before = client.get_job(args.job)
+            if before.done:  # nothing left to cancel: say how it ended rather than "cancelling"
+                print(f"job {args.job} has already ended: {state_name(metadata(before))}", file=sys.stderr)
+                return EXIT_OK
             client.cancel_job(args.job)
             print(f"cancelling {args.job}", file=sys.stderr)
             return EXIT_OK

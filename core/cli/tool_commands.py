@@ -13,8 +13,17 @@ from .output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail
 
 
 def cmd_health(args: argparse.Namespace) -> int:
+    import grpc
+
     with connect(args, timeout=5) as client:
-        status = client.health(args.service)
+        try:
+            status = client.health(args.service)
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+            # The health service names nothing in its NOT_FOUND: say what was not found.
+            return fail(f"the server has no health service {args.service!r} (try museforge.plugin/NAME, "
+                        "a plugin, or '' for the server)", EXIT_FAILED)
     print(json.dumps({"service": args.service, "status": status}) if args.json else status)
     return EXIT_OK if status == "SERVING" else EXIT_FAILED
 

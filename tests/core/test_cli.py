@@ -114,6 +114,11 @@ def test_generate_and_apply_print_json_for_scripts(tmp_path: Path) -> None:
     assert json.loads(applied.stdout)["files"] == [str(tmp_path / "clean" / "d.png")]
 
 
+def test_health_of_an_unknown_service_says_which(server: ServerThread) -> None:
+    result = museforge("health", "--service", "nope", "--server", server.address)
+    assert result.returncode == 1 and "no health service 'nope'" in result.stderr, result.stderr
+
+
 def test_listings(server: ServerThread) -> None:
     plugins = museforge("plugins", "--server", server.address)
     assert plugins.returncode == 0 and "image.digits" in plugins.stdout

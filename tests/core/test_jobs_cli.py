@@ -88,7 +88,8 @@ def test_submit_watch_status_list_cancel_delete(tmp_path: Path) -> None:
         watched = museforge("job", "watch", job_id, "--json", *target)
         assert watched.returncode == 0 and "succeeded" in watched.stderr
 
-        assert museforge("job", "cancel", job_id, *target).returncode == 0  # finished: nothing happens
+        cancelled = museforge("job", "cancel", job_id, *target)  # finished: nothing happens, and it says so
+        assert cancelled.returncode == 0 and "has already ended: succeeded" in cancelled.stderr
         assert museforge("job", "delete", job_id, *target).returncode == 0
         gone = museforge("job", "status", job_id, *target)
         assert gone.returncode == 1 and "NOT_FOUND" in gone.stderr
