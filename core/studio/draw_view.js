@@ -8,7 +8,8 @@ const SIZE = 256; // drawing pixels a side (the effect colours a 64 x 64 canvas 
 const HISTORY = 50;
 const layers = {}; // sketch, hints, mask: canvases of SIZE x SIZE
 const draw = {
-  tool: "pen", undo: [], redo: [], result: null, seed: 1, timer: 0, busy: false, ready: false, masked: false,
+  tool: "pen", undo: [], redo: [], result: null, seed: 1, timer: 0, busy: false, redoAsked: false, ready: false,
+  masked: false,
 };
 
 function base64Of(bytes) {
@@ -109,7 +110,10 @@ function schedule() {
 
 async function colour(redoRegion) {
   if (draw.busy) {
-    schedule();
+    // A redo asked for while a colouring runs is kept and done next, never turned into a plain
+    // colouring (the click was lost when an undo's live recolouring was still on its way).
+    if (redoRegion) draw.redoAsked = true;
+    else schedule();
     return;
   }
   draw.busy = true;
@@ -151,6 +155,10 @@ async function colour(redoRegion) {
     $("draw-status").textContent = error.message;
   } finally {
     draw.busy = false;
+    if (draw.redoAsked) {
+      draw.redoAsked = false;
+      colour(true);
+    }
   }
 }
 
