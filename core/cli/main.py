@@ -30,8 +30,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return fail(f"no server answered ({exc.details()}); start one with `museforge serve` or pass "
                         "--server / --local", EXIT_UNREACHABLE)
         return fail(f"{code.name}: {exc.details()}", EXIT_FAILED, field_violations(exc))
-    except OSError as exc:  # a file the command reads or writes (an output folder it cannot make)
-        return fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc), EXIT_FAILED)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -40,6 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+    except OSError as exc:  # a file the command reads or writes (an output folder it cannot make);
+        # after BrokenPipeError, which is one too
+        return fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc), EXIT_FAILED)
 
 
 # What gRPC says when no connection is made or it breaks; a server that answers UNAVAILABLE itself
