@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import grpc
 from google.longrunning import operations_pb2
 from google.longrunning import operations_pb2_grpc as ops_grpc
-from google.protobuf import duration_pb2, struct_pb2
+from google.protobuf import duration_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from .client_errors import (
@@ -31,6 +31,7 @@ from .client_errors import (
     retry_after,
     typed_errors,
 )
+from .client_structs import to_struct
 from .config import DEFAULT_ADDRESS
 from .inference import grpc_service_pb2 as oip
 from .inference import grpc_service_pb2_grpc as oip_grpc
@@ -59,28 +60,6 @@ RPCS: dict[type[MediaRequest], tuple[str, str]] = {
     pb.GenerateRequest: ("Generate", "StreamGenerate"),
     pb.ApplyEffectRequest: ("ApplyEffect", "StreamApplyEffect"),
 }
-
-
-EXACT_INTEGERS = 2**53  # a Struct holds numbers as doubles: integers past this lose their last digits
-
-
-def exact(value: Any) -> Any:
-    """``value`` with integers a double cannot hold exactly (a 64-bit seed) as decimal text, which
-    the server reads back whole wherever it takes a seed."""
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > EXACT_INTEGERS:
-        return str(value)
-    if isinstance(value, Mapping):
-        return {key: exact(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [exact(item) for item in value]
-    return value
-
-
-def to_struct(parameters: Parameters) -> struct_pb2.Struct:
-    struct = struct_pb2.Struct()
-    if parameters:
-        struct.update(exact(dict(parameters)))
-    return struct
 
 
 def seeded(message: RequestT, seed: int | None) -> RequestT:

@@ -10,7 +10,7 @@ from typing import Any
 from google.longrunning import operations_pb2
 from google.protobuf import json_format
 
-from ..client import exact
+from ..client_structs import to_struct
 from .options import SEED, Subcommands, add_server_flags, connect, parse_param, whole_number
 from .output import EXIT_FAILED, EXIT_OK
 
@@ -155,17 +155,13 @@ def add_submit_parser(actions: Subcommands) -> None:
 
 
 def job_spec(args: argparse.Namespace) -> Any:
-    from google.protobuf import struct_pb2
-
     from ..v1 import jobs_pb2
 
     spec = jobs_pb2.JobSpec(
         output_pattern=args.output, format=args.format, idempotency_key=args.key, description=args.description
     )
     for step in args.steps:
-        parameters = struct_pb2.Struct()
-        parameters.update(exact(step["parameters"]))
-        spec.steps.add(effect=step["effect"], parameters=parameters)
+        spec.steps.add(effect=step["effect"], parameters=to_struct(step["parameters"]))
     if args.files:
         spec.input.paths.extend(args.files)
     elif args.video:

@@ -91,19 +91,15 @@ def categories_for(seed: int, count: int, category: str | None,
     return item_choices(seed, count, variations or Variations(), len(CATEGORIES))
 
 
-def snap_alpha(rgba: np.ndarray, margin: float = ALPHA_SNAP) -> np.ndarray:
+def snap_alpha(rgba: np.ndarray, margin: float = ALPHA_SNAP, stretch: bool = True) -> np.ndarray:
     """Straight RGBA (..., 4) with alpha below ``margin`` made 0, above 1 - ``margin`` made 1, the rest
-    stretched linearly between; colour where alpha became 0 is zeroed."""
-    alpha = np.clip((rgba[..., 3] - margin) / (1.0 - 2.0 * margin), 0.0, 1.0)
-    colour = np.where(alpha[..., None] > 0, rgba[..., :3], 0.0)
-    return np.concatenate([colour, alpha[..., None]], axis=-1).astype(np.float32)
-
-
-def clear_haze(rgba: np.ndarray, margin: float = ALPHA_SNAP) -> np.ndarray:
-    """Straight RGBA with alpha within ``margin`` of 0 or 1 set to it (no stretch between: the
-    rims are already what the snap before the resize made them)."""
+    stretched linearly between (or, without ``stretch``, left as it is: an enlarged icon's rims are
+    already what the snap before the resize made them); colour where alpha became 0 is zeroed."""
     alpha = rgba[..., 3]
-    alpha = np.where(alpha < margin, 0.0, np.where(alpha > 1.0 - margin, 1.0, alpha))
+    if stretch:
+        alpha = np.clip((alpha - margin) / (1.0 - 2.0 * margin), 0.0, 1.0)
+    else:
+        alpha = np.where(alpha < margin, 0.0, np.where(alpha > 1.0 - margin, 1.0, alpha))
     colour = np.where(alpha[..., None] > 0, rgba[..., :3], 0.0)
     return np.concatenate([colour, alpha[..., None]], axis=-1).astype(np.float32)
 
@@ -139,7 +135,7 @@ def generate(
             name = CATEGORIES[int(category)]
             sized = resize_rgba(rgba, params.size)
             if params.clean_alpha and sized is not rgba:  # Lanczos rings: a faint haze around the shape
-                sized = clear_haze(sized, RESIZE_HAZE)
+                sized = snap_alpha(sized, RESIZE_HAZE, stretch=False)
             yield Media("image", sized, int(i), {"category": name})
         yield Progress(int(indices[-1]) + 1, total, "sampling")
 
