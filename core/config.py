@@ -32,6 +32,9 @@ class ModelSettings(BaseModel):
     max_batch_size: int | None = Field(None, ge=1, le=65536)
     max_queue_delay_us: int | None = Field(None, ge=0, le=10_000_000)
     instances: int | None = Field(None, ge=1, le=64)
+    intra_op_threads: int | None = Field(
+        None, ge=1, le=256, description="ONNX Runtime intra-op threads for this model (default: the "
+        "generator's choice, else the server's)")
     version_policy: str | None = Field(
         None, description='versions served at once: "latest", "latest:N", "all" or "specific:1,3" '
         "(default: the latest, or the version the generator pins)")

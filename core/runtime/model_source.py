@@ -13,3 +13,7 @@ class ModelSource:
     name: str  # served name, e.g. "image.digits"
     directory: Path  # .../models/digits
     version: int | None = None  # None: the highest numbered version
+    # ONNX Runtime threads for this model's runs (None: the server's setting). 1 suits a small model
+    # run step by step (a sampler's GRU): its runs are too short to split, and a second thread only
+    # takes CPU from the rest of the request.
+    intra_op_threads: int | None = None

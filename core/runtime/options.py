@@ -17,6 +17,7 @@ class ModelOverrides:
     max_batch_size: int | None = None
     max_queue_delay_us: int | None = None
     instances: int | None = None
+    intra_op_threads: int | None = None
     version_policy: VersionPolicy | None = None  # None: latest (or the version a generator pins)
 
 

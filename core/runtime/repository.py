@@ -160,7 +160,7 @@ class ModelRepository:
         keeps = (f"version{'s' if len(old) > 1 else ''} {_versions(old)} "
                  f"keep{'' if len(old) > 1 else 's'} serving" if old else "the model stays unavailable")
         try:
-            fresh = self.runtime.build(current.name, current.directory, current.pinned)
+            fresh = self.runtime.build(current.name, current.directory, current.pinned, current.threads)
         except Exception as exc:
             raise LoadRefused(f"model {current.name!r}: {exc}; {keeps}") from exc
         changed = [m for m in fresh.values() if current.inputs and contract(m) != contract(current)]

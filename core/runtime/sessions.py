@@ -73,6 +73,7 @@ class LoadedModel:
     batcher: DynamicBatcher | None = None
     arena: ArenaPolicy = field(default_factory=ArenaPolicy)
     pinned: int | None = None  # the version its source names (None: the newest)
+    threads: int | None = None  # intra-op threads its source asks for (None: the server's)
 
     @property
     def ready(self) -> bool:
@@ -91,7 +92,7 @@ class LoadedModel:
         """The entry that replaces it once unloaded: its name, version and contract, no session."""
         return LoadedModel(name=self.name, directory=self.directory, version=self.version,
                            manifest=self.manifest, error=reason, inputs=self.inputs,
-                           outputs=self.outputs, pinned=self.pinned)
+                           outputs=self.outputs, pinned=self.pinned, threads=self.threads)
 
 
 class VersionFailed(RuntimeError):
@@ -120,9 +121,12 @@ class Runtime:
         # Quieten ONNX Runtime's own logger: failures are reported once, by us.
         ort.set_default_logger_severity(3)
 
-    def session_options(self) -> ort.SessionOptions:
+    def session_options(self, name: str = "", threads: int | None = None) -> ort.SessionOptions:
+        """Options for model ``name``'s sessions: its configured thread count wins over ``threads``
+        (what its generator asks for), which wins over the server-wide setting."""
         so = ort.SessionOptions()
-        so.intra_op_num_threads = self.options.intra_op_threads
+        own = self.options.overrides.get(name, ModelOverrides()).intra_op_threads
+        so.intra_op_num_threads = own or threads or self.options.intra_op_threads
         so.inter_op_num_threads = self.options.inter_op_threads
         level = self.options.graph_optimization
         if level not in OPTIMIZATION_LEVELS:
@@ -141,10 +145,12 @@ class Runtime:
             if existing.directory != source.directory:
                 log.error("model %s declared twice with different directories", source.name)
             return existing
-        model = LoadedModel(name=source.name, directory=source.directory, pinned=source.version)
+        model = LoadedModel(name=source.name, directory=source.directory, pinned=source.version,
+                            threads=source.intra_op_threads)
         self.models[source.name] = model
         try:
-            self.serve(source.name, self.build(source.name, source.directory, source.version))
+            self.serve(source.name, self.build(source.name, source.directory, source.version,
+                                               source.intra_op_threads))
         except Exception as exc:
             model.error = str(exc) if isinstance(exc, VersionFailed) else f"{type(exc).__name__}: {exc}"
             log.error("model %s cannot serve: %s", source.name, model.error)
@@ -155,7 +161,8 @@ class Runtime:
         own = self.options.overrides.get(name, ModelOverrides()).version_policy
         return own or (VersionPolicy.pinned(pinned) if pinned is not None else VersionPolicy())
 
-    def build(self, name: str, directory: Path, pinned: int | None = None) -> dict[int, LoadedModel]:
+    def build(self, name: str, directory: Path, pinned: int | None = None,
+              threads: int | None = None) -> dict[int, LoadedModel]:
         """Every version the policy serves, verified and warmed up, not yet served; raises what
         stops any of them from serving (naming the version), having freed the others."""
         try:
@@ -164,7 +171,7 @@ class Runtime:
             raise FileNotFoundError(f"{directory}: {exc}") from None
         built: dict[int, LoadedModel] = {}
         for version in reversed(chosen):  # the one generators use first
-            model = LoadedModel(name=name, directory=directory, pinned=pinned)
+            model = LoadedModel(name=name, directory=directory, pinned=pinned, threads=threads)
             try:
                 self._open(model, directory / str(version))
             except Exception as exc:
@@ -194,7 +201,7 @@ class Runtime:
         manifest, data = verify(version_dir)
         requested = providers.resolve(self.options.providers)
         session = ort.InferenceSession(
-            data, sess_options=self.session_options(), providers=requested
+            data, sess_options=self.session_options(model.name, model.threads), providers=requested
         )
         actual = session.get_providers()
         providers.note_fallback(requested, actual)

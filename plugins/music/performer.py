@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,6 +104,17 @@ class Performer:
                     self._mix[:] = sum(self._stems.values())
             self._finished = True
         return self._hand_out(self.frames)
+
+    def finishing(self) -> Iterator[np.ndarray]:
+        """What ``finish`` hands out, a stretch as each block still rendering completes, so the caller
+        passes audio on (to the client, to the encoder) while later blocks render; a loop's at once."""
+        if not self._finished and not self.piece.loop:
+            self._render(self.piece.beats)
+            while self._rendering:
+                self._settle(self._rendering[0].offset + 1)  # the oldest block, and any done after it
+                if self._rendering:
+                    yield self._hand_out(self._rendering[0].offset)
+        yield self.finish()
 
     def audio(self) -> np.ndarray:
         """After ``finish``: the whole mix, [frames, 2] float32 (what the takes handed out, together);

@@ -22,7 +22,7 @@ from museforge.engine.generator import ModelSource
 from museforge.plugins.image.digits import MODELS_DIR
 from museforge.runtime import providers
 from museforge.runtime.manifest import IntegrityError, verify
-from museforge.runtime.sessions import Runtime, RuntimeOptions
+from museforge.runtime.sessions import ModelOverrides, Runtime, RuntimeOptions
 from tests.models import served_version
 from tests.servers import ServerThread, inline_engine
 
@@ -53,6 +53,22 @@ def test_session_options_come_from_settings() -> None:
     assert options.intra_op_num_threads == 1 and options.inter_op_num_threads == 1
     with pytest.raises(ValueError, match="graph_optimization"):
         Runtime(RuntimeOptions(graph_optimization="turbo")).session_options()
+
+
+def test_a_model_runs_on_the_threads_its_source_asks_for_unless_configured() -> None:
+    source = ModelSource("image.digits", MODELS_DIR, intra_op_threads=1)
+    asked = Runtime(RuntimeOptions(intra_op_threads=2)).load(source)
+    assert asked.session is not None and asked.session.get_session_options().intra_op_num_threads == 1
+    configured = Runtime(RuntimeOptions(intra_op_threads=2, overrides={
+        "image.digits": ModelOverrides(intra_op_threads=3)})).load(source)
+    assert configured.session is not None
+    assert configured.session.get_session_options().intra_op_num_threads == 3
+    server_wide = Runtime(RuntimeOptions(intra_op_threads=2)).load(ModelSource("image.digits", MODELS_DIR))
+    assert server_wide.session is not None
+    assert server_wide.session.get_session_options().intra_op_num_threads == 2
+    reloaded = Runtime(RuntimeOptions(intra_op_threads=2))
+    reloaded.load(source)
+    assert reloaded.repository.load("image.digits").threads == 1  # a reload keeps what the source asked
 
 
 def test_model_loads_once_and_reports_provider() -> None:

@@ -91,6 +91,56 @@ def test_streamed_takes_equal_the_one_shot_performance(font: SoundFont) -> None:
     assert np.array_equal(perform(piece, font).audio(), whole)  # and again: deterministic
 
 
+class _Unfinished(Rendering):
+    """An in-thread render that reports itself done only once its audio was asked for."""
+
+    def __init__(self, args: tuple[str, int, bytes]) -> None:
+        super().__init__(None, args)
+        self.asked = False
+
+    def done(self) -> bool:
+        return self.asked
+
+    def result(self) -> bytes:
+        self.asked = True
+        return super().result()
+
+
+class _SlowPool(RenderPool):
+    """Renders in the asking thread, as late as it can: every block is still "rendering" when
+    the performer looks, until the performer waits for it."""
+
+    def __init__(self) -> None:
+        super().__init__(0)
+
+    def submit(self, font: SoundFont, midi: bytes) -> Rendering:
+        return _Unfinished((str(font.path), font.path.stat().st_mtime_ns, midi))
+
+
+def test_the_end_is_handed_out_block_by_block_as_renders_complete(font: SoundFont) -> None:
+    piece = song(bars=10)  # 19 s: four blocks
+    whole = perform(piece, font).audio()
+    streaming = Performer(piece, font, pool=_SlowPool())
+    chunks = []
+    for bar, notes in enumerate(by_bar(piece)):
+        streaming.add(notes)
+        if bar < piece.bars - 1:
+            chunks.append(streaming.take(piece.bar_start(bar + 1)))
+    ending = list(streaming.finishing())
+    # The blocks still rendering at the end come out one at a time, not as one piece at the end.
+    assert sum(len(part) > 0 for part in ending) >= 3
+    assert np.array_equal(np.concatenate(chunks + ending), whole)
+    assert [len(part) for part in streaming.finishing()] == [0]  # finished: nothing more
+    loop = song(bars=10, loop=True)
+    looping = Performer(loop, font, pool=_SlowPool())
+    for bar, notes in enumerate(by_bar(loop)):
+        looping.add(notes)
+        if bar < loop.bars - 1:
+            looping.take(loop.bar_start(bar + 1))
+    parts = list(looping.finishing())  # a loop's start is final only once its tail wrapped in: at once
+    assert len(parts) == 1 and np.array_equal(parts[0], perform(loop, font).audio())
+
+
 def test_render_processes_give_the_bytes_the_calling_thread_gives(font: SoundFont) -> None:
     pool = RenderPool(2)
     try:
