@@ -92,7 +92,10 @@ def check_range(name: str, array: np.ndarray, bounds: tuple[float, float]) -> No
     whole session run, and with it every request batched alongside)."""
     if not array.size:
         return
-    low, high = array.min(), array.max()
+    if array.size == 1:  # a batch-1 scalar, as step models take several of per call: no reductions
+        low = high = array.item()
+    else:
+        low, high = array.min(), array.max()
     if not (bounds[0] <= low and high <= bounds[1]):  # NaN fails both comparisons
         raise InputError(name, f"values must be within [{bounds[0]:g}, {bounds[1]:g}]; "
                          f"got {low:g} to {high:g}")

@@ -284,22 +284,22 @@ class Runtime:
 
         Returns the batch size (0 for models without a batch axis).
         """
-        expected = {s.name: s for s in model.inputs}
-        for name in inputs:
-            if name not in expected:
-                raise InputError(name, f"unknown input; {model.name} takes {sorted(expected)}")
+        if len(inputs) > len(model.inputs):
+            self._refuse_unknown(model, inputs)
         sizes = set()
         for spec in model.inputs:
             if spec.name not in inputs:
+                self._refuse_unknown(model, inputs)  # an unknown name is the likelier mistake: said first
                 raise InputError(spec.name, "missing input")
             array = inputs[spec.name]
             if not isinstance(array, np.ndarray) or array.dtype != spec.dtype:
                 got = getattr(array, "dtype", type(array).__name__)
                 raise InputError(spec.name, f"must be a {spec.dtype} array, got {got}")
-            if array.ndim != len(spec.shape) or any(
-                d >= 0 and d != g for d, g in zip(spec.shape, array.shape, strict=True)
-            ):
-                raise InputError(spec.name, f"shape {array.shape} does not fit {spec.shape}")
+            shape = array.shape
+            if len(shape) != len(spec.shape) or (shape != spec.shape and any(
+                d >= 0 and d != g for d, g in zip(spec.shape, shape, strict=True)
+            )):
+                raise InputError(spec.name, f"shape {shape} does not fit {spec.shape}")
             if spec.range is not None:
                 check_range(spec.name, array, spec.range)
             if model.max_batch_size:
@@ -308,9 +308,16 @@ class Runtime:
             raise InputError("inputs", f"inputs disagree on the batch size: {sorted(sizes)}")
         batch = sizes.pop() if sizes else 0
         if model.max_batch_size and batch > model.max_batch_size:
-            raise InputError(next(iter(expected)),
+            raise InputError(model.inputs[0].name,
                              f"batch {batch} exceeds max_batch_size {model.max_batch_size}")
         return batch
+
+    @staticmethod
+    def _refuse_unknown(model: LoadedModel, inputs: Mapping[str, np.ndarray]) -> None:
+        expected = {spec.name for spec in model.inputs}
+        for name in inputs:
+            if name not in expected:
+                raise InputError(name, f"unknown input; {model.name} takes {sorted(expected)}")
 
     @staticmethod
     def output_bytes(model: LoadedModel, shapes: Mapping[str, tuple[int, ...]]) -> int | None:

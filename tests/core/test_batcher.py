@@ -20,6 +20,7 @@ from museforge.engine.generator import ModelSource
 from museforge.inference import grpc_service_pb2 as oip
 from museforge.inference import grpc_service_pb2_grpc as oip_grpc
 from museforge.plugins.image.digits import MODELS_DIR
+from museforge.runtime.model_checks import check_range
 from museforge.runtime.sessions import InputError, ModelOverrides, ModelRefused, Runtime, RuntimeOptions
 from tests.models import served_version
 from tests.servers import ServerThread
@@ -94,6 +95,14 @@ def test_out_of_range_values_are_refused_before_they_are_queued(slow_window: Run
             slow_window.submit(MODEL, {"z": feed(0)["z"], "label": np.array([label], np.int64)})
     assert all(f.result(30)["image"].shape == (1, 1, 28, 28) for f in good)
     assert slow_window.models[MODEL].stats.snapshot().fail.count == 0
+
+
+def test_a_single_value_is_checked_as_an_array_of_them_is() -> None:
+    for values in ([np.nan], [np.nan, 0.5], [2.0], [0.5, 2.0], [-0.5]):
+        with pytest.raises(InputError, match=r"x: values must be within \[0, 1\]"):
+            check_range("x", np.array(values, np.float32), (0.0, 1.0))
+    check_range("x", np.array([1.0], np.float32), (0.0, 1.0))
+    check_range("x", np.array([[0]], np.int64), (0, 1))
 
 
 def test_a_failing_merged_run_fails_only_the_request_that_fails_alone(slow_window: Runtime) -> None:
