@@ -22,10 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .soundfont_subset import Subsets
+
 __all__ = ["RENDER_RATE", "SoundFont", "available_soundfonts", "default_soundfont", "find_soundfont",
            "render_midi", "render_wav", "wav_audio"]
 
 RENDER_RATE = 48000  # midirenderer always renders at this rate
+_SUBSETS = Subsets()  # what in-thread renders play through, as the render processes do
 _BUILT_IN_NAMES = ("default", "timgm6mb")  # what a request calls the bank that comes with museforge
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+ -]{0,63}$")
 _SUFFIXES = (".sf2",)
@@ -119,15 +122,18 @@ def find_soundfont(name: str) -> SoundFont:
                      "MUSEFORGE_SOUNDFONT_PATH or /usr/share/sounds/sf2)")
 
 
-def render_wav(path: str, mtime_ns: int, midi: bytes) -> bytes:
-    """A Standard MIDI File through the bank at ``path`` as WAV bytes (48 kHz stereo s16).
+def render_wav(path: str, mtime_ns: int, midi: bytes, whole: bool = False) -> bytes:
+    """A Standard MIDI File through the bank at ``path`` as WAV bytes (48 kHz stereo s16): through
+    the subset of it that the file plays (the same bytes, parsed faster), or with ``whole`` the
+    whole bank, every preset parsed.
 
     Takes the bank by path, not bytes, so a worker process reads it once (module cache) rather
     than receiving it with every block."""
     from midirenderer import render_wave_from
 
+    bank = _read(Path(path), mtime_ns)
     try:
-        return render_wave_from(_read(Path(path), mtime_ns), midi)
+        return render_wave_from(bank if whole else _SUBSETS.bank_for((path, mtime_ns), bank, midi), midi)
     except BaseException as exc:
         # A malformed bank makes the Rust renderer panic, which PyO3 raises as PanicException, a
         # BaseException: turned into the ValueError a bad parameter gives, not a crashed request.
@@ -145,9 +151,9 @@ def wav_audio(wav: bytes) -> np.ndarray:
     return (pcm.reshape(-1, 2) * np.float32(1.0 / 32768.0)).astype(np.float32)
 
 
-def render_midi(font: SoundFont, midi: bytes) -> np.ndarray:
+def render_midi(font: SoundFont, midi: bytes, whole: bool = False) -> np.ndarray:
     """A Standard MIDI File through the bank: [frames, 2] float32 at RENDER_RATE, as long as the file."""
-    return wav_audio(render_wav(str(font.path), font.path.stat().st_mtime_ns, midi))
+    return wav_audio(render_wav(str(font.path), font.path.stat().st_mtime_ns, midi, whole))
 
 
 @lru_cache(maxsize=16)
@@ -157,4 +163,5 @@ def _plays(font: SoundFont, mtime_ns: int) -> None:
     from .score import Note
 
     del mtime_ns  # part of the cache key only
-    render_midi(font, block_midi([Note(0.0, 0.25, 60)], {"melody": 0}, 120.0, 0.0, 0.5))
+    # Through the whole bank: a broken preset anywhere in it makes the renderer's parse panic.
+    render_midi(font, block_midi([Note(0.0, 0.25, 60)], {"melody": 0}, 120.0, 0.0, 0.5), whole=True)

@@ -211,7 +211,7 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     ({"instrument": "kazoo"}, "parameters.instrument", "unknown instrument 'kazoo'"),
     ({"chords_instrument": 0}, "parameters.chords_instrument", "1-128"),
     ({"soundfont": "../../etc/passwd"}, "parameters.soundfont", "not a path"),
-    ({"soundfont": "NoSuchBank"}, "parameters.soundfont", "available are default"),
+    ({"soundfont": "NoSuchBank"}, "parameters.soundfont", "no SoundFont 'NoSuchBank': available are"),
     ({"intensity": 5}, "parameters.intensity", ""),
     ({"instrument": True}, "parameters.instrument", "General MIDI name"),
     ({"bass_instrument": "x" * 65}, "parameters.bass_instrument", "at most 64"),
