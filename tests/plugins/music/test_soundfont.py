@@ -50,7 +50,7 @@ def test_a_path_is_never_a_bank_name(bank_folder: Path, name: str) -> None:
 
 
 def test_an_unknown_bank_lists_the_ones_there_are(bank_folder: Path) -> None:
-    with pytest.raises(ValueError, match="no SoundFont 'Nope': available are (.*, )?default"):
+    with pytest.raises(ValueError, match=r"no SoundFont 'Nope': available are (.*, )?default"):
         soundfont.find_soundfont("Nope")
 
 
