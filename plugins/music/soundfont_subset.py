@@ -261,8 +261,10 @@ def _chunk(name: bytes, data: bytes) -> bytes:
 
 
 class Subsets:
-    """Subsets of one bank at a time, by the presets played, newest kept within ``budget`` bytes:
-    a piece's blocks, and the next piece of the style, reuse one. Safe across threads."""
+    """Subsets of one bank at a time, by the presets played, the newest kept within ``budget``
+    bytes or the bank's own size, whichever is more (stems rotate through one subset per layer,
+    and a big bank's several must all stay): a piece's blocks, and the next piece of the style,
+    reuse one. Safe across threads."""
 
     def __init__(self, budget: int = 64 << 20) -> None:
         self.budget = budget
@@ -286,6 +288,7 @@ class Subsets:
                     self._made[presets] = subset(bank, presets)
                 except Exception:  # a bank this cannot read: the whole bank, and the renderer says why
                     self._made[presets] = None
-                while len(self._made) > 1 and sum(len(b or b"") for b in self._made.values()) > self.budget:
+                budget = max(self.budget, len(bank))
+                while len(self._made) > 1 and sum(len(b or b"") for b in self._made.values()) > budget:
                     self._made.popitem(last=False)
             return self._made[presets] or bank

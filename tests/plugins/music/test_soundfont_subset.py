@@ -90,12 +90,15 @@ def test_a_preset_the_bank_lacks_or_a_compressed_bank_is_not_cut(bank: bytes) ->
 
 
 def test_subsets_are_kept_within_their_budget_and_a_bad_bank_is_passed_through(bank: bytes) -> None:
-    subsets = Subsets(budget=3 << 20)
-    blocks = [band_block({"melody": program}) for program in (0, 24, 40, 73)]
+    subsets = Subsets(budget=1 << 20)  # less than the bank: the bank's own size is the budget then
+    blocks = [band_block({"melody": program, "percussion": 0}) for program in (0, 24, 40, 73, 19, 52)]
     first = subsets.bank_for("timgm6mb", bank, blocks[0])
     assert len(first) < len(bank) and subsets.bank_for("timgm6mb", bank, blocks[0]) is first  # kept
     for midi in blocks[1:]:
         subsets.bank_for("timgm6mb", bank, midi)
-    assert sum(len(made or b"") for made in subsets._made.values()) <= 3 << 20
+    kept = list(subsets._made.values())
+    assert 1 < len(kept) < len(blocks)  # the kit makes each about 2 MB: the oldest went
+    assert sum(len(made or b"") for made in kept) <= len(bank)
+    assert presets_played(blocks[-1]) in subsets._made  # the newest stays
     broken = b"RIFF" + bytes(8) + bytes(100)
     assert subsets.bank_for("broken", broken, blocks[0]) is broken  # the renderer says what is wrong
