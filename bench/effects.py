@@ -165,7 +165,8 @@ def time_classical(name: str, params: dict[str, Any], shape: tuple[int, int], mi
 
 
 def discover_effects(only: set[str] | None) -> dict[str, int]:
-    """Shipped effects whose models loaded: name -> inputs per request."""
+    """Shipped effects on still frames whose models loaded: name -> inputs per request (effects on
+    video clips or sounds, such as video.autocut, have benches of their own)."""
     import logging
 
     from museforge.config import Settings
@@ -175,7 +176,7 @@ def discover_effects(only: set[str] | None) -> dict[str, int]:
     engine = Engine(Settings(batching=False)).start()
     try:
         return {n: e.min_inputs for n, e in sorted(engine.effects.items())
-                if engine.available(e) and (not only or n in only)}
+                if engine.available(e) and "png" in e.input_formats and (not only or n in only)}
     finally:
         engine.close()
 

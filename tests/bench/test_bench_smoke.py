@@ -93,6 +93,14 @@ def test_effects_quick_run_reports_every_variant(tmp_path: Path) -> None:
         assert row["hd_shape"] == [180, 320]
 
 
+def test_the_effects_bench_takes_only_effects_on_frames() -> None:
+    from bench.effects import discover_effects
+
+    names = discover_effects(None)
+    assert "effect.upscale" in names and "effect.sketch" in names
+    assert not [name for name in names if name.startswith("video.")]  # clips have benches of their own
+
+
 def test_recommend_quick_run_prints_every_row_and_verdict(capsys: pytest.CaptureFixture[str]) -> None:
     from bench import recommend
 
