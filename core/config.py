@@ -66,6 +66,11 @@ class Settings(BaseModel):
     )
     intra_op_threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads; 0: auto")
     inter_op_threads: int = Field(0, ge=0, description="ONNX Runtime inter-op threads; 0: auto")
+    blas_threads: int = Field(
+        1, ge=0, le=256,
+        description="threads numpy's BLAS may use in `museforge serve` (its idle workers spin, taking "
+        "CPU from ONNX Runtime and other requests); 0: the library's default or OPENBLAS_NUM_THREADS",
+    )
     graph_optimization: str = Field("all", pattern="^(disable|basic|extended|all)$")
     spinning: bool = Field(
         False,

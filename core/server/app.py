@@ -38,6 +38,7 @@ from ..v1 import jobs_pb2_grpc as jobs_grpc
 from ..v1 import museforge_pb2 as pb
 from ..v1 import museforge_pb2_grpc as pb_grpc
 from .bind_rules import check_exposure
+from .blas_threads import limit_blas_threads
 from .feedback_service import FeedbackService
 from .guard import Guard, build_guard
 from .metrics import Metrics, Recorder
@@ -341,6 +342,7 @@ class Opened:
 
 async def serve_forever(settings: Settings, engine: Engine | None = None) -> None:
     """Serve until SIGINT/SIGTERM, then drain within ``settings.grace_seconds``."""
+    limit_blas_threads(settings.blas_threads)
     running = await start_server(settings, engine)
     for record in running.engine.host.failed():
         log.error("plugin %s failed: %s", record.name, record.error)

@@ -137,8 +137,10 @@ def _die_with_parent() -> None:
 
 async def _serve(settings: Settings, role: WorkerRole, report: Connection) -> int:
     from .app import start_server
+    from .blas_threads import limit_blas_threads
     from .unsafe_setup import UnsafeSetup
 
+    limit_blas_threads(settings.blas_threads)
     try:
         running = await start_server(settings, worker=role)
     except UnsafeSetup as exc:
