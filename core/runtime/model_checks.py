@@ -93,7 +93,7 @@ def check_range(name: str, array: np.ndarray, bounds: tuple[float, float]) -> No
     if not array.size:
         return
     if array.size == 1:  # a batch-1 scalar, as step models take several of per call: no reductions
-        low = high = array.item()
+        low = high = array.reshape(-1)[0]  # a numpy scalar, compared in its own dtype as min() is
     else:
         low, high = array.min(), array.max()
     if not (bounds[0] <= low and high <= bounds[1]):  # NaN fails both comparisons

@@ -284,12 +284,11 @@ class Runtime:
 
         Returns the batch size (0 for models without a batch axis).
         """
-        if len(inputs) > len(model.inputs):
-            self._refuse_unknown(model, inputs)
+        if len(inputs) != len(model.inputs) or not all(spec.name in inputs for spec in model.inputs):
+            self._refuse_unknown(model, inputs)  # an unknown name is said before anything else
         sizes = set()
         for spec in model.inputs:
             if spec.name not in inputs:
-                self._refuse_unknown(model, inputs)  # an unknown name is the likelier mistake: said first
                 raise InputError(spec.name, "missing input")
             array = inputs[spec.name]
             if not isinstance(array, np.ndarray) or array.dtype != spec.dtype:

@@ -131,8 +131,8 @@ def render_wav(path: str, mtime_ns: int, midi: bytes, whole: bool = False) -> by
     than receiving it with every block."""
     from midirenderer import render_wave_from
 
-    bank = _read(Path(path), mtime_ns)
     try:
+        bank = _read(Path(path), mtime_ns)
         return render_wave_from(bank if whole else _SUBSETS.bank_for((path, mtime_ns), bank, midi), midi)
     except BaseException as exc:
         # A malformed bank makes the Rust renderer panic, which PyO3 raises as PanicException, a

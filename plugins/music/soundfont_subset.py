@@ -38,7 +38,7 @@ def presets_played(midi: bytes) -> frozenset[tuple[int, int]] | None:
     """(bank, program) of every preset the file's notes may sound through: each program set on a
     channel that plays, and program 0 where a note may come before one is set (a superset, never
     less); None when it selects banks or cannot be read (then it is not subset)."""
-    if midi[:4] != b"MThd":
+    if midi[:4] != b"MThd" or len(midi) < 8:
         return None
     programs: list[set[int]] = [set() for _ in range(16)]
     plays = [False] * 16
@@ -50,7 +50,7 @@ def presets_played(midi: bytes) -> frozenset[tuple[int, int]] | None:
             if midi[pos:pos + 4] == b"MTrk" and not _read_track(track, programs, plays):
                 return None
             pos += 8 + size
-    except IndexError:
+    except (IndexError, struct.error):
         return None
     return frozenset((DRUM_BANK if channel == DRUM_CHANNEL else 0, program)
                      for channel in range(16) if plays[channel]
@@ -149,12 +149,20 @@ def _zones(hydra: dict[str, list[bytes]], head: str, index: int) -> list[tuple[l
 
 
 def _reach(hydra: dict[str, list[bytes]]) -> tuple[int, int]:
-    """How far before a sample's start and past its end any zone's address offsets reach."""
-    before = after = 0
-    for record in (*hydra["pgen"], *hydra["igen"]):
-        oper, amount = struct.unpack("<Hh", record)
-        scale = 1 if oper in FINE_OFFSETS else 32768 if oper in COARSE_OFFSETS else 0
-        before, after = max(before, -amount * scale), max(after, amount * scale)
+    """How far before a sample's start and past its end any zone's address offsets may reach: a
+    point is moved by a fine and a coarse offset together, each set in an instrument's zone (or its
+    global zone) and perhaps again in a preset's, so the most of each, added up (never less)."""
+    most = {(gens, coarse, sign): 0 for gens in ("pgen", "igen") for coarse in (False, True)
+            for sign in (-1, 1)}
+    for gens in ("pgen", "igen"):
+        for record in hydra[gens]:
+            oper, amount = struct.unpack("<Hh", record)
+            if oper in FINE_OFFSETS or oper in COARSE_OFFSETS:
+                for sign in (-1, 1):
+                    key = (gens, oper in COARSE_OFFSETS, sign)
+                    most[key] = max(most[key], sign * amount)
+    before, after = (sum(most[gens, coarse, sign] * (32768 if coarse else 1)
+                         for gens in ("pgen", "igen") for coarse in (False, True)) for sign in (-1, 1))
     return before, after
 
 
@@ -162,6 +170,8 @@ def subset(bank: bytes, presets: frozenset[tuple[int, int]]) -> bytes | None:
     """The bank with only ``presets`` (bank, program) and what they use; None when one of them is
     not in the bank or the file is not one this can cut (an SF3's compressed samples, an
     unexpected layout): render through the whole bank then."""
+    if not presets:
+        return None  # no note sounds: a bank of no preset would crash the renderer; the whole one plays
     parsed = _parse(bank)
     if parsed is None or any(SHDR.unpack(r)[9] & COMPRESSED for r in parsed.hydra["shdr"][:-1]):
         return None

@@ -102,6 +102,14 @@ def test_a_single_value_is_checked_as_an_array_of_them_is() -> None:
         with pytest.raises(InputError, match=r"x: values must be within \[0, 1\]"):
             check_range("x", np.array(values, np.float32), (0.0, 1.0))
     check_range("x", np.array([1.0], np.float32), (0.0, 1.0))
+    check_range("x", np.array([0.1], np.float32), (0.0, 0.1))  # compared in float32, as an array's max is
+    check_range("x", np.array([0.1, 0.1], np.float32), (0.0, 0.1))
+
+
+def test_an_unknown_input_is_named_before_a_known_ones_fault(slow_window: Runtime) -> None:
+    # The same number of inputs as the model takes, one misnamed and one of the wrong type.
+    with pytest.raises(InputError, match="nope: unknown input"):
+        slow_window.submit(MODEL, {"z": np.zeros((1, 100), np.float64), "nope": np.zeros(1, np.int64)})
     check_range("x", np.array([[0]], np.int64), (0, 1))
 
 

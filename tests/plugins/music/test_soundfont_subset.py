@@ -13,7 +13,16 @@ from museforge.plugins.music.general_midi import resolve_program
 from museforge.plugins.music.midi_file import block_midi, midi_file, track
 from museforge.plugins.music.score import Note
 from museforge.plugins.music.soundfont import default_soundfont
-from museforge.plugins.music.soundfont_subset import SHDR, Subsets, presets_played, subset
+from museforge.plugins.music.soundfont_subset import (
+    INSTRUMENT,
+    SAMPLE_ID,
+    SHDR,
+    Subsets,
+    _parse,
+    _zones,
+    presets_played,
+    subset,
+)
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +111,47 @@ def test_subsets_are_kept_within_their_budget_and_a_bad_bank_is_passed_through(b
     assert presets_played(blocks[-1]) in subsets._made  # the newest stays
     broken = b"RIFF" + bytes(8) + bytes(100)
     assert subsets.bank_for("broken", broken, blocks[0]) is broken  # the renderer says what is wrong
+
+
+def test_a_block_with_no_sounding_note_plays_through_the_whole_bank(bank: bytes) -> None:
+    silent = channel_file(b"\xC2\x28", b"\x92\x40\x00")  # a program, and a note-on at velocity 0
+    assert presets_played(silent) == frozenset() and subset(bank, frozenset()) is None
+    assert Subsets().bank_for("timgm6mb", bank, silent) is bank  # a bank of no preset crashes the renderer
+    assert len(render_wave_from(bank, silent)) > 44
+    assert presets_played(b"MThd\x00\x00") is None  # cut short
+
+
+def with_start_offsets(bank: bytes, fine: int, coarse: int) -> tuple[bytes, int]:
+    """The bank with one zone of a melodic preset moving its sample's start by ``fine`` points and
+    ``coarse`` x 32768 (written over two of the zone's other generators); that preset's program."""
+    parsed = _parse(bank)
+    assert parsed is not None
+    hydra, data = parsed.hydra, bytearray(bank)
+    igen_at = bank.index(b"igen") + 8
+    for index, record in enumerate(hydra["phdr"][:-1]):
+        program, bank_number = struct.unpack_from("<HH", record, 20)
+        instruments = [struct.unpack("<HH", g)[1] for gens, _ in _zones(hydra, "phdr", index)
+                       for g in gens if struct.unpack("<HH", g)[0] == INSTRUMENT]
+        if bank_number or not instruments:
+            continue
+        for gens, _ in _zones(hydra, "inst", instruments[0]):
+            ops = [struct.unpack("<Hh", g) for g in gens]
+            free = [k for k, (oper, _) in enumerate(ops[:-1]) if oper not in (43, 44)]
+            if ops and ops[-1][0] == SAMPLE_ID and len(free) >= 2 and SHDR.unpack(
+                    hydra["shdr"][ops[-1][1]])[1] > 40000:
+                at = next(i for i in range(len(hydra["igen"])) if hydra["igen"][i:i + len(gens)] == gens)
+                for k, (oper, amount) in zip(free, ((0, fine), (4, coarse)), strict=False):
+                    struct.pack_into("<Hh", data, igen_at + 4 * (at + k), oper, amount)
+                return bytes(data), program
+    raise AssertionError("no zone to move")
+
+
+@pytest.mark.parametrize(("fine", "coarse"), [(-200, -1), (-200, 0), (0, -1), (150, 1)])
+def test_a_sample_start_moved_by_fine_and_coarse_offsets_together_is_copied(bank: bytes, fine: int,
+                                                                              coarse: int) -> None:
+    moved, program = with_start_offsets(bank, fine, coarse)
+    midi = block_midi([Note(0.0, 1.0, pitch, 100) for pitch in (36, 60, 84)], {"melody": program},
+                      120.0, 0.0, 4.0)
+    cut = subset(moved, presets_played(midi) or frozenset())
+    assert cut is not None
+    assert render_wave_from(cut, midi) == render_wave_from(moved, midi)
