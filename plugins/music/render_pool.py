@@ -11,9 +11,11 @@ adds blocks in order, so where a block was rendered never changes the output.
 
 The processes start when the pool is made (the first piece), while its first bars are
 composed. A process that dies, or answers nothing within ``RENDER_TIMEOUT_SECONDS``, is
-killed and replaced, and its block renders again in the thread that wants it. If processes
-cannot start at all (a sandbox, a missing library), the pool says why once and renders in
-the server's threads from then on.
+killed and replaced, and its block renders again in a fresh process; a block that two
+processes die on fails its request with a ValueError naming the bank (rendered in the
+server's own thread, a native crash would end the server). If processes cannot start at all
+(a sandbox, a missing library), the pool says why once and renders in the server's threads
+from then on.
 
 ``MUSEFORGE_RENDER_PROCESSES``: the number of worker processes (default: 2, at most the CPU
 count); 0 renders every block in the caller's thread.
@@ -192,21 +194,30 @@ class RenderPool:
         return worker
 
     def _render(self, path: str, mtime_ns: int, midi: bytes) -> bytes:
-        try:
-            worker = self._idle.get_nowait()
-        except queue.Empty:
-            worker = self._start()
-        try:
-            data = worker.render(path, mtime_ns, midi)
-        except WorkerLost as error:
-            self._retire(worker, error)
-            raise
-        except ValueError:
-            self._idle.put(worker)  # the bank, not the worker: it stays
-            raise
-        self._failures = 0
-        self._idle.put(worker)
-        return data
+        for attempt in range(2):
+            try:
+                worker = self._idle.get_nowait()
+            except queue.Empty:
+                worker = self._start()
+            try:
+                data = worker.render(path, mtime_ns, midi)
+            except WorkerLost as error:
+                self._retire(worker, error)
+                if not worker.answered:
+                    raise  # processes do not start here: the block renders in the asking thread
+                if attempt:
+                    # Lost twice on this block: the renderer crashes on it. Rendering it in the server's
+                    # own thread would take the server down with it.
+                    raise ValueError(f"SoundFont {Path(path).stem} could not be played: the renderer "
+                                     f"stopped on this block in two processes ({error})") from error
+                continue  # once more in a fresh process: this one may have been killed, not crashed
+            except ValueError:
+                self._idle.put(worker)  # the bank, not the worker: it stays
+                raise
+            self._failures = 0
+            self._idle.put(worker)
+            return data
+        raise AssertionError("unreachable")
 
     def _retire(self, worker: _Worker, error: WorkerLost) -> None:
         with self._lock:

@@ -12,6 +12,7 @@ import pytest
 
 from museforge.plugins.music import performer as performer_module
 from museforge.plugins.music import render_pool as render_pool_module
+from museforge.plugins.music import soundfont_subset
 from museforge.plugins.music.general_midi import resolve_program
 from museforge.plugins.music.limiter import CEILING, KNEE, apply_gain
 from museforge.plugins.music.midi_file import block_midi
@@ -165,6 +166,28 @@ def test_render_processes_give_the_bytes_the_calling_thread_gives(font: SoundFon
     finally:
         pool.shutdown()
     assert not pool.pids()
+
+
+def test_a_block_the_renderer_crashes_on_fails_its_request_not_the_server(font: SoundFont,
+                                                                         tmp_path: Path) -> None:
+    """A bank of no preset makes the renderer crash (a segfault, not a panic). Two processes die on
+    the block and the request gets a ValueError; rendered again in this process, as a lost block
+    once was, it would have ended the test run (and a server) there."""
+    parsed = soundfont_subset._parse(font.data())
+    assert parsed is not None
+    empty = tmp_path / "Empty.sf2"
+    empty.write_bytes(soundfont_subset._build(parsed, []))
+    bank = SoundFont("Empty", empty, "unknown", "")
+    pool = RenderPool(1)
+    try:
+        midi = block_midi([Note(0.0, 1.0, 60)], {"melody": 0}, 120.0, 0.0, 2.0)
+        with pytest.raises(ValueError, match="Empty could not be played: the renderer stopped on this block "
+                                             "in two processes"):
+            pool.submit(bank, midi).result()
+        assert pool.workers == 1 and len(pool.pids()) <= 1  # still rendering in processes
+        assert len(wav_audio(pool.submit(font, midi).result())) > 0  # and a good bank still plays
+    finally:
+        pool.shutdown()
 
 
 def test_a_bank_the_render_process_cannot_play_is_a_value_error(font: SoundFont, tmp_path: Path) -> None:
