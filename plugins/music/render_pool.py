@@ -80,13 +80,13 @@ class _Worker:
             self.errors.close()
             raise WorkerLost(f"could not start: {error}") from error
 
-    def render(self, path: str, mtime_ns: int, midi: bytes) -> bytes:
+    def render(self, path: str, mtime_ns: int, midi: bytes, whole: bool = False) -> bytes:
         assert self.process.stdin is not None
         try:
             if not self.answered:
                 self._receive(1)  # the ready byte
                 self.answered = True
-            header = json.dumps({"path": path, "mtime_ns": mtime_ns}).encode()
+            header = json.dumps({"path": path, "mtime_ns": mtime_ns, "whole": whole}).encode()
             render_worker.write_frame(self.process.stdin, header)
             render_worker.write_frame(self.process.stdin, midi)
             self.process.stdin.flush()
@@ -141,7 +141,7 @@ class _Worker:
 class Rendering:
     """One block's render: in a worker (``future``) or, when asked for, in the asking thread."""
 
-    def __init__(self, future: Future[bytes] | None, args: tuple[str, int, bytes]) -> None:
+    def __init__(self, future: Future[bytes] | None, args: tuple[str, int, bytes, bool]) -> None:
         self._future, self._args = future, args
 
     def done(self) -> bool:
@@ -180,9 +180,10 @@ class RenderPool:
                 self._give_up(error)
                 break
 
-    def submit(self, font: SoundFont, midi: bytes) -> Rendering:
-        """``midi`` played through ``font``: WAV bytes to come."""
-        args = (str(font.path), font.path.stat().st_mtime_ns, midi)
+    def submit(self, font: SoundFont, midi: bytes, whole: bool = False) -> Rendering:
+        """``midi`` played through ``font`` (``whole``: every preset parsed, not a subset): WAV bytes
+        to come."""
+        args = (str(font.path), font.path.stat().st_mtime_ns, midi, whole)
         if self._threads is None or self.workers == 0:
             return Rendering(None, args)
         return Rendering(self._threads.submit(self._render, *args), args)
@@ -193,14 +194,11 @@ class RenderPool:
             self._live.append(worker)
         return worker
 
-    def _render(self, path: str, mtime_ns: int, midi: bytes) -> bytes:
+    def _render(self, path: str, mtime_ns: int, midi: bytes, whole: bool = False) -> bytes:
         for attempt in range(2):
+            worker = self._start() if attempt else self._idle_worker()  # a retry: a new process
             try:
-                worker = self._idle.get_nowait()
-            except queue.Empty:
-                worker = self._start()
-            try:
-                data = worker.render(path, mtime_ns, midi)
+                data = worker.render(path, mtime_ns, midi, whole)
             except WorkerLost as error:
                 self._retire(worker, error)
                 if not worker.answered:
@@ -218,6 +216,17 @@ class RenderPool:
             self._idle.put(worker)
             return data
         raise AssertionError("unreachable")
+
+    def _idle_worker(self) -> _Worker:
+        """A waiting process that is still alive (one killed while idle is retired), else a new one."""
+        while True:
+            try:
+                worker = self._idle.get_nowait()
+            except queue.Empty:
+                return self._start()
+            if worker.process.poll() is None:
+                return worker
+            self._retire(worker, WorkerLost(f"exited while idle, with code {worker.process.poll()}"))
 
     def _retire(self, worker: _Worker, error: WorkerLost) -> None:
         with self._lock:

@@ -63,9 +63,13 @@ def _read(path: Path, mtime_ns: int) -> bytes:
     """The bank's bytes, read once per file version (the renderer wants them whole every call)."""
     del mtime_ns  # part of the cache key only: an edited file is read again
     data = path.read_bytes()
-    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"sfbk":
-        raise ValueError(f"{path.name} is not a SoundFont 2 file (no RIFF 'sfbk' header)")
+    _check_header(path, data[:12])
     return data
+
+
+def _check_header(path: Path, head: bytes) -> None:
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"sfbk":
+        raise ValueError(f"{path.name} is not a SoundFont 2 file (no RIFF 'sfbk' header)")
 
 
 def _described(name: str, path: Path) -> SoundFont:
@@ -163,5 +167,12 @@ def _plays(font: SoundFont, mtime_ns: int) -> None:
     from .score import Note
 
     del mtime_ns  # part of the cache key only
-    # Through the whole bank: a broken preset anywhere in it makes the renderer's parse panic.
-    render_midi(font, block_midi([Note(0.0, 0.25, 60)], {"melody": 0}, 120.0, 0.0, 0.5), whole=True)
+    from .render_pool import shared_pool
+
+    # Through the whole bank: a broken preset anywhere in it makes the renderer's parse panic. In a
+    # render process when there are any: a bank that crashes the renderer outright ends that
+    # process (twice, then a ValueError), not the server.
+    with font.path.open("rb") as file:
+        _check_header(font.path, file.read(12))
+    midi = block_midi([Note(0.0, 0.25, 60)], {"melody": 0}, 120.0, 0.0, 0.5)
+    wav_audio(shared_pool().submit(font, midi, whole=True).result())

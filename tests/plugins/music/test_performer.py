@@ -95,7 +95,7 @@ def test_streamed_takes_equal_the_one_shot_performance(font: SoundFont) -> None:
 class _Unfinished(Rendering):
     """An in-thread render that reports itself done only once its audio was asked for."""
 
-    def __init__(self, args: tuple[str, int, bytes]) -> None:
+    def __init__(self, args: tuple[str, int, bytes, bool]) -> None:
         super().__init__(None, args)
         self.asked = False
 
@@ -114,8 +114,8 @@ class _SlowPool(RenderPool):
     def __init__(self) -> None:
         super().__init__(0)
 
-    def submit(self, font: SoundFont, midi: bytes) -> Rendering:
-        return _Unfinished((str(font.path), font.path.stat().st_mtime_ns, midi))
+    def submit(self, font: SoundFont, midi: bytes, whole: bool = False) -> Rendering:
+        return _Unfinished((str(font.path), font.path.stat().st_mtime_ns, midi, whole))
 
 
 def test_the_end_is_handed_out_block_by_block_as_renders_complete(font: SoundFont) -> None:
@@ -297,9 +297,9 @@ def test_blocks_are_rendered_in_few_calls(font: SoundFont) -> None:
     class Counted(RenderPool):
         calls = 0
 
-        def submit(self, bank: SoundFont, midi: bytes) -> Rendering:
+        def submit(self, bank: SoundFont, midi: bytes, whole: bool = False) -> Rendering:
             Counted.calls += 1
-            return super().submit(bank, midi)
+            return super().submit(bank, midi, whole)
 
     perform(song(bars=16), font, pool=Counted(0))  # 30 s
     assert Counted.calls <= 30 / performer_module.BLOCK_SECONDS + 1

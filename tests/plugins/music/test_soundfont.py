@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from museforge.plugins.music import soundfont
+from museforge.plugins.music import render_pool, soundfont, soundfont_subset
 from museforge.plugins.music.general_midi import PROGRAM_NAMES, program_name, resolve_program
 from museforge.plugins.music.midi_file import block_midi
 from museforge.plugins.music.score import Note
@@ -92,3 +92,21 @@ def test_the_general_midi_names_are_the_sound_set() -> None:
     assert len(set(PROGRAM_NAMES)) == 128
     assert (program_name(0), program_name(40), program_name(73), program_name(127)) == (
         "Acoustic Grand Piano", "Violin", "Flute", "Gunshot")
+
+
+def test_a_bank_that_crashes_the_renderer_is_refused_and_the_server_stays(bank_folder: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch
+                                                                          ) -> None:
+    """A bank of no preset makes the renderer segfault: checked in a render process, the bank is
+    refused by name; checked in this process, as it once was, it would end the test run."""
+    parsed = soundfont_subset._parse(soundfont.default_soundfont().data())
+    assert parsed is not None
+    (bank_folder / "Hollow.sf2").write_bytes(soundfont_subset._build(parsed, []))
+    pool = render_pool.RenderPool(1)
+    monkeypatch.setattr(render_pool, "_shared", pool)
+    try:
+        with pytest.raises(ValueError, match="SoundFont Hollow could not be played"):
+            soundfont.find_soundfont("Hollow")
+        assert soundfont.find_soundfont("default").name == "TimGM6mb"
+    finally:
+        pool.shutdown()
