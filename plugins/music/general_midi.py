@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["DRUMS", "DRUM_CHANNEL", "PROGRAM_NAMES", "SHORT_NAMES", "program_name", "resolve_program"]
+__all__ = ["DRUMS", "DRUM_BANK", "DRUM_CHANNEL", "PROGRAM_NAMES", "SHORT_NAMES", "program_name",
+           "resolve_program"]
 
 PROGRAM_NAMES = (
     "Acoustic Grand Piano", "Bright Acoustic Piano", "Electric Grand Piano", "Honky-tonk Piano",
@@ -53,6 +54,7 @@ SHORT_NAMES = {
 }
 
 DRUM_CHANNEL = 9  # MIDI channel 10: the GM percussion kit, keys are drums rather than pitches
+DRUM_BANK = 128  # the bank a SoundFont synthesizer plays the drum channel from
 DRUMS = {"low floor tom": 41, "low tom": 45, "side stick": 37, "tambourine": 54}
 
 

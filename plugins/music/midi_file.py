@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 
 from museforge import provenance_json
 
-from .general_midi import DRUM_CHANNEL
+from .general_midi import DRUM_BANK, DRUM_CHANNEL
 from .score import VOICES, Note, Piece
 
 TICKS_PER_QUARTER = 480
@@ -138,8 +138,9 @@ def read_vlq(data: bytes, pos: int) -> tuple[int, int]:
             return value, pos
 
 
-def meta_events(body: bytes) -> Iterator[tuple[int, bytes]]:
-    """(type, data) of every meta event in a track body, stepping over the other events."""
+def track_events(body: bytes) -> Iterator[tuple[int, int, bytes]]:
+    """(status, meta type or -1, data) of every event in a track body, in order; running status
+    resolved. A channel event's data is its one or two data bytes."""
     pos, status = 0, 0
     while pos < len(body):
         _, pos = read_vlq(body, pos)
@@ -149,24 +150,62 @@ def meta_events(body: bytes) -> Iterator[tuple[int, bytes]]:
         if status in (0xFF, 0xF0, 0xF7):
             kind = body[pos] if status == 0xFF else -1
             length, pos = read_vlq(body, pos + 1 if status == 0xFF else pos)
-            if status == 0xFF:
-                yield kind, body[pos:pos + length]
+            yield status, kind, body[pos:pos + length]
             pos += length
         else:
-            pos += 1 if status & 0xF0 in (0xC0, 0xD0) else 2
+            size = 1 if status & 0xF0 in (0xC0, 0xD0) else 2
+            yield status, -1, body[pos:pos + size]
+            pos += size
 
 
-def read_midi_provenance(data: bytes) -> dict[str, str]:
-    """The provenance a museforge MIDI file carries in a text event (empty when it has none)."""
-    if data[:4] != b"MThd":
+def meta_events(body: bytes) -> Iterator[tuple[int, bytes]]:
+    """(type, data) of every meta event in a track body, stepping over the other events."""
+    return ((kind, data) for status, kind, data in track_events(body) if status == 0xFF)
+
+
+def track_bodies(data: bytes) -> Iterator[bytes]:
+    """The body of every MTrk chunk of a Standard MIDI File."""
+    if data[:4] != b"MThd" or len(data) < 8:
         raise ValueError("not a Standard MIDI File (no MThd header)")
     pos = 8 + struct.unpack(">I", data[4:8])[0]
     while pos + 8 <= len(data):
         kind, length = data[pos:pos + 4], struct.unpack(">I", data[pos + 4:pos + 8])[0]
-        body = data[pos + 8:pos + 8 + length]
+        if kind == b"MTrk":
+            yield data[pos + 8:pos + 8 + length]
         pos += 8 + length
-        if kind != b"MTrk":
-            continue
+
+
+def presets_played(midi: bytes) -> frozenset[tuple[int, int]] | None:
+    """(bank, program) of every preset the file's notes may sound through: each program set on a
+    channel that plays, and program 0 where a note may come before one is set in its track (a
+    superset, never less); None when it selects banks or cannot be read."""
+    programs: list[set[int]] = [set() for _ in range(16)]
+    plays = [False] * 16
+    try:
+        for body in track_bodies(midi):
+            set_here = [False] * 16
+            for status, _, data in track_events(body):
+                kind, channel = status & 0xF0, status & 0x0F
+                if status >= 0xF0:
+                    continue
+                if kind == 0xC0:
+                    programs[channel].add(data[0])
+                    set_here[channel] = True
+                elif kind == 0xB0 and data[0] in (0, 32):
+                    return None  # a bank select: leave the choice of preset to the synthesizer
+                elif kind == 0x90 and data[1]:
+                    plays[channel] = True
+                    if not set_here[channel]:
+                        programs[channel].add(0)  # what the channel plays before a program change
+    except (IndexError, ValueError, struct.error):
+        return None
+    return frozenset((DRUM_BANK if channel == DRUM_CHANNEL else 0, program)
+                     for channel in range(16) if plays[channel] for program in programs[channel] or {0})
+
+
+def read_midi_provenance(data: bytes) -> dict[str, str]:
+    """The provenance a museforge MIDI file carries in a text event (empty when it has none)."""
+    for body in track_bodies(data):
         for meta_type, payload in meta_events(body):
             if meta_type == 0x01 and payload.startswith(b"{"):
                 try:

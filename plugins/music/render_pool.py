@@ -38,6 +38,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from . import render_worker
+from .midi_file import presets_played
 from .soundfont import SoundFont, render_wav
 
 ENV = "MUSEFORGE_RENDER_PROCESSES"
@@ -86,7 +87,9 @@ class _Worker:
             if not self.answered:
                 self._receive(1)  # the ready byte
                 self.answered = True
-            header = json.dumps({"path": path, "mtime_ns": mtime_ns, "whole": whole}).encode()
+            presets = None if whole else presets_played(midi)  # read here: the worker is stdlib only
+            header = json.dumps({"path": path, "mtime_ns": mtime_ns,
+                                 "presets": None if presets is None else sorted(presets)}).encode()
             render_worker.write_frame(self.process.stdin, header)
             render_worker.write_frame(self.process.stdin, midi)
             self.process.stdin.flush()

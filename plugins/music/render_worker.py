@@ -6,8 +6,8 @@ from this folder): about 36 MB with TimGM6mb loaded, where a process importing m
 hold 140. Stdlib only here, on purpose.
 
 Once midirenderer is imported the worker writes one byte (1): it is ready. Each request is
-a 4-byte big-endian length and a UTF-8 JSON header ``{"path", "mtime_ns", "whole"}`` (``whole``:
-through the whole bank, not a subset),
+a 4-byte big-endian length and a UTF-8 JSON header ``{"path", "mtime_ns", "presets"}`` (the
+[bank, program] pairs the block plays, or null: through the whole bank),
 then a 4-byte length and the MIDI file. Each answer is one status byte (0: WAV follows, 1: an
 error message follows), a 4-byte length and the payload. The bank last used is kept in
 memory, with subsets of it by the presets a block plays (see :mod:`soundfont_subset`). End of
@@ -75,7 +75,9 @@ def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
             if key != bank_key:
                 with open(key[0], "rb") as file:
                     bank, bank_key = file.read(), key
-            played = bank if wanted.get("whole") else subsets.bank_for(bank_key, bank, midi)
+            presets = wanted.get("presets")
+            played = subsets.bank_for(bank_key, bank, None if presets is None else
+                                      frozenset((int(b), int(p)) for b, p in presets))
             wav, status = render_wave_from(played, midi), 0
         except BaseException as error:  # a Rust panic is a BaseException: report it, stay up
             if isinstance(error, (KeyboardInterrupt, SystemExit)):

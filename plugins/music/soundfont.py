@@ -136,8 +136,11 @@ def render_wav(path: str, mtime_ns: int, midi: bytes, whole: bool = False) -> by
     from midirenderer import render_wave_from
 
     try:
+        from .midi_file import presets_played
+
         bank = _read(Path(path), mtime_ns)
-        return render_wave_from(bank if whole else _SUBSETS.bank_for((path, mtime_ns), bank, midi), midi)
+        presets = None if whole else presets_played(midi)
+        return render_wave_from(_SUBSETS.bank_for((path, mtime_ns), bank, presets), midi)
     except BaseException as exc:
         # A malformed bank makes the Rust renderer panic, which PyO3 raises as PanicException, a
         # BaseException: turned into the ValueError a bad parameter gives, not a crashed request.

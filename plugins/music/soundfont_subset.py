@@ -2,8 +2,8 @@
 
 midirenderer parses the whole bank on every call (2.7 ms for TimGM6mb's 6 MB, about 0.1 s
 for FluidR3_GM's 142 MB), and a piece renders in many small blocks that all play the same
-few presets. So each block renders through a subset: those presets (with the ones the
-synthesizer falls back to), the instruments and samples they use, and nothing else. Sample
+few presets. So each block renders through a subset: those presets (``midi_file.presets_played``
+reads them off the block), the instruments and samples they use, and nothing else. Sample
 points are copied exactly, with everything a zone can reach around them, and every index and
 offset is renumbered, so a block sounds bit for bit as it does through the whole bank (tested).
 
@@ -18,10 +18,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-__all__ = ["Subsets", "presets_played", "subset"]
+__all__ = ["Subsets", "subset"]
 
-DRUM_CHANNEL = 9
-DRUM_BANK = 128
 PAD_POINTS = 46  # zero points the SF2 spec puts after every sample; interpolation may read them
 INSTRUMENT, SAMPLE_ID = 41, 53  # generator operators that refer to an instrument, a sample
 # Address-offset generators (fine in points, coarse in 32,768 points): how far a zone may move
@@ -32,64 +30,6 @@ RECORD = {"phdr": 38, "pbag": 4, "pmod": 10, "pgen": 4, "inst": 22, "ibag": 4, "
 SHDR = struct.Struct("<20sIIIIIBbHH")
 STEREO = 0x2 | 0x4 | 0x8  # right, left, linked: the sample link names its partner
 COMPRESSED = 0x10  # SF3: the sample is Ogg Vorbis, not points
-
-
-def presets_played(midi: bytes) -> frozenset[tuple[int, int]] | None:
-    """(bank, program) of every preset the file's notes may sound through: each program set on a
-    channel that plays, and program 0 where a note may come before one is set (a superset, never
-    less); None when it selects banks or cannot be read (then it is not subset)."""
-    if midi[:4] != b"MThd" or len(midi) < 8:
-        return None
-    programs: list[set[int]] = [set() for _ in range(16)]
-    plays = [False] * 16
-    pos = 8 + struct.unpack(">I", midi[4:8])[0]
-    try:
-        while pos + 8 <= len(midi):
-            size = struct.unpack(">I", midi[pos + 4:pos + 8])[0]
-            track = midi[pos + 8:pos + 8 + size]
-            if midi[pos:pos + 4] == b"MTrk" and not _read_track(track, programs, plays):
-                return None
-            pos += 8 + size
-    except (IndexError, struct.error):
-        return None
-    return frozenset((DRUM_BANK if channel == DRUM_CHANNEL else 0, program)
-                     for channel in range(16) if plays[channel]
-                     for program in programs[channel] or {0})
-
-
-def _read_track(body: bytes, programs: list[set[int]], plays: list[bool]) -> bool:
-    """Add the programs this track sets and the channels it plays; False at a bank select."""
-    set_here = [False] * 16
-    pos, status = 0, 0
-    while pos < len(body):
-        while body[pos] & 0x80:  # the delta time's variable-length bytes
-            pos += 1
-        pos += 1
-        if body[pos] & 0x80:
-            status = body[pos]
-            pos += 1
-        kind, channel = status & 0xF0, status & 0x0F
-        if status in (0xFF, 0xF0, 0xF7):
-            pos += status == 0xFF  # the meta event's type
-            length = 0
-            while True:
-                length = (length << 7) | (body[pos] & 0x7F)
-                pos += 1
-                if not body[pos - 1] & 0x80:
-                    break
-            pos += length
-            continue
-        if kind == 0xC0:
-            programs[channel].add(body[pos])
-            set_here[channel] = True
-        elif kind == 0xB0 and body[pos] in (0, 32):
-            return False  # a bank select: leave the choice of preset to the synthesizer
-        elif kind == 0x90 and body[pos + 1]:
-            plays[channel] = True
-            if not set_here[channel]:
-                programs[channel].add(0)  # what the channel plays before any program change here
-        pos += 1 if kind in (0xC0, 0xD0) else 2
-    return True
 
 
 @dataclass
@@ -207,7 +147,7 @@ class _Builder:
     def sample(self, old: int) -> int:
         if old not in self.samples:
             self.samples[old] = len(self.samples)
-            kind, link = SHDR.unpack(self.hydra["shdr"][old])[9], SHDR.unpack(self.hydra["shdr"][old])[8]
+            link, kind = SHDR.unpack(self.hydra["shdr"][old])[8:]
             if kind & STEREO and link < len(self.hydra["shdr"]) - 1:
                 self.sample(link)  # a stereo pair stays a pair
         return self.samples[old]
@@ -282,10 +222,9 @@ class Subsets:
         self._made: OrderedDict[frozenset[tuple[int, int]], bytes | None] = OrderedDict()
         self._lock = threading.Lock()
 
-    def bank_for(self, key: object, bank: bytes, midi: bytes) -> bytes:
-        """What to render ``midi`` through: the subset of ``bank`` (known by ``key``) for the presets
-        it plays, else the whole bank."""
-        presets = presets_played(midi)
+    def bank_for(self, key: object, bank: bytes, presets: frozenset[tuple[int, int]] | None) -> bytes:
+        """What to render through: the subset of ``bank`` (known by ``key``) holding ``presets``, the
+        (bank, program) pairs a block plays (``midi_file.presets_played``), else the whole bank."""
         if presets is None:
             return bank
         with self._lock:

@@ -10,7 +10,7 @@ from midirenderer import render_wave_from
 
 from museforge.plugins.music.arrangement import STYLE_PARTS
 from museforge.plugins.music.general_midi import resolve_program
-from museforge.plugins.music.midi_file import block_midi, midi_file, track
+from museforge.plugins.music.midi_file import block_midi, midi_file, presets_played, track
 from museforge.plugins.music.score import Note
 from museforge.plugins.music.soundfont import default_soundfont
 from museforge.plugins.music.soundfont_subset import (
@@ -20,7 +20,6 @@ from museforge.plugins.music.soundfont_subset import (
     Subsets,
     _parse,
     _zones,
-    presets_played,
     subset,
 )
 
@@ -101,22 +100,24 @@ def test_a_preset_the_bank_lacks_or_a_compressed_bank_is_not_cut(bank: bytes) ->
 def test_subsets_are_kept_within_their_budget_and_a_bad_bank_is_passed_through(bank: bytes) -> None:
     subsets = Subsets(budget=1 << 20)  # less than the bank: the bank's own size is the budget then
     blocks = [band_block({"melody": program, "percussion": 0}) for program in (0, 24, 40, 73, 19, 52)]
-    first = subsets.bank_for("timgm6mb", bank, blocks[0])
-    assert len(first) < len(bank) and subsets.bank_for("timgm6mb", bank, blocks[0]) is first  # kept
+    played = presets_played(blocks[0])
+    first = subsets.bank_for("timgm6mb", bank, played)
+    assert len(first) < len(bank) and subsets.bank_for("timgm6mb", bank, played) is first  # kept
     for midi in blocks[1:]:
-        subsets.bank_for("timgm6mb", bank, midi)
+        subsets.bank_for("timgm6mb", bank, presets_played(midi))
     kept = list(subsets._made.values())
     assert 1 < len(kept) < len(blocks)  # the kit makes each about 2 MB: the oldest went
     assert sum(len(made or b"") for made in kept) <= len(bank)
     assert presets_played(blocks[-1]) in subsets._made  # the newest stays
     broken = b"RIFF" + bytes(8) + bytes(100)
-    assert subsets.bank_for("broken", broken, blocks[0]) is broken  # the renderer says what is wrong
+    assert subsets.bank_for("broken", broken, played) is broken  # the renderer says what is wrong
 
 
 def test_a_block_with_no_sounding_note_plays_through_the_whole_bank(bank: bytes) -> None:
     silent = channel_file(b"\xC2\x28", b"\x92\x40\x00")  # a program, and a note-on at velocity 0
     assert presets_played(silent) == frozenset() and subset(bank, frozenset()) is None
-    assert Subsets().bank_for("timgm6mb", bank, silent) is bank  # a bank of no preset crashes the renderer
+    # A bank of no preset crashes the renderer: the whole bank plays instead.
+    assert Subsets().bank_for("timgm6mb", bank, presets_played(silent)) is bank
     assert len(render_wave_from(bank, silent)) > 44
     assert presets_played(b"MThd\x00\x00") is None  # cut short
 
