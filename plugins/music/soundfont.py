@@ -170,12 +170,19 @@ def _plays(font: SoundFont, mtime_ns: int) -> None:
     from .score import Note
 
     del mtime_ns  # part of the cache key only
-    from .render_pool import shared_pool
+    from .render_pool import RenderPool, shared_pool
 
     # Through the whole bank: a broken preset anywhere in it makes the renderer's parse panic. In a
-    # render process when there are any: a bank that crashes the renderer outright ends that
-    # process (twice, then a ValueError), not the server.
+    # render process: a bank that crashes the renderer outright ends that process (twice, then a
+    # ValueError), not the server. With no render processes (MUSEFORGE_RENDER_PROCESSES=0) one is
+    # started for the check alone, once per bank version, so such a bank is refused there too.
     with font.path.open("rb") as file:
         _check_header(font.path, file.read(12))
     midi = block_midi([Note(0.0, 0.25, 60)], {"melody": 0}, 120.0, 0.0, 0.5)
-    wav_audio(shared_pool().submit(font, midi, whole=True).result())
+    shared = shared_pool()
+    checker = shared if shared.workers else RenderPool(1)
+    try:
+        wav_audio(checker.submit(font, midi, whole=True).result())
+    finally:
+        if checker is not shared:
+            checker.shutdown()

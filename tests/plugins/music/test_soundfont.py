@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 from pathlib import Path
@@ -94,19 +95,39 @@ def test_the_general_midi_names_are_the_sound_set() -> None:
         "Acoustic Grand Piano", "Violin", "Flute", "Gunshot")
 
 
+@pytest.mark.parametrize("processes", [1, 0])
 def test_a_bank_that_crashes_the_renderer_is_refused_and_the_server_stays(bank_folder: Path,
-                                                                          monkeypatch: pytest.MonkeyPatch
-                                                                          ) -> None:
+                                                                          monkeypatch: pytest.MonkeyPatch,
+                                                                          processes: int) -> None:
     """A bank of no preset makes the renderer segfault: checked in a render process, the bank is
-    refused by name; checked in this process, as it once was, it would end the test run."""
+    refused by name; checked in this process, as it once was, it would end the test run. With no
+    render processes (``MUSEFORGE_RENDER_PROCESSES=0``) the check still runs in one of its own."""
     parsed = soundfont_subset._parse(soundfont.default_soundfont().data())
     assert parsed is not None
     (bank_folder / "Hollow.sf2").write_bytes(soundfont_subset._build(parsed, []))
-    pool = render_pool.RenderPool(1)
+    shutil.copyfile(soundfont.default_soundfont().path, bank_folder / "Sound.sf2")
+    pool = render_pool.RenderPool(processes)
     monkeypatch.setattr(render_pool, "_shared", pool)
+    before = _children()
     try:
         with pytest.raises(ValueError, match="SoundFont Hollow could not be played"):
             soundfont.find_soundfont("Hollow")
         assert soundfont.find_soundfont("default").name == "TimGM6mb"
+        assert soundfont.find_soundfont("Sound").path == bank_folder / "Sound.sf2"  # a sound bank passes
+        if not processes:
+            assert _children() == before  # the check's own processes are gone again
     finally:
         pool.shutdown()
+
+
+def _children() -> set[int]:
+    """Live child processes of this one."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid() and fields[0] != "Z":
+            found.add(int(stat.parent.name))
+    return found
