@@ -159,7 +159,8 @@ class Request(Replies):
             raise HttpError(405, grpc.StatusCode.UNIMPLEMENTED, f"{self.verb} is not allowed on {self.path}; "
                             f"use {allowed}", headers={"Allow": allowed})
         raise HttpError(404, grpc.StatusCode.NOT_FOUND,
-                        f"no route {self.verb} {self.path}; the routes are listed at /openapi.json")
+                        f"no route {self.verb} {self.path}; the /v1 routes are listed at /openapi.json, "
+                        "the /v2 ones in docs/http.md")
 
     async def request_message(self, route: Route, variables: dict[str, str],
                               query: dict[str, list[str]]) -> Message:

@@ -35,8 +35,8 @@ REQUEST_FLAG = "binary_data_output"
 def header_length(value: str, body_length: int) -> int:
     """The JSON header's length from the request header: a number within the body."""
     # At most 20 digits: int() of thousands of digits is refused by Python itself.
-    if not (value.isascii() and value.isdigit() and len(value) <= 20) or int(value) > body_length:
-        raise bad_request(HEADER, f"must be the length in bytes of the body's JSON header, at most the "
+    if not (value.isascii() and value.isdigit() and len(value) <= 20) or not 0 < int(value) <= body_length:
+        raise bad_request(HEADER, f"must be the length in bytes of the body's JSON header, 1 to the "
                                   f"body's {body_length} bytes; got {value[:24]!r}")
     return int(value)
 

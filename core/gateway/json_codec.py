@@ -105,11 +105,47 @@ def load_json(raw: bytes | bytearray) -> Any:
     if not raw.strip():
         return None
     try:
-        return json.loads(raw)
+        document = json.loads(raw)
     except (UnicodeDecodeError, ValueError) as exc:
         raise bad_request("body", f"not valid JSON ({exc})") from exc
     except RecursionError as exc:
         raise bad_request("body", "nested too deeply") from exc
+    if _MAYBE_SURROGATE.search(raw):  # rare: only then is every string looked at
+        where = _surrogate_at(document)
+        if where is not None:
+            raise bad_request(where, "holds a lone UTF-16 surrogate (U+D800 to U+DFFF), which is not text")
+    return document
+
+
+# json.loads turns a lone surrogate, escaped ("\ud800") or as raw bytes, into a str that no
+# UTF-8 encoder (protobuf's included) takes; what may be one is found in the raw body first.
+_MAYBE_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+
+
+def _surrogate_at(document: Any) -> str | None:
+    """The field path (``inputs[0].name``) of the first string or key holding a lone surrogate."""
+    stack: list[tuple[str, Any]] = [("", document)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if not _is_text(value):
+                return path or "body"
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if not _is_text(key):
+                    return path or "body"
+                stack.append((f"{path}.{key}" if path else key, item))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
+    return None
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def parse_body(raw: bytes | bytearray, request: Message) -> None:

@@ -21,7 +21,7 @@ from google.protobuf.message import Message
 
 from ..inference import grpc_service_pb2 as pb
 from ..server.oip_datatypes import OIP_DATATYPES, TensorError, numpy_dtype
-from ..server.oip_decode import decode_raw, decode_typed
+from ..server.oip_decode import EMPTY_OR_NEGATIVE, decode_raw, decode_typed
 from ..server.oip_encode import encode_raw
 from .binary_tensors import (
     NO_TAIL,
@@ -42,6 +42,7 @@ OIP = "/inference.GRPCInferenceService/"
 MAX_ELEMENTS = 64 * 1024 * 1024  # per tensor, as over gRPC
 INT64 = (-(1 << 63), (1 << 63) - 1)
 INFER = OIP + "ModelInfer"
+_NONE_WRONG = object()
 
 
 def elements(data: list[Any], datatype: str) -> np.ndarray:
@@ -52,14 +53,19 @@ def elements(data: list[Any], datatype: str) -> np.ndarray:
     """
     flat = np.asarray(data, dtype=object).ravel()
     if datatype == "BOOL":
-        wrong = next((v for v in flat if not isinstance(v, bool)), None)
+        wrong = next((v for v in flat if not isinstance(v, bool)), _NONE_WRONG)
     elif datatype == "BYTES":
-        wrong = next((v for v in flat if not isinstance(v, str)), None)
+        wrong = next((v for v in flat if not isinstance(v, str)), _NONE_WRONG)
     elif datatype.startswith(("INT", "UINT")):
-        wrong = next((v for v in flat if isinstance(v, bool) or not isinstance(v, int)), None)
+        limits = np.iinfo(numpy_dtype(datatype))
+        low, high = int(limits.min), int(limits.max)
+        wrong = next((v for v in flat if isinstance(v, bool) or not isinstance(v, int)
+                      or not low <= v <= high), _NONE_WRONG)
+        if isinstance(wrong, int) and not isinstance(wrong, bool):
+            raise ValueError(f"{datatype} data cannot hold {str(wrong)[:40]}: its range is {low} to {high}")
     else:
-        wrong = next((v for v in flat if isinstance(v, bool) or not isinstance(v, (int, float))), None)
-    if wrong is not None:
+        wrong = next((v for v in flat if isinstance(v, bool) or not isinstance(v, (int, float))), _NONE_WRONG)
+    if wrong is not _NONE_WRONG:  # null is wrong too: a sentinel, not None, marks "nothing wrong"
         raise ValueError(f"{datatype} data cannot hold {json.dumps(wrong)[:40]}")
     if datatype == "BYTES":
         return np.array([v.encode() for v in flat], dtype=object)
@@ -120,9 +126,10 @@ def input_tensor(document: Any, index: int, tail: Tail = NO_TAIL
         raise bad_request(f"{where}.name", "a non-empty string is required")
     if datatype not in OIP_DATATYPES:
         raise bad_request(f"{where}.datatype", f"one of {', '.join(sorted(OIP_DATATYPES))} is required")
-    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
-                                              for d in shape):
-        raise bad_request(f"{where}.shape", "a list of non-negative integers is required")
+    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
+        raise bad_request(f"{where}.shape", "a list of integers is required")
+    if any(d < 1 for d in shape):
+        raise bad_request(f"{where}.shape", EMPTY_OR_NEGATIVE.format(shape))
     if math.prod(shape) > MAX_ELEMENTS:
         raise bad_request(f"{where}.shape", f"over {MAX_ELEMENTS} elements")
     parameters = _object(entry.get("parameters", {}), f"{where}.parameters")
@@ -130,6 +137,9 @@ def input_tensor(document: Any, index: int, tail: Tail = NO_TAIL
         if data is not None:
             raise bad_request(f"{where}.data", f"input {name!r} has {SIZE}: its data is the binary part's")
         raw = tail.take(parameters[SIZE], where, name)
+        if datatype != "BYTES" and len(raw) != math.prod(shape) * _width(datatype):
+            raise bad_request(f"{where}.parameters.{SIZE}", f"input {name!r} has {len(raw)} bytes of binary "
+                              f"data; {datatype} shape {shape} needs {math.prod(shape) * _width(datatype)}")
         parameters = {k: v for k, v in parameters.items() if k != SIZE}  # the transport's, not the model's
     else:
         raw = json_data(data, datatype, shape, where)
@@ -137,6 +147,10 @@ def input_tensor(document: Any, index: int, tail: Tail = NO_TAIL
     for key, value in _parameters(parameters, f"{where}.parameters").items():
         tensor.parameters[key].CopyFrom(value)
     return tensor, raw
+
+
+def _width(datatype: str) -> int:
+    return 2 if datatype == "BF16" else numpy_dtype(datatype).itemsize
 
 
 def infer_request(variables: Mapping[str, str], document: Any) -> pb.ModelInferRequest:
@@ -154,8 +168,11 @@ def infer_from_body(variables: Mapping[str, str], raw: bytearray, header_length:
 def read_infer(variables: Mapping[str, str], document: Any, tail: Tail = NO_TAIL
                ) -> tuple[pb.ModelInferRequest, BinaryOutputs | None]:
     body = _object(document, "body")
+    identifier = body.get("id")
+    if identifier is not None and not isinstance(identifier, str):
+        raise bad_request("id", f"a string is required, got {type(identifier).__name__}")
     request = pb.ModelInferRequest(model_name=variables["name"], model_version=variables.get("version", ""),
-                                   id=str(body.get("id", "")))
+                                   id=identifier or "")
     inputs = body.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise bad_request("inputs", "a non-empty JSON array is required")
@@ -275,6 +292,15 @@ def model_config(reply: Message) -> tuple[int, dict[str, Any]]:
     return 200, _int64_as_numbers(reply.config, document)
 
 
+def model_statistics(reply: Message) -> tuple[int, dict[str, Any]]:
+    """Triton's HTTP statistics: the ModelStatistics answer with proto field names and 64-bit
+    counts as JSON numbers (what ``tritonclient.http``'s ``get_inference_statistics`` reads)."""
+    assert isinstance(reply, pb.ModelStatisticsResponse)
+    document = json_format.MessageToDict(reply, preserving_proto_field_name=True,
+                                         always_print_fields_with_no_presence=True)
+    return 200, _int64_as_numbers(reply, document)
+
+
 def readiness(field: str) -> Callable[[Message], tuple[int, dict[str, Any]]]:
     def render(reply: Message) -> tuple[int, dict[str, Any]]:
         value = bool(getattr(reply, field))
@@ -307,6 +333,10 @@ def _model_routes(suffix: str) -> tuple[Route, ...]:
             routes.append(Route("GET", base + suffix, OIP + "ModelReady", pb.ModelReadyRequest,
                                 pb.ModelReadyResponse, "Whether the model is ready (HTTP 503 if not).",
                                 build=by_name(pb.ModelReadyRequest), render=readiness("ready")))
+        elif suffix == "/stats":
+            routes.append(Route("GET", base + suffix, OIP + "ModelStatistics", pb.ModelStatisticsRequest,
+                                pb.ModelStatisticsResponse, "A model's inference statistics.",
+                                build=by_name(pb.ModelStatisticsRequest), render=model_statistics))
         elif suffix == "/config":
             routes.append(Route("GET", base + suffix, OIP + "ModelConfig", pb.ModelConfigRequest,
                                 pb.ModelConfigResponse, "A model's Triton configuration (JSON).",
@@ -326,6 +356,11 @@ OIP_ROUTES: tuple[Route, ...] = (
     Route("GET", "/v2", OIP + "ServerMetadata", pb.ServerMetadataRequest, pb.ServerMetadataResponse,
           "Server name, version and protocol extensions.", build=by_name(pb.ServerMetadataRequest),
           render=server_metadata),
+    # Before /v2/models/{name}, as Triton routes it: every model's statistics.
+    Route("GET", "/v2/models/stats", OIP + "ModelStatistics", pb.ModelStatisticsRequest,
+          pb.ModelStatisticsResponse, "Every model's inference statistics.",
+          build=by_name(pb.ModelStatisticsRequest), render=model_statistics),
+    *_model_routes("/stats"),
     *_model_routes("/infer"),
     *_model_routes("/ready"),
     *_model_routes("/config"),

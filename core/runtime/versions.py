@@ -74,12 +74,13 @@ def next_version(directory: Path) -> int:
 def available_versions(directory: Path) -> list[int]:
     """The numbered version directories under a model's directory, ascending."""
     return sorted(int(p.name) for p in directory.iterdir()
-                  if p.is_dir() and p.name.isdigit() and 0 < int(p.name) <= MAX_VERSION)
+                  if p.is_dir() and p.name.isascii() and p.name.isdigit()
+                  and 0 < int(p.name) <= MAX_VERSION)
 
 
 def _number(text: str, what: str) -> int:
     text = text.strip()
-    if not text.isdigit() or not 0 < int(text) <= MAX_VERSION:
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= MAX_VERSION:
         raise ValueError(f"{what}: {text!r} is not a whole number from 1 to {MAX_VERSION} "
                          f"(policies: {SYNTAX})")
     return int(text)

@@ -27,6 +27,10 @@ from .oip_datatypes import (
 # 64 Mi elements (256 MiB of FP32): far above any museforge model input, far
 # below what a lying shape could make us allocate.
 DEFAULT_MAX_ELEMENTS = 64 * 1024 * 1024
+# A request's inputs may not have zero-size axes either (``oip_limits.header_shapes``): some graphs
+# (the music models' recurrent steps) abort ONNX Runtime's process on them, and an empty tensor has
+# nothing to compute. The codec itself carries empty tensors.
+EMPTY_OR_NEGATIVE = "dimensions must be >= 1 in a request (an empty tensor has nothing to run), got {}"
 
 InputTensor = pb.ModelInferRequest.InferInputTensor
 

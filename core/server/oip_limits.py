@@ -26,6 +26,7 @@ from ..engine.errors import FieldViolation, InvalidArgument
 from ..inference import grpc_service_pb2 as pb
 from ..runtime.sessions import LoadedModel, Runtime
 from .oip_datatypes import OIP_DATATYPES, TensorError, TensorSpecLike, numpy_dtype
+from .oip_decode import EMPTY_OR_NEGATIVE as _EMPTY_OR_NEGATIVE
 from .oip_decode import named_inputs
 
 # A BYTES element decodes to a pointer plus a Python bytes object (its header alone is 33 bytes).
@@ -71,8 +72,8 @@ def header_shapes(request: pb.ModelInferRequest,
             raise TensorError(f"{where}.datatype", f"input {tensor.name!r} must be {spec.datatype}, "
                               f"got {got}")
         shape = tuple(tensor.shape)
-        if any(d < 0 for d in shape):
-            raise TensorError(f"{where}.shape", f"dimensions must be >= 0 in a request, got {list(shape)}")
+        if any(d < 1 for d in shape):
+            raise TensorError(f"{where}.shape", _EMPTY_OR_NEGATIVE.format(list(shape)))
         reshape: Sequence[int] | None = getattr(spec, "reshape", None)  # protocol messages have none
         if _fits(spec.shape, shape):
             shapes[tensor.name] = shape if reshape is None else _reshaped(spec.shape, shape, reshape)

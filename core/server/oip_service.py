@@ -177,7 +177,7 @@ class InferenceService(RepositoryMethods, pb_grpc.GRPCInferenceServiceServicer):
             raise Unavailable(f"model {name!r} is not ready: {model.error}")
         if version and version != str(model.version):
             serving = self.engine.runtime.serving(name)
-            chosen = serving.get(int(version)) if version.isdigit() else None
+            chosen = serving.get(int(version)) if _is_number(version) else None
             if chosen is None:
                 policy = self.engine.runtime.policy(name, model.pinned)
                 raise NotFound(f"model {name!r} is not serving version {version!r}; it serves "
@@ -350,10 +350,17 @@ class InferenceService(RepositoryMethods, pb_grpc.GRPCInferenceServiceServicer):
             await abort_with(context, exc)
             raise
         # A model named without a version: each version it serves, as Triton answers.
+        # "02" is version 2 here as in every other call.
+        version = str(int(request.version)) if _is_number(request.version) else request.version
         chosen = [m for m in self.engine.runtime.every_version() if m.ready
                   and (not request.name or m.name == request.name)
-                  and (not request.version or str(m.version) == request.version)]
+                  and (not version or str(m.version) == version)]
         return pb.ModelStatisticsResponse(model_stats=[statistics_message(m) for m in chosen])
+
+
+def _is_number(version: str) -> bool:
+    """A version written in ASCII digits ("²" and "٢" are digits to Python, not to ``int``)."""
+    return version.isascii() and version.isdigit()
 
 
 def duration(d: Duration) -> pb.StatisticDuration:

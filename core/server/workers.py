@@ -48,7 +48,7 @@ STOP_MARGIN_SECONDS = 15.0  # past the grace time, a worker that has not exited 
 
 def split_address(address: str) -> tuple[str, int]:
     host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit():
+    if not sep or not (port.isascii() and port.isdigit()):
         raise ValueError(f"address must be HOST:PORT, got {address!r}")
     return host.strip("[]") or "127.0.0.1", int(port)
 
