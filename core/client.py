@@ -45,7 +45,8 @@ from .v1 import museforge_pb2_grpc as pb_grpc
 __all__ = [
     "BearerKey", "Cancelled", "Client", "DeadlineExceeded", "FailedPrecondition", "Internal",
     "InvalidArgument", "MuseforgeError", "NotFound", "PermissionDenied", "ResourceExhausted",
-    "Unauthenticated", "Unavailable", "Unimplemented", "artifact_ref", "feedback_event", "field_violations",
+    "Unauthenticated", "Unavailable", "Unimplemented", "artifact_ref", "check_port", "feedback_event",
+    "field_violations",
     "job_name", "retry_after", "seeded", "to_struct",
 ]
 
@@ -137,6 +138,14 @@ class _Details(grpc.ClientCallDetails):
         self.credentials, self.wait_for_ready, self.compression = credentials, wait_for_ready, compression
 
 
+def check_port(address: str) -> None:
+    """ValueError for a HOST:PORT whose port gRPC would not dial as written: it takes 99999 as
+    34463 (modulo 65536), another server. Other target forms are gRPC's to read."""
+    port = address.rpartition(":")[2]
+    if port.isascii() and port.isdigit() and not 1 <= int(port) <= 65535:
+        raise ValueError(f"port must be 1-65535, got {port} in {address!r}")
+
+
 @typed_errors
 class Client:
     """Talks to a running museforge server.
@@ -162,6 +171,7 @@ class Client:
     ) -> None:
         """``api_key`` is sent as ``authorization: Bearer``; ``tls_ca`` (or ``tls``, for the
         system's roots) makes the channel TLS, ``tls_cert``/``tls_key`` add a client certificate."""
+        check_port(address)
         self.address = address
         self.timeout = timeout
         options: list[tuple[str, int | str]] = [

@@ -64,8 +64,8 @@ class Settings(BaseModel):
         ["CUDAExecutionProvider", "CPUExecutionProvider"],
         description="ONNX Runtime execution providers in order of preference",
     )
-    intra_op_threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads; 0: auto")
-    inter_op_threads: int = Field(0, ge=0, description="ONNX Runtime inter-op threads; 0: auto")
+    intra_op_threads: int = Field(0, ge=0, le=256, description="ONNX Runtime intra-op threads; 0: auto")
+    inter_op_threads: int = Field(0, ge=0, le=256, description="ONNX Runtime inter-op threads; 0: auto")
     blas_threads: int = Field(
         1, ge=0, le=256,
         description="threads numpy's BLAS may use in `museforge serve` (its idle workers spin, taking "
@@ -184,6 +184,15 @@ class Settings(BaseModel):
         description="services that answer without a key (add "
         "grpc.reflection.v1alpha.ServerReflection to let grpcurl list services)",
     )
+
+    @field_validator("address", "http_address", "metrics_address")
+    @classmethod
+    def _port_in_range(cls, value: str | None) -> str | None:
+        # gRPC takes port 99999 as 34463 (modulo 65536): a server elsewhere, without a word.
+        port = (value or "").rpartition(":")[2]
+        if port.isascii() and port.isdigit() and int(port) > 65535:
+            raise ValueError(f"port must be 0-65535, got {port} in {value!r}")
+        return value
 
     @field_validator("open_services")
     @classmethod
@@ -310,14 +319,21 @@ def load_settings(
     """Merge file < environment < overrides (flags); ``None`` overrides are ignored."""
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
-    path = config_file or (Path(environ["MUSEFORGE_CONFIG"]) if "MUSEFORGE_CONFIG" in environ else None)
+    # An empty MUSEFORGE_CONFIG is unset (Path("") would be the current directory).
+    path = config_file or (Path(environ["MUSEFORGE_CONFIG"]) if environ.get("MUSEFORGE_CONFIG") else None)
     if path is not None:
         try:
             values.update(tomllib.loads(path.read_text("utf-8")))
         except FileNotFoundError as exc:
             raise ConfigError(f"config file {path} does not exist") from exc
+        except IsADirectoryError as exc:
+            raise ConfigError(f"config file {path} is a directory, not a TOML file") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"config file {path} is not UTF-8 text (TOML is): {exc}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path}: {exc}") from exc
+        except OSError as exc:
+            raise ConfigError(f"config file {path} cannot be read: {exc.strerror or exc}") from exc
     values.update(from_env(environ))
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     try:

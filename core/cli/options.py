@@ -59,11 +59,22 @@ def add_connection_flags(parser: argparse.ArgumentParser) -> None:
                         "the address dialled (e.g. a probe dialling 127.0.0.1)")
 
 
+def dialled_address(text: str) -> str:
+    """A --server value: its port checked as the client checks it (``check_port``)."""
+    from ..client import check_port
+
+    try:
+        check_port(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def add_server_flags(parser: argparse.ArgumentParser, *, local: bool = False) -> None:
     """--server, the settings and connection flags and --json, for commands that talk to a server;
     with ``local``, --local too, as the alternative to --server."""
     target: Any = parser.add_mutually_exclusive_group() if local else parser
-    target.add_argument("--server", default=None, metavar="HOST:PORT",
+    target.add_argument("--server", default=None, metavar="HOST:PORT", type=dialled_address,
                         help=f"server to ask (default: MUSEFORGE_ADDRESS or {DEFAULT_ADDRESS})")
     if local:
         target.add_argument("--local", action="store_true",

@@ -11,7 +11,7 @@ from .output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from ..server.app import serve_forever
+    from ..server.app import ListenerError, serve_forever
     from ..server.logs import configure as configure_logging
     from ..server.unsafe_setup import UnsafeSetup
 
@@ -42,6 +42,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ImportError as exc:
         return fail(f"cannot start the {settings.job_executor} job executor ({exc}); "
                     "pip install 'museforge[ray]'", EXIT_USAGE)
+    except ListenerError as exc:  # the gateway's or the metrics' address, named in the message
+        return fail(str(exc), EXIT_FAILED)
     except OSError as exc:
         return fail(f"cannot serve on {settings.address}: {exc}", EXIT_FAILED)
     except RuntimeError as exc:

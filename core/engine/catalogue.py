@@ -8,6 +8,7 @@ request and an effect's differ only in how they are prepared; both then run thro
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -39,6 +40,8 @@ from .request import (
 from .steering import Steerer
 from .validation import check_format_and_seed, check_input_count, validate_parameters
 from .video_through import OverVideo, over_video, takes_frames, video_encoders
+
+log = logging.getLogger("museforge.engine")
 
 T = TypeVar("T", Generator, Effect)
 
@@ -89,6 +92,10 @@ class Engine:
             for source in item.models:
                 self.runtime.load(source)
         self.runtime.repository.load_added()
+        unknown = sorted(set(self.settings.models) - set(self.runtime.models))
+        if unknown:  # a misspelt [models."..."] table would otherwise change nothing without a word
+            log.warning("settings for models not served: %s (served: %s)", ", ".join(map(repr, unknown)),
+                        ", ".join(sorted(self.runtime.models)) or "none")
         self.started = True
         return self
 
@@ -166,7 +173,8 @@ class Engine:
         if not count_ok:
             violations.append(FieldViolation("count", f"must be between 1 and {limit}, got {count}"))
         elif params is not None:
-            violations.extend(self._request_bounds(generator, params, count, violations))
+            violations.extend(self._request_bounds(generator, params, count, violations,
+                                                   fmt or generator.formats[0]))
         prepared = self._admit(generator, params, violations, fmt or generator.formats[0], seed, count=count)
         if isinstance(prepared.params, Variations) and prepared.params.preference is not None:
             return self._steered(prepared, owner, cancel)
@@ -192,12 +200,13 @@ class Engine:
                        parameters_json=json.dumps(steered.params.model_dump(mode="json"), sort_keys=True))
 
     def _request_bounds(self, generator: Generator, params: BaseModel, count: int,
-                        found: list[FieldViolation]) -> list[FieldViolation]:
-        """The generator's own cross-field checks, then the server's bound on the output's size."""
+                        found: list[FieldViolation], fmt: str) -> list[FieldViolation]:
+        """The generator's own cross-field checks, then the server's bound on the output's size
+        (not for a format written without rendering any media, such as music's MIDI)."""
         checked = generator.check(params, count) if generator.check is not None else []
         problems = [FieldViolation(f, d) for f, d in checked]
         problems.extend(self._draws_bound(generator, params))
-        if generator.estimate is None or found or problems:
+        if generator.estimate is None or found or problems or fmt in generator.unrendered_formats:
             return problems
         estimate = generator.estimate(params, count)
         if estimate.bytes > self.settings.max_output_bytes:

@@ -147,6 +147,8 @@ class Generator:
     check: Callable[[Any, int], list[tuple[str, str]]] | None = None
     # (params, count) -> the output's size, checked against the server's max_output_bytes.
     estimate: Callable[[Any, int], OutputEstimate] | None = None
+    # Formats written without rendering the media the estimate counts (music's MIDI: notes only).
+    unrendered_formats: tuple[str, ...] = ()
     # Longest one call may run, in seconds (None: the server's generator_timeout_seconds).
     timeout: float | None = None
     # params -> the shape of one latent it draws with ``latents`` (parameters subclass Variations).

@@ -154,6 +154,10 @@ class PluginHost:
                 log.info("plugin %s not in the allow-list; skipped", ep.name)
                 continue
             yield ep
+        unknown = sorted((self.allow or set()) - seen - {name for name, _ in self._extra})
+        if unknown:  # a misspelt name would otherwise serve nothing without a word
+            log.warning("no installed plugin is called %s (installed: %s)", ", ".join(map(repr, unknown)),
+                        ", ".join(sorted(seen)) or "none")
 
     def _load_entry_point(self, ep: metadata.EntryPoint) -> None:
         dist = getattr(ep, "dist", None)

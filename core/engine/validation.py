@@ -57,6 +57,11 @@ def validate_parameters(
             # or equal to 2"), which says nothing of what was wrong.
             violations.append(FieldViolation(f"parameters.{key}", f"must be a finite number, got {value!r}"))
             del params_dict[key]
+        elif isinstance(value, bool) and _number_not_flag(known_fields[key].annotation):
+            # pydantic's lax mode reads true as 1: bars=true would make one bar, top_k=true greedy sampling.
+            violations.append(FieldViolation(f"parameters.{key}",
+                                             f"must be a number, not a boolean ({str(value).lower()})"))
+            del params_dict[key]
     params: BaseModel | None = None
     try:
         params = model.model_validate({k: v for k, v in params_dict.items() if k in known_fields},
@@ -80,6 +85,18 @@ def _non_finite_text(value: object) -> bool:
 
 def _takes_float(annotation: object) -> bool:
     return annotation is float or any(_takes_float(arg) for arg in get_args(annotation))
+
+
+def _types_in(annotation: object) -> set[object]:
+    """The types an annotation is made of (``int | None`` -> {int, NoneType}; Annotated unwrapped)."""
+    return {annotation, *(t for arg in get_args(annotation) for t in _types_in(arg))}
+
+
+def _number_not_flag(annotation: object) -> bool:
+    """A field that takes a number, and neither a boolean nor text (whose validators speak for
+    themselves: an instrument is a number or a name)."""
+    types = _types_in(annotation)
+    return bool(types & {int, float}) and not types & {bool, str}
 
 
 def check_format_and_seed(name: str, formats: tuple[str, ...], encoders: Container[str], fmt: str,

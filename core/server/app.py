@@ -48,7 +48,7 @@ from .reflection_pools import ReflectionPools
 from .tls import server_credentials
 from .tracing import Tracing, build_tracing
 from .unsafe_setup import UnsafeSetup
-from .workers import WorkerRole, split_address
+from .workers import ListenerError, WorkerRole, join_address, split_address
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
@@ -85,7 +85,8 @@ class RunningServer:
 
     @property
     def address(self) -> str:
-        return f"{self.host}:{self.port}"
+        """HOST:PORT as a client dials it ([::1]:50051 for an IPv6 host)."""
+        return join_address(self.host, self.port)
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop taking calls, let in-flight ones finish within ``grace`` seconds, then exit."""
@@ -254,7 +255,14 @@ def bind_http(settings: Settings, host: str, port: int, calls: InProcess, guard:
         return bind_gateway(settings, host, port, calls, guard.ring, guard.budget,
                             reuse_port=worker is not None)
     except OSError as exc:
-        raise OSError(f"could not serve the HTTP gateway on {settings.http_address}: {exc}") from exc
+        raise ListenerError(f"could not serve the HTTP gateway on {settings.http_address}: {exc}") from exc
+
+
+def serve_metrics(metrics: Metrics, address: str) -> str:
+    try:
+        return metrics.serve(address)
+    except OSError as exc:
+        raise ListenerError(f"could not serve metrics on {address}: {exc}") from exc
 
 
 async def start_server(
@@ -293,7 +301,7 @@ async def start_server(
         await server.start()
         await report_health(engine, health_servicer)
         import_in_background()  # scipy and the like, now that health answers
-        metrics_address = metrics.serve(settings.metrics_address) if metrics is not None else ""
+        metrics_address = serve_metrics(metrics, settings.metrics_address) if metrics is not None else ""
         if gateway is not None:
             await gateway.start()
     except BaseException:

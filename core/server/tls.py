@@ -32,6 +32,20 @@ def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
     chain = _read(settings.tls_cert, "tls_cert")
     key = _read(settings.tls_key, "tls_key")
     ca = _read(settings.tls_client_ca, "tls_client_ca") if settings.tls_client_ca else None
+    _check_pair(settings.tls_cert, settings.tls_key)
     return grpc.ssl_server_credentials(
         [(key, chain)], root_certificates=ca, require_client_auth=ca is not None
     )
+
+
+def _check_pair(cert: str, key: str) -> None:
+    """Refuse a certificate and key that do not load as a pair, naming them: gRPC would only
+    fail to bind, as if the port were taken."""
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(Path(cert).expanduser(), Path(key).expanduser())
+    except ssl.SSLError as exc:
+        raise UnsafeSetup(f"tls_cert {cert} and tls_key {key} are not a PEM certificate chain and its "
+                          f"private key ({exc.reason or exc})") from exc

@@ -50,6 +50,8 @@ def split_address(address: str) -> tuple[str, int]:
     host, sep, port = address.rpartition(":")
     if not sep or not (port.isascii() and port.isdigit()):
         raise ValueError(f"address must be HOST:PORT, got {address!r}")
+    if int(port) > 65535:  # gRPC would take port 99999 as 34463 (modulo 65536): another server
+        raise ValueError(f"port must be 0-65535, got {port} in {address!r}")
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
@@ -85,6 +87,11 @@ class Failed:
 
     kind: str  # "usage", "import" or "os"
     message: str
+
+
+class ListenerError(OSError):
+    """A listener beside the gRPC port (the HTTP gateway, metrics) that could not start; the
+    message names it and its address."""
 
 
 def reserve_port(host: str, port: int) -> socket.socket:
@@ -253,7 +260,12 @@ def _reserve(settings: Settings) -> tuple[list[socket.socket], dict[str, Any]]:
                 continue
             host, port = split_address(address)
             check_exposure(settings, host)
-            holders.append(reserve_port(host, port))
+            try:
+                holders.append(reserve_port(host, port))
+            except OSError as exc:
+                if key == "address":
+                    raise
+                raise ListenerError(f"could not serve the HTTP gateway on {address}: {exc}") from exc
             changes[key] = join_address(host, holders[-1].getsockname()[1])
     except BaseException:
         for holder in holders:

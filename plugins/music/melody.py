@@ -32,11 +32,12 @@ from museforge import (
 
 from .arrangement import STYLE_PERCUSSION, beat_unit, percussion_bar, programs_for
 from .audio_formats import BackgroundVorbis, pcm16_bytes
-from .general_midi import program_name, resolve_program
+from .general_midi import resolve_program
 from .harmony import HARMONY_MODEL, Harmoniser, arrange
 from .limiter import apply_gain
 from .loudness import LoudnessMeter, gain_for
 from .performer import Performer
+from .piece_metadata import piece_metadata, stem_metadata
 from .sampler import MelodySampler, PieceRequest, SampledBar, beat_length
 from .score import Metre, Note, Performance, Piece
 from .soundfont import SoundFont, find_soundfont
@@ -356,13 +357,7 @@ def _compose(ctx: GenerationContext, params: MelodyParams, seed: int, pieces: li
 
 def _finish_piece(index: int, piece: Piece, stream: _Stream | None, params: MelodyParams,
                   tokens: int, font: SoundFont) -> Iterator[Chunk | Media]:
-    metadata = {"style": params.style, "key": PITCH_NAMES[piece.tonic], "mode": piece.mode,
-                "time_signature": str(piece.metre), "bars": str(piece.bars),
-                "tempo_qpm": f"{piece.bpm:g}", "instrument": program_name(piece.programs["melody"]),
-                "instruments": ", ".join(f"{part}: {'GM kit' if part == 'percussion' else program_name(p)}"
-                                         for part, p in piece.programs.items()),
-                "notes": str(sum(n.voice == "melody" for n in piece.notes)), "tokens": str(tokens),
-                **font.provenance()}
+    metadata = {**piece_metadata(piece, params.style, tokens), **font.provenance()}
     samples = vorbis = None
     if stream is not None:
         yield from stream.finish()
@@ -376,7 +371,8 @@ def _finish_piece(index: int, piece: Piece, stream: _Stream | None, params: Melo
         for voice in LAYERS:
             if voice in piece.programs:
                 yield Media("audio", Performance(piece, stems[voice], params.sample_rate), index,
-                            {**metadata, "stem": voice}, part=voice)
+                            {**metadata, **stem_metadata(piece, voice, stems[voice], params.sample_rate)},
+                            part=voice)
 
 
 MELODY = Generator(
@@ -394,4 +390,5 @@ MELODY = Generator(
     "audio played through a General MIDI SoundFont, streamed as it is composed.",
     check=check,
     estimate=estimate,
+    unrendered_formats=("mid",),  # notes only: no audio, so no audio to bound
 )

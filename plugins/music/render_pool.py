@@ -55,13 +55,22 @@ class WorkerLost(RuntimeError):
 
 def processes() -> int:
     """Worker processes to render in, from ``MUSEFORGE_RENDER_PROCESSES`` (a bad value: the default)."""
+    cores = os.cpu_count() or 1
+    default = min(DEFAULT_PROCESSES, cores)
     value = os.environ.get(ENV, "").strip()
-    if value:
-        try:
-            return max(0, int(value))
-        except ValueError:
-            log.warning("%s=%r is not a number of processes; using %d", ENV, value, DEFAULT_PROCESSES)
-    return min(DEFAULT_PROCESSES, os.cpu_count() or 1)
+    if not value:
+        return default
+    try:
+        wanted = int(value)
+    except ValueError:
+        wanted = -1
+    if wanted < 0:
+        log.warning("%s=%r is not a number of processes (0 or more); using %d", ENV, value, default)
+        return default
+    if wanted > cores:  # each is a process of its own, started with the first piece
+        log.warning("%s=%d is more than this machine's %d cores; using %d", ENV, wanted, cores, cores)
+        return cores
+    return wanted
 
 
 class _Worker:

@@ -114,8 +114,10 @@ def find_soundfont(name: str) -> SoundFont:
     if name.lower() in _BUILT_IN_NAMES:
         return default_soundfont()
     if not _NAME.match(name):
-        raise ValueError(f"a SoundFont is named by its file name without .sf2 (letters, digits, '_.+- '), "
-                         f"not a path: {name!r}")
+        why = ("is empty" if not name.strip() else "is a path" if "/" in name or "\\" in name
+               else "has other characters")
+        raise ValueError(f"a SoundFont is named by its file name without .sf2 (letters, digits, '_.+- ', "
+                         f"at most 64, e.g. 'default'); {name!r} {why}")
     for stem, path in available_soundfonts().items():
         if stem.lower() == name.lower():
             font = _described(stem, path)

@@ -179,6 +179,15 @@ def test_stems_are_as_long_as_the_mix_and_sum_to_it(client: Client) -> None:
     assert 20 * np.log10(np.sqrt((error**2).mean()) / np.sqrt((mix**2).mean())) < -60
     assert all(np.sqrt((stem**2).mean()) > 0.01 for stem in stems.values())  # every layer plays
     assert read_audio_provenance(artifacts[2].data)["part"] == "bass"
+    # Each stem speaks of itself, not of the mix: its instrument, notes and loudness.
+    own = {a.metadata["part"]: a.metadata for a in artifacts[1:]}
+    assert (own["bass"]["x.instrument"], own["percussion"]["x.instrument"]) == ("Cello", "GM kit")
+    assert own["melody"]["x.instrument"] == artifacts[0].metadata["x.instrument"] == "Violin"
+    assert own["melody"]["x.notes"] == artifacts[0].metadata["x.notes"] != own["bass"]["x.notes"]
+    for part, stem in stems.items():
+        measured = pyloudnorm.Meter(48000).integrated_loudness(stem.astype(np.float64))
+        assert float(own[part]["x.loudness_lufs"]) == pytest.approx(measured, abs=0.2), part
+    assert float(own["bass"]["x.loudness_lufs"]) < float(artifacts[0].metadata["x.loudness_lufs"]) - 3
     # Without stems every layer is played in one pass: the same mix but for the synthesizer's 16-bit output.
     one_pass = client.generate("music.melody", {**params, "stems": False}, seed=9, fmt="flac").artifacts[0]
     alone, _ = decode(one_pass.data)
@@ -210,12 +219,14 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     ({"volume": 11}, "parameters.volume", ""),
     ({"instrument": "kazoo"}, "parameters.instrument", "unknown instrument 'kazoo'"),
     ({"chords_instrument": 0}, "parameters.chords_instrument", "1-128"),
-    ({"soundfont": "../../etc/passwd"}, "parameters.soundfont", "not a path"),
+    ({"soundfont": "../../etc/passwd"}, "parameters.soundfont", "is a path"),
     ({"soundfont": "NoSuchBank"}, "parameters.soundfont", "no SoundFont 'NoSuchBank': available are"),
     ({"intensity": 5}, "parameters.intensity", ""),
     ({"instrument": True}, "parameters.instrument", "General MIDI name"),
     ({"bass_instrument": "x" * 65}, "parameters.bass_instrument", "at most 64"),
     ({"stems": "all"}, "parameters.stems", ""),
+    ({"bars": True}, "parameters.bars", "not a boolean"),
+    ({"top_k": True}, "parameters.top_k", "not a boolean"),
     # 591 s of audio is allowed, but celtic's four stems beside the mix are over the 1 GiB output limit.
     ({"style": "celtic", "time_signature": "4/4", "bars": 128, "tempo": 52, "stems": True},
      "parameters.stems", ""),
@@ -231,6 +242,13 @@ def test_bad_parameters_name_the_field(client: Client, params: dict[str, Any], f
     violations = dict(field_violations(caught.value))
     assert field in violations, violations
     assert words in violations[field]
+
+
+def test_midi_makes_no_audio_so_its_length_is_not_bounded_by_audio(client: Client) -> None:
+    # The same request refused above as audio (stems over the output limit) is notes only as MIDI.
+    params = {"style": "celtic", "time_signature": "4/4", "bars": 128, "tempo": 52, "stems": True}
+    [artifact] = client.generate("music.melody", params, seed=1, fmt="mid").artifacts
+    assert artifact.data[:4] == b"MThd"
 
 
 def test_unknown_format_names_the_field(client: Client) -> None:
