@@ -195,6 +195,9 @@ def start_feedback(settings: Settings, engine: Engine) -> FeedbackService:
         store = FeedbackStore(path)
     except (NewerSchema, StoreError) as exc:  # a setup problem: `serve` says so and exits
         raise UnsafeSetup(f"cannot open the feedback database {path}: {exc}") from exc
+    except OSError as exc:  # the data directory cannot be made or written: the setting, not the port
+        raise UnsafeSetup(f"data_dir {data_directory(settings)} cannot hold the feedback database: "
+                          f"{exc.strerror or exc}") from exc
     try:
         max_bytes = store.cap_size(settings.feedback_max_bytes)
     except StoreError as exc:

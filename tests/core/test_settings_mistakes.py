@@ -142,3 +142,11 @@ def test_a_certificate_that_is_not_one_is_named(tmp_path: Path) -> None:
                        env={"MUSEFORGE_PLUGINS": ""})
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert "are not a PEM certificate chain and its private key" in result.stderr
+
+
+def test_a_data_dir_that_cannot_be_made_is_named(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a directory\n")
+    result = museforge("serve", "--address", "127.0.0.1:0",
+                       env={"MUSEFORGE_PLUGINS": "", "MUSEFORGE_DATA_DIR": str(tmp_path / "a-file" / "data")})
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert f"data_dir {tmp_path / 'a-file' / 'data'} cannot hold the feedback database" in result.stderr
