@@ -118,11 +118,13 @@ def find_soundfont(name: str) -> SoundFont:
                else "has other characters")
         raise ValueError(f"a SoundFont is named by its file name without .sf2 (letters, digits, '_.+- ', "
                          f"at most 64, e.g. 'default'); {name!r} {why}")
-    for stem, path in available_soundfonts().items():
-        if stem.lower() == name.lower():
-            font = _described(stem, path)
-            _plays(font, path.stat().st_mtime_ns)  # a broken bank fails the request's validation
-            return font
+    banks = available_soundfonts()
+    # The exact name first: with Bank.sf2 and bank.sf2 both there, each is reached by its own name.
+    stem = name if name in banks else next((s for s in banks if s.lower() == name.lower()), None)
+    if stem is not None:
+        font = _described(stem, banks[stem])
+        _plays(font, banks[stem].stat().st_mtime_ns)  # a broken bank fails the request's validation
+        return font
     names = ", ".join(sorted(available_soundfonts()))
     raise ValueError(f"no SoundFont {name!r}: available are {names} (add .sf2 files to a folder in "
                      "MUSEFORGE_SOUNDFONT_PATH or /usr/share/sounds/sf2)")

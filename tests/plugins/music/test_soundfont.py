@@ -34,6 +34,14 @@ def bank_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+def test_two_banks_whose_names_differ_in_case_are_each_reached_by_their_own(bank_folder: Path) -> None:
+    for name in ("Bank", "bank"):
+        shutil.copyfile(soundfont.default_soundfont().path, bank_folder / f"{name}.sf2")
+    assert soundfont.find_soundfont("Bank").path.name == "Bank.sf2"
+    assert soundfont.find_soundfont("bank").path.name == "bank.sf2"
+    assert soundfont.find_soundfont("BANK").path.name in ("Bank.sf2", "bank.sf2")  # either: not exact
+
+
 def test_a_bank_in_a_soundfont_folder_is_found_by_name(bank_folder: Path) -> None:
     shutil.copyfile(soundfont.default_soundfont().path, bank_folder / "Studio_Bank.sf2")
     found = soundfont.find_soundfont("studio_bank")
