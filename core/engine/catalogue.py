@@ -132,8 +132,11 @@ class Engine:
         own = generator.max_count or self.settings.max_count
         return min(own, self.settings.max_count)
 
-    def parameters_schema(self, generator: Generator) -> dict[str, Any]:
-        return generator.parameters.model_json_schema()
+    @staticmethod
+    def parameters_schema(item: Generator | Effect) -> dict[str, Any]:
+        """The parameters' JSON schema, saying what validation does: a key it does not name is
+        refused (``validate_parameters``), whatever the plugin's model allows."""
+        return {**item.parameters.model_json_schema(), "additionalProperties": False}
 
     # -- requests --------------------------------------------------------------------------
 

@@ -201,7 +201,7 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
                     name=name,
                     modality=effect.modality,
                     description=effect.description,
-                    parameters_schema=json.dumps(effect.parameters.model_json_schema()),
+                    parameters_schema=json.dumps(self.engine.parameters_schema(effect)),
                     formats=list(effect.formats),
                     input_formats=list(effect.input_formats),
                     models=self._model_infos(effect),

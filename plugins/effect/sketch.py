@@ -245,6 +245,7 @@ EFFECT = Effect(
     f"the masked region redone. Drawings are coloured on a {SIZE} x {SIZE} canvas and scaled back.",
     min_inputs=1,
     max_inputs=4,
+    input_formats=("png", "png16", "jpeg", "webp"),  # drawings: display-referred, never scene-linear EXR
     check=check,
 )
 RECIPES = (

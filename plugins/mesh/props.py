@@ -58,8 +58,8 @@ class PropsParams(Variations):
         description="Marching-cubes grid cells per side; the mesh of LOD0 has roughly "
         "2.5 x resolution^2 triangles. The model decodes 32^3 and finer grids follow its smooth field.")
     size: float = Field(
-        1.0, gt=0.0, le=1000.0,
-        description="The largest side of the prop's bounding box, in metres.")
+        1.0, ge=0.001, le=1000.0,  # a prop of a millimetre or more (at 1e-30 m every vertex was one)
+        description="The largest side of the prop's bounding box, in metres (1 mm to 1 km).")
     lods: int = Field(
         1, ge=1, le=MAX_LODS,
         description="Levels of detail, LOD0 included: each further level has half the triangles "

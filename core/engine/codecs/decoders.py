@@ -40,7 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..effect import Picture
 from .png_reader import PngCancelled, PngError, decode_png16, idat_chunks, read_header
@@ -107,12 +107,21 @@ def _decode_pillow(data: bytes, fmt: str, max_pixels: int, name: str,
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            _check_size(image.width, image.height, max_pixels)
+            opened = Image.open(io.BytesIO(data))
+            _check_size(opened.width, opened.height, max_pixels)
             _check_cancel(cancel)
-            image.load()
+            opened.load()
+            # As it is shown: a phone's portrait photo is stored sideways with an EXIF orientation,
+            # which no output format here carries on.
+            image: Image.Image = ImageOps.exif_transpose(opened)
     except DecodeError:
         raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise DecodeError(f"cannot decode {fmt}: it declares more pixels than the limit of "
+                          f"{max_pixels:,}") from exc
+    except UnidentifiedImageError as exc:  # Pillow's message names a Python object, not the file
+        raise DecodeError(f"cannot decode {fmt}: not a {fmt} file this server can read (damaged, or a "
+                          f"variant Pillow does not support)") from exc
     except Exception as exc:  # Pillow raises many types for broken files
         raise DecodeError(f"cannot decode {fmt}: {exc}") from exc
     _check_cancel(cancel)
@@ -121,6 +130,11 @@ def _decode_pillow(data: bytes, fmt: str, max_pixels: int, name: str,
         return Picture(*_split(np.asarray(image, np.uint16), 65535.0), format="png16", name=name)
     if mode in ("P", "PA"):
         mode = "RGBA" if "transparency" in image.info or mode == "PA" else "RGB"
+    elif mode in ("L", "RGB") and image.info.get("transparency") is not None:
+        # A PNG tRNS colour: Pillow makes it transparent on the way to RGBA (not to LA).
+        rgba = np.asarray(image.convert("RGBA"))
+        array = np.ascontiguousarray(rgba[..., [0, 3]]) if mode == "L" else rgba
+        return Picture(*_split(array, 255.0), format=fmt, name=name)
     elif mode in ("1", "I", "F"):
         mode = "L"
     elif mode == "CMYK" or mode == "YCbCr":

@@ -16,12 +16,23 @@ import numpy as np
 from PIL import Image
 
 from ..colour import display_data, srgb_to_linear
+from ..errors import FieldViolation, InvalidArgument
 from ..generator import Media
 from .encoders import PROVENANCE_KEY, Encoder, provenance_json, to_pixels
 from .png_writer import write_png
 
 JPEG_QUALITY = 92
 WEBP_QUALITY = 90
+# The longest side each format can hold: past it the encoder fails after the work is done.
+MAX_SIDE = {"JPEG": 65535, "WebP": 16383}
+
+
+def _fits(pixels: np.ndarray, name: str) -> None:
+    height, width = pixels.shape[:2]
+    if max(height, width) > MAX_SIDE[name]:
+        message = (f"{name} holds at most {MAX_SIDE[name]:,} pixels a side; this image is "
+                   f"{width:,}x{height:,} (png, png16 or exr hold it)")
+        raise InvalidArgument(f"format: {message}", [FieldViolation("format", message)])
 
 
 def as_float(data: np.ndarray) -> np.ndarray:
@@ -45,6 +56,7 @@ def encode_png16(media: Media, provenance: Mapping[str, str]) -> bytes:
 
 
 def encode_jpeg(media: Media, provenance: Mapping[str, str]) -> bytes:
+    _fits(np.asarray(media.data), "JPEG")
     buffer = io.BytesIO()
     image = Image.fromarray(to_pixels(display_data(media.data, media.colorspace)))
     if image.mode in ("RGBA", "LA"):  # JPEG has no alpha
@@ -66,6 +78,7 @@ def xmp_packet(provenance: Mapping[str, str]) -> bytes:
 
 
 def encode_webp(media: Media, provenance: Mapping[str, str]) -> bytes:
+    _fits(np.asarray(media.data), "WebP")
     buffer = io.BytesIO()
     image = Image.fromarray(to_pixels(display_data(media.data, media.colorspace)))
     if image.mode == "LA":  # WebP stores colour + alpha only

@@ -129,6 +129,7 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"resolution": "fine"}, "parameters.resolution"),
     ({"size": 0}, "parameters.size"),
     ({"size": -2.0}, "parameters.size"),
+    ({"size": 1e-30}, "parameters.size"),  # every vertex was one point
     ({"lods": 0}, "parameters.lods"),
     ({"lods": 9}, "parameters.lods"),
     ({"frames": 1, "interpolate_to": 3}, "parameters.frames"),
