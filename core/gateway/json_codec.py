@@ -22,6 +22,8 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from ..engine.errors import MAX_DESCRIPTION_BYTES, MAX_FIELD_BYTES, MAX_MESSAGE_BYTES, clip
+
 HTTP_STATUS = {
     grpc.StatusCode.OK: 200,
     grpc.StatusCode.CANCELLED: 499,
@@ -49,17 +51,20 @@ class HttpError(Exception):
 
     def __init__(self, http_status: int, code: grpc.StatusCode, message: str, field: str = "",
                  headers: Mapping[str, str] | None = None) -> None:
+        # Clipped as the services' errors are (security.md): a request's own text, echoed back
+        # (a 10,000-character query name), never makes the error bigger than the limits.
+        message = clip(message, MAX_MESSAGE_BYTES)
         super().__init__(message)
         self.http_status = http_status
         self.code = code
         self.message = message
-        self.field = field
+        self.field = clip(field, MAX_FIELD_BYTES)
         self.headers = dict(headers or {})
 
     def body(self) -> dict[str, Any]:
         details = []
         if self.field:
-            violation = {"field": self.field, "description": self.message}
+            violation = {"field": self.field, "description": clip(self.message, MAX_DESCRIPTION_BYTES)}
             details.append({"@type": "type.googleapis.com/google.rpc.BadRequest",
                             "fieldViolations": [violation]})
         return error_body(self.http_status, self.code, self.message, details)
@@ -104,8 +109,12 @@ def load_json(raw: bytes | bytearray) -> Any:
     """The parsed body (None when empty); invalid JSON is refused naming 'body'."""
     if not raw.strip():
         return None
+    from .json_fields import no_duplicate_keys  # it builds on this module's errors
+
     try:
-        document = json.loads(raw)
+        document = json.loads(raw, object_pairs_hook=no_duplicate_keys)
+    except HttpError:
+        raise
     except (UnicodeDecodeError, ValueError) as exc:
         raise bad_request("body", f"not valid JSON ({exc})") from exc
     except RecursionError as exc:
@@ -155,6 +164,9 @@ def parse_body(raw: bytes | bytearray, request: Message) -> None:
         return
     if not isinstance(document, dict):
         raise bad_request("body", f"must be a JSON object, got {type(document).__name__}")
+    from .json_fields import check_fields
+
+    check_fields(document, request.DESCRIPTOR)
     try:
         json_format.ParseDict(document, request)
     except json_format.ParseError as exc:
@@ -188,12 +200,17 @@ def apply_query(request: Message, query: Mapping[str, Sequence[str]], path_field
     """Query parameters set scalar fields by proto or JSON name; anything else is refused."""
     fields = {f.name: f for f in request.DESCRIPTOR.fields}
     fields.update({f.json_name: f for f in request.DESCRIPTOR.fields})
+    named: dict[str, str] = {}
     for key, values in query.items():
         field = fields.get(key)
         if field is None or field.name in path_fields or field.message_type is not None:
             accepted = sorted({f.json_name for f in request.DESCRIPTOR.fields if f.message_type is None}
                               - set(path_fields))
-            raise bad_request(key, f"unknown query parameter (accepted: {', '.join(accepted) or 'none'})")
+            raise bad_request(key or "query", f"unknown query parameter {key!r} "
+                              f"(accepted: {', '.join(accepted) or 'none'})")
+        if field.name in named:  # page_size and pageSize: one field under its two names
+            raise bad_request(key, f"given twice (as {named[field.name]!r} and {key!r})")
+        named[field.name] = key
         parsed = [scalar(field, key, v) for v in values]
         if is_repeated(field):
             getattr(request, field.name).extend(parsed)
@@ -218,6 +235,9 @@ _INTEGERS = {FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_INT64, FieldDescri
              FieldDescriptor.TYPE_SFIXED64}
 
 
+_WHOLE = re.compile(r"-?[0-9]+")
+
+
 def scalar(field: Any, key: str, text: str) -> Any:  # a FieldDescriptor (pure or upb)
     kind = field.type
     try:
@@ -226,6 +246,8 @@ def scalar(field: Any, key: str, text: str) -> Any:  # a FieldDescriptor (pure o
                 raise ValueError("expected true or false")
             return text.lower() in ("true", "1")
         if kind in _INTEGERS:
+            if not _WHOLE.fullmatch(text):  # int() also reads "1_0" and other scripts' digits
+                raise ValueError("expected a whole number in ASCII digits")
             return int(text)
         if kind in (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE):
             number = float(text)
@@ -233,6 +255,8 @@ def scalar(field: Any, key: str, text: str) -> Any:  # a FieldDescriptor (pure o
                 raise ValueError("must be finite")
             return number
         if kind == FieldDescriptor.TYPE_ENUM:
+            if _WHOLE.fullmatch(text):  # by number, as proto3 JSON allows
+                return int(text)
             value = field.enum_type.values_by_name.get(text.upper())
             if value is None:
                 raise ValueError(f"one of {', '.join(field.enum_type.values_by_name)}")

@@ -1,0 +1,73 @@
+"""JSON the gateway once took loosely: enums as floats or booleans, a key or a field given twice,
+a query name echoed back whole, integers in other scripts' digits. Each is refused naming it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from museforge.config import Settings
+from tests.core.test_gateway import Http, violations
+from tests.servers import ServerThread
+
+SHA = "ab" * 32
+
+
+@pytest.fixture(scope="module")
+def http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Http]:
+    data = tmp_path_factory.mktemp("strict-json")
+    settings = Settings(address="127.0.0.1:0", http_address="127.0.0.1:0", plugins=["image"],
+                        data_dir=str(Path(data)))
+    with ServerThread(settings) as running:
+        connection = Http(running)
+        yield connection
+        connection.close()
+
+
+def thumbs(**event: object) -> dict[str, object]:
+    return {"event": {"user": "ann", "kind": "FEEDBACK_KIND_THUMBS", "thumb": "THUMB_UP",
+                      "artifact": {"sha256": SHA, "generator": "image.digits"}, **event}}
+
+
+@pytest.mark.parametrize(("field", "value"), [("kind", 1.9), ("kind", True), ("thumb", " 2"), ("thumb", 2.7)])
+def test_an_enum_is_its_name_or_its_number(http: Http, field: str, value: object) -> None:
+    status, reply = http.json("POST", "/v1/feedback", thumbs(**{field: value}))
+    assert status == 400 and violations(reply) == [f"event.{field}"], reply
+    assert "an enum is its name or its number" in reply["error"]["message"]
+
+
+def test_an_enum_by_name_or_number_is_taken(http: Http) -> None:
+    status, reply = http.json("POST", "/v1/feedback", thumbs(kind=1, thumb="THUMB_UP"))
+    assert status == 200 and reply["kind"] == "FEEDBACK_KIND_THUMBS", reply
+    status, reply = http.json("GET", "/v1/feedback:recommend?user=ann&kind=1")
+    assert status == 200, reply
+
+
+def test_a_key_or_a_field_given_twice_is_refused(http: Http) -> None:
+    body = (b'{"event": {"user": "ann", "user": "mallory", "kind": "FEEDBACK_KIND_KEEP", '
+            b'"artifact": {"sha256": "' + SHA.encode() + b'", "generator": "image.digits"}}}')
+    status, _, payload = http.request("POST", "/v1/feedback", raw=body)
+    assert status == 400 and b"'user' is given twice in one object" in payload
+    event = thumbs()["event"]
+    assert isinstance(event, dict)
+    artifact = {**event["artifact"], "model_version": "1", "modelVersion": "2"}
+    status, reply = http.json("POST", "/v1/feedback", {"event": {**event, "artifact": artifact}})
+    assert status == 400 and violations(reply) == ["event.artifact.model_version"], reply
+    status, reply = http.json("GET", "/v1/feedback?user=ann&page_size=1&pageSize=1000")
+    assert status == 400 and "given twice (as 'page_size' and 'pageSize')" in reply["error"]["message"]
+
+
+@pytest.mark.parametrize("quoted", ["1_0", "%D9%A3", "%2B3", "3.0"])  # %D9%A3: Arabic-Indic 3
+def test_a_whole_number_in_the_query_is_ascii_digits(http: Http, quoted: str) -> None:
+    status, reply = http.json("GET", f"/v1/feedback?user=ann&pageSize={quoted}")
+    assert status == 400 and violations(reply) == ["pageSize"], reply
+
+
+def test_the_gateways_own_errors_are_clipped_like_the_services(http: Http) -> None:
+    status, _, payload = http.request("GET", "/v1/generators?" + "a" * 10_000 + "=1")
+    assert status == 400 and len(payload) < 2_500, len(payload)
+    status, _, payload = http.request("POST", "/v1/generators/image.digits:generate",
+                                      {"x" * 20_000: 1})
+    assert status == 400 and len(payload) < 2_500, len(payload)
