@@ -112,7 +112,7 @@ class Request(Replies):
         if is_studio_path(self.path) and self.verb in ("GET", "HEAD") and self.gateway.studio:
             await self.send_studio()
             return
-        if self.path == "/openapi.json" and self.verb == "GET":
+        if self.path == "/openapi.json" and self.verb in ("GET", "HEAD"):
             self.check_key(None)
             await self.discard_body()
             document = self.gateway.openapi_bytes()
@@ -151,11 +151,18 @@ class Request(Replies):
         await self.send(200, headers, b"" if self.verb == "HEAD" else data)
 
     def route(self) -> tuple[Route, dict[str, str]]:
-        found = find_route(self.verb, self.path, self.gateway.routes)
+        # HEAD is a GET without the body (a load balancer's probe of /v1/health); the protocol
+        # sends the headers only. Not on a stream, whose length is not known before it runs.
+        head = self.verb == "HEAD"
+        found = find_route("GET" if head else self.verb, self.path, self.gateway.routes)
         if isinstance(found, tuple):
-            return found
-        if found:
-            allowed = ", ".join(sorted(set(found)))
+            if not (head and found[0].streaming):
+                return found
+            verbs = ["GET"]
+        else:
+            verbs = found
+        if verbs:
+            allowed = ", ".join(sorted(set(verbs)))
             raise HttpError(405, grpc.StatusCode.UNIMPLEMENTED, f"{self.verb} is not allowed on {self.path}; "
                             f"use {allowed}", headers={"Allow": allowed})
         raise HttpError(404, grpc.StatusCode.NOT_FOUND,

@@ -449,8 +449,14 @@ def test_malformed_bodies_get_a_400_naming_what_is_wrong(web: Http) -> None:
 
 
 def test_methods_and_http_1_0(server: ServerThread, web: Http) -> None:
-    status, headers, _ = web.request("HEAD", "/v1/plugins")
-    assert status == 405 and headers["allow"] == "GET"
+    # HEAD is GET without the body: the same status and length (a load balancer's probe).
+    status, got, _ = web.request("GET", "/v1/health")
+    status_head, headers, payload = web.request("HEAD", "/v1/health")
+    assert (status_head, payload) == (status, b"") and headers["content-length"] == got["content-length"]
+    status, headers, payload = web.request("HEAD", "/openapi.json")
+    assert status == 200 and payload == b"" and int(headers["content-length"]) > 1000
+    status, headers, _ = web.request("HEAD", "/v1/jobs/abc:cancel")
+    assert status == 405 and headers["allow"] == "POST"
     status, headers, _ = web.request("GET", "/v1/jobs/abc:cancel")
     assert status == 405 and headers["allow"] == "POST"
     body = b'{"parameters": {"digit": 1}, "seed": 3}'
