@@ -142,7 +142,7 @@ def check_port(address: str) -> None:
     """ValueError for a HOST:PORT whose port gRPC would not dial as written: it takes 99999 as
     34463 (modulo 65536), another server. Other target forms are gRPC's to read."""
     port = address.rpartition(":")[2]
-    if port.isascii() and port.isdigit() and not 1 <= int(port) <= 65535:
+    if port.isascii() and port.isdigit() and (len(port) > 5 or not 1 <= int(port) <= 65535):
         raise ValueError(f"port must be 1-65535, got {port} in {address!r}")
 
 

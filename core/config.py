@@ -190,7 +190,7 @@ class Settings(BaseModel):
     def _port_in_range(cls, value: str | None) -> str | None:
         # gRPC takes port 99999 as 34463 (modulo 65536): a server elsewhere, without a word.
         port = (value or "").rpartition(":")[2]
-        if port.isascii() and port.isdigit() and int(port) > 65535:
+        if port.isascii() and port.isdigit() and (len(port) > 5 or int(port) > 65535):
             raise ValueError(f"port must be 0-65535, got {port} in {value!r}")
         return value
 

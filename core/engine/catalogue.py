@@ -177,7 +177,7 @@ class Engine:
             violations.append(FieldViolation("count", f"must be between 1 and {limit}, got {count}"))
         elif params is not None:
             violations.extend(self._request_bounds(generator, params, count, violations,
-                                                   fmt or generator.formats[0]))
+                                                   (fmt or generator.formats[0]).lower()))
         prepared = self._admit(generator, params, violations, fmt or generator.formats[0], seed, count=count)
         if isinstance(prepared.params, Variations) and prepared.params.preference is not None:
             return self._steered(prepared, owner, cancel)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Container, Mapping
-from typing import Any, get_args
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -88,7 +88,10 @@ def _takes_float(annotation: object) -> bool:
 
 
 def _types_in(annotation: object) -> set[object]:
-    """The types an annotation is made of (``int | None`` -> {int, NoneType}; Annotated unwrapped)."""
+    """The types an annotation is made of (``int | None`` -> {int, NoneType}; Annotated unwrapped;
+    ``Literal[False]`` -> {bool}: a literal stands for its value's type)."""
+    if get_origin(annotation) is Literal:
+        return {type(value) for value in get_args(annotation)}
     return {annotation, *(t for arg in get_args(annotation) for t in _types_in(arg))}
 
 

@@ -112,7 +112,9 @@ def load_json(raw: bytes | bytearray) -> Any:
     from .json_fields import no_duplicate_keys  # it builds on this module's errors
 
     try:
-        document = json.loads(raw, object_pairs_hook=no_duplicate_keys)
+        # UTF-8 only (RFC 8259; a leading BOM, as some Windows tools write, is skipped): json.loads
+        # would also guess UTF-16 or 32 and let encoded surrogates through.
+        document = json.loads(str(raw, "utf-8-sig"), object_pairs_hook=no_duplicate_keys)
     except HttpError:
         raise
     except (UnicodeDecodeError, ValueError) as exc:
@@ -126,9 +128,12 @@ def load_json(raw: bytes | bytearray) -> Any:
     return document
 
 
-# json.loads turns a lone surrogate, escaped ("\ud800") or as raw bytes, into a str that no
-# UTF-8 encoder (protobuf's included) takes; what may be one is found in the raw body first.
-_MAYBE_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+# json.loads turns a lone surrogate escape ("\ud800") into a str that no UTF-8 encoder (protobuf's
+# included) takes; the body is strict UTF-8, so no other way in. A pair (an emoji as ensure_ascii
+# writes it) is one character: only a high escape with no low one after it, or a low one with no
+# high one before it, sends the body to the walk.
+_MAYBE_SURROGATE = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+                              rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
 
 
 def _surrogate_at(document: Any) -> str | None:

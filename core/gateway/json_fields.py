@@ -64,7 +64,8 @@ def _check_value(field: Any, value: Any, where: str) -> None:  # FieldDescriptor
 def _check_one(field: Any, value: Any, where: str) -> None:
     if field.enum_type is not None:
         names = field.enum_type.values_by_name
-        if value is None or (isinstance(value, int) and not isinstance(value, bool)) or value in names:
+        if value is None or (isinstance(value, int) and not isinstance(value, bool)) or (
+                isinstance(value, str) and value in names):
             return
         raise bad_request(where, f"an enum is its name or its number, got {json.dumps(value)[:60]} "
                           f"(names: {', '.join(names)})")

@@ -80,7 +80,7 @@ def available_versions(directory: Path) -> list[int]:
 
 def _number(text: str, what: str) -> int:
     text = text.strip()
-    if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= MAX_VERSION:
+    if not (text.isascii() and text.isdigit() and len(text) <= 10) or not 0 < int(text) <= MAX_VERSION:
         raise ValueError(f"{what}: {text!r} is not a whole number from 1 to {MAX_VERSION} "
                          f"(policies: {SYNTAX})")
     return int(text)

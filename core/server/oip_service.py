@@ -359,8 +359,9 @@ class InferenceService(RepositoryMethods, pb_grpc.GRPCInferenceServiceServicer):
 
 
 def _is_number(version: str) -> bool:
-    """A version written in ASCII digits ("²" and "٢" are digits to Python, not to ``int``)."""
-    return version.isascii() and version.isdigit()
+    """A version written in ASCII digits ("²" and "٢" are digits to Python, not to ``int``), short
+    enough for ``int`` to read (it refuses over 4,300 digits; no version has 20)."""
+    return version.isascii() and version.isdigit() and len(version) < 20
 
 
 def duration(d: Duration) -> pb.StatisticDuration:

@@ -45,7 +45,9 @@ def _check_pair(cert: str, key: str) -> None:
 
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     try:
-        context.load_cert_chain(Path(cert).expanduser(), Path(key).expanduser())
-    except ssl.SSLError as exc:
+        # An empty passphrase: OpenSSL would otherwise ask for one on the terminal, and wait.
+        context.load_cert_chain(Path(cert).expanduser(), Path(key).expanduser(), password=lambda: b"")
+    except (ssl.SSLError, OSError) as exc:
+        reason = getattr(exc, "reason", None) or exc
         raise UnsafeSetup(f"tls_cert {cert} and tls_key {key} are not a PEM certificate chain and its "
-                          f"private key ({exc.reason or exc})") from exc
+                          f"unencrypted private key ({reason})") from exc

@@ -48,7 +48,7 @@ STOP_MARGIN_SECONDS = 15.0  # past the grace time, a worker that has not exited 
 
 def split_address(address: str) -> tuple[str, int]:
     host, sep, port = address.rpartition(":")
-    if not sep or not (port.isascii() and port.isdigit()):
+    if not sep or not (port.isascii() and port.isdigit() and len(port) <= 6):
         raise ValueError(f"address must be HOST:PORT, got {address!r}")
     if int(port) > 65535:  # gRPC would take port 99999 as 34463 (modulo 65536): another server
         raise ValueError(f"port must be 0-65535, got {port} in {address!r}")
@@ -339,7 +339,11 @@ def serve_workers(settings: Settings, count: int) -> int:
             metrics_address = ""
             if settings.metrics_address:
                 metrics = MergedMetrics([r.metrics_address for r in workers.ready])
-                metrics_address = metrics.serve(settings.metrics_address)
+                try:
+                    metrics_address = metrics.serve(settings.metrics_address)
+                except OSError as exc:
+                    raise ListenerError(f"could not serve metrics on {settings.metrics_address}: "
+                                        f"{exc}") from exc
             _announce(settings, workers, metrics_address)
             died = workers.wait_any_exit(stopping)
         except BaseException:

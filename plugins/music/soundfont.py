@@ -115,7 +115,8 @@ def find_soundfont(name: str) -> SoundFont:
         return default_soundfont()
     if not _NAME.match(name):
         why = ("is empty" if not name.strip() else "is a path" if "/" in name or "\\" in name
-               else "has other characters")
+               else "is over 64 characters" if len(name) > 64
+               else "must start with a letter or digit" if not name[0].isalnum() else "has other characters")
         raise ValueError(f"a SoundFont is named by its file name without .sf2 (letters, digits, '_.+- ', "
                          f"at most 64, e.g. 'default'); {name!r} {why}")
     banks = available_soundfonts()

@@ -31,7 +31,8 @@ def thumbs(**event: object) -> dict[str, object]:
                       "artifact": {"sha256": SHA, "generator": "image.digits"}, **event}}
 
 
-@pytest.mark.parametrize(("field", "value"), [("kind", 1.9), ("kind", True), ("thumb", " 2"), ("thumb", 2.7)])
+@pytest.mark.parametrize(("field", "value"), [("kind", 1.9), ("kind", True), ("thumb", " 2"), ("thumb", 2.7),
+                                              ("kind", []), ("kind", {"a": 1})])
 def test_an_enum_is_its_name_or_its_number(http: Http, field: str, value: object) -> None:
     status, reply = http.json("POST", "/v1/feedback", thumbs(**{field: value}))
     assert status == 400 and violations(reply) == [f"event.{field}"], reply
@@ -63,6 +64,15 @@ def test_a_key_or_a_field_given_twice_is_refused(http: Http) -> None:
 def test_a_whole_number_in_the_query_is_ascii_digits(http: Http, quoted: str) -> None:
     status, reply = http.json("GET", f"/v1/feedback?user=ann&pageSize={quoted}")
     assert status == 400 and violations(reply) == ["pageSize"], reply
+
+
+def test_a_body_is_utf_8(http: Http) -> None:
+    body = '{"event": {"user": "a\ud800b"}}'.encode("utf-16-le", "surrogatepass")
+    status, _, payload = http.request("POST", "/v1/feedback", raw=body)
+    assert status == 400 and b"not valid JSON" in payload
+    status, reply = http.json("POST", "/v1/generators/image.digits:generate",
+                              raw=b'\xef\xbb\xbf{"seed": 3}')  # a BOM, as some Windows tools write
+    assert status == 200, reply
 
 
 def test_the_gateways_own_errors_are_clipped_like_the_services(http: Http) -> None:

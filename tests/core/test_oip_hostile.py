@@ -98,15 +98,17 @@ def test_an_empty_axis_is_refused_before_the_model_runs(server: ServerThread,
     assert len(oip.ModelInfer(harmony_request(2)).outputs) > 0  # a real request still runs
 
 
-@pytest.mark.parametrize("version", ["²", "٢"])
+@pytest.mark.parametrize("version", ["²", "٢", "9" * 5000],
+                         ids=["superscript", "arabic-indic", "5000-digits"])
 def test_a_version_in_other_digits_is_not_served(server: ServerThread, oip: pb_grpc.GRPCInferenceServiceStub,
                                                 version: str) -> None:
     with pytest.raises(grpc.RpcError) as refused:
         oip.ModelMetadata(pb.ModelMetadataRequest(name="image.digits", version=version))
     assert refused.value.code() == grpc.StatusCode.NOT_FOUND
     assert not oip.ModelReady(pb.ModelReadyRequest(name="image.digits", version=version)).ready
-    quoted = "".join(f"%{b:02X}" for b in version.encode())
+    quoted = "".join(f"%{b:02X}" for b in version.encode()) if not version.isascii() else version
     assert rest(server, "GET", f"/v2/models/image.digits/versions/{quoted}")[0] == 404
+    assert rest(server, "GET", f"/v2/models/image.digits/versions/{quoted}/stats")[0] == 404
 
 
 def test_a_version_with_a_leading_zero_means_the_same_in_every_call(oip: pb_grpc.GRPCInferenceServiceStub

@@ -13,8 +13,11 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from pydantic import BaseModel
 
 from museforge.client import Client, check_port
 from museforge.config import ConfigError, Settings, load_settings
@@ -24,6 +27,7 @@ from museforge.engine.validation import validate_parameters
 from museforge.plugins.music import render_pool
 from museforge.plugins.music.melody import MelodyParams
 from museforge.server.workers import join_address, split_address
+from tests.core.certs import make_pki
 
 
 def museforge(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -109,7 +113,14 @@ def test_render_processes_from_the_environment(monkeypatch: pytest.MonkeyPatch,
     assert (render_pool.ENV in caplog.text) == warned
 
 
+class Fading(BaseModel):
+    fade: float | Literal[False] = False  # a number, or false for none: a boolean is meant here
+    loop: int | Literal[True] = 1
+
+
 def test_a_boolean_is_not_a_number() -> None:
+    _, problems = validate_parameters("x", Fading, {"fade": False, "loop": True})
+    assert problems == []
     _, problems = validate_parameters("music.melody", MelodyParams, {"bars": True, "temperature": False,
                                                                      "loop": True})
     assert [(p.field, p.description) for p in problems] == [
@@ -126,22 +137,34 @@ def taken_port() -> Iterator[int]:
         yield holder.getsockname()[1]
 
 
-def test_a_taken_metrics_or_gateway_port_is_named_not_the_grpc_one(taken_port: int) -> None:
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_taken_metrics_or_gateway_port_is_named_not_the_grpc_one(taken_port: int, workers: str) -> None:
     busy = f"127.0.0.1:{taken_port}"
     for flag, what in (("--metrics-address", "metrics"), ("--http-address", "the HTTP gateway")):
-        result = museforge("serve", "--address", "127.0.0.1:0", flag, busy, env={"MUSEFORGE_PLUGINS": ""})
+        result = museforge("serve", "--address", "127.0.0.1:0", "--workers", workers, flag, busy,
+                           env={"MUSEFORGE_PLUGINS": ""})
         assert result.returncode == 1 and f"museforge: could not serve {what} on {busy}" in result.stderr, \
             result.stderr
 
 
-def test_a_certificate_that_is_not_one_is_named(tmp_path: Path) -> None:
-    (tmp_path / "bad.pem").write_text("garbage\n")
+@pytest.mark.parametrize("kind", ["garbage", "encrypted key"])
+def test_a_certificate_that_is_not_one_is_named(tmp_path: Path, kind: str) -> None:
+    pem = make_pki().server
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    if kind == "garbage":
+        cert.write_text("garbage\n")
+        key.write_text("garbage\n")
+    else:  # OpenSSL would ask for its passphrase on the terminal and wait
+        cert.write_bytes(pem.cert)
+        loaded = serialization.load_pem_private_key(pem.key, password=None)
+        key.write_bytes(loaded.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                             serialization.BestAvailableEncryption(b"secret")))
     config = tmp_path / "tls.toml"
-    config.write_text(f'tls_cert = "{tmp_path / "bad.pem"}"\ntls_key = "{tmp_path / "bad.pem"}"\n')
+    config.write_text(f'tls_cert = "{cert}"\ntls_key = "{key}"\n')
     result = museforge("serve", "--config", str(config), "--address", "127.0.0.1:0",
                        env={"MUSEFORGE_PLUGINS": ""})
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
-    assert "are not a PEM certificate chain and its private key" in result.stderr
+    assert "are not a PEM certificate chain and its unencrypted private key" in result.stderr
 
 
 def test_a_data_dir_that_cannot_be_made_is_named(tmp_path: Path) -> None:

@@ -46,6 +46,7 @@ from ..effect import Picture
 from .png_reader import PngCancelled, PngError, decode_png16, idat_chunks, read_header
 
 DEFAULT_MAX_PIXELS = 8192 * 8192
+_ORIENTATION = 0x0112  # the EXIF tag
 EXR_MAGIC = b"\x76\x2f\x31\x01"
 EXR_SAMPLES_PER_PIXEL = 4  # an RGBA picture's worth of samples per allowed pixel
 MAX_EXR_ATTRIBUTES = 4096  # over all parts; real files have tens per part
@@ -111,9 +112,12 @@ def _decode_pillow(data: bytes, fmt: str, max_pixels: int, name: str,
             _check_size(opened.width, opened.height, max_pixels)
             _check_cancel(cancel)
             opened.load()
-            # As it is shown: a phone's portrait photo is stored sideways with an EXIF orientation,
-            # which no output format here carries on.
-            image: Image.Image = ImageOps.exif_transpose(opened)
+            image: Image.Image = opened
+            # As it is shown: a phone's portrait photo (JPEG, WebP) is stored sideways with an EXIF
+            # orientation, which no output format here carries on. PNG's rare eXIf is left, as the
+            # 16-bit PNG decoder reads none; upright images are not copied.
+            if fmt in ("jpeg", "webp") and opened.getexif().get(_ORIENTATION, 1) != 1:
+                image = ImageOps.exif_transpose(opened)
     except DecodeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

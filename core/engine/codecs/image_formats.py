@@ -24,7 +24,7 @@ from .png_writer import write_png
 JPEG_QUALITY = 92
 WEBP_QUALITY = 90
 # The longest side each format can hold: past it the encoder fails after the work is done.
-MAX_SIDE = {"JPEG": 65535, "WebP": 16383}
+MAX_SIDE = {"JPEG": 65500, "WebP": 16383}  # libjpeg's own limit is 65,500, not 65,535
 
 
 def _fits(pixels: np.ndarray, name: str) -> None:

@@ -247,8 +247,9 @@ def test_bad_parameters_name_the_field(client: Client, params: dict[str, Any], f
 def test_midi_makes_no_audio_so_its_length_is_not_bounded_by_audio(client: Client) -> None:
     # The same request refused above as audio (stems over the output limit) is notes only as MIDI.
     params = {"style": "celtic", "time_signature": "4/4", "bars": 128, "tempo": 52, "stems": True}
-    [artifact] = client.generate("music.melody", params, seed=1, fmt="mid").artifacts
-    assert artifact.data[:4] == b"MThd"
+    for fmt in ("mid", "MID"):  # formats are read whatever their case
+        [artifact] = client.generate("music.melody", params, seed=1, fmt=fmt).artifacts
+        assert artifact.data[:4] == b"MThd"
 
 
 def test_unknown_format_names_the_field(client: Client) -> None:

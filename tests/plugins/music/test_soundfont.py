@@ -56,7 +56,8 @@ def test_a_bank_in_a_soundfont_folder_is_found_by_name(bank_folder: Path) -> Non
 @pytest.mark.parametrize(("name", "why"), [
     ("../etc/passwd", "is a path"), ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "is a path"),
     ("a/b", "is a path"),
-    ("", "is empty"), (" ", "is empty"), ("ñandú", "has other characters")])
+    ("", "is empty"), (" ", "is empty"), ("ñandú", "has other characters"),
+    ("_bank", "must start with a letter or digit"), ("b" * 65, "is over 64 characters")])
 def test_a_path_is_never_a_bank_name(bank_folder: Path, name: str, why: str) -> None:
     with pytest.raises(ValueError, match="file name without .sf2 .*; " + re.escape(f"{name!r} {why}") + "$"):
         soundfont.find_soundfont(name)
