@@ -7,6 +7,7 @@ request and an effect's differ only in how they are prepared; both then run thro
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
@@ -23,7 +24,7 @@ from .codecs.audio_inputs import decode_sound, sniff_audio
 from .codecs.decoders import DecodeCancelled, DecodeError, decode_image
 from .codecs.encoders import Encoder
 from .codecs.video_inputs import decode_clip, input_head, sniff_video
-from .effect import AUDIO_INPUT_FORMATS, VIDEO_INPUT_FORMATS, DecodedInput, Effect
+from .effect import AUDIO_INPUT_FORMATS, VIDEO_INPUT_FORMATS, Clip, DecodedInput, Effect
 from .errors import FieldViolation, InvalidArgument, NotFound, Unavailable
 from .generator import Cancelled, Chunk, Generator, Media, Progress
 from .latent import Variations
@@ -301,7 +302,7 @@ class Engine:
                     pictures.append(decode_sound(item.data, item.path, item.name, effect.input_formats))
                     continue
                 if item.path is not None or sniff_video(head) is not None:
-                    pictures.append(self._clip(effect, item))
+                    pictures.append(self._clip(effect, item, f"inputs[{i}]"))
                     continue
                 pictures.append(decode_image(item.data, self.settings.max_input_pixels, item.name,
                                              effect.input_formats, cancel=cancel))
@@ -313,13 +314,14 @@ class Engine:
                 raise Cancelled()
         return pictures
 
-    def _clip(self, effect: Effect, item: EffectInput) -> DecodedInput:
+    def _clip(self, effect: Effect, item: EffectInput, field: str) -> Clip:
         """A video input, probed but not decoded (an effect that takes video reads its frames)."""
         accepted = tuple(f for f in effect.input_formats if f in VIDEO_INPUT_FORMATS)
         if not accepted:
             raise DecodeError(f"{effect.name} takes images, not video files: send the frames "
                               "(museforge apply decodes a video for a frame-wise effect)")
-        return decode_clip(item.data, item.path, item.name, accepted, self.settings.max_input_pixels)
+        clip = decode_clip(item.data, item.path, item.name, accepted, self.settings.max_input_pixels)
+        return dataclasses.replace(clip, field=field)
 
     def _admit(
         self, declared: Generator | Effect, params: BaseModel | None, violations: list[FieldViolation],

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Union
 import numpy as np
 from pydantic import BaseModel
 
+from .errors import FieldViolation, InvalidArgument
 from .generator import GenerationContext, Media, ModelSource, Progress, check_declaration
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ class Clip:
     info: VideoInfo
     format: str  # "mp4", "mov", "mkv" or "webm"
     name: str = ""
+    field: str = "inputs[0]"  # the request field it came in, named when it turns out damaged
 
     @property
     def width(self) -> int:
@@ -89,11 +91,15 @@ class Clip:
 
     def frames(self, size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
         """Every frame, in order, as (height, width, 3) uint8 RGB, scaled to ``size``
-        (width, height) by area averaging when given; a damaged file raises ``ValueError``
-        naming it."""
-        from .codecs.video import read_frames
+        (width, height) by area averaging when given. A file found damaged part way (it passed
+        the first look) is the caller's input: ``InvalidArgument`` naming its field."""
+        from .codecs.video import VideoError, read_frames
 
-        return read_frames(self.info, size)
+        try:
+            yield from read_frames(self.info, size)
+        except VideoError as error:
+            raise InvalidArgument("the video could not be read", [FieldViolation(self.field, str(error))]) \
+                from None
 
 
     def audio(self, rate: int = 48000, channels: int = 1, start: float = 0.0,

@@ -73,11 +73,19 @@ def test_progress_streams_while_frames_are_read(client: Client, video: bytes) ->
     assert sum(e.HasField("artifact") for e in events) == 1
 
 
+def zeroed_inside(video: bytes) -> bytes:
+    """The video with 3,000 bytes of its frames zeroed a third of the way in."""
+    start = video.index(b"mdat")
+    at = start + (len(video) - start) // 3
+    return video[:at] + bytes(3000) + video[at + 3000:]
+
+
 @pytest.mark.parametrize(("name", "damage", "words"), [
     ("cut.mp4", lambda v: v[:len(v) // 3], "cut.mp4: not a video this build of FFmpeg can read, or damaged"),
     ("empty.mp4", lambda v: b"", "empty"),
     ("noise.mp4", lambda v: v[:12] + bytes(range(256)) * 40, "not a video"),
     ("still.png", lambda v: b"\x89PNG\r\n\x1a\n" + v[8:200], "png input is not accepted"),
+    ("mid.mp4", lambda v: zeroed_inside(v), "damaged after frame"),  # passes the first look, then fails
 ])
 def test_bad_files_are_refused_naming_the_input(client: Client, video: bytes, name: str, damage: object,
                                                 words: str) -> None:
