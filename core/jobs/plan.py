@@ -104,6 +104,10 @@ def plan_job(spec: jobs_pb2.JobSpec, engine: Engine, sandbox: Sandbox, max_items
     elif frames is not None:
         if not spec.output_pattern:
             violations.append(FieldViolation("job.output_pattern", "required, e.g. renders/sh010.####.exr"))
+        elif spec.output_pattern.endswith(("/", "\\")) or not _suffix(spec.output_pattern):
+            # 'g/####/' wrote extensionless PNGs named g/0001 and reported 'g/0001/'.
+            violations.append(FieldViolation("job.output_pattern", f"{spec.output_pattern!r} names no file "
+                                             "with an extension: e.g. renders/sh010.####.exr"))
         elif len(frames) > 1 and not has_frame_run(spec.output_pattern):
             violations.append(
                 FieldViolation(

@@ -47,3 +47,15 @@ def test_paths_resolve_inside_the_roots_and_never_outside(tmp_path: Path) -> Non
     assert not caught.value.permission
     with pytest.raises(PathRefused, match="no input roots"):
         Sandbox.of([], [outputs]).input_path("a.png")
+
+
+def test_a_written_frame_is_as_readable_as_any_file_the_process_makes(tmp_path: Path) -> None:
+    import os
+
+    from museforge.jobs.chain import write_atomic
+
+    write_atomic(tmp_path / "out" / "a.0001.png", b"frame")
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"x")
+    # Not mkstemp's private 0600: a render farm's other users read the renders.
+    assert os.stat(tmp_path / "out" / "a.0001.png").st_mode & 0o777 == os.stat(plain).st_mode & 0o777

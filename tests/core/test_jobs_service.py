@@ -187,6 +187,9 @@ def test_bad_jobs_name_the_field(jobs: Client) -> None:
         "job.output_pattern",
     )
     expect_error(jobs, chain_spec(1001, 1002, format="mp3"), grpc.StatusCode.INVALID_ARGUMENT, "job.format")
+    for pattern in ("g/####/", "####"):  # a folder, or no extension: files named g/0001, 0001
+        expect_error(jobs, chain_spec(1001, 1002, output=pattern), grpc.StatusCode.INVALID_ARGUMENT,
+                     "job.output_pattern")
     bad = chain_spec(1001, 1002)
     bad.input.pattern = "sh010.png"
     expect_error(jobs, bad, grpc.StatusCode.INVALID_ARGUMENT, "job.input.pattern")
