@@ -91,12 +91,15 @@ class RunningServer:
     async def stop(self, grace: float | None = None) -> None:
         """Stop taking calls, let in-flight ones finish within ``grace`` seconds, then exit."""
         await self.health.enter_graceful_shutdown()
+        # In-flight frames stop at their next tile now, beside the drain rather than after it: an open
+        # WatchJob stream lasts the whole grace, and the executor went on rendering meanwhile. The jobs
+        # stay RUNNING and resume on the next start (a job submitted during the drain stays QUEUED).
+        jobs_stopped = asyncio.create_task(asyncio.to_thread(self.jobs.executor.close))
         if self.gateway is None:
             await self.server.stop(grace)
         else:  # no new HTTP requests; those in flight finish within the same grace as the gRPC calls
             await asyncio.gather(self.server.stop(grace), self.gateway.close(grace))
-        # In-flight frames stop at their next tile; their jobs resume on the next start.
-        await asyncio.to_thread(self.jobs.executor.close)
+        await jobs_stopped
         self.jobs.store.close()
         if self.feedback is not None:
             await asyncio.to_thread(self.feedback.close)  # waits for a write in flight to commit

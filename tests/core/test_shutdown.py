@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,16 @@ from tests.core.jobs_helpers import chain_spec, serve_jobs, write_frames
 from tests.processes import artifacts_through_sigterm
 
 
+def follow(address: str, job: str) -> None:
+    """Watch the job until the stream ends (the server going away ends it)."""
+    with Client(address, timeout=120) as watching:
+        try:
+            for _ in watching.watch_job(job):
+                pass
+        except grpc.RpcError:
+            pass
+
+
 def test_sigterm_drains_calls_keeps_the_job_and_exits_zero(tmp_path: Path) -> None:
     write_frames(tmp_path / "in", 1, 24, size=(256, 192))
     with serve_jobs(tmp_path) as server:
@@ -23,6 +34,10 @@ def test_sigterm_drains_calls_keeps_the_job_and_exits_zero(tmp_path: Path) -> No
             for event in client.watch_job(job):
                 if event.WhichOneof("event") == "item":
                     break  # the job is under way
+            # A watcher still following the job: its stream stays open through the drain, and the
+            # executor once went on rendering for as long.
+            watcher = threading.Thread(target=follow, args=(server.address, job), daemon=True)
+            watcher.start()
 
             def in_flight() -> Iterator[pb.GenerateEvent]:
                 with Client(server.address, timeout=120) as other:
@@ -33,6 +48,9 @@ def test_sigterm_drains_calls_keeps_the_job_and_exits_zero(tmp_path: Path) -> No
             # finished inside the grace period
             assert artifacts_through_sigterm(server.proc, in_flight) == 4
             assert server.proc.wait(60) == 0
+            watcher.join(30)
+            written = len(list((tmp_path / "out" / "kept").glob("f.*.png")))
+            assert written < 24  # stopped at SIGTERM, not rendered on through the drain
             try:
                 client.plugins()
                 refused = None
