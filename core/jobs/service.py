@@ -12,6 +12,8 @@ fails answers RESOURCE_EXHAUSTED (its disk is full) or UNAVAILABLE, in plain wor
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import math
 import re
 import time
@@ -167,6 +169,25 @@ def page_args(page_size: int, page_token: str, default: int, most: int) -> tuple
     return int(page_token or 0), min(page_size or default, most)
 
 
+def job_token(job: Job) -> str:
+    """The next page starts after this job: its place by creation, not a count of the jobs before
+    it (one deleted would shift every later page by one, and a job would be on none)."""
+    return base64.urlsafe_b64encode(json.dumps([job.created, job.id]).encode()).decode().rstrip("=")
+
+
+def job_cursor(token: str) -> tuple[float, str] | None:
+    """The (created, id) a ``job_token`` names; None for the first page; InvalidArgument else."""
+    if not token:
+        return None
+    try:
+        created, job_id = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if isinstance(created, (int, float)) and isinstance(job_id, str) and len(token) <= 200:
+            return float(created), job_id
+    except (ValueError, TypeError):
+        pass
+    raise InvalidArgument("bad page", [FieldViolation("page_token", "not a token from this server")])
+
+
 def wait_seconds(timeout: Any, has_timeout: bool, remaining: float | None) -> float:
     """WaitOperation's wait: its timeout clamped to MAX_WAIT_SECONDS, and the call's deadline."""
     seconds = MAX_WAIT_SECONDS
@@ -232,7 +253,7 @@ class JobsBackend:
         return page, str(rows[used].index) if used < len(rows) else ""
 
     def summaries(
-        self, states: Sequence[JobState], done: bool | None, start: int, size: int
+        self, states: Sequence[JobState], done: bool | None, after: tuple[float, str] | None, size: int
     ) -> tuple[list[operations_pb2.Operation], str]:
         """A page of job summaries (no input paths, no items), oldest first, and the next token."""
         stored = stored_states(states, done)
@@ -245,9 +266,9 @@ class JobsBackend:
                 return None
             return operation_of(job, summary=True)
 
-        rows = self.store.jobs(stored, start, size + 1)
+        rows = self.store.jobs(stored, limit=size + 1, after=after)
         page, used = fill_page(rows, size, summary)
-        return page, str(start + used) if used < len(rows) else ""
+        return page, job_token(rows[used - 1]) if 0 < used < len(rows) else ""
 
 
 @asynccontextmanager
@@ -335,8 +356,9 @@ class OperationsService(BackendServicer, ops_grpc.OperationsServicer):
     ) -> operations_pb2.ListOperationsResponse:
         async with answering(context):
             states, done = parse_filter(request.filter)
-            start, size = page_args(request.page_size, request.page_token, DEFAULT_PAGE, MAX_PAGE)
-            operations, token = await asyncio.to_thread(self.backend.summaries, states, done, start, size)
+            _, size = page_args(request.page_size, "", DEFAULT_PAGE, MAX_PAGE)
+            after = job_cursor(request.page_token)
+            operations, token = await asyncio.to_thread(self.backend.summaries, states, done, after, size)
             return operations_pb2.ListOperationsResponse(operations=operations, next_page_token=token)
 
     async def CancelOperation(

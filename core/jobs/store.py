@@ -250,13 +250,20 @@ class JobStore(OnDatabase):
             row = db.execute("SELECT COALESCE(MAX(seq), 0) FROM items WHERE job_id = ?", (job_id,)).fetchone()
             return job, int(row[0])
 
-    def jobs(self, states: Sequence[JobState] = (), offset: int = 0, limit: int = -1) -> list[Job]:
-        """Jobs (optionally in some states), oldest first; ``limit`` of them from ``offset``."""
+    def jobs(self, states: Sequence[JobState] = (), offset: int = 0, limit: int = -1,
+             after: tuple[float, str] | None = None) -> list[Job]:
+        """Jobs (optionally in some states), oldest first; ``limit`` of them from ``offset``, after the
+        job created at ``after`` (created, id) when given, wherever it now stands."""
         with self._reading() as db:
-            query, args = "SELECT id FROM jobs", []
+            conditions: list[str] = []
+            args: list[Any] = []
             if states:
-                query += f" WHERE state IN ({','.join('?' * len(states))})"
+                conditions.append(f"state IN ({','.join('?' * len(states))})")
                 args = [int(s) for s in states]
+            if after is not None:
+                conditions.append("(created > ? OR (created = ? AND id > ?))")
+                args += [after[0], after[0], after[1]]
+            query = "SELECT id FROM jobs" + (f" WHERE {' AND '.join(conditions)}" if conditions else "")
             query += " ORDER BY created, id LIMIT ? OFFSET ?"
             ids = [r[0] for r in db.execute(query, [*args, limit, offset])]
             return [j for j in (self._job(db, i) for i in ids) if j is not None]

@@ -122,6 +122,22 @@ def test_idempotency_key_returns_the_same_job(jobs: Client) -> None:
     assert again.name == first.name and meta_of(again).total == 2
 
 
+def test_deleting_a_job_between_pages_skips_none(jobs: Client) -> None:
+    made = [jobs.wait_job(jobs.submit_job(chain_spec(1001, 1001, output=f"pages/{i}.####.png")).name, 60).name
+            for i in range(4)]
+    listed = [o.name for o in jobs.list_jobs("done=true")]
+    first = jobs.operations.ListOperations(operations_pb2.ListOperationsRequest(
+        name="jobs", filter="done=true", page_size=listed.index(made[1]) + 1))
+    assert first.operations[-1].name == made[1]
+    jobs.delete_job(made[0])  # on the first page: offsets would now start the next one a job late
+    rest = jobs.operations.ListOperations(operations_pb2.ListOperationsRequest(
+        name="jobs", filter="done=true", page_token=first.next_page_token))
+    assert [o.name for o in rest.operations][:2] == made[2:4]
+    with pytest.raises(grpc.RpcError) as caught:
+        jobs.operations.ListOperations(operations_pb2.ListOperationsRequest(name="jobs", page_token="3"))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
 def test_list_filters_by_state_and_delete_keeps_the_outputs(jobs: Client, root: Path) -> None:
     name = jobs.wait_job(jobs.submit_job(chain_spec(1001, 1001, output="kept/f.####.png")).name, 60).name
     assert name in [o.name for o in jobs.list_jobs("state=SUCCEEDED")]
