@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..engine.errors import RequestError
 from .options import COUNT, SEED, Subcommands, add_target_flags, connect, parse_param, settings_from
 from .output import EXIT_OK, EXIT_USAGE, Bar, fail, write_file
 from .video_apply import apply_to_video, effect_shape, is_video
@@ -176,12 +175,11 @@ def whole_video_format(args: argparse.Namespace) -> str:
 
 
 def output_format(args: argparse.Namespace, first_input: bytes) -> str:
-    """--format, else the output file's extension (a .png of a 16-bit PNG stays 16-bit), else ''."""
+    """--format, else the output file's extension (a .png of a 16-bit PNG stays 16-bit; .json is
+    "json", which the server judges against the effect and its inputs), else ''."""
     if args.format or not args.output.suffix:
         return str(args.format)
-    fmt = SUFFIX_FORMATS.get(args.output.suffix.lower())
-    if fmt is None:
-        raise RequestError(f"cannot tell the format from {args.output.name!r}; pass --format")
+    fmt = SUFFIX_FORMATS.get(args.output.suffix.lower(), args.output.suffix.lstrip(".").lower())
     if fmt == "png" and first_input[24:25] == b"\x10":  # PNG IHDR bit depth 16
         return "png16"
     return fmt

@@ -171,3 +171,15 @@ def test_bad_config_is_a_usage_error(tmp_path: Path) -> None:
     config.write_text("max_count = -3\n")
     result = museforge("serve", "--config", str(config))
     assert result.returncode == 2 and "max_count" in result.stderr
+
+
+def test_apply_leaves_an_unfamiliar_extension_to_the_server_which_names_the_real_problem(
+        tmp_path: Path) -> None:
+    Image.new("RGB", (8, 8)).save(tmp_path / "one.png")
+    shots = museforge("apply", "video.shots", str(tmp_path / "one.png"), "-o", str(tmp_path / "shots.json"),
+                      "--local", "--plugins", "video")
+    assert shots.returncode != 0 and "inputs[0]: png input is not accepted here" in shots.stderr, shots.stderr
+    odd = museforge("apply", "effect.denoise", str(tmp_path / "one.png"), "-o", str(tmp_path / "x.xyz"),
+                    "--local", "--plugins", "effect")
+    assert odd.returncode != 0, odd.stderr
+    assert "format: 'xyz' is not supported by effect.denoise" in odd.stderr, odd.stderr
