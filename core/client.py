@@ -32,7 +32,7 @@ from .client_errors import (
     typed_errors,
 )
 from .client_structs import to_struct
-from .config import DEFAULT_ADDRESS
+from .config import DEFAULT_ADDRESS, port_problem
 from .inference import grpc_service_pb2 as oip
 from .inference import grpc_service_pb2_grpc as oip_grpc
 from .v1 import feedback_pb2 as fb
@@ -139,11 +139,10 @@ class _Details(grpc.ClientCallDetails):
 
 
 def check_port(address: str) -> None:
-    """ValueError for a HOST:PORT whose port gRPC would not dial as written: it takes 99999 as
-    34463 (modulo 65536), another server. Other target forms are gRPC's to read."""
-    port = address.rpartition(":")[2]
-    if port.isascii() and port.isdigit() and (len(port) > 5 or not 1 <= int(port) <= 65535):
-        raise ValueError(f"port must be 1-65535, got {port} in {address!r}")
+    """ValueError for a HOST:PORT whose port gRPC would not dial as written (``port_problem``)."""
+    problem = port_problem(address, lowest=1)
+    if problem:
+        raise ValueError(problem)
 
 
 @typed_errors

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .ascii_numbers import ascii_number
 from .runtime.versions import VersionPolicy
 
 if sys.version_info >= (3, 11):
@@ -188,10 +189,9 @@ class Settings(BaseModel):
     @field_validator("address", "http_address", "metrics_address")
     @classmethod
     def _port_in_range(cls, value: str | None) -> str | None:
-        # gRPC takes port 99999 as 34463 (modulo 65536): a server elsewhere, without a word.
-        port = (value or "").rpartition(":")[2]
-        if port.isascii() and port.isdigit() and (len(port) > 5 or int(port) > 65535):
-            raise ValueError(f"port must be 0-65535, got {port} in {value!r}")
+        problem = port_problem(value or "", lowest=0)  # port 0: the system picks one to listen on
+        if problem:
+            raise ValueError(problem)
         return value
 
     @field_validator("open_services")
@@ -309,6 +309,19 @@ def from_env(environ: Mapping[str, str]) -> dict[str, Any]:
         if key in environ:
             values[field] = _env_value(field, environ[key])
     return values
+
+
+def port_problem(address: str, lowest: int) -> str | None:
+    """Why HOST:PORT's port is not one gRPC uses as written (it takes 99999 as 34463, modulo 65536:
+    another server, without a word); None when it is, or when the port is no number at all (a
+    target form gRPC reads itself)."""
+    port = address.rpartition(":")[2]
+    if not (port.isascii() and port.isdigit()):
+        return None
+    number = ascii_number(port, 5)
+    if number is None or not lowest <= number <= 65535:
+        return f"port must be {lowest}-65535, got {port[:12]} in {address[:80]!r}"
+    return None
 
 
 def load_settings(

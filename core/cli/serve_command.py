@@ -11,9 +11,10 @@ from .output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from ..server.app import ListenerError, serve_forever
+    from ..server.app import serve_forever
     from ..server.logs import configure as configure_logging
     from ..server.unsafe_setup import UnsafeSetup
+    from ..server.workers import ListenerError
 
     if args.workers is not None and not 1 <= args.workers <= MAX_WORKERS:
         return fail(f"--workers must be between 1 and {MAX_WORKERS}", EXIT_USAGE)

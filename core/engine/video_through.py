@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .codecs.encoders import Encoder
-from .codecs.video import VideoError, VideoInfo, VideoWriter, read_frames, read_range
+from .codecs.video import VideoWriter, read_range
 from .codecs.video_frames import pixels_of
 from .effect import IMAGE_INPUT_FORMATS, VIDEO_INPUT_FORMATS, Clip, Effect, Picture
 from .errors import FieldViolation, InvalidArgument
@@ -85,16 +85,6 @@ def frame_name(clip: Clip, number: int) -> str:
     return f"{Path(clip.name).stem}-{number:06d}.{FRAME_FORMAT}"
 
 
-def _frames_of(info: VideoInfo) -> Iterator[np.ndarray]:
-    """The video's frames; a file found damaged part way (it passed the first look) is the caller's
-    input, refused naming it, not a failure of the server's."""
-    try:
-        yield from read_frames(info)
-    except VideoError as error:
-        raise InvalidArgument("the video could not be read",
-                              [FieldViolation("inputs[0]", str(error))]) from None
-
-
 def _through(effect: Effect, ctx: GenerationContext, params: Any, clip: Clip, seed: int) -> Iterator[Any]:
     info = clip.info
     # Each frame is asked for as the CLI and jobs ask for it (an effect may skip work by format).
@@ -102,7 +92,7 @@ def _through(effect: Effect, ctx: GenerationContext, params: Any, clip: Clip, se
     with tempfile.TemporaryDirectory(prefix="museforge-video-") as folder:
         target = Path(folder) / f"video.{ctx.format}"
         with VideoWriter(target, info) as writer:
-            for number, rgb in enumerate(_frames_of(info)):
+            for number, rgb in enumerate(clip.frames()):  # damaged part way: refused naming it
                 name = frame_name(clip, number)
                 made = [event for event in effect.apply(frame_ctx, params, [picture_of(rgb, name)], seed)
                         if isinstance(event, Media) and not event.part]

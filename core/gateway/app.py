@@ -22,6 +22,7 @@ from urllib.parse import parse_qs
 import grpc
 from google.protobuf.message import Message
 
+from ..ascii_numbers import ascii_number
 from ..server.auth import bearer_token
 from .binary_tensors import HEADER, HEADER_KEY, header_length
 from .context import CallContext, peer_name
@@ -215,10 +216,11 @@ class Request(Replies):
                 else "more than one Host header"
             raise HttpError(400, grpc.StatusCode.INVALID_ARGUMENT, message, "Host")
         text = self.header("content-length", "0")
-        if not (text.isascii() and text.isdigit()):
-            raise HttpError(400, grpc.StatusCode.INVALID_ARGUMENT, f"bad Content-Length {text!r}",
+        length = ascii_number(text, 20)
+        if length is None:
+            raise HttpError(400, grpc.StatusCode.INVALID_ARGUMENT, f"bad Content-Length {text[:24]!r}",
                             "Content-Length")
-        self.length = int(text)
+        self.length = length
         self.body_done = self.length == 0
 
     def check_origin(self) -> None:

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..ascii_numbers import ascii_number
 from ..inference import grpc_service_pb2 as pb
 from ..server.oip_decode import decode_typed
 from ..server.oip_encode import encode_raw
@@ -34,11 +35,11 @@ REQUEST_FLAG = "binary_data_output"
 
 def header_length(value: str, body_length: int) -> int:
     """The JSON header's length from the request header: a number within the body."""
-    # At most 20 digits: int() of thousands of digits is refused by Python itself.
-    if not (value.isascii() and value.isdigit() and len(value) <= 20) or not 0 < int(value) <= body_length:
+    length = ascii_number(value, 20)
+    if length is None or not 0 < length <= body_length:
         raise bad_request(HEADER, f"must be the length in bytes of the body's JSON header, 1 to the "
                                   f"body's {body_length} bytes; got {value[:24]!r}")
-    return int(value)
+    return length
 
 
 class Tail:

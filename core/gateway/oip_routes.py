@@ -20,7 +20,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from ..inference import grpc_service_pb2 as pb
-from ..server.oip_datatypes import OIP_DATATYPES, TensorError, numpy_dtype
+from ..server.oip_datatypes import OIP_DATATYPES, TensorError, element_width, numpy_dtype
 from ..server.oip_decode import EMPTY_OR_NEGATIVE, decode_raw, decode_typed
 from ..server.oip_encode import encode_raw
 from .binary_tensors import (
@@ -137,9 +137,10 @@ def input_tensor(document: Any, index: int, tail: Tail = NO_TAIL
         if data is not None:
             raise bad_request(f"{where}.data", f"input {name!r} has {SIZE}: its data is the binary part's")
         raw = tail.take(parameters[SIZE], where, name)
-        if datatype != "BYTES" and len(raw) != math.prod(shape) * _width(datatype):
+        needed = 0 if datatype == "BYTES" else math.prod(shape) * element_width(datatype)
+        if needed and len(raw) != needed:
             raise bad_request(f"{where}.parameters.{SIZE}", f"input {name!r} has {len(raw)} bytes of binary "
-                              f"data; {datatype} shape {shape} needs {math.prod(shape) * _width(datatype)}")
+                              f"data; {datatype} shape {shape} needs {needed}")
         parameters = {k: v for k, v in parameters.items() if k != SIZE}  # the transport's, not the model's
     else:
         raw = json_data(data, datatype, shape, where)
@@ -147,10 +148,6 @@ def input_tensor(document: Any, index: int, tail: Tail = NO_TAIL
     for key, value in _parameters(parameters, f"{where}.parameters").items():
         tensor.parameters[key].CopyFrom(value)
     return tensor, raw
-
-
-def _width(datatype: str) -> int:
-    return 2 if datatype == "BF16" else numpy_dtype(datatype).itemsize
 
 
 def infer_request(variables: Mapping[str, str], document: Any) -> pb.ModelInferRequest:

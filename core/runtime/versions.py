@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from ..ascii_numbers import ascii_number
+
 Kind = Literal["latest", "all", "specific"]
 SYNTAX = '"latest", "latest:N", "all" or "specific:V1,V2,..."'
 MAX_VERSION = 2**31 - 1
@@ -73,17 +75,17 @@ def next_version(directory: Path) -> int:
 
 def available_versions(directory: Path) -> list[int]:
     """The numbered version directories under a model's directory, ascending."""
-    return sorted(int(p.name) for p in directory.iterdir()
-                  if p.is_dir() and p.name.isascii() and p.name.isdigit()
-                  and 0 < int(p.name) <= MAX_VERSION)
+    numbers = (ascii_number(p.name, 10) for p in directory.iterdir() if p.is_dir())
+    return sorted(n for n in numbers if n is not None and 0 < n <= MAX_VERSION)
 
 
 def _number(text: str, what: str) -> int:
     text = text.strip()
-    if not (text.isascii() and text.isdigit() and len(text) <= 10) or not 0 < int(text) <= MAX_VERSION:
+    number = ascii_number(text, 10)
+    if number is None or not 0 < number <= MAX_VERSION:
         raise ValueError(f"{what}: {text!r} is not a whole number from 1 to {MAX_VERSION} "
                          f"(policies: {SYNTAX})")
-    return int(text)
+    return number
 
 
 def _listed(versions: Iterable[int]) -> str:

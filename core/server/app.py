@@ -48,7 +48,7 @@ from .reflection_pools import ReflectionPools
 from .tls import server_credentials
 from .tracing import Tracing, build_tracing
 from .unsafe_setup import UnsafeSetup
-from .workers import ListenerError, WorkerRole, join_address, split_address
+from .workers import WorkerRole, join_address, listening, split_address
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
@@ -257,18 +257,9 @@ def bind_http(settings: Settings, host: str, port: int, calls: InProcess, guard:
         bind_gateway,  # only now: serving without it never loads the HTTP stack
     )
 
-    try:
-        return bind_gateway(settings, host, port, calls, guard.ring, guard.budget,
-                            reuse_port=worker is not None)
-    except OSError as exc:
-        raise ListenerError(f"could not serve the HTTP gateway on {settings.http_address}: {exc}") from exc
-
-
-def serve_metrics(metrics: Metrics, address: str) -> str:
-    try:
-        return metrics.serve(address)
-    except OSError as exc:
-        raise ListenerError(f"could not serve metrics on {address}: {exc}") from exc
+    return listening("the HTTP gateway", settings.http_address,
+                     partial(bind_gateway, settings, host, port, calls, guard.ring, guard.budget,
+                             reuse_port=worker is not None))
 
 
 async def start_server(
@@ -307,7 +298,8 @@ async def start_server(
         await server.start()
         await report_health(engine, health_servicer)
         import_in_background()  # scipy and the like, now that health answers
-        metrics_address = serve_metrics(metrics, settings.metrics_address) if metrics is not None else ""
+        metrics_address = "" if metrics is None else listening(
+            "metrics", settings.metrics_address, partial(metrics.serve, settings.metrics_address))
         if gateway is not None:
             await gateway.start()
     except BaseException:

@@ -153,6 +153,11 @@ def per_item_scalars(specs: Sequence[TensorSpec], batched: bool) -> tuple[Tensor
                  for s in specs)
 
 
+def element_width(datatype: str) -> int:
+    """Bytes per element of a fixed-width datatype on the wire (BF16 too, which numpy lacks)."""
+    return 2 if datatype == "BF16" else numpy_dtype(datatype).itemsize
+
+
 def numpy_dtype(datatype: str) -> np.dtype:
     """The numpy dtype for an OIP datatype; ValueError for BF16 or unknown names."""
     try:

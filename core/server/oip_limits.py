@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from ..engine.errors import FieldViolation, InvalidArgument
 from ..inference import grpc_service_pb2 as pb
 from ..runtime.sessions import LoadedModel, Runtime
-from .oip_datatypes import OIP_DATATYPES, TensorError, TensorSpecLike, numpy_dtype
+from .oip_datatypes import OIP_DATATYPES, TensorError, TensorSpecLike, element_width
 from .oip_decode import EMPTY_OR_NEGATIVE as _EMPTY_OR_NEGATIVE
 from .oip_decode import named_inputs
 
@@ -36,7 +36,7 @@ BYTES_ELEMENT_COST = 8 + 33
 def _element_bytes(datatype: str) -> int:
     if datatype == "BYTES":
         return BYTES_ELEMENT_COST
-    return 2 if datatype == "BF16" else numpy_dtype(datatype).itemsize
+    return element_width(datatype)
 
 
 def _field(where: str, message: str) -> InvalidArgument:

@@ -17,6 +17,7 @@ import grpc
 import numpy as np
 
 from .. import __version__
+from ..ascii_numbers import ascii_number
 from ..engine.catalogue import Engine
 from ..engine.errors import (
     FieldViolation,
@@ -177,7 +178,8 @@ class InferenceService(RepositoryMethods, pb_grpc.GRPCInferenceServiceServicer):
             raise Unavailable(f"model {name!r} is not ready: {model.error}")
         if version and version != str(model.version):
             serving = self.engine.runtime.serving(name)
-            chosen = serving.get(int(version)) if _is_number(version) else None
+            number = ascii_number(version, 19)
+            chosen = serving.get(number) if number is not None else None
             if chosen is None:
                 policy = self.engine.runtime.policy(name, model.pinned)
                 raise NotFound(f"model {name!r} is not serving version {version!r}; it serves "
@@ -351,17 +353,12 @@ class InferenceService(RepositoryMethods, pb_grpc.GRPCInferenceServiceServicer):
             raise
         # A model named without a version: each version it serves, as Triton answers.
         # "02" is version 2 here as in every other call.
-        version = str(int(request.version)) if _is_number(request.version) else request.version
+        number = ascii_number(request.version, 19)
+        version = request.version if number is None else str(number)
         chosen = [m for m in self.engine.runtime.every_version() if m.ready
                   and (not request.name or m.name == request.name)
                   and (not version or str(m.version) == version)]
         return pb.ModelStatisticsResponse(model_stats=[statistics_message(m) for m in chosen])
-
-
-def _is_number(version: str) -> bool:
-    """A version written in ASCII digits ("²" and "٢" are digits to Python, not to ``int``), short
-    enough for ``int`` to read (it refuses over 4,300 digits; no version has 20)."""
-    return version.isascii() and version.isdigit() and len(version) < 20
 
 
 def duration(d: Duration) -> pb.StatisticDuration:

@@ -31,16 +31,20 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from multiprocessing.connection import Connection, wait
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..config import Settings
+from ..ascii_numbers import ascii_number
+from ..config import Settings, port_problem
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
 
 log = logging.getLogger("museforge.workers")
+T = TypeVar("T")
 
 PR_SET_PDEATHSIG = 1
 STOP_MARGIN_SECONDS = 15.0  # past the grace time, a worker that has not exited is killed
@@ -48,11 +52,13 @@ STOP_MARGIN_SECONDS = 15.0  # past the grace time, a worker that has not exited 
 
 def split_address(address: str) -> tuple[str, int]:
     host, sep, port = address.rpartition(":")
-    if not sep or not (port.isascii() and port.isdigit() and len(port) <= 6):
+    number = ascii_number(port, 6)
+    if not sep or number is None:
         raise ValueError(f"address must be HOST:PORT, got {address!r}")
-    if int(port) > 65535:  # gRPC would take port 99999 as 34463 (modulo 65536): another server
-        raise ValueError(f"port must be 0-65535, got {port} in {address!r}")
-    return host.strip("[]") or "127.0.0.1", int(port)
+    problem = port_problem(address, lowest=0)
+    if problem:
+        raise ValueError(problem)
+    return host.strip("[]") or "127.0.0.1", number
 
 
 def join_address(host: str, port: int) -> str:
@@ -92,6 +98,15 @@ class Failed:
 class ListenerError(OSError):
     """A listener beside the gRPC port (the HTTP gateway, metrics) that could not start; the
     message names it and its address."""
+
+
+def listening(what: str, address: str, start: Callable[[], T]) -> T:
+    """``start()``, its OSError (a taken port) a ListenerError naming ``what`` and ``address``, so
+    that it is not blamed on the gRPC address."""
+    try:
+        return start()
+    except OSError as exc:
+        raise ListenerError(f"could not serve {what} on {address}: {exc}") from exc
 
 
 def reserve_port(host: str, port: int) -> socket.socket:
@@ -260,12 +275,10 @@ def _reserve(settings: Settings) -> tuple[list[socket.socket], dict[str, Any]]:
                 continue
             host, port = split_address(address)
             check_exposure(settings, host)
-            try:
+            if key == "address":
                 holders.append(reserve_port(host, port))
-            except OSError as exc:
-                if key == "address":
-                    raise
-                raise ListenerError(f"could not serve the HTTP gateway on {address}: {exc}") from exc
+            else:
+                holders.append(listening("the HTTP gateway", address, partial(reserve_port, host, port)))
             changes[key] = join_address(host, holders[-1].getsockname()[1])
     except BaseException:
         for holder in holders:
@@ -339,11 +352,8 @@ def serve_workers(settings: Settings, count: int) -> int:
             metrics_address = ""
             if settings.metrics_address:
                 metrics = MergedMetrics([r.metrics_address for r in workers.ready])
-                try:
-                    metrics_address = metrics.serve(settings.metrics_address)
-                except OSError as exc:
-                    raise ListenerError(f"could not serve metrics on {settings.metrics_address}: "
-                                        f"{exc}") from exc
+                metrics_address = listening("metrics", settings.metrics_address,
+                                            partial(metrics.serve, settings.metrics_address))
             _announce(settings, workers, metrics_address)
             died = workers.wait_any_exit(stopping)
         except BaseException:
