@@ -160,6 +160,13 @@ class FeedbackStore(OnDatabase):
             rows = db.execute(query + " ORDER BY seq LIMIT ?", [*args, limit]).fetchall()
         return [_event(row) for row in rows]
 
+    def seq_of(self, owner: str, user: str, event_id: str) -> int | None:
+        """The seq of the owner's user's event ``event_id``; None when it is not (or no longer) there."""
+        with self._database.reading() as db:
+            row = db.execute("SELECT seq FROM events WHERE id = ? AND owner = ? AND user = ?",
+                             (event_id, owner, user)).fetchone()
+        return None if row is None else int(row[0])
+
     def newest(self, owner: str, user: str, limit: int) -> list[StoredEvent]:
         """The user's ``limit`` newest events, oldest of them first."""
         with self._database.reading() as db:

@@ -13,6 +13,7 @@ milliseconds to convert, which the loop (and every health check it answers) must
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -44,6 +45,14 @@ EXPORT_BATCH = 500  # events read from the store per round trip while exporting
 SINCE_FIT = 1000  # a user's events since the model's fit that an answer still takes into account
 STORE_THREADS = 2
 DEFAULT_K, MAX_K = 10, 100
+EVENT_ID = re.compile(r"[0-9a-f]{20}")  # FeedbackStore.record's ids
+
+
+def listed_event(token: str) -> str:
+    """The event id a ListFeedback page token names ('' for the first page), or InvalidArgument."""
+    if token and not EVENT_ID.fullmatch(token):
+        raise InvalidArgument("bad page", [FieldViolation("page_token", "not a token from this server")])
+    return token
 
 
 def event_message(stored: StoredEvent) -> fb.FeedbackEvent:
@@ -217,10 +226,21 @@ class FeedbackService(fb_grpc.FeedbackServicer):
                            context: Context) -> fb.ListFeedbackResponse:
         async with answering(context):
             owner, user = whose(request.user)
-            after, size = page_args(request.page_size, request.page_token, DEFAULT_PAGE, MAX_PAGE)
+            _, size = page_args(request.page_size, "", DEFAULT_PAGE, MAX_PAGE)
+            last_listed = listed_event(request.page_token)
             await self._require_user(owner, user)
-            page, more_after = await self._run(page_of, self.store, owner, user, after, size)
-            token = "" if more_after is None else str(more_after)
+            after = 0
+            if last_listed:
+                found = await self._run(self.store.seq_of, owner, user, last_listed)
+                if found is None:
+                    raise InvalidArgument("bad page", [FieldViolation(
+                        "page_token", "names an event that is no longer stored (its user was forgotten); "
+                                      "list again from the first page")])
+                after = found
+            page, more = await self._run(page_of, self.store, owner, user, after, size)
+            # The token is the last listed event's own id, which the caller already holds: the
+            # store's sequence number would tell a key how much every other key records.
+            token = page[-1].id if more is not None else ""
             return fb.ListFeedbackResponse(events=page, next_page_token=token)
 
     async def ExportFeedback(self, request: fb.ExportFeedbackRequest,

@@ -83,6 +83,33 @@ def test_list_comes_in_pages(feedback: Client, refs: list[fb.ArtifactRef]) -> No
     assert code == grpc.StatusCode.INVALID_ARGUMENT and fields == ["page_token"]
 
 
+def test_a_page_token_tells_nothing_of_other_users_and_reaches_only_its_own(
+        feedback: Client, refs: list[fb.ArtifactRef]) -> None:
+    user, other = fresh_user(), fresh_user()
+    for ref in refs[:3]:
+        feedback.record_feedback(feedback_event("keep", ref, user=user))
+    first = feedback.feedback.ListFeedback(fb.ListFeedbackRequest(user=user, page_size=2))
+    # The token is the last listed event's id, not a count of the store's events.
+    assert first.next_page_token == first.events[-1].id
+    for ref in refs:  # others recording between pages do not change what the next page holds
+        feedback.record_feedback(feedback_event("keep", ref, user=other))
+    rest = feedback.feedback.ListFeedback(fb.ListFeedbackRequest(
+        user=user, page_size=2, page_token=first.next_page_token))
+    assert [e.artifact.sha256 for e in rest.events] == [refs[2].sha256] and not rest.next_page_token
+    # Another user's event id is no token for this user's pages.
+    theirs = next(iter(feedback.list_feedback(other))).id
+    code, fields, _ = refused(lambda: feedback.feedback.ListFeedback(
+        fb.ListFeedbackRequest(user=user, page_token=theirs)))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and fields == ["page_token"]
+    # Forgotten between pages: the token names an event that is gone, and says so.
+    feedback.forget_user(user)
+    feedback.record_feedback(feedback_event("keep", refs[0], user=user))
+    with pytest.raises(grpc.RpcError) as caught:
+        feedback.feedback.ListFeedback(fb.ListFeedbackRequest(user=user, page_token=first.next_page_token))
+    [(field, why)] = field_violations(caught.value)
+    assert field == "page_token" and "no longer stored" in why and "first page" in why
+
+
 def test_export_gives_json_lines_equal_to_the_list(feedback: Client, refs: list[fb.ArtifactRef]) -> None:
     user, other = fresh_user(), fresh_user()
     for event in one_of_each(refs, user):
