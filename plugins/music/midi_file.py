@@ -16,6 +16,7 @@ from museforge import provenance_json
 
 from .general_midi import DRUM_BANK, DRUM_CHANNEL
 from .score import VOICES, Note, Piece
+from .theory import PITCH_NAMES
 
 TICKS_PER_QUARTER = 480
 CHANNELS = {"melody": 0, "chords": 1, "bass": 2, "percussion": DRUM_CHANNEL}
@@ -40,7 +41,10 @@ def key_signature(tonic: int, mode: str) -> tuple[int, bool]:
     if mode.lower() not in MODE_TO_MAJOR:
         raise ValueError(f"mode must be one of {sorted(MODE_TO_MAJOR)}, got {mode!r}")
     fifths = (tonic - MODE_TO_MAJOR[mode.lower()]) % 12 * 7 % 12  # steps round the circle of fifths
-    return (fifths - 12 if fifths > 6 else fifths), mode.lower() in ("minor", "aeolian")
+    # Six either way (F# or Gb major and their modes): spell as the key is named, so the
+    # "Eb" minor of the metadata is six flats, not the D# minor of six sharps.
+    flat = fifths > 6 or (fifths == 6 and PITCH_NAMES[tonic % 12].endswith("b"))
+    return (fifths - 12 if flat else fifths), mode.lower() in ("minor", "aeolian")
 
 
 def meta(kind: int, data: bytes) -> bytes:

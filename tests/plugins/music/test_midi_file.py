@@ -98,12 +98,14 @@ def test_music21_reads_back_notes_tempo_metre_and_key(tmp_path: Path) -> None:
     (5, "major", -1, False), (6, "major", 6, False), (1, "major", -5, False), (10, "minor", -5, True),
     (2, "dorian", 0, False), (7, "mixolydian", 0, False), (4, "phrygian", 0, False), (9, "dorian", 1, False),
     (11, "locrian", 0, False), (5, "lydian", 0, False),
+    # six either way: spelled as the tonic is named (Eb minor, Ab dorian flat; C# mixolydian sharp)
+    (3, "minor", -6, True), (8, "dorian", -6, False), (1, "mixolydian", 6, False),
 ])
 def test_key_signature(tonic: int, mode: str, sharps: int, minor: bool) -> None:
     assert midi_file.key_signature(tonic, mode) == (sharps, minor)
 
 
-@pytest.mark.parametrize("tonic, mode", [(4, "minor"), (10, "major"), (2, "mixolydian")])
+@pytest.mark.parametrize("tonic, mode", [(4, "minor"), (10, "major"), (2, "mixolydian"), (3, "minor")])
 def test_music21_reads_the_key_signature(tonic: int, mode: str, tmp_path: Path) -> None:
     piece = Piece(Metre(3, 4), 120.0, 1, tonic, mode, {"melody": 81}, False, [Note(0.0, 3.0, 60 + tonic)])
     path = tmp_path / "key.mid"
