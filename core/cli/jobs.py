@@ -51,16 +51,27 @@ class StepAction(argparse.Action):
 FRAME_MAX = 2**63 - 1  # the job's frame fields are int64
 
 
-def frame_range(text: str) -> tuple[int, int]:
+def frame_range(text: str) -> tuple[int, int | None]:
+    """FIRST-LAST, FIRST (one frame) or FIRST- (to a video's end: last None)."""
     first, sep, last = text.partition("-")
     try:
         start = int(first)
-        end = int(last) if sep else start
+        end = (int(last) if last else None) if sep else start
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected FIRST-LAST (e.g. 1001-1240), got {text!r}") from None
-    if not 0 <= start <= FRAME_MAX or not 0 <= end <= FRAME_MAX:
+    if not 0 <= start <= FRAME_MAX or not 0 <= (end or 0) <= FRAME_MAX:
         raise argparse.ArgumentTypeError(f"frame numbers must be 0 to {FRAME_MAX}, got {text!r}")
     return start, end
+
+
+def video_frames(frames: tuple[int, int | None]) -> tuple[int, int]:
+    """A video job's (first_frame, last_frame). The spec's last_frame 0 means the video's end, so
+    an explicit last frame 0 would quietly become the whole video: refused instead."""
+    first, last = frames
+    if last == 0:
+        raise SystemExit("museforge job submit: --frames for --video cannot end at frame 0 (a job's "
+                         f"last frame 0 means the video's end); give {first}- for frames {first} to the end")
+    return first, last or 0
 
 
 def add_job_parser(sub: Subcommands) -> None:
@@ -131,7 +142,8 @@ def add_submit_parser(actions: Subcommands) -> None:
         "--frames",
         type=frame_range,
         metavar="FIRST-LAST",
-        help="frame range for --input; for --video, frames counted from 0 (default: all)",
+        help="frame range for --input (FIRST-LAST, or one frame); for --video, frames counted from 0, "
+        "FIRST- for FIRST to the end (default: all)",
     )
     submit.add_argument(
         "--frames-per-item",
@@ -167,12 +179,12 @@ def job_spec(args: argparse.Namespace) -> Any:
     elif args.video:
         spec.input.video, spec.input.frames_per_item = args.video, max(args.frames_per_item, 0)
         if args.frames is not None:
-            spec.input.first_frame, spec.input.last_frame = args.frames
+            spec.input.first_frame, spec.input.last_frame = video_frames(args.frames)
     else:
-        if args.frames is None:
+        if args.frames is None or args.frames[1] is None:
             raise SystemExit("museforge job submit: --input needs --frames FIRST-LAST")
         spec.input.pattern = args.input
-        spec.input.first_frame, spec.input.last_frame = args.frames
+        spec.input.first_frame, spec.input.last_frame = args.frames[0], args.frames[1]
     if args.seed is not None:
         spec.seed = args.seed
     return spec

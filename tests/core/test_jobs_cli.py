@@ -147,3 +147,11 @@ def test_a_video_job_from_the_command_line(tmp_path: Path) -> None:
         refused = museforge("job", "submit", "--step", "effect.denoise", "--video", "take.mp4",
                             "--output", "clean/take.gif", *target)
         assert refused.returncode != 0 and "job.output_pattern" in refused.stderr
+        # 0-0 is frame 0 to a reader, but the whole video to a job's spec: refused, not run whole.
+        whole = museforge("job", "submit", "--step", "effect.denoise", "--video", "take.mp4",
+                          "--frames", "0-0", "--output", "clean/zero.mov", *target)
+        assert whole.returncode != 0 and "give 0- for frames 0 to the end" in whole.stderr
+        tail = museforge("job", "submit", "--step", "effect.denoise", "--video", "take.mp4", "--frames", "15-",
+                         "--output", "clean/tail.mov", "--watch", *target)
+        assert tail.returncode == 0, tail.stderr
+        assert probe(tmp_path / "out" / "clean" / "tail.mov").frames == 5  # frames 15 to 19
