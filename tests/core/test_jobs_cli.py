@@ -151,7 +151,7 @@ def test_a_video_job_from_the_command_line(tmp_path: Path) -> None:
         whole = museforge("job", "submit", "--step", "effect.denoise", "--video", "take.mp4",
                           "--frames", "0-0", "--output", "clean/zero.mov", *target)
         assert whole.returncode != 0 and "give 0- for frames 0 to the end" in whole.stderr
-        tail = museforge("job", "submit", "--step", "effect.denoise", "--video", "take.mp4", "--frames", "15-",
-                         "--output", "clean/tail.mov", "--watch", *target)
+        tail = museforge("job", "submit", "--step", "effect.denoise", "--video", "take.mp4",
+                         "--frames", "15-", "--output", "clean/tail.mov", "--watch", *target)
         assert tail.returncode == 0, tail.stderr
         assert probe(tmp_path / "out" / "clean" / "tail.mov").frames == 5  # frames 15 to 19
