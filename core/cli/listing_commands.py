@@ -49,7 +49,7 @@ def local_service(args: argparse.Namespace) -> Any:
     from ..server.museforge_service import MuseforgeService
 
     engine = Engine(settings_from(args)).start()
-    return engine, MuseforgeService(engine, executor=None)  # type: ignore[arg-type]
+    return engine, MuseforgeService(engine, pool=None)  # type: ignore[arg-type]  # listing runs nothing
 
 
 def fetch_listing(args: argparse.Namespace, what: str) -> list[Any]:

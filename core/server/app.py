@@ -6,7 +6,6 @@ import asyncio
 import logging
 import signal
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, cast
@@ -39,6 +38,7 @@ from ..v1 import museforge_pb2 as pb
 from ..v1 import museforge_pb2_grpc as pb_grpc
 from .bind_rules import check_exposure
 from .blas_threads import limit_blas_threads
+from .call_pool import CallPool
 from .feedback_service import FeedbackService
 from .guard import Guard, build_guard
 from .metrics import Metrics, Recorder
@@ -75,7 +75,7 @@ class RunningServer:
     host: str
     engine: Engine
     health: health_aio.HealthServicer
-    executor: ThreadPoolExecutor
+    pool: CallPool
     jobs: JobsBackend
     metrics: Metrics | None = None
     metrics_address: str = ""
@@ -107,7 +107,7 @@ class RunningServer:
             self.metrics.close()
         if self.tracing is not None:
             await asyncio.to_thread(self.tracing.close)  # flushes the queued spans to the collector
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.pool.shutdown()
         self.engine.close()
 
 
@@ -211,12 +211,12 @@ def start_feedback(settings: Settings, engine: Engine) -> FeedbackService:
                            settings.recommend_refit_seconds)
 
 
-def add_services(server: grpc.aio.Server, engine: Engine, executor: ThreadPoolExecutor, jobs: JobsBackend,
+def add_services(server: grpc.aio.Server, engine: Engine, pool: CallPool, jobs: JobsBackend,
                  feedback: FeedbackService) -> tuple[ServiceRegistry, health_aio.HealthServicer]:
     """Every servicer, in a registry the gateway calls in-process too; health; reflection."""
     services = ServiceRegistry(server)
-    pb_grpc.add_MuseforgeServicer_to_server(MuseforgeService(engine, executor), services)
-    oip = InferenceService(engine, executor)
+    pb_grpc.add_MuseforgeServicer_to_server(MuseforgeService(engine, pool), services)
+    oip = InferenceService(engine, pool.executor)
     oip_grpc.add_GRPCInferenceServiceServicer_to_server(oip, services)
     jobs_grpc.add_JobsServicer_to_server(JobsService(jobs), services)
     ops_grpc.add_OperationsServicer_to_server(OperationsService(jobs), services)
@@ -278,18 +278,18 @@ async def start_server(
     made_engine = engine is None
     engine = engine or Engine(settings)
     engine.start()
-    executor = ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="museforge-gen")
+    pool = CallPool(settings.worker_threads)
     metrics = (Metrics(engine.runtime, lambda name: name in engine.generators or name in engine.effects)
                if settings.metrics_address else None)
     interceptors = interceptor_chain(guard, metrics, tracing)
     server = grpc_server(settings, interceptors, worker)
-    opened = Opened(server, executor, engine if made_engine else None, tracing, metrics)
+    opened = Opened(server, pool, engine if made_engine else None, tracing, metrics)
     try:
         # Before the jobs: a feedback database that cannot be used stops the start before
         # any job is resumed.
         feedback = opened.feedback = start_feedback(settings, engine)
         jobs = opened.jobs = start_jobs(settings, engine, worker)
-        services, health_servicer = add_services(server, engine, executor, jobs, feedback)
+        services, health_servicer = add_services(server, engine, pool, jobs, feedback)
         bound = bind(server, settings, host, port, credentials)
         gateway = None
         if settings.http_address:
@@ -306,7 +306,7 @@ async def start_server(
         await opened.close()
         raise
     return RunningServer(
-        server, bound, host, engine, health_servicer, executor, jobs, metrics, metrics_address, tracing,
+        server, bound, host, engine, health_servicer, pool, jobs, metrics, metrics_address, tracing,
         gateway=gateway, feedback=feedback,
     )
 
@@ -320,7 +320,7 @@ class Opened:
     """
 
     server: grpc.aio.Server
-    executor: ThreadPoolExecutor
+    pool: CallPool
     engine: Engine | None
     tracing: Tracing | None
     metrics: Metrics | None
@@ -341,7 +341,7 @@ class Opened:
             self.metrics.close()
         if self.tracing is not None:
             await asyncio.to_thread(self.tracing.close)
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.pool.shutdown()
         if self.engine is not None:
             self.engine.close()
 

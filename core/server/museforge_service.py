@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Executor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Generic, TypeVar
@@ -22,6 +23,7 @@ from ..runtime.sessions import LoadedModel
 from ..runtime.statistics import Duration
 from ..v1 import museforge_pb2 as pb
 from ..v1 import museforge_pb2_grpc as pb_grpc
+from .call_pool import CallPool, Run
 from .caller import caller_key
 from .interception import answer, forget_frames
 from .message_fields import message_from
@@ -132,9 +134,9 @@ def declared_name(request: Request) -> str:
 
 
 class MuseforgeService(pb_grpc.MuseforgeServicer):
-    def __init__(self, engine: Engine, executor: Executor) -> None:
+    def __init__(self, engine: Engine, pool: CallPool) -> None:
         self.engine = engine
-        self.executor = executor
+        self.pool = pool
 
     async def ListPlugins(
         self, request: pb.ListPluginsRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -233,6 +235,16 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
         seconds = self._limit(declared.timeout if declared is not None else None)
         return Deadline(seconds, f"{kind} {clip(name, 200)}")
 
+    @asynccontextmanager
+    async def _slot(self, deadline: Deadline) -> AsyncIterator[Run]:
+        """A place in the call pool, waited for within the call's time."""
+        try:
+            async with self.pool.slot(deadline.what, deadline.remaining()) as run:
+                yield run
+        except asyncio.TimeoutError:
+            raise DeadlineExceeded(f"{deadline.what}: every worker thread stayed busy for its "
+                                   f"{deadline.seconds:g} s limit") from None
+
     def _prepare(self, request: Request, owner: str, cancel: threading.Event) -> PreparedRequest:
         parameters = struct_to_dict(request.parameters)
         seed = request.seed if request.HasField("seed") else None
@@ -260,7 +272,8 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
         try:
             # The caller's key is read here: worker threads do not see the call's context.
             work = partial(self._collected, request, caller_key() or "")
-            seed, artifacts = await call_in_thread(work, self.executor, deadline)
+            async with self._slot(deadline) as run:
+                seed, artifacts = await call_in_thread(work, self.pool.executor, deadline, run)
         except Exception as exc:
             fail(context, exc, what)
             return route.reply()
@@ -274,14 +287,15 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
         deadline = self._deadline(route.kind, name)
         try:
             work = partial(self._prepared_run, request, caller_key() or "")
-            events = iterate_in_thread(work, self.executor)
-            async for event in within(events, deadline):
-                if isinstance(event, _Seed):
-                    yield route.event(seed=event.seed)
-                    continue
-                message = route.stream_event(event)
-                if message is not None:
-                    yield message
+            async with self._slot(deadline) as run:
+                events = iterate_in_thread(work, self.pool.executor, run)
+                async for event in within(events, deadline):
+                    if isinstance(event, _Seed):
+                        yield route.event(seed=event.seed)
+                        continue
+                    message = route.stream_event(event)
+                    if message is not None:
+                        yield message
         except Exception as exc:
             fail(context, exc, what)
 

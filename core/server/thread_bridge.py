@@ -10,9 +10,11 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from functools import partial
 from typing import TypeVar
 
 from ..engine.errors import DeadlineExceeded
+from .call_pool import Run
 
 T = TypeVar("T")
 _DONE = object()
@@ -33,14 +35,18 @@ class Deadline:
         return max(0.0, self.at - asyncio.get_running_loop().time())
 
     def exceeded(self) -> DeadlineExceeded:
-        return DeadlineExceeded(f"{self.what} ran past its {self.seconds:g} s limit and was stopped")
+        # "Cancelled", not "stopped": the work is asked to stop, and a plugin may not listen.
+        return DeadlineExceeded(f"{self.what} ran past its {self.seconds:g} s limit and was cancelled")
 
 
-async def call_in_thread(work: Callable[[threading.Event], T], executor: Executor, deadline: Deadline) -> T:
+async def call_in_thread(work: Callable[[threading.Event], T], executor: Executor, deadline: Deadline,
+                         run: Run | None = None) -> T:
     """``work(cancel)`` in a worker thread within the call's time; ``cancel`` is set once the
-    call ends early (cancelled by the client, or out of time), so the work stops too."""
+    call ends early (cancelled by the client, or out of time), so the work stops too.
+    ``run`` is told when the work ends (see :mod:`call_pool`)."""
     cancel = threading.Event()
-    future = asyncio.get_running_loop().run_in_executor(executor, work, cancel)
+    job = partial(work, cancel)
+    future = asyncio.get_running_loop().run_in_executor(executor, run.wrap(job) if run else job)
     try:
         return await asyncio.wait_for(future, deadline.remaining())
     except asyncio.TimeoutError:
@@ -66,7 +72,7 @@ async def within(events: AsyncIterator[T], deadline: Deadline) -> AsyncIterator[
 
 
 async def iterate_in_thread(
-    start: Callable[[threading.Event], Iterator[T]], executor: Executor
+    start: Callable[[threading.Event], Iterator[T]], executor: Executor, run: Run | None = None
 ) -> AsyncIterator[T]:
     """Yield what ``start(cancel)`` yields, without ever blocking the loop.
 
@@ -109,6 +115,8 @@ async def iterate_in_thread(
         except BaseException as exc:
             post(exc)
         finally:
+            if run is not None:  # before _DONE: a consumer that saw the end finds the work done
+                run.finished()
             post(_DONE)
 
     loop.run_in_executor(executor, work)

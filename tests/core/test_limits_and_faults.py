@@ -252,8 +252,9 @@ def test_decoding_an_effect_input_stops_when_the_call_ends(effect: str, client_t
             impatient.apply_effect(effect, [big])
         assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         assert server.running is not None
-        cpu = time.process_time()
-        server.running.executor.submit(lambda: None).result(30)  # the one worker is free again
+        cpu, waited = time.process_time(), time.monotonic() + 30
+        while server.running.pool.overdue_runs() and time.monotonic() < waited:  # the run ended
+            time.sleep(0.01)
         assert time.process_time() - cpu < 0.4  # decoding stopped, rather than finishing for nobody
         assert not decoded.is_set()  # and the effect never ran
         assert len(client.apply_effect(effect, [write_png(np.zeros((8, 8), np.uint8))]).artifacts) == 1
@@ -267,3 +268,55 @@ def test_failed_calls_give_their_request_bytes_back() -> None:
                 client.generate("test.slow", {"pad": "x" * (3 << 20)})
             assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         client.generate("test.slow", {}, seed=1)
+
+
+deaf_release = threading.Event()
+
+
+def deaf(ctx: museforge.GenerationContext, params: NoParams, seed: int, count: int) -> Iterator[Any]:
+    deaf_release.wait(60)  # never looks at ctx: Python cannot stop this thread
+    yield museforge.Media("image", np.zeros((4, 4), np.float32), 0)
+
+
+class DeafPlugin:
+    @museforge.hookimpl
+    def register_generators(self, register: Callable[[Any], None]) -> None:
+        register(museforge.Generator("test.deaf", "image", NoParams, deaf, ("png",), timeout=0.3))
+        register(museforge.Generator("test.slow", "image", NoParams, slow, ("png",)))
+
+
+def test_a_generator_that_ignores_cancellation_cannot_take_every_thread() -> None:
+    deaf_release.clear()
+    engine = inline_engine(("deaf", DeafPlugin()), worker_threads=2)
+    with ServerThread(engine.settings, engine) as server, Client(server.address, timeout=20) as client:
+        try:
+            with ThreadPoolExecutor(2) as callers:  # both places taken, then both past their limit
+                calls = [callers.submit(_code_of, lambda: client.generate("test.deaf", {})) for _ in range(2)]
+                failures = [call.result() for call in calls]
+            assert failures == [grpc.StatusCode.DEADLINE_EXCEEDED] * 2
+            # Their threads still run; the next call to it is refused at once, naming it ...
+            with pytest.raises(grpc.RpcError) as caught:
+                client.generate("test.deaf", {})
+            assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert "generator test.deaf: 2 earlier calls are still running" in (caught.value.details() or "")
+            # ... and every other generator still has threads (before, it waited for the deaf ones).
+            for _ in range(3):
+                assert len(client.generate("test.slow", {}).artifacts) == 1
+        finally:
+            deaf_release.set()
+        deadline = time.monotonic() + 10
+        while True:  # once its threads end, it is called again
+            try:
+                assert len(client.generate("test.deaf", {}).artifacts) == 1
+                break
+            except grpc.RpcError as error:
+                assert error.code() == grpc.StatusCode.UNAVAILABLE and time.monotonic() < deadline
+                time.sleep(0.05)
+
+
+def _code_of(call: Callable[[], object]) -> grpc.StatusCode | None:
+    try:
+        call()
+    except grpc.RpcError as error:
+        return error.code()
+    return None

@@ -1,0 +1,98 @@
+"""The threads generator and effect calls run on, shared so that no one plugin can take them all.
+
+Python cannot stop a thread. A generator that never looks at its cancel flag (a plugin's
+``time.sleep(60)``, a loop with no ``ctx.check_cancelled()``) goes on running after its call
+ended: cancelled by the client or past its time limit. With one plain pool those threads
+were lost until the work ended, and ten such calls stopped every other generator on the
+server. Here:
+
+- at most ``threads`` calls run at once (``slot``); a call gives its place back when it ends,
+  whether or not its thread has stopped;
+- the executor has ``threads`` more threads for work that outlives its call ("overdue"), so
+  the calls after it still find threads;
+- a generator or effect with ``MAX_OVERDUE`` overdue runs is refused at once (UNAVAILABLE,
+  naming it) until they end, so it cannot fill the spare threads either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from typing import TypeVar
+
+from ..engine.errors import Unavailable
+
+T = TypeVar("T")
+MAX_OVERDUE = 2  # overdue runs a generator or effect may have before its calls are refused
+
+
+class Run:
+    """One call's work in a thread; knows whether it outlived its call."""
+
+    def __init__(self, pool: CallPool, name: str) -> None:
+        self.pool, self.name = pool, name
+        self.done = self.abandoned = False
+
+    def finished(self) -> None:
+        """The work ended (in its worker thread)."""
+        with self.pool.lock:
+            self.done = True
+            if self.abandoned:
+                self.pool.overdue[self.name] -= 1
+
+    def ended(self) -> None:
+        """The call ended; if its work still runs, it is overdue until it finishes."""
+        with self.pool.lock:
+            if not self.done and not self.abandoned:
+                self.abandoned = True
+                self.pool.overdue[self.name] += 1
+
+    def wrap(self, work: Callable[[], T]) -> Callable[[], T]:
+        def tracked() -> T:
+            try:
+                return work()
+            finally:
+                self.finished()
+        return tracked
+
+
+class CallPool:
+    """``threads`` calls at a time, and as many spare threads for work that outlives its call."""
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+        self.executor = ThreadPoolExecutor(threads * 2, thread_name_prefix="museforge-gen")
+        self.lock = threading.Lock()
+        self.overdue: Counter[str] = Counter()
+        self._places: asyncio.Semaphore | None = None
+
+    def overdue_runs(self) -> int:
+        """Runs still going after their call ended."""
+        with self.lock:
+            return sum(self.overdue.values())
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    @asynccontextmanager
+    async def slot(self, name: str, seconds: float) -> AsyncIterator[Run]:
+        """A place to run ``name``'s call: waits up to ``seconds`` for one (asyncio.TimeoutError
+        after), or Unavailable at once when its earlier calls are still running past their end."""
+        with self.lock:
+            late = self.overdue[name]
+        if late >= MAX_OVERDUE:
+            raise Unavailable(f"{name}: {late} earlier calls are still running after they were cancelled or "
+                              "ran out of time (it does not stop when asked); try again when they end")
+        if self._places is None:  # made on the event loop that uses it
+            self._places = asyncio.Semaphore(self.threads)
+        await asyncio.wait_for(self._places.acquire(), seconds)
+        run = Run(self, name)
+        try:
+            yield run
+        finally:
+            run.ended()
+            self._places.release()
