@@ -225,7 +225,8 @@ class Engine:
               cancel: threading.Event | None = None) -> GenerationState:
         """The context a generator or effect runs in: its own models, the format asked for."""
         return GenerationState(runtime=self.runtime, allowed=frozenset(s.name for s in declared.models),
-                               cancel=cancel or threading.Event(), format=fmt)
+                               cancel=cancel or threading.Event(), format=fmt,
+                               max_output_bytes=self.settings.max_output_bytes)
 
     def render(self, generator: Generator, params: BaseModel, count: int,
                state: GenerationState | None = None) -> list[Media]:

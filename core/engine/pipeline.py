@@ -16,6 +16,7 @@ from ..runtime.sessions import Runtime
 from .codecs.encoders import Encoder
 from .errors import Internal, InvalidArgument, ResourceExhausted
 from .generator import Cancelled, Chunk, Media, Progress
+from .media_checks import MediaTally
 from .request import Artifact, PreparedRequest
 
 log = logging.getLogger("museforge.engine")
@@ -29,6 +30,7 @@ class GenerationState:
     allowed: frozenset[str]
     cancel: threading.Event = field(default_factory=threading.Event)
     format: str = ""
+    max_output_bytes: int = 0  # raw media one request may make (0: no limit)
 
     def infer(self, model: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         self.check_cancelled()
@@ -51,12 +53,16 @@ class GenerationState:
 def events(state: GenerationState, request: PreparedRequest) -> Iterator[Progress | Media | Chunk]:
     """The plugin's events, checked; a plugin's failure fails this request only."""
     what = f"{request.kind} {request.declared.name}"
+    made = MediaTally(request, state.max_output_bytes)
     try:
         for event in request.start(state):
             state.check_cancelled()
             if not isinstance(event, (Progress, Chunk, Media)):
                 raise TypeError(f"yielded {type(event).__name__}, not Progress, Media or Chunk")
+            if isinstance(event, Media):
+                made.add(event)
             yield event
+        made.complete()
     except Cancelled:
         return
     except ResourceExhausted:
@@ -74,7 +80,15 @@ def drive(
     """Pass progress on, encode media as it comes."""
     prefix = request.filename_prefix
     for event in events(state, request):
-        yield encode(request.encoder, event, provenance(event), prefix) if isinstance(event, Media) else event
+        if not isinstance(event, Media):
+            yield event
+            continue
+        try:
+            yield encode(request.encoder, event, provenance(event), prefix)
+        except Exception as exc:  # the plugin's media or its encoder: this request alone, said plainly
+            log.exception("%s: encoding media %d failed", request.declared.name, event.index)
+            raise Internal(f"{request.kind} {request.declared.name}: encoding media {event.index} as "
+                           f"{request.encoder.name} failed: {type(exc).__name__}: {exc}") from exc
 
 
 def encode(encoder: Encoder, media: Media, metadata: dict[str, str], prefix: str) -> Artifact:

@@ -14,6 +14,7 @@ from importlib import metadata
 from typing import Any, cast
 
 import pluggy
+from pydantic import BaseModel, ValidationError
 
 from . import hookspecs
 from .codecs.encoders import BUILTIN_ENCODERS, Encoder
@@ -71,6 +72,8 @@ class Catalogue:
     recipes: dict[str, Recipe] = field(default_factory=dict)
     encoders: dict[str, Encoder] = field(default_factory=dict)
     owners: dict[str, str] = field(default_factory=dict)  # "<kind>:<name>" -> plugin
+    # "<kind>:<name>" -> the other plugins that registered that very object (IMAGE_ENCODERS)
+    sharers: dict[str, list[str]] = field(default_factory=dict)
 
 
 class _Registrar:
@@ -80,6 +83,7 @@ class _Registrar:
         self.expected, self.attr = KINDS[hook]
         self.table: dict[str, Any] = getattr(catalogue, self.attr)
         self.owners = catalogue.owners
+        self.sharers = catalogue.sharers
         self.record = record
         self.added: list[str] = []
 
@@ -88,7 +92,12 @@ class _Registrar:
             raise TypeError(f"{self.attr[:-1]} must be a {self.expected.__name__}, got {type(obj)!r}")
         name: str = cast(Any, obj).name
         if self.table.get(name) is obj:
-            return  # the very same object again (the core's IMAGE_ENCODERS, by each plugin that writes them)
+            # The very same object again (the core's IMAGE_ENCODERS, by each plugin that writes
+            # them): kept for this plugin too, should the first to register it fail.
+            self.sharers.setdefault(f"{self.attr}:{name}", []).append(self.record.name)
+            return
+        if isinstance(obj, (Generator, Effect)):
+            declaration_problem(obj)  # raises: the hook fails, and the plugin with it
         if name in self.table:
             owner = self.owners[f"{self.attr}:{name}"]
             message = f"{self.attr[:-1]} {name!r} is already registered by plugin {owner!r}"
@@ -146,7 +155,13 @@ class PluginHost:
 
     def _entry_points(self) -> Iterable[metadata.EntryPoint]:
         seen: set[str] = set()
-        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        # museforge's own plugins first, then the rest by name: a name two plugins register stays
+        # the built-in one's, whatever else is installed.
+        def order(ep: metadata.EntryPoint) -> tuple[bool, str]:
+            dist = getattr(ep, "dist", None)
+            return (getattr(dist, "name", "") or "").lower() != "museforge", ep.name
+
+        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=order):
             if ep.name in seen:  # the same distribution visible twice on sys.path
                 continue
             seen.add(ep.name)
@@ -221,9 +236,86 @@ class PluginHost:
                 except Exception as exc:
                     register.undo()
                     self._fail(record, hook_name, exc)
+        self._check_formats()
+        self._drop_failed()
+
+    def _check_formats(self) -> None:
+        """Every output format a generator or effect declares must be an encoder of its kind: a
+        format without one would be listed, then refused by every request that asks for it."""
+        catalogue = self.catalogue
+        for attr in ("generators", "effects"):
+            table: dict[str, Generator | Effect] = getattr(catalogue, attr)
+            for name, item in table.items():
+                wrong = [f for f in item.formats if f not in catalogue.encoders
+                         or catalogue.encoders[f].modality not in (item.modality, "any")]
+                if wrong:
+                    record = self.records[catalogue.owners[f"{attr}:{name}"]]
+                    problem = format_problem(attr[:-1], name, item.modality, wrong, catalogue.encoders)
+                    record.errors.append(problem)
+                    log.error("plugin %s: %s", record.name, record.errors[-1])
+
+    def _drop_failed(self) -> None:
+        """A plugin that failed anywhere registers nothing: not the half that worked, whose
+        names would then belong to a plugin that reports itself broken."""
+        failed = {name for name, record in self.records.items() if record.errors}
+        catalogue = self.catalogue
+        for key, owner in list(catalogue.owners.items()):
+            if owner not in failed:
+                continue
+            heirs = [p for p in catalogue.sharers.get(key, []) if p not in failed]
+            attr, name = key.split(":", 1)
+            if heirs:  # the same object, registered by a plugin that works
+                catalogue.owners[key] = heirs[0]
+                getattr(self.records[heirs[0]], attr).append(name)
+            else:
+                getattr(catalogue, attr).pop(name, None)
+                del catalogue.owners[key]
+        for name in failed:
+            record = self.records[name]
+            record.generators, record.effects, record.recipes, record.encoders = [], [], [], []
 
     def failed(self) -> list[PluginRecord]:
         return [r for r in self.records.values() if r.errors]
+
+
+def declaration_problem(item: Generator | Effect) -> None:
+    """ValueError for a generator or effect that cannot serve: parameters that are no pydantic
+    model, have no JSON Schema or whose defaults break their own rules; a run that is no function."""
+    kind = "generator" if isinstance(item, Generator) else "effect"
+    run = item.generate if isinstance(item, Generator) else item.apply
+    if not callable(run):
+        what = "generate" if kind == "generator" else "apply"
+        raise ValueError(f"{kind} {item.name}: {what} is not callable, got {run!r}")
+    model = item.parameters
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise ValueError(f"{kind} {item.name}: parameters must be a pydantic BaseModel class, got {model!r}")
+    try:
+        model.model_json_schema()
+    except Exception as exc:  # pydantic's errors for a field type with no schema, and the like
+        raise ValueError(f"{kind} {item.name}: parameters {model.__name__} have no JSON Schema "
+                         f"({type(exc).__name__}: {exc})") from None
+    defaults = {name: info.get_default(call_default_factory=True)
+                for name, info in model.model_fields.items() if not info.is_required()}
+    try:
+        model.model_validate(defaults, context={"count": 1})
+    except ValidationError as exc:
+        broken = [f"{'.'.join(map(str, e['loc']))} = {defaults[e['loc'][0]]!r}: {e['msg']}"
+                  for e in exc.errors() if e["loc"] and e["loc"][0] in defaults]
+        if broken:
+            raise ValueError(f"{kind} {item.name}: a default of {model.__name__} breaks its own rules: "
+                             + "; ".join(broken)) from None
+    except Exception:  # a cross-field rule of the model's own: judged per request, not here
+        pass
+
+
+def format_problem(kind: str, name: str, modality: str, wrong: Sequence[str],
+                   encoders: Mapping[str, Encoder]) -> str:
+    fitting = sorted(f for f, e in encoders.items() if e.modality in (modality, "any"))
+    named = ", ".join(map(repr, wrong))
+    plural = "s" if len(wrong) > 1 else ""
+    return (f"{kind} {name} declares format{plural} {named} with no {modality} encoder "
+            "registered (register it with register_encoders, e.g. museforge.IMAGE_ENCODERS; "
+            f"{modality} formats now: {', '.join(fitting) or 'none'})")
 
 
 def _plugin_names(impls: Sequence[pluggy.HookImpl]) -> str:

@@ -89,7 +89,10 @@ class CallPool:
                               "ran out of time (it does not stop when asked); try again when they end")
         if self._places is None:  # made on the event loop that uses it
             self._places = asyncio.Semaphore(self.threads)
-        await asyncio.wait_for(self._places.acquire(), seconds)
+        if self._places.locked():
+            await asyncio.wait_for(self._places.acquire(), seconds)
+        else:  # free: taken without a suspension, where wait_for could swallow the call's cancellation
+            await self._places.acquire()
         run = Run(self, name)
         try:
             yield run

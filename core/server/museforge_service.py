@@ -17,7 +17,16 @@ import grpc
 
 from ..engine.catalogue import Artifact, EffectInput, Engine, PreparedRequest
 from ..engine.effect import Effect
-from ..engine.errors import MAX_MESSAGE_BYTES, DeadlineExceeded, Internal, NotFound, RequestError, clip
+from ..engine.errors import (
+    MAX_MESSAGE_BYTES,
+    DeadlineExceeded,
+    FieldViolation,
+    Internal,
+    InvalidArgument,
+    NotFound,
+    RequestError,
+    clip,
+)
 from ..engine.generator import Chunk, Generator, Progress
 from ..runtime.sessions import LoadedModel
 from ..runtime.statistics import Duration
@@ -81,15 +90,32 @@ def fail(context: grpc.aio.ServicerContext[Any, Any], error: Exception, what: st
     answer(context, to_status(correlated(known, what)))
 
 
-def _collect(events: Iterable[Progress | Artifact | Chunk], cancel: threading.Event) -> list[pb.Artifact]:
-    """The artifacts of a run, as messages; stops early once the call has ended."""
-    artifacts = []
+def _collect(events: Iterable[Progress | Artifact | Chunk], cancel: threading.Event,
+             room: int, prepared: PreparedRequest) -> list[pb.Artifact]:
+    """The artifacts of a run, as messages; stops early once the call has ended, and fails
+    naming what to change once they would not fit in one reply of ``room`` bytes."""
+    artifacts, size = [], 0
     for event in events:
         if cancel.is_set():
             break
         if isinstance(event, Artifact):
             artifacts.append(artifact_message(event))
+            size += artifacts[-1].ByteSize()
+            if size > room:
+                raise too_big_a_reply(prepared, room)
     return artifacts
+
+
+def too_big_a_reply(prepared: PreparedRequest, room: int) -> InvalidArgument:
+    """A reply (or one streamed artifact) past max_message_bytes: grpc would refuse to send it with
+    RESOURCE_EXHAUSTED, which callers read as "retry", and nothing naming the request."""
+    many = prepared.kind == "generator" and prepared.count > 1
+    advice = ("ask for fewer, or call StreamGenerate, which sends each artifact in a message of its own"
+              if many else "ask for smaller output")
+    return InvalidArgument("reply too large", [FieldViolation(
+        "count" if many else "parameters",
+        f"the artifacts of {prepared.declared.name} pass this server's {room:,} bytes per message "
+        f"(max_message_bytes): {advice}")])
 
 
 @dataclass(frozen=True)
@@ -121,6 +147,8 @@ class Route(Generic[Reply, Event]):
         return self.chunk(event)
 
 
+# A reply's own fields beside its artifacts (seed, a stream event's framing): kept free.
+REPLY_OVERHEAD = 4096
 GENERATE = Route("Generate", "generator", pb.GenerateResponse, pb.GenerateEvent,
                  lambda chunk: pb.GenerateEvent(chunk=chunk_message(chunk)))
 # ApplyEffectEvent has no chunk: an effect's stream carries whole artifacts.
@@ -261,7 +289,8 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
 
     def _collected(self, request: Request, owner: str, cancel: threading.Event) -> Collected:
         prepared = self._prepare(request, owner, cancel)
-        return prepared.seed, _collect(self.engine.run(prepared, cancel), cancel)
+        room = self.engine.settings.max_message_bytes - REPLY_OVERHEAD
+        return prepared.seed, _collect(self.engine.run(prepared, cancel), cancel, room, prepared)
 
     async def _unary(self, route: Route[Reply, Any], request: Request,
                      context: grpc.aio.ServicerContext[Any, Any]) -> Reply:
@@ -305,7 +334,11 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
         hand-off to the thread, not one for preparing and another for running."""
         prepared = self._prepare(request, owner, cancel)
         yield _Seed(prepared.seed)
-        yield from self.engine.run(prepared, cancel)
+        room = self.engine.settings.max_message_bytes - REPLY_OVERHEAD
+        for event in self.engine.run(prepared, cancel):
+            if isinstance(event, Artifact) and len(event.data) > room:
+                raise too_big_a_reply(prepared, room)
+            yield event
 
     async def Generate(
         self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext[Any, Any]

@@ -17,7 +17,7 @@ import pytest
 from pydantic import BaseModel
 
 import museforge
-from museforge.client import Client, retry_after
+from museforge.client import Client, field_violations, retry_after
 from museforge.runtime.batcher import BatchingOptions, DynamicBatcher, QueueFull
 from museforge.runtime.statistics import ModelStatistics
 from tests.servers import ServerThread, inline_engine
@@ -320,3 +320,70 @@ def _code_of(call: Callable[[], object]) -> grpc.StatusCode | None:
     except grpc.RpcError as error:
         return error.code()
     return None
+
+
+class Mode(BaseModel):
+    mode: str = "fewer"
+
+
+def misbehaves(ctx: museforge.GenerationContext, params: Mode, seed: int, count: int) -> Iterator[Any]:
+    image = np.zeros((8, 8, 3), np.float32)
+    made = {
+        "fewer": [(image, 0)],
+        "more": [(image, 0), (image, 1), (image, 2)],
+        "twice": [(image, 1), (image, 1)],
+        "outside": [(image, 100), (image, 101)],
+        "int64": [(np.full((8, 8), 200, np.int64), 0), (image, 1)],
+        "nan": [(np.full((8, 8), np.nan, np.float32), 0), (image, 1)],
+        "batch": [(image[None], 0), (image, 1)],
+    }[params.mode]
+    for data, index in made:
+        yield museforge.Media("image", data, index)
+
+
+def noise(ctx: museforge.GenerationContext, params: NoParams, seed: int, count: int) -> Iterator[Any]:
+    for index in range(count):  # no estimate declared: its size is known only once made
+        yield museforge.Media("image", np.random.default_rng(index).random((128, 128, 3), np.float32), index)
+
+
+class Misbehaving:
+    @museforge.hookimpl
+    def register_generators(self, register: Callable[[Any], None]) -> None:
+        register(museforge.Generator("test.misbehaves", "image", Mode, misbehaves, ("png",)))
+        register(museforge.Generator("test.noise", "image", NoParams, noise, ("png",)))
+
+
+@pytest.mark.parametrize(("mode", "said"), [
+    ("fewer", "yielded 1 artifacts for a count of 2"),
+    ("more", "media 2: an index is 0 to 1 for a count of 2"),
+    ("twice", "media 1 was yielded twice"),
+    ("outside", "media 100: an index is 0 to 1"),
+    ("int64", "media 0: image data is uint8, uint16 or float in [0, 1], got int64"),
+    ("nan", "media 0: image data has NaN values"),
+    ("batch", "media 0: an image is HxW or HxWxC with C of 1 to 4, got shape (1, 8, 8, 3)"),
+])
+def test_what_a_generator_yields_is_checked_and_the_fault_named(mode: str, said: str) -> None:
+    engine = inline_engine(("misbehaving", Misbehaving()))
+    with ServerThread(engine.settings, engine) as server, Client(server.address, timeout=30) as client:
+        with pytest.raises(grpc.RpcError) as caught:
+            client.generate("test.misbehaves", {"mode": mode}, count=2)
+        assert caught.value.code() == grpc.StatusCode.INTERNAL
+        assert "test.misbehaves" in (caught.value.details() or "") and said in (caught.value.details() or "")
+
+
+def test_output_past_the_limits_is_refused_naming_what_to_change() -> None:
+    # Three 128 x 128 float images are 590 KB of raw media; their noisy PNGs about 49 KB each.
+    engine = inline_engine(("misbehaving", Misbehaving()), max_output_bytes=400_000,
+                           max_message_bytes=90_000)
+    with ServerThread(engine.settings, engine) as server, Client(server.address, timeout=30) as client:
+        with pytest.raises(grpc.RpcError) as caught:
+            list(client.stream_generate("test.noise", {}, count=3))  # a message each: the media limit
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # not "retry" (RESOURCE_EXHAUSTED)
+        [(field, why)] = field_violations(caught.value)
+        assert field == "parameters" and "max_output_bytes" in why and "test.noise" in why
+        with pytest.raises(grpc.RpcError) as caught:
+            client.generate("test.noise", {}, count=2)  # fits the media limit, not one reply
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        [(field, why)] = field_violations(caught.value)
+        assert field == "count" and "max_message_bytes" in why and "StreamGenerate" in why
+        assert len(list(client.stream_generate("test.noise", {}, count=2))) >= 2  # a message each: fine

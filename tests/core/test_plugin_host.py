@@ -13,6 +13,7 @@ from typing import Any
 
 import grpc
 import pytest
+import pydantic
 from pydantic import BaseModel
 
 import museforge
@@ -100,11 +101,11 @@ def test_failures_are_isolated_and_reported() -> None:
     records = {r.name: r for r in engine.plugins()}
     assert records["good"].errors == [] and records["good"].generators == ["test.solid"]
     assert "already registered by plugin 'good'" in records["clash"].error
-    assert records["clash"].generators == ["test.other"]
+    assert records["clash"].generators == []  # a plugin that failed anywhere registers nothing
     assert "registration blew up" in records["half"].error
     assert records["half"].generators == []  # all or nothing
     assert "must be a Generator" in records["wrong"].error
-    assert set(engine.generators) == {"test.solid", "test.other"}
+    assert set(engine.generators) == {"test.solid"}
 
 
 def test_duplicate_plugin_name_is_reported() -> None:
@@ -253,3 +254,74 @@ def test_a_media_part_is_a_plain_name() -> None:
     for bad in ("../x", "a b", "stem.wav"):
         with pytest.raises(ValueError, match="plain name"):
             museforge.Media("audio", None, 0, part=bad)
+
+
+class NoSchema(BaseModel):
+    pick: Callable[[int], int] = abs  # a field type JSON Schema cannot state
+
+
+class BadDefault(BaseModel):
+    size: int = pydantic.Field(0, ge=8)
+
+
+def declaring(**changes: Any) -> object:
+    class Declares:
+        @museforge.hookimpl
+        def register_generators(self, register: Callable[[Any], None]) -> None:
+            register(museforge.Generator(**{"name": "test.declared", "modality": "image",
+                                            "parameters": NoParams, "generate": solid,
+                                            "formats": ("png",), **changes}))
+    return Declares()
+
+
+@pytest.mark.parametrize(("changes", "problem"), [
+    ({"parameters": NoSchema}, "parameters NoSchema have no JSON Schema"),
+    ({"parameters": BadDefault}, "a default of BadDefault breaks its own rules: size = 0"),
+    ({"parameters": dict}, "parameters must be a pydantic BaseModel class"),
+    ({"generate": "not callable"}, "generate is not callable"),
+    ({"formats": ("png", "gif")}, "declares format 'gif' with no image encoder registered"),
+    ({"formats": ("wav",)}, "declares format 'wav' with no image encoder"),
+])
+def test_a_declaration_that_cannot_serve_fails_its_plugin_at_start(changes: dict[str, Any], problem: str) -> None:
+    class Sound:  # an audio encoder, to show a format of the wrong kind is refused too
+        @museforge.hookimpl
+        def register_encoders(self, register: Callable[[Any], None]) -> None:
+            register(museforge.Encoder("wav", "audio", "audio/wav", "wav", lambda media, provenance: b""))
+
+    engine = inline_engine(("good", Good()), ("sound", Sound()), ("declares", declaring(**changes))).start()
+    records = {r.name: r for r in engine.plugins()}
+    assert problem in records["declares"].error and "test.declared" in records["declares"].error
+    assert "test.declared" not in engine.generators and "test.solid" in engine.generators
+    assert Engine.parameters_schema(engine.generators["test.solid"])  # listing still works
+
+
+def test_an_encoder_a_failed_plugin_shared_stays_with_the_plugin_that_works() -> None:
+    class WritesImagesThenFails(WritesImages):
+        @museforge.hookimpl
+        def register_generators(self, register: Callable[[Any], None]) -> None:
+            raise RuntimeError("broken")
+
+    engine = inline_engine(("a_fails", WritesImagesThenFails()), ("b_works", WritesImages())).start()
+    records = {r.name: r for r in engine.plugins()}
+    assert records["a_fails"].encoders == [] and "broken" in records["a_fails"].error
+    assert {"jpeg", "exr"} <= set(records["b_works"].encoders) and "jpeg" in engine.encoders
+
+
+def test_museforge_s_own_plugins_win_a_name_whatever_is_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Distribution:
+        def __init__(self, name: str) -> None:
+            self.name, self.version = name, "1"
+
+    class Entry:
+        def __init__(self, name: str, distribution: str, plugin: object) -> None:
+            self.name, self.dist, self.plugin = name, Distribution(distribution), plugin
+
+        def load(self) -> object:
+            return self.plugin
+
+    entries = [Entry("aaa_takeover", "studio-takeover", Clashing()), Entry("zz_builtin", "museforge", Good())]
+    monkeypatch.setattr("museforge.engine.plugin_host.metadata.entry_points", lambda group: entries)
+    engine = Engine(Settings(), PluginHost()).start()
+    records = {r.name: r for r in engine.plugins()}
+    assert records["zz_builtin"].generators == ["test.solid"] and not records["zz_builtin"].errors
+    assert "already registered by plugin 'zz_builtin'" in records["aaa_takeover"].error

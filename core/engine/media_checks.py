@@ -1,0 +1,72 @@
+"""What a generator or effect yields, checked before it is encoded.
+
+A plugin's mistake (an index twice, one image short, int64 pixels, NaN) would otherwise
+come out as a file that is silently wrong, a file overwritten by its twin, or an encoder's
+bare exception. Each is a plain error naming the media, which the pipeline turns into
+INTERNAL for this request alone. A generator with no ``estimate`` is also held to
+``max_output_bytes`` here, once its media exist, before gigabytes reach an encoder.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .errors import FieldViolation, InvalidArgument
+from .generator import Media
+from .request import PreparedRequest
+
+FLOAT32 = 4  # bytes a sample counts for, as a generator's estimate counts them
+
+
+def image_problem(data: Any) -> str:
+    """'' for image data an encoder reads as meant, else what is wrong with it."""
+    array = np.asarray(data)
+    if array.ndim not in (2, 3) or (array.ndim == 3 and not 1 <= array.shape[2] <= 4):
+        return f"an image is HxW or HxWxC with C of 1 to 4, got shape {array.shape}"
+    if array.dtype not in (np.uint8, np.uint16) and array.dtype.kind != "f":
+        return f"image data is uint8, uint16 or float in [0, 1], got {array.dtype}"
+    if array.dtype.kind == "f" and array.size and np.isnan(array.min()):  # min is NaN if any is
+        return "image data has NaN values"
+    return ""
+
+
+class MediaTally:
+    """The media of one request so far: indexes, parts and size."""
+
+    def __init__(self, request: PreparedRequest, max_output_bytes: int) -> None:
+        self.request = request
+        self.generator = request.kind == "generator"
+        self.limit = max_output_bytes if self.generator else 0
+        self.seen: set[tuple[int, str]] = set()
+        self.bytes = 0
+
+    def add(self, media: Media) -> None:
+        encoder = self.request.encoder
+        name = f"media {media.index}{' (' + media.part + ')' if media.part else ''}"
+        if media.kind != encoder.modality:
+            raise TypeError(f"{name} is {media.kind}, but {encoder.name} encodes {encoder.modality}")
+        count = self.request.count
+        if self.generator and not 0 <= media.index < count:
+            raise ValueError(f"{name}: an index is 0 to {count - 1} for a count of {count}")
+        if (media.index, media.part) in self.seen:
+            raise ValueError(f"{name} was yielded twice")
+        self.seen.add((media.index, media.part))
+        if media.kind == "image":
+            problem = image_problem(media.data)
+            if problem:
+                raise ValueError(f"{name}: {problem}")
+        size = getattr(media.data, "size", 0)
+        self.bytes += size * FLOAT32 if isinstance(size, int) else 0
+        if self.limit and self.bytes > self.limit:
+            raise InvalidArgument("output too large", [FieldViolation(
+                "parameters", f"{self.request.declared.name} made over {self.limit:,} bytes of media (as "
+                "float32) for this request, more than this server allows (max_output_bytes): ask for fewer "
+                "or smaller")])
+
+    def complete(self) -> None:
+        """The run ended on its own: a generator made one artifact per ``count``."""
+        whole = {index for index, part in self.seen if not part}
+        if self.generator and len(whole) != self.request.count:
+            raise ValueError(f"yielded {len(whole)} artifacts for a count of {self.request.count}")
