@@ -84,13 +84,13 @@ def add(args: argparse.Namespace) -> int:
               f"`museforge models load {added.name}`")
         return EXIT_OK
     args.model = added.name
-    return change(args)
+    return change(args, load=True)
 
 
-def change(args: argparse.Namespace) -> int:
-    """Load or unload, then print the model's index entry as it now stands."""
+def change(args: argparse.Namespace, load: bool | None = None) -> int:
+    """Load (``load``, or the ``load`` action) or unload, then print the model's index entry."""
     with connect(args, timeout=LOAD_SECONDS) as client:
-        if args.models_command == "load":
+        if load if load is not None else args.models_command == "load":
             client.load_model(args.model)
         else:
             client.unload_model(args.model)

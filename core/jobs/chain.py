@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, TypeVar
 from ..engine.catalogue import Artifact, EffectInput, Engine
 from ..engine.codecs.decoders import sniff
 from ..engine.errors import RequestError, ResourceExhausted
+from ..file_modes import FILE_MODE
 from .paths import PathRefused, Sandbox
 from .store import ItemState
 
@@ -55,7 +56,7 @@ def write_atomic(path: Path, data: bytes) -> None:
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
         # mkstemp makes the file 0600; a render is for the farm to read, as a file opened plainly is.
-        os.fchmod(fd, 0o666 & ~_UMASK)
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -69,16 +70,6 @@ def write_atomic(path: Path, data: bytes) -> None:
         os.fsync(directory)  # the rename itself survives a power cut
     finally:
         os.close(directory)
-
-
-def _read_umask() -> int:
-    """The process's umask, read once at import (setting it to read it is not safe among threads)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()
 
 
 def glob_escape(name: str) -> str:

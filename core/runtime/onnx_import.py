@@ -23,6 +23,7 @@ import numpy as np
 import onnxruntime as ort
 
 from .. import __version__
+from ..file_modes import FOLDER_MODE
 from .manifest import MODEL_NAME, Manifest, TensorInfo
 from .model_checks import ORT_TO_NUMPY, specs
 from .protobuf_wire import fields
@@ -88,6 +89,7 @@ def add_model(source: Path, name: str, repository: Path, version: int | None = N
     home.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".adding-{chosen}-", dir=home))
     try:
+        staging.chmod(FOLDER_MODE)  # mkdtemp's 0700 would hide the model from a server run as another user
         (staging / MODEL_NAME).write_bytes(data)
         manifest.write(staging)
         os.rename(staging, home / str(chosen))  # whole or not at all; refuses an existing version

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,6 +91,9 @@ def test_an_added_model_is_served_at_start_and_answers_as_onnx_runtime(
     said = capsys.readouterr().out
     assert f"added {NAME} version 1" in said and "dynamic batch: yes" in said
     manifest = Manifest.read(repository / NAME / "1")
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert (repository / NAME / "1").stat().st_mode & 0o777 == 0o777 & ~umask  # not mkdtemp's 0700
     assert [(t.name, t.dtype, t.shape) for t in manifest.inputs] == [
         ("image", "float32", ["batch", 3, "height", "width"])]
     assert [t.name for t in manifest.outputs] == ["tinted", "brightness"]
@@ -177,3 +181,17 @@ def test_names_and_versions_are_checked_before_anything_is_written(
     assert add(str(exported), "--name", NAME, "--repository", str(repository), "--version", "3") == 1
     assert "never overwritten; choose another (the next free one is 4)" in capsys.readouterr().err
     assert sorted(p.name for p in (repository / NAME).iterdir()) == ["3"]
+
+
+def test_add_with_load_serves_the_new_version_at_once(exported: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    repository = tmp_path / "repository"
+    with served(repository) as server, grpc.insecure_channel(server.address) as channel:
+        oip = pb_grpc.GRPCInferenceServiceStub(channel)
+        for version in ("1", "2"):  # new to the server, then a new version of a model it serves
+            assert add(str(exported), "--name", NAME, "--repository", str(repository), "--load",
+                       "--server", server.address) == 0
+            assert "READY" in capsys.readouterr().out
+            index = oip.RepositoryIndex(pb.RepositoryIndexRequest()).models
+            assert [(m.name, m.version, m.state) for m in index] == [(NAME, version, "READY")]
+            assert infer(oip, np.zeros((1, 3, 8, 8), np.float32))["tinted"].shape == (1, 3, 8, 8)
