@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 from google.longrunning import operations_pb2
@@ -28,11 +27,21 @@ from .client_errors import (
     Unavailable,
     Unimplemented,
     field_violations,
+    local_failure,
     retry_after,
     typed_errors,
 )
+from .client_requests import (
+    Inputs,
+    artifact_ref,
+    check_port,
+    dial_target,
+    feedback_event,
+    media_inputs,
+    seeded,
+)
 from .client_structs import to_struct
-from .config import DEFAULT_ADDRESS, port_problem
+from .config import DEFAULT_ADDRESS
 from .inference import grpc_service_pb2 as oip
 from .inference import grpc_service_pb2_grpc as oip_grpc
 from .v1 import feedback_pb2 as fb
@@ -53,52 +62,12 @@ __all__ = [
 MAX_MESSAGE = 512 * 1024 * 1024  # the server's default limit
 
 Parameters = Mapping[str, Any] | None
-Inputs = Sequence[bytes | tuple[str, bytes]]
 MediaRequest = pb.GenerateRequest | pb.ApplyEffectRequest
-RequestT = TypeVar("RequestT", pb.GenerateRequest, pb.ApplyEffectRequest)
 # The unary and the streaming method of each request: the rest of a call is the same for both.
 RPCS: dict[type[MediaRequest], tuple[str, str]] = {
     pb.GenerateRequest: ("Generate", "StreamGenerate"),
     pb.ApplyEffectRequest: ("ApplyEffect", "StreamApplyEffect"),
 }
-
-
-def seeded(message: RequestT, seed: int | None) -> RequestT:
-    """The request with its seed set; left unset, the server picks one and reports it."""
-    if seed is not None:
-        message.seed = seed
-    return message
-
-
-def artifact_ref(artifact: pb.Artifact | bytes,
-                 provenance: Mapping[str, str] | None = None) -> fb.ArtifactRef:
-    """The feedback reference of an artifact: the sha256 of its bytes and its provenance.
-
-    Pass a ``pb.Artifact`` as Generate returned it (its metadata is the provenance), or a
-    file's bytes and the provenance read from it (e.g. ``read_png_provenance``).
-    """
-    data = artifact.data if isinstance(artifact, pb.Artifact) else artifact
-    record = dict(artifact.metadata) if isinstance(artifact, pb.Artifact) else dict(provenance or {})
-    models = json.loads(record.get("models") or "[]")
-    ref = fb.ArtifactRef(sha256=hashlib.sha256(data).hexdigest(), generator=record.get("generator", ""),
-                         effect=record.get("effect", ""), seed=int(record.get("seed") or 0),
-                         model_version=str(models[0].get("version", "")) if models else "",
-                         index=int(record.get("index") or 0))
-    ref.parameters.update(json.loads(record.get("parameters") or "{}"))
-    return ref
-
-
-def feedback_event(kind: str, artifact: fb.ArtifactRef | None = None, *, user: str = "", thumb: str = "",
-                   stars: int = 0, candidates: Sequence[fb.ArtifactRef] = ()) -> fb.FeedbackEvent:
-    """An event to record: ``kind`` is thumbs, stars, pick, keep or shown; ``thumb`` up or down.
-
-    A pick's ``artifact`` is the chosen one of its ``candidates``.
-    """
-    event = fb.FeedbackEvent(user=user, kind=f"FEEDBACK_KIND_{kind.upper()}", stars=stars,
-                             thumb=f"THUMB_{thumb.upper()}" if thumb else None, candidates=list(candidates))
-    if artifact is not None:
-        event.artifact.CopyFrom(artifact)
-    return event
 
 
 class BearerKey(
@@ -138,13 +107,6 @@ class _Details(grpc.ClientCallDetails):
         self.credentials, self.wait_for_ready, self.compression = credentials, wait_for_ready, compression
 
 
-def check_port(address: str) -> None:
-    """ValueError for a HOST:PORT whose port gRPC would not dial as written (``port_problem``)."""
-    problem = port_problem(address, lowest=1)
-    if problem:
-        raise ValueError(problem)
-
-
 @typed_errors
 class Client:
     """Talks to a running museforge server.
@@ -170,7 +132,10 @@ class Client:
     ) -> None:
         """``api_key`` is sent as ``authorization: Bearer``; ``tls_ca`` (or ``tls``, for the
         system's roots) makes the channel TLS, ``tls_cert``/``tls_key`` add a client certificate."""
-        check_port(address)
+        address = dial_target(address)
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                    or not timeout > 0):
+            raise ValueError(f"timeout: seconds above 0, or None for no limit; got {timeout!r}")
         self.address = address
         self.timeout = timeout
         options: list[tuple[str, int | str]] = [
@@ -193,6 +158,8 @@ class Client:
         self.operations = ops_grpc.OperationsStub(self.channel)
         self.inference = oip_grpc.GRPCInferenceServiceStub(self.channel)
         self.feedback = feedback_grpc.FeedbackStub(self.channel)
+        # Made once: a stub made on a closed channel crashed the process (grpcio 1.85).
+        self.health_stub = health_pb2_grpc.HealthStub(self.channel)
 
     def __enter__(self) -> Client:
         return self
@@ -203,6 +170,7 @@ class Client:
         self.close()
 
     def close(self) -> None:
+        """Close the channel; later calls raise ValueError."""
         self.raw_channel.close()
 
     def wait_ready(self, timeout: float = 10.0) -> None:
@@ -210,32 +178,41 @@ class Client:
         grpc.channel_ready_future(self.raw_channel).result(timeout=timeout)
 
     def health(self, service: str = "") -> str:
-        stub = health_pb2_grpc.HealthStub(self.channel)
-        reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=self.timeout)
+        """SERVING, NOT_SERVING or SERVICE_UNKNOWN: of the server (""), of one service
+        (``museforge.v1.Museforge``), of a plugin (``museforge.plugin/image``) or a model."""
+        reply = self.health_stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=self.timeout)
         return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
 
     def plugins(self) -> list[pb.PluginInfo]:
+        """Every plugin the server found, with what it registered or why it failed."""
         return list(self.stub.ListPlugins(pb.ListPluginsRequest(), timeout=self.timeout).plugins)
 
     def generators(self, modality: str = "") -> list[pb.GeneratorInfo]:
+        """The generators served ("image", "audio" or "mesh" keeps to one modality)."""
         reply = self.stub.ListGenerators(pb.ListGeneratorsRequest(modality=modality),
                                          timeout=self.timeout)
         return list(reply.generators)
 
     def effects(self, modality: str = "") -> list[pb.EffectInfo]:
+        """The effects served ("image" or "video" keeps to one modality)."""
         reply = self.stub.ListEffects(pb.ListEffectsRequest(modality=modality), timeout=self.timeout)
         return list(reply.effects)
 
     def statistics(self, model: str = "") -> list[pb.ModelStatistics]:
+        """Per-model counts and times (``model`` empty: every model)."""
         reply = self.stub.GetModelStatistics(pb.GetModelStatisticsRequest(model=model),
                                              timeout=self.timeout)
         return list(reply.models)
 
-    def schema(self, generator: str) -> dict[str, Any]:
-        for info in self.generators():
-            if info.name == generator:
-                return dict(json.loads(info.parameters_schema))
-        raise KeyError(generator)
+    def schema(self, name: str) -> dict[str, Any]:
+        """The JSON Schema of a generator's or an effect's parameters; NotFound naming what there is."""
+        listed: dict[str, str] = {info.name: info.parameters_schema for info in self.generators()}
+        if name not in listed:
+            listed.update((info.name, info.parameters_schema) for info in self.effects())
+        if name not in listed:
+            raise local_failure(grpc.StatusCode.NOT_FOUND, f"unknown generator or effect {name!r}; "
+                                f"this server has {', '.join(sorted(listed)) or 'none'}")
+        return dict(json.loads(listed[name]))
 
     # -- the model repository (Triton's extension of the OIP; the key needs the admin scope) --
 
@@ -266,34 +243,44 @@ class Client:
     @staticmethod
     def effect_request(effect: str, inputs: Inputs, parameters: Parameters = None, *, seed: int | None = None,
                        fmt: str = "") -> pb.ApplyEffectRequest:
-        """``inputs``: file bytes, or (name, bytes) pairs to keep the names in the provenance."""
-        media = [pb.MediaInput(name=i[0], data=i[1]) if isinstance(i, tuple) else pb.MediaInput(data=i)
-                 for i in inputs]
-        return seeded(pb.ApplyEffectRequest(effect=effect, parameters=to_struct(parameters), inputs=media,
-                                            format=fmt), seed)
+        """``inputs``: file bytes, (name, bytes) pairs to keep the names in the provenance, or paths."""
+        return seeded(pb.ApplyEffectRequest(effect=effect, parameters=to_struct(parameters),
+                                            inputs=media_inputs(inputs), format=fmt), seed)
 
     def generate(self, generator: str, parameters: Parameters = None, *, seed: int | None = None,
-                 count: int = 1, fmt: str = "") -> pb.GenerateResponse:
-        return self._send(self.request(generator, parameters, seed=seed, count=count, fmt=fmt))
+                 count: int = 1, fmt: str = "", timeout: float | None = None) -> pb.GenerateResponse:
+        """``count`` artifacts in one reply; ``seed`` unset lets the server pick (the reply says
+        which); ``fmt`` empty is the generator's first format; ``timeout`` overrides the client's."""
+        request = self.request(generator, parameters, seed=seed, count=count, fmt=fmt)
+        return self._send(request, timeout=timeout)
 
     def stream_generate(self, generator: str, parameters: Parameters = None, *, seed: int | None = None,
-                        count: int = 1, fmt: str = "") -> Iterator[pb.GenerateEvent]:
+                        count: int = 1, fmt: str = "",
+                        timeout: float | None = None) -> Iterator[pb.GenerateEvent]:
+        """The seed, progress, chunks and each artifact as they come; closing the iterator
+        (``.close()``, or leaving a ``for`` loop early) cancels the call."""
         request = self.request(generator, parameters, seed=seed, count=count, fmt=fmt)
-        yield from self._send(request, stream=True)
+        yield from self._send(request, stream=True, timeout=timeout)
 
     def apply_effect(self, effect: str, inputs: Inputs, parameters: Parameters = None, *,
-                     seed: int | None = None, fmt: str = "") -> pb.ApplyEffectResponse:
-        return self._send(self.effect_request(effect, inputs, parameters, seed=seed, fmt=fmt))
+                     seed: int | None = None, fmt: str = "",
+                     timeout: float | None = None) -> pb.ApplyEffectResponse:
+        """The effect over ``inputs`` (file bytes, (name, bytes) pairs, or paths), in one reply."""
+        request = self.effect_request(effect, inputs, parameters, seed=seed, fmt=fmt)
+        return self._send(request, timeout=timeout)
 
     def stream_apply_effect(self, effect: str, inputs: Inputs, parameters: Parameters = None, *,
-                            seed: int | None = None, fmt: str = "") -> Iterator[pb.ApplyEffectEvent]:
+                            seed: int | None = None, fmt: str = "",
+                            timeout: float | None = None) -> Iterator[pb.ApplyEffectEvent]:
+        """As ``apply_effect``, with progress and each artifact as they come."""
         request = self.effect_request(effect, inputs, parameters, seed=seed, fmt=fmt)
-        yield from self._send(request, stream=True)
+        yield from self._send(request, stream=True, timeout=timeout)
 
-    def _send(self, request: MediaRequest, stream: bool = False) -> Any:
+    def _send(self, request: MediaRequest, stream: bool = False, timeout: float | None = None) -> Any:
         """The one call path of both: the reply, or with ``stream`` the events as they come."""
         unary, streaming = RPCS[type(request)]
-        return getattr(self.stub, streaming if stream else unary)(request, timeout=self.timeout)
+        limit = self.timeout if timeout is None else timeout
+        return getattr(self.stub, streaming if stream else unary)(request, timeout=limit)
 
     # -- batch jobs -------------------------------------------------------------------------
 

@@ -189,6 +189,31 @@ class Internal(MuseforgeError):
     status_code = grpc.StatusCode.INTERNAL
 
 
+class _LocalCall(grpc.RpcError):
+    """A failure the client finds itself (no call was made), answering as a failed call does."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self._code, self._message = code, message
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._message
+
+    def initial_metadata(self) -> tuple[()]:
+        return ()
+
+    def trailing_metadata(self) -> tuple[()]:
+        return ()
+
+
+def local_failure(code: grpc.StatusCode, message: str) -> MuseforgeError:
+    """The typed error of ``code`` for a failure found without a call."""
+    return KINDS.get(code, MuseforgeError)(_LocalCall(code, message))
+
+
 KINDS: dict[grpc.StatusCode, type[MuseforgeError]] = {
     kind.status_code: kind
     for kind in (InvalidArgument, NotFound, PermissionDenied, Unauthenticated, ResourceExhausted,

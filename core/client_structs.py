@@ -12,20 +12,30 @@ __all__ = ["EXACT_INTEGERS", "exact", "to_struct"]
 EXACT_INTEGERS = 2**53  # a Struct holds numbers as doubles: integers past this lose their last digits
 
 
-def exact(value: Any) -> Any:
-    """``value`` with integers a double cannot hold exactly (a 64-bit seed) as decimal text, which
-    the server reads back whole wherever it takes a seed."""
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > EXACT_INTEGERS:
-        return str(value)
+def exact(value: Any, path: str = "parameters") -> Any:
+    """``value`` as a Struct holds it: integers a double cannot hold exactly (a 64-bit seed) as
+    decimal text, which the server reads back whole wherever it takes a seed; numpy scalars and
+    arrays as plain numbers and lists. TypeError naming the field for what JSON cannot carry."""
+    if value is None or isinstance(value, (bool, str, float)):
+        return value
+    if isinstance(value, int):
+        return str(value) if abs(value) > EXACT_INTEGERS else value
     if isinstance(value, Mapping):
-        return {key: exact(item) for key, item in value.items()}
+        for key in value:
+            if not isinstance(key, str):
+                raise TypeError(f"{path}: names are text, got {key!r}")
+        return {key: exact(item, f"{path}.{key}") for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [exact(item) for item in value]
-    return value
+        return [exact(item, f"{path}[{place}]") for place, item in enumerate(value)]
+    plain = getattr(value, "tolist", None)  # numpy scalars and arrays, without importing numpy here
+    if callable(plain):
+        return exact(plain(), path)
+    raise TypeError(f"{path}: {type(value).__name__} cannot be sent; use numbers, text, booleans, lists "
+                    "and mappings")
 
 
 def to_struct(parameters: Mapping[str, Any] | None) -> struct_pb2.Struct:
     struct = struct_pb2.Struct()
     if parameters:
-        struct.update(exact(dict(parameters)))
+        struct.update(exact(parameters))
     return struct

@@ -1,0 +1,103 @@
+"""What the Python client sends, built and checked before any call: the seed, effect inputs,
+the server's address, and feedback references."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import operator
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from .config import DEFAULT_ADDRESS, port_problem
+from .v1 import feedback_pb2 as fb
+from .v1 import museforge_pb2 as pb
+
+__all__ = ["Inputs", "artifact_ref", "check_port", "dial_target", "feedback_event", "media_inputs", "seeded"]
+
+Inputs = Sequence[bytes | tuple[str, bytes] | str | os.PathLike[str]]
+RequestT = TypeVar("RequestT", pb.GenerateRequest, pb.ApplyEffectRequest)
+BYTES = (bytes, bytearray, memoryview)
+
+
+def seeded(message: RequestT, seed: int | None) -> RequestT:
+    """The request with its seed set; left unset, the server picks one and reports it."""
+    if seed is not None:
+        try:
+            whole = operator.index(seed)  # numpy integers too; not floats, not bools' lookalikes
+        except TypeError:
+            raise TypeError(f"seed: a whole number, got {type(seed).__name__}") from None
+        if not 0 <= whole < 2**64:
+            raise ValueError(f"seed: 0 to 2**64 - 1, got {whole}")
+        message.seed = whole
+    return message
+
+
+def artifact_ref(artifact: pb.Artifact | bytes,
+                 provenance: Mapping[str, str] | None = None) -> fb.ArtifactRef:
+    """The feedback reference of an artifact: the sha256 of its bytes and its provenance.
+
+    Pass a ``pb.Artifact`` as Generate returned it (its metadata is the provenance), or a
+    file's bytes and the provenance read from it (e.g. ``read_png_provenance``).
+    """
+    data = artifact.data if isinstance(artifact, pb.Artifact) else artifact
+    record = dict(artifact.metadata) if isinstance(artifact, pb.Artifact) else dict(provenance or {})
+    models = json.loads(record.get("models") or "[]")
+    ref = fb.ArtifactRef(sha256=hashlib.sha256(data).hexdigest(), generator=record.get("generator", ""),
+                         effect=record.get("effect", ""), seed=int(record.get("seed") or 0),
+                         model_version=str(models[0].get("version", "")) if models else "",
+                         index=int(record.get("index") or 0))
+    ref.parameters.update(json.loads(record.get("parameters") or "{}"))
+    return ref
+
+
+def feedback_event(kind: str, artifact: fb.ArtifactRef | None = None, *, user: str = "", thumb: str = "",
+                   stars: int = 0, candidates: Sequence[fb.ArtifactRef] = ()) -> fb.FeedbackEvent:
+    """An event to record: ``kind`` is thumbs, stars, pick, keep or shown; ``thumb`` up or down.
+
+    A pick's ``artifact`` is the chosen one of its ``candidates``.
+    """
+    event = fb.FeedbackEvent(user=user, kind=f"FEEDBACK_KIND_{kind.upper()}", stars=stars,
+                             thumb=f"THUMB_{thumb.upper()}" if thumb else None, candidates=list(candidates))
+    if artifact is not None:
+        event.artifact.CopyFrom(artifact)
+    return event
+
+
+def check_port(address: str) -> None:
+    """ValueError for a HOST:PORT whose port gRPC would not dial as written (``port_problem``), or
+    for a URL, which gRPC would try to resolve as a host name."""
+    if not isinstance(address, str):
+        raise TypeError(f"the server's address is HOST:PORT text, got {type(address).__name__}")
+    if address.lower().startswith(("http://", "https://", "grpc://")):
+        raise ValueError(f"give the server as HOST:PORT (its gRPC port, e.g. 127.0.0.1:50051), not a URL: "
+                         f"{address[:80]!r}")
+    problem = port_problem(address, lowest=1)
+    if problem:
+        raise ValueError(problem)
+
+
+def dial_target(address: str) -> str:
+    """``address`` as gRPC dials it: a bare host name gets museforge's port (gRPC would take 443)."""
+    check_port(address)
+    bare = ":" not in address and "/" not in address and address.strip() != ""
+    return f"{address}:{DEFAULT_ADDRESS.rpartition(':')[2]}" if bare else address
+
+
+def media_inputs(inputs: Inputs) -> list[pb.MediaInput]:
+    """File bytes, (name, bytes) pairs, or paths (read here, named by their file name)."""
+    media = []
+    for place, item in enumerate(inputs):
+        if isinstance(item, (str, os.PathLike)):
+            path = Path(item)
+            media.append(pb.MediaInput(name=path.name, data=path.read_bytes()))
+        elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], BYTES):
+            media.append(pb.MediaInput(name=str(item[0]), data=bytes(item[1])))
+        elif isinstance(item, BYTES):
+            media.append(pb.MediaInput(data=bytes(item)))
+        else:
+            raise TypeError(f"inputs[{place}]: a file's bytes, a (name, bytes) pair or a path, "
+                            f"got {type(item).__name__}")
+    return media

@@ -1,0 +1,88 @@
+"""What the Python client accepts before any call: numpy values, paths, seeds, addresses, and a
+closed client; each mistake a plain Python error naming what is wrong."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from museforge.client import Client, DeadlineExceeded, NotFound
+from museforge.engine.codecs.png_writer import write_png
+from tests.servers import ServerThread
+
+
+@pytest.fixture(scope="module")
+def client(server: ServerThread) -> Client:
+    return Client(server.address, timeout=60)
+
+
+def test_numpy_values_are_sent_as_the_numbers_they_hold(client: Client) -> None:
+    plain = client.generate("image.digits", {"digit": 7}, seed=3)
+    numpy = client.generate("image.digits", {"digit": np.int64(7)}, seed=np.uint32(3))
+    assert [a.data for a in numpy.artifacts] == [a.data for a in plain.artifacts]
+
+
+@pytest.mark.parametrize(("parameters", "said"), [
+    ({"digit": object()}, "parameters.digit: object cannot be sent"),
+    ({"deep": {"list": [1, {2: 3}]}}, "parameters.deep.list[1]: names are text, got 2"),
+])
+def test_a_value_json_cannot_carry_is_named(client: Client, parameters: dict[str, object], said: str) -> None:
+    with pytest.raises(TypeError, match=said.replace("[", r"\[").replace("]", r"\]")):
+        client.generate("image.digits", parameters)
+
+
+@pytest.mark.parametrize(("seed", "error", "said"), [
+    (-1, ValueError, "seed: 0 to 2"), (2**64, ValueError, "seed: 0 to 2"),
+    (1.5, TypeError, "seed: a whole number"),
+])
+def test_a_seed_out_of_range_is_named(client: Client, seed: object, error: type[Exception],
+                                      said: str) -> None:
+    with pytest.raises(error, match=said):
+        client.generate("image.digits", {}, seed=seed)
+
+
+def test_effect_inputs_may_be_paths(client: Client, tmp_path: Path) -> None:
+    picture = write_png(np.arange(24 * 24, dtype=np.uint16).reshape(24, 24).astype(np.uint8))
+    (tmp_path / "ramp.png").write_bytes(picture)
+    by_path = client.apply_effect("effect.denoise", [tmp_path / "ramp.png"], seed=1)
+    by_name = client.apply_effect("effect.denoise", [str(tmp_path / "ramp.png")], seed=1)
+    by_bytes = client.apply_effect("effect.denoise", [("ramp.png", picture)], seed=1)
+    assert by_path.artifacts[0].data == by_name.artifacts[0].data == by_bytes.artifacts[0].data
+    with pytest.raises(TypeError, match=r"inputs\[1\]: a file's bytes, a \(name, bytes\) pair or a path"):
+        client.apply_effect("effect.denoise", [picture, 42])
+
+
+def test_schema_of_a_generator_or_an_effect_or_not_found(client: Client) -> None:
+    assert "digit" in client.schema("image.digits")["properties"]
+    assert "sigma" in client.schema("effect.denoise")["properties"]
+    with pytest.raises(NotFound, match=r"unknown generator or effect 'image\.digit'.*image\.digits"):
+        client.schema("image.digit")
+
+
+def test_a_per_call_timeout_overrides_the_clients(client: Client) -> None:
+    with pytest.raises(DeadlineExceeded):
+        client.generate("image.faces", {}, count=8, timeout=0.001)
+    assert len(client.generate("image.digits", {}, timeout=30).artifacts) == 1
+
+
+def test_addresses_and_timeouts_are_checked_when_the_client_is_made() -> None:
+    with pytest.raises(ValueError, match="not a URL"):
+        Client("http://127.0.0.1:50051")
+    with pytest.raises(TypeError, match="HOST:PORT text"):
+        Client(None)
+    with pytest.raises(ValueError, match="timeout: seconds above 0"):
+        Client("127.0.0.1:50051", timeout="5")
+    assert Client("localhost").address == "localhost:50051"  # gRPC alone would dial port 443
+
+
+def test_a_closed_client_raises_and_does_not_crash() -> None:
+    # In a process of its own: before, health() on a closed client ended the process (SIGSEGV).
+    script = ("from museforge.client import Client\n"
+              "c = Client('127.0.0.1:1'); c.close()\n"
+              "try:\n    c.health()\nexcept ValueError as e:\n    print('raised', e)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "raised" in done.stdout, (done.returncode, done.stderr[-500:])
