@@ -24,6 +24,7 @@ from museforge import (
     EditShot,
     Effect,
     GenerationContext,
+    LimitExceeded,
     Media,
     ModelSource,
     Progress,
@@ -139,7 +140,12 @@ def apply(ctx: GenerationContext, params: AutocutParams, inputs: Sequence[Any],
         beats = beat_tracking.beats_of(listened[:, 0], music.tags)
     edges = cut_points(total, fps, params.shot_seconds, beats)
     weights = Weights(params.motion, params.sharpness, params.loudness, params.novelty, params.variety)
-    picks = pick(analyses, edges, fps, weights)
+    try:
+        picks = pick(analyses, edges, fps, weights)
+    except ValueError as exc:  # the shots' gaps took footage the up-front check could not count
+        footage = sum(a.frames for a in analyses) / float(fps)
+        raise LimitExceeded(f"{params.duration:g} s is too long a cut for these videos ({footage:.2f} s "
+                            f"in all: {exc}); ask for a shorter one", ("parameters.duration",)) from None
     rendered = None
     if ctx.format == "mp4":
         sound = (music.samples(SOUND_RATE, 2, 0.0, float(total / fps)) if music is not None
