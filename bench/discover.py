@@ -51,6 +51,9 @@ WORKLOADS: dict[str, tuple[Workload, ...]] = {
 }
 
 
+EFFECT_PICTURE_SIDE = 64  # height and width of the pictures an effect's model is timed on
+
+
 def workloads(generator: str) -> tuple[Workload, ...]:
     return WORKLOADS.get(generator, (Workload("", "default parameters", {}),))
 
@@ -116,6 +119,13 @@ def discover(only: set[str] | None = None) -> Catalogue:
             for source in gen.models:
                 if source.name in found.models and main.axis != 1:
                     found.models[source.name] = replace(found.models[source.name], axis=main.axis)
+        claimed = {source.name for gen in engine.generators.values() for source in gen.models}
+        for name, info in found.models.items():
+            # An effect's model (denoise, upscale ...) runs on pictures: its free height and width
+            # as a small picture's, which every such model takes (some need even sides, so not 1).
+            spatial = any(sum(d == -1 for d in spec.shape[1:]) >= 2 for spec in info.inputs)
+            if name not in claimed and spatial:
+                found.models[name] = replace(info, axis=EFFECT_PICTURE_SIDE)
         for gen in engine.generators.values():
             names = tuple(s.name for s in gen.models)
             if names and all(n in found.models for n in names):
