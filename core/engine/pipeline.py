@@ -14,7 +14,7 @@ import numpy as np
 from ..runtime.batcher import QueueFull
 from ..runtime.sessions import Runtime
 from .codecs.encoders import Encoder
-from .errors import FieldViolation, Internal, InvalidArgument, ResourceExhausted
+from .errors import FieldViolation, Internal, InvalidArgument, RequestError, ResourceExhausted
 from .generator import Cancelled, Chunk, LimitExceeded, Media, Progress
 from .media_checks import MediaTally
 from .request import Artifact, PreparedRequest
@@ -88,6 +88,8 @@ def drive(
             continue
         try:
             yield encode(request.encoder, event, provenance(event), prefix)
+        except RequestError:
+            raise  # the encoder's own answer (a size the format cannot hold names `format`)
         except Exception as exc:  # the plugin's media or its encoder: this request alone, said plainly
             log.exception("%s: encoding media %d failed", request.declared.name, event.index)
             raise Internal(f"{request.kind} {request.declared.name}: encoding media {event.index} as "
