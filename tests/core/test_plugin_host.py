@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-import pytest
 import pydantic
+import pytest
 from pydantic import BaseModel
 
 import museforge
@@ -282,7 +282,8 @@ def declaring(**changes: Any) -> object:
     ({"formats": ("png", "gif")}, "declares format 'gif' with no image encoder registered"),
     ({"formats": ("wav",)}, "declares format 'wav' with no image encoder"),
 ])
-def test_a_declaration_that_cannot_serve_fails_its_plugin_at_start(changes: dict[str, Any], problem: str) -> None:
+def test_a_declaration_that_cannot_serve_fails_its_plugin_at_start(changes: dict[str, Any],
+                                                                   problem: str) -> None:
     class Sound:  # an audio encoder, to show a format of the wrong kind is refused too
         @museforge.hookimpl
         def register_encoders(self, register: Callable[[Any], None]) -> None:
