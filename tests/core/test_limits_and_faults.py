@@ -328,7 +328,7 @@ class Mode(BaseModel):
 
 def misbehaves(ctx: museforge.GenerationContext, params: Mode, seed: int, count: int) -> Iterator[Any]:
     image = np.zeros((8, 8, 3), np.float32)
-    made = {
+    made: list[tuple[np.ndarray, int]] = {
         "fewer": [(image, 0)],
         "twice": [(image, 1), (image, 1)],
         "negative": [(image, -1), (image, 1)],
