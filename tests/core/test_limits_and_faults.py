@@ -328,15 +328,15 @@ class Mode(BaseModel):
 
 def misbehaves(ctx: museforge.GenerationContext, params: Mode, seed: int, count: int) -> Iterator[Any]:
     image = np.zeros((8, 8, 3), np.float32)
-    made: list[tuple[np.ndarray, int]] = {
+    cases: dict[str, list[tuple[np.ndarray, int]]] = {
         "fewer": [(image, 0)],
         "twice": [(image, 1), (image, 1)],
         "negative": [(image, -1), (image, 1)],
         "int64": [(np.full((8, 8), 200, np.int64), 0), (image, 1)],
         "nan": [(np.full((8, 8), np.nan, np.float32), 0), (image, 1)],
         "batch": [(image[None], 0), (image, 1)],
-    }[params.mode]
-    for data, index in made:
+    }
+    for data, index in cases[params.mode]:
         yield museforge.Media("image", data, index)
 
 
