@@ -20,6 +20,8 @@ __all__ = ["Inputs", "artifact_ref", "check_port", "dial_target", "feedback_even
 Inputs = Sequence[bytes | tuple[str, bytes] | str | os.PathLike[str]]
 RequestT = TypeVar("RequestT", pb.GenerateRequest, pb.ApplyEffectRequest)
 BYTES = (bytes, bytearray, memoryview)
+# Target forms gRPC reads itself (dns:///host:port, unix:/path ...): passed on as they are.
+GRPC_SCHEMES = ("dns:", "unix:", "unix-abstract:", "ipv4:", "ipv6:", "vsock:")
 
 
 def seeded(message: RequestT, seed: int | None) -> RequestT:
@@ -74,6 +76,12 @@ def check_port(address: str) -> None:
     if address.lower().startswith(("http://", "https://", "grpc://")):
         raise ValueError(f"give the server as HOST:PORT (its gRPC port, e.g. 127.0.0.1:50051), not a URL: "
                          f"{address[:80]!r}")
+    if not address.lower().startswith(GRPC_SCHEMES) and ":" in address:
+        host, _, port = address.rpartition(":")
+        if not host.strip("[]"):
+            raise ValueError(f"give a host before the port, e.g. 127.0.0.1{address[:12]}")
+        if not (port.isascii() and port.isdigit()) and not host.endswith(":"):  # not a bare IPv6 address
+            raise ValueError(f"the port is a number, got {port[:12]!r} in {address[:80]!r}")
     problem = port_problem(address, lowest=1)
     if problem:
         raise ValueError(problem)

@@ -8,17 +8,33 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .options import COUNT, SEED, Subcommands, add_target_flags, connect, parse_param, settings_from
+from .media_files import (
+    SUFFIX_FORMATS,
+    file_result,
+    format_name,
+    names_a_file,
+    output_folder,
+    overwritten_input,
+    picture_files,
+)
+from .options import (
+    COUNT,
+    SEED,
+    Subcommands,
+    add_target_flags,
+    as_schema_says,
+    connect,
+    parse_param,
+    settings_from,
+)
 from .output import EXIT_OK, EXIT_USAGE, Bar, fail, write_file
 from .video_apply import apply_to_video, effect_shape, is_video
-
-SUFFIX_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp", ".exr": "exr"}
 
 
 @dataclass(frozen=True)
@@ -120,11 +136,27 @@ def produce(args: argparse.Namespace, call: MediaCall, keep: Callable[[Made], An
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    call = MediaCall(args.generator, dict(args.param), args.seed, args.format, count=args.count)
-    args.output.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    seed = produce(args, call, lambda made: written.append(write_file(args.output, made.filename, made.data)))
-    report_written(args, written, seed)
+    to_file = names_a_file(args.output)
+    fmt = format_name(args.format) or (SUFFIX_FORMATS[args.output.suffix.lower()] if to_file else "")
+    call = MediaCall(args.generator, parameters_of(args, args.generator), args.seed, fmt, count=args.count)
+    with output_folder(args.output.parent if to_file else args.output) as written:
+        if to_file:  # numbered only once it is known there are several (a walk's frames, stems)
+            results: list[Made] = []
+            seed = produce(args, call, results.append)
+            several = len({made.index for made in results}) > 1
+            for made in results:
+                path = file_result(args.output, made.filename, made.index, several)
+                written.append(write_file(path.parent, path.name, made.data))
+            report_written(args, written, seed)
+        else:  # each file said as it is written: a run stopped part way still tells what it left
+            def keep(made: Made) -> None:
+                written.append(write_file(args.output, made.filename, made.data))
+                if not getattr(args, "json", False):
+                    print(written[-1], flush=True)
+
+            seed = produce(args, call, keep)
+            if getattr(args, "json", False):
+                report_written(args, written, seed)
     print(f"{len(written)} file(s) written to {args.output} (seed {seed})", file=sys.stderr)
     return EXIT_OK
 
@@ -144,53 +176,111 @@ def cmd_apply(args: argparse.Namespace) -> int:
     whole = shape is not None and shape.whole_video
     if video and not whole:
         return apply_to_video(args, shape)
+    try:
+        paths = args.inputs if whole else picture_files(args.inputs)
+    except OSError as exc:
+        return fail(f"cannot read {exc.filename}: {exc.strerror}", EXIT_USAGE)
+    if len(paths) > 1 and not whole:
+        shape = effect_shape(args)
+        if shape is not None and shape.max_inputs == 1:  # a 1-input effect over each file in turn
+            return apply_each(args, paths)
     inputs: list[tuple[str, bytes | Path]] = []
-    for path in args.inputs:
+    for path in paths:
         try:
             inputs.append((path.name, path if whole and path.is_file() else path.read_bytes()))
         except OSError as exc:
             return fail(f"cannot read {path}: {exc.strerror}", EXIT_USAGE)
+    if args.output.suffix and overwritten_input(args.output, paths):
+        return fail(f"-o {args.output} is an input: the result would overwrite it; choose another name",
+                    EXIT_USAGE)
     first = inputs[0][1]
     fmt = whole_video_format(args) if isinstance(first, Path) else output_format(args, first)
-    call = MediaCall(args.effect, dict(args.param), args.seed, fmt, inputs=inputs)
+    call = MediaCall(args.effect, parameters_of(args, args.effect), args.seed, fmt, inputs=inputs)
     # The folder first: one that cannot be made is said before the effect runs, not after.
-    if not args.output.suffix:
-        args.output.mkdir(parents=True, exist_ok=True)
-    elif args.output.parent != Path(""):
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-    results: list[Made] = []
-    seed = produce(args, call, results.append)
-    written = []
-    for made in results:
-        path = result_path(args.output, made.filename, made.index, len(results) > 1)
-        written.append(write_file(path.parent, path.name, made.data))
+    with output_folder(args.output.parent if args.output.suffix else args.output) as written:
+        results: list[Made] = []
+        seed = produce(args, call, results.append)
+        several = len(results) > 1
+        for made in results:
+            path = (file_result(args.output, made.filename, made.index, several) if args.output.suffix
+                    else args.output / Path(made.filename).name)
+            written.append(write_file(path.parent, path.name, made.data))
     report_written(args, written, seed)
     print(f"{len(results)} file(s) written", file=sys.stderr)
     return EXIT_OK
 
 
+def apply_each(args: argparse.Namespace, paths: Sequence[Path]) -> int:
+    """A one-input effect over several files: each result named after its input (a-upscale.png),
+    into the -o folder, never over an input."""
+    if args.output.suffix:
+        return fail(f"{len(paths)} inputs make {len(paths)} results: -o names a folder for them, "
+                    f"not the file {args.output}", EXIT_USAGE)
+    short = args.effect.rpartition(".")[2]
+    with output_folder(args.output) as written:
+        for path in paths:
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                return fail(f"cannot read {path}: {exc.strerror}", EXIT_USAGE)
+            call = MediaCall(args.effect, parameters_of(args, args.effect), args.seed,
+                             output_format(args, data), inputs=[(path.name, data)])
+            results: list[Made] = []
+            produce(args, call, results.append)
+            for made in results:
+                extension = Path(made.filename).suffix
+                numbered = f"-{made.index:04d}" if len(results) > 1 else ""
+                target = args.output / f"{path.stem}-{short}{numbered}{extension}"
+                if overwritten_input(target, paths):
+                    return fail(f"{target} is an input: choose another -o folder", EXIT_USAGE)
+                written.append(write_file(target.parent, target.name, made.data))
+                if not getattr(args, "json", False):
+                    print(written[-1], flush=True)
+        if getattr(args, "json", False):
+            report_written(args, written, args.seed)
+    print(f"{len(written)} file(s) written from {len(paths)} inputs", file=sys.stderr)
+    return EXIT_OK
+
+
+def parameters_of(args: argparse.Namespace, name: str) -> dict[str, Any]:
+    """The -p values, as the generator's or effect's schema reads them: `-p label=123` is the text
+    "123" for a text field, the number 123 for a number field."""
+    if all(isinstance(value, str) for _, value in args.param):
+        return dict(args.param)
+    return as_schema_says(args.param, schema_of(args, name))
+
+
+def schema_of(args: argparse.Namespace, name: str) -> dict[str, Any] | None:
+    """The parameters' JSON Schema from the catalogue (--local) or the server; None if unknown."""
+    if args.local:
+        from ..engine.catalogue import Engine
+
+        catalogue = Engine(settings_from(args)).host.load()  # the catalogue alone: no model loaded
+        found = catalogue.generators.get(name) or catalogue.effects.get(name)
+        return None if found is None else Engine.parameters_schema(found)
+    from ..client import NotFound
+
+    with connect(args) as client:
+        try:
+            return client.schema(name)
+        except NotFound:
+            return None  # the call itself will say the name is unknown
+
+
 def whole_video_format(args: argparse.Namespace) -> str:
     """--format, else the output file's extension (take.edl: "edl"), else '' (the effect's first)."""
-    return str(args.format or args.output.suffix.lstrip(".").lower())
+    return format_name(args.format or args.output.suffix.lstrip("."))
 
 
 def output_format(args: argparse.Namespace, first_input: bytes) -> str:
     """--format, else the output file's extension (a .png of a 16-bit PNG stays 16-bit; .json is
     "json", which the server judges against the effect and its inputs), else ''."""
     if args.format or not args.output.suffix:
-        return str(args.format)
+        return format_name(args.format)
     fmt = SUFFIX_FORMATS.get(args.output.suffix.lower(), args.output.suffix.lstrip(".").lower())
     if fmt == "png" and first_input[24:25] == b"\x10":  # PNG IHDR bit depth 16
         return "png16"
     return fmt
-
-
-def result_path(output: Path, name: str, index: int, several: bool) -> Path:
-    if not output.suffix:
-        return output / Path(name).name
-    if several:
-        return output.with_name(f"{output.stem}-{index:04d}{output.suffix}")
-    return output
 
 
 def add_param_flag(parser: argparse.ArgumentParser, of: str) -> None:
@@ -205,11 +295,16 @@ def add_generate_parser(sub: Subcommands) -> None:
     )
     generate.add_argument("generator", help="dotted generator name, e.g. image.digits")
     add_param_flag(generate, "a generator")
-    generate.add_argument("--seed", type=SEED, help="seed for reproducible output")
-    generate.add_argument("--count", "-n", type=COUNT, default=1, help="how many (default 1)")
-    generate.add_argument("--format", "-f", default="", help="output format (default: first)")
+    generate.add_argument("--seed", type=SEED, help="seed for reproducible output (default: a random one, "
+                          "printed at the end)")
+    generate.add_argument("--count", "-n", type=COUNT, default=1,
+                          help="how many (default 1; the server's max_count, 64 unless set, is the most)")
+    generate.add_argument("--format", "-f", default="", help="output format, e.g. png, jpeg, exr, ogg, glb "
+                          "(default: -o's extension, else the generator's first; `museforge generators` "
+                          "lists each one's)")
     generate.add_argument("--output", "-o", type=Path, default=Path("."),
-                          help="directory for the files (created if missing)")
+                          help="folder for the files (created if missing; default: the current folder), "
+                          "or a file such as out.png (several results are numbered out-0000.png ...)")
     add_target_flags(generate)
     generate.set_defaults(handler=cmd_generate)
 
@@ -227,9 +322,12 @@ def add_apply_parser(sub: Subcommands) -> None:
     )
     apply.add_argument("effect", help="dotted effect name, e.g. effect.upscale")
     apply.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
-                       help="input file(s): PNG (8/16-bit), JPEG, WebP or OpenEXR; or one video")
+                       help="input file(s): PNG (8/16-bit), JPEG, WebP or OpenEXR, or folders of them; or "
+                       "one video. Several into an effect that takes one: each in turn, written as "
+                       "<input>-<effect>.<ext> into the -o folder")
     add_param_flag(apply, "an effect")
-    apply.add_argument("--format", "-f", default="", help="output format (default: the input's)")
+    apply.add_argument("--format", "-f", default="", help="output format: png, png16, jpeg (or jpg), webp, "
+                       "exr (default: -o's extension, else the input's)")
     apply.add_argument("--seed", type=SEED, help="seed, for effects with randomness")
     apply.add_argument("--output", "-o", type=Path, default=Path("."),
                        help="output file (e.g. out.png) or directory (default: current directory); "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +15,56 @@ from ..config import DEFAULT_ADDRESS, Settings, load_settings
 Subcommands = argparse._SubParsersAction
 
 
-def parse_param(text: str) -> tuple[str, Any]:
+class Param(tuple[str, Any]):
+    """A -p (key, value), and the text the value came from."""
+
+
+    raw: str
+
+
+def parse_param(text: str) -> Param:
     """``key=value``; the value is read as JSON when it parses (7, true, [1,2]), else a string."""
     key, sep, raw = text.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     try:
-        return key.strip(), json.loads(raw)
+        value = json.loads(raw)
     except json.JSONDecodeError:
-        return key.strip(), raw
+        value = raw
+    param = Param((key.strip(), value))
+    param.raw = raw
+    return param
+
+
+def as_schema_says(params: Sequence[tuple[str, Any]], schema: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The -p values, with those a JSON read made numbers, booleans or null given back as the text
+    they were where the schema wants text (`-p label=123` for a text field)."""
+    fields = (schema or {}).get("properties", {})
+    values: dict[str, Any] = {}
+    for item in params:
+        key, value = item
+        raw = getattr(item, "raw", None)
+        json_read = raw is not None and not isinstance(value, (str, list, dict))
+        if json_read and _wants_text(fields.get(key), schema):
+            value = raw
+        values[key] = value
+    return values
+
+
+def _wants_text(field: Any, schema: Mapping[str, Any] | None) -> bool:
+    """Whether a JSON Schema field takes text and no number, boolean or null."""
+    if not isinstance(field, Mapping):
+        return False
+    kinds: set[Any] = set()
+    pending = [field]
+    while pending:
+        node = pending.pop()
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            pending.append((schema or {}).get("$defs", {}).get(ref.rpartition("/")[2], {}))
+        kinds.add(node.get("type"))
+        pending.extend(n for n in (*node.get("anyOf", ()), *node.get("allOf", ())) if isinstance(n, Mapping))
+    return "string" in kinds and not kinds & {"integer", "number", "boolean", "null"}
 
 
 def whole_number(low: int, high: int, what: str) -> Any:

@@ -9,16 +9,19 @@ import sys
 from pathlib import Path
 
 from .options import Subcommands, add_server_flags, connect
-from .output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail
+from .output import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, fail
 
 
 def cmd_health(args: argparse.Namespace) -> int:
     import grpc
 
-    with connect(args, timeout=5) as client:
+    with connect(args, timeout=args.timeout) as client:
         try:
             status = client.health(args.service)
         except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:  # a port that takes the connection, then
+                # says nothing (a hung process, another program): for a probe, as good as no server
+                return fail(f"no answer from {client.address} within {args.timeout:g} s", EXIT_UNREACHABLE)
             if exc.code() != grpc.StatusCode.NOT_FOUND:
                 raise
             # The health service names nothing in its NOT_FOUND: say what was not found.
@@ -60,6 +63,9 @@ def add_health_parser(sub: Subcommands) -> None:
                             "service is SERVING, 1 when not, 3 when no server answered. Suits container "
                             "probes on a TLS port, which the built-in gRPC probes cannot reach.")
     health.add_argument("--service", default="", help="a service name (default: the whole server)")
+    health.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
+                        help="seconds to wait for the answer; none in time counts as no server (exit 3) "
+                        "(default: 5)")
     add_server_flags(health)
     health.set_defaults(handler=cmd_health)
 

@@ -183,3 +183,21 @@ def test_apply_leaves_an_unfamiliar_extension_to_the_server_which_names_the_real
                     "--local", "--plugins", "effect")
     assert odd.returncode != 0, odd.stderr
     assert "format: 'xyz' is not supported by effect.denoise" in odd.stderr, odd.stderr
+
+
+def test_a_server_address_gRPC_would_misread_is_a_usage_error() -> None:
+    for address, said in ((":52400", "give a host before the port"),
+                          ("127.0.0.1:abc", "the port is a number"), ("http://127.0.0.1:50051", "not a URL")):
+        result = museforge("generators", "--server", address)
+        assert result.returncode == 2 and said in result.stderr, (address, result.stderr)
+
+
+def test_health_of_a_port_that_never_answers_counts_as_no_server() -> None:
+    import socket
+
+    with socket.socket() as listener:  # takes connections into its backlog and never speaks
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        port = listener.getsockname()[1]
+        result = museforge("health", "--server", f"127.0.0.1:{port}", "--timeout", "1")
+    assert result.returncode == 3 and "no answer from" in result.stderr, result.stderr

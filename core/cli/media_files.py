@@ -1,0 +1,85 @@
+"""Where ``generate`` and ``apply`` put their files: an output file or folder, the names of
+several results, folders of inputs, and nothing left behind by a command that failed."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+# What an -o name ending in one of these means: a file of that format, not a folder.
+SUFFIX_FORMATS = {
+    ".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp", ".exr": "exr",
+    ".wav": "wav", ".flac": "flac", ".ogg": "ogg", ".mid": "mid", ".midi": "mid",
+    ".glb": "glb", ".gltf": "gltf", ".obj": "obj", ".ply": "ply", ".stl": "stl", ".usda": "usda",
+    ".usdz": "usdz", ".json": "json", ".edl": "edl", ".otio": "otio", ".fcpxml": "fcpxml",
+    ".mp4": "mp4", ".mov": "mov",
+}
+FORMAT_ALIASES = {"jpg": "jpeg", "midi": "mid", "tif": "tiff"}
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".exr")
+# An artifact's file name: <prefix>-<index>[-<part>].<extension>
+ARTIFACT_NAME = re.compile(r"-(\d{4,})(-[A-Za-z0-9_]+)?(\.[^.]+)$")
+
+
+def format_name(text: str) -> str:
+    """A --format as the server names it (jpg is jpeg)."""
+    lowered = text.strip().lower()
+    return FORMAT_ALIASES.get(lowered, lowered)
+
+
+def names_a_file(output: Path) -> bool:
+    """-o out.png is a file; -o renders (or renders.v2) a folder."""
+    return output.suffix.lower() in SUFFIX_FORMATS
+
+
+def file_result(output: Path, artifact_name: str, index: int, several: bool) -> Path:
+    """Where a result goes when -o names a file: that file, or numbered beside it when there are
+    several (out-0000.png ...); a named part (a stem) keeps its name (song-bass.wav)."""
+    found = ARTIFACT_NAME.search(artifact_name)
+    part = (found.group(2) or "") if found else ""
+    numbered = f"-{index:04d}" if several else ""
+    if not numbered and not part:
+        return output
+    return output.with_name(f"{output.stem}{numbered}{part}{output.suffix}")
+
+
+def picture_files(paths: Sequence[Path]) -> list[Path]:
+    """The inputs, with each folder given as the pictures in it (sorted); OSError naming a folder
+    that has none."""
+    found: list[Path] = []
+    for path in paths:
+        if not path.is_dir():
+            found.append(path)
+            continue
+        inside = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in PICTURE_SUFFIXES)
+        if not inside:
+            kinds = ", ".join(PICTURE_SUFFIXES)
+            raise FileNotFoundError(2, f"no pictures ({kinds}) in the folder", str(path))
+        found.extend(inside)
+    return found
+
+
+def overwritten_input(target: Path, inputs: Sequence[Path]) -> Path | None:
+    """The input ``target`` would overwrite, if any."""
+    resolved = target.resolve()
+    return next((path for path in inputs if path.resolve() == resolved), None)
+
+
+@contextmanager
+def output_folder(folder: Path) -> Iterator[list[Path]]:
+    """The folder made now (a folder that cannot be made is said before any work); the caller adds
+    what it writes to the list it gets. If nothing was written by the end (the command failed or
+    was stopped), the folders made here are taken away again."""
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    try:
+        yield written
+    finally:
+        if not written:
+            for made in missing:  # deepest first
+                try:
+                    made.rmdir()
+                except OSError:  # something else put a file there meanwhile: leave it
+                    break

@@ -1,0 +1,89 @@
+"""Where `generate` and `apply` put their files, as a user runs them against a real server:
+a file or a folder, several inputs, folders of inputs, inputs never overwritten, nothing left
+behind by a failure, and -p text for text fields."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from museforge.engine.codecs.encoders import read_png_provenance
+from museforge.engine.codecs.png_writer import write_png
+from tests.core.test_cli import museforge
+from tests.servers import ServerThread
+
+
+def pictures(folder: Path, names: list[str]) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    made = []
+    for place, name in enumerate(names):
+        (folder / name).write_bytes(write_png((np.arange(32 * 32).reshape(32, 32) * (place + 1) % 256)
+                                              .astype(np.uint8)))
+        made.append(folder / name)
+    return made
+
+
+def test_generate_into_a_file_or_numbered_beside_it(server: ServerThread, tmp_path: Path) -> None:
+    one = museforge("generate", "image.digits", "--seed", "4", "-o", str(tmp_path / "seven.png"),
+                    "--server", server.address)
+    assert one.returncode == 0, one.stderr
+    assert (tmp_path / "seven.png").is_file() and not (tmp_path / "seven.png").is_dir()
+    many = museforge("generate", "image.digits", "-n", "2", "--seed", "4", "-o", str(tmp_path / "d.jpg"),
+                     "--server", server.address)
+    assert many.returncode == 0, many.stderr
+    assert sorted(p.name for p in tmp_path.glob("d-*.jpg")) == ["d-0000.jpg", "d-0001.jpg"]
+    assert (tmp_path / "d-0000.jpg").read_bytes()[:2] == b"\xff\xd8"  # the extension chose JPEG
+    assert museforge("generate", "image.digits", "-f", "jpg", "-o", str(tmp_path / "f"),
+                     "--server", server.address).returncode == 0  # jpg is jpeg
+    assert list((tmp_path / "f").glob("*.jpeg")) or list((tmp_path / "f").glob("*.jpg"))
+
+
+def test_apply_takes_several_files_and_folders_one_at_a_time(server: ServerThread, tmp_path: Path) -> None:
+    first, second = pictures(tmp_path / "in", ["a.png", "b.png"])
+    pictures(tmp_path / "more", ["c.png"])
+    done = museforge("apply", "effect.denoise", str(first), str(second), str(tmp_path / "more"),
+                     "-o", str(tmp_path / "out"), "--seed", "1", "--server", server.address)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "a-denoise.png", "b-denoise.png", "c-denoise.png"]
+    alone = museforge("apply", "effect.denoise", str(first), "-o", str(tmp_path / "alone.png"), "--seed", "1",
+                      "--server", server.address)
+    assert alone.returncode == 0, alone.stderr
+    assert (tmp_path / "out" / "a-denoise.png").read_bytes() == (tmp_path / "alone.png").read_bytes()
+    to_file = museforge("apply", "effect.denoise", str(first), str(second), "-o", str(tmp_path / "x.png"),
+                        "--server", server.address)
+    assert to_file.returncode == 2 and "-o names a folder" in to_file.stderr
+
+
+def test_apply_never_writes_over_its_input(server: ServerThread, tmp_path: Path) -> None:
+    [source] = pictures(tmp_path, ["plate.png"])
+    before = source.read_bytes()
+    refused = museforge("apply", "effect.denoise", str(source), "-o", str(source), "--server", server.address)
+    assert refused.returncode == 2 and "would overwrite it" in refused.stderr
+    same_folder = museforge("apply", "effect.denoise", str(source), str(source), "-o", str(tmp_path),
+                            "--server", server.address)
+    assert same_folder.returncode == 0, same_folder.stderr  # written as plate-denoise.png beside it
+    assert source.read_bytes() == before and (tmp_path / "plate-denoise.png").is_file()
+
+
+def test_a_failed_command_leaves_no_empty_folder(server: ServerThread, tmp_path: Path) -> None:
+    failed = museforge("generate", "image.digits", "-p", "digit=12", "-o", str(tmp_path / "new" / "deeper"),
+                       "--server", server.address)
+    assert failed.returncode == 1 and "parameters.digit" in failed.stderr
+    assert not (tmp_path / "new").exists()
+
+
+def test_text_fields_take_number_like_text_from_the_command_line(server: ServerThread,
+                                                                 tmp_path: Path) -> None:
+    # music.melody's key is text: -p key=7 would have been the number 7, refused as not a string.
+    made = museforge("generate", "music.melody", "-p", "bars=2", "-p", "key=7", "-f", "mid", "--seed", "2",
+                     "-o", str(tmp_path), "--server", server.address)
+    assert made.returncode == 1 and "parameters.key" in made.stderr and "unknown key '7'" in made.stderr
+    digits = museforge("generate", "image.digits", "-p", "digit=7", "--seed", "1", "-o", str(tmp_path / "d"),
+                       "--server", server.address, "--json")
+    assert digits.returncode == 0, digits.stderr
+    [path] = json.loads(digits.stdout)["files"]
+    provenance = read_png_provenance(Path(path).read_bytes())
+    assert json.loads(provenance["parameters"])["digit"] == 7  # a number field still gets a number
