@@ -71,6 +71,7 @@ class Made:
     filename: str
     index: int
     data: bytes
+    part: str = ""  # a named part of artifact ``index`` (an audio stem)
 
 
 Event = int | Step | Made  # an int is the seed the call runs with
@@ -94,7 +95,7 @@ def local_events(args: argparse.Namespace, call: MediaCall) -> Generator[Event, 
     yield seed
     for event in events:
         if isinstance(event, Artifact):
-            yield Made(event.filename, event.index, event.data)
+            yield Made(event.filename, event.index, event.data, event.metadata.get("part", ""))
         elif isinstance(event, Progress):
             yield Step(event.completed, event.total, event.stage)
 
@@ -115,7 +116,9 @@ def remote_events(args: argparse.Namespace, call: MediaCall) -> Generator[Event,
             elif kind == "progress":
                 yield Step(message.progress.completed, message.progress.total, message.progress.stage)
             elif kind == "artifact":
-                yield Made(message.artifact.filename, message.artifact.index, message.artifact.data)
+                artifact = message.artifact
+                part = artifact.metadata.get("part", "")
+                yield Made(artifact.filename, artifact.index, artifact.data, part)
 
 
 def produce(args: argparse.Namespace, call: MediaCall, keep: Callable[[Made], Any]) -> int | None:
@@ -145,7 +148,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             seed = produce(args, call, results.append)
             several = len({made.index for made in results}) > 1
             for made in results:
-                path = file_result(args.output, made.filename, made.index, several)
+                path = file_result(args.output, made.part, made.index, several)
                 written.append(write_file(path.parent, path.name, made.data))
             report_written(args, written, seed)
         else:  # each file said as it is written: a run stopped part way still tells what it left
@@ -200,9 +203,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
     with output_folder(args.output.parent if args.output.suffix else args.output) as written:
         results: list[Made] = []
         seed = produce(args, call, results.append)
-        several = len(results) > 1
+        several = len({made.index for made in results}) > 1
         for made in results:
-            path = (file_result(args.output, made.filename, made.index, several) if args.output.suffix
+            path = (file_result(args.output, made.part, made.index, several) if args.output.suffix
                     else args.output / Path(made.filename).name)
             written.append(write_file(path.parent, path.name, made.data))
     report_written(args, written, seed)

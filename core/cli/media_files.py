@@ -3,7 +3,6 @@ several results, folders of inputs, and nothing left behind by a command that fa
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,8 +17,6 @@ SUFFIX_FORMATS = {
 }
 FORMAT_ALIASES = {"jpg": "jpeg", "midi": "mid", "tif": "tiff"}
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".exr")
-# An artifact's file name: <prefix>-<index>[-<part>].<extension>
-ARTIFACT_NAME = re.compile(r"-(\d{4,})(-[A-Za-z0-9_]+)?(\.[^.]+)$")
 
 
 def format_name(text: str) -> str:
@@ -33,12 +30,11 @@ def names_a_file(output: Path) -> bool:
     return output.suffix.lower() in SUFFIX_FORMATS
 
 
-def file_result(output: Path, artifact_name: str, index: int, several: bool) -> Path:
+def file_result(output: Path, part: str, index: int, several: bool) -> Path:
     """Where a result goes when -o names a file: that file, or numbered beside it when there are
     several (out-0000.png ...); a named part (a stem) keeps its name (song-bass.wav)."""
-    found = ARTIFACT_NAME.search(artifact_name)
-    part = (found.group(2) or "") if found else ""
     numbered = f"-{index:04d}" if several else ""
+    part = f"-{part}" if part else ""
     if not numbered and not part:
         return output
     return output.with_name(f"{output.stem}{numbered}{part}{output.suffix}")

@@ -40,6 +40,14 @@ def test_generate_into_a_file_or_numbered_beside_it(server: ServerThread, tmp_pa
     assert list((tmp_path / "f").glob("*.jpeg")) or list((tmp_path / "f").glob("*.jpg"))
 
 
+def test_stems_into_a_file_keep_their_names_beside_it(server: ServerThread, tmp_path: Path) -> None:
+    made = museforge("generate", "music.melody", "-p", "bars=2", "-p", "stems=true", "--seed", "1",
+                     "-o", str(tmp_path / "song.wav"), "--server", server.address)
+    assert made.returncode == 0, made.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "song-bass.wav", "song-chords.wav", "song-melody.wav", "song.wav"]
+
+
 def test_apply_takes_several_files_and_folders_one_at_a_time(server: ServerThread, tmp_path: Path) -> None:
     first, second = pictures(tmp_path / "in", ["a.png", "b.png"])
     pictures(tmp_path / "more", ["c.png"])
