@@ -7,7 +7,8 @@ were lost until the work ended, and ten such calls stopped every other generator
 server. Here:
 
 - at most ``threads`` calls run at once (``slot``); a call gives its place back when it ends,
-  whether or not its thread has stopped;
+  whether or not its thread has stopped, or when its work ends, if that is first (a stream
+  whose client reads slowly needs no thread for what was already made);
 - the executor has ``threads`` more threads for work that outlives its call ("overdue"), so
   the calls after it still find threads;
 - a generator or effect with ``MAX_OVERDUE`` overdue runs is refused at once (UNAVAILABLE,
@@ -17,6 +18,7 @@ server. Here:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -31,11 +33,20 @@ MAX_OVERDUE = 2  # overdue runs a generator or effect may have before its calls 
 
 
 class Run:
-    """One call's work in a thread; knows whether it outlived its call."""
+    """One call's work in a thread; knows whether it outlived its call. Its place is given back
+    at whichever comes first: the work's end (a stream still writing what was made needs no
+    thread) or the call's."""
 
-    def __init__(self, pool: CallPool, name: str) -> None:
+    def __init__(self, pool: CallPool, name: str, give_back: Callable[[], None]) -> None:
         self.pool, self.name = pool, name
         self.done = self.abandoned = False
+        self.loop = asyncio.get_running_loop()
+        self._give_back: Callable[[], None] | None = give_back
+
+    def _release(self) -> None:  # on the event loop
+        if self._give_back is not None:
+            give_back, self._give_back = self._give_back, None
+            give_back()
 
     def finished(self) -> None:
         """The work ended (in its worker thread)."""
@@ -43,6 +54,8 @@ class Run:
             self.done = True
             if self.abandoned:
                 self.pool.overdue[self.name] -= 1
+        with contextlib.suppress(RuntimeError):  # a closed loop: the server is gone, and its places
+            self.loop.call_soon_threadsafe(self._release)
 
     def ended(self) -> None:
         """The call ended; if its work still runs, it is overdue until it finishes."""
@@ -50,6 +63,7 @@ class Run:
             if not self.done and not self.abandoned:
                 self.abandoned = True
                 self.pool.overdue[self.name] += 1
+        self._release()
 
     def wrap(self, work: Callable[[], T]) -> Callable[[], T]:
         def tracked() -> T:
@@ -93,9 +107,8 @@ class CallPool:
             await asyncio.wait_for(self._places.acquire(), seconds)
         else:  # free: taken without a suspension, where wait_for could swallow the call's cancellation
             await self._places.acquire()
-        run = Run(self, name)
+        run = Run(self, name, self._places.release)
         try:
             yield run
         finally:
             run.ended()
-            self._places.release()

@@ -38,7 +38,7 @@ from .interception import answer, forget_frames
 from .message_fields import message_from
 from .status import to_status
 from .structs import struct_to_dict
-from .thread_bridge import Deadline, call_in_thread, iterate_in_thread, within
+from .thread_bridge import Deadline, call_in_thread, iterate_in_thread
 
 log = logging.getLogger("museforge.service")
 Collected = tuple[int, list[pb.Artifact]]  # a unary call's seed and artifacts
@@ -317,8 +317,7 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
         try:
             work = partial(self._prepared_run, request, caller_key() or "")
             async with self._slot(deadline) as run:
-                events = iterate_in_thread(work, self.pool.executor, run)
-                async for event in within(events, deadline):
+                async for event in iterate_in_thread(work, self.pool.executor, run, deadline):
                     if isinstance(event, _Seed):
                         yield route.event(seed=event.seed)
                         continue

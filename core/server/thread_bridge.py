@@ -38,6 +38,10 @@ class Deadline:
         # "Cancelled", not "stopped": the work is asked to stop, and a plugin may not listen.
         return DeadlineExceeded(f"{self.what} ran past its {self.seconds:g} s limit and was cancelled")
 
+    def slow_reader(self) -> DeadlineExceeded:
+        return DeadlineExceeded(f"{self.what}: the client read its results too slowly to finish within "
+                                f"the {self.seconds:g} s limit; the rest was not made")
+
 
 async def call_in_thread(work: Callable[[threading.Event], T], executor: Executor, deadline: Deadline,
                          run: Run | None = None) -> T:
@@ -55,49 +59,61 @@ async def call_in_thread(work: Callable[[threading.Event], T], executor: Executo
         cancel.set()
 
 
-async def within(events: AsyncIterator[T], deadline: Deadline) -> AsyncIterator[T]:
-    """The events, or DeadlineExceeded once the deadline has passed (the work is then cancelled)."""
-    iterator = events.__aiter__()
-    try:
-        while True:
-            try:
-                item = await asyncio.wait_for(iterator.__anext__(), deadline.remaining())
-            except StopAsyncIteration:
-                return
-            except asyncio.TimeoutError:
-                raise deadline.exceeded() from None
-            yield item
-    finally:
-        await iterator.aclose()  # type: ignore[attr-defined]
+# How far a run may get ahead of its caller: past either, it waits for the caller to read (a client
+# that stops reading holds this much, not everything the run makes).
+AHEAD_ITEMS = 16
+AHEAD_BYTES = 8 * 1024 * 1024
+
+
+def _size(item: object) -> int:
+    data = getattr(item, "data", None)
+    return len(data) if isinstance(data, (bytes, bytearray, memoryview)) else 0
 
 
 async def iterate_in_thread(
-    start: Callable[[threading.Event], Iterator[T]], executor: Executor, run: Run | None = None
+    start: Callable[[threading.Event], Iterator[T]], executor: Executor, run: Run | None = None,
+    deadline: Deadline | None = None,
 ) -> AsyncIterator[T]:
     """Yield what ``start(cancel)`` yields, without ever blocking the loop.
 
-    When the consumer stops early (client cancelled, deadline, error) ``cancel`` is
-    set so the generator's next check ends its work instead of finishing for nobody.
+    When the consumer stops early (client cancelled, error) ``cancel`` is set so the generator's
+    next check ends its work instead of finishing for nobody. The run waits while it is
+    ``AHEAD_ITEMS`` or ``AHEAD_BYTES`` ahead of the consumer. At the ``deadline`` the run is
+    cancelled even while the consumer is away (a client that stopped reading leaves the consumer
+    in a write, where nothing of this runs), and the consumer gets DeadlineExceeded saying whose
+    slowness it was once the items made before it are read.
     """
     loop = asyncio.get_running_loop()
     # Items travel through a deque; the loop is woken only when it is not already due to
     # look. One wake-up per item (a self-pipe write each) cost more than encoding a PNG.
     pending: collections.deque[object] = collections.deque()
-    lock = threading.Lock()
+    room = threading.Condition()
+    held = 0  # bytes of the pending items
     wake_scheduled = False
+    waiting_for_reader = False  # the run is blocked on a full queue
     ready = asyncio.Event()
     cancel = threading.Event()
+    expired: DeadlineExceeded | None = None
 
     def wake() -> None:
         nonlocal wake_scheduled
-        with lock:
+        with room:
             wake_scheduled = False
         ready.set()
 
-    def post(item: object) -> None:
-        nonlocal wake_scheduled
-        with lock:
+    def post(item: object, always: bool = False) -> None:
+        nonlocal wake_scheduled, held, waiting_for_reader
+        size = _size(item)
+        with room:
+            while not always and not cancel.is_set() and (
+                    len(pending) >= AHEAD_ITEMS or (pending and held + size > AHEAD_BYTES)):
+                waiting_for_reader = True
+                room.wait(0.5)
+            waiting_for_reader = False
+            if cancel.is_set() and not always:
+                return
             pending.append(item)
+            held += size
             if wake_scheduled:
                 return
             wake_scheduled = True
@@ -113,23 +129,45 @@ async def iterate_in_thread(
                     break
                 post(item)
         except BaseException as exc:
-            post(exc)
+            post(exc, always=True)
         finally:
             if run is not None:  # before _DONE: a consumer that saw the end finds the work done
                 run.finished()
-            post(_DONE)
+            post(_DONE, always=True)
 
+    def out_of_time() -> None:
+        nonlocal expired
+        assert deadline is not None
+        with room:
+            slow_reader = waiting_for_reader
+            cancel.set()
+            room.notify_all()
+        expired = deadline.slow_reader() if slow_reader else deadline.exceeded()
+        ready.set()
+
+    timer = loop.call_at(deadline.at, out_of_time) if deadline is not None else None
     loop.run_in_executor(executor, work)
     try:
         while True:
             await ready.wait()
             ready.clear()
             while pending:
-                item = pending.popleft()
+                with room:
+                    item = pending.popleft()
+                    held -= _size(item)
+                    room.notify()
                 if item is _DONE:
+                    if expired is not None:
+                        raise expired
                     return
                 if isinstance(item, BaseException):
                     raise item
                 yield item  # type: ignore[misc]
+            if expired is not None:
+                raise expired  # the run may still be inside a plugin that does not look at ``cancel``
     finally:
-        cancel.set()
+        if timer is not None:
+            timer.cancel()
+        with room:
+            cancel.set()
+            room.notify_all()

@@ -1,0 +1,78 @@
+"""A streamed call whose client stops reading: the run waits for it instead of making everything
+into memory, is stopped at its time limit all the same, and gives its thread back."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+import numpy as np
+import pytest
+from pydantic import BaseModel
+
+import museforge
+from museforge.client import Client
+from tests.servers import ServerThread, inline_engine
+
+made = {"count": 0}
+stopped = threading.Event()
+
+
+class NoParams(BaseModel):
+    pass
+
+
+def noise(ctx: museforge.GenerationContext, params: NoParams, seed: int, count: int) -> Iterator[Any]:
+    made["count"] = 0
+    try:
+        for index in range(count):  # ~0.8 MB of PNG each: what a client that stops reading would pile up
+            ctx.check_cancelled()
+            pixels = np.random.default_rng(index).random((512, 512, 3), np.float32)
+            yield museforge.Media("image", pixels, index)
+            made["count"] += 1
+    finally:
+        stopped.set()
+
+
+def quick(ctx: museforge.GenerationContext, params: NoParams, seed: int, count: int) -> Iterator[Any]:
+    yield museforge.Media("image", np.zeros((4, 4), np.float32), 0)
+
+
+class Plugin:
+    @museforge.hookimpl
+    def register_generators(self, register: Callable[[Any], None]) -> None:
+        register(museforge.Generator("test.noise", "image", NoParams, noise, ("png",), max_count=64))
+        register(museforge.Generator("test.timed_noise", "image", NoParams, noise, ("png",), max_count=64,
+                                     timeout=2.0))
+        register(museforge.Generator("test.quick", "image", NoParams, quick, ("png",)))
+
+
+def test_a_run_waits_for_a_client_that_stops_reading() -> None:
+    engine = inline_engine(("noise", Plugin()))
+    with ServerThread(engine.settings, engine) as server, Client(server.address, timeout=120) as client:
+        stream = client.stream_generate("test.noise", {}, count=48)
+        assert next(stream).WhichOneof("event") == "seed"
+        time.sleep(3)  # the client reads nothing: before, all 48 (~38 MB) were made into memory
+        assert made["count"] < 30, made["count"]
+        artifacts = [e for e in stream if e.WhichOneof("event") == "artifact"]  # reading again, it ends
+        assert [a.artifact.index for a in artifacts] == list(range(48))
+
+
+def test_a_client_that_stops_reading_is_stopped_at_the_limit_and_gives_the_thread_back() -> None:
+    stopped.clear()
+    engine = inline_engine(("noise", Plugin()), worker_threads=1)
+    with ServerThread(engine.settings, engine) as server, Client(server.address, timeout=120) as client:
+        stream = client.stream_generate("test.timed_noise", {}, count=64)
+        next(stream)
+        assert stopped.wait(10)  # the run was cancelled at its 2 s limit while the client read nothing
+        assert made["count"] < 64
+        # The one place is free again, though the stalled call is still open (before: held to its end).
+        assert len(Client(server.address, timeout=10).generate("test.quick", {}).artifacts) == 1
+        with pytest.raises(grpc.RpcError) as caught:
+            for _ in stream:
+                pass
+        assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert "read its results too slowly" in (caught.value.details() or "")
