@@ -385,3 +385,39 @@ def test_output_past_the_limits_is_refused_naming_what_to_change() -> None:
         [(field, why)] = field_violations(caught.value)
         assert field == "count" and "max_message_bytes" in why and "StreamGenerate" in why
         assert len(list(client.stream_generate("test.noise", {}, count=2))) >= 2  # a message each: fine
+
+
+heavy_release = threading.Event()
+heavy_running = threading.Semaphore(0)
+
+
+def heavy(ctx: museforge.GenerationContext, params: NoParams, seed: int, count: int) -> Iterator[Any]:
+    heavy_running.release()
+    while not heavy_release.wait(0.01):  # a long run that does look at its cancel flag
+        ctx.check_cancelled()
+    yield museforge.Media("image", np.zeros((4, 4), np.float32), 0)
+
+
+class HeavyPlugin:
+    @museforge.hookimpl
+    def register_generators(self, register: Callable[[Any], None]) -> None:
+        register(museforge.Generator("test.heavy", "image", NoParams, heavy, ("png",)))
+        register(museforge.Generator("test.slow", "image", NoParams, slow, ("png",)))
+
+
+def test_a_burst_of_heavy_calls_to_one_generator_leaves_places_for_the_others() -> None:
+    heavy_release.clear()
+    engine = inline_engine(("heavy", HeavyPlugin()), worker_threads=4)  # one generator: at most 3
+    with ServerThread(engine.settings, engine) as server, Client(server.address, timeout=30) as client, \
+            ThreadPoolExecutor(6) as callers:
+        try:
+            burst = [callers.submit(client.generate, "test.heavy", {}) for _ in range(6)]
+            for _ in range(3):
+                assert heavy_running.acquire(timeout=10)
+            assert not heavy_running.acquire(timeout=0.5)  # the other three wait for one of its places
+            # Another generator still finds a place while all six heavy calls are unfinished.
+            assert len(client.generate("test.slow", {}).artifacts) == 1
+            assert not any(call.done() for call in burst)
+        finally:
+            heavy_release.set()
+        assert all(len(call.result(30).artifacts) == 1 for call in burst)
