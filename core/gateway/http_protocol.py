@@ -42,6 +42,7 @@ from .reply import dumps
 log = logging.getLogger("museforge.gateway")
 
 IDLE_SECONDS = 30.0  # to send a request's line and headers (and between kept-alive requests)
+DRAIN_CHECK_SECONDS = 2.0  # how often a reply that waits for its client looks whether it reads
 BODY_SECONDS = 30.0  # to send a body, plus one second per MiB
 MAX_HEAD_BYTES = 64 * 1024  # request line and headers
 LINGER_SECONDS = 5.0  # reading and dropping a refused body, so its sender gets to read the answer
@@ -106,12 +107,9 @@ class Exchange(RequestResponseCycle):
             self.on_response = lambda: None
 
     async def send(self, message: Any) -> None:
-        if self.flow.write_paused and not self.disconnected:
-            try:  # a client that reads nothing must not hold the call (nor its memory) forever
-                await asyncio.wait_for(self.flow.drain(), IDLE_SECONDS)
-            except asyncio.TimeoutError:
-                self.transport.abort()
-                self.disconnected = True
+        if self.flow.write_paused and not self.disconnected and not await self.drained():
+            self.transport.abort()  # a client that reads nothing must not hold the call (nor its memory)
+            self.disconnected = True
         if self.disconnected:
             return
         if not self.response_started:
@@ -120,6 +118,22 @@ class Exchange(RequestResponseCycle):
             self.write(message.get("body", b""), message.get("more_body", False))
         else:
             raise RuntimeError("the reply was already complete")
+
+    async def drained(self) -> bool:
+        """Wait while the client reads what was sent; False once it took no byte for IDLE_SECONDS. A
+        slow reader that keeps reading (a big stream over a thin line) is not cut off."""
+        loop = asyncio.get_running_loop()
+        left, moved = self.transport.get_write_buffer_size(), loop.time()
+        while self.flow.write_paused and not self.disconnected:
+            try:
+                await asyncio.wait_for(self.flow.drain(), DRAIN_CHECK_SECONDS)
+            except asyncio.TimeoutError:
+                now = self.transport.get_write_buffer_size()
+                if now < left:
+                    left, moved = now, loop.time()
+                elif loop.time() - moved >= IDLE_SECONDS:
+                    return False
+        return True
 
     def start(self, status: int, headers: Any) -> None:
         self.response_started = True

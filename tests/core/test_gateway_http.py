@@ -161,3 +161,35 @@ def test_mutual_tls_over_http(tmp_path: Path) -> None:
         status, reply = post(connection, b'{"seed": 4}')
         assert status == 200 and reply["artifacts"]
         connection.close()
+
+
+def test_a_slow_reader_that_keeps_reading_gets_the_whole_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    from museforge.gateway import http_protocol
+    from tests.core.test_stream_backpressure import Plugin
+    from tests.servers import inline_engine
+
+    # Shortened for the test: a reply whose client takes no byte for 0.5 s ends its connection;
+    # one that takes a little at a time, as a thin line does, goes on (before: cut at 0.5 s).
+    monkeypatch.setattr(http_protocol, "IDLE_SECONDS", 0.5)
+    monkeypatch.setattr(http_protocol, "DRAIN_CHECK_SECONDS", 0.1)
+    engine = inline_engine(("noise", Plugin()), http_address="127.0.0.1:0")
+    body = b'{"count": 3, "seed": 1}'
+    request = (b"POST /v1/generators/test.noise:stream HTTP/1.1\r\nHost: localhost\r\n"
+               b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    with ServerThread(engine.settings, engine) as server:
+        assert server.running is not None and server.running.gateway is not None
+        host, port = server.running.gateway.address.rsplit(":", 1)
+        with socket.socket() as client:
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+            client.settimeout(30)
+            client.connect((host, int(port)))
+            client.sendall(request)
+            received = b""
+            while not received.endswith(b"0\r\n\r\n"):  # the chunked reply's end
+                time.sleep(0.02)  # ~1 MB lines, 16 KiB at a time: each takes over a second to read
+                chunk = client.recv(16384)
+                if not chunk:
+                    break
+                received += chunk
+        lines = [line for line in received.split(b"\r\n") if line.startswith(b'{"result"')]
+        assert sum(b'"artifact"' in line for line in lines) == 3, len(received)
