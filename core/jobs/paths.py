@@ -7,12 +7,14 @@ absolute paths elsewhere and symlinks that point out are refused before anything
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 FRAME_RUN = re.compile(r"#+")
+log = logging.getLogger("museforge.jobs")
 
 
 class PathRefused(ValueError):
@@ -47,9 +49,9 @@ class Sandbox:
         target = _inside(path, self.outputs, "output")
         for guarded in self.protected:
             if target == guarded or guarded in target.parents:
-                raise PathRefused(
-                    f"output path {path!r} is inside {guarded}, which jobs never write", permission=True
-                )
+                log.info("output path %r refused: inside %s", path, guarded)
+                raise PathRefused(f"output path {path!r} is inside the server's own files (its data "
+                                  "folder: job store, API keys), which jobs never write", permission=True)
         return target
 
 
@@ -64,15 +66,17 @@ def _inside(path: str, roots: tuple[Path, ...], kind: str) -> Path:
     given = Path(path)
     if ".." in given.parts:
         raise PathRefused(f"{kind} path {path!r} climbs with '..'", permission=True)
-    candidate = (given if given.is_absolute() else roots[0] / given).resolve()  # follows symlinks
+    unresolved = given if given.is_absolute() else roots[0] / given
+    candidate = unresolved.resolve()  # follows symlinks
     for root in roots:
         if candidate == root or root in candidate.parents:
             return candidate
-    raise PathRefused(
-        f"{kind} path {path!r} resolves to {candidate}, outside the {kind} roots "
-        f"({', '.join(str(r) for r in roots)})",
-        permission=True,
-    )
+    # Where a link points is not the caller's to learn: said in the server's log only.
+    log.info("%s path %r refused: it resolves to %s", kind, path, candidate)
+    through = any(unresolved.absolute() == r or r in unresolved.absolute().parents for r in roots)
+    how = "leads through a link to a place outside" if through else "is outside"
+    raise PathRefused(f"{kind} path {path!r} {how} the {kind} roots ({', '.join(str(r) for r in roots)})",
+                      permission=True)
 
 
 def frame_path(pattern: str, frame: int) -> str:

@@ -40,6 +40,13 @@ def test_paths_resolve_inside_the_roots_and_never_outside(tmp_path: Path) -> Non
         with pytest.raises(PathRefused) as caught:
             sandbox.input_path(bad)
         assert caught.value.permission, bad
+        assert str(elsewhere) not in str(caught.value) or bad.startswith(str(elsewhere)), caught.value
+    # Where a link points is not told: only that it leads outside.
+    with pytest.raises(PathRefused, match="'escape/a.png' leads through a link to a place outside"):
+        sandbox.input_path("escape/a.png")
+    with pytest.raises(PathRefused) as caught:
+        Sandbox.of([inputs], [outputs], protected=[outputs / "data"]).output_path("data/keys.json")
+    assert "server's own files" in str(caught.value) and str(outputs / "data") not in str(caught.value)
     with pytest.raises(PathRefused):
         sandbox.output_path(str(inputs / "a.png"))  # an input root is not an output root
     with pytest.raises(PathRefused) as caught:
