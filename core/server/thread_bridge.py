@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -63,6 +64,9 @@ async def call_in_thread(work: Callable[[threading.Event], T], executor: Executo
 # that stops reading holds this much, not everything the run makes).
 AHEAD_ITEMS = 16
 AHEAD_BYTES = 8 * 1024 * 1024
+# A run whose client takes nothing for this long stops (its thread is wanted): as the HTTP
+# gateway ends a reply its client does not read.
+READER_IDLE_SECONDS = 30.0
 
 
 def _size(item: object) -> int:
@@ -91,6 +95,8 @@ async def iterate_in_thread(
     held = 0  # bytes of the pending items
     wake_scheduled = False
     waiting_for_reader = False  # the run is blocked on a full queue
+    taken = time.monotonic()  # when the consumer last took an item
+    reader_gone = False  # the run stopped: its client took nothing for READER_IDLE_SECONDS
     ready = asyncio.Event()
     cancel = threading.Event()
     expired: DeadlineExceeded | None = None
@@ -102,12 +108,16 @@ async def iterate_in_thread(
         ready.set()
 
     def post(item: object, always: bool = False) -> None:
-        nonlocal wake_scheduled, held, waiting_for_reader
+        nonlocal wake_scheduled, held, waiting_for_reader, reader_gone
         size = _size(item)
         with room:
             while not always and not cancel.is_set() and (
                     len(pending) >= AHEAD_ITEMS or (pending and held + size > AHEAD_BYTES)):
                 waiting_for_reader = True
+                if time.monotonic() - taken > READER_IDLE_SECONDS:
+                    reader_gone = True
+                    cancel.set()
+                    break
                 room.wait(0.5)
             waiting_for_reader = False
             if cancel.is_set() and not always:
@@ -155,10 +165,15 @@ async def iterate_in_thread(
                 with room:
                     item = pending.popleft()
                     held -= _size(item)
+                    taken = time.monotonic()
                     room.notify()
                 if item is _DONE:
                     if expired is not None:
                         raise expired
+                    if reader_gone:
+                        what = deadline.what if deadline else "the call"
+                        raise DeadlineExceeded(f"{what}: the client took nothing for "
+                                               f"{READER_IDLE_SECONDS:g} s; the rest was not made")
                     return
                 if isinstance(item, BaseException):
                     raise item

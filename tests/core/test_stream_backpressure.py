@@ -76,3 +76,22 @@ def test_a_client_that_stops_reading_is_stopped_at_the_limit_and_gives_the_threa
                 pass
         assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         assert "read its results too slowly" in (caught.value.details() or "")
+
+
+def test_a_client_that_takes_nothing_for_a_while_gives_the_thread_back_before_the_limit(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from museforge.server import thread_bridge
+
+    monkeypatch.setattr(thread_bridge, "READER_IDLE_SECONDS", 1.0)  # 30 s, shortened for the test
+    stopped.clear()
+    engine = inline_engine(("noise", Plugin()), worker_threads=1)  # the generator's limit: 600 s
+    with ServerThread(engine.settings, engine) as server, Client(server.address, timeout=120) as client:
+        stream = client.stream_generate("test.noise", {}, count=64)
+        next(stream)
+        assert stopped.wait(20)  # stopped a second after its client last took something
+        assert len(Client(server.address, timeout=10).generate("test.quick", {}).artifacts) == 1
+        with pytest.raises(grpc.RpcError) as caught:
+            for _ in stream:
+                pass
+        assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert "the client took nothing for 1 s" in (caught.value.details() or "")
