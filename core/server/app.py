@@ -41,6 +41,7 @@ from .blas_threads import limit_blas_threads
 from .call_pool import CallPool
 from .feedback_service import FeedbackService
 from .guard import Guard, build_guard
+from .logs import quiet_ended_writes
 from .metrics import Metrics, Recorder
 from .museforge_service import MuseforgeService
 from .oip_service import InferenceService
@@ -278,6 +279,7 @@ async def start_server(
     made_engine = engine is None
     engine = engine or Engine(settings)
     engine.start()
+    quiet_ended_writes()
     pool = CallPool(settings.worker_threads)
     metrics = (Metrics(engine.runtime, lambda name: name in engine.generators or name in engine.effects)
                if settings.metrics_address else None)

@@ -30,3 +30,28 @@ def configure(level: str, fmt: str) -> None:
         else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
     logging.basicConfig(level=level, handlers=[handler], force=True)
+
+
+class EndedWrites(logging.Filter):
+    """grpc logs an ERROR with a traceback for every message a stream could not write because its
+    client had cancelled or gone: an ordinary end of a call, which any client could otherwise
+    use to fill the log and set off alerts. Said at DEBUG in one line instead."""
+
+    PREFIX = "ExecuteBatchError raised in core by servicer method"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith(self.PREFIX):
+            return True
+        if not logging.getLogger("museforge").isEnabledFor(logging.DEBUG):
+            return False
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        record.msg, record.args, record.exc_info, record.exc_text = (
+            "a stream's client had ended the call before a write: %s", (record.getMessage(),), None, None)
+        return True
+
+
+def quiet_ended_writes() -> None:
+    """Install ``EndedWrites`` on grpc's logger, once."""
+    grpc_log = logging.getLogger("grpc._cython.cygrpc")
+    if not any(isinstance(f, EndedWrites) for f in grpc_log.filters):
+        grpc_log.addFilter(EndedWrites())

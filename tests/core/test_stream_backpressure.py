@@ -3,6 +3,7 @@ into memory, is stopped at its time limit all the same, and gives its thread bac
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -95,3 +96,19 @@ def test_a_client_that_takes_nothing_for_a_while_gives_the_thread_back_before_th
                 pass
         assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         assert "the client took nothing for 1 s" in (caught.value.details() or "")
+
+
+def test_a_client_cancelling_a_stream_is_no_error_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    engine = inline_engine(("noise", Plugin()))
+    with ServerThread(engine.settings, engine) as server, Client(server.address, timeout=120) as client, \
+            caplog.at_level(logging.INFO):
+        streams = [client.stream_generate("test.noise", {}, count=48, seed=seed) for seed in range(4)]
+        for stream in streams:
+            next(stream)  # then the client reads nothing and cancels: an ordinary end of a call
+        time.sleep(1)
+        for stream in streams:
+            stream.close()
+        time.sleep(1)
+        assert len(client.generate("test.quick", {}).artifacts) == 1
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [r.getMessage() for r in errors]
