@@ -12,7 +12,7 @@ from google.protobuf import json_format
 
 from ..client_structs import to_struct
 from .options import SEED, Subcommands, add_server_flags, connect, parse_param, whole_number
-from .output import EXIT_FAILED, EXIT_OK
+from .output import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 JOB_EPILOG = """examples:
   museforge job submit --step effect.denoise -p sigma=25 --step effect.upscale -p scale=2 \\
@@ -69,8 +69,9 @@ def video_frames(frames: tuple[int, int | None]) -> tuple[int, int]:
     an explicit last frame 0 would quietly become the whole video: refused instead."""
     first, last = frames
     if last == 0:
-        raise SystemExit("museforge job submit: --frames for --video cannot end at frame 0 (a job's "
-                         f"last frame 0 means the video's end); give {first}- for frames {first} to the end")
+        print("museforge job submit: --frames for --video cannot end at frame 0 (a job's last frame 0 "
+              f"means the video's end); give {first}- for frames {first} to the end", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
     return first, last or 0
 
 
@@ -182,7 +183,8 @@ def job_spec(args: argparse.Namespace) -> Any:
             spec.input.first_frame, spec.input.last_frame = video_frames(args.frames)
     else:
         if args.frames is None or args.frames[1] is None:
-            raise SystemExit("museforge job submit: --input needs --frames FIRST-LAST")
+            print("museforge job submit: --input needs --frames FIRST-LAST", file=sys.stderr)
+            raise SystemExit(EXIT_USAGE)
         spec.input.pattern = args.input
         spec.input.first_frame, spec.input.last_frame = args.frames[0], args.frames[1]
     if args.seed is not None:
@@ -255,6 +257,11 @@ def watch(client: Any, job: str, as_json_lines: bool) -> int:
                 filled = int(30 * done / last.total)
                 sys.stderr.write(f"\r{last.id} [{'#' * filled}{'.' * (30 - filled)}] {done}/{last.total}")
                 sys.stderr.flush()
+    except KeyboardInterrupt:  # the watching stops; the job does not
+        name = last.id if last is not None else job
+        print(f"\nstopped watching; job {name} goes on on the server (museforge job cancel {name} stops it)",
+              file=sys.stderr)
+        raise
     finally:
         if bar_enabled:
             sys.stderr.write("\n")

@@ -73,6 +73,9 @@ def cmd_keys(args: argparse.Namespace) -> int:
                     )
                 )
                 return EXIT_OK
+            if not keys:
+                print("no API keys yet: make one with `museforge keys create --scopes generate`",
+                      file=sys.stderr)
             for k in keys:
                 created = time.strftime("%Y-%m-%d %H:%M", time.localtime(k.created))
                 print(f"{k.id}  {','.join(k.scopes):<24} {created}  {k.name}".rstrip())

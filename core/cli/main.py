@@ -17,7 +17,11 @@ from .parser import build_parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # `museforge` alone: what there is to do, not "required: COMMAND"
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
     try:
         return args.handler(args)
     except ConfigError as exc:

@@ -9,9 +9,13 @@ new plugin; its sha256 is unchanged.
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import keyword
 import re
 import shutil
+import sys
+from importlib import metadata
 from pathlib import Path
 
 from museforge import export as export_package
@@ -32,6 +36,20 @@ def render(text: str, name: str) -> str:
     )
 
 
+def name_taken(name: str) -> str:
+    """Why ``name`` cannot be a plugin's package and entry point ('' if it can): installed, the
+    package would shadow a module or be shadowed by it; as an entry point it would clash."""
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        return "is a Python keyword"
+    if name in sys.stdlib_module_names or name in sys.builtin_module_names:
+        return "is a module of Python's standard library, which the package would shadow"
+    if importlib.util.find_spec(name) is not None:
+        return "is already an importable module here (the package and it would shadow each other)"
+    if any(ep.name == name for ep in metadata.entry_points(group="museforge")):
+        return "is already the name of an installed museforge plugin"
+    return ""
+
+
 def new_plugin(name: str, parent: Path) -> Path:
     """Write the package ``parent/<name with dashes>/``; returns its directory."""
     if not NAME.match(name) or name == TEMPLATE_NAME:
@@ -39,6 +57,9 @@ def new_plugin(name: str, parent: Path) -> Path:
             f"plugin name must be a lowercase Python identifier of 2-41 characters "
             f"(letters, digits, _), e.g. studio_stripes; got {name!r}"
         )
+    taken = name_taken(name)
+    if taken:
+        raise ScaffoldError(f"{name!r} {taken}; choose another name, e.g. studio_{name}")
     root = parent / name.replace("_", "-")
     if root.exists():
         raise ScaffoldError(f"{root} already exists; choose another name or directory")

@@ -60,7 +60,8 @@ def add_serve_parser(sub: Subcommands) -> None:
                            description="Serve museforge.v1, the Open Inference Protocol, "
                            "health and reflection. Ctrl-C or SIGTERM drains and exits.")
     serve.add_argument("--address", help=f"HOST:PORT to listen on (default {DEFAULT_ADDRESS})")
-    serve.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serve.add_argument("--log-level", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                       help="how much the server logs (default: INFO, or log_level in the settings)")
     serve.add_argument("--executor", choices=["local", "ray"],
                        help="who runs batch-job frames (default local; ray needs museforge[ray])")
     serve.add_argument("--ray-address", help="Ray cluster to join (default: start a local Ray)")

@@ -314,6 +314,8 @@ class DynamicBatcher:
     def _fail(self, batch: list[_Pending], release: int, exc: BaseException) -> None:
         if isinstance(exc, ValueError):  # inputs the model refused: the caller's, not ours
             log.info("model %s: request refused: %s", self.name, exc)
+        elif not isinstance(exc, Exception):  # Ctrl-C in the caller's thread (an idle model runs there)
+            log.debug("model %s: batch stopped by %s", self.name, type(exc).__name__)
         else:
             log.error("model %s: batch of %d failed", self.name, sum(p.size for p in batch),
                       exc_info=exc)

@@ -83,6 +83,13 @@ def test_bad_names_and_existing_directories_are_refused(tmp_path: Path) -> None:
     new_plugin("studio_stripes", tmp_path)
     with pytest.raises(ScaffoldError, match="already exists"):
         new_plugin("studio_stripes", tmp_path)
+    # Names a package would clash with: museforge itself (installing it broke `import museforge`),
+    # a module already importable, the standard library, a keyword, an installed plugin.
+    for name, why in (("museforge", "already an importable module"), ("numpy", "already an importable"),
+                      ("json", "standard library"), ("class", "keyword"),
+                      ("image", "installed museforge plugin")):
+        with pytest.raises(ScaffoldError, match=why):
+            new_plugin(name, tmp_path)
 
 
 def test_the_install_hint_is_a_path_pip_reads_as_local(tmp_path: Path) -> None:
