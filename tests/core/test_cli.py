@@ -201,3 +201,15 @@ def test_health_of_a_port_that_never_answers_counts_as_no_server() -> None:
         port = listener.getsockname()[1]
         result = museforge("health", "--server", f"127.0.0.1:{port}", "--timeout", "1")
     assert result.returncode == 3 and "no answer from" in result.stderr, result.stderr
+
+
+def test_the_command_line_runs_as_python_m_museforge_and_alone_shows_its_help(tmp_path: Path) -> None:
+    by_module = subprocess.run([sys.executable, "-m", "museforge", "--version"], capture_output=True,
+                               text=True, timeout=60)
+    assert by_module.returncode == 0 and by_module.stdout.startswith("museforge ")
+    alone = museforge()
+    assert alone.returncode == 2 and "generate" in alone.stderr and "usage: museforge" in alone.stderr
+    empty = museforge("keys", "list", env={"MUSEFORGE_DATA_DIR": str(tmp_path)})
+    assert empty.returncode == 0 and "no API keys yet" in empty.stderr
+    lowercase = museforge("serve", "--log-level", "debug", "--address", "garbage")
+    assert lowercase.returncode == 2 and "--log-level" not in lowercase.stderr  # the address is the fault
