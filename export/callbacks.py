@@ -46,11 +46,11 @@ class ProgressBar:
         if not self.enabled:
             return
         if self._bar is None:
+            # Into a log (not a terminal) a line every 30 s, not one per step.
             self._bar = tqdm(total=total, desc=self.description, unit="step", file=sys.stderr,
-                             dynamic_ncols=True)
-        self._bar.n = step
+                             dynamic_ncols=True, mininterval=0.1 if sys.stderr.isatty() else 30.0)
         self._bar.set_postfix({k: f"{v:.3f}" for k, v in metrics.items()}, refresh=False)
-        self._bar.refresh()
+        self._bar.update(step - self._bar.n)  # tqdm draws when its interval has passed
 
     def close(self) -> None:
         if self._bar is not None:

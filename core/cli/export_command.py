@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 from pathlib import Path
+from typing import Any
 
 from ..runtime.versions import available_versions
-from .options import Subcommands, add_settings_flags, settings_from
+from .options import Subcommands, add_settings_flags, settings_from, whole_number
 from .output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, print_table
 
 
@@ -26,6 +28,9 @@ def cmd_export(args: argparse.Namespace) -> int:
                                "models_dir": str(r.models_dir)} for r in recipes.values()], indent=2))
         else:
             print_table(((r.name, r.description) for r in recipes.values()), ("RECIPE", "DESCRIPTION"))
+        if not args.list:
+            print("museforge export: name a recipe from the list above (or --list to see it only)",
+                  file=sys.stderr)
         return EXIT_OK if args.list else EXIT_USAGE
     recipe = recipes.get(args.recipe)
     if recipe is None:
@@ -41,6 +46,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         output = Path("museforge-export") / recipe.name
     from museforge.export.pipeline import NonCommercialData
 
+    if output is not None and output.exists() and not output.is_dir():  # said now, not after training
+        return fail(f"--output {output} is a file; give a folder (the model goes into <folder>/<version>/)",
+                    EXIT_USAGE)
     root = output or recipe.models_dir  # reproducing: the newest version there, unless one is named
     shipped = available_versions(root) if root.is_dir() else []
     version = args.model_version or (shipped[-1] if shipped else 1)
@@ -52,6 +60,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         )
     except NonCommercialData as exc:
         return fail(f"{recipe.name} trains on data that may not be used commercially: {exc}")
+    except (ImportError, AttributeError, TypeError) as exc:  # a recipe whose build cannot be reached or run
+        traceback.print_exc()
+        return fail(f"the recipe {recipe.name} (plugin {recipe_plugin(host, recipe.name)}) failed: "
+                    f"{type(exc).__name__}: {exc}")
     manifest = result.manifest
     print(f"wrote {result.directory / 'model.onnx'} (sha256 {manifest.sha256[:12]}…, "
           f"trained in {manifest.training['seconds']} s)")
@@ -121,11 +133,13 @@ def add_export_parser(sub: Subcommands) -> None:
     export.add_argument("--json", action="store_true", help="with --list: print JSON instead of a table")
     export.add_argument("--quick", action="store_true",
                         help="a few seconds of training to prove the pipeline (not for shipping)")
-    export.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    export.add_argument("--seed", type=whole_number(0, 2**32 - 1, "a training seed"), default=0,
+                        help="training seed, 0 to 2**32 - 1 (default 0)")
     export.add_argument("--output", type=Path,
                         help="models directory (default: the plugin's own models/<name>/; "
                         "with --quick: ./museforge-export/<name>)")
-    export.add_argument("--version-number", type=int, default=None, dest="model_version", metavar="N",
+    export.add_argument("--version-number", type=whole_number(1, 2**31 - 1, "a model version"), default=None,
+                        dest="model_version", metavar="N",
                         help="the version directory to write (default: the newest one there, so a plain "
                         "export reproduces the shipped model; 1 in an empty --output)")
     export.add_argument("--checkpoints", type=Path, help="directory for training checkpoints")
@@ -145,3 +159,8 @@ def add_export_parser(sub: Subcommands) -> None:
                         help="the share of held-out A/B comparisons the new version must win (default 0.6)")
     add_settings_flags(export)
     export.set_defaults(handler=cmd_export)
+
+
+def recipe_plugin(host: Any, name: str) -> str:
+    """The plugin that registered recipe ``name``."""
+    return str(host.catalogue.owners.get(f"recipes:{name}", "?"))

@@ -213,3 +213,15 @@ def test_the_command_line_runs_as_python_m_museforge_and_alone_shows_its_help(tm
     assert empty.returncode == 0 and "no API keys yet" in empty.stderr
     lowercase = museforge("serve", "--log-level", "debug", "--address", "garbage")
     assert lowercase.returncode == 2 and "--log-level" not in lowercase.stderr  # the address is the fault
+
+
+def test_export_checks_its_flags_before_any_training(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")
+    for flags, said in ((["--seed", "-1"], "a training seed must be 0 to"),
+                        (["--version-number", "0"], "a model version must be 1 to"),
+                        (["--output", str(tmp_path / "afile")], "is a file; give a folder")):
+        result = museforge("export", "image.digits", "--quick", *flags)
+        assert result.returncode == 2 and said in result.stderr and "Traceback" not in result.stderr, (
+            flags, result.stderr[-300:])
+    unnamed = museforge("export")
+    assert unnamed.returncode == 2 and "name a recipe" in unnamed.stderr
