@@ -6,6 +6,7 @@ party's: nothing here knows their names.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import traceback
 from collections.abc import Iterable, Mapping, Sequence
@@ -171,8 +172,10 @@ class PluginHost:
             yield ep
         unknown = sorted((self.allow or set()) - seen - {name for name, _ in self._extra})
         if unknown:  # a misspelt name would otherwise serve nothing without a word
-            log.warning("no installed plugin is called %s (installed: %s)", ", ".join(map(repr, unknown)),
-                        ", ".join(sorted(seen)) or "none")
+            near = {m for name in unknown for m in difflib.get_close_matches(name, seen, n=1)}
+            hint = f"; did you mean {', '.join(map(repr, sorted(near)))}?" if near else ""
+            log.warning("no installed plugin is called %s (installed: %s)%s", ", ".join(map(repr, unknown)),
+                        ", ".join(sorted(seen)) or "none", hint)
 
     def _load_entry_point(self, ep: metadata.EntryPoint) -> None:
         dist = getattr(ep, "dist", None)

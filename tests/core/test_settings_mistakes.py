@@ -85,6 +85,7 @@ def test_a_plugin_name_no_installed_plugin_has_is_a_warning(caplog: pytest.LogCa
         PluginHost(allow=["image", "imagez"]).load()
     assert "no installed plugin is called 'imagez' (installed: " in caplog.text
     assert "'image'" not in caplog.text.split("called", 1)[1].split("(")[0]
+    assert "did you mean 'image'?" in caplog.text
 
 
 def test_settings_for_a_model_not_served_are_a_warning(caplog: pytest.LogCaptureFixture) -> None:
