@@ -25,7 +25,7 @@ from .codecs.decoders import DecodeCancelled, DecodeError, decode_image
 from .codecs.encoders import Encoder
 from .codecs.video_inputs import decode_clip, input_head, sniff_video
 from .effect import AUDIO_INPUT_FORMATS, VIDEO_INPUT_FORMATS, Clip, DecodedInput, Effect
-from .errors import FieldViolation, InvalidArgument, NotFound, Unavailable
+from .errors import FieldViolation, InvalidArgument, NotFound, Unavailable, request_field
 from .generator import Cancelled, Chunk, Generator, Media, Progress
 from .latent import Variations
 from .pipeline import GenerationState, drive, events
@@ -208,17 +208,17 @@ class Engine:
         """The generator's own cross-field checks, then the server's bound on the output's size
         (not for a format written without rendering any media, such as music's MIDI)."""
         checked = generator.check(params, count) if generator.check is not None else []
-        problems = [FieldViolation(f, d) for f, d in checked]
+        problems = [FieldViolation(request_field(f), d) for f, d in checked]
         problems.extend(self._draws_bound(generator, params))
         if generator.estimate is None or found or problems or fmt in generator.unrendered_formats:
             return problems
         estimate = generator.estimate(params, count)
         if estimate.bytes > self.settings.max_output_bytes:
-            fields = ", ".join(estimate.fields)
+            named = [request_field(f) for f in estimate.fields] or ["count"]
+            verb = "ask" if len(named) > 1 else "asks"
             problems.append(FieldViolation(
-                estimate.fields[0] if estimate.fields else "count",
-                f"{fields} ask for about {estimate.bytes:,} bytes of media; this server makes at most "
-                f"{self.settings.max_output_bytes:,} per request (max_output_bytes)"))
+                named[0], f"{', '.join(named)} {verb} for about {estimate.bytes:,} bytes of media; this "
+                f"server makes at most {self.settings.max_output_bytes:,} per request (max_output_bytes)"))
         return problems
 
     def state(self, declared: Generator | Effect, fmt: str,
@@ -287,7 +287,7 @@ class Engine:
         else:
             pictures = self._decode_inputs(effect, inputs, violations, cancel)
         if params is not None and effect.check is not None and len(pictures) == len(inputs) and pictures:
-            violations.extend(FieldViolation(f, d) for f, d in effect.check(params, pictures))
+            violations.extend(FieldViolation(request_field(f), d) for f, d in effect.check(params, pictures))
         default = pictures[0].format if pictures else effect.formats[0]
         fmt = fmt or (default if default in effect.formats else effect.formats[0])
         return self._admit(effect, params, violations, fmt, seed, sources=inputs, pictures=pictures)

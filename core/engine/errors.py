@@ -164,3 +164,13 @@ class PermissionDenied(RequestError):
 
 class FailedPrecondition(RequestError):
     code = code_pb2.FAILED_PRECONDITION
+
+
+REQUEST_FIELDS = ("count", "seed", "format", "inputs", "parameters")
+
+
+def request_field(name: str) -> str:
+    """A field a plugin names (in ``check``, ``estimate`` or ``LimitExceeded``) as the request's path:
+    ``size`` is ``parameters.size``; ``count``, ``inputs[0]`` and ``parameters.size`` stay."""
+    head = name.split(".", 1)[0].split("[", 1)[0]
+    return name if head in REQUEST_FIELDS else f"parameters.{name}"

@@ -14,7 +14,7 @@ import numpy as np
 from ..runtime.batcher import QueueFull
 from ..runtime.sessions import Runtime
 from .codecs.encoders import Encoder
-from .errors import FieldViolation, Internal, InvalidArgument, RequestError, ResourceExhausted
+from .errors import FieldViolation, Internal, InvalidArgument, RequestError, ResourceExhausted, request_field
 from .generator import Cancelled, Chunk, LimitExceeded, Media, Progress
 from .media_checks import MediaTally
 from .request import Artifact, PreparedRequest
@@ -70,7 +70,7 @@ def events(state: GenerationState, request: PreparedRequest) -> Iterator[Progres
     except InvalidArgument:
         raise  # the request asked what cannot be done (found only on running): the caller's to change
     except LimitExceeded as exc:  # the same, said by the plugin in the public API's words
-        field = exc.fields[0] if exc.fields else "parameters"
+        field = request_field(exc.fields[0]) if exc.fields else "parameters"
         raise InvalidArgument(f"{what}: {exc.message}", [FieldViolation(field, exc.message)]) from None
     except Exception as exc:  # the plugin's fault fails this request alone
         log.exception("%s failed", what)

@@ -16,7 +16,7 @@ from typing import Any, Literal, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from .effect import Effect
-from .errors import FieldViolation
+from .errors import FieldViolation, request_field
 from .generator import LimitExceeded
 
 MAX_SEED = 2**64 - 1
@@ -27,7 +27,8 @@ def _violations_from(error: ValidationError) -> list[FieldViolation]:
     for item in error.errors():
         limit = (item.get("ctx") or {}).get("error")
         if isinstance(limit, LimitExceeded):  # a model's cross-field bound names its own fields
-            found.append(FieldViolation(limit.fields[0] if limit.fields else "parameters", limit.message))
+            found.append(FieldViolation(request_field(limit.fields[0]) if limit.fields else "parameters",
+                                        limit.message))
             continue
         # Union members add their tag to the location ("digit.int"); keep the field path only.
         path = [str(p) for p in item["loc"] if not str(p).startswith(("function-", "literal["))]

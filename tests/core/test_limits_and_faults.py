@@ -421,3 +421,29 @@ def test_a_burst_of_heavy_calls_to_one_generator_leaves_places_for_the_others() 
         finally:
             heavy_release.set()
         assert all(len(call.result(30).artifacts) == 1 for call in burst)
+
+
+class Side(BaseModel):
+    side: int = 8
+
+
+class NamesBareFields:
+    @museforge.hookimpl
+    def register_generators(self, register: Callable[[Any], None]) -> None:
+        register(museforge.Generator(
+            "test.checked", "image", Side, slow, ("png",),
+            check=lambda params, count: [("side", "must be even")] if params.side % 2 else []))
+        register(museforge.Generator(
+            "test.estimated", "image", Side, slow, ("png",),
+            estimate=lambda params, count: museforge.OutputEstimate(params.side ** 2 * 4, ("side",))))
+
+
+def test_a_plugin_s_bare_field_names_are_request_paths() -> None:
+    engine = inline_engine(("bare", NamesBareFields()), max_output_bytes=4096)
+    with ServerThread(engine.settings, engine) as server, Client(server.address, timeout=30) as client:
+        for name, side, said in (("test.checked", 7, "must be even"),
+                                 ("test.estimated", 64, "parameters.side asks for about 16,384 bytes")):
+            with pytest.raises(grpc.RpcError) as caught:
+                client.generate(name, {"side": side})
+            assert field_violations(caught.value)[0][0] == "parameters.side"
+            assert said in field_violations(caught.value)[0][1]
