@@ -34,12 +34,15 @@ import pytest
 from .client import Client
 from .config import Settings
 from .engine.catalogue import Engine
+from .engine.errors import InvalidArgument, RequestError
 from .server.app import start_server
 
 __all__ = [
     "Client",
     "Engine",
+    "InvalidArgument",
     "PluginChoice",
+    "RequestError",
     "Served",
     "make_engine",
     "museforge_engine",
