@@ -98,8 +98,20 @@ def metadata_of(job: Job, summary: bool = False) -> jobs_pb2.JobMetadata:
         create_time=timestamp(job.created),
         update_time=timestamp(job.updated),
         executor=job.executor,
-        message=job.message,
+        # A cancel is recorded at once and acted on at the job's next item: said meanwhile.
+        message=job.message or ("cancelling: stops at its next item" if job.cancel_requested
+                                and not job.state.finished else ""),
     )
+
+
+def deletion_refused(job: Job) -> FailedPrecondition | None:
+    """Why the job cannot be deleted now (None: it can): it has not finished."""
+    if job.state.finished:
+        return None
+    if job.cancel_requested:  # the caller did cancel: telling it to cancel first would be wrong
+        return FailedPrecondition(f"job {job.id} is being cancelled (it stops at its next item); "
+                                  "delete it once it is CANCELLED, in a moment")
+    return FailedPrecondition(f"job {job.id} is {job.state.name.lower()}; cancel it first")
 
 
 def item_of(item: Item, job: Job, video: VideoJob | None) -> jobs_pb2.JobItem:
@@ -374,8 +386,9 @@ class OperationsService(BackendServicer, ops_grpc.OperationsServicer):
     ) -> empty_pb2.Empty:
         async with answering(context):
             job = await asyncio.to_thread(self.backend.job, request.name)
-            if not job.state.finished:
-                raise FailedPrecondition(f"job {job.id} is {job.state.name.lower()}; cancel it first")
+            refused = deletion_refused(job)
+            if refused is not None:
+                raise refused
             await asyncio.to_thread(self.backend.store.delete, job.id)  # the outputs stay
             return empty_pb2.Empty()
 

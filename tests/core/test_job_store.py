@@ -136,3 +136,22 @@ def test_processes_opening_new_databases_at_once_all_open_them(tmp_path: Path) -
         for process in processes:
             process.join(30)
     assert outcomes == ["ok"] * 32
+
+
+def test_a_job_being_cancelled_says_so_and_is_not_told_to_cancel_first(tmp_path: Path) -> None:
+    from museforge.jobs.service import deletion_refused, metadata_of
+
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    job, _ = store.create({}, PLANS, "local")
+    store.set_state(job.id, JobState.RUNNING)
+    running = store.get(job.id)
+    assert running is not None and "cancel it first" in str(deletion_refused(running))
+    assert metadata_of(running).message == ""
+    store.request_cancel(job.id)  # recorded at once; the executor acts at the job's next item
+    cancelling = store.get(job.id)
+    assert cancelling is not None and cancelling.state == JobState.RUNNING
+    assert "being cancelled" in str(deletion_refused(cancelling))
+    assert metadata_of(cancelling).message == "cancelling: stops at its next item"
+    store.set_state(job.id, JobState.CANCELLED)
+    done = store.get(job.id)
+    assert done is not None and deletion_refused(done) is None and metadata_of(done).message == ""
