@@ -26,7 +26,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("museforge.runtime")
 
-UNLOADED = "it is unloaded; load it with RepositoryModelLoad"
+
+def unloaded(name: str) -> str:
+    """Why an unloaded model answers UNAVAILABLE, and how to load it again (the RPC, the command)."""
+    return f"it is unloaded; load it with RepositoryModelLoad (`museforge models load {name}`)"
 
 
 class ModelState(str, Enum):
@@ -180,7 +183,7 @@ class ModelRepository:
             if not current.ready:
                 return
             old = self.runtime.serving(name)
-            self.runtime.models[name] = current.unavailable(UNLOADED)
+            self.runtime.models[name] = current.unavailable(unloaded(name))
             self.runtime.versions[name] = {}
             for model in old.values():
                 model.retire()

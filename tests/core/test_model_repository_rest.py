@@ -56,8 +56,8 @@ def test_index_unload_and_load_over_rest(web: Http) -> None:
     status, error = web.json("POST", INFER, BODY)
     assert status == 503 and "unloaded; load it with RepositoryModelLoad" in error["error"]
     status, index = web.json("POST", "/v2/repository/index", {})
-    assert status == 200 and [(m["state"], m["reason"]) for m in index] == \
-        [("UNAVAILABLE", "it is unloaded; load it with RepositoryModelLoad")]
+    reason = f"it is unloaded; load it with RepositoryModelLoad (`museforge models load {MODEL}`)"
+    assert status == 200 and [(m["state"], m["reason"]) for m in index] == [("UNAVAILABLE", reason)]
     assert web.json("POST", "/v2/repository/index", {"ready": True}) == (200, [])
     assert web.json("GET", f"/v2/models/{MODEL}/ready") == (503, {"ready": False})
 
