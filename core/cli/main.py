@@ -31,6 +31,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except grpc.RpcError as exc:  # ... or by the server
         code = exc.code()
         if code == grpc.StatusCode.UNAVAILABLE and _unreachable(exc.details() or ""):
+            tls = getattr(args, "tls_ca", None) is not None or getattr(args, "tls_cert", None) is not None
+            if tls and any(w in (exc.details() or "").lower() for w in ("socket closed", "handshake", "ssl")):
+                # Over TLS a refused handshake reads as a closed socket: say what it most likely was.
+                return fail(f"the server closed the connection during the TLS handshake ({exc.details()}): "
+                            "check --tls-ca is the CA that signed its certificate, and give --tls-cert and "
+                            "--tls-key if it asks for client certificates (tls_client_ca)", EXIT_UNREACHABLE)
             return fail(f"no server answered ({exc.details()}); start one with `museforge serve` or pass "
                         "--server / --local", EXIT_UNREACHABLE)
         return fail(f"{code.name}: {exc.details()}", EXIT_FAILED, field_violations(exc))

@@ -189,6 +189,17 @@ def test_mutual_tls_needs_a_current_certificate_from_the_ca(pki: tuple[Pki, dict
             )
 
 
+def test_the_command_line_says_a_refused_handshake_may_want_a_client_certificate(
+        pki: tuple[Pki, dict[str, Path]]) -> None:
+    from tests.core.test_cli import museforge
+
+    _, paths = pki
+    with ServerThread(tls_settings(paths, mutual=True)) as server:
+        refused = museforge("generators", "--server", server.address, "--tls-ca", str(paths["ca_cert"]))
+    assert refused.returncode == 3, refused.stderr
+    assert "TLS handshake" in refused.stderr and "--tls-cert" in refused.stderr  # not "no server answered"
+
+
 def test_tls_settings_that_cannot_work_are_refused(pki: tuple[Pki, dict[str, Path]], tmp_path: Path) -> None:
     _, paths = pki
     for settings, words in (
