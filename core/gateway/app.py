@@ -57,8 +57,10 @@ class Gone(Exception):
 class Request(Replies):
     """One HTTP request through the gateway: checks, body, call."""
 
+    task: asyncio.Task[Any] | None = None
+
     async def run(self) -> None:
-        task = asyncio.current_task()
+        task = self.task = asyncio.current_task()
         self.exchange.on_gone = lambda: self.stop("gone", task)
         try:
             await self.serve()
@@ -71,6 +73,9 @@ class Request(Replies):
                 raise
             if self.stopped == "deadline":
                 await self.refuse(HttpError(504, grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"))
+            elif self.stopped == "shutdown":  # past the grace of a stopping server: said, then hung up
+                await self.refuse(HttpError(503, grpc.StatusCode.UNAVAILABLE,
+                                            "the server is shutting down; try again shortly"))
         except Exception:  # a bug must answer 500, not drop the connection
             log.exception("gateway: %s %s failed", self.verb, self.path)
             await self.refuse(HttpError(500, grpc.StatusCode.INTERNAL,

@@ -60,9 +60,15 @@ class Gateway:
         self.executor = ThreadPoolExecutor(settings.http_threads, thread_name_prefix="museforge-http")
         self.draining = False
         self._openapi: bytes | None = None
+        self.live: set[Request] = set()  # requests in flight: told when the server stops them
 
     async def __call__(self, exchange: Exchange) -> None:
-        await Request(self, exchange).run()
+        request = Request(self, exchange)
+        self.live.add(request)
+        try:
+            await request.run()
+        finally:
+            self.live.discard(request)
 
     def openapi_bytes(self) -> bytes:
         if self._openapi is None:
@@ -133,8 +139,13 @@ class RunningGateway:
         tasks = list(self.state.tasks)
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=grace)
+            told = set()
+            for request in list(self.gateway.live):  # past the grace: each says so before it ends
+                request.stop("shutdown", request.task)
+                told.add(request.task)
             for task in pending:
-                task.cancel()
+                if task not in told:  # a second cancel would cut the line being said
+                    task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=1.0)
         for connection in list(self.state.connections):

@@ -17,6 +17,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -193,3 +194,43 @@ def test_a_slow_reader_that_keeps_reading_gets_the_whole_stream(monkeypatch: pyt
                 received += chunk
         lines = [line for line in received.split(b"\r\n") if line.startswith(b'{"result"')]
         assert sum(b'"artifact"' in line for line in lines) == 3, len(received)
+
+
+def test_a_stream_still_running_when_the_server_stops_ends_with_an_error_line() -> None:
+    import museforge
+    from tests.core.test_limits_and_faults import NoParams
+    from tests.servers import inline_engine
+
+    def lingers(ctx: museforge.GenerationContext, params: NoParams, seed: int, count: int) -> Iterator[Any]:
+        yield museforge.Media("image", np.zeros((4, 4), np.float32), 0)
+        while True:  # longer than the server's grace; stops when cancelled
+            ctx.check_cancelled()
+            time.sleep(0.01)
+
+    class Lingering:
+        @museforge.hookimpl
+        def register_generators(self, register: Any) -> None:
+            register(museforge.Generator("test.lingers", "image", NoParams, lingers, ("png",), max_count=2))
+
+    engine = inline_engine(("lingering", Lingering()), http_address="127.0.0.1:0")
+    server = ServerThread(engine.settings, engine).__enter__()
+    stopped = False
+    try:
+        assert server.running is not None and server.running.gateway is not None
+        host, port = server.running.gateway.address.rsplit(":", 1)
+        body = b'{"count": 2}'
+        with socket.create_connection((host, int(port)), timeout=30) as client:
+            client.sendall(b"POST /v1/generators/test.lingers:stream HTTP/1.1\r\nHost: localhost\r\n"
+                           b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+            received = b""
+            while b'"artifact"' not in received:
+                received += client.recv(65536)
+            server.__exit__(None, None, None)  # stops with a 0.5 s grace; the stream runs on past it
+            stopped = True
+            while chunk := client.recv(65536):
+                received += chunk
+    finally:
+        if not stopped:
+            server.__exit__(None, None, None)
+    last = [line for line in received.split(b"\r\n") if line.startswith(b"{")][-1]
+    assert json.loads(last)["error"]["status"] == "UNAVAILABLE", last
