@@ -54,7 +54,8 @@ from .v1 import museforge_pb2_grpc as pb_grpc
 __all__ = [
     "BearerKey", "Cancelled", "Client", "DeadlineExceeded", "FailedPrecondition", "Internal",
     "InvalidArgument", "MuseforgeError", "NotFound", "PermissionDenied", "ResourceExhausted",
-    "Unauthenticated", "Unavailable", "Unimplemented", "artifact_ref", "check_port", "feedback_event",
+    "Unauthenticated", "Unavailable", "Unimplemented", "UnknownSchema", "artifact_ref", "check_port",
+    "feedback_event",
     "field_violations",
     "job_name", "retry_after", "seeded", "to_struct",
 ]
@@ -105,6 +106,16 @@ class _Details(grpc.ClientCallDetails):
                  wait_for_ready: bool | None, compression: Any) -> None:
         self.method, self.timeout, self.metadata = method, timeout, metadata
         self.credentials, self.wait_for_ready, self.compression = credentials, wait_for_ready, compression
+
+
+class UnknownSchema(NotFound, KeyError):
+    """``schema(name)`` of a name the server has not: a NotFound, and a KeyError as it was before."""
+
+    def __init__(self, error: MuseforgeError) -> None:
+        super().__init__(error.call)
+
+    def __str__(self) -> str:
+        return NotFound.__str__(self)
 
 
 @typed_errors
@@ -210,8 +221,9 @@ class Client:
         if name not in listed:
             listed.update((info.name, info.parameters_schema) for info in self.effects())
         if name not in listed:
-            raise local_failure(grpc.StatusCode.NOT_FOUND, f"unknown generator or effect {name!r}; "
-                                f"this server has {', '.join(sorted(listed)) or 'none'}")
+            known = ", ".join(sorted(listed)) or "none"
+            said = f"unknown generator or effect {name!r}; this server has {known}"
+            raise UnknownSchema(local_failure(grpc.StatusCode.NOT_FOUND, said))
         return dict(json.loads(listed[name]))
 
     # -- the model repository (Triton's extension of the OIP; the key needs the admin scope) --

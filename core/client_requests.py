@@ -28,7 +28,9 @@ def seeded(message: RequestT, seed: int | None) -> RequestT:
     """The request with its seed set; left unset, the server picks one and reports it."""
     if seed is not None:
         try:
-            whole = operator.index(seed)  # numpy integers too; not floats, not bools' lookalikes
+            if isinstance(seed, bool):
+                raise TypeError
+            whole = operator.index(seed)  # numpy integers too; not floats, not booleans
         except TypeError:
             raise TypeError(f"seed: a whole number, got {type(seed).__name__}") from None
         if not 0 <= whole < 2**64:

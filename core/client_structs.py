@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import decimal
+import numbers
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +29,10 @@ def exact(value: Any, path: str = "parameters") -> Any:
         return {key: exact(item, f"{path}.{key}") for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [exact(item, f"{path}[{place}]") for place, item in enumerate(value)]
+    if isinstance(value, (struct_pb2.Struct, struct_pb2.ListValue, struct_pb2.Value)):
+        return value  # already what a Struct holds
+    if isinstance(value, (numbers.Real, decimal.Decimal)):  # Fraction, Decimal ...
+        return float(value)
     plain = getattr(value, "tolist", None)  # numpy scalars and arrays, without importing numpy here
     if callable(plain):
         return exact(plain(), path)

@@ -183,6 +183,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
         paths = args.inputs if whole else picture_files(args.inputs)
     except OSError as exc:
         return fail(f"cannot read {exc.filename}: {exc.strerror}", EXIT_USAGE)
+    # apply -o: a file when it has an extension and is no folder already (renders.v2/ is a folder)
+    to_file = bool(args.output.suffix) and not args.output.is_dir()
     if len(paths) > 1 and not whole:
         shape = effect_shape(args)
         if shape is not None and shape.max_inputs == 1:  # a 1-input effect over each file in turn
@@ -193,19 +195,19 @@ def cmd_apply(args: argparse.Namespace) -> int:
             inputs.append((path.name, path if whole and path.is_file() else path.read_bytes()))
         except OSError as exc:
             return fail(f"cannot read {path}: {exc.strerror}", EXIT_USAGE)
-    if args.output.suffix and overwritten_input(args.output, paths):
+    if to_file and overwritten_input(args.output, paths):
         return fail(f"-o {args.output} is an input: the result would overwrite it; choose another name",
                     EXIT_USAGE)
     first = inputs[0][1]
     fmt = whole_video_format(args) if isinstance(first, Path) else output_format(args, first)
     call = MediaCall(args.effect, parameters_of(args, args.effect), args.seed, fmt, inputs=inputs)
     # The folder first: one that cannot be made is said before the effect runs, not after.
-    with output_folder(args.output.parent if args.output.suffix else args.output) as written:
+    with output_folder(args.output.parent if to_file else args.output) as written:
         results: list[Made] = []
         seed = produce(args, call, results.append)
         several = len({made.index for made in results}) > 1
         for made in results:
-            path = (file_result(args.output, made.part, made.index, several) if args.output.suffix
+            path = (file_result(args.output, made.part, made.index, several) if to_file
                     else args.output / Path(made.filename).name)
             written.append(write_file(path.parent, path.name, made.data))
     report_written(args, written, seed)
@@ -216,7 +218,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 def apply_each(args: argparse.Namespace, paths: Sequence[Path]) -> int:
     """A one-input effect over several files: each result named after its input (a-upscale.png),
     into the -o folder, never over an input."""
-    if args.output.suffix:
+    if args.output.suffix and not args.output.is_dir():
         return fail(f"{len(paths)} inputs make {len(paths)} results: -o names a folder for them, "
                     f"not the file {args.output}", EXIT_USAGE)
     short = args.effect.rpartition(".")[2]
@@ -278,7 +280,7 @@ def whole_video_format(args: argparse.Namespace) -> str:
 def output_format(args: argparse.Namespace, first_input: bytes) -> str:
     """--format, else the output file's extension (a .png of a 16-bit PNG stays 16-bit; .json is
     "json", which the server judges against the effect and its inputs), else ''."""
-    if args.format or not args.output.suffix:
+    if args.format or not args.output.suffix or args.output.is_dir():
         return format_name(args.format)
     fmt = SUFFIX_FORMATS.get(args.output.suffix.lower(), args.output.suffix.lstrip(".").lower())
     if fmt == "png" and first_input[24:25] == b"\x10":  # PNG IHDR bit depth 16

@@ -15,7 +15,7 @@ SUFFIX_FORMATS = {
     ".usdz": "usdz", ".json": "json", ".edl": "edl", ".otio": "otio", ".fcpxml": "fcpxml",
     ".mp4": "mp4", ".mov": "mov",
 }
-FORMAT_ALIASES = {"jpg": "jpeg", "midi": "mid", "tif": "tiff"}
+FORMAT_ALIASES = {"jpg": "jpeg", "midi": "mid"}
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".exr")
 
 
@@ -26,8 +26,8 @@ def format_name(text: str) -> str:
 
 
 def names_a_file(output: Path) -> bool:
-    """-o out.png is a file; -o renders (or renders.v2) a folder."""
-    return output.suffix.lower() in SUFFIX_FORMATS
+    """-o out.png is a file; -o renders, renders.v2 or an existing folder a folder."""
+    return output.suffix.lower() in SUFFIX_FORMATS and not output.is_dir()
 
 
 def file_result(output: Path, part: str, index: int, several: bool) -> Path:

@@ -45,17 +45,20 @@ def as_schema_says(params: Sequence[tuple[str, Any]], schema: Mapping[str, Any] 
         key, value = item
         raw = getattr(item, "raw", None)
         json_read = raw is not None and not isinstance(value, (str, list, dict))
-        if json_read and _wants_text(fields.get(key), schema):
+        kinds = _kinds(fields.get(key), schema)
+        # Text for a field that takes text and no number or boolean; null stays null where allowed.
+        if json_read and "string" in kinds and not kinds & {"integer", "number", "boolean"} and not (
+                value is None and "null" in kinds):
             value = raw
         values[key] = value
     return values
 
 
-def _wants_text(field: Any, schema: Mapping[str, Any] | None) -> bool:
-    """Whether a JSON Schema field takes text and no number, boolean or null."""
-    if not isinstance(field, Mapping):
-        return False
+def _kinds(field: Any, schema: Mapping[str, Any] | None) -> set[Any]:
+    """The JSON types a JSON Schema field takes (following $ref, anyOf, oneOf and allOf)."""
     kinds: set[Any] = set()
+    if not isinstance(field, Mapping):
+        return kinds
     pending = [field]
     while pending:
         node = pending.pop()
@@ -63,8 +66,12 @@ def _wants_text(field: Any, schema: Mapping[str, Any] | None) -> bool:
         if isinstance(ref, str) and ref.startswith("#/$defs/"):
             pending.append((schema or {}).get("$defs", {}).get(ref.rpartition("/")[2], {}))
         kinds.add(node.get("type"))
-        pending.extend(n for n in (*node.get("anyOf", ()), *node.get("allOf", ())) if isinstance(n, Mapping))
-    return "string" in kinds and not kinds & {"integer", "number", "boolean", "null"}
+        if "enum" in node:  # an enum's values say its types when "type" does not
+            kinds.update({str: "string", int: "integer", float: "number", bool: "boolean"}.get(type(v))
+                         for v in node["enum"])
+        pending.extend(n for key in ("anyOf", "oneOf", "allOf") for n in node.get(key, ())
+                       if isinstance(n, Mapping))
+    return kinds
 
 
 def whole_number(low: int, high: int, what: str) -> Any:

@@ -25,8 +25,8 @@ def image_problem(data: Any) -> str:
     array = np.asarray(data)
     if array.ndim not in (2, 3) or (array.ndim == 3 and not 1 <= array.shape[2] <= 4):
         return f"an image is HxW or HxWxC with C of 1 to 4, got shape {array.shape}"
-    if array.dtype not in (np.uint8, np.uint16) and array.dtype.kind != "f":
-        return f"image data is uint8, uint16 or float in [0, 1], got {array.dtype}"
+    if array.dtype not in (np.uint8, np.uint16, np.bool_) and array.dtype.kind != "f":
+        return f"image data is uint8, uint16, bool or float in [0, 1], got {array.dtype}"
     if array.dtype.kind == "f" and array.size and np.isnan(array.min()):  # min is NaN if any is
         return "image data has NaN values"
     return ""
@@ -68,5 +68,8 @@ class MediaTally:
         """The run ended on its own: a generator made an artifact per ``count`` at least (a walk
         makes one per frame)."""
         whole = {index for index, part in self.seen if not part}
-        if self.generator and len(whole) < self.request.count:
-            raise ValueError(f"yielded {len(whole)} artifacts for a count of {self.request.count}")
+        missing = sorted(set(range(self.request.count)) - whole)
+        if self.generator and missing:
+            shown = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")
+            raise ValueError(f"yielded {len(whole)} artifacts for a count of {self.request.count}, "
+                             f"none for index {shown}")

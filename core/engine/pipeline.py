@@ -62,7 +62,8 @@ def events(state: GenerationState, request: PreparedRequest) -> Iterator[Progres
             if isinstance(event, Media):
                 made.add(event)
             yield event
-        made.complete()
+        if not state.cancel.is_set():  # a run that stopped because it was asked to is not short
+            made.complete()
     except Cancelled:
         return
     except ResourceExhausted:

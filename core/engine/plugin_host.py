@@ -239,23 +239,28 @@ class PluginHost:
                 except Exception as exc:
                     register.undo()
                     self._fail(record, hook_name, exc)
-        self._check_formats()
+        while self._check_formats():  # a plugin dropped can take an encoder another one's formats need
+            self._drop_failed()
         self._drop_failed()
 
-    def _check_formats(self) -> None:
+    def _check_formats(self) -> bool:
         """Every output format a generator or effect declares must be an encoder of its kind: a
-        format without one would be listed, then refused by every request that asks for it."""
+        format without one would be listed, then refused by every request that asks for it.
+        True when a plugin newly failed (its registrations are to be dropped)."""
         catalogue = self.catalogue
+        failed = False
         for attr in ("generators", "effects"):
             table: dict[str, Generator | Effect] = getattr(catalogue, attr)
             for name, item in table.items():
                 wrong = [f for f in item.formats if f not in catalogue.encoders
-                         or catalogue.encoders[f].modality not in (item.modality, "any")]
-                if wrong:
-                    record = self.records[catalogue.owners[f"{attr}:{name}"]]
+                         or catalogue.encoders[f].modality != item.modality]
+                record = self.records[catalogue.owners[f"{attr}:{name}"]]
+                if wrong and not record.errors:
                     problem = format_problem(attr[:-1], name, item.modality, wrong, catalogue.encoders)
                     record.errors.append(problem)
                     log.error("plugin %s: %s", record.name, record.errors[-1])
+                    failed = True
+        return failed
 
     def _drop_failed(self) -> None:
         """A plugin that failed anywhere registers nothing: not the half that worked, whose
@@ -297,13 +302,17 @@ def declaration_problem(item: Generator | Effect) -> None:
     except Exception as exc:  # pydantic's errors for a field type with no schema, and the like
         raise ValueError(f"{kind} {item.name}: parameters {model.__name__} have no JSON Schema "
                          f"({type(exc).__name__}: {exc})") from None
-    defaults = {name: info.get_default(call_default_factory=True)
-                for name, info in model.model_fields.items() if not info.is_required()}
+    # Keyed as a request names them (an alias, if the field has one); a None default is the common
+    # "not given" of `size: int = None`, which pydantic itself never validates.
+    defaults = {(info.alias if isinstance(info.alias, str) else name): value
+                for name, info in model.model_fields.items() if not info.is_required()
+                for value in (info.get_default(call_default_factory=True),) if value is not None}
     try:
         model.model_validate(defaults, context={"count": 1})
     except ValidationError as exc:
         broken = [f"{'.'.join(map(str, e['loc']))} = {defaults[e['loc'][0]]!r}: {e['msg']}"
-                  for e in exc.errors() if e["loc"] and e["loc"][0] in defaults]
+                  for e in exc.errors()
+                  if e["loc"] and e["loc"][0] in defaults and e["type"] != "extra_forbidden"]
         if broken:
             raise ValueError(f"{kind} {item.name}: a default of {model.__name__} breaks its own rules: "
                              + "; ".join(broken)) from None
@@ -313,7 +322,7 @@ def declaration_problem(item: Generator | Effect) -> None:
 
 def format_problem(kind: str, name: str, modality: str, wrong: Sequence[str],
                    encoders: Mapping[str, Encoder]) -> str:
-    fitting = sorted(f for f, e in encoders.items() if e.modality in (modality, "any"))
+    fitting = sorted(f for f, e in encoders.items() if e.modality == modality)
     named = ", ".join(map(repr, wrong))
     plural = "s" if len(wrong) > 1 else ""
     return (f"{kind} {name} declares format{plural} {named} with no {modality} encoder "

@@ -12,8 +12,10 @@ server. Here:
   whose client reads slowly needs no thread for what was already made);
 - the executor has ``threads`` more threads for work that outlives its call ("overdue"), so
   the calls after it still find threads;
-- a generator or effect with ``MAX_OVERDUE`` overdue runs is refused at once (UNAVAILABLE,
-  naming it) until they end, so it cannot fill the spare threads either.
+- a generator or effect with ``MAX_OVERDUE`` overdue runs is refused (UNAVAILABLE, naming it)
+  until they end, checked again once a call has its place, so a burst of calls makes at most
+  its share of places and one more (no more than the spare threads); work a call gave up on
+  before it began is not run.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ class Run:
 
     def __init__(self, pool: CallPool, name: str, give_back: Callable[[], None]) -> None:
         self.pool, self.name = pool, name
-        self.done = self.abandoned = False
+        self.started = self.done = self.call_ended = self.abandoned = False
         self.loop = asyncio.get_running_loop()
         self._give_back: Callable[[], None] | None = give_back
 
@@ -48,6 +50,12 @@ class Run:
         if self._give_back is not None:
             give_back, self._give_back = self._give_back, None
             give_back()
+
+    def begin(self) -> bool:
+        """The work starts (in its worker thread); False when its call already ended: skip it."""
+        with self.pool.lock:
+            self.started = not self.call_ended
+            return self.started
 
     def finished(self) -> None:
         """The work ended (in its worker thread)."""
@@ -59,15 +67,19 @@ class Run:
             self.loop.call_soon_threadsafe(self._release)
 
     def ended(self) -> None:
-        """The call ended; if its work still runs, it is overdue until it finishes."""
+        """The call ended; if its work is running still, it is overdue until it finishes (work that
+        never started is not: it will not run)."""
         with self.pool.lock:
-            if not self.done and not self.abandoned:
+            self.call_ended = True
+            if self.started and not self.done and not self.abandoned:
                 self.abandoned = True
                 self.pool.overdue[self.name] += 1
         self._release()
 
-    def wrap(self, work: Callable[[], T]) -> Callable[[], T]:
-        def tracked() -> T:
+    def wrap(self, work: Callable[[], T]) -> Callable[[], T | None]:
+        def tracked() -> T | None:
+            if not self.begin():
+                return None  # nobody waits for it any more
             try:
                 return work()
             finally:
@@ -87,7 +99,9 @@ class CallPool:
         # burst of heavy calls to one (1024-pixel textures) does not queue a 7 ms digit behind it.
         self.share = max(1, threads - max(1, threads // 4))
         self._places: asyncio.Semaphore | None = None
-        self._shares: dict[str, asyncio.Semaphore] = {}
+        # Per name: its share and the calls holding or waiting for it (dropped at none, so names
+        # asked for once, known or not, do not pile up).
+        self._shares: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}
 
     def overdue_runs(self) -> int:
         """Runs still going after their call ended."""
@@ -97,29 +111,51 @@ class CallPool:
     def shutdown(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
-    @asynccontextmanager
-    async def slot(self, name: str, seconds: float) -> AsyncIterator[Run]:
-        """A place to run ``name``'s call: waits up to ``seconds`` for one (asyncio.TimeoutError
-        after), or Unavailable at once when its earlier calls are still running past their end."""
+    def _refuse_if_overdue(self, name: str) -> None:
         with self.lock:
             late = self.overdue[name]
         if late >= MAX_OVERDUE:
             raise Unavailable(f"{name}: {late} earlier calls are still running after they were cancelled or "
                               "ran out of time (it does not stop when asked); try again when they end")
+
+    @asynccontextmanager
+    async def slot(self, name: str, seconds: float) -> AsyncIterator[Run]:
+        """A place to run ``name``'s call: waits up to ``seconds`` for one (asyncio.TimeoutError
+        after), or Unavailable when its earlier calls are still running past their end."""
+        self._refuse_if_overdue(name)
         if self._places is None:  # made on the event loop that uses it
             self._places = asyncio.Semaphore(self.threads)
-        places, share = self._places, self._shares.setdefault(name, asyncio.Semaphore(self.share))
+        places = self._places
+        share, users = self._shares.setdefault(name, (asyncio.Semaphore(self.share), [0]))
+        users[0] += 1
+
+        def leave() -> None:
+            users[0] -= 1
+            if users[0] == 0:
+                self._shares.pop(name, None)
+
         deadline = asyncio.get_running_loop().time() + seconds
-        await _take(share, seconds)
+        try:
+            await _take(share, seconds)
+        except BaseException:
+            leave()
+            raise
+        places_taken = False
         try:
             await _take(places, deadline - asyncio.get_running_loop().time())
-        except BaseException:
+            places_taken = True
+            self._refuse_if_overdue(name)  # a burst that passed the first look while none were
+        except BaseException:  # no place in time, refused, or cancelled: the share goes back too
+            if places_taken:
+                places.release()
             share.release()
+            leave()
             raise
 
         def give_back() -> None:
             places.release()
             share.release()
+            leave()
 
         run = Run(self, name, give_back)
         try:
@@ -129,8 +165,20 @@ class CallPool:
 
 
 async def _take(semaphore: asyncio.Semaphore, seconds: float) -> None:
-    """Acquire within ``seconds`` (asyncio.TimeoutError after)."""
-    if semaphore.locked():
-        await asyncio.wait_for(semaphore.acquire(), max(0.0, seconds))
-    else:  # free: taken without a suspension, where wait_for could swallow the call's cancellation
+    """Acquire within ``seconds`` (asyncio.TimeoutError after), never holding it when cancelled."""
+    if not semaphore.locked():  # free: taken without a suspension
         await semaphore.acquire()
+        return
+    # Not wait_for: before Python 3.12 it can return the acquired semaphore to a call that was
+    # cancelled in the same pass, which then runs its whole work for nobody.
+    waiter = asyncio.ensure_future(semaphore.acquire())
+    try:
+        done, _ = await asyncio.wait({waiter}, timeout=max(0.0, seconds))
+    except asyncio.CancelledError:
+        if not waiter.cancel() and not waiter.cancelled() and waiter.exception() is None:
+            semaphore.release()  # it was granted as the call went
+        raise
+    if waiter not in done:
+        if not waiter.cancel():  # granted between the timeout and now
+            semaphore.release()
+        raise asyncio.TimeoutError

@@ -46,11 +46,12 @@ SINCE_FIT = 1000  # a user's events since the model's fit that an answer still t
 STORE_THREADS = 2
 DEFAULT_K, MAX_K = 10, 100
 EVENT_ID = re.compile(r"[0-9a-f]{20}")  # FeedbackStore.record's ids
+SEQ_TOKEN = re.compile(r"[0-9]{1,19}")  # earlier versions' tokens (never 20 characters, as an id is)
 
 
 def listed_event(token: str) -> str:
     """The event id a ListFeedback page token names ('' for the first page), or InvalidArgument."""
-    if token and not EVENT_ID.fullmatch(token):
+    if token and not EVENT_ID.fullmatch(token) and not SEQ_TOKEN.fullmatch(token):
         raise InvalidArgument("bad page", [FieldViolation("page_token", "not a token from this server")])
     return token
 
@@ -230,7 +231,9 @@ class FeedbackService(fb_grpc.FeedbackServicer):
             last_listed = listed_event(request.page_token)
             await self._require_user(owner, user)
             after = 0
-            if last_listed:
+            if SEQ_TOKEN.fullmatch(last_listed):  # a token of an earlier version: a sequence number
+                after = int(last_listed)  # it reads only this user's events past it: it tells nothing
+            elif last_listed:
                 found = await self._run(self.store.seq_of, owner, user, last_listed)
                 if found is None:
                     raise InvalidArgument("bad page", [FieldViolation(

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from functools import partial
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from ..engine.errors import DeadlineExceeded
 from .call_pool import Run
@@ -39,6 +39,10 @@ class Deadline:
         # "Cancelled", not "stopped": the work is asked to stop, and a plugin may not listen.
         return DeadlineExceeded(f"{self.what} ran past its {self.seconds:g} s limit and was cancelled")
 
+    def no_thread(self) -> DeadlineExceeded:
+        return DeadlineExceeded(f"{self.what}: every worker thread stayed busy for its {self.seconds:g} s "
+                                "limit, so it never started")
+
     def slow_reader(self) -> DeadlineExceeded:
         return DeadlineExceeded(f"{self.what}: the client read its results too slowly to finish within "
                                 f"the {self.seconds:g} s limit; the rest was not made")
@@ -53,8 +57,10 @@ async def call_in_thread(work: Callable[[threading.Event], T], executor: Executo
     job = partial(work, cancel)
     future = asyncio.get_running_loop().run_in_executor(executor, run.wrap(job) if run else job)
     try:
-        return await asyncio.wait_for(future, deadline.remaining())
+        return cast(T, await asyncio.wait_for(future, deadline.remaining()))
     except asyncio.TimeoutError:
+        if run is not None and not run.started:  # it waited for a thread all along: it never ran
+            raise deadline.no_thread() from None
         raise deadline.exceeded() from None
     finally:
         cancel.set()
@@ -64,9 +70,10 @@ async def call_in_thread(work: Callable[[threading.Event], T], executor: Executo
 # that stops reading holds this much, not everything the run makes).
 AHEAD_ITEMS = 16
 AHEAD_BYTES = 8 * 1024 * 1024
-# A run whose client takes nothing for this long stops (its thread is wanted): as the HTTP
-# gateway ends a reply its client does not read.
-READER_IDLE_SECONDS = 30.0
+# A run whose client takes nothing for this long stops (its thread is wanted). Measured from the
+# last message handed to the client's connection, so the writing of one message counts too:
+# long enough for a message of several MiB over a slow line.
+READER_IDLE_SECONDS = 120.0
 
 
 def _size(item: object) -> int:
@@ -132,7 +139,13 @@ async def iterate_in_thread(
         except RuntimeError:  # loop already closed: nobody is listening any more
             cancel.set()
 
+    made_all = False  # the work ended: the deadline (the generator's) no longer applies
+
     def work() -> None:
+        nonlocal made_all
+        if run is not None and not run.begin():  # its call ended before a thread was free
+            post(_DONE, always=True)
+            return
         try:
             for item in start(cancel):
                 if cancel.is_set():
@@ -141,6 +154,8 @@ async def iterate_in_thread(
         except BaseException as exc:
             post(exc, always=True)
         finally:
+            with room:
+                made_all = True
             if run is not None:  # before _DONE: a consumer that saw the end finds the work done
                 run.finished()
             post(_DONE, always=True)
@@ -149,6 +164,8 @@ async def iterate_in_thread(
         nonlocal expired
         assert deadline is not None
         with room:
+            if made_all:  # a slow reader of a finished run: what was made is its to read
+                return
             slow_reader = waiting_for_reader
             cancel.set()
             room.notify_all()

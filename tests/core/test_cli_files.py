@@ -95,3 +95,25 @@ def test_text_fields_take_number_like_text_from_the_command_line(server: ServerT
     [path] = json.loads(digits.stdout)["files"]
     provenance = read_png_provenance(Path(path).read_bytes())
     assert json.loads(provenance["parameters"])["digit"] == 7  # a number field still gets a number
+
+
+def test_an_existing_folder_with_a_dot_in_its_name_is_a_folder(server: ServerThread, tmp_path: Path) -> None:
+    folder = tmp_path / "renders.png"  # a folder, however it is named
+    folder.mkdir()
+    made = museforge("generate", "image.digits", "--seed", "2", "-o", str(folder), "--server", server.address)
+    assert made.returncode == 0, made.stderr
+    [source] = list(folder.iterdir())
+    applied = museforge("apply", "effect.denoise", str(source), "-o", str(folder), "--server", server.address)
+    assert applied.returncode == 0, applied.stderr
+    assert len(list(folder.iterdir())) == 2 and folder.is_dir()
+
+
+def test_text_or_nothing_fields_keep_null_and_take_number_like_text() -> None:
+    from museforge.cli.options import as_schema_says, parse_param
+
+    schema = {"properties": {"label": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                             "look": {"$ref": "#/$defs/Look"}, "size": {"type": "integer"}},
+              "$defs": {"Look": {"enum": ["stone", "7"]}}}
+    given = [parse_param(text) for text in ("label=123", "look=7", "size=7")]
+    assert as_schema_says(given, schema) == {"label": "123", "look": "7", "size": 7}
+    assert as_schema_says([parse_param("label=null")], schema) == {"label": None}

@@ -21,6 +21,17 @@ def client(server: ServerThread) -> Client:
 
 
 def test_numpy_values_are_sent_as_the_numbers_they_hold(client: Client) -> None:
+    from decimal import Decimal
+    from fractions import Fraction
+
+    from google.protobuf import struct_pb2
+
+    from museforge.client import to_struct
+
+    listed = struct_pb2.ListValue()
+    listed.extend([1, 2])
+    sent = to_struct({"a": Decimal("0.5"), "b": Fraction(1, 4), "c": listed})
+    assert sent["a"] == 0.5 and sent["b"] == 0.25 and list(sent["c"]) == [1, 2]
     plain = client.generate("image.digits", {"digit": 7}, seed=3)
     numpy = client.generate("image.digits", {"digit": np.int64(7)}, seed=np.uint32(3))
     assert [a.data for a in numpy.artifacts] == [a.data for a in plain.artifacts]
@@ -37,7 +48,7 @@ def test_a_value_json_cannot_carry_is_named(client: Client, parameters: dict[str
 
 @pytest.mark.parametrize(("seed", "error", "said"), [
     (-1, ValueError, "seed: 0 to 2"), (2**64, ValueError, "seed: 0 to 2"),
-    (1.5, TypeError, "seed: a whole number"),
+    (1.5, TypeError, "seed: a whole number"), (True, TypeError, "seed: a whole number"),
 ])
 def test_a_seed_out_of_range_is_named(client: Client, seed: object, error: type[Exception],
                                       said: str) -> None:
@@ -60,6 +71,8 @@ def test_schema_of_a_generator_or_an_effect_or_not_found(client: Client) -> None
     assert "digit" in client.schema("image.digits")["properties"]
     assert "sigma" in client.schema("effect.denoise")["properties"]
     with pytest.raises(NotFound, match=r"unknown generator or effect 'image\.digit'.*image\.digits"):
+        client.schema("image.digit")
+    with pytest.raises(KeyError):  # as it raised before it said NotFound
         client.schema("image.digit")
 
 

@@ -326,3 +326,15 @@ def test_museforge_s_own_plugins_win_a_name_whatever_is_installed(monkeypatch: p
     records = {r.name: r for r in engine.plugins()}
     assert records["zz_builtin"].generators == ["test.solid"] and not records["zz_builtin"].errors
     assert "already registered by plugin 'zz_builtin'" in records["aaa_takeover"].error
+
+
+class Aliased(BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid", populate_by_name=True)
+    from_: int = pydantic.Field(0, alias="from")
+    size: int = None  # type: ignore[assignment]  # the common "not given", never validated by pydantic
+
+
+def test_defaults_are_checked_as_a_request_names_them_and_none_means_not_given() -> None:
+    engine = inline_engine(("declares", declaring(parameters=Aliased))).start()
+    [record] = [r for r in engine.plugins() if r.name == "declares"]
+    assert record.errors == [] and "test.declared" in engine.generators

@@ -112,3 +112,14 @@ def test_a_client_cancelling_a_stream_is_no_error_in_the_log(caplog: pytest.LogC
         assert len(client.generate("test.quick", {}).artifacts) == 1
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors == [], [r.getMessage() for r in errors]
+
+
+def test_a_slow_reader_of_a_run_that_finished_in_time_gets_it_all() -> None:
+    engine = inline_engine(("noise", Plugin()))
+    with ServerThread(engine.settings, engine) as server, Client(server.address, timeout=120) as client:
+        stream = client.stream_generate("test.timed_noise", {}, count=3)  # made at once; 2 s limit
+        events = [next(stream)]
+        for event in stream:
+            events.append(event)
+            time.sleep(1.5)  # reads on past the generator's limit: it finished long before
+        assert sum(e.WhichOneof("event") == "artifact" for e in events) == 3
