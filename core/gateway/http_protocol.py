@@ -224,6 +224,17 @@ class GatewayProtocol(HttpToolsProtocol):
         self.over_limit = count > self.limits.max_connections
         self.arm(IDLE_SECONDS)
 
+    def eof_received(self) -> bool | None:  # type: ignore[override]
+        """The client closed its sending side. With a whole request in and its reply still to come,
+        that is a half-close, not a departure (`curl` through some proxies, `shutdown(SHUT_WR)`):
+        the reply is sent, then the connection closes. Otherwise the connection closes now."""
+        cycle = self.cycle
+        if (isinstance(cycle, Exchange) and not cycle.more_body and not cycle.response_complete
+                and not cycle.disconnected):
+            cycle.keep_alive = False  # nothing more can come: close once the reply is out
+            return True
+        return None
+
     def connection_lost(self, exc: Exception | None) -> None:
         self.disarm()
         cycle = self.cycle

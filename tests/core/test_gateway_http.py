@@ -234,3 +234,21 @@ def test_a_stream_still_running_when_the_server_stops_ends_with_an_error_line() 
             server.__exit__(None, None, None)
     last = [line for line in received.split(b"\r\n") if line.startswith(b"{")][-1]
     assert json.loads(last)["error"]["status"] == "UNAVAILABLE", last
+
+
+def test_a_client_that_half_closes_after_its_request_still_gets_the_reply() -> None:
+    with ServerThread(settings()) as server:
+        assert server.running is not None and server.running.gateway is not None
+        host, port = server.running.gateway.address.rsplit(":", 1)
+        body = b'{"seed": 1}'
+        for request in (b"POST " + GENERATE_PATH.encode() + b" HTTP/1.1\r\nHost: localhost\r\n"
+                        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body,
+                        b"GET /v1/jobs?pageSize=5 HTTP/1.1\r\nHost: localhost\r\n\r\n"):
+            with socket.create_connection((host, int(port)), timeout=30) as client:
+                client.sendall(request)
+                client.shutdown(socket.SHUT_WR)  # done sending: not gone (before: no reply at all)
+                received = b""
+                while chunk := client.recv(65536):
+                    received += chunk
+            assert received.startswith(b"HTTP/1.1 200") or received.startswith(b"HTTP/1.1 4"), received[:80]
+            assert b"Connection: close" in received.split(b"\r\n\r\n")[0], received[:300]
