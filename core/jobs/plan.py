@@ -258,6 +258,13 @@ def _items(
             sources.add(sandbox.input_path(input_path))
         except PathRefused as exc:
             return refused(f"job.input.paths[{index}]" if spec.input.paths else "job.input.pattern", exc)
+    if frames and not any(source.is_file() for source in sources):
+        # Not one frame there: a wrong pattern or root, said now rather than as a failure per frame.
+        # (A job over frames still being written needs only its first to exist.)
+        field = "job.input.paths" if spec.input.paths else "job.input.pattern"
+        violations.append(FieldViolation(field, f"none of the {len(frames):,} input frames exists (the first "
+                                                f"is {frames[0][1]!r}, relative to the first input root)"))
+        return []
     items = []
     outputs: set[Path] = set()
     numbered = has_frame_run(spec.output_pattern)

@@ -83,10 +83,15 @@ def test_oversized_fields_are_refused_and_listing_keeps_working(client: Client) 
 
 
 def test_listings_are_summaries_and_items_come_in_pages(client: Client, root: Path) -> None:
-    frames = [f"m/{i}.png" for i in range(1100)]  # missing files: each item fails at once
+    missing = [f"m/{i}.png" for i in range(1100)]
+    with pytest.raises(grpc.RpcError) as caught:  # not one frame there: refused up front, naming it
+        client.submit_job(denoise(missing, "m/o.####.png"))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "none of the 1,100 input frames exists" in str(caught.value)
+    frames = [*missing[:-1], "sh010.0001.png"]  # missing files but the last: each fails at once
     name = client.submit_job(denoise(frames, "m/o.####.png")).name
     operation = client.wait_job(name, 120)
-    assert operation.done and meta_of(operation).failed == 1100
+    assert operation.done and meta_of(operation).failed == 1099
     result = jobs_pb2.JobResult()
     operation.response.Unpack(result)
     assert 0 < len(result.items) < 1100 and result.next_page_token  # the first page only
@@ -102,8 +107,8 @@ def test_listings_are_summaries_and_items_come_in_pages(client: Client, root: Pa
         if not token:
             break
     assert seen == frames
-    failed = client.jobs.ListJobItems(jobs_pb2.ListJobItemsRequest(name=name, filter="state=DONE"))
-    assert not failed.items and not failed.next_page_token
+    done = client.jobs.ListJobItems(jobs_pb2.ListJobItemsRequest(name=name, filter="state=DONE"))
+    assert [item.input for item in done.items] == ["sh010.0001.png"] and not done.next_page_token
 
 
 def test_an_absurd_wait_timeout_is_clamped_and_a_negative_one_refused(client: Client) -> None:
