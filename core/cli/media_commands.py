@@ -183,12 +183,11 @@ def cmd_apply(args: argparse.Namespace) -> int:
         paths = args.inputs if whole else picture_files(args.inputs)
     except OSError as exc:
         return fail(f"cannot read {exc.filename}: {exc.strerror}", EXIT_USAGE)
-    # apply -o: a file when it has an extension and is no folder already (renders.v2/ is a folder)
-    to_file = bool(args.output.suffix) and not args.output.is_dir()
+    to_file = names_a_file(args.output, any_extension=True)
     if len(paths) > 1 and not whole:
         shape = effect_shape(args)
         if shape is not None and shape.max_inputs == 1:  # a 1-input effect over each file in turn
-            return apply_each(args, paths)
+            return apply_each(args, paths, to_file)
     inputs: list[tuple[str, bytes | Path]] = []
     for path in paths:
         try:
@@ -215,10 +214,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def apply_each(args: argparse.Namespace, paths: Sequence[Path]) -> int:
+def apply_each(args: argparse.Namespace, paths: Sequence[Path], to_file: bool) -> int:
     """A one-input effect over several files: each result named after its input (a-upscale.png),
     into the -o folder, never over an input."""
-    if args.output.suffix and not args.output.is_dir():
+    if to_file:
         return fail(f"{len(paths)} inputs make {len(paths)} results: -o names a folder for them, "
                     f"not the file {args.output}", EXIT_USAGE)
     short = args.effect.rpartition(".")[2]
@@ -280,7 +279,7 @@ def whole_video_format(args: argparse.Namespace) -> str:
 def output_format(args: argparse.Namespace, first_input: bytes) -> str:
     """--format, else the output file's extension (a .png of a 16-bit PNG stays 16-bit; .json is
     "json", which the server judges against the effect and its inputs), else ''."""
-    if args.format or not args.output.suffix or args.output.is_dir():
+    if args.format or not names_a_file(args.output, any_extension=True):
         return format_name(args.format)
     fmt = SUFFIX_FORMATS.get(args.output.suffix.lower(), args.output.suffix.lstrip(".").lower())
     if fmt == "png" and first_input[24:25] == b"\x10":  # PNG IHDR bit depth 16

@@ -7,6 +7,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..engine.effect import IMAGE_INPUT_FORMATS
+
 # What an -o name ending in one of these means: a file of that format, not a folder.
 SUFFIX_FORMATS = {
     ".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp", ".exr": "exr",
@@ -16,7 +18,8 @@ SUFFIX_FORMATS = {
     ".mp4": "mp4", ".mov": "mov",
 }
 FORMAT_ALIASES = {"jpg": "jpeg", "midi": "mid"}
-PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".exr")
+# What a folder given to apply is read for: the extensions of the pictures effects take.
+PICTURE_SUFFIXES = tuple(s for s, f in SUFFIX_FORMATS.items() if f in IMAGE_INPUT_FORMATS)
 
 
 def format_name(text: str) -> str:
@@ -25,9 +28,12 @@ def format_name(text: str) -> str:
     return FORMAT_ALIASES.get(lowered, lowered)
 
 
-def names_a_file(output: Path) -> bool:
-    """-o out.png is a file; -o renders, renders.v2 or an existing folder a folder."""
-    return output.suffix.lower() in SUFFIX_FORMATS and not output.is_dir()
+def names_a_file(output: Path, any_extension: bool = False) -> bool:
+    """-o out.png is a file; -o renders or an existing folder a folder. An extension museforge
+    does not know (renders.v2) is a folder for generate, and a file for apply, whose server
+    names the format it cannot write."""
+    known = output.suffix.lower() in SUFFIX_FORMATS or (any_extension and bool(output.suffix))
+    return known and not output.is_dir()
 
 
 def file_result(output: Path, part: str, index: int, several: bool) -> Path:

@@ -12,10 +12,7 @@ fails answers RESOURCE_EXHAUSTED (its disk is full) or UNAVAILABLE, in plain wor
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import math
-import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -43,6 +40,7 @@ from ..server.museforge_service import abort_with
 from ..v1 import jobs_pb2
 from ..v1 import jobs_pb2_grpc as jobs_grpc
 from .filters import parse_filter, parse_item_filter, stored_states
+from .pages import job_cursor, job_token, page_args
 from .paths import Sandbox
 from .plan import MAX_DESCRIPTION_CHARS, MAX_KEY_CHARS, plan_job
 from .runner import LocalExecutor
@@ -58,7 +56,6 @@ PAGE_BYTES = 1024 * 1024  # a page of jobs or items stops growing past this (one
 MAX_WAIT_SECONDS = 3600.0  # WaitOperation's timeout is clamped to this
 STORE_RETRY_SECONDS = 30.0
 WATCH_BATCH = 1000  # item events read per poll
-TOKEN = re.compile(r"[0-9]{1,18}")
 Context = grpc.aio.ServicerContext[Any, Any]
 T = TypeVar("T")
 M = TypeVar("M", bound=message.Message)
@@ -170,34 +167,6 @@ def store_failure(error: StoreError, about: str = "") -> RequestError:
     if error.full:
         return ResourceExhausted(f"{about}{error}; free space and try again", STORE_RETRY_SECONDS)
     return Unavailable(f"{about}{error}; try again later")
-
-
-def page_args(page_size: int, page_token: str, default: int, most: int) -> tuple[int, int]:
-    """(start, size) of a page request, or InvalidArgument."""
-    if page_size < 0:
-        raise InvalidArgument("bad page", [FieldViolation("page_size", "must not be negative")])
-    if page_token and not TOKEN.fullmatch(page_token):
-        raise InvalidArgument("bad page", [FieldViolation("page_token", "not a token from this server")])
-    return int(page_token or 0), min(page_size or default, most)
-
-
-def job_token(job: Job) -> str:
-    """The next page starts after this job: its place by creation, not a count of the jobs before
-    it (one deleted would shift every later page by one, and a job would be on none)."""
-    return base64.urlsafe_b64encode(json.dumps([job.created, job.id]).encode()).decode().rstrip("=")
-
-
-def job_cursor(token: str) -> tuple[float, str] | None:
-    """The (created, id) a ``job_token`` names; None for the first page; InvalidArgument else."""
-    if not token:
-        return None
-    try:
-        created, job_id = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        if isinstance(created, (int, float)) and isinstance(job_id, str) and len(token) <= 200:
-            return float(created), job_id
-    except (ValueError, TypeError):
-        pass
-    raise InvalidArgument("bad page", [FieldViolation("page_token", "not a token from this server")])
 
 
 def wait_seconds(timeout: Any, has_timeout: bool, remaining: float | None) -> float:

@@ -28,7 +28,8 @@ from ..feedback.interactions import interactions
 from ..feedback.recommendations import Recommendations
 from ..feedback.recommender import Recommender, Scored
 from ..feedback.store import FeedbackStore, OverQuota, StoredEvent, StoreError
-from ..jobs.service import STORE_RETRY_SECONDS, answering, page_args, timestamp
+from ..jobs.pages import page_size
+from ..jobs.service import STORE_RETRY_SECONDS, answering, timestamp
 from ..v1 import feedback_pb2 as fb
 from ..v1 import feedback_pb2_grpc as fb_grpc
 from .caller import caller_key
@@ -227,7 +228,7 @@ class FeedbackService(fb_grpc.FeedbackServicer):
                            context: Context) -> fb.ListFeedbackResponse:
         async with answering(context):
             owner, user = whose(request.user)
-            _, size = page_args(request.page_size, "", DEFAULT_PAGE, MAX_PAGE)
+            size = page_size(request.page_size, DEFAULT_PAGE, MAX_PAGE)
             last_listed = listed_event(request.page_token)
             await self._require_user(owner, user)
             after = 0

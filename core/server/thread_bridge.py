@@ -97,7 +97,7 @@ async def iterate_in_thread(
     loop = asyncio.get_running_loop()
     # Items travel through a deque; the loop is woken only when it is not already due to
     # look. One wake-up per item (a self-pipe write each) cost more than encoding a PNG.
-    pending: collections.deque[object] = collections.deque()
+    pending: collections.deque[tuple[object, int]] = collections.deque()  # (item, its bytes)
     room = threading.Condition()
     held = 0  # bytes of the pending items
     wake_scheduled = False
@@ -129,7 +129,7 @@ async def iterate_in_thread(
             waiting_for_reader = False
             if cancel.is_set() and not always:
                 return
-            pending.append(item)
+            pending.append((item, size))
             held += size
             if wake_scheduled:
                 return
@@ -180,8 +180,8 @@ async def iterate_in_thread(
             ready.clear()
             while pending:
                 with room:
-                    item = pending.popleft()
-                    held -= _size(item)
+                    item, size = pending.popleft()
+                    held -= size
                     taken = time.monotonic()
                     room.notify()
                 if item is _DONE:
