@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..config import DEFAULT_ADDRESS, Settings, load_settings
+from ..config import DEFAULT_ADDRESS, ConfigError, Settings, load_settings
 
 # What a command module adds its parser to (``add_subparsers``' return value).
 Subcommands = argparse._SubParsersAction
@@ -95,7 +95,7 @@ COUNT = whole_number(1, 2**31 - 1, "a count")
 
 def add_settings_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="TOML settings file (or MUSEFORGE_CONFIG)")
-    parser.add_argument("--plugins", help="comma-separated allow-list of plugins to load")
+    parser.add_argument("--plugins", help="comma-separated allow-list of plugins to load (serve, or with --local)")
 
 
 def add_connection_flags(parser: argparse.ArgumentParser) -> None:
@@ -153,6 +153,12 @@ def server_address(args: argparse.Namespace) -> str:
 def connect(args: argparse.Namespace, timeout: float | None = None) -> Any:
     """A Client for the server the flags (and MUSEFORGE_ADDRESS / MUSEFORGE_API_KEY) name."""
     from ..client import Client
+
+    if getattr(args, "plugins", None) is not None:
+        # A server loaded its plugins when it started; silently ignoring the flag would let a
+        # user believe they narrowed what answers.
+        raise ConfigError("--plugins chooses the plugins this process loads: it goes with --local, or with "
+                          "`museforge serve --plugins ...` for a server")
 
     def read(path: Path | None) -> bytes | None:
         return path.read_bytes() if path else None

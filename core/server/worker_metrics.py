@@ -80,6 +80,11 @@ class WorkersCollector(Collector):
 class MergedMetrics(Endpoint):
     """The parent's HTTP endpoint serving the workers' merged metrics."""
 
-    def __init__(self, addresses: Sequence[str]) -> None:
+    def __init__(self, addresses: Sequence[str] = ()) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(WorkersCollector(addresses))
+        self.workers = WorkersCollector(addresses)
+        self.registry.register(self.workers)
+
+    def scrape_workers(self, addresses: Sequence[str]) -> None:
+        """Merge these workers' metrics from now on (the endpoint listens before they are ready)."""
+        self.workers.addresses = list(addresses)

@@ -342,18 +342,27 @@ def serve_workers(settings: Settings, count: int) -> int:
     from .worker_metrics import MergedMetrics
 
     holders, changes = _reserve(settings)
+    metrics: MergedMetrics | None = None
+    metrics_address = ""
+    if settings.metrics_address:
+        # Listening before the workers load their models, as the ports above are held: a taken
+        # port is said at once, not after every worker has loaded every model.
+        metrics = MergedMetrics()
+        try:
+            metrics_address = listening("metrics", settings.metrics_address,
+                                        partial(metrics.serve, settings.metrics_address))
+        except BaseException:
+            for holder in holders:
+                holder.close()
+            raise
     workers = Workers(settings.model_copy(update={**changes, **worker_threads(settings, count)}), count)
     stopping = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    metrics: MergedMetrics | None = None
     try:
         _started(workers, holders)
         try:
-            metrics_address = ""
-            if settings.metrics_address:
-                metrics = MergedMetrics([r.metrics_address for r in workers.ready])
-                metrics_address = listening("metrics", settings.metrics_address,
-                                            partial(metrics.serve, settings.metrics_address))
+            if metrics is not None:
+                metrics.scrape_workers([r.metrics_address for r in workers.ready])
             _announce(settings, workers, metrics_address)
             died = workers.wait_any_exit(stopping)
         except BaseException:

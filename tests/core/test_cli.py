@@ -192,6 +192,13 @@ def test_a_server_address_gRPC_would_misread_is_a_usage_error() -> None:
         assert result.returncode == 2 and said in result.stderr, (address, result.stderr)
 
 
+def test_plugins_with_a_server_is_refused_not_ignored(server: ServerThread) -> None:
+    # The server chose its plugins when it started; narrowing them here cannot be done.
+    result = museforge("generators", "--plugins", "image", "--server", server.address)
+    assert result.returncode == 2 and "--plugins" in result.stderr and "--local" in result.stderr, result.stderr
+    assert "image.digits" not in result.stdout
+
+
 def test_health_of_a_port_that_never_answers_counts_as_no_server() -> None:
     import socket
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import os
 import re
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -229,6 +232,20 @@ def test_sigterm_to_the_parent_drains_every_worker_and_exits_zero(tmp_path: Path
         for pid in parent.pids:
             assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
     assert any("draining" in line for line in server.output)
+
+
+def test_a_taken_metrics_port_stops_the_start_before_any_worker_loads_a_model(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "museforge.cli", "serve", "--address", "127.0.0.1:0", "--workers", "2",
+             "--metrics-address", f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=300,
+            env={**os.environ, "MUSEFORGE_DATA_DIR": str(tmp_path / "data")})
+    assert result.returncode == 1, result.stderr
+    assert f"could not serve metrics on 127.0.0.1:{port}" in result.stderr
+    assert "ready on" not in result.stderr  # no worker got as far as loading a model
 
 
 def test_merged_metrics_add_up_what_each_worker_counts_and_keep_what_they_share() -> None:
