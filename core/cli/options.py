@@ -95,7 +95,8 @@ COUNT = whole_number(1, 2**31 - 1, "a count")
 
 def add_settings_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="TOML settings file (or MUSEFORGE_CONFIG)")
-    parser.add_argument("--plugins", help="comma-separated allow-list of plugins to load (serve, or with --local)")
+    parser.add_argument("--plugins",
+                        help="comma-separated allow-list of plugins to load (serve, or with --local)")
 
 
 def add_connection_flags(parser: argparse.ArgumentParser) -> None:

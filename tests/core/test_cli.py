@@ -195,7 +195,8 @@ def test_a_server_address_gRPC_would_misread_is_a_usage_error() -> None:
 def test_plugins_with_a_server_is_refused_not_ignored(server: ServerThread) -> None:
     # The server chose its plugins when it started; narrowing them here cannot be done.
     result = museforge("generators", "--plugins", "image", "--server", server.address)
-    assert result.returncode == 2 and "--plugins" in result.stderr and "--local" in result.stderr, result.stderr
+    assert result.returncode == 2, result.stderr
+    assert "--plugins" in result.stderr and "--local" in result.stderr, result.stderr
     assert "image.digits" not in result.stdout
 
 
