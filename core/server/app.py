@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
 import sys
@@ -36,7 +37,7 @@ from ..v1 import feedback_pb2_grpc as feedback_grpc
 from ..v1 import jobs_pb2_grpc as jobs_grpc
 from ..v1 import museforge_pb2 as pb
 from ..v1 import museforge_pb2_grpc as pb_grpc
-from .bind_rules import check_exposure
+from .bind_rules import check_exposure, check_free
 from .blas_threads import limit_blas_threads
 from .call_pool import CallPool
 from .feedback_service import FeedbackService
@@ -169,6 +170,21 @@ def checked_addresses(settings: Settings) -> tuple[tuple[str, int], tuple[str, i
     return (host, port), (http_host, http_port)
 
 
+def refuse_taken_ports(settings: Settings, grpc_port: tuple[str, int], http_port: tuple[str, int]) -> None:
+    """Each port taken by another program refused before the models load, naming its listener."""
+    try:
+        check_free(*grpc_port)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise OSError(f"{exc.strerror} (is another server on that port?)") from exc
+    if settings.http_address:
+        listening("the HTTP gateway", settings.http_address, partial(check_free, *http_port))
+    if settings.metrics_address:
+        metrics_port = split_address(settings.metrics_address)
+        listening("metrics", settings.metrics_address, partial(check_free, *metrics_port))
+
+
 def interceptor_chain(guard: Guard, metrics: Metrics | None, tracing: Tracing | None
                       ) -> list[grpc.aio.ServerInterceptor]:
     interceptors: list[grpc.aio.ServerInterceptor] = (
@@ -273,6 +289,8 @@ async def start_server(
     ``worker``: one of several processes sharing the port (see :mod:`museforge.server.workers`).
     """
     (host, port), (http_host, http_port) = checked_addresses(settings)
+    if worker is None:  # a worker's ports are held for it by its parent
+        refuse_taken_ports(settings, (host, port), (http_host, http_port))
     guard = build_guard(settings)
     credentials = server_credentials(settings)
     tracing = build_tracing(settings, span_exporter)  # before the engine: a missing extra fails fast

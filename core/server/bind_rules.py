@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 
 from ..config import Settings
 from .tls import tls_enabled
@@ -38,3 +39,14 @@ def check_exposure(settings: Settings, host: str) -> None:
             "port could run your models. Configure them (see docs/security.md), bind 127.0.0.1, or "
             "pass --insecure if a trusted network already protects this port."
         )
+
+
+def check_free(host: str, port: int) -> None:
+    """OSError when ``host:port`` is taken (port 0 is always free). Bound alone, without
+    SO_REUSEPORT, so a server already listening there refuses it; said before any model loads."""
+    if not port:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))

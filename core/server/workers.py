@@ -115,11 +115,10 @@ def reserve_port(host: str, port: int) -> socket.socket:
     The socket is bound with ``SO_REUSEPORT`` but never listens, so it takes no
     connections. A port already taken fails here, as it does for a lone server.
     """
+    from .bind_rules import check_free
+
+    check_free(host, port)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    if port:
-        with socket.socket(family, socket.SOCK_STREAM) as probe:  # bound without REUSEPORT: exclusive
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind((host, port))
     holder = socket.socket(family, socket.SOCK_STREAM)
     try:
         holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -198,6 +199,20 @@ def test_plugins_with_a_server_is_refused_not_ignored(server: ServerThread) -> N
     assert result.returncode == 2, result.stderr
     assert "--plugins" in result.stderr and "--local" in result.stderr, result.stderr
     assert "image.digits" not in result.stdout
+
+
+def test_a_taken_port_is_said_before_any_model_loads() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        for flags, said in (
+                (["--address", address], f"cannot serve on {address}: Address already in use (is another"),
+                (["--address", "127.0.0.1:0", "--http-address", address], "could not serve the HTTP gateway"),
+                (["--address", "127.0.0.1:0", "--metrics-address", address], "could not serve metrics")):
+            result = museforge("serve", *flags)
+            assert result.returncode == 1 and said in result.stderr, (flags, result.stderr)
+            assert "ready on" not in result.stderr and "add_port" not in result.stderr, result.stderr
 
 
 def test_health_of_a_port_that_never_answers_counts_as_no_server() -> None:
