@@ -198,8 +198,9 @@ class Engine:
                 "parameters.preference", "no feedback store to steer by here: a server keeps one, "
                 "museforge generate --local does not")])
         state = self.state(generator, generator.formats[0], cancel)  # a cancelled call stops rendering
+        served = " ".join(f"{m.name}@{m.version}:{m.sha256}" for m in self.models_of(generator))
         steered = self.steerer.steer(owner, generator, params, request.seed, request.count,
-                                     lambda drawn, count: self.render(generator, drawn, count, state))
+                                     lambda drawn, count: self.render(generator, drawn, count, state), served)
         return replace(request, params=steered.params, steering=steered.note,
                        parameters_json=json.dumps(steered.params.model_dump(mode="json"), sort_keys=True))
 

@@ -31,7 +31,8 @@ class Steered:
 
 class Steerer(Protocol):
     def steer(self, owner: str, generator: Generator, params: Variations, seed: int, count: int,
-              render: Render) -> Steered:
+              render: Render, served: str = "") -> Steered:
         """Choose ``count`` draws for ``params.preference``, a user of ``owner`` (an API key's id,
-        "" with auth off); ``render`` shows what draws look like. Runs in a worker thread."""
+        "" with auth off); ``render`` shows what draws look like, with the models ``served`` names
+        (their versions and digests: what ``render`` makes changes with them). Runs in a worker thread."""
         ...

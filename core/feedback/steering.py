@@ -77,17 +77,20 @@ class FeedbackSteerer:
 
     def __init__(self, store: FeedbackStore) -> None:
         self.store = store
-        self._seen: OrderedDict[tuple[str, str], np.ndarray | None] = OrderedDict()
+        # Keyed by what renders the output (the models served, the parameters and the draw),
+        # never by the sha256 a caller sent with them: one key's events must not decide what
+        # an artifact looks like for another's.
+        self._seen: OrderedDict[tuple[str, str, str, str], np.ndarray | None] = OrderedDict()
         self._lock = threading.Lock()
 
     def steer(self, owner: str, generator: Generator, params: Variations, seed: int, count: int,
-              render: Render) -> Steered:
+              render: Render, served: str = "") -> Steered:
         user = params.preference or ""
         shape = _shape(generator, params)
         rated = self.rated(owner, user, generator, shape)
         plain = params.model_copy(update={"preference": None})
         if any(r.weight for r in rated):
-            rated, x_rated = self.described(generator, rated, render)
+            rated, x_rated = self.described(generator, rated, render, served)
         if not any(r.weight for r in rated):  # the request as if unsteered: its seed names the draws
             how = "no ratings of this generator yet: the seed's own draws"
             return Steered(plain, _note(user, len(rated), 0, 0, how))
@@ -112,25 +115,26 @@ class FeedbackSteerer:
         return rated_in(interactions(self.store.newest(owner, user, MAX_EVENTS)), user, generator, shape)
 
     def described(self, generator: Generator, rated: Sequence[Rated],
-                  render: Render) -> tuple[list[Rated], np.ndarray]:
+                  render: Render, served: str = "") -> tuple[list[Rated], np.ndarray]:
         """The rated artifacts whose output can be described, and what each looks like."""
-        rows = self.features(generator, rated, render)
+        rows = self.features(generator, rated, render, served)
         known = [(r, row) for r, row in zip(rated, rows, strict=True) if row is not None]
         if not known:
             return [], np.zeros((0, 0))
         return [r for r, _ in known], np.stack([row for _, row in known])
 
     def features(self, generator: Generator, rated: Sequence[Rated],
-                 render: Render) -> list[np.ndarray | None]:
+                 render: Render, served: str = "") -> list[np.ndarray | None]:
         """What each rated artifact looks like, rendered again from its provenance (once per
-        process: kept by sha256). None for one whose output has nothing to describe."""
-        keys = [(generator.name, r.item.sha256) for r in rated]
+        process and set of models ``served``). None for one whose output has nothing to describe."""
+        keys = [(generator.name, served, r.params.model_dump_json(exclude={"draws", "preference"}),
+                 r.draw.model_dump_json()) for r in rated]
         with self._lock:
             missing = [i for i, key in enumerate(keys) if key not in self._seen]
         groups: dict[str, list[int]] = {}
         for i in missing:
             groups.setdefault(rated[i].params.model_dump_json(exclude={"draws"}), []).append(i)
-        made: dict[tuple[str, str], np.ndarray | None] = {keys[i]: None for i in missing}
+        made: dict[tuple[str, str, str, str], np.ndarray | None] = {keys[i]: None for i in missing}
         for members in groups.values():
             for start in range(0, len(members), CANDIDATES):
                 part = members[start:start + CANDIDATES]

@@ -168,3 +168,30 @@ def test_one_keys_users_never_steer_anothers(tmp_path: Path) -> None:
         # The rival key's "ann" is another person: nothing rated, the seed's own draws.
         reply = theirs.generate("image.faces", {**FACES, "preference": "ann"}, seed=2)
         assert json.loads(reply.artifacts[0].metadata["steering"])["rated"] == 0
+
+
+def test_another_keys_events_cannot_change_what_an_artifact_looks_like(tmp_path: Path) -> None:
+    # What a rated artifact looks like is rendered from its provenance; a rival that sends one
+    # artifact's sha256 with another's provenance must not decide it for everyone else.
+    keys = tmp_path / "api_keys.json"
+    store = KeyFile(keys)
+    studio, rival = (store.create(name, ["generate"])[0] for name in ("studio", "rival"))
+    settings = Settings(address="127.0.0.1:0", auth=True, api_keys_file=str(keys), plugins=["image"],
+                        data_dir=str(tmp_path))
+    with ServerThread(settings) as server, Client(server.address, timeout=120, api_key=studio) as mine, \
+            Client(server.address, timeout=120, api_key=rival) as theirs:
+        made = sorted(theirs.generate("image.faces", FACES, seed=500, count=12).artifacts, key=brightness)
+        for rank, (artifact, opposite) in enumerate(zip(made, reversed(made), strict=True)):
+            ref = artifact_ref(opposite)  # each sha256 sent with another's recipe
+            ref.sha256 = artifact_ref(artifact).sha256
+            theirs.record_feedback(feedback_event("stars", ref, user="mallory", stars=4 if rank % 2 else 2))
+        theirs.generate("image.faces", {**FACES, "preference": "mallory"}, seed=1)
+        # The studio's own user likes the bright ones of the very same artifacts.
+        for artifact in mine.generate("image.faces", FACES, seed=500, count=12).artifacts:
+            mine.record_feedback(feedback_event("stars", artifact_ref(artifact), user="bob",
+                                                stars=5 if brightness(artifact) > brightness(made[5]) else 1))
+        plain = np.mean([brightness(a) for a in
+                         mine.generate("image.faces", FACES, seed=11, count=8).artifacts])
+        steered = np.mean([brightness(a) for a in mine.generate(
+            "image.faces", {**FACES, "preference": "bob"}, seed=11, count=8).artifacts])
+        assert steered > plain, (steered, plain)
