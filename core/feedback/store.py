@@ -124,7 +124,7 @@ class FeedbackStore(OnDatabase):
                 for statement in RECOUNT:
                     db.execute(statement)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        with self._database.reading() as db:
+        with self._database.writer() as db:
             db.execute("PRAGMA secure_delete = ON")  # deleted events are overwritten, not left in free pages
 
     def record(self, owner: str, user: str, kind: int, artifact: str, body: dict[str, Any],
@@ -234,7 +234,7 @@ class FeedbackStore(OnDatabase):
         (SQLite makes them as the log grows) finishes the job.
         """
         try:
-            with self._database.reading() as db:
+            with self._database.writer() as db:
                 db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         except StoreError:
             pass

@@ -2,8 +2,10 @@
 
 Every write is its own ``BEGIN IMMEDIATE`` transaction committed with ``synchronous=FULL``,
 so what a call reported as done is on disk when it returns, and a crash loses nothing
-acknowledged. The one connection is shared by threads and serialised by a lock: callers
-run the store's methods in worker threads, never on the event loop.
+acknowledged. Writes share one connection, serialised by a lock; reads share a second
+one, each read a snapshot of its own, so a read never waits behind a write (this process's
+or another's lock: WAL readers do not take it). Callers run the store's methods in worker
+threads, never on the event loop.
 
 A database that fails (its disk full, an I/O error, made read-only) raises StoreError,
 which says so in plain words: SQLite's own text (and the file's path) stays in the log.
@@ -89,6 +91,14 @@ class Database:
                         self.connection.close()
                         raise
                     time.sleep(0.02)
+            self.read_lock = threading.Lock()
+            try:
+                self.reader = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
+                                              timeout=busy_seconds)
+                self.reader.execute("PRAGMA query_only=ON")
+            except BaseException:
+                self.connection.close()
+                raise
 
     def _prepare(self, schema: str) -> None:
         self.connection.execute("PRAGMA journal_mode=WAL")
@@ -97,7 +107,8 @@ class Database:
         self.connection.executescript(schema)
 
     def close(self) -> None:
-        with self.lock:
+        with self.lock, self.read_lock:
+            self.reader.close()
             self.connection.close()
 
     @property
@@ -134,7 +145,19 @@ class Database:
 
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:
-        with self.lock, plain_errors("read", self.store):
+        """The reading connection, in a read transaction: what it reads is one snapshot."""
+        with self.read_lock, plain_errors("read", self.store):
+            self.reader.execute("BEGIN")
+            try:
+                yield self.reader
+            finally:
+                if self.reader.in_transaction:
+                    self.reader.execute("ROLLBACK")  # nothing was written: this only ends the snapshot
+
+    @contextmanager
+    def writer(self) -> Iterator[sqlite3.Connection]:
+        """The writing connection outside a transaction (its own settings, checkpoints)."""
+        with self.lock, plain_errors("write", self.store):
             yield self.connection
 
 

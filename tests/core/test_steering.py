@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +19,7 @@ from PIL import Image
 
 from museforge.client import Client, artifact_ref, feedback_event, field_violations
 from museforge.config import Settings
+from museforge.server.app import FEEDBACK_DB
 from museforge.server.auth import KeyFile
 from museforge.v1 import museforge_pb2 as pb
 from tests.core.feedback_helpers import fresh_user
@@ -195,3 +199,27 @@ def test_another_keys_events_cannot_change_what_an_artifact_looks_like(tmp_path:
         steered = np.mean([brightness(a) for a in mine.generate(
             "image.faces", {**FACES, "preference": "bob"}, seed=11, count=8).artifacts])
         assert steered > plain, (steered, plain)
+
+
+def test_steering_reads_the_store_while_a_write_waits_on_another_process_lock(tmp_path: Path) -> None:
+    # A write waits (up to its busy timeout) for another process's lock; reading a user's
+    # ratings to steer by must not queue behind it, or steered calls hold generation's threads.
+    settings = Settings(address="127.0.0.1:0", plugins=["image"], data_dir=str(tmp_path))
+    with ServerThread(settings) as server, Client(server.address, timeout=120) as client:
+        artifact = client.generate("image.faces", FACES, seed=3).artifacts[0]
+        holder = sqlite3.connect(tmp_path / FEEDBACK_DB, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        outcome: list[object] = []
+        writing = threading.Thread(target=lambda: outcome.append(client.record_feedback(
+            feedback_event("stars", artifact_ref(artifact), user="ann", stars=5))))
+        try:
+            writing.start()
+            time.sleep(0.5)  # the write is waiting on the lock by now
+            reply = client.generate("image.faces", {**FACES, "preference": "ann"}, seed=4)
+            assert len(reply.artifacts) == 1
+            assert writing.is_alive()  # the steered call did not wait for the write to give up
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+            writing.join(60)
+        assert len(outcome) == 1  # and the write went in once the lock was let go
