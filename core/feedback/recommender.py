@@ -183,9 +183,10 @@ class Recommender:
     def generators(self, user: str, k: int, generator: str = "", since: Mapping[str, float] | None = None
                    ) -> list[Scored]:
         found = self._grouped(user, k, generator, self.generator_groups, self._generator_of, since)
-        named = {s.generator for s in found}
-        # Served generators nobody rated yet come last, in name order: offered, not ranked.
-        rest = [g for g in self.served if g not in named and (not generator or g == generator)]
+        # Served generators nobody rated yet come last, in name order: offered, not ranked. A
+        # rated one missing above was disliked (by this user, or by all who met it): left out.
+        rated = {item.generator for item, cold in zip(self.items, self.cold, strict=True) if not cold}
+        rest = [g for g in self.served if g not in rated and (not generator or g == generator)]
         return found + [Scored(0.0, "served here; no feedback on it yet", generator=g)
                         for g in rest[:max(0, k - len(found))]]
 

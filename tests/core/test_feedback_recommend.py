@@ -242,3 +242,16 @@ def test_a_user_forgotten_by_another_process_leaves_the_next_answer(tmp_path: Pa
     finally:
         recommendations.close()
         store.close()
+
+
+def test_a_disliked_generator_is_not_offered_as_one_nobody_rated(client: Client, studio: Studio) -> None:
+    rng = random.Random(9)
+    for user in ("icon-critic-1", "icon-critic-2"):
+        icon = fb.ArtifactRef(sha256=rng.randbytes(32).hex(), generator="image.icons", model_version="1",
+                              seed=rng.randrange(1, 2**31))
+        client.record_feedback(feedback_event("thumbs", icon, user=user, thumb="down"))
+    for user in ("icon-critic-1", "newcomer-3"):
+        offered = client.recommend("generators", user, k=100, refresh=True).recommendations
+        reasons = {r.generator: r.reason for r in offered}
+        assert "image.icons" not in reasons, (user, reasons)
+        assert reasons.get("image.faces") == "served here; no feedback on it yet"  # nobody rated it
