@@ -44,9 +44,15 @@ class Vocabulary:
 
     def __init__(self, items: Iterable[Item]) -> None:
         self.columns: dict[str, int] = {}
+        seen: dict[tuple[str, str], set[str]] = {}
         for item in items:
             for token in tokens(item):
                 self.columns.setdefault(token, len(self.columns))
+            for name, value in item.preset.items():
+                seen.setdefault((item.maker or "?", name), set()).add(_value(value))
+        # A reason names what tells a maker's artifacts apart: provenance holds every
+        # parameter, defaults too, and "frames=8" says nothing that "look=green" does.
+        self.varying = {key for key, values in seen.items() if len(values) > 1}
 
     def matrix(self, items: Sequence[Item]) -> scipy.sparse.csr_matrix:
         """(len(items), len(vocabulary)) sparse 0/1: which artifact has which token.
@@ -67,6 +73,9 @@ class Vocabulary:
                                        (len(items), max(1, len(self.columns))), dtype=np.float32)
 
     def describe(self, item: Item, limit: int = 2) -> str:
-        """'image.tiles, look=green, kind=wall': the maker and its first parameters, for reasons."""
-        shown = [f"{name}={_value(value)}" for name, value in sorted(item.preset.items())][:limit]
-        return ", ".join([item.maker or "?", *shown])
+        """'image.tiles, kind=wall, look=green': the maker and the parameters that vary among its
+        artifacts (then any others that are set), for reasons."""
+        maker = item.maker or "?"
+        named = sorted(item.preset.items(), key=lambda pair: ((maker, pair[0]) not in self.varying, pair[0]))
+        shown = [f"{name}={_value(value)}" for name, value in named if value is not None][:limit]
+        return ", ".join([maker, *shown])

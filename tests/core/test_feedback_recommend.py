@@ -14,6 +14,8 @@ from google.protobuf import json_format
 
 from museforge.client import Client, feedback_event, field_violations
 from museforge.config import Settings
+from museforge.feedback.interactions import Item
+from museforge.feedback.item_features import Vocabulary
 from museforge.server.auth import KeyFile
 from museforge.v1 import feedback_pb2 as fb
 from tests.servers import ServerThread
@@ -255,3 +257,16 @@ def test_a_disliked_generator_is_not_offered_as_one_nobody_rated(client: Client,
         reasons = {r.generator: r.reason for r in offered}
         assert "image.icons" not in reasons, (user, reasons)
         assert reasons.get("image.faces") == "served here; no feedback on it yet"  # nobody rated it
+
+
+def test_a_reason_names_the_parameters_that_tell_artifacts_apart() -> None:
+    # Provenance holds every parameter, defaults and nulls too: those say nothing in a reason.
+    def made(look: str, kind: str) -> Item:
+        return Item(sha256=look + kind, generator="image.tiles", effect="", model_version="4", seed=1,
+                    parameters={"columns": 1, "frames": 8, "interpolate_to": None, "kind": kind,
+                                "look": look})
+
+    items = [made("green", "wall"), made("red", "floor"), made("green", "floor")]
+    assert Vocabulary(items).describe(items[0]) == "image.tiles, kind=wall, look=green"
+    alone = Vocabulary(items[:1])  # nothing varies yet: what is set, nulls left out
+    assert alone.describe(items[0]) == "image.tiles, columns=1, frames=8"
