@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from .interactions import interactions
-from .recommender import Recommender
+from .recommender import PresetCheck, Recommender, any_preset
 from .store import FeedbackStore, StoredEvent
 
 log = logging.getLogger(__name__)
@@ -36,9 +36,10 @@ Version = tuple[int, int, int]  # FeedbackStore.version: (kept, newest seq, dele
 
 class Recommendations:
     def __init__(self, store: FeedbackStore, served: Callable[[], list[str]], refit_seconds: float = 60.0,
-                 max_owners: int = MAX_OWNERS) -> None:
+                 max_owners: int = MAX_OWNERS, usable: PresetCheck = any_preset) -> None:
         self.store = store
         self.served = served
+        self.usable = usable
         self.refit_seconds = refit_seconds
         self.max_owners = max_owners
         self._models: OrderedDict[str, tuple[Recommender, Version]] = OrderedDict()
@@ -85,7 +86,8 @@ class Recommendations:
             held = self._held(owner)
             if held is not None and held[1] == version:
                 return held[0]
-            model = Recommender(interactions(self._events(owner)), self.served(), through_seq=version[1])
+            model = Recommender(interactions(self._events(owner)), self.served(), through_seq=version[1],
+                                usable=self.usable)
             with self._lock:
                 self._models[owner] = (model, version)
                 self._models.move_to_end(owner)

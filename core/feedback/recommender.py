@@ -68,10 +68,19 @@ def _als(matrix: Any, factors: int) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(model.user_factors, np.float32), np.asarray(model.item_factors, np.float32)
 
 
+# (generator, preset parameters) -> whether the generator takes them as a request's parameters
+PresetCheck = Callable[[str, Mapping[str, Any]], bool]
+
+
+def any_preset(generator: str, preset: Mapping[str, Any]) -> bool:
+    return True
+
+
 class Recommender:
     """One fitted model over one key's feedback; read-only once built, safe to share between threads."""
 
-    def __init__(self, found: Interactions, served: Iterable[str] = (), through_seq: int = 0) -> None:
+    def __init__(self, found: Interactions, served: Iterable[str] = (), through_seq: int = 0,
+                 usable: PresetCheck = any_preset) -> None:
         import scipy.sparse
 
         self.fitted = time.time()
@@ -84,7 +93,11 @@ class Recommender:
         self.served = sorted(set(served))
         self.makers = np.array([item.maker for item in self.items], dtype=object)
         self.vocabulary = Vocabulary(self.items)
-        self.preset_groups = self._groups(Item.preset_key)
+        # A preset is offered only if its generator takes it as it is now: provenance is the
+        # caller's word, and a generator's parameters change between versions.
+        checked: dict[str, bool] = {}
+        self.preset_groups = self._groups(Item.preset_key, lambda item: checked.setdefault(
+            item.preset_key(), usable(item.generator, item.preset)))
         self.generator_groups = self._groups(lambda item: item.generator)
         self.features = self.vocabulary.matrix(self.items)
 
@@ -197,13 +210,14 @@ class Recommender:
     def _generator_of(item: Item, score: float, reason: str) -> Scored:
         return Scored(score, reason, generator=item.generator)
 
-    def _groups(self, key: Callable[[Item], str]) -> _Grouping:
-        """The served generators' artifacts grouped by ``key`` (fixed at fit time)."""
+    def _groups(self, key: Callable[[Item], str], keep: Callable[[Item], bool] = lambda item: True
+                ) -> _Grouping:
+        """The served generators' artifacts (those ``keep`` keeps) grouped by ``key`` (fixed at fit time)."""
         names: dict[str, int] = {}
         ids = np.full(len(self.items), -1, np.int64)
         for column, item in enumerate(self.items):
             name = key(item) if item.generator else ""
-            if name and (not self.served or item.generator in self.served):
+            if name and (not self.served or item.generator in self.served) and keep(item):
                 ids[column] = names.setdefault(name, len(names))
         return _Grouping(list(names), ids)
 

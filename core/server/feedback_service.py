@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, TypeVar
@@ -24,6 +24,7 @@ from google.protobuf import json_format
 
 from ..engine.catalogue import Engine
 from ..engine.errors import FieldViolation, InvalidArgument, NotFound, ResourceExhausted
+from ..engine.validation import validate_parameters
 from ..feedback.interactions import interactions
 from ..feedback.recommendations import Recommendations
 from ..feedback.recommender import Recommender, Scored
@@ -140,6 +141,15 @@ def missing_user(owner: str, user: str) -> NotFound:
                     "recorded feedback for")
 
 
+def takes_preset(engine: Engine, generator: str, preset: Mapping[str, Any]) -> bool:
+    """Whether ``generator`` is served and takes ``preset`` as a request's parameters."""
+    found = engine.generators.get(generator)
+    if found is None:
+        return False
+    params, problems = validate_parameters(generator, found.parameters, preset)
+    return params is not None and not problems
+
+
 def recommend_problems(request: fb.RecommendRequest, served: set[str]) -> list[FieldViolation]:
     problems = []
     if request.kind not in (fb.RECOMMEND_KIND_GENERATORS, fb.RECOMMEND_KIND_PRESETS,
@@ -192,7 +202,8 @@ class FeedbackService(fb_grpc.FeedbackServicer):
         # key takes seconds, and recording feedback must not wait for it.
         self.recommend_threads = ThreadPoolExecutor(STORE_THREADS,
                                                     thread_name_prefix="museforge-recommend-call")
-        self.recommendations = Recommendations(store, lambda: sorted(engine.generators), refit_seconds)
+        self.recommendations = Recommendations(store, lambda: sorted(engine.generators), refit_seconds,
+                                               usable=partial(takes_preset, engine))
 
     def close(self) -> None:
         self.recommendations.close()

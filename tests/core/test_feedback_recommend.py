@@ -270,3 +270,16 @@ def test_a_reason_names_the_parameters_that_tell_artifacts_apart() -> None:
     assert Vocabulary(items).describe(items[0]) == "image.tiles, kind=wall, look=green"
     alone = Vocabulary(items[:1])  # nothing varies yet: what is set, nulls left out
     assert alone.describe(items[0]) == "image.tiles, columns=1, frames=8"
+
+
+def test_a_preset_its_generator_would_refuse_is_never_offered(client: Client, studio: Studio) -> None:
+    rng = random.Random(12)
+    odd = fb.ArtifactRef(sha256=rng.randbytes(32).hex(), generator="image.faces", model_version="1", seed=5)
+    odd.parameters.update({"a": {"b": 1}})  # provenance is the caller's word: faces has no "a"
+    for user in ("odd-1", "odd-2", "odd-3"):
+        client.record_feedback(feedback_event("keep", odd, user=user))
+    offered = client.recommend("presets", "newcomer-4", k=100, refresh=True).recommendations
+    assert offered and not [r for r in offered if r.preset.generator == "image.faces"]
+    for found in offered[:3]:  # what is offered is what Generate takes
+        reply = client.generate(found.preset.generator, json_format.MessageToDict(found.preset.parameters))
+        assert len(reply.artifacts) == 1
