@@ -225,6 +225,21 @@ def promoted(wins: Sequence[float], min_win: float) -> bool:
         float(np.mean(np.asarray(wins) > 0.5)) >= AGREEING
 
 
+def refusal(wins: Sequence[float], min_win: float) -> str:
+    """Why ``promoted(wins, min_win)`` refused, in words: each rule that failed."""
+    if len(wins) < MIN_JUDGES:
+        return f"had {len(wins)} held-out users to judge it (needs {MIN_JUDGES})"
+    said = []
+    median = float(np.median(wins))
+    if median < min_win:
+        said.append(f"won {median:.1%} of the held-out A/B comparisons (needs {min_win:.0%})")
+    preferring = int(np.sum(np.asarray(wins) > 0.5))
+    if preferring / len(wins) < AGREEING:
+        said.append(f"was preferred by {preferring} of {len(wins)} held-out users "
+                    f"(needs {AGREEING:.0%} of them)")
+    return " and ".join(said) or "was promoted"
+
+
 def tune_from_feedback(engine: Engine, model: str, store: FeedbackStore, owner: str, output: Path,
                        min_win: float = 0.6, seed: int = 0,
                        progress: Callable[[str], None] = lambda _: None) -> TuneResult:

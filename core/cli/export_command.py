@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 import traceback
 from pathlib import Path
 from typing import Any
@@ -13,12 +15,20 @@ from ..runtime.versions import available_versions
 from .options import Subcommands, add_settings_flags, settings_from, whole_number
 from .output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, print_table
 
+DEFAULT_MIN_WIN = 0.6  # tune_from_feedback's own default
+
 
 def cmd_export(args: argparse.Namespace) -> int:
     from ..engine.plugin_host import PluginHost
 
     if args.from_feedback is not None and args.recipe and not args.list:
         return tune_on_feedback(args, args.recipe)  # a served model's name; no recipe, no torch
+    tuning_only = [flag for flag, value in (("--owner", args.owner), ("--min-win", args.min_win))
+                   if value is not None]
+    if tuning_only:
+        verb = "go" if len(tuning_only) > 1 else "goes"
+        return fail(f"{' and '.join(tuning_only)} {verb} with --from-feedback (tuning a served model on "
+                    "feedback)", EXIT_USAGE)
     settings = settings_from(args)
     host = PluginHost(allow=settings.plugins, load_entrypoints=settings.load_installed_plugins)
     recipes = host.load().recipes
@@ -52,6 +62,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     root = output or recipe.models_dir  # reproducing: the newest version there, unless one is named
     shipped = available_versions(root) if root.is_dir() else []
     version = args.model_version or (shipped[-1] if shipped else 1)
+    unwritable = unwritable_folder(root / str(version))
+    if unwritable:  # said now, not after half an hour of training
+        return fail(unwritable, EXIT_USAGE)
     try:
         result = run_recipe(
             recipe, seed=args.seed, quick=args.quick, output=output, version=version,
@@ -79,13 +92,14 @@ def tune_on_feedback(args: argparse.Namespace, model: str) -> int:
     from ..feedback.store import DATABASE_NAME, FeedbackStore, NewerSchema, StoreError
 
     settings = settings_from(args)
+    min_win = DEFAULT_MIN_WIN if args.min_win is None else args.min_win
     path = Path(args.from_feedback) if args.from_feedback else data_directory(settings) / DATABASE_NAME
     if not path.is_file():
         return fail(f"no feedback database at {path}: give its path after --from-feedback", EXIT_USAGE)
     try:
         import onnx
 
-        from museforge.export.feedback_tuning import TooLittleFeedback, tune_from_feedback
+        from museforge.export.feedback_tuning import TooLittleFeedback, refusal, tune_from_feedback
     except ImportError as exc:
         return fail(f"museforge export needs the training extra: pip install 'museforge[train]' ({exc})")
     engine = Engine(settings).start()
@@ -99,7 +113,7 @@ def tune_on_feedback(args: argparse.Namespace, model: str) -> int:
         if loaded is None or not loaded.ready:
             return fail(f"{model} is not served here: {loaded.error if loaded else 'no such model'}")
         output = args.output or loaded.directory
-        result = tune_from_feedback(engine, model, store, args.owner, output, args.min_win, args.seed,
+        result = tune_from_feedback(engine, model, store, args.owner or "", output, min_win, args.seed,
                                     progress=lambda line: print(line, file=sys.stderr, flush=True))
     except (TooLittleFeedback, ValueError, OSError) as exc:  # not a latent generator's model; the
         return fail(f"{model}: {exc}")  # version exists or cannot be written
@@ -109,13 +123,13 @@ def tune_on_feedback(args: argparse.Namespace, model: str) -> int:
         store.close()
         engine.close()
     print(json.dumps({"model": model, "version": result.version, "promoted": result.promoted,
-                      "ab_win": round(result.win, 4), "needed": args.min_win,
+                      "ab_win": round(result.win, 4), "needed": min_win,
                       "pairs": {"tune": result.pairs[0], "judge": result.pairs[1]},
                       "shift_rms": round(result.shift, 4),
                       "directory": str(result.directory) if result.directory else None}, indent=2))
     if not result.promoted:
-        return fail(f"{model} version {result.version} won {result.win:.1%} of the held-out A/B comparisons "
-                    f"(needs {args.min_win:.0%}): not written; version {loaded.version} stays")
+        return fail(f"{model} version {result.version} {refusal(result.wins, min_win)}: not written; "
+                    f"version {loaded.version} stays")
     print(f"wrote {result.directory} (version {result.version}); a server serving the newest version "
           "picks it up at its next start or `museforge models load`")
     return EXIT_OK
@@ -153,12 +167,42 @@ def add_export_parser(sub: Subcommands) -> None:
         "(docs/feedback.md).")
     tuning.add_argument("--from-feedback", nargs="?", const="", default=None, metavar="DATABASE",
                         help="tune on this feedback database (default: the server's, in its data directory)")
-    tuning.add_argument("--owner", default="", metavar="KEY_ID",
+    tuning.add_argument("--owner", default=None, metavar="KEY_ID",
                         help="whose feedback: an API key's id (default: '', a server without auth)")
-    tuning.add_argument("--min-win", type=float, default=0.6, metavar="SHARE",
-                        help="the share of held-out A/B comparisons the new version must win (default 0.6)")
+    tuning.add_argument("--min-win", type=share, default=None, metavar="SHARE",
+                        help="the share of held-out A/B comparisons the median held-out user's picks must "
+                        f"give the new version, 0 to 1 (default {DEFAULT_MIN_WIN}); and three in four of "
+                        "them must prefer it at all")
     add_settings_flags(export)
     export.set_defaults(handler=cmd_export)
+
+
+def share(text: str) -> float:
+    """An argparse type: a number from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a share from 0 to 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"a share is 0 to 1 (0.6: 60%), got {text}")
+    return value
+
+
+def unwritable_folder(folder: Path) -> str:
+    """Why ``folder`` cannot be made and written here ('' when it can), checked before any training."""
+    if folder.exists() and not folder.is_dir():
+        return (f"{folder} is a file; the version folder would go there (remove it, or name another "
+                "--version-number)")
+    parent = folder
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"{parent} is a file, so {folder} cannot be made"
+    try:  # a folder made and removed at once: what access() says for root is no proof (/proc)
+        os.rmdir(tempfile.mkdtemp(prefix=".museforge-check-", dir=parent))
+    except OSError as exc:
+        return f"{folder} cannot be made: {parent} is not writable here ({exc.strerror or exc})"
+    return ""
 
 
 def recipe_plugin(host: Any, name: str) -> str:

@@ -240,9 +240,17 @@ def test_the_command_line_runs_as_python_m_museforge_and_alone_shows_its_help(tm
 
 def test_export_checks_its_flags_before_any_training(tmp_path: Path) -> None:
     (tmp_path / "afile").write_text("")
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "2").write_text("")
     for flags, said in ((["--seed", "-1"], "a training seed must be 0 to"),
                         (["--version-number", "0"], "a model version must be 1 to"),
-                        (["--output", str(tmp_path / "afile")], "is a file; give a folder")):
+                        (["--output", str(tmp_path / "afile")], "is a file; give a folder"),
+                        (["--output", str(tmp_path / "models"), "--version-number", "2"],
+                         "is a file; the version folder would go there"),
+                        (["--output", "/proc/museforge-models"], "/proc is not writable here"),
+                        (["--min-win", "0.7"], "--min-win goes with --from-feedback"),
+                        (["--owner", "k1"], "--owner goes with --from-feedback"),
+                        (["--from-feedback", "x", "--min-win", "1.5"], "a share is 0 to 1")):
         result = museforge("export", "image.digits", "--quick", *flags)
         assert result.returncode == 2 and said in result.stderr and "Traceback" not in result.stderr, (
             flags, result.stderr[-300:])

@@ -92,3 +92,16 @@ def test_too_little_feedback_and_a_missing_database_are_said_plainly(engine: Eng
     result = museforge("export", "image.digits", "--from-feedback", str(tmp_path / "feedback.sqlite3"),
                        "--plugins", "image")
     assert result.returncode == 1 and "no latent generator's model" in result.stderr
+
+
+def test_a_refusal_names_each_rule_that_failed() -> None:
+    from museforge.export.feedback_tuning import promoted, refusal
+
+    split = [0.9, 0.9, 0.2, 0.2, 0.8]  # the median wins, but only three of five prefer it at all
+    assert promoted(split, 0.6) is False
+    assert refusal(split, 0.6) == "was preferred by 3 of 5 held-out users (needs 75% of them)"
+    losing = [0.4, 0.45, 0.5]
+    assert refusal(losing, 0.6) == ("won 45.0% of the held-out A/B comparisons (needs 60%) and was "
+                                    "preferred by 0 of 3 held-out users (needs 75% of them)")
+    assert refusal([0.9, 0.9], 0.6) == "had 2 held-out users to judge it (needs 3)"
+    assert promoted([0.7, 0.8, 0.9, 0.65], 0.6) and refusal([0.7, 0.8, 0.9, 0.65], 0.6) == "was promoted"
