@@ -364,7 +364,8 @@ class Client:
 
     def export_feedback(self, user: str = "", all_users: bool = False) -> Iterator[fb.FeedbackEvent]:
         """The events of ``user`` (or, with ``all_users``, of every user the key recorded) as they stream."""
-        yield from self.feedback.ExportFeedback(fb.ExportFeedbackRequest(user=user, all_users=all_users))
+        yield from self.feedback.ExportFeedback(fb.ExportFeedbackRequest(user=user, all_users=all_users),
+                                                timeout=self.timeout)
 
     def forget_user(self, user: str = "") -> int:
         """Delete every event of ``user`` (empty: the API key's own); how many were deleted."""

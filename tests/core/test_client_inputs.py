@@ -82,6 +82,14 @@ def test_a_per_call_timeout_overrides_the_clients(client: Client) -> None:
     assert len(client.generate("image.digits", {}, timeout=30).artifacts) == 1
 
 
+def test_the_clients_timeout_bounds_every_call_but_watching_a_job(server: ServerThread) -> None:
+    with Client(server.address, timeout=0.000001) as hasty:
+        for call in (lambda: list(hasty.export_feedback(all_users=True)), lambda: hasty.list_feedback("ann"),
+                     lambda: hasty.recommend(user="ann"), hasty.plugins):
+            with pytest.raises(DeadlineExceeded):
+                call()
+
+
 def test_addresses_and_timeouts_are_checked_when_the_client_is_made() -> None:
     with pytest.raises(ValueError, match="not a URL"):
         Client("http://127.0.0.1:50051")
