@@ -12,9 +12,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..runtime.batcher import QueueFull
-from ..runtime.sessions import Runtime
+from ..runtime.sessions import ModelNotReady, Runtime
 from .codecs.encoders import Encoder
-from .errors import FieldViolation, Internal, InvalidArgument, RequestError, ResourceExhausted, request_field
+from .errors import (
+    FieldViolation,
+    Internal,
+    InvalidArgument,
+    RequestError,
+    ResourceExhausted,
+    Unavailable,
+    request_field,
+)
 from .generator import Cancelled, Chunk, LimitExceeded, Media, Progress
 from .media_checks import MediaTally
 from .request import Artifact, PreparedRequest
@@ -40,6 +48,8 @@ class GenerationState:
             return self.runtime.infer(model, inputs)
         except QueueFull as exc:
             raise ResourceExhausted(str(exc), retry_after=0.1) from exc
+        except ModelNotReady as exc:  # unloaded while the request ran: the caller may try again
+            raise Unavailable(f"{exc}; load it with `museforge models load {model}`") from exc
 
     @property
     def cancelled(self) -> bool:
@@ -66,8 +76,8 @@ def events(state: GenerationState, request: PreparedRequest) -> Iterator[Progres
             made.complete()
     except Cancelled:
         return
-    except ResourceExhausted:
-        raise  # overload, not the plugin's fault: the caller retries
+    except (ResourceExhausted, Unavailable):
+        raise  # overload or a model unloaded meanwhile, not the plugin's fault: the caller retries
     except InvalidArgument:
         raise  # the request asked what cannot be done (found only on running): the caller's to change
     except LimitExceeded as exc:  # the same, said by the plugin in the public API's words

@@ -320,3 +320,37 @@ def test_health_follows_unload_and_load(models: Path) -> None:
         assert status() == health_pb2.HealthCheckResponse.NOT_SERVING
         load(oip)
         assert status() == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_generating_while_the_model_is_unloaded_is_unavailable_never_internal() -> None:
+    # A generator's run that finds its model unloaded mid-request is the server's state, not the
+    # plugin's fault: UNAVAILABLE, which clients retry, never INTERNAL with a traceback.
+    from museforge.client import Client
+    from museforge.config import Settings
+
+    codes: list[grpc.StatusCode] = []
+    done = threading.Event()
+    with ServerThread(Settings(address="127.0.0.1:0", plugins=["image"])) as server:
+        def call() -> None:
+            with Client(server.address, timeout=60) as client:
+                while not done.is_set():
+                    try:
+                        client.generate("image.digits", {}, count=4)
+                        codes.append(grpc.StatusCode.OK)
+                    except grpc.RpcError as exc:
+                        codes.append(exc.code())
+
+        callers = [threading.Thread(target=call) for _ in range(6)]
+        for caller in callers:
+            caller.start()
+        with Client(server.address, timeout=60) as admin:
+            for _ in range(60):
+                admin.unload_model("image.digits")
+                time.sleep(0.02)
+                admin.load_model("image.digits")
+                time.sleep(0.02)
+        done.set()
+        for caller in callers:
+            caller.join(60)
+    assert grpc.StatusCode.INTERNAL not in codes
+    assert {grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE} >= set(codes) and grpc.StatusCode.OK in codes
