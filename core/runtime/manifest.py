@@ -7,10 +7,19 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 MANIFEST_NAME = "manifest.json"
 MODEL_NAME = "model.onnx"
+MAX_BATCH = 1 << 16  # a declared largest batch past this is a typing slip, not a model
 
 
 class TensorInfo(BaseModel):
@@ -26,6 +35,12 @@ class TensorInfo(BaseModel):
     dtype: str  # numpy dtype name, e.g. "float32"
     shape: list[int | str]
     range: tuple[int | float, int | float] | None = None
+
+    @model_validator(mode="after")
+    def _range_in_order(self) -> TensorInfo:
+        if self.range is not None and not self.range[0] <= self.range[1]:
+            raise ValueError(f"range of {self.name}: {list(self.range)} runs from high to low")
+        return self
 
     @model_serializer(mode="wrap")
     def _without_unset_range(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -78,7 +93,7 @@ class Manifest(BaseModel):
     opset: int
     ir_version: int
     sha256: str
-    max_batch_size: int = 0
+    max_batch_size: int = Field(0, ge=0, le=MAX_BATCH)
     # Largest request, all inputs' elements together (0: only the server's own budget).
     max_input_elements: int = Field(0, ge=0)
     # Symbolic output axes the inputs do not name, so the server can size a reply before running.
@@ -104,6 +119,25 @@ class Manifest(BaseModel):
 
 class IntegrityError(RuntimeError):
     """The model file does not match the digest its manifest records."""
+
+
+class ManifestMismatch(ValueError):
+    """The manifest says other inputs or outputs than the graph has."""
+
+
+class VersionFailed(RuntimeError):
+    """A version cannot serve: its file, its graph or its warm-up run failed."""
+
+    def __init__(self, version: int, cause: Exception) -> None:
+        self.version, self.cause = version, cause
+        if isinstance(cause, ValidationError):  # one line per problem, not pydantic's page of links
+            said = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'manifest'}: {e['msg']}"
+                             for e in cause.errors()[:5])
+            super().__init__(f"version {version}: manifest.json is not valid: {said}")
+        elif isinstance(cause, (IntegrityError, ManifestMismatch)):
+            super().__init__(f"version {version}: {cause}")
+        else:
+            super().__init__(f"version {version} failed to load ({type(cause).__name__}: {cause})")
 
 
 def sha256_of(path: Path) -> str:

@@ -87,6 +87,30 @@ def specs(args: Sequence[ort.NodeArg], manifest: Manifest | None = None) -> tupl
     )
 
 
+def contract_problems(manifest: Manifest, inputs: Sequence[TensorSpec],
+                      outputs: Sequence[TensorSpec]) -> list[str]:
+    """How the manifest's inputs and outputs differ from the graph's: names, dtypes, axes. The
+    server checks requests by the graph and ranges by the manifest, so the two must agree."""
+    problems: list[str] = []
+    for what, declared, actual in (("input", manifest.inputs, inputs), ("output", manifest.outputs, outputs)):
+        graph = {spec.name: spec for spec in actual}
+        named = {info.name for info in declared}
+        if named != set(graph):
+            problems.append(f"{what}s {sorted(named)} in manifest.json, {sorted(graph)} in the graph")
+            continue
+        for info in declared:
+            spec = graph[info.name]
+            if np.dtype(info.dtype) != spec.dtype:
+                problems.append(f"{what} {info.name} is {info.dtype} in manifest.json, "
+                                f"{spec.dtype} in the graph")
+            fixed = [d if isinstance(d, int) and d >= 0 else -1 for d in info.shape]
+            if len(fixed) != len(spec.shape) or any(a != b for a, b in zip(fixed, spec.shape, strict=True)
+                                                    if a >= 0 and b >= 0):
+                problems.append(f"{what} {info.name} has shape {info.shape} in manifest.json, "
+                                f"{list(spec.dims)} in the graph")
+    return problems
+
+
 def check_range(name: str, array: np.ndarray, bounds: tuple[float, float]) -> None:
     """Refuse values outside the declared range (an embedding index past its table fails the
     whole session run, and with it every request batched alongside)."""

@@ -18,13 +18,14 @@ from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument as OrtIn
 from . import providers
 from .arena import ArenaPolicy
 from .batcher import BatcherClosed, BatchingOptions, DynamicBatcher
-from .manifest import IntegrityError, Manifest, verify
+from .manifest import Manifest, ManifestMismatch, VersionFailed, verify
 from .model_checks import (
     ORT_TO_NUMPY,
     InputError,
     ModelRefused,
     TensorSpec,
     check_range,
+    contract_problems,
     output_bytes,
     refusal,
     specs,
@@ -93,15 +94,6 @@ class LoadedModel:
         return LoadedModel(name=self.name, directory=self.directory, version=self.version,
                            manifest=self.manifest, error=reason, inputs=self.inputs,
                            outputs=self.outputs, pinned=self.pinned, threads=self.threads)
-
-
-class VersionFailed(RuntimeError):
-    """A version cannot serve: its file, its graph or its warm-up run failed."""
-
-    def __init__(self, version: int, cause: Exception) -> None:
-        self.version, self.cause = version, cause
-        super().__init__(f"version {version}: {cause}" if isinstance(cause, IntegrityError)
-                         else f"version {version} failed to load ({type(cause).__name__}: {cause})")
 
 
 class ModelNotReady(RuntimeError):
@@ -209,6 +201,15 @@ class Runtime:
         model.manifest = manifest
         model.inputs = specs(session.get_inputs(), manifest)
         model.outputs = specs(session.get_outputs())
+        problems = contract_problems(manifest, model.inputs, model.outputs)
+        if problems:
+            raise ManifestMismatch("manifest.json does not describe model.onnx: " + "; ".join(problems))
+        if manifest.name != model.name or manifest.version != model.version:
+            log.warning("model %s v%d: its manifest.json names %s version %d (copied from another model?)",
+                        model.name, model.version, manifest.name, manifest.version)
+        if manifest.quick:
+            log.warning("model %s v%d is a --quick export (seconds of training, to prove the pipeline); "
+                        "not fit to serve", model.name, model.version)
         model.provider = actual[0]
         self.warm_up(session, model.inputs)
         model.session = session

@@ -59,13 +59,16 @@ class DigitsCopy:
                                      models=(museforge.ModelSource(MODEL, self.directory),)))
 
 
-def write_version(directory: Path, version: int, model: bytes, sha256: str | None = None) -> None:
-    """Version ``version`` beside the others, with version 1's manifest (digest of ``model``)."""
+def write_version(directory: Path, version: int, model: bytes, sha256: str | None = None,
+                  output: str = "image") -> None:
+    """Version ``version`` beside the others, with version 1's manifest (digest of ``model``;
+    ``output`` names its output, as ``shifted`` does)."""
     target = directory / str(version)
     target.mkdir()
     (target / "model.onnx").write_bytes(model)
     manifest = json.loads((directory / "1" / "manifest.json").read_text("utf-8"))
     manifest.update(version=version, sha256=sha256 or hashlib.sha256(model).hexdigest())
+    manifest["outputs"][0]["name"] = output
     (target / "manifest.json").write_text(json.dumps(manifest), "utf-8")
 
 
@@ -249,7 +252,7 @@ def test_reload_refuses_a_new_contract_and_frees_the_old_session(models: Path) -
         inputs = {"z": np.zeros((1, 100), np.float32), "label": np.zeros(1, np.int64)}
         before = runtime.infer(MODEL, inputs)["image"]
 
-        write_version(models, 2, shifted(models, output="picture"))
+        write_version(models, 2, shifted(models, output="picture"), output="picture")
         with pytest.raises(LoadRefused, match=r"changes the inputs or outputs.*version 1 keeps serving"):
             runtime.repository.load(MODEL)
         assert runtime.models[MODEL] is first
@@ -354,3 +357,32 @@ def test_generating_while_the_model_is_unloaded_is_unavailable_never_internal() 
             caller.join(60)
     assert grpc.StatusCode.INTERNAL not in codes
     assert {grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE} >= set(codes) and grpc.StatusCode.OK in codes
+
+
+@pytest.mark.parametrize(("change", "said"), [
+    (lambda m: m.update(max_batch_size=-5), "max_batch_size: Input should be greater than or equal to 0"),
+    (lambda m: m.update(max_batch_size=10**12), "max_batch_size: Input should be less than or equal to"),
+    (lambda m: m["inputs"][1].update(range=[5, 1]), "range of label: [5, 1] runs from high to low"),
+    (lambda m: m["inputs"][1].update(dtype="float32"), "input label is float32 in manifest.json, int64"),
+    (lambda m: m["inputs"][0].update(shape=["batch", 99]),
+     "input z has shape ['batch', 99] in manifest.json"),
+    (lambda m: m["outputs"][0].update(name="picture"), "outputs ['picture'] in manifest.json, ['image']"),
+    (lambda m: m.pop("inputs"), "manifest.json is not valid: inputs: Field required"),
+])
+def test_a_manifest_that_does_not_describe_its_graph_is_refused_and_the_old_version_serves(
+        models: Path, change: Callable[[dict[str, Any]], object], said: str) -> None:
+    runtime = Runtime(RuntimeOptions(providers=("CPUExecutionProvider",)))
+    try:
+        first = runtime.load(museforge.ModelSource(MODEL, models))
+        data = (models / "1" / "model.onnx").read_bytes()
+        write_version(models, 2, data)
+        manifest = json.loads((models / "2" / "manifest.json").read_text("utf-8"))
+        change(manifest)
+        (models / "2" / "manifest.json").write_text(json.dumps(manifest), "utf-8")
+        with pytest.raises(LoadRefused) as refused:
+            runtime.repository.load(MODEL)
+        assert said in str(refused.value) and "version 1 keeps serving" in str(refused.value)
+        assert "\n" not in str(refused.value) and "pydantic.dev" not in str(refused.value)
+        assert runtime.models[MODEL] is first
+    finally:
+        runtime.close()
