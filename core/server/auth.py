@@ -14,8 +14,17 @@ import os
 import secrets
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import ModuleType
+
+fcntl: ModuleType | None
+try:
+    import fcntl
+except ImportError:  # not on Windows: one command at a time there
+    fcntl = None
 
 SCOPES = ("read", "generate", "infer", "jobs", "admin")
 PREFIX = "mf_"
@@ -87,24 +96,39 @@ class KeyFile:
         os.chmod(temp, 0o600)  # digests only, but nobody else needs to read them
         os.replace(temp, self.path)
 
+    @contextmanager
+    def _changing(self) -> Iterator[None]:
+        """Held across a read, change and rewrite: two commands at once (a create beside a
+        revoke) would each write back what they read, losing a key or bringing a revoked one back."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing lets the lock go
+
     def create(self, name: str, scopes: list[str]) -> tuple[str, ApiKey]:
         """A new key (returned once, in clear) and its stored record."""
-        existing = self.load()
-        taken = {k.id for k in existing}
-        key_id = secrets.token_hex(4)
-        while key_id in taken:  # ids name keys in listings, logs and revoke: keep them unique
+        with self._changing():
+            existing = self.load()
+            taken = {k.id for k in existing}
             key_id = secrets.token_hex(4)
-        key = f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
-        record = ApiKey(key_id, name, check_scopes(scopes), digest(key), time.time())
-        self.save([*existing, record])
+            while key_id in taken:  # ids name keys in listings, logs and revoke: keep them unique
+                key_id = secrets.token_hex(4)
+            key = f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+            record = ApiKey(key_id, name, check_scopes(scopes), digest(key), time.time())
+            self.save([*existing, record])
         return key, record
 
     def revoke(self, key_id: str) -> bool:
-        keys = self.load()
-        kept = [k for k in keys if k.id != key_id]
-        if len(kept) == len(keys):
-            return False
-        self.save(kept)
+        with self._changing():
+            keys = self.load()
+            kept = [k for k in keys if k.id != key_id]
+            if len(kept) == len(keys):
+                return False
+            self.save(kept)
         return True
 
 

@@ -267,3 +267,31 @@ def test_method_names_cannot_be_probed_without_a_key(
         admin = [("authorization", f"Bearer {keys[1]['admin']}")]
         assert code_of(lambda: channel.unary_unary("/no.Such/Method")(b"", metadata=admin, timeout=10)) == \
             grpc.StatusCode.UNIMPLEMENTED
+
+
+def _change_keys(role: str, path: str, start: Any) -> None:
+    keys = KeyFile(Path(path))
+    start.wait()
+    if role == "revoke":
+        keys.revoke(next(k.id for k in keys.load() if k.name == "leaked"))
+    else:
+        keys.create("new", ["read"])
+
+
+def test_a_create_beside_a_revoke_neither_loses_a_key_nor_brings_a_revoked_one_back(tmp_path: Path) -> None:
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    path = tmp_path / "api_keys.json"
+    for _ in range(25):
+        path.unlink(missing_ok=True)
+        KeyFile(path).create("leaked", ["admin"])
+        start = context.Barrier(2)
+        both = [context.Process(target=_change_keys, args=(role, str(path), start))
+                for role in ("revoke", "create")]
+        for process in both:
+            process.start()
+        for process in both:
+            process.join(30)
+            assert process.exitcode == 0
+        assert sorted(k.name for k in KeyFile(path).load()) == ["new"]
