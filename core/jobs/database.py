@@ -14,6 +14,7 @@ which says so in plain words: SQLite's own text (and the file's path) stays in t
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -72,6 +73,9 @@ class Database:
 
     def __init__(self, path: Path, schema: str, store: str, busy_seconds: float = 30.0) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        # Made owner-only before SQLite opens it (its log files take the same mode): what users
+        # rated and which frames jobs read are nobody else's to read, as the keys file is not.
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         self.path, self.store = path, store
         self.lock = threading.RLock()
         deadline = time.monotonic() + busy_seconds

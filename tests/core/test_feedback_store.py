@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import sqlite3
 import threading
@@ -16,6 +17,7 @@ from museforge.engine.catalogue import Engine
 from museforge.feedback import store as store_module
 from museforge.feedback.store import SCHEMA_VERSION, FeedbackStore, NewerSchema
 from museforge.jobs.database import Database, StoreError
+from museforge.jobs.store import JobStore
 from museforge.server.app import FEEDBACK_DB, JOBS_DB, start_feedback, start_server
 from museforge.server.feedback_service import page_of
 from museforge.server.unsafe_setup import UnsafeSetup
@@ -208,3 +210,21 @@ def test_a_database_of_schema_2_learns_each_owners_newest_event_and_deletions(tm
     upgraded.record("key1", "cy", 4, SHA, {})
     assert upgraded.version("key1") == (3, 6, 2) and upgraded.version("nobody") == (0, 0, 0)
     upgraded.close()
+
+
+def test_the_stores_are_readable_by_their_owner_alone(tmp_path: Path) -> None:
+    previous = os.umask(0o022)  # the usual umask, under which a plain file is world-readable
+    try:
+        feedback = FeedbackStore(tmp_path / FEEDBACK_DB)
+        feedback.record("", "ann", 1, "a" * 64, {})
+        jobs = JobStore(tmp_path / JOBS_DB)
+    finally:
+        os.umask(previous)
+    try:
+        made = [p for p in tmp_path.iterdir() if p.name.startswith(("feedback", "jobs"))]
+        assert {p.name for p in made} >= {FEEDBACK_DB, f"{FEEDBACK_DB}-wal", JOBS_DB}
+        for path in made:
+            assert path.stat().st_mode & 0o077 == 0, (path.name, oct(path.stat().st_mode))
+    finally:
+        feedback.close()
+        jobs.close()
