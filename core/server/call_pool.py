@@ -115,8 +115,11 @@ class CallPool:
         with self.lock:
             late = self.overdue[name]
         if late >= MAX_OVERDUE:
-            raise Unavailable(f"{name}: {late} earlier calls are still running after they were cancelled or "
-                              "ran out of time (it does not stop when asked); try again when they end")
+            # Said as what is known: a run stops at its next check, which may be after one long
+            # model run (a 2048-px texture), or never (a plugin that does not check).
+            raise Unavailable(f"{name}: {late} earlier calls were cancelled or ran out of time and their "
+                              "work has not stopped yet (it stops at its next cancellation check); try "
+                              "again in a few seconds")
 
     @asynccontextmanager
     async def slot(self, name: str, seconds: float) -> AsyncIterator[Run]:
