@@ -189,6 +189,14 @@ class JobsBackend:
     ) -> None:
         self.store, self.executor, self.engine = store, executor, engine
         self.sandbox, self.max_items = sandbox, max_items
+        self.stopping = False  # the server is draining: watches and waits end, the jobs resume later
+
+    def refuse_if_stopping(self, job_id: str, state: JobState) -> None:
+        """A watch or wait of a job ends once the server drains, instead of holding the drain
+        for its whole grace; the job stays as it is and goes on when the server starts again."""
+        if self.stopping:
+            raise Unavailable(f"the server is shutting down; job {job_id} stays {state.name} and "
+                              "goes on when it starts again: watch or wait for it again then")
 
     def submit(self, spec: jobs_pb2.JobSpec) -> Job:
         plan = plan_job(spec, self.engine, self.sandbox, self.max_items)
@@ -322,6 +330,7 @@ class JobsService(BackendServicer, jobs_grpc.JobsServicer):
                     current = await asyncio.to_thread(backend.job, request.name)
                     yield jobs_pb2.JobEvent(snapshot=metadata_of(current))
                     return
+                backend.refuse_if_stopping(job_id, state)
                 await asyncio.sleep(POLL_SECONDS)
 
 
@@ -371,4 +380,5 @@ class OperationsService(BackendServicer, ops_grpc.OperationsServicer):
                 state = await asyncio.to_thread(self.backend.state, request.name)
                 if state.finished or state == JobState.PAUSED or time.monotonic() + POLL_SECONDS >= deadline:
                     return await asyncio.to_thread(self.backend.operation, request.name)
+                self.backend.refuse_if_stopping(request.name, state)
                 await asyncio.sleep(POLL_SECONDS)

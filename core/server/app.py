@@ -93,6 +93,7 @@ class RunningServer:
     async def stop(self, grace: float | None = None) -> None:
         """Stop taking calls, let in-flight ones finish within ``grace`` seconds, then exit."""
         await self.health.enter_graceful_shutdown()
+        self.jobs.stopping = True  # open watches and waits end now rather than at the grace's end
         # In-flight frames stop at their next tile now, beside the drain rather than after it: an open
         # WatchJob stream lasts the whole grace, and the executor went on rendering meanwhile. The jobs
         # stay RUNNING and resume on the next start (a job submitted during the drain stays QUEUED).

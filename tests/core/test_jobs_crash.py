@@ -10,6 +10,7 @@ import os
 import signal
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -115,3 +116,41 @@ def test_a_killed_server_resumes_a_video_job_and_joins_the_same_bytes(tmp_path: 
         tmp_path / "out" / "clean" / "take.mp4"
     ).read_bytes()
     assert item_commits(tmp_path, name) == [(int(jobs_pb2.ITEM_STATE_DONE), 1)] * 11
+
+
+def test_a_drain_ends_open_watches_and_waits_saying_the_job_goes_on(tmp_path: Path) -> None:
+    # An open WatchJob or WaitOperation held the drain for its whole grace, then ended as if the
+    # connection had failed; it ends at once now, saying the job resumes with the server.
+    import threading
+
+    import grpc
+
+    write_frames(tmp_path / "in", *FRAMES, size=(256, 192))
+    ended: dict[str, grpc.RpcError] = {}
+    with serve_jobs(tmp_path, "data", **ENV) as server:
+        assert server.proc is not None
+        with Client(server.address, timeout=120) as client:
+            name = client.submit_job(chain_spec(*FRAMES, output="drained/sh010.####.png")).name
+            while progress(client, name).done < 2:
+                time.sleep(0.02)
+
+            def follow(kind: str, call: Callable[[], object]) -> None:
+                try:
+                    call()
+                except grpc.RpcError as exc:
+                    ended[kind] = exc
+
+            followers = [
+                threading.Thread(target=follow, args=("watch", lambda: list(client.watch_job(name)))),
+                threading.Thread(target=follow, args=("wait", lambda: client.wait_job(name, 300)))]
+            for follower in followers:
+                follower.start()
+            time.sleep(0.5)  # both are open by now
+            server.proc.send_signal(signal.SIGTERM)
+            for follower in followers:
+                follower.join(120)
+            assert server.proc.wait(120) == 0
+    for kind in ("watch", "wait"):
+        assert ended[kind].code() == grpc.StatusCode.UNAVAILABLE, (kind, ended[kind])
+        assert "shutting down" in (ended[kind].details() or "") and "goes on when it starts again" in (
+            ended[kind].details() or ""), (kind, ended[kind].details())
