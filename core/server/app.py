@@ -6,7 +6,6 @@ import asyncio
 import errno
 import logging
 import signal
-import sys
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, cast
@@ -42,7 +41,7 @@ from .blas_threads import limit_blas_threads
 from .call_pool import CallPool
 from .feedback_service import FeedbackService
 from .guard import Guard, build_guard
-from .logs import quiet_ended_writes
+from .logs import announce, quiet_ended_writes
 from .metrics import Metrics, Recorder
 from .museforge_service import MuseforgeService
 from .oip_service import InferenceService
@@ -50,7 +49,7 @@ from .reflection_pools import ReflectionPools
 from .tls import server_credentials
 from .tracing import Tracing, build_tracing
 from .unsafe_setup import UnsafeSetup
-from .workers import WorkerRole, join_address, listening, split_address
+from .workers import STOP_SIGNALS, WorkerRole, join_address, listening, split_address
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
@@ -368,14 +367,14 @@ class Opened:
 
 
 async def serve_forever(settings: Settings, engine: Engine | None = None) -> None:
-    """Serve until SIGINT/SIGTERM, then drain within ``settings.grace_seconds``."""
+    """Serve until SIGINT/SIGTERM/SIGHUP, then drain within ``settings.grace_seconds``."""
     limit_blas_threads(settings.blas_threads)
     running = await start_server(settings, engine)
     for record in running.engine.host.failed():
         log.error("plugin %s failed: %s", record.name, record.error)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOP_SIGNALS:
         try:
             loop.add_signal_handler(sig, stop.set)
         except NotImplementedError:  # pragma: no cover - Windows
@@ -388,11 +387,11 @@ async def serve_forever(settings: Settings, engine: Engine | None = None) -> Non
         flush=True,
     )
     if running.metrics_address:
-        print(f"museforge: metrics on http://{running.metrics_address}/metrics", file=sys.stderr, flush=True)
+        announce(settings.log_format, f"metrics on http://{running.metrics_address}/metrics")
     if running.gateway is not None:
         scheme = "https" if settings.tls_cert else "http"
-        print(f"museforge: HTTP/JSON gateway on {scheme}://{running.gateway.address} "
-              f"(OpenAPI at /openapi.json)", file=sys.stderr, flush=True)
+        announce(settings.log_format, f"HTTP/JSON gateway on {scheme}://{running.gateway.address} "
+                 "(OpenAPI at /openapi.json)")
     await stop.wait()
-    print("museforge: draining in-flight calls…", file=sys.stderr, flush=True)
+    announce(settings.log_format, "draining in-flight calls…")
     await running.stop(settings.grace_seconds)

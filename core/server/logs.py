@@ -22,6 +22,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+def announce(fmt: str, text: str) -> None:
+    """A line of the server's own to its operator (where it listens, that it drains) on stderr:
+    "museforge: <text>", or with ``fmt`` json a JSON object as the log's, whatever the log level."""
+    if fmt == "json":
+        record = logging.LogRecord("museforge.server", logging.INFO, __file__, 0, text, None, None)
+        line = JsonFormatter().format(record)
+    else:
+        line = f"museforge: {text}"
+    print(line, file=sys.stderr, flush=True)
+
+
 def configure(level: str, fmt: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(

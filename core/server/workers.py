@@ -43,8 +43,13 @@ from ..config import Settings, port_problem
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
 
+from .logs import announce
+
 log = logging.getLogger("museforge.workers")
 T = TypeVar("T")
+# What drains the server: Ctrl-C, a service manager's stop, and a closed terminal or session
+# (SIGHUP, whose default would end the process with no drain at all).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 PR_SET_PDEATHSIG = 1
 STOP_MARGIN_SECONDS = 15.0  # past the grace time, a worker that has not exited is killed
@@ -137,7 +142,8 @@ def worker_main(data: dict[str, Any], role: WorkerRole, report: Connection) -> N
     """A worker process: serve until SIGTERM, then drain (the parent handles Ctrl-C)."""
     from .logs import configure
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent's signals: it drains us with SIGTERM
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     _die_with_parent()
     settings = Settings.model_validate(data)
     configure(settings.log_level, settings.log_format)
@@ -324,14 +330,14 @@ def _announce(settings: Settings, workers: Workers, metrics_address: str) -> Non
     """What a lone server prints, plus the workers' pids; the banner last, once signals are handled."""
     first = workers.ready[0]
     pids = ", ".join(str(r.pid) for r in workers.ready)
-    print(f"museforge: {workers.count} workers (pids {pids}); job executor in pid {first.pid}",
-          file=sys.stderr, flush=True)
+    fmt = settings.log_format
+    announce(fmt, f"{workers.count} workers (pids {pids}); job executor in pid {first.pid}")
     if metrics_address:
-        print(f"museforge: metrics on http://{metrics_address}/metrics", file=sys.stderr, flush=True)
+        announce(fmt, f"metrics on http://{metrics_address}/metrics")
     if settings.http_address:
         scheme = "https" if settings.tls_cert else "http"
-        print(f"museforge: HTTP/JSON gateway on {scheme}://{workers.settings.http_address} "
-              f"(OpenAPI at /openapi.json)", file=sys.stderr, flush=True)
+        announce(fmt, f"HTTP/JSON gateway on {scheme}://{workers.settings.http_address} "
+                 "(OpenAPI at /openapi.json)")
     print(f"museforge serving on {workers.settings.address} "
           f"({first.generators} generators, {first.models_ready} models ready)", flush=True)
 
@@ -356,7 +362,7 @@ def serve_workers(settings: Settings, count: int) -> int:
             raise
     workers = Workers(settings.model_copy(update={**changes, **worker_threads(settings, count)}), count)
     stopping = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in STOP_SIGNALS}
     try:
         _started(workers, holders)
         try:
@@ -370,7 +376,7 @@ def serve_workers(settings: Settings, count: int) -> int:
         if died is not None:
             log.error("worker %s exited with code %s; stopping the others", died.name, died.exitcode)
         else:
-            print("museforge: draining in-flight calls…", file=sys.stderr, flush=True)
+            announce(settings.log_format, "draining in-flight calls…")
         code = workers.stop()
         return 1 if died is not None else code
     finally:

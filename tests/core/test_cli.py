@@ -167,6 +167,20 @@ def test_sigterm_drains_and_exits_cleanly() -> None:
         assert server.proc.wait(30) == 0
 
 
+def test_a_hangup_drains_too_and_json_logs_are_json_throughout(tmp_path: Path) -> None:
+    # A closed terminal sends SIGHUP, whose default ends the process with no drain.
+    with ServeProcess("--log-format", "json", "--metrics-address", "127.0.0.1:0", "--http-address",
+                      "127.0.0.1:0", env={"MUSEFORGE_PLUGINS": "image",
+                                          "MUSEFORGE_DATA_DIR": str(tmp_path)}) as server:
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGHUP)
+        assert server.proc.wait(30) == 0
+    lines = [line for line in server.output if line.strip() and not ServeProcess.BANNER.search(line)]
+    said = [json.loads(line)["message"] for line in lines]  # each a JSON object, or this fails
+    assert any(m.startswith("metrics on http://") for m in said)
+    assert any(m.startswith("HTTP/JSON gateway on") for m in said) and "draining in-flight calls…" in said
+
+
 def test_bad_config_is_a_usage_error(tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
     config.write_text("max_count = -3\n")
