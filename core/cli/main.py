@@ -30,15 +30,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(exc.message, EXIT_FAILED, ((v.field, v.description) for v in exc.violations))
     except grpc.RpcError as exc:  # ... or by the server
         code = exc.code()
-        if code == grpc.StatusCode.UNAVAILABLE and _unreachable(exc.details() or ""):
+        unreachable = code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNKNOWN)
+        if unreachable and _unreachable(exc.details() or ""):
             tls = getattr(args, "tls_ca", None) is not None or getattr(args, "tls_cert", None) is not None
-            if tls and any(w in (exc.details() or "").lower() for w in ("socket closed", "handshake", "ssl")):
-                # Over TLS a refused handshake reads as a closed socket: say what it most likely was.
-                return fail(f"the server closed the connection during the TLS handshake ({exc.details()}): "
-                            "check --tls-ca is the CA that signed its certificate, and give --tls-cert and "
-                            "--tls-key if it asks for client certificates (tls_client_ca)", EXIT_UNREACHABLE)
+            said = tls_problem(exc.details() or "", tls)
+            if said:
+                return fail(f"{said} ({exc.details()})", EXIT_UNREACHABLE)
+            alternatives = "--server / --local" if hasattr(args, "local") else "--server"
             return fail(f"no server answered ({exc.details()}); start one with `museforge serve` or pass "
-                        "--server / --local", EXIT_UNREACHABLE)
+                        f"{alternatives}", EXIT_UNREACHABLE)
         return fail(f"{code.name}: {exc.details()}", EXIT_FAILED, field_violations(exc))
     except KeyboardInterrupt:
         return 130
@@ -55,9 +55,32 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # What gRPC says when no connection is made or it breaks; a server that answers UNAVAILABLE itself
 # (a model unloaded, shutting down) gave a reason of its own, which is printed as it is.
-_TRANSPORT = ("failed to connect", "connection refused", "dns resolution", "socket closed",
+_TRANSPORT = ("failed to connect", "connection refused", "handshake", "dns resolution", "socket closed",
               "connections to all backends", "connection reset", "broken pipe", "endpoint closing",
               "cancelling all calls", "no connection", "unavailable to connect")
+
+
+def tls_problem(details: str, tls: bool) -> str:
+    """What a failed connection most likely was, as far as TLS goes ('' when nothing points there)."""
+    lowered = details.lower()
+    if "certificate_verify_failed" in lowered:
+        return ("the server's certificate was not signed by the CA given in --tls-ca (give the CA that "
+                "signed it)")
+    if "peer name" in lowered or "hostname" in lowered:
+        return ("the server's certificate is for another name than the address dialled: give that name "
+                "with --tls-server-name")
+    if "security handshaker" in lowered or "private key" in lowered:
+        return ("this client's TLS credentials cannot be used: --tls-cert and --tls-key must be a PEM "
+                "certificate and its own private key")
+    if tls and any(w in lowered for w in ("socket closed", "handshake", "ssl")):
+        # Over TLS a handshake the server refused reads as a closed socket.
+        return ("the server closed the connection during the TLS handshake: check --tls-ca is the CA "
+                "that signed its certificate, and give --tls-cert and --tls-key if it asks for client "
+                "certificates (tls_client_ca)")
+    if not tls and "socket closed" in lowered:
+        return ("the server closed the connection at once: if it serves TLS, give --tls-ca (its CA), "
+                "else check the address")
+    return ""
 
 
 def _unreachable(details: str) -> bool:

@@ -200,6 +200,23 @@ def test_the_command_line_says_a_refused_handshake_may_want_a_client_certificate
     assert "TLS handshake" in refused.stderr and "--tls-cert" in refused.stderr  # not "no server answered"
 
 
+def test_the_command_line_says_which_side_of_a_tls_connection_is_wrong(
+        pki: tuple[Pki, dict[str, Path]], tmp_path: Path) -> None:
+    from tests.core.test_cli import museforge
+
+    made, paths = pki
+    foreign = tmp_path / "foreign.pem"
+    foreign.write_bytes(made.foreign_ca.cert)
+    with ServerThread(tls_settings(paths, mutual=False)) as server:
+        for flags, said in (
+                ([], "if it serves TLS, give --tls-ca"),
+                (["--tls-ca", str(foreign)], "not signed by the CA given in --tls-ca"),
+                (["--tls-ca", str(paths["ca_cert"]), "--tls-cert", str(paths["client_cert"]),
+                  "--tls-key", str(paths["server_key"])], "its own private key")):
+            result = museforge("generators", "--server", server.address, *flags)
+            assert result.returncode == 3 and said in result.stderr, (flags, result.stderr)
+
+
 def test_tls_settings_that_cannot_work_are_refused(pki: tuple[Pki, dict[str, Path]], tmp_path: Path) -> None:
     _, paths = pki
     for settings, words in (
