@@ -11,6 +11,8 @@ import io
 import shutil
 import tempfile
 import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -112,11 +114,19 @@ def export_onnx(
     return model
 
 
-def write_version(model: onnx.ModelProto, manifest: Manifest, root: Path, version: int,
-                  replace: bool = True) -> tuple[Path, Manifest]:
-    """model.onnx + manifest.json (its sha256 filled in) as root/<version>/, whole or not at all:
-    staged in a temporary folder beside it, then renamed. ``replace`` False refuses a version
-    that exists (FileExistsError) rather than overwriting it, as a new version never may."""
+@dataclass(frozen=True)
+class Staged:
+    """A version written whole into a hidden folder beside where it goes, not yet in place."""
+
+    staging: Path
+    final: Path
+    manifest: Manifest
+
+
+def stage_version(model: onnx.ModelProto, manifest: Manifest, root: Path, version: int,
+                  replace: bool = True) -> Staged:
+    """model.onnx + manifest.json (its sha256 filled in) staged for root/<version>/. ``replace``
+    False refuses a version that exists (FileExistsError), as a new version never may overwrite one."""
     root.mkdir(parents=True, exist_ok=True)
     final = root / str(version)
     if final.exists() and not replace:
@@ -126,11 +136,43 @@ def write_version(model: onnx.ModelProto, manifest: Manifest, root: Path, versio
         onnx.save_model(model, staging / MODEL_NAME)
         manifest = manifest.model_copy(update={"sha256": sha256_of(staging / MODEL_NAME)})
         manifest.write(staging)
-        if final.exists():
-            shutil.rmtree(final)
         staging.chmod(0o755)  # mkdtemp's 0700 would hide the model from other users
-        staging.rename(final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return final, manifest
+    return Staged(staging, final, manifest)
+
+
+def install(staged: Sequence[Staged]) -> None:
+    """Put staged versions in place, all of them or none: each one they replace is renamed
+    aside first and renamed back should anything (Ctrl-C included) stop the swap, so a model and
+    its companions never mix two exports, and an interrupted export never deletes the old one."""
+    aside: list[tuple[Path, Path]] = []
+    placed: list[Path] = []
+    try:
+        for one in staged:
+            if one.final.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".replaced-{one.final.name}-", dir=one.final.parent))
+                old.rmdir()
+                one.final.rename(old)
+                aside.append((old, one.final))
+            one.staging.rename(one.final)
+            placed.append(one.final)
+    except BaseException:
+        for final in placed:
+            shutil.rmtree(final, ignore_errors=True)
+        for old, final in aside:
+            old.rename(final)
+        for one in staged:
+            shutil.rmtree(one.staging, ignore_errors=True)
+        raise
+    for old, _ in aside:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def write_version(model: onnx.ModelProto, manifest: Manifest, root: Path, version: int,
+                  replace: bool = True) -> tuple[Path, Manifest]:
+    """``stage_version`` then ``install``: root/<version>/ whole or not at all."""
+    staged = stage_version(model, manifest, root, version, replace)
+    install([staged])
+    return staged.final, staged.manifest

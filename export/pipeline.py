@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+import shutil
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from museforge.engine.recipe import Recipe
 from museforge.runtime.manifest import AxisRule, Manifest, TensorInfo, TrainingData
 
 from .callbacks import Checkpoints, Hooks, Progress, ProgressBar
-from .convert import export_onnx, write_version
+from .convert import Staged, export_onnx, install, stage_version
 from .seeds import seed_everything
 from .spec import ExportSpec
 from .validate import ValidationReport, validate_export
@@ -153,13 +154,20 @@ def run_recipe(
     if trained.evaluate_sessions is not None:
         metrics.update(trained.evaluate_sessions(sessions))
 
-    for companion, exported in companions:
-        root = (output / companion.directory) if output else recipe.models_dir.parent / companion.directory
-        write_version(exported.model, run.manifest(companion.name, companion.spec, exported,
-                                            {"companion_of": recipe.name}), root, version)
-    final, manifest = write_version(main.model, run.manifest(recipe.name, trained.spec, main, metrics),
-                             target_root, version)
-    return ExportResult(directory=final, manifest=manifest, validation=main.report)
+    staged: list[Staged] = []
+    try:
+        for companion, exported in companions:
+            root = (output or recipe.models_dir.parent) / companion.directory
+            staged.append(stage_version(exported.model, run.manifest(
+                companion.name, companion.spec, exported, {"companion_of": recipe.name}), root, version))
+        staged.append(stage_version(main.model, run.manifest(recipe.name, trained.spec, main, metrics),
+                                    target_root, version))
+    except BaseException:
+        for one in staged:
+            shutil.rmtree(one.staging, ignore_errors=True)
+        raise
+    install(staged)  # the model and its companions together, or none of them
+    return ExportResult(directory=staged[-1].final, manifest=staged[-1].manifest, validation=main.report)
 
 
 @dataclass(frozen=True)

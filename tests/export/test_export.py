@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -96,3 +98,34 @@ def test_output_name_mismatch_is_a_specific_error() -> None:
     renamed = ExportSpec(inputs=SPEC.inputs, outputs=(TensorSpec("z", "float32", ("batch", 3)),))
     with pytest.raises(OutputNamesMismatch):
         validate_export(Tiny(), model, renamed, feeds())
+
+
+def test_a_model_and_its_companion_go_in_together_or_the_old_pair_stays(tmp_path: Path) -> None:
+    from museforge.export.convert import install, stage_version
+    from museforge.runtime.manifest import Manifest, TensorInfo
+
+    graph = export_onnx(Tiny(), SPEC, feeds((2,))[0])
+
+    def manifest(name: str) -> Manifest:
+        inputs = [TensorInfo(name="x", dtype="float32", shape=["batch", 4]),
+                  TensorInfo(name="k", dtype="int64", shape=["batch"])]
+        outputs = [TensorInfo(name="y", dtype="float32", shape=["batch", 3])]
+        return Manifest(name=name, version=1, inputs=inputs, outputs=outputs, opset=17, ir_version=8,
+                        sha256="")
+
+    for name in ("encoder", "main"):
+        (tmp_path / name / "1").mkdir(parents=True)
+        (tmp_path / name / "1" / "model.onnx").write_bytes(b"the old " + name.encode())
+    staged = [stage_version(graph, manifest(name), tmp_path / name, 1) for name in ("encoder", "main")]
+    staged[1].staging.rename(tmp_path / "gone")  # the second swap fails (as a Ctrl-C there would)
+    with pytest.raises(FileNotFoundError):
+        install(staged)
+    for name in ("encoder", "main"):  # both as they were, nothing left beside them
+        assert (tmp_path / name / "1" / "model.onnx").read_bytes() == b"the old " + name.encode()
+        assert sorted(p.name for p in (tmp_path / name).iterdir()) == ["1"]
+
+    staged = [stage_version(graph, manifest(name), tmp_path / name, 1) for name in ("encoder", "main")]
+    install(staged)
+    for name in ("encoder", "main"):
+        assert Manifest.read(tmp_path / name / "1").name == name
+        assert sorted(p.name for p in (tmp_path / name).iterdir()) == ["1"]
