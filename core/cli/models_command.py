@@ -64,7 +64,12 @@ def add(args: argparse.Namespace) -> int:
     """Write the file as the model's next version, then (with --load) ask the server to serve it."""
     from ..runtime.onnx_import import ImportRefused, add_model
 
-    root = Path(args.repository).expanduser() if args.repository else model_repository(settings_from(args))
+    settings = settings_from(args)
+    root = Path(args.repository).expanduser() if args.repository else model_repository(settings)
+    owner = plugin_owning(settings, args.name)
+    if owner:
+        return fail(f"cannot add {args.file} as {args.name}: that is a model of plugin {owner}, whose own "
+                    "files a server serves under that name; give another --name")
     try:
         added = add_model(Path(args.file), args.name, root, args.version)
     except ImportRefused as exc:
@@ -94,12 +99,25 @@ def change(args: argparse.Namespace, load: bool | None = None) -> int:
             client.load_model(args.model)
         else:
             client.unload_model(args.model)
-        entry = next(m for m in client.models() if m.name == args.model)
+        entries = [m for m in client.models() if m.name == args.model]  # every version it serves
     if args.json:
-        print(json.dumps(as_json(entry)))
+        print(json.dumps(as_json(entries[0]) if len(entries) == 1 else [as_json(e) for e in entries]))
     else:
-        print_table([row(entry)], HEADER)
+        print_table((row(e) for e in entries), HEADER)
     return EXIT_OK
+
+
+def plugin_owning(settings: Any, name: str) -> str:
+    """The installed plugin declaring model ``name`` ('' when none does): read from its catalogue
+    alone, no model loaded."""
+    from ..engine.catalogue import Engine
+
+    catalogue = Engine(settings).host.load()
+    for kind, declared in (("generators", catalogue.generators), ("effects", catalogue.effects)):
+        for maker in declared.values():
+            if any(source.name == name for source in maker.models):
+                return catalogue.owners.get(f"{kind}:{maker.name}", "?")
+    return ""
 
 
 def add_models_parser(sub: Subcommands) -> None:

@@ -15,6 +15,7 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,7 +102,10 @@ def add_model(source: Path, name: str, repository: Path, version: int | None = N
 
 def _read(source: Path) -> bytes:
     try:
-        size = source.stat().st_size
+        found = source.stat()
+        if not stat.S_ISREG(found.st_mode):  # a device or a pipe would be read without end
+            raise ImportRefused(f"{source}: not a regular file")
+        size = found.st_size
         if size > MAX_FILE_BYTES:
             raise ImportRefused(f"{source}: {size:,} bytes is more than one ONNX file can hold "
                                 f"({MAX_FILE_BYTES:,}); weights in external data are not imported")

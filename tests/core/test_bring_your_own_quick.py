@@ -160,6 +160,7 @@ def string_model(path: Path) -> Path:
      "not an ONNX model"),
     (lambda d: string_model(d / "s.onnx"), "input 'text' is tensor(string): museforge serves numeric"),
     (lambda d: d / "absent.onnx", "No such file"),
+    (lambda d: Path("/dev/zero"), "not a regular file"),  # read without end before
 ])
 def test_a_file_that_cannot_serve_is_refused_and_nothing_is_written(
         make: object, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -181,6 +182,14 @@ def test_names_and_versions_are_checked_before_anything_is_written(
     assert add(str(exported), "--name", NAME, "--repository", str(repository), "--version", "3") == 1
     assert "never overwritten; choose another (the next free one is 4)" in capsys.readouterr().err
     assert sorted(p.name for p in (repository / NAME).iterdir()) == ["3"]
+
+
+def test_a_plugins_model_name_is_refused(exported: Path, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    # The plugin's own files serve under its name: an added version there would never be used.
+    repository = tmp_path / "repository"
+    assert add(str(exported), "--name", "image.digits", "--repository", str(repository)) == 1
+    assert "that is a model of plugin image" in capsys.readouterr().err and not repository.exists()
 
 
 def test_add_with_load_serves_the_new_version_at_once(exported: Path, tmp_path: Path,

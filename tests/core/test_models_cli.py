@@ -82,3 +82,13 @@ def test_a_key_without_the_admin_scope_is_told_what_it_needs(copied: Path, tmp_p
         listed = museforge("models", "list", "--server", server.address, "--json",
                            env={"MUSEFORGE_API_KEY": admin_key})
         assert listed.returncode == 0 and json.loads(listed.stdout)[0]["state"] == "READY"
+
+
+def test_a_load_shows_every_version_it_serves(copied: Path) -> None:
+    write_version(copied, 2, (copied / "1" / "model.onnx").read_bytes())
+    engine = inline_engine(("digits_copy", DigitsCopy(copied)), models={MODEL: {"version_policy": "all"}})
+    with ServerThread(engine=engine) as server:
+        loaded = museforge("models", "load", MODEL, "--server", server.address)
+    assert loaded.returncode == 0, loaded.stderr
+    rows = [line.split() for line in loaded.stdout.splitlines()[1:] if line.strip()]
+    assert [(r[0], r[1], r[2]) for r in rows] == [(MODEL, "1", "READY"), (MODEL, "2", "READY")]
