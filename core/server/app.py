@@ -229,11 +229,13 @@ def start_feedback(settings: Settings, engine: Engine) -> FeedbackService:
 
 
 def add_services(server: grpc.aio.Server, engine: Engine, pool: CallPool, jobs: JobsBackend,
-                 feedback: FeedbackService) -> tuple[ServiceRegistry, health_aio.HealthServicer]:
+                 feedback: FeedbackService, workers: int = 1
+                 ) -> tuple[ServiceRegistry, health_aio.HealthServicer]:
     """Every servicer, in a registry the gateway calls in-process too; health; reflection."""
     services = ServiceRegistry(server)
     pb_grpc.add_MuseforgeServicer_to_server(MuseforgeService(engine, pool), services)
     oip = InferenceService(engine, pool.executor)
+    oip.workers = workers
     oip_grpc.add_GRPCInferenceServiceServicer_to_server(oip, services)
     jobs_grpc.add_JobsServicer_to_server(JobsService(jobs), services)
     ops_grpc.add_OperationsServicer_to_server(OperationsService(jobs), services)
@@ -309,7 +311,8 @@ async def start_server(
         # any job is resumed.
         feedback = opened.feedback = start_feedback(settings, engine)
         jobs = opened.jobs = start_jobs(settings, engine, worker)
-        services, health_servicer = add_services(server, engine, pool, jobs, feedback)
+        services, health_servicer = add_services(server, engine, pool, jobs, feedback,
+                                                 worker.count if worker is not None else 1)
         bound = bind(server, settings, host, port, credentials)
         gateway = None
         if settings.http_address:

@@ -52,6 +52,7 @@ class RepositoryMethods:
     _plans: dict[tuple[str, int], Any]  # per model version (oip_service.ModelPlan)
     # Told each model's readiness after a load or unload (the server's health entries follow).
     on_change: Callable[[str, bool], Awaitable[None]] | None = None
+    workers = 1  # server processes sharing the port (serve --workers)
 
     async def RepositoryIndex(
         self, request: pb.RepositoryIndexRequest, context: Context
@@ -83,6 +84,11 @@ class RepositoryMethods:
         """Run a load or unload in a worker thread; its failure becomes the call's status."""
         try:
             check_parameters(parameters, allowed)
+            if self.workers > 1:  # one worker changed and the others not: calls would answer at random
+                raise FailedPrecondition(
+                    f"model {name!r}: this server runs {self.workers} worker processes, each with the models "
+                    "it loaded at start, and a load or unload would reach only the one taking this call: "
+                    "restart the server to change its models (or serve with one worker)")
             await asyncio.get_running_loop().run_in_executor(self.executor, work, name)
         except UnknownModel as exc:
             error: RequestError = NotFound(str(exc))

@@ -234,6 +234,21 @@ def test_sigterm_to_the_parent_drains_every_worker_and_exits_zero(tmp_path: Path
     assert any("draining" in line for line in server.output)
 
 
+def test_a_model_load_or_unload_is_refused_rather_than_reaching_one_worker(workers: Workers) -> None:
+    for pid in workers.pids:  # whichever worker takes it
+        with workers.connect_to(pid) as channel:
+            stub = oip_grpc.GRPCInferenceServiceStub(channel)
+            for method, request in ((stub.RepositoryModelUnload,
+                                     oip.RepositoryModelUnloadRequest(model_name="image.digits")),
+                                    (stub.RepositoryModelLoad,
+                                     oip.RepositoryModelLoadRequest(model_name="image.digits"))):
+                with pytest.raises(grpc.RpcError) as refused:
+                    method(request)
+                assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+                assert "restart the server to change its models" in (refused.value.details() or "")
+            assert stub.ModelReady(oip.ModelReadyRequest(name="image.digits")).ready  # nothing changed
+
+
 def test_a_taken_metrics_port_stops_the_start_before_any_worker_loads_a_model(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
