@@ -40,7 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return fail(f"no server answered ({exc.details()}); start one with `museforge serve` or pass "
                         f"{alternatives}", EXIT_UNREACHABLE)
         return fail(f"{code.name}: {exc.details()}", EXIT_FAILED, field_violations(exc))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # said, so a script's log shows why the command stopped
+        print("museforge: interrupted", file=sys.stderr, flush=True)
         return 130
     except BrokenPipeError:
         # The reader went away (`museforge generators --json | head`): stop quietly, as

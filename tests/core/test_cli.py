@@ -181,6 +181,20 @@ def test_a_hangup_drains_too_and_json_logs_are_json_throughout(tmp_path: Path) -
     assert any(m.startswith("HTTP/JSON gateway on") for m in said) and "draining in-flight calls…" in said
 
 
+def test_ctrl_c_during_an_export_says_so_and_writes_nothing(tmp_path: Path) -> None:
+    export = subprocess.Popen([sys.executable, "-m", "museforge.cli", "export", "image.digits", "--quick",
+                               "--output", str(tmp_path / "models")], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    assert export.stderr is not None
+    for line in export.stderr:  # the progress bar's first line: training has begun
+        if "step" in line or "%" in line:
+            break
+    export.send_signal(signal.SIGINT)
+    _, rest = export.communicate(timeout=120)
+    assert export.returncode == 130 and "museforge: interrupted" in rest, rest[-500:]
+    assert not (tmp_path / "models").exists() or not list((tmp_path / "models").rglob("model.onnx"))
+
+
 def test_bad_config_is_a_usage_error(tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
     config.write_text("max_count = -3\n")
