@@ -23,9 +23,12 @@ MAX_EVENT_BYTES = 64 * 1024
 MIN_CANDIDATES, MAX_CANDIDATES = 2, 16
 SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 DOTTED_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
-# C0 and C1 controls (NEL included), line and paragraph separators, and the bidirectional
-# overrides and isolates that make a stored name print as another; joiners (emoji) are fine.
-CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# C0 and C1 controls (NEL included), line and paragraph separators, the bidirectional marks,
+# overrides and isolates, and the invisible characters (zero-width space, word joiner, soft
+# hyphen, byte-order mark) that make a stored name print as another ("ann\u200b" as "ann");
+# the joiners emoji and some scripts need (U+200C, U+200D) are fine.
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\xad\u180e\u200b\u200e\u200f\u2028\u2029\u202a-\u202e"
+                     "\u2060-\u2064\u2066-\u2069\ufeff]")
 KINDS = {fb.FEEDBACK_KIND_THUMBS, fb.FEEDBACK_KIND_STARS, fb.FEEDBACK_KIND_PICK, fb.FEEDBACK_KIND_KEEP,
          fb.FEEDBACK_KIND_SHOWN}
 KIND_NAMES = ", ".join(fb.FeedbackKind.Name(k) for k in sorted(KINDS))
@@ -40,7 +43,8 @@ def user_problems(user: str, field: str, required: bool) -> list[FieldViolation]
     if len(user) > MAX_USER_CHARS:
         return [FieldViolation(field, f"is {len(user)} characters long; at most {MAX_USER_CHARS}")]
     if CONTROL.search(user) or user != user.strip():
-        return [FieldViolation(field, "must not hold control characters or start or end with spaces")]
+        return [FieldViolation(field, "must not hold control or invisible characters or start or end "
+                               "with spaces")]
     return []
 
 

@@ -184,6 +184,8 @@ BAD_EVENTS = {
     "user with a newline": (_edit("stars", lambda e: setattr(e, "user", "ann\nbob")), "event.user"),
     "user with a C1 newline": (_edit("stars", lambda e: setattr(e, "user", "ann\x85bob")), "event.user"),
     "user printed backwards": (_edit("stars", lambda e: setattr(e, "user", "ann\u202ebob")), "event.user"),
+    "user that prints as another": (_edit("stars", lambda e: setattr(e, "user", "ann\u200b")), "event.user"),
+    "user behind a BOM": (_edit("stars", lambda e: setattr(e, "user", "\ufeffann")), "event.user"),
     "pick of one": (_edit("pick", lambda e: e.candidates.pop()), "event.candidates"),
     "pick of seventeen": (_edit("pick", lambda e: e.candidates.extend([e.candidates[0]] * 15)),
                           "event.candidates"),
