@@ -346,9 +346,14 @@ class Client:
 
     # -- feedback: ratings, picks and keeps, per user ----------------------------------------
 
-    def record_feedback(self, event: fb.FeedbackEvent) -> fb.FeedbackEvent:
-        """Record one event (see ``feedback_event``); returns it as stored, with its id and time."""
-        return self.feedback.RecordFeedback(fb.RecordFeedbackRequest(event=event), timeout=self.timeout)
+    def record_feedback(self, event: fb.FeedbackEvent, request_id: str = "") -> fb.FeedbackEvent:
+        """Record one event (see ``feedback_event``); returns it as stored, with its id and time.
+
+        ``request_id``: an id of your own (``uuid.uuid4().hex``) that makes a retry safe: sent
+        again with the same event, it is recorded once and the stored event comes back.
+        """
+        request = fb.RecordFeedbackRequest(event=event, request_id=request_id)
+        return self.feedback.RecordFeedback(request, timeout=self.timeout)
 
     def list_feedback(self, user: str = "", page_size: int = 0) -> list[fb.FeedbackEvent]:
         """Every event of ``user`` (empty: the API key's own), oldest first, page after page."""

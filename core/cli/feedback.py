@@ -98,6 +98,9 @@ def add_feedback_parser(sub: Subcommands) -> None:
 
 def add_provenance_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--user", default="", help="the user it is from (default: the API key itself)")
+    parser.add_argument("--request-id", default="", metavar="ID",
+                        help="an id of your own (e.g. a UUID) that makes running the command again safe: "
+                        "the event is recorded once")
     parser.add_argument("--generator", help="the generator that made it (default: from the file)")
     parser.add_argument("--effect", help="or the effect that made it (default: from the file)")
     parser.add_argument("--seed", type=int, help="its seed (default: from the file)")
@@ -174,15 +177,16 @@ def record(client: Any, args: argparse.Namespace) -> Any:
     command = args.feedback_command
     if command == "pick":
         candidates = [artifact_reference(a, args) for a in (args.chosen, *args.others)]
-        return client.record_feedback(feedback_event("pick", candidates[0], user=args.user,
-                                                     candidates=candidates))
-    ref = artifact_reference(args.artifact, args)
-    if command in ("keep", "shown"):
-        return client.record_feedback(feedback_event(command, ref, user=args.user))
-    if args.stars is not None:
-        return client.record_feedback(feedback_event("stars", ref, user=args.user, stars=args.stars))
-    return client.record_feedback(feedback_event("thumbs", ref, user=args.user,
-                                                 thumb="up" if args.up else "down"))
+        event = feedback_event("pick", candidates[0], user=args.user, candidates=candidates)
+    else:
+        ref = artifact_reference(args.artifact, args)
+        if command in ("keep", "shown"):
+            event = feedback_event(command, ref, user=args.user)
+        elif args.stars is not None:
+            event = feedback_event("stars", ref, user=args.user, stars=args.stars)
+        else:
+            event = feedback_event("thumbs", ref, user=args.user, thumb="up" if args.up else "down")
+    return client.record_feedback(event, request_id=args.request_id)
 
 
 def write_lines(events: Any, out: IO[str]) -> int:

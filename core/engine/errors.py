@@ -166,6 +166,10 @@ class FailedPrecondition(RequestError):
     code = code_pb2.FAILED_PRECONDITION
 
 
+class AlreadyExists(RequestError):
+    code = code_pb2.ALREADY_EXISTS
+
+
 REQUEST_FIELDS = ("count", "seed", "format", "inputs", "parameters")
 
 

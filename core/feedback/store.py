@@ -23,12 +23,13 @@ from typing import Any
 
 from ..jobs.database import Database, OnDatabase, StoreError
 
-__all__ = ["DATABASE_NAME", "SCHEMA_VERSION", "FeedbackStore", "NewerSchema", "OverQuota", "StoreError",
-           "StoredEvent"]
+__all__ = ["DATABASE_NAME", "SCHEMA_VERSION", "FeedbackStore", "NewerSchema", "OverQuota", "RequestReused",
+           "StoreError", "StoredEvent"]
 
-SCHEMA_VERSION = 3  # 2: events counted per owner (the quota reads the count, not the rows);
+SCHEMA_VERSION = 4  # 2: events counted per owner (the quota reads the count, not the rows);
 # 3: per owner also its newest event and how many of its events were ever deleted, so a
-# recommender knows in O(1) whether its model is stale, and whether someone was forgotten
+# recommender knows in O(1) whether its model is stale, and whether someone was forgotten;
+# 4: the callers' request ids, so a retried RecordFeedback records its event once
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -48,6 +49,13 @@ SCHEMA = (
     last_seq INTEGER NOT NULL DEFAULT 0,   -- the newest event's seq
     deleted INTEGER NOT NULL DEFAULT 0     -- deleted ever (forgotten users), never goes down
     ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS requests (
+    owner TEXT NOT NULL,
+    request_id TEXT NOT NULL,  -- the caller's, unique per owner
+    seq INTEGER NOT NULL REFERENCES events (seq) ON DELETE CASCADE,  -- gone with its event
+    PRIMARY KEY (owner, request_id)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS requests_by_event ON requests (seq)",
     "DROP TRIGGER IF EXISTS owner_counts_in",
     """CREATE TRIGGER owner_counts_in AFTER INSERT ON events BEGIN
     INSERT INTO owners (owner, events, last_seq) VALUES (NEW.owner, 1, NEW.seq)
@@ -73,6 +81,14 @@ DATABASE_NAME = "feedback.sqlite3"  # in the data directory, beside the job stor
 
 class NewerSchema(RuntimeError):
     """The database was written by a newer museforge: refused rather than misread."""
+
+
+class RequestReused(Exception):
+    """A request id already recorded another event of the owner; nothing was recorded."""
+
+    def __init__(self, request_id: str) -> None:
+        self.request_id = request_id
+        super().__init__(f"request_id {request_id!r} already recorded another event")
 
 
 class OverQuota(Exception):
@@ -128,15 +144,26 @@ class FeedbackStore(OnDatabase):
             db.execute("PRAGMA secure_delete = ON")  # deleted events are overwritten, not left in free pages
 
     def record(self, owner: str, user: str, kind: int, artifact: str, body: dict[str, Any],
-               most: int = 0) -> StoredEvent:
+               most: int = 0, request_id: str = "") -> StoredEvent:
         """Store one event (committed durably before this returns) and return it.
 
         ``most``: events the owner may keep (0: no limit); at it, OverQuota and nothing stored.
+        ``request_id``: the caller's; when it already recorded this very event, that event is
+        returned and nothing stored, when another, RequestReused.
         """
         event_id = uuid.uuid4().hex[:20]
         now = time.time()
         text = json.dumps(body, sort_keys=True, separators=(",", ":"))
         with self._database.transaction() as db:
+            if request_id:
+                row = db.execute("SELECT e.* FROM requests r JOIN events e ON e.seq = r.seq "
+                                 "WHERE r.owner = ? AND r.request_id = ?", (owner, request_id)).fetchone()
+                if row is not None:
+                    earlier = _event(row)
+                    if (earlier.user, earlier.kind, earlier.artifact, earlier.body) != (user, kind, artifact,
+                                                                                       json.loads(text)):
+                        raise RequestReused(request_id)
+                    return earlier
             if most:
                 kept = self._kept(db, owner)
                 if kept >= most:
@@ -147,6 +174,9 @@ class FeedbackStore(OnDatabase):
                 (event_id, owner, user, kind, artifact, text, now),
             )
             seq = int(cursor.lastrowid or 0)
+            if request_id:
+                db.execute("INSERT INTO requests (owner, request_id, seq) VALUES (?, ?, ?)",
+                           (owner, request_id, seq))
         return StoredEvent(seq, event_id, owner, user, kind, artifact, body, now)
 
     def events(self, owner: str, user: str | None, after_seq: int = 0, limit: int = -1) -> list[StoredEvent]:

@@ -23,12 +23,12 @@ import grpc
 from google.protobuf import json_format
 
 from ..engine.catalogue import Engine
-from ..engine.errors import FieldViolation, InvalidArgument, NotFound, ResourceExhausted
+from ..engine.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound, ResourceExhausted
 from ..engine.validation import validate_parameters
 from ..feedback.interactions import interactions
 from ..feedback.recommendations import Recommendations
 from ..feedback.recommender import Recommender, Scored
-from ..feedback.store import FeedbackStore, OverQuota, StoredEvent, StoreError
+from ..feedback.store import FeedbackStore, OverQuota, RequestReused, StoredEvent, StoreError
 from ..jobs.pages import page_size
 from ..jobs.service import STORE_RETRY_SECONDS, answering, timestamp
 from ..v1 import feedback_pb2 as fb
@@ -48,6 +48,7 @@ SINCE_FIT = 1000  # a user's events since the model's fit that an answer still t
 STORE_THREADS = 2
 DEFAULT_K, MAX_K = 10, 100
 EVENT_ID = re.compile(r"[0-9a-f]{20}")  # FeedbackStore.record's ids
+REQUEST_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")  # a caller's RecordFeedbackRequest.request_id
 SEQ_TOKEN = re.compile(r"[0-9]{1,19}")  # earlier versions' tokens (never 20 characters, as an id is)
 
 
@@ -106,10 +107,12 @@ def messages(store: FeedbackStore, owner: str, user: str | None, after: int,
 
 
 def recorded(store: FeedbackStore, owner: str, user: str, event: fb.FeedbackEvent,
-             most: int = 0) -> fb.FeedbackEvent:
-    """Store one checked event and return it as stored; runs in a store thread."""
+             most: int = 0, request_id: str = "") -> fb.FeedbackEvent:
+    """Store one checked event and return it as stored (or as a request with ``request_id``
+    already stored it); runs in a store thread."""
     body = event_body(event)
-    return event_message(store.record(owner, user, int(event.kind), event.artifact.sha256, body, most))
+    return event_message(store.record(owner, user, int(event.kind), event.artifact.sha256, body, most,
+                                      request_id))
 
 
 def over_quota(error: OverQuota) -> ResourceExhausted:
@@ -225,9 +228,16 @@ class FeedbackService(fb_grpc.FeedbackServicer):
     async def RecordFeedback(self, request: fb.RecordFeedbackRequest, context: Context) -> fb.FeedbackEvent:
         async with answering(context):
             event = checked_event(request.event, self.known, user_required=caller_key() is None)
+            if request.request_id and not REQUEST_ID.fullmatch(request.request_id):
+                raise InvalidArgument("bad request_id", [FieldViolation(
+                    "request_id", "1 to 64 letters, digits, '-', '_', '.' or ':' (a UUID will do)")])
             owner, user = whose(event.user, "event.user")
             try:
-                return await self._run(recorded, self.store, owner, user, event, self.max_events_per_key)
+                return await self._run(recorded, self.store, owner, user, event, self.max_events_per_key,
+                                       request.request_id)
+            except RequestReused as exc:
+                raise AlreadyExists(f"{exc}: a retry must send the same event; a new event needs a new "
+                                    "request_id") from None
             except OverQuota as exc:
                 raise over_quota(exc) from None
             except StoreError as exc:

@@ -26,7 +26,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bmuseforge/v1/feedback.proto\x12\x0cmuseforge.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa1\x01\n\x0b\x41rtifactRef\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\x11\n\tgenerator\x18\x02 \x01(\t\x12\x0e\n\x06\x65\x66\x66\x65\x63t\x18\x03 \x01(\t\x12\x15\n\rmodel_version\x18\x04 \x01(\t\x12\x0c\n\x04seed\x18\x05 \x01(\x04\x12+\n\nparameters\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\r\n\x05index\x18\x07 \x01(\r\"\x93\x02\n\rFeedbackEvent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04user\x18\x02 \x01(\t\x12(\n\x04kind\x18\x03 \x01(\x0e\x32\x1a.museforge.v1.FeedbackKind\x12+\n\x08\x61rtifact\x18\x04 \x01(\x0b\x32\x19.museforge.v1.ArtifactRef\x12\"\n\x05thumb\x18\x05 \x01(\x0e\x32\x13.museforge.v1.Thumb\x12\r\n\x05stars\x18\x06 \x01(\r\x12-\n\ncandidates\x18\x07 \x03(\x0b\x32\x19.museforge.v1.ArtifactRef\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"C\n\x15RecordFeedbackRequest\x12*\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x1b.museforge.v1.FeedbackEvent\"J\n\x13ListFeedbackRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"\\\n\x14ListFeedbackResponse\x12+\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1b.museforge.v1.FeedbackEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"8\n\x15\x45xportFeedbackRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x11\n\tall_users\x18\x02 \x01(\x08\"!\n\x11\x46orgetUserRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\"%\n\x12\x46orgetUserResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x03\"z\n\x10RecommendRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\x12)\n\x04kind\x18\x02 \x01(\x0e\x32\x1b.museforge.v1.RecommendKind\x12\t\n\x01k\x18\x03 \x01(\x05\x12\x11\n\tgenerator\x18\x04 \x01(\t\x12\x0f\n\x07refresh\x18\x05 \x01(\x08\"H\n\x06Preset\x12\x11\n\tgenerator\x18\x01 \x01(\t\x12+\n\nparameters\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"\xa3\x01\n\x0eRecommendation\x12\r\n\x05score\x18\x01 \x01(\x01\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x13\n\tgenerator\x18\x03 \x01(\tH\x00\x12&\n\x06preset\x18\x04 \x01(\x0b\x32\x14.museforge.v1.PresetH\x00\x12-\n\x08\x61rtifact\x18\x05 \x01(\x0b\x32\x19.museforge.v1.ArtifactRefH\x00\x42\x06\n\x04item\"\x90\x01\n\x11RecommendResponse\x12\x35\n\x0frecommendations\x18\x01 \x03(\x0b\x32\x1c.museforge.v1.Recommendation\x12\x13\n\x0b\x65vents_used\x18\x02 \x01(\x03\x12/\n\x0b\x66itted_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xa9\x01\n\x0c\x46\x65\x65\x64\x62\x61\x63kKind\x12\x1d\n\x19\x46\x45\x45\x44\x42\x41\x43K_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14\x46\x45\x45\x44\x42\x41\x43K_KIND_THUMBS\x10\x01\x12\x17\n\x13\x46\x45\x45\x44\x42\x41\x43K_KIND_STARS\x10\x02\x12\x16\n\x12\x46\x45\x45\x44\x42\x41\x43K_KIND_PICK\x10\x03\x12\x16\n\x12\x46\x45\x45\x44\x42\x41\x43K_KIND_KEEP\x10\x04\x12\x17\n\x13\x46\x45\x45\x44\x42\x41\x43K_KIND_SHOWN\x10\x05*<\n\x05Thumb\x12\x15\n\x11THUMB_UNSPECIFIED\x10\x00\x12\x0c\n\x08THUMB_UP\x10\x01\x12\x0e\n\nTHUMB_DOWN\x10\x02*\x88\x01\n\rRecommendKind\x12\x1e\n\x1aRECOMMEND_KIND_UNSPECIFIED\x10\x00\x12\x1d\n\x19RECOMMEND_KIND_GENERATORS\x10\x01\x12\x1a\n\x16RECOMMEND_KIND_PRESETS\x10\x02\x12\x1c\n\x18RECOMMEND_KIND_ARTIFACTS\x10\x03\x32\xaa\x03\n\x08\x46\x65\x65\x64\x62\x61\x63k\x12R\n\x0eRecordFeedback\x12#.museforge.v1.RecordFeedbackRequest\x1a\x1b.museforge.v1.FeedbackEvent\x12U\n\x0cListFeedback\x12!.museforge.v1.ListFeedbackRequest\x1a\".museforge.v1.ListFeedbackResponse\x12T\n\x0e\x45xportFeedback\x12#.museforge.v1.ExportFeedbackRequest\x1a\x1b.museforge.v1.FeedbackEvent0\x01\x12O\n\nForgetUser\x12\x1f.museforge.v1.ForgetUserRequest\x1a .museforge.v1.ForgetUserResponse\x12L\n\tRecommend\x12\x1e.museforge.v1.RecommendRequest\x1a\x1f.museforge.v1.RecommendResponseBE\n\x10\x64\x65v.museforge.v1P\x01Z museforge.dev/api/v1;museforgev1\xaa\x02\x0cMuseforge.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bmuseforge/v1/feedback.proto\x12\x0cmuseforge.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa1\x01\n\x0b\x41rtifactRef\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\x11\n\tgenerator\x18\x02 \x01(\t\x12\x0e\n\x06\x65\x66\x66\x65\x63t\x18\x03 \x01(\t\x12\x15\n\rmodel_version\x18\x04 \x01(\t\x12\x0c\n\x04seed\x18\x05 \x01(\x04\x12+\n\nparameters\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\r\n\x05index\x18\x07 \x01(\r\"\x93\x02\n\rFeedbackEvent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04user\x18\x02 \x01(\t\x12(\n\x04kind\x18\x03 \x01(\x0e\x32\x1a.museforge.v1.FeedbackKind\x12+\n\x08\x61rtifact\x18\x04 \x01(\x0b\x32\x19.museforge.v1.ArtifactRef\x12\"\n\x05thumb\x18\x05 \x01(\x0e\x32\x13.museforge.v1.Thumb\x12\r\n\x05stars\x18\x06 \x01(\r\x12-\n\ncandidates\x18\x07 \x03(\x0b\x32\x19.museforge.v1.ArtifactRef\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"W\n\x15RecordFeedbackRequest\x12*\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x1b.museforge.v1.FeedbackEvent\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"J\n\x13ListFeedbackRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"\\\n\x14ListFeedbackResponse\x12+\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1b.museforge.v1.FeedbackEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"8\n\x15\x45xportFeedbackRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x11\n\tall_users\x18\x02 \x01(\x08\"!\n\x11\x46orgetUserRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\"%\n\x12\x46orgetUserResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x03\"z\n\x10RecommendRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\x12)\n\x04kind\x18\x02 \x01(\x0e\x32\x1b.museforge.v1.RecommendKind\x12\t\n\x01k\x18\x03 \x01(\x05\x12\x11\n\tgenerator\x18\x04 \x01(\t\x12\x0f\n\x07refresh\x18\x05 \x01(\x08\"H\n\x06Preset\x12\x11\n\tgenerator\x18\x01 \x01(\t\x12+\n\nparameters\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"\xa3\x01\n\x0eRecommendation\x12\r\n\x05score\x18\x01 \x01(\x01\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x13\n\tgenerator\x18\x03 \x01(\tH\x00\x12&\n\x06preset\x18\x04 \x01(\x0b\x32\x14.museforge.v1.PresetH\x00\x12-\n\x08\x61rtifact\x18\x05 \x01(\x0b\x32\x19.museforge.v1.ArtifactRefH\x00\x42\x06\n\x04item\"\x90\x01\n\x11RecommendResponse\x12\x35\n\x0frecommendations\x18\x01 \x03(\x0b\x32\x1c.museforge.v1.Recommendation\x12\x13\n\x0b\x65vents_used\x18\x02 \x01(\x03\x12/\n\x0b\x66itted_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xa9\x01\n\x0c\x46\x65\x65\x64\x62\x61\x63kKind\x12\x1d\n\x19\x46\x45\x45\x44\x42\x41\x43K_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14\x46\x45\x45\x44\x42\x41\x43K_KIND_THUMBS\x10\x01\x12\x17\n\x13\x46\x45\x45\x44\x42\x41\x43K_KIND_STARS\x10\x02\x12\x16\n\x12\x46\x45\x45\x44\x42\x41\x43K_KIND_PICK\x10\x03\x12\x16\n\x12\x46\x45\x45\x44\x42\x41\x43K_KIND_KEEP\x10\x04\x12\x17\n\x13\x46\x45\x45\x44\x42\x41\x43K_KIND_SHOWN\x10\x05*<\n\x05Thumb\x12\x15\n\x11THUMB_UNSPECIFIED\x10\x00\x12\x0c\n\x08THUMB_UP\x10\x01\x12\x0e\n\nTHUMB_DOWN\x10\x02*\x88\x01\n\rRecommendKind\x12\x1e\n\x1aRECOMMEND_KIND_UNSPECIFIED\x10\x00\x12\x1d\n\x19RECOMMEND_KIND_GENERATORS\x10\x01\x12\x1a\n\x16RECOMMEND_KIND_PRESETS\x10\x02\x12\x1c\n\x18RECOMMEND_KIND_ARTIFACTS\x10\x03\x32\xaa\x03\n\x08\x46\x65\x65\x64\x62\x61\x63k\x12R\n\x0eRecordFeedback\x12#.museforge.v1.RecordFeedbackRequest\x1a\x1b.museforge.v1.FeedbackEvent\x12U\n\x0cListFeedback\x12!.museforge.v1.ListFeedbackRequest\x1a\".museforge.v1.ListFeedbackResponse\x12T\n\x0e\x45xportFeedback\x12#.museforge.v1.ExportFeedbackRequest\x1a\x1b.museforge.v1.FeedbackEvent0\x01\x12O\n\nForgetUser\x12\x1f.museforge.v1.ForgetUserRequest\x1a .museforge.v1.ForgetUserResponse\x12L\n\tRecommend\x12\x1e.museforge.v1.RecommendRequest\x1a\x1f.museforge.v1.RecommendResponseBE\n\x10\x64\x65v.museforge.v1P\x01Z museforge.dev/api/v1;museforgev1\xaa\x02\x0cMuseforge.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,36 +34,36 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'museforge.v1.feedback_pb2',
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\020dev.museforge.v1P\001Z museforge.dev/api/v1;museforgev1\252\002\014Museforge.V1'
-  _globals['_FEEDBACKKIND']._serialized_start=1433
-  _globals['_FEEDBACKKIND']._serialized_end=1602
-  _globals['_THUMB']._serialized_start=1604
-  _globals['_THUMB']._serialized_end=1664
-  _globals['_RECOMMENDKIND']._serialized_start=1667
-  _globals['_RECOMMENDKIND']._serialized_end=1803
+  _globals['_FEEDBACKKIND']._serialized_start=1453
+  _globals['_FEEDBACKKIND']._serialized_end=1622
+  _globals['_THUMB']._serialized_start=1624
+  _globals['_THUMB']._serialized_end=1684
+  _globals['_RECOMMENDKIND']._serialized_start=1687
+  _globals['_RECOMMENDKIND']._serialized_end=1823
   _globals['_ARTIFACTREF']._serialized_start=109
   _globals['_ARTIFACTREF']._serialized_end=270
   _globals['_FEEDBACKEVENT']._serialized_start=273
   _globals['_FEEDBACKEVENT']._serialized_end=548
   _globals['_RECORDFEEDBACKREQUEST']._serialized_start=550
-  _globals['_RECORDFEEDBACKREQUEST']._serialized_end=617
-  _globals['_LISTFEEDBACKREQUEST']._serialized_start=619
-  _globals['_LISTFEEDBACKREQUEST']._serialized_end=693
-  _globals['_LISTFEEDBACKRESPONSE']._serialized_start=695
-  _globals['_LISTFEEDBACKRESPONSE']._serialized_end=787
-  _globals['_EXPORTFEEDBACKREQUEST']._serialized_start=789
-  _globals['_EXPORTFEEDBACKREQUEST']._serialized_end=845
-  _globals['_FORGETUSERREQUEST']._serialized_start=847
-  _globals['_FORGETUSERREQUEST']._serialized_end=880
-  _globals['_FORGETUSERRESPONSE']._serialized_start=882
-  _globals['_FORGETUSERRESPONSE']._serialized_end=919
-  _globals['_RECOMMENDREQUEST']._serialized_start=921
-  _globals['_RECOMMENDREQUEST']._serialized_end=1043
-  _globals['_PRESET']._serialized_start=1045
-  _globals['_PRESET']._serialized_end=1117
-  _globals['_RECOMMENDATION']._serialized_start=1120
-  _globals['_RECOMMENDATION']._serialized_end=1283
-  _globals['_RECOMMENDRESPONSE']._serialized_start=1286
-  _globals['_RECOMMENDRESPONSE']._serialized_end=1430
-  _globals['_FEEDBACK']._serialized_start=1806
-  _globals['_FEEDBACK']._serialized_end=2232
+  _globals['_RECORDFEEDBACKREQUEST']._serialized_end=637
+  _globals['_LISTFEEDBACKREQUEST']._serialized_start=639
+  _globals['_LISTFEEDBACKREQUEST']._serialized_end=713
+  _globals['_LISTFEEDBACKRESPONSE']._serialized_start=715
+  _globals['_LISTFEEDBACKRESPONSE']._serialized_end=807
+  _globals['_EXPORTFEEDBACKREQUEST']._serialized_start=809
+  _globals['_EXPORTFEEDBACKREQUEST']._serialized_end=865
+  _globals['_FORGETUSERREQUEST']._serialized_start=867
+  _globals['_FORGETUSERREQUEST']._serialized_end=900
+  _globals['_FORGETUSERRESPONSE']._serialized_start=902
+  _globals['_FORGETUSERRESPONSE']._serialized_end=939
+  _globals['_RECOMMENDREQUEST']._serialized_start=941
+  _globals['_RECOMMENDREQUEST']._serialized_end=1063
+  _globals['_PRESET']._serialized_start=1065
+  _globals['_PRESET']._serialized_end=1137
+  _globals['_RECOMMENDATION']._serialized_start=1140
+  _globals['_RECOMMENDATION']._serialized_end=1303
+  _globals['_RECOMMENDRESPONSE']._serialized_start=1306
+  _globals['_RECOMMENDRESPONSE']._serialized_end=1450
+  _globals['_FEEDBACK']._serialized_start=1826
+  _globals['_FEEDBACK']._serialized_end=2252
 # @@protoc_insertion_point(module_scope)

@@ -85,10 +85,12 @@ class FeedbackEvent(_message.Message):
     def __init__(self, id: _Optional[str] = ..., user: _Optional[str] = ..., kind: _Optional[_Union[FeedbackKind, str]] = ..., artifact: _Optional[_Union[ArtifactRef, _Mapping]] = ..., thumb: _Optional[_Union[Thumb, str]] = ..., stars: _Optional[int] = ..., candidates: _Optional[_Iterable[_Union[ArtifactRef, _Mapping]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class RecordFeedbackRequest(_message.Message):
-    __slots__ = ("event",)
+    __slots__ = ("event", "request_id")
     EVENT_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     event: FeedbackEvent
-    def __init__(self, event: _Optional[_Union[FeedbackEvent, _Mapping]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, event: _Optional[_Union[FeedbackEvent, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class ListFeedbackRequest(_message.Message):
     __slots__ = ("user", "page_size", "page_token")

@@ -78,3 +78,16 @@ def test_a_failed_export_leaves_no_file(server: ServerThread, tmp_path: Path,
                        "--server", server.address)
     assert code == 1 and "NOT_FOUND" in err
     assert list(tmp_path.iterdir()) == []  # neither the file nor its .part
+
+
+def test_running_a_rating_again_with_its_request_id_records_it_once(
+        server: ServerThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    at = ("--server", server.address)
+    user = fresh_user("retry")
+    made = run(capsys, "generate", "image.digits", "--seed", "4", "-o", str(tmp_path / "one.png"), *at)
+    assert made[0] == 0
+    ids = {run(capsys, "feedback", "rate", str(tmp_path / "one.png"), "--up", "--user", user,
+               "--request-id", "farm-job-42", *at)[1].strip() for _ in range(2)}
+    assert len(ids) == 1
+    code, out, _ = run(capsys, "feedback", "list", "--user", user, "--json", *at)
+    assert code == 0 and len(json.loads(out)) == 1

@@ -320,3 +320,21 @@ def test_an_export_longer_than_one_batch_gives_every_event_once_in_order(
     assert [e.id for e in feedback.export_feedback(user)] == [e.id for e in sent]
     feedback.record_feedback(feedback_event("keep", refs[0], user=user))  # and one batch part full
     assert len({e.id for e in feedback.export_feedback(user)}) == 10
+
+
+def test_a_retried_record_with_its_request_id_counts_once(feedback: Client,
+                                                          refs: list[fb.ArtifactRef]) -> None:
+    user = fresh_user()
+    rating = feedback_event("stars", refs[0], user=user, stars=5)
+    first = feedback.record_feedback(rating, request_id="rate-7f3a")
+    again = feedback.record_feedback(rating, request_id="rate-7f3a")  # a retry after a lost answer
+    assert again == first and feedback.list_feedback(user) == [first]
+    other = feedback_event("stars", refs[0], user=user, stars=1)
+    code, fields, said = refused(lambda: feedback.record_feedback(other, request_id="rate-7f3a"))
+    assert code == grpc.StatusCode.ALREADY_EXISTS and "another event" in said
+    code, fields, _ = refused(lambda: feedback.record_feedback(other, request_id="no spaces"))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and fields == ["request_id"]
+    assert len(feedback.list_feedback(user)) == 1
+    # Forgetting the user forgets its request ids with its events: the same id records anew.
+    assert feedback.forget_user(user) == 1
+    assert feedback.record_feedback(other, request_id="rate-7f3a").stars == 1

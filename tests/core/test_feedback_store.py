@@ -228,3 +228,20 @@ def test_the_stores_are_readable_by_their_owner_alone(tmp_path: Path) -> None:
     finally:
         feedback.close()
         jobs.close()
+
+
+def test_a_database_of_schema_3_takes_request_ids_and_keys_keep_their_own(tmp_path: Path) -> None:
+    path = tmp_path / "feedback.sqlite3"
+    FeedbackStore(path).close()
+    with sqlite3.connect(path) as db:  # as schema 3 left it: no request ids
+        db.executescript("DROP TABLE requests; PRAGMA user_version = 3;")
+    store = FeedbackStore(path)
+    try:
+        first = store.record("key1", "ann", 4, SHA, {"stars": 5}, request_id="r1")
+        assert store.record("key1", "ann", 4, SHA, {"stars": 5}, request_id="r1") == first
+        with pytest.raises(store_module.RequestReused):
+            store.record("key1", "ann", 4, SHA, {"stars": 1}, request_id="r1")
+        other = store.record("key2", "ann", 4, SHA, {"stars": 1}, request_id="r1")  # another key's r1
+        assert other.id != first.id and store.kept("key1") == 1 and store.kept("key2") == 1
+    finally:
+        store.close()
