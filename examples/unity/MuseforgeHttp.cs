@@ -28,7 +28,9 @@ public class MuseforgeHttp : MonoBehaviour
         yield return request.SendWebRequest();
         if (request.result != UnityWebRequest.Result.Success)
         {
-            var failure = JsonUtility.FromJson<Failure>(request.downloadHandler.text ?? "{}");
+            // No answer at all (a refused connection) leaves the text empty, not null.
+            var text = request.downloadHandler.text;
+            var failure = string.IsNullOrEmpty(text) ? null : JsonUtility.FromJson<Failure>(text);
             Debug.LogError($"museforge: {failure?.error?.status}: {failure?.error?.message ?? request.error}");
             yield break;
         }

@@ -61,10 +61,16 @@ def test_the_configmap_is_a_valid_museforge_config_that_matches_the_pods(workloa
         command = container[probe]["exec"]["command"]
         assert command[:2] == ["museforge", "health"] and f"127.0.0.1:{ports['grpc']}" in command
         assert str(Path(command[command.index("--tls-ca") + 1]).parent) in mounts
+        assert container[probe].get("timeoutSeconds", 1) >= 5, probe  # the command takes seconds when busy
     for path in (settings.api_keys_file, settings.tls_cert, settings.tls_key):
         assert str(Path(path).parent) in mounts, path
     assert {settings.data_dir, *settings.job_input_roots, *settings.job_output_roots} <= mounts
     assert spec["terminationGracePeriodSeconds"] >= settings.grace_seconds + 20  # drain, then stop jobs
+    env = {e["name"]: e["value"] for e in container.get("env", [])}
+    if pod_owner["kind"] == "Deployment":  # an emptyDir per replica: jobs are refused there, not lost
+        data = next(v for v in spec["volumes"] if v["name"] == next(
+            m["name"] for m in container["volumeMounts"] if m["mountPath"] == settings.data_dir))
+        assert "emptyDir" in data and env.get("MUSEFORGE_JOB_INPUT_ROOTS") == ""
     if pod_owner["kind"] == "StatefulSet":  # the job store must outlive the pod
         [claim] = pod_owner["spec"]["volumeClaimTemplates"]
         data_mount = next(m for m in container["volumeMounts"] if m["mountPath"] == settings.data_dir)
@@ -111,8 +117,22 @@ def test_compose_and_ray_config_use_real_settings() -> None:
     overrides = {key.removeprefix("MUSEFORGE_").lower(): value for key, value in env.items()}
     Settings.model_validate({k: ([v] if k.endswith("_roots") else v) for k, v in overrides.items()})
     assert all(port.startswith("127.0.0.1:") for port in service["ports"])  # insecure only on loopback
+    # A healthcheck that reads the status (NOT_SERVING during a drain fails it), and a stop
+    # that waits longer than the drain.
+    assert service["healthcheck"]["test"][1:3] == ["museforge", "health"]
+    assert int(service["stop_grace_period"].removesuffix("s")) > Settings().grace_seconds
     [cluster] = documents(DEPLOY / "ray" / "cluster.yaml")
-    assert any("museforge[ray]" in command for command in cluster["setup_commands"])
+    # The nodes install the job server's own build (museforge is installed from source).
+    assert any(".whl" in command and "[ray]" in command for command in cluster["setup_commands"])
+    assert "./wheel" in cluster["file_mounts"].values()
+
+
+def test_the_readme_makes_the_secret_the_pods_read() -> None:
+    [secret] = documents(DEPLOY / "k8s" / "secret.yaml")
+    readme = (DEPLOY / "README.md").read_text("utf-8")
+    command = readme[readme.index("kubectl create secret"):].split("\n\n", 1)[0]
+    for key in secret["stringData"]:
+        assert f"--from-file={key}=" in command, key
 
 
 @pytest.mark.parametrize("dockerfile", ["Dockerfile.cpu", "Dockerfile.cuda"])
