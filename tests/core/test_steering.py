@@ -10,6 +10,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
@@ -158,7 +159,9 @@ def test_nesting_past_eight_levels_is_refused(client: Client) -> None:
     assert "at most 8" in dict(field_violations(caught.value)).get("parameters.draws", "")
 
 
-def test_one_keys_users_never_steer_anothers(tmp_path: Path) -> None:
+@contextmanager
+def two_keys(tmp_path: Path) -> Iterator[tuple[Client, Client]]:
+    """A server with auth on and clients of two keys: a studio's and a rival's."""
     keys = tmp_path / "api_keys.json"
     store = KeyFile(keys)
     studio, rival = (store.create(name, ["generate"])[0] for name in ("studio", "rival"))
@@ -166,6 +169,11 @@ def test_one_keys_users_never_steer_anothers(tmp_path: Path) -> None:
                         data_dir=str(tmp_path))
     with ServerThread(settings) as server, Client(server.address, timeout=120, api_key=studio) as mine, \
             Client(server.address, timeout=120, api_key=rival) as theirs:
+        yield mine, theirs
+
+
+def test_one_keys_users_never_steer_anothers(tmp_path: Path) -> None:
+    with two_keys(tmp_path) as (mine, theirs):
         rate_by_brightness(mine, "ann", rounds=1)
         assert json.loads(mine.generate("image.faces", {**FACES, "preference": "ann"}, seed=2)
                           .artifacts[0].metadata["steering"])["rated"] == 20
@@ -177,13 +185,7 @@ def test_one_keys_users_never_steer_anothers(tmp_path: Path) -> None:
 def test_another_keys_events_cannot_change_what_an_artifact_looks_like(tmp_path: Path) -> None:
     # What a rated artifact looks like is rendered from its provenance; a rival that sends one
     # artifact's sha256 with another's provenance must not decide it for everyone else.
-    keys = tmp_path / "api_keys.json"
-    store = KeyFile(keys)
-    studio, rival = (store.create(name, ["generate"])[0] for name in ("studio", "rival"))
-    settings = Settings(address="127.0.0.1:0", auth=True, api_keys_file=str(keys), plugins=["image"],
-                        data_dir=str(tmp_path))
-    with ServerThread(settings) as server, Client(server.address, timeout=120, api_key=studio) as mine, \
-            Client(server.address, timeout=120, api_key=rival) as theirs:
+    with two_keys(tmp_path) as (mine, theirs):
         made = sorted(theirs.generate("image.faces", FACES, seed=500, count=12).artifacts, key=brightness)
         for rank, (artifact, opposite) in enumerate(zip(made, reversed(made), strict=True)):
             ref = artifact_ref(opposite)  # each sha256 sent with another's recipe
