@@ -65,6 +65,21 @@ def plain_errors(what: str, store: str = "job store") -> Iterator[None]:
         raise StoreError(exc, store) from exc
 
 
+def _create_owner_only(path: Path) -> None:
+    """Make a new database file owner-only before SQLite opens it (its log files take the same
+    mode): what users rated and which frames jobs read are nobody else's, as the keys file is not.
+
+    Only a file that is not there yet: closing a descriptor of a file this process already has
+    open in SQLite would drop that connection's locks (POSIX locks are per process), and another
+    process could then checkpoint and delete the log under it."""
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as exc:  # said as SQLite's own failure to open would be
+        raise sqlite3.OperationalError(f"unable to open database file {path}: {exc.strerror}") from exc
+
+
 class Database:
     """One connection to ``path`` in WAL mode with durable commits, its schema created if missing.
 
@@ -73,9 +88,8 @@ class Database:
 
     def __init__(self, path: Path, schema: str, store: str, busy_seconds: float = 30.0) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Made owner-only before SQLite opens it (its log files take the same mode): what users
-        # rated and which frames jobs read are nobody else's to read, as the keys file is not.
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        with plain_errors("open", store):
+            _create_owner_only(path)
         self.path, self.store = path, store
         self.lock = threading.RLock()
         deadline = time.monotonic() + busy_seconds

@@ -120,7 +120,8 @@ class Job:
 
 
 class JobStore(OnDatabase):
-    """Thread-safe access to the job database (one connection, serialised by a lock)."""
+    """Thread-safe access to the job database (writes serialised on one connection, reads on
+    another, each a snapshot: see :class:`Database`)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -245,3 +245,34 @@ def test_a_database_of_schema_3_takes_request_ids_and_keys_keep_their_own(tmp_pa
         assert other.id != first.id and store.kept("key1") == 1 and store.kept("key2") == 1
     finally:
         store.close()
+
+
+def test_a_second_store_on_the_same_file_in_one_process_loses_no_write(tmp_path: Path) -> None:
+    # Opening a store must not close a descriptor of a file this process has open in SQLite:
+    # that dropped the first connection's locks, another process then deleted the log under
+    # it, and a write acknowledged as durable was seen by no one else.
+    import subprocess
+    import sys
+
+    path = tmp_path / FEEDBACK_DB
+    load = "import sys; from pathlib import Path; from museforge.feedback.store import FeedbackStore; "
+    server = FeedbackStore(path)
+    try:
+        server.record("", "ann", 1, "a" * 64, {"n": 1})
+        other = subprocess.Popen(
+            [sys.executable, "-c", load + "s = FeedbackStore(Path(sys.argv[1])); "
+             "s.record('', 'bob', 1, 'b' * 64, {'n': 2}); print('ready', flush=True); sys.stdin.readline(); "
+             "s.close()", str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert other.stdout is not None and other.stdin is not None
+        assert other.stdout.readline().strip() == "ready"
+        FeedbackStore(path).close()  # another store on the file in this process (a second server)
+        other.stdin.write("\n")
+        other.stdin.flush()
+        assert other.wait(60) == 0
+        server.record("", "ann", 1, "a" * 64, {"n": 3})
+        seen = subprocess.run(
+            [sys.executable, "-c", load + "print([e.body['n'] for e in FeedbackStore(Path(sys.argv[1]))"
+             ".events('', None)])", str(path)], capture_output=True, text=True, timeout=60)
+        assert seen.stdout.strip() == "[1, 2, 3]", seen.stderr[-500:]
+    finally:
+        server.close()
