@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -30,7 +31,8 @@ def announce(fmt: str, text: str) -> None:
         line = JsonFormatter().format(record)
     else:
         line = f"museforge: {text}"
-    print(line, file=sys.stderr, flush=True)
+    with contextlib.suppress(OSError):  # a terminal that hung up (EIO): the drain goes on regardless
+        print(line, file=sys.stderr, flush=True)
 
 
 def configure(level: str, fmt: str) -> None:

@@ -49,7 +49,8 @@ log = logging.getLogger("museforge.workers")
 T = TypeVar("T")
 # What drains the server: Ctrl-C, a service manager's stop, and a closed terminal or session
 # (SIGHUP, whose default would end the process with no drain at all).
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+                     if hasattr(signal, name))  # no SIGHUP on Windows
 
 PR_SET_PDEATHSIG = 1
 STOP_MARGIN_SECONDS = 15.0  # past the grace time, a worker that has not exited is killed
@@ -143,7 +144,8 @@ def worker_main(data: dict[str, Any], role: WorkerRole, report: Connection) -> N
     from .logs import configure
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent's signals: it drains us with SIGTERM
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     _die_with_parent()
     settings = Settings.model_validate(data)
     configure(settings.log_level, settings.log_format)

@@ -195,6 +195,27 @@ def test_ctrl_c_during_an_export_says_so_and_writes_nothing(tmp_path: Path) -> N
     assert not (tmp_path / "models").exists() or not list((tmp_path / "models").rglob("model.onnx"))
 
 
+def test_a_closed_terminal_drains_the_server_and_it_exits_zero(tmp_path: Path) -> None:
+    # The terminal's hang-up sends SIGHUP, then every write to it fails: the notice that the
+    # server drains must not stop the drain itself.
+    import pty
+    import select
+
+    env = {**os.environ, "MUSEFORGE_PLUGINS": "image", "MUSEFORGE_DATA_DIR": str(tmp_path)}
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: a server on the terminal, as from an interactive shell
+        os.execve(sys.executable, [sys.executable, "-m", "museforge.cli", "serve", "--address",
+                                   "127.0.0.1:0"], env)
+    seen = b""
+    while b"museforge serving on" not in seen:
+        ready, _, _ = select.select([terminal], [], [], 120)
+        assert ready, seen[-500:]
+        seen += os.read(terminal, 4096)
+    os.close(terminal)  # the terminal goes away
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
 def test_bad_config_is_a_usage_error(tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
     config.write_text("max_count = -3\n")
