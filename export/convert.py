@@ -6,6 +6,7 @@ torch is imported by the export functions only: checks of shipped models ask
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import shutil
@@ -148,26 +149,32 @@ def install(staged: Sequence[Staged]) -> None:
     aside first and renamed back should anything (Ctrl-C included) stop the swap, so a model and
     its companions never mix two exports, and an interrupted export never deletes the old one."""
     aside: list[tuple[Path, Path]] = []
-    placed: list[Path] = []
     try:
         for one in staged:
             if one.final.exists():
                 old = Path(tempfile.mkdtemp(prefix=f".replaced-{one.final.name}-", dir=one.final.parent))
                 old.rmdir()
+                aside.append((old, one.final))  # noted before the rename: a rollback knows it
                 one.final.rename(old)
-                aside.append((old, one.final))
             one.staging.rename(one.final)
-            placed.append(one.final)
     except BaseException:
-        for final in placed:
-            shutil.rmtree(final, ignore_errors=True)
-        for old, final in aside:
-            old.rename(final)
-        for one in staged:
-            shutil.rmtree(one.staging, ignore_errors=True)
+        _roll_back(staged, aside)
         raise
     for old, _ in aside:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _roll_back(staged: Sequence[Staged], aside: Sequence[tuple[Path, Path]]) -> None:
+    """Undo what ``install`` did so far, each step on its own: one that fails leaves the rest to run."""
+    for one in staged:
+        if not one.staging.exists() and one.final.exists():  # it was put in place: take it out
+            with contextlib.suppress(OSError):
+                shutil.rmtree(one.final)
+        shutil.rmtree(one.staging, ignore_errors=True)
+    for old, final in aside:
+        if old.exists() and not final.exists():
+            with contextlib.suppress(OSError):
+                old.rename(final)
 
 
 def write_version(model: onnx.ModelProto, manifest: Manifest, root: Path, version: int,
