@@ -48,8 +48,10 @@ class GenerationState:
             return self.runtime.infer(model, inputs)
         except QueueFull as exc:
             raise ResourceExhausted(str(exc), retry_after=0.1) from exc
-        except ModelNotReady as exc:  # unloaded while the request ran: the caller may try again
-            raise Unavailable(f"{exc}; load it with `museforge models load {model}`") from exc
+        except ModelNotReady as exc:
+            if model not in self.runtime.models:
+                raise  # a model nobody declared: the plugin's fault, said as INTERNAL
+            raise Unavailable(str(exc)) from exc  # unloaded while the request ran: the caller may retry
 
     @property
     def cancelled(self) -> bool:

@@ -96,8 +96,14 @@ class Recommender:
         # A preset is offered only if its generator takes it as it is now: provenance is the
         # caller's word, and a generator's parameters change between versions.
         checked: dict[str, bool] = {}
-        self.preset_groups = self._groups(Item.preset_key, lambda item: checked.setdefault(
-            item.preset_key(), usable(item.generator, item.preset)))
+
+        def takes(item: Item) -> bool:  # validated once per preset, not per artifact
+            key = item.preset_key()
+            if key not in checked:
+                checked[key] = usable(item.generator, item.preset)
+            return checked[key]
+
+        self.preset_groups = self._groups(Item.preset_key, takes)
         self.generator_groups = self._groups(lambda item: item.generator)
         self.features = self.vocabulary.matrix(self.items)
 
