@@ -25,7 +25,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         return tune_on_feedback(args, args.recipe)  # a served model's name; no recipe, no torch
     tuning_only = [flag for flag, value in (("--owner", args.owner), ("--min-win", args.min_win))
                    if value is not None]
-    if tuning_only:
+    if tuning_only and args.from_feedback is None:
         verb = "go" if len(tuning_only) > 1 else "goes"
         return fail(f"{' and '.join(tuning_only)} {verb} with --from-feedback (tuning a served model on "
                     "feedback)", EXIT_USAGE)
@@ -62,7 +62,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     root = output or recipe.models_dir  # reproducing: the newest version there, unless one is named
     shipped = available_versions(root) if root.is_dir() else []
     version = args.model_version or (shipped[-1] if shipped else 1)
-    unwritable = unwritable_folder(root / str(version))
+    unwritable = unwritable_folder(root, str(version))
     if unwritable:  # said now, not after half an hour of training
         return fail(unwritable, EXIT_USAGE)
     try:
@@ -188,12 +188,14 @@ def share(text: str) -> float:
     return value
 
 
-def unwritable_folder(folder: Path) -> str:
-    """Why ``folder`` cannot be made and written here ('' when it can), checked before any training."""
+def unwritable_folder(root: Path, version: str) -> str:
+    """Why version ``version`` cannot be written under ``root`` ('' when it can), checked before any
+    training: the export stages it in ``root`` and renames it into place (companions go beside)."""
+    folder = root / version
     if folder.exists() and not folder.is_dir():
         return (f"{folder} is a file; the version folder would go there (remove it, or name another "
                 "--version-number)")
-    parent = folder
+    parent = root
     while not parent.exists():
         parent = parent.parent
     if not parent.is_dir():

@@ -42,11 +42,16 @@ def check_exposure(settings: Settings, host: str) -> None:
 
 
 def check_free(host: str, port: int) -> None:
-    """OSError when ``host:port`` is taken (port 0 is always free). Bound alone, without
-    SO_REUSEPORT, so a server already listening there refuses it; said before any model loads."""
+    """OSError when ``host:port`` is taken (port 0 is always free). Each address the host names is
+    bound alone, without SO_REUSEPORT, so a server already listening there refuses it; said
+    before any model loads."""
     if not port:
         return
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind((host, port))
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:  # gRPC could not bind it either
+        raise OSError(f"{host} names no address here ({exc.strerror})") from None
+    for family, kind, protocol, _, address in addresses:
+        with socket.socket(family, kind, protocol) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
