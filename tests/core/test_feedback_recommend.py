@@ -246,7 +246,17 @@ def test_a_user_forgotten_by_another_process_leaves_the_next_answer(tmp_path: Pa
         store.close()
 
 
-def test_a_disliked_generator_is_not_offered_as_one_nobody_rated(client: Client, studio: Studio) -> None:
+@pytest.fixture()
+def own(tmp_path: Path) -> Iterator[Client]:
+    """A server of the test's own: what these tests record would change the shared one's answers."""
+    settings = Settings(address="127.0.0.1:0", plugins=["image"], data_dir=str(tmp_path))
+    with ServerThread(settings) as server, Client(server.address, timeout=60) as client:
+        Studio(client)
+        yield client
+
+
+def test_a_disliked_generator_is_not_offered_as_one_nobody_rated(own: Client) -> None:
+    client = own
     rng = random.Random(9)
     for user in ("icon-critic-1", "icon-critic-2"):
         icon = fb.ArtifactRef(sha256=rng.randbytes(32).hex(), generator="image.icons", model_version="1",
@@ -272,7 +282,8 @@ def test_a_reason_names_the_parameters_that_tell_artifacts_apart() -> None:
     assert alone.describe(items[0]) == "image.tiles, columns=1, frames=8"
 
 
-def test_a_preset_its_generator_would_refuse_is_never_offered(client: Client, studio: Studio) -> None:
+def test_a_preset_its_generator_would_refuse_is_never_offered(own: Client) -> None:
+    client = own
     rng = random.Random(12)
     odd = fb.ArtifactRef(sha256=rng.randbytes(32).hex(), generator="image.faces", model_version="1", seed=5)
     odd.parameters.update({"a": {"b": 1}})  # provenance is the caller's word: faces has no "a"

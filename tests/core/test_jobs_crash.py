@@ -125,32 +125,42 @@ def test_a_drain_ends_open_watches_and_waits_saying_the_job_goes_on(tmp_path: Pa
 
     import grpc
 
-    write_frames(tmp_path / "in", *FRAMES, size=(256, 192))
-    ended: dict[str, grpc.RpcError] = {}
+    frames = (1, 120)  # far more than are made before the drain: the job is running when it comes
+    write_frames(tmp_path / "in", *frames, size=(256, 192))
+    ended: dict[str, object] = {}
     with serve_jobs(tmp_path, "data", **ENV) as server:
         assert server.proc is not None
         with Client(server.address, timeout=120) as client:
-            name = client.submit_job(chain_spec(*FRAMES, output="drained/sh010.####.png")).name
-            while progress(client, name).done < 2:
+            name = client.submit_job(chain_spec(*frames, output="drained/sh010.####.png")).name
+            deadline = time.monotonic() + 120
+            while progress(client, name).done < 2 and time.monotonic() < deadline:
                 time.sleep(0.02)
+            watching = threading.Event()
+
+            def watch() -> None:
+                events = client.watch_job(name)
+                next(events)  # the snapshot: the watch is open
+                watching.set()
+                list(events)
 
             def follow(kind: str, call: Callable[[], object]) -> None:
                 try:
-                    call()
+                    ended[kind] = call()  # an answer instead of an error fails the test below
                 except grpc.RpcError as exc:
                     ended[kind] = exc
 
-            followers = [
-                threading.Thread(target=follow, args=("watch", lambda: list(client.watch_job(name)))),
-                threading.Thread(target=follow, args=("wait", lambda: client.wait_job(name, 300)))]
+            followers = [threading.Thread(target=follow, args=("watch", watch)),
+                         threading.Thread(target=follow, args=("wait", lambda: client.wait_job(name, 300)))]
             for follower in followers:
                 follower.start()
-            time.sleep(0.5)  # both are open by now
+            assert watching.wait(60)
+            time.sleep(0.5)  # the wait has been sent by now too
             server.proc.send_signal(signal.SIGTERM)
             for follower in followers:
                 follower.join(120)
             assert server.proc.wait(120) == 0
     for kind in ("watch", "wait"):
-        assert ended[kind].code() == grpc.StatusCode.UNAVAILABLE, (kind, ended[kind])
-        assert "shutting down" in (ended[kind].details() or "") and "goes on when it starts again" in (
-            ended[kind].details() or ""), (kind, ended[kind].details())
+        error = ended.get(kind)
+        assert isinstance(error, grpc.RpcError) and error.code() == grpc.StatusCode.UNAVAILABLE, (kind, error)
+        said = error.details() or ""
+        assert "shutting down" in said and "goes on when it starts again" in said, (kind, said)
