@@ -50,7 +50,7 @@ class HttpError(Exception):
     """A request refused by the gateway itself, before any gRPC call."""
 
     def __init__(self, http_status: int, code: grpc.StatusCode, message: str, field: str = "",
-                 headers: Mapping[str, str] | None = None) -> None:
+                 headers: Mapping[str, str] | None = None, description: str = "") -> None:
         # Clipped as the services' errors are (security.md): a request's own text, echoed back
         # (a 10,000-character query name), never makes the error bigger than the limits.
         message = clip(message, MAX_MESSAGE_BYTES)
@@ -60,18 +60,20 @@ class HttpError(Exception):
         self.message = message
         self.field = clip(field, MAX_FIELD_BYTES)
         self.headers = dict(headers or {})
+        # The field violation's own text, without the field's name (the violation names it).
+        self.description = clip(description or message, MAX_DESCRIPTION_BYTES)
 
     def body(self) -> dict[str, Any]:
         details = []
         if self.field:
-            violation = {"field": self.field, "description": clip(self.message, MAX_DESCRIPTION_BYTES)}
+            violation = {"field": self.field, "description": self.description}
             details.append({"@type": "type.googleapis.com/google.rpc.BadRequest",
                             "fieldViolations": [violation]})
         return error_body(self.http_status, self.code, self.message, details)
 
 
 def bad_request(field: str, message: str) -> HttpError:
-    return HttpError(400, grpc.StatusCode.INVALID_ARGUMENT, f"{field}: {message}", field)
+    return HttpError(400, grpc.StatusCode.INVALID_ARGUMENT, f"{field}: {message}", field, description=message)
 
 
 def error_body(http_status: int, code: grpc.StatusCode, message: str,
@@ -175,7 +177,7 @@ def parse_body(raw: bytes | bytearray, request: Message) -> None:
     try:
         json_format.ParseDict(document, request)
     except json_format.ParseError as exc:
-        raise bad_request(field_in(str(exc)), str(exc)) from exc
+        raise bad_request(field_in(str(exc)), parse_reason(str(exc))) from exc
     except (ValueError, TypeError, OverflowError) as exc:  # e.g. NaN where a Struct needs a number
         raise bad_request("body", str(exc)) from exc
     except RecursionError as exc:
@@ -190,6 +192,15 @@ def field_in(message: str) -> str:
     if unknown:
         path.append(unknown.group(1))
     return ".".join(path) or "body"
+
+
+_PARSE_PREFIX = re.compile(r"^(?:Failed to parse \S+ field: )+")
+
+
+def parse_reason(message: str) -> str:
+    """json_format's reason alone: the field path it repeats in front ('Failed to parse seed field:
+    Value out of range: -5.' is 'Value out of range: -5.') is already the violation's field."""
+    return _PARSE_PREFIX.sub("", message) or message
 
 
 def set_path_fields(request: Message, variables: Mapping[str, str]) -> None:

@@ -57,6 +57,10 @@ function blank() {
   draw.masked = false;
 }
 
+function typing(target) {
+  return target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName);
+}
+
 function painted(canvas, test) {
   const data = canvas.getContext("2d").getImageData(0, 0, SIZE, SIZE).data;
   for (let i = 0; i < data.length; i += 4) if (test(data, i)) return true;
@@ -256,6 +260,7 @@ export function setupDraw() {
   $("draw-redo-region").addEventListener("click", () => colour(true));
   document.addEventListener("keydown", (event) => {
     if ($("draw-panel").hidden || !(event.ctrlKey || event.metaKey) || event.key.toLowerCase() !== "z") return;
+    if (typing(event.target)) return;  // Ctrl+Z in a text box undoes its typing, not a stroke
     event.preventDefault();
     $(event.shiftKey ? "draw-redo" : "draw-undo").click();
   });

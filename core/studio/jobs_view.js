@@ -57,8 +57,13 @@ function steps() {
   }));
 }
 
+let builtFor = null; // the effects the form was built with: a later visit keeps what was typed
+
 export function setupJobs(effects) {
   const usable = frameWise(effects);
+  const names = usable.map((e) => e.name).join();
+  if (names === builtFor) return;
+  builtFor = names;
   $("job-steps").replaceChildren();
   addStep(usable);
   $("job-add-step").onclick = () => addStep(usable).focus();
@@ -79,22 +84,28 @@ export function setupJobs(effects) {
   }
   $("job-form").onsubmit = async (event) => {
     event.preventDefault();
-    const video = document.querySelector('input[name="job-source"]:checked').value === "video";
-    const input = { firstFrame: $("job-first").value || "0", lastFrame: $("job-last").value || "0" };
-    input[video ? "video" : "pattern"] = $("job-input").value.trim();
-    const job = {
-      steps: steps(),
-      input,
-      outputPattern: $("job-output").value.trim(),
-    };
-    showErrors({ message: "", violations: [] }, $("job-form"), $("job-error"));
+    if ($("job-submit").disabled) return;
+    $("job-submit").disabled = true;  // until the answer: a double click submits one job
     try {
-      const operation = await (await call("POST", "/v1/jobs", { job })).json();
-      watch(operation.name.split("/").pop());
-    } catch (error) {
-      showErrors(error, $("job-form"), $("job-error"));
+      await submit();
+    } finally {
+      $("job-submit").disabled = false;
     }
   };
+}
+
+async function submit() {
+  const video = document.querySelector('input[name="job-source"]:checked').value === "video";
+  const input = { firstFrame: $("job-first").value || "0", lastFrame: $("job-last").value || "0" };
+  input[video ? "video" : "pattern"] = $("job-input").value.trim();
+  showErrors({ message: "", violations: [] }, $("job-form"), $("job-error"));
+  try {
+    const job = { steps: steps(), input, outputPattern: $("job-output").value.trim() };
+    const operation = await (await call("POST", "/v1/jobs", { job })).json();
+    watch(operation.name.split("/").pop());
+  } catch (error) {
+    showErrors(error, $("job-form"), $("job-error"));
+  }
 }
 
 export async function listJobs() {
@@ -131,13 +142,18 @@ function row(id) {
     }
   };
   // A cancelled or failed job runs again as submitted, its seed too: frames it wrote come out the same.
-  item.querySelector(".again").onclick = async () => {
+  item.querySelector(".again").onclick = async (event) => {
+    const button = event.currentTarget;
+    if (button.disabled) return;
+    button.disabled = true;  // until the answer: a double click runs it once
     const job = { ...item.job, idempotencyKey: "" };
     try {
       const operation = await (await call("POST", "/v1/jobs", { job })).json();
       watch(operation.name.split("/").pop());
     } catch (error) {
       item.querySelector(".counts").textContent = error.message;
+    } finally {
+      button.disabled = false;
     }
   };
   $("job-list").prepend(item);

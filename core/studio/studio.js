@@ -1,8 +1,10 @@
 // museforge studio: generators as forms, results in a gallery, on the gateway's public routes
 // alone (/v1/...). No library, nothing fetched from elsewhere.
 
-import { ApiError, call, lines, session, setKey } from "./api.js";
-import { field, parameters as formValues, resolve, showErrors as showFieldErrors } from "./forms.js";
+import { ApiError, call, keyProblem, lines, session, setKey, whenKeyRefused } from "./api.js";
+import {
+  FormError, field, parameters as formValues, resolve, setValue, showErrors as showFieldErrors,
+} from "./forms.js";
 import { setupDraw } from "./draw_view.js";
 import { listJobs, setupJobs } from "./jobs_view.js";
 import { meshViewer } from "./mesh_view.js";
@@ -23,9 +25,19 @@ function setupKey() {
   $("key-cancel").addEventListener("click", () => $("key-dialog").close());
   $("key-form").addEventListener("submit", async (event) => {
     event.preventDefault();
-    setKey($("key-input").value.trim());
+    const key = $("key-input").value.trim();
+    if (!setKey(key)) {  // not kept: the dialog stays open and says what is wrong with it
+      $("key-error").textContent = keyProblem(key);
+      $("key-input").select();
+      return;
+    }
     $("key-dialog").close();
     await connect();
+  });
+  // Any call the server refuses for its key (a Generate too) asks for another in the dialog.
+  whenKeyRefused((error) => {
+    $("server-state").textContent = "Needs an API key";
+    askForKey(session.key ? `The server refused this key: ${error.message}` : "");
   });
 }
 
@@ -42,9 +54,10 @@ async function connect() {
     list($("generators"), state.generators, "generator");
     list($("effects"), state.effects, "effect");
   } catch (error) {
-    if (error.status === 401 || error.status === 403) {
+    if (error.status === 401) return;  // already in the key dialog (whenKeyRefused)
+    if (error.status === 403) {
       $("server-state").textContent = "Needs an API key";
-      askForKey(session.key ? `The server refused this key: ${error.message}` : "");
+      askForKey(`The server refused this key: ${error.message}`);
     } else {
       $("server-state").textContent = `Cannot reach the server: ${error.message}`;
     }
@@ -94,8 +107,7 @@ function choose(generator, kind) {
   $("inputs-box").hidden = !takesFiles;
   $("files").value = "";  // files picked for another effect are not this one's
   $("generate-button").textContent = takesFiles ? "Apply" : "Generate";
-  $("count").closest("fieldset").querySelector('label[for="count"]').hidden = takesFiles;
-  $("count").hidden = takesFiles;
+  $("count-box").hidden = takesFiles;
   if (takesFiles) {
     const many = generator.maxInputs > 1 ? `${generator.minInputs} to ${generator.maxInputs} files` : "one file";
     const video = takesFrames(generator) ? `; or one video, ${VIDEOS.join(", ")}: each frame, a video back` : "";
@@ -109,7 +121,7 @@ function choose(generator, kind) {
     field(name, resolve(property, schema), (schema.required || []).includes(name))));
   offerFormats(generator.formats);
   $("count").max = String(generator.maxCount || 1);
-  $("form-error").textContent = "";
+  showErrors({ message: "", violations: [] });  // another form's errors are not this one's
   $("generate-form").hidden = false;
 }
 
@@ -144,43 +156,99 @@ function parameters() {
   return formValues($("fields"));
 }
 
+// The request the form asks for, files aside; a FormError names the fields it cannot read.
+function formRequest() {
+  const problems = [];
+  let values = {};
+  try {
+    values = parameters();
+  } catch (error) {
+    if (!(error instanceof FormError)) throw error;
+    problems.push(...error.violations);
+  }
+  const request = { parameters: values, format: $("format").value };
+  for (const name of ["seed", "count"]) {
+    if ($(name).validity.badInput) problems.push({ field: name, description: "not a number" });
+  }
+  if (state.kind === "effect") {
+    request.effect = state.current.name;
+  } else {
+    request.generator = state.current.name;
+    const count = Number($("count").value || 1);
+    // 0 would be taken as the default (1) by the server: say so rather than make one silently.
+    if (!Number.isInteger(count) || count < 1) {
+      problems.push({ field: "count", description: "must be a whole number, 1 or more" });
+    }
+    request.count = count;
+  }
+  if ($("seed").value !== "") request.seed = $("seed").value;
+  if (problems.length) throw new FormError(problems);
+  return request;
+}
+
+async function withFiles(request, files) {
+  const inputs = await Promise.all(files.map(async (file) =>
+    ({ name: file.name, data: base64Of(new Uint8Array(await file.arrayBuffer())) })));
+  return { ...request, inputs };
+}
+
 function showErrors(error) {
   showFieldErrors(error, document.getElementById("generate-form"), $("form-error"));
 }
 
-async function generate(request) {
-  const generator = state.current;
-  const path = state.kind === "effect" ? `/v1/effects/${encodeURIComponent(generator.name)}:stream`
+// One call at a time, taken on the very click that asks for it (before any file is read): a
+// double click or a Regenerate during a call starts nothing, and Stop always reaches the call.
+function begin() {
+  if (state.running) return null;
+  state.running = new AbortController();
+  busy(true);
+  return state.running;
+}
+
+function busy(on) {
+  $("generate-button").disabled = on;
+  $("stop-button").disabled = !on;
+  for (const button of document.querySelectorAll("#gallery .actions button")) button.disabled = on;
+}
+
+// `pending`: the request, or a promise of it (files still being read). `keep`: the index of the one
+// artifact wanted (Regenerate of one of several), or null for all.
+async function generate(controller, pending, keep = null) {
+  const { current: generator, kind } = state;
+  const path = kind === "effect" ? `/v1/effects/${encodeURIComponent(generator.name)}:stream`
     : `/v1/generators/${encodeURIComponent(generator.name)}:stream`;
-  const controller = new AbortController();
-  state.running = controller;
-  $("generate-button").disabled = true;
-  $("stop-button").disabled = false;
   $("progress-box").hidden = false;
   $("progress").removeAttribute("value");
   $("progress-label").textContent = "Starting…";
   showErrors({ message: "", violations: [] });
   try {
+    const request = await pending;
     const response = await call("POST", path, request, controller.signal);
     let seed = request.seed;
-    const group = { morph: null, mixes: new Map(), members: [] }; // what this request's artifacts share
+    const group = { morph: null, mixes: new Map(), members: [], alone: keep !== null }; // what its artifacts share
     for await (const line of lines(response.body)) {
       if (line.error) throw new ApiError(line.error.code || 500, line.error);
       const event = line.result || {};
       if (event.seed !== undefined) seed = event.seed;
       if (event.progress) progress(event.progress);
-      if (event.artifact) place(generator, { ...request, seed }, event.artifact, group);
+      if (event.artifact && (keep === null || (event.artifact.index || 0) === keep)) {
+        place(generator, kind, { ...request, seed }, event.artifact, group);
+      }
     }
     $("progress-label").textContent = "Done";
     $("progress").max = 1;
     $("progress").value = 1;
   } catch (error) {
-    if (error.name === "AbortError") $("progress-label").textContent = "Stopped";
-    else showErrors(error);
+    if (error.name === "AbortError") {
+      $("progress-label").textContent = "Stopped";
+      $("progress").value = Number($("progress").value) || 0;  // no longer the busy animation
+    } else {
+      $("progress-box").hidden = true;  // refused or failed: the error says so, nothing is running
+      showErrors(error);
+    }
   } finally {
     state.running = null;
-    $("generate-button").disabled = false;
-    $("stop-button").disabled = true;
+    busy(false);
   }
 }
 
@@ -218,18 +286,21 @@ function provenanceOf(artifact) {
   return record;
 }
 
+function morphing(request, artifact) {
+  return request.parameters?.interpolate_to !== undefined && artifact.mediaType.startsWith("image/");
+}
+
 // A morph's frames share one card with a slider; a piece's stems join its mix's card.
-function place(generator, request, artifact, group) {
+function place(generator, kind, request, artifact, group) {
   const part = artifact.metadata?.part;
-  const morphing = request.parameters?.interpolate_to !== undefined && artifact.mediaType.startsWith("image/");
   if (part && group.mixes.has(artifact.index || 0)) {
     addStem(group.mixes.get(artifact.index || 0), part, artifact);
-  } else if (morphing && group.morph) {
+  } else if (morphing(request, artifact) && group.morph) {
     addFrame(group.morph, artifact);
   } else {
-    const card = addCard(generator, request, artifact, state.kind, group);
-    if (morphing) group.morph = startMorph(card, artifact);
-    if (artifact.mediaType.startsWith("audio/")) group.mixes.set(artifact.index || 0, card);
+    const card = addCard(generator, request, artifact, kind, group);
+    if (morphing(request, artifact)) group.morph = startMorph(card, artifact);
+    if (card.querySelector("audio")) group.mixes.set(artifact.index || 0, card);
   }
 }
 
@@ -293,11 +364,13 @@ function addCard(generator, request, artifact, kind, group = { members: [] }) {
   title.textContent = artifact.filename;
   card.append(title);
   if (artifact.mediaType.startsWith("image/")) card.append(...imageView(url, artifact, request));
-  else if (artifact.mediaType.startsWith("audio/")) card.append(...audioView(url, bytes, request.parameters?.loop));
+  else if (artifact.mediaType.startsWith("audio/")) card.append(...audioView(url, bytes, artifact, request.parameters?.loop));
   else if (artifact.mediaType === "model/gltf-binary") card.append(meshViewer(bytes, artifact.filename));
   else if (artifact.mediaType.startsWith("video/")) card.append(videoView(url));
   else if (/json|text|xml/.test(artifact.mediaType)) card.append(textView(bytes));
-  card.append(details(generator, request, artifact), cardActions(generator, request, url, artifact.filename, kind));
+  // Regenerate remakes this artifact: all of a morph's frames, else the one of this index.
+  const keep = morphing(request, artifact) ? null : artifact.index || 0;
+  card.append(details(generator, request, artifact), cardActions(generator, request, url, artifact.filename, kind, keep));
   group.members.push({ artifact, bytes, kind });
   if (globalThis.crypto?.subtle) card.append(rating(artifact, bytes, kind, request, group));  // hashing needs a secure context
   $("gallery").prepend(card);
@@ -329,12 +402,22 @@ function imageView(url, artifact, request) {
   return parts;
 }
 
-function audioView(url, bytes, loop) {
+// MIDI is a score, not sound: no browser plays or decodes it, so it is offered to download.
+const MIDI = ["audio/midi", "audio/x-midi", "audio/mid"];
+
+function audioView(url, bytes, artifact, loop) {
+  if (MIDI.includes(artifact.mediaType)) {
+    const note = document.createElement("p");
+    note.className = "midi";
+    note.textContent = "MIDI: notes for a synthesizer or a DAW, which the browser cannot play. "
+      + "Download it to open it there.";
+    return [note];
+  }
   const player = document.createElement("audio");
   player.controls = true;
   player.src = url;
   const parts = [player];
-  if (loop) parts.push(loopButton(bytes));
+  if (loop) parts.push(...loopButton(bytes));
   const canvas = document.createElement("canvas");
   canvas.width = 600;
   canvas.height = 60;
@@ -351,25 +434,41 @@ function loopButton(bytes) {
   button.type = "button";
   button.textContent = "Play as a loop";
   button.setAttribute("aria-pressed", "false");
+  const said = document.createElement("span");
+  said.setAttribute("role", "status");
   let playing = null;
+  const stopped = () => {
+    playing = null;
+    button.setAttribute("aria-pressed", "false");
+    button.textContent = "Play as a loop";
+  };
   button.addEventListener("click", async () => {
-    if (playing) {
-      await playing.close();
-      playing = null;
-      button.setAttribute("aria-pressed", "false");
-      button.textContent = "Play as a loop";
-      return;
+    button.disabled = true;  // decoding or closing takes a while: one click at a time
+    said.textContent = "";
+    try {
+      if (playing) {
+        const context = playing;
+        stopped();
+        await context.close();
+        return;
+      }
+      playing = new AudioContext();
+      const source = playing.createBufferSource();
+      source.buffer = await playing.decodeAudioData(bytes.slice().buffer);
+      source.loop = true;
+      source.connect(playing.destination);
+      source.start();
+      button.setAttribute("aria-pressed", "true");
+      button.textContent = "Stop the loop";
+    } catch (error) {
+      if (playing) playing.close().catch(() => {});
+      stopped();
+      said.textContent = `Cannot play this as a loop: ${error.message}`;
+    } finally {
+      button.disabled = false;
     }
-    playing = new AudioContext();
-    const source = playing.createBufferSource();
-    source.buffer = await playing.decodeAudioData(bytes.slice().buffer);
-    source.loop = true;
-    source.connect(playing.destination);
-    source.start();
-    button.setAttribute("aria-pressed", "true");
-    button.textContent = "Stop the loop";
   });
-  return button;
+  return [button, said];
 }
 
 async function drawWaveform(canvas, bytes) {
@@ -478,7 +577,7 @@ function rating(artifact, bytes, kind, request, group) {
     });
     box.append(button);
   }
-  if ((request.count || 1) > 1) {  // several made at once: say which one is best
+  if ((request.count || 1) > 1 && !group.alone) {  // several made at once: say which one is best
     const pick = document.createElement("button");
     pick.type = "button";
     pick.textContent = "Pick this one";
@@ -528,26 +627,23 @@ function usePreset(preset) {
   const generator = state.generators.find((g) => g.name === preset.generator);
   if (!generator) return;
   choose(generator, "generator");
-  for (const [name, value] of Object.entries(preset.parameters || {})) {
-    const input = $(`field-${name}`);
-    if (!input) continue;
-    if (input.type === "checkbox") input.checked = Boolean(value);
-    else if (input.tagName === "SELECT") input.value = JSON.stringify(value);
-    else input.value = String(value);
-  }
+  for (const [name, value] of Object.entries(preset.parameters || {})) setValue($("fields"), name, value);
   $("generate-button").focus();
 }
 
-function cardActions(generator, request, url, filename, kind) {
+function cardActions(generator, request, url, filename, kind, keep) {
   const actions = document.createElement("div");
   actions.className = "actions";
   const again = document.createElement("button");
   again.type = "button";
   again.textContent = "Regenerate";
   again.title = "Run the same generator with the same seed and parameters";
+  // The same request (seed and count too: an artifact's draw depends on both), keeping this one.
   again.addEventListener("click", () => {
+    const controller = begin();
+    if (!controller) return;
     choose(generator, kind);
-    generate(kind === "effect" ? request : { ...request, count: 1 });
+    generate(controller, request, keep);
   });
   const schema = JSON.parse(generator.parametersSchema || "{}");
   if (kind !== "effect" && schema.properties?.preference) {  // steering: draws toward what this user liked
@@ -561,9 +657,11 @@ function cardActions(generator, request, url, filename, kind) {
         $("recommendations").textContent = "Type your name first: the draws follow your ratings.";
         return;
       }
+      const controller = begin();
+      if (!controller) return;
       choose(generator, kind);
       const { seed, ...fresh } = request;
-      generate({ ...fresh, parameters: { ...request.parameters, preference: user() } });
+      generate(controller, { ...fresh, parameters: { ...request.parameters, preference: user() } });
     });
     actions.append(more);
   }
@@ -572,25 +670,24 @@ function cardActions(generator, request, url, filename, kind) {
   save.download = filename;
   save.textContent = "Download";
   actions.append(again, save);
+  for (const button of actions.querySelectorAll("button")) button.disabled = Boolean(state.running);
   return actions;
 }
 
 // -- start ----------------------------------------------------------------------------------------------------
 function setup() {
   setupKey();
-  $("generate-form").addEventListener("submit", async (event) => {
+  $("generate-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    const request = { parameters: parameters(), format: $("format").value };
-    if (state.kind === "effect") {
-      request.effect = state.current.name;
-      request.inputs = await Promise.all([...$("files").files].map(async (file) =>
-        ({ name: file.name, data: base64Of(new Uint8Array(await file.arrayBuffer())) })));
-    } else {
-      request.generator = state.current.name;
-      request.count = Number($("count").value || 1);
+    if (state.running) return;
+    let request;
+    try {
+      request = formRequest();
+    } catch (error) {  // a value the page cannot read: nothing sent, the field says why
+      showErrors(error);
+      return;
     }
-    if ($("seed").value !== "") request.seed = $("seed").value;
-    generate(request);
+    generate(begin(), state.kind === "effect" ? withFiles(request, [...$("files").files]) : request);
   });
   const drop = $("inputs-box");
   drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });

@@ -81,3 +81,20 @@ def test_the_gateways_own_errors_are_clipped_like_the_services(http: Http) -> No
     status, _, payload = http.request("POST", "/v1/generators/image.digits:generate",
                                       {"x" * 20_000: 1})
     assert status == 400 and len(payload) < 2_500, len(payload)
+
+
+@pytest.mark.parametrize(("body", "field", "reason"), [
+    ({"seed": -5}, "seed", "Value out of range: -5."),
+    ({"event": {"stars": "many"}}, "event.stars", "many"),
+])
+def test_a_field_that_does_not_parse_is_named_once(http: Http, body: dict[str, object], field: str,
+                                                   reason: str) -> None:
+    """The violation says what is wrong; its field names where (a form shows it under that field),
+    so neither repeats the field nor json_format's 'Failed to parse ... field' chain."""
+    path = "/v1/feedback" if "event" in body else "/v1/generators/image.digits:generate"
+    status, reply = http.json("POST", path, body)
+    assert status == 400 and violations(reply) == [field], reply
+    [violation] = reply["error"]["details"][0]["fieldViolations"]
+    assert reason in violation["description"], violation
+    assert "Failed to parse" not in violation["description"] and field not in violation["description"]
+    assert reply["error"]["message"] == f"{field}: {violation['description']}"

@@ -1,10 +1,14 @@
 """The studio in a real headless Chromium (Debian's chromium and chromium-driver, driven by Selenium),
 against a real server with API keys on: a wrong key is refused in the page, the right one lists the
 generators; a texture is generated and seen (and tiled), a melody generated and played, a bad
-parameter shown beside its field; no console error. Screenshots go to build/studio-screenshots/."""
+parameter shown beside its field; one call at a time, one result of several regenerated exactly,
+big seeds sent digit for digit, values the page cannot read refused under their fields; no console
+error. Screenshots go to build/studio-screenshots/."""
 
 from __future__ import annotations
 
+import base64
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -270,6 +274,7 @@ def submit_job(driver: Any, pattern: str, first: int, last: int, output: str,
         box = driver.find_element(By.ID, name)
         box.clear()
         box.send_keys(value)
+    wait(driver).until(lambda d: d.find_element(By.ID, "job-submit").is_enabled())  # the last one answered
     driver.find_element(By.ID, "job-submit").click()
 
 
@@ -294,8 +299,12 @@ def test_a_job_is_submitted_watched_to_the_end_and_another_cancelled(browser: An
     wait(browser, 120).until(lambda d: running.get_attribute("data-state") == "cancelled")
     assert running.find_elements(By.CSS_SELECTOR, ".cells span.skipped")
     browser.save_screenshot(str(SHOTS / "job-cancelled.png"))
-    running.find_element(By.CLASS_NAME, "again").click()  # the cancelled job, as submitted, once more
-    wait(browser, 60).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#job-list .job")) == 3)
+    record_calls(browser)
+    again_button = running.find_element(By.CLASS_NAME, "again")
+    ActionChains(browser).double_click(again_button).perform()  # the cancelled job, as submitted, once more
+    wait(browser, 60).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#job-list .job")) >= 3)
+    wait(browser).until(lambda d: again_button.is_enabled())
+    assert len(job_submissions(browser)) == 1  # a double click runs it once
     again = browser.find_elements(By.CSS_SELECTOR, "#job-list .job")[0]
     wait(browser, 300).until(lambda d: again.get_attribute("data-state") == "succeeded")
     assert len(list((root / "out" / "slow").iterdir())) == 40
@@ -305,6 +314,11 @@ def test_a_job_is_submitted_watched_to_the_end_and_another_cancelled(browser: An
     assert "climbs" in slot.text
     assert all("status of 403" in m for m in console_errors(browser)), console_errors(browser)
 
+def job_submissions(driver: Any) -> list[dict[str, str]]:
+    return [c for c in driver.execute_script("return window.calls") if c["method"] == "POST"
+            and c["path"] == "/v1/jobs"]
+
+
 def test_a_job_of_two_steps_is_corrected_beside_its_field_and_runs(browser: Any, served: tuple[str, str],
                                                                     root: Path) -> None:
     from PIL import Image
@@ -313,8 +327,14 @@ def test_a_job_of_two_steps_is_corrected_beside_its_field_and_runs(browser: Any,
     slot = browser.find_element(By.CSS_SELECTOR, '[data-field="job.steps[1].parameters.sigma"] .field-error')
     wait(browser).until(lambda d: slot.text)  # refused: the second step's sigma, shown beside it
     assert "50" in slot.text, slot.text
+    browser.find_element(By.ID, "draw-button").click()  # away and back: the form is as it was left
+    browser.find_element(By.ID, "jobs-button").click()
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#job-steps > li")) == 2
+    assert browser.find_element(By.ID, "job-steps-1-parameters-sigma").get_attribute("value") == "70"
+    assert browser.find_element(By.ID, "job-input").get_attribute("value") == "sh010.####.png"
     Select(browser.find_element(By.ID, "job-effect-1")).select_by_value("effect.upscale")  # x2 by default
-    browser.find_element(By.ID, "job-submit").click()
+    record_calls(browser)
+    ActionChains(browser).double_click(browser.find_element(By.ID, "job-submit")).perform()
     job = wait(browser, 60).until(lambda d: next(
         (j for j in d.find_elements(By.CSS_SELECTOR, "#job-list .job") if "upscale" in j.text), None))
     assert "effect.denoise → effect.upscale" in job.find_element(By.TAG_NAME, "h4").text
@@ -323,9 +343,16 @@ def test_a_job_of_two_steps_is_corrected_beside_its_field_and_runs(browser: Any,
     assert [p.name for p in made] == [f"sh010.{f}.png" for f in (1001, 1002, 1003)]
     with Image.open(root / "in" / "sh010.1001.png") as source, Image.open(made[0]) as result:
         assert result.size == (source.width * 2, source.height * 2)  # both steps ran
+    assert len(job_submissions(browser)) == 1  # a double click submits one job
     browser.find_element(By.ID, "job-remove-step").click()
     assert len(browser.find_elements(By.CSS_SELECTOR, "#job-steps > li")) == 1
     browser.save_screenshot(str(SHOTS / "job-two-steps.png"))
+    for name in ("job-input", "job-output"):
+        browser.find_element(By.ID, name).clear()
+    browser.find_element(By.ID, "job-submit").click()  # no input at all: said under the input's path
+    slot = browser.find_element(By.CSS_SELECTOR, '[data-field="job.input.pattern"] .field-error')
+    wait(browser).until(lambda d: slot.text)
+    assert "give a pattern" in slot.text, slot.text
     # The refused submission is the one error the browser logged (Chromium logs every 4xx reply).
     assert all("status of 400" in m for m in console_errors(browser)), console_errors(browser)
 
@@ -470,6 +497,9 @@ def test_draw_by_keyboard(browser: Any, served: tuple[str, str]) -> None:
         return dark;""", canvas)
     assert inked > 50  # the stroke went where the keys took the pen
     wait(browser, 120).until(lambda d: result.get_attribute("src") != shown)  # and it was coloured
+    browser.find_element(By.ID, "user").click()  # Ctrl+Z in a text box is that box's, not the drawing's
+    ActionChains(browser).key_down(Keys.CONTROL).send_keys("z").key_up(Keys.CONTROL).perform()
+    assert int(browser.find_element(By.ID, "draw-undo").get_attribute("data-count")) == strokes + 1
 
 def test_a_video_cut_is_played_in_the_page(browser: Any, served: tuple[str, str], tmp_path: Path) -> None:
     from tests.core.test_video import make_video
@@ -512,6 +542,248 @@ def test_a_video_dropped_on_a_frame_wise_effect_comes_back_as_a_video(browser: A
     assert not console_errors(browser), console_errors(browser)
 
 
+def record_calls(driver: Any) -> None:
+    """Keep each call the page makes (window.calls: method, path, body, and the reply's text) from
+    now on; window.hold() keeps the next streamed calls waiting until window.release(), so a test can
+    act while one runs."""
+    driver.execute_script("""
+        if (!window.calls) {
+          const real = window.fetch.bind(window);
+          let open = () => {};
+          window.hold = () => { window.gate = new Promise((go) => { open = go; }); };
+          window.release = () => { window.gate = null; open(); };
+          window.fetch = async (path, init = {}) => {
+            const call = {method: init.method || 'GET', path: String(path), body: init.body || '', reply: ''};
+            window.calls.push(call);
+            if (window.gate && String(path).includes(':stream')) {  // Stop still ends it: abort wins
+              const stopped = new Promise((go) => init.signal?.addEventListener('abort', go));
+              await Promise.race([window.gate, stopped]);
+            }
+            const response = await real(path, init);
+            response.clone().text().then((text) => { call.reply = text; }, () => {});
+            return response;
+          };
+        }
+        window.calls = [];""")
+
+
+def calls(driver: Any, path: str) -> list[dict[str, str]]:
+    return [c for c in driver.execute_script("return window.calls") if path in c["path"]]
+
+
+def made(driver: Any) -> list[tuple[str, bytes]]:
+    """Each file the recorded streamed calls sent back, in order: its name and its bytes."""
+    files = []
+    for call in calls(driver, ":stream"):
+        for line in call["reply"].splitlines():
+            artifact = json.loads(line).get("result", {}).get("artifact") if line.strip() else None
+            if artifact:
+                files.append((artifact["filename"], base64.b64decode(artifact["data"])))
+    return files
+
+
+def cards(driver: Any) -> list[Any]:
+    return list(driver.find_elements(By.CSS_SELECTOR, "#gallery .card"))
+
+
+def idle(driver: Any) -> None:
+    wait(driver, 120).until(lambda d: d.find_element(By.ID, "generate-button").is_enabled())
+
+
+def generate_one(driver: Any) -> Any:
+    """Click Generate (or Apply) and wait for the call to end; the newest card."""
+    before = len(cards(driver))
+    driver.find_element(By.ID, "generate-button").click()
+    wait(driver, 120).until(lambda d: len(cards(d)) > before or d.find_element(By.ID, "form-error").text)
+    idle(driver)
+    return cards(driver)[0]
+
+
+def set_request(driver: Any, seed: str = "", count: str = "1") -> None:
+    for name, value in (("seed", seed), ("count", count)):
+        box = driver.find_element(By.ID, name)
+        box.clear()
+        box.send_keys(value)
+
+
+def test_regenerate_remakes_that_one_of_several_results_byte_for_byte_and_zoom_fills_the_view(
+        browser: Any, served: tuple[str, str]) -> None:
+    record_calls(browser)
+    pick(browser, "image.digits")
+    set_fields(browser, {"digit": "7"})
+    set_request(browser, "42", "3")
+    before = len(cards(browser))
+    browser.find_element(By.ID, "generate-button").click()
+    wait(browser, 120).until(lambda d: len(cards(d)) == before + 3)
+    idle(browser)
+    third = browser.find_element(By.XPATH, "//li[contains(@class,'card')][h3='image.digits-42-0002.png']")
+    third.find_element(By.XPATH, ".//button[text()='Regenerate']").click()
+    wait(browser, 120).until(lambda d: len(cards(d)) == before + 4)
+    idle(browser)
+    assert len(cards(browser)) == before + 4  # that one alone, not the three again
+    again = cards(browser)[0]
+    assert again.find_element(By.TAG_NAME, "h3").text == "image.digits-42-0002.png"
+    wait(browser).until(lambda d: len(made(d)) >= 4)  # the replies read
+    first, second = [data for name, data in made(browser) if name == "image.digits-42-0002.png"]
+    assert first == second  # the same bytes
+    assert len(calls(browser, ":stream")) == 2
+    assert not again.find_elements(By.CSS_SELECTOR, "button[data-pick]")  # nothing to pick among
+    # A 28-pixel digit zoomed fills the view, its pixels scaled up, rather than shrinking to 28 pixels.
+    image = again.find_element(By.TAG_NAME, "img")
+    image.click()
+    zoomed = wait(browser).until(seen.visibility_of_element_located((By.CSS_SELECTOR, "#zoom-view img")))
+    shown = browser.execute_script("const box = arguments[0].getBoundingClientRect(); "
+                                   "return [box.width, box.height]", zoomed)
+    assert min(shown) > image.size["width"], (shown, image.size)
+    browser.find_element(By.ID, "zoom-close").click()
+    assert not console_errors(browser), console_errors(browser)
+
+
+def test_one_call_at_a_time_and_stop_reaches_it(browser: Any, served: tuple[str, str],
+                                                tmp_path: Path) -> None:
+    from PIL import Image
+
+    picture = tmp_path / "big.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (128, 128, 3), dtype=np.uint8)).save(picture)
+    record_calls(browser)
+    pick(browser, "effect.upscale", "effect")
+    browser.find_element(By.ID, "files").send_keys(str(picture))
+    before = len(cards(browser))
+    ActionChains(browser).double_click(browser.find_element(By.ID, "generate-button")).perform()
+    wait(browser, 120).until(lambda d: len(cards(d)) > before)
+    idle(browser)
+    assert len(calls(browser, ":stream")) == 1 and len(cards(browser)) == before + 1  # one Apply, one result
+    # While a call runs, nothing starts another: Generate and every Regenerate wait, and Stop ends it.
+    pick(browser, "image.digits")
+    set_request(browser)
+    browser.execute_script("window.calls = []; window.hold()")
+    browser.find_element(By.ID, "generate-button").click()
+    wait(browser).until(lambda d: calls(d, ":stream"))
+    assert not browser.find_element(By.ID, "generate-button").is_enabled()
+    again = browser.find_elements(By.XPATH, "//button[text()='Regenerate']")
+    assert again and not any(b.is_enabled() for b in again)
+    browser.find_element(By.ID, "stop-button").click()
+    wait(browser).until(seen.text_to_be_present_in_element((By.ID, "progress-label"), "Stopped"))
+    browser.execute_script("window.release()")
+    idle(browser)
+    assert all(b.is_enabled() for b in browser.find_elements(By.XPATH, "//button[text()='Regenerate']"))
+    assert len(calls(browser, ":stream")) == 1 and len(cards(browser)) == before + 1
+    assert not console_errors(browser), console_errors(browser)
+
+
+def test_a_seed_past_two_to_the_53_reaches_the_server_exactly(browser: Any, served: tuple[str, str]) -> None:
+    record_calls(browser)
+    pick(browser, "image.faces")
+    set_request(browser, "3")
+    for seed in ("9007199254740993", "18446744073709551615"):
+        set_fields(browser, {"interpolate_to": seed, "frames": "2"})
+        card = generate_one(browser)
+        assert not browser.find_element(By.ID, "form-error").text
+        assert f'"interpolate_to":"{seed}"' in calls(browser, ":stream")[-1]["body"]  # its digits, as text
+        assert seed in card.find_element(By.CSS_SELECTOR, 'dd[data-name="parameters"]').text
+        wait(browser).until(lambda d: made(d))
+        assert seed.encode() in made(browser)[-1][1]  # in the provenance the server wrote
+    assert not console_errors(browser), console_errors(browser)
+
+
+def field_error(driver: Any, name: str) -> str:
+    slot = driver.find_element(By.CSS_SELECTOR, f'[data-field="{name}"] .field-error')
+    wait(driver).until(lambda d: slot.text)
+    return str(slot.text)
+
+
+def test_refusals_are_said_once_under_their_fields_and_nothing_looks_busy(
+        browser: Any, served: tuple[str, str], tmp_path: Path) -> None:
+    record_calls(browser)
+    pick(browser, "image.digits")
+    set_request(browser)
+    generate = browser.find_element(By.ID, "generate-button")
+    set_fields(browser, {"digit": "12"})
+    generate.click()
+    assert "less than or equal to 9" in field_error(browser, "parameters.digit")
+    idle(browser)
+    assert not browser.find_element(By.ID, "progress-box").is_displayed()  # refused: nothing running
+    set_fields(browser, {"digit": "3"})
+    seed = browser.find_element(By.ID, "seed")
+    seed.clear()
+    seed.send_keys("-5")
+    generate.click()
+    assert field_error(browser, "seed") == "Value out of range: -5."
+    assert not browser.find_element(By.ID, "form-error").text  # said once, under the field
+    seed.clear()
+    count = browser.find_element(By.ID, "count")
+    count.clear()
+    count.send_keys("100000")
+    generate.click()
+    assert "between 1 and 64" in field_error(browser, "count")
+    assert "count" not in browser.find_element(By.ID, "form-error").text
+    # What the page cannot read is said under its field, and nothing is sent.
+    sent = len(calls(browser, ":stream"))
+    count.clear()
+    count.send_keys("0")
+    generate.click()
+    assert "1 or more" in field_error(browser, "count")
+    count.clear()
+    count.send_keys("1")
+    set_fields(browser, {"digit": "1e"})
+    generate.click()
+    assert field_error(browser, "parameters.digit") == "not a number"
+    assert len(calls(browser, ":stream")) == sent
+    # A file's error is said under the files.
+    fake = tmp_path / "fake.png"
+    fake.write_text("not a picture")
+    pick(browser, "effect.upscale", "effect")
+    browser.find_element(By.ID, "files").send_keys(str(fake))
+    generate.click()
+    assert field_error(browser, "inputs").startswith("file 1: unsupported or undecodable image")
+    idle(browser)
+    # MIDI is offered to download, not played; a loop clicked three times at once plays once.
+    pick(browser, "music.melody")
+    set_fields(browser, {"bars": "1", "stems": "false", "loop": "true"})
+    for format in ("wav", "mid"):
+        Select(browser.find_element(By.ID, "format")).select_by_value(format)
+        midi = generate_one(browser)
+    assert "MIDI" in midi.text and midi.find_elements(By.CSS_SELECTOR, "a[download]")
+    assert not midi.find_elements(By.TAG_NAME, "audio")
+    assert not midi.find_elements(By.XPATH, ".//button[text()='Play as a loop']")
+    looped = cards(browser)[1].find_element(By.XPATH, ".//button[text()='Play as a loop']")
+    browser.execute_script("arguments[0].click(); arguments[0].click(); arguments[0].click()", looped)
+    wait(browser).until(lambda d: looped.get_attribute("aria-pressed") == "true" and looped.is_enabled())
+    looped.click()
+    wait(browser).until(lambda d: looped.get_attribute("aria-pressed") == "false")
+    assert all("status of 400" in m for m in console_errors(browser)), console_errors(browser)
+
+
+def test_list_parameters_are_chosen_or_typed_as_json(browser: Any, served: tuple[str, str],
+                                                     tmp_path: Path) -> None:
+    from PIL import Image
+
+    record_calls(browser)
+    sketch = tmp_path / "sketch.png"
+    lines = np.full((64, 64, 3), 255, dtype=np.uint8)
+    lines[16:48, 16] = lines[16:48, 47] = lines[16, 16:48] = lines[47, 16:48] = 0
+    Image.fromarray(lines).save(sketch)
+    pick(browser, "effect.sketch", "effect")
+    Select(browser.find_element(By.ID, "field-roles")).select_by_value('"sketch"')
+    browser.find_element(By.ID, "files").send_keys(str(sketch))
+    generate_one(browser)
+    assert not browser.find_element(By.ID, "form-error").text
+    assert '"roles":["sketch"]' in calls(browser, ":stream")[-1]["body"]
+    pick(browser, "image.faces")
+    set_request(browser)
+    draws = browser.find_element(By.ID, "field-draws")
+    draws.send_keys('[{"seed": "5"')
+    sent = len(calls(browser, ":stream"))
+    browser.find_element(By.ID, "generate-button").click()
+    assert field_error(browser, "parameters.draws").startswith("not valid JSON")
+    assert len(calls(browser, ":stream")) == sent
+    draws.send_keys(', "index": 1}]')
+    generate_one(browser)
+    assert not browser.find_element(By.ID, "form-error").text
+    assert '"draws":[{"seed":"5","index":1}]' in calls(browser, ":stream")[-1]["body"]
+    assert all("status of 400" in m for m in console_errors(browser)), console_errors(browser)
+
+
 def test_the_page_passes_the_axe_accessibility_rules(browser: Any, served: tuple[str, str]) -> None:
     """axe-core (vendored from npm, scripts/vendor_axe.py) run in the page as the earlier tests left
     it: a form, results of every kind, ratings and suggestions."""
@@ -524,3 +796,32 @@ def test_the_page_passes_the_axe_accessibility_rules(browser: Any, served: tuple
     (SHOTS / "axe.txt").write_text("\n".join(report) or "no violation\n")
     serious = [v for v in found if v["impact"] in ("serious", "critical")]
     assert not serious, serious
+
+
+def test_a_key_that_cannot_be_sent_is_said_in_the_dialog_and_never_kept(browser: Any,
+                                                                         served: tuple[str, str]) -> None:
+    _, key = served
+    browser.find_element(By.ID, "key-button").click()
+    for typed, said in (("mf_★", "“★” (U+2605)"), ("", "Type or paste a key first")):
+        use_key(browser, typed)
+        wait(browser).until(seen.text_to_be_present_in_element((By.ID, "key-error"), said))
+        assert browser.find_element(By.ID, "key-dialog").is_displayed()
+        assert browser.execute_script("return sessionStorage.getItem('museforge.key')") == key
+    browser.find_element(By.ID, "key-cancel").click()
+    # One kept by an older page is dropped, not sent: the page asks for a key rather than failing.
+    browser.execute_script("sessionStorage.setItem('museforge.key', 'mf_★')")
+    browser.refresh()
+    use_key(browser, key)
+    wait(browser).until(seen.text_to_be_present_in_element((By.ID, "server-state"), "effects ready"))
+    # A key the server refuses during a Generate is said in the key dialog.
+    pick(browser, "image.digits")
+    browser.find_element(By.ID, "key-button").click()
+    use_key(browser, "mf_nothing")
+    wait(browser).until(seen.text_to_be_present_in_element((By.ID, "key-error"), "unknown API key"))
+    browser.find_element(By.ID, "key-cancel").click()
+    browser.find_element(By.ID, "generate-button").click()
+    wait(browser).until(lambda d: d.find_element(By.ID, "key-dialog").is_displayed())
+    assert "refused" in browser.find_element(By.ID, "key-error").text
+    use_key(browser, key)
+    wait(browser).until(seen.text_to_be_present_in_element((By.ID, "server-state"), "effects ready"))
+    assert all("401" in m for m in console_errors(browser)), console_errors(browser)
