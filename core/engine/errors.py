@@ -76,7 +76,17 @@ class RequestError(Exception):
         return clip(text, limit)
 
     def _status(self) -> status_pb2.Status:
-        return status_pb2.Status(code=self.code, message=self._text(self.message, MAX_MESSAGE_BYTES))
+        return status_pb2.Status(code=self.code, message=self._text(self._said(), MAX_MESSAGE_BYTES))
+
+    def _said(self) -> str:
+        """The message, naming the fields at fault when it does not already: a client that reads
+        only the status text (grpcurl, a C++ or C# client without google.rpc's protos) learns
+        which fields; why is in the BadRequest detail."""
+        fields = [v.field for v in self.violations if v.field]
+        if not fields or any(field in self.message for field in fields):
+            return self.message
+        named = ", ".join(fields[:3]) + (f" and {len(fields) - 3} more" if len(fields) > 3 else "")
+        return f"{self.message} ({named})"
 
     def status(self) -> status_pb2.Status:
         """The ``google.rpc.Status`` a caller gets: code, clipped message, details."""

@@ -28,8 +28,8 @@ int main(int argc, char** argv) {
   museforge::v1::GenerateResponse reply;
   const grpc::Status status = stub->Generate(&context, request, &reply);
   if (!status.ok()) {
-    // The fields at fault and why are in status.error_details(): a serialized google.rpc.Status
-    // holding a google.rpc.BadRequest (compile googleapis' google/rpc/*.proto to read them).
+    // The message names the fields at fault; why each was refused is in status.error_details(), a
+    // serialized google.rpc.Status holding a google.rpc.BadRequest (googleapis' google/rpc protos).
     std::cerr << "museforge: " << status.error_code() << " " << status.error_message() << "\n";
     return 1;
   }

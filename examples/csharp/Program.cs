@@ -29,10 +29,10 @@ try
 }
 catch (RpcException error)
 {
-    // error.Status.Detail says what was refused ("invalid request for image.digits"); the fields
-    // at fault (e.g. parameters.digit) and why come in the grpc-status-details-bin trailer, a
-    // google.rpc.Status holding a google.rpc.BadRequest (the Grpc.StatusProto package's
-    // error.GetRpcStatus() decodes it).
+    // error.Status.Detail says what was refused and names the fields at fault ("invalid request
+    // for image.digits (parameters.digit)"); why each was refused comes in the
+    // grpc-status-details-bin trailer, a google.rpc.Status holding a google.rpc.BadRequest (the
+    // Grpc.StatusProto package's error.GetRpcStatus() decodes it).
     Console.Error.WriteLine($"museforge: {error.StatusCode}: {error.Status.Detail}");
     return 1;
 }

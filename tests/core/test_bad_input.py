@@ -56,6 +56,8 @@ def test_bad_parameters_are_invalid_argument_naming_the_field(
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     fields = [f for f, _ in field_violations(error)]
     assert fields == [field], field_violations(error)
+    # A client that reads only the status text (grpcurl, C++, C#) learns the field too.
+    assert field in (error.details() or ""), error.details()
     assert_still_serving(client)
 
 
@@ -64,6 +66,7 @@ def test_several_bad_fields_are_all_reported(client: Client) -> None:
                                               fmt="gif"))
     fields = {f for f, _ in field_violations(error)}
     assert fields == {"parameters.digit", "parameters.x", "count", "format"}
+    assert "and 1 more)" in (error.details() or "")
 
 
 def test_count_above_configured_maximum(client: Client) -> None:
