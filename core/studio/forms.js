@@ -199,12 +199,14 @@ function restOf(rest, wrapper) {
 export function showErrors(error, container, summary) {
   for (const slot of container.querySelectorAll(".field-error")) slot.textContent = "";
   const unplaced = [];
+  const placed = new Set();
   let restated = false;  // the message is one of the violations again: said once, under its field
   for (const violation of error.violations || []) {
     const place = placeFor(container, violation.field);
     const named = `${violation.field}: ${violation.description}`;
     restated ||= [named, violation.description].includes(error.message);
     if (place) {
+      placed.add(violation.field);
       const slot = place.wrapper.querySelector(".field-error");
       const text = restOf(place.rest, place.wrapper) + violation.description;
       slot.textContent = slot.textContent ? `${slot.textContent} ${text}` : text;
@@ -212,5 +214,15 @@ export function showErrors(error, container, summary) {
       unplaced.push(violation.description.startsWith(`${violation.field}: `) ? violation.description : named);
     }
   }
-  summary.textContent = [restated ? "" : error.message, ...unplaced].filter(Boolean).join(" — ");
+  summary.textContent = [restated ? "" : withoutPlacedFields(error.message || "", placed), ...unplaced]
+    .filter(Boolean).join(" — ");
+}
+
+// The server's message names the fields at fault ("invalid request for image.digits (count)")
+// for clients that read nothing else; here each is said under its field already.
+function withoutPlacedFields(message, placed) {
+  const listed = / \(([^()]+)\)$/.exec(message);
+  if (!listed) return message;
+  const names = listed[1].split(", ");
+  return names.every((name) => placed.has(name)) ? message.slice(0, listed.index) : message;
 }
