@@ -41,7 +41,7 @@ from .blas_threads import limit_blas_threads
 from .call_pool import CallPool
 from .feedback_service import FeedbackService
 from .guard import Guard, build_guard
-from .logs import announce, quiet_ended_writes
+from .logs import announce, banner, quiet_ended_writes
 from .metrics import Metrics, Recorder
 from .museforge_service import MuseforgeService
 from .oip_service import InferenceService
@@ -384,11 +384,8 @@ async def serve_forever(settings: Settings, engine: Engine | None = None) -> Non
             signal.signal(sig, lambda *_: stop.set())
     # The banner comes last: whoever waits for it can rely on signals being handled.
     ready = sum(m.ready for m in running.engine.runtime.models.values())
-    print(
-        f"museforge serving on {running.address} "
-        f"({len(running.engine.generators)} generators, {ready} models ready)",
-        flush=True,
-    )
+    banner(f"museforge serving on {running.address} "
+           f"({len(running.engine.generators)} generators, {ready} models ready)")
     if running.metrics_address:
         announce(settings.log_format, f"metrics on http://{running.metrics_address}/metrics")
     if running.gateway is not None:

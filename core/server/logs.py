@@ -23,6 +23,13 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+def banner(text: str) -> None:
+    """The line scripts wait for, on stdout; a terminal that hung up while it was written (EIO)
+    leaves the server serving, and its SIGHUP drains it."""
+    with contextlib.suppress(OSError):
+        print(text, flush=True)
+
+
 def announce(fmt: str, text: str) -> None:
     """A line of the server's own to its operator (where it listens, that it drains) on stderr:
     "museforge: <text>", or with ``fmt`` json a JSON object as the log's, whatever the log level."""

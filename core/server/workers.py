@@ -43,7 +43,7 @@ from ..config import Settings, port_problem
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
 
-from .logs import announce
+from .logs import announce, banner
 
 log = logging.getLogger("museforge.workers")
 T = TypeVar("T")
@@ -340,8 +340,8 @@ def _announce(settings: Settings, workers: Workers, metrics_address: str) -> Non
         scheme = "https" if settings.tls_cert else "http"
         announce(fmt, f"HTTP/JSON gateway on {scheme}://{workers.settings.http_address} "
                  "(OpenAPI at /openapi.json)")
-    print(f"museforge serving on {workers.settings.address} "
-          f"({first.generators} generators, {first.models_ready} models ready)", flush=True)
+    banner(f"museforge serving on {workers.settings.address} "
+           f"({first.generators} generators, {first.models_ready} models ready)")
 
 
 def serve_workers(settings: Settings, count: int) -> int:
