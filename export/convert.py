@@ -164,13 +164,19 @@ def install(staged: Sequence[Staged]) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def discard(staged: Sequence[Staged]) -> None:
+    """Remove staged versions not put in place."""
+    for one in staged:
+        shutil.rmtree(one.staging, ignore_errors=True)
+
+
 def _roll_back(staged: Sequence[Staged], aside: Sequence[tuple[Path, Path]]) -> None:
     """Undo what ``install`` did so far, each step on its own: one that fails leaves the rest to run."""
     for one in staged:
         if not one.staging.exists() and one.final.exists():  # it was put in place: take it out
             with contextlib.suppress(OSError):
                 shutil.rmtree(one.final)
-        shutil.rmtree(one.staging, ignore_errors=True)
+    discard(staged)
     for old, final in aside:
         if old.exists() and not final.exists():
             with contextlib.suppress(OSError):

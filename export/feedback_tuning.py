@@ -217,27 +217,30 @@ def held_out_wins(judges: Sequence[RewardModel], x_old: np.ndarray, x_new: np.nd
     return [float(np.mean(1.0 / (1.0 + np.exp(judge.score(x_old) - judge.score(x_new))))) for judge in judges]
 
 
+def failed_rules(wins: Sequence[float], min_win: float) -> list[str]:
+    """The promotion rules ``wins`` fails, in words (none: promoted). The median held-out user
+    must pick the new version at least ``min_win`` of the time, and at least AGREEING of them
+    prefer it at all: a few users who agree on nothing have a median too, and it can land anywhere."""
+    if len(wins) < MIN_JUDGES:
+        return [f"had {len(wins)} held-out users to judge it (needs {MIN_JUDGES})"]
+    failed = []
+    median = float(np.median(wins))
+    if median < min_win:
+        failed.append(f"won {median:.1%} of the held-out A/B comparisons (needs {min_win:.0%})")
+    preferring = int(np.sum(np.asarray(wins) > 0.5))
+    if preferring / len(wins) < AGREEING:
+        failed.append(f"was preferred by {preferring} of {len(wins)} held-out users "
+                      f"(needs {AGREEING:.0%} of them)")
+    return failed
+
+
 def promoted(wins: Sequence[float], min_win: float) -> bool:
-    """The median held-out user picks the new version at least ``min_win`` of the time, and at
-    least AGREEING of them prefer it at all: a few users who agree on nothing have a median
-    too, and it can land anywhere."""
-    return len(wins) >= MIN_JUDGES and float(np.median(wins)) >= min_win and \
-        float(np.mean(np.asarray(wins) > 0.5)) >= AGREEING
+    return not failed_rules(wins, min_win)
 
 
 def refusal(wins: Sequence[float], min_win: float) -> str:
-    """Why ``promoted(wins, min_win)`` refused, in words: each rule that failed."""
-    if len(wins) < MIN_JUDGES:
-        return f"had {len(wins)} held-out users to judge it (needs {MIN_JUDGES})"
-    said = []
-    median = float(np.median(wins))
-    if median < min_win:
-        said.append(f"won {median:.1%} of the held-out A/B comparisons (needs {min_win:.0%})")
-    preferring = int(np.sum(np.asarray(wins) > 0.5))
-    if preferring / len(wins) < AGREEING:
-        said.append(f"was preferred by {preferring} of {len(wins)} held-out users "
-                    f"(needs {AGREEING:.0%} of them)")
-    return " and ".join(said) or "was promoted"
+    """Why ``promoted(wins, min_win)`` refused: each rule that failed."""
+    return " and ".join(failed_rules(wins, min_win)) or "was promoted"
 
 
 def tune_from_feedback(engine: Engine, model: str, store: FeedbackStore, owner: str, output: Path,

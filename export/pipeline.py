@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import platform
-import shutil
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from museforge.engine.recipe import Recipe
 from museforge.runtime.manifest import AxisRule, Manifest, TensorInfo, TrainingData
 
 from .callbacks import Checkpoints, Hooks, Progress, ProgressBar
-from .convert import Staged, export_onnx, install, stage_version
+from .convert import Staged, discard, export_onnx, install, stage_version
 from .seeds import seed_everything
 from .spec import ExportSpec
 from .validate import ValidationReport, validate_export
@@ -163,8 +162,7 @@ def run_recipe(
         staged.append(stage_version(main.model, run.manifest(recipe.name, trained.spec, main, metrics),
                                     target_root, version))
     except BaseException:
-        for one in staged:
-            shutil.rmtree(one.staging, ignore_errors=True)
+        discard(staged)
         raise
     install(staged)  # the model and its companions together, or none of them
     return ExportResult(directory=staged[-1].final, manifest=staged[-1].manifest, validation=main.report)

@@ -58,7 +58,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def add_serve_parser(sub: Subcommands) -> None:
     serve = sub.add_parser("serve", help="start the gRPC server",
                            description="Serve museforge.v1, the Open Inference Protocol, "
-                           "health and reflection. Ctrl-C or SIGTERM drains and exits.")
+                           "health and reflection. Ctrl-C, SIGTERM or SIGHUP drains and exits.")
     serve.add_argument("--address", help=f"HOST:PORT to listen on (default {DEFAULT_ADDRESS})")
     serve.add_argument("--log-level", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                        help="how much the server logs (default: INFO, or log_level in the settings)")

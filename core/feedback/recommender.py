@@ -119,6 +119,9 @@ class Recommender:
                     self.cold[self.index[sha]] = False
                 if weight > 0:
                     likes[self.index[sha]] += 1
+        # Generators somebody rated, for or against: once per fit, not per answer.
+        self.rated_generators = {item.generator for item, cold in zip(self.items, self.cold, strict=True)
+                                 if not cold}
         self.popularity = np.zeros(len(self.items), np.float32)
         for column, count in likes.items():
             self.popularity[column] = count
@@ -204,8 +207,8 @@ class Recommender:
         found = self._grouped(user, k, generator, self.generator_groups, self._generator_of, since)
         # Served generators nobody rated yet come last, in name order: offered, not ranked. A
         # rated one missing above was disliked (by this user, or by all who met it): left out.
-        rated = {item.generator for item, cold in zip(self.items, self.cold, strict=True) if not cold}
-        rest = [g for g in self.served if g not in rated and (not generator or g == generator)]
+        rest = [g for g in self.served
+                if g not in self.rated_generators and (not generator or g == generator)]
         return found + [Scored(0.0, "served here; no feedback on it yet", generator=g)
                         for g in rest[:max(0, k - len(found))]]
 

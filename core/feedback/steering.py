@@ -131,9 +131,9 @@ class FeedbackSteerer:
                  r.draw.model_dump_json()) for r in rated]
         with self._lock:
             missing = [i for i, key in enumerate(keys) if key not in self._seen]
-        groups: dict[str, list[int]] = {}
+        groups: dict[str, list[int]] = {}  # one render per set of parameters (rendering drops preference)
         for i in missing:
-            groups.setdefault(rated[i].params.model_dump_json(exclude={"draws"}), []).append(i)
+            groups.setdefault(keys[i][2], []).append(i)
         made: dict[tuple[str, str, str, str], np.ndarray | None] = {keys[i]: None for i in missing}
         for members in groups.values():
             for start in range(0, len(members), CANDIDATES):

@@ -39,11 +39,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..ascii_numbers import ascii_number
 from ..config import Settings, port_problem
+from .logs import announce, banner
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
-
-from .logs import announce, banner
 
 log = logging.getLogger("museforge.workers")
 T = TypeVar("T")
@@ -345,27 +344,23 @@ def _announce(settings: Settings, workers: Workers, metrics_address: str) -> Non
 
 
 def serve_workers(settings: Settings, count: int) -> int:
-    """Run ``count`` workers until SIGINT/SIGTERM, then drain them all; the exit code."""
+    """Run ``count`` workers until SIGINT/SIGTERM/SIGHUP, then drain them all; the exit code."""
     from .worker_metrics import MergedMetrics
 
     holders, changes = _reserve(settings)
     metrics: MergedMetrics | None = None
     metrics_address = ""
-    if settings.metrics_address:
-        # Listening before the workers load their models, as the ports above are held: a taken
-        # port is said at once, not after every worker has loaded every model.
-        metrics = MergedMetrics()
-        try:
+    previous: dict[int, Any] = {}
+    try:
+        if settings.metrics_address:
+            # Listening before the workers load their models, as the ports above are held: a taken
+            # port is said at once, not after every worker has loaded every model.
+            metrics = MergedMetrics()
             metrics_address = listening("metrics", settings.metrics_address,
                                         partial(metrics.serve, settings.metrics_address))
-        except BaseException:
-            for holder in holders:
-                holder.close()
-            raise
-    workers = Workers(settings.model_copy(update={**changes, **worker_threads(settings, count)}), count)
-    stopping = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in STOP_SIGNALS}
-    try:
+        workers = Workers(settings.model_copy(update={**changes, **worker_threads(settings, count)}), count)
+        stopping = threading.Event()
+        previous = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in STOP_SIGNALS}
         _started(workers, holders)
         try:
             if metrics is not None:
@@ -382,6 +377,8 @@ def serve_workers(settings: Settings, count: int) -> int:
         code = workers.stop()
         return 1 if died is not None else code
     finally:
+        for holder in holders:  # closed already once the workers listen; here too if they never did
+            holder.close()
         if metrics is not None:
             metrics.close()
         for sig, handler in previous.items():
