@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from ..config import Settings, model_repository
 from ..runtime.sessions import LoadedModel, ModelOverrides, Runtime, RuntimeOptions
+from ..runtime.stop import StopSignal
 from ..runtime.versions import VersionPolicy
 from .codecs.audio_inputs import decode_sound, sniff_audio
 from .codecs.decoders import DecodeCancelled, DecodeError, decode_image
@@ -226,7 +227,7 @@ class Engine:
               cancel: threading.Event | None = None) -> GenerationState:
         """The context a generator or effect runs in: its own models, the format asked for."""
         return GenerationState(runtime=self.runtime, allowed=frozenset(s.name for s in declared.models),
-                               cancel=cancel or threading.Event(), format=fmt,
+                               cancel=cancel or StopSignal(), format=fmt,
                                max_output_bytes=self.settings.max_output_bytes)
 
     def render(self, generator: Generator, params: BaseModel, count: int,

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..runtime.batcher import QueueFull
 from ..runtime.sessions import ModelNotReady, Runtime
+from ..runtime.stop import RunStopped, StopSignal
 from .codecs.encoders import Encoder
 from .errors import (
     FieldViolation,
@@ -36,7 +37,7 @@ class GenerationState:
 
     runtime: Runtime
     allowed: frozenset[str]
-    cancel: threading.Event = field(default_factory=threading.Event)
+    cancel: threading.Event = field(default_factory=StopSignal)
     format: str = ""
     max_output_bytes: int = 0  # raw media one request may make (0: no limit)
 
@@ -45,7 +46,9 @@ class GenerationState:
         if model not in self.allowed:
             raise KeyError(f"model {model!r} is not declared by this generator")
         try:
-            return self.runtime.infer(model, inputs)
+            return self.runtime.infer(model, inputs, self.cancel)
+        except RunStopped:
+            raise Cancelled() from None  # the request ended while its run went on: stopped with it
         except QueueFull as exc:
             raise ResourceExhausted(str(exc), retry_after=0.1) from exc
         except ModelNotReady as exc:

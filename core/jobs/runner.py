@@ -30,6 +30,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from ..engine.catalogue import Engine
+from ..runtime.stop import StopSignal
 from .chain import FrameLimits
 from .item_work import ItemWork
 from .paths import Sandbox
@@ -175,7 +176,7 @@ class LocalExecutor:
             ):
                 return None
             self._paused.pop(job_id, None)  # the store took that write: try again
-            self._running = _Running(job_id, threading.Event())
+            self._running = _Running(job_id, StopSignal())
             return job, self._running
 
     def _run(self, job_id: str) -> None:
@@ -225,7 +226,7 @@ class LocalExecutor:
             _raise_first(finished)
 
     def _run_item(self, item: Item, work: ItemWork, running: _Running) -> None:
-        frame = threading.Event()  # set by a cancel, a shutdown or this frame's time limit
+        frame = StopSignal()  # set by a cancel, a shutdown or this frame's time limit
         with self._lock:
             if running.cancel.is_set():
                 return

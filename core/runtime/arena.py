@@ -28,15 +28,21 @@ class ArenaPolicy:
         self.smoothing = smoothing
         self.typical = 0.0  # moving average of input bytes per run
         self._lock = threading.Lock()
+        self.shrink_entries = {_SHRINK_KEY: device}  # the run options that ask for the shrink
         self._shrink = ort.RunOptions()
+        self._shrink.log_severity_level = 4  # as every run: its failure is reported by the caller
         self._shrink.add_run_config_entry(_SHRINK_KEY, device)
 
     def run_options(self, nbytes: int) -> ort.RunOptions | None:
         """Options for a run with ``nbytes`` of inputs (None: keep the arena as it is)."""
+        return self._shrink if self.outlier(nbytes) else None
+
+    def outlier(self, nbytes: int) -> bool:
+        """Whether a run with ``nbytes`` of inputs should shrink the arena after it (and count it)."""
         with self._lock:
             big = nbytes >= self.floor_bytes and nbytes > self.factor * self.typical
             # An outlier moves the average a tenth as fast: at full weight, the four runs of one
             # count-4 request of 2048-px textures made the fourth "usual" and left 2.4 GB held.
             # A stream of big requests still becomes usual, after a few dozen.
             self.typical += self.smoothing * (OUTLIER_WEIGHT if big else 1.0) * (nbytes - self.typical)
-        return self._shrink if big else None
+        return big

@@ -27,11 +27,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .statistics import ModelStatistics
+from .stop import RunStopped
 
 log = logging.getLogger("museforge.batcher")
 
 Outputs = dict[str, np.ndarray]
-RunFn = Callable[[Mapping[str, np.ndarray]], Outputs]
+# ``run(feed)``, or ``run(feed, stops)`` with the cancel flags of the run's requests when each has one.
+RunFn = Callable[..., Outputs]
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ class _Pending:
     # An event-loop caller's own future: the outcome reaches it in one loop callback per batch.
     waiter: asyncio.Future[Outputs] | None = None
     alone: bool = False  # nothing was queued or running when it came in
+    stop: threading.Event | None = None  # the request's cancel flag (see museforge.runtime.stop)
 
     @property
     def nbytes(self) -> int:
@@ -133,15 +136,17 @@ class DynamicBatcher:
         for worker in self._workers:
             worker.start()
 
-    def submit(self, inputs: Mapping[str, np.ndarray], inline: bool = False) -> Future[Outputs]:
+    def submit(self, inputs: Mapping[str, np.ndarray], inline: bool = False,
+               stop: threading.Event | None = None) -> Future[Outputs]:
         """Queue one request (already validated); its rows come back in the future.
 
         ``inline``: the caller may block (never the event loop), so when the model is
         idle it runs the session itself and the future is done on return. An
         autoregressive loop calls once per token; the two thread hand-offs through the
-        queue cost about as much as a small model's run.
+        queue cost about as much as a small model's run. ``stop``: the request's cancel flag.
         """
         pending = self._admit(inputs)
+        pending.stop = stop
         if inline and pending.future is not None and self._run_inline(pending):
             return pending.future
         self._queue.put(pending)
@@ -272,7 +277,8 @@ class DynamicBatcher:
                 names = list(batch[0].inputs)
                 feed = {n: np.concatenate([p.inputs[n] for p in batch], axis=0) for n in names}
             inputs_done = time.perf_counter_ns()
-            outputs = self.run(feed)
+            stops = [p.stop for p in batch]
+            outputs = self.run(feed, stops) if all(s is not None for s in stops) else self.run(feed)
             infer_done = time.perf_counter_ns()
             if len(batch) == 1:
                 results = [outputs]
@@ -281,6 +287,9 @@ class DynamicBatcher:
                 parts = {name: np.split(value, offsets, axis=0) for name, value in outputs.items()}
                 results = [{name: parts[name][i] for name in outputs} for i in range(len(batch))]
             output_done = time.perf_counter_ns()
+        except RunStopped as exc:  # all of them were cancelled: nobody to run again for
+            self._fail(batch, release, exc)
+            return
         except Exception as exc:
             if len(batch) > 1:
                 self._isolate(batch, release, exc)
@@ -314,6 +323,8 @@ class DynamicBatcher:
     def _fail(self, batch: list[_Pending], release: int, exc: BaseException) -> None:
         if isinstance(exc, ValueError):  # inputs the model refused: the caller's, not ours
             log.info("model %s: request refused: %s", self.name, exc)
+        elif isinstance(exc, RunStopped):
+            log.debug("%s", exc)
         elif not isinstance(exc, Exception):  # Ctrl-C in the caller's thread (an idle model runs there)
             log.debug("model %s: batch stopped by %s", self.name, type(exc).__name__)
         else:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument as OrtIn
 
 from . import providers
 from .arena import ArenaPolicy
-from .batcher import BatcherClosed, BatchingOptions, DynamicBatcher
+from .batcher import BatcherClosed, BatchingOptions, DynamicBatcher, RunFn
 from .manifest import Manifest, ManifestMismatch, VersionFailed, verify
 from .model_checks import (
     ORT_TO_NUMPY,
@@ -38,6 +39,7 @@ from .versions import VersionPolicy, available_versions
 __all__ = ["ORT_TO_NUMPY", "InputError", "LoadedModel", "ModelNotReady", "ModelOverrides", "ModelRefused",
            "Runtime", "RuntimeOptions", "TensorSpec", "VersionFailed"]
 from .statistics import ModelStatistics
+from .stop import RunStopped, StoppableRun
 
 log = logging.getLogger("museforge.runtime")
 
@@ -240,16 +242,28 @@ class Runtime:
                                        model.stats)
 
     @staticmethod
-    def _runner(model: LoadedModel) -> Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]:
+    def _runner(model: LoadedModel) -> RunFn:
         session = model.session
         assert session is not None
         names = [s.name for s in model.outputs]
 
-        def run(feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-            options = model.arena.run_options(sum(a.nbytes for a in feed.values())) or _QUIET
+        def run(feed: Mapping[str, np.ndarray], stops: Sequence[threading.Event | None] = ()
+                ) -> dict[str, np.ndarray]:
+            nbytes = sum(a.nbytes for a in feed.values())
+            if not StoppableRun.wanted(stops):
+                return attempt(feed, model.arena.run_options(nbytes) or _QUIET, None)
+            entries = model.arena.shrink_entries if model.arena.outlier(nbytes) else {}
+            with StoppableRun(stops, entries) as stoppable:
+                return attempt(feed, stoppable.options, stoppable)
+
+        def attempt(feed: Mapping[str, np.ndarray], options: ort.RunOptions,
+                    stoppable: StoppableRun | None) -> dict[str, np.ndarray]:
             try:
                 outputs = session.run(names, dict(feed), options)
             except (OrtInvalidArgument, OrtFail) as exc:  # inputs the network cannot take
+                if stoppable is not None and stoppable.stopped:
+                    raise RunStopped(f"model {model.name}: the run was stopped: every request in it "
+                                     "was cancelled") from None
                 raise refusal(model.inputs, exc) from None
             return dict(zip(names, outputs, strict=True))
 
@@ -325,10 +339,11 @@ class Runtime:
         rules = model.manifest.output_axes if model.manifest else {}
         return output_bytes(model.inputs, model.outputs, rules, shapes)
 
-    def _run_direct(self, model: LoadedModel, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def _run_direct(self, model: LoadedModel, inputs: Mapping[str, np.ndarray],
+                    stop: threading.Event | None = None) -> dict[str, np.ndarray]:
         started = time.perf_counter_ns()
         try:
-            outputs = self._runner(model)(inputs)
+            outputs = self._runner(model)(inputs, (stop,) if stop is not None else ())
         except BaseException:
             model.stats.record_request(ok=False, total_ns=time.perf_counter_ns() - started,
                                        queue_ns=0)
@@ -340,29 +355,32 @@ class Runtime:
         model.stats.record_request(ok=True, total_ns=done - started, queue_ns=0)
         return outputs
 
-    def submit(self, name: str, inputs: Mapping[str, np.ndarray],
-               inline: bool = False) -> Future[dict[str, np.ndarray]]:
+    def submit(self, name: str, inputs: Mapping[str, np.ndarray], inline: bool = False,
+               stop: threading.Event | None = None) -> Future[dict[str, np.ndarray]]:
         """Validate, then queue for the model's batcher (or run now when it has none).
 
         ``inline``: the caller may block, so an idle model runs in its thread (see DynamicBatcher).
+        ``stop``: the request's cancel flag; a :class:`StopSignal` set while its run goes on
+        terminates the run when no other request shares it (RunStopped).
         """
         model = self.get(name)
         self.check_inputs(model, inputs)
         if model.batcher is not None:
             try:
-                return model.batcher.submit(inputs, inline)
+                return model.batcher.submit(inputs, inline, stop)
             except BatcherClosed:  # retired by a reload or unload since ``get``: look again
-                return self.submit(name, inputs, inline)
+                return self.submit(name, inputs, inline, stop)
         future: Future[dict[str, np.ndarray]] = Future()
         try:
-            future.set_result(self._run_direct(model, inputs))
+            future.set_result(self._run_direct(model, inputs, stop))
         except Exception as exc:
             future.set_exception(exc)
         return future
 
-    def infer(self, name: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def infer(self, name: str, inputs: Mapping[str, np.ndarray],
+              stop: threading.Event | None = None) -> dict[str, np.ndarray]:
         """Blocking inference (from a worker thread), batched with concurrent callers."""
-        return self.submit(name, inputs, inline=True).result()
+        return self.submit(name, inputs, inline=True, stop=stop).result()
 
     async def infer_async(
         self, name: str, inputs: Mapping[str, np.ndarray], executor: Executor, checked: bool = False,

@@ -15,6 +15,7 @@ from functools import partial
 from typing import TypeVar, cast
 
 from ..engine.errors import DeadlineExceeded
+from ..runtime.stop import StopSignal
 from .call_pool import Run
 
 T = TypeVar("T")
@@ -53,7 +54,7 @@ async def call_in_thread(work: Callable[[threading.Event], T], executor: Executo
     """``work(cancel)`` in a worker thread within the call's time; ``cancel`` is set once the
     call ends early (cancelled by the client, or out of time), so the work stops too.
     ``run`` is told when the work ends (see :mod:`call_pool`)."""
-    cancel = threading.Event()
+    cancel = StopSignal()  # also stops a model run under way
     job = partial(work, cancel)
     future = asyncio.get_running_loop().run_in_executor(executor, run.wrap(job) if run else job)
     try:
@@ -105,7 +106,7 @@ async def iterate_in_thread(
     taken = time.monotonic()  # when the consumer last took an item
     reader_gone = False  # the run stopped: its client took nothing for READER_IDLE_SECONDS
     ready = asyncio.Event()
-    cancel = threading.Event()
+    cancel = StopSignal()  # also stops a model run under way
     expired: DeadlineExceeded | None = None
 
     def wake() -> None:

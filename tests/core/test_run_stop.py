@@ -1,0 +1,98 @@
+"""A model run is stopped once every request in it is cancelled (ONNX Runtime's terminate flag)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import grpc
+import numpy as np
+import pytest
+
+from museforge.client import Client
+from museforge.runtime.stop import RunStopped, StopSignal
+from tests.core.test_batcher import texture_feed, texture_runtime
+from tests.servers import ServerThread
+
+TEXTURE = "image.texture"
+
+
+def test_stop_signal_tells_listeners_once_and_late_listeners_at_once() -> None:
+    signal = StopSignal()
+    heard: list[str] = []
+    forget = signal.listen(lambda: heard.append("early"))
+    gone = signal.listen(lambda: heard.append("forgotten"))
+    gone()
+    signal.set()
+    signal.set()
+    signal.listen(lambda: heard.append("late"))
+    forget()  # after the fact: harmless
+    assert heard == ["early", "late"]
+    assert signal.is_set()
+
+
+def test_a_long_run_stops_when_its_request_is_cancelled() -> None:
+    rt = texture_runtime()
+    try:
+        stop = StopSignal()
+        outcome: list[BaseException | None] = []
+
+        def call() -> None:
+            try:
+                rt.infer(TEXTURE, texture_feed(0, 128), stop)  # a 2048-px texture: seconds of work
+                outcome.append(None)
+            except BaseException as exc:
+                outcome.append(exc)
+
+        worker = threading.Thread(target=call)
+        worker.start()
+        stop.set()  # before or during the run: either way it ends early
+        worker.join(120)
+        assert len(outcome) == 1 and isinstance(outcome[0], RunStopped), outcome
+        assert "cancelled" in str(outcome[0])
+        stats = rt.models[TEXTURE].stats.snapshot()
+        assert stats.success.count == 0 and stats.fail.count == 1
+        # The session is fine afterwards: the next request is served in full.
+        again = rt.infer(TEXTURE, texture_feed(1, 4), StopSignal())
+        assert again["image"].shape == (1, 1, 64, 64)
+    finally:
+        rt.close()
+
+
+@pytest.mark.parametrize("other", ["running", "plain"])
+def test_a_shared_run_goes_on_while_one_request_still_wants_it(other: str) -> None:
+    # Two small requests in one queue window share a run; only one of them is cancelled.
+    rt = texture_runtime(max_queue_delay_us=300_000)
+    try:
+        cancelled = StopSignal()
+        cancelled.set()
+        feeds = [texture_feed(i, 4) for i in range(2)]
+        futures = [rt.submit(TEXTURE, feeds[0], stop=cancelled),
+                   rt.submit(TEXTURE, feeds[1], stop=StopSignal() if other == "running" else None)]
+        session = rt.models[TEXTURE].session
+        assert session is not None
+        for feed, future in zip(feeds, futures, strict=True):
+            np.testing.assert_allclose(future.result(60)["image"], session.run(["image"], feed)[0],
+                                       atol=1e-5)
+        assert rt.models[TEXTURE].stats.snapshot().execution_count == 1
+    finally:
+        rt.close()
+
+
+def _texture_requests(server: ServerThread) -> tuple[int, int]:
+    assert server.running is not None
+    stats = server.running.engine.runtime.models[TEXTURE].stats.snapshot()
+    return stats.success.count, stats.fail.count
+
+
+def test_a_generate_past_its_deadline_stops_its_model_run(server: ServerThread) -> None:
+    before = _texture_requests(server)
+    with Client(server.address, timeout=60) as client, pytest.raises(grpc.RpcError) as raised:
+        client.generate(TEXTURE, {"width": 2048, "height": 2048}, seed=4, timeout=0.5)
+    assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    # Wait for the run to end, however: stopped, it fails; left to run, it would succeed for nobody.
+    waited = time.monotonic()
+    while _texture_requests(server) == before and time.monotonic() - waited < 120:
+        time.sleep(0.05)
+    success, fail = _texture_requests(server)
+    assert (success - before[0], fail - before[1]) == (0, 1)
