@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .statistics import ModelStatistics
-from .stop import RunStopped
+from .stop import RunStopped, StopSignal
 
 log = logging.getLogger("museforge.batcher")
 
@@ -157,14 +157,25 @@ class DynamicBatcher:
 
         The batch's worker wakes the loop once per batch (not once per request): with
         tiny requests the cross-thread wake-ups cost more than the model's share of a run.
-        Cancelling the future (the call ended) drops the request if it has not started.
+        Cancelling the future (the call ended) drops the request if it has not started, and
+        stops a big one's run under way.
         """
         loop = asyncio.get_running_loop()
         pending = self._admit(inputs)
         waiter: asyncio.Future[Outputs] = loop.create_future()
         pending.waiter = waiter
         future = pending.future
-        waiter.add_done_callback(lambda w: future.cancel() if w.cancelled() else None)
+        # A big request runs alone, maybe for long: it may be stopped. Tiny calls skip the signal's
+        # cost; theirs are over in a moment anyway.
+        stop = pending.stop = StopSignal() if pending.nbytes >= self.options.max_merge_bytes else None
+
+        def ended(w: asyncio.Future[Outputs]) -> None:
+            if w.cancelled():
+                future.cancel()
+                if stop is not None:
+                    stop.set()
+
+        waiter.add_done_callback(ended)
         self._queue.put(pending)
         return waiter
 

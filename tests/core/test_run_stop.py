@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from museforge.client import Client
+from museforge.inference import grpc_service_pb2 as oip
+from museforge.inference import grpc_service_pb2_grpc as oip_grpc
 from museforge.runtime.stop import RunStopped, StopSignal
 from tests.core.test_batcher import texture_feed, texture_runtime
 from tests.servers import ServerThread
@@ -79,6 +81,15 @@ def test_a_shared_run_goes_on_while_one_request_still_wants_it(other: str) -> No
         rt.close()
 
 
+def _wait_for_the_run(server: ServerThread, before: tuple[int, int]) -> tuple[int, int]:
+    """(successes, failures) since ``before``, once the run has ended, however it ended."""
+    waited = time.monotonic()
+    while _texture_requests(server) == before and time.monotonic() - waited < 120:
+        time.sleep(0.05)
+    success, fail = _texture_requests(server)
+    return success - before[0], fail - before[1]
+
+
 def _texture_requests(server: ServerThread) -> tuple[int, int]:
     assert server.running is not None
     stats = server.running.engine.runtime.models[TEXTURE].stats.snapshot()
@@ -90,9 +101,21 @@ def test_a_generate_past_its_deadline_stops_its_model_run(server: ServerThread) 
     with Client(server.address, timeout=60) as client, pytest.raises(grpc.RpcError) as raised:
         client.generate(TEXTURE, {"width": 2048, "height": 2048}, seed=4, timeout=0.5)
     assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-    # Wait for the run to end, however: stopped, it fails; left to run, it would succeed for nobody.
-    waited = time.monotonic()
-    while _texture_requests(server) == before and time.monotonic() - waited < 120:
-        time.sleep(0.05)
-    success, fail = _texture_requests(server)
-    assert (success - before[0], fail - before[1]) == (0, 1)
+    # Stopped, the run fails; left to run, it would succeed for nobody.
+    assert _wait_for_the_run(server, before) == (0, 1)
+
+
+def test_a_big_model_infer_whose_client_gave_up_stops_its_run(server: ServerThread) -> None:
+    feed = texture_feed(2, 128)  # 2 MiB of noise: a run of its own, seconds long
+    request = oip.ModelInferRequest(
+        model_name=TEXTURE,
+        inputs=[oip.ModelInferRequest.InferInputTensor(name=name, datatype=datatype,
+                                                       shape=list(feed[name].shape))
+                for name, datatype in (("noise", "FP32"), ("family", "INT64"))],
+        raw_input_contents=[feed["noise"].tobytes(), feed["family"].tobytes()],
+    )
+    before = _texture_requests(server)
+    with grpc.insecure_channel(server.address) as channel, pytest.raises(grpc.RpcError) as raised:
+        oip_grpc.GRPCInferenceServiceStub(channel).ModelInfer(request, timeout=0.5)
+    assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert _wait_for_the_run(server, before) == (0, 1)
