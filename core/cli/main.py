@@ -16,6 +16,15 @@ from .output import EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, fail
 from .parser import build_parser
 
 
+def _unlisted(message: str, violations: Sequence[tuple[str, str]]) -> str:
+    """The status message without its closing "(field, ...)" when each field has a line of its own
+    below it (the server names them there for clients that read only the message)."""
+    head, sep, tail = message.rpartition(" (")
+    named = tail[:-1].split(", ") if sep and tail.endswith(")") else []
+    listed = {field for field, _ in violations}
+    return head if named and all(field in listed for field in named) else message
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -39,7 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             alternatives = "--server / --local" if hasattr(args, "local") else "--server"
             return fail(f"no server answered ({exc.details()}); start one with `museforge serve` or pass "
                         f"{alternatives}", EXIT_UNREACHABLE)
-        return fail(f"{code.name}: {exc.details()}", EXIT_FAILED, field_violations(exc))
+        violations = field_violations(exc)
+        return fail(f"{code.name}: {_unlisted(exc.details() or '', violations)}", EXIT_FAILED, violations)
     except KeyboardInterrupt:  # said, so a script's log shows why the command stopped
         print("museforge: interrupted", file=sys.stderr, flush=True)
         return 130

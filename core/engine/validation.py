@@ -8,6 +8,7 @@ output format and the seed are checked here too, and an effect's number of input
 
 from __future__ import annotations
 
+import difflib
 import math
 import secrets
 from collections.abc import Container, Mapping
@@ -49,9 +50,11 @@ def validate_parameters(
     known_fields = model.model_fields
     for key, value in list(params_dict.items()):
         if key not in known_fields:
+            close = difflib.get_close_matches(str(key), list(known_fields), n=1)
+            guess = f"; did you mean {close[0]!r}?" if close else ""
             violations.append(FieldViolation(
                 f"parameters.{key}",
-                f"unknown parameter; {name} accepts: {', '.join(known_fields) or 'none'}",
+                f"unknown parameter{guess}; {name} accepts: {', '.join(known_fields) or 'none'}",
             ))
         elif _non_finite_text(value) and _takes_float(known_fields[key].annotation):
             # pydantic reads "nan" and "inf" as numbers, then reports a bound they fail ("less than

@@ -64,6 +64,12 @@ def test_bad_parameter_exit_code_and_message(server: ServerThread, tmp_path: Pat
     assert "parameters.digit" in result.stderr
     local = museforge("generate", "image.digits", "-p", "digit=12", "-o", str(tmp_path), "--local")
     assert local.returncode == 1 and "parameters.digit" in local.stderr
+    # Each field once: on its own line, not also at the end of the status message above it.
+    assert result.stderr.count("parameters.digit") == 1, result.stderr
+    typo = museforge("generate", "image.digits", "-p", "digt=3", "-o", str(tmp_path),
+                     "--server", server.address)
+    assert typo.returncode == 1
+    assert "parameters.digt: unknown parameter; did you mean 'digit'?" in typo.stderr, typo.stderr
 
 
 def test_unreachable_server_exit_code(tmp_path: Path) -> None:
