@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 
 import numpy as np
+import orjson
 from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
@@ -202,7 +203,7 @@ def read_infer(variables: Mapping[str, str], document: Any, tail: Tail = NO_TAIL
     return request, binary if binary.any() else None
 
 
-def output_data(reply: pb.ModelInferResponse, index: int) -> list[Any] | np.ndarray:
+def output_data(reply: pb.ModelInferResponse, index: int) -> list[Any] | np.ndarray | orjson.Fragment:
     tensor = reply.outputs[index]
     shape = tuple(int(d) for d in tensor.shape)
     if reply.raw_output_contents:
@@ -211,8 +212,14 @@ def output_data(reply: pb.ModelInferResponse, index: int) -> list[Any] | np.ndar
         array = decode_typed(tensor.contents, tensor.datatype, shape, f"outputs[{index}]")
     if tensor.datatype == "BYTES":
         return [v.decode("utf-8", "replace") for v in array.ravel().tolist()]
-    # The flat array itself: the gateway's JSON writer takes numpy arrays (NaN and infinity as null).
-    return np.ascontiguousarray(array.ravel())
+    flat = np.ascontiguousarray(array.ravel())
+    if flat.dtype.kind == "f" and not np.isfinite(flat).all():
+        # JSON has no NaN or infinity, and the JSON writer would make each a null, so that gRPC
+        # and REST disagreed and NaN, +inf and -inf looked alike. Written as the tokens
+        # NaN, Infinity, -Infinity: what this gateway reads in a request, as Python's json and
+        # Triton's clients do. (Binary outputs carry the exact bits for any client.)
+        return orjson.Fragment(json.dumps(flat.tolist(), allow_nan=True, separators=(",", ":")))
+    return flat  # the gateway's JSON writer takes numpy arrays as they are
 
 
 def infer_reply(reply: Message) -> tuple[int, dict[str, Any]]:

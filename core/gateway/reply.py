@@ -191,7 +191,8 @@ def ndjson_line(message: Message) -> bytes:
 
 
 def dumps(document: Any) -> bytes:
-    """JSON bytes; tensors (numpy arrays) as arrays of numbers, non-finite floats as null."""
+    """JSON bytes; tensors (numpy arrays) as arrays of numbers (non-finite floats as null: a
+    tensor that may hold them is written beforehand, see ``oip_routes.output_data``)."""
     try:
         return orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY)
     except TypeError:  # an array orjson cannot take as it is (byte order, type): as a list

@@ -200,3 +200,26 @@ def test_a_binary_body_over_the_body_limit_is_refused_unread() -> None:
 def test_the_server_metadata_lists_the_extension(server: ServerThread) -> None:
     status, _, payload = exchange(server, b"GET /v2 HTTP/1.1\r\nHost: localhost\r\n\r\n")
     assert status == 200 and "binary_tensor_data" in json.loads(payload)["extensions"]
+
+
+def test_non_finite_outputs_come_back_as_json_tokens_equal_to_the_binary_bits(server: ServerThread) -> None:
+    # JSON has no NaN or infinity; written as null they differed from gRPC's and from each other.
+    z = Z.copy()
+    z[0, :3] = [np.nan, np.inf, -np.inf]
+    document = {"inputs": [{"name": "z", "datatype": "FP32", "shape": [1, 100], "data": "@"},
+                           {"name": "label", "datatype": "INT64", "shape": [1, 1], "data": LABEL.tolist()}]}
+    body = json.dumps(document).replace('"@"', json.dumps(z.tolist(), allow_nan=True)).encode()
+    head = (f"POST {INFER} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    status, _, payload = exchange(server, head, body)
+    assert status == 200, payload[:300]
+    assert b"null" not in payload and b"NaN" in payload
+    as_json = {o["name"]: np.asarray(o["data"], np.float32) for o in json.loads(payload)["outputs"]}
+    binary = dict(tensors())
+    binary_head, binary_body = binary_request(binary, z.tobytes() + LABEL.tobytes())
+    status, headers, raw = exchange(server, binary_head, binary_body)
+    assert status == 200
+    as_bits = split_reply(headers, raw)
+    assert any(np.isnan(a).any() for a in as_bits.values())
+    for name, array in as_bits.items():
+        np.testing.assert_array_equal(as_json[name], array.ravel(), err_msg=name)  # NaN equals NaN here
