@@ -202,6 +202,8 @@ class Request(Replies):
         of Inference-Header-Content-Length bytes, then the tensors' bytes)."""
         value = self.headers.get(HEADER_KEY)
         self.check_content_type(value is not None)
+        if value is not None and len(value) > 1:  # it frames the body: two could be read two ways
+            raise HttpError(400, grpc.StatusCode.INVALID_ARGUMENT, f"more than one {HEADER} header", HEADER)
         length = header_length(value[0], self.length) if value is not None else None  # before the body
         raw = await self.read_body(type_checked=True)
         request, binary = await self.offload(len(raw), infer_from_body, variables, raw, length)
@@ -227,6 +229,12 @@ class Request(Replies):
                             "Content-Length")
         self.length = length
         self.body_done = self.length == 0
+        codings = [v.strip().lower() for v in self.headers.get("content-encoding", ())]
+        coding = next((c for c in codings if c not in ("", "identity")), "")
+        if length and coding:  # a compressed body is never read as if it were plain
+            raise HttpError(415, grpc.StatusCode.INVALID_ARGUMENT,
+                            f"Content-Encoding {coding[:24]!r} is not accepted: send the body uncompressed",
+                            "Content-Encoding")
 
     def check_origin(self) -> None:
         """Refuse what a browser sends on a foreign page's behalf, and DNS-rebound Host names."""

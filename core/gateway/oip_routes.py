@@ -26,6 +26,7 @@ from ..server.oip_decode import EMPTY_OR_NEGATIVE, decode_raw, decode_typed
 from ..server.oip_encode import encode_raw
 from .binary_tensors import (
     NO_TAIL,
+    OUTPUT_FLAG,
     REQUEST_FLAG,
     SIZE,
     BinaryOutputs,
@@ -194,10 +195,14 @@ def read_infer(variables: Mapping[str, str], document: Any, tail: Tail = NO_TAIL
         name = entry.get("name")
         if not isinstance(name, str) or not name:
             raise bad_request(f"outputs[{index}].name", "a non-empty string is required")
-        request.outputs.add(name=name)
+        added = request.outputs.add(name=name)
         flag = output_flag(entry, f"outputs[{index}]")
         if flag is not None:
             binary.named[name] = flag
+        # The rest reach the service, which refuses what it does not offer (classification).
+        others = {k: v for k, v in (entry.get("parameters") or {}).items() if k != OUTPUT_FLAG}
+        for key, value in _parameters(others, f"outputs[{index}].parameters").items():
+            added.parameters[key].CopyFrom(value)
     for key, value in _parameters(parameters, "parameters").items():
         request.parameters[key].CopyFrom(value)
     return request, binary if binary.any() else None

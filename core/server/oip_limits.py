@@ -129,4 +129,11 @@ def wanted_outputs(request: pb.ModelInferRequest, names: Sequence[str]) -> list[
     for i, name in enumerate(wanted):
         if name not in names:
             raise _field(f"outputs[{i}].name", f"model outputs are {list(names)}")
+        if name in wanted[:i]:
+            raise _field(f"outputs[{i}].name", f"output {name!r} is requested twice")
+    for i, output in enumerate(request.outputs):
+        if "classification" in output.parameters:  # an extension this server does not offer
+            raise _field(f"outputs[{i}].parameters.classification",
+                         "the classification extension is not supported: ask for the tensor and "
+                         "rank it yourself")
     return wanted

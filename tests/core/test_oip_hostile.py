@@ -196,6 +196,58 @@ def test_the_statistics_the_server_advertises_have_rest_routes(server: ServerThr
     assert status == 404 and "nope" in reply["error"]
 
 
+def test_a_compressed_body_is_refused_naming_content_encoding(server: ServerThread) -> None:
+    import gzip
+
+    body = digits()
+    status, reply = rest(server, "POST", "/v2/models/image.digits/infer", gzip.compress(body),
+                         {"Content-Encoding": "gzip"})
+    assert status == 415 and reply["error"].startswith("Content-Encoding 'gzip' is not accepted")
+    # A plain body labelled compressed is not taken as plain either; identity is no compression.
+    assert rest(server, "POST", "/v2/models/image.digits/infer", body, {"Content-Encoding": "br"})[0] == 415
+    plain = rest(server, "POST", "/v2/models/image.digits/infer", body, {"Content-Encoding": "identity"})
+    assert plain[0] == 200
+
+
+def test_two_binary_header_lengths_are_refused(server: ServerThread) -> None:
+    header = json.dumps({"inputs": [
+        {"name": "z", "datatype": "FP32", "shape": [1, 100], "parameters": {"binary_data_size": 400}},
+        {"name": "label", "datatype": "INT64", "shape": [1, 1], "parameters": {"binary_data_size": 8}}]})
+    body = header.encode() + np.zeros(100, np.float32).tobytes() + np.array([3], np.int64).tobytes()
+    assert server.running is not None and server.running.gateway is not None
+    host, port = server.running.gateway.address.rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=60)
+    try:
+        connection.putrequest("POST", "/v2/models/image.digits/infer")
+        connection.putheader("Content-Length", str(len(body)))
+        connection.putheader("Inference-Header-Content-Length", str(len(header)))
+        connection.putheader("Inference-Header-Content-Length", str(len(header) + 5))
+        connection.endheaders(body)
+        reply = connection.getresponse()
+        status, document = reply.status, json.loads(reply.read())
+    finally:
+        connection.close()
+    assert status == 400 and document["error"] == "more than one Inference-Header-Content-Length header"
+
+
+def test_an_output_asked_twice_or_classified_is_refused(server: ServerThread,
+                                                        oip: pb_grpc.GRPCInferenceServiceStub) -> None:
+    status, reply = infer(server, digits(outputs=[{"name": "image"}, {"name": "image"}]))
+    assert status == 400 and reply["error"].startswith("outputs[1].name: output 'image' is requested twice")
+    status, reply = infer(server, digits(outputs=[{"name": "image", "parameters": {"classification": 3}}]))
+    assert status == 400 and reply["error"].startswith("outputs[0].parameters.classification: ")
+    request = pb.ModelInferRequest(model_name="image.digits", inputs=[
+        pb.ModelInferRequest.InferInputTensor(name="z", datatype="FP32", shape=[1, 100]),
+        pb.ModelInferRequest.InferInputTensor(name="label", datatype="INT64", shape=[1, 1])],
+        raw_input_contents=[np.zeros(100, np.float32).tobytes(), np.array([3], np.int64).tobytes()])
+    wanted = request.outputs.add(name="image")
+    wanted.parameters["classification"].int64_param = 2
+    with pytest.raises(grpc.RpcError) as raised:
+        oip.ModelInfer(request)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "classification extension is not supported" in (raised.value.details() or "")
+
+
 def test_the_server_never_fell_over(oip: pb_grpc.GRPCInferenceServiceStub) -> None:
     assert still_serving(oip)
     z = np.zeros((1, 100), np.float32)
