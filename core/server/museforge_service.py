@@ -103,6 +103,9 @@ def _collect(events: Iterable[Progress | Artifact | Chunk], cancel: threading.Ev
             size += artifacts[-1].ByteSize()
             if size > room:
                 raise too_big_a_reply(prepared, room)
+    # In request order, whatever order they were made in (music pieces end as their bars run
+    # out): a caller reads artifacts[0] as item 0. Stable, so a mix stays before its stems.
+    artifacts.sort(key=lambda artifact: artifact.index)
     return artifacts
 
 
