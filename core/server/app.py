@@ -26,11 +26,12 @@ from ..gateway.calls import InProcess, ServiceRegistry
 from ..inference import grpc_service_pb2 as oip_pb
 from ..inference import grpc_service_pb2_grpc as oip_grpc
 from ..jobs.chain import FrameLimits
+from ..jobs.executor_lease import LONE_POLL_SECONDS, ExecutorLease, LeasedJobs
 from ..jobs.paths import Sandbox
 from ..jobs.runner import LocalExecutor
 from ..jobs.service import JobsBackend, JobsService, OperationsService
 from ..jobs.store import JobStore
-from ..jobs.worker_jobs import FollowerJobs, LeaderJobs
+from ..jobs.worker_jobs import POLL_SECONDS, FollowerJobs
 from ..v1 import feedback_pb2, jobs_pb2
 from ..v1 import feedback_pb2_grpc as feedback_grpc
 from ..v1 import jobs_pb2_grpc as jobs_grpc
@@ -147,17 +148,19 @@ def start_jobs(settings: Settings, engine: Engine, worker: WorkerRole | None = N
     if worker is not None and not worker.leader:  # the executors' names are the setting's values
         follower = FollowerJobs(store, settings.job_executor)
         return JobsBackend(store, cast(LocalExecutor, follower), engine, sandbox, settings.max_job_items)
-    executor: LocalExecutor
-    if settings.job_executor == "ray":
-        from ..jobs.ray_executor import RayExecutor  # only now: Ray is an optional extra
 
-        executor = RayExecutor(store, engine, sandbox, settings.ray_workers, limits, settings=settings)
-        executor.start()
-    else:
-        executor = LocalExecutor(store, engine, sandbox, settings.job_workers, limits).start()
-    if worker is not None:
-        executor = cast(LocalExecutor, LeaderJobs(executor, store).start())
-    return JobsBackend(store, executor, engine, sandbox, settings.max_job_items)
+    def start_executor() -> LocalExecutor:  # once this server holds the database's executor lease
+        if settings.job_executor == "ray":
+            from ..jobs.ray_executor import RayExecutor  # only now: Ray is an optional extra
+
+            ray = RayExecutor(store, engine, sandbox, settings.ray_workers, limits, settings=settings)
+            ray.start()
+            return ray
+        return LocalExecutor(store, engine, sandbox, settings.job_workers, limits).start()
+
+    poll = POLL_SECONDS if worker is not None else LONE_POLL_SECONDS
+    leased = LeasedJobs(store, ExecutorLease(store.path), start_executor, settings.job_executor, poll).start()
+    return JobsBackend(store, cast(LocalExecutor, leased), engine, sandbox, settings.max_job_items)
 
 
 def checked_addresses(settings: Settings) -> tuple[tuple[str, int], tuple[str, int]]:
