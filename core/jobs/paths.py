@@ -67,7 +67,11 @@ def _inside(path: str, roots: tuple[Path, ...], kind: str) -> Path:
     if ".." in given.parts:
         raise PathRefused(f"{kind} path {path!r} climbs with '..'", permission=True)
     unresolved = given if given.is_absolute() else roots[0] / given
-    candidate = unresolved.resolve()  # follows symlinks
+    try:
+        candidate = unresolved.resolve()  # follows symlinks
+    except (RuntimeError, OSError) as exc:  # a loop of links (RuntimeError before Python 3.13)
+        log.info("%s path %r refused: %s", kind, path, exc)  # the server's own path: its log only
+        raise PathRefused(f"{kind} path {path!r} is a loop of symbolic links", permission=False) from None
     for root in roots:
         if candidate == root or root in candidate.parents:
             return candidate

@@ -230,6 +230,24 @@ def test_paths_outside_the_sandbox_are_refused(jobs: Client) -> None:
     expect_error(jobs, bad, grpc.StatusCode.PERMISSION_DENIED, "job.input.paths[0]")
 
 
+def test_a_loop_of_links_is_refused_naming_the_field_not_the_servers_path(jobs: Client, root: Path) -> None:
+    loop = root / "in" / "loop"
+    loop.mkdir()
+    (loop / "l.0002.png").symlink_to("l.0003.png")
+    (loop / "l.0003.png").symlink_to("l.0002.png")
+    bad = chain_spec(2, 3)
+    bad.input.pattern = "loop/l.####.png"
+    expect_error(jobs, bad, grpc.StatusCode.INVALID_ARGUMENT, "job.input.pattern")
+    out = root / "out" / "oloop"
+    out.mkdir()
+    (out / "sh010.1001.png").symlink_to("sh010.1001.png")
+    with pytest.raises(grpc.RpcError) as caught:
+        jobs.submit_job(chain_spec(1001, 1001, output="oloop/sh010.####.png"))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    said = dict(field_violations(caught.value))["job.output_pattern"]
+    assert "loop of symbolic links" in said and str(root) not in said
+
+
 def test_unknown_jobs_and_bad_filters(jobs: Client) -> None:
     for call in (
         lambda: jobs.get_job("jobs/nope"),
