@@ -51,8 +51,7 @@ class ItemCancelled(Exception):
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that a reader (or a crash) never sees a partial file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{glob_escape(path.name)}.*.part"):  # left by a killed writer
-        stale.unlink(missing_ok=True)
+    discard_stale_writes(path)
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
         # mkstemp makes the file 0600; a render is for the farm to read, as a file opened plainly is.
@@ -70,6 +69,12 @@ def write_atomic(path: Path, data: bytes) -> None:
         os.fsync(directory)  # the rename itself survives a power cut
     finally:
         os.close(directory)
+
+
+def discard_stale_writes(path: Path) -> None:
+    """Remove the temporary files a killed writer of ``path`` left beside it (never ``path`` itself)."""
+    for stale in path.parent.glob(f".{glob_escape(path.name)}.*.part"):
+        stale.unlink(missing_ok=True)
 
 
 def glob_escape(name: str) -> str:

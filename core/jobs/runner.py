@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 
 from ..engine.catalogue import Engine
 from ..runtime.stop import StopSignal
-from .chain import FrameLimits
+from .chain import FrameLimits, discard_stale_writes
 from .item_work import ItemWork
-from .paths import Sandbox
+from .paths import PathRefused, Sandbox
 from .store import Item, ItemState, Job, JobState, JobStore, StoreError
 from .video_items import VideoJob, discard_parts, join_item
 
@@ -205,6 +205,8 @@ class LocalExecutor:
         if self.store.items(job_id, [ItemState.PENDING]):
             self._fail_pending(job_id, "not done: the executor stopped without an outcome for it")
             return
+        if current.failed:
+            self._discard_stale_writes(job_id)
         self.store.set_state(
             job_id, JobState.FAILED if current.failed else JobState.SUCCEEDED, only_from=(JobState.RUNNING,)
         )
@@ -256,6 +258,16 @@ class LocalExecutor:
         video = None if job is None else VideoJob.of(job.spec)
         if video is not None:
             discard_parts(self.sandbox, video)
+        self._discard_stale_writes(job_id)
+
+    def _discard_stale_writes(self, job_id: str) -> None:
+        """No temporary file of a writer killed before a restart outlives its job: a frame run
+        again removes its own before writing, but one cancelled or failed never is."""
+        for item in self.store.items(job_id, [ItemState.PENDING, ItemState.FAILED, ItemState.SKIPPED]):
+            try:
+                discard_stale_writes(self.sandbox.output_path(item.output))
+            except (PathRefused, OSError) as exc:  # roots changed since, or the folder is gone
+                log.debug("job %s item %d: temporary files left: %s", job_id, item.index, exc)
 
     def _record(self, running: _Running, index: int, state: ItemState, error: str) -> None:
         """Commit an item's outcome; if the store cannot, stop the job's frames (it pauses)."""

@@ -230,6 +230,21 @@ def test_paths_outside_the_sandbox_are_refused(jobs: Client) -> None:
     expect_error(jobs, bad, grpc.StatusCode.PERMISSION_DENIED, "job.input.paths[0]")
 
 
+def test_a_failed_job_leaves_no_temporary_file_of_a_killed_writer(jobs: Client, root: Path) -> None:
+    # What a writer killed mid-frame leaves; here for a frame whose input is gone since, so that
+    # it fails before writing (a frame that writes removes its own first).
+    out = root / "out" / "stale"
+    out.mkdir()
+    left = [out / f".sh010.{frame}.png.k1ll3d.part" for frame in (1008, 1009)]
+    for path in left:
+        path.write_bytes(b"half a frame")
+    operation = jobs.submit_job(chain_spec(1008, 1009, output="stale/sh010.####.png"))
+    done = jobs.wait_job(operation.name, 120)
+    assert meta_of(done).state == jobs_pb2.JOB_STATE_FAILED
+    assert (out / "sh010.1008.png").is_file() and not (out / "sh010.1009.png").exists()
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".part")]
+
+
 def test_a_loop_of_links_is_refused_naming_the_field_not_the_servers_path(jobs: Client, root: Path) -> None:
     loop = root / "in" / "loop"
     loop.mkdir()
