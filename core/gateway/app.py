@@ -24,6 +24,7 @@ from google.protobuf.message import Message
 
 from ..ascii_numbers import ascii_number
 from ..server.auth import bearer_token
+from ..server.guard import OPEN_METHODS
 from .binary_tensors import HEADER, HEADER_KEY, header_length
 from .context import CallContext, peer_name
 from .json_codec import (
@@ -271,7 +272,8 @@ class Request(Replies):
         """With auth on, an unknown key is refused before its body costs anything (the guard
         still checks the key's scope)."""
         keys = self.gateway.keys
-        if keys is None or (route is not None and route.service in self.gateway.open_services):
+        if keys is None or (route is not None and (route.service in self.gateway.open_services
+                                                   or route.method in OPEN_METHODS)):
             return
         presented = bearer_token(self.header("authorization"))
         if not presented or keys.find(presented) is None:

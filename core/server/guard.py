@@ -42,6 +42,10 @@ FEEDBACK_SHARE = " (feedback calls)"  # what a key's feedback calls are counted 
 MAX_WRAPPED = 4096
 PARSE_DEPTH = 100  # upb's recursion limit: messages nested deeper than this do not parse
 GENERATE_METHODS = {"Generate", "StreamGenerate", "ApplyEffect", "StreamApplyEffect"}
+# Open whatever open_services says: the OIP's own liveness and readiness (what a KServe or
+# Kubernetes probe of /v2/health/* asks), which tell nothing a health check does not.
+OPEN_METHODS = frozenset({"/inference.GRPCInferenceService/ServerLive",
+                          "/inference.GRPCInferenceService/ServerReady"})
 SERVICE_SCOPES = {
     "museforge.v1.Jobs": "jobs",
     "museforge.v1.Feedback": "generate",  # whoever may generate may say what they think of it
@@ -133,7 +137,8 @@ class Guard(grpc.aio.ServerInterceptor):
         method = details.method
         service = method.split("/")[1] if method.count("/") >= 2 else ""
         key: ApiKey | None = None
-        if service not in self.open_services and self.ring is not None:
+        open_service = service in self.open_services or method in OPEN_METHODS
+        if not open_service and self.ring is not None:
             presented = self._presented(details)
             key = self.ring.find(presented) if presented else None
             if key is None:  # before the lookup: unknown methods answer as known ones do
@@ -149,7 +154,6 @@ class Guard(grpc.aio.ServerInterceptor):
         if key is not None and not key.allows(scope_of(method)):
             return refused(handler, grpc.StatusCode.PERMISSION_DENIED,
                            f"key {key.id} lacks the {scope_of(method)!r} scope for {method}")
-        open_service = service in self.open_services
         who = None if open_service else (key.id if key else ANONYMOUS)
         stream = open_service and bool(handler.unary_stream or handler.stream_stream)
         key_ = (id(handler), who, stream)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -47,7 +49,8 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]
 
 @pytest.fixture(scope="module")
 def guarded(keys: tuple[Path, dict[str, str]]) -> Iterator[ServerThread]:
-    settings = Settings(address="127.0.0.1:0", auth=True, api_keys_file=str(keys[0]), plugins=["image"])
+    settings = Settings(address="127.0.0.1:0", http_address="127.0.0.1:0", auth=True,
+                        api_keys_file=str(keys[0]), plugins=["image"])
     with ServerThread(settings) as server:
         yield server
 
@@ -112,6 +115,22 @@ def test_health_stays_open_and_reflection_needs_a_key(guarded: ServerThread) -> 
         with pytest.raises(grpc.RpcError) as caught:
             list(reflection.ServerReflectionInfo(iter([request])))
         assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        # The OIP's liveness and readiness are health checks too (what /v2/health/* probes ask);
+        # the rest of that service is not.
+        infer = oip_grpc.GRPCInferenceServiceStub(channel)
+        assert infer.ServerLive(oip.ServerLiveRequest(), timeout=30).live
+        assert infer.ServerReady(oip.ServerReadyRequest(), timeout=30).ready
+        with pytest.raises(grpc.RpcError) as caught:
+            infer.ServerMetadata(oip.ServerMetadataRequest(), timeout=30)
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert guarded.running is not None and guarded.running.gateway is not None
+    base = f"http://{guarded.running.gateway.address}"
+    for path in ("/v2/health/live", "/v2/health/ready"):
+        with urllib.request.urlopen(base + path, timeout=30) as reply:
+            assert reply.status == 200, path
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(base + "/v2", timeout=30)
+    assert refused.value.code == 401
 
 
 def test_auth_without_keys_refuses_to_start(tmp_path: Path) -> None:
