@@ -63,6 +63,7 @@ from .engine.hookspecs import (
     hookimpl,
 )
 from .engine.latent import Draw, Variations, item_choices, latents
+from .engine.random_choice import OrRandom
 from .engine.recipe import Recipe
 from .engine.tiling import RunTiles, Tiling, mirror_index, run_tiled
 from .engine.video_edit import EditShot, render_edit
@@ -85,6 +86,7 @@ __all__ = [
     "LimitExceeded",
     "Media",
     "ModelSource",
+    "OrRandom",
     "OutputEstimate",
     "Picture",
     "Progress",

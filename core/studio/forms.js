@@ -7,12 +7,14 @@ export function resolve(property, schema) {
   if (found.$ref) found = { ...schema.$defs[found.$ref.split("/").pop()], ...found, $ref: undefined };
   const branches = found.anyOf || found.oneOf;
   if (branches) {
-    const kept = branches.filter((b) => b.type !== "null").map((b) => resolve(b, schema));
+    // The word "random" (OrRandom) means what an empty field does: no branch of its own here.
+    const kept = branches.filter((b) => b.type !== "null" && b.const !== "random").map((b) => resolve(b, schema));
     const text = kept.find((b) => b.type === "string");
     const numeric = kept.some((b) => b.type === "integer" || b.type === "number");
     // A name or a number (an instrument: "violin" or 41) is typed as text and sent as a number when it is one.
     const shape = text && numeric ? { ...text, orNumber: true } : kept[0];
-    found = { ...shape, ...found, anyOf: undefined, oneOf: undefined, nullable: branches.length > kept.length };
+    found = { ...shape, ...found, anyOf: undefined, oneOf: undefined,
+      nullable: branches.some((b) => b.type === "null" || b.const === "random") };
   }
   if (found.type === "array" && found.items) found = { ...found, items: resolve(found.items, schema) };
   return found;

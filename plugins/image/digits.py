@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from museforge import (
     GenerationContext,
@@ -15,6 +15,7 @@ from museforge import (
     LimitExceeded,
     Media,
     ModelSource,
+    OrRandom,
     OutputEstimate,
     Progress,
     request_count,
@@ -39,7 +40,7 @@ class DigitsParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    digit: int | None = Field(
+    digit: Annotated[int | None, OrRandom()] = Field(
         None, ge=0, le=9,
         description="Which digit to draw (0-9); omit or 'random' for a random digit per image.",
     )
@@ -48,11 +49,6 @@ class DigitsParams(BaseModel):
         description="Output width and height in pixels (the model draws 28x28; larger is "
         "upsampled with a Lanczos filter).",
     )
-
-    @field_validator("digit", mode="before")
-    @classmethod
-    def _random_means_none(cls, value: Any) -> Any:
-        return None if isinstance(value, str) and value.strip().lower() == "random" else value
 
     @model_validator(mode="after")
     def _bounded_pixels(self, info: ValidationInfo) -> DigitsParams:

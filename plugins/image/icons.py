@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from PIL import Image
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, model_validator
 
 from museforge import (
     GenerationContext,
@@ -16,6 +16,7 @@ from museforge import (
     LimitExceeded,
     Media,
     ModelSource,
+    OrRandom,
     OutputEstimate,
     Progress,
     Variations,
@@ -51,7 +52,7 @@ class IconsParams(Variations):
     interpolate_to).
     """
 
-    category: Category | None = Field(
+    category: Annotated[Category | None, OrRandom()] = Field(
         None, description="Emoji category: smileys, people, animals, food, travel, activities, objects, "
         "symbols or flags. Omit or 'random' for a random category per icon.",
     )
@@ -60,11 +61,6 @@ class IconsParams(Variations):
     size: int = Field(ICON, ge=ICON, le=512, description="Width and height in pixels (the model draws 64x64; "
                       "larger is resampled with a Lanczos filter on premultiplied colour, so edges keep "
                       "no dark fringe).")
-
-    @field_validator("category", mode="before")
-    @classmethod
-    def _random_means_none(cls, value: Any) -> Any:
-        return None if isinstance(value, str) and value.strip().lower() == "random" else value
 
     @model_validator(mode="after")
     def _bounded_pixels(self, info: ValidationInfo) -> IconsParams:

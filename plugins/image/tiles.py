@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from PIL import Image
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, model_validator
 
 from museforge import (
     GenerationContext,
@@ -16,6 +16,7 @@ from museforge import (
     LimitExceeded,
     Media,
     ModelSource,
+    OrRandom,
     OutputEstimate,
     Progress,
     Variations,
@@ -50,7 +51,7 @@ class TilesParams(Variations):
     """
 
     kind: Kind = Field("floor", description="Floor or wall tiles.")
-    look: Look | None = Field(
+    look: Annotated[Look | None, OrRandom()] = Field(
         None, description="Appearance cluster found in the training tiles: stone (greys), teal, ochre, "
         "violet, green or red. Omit or 'random' for a random look per image.",
     )
@@ -64,11 +65,6 @@ class TilesParams(Variations):
     rows: int = Field(1, ge=1, le=16, description="Tiles down (see columns).")
     pixel_scale: int = Field(1, ge=1, le=16, description="Enlarge every pixel to a pixel_scale x "
                              "pixel_scale block (nearest neighbour, so edges stay hard).")
-
-    @field_validator("look", mode="before")
-    @classmethod
-    def _random_means_none(cls, value: Any) -> Any:
-        return None if isinstance(value, str) and value.strip().lower() == "random" else value
 
     @model_validator(mode="after")
     def _bounded_pixels(self, info: ValidationInfo) -> TilesParams:

@@ -6,7 +6,9 @@ import io
 import json
 
 import grpc
+import jsonschema
 import numpy as np
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from PIL import Image
@@ -90,6 +92,18 @@ def test_random_digit_label_comes_from_the_seed(client: Client) -> None:
     reply = client.generate("image.digits", {"digit": "random"}, seed=11, count=16)
     digits = {a.metadata["x.digit"] for a in reply.artifacts}
     assert len(digits) > 1
+
+
+@pytest.mark.parametrize(("generator", "field"), [("image.digits", "digit"), ("image.tiles", "look"),
+                                                   ("image.icons", "category")])
+def test_the_schema_lists_random_where_the_generator_takes_it(client: Client, generator: str,
+                                                              field: str) -> None:
+    # An engine that checks requests against the schema must accept what the docs tell callers to send.
+    schema = client.schema(generator)
+    assert {"const": "random", "type": "string"} in schema["properties"][field]["anyOf"]
+    jsonschema.validate({field: "random"}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({field: "sometimes"}, schema)
 
 
 def test_stream_generate_sends_seed_progress_then_artifacts(client: Client) -> None:
