@@ -35,6 +35,7 @@ from .client_requests import (
     Inputs,
     artifact_ref,
     check_port,
+    counted,
     dial_target,
     feedback_event,
     media_inputs,
@@ -249,8 +250,9 @@ class Client:
     @staticmethod
     def request(generator: str, parameters: Parameters = None, *, seed: int | None = None, count: int = 1,
                 fmt: str = "") -> pb.GenerateRequest:
-        return seeded(pb.GenerateRequest(generator=generator, parameters=to_struct(parameters), count=count,
-                                         format=fmt), seed)
+        """The GenerateRequest ``generate`` sends, checked as it checks it, for a stub called directly."""
+        return seeded(pb.GenerateRequest(generator=generator, parameters=to_struct(parameters),
+                                         count=counted(count), format=fmt), seed)
 
     @staticmethod
     def effect_request(effect: str, inputs: Inputs, parameters: Parameters = None, *, seed: int | None = None,
@@ -297,13 +299,16 @@ class Client:
     # -- batch jobs -------------------------------------------------------------------------
 
     def submit_job(self, job: jobs_pb2.JobSpec) -> operations_pb2.Operation:
+        """Queue a job: its Operation (``jobs/<id>``), or the one its idempotency key made before."""
         return self.jobs.SubmitJob(jobs_pb2.SubmitJobRequest(job=job), timeout=self.timeout)
 
     def get_job(self, name: str) -> operations_pb2.Operation:
+        """The job (an id or ``jobs/<id>``) as it stands: JobMetadata, and its result once done."""
         return self.operations.GetOperation(operations_pb2.GetOperationRequest(name=job_name(name)),
                                             timeout=self.timeout)
 
     def list_jobs(self, filter: str = "", page_size: int = 0) -> list[operations_pb2.Operation]:
+        """Every job, page after page; ``filter`` keeps to states (``state=RUNNING OR state=QUEUED``)."""
         found: list[operations_pb2.Operation] = []
         token = ""
         while True:
@@ -326,10 +331,12 @@ class Client:
                 return
 
     def cancel_job(self, name: str) -> None:
+        """Stop the job; the frames it finished are kept."""
         self.operations.CancelOperation(operations_pb2.CancelOperationRequest(name=job_name(name)),
                                         timeout=self.timeout)
 
     def delete_job(self, name: str) -> None:
+        """Forget an ended job; its output files stay."""
         self.operations.DeleteOperation(operations_pb2.DeleteOperationRequest(name=job_name(name)),
                                         timeout=self.timeout)
 
@@ -341,6 +348,7 @@ class Client:
         return self.operations.WaitOperation(request, timeout=timeout + 30)
 
     def watch_job(self, name: str) -> Iterator[jobs_pb2.JobEvent]:
+        """The job's snapshot, each item as it finishes, a last snapshot when it ends; no deadline."""
         yield from self.jobs.WatchJob(jobs_pb2.WatchJobRequest(name=job_name(name)))
 
 

@@ -15,28 +15,42 @@ from .config import DEFAULT_ADDRESS, port_problem
 from .v1 import feedback_pb2 as fb
 from .v1 import museforge_pb2 as pb
 
-__all__ = ["Inputs", "artifact_ref", "check_port", "dial_target", "feedback_event", "media_inputs", "seeded"]
+__all__ = ["Inputs", "artifact_ref", "check_port", "counted", "dial_target", "feedback_event", "media_inputs",
+           "seeded"]
 
 Inputs = Sequence[bytes | tuple[str, bytes] | str | os.PathLike[str]]
 RequestT = TypeVar("RequestT", pb.GenerateRequest, pb.ApplyEffectRequest)
 BYTES = (bytes, bytearray, memoryview)
 # Target forms gRPC reads itself (dns:///host:port, unix:/path ...): passed on as they are.
 GRPC_SCHEMES = ("dns:", "unix:", "unix-abstract:", "ipv4:", "ipv6:", "vsock:")
+COUNT_MAX = 2**32 - 1  # GenerateRequest.count is a uint32
 
 
 def seeded(message: RequestT, seed: int | None) -> RequestT:
     """The request with its seed set; left unset, the server picks one and reports it."""
     if seed is not None:
-        try:
-            if isinstance(seed, bool):
-                raise TypeError
-            whole = operator.index(seed)  # numpy integers too; not floats, not booleans
-        except TypeError:
-            raise TypeError(f"seed: a whole number, got {type(seed).__name__}") from None
-        if not 0 <= whole < 2**64:
-            raise ValueError(f"seed: 0 to 2**64 - 1, got {whole}")
-        message.seed = whole
+        message.seed = whole_number(seed, "seed", 0, 2**64 - 1, "0 to 2**64 - 1")
     return message
+
+
+def counted(count: int) -> int:
+    """``count`` checked as ``seed`` is: 0 would quietly make one artifact, and a number out of the
+    proto's uint32 would fail in protobuf naming no field."""
+    return whole_number(count, "count", 1, COUNT_MAX, "1 to 2**32 - 1")
+
+
+def whole_number(value: int, field: str, low: int, high: int, span: str) -> int:
+    """``value`` as a plain int from ``low`` to ``high``: TypeError naming ``field`` for what is no
+    whole number (a float, a bool; numpy integers are taken), ValueError for one out of range."""
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        whole = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{field}: a whole number, got {type(value).__name__}") from None
+    if not low <= whole <= high:
+        raise ValueError(f"{field}: {span}, got {whole}")
+    return whole
 
 
 def artifact_ref(artifact: pb.Artifact | bytes,

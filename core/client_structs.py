@@ -41,6 +41,7 @@ def exact(value: Any, path: str = "parameters") -> Any:
 
 
 def to_struct(parameters: Mapping[str, Any] | None) -> struct_pb2.Struct:
+    """Parameters as a request's Struct (None: empty); TypeError naming the field that cannot be sent."""
     struct = struct_pb2.Struct()
     if parameters:
         struct.update(exact(parameters))

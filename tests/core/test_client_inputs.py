@@ -56,6 +56,22 @@ def test_a_seed_out_of_range_is_named(client: Client, seed: object, error: type[
         client.generate("image.digits", {}, seed=seed)
 
 
+@pytest.mark.parametrize(("count", "error", "said"), [
+    (0, ValueError, "count: 1 to 2"), (-1, ValueError, "count: 1 to 2"), (2**32, ValueError, "count: 1 to 2"),
+    (True, TypeError, "count: a whole number, got bool"), (2.0, TypeError, "count: a whole number"),
+])
+def test_a_count_out_of_range_is_named_by_every_method_taking_one(client: Client, count: object,
+                                                                  error: type[Exception], said: str) -> None:
+    # Before, 0 made one artifact, True was taken as 1 and -1 failed in protobuf naming no field.
+    with pytest.raises(error, match=said):
+        client.generate("image.digits", {}, count=count)
+    with pytest.raises(error, match=said):
+        list(client.stream_generate("image.digits", {}, count=count))
+    with pytest.raises(error, match=said):
+        Client.request("image.digits", count=count)
+    assert len(client.generate("image.digits", {}, count=np.int64(2)).artifacts) == 2
+
+
 def test_effect_inputs_may_be_paths(client: Client, tmp_path: Path) -> None:
     picture = write_png(np.arange(24 * 24, dtype=np.uint16).reshape(24, 24).astype(np.uint8))
     (tmp_path / "ramp.png").write_bytes(picture)
@@ -120,3 +136,14 @@ def test_a_closed_client_raises_and_does_not_crash() -> None:
               "try:\n    c.health()\nexcept ValueError as e:\n    print('raised', e)\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "raised" in done.stdout, (done.returncode, done.stderr[-500:])
+
+
+def test_every_public_method_and_name_of_the_client_says_what_it_does() -> None:
+    import museforge.client
+
+    public = {f"Client.{name}": member for name, member in vars(Client).items()
+              if not name.startswith("_") and callable(getattr(Client, name))}
+    public.update((name, getattr(museforge.client, name)) for name in museforge.client.__all__)
+    undocumented = sorted(name for name, member in public.items()
+                          if not (getattr(member, "__func__", member).__doc__ or "").strip())
+    assert undocumented == []
