@@ -12,7 +12,7 @@ from google.protobuf import json_format
 
 from ..client_structs import to_struct
 from .options import SEED, Subcommands, add_server_flags, connect, parse_param, whole_number
-from .output import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from .output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ConnectionLost, broke_off
 
 JOB_EPILOG = """examples:
   museforge job submit --step effect.denoise -p sigma=25 --step effect.upscale -p scale=2 \\
@@ -233,11 +233,14 @@ def as_json(operation: operations_pb2.Operation) -> dict[str, Any]:
 
 
 def watch(client: Any, job: str, as_json_lines: bool) -> int:
+    import grpc
+
     from ..v1 import jobs_pb2
 
     last = None
     bar_enabled = sys.stderr.isatty()
     done = 0
+    lost: grpc.RpcError | None = None
     try:  # a stream may end with an error (a paused job): the bar's line still ends
         for event in client.watch_job(job):
             kind = event.WhichOneof("event")
@@ -262,9 +265,18 @@ def watch(client: Any, job: str, as_json_lines: bool) -> int:
         print(f"\nstopped watching; job {name} goes on on the server (museforge job cancel {name} stops it)",
               file=sys.stderr)
         raise
+    except grpc.RpcError as exc:
+        if last is None or not broke_off(exc):  # refused, or never connected: main says which
+            raise
+        lost = exc  # said below, once the bar's line has ended
     finally:
         if bar_enabled:
             sys.stderr.write("\n")
+    if lost is not None and last is not None:
+        raise ConnectionLost(
+            f"the connection to the server was lost while watching job {last.id} ({lost.details()}); the job "
+            f"is kept in the server's job store: `museforge job status {last.id}` once the server is back "
+            "(a restarted server resumes it)")
     if last is None:
         return EXIT_FAILED
     print(summary(last), file=sys.stderr)

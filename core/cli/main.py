@@ -12,7 +12,7 @@ import grpc
 from ..client import field_violations
 from ..config import ConfigError
 from ..engine.errors import RequestError
-from .output import EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, fail
+from .output import EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, ConnectionLost, fail, transport_failure
 from .parser import build_parser
 
 
@@ -35,12 +35,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.handler(args)
     except ConfigError as exc:
         return fail(str(exc), EXIT_USAGE)
+    except ConnectionLost as exc:  # before RpcError: the stream had started, so no TLS advice
+        return fail(str(exc), EXIT_UNREACHABLE)
     except RequestError as exc:  # refused in this process (--local) ...
         return fail(exc.message, EXIT_FAILED, ((v.field, v.description) for v in exc.violations))
     except grpc.RpcError as exc:  # ... or by the server
         code = exc.code()
         unreachable = code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNKNOWN)
-        if unreachable and _unreachable(exc.details() or ""):
+        if unreachable and transport_failure(exc.details() or ""):
             tls = getattr(args, "tls_ca", None) is not None or getattr(args, "tls_cert", None) is not None
             said = tls_problem(exc.details() or "", tls)
             if said:
@@ -64,13 +66,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc), EXIT_FAILED)
 
 
-# What gRPC says when no connection is made or it breaks; a server that answers UNAVAILABLE itself
-# (a model unloaded, shutting down) gave a reason of its own, which is printed as it is.
-_TRANSPORT = ("failed to connect", "connection refused", "handshake", "dns resolution", "socket closed",
-              "connections to all backends", "connection reset", "broken pipe", "endpoint closing",
-              "cancelling all calls", "no connection", "unavailable to connect")
-
-
 def tls_problem(details: str, tls: bool) -> str:
     """What a failed connection most likely was, as far as TLS goes ('' when nothing points there)."""
     lowered = details.lower()
@@ -92,11 +87,6 @@ def tls_problem(details: str, tls: bool) -> str:
         return ("the server closed the connection at once: if it serves TLS, give --tls-ca (its CA), "
                 "else check the address")
     return ""
-
-
-def _unreachable(details: str) -> bool:
-    lowered = details.lower()
-    return any(phrase in lowered for phrase in _TRANSPORT)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
+
 from .media_files import (
     SUFFIX_FORMATS,
+    extension_clash,
     file_result,
     format_name,
     names_a_file,
@@ -33,7 +36,7 @@ from .options import (
     parse_param,
     settings_from,
 )
-from .output import EXIT_OK, EXIT_USAGE, Bar, fail, write_file
+from .output import EXIT_OK, EXIT_USAGE, Bar, ConnectionLost, broke_off, fail, write_file
 from .video_apply import apply_to_video, effect_shape, is_video
 
 
@@ -109,38 +112,58 @@ def remote_events(args: argparse.Namespace, call: MediaCall) -> Generator[Event,
         else:
             stream = client.stream_apply_effect(call.name, call.sent(), call.parameters, seed=call.seed,
                                                 fmt=call.fmt)
-        for message in stream:
-            kind = message.WhichOneof("event")
-            if kind == "seed":
-                yield message.seed
-            elif kind == "progress":
-                yield Step(message.progress.completed, message.progress.total, message.progress.stage)
-            elif kind == "artifact":
-                artifact = message.artifact
-                part = artifact.metadata.get("part", "")
-                yield Made(artifact.filename, artifact.index, artifact.data, part)
+        seed: int | None = None
+        try:
+            for message in stream:
+                kind = message.WhichOneof("event")
+                if kind == "seed":
+                    seed = message.seed
+                    yield message.seed
+                elif kind == "progress":
+                    yield Step(message.progress.completed, message.progress.total, message.progress.stage)
+                elif kind == "artifact":
+                    artifact = message.artifact
+                    part = artifact.metadata.get("part", "")
+                    yield Made(artifact.filename, artifact.index, artifact.data, part)
+        except grpc.RpcError as exc:
+            if seed is None or not broke_off(exc):  # refused, or never connected: main says which
+                raise
+            raise ConnectionLost(f"the connection to the server was lost in the middle of {call.name} "
+                                 f"({exc.details()}); run it again once the server is back (--seed {seed} "
+                                 "gives the same results)") from None
 
 
-def produce(args: argparse.Namespace, call: MediaCall, keep: Callable[[Made], Any]) -> int | None:
-    """Run the call here or on a server, showing its progress; hands every artifact to ``keep``
-    and returns the seed it ran with."""
-    bar = Bar()
+def produce(args: argparse.Namespace, call: MediaCall, keep: Callable[[Made], Any],
+            bar: Bar | None = None) -> int | None:
+    """Run the call here or on a server, showing its progress on ``bar`` (one of its own if not
+    given); hands every artifact to ``keep`` and returns the seed it ran with."""
+    bar = bar or Bar()
     seed = call.seed
-    with closing(local_events(args, call) if args.local else remote_events(args, call)) as events:
-        for event in events:
-            if isinstance(event, Made):
-                keep(event)
-            elif isinstance(event, Step):
-                bar.update(event.done, event.total, event.stage)
-            else:
-                seed = event
-    bar.close()
+    try:  # a failure's message goes on a line of its own, not after the progress
+        with closing(local_events(args, call) if args.local else remote_events(args, call)) as events:
+            for event in events:
+                if isinstance(event, Made):
+                    keep(event)
+                elif isinstance(event, Step):
+                    bar.update(event.done, event.total, event.stage)
+                else:
+                    seed = event
+    finally:
+        bar.close()
     return seed
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    clash = extension_clash(args.output, args.format)
+    if clash:
+        return fail(clash, EXIT_USAGE)
     to_file = names_a_file(args.output)
     fmt = format_name(args.format) or (SUFFIX_FORMATS[args.output.suffix.lower()] if to_file else "")
+    if to_file:  # -o song.mp3 for music: said before anything runs, with what it can write instead
+        formats = formats_of(args, args.generator)
+        if formats is not None and fmt not in formats:
+            return fail(f"-o {args.output}: {args.generator} cannot write {fmt}; it writes "
+                        f"{', '.join(formats)}", EXIT_USAGE)
     call = MediaCall(args.generator, parameters_of(args, args.generator), args.seed, fmt, count=args.count)
     with output_folder(args.output.parent if to_file else args.output) as written:
         if to_file:  # numbered only once it is known there are several (a walk's frames, stems)
@@ -152,12 +175,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
                 written.append(write_file(path.parent, path.name, made.data))
             report_written(args, written, seed)
         else:  # each file said as it is written: a run stopped part way still tells what it left
+            bar = Bar()
+
             def keep(made: Made) -> None:
                 written.append(write_file(args.output, made.filename, made.data))
                 if not getattr(args, "json", False):
+                    bar.clear()  # the name on a line of its own, not after the progress
                     print(written[-1], flush=True)
 
-            seed = produce(args, call, keep)
+            seed = produce(args, call, keep, bar)
             if getattr(args, "json", False):
                 report_written(args, written, seed)
     print(f"{len(written)} file(s) written to {args.output} (seed {seed})", file=sys.stderr)
@@ -174,6 +200,9 @@ def report_written(args: argparse.Namespace, written: list[Path], seed: int | No
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
+    clash = extension_clash(args.output, args.format)
+    if clash:
+        return fail(clash, EXIT_USAGE)
     video = any(is_video(path) for path in args.inputs)
     shape = effect_shape(args) if video else None
     whole = shape is not None and shape.whole_video
@@ -271,6 +300,19 @@ def schema_of(args: argparse.Namespace, name: str) -> dict[str, Any] | None:
             return None  # the call itself will say the name is unknown
 
 
+def formats_of(args: argparse.Namespace, name: str) -> tuple[str, ...] | None:
+    """The formats a generator writes, from the catalogue (--local) or the server; None if unknown
+    (the call itself will say so)."""
+    if args.local:
+        from ..engine.catalogue import Engine
+
+        found = Engine(settings_from(args)).host.load().generators.get(name)  # no model loaded
+        return None if found is None else tuple(found.formats)
+    with connect(args) as client:
+        listed = next((g for g in client.generators() if g.name == name), None)
+    return None if listed is None else tuple(listed.formats)
+
+
 def whole_video_format(args: argparse.Namespace) -> str:
     """--format, else the output file's extension (take.edl: "edl"), else '' (the effect's first)."""
     return format_name(args.format or args.output.suffix.lstrip("."))
@@ -308,7 +350,9 @@ def add_generate_parser(sub: Subcommands) -> None:
                           "lists each one's)")
     generate.add_argument("--output", "-o", type=Path, default=Path("."),
                           help="folder for the files (created if missing; default: the current folder), "
-                          "or a file such as out.png (several results are numbered out-0000.png ...)")
+                          "or a file such as out.png (several results are numbered out-0000.png ...); its "
+                          "extension must be a format the generator writes, and agree with --format. A name "
+                          "with an extension museforge does not know (renders.v2) is a folder")
     add_target_flags(generate)
     generate.set_defaults(handler=cmd_generate)
 
@@ -331,7 +375,7 @@ def add_apply_parser(sub: Subcommands) -> None:
                        "<input>-<effect>.<ext> into the -o folder")
     add_param_flag(apply, "an effect")
     apply.add_argument("--format", "-f", default="", help="output format: png, png16, jpeg (or jpg), webp, "
-                       "exr (default: -o's extension, else the input's)")
+                       "exr (default: -o's extension, else the input's; when both are given they must agree)")
     apply.add_argument("--seed", type=SEED, help="seed, for effects with randomness")
     apply.add_argument("--output", "-o", type=Path, default=Path("."),
                        help="output file (e.g. out.png) or directory (default: current directory); "

@@ -9,15 +9,19 @@ from pathlib import Path
 
 from ..engine.effect import IMAGE_INPUT_FORMATS
 
-# What an -o name ending in one of these means: a file of that format, not a folder.
+# What an -o name ending in one of these means: a file of that format, not a folder. The media
+# museforge only reads (mp3, mkv, webm) are here too, so that generate refuses them as outputs
+# rather than making a folder of that name.
 SUFFIX_FORMATS = {
     ".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp", ".exr": "exr",
-    ".wav": "wav", ".flac": "flac", ".ogg": "ogg", ".mid": "mid", ".midi": "mid",
+    ".wav": "wav", ".flac": "flac", ".ogg": "ogg", ".mid": "mid", ".midi": "mid", ".mp3": "mp3",
     ".glb": "glb", ".gltf": "gltf", ".obj": "obj", ".ply": "ply", ".stl": "stl", ".usda": "usda",
     ".usdz": "usdz", ".json": "json", ".edl": "edl", ".otio": "otio", ".fcpxml": "fcpxml",
-    ".mp4": "mp4", ".mov": "mov",
+    ".mp4": "mp4", ".mov": "mov", ".mkv": "mkv", ".webm": "webm", ".m4v": "m4v",
 }
 FORMAT_ALIASES = {"jpg": "jpeg", "midi": "mid"}
+# Formats whose files carry another format's extension: a 16-bit PNG is a .png.
+WRITTEN_AS = {"png16": "png"}
 # What a folder given to apply is read for: the extensions of the pictures effects take.
 PICTURE_SUFFIXES = tuple(s for s, f in SUFFIX_FORMATS.items() if f in IMAGE_INPUT_FORMATS)
 
@@ -34,6 +38,20 @@ def names_a_file(output: Path, any_extension: bool = False) -> bool:
     names the format it cannot write."""
     known = output.suffix.lower() in SUFFIX_FORMATS or (any_extension and bool(output.suffix))
     return known and not output.is_dir()
+
+
+def extension_clash(output: Path, fmt: str) -> str:
+    """Why -o's extension and --format disagree (-o prop.obj -f glb would write GLB into prop.obj);
+    '' when they agree, when either is not given, or -o is a folder or has an extension museforge
+    does not know."""
+    named = SUFFIX_FORMATS.get(output.suffix.lower())
+    fmt = format_name(fmt)
+    if not fmt or named is None or output.is_dir() or WRITTEN_AS.get(fmt, fmt) == named:
+        return ""
+    extension = next((s for s, f in SUFFIX_FORMATS.items() if f == WRITTEN_AS.get(fmt, fmt)), "")
+    instead = f" (-o {output.with_suffix(extension)})" if extension else ""
+    return (f"-o {output} and --format {fmt} disagree: the file would be named {output.suffix} but hold "
+            f"{fmt}; give one of them, or make them agree{instead}")
 
 
 def file_result(output: Path, part: str, index: int, several: bool) -> Path:

@@ -13,7 +13,7 @@ from typing import Any
 from ..client_errors import FailedPrecondition, NotFound, PermissionDenied, Unauthenticated
 from ..config import model_repository
 from .options import Subcommands, add_server_flags, connect, settings_from
-from .output import EXIT_OK, fail, print_table
+from .output import EXIT_OK, EXIT_USAGE, fail, print_table
 
 HEADER = ("MODEL", "VERSION", "STATE", "REASON")
 LOAD_SECONDS = 600.0  # a load builds and warms a session: seconds for a big model
@@ -64,6 +64,8 @@ def add(args: argparse.Namespace) -> int:
     """Write the file as the model's next version, then (with --load) ask the server to serve it."""
     from ..runtime.onnx_import import ImportRefused, add_model
 
+    if not Path(args.file).exists():  # a usage error, as any file named on the command line
+        return fail(f"cannot add {args.file}: no such file", EXIT_USAGE)
     settings = settings_from(args)
     root = Path(args.repository).expanduser() if args.repository else model_repository(settings)
     owner = plugin_owning(settings, args.name)

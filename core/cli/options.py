@@ -148,6 +148,8 @@ def settings_from(args: argparse.Namespace, **overrides: Any) -> Settings:
 
 
 def server_address(args: argparse.Namespace) -> str:
+    if args.server and getattr(args, "config", None) is not None:
+        settings_from(args)  # a --config that is missing or broken is said, not ignored for --server
     return args.server or settings_from(args).address
 
 
@@ -161,10 +163,13 @@ def connect(args: argparse.Namespace, timeout: float | None = None) -> Any:
         raise ConfigError("--plugins chooses the plugins this process loads: it goes with --local, or with "
                           "`museforge serve --plugins ...` for a server")
 
-    def read(path: Path | None) -> bytes | None:
-        return path.read_bytes() if path else None
+    def read(path: Path | None, flag: str) -> bytes | None:
+        try:
+            return path.read_bytes() if path else None
+        except OSError as exc:  # a file named on the command line: a usage error, as for every command
+            raise ConfigError(f"{flag} {path}: cannot read it ({exc.strerror or exc})") from None
 
     return Client(server_address(args), timeout=timeout,
                   api_key=args.api_key or os.environ.get("MUSEFORGE_API_KEY") or None,
-                  tls_ca=read(args.tls_ca), tls_cert=read(args.tls_cert), tls_key=read(args.tls_key),
-                  tls_server_name=args.tls_server_name)
+                  tls_ca=read(args.tls_ca, "--tls-ca"), tls_cert=read(args.tls_cert, "--tls-cert"),
+                  tls_key=read(args.tls_key, "--tls-key"), tls_server_name=args.tls_server_name)

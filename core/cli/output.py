@@ -5,8 +5,34 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+
+# What gRPC says when no connection is made or it breaks; a server that answers UNAVAILABLE itself
+# (a model unloaded, shutting down) gave a reason of its own, which is printed as it is.
+TRANSPORT_PHRASES = ("failed to connect", "connection refused", "handshake", "dns resolution",
+                     "socket closed", "connections to all backends", "connection reset", "broken pipe",
+                     "endpoint closing", "cancelling all calls", "no connection", "unavailable to connect")
+
+
+class ConnectionLost(Exception):
+    """The server went away in the middle of a stream that had been answering: not a server that
+    never answered, nor a TLS mistake, which is what the same gRPC message means before a call starts."""
+
+
+def transport_failure(details: str) -> bool:
+    """Whether a failed call's details say the connection failed or broke (not the server's own reason)."""
+    lowered = details.lower()
+    return any(phrase in lowered for phrase in TRANSPORT_PHRASES)
+
+
+def broke_off(error: Any) -> bool:
+    """Whether a stream's grpc.RpcError says its connection went (a server killed mid-stream:
+    "Stream removed (Socket closed)"), rather than giving the server's own reason."""
+    details = error.details() or ""
+    return error.code().name in ("UNAVAILABLE", "UNKNOWN") and (
+        transport_failure(details) or "stream removed" in details.lower())
 
 
 def fail(message: str, code: int = EXIT_FAILED, violations: Iterable[tuple[str, str]] = ()) -> int:
@@ -30,17 +56,30 @@ class Bar:
 
     def __init__(self) -> None:
         self.enabled = sys.stderr.isatty()
+        self.shown = 0  # the width of the line drawn, 0 when there is none
 
     def update(self, done: int, total: int, stage: str) -> None:
         if not self.enabled or total <= 0:
             return
         filled = int(30 * done / total)
-        sys.stderr.write(f"\r{stage:<10} [{'#' * filled}{'.' * (30 - filled)}] {done}/{total}")
+        line = f"{stage:<10} [{'#' * filled}{'.' * (30 - filled)}] {done}/{total}"
+        sys.stderr.write(f"\r{line}{' ' * max(self.shown - len(line), 0)}")
         sys.stderr.flush()
+        self.shown = len(line)
+
+    def clear(self) -> None:
+        """Blank the line, so that what is printed next starts a line (the next update redraws it)."""
+        if self.shown:
+            sys.stderr.write(f"\r{' ' * self.shown}\r")
+            sys.stderr.flush()
+            self.shown = 0
 
     def close(self) -> None:
-        if self.enabled:
+        """End the line drawn, if any."""
+        if self.shown:
             sys.stderr.write("\n")
+            sys.stderr.flush()
+            self.shown = 0
 
 
 def write_file(directory: Path, name: str, data: bytes) -> Path:

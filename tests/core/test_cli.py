@@ -311,3 +311,60 @@ def test_export_checks_its_flags_before_any_training(tmp_path: Path) -> None:
             flags, result.stderr[-300:])
     unnamed = museforge("export")
     assert unnamed.returncode == 2 and "name a recipe" in unnamed.stderr
+
+
+def on_screen(output: str) -> list[str]:
+    """The lines a terminal shows for ``output``: a carriage return goes back to the line's start
+    and what follows overwrites it."""
+    lines = []
+    for raw in output.replace("\r\n", "\n").split("\n"):
+        line = ""
+        for part in raw.split("\r"):
+            line = part + line[len(part):]
+        lines.append(line.rstrip())
+    return lines
+
+
+def test_generate_in_a_terminal_prints_each_file_on_a_line_of_its_own(server: ServerThread,
+                                                                      tmp_path: Path) -> None:
+    # The progress line is drawn only on a terminal; before, each name was printed after it.
+    import pty
+
+    main, secondary = pty.openpty()
+    with subprocess.Popen([sys.executable, "-m", "museforge.cli", "generate", "image.texture", "-n", "2",
+                           "--seed", "5", "-o", str(tmp_path), "--server", server.address],
+                          stdin=secondary, stdout=secondary, stderr=secondary) as proc:
+        os.close(secondary)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # EIO: the process closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert proc.wait(60) == 0
+    os.close(main)
+    output = b"".join(chunks).decode()
+    assert "sampling" in output  # the progress line was drawn
+    lines = on_screen(output)
+    for path in sorted(tmp_path.glob("*.png")):
+        assert str(path) in lines, lines
+    assert "2 file(s) written" in lines[-2], lines
+
+
+def test_a_server_killed_mid_stream_is_a_lost_connection_not_a_tls_problem(tmp_path: Path) -> None:
+    with ServeProcess() as server:
+        assert server.proc is not None
+        with subprocess.Popen([sys.executable, "-m", "museforge.cli", "generate", "image.texture", "-n", "64",
+                               "-p", "width=512", "-p", "height=512", "--seed", "9", "-o", str(tmp_path),
+                               "--server", server.address],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as generating:
+            assert generating.stdout is not None
+            assert generating.stdout.readline().strip().endswith(".png")  # the stream is under way
+            server.proc.kill()
+            _, stderr = generating.communicate(timeout=120)
+    assert generating.returncode == 3, stderr
+    assert "connection to the server was lost in the middle of image.texture" in stderr, stderr
+    assert "--seed 9 gives the same results" in stderr and "tls" not in stderr.lower(), stderr

@@ -117,3 +117,79 @@ def test_text_or_nothing_fields_keep_null_and_take_number_like_text() -> None:
     given = [parse_param(text) for text in ("label=123", "look=7", "size=7")]
     assert as_schema_says(given, schema) == {"label": "123", "look": "7", "size": 7}
     assert as_schema_says([parse_param("label=null")], schema) == {"label": None}
+
+
+def test_an_extension_and_a_format_that_disagree_are_refused(server: ServerThread, tmp_path: Path) -> None:
+    # Before, the file was written with the --format's bytes under the other extension's name.
+    [source] = pictures(tmp_path / "in", ["plate.png"])
+    target = ("--server", server.address)
+    for command in (["generate", "mesh.props", "-o", str(tmp_path / "prop.obj"), "-f", "glb"],
+                    ["generate", "image.digits", "-o", str(tmp_path / "seven.png"), "-f", "jpeg"],
+                    ["generate", "image.digits", "-o", str(tmp_path / "deep.jpg"), "-f", "png16"],
+                    ["apply", "effect.denoise", str(source), "-o", str(tmp_path / "mism.png"), "-f", "exr"]):
+        refused = museforge(*command, *target)
+        assert refused.returncode == 2, (command, refused.stderr)
+        assert f"--format {command[-1]} disagree" in refused.stderr, refused.stderr
+    assert "(-o " + str(tmp_path / "prop.glb") + ")" in museforge(
+        "generate", "mesh.props", "-o", str(tmp_path / "prop.obj"), "-f", "glb", *target).stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]  # nothing written
+
+
+def test_an_extension_and_a_format_that_agree_are_written_as_asked(server: ServerThread,
+                                                                   tmp_path: Path) -> None:
+    [source] = pictures(tmp_path / "in", ["plate.png"])
+    target = ("--server", server.address, "--seed", "3")
+    for command, name, starts in (
+            (["generate", "image.digits", "-f", "jpg"], "a.jpeg", b"\xff\xd8"),
+            (["generate", "image.digits", "-f", "JPEG"], "b.jpg", b"\xff\xd8"),
+            (["generate", "image.digits", "-f", "png"], "c.png", b"\x89PNG"),
+            (["generate", "music.melody", "-p", "bars=1", "-f", "mid"], "d.midi", b"MThd"),
+            (["generate", "music.melody", "-p", "bars=1", "-f", "midi"], "e.mid", b"MThd"),
+            (["generate", "mesh.props", "-f", "glb"], "f.glb", b"glTF"),
+            (["apply", "effect.denoise", str(source), "-f", "exr"], "g.exr", b"\x76\x2f\x31\x01")):
+        made = museforge(*command, "-o", str(tmp_path / name), *target)
+        assert made.returncode == 0, (command, made.stderr)
+        assert (tmp_path / name).read_bytes().startswith(starts), name
+    for command in (["generate", "image.digits"], ["apply", "effect.denoise", str(source)]):
+        deep = tmp_path / f"{command[0]}16.png"  # a 16-bit PNG is a .png
+        assert museforge(*command, "-f", "png16", "-o", str(deep), *target).returncode == 0
+        assert deep.read_bytes()[24] == 16  # IHDR bit depth
+
+
+def test_generate_refuses_a_media_extension_its_generator_cannot_write(server: ServerThread,
+                                                                       tmp_path: Path) -> None:
+    # Before, -o song.mp3 made a folder song.mp3/ with an .ogg inside, and -o song.png failed on the
+    # server as an invalid request (exit 1).
+    for name in ("song.mp3", "song.png"):
+        refused = museforge("generate", "music.melody", "-p", "bars=1", "-o", str(tmp_path / name),
+                            "--server", server.address)
+        assert refused.returncode == 2, refused.stderr
+        assert f"music.melody cannot write {name[5:]}; it writes ogg, wav, flac, mid" in refused.stderr
+        assert not (tmp_path / name).exists()
+    local = museforge("generate", "music.melody", "-o", str(tmp_path / "song.mp3"), "--local", "--plugins",
+                      "music")
+    assert local.returncode == 2 and "it writes ogg, wav, flac, mid" in local.stderr, local.stderr
+    target = ("--server", server.address)
+    video = museforge("generate", "image.digits", "-o", str(tmp_path / "clip.mp4"), *target)
+    assert video.returncode == 2 and "it writes png, png16, jpeg, webp, exr" in video.stderr, video.stderr
+    # An extension museforge does not know stays a folder, as the README says.
+    folder = museforge("generate", "image.digits", "-o", str(tmp_path / "renders.v2"), *target)
+    assert folder.returncode == 0, folder.stderr
+    assert [p.suffix for p in (tmp_path / "renders.v2").iterdir()] == [".png"]
+
+
+def test_a_file_named_on_the_command_line_that_is_missing_is_a_usage_error(server: ServerThread,
+                                                                            tmp_path: Path) -> None:
+    missing = str(tmp_path / "nothing-here")
+    for command, said in (
+            (["models", "add", missing + ".onnx", "--name", "studio.x", "--repository", str(tmp_path)],
+             "no such file"),
+            (["plugins", "--tls-ca", missing + ".pem", "--server", server.address], "--tls-ca"),
+            (["generate", "image.digits", "--tls-cert", missing + ".pem", "--tls-key", missing + ".key",
+              "--server", server.address], "--tls-cert"),
+            (["generators", "--config", missing + ".toml", "--server", server.address], "does not exist"),
+            (["apply", "effect.upscale", missing + ".png", "-o", str(tmp_path / "o.png"), "--server",
+              server.address], "cannot read")):
+        result = museforge(*command)
+        assert result.returncode == 2, (command, result.stderr)  # was 1, or 0 for an unread --config
+        assert said in result.stderr and missing in result.stderr, result.stderr

@@ -8,8 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from museforge.client import Client
 from museforge.engine.codecs.video import probe
-from tests.core.jobs_helpers import job_settings, write_frames
+from tests.core.jobs_helpers import chain_spec, job_settings, serve_jobs, write_frames
 from tests.core.test_video import make_video
 from tests.servers import ServerThread
 
@@ -155,3 +156,26 @@ def test_a_video_job_from_the_command_line(tmp_path: Path) -> None:
                          "--frames", "15-", "--output", "clean/tail.mov", "--watch", *target)
         assert tail.returncode == 0, tail.stderr
         assert probe(tmp_path / "out" / "clean" / "tail.mov").frames == 5  # frames 15 to 19
+
+
+def test_a_watch_whose_server_dies_says_the_connection_was_lost_and_the_job_is_kept(tmp_path: Path) -> None:
+    # Before, a server killed mid-watch read as a TLS mistake: "closed the connection at once".
+    write_frames(tmp_path / "in", 1, 200, size=(128, 96))
+    (tmp_path / "out").mkdir()
+    with serve_jobs(tmp_path) as server:
+        assert server.proc is not None
+        with Client(server.address, timeout=60) as client:
+            job = client.submit_job(chain_spec(1, 200)).name.removeprefix("jobs/")
+        with subprocess.Popen([sys.executable, "-m", "museforge.cli", "job", "watch", job, "--json",
+                               "--server", server.address],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as watching:
+            assert watching.stdout is not None
+            assert json.loads(watching.stdout.readline())["state"]  # an item: the watch is under way
+            server.proc.kill()
+            _, stderr = watching.communicate(timeout=120)
+    assert watching.returncode == 3, stderr
+    assert f"connection to the server was lost while watching job {job}" in stderr, stderr
+    assert f"`museforge job status {job}`" in stderr and "tls" not in stderr.lower(), stderr
+    with serve_jobs(tmp_path) as restarted:  # and it is there, as the message says
+        status = museforge("job", "status", job, "--server", restarted.address)
+        assert status.returncode == 0 and f"job {job}:" in status.stdout, status.stderr
