@@ -26,6 +26,15 @@ EPILOG = """examples:
 """
 
 
+def _batching(dynamic: bool, independent: bool | None) -> str:
+    if not dynamic:
+        return "no"
+    if independent is False:
+        return ("yes, but each row's outputs depend on the other rows (tried at add): requests are "
+                "never merged into one run")
+    return "yes" if independent else "yes (whether rows are independent could not be tried)"
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     try:
         if args.models_command == "list":
@@ -84,7 +93,7 @@ def add(args: argparse.Namespace) -> int:
     tensors = "; ".join(f"{kind} {t.name} {t.dtype}{t.shape}" for kind, group in
                         (("in", manifest.inputs), ("out", manifest.outputs)) for t in group)
     print(f"added {added.name} version {added.version} at {added.directory}\n  {tensors}\n"
-          f"  dynamic batch: {'yes' if added.dynamic_batch else 'no'}; "
+          f"  dynamic batch: {_batching(added.dynamic_batch, added.rows_independent)}; "
           f"sha256 {manifest.sha256}")
     if not args.load:
         print(f"a server using this model repository serves it from its next start, or at once after "

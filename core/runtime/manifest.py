@@ -94,6 +94,9 @@ class Manifest(BaseModel):
     ir_version: int
     sha256: str
     max_batch_size: int = Field(0, ge=0, le=MAX_BATCH)
+    # False: the first axis is a batch, but its rows depend on each other (a sum over it), so
+    # requests are never merged into one run; None: as the server's settings say.
+    batching: bool | None = None
     # Largest request, all inputs' elements together (0: only the server's own budget).
     max_input_elements: int = Field(0, ge=0)
     # Symbolic output axes the inputs do not name, so the server can size a reply before running.

@@ -28,6 +28,7 @@ from ..file_modes import FOLDER_MODE
 from .manifest import MODEL_NAME, Manifest, TensorInfo
 from .model_checks import ORT_TO_NUMPY, specs
 from .protobuf_wire import fields
+from .row_independence import rows_independent
 from .sessions import Runtime
 from .versions import MAX_VERSION, available_versions, next_version
 
@@ -55,6 +56,7 @@ class Imported:
     directory: Path  # the version directory written
     manifest: Manifest
     dynamic_batch: bool  # every input's and output's first axis is dynamic: requests are batched
+    rows_independent: bool | None = None  # tried at add (None: could not tell); False: never merged
 
 
 def check_name(name: str) -> str:
@@ -73,11 +75,13 @@ def add_model(source: Path, name: str, repository: Path, version: int | None = N
     inputs, outputs = _tensors(session)
     batch = all(t.shape and isinstance(t.shape[0], str) for t in (*inputs, *outputs))
     _warm_up(session, source)
+    independent = rows_independent(session, specs(session.get_inputs())) if batch else None
     home = repository / name
     chosen = _version(home, version)
     manifest = Manifest(
         name=name, version=chosen, inputs=inputs, outputs=outputs, opset=header.opset,
         ir_version=header.ir_version, sha256=hashlib.sha256(data).hexdigest(),
+        batching=False if independent is False else None,
         libraries={"onnxruntime": ort.__version__, "museforge": __version__},
         imported={
             "from": str(source.resolve()),
@@ -85,6 +89,7 @@ def add_model(source: Path, name: str, repository: Path, version: int | None = N
             "by": "museforge models add",
             "producer": header.producer,
             "dynamic_batch": batch,
+            "rows_independent": independent,
         },
     )
     home.mkdir(parents=True, exist_ok=True)
@@ -97,7 +102,7 @@ def add_model(source: Path, name: str, repository: Path, version: int | None = N
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise ImportRefused(f"cannot write {home / str(chosen)}: {exc.strerror or exc}") from None
-    return Imported(name, chosen, home / str(chosen), manifest, batch)
+    return Imported(name, chosen, home / str(chosen), manifest, batch, independent)
 
 
 def _read(source: Path) -> bytes:

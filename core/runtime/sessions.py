@@ -228,6 +228,8 @@ class Runtime:
         declared = model.manifest.max_batch_size if model.manifest else 0
         model.max_batch_size = own.max_batch_size or declared or self.options.default_max_batch_size
         enabled = self.options.batching if own.batching is None else own.batching
+        if own.batching is None and model.manifest is not None and model.manifest.batching is False:
+            enabled = False  # its rows depend on each other: merged requests would mix
         if not enabled:
             return
         model.batching = BatchingOptions(

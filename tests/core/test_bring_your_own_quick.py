@@ -159,7 +159,6 @@ def string_model(path: Path) -> Path:
     (lambda d: (d / "x.onnx").write_bytes(b"\x89PNG\r\n\x1a\n not a graph") and d / "x.onnx",
      "not an ONNX model"),
     (lambda d: string_model(d / "s.onnx"), "input 'text' is tensor(string): museforge serves numeric"),
-    (lambda d: d / "absent.onnx", "No such file"),
     (lambda d: Path("/dev/zero"), "not a regular file"),  # read without end before
 ])
 def test_a_file_that_cannot_serve_is_refused_and_nothing_is_written(
@@ -169,6 +168,12 @@ def test_a_file_that_cannot_serve_is_refused_and_nothing_is_written(
     assert add(str(source), "--name", NAME, "--repository", str(repository)) == 1
     assert message in capsys.readouterr().err
     assert not (repository / NAME).exists() or not any((repository / NAME).iterdir())
+
+
+def test_a_missing_file_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    repository = tmp_path / "repository"
+    assert add(str(tmp_path / "absent.onnx"), "--name", NAME, "--repository", str(repository)) == 2
+    assert "no such file" in capsys.readouterr().err and not repository.exists()
 
 
 def test_names_and_versions_are_checked_before_anything_is_written(
@@ -204,3 +209,41 @@ def test_add_with_load_serves_the_new_version_at_once(exported: Path, tmp_path: 
             index = oip.RepositoryIndex(pb.RepositoryIndexRequest()).models
             assert [(m.name, m.version, m.state) for m in index] == [(NAME, version, "READY")]
             assert infer(oip, np.zeros((1, 3, 8, 8), np.float32))["tinted"].shape == (1, 3, 8, 8)
+
+
+def cumulative_model(path: Path) -> Path:
+    """A graph whose rows depend on each other: a running sum down the first (batch) axis."""
+    axis = helper.make_tensor("axis", TensorProto.INT64, [], [0])
+    graph = helper.make_graph(
+        [helper.make_node("CumSum", ["x", "axis"], ["y"])], "running",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 2])], initializer=[axis])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = min(8, max_ir_version())
+    onnx.save(model, str(path))
+    return path
+
+
+def test_rows_that_depend_on_each_other_are_never_merged(
+        exported: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    repository = tmp_path / "repository"
+    assert add(str(exported), "--name", NAME, "--repository", str(repository)) == 0
+    assert "dynamic batch: yes;" in capsys.readouterr().out  # tried, and each row is its own
+    assert Manifest.read(repository / NAME / "1").batching is None
+    source = cumulative_model(tmp_path / "running.onnx")
+    assert add(str(source), "--name", "studio.running", "--repository", str(repository)) == 0
+    assert "requests are never merged" in capsys.readouterr().out
+    assert Manifest.read(repository / "studio.running" / "1").batching is False
+    # Served with a long queue window, concurrent requests would share a run were they merged:
+    # each caller must get its own row's sum, not one that adds another caller's numbers.
+    engine = inline_engine(model_repository=str(repository), max_queue_delay_us=300_000)
+    with ServerThread(engine=engine) as server, grpc.insecure_channel(server.address) as channel:
+        oip = pb_grpc.GRPCInferenceServiceStub(channel)
+        rows = [np.full((1, 2), i + 1, np.float32) for i in range(6)]
+        requests = [pb.ModelInferRequest(model_name="studio.running", inputs=[
+            pb.ModelInferRequest.InferInputTensor(name="x", datatype="FP32", shape=[1, 2])],
+            raw_input_contents=[row.tobytes()]) for row in rows]
+        futures = [oip.ModelInfer.future(request, timeout=60) for request in requests]
+        answers = [np.frombuffer(f.result().raw_output_contents[0], np.float32) for f in futures]
+    for row, answer in zip(rows, answers, strict=True):
+        np.testing.assert_array_equal(answer, row.ravel())
