@@ -9,7 +9,7 @@ from typing import Any
 
 from google.protobuf import struct_pb2
 
-__all__ = ["EXACT_INTEGERS", "exact", "to_struct"]
+__all__ = ["EXACT_INTEGERS", "exact", "to_struct", "whole_numbers"]
 
 EXACT_INTEGERS = 2**53  # a Struct holds numbers as doubles: integers past this lose their last digits
 
@@ -46,3 +46,15 @@ def to_struct(parameters: Mapping[str, Any] | None) -> struct_pb2.Struct:
     if parameters:
         struct.update(exact(parameters))
     return struct
+
+
+def whole_numbers(value: Any) -> Any:
+    """What a Struct held, with its whole numbers as integers again (a Struct keeps every number as a
+    double, so ``digit: 7`` reads back 7.0, which JSON then writes as 7.0)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) <= EXACT_INTEGERS:
+        return int(value)
+    if isinstance(value, dict):
+        return {key: whole_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [whole_numbers(item) for item in value]
+    return value

@@ -155,7 +155,9 @@ def artifact_reference(text: str, args: argparse.Namespace) -> Any:
 def event_json(event: Any) -> dict[str, Any]:
     from google.protobuf import json_format
 
-    return dict(json_format.MessageToDict(event))
+    from ..client_structs import whole_numbers
+
+    return dict(whole_numbers(json_format.MessageToDict(event)))
 
 
 def describe(event: Any) -> tuple[str, str, str, str, str]:
@@ -221,7 +223,10 @@ def recommended_item(found: Any) -> str:
         return str(found.generator)
     if which == "preset":
         from google.protobuf import json_format
-        parameters = json.dumps(json_format.MessageToDict(found.preset.parameters), sort_keys=True)
+
+        from ..client_structs import whole_numbers
+        parameters = json.dumps(whole_numbers(json_format.MessageToDict(found.preset.parameters)),
+                                sort_keys=True)
         return f"{found.preset.generator} {parameters}"
     artifact = found.artifact
     return f"{artifact.sha256[:16]}... {artifact.generator or artifact.effect} seed {artifact.seed}"

@@ -46,6 +46,7 @@ def test_rate_pick_keep_list_export_and_forget(server: ServerThread, tmp_path: P
     assert code == 0 and out.splitlines()[0].split() == ["SCORE", "ITEM", "WHY"]
     code, out, _ = run(capsys, "feedback", "export", "--user", user, *at)
     assert code == 0 and [json.loads(line) for line in out.splitlines()] == listed
+    assert '"digit": 2' in out and '"digit": 2.0' not in out  # a whole number, as it was sent
     target = tmp_path / "feedback.jsonl"
     code, _, err = run(capsys, "feedback", "export", "--user", user, "-o", str(target), *at)
     assert code == 0 and "exported 5 events" in err
