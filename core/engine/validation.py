@@ -51,7 +51,7 @@ def validate_parameters(
     for key, value in list(params_dict.items()):
         if key not in known_fields:
             close = difflib.get_close_matches(str(key), list(known_fields), n=1)
-            guess = f"; did you mean {close[0]!r}?" if close else ""
+            guess = f" (did you mean {close[0]!r}?)" if close else ""
             violations.append(FieldViolation(
                 f"parameters.{key}",
                 f"unknown parameter{guess}; {name} accepts: {', '.join(known_fields) or 'none'}",

@@ -69,7 +69,7 @@ def test_bad_parameter_exit_code_and_message(server: ServerThread, tmp_path: Pat
     typo = museforge("generate", "image.digits", "-p", "digt=3", "-o", str(tmp_path),
                      "--server", server.address)
     assert typo.returncode == 1
-    assert "parameters.digt: unknown parameter; did you mean 'digit'?" in typo.stderr, typo.stderr
+    assert "parameters.digt: unknown parameter (did you mean 'digit'?); image.digits accepts" in typo.stderr, typo.stderr
 
 
 def test_unreachable_server_exit_code(tmp_path: Path) -> None:
