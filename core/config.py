@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import sys
 from collections.abc import Mapping
@@ -352,5 +353,13 @@ def load_settings(
     try:
         return Settings.model_validate(values)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {_said(e)}" for e in exc.errors())
         raise ConfigError(f"invalid settings: {problems}") from exc
+
+
+def _said(error: Any) -> str:
+    """pydantic's message, and for an unknown key the known one it is likely a typo of."""
+    if error["type"] != "extra_forbidden" or len(error["loc"]) != 1:
+        return str(error["msg"])
+    close = difflib.get_close_matches(str(error["loc"][0]), list(Settings.model_fields), n=1)
+    return f"unknown setting (did you mean {close[0]!r}?)" if close else "unknown setting"

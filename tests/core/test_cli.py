@@ -227,6 +227,10 @@ def test_bad_config_is_a_usage_error(tmp_path: Path) -> None:
     config.write_text("max_count = -3\n")
     result = museforge("serve", "--config", str(config))
     assert result.returncode == 2 and "max_count" in result.stderr
+    config.write_text('adress = "127.0.0.1:50999"\n')  # a typo is named with what was meant
+    result = museforge("serve", "--config", str(config))
+    assert result.returncode == 2
+    assert "adress: unknown setting (did you mean 'address'?)" in result.stderr, result.stderr
 
 
 def test_apply_leaves_an_unfamiliar_extension_to_the_server_which_names_the_real_problem(
