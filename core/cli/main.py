@@ -44,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         unreachable = code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNKNOWN)
         if unreachable and transport_failure(exc.details() or ""):
             tls = getattr(args, "tls_ca", None) is not None or getattr(args, "tls_cert", None) is not None
-            said = tls_problem(exc.details() or "", tls)
+            said = connection_problem(exc.details() or "", tls)
             if said:
                 return fail(f"{said} ({exc.details()})", EXIT_UNREACHABLE)
             alternatives = "--server / --local" if hasattr(args, "local") else "--server"
@@ -66,9 +66,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc), EXIT_FAILED)
 
 
-def tls_problem(details: str, tls: bool) -> str:
-    """What a failed connection most likely was, as far as TLS goes ('' when nothing points there)."""
+def connection_problem(details: str, tls: bool) -> str:
+    """What a failed connection most likely was: not gRPC at all, or TLS ('' when nothing points there)."""
     lowered = details.lower()
+    if "failed parsing http/2" in lowered or "http1.x" in lowered:
+        return ("something answers at that address, but not gRPC (an HTTP/1.1 server: the HTTP gateway's "
+                "or the metrics port?): give the server's gRPC address, its --address (default "
+                "127.0.0.1:50051)")
     if "certificate_verify_failed" in lowered:
         return ("the server's certificate was not signed by the CA given in --tls-ca (give the CA that "
                 "signed it)")

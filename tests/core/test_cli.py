@@ -69,7 +69,8 @@ def test_bad_parameter_exit_code_and_message(server: ServerThread, tmp_path: Pat
     typo = museforge("generate", "image.digits", "-p", "digt=3", "-o", str(tmp_path),
                      "--server", server.address)
     assert typo.returncode == 1
-    assert "parameters.digt: unknown parameter (did you mean 'digit'?); image.digits accepts" in typo.stderr, typo.stderr
+    said = "parameters.digt: unknown parameter (did you mean 'digit'?); image.digits accepts"
+    assert said in typo.stderr, typo.stderr
 
 
 def test_unreachable_server_exit_code(tmp_path: Path) -> None:
@@ -372,3 +373,20 @@ def test_a_server_killed_mid_stream_is_a_lost_connection_not_a_tls_problem(tmp_p
     assert generating.returncode == 3, stderr
     assert "connection to the server was lost in the middle of image.texture" in stderr, stderr
     assert "--seed 9 gives the same results" in stderr and "tls" not in stderr.lower(), stderr
+
+
+def test_a_port_that_answers_http_not_grpc_is_said_so() -> None:
+    # The gateway's or the metrics port given for the gRPC one: something answered, so "no server
+    # answered; start one" would send the user the wrong way.
+    import http.server
+    import threading
+
+    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    try:
+        result = museforge("generators", "--server", f"127.0.0.1:{web.server_address[1]}")
+    finally:
+        web.shutdown()
+        web.server_close()
+    assert result.returncode == 3
+    assert "something answers at that address, but not gRPC" in result.stderr, result.stderr
