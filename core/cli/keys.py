@@ -10,7 +10,7 @@ import time
 from ..config import data_directory, keys_path
 from ..server.auth import SCOPES, KeyError_, KeyFile
 from .options import Subcommands, add_settings_flags, settings_from
-from .output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail
+from .output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, print_table
 
 
 def add_keys_parser(sub: Subcommands) -> None:
@@ -76,9 +76,10 @@ def cmd_keys(args: argparse.Namespace) -> int:
             if not keys:
                 print("no API keys yet: make one with `museforge keys create --scopes generate`",
                       file=sys.stderr)
-            for k in keys:
-                created = time.strftime("%Y-%m-%d %H:%M", time.localtime(k.created))
-                print(f"{k.id}  {','.join(k.scopes):<24} {created}  {k.name}".rstrip())
+            else:  # a table like the other listings, headed
+                rows = [(k.id, ",".join(k.scopes), time.strftime("%Y-%m-%d %H:%M", time.localtime(k.created)),
+                         k.name) for k in keys]
+                print_table(rows, ("ID", "SCOPES", "CREATED", "NAME"))
             return EXIT_OK
         if args.keys_command == "forget-feedback":
             return forget_feedback(args, args.id, args.yes)
