@@ -232,6 +232,11 @@ def as_json(operation: operations_pb2.Operation) -> dict[str, Any]:
     return out
 
 
+def decile(done: int, total: int) -> int:
+    """How many whole tenths of ``total`` are ``done`` (0 to 10)."""
+    return 10 * done // total if total else 0
+
+
 def watch(client: Any, job: str, as_json_lines: bool) -> int:
     import grpc
 
@@ -240,6 +245,7 @@ def watch(client: Any, job: str, as_json_lines: bool) -> int:
     last = None
     bar_enabled = sys.stderr.isatty()
     done = 0
+    said = 0  # the last tenth of the job a log line was written for
     lost: grpc.RpcError | None = None
     try:  # a stream may end with an error (a paused job): the bar's line still ends
         for event in client.watch_job(job):
@@ -260,6 +266,13 @@ def watch(client: Any, job: str, as_json_lines: bool) -> int:
                 filled = int(30 * done / last.total)
                 sys.stderr.write(f"\r{last.id} [{'#' * filled}{'.' * (30 - filled)}] {done}/{last.total}")
                 sys.stderr.flush()
+            elif not as_json_lines and last is not None and last.total:
+                # A log (not a terminal): a line now and then, so a farm's log shows the job moving.
+                step = decile(done, last.total)
+                if step > said:
+                    said = step
+                    print(f"{last.id}: {done}/{last.total} items ({100 * done // last.total}%)",
+                          file=sys.stderr, flush=True)
     except KeyboardInterrupt:  # the watching stops; the job does not
         name = last.id if last is not None else job
         print(f"\nstopped watching; job {name} goes on on the server (museforge job cancel {name} stops it)",

@@ -57,6 +57,9 @@ def test_submit_watch_status_list_cancel_delete(tmp_path: Path) -> None:
         assert submitted.returncode == 0, submitted.stderr
         job_id = submitted.stdout.split()[0]
         assert "succeeded, 6/6 done" in submitted.stderr
+        # Not a terminal (a farm's log): a line per tenth of the job instead of a bar.
+        assert f"{job_id}: 3/6 items (50%)" in submitted.stderr
+        assert f"{job_id}: 6/6 items (100%)" in submitted.stderr
         assert sorted(p.name for p in (tmp_path / "out" / "clean").iterdir()) == [
             f"sh010.{f}.exr" for f in range(1001, 1007)
         ]
