@@ -11,10 +11,9 @@ from functools import partial
 from typing import TYPE_CHECKING, cast
 
 import grpc
-from google.longrunning import operations_pb2
 from google.longrunning import operations_pb2_grpc as ops_grpc
 from grpc_health.v1 import _async as health_aio  # the asyncio servicer (health.aio)
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from ..config import Settings, data_directory, keys_path
@@ -23,7 +22,6 @@ from ..engine.deferred_imports import import_in_background
 from ..feedback.steering import FeedbackSteerer
 from ..feedback.store import DATABASE_NAME, FeedbackStore, NewerSchema, StoreError
 from ..gateway.calls import InProcess, ServiceRegistry
-from ..inference import grpc_service_pb2 as oip_pb
 from ..inference import grpc_service_pb2_grpc as oip_grpc
 from ..jobs.chain import FrameLimits
 from ..jobs.executor_lease import LONE_POLL_SECONDS, ExecutorLease, LeasedJobs
@@ -32,16 +30,24 @@ from ..jobs.runner import LocalExecutor
 from ..jobs.service import JobsBackend, JobsService, OperationsService
 from ..jobs.store import JobStore
 from ..jobs.worker_jobs import POLL_SECONDS, FollowerJobs
-from ..v1 import feedback_pb2, jobs_pb2
 from ..v1 import feedback_pb2_grpc as feedback_grpc
 from ..v1 import jobs_pb2_grpc as jobs_grpc
-from ..v1 import museforge_pb2 as pb
 from ..v1 import museforge_pb2_grpc as pb_grpc
 from .bind_rules import check_exposure, check_free
 from .blas_threads import limit_blas_threads
 from .call_pool import CallPool
 from .feedback_service import FeedbackService
 from .guard import Guard, build_guard
+from .health_report import (
+    FEEDBACK_SERVICE,
+    JOBS_SERVICE,
+    MUSEFORGE_SERVICE,
+    OIP_SERVICE,
+    OPERATIONS_SERVICE,
+    model_health,
+    plugin_health,
+    report_health,
+)
 from .logs import announce, banner, quiet_ended_writes
 from .metrics import Metrics, Recorder
 from .museforge_service import MuseforgeService
@@ -59,15 +65,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("museforge.server")
 
-MUSEFORGE_SERVICE = pb.DESCRIPTOR.services_by_name["Museforge"].full_name
-OIP_SERVICE = oip_pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
-JOBS_SERVICE = jobs_pb2.DESCRIPTOR.services_by_name["Jobs"].full_name
-OPERATIONS_SERVICE = operations_pb2.DESCRIPTOR.services_by_name["Operations"].full_name
-FEEDBACK_SERVICE = feedback_pb2.DESCRIPTOR.services_by_name["Feedback"].full_name
 JOBS_DB = "jobs.sqlite3"
 FEEDBACK_DB = DATABASE_NAME
-SERVING = health_pb2.HealthCheckResponse.SERVING
-NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 @dataclass
@@ -112,24 +111,6 @@ class RunningServer:
             await asyncio.to_thread(self.tracing.close)  # flushes the queued spans to the collector
         self.pool.shutdown()
         self.engine.close()
-
-
-async def model_health(servicer: health_aio.HealthServicer, name: str, ready: bool) -> None:
-    await servicer.set(f"museforge.model/{name}", SERVING if ready else NOT_SERVING)
-
-
-async def report_health(engine: Engine, servicer: health_aio.HealthServicer) -> None:
-    """Overall and per-service status, plus one entry per plugin and model as detail."""
-    await servicer.set("", SERVING)
-    await servicer.set(MUSEFORGE_SERVICE, SERVING)
-    await servicer.set(OIP_SERVICE, SERVING)
-    await servicer.set(JOBS_SERVICE, SERVING)
-    await servicer.set(OPERATIONS_SERVICE, SERVING)
-    await servicer.set(FEEDBACK_SERVICE, SERVING)
-    for record in engine.plugins():
-        await servicer.set(f"museforge.plugin/{record.name}", NOT_SERVING if record.errors else SERVING)
-    for model in engine.runtime.models.values():
-        await model_health(servicer, model.name, model.ready)
 
 
 def start_jobs(settings: Settings, engine: Engine, worker: WorkerRole | None = None) -> JobsBackend:
@@ -245,6 +226,7 @@ def add_services(server: grpc.aio.Server, engine: Engine, pool: CallPool, jobs: 
     feedback_grpc.add_FeedbackServicer_to_server(feedback, services)
     health_servicer = health_aio.HealthServicer()
     oip.on_change = partial(model_health, health_servicer)
+    pool.on_held = partial(plugin_health, health_servicer, engine)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, services)
     reflection.enable_server_reflection(
         (

@@ -264,13 +264,13 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
             self.engine.generators if kind == "generator" else self.engine.effects)
         declared = table.get(name)
         seconds = self._limit(declared.timeout if declared is not None else None)
-        return Deadline(seconds, f"{kind} {clip(name, 200)}")
+        return Deadline(seconds, f"{kind} {clip(name, 200)}", plugin=self.engine.plugin_of(name, f"{kind}s"))
 
     @asynccontextmanager
     async def _slot(self, deadline: Deadline) -> AsyncIterator[Run]:
         """A place in the call pool, waited for within the call's time."""
         try:
-            async with self.pool.slot(deadline.what, deadline.remaining()) as run:
+            async with self.pool.slot(deadline.what, deadline.remaining(), deadline.plugin) as run:
                 yield run
         except asyncio.TimeoutError:
             raise DeadlineExceeded(f"{deadline.what}: every worker thread stayed busy for its "

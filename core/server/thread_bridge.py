@@ -29,6 +29,7 @@ class Deadline:
     seconds: float
     what: str
     at: float = 0.0
+    plugin: str = ""  # the plugin that declared what runs ("" for none): its runs are counted together
 
     def __post_init__(self) -> None:
         self.at = asyncio.get_running_loop().time() + self.seconds

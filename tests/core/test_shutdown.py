@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import textwrap
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
+import pytest
 
 from museforge.client import Client
 from museforge.v1 import jobs_pb2
 from museforge.v1 import museforge_pb2 as pb
 from tests.core.jobs_helpers import chain_spec, serve_jobs, write_frames
 from tests.processes import artifacts_through_sigterm
+from tests.servers import ServeProcess
 
 
 def follow(address: str, job: str) -> None:
@@ -65,3 +70,58 @@ def test_sigterm_drains_calls_keeps_the_job_and_exits_zero(tmp_path: Path) -> No
         finished.metadata.Unpack(meta)
         assert meta.state == jobs_pb2.JOB_STATE_SUCCEEDED and meta.done == 24
     assert len(list((tmp_path / "out" / "kept").glob("f.*.png"))) == 24
+
+
+HUNG_PLUGIN = '''
+import time
+from pydantic import BaseModel
+import museforge
+
+
+class NoParams(BaseModel):
+    pass
+
+
+def forever(ctx, params, seed, count):
+    while True:  # never looks at ctx
+        time.sleep(0.5)
+    yield
+
+
+@museforge.hookimpl
+def register_generators(register):
+    register(museforge.Generator("hung.forever", "image", NoParams, forever, ("png",), timeout=1))
+'''
+
+
+def install_hung_plugin(site: Path) -> None:
+    """A distribution as an installer leaves it: the module and its entry point's metadata."""
+    info = site / "hung_plugin-0.1.dist-info"
+    info.mkdir(parents=True)
+    (site / "hung_plugin.py").write_text(HUNG_PLUGIN)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: hung-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(textwrap.dedent("""
+        [museforge]
+        hung = hung_plugin
+    """))
+
+
+def test_sigterm_exits_after_the_grace_although_a_plugin_never_returns(tmp_path: Path) -> None:
+    install_hung_plugin(tmp_path / "site")
+    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), os.environ.get("PYTHONPATH", "")]),
+           "MUSEFORGE_DATA_DIR": str(tmp_path / "data"), "MUSEFORGE_GRACE_SECONDS": "1"}
+    with ServeProcess("--plugins", "hung", env=env) as server:
+        assert server.proc is not None
+        with Client(server.address, timeout=30) as client:
+            with pytest.raises(grpc.RpcError) as caught:
+                client.generate("hung.forever", {})
+            assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        server.proc.terminate()
+        try:
+            code = server.proc.wait(60)
+        except subprocess.TimeoutExpired:  # before: joined the plugin's thread at exit, for ever
+            server.proc.kill()
+            raise AssertionError("no exit after SIGTERM:\n" + "".join(server.output)) from None
+    assert code == 0, "".join(server.output)
+    said = "".join(server.output)
+    assert "stopping with 1 plugin run still going (1 of generator hung.forever)" in said
