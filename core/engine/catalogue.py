@@ -30,6 +30,7 @@ from .errors import FieldViolation, InvalidArgument, NotFound, Unavailable, requ
 from .generator import Cancelled, Chunk, Generator, Media, Progress
 from .latent import Variations
 from .pipeline import GenerationState, drive, events
+from .plugin_faults import checked, estimated
 from .plugin_host import PluginHost, PluginRecord
 from .request import (
     Artifact,
@@ -209,12 +210,12 @@ class Engine:
                         found: list[FieldViolation], fmt: str) -> list[FieldViolation]:
         """The generator's own cross-field checks, then the server's bound on the output's size
         (not for a format written without rendering any media, such as music's MIDI)."""
-        checked = generator.check(params, count) if generator.check is not None else []
-        problems = [FieldViolation(request_field(f), d) for f, d in checked]
+        what = f"generator {generator.name}"
+        problems = checked(what, generator.check, params, count) if generator.check is not None else []
         problems.extend(self._draws_bound(generator, params))
         if generator.estimate is None or found or problems or fmt in generator.unrendered_formats:
             return problems
-        estimate = generator.estimate(params, count)
+        estimate = estimated(what, generator.estimate, params, count)
         if estimate.bytes > self.settings.max_output_bytes:
             named = [request_field(f) for f in estimate.fields] or ["count"]
             verb = "ask" if len(named) > 1 else "asks"
@@ -261,7 +262,7 @@ class Engine:
     ) -> tuple[Effect, list[FieldViolation]]:
         """The effect and its parameter problems (``parameters.<field>``), without any input."""
         effect = self._find(self.effects, "effect", name)
-        return effect, validate_parameters(name, effect.parameters, parameters)[1]
+        return effect, validate_parameters(name, effect.parameters, parameters, kind="effect")[1]
 
     def prepare_effect(
         self,
@@ -281,7 +282,7 @@ class Engine:
         if len(inputs) == 1 and takes_frames(effect) and sniff_video(input_head(inputs[0].data,
                                                                                  inputs[0].path)):
             effect = over_video(effect)  # a video through a frame-wise effect: a video back
-        params, violations = validate_parameters(name, effect.parameters, parameters)
+        params, violations = validate_parameters(name, effect.parameters, parameters, kind="effect")
         pictures: list[DecodedInput] = []
         wrong_count = check_input_count(effect, len(inputs))
         if wrong_count is not None:
@@ -289,7 +290,7 @@ class Engine:
         else:
             pictures = self._decode_inputs(effect, inputs, violations, cancel)
         if params is not None and effect.check is not None and len(pictures) == len(inputs) and pictures:
-            violations.extend(FieldViolation(request_field(f), d) for f, d in effect.check(params, pictures))
+            violations.extend(checked(f"effect {name}", effect.check, params, pictures))
         default = pictures[0].format if pictures else effect.formats[0]
         fmt = fmt or (default if default in effect.formats else effect.formats[0])
         return self._admit(effect, params, violations, fmt, seed, sources=inputs, pictures=pictures)

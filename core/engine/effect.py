@@ -172,6 +172,6 @@ class Effect:
     timeout: float | None = None
 
     def __post_init__(self) -> None:
-        check_declaration("effect", "effect.upscale", self.name, self.modality, self.formats)
+        check_declaration("effect", "effect.upscale", self.name, self.modality, self.formats, self.timeout)
         if not 1 <= self.min_inputs <= self.max_inputs:
             raise ValueError(f"effect {self.name}: need 1 <= min_inputs <= max_inputs")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -156,14 +157,26 @@ class Generator:
     latent_shape: Callable[[Any], tuple[int, ...]] | None = None
 
     def __post_init__(self) -> None:
-        check_declaration("generator", "image.faces", self.name, self.modality, self.formats)
+        check_declaration("generator", "image.faces", self.name, self.modality, self.formats, self.timeout)
 
 
-def check_declaration(kind: str, example: str, name: str, modality: str, formats: tuple[str, ...]) -> None:
+def check_declaration(kind: str, example: str, name: str, modality: str, formats: tuple[str, ...],
+                      timeout: float | None) -> None:
     """What a generator's and an effect's declaration both must be (ValueError naming the fault)."""
-    if "." not in name or name != name.strip():
-        raise ValueError(f"{kind} name {name!r} must be dotted, e.g. {example!r}")
+    if not isinstance(name, str) or "." not in name or not all(map(_plain_part, name.split("."))):
+        # A name goes into file names (<name>-<seed>-0000.png) and the gateway's paths
+        # (/v1/generators/{generator}:generate).
+        raise ValueError(f"{kind} name {name!r} must be dotted words with no '/', ':', '\\' or "
+                         f"spaces, e.g. {example!r}")
     if modality not in MODALITIES:
         raise ValueError(f"{kind} {name}: modality must be one of {MODALITIES}")
     if not formats:
         raise ValueError(f"{kind} {name}: declare at least one output format")
+    if timeout is not None and not (isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
+                                    and 0 < timeout < math.inf):
+        # Every call would otherwise fail DEADLINE_EXCEEDED ("ran past its -1 s limit").
+        raise ValueError(f"{kind} {name}: timeout must be a number of seconds above 0, got {timeout!r}")
+
+
+def _plain_part(part: str) -> bool:
+    return bool(part) and not any(c.isspace() or c in "/\\:" for c in part)

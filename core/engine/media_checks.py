@@ -1,10 +1,10 @@
 """What a generator or effect yields, checked before it is encoded.
 
-A plugin's mistake (an index twice, an artifact short, int64 pixels, NaN) would otherwise
-come out as a file that is silently wrong, a file overwritten by its twin, or an encoder's
-bare exception. Each is a plain error naming the media, which the pipeline turns into
-INTERNAL for this request alone. A generator with no ``estimate`` is also held to
-``max_output_bytes`` here, once its media exist, before gigabytes reach an encoder.
+A plugin's mistake (an index twice, an artifact short, int64 pixels, NaN, a Progress counting
+in text) would otherwise come out as a file that is silently wrong, a file overwritten by its
+twin, or an encoder's bare exception. Each is a plain error naming the media or the field, which
+the pipeline turns into INTERNAL for this request alone. A generator with no ``estimate`` is
+also held to ``max_output_bytes`` here, once its media exist, before gigabytes reach an encoder.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .errors import FieldViolation, InvalidArgument
-from .generator import Media
+from .generator import Chunk, Media, Progress
 from .request import PreparedRequest
 
 FLOAT32 = 4  # bytes a sample counts for, as a generator's estimate counts them
@@ -27,9 +27,35 @@ def image_problem(data: Any) -> str:
         return f"an image is HxW or HxWxC with C of 1 to 4, got shape {array.shape}"
     if array.dtype not in (np.uint8, np.uint16, np.bool_) and array.dtype.kind != "f":
         return f"image data is uint8, uint16, bool or float in [0, 1], got {array.dtype}"
-    if array.dtype.kind == "f" and array.size and np.isnan(array.min()):  # min is NaN if any is
-        return "image data has NaN values"
+    if array.dtype.kind == "f" and array.size:
+        low, high = array.min(), array.max()  # NaN if any is; else the infinities, if any
+        if np.isnan(low):
+            return "image data has NaN values"
+        if np.isinf(low) or np.isinf(high):  # an encoder would clip them to black and white
+            return "image data has infinite values"
     return ""
+
+
+# A Progress's and a Chunk's fields as the reply's messages hold them: (name, type, limit).
+EVENT_FIELDS: dict[type, tuple[tuple[str, type, int], ...]] = {
+    Progress: (("completed", int, 2**32), ("total", int, 2**32), ("stage", str, 0), ("message", str, 0)),
+    Chunk: (("index", int, 2**32), ("data", bytes, 0), ("media_type", str, 0), ("offset", int, 2**64)),
+}
+
+
+def check_event(event: Progress | Chunk) -> None:
+    """TypeError or ValueError naming the field of ``event`` no reply could carry (a stream failed
+    on it where the server builds its message; a unary call dropped it unseen)."""
+    name = type(event).__name__
+    for field, kind, limit in EVENT_FIELDS[type(event)]:
+        value = getattr(event, field)
+        if kind is int:
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+                raise TypeError(f"yielded a {name} whose {field} is {type(value).__name__}, not int")
+            if not 0 <= value < limit:
+                raise ValueError(f"yielded a {name} whose {field} is {value}, not 0 to {limit - 1}")
+        elif not isinstance(value, kind):
+            raise TypeError(f"yielded a {name} whose {field} is {type(value).__name__}, not {kind.__name__}")
 
 
 class MediaTally:

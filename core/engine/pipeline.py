@@ -15,17 +15,10 @@ from ..runtime.batcher import QueueFull
 from ..runtime.sessions import ModelNotReady, Runtime
 from ..runtime.stop import RunStopped, StopSignal
 from .codecs.encoders import Encoder
-from .errors import (
-    FieldViolation,
-    Internal,
-    InvalidArgument,
-    RequestError,
-    ResourceExhausted,
-    Unavailable,
-    request_field,
-)
+from .errors import Internal, InvalidArgument, RequestError, ResourceExhausted, Unavailable
 from .generator import Cancelled, Chunk, LimitExceeded, Media, Progress
-from .media_checks import MediaTally
+from .media_checks import MediaTally, check_event
+from .plugin_faults import is_plugin_fault, limit_exceeded, plugin_failed
 from .request import Artifact, PreparedRequest
 
 log = logging.getLogger("museforge.engine")
@@ -76,21 +69,27 @@ def events(state: GenerationState, request: PreparedRequest) -> Iterator[Progres
                 raise TypeError(f"yielded {type(event).__name__}, not Progress, Media or Chunk")
             if isinstance(event, Media):
                 made.add(event)
+            else:  # checked here, so a unary call refuses what a stream could not send
+                check_event(event)
             yield event
         if not state.cancel.is_set():  # a run that stopped because it was asked to is not short
             made.complete()
     except Cancelled:
-        return
+        if state.cancel.is_set():
+            return
+        # Raised by the plugin itself: ended early with nobody asking, which is no quiet end.
+        log.error("%s raised Cancelled but its call was not cancelled", what)
+        raise Internal(f"{what} stopped: it raised Cancelled but its call was not cancelled") from None
     except (ResourceExhausted, Unavailable):
         raise  # overload or a model unloaded meanwhile, not the plugin's fault: the caller retries
     except InvalidArgument:
         raise  # the request asked what cannot be done (found only on running): the caller's to change
     except LimitExceeded as exc:  # the same, said by the plugin in the public API's words
-        field = request_field(exc.fields[0]) if exc.fields else "parameters"
-        raise InvalidArgument(f"{what}: {exc.message}", [FieldViolation(field, exc.message)]) from None
-    except Exception as exc:  # the plugin's fault fails this request alone
-        log.exception("%s failed", what)
-        raise Internal(f"{what} failed: {type(exc).__name__}: {exc}") from exc
+        raise limit_exceeded(what, exc) from None
+    except BaseException as exc:  # the plugin's fault fails this request alone (SystemExit too)
+        if not is_plugin_fault(exc):
+            raise  # Ctrl-C in the main thread, or the consumer closing this generator
+        raise plugin_failed(what, exc) from exc
 
 
 def drive(
@@ -106,7 +105,9 @@ def drive(
             yield encode(request.encoder, event, provenance(event), prefix)
         except RequestError:
             raise  # the encoder's own answer (a size the format cannot hold names `format`)
-        except Exception as exc:  # the plugin's media or its encoder: this request alone, said plainly
+        except BaseException as exc:  # the plugin's media or its encoder: this request alone, said plainly
+            if not is_plugin_fault(exc):
+                raise
             log.exception("%s: encoding media %d failed", request.declared.name, event.index)
             raise Internal(f"{request.kind} {request.declared.name}: encoding media {event.index} as "
                            f"{request.encoder.name} failed: {type(exc).__name__}: {exc}") from exc
@@ -115,8 +116,13 @@ def drive(
 def encode(encoder: Encoder, media: Media, metadata: dict[str, str], prefix: str) -> Artifact:
     if media.kind != encoder.modality:
         raise TypeError(f"produced {media.kind} media, but {encoder.name} encodes {encoder.modality}")
+    data = encoder.encode(media, metadata)
+    if isinstance(data, (bytearray, memoryview)):
+        data = bytes(data)
+    elif not isinstance(data, bytes):  # None once made an empty file; a str, a TypeError saying nothing
+        raise TypeError(f"encoder {encoder.name} returned {type(data).__name__}, not bytes")
     return Artifact(
-        data=encoder.encode(media, metadata),
+        data=data,
         media_type=encoder.media_type,
         format=encoder.name,
         index=media.index,

@@ -6,8 +6,10 @@ party's: nothing here knows their names.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import logging
+import sys
 import traceback
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,10 +17,10 @@ from importlib import metadata
 from typing import Any, cast
 
 import pluggy
-from pydantic import BaseModel, ValidationError
 
 from . import hookspecs
 from .codecs.encoders import BUILTIN_ENCODERS, Encoder
+from .declarations import declaration_problem, format_problem
 from .effect import Effect
 from .generator import Generator
 from .recipe import Recipe
@@ -144,33 +146,36 @@ class PluginHost:
         self._extra.append((name, plugin))
 
     def load(self) -> Catalogue:
-        """Discover, register and collect. Never raises for a plugin's fault."""
-        self._register("museforge.core", _CoreEncoders(), source="core", version="")
-        if self.load_entrypoints:
-            for ep in self._entry_points():
-                self._load_entry_point(ep)
-        for name, plugin in self._extra:
-            self._register(name, plugin, source="inline", version="")
-        self._collect()
+        """Discover, register and collect. Never raises for a plugin's fault (a KeyboardInterrupt
+        is the operator's Ctrl-C, and goes through)."""
+        # What plugins print while they load goes to stderr: stdout carries what a command
+        # writes (`plugins --json`) and the banner scripts wait for.
+        with contextlib.redirect_stdout(sys.stderr):
+            self._register("museforge.core", _CoreEncoders(), source="core", version="")
+            if self.load_entrypoints:
+                for ep in self._entry_points():
+                    self._load_entry_point(ep)
+            for name, plugin in self._extra:
+                self._register(name, plugin, source="inline", version="")
+            self._collect()
         return self.catalogue
 
     def _entry_points(self) -> Iterable[metadata.EntryPoint]:
-        seen: set[str] = set()
+        seen: dict[str, str] = {}  # entry-point name -> the distribution that declared it first
         # museforge's own plugins first, then the rest by name: a name two plugins register stays
         # the built-in one's, whatever else is installed.
         def order(ep: metadata.EntryPoint) -> tuple[bool, str]:
-            dist = getattr(ep, "dist", None)
-            return (getattr(dist, "name", "") or "").lower() != "museforge", ep.name
+            return _distribution(ep) != "museforge", ep.name
 
         for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=order):
-            if ep.name in seen:  # the same distribution visible twice on sys.path
+            if seen.get(ep.name) == _distribution(ep):  # the same distribution visible twice on sys.path
                 continue
-            seen.add(ep.name)
+            seen.setdefault(ep.name, _distribution(ep))  # another one's: a clash, reported on loading
             if self.allow is not None and ep.name not in self.allow:
                 log.info("plugin %s not in the allow-list; skipped", ep.name)
                 continue
             yield ep
-        unknown = sorted((self.allow or set()) - seen - {name for name, _ in self._extra})
+        unknown = sorted((self.allow or set()) - set(seen) - {name for name, _ in self._extra})
         if unknown:  # a misspelt name would otherwise serve nothing without a word
             near = {m for name in unknown for m in difflib.get_close_matches(name, seen, n=1)}
             hint = f"; did you mean {', '.join(map(repr, sorted(near)))}?" if near else ""
@@ -181,22 +186,24 @@ class PluginHost:
         dist = getattr(ep, "dist", None)
         version = dist.version if dist is not None else ""
         source = f"entrypoint:{dist.name}" if dist is not None else "entrypoint"
+        if ep.name in self.records:  # another distribution's plugin of that name: not even imported
+            self._clash(PluginRecord(ep.name, version, source))
+            return
         try:
             plugin = ep.load()
-        except Exception as exc:  # a broken plugin must not take the server down
-            self._fail(PluginRecord(ep.name, version, source), "import", exc)
+        except (Exception, SystemExit) as exc:  # a broken plugin (an argparse's exit too) must not take
+            self._fail(PluginRecord(ep.name, version, source), "import", exc)  # the server down
             return
         self._register(ep.name, plugin, source=source, version=version)
 
     def _register(self, name: str, plugin: object, *, source: str, version: str) -> None:
         record = PluginRecord(name=name, version=version, source=source)
         if name in self.records:
-            record.errors.append(f"a plugin named {name!r} is already registered")
-            self.records[f"{name} (duplicate)"] = record
+            self._clash(record)
             return
         try:
             self.pm.register(plugin, name=name)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             self._fail(record, "register", exc)
             return
         try:
@@ -223,8 +230,24 @@ class PluginHost:
     def _fail(self, record: PluginRecord, stage: str, exc: BaseException, problem: str = "") -> None:
         message = f"{stage} failed: {problem or f'{type(exc).__name__}: {exc}'}"
         record.errors.append(message)
-        self.records[record.name] = record
+        self._keep(record)
         log.error("plugin %s: %s\n%s", record.name, message, traceback.format_exc())
+
+    def _clash(self, record: PluginRecord) -> None:
+        first = self.records[record.name]
+        record.errors.append(f"a plugin named {record.name!r} is already registered ({first.source}); "
+                             f"this one ({record.source}) is not loaded")
+        self._keep(record)
+        log.error("plugin %s: %s", record.name, record.errors[-1])
+
+    def _keep(self, record: PluginRecord) -> None:
+        """List ``record`` under its name, or beside the plugin that has that name, never in its
+        place (a failed `museforge.core` entry point must not hide the core's own record)."""
+        name, n = record.name, 1
+        while self.records.get(record.name, record) is not record:
+            record.name = f"{name} (duplicate{f' {n}' if n > 1 else ''})"
+            n += 1
+        self.records[record.name] = record
 
     def _collect(self) -> None:
         plugins = self.pm.get_plugins()
@@ -236,7 +259,7 @@ class PluginHost:
                 caller = self.pm.subset_hook_caller(hook_name, [p for p in plugins if p is not impl.plugin])
                 try:
                     caller(register=register)
-                except Exception as exc:
+                except (Exception, SystemExit) as exc:
                     register.undo()
                     self._fail(record, hook_name, exc)
         while self._check_formats():  # a plugin dropped can take an encoder another one's formats need
@@ -286,48 +309,9 @@ class PluginHost:
         return [r for r in self.records.values() if r.errors]
 
 
-def declaration_problem(item: Generator | Effect) -> None:
-    """ValueError for a generator or effect that cannot serve: parameters that are no pydantic
-    model, have no JSON Schema or whose defaults break their own rules; a run that is no function."""
-    kind = "generator" if isinstance(item, Generator) else "effect"
-    run = item.generate if isinstance(item, Generator) else item.apply
-    if not callable(run):
-        what = "generate" if kind == "generator" else "apply"
-        raise ValueError(f"{kind} {item.name}: {what} is not callable, got {run!r}")
-    model = item.parameters
-    if not (isinstance(model, type) and issubclass(model, BaseModel)):
-        raise ValueError(f"{kind} {item.name}: parameters must be a pydantic BaseModel class, got {model!r}")
-    try:
-        model.model_json_schema()
-    except Exception as exc:  # pydantic's errors for a field type with no schema, and the like
-        raise ValueError(f"{kind} {item.name}: parameters {model.__name__} have no JSON Schema "
-                         f"({type(exc).__name__}: {exc})") from None
-    # Keyed as a request names them (an alias, if the field has one); a None default is the common
-    # "not given" of `size: int = None`, which pydantic itself never validates.
-    defaults = {(info.alias if isinstance(info.alias, str) else name): value
-                for name, info in model.model_fields.items() if not info.is_required()
-                for value in (info.get_default(call_default_factory=True),) if value is not None}
-    try:
-        model.model_validate(defaults, context={"count": 1})
-    except ValidationError as exc:
-        broken = [f"{'.'.join(map(str, e['loc']))} = {defaults[e['loc'][0]]!r}: {e['msg']}"
-                  for e in exc.errors()
-                  if e["loc"] and e["loc"][0] in defaults and e["type"] != "extra_forbidden"]
-        if broken:
-            raise ValueError(f"{kind} {item.name}: a default of {model.__name__} breaks its own rules: "
-                             + "; ".join(broken)) from None
-    except Exception:  # a cross-field rule of the model's own: judged per request, not here
-        pass
-
-
-def format_problem(kind: str, name: str, modality: str, wrong: Sequence[str],
-                   encoders: Mapping[str, Encoder]) -> str:
-    fitting = sorted(f for f, e in encoders.items() if e.modality == modality)
-    named = ", ".join(map(repr, wrong))
-    plural = "s" if len(wrong) > 1 else ""
-    return (f"{kind} {name} declares format{plural} {named} with no {modality} encoder "
-            "registered (register it with register_encoders, e.g. museforge.IMAGE_ENCODERS; "
-            f"{modality} formats now: {', '.join(fitting) or 'none'})")
+def _distribution(ep: metadata.EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    return (getattr(dist, "name", "") or "").lower().replace("_", "-")
 
 
 def _plugin_names(impls: Sequence[pluggy.HookImpl]) -> str:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from .effect import Effect
 from .errors import FieldViolation, request_field
 from .generator import LimitExceeded
+from .plugin_faults import plugin_code
 
 MAX_SEED = 2**64 - 1
 
@@ -39,11 +40,14 @@ def _violations_from(error: ValidationError) -> list[FieldViolation]:
 
 
 def validate_parameters(
-    name: str, model: type[BaseModel], parameters: Mapping[str, Any] | None, count: int = 1
+    name: str, model: type[BaseModel], parameters: Mapping[str, Any] | None, count: int = 1,
+    kind: str = "generator",
 ) -> tuple[BaseModel | None, list[FieldViolation]]:
     """Unknown keys and schema violations, each named ``parameters.<field>``.
 
     ``count`` reaches the model's validators (see ``museforge.engine.generator.request_count``).
+    A validator that fails otherwise than pydantic reports (a RuntimeError) is the ``kind``'s
+    fault: INTERNAL naming it, the exception's type and message.
     """
     violations: list[FieldViolation] = []
     params_dict = dict(parameters or {})
@@ -67,11 +71,12 @@ def validate_parameters(
                                              f"must be a number, not a boolean ({str(value).lower()})"))
             del params_dict[key]
     params: BaseModel | None = None
-    try:
-        params = model.model_validate({k: v for k, v in params_dict.items() if k in known_fields},
-                                      context={"count": count})
-    except ValidationError as exc:
-        violations.extend(_violations_from(exc))
+    with plugin_code(f"{kind} {name}", "its parameter model's validation"):
+        try:
+            params = model.model_validate({k: v for k, v in params_dict.items() if k in known_fields},
+                                          context={"count": count})
+        except ValidationError as exc:
+            violations.extend(_violations_from(exc))
     return params, violations
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ from ..generator import Media
 from .png_writer import write_png
 
 PROVENANCE_KEY = "museforge"  # PNG text chunk holding the provenance JSON
+EXTENSION = re.compile(r"[A-Za-z0-9]+(?:[._+-][A-Za-z0-9]+)*")
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,12 @@ class Encoder:
     media_type: str  # "image/png"
     extension: str  # "png"
     encode: Callable[[Media, Mapping[str, str]], bytes]
+
+    def __post_init__(self) -> None:
+        # The extension ends every reply's file name, which clients write where they are told.
+        if not (isinstance(self.extension, str) and EXTENSION.fullmatch(self.extension)):
+            raise ValueError(f"encoder {self.name}: extension must be letters and digits (dots, '-', "
+                             f"'_' or '+' between them, e.g. 'png' or 'tar.gz'), got {self.extension!r}")
 
 
 def to_pixels(data: np.ndarray) -> np.ndarray:
