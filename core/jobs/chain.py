@@ -26,6 +26,7 @@ from .store import ItemState
 if TYPE_CHECKING:  # the plan's module imports this one's
     from .plan import Step
 
+ABANDON_SECONDS = 5.0  # how long a halted item may take to notice before it is left running
 OVERLOAD_RETRIES = 600  # with the queue's retry delay (0.1 s), about a minute of back-off
 LOSSLESS_BETWEEN_STEPS = ("exr", "png16", "png")  # what one step hands the next, best first
 
@@ -185,7 +186,12 @@ def item_outcome(
     work: Callable[[], None], name: str, halt: threading.Event, seconds: float, limit: str
 ) -> tuple[ItemState | None, str]:
     """Run an item's ``work`` under a time limit of ``seconds`` (which sets ``halt``): DONE, FAILED
-    with the reason, or None when the caller set ``halt`` (nothing written, still pending)."""
+    with the reason, or None when the caller set ``halt`` (nothing written, still pending).
+
+    The work runs in a thread of its own: an effect that never looks at its cancel flag cannot be
+    stopped, so past ``halt`` and ABANDON_SECONDS more it is left running (its late result is
+    never written: the chain checks ``halt`` before writing), and the job and the server go on.
+    """
     expired = threading.Event()
 
     def expire() -> None:
@@ -195,9 +201,31 @@ def item_outcome(
     timer = threading.Timer(seconds, expire)
     timer.daemon = True
     timer.start()
+    outcome: list[BaseException | None] = []
+    finished = threading.Event()
+
+    def run() -> None:
+        try:
+            work()
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+        finally:
+            finished.set()
+
+    threading.Thread(target=run, name=f"museforge-item-{name}"[:60], daemon=True).start()
     try:
-        work()
-        return ItemState.DONE, ""
+        while not finished.wait(0.25):
+            if halt.is_set() and not finished.wait(ABANDON_SECONDS):
+                log.warning("item %s: its effect ignored the request to stop; left running", name)
+                if expired.is_set():
+                    return ItemState.FAILED, (f"ran past the {seconds:g} s time limit {limit}, and its "
+                                              "effect ignored the request to stop")
+                return None, ""
+        failure = outcome[0] if outcome else None
+        if failure is None:
+            return ItemState.DONE, ""
+        raise failure
     except ItemCancelled:
         if expired.is_set():
             return ItemState.FAILED, f"ran past the {seconds:g} s time limit {limit}"

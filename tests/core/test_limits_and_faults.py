@@ -206,6 +206,47 @@ def test_a_job_frame_that_hangs_fails_at_the_time_limit_and_the_job_goes_on(tmp_
         assert all("0.5 s time limit per frame" in i.error for i in result.items)
 
 
+def deaf_frame(ctx: museforge.GenerationContext, params: NoParams, inputs: Any, seed: int) -> Iterator[Any]:
+    time.sleep(30)  # never looks at ctx (bounded only so the test process does not keep it for ever)
+    yield from ()
+
+
+class DeafFramePlugin:
+    @museforge.hookimpl
+    def register_effects(self, register: Callable[[Any], None]) -> None:
+        register(museforge.Effect("test.deaf", "image", NoParams, deaf_frame, ("png",)))
+
+
+def test_a_job_frame_that_ignores_its_time_limit_fails_and_the_next_job_runs(tmp_path: Any) -> None:
+    # Before, the frame's thread was waited for: the job, and every job queued after it, hung.
+    from museforge.v1 import jobs_pb2
+    from tests.core.jobs_helpers import write_frames
+
+    write_frames(tmp_path / "in", 1, 1)
+    engine = inline_engine(
+        ("deaf", DeafFramePlugin()), ("stall", StallPlugin()),
+        generator_timeout_seconds=0.5,
+        data_dir=str(tmp_path / "d"),
+        job_input_roots=[str(tmp_path / "in")],
+        job_output_roots=[str(tmp_path / "out")],
+    )
+    with ServerThread(engine.settings, engine) as server, Client(server.address, timeout=60) as client:
+        names = []
+        for effect in ("test.deaf", "test.stall"):
+            spec = jobs_pb2.JobSpec(output_pattern=f"{effect}.####.png")
+            spec.steps.add(effect=effect)
+            spec.input.pattern, spec.input.first_frame, spec.input.last_frame = "sh010.####.png", 1, 1
+            names.append(client.submit_job(spec).name)
+        results = []
+        for name in names:
+            result = jobs_pb2.JobResult()
+            client.wait_job(name, 60).response.Unpack(result)
+            results.append(result.items[0])
+    assert results[0].state == jobs_pb2.ITEM_STATE_FAILED
+    assert "its effect ignored the request to stop" in results[0].error
+    assert results[1].state == jobs_pb2.ITEM_STATE_FAILED and "time limit" in results[1].error
+
+
 def leaks_a_path(ctx: museforge.GenerationContext, params: NoParams, seed: int, count: int) -> Iterator[Any]:
     raise FileNotFoundError(2, "No such file or directory", str(Path(museforge.__file__).parent / "x.onnx"))
     yield  # pragma: no cover

@@ -6,6 +6,7 @@ import os
 import subprocess
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -91,6 +92,17 @@ def forever(ctx, params, seed, count):
 @museforge.hookimpl
 def register_generators(register):
     register(museforge.Generator("hung.forever", "image", NoParams, forever, ("png",), timeout=1))
+
+
+def stuck(ctx, params, inputs, seed):
+    while True:  # never looks at ctx either
+        time.sleep(0.5)
+    yield
+
+
+@museforge.hookimpl
+def register_effects(register):
+    register(museforge.Effect("hung.stuck", "image", NoParams, stuck, ("png",)))
 '''
 
 
@@ -125,3 +137,35 @@ def test_sigterm_exits_after_the_grace_although_a_plugin_never_returns(tmp_path:
     assert code == 0, "".join(server.output)
     said = "".join(server.output)
     assert "stopping with 1 plugin run still going (1 of generator hung.forever)" in said
+
+
+def test_sigterm_exits_although_a_job_frame_never_returns(tmp_path: Path) -> None:
+    from museforge.v1 import jobs_pb2
+    from tests.core.jobs_helpers import write_frames
+    from tests.core.test_jobs_service import meta_of
+
+    install_hung_plugin(tmp_path / "site")
+    write_frames(tmp_path / "in", 1, 2)
+    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), os.environ.get("PYTHONPATH", "")]),
+           "MUSEFORGE_DATA_DIR": str(tmp_path / "data"), "MUSEFORGE_GRACE_SECONDS": "1",
+           "MUSEFORGE_JOB_INPUT_ROOTS": str(tmp_path / "in"),
+           "MUSEFORGE_JOB_OUTPUT_ROOTS": str(tmp_path / "out")}
+    with ServeProcess("--plugins", "hung", env=env) as server:
+        assert server.proc is not None
+        with Client(server.address, timeout=30) as client:
+            spec = jobs_pb2.JobSpec(output_pattern="o.####.png")
+            spec.steps.add(effect="hung.stuck")
+            spec.input.pattern, spec.input.first_frame, spec.input.last_frame = "sh010.####.png", 1, 2
+            name = client.submit_job(spec).name
+            waited = time.monotonic()
+            while meta_of(client.get_job(name)).state != jobs_pb2.JOB_STATE_RUNNING:
+                assert time.monotonic() - waited < 30
+                time.sleep(0.1)
+            time.sleep(1.0)  # the frames are in the plugin's loop now
+        server.proc.terminate()
+        try:
+            code = server.proc.wait(60)
+        except subprocess.TimeoutExpired:  # before: the job's frame threads were joined at exit, for ever
+            server.proc.kill()
+            raise AssertionError("no exit after SIGTERM:\n" + "".join(server.output)) from None
+    assert code == 0, "".join(server.output)
