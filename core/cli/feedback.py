@@ -30,7 +30,7 @@ FEEDBACK_EPILOG = """examples:
   museforge feedback forget --user ann --yes
 
 An ARTIFACT is a file museforge made (its sha256 is computed and its provenance read
-from it: PNG files carry theirs) or, when the file is not at hand, its sha256 with
+from it, in every format but STL) or, when the file is not at hand, its sha256 with
 --generator/--effect, --seed, --model-version and -p KEY=VALUE for the rest.
 
 Whose feedback: with auth on, the API key's own, or --user for a user of the caller's
@@ -111,16 +111,23 @@ def add_provenance_flags(parser: argparse.ArgumentParser) -> None:
                         help="one of its parameters (repeatable; replaces those read from the file)")
 
 
-def provenance_of(data: bytes) -> dict[str, str]:
-    """The provenance a museforge file carries, where the format lets it be read here (PNG)."""
-    if not data.startswith(PNG_SIGNATURE):
-        return {}
-    from ..engine.codecs.encoders import read_png_provenance
+def provenance_of(data: bytes, path: Path, args: argparse.Namespace) -> dict[str, str]:
+    """The provenance a museforge file carries, read by the encoder of its format (any format an
+    installed plugin writes and can read back; PNG without loading the plugins)."""
+    from ..engine.codecs.encoders import quietly, read_png_provenance
 
-    try:
-        return read_png_provenance(data)
-    except (OSError, ValueError):
-        return {}
+    if data.startswith(PNG_SIGNATURE):
+        return quietly(read_png_provenance)(data)
+    from ..engine.catalogue import Engine
+    from .options import settings_from
+
+    encoders = Engine(settings_from(args)).host.load().encoders.values()  # no model is loaded
+    suffix = path.suffix.lower().lstrip(".")
+    for encoder in sorted(encoders, key=lambda e: e.extension.lower() != suffix):  # its own first
+        found = encoder.read_provenance(data) if encoder.read_provenance else {}
+        if found:
+            return found
+    return {}
 
 
 def artifact_reference(text: str, args: argparse.Namespace) -> Any:
@@ -131,7 +138,7 @@ def artifact_reference(text: str, args: argparse.Namespace) -> Any:
     path = Path(text)
     if path.is_file():
         data = path.read_bytes()
-        ref = artifact_ref(data, provenance_of(data))
+        ref = artifact_ref(data, provenance_of(data, path, args))
     elif SHA256.fullmatch(text):
         ref = fb.ArtifactRef(sha256=text.lower())
     else:

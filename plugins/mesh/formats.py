@@ -26,6 +26,7 @@ import numpy as np
 from museforge import PROVENANCE_KEY, Encoder, Media, provenance_json, software_tag
 
 from .asset import MeshAsset, MeshLevel
+from .provenance_readers import READERS
 
 # glTF constants (glTF 2.0 spec, section 5).
 GLB_MAGIC = 0x46546C67  # "glTF"
@@ -73,7 +74,8 @@ def encoder(name: str, media_type: str, build: Builder) -> Encoder:
     def encode(media: Media, provenance: Mapping[str, str]) -> bytes:
         return build(mesh_asset(media, name), provenance)
 
-    return Encoder(name=name, modality="mesh", media_type=media_type, extension=name, encode=encode)
+    return Encoder(name=name, modality="mesh", media_type=media_type, extension=name, encode=encode,
+                   read_provenance=READERS.get(name))
 
 
 # --- glTF ---------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from concurrent.futures import Future
 import numpy as np
 import soundfile
 
-from museforge import Encoder, Media, provenance_json, software_tag
+from museforge import Encoder, Media, provenance_json, quietly, software_tag
 
 from .loop_points import add_loop_points
 from .midi_file import read_midi_provenance, write_midi
@@ -228,9 +228,10 @@ def read_audio_provenance(data: bytes) -> dict[str, str]:
     return {str(key): str(value) for key, value in found.items()} if isinstance(found, dict) else {}
 
 
+READ_AUDIO_PROVENANCE = quietly(read_audio_provenance)
 AUDIO_ENCODERS = (
-    Encoder("wav", "audio", "audio/wav", "wav", encode_wav),
-    Encoder("flac", "audio", "audio/flac", "flac", encode_flac),
-    Encoder("ogg", "audio", "audio/ogg", "ogg", encode_ogg),
-    Encoder("mid", "audio", "audio/midi", "mid", encode_midi),
+    Encoder("wav", "audio", "audio/wav", "wav", encode_wav, READ_AUDIO_PROVENANCE),
+    Encoder("flac", "audio", "audio/flac", "flac", encode_flac, READ_AUDIO_PROVENANCE),
+    Encoder("ogg", "audio", "audio/ogg", "ogg", encode_ogg, READ_AUDIO_PROVENANCE),
+    Encoder("mid", "audio", "audio/midi", "mid", encode_midi, READ_AUDIO_PROVENANCE),
 )

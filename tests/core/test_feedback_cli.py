@@ -57,6 +57,27 @@ def test_rate_pick_keep_list_export_and_forget(server: ServerThread, tmp_path: P
     assert code == 1 and "NOT_FOUND" in err
 
 
+@pytest.mark.parametrize(("generator", "flags", "suffix"), [
+    ("image.faces", ("-f", "jpeg"), "jpg"), ("image.digits", ("-f", "exr"), "exr"),
+    ("music.melody", ("-p", "bars=2", "-f", "ogg"), "ogg"),
+    ("mesh.props", ("-p", "resolution=32", "-f", "glb"), "glb"),
+])
+def test_any_format_names_its_artifact_from_the_file_alone(server: ServerThread, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str], generator: str,
+                                                          flags: tuple[str, ...], suffix: str) -> None:
+    # Before, only PNG's provenance was read: every other file was refused for want of a generator.
+    at = ("--server", server.address)
+    user = fresh_user("formats")
+    assert run(capsys, "generate", generator, *flags, "--seed", "3", "-o", str(tmp_path), *at)[0] == 0
+    [made] = tmp_path.glob(f"*.{suffix}")
+    code, _, err = run(capsys, "feedback", "rate", str(made), "--up", "--user", user, *at)
+    assert code == 0, err
+    code, out, _ = run(capsys, "feedback", "list", "--user", user, "--json", *at)
+    [event] = json.loads(out)
+    assert event["artifact"]["generator"] == generator and event["artifact"]["seed"] == "3"
+    assert event["artifact"]["sha256"] == hashlib.sha256(made.read_bytes()).hexdigest()
+
+
 def test_a_refused_event_names_its_field(server: ServerThread, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "feedback", "rate", "ab" * 32, "--down", "--user", fresh_user(),
                        "--server", server.address)

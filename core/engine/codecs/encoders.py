@@ -28,6 +28,9 @@ class Encoder:
     media_type: str  # "image/png"
     extension: str  # "png"
     encode: Callable[[Media, Mapping[str, str]], bytes]
+    # The provenance a file of this format carries, read back ({} when it has none, or is not one
+    # of this format): what lets a file alone name the artifact (`museforge feedback rate FILE`).
+    read_provenance: Callable[[bytes], dict[str, str]] | None = None
 
     def __post_init__(self) -> None:
         # The extension ends every reply's file name, which clients write where they are told.
@@ -72,7 +75,29 @@ def read_png_provenance(data: bytes) -> dict[str, str]:
     return dict(json.loads(text)) if text else {}
 
 
+def provenance_from_text(text: str | bytes | None) -> dict[str, str]:
+    """Provenance JSON as an encoder embedded it ({} for anything else: a foreign file's comment)."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    try:
+        found = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+
+def quietly(reader: Callable[[bytes], dict[str, str]]) -> Callable[[bytes], dict[str, str]]:
+    """A reader that answers {} for bytes it cannot read (another format, a damaged file)."""
+    def read(data: bytes) -> dict[str, str]:
+        try:
+            return reader(data)
+        except Exception:  # any parser's refusal of what is not its format
+            return {}
+    read.__name__ = getattr(reader, "__name__", "read")
+    return read
+
+
 BUILTIN_ENCODERS = (
     Encoder(name="png", modality="image", media_type="image/png", extension="png",
-            encode=encode_png),
+            encode=encode_png, read_provenance=quietly(read_png_provenance)),
 )

@@ -7,8 +7,10 @@ format has a place for it.
 
 from __future__ import annotations
 
+import html
 import io
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 
@@ -18,7 +20,15 @@ from PIL import Image
 from ..colour import display_data, srgb_to_linear
 from ..errors import FieldViolation, InvalidArgument
 from ..generator import Media
-from .encoders import PROVENANCE_KEY, Encoder, provenance_json, to_pixels
+from .encoders import (
+    PROVENANCE_KEY,
+    Encoder,
+    provenance_from_text,
+    provenance_json,
+    quietly,
+    read_png_provenance,
+    to_pixels,
+)
 from .png_writer import write_png
 
 JPEG_QUALITY = 92
@@ -117,9 +127,39 @@ def encode_exr(media: Media, provenance: Mapping[str, str]) -> bytes:
         os.unlink(path)
 
 
+def read_jpeg_provenance(data: bytes) -> dict[str, str]:
+    with Image.open(io.BytesIO(data)) as image:
+        return provenance_from_text(image.info.get("comment") if image.format == "JPEG" else None)
+
+
+XMP_PROVENANCE = re.compile(rb"<museforge:provenance>(.*?)</museforge:provenance>", re.DOTALL)
+
+
+def read_webp_provenance(data: bytes) -> dict[str, str]:
+    with Image.open(io.BytesIO(data)) as image:
+        packet = image.info.get("xmp") if image.format == "WEBP" else None
+    found = XMP_PROVENANCE.search(packet if isinstance(packet, bytes) else b"")
+    return provenance_from_text(html.unescape(found.group(1).decode("utf-8", "replace")) if found else None)
+
+
+def read_exr_provenance(data: bytes) -> dict[str, str]:
+    if not data.startswith(b"\x76\x2f\x31\x01"):  # the OpenEXR magic number
+        return {}
+    import OpenEXR
+
+    handle, path = tempfile.mkstemp(suffix=".exr")  # the bindings read from a path only
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        with OpenEXR.File(path, header_only=True) as exr:
+            return provenance_from_text(exr.header().get(PROVENANCE_KEY))
+    finally:
+        os.unlink(path)
+
+
 IMAGE_ENCODERS = (
-    Encoder("png16", "image", "image/png", "png", encode_png16),
-    Encoder("jpeg", "image", "image/jpeg", "jpg", encode_jpeg),
-    Encoder("webp", "image", "image/webp", "webp", encode_webp),
-    Encoder("exr", "image", "image/x-exr", "exr", encode_exr),
+    Encoder("png16", "image", "image/png", "png", encode_png16, quietly(read_png_provenance)),
+    Encoder("jpeg", "image", "image/jpeg", "jpg", encode_jpeg, quietly(read_jpeg_provenance)),
+    Encoder("webp", "image", "image/webp", "webp", encode_webp, quietly(read_webp_provenance)),
+    Encoder("exr", "image", "image/x-exr", "exr", encode_exr, quietly(read_exr_provenance)),
 )
