@@ -136,6 +136,11 @@ class DynamicBatcher:
         for worker in self._workers:
             worker.start()
 
+    @property
+    def busy(self) -> int:
+        """Requests queued, held by a worker or running."""
+        return self._busy
+
     def submit(self, inputs: Mapping[str, np.ndarray], inline: bool = False,
                stop: threading.Event | None = None) -> Future[Outputs]:
         """Queue one request (already validated); its rows come back in the future.

@@ -6,15 +6,13 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from onnxruntime.capi.onnxruntime_pybind11_state import Fail as OrtFail
-from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument as OrtInvalidArgument
 
 from . import providers
 from .arena import ArenaPolicy
@@ -28,7 +26,6 @@ from .model_checks import (
     check_range,
     contract_problems,
     output_bytes,
-    refusal,
     specs,
 )
 from .model_source import ModelSource
@@ -38,8 +35,9 @@ from .versions import VersionPolicy, available_versions
 
 __all__ = ["ORT_TO_NUMPY", "InputError", "LoadedModel", "ModelNotReady", "ModelOverrides", "ModelRefused",
            "Runtime", "RuntimeOptions", "TensorSpec", "VersionFailed"]
+from .session_run import session_runner
 from .statistics import ModelStatistics
-from .stop import RunStopped, StoppableRun
+from .stop import StopSignal
 
 log = logging.getLogger("museforge.runtime")
 
@@ -49,12 +47,6 @@ OPTIMIZATION_LEVELS = {
     "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
     "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
 }
-
-
-# A run that fails is reported once, by us (to its caller, and in our log for a fault of
-# ours), not also by ONNX Runtime on stderr, where any caller could flood it.
-_QUIET = ort.RunOptions()
-_QUIET.log_severity_level = 4
 
 
 @dataclass
@@ -245,31 +237,9 @@ class Runtime:
 
     @staticmethod
     def _runner(model: LoadedModel) -> RunFn:
-        session = model.session
-        assert session is not None
-        names = [s.name for s in model.outputs]
-
-        def run(feed: Mapping[str, np.ndarray], stops: Sequence[threading.Event | None] = ()
-                ) -> dict[str, np.ndarray]:
-            nbytes = sum(a.nbytes for a in feed.values())
-            if not StoppableRun.wanted(stops):
-                return attempt(feed, model.arena.run_options(nbytes) or _QUIET, None)
-            entries = model.arena.shrink_entries if model.arena.outlier(nbytes) else {}
-            with StoppableRun(stops, entries) as stoppable:
-                return attempt(feed, stoppable.options, stoppable)
-
-        def attempt(feed: Mapping[str, np.ndarray], options: ort.RunOptions,
-                    stoppable: StoppableRun | None) -> dict[str, np.ndarray]:
-            try:
-                outputs = session.run(names, dict(feed), options)
-            except (OrtInvalidArgument, OrtFail) as exc:  # inputs the network cannot take
-                if stoppable is not None and stoppable.stopped:
-                    raise RunStopped(f"model {model.name}: the run was stopped: every request in it "
-                                     "was cancelled") from None
-                raise refusal(model.inputs, exc) from None
-            return dict(zip(names, outputs, strict=True))
-
-        return run
+        assert model.session is not None
+        return session_runner(model.name, model.session, model.inputs, [s.name for s in model.outputs],
+                              model.arena)
 
     @staticmethod
     def warm_up(session: ort.InferenceSession, inputs: tuple[TensorSpec, ...]) -> None:
@@ -405,8 +375,13 @@ class Runtime:
                     raise
                 return await self.infer_async(name, inputs, executor, checked=True)
             return await waiter
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(executor, self._run_direct, chosen, inputs)
+        stop = StopSignal()  # the call ended while its run went on: the run stops with it
+        try:
+            return await asyncio.get_running_loop().run_in_executor(executor, self._run_direct, chosen,
+                                                                    inputs, stop)
+        except asyncio.CancelledError:
+            stop.set()
+            raise
 
     def close(self) -> None:
         for served in self.versions.values():
