@@ -11,7 +11,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -76,6 +76,24 @@ def discard_stale_writes(path: Path) -> None:
     """Remove the temporary files a killed writer of ``path`` left beside it (never ``path`` itself)."""
     for stale in path.parent.glob(f".{glob_escape(path.name)}.*.part"):
         stale.unlink(missing_ok=True)
+
+
+def discard_stale_writes_of(paths: Iterable[Path]) -> None:
+    """``discard_stale_writes`` for many targets: each folder is listed once, whatever their number."""
+    by_folder: dict[Path, set[str]] = {}
+    for path in paths:
+        by_folder.setdefault(path.parent, set()).add(path.name)
+    for folder, names in by_folder.items():
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:  # gone, or never made: nothing was written there
+            continue
+        for entry in entries:
+            # mkstemp names them ".<target>.<random>.part" (see write_atomic)
+            if entry.name.startswith(".") and entry.name.endswith(".part"):
+                target = entry.name[1:-len(".part")].rpartition(".")[0]
+                if target in names:
+                    Path(entry.path).unlink(missing_ok=True)
 
 
 def glob_escape(name: str) -> str:
@@ -177,9 +195,34 @@ def run_frame(
             raise ItemError(f"input {source_name} not found")
         if source.stat().st_size > limits.max_input_bytes:
             raise ItemError(f"input {source_name} is larger than {limits.max_input_bytes} bytes")
-        write_atomic(target, run_chain(engine, steps, source.read_bytes(), source_name, fmt, seed, halt))
+        data = run_chain(engine, steps, source.read_bytes(), source_name, fmt, seed, halt)
+        if halt.is_set():  # given up meanwhile (a frame left running writes nothing late)
+            raise ItemCancelled(source_name)
+        write_atomic(target, data)
 
     return item_outcome(work, source_name, halt, limits.timeout_seconds, "per frame")
+
+
+class FramesLeftRunning:
+    """How many frames given up on are still running in this process (their threads cannot be ended)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def began(self) -> None:
+        with self._lock:
+            self.count += 1
+
+    def ended(self) -> None:
+        with self._lock:
+            self.count -= 1
+
+
+# Past this many, frames are failed at once rather than started: each one left running holds a
+# thread, a core's share and its frame's memory, and would pile up over a long sequence.
+MAX_LEFT_RUNNING = 8
+LEFT_RUNNING = FramesLeftRunning()
 
 
 def item_outcome(
@@ -198,11 +241,16 @@ def item_outcome(
         expired.set()
         halt.set()
 
+    if LEFT_RUNNING.count >= MAX_LEFT_RUNNING:
+        return ItemState.FAILED, (f"not started: {LEFT_RUNNING.count} frames whose effects ignored the "
+                                  "request to stop are still running on this server")
     timer = threading.Timer(seconds, expire)
     timer.daemon = True
     timer.start()
     outcome: list[BaseException | None] = []
     finished = threading.Event()
+    given_up = threading.Lock()  # orders "left running" against the work's own end
+    left = False
 
     def run() -> None:
         try:
@@ -211,12 +259,21 @@ def item_outcome(
         except BaseException as exc:
             outcome.append(exc)
         finally:
-            finished.set()
+            with given_up:
+                finished.set()
+                if left:
+                    LEFT_RUNNING.ended()
 
     threading.Thread(target=run, name=f"museforge-item-{name}"[:60], daemon=True).start()
     try:
         while not finished.wait(0.25):
             if halt.is_set() and not finished.wait(ABANDON_SECONDS):
+                with given_up:
+                    if not finished.is_set():
+                        left = True
+                        LEFT_RUNNING.began()
+                if not left:
+                    continue  # it ended just now after all
                 log.warning("item %s: its effect ignored the request to stop; left running", name)
                 if expired.is_set():
                     return ItemState.FAILED, (f"ran past the {seconds:g} s time limit {limit}, and its "

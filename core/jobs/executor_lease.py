@@ -85,7 +85,11 @@ class LeasedJobs:
         self._poll_seconds = poll_seconds
         self._retry_seconds = retry_seconds
 
-    def start(self) -> LeasedJobs:
+    def start(self, may_run: bool = True) -> LeasedJobs:
+        """Take the lease, or wait for it; ``may_run`` False (a server without job roots, which
+        could run no job): never, and jobs it is sent are left to a server that can."""
+        if not may_run:
+            return self
         if not self._take():
             log.warning("jobs: %s already runs the jobs in %s; this server records the jobs it is sent "
                         "for that one to run, and takes over if it stops (give each server its own "

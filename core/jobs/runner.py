@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from ..engine.catalogue import Engine
 from ..runtime.stop import StopSignal
-from .chain import FrameLimits, discard_stale_writes
+from .chain import FrameLimits, discard_stale_writes_of
 from .item_work import ItemWork
 from .paths import PathRefused, Sandbox
 from .store import Item, ItemState, Job, JobState, JobStore, StoreError
@@ -263,11 +263,13 @@ class LocalExecutor:
     def _discard_stale_writes(self, job_id: str) -> None:
         """No temporary file of a writer killed before a restart outlives its job: a frame run
         again removes its own before writing, but one cancelled or failed never is."""
+        targets = []
         for item in self.store.items(job_id, [ItemState.PENDING, ItemState.FAILED, ItemState.SKIPPED]):
             try:
-                discard_stale_writes(self.sandbox.output_path(item.output))
-            except (PathRefused, OSError) as exc:  # roots changed since, or the folder is gone
+                targets.append(self.sandbox.output_path(item.output))
+            except PathRefused as exc:  # the roots changed since
                 log.debug("job %s item %d: temporary files left: %s", job_id, item.index, exc)
+        discard_stale_writes_of(targets)
 
     def _record(self, running: _Running, index: int, state: ItemState, error: str) -> None:
         """Commit an item's outcome; if the store cannot, stop the job's frames (it pauses)."""

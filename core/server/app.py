@@ -140,7 +140,9 @@ def start_jobs(settings: Settings, engine: Engine, worker: WorkerRole | None = N
         return LocalExecutor(store, engine, sandbox, settings.job_workers, limits).start()
 
     poll = POLL_SECONDS if worker is not None else LONE_POLL_SECONDS
-    leased = LeasedJobs(store, ExecutorLease(store.path), start_executor, settings.job_executor, poll).start()
+    may_run = bool(settings.job_input_roots and settings.job_output_roots)  # else every frame would fail
+    leased = LeasedJobs(store, ExecutorLease(store.path), start_executor, settings.job_executor,
+                        poll).start(may_run)
     return JobsBackend(store, cast(LocalExecutor, leased), engine, sandbox, settings.max_job_items)
 
 

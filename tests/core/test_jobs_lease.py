@@ -87,3 +87,28 @@ def test_when_the_first_server_stops_the_second_finishes_its_job(root: Path) -> 
     items = result_of(done).items
     assert len(items) == FRAMES[1] - FRAMES[0] + 1
     assert all(item.state == jobs_pb2.ITEM_STATE_DONE for item in items)
+
+
+def test_a_server_without_job_roots_never_takes_the_jobs_over(root: Path) -> None:
+    first: ServerThread | None = ServerThread(job_settings(root)).__enter__()
+    try:
+        assert first is not None
+        with Client(first.address, timeout=60) as client:
+            operation = client.submit_job(chain_spec(*FRAMES, output="five/sh010.####.png"))
+            waited = time.monotonic()
+            while meta_of(client.get_job(operation.name)).done < 1 and time.monotonic() - waited < 120:
+                time.sleep(0.05)
+        first.__exit__(None, None, None)  # the job stays RUNNING, to resume
+        first = None
+    finally:
+        if first is not None:
+            first.__exit__(None, None, None)
+    with ServerThread(job_settings(root, job_input_roots=[], job_output_roots=[])) as rootless, \
+            Client(rootless.address, timeout=60) as client:
+        time.sleep(2.5)  # more than the lease's retry: it would have taken over by now
+        assert not runs_jobs(rootless)
+        meta = meta_of(client.get_job(operation.name))
+        assert meta.state == jobs_pb2.JOB_STATE_RUNNING and meta.failed == 0
+    with ServerThread(job_settings(root)) as again, Client(again.address, timeout=60) as client:
+        done = client.wait_job(operation.name, 300)
+    assert meta_of(done).state == jobs_pb2.JOB_STATE_SUCCEEDED
