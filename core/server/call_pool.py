@@ -153,6 +153,10 @@ class CallPool:
 
     def said_held(self, plugin: str, held: bool) -> None:  # on the event loop
         if self.on_held is not None:
+            # What holds now, not what the caller saw: a release posted from a worker thread may
+            # run after a later hold made on the loop, and would leave health saying SERVING.
+            with self.lock:
+                held = self.held(plugin)
             telling = asyncio.ensure_future(self.on_held(plugin, held))
             self._telling.add(telling)
             telling.add_done_callback(self._telling.discard)
