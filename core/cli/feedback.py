@@ -118,16 +118,26 @@ def provenance_of(data: bytes, path: Path, args: argparse.Namespace) -> dict[str
 
     if data.startswith(PNG_SIGNATURE):
         return quietly(read_png_provenance)(data)
-    from ..engine.catalogue import Engine
-    from .options import settings_from
-
-    encoders = Engine(settings_from(args)).host.load().encoders.values()  # no model is loaded
+    encoders = _encoders(getattr(args, "config", None), getattr(args, "plugins", None), args)
     suffix = path.suffix.lower().lstrip(".")
     for encoder in sorted(encoders, key=lambda e: e.extension.lower() != suffix):  # its own first
         found = encoder.read_provenance(data) if encoder.read_provenance else {}
         if found:
             return found
     return {}
+
+
+_ENCODERS: dict[tuple[Any, Any], list[Any]] = {}
+
+
+def _encoders(config: Any, plugins: Any, args: argparse.Namespace) -> list[Any]:
+    """The installed plugins' encoders, loaded once per command (a pick names several files)."""
+    if (config, plugins) not in _ENCODERS:
+        from ..engine.catalogue import Engine
+        from .options import settings_from
+
+        _ENCODERS[config, plugins] = list(Engine(settings_from(args)).host.load().encoders.values())
+    return _ENCODERS[config, plugins]
 
 
 def artifact_reference(text: str, args: argparse.Namespace) -> Any:

@@ -18,7 +18,7 @@ from museforge import PROVENANCE_KEY, provenance_from_text, quietly
 GLB_HEADER = struct.Struct("<III")
 CHUNK_HEADER = struct.Struct("<II")
 GLB_MAGIC, GLB_JSON = 0x46546C67, 0x4E4F534A  # "glTF", "JSON"
-HEAD_BYTES = 4096  # the text formats put it in their first lines
+HEAD_LINES = 8  # OBJ and PLY write it in their first lines
 USD_PROVENANCE = re.compile(rf'string {PROVENANCE_KEY} = "((?:[^"\\]|\\.)*)"')
 USD_ESCAPES = {"n": "\n", "r": "\r", "t": "\t"}
 
@@ -42,8 +42,20 @@ def read_gltf(data: bytes) -> dict[str, str]:
     return _extras(json.loads(data)) if data.lstrip()[:1] == b"{" else {}
 
 
+def _first_lines(data: bytes, count: int) -> list[bytes]:
+    """The first ``count`` lines, however long (a provenance line grows with its parameters)."""
+    lines: list[bytes] = []
+    start = 0
+    while len(lines) < count and start < len(data):
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end
+        lines.append(data[start:end].rstrip(b"\r"))
+        start = end + 1
+    return lines
+
+
 def _comment(data: bytes, prefix: bytes) -> dict[str, str]:
-    for line in data[:HEAD_BYTES].splitlines():  # the software line may share the prefix
+    for line in _first_lines(data, HEAD_LINES):  # the software line may share the prefix
         found = provenance_from_text(line[len(prefix):]) if line.startswith(prefix) else {}
         if found:
             return found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ CASES: list[tuple[str, dict[str, Any], str]] = (
     [("image.digits", {}, f) for f in ("png", "png16", "jpeg", "webp", "exr")]
     + [("music.melody", {"bars": 2}, f) for f in ("wav", "flac", "ogg", "mid")]
     + [("mesh.props", {"resolution": 32}, f) for f in ("glb", "gltf", "obj", "ply", "usda", "usdz")])
-ENCODERS = Engine(Settings()).host.load().encoders
+ENCODERS = Engine(Settings(plugins=["image", "music", "mesh"])).host.load().encoders  # no model loaded
 
 
 @pytest.mark.parametrize(("generator", "parameters", "fmt"), CASES, ids=[c[2] for c in CASES])
@@ -36,3 +37,14 @@ def test_readers_take_foreign_and_damaged_bytes_quietly() -> None:
         if encoder.read_provenance is not None:
             for data in (b"", b"\x00" * 64, b"ply\ncomment museforge {not json", b"#usda 1.0\n(\n"):
                 assert encoder.read_provenance(data) == {}, name
+
+
+def test_a_long_provenance_line_is_read_whole() -> None:
+    # Parameters (a long prompt, many model digests) make the line longer than any fixed head.
+    provenance = {"generator": "mesh.props", "parameters": json.dumps({"note": "x" * 20_000})}
+    line = json.dumps(provenance, sort_keys=True)
+    obj = f"# museforge 1.0\n# museforge: {line}\nv 0 0 0\n".encode()
+    ply = f"ply\nformat binary_little_endian 1.0\ncomment museforge 1.0\ncomment museforge {line}\n".encode()
+    assert ENCODERS["obj"].read_provenance is not None and ENCODERS["ply"].read_provenance is not None
+    assert ENCODERS["obj"].read_provenance(obj) == provenance
+    assert ENCODERS["ply"].read_provenance(ply + b"end_header\n") == provenance
