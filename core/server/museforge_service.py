@@ -28,14 +28,13 @@ from ..engine.errors import (
     clip,
 )
 from ..engine.generator import Chunk, Generator, Progress
-from ..runtime.sessions import LoadedModel
-from ..runtime.statistics import Duration
 from ..v1 import museforge_pb2 as pb
 from ..v1 import museforge_pb2_grpc as pb_grpc
 from .call_pool import CallPool, Run
 from .caller import caller_key
 from .interception import answer, forget_frames
 from .message_fields import message_from
+from .statistics_message import model_statistics
 from .status import to_status
 from .structs import struct_to_dict
 from .thread_bridge import Deadline, call_in_thread, iterate_in_thread
@@ -104,8 +103,8 @@ def _collect(events: Iterable[Progress | Artifact | Chunk], cancel: threading.Ev
             if size > room:
                 raise too_big_a_reply(prepared, room)
     # In request order, whatever order they were made in (music pieces end as their bars run
-    # out): a caller reads artifacts[0] as item 0. Stable, so a mix stays before its stems.
-    artifacts.sort(key=lambda artifact: artifact.index)
+    # out): a caller reads artifacts[0] as item 0, each item's parts (stems) right after it.
+    artifacts.sort(key=lambda artifact: (artifact.index, "part" in artifact.metadata))
     return artifacts
 
 
@@ -374,28 +373,3 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
             return pb.GetModelStatisticsResponse()
         chosen = [models[request.model]] if request.model else list(models.values())
         return pb.GetModelStatisticsResponse(models=[model_statistics(m) for m in chosen])
-
-
-def model_statistics(model: LoadedModel) -> pb.ModelStatistics:
-    s = model.stats.snapshot()
-
-    def stage(d: Duration) -> pb.StageDuration:
-        return pb.StageDuration(count=d.count, ns=d.ns)
-
-    return pb.ModelStatistics(
-        model=model.name,
-        version=str(model.version),
-        provider=model.provider,
-        request_count=s.success.count,
-        failure_count=s.fail.count,
-        execution_count=s.execution_count,
-        inference_count=s.inference_count,
-        queue=stage(s.queue),
-        compute_input=stage(s.compute_input),
-        compute_infer=stage(s.compute_infer),
-        compute_output=stage(s.compute_output),
-        executions_by_batch_size={size: f.compute_infer.count for size, f in s.batches.items()},
-        batching=model.batcher is not None,
-        max_batch_size=model.max_batch_size,
-        max_queue_delay_us=model.batching.max_queue_delay_us if model.batching else 0,
-    )
