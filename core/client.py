@@ -13,6 +13,7 @@ from google.longrunning import operations_pb2_grpc as ops_grpc
 from google.protobuf import duration_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from .client_auth import BearerKey
 from .client_errors import (
     Cancelled,
     DeadlineExceeded,
@@ -70,43 +71,6 @@ RPCS: dict[type[MediaRequest], tuple[str, str]] = {
     pb.GenerateRequest: ("Generate", "StreamGenerate"),
     pb.ApplyEffectRequest: ("ApplyEffect", "StreamApplyEffect"),
 }
-
-
-class BearerKey(
-    grpc.UnaryUnaryClientInterceptor,
-    grpc.UnaryStreamClientInterceptor,
-    grpc.StreamUnaryClientInterceptor,
-    grpc.StreamStreamClientInterceptor,
-):
-    """Adds ``authorization: Bearer <key>`` to every call (on TLS and plain channels alike)."""
-
-    def __init__(self, key: str) -> None:
-        self.header = ("authorization", f"Bearer {key}")
-
-    def _details(self, details: Any) -> Any:
-        metadata = [*(details.metadata or ()), self.header]
-        return details._replace(metadata=metadata) if hasattr(details, "_replace") else _Details(
-            details.method, details.timeout, metadata, details.credentials, details.wait_for_ready,
-            getattr(details, "compression", None))
-
-    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
-        return continuation(self._details(details), request)
-
-    def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
-        return continuation(self._details(details), request)
-
-    def intercept_stream_unary(self, continuation: Any, details: Any, requests: Any) -> Any:
-        return continuation(self._details(details), requests)
-
-    def intercept_stream_stream(self, continuation: Any, details: Any, requests: Any) -> Any:
-        return continuation(self._details(details), requests)
-
-
-class _Details(grpc.ClientCallDetails):
-    def __init__(self, method: str, timeout: float | None, metadata: Any, credentials: Any,
-                 wait_for_ready: bool | None, compression: Any) -> None:
-        self.method, self.timeout, self.metadata = method, timeout, metadata
-        self.credentials, self.wait_for_ready, self.compression = credentials, wait_for_ready, compression
 
 
 class UnknownSchema(NotFound, KeyError):
