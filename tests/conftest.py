@@ -66,6 +66,8 @@ SLOW_FILES = (
     "test_feedback_tuning.py",  # `museforge export --from-feedback` processes
     "test_video.py",  # `museforge apply` on videos, in processes and against a server
     "test_installs.py",  # fresh virtualenvs: lowest-direct, newest, beside tritonclient[grpc]
+    "test_jobs_lease.py",  # two or three job servers on one database, a job each
+    "test_installed_plugin_faults.py",  # serve and CLI processes over installed plugins
 )
 SLOW_FOLDERS = ("adversarial", "interop", "bench")
 
