@@ -68,6 +68,10 @@ SLOW_FILES = (
     "test_installs.py",  # fresh virtualenvs: lowest-direct, newest, beside tritonclient[grpc]
     "test_jobs_lease.py",  # two or three job servers on one database, a job each
     "test_installed_plugin_faults.py",  # serve and CLI processes over installed plugins
+    "test_studio_browser.py", "test_studio_firefox.py",  # real browsers driving the studio page
+    "test_cli_files.py",  # CLI processes writing files
+    "test_autocut.py", "test_shots_served.py", "test_jobs_video.py",  # video decoded and encoded
+    "test_stream_backpressure.py", "test_hung_plugins.py",  # wait out readers and hung runs
 )
 SLOW_FOLDERS = ("adversarial", "interop", "bench")
 
