@@ -30,7 +30,7 @@ from .errors import FieldViolation, InvalidArgument, NotFound, Unavailable, requ
 from .generator import Cancelled, Chunk, Generator, Media, Progress
 from .latent import Variations
 from .pipeline import GenerationState, drive, events
-from .plugin_faults import checked, estimated
+from .plugin_faults import checked, estimated, plugin_code
 from .plugin_host import PluginHost, PluginRecord
 from .request import (
     Artifact,
@@ -41,7 +41,7 @@ from .request import (
     shared_provenance,
 )
 from .steering import Steerer
-from .validation import check_format_and_seed, check_input_count, validate_parameters
+from .validation import check_format_and_seed, check_input_count, draws_bound, validate_parameters
 from .video_through import OverVideo, over_video, takes_frames, video_encoders
 
 log = logging.getLogger("museforge.engine")
@@ -201,8 +201,12 @@ class Engine:
                 "museforge generate --local does not")])
         state = self.state(generator, generator.formats[0], cancel)  # a cancelled call stops rendering
         served = " ".join(f"{m.name}@{m.version}:{m.sha256}" for m in self.models_of(generator))
-        steered = self.steerer.steer(owner, generator, params, request.seed, request.count,
-                                     lambda drawn, count: self.render(generator, drawn, count, state), served)
+        def render(drawn: BaseModel, count: int) -> list[Media]:
+            return self.render(generator, drawn, count, state)
+
+        with plugin_code(f"generator {generator.name}", "steering"):  # it renders the plugin's draws
+            steered = self.steerer.steer(owner, generator, params, request.seed, request.count, render,
+                                         served)
         return replace(request, params=steered.params, steering=steered.note,
                        parameters_json=json.dumps(steered.params.model_dump(mode="json"), sort_keys=True))
 
@@ -212,7 +216,7 @@ class Engine:
         (not for a format written without rendering any media, such as music's MIDI)."""
         what = f"generator {generator.name}"
         problems = checked(what, generator.check, params, count) if generator.check is not None else []
-        problems.extend(self._draws_bound(generator, params))
+        problems.extend(draws_bound(what, generator.latent_shape, params, self.settings.max_output_bytes))
         if generator.estimate is None or found or problems or fmt in generator.unrendered_formats:
             return problems
         estimate = estimated(what, generator.estimate, params, count)
@@ -241,21 +245,6 @@ class Engine:
                                   encoder=self.encoders[fmt], parameters_json="")
         found = request.start(state or self.state(generator, fmt))
         return [event for event in found if isinstance(event, Media) and not event.part]
-
-    def _draws_bound(self, generator: Generator, params: BaseModel) -> list[FieldViolation]:
-        """Explicit draws are computed by drawing their streams up to each index: bound that work
-        as the output is bounded (max_output_bytes), so a list of draws cannot ask for gigabytes."""
-        if not isinstance(params, Variations) or params.draws is None or generator.latent_shape is None:
-            return []
-        size = 1
-        for side in generator.latent_shape(params):
-            size *= side
-        drawn = sum(draw.cost() for draw in params.draws) * size * 8  # float64 as numpy draws them
-        if drawn <= self.settings.max_output_bytes:
-            return []
-        return [FieldViolation("parameters.draws", f"these draws take about {drawn:,} bytes of noise to "
-                               f"compute; this server allows {self.settings.max_output_bytes:,} "
-                               "(max_output_bytes): lower their index or nesting")]
 
     def check_effect(
         self, name: str, parameters: Mapping[str, Any] | None

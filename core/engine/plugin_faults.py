@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from .errors import FieldViolation, Internal, InvalidArgument, RequestError, request_field
-from .generator import LimitExceeded, OutputEstimate
+from .generator import Cancelled, LimitExceeded, OutputEstimate
 
 log = logging.getLogger("museforge.engine")
 
@@ -48,7 +48,7 @@ def plugin_code(what: str, where: str) -> Iterator[None]:
     a request error it raises is its answer, LimitExceeded names its field, the rest is its fault."""
     try:
         yield
-    except RequestError:
+    except (RequestError, Cancelled):  # its answer, or the call ended: neither is a fault
         raise
     except LimitExceeded as exc:
         raise limit_exceeded(what, exc) from None

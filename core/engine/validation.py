@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import math
 import secrets
-from collections.abc import Container, Mapping
+from collections.abc import Callable, Container, Mapping, Sequence
 from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from .effect import Effect
 from .errors import FieldViolation, request_field
 from .generator import LimitExceeded
+from .latent import Variations
 from .plugin_faults import plugin_code
 
 MAX_SEED = 2**64 - 1
@@ -133,3 +134,21 @@ def check_input_count(effect: Effect, given: int) -> FieldViolation | None:
     wanted = (str(effect.min_inputs) if effect.min_inputs == effect.max_inputs
               else f"{effect.min_inputs} to {effect.max_inputs}")
     return FieldViolation("inputs", f"{effect.name} takes {wanted} input(s), got {given}")
+
+
+def draws_bound(what: str, latent_shape: Callable[[Any], Sequence[int]] | None, params: BaseModel,
+                max_bytes: int) -> list[FieldViolation]:
+    """Explicit draws are computed by drawing their streams up to each index: bound that work
+    as the output is bounded (max_output_bytes), so a list of draws cannot ask for gigabytes."""
+    if not isinstance(params, Variations) or params.draws is None or latent_shape is None:
+        return []
+    size = 1
+    with plugin_code(what, "its latent_shape"):
+        for side in latent_shape(params):
+            size *= int(side)
+    drawn = sum(draw.cost() for draw in params.draws) * size * 8  # float64 as numpy draws them
+    if drawn <= max_bytes:
+        return []
+    return [FieldViolation("parameters.draws", f"these draws take about {drawn:,} bytes of noise to "
+                           f"compute; this server allows {max_bytes:,} (max_output_bytes): lower their "
+                           "index or nesting")]

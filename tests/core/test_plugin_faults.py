@@ -115,11 +115,24 @@ class Faulty:
             estimate=lambda params, count: {"bytes": 1} if params.size == 9 else 1 / 0))
         register(museforge.Generator("test.answers_badly", "image", Validated, fine, ("png",),
                                      check=lambda params, count: "size is odd"))
+        register(museforge.Generator("test.shapeless", "image", museforge.Variations, fine, ("png",),
+                                     latent_shape=shapeless))
 
     @museforge.hookimpl
     def register_effects(self, register: Callable[[Any], None]) -> None:
         register(museforge.Effect("test.effect_checks", "image", NoParams, apply, ("png",),
                                   check=effect_check))
+
+
+def shapeless(params: Any) -> tuple[int, ...]:
+    raise SystemExit("no shape today")
+
+
+def test_a_latent_shape_that_exits_fails_its_call_naming_it(served: Client) -> None:
+    # Asked when explicit draws are bounded: an exit there ended the call's thread, not as a fault.
+    details = internal(lambda: served.generate("test.shapeless", {"draws": [{"seed": 1, "index": 3}]}))
+    assert "generator test.shapeless failed: SystemExit: no shape today (in its latent_shape)" in details
+    assert len(served.generate("test.fine", {}).artifacts) == 1
 
 
 @pytest.fixture(scope="module")
