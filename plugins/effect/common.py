@@ -2,8 +2,9 @@
 
 Networks are trained on sRGB-encoded photographs in [0, 1], three channels. A grey
 input is repeated to RGB and averaged back; a scene-linear (OpenEXR) input is scaled
-by its peak and sRGB-encoded for the network, then decoded and scaled back, so HDR
-highlights above 1 survive; alpha never enters a network and is resized to the result.
+by its peak and sRGB-encoded for the network, then decoded and scaled back, and what lies
+beyond the peak (or below 0) is added back, so HDR highlights survive whole; alpha never
+enters a network and is resized to the result.
 """
 
 from __future__ import annotations
@@ -47,6 +48,16 @@ def network_input(picture: Picture) -> tuple[np.ndarray, float]:
     return np.ascontiguousarray(np.clip(colour, 0.0, 1.0).transpose(2, 0, 1)), peak
 
 
+def beyond_peak(picture: Picture, peak: float) -> np.ndarray | None:
+    """What a linear picture holds outside [0, peak] (highlights above the peak, negative
+    out-of-gamut values), which the network's [0, 1] cannot carry: added back to its result, so
+    a sun glint or a specular keeps its value (None: nothing there)."""
+    if not picture.linear:
+        return None
+    outside = picture.colour - np.clip(picture.colour, 0.0, np.float32(peak))
+    return outside.astype(np.float32) if np.any(outside) else None
+
+
 def resize_plane(plane: np.ndarray, height: int, width: int) -> np.ndarray:
     if plane.shape == (height, width):
         return plane
@@ -55,13 +66,23 @@ def resize_plane(plane: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def to_media(result: np.ndarray, picture: Picture, peak: float, index: int,
-             alpha: np.ndarray | None = None, metadata: Mapping[str, str] | None = None) -> Media:
-    """Network output [3, H', W'] back to the input's kind: grey or RGB, linear or not, + alpha."""
+             alpha: np.ndarray | None = None, metadata: Mapping[str, str] | None = None,
+             outside: np.ndarray | bool = True) -> Media:
+    """Network output [3, H', W'] back to the input's kind: grey or RGB, linear or not, + alpha.
+
+    ``outside``: the linear values beyond the network's range to add back, resized to the
+    result (True: the picture's own, ``beyond_peak``; False: none).
+    """
     colour = np.clip(result, 0.0, 1.0).transpose(1, 2, 0)
     if picture.channels == 1:
         colour = colour.mean(axis=2, keepdims=True)
     if picture.linear:
         colour = srgb_to_linear(colour) * np.float32(peak)
+        extra = beyond_peak(picture, peak) if outside is True else outside
+        if isinstance(extra, np.ndarray):
+            height, width = colour.shape[:2]
+            colour = colour + np.stack([resize_plane(extra[:, :, c], height, width)
+                                        for c in range(extra.shape[2])], axis=2)
     alpha = picture.alpha if alpha is None else alpha
     if alpha is not None:
         alpha = resize_plane(alpha, colour.shape[0], colour.shape[1])

@@ -27,7 +27,7 @@ from museforge import (
     linear_to_srgb,
 )
 
-from .common import IMAGE_FORMATS, TILE_FIELD, apply_tiled, to_media
+from .common import IMAGE_FORMATS, TILE_FIELD, apply_tiled, beyond_peak, to_media
 
 MODELS = Path(__file__).parent / "models"
 MODEL = "effect.interpolate"
@@ -97,6 +97,16 @@ def network_pair(first: Picture, second: Picture) -> tuple[np.ndarray, float]:
     return np.ascontiguousarray(np.concatenate(planes, axis=0), dtype=np.float32), peak
 
 
+def between(first: np.ndarray | None, second: np.ndarray | None, t: float) -> np.ndarray | bool:
+    """The frames' values beyond their common peak, blended at ``t`` as their alpha is (False:
+    neither has any)."""
+    if first is None and second is None:
+        return False
+    zero = np.zeros_like(first if first is not None else second)
+    return ((1.0 - t) * (zero if first is None else first) + t * (zero if second is None else second)
+            ).astype(np.float32)
+
+
 def tiling(tile: int) -> Tiling:
     return Tiling(tile=tile, halo=HALO, blend=BLEND, multiple=MULTIPLE, batch=2)
 
@@ -135,7 +145,8 @@ def apply(ctx: GenerationContext, params: InterpolateParams, inputs: Sequence[Pi
         result = yield from interpolate_pair(infer, pair, t, params.tile,
                                              stage=f"frame {index + 1}/{params.frames}")
         alpha = None if alphas is None else ((1.0 - t) * alphas[0] + t * alphas[1]).astype(np.float32)
-        yield to_media(result, first, peak, index, alpha=alpha, metadata={"t": f"{t:.6g}"})
+        yield to_media(result, first, peak, index, alpha=alpha, metadata={"t": f"{t:.6g}"},
+                       outside=between(beyond_peak(first, peak), beyond_peak(second, peak), t))
 
 
 EFFECT = Effect(

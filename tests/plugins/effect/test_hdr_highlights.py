@@ -1,0 +1,72 @@
+"""Scene-linear highlights beyond what the networks see (above the frame's peak, below 0) come
+back from every image effect: a sun glint in an EXR plate is not clipped to the peak."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+import OpenEXR
+import pytest
+
+from museforge.client import Client
+
+
+def exr(colour: np.ndarray) -> bytes:
+    handle, path = tempfile.mkstemp(suffix=".exr")
+    os.close(handle)
+    try:
+        OpenEXR.File({"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage},
+                     {c: np.ascontiguousarray(colour[:, :, i]) for i, c in enumerate("RGB")}).write(path)
+        with open(path, "rb") as written:
+            return written.read()
+    finally:
+        os.unlink(path)
+
+
+def read(data: bytes) -> np.ndarray:
+    handle, path = tempfile.mkstemp(suffix=".exr")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        with OpenEXR.File(path) as image:
+            channels = image.channels()
+            if "RGB" in channels:  # the bindings group R, G and B as one
+                return np.asarray(channels["RGB"].pixels, np.float32)
+            return np.stack([np.asarray(channels[c].pixels, np.float32) for c in "RGB"], axis=2)
+    finally:
+        os.unlink(path)
+
+
+@pytest.fixture(scope="module")
+def plate() -> np.ndarray:
+    colour = np.full((96, 128, 3), 0.2, np.float32)
+    colour[40:42, 40:42] = 50.0  # a glint: 4 of 12,288 pixels, beyond the 99.9th percentile
+    colour[60, 60] = -0.05  # out of gamut
+    return colour
+
+
+def test_an_unchanged_stylize_gives_the_plate_back_highlights_and_all(client: Client,
+                                                                      plate: np.ndarray) -> None:
+    [artifact] = client.apply_effect("effect.stylize", [("plate.exr", exr(plate))], {"strength": 0}).artifacts
+    assert artifact.format == "exr"
+    np.testing.assert_allclose(read(artifact.data), plate, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize(("effect", "parameters", "scale"), [
+    ("effect.upscale", {"scale": 2}, 2), ("effect.denoise", {"sigma": 5}, 1), ("effect.restore", {}, 1)])
+def test_a_glint_keeps_its_brightness_through_each_effect(client: Client, plate: np.ndarray, effect: str,
+                                                          parameters: dict[str, int], scale: int) -> None:
+    [artifact] = client.apply_effect(effect, [("plate.exr", exr(plate))], parameters).artifacts
+    result = read(artifact.data)
+    glint = result[40 * scale:42 * scale, 40 * scale:42 * scale]
+    assert glint.mean() > 25 and glint.max() >= 45, glint  # clipped to the peak (1.0) before
+    assert abs(float(np.median(result)) - 0.2) < 0.03  # the rest much as it was
+
+
+def test_an_in_between_frame_keeps_a_glint_both_frames_have(client: Client, plate: np.ndarray) -> None:
+    frames = [("a.exr", exr(plate)), ("b.exr", exr(plate))]
+    [artifact] = client.apply_effect("effect.interpolate", frames, {"frames": 1}).artifacts
+    result = read(artifact.data)
+    assert result[40:42, 40:42].mean() > 40 and result[60, 60].max() < 0
