@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .video_colour import high_depth_rgb
 from .x264_settings import x264_options
 
 if TYPE_CHECKING:
@@ -179,7 +180,8 @@ def read_frames(info: VideoInfo, size: tuple[int, int] | None = None) -> Iterato
         done = 0
         try:
             for frame in container.decode(video=0):
-                yield frame.to_ndarray(format="rgb24", **scaled)
+                exact = None if size is not None else high_depth_rgb(frame)
+                yield exact if exact is not None else frame.to_ndarray(format="rgb24", **scaled)
                 done += 1
         except av.error.FFmpegError as exc:
             raise VideoError(f"{info.path.name}: damaged after frame {done} ({exc})") from None
@@ -212,7 +214,8 @@ def read_range(info: VideoInfo, first: int, last: int) -> Generator[np.ndarray, 
                     continue  # before the range: decoded only to reach it
                 if number > expected:
                     break
-                yield frame.to_ndarray(format="rgb24")
+                exact = high_depth_rgb(frame)
+                yield exact if exact is not None else frame.to_ndarray(format="rgb24")
                 expected += 1
                 if expected > last:
                     return
