@@ -130,8 +130,7 @@ def encode_otio(cut: Cut, provenance: Mapping[str, str]) -> bytes:
     for number, shot in enumerate(cut.shots, 1):
         source = cut.sources[shot.video]
         rate = float(source.fps)
-        told = timecode.frames_of(source.start_timecode, source.fps)
-        origin = round(told * rate / timecode.timebase(source.fps))
+        origin = timecode.frames_of(source.start_timecode, source.fps, drop_frame=True)  # as shot lists
         clips.append(_otio_clip(f"shot {number:03d}", _reference(source.name, source.frames, rate, origin),
                                 time_range(origin + shot.start, shot.source_frames, rate),
                                 {"score": round(shot.score, 4), "record_in": shot.record_start}))

@@ -92,9 +92,11 @@ def time_range(start: int, duration: int, rate: float) -> dict[str, object]:
 def encode_otio(shots: ShotList, provenance: Mapping[str, str]) -> bytes:
     """An OpenTimelineIO timeline (JSON): one video track, a clip per shot, all of one file."""
     rate = float(shots.fps)
-    origin = timecode.frames_of(shots.start_timecode, shots.fps) * rate / timecode.timebase(shots.fps)
+    # OTIO counts a source's frames at its own rate: "01:00:00:00" at 23.976 is frame 86,400, as
+    # OTIO's own from_timecode reads it (a count of frames, not a clock time to rescale).
+    origin = timecode.frames_of(shots.start_timecode, shots.fps, drop_frame=True)
     available = {"OTIO_SCHEMA": "TimeRange.1", "duration": rational_time(shots.frames, rate),
-                 "start_time": rational_time(round(origin), rate)}
+                 "start_time": rational_time(origin, rate)}
     reference = {"OTIO_SCHEMA": "ExternalReference.1", "metadata": {}, "name": shots.name,
                  "available_range": available, "available_image_bounds": None, "target_url": shots.name}
     confidence = {b.frame: b for b in shots.boundaries}
@@ -107,7 +109,7 @@ def encode_otio(shots: ShotList, provenance: Mapping[str, str]) -> bytes:
             "media_references": {"DEFAULT_MEDIA": reference},
             "metadata": {"museforge": {"boundary": found.kind if found else None,
                                        "confidence": round(found.confidence, 4) if found else None}},
-            "source_range": time_range(round(origin) + start, end - start, rate),
+            "source_range": time_range(origin + start, end - start, rate),
         })
     track = {"OTIO_SCHEMA": "Track.1", "name": "V1", "kind": "Video", "children": clips, "effects": [],
              "markers": [], "enabled": True, "color": None, "metadata": {}, "source_range": None}

@@ -121,3 +121,18 @@ def test_opentimelineio_reads_the_timeline() -> None:
     assert ranges == [(90_000, 40), (90_040, 25), (90_065, 35)]
     assert track[1].metadata["museforge"]["boundary"] == "cut"
     assert track.duration().value == 100
+
+
+@pytest.mark.parametrize(("fps", "start"), [(Fraction(24000, 1001), "01:00:00:00"),
+                                            (Fraction(30000, 1001), "00:10:00;00"),
+                                            (Fraction(60000, 1001), "01:00:00;00")])
+def test_the_timeline_starts_where_the_sources_timecode_says(fps: Fraction, start: str) -> None:
+    # Before, a 23.976 source's 01:00:00:00 was written 86 frames early (rescaled as clock time).
+    otio = pytest.importorskip("opentimelineio")
+    shots = ShotList("take 1.mp4", fps, 100, start, (Boundary("cut", 40, 40, 0.97),))
+    data = {e.name: e for e in VIDEO_ENCODERS}["otio"].encode(Media(kind="video", data=shots, index=0), {})
+    [track] = otio.adapters.read_from_string(data.decode(), "otio_json").tracks
+    expected = otio.opentime.from_timecode(start, float(fps))
+    assert track[0].source_range.start_time.value == expected.value
+    assert track[1].source_range.start_time.value == expected.value + 40
+    assert otio.opentime.to_timecode(track[0].source_range.start_time, float(fps)) == start
