@@ -171,6 +171,12 @@ export function setValue(container, name, value) {
   const inputs = [...container.querySelectorAll("[data-kind]")].filter((i) => i.name === name);
   inputs.forEach((input, i) => {
     const kind = input.dataset.kind;
+    // null is a field left empty (its default, or random), never the text "null".
+    if (value === null || value === undefined) {
+      if (kind === "boolean") input.checked = false;
+      else input.value = "";
+      return;
+    }
     if (kind === "boolean") input.checked = Boolean(value);
     else if (kind === "list-item") input.value = Array.isArray(value) && i < value.length ? JSON.stringify(value[i]) : "";
     else if (kind === "enum" || kind === "json") input.value = JSON.stringify(value);

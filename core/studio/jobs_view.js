@@ -96,6 +96,14 @@ export function setupJobs(effects) {
 
 async function submit() {
   const video = document.querySelector('input[name="job-source"]:checked').value === "video";
+  // A number the browser could not read ("1e") is said under its field, never sent as 0.
+  const unreadable = ["job-first", "job-last"].filter((id) => $(id).validity.badInput);
+  if (unreadable.length) {
+    const names = { "job-first": "job.input.first_frame", "job-last": "job.input.last_frame" };
+    showErrors({ message: "", violations: unreadable.map((id) => ({ field: names[id], description: "not a number" })) },
+      $("job-form"), $("job-error"));
+    return;
+  }
   const input = { firstFrame: $("job-first").value || "0", lastFrame: $("job-last").value || "0" };
   input[video ? "video" : "pattern"] = $("job-input").value.trim();
   showErrors({ message: "", violations: [] }, $("job-form"), $("job-error"));
@@ -108,10 +116,26 @@ async function submit() {
   }
 }
 
+// Jobs matching ``filter``, oldest first (the server's order), all pages up to a bound.
+async function jobsWhere(filter) {
+  const found = [];
+  let token = "";
+  for (let page = 0; page < 20; page += 1) {
+    const query = `pageSize=1000&filter=${encodeURIComponent(filter)}${token ? `&pageToken=${encodeURIComponent(token)}` : ""}`;
+    const reply = await (await call("GET", `/v1/jobs?${query}`)).json();
+    found.push(...(reply.operations || []));
+    token = reply.nextPageToken || "";
+    if (!token) break;
+  }
+  return found;
+}
+
+// Every unfinished job (a reload picks the running ones up) and the 20 latest finished, newest on top.
 export async function listJobs() {
   try {
-    const reply = await (await call("GET", "/v1/jobs?pageSize=20")).json();
-    for (const operation of (reply.operations || []).reverse()) {
+    const unfinished = await jobsWhere("state=QUEUED OR state=RUNNING");
+    const latest = (await jobsWhere("done=true")).slice(-20);
+    for (const operation of [...latest, ...unfinished]) {  // each row goes on top of those before
       const id = operation.name.split("/").pop();
       const item = $(`job-${id}`) || row(id);
       if (!operation.done) watch(id);
@@ -120,8 +144,10 @@ export async function listJobs() {
         backfill(item, id, Number(operation.metadata.total || 0));
       }
     }
-  } catch {
-    $("job-list").textContent = "Jobs need a key with the jobs scope, and a server with job roots.";
+  } catch (error) {
+    $("job-list").textContent = [401, 403].includes(error.status)
+      ? "Jobs need a key with the jobs scope, and a server with job roots."
+      : `Cannot list the jobs: ${error.message}`;
   }
 }
 
@@ -160,8 +186,38 @@ function row(id) {
   return item;
 }
 
+// A browser keeps six connections to a server over HTTP/1.1, and a watch holds one for the job's
+// whole run: past MAX_STREAMS jobs, the others are polled, so the page's own calls (and Cancel)
+// always find a connection. A polled job takes the stream of the next watch to end.
+const MAX_STREAMS = 2;
+const polled = new Set();
+const POLL_MS = 2000;
+
+async function poll(id) {
+  const item = $(`job-${id}`) || row(id);
+  while (polled.has(id)) {
+    try {
+      const operation = await (await call("GET", `/v1/jobs/${id}`)).json();
+      if (operation.metadata?.job) show(item, operation.metadata, performance.now(), finished(operation.metadata));
+      if (operation.done) {
+        polled.delete(id);
+        backfill(item, id, Number(operation.metadata?.total || 0));
+        return;
+      }
+    } catch (error) {
+      item.querySelector(".counts").textContent = error.message;
+    }
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
+
 async function watch(id) {
-  if (watched.has(id)) return;
+  if (watched.has(id) || polled.has(id)) return;
+  if (watched.size >= MAX_STREAMS) {
+    polled.add(id);
+    poll(id);
+    return;
+  }
   const controller = new AbortController();
   watched.set(id, controller);
   const item = $(`job-${id}`) || row(id);
@@ -183,6 +239,11 @@ async function watch(id) {
     if (error.name !== "AbortError") item.querySelector(".counts").textContent = error.message;
   } finally {
     watched.delete(id);
+    const next = polled.values().next().value;
+    if (next !== undefined) {
+      polled.delete(next);  // its poll loop ends; the stream takes over
+      watch(next);
+    }
   }
 }
 

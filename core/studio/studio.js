@@ -538,6 +538,17 @@ function user() {
   return $("user").value.trim();
 }
 
+// Without a key (a server with auth off) ratings are kept under a name: say where to give one,
+// rather than the server's "invalid feedback event (event.user)".
+function feedbackError(error) {
+  const violations = error.violations || [];
+  if (!user() && (violations.some((v) => v.field === "event.user" || v.field === "user") || /\buser\b/.test(error.message))) {
+    $("user").focus();
+    return "Type your name under “Your name” first: this server has no key to keep your ratings under.";
+  }
+  return error.message;
+}
+
 async function artifactRef(artifact, bytes, kind) {
   const record = provenanceOf(artifact);
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
@@ -550,6 +561,20 @@ async function artifactRef(artifact, bytes, kind) {
   };
   ref[kind === "effect" ? "effect" : "generator"] = record[kind === "effect" ? "effect" : "generator"];
   return ref;
+}
+
+// A button's handler that runs once at a time: a double click records one rating, one list.
+function oneAtATime(handler) {
+  return async (event) => {
+    const button = event.currentTarget;
+    if (button.disabled) return;
+    button.disabled = true;
+    try {
+      await handler(event);
+    } finally {
+      button.disabled = false;
+    }
+  };
 }
 
 function rating(artifact, bytes, kind, request, group) {
@@ -565,16 +590,16 @@ function rating(artifact, bytes, kind, request, group) {
     button.textContent = text;
     button.dataset.thumb = thumb;
     button.setAttribute("aria-pressed", "false");
-    button.addEventListener("click", async () => {
+    button.addEventListener("click", oneAtATime(async () => {
       try {
         const event = { user: user(), kind: "FEEDBACK_KIND_THUMBS", thumb, artifact: await artifactRef(artifact, bytes, kind) };
         await call("POST", "/v1/feedback", { event });
         for (const other of box.querySelectorAll("button")) other.setAttribute("aria-pressed", String(other === button));
         said.textContent = "Thanks: noted";
       } catch (error) {
-        said.textContent = error.message;
+        said.textContent = feedbackError(error);
       }
-    });
+    }));
     box.append(button);
   }
   if ((request.count || 1) > 1 && !group.alone) {  // several made at once: say which one is best
@@ -582,16 +607,16 @@ function rating(artifact, bytes, kind, request, group) {
     pick.type = "button";
     pick.textContent = "Pick this one";
     pick.dataset.pick = "true";
-    pick.addEventListener("click", async () => {
+    pick.addEventListener("click", oneAtATime(async () => {
       try {
         const candidates = await Promise.all(group.members.map((m) => artifactRef(m.artifact, m.bytes, m.kind)));
         const chosen = await artifactRef(artifact, bytes, kind);
         await call("POST", "/v1/feedback", { event: { user: user(), kind: "FEEDBACK_KIND_PICK", artifact: chosen, candidates } });
         said.textContent = `Picked among ${candidates.length}`;
       } catch (error) {
-        said.textContent = error.message;
+        said.textContent = feedbackError(error);
       }
-    });
+    }));
     box.append(pick);
   }
   box.append(said);
@@ -619,7 +644,7 @@ async function recommend() {
     }
     if (!found.children.length) found.textContent = "No suggestion yet: rate a few results first.";
   } catch (error) {
-    found.textContent = error.message;
+    found.textContent = feedbackError(error);
   }
 }
 
@@ -703,7 +728,7 @@ function setup() {
   $("zoom-close").addEventListener("click", () => $("zoom-dialog").close());
   $("user").value = sessionStorage.getItem(USER_STORAGE) || "";
   $("user").addEventListener("change", () => sessionStorage.setItem(USER_STORAGE, user()));
-  $("recommend-button").addEventListener("click", recommend);
+  $("recommend-button").addEventListener("click", oneAtATime(recommend));
   $("jobs-button").addEventListener("click", () => showView("jobs"));
   $("draw-button").addEventListener("click", () => showView("draw"));
   connect();

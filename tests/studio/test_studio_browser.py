@@ -825,3 +825,43 @@ def test_a_key_that_cannot_be_sent_is_said_in_the_dialog_and_never_kept(browser:
     use_key(browser, key)
     wait(browser).until(seen.text_to_be_present_in_element((By.ID, "server-state"), "effects ready"))
     assert all("401" in m for m in console_errors(browser)), console_errors(browser)
+
+
+def test_many_watched_jobs_leave_the_page_its_connections(browser: Any, served: tuple[str, str],
+                                                          root: Path) -> None:
+    # Each watch held one of the browser's six connections to the server for its job's whole run:
+    # six unfinished jobs, and nothing else the page did (Generate, Cancel) reached the server.
+    from tests.core.jobs_helpers import write_frames
+
+    write_frames(root / "in", 1, 60, size=(640, 480), pattern="big.{:04d}.png")  # jobs of many seconds
+    browser.find_element(By.ID, "jobs-button").click()
+    before = len(browser.find_elements(By.CSS_SELECTOR, "#job-list .job"))
+    for n in range(7):
+        submit_job(browser, "big.####.png", 1, 60, f"many{n}/big.####.png")
+        wait(browser, 60).until(lambda d, n=n: len(d.find_elements(By.CSS_SELECTOR, "#job-list .job"))
+                                >= before + n + 1)
+    pick(browser, "image.digits")
+    card = generate_one(browser)  # answered while seven jobs are queued or running
+    assert card.get_attribute("data-generator") == "image.digits"
+    browser.find_element(By.ID, "jobs-button").click()
+    jobs = browser.find_elements(By.CSS_SELECTOR, "#job-list .job")[:7]
+    for job in jobs:
+        job.find_element(By.CLASS_NAME, "cancel").click()
+    for job in jobs:
+        wait(browser, 120).until(
+            lambda d, job=job: job.get_attribute("data-state") in ("cancelled", "succeeded"))
+
+
+def test_a_frame_number_the_browser_cannot_read_is_said_not_sent_as_zero(browser: Any,
+                                                                         served: tuple[str, str]) -> None:
+    record_calls(browser)
+    submit_job(browser, "long.####.png", 1, 3, "unread/long.####.png")  # then make the first unreadable
+    browser.find_element(By.ID, "jobs-button").click()
+    sent = len(job_submissions(browser))
+    first = browser.find_element(By.ID, "job-first")
+    first.clear()
+    first.send_keys("1e")
+    browser.find_element(By.ID, "job-submit").click()
+    slot = browser.find_element(By.CSS_SELECTOR, '[data-field="job.input.first_frame"] .field-error')
+    wait(browser).until(lambda d: slot.text)
+    assert slot.text == "not a number" and len(job_submissions(browser)) == sent
