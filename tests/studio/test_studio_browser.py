@@ -209,6 +209,8 @@ def test_rate_a_result_and_get_it_suggested(browser: Any, served: tuple[str, str
     suggestion.find_element(By.TAG_NAME, "button").click()
     wait(browser).until(seen.text_to_be_present_in_element((By.ID, "generator-title"), "image.texture"))
     assert Select(browser.find_element(By.ID, "field-family")).first_selected_option.text == "brick"
+    # A parameter the preset leaves unset is an empty field, not the text "null" a call would refuse.
+    assert browser.find_element(By.ID, "field-interpolate_to").get_attribute("value") == ""
     assert not console_errors(browser), console_errors(browser)
 
 
