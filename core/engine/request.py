@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,13 +85,24 @@ class PreparedRequest:
     def filename_prefix(self) -> str:
         """Files are named after the first input (a frame keeps its name), or else the seed."""
         first = self.inputs[0].name if self.inputs else ""
-        return f"{self.declared.name}-{Path(first).stem if first else self.seed}"
+        return f"{self.declared.name}-{safe_stem(first) or self.seed}"
 
     def start(self, ctx: GenerationContext) -> Iterator[Progress | Media | Chunk]:
         """The plugin's own iterator of events for this request."""
         if isinstance(self.declared, Effect):
             return self.declared.apply(ctx, self.params, self.inputs, self.seed)
         return self.declared.generate(ctx, self.params, self.seed, self.count)
+
+
+UNSAFE_IN_NAMES = re.compile(r"[^\w.+-]+")  # what a file name may hold on every system, bar letters
+MAX_STEM = 80
+
+
+def safe_stem(name: str) -> str:
+    """A caller's file name as part of a suggested one: its last part (either slash), without
+    its extension, anything but letters, digits, '.', '_', '+' and '-' made '_', and kept short."""
+    stem = Path(name.replace("\\", "/").split("/")[-1]).stem
+    return UNSAFE_IN_NAMES.sub("_", stem).strip("._")[:MAX_STEM]
 
 
 def describe_inputs(inputs: Sequence[EffectInput], decoded: Sequence[DecodedInput]) -> str:

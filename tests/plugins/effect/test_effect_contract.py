@@ -155,6 +155,18 @@ def test_effects_are_listed_with_schema_formats_and_models(fx: Client) -> None:
     assert next(p for p in fx.plugins() if p.name == "box").effects == ["test.blur"]
 
 
+@pytest.mark.parametrize(("name", "suggested"), [
+    ("a/b\\c.png", "test.blur-c-0000.png"),  # a Windows client writes where a backslash says
+    ("x\n\r.png", "test.blur-x-0000.png"),
+    ("A" * 5000 + ".png", f"test.blur-{'A' * 80}-0000.png"),
+    ("take 1.0001.png", "test.blur-take_1.0001-0000.png"),
+])
+def test_a_suggested_file_name_is_safe_whatever_the_input_was_called(fx: Client, name: str,
+                                                                     suggested: str) -> None:
+    [artifact] = fx.apply_effect("test.blur", [(name, encode(photo(), "png"))]).artifacts
+    assert artifact.filename == suggested
+
+
 def test_png_in_png_out_matches_the_whole_frame_reference(fx: Client) -> None:
     image = photo()
     reply = fx.apply_effect("test.blur", [("shot.0001.png", encode(image, "png"))], {"tile": 64})
