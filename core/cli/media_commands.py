@@ -5,12 +5,12 @@ apply names its results after the output file once it knows how many there are."
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Callable, Generator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,18 @@ from .options import (
     parse_param,
     settings_from,
 )
-from .output import EXIT_OK, EXIT_USAGE, Bar, ConnectionLost, broke_off, fail, write_file
+from .output import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    Bar,
+    ConnectionLost,
+    broke_off,
+    fail,
+    refusal_of,
+    report_written,
+    write_file,
+)
 from .video_apply import apply_to_video, effect_shape, is_video
 
 
@@ -190,15 +201,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def report_written(args: argparse.Namespace, written: list[Path], seed: int | None) -> None:
-    """The files written, a line each, or with --json one object a script can read."""
-    if getattr(args, "json", False):
-        print(json.dumps({"files": [str(path) for path in written], "seed": seed}))
-    else:
-        for path in written:
-            print(path)
-
-
 def cmd_apply(args: argparse.Namespace) -> int:
     clash = extension_clash(args.output, args.format)
     if clash:
@@ -250,6 +252,7 @@ def apply_each(args: argparse.Namespace, paths: Sequence[Path], to_file: bool) -
         return fail(f"{len(paths)} inputs make {len(paths)} results: -o names a folder for them, "
                     f"not the file {args.output}", EXIT_USAGE)
     short = args.effect.rpartition(".")[2]
+    refused: list[Path] = []
     with output_folder(args.output) as written:
         for path in paths:
             try:
@@ -259,7 +262,11 @@ def apply_each(args: argparse.Namespace, paths: Sequence[Path], to_file: bool) -
             call = MediaCall(args.effect, parameters_of(args, args.effect), args.seed,
                              output_format(args, data), inputs=[(path.name, data)])
             results: list[Made] = []
-            produce(args, call, results.append)
+            reason = refusal_of(partial(produce, args, call, results.append))
+            if reason:  # this file's own problem (damaged, too big): said with its name, the rest go on
+                refused.append(path)
+                print(f"museforge: {path}: {reason}", file=sys.stderr, flush=True)
+                continue
             for made in results:
                 extension = Path(made.filename).suffix
                 numbered = f"-{made.index:04d}" if len(results) > 1 else ""
@@ -271,8 +278,10 @@ def apply_each(args: argparse.Namespace, paths: Sequence[Path], to_file: bool) -
                     print(written[-1], flush=True)
         if getattr(args, "json", False):
             report_written(args, written, args.seed)
-    print(f"{len(written)} file(s) written from {len(paths)} inputs", file=sys.stderr)
-    return EXIT_OK
+    print(f"{len(written)} file(s) written from {len(paths)} inputs"
+          + (f"; {len(refused)} refused, named above" if refused else ""), file=sys.stderr)
+    return EXIT_FAILED if refused else EXIT_OK
+
 
 
 def parameters_of(args: argparse.Namespace, name: str) -> dict[str, Any]:

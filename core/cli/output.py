@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
+
+import grpc
+
+from ..client_errors import field_violations
+from ..engine.errors import RequestError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 
@@ -88,3 +94,27 @@ def write_file(directory: Path, name: str, data: bytes) -> Path:
     tmp.write_bytes(data)
     tmp.replace(path)
     return path
+
+
+def refusal_of(run: Callable[[], object]) -> str:
+    """What a request refused for its input said ('' when it ran): an invalid request, here or on
+    the server. Anything else (no server, a broken connection) is not the file's and goes on up."""
+    try:
+        run()
+    except RequestError as exc:
+        return "; ".join(f"{v.field}: {v.description}" for v in exc.violations) or exc.message
+    except grpc.RpcError as exc:
+        if exc.code() != grpc.StatusCode.INVALID_ARGUMENT:
+            raise
+        violations = field_violations(exc)
+        return "; ".join(f"{field}: {said}" for field, said in violations) or (exc.details() or "")
+    return ""
+
+
+def report_written(args: Any, written: list[Path], seed: int | None) -> None:
+    """The files written, a line each, or with --json one object a script can read."""
+    if getattr(args, "json", False):
+        print(json.dumps({"files": [str(path) for path in written], "seed": seed}))
+    else:
+        for path in written:
+            print(path)

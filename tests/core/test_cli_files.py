@@ -65,6 +65,19 @@ def test_apply_takes_several_files_and_folders_one_at_a_time(server: ServerThrea
     assert to_file.returncode == 2 and "-o names a folder" in to_file.stderr
 
 
+def test_a_folder_with_a_damaged_file_goes_on_and_names_it(server: ServerThread, tmp_path: Path) -> None:
+    # Before, the run stopped at the damaged frame with "inputs[0]: input is empty", naming no file.
+    pictures(tmp_path / "frames", ["a.png", "c.png"])
+    (tmp_path / "frames" / "b.png").write_bytes(b"")
+    for where in (("--server", server.address), ("--local",)):
+        out = tmp_path / f"out-{len(where)}"
+        done = museforge("apply", "effect.denoise", str(tmp_path / "frames"), "-o", str(out), *where)
+        assert done.returncode == 1, done.stderr
+        assert sorted(p.name for p in out.iterdir()) == ["a-denoise.png", "c-denoise.png"]
+        assert f"museforge: {tmp_path / 'frames' / 'b.png'}: inputs[0]: " in done.stderr, done.stderr
+        assert "2 file(s) written from 3 inputs; 1 refused, named above" in done.stderr
+
+
 def test_apply_never_writes_over_its_input(server: ServerThread, tmp_path: Path) -> None:
     [source] = pictures(tmp_path, ["plate.png"])
     before = source.read_bytes()
