@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import pytest
 
-from museforge.engine.codecs.timecode import advanced, frames_of, is_drop_frame, timecode_of
+from museforge.engine.codecs.timecode import advanced, frames_of, is_drop_frame, length_text, timecode_of
 
 NTSC = Fraction(30000, 1001)
 
@@ -31,3 +31,11 @@ def test_drop_frame_labels_and_frames_go_both_ways(fps: Fraction) -> None:
         assert frames_of(label, fps, drop_frame=True) == frame, label
     # The shot and cut lists read every label as non-drop-frame, as they write them.
     assert frames_of("01:00:00;00", NTSC) == 108_000
+
+
+@pytest.mark.parametrize(("seconds", "said"), [
+    (7204, "2 h 00 min 04 s"), (7200, "2 h 00 min 00 s"), (750.5, "12 min 30.5 s"), (61, "1 min 01 s"),
+    (59, "59 s"), (0.25, "0.25 s")])
+def test_a_length_reads_as_people_say_it(seconds: float, said: str) -> None:
+    # A file of 2 h 0 min 4 s was "2.0 hours long; at most 2 hours are taken": a refusal that read as none.
+    assert length_text(seconds) == said

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .timecode import length_text
 from .video import pyav
 
 MAX_SOUND_SECONDS = 2 * 3600
@@ -56,8 +57,8 @@ def probe_sound(path: Path, data: bytes | None = None) -> AudioInfo:
         if seconds <= 0:
             raise SoundError(f"{path.name}: holds no sound (zero length)")
         if seconds > MAX_SOUND_SECONDS:
-            raise SoundError(f"{path.name}: {seconds / 3600:.1f} hours long; at most "
-                             f"{MAX_SOUND_SECONDS / 3600:g} hours are taken")
+            raise SoundError(f"{path.name}: {length_text(seconds)} long; at most "
+                             f"{length_text(MAX_SOUND_SECONDS)} is taken")
         tags = {**dict(container.metadata), **dict(stream.metadata)}
         return AudioInfo(path, int(stream.rate), int(stream.channels), seconds, stream.codec_context.name,
                          {k.lower(): str(v) for k, v in tags.items()}, data)

@@ -60,3 +60,14 @@ def advanced(start: str | None, frames: int, fps: Fraction) -> str | None:
         return start
     drop = is_drop_frame(start, fps)  # a drop-frame start (";") stays drop-frame
     return timecode_of(frames_of(start, fps, drop) + frames, fps, drop)
+
+
+def length_text(seconds: float) -> str:
+    """A length as people read it: "2 h 00 min 04 s", "12 min 30.5 s", "0.25 s" (never "2.0 hours"
+    for a length just past two hours)."""
+    whole = int(seconds)
+    hours, minutes, rest = whole // 3600, whole // 60 % 60, seconds - whole + whole % 60
+    shown = f"{rest:g}" if rest != int(rest) else f"{int(rest):02d}" if (hours or minutes) else f"{int(rest)}"
+    if hours:
+        return f"{hours} h {minutes:02d} min {shown} s"
+    return f"{minutes} min {shown} s" if minutes else f"{shown} s"

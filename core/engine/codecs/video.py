@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .timecode import length_text
 from .video_colour import high_depth_rgb
 from .x264_settings import x264_options
 
@@ -126,8 +127,8 @@ def _described(path: Path, container: Any, max_seconds: float, data: bytes | Non
         raise VideoError(f"{path.name}: {context.width}x{context.height} pixels; a video must be at least "
                          "2x2 (H.264 and ProRes code pixels in pairs)")
     if seconds > max_seconds:
-        raise VideoError(f"{path.name}: {seconds / 3600:.1f} hours long; at most {max_seconds / 3600:g} "
-                         "hours are taken here: split it first")
+        raise VideoError(f"{path.name}: {length_text(seconds)} long; at most "
+                         f"{length_text(max_seconds)} is taken here: split it first")
     timecode = stream.metadata.get("timecode") or container.metadata.get("timecode")
     audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
     colour = {name: int(getattr(context, name, 0) or 0) for name in COLOUR_FIELDS}
