@@ -52,7 +52,7 @@ class ItemCancelled(Exception):
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that a reader (or a crash) never sees a partial file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    discard_stale_writes(path)
+    discard_stale_writes_of([path])
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
         # mkstemp makes the file 0600; a render is for the farm to read, as a file opened plainly is.
@@ -72,14 +72,9 @@ def write_atomic(path: Path, data: bytes) -> None:
         os.close(directory)
 
 
-def discard_stale_writes(path: Path) -> None:
-    """Remove the temporary files a killed writer of ``path`` left beside it (never ``path`` itself)."""
-    for stale in path.parent.glob(f".{glob_escape(path.name)}.*.part"):
-        stale.unlink(missing_ok=True)
-
-
 def discard_stale_writes_of(paths: Iterable[Path]) -> None:
-    """``discard_stale_writes`` for many targets: each folder is listed once, whatever their number."""
+    """Remove the temporary files killed writers of ``paths`` left beside them (never the paths
+    themselves): each folder is listed once, however many targets it holds."""
     by_folder: dict[Path, set[str]] = {}
     for path in paths:
         by_folder.setdefault(path.parent, set()).add(path.name)
@@ -94,10 +89,6 @@ def discard_stale_writes_of(paths: Iterable[Path]) -> None:
                 target = entry.name[1:-len(".part")].rpartition(".")[0]
                 if target in names:
                     Path(entry.path).unlink(missing_ok=True)
-
-
-def glob_escape(name: str) -> str:
-    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
 
 def intermediate_format(engine: Engine, effect: str, source_format: str) -> str:

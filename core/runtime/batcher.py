@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -67,8 +68,8 @@ class _Pending:
     alone: bool = False  # nothing was queued or running when it came in
     stop: threading.Event | None = None  # the request's cancel flag (see museforge.runtime.stop)
 
-    @property
-    def nbytes(self) -> int:
+    @cached_property
+    def nbytes(self) -> int:  # asked on submitting and again on batching
         return sum(a.nbytes for a in self.inputs.values())
 
     def stacks_with(self, other: _Pending) -> bool:

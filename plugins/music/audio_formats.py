@@ -14,7 +14,6 @@ provenance: with that, Ogg bytes are reproducible too (the Vorbis encoder itself
 from __future__ import annotations
 
 import io
-import json
 import logging
 import queue
 import struct
@@ -26,7 +25,7 @@ from concurrent.futures import Future
 import numpy as np
 import soundfile
 
-from museforge import Encoder, Media, provenance_json, quietly, software_tag
+from museforge import Encoder, Media, provenance_from_text, provenance_json, quietly, software_tag
 
 from .loop_points import add_loop_points
 from .midi_file import read_midi_provenance, write_midi
@@ -221,11 +220,7 @@ def read_audio_provenance(data: bytes) -> dict[str, str]:
     else:
         with soundfile.SoundFile(io.BytesIO(data)) as sound:
             text = sound.comment
-    try:
-        found = json.loads(text) if text else {}
-    except ValueError:
-        return {}
-    return {str(key): str(value) for key, value in found.items()} if isinstance(found, dict) else {}
+    return provenance_from_text(text)
 
 
 READ_AUDIO_PROVENANCE = quietly(read_audio_provenance)

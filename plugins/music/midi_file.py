@@ -8,11 +8,10 @@ at a block, are what the SoundFont renderer plays (``block_midi``).
 
 from __future__ import annotations
 
-import json
 import struct
 from collections.abc import Iterator, Mapping
 
-from museforge import provenance_json
+from museforge import provenance_from_text, provenance_json
 
 from .general_midi import DRUM_BANK, DRUM_CHANNEL
 from .score import VOICES, Note, Piece
@@ -211,11 +210,7 @@ def read_midi_provenance(data: bytes) -> dict[str, str]:
     """The provenance a museforge MIDI file carries in a text event (empty when it has none)."""
     for body in track_bodies(data):
         for meta_type, payload in meta_events(body):
-            if meta_type == 0x01 and payload.startswith(b"{"):
-                try:
-                    found = json.loads(payload.decode())
-                except ValueError:
-                    continue
-                if isinstance(found, dict):
-                    return {str(key): str(value) for key, value in found.items()}
+            found = provenance_from_text(payload) if meta_type == 0x01 and payload.startswith(b"{") else {}
+            if found:
+                return found
     return {}

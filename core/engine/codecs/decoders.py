@@ -33,7 +33,6 @@ import io
 import os
 import re
 import struct
-import tempfile
 import threading
 import warnings
 from collections.abc import Callable
@@ -43,6 +42,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..effect import Picture
+from .exr_files import exr_on_disk
 from .png_reader import PngCancelled, PngError, decode_png16, idat_chunks, read_header
 
 DEFAULT_MAX_PIXELS = 8192 * 8192
@@ -334,18 +334,14 @@ def _read_exr(path: str, max_pixels: int, cancel: threading.Event | None) -> dic
 def _decode_exr(data: bytes, max_pixels: int, name: str, cancel: threading.Event | None) -> Picture:
     _exr_budget(_exr_parts(data), max_pixels)
     _check_cancel(cancel)
-    handle, path = tempfile.mkstemp(suffix=".exr")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        planes = _read_exr(path, max_pixels, cancel)
-    except DecodeError:
-        raise
-    except Exception as exc:  # OpenEXR's messages name the file: keep server paths out
-        message = str(exc).replace(path, "the input").replace(os.path.basename(path), "the input")
-        raise DecodeError(f"cannot decode exr: {message}") from exc
-    finally:
-        os.unlink(path)
+    with exr_on_disk(data) as path:
+        try:
+            planes = _read_exr(path, max_pixels, cancel)
+        except DecodeError:
+            raise
+        except Exception as exc:  # OpenEXR's messages name the file: keep server paths out
+            message = str(exc).replace(path, "the input").replace(os.path.basename(path), "the input")
+            raise DecodeError(f"cannot decode exr: {message}") from exc
     _check_cancel(cancel)
     if all(k in planes for k in "RGB"):
         colour = np.stack([planes["R"], planes["G"], planes["B"]], axis=2)

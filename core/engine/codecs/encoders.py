@@ -71,8 +71,7 @@ def encode_png(media: Media, provenance: Mapping[str, str]) -> bytes:
 def read_png_provenance(data: bytes) -> dict[str, str]:
     """The provenance a museforge PNG carries (empty when it has none)."""
     with Image.open(io.BytesIO(data)) as image:
-        text = getattr(image, "text", {}).get(PROVENANCE_KEY)
-    return dict(json.loads(text)) if text else {}
+        return provenance_from_text(getattr(image, "text", {}).get(PROVENANCE_KEY))
 
 
 def provenance_from_text(text: str | bytes | None) -> dict[str, str]:

@@ -29,6 +29,7 @@ from .encoders import (
     read_png_provenance,
     to_pixels,
 )
+from .exr_files import exr_on_disk
 from .png_writer import write_png
 
 JPEG_QUALITY = 92
@@ -147,14 +148,8 @@ def read_exr_provenance(data: bytes) -> dict[str, str]:
         return {}
     import OpenEXR
 
-    handle, path = tempfile.mkstemp(suffix=".exr")  # the bindings read from a path only
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        with OpenEXR.File(path, header_only=True) as exr:
-            return provenance_from_text(exr.header().get(PROVENANCE_KEY))
-    finally:
-        os.unlink(path)
+    with exr_on_disk(data) as path, OpenEXR.File(path, header_only=True) as exr:
+        return provenance_from_text(exr.header().get(PROVENANCE_KEY))
 
 
 IMAGE_ENCODERS = (
