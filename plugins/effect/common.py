@@ -36,12 +36,28 @@ TILE_FIELD = Field(256, ge=64, le=1024, description="Tile side in pixels: large 
 IMAGE_FORMATS = ("png", *(encoder.name for encoder in IMAGE_ENCODERS))
 
 
-def network_input(picture: Picture) -> tuple[np.ndarray, float]:
-    """[3, H, W] float32 in the network's space, and the peak a linear input was scaled by."""
+MIDDLE_GREY = 0.18  # scene-linear grey card: where a plate's median sits when exposed as shot
+
+
+def network_input(picture: Picture, exposure: str = "peak") -> tuple[np.ndarray, float]:
+    """[3, H, W] float32 in the network's space, and the peak a linear input was scaled by.
+
+    ``exposure`` says how a linear input is scaled: ``peak`` by its 99.9th percentile (never
+    below 1), so that all but its brightest specks go through the network (for effects whose
+    output keeps its input's brightness: denoise, upscale, restore); ``diffuse`` as a viewer
+    shows it (diffuse white at 1.0), darkened only so its median is no brighter than middle
+    grey (for effects that paint their own brightness, as stylize does: scaled by a bright
+    window's peak, the rest of the plate went in nearly black and came out its style's
+    brightness times the peak). What lies beyond the peak goes around the network either way.
+    """
     colour = picture.colour
     peak = 1.0
+    if picture.linear and colour.size:
+        if exposure == "diffuse":
+            peak = max(float(np.median(colour.mean(axis=2))) / MIDDLE_GREY, 1.0)
+        else:
+            peak = max(float(np.percentile(colour, 99.9)), 1.0)
     if picture.linear:
-        peak = max(float(np.percentile(colour, 99.9)), 1.0) if colour.size else 1.0
         colour = linear_to_srgb(np.clip(colour / peak, 0.0, None))
     if colour.shape[2] == 1:
         colour = np.repeat(colour, 3, axis=2)

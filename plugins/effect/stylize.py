@@ -45,7 +45,7 @@ class StylizeParams(BaseModel):
 def apply(ctx: GenerationContext, params: StylizeParams, inputs: Sequence[Picture],
           seed: int) -> Iterator[Progress | Media]:
     picture = inputs[0]
-    image, peak = network_input(picture)
+    image, peak = network_input(picture, exposure="diffuse")
     _, height, width = image.shape
     # Pad (edge repeated) to the grid so every tile corner lands on it; cropped after.
     padded = np.pad(image, ((0, 0), (0, -height % GRID), (0, -width % GRID)), mode="edge")

@@ -70,3 +70,23 @@ def test_an_in_between_frame_keeps_a_glint_both_frames_have(client: Client, plat
     [artifact] = client.apply_effect("effect.interpolate", frames, {"frames": 1}).artifacts
     result = read(artifact.data)
     assert result[40:42, 40:42].mean() > 40 and result[60, 60].max() < 0
+
+
+def test_a_bright_window_does_not_brighten_the_rest_of_a_stylized_plate(client: Client) -> None:
+    """Stylize paints its own brightness: scaled by a window's peak, the rest of the plate went in
+    nearly black and came out at the style's brightness times that peak (13x too bright)."""
+    rng = np.random.default_rng(0)
+    plate = rng.uniform(0.02, 0.6, (96, 128, 3)).astype(np.float32)
+    lit = plate.copy()
+    lit[:24, :32] = 16.0  # a window: 6% of the frame, far past the 99.9th percentile's reach
+    rest = np.ones((96, 128), bool)
+    rest[:24, :32] = False
+    medians = []
+    for picture in (plate, lit):
+        [artifact] = client.apply_effect("effect.stylize", [("plate.exr", exr(picture))], {}).artifacts
+        result = read(artifact.data)
+        medians.append(float(np.median(result[rest])))
+        if picture is lit:
+            assert result[:24, :32].min() > 10.0  # the window stays far brighter than the rest
+    assert abs(medians[1] - medians[0]) < 0.05 * medians[0], medians
+    assert 0.5 < medians[0] / float(np.median(plate)) < 1.5, medians
