@@ -41,7 +41,13 @@ from .request import (
     shared_provenance,
 )
 from .steering import Steerer
-from .validation import check_format_and_seed, check_input_count, draws_bound, validate_parameters
+from .validation import (
+    check_format_and_seed,
+    check_input_count,
+    draws_bound,
+    output_side_problem,
+    validate_parameters,
+)
 from .video_through import OverVideo, over_video, takes_frames, video_encoders
 
 log = logging.getLogger("museforge.engine")
@@ -282,6 +288,8 @@ class Engine:
             violations.extend(checked(f"effect {name}", effect.check, params, pictures))
         default = pictures[0].format if pictures else effect.formats[0]
         fmt = fmt or (default if default in effect.formats else effect.formats[0])
+        if not violations:
+            violations.extend(output_side_problem(effect, params, pictures, fmt))
         return self._admit(effect, params, violations, fmt, seed, sources=inputs, pictures=pictures)
 
     def _decode_inputs(self, effect: Effect, inputs: Sequence[EffectInput], violations: list[FieldViolation],

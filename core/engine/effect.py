@@ -168,6 +168,9 @@ class Effect:
     max_inputs: int = 1
     # Cross-field checks a schema cannot state: (params, inputs) -> [(field, problem)].
     check: Callable[[Any, Sequence[Any]], list[tuple[str, str]]] | None = None
+    # (params, inputs) -> (width, height) of the images it returns, when not the first input's
+    # (an upscale): a format too small for them is then refused before the work, not after.
+    output_size: Callable[[Any, Sequence[Any]], tuple[int, int]] | None = None
     # Longest one call may run, in seconds (None: the server's generator_timeout_seconds).
     timeout: float | None = None
 

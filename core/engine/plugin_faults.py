@@ -69,6 +69,16 @@ def checked(what: str, check: Callable[..., Any], *args: Any) -> list[FieldViola
         return [FieldViolation(request_field(field), problem) for field, problem in found]
 
 
+def sized(what: str, output_size: Callable[..., Any], params: Any, inputs: Any) -> tuple[int, int]:
+    """An effect's ``output_size(params, inputs)``, which must be two whole numbers."""
+    with plugin_code(what, "its output_size"):
+        found = output_size(params, inputs)
+        if not (isinstance(found, (list, tuple)) and len(found) == 2 and all(
+                isinstance(side, int) and not isinstance(side, bool) and side >= 0 for side in found)):
+            raise TypeError(f"output_size returned {_shown(found)}, not (width, height) in whole numbers")
+        return int(found[0]), int(found[1])
+
+
 def estimated(what: str, estimate: Callable[[Any, int], Any], params: Any, count: int) -> OutputEstimate:
     """A generator's ``estimate(params, count)``, which must be an OutputEstimate."""
     with plugin_code(what, "its estimate"):

@@ -16,11 +16,12 @@ from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from .effect import Effect
+from .codecs.image_formats import side_problem
+from .effect import Effect, Picture
 from .errors import FieldViolation, request_field
 from .generator import LimitExceeded
 from .latent import Variations
-from .plugin_faults import plugin_code
+from .plugin_faults import plugin_code, sized
 
 MAX_SEED = 2**64 - 1
 
@@ -125,6 +126,16 @@ def check_format_and_seed(name: str, formats: tuple[str, ...], encoders: Contain
     elif not 0 <= seed <= MAX_SEED:
         violations.append(FieldViolation("seed", "must be between 0 and 2**64-1"))
     return fmt, seed
+
+
+def output_side_problem(effect: Effect, params: Any, inputs: Sequence[Any], fmt: str) -> list[FieldViolation]:
+    """``format`` refused when the images the effect will return are too large for it."""
+    if params is None or not inputs or not isinstance(inputs[0], Picture):
+        return []
+    width, height = (sized(f"effect {effect.name}", effect.output_size, params, inputs)
+                     if effect.output_size is not None else (inputs[0].width, inputs[0].height))
+    problem = side_problem(fmt, width, height)
+    return [] if problem is None else [FieldViolation("format", problem)]
 
 
 def check_input_count(effect: Effect, given: int) -> FieldViolation | None:

@@ -33,6 +33,10 @@ def check(params: UpscaleParams, inputs: Sequence[Picture]) -> list[tuple[str, s
     return []
 
 
+def output_size(params: UpscaleParams, inputs: Sequence[Picture]) -> tuple[int, int]:
+    return inputs[0].width * params.scale, inputs[0].height * params.scale
+
+
 def apply(ctx: GenerationContext, params: UpscaleParams, inputs: Sequence[Picture],
           seed: int) -> Iterator[Progress | Media]:
     picture = inputs[0]
@@ -51,6 +55,7 @@ EFFECT = Effect(
     models=tuple(ModelSource(MODEL[s], MODELS / f"upscale_x{s}") for s in (2, 4)),
     description="Super-resolution x2 or x4: a residual CNN predicts the detail bicubic misses.",
     check=check,
+    output_size=output_size,
 )
 RECIPES = tuple(
     Recipe(name=MODEL[s], description=f"Residual sub-pixel CNN, x{s}, on packaged photographs",

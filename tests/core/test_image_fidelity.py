@@ -82,6 +82,23 @@ def test_an_output_too_big_for_its_format_is_refused_naming_format(client: Clien
     assert field == "format" and "pixels a side" in problem and "png" in problem
 
 
+@pytest.mark.parametrize(("effect", "parameters", "width"), [("effect.upscale", {"scale": 4}, 4100),
+                                                           ("effect.denoise", {}, 16400)])
+def test_an_output_too_big_for_its_format_is_refused_before_the_effect_runs(
+        client: Client, effect: str, parameters: dict[str, int], width: int) -> None:
+    """Refused when the call is checked, not after the work: a stream says no progress first
+    (an upscale of a strip 4,100 px wide to WebP ran through every tile, then failed)."""
+    wide = encoded(np.zeros((2, width, 3), np.uint8), "PNG")
+    events = []
+    with pytest.raises(grpc.RpcError) as refused:
+        for event in client.stream_apply_effect(effect, [wide], parameters, seed=1, fmt="webp"):
+            events.append(event.WhichOneof("event"))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    [(field, problem)] = field_violations(refused.value)
+    assert field == "format" and "WebP holds at most 16,383" in problem, problem
+    assert events == []
+
+
 def test_every_effect_schema_says_unknown_parameters_are_refused(client: Client) -> None:
     for effect in client.effects():
         assert json.loads(effect.parameters_schema)["additionalProperties"] is False, effect.name

@@ -122,6 +122,8 @@ class Faulty:
     def register_effects(self, register: Callable[[Any], None]) -> None:
         register(museforge.Effect("test.effect_checks", "image", NoParams, apply, ("png",),
                                   check=effect_check))
+        register(museforge.Effect("test.effect_sizes", "image", NoParams, apply, ("png",),
+                                  output_size=lambda params, inputs: (64.5, 64)))
 
 
 def shapeless(params: Any) -> tuple[int, ...]:
@@ -216,6 +218,13 @@ def test_an_effect_s_check_that_raises_is_said_with_its_message(served: Client) 
     png = museforge.encode_png(image(0), {})
     said = internal(lambda: served.apply_effect("test.effect_checks", [png]))
     assert "effect test.effect_checks failed: RuntimeError: the effect's check broke (in its check)" in said
+
+
+def test_an_effect_s_output_size_that_answers_badly_is_said_with_what_it_returned(served: Client) -> None:
+    png = museforge.encode_png(image(0), {})
+    said = internal(lambda: served.apply_effect("test.effect_sizes", [png]))
+    assert ("effect test.effect_sizes failed: TypeError: output_size returned tuple (64.5, 64), not (width, height) "
+            "in whole numbers (in its output_size)") in said, said
 
 
 def refuse(word: str) -> None:

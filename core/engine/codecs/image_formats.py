@@ -38,11 +38,20 @@ WEBP_QUALITY = 90
 MAX_SIDE = {"JPEG": 65500, "WebP": 16383}  # libjpeg's own limit is 65,500, not 65,535
 
 
+def side_problem(fmt: str, width: int, height: int) -> str | None:
+    """Why ``fmt`` cannot hold a width x height image (None: it can); checked before an effect
+    runs, so a frame too wide for WebP is refused at once, not after minutes of work."""
+    name = next((name for name in MAX_SIDE if name.lower() == fmt.lower()), None)
+    if name is None or max(width, height) <= MAX_SIDE[name]:
+        return None
+    return (f"{name} holds at most {MAX_SIDE[name]:,} pixels a side; this image is "
+            f"{width:,}x{height:,} (png, png16 or exr hold it)")
+
+
 def _fits(pixels: np.ndarray, name: str) -> None:
     height, width = pixels.shape[:2]
-    if max(height, width) > MAX_SIDE[name]:
-        message = (f"{name} holds at most {MAX_SIDE[name]:,} pixels a side; this image is "
-                   f"{width:,}x{height:,} (png, png16 or exr hold it)")
+    message = side_problem(name, width, height)
+    if message is not None:
         raise InvalidArgument(f"format: {message}", [FieldViolation("format", message)])
 
 
