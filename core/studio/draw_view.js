@@ -9,7 +9,7 @@ const HISTORY = 50;
 const layers = {}; // sketch, hints, mask: canvases of SIZE x SIZE
 const draw = {
   tool: "pen", undo: [], redo: [], result: null, seed: 1, timer: 0, busy: false, redoAsked: false, ready: false,
-  masked: false,
+  masked: false, drawing: 0,  // drawing: counts Clears, so a colouring of a cleared drawing is dropped
 };
 
 function base64Of(bytes) {
@@ -55,6 +55,18 @@ function blank() {
   mask.fillStyle = "#000000";
   mask.fillRect(0, 0, SIZE, SIZE);
   draw.masked = false;
+}
+
+function forget() {
+  // A cleared canvas shows no result: the last one (and redoing a region of it) was of the old drawing.
+  clearTimeout(draw.timer);
+  draw.drawing += 1;
+  draw.result = null;
+  draw.redoAsked = false;
+  $("draw-result").removeAttribute("src");
+  $("draw-export").hidden = true;
+  $("draw-redo-region").disabled = true;
+  $("draw-status").textContent = "Cleared";
 }
 
 function typing(target) {
@@ -121,6 +133,7 @@ async function colour(redoRegion) {
     return;
   }
   draw.busy = true;
+  const drawing = draw.drawing;
   $("draw-status").textContent = redoRegion ? "Redoing the masked region…" : "Colouring…";
   try {
     const roles = ["sketch"];
@@ -137,6 +150,7 @@ async function colour(redoRegion) {
     }
     const body = { parameters: { roles }, inputs, seed: String(draw.seed), format: "png" };
     const reply = await (await call("POST", "/v1/effects/effect.sketch:apply", body)).json();
+    if (drawing !== draw.drawing) return;  // cleared while it ran: the result is of a drawing gone
     const artifact = reply.artifacts[0];
     draw.result = Uint8Array.from(atob(artifact.data), (c) => c.charCodeAt(0));
     const url = URL.createObjectURL(new Blob([draw.result], { type: "image/png" }));
@@ -156,7 +170,7 @@ async function colour(redoRegion) {
       compose();
     }
   } catch (error) {
-    $("draw-status").textContent = error.message;
+    if (drawing === draw.drawing) $("draw-status").textContent = error.message;
   } finally {
     draw.busy = false;
     if (draw.redoAsked) {
@@ -255,6 +269,7 @@ export function setupDraw() {
     remember();
     blank();
     compose();
+    forget();
   });
   $("draw-colour-now").addEventListener("click", () => colour(false));
   $("draw-redo-region").addEventListener("click", () => colour(true));

@@ -97,6 +97,7 @@ function showView(name) {
 function choose(generator, kind) {
   state.current = generator;
   state.kind = kind;
+  if (state.said) say(state.said.generator, state.said.text);  // the call's line, named if not this form's
   $("workbench").hidden = false;
   $("jobs-panel").hidden = true;
   $("draw-panel").hidden = true;
@@ -219,7 +220,7 @@ async function generate(controller, pending, keep = null) {
     : `/v1/generators/${encodeURIComponent(generator.name)}:stream`;
   $("progress-box").hidden = false;
   $("progress").removeAttribute("value");
-  $("progress-label").textContent = "Starting…";
+  say(generator, "Starting…");
   showErrors({ message: "", violations: [] });
   try {
     const request = await pending;
@@ -230,17 +231,17 @@ async function generate(controller, pending, keep = null) {
       if (line.error) throw new ApiError(line.error.code || 500, line.error);
       const event = line.result || {};
       if (event.seed !== undefined) seed = event.seed;
-      if (event.progress) progress(event.progress);
+      if (event.progress) progress(event.progress, generator);
       if (event.artifact && (keep === null || (event.artifact.index || 0) === keep)) {
         place(generator, kind, { ...request, seed }, event.artifact, group);
       }
     }
-    $("progress-label").textContent = "Done";
+    say(generator, "Done");
     $("progress").max = 1;
     $("progress").value = 1;
   } catch (error) {
     if (error.name === "AbortError") {
-      $("progress-label").textContent = "Stopped";
+      say(generator, "Stopped");
       $("progress").value = Number($("progress").value) || 0;  // no longer the busy animation
     } else {
       $("progress-box").hidden = true;  // refused or failed: the error says so, nothing is running
@@ -252,14 +253,20 @@ async function generate(controller, pending, keep = null) {
   }
 }
 
-function progress(event) {
+function progress(event, generator) {
   const total = Number(event.total || 0);
   const done = Number(event.completed || 0);
   if (total > 0) {
     $("progress").max = total;
     $("progress").value = done;
   }
-  $("progress-label").textContent = `${event.stage || "working"}${total ? ` ${done} of ${total}` : ""}`;
+  say(generator, `${event.stage || "working"}${total ? ` ${done} of ${total}` : ""}`);
+}
+
+// The progress line belongs to the call: under another generator's form it says whose it is.
+function say(generator, text) {
+  state.said = { generator, text };
+  $("progress-label").textContent = state.current === generator ? text : `${generator.name}: ${text}`;
 }
 
 // -- the gallery ------------------------------------------------------------------------------------------

@@ -481,7 +481,13 @@ def test_morph_frames_stems_loops_picks_and_more_like_what_i_liked(browser: Any,
 
 def test_draw_by_keyboard(browser: Any, served: tuple[str, str]) -> None:
     browser.find_element(By.ID, "draw-button").click()
+    assert browser.find_element(By.ID, "draw-result").get_attribute("src")  # the last test's colouring
     browser.find_element(By.ID, "draw-clear").click()
+    # A cleared canvas shows no result, and there is no region of one to redo or file to export.
+    assert not browser.find_element(By.ID, "draw-result").get_attribute("src")
+    assert not browser.find_element(By.ID, "draw-redo-region").is_enabled()
+    assert not browser.find_element(By.ID, "draw-export").is_displayed()
+    assert browser.find_element(By.ID, "draw-status").text == "Cleared"
     browser.find_element(By.CSS_SELECTOR, '#draw-tools button[data-tool="pen"]').click()
     canvas = browser.find_element(By.ID, "draw-canvas")
     browser.execute_script("arguments[0].focus()", canvas)
