@@ -42,9 +42,9 @@ MIDDLE_GREY = 0.18  # scene-linear grey card: where a plate's median sits when e
 def network_input(picture: Picture, exposure: str = "peak") -> tuple[np.ndarray, float]:
     """[3, H, W] float32 in the network's space, and the peak a linear input was scaled by.
 
-    ``exposure`` says how a linear input is scaled: ``peak`` by its 99.9th percentile (never
-    below 1), so that all but its brightest specks go through the network (for effects whose
-    output keeps its input's brightness: denoise, upscale, restore); ``diffuse`` as a viewer
+    ``exposure`` says how a linear input is scaled: ``peak`` by its 99.9th percentile
+    (``linear_peak``), so that all but its brightest specks go through the network (for effects
+    whose output keeps its input's brightness: denoise, upscale, restore); ``diffuse`` as a viewer
     shows it (diffuse white at 1.0), darkened only so its median is no brighter than middle
     grey (for effects that paint their own brightness, as stylize does: scaled by a bright
     window's peak, the rest of the plate went in nearly black and came out its style's
@@ -56,12 +56,23 @@ def network_input(picture: Picture, exposure: str = "peak") -> tuple[np.ndarray,
         if exposure == "diffuse":
             peak = max(float(np.median(colour.mean(axis=2))) / MIDDLE_GREY, 1.0)
         else:
-            peak = max(float(np.percentile(colour, 99.9)), 1.0)
+            peak = linear_peak(colour)
     if picture.linear:
         colour = linear_to_srgb(np.clip(colour / peak, 0.0, None))
     if colour.shape[2] == 1:
         colour = np.repeat(colour, 3, axis=2)
     return np.ascontiguousarray(np.clip(colour, 0.0, 1.0).transpose(2, 0, 1)), peak
+
+
+def linear_peak(values: np.ndarray) -> float:
+    """The 99.9th percentile of scene-linear values, which the network's 1.0 stands for.
+
+    Dim plates are brought up too: held at 1.0 or more, a plate shot 8 stops under (values
+    near 0.004) reached the network as the bottom twentieth of its range, where denoise and
+    restore clipped 60% of it to black. A plate with nothing above 0 keeps 1.0.
+    """
+    found = float(np.percentile(values, 99.9)) if values.size else 0.0
+    return found if found > 0.0 else 1.0
 
 
 def beyond_peak(picture: Picture, peak: float) -> np.ndarray | None:

@@ -27,7 +27,7 @@ from museforge import (
     linear_to_srgb,
 )
 
-from .common import IMAGE_FORMATS, TILE_FIELD, apply_tiled, beyond_peak, to_media
+from .common import IMAGE_FORMATS, TILE_FIELD, apply_tiled, beyond_peak, linear_peak, to_media
 
 MODELS = Path(__file__).parent / "models"
 MODEL = "effect.interpolate"
@@ -85,7 +85,7 @@ def network_pair(first: Picture, second: Picture) -> tuple[np.ndarray, float]:
     peak = 1.0
     if first.linear:
         both = np.concatenate([first.colour.ravel(), second.colour.ravel()])
-        peak = max(float(np.percentile(both, 99.9)), 1.0) if both.size else 1.0
+        peak = linear_peak(both)
     planes = []
     for picture in (first, second):
         colour = picture.colour

@@ -90,3 +90,21 @@ def test_a_bright_window_does_not_brighten_the_rest_of_a_stylized_plate(client: 
             assert result[:24, :32].min() > 10.0  # the window stays far brighter than the rest
     assert abs(medians[1] - medians[0]) < 0.05 * medians[0], medians
     assert 0.5 < medians[0] / float(np.median(plate)) < 1.5, medians
+
+
+@pytest.mark.parametrize(("effect", "parameters"), [("effect.denoise", {"sigma": 5}), ("effect.restore", {})])
+def test_a_plate_shot_stops_under_comes_back_as_the_same_picture_darker(client: Client, effect: str,
+                                                                       parameters: dict[str, int]) -> None:
+    """Dim plates are brought up to the network's range too: held at a peak of 1.0, a plate 8 stops
+    under reached the network as its bottom twentieth, and denoise clipped 60% of it to black."""
+    from skimage import data
+
+    photo = np.asarray(data.astronaut()[::4, ::4], np.float32) / 255.0
+    linear = np.where(photo <= 0.04045, photo / 12.92, ((photo + 0.055) / 1.055) ** 2.4).astype(np.float32)
+    results = []
+    for stops in (0, 8):
+        [artifact] = client.apply_effect(effect, [("plate.exr", exr(linear * 2.0**-stops))], parameters).artifacts
+        results.append(read(artifact.data) * 2.0**stops)
+    exposed, under = results
+    assert float(np.mean(under == 0)) < 1.5 * float(np.mean(exposed == 0)) + 0.01
+    np.testing.assert_allclose(under, exposed, rtol=1e-3, atol=1e-4)
