@@ -20,6 +20,7 @@ from pydantic.json_schema import WithJsonSchema
 from .generator import LimitExceeded, request_count
 
 MAX_FRAMES = 120
+DEFAULT_FRAMES = 8
 MAX_DRAW_INDEX = 1023  # a draw names one of the first 1,024 of its seed's stream
 MAX_DRAW_DEPTH = 8  # a draw near a draw near a draw ...: at most this many levels
 MAX_USER_CHARS = 128  # as a feedback user id
@@ -82,9 +83,10 @@ class Variations(BaseModel):
 
     truncation: float = Field(
         1.0, gt=0.0, le=1.0,
-        description="Scale of the Gaussian draws the network starts from: 1 is the distribution it "
-        "was trained on; lower values trade variety for images closer to the typical one of what "
-        "was asked (e.g. tiles judged the kind asked for more often). 1 leaves every output as it was.",
+        description="Scale of the Gaussian draws the network starts from, above 0 and at most 1: 1 is "
+        "the distribution it was trained on; lower values trade variety for outputs closer to the "
+        "typical one of what was asked (tiles judged the kind asked for more often, props nearer "
+        "their family's usual shape). 1 leaves every output as it was.",
     )
 
     interpolate_to: SeedNumber | None = Field(
@@ -92,7 +94,8 @@ class Variations(BaseModel):
         description="A second seed: walk smoothly from `seed` to this one over `frames` frames.",
     )
     frames: int = Field(
-        8, ge=2, le=MAX_FRAMES, description="Frames in a walk (with interpolate_to), ends included."
+        DEFAULT_FRAMES, ge=2, le=MAX_FRAMES,
+        description="Frames in a walk (with interpolate_to), ends included."
     )
     preference: str | None = Field(
         None, min_length=1, max_length=MAX_USER_CHARS,
@@ -126,6 +129,13 @@ class Variations(BaseModel):
             raise LimitExceeded("give preference (the server chooses the draws) or draws, not both "
                                 "(parameters.preference, parameters.draws)",
                                 ("parameters.preference", "parameters.draws"))
+        asked_frames = "frames" in self.model_fields_set and self.frames != DEFAULT_FRAMES
+        if self.interpolate_to is None and asked_frames:
+            # Left at its default it is harmless (forms send every default); any other value
+            # says the caller meant a walk and forgot its second seed.
+            raise LimitExceeded(f"frames ({self.frames}) is the length of a walk: it needs interpolate_to, "
+                                "the seed to walk to (parameters.frames)",
+                                ("parameters.frames", "parameters.interpolate_to"))
         count = request_count(info)
         if self.draws is not None and len(self.draws) != count:
             raise LimitExceeded(f"draws names {len(self.draws)} latents for a count of {count}: one per "

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import grpc
 import numpy as np
+import pytest
 
 from museforge import Variations, latents
+from museforge.client import Client, field_violations
 
 
 def test_truncation_one_gives_the_seeds_own_draws_bit_for_bit() -> None:
@@ -19,3 +22,15 @@ def test_truncation_scales_every_draw_and_both_ends_of_a_walk() -> None:
     assert len(half) == 8 and all(z.dtype == np.float32 for z in half)
     for a, b in zip(plain, half, strict=True):
         np.testing.assert_allclose(b, a * 0.5, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("generator", ["image.tiles", "mesh.props"])
+def test_frames_without_a_seed_to_walk_to_is_refused(client: Client, generator: str) -> None:
+    """frames alone was ignored without a word (one output, not a walk); mesh.props already refused
+    interpolate_family alone. frames at its default, as forms send it, is no walk asked for."""
+    with pytest.raises(grpc.RpcError) as refused:
+        client.generate(generator, {"frames": 4}, seed=1, fmt="obj" if "mesh" in generator else "png")
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    [(field, problem)] = field_violations(refused.value)
+    assert field == "parameters.frames" and "needs interpolate_to" in problem, problem
+    assert len(client.generate("image.tiles", {"frames": 8}, seed=1).artifacts) == 1
