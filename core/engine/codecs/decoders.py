@@ -14,14 +14,8 @@ path). Work and memory are bounded by what the header declares, before the work 
   "premature end of data segment" is an error: Pillow would fill the missing blocks grey.
   The pixels still come from Pillow, so valid files decode exactly as before;
 * WebP: libwebp refuses truncated or corrupt data itself;
-* OpenEXR: the headers are walked in Python before OpenEXR parses them (its own parsing
-  costs ~45 µs a channel): at most ``MAX_EXR_ATTRIBUTES`` attributes and
-  ``MAX_EXR_CHANNELS`` channels over all parts, deep parts refused. OpenEXR reads the
-  pixels of every part, so every part and every channel counts: each part's data window
-  must be within ``max_pixels``, and the samples of all parts together (width x height x
-  channels, summed) within ``EXR_SAMPLES_PER_PIXEL`` x ``max_pixels``, what one RGBA
-  picture at the limit holds. Both checks run again on OpenEXR's parsed headers before
-  any pixel is read.
+* OpenEXR: see :mod:`museforge.engine.codecs.exr_reader` (headers walked and budgeted
+  before OpenEXR parses them; colour unpremultiplied).
 
 ``cancel`` is checked between inflate steps and row bands of 16-bit PNGs and between the
 stages of the other formats; once it is set, decoding raises :class:`DecodeCancelled`.
@@ -30,7 +24,6 @@ stages of the other formats; once it is set, decoding raises :class:`DecodeCance
 from __future__ import annotations
 
 import io
-import os
 import re
 import struct
 import threading
@@ -42,34 +35,18 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..effect import Picture
-from .exr_files import exr_on_disk
+from .decode_errors import DecodeCancelled, DecodeError, check_cancel, check_size
+from .exr_reader import decode_exr
 from .png_reader import PngCancelled, PngError, decode_png16, idat_chunks, read_header
 
 DEFAULT_MAX_PIXELS = 8192 * 8192
 _ORIENTATION = 0x0112  # the EXIF tag
 EXR_MAGIC = b"\x76\x2f\x31\x01"
-EXR_SAMPLES_PER_PIXEL = 4  # an RGBA picture's worth of samples per allowed pixel
-MAX_EXR_ATTRIBUTES = 4096  # over all parts; real files have tens per part
-MAX_EXR_CHANNELS = 1024  # over all parts; render passes with many AOVs have a few hundred
-EXR_DEEP = (b"deepscanline", b"deeptile")
 MAX_JPEG_MARKERS = 10_000  # real files have tens (a few hundred with ICC or XMP chunks)
 JPEG_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # SOFn (not DHT, JPG, DAC)
 JPEG_ARITHMETIC = frozenset({0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})  # can be far below a bit a block
 JPEG_NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")  # not stuffing, restart or fill
 JPEG_CHECK_SPACE = {"Gray": "GRAY", "CMYK": "CMYK", "YCCK": "CMYK"}  # simplejpeg's, else RGB
-
-
-class DecodeError(ValueError):
-    """An input that cannot be decoded (bad bytes, unsupported format, too large)."""
-
-
-class DecodeCancelled(DecodeError):
-    """Decoding stopped because the caller's cancel event was set (e.g. its deadline passed)."""
-
-
-def _check_cancel(cancel: threading.Event | None) -> None:
-    if cancel is not None and cancel.is_set():
-        raise DecodeCancelled("decoding the input was cancelled")
 
 
 def sniff(data: bytes) -> str | None:
@@ -83,14 +60,6 @@ def sniff(data: bytes) -> str | None:
     if data.startswith(EXR_MAGIC):
         return "exr"
     return None
-
-
-def _check_size(width: int, height: int, max_pixels: int, what: str = "image") -> None:
-    if width <= 0 or height <= 0:
-        raise DecodeError(f"{what} has no pixels ({width}x{height})")
-    if width * height > max_pixels:
-        raise DecodeError(f"{what} is {width}x{height} = {width * height:,} pixels; the limit is "
-                          f"{max_pixels:,}")
 
 
 def _split(array: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray | None]:
@@ -109,8 +78,8 @@ def _decode_pillow(data: bytes, fmt: str, max_pixels: int, name: str,
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             opened = Image.open(io.BytesIO(data))
-            _check_size(opened.width, opened.height, max_pixels)
-            _check_cancel(cancel)
+            check_size(opened.width, opened.height, max_pixels)
+            check_cancel(cancel)
             opened.load()
             image: Image.Image = opened
             # As it is shown: a phone's portrait photo (JPEG, WebP) is stored sideways with an EXIF
@@ -128,7 +97,7 @@ def _decode_pillow(data: bytes, fmt: str, max_pixels: int, name: str,
                           f"variant Pillow does not support)") from exc
     except Exception as exc:  # Pillow raises many types for broken files
         raise DecodeError(f"cannot decode {fmt}: {exc}") from exc
-    _check_cancel(cancel)
+    check_cancel(cancel)
     mode = image.mode
     if mode in ("I;16", "I;16B", "I;16L"):
         return Picture(*_split(np.asarray(image, np.uint16), 65535.0), format="png16", name=name)
@@ -152,7 +121,7 @@ def _decode_pillow(data: bytes, fmt: str, max_pixels: int, name: str,
 def _decode_png(data: bytes, max_pixels: int, name: str, cancel: threading.Event | None) -> Picture:
     try:
         header = read_header(data)
-        _check_size(header.width, header.height, max_pixels)
+        check_size(header.width, header.height, max_pixels)
         if header.depth == 16 and header.colour_type in (2, 4, 6):
             pixels = decode_png16(data, cancel)
             return Picture(*_split(pixels, 65535.0), format="png16", name=name)
@@ -232,11 +201,11 @@ def _check_jpeg(data: bytes, max_pixels: int, cancel: threading.Event | None) ->
     import simplejpeg
 
     frame, entropy = _jpeg_structure(data)
-    _check_size(frame.width, frame.height, max_pixels)
+    check_size(frame.width, frame.height, max_pixels)
     if not frame.arithmetic and entropy * 8 < frame.blocks():
         raise DecodeError(f"jpeg is truncated or corrupt: {entropy:,} bytes of image data cannot "
                           f"hold a {frame.width}x{frame.height} picture")
-    _check_cancel(cancel)
+    check_cancel(cancel)
     try:  # at 1/8 scale: all the entropy decoding, little of the rest
         space = JPEG_CHECK_SPACE.get(simplejpeg.decode_jpeg_header(data)[2], "RGB")
         simplejpeg.decode_jpeg(data, space, min_height=1, min_width=1, strict=True)
@@ -247,112 +216,6 @@ def _check_jpeg(data: bytes, max_pixels: int, cancel: threading.Event | None) ->
 def _decode_jpeg(data: bytes, max_pixels: int, name: str, cancel: threading.Event | None) -> Picture:
     _check_jpeg(data, max_pixels, cancel)
     return _decode_pillow(data, "jpeg", max_pixels, name, cancel)
-
-
-def _exr_attributes(data: bytes, pos: int, seen: list[int]) -> tuple[dict[bytes, bytes], int]:
-    """One header's attributes we need (name -> value) and where the next header starts."""
-    wanted: dict[bytes, bytes] = {}
-    while True:
-        name_end = data.find(b"\0", pos, pos + 256)
-        if name_end == pos:
-            return wanted, pos + 1
-        type_end = data.find(b"\0", name_end + 1, name_end + 257)
-        if name_end < 0 or type_end < 0 or type_end + 5 > len(data):
-            raise DecodeError("exr header is truncated or corrupt")
-        size = int.from_bytes(data[type_end + 1:type_end + 5], "little", signed=True)
-        start = type_end + 5
-        if size < 0 or start + size > len(data):
-            raise DecodeError("exr header is truncated or corrupt")
-        seen[0] += 1
-        if seen[0] > MAX_EXR_ATTRIBUTES:
-            raise DecodeError(f"exr header has more than {MAX_EXR_ATTRIBUTES} attributes")
-        key = data[pos:name_end]
-        if key in (b"channels", b"dataWindow", b"type"):
-            if size > MAX_EXR_CHANNELS * 272 + 1:  # a channel entry is at most 256 + 16 bytes
-                raise DecodeError(f"exr has more than {MAX_EXR_CHANNELS} channels")
-            wanted[key] = data[start:start + size]
-        pos = start + size
-
-
-def _exr_channel_count(chlist: bytes) -> int:
-    pos, count = 0, 0
-    while pos < len(chlist) and chlist[pos] != 0:
-        end = chlist.find(b"\0", pos)
-        if end < 0:
-            raise DecodeError("exr channel list is corrupt")
-        pos, count = end + 17, count + 1  # name, then pixel type, pLinear, reserved, sampling
-    return count
-
-
-def _exr_parts(data: bytes) -> list[tuple[int, int, int, bool]]:
-    """(width, height, channels, deep) of every part, from the raw headers (bounded work)."""
-    flags = int.from_bytes(data[4:8], "little")
-    pos, seen, parts = 8, [0], []
-    while pos < len(data):
-        attributes, pos = _exr_attributes(data, pos, seen)
-        if not attributes:
-            break
-        if b"channels" not in attributes or len(attributes.get(b"dataWindow", b"")) != 16:
-            raise DecodeError("exr header has no channel list or data window")
-        x0, y0, x1, y1 = struct.unpack("<iiii", attributes[b"dataWindow"])
-        deep = bool(flags & 0x800) or attributes.get(b"type", b"").rstrip(b"\0") in EXR_DEEP
-        parts.append((x1 - x0 + 1, y1 - y0 + 1, _exr_channel_count(attributes[b"channels"]), deep))
-        if not flags & 0x1000:  # single-part: one header
-            break
-    return parts
-
-
-def _exr_budget(parts: list[tuple[int, int, int, bool]], max_pixels: int) -> None:
-    if not parts:
-        raise DecodeError("exr has no parts")
-    if sum(p[2] for p in parts) > MAX_EXR_CHANNELS:
-        raise DecodeError(f"exr has more than {MAX_EXR_CHANNELS} channels")
-    for index, (width, height, _, deep) in enumerate(parts):
-        if deep:
-            raise DecodeError(f"exr part {index} holds deep data, which is not supported")
-        _check_size(width, height, max_pixels, f"exr part {index}")
-    samples, limit = sum(w * h * c for w, h, c, _ in parts), EXR_SAMPLES_PER_PIXEL * max_pixels
-    if samples > limit:
-        raise DecodeError(f"exr holds {samples:,} samples (width x height x channels over "
-                          f"{len(parts)} parts); the limit is {limit:,}")
-
-
-def _read_exr(path: str, max_pixels: int, cancel: threading.Event | None) -> dict[str, np.ndarray]:
-    import OpenEXR  # the bindings read from a path only
-
-    parsed = []
-    for part in OpenEXR.File(path, header_only=True).parts:
-        (x0, y0), (x1, y1) = part.header["dataWindow"]
-        deep = part.type() in (OpenEXR.deepscanline, OpenEXR.deeptile)
-        parsed.append((int(x1 - x0 + 1), int(y1 - y0 + 1), len(part.header["channels"]), deep))
-    _exr_budget(parsed, max_pixels)  # again, on what OpenEXR itself will read
-    _check_cancel(cancel)
-    channels = OpenEXR.File(path, separate_channels=True).channels()
-    return {n: np.asarray(c.pixels, np.float32) for n, c in channels.items()}
-
-
-def _decode_exr(data: bytes, max_pixels: int, name: str, cancel: threading.Event | None) -> Picture:
-    _exr_budget(_exr_parts(data), max_pixels)
-    _check_cancel(cancel)
-    with exr_on_disk(data) as path:
-        try:
-            planes = _read_exr(path, max_pixels, cancel)
-        except DecodeError:
-            raise
-        except Exception as exc:  # OpenEXR's messages name the file: keep server paths out
-            message = str(exc).replace(path, "the input").replace(os.path.basename(path), "the input")
-            raise DecodeError(f"cannot decode exr: {message}") from exc
-    _check_cancel(cancel)
-    if all(k in planes for k in "RGB"):
-        colour = np.stack([planes["R"], planes["G"], planes["B"]], axis=2)
-    elif "Y" in planes:
-        colour = planes["Y"][:, :, None]
-    else:
-        raise DecodeError(f"exr has channels {sorted(planes)}; expected R, G, B or Y (and A)")
-    alpha = np.clip(planes["A"], 0.0, 1.0) if "A" in planes else None
-    if not np.isfinite(colour).all():
-        colour = np.nan_to_num(colour, nan=0.0, posinf=65504.0, neginf=0.0)
-    return Picture(np.ascontiguousarray(colour), alpha, format="exr", linear=True, name=name)
 
 
 def _format_of(data: bytes, fmt: str) -> str:
@@ -366,7 +229,7 @@ DECODERS: dict[str, Callable[[bytes, int, str, threading.Event | None], Picture]
     "png": _decode_png,
     "jpeg": _decode_jpeg,
     "webp": lambda data, limit, name, cancel: _decode_pillow(data, "webp", limit, name, cancel),
-    "exr": _decode_exr,
+    "exr": decode_exr,
 }
 
 
@@ -381,7 +244,7 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, name: str = 
         raise DecodeError("unsupported or undecodable image: not PNG, JPEG, WebP or OpenEXR")
     if accepted is not None and _format_of(data, fmt) not in accepted:
         raise DecodeError(f"{_format_of(data, fmt)} input is not accepted here; use one of {list(accepted)}")
-    _check_cancel(cancel)
+    check_cancel(cancel)
     picture = DECODERS[fmt](data, max_pixels, name, cancel)
     if accepted is not None and picture.format not in accepted:
         raise DecodeError(f"{picture.format} input is not accepted here; use one of {list(accepted)}")

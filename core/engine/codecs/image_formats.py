@@ -107,18 +107,32 @@ def encode_webp(media: Media, provenance: Mapping[str, str]) -> bytes:
     return buffer.getvalue()
 
 
+def premultiply(data: np.ndarray, keep_emission: bool) -> np.ndarray:
+    """Straight colour + alpha (last channel) as EXR stores it: colour x alpha. Colour under
+    alpha 0 is zeroed for display-referred media (a PNG's hidden colour is no light), but kept
+    for scene-linear media, where it is emission an EXR carried in (unpremultiplied as is)."""
+    colour, alpha = data[:, :, :-1], data[:, :, -1:]
+    product = colour * alpha
+    if keep_emission:
+        product = np.where(alpha > 0, product, colour)
+    return np.concatenate([product, alpha], axis=2).astype(np.float32)
+
+
 def encode_exr(media: Media, provenance: Mapping[str, str]) -> bytes:
     import OpenEXR  # imported here: only servers that write EXR pay for it
 
     data = np.asarray(media.data)
     if data.ndim == 2:
         data = data[:, :, None]
-    if media.colorspace == "linear":  # already scene-linear (an EXR frame in): keep it as is
+    linear = media.colorspace == "linear"
+    if linear:  # already scene-linear (an EXR frame in): keep it as is
         data = data.astype(np.float32)
     else:  # display-referred: decode sRGB to linear light, alpha untouched
         data = as_float(data)
         colour = data.shape[2] - (1 if data.shape[2] in (2, 4) else 0)
         data = np.concatenate([srgb_to_linear(data[:, :, :colour]), data[:, :, colour:]], axis=2)
+    if data.shape[2] in (2, 4):
+        data = premultiply(data, keep_emission=linear)
     names = {1: "Y", 2: "YA", 3: "RGB", 4: "RGBA"}[data.shape[2]]
     channels = {n: np.ascontiguousarray(data[:, :, i], np.float32) for i, n in enumerate(names)}
     header = {
