@@ -32,7 +32,9 @@ class Picture:
     ``colour`` is HxWxC float32 (C = 1 grey or 3 RGB). Display-referred inputs (PNG,
     JPEG, WebP) hold sRGB-encoded values in [0, 1]; ``linear`` inputs (OpenEXR) hold
     scene-linear light, which may exceed 1. ``alpha`` (HxW float32 in [0, 1]) is kept
-    apart so no network ever sees it; ``carry_alpha`` puts it back on the result.
+    apart so no network ever sees it; ``carry_alpha`` puts it back on the result. Colour is
+    straight (not multiplied by alpha) whatever the file: an EXR's premultiplied colour is
+    divided by its alpha when read (where alpha is 0 it is kept: light with no coverage).
     """
 
     colour: np.ndarray

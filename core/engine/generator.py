@@ -62,7 +62,8 @@ class Media:
     For images ``data`` is HxW, HxWx3 or HxWx4: uint8, uint16 or float32 in [0, 1].
     ``colorspace`` "linear" marks float32 scene-linear light (values may exceed 1, as an
     OpenEXR frame's do): EXR keeps it as it is, the display formats encode it to sRGB.
-    Alpha, when present, is the last channel and never colour-converted.
+    Alpha, when present, is the last channel and never colour-converted; colour is straight
+    (not multiplied by alpha): EXR output multiplies it, as the format expects.
     """
 
     kind: str  # "image", "audio", "mesh"
