@@ -23,7 +23,7 @@ JOB_EPILOG = """examples:
   museforge job cancel 3f2a9c0d1e4b5a6f
 
 Paths are relative to the server's job roots (job_input_roots / job_output_roots);
-'####' stands for the zero-padded frame number.
+'####' stands for the zero-padded frame number (as do '%04d' and '$F4').
 """
 
 

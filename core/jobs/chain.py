@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from ..engine.catalogue import Artifact, EffectInput, Engine
 from ..engine.codecs.decoders import sniff
+from ..engine.effect import Effect
 from ..engine.errors import RequestError, ResourceExhausted
 from ..file_modes import FILE_MODE
 from .paths import PathRefused, Sandbox
@@ -98,6 +99,25 @@ def intermediate_format(engine: Engine, effect: str, source_format: str) -> str:
     return next((f for f in (*preferred, *LOSSLESS_BETWEEN_STEPS) if f in usable), (usable or [""])[0])
 
 
+def formats_named(engine: Engine, effect: Effect, extension: str) -> list[str]:
+    """The formats ``effect`` writes whose files end ``.extension``, the one so named first (.jpeg)."""
+    writes = {n: engine.encoders[n].extension for n in effect.formats if n in engine.encoders}
+    return [n for n in writes if n == extension] + [n for n, ext in writes.items() if ext == extension != n]
+
+
+def final_format_of(engine: Engine, effect: str, source_format: str, extension: str) -> str:
+    """With no format asked, what the last step writes: the input's own format when its files end
+    ``.extension`` (a 16-bit PNG stays 16-bit), else the format the output's extension names, so a
+    file holds what its name says whatever the input turned out to be (a JPEG named .exr)."""
+    known = engine.effects.get(effect)
+    if not extension or known is None:  # (an effect gone since submission: its step says so)
+        return source_format
+    named = formats_named(engine, known, extension)
+    if not named:
+        raise ItemError(f"the output ends .{extension}, which {effect} does not write")
+    return source_format if source_format in named else named[0]
+
+
 def run_chain(
     engine: Engine,
     steps: Sequence[Step],
@@ -106,20 +126,21 @@ def run_chain(
     final_format: str,
     seed: int,
     cancel: threading.Event | None = None,
+    extension: str = "",
 ) -> bytes:
-    """The frame after every step; the last step writes ``final_format`` (or the input's format)."""
+    """The frame after every step; the last step writes ``final_format`` or, when that is empty, the
+    format the output's ``extension`` names (the input's own when it is one of those)."""
+    if not data:
+        raise ItemError(f"{name} is empty (0 bytes)")
     source_format = sniff(data)
     if source_format is None:
         raise ItemError(f"{name} is not a PNG, JPEG, WebP or OpenEXR file")
     if source_format == "png" and _is_16_bit_png(data):
         source_format = "png16"
+    written = final_format or final_format_of(engine, steps[-1].effect, source_format, extension)
     for number, step in enumerate(steps):
         last = number == len(steps) - 1
-        fmt = (
-            (final_format or source_format)
-            if last
-            else intermediate_format(engine, step.effect, source_format)
-        )
+        fmt = written if last else intermediate_format(engine, step.effect, source_format)
         try:
             artifacts = _run_step(engine, step, data, name, seed, fmt, cancel)
         except RequestError as exc:
@@ -182,11 +203,14 @@ def run_frame(
     def work() -> None:
         source = sandbox.input_path(source_name)
         target = sandbox.output_path(target_name)
+        if source.is_dir():
+            raise ItemError(f"input {source_name} is a directory, not a file")
         if not source.is_file():
             raise ItemError(f"input {source_name} not found")
         if source.stat().st_size > limits.max_input_bytes:
             raise ItemError(f"input {source_name} is larger than {limits.max_input_bytes} bytes")
-        data = run_chain(engine, steps, source.read_bytes(), source_name, fmt, seed, halt)
+        data = run_chain(engine, steps, source.read_bytes(), source_name, fmt, seed, halt,
+                         extension=target.suffix.lower().lstrip("."))
         if halt.is_set():  # given up meanwhile (a frame left running writes nothing late)
             raise ItemCancelled(source_name)
         write_atomic(target, data)

@@ -13,7 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-FRAME_RUN = re.compile(r"#+")
+# The frame number's place: a run of '#' (its length the width), printf's %04d or %d as Nuke, ffmpeg
+# and OIIO write it, or Houdini's $F4 / $F.
+FRAME_RUN = re.compile(r"#+|%(?:0(\d+))?d|\$F(\d*)(?![A-Za-z_])")
+FRAME_RUN_WORDS = "one run of '#' (or %04d) for the frame number"
 log = logging.getLogger("museforge.jobs")
 
 
@@ -84,13 +87,17 @@ def _inside(path: str, roots: tuple[Path, ...], kind: str) -> Path:
 
 
 def frame_path(pattern: str, frame: int) -> str:
-    """The pattern with its (single) run of '#' replaced by the zero-padded frame number."""
-    runs = FRAME_RUN.findall(pattern)
+    """The pattern with its one frame number (see FRAME_RUN) zero-padded to the width it gives."""
+    runs = list(FRAME_RUN.finditer(pattern))
     if len(runs) != 1:
-        raise ValueError(f"pattern {pattern!r} needs exactly one run of '#' for the frame number")
-    width = len(runs[0])
-    sign = "-" if frame < 0 else ""
-    return FRAME_RUN.sub(f"{sign}{abs(frame):0{width}d}", pattern)
+        raise ValueError(f"pattern {pattern!r} needs exactly {FRAME_RUN_WORDS}")
+    run = runs[0]
+    if run.group(0).startswith("#"):
+        sign = "-" if frame < 0 else ""
+        number = f"{sign}{abs(frame):0{len(run.group(0))}d}"
+    else:  # printf's width counts a minus sign, as the tools that write these names count it
+        number = f"{frame:0{int(run.group(1) or run.group(2) or 1)}d}"
+    return pattern[:run.start()] + number + pattern[run.end():]
 
 
 def has_frame_run(pattern: str) -> bool:

@@ -20,11 +20,13 @@ from typing import Any
 from google.protobuf import json_format
 
 from ..engine.catalogue import Engine
-from ..engine.effect import VIDEO_INPUT_FORMATS
+from ..engine.effect import VIDEO_INPUT_FORMATS, Effect
 from ..engine.errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied
+from ..engine.validation import validate_parameters
 from ..server.structs import struct_to_dict
 from ..v1 import jobs_pb2
-from .paths import PathRefused, Sandbox, frame_path, has_frame_run
+from .chain import formats_named
+from .paths import FRAME_RUN_WORDS, PathRefused, Sandbox, frame_path, has_frame_run
 from .store import ItemPlan
 from .video_plan import plan_video
 
@@ -66,7 +68,9 @@ def _suffix(path: str) -> str:
 def _format_of_output(spec: jobs_pb2.JobSpec, engine: Engine, violations: list[FieldViolation]) -> None:
     """The output pattern's extension against the format written: sh.####.exr with no format once
     got PNG bytes in files named .exr. With no format, outputs whose extension is not the inputs'
-    take the format it names (set on ``spec``); a format with another extension is refused."""
+    take the format it names (set on ``spec``); outputs ending as the inputs do are left to each
+    frame, as its own format when that has the extension; a format with another extension is
+    refused, as is an extension the last step does not write."""
     last = spec.steps[len(spec.steps) - 1].effect
     effect, suffix = engine.effects.get(last), _suffix(spec.output_pattern)
     if effect is None or not suffix:
@@ -78,9 +82,9 @@ def _format_of_output(spec: jobs_pb2.JobSpec, engine: Engine, violations: list[F
                                              f"are .{extension[spec.format]}"))
         return
     inputs = [spec.input.pattern] if spec.input.pattern else list(spec.input.paths)
-    if inputs and all(_suffix(path) == suffix for path in inputs):
-        return  # each frame in its input's own format (a 16-bit PNG stays 16-bit)
-    named = [n for n in extension if n == suffix] or [n for n, ext in extension.items() if ext == suffix]
+    named = formats_named(engine, effect, suffix)
+    if named and inputs and all(_suffix(path) == suffix for path in inputs):
+        return  # each frame decides when it is read (chain.final_format_of): a 16-bit PNG stays 16-bit
     if named:
         spec.format = named[0]
     else:
@@ -112,7 +116,7 @@ def plan_job(spec: jobs_pb2.JobSpec, engine: Engine, sandbox: Sandbox, max_items
             violations.append(
                 FieldViolation(
                     "job.output_pattern",
-                    "needs one run of '#' for the frame number, or every frame would overwrite the same file",
+                    f"needs {FRAME_RUN_WORDS}, or every frame would overwrite the same file",
                 )
             )
         else:
@@ -180,6 +184,9 @@ def _check_steps(spec: jobs_pb2.JobSpec, engine: Engine, violations: list[FieldV
             violations.append(FieldViolation(f"{field}.effect", exc.message))
             continue
         violations.extend(FieldViolation(f"{field}.{p.field}", p.description) for p in problems)
+        several = None if problems else _several_images(effect, parameters)
+        if several is not None:
+            violations.append(FieldViolation(f"{field}.{several[0]}", several[1]))
         if effect.min_inputs != 1:
             violations.append(
                 FieldViolation(
@@ -205,6 +212,22 @@ def _check_steps(spec: jobs_pb2.JobSpec, engine: Engine, violations: list[FieldV
             )
 
 
+def _several_images(effect: Effect, parameters: dict[str, Any]) -> tuple[str, str] | None:
+    """The parameter asking ``effect`` for several images of each frame, and why a step may not.
+
+    How many results an effect makes is known for sure only once it ran (ApplyEffect over a video
+    counts frame 0's, and each job item its frame's); a job cannot run one at submission, but the
+    way a caller asks for several is a ``count`` parameter (as a generator's ``count`` names its
+    results), which is read here, defaults included."""
+    params, _ = validate_parameters(effect.name, effect.parameters, parameters, kind="effect")
+    count = getattr(params, "count", 1)
+    if isinstance(count, bool) or not isinstance(count, int) or count <= 1:
+        return None
+    return ("parameters.count", f"a job step makes one image of each frame, and {effect.name} with count "
+            f"{count} makes {count} of each; leave count at 1 (a job per variation, each with its own "
+            "seed, makes the others)")
+
+
 def _frames(
     sequence: jobs_pb2.InputSequence, max_items: int, violations: list[FieldViolation]
 ) -> list[tuple[int, str]] | None:
@@ -224,7 +247,8 @@ def _frames(
         return None
     if not has_frame_run(sequence.pattern):
         violations.append(
-            FieldViolation("job.input.pattern", "needs exactly one run of '#' for the frame number")
+            FieldViolation("job.input.pattern", f"needs exactly {FRAME_RUN_WORDS}, e.g. "
+                                                "plates/sh010.####.exr")
         )
         return None
     first, last = sequence.first_frame, sequence.last_frame

@@ -54,7 +54,8 @@ def plan_video(
         violations.append(FieldViolation("job.output_pattern", "would overwrite the input video"))
         return [], {}
     if not source.is_file():
-        violations.append(FieldViolation("job.input.video", f"{given.video} not found"))
+        missing = "is a directory, not a file" if source.is_dir() else "not found"
+        violations.append(FieldViolation("job.input.video", f"{given.video} {missing}"))
         return [], {}
     try:
         frames = count_frames(probe(source, UNLIMITED_SECONDS))
