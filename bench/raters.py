@@ -17,6 +17,12 @@ A user's hidden utility for an artifact is the sum of
 Artifacts are released over time; each round, every active user is shown a slate of four
 recent or popular artifacts and answers with noise (a Gumbel-noised pick among the slate,
 thumbs, stars from the noisy utility, a keep now and then).
+
+With ``browse`` above 0, that share of visits starts from the user instead of the platform:
+they open the gallery of a generator they like (chosen with odds e to the power of their
+liking for it) and meet four artifacts from its whole back catalogue, as people on real sites
+rate what they went looking for as well as what they were shown. With slates only, what users
+rate later is mostly what the platform chose to show them; with browsing it also follows taste.
 """
 
 from __future__ import annotations
@@ -115,13 +121,17 @@ def tastes(users: int, rng: np.random.Generator) -> dict[str, Taste]:
 
 
 def simulate(artifacts: int = 2000, users: int = 300, rounds: int = 40, seed: int = 0,
-             active: float = 0.5, random_from: int | None = None) -> World:
+             active: float = 0.5, random_from: int | None = None, browse: float = 0.0) -> World:
     """Events of ``users`` raters over ``rounds`` rounds, oldest first (seq and time increase).
 
     From round ``random_from`` on (if given), every slate is drawn uniformly from everything
     released, as in a randomised-exposure test period (Yahoo! R3, Coat): what users like then
     says what they like, not what they were shown. The rounds before it, and so every event
     before it, are the same as without it.
+
+    With ``browse``, that share of visits (before ``random_from``) is the user's own: a gallery
+    of one generator, picked by their liking for it, four artifacts drawn from all it released.
+    At 0 no random number is drawn for it, so the world is the slates-only one.
     """
     rng = np.random.default_rng(seed)
     world = World(catalogue(artifacts, rounds, rng), tastes(users, rng), rounds=rounds)
@@ -134,6 +144,7 @@ def simulate(artifacts: int = 2000, users: int = 300, rounds: int = 40, seed: in
         world.events.append(StoredEvent(seq, f"e{seq}", "", user, kind, body["artifact"]["sha256"], body,
                                         float(when)))
 
+    makers = np.array([GENERATORS.index(a.generator) for a in world.artifacts])
     for when in range(rounds):
         available = np.flatnonzero([a.released <= when for a in world.artifacts])
         recent = available[[world.artifacts[i].released >= when - 3 for i in available]]
@@ -142,6 +153,8 @@ def simulate(artifacts: int = 2000, users: int = 300, rounds: int = 40, seed: in
                 continue
             if random_from is not None and when >= random_from:
                 slate = set(rng.choice(available, SLATE, replace=False).tolist())
+            elif browse > 0 and rng.random() < browse:
+                slate = gallery(taste, available, makers, rng)
             else:
                 # Half the slate from what is new, half from what many were shown (popular).
                 weights = shown_count[available] / shown_count[available].sum()
@@ -172,3 +185,12 @@ def simulate(artifacts: int = 2000, users: int = 300, rounds: int = 40, seed: in
                 else:
                     emit(user, SHOWN, {"kind": "FEEDBACK_KIND_SHOWN", "artifact": artifact.ref()}, when)
     return world
+
+
+def gallery(taste: Taste, available: np.ndarray, makers: np.ndarray, rng: np.random.Generator) -> set[int]:
+    """A slate the user found: a generator picked with odds exp(liking), then SLATE of its released
+    artifacts (fewer if it has released fewer)."""
+    odds = np.exp(taste.generators - taste.generators.max())
+    generator = int(rng.choice(len(GENERATORS), p=odds / odds.sum()))
+    own = available[makers[available] == generator]
+    return set(rng.choice(own, min(SLATE, len(own)), replace=False).tolist())

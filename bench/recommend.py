@@ -297,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-users", type=int, default=700, help="raters recorded over gRPC (700)")
     parser.add_argument("--calls", type=int, default=400, help="timed Recommend calls (400)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--browse", type=float, default=0.0,
+                        help="share of visits users start from a generator's gallery they choose "
+                             "themselves (0: every slate is the platform's, the reported world)")
     parser.add_argument("--no-latency", action="store_true", help="skip the served latency rows")
     parser.add_argument("--quick", action="store_true", help="a small world and few calls (a smoke test)")
     args = parser.parse_args(argv)
@@ -304,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         args.artifacts, args.users = 400, 80
         args.latency_artifacts, args.latency_users, args.calls = 600, 60, 40
 
-    world = simulate(artifacts=args.artifacts, users=args.users, seed=args.seed)
+    world = simulate(artifacts=args.artifacts, users=args.users, seed=args.seed, browse=args.browse)
     parts = split(world)
     progress(f"quality world: {len(world.events):,} events, {parts.train.events:,} before the split, "
              f"{len(parts.train.items):,} artifacts known then, {len(parts.cold):,} released after")
@@ -328,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
           f"fit {fit_s:.2f} s in-process; popularity cannot rank unrated artifacts (AUC 0.5).")
 
     randomised = simulate(artifacts=args.artifacts, users=args.users, seed=args.seed,
-                          random_from=int(world.rounds * SPLIT))
+                          random_from=int(world.rounds * SPLIT), browse=args.browse)
     fair = split(randomised)
     if fair.train.weights != parts.train.weights:
         raise RuntimeError("the randomised test period changed the training events")
