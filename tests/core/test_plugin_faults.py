@@ -223,8 +223,8 @@ def test_an_effect_s_check_that_raises_is_said_with_its_message(served: Client) 
 def test_an_effect_s_output_size_that_answers_badly_is_said_with_what_it_returned(served: Client) -> None:
     png = museforge.encode_png(image(0), {})
     said = internal(lambda: served.apply_effect("test.effect_sizes", [png]))
-    assert ("effect test.effect_sizes failed: TypeError: output_size returned tuple (64.5, 64), not (width, height) "
-            "in whole numbers (in its output_size)") in said, said
+    assert ("effect test.effect_sizes failed: TypeError: output_size returned tuple (64.5, 64), "
+            "not (width, height) in whole numbers (in its output_size)") in said, said
 
 
 def refuse(word: str) -> None:

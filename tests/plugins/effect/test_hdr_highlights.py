@@ -103,7 +103,8 @@ def test_a_plate_shot_stops_under_comes_back_as_the_same_picture_darker(client: 
     linear = np.where(photo <= 0.04045, photo / 12.92, ((photo + 0.055) / 1.055) ** 2.4).astype(np.float32)
     results = []
     for stops in (0, 8):
-        [artifact] = client.apply_effect(effect, [("plate.exr", exr(linear * 2.0**-stops))], parameters).artifacts
+        plate = exr(linear * 2.0**-stops)
+        [artifact] = client.apply_effect(effect, [("plate.exr", plate)], parameters).artifacts
         results.append(read(artifact.data) * 2.0**stops)
     exposed, under = results
     assert float(np.mean(under == 0)) < 1.5 * float(np.mean(exposed == 0)) + 0.01
