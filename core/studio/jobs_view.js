@@ -77,7 +77,7 @@ export function setupJobs(effects) {
       const video = radio.value === "video" && radio.checked;
       $("job-input-box").dataset.field = video ? "job.input.video" : "job.input.pattern";
       $("job-input-help").textContent = video ? "a video file, relative to the server's input root"
-        : "relative to the server's input root; #### for the frame number";
+        : "relative to the server's input root; #### or %04d for the frame number";
       if (video) $("job-first").value = "0";
       if (video) $("job-last").value = "0";
     };
