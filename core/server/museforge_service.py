@@ -27,7 +27,7 @@ from ..engine.errors import (
     RequestError,
     clip,
 )
-from ..engine.generator import Chunk, Generator, Progress
+from ..engine.generator import MODALITIES, Chunk, Generator, Progress
 from ..v1 import museforge_pb2 as pb
 from ..v1 import museforge_pb2_grpc as pb_grpc
 from .call_pool import CallPool, Run
@@ -59,6 +59,14 @@ async def abort_with(context: grpc.aio.ServicerContext[Any, Any], error: Request
     """Raise grpc's AbortError with ``error``'s status (``fail`` answers without raising)."""
     status = to_status(error)
     await context.abort(status.code, status.details, trailing_metadata=status.trailing_metadata)
+
+
+async def check_modality(context: grpc.aio.ServicerContext[Any, Any], modality: str) -> None:
+    """A listing's filter names a modality there is: "music" or "IMAGE" listed nothing, with OK."""
+    if modality and modality not in MODALITIES:
+        message = f"unknown modality {clip(modality, 64)!r}: one of {', '.join(MODALITIES)}, or empty for all"
+        refusal = InvalidArgument(f"modality: {message}", [FieldViolation("modality", message)])
+        await abort_with(context, refusal)
 
 
 def correlated(error: RequestError, what: str) -> RequestError:
@@ -189,6 +197,7 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
     async def ListGenerators(
         self, request: pb.ListGeneratorsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ListGeneratorsResponse:
+        await check_modality(context, request.modality)
         found = []
         for name, gen in sorted(self.engine.generators.items()):
             if request.modality and gen.modality != request.modality:
@@ -227,6 +236,7 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
     async def ListEffects(
         self, request: pb.ListEffectsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ListEffectsResponse:
+        await check_modality(context, request.modality)
         return pb.ListEffectsResponse(
             effects=[
                 pb.EffectInfo(

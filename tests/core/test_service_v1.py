@@ -14,7 +14,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from PIL import Image
 
 from museforge import __version__
-from museforge.client import Client
+from museforge.client import Client, field_violations
 from museforge.engine.codecs.encoders import read_png_provenance
 from museforge.plugins.image.digits import MODELS_DIR
 from museforge.runtime.manifest import Manifest
@@ -47,6 +47,18 @@ def test_list_generators_has_schema_formats_and_provider(client: Client) -> None
     assert model.ready and model.provider == "CPUExecutionProvider"
     assert [g.name for g in client.generators(modality="audio")] == ["music.melody"]
     assert [g.name for g in client.generators(modality="mesh")] == ["mesh.props"]
+
+
+@pytest.mark.parametrize("listing", ["generators", "effects"])
+@pytest.mark.parametrize("modality", ["music", "IMAGE", "bogus"])
+def test_a_listing_by_a_modality_there_is_not_is_refused_naming_the_ones_there_are(
+        client: Client, listing: str, modality: str) -> None:
+    # It listed nothing, with OK: an engine asking for "music" concluded the server had none.
+    with pytest.raises(grpc.RpcError) as refused:
+        getattr(client, listing)(modality=modality)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    [(field, problem)] = field_violations(refused.value)
+    assert field == "modality" and "one of image, audio, mesh, video" in problem, problem
 
 
 def test_generate_returns_requested_count_of_pngs(client: Client) -> None:
