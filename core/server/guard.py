@@ -50,6 +50,9 @@ SERVICE_SCOPES = {
     "museforge.v1.Jobs": "jobs",
     "museforge.v1.Feedback": "generate",  # whoever may generate may say what they think of it
     "google.longrunning.Operations": "jobs",
+    # What the protos say, which any key may list: a `generate` key's grpcurl needed `admin`.
+    "grpc.reflection.v1alpha.ServerReflection": "read",
+    "grpc.reflection.v1.ServerReflection": "read",
 }
 # The size of the request message being handled, set by the deserializer in the call's own
 # task (grpc parses a unary request there, just before the behaviour runs).

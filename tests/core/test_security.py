@@ -8,6 +8,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,12 @@ def test_every_service_needs_a_key_with_the_right_scope(
         with Client(guarded.address, timeout=60, api_key=made[who] if who else None) as client:
             got = {name: code_of(call) for name, call in calls(client).items()}
         assert got == outcomes, who
+    # Reflection (what grpcurl lists services with) is a listing: any key's, a generate key's too.
+    for who, outcome in ((None, unknown), ("generate", ok), ("jobs", ok)):
+        with Client(guarded.address, timeout=60, api_key=made[who] if who else None) as client:
+            listing = reflection_pb2_grpc.ServerReflectionStub(client.channel).ServerReflectionInfo
+            asked = [reflection_pb2.ServerReflectionRequest(list_services="")]
+            assert code_of(partial(lambda call, ask: list(call(iter(ask))), listing, asked)) == outcome, who
     with Client(guarded.address, timeout=30, api_key=made["admin"][:-2] + "xx") as client:
         assert code_of(client.generators) == unknown  # a key's id with a wrong secret
 
