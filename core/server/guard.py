@@ -27,7 +27,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from ..config import FEEDBACK_SERVICE, Settings, keys_path
-from ..engine.errors import InvalidArgument, RequestError, ResourceExhausted
+from ..engine.errors import FieldViolation, InvalidArgument, RequestError, ResourceExhausted
 from .auth import ApiKey, KeyError_, KeyFile, KeyRing, bearer_token
 from .budget import ByteBudget
 from .caller import set_caller
@@ -97,10 +97,15 @@ def _undecodable(error: DecodeError, raw: bytes, deserialize: Deserializer) -> I
     message = getattr(deserialize, "__self__", None)  # the generated Message class
     too_deep = "depth" in str(error).lower() or (  # some runtimes name the limit, some do not
         message is not None and nesting_depth(raw, message.DESCRIPTOR, PARSE_DEPTH + 1) > PARSE_DEPTH)
+    # With a field violation like every refusal (clients read those, not the text): the
+    # parameters where the message has them (a Struct is where nesting goes), else the request.
+    fields = message.DESCRIPTOR.fields_by_name if message is not None else {}
+    where = "parameters" if "parameters" in fields else "request"
     if too_deep:
-        return InvalidArgument("the request is nested too deeply to parse (parameters may nest at most "
-                               "32 levels)")
-    return InvalidArgument("the request is not a valid protobuf message for this method")
+        problem = "nested too deeply to parse (parameters may nest at most 32 levels)"
+        return InvalidArgument(f"the request is {problem}", [FieldViolation(where, problem)])
+    problem = "not a valid protobuf message for this method"
+    return InvalidArgument(f"the request is {problem}", [FieldViolation("request", problem)])
 
 
 @dataclass
