@@ -13,8 +13,12 @@
 
 int main(int argc, char** argv) {
   const std::string address = argc > 1 ? argv[1] : "127.0.0.1:50051";
+  // Replies over gRPC's default 4 MiB (a WAV of 16 bars, a batch of EXRs) need a larger limit:
+  // the server's own, 512 MiB.
+  grpc::ChannelArguments arguments;
+  arguments.SetMaxReceiveMessageSize(512 * 1024 * 1024);
   auto stub = museforge::v1::Museforge::NewStub(
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), arguments));
 
   museforge::v1::GenerateRequest request;
   request.set_generator("image.digits");

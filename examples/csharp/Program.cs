@@ -7,7 +7,10 @@ using Museforge.V1;
 using MuseforgeClient = Museforge.V1.Museforge.MuseforgeClient;
 
 var address = args.Length > 0 ? args[0] : "http://127.0.0.1:50051";
-using var channel = GrpcChannel.ForAddress(address);
+// Replies over gRPC's default 4 MiB (a WAV of 16 bars, a batch of EXRs) need a larger limit:
+// the server's own, 512 MiB.
+using var channel = GrpcChannel.ForAddress(address,
+    new GrpcChannelOptions { MaxReceiveMessageSize = 512 * 1024 * 1024 });
 var client = new MuseforgeClient(channel);
 
 var request = new GenerateRequest
