@@ -18,9 +18,22 @@ def models_cell(info: Any) -> str:
     return ",".join(f"{m.name}@{m.version}:{m.provider or m.error}" for m in info.models) or "-"
 
 
-def plugin_row(p: Any) -> Sequence[str]:
+def plugin_row(p: Any, down: dict[str, str] | None = None) -> Sequence[str]:
+    status = p.error or "; ".join(f"DEGRADED: model {name} cannot serve: {why}"
+                                  for name, why in (down or {}).items()) or "ok"
     return (p.name, p.version or "-", p.source, ",".join(p.hooks) or "-",
-            ",".join([*p.generators, *p.effects]) or "-", p.error or "ok")
+            ",".join([*p.generators, *p.effects]) or "-", status)
+
+
+def models_down(declared: Sequence[Any]) -> dict[str, dict[str, str]]:
+    """Per plugin, the models its generators and effects declare that cannot serve, and why: a
+    plugin that loaded is listed DEGRADED while calls to them answer UNAVAILABLE."""
+    down: dict[str, dict[str, str]] = {}
+    for item in declared:
+        for model in item.models:
+            if not model.ready:
+                down.setdefault(item.plugin, {})[model.name] = model.error
+    return down
 
 
 def generator_row(g: Any) -> Sequence[str]:
@@ -52,7 +65,8 @@ def local_service(args: argparse.Namespace) -> Any:
     return engine, MuseforgeService(engine, pool=None)  # type: ignore[arg-type]  # listing runs nothing
 
 
-def fetch_listing(args: argparse.Namespace, what: str) -> list[Any]:
+def fetch_listings(args: argparse.Namespace, *what: str) -> list[list[Any]]:
+    """Each listing named (plugins, generators, effects), from one server or one local engine."""
     from ..v1 import museforge_pb2 as pb
 
     if args.local:
@@ -63,27 +77,45 @@ def fetch_listing(args: argparse.Namespace, what: str) -> list[Any]:
             "generators": (pb.ListGeneratorsRequest(), service.ListGenerators),
             "effects": (pb.ListEffectsRequest(), service.ListEffects),
         }
-        request, method = calls[what]
-        reply = asyncio.run(method(request, None))
-        return list(getattr(reply, what))
+        replies = [asyncio.run(calls[name][1](calls[name][0], None)) for name in what]
+        return [list(getattr(reply, name)) for reply, name in zip(replies, what, strict=True)]
 
     with connect(args, timeout=30) as client:
         listings: dict[str, Callable[[], list[Any]]] = {
             "plugins": client.plugins, "generators": client.generators, "effects": client.effects}
-        return listings[what]()
+        return [listings[name]() for name in what]
+
+
+def fetch_listing(args: argparse.Namespace, what: str) -> list[Any]:
+    return fetch_listings(args, what)[0]
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    """Plugins, with the models each cannot serve; a plugin that failed or lacks one fails it."""
+    from google.protobuf.json_format import MessageToDict
+
+    plugins, generators, effects = fetch_listings(args, "plugins", "generators", "effects")
+    down = models_down([*generators, *effects])
+    if args.json:
+        print(json.dumps([{**MessageToDict(p), **({"modelsDown": [
+            {"name": name, "error": why} for name, why in down[p.name].items()]} if p.name in down else {})}
+            for p in plugins], indent=2))
+        return EXIT_OK
+    print_table((plugin_row(p, down.get(p.name)) for p in plugins), TABLES["plugins"][0])
+    return EXIT_FAILED if any(p.error or p.name in down for p in plugins) else EXIT_OK
 
 
 def cmd_listing(args: argparse.Namespace) -> int:
     from google.protobuf.json_format import MessageToDict
 
+    if args.command == "plugins":
+        return cmd_plugins(args)
     items = fetch_listing(args, args.command)
     if args.json:
         print(json.dumps([MessageToDict(i) for i in items], indent=2))
         return EXIT_OK
     header, row = TABLES[args.command]
     print_table((row(i) for i in items), header)
-    if args.command == "plugins":  # a plugin that failed to load fails the listing
-        return EXIT_FAILED if any(p.error for p in items) else EXIT_OK
     if args.schema:
         for i in items:
             print(f"\n{i.name} parameters:\n{json.dumps(json.loads(i.parameters_schema), indent=2)}")
@@ -92,7 +124,7 @@ def cmd_listing(args: argparse.Namespace) -> int:
 
 # Each listing command's help, and whether it can show parameter schemas.
 HELP = {
-    "plugins": ("list plugins and their load errors", False),
+    "plugins": ("list plugins, their load errors and the models they cannot serve", False),
     "generators": ("list generators, formats and models", True),
     "effects": ("list effects, their formats and models", True),
 }

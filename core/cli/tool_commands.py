@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from .options import Subcommands, add_server_flags, connect
 from .output import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, fail
@@ -27,8 +28,32 @@ def cmd_health(args: argparse.Namespace) -> int:
             # The health service names nothing in its NOT_FOUND: say what was not found.
             return fail(f"the server has no health service {args.service!r} (try museforge.plugin/NAME, "
                         "a plugin, or '' for the server)", EXIT_FAILED)
-    print(json.dumps({"service": args.service, "status": status}) if args.json else status)
+        why = plugin_trouble(client, args.service) if status == "NOT_SERVING" else ""
+    print(json.dumps({"service": args.service, "status": status, **({"reason": why} if why else {})})
+          if args.json else status)
+    if why and not args.json:
+        print(why, file=sys.stderr)
     return EXIT_OK if status == "SERVING" else EXIT_FAILED
+
+
+def plugin_trouble(client: Any, service: str) -> str:
+    """Why a plugin's health entry is NOT_SERVING (its load error, or models that cannot serve),
+    as far as the server's listings say; "" for another service or when they cannot be read."""
+    import grpc
+
+    from .listing_commands import models_down
+
+    plugin = service.removeprefix("museforge.plugin/")
+    if plugin == service:
+        return ""
+    try:
+        record = next((p for p in client.plugins() if p.name == plugin), None)
+        down = models_down([*client.generators(), *client.effects()]).get(plugin, {})
+    except grpc.RpcError:  # a server with API keys lists nothing to a probe without one
+        return ""
+    if record is not None and record.error:
+        return record.error
+    return "; ".join(f"model {name} cannot serve: {why}" for name, why in down.items())
 
 
 def cmd_openapi(args: argparse.Namespace) -> int:

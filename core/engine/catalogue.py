@@ -99,7 +99,7 @@ class Engine:
         declared: list[Generator | Effect] = [*catalogue.generators.values(), *catalogue.effects.values()]
         for item in declared:
             for source in item.models:
-                self.runtime.load(source)
+                self.runtime.load(source, catalogue.recipe_for(source.name, source.directory))
         self.runtime.repository.load_added()
         unknown = sorted(set(self.settings.models) - set(self.runtime.models))
         if unknown:  # a misspelt [models."..."] table would otherwise change nothing without a word
@@ -157,7 +157,7 @@ class Engine:
             raise NotFound(f"unknown {kind} {name!r}; known {kind}s: {known}")
         declared: Generator | Effect = found
         if not self.available(declared):
-            reasons = "; ".join(m.error for m in self.models_of(declared) if not m.ready)
+            reasons = "; ".join(f"model {m.name}: {m.error}" for m in self.models_of(declared) if not m.ready)
             raise Unavailable(f"{kind} {name} is unavailable: {reasons}")
         return found
 

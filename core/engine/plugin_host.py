@@ -10,10 +10,12 @@ import contextlib
 import difflib
 import logging
 import sys
+import time
 import traceback
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
+from pathlib import Path
 from typing import Any, cast
 
 import pluggy
@@ -23,11 +25,14 @@ from .codecs.encoders import BUILTIN_ENCODERS, Encoder
 from .declarations import declaration_problem, format_problem
 from .effect import Effect
 from .generator import Generator
+from .model_claims import model_clash, same_directory
 from .recipe import Recipe
 
 log = logging.getLogger("museforge.plugin_host")
 
 ENTRY_POINT_GROUP = "museforge"
+# An import slower than this is said (the port stays closed until every plugin is imported).
+SLOW_IMPORT_SECONDS = 5.0
 HOOK_NAMES = ("register_generators", "register_effects", "register_recipes", "register_encoders")
 # hook -> (what its register accepts, the name of the PluginRecord list and Catalogue table)
 KINDS: dict[str, tuple[type, str]] = {
@@ -78,11 +83,19 @@ class Catalogue:
     # "<kind>:<name>" -> the other plugins that registered that very object (IMAGE_ENCODERS)
     sharers: dict[str, list[str]] = field(default_factory=dict)
 
+    def recipe_for(self, name: str, directory: Path) -> str:
+        """The recipe that writes model ``name`` (``museforge export`` it), "" when none does."""
+        for recipe in self.recipes.values():
+            if recipe.name == name or same_directory(recipe.models_dir, directory):
+                return recipe.name
+        return ""
+
 
 class _Registrar:
     """The ``register`` callback one plugin's hook receives; it remembers what it added."""
 
     def __init__(self, catalogue: Catalogue, record: PluginRecord, hook: str) -> None:
+        self.catalogue = catalogue
         self.expected, self.attr = KINDS[hook]
         self.table: dict[str, Any] = getattr(catalogue, self.attr)
         self.owners = catalogue.owners
@@ -107,6 +120,13 @@ class _Registrar:
             self.record.errors.append(message)
             log.error("plugin %s: %s; ignored", self.record.name, message)
             return
+        if isinstance(obj, (Generator, Effect)):
+            tables = (("generator", self.catalogue.generators), ("effect", self.catalogue.effects))
+            clash = model_clash(obj, self.attr[:-1], self.record.name, tables, self.owners)
+            if clash:  # refused as a name clash is: this plugin fails, the first keeps its model
+                self.record.errors.append(clash)
+                log.error("plugin %s: %s", self.record.name, clash)
+                return
         self.table[name] = obj
         self.owners[f"{self.attr}:{name}"] = self.record.name
         getattr(self.record, self.attr).append(name)
@@ -189,11 +209,17 @@ class PluginHost:
         if ep.name in self.records:  # another distribution's plugin of that name: not even imported
             self._clash(PluginRecord(ep.name, version, source))
             return
+        log.debug("loading plugin %s", ep.name)
+        started = time.monotonic()
         try:
             plugin = ep.load()
         except (Exception, SystemExit) as exc:  # a broken plugin (an argparse's exit too) must not take
             self._fail(PluginRecord(ep.name, version, source), "import", exc)  # the server down
             return
+        finally:
+            took = time.monotonic() - started
+            if took > SLOW_IMPORT_SECONDS:  # else the port stays closed with the log naming another
+                log.warning("plugin %s took %.1f s to import", ep.name, took)
         self._register(ep.name, plugin, source=source, version=version)
 
     def _register(self, name: str, plugin: object, *, source: str, version: str) -> None:

@@ -28,13 +28,14 @@ from .model_checks import (
     output_bytes,
     specs,
 )
+from .model_layout import ModelMissing, chosen_versions, declared_apart
 from .model_source import ModelSource
 from .options import ModelOverrides, RuntimeOptions
 from .repository import ModelRepository
-from .versions import VersionPolicy, available_versions
+from .versions import VersionPolicy
 
-__all__ = ["ORT_TO_NUMPY", "InputError", "LoadedModel", "ModelNotReady", "ModelOverrides", "ModelRefused",
-           "Runtime", "RuntimeOptions", "TensorSpec", "VersionFailed"]
+__all__ = ["ORT_TO_NUMPY", "InputError", "LoadedModel", "ModelMissing", "ModelNotReady", "ModelOverrides",
+           "ModelRefused", "Runtime", "RuntimeOptions", "TensorSpec", "VersionFailed"]
 from .session_run import session_runner
 from .statistics import ModelStatistics
 from .stop import StopSignal
@@ -124,12 +125,15 @@ class Runtime:
         so.add_session_config_entry("session.inter_op.allow_spinning", flag)
         return so
 
-    def load(self, source: ModelSource) -> LoadedModel:
-        """Load (once) the model a generator declared; failures are kept, not raised."""
+    def load(self, source: ModelSource, recipe: str = "") -> LoadedModel:
+        """Load (once) the model a generator declared; failures are kept, not raised, saying what
+        to do (``recipe``: the one ``museforge export`` writes it with). Raises ValueError for a
+        second declaration of the name that differs (the plugin host refuses those first)."""
         existing = self.models.get(source.name)
         if existing is not None:
-            if existing.directory != source.directory:
-                log.error("model %s declared twice with different directories", source.name)
+            mismatch = declared_apart(existing.directory, (existing.pinned, existing.threads), source)
+            if mismatch:
+                raise ValueError(f"model {source.name!r} is declared twice: {mismatch}")
             return existing
         model = LoadedModel(name=source.name, directory=source.directory, pinned=source.version,
                             threads=source.intra_op_threads)
@@ -138,7 +142,10 @@ class Runtime:
             self.serve(source.name, self.build(source.name, source.directory, source.version,
                                                source.intra_op_threads))
         except Exception as exc:
-            model.error = str(exc) if isinstance(exc, VersionFailed) else f"{type(exc).__name__}: {exc}"
+            said = isinstance(exc, (VersionFailed, ModelMissing))
+            model.error = str(exc) if said else f"{type(exc).__name__}: {exc}"
+            if recipe:
+                model.error += f"; `museforge export {recipe}` writes it"
             log.error("model %s cannot serve: %s", source.name, model.error)
         return self.models[source.name]
 
@@ -151,10 +158,7 @@ class Runtime:
               threads: int | None = None) -> dict[int, LoadedModel]:
         """Every version the policy serves, verified and warmed up, not yet served; raises what
         stops any of them from serving (naming the version), having freed the others."""
-        try:
-            chosen = self.policy(name, pinned).select(available_versions(directory))
-        except (ValueError, OSError) as exc:
-            raise FileNotFoundError(f"{directory}: {exc}") from None
+        chosen = chosen_versions(self.policy(name, pinned), directory)
         built: dict[int, LoadedModel] = {}
         for version in reversed(chosen):  # the one generators use first
             model = LoadedModel(name=name, directory=directory, pinned=pinned, threads=threads)
@@ -351,8 +355,14 @@ class Runtime:
 
     def infer(self, name: str, inputs: Mapping[str, np.ndarray],
               stop: threading.Event | None = None) -> dict[str, np.ndarray]:
-        """Blocking inference (from a worker thread), batched with concurrent callers."""
-        return self.submit(name, inputs, inline=True, stop=stop).result()
+        """Blocking inference (from a worker thread), batched with concurrent callers. A plugin's
+        inputs that do not fit say which model (and version) they were for."""
+        try:
+            return self.submit(name, inputs, inline=True, stop=stop).result()
+        except InputError as exc:
+            served = self.models.get(name)
+            exc.args = (f"model {name}{f' v{served.version}' if served else ''}: {exc}",)
+            raise
 
     async def infer_async(
         self, name: str, inputs: Mapping[str, np.ndarray], executor: Executor, checked: bool = False,

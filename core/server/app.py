@@ -44,11 +44,11 @@ from .health_report import (
     MUSEFORGE_SERVICE,
     OIP_SERVICE,
     OPERATIONS_SERVICE,
-    model_health,
+    model_changed,
     plugin_health,
     report_health,
 )
-from .logs import announce, banner, quiet_ended_writes
+from .logs import announce, banner, models_said, quiet_ended_writes
 from .metrics import Metrics, Recorder
 from .museforge_service import MuseforgeService
 from .oip_service import InferenceService
@@ -227,7 +227,7 @@ def add_services(server: grpc.aio.Server, engine: Engine, pool: CallPool, jobs: 
     ops_grpc.add_OperationsServicer_to_server(OperationsService(jobs), services)
     feedback_grpc.add_FeedbackServicer_to_server(feedback, services)
     health_servicer = health_aio.HealthServicer()
-    oip.on_change = partial(model_health, health_servicer)
+    oip.on_change = partial(model_changed, health_servicer, engine, pool)
     pool.on_held = partial(plugin_health, health_servicer, engine)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, services)
     reflection.enable_server_reflection(
@@ -371,8 +371,9 @@ async def serve_forever(settings: Settings, engine: Engine | None = None) -> Non
             signal.signal(sig, lambda *_: stop.set())
     # The banner comes last: whoever waits for it can rely on signals being handled.
     ready = sum(m.ready for m in running.engine.runtime.models.values())
+    failed = len(running.engine.runtime.models) - ready
     banner(f"museforge serving on {running.address} "
-           f"({len(running.engine.generators)} generators, {ready} models ready)")
+           f"({len(running.engine.generators)} generators, {models_said(ready, failed)})")
     if running.metrics_address:
         announce(settings.log_format, f"metrics on http://{running.metrics_address}/metrics")
     if running.gateway is not None:

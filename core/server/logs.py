@@ -30,6 +30,11 @@ def banner(text: str) -> None:
         print(text, flush=True)
 
 
+def models_said(ready: int, failed: int) -> str:
+    """The banner's count of models: a failed one is said, not only missing from the ready."""
+    return f"{ready} models ready" + (f", {failed} failed (museforge models list says why)" if failed else "")
+
+
 def announce(fmt: str, text: str) -> None:
     """A line of the server's own to its operator (where it listens, that it drains) on stderr:
     "museforge: <text>", or with ``fmt`` json a JSON object as the log's, whatever the log level."""

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..ascii_numbers import ascii_number
 from ..config import Settings, port_problem
-from .logs import announce, banner
+from .logs import announce, banner, models_said
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
@@ -90,6 +90,7 @@ class Ready:
     metrics_address: str
     generators: int
     models_ready: int
+    models_failed: int
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,8 @@ async def _serve(settings: Settings, role: WorkerRole, report: Connection) -> in
         for record in running.engine.host.failed():
             log.error("plugin %s failed: %s", record.name, record.error)
     ready = sum(m.ready for m in running.engine.runtime.models.values())
-    report.send(Ready(os.getpid(), running.metrics_address, len(running.engine.generators), ready))
+    report.send(Ready(os.getpid(), running.metrics_address, len(running.engine.generators), ready,
+                      len(running.engine.runtime.models) - ready))
     await stop.wait()
     await running.stop(settings.grace_seconds)
     return 0
@@ -340,7 +342,7 @@ def _announce(settings: Settings, workers: Workers, metrics_address: str) -> Non
         announce(fmt, f"HTTP/JSON gateway on {scheme}://{workers.settings.http_address} "
                  "(OpenAPI at /openapi.json)")
     banner(f"museforge serving on {workers.settings.address} "
-           f"({first.generators} generators, {first.models_ready} models ready)")
+           f"({first.generators} generators, {models_said(first.models_ready, first.models_failed)})")
 
 
 def serve_workers(settings: Settings, count: int) -> int:
