@@ -4,7 +4,6 @@ extension deciding the format written, printf and Houdini frame patterns, damage
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -16,7 +15,7 @@ from museforge.client import Client, field_violations
 from museforge.engine.generator import Media
 from museforge.jobs.paths import frame_path, has_frame_run
 from museforge.v1 import jobs_pb2
-from tests.core.jobs_helpers import job_settings, write_frames
+from tests.core.jobs_helpers import write_frames
 from tests.core.test_video import make_video
 from tests.servers import ServerThread
 
@@ -30,18 +29,6 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     make_video(root / "in" / "clip.mp4", frames=4, audio=False)
     (root / "out").mkdir()
     return root
-
-
-@pytest.fixture(scope="module")
-def running(root: Path) -> Iterator[ServerThread]:
-    with ServerThread(job_settings(root)) as server:
-        yield server
-
-
-@pytest.fixture()
-def jobs(running: ServerThread) -> Iterator[Client]:
-    with Client(running.address, timeout=60) as client:
-        yield client
 
 
 def one_step(effect: str, parameters: dict[str, object], output: str, **inputs: object) -> jobs_pb2.JobSpec:

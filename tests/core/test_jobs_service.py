@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -31,18 +31,6 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_frames(root / "in", 1001, 1008)
     (root / "out").mkdir()
     return root
-
-
-@pytest.fixture(scope="module")
-def running(root: Path) -> Iterator[ServerThread]:
-    with ServerThread(job_settings(root)) as server:
-        yield server
-
-
-@pytest.fixture()
-def jobs(running: ServerThread) -> Iterator[Client]:
-    with Client(running.address, timeout=60) as client:
-        yield client
 
 
 def result_of(operation: operations_pb2.Operation) -> jobs_pb2.JobResult:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,6 @@ from museforge.jobs.paths import Sandbox
 from museforge.jobs.store import Item, ItemState
 from museforge.jobs.video_items import VideoJob, join_item
 from museforge.v1 import jobs_pb2
-from tests.core.jobs_helpers import job_settings
 from tests.core.test_video import make_video
 from tests.servers import ServerThread
 
@@ -43,18 +41,6 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     make_video(root / "in" / "dot.mp4", frames=4, audio=False, pictures=[np.zeros((1, 1, 3), np.uint8)] * 4,
                pix_fmt="yuv444p")  # 4:4:4: an encoder takes a single pixel
     return root
-
-
-@pytest.fixture(scope="module")
-def running(root: Path) -> Iterator[ServerThread]:
-    with ServerThread(job_settings(root)) as server:
-        yield server
-
-
-@pytest.fixture()
-def jobs(running: ServerThread) -> Iterator[Client]:
-    with Client(running.address, timeout=60) as client:
-        yield client
 
 
 def video_spec(
