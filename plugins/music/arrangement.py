@@ -6,7 +6,8 @@ for inner voices) and strings on the bass line. German folksongs get an accordio
 guitar strumming each beat's chord and a plucked double bass.
 Irish tunes get a fiddle (GM's Violin: the GM "Fiddle" preset is an Indian one) over a harp,
 a cello on the bass, and a bodhrán pattern on the GM kit's toms, the frame drum's low open
-stroke on the beats and lighter strokes between.
+stroke on the beats and lighter strokes between. :func:`bar_notes` turns a sampled bar into the
+notes of the layers that sound.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from .general_midi import DRUMS, resolve_program
-from .sampler import beat_length
-from .score import Metre, Note
+from .harmony import Harmoniser, arrange
+from .sampler import SampledBar, beat_length
+from .score import Metre, Note, Piece
 
-__all__ = ["STYLE_PARTS", "STYLE_PERCUSSION", "beat_unit", "percussion_bar",
+__all__ = ["STYLE_PARTS", "STYLE_PERCUSSION", "bar_notes", "beat_unit", "percussion_bar",
            "programs_for"]
 
 STYLE_PARTS: dict[str, dict[str, str]] = {
@@ -61,3 +63,24 @@ def percussion_bar(bar: int, metre: Metre, final: bool) -> list[Note]:
         else:
             notes.append(Note(start + offset, 0.5, DRUMS["low tom"], 46, "percussion"))
     return notes
+
+
+def bar_notes(bar: SampledBar, piece: Piece, style: str = "folk", harmoniser: Harmoniser | None = None
+              ) -> list[Note]:
+    """A sampled bar as timed notes (beats), accented on the downbeat, plus the harmony (chords and
+    bass, from ``harmoniser``) and drum of those layers that sound (``piece.programs``)."""
+    bar_sixteenths = piece.metre.bar_beats * 4
+    notes = []
+    for event in bar.events:
+        if event.pitch < 0:
+            continue
+        downbeat = event.start % bar_sixteenths == 0
+        notes.append(Note(event.start / 4.0, event.length / 4.0, event.pitch, 100 if downbeat else 84))
+    final = bar.bar == piece.bars - 1 and not piece.loop  # a loop's last bar leads back into its first
+    if harmoniser is not None:
+        soprano, voices = harmoniser.bar(bar.events, bar.bar)
+        notes += arrange(voices, soprano, piece.bar_start(bar.bar), piece.metre.bar_beats, style,
+                         beat_unit(piece.metre))
+    if style in STYLE_PERCUSSION:
+        notes += percussion_bar(bar.bar, piece.metre, final)
+    return sorted((note for note in notes if note.voice in piece.programs), key=lambda n: n.start)

@@ -8,6 +8,7 @@ same instrument whichever bank renders it.
 
 from __future__ import annotations
 
+import difflib
 import re
 
 __all__ = ["DRUMS", "DRUM_BANK", "DRUM_CHANNEL", "PROGRAM_NAMES", "SHORT_NAMES", "program_name",
@@ -53,6 +54,7 @@ SHORT_NAMES = {
     "clarinet": 71, "flute": 73, "recorder": 74, "whistle": 78, "lead": 81, "pad": 89, "bagpipe": 109,
 }
 
+UNKNOWN_BYTES = 220  # room for the "Value error, " pydantic puts before it
 DRUM_CHANNEL = 9  # MIDI channel 10: the GM percussion kit, keys are drums rather than pitches
 DRUM_BANK = 128  # the bank a SoundFont synthesizer plays the drum channel from
 DRUMS = {"low floor tom": 41, "low tom": 45, "side stick": 37, "tambourine": 54}
@@ -79,10 +81,23 @@ def resolve_program(value: str | int) -> int:
         return number - 1
     program = _BY_KEY.get(_key(value))
     if program is None:
-        shorts = ", ".join(sorted(SHORT_NAMES))
-        raise ValueError(f"unknown instrument {value!r}: give a General MIDI name (e.g. 'Violin', "
-                         f"'Acoustic Guitar (nylon)'), a number 1-128, or one of {shorts}")
+        raise ValueError(unknown_instrument(value))
     return program
+
+
+def unknown_instrument(value: str) -> str:
+    """What an unknown name is told: the closest names, and where the whole list is, in at most
+    ``UNKNOWN_BYTES`` whatever was typed (a field violation keeps 256); the 148 names would not fit."""
+    shown = value if len(value) <= 32 else value[:31] + "…"
+    spelled = {_key(name): name for name in (*SHORT_NAMES, *PROGRAM_NAMES)}  # a GM name wins
+    close = [spelled[key] for key in difflib.get_close_matches(_key(value), list(spelled), n=3, cutoff=0.6)]
+    while True:
+        hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
+        message = (f"unknown instrument {shown!r}: {hint}give a General MIDI name or number 1-128, or a "
+                   f"short name such as piano or flute (all listed in docs/music.md)")
+        if len(message.encode()) <= UNKNOWN_BYTES or not close:
+            return message
+        close.pop()  # the least close
 
 
 def program_name(program: int) -> str:

@@ -3,10 +3,12 @@
 The GRU's single-step ONNX graph is looped by :mod:`sampler`; each finished bar is
 turned into notes (and, optionally, the chords, bass and drum part it implies), played by
 the style's band through a General MIDI SoundFont (:mod:`performer`), and for audio formats
-sent ahead as PCM chunks while later bars are still being sampled. The gain to the
-loudness target is set from the first ``LOUDNESS_LOOKAHEAD_SECONDS`` of rendered audio (all
-of a shorter piece or a loop) so the first chunk can leave early; streamed and unary
-output are the same bytes, and the loudness the whole piece measured is reported.
+sent ahead as PCM chunks while later bars are still being sampled. A pickup's leading rest is
+cut from a one-shot and bridged in a loop (:mod:`pickup`). The gain to the loudness target
+is set from the first ``LOUDNESS_LOOKAHEAD_SECONDS`` or ``LOUDNESS_LOOKAHEAD_BEATS`` of
+rendered audio, whichever is longer (all of a shorter piece or a loop), so the first chunk
+can leave early; streamed and unary output are the same bytes, and the loudness the whole
+piece measured is reported.
 """
 
 from __future__ import annotations
@@ -30,16 +32,17 @@ from museforge import (
     request_count,
 )
 
-from .arrangement import STYLE_PERCUSSION, beat_unit, percussion_bar, programs_for
+from .arrangement import bar_notes, beat_unit, programs_for
 from .audio_formats import BackgroundVorbis, pcm16_bytes
 from .general_midi import resolve_program
-from .harmony import HARMONY_MODEL, Harmoniser, arrange
+from .harmony import HARMONY_MODEL, Harmoniser
 from .limiter import apply_gain
 from .loudness import LoudnessMeter, gain_for
 from .performer import Performer
+from .pickup import hold_over_loop_point, trim_lead
 from .piece_metadata import piece_metadata, stem_metadata
-from .sampler import MelodySampler, PieceRequest, SampledBar, beat_length
-from .score import Metre, Note, Performance, Piece
+from .sampler import MelodySampler, PieceRequest, beat_length
+from .score import Metre, Performance, Piece
 from .soundfont import SoundFont, find_soundfont
 from .theory import PITCH_NAMES, pitch_class
 
@@ -51,8 +54,11 @@ STATE_SHAPE = (2, 256)  # (layers, hidden) of the step model; must equal melody_
 TARGET_LUFS = -16.0
 # Whole-piece error over 24 pieces (3 styles x 8 seeds, 16 bars; scripts/music_harmony_checks.py
 # loudness): max 0.52 LU at 8 s, 0.54 at 10 s, 1.09 at 6 s, 1.36 at 4 s. 8 s is two 4 s blocks,
-# which render at once in the two render processes.
+# which render at once in the two render processes. At slow tempos 8 s holds too few notes (a
+# bar of a 4/4 chorale at 30 bpm), so the look-ahead is also at least this many counted beats:
+# fewer than 8 s hold at every style's default tempo, so there the first chunk waits no longer.
 LOUDNESS_LOOKAHEAD_SECONDS = 8.0
+LOUDNESS_LOOKAHEAD_BEATS = 9
 MAX_BARS = 128
 # Seconds of music per request, over all of count: rendering holds ~3 MB per second of audio.
 MAX_SECONDS = 600
@@ -94,8 +100,9 @@ class MelodyParams(BaseModel):
     mode: Literal["major", "minor", "dorian", "mixolydian"] = Field(
         "major", description="Mode; chorale takes major or minor, folk also dorian, celtic also "
         "dorian and mixolydian.")
-    tempo: int | None = Field(None, ge=30, le=240, description="Beats per minute (the dotted "
-                              "quarter in 6/8 and 9/8); default by style.")
+    tempo: int | None = Field(None, ge=30, le=240, description="Beats per minute (the beat is the "
+                              "dotted quarter in 6/8 and 9/8, the half note in 2/2 and 3/2); default by "
+                              "style.")
     time_signature: str | None = Field(None, description="e.g. 4/4, 3/4, 6/8; default and choices by "
                                        "style.")
     bars: int = Field(16, ge=1, le=MAX_BARS, description=f"Length in whole bars, 1-{MAX_BARS}.")
@@ -173,7 +180,7 @@ class MelodyParams(BaseModel):
         if seconds > MAX_SECONDS:
             raise LimitExceeded(
                 f"{count} x {self.bars} bars at {self.tempo or STYLE_TEMPO[self.style]} bpm = {seconds:,.0f} "
-                f"seconds of audio, over the {MAX_SECONDS} a request may make; fewer bars, a faster tempo or "
+                f"seconds of music, over the {MAX_SECONDS} a request may make; fewer bars, a faster tempo or "
                 f"a smaller count ({', '.join(LENGTH_FIELDS)})", LENGTH_FIELDS)
         return self
 
@@ -213,27 +220,6 @@ def build_piece(params: MelodyParams) -> Piece:
                  params.mode, programs, params.loop)
 
 
-def bar_notes(bar: SampledBar, piece: Piece, style: str = "folk", harmoniser: Harmoniser | None = None
-              ) -> list[Note]:
-    """A sampled bar as timed notes (beats), accented on the downbeat, plus the harmony (chords and
-    bass, from ``harmoniser``) and drum of those layers that sound (``piece.programs``)."""
-    bar_sixteenths = piece.metre.bar_beats * 4
-    notes = []
-    for event in bar.events:
-        if event.pitch < 0:
-            continue
-        downbeat = event.start % bar_sixteenths == 0
-        notes.append(Note(event.start / 4.0, event.length / 4.0, event.pitch, 100 if downbeat else 84))
-    final = bar.bar == piece.bars - 1 and not piece.loop  # a loop's last bar leads back into its first
-    if harmoniser is not None:
-        soprano, voices = harmoniser.bar(bar.events, bar.bar)
-        notes += arrange(voices, soprano, piece.bar_start(bar.bar), piece.metre.bar_beats, style,
-                         beat_unit(piece.metre))
-    if style in STYLE_PERCUSSION:
-        notes += percussion_bar(bar.bar, piece.metre, final)
-    return sorted((note for note in notes if note.voice in piece.programs), key=lambda n: n.start)
-
-
 class _Stream:
     """One piece's renderer, gain and chunking."""
 
@@ -255,7 +241,8 @@ class _Stream:
         self.offset = 0
         # The gain waits for this much rendered audio (or the end): the performer hands audio out
         # in blocks, and a loop only at its end, so bars composed are not yet audio measured.
-        self.lookahead_frames = round(LOUDNESS_LOOKAHEAD_SECONDS * sample_rate)
+        beats = LOUDNESS_LOOKAHEAD_BEATS * beat_unit(piece.metre) * piece.seconds_per_beat
+        self.lookahead_frames = round(max(LOUDNESS_LOOKAHEAD_SECONDS, beats) * sample_rate)
 
     def bar_done(self, bars_done: int) -> Iterator[Chunk]:
         # Until the first chunk has left, once the look-ahead's notes are all sent to render, wait
@@ -339,12 +326,19 @@ def _compose(ctx: GenerationContext, params: MelodyParams, seed: int, pieces: li
                               piece.bars) if {"chords", "bass"} & set(piece.programs) else None
                    for piece in pieces]
     total = count * params.bars
+    started = [piece.loop for piece in pieces]  # the tune has sounded (a loop starts at 0 anyway)
     yield Progress(0, total, "sampling")
     for done, bar in enumerate(sampler.sample([request] * count, rngs), 1):
         piece = pieces[bar.piece]
         notes = bar_notes(bar, piece, params.style, harmonisers[bar.piece])
+        if piece.loop and bar.bar == piece.bars - 1:
+            notes = hold_over_loop_point(piece, notes)
+        elif not started[bar.piece]:
+            notes, started[bar.piece] = trim_lead(piece, notes, False)
+            if audio and started[bar.piece]:
+                streams[bar.piece].renderer.start_at(piece.start)
         piece.notes.extend(notes)
-        if audio:
+        if audio and started[bar.piece]:
             stream = streams[bar.piece]
             stream.renderer.add(notes)
             if bar.bar < piece.bars - 1:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 
 from museforge import provenance_from_text, provenance_json
 
 from .general_midi import DRUM_BANK, DRUM_CHANNEL
+from .pickup import pickup_signature
 from .score import VOICES, Note, Piece
 from .theory import PITCH_NAMES
 
@@ -107,21 +109,45 @@ def tempo_event(bpm: float) -> tuple[int, int, bytes]:
     return (0, 0, meta(0x51, round(60_000_000 / bpm).to_bytes(3, "big")))
 
 
+def time_signature(numerator: int, denominator: int, click: int) -> bytes:
+    return meta(0x58, bytes([numerator, denominator.bit_length() - 1, click, 8]))
+
+
 def write_midi(piece: Piece, provenance: Mapping[str, str]) -> bytes:
-    """The piece as a format-1 Standard MIDI File."""
-    end = ticks(piece.beats)
+    """The piece as a format-1 Standard MIDI File, from ``piece.start`` as its audio is: a one-shot
+    that starts on a pickup opens with the pickup as a bar of its own time signature. A loop's notes
+    held past its end go on from its start, as the audio wraps them."""
+    end = ticks(piece.beats - piece.start)
     metre = piece.metre
     compound = metre.denominator == 8 and metre.numerator % 3 == 0 and metre.numerator > 3
     click = 36 if compound else 96 // metre.denominator  # MIDI clocks per metronome beat
     sharps, minor = key_signature(piece.tonic, piece.mode)
+    pickup = (-piece.start) % metre.bar_beats  # quarter notes before the first full bar
+    signatures = [(0, 0, time_signature(metre.numerator, metre.denominator, click))]
+    if pickup > 1e-9:
+        signatures = [(0, 0, time_signature(*pickup_signature(pickup, metre.denominator), click)),
+                      (ticks(pickup), 0, time_signature(metre.numerator, metre.denominator, click))]
     conductor = [
         (0, 0, meta(0x03, b"museforge")),
         tempo_event(piece.bpm),
-        (0, 0, meta(0x58, bytes([metre.numerator, metre.denominator.bit_length() - 1, click, 8]))),
+        *signatures,
         (0, 0, meta(0x59, struct.pack(">bB", sharps, int(minor)))),
         (0, 0, meta(0x01, provenance_json(provenance).encode())),
     ]
-    return midi_file([track(conductor, end), *voice_tracks(piece.notes, piece.programs, end)])
+    notes = wrapped(piece.notes, piece.beats) if piece.loop else piece.notes
+    return midi_file([track(conductor, end), *voice_tracks(notes, piece.programs, end, piece.start)])
+
+
+def wrapped(notes: list[Note], beats: float) -> list[Note]:
+    """A loop's notes with what sounds past ``beats`` moved to the start, round and round."""
+    out = []
+    for note in notes:
+        start, length = note.start, note.length
+        while start + length > beats + 1e-9:
+            out.append(replace(note, start=start, length=beats - start))
+            start, length = 0.0, start + length - beats
+        out.append(replace(note, start=start, length=length))
+    return [note for note in out if note.length > 1e-9]
 
 
 def block_midi(notes: list[Note], programs: Mapping[str, int], bpm: float, origin: float,

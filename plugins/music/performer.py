@@ -9,7 +9,8 @@ not, so streamed and unary output are the same bytes.
 
 With ``separate`` every voice is rendered on its own into a stem of its own; the mix is then
 the sum of the stems, exactly. A loop keeps its audio until the end, then wraps the tail past
-its last bar into its first, as it sounds when the piece plays on repeat.
+its last bar into its first, as it sounds when the piece plays on repeat (notes held past the
+loop point included). The audio starts at ``Piece.start`` (a one-shot's first note), frame 0.
 """
 
 from __future__ import annotations
@@ -49,24 +50,33 @@ class Performer:
         if sample_rate not in (44100, 48000):
             raise ValueError(f"sample_rate must be 44100 or 48000, got {sample_rate}")
         self.piece, self.font, self.sample_rate, self.separate = piece, font, sample_rate, separate
-        self.length = self.frame(piece.beats)  # the piece itself, in frames
         self.tail = round(TAIL_SECONDS * sample_rate)
-        self.frames = self.length if piece.loop else self.length + self.tail  # what finish() hands out
-        buffer = self.length + self.tail  # a loop's tail is folded into its start at the end
+        self._pending: list[Note] = []
+        self._pool = pool or shared_pool()
+        self._rendering: deque[_Block] = deque()  # sent to render, not yet added, in order
+        self._taken = 0
+        self._finished = False
+        self._start = self._origin = 0.0  # _origin: beat where the pending (unrendered) notes' block starts
+        self.length = self.frames = 0
+        self.start_at(piece.start)
+        # A loop's tail is folded into its start at the end; a later start only shortens the piece.
+        buffer = self.length + self.tail
         # float32, as handed out: a 10-minute piece holds 230 MB per buffer (the mix and each stem).
         voices = [voice for voice in VOICES if voice in piece.programs] if separate else []
         self._stems = {voice: np.zeros((buffer, 2), np.float32) for voice in voices}
         self._mix = np.zeros((buffer, 2), np.float32)
-        self._pending: list[Note] = []
-        self._pool = pool or shared_pool()
-        self._rendering: deque[_Block] = deque()  # sent to render, not yet added, in order
-        self._origin = 0.0  # beat where the pending (unrendered) notes' block starts
-        self._taken = 0
-        self._finished = False
 
     def frame(self, beat: float) -> int:
-        """The sample index of a time in beats."""
-        return round(beat * 60.0 / self.piece.bpm * self.sample_rate)
+        """The sample index of a time in beats (from the piece's start)."""
+        return round((beat - self._start) * 60.0 / self.piece.bpm * self.sample_rate)
+
+    def start_at(self, beat: float) -> None:
+        """Make ``beat`` the audio's frame 0 (a one-shot's first note); before any note is added."""
+        if self._pending or self._rendering or self._taken:
+            raise RuntimeError("the start is set before any note is added")
+        self._start = self._origin = beat
+        self.length = self.frame(self.piece.beats)  # the piece itself, in frames
+        self.frames = self.length if self.piece.loop else self.length + self.tail  # what finish() hands out
 
     def add(self, notes: Iterable[Note]) -> None:
         for note in notes:
@@ -180,10 +190,18 @@ class Performer:
             end = block.offset
             for voice, render in block.renders:
                 audio = self._resampled(wav_audio(render.result()))
+                if self.piece.loop:  # notes held past the loop point: the buffers grow to fold them in
+                    self._grow(block.offset + len(audio))
                 target = self._mix if voice is None else self._stems[voice]
                 end = max(end, self._add(target, block.offset, audio))
             if self.separate:  # only this block's span changed; summing all each block would be quadratic
                 self._mix[block.offset:end] = sum(stem[block.offset:end] for stem in self._stems.values())
+
+    def _grow(self, frames: int) -> None:
+        if frames > len(self._mix):
+            extra = np.zeros((frames - len(self._mix), 2), np.float32)
+            self._mix = np.concatenate([self._mix, extra])
+            self._stems = {voice: np.concatenate([stem, extra]) for voice, stem in self._stems.items()}
 
     @staticmethod
     def _add(buffer: np.ndarray, offset: int, audio: np.ndarray) -> int:
@@ -216,7 +234,7 @@ def _fold(buffer: np.ndarray, length: int) -> None:
 def perform(piece: Piece, font: SoundFont, sample_rate: int = RENDER_RATE,
             separate: bool = False, pool: RenderPool | None = None) -> Performer:
     """The whole piece, fed bar by bar exactly as music.melody streams it; ``finish``-ed."""
-    performer = Performer(piece, font, sample_rate, separate, pool)
+    performer = Performer(piece, font, sample_rate, separate, pool)  # from piece.start
     bars: list[list[Note]] = [[] for _ in range(piece.bars)]
     for note in piece.notes:
         bars[min(int(note.start // piece.metre.bar_beats), piece.bars - 1)].append(note)

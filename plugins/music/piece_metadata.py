@@ -27,7 +27,9 @@ def piece_metadata(piece: Piece, style: str, tokens: int) -> dict[str, str]:
             "time_signature": str(piece.metre), "bars": str(piece.bars), "tempo_qpm": f"{piece.bpm:g}",
             "instrument": _instrument(piece, "melody"),
             "instruments": ", ".join(f"{part}: {_instrument(piece, part)}" for part in piece.programs),
-            "notes": _notes(piece, "melody"), "tokens": str(tokens)}
+            "notes": _notes(piece, "melody"), "tokens": str(tokens),
+            # quarter notes before the first bar line: a one-shot that starts on a pickup
+            "pickup_beats": f"{(-piece.start) % piece.metre.bar_beats:g}"}
 
 
 def stem_metadata(piece: Piece, voice: str, samples: np.ndarray, sample_rate: int) -> dict[str, str]:

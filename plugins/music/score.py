@@ -49,6 +49,9 @@ class Piece:
     programs: dict[str, int] = field(default_factory=lambda: {"melody": 19, "chords": 48, "bass": 32})
     loop: bool = False  # when True the audio is exactly `bars` long and its tail wraps into its start
     notes: list[Note] = field(default_factory=list)
+    # Beat where the output begins: a one-shot starts at its tune's first note, not with the
+    # leading rest of a pickup (plugins/music/pickup.py); a loop at 0.
+    start: float = 0.0
 
     @property
     def seconds_per_beat(self) -> float:

@@ -58,7 +58,11 @@ def test_audio_is_stereo_loudness_normalised_and_as_long_as_the_bars(client: Cli
     beat_quarters = 1.5 if denominator == 8 and numerator % 3 == 0 else 4 / denominator
     music_seconds = 12 * numerator * 4 / denominator * 60 / (120 * beat_quarters)
     assert rate == RATE and samples.shape[1] == 2
-    assert music_seconds < len(samples) / rate <= music_seconds + 2.0  # plus a release tail
+    bar_quarters = numerator * 4 / denominator
+    rest_quarters = (bar_quarters - float(artifact.metadata["x.pickup_beats"])) % bar_quarters
+    pickup_rest = rest_quarters * 60 / (120 * beat_quarters)
+    # From the first note (a pickup's rest is not played), plus a release tail.
+    assert len(samples) / rate == pytest.approx(music_seconds - pickup_rest + 2.0, abs=0.01)
     measured = pyloudnorm.Meter(rate).integrated_loudness(samples.astype(np.float64))
     assert abs(measured - TARGET_LUFS) <= 1.0, measured  # gain set from the first bars only
     assert float(artifact.metadata["x.loudness_lufs"]) == pytest.approx(measured, abs=0.2)
@@ -69,12 +73,14 @@ def test_audio_is_stereo_loudness_normalised_and_as_long_as_the_bars(client: Cli
 
 def test_midi_has_the_requested_bars_metre_and_key(client: Client) -> None:
     params = {"style": "celtic", "key": "D", "mode": "dorian", "bars": 16, "time_signature": "6/8"}
-    data = client.generate("music.melody", params, seed=5, fmt="mid").artifacts[0].data
-    score: Any = music21.converter.parse(data, format="midi")
+    artifact = client.generate("music.melody", params, seed=5, fmt="mid").artifacts[0]
+    score: Any = music21.converter.parse(artifact.data, format="midi")
     melody = score.parts[0]
-    signature = melody.recurse().getElementsByClass("TimeSignature")[0]
-    assert signature.ratioString == "6/8"
-    assert melody.highestTime == pytest.approx(16 * 3.0)  # 16 bars of 6/8 = 48 quarter notes
+    # The piece opens on a pickup of an eighth: a 1/8 bar, then 6/8 (the rest before it is not played).
+    signatures = melody.recurse().getElementsByClass("TimeSignature")
+    assert [s.ratioString for s in signatures] == ["1/8", "6/8"]
+    assert artifact.metadata["x.pickup_beats"] == "0.5"
+    assert melody.highestTime == pytest.approx(15 * 3.0 + 0.5)  # 15 bars of 6/8 after the pickup
     key = melody.recurse().getElementsByClass("KeySignature")[0]
     assert key.sharps == 0  # D dorian has C major's signature
     pitches = [n.pitch.midi for n in melody.recurse().notes]
