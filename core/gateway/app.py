@@ -277,6 +277,8 @@ class Request(Replies):
             return
         presented = bearer_token(self.header("authorization"))
         if not presented or keys.find(presented) is None:
+            if route is not None and self.gateway.metrics is not None:
+                self.gateway.metrics.observe(route.method, "UNAUTHENTICATED", 0.0)
             reason = "missing API key" if not presented else "unknown API key"
             raise HttpError(401, grpc.StatusCode.UNAUTHENTICATED,
                             f"{reason}: send 'Authorization: Bearer <key>'",

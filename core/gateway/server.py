@@ -28,6 +28,7 @@ from ..config import Settings
 from ..server.auth import KeyRing
 from ..server.bind_rules import is_loopback
 from ..server.budget import ByteBudget
+from ..server.metrics import Recorder
 from . import http_protocol as gateway_http
 from .app import Request
 from .calls import InProcess
@@ -57,6 +58,9 @@ class Gateway:
         self.max_body = settings.http_max_body_bytes
         self.budget = budget  # the server's budget of request bytes, shared with the gRPC calls
         self.loopback = loopback  # then Host must name loopback (DNS rebinding)
+        # A key refused before the call reaches the interceptors is counted here, as the gRPC
+        # port's refusals are by the Recorder: key guessing over HTTP shows in the metrics too.
+        self.metrics = next((i.metrics for i in calls.interceptors if isinstance(i, Recorder)), None)
         self.executor = ThreadPoolExecutor(settings.http_threads, thread_name_prefix="museforge-http")
         self.draining = False
         self._openapi: bytes | None = None

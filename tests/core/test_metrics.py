@@ -6,8 +6,10 @@ import json
 import logging
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import pytest
@@ -18,6 +20,7 @@ from museforge.client import Client
 from museforge.config import Settings
 from museforge.plugins.image.digits import MODELS_DIR
 from museforge.runtime.providers import cuda_driver_present
+from museforge.server.auth import KeyFile
 from museforge.server.logs import JsonFormatter
 from museforge.server.metrics import GpuMemoryCollector, read_gpu_memory
 from tests.models import served_version
@@ -137,3 +140,23 @@ def test_gpu_memory_is_exposed_as_triton_does() -> None:
     empty = CollectorRegistry()
     empty.register(GpuMemoryCollector(lambda: []))
     assert generate_latest(empty) == b""  # not even HELP lines without a GPU
+
+
+def test_http_calls_refused_for_their_key_are_counted(tmp_path: Path) -> None:
+    """The gateway refuses an unknown key before the interceptors (no body read): it was not counted,
+    so key guessing over HTTP did not show in the metrics as it does on the gRPC port."""
+    keys = tmp_path / "keys.json"
+    KeyFile(keys).create("reader", ["read"])
+    settings = Settings(address="127.0.0.1:0", http_address="127.0.0.1:0", plugins=["image"],
+                        metrics_address="127.0.0.1:0", auth=True, api_keys_file=str(keys))
+    with ServerThread(settings) as server:
+        assert server.running is not None and server.running.gateway is not None
+        for key in ("mf_deadbeef_nope", "", "mf_0000_x"):
+            asked = urllib.request.Request(f"http://{server.running.gateway.address}/v1/generators",
+                                           headers={"Authorization": f"Bearer {key}"} if key else {})
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(asked, timeout=30)
+            assert refused.value.code == 401
+        counted = value(scrape(server), "museforge_requests_total", code="UNAUTHENTICATED",
+                        method="ListGenerators", service="museforge.v1.Museforge")
+    assert counted == 3
