@@ -17,8 +17,8 @@ from .generator import Generator
 
 def declaration_problem(item: Generator | Effect) -> None:
     """ValueError for a generator or effect that cannot serve: parameters that are no pydantic
-    model, have no JSON Schema (or one holding infinity or NaN) or whose defaults break their own
-    rules; a run that is no function."""
+    model, have no JSON Schema (or one holding infinity or NaN), have an aliased field or whose
+    defaults break their own rules; a run that is no function."""
     kind = "generator" if isinstance(item, Generator) else "effect"
     run = item.generate if isinstance(item, Generator) else item.apply
     if not callable(run):
@@ -37,11 +37,24 @@ def declaration_problem(item: Generator | Effect) -> None:
         where, value = found
         raise ValueError(f"{kind} {item.name}: parameters {model.__name__} state {value!r} at {where} of "
                          "their JSON Schema, which JSON cannot hold: give a finite default or bound")
-    # Keyed as a request names them (an alias, if the field has one); a None default is the common
-    # "not given" of `size: int = None`, which pydantic itself never validates.
-    defaults = {(info.alias if isinstance(info.alias, str) else name): value
-                for name, info in model.model_fields.items() if not info.is_required()
+    aliased = next(((name, alias) for name, info in model.model_fields.items()
+                    for alias in (info.alias, info.validation_alias, info.serialization_alias)
+                    if alias is not None and alias != name), None)
+    if aliased:  # requests are checked by field name, the schema and pydantic go by the alias
+        raise ValueError(f"{kind} {item.name}: parameters {model.__name__}: field {aliased[0]} has the alias "
+                         f"{aliased[1]!r}, which requests could not use: rename the field to the name "
+                         "requests send, with no alias")
+    defaults_problem(kind, item.name, model)
+
+
+def defaults_problem(kind: str, name: str, model: type[BaseModel]) -> None:
+    """ValueError when the model's defaults break its rules: a field's own, or, when every field
+    has a default (a request may send none), the model's cross-field ones too."""
+    fields = model.model_fields
+    # A None default is the common "not given" of `size: int = None`, which pydantic never validates.
+    defaults = {field: value for field, info in fields.items() if not info.is_required()
                 for value in (info.get_default(call_default_factory=True),) if value is not None}
+    whole = not any(info.is_required() for info in fields.values())
     try:
         model.model_validate(defaults, context={"count": 1})
     except ValidationError as exc:
@@ -49,10 +62,21 @@ def declaration_problem(item: Generator | Effect) -> None:
                   for e in exc.errors()
                   if e["loc"] and e["loc"][0] in defaults and e["type"] != "extra_forbidden"]
         if broken:
-            raise ValueError(f"{kind} {item.name}: a default of {model.__name__} breaks its own rules: "
+            raise ValueError(f"{kind} {name}: a default of {model.__name__} breaks its own rules: "
                              + "; ".join(broken)) from None
-    except Exception:  # a cross-field rule of the model's own: judged per request, not here
+        # With a field left required, a model-level rule cannot be judged on the defaults alone.
+        rules = [_said(e) for e in exc.errors() if not e["loc"]] if whole else []
+        if rules:
+            raise ValueError(f"{kind} {name}: the defaults of {model.__name__} break its own rules: "
+                             + "; ".join(rules)) from None
+    except Exception:  # a validator's own bug on the defaults: said per request, with its message
         pass
+
+
+def _said(error: Any) -> str:
+    """A validator's own words: its ValueError's message, without pydantic's 'Value error, '."""
+    raised = (error.get("ctx") or {}).get("error")
+    return str(raised) if isinstance(raised, Exception) else str(error["msg"])
 
 
 def non_finite(value: Any, path: str = "") -> tuple[str, float] | None:

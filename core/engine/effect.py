@@ -11,7 +11,16 @@ import numpy as np
 from pydantic import BaseModel
 
 from .errors import FieldViolation, InvalidArgument
-from .generator import GenerationContext, Media, ModelSource, Progress, check_declaration
+from .generator import (
+    GenerationContext,
+    Media,
+    ModelSource,
+    Progress,
+    check_callables,
+    check_declaration,
+    check_names,
+    check_whole,
+)
 
 if TYPE_CHECKING:
     from .codecs.audio_decode import AudioInfo
@@ -23,6 +32,7 @@ IMAGE_INPUT_FORMATS = ("png", "png16", "jpeg", "webp", "exr")
 VIDEO_INPUT_FORMATS = ("mp4", "mov", "mkv", "webm")
 # Audio files an effect may take whole as a :class:`Sound` (e.g. a soundtrack).
 AUDIO_INPUT_FORMATS = ("wav", "flac", "ogg", "mp3")
+INPUT_FORMATS = IMAGE_INPUT_FORMATS + VIDEO_INPUT_FORMATS + AUDIO_INPUT_FORMATS
 
 
 @dataclass(frozen=True)
@@ -173,10 +183,27 @@ class Effect:
     # (params, inputs) -> (width, height) of the images it returns, when not the first input's
     # (an upscale): a format too small for them is then refused before the work, not after.
     output_size: Callable[[Any, Sequence[Any]], tuple[int, int]] | None = None
+    # The largest image input it takes, width x height, when below the server's max_input_pixels:
+    # checked from the file's header, so a frame far too large is refused before it is decoded.
+    max_input_pixels: int | None = None
     # Longest one call may run, in seconds (None: the server's generator_timeout_seconds).
     timeout: float | None = None
 
     def __post_init__(self) -> None:
-        check_declaration("effect", "effect.upscale", self.name, self.modality, self.formats, self.timeout)
-        if not 1 <= self.min_inputs <= self.max_inputs:
+        check_declaration("effect", "effect.upscale", self.name, self.modality, self.formats, self.timeout,
+                          self.description)
+        check_whole("effect", self.name, "min_inputs", self.min_inputs)
+        check_whole("effect", self.name, "max_inputs", self.max_inputs)
+        if not self.min_inputs <= self.max_inputs:
             raise ValueError(f"effect {self.name}: need 1 <= min_inputs <= max_inputs")
+        check_callables("effect", self.name, check=self.check, output_size=self.output_size)
+        # The decoders are the core's own: a format outside them would make every input of it
+        # refused ("jpeg input is not accepted here; use one of ['png', 'jpg']") or the effect uncallable.
+        check_names("effect", self.name, "input_formats", self.input_formats)
+        known = ", ".join(INPUT_FORMATS)
+        if not self.input_formats:
+            raise ValueError(f"effect {self.name}: declare at least one input format (known: {known})")
+        for fmt in self.input_formats:
+            if fmt not in INPUT_FORMATS:
+                raise ValueError(f"effect {self.name} declares input format {fmt!r} that no decoder reads "
+                                 f"(known: {known})")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -13,6 +14,8 @@ from pydantic import BaseModel, ValidationInfo
 from ..runtime.model_source import ModelSource
 
 MODALITIES = ("image", "audio", "mesh", "video")
+MAX_PART = 64  # characters in a media part's name
+MAX_UINT32 = 2**32 - 1  # the largest count or number of inputs a listing's message can carry
 
 
 class LimitExceeded(ValueError):
@@ -76,8 +79,15 @@ class Media:
     part: str = ""
 
     def __post_init__(self) -> None:
-        if self.part and not self.part.replace("_", "").isalnum():
-            raise ValueError(f"a media part is a plain name (letters, digits, _), got {self.part!r}")
+        # The part ends up in a file name a client writes: no path, and short enough for any disk.
+        if not isinstance(self.part, str) or (self.part and not (
+                self.part.replace("_", "").isalnum() and len(self.part) <= MAX_PART)):
+            shown = repr(self.part)
+            if len(shown) > 80:
+                size = len(self.part) if isinstance(self.part, str) else "?"
+                shown = f"{shown[:70]}... ({size} characters)"
+            raise ValueError(f"a media part is a plain name of at most {MAX_PART} characters (letters, "
+                             f"digits, _), got {shown}")
 
 
 @dataclass(frozen=True)
@@ -158,12 +168,21 @@ class Generator:
     latent_shape: Callable[[Any], tuple[int, ...]] | None = None
 
     def __post_init__(self) -> None:
-        check_declaration("generator", "image.faces", self.name, self.modality, self.formats, self.timeout)
+        check_declaration("generator", "image.faces", self.name, self.modality, self.formats, self.timeout,
+                          self.description)
+        if self.max_count is not None:
+            check_whole("generator", self.name, "max_count", self.max_count,
+                        " (None: the server's max_count)")
+        check_names("generator", self.name, "unrendered_formats", self.unrendered_formats)
+        check_callables("generator", self.name, check=self.check,
+                        estimate=self.estimate, latent_shape=self.latent_shape)
 
 
 def check_declaration(kind: str, example: str, name: str, modality: str, formats: tuple[str, ...],
-                      timeout: float | None) -> None:
-    """What a generator's and an effect's declaration both must be (ValueError naming the fault)."""
+                      timeout: float | None, description: str) -> None:
+    """What a generator's and an effect's declaration both must be (ValueError naming the fault):
+    whatever reaches a listing's message or a request's comparisons, so that one plugin's slip
+    fails that plugin at start, not every listing or every call."""
     if not isinstance(name, str) or "." not in name or not all(map(_plain_part, name.split("."))):
         # A name goes into file names (<name>-<seed>-0000.png) and the gateway's paths
         # (/v1/generators/{generator}:generate).
@@ -171,12 +190,36 @@ def check_declaration(kind: str, example: str, name: str, modality: str, formats
                          f"spaces, e.g. {example!r}")
     if modality not in MODALITIES:
         raise ValueError(f"{kind} {name}: modality must be one of {MODALITIES}")
+    if not isinstance(description, str):
+        raise ValueError(f"{kind} {name}: description must be text, got {type(description).__name__} "
+                         f"{description!r}")
+    check_names(kind, name, "formats", formats)
     if not formats:
         raise ValueError(f"{kind} {name}: declare at least one output format")
     if timeout is not None and not (isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
                                     and 0 < timeout < math.inf):
         # Every call would otherwise fail DEADLINE_EXCEEDED ("ran past its -1 s limit").
         raise ValueError(f"{kind} {name}: timeout must be a number of seconds above 0, got {timeout!r}")
+
+
+def check_whole(kind: str, name: str, field: str, value: object, unset: str = "") -> None:
+    """A count the listings send as uint32 and requests compare with: 1 to 2**32-1, no bool."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 < int(value) <= MAX_UINT32:
+        raise ValueError(f"{kind} {name}: {field} must be a whole number from 1 to {MAX_UINT32}{unset}, "
+                         f"got {value!r}")
+
+
+def check_names(kind: str, name: str, field: str, values: object) -> None:
+    """A tuple of format names (a bare string would be read letter by letter)."""
+    if isinstance(values, str) or not isinstance(values, (tuple, list)) or not all(
+            isinstance(value, str) and value for value in values):
+        raise ValueError(f"{kind} {name}: {field} must be a tuple of names, e.g. ('png',), got {values!r}")
+
+
+def check_callables(kind: str, name: str, **functions: object) -> None:
+    for declared, function in functions.items():
+        if function is not None and not callable(function):
+            raise ValueError(f"{kind} {name}: {declared} must be a function or None, got {function!r}")
 
 
 def _plain_part(part: str) -> bool:

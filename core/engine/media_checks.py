@@ -20,7 +20,12 @@ from .request import PreparedRequest
 FLOAT32 = 4  # bytes a sample counts for, as a generator's estimate counts them
 
 
-def image_problem(data: Any) -> str:
+# sRGB floats are 0 to 1; past these a slip is certain (0-255 or -1 to 1 data), which encoders would
+# clip to a white or black picture. Within them, a resampler's overshoot is clipped as meant.
+SRGB_FLOOR, SRGB_CEILING = -0.5, 1.5
+
+
+def image_problem(data: Any, colorspace: str = "srgb") -> str:
     """'' for image data an encoder reads as meant, else what is wrong with it."""
     array = np.asarray(data)
     if array.ndim not in (2, 3) or (array.ndim == 3 and not 1 <= array.shape[2] <= 4):
@@ -33,6 +38,10 @@ def image_problem(data: Any) -> str:
             return "image data has NaN values"
         if np.isinf(low) or np.isinf(high):  # an encoder would clip them to black and white
             return "image data has infinite values"
+        if colorspace != "linear" and not SRGB_FLOOR <= low <= high <= SRGB_CEILING:
+            kind = "0-255" if high > SRGB_CEILING else "-1 to 1"
+            return (f"sRGB float image data spans {low:g} to {high:g}: looks like {kind} data; scale to 0-1 "
+                    "(or mark scene-linear light colorspace=\"linear\")")
     return ""
 
 
@@ -79,7 +88,7 @@ class MediaTally:
             raise ValueError(f"{name} was yielded twice")
         self.seen.add((media.index, media.part))
         if media.kind == "image":
-            problem = image_problem(media.data)
+            problem = image_problem(media.data, media.colorspace)
             if problem:
                 raise ValueError(f"{name}: {problem}")
         size = getattr(media.data, "size", 0)
@@ -92,7 +101,9 @@ class MediaTally:
 
     def complete(self) -> None:
         """The run ended on its own: a generator made an artifact per ``count`` at least (a walk
-        makes one per frame)."""
+        makes one per frame), an effect one at least (none would be a success with no file)."""
+        if not self.generator and not self.seen:
+            raise ValueError("yielded no artifacts: an effect yields at least one Media")
         whole = {index for index, part in self.seen if not part}
         missing = sorted(set(range(self.request.count)) - whole)
         if self.generator and missing:

@@ -37,7 +37,8 @@ def _violations_from(error: ValidationError) -> list[FieldViolation]:
         # Union members add their tag to the location ("digit.int"); keep the field path only.
         path = [str(p) for p in item["loc"] if not str(p).startswith(("function-", "literal["))]
         path = [p for p in path if p not in ("int", "str", "float", "bool", "none")] or path
-        found.append(FieldViolation("parameters." + ".".join(path), item["msg"]))
+        # A model-level rule (a model_validator) has no location: the parameters as a whole.
+        found.append(FieldViolation(".".join(["parameters", *path]), item["msg"]))
     return found
 
 
