@@ -295,6 +295,8 @@ class Engine:
     def _decode_inputs(self, effect: Effect, inputs: Sequence[EffectInput], violations: list[FieldViolation],
                        cancel: threading.Event | None) -> list[DecodedInput]:
         pictures: list[DecodedInput] = []
+        limit = min(self.settings.max_input_pixels, effect.max_input_pixels or self.settings.max_input_pixels)
+        own = f"{effect.name}'s own limit" if limit < self.settings.max_input_pixels else ""
         for i, item in enumerate(inputs):
             try:
                 head = input_head(item.data, item.path)
@@ -305,8 +307,8 @@ class Engine:
                 if item.path is not None or sniff_video(head) is not None:
                     pictures.append(self._clip(effect, item, f"inputs[{i}]"))
                     continue
-                pictures.append(decode_image(item.data, self.settings.max_input_pixels, item.name,
-                                             effect.input_formats, cancel=cancel))
+                pictures.append(decode_image(item.data, limit, item.name, effect.input_formats,
+                                             cancel=cancel, limit_of=own))
             except DecodeCancelled:
                 raise Cancelled() from None
             except DecodeError as exc:

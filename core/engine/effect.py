@@ -194,6 +194,8 @@ class Effect:
                           self.description)
         check_whole("effect", self.name, "min_inputs", self.min_inputs)
         check_whole("effect", self.name, "max_inputs", self.max_inputs)
+        if self.max_input_pixels is not None:
+            check_whole("effect", self.name, "max_input_pixels", self.max_input_pixels)
         if not self.min_inputs <= self.max_inputs:
             raise ValueError(f"effect {self.name}: need 1 <= min_inputs <= max_inputs")
         check_callables("effect", self.name, check=self.check, output_size=self.output_size)

@@ -247,6 +247,7 @@ EFFECT = Effect(
     max_inputs=4,
     input_formats=("png", "png16", "jpeg", "webp"),  # drawings: display-referred, never scene-linear EXR
     check=check,
+    max_input_pixels=MAX_SIDE * MAX_SIDE,  # a frame far larger is refused from its header, not decoded
 )
 RECIPES = (
     Recipe(name=MODEL, description="pix2pix U-Net with a BicycleGAN style code on OpenMoji line art and "

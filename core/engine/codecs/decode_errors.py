@@ -9,6 +9,10 @@ class DecodeError(ValueError):
     """An input that cannot be decoded (bad bytes, unsupported format, too large)."""
 
 
+class TooLarge(DecodeError):
+    """An input with more pixels than the limit it is decoded under (said from its header)."""
+
+
 class DecodeCancelled(DecodeError):
     """Decoding stopped because the caller's cancel event was set (e.g. its deadline passed)."""
 
@@ -22,5 +26,5 @@ def check_size(width: int, height: int, max_pixels: int, what: str = "image") ->
     if width <= 0 or height <= 0:
         raise DecodeError(f"{what} has no pixels ({width}x{height})")
     if width * height > max_pixels:
-        raise DecodeError(f"{what} is {width}x{height} = {width * height:,} pixels; the limit is "
+        raise TooLarge(f"{what} is {width}x{height} = {width * height:,} pixels; the limit is "
                           f"{max_pixels:,}")

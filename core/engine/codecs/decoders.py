@@ -35,7 +35,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..effect import Picture
-from .decode_errors import DecodeCancelled, DecodeError, check_cancel, check_size
+from .decode_errors import DecodeCancelled, DecodeError, TooLarge, check_cancel, check_size
 from .exr_reader import decode_exr
 from .png_reader import PngCancelled, PngError, decode_png16, idat_chunks, read_header
 
@@ -90,7 +90,7 @@ def _decode_pillow(data: bytes, fmt: str, max_pixels: int, name: str,
     except DecodeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise DecodeError(f"cannot decode {fmt}: it declares more pixels than the limit of "
+        raise TooLarge(f"cannot decode {fmt}: it declares more pixels than the limit of "
                           f"{max_pixels:,}") from exc
     except UnidentifiedImageError as exc:  # Pillow's message names a Python object, not the file
         raise DecodeError(f"cannot decode {fmt}: not a {fmt} file this server can read (damaged, or a "
@@ -235,8 +235,9 @@ DECODERS: dict[str, Callable[[bytes, int, str, threading.Event | None], Picture]
 
 def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, name: str = "",
                  accepted: tuple[str, ...] | None = None, *,
-                 cancel: threading.Event | None = None) -> Picture:
-    """Decode one input image; ``accepted`` limits the formats (decoder names)."""
+                 cancel: threading.Event | None = None, limit_of: str = "") -> Picture:
+    """Decode one input image; ``accepted`` limits the formats (decoder names); ``limit_of`` says
+    whose ``max_pixels`` it is when not the server's (an effect's own)."""
     if not data:
         raise DecodeError("input is empty")
     fmt = sniff(data)
@@ -245,7 +246,12 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, name: str = 
     if accepted is not None and _format_of(data, fmt) not in accepted:
         raise DecodeError(f"{_format_of(data, fmt)} input is not accepted here; use one of {list(accepted)}")
     check_cancel(cancel)
-    picture = DECODERS[fmt](data, max_pixels, name, cancel)
+    try:
+        picture = DECODERS[fmt](data, max_pixels, name, cancel)
+    except TooLarge as exc:
+        if not limit_of:
+            raise
+        raise TooLarge(f"{exc} ({limit_of})") from None
     if accepted is not None and picture.format not in accepted:
         raise DecodeError(f"{picture.format} input is not accepted here; use one of {list(accepted)}")
     return picture
