@@ -8,6 +8,7 @@ from typing import Annotated
 import numpy as np
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationInfo,
@@ -26,9 +27,21 @@ MAX_DRAW_DEPTH = 8  # a draw near a draw near a draw ...: at most this many leve
 MAX_USER_CHARS = 128  # as a feedback user id
 
 
+EXACT_NUMBERS = 2**53  # past this a JSON number (a double, as Struct holds it) is not every integer
+
+
+def _exact_seed(value: object) -> object:
+    """A seed arriving as a JSON number past 2^53 has already been rounded to a neighbour: refused
+    rather than used (6739438659817262002 arrived as ...080, another picture, without a word)."""
+    if isinstance(value, float) and abs(value) > EXACT_NUMBERS:
+        raise ValueError(f"a seed above 2^53 ({EXACT_NUMBERS:,}) does not survive as a JSON number "
+                         f"(this one arrived as {value:.0f}): send its decimal text, in quotes")
+    return value
+
+
 # A seed as a number or its decimal text, and the schema says so.
-SeedNumber = Annotated[int, WithJsonSchema({"anyOf": [
-    {"type": "integer", "minimum": 0, "maximum": 2**64 - 1},
+SeedNumber = Annotated[int, BeforeValidator(_exact_seed), WithJsonSchema({"anyOf": [
+    {"type": "integer", "minimum": 0, "maximum": EXACT_NUMBERS},
     {"type": "string", "pattern": "^[0-9]{1,20}$"}]})]
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from museforge import Variations, latents
 from museforge.client import Client, field_violations
+from museforge.engine.codecs.encoders import read_png_provenance
 
 
 def test_truncation_one_gives_the_seeds_own_draws_bit_for_bit() -> None:
@@ -34,3 +35,27 @@ def test_frames_without_a_seed_to_walk_to_is_refused(client: Client, generator: 
     [(field, problem)] = field_violations(refused.value)
     assert field == "parameters.frames" and "needs interpolate_to" in problem, problem
     assert len(client.generate("image.tiles", {"frames": 8}, seed=1).artifacts) == 1
+
+
+def test_a_seed_past_2_53_sent_as_a_number_is_refused_not_rounded(client: Client) -> None:
+    """A Struct holds numbers as doubles: 6739438659817262002 arrived as ...080 and made another
+    picture without a word; from 2^63 the refusal spoke of parsing a string."""
+    from google.protobuf import struct_pb2
+
+    from museforge.v1 import museforge_pb2 as pb
+
+    def asked(value: float | str) -> pb.GenerateRequest:
+        parameters = struct_pb2.Struct()
+        parameters.update({"interpolate_to": value, "frames": 2})
+        return pb.GenerateRequest(generator="image.tiles", parameters=parameters, seed=1)
+
+    for big in (6739438659817262002, 2**63):
+        with pytest.raises(grpc.RpcError) as refused:
+            client.stub.Generate(asked(float(big)), timeout=60)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        [(field, problem)] = field_violations(refused.value)
+        assert field == "parameters.interpolate_to" and "decimal text" in problem, problem
+    walk = client.stub.Generate(asked("6739438659817262002"), timeout=60)
+    parameters = read_png_provenance(walk.artifacts[-1].data)["parameters"]
+    assert "6739438659817262002" in parameters, parameters  # as text, exactly
+    assert len(client.stub.Generate(asked(float(2**53)), timeout=60).artifacts) == 2
