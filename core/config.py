@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import json
 import os
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -333,6 +335,7 @@ def load_settings(
     """Merge file < environment < overrides (flags); ``None`` overrides are ignored."""
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}  # each top-level key's last writer, for the message of a bad value
     # An empty MUSEFORGE_CONFIG is unset (Path("") would be the current directory).
     path = config_file or (Path(environ["MUSEFORGE_CONFIG"]) if environ.get("MUSEFORGE_CONFIG") else None)
     if path is not None:
@@ -348,18 +351,49 @@ def load_settings(
             raise ConfigError(f"config file {path}: {exc}") from exc
         except OSError as exc:
             raise ConfigError(f"config file {path} cannot be read: {exc.strerror or exc}") from exc
-    values.update(from_env(environ))
-    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        sources.update(dict.fromkeys(values, f"in {path}"))
+    from_environment = from_env(environ)
+    values.update(from_environment)
+    sources.update({k: f"from the environment variable {ENV_PREFIX}{k.upper()}" for k in from_environment})
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    values.update(flags)
+    sources.update(dict.fromkeys(flags, "from the command line"))
     try:
         return Settings.model_validate(values)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {_said(e)}" for e in exc.errors())
+        problems = "; ".join(_problem(e, sources) for e in exc.errors())
         raise ConfigError(f"invalid settings: {problems}") from exc
+
+
+def _problem(error: Any, sources: Mapping[str, str]) -> str:
+    """One bad value: its key as TOML writes it, what is wrong, and where it came from."""
+    loc = error["loc"]
+    source = sources.get(str(loc[0])) if loc else None
+    return f"{_key_path(loc)}: {_said(error)}" + (f" ({source})" if source else "")
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    """``models."image.digits".max_batch``: a key with a dot (a model name) quoted, as in TOML,
+    so that the path reads one way only; a list's item as ``[i]``."""
+    path = ""
+    for part in loc:
+        text = str(part)
+        bare = re.fullmatch(r"[A-Za-z0-9_-]+", text)
+        path += f"[{part}]" if isinstance(part, int) else (
+            ("." if path else "") + (text if bare else json.dumps(text, ensure_ascii=False)))
+    return path
 
 
 def _said(error: Any) -> str:
     """pydantic's message, and for an unknown key the known one it is likely a typo of."""
-    if error["type"] != "extra_forbidden" or len(error["loc"]) != 1:
+    loc = error["loc"]
+    if error["type"] != "extra_forbidden":
         return str(error["msg"])
-    close = difflib.get_close_matches(str(error["loc"][0]), list(Settings.model_fields), n=1)
+    if len(loc) == 1:
+        known = list(Settings.model_fields)
+    elif len(loc) == 3 and loc[0] == "models":  # [models."NAME"] tables
+        known = list(ModelSettings.model_fields)
+    else:
+        return str(error["msg"])
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
     return f"unknown setting (did you mean {close[0]!r}?)" if close else "unknown setting"

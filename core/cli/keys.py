@@ -8,7 +8,7 @@ import sys
 import time
 
 from ..config import data_directory, keys_path
-from ..server.auth import SCOPES, KeyError_, KeyFile
+from ..server.auth import SCOPES, KeyError_, KeyFile, shown_name
 from .options import Subcommands, add_settings_flags, settings_from
 from .output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, print_table
 
@@ -28,7 +28,8 @@ def add_keys_parser(sub: Subcommands) -> None:
         required=True,
         help=f"comma-separated, from {', '.join(SCOPES)} (admin: everything; every key may read)",
     )
-    create.add_argument("--name", default="", help="who or what the key is for, e.g. build-farm")
+    create.add_argument("--name", default="", help="who or what the key is for, e.g. build-farm (no "
+                        "control characters)")
     listing = actions.add_parser("list", help="list keys (ids, names, scopes; never the keys)")
     listing.add_argument("--json", action="store_true", help="print JSON")
     revoke = actions.add_parser("revoke", help="remove a key by its id")
@@ -78,7 +79,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
                       file=sys.stderr)
             else:  # a table like the other listings, headed
                 rows = [(k.id, ",".join(k.scopes), time.strftime("%Y-%m-%d %H:%M", time.localtime(k.created)),
-                         k.name) for k in keys]
+                         shown_name(k.name)) for k in keys]  # a name from an older file may hold any
                 print_table(rows, ("ID", "SCOPES", "CREATED", "NAME"))
             return EXIT_OK
         if args.keys_command == "forget-feedback":

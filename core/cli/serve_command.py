@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 
 from ..config import DEFAULT_ADDRESS, MAX_WORKERS
 from .options import Subcommands, add_settings_flags, settings_from
 from .output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail
+
+
+def failed(fmt: str, message: str, code: int) -> int:
+    """Why the server cannot start, on stderr, and the exit code: with log_format json a log record
+    like the server's others (a pipeline parsing the log sees it), else the line every command prints."""
+    if fmt != "json":
+        return fail(message, code)
+    from ..server.logs import announce
+
+    announce(fmt, message, logging.ERROR)
+    return code
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -25,13 +37,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_format)
     from ..server.workers import split_address
 
+    fmt = settings.log_format  # from here on a failure is said in the log's format
     for flag, address in (("--address", settings.address), ("--http-address", settings.http_address),
                           ("--metrics-address", settings.metrics_address)):
         try:
             if address:  # before any model loads: a typo should not cost a minute's wait
                 split_address(address)
         except ValueError as exc:
-            return fail(f"{flag}: {exc}", EXIT_USAGE)
+            return failed(fmt, f"{flag}: {exc}", EXIT_USAGE)
     try:
         if settings.workers > 1:
             from ..server.workers import serve_workers
@@ -39,19 +52,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
             return serve_workers(settings, settings.workers)
         asyncio.run(serve_forever(settings))
     except UnsafeSetup as exc:
-        return fail(str(exc), EXIT_USAGE)
+        return failed(fmt, str(exc), EXIT_USAGE)
     except ImportError as exc:
-        return fail(f"cannot start the {settings.job_executor} job executor ({exc}); "
-                    "pip install 'museforge[ray]'", EXIT_USAGE)
+        return failed(fmt, f"cannot start the {settings.job_executor} job executor ({exc}); "
+                      "pip install 'museforge[ray]'", EXIT_USAGE)
     except ListenerError as exc:  # the gateway's or the metrics' address, named in the message
-        return fail(str(exc), EXIT_FAILED)
+        return failed(fmt, str(exc), EXIT_FAILED)
     except OSError as exc:
-        return fail(f"cannot serve on {settings.address}: {exc}", EXIT_FAILED)
+        return failed(fmt, f"cannot serve on {settings.address}: {exc}", EXIT_FAILED)
     except RuntimeError as exc:
         if "bind" not in str(exc).lower():  # gRPC's "Failed to bind to address": the port is taken
             raise
-        return fail(f"cannot serve on {settings.address}: {exc} (is another server on that port?)",
-                    EXIT_FAILED)
+        return failed(fmt, f"cannot serve on {settings.address}: {exc} (is another server on that port?)",
+                      EXIT_FAILED)
     return EXIT_OK
 
 

@@ -20,7 +20,7 @@ from ..config import Settings, data_directory, keys_path
 from ..engine.catalogue import Engine
 from ..engine.deferred_imports import import_in_background
 from ..feedback.steering import FeedbackSteerer
-from ..feedback.store import DATABASE_NAME, FeedbackStore, NewerSchema, StoreError
+from ..feedback.store import DATABASE_NAME, FeedbackStore, StoreError
 from ..gateway.calls import InProcess, ServiceRegistry
 from ..inference import grpc_service_pb2_grpc as oip_grpc
 from ..jobs.chain import FrameLimits
@@ -36,6 +36,7 @@ from ..v1 import museforge_pb2_grpc as pb_grpc
 from .bind_rules import check_exposure, check_free
 from .blas_threads import limit_blas_threads
 from .call_pool import CallPool
+from .data_files import check_data_dir, open_database
 from .feedback_service import FeedbackService
 from .guard import Guard, build_guard
 from .health_report import (
@@ -119,7 +120,7 @@ def start_jobs(settings: Settings, engine: Engine, worker: WorkerRole | None = N
     Among several workers only the leader runs the executor; the others record jobs and
     cancel requests in the shared store, where the leader's poller finds them.
     """
-    store = JobStore(data_directory(settings) / JOBS_DB)
+    store = open_database("job database", data_directory(settings) / JOBS_DB, JobStore, "the jobs it held")
     sandbox = Sandbox.of(
         settings.job_input_roots,
         settings.job_output_roots,
@@ -152,7 +153,7 @@ def checked_addresses(settings: Settings) -> tuple[tuple[str, int], tuple[str, i
     check_exposure(settings, host)
     http_host, http_port = split_address(settings.http_address) if settings.http_address else ("", 0)
     if settings.http_address:
-        check_exposure(settings, http_host)
+        check_exposure(settings, http_host, "the HTTP gateway (http_address)")
     return (host, port), (http_host, http_port)
 
 
@@ -197,13 +198,7 @@ def grpc_server(settings: Settings, interceptors: list[grpc.aio.ServerIntercepto
 def start_feedback(settings: Settings, engine: Engine) -> FeedbackService:
     """The feedback service on its store, a database of its own beside the job store."""
     path = data_directory(settings) / FEEDBACK_DB
-    try:
-        store = FeedbackStore(path)
-    except (NewerSchema, StoreError) as exc:  # a setup problem: `serve` says so and exits
-        raise UnsafeSetup(f"cannot open the feedback database {path}: {exc}") from exc
-    except OSError as exc:  # the data directory cannot be made or written: the setting, not the port
-        raise UnsafeSetup(f"data_dir {data_directory(settings)} cannot hold the feedback database: "
-                          f"{exc.strerror or exc}") from exc
+    store = open_database("feedback database", path, FeedbackStore, "the feedback events it kept")
     try:
         max_bytes = store.cap_size(settings.feedback_max_bytes)
     except StoreError as exc:
@@ -278,6 +273,7 @@ async def start_server(
     ``worker``: one of several processes sharing the port (see :mod:`museforge.server.workers`).
     """
     (host, port), (http_host, http_port) = checked_addresses(settings)
+    check_data_dir(settings)  # before the models load: a data_dir that is a file is said at once
     if worker is None:  # a worker's ports are held for it by its parent
         refuse_taken_ports(settings, (host, port), (http_host, http_port))
     guard = build_guard(settings)

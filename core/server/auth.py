@@ -14,6 +14,7 @@ import os
 import secrets
 import tempfile
 import time
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -61,6 +62,24 @@ def check_scopes(scopes: list[str]) -> tuple[str, ...]:
     if unknown or not scopes:
         raise KeyError_(f"scopes must be some of {', '.join(SCOPES)}; got {', '.join(scopes) or 'none'}")
     return tuple(dict.fromkeys(scopes))
+
+
+# Control and format characters, line and paragraph separators: in a listing they would break a row,
+# send the terminal escape sequences or reorder the text around them (bidirectional overrides).
+HIDDEN = ("Cc", "Cf", "Zl", "Zp")
+
+
+def shown_name(name: str) -> str:
+    """``name`` with each hidden character written as its escape (\\n, \\x1b, \\u202e), to print."""
+    return "".join(c.encode("unicode_escape").decode("ascii") if unicodedata.category(c) in HIDDEN else c
+                   for c in name)
+
+
+def check_name(name: str) -> str:
+    if shown_name(name) != name:
+        raise KeyError_("a key's name cannot hold control characters (line breaks, tabs, terminal escapes, "
+                        f"direction overrides): got {name!r}")
+    return name
 
 
 class KeyFile:
@@ -111,6 +130,7 @@ class KeyFile:
 
     def create(self, name: str, scopes: list[str]) -> tuple[str, ApiKey]:
         """A new key (returned once, in clear) and its stored record."""
+        check_name(name)
         with self._changing():
             existing = self.load()
             taken = {k.id for k in existing}

@@ -21,8 +21,9 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_exposure(settings: Settings, host: str) -> None:
-    """Refuse a non-loopback address without TLS and API keys, unless told to allow it."""
+def check_exposure(settings: Settings, host: str, what: str = "") -> None:
+    """Refuse a non-loopback address without TLS and API keys, unless told to allow it; ``what``
+    names the listener when it is not the gRPC one (its setting, so the message says which)."""
     if is_loopback(host) or settings.allow_insecure:
         return
     missing = [
@@ -34,8 +35,9 @@ def check_exposure(settings: Settings, host: str) -> None:
         if not ok
     ]
     if missing:
+        where = f"{what} on {host}" if what else f"on {host}"
         raise UnsafeSetup(
-            f"refusing to serve on {host} without {' and '.join(missing)}: anyone who can reach the "
+            f"refusing to serve {where} without {' and '.join(missing)}: anyone who can reach the "
             "port could run your models. Configure them (see docs/security.md), bind 127.0.0.1, or "
             "pass --insecure if a trusted network already protects this port."
         )

@@ -35,11 +35,12 @@ def models_said(ready: int, failed: int) -> str:
     return f"{ready} models ready" + (f", {failed} failed (museforge models list says why)" if failed else "")
 
 
-def announce(fmt: str, text: str) -> None:
-    """A line of the server's own to its operator (where it listens, that it drains) on stderr:
-    "museforge: <text>", or with ``fmt`` json a JSON object as the log's, whatever the log level."""
+def announce(fmt: str, text: str, level: int = logging.INFO) -> None:
+    """A line of the server's own to its operator (where it listens, that it drains, why it cannot
+    start: ``level`` ERROR) on stderr: "museforge: <text>", or with ``fmt`` json a JSON object as the
+    log's, whatever the log level."""
     if fmt == "json":
-        record = logging.LogRecord("museforge.server", logging.INFO, __file__, 0, text, None, None)
+        record = logging.LogRecord("museforge.server", level, __file__, 0, text, None, None)
         line = JsonFormatter().format(record)
     else:
         line = f"museforge: {text}"
