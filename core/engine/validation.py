@@ -16,6 +16,7 @@ from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
+from .allowed_values import is_type_error, takes
 from .codecs.image_formats import side_problem
 from .effect import Effect, Picture
 from .errors import FieldViolation, request_field
@@ -26,8 +27,9 @@ from .plugin_faults import plugin_code, sized
 MAX_SEED = 2**64 - 1
 
 
-def _violations_from(error: ValidationError) -> list[FieldViolation]:
-    found = []
+def _violations_from(error: ValidationError, model: type[BaseModel]) -> list[FieldViolation]:
+    found: list[FieldViolation] = []
+    properties: dict[str, Any] | None = None
     for item in error.errors():
         limit = (item.get("ctx") or {}).get("error")
         if isinstance(limit, LimitExceeded):  # a model's cross-field bound names its own fields
@@ -38,8 +40,24 @@ def _violations_from(error: ValidationError) -> list[FieldViolation]:
         path = [str(p) for p in item["loc"] if not str(p).startswith(("function-", "literal["))]
         path = [p for p in path if p not in ("int", "str", "float", "bool", "none")] or path
         # A model-level rule (a model_validator) has no location: the parameters as a whole.
-        found.append(FieldViolation(".".join(["parameters", *path]), item["msg"]))
+        field = ".".join(["parameters", *path])
+        # pydantic says "unable to parse input string" of a number too large (1e300) too.
+        message = "far too large a number" if item["type"] == "int_parsing_size" else item["msg"]
+        if is_type_error(item["type"]) and len(path) == 1:
+            if any(v.field == field for v in found):
+                continue  # one union member's complaint is enough, with what the field takes
+            properties = properties if properties is not None else _properties(model)
+            what = takes(properties.get(path[0], {}))
+            message = f"{message}; {path[0]} takes {what}" if what else message
+        found.append(FieldViolation(field, message))
     return found
+
+
+def _properties(model: type[BaseModel]) -> dict[str, Any]:
+    try:
+        return dict(model.model_json_schema().get("properties", {}))
+    except Exception:  # a schema that cannot be made was refused at registration; say no more
+        return {}
 
 
 def validate_parameters(
@@ -79,7 +97,7 @@ def validate_parameters(
             params = model.model_validate({k: v for k, v in params_dict.items() if k in known_fields},
                                           context={"count": count})
         except ValidationError as exc:
-            violations.extend(_violations_from(exc))
+            violations.extend(_violations_from(exc, model))
     return params, violations
 
 

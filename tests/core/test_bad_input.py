@@ -61,6 +61,21 @@ def test_bad_parameters_are_invalid_argument_naming_the_field(
     assert_still_serving(client)
 
 
+@pytest.mark.parametrize(("generator", "params", "said"), [
+    ("image.digits", {"digit": [7]}, 'valid integer; digit takes a whole number from 0 to 9, or "random"'),
+    ("image.digits", {"size": 1e20}, "far too large a number; size takes a whole number from 28 to 512"),
+    ("music.melody", {"key": 5}, "key takes text (Tonic: one of C, C#, D"),
+    ("music.melody", {"tempo": "fast"}, "tempo takes a whole number from 30 to 240"),
+    ("music.melody", {"loop": "maybe"}, "loop takes true or false")])
+def test_a_value_of_the_wrong_type_is_told_what_the_field_takes(client: Client, generator: str,
+                                                                params: dict[str, Any], said: str) -> None:
+    # pydantic names only the type it wanted ("Input should be a valid integer"): not 0-9 or "random".
+    error = rpc_error(lambda: client.generate(generator, params, seed=1, fmt="mid" if "music" in generator
+                                              else ""))
+    [(field, problem)] = field_violations(error)
+    assert field == f"parameters.{next(iter(params))}" and said in problem, problem
+
+
 def test_several_bad_fields_are_all_reported(client: Client) -> None:
     error = rpc_error(lambda: client.generate("image.digits", {"digit": 99, "x": 1}, count=10**6,
                                               fmt="gif"))
