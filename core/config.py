@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import difflib
-import json
 import os
-import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .ascii_numbers import ascii_number
+from .config_problems import problem
 from .runtime.versions import VersionPolicy
 
 if sys.version_info >= (3, 11):
@@ -361,39 +359,6 @@ def load_settings(
     try:
         return Settings.model_validate(values)
     except ValidationError as exc:
-        problems = "; ".join(_problem(e, sources) for e in exc.errors())
+        known = (list(Settings.model_fields), list(ModelSettings.model_fields))
+        problems = "; ".join(problem(e, sources, *known) for e in exc.errors())
         raise ConfigError(f"invalid settings: {problems}") from exc
-
-
-def _problem(error: Any, sources: Mapping[str, str]) -> str:
-    """One bad value: its key as TOML writes it, what is wrong, and where it came from."""
-    loc = error["loc"]
-    source = sources.get(str(loc[0])) if loc else None
-    return f"{_key_path(loc)}: {_said(error)}" + (f" ({source})" if source else "")
-
-
-def _key_path(loc: tuple[Any, ...]) -> str:
-    """``models."image.digits".max_batch``: a key with a dot (a model name) quoted, as in TOML,
-    so that the path reads one way only; a list's item as ``[i]``."""
-    path = ""
-    for part in loc:
-        text = str(part)
-        bare = re.fullmatch(r"[A-Za-z0-9_-]+", text)
-        path += f"[{part}]" if isinstance(part, int) else (
-            ("." if path else "") + (text if bare else json.dumps(text, ensure_ascii=False)))
-    return path
-
-
-def _said(error: Any) -> str:
-    """pydantic's message, and for an unknown key the known one it is likely a typo of."""
-    loc = error["loc"]
-    if error["type"] != "extra_forbidden":
-        return str(error["msg"])
-    if len(loc) == 1:
-        known = list(Settings.model_fields)
-    elif len(loc) == 3 and loc[0] == "models":  # [models."NAME"] tables
-        known = list(ModelSettings.model_fields)
-    else:
-        return str(error["msg"])
-    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-    return f"unknown setting (did you mean {close[0]!r}?)" if close else "unknown setting"
