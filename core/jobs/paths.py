@@ -17,6 +17,13 @@ from pathlib import Path
 # and OIIO write it, or Houdini's $F4 / $F.
 FRAME_RUN = re.compile(r"#+|%(?:0(\d+))?d|\$F(\d*)(?![A-Za-z_])")
 FRAME_RUN_WORDS = "one run of '#' (or %04d) for the frame number"
+# What file systems take (Linux's NAME_MAX and PATH_MAX less its NUL): past either, every call on
+# the path fails with ENAMETOOLONG, so such a path is refused when the job is submitted.
+NAME_MAX_BYTES = 255
+PATH_MAX_BYTES = 4095
+# An output is written under a temporary name beside it, then renamed: ".<name>.<8 random>.part"
+# (chain.write_atomic), the longest such (a video's ".<name>.partial.mp4" and ".<name>.parts" are less).
+OUTPUT_NAME_MAX_BYTES = NAME_MAX_BYTES - len("..12345678.part")
 log = logging.getLogger("museforge.jobs")
 
 
@@ -50,6 +57,11 @@ class Sandbox:
 
     def output_path(self, path: str) -> Path:
         target = _inside(path, self.outputs, "output")
+        if byte_length(target.name) > OUTPUT_NAME_MAX_BYTES:
+            raise PathRefused(f"output file name is {byte_length(target.name):,} bytes "
+                              f"({target.name[:40]!r}…); an output's is at most {OUTPUT_NAME_MAX_BYTES} "
+                              "(it is written under a temporary name 15 bytes longer, then renamed)",
+                              permission=False)
         for guarded in self.protected:
             if target == guarded or guarded in target.parents:
                 log.info("output path %r refused: inside %s", path, guarded)
@@ -69,12 +81,20 @@ def _inside(path: str, roots: tuple[Path, ...], kind: str) -> Path:
     given = Path(path)
     if ".." in given.parts:
         raise PathRefused(f"{kind} path {path!r} climbs with '..'", permission=True)
+    long_name = next((part for part in given.parts if byte_length(part) > NAME_MAX_BYTES), None)
+    if long_name is not None:
+        raise PathRefused(f"{kind} path has a name of {byte_length(long_name):,} bytes "
+                          f"({long_name[:40]!r}…); a file or folder name is at most {NAME_MAX_BYTES} bytes",
+                          permission=False)
     unresolved = given if given.is_absolute() else roots[0] / given
     try:
         candidate = unresolved.resolve()  # follows symlinks
     except (RuntimeError, OSError) as exc:  # a loop of links (RuntimeError before Python 3.13)
         log.info("%s path %r refused: %s", kind, path, exc)  # the server's own path: its log only
         raise PathRefused(f"{kind} path {path!r} is a loop of symbolic links", permission=False) from None
+    if byte_length(str(candidate)) > PATH_MAX_BYTES:  # the root counts: said without it
+        raise PathRefused(f"{kind} path {path[:80]!r}… is {byte_length(str(candidate)):,} bytes long inside "
+                          f"its root; a path is at most {PATH_MAX_BYTES:,}", permission=False)
     for root in roots:
         if candidate == root or root in candidate.parents:
             return candidate
@@ -84,6 +104,23 @@ def _inside(path: str, roots: tuple[Path, ...], kind: str) -> Path:
     how = "leads through a link to a place outside" if through else "is outside"
     raise PathRefused(f"{kind} path {path!r} {how} the {kind} roots ({', '.join(str(r) for r in roots)})",
                       permission=True)
+
+
+def byte_length(text: str) -> int:
+    """How many bytes ``text`` takes as a file name (UTF-8, as the server's file system stores it)."""
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def not_a_file(path: Path) -> str | None:
+    """None when ``path`` is a file; else why not, in words for the caller (a folder it cannot
+    look into is said as such, never raised: that is the server's setup, not the caller's)."""
+    try:
+        if path.is_file():
+            return None
+        return "is a directory, not a file" if path.is_dir() else "not found"
+    except OSError as exc:
+        log.info("%s cannot be looked at: %s", path, exc)
+        return f"cannot be looked at ({exc.strerror})"
 
 
 def frame_path(pattern: str, frame: int) -> str:

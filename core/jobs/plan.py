@@ -26,7 +26,7 @@ from ..engine.validation import validate_parameters
 from ..server.structs import struct_to_dict
 from ..v1 import jobs_pb2
 from .chain import formats_named
-from .paths import FRAME_RUN_WORDS, PathRefused, Sandbox, frame_path, has_frame_run
+from .paths import FRAME_RUN_WORDS, PathRefused, Sandbox, frame_path, has_frame_run, not_a_file
 from .store import ItemPlan
 from .video_plan import plan_video
 
@@ -282,7 +282,7 @@ def _items(
             sources.add(sandbox.input_path(input_path))
         except PathRefused as exc:
             return refused(f"job.input.paths[{index}]" if spec.input.paths else "job.input.pattern", exc)
-    if frames and not any(source.is_file() for source in sources):
+    if frames and all(not_a_file(source) for source in sources):
         # Not one frame there: a wrong pattern or root, said now rather than as a failure per frame.
         # (A job over frames still being written needs only its first to exist.)
         field = "job.input.paths" if spec.input.paths else "job.input.pattern"

@@ -15,7 +15,7 @@ from typing import Any
 from ..engine.codecs.video import OUTPUT_SUFFIXES, VideoError, count_frames, probe
 from ..engine.errors import FieldViolation
 from ..v1 import jobs_pb2
-from .paths import PathRefused, Sandbox
+from .paths import PathRefused, Sandbox, not_a_file
 from .store import ItemPlan
 from .video_items import UNLIMITED_SECONDS, VideoJob
 
@@ -53,8 +53,8 @@ def plan_video(
     if target == source:
         violations.append(FieldViolation("job.output_pattern", "would overwrite the input video"))
         return [], {}
-    if not source.is_file():
-        missing = "is a directory, not a file" if source.is_dir() else "not found"
+    missing = not_a_file(source)
+    if missing is not None:
         violations.append(FieldViolation("job.input.video", f"{given.video} {missing}"))
         return [], {}
     try:
