@@ -40,6 +40,7 @@ from ..server.museforge_service import abort_with
 from ..v1 import jobs_pb2
 from ..v1 import jobs_pb2_grpc as jobs_grpc
 from .filters import parse_filter, parse_item_filter, stored_states
+from .owners import calling
 from .pages import job_cursor, job_token, page_args
 from .paths import Sandbox
 from .plan import MAX_DESCRIPTION_CHARS, MAX_KEY_CHARS, plan_job
@@ -201,7 +202,7 @@ class JobsBackend:
     def submit(self, spec: jobs_pb2.JobSpec) -> Job:
         plan = plan_job(spec, self.engine, self.sandbox, self.max_items)
         job, created = self.store.create(
-            plan.spec, plan.items, self.executor.name, spec.idempotency_key or None
+            plan.spec, plan.items, self.executor.name, spec.idempotency_key or None, calling().owner
         )
         if created:
             self.executor.submit(job.id)
@@ -215,15 +216,15 @@ class JobsBackend:
         return replace(job, state=JobState.PAUSED, message=pause_message(error))
 
     def job(self, name: str) -> Job:
-        found = self.store.get(job_id_of(name))
-        if found is None:
+        found = self.store.get(job_id_of(name), calling().sees)
+        if found is None:  # or another key's: said alike, so no id is confirmed
             raise NotFound(f"no job {name[:80]!r}")
         return self.view(found)
 
     def state(self, name: str) -> JobState:
         """Only the job's state (cheap, for pollers)."""
         job_id = job_id_of(name)
-        state = self.store.state(job_id)
+        state = self.store.state(job_id, calling().sees)
         if state is None:
             raise NotFound(f"no job {name[:80]!r}")
         return JobState.PAUSED if not state.finished and self.executor.paused(job_id) else state
@@ -255,7 +256,7 @@ class JobsBackend:
                 return None
             return operation_of(job, summary=True)
 
-        rows = self.store.jobs(stored, limit=size + 1, after=after)
+        rows = self.store.jobs(stored, limit=size + 1, after=after, owner=calling().sees)
         page, used = fill_page(rows, size, summary)
         return page, job_token(rows[used - 1]) if 0 < used < len(rows) else ""
 

@@ -5,6 +5,9 @@ the item's output file is in place, so a crash loses at most the items in flight
 those are simply done again. ``seq`` numbers every item change in commit order, which
 is how watchers and the executors on other machines see progress without callbacks.
 
+Every job has an owner, the API key that submitted it (see :mod:`museforge.jobs.owners`); a
+read given an owner sees only that owner's jobs, and idempotency keys are unique per owner.
+
 A database that fails (its disk full, an I/O error, made read-only) raises StoreError
 (see :mod:`museforge.jobs.database`, which opens and guards the connection).
 """
@@ -23,34 +26,7 @@ from typing import Any
 
 from .database import Database, OnDatabase
 from .database import StoreError as StoreError
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
-    idempotency_key TEXT UNIQUE,
-    spec TEXT NOT NULL,            -- the JobSpec as JSON (json_format), seed included
-    state INTEGER NOT NULL,
-    executor TEXT NOT NULL,
-    created REAL NOT NULL,
-    updated REAL NOT NULL,
-    cancel_requested INTEGER NOT NULL DEFAULT 0  -- durable: a restart still cancels
-);
-CREATE TABLE IF NOT EXISTS items (
-    job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
-    idx INTEGER NOT NULL,
-    frame INTEGER NOT NULL,
-    input TEXT NOT NULL,
-    output TEXT NOT NULL,
-    state INTEGER NOT NULL,
-    error TEXT NOT NULL DEFAULT '',
-    attempts INTEGER NOT NULL DEFAULT 0,
-    seq INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (job_id, idx)
-);
-CREATE INDEX IF NOT EXISTS items_by_seq ON items (job_id, seq);
-CREATE INDEX IF NOT EXISTS items_seq ON items (seq);  -- MAX(seq) on every commit stays a lookup
-CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, created);
-"""
+from .schema import prepare
 
 
 class JobState(IntEnum):
@@ -112,6 +88,7 @@ class Job:
     created: float
     updated: float
     cancel_requested: bool
+    owner: str  # the submitting API key's id; '' for none (no auth, or a job from before owners)
     total: int
     done: int
     failed: int
@@ -125,7 +102,12 @@ class JobStore(OnDatabase):
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._database = Database(path, SCHEMA, "job store")
+        self._database = Database(path, "", "job store")
+        try:
+            prepare(self._database)
+        except BaseException:  # a refused database is not left open behind the error
+            self._database.close()
+            raise
         self._transaction = self._database.transaction
         self._reading = self._database.reading
 
@@ -137,12 +119,14 @@ class JobStore(OnDatabase):
         items: Sequence[ItemPlan],
         executor: str,
         idempotency_key: str | None = None,
+        owner: str = "",
     ) -> tuple[Job, bool]:
-        """Insert a queued job with its items; (job, created). A known key returns its job."""
+        """Insert a queued job of ``owner`` with its items; (job, created). A key the owner
+        already gave returns that job (another owner's same key is another job)."""
         with self._transaction() as db:
             if idempotency_key:
                 row = db.execute(
-                    "SELECT id FROM jobs WHERE idempotency_key = ?", (idempotency_key,)
+                    "SELECT id FROM jobs WHERE owner = ? AND idempotency_key = ?", (owner, idempotency_key)
                 ).fetchone()
                 if row:
                     found = self._job(db, row[0])
@@ -151,7 +135,8 @@ class JobStore(OnDatabase):
             job_id = uuid.uuid4().hex[:16]
             now = time.time()
             db.execute(
-                "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
+                "INSERT INTO jobs (id, idempotency_key, spec, state, executor, created, updated, owner) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     job_id,
                     idempotency_key or None,
@@ -160,6 +145,7 @@ class JobStore(OnDatabase):
                     executor,
                     now,
                     now,
+                    owner,
                 ),
             )
             db.executemany(
@@ -232,42 +218,47 @@ class JobStore(OnDatabase):
 
     # -- reading -----------------------------------------------------------------------------
 
-    def get(self, job_id: str) -> Job | None:
-        with self._reading() as db:
-            return self._job(db, job_id)
+    # ``owner`` (None: any) keeps a read to one owner's jobs: another's is as if it were not there.
 
-    def state(self, job_id: str) -> JobState | None:
+    def get(self, job_id: str, owner: str | None = None) -> Job | None:
+        with self._reading() as db:
+            return self._job(db, job_id, owner)
+
+    def state(self, job_id: str, owner: str | None = None) -> JobState | None:
         """Only the job's state: one row, however many items it has (for pollers)."""
         with self._reading() as db:
-            row = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            return None if row is None else JobState(row[0])
+            row = db.execute("SELECT state, owner FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            return None if row is None or owner not in (None, row[1]) else JobState(row[0])
 
-    def snapshot(self, job_id: str) -> tuple[Job, int] | None:
+    def snapshot(self, job_id: str, owner: str | None = None) -> tuple[Job, int] | None:
         """The job and the newest ``seq`` of its items, read together (no change falls between)."""
         with self._reading() as db:
-            job = self._job(db, job_id)
+            job = self._job(db, job_id, owner)
             if job is None:
                 return None
             row = db.execute("SELECT COALESCE(MAX(seq), 0) FROM items WHERE job_id = ?", (job_id,)).fetchone()
             return job, int(row[0])
 
     def jobs(self, states: Sequence[JobState] = (), offset: int = 0, limit: int = -1,
-             after: tuple[float, str] | None = None) -> list[Job]:
-        """Jobs (optionally in some states), oldest first; ``limit`` of them from ``offset``, after the
-        job created at ``after`` (created, id) when given, wherever it now stands."""
+             after: tuple[float, str] | None = None, owner: str | None = None) -> list[Job]:
+        """Jobs (optionally in some states, of one owner), oldest first; ``limit`` of them from
+        ``offset``, after the job created at ``after`` (created, id) when given, wherever it now stands."""
         with self._reading() as db:
             conditions: list[str] = []
             args: list[Any] = []
+            if owner is not None:
+                conditions.append("owner = ?")
+                args.append(owner)
             if states:
                 conditions.append(f"state IN ({','.join('?' * len(states))})")
-                args = [int(s) for s in states]
+                args += [int(s) for s in states]
             if after is not None:
                 conditions.append("(created > ? OR (created = ? AND id > ?))")
                 args += [after[0], after[0], after[1]]
             query = "SELECT id FROM jobs" + (f" WHERE {' AND '.join(conditions)}" if conditions else "")
             query += " ORDER BY created, id LIMIT ? OFFSET ?"
             ids = [r[0] for r in db.execute(query, [*args, limit, offset])]
-            return [j for j in (self._job(db, i) for i in ids) if j is not None]
+            return [j for j in (self._job(db, i, owner) for i in ids) if j is not None]
 
     def items(
         self,
@@ -294,16 +285,17 @@ class JobStore(OnDatabase):
         return Item(job_id, idx, frame, input_path, output, ItemState(state), error, attempts, seq)
 
     @staticmethod
-    def _job(db: sqlite3.Connection, job_id: str) -> Job | None:
-        row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        if row is None:
+    def _job(db: sqlite3.Connection, job_id: str, owner: str | None = None) -> Job | None:
+        row = db.execute("SELECT id, idempotency_key, spec, state, executor, created, updated, "
+                         "cancel_requested, owner FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None or owner not in (None, row[8]):
             return None
         counts = dict(
             db.execute(
                 "SELECT state, COUNT(*) FROM items WHERE job_id = ? GROUP BY state", (job_id,)
             ).fetchall()
         )
-        job_id, key, spec, state, executor, created, updated, cancel = row
+        job_id, key, spec, state, executor, created, updated, cancel, job_owner = row
         return Job(
             job_id,
             key,
@@ -313,6 +305,7 @@ class JobStore(OnDatabase):
             created,
             updated,
             bool(cancel),
+            job_owner,
             total=sum(counts.values()),
             done=counts.get(int(ItemState.DONE), 0),
             failed=counts.get(int(ItemState.FAILED), 0),

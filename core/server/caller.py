@@ -10,12 +10,19 @@ from __future__ import annotations
 import contextvars
 
 _KEY_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("museforge_caller_key", default=None)
+_ADMIN: contextvars.ContextVar[bool] = contextvars.ContextVar("museforge_caller_admin", default=False)
 
 
-def set_caller(key_id: str | None) -> None:
+def set_caller(key_id: str | None, admin: bool = False) -> None:
     _KEY_ID.set(key_id)
+    _ADMIN.set(admin)
 
 
 def caller_key() -> str | None:
     """The calling key's id, or None when no key was checked."""
     return _KEY_ID.get()
+
+
+def caller_is_admin() -> bool:
+    """Whether the calling key has the admin scope (which sees every key's jobs)."""
+    return _ADMIN.get()

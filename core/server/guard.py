@@ -183,6 +183,8 @@ class Guard(grpc.aio.ServerInterceptor):
     def _guarded(self, handler: grpc.RpcMethodHandler, who: str | None, stream: bool,
                  feedback: bool) -> grpc.RpcMethodHandler:
         key_id = who if self.ring is not None else None  # without auth every caller is "anonymous"
+        record = self.ring.by_id.get(key_id) if self.ring is not None and key_id else None
+        admin = record is not None and "admin" in record.scopes
         limits = self.feedback_limits if feedback else self.limits
         counted = who + FEEDBACK_SHARE if feedback and who is not None else who
 
@@ -193,7 +195,7 @@ class Guard(grpc.aio.ServerInterceptor):
             refusal = self.admit_call(admitted)
             if refusal is not None:
                 return Refusal(to_status(refusal))
-            set_caller(key_id)  # the call's own context: handlers that keep data per key read it
+            set_caller(key_id, admin)  # the call's own context: handlers that keep data per key read it
             return admitted
 
         def finish(request: Any, context: Any, admitted: _Admitted, error: BaseException | None) -> None:
