@@ -159,6 +159,10 @@ class Settings(BaseModel):
     http_cors_origins: list[str] = Field(
         default_factory=list, description="browser origins the gateway allows (CORS), e.g. "
         "['https://tools.example.com']; '*' allows any; empty: none")
+    http_allowed_hosts: list[str] = Field(
+        default_factory=list, description="the names the gateway is reached by (its Host header, port "
+        "aside), e.g. ['localhost', '127.0.0.1']; any other is refused (DNS rebinding). Empty: loopback "
+        "names on a loopback address, any name elsewhere")
     metrics_address: str = Field(
         "", description="host:port for the Prometheus endpoint (/metrics), e.g. 127.0.0.1:8002; empty: off")
     tracing: str = Field(

@@ -43,7 +43,7 @@ from .studio_files import is_studio_path, studio_file
 
 log = logging.getLogger("museforge.gateway")
 
-LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 UNUSED_BODY_LIMIT = 64 * 1024  # a stray body on a GET is read and dropped up to this size
 BODY_SHARE = 4  # one body may hold at most this fraction of max_request_bytes_in_flight
 ROOM_WAIT_SECONDS = 2.0  # how long a body waits for room in the budget before a 503
@@ -248,11 +248,13 @@ class Request(Replies):
             raise HttpError(403, grpc.StatusCode.PERMISSION_DENIED,
                             "cross-site browser requests need an allowed Origin", "Sec-Fetch-Site")
         host = self.headers.get("host")
-        if self.gateway.loopback and host is not None:
+        if self.gateway.allowed_hosts and host is not None:
             name = host[0].rsplit(":", 1)[0] if not host[0].endswith("]") else host[0]
-            if name.lower() not in LOOPBACK_HOSTS:
-                raise HttpError(403, grpc.StatusCode.PERMISSION_DENIED,
-                                f"Host {host[0]!r} is not this loopback server's name", "Host")
+            if name.lower() not in self.gateway.allowed_hosts:
+                which = "this loopback server's name" if self.gateway.allowed_hosts is LOOPBACK_HOSTS \
+                    else "a name this server answers to (http_allowed_hosts)"
+                raise HttpError(403, grpc.StatusCode.PERMISSION_DENIED, f"Host {host[0]!r} is not {which}",
+                                "Host")
 
     def same_origin(self) -> bool:
         """The request comes from a page this server served (the studio): its Origin names this Host."""

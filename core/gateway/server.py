@@ -30,7 +30,7 @@ from ..server.bind_rules import is_loopback
 from ..server.budget import ByteBudget
 from ..server.metrics import Recorder
 from . import http_protocol as gateway_http
-from .app import Request
+from .app import LOOPBACK_HOSTS, Request
 from .calls import InProcess
 from .http_protocol import ConnectionLimits, Exchange, GatewayProtocol
 from .oip_routes import OIP_ROUTES
@@ -58,6 +58,14 @@ class Gateway:
         self.max_body = settings.http_max_body_bytes
         self.budget = budget  # the server's budget of request bytes, shared with the gRPC calls
         self.loopback = loopback  # then Host must name loopback (DNS rebinding)
+        # The names Host may give (http_allowed_hosts), else loopback's on a loopback address: a
+        # gateway bound to 0.0.0.0 in a container, published on the host's 127.0.0.1, sees no
+        # loopback address of its own and must be told its names.
+        self.allowed_hosts = frozenset(h.lower() for h in settings.http_allowed_hosts) or (
+            LOOPBACK_HOSTS if loopback else frozenset())
+        if not self.allowed_hosts and keys is None:
+            log.warning("the HTTP gateway answers any Host name without API keys: a web page could reach "
+                        "it through DNS rebinding; set http_allowed_hosts to the names it is reached by")
         # A key refused before the call reaches the interceptors is counted here, as the gRPC
         # port's refusals are by the Recorder: key guessing over HTTP shows in the metrics too.
         self.metrics = next((i.metrics for i in calls.interceptors if isinstance(i, Recorder)), None)

@@ -7,6 +7,7 @@ import contextlib
 import http.client
 import io
 import json
+import logging
 import socket
 import ssl
 import tempfile
@@ -522,3 +523,26 @@ def test_health_answers_503_unless_serving() -> None:
     stopping = health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.NOT_SERVING)
     assert health_reply(serving) == (200, {"status": "SERVING"})
     assert health_reply(stopping) == (503, {"status": "NOT_SERVING"})
+
+
+def test_a_gateway_beyond_loopback_answers_only_the_names_it_is_told(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """compose binds the gateway to 0.0.0.0 in its container (the host publishes it on 127.0.0.1):
+    no loopback address, so no Host check, and a DNS-rebound page drove it (jobs, feedback)."""
+    base: dict[str, Any] = {"address": "127.0.0.1:0", "http_address": "0.0.0.0:0", "allow_insecure": True,
+                            "plugins": ["image"]}
+    rebound = {"Host": "attacker.example:8080", "Origin": "http://attacker.example:8080",
+               "Sec-Fetch-Site": "same-origin"}
+    with ServerThread(Settings(**base, http_allowed_hosts=["localhost", "127.0.0.1"])) as server:
+        web = Http(server)
+        status, reply = web.json("GET", "/v1/generators", headers=rebound)
+        assert status == 403 and violations(reply) == ["Host"], reply
+        assert "http_allowed_hosts" in reply["error"]["message"]
+        assert server.running is not None and server.running.gateway is not None
+        port = server.running.gateway.address.rsplit(":", 1)[1]
+        assert web.json("GET", "/v1/generators", headers={"Host": f"127.0.0.1:{port}"})[0] == 200
+        web.close()
+    with caplog.at_level(logging.WARNING, "museforge.gateway"), ServerThread(Settings(**base)):
+        pass
+    assert any("DNS rebinding" in r.getMessage() and "http_allowed_hosts" in r.getMessage()
+               for r in caplog.records)
