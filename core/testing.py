@@ -14,9 +14,11 @@ Then a test takes ``museforge_engine`` (a started engine with only those plugins
 the core's own PNG encoder) or ``museforge_server`` (such an engine served by a real gRPC
 server on 127.0.0.1, with a connected ``client``). ``museforge_plugins`` may also give
 in-process plugin objects as ``(name, plugin)`` pairs, and ``museforge_settings`` server
-settings by their ``museforge.toml`` names. ``make_engine`` and ``serve`` do the same for
-fixtures of a wider scope. Nothing is mocked: this is the engine and the server start code
-that ``museforge serve`` runs.
+settings by their ``museforge.toml`` names. A chosen plugin that does not load fails the
+fixture with :class:`PluginLoadError` (its own error), rather than serving without it.
+``make_engine`` (``strict=True`` for that check) and ``serve`` do the same for fixtures of
+a wider scope. Nothing is mocked: this is the engine and the server start code that
+``museforge serve`` runs.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +37,7 @@ from .client import Client
 from .config import Settings
 from .engine.catalogue import Engine
 from .engine.errors import InvalidArgument, RequestError
+from .engine.plugin_host import ENTRY_POINT_GROUP
 from .server.app import start_server
 
 __all__ = [
@@ -42,6 +45,7 @@ __all__ = [
     "Engine",
     "InvalidArgument",
     "PluginChoice",
+    "PluginLoadError",
     "RequestError",
     "Served",
     "make_engine",
@@ -66,17 +70,65 @@ class Served:
     client: Client
 
 
-def make_engine(plugins: Iterable[PluginChoice] = (), **settings: Any) -> Engine:
+class PluginLoadError(RuntimeError):
+    """A chosen plugin did not load: ``problems`` maps its name to its error, as
+    ``museforge plugins`` would list it (the server would have served on without it)."""
+
+    def __init__(self, problems: Mapping[str, str]) -> None:
+        self.problems = dict(problems)
+        said = "; ".join(f"plugin {name!r} did not load: {error}" for name, error in self.problems.items())
+        super().__init__(said)
+
+
+class _CheckedEngine(Engine):
+    """An engine whose start fails with :class:`PluginLoadError` when a chosen plugin did not load:
+    a test would otherwise see only NOT_FOUND for its generators, the cause in captured logs."""
+
+    def __init__(self, settings: Settings, chosen: Sequence[str]) -> None:
+        super().__init__(settings)
+        self.chosen = tuple(chosen)
+
+    def start(self) -> Engine:
+        if self.started:
+            return self
+        super().start()
+        problems = _load_problems(self, self.chosen)
+        if problems:
+            self.close()
+            raise PluginLoadError(problems)
+        return self
+
+
+def _load_problems(engine: Engine, names: Iterable[str]) -> dict[str, str]:
+    """Why each of ``names`` did not load in the started ``engine`` (none: it loaded)."""
+    records = engine.plugins()
+    problems: dict[str, str] = {}
+    for name in names:
+        # A name another plugin already had is listed as "<name> (duplicate)".
+        own = [r for r in records if r.name == name or r.name.startswith(f"{name} (duplicate")]
+        errors = [r.error for r in own if r.errors]
+        if errors:
+            problems[name] = "; ".join(errors)
+        elif not own:
+            problems[name] = f"no installed plugin is called {name!r} (no {ENTRY_POINT_GROUP!r} entry point)"
+    return problems
+
+
+def make_engine(plugins: Iterable[PluginChoice] = (), *, strict: bool = False, **settings: Any) -> Engine:
     """An engine (not started) with exactly these plugins; other installed ones are ignored.
 
     ``settings`` are :class:`museforge.config.Settings` fields, e.g. ``trace_plugins=True``.
+    With ``strict``, starting it (also through :func:`serve`) raises :class:`PluginLoadError`
+    when one of ``plugins`` fails to load; without, it starts with the others, as a server does.
     """
     chosen = list(plugins)
     installed = [p for p in chosen if isinstance(p, str)]
     own = Settings.model_validate(
         {"address": LOOPBACK, **settings, "plugins": installed, "load_installed_plugins": bool(installed)}
     )
-    engine = Engine(own)  # its plugin host is built from the settings, as for `museforge serve`
+    names = [p if isinstance(p, str) else p[0] for p in chosen]
+    # Its plugin host is built from the settings, as for `museforge serve`.
+    engine = _CheckedEngine(own, names) if strict else Engine(own)
     for choice in chosen:
         if not isinstance(choice, str):
             name, plugin = choice
@@ -133,8 +185,9 @@ def museforge_settings() -> dict[str, Any]:
 def museforge_engine(
     museforge_plugins: list[PluginChoice], museforge_settings: Mapping[str, Any]
 ) -> Iterator[Engine]:
-    """A started in-process engine with the chosen plugins; closed after the test."""
-    engine = make_engine(museforge_plugins, **museforge_settings).start()
+    """A started in-process engine with the chosen plugins; closed after the test. A chosen
+    plugin that did not load raises :class:`PluginLoadError`."""
+    engine = make_engine(museforge_plugins, strict=True, **museforge_settings).start()
     try:
         yield engine
     finally:
@@ -145,6 +198,7 @@ def museforge_engine(
 def museforge_server(
     museforge_plugins: list[PluginChoice], museforge_settings: Mapping[str, Any]
 ) -> Iterator[Served]:
-    """A real gRPC server on 127.0.0.1 serving the chosen plugins, with a connected client."""
-    with serve(make_engine(museforge_plugins, **museforge_settings)) as served:
+    """A real gRPC server on 127.0.0.1 serving the chosen plugins, with a connected client. A
+    chosen plugin that did not load raises :class:`PluginLoadError`."""
+    with serve(make_engine(museforge_plugins, strict=True, **museforge_settings)) as served:
         yield served
