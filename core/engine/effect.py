@@ -16,6 +16,7 @@ from .generator import (
     Media,
     ModelSource,
     Progress,
+    SourceHeader,
     check_callables,
     check_declaration,
     check_names,
@@ -52,6 +53,7 @@ class Picture:
     format: str  # the decoder that read it: "png", "png16", "jpeg", "webp", "exr"
     linear: bool = False
     name: str = ""  # the caller's name for the input (e.g. a frame's file name)
+    source: SourceHeader | None = None  # the file's header, which an EXR result keeps
 
     @property
     def height(self) -> int:

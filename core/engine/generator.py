@@ -59,6 +59,22 @@ class Progress:
 
 
 @dataclass(frozen=True)
+class SourceHeader:
+    """What an input file said about itself beyond its pixels, for a result written in the same
+    format to keep (an OpenEXR frame's timecode, chromaticities, compression, half floats).
+
+    Filled by the decoder; the engine hands it to the encoder with each media an effect made from
+    its one input (see :class:`Media`), and the encoder keeps what still holds for the result.
+    """
+
+    format: str  # the input's format: the encoder whose name it is may use it ("exr")
+    attributes: Mapping[str, Any]  # as the format's library names and reads them ("timeCode")
+    width: int  # the size of the pixels it described, to tell whether the result's differs
+    height: int
+    half: bool = False  # every channel read was 16-bit float
+
+
+@dataclass(frozen=True)
 class Media:
     """Raw media a generator produced, before an encoder turns it into a file.
 
@@ -77,6 +93,9 @@ class Media:
     # A named part of artifact ``index`` sent beside it (an audio stem: "melody", "bass"); it gets
     # its own file name (<prefix>-0000-melody.wav) and a "part" entry in its provenance.
     part: str = ""
+    # The header of the input it was made from, for the encoder (set by the engine when an effect
+    # over one input writes that input's format; a plugin need not set it).
+    source: SourceHeader | None = None
 
     def __post_init__(self) -> None:
         # The part ends up in a file name a client writes: no path, and short enough for any disk.

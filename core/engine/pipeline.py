@@ -4,6 +4,7 @@ its plugin runs in, progress and chunks passed on, each media encoded with its p
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -15,6 +16,7 @@ from ..runtime.batcher import QueueFull
 from ..runtime.sessions import ModelNotReady, Runtime
 from ..runtime.stop import RunStopped, StopSignal
 from .codecs.encoders import Encoder
+from .effect import Picture
 from .errors import Internal, InvalidArgument, RequestError, ResourceExhausted, Unavailable
 from .generator import Cancelled, Chunk, LimitExceeded, Media, Progress
 from .media_checks import MediaTally, check_event
@@ -102,7 +104,7 @@ def drive(
             yield event
             continue
         try:
-            yield encode(request.encoder, event, provenance(event), prefix)
+            yield encode(request.encoder, with_source(request, event), provenance(event), prefix)
         except RequestError:
             raise  # the encoder's own answer (a size the format cannot hold names `format`)
         except BaseException as exc:  # the plugin's media or its encoder: this request alone, said plainly
@@ -111,6 +113,18 @@ def drive(
             log.exception("%s: encoding media %d failed", request.declared.name, event.index)
             raise Internal(f"{request.kind} {request.declared.name}: encoding media {event.index} as "
                            f"{request.encoder.name} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def with_source(request: PreparedRequest, media: Media) -> Media:
+    """An effect's result over one input, written in that input's format, goes to the encoder
+    with the input's header (an EXR's timecode, compression, half floats) for it to keep."""
+    if media.source is not None or request.kind != "effect" or len(request.inputs) != 1:
+        return media
+    picture = request.inputs[0]
+    if not isinstance(picture, Picture) or picture.source is None \
+            or picture.source.format != request.encoder.name:
+        return media
+    return dataclasses.replace(media, source=picture.source)
 
 
 def encode(encoder: Encoder, media: Media, metadata: dict[str, str], prefix: str) -> Artifact:

@@ -11,7 +11,8 @@ Both checks run again on OpenEXR's parsed headers before any pixel is read.
 The picture is the first part with colour (``R``, ``G``, ``B`` or ``Y``, and ``A``); other parts
 and layered channels (``diffuse.R``) are not carried. EXR colour is premultiplied by alpha; a
 :class:`Picture`'s is straight, as PNG's is, so it is divided by alpha where alpha > 0 (where
-alpha is 0 the colour is emission, kept as it is).
+alpha is 0 the colour is emission, kept as it is). The part's header goes with the picture
+(see :mod:`museforge.engine.codecs.exr_files`), for an EXR result to keep.
 """
 
 from __future__ import annotations
@@ -23,14 +24,14 @@ import threading
 import numpy as np
 
 from ..effect import Picture
+from ..generator import SourceHeader
 from .decode_errors import DecodeCancelled, DecodeError, check_cancel, check_size
-from .exr_files import exr_on_disk
+from .exr_files import HALF_MAX, exr_on_disk, source_header
 
 EXR_SAMPLES_PER_PIXEL = 4  # an RGBA picture's worth of samples per allowed pixel
 MAX_EXR_ATTRIBUTES = 4096  # over all parts; real files have tens per part
 MAX_EXR_CHANNELS = 1024  # over all parts; render passes with many AOVs have a few hundred
 EXR_DEEP = (b"deepscanline", b"deeptile")
-HALF_MAX = 65504.0
 DAMAGED = "the OpenEXR file is truncated or its pixel data is damaged"
 
 
@@ -126,8 +127,9 @@ def _library_reason(path: str) -> str:
     return ""
 
 
-def _read_exr(path: str, max_pixels: int, cancel: threading.Event | None) -> dict[str, np.ndarray]:
-    """The channels of the first part with colour."""
+def _read_exr(path: str, max_pixels: int,
+              cancel: threading.Event | None) -> tuple[dict[str, np.ndarray], SourceHeader]:
+    """The channels of the first part with colour, and its header."""
     import OpenEXR  # the bindings read from a path only
 
     parsed, names = [], []
@@ -144,7 +146,12 @@ def _read_exr(path: str, max_pixels: int, cancel: threading.Event | None) -> dic
     found = [(index, list(part.channels)) for index, part in enumerate(parts)]
     for index, channels in found:
         if {"R", "G", "B"} <= set(channels) or "Y" in channels:
-            return {n: np.asarray(c.pixels, np.float32) for n, c in parts[index].channels.items()}
+            read = {n: np.asarray(c.pixels) for n, c in parts[index].channels.items()}
+            wanted = [read[n] for n in ("R", "G", "B", "Y", "A") if n in read]
+            height, width = wanted[0].shape[:2]
+            half = all(plane.dtype == np.float16 for plane in wanted)
+            header = source_header(parts[index].header, width, height, half)
+            return {n: plane.astype(np.float32, copy=False) for n, plane in read.items()}, header
     if len(found) == 1:
         raise DecodeError(f"exr has channels {_channel_list(found[0][1])}; expected R, G, B or Y "
                           "(and A)")
@@ -167,7 +174,7 @@ def decode_exr(data: bytes, max_pixels: int, name: str, cancel: threading.Event 
     check_cancel(cancel)
     with exr_on_disk(data) as path:
         try:
-            planes = _read_exr(path, max_pixels, cancel)
+            planes, header = _read_exr(path, max_pixels, cancel)
         except DecodeCancelled:
             raise
         except Exception as exc:  # OpenEXR's messages name the file: keep server paths out
@@ -187,4 +194,4 @@ def decode_exr(data: bytes, max_pixels: int, name: str, cancel: threading.Event 
     if "A" in planes:
         alpha = np.clip(np.nan_to_num(planes["A"], nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
         colour = unpremultiply(colour, alpha)
-    return Picture(np.ascontiguousarray(colour), alpha, format="exr", linear=True, name=name)
+    return Picture(np.ascontiguousarray(colour), alpha, format="exr", linear=True, name=name, source=header)

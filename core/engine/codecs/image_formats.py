@@ -29,7 +29,7 @@ from .encoders import (
     read_png_provenance,
     to_pixels,
 )
-from .exr_files import exr_on_disk
+from .exr_files import exr_on_disk, fits_half, result_header
 from .png_writer import write_png
 
 JPEG_QUALITY = 92
@@ -119,6 +119,8 @@ def premultiply(data: np.ndarray, keep_emission: bool) -> np.ndarray:
 
 
 def encode_exr(media: Media, provenance: Mapping[str, str]) -> bytes:
+    """Float32 and ZIP, or, for an effect's result over an EXR input (``media.source``), that
+    input's pixel type, compression and the standard attributes still true of the result."""
     import OpenEXR  # imported here: only servers that write EXR pay for it
 
     data = np.asarray(media.data)
@@ -134,9 +136,12 @@ def encode_exr(media: Media, provenance: Mapping[str, str]) -> bytes:
     if data.shape[2] in (2, 4):
         data = premultiply(data, keep_emission=linear)
     names = {1: "Y", 2: "YA", 3: "RGB", 4: "RGBA"}[data.shape[2]]
-    channels = {n: np.ascontiguousarray(data[:, :, i], np.float32) for i, n in enumerate(names)}
+    source = media.source
+    # Half in, half out, unless a value would become infinity: then float for the whole file.
+    kind = np.float16 if source is not None and source.half and fits_half(data) else np.float32
+    channels = {n: np.ascontiguousarray(data[:, :, i], kind) for i, n in enumerate(names)}
     header = {
-        "compression": OpenEXR.ZIP_COMPRESSION,
+        **result_header(source, data.shape[1], data.shape[0], linear),
         "type": OpenEXR.scanlineimage,
         PROVENANCE_KEY: provenance_json(provenance),
     }
