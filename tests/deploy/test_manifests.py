@@ -10,7 +10,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from museforge.config import Settings
+from museforge.config import Settings, load_settings
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -114,8 +114,10 @@ def test_compose_and_ray_config_use_real_settings() -> None:
     [compose] = documents(DEPLOY / "compose.yaml")
     service = compose["services"]["museforge"]
     env = service["environment"]
-    overrides = {key.removeprefix("MUSEFORGE_").lower(): value for key, value in env.items()}
-    Settings.model_validate({k: ([v] if k.endswith("_roots") else v) for k, v in overrides.items()})
+    settings = load_settings(environ={key: str(value) for key, value in env.items()})  # as serve reads them
+    assert settings.job_input_roots == ["/plates"]
+    # The gateway is 0.0.0.0 in the container: without API keys it is told the host's loopback names.
+    assert set(settings.http_allowed_hosts) == {"localhost", "127.0.0.1", "[::1]"}
     assert all(port.startswith("127.0.0.1:") for port in service["ports"])  # insecure only on loopback
     # A healthcheck that reads the status (NOT_SERVING during a drain fails it), and a stop
     # that waits longer than the drain.
