@@ -12,14 +12,15 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from ..engine.catalogue import Artifact, EffectInput, Engine
 from ..engine.codecs.decoders import sniff
-from ..engine.effect import Effect
+from ..engine.effect import Effect, Picture
 from ..engine.errors import RequestError, ResourceExhausted
+from ..engine.generator import SourceHeader
 from ..file_modes import FILE_MODE
 from .paths import PathRefused, Sandbox
 from .store import ItemState
@@ -138,11 +139,12 @@ def run_chain(
     if source_format == "png" and _is_16_bit_png(data):
         source_format = "png16"
     written = final_format or final_format_of(engine, steps[-1].effect, source_format, extension)
+    original: SourceHeader | None = None  # the frame's own header: the last step's result keeps it
     for number, step in enumerate(steps):
         last = number == len(steps) - 1
         fmt = written if last else intermediate_format(engine, step.effect, source_format)
         try:
-            artifacts = _run_step(engine, step, data, name, seed, fmt, cancel)
+            artifacts, original = _run_step(engine, step, data, name, seed, fmt, cancel, original, last)
         except RequestError as exc:
             detail = "; ".join(f"{v.field}: {v.description}" for v in exc.violations) or exc.message
             raise ItemError(f"step {number} ({step.effect}): {detail}") from exc
@@ -155,13 +157,34 @@ def run_chain(
 
 
 def _run_step(
-    engine: Engine, step: Step, data: bytes, name: str, seed: int, fmt: str, cancel: threading.Event | None
-) -> list[Artifact]:
+    engine: Engine, step: Step, data: bytes, name: str, seed: int, fmt: str, cancel: threading.Event | None,
+    original: SourceHeader | None, last: bool,
+) -> tuple[list[Artifact], SourceHeader | None]:
+    """The step's results, and the frame's own header (read from the first step's input).
+
+    Between steps a frame travels losslessly (an EXR as float, ZIP), keeping the header's other
+    attributes; the last step writes what the frame was (its half floats, its compression), so a
+    half DWAA plate is rounded and compressed once, not after every step."""
+    found = [original]
+
     def once() -> list[Artifact]:
         prepared = engine.prepare_effect(step.effect, step.parameters, [EffectInput(data, name)], seed, fmt)
+        picture = prepared.inputs[0] if len(prepared.inputs) == 1 else None
+        if isinstance(picture, Picture):
+            found[0] = found[0] or picture.source
+            keep = found[0] if last else lossless(found[0])
+            prepared = replace(prepared, inputs=(replace(picture, source=keep),))
         return [e for e in engine.run(prepared, cancel) if isinstance(e, Artifact)]
 
-    return retry_overloaded(once, step.effect, cancel) or []
+    return retry_overloaded(once, step.effect, cancel) or [], found[0]
+
+
+def lossless(header: SourceHeader | None) -> SourceHeader | None:
+    """The header without what loses pixels (half floats, a lossy or any chosen compression)."""
+    if header is None:
+        return None
+    kept = {k: v for k, v in header.attributes.items() if k not in ("compression", "dwaCompressionLevel")}
+    return replace(header, attributes=kept, half=False)
 
 
 def retry_overloaded(call: Callable[[], T], effect: str, cancel: threading.Event | None) -> T | None:

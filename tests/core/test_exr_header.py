@@ -151,3 +151,28 @@ def test_a_job_frame_keeps_its_header(jobs: Client, root: Path) -> None:
     assert_plate_attributes(written)
     assert written["compression"] == OpenEXR.DWAA_COMPRESSION
     assert planes["R"].shape == (64, 96) and all(p.dtype == np.float16 for p in planes.values())
+
+
+def test_a_job_s_steps_pass_the_frame_on_losslessly_and_the_last_writes_it_as_it_came(
+        jobs: Client, root: Path) -> None:
+    """Between steps a half DWAA frame travels as float ZIP (each step's result was rounded to half
+    and DWAA-compressed again): three still steps give what one gives, written half DWAA once."""
+    (root / "in").mkdir(exist_ok=True)
+    data = exr(plate_header(OpenEXR.DWAA_COMPRESSION), plate(np.float16))
+    (root / "in" / "lossy.1001.exr").write_bytes(data)
+    results = []
+    for steps in (1, 3):
+        spec = chain_spec(1001, 1001, output=f"lossy{steps}.####.exr")
+        del spec.steps[:]
+        for _ in range(steps):
+            spec.steps.add(effect="effect.stylize").parameters.update(STILL)
+        spec.input.pattern = "lossy.####.exr"
+        operation = jobs.wait_job(jobs.submit_job(spec).name, 120)
+        assert operation.done and not operation.HasField("error"), operation
+        written, planes = read((root / "out" / f"lossy{steps}.1001.exr").read_bytes())
+        assert_plate_attributes(written)
+        assert written["compression"] == OpenEXR.DWAA_COMPRESSION
+        assert all(p.dtype == np.float16 for p in planes.values())
+        results.append(np.stack([planes[c].astype(np.float32) for c in "RGB"]))
+    one, three = results
+    assert float(np.abs(one - three).max()) < 1e-3, float(np.abs(one - three).max())
