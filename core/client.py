@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -298,6 +298,13 @@ class Client:
         """Stop the job; the frames it finished are kept."""
         self.operations.CancelOperation(operations_pb2.CancelOperationRequest(name=job_name(name)),
                                         timeout=self.timeout)
+
+    def retry_job(self, name: str, states: Sequence[str] = ()) -> operations_pb2.Operation:
+        """Run an ended job's failed and skipped items again (``states``: "failed", "skipped" or
+        both, the default); the items it did stay done. Returns the job's Operation."""
+        chosen = [f"ITEM_STATE_{state.upper()}" for state in states]
+        return self.jobs.RetryJob(jobs_pb2.RetryJobRequest(name=job_name(name), states=chosen),
+                                  timeout=self.timeout)
 
     def delete_job(self, name: str) -> None:
         """Forget an ended job; its output files stay."""

@@ -1,4 +1,4 @@
-"""``museforge job``: submit, list, inspect, watch, cancel and delete batch jobs on a server."""
+"""``museforge job``: submit, list, inspect, watch, cancel, retry and delete batch jobs on a server."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ JOB_EPILOG = """examples:
   museforge job list --state running
   museforge job watch 3f2a9c0d1e4b5a6f
   museforge job cancel 3f2a9c0d1e4b5a6f
+  museforge job retry 3f2a9c0d1e4b5a6f --watch   # its failed and skipped frames, once more
 
 Paths are relative to the server's job roots (job_input_roots / job_output_roots);
 '####' stands for the zero-padded frame number (as do '%04d' and '$F4').
@@ -97,12 +98,20 @@ def add_job_parser(sub: Subcommands) -> None:
         ("status", "show one job"),
         ("watch", "follow a job's progress until it ends"),
         ("cancel", "stop a job (finished frames are kept)"),
+        ("retry", "run an ended job's failed and skipped frames again (done ones are kept)"),
         ("delete", "forget a finished job (its output files stay)"),
     ):
         action = actions.add_parser(name, help=text)
         action.add_argument("job", help="job id (or jobs/<id>)")
         if name == "status":
             action.add_argument("--items", action="store_true", help="list every item (frame) of the job")
+        if name == "retry":
+            only = action.add_mutually_exclusive_group()
+            only.add_argument("--failed", dest="states", action="store_const", const=["failed"],
+                              default=[], help="only the failed frames")
+            only.add_argument("--skipped", dest="states", action="store_const", const=["skipped"],
+                              help="only the frames a cancel skipped")
+            action.add_argument("--watch", action="store_true", help="then watch it until it ends")
     for action in actions.choices.values():
         add_server_flags(action)
     job.set_defaults(handler=cmd_job)
@@ -327,6 +336,18 @@ def print_jobs(operations: list[operations_pb2.Operation], as_json_output: bool)
         print("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
 
 
+def retry(client: Any, args: argparse.Namespace) -> int:
+    before = metadata(client.get_job(args.job))
+    operation = client.retry_job(args.job, args.states)
+    after = metadata(operation)
+    again = after.total - after.done - after.failed - after.skipped
+    failed, skipped = before.failed - after.failed, before.skipped - after.skipped
+    print(json.dumps(as_json(operation), indent=2) if args.json else after.id)
+    print(f"retrying job {after.id}: {again} of {after.total} items run again ({failed} failed, {skipped} "
+          f"skipped); {after.done} done are kept", file=sys.stderr)
+    return watch(client, after.id, args.json) if args.watch else EXIT_OK
+
+
 def cmd_job(args: argparse.Namespace) -> int:
     with connect(args, timeout=60) as client:
         if args.job_command == "submit":
@@ -351,6 +372,8 @@ def cmd_job(args: argparse.Namespace) -> int:
             client.cancel_job(args.job)
             print(f"cancelling {args.job}", file=sys.stderr)
             return EXIT_OK
+        if args.job_command == "retry":
+            return retry(client, args)
         client.delete_job(args.job)
         print(f"deleted {args.job} (its output files are kept)", file=sys.stderr)
         return EXIT_OK

@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
@@ -74,13 +75,17 @@ class LocalExecutor:
         self._retrying: set[str] = set()  # paused jobs queued again, not yet begun
         self._closing = False
         self._lock = threading.Lock()
+        # job id -> its entries in the queue or running: a poller hands over only jobs not held
+        # (a retried job is QUEUED again under the same id, perhaps before its last run returned).
+        self._held: Counter[str] = Counter()
+        self._held_lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="museforge-jobs", daemon=True)
 
     def start(self) -> LocalExecutor:
         # Every unfinished job is this server's to finish, whichever executor began it.
         for job in self.store.jobs([JobState.RUNNING, JobState.QUEUED]):
             log.info("resuming job %s (%d of %d items done)", job.id, job.done, job.total)
-            self._queue.put(job.id)
+            self._enqueue(job.id)
         self._thread.start()
         return self
 
@@ -95,6 +100,16 @@ class LocalExecutor:
 
     def submit(self, job_id: str) -> None:
         self._requeue_paused()  # the store just recorded a job: it takes writes again
+        self._enqueue(job_id)
+
+    def holds(self, job_id: str) -> bool:
+        """Whether the job is queued, running or paused here (it will run without being handed over)."""
+        with self._held_lock:
+            return self._held[job_id] > 0 or job_id in self._paused
+
+    def _enqueue(self, job_id: str) -> None:
+        with self._held_lock:
+            self._held[job_id] += 1
         self._queue.put(job_id)
 
     def paused(self, job_id: str) -> StoreError | None:
@@ -111,7 +126,7 @@ class LocalExecutor:
             waiting = [job_id for job_id in self._paused if job_id not in self._retrying]
             self._retrying.update(waiting)
         for job_id in waiting:
-            self._queue.put(job_id)
+            self._enqueue(job_id)
 
     def cancel(self, job_id: str) -> None:
         """Stop a job: in-flight frames stop at their next tile, the rest are skipped."""
@@ -141,7 +156,7 @@ class LocalExecutor:
             if job_id is None:
                 return
             try:
-                self._run(job_id)
+                self._run_held(job_id)
             except Exception as exc:  # a bug or a broken store must not leave the job RUNNING
                 if self._closing:  # torn down under it (e.g. Ray shut down): resume on the next start
                     log.warning(
@@ -158,6 +173,15 @@ class LocalExecutor:
                     self._pause(job_id, error)
                 except Exception:  # a second failure: the job resumes on the next start
                     log.exception("job %s could not be marked failed", job_id)
+
+    def _run_held(self, job_id: str) -> None:
+        try:
+            self._run(job_id)
+        finally:  # a paused job stays held through _paused
+            with self._held_lock:
+                self._held[job_id] -= 1
+                if self._held[job_id] <= 0:
+                    del self._held[job_id]
 
     def _begin(self, job_id: str) -> tuple[Job, _Running] | None:
         """Mark the job RUNNING and register it, unless it is finished, cancelled or we are closing."""

@@ -44,6 +44,7 @@ from .owners import calling
 from .pages import job_cursor, job_token, page_args
 from .paths import Sandbox
 from .plan import MAX_DESCRIPTION_CHARS, MAX_KEY_CHARS, plan_job
+from .retry import retry, retry_states
 from .runner import LocalExecutor
 from .store import Item, ItemState, Job, JobState, JobStore, StoreError
 from .video_items import VideoJob
@@ -298,6 +299,16 @@ class JobsService(BackendServicer, jobs_grpc.JobsServicer):
             job = await asyncio.to_thread(self.backend.job, request.name)
             items, token = await asyncio.to_thread(self.backend.items_page, job, start, size, states)
             return jobs_pb2.ListJobItemsResponse(items=items, next_page_token=token)
+
+    async def RetryJob(self, request: jobs_pb2.RetryJobRequest, context: Context) -> operations_pb2.Operation:
+        async with answering(context):
+            states = retry_states(request.states)
+            job = await asyncio.to_thread(self.backend.job, request.name)
+            await asyncio.to_thread(retry, self.backend, job, states)
+            try:  # the answer shows the job as the retry left it, before any item runs again
+                return await asyncio.to_thread(self.backend.operation, job.id)
+            finally:
+                await asyncio.to_thread(self.backend.executor.submit, job.id)
 
     async def WatchJob(
         self, request: jobs_pb2.WatchJobRequest, context: Context

@@ -212,6 +212,36 @@ class JobStore(OnDatabase):
                 )
             return len(pending)
 
+    def retry(
+        self, job_id: str, states: Sequence[ItemState], also: Sequence[int] = ()
+    ) -> tuple[JobState, int] | None:
+        """Put a finished job's items in ``states`` (and, if there are any, those at the indices
+        ``also``) back to pending and the job back to QUEUED, in one transaction; (its state before,
+        how many items). A job not finished, or with no such item, stays as it is (0 items); None:
+        no such job."""
+        with self._transaction() as db:
+            row = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                return None
+            state = JobState(row[0])
+            if not state.finished:
+                return state, 0
+            marks = ",".join("?" * len(states))
+            indices = [r[0] for r in db.execute(
+                f"SELECT idx FROM items WHERE job_id = ? AND state IN ({marks})",
+                (job_id, *(int(s) for s in states)))]
+            chosen = sorted(set(indices) | set(also)) if indices else []
+            for index in chosen:  # each its own seq, as every item change has: watchers see it
+                db.execute(
+                    "UPDATE items SET state = ?, error = '', "
+                    "seq = (SELECT COALESCE(MAX(seq), 0) + 1 FROM items) WHERE job_id = ? AND idx = ?",
+                    (int(ItemState.PENDING), job_id, index),
+                )
+            if chosen:  # the cancel it may have had is over: a new one must be able to stop it
+                db.execute("UPDATE jobs SET state = ?, cancel_requested = 0, updated = ? WHERE id = ?",
+                           (int(JobState.QUEUED), time.time(), job_id))
+            return state, len(chosen)
+
     def delete(self, job_id: str) -> bool:
         with self._transaction() as db:
             return db.execute("DELETE FROM jobs WHERE id = ?", (job_id,)).rowcount == 1

@@ -1,10 +1,10 @@
 """Jobs when several server processes share one port (``serve --workers N``).
 
 Exactly one worker, the leader, runs the job executor; every worker takes job calls. The
-SQLite store (WAL, shared by all) is how they meet: a worker records a submitted job or a
-cancel request in the store, and the leader's poller finds it there and hands it to its
-executor. The leader's own calls reach its executor at once, and are remembered so the
-poller does not hand them over twice.
+SQLite store (WAL, shared by all) is how they meet: a worker records a submitted (or retried)
+job or a cancel request in the store, and the leader's poller finds it there and hands it to
+its executor. The leader's own calls reach its executor at once; the poller hands over only a
+queued job the executor does not already hold, and each cancel request once.
 
 Handing a job over twice would do no harm anyway: the executor runs one job at a time,
 skips a job that has finished and redoes only items still pending, so every item is done
@@ -32,8 +32,7 @@ class LeaderJobs:
         self.store = store
         self.name = executor.name
         self.poll_seconds = poll_seconds
-        self._known: set[str] = set()  # handed to the executor and not finished yet
-        self._cancelled: set[str] = set()
+        self._cancelled: set[str] = set()  # cancel requests handed over (dropped once a retry clears one)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, name="museforge-jobs-poller", daemon=True)
@@ -44,7 +43,7 @@ class LeaderJobs:
 
     def submit(self, job_id: str) -> None:
         with self._lock:
-            self._known.add(job_id)
+            self._cancelled.discard(job_id)  # a retried job's earlier cancel is over
         self.executor.submit(job_id)
 
     def cancel(self, job_id: str) -> None:
@@ -70,20 +69,21 @@ class LeaderJobs:
                 log.exception("jobs poller failed")
 
     def pick_up(self) -> None:
-        """Hand the executor every queued job and cancel request it has not seen yet."""
+        """Hand the executor every queued job it does not hold and every cancel request it has
+        not seen yet. A job finished and retried between two polls is QUEUED again under the same
+        id, its cancel request cleared: asking the executor, not a memory of ids, finds it."""
         unfinished = self.store.jobs([JobState.QUEUED, JobState.RUNNING])
         submit: list[str] = []
         cancel: list[str] = []
         with self._lock:
-            listed = {job.id for job in unfinished}
-            self._known &= listed  # finished or deleted: forget them
-            self._cancelled &= listed
+            self._cancelled &= {job.id for job in unfinished if job.cancel_requested}
             for job in unfinished:
                 if job.cancel_requested and job.id not in self._cancelled:
                     self._cancelled.add(job.id)
                     cancel.append(job.id)
-                elif job.state == JobState.QUEUED and job.id not in self._known:
-                    self._known.add(job.id)
+                # Cancel requested or not: a queued job the executor does not hold is run (or, for
+                # a cancel, ended) by it, whatever this poller remembers handing over before.
+                if job.state == JobState.QUEUED and not self.executor.holds(job.id):
                     submit.append(job.id)
         for job_id in cancel:
             self.executor.cancel(job_id)

@@ -168,6 +168,14 @@ class ListJobItemsResponse(_message.Message):
     next_page_token: str
     def __init__(self, items: _Optional[_Iterable[_Union[JobItem, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
+class RetryJobRequest(_message.Message):
+    __slots__ = ("name", "states")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STATES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    states: _containers.RepeatedScalarFieldContainer[ItemState]
+    def __init__(self, name: _Optional[str] = ..., states: _Optional[_Iterable[_Union[ItemState, str]]] = ...) -> None: ...
+
 class JobEvent(_message.Message):
     __slots__ = ("snapshot", "item")
     SNAPSHOT_FIELD_NUMBER: _ClassVar[int]

@@ -50,6 +50,11 @@ class JobsStub:
                 request_serializer=museforge_dot_v1_dot_jobs__pb2.ListJobItemsRequest.SerializeToString,
                 response_deserializer=museforge_dot_v1_dot_jobs__pb2.ListJobItemsResponse.FromString,
                 _registered_method=True)
+        self.RetryJob = channel.unary_unary(
+                '/museforge.v1.Jobs/RetryJob',
+                request_serializer=museforge_dot_v1_dot_jobs__pb2.RetryJobRequest.SerializeToString,
+                response_deserializer=google_dot_longrunning_dot_operations__pb2.Operation.FromString,
+                _registered_method=True)
 
 
 class JobsServicer:
@@ -79,6 +84,17 @@ class JobsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RetryJob(self, request, context):
+        """Runs a finished job's failed and/or skipped items again: they go back to pending and
+        the job back to QUEUED, with its spec and seed, so items already done stay as they are
+        and those redone come out byte-identical to an uninterrupted run's. Returns the job's
+        Operation. FAILED_PRECONDITION, naming its state, for a job not finished (queued,
+        running, paused) or with no item in the states asked for (a succeeded one).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JobsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -96,6 +112,11 @@ def add_JobsServicer_to_server(servicer, server):
                     servicer.ListJobItems,
                     request_deserializer=museforge_dot_v1_dot_jobs__pb2.ListJobItemsRequest.FromString,
                     response_serializer=museforge_dot_v1_dot_jobs__pb2.ListJobItemsResponse.SerializeToString,
+            ),
+            'RetryJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetryJob,
+                    request_deserializer=museforge_dot_v1_dot_jobs__pb2.RetryJobRequest.FromString,
+                    response_serializer=google_dot_longrunning_dot_operations__pb2.Operation.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -179,6 +200,33 @@ class Jobs:
             '/museforge.v1.Jobs/ListJobItems',
             museforge_dot_v1_dot_jobs__pb2.ListJobItemsRequest.SerializeToString,
             museforge_dot_v1_dot_jobs__pb2.ListJobItemsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetryJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/museforge.v1.Jobs/RetryJob',
+            museforge_dot_v1_dot_jobs__pb2.RetryJobRequest.SerializeToString,
+            google_dot_longrunning_dot_operations__pb2.Operation.FromString,
             options,
             channel_credentials,
             insecure,
