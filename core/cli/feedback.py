@@ -140,19 +140,27 @@ def _encoders(config: Any, plugins: Any, args: argparse.Namespace) -> list[Any]:
     return _ENCODERS[config, plugins]
 
 
+class NotAnArtifact(Exception):
+    """An ARTIFACT on the command line that is no readable file and no sha256: a usage error (exit 2)."""
+
+
 def artifact_reference(text: str, args: argparse.Namespace) -> Any:
     """An ArtifactRef from a file (hashed, its provenance read) or a bare sha256, with the flags over it."""
     from ..client import artifact_ref
     from ..v1 import feedback_pb2 as fb
 
     path = Path(text)
-    if path.is_file():
-        data = path.read_bytes()
-        ref = artifact_ref(data, provenance_of(data, path, args))
-    elif SHA256.fullmatch(text):
+    if SHA256.fullmatch(text) and not path.exists():
         ref = fb.ArtifactRef(sha256=text.lower())
+    elif not path.exists():
+        raise NotAnArtifact(f"{text}: no such file (an ARTIFACT is a file museforge made, or a sha256 of "
+                            "64 hexadecimal digits)")
     else:
-        raise SystemExit(f"museforge feedback: {text!r} is neither a file nor a sha256 (64 hex digits)")
+        try:
+            data = path.read_bytes()
+        except OSError as exc:  # a folder, or not readable by this user
+            raise NotAnArtifact(f"{text}: cannot be read ({exc.strerror or exc})") from None
+        ref = artifact_ref(data, provenance_of(data, path, args))
     if args.generator is not None or args.effect is not None:
         ref.generator, ref.effect = args.generator or "", args.effect or ""
     if args.seed is not None:
@@ -257,7 +265,10 @@ def cmd_feedback(args: argparse.Namespace) -> int:
         return fail("give --generator or --effect, not both", EXIT_USAGE)
     with connect(args, timeout=60) as client:
         if command in ("rate", "pick", "keep", "shown"):
-            event = record(client, args)
+            try:
+                event = record(client, args)
+            except NotAnArtifact as exc:
+                return fail(str(exc), EXIT_USAGE)
             print(json.dumps(event_json(event), indent=2) if args.json else event.id)
             return EXIT_OK
         if command == "list":

@@ -19,12 +19,12 @@ from pydantic import (
 from pydantic.json_schema import WithJsonSchema
 
 from .generator import LimitExceeded, request_count
+from .user_ids import MAX_USER_CHARS, normal_user, user_problem
 
 MAX_FRAMES = 120
 DEFAULT_FRAMES = 8
 MAX_DRAW_INDEX = 1023  # a draw names one of the first 1,024 of its seed's stream
 MAX_DRAW_DEPTH = 8  # a draw near a draw near a draw ...: at most this many levels
-MAX_USER_CHARS = 128  # as a feedback user id
 
 
 EXACT_NUMBERS = 2**53  # past this a JSON number (a double, as Struct holds it) is not every integer
@@ -123,6 +123,18 @@ class Variations(BaseModel):
         description="The exact latent of every output, one per count (as steering records them); "
         "`seed` then no longer sets the latents.",
     )
+
+    @field_validator("preference")
+    @classmethod
+    def _a_user_id(cls, preference: str | None) -> str | None:
+        """A user as feedback names them (NFC), or refused as feedback would refuse the id."""
+        if preference is None:
+            return None
+        preference = normal_user(preference)
+        problem = user_problem(preference)
+        if problem:
+            raise ValueError(f"a user id {problem}")
+        return preference
 
     @field_validator("draws")
     @classmethod

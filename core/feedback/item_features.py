@@ -10,7 +10,7 @@ parameters shares tokens with what the user liked: that is what cold start ranks
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -42,8 +42,12 @@ def tokens(item: Item) -> list[str]:
 class Vocabulary:
     """Token -> column, fixed when a model is fitted; unknown tokens of new artifacts are dropped."""
 
-    def __init__(self, items: Iterable[Item]) -> None:
+    def __init__(self, items: Iterable[Item],
+                 defaults: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        """``defaults``: each maker's parameters as a request that sets none gets them (JSON)."""
         self.columns: dict[str, int] = {}
+        self.defaults = {maker: {name: _value(value) for name, value in found.items()}
+                         for maker, found in (defaults or {}).items()}
         seen: dict[tuple[str, str], set[str]] = {}
         for item in items:
             for token in tokens(item):
@@ -73,9 +77,18 @@ class Vocabulary:
                                        (len(items), max(1, len(self.columns))), dtype=np.float32)
 
     def describe(self, item: Item, limit: int = 2) -> str:
-        """'image.tiles, kind=wall, look=green': the maker and the parameters that vary among its
-        artifacts (then any others that are set), for reasons."""
+        """'image.tiles, kind=wall, look=green': the maker and ``limit`` parameters that say what
+        the artifact is, in name order. First those that vary among the maker's artifacts or differ
+        from its defaults (both counts more), then text before numbers (a kind or a look names what
+        it is; columns=1 or frames=8 are knobs every request carries); never one left null."""
         maker = item.maker or "?"
-        named = sorted(item.preset.items(), key=lambda pair: ((maker, pair[0]) not in self.varying, pair[0]))
-        shown = [f"{name}={_value(value)}" for name, value in named if value is not None][:limit]
-        return ", ".join([maker, *shown])
+        defaults = self.defaults.get(maker, {})
+
+        def telling(pair: tuple[str, Any]) -> tuple[int, bool, str]:
+            name, value = pair
+            told = ((maker, name) in self.varying) + (name in defaults and defaults[name] != _value(value))
+            return -told, not isinstance(value, str), name
+
+        named = sorted(((n, v) for n, v in item.preset.items() if v is not None), key=telling)[:limit]
+        named.sort(key=lambda pair: pair[0])
+        return ", ".join([maker, *(f"{name}={_value(value)}" for name, value in named)])

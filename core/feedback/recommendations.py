@@ -6,8 +6,9 @@
 - A timer does the same for every key with a model, so models follow the feedback even
   when nobody asks (the schedule).
 - ``refresh`` fits at once when anything changed since the model (otherwise the model is
-  already fresh). So does a key that forgot users, in any worker process: the store
-  counts every deletion, and a model fitted before one is never answered from again.
+  already fresh). So does a key that forgot users or had all its events deleted (a revoked
+  key's), in any worker process: the store counts every deletion, and a model fitted before
+  one is never answered from again.
 - One fit per key at a time: callers who need a fit while one runs wait for it and
   check again, rather than fitting twice.
 - At most ``max_owners`` models are kept (the least recently used goes).
@@ -23,7 +24,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from .interactions import interactions
-from .recommender import PresetCheck, Recommender, any_preset
+from .recommender import DefaultsOf, PresetCheck, Recommender, any_preset, no_defaults
 from .store import FeedbackStore, StoredEvent
 
 log = logging.getLogger(__name__)
@@ -36,10 +37,12 @@ Version = tuple[int, int, int]  # FeedbackStore.version: (kept, newest seq, dele
 
 class Recommendations:
     def __init__(self, store: FeedbackStore, served: Callable[[], list[str]], refit_seconds: float = 60.0,
-                 max_owners: int = MAX_OWNERS, usable: PresetCheck = any_preset) -> None:
+                 max_owners: int = MAX_OWNERS, usable: PresetCheck = any_preset,
+                 defaults: DefaultsOf = no_defaults) -> None:
         self.store = store
         self.served = served
         self.usable = usable
+        self.defaults = defaults
         self.refit_seconds = refit_seconds
         self.max_owners = max_owners
         self._models: OrderedDict[str, tuple[Recommender, Version]] = OrderedDict()
@@ -87,7 +90,7 @@ class Recommendations:
             if held is not None and held[1] == version:
                 return held[0]
             model = Recommender(interactions(self._events(owner)), self.served(), through_seq=version[1],
-                                usable=self.usable)
+                                usable=self.usable, defaults=self.defaults)
             with self._lock:
                 self._models[owner] = (model, version)
                 self._models.move_to_end(owner)

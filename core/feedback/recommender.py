@@ -20,6 +20,7 @@ matrix-vector product, so an answer over 10,000 artifacts takes a few millisecon
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections import Counter
@@ -76,11 +77,29 @@ def any_preset(generator: str, preset: Mapping[str, Any]) -> bool:
     return True
 
 
+# A maker's parameters as a request that sets none gets them (JSON), or {} when not known.
+DefaultsOf = Callable[[str], Mapping[str, Any]]
+
+
+def no_defaults(maker: str) -> Mapping[str, Any]:
+    return {}
+
+
+def draw_key(item: Item) -> str:
+    """What names one draw of a generator: the same draw written as PNG and as WebP is two files
+    (two sha256s) of one picture. '' when the provenance does not name it (an effect's output
+    depends on its input, which provenance does not name)."""
+    if not item.generator or not item.model_version:
+        return ""
+    return json.dumps([item.generator, item.model_version, item.seed, item.index, item.parameters],
+                      sort_keys=True, separators=(",", ":"))
+
+
 class Recommender:
     """One fitted model over one key's feedback; read-only once built, safe to share between threads."""
 
     def __init__(self, found: Interactions, served: Iterable[str] = (), through_seq: int = 0,
-                 usable: PresetCheck = any_preset) -> None:
+                 usable: PresetCheck = any_preset, defaults: DefaultsOf = no_defaults) -> None:
         import scipy.sparse
 
         self.fitted = time.time()
@@ -92,7 +111,8 @@ class Recommender:
         self.users = {user: i for i, user in enumerate(found.weights)}
         self.served = sorted(set(served))
         self.makers = np.array([item.maker for item in self.items], dtype=object)
-        self.vocabulary = Vocabulary(self.items)
+        self.vocabulary = Vocabulary(self.items, {m: defaults(m) for m in set(self.makers) if m})
+        self._find_twins()
         # A preset is offered only if its generator takes it as it is now: provenance is the
         # caller's word, and a generator's parameters change between versions.
         checked: dict[str, bool] = {}
@@ -103,8 +123,6 @@ class Recommender:
                 checked[key] = usable(item.generator, item.preset)
             return checked[key]
 
-        self.preset_groups = self._groups(Item.preset_key, takes)
-        self.generator_groups = self._groups(lambda item: item.generator)
         self.features = self.vocabulary.matrix(self.items)
 
         rows, columns, values = [], [], []
@@ -119,12 +137,18 @@ class Recommender:
                     self.cold[self.index[sha]] = False
                 if weight > 0:
                     likes[self.index[sha]] += 1
+        if self.twins:  # one draw in several formats: rated as one
+            self.cold &= ~np.isin(self.draws, self.draws[~self.cold])
         # Generators somebody rated, for or against: once per fit, not per answer.
         self.rated_generators = {item.generator for item, cold in zip(self.items, self.cold, strict=True)
                                  if not cold}
         self.popularity = np.zeros(len(self.items), np.float32)
         for column, count in likes.items():
             self.popularity[column] = count
+        for twins in self.twins.values():  # and liked as one, by as many as liked any of its files
+            self.popularity[twins] = self.popularity[twins].max()
+        self.preset_groups = self._groups(Item.preset_key, takes)  # once cold is known: groups keep it
+        self.generator_groups = self._groups(lambda item: item.generator)
         self.user_factors: np.ndarray | None = None
         self.item_factors = np.zeros((len(self.items), 1), np.float32)
         if len(likes) >= MIN_POSITIVE:
@@ -144,6 +168,21 @@ class Recommender:
         norms = np.linalg.norm(self.item_factors, axis=1, keepdims=True)
         self.unit_factors = self.item_factors / np.maximum(norms, 1e-12)
 
+    def _find_twins(self) -> None:
+        """Each column's draw (columns of one draw in several formats share it), the columns of
+        each draw met in more than one format, and the first column of each draw."""
+        keys: dict[str, int] = {}
+        draws = np.arange(len(self.items), dtype=np.int64)
+        for column, item in enumerate(self.items):
+            key = draw_key(item)
+            if key:
+                draws[column] = keys.setdefault(key, column)
+        self.draws = draws
+        self.canonical = draws == np.arange(len(self.items))
+        self.twins: dict[int, list[int]] = {}
+        for column in np.flatnonzero(~self.canonical).tolist():
+            self.twins.setdefault(int(draws[column]), [int(draws[column])]).append(column)
+
     # -- scoring --------------------------------------------------------------------------
 
     def user_scores(self, user: str) -> np.ndarray | None:
@@ -158,19 +197,25 @@ class Recommender:
         user's weights from events recorded after the fit (sha256 -> weight): met, so not offered
         again, and a "no" among them counts as one before the next fit has it."""
         scores = self.user_scores(user)
-        own = {**self.found.weights.get(user, {}),
-               **{sha: w for sha, w in (since or {}).items() if sha in self.index}}
+        own = {self.index[sha]: w for sha, w in {**self.found.weights.get(user, {}), **(since or {})}.items()
+               if sha in self.index}
+        met = dict(own)
+        for column, weight in own.items():  # the same draw in another format is met too
+            for twin in self.twins.get(int(self.draws[column]), ()):
+                met.setdefault(twin, weight)
         allowed = np.ones(len(self.items), bool) if not generator else self.makers == generator
         if scores is None:  # popularity: only what somebody liked, never what all who met it did not
             allowed &= self.popularity > 0
+        disliked = [(column, weight) for column, weight in met.items() if weight < 0]
         return _Asked(
             user=user,
             personal=scores is not None,
             ranked=np.asarray(scores if scores is not None else self.popularity, np.float64),
             allowed=allowed,
-            seen=np.array([self.index[sha] for sha in own], dtype=np.int64),
-            liked=np.array([self.index[sha] for sha, w in own.items() if w > 0], dtype=np.int64),
-            disliked=np.array([self.index[sha] for sha, w in own.items() if w < 0], dtype=np.int64),
+            seen=np.array(list(met), dtype=np.int64),
+            liked=np.array([column for column, weight in own.items() if weight > 0], dtype=np.int64),
+            disliked=np.array([column for column, _ in disliked], dtype=np.int64),
+            against=np.array([weight for _, weight in disliked], dtype=np.float64),
         )
 
     def _nearest_liked(self, asked: _Asked, column: int) -> Item | None:
@@ -179,7 +224,8 @@ class Recommender:
         similarity = self.unit_factors[asked.liked] @ self.unit_factors[column]
         return self.items[int(asked.liked[int(np.argmax(similarity))])]
 
-    def _why(self, asked: _Asked, column: int) -> str:
+    def _why(self, asked: _Asked, column: int, cold: bool | None = None) -> str:
+        """Why ``column`` (or its group, whose ``cold`` says nobody rated any of it) is offered."""
         item = self.items[column]
         describe = self.vocabulary.describe
         if not asked.personal:
@@ -187,7 +233,7 @@ class Recommender:
         near = self._nearest_liked(asked, column)
         like = f"close to {near.sha256[:12]}... that you liked ({describe(near)})" if near else \
             "close to what you liked"
-        if self.cold[column]:
+        if self.cold[column] if cold is None else cold:
             return f"new, not rated yet: {describe(item)}, {like}"
         return like
 
@@ -195,8 +241,15 @@ class Recommender:
                   ) -> list[Scored]:
         asked = self._asked(user, generator, since)
         asked.allowed[asked.seen] = False
-        return [Scored(float(asked.ranked[c]), self._why(asked, c), item=self.items[c])
-                for c in _top(asked.ranked, asked.allowed, k)]
+        # One draw in several formats is offered once, in its best-scoring one.
+        extra = sum(len(columns) - 1 for columns in self.twins.values())
+        found: list[Scored] = []
+        draws: set[int] = set()
+        for c in _top(asked.ranked, asked.allowed, k + extra):
+            if int(self.draws[c]) not in draws and len(found) < k:
+                draws.add(int(self.draws[c]))
+                found.append(Scored(float(asked.ranked[c]), self._why(asked, c), item=self.items[c]))
+        return found
 
     def presets(self, user: str, k: int, generator: str = "", since: Mapping[str, float] | None = None
                 ) -> list[Scored]:
@@ -228,18 +281,29 @@ class Recommender:
             name = key(item) if item.generator else ""
             if name and (not self.served or item.generator in self.served) and keep(item):
                 ids[column] = names.setdefault(name, len(names))
-        return _Grouping(list(names), ids)
+        if self.twins:  # a draw in two formats is one member, not two of the best three
+            ids[~self.canonical] = -1
+        rated = np.zeros(len(names), bool)
+        rated[ids[(ids >= 0) & ~self.cold]] = True
+        return _Grouping(list(names), ids, rated)
 
     def _grouped(self, user: str, k: int, generator: str, groups: _Grouping,
                  make: Callable[[Item, float, str], Scored], since: Mapping[str, float] | None = None
                  ) -> list[Scored]:
-        """Groups of artifacts ranked by the mean score of their best three members; what the
-        user disliked does not count, and a group holding only that is left out.
+        """Groups of artifacts ranked by the mean score of their best three members and of every
+        member the user disliked, which counts against its group at its score (at most 0) plus
+        the user's weight for it (-1 for a thumbs down); a group holding only that is left out.
 
         One sort over the allowed columns, by group, then score (best first), then column: a
         loop over groups in Python would cost milliseconds per call once float parameters make
         thousands of presets."""
         asked = self._asked(user, generator, since)
+        against = asked.allowed[asked.disliked] & (groups.ids[asked.disliked] >= 0)
+        against_ids = groups.ids[asked.disliked[against]]
+        penalty = np.zeros(len(groups.names))
+        np.add.at(penalty, against_ids, np.minimum(asked.ranked[asked.disliked[against]], 0.0)
+                  + asked.against[against])
+        counted = np.bincount(against_ids, minlength=len(groups.names))
         asked.allowed[asked.disliked] = False
         ranked = asked.ranked
         columns = np.flatnonzero(asked.allowed & (groups.ids >= 0))
@@ -251,14 +315,20 @@ class Recommender:
         place = np.arange(len(columns)) - np.repeat(starts, np.diff(np.r_[starts, len(columns)]))
         best = place < 3  # each group's best three
         sums = np.add.reduceat(np.where(best, ranked[columns], 0.0), starts)
-        means = sums / np.minimum(np.diff(np.r_[starts, len(columns)]), 3)
+        group_ids = ids[starts]
+        means = (sums + penalty[group_ids]) / (np.minimum(np.diff(np.r_[starts, len(columns)]), 3)
+                                               + counted[group_ids])
         scored = sorted(((float(mean), groups.names[int(ids[start])], int(columns[start]))
                          for mean, start in zip(means, starts, strict=True)), key=lambda t: (-t[0], t[1]))
         liked = groups.ids[asked.liked]
         answers = []
         for score, _, column in scored[:k]:
-            mine = int(np.count_nonzero(liked == groups.ids[column]))
-            reason = f"you liked {mine} of its artifacts" if mine else self._why(asked, column)
+            group = groups.ids[column]
+            mine, disliked = int(np.count_nonzero(liked == group)), int(counted[group])
+            reason = f"you liked {mine} of its artifacts" if mine else \
+                self._why(asked, column, cold=not groups.rated[group])
+            if disliked:
+                reason += f"; you disliked {disliked} of its artifacts"
             answers.append(make(self.items[column], score, reason))
         return answers
 
@@ -269,6 +339,7 @@ class _Grouping:
 
     names: list[str]
     ids: np.ndarray
+    rated: np.ndarray  # per group: somebody rated one of its members, for or against
 
 
 @dataclass
@@ -282,6 +353,7 @@ class _Asked:
     seen: np.ndarray
     liked: np.ndarray
     disliked: np.ndarray
+    against: np.ndarray  # the user's weight for each disliked column (negative)
 
 
 def _top(scores: np.ndarray, allowed: np.ndarray, k: int) -> list[int]:

@@ -197,6 +197,14 @@ class FeedbackStore(OnDatabase):
                              (event_id, owner, user)).fetchone()
         return None if row is None else int(row[0])
 
+    def lister_of(self, owner: str, event_id: str) -> str | None:
+        """The user of the owner's event ``event_id`` (whose listing it is in); None when the owner
+        keeps no such event. Another owner's events are never looked at."""
+        with self._database.reading() as db:
+            row = db.execute("SELECT user FROM events WHERE id = ? AND owner = ?",
+                             (event_id, owner)).fetchone()
+        return None if row is None else str(row[0])
+
     def newest(self, owner: str, user: str, limit: int) -> list[StoredEvent]:
         """The user's ``limit`` newest events, oldest of them first."""
         with self._database.reading() as db:
@@ -251,8 +259,10 @@ class FeedbackStore(OnDatabase):
         with self._database.transaction() as db:
             users = int(db.execute("SELECT COUNT(DISTINCT user) FROM events WHERE owner = ?",
                                    (owner,)).fetchone()[0])
+            # The owner's row stays (kept 0, its deletions counted by the trigger): removing it would
+            # read as (0, 0, 0), which a model fitted before any deletion also has, and a running
+            # server would go on answering from the deleted events.
             deleted = db.execute("DELETE FROM events WHERE owner = ?", (owner,)).rowcount
-            db.execute("DELETE FROM owners WHERE owner = ?", (owner,))
         if deleted:
             self._checkpoint()
         return int(deleted), users

@@ -9,11 +9,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from ..engine import user_ids
 from ..engine.errors import FieldViolation, InvalidArgument
 from ..v1 import feedback_pb2 as fb
 from .structs import struct_to_dict
 
-MAX_USER_CHARS = 128
+MAX_USER_CHARS = user_ids.MAX_USER_CHARS
 MAX_NAME_CHARS = 128
 MAX_VERSION_CHARS = 64
 MAX_PARAMETER_BYTES = 16 * 1024
@@ -23,12 +24,8 @@ MAX_EVENT_BYTES = 64 * 1024
 MIN_CANDIDATES, MAX_CANDIDATES = 2, 16
 SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 DOTTED_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
-# C0 and C1 controls (NEL included), line and paragraph separators, the bidirectional marks,
-# overrides and isolates, and the invisible characters (zero-width space, word joiner, soft
-# hyphen, byte-order mark) that make a stored name print as another ("ann\u200b" as "ann");
-# the joiners emoji and some scripts need (U+200C, U+200D) are fine.
-CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\xad\u180e\u200b\u200e\u200f\u2028\u2029\u202a-\u202e"
-                     "\u2060-\u2064\u2066-\u2069\ufeff]")
+# What a user id may hold (museforge.engine.user_ids; a generator's preference checks the same).
+CONTROL = user_ids.CONTROL
 KINDS = {fb.FEEDBACK_KIND_THUMBS, fb.FEEDBACK_KIND_STARS, fb.FEEDBACK_KIND_PICK, fb.FEEDBACK_KIND_KEEP,
          fb.FEEDBACK_KIND_SHOWN}
 KIND_NAMES = ", ".join(fb.FeedbackKind.Name(k) for k in sorted(KINDS))
@@ -37,15 +34,12 @@ Known = Callable[[str, str], bool]
 
 
 def user_problems(user: str, field: str, required: bool) -> list[FieldViolation]:
+    """What is wrong with a user id as sent; the id is checked in the spelling it is kept in (NFC)."""
     if not user:
         return [FieldViolation(field, "required: the server has no auth, so nothing else says who the user "
                                "is")] if required else []
-    if len(user) > MAX_USER_CHARS:
-        return [FieldViolation(field, f"is {len(user)} characters long; at most {MAX_USER_CHARS}")]
-    if CONTROL.search(user) or user != user.strip():
-        return [FieldViolation(field, "must not hold control or invisible characters or start or end "
-                               "with spaces")]
-    return []
+    problem = user_ids.user_problem(user_ids.normal_user(user))
+    return [FieldViolation(field, problem)] if problem else []
 
 
 def artifact_problems(ref: fb.ArtifactRef, field: str, known: Known) -> list[FieldViolation]:

@@ -24,6 +24,7 @@ from google.protobuf import json_format
 
 from ..engine.catalogue import Engine
 from ..engine.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound, ResourceExhausted
+from ..engine.user_ids import normal_user
 from ..engine.validation import validate_parameters
 from ..feedback.interactions import interactions
 from ..feedback.recommendations import Recommendations
@@ -130,12 +131,13 @@ def no_room(error: StoreError, max_bytes: int | None) -> ResourceExhausted:
 
 
 def whose(user: str, field: str = "user") -> tuple[str, str]:
-    """(owner, user) for a call: the caller's key and the user it names, or InvalidArgument."""
+    """(owner, user) for a call: the caller's key and the user it names (in the one spelling kept,
+    NFC), or InvalidArgument."""
     key = caller_key()
     problems = user_problems(user, field, required=key is None)
     if problems:
         raise InvalidArgument(f"invalid {field}", problems)
-    return key or "", user
+    return key or "", normal_user(user)
 
 
 def missing_user(owner: str, user: str) -> NotFound:
@@ -151,6 +153,16 @@ def takes_preset(engine: Engine, generator: str, preset: Mapping[str, Any]) -> b
         return False
     params, problems = validate_parameters(generator, found.parameters, preset)
     return params is not None and not problems
+
+
+def parameter_defaults(engine: Engine, maker: str) -> Mapping[str, Any]:
+    """What a generator's (or effect's) request that sets no parameters gets, as provenance writes
+    them; {} when it is not served or needs parameters. Reasons name what differs from these."""
+    found = engine.generators.get(maker) or engine.effects.get(maker)
+    try:
+        return found.parameters().model_dump(mode="json") if found is not None else {}
+    except Exception:  # a parameter without a default: nothing to compare with
+        return {}
 
 
 def recommend_problems(request: fb.RecommendRequest, served: set[str]) -> list[FieldViolation]:
@@ -206,7 +218,8 @@ class FeedbackService(fb_grpc.FeedbackServicer):
         self.recommend_threads = ThreadPoolExecutor(STORE_THREADS,
                                                     thread_name_prefix="museforge-recommend-call")
         self.recommendations = Recommendations(store, lambda: sorted(engine.generators), refit_seconds,
-                                               usable=partial(takes_preset, engine))
+                                               usable=partial(takes_preset, engine),
+                                               defaults=partial(parameter_defaults, engine))
 
     def close(self) -> None:
         self.recommendations.close()
@@ -224,6 +237,14 @@ class FeedbackService(fb_grpc.FeedbackServicer):
         """A user the caller names must be one it recorded (the key itself always exists)."""
         if user and not await self._run(self.store.has_user, owner, user):
             raise missing_user(owner, user)
+
+    async def _foreign_token(self, owner: str, event_id: str) -> str:
+        """Why a page token names none of this listing's events. Another key's events are never
+        looked up: whether they are still stored is that key's business."""
+        if await self._run(self.store.lister_of, owner, event_id) is not None:
+            return "is from another user's listing; a token goes on only the listing it came from"
+        return ("names an event of another listing (another user's or API key's) or one no longer stored "
+                "(its user was forgotten); list again from the first page")
 
     async def RecordFeedback(self, request: fb.RecordFeedbackRequest, context: Context) -> fb.FeedbackEvent:
         async with answering(context):
@@ -259,8 +280,7 @@ class FeedbackService(fb_grpc.FeedbackServicer):
                 found = await self._run(self.store.seq_of, owner, user, last_listed)
                 if found is None:
                     raise InvalidArgument("bad page", [FieldViolation(
-                        "page_token", "names an event that is no longer stored (its user was forgotten); "
-                                      "list again from the first page")])
+                        "page_token", await self._foreign_token(owner, last_listed))])
                 after = found
             page, more = await self._run(page_of, self.store, owner, user, after, size)
             # The token is the last listed event's own id, which the caller already holds: the

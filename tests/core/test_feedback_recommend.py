@@ -278,8 +278,8 @@ def test_a_reason_names_the_parameters_that_tell_artifacts_apart() -> None:
 
     items = [made("green", "wall"), made("red", "floor"), made("green", "floor")]
     assert Vocabulary(items).describe(items[0]) == "image.tiles, kind=wall, look=green"
-    alone = Vocabulary(items[:1])  # nothing varies yet: what is set, nulls left out
-    assert alone.describe(items[0]) == "image.tiles, columns=1, frames=8"
+    alone = Vocabulary(items[:1])  # nothing varies yet: text (what it is) before knobs, nulls left out
+    assert alone.describe(items[0]) == "image.tiles, kind=wall, look=green"
 
 
 def test_a_preset_its_generator_would_refuse_is_never_offered(own: Client) -> None:
