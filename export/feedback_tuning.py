@@ -245,7 +245,9 @@ def refusal(wins: Sequence[float], min_win: float) -> str:
 
 def tune_from_feedback(engine: Engine, model: str, store: FeedbackStore, owner: str, output: Path,
                        min_win: float = 0.6, seed: int = 0,
-                       progress: Callable[[str], None] = lambda _: None) -> TuneResult:
+                       progress: Callable[[str], None] = lambda _: None, version: int | None = None
+                       ) -> TuneResult:
+    """``version``: the version to write (default: past both the served one and ``output``'s newest)."""
     generator = latent_generator(engine, model)
     assert generator.latent_shape is not None
     loaded = engine.runtime.models[model]
@@ -284,7 +286,7 @@ def tune_from_feedback(engine: Engine, model: str, store: FeedbackStore, owner: 
     x_new = render_features(engine, generator, params, seeds, shifted)
     wins = held_out_wins([judge_of(u) for u in judging], x_old, x_new)
     win = float(np.median(wins))
-    version = max(loaded.version + 1, next_version(output))
+    version = version or max(loaded.version + 1, next_version(output))
     shift = float(np.sqrt(np.mean(mu.astype(np.float64) ** 2)))
     result = TuneResult(promoted(wins, min_win), win, version, None, shift, spread, mu,
                         (tune_pairs, judge_pairs), (split, len(events) - split), tuple(wins))

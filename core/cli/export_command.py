@@ -22,6 +22,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ..engine.plugin_host import PluginHost
 
     if args.from_feedback is not None and args.recipe and not args.list:
+        if args.quick:  # the A/B is what decides; a quick one would decide nothing
+            return fail("--quick does not go with --from-feedback: a tuned version is written only if it "
+                        "wins the full held-out A/B comparison, which has no quick form", EXIT_USAGE)
         return tune_on_feedback(args, args.recipe)  # a served model's name; no recipe, no torch
     tuning_only = [flag for flag, value in (("--owner", args.owner), ("--min-win", args.min_win))
                    if value is not None]
@@ -113,8 +116,17 @@ def tune_on_feedback(args: argparse.Namespace, model: str) -> int:
         if loaded is None or not loaded.ready:
             return fail(f"{model} is not served here: {loaded.error if loaded else 'no such model'}")
         output = args.output or loaded.directory
-        result = tune_from_feedback(engine, model, store, args.owner or "", output, min_win, args.seed,
-                                    progress=lambda line: print(line, file=sys.stderr, flush=True))
+        owner = args.owner or ""
+        if not store.kept(owner):
+            whose = f"owner {owner!r} (--owner: an API key's id)" if owner else \
+                "owner '' (a server without auth; give --owner KEY_ID for a key's)"
+            return fail(f"{path} keeps no feedback events of {whose}: nothing to tune on")
+        if args.model_version is not None and (output / str(args.model_version)).exists():
+            return fail(f"{output / str(args.model_version)} exists: a tuned version never replaces one; "
+                        "name another --version-number", EXIT_USAGE)
+        result = tune_from_feedback(engine, model, store, owner, output, min_win, args.seed,
+                                    progress=lambda line: print(line, file=sys.stderr, flush=True),
+                                    version=args.model_version)
     except (TooLittleFeedback, ValueError, OSError) as exc:  # not a latent generator's model; the
         return fail(f"{model}: {exc}")  # version exists or cannot be written
     except (AssertionError, onnx.checker.ValidationError) as exc:
@@ -155,7 +167,8 @@ def add_export_parser(sub: Subcommands) -> None:
     export.add_argument("--version-number", type=whole_number(1, 2**31 - 1, "a model version"), default=None,
                         dest="model_version", metavar="N",
                         help="the version directory to write (default: the newest one there, so a plain "
-                        "export reproduces the shipped model; 1 in an empty --output)")
+                        "export reproduces the shipped model; 1 in an empty --output; with "
+                        "--from-feedback: the one after both the served version and --output's newest)")
     export.add_argument("--checkpoints", type=Path, help="directory for training checkpoints")
     export.add_argument("--no-progress", action="store_true", help="no progress bar")
     export.add_argument("--allow-noncommercial", action="store_true",
