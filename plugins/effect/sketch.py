@@ -22,7 +22,7 @@ from .sketch_canvas import SIZE, Canvas, hint_planes, ink, mask_plane, straight_
 from .sketch_hints import empty, keep_outside
 from .sketch_palette import flat, hint_colours, nearest_palette
 from .sketch_region_colours import PALETTE_OUTPUT, region_colours
-from .sketch_regions import fill_regions
+from .sketch_regions import STROKE, fill_regions
 
 defer_import("scipy.ndimage")  # imported where used, after start-up (see defer_import)
 
@@ -89,6 +89,14 @@ def resolved_roles(params: SketchParams, count: int) -> list[Role]:
     return list(params.roles) if params.roles is not None else list(_ROLES[:count])
 
 
+def _read_as(params: SketchParams, roles: list[Role]) -> str:
+    """What the default roles made of the inputs, when that is what went wrong."""
+    if params.roles is not None or len(roles) != 3:
+        return ""
+    return ("; no roles were given, so the 3 inputs were read as the default sketch, hints, previous "
+            "(no mask): to redo a region send roles=[\"sketch\",\"previous\",\"mask\"]")
+
+
 def check(params: SketchParams, inputs: Sequence[Picture]) -> list[tuple[str, str]]:
     roles = resolved_roles(params, len(inputs))
     if len(roles) != len(inputs):
@@ -101,7 +109,7 @@ def check(params: SketchParams, inputs: Sequence[Picture]) -> list[tuple[str, st
         problems.append(("parameters.roles", "must name one input 'sketch'"))
     if ("previous" in roles) != ("mask" in roles):
         problems.append(("parameters.roles", "'previous' and 'mask' go together: a region is redone "
-                         "in a previous result"))
+                         "in a previous result" + _read_as(params, roles)))
     if problems:
         return problems
     sketch = inputs[roles.index("sketch")]
@@ -186,27 +194,38 @@ def fade(old: np.ndarray, new: np.ndarray, weight: np.ndarray) -> np.ndarray:
 
 def apply(ctx: GenerationContext, params: SketchParams, inputs: Sequence[Picture],
           seed: int) -> Iterator[Progress | Media]:
+    # ctx.check_cancelled() between the full-resolution stages: each takes up to ~1 s at 2048 px,
+    # and a run that goes on after its call was cancelled holds the effect's overdue places.
     named = dict(zip(resolved_roles(params, len(inputs)), inputs, strict=True))
     sketch = named["sketch"]
     canvas = Canvas(sketch.height, sketch.width)
     lines = ink(sketch)
+    # Regions are told apart on the canvas by every stroke pixel, as at full resolution.
+    strokes = canvas.strokes(lines, STROKE)
+    ctx.check_cancelled()
     hints = hint_planes(named["hints"]) if "hints" in named else empty(sketch.height, sketch.width)
+    ctx.check_cancelled()
     # The artist's hint colours join the palette; kept pixels of a previous result do not compete.
     scribbled = canvas.to_network(hints, hints=True)
     extra = hint_colours(scribbled)
     filled = fill_regions(hints, lines) if params.hint_fill == "region" else hints
+    ctx.check_cancelled()
     # Each pen stroke of a live session comes here: resize again only what the fill changed.
-    hinted = scribbled if filled is hints else canvas.to_network(filled, hints=True)
+    hinted = scribbled if filled is hints else _off_strokes(canvas.to_network(filled, hints=True), strokes,
+                                                            scribbled)
     network_hints = hinted
     previous = weight = kept = before = None
     if "previous" in named:
+        ctx.check_cancelled()
         previous = straight_rgba(named["previous"])
         mask = mask_plane(named["mask"])
         weight = fade_in(mask, params.blend)
+        ctx.check_cancelled()
         # The artist's own hints win inside the mask.
         network_hints = canvas.to_network(np.where(filled[4:5] > 0.5, filled, keep_outside(previous, mask)),
                                           hints=True)
         kept = (network_hints[4] > 0.5) & (hinted[4] <= 0.5)
+        ctx.check_cancelled()
         redone = canvas.to_network(keep_outside(previous, 1.0 - mask), hints=True)
         before = np.where((redone[4] > 0.5) & (redone[3] > 0.5), nearest_palette(redone[:3]), -1)
     feed = {
@@ -219,18 +238,43 @@ def apply(ctx: GenerationContext, params: SketchParams, inputs: Sequence[Picture
     outputs = ctx.infer(MODEL, feed) if drawn else {}
     solid = solid_ink(params, lines)  # once: every variation has the same strokes
     shares = outputs.get(PALETTE_OUTPUT)  # from a version with a colour memory (3 on)
+    # A previous flattened on paper (no transparency) keeps its paper where the new region has none.
+    under = previous if previous is not None and bool((previous[3] >= 1.0).all()) else None
     for index in range(params.count):
+        ctx.check_cancelled()
         if drawn:
             memory = None if shares is None else shares[index]
-            coloured = in_palette(np.asarray(outputs["image"][index]), memory, feed["lines"][index, 0],
+            coloured = in_palette(np.asarray(outputs["image"][index]), memory, strokes.astype(np.float32),
                                   hinted, extra, params, seed + index, kept=kept, before=before)
-            result = finish(canvas.from_network(coloured), lines if params.keep_lines else None, solid)
+            result = canvas.from_network(coloured)
+            ctx.check_cancelled()
+            result = finish(result, lines if params.keep_lines else None, solid)
         else:
             result = np.zeros((4, *lines.shape), np.float32)
         if previous is not None and weight is not None:
+            ctx.check_cancelled()
+            if under is not None:
+                result = over(result, under)
             result = np.where(weight[None] > 0.0, fade(previous, result, weight), previous)
         yield Media("image", np.ascontiguousarray(result.transpose(1, 2, 0)), index,
                     {"seed": str(seed + index), "variation": f"{params.variation:g}"})
+
+
+def _off_strokes(filled: np.ndarray, strokes: np.ndarray, scribbled: np.ndarray) -> np.ndarray:
+    """(5, SIZE, SIZE) region-filled hints without the canvas pixels on a stroke that the fill only
+    brushed (a thin stroke's anti-aliased edge) and that touch a region left unhinted: painted, they
+    would carry the hint's colour over the stroke into it. Scribbles drawn on a stroke stay."""
+    from scipy import ndimage
+    unhinted = ndimage.binary_dilation(~strokes & (filled[4] <= 0.5), np.ones((3, 3), bool))
+    out = filled.copy()
+    out[:, strokes & unhinted & (scribbled[4] <= 0.5)] = 0.0
+    return out
+
+
+def over(new: np.ndarray, under: np.ndarray) -> np.ndarray:
+    """(4, H, W) straight RGBA ``new`` composited over the opaque ``under``."""
+    rgb = new[:3] * new[3:] + under[:3] * (1.0 - new[3:])
+    return np.concatenate([rgb, np.ones_like(new[3:])]).astype(np.float32)
 
 
 EFFECT = Effect(

@@ -17,12 +17,23 @@ from museforge import Picture
 
 from .sketch_hints import HINT_CHANNELS
 
-__all__ = ["HINT_FROM_WHITE", "SIZE", "Canvas", "hint_planes", "ink", "mask_plane", "straight_rgba"]
+__all__ = ["HALO", "HINT_FROM_WHITE", "SIZE", "Canvas", "hint_planes", "ink", "mask_plane", "straight_rgba"]
 
 SIZE = 64
-# 13 of 255 levels: pastels count as hints; JPEG ringing around a scribble (under ~10) does not,
-# or a region's bucket fill would take the near-white of the pixels around each scribble.
+# 13 of 255 levels: pastels count as hints. JPEG ringing reaches 20-50 levels from white around
+# a saturated scribble (q95-q60), so a level alone cannot tell it apart: see HALO.
 HINT_FROM_WHITE = 0.05
+# A pixel of an RGB hint image counts only where it is at least half as far from white as the
+# strongest pixel within HALO_REACH (JPEG rings within its 8 px blocks, 16 px for 4:2:0 chroma):
+# measured on two 2 px scribbles saved as JPEG q60-q95 at 64 and 256 px, that keeps every scribbled
+# pixel and drops the ringing (at 256 px q60 all but 7 pixels touching the strokes; the bucket fill
+# took the near-white halo before). A pale scribble that near a strong one is taken for ringing.
+HALO = 0.5
+HALO_REACH = 16
+# A scribble whose pixels lie within this of its median colour, but for a tenth (JPEG's noise on a
+# 2 px line, its anti-aliased edge), is that one colour: a bucket fill would paint a patchwork of
+# its shades, each region pixel taking its nearest scribbled pixel's.
+ONE_COLOUR = 0.25
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
@@ -64,17 +75,40 @@ def straight_rgba(picture: Picture) -> np.ndarray:
 
 
 def hint_planes(picture: Picture) -> np.ndarray:
-    """(5, H, W) hints: a pixel is a hint where it is opaque (alpha > 0.5), or, without
-    alpha, where it is not white paper (HINT_FROM_WHITE or further from white in some channel);
-    it asks for its own colour, fully opaque."""
+    """(5, H, W) hints: a pixel is a hint where it is opaque (alpha > 0.5), or, without alpha
+    (or with every pixel opaque, as drawing apps export a layer), where it is not white paper
+    (``_scribbled``); it asks for its own colour, fully opaque."""
     rgba = straight_rgba(picture)
-    presence = (rgba[3] > 0.5 if picture.alpha is not None
-                else np.max(1.0 - rgba[:3], axis=0) >= HINT_FROM_WHITE)
+    layered = picture.alpha is not None and not bool((rgba[3] > 0.5).all())
+    presence = rgba[3] > 0.5 if layered else _scribbled(rgba[:3])
     planes = np.zeros((HINT_CHANNELS, picture.height, picture.width), np.float32)
     planes[:3] = rgba[:3] * presence
     planes[3] = presence
     planes[4] = presence
     return planes
+
+
+def _scribbled(rgb: np.ndarray) -> np.ndarray:
+    """(H, W) bool: the scribbles of an RGB hint image on white, without JPEG's ringing around
+    them; ``rgb`` ((3, H, W)) is given each one-colour scribble's median colour in place."""
+    from scipy import ndimage
+    far = np.max(1.0 - rgb, axis=0)
+    strongest = ndimage.maximum_filter(far, size=2 * HALO_REACH + 1)
+    presence = (far >= HINT_FROM_WHITE) & (far >= HALO * strongest)
+    labels, count = ndimage.label(presence, structure=np.ones((3, 3)))
+    if count == 0:
+        return presence
+    for label, box in enumerate(ndimage.find_objects(labels), start=1):
+        if box is None:
+            continue
+        scribble = labels[box] == label
+        window = rgb[(slice(None), *box)]
+        colours = window[:, scribble]
+        median = np.median(colours, axis=1, keepdims=True)
+        # One colour, not two scribbles touching; its few worse pixels are 4:2:0 chroma at its edge.
+        if np.percentile(np.abs(colours - median).max(axis=0), 90) <= ONE_COLOUR:
+            window[:, scribble] = median
+    return presence
 
 
 def mask_plane(picture: Picture) -> np.ndarray:
@@ -122,6 +156,12 @@ class Canvas:
             scaled = _resize(planes, rows, columns)
         out[:, top:top + rows, left:left + columns] = scaled
         return out
+
+    def strokes(self, lines: np.ndarray, stroke: float) -> np.ndarray:
+        """(SIZE, SIZE) bool: canvas pixels holding any pixel of ``lines`` ((H, W) ink) at ``stroke``
+        or darker. Paper left is wholly paper underneath, so regions the strokes part at full size
+        stay apart on the canvas (averaged, a 3 px line of a 256 px drawing is too faint to part them)."""
+        return self.to_network((lines >= stroke).astype(np.float32)[None])[0] > 0.0
 
     def from_network(self, image: np.ndarray) -> np.ndarray:
         """(4, SIZE, SIZE) straight RGBA -> (4, H, W), resized premultiplied so edges keep their colour."""
