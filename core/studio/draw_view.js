@@ -6,9 +6,14 @@ import { call } from "./api.js";
 const $ = (id) => document.getElementById(id);
 const SIZE = 256; // drawing pixels a side (the effect colours a 64 x 64 canvas and scales back up)
 const HISTORY = 50;
-const layers = {}; // sketch, hints, mask: canvases of SIZE x SIZE
+const layers = {}; // sketch, hints, mask, kept: canvases of SIZE x SIZE
+// kept: black where a redone region was accepted. Later colourings (a new stroke) colour the
+// drawing with its own seed and take those pixels from the last result, so neither what was
+// redone nor what was never masked changes colour under the next stroke. (Sending the last
+// result as `previous` would not do: a redo asks the effect for other colours.)
 const draw = {
-  tool: "pen", undo: [], redo: [], result: null, seed: 1, timer: 0, busy: false, redoAsked: false, ready: false,
+  tool: "pen", undo: [], redo: [], result: null, seed: 1, redoSeed: 1, timer: 0, busy: false, redoAsked: false,
+  ready: false, anyKept: false,
   masked: false, drawing: 0,  // drawing: counts Clears, so a colouring of a cleared drawing is dropped
 };
 
@@ -23,9 +28,9 @@ async function pngOf(canvas) {
   return new Uint8Array(await blob.arrayBuffer());
 }
 
-function snapshot() {
-  return Object.fromEntries(Object.entries(layers).map(([name, canvas]) =>
-    [name, canvas.getContext("2d").getImageData(0, 0, SIZE, SIZE)]));
+function snapshot() {  // what the artist drew; the kept layer follows the results, not the strokes
+  return Object.fromEntries(["sketch", "hints", "mask"].map((name) =>
+    [name, layers[name].getContext("2d").getImageData(0, 0, SIZE, SIZE)]));
 }
 
 function restore(saved) {
@@ -46,6 +51,39 @@ function history() {
   $("draw-undo").dataset.count = String(draw.undo.length);
 }
 
+function keep(mask) {
+  // What the mask redid is kept from now on: black on the kept layer.
+  const kept = layers.kept.getContext("2d");
+  const data = kept.getImageData(0, 0, SIZE, SIZE);
+  const masked = mask.getContext("2d").getImageData(0, 0, SIZE, SIZE).data;
+  for (let i = 0; i < masked.length; i += 4) {
+    if (masked[i] > 127) data.data.set([0, 0, 0, 255], i);
+  }
+  kept.putImageData(data, 0, 0);
+  draw.anyKept = true;
+}
+
+async function withKept(last, made) {
+  // The new colouring, with the kept (redone) pixels of the last result.
+  const [old, fresh] = await Promise.all([last, made].map((bytes) => createImageBitmap(new Blob([bytes]))));
+  const canvas = Object.assign(document.createElement("canvas"), { width: fresh.width, height: fresh.height });
+  const context = canvas.getContext("2d");
+  const pixels = (image) => {
+    context.clearRect(0, 0, canvas.width, canvas.height);
+    context.drawImage(image, 0, 0);
+    return context.getImageData(0, 0, canvas.width, canvas.height);
+  };
+  const before = pixels(old);
+  const after = pixels(fresh);
+  context.drawImage(layers.kept, 0, 0, canvas.width, canvas.height);
+  const kept = context.getImageData(0, 0, canvas.width, canvas.height).data;
+  for (let i = 0; i < kept.length; i += 4) {
+    if (kept[i] < 128) after.data.set(before.data.subarray(i, i + 4), i);
+  }
+  context.putImageData(after, 0, 0);
+  return pngOf(canvas);
+}
+
 function blank() {
   const sketch = layers.sketch.getContext("2d");
   sketch.fillStyle = "#ffffff";
@@ -55,6 +93,10 @@ function blank() {
   mask.fillStyle = "#000000";
   mask.fillRect(0, 0, SIZE, SIZE);
   draw.masked = false;
+  const kept = layers.kept.getContext("2d");
+  kept.fillStyle = "#ffffff";
+  kept.fillRect(0, 0, SIZE, SIZE);
+  draw.anyKept = false;
 }
 
 function forget() {
@@ -142,17 +184,20 @@ async function colour(redoRegion) {
       roles.push("hints");
       inputs.push({ name: "hints.png", data: base64Of(await pngOf(layers.hints)) });
     }
+    let seed = draw.seed;
     if (redoRegion) {
       roles.push("previous", "mask");
       inputs.push({ name: "previous.png", data: base64Of(draw.result) },
         { name: "mask.png", data: base64Of(await pngOf(layers.mask)) });
-      draw.seed += 1;
+      draw.redoSeed += 1;
+      seed = draw.redoSeed;
     }
-    const body = { parameters: { roles }, inputs, seed: String(draw.seed), format: "png" };
+    const body = { parameters: { roles }, inputs, seed: String(seed), format: "png" };
     const reply = await (await call("POST", "/v1/effects/effect.sketch:apply", body)).json();
     if (drawing !== draw.drawing) return;  // cleared while it ran: the result is of a drawing gone
     const artifact = reply.artifacts[0];
-    draw.result = Uint8Array.from(atob(artifact.data), (c) => c.charCodeAt(0));
+    const made = Uint8Array.from(atob(artifact.data), (c) => c.charCodeAt(0));
+    draw.result = !redoRegion && draw.anyKept && draw.result ? await withKept(draw.result, made) : made;
     const url = URL.createObjectURL(new Blob([draw.result], { type: "image/png" }));
     const shown = $("draw-result");
     shown.src = url;
@@ -161,8 +206,9 @@ async function colour(redoRegion) {
     $("draw-export").href = url;
     $("draw-export").hidden = false;
     $("draw-redo-region").disabled = false;
-    $("draw-status").textContent = `Coloured (seed ${draw.seed})`;
+    $("draw-status").textContent = `Coloured (seed ${seed})`;
     if (redoRegion) {
+      keep(layers.mask);
       const mask = layers.mask.getContext("2d");
       mask.fillStyle = "#000000";
       mask.fillRect(0, 0, SIZE, SIZE);
@@ -183,7 +229,7 @@ async function colour(redoRegion) {
 export function setupDraw() {
   if (draw.ready) return;
   draw.ready = true;
-  for (const name of ["sketch", "hints", "mask"]) {
+  for (const name of ["sketch", "hints", "mask", "kept"]) {
     layers[name] = Object.assign(document.createElement("canvas"), { width: SIZE, height: SIZE });
   }
   blank();

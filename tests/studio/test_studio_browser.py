@@ -416,6 +416,20 @@ def test_draw_colour_undo_and_redo_a_region(browser: Any, served: tuple[str, str
     after = result_pixels(browser)
     far = [4 * (y * width + x) for y in range(width // 2) for x in range(width // 2)]  # the other corner
     assert all(before[i:i + 4] == after[i:i + 4] for i in far)  # outside the mask: kept exactly
+    # The next stroke (outside the box) colours with the drawing's own seed and keeps the redone
+    # region: it used the redo's seed, and what was never masked changed colour too.
+    redone = [4 * (y * width + x) for y in range(width * 5 // 6 - 2, width * 5 // 6 + 3)
+              for x in range(width * 5 // 6 - 2, width * 5 // 6 + 3)]
+    browser.find_element(By.CSS_SELECTOR, '#draw-tools button[data-tool="pen"]').click()
+    drag(browser, canvas, [(-side * 2 // 5, side * 2 // 5), (-side * 2 // 5 + 12, side * 2 // 5)])
+    wait(browser, 120).until(lambda d: "seed 1" in status.text)
+    later = result_pixels(browser)
+    assert all(after[i:i + 4] == later[i:i + 4] for i in redone)  # kept exactly
+    # Elsewhere the same seed colours the regions as before (the new stroke nudges soft edges only).
+    solid = [i for i in far if after[i + 3] > 200 and later[i + 3] > 200]
+    assert len(solid) > 1000
+    assert all(max(abs(a - b) for a, b in zip(after[i:i + 3], later[i:i + 3], strict=True)) <= 8
+               for i in solid)
     assert not console_errors(browser), console_errors(browser)
 
 def set_fields(driver: Any, values: dict[str, str]) -> None:
