@@ -72,3 +72,13 @@ def serve_jobs(root: Path, data: str = "data", **env: str) -> ServeProcess:
             **env,
         }
     )
+
+
+def key_file(root: Path, scopes: dict[str, list[str]]) -> tuple[Path, dict[str, str]]:
+    """A keys file under ``root/keys`` with a key per name and its scopes; each key by its name."""
+    from museforge.server.auth import KeyFile
+
+    path = root / "keys" / "api_keys.json"
+    path.parent.mkdir()
+    store = KeyFile(path)
+    return path, {name: store.create(name, wanted)[0] for name, wanted in scopes.items()}

@@ -15,10 +15,9 @@ from museforge.client import Client
 from museforge.config import Settings
 from museforge.jobs.schema import SCHEMA_VERSION
 from museforge.jobs.store import ItemPlan, JobState, JobStore
-from museforge.server.auth import KeyFile
 from museforge.server.unsafe_setup import UnsafeSetup
 from museforge.v1 import jobs_pb2
-from tests.core.jobs_helpers import chain_spec, job_settings, write_frames
+from tests.core.jobs_helpers import chain_spec, job_settings, key_file, write_frames
 from tests.core.test_gateway import Http
 from tests.servers import ServerThread
 
@@ -35,11 +34,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def keys(root: Path) -> tuple[Path, Keys]:
-    path = root / "keys" / "api_keys.json"
-    path.parent.mkdir()
-    store = KeyFile(path)
-    scopes = {"alice": ["generate", "jobs"], "bob": ["generate", "jobs"], "root": ["admin"]}
-    return path, {name: store.create(name, wanted)[0] for name, wanted in scopes.items()}
+    return key_file(root, {"alice": ["generate", "jobs"], "bob": ["generate", "jobs"], "root": ["admin"]})
 
 
 @pytest.fixture(scope="module")

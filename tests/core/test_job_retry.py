@@ -16,9 +16,8 @@ import grpc
 import pytest
 
 from museforge.client import Client, field_violations
-from museforge.server.auth import KeyFile
 from museforge.v1 import jobs_pb2
-from tests.core.jobs_helpers import chain_spec, job_settings, write_frames
+from tests.core.jobs_helpers import chain_spec, job_settings, key_file, write_frames
 from tests.core.test_gateway import Http
 from tests.core.test_jobs_lease import runs_jobs
 from tests.core.test_jobs_service import meta_of
@@ -42,10 +41,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def keys(root: Path) -> tuple[Path, Keys]:
-    path = root / "keys" / "api_keys.json"
-    path.parent.mkdir()
-    store = KeyFile(path)
-    return path, {name: store.create(name, ["generate", "jobs"])[0] for name in ("alice", "bob")}
+    return key_file(root, {"alice": ["generate", "jobs"], "bob": ["generate", "jobs"]})
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from pydantic.alias_generators import to_camel
 import museforge
 from museforge.client import Client
 from museforge.client_errors import field_violations
+from tests.core.test_plugin_faults import declares
 from tests.servers import ServerThread, inline_engine
 
 
@@ -132,16 +133,6 @@ def test_media_no_client_could_use_fail_the_call_naming_the_generator(served: Cl
 
 def test_floats_a_little_past_the_ends_are_still_encoded(served: Client) -> None:
     assert len(served.generate("test.yields", {"mode": "rounding"}).artifacts) == 2
-
-
-def declares(**fields: Any) -> object:
-    class Declares:
-        @museforge.hookimpl
-        def register_generators(self, register: Callable[[Any], None]) -> None:
-            register(museforge.Generator(**{"name": "test.declared", "modality": "image",
-                                            "parameters": NoParams, "generate": fine, "formats": ("png",),
-                                            **fields}))
-    return Declares()
 
 
 def declares_effect(**fields: Any) -> object:
