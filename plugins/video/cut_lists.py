@@ -17,7 +17,7 @@ from xml.etree import ElementTree
 from museforge import provenance_json, timecode
 
 from .autocut_plan import Picked
-from .shot_lists import rational_time, reel_name, time_range
+from .shot_lists import counted, frame_count_mode, rational_time, reel_name, time_range
 
 
 @dataclass(frozen=True)
@@ -32,8 +32,12 @@ class Source:
     start_timecode: str | None
     sound: bool
 
+    @property
+    def drop_frame(self) -> bool:
+        return timecode.is_drop_frame(self.start_timecode, self.fps)
+
     def timecode(self, frame: int) -> str:
-        return timecode.timecode_of(timecode.frames_of(self.start_timecode, self.fps) + frame, self.fps)
+        return counted(self.start_timecode, self.fps, frame)
 
 
 @dataclass(frozen=True)
@@ -56,8 +60,13 @@ class Cut:
     def seconds(self) -> float:
         return float(self.frames / self.fps)
 
+    @property
+    def drop_frame(self) -> bool:
+        """The record timecodes are drop-frame when the first video's are (the cut has its rate)."""
+        return bool(self.sources) and self.sources[0].drop_frame and self.sources[0].fps == self.fps
+
     def record_timecode(self, frame: int) -> str:
-        return timecode.timecode_of(frame, self.fps)
+        return timecode.timecode_of(frame, self.fps, self.drop_frame)
 
 
 def encode_json(cut: Cut, provenance: Mapping[str, str]) -> bytes:
@@ -83,12 +92,17 @@ def encode_json(cut: Cut, provenance: Mapping[str, str]) -> bytes:
 
 def encode_edl(cut: Cut, provenance: Mapping[str, str]) -> bytes:
     """CMX 3600: a video event per shot (source timecodes at its video's rate, record at the cut's),
-    and the soundtrack as an audio event under the whole cut."""
-    lines = [f"TITLE: {cut.name[:70]}", "FCM: NON-DROP FRAME", ""]
+    and the soundtrack as an audio event under the whole cut. Each timecode is drop-frame (";")
+    when its video's own is; an FCM line before an event says when that changes from the last."""
+    mode = frame_count_mode(cut.sources[cut.shots[0].video].drop_frame if cut.shots else cut.drop_frame)
+    lines = [f"TITLE: {cut.name[:70]}", mode, ""]
     number = 0
     for shot in cut.shots:
         number += 1
         source = cut.sources[shot.video]
+        if frame_count_mode(source.drop_frame) != mode:
+            mode = frame_count_mode(source.drop_frame)
+            lines.append(mode)
         lines.append(f"{number:03d}  {reel_name(source.name):<8} V     C        "
                      f"{source.timecode(shot.start)} {source.timecode(shot.start + shot.source_frames)} "
                      f"{cut.record_timecode(shot.record_start)} "
@@ -96,6 +110,8 @@ def encode_edl(cut: Cut, provenance: Mapping[str, str]) -> bytes:
         lines += [f"* FROM CLIP NAME: {source.name}", ""]
     if cut.music is not None:
         number += 1
+        if frame_count_mode(cut.drop_frame) != mode:
+            lines.append(frame_count_mode(cut.drop_frame))
         end = cut.record_timecode(cut.frames)
         lines.append(f"{number:03d}  {reel_name(cut.music):<8} AA    C        "
                      f"{cut.record_timecode(0)} {end} {cut.record_timecode(0)} {end}")
@@ -183,7 +199,8 @@ def encode_fcpxml(cut: Cut, provenance: Mapping[str, str]) -> bytes:
     project = ElementTree.SubElement(event, "project", name=cut.name)
     length = _seconds(cut.frames / cut.fps)
     sequence = ElementTree.SubElement(project, "sequence", format="r0", duration=length, tcStart="0s",
-                                      tcFormat="NDF", audioLayout="stereo", audioRate="48k")
+                                      tcFormat="DF" if cut.drop_frame else "NDF", audioLayout="stereo",
+                                      audioRate="48k")
     spine = ElementTree.SubElement(sequence, "spine")
     for number, shot in enumerate(cut.shots):
         source = cut.sources[shot.video]
@@ -191,7 +208,7 @@ def encode_fcpxml(cut: Cut, provenance: Mapping[str, str]) -> bytes:
         clip = ElementTree.SubElement(spine, "asset-clip", ref=f"a{shot.video}", name=source.name,
                                       offset=_seconds(shot.record_start / cut.fps), start=_seconds(start),
                                       duration=_seconds(shot.frames / cut.fps), format=f"f{shot.video}",
-                                      tcFormat="NDF")
+                                      tcFormat="DF" if source.drop_frame else "NDF")
         if number == 0 and cut.music is not None:
             ElementTree.SubElement(clip, "asset-clip", ref="m0", lane="-1", name=cut.music,
                                    offset=_seconds(start), start="0s", duration=length, audioRole="music")

@@ -38,8 +38,25 @@ class ShotList:
         edges = [0, *self.cuts, self.frames]
         return [(a, b) for a, b in itertools.pairwise(edges) if b > a]
 
+    @property
+    def drop_frame(self) -> bool:
+        return timecode.is_drop_frame(self.start_timecode, self.fps)
+
     def timecode(self, frame: int) -> str:
-        return timecode.timecode_of(timecode.frames_of(self.start_timecode, self.fps) + frame, self.fps)
+        return counted(self.start_timecode, self.fps, frame)
+
+
+def counted(start: str | None, fps: Fraction, frame: int) -> str:
+    """The timecode ``frame`` frames after ``start`` (a source's own timecode, or 0), counted as
+    ``start`` is: a drop-frame start ("01:00:00;00" at 29.97) is read and written drop-frame, so
+    an editor reading it back lands on the same frame."""
+    drop = timecode.is_drop_frame(start, fps)
+    return timecode.timecode_of(timecode.frames_of(start, fps, drop) + frame, fps, drop)
+
+
+def frame_count_mode(drop_frame: bool) -> str:
+    """The CMX 3600 FCM line for timecodes that are (or are not) drop-frame."""
+    return f"FCM: {'DROP FRAME' if drop_frame else 'NON-DROP FRAME'}"
 
 
 def encode_json(shots: ShotList, provenance: Mapping[str, str]) -> bytes:
@@ -63,9 +80,10 @@ def reel_name(name: str) -> str:
 
 
 def encode_edl(shots: ShotList, provenance: Mapping[str, str]) -> bytes:
-    """CMX 3600: an event per shot, source and record timecodes equal (the shots in place)."""
+    """CMX 3600: an event per shot, source and record timecodes equal (the shots in place), drop-frame
+    when the source's own timecode is."""
     title = "".join(c for c in shots.name if c.isprintable())[:70] or "museforge shots"
-    lines = [f"TITLE: {title}", "FCM: NON-DROP FRAME", ""]
+    lines = [f"TITLE: {title}", frame_count_mode(shots.drop_frame), ""]
     gradual = {b.frame: b for b in shots.boundaries if b.kind == "gradual"}
     for number, (start, end) in enumerate(shots.shots, 1):
         source_in, source_out = shots.timecode(start), shots.timecode(end)
