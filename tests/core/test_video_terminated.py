@@ -1,0 +1,40 @@
+"""``museforge apply`` over a video ended by SIGTERM (``timeout``, a scheduler, ``kill``) leaves no hidden
+partial file behind, as Ctrl-C does not."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.core.test_video import make_video
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_terminated_apply_leaves_no_partial_video(tmp_path: Path, signum: int) -> None:
+    source = make_video(tmp_path / "clip.mp4", frames=2000, audio=False)
+    output = tmp_path / "out" / "y.mp4"
+    partial = output.with_name(".y.mp4.partial.mp4")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "museforge.cli", "apply", "effect.denoise", str(source), "-o", str(output),
+         "--local", "--plugins", "effect"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    try:
+        deadline = time.monotonic() + 240
+        while not partial.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert partial.exists(), "the video was never being written"
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130 and "interrupted" in stderr, (process.returncode, stderr)
+    assert not output.exists()
+    assert list(output.parent.iterdir()) == []
