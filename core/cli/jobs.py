@@ -241,6 +241,12 @@ def as_json(operation: operations_pb2.Operation) -> dict[str, Any]:
     return out
 
 
+def operation_json(operation: operations_pb2.Operation, watching: bool) -> str:
+    """The Operation as --json prints it: indented alone, one line when --watch's item lines follow
+    (stdout is then JSON Lines, one document a line, which a reader can parse line by line)."""
+    return json.dumps(as_json(operation), indent=None if watching else 2)
+
+
 def decile(done: int, total: int) -> int:
     """How many whole tenths of ``total`` are ``done`` (0 to 10)."""
     return 10 * done // total if total else 0
@@ -342,7 +348,7 @@ def retry(client: Any, args: argparse.Namespace) -> int:
     after = metadata(operation)
     again = after.total - after.done - after.failed - after.skipped
     failed, skipped = before.failed - after.failed, before.skipped - after.skipped
-    print(json.dumps(as_json(operation), indent=2) if args.json else after.id)
+    print(operation_json(operation, args.watch) if args.json else after.id)
     print(f"retrying job {after.id}: {again} of {after.total} items run again ({failed} failed, {skipped} "
           f"skipped); {after.done} done are kept", file=sys.stderr)
     return watch(client, after.id, args.json) if args.watch else EXIT_OK
@@ -353,7 +359,7 @@ def cmd_job(args: argparse.Namespace) -> int:
         if args.job_command == "submit":
             operation = client.submit_job(job_spec(args))
             meta = metadata(operation)
-            print(json.dumps(as_json(operation), indent=2) if args.json else meta.id)
+            print(operation_json(operation, args.watch) if args.json else meta.id)
             print(summary(meta), file=sys.stderr)
             return watch(client, meta.id, args.json) if args.watch else EXIT_OK
         if args.job_command == "list":
