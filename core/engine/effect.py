@@ -118,13 +118,13 @@ class Clip:
 
     def audio(self, rate: int = 48000, channels: int = 1, start: float = 0.0,
               seconds: float | None = None) -> np.ndarray | None:
-        """The sound from ``start`` for ``seconds`` (None: to the end) as float32 samples
-        (frames, channels) at ``rate``; None when the video has no sound."""
-        from .codecs.audio_decode import decode_samples
+        """The sound from ``start`` (seconds after the first frame) for ``seconds`` (None: to the end)
+        as float32 samples (frames, channels) at ``rate``; None when the video has no sound."""
+        from .codecs.video_sound import clip_samples
 
         if self.info.audio is None:
             return None
-        return decode_samples(self.info.open, rate, channels, start, seconds)
+        return clip_samples(self.info, rate, channels, start, seconds)
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,9 @@ class VideoInfo:
     # Degrees counter-clockwise a player turns the frames by (a phone's portrait video): the
     # frames are read and processed as stored, and every video written from them says the same.
     rotation: int = 0
+    # Seconds on the file's clock where the first frame is shown: the sound is laid under the
+    # frames from this moment, so a video stream that starts after its sound keeps in sync.
+    start: float = 0.0
 
     def open(self) -> Any:
         """The file opened for reading with PyAV (a context manager)."""
@@ -132,8 +135,9 @@ def _described(path: Path, container: Any, max_seconds: float, data: bytes | Non
     timecode = stream.metadata.get("timecode") or container.metadata.get("timecode")
     audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
     colour = {name: int(getattr(context, name, 0) or 0) for name in COLOUR_FIELDS}
+    start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
     return VideoInfo(path, context.width, context.height, Fraction(fps), frames, seconds, context.name,
-                     colour, timecode, audio, data, _rotation(container, stream))
+                     colour, timecode, audio, data, _rotation(container, stream), start)
 
 
 def _rotation(container: Any, stream: Any) -> int:
@@ -292,7 +296,7 @@ class VideoWriter:
             self._audio = SamplesCarry(self.sound, self._container, self.suffix)
         elif self.source.audio:
             self._sound = self.source.open()
-            self._audio = AudioCarry(self._sound, self._container, self.suffix)
+            self._audio = AudioCarry(self._sound, self._container, self.suffix, origin=self.source.start)
 
     def write(self, rgb: np.ndarray) -> None:
         av = pyav()

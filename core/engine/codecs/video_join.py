@@ -48,7 +48,7 @@ def join_parts(parts: Sequence[Path], target: Path, source: VideoInfo, first: in
             if source.audio:
                 sound = source.open()
                 carry = AudioCarry(sound, out, suffix, float(first / source.fps),
-                                    float((first + frames) / source.fps))
+                                   float((first + frames) / source.fps), origin=source.start)
             stamps = [_stamps(part) for part in parts]  # a few numbers per frame, read ahead
             delay = max(_delay(each) for each in stamps)
             written = 0

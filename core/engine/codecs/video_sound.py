@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .video import pyav
+from .video import VideoInfo, pyav
 
 # Audio codecs each container holds as they are; others are re-encoded to the first.
 AUDIO_KEPT = {".mp4": ("aac", "mp3", "ac3", "alac", "opus"),
@@ -22,6 +22,25 @@ def _seconds(packet: Any) -> float:
 
 
 SOUND_RATE = 48000
+
+
+def clip_samples(info: VideoInfo, rate: int, channels: int, start: float = 0.0,
+                 seconds: float | None = None) -> np.ndarray:
+    """The sound under a video's frames from ``start`` (seconds after its first frame) for ``seconds``,
+    as :func:`decode_samples` gives it: read on the file's clock from the first frame's moment,
+    with silence before the sound where it begins later than the frames."""
+    from .audio_decode import decode_samples
+
+    with info.open() as container:
+        stream = container.streams.audio[0]
+        begins = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+    wanted = info.start + start
+    lead = round((begins - wanted) * rate) if begins > wanted else 0
+    if seconds is not None:
+        lead = min(lead, round(seconds * rate))
+    rest = None if seconds is None else seconds - lead / rate
+    samples = decode_samples(info.open, rate, channels, wanted + lead / rate, rest)
+    return np.concatenate([np.zeros((lead, channels), np.float32), samples]) if lead else samples
 
 
 class SamplesCarry:
@@ -58,14 +77,18 @@ class SamplesCarry:
 class AudioCarry:
     """The source's first audio stream into ``out``: copied, or re-encoded when ``out`` cannot
     hold its codec; muxed a little at a time as the video reaches each moment. ``start`` and
-    ``end`` (seconds) keep the sound of a part of the source, to the nearest audio packet."""
+    ``end`` (seconds of the video) keep the sound of a part of the source, to the nearest audio
+    packet. ``origin`` is where the video's first frame lies on the file's clock: the output's
+    frames start at 0, so the sound moves by as much and keeps its offset to the picture (sound
+    before the first frame is left out)."""
 
     def __init__(self, source: Any, out: Any, suffix: str, start: float = 0.0,
-                 end: float | None = None) -> None:
+                 end: float | None = None, origin: float = 0.0) -> None:
         av = pyav()
         self.out = out
         self.stream_in = source.streams.audio[0]
-        self.start, self.end = start, end
+        self.start = origin + start  # on the source's clock, where the output's time 0 lies
+        self.end = None if end is None else origin + end
         name = self.stream_in.codec_context.name
         self.copy = name in AUDIO_KEPT[suffix]
         if self.copy:
@@ -92,9 +115,9 @@ class AudioCarry:
 
     def _made(self, source: Any) -> Iterator[tuple[Any, float]]:
         shift = round(self.start / self.stream_in.time_base) if self.start else 0
-        samples = 0  # re-encoded sound of a part is stamped afresh from its start
-        if self.start:
-            source.seek(round(self.start / self.stream_in.time_base), stream=self.stream_in, backward=True)
+        samples: int | None = None  # re-encoded sound moved in time is stamped afresh from its first packet
+        if self.start > 0:
+            source.seek(shift, stream=self.stream_in, backward=True)
         for packet in source.demux(self.stream_in):
             if packet.dts is None:
                 continue
@@ -104,6 +127,8 @@ class AudioCarry:
             if self.start and when < self.start:
                 continue
             when -= self.start
+            if samples is None:
+                samples = round(when * self.stream_in.rate)
             if self.copy:
                 packet.stream = self.stream_out
                 if shift:
