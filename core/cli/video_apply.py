@@ -174,6 +174,8 @@ def apply_to_video(args: argparse.Namespace, shape: EffectShape | None) -> int:
         return fail(f"name the output video with -o: {kinds}", EXIT_USAGE)
     if not source.is_file():
         return fail(f"cannot read {source}: no such file", EXIT_USAGE)
+    if source.stat().st_size == 0:  # said plainly, not as FFmpeg's "invalid data"
+        return fail(f"{source.name}: the file is empty (0 bytes), not a video")
     try:
         info = probe(source)
     except VideoError as exc:

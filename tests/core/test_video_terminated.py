@@ -1,5 +1,5 @@
 """``museforge apply`` over a video ended by SIGTERM (``timeout``, a scheduler, ``kill``) leaves no hidden
-partial file behind, as Ctrl-C does not."""
+partial file behind, as Ctrl-C does not; an empty input is called empty."""
 
 from __future__ import annotations
 
@@ -38,3 +38,14 @@ def test_a_terminated_apply_leaves_no_partial_video(tmp_path: Path, signum: int)
     assert process.returncode == 130 and "interrupted" in stderr, (process.returncode, stderr)
     assert not output.exists()
     assert list(output.parent.iterdir()) == []
+
+
+def test_an_empty_file_is_called_empty(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    result = subprocess.run(
+        [sys.executable, "-m", "museforge.cli", "apply", "effect.denoise", str(empty), "-o",
+         str(tmp_path / "out.mp4"), "--local", "--plugins", "effect"],
+        capture_output=True, text=True, timeout=300, env=dict(os.environ))
+    assert result.returncode == 1 and "empty.mp4: the file is empty (0 bytes)" in result.stderr, result.stderr
+    assert list(tmp_path.iterdir()) == [empty]
