@@ -2,8 +2,9 @@
 
 An effect that assembles a cut (``video.autocut``) names its shots as (clip, first frame,
 frames) and hands them here; each shot is decoded from the key frame before it, its frames
-sampled at the edit's rate (a 25 fps source in a 24 fps edit keeps its speed), fitted into
-the edit's size (letterboxed when the shape differs) and encoded, with the sound laid under
+sampled at the edit's rate (a 25 fps source in a 24 fps edit keeps its speed), turned upright
+by its display matrix (a phone's portrait video), fitted into the edit's size (letterboxed
+when the shape differs) and encoded, with the sound laid under
 as it goes. Memory holds a few frames and the soundtrack's samples.
 """
 
@@ -51,10 +52,11 @@ def render_edit(
         raise VideoError("an edit needs at least one shot")
     if suffix not in OUTPUT_SUFFIXES:
         raise VideoError(f"edits are written as {' or '.join(OUTPUT_SUFFIXES)}")
-    width, height = size or (shots[0].clip.width, shots[0].clip.height)
+    width, height = size or upright_size(shots[0].clip)
     width, height = width - width % 2, height - height % 2
     done = 0
-    first = dataclasses.replace(shots[0].clip.info, audio=None, timecode=None)
+    # Every shot is turned upright here, so the edit itself is written unrotated.
+    first = dataclasses.replace(shots[0].clip.info, audio=None, timecode=None, rotation=0)
     with tempfile.TemporaryDirectory(prefix="museforge-edit-") as folder:
         target = Path(folder) / f"edit{suffix}"
         with VideoWriter(target, first, rate=fps, sound=sound) as writer:
@@ -65,7 +67,7 @@ def render_edit(
                 for index in wanted:
                     while number < index:
                         number, picture = number + 1, next(frames)
-                    writer.write(fitted(picture, width, height))
+                    writer.write(fitted(upright(picture, shot.clip.info.rotation), width, height))
                     done += 1
                     yield done
                 frames.close()
@@ -81,6 +83,19 @@ def rendered(shots: Sequence[EditShot], fps: Fraction, sound: np.ndarray | None 
             next(steps)
         except StopIteration as finished:
             return finished.value
+
+
+def upright(picture: np.ndarray, rotation: int) -> np.ndarray:
+    """A frame as a player shows it: turned counterclockwise by its display matrix's ``rotation``
+    (degrees, to the nearest quarter turn), as FFmpeg's autorotation does."""
+    turns = round(rotation / 90) % 4
+    return np.ascontiguousarray(np.rot90(picture, turns)) if turns else picture
+
+
+def upright_size(clip: Clip) -> tuple[int, int]:
+    """The clip's (width, height) as shown: sides swapped for a quarter turn."""
+    quarter = round(clip.info.rotation / 90) % 2 == 1
+    return (clip.height, clip.width) if quarter else (clip.width, clip.height)
 
 
 def fitted(picture: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -155,7 +155,10 @@ def apply(ctx: GenerationContext, params: AutocutParams, inputs: Sequence[Any],
     sources = tuple(Source(c.name, c.fps, a.frames, c.width, c.height, c.timecode, bool(c.info.audio))
                     for c, a in zip(clips, analyses, strict=True))
     beat_times = tuple(t for t in beats.times if t < total / fps) if beats is not None else ()
-    width, height = clips[0].width - clips[0].width % 2, clips[0].height - clips[0].height % 2
+    width, height = clips[0].width, clips[0].height
+    if round(clips[0].info.rotation / 90) % 2:  # a portrait video stored on its side: rendered upright
+        width, height = height, width
+    width, height = width - width % 2, height - height % 2
     cut = Cut(f"autocut of {', '.join(c.name for c in clips)}"[:120], fps, total, width, height,
               sources, tuple(picks), music.name if music else None,
               music.seconds if music else 0.0, beat_times, beats.tempo if beats else None,
