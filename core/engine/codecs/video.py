@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .timecode import length_text
-from .video_colour import high_depth_rgb
+from .video_colour import LIMITED_RANGE, frame_rgb, matrix_of, range_of
 from .x264_settings import x264_options
 
 if TYPE_CHECKING:
@@ -135,21 +135,33 @@ def _described(path: Path, container: Any, max_seconds: float, data: bytes | Non
     timecode = stream.metadata.get("timecode") or container.metadata.get("timecode")
     audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
     colour = {name: int(getattr(context, name, 0) or 0) for name in COLOUR_FIELDS}
+    rotation, frame_matrix, frame_range = _first_look(container, stream)
+    # The matrix and range every frame is read and written with, so an effect at strength 0 gives
+    # the codes back (and the output says which it used).
+    colour["colorspace"] = matrix_of(frame_matrix, colour["colorspace"], context.height)
+    colour["color_range"] = range_of(frame_range, colour["color_range"])
     start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
     return VideoInfo(path, context.width, context.height, Fraction(fps), frames, seconds, context.name,
-                     colour, timecode, audio, data, _rotation(container, stream), start)
+                     colour, timecode, audio, data, rotation, start)
 
 
-def _rotation(container: Any, stream: Any) -> int:
-    """The display rotation of the first frame (0 when there is none, or it cannot be decoded)."""
+def _first_look(container: Any, stream: Any) -> tuple[int, int, int]:
+    """The first frame's display rotation, matrix and range tags (0 when none, or it cannot be decoded)."""
     try:
         for frame in container.decode(stream):
-            return round(getattr(frame, "rotation", 0) or 0) % 360
+            return (round(getattr(frame, "rotation", 0) or 0) % 360, int(frame.colorspace or 0),
+                    int(frame.color_range or 0))
     except Exception:  # a damaged start is reported where the frames are read, naming the frame
-        return 0
+        return 0, 0, 0
     finally:
         container.seek(0)
-    return 0
+    return 0, 0, 0
+
+
+def _read_with(info: VideoInfo) -> tuple[int, int]:
+    """The matrix and colour range ``info``'s frames are read and written with."""
+    return (matrix_of(0, info.colour.get("colorspace", 0), info.height),
+            range_of(0, info.colour.get("color_range", 0)))
 
 
 def _uneven(container: Any, stream: Any) -> bool:
@@ -179,14 +191,13 @@ def read_frames(info: VideoInfo, size: tuple[int, int] | None = None) -> Iterato
     """Every frame as (height, width, 3) uint8 RGB, one at a time, in display order; scaled
     to ``size`` (width, height) by area averaging when given (FFmpeg's scaler, cheap)."""
     av = pyav()
-    scaled = {} if size is None else {"width": size[0], "height": size[1], "interpolation": "AREA"}
+    matrix, colour_range = _read_with(info)
     with info.open() as container:
         container.streams.video[0].thread_type = "AUTO"
         done = 0
         try:
             for frame in container.decode(video=0):
-                exact = None if size is not None else high_depth_rgb(frame)
-                yield exact if exact is not None else frame.to_ndarray(format="rgb24", **scaled)
+                yield frame_rgb(frame, matrix, colour_range, size)
                 done += 1
         except av.error.FFmpegError as exc:
             raise VideoError(f"{info.path.name}: damaged after frame {done} ({exc})") from None
@@ -203,6 +214,7 @@ def read_range(info: VideoInfo, first: int, last: int) -> Generator[np.ndarray, 
     than its own frames. Every frame of the range must be there, in order."""
     av = pyav()
     expected = first
+    matrix, colour_range = _read_with(info)
     with info.open() as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
@@ -219,8 +231,7 @@ def read_range(info: VideoInfo, first: int, last: int) -> Generator[np.ndarray, 
                     continue  # before the range: decoded only to reach it
                 if number > expected:
                     break
-                exact = high_depth_rgb(frame)
-                yield exact if exact is not None else frame.to_ndarray(format="rgb24")
+                yield frame_rgb(frame, matrix, colour_range)
                 expected += 1
                 if expected > last:
                     return
@@ -258,6 +269,7 @@ class VideoWriter:
         self._stream: Any = None
         self._audio: AudioCarry | SamplesCarry | None = None
         self._sound: Any = None  # the source, opened for its audio
+        self._matrix, self._range = _read_with(source)
         self.written = 0
 
     def __enter__(self) -> VideoWriter:
@@ -284,7 +296,11 @@ class VideoWriter:
         stream.width, stream.height = width, height
         if self.source.rotation:
             stream.set_display_rotation(self.source.rotation)
-        for name, value in self.source.colour.items():
+        self._matrix, self._range = _read_with(self.source)
+        if self.suffix == ".mov":
+            self._range = LIMITED_RANGE  # ProRes codes are limited range: a full-range source is converted
+        tags = {**self.source.colour, "colorspace": self._matrix, "color_range": self._range}
+        for name, value in tags.items():
             if value:
                 setattr(stream.codec_context, name, value)
         if self.source.timecode:  # QuickTime and MP4 carry it as a tmcd track
@@ -310,9 +326,8 @@ class VideoWriter:
             raise VideoError(f"{self.path.name}: frame {self.written} is {rgb.shape[1]}x{rgb.shape[0]}, "
                              f"the video {stream.width}x{stream.height}")
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-        colour = self.source.colour
-        frame = frame.reformat(format=stream.pix_fmt, dst_colorspace=colour.get("colorspace") or None,
-                               dst_color_range=colour.get("color_range") or None)
+        frame = frame.reformat(format=stream.pix_fmt, dst_colorspace=self._matrix,
+                               dst_color_range=self._range)
         frame.pts, frame.time_base = self.written, 1 / self.fps
         self._container.mux(stream.encode(frame))
         self.written += 1
