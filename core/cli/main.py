@@ -14,6 +14,7 @@ from ..config import ConfigError
 from ..engine.errors import RequestError
 from .output import EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, ConnectionLost, fail, transport_failure
 from .parser import build_parser
+from .terminate import terminated_as_interrupted
 
 
 def _unlisted(message: str, violations: Sequence[tuple[str, str]]) -> str:
@@ -32,7 +33,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
-        return args.handler(args)
+        if args.command == "serve":
+            return args.handler(args)
+        with terminated_as_interrupted():  # a half-written output file is removed as on Ctrl-C
+            return args.handler(args)
     except ConfigError as exc:
         return fail(str(exc), EXIT_USAGE)
     except ConnectionLost as exc:  # before RpcError: the stream had started, so no TLS advice

@@ -16,12 +16,10 @@ interval, so the video lasts as long as before and its sound stays in sync.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -144,25 +142,6 @@ def single(results: list[np.ndarray]) -> np.ndarray:
     return results[0]
 
 
-@contextmanager
-def terminated_as_interrupted() -> Iterator[None]:
-    """SIGTERM (``timeout``, a farm's scheduler, ``kill``) raised as Ctrl-C is while inside: the
-    writers' context managers then remove their hidden partial files, which a process ended by
-    SIGTERM's default action would leave behind."""
-    if threading.current_thread() is not threading.main_thread():  # signals go to the main thread only
-        yield
-        return
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    before = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, before)
-
-
 def apply_to_video(args: argparse.Namespace, shape: EffectShape | None) -> int:
     from ..engine.codecs.video import OUTPUT_SUFFIXES, VideoError, VideoWriter, probe, read_frames
 
@@ -183,7 +162,6 @@ def apply_to_video(args: argparse.Namespace, shape: EffectShape | None) -> int:
     output.parent.mkdir(parents=True, exist_ok=True)
     bar = Bar()
     with ExitStack() as stack:
-        stack.enter_context(terminated_as_interrupted())
         try:
             if shape is not None and shape.in_between:
                 writer = in_between(info, output, pair_effect(args, stack), bar)

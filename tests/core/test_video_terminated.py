@@ -49,3 +49,22 @@ def test_an_empty_file_is_called_empty(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=300, env=dict(os.environ))
     assert result.returncode == 1 and "empty.mp4: the file is empty (0 bytes)" in result.stderr, result.stderr
     assert list(tmp_path.iterdir()) == [empty]
+
+
+def test_any_command_ended_by_sigterm_says_so_as_ctrl_c_does(tmp_path: Path) -> None:
+    """Every command but serve takes SIGTERM as Ctrl-C (its files are cleaned up, it says why it
+    stopped, exit 130); before, only apply over a video did and the rest died where they stood."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "museforge.cli", "generate", "music.melody", "--local", "--plugins", "music",
+         "-p", "bars=40", "-n", "4", "-f", "wav", "-o", str(tmp_path / "out")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    try:
+        time.sleep(3)  # started and busy: loading its models or composing
+        assert process.poll() is None, process.communicate()
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130 and "interrupted" in stderr, (process.returncode, stderr)
