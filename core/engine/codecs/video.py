@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .timecode import length_text
+from .timecode import frames_of, is_drop_frame, length_text, timecode_of
 from .video_colour import LIMITED_RANGE, frame_rgb, matrix_of, range_of
 from .x264_settings import x264_options
 
@@ -304,7 +304,7 @@ class VideoWriter:
             if value:
                 setattr(stream.codec_context, name, value)
         if self.source.timecode:  # QuickTime and MP4 carry it as a tmcd track
-            stream.metadata["timecode"] = self.source.timecode
+            stream.metadata["timecode"] = _timecode_at(self.source.timecode, self.source.fps, self.fps)
         self._stream = stream
         from .video_sound import AudioCarry, SamplesCarry  # the sound's module imports this one
 
@@ -355,6 +355,16 @@ class VideoWriter:
                     opened.close()
         self._container = self._sound = None
         self._partial.unlink(missing_ok=True)
+
+
+def _timecode_at(start: str, source: Fraction, rate: Fraction) -> str:
+    """The source's start timecode counted at ``rate`` (frames made between), naming the same
+    moment; drop-frame where the source's is and ``rate`` has it (89.91 fps has not)."""
+    if rate == source:
+        return start
+    drop = is_drop_frame(start, source)
+    frame = round(frames_of(start, source, drop) * rate / source)
+    return timecode_of(frame, rate, drop and is_drop_frame(start, rate))
 
 
 def partial_path(path: Path) -> Path:
