@@ -205,8 +205,15 @@ def test_variable_rate_long_and_unnamed_outputs_are_refused(tmp_path: Path) -> N
             frame.pts, frame.time_base = pts, Fraction(1, 1000)
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
-    with pytest.raises(VideoError, match="variable frame rate"):
+    with pytest.raises(VideoError, match="variable frame rate") as uneven:
         probe(vfr)
+    # Said by what its frames do (5 to 500 ms apart), not a rate it never has.
+    assert "5 to 500 ms apart" in str(uneven.value), str(uneven.value)
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    for data in (None, b""):  # a job reads the file, a call sends its bytes
+        with pytest.raises(VideoError, match=r"empty.mp4: the file is empty \(0 bytes\)"):
+            probe(empty, data=data)
 
 
 def test_interpolate_doubles_the_frame_rate_keeping_duration_and_sound(tmp_path: Path) -> None:

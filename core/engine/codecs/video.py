@@ -90,6 +90,8 @@ def probe(path: Path, max_seconds: float = MAX_SECONDS, data: bytes | None = Non
     """What ``path`` holds (or ``data``, a file's bytes, ``path`` naming it), or VideoError
     saying why it cannot be used."""
     av = pyav()
+    if (len(data) if data is not None else path.stat().st_size if path.is_file() else 1) == 0:
+        raise VideoError(f"{path.name}: the file is empty (0 bytes), not a video")
     try:
         container = _open(path, data)
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
@@ -117,10 +119,14 @@ def _described(path: Path, container: Any, max_seconds: float, data: bytes | Non
     if not fps:
         raise VideoError(f"{path.name}: states no frame rate")
     nominal = stream.base_rate or stream.guessed_rate or fps
-    if abs(float(fps) - float(nominal)) > VFR_TOLERANCE * float(nominal) or _uneven(container, stream):
-        raise VideoError(f"{path.name}: variable frame rate (its frames are not evenly spaced at "
-                         f"{float(nominal):.3f} fps); convert it to a constant rate first "
-                         "(ffmpeg -i in -fps_mode cfr out)")
+    drifts = abs(float(fps) - float(nominal)) > VFR_TOLERANCE * float(nominal)
+    gaps = None if drifts else _uneven(container, stream)
+    if drifts or gaps is not None:
+        # Said by what its frames do: the nominal rate alone may be one it never has.
+        spacing = (f"{gaps[0] * 1000:.0f} to {gaps[1] * 1000:.0f} ms apart" if gaps is not None else
+                   f"{float(fps):.3f} fps on average, {float(nominal):.3f} between its closest frames")
+        raise VideoError(f"{path.name}: variable frame rate (its frames are not evenly spaced: {spacing}); "
+                         "convert it to a constant rate first (ffmpeg -i in -fps_mode cfr out)")
     seconds = (float(stream.duration * stream.time_base) if stream.duration
                else container.duration / 1e6 if container.duration else 0.0)
     frames = int(stream.frames) or round(seconds * float(fps))
@@ -164,9 +170,10 @@ def _read_with(info: VideoInfo) -> tuple[int, int]:
             range_of(0, info.colour.get("color_range", 0)))
 
 
-def _uneven(container: Any, stream: Any) -> bool:
-    """Whether the first frames' timestamps (up to VFR_PACKETS, read without decoding) are
-    spaced unevenly: some containers (Matroska, WebM) state a rate whatever the frames do."""
+def _uneven(container: Any, stream: Any) -> tuple[float, float] | None:
+    """The shortest and longest gap in seconds when the first frames' timestamps (up to
+    VFR_PACKETS, read without decoding) are spaced unevenly, else None: some containers
+    (Matroska, WebM) state a rate whatever the frames do."""
     stamps = []
     for packet in container.demux(stream):
         if packet.pts is not None:
@@ -181,10 +188,13 @@ def _uneven(container: Any, stream: Any) -> bool:
         # as a variable rate, and be refused with the wrong advice). Their gaps say nothing of the rate.
         ordered = ordered[:-REORDER_DEPTH]
     if len(ordered) < 3:
-        return False
+        return None
     steps = np.diff(ordered)
     usual = float(np.median(steps))
-    return usual > 0 and bool(np.any(np.abs(steps - usual) > VFR_JITTER * usual))
+    if usual <= 0 or not np.any(np.abs(steps - usual) > VFR_JITTER * usual):
+        return None
+    unit = float(stream.time_base)
+    return float(steps.min()) * unit, float(steps.max()) * unit
 
 
 def read_frames(info: VideoInfo, size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
