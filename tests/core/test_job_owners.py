@@ -37,13 +37,6 @@ def keys(root: Path) -> tuple[Path, Keys]:
     return key_file(root, {"alice": ["generate", "jobs"], "bob": ["generate", "jobs"], "root": ["admin"]})
 
 
-@pytest.fixture(scope="module")
-def guarded(root: Path, keys: tuple[Path, Keys]) -> Iterator[ServerThread]:
-    settings = job_settings(root, auth=True, api_keys_file=str(keys[0]), http_address="127.0.0.1:0")
-    with ServerThread(settings) as server:
-        yield server
-
-
 @pytest.fixture()
 def clients(guarded: ServerThread, keys: tuple[Path, Keys]) -> Iterator[dict[str, Client]]:
     opened = {name: Client(guarded.address, timeout=60, api_key=key) for name, key in keys[1].items()}

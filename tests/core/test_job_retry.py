@@ -44,13 +44,6 @@ def keys(root: Path) -> tuple[Path, Keys]:
     return key_file(root, {"alice": ["generate", "jobs"], "bob": ["generate", "jobs"]})
 
 
-@pytest.fixture(scope="module")
-def guarded(root: Path, keys: tuple[Path, Keys]) -> Iterator[ServerThread]:
-    settings = job_settings(root, auth=True, api_keys_file=str(keys[0]), http_address="127.0.0.1:0")
-    with ServerThread(settings) as server:
-        yield server
-
-
 @pytest.fixture()
 def alice(guarded: ServerThread, keys: tuple[Path, Keys]) -> Iterator[Client]:
     with Client(guarded.address, timeout=60, api_key=keys[1]["alice"]) as client:

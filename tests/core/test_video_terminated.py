@@ -15,6 +15,19 @@ import pytest
 from tests.core.test_video import make_video
 
 
+def said_interrupted(process: subprocess.Popen[str], signum: int) -> None:
+    """Signal a command still running; it must stop as Ctrl-C stops it (killed if it does not end)."""
+    try:
+        if process.poll() is None:
+            process.send_signal(signum)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130 and "interrupted" in stderr, (process.returncode, stderr)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_terminated_apply_leaves_no_partial_video(tmp_path: Path, signum: int) -> None:
     source = make_video(tmp_path / "clip.mp4", frames=2000, audio=False)
@@ -29,13 +42,8 @@ def test_a_terminated_apply_leaves_no_partial_video(tmp_path: Path, signum: int)
         while not partial.exists() and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         assert partial.exists(), "the video was never being written"
-        process.send_signal(signum)
-        _, stderr = process.communicate(timeout=120)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.returncode == 130 and "interrupted" in stderr, (process.returncode, stderr)
+        said_interrupted(process, signum)
     assert not output.exists()
     assert list(output.parent.iterdir()) == []
 
@@ -61,10 +69,5 @@ def test_any_command_ended_by_sigterm_says_so_as_ctrl_c_does(tmp_path: Path) -> 
     try:
         time.sleep(3)  # started and busy: loading its models or composing
         assert process.poll() is None, process.communicate()
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=120)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.returncode == 130 and "interrupted" in stderr, (process.returncode, stderr)
+        said_interrupted(process, signal.SIGTERM)
