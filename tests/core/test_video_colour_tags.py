@@ -69,9 +69,10 @@ def measured(path: Path) -> tuple[list[tuple[int, int, int]], Any]:
             planes.append(values[:, :plane.width] if plane.width else values)
         context = container.streams.video[0].codec_context
         tags = (context.colorspace, context.color_range)
-    middle = []
+    middle: list[tuple[int, int, int]] = []
     for k in range(7):
-        middle.append(tuple(int(p[p.shape[0] // 2, int((k + 0.5) * p.shape[1] / 7)]) for p in planes[:3]))
+        y, cb, cr = (int(p[p.shape[0] // 2, int((k + 0.5) * p.shape[1] / 7)]) for p in planes[:3])
+        middle.append((y, cb, cr))
     return middle, tags
 
 
