@@ -72,6 +72,10 @@ SLOW_FILES = (
     "test_cli_files.py",  # CLI processes writing files
     "test_autocut.py", "test_shots_served.py", "test_jobs_video.py",  # video decoded and encoded
     "test_stream_backpressure.py", "test_hung_plugins.py",  # wait out readers and hung runs
+    "test_job_retry.py",  # jobs cancelled mid-way and run again, on one and on two servers
+    "test_video_terminated.py", "test_video_sync.py", "test_video_colour_tags.py",  # video in processes
+    "test_melody_pickup.py",  # pieces over every style, loop and tempo, measured
+    "test_feedback_export_options.py",  # `museforge export --from-feedback` processes
 )
 SLOW_FOLDERS = ("adversarial", "interop", "bench")
 
