@@ -141,12 +141,13 @@ def apply(ctx: GenerationContext, params: InterpolateParams, inputs: Sequence[Pi
         opaque = np.ones((first.height, first.width), np.float32)
         alphas = (opaque if first.alpha is None else first.alpha,
                   opaque if second.alpha is None else second.alpha)
+    over_first, over_second = beyond_peak(first, peak), beyond_peak(second, peak)  # once, not per frame
     for index, t in enumerate(frame_times(params.frames)):
         result = yield from interpolate_pair(infer, pair, t, params.tile,
                                              stage=f"frame {index + 1}/{params.frames}")
         alpha = None if alphas is None else ((1.0 - t) * alphas[0] + t * alphas[1]).astype(np.float32)
         yield to_media(result, first, peak, index, alpha=alpha, metadata={"t": f"{t:.6g}"},
-                       outside=between(beyond_peak(first, peak), beyond_peak(second, peak), t))
+                       outside=between(over_first, over_second, t))
 
 
 EFFECT = Effect(
