@@ -251,10 +251,8 @@ class Request(Replies):
         if self.gateway.allowed_hosts and host is not None:
             name = host[0].rsplit(":", 1)[0] if not host[0].endswith("]") else host[0]
             if name.lower() not in self.gateway.allowed_hosts:
-                which = "this loopback server's name" if self.gateway.allowed_hosts is LOOPBACK_HOSTS \
-                    else "a name this server answers to (http_allowed_hosts)"
-                raise HttpError(403, grpc.StatusCode.PERMISSION_DENIED, f"Host {host[0]!r} is not {which}",
-                                "Host")
+                raise HttpError(403, grpc.StatusCode.PERMISSION_DENIED,
+                                f"Host {host[0]!r} is not {self.gateway.hosts_said}", "Host")
 
     def same_origin(self) -> bool:
         """The request comes from a page this server served (the studio): its Origin names this Host."""

@@ -57,12 +57,13 @@ class Gateway:
         self.open_services = set(settings.open_services)
         self.max_body = settings.http_max_body_bytes
         self.budget = budget  # the server's budget of request bytes, shared with the gRPC calls
-        self.loopback = loopback  # then Host must name loopback (DNS rebinding)
         # The names Host may give (http_allowed_hosts), else loopback's on a loopback address: a
         # gateway bound to 0.0.0.0 in a container, published on the host's 127.0.0.1, sees no
         # loopback address of its own and must be told its names.
         self.allowed_hosts = frozenset(h.lower() for h in settings.http_allowed_hosts) or (
             LOOPBACK_HOSTS if loopback else frozenset())
+        self.hosts_said = ("a name this server answers to (http_allowed_hosts)" if settings.http_allowed_hosts
+                           else "this loopback server's name")  # what a refused Host is told it is not
         if not self.allowed_hosts and keys is None:
             log.warning("the HTTP gateway answers any Host name without API keys: a web page could reach "
                         "it through DNS rebinding; set http_allowed_hosts to the names it is reached by")
