@@ -182,6 +182,7 @@ class Recommender:
         self.twins: dict[int, list[int]] = {}
         for column in np.flatnonzero(~self.canonical).tolist():
             self.twins.setdefault(int(draws[column]), [int(draws[column])]).append(column)
+        self.extra_files = int((~self.canonical).sum())  # files past a draw's first: a top k reads more
 
     # -- scoring --------------------------------------------------------------------------
 
@@ -242,10 +243,9 @@ class Recommender:
         asked = self._asked(user, generator, since)
         asked.allowed[asked.seen] = False
         # One draw in several formats is offered once, in its best-scoring one.
-        extra = sum(len(columns) - 1 for columns in self.twins.values())
         found: list[Scored] = []
         draws: set[int] = set()
-        for c in _top(asked.ranked, asked.allowed, k + extra):
+        for c in _top(asked.ranked, asked.allowed, k + self.extra_files):
             if int(self.draws[c]) not in draws and len(found) < k:
                 draws.add(int(self.draws[c]))
                 found.append(Scored(float(asked.ranked[c]), self._why(asked, c), item=self.items[c]))
