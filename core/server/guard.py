@@ -168,7 +168,8 @@ class Guard(grpc.aio.ServerInterceptor):
         cached = self._wrapped.get(key_)
         if cached is not None and cached[0] is handler:
             return cached[1]
-        wrapped = self._guarded(handler, who, stream, service == FEEDBACK_SERVICE)
+        admin = key is not None and "admin" in key.scopes  # the key found above: no second lookup
+        wrapped = self._guarded(handler, who, stream, service == FEEDBACK_SERVICE, admin)
         if len(self._wrapped) >= MAX_WRAPPED:  # keys come and go: start afresh rather than grow
             self._wrapped.clear()
         self._wrapped[key_] = (handler, wrapped)
@@ -181,10 +182,8 @@ class Guard(grpc.aio.ServerInterceptor):
         return bearer_token(token)
 
     def _guarded(self, handler: grpc.RpcMethodHandler, who: str | None, stream: bool,
-                 feedback: bool) -> grpc.RpcMethodHandler:
+                 feedback: bool, admin: bool) -> grpc.RpcMethodHandler:
         key_id = who if self.ring is not None else None  # without auth every caller is "anonymous"
-        record = self.ring.by_id.get(key_id) if self.ring is not None and key_id else None
-        admin = record is not None and "admin" in record.scopes
         limits = self.feedback_limits if feedback else self.limits
         counted = who + FEEDBACK_SHARE if feedback and who is not None else who
 
