@@ -177,7 +177,9 @@ def parse_body(raw: bytes | bytearray, request: Message) -> None:
     try:
         json_format.ParseDict(document, request)
     except json_format.ParseError as exc:
-        raise bad_request(field_in(str(exc)), parse_reason(str(exc))) from exc
+        from .json_kinds import parse_failure
+
+        raise bad_request(*parse_failure(document, request.DESCRIPTOR, str(exc))) from exc
     except (ValueError, TypeError, OverflowError) as exc:  # e.g. NaN where a Struct needs a number
         raise bad_request("body", str(exc)) from exc
     except RecursionError as exc:

@@ -84,8 +84,8 @@ def test_the_gateways_own_errors_are_clipped_like_the_services(http: Http) -> No
 
 
 @pytest.mark.parametrize(("body", "field", "reason"), [
-    ({"seed": -5}, "seed", "Value out of range: -5."),
-    ({"event": {"stars": "many"}}, "event.stars", "many"),
+    ({"seed": -5}, "seed", "must be a whole number from 0 to 18446744073709551615, got -5"),
+    ({"event": {"stars": "many"}}, "event.stars", 'must be a whole number from 0 to 4294967295, got "many"'),
 ])
 def test_a_field_that_does_not_parse_is_named_once(http: Http, body: dict[str, object], field: str,
                                                    reason: str) -> None:
@@ -98,3 +98,47 @@ def test_a_field_that_does_not_parse_is_named_once(http: Http, body: dict[str, o
     assert reason in violation["description"], violation
     assert "Failed to parse" not in violation["description"] and field not in violation["description"]
     assert reply["error"]["message"] == f"{field}: {violation['description']}"
+
+
+@pytest.mark.parametrize(("path", "body", "field", "reason"), [
+    ("/v1/feedback", {"event": {"stars": "five"}}, "event.stars",
+     'must be a whole number from 0 to 4294967295, got "five"'),
+    ("/v1/feedback", {"event": {"stars": 4.5}}, "event.stars", "number from 0 to 4294967295, got 4.5"),
+    ("/v1/feedback", {"event": {"stars": True}}, "event.stars", "number from 0 to 4294967295, got true"),
+    ("/v1/feedback", {"event": {"user": 5}}, "event.user", "must be a string, got 5"),
+    ("/v1/feedback", {"event": "x"}, "event", 'must be a JSON object, got "x"'),
+    ("/v1/feedback", {"event": {"artifact": [1]}}, "event.artifact", "must be a JSON object, got [1]"),
+    ("/v1/effects/effect.denoise:apply", {"inputs": [{"name": "a.png"}, {"name": 7}]}, "inputs[1].name",
+     "must be a string, got 7"),
+    ("/v1/effects/effect.denoise:apply", {"inputs": {"name": "a.png"}}, "inputs",
+     'must be a JSON list (each item a JSON object), got {"name": "a.png"}'),
+    ("/v1/effects/effect.denoise:apply", {"inputs": [{"data": 12}]}, "inputs[0].data",
+     "must be base64 text, got 12"),
+    ("/v1/generators/image.digits:generate", {"count": "2x"}, "count",
+     'must be a whole number from 0 to 4294967295, got "2x"'),
+    ("/v1/generators/image.digits:generate", {"parameters": "x"}, "parameters",
+     'must be a JSON object, got "x"'),
+    ("/v1/generators/image.digits:generate", {"sed": 3}, "sed",
+     "unknown field 'sed': did you mean 'seed'? this object takes generator, parameters, seed, count"),
+    ("/v1/feedback", {"event": {"artifact": {"shaa256": "ab"}}}, "event.artifact.shaa256",
+     "did you mean 'sha256'?"),
+    ("/v1/jobs/nothing:wait", {"timeout": 10}, "timeout", 'must be a duration string such as "10s"'),
+])
+def test_a_value_of_the_wrong_kind_is_refused_saying_what_the_field_takes(
+        http: Http, path: str, body: dict[str, object], field: str, reason: str) -> None:
+    """Not in the JSON parser's own words ("invalid literal for int() with base 10: 'five'..",
+    "Bool value True is not acceptable for integer field", an object read as a field named "x")."""
+    status, reply = http.json("POST", path, body)
+    assert status == 400 and violations(reply) == [field], reply
+    [violation] = reply["error"]["details"][0]["fieldViolations"]
+    assert reason in violation["description"], violation
+    parser_words = ("int()", "literal", "parse", "..")
+    assert not any(word in violation["description"] for word in parser_words), violation
+
+
+def test_values_the_parser_reads_are_still_taken(http: Http) -> None:
+    """What proto3 JSON allows stays allowed: whole numbers written 4.0 or as strings, floats as
+    strings, null for a field's default."""
+    status, reply = http.json("POST", "/v1/generators/image.digits:generate",
+                              {"seed": "7", "count": 1.0, "parameters": None})
+    assert status == 200, reply
