@@ -106,3 +106,22 @@ def test_tiny_jpeg_declaring_8k_costs_nothing(target: ServeProcess, pid: int) ->
         description = refused_input(apply(target, bytes(data), timeout=20))
     assert "cannot hold a 7680x4320 picture" in description
     assert cost.cpu_seconds < 1.0 and cost.peak_rss_growth < 64 * MIB, cost
+
+
+@pytest.mark.parametrize("kind", ["WEBP", "PNG"])
+def test_an_animated_image_is_refused_not_cut_to_its_first_frame(target: ServeProcess, kind: str) -> None:
+    """An effect takes one picture: the frames after the first were once dropped without a word
+    (three frames in, one written, exit 0). A single-frame file of the same kind still decodes."""
+    import io
+
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    frames = [Image.fromarray(rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)) for _ in range(3)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format=kind, save_all=True, append_images=frames[1:])
+    reason = refused_input(apply(target, buffer.getvalue()))
+    assert "animated" in reason and "3 frames" in reason and "separate images" in reason, reason
+    still = io.BytesIO()
+    frames[0].save(still, format=kind)
+    assert apply(target, still.getvalue()) is None

@@ -37,7 +37,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from ..effect import Picture
 from .decode_errors import DecodeCancelled, DecodeError, TooLarge, check_cancel, check_size
 from .exr_reader import decode_exr
-from .png_reader import PngCancelled, PngError, decode_png16, idat_chunks, read_header
+from .png_reader import PngCancelled, PngError, animated, decode_png16, idat_chunks, read_header
 
 DEFAULT_MAX_PIXELS = 8192 * 8192
 _ORIENTATION = 0x0112  # the EXIF tag
@@ -79,6 +79,9 @@ def _decode_pillow(data: bytes, fmt: str, max_pixels: int, name: str,
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             opened = Image.open(io.BytesIO(data))
             check_size(opened.width, opened.height, max_pixels)
+            frames = getattr(opened, "n_frames", 1)
+            if frames > 1:  # an animated WebP (APNG is refused as its chunks are read)
+                raise DecodeError(animated(fmt.upper() if fmt != "webp" else "WebP", frames))
             check_cancel(cancel)
             opened.load()
             image: Image.Image = opened

@@ -79,6 +79,12 @@ def read_header(data: bytes) -> PngHeader:
     return PngHeader(width, height, depth, colour, interlace == 1)
 
 
+def animated(kind: str, frames: int) -> str:
+    """Why an animation is refused where one picture is taken, and what to send instead."""
+    return (f"animated {kind} ({frames:,} frames): an image input is one picture; send the frames as "
+            f"separate images (a frame sequence, or a job over a folder of frames), or a video")
+
+
 def idat_chunks(data: bytes, cancel: threading.Event | None = None) -> list[memoryview]:
     """The IDAT payloads, in order, with every chunk's CRC checked up to IEND."""
     view, pos = memoryview(data), len(SIGNATURE)
@@ -101,6 +107,10 @@ def idat_chunks(data: bytes, cancel: threading.Event | None = None) -> list[memo
             raise PngError(f"PNG chunk {kind.decode('latin-1')!r} is corrupt (checksum mismatch)")
         if kind == b"IDAT":
             idat.append(view[pos + 8:end])
+        elif kind == b"acTL" and length >= 4:
+            frames = struct.unpack(">I", view[pos + 8:pos + 12])[0]
+            if frames > 1:  # the rest would be dropped without a word: a still is its first frame
+                raise PngError(animated("PNG", frames))
         elif kind == b"IEND":
             break
         pos = end + 4
