@@ -19,6 +19,7 @@ from .generator import (
     SourceHeader,
     check_callables,
     check_declaration,
+    check_models,
     check_names,
     check_whole,
 )
@@ -201,6 +202,7 @@ class Effect:
         if not self.min_inputs <= self.max_inputs:
             raise ValueError(f"effect {self.name}: need 1 <= min_inputs <= max_inputs")
         check_callables("effect", self.name, check=self.check, output_size=self.output_size)
+        check_models("effect", self.name, self.models)
         # The decoders are the core's own: a format outside them would make every input of it
         # refused ("jpeg input is not accepted here; use one of ['png', 'jpg']") or the effect uncallable.
         check_names("effect", self.name, "input_formats", self.input_formats)

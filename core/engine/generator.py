@@ -195,6 +195,7 @@ class Generator:
         check_names("generator", self.name, "unrendered_formats", self.unrendered_formats)
         check_callables("generator", self.name, check=self.check,
                         estimate=self.estimate, latent_shape=self.latent_shape)
+        check_models("generator", self.name, self.models)
 
 
 def check_declaration(kind: str, example: str, name: str, modality: str, formats: tuple[str, ...],
@@ -233,6 +234,14 @@ def check_names(kind: str, name: str, field: str, values: object) -> None:
     if isinstance(values, str) or not isinstance(values, (tuple, list)) or not all(
             isinstance(value, str) and value for value in values):
         raise ValueError(f"{kind} {name}: {field} must be a tuple of names, e.g. ('png',), got {values!r}")
+
+
+def check_models(kind: str, name: str, models: object) -> None:
+    """A tuple of ModelSource: a bare name ("studio.gain") would fail later, far from its cause."""
+    if isinstance(models, (str, bytes)) or not isinstance(models, (tuple, list)) or not all(
+            isinstance(model, ModelSource) for model in models):
+        raise ValueError(f"{kind} {name}: models must be a tuple of museforge.ModelSource(name, "
+                         f"directory), got {models!r}")
 
 
 def check_callables(kind: str, name: str, **functions: object) -> None:

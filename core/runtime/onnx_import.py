@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime
 import hashlib
 import os
-import re
 import shutil
 import stat
 import tempfile
@@ -27,12 +26,13 @@ from .. import __version__
 from ..file_modes import FOLDER_MODE
 from .manifest import MODEL_NAME, Manifest, TensorInfo
 from .model_checks import ORT_TO_NUMPY, specs
+from .model_source import NAME_RULE
 from .protobuf_wire import fields
 from .row_independence import rows_independent
 from .sessions import Runtime
 from .versions import MAX_VERSION, available_versions, next_version
 
-NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+NAME = NAME_RULE  # one rule for names added and names declared
 MAX_FILE_BYTES = 2 << 30  # protobuf's own ceiling for one message
 
 

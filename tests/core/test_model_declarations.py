@@ -235,3 +235,36 @@ def test_a_slow_plugin_import_is_named_before_and_after(tmp_path: Path, caplog: 
     slow = [i for i, (level, text) in enumerate(said) if level == "WARNING"
             and text.startswith("plugin slow_one took ") and text.endswith(" s to import")]
     assert slow and slow[0] > loading
+
+
+@pytest.mark.parametrize(("arguments", "said"), [
+    (("studio/gain", "models/gain"), "model name 'studio/gain': use letters, digits"),
+    (("studio gain", "models/gain"), "model name 'studio gain'"),
+    (("studio.gain", 5), "model studio.gain: directory must be a path"),
+    (("studio.gain", "models/gain", 0), "version must be a whole number from 1"),
+    (("studio.gain", "models/gain", None, -2), "intra_op_threads must be a whole number from 1"),
+    (("studio.gain", "models/gain", None, True), "intra_op_threads must be a whole number from 1"),
+])
+def test_a_model_declaration_that_cannot_serve_is_refused_where_it_is_made(
+        arguments: tuple[Any, ...], said: str) -> None:
+    """Once: a '/' in the name served a model no /v2/models/{name} route reached, a negative thread
+    count was taken silently, a number for a directory failed at load with an AttributeError."""
+    with pytest.raises((ValueError, TypeError), match=said.replace("(", r"\(")):
+        museforge.ModelSource(*arguments)
+
+
+def test_a_string_directory_is_a_path_and_serves(tmp_path: Path) -> None:
+    write_gain(tmp_path / "gain", 1, 2.0)
+    source = museforge.ModelSource("studio.gain", str(tmp_path / "gain"))
+    assert source.directory == tmp_path / "gain"
+    from museforge.runtime.sessions import Runtime
+
+    assert Runtime().load(source).ready
+
+
+def test_models_given_as_names_fail_the_declaration_naming_the_field() -> None:
+    """A bare name once reached the runtime and failed with "'str' object has no attribute 'name'"."""
+    with pytest.raises(ValueError, match=r"generator studio\.run: models must be a tuple of "
+                                         r"museforge\.ModelSource"):
+        museforge.Generator("studio.run", "image", Wide, runs("studio.gain"), ("png",),
+                            models=("studio.gain",))  # type: ignore[arg-type]
