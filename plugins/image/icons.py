@@ -20,12 +20,15 @@ from museforge import (
     OutputEstimate,
     Progress,
     Variations,
+    defer_import,
     item_choices,
     latents,
     request_count,
 )
 
 from .latent_batches import batches
+
+defer_import("scipy.ndimage")  # imported where used, after start-up (see defer_import)
 
 MODEL = "image.icons"
 MODELS_DIR = Path(__file__).parent / "models" / "icons"
@@ -57,7 +60,8 @@ class IconsParams(Variations):
         "symbols or flags. Omit or 'random' for a random category per icon.",
     )
     clean_alpha: bool = Field(True, description="Snap alpha within 2% of transparent or opaque to it, "
-                              "so the ground is clear and the drawing solid; false keeps the model's alpha.")
+                              "so the ground is clear and the drawing solid; false keeps the model's alpha. "
+                              "Either way, colour under alpha 0 is that of the nearest visible pixel.")
     size: int = Field(ICON, ge=ICON, le=512, description="Width and height in pixels (the model draws 64x64; "
                       "larger is resampled with a Lanczos filter on premultiplied colour, so edges keep "
                       "no dark fringe).")
@@ -90,7 +94,8 @@ def categories_for(seed: int, count: int, category: str | None,
 def snap_alpha(rgba: np.ndarray, margin: float = ALPHA_SNAP, stretch: bool = True) -> np.ndarray:
     """Straight RGBA (..., 4) with alpha below ``margin`` made 0, above 1 - ``margin`` made 1, the rest
     stretched linearly between (or, without ``stretch``, left as it is: an enlarged icon's rims are
-    already what the snap before the resize made them); colour where alpha became 0 is zeroed."""
+    already what the snap before the resize made them); colour where alpha became 0 is zeroed
+    (served icons then take it from the nearest visible pixel: bleed_colour)."""
     alpha = rgba[..., 3]
     if stretch:
         alpha = np.clip((alpha - margin) / (1.0 - 2.0 * margin), 0.0, 1.0)
@@ -113,6 +118,22 @@ def resize_rgba(rgba: np.ndarray, size: int) -> np.ndarray:
     return np.stack([*(np.where(new_alpha > 0, ch, 0.0) for ch in colour), new_alpha], axis=-1)
 
 
+def bleed_colour(rgba: np.ndarray) -> np.ndarray:
+    """Straight RGBA (H, W, 4) with the colour under alpha 0 taken from the nearest pixel whose
+    alpha is above 0 (Euclidean; ties broken the same way every time). A PNG is straight alpha:
+    an engine that filters or mipmaps it blends hidden colour into the rim, so black there darkens
+    it. Alpha and visible colour are untouched, and so is premultiplied colour (EXR)."""
+    from scipy import ndimage
+
+    hidden = rgba[..., 3] <= 0
+    if not hidden.any() or hidden.all():
+        return rgba
+    rows, cols = ndimage.distance_transform_edt(hidden, return_distances=False, return_indices=True)
+    out = rgba.copy()
+    out[hidden, :3] = rgba[rows[hidden], cols[hidden], :3]
+    return out
+
+
 def generate(
     ctx: GenerationContext, params: IconsParams, seed: int, count: int
 ) -> Iterator[Progress | Media]:
@@ -132,7 +153,7 @@ def generate(
             sized = resize_rgba(rgba, params.size)
             if params.clean_alpha and sized is not rgba:  # Lanczos rings: a faint haze around the shape
                 sized = snap_alpha(sized, RESIZE_HAZE, stretch=False)
-            yield Media("image", sized, int(i), {"category": name})
+            yield Media("image", bleed_colour(sized), int(i), {"category": name})
         yield Progress(int(indices[-1]) + 1, total, "sampling")
 
 
