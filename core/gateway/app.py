@@ -78,7 +78,8 @@ class Request(Replies):
                 await self.refuse(HttpError(503, grpc.StatusCode.UNAVAILABLE,
                                             "the server is shutting down; try again shortly"))
         except Exception:  # a bug must answer 500, not drop the connection
-            log.exception("gateway: %s %s failed", self.verb, self.path)
+            said = f" (X-Request-Id {self.request_id()})" if self.request_id() else ""
+            log.exception("gateway: %s %s failed%s", self.verb, self.path, said)
             await self.refuse(HttpError(500, grpc.StatusCode.INTERNAL,
                                         "the gateway failed on this request (see log)"))
         finally:
@@ -244,7 +245,8 @@ class Request(Replies):
             raise HttpError(403, grpc.StatusCode.PERMISSION_DENIED,
                             f"origin {origin[0]!r} may not call this server (see http_cors_origins)",
                             "Origin")
-        if self.header("sec-fetch-site") in ("cross-site", "same-site") and origin is None:
+        if self.header("sec-fetch-site") in ("cross-site", "same-site") and origin is None \
+                and not self.navigation():
             raise HttpError(403, grpc.StatusCode.PERMISSION_DENIED,
                             "cross-site browser requests need an allowed Origin", "Sec-Fetch-Site")
         host = self.headers.get("host")
@@ -253,6 +255,13 @@ class Request(Replies):
             if name.lower() not in self.gateway.allowed_hosts:
                 raise HttpError(403, grpc.StatusCode.PERMISSION_DENIED,
                                 f"Host {host[0]!r} is not {self.gateway.hosts_said}", "Host")
+
+    def navigation(self) -> bool:
+        """A link followed or an address typed to open a page: browsers send no Origin on one, and
+        the reply goes to the user's tab, not to the page that linked here. Only a GET or HEAD
+        (every such route reads, none changes anything) and only a whole page, not a frame."""
+        return self.verb in ("GET", "HEAD") and self.header("sec-fetch-mode") == "navigate" \
+            and self.header("sec-fetch-dest") == "document"
 
     def same_origin(self) -> bool:
         """The request comes from a page this server served (the studio): its Origin names this Host."""

@@ -20,7 +20,7 @@ from google.protobuf.message import Message
 from .calls import CallError
 from .context import CallContext
 from .json_codec import rpc_error_body, to_json
-from .routes import Route
+from .routes import HEALTH, Route
 
 if TYPE_CHECKING:
     from .http_protocol import Exchange
@@ -32,7 +32,9 @@ FORWARDED_HEADERS = ("authorization", "traceparent", "tracestate", "x-request-id
 # only once its preflight passed (the header is not CORS-safelisted).
 ALLOWED_HEADERS = ", ".join(("content-type", "grpc-timeout", "inference-header-content-length",
                              *FORWARDED_HEADERS)).encode()
-EXPOSED_HEADERS = b"Retry-After, Inference-Header-Content-Length"
+# What a page on a listed origin may read of a reply: when to retry, what a 405 allows, the
+# scheme a 401 asks for, and its own X-Request-Id, given back to match a failure to the log.
+EXPOSED_HEADERS = b"Retry-After, Allow, WWW-Authenticate, X-Request-Id, Inference-Header-Content-Length"
 OFFLOAD_BYTES = 256 * 1024  # JSON work on more than this runs in the gateway's threads
 Headers = list[tuple[bytes, bytes]]
 
@@ -75,7 +77,7 @@ class Replies:
         try:
             reply = await self.gateway.calls.unary(route.method, request, context)
         except CallError as error:
-            await self.send_rpc_error(error)
+            await self.send_rpc_error(explained(route, request, error))
             return
         if self.binary is not None:
             await self.send_binary(*await self.offload(reply.ByteSize(), self.binary, reply))
@@ -167,8 +169,16 @@ class Replies:
         if origin:
             headers += [(b"Access-Control-Allow-Origin", origin.encode("latin-1")),
                         (b"Access-Control-Expose-Headers", EXPOSED_HEADERS), (b"Vary", b"Origin")]
+        request_id = self.request_id()
+        if request_id:
+            headers.append((b"X-Request-Id", request_id.encode()))
         headers.extend(extra)
         return headers
+
+    def request_id(self) -> str:
+        """The caller's X-Request-Id, when it is one a header can carry back (printable ASCII)."""
+        value = self.header("x-request-id")
+        return value if value.isascii() and value.isprintable() else ""
 
     async def send(self, status: int, headers: Headers, data: bytes) -> None:
         await self.exchange.send({"type": "http.response.start", "status": status, "headers": headers})
@@ -178,6 +188,17 @@ class Replies:
         origin = self.header("origin")
         allowed = self.gateway.cors_origins
         return origin if origin and ("*" in allowed or origin in allowed) else ""
+
+
+def explained(route: Route, request: Message, error: CallError) -> CallError:
+    """grpc's health service answers an unknown service with a bare NOT_FOUND: say which, and
+    what there is to ask for, as ``museforge health`` does."""
+    if route.method != HEALTH + "Check" or error.code() != grpc.StatusCode.NOT_FOUND or error.details():
+        return error
+    service = getattr(request, "service", "")
+    return CallError(error.code(), f"the server has no health service {service[:200]!r} (try "
+                     "museforge.plugin/NAME, museforge.model/NAME, a gRPC service such as "
+                     "museforge.v1.Museforge, or no service for the server)", error.trailing_metadata())
 
 
 def encode_reply(render: Callable[[Message], tuple[int, dict[str, Any]]] | None,

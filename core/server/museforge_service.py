@@ -69,12 +69,14 @@ async def check_modality(context: grpc.aio.ServicerContext[Any, Any], modality: 
         await abort_with(context, refusal)
 
 
-def correlated(error: RequestError, what: str) -> RequestError:
-    """A server-side failure gets an id that is in its message and in the server log."""
+def correlated(error: RequestError, what: str, request_id: str = "") -> RequestError:
+    """A server-side failure gets an id that is in its message and in the server log (with the
+    caller's own x-request-id, if it sent one)."""
     if not isinstance(error, (Internal, DeadlineExceeded)):
         return error  # the caller's own mistake (or overload): nothing to look up in the log
     correlation = uuid.uuid4().hex[:12]
-    log.error("correlation id %s: %s: %s", correlation, what, error.message)
+    theirs = f" (x-request-id {clip(request_id, 128)!r})" if request_id else ""
+    log.error("correlation id %s%s: %s: %s", correlation, theirs, what, error.message)
     suffix = f" (correlation id {correlation})"
     # Cut the message, not the id, when it is too long for a status.
     error.message = clip(error.message, MAX_MESSAGE_BYTES - len(suffix)) + suffix
@@ -94,7 +96,8 @@ def fail(context: grpc.aio.ServicerContext[Any, Any], error: Exception, what: st
         log.error("%s failed", what, exc_info=error)
         known = Internal(f"{what} failed: {type(error).__name__}")
         forget_frames(error)
-    answer(context, to_status(correlated(known, what)))
+    request_id = dict(context.invocation_metadata() or ()).get("x-request-id", "")
+    answer(context, to_status(correlated(known, what, request_id)))
 
 
 def _collect(events: Iterable[Progress | Artifact | Chunk], cancel: threading.Event,
