@@ -356,6 +356,12 @@ class GatewayProtocol(HttpToolsProtocol):
         self.in_head, self.boundary = True, True
         if self.cycle is not None and self.cycle.body_seconds:  # type: ignore[attr-defined]
             self.disarm()
+        if not self.pipeline:
+            # The running request's body is all in, but its last part may have paused reading
+            # (past the high-water mark) and nothing reads again until the reply is out: read on,
+            # or a client leaving while the call runs goes unseen. What follows is the next
+            # request, whose head pauses reading again (see on_headers_complete).
+            self.flow.resume_reading()
 
     def on_response_complete(self) -> None:
         pipelined = bool(self.pipeline)
