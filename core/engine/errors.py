@@ -16,6 +16,7 @@ import re
 import sys
 import tempfile
 import traceback
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -59,11 +60,19 @@ class FieldViolation:
     description: str
 
 
+def new_correlation() -> str:
+    """An id for one server-side failure, in its log records and in the caller's message."""
+    return uuid.uuid4().hex[:12]
+
+
 class RequestError(Exception):
     """A request the server will not run; carries its ``google.rpc.Code`` and field violations."""
 
     code: int = code_pb2.INVALID_ARGUMENT
     server_side = False  # a server-side failure: its message may name server files
+    # The id under which the server logged this failure's traceback ("" until one was): the
+    # service answers with it rather than a new one, so the id a caller quotes finds the traceback.
+    correlation: str = ""
 
     def __init__(self, message: str, violations: Sequence[FieldViolation] = ()) -> None:
         super().__init__(message)

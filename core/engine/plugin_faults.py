@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .errors import FieldViolation, Internal, InvalidArgument, RequestError, request_field
+from .errors import FieldViolation, Internal, InvalidArgument, RequestError, new_correlation, request_field
 from .generator import Cancelled, LimitExceeded, OutputEstimate
 
 log = logging.getLogger("museforge.engine")
@@ -32,8 +32,10 @@ def plugin_failed(what: str, exc: BaseException, where: str = "") -> Internal:
     """``<what> failed: <type>: <message>``, logged with its traceback; ``where`` says in which of
     the plugin's callables when it was not the run itself."""
     place = f" (in {where})" if where else ""
-    log.error("%s failed%s", what, place, exc_info=exc)
-    return Internal(f"{what} failed: {type(exc).__name__}: {exc}{place}")
+    error = Internal(f"{what} failed: {type(exc).__name__}: {exc}{place}")
+    error.correlation = new_correlation()
+    log.error("correlation id %s: %s failed%s", error.correlation, what, place, exc_info=exc)
+    return error
 
 
 def limit_exceeded(what: str, exc: LimitExceeded) -> InvalidArgument:

@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import threading
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from ..engine.errors import (
     NotFound,
     RequestError,
     clip,
+    new_correlation,
 )
 from ..engine.generator import MODALITIES, Chunk, Generator, Progress
 from ..v1 import museforge_pb2 as pb
@@ -71,10 +71,10 @@ async def check_modality(context: grpc.aio.ServicerContext[Any, Any], modality: 
 
 def correlated(error: RequestError, what: str, request_id: str = "") -> RequestError:
     """A server-side failure gets an id that is in its message and in the server log (with the
-    caller's own x-request-id, if it sent one)."""
+    caller's own x-request-id, if it sent one): the id its traceback was logged under, if it was."""
     if not isinstance(error, (Internal, DeadlineExceeded)):
         return error  # the caller's own mistake (or overload): nothing to look up in the log
-    correlation = uuid.uuid4().hex[:12]
+    correlation = error.correlation or new_correlation()
     theirs = f" (x-request-id {clip(request_id, 128)!r})" if request_id else ""
     log.error("correlation id %s%s: %s: %s", correlation, theirs, what, error.message)
     suffix = f" (correlation id {correlation})"
@@ -93,8 +93,9 @@ def fail(context: grpc.aio.ServicerContext[Any, Any], error: Exception, what: st
     if isinstance(error, RequestError):
         known = error.detached()
     else:
-        log.error("%s failed", what, exc_info=error)
         known = Internal(f"{what} failed: {type(error).__name__}")
+        known.correlation = new_correlation()
+        log.error("correlation id %s: %s failed", known.correlation, what, exc_info=error)
         forget_frames(error)
     request_id = dict(context.invocation_metadata() or ()).get("x-request-id", "")
     answer(context, to_status(correlated(known, what, request_id)))

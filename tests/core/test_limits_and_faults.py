@@ -153,6 +153,21 @@ def test_a_faulty_plugin_fails_its_call_with_a_correlation_id_in_the_log(
     client.generate("test.slow", {}, seed=1)  # the server is unharmed
 
 
+def test_the_id_a_caller_gets_finds_the_traceback_in_the_log(
+    faulty: tuple[ServerThread, Client], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The traceback was once logged in a record of its own with no id, beside the record with
+    the id: with two failures at once, nothing paired them."""
+    _, client = faulty
+    with caplog.at_level(logging.ERROR), pytest.raises(grpc.RpcError) as caught:
+        client.generate("test.raises", {}, seed=1)
+    found = re.search(r"correlation id ([0-9a-f]{12})", caught.value.details() or "")
+    assert found is not None
+    with_traceback = [r for r in caplog.records if r.exc_info is not None]
+    assert with_traceback and all(found.group(1) in r.getMessage() for r in with_traceback), [
+        r.getMessage() for r in with_traceback]
+
+
 def test_a_hanging_plugin_is_stopped_at_its_timeout(faulty: tuple[ServerThread, Client],
                                                      caplog: pytest.LogCaptureFixture) -> None:
     _, client = faulty
