@@ -286,11 +286,14 @@ class Request(Replies):
             return
         presented = bearer_token(self.header("authorization"))
         if not presented or keys.find(presented) is None:
+            reason = "missing API key" if not presented else "unknown API key"
+            message = f"{reason}: send 'Authorization: Bearer <key>'"
             if route is not None and self.gateway.metrics is not None:
                 self.gateway.metrics.observe(route.method, "UNAUTHENTICATED", 0.0)
-            reason = "missing API key" if not presented else "unknown API key"
-            raise HttpError(401, grpc.StatusCode.UNAUTHENTICATED,
-                            f"{reason}: send 'Authorization: Bearer <key>'",
+            if route is not None and self.gateway.spans is not None:
+                carrier = {k: v for k, v in self.headers.items() if k in ("traceparent", "tracestate")}
+                self.gateway.spans.refused(route.method, carrier, "UNAUTHENTICATED", message)
+            raise HttpError(401, grpc.StatusCode.UNAUTHENTICATED, message,
                             headers={"WWW-Authenticate": "Bearer"})
 
     def forwarded(self) -> tuple[tuple[str, str], ...]:

@@ -29,6 +29,7 @@ from ..server.auth import KeyRing
 from ..server.bind_rules import is_loopback
 from ..server.budget import ByteBudget
 from ..server.metrics import Recorder
+from ..server.tracing import SpanRecorder
 from . import http_protocol as gateway_http
 from .app import LOOPBACK_HOSTS, Request
 from .calls import InProcess
@@ -70,6 +71,7 @@ class Gateway:
         # A key refused before the call reaches the interceptors is counted here, as the gRPC
         # port's refusals are by the Recorder: key guessing over HTTP shows in the metrics too.
         self.metrics = next((i.metrics for i in calls.interceptors if isinstance(i, Recorder)), None)
+        self.spans = next((i for i in calls.interceptors if isinstance(i, SpanRecorder)), None)  # traced too
         self.executor = ThreadPoolExecutor(settings.http_threads, thread_name_prefix="museforge-http")
         self.draining = False
         self._openapi: bytes | None = None

@@ -104,6 +104,17 @@ class SpanRecorder(WrappingInterceptor):
         self.extract = propagate.extract  # the configured propagators: W3C trace context by default
         self.trace = trace
 
+    def refused(self, method: str, headers: dict[str, list[str]], code: str, message: str) -> None:
+        """A span for a call refused before it reached the interceptors (the HTTP gateway's check of
+        a key, before the body is read), as the same refusal over gRPC gets one."""
+        service, name = split_method(method)
+        span = self.tracer.start_span(
+            method.lstrip("/"), context=self.extract(headers), kind=self.trace.SpanKind.SERVER,
+            attributes={"rpc.system": "grpc", "rpc.service": service, "rpc.method": name})
+        span.set_attribute("rpc.grpc.status_code", status_code_number(code))
+        span.set_status(self.trace.Status(self.trace.StatusCode.ERROR, f"{code}: {message}"))
+        span.end()
+
     def wrap(self, handler: grpc.RpcMethodHandler, method: str,
              details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
         tracer, extract, trace = self.tracer, self.extract, self.trace

@@ -252,3 +252,24 @@ def test_a_client_that_half_closes_after_its_request_still_gets_the_reply() -> N
                     received += chunk
             assert received.startswith(b"HTTP/1.1 200") or received.startswith(b"HTTP/1.1 4"), received[:80]
             assert b"Connection: close" in received.split(b"\r\n\r\n")[0], received[:300]
+
+
+def test_a_call_refused_for_its_key_over_http_is_traced_as_over_grpc(tmp_path: Path) -> None:
+    """The gateway refuses a missing key before the body is read, so before the interceptors: it was
+    counted in the metrics but no span was exported, where the same refusal over gRPC had one."""
+    from tests.core.jobs_helpers import key_file
+
+    keys, _ = key_file(tmp_path, {"ann": ["generate"]})
+    exporter = InMemorySpanExporter()
+    with ServerThread(settings(auth=True, api_keys_file=str(keys), data_dir=str(tmp_path)),
+                      span_exporter=exporter) as server:
+        connection = connect(server)
+        status, reply = post(connection, b'{"seed": 4}', {"traceparent": TRACEPARENT})
+        assert status == 401 and reply["error"]["status"] == "UNAUTHENTICATED"
+        connection.close()
+        spans = [s for s in exporter.get_finished_spans() if s.context and s.context.trace_id == TRACE_ID]
+    [span] = spans
+    assert span.name == "museforge.v1.Museforge/Generate"
+    assert span.parent is not None and span.parent.is_remote
+    assert dict(span.attributes or {})["rpc.grpc.status_code"] == 16  # UNAUTHENTICATED
+    assert span.status.description is not None and "missing API key" in span.status.description
