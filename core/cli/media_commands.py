@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Generator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
-from functools import partial
+from functools import partial, wraps
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,11 @@ import grpc
 
 from .media_files import (
     SUFFIX_FORMATS,
+    UnwritableOutput,
+    check_target_file,
+    clash_refusal,
+    clashing_results,
+    distinct,
     extension_clash,
     file_result,
     format_name,
@@ -26,16 +31,8 @@ from .media_files import (
     overwritten_input,
     picture_files,
 )
-from .options import (
-    COUNT,
-    SEED,
-    Subcommands,
-    add_target_flags,
-    as_schema_says,
-    connect,
-    parse_param,
-    settings_from,
-)
+from .media_lookups import formats_of, output_format, parameters_of, whole_video_format
+from .options import COUNT, SEED, Subcommands, add_target_flags, connect, parse_param, settings_from
 from .output import (
     EXIT_FAILED,
     EXIT_OK,
@@ -46,7 +43,10 @@ from .output import (
     fail,
     refusal_of,
     report_written,
+    stdout_refusal,
+    to_stdout,
     write_file,
+    write_stdout,
 )
 from .video_apply import apply_to_video, effect_shape, is_video
 
@@ -164,6 +164,30 @@ def produce(args: argparse.Namespace, call: MediaCall, keep: Callable[[Made], An
     return seed
 
 
+def output_problems_are_usage_errors(command: Callable[[argparse.Namespace], int]) -> Callable[
+        [argparse.Namespace], int]:
+    """An -o that cannot be written is a mistake on the command line (exit 2), said before any work."""
+    @wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except UnwritableOutput as exc:
+            return fail(str(exc), EXIT_USAGE)
+    return run
+
+
+def send_to_stdout(args: argparse.Namespace, call: MediaCall) -> int:
+    """-o -: the one result's bytes on stdout, and nothing else there."""
+    results: list[Made] = []
+    seed = produce(args, call, results.append)
+    if len(results) != 1:  # stems, a walk's frames: known only once made
+        return fail(stdout_refusal(args, len(results)), EXIT_USAGE)
+    write_stdout(results[0].data)
+    print(f"{results[0].filename} written to stdout (seed {seed})", file=sys.stderr)
+    return EXIT_OK
+
+
+@output_problems_are_usage_errors
 def cmd_generate(args: argparse.Namespace) -> int:
     clash = extension_clash(args.output, args.format)
     if clash:
@@ -175,8 +199,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
         if formats is not None and fmt not in formats:
             return fail(f"-o {args.output}: {args.generator} cannot write {fmt}; it writes "
                         f"{', '.join(formats)}", EXIT_USAGE)
+    stdout = to_stdout(args.output)
+    if stdout and stdout_refusal(args, args.count):
+        return fail(stdout_refusal(args, args.count), EXIT_USAGE)
+    if to_file:
+        check_target_file(args.output)
     call = MediaCall(args.generator, parameters_of(args, args.generator), args.seed, fmt, count=args.count)
-    with output_folder(args.output.parent if to_file else args.output) as written:
+    if stdout:
+        return send_to_stdout(args, call)
+    with output_folder(args.output.parent if to_file else args.output, args.output) as written:
         if to_file:  # numbered only once it is known there are several (a walk's frames, stems)
             results: list[Made] = []
             seed = produce(args, call, results.append)
@@ -201,6 +232,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@output_problems_are_usage_errors
 def cmd_apply(args: argparse.Namespace) -> int:
     clash = extension_clash(args.output, args.format)
     if clash:
@@ -215,6 +247,11 @@ def cmd_apply(args: argparse.Namespace) -> int:
     except OSError as exc:
         return fail(f"cannot read {exc.filename}: {exc.strerror}", EXIT_USAGE)
     to_file = names_a_file(args.output, any_extension=True)
+    stdout = to_stdout(args.output)
+    if stdout and stdout_refusal(args, 1 if whole else len(paths)):
+        return fail(stdout_refusal(args, 1 if whole else len(paths)), EXIT_USAGE)
+    if to_file:
+        check_target_file(args.output)
     if len(paths) > 1 and not whole:
         shape = effect_shape(args)
         if shape is not None and shape.max_inputs == 1:  # a 1-input effect over each file in turn
@@ -231,8 +268,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
     first = inputs[0][1]
     fmt = whole_video_format(args) if isinstance(first, Path) else output_format(args, first)
     call = MediaCall(args.effect, parameters_of(args, args.effect), args.seed, fmt, inputs=inputs)
+    if stdout:
+        return send_to_stdout(args, call)
     # The folder first: one that cannot be made is said before the effect runs, not after.
-    with output_folder(args.output.parent if to_file else args.output) as written:
+    with output_folder(args.output.parent if to_file else args.output, args.output) as written:
         results: list[Made] = []
         seed = produce(args, call, results.append)
         several = len({made.index for made in results}) > 1
@@ -247,20 +286,27 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 def apply_each(args: argparse.Namespace, paths: Sequence[Path], to_file: bool) -> int:
     """A one-input effect over several files: each result named after its input (a-upscale.png),
-    into the -o folder, never over an input."""
+    into the -o folder, never over an input nor over another's result (inputs whose results would
+    share a name are refused before any work)."""
     if to_file:
         return fail(f"{len(paths)} inputs make {len(paths)} results: -o names a folder for them, "
                     f"not the file {args.output}", EXIT_USAGE)
+    paths = distinct(paths)  # one file given twice is done once
+    clashes = clashing_results(paths, args.format)
+    if clashes:
+        return fail(clash_refusal(clashes, args.effect, args.format), EXIT_USAGE)
     short = args.effect.rpartition(".")[2]
+    parameters = parameters_of(args, args.effect)
     refused: list[Path] = []
-    with output_folder(args.output) as written:
+    made_from: dict[Path, Path] = {}  # each result's input: what the names above did not foresee
+    with output_folder(args.output, args.output) as written:
         for path in paths:
             try:
                 data = path.read_bytes()
             except OSError as exc:
                 return fail(f"cannot read {path}: {exc.strerror}", EXIT_USAGE)
-            call = MediaCall(args.effect, parameters_of(args, args.effect), args.seed,
-                             output_format(args, data), inputs=[(path.name, data)])
+            call = MediaCall(args.effect, parameters, args.seed, output_format(args, data),
+                             inputs=[(path.name, data)])
             results: list[Made] = []
             reason = refusal_of(partial(produce, args, call, results.append))
             if reason:  # this file's own problem (damaged, too big): said with its name, the rest go on
@@ -273,6 +319,9 @@ def apply_each(args: argparse.Namespace, paths: Sequence[Path], to_file: bool) -
                 target = args.output / f"{path.stem}-{short}{numbered}{extension}"
                 if overwritten_input(target, paths):
                     return fail(f"{target} is an input: choose another -o folder", EXIT_USAGE)
+                if made_from.setdefault(target, path).resolve() != path.resolve():  # content unlike its name
+                    return fail(clash_refusal([[made_from[target], path]], args.effect, args.format),
+                                EXIT_USAGE)
                 written.append(write_file(target.parent, target.name, made.data))
                 if not getattr(args, "json", False):
                     print(written[-1], flush=True)
@@ -281,61 +330,6 @@ def apply_each(args: argparse.Namespace, paths: Sequence[Path], to_file: bool) -
     print(f"{len(written)} file(s) written from {len(paths)} inputs"
           + (f"; {len(refused)} refused, named above" if refused else ""), file=sys.stderr)
     return EXIT_FAILED if refused else EXIT_OK
-
-
-
-def parameters_of(args: argparse.Namespace, name: str) -> dict[str, Any]:
-    """The -p values, as the generator's or effect's schema reads them: `-p label=123` is the text
-    "123" for a text field, the number 123 for a number field."""
-    if all(isinstance(value, str) for _, value in args.param):
-        return dict(args.param)
-    return as_schema_says(args.param, schema_of(args, name))
-
-
-def schema_of(args: argparse.Namespace, name: str) -> dict[str, Any] | None:
-    """The parameters' JSON Schema from the catalogue (--local) or the server; None if unknown."""
-    if args.local:
-        from ..engine.catalogue import Engine
-
-        catalogue = Engine(settings_from(args)).host.load()  # the catalogue alone: no model loaded
-        found = catalogue.generators.get(name) or catalogue.effects.get(name)
-        return None if found is None else Engine.parameters_schema(found)
-    from ..client import NotFound
-
-    with connect(args) as client:
-        try:
-            return client.schema(name)
-        except NotFound:
-            return None  # the call itself will say the name is unknown
-
-
-def formats_of(args: argparse.Namespace, name: str) -> tuple[str, ...] | None:
-    """The formats a generator writes, from the catalogue (--local) or the server; None if unknown
-    (the call itself will say so)."""
-    if args.local:
-        from ..engine.catalogue import Engine
-
-        found = Engine(settings_from(args)).host.load().generators.get(name)  # no model loaded
-        return None if found is None else tuple(found.formats)
-    with connect(args) as client:
-        listed = next((g for g in client.generators() if g.name == name), None)
-    return None if listed is None else tuple(listed.formats)
-
-
-def whole_video_format(args: argparse.Namespace) -> str:
-    """--format, else the output file's extension (take.edl: "edl"), else '' (the effect's first)."""
-    return format_name(args.format or args.output.suffix.lstrip("."))
-
-
-def output_format(args: argparse.Namespace, first_input: bytes) -> str:
-    """--format, else the output file's extension (a .png of a 16-bit PNG stays 16-bit; .json is
-    "json", which the server judges against the effect and its inputs), else ''."""
-    if args.format or not names_a_file(args.output, any_extension=True):
-        return format_name(args.format)
-    fmt = SUFFIX_FORMATS.get(args.output.suffix.lower(), args.output.suffix.lstrip(".").lower())
-    if fmt == "png" and first_input[24:25] == b"\x10":  # PNG IHDR bit depth 16
-        return "png16"
-    return fmt
 
 
 def add_param_flag(parser: argparse.ArgumentParser, of: str) -> None:
@@ -361,7 +355,8 @@ def add_generate_parser(sub: Subcommands) -> None:
                           help="folder for the files (created if missing; default: the current folder), "
                           "or a file such as out.png (several results are numbered out-0000.png ...); its "
                           "extension must be a format the generator writes, and agree with --format. A name "
-                          "with an extension museforge does not know (renders.v2) is a folder")
+                          "with an extension museforge does not know (renders.v2) is a folder; - writes the "
+                          "result to stdout")
     add_target_flags(generate)
     generate.set_defaults(handler=cmd_generate)
 
@@ -381,13 +376,15 @@ def add_apply_parser(sub: Subcommands) -> None:
     apply.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
                        help="input file(s): PNG (8/16-bit), JPEG, WebP or OpenEXR, or folders of them; or "
                        "one video. Several into an effect that takes one: each in turn, written as "
-                       "<input>-<effect>.<ext> into the -o folder")
+                       "<input>-<effect>.<ext> into the -o folder (inputs whose results would share a "
+                       "name are refused)")
     add_param_flag(apply, "an effect")
     apply.add_argument("--format", "-f", default="", help="output format: png, png16, jpeg (or jpg), webp, "
                        "exr (default: -o's extension, else the input's; when both are given they must agree)")
     apply.add_argument("--seed", type=SEED, help="seed, for effects with randomness")
     apply.add_argument("--output", "-o", type=Path, default=Path("."),
                        help="output file (e.g. out.png) or directory (default: current directory); "
-                       "several results from one file name are numbered out-0000.png, ...")
+                       "several results from one file name are numbered out-0000.png, ...; - writes the "
+                       "result to stdout")
     add_target_flags(apply)
     apply.set_defaults(handler=cmd_apply)

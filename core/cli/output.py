@@ -89,26 +89,66 @@ class Bar:
 
 
 def write_file(directory: Path, name: str, data: bytes) -> Path:
+    """Write ``data`` whole or not at all (through a temporary file beside it); a failure names the
+    file asked for, not the temporary one."""
     path = directory / Path(name).name  # never let a name escape the output directory
     tmp = path.with_suffix(path.suffix + ".part")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     return path
+
+
+def to_stdout(output: Path) -> bool:
+    """-o -: the one result goes to stdout, as shell tools do."""
+    return str(output) == "-"
+
+
+def stdout_refusal(args: Any, results: int) -> str:
+    """Why -o - cannot take what the flags ask for ('' when it can): one file, to a pipe or a file."""
+    if getattr(args, "json", False):
+        return ("-o - writes the result itself to stdout, and --json a listing of files there: give one of "
+                "them")
+    if results > 1:
+        return (f"-o - writes one result to stdout, and this makes {results}: give a folder, or a file name "
+                "to have them numbered beside it")
+    if sys.stdout.isatty():
+        return ("-o - would write the file's bytes to the terminal: send stdout to a pipe or a file, or give "
+                "-o FILE")
+    return ""
+
+
+def write_stdout(data: bytes) -> None:
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
 
 
 def refusal_of(run: Callable[[], object]) -> str:
     """What a request refused for its input said ('' when it ran): an invalid request, here or on
-    the server. Anything else (no server, a broken connection) is not the file's and goes on up."""
+    the server. A refusal of the call itself (parameters.*, format, seed: the same for every file)
+    and anything else (no server, a broken connection) are not the file's and go on up."""
     try:
         run()
     except RequestError as exc:
+        if not inputs_only(v.field for v in exc.violations):
+            raise
         return "; ".join(f"{v.field}: {v.description}" for v in exc.violations) or exc.message
     except grpc.RpcError as exc:
         if exc.code() != grpc.StatusCode.INVALID_ARGUMENT:
             raise
         violations = field_violations(exc)
+        if not inputs_only(field for field, _ in violations):
+            raise
         return "; ".join(f"{field}: {said}" for field, said in violations) or (exc.details() or "")
     return ""
+
+
+def inputs_only(fields: Iterable[str]) -> bool:
+    """Whether every field refused is an input's (inputs[0], inputs[0].width), i.e. the file's fault."""
+    return all(field.startswith("inputs[") for field in fields)
 
 
 def report_written(args: Any, written: list[Path], seed: int | None) -> None:

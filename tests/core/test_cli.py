@@ -99,8 +99,8 @@ def test_numbers_out_of_range_and_unwritable_outputs_are_plain_errors(tmp_path: 
         assert "must be" in result.stderr
     (tmp_path / "a-file").write_text("")
     result = museforge("generate", "image.digits", "--local", "-o", str(tmp_path / "a-file" / "out"))
-    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
-    assert "Not a directory" in result.stderr
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert f"{tmp_path / 'a-file'} is a file, not a folder" in result.stderr
 
 
 def test_serve_refuses_a_malformed_address_before_loading_anything() -> None:
