@@ -103,8 +103,13 @@ def rpc_error_body(error: grpc.RpcError) -> tuple[int, dict[str, Any], float | N
 
 def to_json(message: Message) -> dict[str, Any]:
     # Every field appears, zero values included: engine-side JSON readers (Unity's
-    # JsonUtility, for one) need the keys to be there.
+    # JsonUtility, for one) need the keys to be there. A Struct field has presence, so the
+    # printer leaves an unset one out: it is set empty ({}) first.
+    from .json_presence import with_structs_present
+
+    message = with_structs_present(message)
     return json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
+
 
 
 def load_json(raw: bytes | bytearray) -> Any:
