@@ -6,11 +6,12 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .ascii_numbers import ascii_number
+from .config_checks import browser_origin
 from .config_problems import problem
 from .runtime.versions import VersionPolicy
 
@@ -156,9 +157,10 @@ class Settings(BaseModel):
     http_studio: bool = Field(
         True, description="serve the studio (a web page for artists, built on these routes) at / on the "
         "HTTP address")
-    http_cors_origins: list[str] = Field(
+    http_cors_origins: list[Annotated[str, AfterValidator(browser_origin)]] = Field(
         default_factory=list, description="browser origins the gateway allows (CORS), e.g. "
-        "['https://tools.example.com']; '*' allows any; empty: none")
+        "['https://tools.example.com'], kept as browsers write them (scheme and host in lower case, "
+        "no trailing '/' or default port); '*' allows any; empty: none")
     http_allowed_hosts: list[str] = Field(
         default_factory=list, description="the names the gateway is reached by (its Host header, port "
         "aside), e.g. ['localhost', '127.0.0.1']; any other is refused (DNS rebinding). Empty: loopback "
@@ -329,6 +331,25 @@ def port_problem(address: str, lowest: int) -> str | None:
     return None
 
 
+def config_path(config_file: Path | None, environ: Mapping[str, str]) -> Path | None:
+    """The settings file: ``--config``, else MUSEFORGE_CONFIG (empty is unset: Path("") would be the
+    current directory)."""
+    return config_file or (Path(environ["MUSEFORGE_CONFIG"]) if environ.get("MUSEFORGE_CONFIG") else None)
+
+
+def from_variable(key: str) -> str:
+    return f"from the environment variable {ENV_PREFIX}{key.upper()}"
+
+
+def source_of(key: str, config_file: Path | None, environ: Mapping[str, str]) -> str:
+    """Where a key no flag gave came from, as a settings error says it: its environment variable,
+    else the settings file."""
+    if ENV_PREFIX + key.upper() in environ:
+        return from_variable(key)
+    path = config_path(config_file, environ)
+    return f"in {path}" if path is not None else "the default"
+
+
 def load_settings(
     config_file: Path | None = None,
     overrides: Mapping[str, Any] | None = None,
@@ -338,8 +359,7 @@ def load_settings(
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}  # each top-level key's last writer, for the message of a bad value
-    # An empty MUSEFORGE_CONFIG is unset (Path("") would be the current directory).
-    path = config_file or (Path(environ["MUSEFORGE_CONFIG"]) if environ.get("MUSEFORGE_CONFIG") else None)
+    path = config_path(config_file, environ)
     if path is not None:
         try:
             values.update(tomllib.loads(path.read_text("utf-8")))
@@ -356,7 +376,7 @@ def load_settings(
         sources.update(dict.fromkeys(values, f"in {path}"))
     from_environment = from_env(environ)
     values.update(from_environment)
-    sources.update({k: f"from the environment variable {ENV_PREFIX}{k.upper()}" for k in from_environment})
+    sources.update({k: from_variable(k) for k in from_environment})
     flags = {k: v for k, v in (overrides or {}).items() if v is not None}
     values.update(flags)
     sources.update(dict.fromkeys(flags, "from the command line"))

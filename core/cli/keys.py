@@ -50,7 +50,8 @@ def add_keys_parser(sub: Subcommands) -> None:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    store = KeyFile(keys_path(settings_from(args)))
+    settings = settings_from(args)
+    store = KeyFile(keys_path(settings))
     try:
         if args.keys_command == "create":
             key, record = store.create(args.name, [s.strip() for s in args.scopes.split(",") if s.strip()])
@@ -60,6 +61,10 @@ def cmd_keys(args: argparse.Namespace) -> int:
                 "now. Restart the server to use it.",
                 file=sys.stderr,
             )
+            if not settings.auth:  # else the key looks like protection it does not give
+                print("note: auth is off in these settings, so a server started with them serves every "
+                      "call without a key; turn it on with auth = true in the settings file or "
+                      "MUSEFORGE_AUTH=true, then restart it", file=sys.stderr)
             return EXIT_OK
         if args.keys_command == "list":
             keys = store.load()

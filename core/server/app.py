@@ -54,10 +54,11 @@ from .metrics import Metrics, Recorder
 from .museforge_service import MuseforgeService
 from .oip_service import InferenceService
 from .reflection_pools import ReflectionPools
+from .stop_signals import STOP_SIGNALS, StartupStopped
 from .tls import server_credentials
 from .tracing import Tracing, build_tracing
 from .unsafe_setup import UnsafeSetup
-from .workers import STOP_SIGNALS, WorkerRole, join_address, listening, split_address
+from .workers import WorkerRole, join_address, listening, split_address
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
@@ -281,7 +282,12 @@ async def start_server(
     tracing = build_tracing(settings, span_exporter)  # before the engine: a missing extra fails fast
     made_engine = engine is None
     engine = engine or Engine(settings)
-    engine.start()
+    try:
+        engine.start()
+    except BaseException:  # a stop signal while models load (StartupStopped): none stays loaded
+        if made_engine:
+            engine.close()
+        raise
     quiet_ended_writes()
     pool = CallPool(settings.worker_threads)
     metrics = (Metrics(engine.runtime, lambda name: name in engine.generators or name in engine.effects)
@@ -355,16 +361,22 @@ class Opened:
 async def serve_forever(settings: Settings, engine: Engine | None = None) -> None:
     """Serve until SIGINT/SIGTERM/SIGHUP, then drain within ``settings.grace_seconds``."""
     limit_blas_threads(settings.blas_threads)
-    running = await start_server(settings, engine)
-    for record in running.engine.host.failed():
-        log.error("plugin %s failed: %s", record.name, record.error)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in STOP_SIGNALS:
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except NotImplementedError:  # pragma: no cover - Windows
-            signal.signal(sig, lambda *_: stop.set())
+    running: RunningServer | None = None
+    try:  # `museforge serve` turns a stop signal before these handlers into StartupStopped
+        running = await start_server(settings, engine)
+        for sig in STOP_SIGNALS:
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except NotImplementedError:  # pragma: no cover - Windows
+                signal.signal(sig, lambda *_: stop.set())
+    except StartupStopped:
+        if running is not None:  # the signal came as the handlers were being replaced
+            await running.stop(0)
+        raise
+    for record in running.engine.host.failed():
+        log.error("plugin %s failed: %s", record.name, record.error)
     # The banner comes last: whoever waits for it can rely on signals being handled.
     ready = sum(m.ready for m in running.engine.runtime.models.values())
     failed = len(running.engine.runtime.models) - ready

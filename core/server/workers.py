@@ -40,16 +40,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..ascii_numbers import ascii_number
 from ..config import Settings, port_problem
 from .logs import announce, banner, models_said
+from .stop_signals import STOP_SIGNALS, StartupStopped, StopRequest, how_it_ended
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
 
 log = logging.getLogger("museforge.workers")
 T = TypeVar("T")
-# What drains the server: Ctrl-C, a service manager's stop, and a closed terminal or session
-# (SIGHUP, whose default would end the process with no drain at all).
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
-                     if hasattr(signal, name))  # no SIGHUP on Windows
 
 PR_SET_PDEATHSIG = 1
 STOP_MARGIN_SECONDS = 15.0  # past the grace time, a worker that has not exited is killed
@@ -227,12 +224,15 @@ class Workers:
             self.processes.append(process)
             self.pipes.append(receive)
 
-    def wait_ready(self) -> None:
-        """Until every worker reports Ready; WorkerFailed (or OSError) if one fails or dies."""
+    def wait_ready(self, stopping: StopRequest | None = None) -> None:
+        """Until every worker reports Ready; WorkerFailed (or OSError) if one fails or dies,
+        StartupStopped once ``stopping`` is set."""
         waiting = dict(zip(self.pipes, self.processes, strict=True))
         reports: dict[int, Ready] = {}
         while waiting:
-            for ended in wait([*waiting, *(p.sentinel for p in waiting.values())]):
+            if stopping is not None and stopping.is_set():
+                raise StartupStopped(stopping.name)
+            for ended in wait([*waiting, *(p.sentinel for p in waiting.values())], timeout=0.2):
                 pipe = next((r for r, p in waiting.items() if ended in (r, p.sentinel)), None)
                 if pipe is None:
                     continue
@@ -240,7 +240,8 @@ class Workers:
                 try:
                     message = pipe.recv()
                 except EOFError:
-                    raise OSError(f"worker {process.name} exited with code {process.exitcode} "
+                    process.join(5)  # reaped, so that its exit code is known
+                    raise OSError(f"worker {process.name} {how_it_ended(process.pid, process.exitcode)} "
                                   "before it served") from None
                 if isinstance(message, Failed):
                     raise WorkerFailed(message)
@@ -248,11 +249,14 @@ class Workers:
         self.ready = [reports[i] for i in range(self.count)]
 
     def wait_any_exit(self, stopping: threading.Event) -> BaseProcess | None:
-        """Block until a worker exits (returned) or ``stopping`` is set (None)."""
+        """Block until a worker exits (returned, reaped: its exit code is known) or ``stopping``
+        is set (None)."""
         while not stopping.is_set():
             ended = wait([p.sentinel for p in self.processes], timeout=0.2)
             if ended:
-                return next(p for p in self.processes if p.sentinel in ended)
+                died = next(p for p in self.processes if p.sentinel in ended)
+                died.join(5)  # the sentinel says it ended; its exit code is set once it is reaped
+                return died
         return None
 
     def stop(self) -> int:
@@ -311,13 +315,13 @@ def worker_threads(settings: Settings, count: int) -> dict[str, int]:
     return {"intra_op_threads": max(1, cores // count)}
 
 
-def _started(workers: Workers, holders: list[socket.socket]) -> None:
+def _started(workers: Workers, holders: list[socket.socket], stopping: StopRequest) -> None:
     """Start the workers and wait until all serve; on failure stop them and raise as a lone server would."""
     from .unsafe_setup import UnsafeSetup
 
     try:
         workers.start()
-        workers.wait_ready()
+        workers.wait_ready(stopping)
     except BaseException as exc:
         workers.stop()
         if isinstance(exc, WorkerFailed):
@@ -361,9 +365,9 @@ def serve_workers(settings: Settings, count: int) -> int:
             metrics_address = listening("metrics", settings.metrics_address,
                                         partial(metrics.serve, settings.metrics_address))
         workers = Workers(settings.model_copy(update={**changes, **worker_threads(settings, count)}), count)
-        stopping = threading.Event()
-        previous = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in STOP_SIGNALS}
-        _started(workers, holders)
+        stopping = StopRequest()
+        previous = {sig: signal.signal(sig, stopping.handle) for sig in STOP_SIGNALS}
+        _started(workers, holders, stopping)
         try:
             if metrics is not None:
                 metrics.scrape_workers([r.metrics_address for r in workers.ready])
@@ -373,7 +377,7 @@ def serve_workers(settings: Settings, count: int) -> int:
             workers.stop()
             raise
         if died is not None:
-            log.error("worker %s exited with code %s; stopping the others", died.name, died.exitcode)
+            log.error("worker %s %s; stopping the others", died.name, how_it_ended(died.pid, died.exitcode))
         else:
             announce(settings.log_format, "draining in-flight calls…")
         code = workers.stop()
