@@ -147,8 +147,9 @@ def test_values_the_parser_reads_are_still_taken(http: Http) -> None:
 def test_a_reply_holds_every_field_a_struct_too(http: Http) -> None:
     """An unset Struct (an artifact's ``parameters``) was left out of the reply, so readers that need
     every key (Unity's JsonUtility) lacked it; it comes as an empty object."""
+    artifact = {"sha256": SHA, "generator": "image.digits"}
     status, reply = http.json("POST", "/v1/feedback", {"event": {
-        "user": "ann", "kind": "FEEDBACK_KIND_KEEP", "artifact": {"sha256": SHA, "generator": "image.digits"}}})
+        "user": "ann", "kind": "FEEDBACK_KIND_KEEP", "artifact": artifact}})
     assert status == 200, reply
     assert reply["artifact"]["parameters"] == {}, reply
     status, listed = http.json("GET", "/v1/feedback?user=ann")

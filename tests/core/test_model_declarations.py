@@ -267,4 +267,4 @@ def test_models_given_as_names_fail_the_declaration_naming_the_field() -> None:
     with pytest.raises(ValueError, match=r"generator studio\.run: models must be a tuple of "
                                          r"museforge\.ModelSource"):
         museforge.Generator("studio.run", "image", Wide, runs("studio.gain"), ("png",),
-                            models=("studio.gain",))  # type: ignore[arg-type]
+                            models=("studio.gain",))
