@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from ..config import Settings, model_repository
+from ..near_names import did_you_mean
 from ..runtime.sessions import LoadedModel, ModelOverrides, Runtime, RuntimeOptions
 from ..runtime.stop import StopSignal
 from ..runtime.versions import VersionPolicy
@@ -154,7 +155,7 @@ class Engine:
         found = table.get(name)
         if found is None:
             known = ", ".join(sorted(table)) or "none"
-            raise NotFound(f"unknown {kind} {name!r}; known {kind}s: {known}")
+            raise NotFound(f"unknown {kind} {name!r}{did_you_mean(name, table)}; known {kind}s: {known}")
         declared: Generator | Effect = found
         if not self.available(declared):
             reasons = "; ".join(f"model {m.name}: {m.error}" for m in self.models_of(declared) if not m.ready)

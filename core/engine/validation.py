@@ -25,6 +25,8 @@ from .latent import Variations
 from .plugin_faults import plugin_code, sized
 
 MAX_SEED = 2**64 - 1
+# Formats asked for by their files' extension, as the command line takes them (-f jpg).
+FORMAT_ALIASES = {"jpg": "jpeg", "midi": "mid", "usd": "usda"}
 
 
 def _violations_from(error: ValidationError, model: type[BaseModel]) -> list[FieldViolation]:
@@ -136,10 +138,11 @@ def check_format_and_seed(name: str, formats: tuple[str, ...], encoders: Contain
                           seed: int | None, violations: list[FieldViolation]) -> tuple[str, int]:
     """The output format (checked against the declaration and the encoders) and the seed (drawn
     when none was sent); problems are added to ``violations``."""
-    fmt = fmt.lower()
+    asked = fmt.lower()  # an alias (jpg) only where no plugin declared a format of that name
+    fmt = asked if asked in formats else FORMAT_ALIASES.get(asked, asked)
     if fmt not in formats or fmt not in encoders:
         violations.append(FieldViolation(
-            "format", f"{fmt!r} is not supported by {name}; use one of {list(formats)}"))
+            "format", f"{asked!r} is not supported by {name}; use one of {list(formats)}"))
     if seed is None:
         seed = secrets.randbits(63)
     elif not 0 <= seed <= MAX_SEED:

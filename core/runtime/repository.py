@@ -18,6 +18,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..near_names import did_you_mean
 from .model_source import ModelSource
 from .versions import available_versions
 
@@ -80,7 +81,8 @@ class ModelRepository:
             known = ", ".join(sorted(self.runtime.models)) or "none"
             where = self.runtime.options.model_repository
             beside = f", nor has the model repository ({where}) a directory of that name" if where else ""
-            raise UnknownModel(f"unknown model {name!r}; models: {known}{beside}")
+            near = did_you_mean(name, self.runtime.models)
+            raise UnknownModel(f"unknown model {name!r}{near}; models: {known}{beside}")
         return model
 
     def _added(self, name: str) -> Path | None:

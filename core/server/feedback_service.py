@@ -32,6 +32,7 @@ from ..feedback.recommender import Recommender, Scored
 from ..feedback.store import FeedbackStore, OverQuota, RequestReused, StoredEvent, StoreError
 from ..jobs.pages import page_size
 from ..jobs.service import STORE_RETRY_SECONDS, answering, timestamp
+from ..near_names import did_you_mean
 from ..v1 import feedback_pb2 as fb
 from ..v1 import feedback_pb2_grpc as fb_grpc
 from .caller import caller_key
@@ -175,7 +176,9 @@ def recommend_problems(request: fb.RecommendRequest, served: set[str]) -> list[F
         problems.append(FieldViolation("k", f"must be 1 to {MAX_K} (0: {DEFAULT_K}), got {request.k}"))
     if request.generator and request.generator not in served:
         shown = request.generator[:128]
-        problems.append(FieldViolation("generator", f"unknown generator {shown!r}; served: {sorted(served)}"))
+        near = did_you_mean(shown, served)
+        problems.append(FieldViolation("generator", f"unknown generator {shown!r}{near}; "
+                                                    f"served: {sorted(served)}"))
     return problems
 
 

@@ -30,6 +30,7 @@ from ..engine.errors import (
 )
 from ..inference import grpc_service_pb2 as pb
 from ..inference import grpc_service_pb2_grpc as pb_grpc
+from ..near_names import did_you_mean
 from ..runtime.batcher import BatcherClosed, QueueFull
 from ..runtime.model_checks import check_range
 from ..runtime.sessions import InputError, LoadedModel, ModelRefused
@@ -173,7 +174,8 @@ class InferenceService(RepositoryMethods, pb_grpc.GRPCInferenceServiceServicer):
         model = self.engine.runtime.models.get(name)
         if model is None:
             known = ", ".join(sorted(self.engine.runtime.models)) or "none"
-            raise NotFound(f"unknown model {name!r}; models: {known}")
+            raise NotFound(f"unknown model {name!r}{did_you_mean(name, self.engine.runtime.models)}; "
+                           f"models: {known}")
         if not model.ready:
             raise Unavailable(f"model {name!r} is not ready: {model.error}")
         if version and version != str(model.version):

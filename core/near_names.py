@@ -1,0 +1,15 @@
+"""The "did you mean" of an unknown name: a misspelt generator, effect or model is one letter from
+what was meant, and a list of every name makes the reader find it."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = ["did_you_mean"]
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'image.digits'?)`` for the known name closest to ``name``, "" for none close."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
