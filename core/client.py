@@ -33,19 +33,24 @@ from .client_errors import (
     typed_errors,
 )
 from .client_requests import (
+    CLIENT_TIMEOUT,
     Inputs,
+    Timeout,
     artifact_ref,
     check_port,
     counted,
     dial_target,
     feedback_event,
     media_inputs,
+    recommend_kind,
+    seconds,
     seeded,
 )
 from .client_structs import to_struct
 from .config import DEFAULT_ADDRESS
 from .inference import grpc_service_pb2 as oip
 from .inference import grpc_service_pb2_grpc as oip_grpc
+from .near_names import did_you_mean
 from .v1 import feedback_pb2 as fb
 from .v1 import feedback_pb2_grpc as feedback_grpc
 from .v1 import jobs_pb2
@@ -54,8 +59,8 @@ from .v1 import museforge_pb2 as pb
 from .v1 import museforge_pb2_grpc as pb_grpc
 
 __all__ = [
-    "BearerKey", "Cancelled", "Client", "DeadlineExceeded", "FailedPrecondition", "Internal",
-    "InvalidArgument", "MuseforgeError", "NotFound", "PermissionDenied", "ResourceExhausted",
+    "CLIENT_TIMEOUT", "BearerKey", "Cancelled", "Client", "DeadlineExceeded", "FailedPrecondition",
+    "Internal", "InvalidArgument", "MuseforgeError", "NotFound", "PermissionDenied", "ResourceExhausted",
     "Unauthenticated", "Unavailable", "Unimplemented", "UnknownSchema", "artifact_ref", "check_port",
     "feedback_event",
     "field_violations",
@@ -109,11 +114,8 @@ class Client:
         """``api_key`` is sent as ``authorization: Bearer``; ``tls_ca`` (or ``tls``, for the
         system's roots) makes the channel TLS, ``tls_cert``/``tls_key`` add a client certificate."""
         address = dial_target(address)
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
-                                    or not timeout > 0):
-            raise ValueError(f"timeout: seconds above 0, or None for no limit; got {timeout!r}")
         self.address = address
-        self.timeout = timeout
+        self.timeout = seconds(timeout)
         options: list[tuple[str, int | str]] = [
             ("grpc.max_receive_message_length", MAX_MESSAGE),
             ("grpc.max_send_message_length", MAX_MESSAGE),
@@ -186,8 +188,8 @@ class Client:
         if name not in listed:
             listed.update((info.name, info.parameters_schema) for info in self.effects())
         if name not in listed:
-            known = ", ".join(sorted(listed)) or "none"
-            said = f"unknown generator or effect {name!r}; this server has {known}"
+            known, near = ", ".join(sorted(listed)) or "none", did_you_mean(name, listed)
+            said = f"unknown generator or effect {name!r}{near}; this server has {known}"
             raise UnknownSchema(local_failure(grpc.StatusCode.NOT_FOUND, said))
         return dict(json.loads(listed[name]))
 
@@ -226,15 +228,16 @@ class Client:
                                             inputs=media_inputs(inputs), format=fmt), seed)
 
     def generate(self, generator: str, parameters: Parameters = None, *, seed: int | None = None,
-                 count: int = 1, fmt: str = "", timeout: float | None = None) -> pb.GenerateResponse:
+                 count: int = 1, fmt: str = "", timeout: Timeout = CLIENT_TIMEOUT) -> pb.GenerateResponse:
         """``count`` artifacts in one reply; ``seed`` unset lets the server pick (the reply says
-        which); ``fmt`` empty is the generator's first format; ``timeout`` overrides the client's."""
+        which); ``fmt`` empty is the generator's first format; ``timeout`` in seconds overrides the
+        client's for this call (None: no limit; left out: the client's)."""
         request = self.request(generator, parameters, seed=seed, count=count, fmt=fmt)
         return self._send(request, timeout=timeout)
 
     def stream_generate(self, generator: str, parameters: Parameters = None, *, seed: int | None = None,
                         count: int = 1, fmt: str = "",
-                        timeout: float | None = None) -> Iterator[pb.GenerateEvent]:
+                        timeout: Timeout = CLIENT_TIMEOUT) -> Iterator[pb.GenerateEvent]:
         """The seed, progress, chunks and each artifact as they come; closing the iterator
         (``.close()``, or leaving a ``for`` loop early) cancels the call."""
         request = self.request(generator, parameters, seed=seed, count=count, fmt=fmt)
@@ -242,22 +245,23 @@ class Client:
 
     def apply_effect(self, effect: str, inputs: Inputs, parameters: Parameters = None, *,
                      seed: int | None = None, fmt: str = "",
-                     timeout: float | None = None) -> pb.ApplyEffectResponse:
-        """The effect over ``inputs`` (file bytes, (name, bytes) pairs, or paths), in one reply."""
+                     timeout: Timeout = CLIENT_TIMEOUT) -> pb.ApplyEffectResponse:
+        """The effect over ``inputs`` (file bytes, (name, bytes) pairs, or paths; or one of them
+        alone), in one reply; ``timeout`` as ``generate`` takes it."""
         request = self.effect_request(effect, inputs, parameters, seed=seed, fmt=fmt)
         return self._send(request, timeout=timeout)
 
     def stream_apply_effect(self, effect: str, inputs: Inputs, parameters: Parameters = None, *,
                             seed: int | None = None, fmt: str = "",
-                            timeout: float | None = None) -> Iterator[pb.ApplyEffectEvent]:
+                            timeout: Timeout = CLIENT_TIMEOUT) -> Iterator[pb.ApplyEffectEvent]:
         """As ``apply_effect``, with progress and each artifact as they come."""
         request = self.effect_request(effect, inputs, parameters, seed=seed, fmt=fmt)
         yield from self._send(request, stream=True, timeout=timeout)
 
-    def _send(self, request: MediaRequest, stream: bool = False, timeout: float | None = None) -> Any:
+    def _send(self, request: MediaRequest, stream: bool = False, timeout: Timeout = CLIENT_TIMEOUT) -> Any:
         """The one call path of both: the reply, or with ``stream`` the events as they come."""
         unary, streaming = RPCS[type(request)]
-        limit = self.timeout if timeout is None else timeout
+        limit = self.timeout if timeout is CLIENT_TIMEOUT else seconds(timeout)
         return getattr(self.stub, streaming if stream else unary)(request, timeout=limit)
 
     # -- batch jobs -------------------------------------------------------------------------
@@ -359,12 +363,12 @@ class Client:
                   refresh: bool = False) -> fb.RecommendResponse:
         """What ``user`` (empty: the API key's own) likely wants next, best first, each with a reason.
 
-        ``kind``: "generators", "presets" or "artifacts"; ``generator`` keeps to one generator;
-        ``refresh`` refits the model on every event so far before answering.
+        ``kind``: "generators", "presets" or "artifacts" (or the singular; ValueError for any other);
+        ``generator`` keeps to one generator; ``refresh`` refits the model on every event so far
+        before answering.
         """
-        value = fb.RecommendKind.Value(f"RECOMMEND_KIND_{kind.upper()}") if kind else 0
-        request = fb.RecommendRequest(user=user, kind=value, k=k, generator=generator,  # type: ignore[arg-type]
-                                      refresh=refresh)
+        request = fb.RecommendRequest(user=user, kind=recommend_kind(kind), k=k,  # type: ignore[arg-type]
+                                      generator=generator, refresh=refresh)
         return self.feedback.Recommend(request, timeout=self.timeout)
 
 

@@ -3,11 +3,13 @@ the server's address, and feedback references."""
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
+import numbers
 import operator
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -15,15 +17,29 @@ from .config import DEFAULT_ADDRESS, port_problem
 from .v1 import feedback_pb2 as fb
 from .v1 import museforge_pb2 as pb
 
-__all__ = ["Inputs", "artifact_ref", "check_port", "counted", "dial_target", "feedback_event", "media_inputs",
-           "seeded"]
+__all__ = ["CLIENT_TIMEOUT", "Inputs", "Timeout", "artifact_ref", "check_port", "counted", "dial_target",
+           "feedback_event", "media_inputs", "recommend_kind", "seconds", "seeded"]
 
-Inputs = Sequence[bytes | tuple[str, bytes] | str | os.PathLike[str]]
+Input = bytes | tuple[str, bytes] | str | os.PathLike[str]
+Inputs = Input | Sequence[Input]  # one input given alone is taken as a list of one
 RequestT = TypeVar("RequestT", pb.GenerateRequest, pb.ApplyEffectRequest)
 BYTES = (bytes, bytearray, memoryview)
 # Target forms gRPC reads itself (dns:///host:port, unix:/path ...): passed on as they are.
 GRPC_SCHEMES = ("dns:", "unix:", "unix-abstract:", "ipv4:", "ipv6:", "vsock:")
 COUNT_MAX = 2**32 - 1  # GenerateRequest.count is a uint32
+# gRPC holds a deadline as int64 nanoseconds since 1970: one much past 2200 wraps and fails at once.
+TIMEOUT_MAX = 10**9
+RECOMMEND_KINDS = ("generators", "presets", "artifacts")
+
+
+class ClientTimeout(enum.Enum):
+    """The default ``timeout`` of a call: the client's own (an explicit None is no limit)."""
+
+    CLIENT = "the client's timeout"
+
+
+CLIENT_TIMEOUT = ClientTimeout.CLIENT
+Timeout = float | None | ClientTimeout
 
 
 def seeded(message: RequestT, seed: int | None) -> RequestT:
@@ -51,6 +67,29 @@ def whole_number(value: int, field: str, low: int, high: int, span: str) -> int:
     if not low <= whole <= high:
         raise ValueError(f"{field}: {span}, got {whole}")
     return whole
+
+
+def seconds(timeout: float | None) -> float | None:
+    """``timeout`` checked: seconds above 0 (up to TIMEOUT_MAX), or None for no limit; ValueError
+    otherwise, as text or a bool would fail later in gRPC naming no field, and -1 as an expired call."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, numbers.Real) and not isinstance(timeout, bool) and 0 < timeout <= TIMEOUT_MAX:
+        return float(timeout)
+    raise ValueError(f"timeout: seconds above 0 (at most {TIMEOUT_MAX:,}), or None for no limit; "
+                     f"got {timeout!r}")
+
+
+def recommend_kind(kind: str) -> int:
+    """The RecommendKind of "generators", "presets" or "artifacts" (the singular too, as one says
+    "recommend an artifact"); ValueError listing the kinds for any other."""
+    if not isinstance(kind, str):
+        raise TypeError(f"kind: text, one of {', '.join(RECOMMEND_KINDS)}; got {type(kind).__name__}")
+    word = kind.strip().lower().removeprefix("recommend_kind_")
+    plural = word if word.endswith("s") else f"{word}s"
+    if plural not in RECOMMEND_KINDS:
+        raise ValueError(f"kind: one of {', '.join(RECOMMEND_KINDS)} (or the singular); got {kind!r}")
+    return int(fb.RecommendKind.Value(f"RECOMMEND_KIND_{plural.upper()}"))
 
 
 def artifact_ref(artifact: pb.Artifact | bytes,
@@ -111,7 +150,13 @@ def dial_target(address: str) -> str:
 
 
 def media_inputs(inputs: Inputs) -> list[pb.MediaInput]:
-    """File bytes, (name, bytes) pairs, or paths (read here, named by their file name)."""
+    """File bytes, (name, bytes) pairs, or paths (read here, named by their file name); one path or
+    one file's bytes given alone is one input (a str or bytes is no list of inputs to iterate)."""
+    if isinstance(inputs, (str, os.PathLike, *BYTES)):
+        inputs = [inputs]  # type: ignore[list-item]  # a bytearray or memoryview is read below
+    elif not isinstance(inputs, Iterable) or isinstance(inputs, Mapping):
+        raise TypeError(f"inputs: a list of file bytes, (name, bytes) pairs or paths, or one of them; "
+                        f"got {type(inputs).__name__}")
     media = []
     for place, item in enumerate(inputs):
         if isinstance(item, (str, os.PathLike)):

@@ -43,6 +43,8 @@ def exact(value: Any, path: str = "parameters") -> Any:
 def to_struct(parameters: Mapping[str, Any] | None) -> struct_pb2.Struct:
     """Parameters as a request's Struct (None: empty); TypeError naming the field that cannot be sent."""
     struct = struct_pb2.Struct()
+    if parameters is not None and not isinstance(parameters, Mapping):  # [("digit", 7)] failed in protobuf
+        raise TypeError(f"parameters: a mapping of names to values (a dict), got {type(parameters).__name__}")
     if parameters:
         struct.update(exact(parameters))
     return struct

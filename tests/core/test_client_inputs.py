@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from museforge.client import Client, DeadlineExceeded, NotFound
+from museforge.client import CLIENT_TIMEOUT, Client, DeadlineExceeded, NotFound
 from museforge.engine.codecs.png_writer import write_png
 from tests.servers import ServerThread
 
@@ -86,7 +86,7 @@ def test_effect_inputs_may_be_paths(client: Client, tmp_path: Path) -> None:
 def test_schema_of_a_generator_or_an_effect_or_not_found(client: Client) -> None:
     assert "digit" in client.schema("image.digits")["properties"]
     assert "sigma" in client.schema("effect.denoise")["properties"]
-    with pytest.raises(NotFound, match=r"unknown generator or effect 'image\.digit'.*image\.digits"):
+    with pytest.raises(NotFound, match=r"'image\.digit' \(did you mean 'image\.digits'\?\); this server"):
         client.schema("image.digit")
     with pytest.raises(KeyError):  # as it raised before it said NotFound
         client.schema("image.digit")
@@ -147,3 +147,60 @@ def test_every_public_method_and_name_of_the_client_says_what_it_does() -> None:
     undocumented = sorted(name for name, member in public.items()
                           if not (getattr(member, "__func__", member).__doc__ or "").strip())
     assert undocumented == []
+
+
+def test_one_input_alone_is_a_list_of_one(client: Client, tmp_path: Path) -> None:
+    # Before, a str was read char by char as paths, a Path was "not iterable", bytes were ints.
+    picture = write_png(np.arange(24 * 24, dtype=np.uint16).reshape(24, 24).astype(np.uint8))
+    (tmp_path / "ramp.png").write_bytes(picture)
+    path = tmp_path / "ramp.png"
+    for alone, listed in ((str(path), [path]), (path, [path]), (picture, [picture]),
+                          (bytearray(picture), [picture])):
+        made = client.apply_effect("effect.denoise", alone, seed=1).artifacts
+        assert [a.data for a in made] == [a.data for a in client.apply_effect(
+            "effect.denoise", listed, seed=1).artifacts], alone  # the name, if any, is in the provenance
+    for wrong in (42, {"ramp.png": picture}):
+        with pytest.raises(TypeError, match=r"inputs: a list of file bytes, \(name, bytes\) pairs or paths"):
+            client.apply_effect("effect.denoise", wrong)
+
+
+@pytest.mark.parametrize("timeout", ["5", -1, 0, True, float("inf"), float("nan"), 1e12])
+def test_a_per_call_timeout_is_checked_as_the_clients_is(client: Client, timeout: object) -> None:
+    # Before, "5" failed adding a float to a str, -1 was sent and expired, 1e12 wrapped and expired.
+    with pytest.raises(ValueError, match="timeout: seconds above 0"):
+        Client("127.0.0.1:50051", timeout=timeout)
+    with pytest.raises(ValueError, match="timeout: seconds above 0"):
+        client.generate("image.digits", timeout=timeout)
+    with pytest.raises(ValueError, match="timeout: seconds above 0"):
+        list(client.stream_apply_effect("effect.denoise", [b""], timeout=timeout))
+
+
+def test_a_per_call_timeout_of_none_lifts_the_clients(server: ServerThread) -> None:
+    # A microsecond: over before the request leaves, whatever the machine's load.
+    with Client(server.address, timeout=1e-6) as hurried:
+        with pytest.raises(DeadlineExceeded):  # left out: the client's own
+            hurried.generate("image.digits", {})
+        with pytest.raises(DeadlineExceeded):  # or named, for a wrapper that passes its own on
+            hurried.generate("image.digits", {}, timeout=CLIENT_TIMEOUT)
+        assert len(hurried.generate("image.digits", {}, count=2, timeout=None).artifacts) == 2
+        assert len(list(hurried.stream_generate("image.digits", {}, timeout=None))) > 1
+
+
+@pytest.mark.parametrize("parameters", [[("digit", 7)], "digit=7", 7])
+def test_parameters_that_are_no_mapping_are_named(client: Client, parameters: object) -> None:
+    # Before, a list of pairs failed in protobuf: 'list' object has no attribute 'items'.
+    named = f"parameters: a mapping of names to values.*got {type(parameters).__name__}"
+    with pytest.raises(TypeError, match=named):
+        client.generate("image.digits", parameters)
+    with pytest.raises(TypeError, match="parameters: a mapping"):
+        Client.effect_request("effect.denoise", [b""], parameters)
+
+
+def test_recommend_takes_each_kind_singular_or_plural_and_lists_them_otherwise(client: Client) -> None:
+    for kind in ("artifact", "artifacts", "preset", "Presets"):
+        client.recommend(kind, user="ann", k=3)
+    for kind in ("generator", "generators"):  # every served generator, none rated yet
+        assert client.recommend(kind, user="ann", k=3).recommendations[0].generator
+    for wrong in ("artefacts", ""):
+        with pytest.raises(ValueError, match=f"kind: one of generators, presets, artifacts.*got '{wrong}'"):
+            client.recommend(wrong, user="ann")
