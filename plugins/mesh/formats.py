@@ -7,8 +7,9 @@ standard library (the serving path has no mesh library) and is a pure function o
 input: fixed float formats, no timestamps, no dict-order or platform dependence.
 
 What each format keeps: glTF and USD hold every level of detail (glTF as ``_LODn``
-nodes plus ``MSFT_lod``; USD as a ``LOD`` variant set), OBJ holds each level as its
-own ``o`` object, PLY and STL hold LOD0 only (they have one mesh per file).
+nodes, the coarser ones reached only through LOD0's ``MSFT_lod``; USD as a ``LOD``
+variant set), OBJ holds each level as its own ``o`` object, PLY and STL hold LOD0 only
+(they have one mesh per file).
 """
 
 from __future__ import annotations
@@ -128,10 +129,11 @@ def gltf_document(asset: MeshAsset, provenance: Mapping[str, str]) -> tuple[dict
             "primitives": [{"attributes": attributes, "indices": indices, "material": 0, "mode": TRIANGLES}],
         })
     count = len(asset.levels)
-    # Node 0 is the root; node n + 1 holds LOD n. The _LODn names are what Unity's and
-    # Unreal's importers group by; MSFT_lod is the glTF-native statement of the same.
+    # Node 0 is the root; node n + 1 holds LOD n. Only LOD0 is in the scene: MSFT_lod
+    # requires the coarser nodes to be reached through its ids alone (Babylon.js refuses
+    # a node reached twice), so a reader without the extension shows LOD0 only.
     lods: list[dict[str, Any]] = [{"name": lod_name(asset, n), "mesh": n} for n in range(count)]
-    root: dict[str, Any] = {"name": asset.name, "children": list(range(1, count + 1)),
+    root: dict[str, Any] = {"name": asset.name, "children": [1],
                             "extras": {"lod_nodes": [lod["name"] for lod in lods]}}
     document: dict[str, Any] = {
         "asset": {"version": "2.0", "generator": software_tag(provenance),
@@ -153,8 +155,8 @@ def gltf_document(asset: MeshAsset, provenance: Mapping[str, str]) -> tuple[dict
         lods[0]["extensions"] = {"MSFT_lod": {"ids": list(range(2, count + 1))}}
         # Switching hints (screen coverage below which each level hands over): halve per level.
         lods[0]["extras"] = {"MSFT_screencoverage": [0.5 ** (n + 1) for n in range(count - 1)] + [0.01]}
-        # Used, not required: every reader opens the file. One without LOD support shows
-        # all levels at once (they share a place); lods=1, the default, writes one mesh.
+        # Used, not required: every reader opens the file and one without LOD support
+        # shows LOD0, the coarser nodes being outside the scene's hierarchy.
         document["extensionsUsed"] = ["MSFT_lod"]
     return document, buffer.data()
 

@@ -170,7 +170,10 @@ def levels_of_detail(field: np.ndarray, full: RawMesh, lods: int) -> list[RawMes
 def place(meshes: list[RawMesh], size: float) -> list[MeshLevel]:
     """Metres, Y up: the largest side of the full mesh's box is ``size``, standing on y = 0, centred in x, z.
 
-    Every level gets the same transform, so the levels line up exactly.
+    Every level gets the same scale and x, z offset, so the levels line up. Each then
+    stands on y = 0 by its own lowest vertex: decimation and coarse remeshing move the
+    bottom a little (0.36 m on a 1 km rock), and a level that floats or sinks pops when
+    an engine switches to it. LOD0's shift is exactly zero.
     """
     low, high = meshes[0].vertices.min(axis=0), meshes[0].vertices.max(axis=0)
     scale = size / float((high - low).max())
@@ -178,6 +181,7 @@ def place(meshes: list[RawMesh], size: float) -> list[MeshLevel]:
     placed = []
     for mesh in meshes:
         vertices = (mesh.vertices - offset) * scale
+        vertices[:, 1] -= vertices[:, 1].min()
         placed.append(MeshLevel(vertices.astype(np.float32), mesh.faces.astype(np.uint32),
                                 vertex_normals(vertices, mesh.faces).astype(np.float32)))
     return placed

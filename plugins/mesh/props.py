@@ -55,8 +55,9 @@ class PropsParams(Variations):
         "for morphs from one kind of prop into another.")
     resolution: int = Field(
         64, ge=MIN_RESOLUTION, le=MAX_RESOLUTION,
-        description="Marching-cubes grid cells per side; the mesh of LOD0 has roughly "
-        "2.5 x resolution^2 triangles. The model decodes 32^3 and finer grids follow its smooth field.")
+        description="Marching-cubes grid cells per side; the mesh of LOD0 has 1.3-6.7 x resolution^2 "
+        "triangles by family and seed (crates the most, mushrooms and vases the fewest). The model "
+        "decodes 32^3 and finer grids follow its smooth field.")
     size: float = Field(
         1.0, ge=0.001, le=1000.0,  # a prop of a millimetre or more (at 1e-30 m every vertex was one)
         description="The largest side of the prop's bounding box, in metres (1 mm to 1 km).")

@@ -117,6 +117,10 @@ def test_gltf_loads_in_trimesh_with_every_lod(asset: MeshAsset, fmt: str) -> Non
     scene = load(encode(fmt, asset), fmt, process=False)
     assert isinstance(scene, trimesh.Scene)
     assert sorted(scene.geometry) == ["vase-42_LOD0", "vase-42_LOD1"]
+    # LOD0 alone is in the scene, under the one root node named after the asset: a reader
+    # without MSFT_lod shows it and not the coarser level.
+    assert scene.graph.nodes_geometry == ["vase-42_LOD0"]
+    assert scene.graph.transforms.parents["vase-42_LOD0"] == "vase-42"
     for number, level in enumerate(asset.levels):
         mesh = scene.geometry[f"vase-42_LOD{number}"]
         assert (len(mesh.vertices), len(mesh.faces)) == (len(level.vertices), len(level.faces))
@@ -124,8 +128,6 @@ def test_gltf_loads_in_trimesh_with_every_lod(asset: MeshAsset, fmt: str) -> Non
         np.testing.assert_array_equal(mesh.faces, level.faces)
         assert mesh.is_watertight
         assert mesh.volume == pytest.approx(volume(level.vertices, level.faces), rel=1e-6)
-        # Both LOD nodes hang under the one root node named after the asset.
-        assert scene.graph.transforms.parents[f"vase-42_LOD{number}"] == "vase-42"
 
 
 def gltf_blob(fmt: str, data: bytes) -> tuple[pygltflib.GLTF2, bytes]:
@@ -157,10 +159,13 @@ def test_gltf_document(asset: MeshAsset, fmt: str) -> None:
     assert gltf.buffers[0].byteLength == len(blob)
     root = gltf.nodes[gltf.scenes[gltf.scene].nodes[0]]
     assert root.name == "vase-42" and root.mesh is None
-    lods = [gltf.nodes[i] for i in root.children]
+    # The root's one child is LOD0; the coarser level is reached through its MSFT_lod only.
+    [lod0] = root.children
+    ids = gltf.nodes[lod0].extensions["MSFT_lod"]["ids"]
+    lods = [gltf.nodes[i] for i in [lod0, *ids]]
     assert [node.name for node in lods] == ["vase-42_LOD0", "vase-42_LOD1"]
     assert [gltf.meshes[node.mesh].name for node in lods] == ["vase-42_LOD0", "vase-42_LOD1"]
-    assert lods[0].extensions == {"MSFT_lod": {"ids": [root.children[1]]}}
+    assert lods[0].extensions == {"MSFT_lod": {"ids": [2]}} and not lods[1].children
     assert len(lods[0].extras["MSFT_screencoverage"]) == 2 and not lods[1].extensions
     assert gltf.extensionsUsed == ["MSFT_lod"] and not gltf.extensionsRequired
     assert gltf.materials[0].pbrMetallicRoughness.roughnessFactor == pytest.approx(0.8)

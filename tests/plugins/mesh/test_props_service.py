@@ -27,9 +27,9 @@ def load_glb(data: bytes) -> trimesh.Scene:
 
 
 def lod_meshes(scene: trimesh.Scene) -> list[trimesh.Trimesh]:
-    by_node = {node: scene.graph[node] for node in scene.graph.nodes_geometry}
-    ordered = sorted(by_node, key=lambda name: int(name.rsplit("_LOD", 1)[1]))
-    return [scene.geometry[by_node[node][1]] for node in ordered]
+    # Every level's mesh, by name: only LOD0 is in the scene graph (the rest hang off MSFT_lod).
+    ordered = sorted(scene.geometry, key=lambda name: int(name.rsplit("_LOD", 1)[1]))
+    return [scene.geometry[name] for name in ordered]
 
 
 def test_listed_with_a_schema(client: Client) -> None:
