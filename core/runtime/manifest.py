@@ -140,7 +140,33 @@ class VersionFailed(RuntimeError):
         elif isinstance(cause, (IntegrityError, ManifestMismatch)):
             super().__init__(f"version {version}: {cause}")
         else:
-            super().__init__(f"version {version} failed to load ({type(cause).__name__}: {cause})")
+            super().__init__(_damage(version, cause)
+                             or f"version {version} failed to load ({type(cause).__name__}: {cause})")
+
+
+def _damage(version: int, cause: Exception) -> str:
+    """A damaged version's file named, and what is wrong with it in words ('' for other causes):
+    the exception's own text names neither the version's file nor what to look for."""
+    if isinstance(cause, json.JSONDecodeError):
+        if not cause.doc.strip():
+            return f"version {version}: {MANIFEST_NAME} is empty"
+        said = cause.msg.removesuffix(" at")  # "Unterminated string starting at", "Expecting value"
+        return (f"version {version}: {MANIFEST_NAME} is not valid JSON ({said[:1].lower()}{said[1:]} at "
+                f"line {cause.lineno}, column {cause.colno})")
+    if isinstance(cause, UnicodeDecodeError):
+        return f"version {version}: {MANIFEST_NAME} is not UTF-8 text (byte {cause.start})"
+    if isinstance(cause, OSError) and cause.filename:
+        file = Path(cause.filename).name
+        if isinstance(cause, FileNotFoundError):
+            return f"version {version} has no {file}"
+        return f"version {version}: {file} cannot be read ({cause.strerror or cause})"
+    # ONNX Runtime's own types (InvalidProtobuf; InvalidArgument "No graph was found in the
+    # protobuf" for an empty file), told by name: the manifest is read without importing it.
+    kind = type(cause).__name__
+    if kind == "InvalidProtobuf" or (kind == "InvalidArgument" and "protobuf" in str(cause)):
+        return (f"version {version}: {MODEL_NAME} is not an ONNX model ONNX Runtime can read (damaged, "
+                "truncated or another kind of file)")
+    return ""
 
 
 def sha256_of(path: Path) -> str:

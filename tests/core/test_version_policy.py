@@ -138,7 +138,7 @@ def test_a_broken_version_refuses_the_load_and_every_version_keeps_serving(
     write_version(two_versions, 3, b"not an onnx graph")
     error = refused(lambda: load(both))
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert "version 3 failed to load" in str(error.details())
+    assert "version 3: model.onnx is not an ONNX model" in str(error.details())
     assert "versions 1, 2 keep serving" in str(error.details())
     assert [v for _, v, _ in index(both)] == ["1", "2"]
     assert infer(both, "1")[0] == "1" and infer(both)[0] == "2"
