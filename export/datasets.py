@@ -8,13 +8,14 @@ checks that run the shipped ONNX models load the same hold-out splits without to
 from __future__ import annotations
 
 import hashlib
+from importlib import metadata
 
 import numpy as np
 from PIL import Image
 
 from museforge.runtime.manifest import TrainingData
 
-__all__ = ["Fingerprint", "TrainingData", "packaged_image", "upscale_images"]
+__all__ = ["Fingerprint", "TrainingData", "installed_version", "packaged_image", "upscale_images"]
 
 
 class Fingerprint:
@@ -36,6 +37,15 @@ class Fingerprint:
 
     def hexdigest(self) -> str:
         return self._digest.hexdigest()
+
+
+def installed_version(package: str) -> str:
+    """The installed distribution's version, which a manifest records for data that ships inside a
+    package ('' when it is not installed: serving imports the data modules without the extras)."""
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return ""
 
 
 def packaged_image(entry: str) -> np.ndarray:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from museforge.export.datasets import Fingerprint, TrainingData, packaged_image
+from museforge.export.datasets import Fingerprint, TrainingData, installed_version, packaged_image
 
 __all__ = ["HELD_OUT", "PHOTOS_TRAINING_DATA", "TRAIN", "PhotoSplit", "load_photo", "photo_split"]
 
@@ -71,68 +71,84 @@ def photo_split(train: tuple[str, ...] = TRAIN, held_out: tuple[str, ...] = HELD
 
 
 # What the recipes train on, and the terms it comes under (see docs/licences.md).
+SKIMAGE = installed_version('scikit-image')  # the package the pictures ship in, as installed
 PHOTOS_TRAINING_DATA = (
     TrainingData(
         name='skimage.data.astronaut',
         licence='public domain',
-        commercial_use=True, registry='pypi', package='scikit-image'),
+        commercial_use=True, registry='pypi', package='scikit-image',
+        version=SKIMAGE),
     TrainingData(
         name='skimage.data.chelsea',
         licence='CC0-1.0',
-        commercial_use=True, registry='pypi', package='scikit-image'),
+        commercial_use=True, registry='pypi', package='scikit-image',
+        version=SKIMAGE),
     TrainingData(
         name='skimage.data.camera',
         licence='CC0-1.0',
-        commercial_use=True, registry='pypi', package='scikit-image'),
+        commercial_use=True, registry='pypi', package='scikit-image',
+        version=SKIMAGE),
     TrainingData(
         name='skimage.data.coins',
         licence='unverified',
-        registry='pypi', package='scikit-image'),
+        registry='pypi', package='scikit-image',
+        version=SKIMAGE),
     TrainingData(
         name='skimage.data.moon',
         licence='unverified',
-        registry='pypi', package='scikit-image'),
+        registry='pypi', package='scikit-image',
+        version=SKIMAGE),
     TrainingData(
         name='skimage.data.stereo_motorcycle (left view)',
         licence='unverified',
-        registry='pypi', package='scikit-image'),
+        registry='pypi', package='scikit-image',
+        version=SKIMAGE),
     TrainingData(
         name='skimage.data.stereo_motorcycle (right view)',
         licence='unverified',
-        registry='pypi', package='scikit-image'),
+        registry='pypi', package='scikit-image',
+        version=SKIMAGE),
     TrainingData(
         name='skimage.data.hubble_deep_field',
         licence='public domain',
-        commercial_use=True, registry='pypi', package='scikit-image'),
+        commercial_use=True, registry='pypi', package='scikit-image',
+        version=SKIMAGE),
     TrainingData(
         name='skimage.data.immunohistochemistry',
         licence='unverified',
-        registry='pypi', package='scikit-image'),
+        registry='pypi', package='scikit-image',
+        version=SKIMAGE),
     TrainingData(
         name='skimage.data.retina',
         licence='CC0-1.0',
-        commercial_use=True, registry='pypi', package='scikit-image'),
+        commercial_use=True, registry='pypi', package='scikit-image',
+        version=SKIMAGE),
     TrainingData(
         name='skimage.data.cell',
         licence='CC0-1.0',
-        commercial_use=True, registry='pypi', package='scikit-image'),
+        commercial_use=True, registry='pypi', package='scikit-image',
+        version=SKIMAGE),
     TrainingData(
         name='skimage.data.brick',
         licence='CC0-1.0',
-        commercial_use=True, registry='pypi', package='scikit-image'),
+        commercial_use=True, registry='pypi', package='scikit-image',
+        version=SKIMAGE),
     TrainingData(
         name='skimage.data.grass',
         licence='CC0-1.0',
-        commercial_use=True, registry='pypi', package='scikit-image'),
+        commercial_use=True, registry='pypi', package='scikit-image',
+        version=SKIMAGE),
     TrainingData(
         name='skimage.data.gravel',
         licence='CC0-1.0',
-        commercial_use=True, registry='pypi', package='scikit-image'),
+        commercial_use=True, registry='pypi', package='scikit-image',
+        version=SKIMAGE),
     TrainingData(
         name="sklearn.datasets.load_sample_image('china.jpg')",
         licence='CC-BY-2.0',
         attribution=('china.jpg: photo by danielbuechele '
                      '(https://www.flickr.com/photos/danielbuechele/6061409035/), CC BY 2.0 '
                      '(https://creativecommons.org/licenses/by/2.0/); modified (cropped/resampled)'),
-        commercial_use=True, registry='pypi', package='scikit-learn'),
+        commercial_use=True, registry='pypi', package='scikit-learn',
+        version=installed_version('scikit-learn')),
 )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from museforge.export.datasets import Fingerprint, TrainingData, upscale_images
+from museforge.export.datasets import Fingerprint, TrainingData, installed_version, upscale_images
 
 __all__ = ["FACES_SIZE", "FACES_TRAINING_DATA", "FaceSplit", "faces_split"]
 
@@ -90,5 +90,6 @@ FACES_TRAINING_DATA = (
         licence='unverified',
         attribution=('Huang, G. B., Mattar, M., Lee, H., Learned-Miller, E. (2012), Learning to align '
                      'from scratch, NIPS; LFW, http://vis-www.cs.umass.edu/lfw/'),
-        registry='pypi', package='scikit-image'),
+        registry='pypi', package='scikit-image',
+        version=installed_version('scikit-image')),
 )

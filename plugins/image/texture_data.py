@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from museforge.export.datasets import Fingerprint, TrainingData, packaged_image
+from museforge.export.datasets import Fingerprint, TrainingData, installed_version, packaged_image
 
 __all__ = ["FAMILIES", "HELD_OUT_COLUMNS", "TEXTURE_TRAINING_DATA", "TextureSplit", "texture_split"]
 
@@ -71,13 +71,16 @@ TEXTURE_TRAINING_DATA = (
     TrainingData(
         name='skimage.data.brick',
         licence='CC0-1.0',
-        commercial_use=True, registry='pypi', package='scikit-image'),
+        commercial_use=True, registry='pypi', package='scikit-image',
+        version=installed_version('scikit-image')),
     TrainingData(
         name='skimage.data.grass',
         licence='CC0-1.0',
-        commercial_use=True, registry='pypi', package='scikit-image'),
+        commercial_use=True, registry='pypi', package='scikit-image',
+        version=installed_version('scikit-image')),
     TrainingData(
         name='skimage.data.gravel',
         licence='CC0-1.0',
-        commercial_use=True, registry='pypi', package='scikit-image'),
+        commercial_use=True, registry='pypi', package='scikit-image',
+        version=installed_version('scikit-image')),
 )

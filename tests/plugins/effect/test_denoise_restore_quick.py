@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,9 @@ def test_quick_export(recipe: Recipe, tmp_path: Path) -> None:
     assert manifest.name == recipe.name and manifest.quick
     assert manifest.sha256 == sha256_of(result.directory / "model.onnx")
     assert manifest.dataset["fingerprint"] and manifest.metrics
+    # Photographs inside scikit-image and scikit-learn: the releases installed when it trained.
+    assert {(d.package, d.version) for d in manifest.training_data} == {
+        (package, metadata.version(package)) for package in ("scikit-image", "scikit-learn")}
     assert (result.directory / "model.onnx").stat().st_size < 3_000_000
 
 

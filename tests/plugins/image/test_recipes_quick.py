@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -24,4 +25,8 @@ def test_quick_export(recipe: str, tmp_path: Path) -> None:
     assert manifest.name == recipe and manifest.quick
     assert manifest.sha256 == sha256_of(out / "1" / "model.onnx")
     assert manifest.metrics and manifest.dataset["fingerprint"]
+    # The release of the package the data came in, as for every shipped model.
+    assert manifest.training_data and all(d.version for d in manifest.training_data)
+    if recipe in ("image.faces", "image.texture"):  # pictures inside the installed scikit-image
+        assert {d.version for d in manifest.training_data} == {metadata.version("scikit-image")}
     assert (out / "1" / "model.onnx").stat().st_size < 8_000_000
