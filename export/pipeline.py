@@ -23,7 +23,8 @@ from .callbacks import Checkpoints, Hooks, Progress, ProgressBar
 from .convert import Staged, discard, export_onnx, install, stage_version
 from .seeds import seed_everything
 from .spec import ExportSpec
-from .validate import ValidationReport, validate_export
+from .targets import VersionTaken, default_version, refusal
+from .validate import ValidationReport, check_contract, validate_export
 
 VALIDATION_BATCHES = (1, 3, 8)
 # (rng, batch) -> model inputs of that batch size, in the spec's input order.
@@ -122,13 +123,19 @@ def run_recipe(
     seed: int = 0,
     quick: bool = False,
     output: Path | None = None,
-    version: int = 1,
+    version: int | None = None,
     show_progress: bool = True,
     checkpoint_dir: Path | None = None,
     allow_noncommercial: bool = False,
+    replace: bool = False,
 ) -> ExportResult:
-    """Reproduce ``recipe``'s model into ``output/<version>/`` (default: the shipped place)."""
+    """Reproduce ``recipe``'s model into ``output/<version>/`` (default: the shipped place). Without
+    ``version``: the next free one, or with ``replace`` the newest. An existing version is rewritten
+    only with ``replace``, another model's never (VersionTaken, said before training)."""
     target_root = output or recipe.models_dir
+    version = version or default_version(target_root, rewrite_newest=replace)
+    if said := refusal(target_root, recipe.name, version, replace):
+        raise VersionTaken(said)
     bar = ProgressBar(f"train {recipe.name}{' (quick)' if quick else ''}", show_progress)
     ctx = RecipeContext(seed=seed, quick=quick, progress=bar, checkpoints=Checkpoints(checkpoint_dir),
                         allow_noncommercial=allow_noncommercial)
@@ -147,20 +154,28 @@ def run_recipe(
     companions = [(c, _export(c.module, c.spec, c.make_inputs, rng)) for c in trained.companions]
 
     sessions = {recipe.name: main.session(), **{c.name: exported.session() for c, exported in companions}}
+    # What the server checks at load, checked now: a manifest that does not describe its graph
+    # would be written, then refused by every server.
+    for name, spec, exported in ((recipe.name, trained.spec, main),
+                                 *((c.name, c.spec, e) for c, e in companions)):
+        check_contract(run.manifest(name, spec, exported, {}), sessions[name], spec)
     metrics: dict[str, Any] = {}
     if trained.evaluate is not None:
         metrics.update(trained.evaluate(sessions[recipe.name]))
     if trained.evaluate_sessions is not None:
         metrics.update(trained.evaluate_sessions(sessions))
 
+    companion_roots = [(output or recipe.models_dir.parent) / c.directory for c, _ in companions]
+    for (companion, _), root in zip(companions, companion_roots, strict=True):
+        if said := refusal(root, companion.name, version, replace):
+            raise VersionTaken(said)
     staged: list[Staged] = []
     try:
-        for companion, exported in companions:
-            root = (output or recipe.models_dir.parent) / companion.directory
-            staged.append(stage_version(exported.model, run.manifest(
-                companion.name, companion.spec, exported, {"companion_of": recipe.name}), root, version))
+        for (companion, exported), root in zip(companions, companion_roots, strict=True):
+            manifest = run.manifest(companion.name, companion.spec, exported, {"companion_of": recipe.name})
+            staged.append(stage_version(exported.model, manifest, root, version, replace))
         staged.append(stage_version(main.model, run.manifest(recipe.name, trained.spec, main, metrics),
-                                    target_root, version))
+                                    target_root, version, replace))
     except BaseException:
         discard(staged)
         raise

@@ -9,6 +9,9 @@ import onnx
 import onnxruntime as ort
 import torch
 
+from museforge.runtime.manifest import Manifest
+from museforge.runtime.model_checks import contract_problems, specs
+
 from .convert import to_torch
 from .spec import ExportSpec
 
@@ -31,6 +34,27 @@ class OutputValuesMismatch(ExportValidationError):
 
 class InputOutOfRange(ExportValidationError):
     """A validation input lies outside the range the spec declares: the range is too narrow."""
+
+
+class ManifestDoesNotDescribeGraph(ExportValidationError):
+    """The manifest the export would write says other inputs or outputs than the graph has."""
+
+
+def check_contract(manifest: Manifest, session: ort.InferenceSession, spec: ExportSpec) -> None:
+    """The check the server makes before serving a version (names, dtypes, ranks, fixed axes),
+    made on the manifest from the recipe's ExportSpec and the exported graph."""
+    graph = specs(session.get_inputs(), manifest), specs(session.get_outputs())
+    problems = contract_problems(manifest, *graph)
+    if not problems:
+        return
+    said = "; ".join(problems)
+    at_fault = [t for t in (*spec.inputs, *spec.outputs) if f" {t.name} " in f" {said} "] or \
+        [*spec.inputs, *spec.outputs]  # names differ: every declaration is in question
+    declared = ", ".join(f"TensorSpec({t.name!r}, {t.dtype!r}, {tuple(t.shape)!r})" for t in at_fault)
+    raise ManifestDoesNotDescribeGraph(
+        f"the manifest.json it would write does not describe the exported model.onnx, so no server would "
+        f"load it: {said}. The recipe's ExportSpec declares {declared}; declare the names, dtypes and "
+        "shapes the module really takes and returns")
 
 
 def check_declared(spec: ExportSpec, feed: dict[str, np.ndarray], actual: list[np.ndarray]) -> None:

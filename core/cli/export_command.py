@@ -11,7 +11,6 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from ..runtime.versions import available_versions
 from .options import Subcommands, add_settings_flags, settings_from, whole_number
 from .output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, print_table
 
@@ -25,6 +24,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         if args.quick:  # the A/B is what decides; a quick one would decide nothing
             return fail("--quick does not go with --from-feedback: a tuned version is written only if it "
                         "wins the full held-out A/B comparison, which has no quick form", EXIT_USAGE)
+        if args.replace:
+            return fail("--replace does not go with --from-feedback: a tuned version never replaces one",
+                        EXIT_USAGE)
         return tune_on_feedback(args, args.recipe)  # a served model's name; no recipe, no torch
     tuning_only = [flag for flag, value in (("--owner", args.owner), ("--min-win", args.min_win))
                    if value is not None]
@@ -58,24 +60,33 @@ def cmd_export(args: argparse.Namespace) -> int:
     if output is None and args.quick:
         output = Path("museforge-export") / recipe.name
     from museforge.export.pipeline import NonCommercialData
+    from museforge.export.targets import VersionTaken, default_version, refusal
+    from museforge.export.validate import ExportValidationError
 
     if output is not None and output.exists() and not output.is_dir():  # said now, not after training
         return fail(f"--output {output} is a file; give a folder (the model goes into <folder>/<version>/)",
                     EXIT_USAGE)
-    root = output or recipe.models_dir  # reproducing: the newest version there, unless one is named
-    shipped = available_versions(root) if root.is_dir() else []
-    version = args.model_version or (shipped[-1] if shipped else 1)
-    unwritable = unwritable_folder(root, str(version))
-    if unwritable:  # said now, not after half an hour of training
-        return fail(unwritable, EXIT_USAGE)
+    root = output or recipe.models_dir
+    # A plain `museforge export NAME` rebuilds the shipped model: its newest version, in place, as
+    # documented. Anything else adds a version, and rewrites one only when --replace says so.
+    rebuild = output is None and args.model_version is None
+    replace = args.replace or rebuild
+    version = args.model_version or default_version(root, rewrite_newest=replace)
+    said = refusal(root, recipe.name, version, replace) or unwritable_folder(root, str(version))
+    if said:  # said now, not after half an hour of training
+        return fail(said, EXIT_USAGE)
     try:
         result = run_recipe(
             recipe, seed=args.seed, quick=args.quick, output=output, version=version,
             show_progress=not args.no_progress, checkpoint_dir=args.checkpoints,
-            allow_noncommercial=args.allow_noncommercial,
+            allow_noncommercial=args.allow_noncommercial, replace=replace,
         )
     except NonCommercialData as exc:
         return fail(f"{recipe.name} trains on data that may not be used commercially: {exc}")
+    except VersionTaken as exc:  # a companion's folder, known only once the recipe ran
+        return fail(f"{recipe.name}: nothing written: {exc}")
+    except ExportValidationError as exc:
+        return fail(f"{recipe.name}: export refused, nothing written: {exc}")
     except (ImportError, AttributeError, TypeError) as exc:  # a recipe whose build cannot be reached or run
         traceback.print_exc()
         return fail(f"the recipe {recipe.name} (plugin {recipe_plugin(host, recipe.name)}) failed: "
@@ -166,9 +177,13 @@ def add_export_parser(sub: Subcommands) -> None:
                         "with --quick: ./museforge-export/<name>)")
     export.add_argument("--version-number", type=whole_number(1, 2**31 - 1, "a model version"), default=None,
                         dest="model_version", metavar="N",
-                        help="the version directory to write (default: the newest one there, so a plain "
-                        "export reproduces the shipped model; 1 in an empty --output; with "
+                        help="the version directory to write (default: the next free one there, 1 in an "
+                        "empty folder; with neither --output nor --quick: the newest shipped one, which "
+                        "the export rebuilds in place; with --replace: the newest one there; with "
                         "--from-feedback: the one after both the served version and --output's newest)")
+    export.add_argument("--replace", action="store_true",
+                        help="rewrite the version directory if it exists (refused otherwise, naming the "
+                        "next free version; another model's version is never rewritten)")
     export.add_argument("--checkpoints", type=Path, help="directory for training checkpoints")
     export.add_argument("--no-progress", action="store_true", help="no progress bar")
     export.add_argument("--allow-noncommercial", action="store_true",
