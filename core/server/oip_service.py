@@ -40,6 +40,7 @@ from .oip_datatypes import TensorError, TensorSpec, per_item_scalars, spec_from_
 from .oip_decode import decode_admitted, decode_raw
 from .oip_encode import encode_outputs
 from .oip_limits import check_batch, check_size, header_shapes, wanted_outputs
+from .oip_policy import version_policy_message
 from .oip_repository import RepositoryMethods
 
 log = logging.getLogger("museforge.oip")
@@ -244,6 +245,7 @@ class InferenceService(RepositoryMethods, pb_grpc.GRPCInferenceServiceServicer):
             name=model.name,
             platform=PLATFORM,
             backend="onnxruntime",
+            version_policy=version_policy_message(self.engine.runtime.policy(model.name, model.pinned)),
             max_batch_size=batch,
             input=[with_reshape(pb.ModelInput(
                 name=s.name, data_type=triton_data_type(s.datatype),  # type: ignore[arg-type]

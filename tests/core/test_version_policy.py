@@ -125,6 +125,17 @@ def test_a_specific_policy_pins_an_older_version_for_generators_too(two_versions
         assert server.engine is not None and server.engine.runtime.get(MODEL).version == 1  # generators' pick
 
 
+@pytest.mark.parametrize(("policy", "said"), [
+    ("all", "all {\n}"), ("latest:2", "latest {\n  num_versions: 2\n}"),
+    ("specific:1", "specific {\n  versions: 1\n}"), ("latest", "latest {\n  num_versions: 1\n}")])
+def test_model_config_says_the_version_policy(two_versions: Path, policy: str, said: str) -> None:
+    """Triton's ModelConfig carries it; it was left empty, so a Triton client assumed latest: 1."""
+    with serve(two_versions, policy) as server, grpc.insecure_channel(server.address) as channel:
+        oip = pb_grpc.GRPCInferenceServiceStub(channel)
+        config = oip.ModelConfig(pb.ModelConfigRequest(name=MODEL)).config
+    assert str(config.version_policy).strip() == said
+
+
 def test_reload_with_a_new_version_keeps_the_policy_window(both: pb_grpc.GRPCInferenceServiceStub,
                                                             two_versions: Path) -> None:
     write_version(two_versions, 3, shifted(two_versions))
