@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+log = logging.getLogger("museforge.runtime")
 MANIFEST_NAME = "manifest.json"
 MODEL_NAME = "model.onnx"
 MAX_BATCH = 1 << 16  # a declared largest batch past this is a typing slip, not a model
@@ -177,6 +180,18 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def misspelt_keys(manifest: Manifest) -> list[tuple[str, str]]:
+    """Keys a manifest holds beside the ones read that look like a misspelling of one
+    (``max_batch_sise``): kept, as a recipe's own keys are, but its default silently wins."""
+    known = list(Manifest.model_fields)
+    found = []
+    for key in manifest.model_extra or {}:
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.85)
+        if close:
+            found.append((key, close[0]))
+    return found
+
+
 def verify(directory: Path) -> tuple[Manifest, bytes]:
     """Read the manifest and the model bytes, refusing a file whose sha256 differs.
 
@@ -184,6 +199,9 @@ def verify(directory: Path) -> tuple[Manifest, bytes]:
     (no window for the file to change between check and load).
     """
     manifest = Manifest.read(directory)
+    for key, meant in misspelt_keys(manifest):
+        log.warning("%s: key %r is not one museforge reads (did you mean %r?); it is ignored",
+                    directory / "manifest.json", key, meant)
     data = (directory / MODEL_NAME).read_bytes()
     actual = hashlib.sha256(data).hexdigest()
     if actual != manifest.sha256:

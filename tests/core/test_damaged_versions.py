@@ -110,3 +110,27 @@ def test_a_model_damaged_at_start_says_which_file_and_how_to_write_it(damaged_at
         in message, message
     assert "`museforge export image.digits` writes it" in message
 
+
+
+def test_a_misspelt_manifest_key_is_warned_of_at_load(tmp_path: Path,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """``max_batch_sise`` loaded READY with the default batch and no word; a recipe's own keys
+    (``validation``) stay quiet."""
+    import logging
+
+    from museforge.plugins.image.digits import MODELS_DIR as DIGITS
+    from museforge.runtime.manifest import verify
+
+    version = tmp_path / "digits" / "2"
+    shutil.copytree(DIGITS / "2", version)
+    with caplog.at_level(logging.WARNING, logger="museforge.runtime"):
+        verify(version)
+    assert not caplog.records  # the shipped manifest: its extra keys are no misspelling
+    document = json.loads((version / "manifest.json").read_text())
+    document["max_batch_sise"] = 4
+    (version / "manifest.json").write_text(json.dumps(document))
+    with caplog.at_level(logging.WARNING, logger="museforge.runtime"):
+        verify(version)
+    [record] = caplog.records
+    said = "'max_batch_sise' is not one museforge reads (did you mean 'max_batch_size'?)"
+    assert said in record.getMessage()
