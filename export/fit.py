@@ -9,9 +9,14 @@ an uninterrupted one.
 
 from __future__ import annotations
 
+import signal
+import sys
+import threading
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import torch
@@ -39,6 +44,40 @@ def report_interval(steps: int) -> int:
     return max(1, min(25, steps // 100))
 
 
+class StoppedWithCheckpoint(KeyboardInterrupt):
+    """Ctrl-C during a run with checkpoints: the step under way was finished and saved (``path``,
+    None when the store keeps none), so the same command resumes after it."""
+
+    def __init__(self, step: int, steps: int, path: Path | None) -> None:
+        where = f"; saved {path}: run the same command to resume" if path is not None else ""
+        super().__init__(f"stopped after step {step} of {steps}{where}")
+        self.step, self.steps, self.path = step, steps, path
+
+
+@contextmanager
+def deferred_stop(enabled: bool) -> Iterator[threading.Event]:
+    """An event set by Ctrl-C or SIGTERM instead of raising at once; a second one raises at once.
+    Only in the main thread (signals reach no other) and only when ``enabled``."""
+    asked = threading.Event()
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield asked
+        return
+
+    def ask(signum: int, frame: object) -> None:
+        if asked.is_set():
+            raise KeyboardInterrupt
+        asked.set()
+        print("\nstopping after this step to save a checkpoint (again to stop at once)",
+              file=sys.stderr, flush=True)
+
+    before = {sig: signal.signal(sig, ask) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield asked
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
 @dataclass
 class Loop:
     """Runs ``step(i)`` for i = 1..steps, reporting and checkpointing ``parts`` as it goes."""
@@ -59,13 +98,18 @@ class Loop:
         progress, checkpoints = self.hooks.progress, self.hooks.checkpoints
         every = report_interval(self.steps)
         shown: dict[str, float] = {}
-        for i in range(self.resume() + 1, self.steps + 1):
-            for key, value in step(i).items():
-                shown[key] = value if key not in shown else shown[key] + (value - shown[key]) * SMOOTHING
-            if progress is not None and (i % every == 0 or i == self.steps):
-                progress(i, self.steps, dict(shown))
-            if checkpoints is not None and i % self.checkpoint_every == 0:
-                checkpoints.save(i, self.state(i))
+        # With checkpoints, Ctrl-C (or SIGTERM) ends the run after the step under way, saving it:
+        # a state saved mid-step would not resume to the weights an uninterrupted run ends with.
+        with deferred_stop(checkpoints is not None) as asked:
+            for i in range(self.resume() + 1, self.steps + 1):
+                for key, value in step(i).items():
+                    shown[key] = value if key not in shown else shown[key] + (value - shown[key]) * SMOOTHING
+                if progress is not None and (i % every == 0 or i == self.steps):
+                    progress(i, self.steps, dict(shown))
+                if checkpoints is not None and (i % self.checkpoint_every == 0 or asked.is_set()):
+                    saved = checkpoints.save(i, self.state(i))
+                    if asked.is_set():
+                        raise StoppedWithCheckpoint(i, self.steps, saved)
 
     def run_key(self) -> dict[str, Any]:
         """What a checkpoint must match to be resumed from: the same seed, run length and parts."""
@@ -87,6 +131,9 @@ class Loop:
         for name, part in self.parts.items():
             part.load_state_dict(saved[name])
         self.streams.restore(saved["random"])
+        if self.hooks.progress is not None:  # a run that reports: say where it picks up
+            print(f"resuming from the checkpoint after step {int(saved['step'])} of {self.steps}",
+                  file=sys.stderr, flush=True)
         return int(saved["step"])
 
 

@@ -184,7 +184,10 @@ def add_export_parser(sub: Subcommands) -> None:
     export.add_argument("--replace", action="store_true",
                         help="rewrite the version directory if it exists (refused otherwise, naming the "
                         "next free version; another model's version is never rewritten)")
-    export.add_argument("--checkpoints", type=Path, help="directory for training checkpoints")
+    export.add_argument("--checkpoints", type=Path,
+                        help="directory for training checkpoints: saved at the recipe's interval (500 steps "
+                        "for most) and when Ctrl-C or SIGTERM stops the run (after the step under way); "
+                        "the same command with the same directory resumes from the latest")
     export.add_argument("--no-progress", action="store_true", help="no progress bar")
     export.add_argument("--allow-noncommercial", action="store_true",
                         help="train on data whose licence forbids commercial use (refused otherwise; "

@@ -56,8 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         f"{alternatives}", EXIT_UNREACHABLE)
         violations = field_violations(exc)
         return fail(f"{code.name}: {_unlisted(exc.details() or '', violations)}", EXIT_FAILED, violations)
-    except KeyboardInterrupt:  # said, so a script's log shows why the command stopped
-        print("museforge: interrupted", file=sys.stderr, flush=True)
+    except KeyboardInterrupt as exc:  # said, so a script's log shows why the command stopped
+        said = str(exc)  # a training run stopped at a step says where it saved it
+        print(f"museforge: interrupted{': ' + said if said else ''}", file=sys.stderr, flush=True)
         return 130
     except BrokenPipeError:
         # The reader went away (`museforge generators --json | head`): stop quietly, as

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import signal
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -26,7 +28,7 @@ class Crash(RuntimeError):
 
 
 def train(checkpoints: Path | None, crash_at: int | None = None,
-          ran: list[int] | None = None) -> dict[str, Tensor]:
+          ran: list[int] | None = None, interrupt_at: int | None = None) -> dict[str, Tensor]:
     """A small regression whose every step draws from numpy, a torch generator and torch's global RNG
     (dropout); ``ran`` collects the steps run."""
     streams = seeded(3)
@@ -35,6 +37,8 @@ def train(checkpoints: Path | None, crash_at: int | None = None,
     def loss(step: int) -> tuple[Tensor, Mapping[str, float]]:
         if step == crash_at:
             raise Crash(step)
+        if step == interrupt_at:  # Ctrl-C as the step begins: it is finished, saved, then stopped
+            os.kill(os.getpid(), signal.SIGINT)
         if ran is not None:
             ran.append(step)
         x = torch.from_numpy(streams.numpy.standard_normal((16, 4)).astype(np.float32))
@@ -56,6 +60,22 @@ def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path: P
     resumed = train(tmp_path, ran=ran)
     assert ran == [7, 8, 9, 10]
     assert all(torch.equal(uninterrupted[k], resumed[k]) for k in uninterrupted)
+
+
+def test_ctrl_c_saves_the_step_under_way_and_the_run_resumes_after_it(tmp_path: Path) -> None:
+    """Ctrl-C once ended a run at once: nothing since the last checkpoint (every 500 steps in most
+    recipes) was kept, so the same command started again from step 0."""
+    from museforge.export.fit import StoppedWithCheckpoint
+
+    uninterrupted = train(None)
+    with pytest.raises(StoppedWithCheckpoint, match=r"stopped after step 5 of 10; saved .*step-00000005\.pt"):
+        train(tmp_path, interrupt_at=5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step-00000003.pt", "step-00000005.pt"]
+    ran: list[int] = []
+    resumed = train(tmp_path, ran=ran)
+    assert ran == [6, 7, 8, 9, 10]
+    assert all(torch.equal(uninterrupted[k], resumed[k]) for k in uninterrupted)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # given back
 
 
 def test_another_runs_checkpoints_are_not_resumed(tmp_path: Path) -> None:
