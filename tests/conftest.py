@@ -76,6 +76,9 @@ SLOW_FILES = (
     "test_video_terminated.py", "test_video_sync.py", "test_video_colour_tags.py",  # video in processes
     "test_melody_pickup.py",  # pieces over every style, loop and tempo, measured
     "test_feedback_export_options.py",  # `museforge export --from-feedback` processes
+    "test_export_versions.py",  # `museforge export` processes over an installed recipe
+    "test_cli_outputs.py", "test_serve_operations.py",  # CLI and serve processes
+    "test_sketch_memory.py", "test_tiles_emphasis.py",  # derived model versions written and checked
 )
 SLOW_FOLDERS = ("adversarial", "interop", "bench")
 
