@@ -254,6 +254,7 @@ class DynamicBatcher:
             assert isinstance(first, _Pending)
             if first.future.cancelled():
                 self._release(1)
+                self._dropped([first])
                 continue  # cancelled while queued: never computed
             batch = _Batch(first, self.options)
             waiting, backlog = backlog, deque()
@@ -277,11 +278,19 @@ class DynamicBatcher:
             # Claim the requests only now: one cancelled while the batch was forming is
             # dropped here and never computed.
             claimed = [p for p in batch.items if p.future.set_running_or_notify_cancel()]
+            self._dropped([p for p in batch.items if p.future.cancelled()])
             if not claimed:
                 self._release(len(batch.items))
                 continue
             with self._slots:
                 self._execute(claimed, sum(p.size for p in claimed), release=len(batch.items))
+
+    def _dropped(self, cancelled: list[_Pending]) -> None:
+        """Requests cancelled before their run count as failed, as a cancelled run's do: the
+        statistics then say the same whichever side of the run's start the cancel fell."""
+        now = time.perf_counter_ns()
+        for pending in cancelled:
+            self.stats.record_request(ok=False, total_ns=now - pending.enqueued_ns, queue_ns=0)
 
     def _execute(self, batch: list[_Pending], total: int, release: int) -> None:
         """Run one batch; ``release`` requests leave the busy count before results go out
