@@ -3,9 +3,10 @@ and ``MUSEFORGE_*`` environment variables that set nothing (a typo would otherwi
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit
+
+from .near_names import nearest
 
 # MUSEFORGE_* variables read outside the settings: not typos of a setting.
 NOT_SETTINGS = frozenset({
@@ -58,8 +59,8 @@ def stray_variables(environ: Mapping[str, str], prefix: str, settings: Iterable[
         if not name.upper().startswith(prefix) or name in known:
             continue
         # Matched without the prefix, which every candidate shares and would make all look close.
-        close = difflib.get_close_matches(name[len(prefix):].upper(), suffixes, n=1)
-        hint = f"did you mean {prefix}{close[0]}?" if close else \
+        close = nearest(name[len(prefix):].upper(), suffixes)
+        hint = f"did you mean {prefix}{close}?" if close else \
             "the settings are listed in README.md under Configuration"
         warnings.append(f"environment variable {name[:80]} is not a setting and is ignored ({hint})")
     return warnings

@@ -3,11 +3,12 @@ problem (with the known key an unknown one is likely a typo of), and where the v
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from .near_names import did_you_mean
 
 
 def problem(error: Any, sources: Mapping[str, str], settings: Sequence[str],
@@ -41,5 +42,4 @@ def _said(error: Any, settings: Sequence[str], model_settings: Sequence[str]) ->
         known = list(model_settings)
     else:
         return str(error["msg"])
-    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-    return f"unknown setting (did you mean {close[0]!r}?)" if close else "unknown setting"
+    return "unknown setting" + did_you_mean(str(loc[-1]), known)

@@ -8,7 +8,6 @@ output format and the seed are checked here too, and an effect's number of input
 
 from __future__ import annotations
 
-import difflib
 import math
 import secrets
 from collections.abc import Callable, Container, Mapping, Sequence
@@ -16,6 +15,7 @@ from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
+from ..near_names import did_you_mean
 from .allowed_values import is_type_error, takes
 from .codecs.image_formats import side_problem
 from .effect import Effect, Picture
@@ -77,8 +77,7 @@ def validate_parameters(
     known_fields = model.model_fields
     for key, value in list(params_dict.items()):
         if key not in known_fields:
-            close = difflib.get_close_matches(str(key), list(known_fields), n=1)
-            guess = f" (did you mean {close[0]!r}?)" if close else ""
+            guess = did_you_mean(str(key), known_fields)
             violations.append(FieldViolation(
                 f"parameters.{key}",
                 f"unknown parameter{guess}; {name} accepts: {', '.join(known_fields) or 'none'}",

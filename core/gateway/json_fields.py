@@ -12,10 +12,10 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 from typing import Any
 
+from ..near_names import nearest
 from .json_codec import bad_request, is_repeated
 from .json_kinds import shown, well_known, what_it_takes, wrong_kind
 
@@ -99,6 +99,6 @@ def _check_one(field: Any, value: Any, where: str) -> None:
 
 def _unknown(key: str, descriptor: Any) -> str:
     names = [f.json_name for f in descriptor.fields]
-    close = difflib.get_close_matches(key, names + [f.name for f in descriptor.fields], n=1, cutoff=0.6)
-    hint = f"did you mean {close[0]!r}? " if close else ""
+    close = nearest(key, names + [f.name for f in descriptor.fields])
+    hint = f"did you mean {close!r}? " if close else ""
     return f"unknown field {key!r}: {hint}this object takes {', '.join(names)}"

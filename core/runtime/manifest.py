@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import logging
@@ -18,6 +17,8 @@ from pydantic import (
     model_serializer,
     model_validator,
 )
+
+from ..near_names import nearest
 
 log = logging.getLogger("museforge.runtime")
 MANIFEST_NAME = "manifest.json"
@@ -183,12 +184,11 @@ def sha256_of(path: Path) -> str:
 def misspelt_keys(manifest: Manifest) -> list[tuple[str, str]]:
     """Keys a manifest holds beside the ones read that look like a misspelling of one
     (``max_batch_sise``): kept, as a recipe's own keys are, but its default silently wins."""
-    known = list(Manifest.model_fields)
     found = []
     for key in manifest.model_extra or {}:
-        close = difflib.get_close_matches(key, known, n=1, cutoff=0.85)
+        close = nearest(key, Manifest.model_fields, cutoff=0.85)
         if close:
-            found.append((key, close[0]))
+            found.append((key, close))
     return found
 
 
