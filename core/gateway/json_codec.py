@@ -23,6 +23,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from ..engine.errors import MAX_DESCRIPTION_BYTES, MAX_FIELD_BYTES, MAX_MESSAGE_BYTES, clip
+from .json_kinds import INTEGER_RANGES
 
 HTTP_STATUS = {
     grpc.StatusCode.OK: 200,
@@ -252,10 +253,7 @@ def is_repeated(field: Any) -> bool:
     return bool(flag) if flag is not None else field.label == FieldDescriptor.LABEL_REPEATED
 
 
-_INTEGERS = {FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_UINT32,
-             FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_SINT32, FieldDescriptor.TYPE_SINT64,
-             FieldDescriptor.TYPE_FIXED32, FieldDescriptor.TYPE_FIXED64, FieldDescriptor.TYPE_SFIXED32,
-             FieldDescriptor.TYPE_SFIXED64}
+_INTEGERS = frozenset(INTEGER_RANGES)  # every protobuf integer type
 
 
 _WHOLE = re.compile(r"-?[0-9]+")

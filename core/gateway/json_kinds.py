@@ -14,7 +14,7 @@ from typing import Any
 
 from google.protobuf.descriptor import FieldDescriptor as F
 
-_RANGES = {
+INTEGER_RANGES = {
     F.TYPE_INT32: (-(2**31), 2**31 - 1), F.TYPE_SINT32: (-(2**31), 2**31 - 1),
     F.TYPE_SFIXED32: (-(2**31), 2**31 - 1), F.TYPE_UINT32: (0, 2**32 - 1), F.TYPE_FIXED32: (0, 2**32 - 1),
     F.TYPE_INT64: (-(2**63), 2**63 - 1), F.TYPE_SINT64: (-(2**63), 2**63 - 1),
@@ -32,8 +32,8 @@ def shown(value: Any) -> str:
 def what_it_takes(field: Any) -> str:  # a FieldDescriptor (pure or upb)
     """'a whole number from 0 to 4294967295', 'a string', ... for one value of ``field``."""
     kind = field.type
-    if kind in _RANGES:
-        low, high = _RANGES[kind]
+    if kind in INTEGER_RANGES:
+        low, high = INTEGER_RANGES[kind]
         return f"a whole number from {low} to {high}"
     if kind in _NUMBERS:
         return 'a number (or "NaN", "Infinity", "-Infinity")'
@@ -52,11 +52,11 @@ def wrong_kind(field: Any, value: Any) -> str | None:
     """Why ``value`` (one item of ``field``, not null) cannot be it, for what its JSON type alone
     tells; None when the parser should judge (a string that may hold a number, say)."""
     kind = field.type
-    if kind in _RANGES:
+    if kind in INTEGER_RANGES:
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             return _refusal(field, value)
         number = _whole(value)
-        low, high = _RANGES[kind]
+        low, high = INTEGER_RANGES[kind]
         return None if number is not None and low <= number <= high else _refusal(field, value)
     if kind in _NUMBERS:
         if isinstance(value, str):
