@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from museforge.engine.codecs.video import probe, read_frames
+from museforge.engine.codecs.video import VideoInfo, probe, read_frames
 from museforge.engine.video_edit import EditShot, rendered
 from tests.core.test_video import make_video
 from tests.core.test_video_edit import clip_of
@@ -42,14 +42,20 @@ def phone_video(path: Path) -> Path:
     return made
 
 
-def test_a_rotated_shot_is_turned_upright_and_letterboxed(tmp_path: Path) -> None:
+def edit_of(tmp_path: Path, phone: str, phone_first: bool) -> tuple[VideoInfo, list[np.ndarray]]:
+    """A landscape shot and a phone's rotated one, five frames each, rendered; the video and frames."""
     wide = clip_of(make_video(tmp_path / "wide.mp4", frames=10, fps=Fraction(25), audio=False,
                               pictures=[landscape()] * 10))
-    phone = clip_of(phone_video(tmp_path / "phone.mp4"))
+    rotated = clip_of(phone_video(tmp_path / phone))
+    shots = [EditShot(wide, 0, 5), EditShot(rotated, 0, 5)]
     out = tmp_path / "edit.mp4"
-    out.write_bytes(rendered([EditShot(wide, 0, 5), EditShot(phone, 0, 5)], Fraction(25)))
+    out.write_bytes(rendered(shots[::-1] if phone_first else shots, Fraction(25)))
     made = probe(out)
-    frames = list(read_frames(made))
+    return made, list(read_frames(made))
+
+
+def test_a_rotated_shot_is_turned_upright_and_letterboxed(tmp_path: Path) -> None:
+    made, frames = edit_of(tmp_path, "phone.mp4", phone_first=False)
     assert (made.width, made.height, made.rotation) == (64, 48, 0)
     assert near(frames[2][8:40, 4:28], RED) and near(frames[2][8:40, 36:60], BLUE)
     shot = frames[7]  # the phone's 48 x 64 picture fitted into 64 x 48: 36 x 48 between black bars
@@ -58,13 +64,7 @@ def test_a_rotated_shot_is_turned_upright_and_letterboxed(tmp_path: Path) -> Non
 
 
 def test_an_edit_that_starts_with_a_rotated_video_is_upright_at_its_shape(tmp_path: Path) -> None:
-    phone = clip_of(phone_video(tmp_path / "phone.mov"))
-    wide = clip_of(make_video(tmp_path / "wide.mp4", frames=10, fps=Fraction(25), audio=False,
-                              pictures=[landscape()] * 10))
-    out = tmp_path / "edit.mp4"
-    out.write_bytes(rendered([EditShot(phone, 0, 5), EditShot(wide, 0, 5)], Fraction(25)))
-    made = probe(out)
-    frames = list(read_frames(made))
+    made, frames = edit_of(tmp_path, "phone.mov", phone_first=True)
     assert (made.width, made.height, made.rotation) == (48, 64, 0)
     assert near(frames[2][4:28, 8:40], RED) and near(frames[2][36:60, 8:40], BLUE)
     shot = frames[7]  # the landscape picture fitted into 48 x 64: 48 x 36 between black bars
