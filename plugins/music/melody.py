@@ -38,7 +38,7 @@ from .general_midi import resolve_program
 from .harmony import HARMONY_MODEL, Harmoniser
 from .limiter import apply_gain
 from .loudness import LoudnessMeter, gain_for
-from .performer import Performer
+from .performer import BLOCK_SECONDS, Performer
 from .pickup import hold_over_loop_point, trim_lead
 from .piece_metadata import piece_metadata, stem_metadata
 from .sampler import MelodySampler, PieceRequest, beat_length
@@ -233,7 +233,7 @@ class _Stream:
         # The look-ahead bars are measured before the gain (to set it); every sample is
         # measured after it (the figure reported, limiter included), bar by bar.
         self.raw_meter = LoudnessMeter(sample_rate, 2)
-        self.out_meter = LoudnessMeter(sample_rate, 2)
+        self.out_meter = LoudnessMeter(sample_rate, 2, np.float32)  # reported only: the fast filter
         # An Ogg file is encoded on the side as the audio is made (as long again as making
         # it). Started last: nothing after it in here can fail and leave its thread waiting.
         self.vorbis = BackgroundVorbis(sample_rate) if ogg else None
@@ -243,12 +243,15 @@ class _Stream:
         # in blocks, and a loop only at its end, so bars composed are not yet audio measured.
         beats = LOUDNESS_LOOKAHEAD_BEATS * beat_unit(piece.metre) * piece.seconds_per_beat
         self.lookahead_frames = round(max(LOUDNESS_LOOKAHEAD_SECONDS, beats) * sample_rate)
+        self.block_frames = round(BLOCK_SECONDS * sample_rate)
 
     def bar_done(self, bars_done: int) -> Iterator[Chunk]:
-        # Until the first chunk has left, once the look-ahead's notes are all sent to render, wait
-        # for them rather than compose on: the first chunk is when playback can start.
+        # Until the first chunk has left, once the look-ahead's notes and one block past them are
+        # sent to render, wait for the look-ahead rather than compose on: the first chunk is when
+        # playback can start. The block past it keeps the render processes busy meanwhile (waiting
+        # right after the look-ahead left them idle while its gain was set and the next bars composed).
         first = (self.gain_db is None and not self.piece.loop
-                 and self.renderer.sent_frames() >= self.lookahead_frames)
+                 and self.renderer.sent_frames() >= self.lookahead_frames + self.block_frames)
         audio = self.renderer.take(self.piece.bar_start(bars_done), self.lookahead_frames if first else 0)
         yield from self._emit(audio, final=False)
 

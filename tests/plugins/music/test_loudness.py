@@ -109,3 +109,18 @@ def test_a_meter_fed_in_pieces_reads_what_the_whole_signal_reads() -> None:
     assert np.isfinite(short.loudness())
     with pytest.raises(ValueError, match="samples must be"):
         meter.add(audio[:, :1])
+
+
+def test_the_float32_meter_reads_what_the_float64_meter_reads() -> None:
+    # The served melody reports its output's loudness through the float32 filter (four times as
+    # fast); the figure is written to two decimals, so it must agree far closer than that.
+    audio = rendered(46)
+    t = np.arange(8 * RATE) / RATE
+    bass = np.stack([0.5 * np.sin(2 * np.pi * 41.2 * t), 0.3 * np.sin(2 * np.pi * 41.2 * t + 1)], 1)
+    for signal in (audio, bass.astype(np.float32), audio * np.float32(0.001)):
+        wide, fast = loudness.LoudnessMeter(RATE, 2), loudness.LoudnessMeter(RATE, 2, np.float32)
+        for piece in np.array_split(signal, 7):
+            wide.add(piece)
+            fast.add(piece)
+        assert fast.loudness() == pytest.approx(wide.loudness(), abs=1e-3)
+        assert fast.state.dtype == np.float32

@@ -10,13 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from museforge.plugins.music import melody as melody_module
 from museforge.plugins.music import performer as performer_module
 from museforge.plugins.music import render_pool as render_pool_module
 from museforge.plugins.music import soundfont_subset
+from museforge.plugins.music.audio_formats import pcm16_bytes
 from museforge.plugins.music.general_midi import resolve_program
 from museforge.plugins.music.limiter import CEILING, KNEE, apply_gain
 from museforge.plugins.music.midi_file import block_midi
-from museforge.plugins.music.performer import TAIL_SECONDS, Performer, perform
+from museforge.plugins.music.performer import BLOCK_SECONDS, TAIL_SECONDS, Performer, perform
 from museforge.plugins.music.render_pool import Rendering, RenderPool
 from museforge.plugins.music.score import Metre, Note, Piece
 from museforge.plugins.music.soundfont import SoundFont, default_soundfont, render_midi, wav_audio
@@ -140,6 +142,26 @@ def test_the_end_is_handed_out_block_by_block_as_renders_complete(font: SoundFon
             looping.take(loop.bar_start(bar + 1))
     parts = list(looping.finishing())  # a loop's start is final only once its tail wrapped in: at once
     assert len(parts) == 1 and np.array_equal(parts[0], perform(loop, font).audio())
+
+
+def test_the_first_chunk_waits_with_the_block_past_the_look_ahead_already_sent(font: SoundFont) -> None:
+    # Composing one block past the loudness look-ahead before waiting for it keeps the render
+    # processes busy while the gain is set; the audio is the same either way.
+    piece = song(bars=16)  # 30 s: eight blocks
+    stream = melody_module._Stream(0, piece, font, 48000, ogg=False)
+    stream.renderer = Performer(piece, font, pool=_SlowPool())  # nothing renders until waited for
+    sent_at_first, chunks = None, []
+    for bar, notes in enumerate(by_bar(piece)):
+        stream.renderer.add(notes)
+        if bar < piece.bars - 1:
+            chunks += list(stream.bar_done(bar + 1))
+            if chunks and sent_at_first is None:
+                sent_at_first = stream.renderer.sent_frames()
+    chunks += list(stream.finish())
+    assert sent_at_first is not None
+    assert sent_at_first >= stream.lookahead_frames + round(BLOCK_SECONDS * 48000)
+    assert sent_at_first < piece.bar_start(piece.bars - 1) * piece.seconds_per_beat * 48000  # not at the end
+    assert b"".join(chunk.data for chunk in chunks) == pcm16_bytes(stream.samples())
 
 
 def test_render_processes_give_the_bytes_the_calling_thread_gives(font: SoundFont) -> None:
