@@ -26,6 +26,7 @@ from .media_files import (
     extension_clash,
     file_result,
     format_name,
+    input_refusal,
     names_a_file,
     output_folder,
     overwritten_input,
@@ -262,9 +263,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
             inputs.append((path.name, path if whole and path.is_file() else path.read_bytes()))
         except OSError as exc:
             return fail(f"cannot read {path}: {exc.strerror}", EXIT_USAGE)
-    if to_file and overwritten_input(args.output, paths):
-        return fail(f"-o {args.output} is an input: the result would overwrite it; choose another name",
-                    EXIT_USAGE)
+    if to_file and input_refusal(args.output, paths):
+        return fail(input_refusal(args.output, paths), EXIT_USAGE)
     first = inputs[0][1]
     fmt = whole_video_format(args) if isinstance(first, Path) else output_format(args, first)
     call = MediaCall(args.effect, parameters_of(args, args.effect), args.seed, fmt, inputs=inputs)

@@ -96,6 +96,13 @@ def overwritten_input(target: Path, inputs: Sequence[Path]) -> Path | None:
     return next((path for path in inputs if path.resolve() == resolved), None)
 
 
+def input_refusal(output: Path, inputs: Sequence[Path]) -> str:
+    """Why -o may not be written: it is one of the inputs ('' if not)."""
+    if overwritten_input(output, inputs) is None:
+        return ""
+    return f"-o {output} is an input: the result would overwrite it; choose another name"
+
+
 class UnwritableOutput(Exception):
     """-o names a place files cannot go (a file where a folder must be, a folder that cannot be made
     or written): said before any work, as a usage error."""
@@ -118,11 +125,11 @@ def check_writable(folder: Path, given: Path) -> None:
     Path(probe).unlink(missing_ok=True)
 
 
-def check_target_file(output: Path) -> None:
+def check_target_file(output: Path, instead: str = "give a file name or a folder (-o - writes the result "
+                      "to stdout)") -> None:
     """-o out.png may replace a file, never a device or a socket of that name."""
     if output.exists() and not output.is_file():
-        raise UnwritableOutput(f"-o {output} exists and is not a regular file; give a file name or a folder "
-                               "(-o - writes the result to stdout)")
+        raise UnwritableOutput(f"-o {output} exists and is not a regular file; {instead}")
 
 
 @contextmanager

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..engine.codecs.video_frames import pixels_of, png_of, rgb_of
 from ..engine.errors import RequestError
+from .media_files import check_target_file, input_refusal, output_folder
 from .options import connect, settings_from
 from .output import EXIT_OK, EXIT_USAGE, Bar, fail
 
@@ -142,27 +143,48 @@ def single(results: list[np.ndarray]) -> np.ndarray:
     return results[0]
 
 
-def apply_to_video(args: argparse.Namespace, shape: EffectShape | None) -> int:
-    from ..engine.codecs.video import OUTPUT_SUFFIXES, VideoError, VideoWriter, probe, read_frames
+def output_refusal(args: argparse.Namespace) -> str:
+    """Why the inputs and -o cannot make a video through a frame-wise effect ('' if they can), said
+    before a frame is decoded. A folder that cannot be made or written is said when it is made."""
+    from ..engine.codecs.video import OUTPUT_SUFFIXES
 
-    if len(args.inputs) != 1:
-        return fail("a video is applied alone: give one input video", EXIT_USAGE)
+    inputs, output = args.inputs, args.output
+    if len(inputs) != 1:
+        pictures = [path for path in inputs if not is_video(path)]
+        instead = "; the pictures in a run of their own" if pictures else ""
+        return (f"-o {output}: a video is applied alone, and {len(inputs)} inputs were given "
+                f"({', '.join(map(str, inputs))}); apply each video in a run of its own, -o naming its "
+                f"output video{instead}")
+    source, suffix = inputs[0], output.suffix.lower()
+    stdout, folder = str(output) == "-", output.is_dir() or not suffix
+    if stdout or folder or suffix not in OUTPUT_SUFFIXES:
+        short = args.effect.rpartition(".")[2]
+        kinds = " or ".join(f"{s} ({what})" for s, what in OUTPUT_SUFFIXES.items())
+        example = (Path(f"{source.stem}-{short}.mp4") if stdout else
+                   output / f"{source.stem}-{short}.mp4" if folder else output.with_suffix(".mp4"))
+        said = ("writes to stdout" if stdout else "names a folder" if folder
+                else f"is not a video museforge writes ({suffix})")
+        return f"-o {output} {said}: a video is written to one file, {kinds}; e.g. -o {example}"
+    check_target_file(output, "give the name of a video file to write")
+    return input_refusal(output, inputs)
+
+
+def apply_to_video(args: argparse.Namespace, shape: EffectShape | None) -> int:
+    from ..engine.codecs.video import VideoError, VideoWriter, probe, read_frames
+
+    refusal = output_refusal(args)
+    if refusal:
+        return fail(refusal, EXIT_USAGE)
     source, output = args.inputs[0], args.output
-    if output.suffix.lower() not in OUTPUT_SUFFIXES:
-        kinds = ", ".join(f"{suffix} ({what})" for suffix, what in OUTPUT_SUFFIXES.items())
-        return fail(f"name the output video with -o: {kinds}", EXIT_USAGE)
     if not source.is_file():
         return fail(f"cannot read {source}: no such file", EXIT_USAGE)
     if source.stat().st_size == 0:  # said plainly, not as FFmpeg's "invalid data"
         return fail(f"{source.name}: the file is empty (0 bytes), not a video")
-    try:
-        info = probe(source)
-    except VideoError as exc:
-        return fail(str(exc))
-    output.parent.mkdir(parents=True, exist_ok=True)
     bar = Bar()
-    with ExitStack() as stack:
+    # The folder is made and checked before the source is opened, and taken away if nothing is written.
+    with output_folder(output.parent, output) as written, ExitStack() as stack:
         try:
+            info = probe(source)
             if shape is not None and shape.in_between:
                 writer = in_between(info, output, pair_effect(args, stack), bar)
             else:
@@ -175,6 +197,7 @@ def apply_to_video(args: argparse.Namespace, shape: EffectShape | None) -> int:
             return fail(str(exc))
         finally:
             bar.close()
+        written.append(output)
     print(output)
     sound = " with audio" if info.audio else ""
     print(f"{writer.written} frames at {float(writer.fps):g} fps written{sound}", file=sys.stderr)

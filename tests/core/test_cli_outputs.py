@@ -1,6 +1,6 @@
 """Where `generate` and `apply` may write, as a user runs them against a real server: results that
 would share a name, extensions of files no generator writes, a mistake in the call over many files,
-`-o -` for stdout, and an -o that cannot be written."""
+`-o -` for stdout, an -o that cannot be written, and a video's -o."""
 
 from __future__ import annotations
 
@@ -140,3 +140,59 @@ def test_an_output_that_cannot_be_written_is_said_plainly(server: ServerThread, 
     assert blocked.returncode == 1, blocked.stderr
     assert f"{tmp_path / 'out' / 'image.digits-1-0000.png'}\n" in blocked.stderr, blocked.stderr
     assert ".part" not in blocked.stderr
+
+
+def test_a_videos_output_is_checked_before_any_frame(server: ServerThread, tmp_path: Path) -> None:
+    # Before: -o shot.mp4 over its own input replaced the source (exit 0); a path under a file or in
+    # /proc failed after the effect was set up ("File exists", "[Errno 2]", exit 1); -o out.png said
+    # only "name the output video with -o", not what was given.
+    from tests.core.test_video import make_video
+
+    source = make_video(tmp_path / "shot.mp4", frames=3, audio=False)
+    other = make_video(tmp_path / "take.mp4", frames=3, audio=False)
+    [plate] = pictures(tmp_path, ["plate.png"])
+    (tmp_path / "afile").write_text("keep")
+    (tmp_path / "renders").mkdir()
+    os.mkfifo(tmp_path / "pipe.mp4")
+    before = {path: path.read_bytes() for path in (source, other, plate)}
+    kinds = ".mp4 (H.264 in MP4) or .mov (ProRes 422 HQ in QuickTime)"
+    for inputs, output, said in (
+            ([source], tmp_path / "out.png",
+             f"-o {tmp_path / 'out.png'} is not a video museforge writes (.png)"),
+            ([source], tmp_path / "out.fbx", f"{kinds}; e.g. -o {tmp_path / 'out.mp4'}"),
+            ([source], tmp_path / "out.mkv", "is not a video museforge writes (.mkv)"),
+            ([source], tmp_path / "renders",
+             f"-o {tmp_path / 'renders'} names a folder: a video is written to one file, {kinds}; e.g. -o "
+             f"{tmp_path / 'renders' / 'shot-denoise.mp4'}"),
+            ([source], tmp_path / "afile" / "x.mp4", f"{tmp_path / 'afile'} is a file, not a folder"),
+            ([source], Path("/proc/x.mp4"), "files cannot be written into /proc"),
+            ([source], tmp_path / "pipe.mp4",
+             "exists and is not a regular file; give the name of a video file"),
+            ([source], source, f"-o {source} is an input: the result would overwrite it"),
+            ([source, other], tmp_path / "both.mp4", f"a video is applied alone, and 2 inputs were given "
+             f"({source}, {other}); apply each video in a run of its own"),
+            ([plate, source], tmp_path / "mixed.mp4", "the pictures in a run of their own")):
+        refused = museforge("apply", "effect.denoise", *map(str, inputs), "-o", str(output),
+                            "--server", server.address)
+        assert refused.returncode == 2, (output, refused.stderr)
+        assert said in refused.stderr and "partial" not in refused.stderr, refused.stderr
+        assert refused.stdout == ""
+    assert {path: path.read_bytes() for path in (source, other, plate)} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "pipe.mp4", "plate.png", "renders",
+                                                           "shot.mp4", "take.mp4"]
+    assert not list((tmp_path / "renders").iterdir())
+
+
+def test_a_video_that_fails_leaves_no_folder_it_made(server: ServerThread, tmp_path: Path) -> None:
+    # Before, the folders of -o were made first and left behind by a video that failed.
+    from tests.core.test_video import make_video
+
+    source = make_video(tmp_path / "shot.mp4", frames=3, audio=False)
+    failed = museforge("apply", "effect.sketch", str(source), "-p", "count=2", "-o",
+                       str(tmp_path / "new" / "deeper" / "more.mp4"), "--server", server.address)
+    assert failed.returncode == 1 and "the effect made 2 images of one frame" in failed.stderr, failed.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shot.mp4"]
+    made = museforge("apply", "effect.denoise", str(source), "-o", str(tmp_path / "new" / "clean.mov"),
+                     "--server", server.address)
+    assert made.returncode == 0, made.stderr
+    assert [p.name for p in (tmp_path / "new").iterdir()] == ["clean.mov"]
