@@ -13,7 +13,9 @@ from tqdm import tqdm
 
 
 class Progress(Protocol):
-    """``progress(step, total, metrics)``: called every few steps and after the last one."""
+    """``progress(step, total, metrics)``: called once before the first step with the step the run
+    starts after (0, or the checkpoint's step on a resume) and no metrics, then every few steps and
+    after the last one."""
 
     def __call__(self, step: int, total: int, metrics: Mapping[str, float], /) -> None: ...
 
@@ -35,26 +37,44 @@ class Hooks:
 
 
 class ProgressBar:
-    """A tqdm bar fed by a recipe's ``progress(step, total, metrics)`` callback."""
+    """A tqdm bar fed by a recipe's ``progress(step, total, metrics)`` callback.
+
+    The bar opens at the step of the loop's first report, so a resumed run's count and percentage
+    are right at once and its rate and time left come from the steps run in this process alone.
+    """
 
     def __init__(self, description: str, enabled: bool = True) -> None:
         self.description = description
         self.enabled = enabled
+        self.resumed: tuple[int, int] | None = None  # (after step, of total) when a run resumed
+        self._open = False
         self._bar: tqdm[Any] | None = None
 
     def __call__(self, step: int, total: int, metrics: Mapping[str, float]) -> None:
-        if not self.enabled:
-            return
-        if self._bar is None:
-            # Into a log (not a terminal) a line every 30 s, not one per step.
-            self._bar = tqdm(total=total, desc=self.description, unit="step", file=sys.stderr,
-                             dynamic_ncols=True, mininterval=0.1 if sys.stderr.isatty() else 30.0)
-        self._bar.set_postfix({k: f"{v:.3f}" for k, v in metrics.items()}, refresh=False)
-        self._bar.update(step - self._bar.n)  # tqdm draws when its interval has passed
+        if not self._open:
+            self._open = True
+            # No metrics: the loop's report before its first step. With metrics: a recipe reporting
+            # its own loop, whose steps so far ran in this process.
+            start = 0 if metrics else step
+            if start > 0:
+                self.resumed = (start, total)
+            if self.enabled:
+                description = self.description + (f", resumed after step {start}" if start else "")
+                # Into a log (not a terminal) a line every 30 s, not one per step.
+                self._bar = tqdm(total=total, initial=start, desc=description, unit="step", file=sys.stderr,
+                                 dynamic_ncols=True, mininterval=0.1 if sys.stderr.isatty() else 30.0)
+        if self._bar is not None:
+            if metrics:
+                self._bar.set_postfix({k: f"{v:.3f}" for k, v in metrics.items()}, refresh=False)
+            self._bar.update(step - self._bar.n)  # tqdm draws when its interval has passed
+        if step >= total:  # closed now: its last line's time and rate are the training's alone
+            self.close()
 
     def close(self) -> None:
+        self._open = False
         if self._bar is not None:
             self._bar.close()
+            self._bar = None
 
 
 class Checkpoints:

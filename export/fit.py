@@ -101,7 +101,10 @@ class Loop:
         # With checkpoints, Ctrl-C (or SIGTERM) ends the run after the step under way, saving it:
         # a state saved mid-step would not resume to the weights an uninterrupted run ends with.
         with deferred_stop(checkpoints is not None) as asked:
-            for i in range(self.resume() + 1, self.steps + 1):
+            start = self.resume()
+            if progress is not None:  # the bar opens here: at the resumed step, timing only this run
+                progress(start, self.steps, {})
+            for i in range(start + 1, self.steps + 1):
                 for key, value in step(i).items():
                     shown[key] = value if key not in shown else shown[key] + (value - shown[key]) * SMOOTHING
                 if progress is not None and (i % every == 0 or i == self.steps):

@@ -147,7 +147,8 @@ def run_recipe(
         trained: TrainedModel = recipe.load_build()(ctx)
     finally:
         bar.close()
-    run = _Run(recipe, seed, quick, version, trained, time.perf_counter() - started, tuple(ctx.used))
+    run = _Run(recipe, seed, quick, version, trained, time.perf_counter() - started, tuple(ctx.used),
+               bar.resumed)
 
     rng = np.random.default_rng(seed + 1)
     main = _export(trained.module, trained.spec, trained.make_inputs, rng)
@@ -194,8 +195,11 @@ class _Run:
     trained: TrainedModel
     train_seconds: float
     used: tuple[TrainingData, ...] = ()  # what the recipe declared with RecipeContext.use
+    resumed: tuple[int, int] | None = None  # (after step, of total): train_seconds timed the rest only
 
     def manifest(self, name: str, spec: ExportSpec, exported: _Exported, metrics: dict[str, Any]) -> Manifest:
+        after, of = self.resumed or (0, 0)
+        resumed = {"resumed": {"after_step": after, "of": of}} if self.resumed else {}
         return Manifest(
             name=name,
             version=self.version,
@@ -219,6 +223,7 @@ class _Run:
                 "hyperparameters": self.trained.hyperparameters,
                 "device": "cpu",
                 "torch_threads": torch.get_num_threads(),
+                **resumed,
             },
             metrics=json.loads(json.dumps(metrics)),
             libraries=library_versions(),

@@ -92,8 +92,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         return fail(f"the recipe {recipe.name} (plugin {recipe_plugin(host, recipe.name)}) failed: "
                     f"{type(exc).__name__}: {exc}")
     manifest = result.manifest
+    resumed = manifest.training.get("resumed")  # the seconds are this run's, after the checkpoint
+    after = f", resumed after step {resumed['after_step']} of {resumed['of']}" if resumed else ""
     print(f"wrote {result.directory / 'model.onnx'} (sha256 {manifest.sha256[:12]}…, "
-          f"trained in {manifest.training['seconds']} s)")
+          f"trained in {manifest.training['seconds']} s{after})")
     print(json.dumps(manifest.metrics, indent=2))
     return EXIT_OK
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import signal
 from collections.abc import Mapping
 from pathlib import Path
@@ -13,9 +14,11 @@ import pytest
 import torch
 from torch import Tensor, nn
 
+import museforge
 from museforge.export.callbacks import Checkpoints, Hooks
-from museforge.export.fit import fit
+from museforge.export.fit import StoppedWithCheckpoint, fit
 from museforge.export.gan import EMA, EpochBatches
+from museforge.export.pipeline import RecipeContext, TrainedModel, run_recipe
 from museforge.export.schedule import Schedule
 from museforge.export.seeds import Streams, seeded
 from museforge.export.spec import ExportSpec, TensorSpec, pixels, uniform
@@ -88,6 +91,52 @@ def test_another_runs_checkpoints_are_not_resumed(tmp_path: Path) -> None:
     with pytest.warns(UserWarning, match="another run"):
         train(tmp_path, ran=ran)
     assert ran == list(range(1, STEPS + 1))
+
+
+def build_stopped_once(ctx: RecipeContext) -> TrainedModel:
+    """A recipe fitting a small regression; Ctrl-C arrives at step 5 unless it resumes from a checkpoint."""
+    first = ctx.checkpoints.latest() is None
+    streams = seeded(ctx.seed)
+    model = nn.Linear(4, 1)
+
+    def loss(step: int) -> tuple[Tensor, Mapping[str, float]]:
+        if first and step == 5:
+            os.kill(os.getpid(), signal.SIGINT)
+        x = torch.from_numpy(streams.numpy.standard_normal((16, 4)).astype(np.float32))
+        value = ((model(x) - x.sum(1, keepdim=True)) ** 2).mean()
+        return value, {"loss": float(value.detach())}
+
+    fit(model, torch.optim.Adam(model.parameters(), lr=1e-2), loss, steps=STEPS, streams=streams,
+        hooks=ctx.hooks, checkpoint_every=100)
+    spec = ExportSpec(inputs=(TensorSpec("x", "float32", ("batch", 4)),),
+                      outputs=(TensorSpec("y", "float32", ("batch", 1)),))
+    return TrainedModel(module=model, spec=spec, dataset={"source": "seeded rows"})
+
+
+def bar_lines(stderr: str) -> list[str]:
+    """The progress bar's lines (stderr is no terminal here: one as it opens, one as it closes)."""
+    return [line for line in re.split(r"[\r\n]+", stderr) if "step/s" in line or "?step" in line]
+
+
+def test_a_resumed_export_counts_its_progress_from_the_checkpoint(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A resumed run's bar started again at 0 (0/10, then 10/10 as if every step ran in it), so its
+    percentage, rate and time left were wrong throughout; its summary did not say it resumed."""
+    recipe = museforge.Recipe(name="studio.resumable", description="stopped once",
+                              build=f"{__name__}:build_stopped_once", models_dir=tmp_path / "models")
+    with pytest.raises(StoppedWithCheckpoint, match="stopped after step 5 of 10"):
+        run_recipe(recipe, checkpoint_dir=tmp_path / "checkpoints")
+    stopped = bar_lines(capsys.readouterr().err)
+    assert "| 0/10 [" in stopped[0] and "| 5/10 [" in stopped[-1]
+
+    result = run_recipe(recipe, checkpoint_dir=tmp_path / "checkpoints")
+    said = capsys.readouterr().err
+    assert "resuming from the checkpoint after step 5 of 10" in said
+    resumed = bar_lines(said)
+    # Opened at the checkpoint's step: tqdm counts only the steps after it in the rate and time left.
+    assert re.search(r"^train studio.resumable, resumed after step 5:  50%\|.*\| 5/10 \[", resumed[0])
+    assert re.search(r"100%\|.*\| 10/10 \[", resumed[-1])
+    assert result.manifest.training["resumed"] == {"after_step": 5, "of": 10}
 
 
 def test_schedule_warms_up_then_decays_to_its_floor() -> None:
