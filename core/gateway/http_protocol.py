@@ -37,17 +37,20 @@ from uvicorn.protocols.http.httptools_impl import (
 )
 
 from .json_codec import HttpError
-from .reply import dumps
+from .reply import MAX_HEAD_BYTES, dumps, echoed_request_id
 
 log = logging.getLogger("museforge.gateway")
 
 IDLE_SECONDS = 30.0  # to send a request's line and headers (and between kept-alive requests)
 DRAIN_CHECK_SECONDS = 2.0  # how often a reply that waits for its client looks whether it reads
 BODY_SECONDS = 30.0  # to send a body, plus one second per MiB
-MAX_HEAD_BYTES = 64 * 1024  # request line and headers
 LINGER_SECONDS = 5.0  # reading and dropping a refused body, so its sender gets to read the answer
 LINGER_QUIET_SECONDS = 0.5  # ... ended sooner when nothing more comes for this long
 MIB = 1 << 20
+# Status lines with RFC 9110's reason phrases whatever the Python version (3.11's http.HTTPStatus
+# still says 413 "Request Entity Too Large"); 499, gRPC's CANCELLED, has nginx's phrase.
+STATUS_LINES = {**STATUS_LINE, 413: b"HTTP/1.1 413 Content Too Large\r\n",
+                499: b"HTTP/1.1 499 Client Closed Request\r\n"}
 
 
 @dataclass(frozen=True)
@@ -55,13 +58,15 @@ class ConnectionLimits:
     max_connections: int
 
 
-def error_reply(error: HttpError, oip: bool) -> bytes:
+def error_reply(error: HttpError, oip: bool, request_id: str = "") -> bytes:
     """A whole JSON error reply that closes the connection (for a request the parser refused)."""
     body = error.body()
     document = {"error": body["error"]["message"]} if oip else body
     data = dumps(document)
-    head = [STATUS_LINE[error.http_status], b"Content-Type: application/json\r\n",
+    head = [STATUS_LINES[error.http_status], b"Content-Type: application/json\r\n",
             b"Content-Length: %d\r\n" % len(data), b"Connection: close\r\n"]
+    if request_id:
+        head.append(b"X-Request-Id: %b\r\n" % request_id.encode())
     return b"".join(head) + b"\r\n" + data
 
 
@@ -138,7 +143,7 @@ class Exchange(RequestResponseCycle):
     def start(self, status: int, headers: Any) -> None:
         self.response_started = True
         self.waiting_for_100_continue = False
-        lines = [STATUS_LINE[status]]
+        lines = [STATUS_LINES[status]]
         lines += [name + b": " + value + b"\r\n" for name, value in self.default_headers]
         self.framing, closing = b"", False
         for name, value in headers:
@@ -301,8 +306,15 @@ class GatewayProtocol(HttpToolsProtocol):
             self.flow.pause_reading()
             return
         oip = bool(getattr(self, "url", b"").startswith(b"/v2"))
-        self.transport.write(error_reply(error, oip))
+        self.transport.write(error_reply(error, oip, self.request_id()))
         self.linger(parse=False)
+
+    def request_id(self) -> str:
+        """The refused request's X-Request-Id, checked as a served one's, if llhttp read that header
+        whole before it stopped (it hands a header over once the next begins; each request's first
+        byte starts a fresh list, so an earlier request's id is never taken)."""
+        value = next((v for name, v in getattr(self, "headers", ()) if name == b"x-request-id"), None)
+        return echoed_request_id(value.decode("latin-1")) if value is not None else ""
 
     # -- parser callbacks -----------------------------------------------------------------
     def on_message_begin(self) -> None:

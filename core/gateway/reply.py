@@ -36,6 +36,7 @@ ALLOWED_HEADERS = ", ".join(("content-type", "grpc-timeout", "inference-header-c
 # scheme a 401 asks for, and its own X-Request-Id, given back to match a failure to the log.
 EXPOSED_HEADERS = b"Retry-After, Allow, WWW-Authenticate, X-Request-Id, Inference-Header-Content-Length"
 OFFLOAD_BYTES = 256 * 1024  # JSON work on more than this runs in the gateway's threads
+MAX_HEAD_BYTES = 64 * 1024  # a request's line and headers (431 beyond); see http_protocol
 Headers = list[tuple[bytes, bytes]]
 
 
@@ -176,9 +177,7 @@ class Replies:
         return headers
 
     def request_id(self) -> str:
-        """The caller's X-Request-Id, when it is one a header can carry back (printable ASCII)."""
-        value = self.header("x-request-id")
-        return value if value.isascii() and value.isprintable() else ""
+        return echoed_request_id(self.header("x-request-id"))
 
     async def send(self, status: int, headers: Headers, data: bytes) -> None:
         await self.exchange.send({"type": "http.response.start", "status": status, "headers": headers})
@@ -188,6 +187,13 @@ class Replies:
         origin = self.header("origin")
         allowed = self.gateway.cors_origins
         return origin if origin and ("*" in allowed or origin in allowed) else ""
+
+
+def echoed_request_id(value: str) -> str:
+    """``value`` if a reply may carry it back as X-Request-Id, else "": printable ASCII (what a
+    header can hold unchanged), and no longer than a head the gateway serves, so a 431 for an
+    oversize head never echoes more than a served request could."""
+    return value if len(value) <= MAX_HEAD_BYTES and value.isascii() and value.isprintable() else ""
 
 
 def explained(route: Route, request: Message, error: CallError) -> CallError:
