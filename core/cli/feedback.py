@@ -76,7 +76,8 @@ def add_feedback_parser(sub: Subcommands) -> None:
     whose.add_argument("--user", default="", help="whose (default: the API key's own)")
     whose.add_argument("--all-users", action="store_true",
                        help="every user the key recorded (with auth off: every event recorded without a key)")
-    export.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
+    export.add_argument("-o", "--output", type=Path, metavar="FILE",
+                        help="write to FILE instead of stdout (- is stdout); its folder must exist")
     recommend = actions.add_parser(
         "recommend", help="generators, presets or artifacts a user likely wants next, with reasons",
         description="Ranked from the feedback of all the key's users (implicit's ALS, with new artifacts "
@@ -224,9 +225,36 @@ def write_lines(events: Any, out: IO[str]) -> int:
     return count
 
 
+def export_target_problem(output: Path) -> str:
+    """Why the export cannot be written to -o ``output`` ('' when it can): said before the server is
+    asked, so a long export is not streamed only to fail at its end."""
+    from .media_files import UnwritableOutput, blocking_file, check_target_file, check_writable
+
+    if output.is_dir():
+        example = output / "feedback.jsonl"
+        return f"-o {output} is a folder; give a file name (e.g. {example}), or - for stdout"
+    folder = output.parent
+    blocking = blocking_file(folder)
+    if blocking is not None:
+        return f"-o {output}: {blocking} is a file, not a folder"
+    if not folder.exists():
+        return f"-o {output}: there is no folder {folder}; make it first"
+    try:
+        check_target_file(output, "give a file name, or - for stdout")
+        check_writable(folder, output)
+    except UnwritableOutput as exc:
+        return str(exc)
+    return ""
+
+
 def export(client: Any, args: argparse.Namespace) -> int:
+    to_file = args.output is not None and str(args.output) != "-"  # -o -: stdout, as elsewhere
+    if to_file:
+        problem = export_target_problem(args.output)
+        if problem:
+            return fail(problem, EXIT_USAGE)
     events = client.export_feedback(args.user, all_users=args.all_users)
-    if args.output is None:
+    if not to_file:
         count = write_lines(events, sys.stdout)
     else:  # written beside the target and moved in place: a failed export leaves no half file
         partial = args.output.with_name(args.output.name + ".part")
@@ -234,6 +262,9 @@ def export(client: Any, args: argparse.Namespace) -> int:
             with partial.open("w", encoding="utf-8") as out:
                 count = write_lines(events, out)
             partial.replace(args.output)
+        except OSError as exc:  # name the file asked for, not the temporary one beside it
+            partial.unlink(missing_ok=True)
+            raise OSError(exc.errno, exc.strerror, str(args.output)) from None
         except BaseException:  # the server refused or broke off: remove what was written so far
             partial.unlink(missing_ok=True)
             raise

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -113,3 +115,36 @@ def test_running_a_rating_again_with_its_request_id_records_it_once(
     assert len(ids) == 1
     code, out, _ = run(capsys, "feedback", "list", "--user", user, "--json", *at)
     assert code == 0 and len(json.loads(out)) == 1
+
+
+def test_export_refuses_an_output_it_cannot_write_before_asking_the_server(
+        server: ServerThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    at = ("--server", server.address)
+    user = fresh_user("export-to")
+    sha = hashlib.sha256(b"export-to").hexdigest()
+    assert run(capsys, "feedback", "keep", sha, "--generator", "image.digits", "--user", user, *at)[0] == 0
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "plain").write_text("not a folder")
+    os.mkfifo(tmp_path / "pipe")
+    for given, said in ((tmp_path / "folder", "is a folder"),
+                        (tmp_path / "missing" / "f.jsonl", "there is no folder"),
+                        (tmp_path / "plain" / "f.jsonl", "is a file, not a folder"),
+                        (tmp_path / "pipe", "is not a regular file")):
+        code, _, err = run(capsys, "feedback", "export", "--user", user, "-o", str(given), *at)
+        assert code == 2 and f"-o {given}" in err and said in err and "exported" not in err
+    # Nothing was written beside them, and the pipe is still a pipe (not replaced by a file).
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "pipe", "plain"]
+    assert stat.S_ISFIFO((tmp_path / "pipe").stat().st_mode) and not any((tmp_path / "folder").iterdir())
+
+
+def test_export_to_dash_writes_json_lines_to_stdout(server: ServerThread, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    at = ("--server", server.address)
+    user = fresh_user("export-dash")
+    sha = hashlib.sha256(b"export-dash").hexdigest()
+    assert run(capsys, "feedback", "keep", sha, "--generator", "image.digits", "--user", user, *at)[0] == 0
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "feedback", "export", "--user", user, "-o", "-", *at)
+    assert code == 0 and "exported 1 events" in err
+    assert json.loads(out)["artifact"]["sha256"] == sha and list(tmp_path.iterdir()) == []
