@@ -30,6 +30,8 @@ COUNT_MAX = 2**32 - 1  # GenerateRequest.count is a uint32
 # gRPC holds a deadline as int64 nanoseconds since 1970: one much past 2200 wraps and fails at once.
 TIMEOUT_MAX = 10**9
 RECOMMEND_KINDS = ("generators", "presets", "artifacts")
+FEEDBACK_KINDS = ("thumbs", "stars", "pick", "keep", "shown")
+THUMBS = ("up", "down")
 
 
 class ClientTimeout(enum.Enum):
@@ -116,11 +118,31 @@ def feedback_event(kind: str, artifact: fb.ArtifactRef | None = None, *, user: s
 
     A pick's ``artifact`` is the chosen one of its ``candidates``.
     """
-    event = fb.FeedbackEvent(user=user, kind=f"FEEDBACK_KIND_{kind.upper()}", stars=stars,
-                             thumb=f"THUMB_{thumb.upper()}" if thumb else None, candidates=list(candidates))
+    named = f"THUMB_{_word('thumb', thumb, THUMBS)}" if thumb else None
+    event = fb.FeedbackEvent(user=user, kind=f"FEEDBACK_KIND_{_word('kind', kind, FEEDBACK_KINDS)}",
+                             stars=_stars(stars), thumb=named, candidates=list(candidates))
     if artifact is not None:
         event.artifact.CopyFrom(artifact)
     return event
+
+
+def _word(name: str, value: object, allowed: Sequence[str]) -> str:
+    """``value`` (any case) upper-cased as its enum spells it, or an error naming argument ``name``
+    and what it takes (protobuf's own "unknown enum label" names neither)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name}: text, one of {', '.join(allowed)}; got {type(value).__name__}")
+    if value.strip().lower() not in allowed:
+        raise ValueError(f"{name}: one of {', '.join(allowed)}; got {value!r}")
+    return value.strip().upper()
+
+
+def _stars(stars: object) -> int:
+    """``stars`` as the uint32 the event carries; the server says which counts are allowed (1 to 5)."""
+    if isinstance(stars, bool) or not isinstance(stars, numbers.Integral):
+        raise TypeError(f"stars: a whole number, 1 to 5; got {type(stars).__name__} {stars!r}")
+    if not 0 <= int(stars) <= COUNT_MAX:
+        raise ValueError(f"stars: 1 to 5; got {stars}")
+    return int(stars)
 
 
 def check_port(address: str) -> None:

@@ -230,3 +230,33 @@ def test_recommend_takes_each_kind_singular_or_plural_and_lists_them_otherwise(c
     for wrong in ("artefacts", ""):
         with pytest.raises(ValueError, match=f"kind: one of generators, presets, artifacts.*got '{wrong}'"):
             client.recommend(wrong, user="ann")
+
+
+
+def test_feedback_event_names_the_argument_a_mistake_is_in(client: Client) -> None:
+    import grpc
+
+    from museforge.client import artifact_ref, feedback_event, field_violations
+
+    ref = artifact_ref(client.generate("image.digits", {"digit": 4}, seed=2).artifacts[0])
+    # Before, protobuf's own errors named neither the argument nor what it takes
+    # ('unknown enum label "THUMB_SIDEWAYS"', "'float' object cannot be interpreted as an integer").
+    mistakes: list[tuple[dict[str, Any], type[Exception], str]] = [
+        ({"kind": "rating"}, ValueError, "kind: one of thumbs, stars, pick, keep, shown; got 'rating'"),
+        ({"kind": "thumbs", "thumb": "sideways"}, ValueError, "thumb: one of up, down; got 'sideways'"),
+        ({"kind": "thumbs", "thumb": True}, TypeError, "thumb: text, one of up, down; got bool"),
+        ({"kind": "stars", "stars": float("nan")}, TypeError, "stars: a whole number, 1 to 5; got float nan"),
+        ({"kind": "stars", "stars": "5"}, TypeError, "stars: a whole number, 1 to 5; got str '5'"),
+        ({"kind": "stars", "stars": True}, TypeError, "stars: a whole number, 1 to 5; got bool True"),
+        ({"kind": "stars", "stars": -1}, ValueError, "stars: 1 to 5; got -1"),
+    ]
+    for arguments, error, said in mistakes:
+        with pytest.raises(error) as caught:
+            feedback_event(arguments.pop("kind"), ref, user="ann", **arguments)
+        assert str(caught.value) == said
+    # A count the event can carry goes to the server, which says what is allowed.
+    with pytest.raises(grpc.RpcError) as refused:
+        client.record_feedback(feedback_event("stars", ref, user="ann", stars=np.int64(6)))
+    assert field_violations(refused.value) == [("event.stars", "must be 1 to 5 stars, got 6")]
+    stored = client.record_feedback(feedback_event("Thumbs", ref, user="ann", thumb="UP"))
+    assert stored.thumb == 1 and stored.kind == 1
