@@ -38,11 +38,14 @@ def add_keys_parser(sub: Subcommands) -> None:
                         help="also delete every feedback event kept under the key, for all its users")
     forget = actions.add_parser(
         "forget-feedback",
-        help="delete every feedback event kept under a key id, revoked or not",
+        help="delete every feedback event kept under a key id (or one user's), revoked or not",
         description="A revoked key's events can no longer be reached through the API; this deletes "
-        "them from the data directory's feedback database (safe while a server runs).",
+        "them from the data directory's feedback database (safe while a server runs). With --user, "
+        "only that user's: forgetting a user without holding the key that recorded them.",
     )
     forget.add_argument("id", help="the key's id")
+    forget.add_argument("--user", help="only this user's events (the id the key's caller sent as user); "
+                        "the key's other users keep theirs")
     forget.add_argument("--yes", action="store_true", help="do it (without it, only say how many would go)")
     for action in actions.choices.values():
         add_settings_flags(action)
@@ -88,6 +91,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
                 print_table(rows, ("ID", "SCOPES", "CREATED", "NAME"))
             return EXIT_OK
         if args.keys_command == "forget-feedback":
+            if args.user is not None:
+                return forget_user_feedback(args, args.id, args.user, args.yes)
             return forget_feedback(args, args.id, args.yes)
         if store.revoke(args.id):
             print(f"revoked {args.id}; restart the server for it to take effect", file=sys.stderr)
@@ -119,4 +124,34 @@ def forget_feedback(args: argparse.Namespace, key_id: str, really: bool) -> int:
     except (NewerSchema, StoreError) as exc:
         return fail(f"cannot use the feedback database {path}: {exc}", EXIT_FAILED)
     print(f"deleted {events:,} feedback events of {users:,} users kept under key {key_id}", file=sys.stderr)
+    return EXIT_OK
+
+
+def forget_user_feedback(args: argparse.Namespace, key_id: str, given: str, really: bool) -> int:
+    """Delete (or with ``really`` False, count) the events of one user kept under ``key_id``: a user's
+    right to be forgotten, for an operator who does not hold the key that recorded them."""
+    from ..engine.user_ids import normal_user, user_problem
+    from ..feedback.store import DATABASE_NAME, FeedbackStore, NewerSchema, StoreError
+
+    user = normal_user(given)  # the one spelling the server keeps (NFC)
+    problem = user_problem(user) if user else "is empty; name the user (the key's own events: without --user)"
+    if problem:
+        return fail(f"--user {given!r} {problem}", EXIT_USAGE)
+    path = data_directory(settings_from(args)) / DATABASE_NAME
+    if not path.exists():
+        return fail(f"no feedback database at {path}: nothing kept of user {user!r}", EXIT_FAILED)
+    try:
+        feedback = FeedbackStore(path)
+        try:
+            kept = feedback.user_kept(key_id, user)
+            if kept and really:
+                kept = feedback.forget(key_id, user)
+        finally:
+            feedback.close()
+    except (NewerSchema, StoreError) as exc:
+        return fail(f"cannot use the feedback database {path}: {exc}", EXIT_FAILED)
+    if not kept:
+        return fail(f"key {key_id} keeps no feedback of user {user!r} in {path}", EXIT_FAILED)
+    done = "deleted" if really else "would delete (add --yes)"
+    print(f"{done} {kept:,} feedback events of user {user!r} kept under key {key_id}", file=sys.stderr)
     return EXIT_OK

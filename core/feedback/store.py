@@ -217,6 +217,13 @@ class FeedbackStore(OnDatabase):
         with self._database.reading() as db:
             return self._kept(db, owner)
 
+    def user_kept(self, owner: str, user: str) -> int:
+        """How many events the owner keeps of one of its users."""
+        with self._database.reading() as db:
+            row = db.execute("SELECT COUNT(*) FROM events WHERE owner = ? AND user = ?",
+                             (owner, user)).fetchone()
+        return int(row[0])
+
     @staticmethod
     def _kept(db: Any, owner: str) -> int:
         row = db.execute("SELECT events FROM owners WHERE owner = ?", (owner,)).fetchone()

@@ -158,3 +158,32 @@ def test_a_revoked_keys_feedback_can_be_forgotten_from_the_command_line(
     finally:
         store.close()
     assert kept == {"studio": 2, "rival": 0, "gone": 0}
+
+
+def test_one_user_of_a_key_can_be_forgotten_from_the_command_line_while_the_server_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from museforge.cli.main import main
+
+    path, made = fresh_keys(tmp_path, "studio")
+    monkeypatch.setenv("MUSEFORGE_API_KEYS_FILE", str(path))
+    monkeypatch.setenv("MUSEFORGE_DATA_DIR", str(tmp_path))
+    studio_id = key_id(made["studio"])
+    with ServerThread(guarded_settings(path, tmp_path)) as server, \
+            Client(server.address, timeout=30, api_key=made["studio"]) as studio:
+        refs = made_artifacts(studio)
+        for event in one_of_each(refs, "Zo\u00eb") + one_of_each(refs, "bob"):
+            studio.record_feedback(event)
+        assert studio.recommend("artifacts", user="bob").events_used == 8  # a model fitted on both
+        # The operator holds the data directory, not the key; "Zoë" typed decomposed is the same user.
+        assert main(["keys", "forget-feedback", studio_id, "--user", "Zoe\u0308"]) == 0  # a count only
+        assert "would delete (add --yes) 4 feedback events of user 'Zo\u00eb'" in capsys.readouterr().err
+        assert len(studio.list_feedback("Zo\u00eb")) == 4
+        assert main(["keys", "forget-feedback", studio_id, "--user", "Zoe\u0308", "--yes"]) == 0
+        assert "deleted 4 feedback events of user 'Zo\u00eb'" in capsys.readouterr().err
+        assert code_of(lambda: studio.list_feedback("Zo\u00eb")) == grpc.StatusCode.NOT_FOUND
+        assert len(studio.list_feedback("bob")) == 4
+        assert studio.recommend("artifacts", user="bob").events_used == 4  # never again from her events
+        assert main(["keys", "forget-feedback", studio_id, "--user", "Zo\u00eb", "--yes"]) == 1
+        assert f"key {studio_id} keeps no feedback of user 'Zo\u00eb'" in capsys.readouterr().err
+        assert main(["keys", "forget-feedback", studio_id, "--user", "ann\u200b", "--yes"]) == 2
+        assert "--user 'ann\\u200b' must not hold control or invisible characters" in capsys.readouterr().err
