@@ -64,6 +64,9 @@ def _key(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "", name.lower())
 
 
+# What callers call the GM percussion kit (channel 10), which no program number selects.
+_DRUM_KIT_KEYS = {_key(name) for name in ("drums", "drum", "drum kit", "drum set", "drumkit", "kit", "GM kit",
+                                          "standard kit", "percussion", "bodhrán", "bodhran")}
 _BY_KEY = {_key(name): program for program, name in enumerate(PROGRAM_NAMES)}
 _BY_KEY.update({_key(name): program for name, program in SHORT_NAMES.items() if _key(name) not in _BY_KEY})
 
@@ -89,6 +92,11 @@ def unknown_instrument(value: str) -> str:
     """What an unknown name is told: the closest names, and where the whole list is, in at most
     ``UNKNOWN_BYTES`` whatever was typed (a field violation keeps 256); the 148 names would not fit."""
     shown = value if len(value) <= 32 else value[:31] + "…"
+    if _key(value) in _DRUM_KIT_KEYS:
+        # Spelling suggestions ('Steel Drums', 'Percussive Organ') would mislead: the kit is no program.
+        return (f"{shown!r}: the GM drum kit is not a program and plays only celtic's percussion layer; a "
+                f"part takes a pitched one, e.g. 'Taiko Drum' (117), 'Melodic Tom' (118) or 'Timpani' (48) "
+                "(docs/music.md)")
     spelled = {_key(name): name for name in (*SHORT_NAMES, *PROGRAM_NAMES)}  # a GM name wins
     close = [spelled[key] for key in difflib.get_close_matches(_key(value), list(spelled), n=3, cutoff=0.6)]
     while True:

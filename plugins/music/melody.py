@@ -146,6 +146,8 @@ class MelodyParams(BaseModel):
         if isinstance(value, bool) or (isinstance(value, str) and len(value) > 64):
             raise ValueError("an instrument is a General MIDI name (at most 64 characters) or a program "
                              "number 1-128")
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"  # any case and spacing, as instrument names and `soundfont: DEFAULT` are taken
         return value
 
     @field_validator("instrument", "chords_instrument", "bass_instrument")

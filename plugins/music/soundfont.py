@@ -11,6 +11,7 @@ a sample-based SoundFont synthesizer with reverb and chorus, 48 kHz stereo.
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import io
 import os
@@ -32,6 +33,7 @@ _SUBSETS = Subsets()  # what in-thread renders play through, as the render proce
 _BUILT_IN_NAMES = ("default", "timgm6mb")  # what a request calls the bank that comes with museforge
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+ -]{0,63}$")
 _SUFFIXES = (".sf2",)
+UNKNOWN_BYTES = 220  # room for the "Value error, " pydantic puts before it
 # Banks whose licences we checked (Debian's copyright files); others are reported as unknown.
 _KNOWN = {
     "timgm6mb": ("GPL-2.0-only", "TimGM6mb General MIDI SoundFont, copyright 2004 Tim Brechbill, "
@@ -126,9 +128,29 @@ def find_soundfont(name: str) -> SoundFont:
         font = _described(stem, banks[stem])
         _plays(font, banks[stem].stat().st_mtime_ns)  # a broken bank fails the request's validation
         return font
-    names = ", ".join(sorted(available_soundfonts()))
-    raise ValueError(f"no SoundFont {name!r}: available are {names} (add .sf2 files to a folder in "
-                     "MUSEFORGE_SOUNDFONT_PATH or /usr/share/sounds/sf2)")
+    raise ValueError(unknown_bank(name, list(banks)))
+
+
+def unknown_bank(name: str, banks: list[str]) -> str:
+    """What an unknown bank name is told, in at most ``UNKNOWN_BYTES`` (a field violation keeps 256, so
+    a long list of banks would cut off the end): the name without a typed .sf2, else the closest banks
+    first, then the others, as many as fit."""
+    stem = name[:-4] if name.lower().endswith(".sf2") else None
+    known = {bank.lower(): bank for bank in banks} | {built_in: "default" for built_in in _BUILT_IN_NAMES}
+    if stem is not None and stem.lower() in known:
+        bank = known[stem.lower()]
+        return f"no SoundFont {name!r}: a bank is named by its file name without .sf2: {bank!r}"
+    close = difflib.get_close_matches(name, banks, n=3, cutoff=0.6)
+    first = [*close, *(["default"] if "default" in banks and "default" not in close else [])]
+    ordered = [*first, *sorted(bank for bank in banks if bank not in first)]
+    where = "(add .sf2 files to a folder in MUSEFORGE_SOUNDFONT_PATH or /usr/share/sounds/sf2)"
+    message = f"no SoundFont {name!r}: there are {len(ordered)} banks {where}"
+    for shown in range(len(ordered), 0, -1):
+        more = f" and {len(ordered) - shown} more" if shown < len(ordered) else ""
+        listed = f"no SoundFont {name!r}: available are {', '.join(ordered[:shown])}{more} {where}"
+        if len(listed.encode()) <= UNKNOWN_BYTES:
+            return listed
+    return message
 
 
 def render_wav(path: str, mtime_ns: int, midi: bytes, whole: bool = False) -> bytes:
