@@ -35,6 +35,13 @@ HALO_REACH = 16
 # its shades, each region pixel taking its nearest scribbled pixel's.
 ONE_COLOUR = 0.25
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+# A photographed page's lighting is followed over blocks of 1/PAPER_BLOCKS of its longer side (at
+# least PAPER_BLOCK px); paper within PAPER_EVEN of one level is even, and its grain reaches GRAIN
+# robust standard deviations above it (a clean digital drawing has neither: its ink is read as before).
+PAPER_BLOCKS = 8
+PAPER_BLOCK = 16
+PAPER_EVEN = 0.04
+GRAIN = 3.0
 
 
 def _grey(picture: Picture) -> np.ndarray:
@@ -49,6 +56,8 @@ def ink(picture: Picture) -> np.ndarray:
     level (the median, where most of a page is paper) is taken off first. Where most of the
     drawing is ink (a silhouette, a large black disc), the paper is the median of the light
     pixels instead: the median of all would be the ink's, and every stroke would be lost.
+    A page with grain (a scan, a photo) has its grain taken off too, and one lit unevenly its
+    lighting (``_paper_level``): else the darker side and the noise come back as faint ink.
     """
     darkness = 1.0 - _grey(picture)
     if picture.alpha is not None:
@@ -58,9 +67,72 @@ def ink(picture: Picture) -> np.ndarray:
         light = darkness[darkness < 0.5]
         if light.size:
             paper = float(np.median(light))
-    if paper > 0.02:
-        darkness = (darkness - paper) / (1.0 - paper) if paper < 0.9 else darkness * 0.0
-    return np.clip(darkness, 0.0, 1.0).astype(np.float32)
+    grain = _grain(darkness, paper)
+    if grain == 0.0:  # clean paper, most of it one level (every digital drawing): as always
+        if paper > 0.02:
+            darkness = (darkness - paper) / (1.0 - paper) if paper < 0.9 else darkness * 0.0
+        return np.clip(darkness, 0.0, 1.0).astype(np.float32)
+    # A photographed or scanned page: its grain and its lighting are paper, not faint ink.
+    level = _paper_level(darkness)
+    if level is not None:
+        grain = _grain(darkness, level)
+    floor = np.asarray((paper if level is None else level) + grain, np.float32)
+    lifted = np.where(floor < 0.9, (darkness - floor) / np.maximum(1.0 - floor, 0.1), 0.0)
+    return np.clip(np.where(floor > 0.02, lifted, darkness), 0.0, 1.0).astype(np.float32)
+
+
+def _paper_level(darkness: np.ndarray) -> np.ndarray | None:
+    """(H, W) the paper's darkness where a page is lit unevenly (a photo: brighter by the lamp,
+    darker at the corners), fitted as a smooth surface to the blocks that are mostly paper;
+    None where it is even (within PAPER_EVEN) or too small to tell."""
+    height, width = darkness.shape
+    side = max(PAPER_BLOCK, -(-max(height, width) // PAPER_BLOCKS))
+    rows, columns = -(-height // side), -(-width // side)
+    if rows * columns < 6:
+        return None
+    points = []
+    for r in range(rows):
+        for c in range(columns):
+            block = darkness[r * side:(r + 1) * side, c * side:(c + 1) * side]
+            step = max(1, block.shape[0] // 64)  # a sample is enough for a median
+            light = block[::step, ::step]
+            light = light[light < 0.5]
+            if light.size * step * step >= block.size / 2:  # mostly paper: ink would bias it
+                points.append(((r + 0.5) * side, (c + 0.5) * side, float(np.median(light))))
+    if len(points) < 6:
+        return None
+    y, x, level = (np.array(v, np.float64) for v in zip(*points, strict=True))
+    scale = float(max(height, width))
+    keep = np.ones(len(level), bool)
+    for _ in range(3):  # blocks shaded in pencil sit above the lighting's surface: left out
+        fit = np.linalg.lstsq(_surface(y[keep] / scale, x[keep] / scale), level[keep], rcond=None)[0]
+        keep = level - _surface(y / scale, x / scale) @ fit <= PAPER_EVEN
+        if keep.sum() < 6:
+            return None
+    rows_at = (np.arange(height, dtype=np.float32) / scale)[:, None]
+    columns_at = (np.arange(width, dtype=np.float32) / scale)[None, :]
+    c = fit.astype(np.float32)
+    surface = np.clip(c[0] + c[1] * rows_at + c[2] * columns_at + c[3] * rows_at * rows_at
+                      + c[4] * columns_at * rows_at + c[5] * columns_at * columns_at, 0.0, 1.0)
+    if float(surface.max() - surface.min()) <= PAPER_EVEN:
+        return None
+    return surface
+
+
+def _surface(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Quadratic terms in y and x: a lamp's falloff and a lens's vignette both fit."""
+    return np.stack([np.ones_like(y), y, x, y * y, x * y, x * x], axis=-1)
+
+
+def _grain(darkness: np.ndarray, level: float | np.ndarray) -> float:
+    """How far the paper's own noise (a scan's or photo's grain) reaches above its level: GRAIN
+    robust standard deviations of the paper pixels; 0 for clean paper (most pixels its level)."""
+    step = max(1, int((darkness.size / 2**18) ** 0.5))  # a sample is enough for a median
+    sample = darkness[::step, ::step]
+    offsets = (sample - (level[::step, ::step] if isinstance(level, np.ndarray) else level))[sample < 0.5]
+    if offsets.size == 0:
+        return 0.0
+    return GRAIN * 1.4826 * float(np.median(np.abs(offsets - np.median(offsets))))
 
 
 def straight_rgba(picture: Picture) -> np.ndarray:

@@ -119,3 +119,25 @@ def test_three_inputs_without_roles_say_how_they_were_read(client: Client) -> No
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     problem = dict(field_violations(caught.value))["parameters.roles"]
     assert "sketch, hints, previous" in problem and 'roles=["sketch","previous","mask"]' in problem, problem
+
+
+def photographed(lighting: str) -> bytes:
+    """A ring drawn in pencil on a photographed page: grain, and a lamp's falloff or a vignette."""
+    yy, xx = np.mgrid[0:256, 0:256].astype(np.float64)
+    centre = np.hypot(yy - 128, xx - 128)
+    page = 235 - 0.3 * xx if lighting == "falloff" else 230 - 40 * (centre / 181) ** 2
+    page = page + np.random.default_rng(0).normal(0, 4, page.shape)
+    page[np.abs(centre - 90) < 3] = 80
+    return encoded(Image.fromarray(np.clip(page, 0, 255).astype(np.uint8)).convert("RGB"), "JPEG", quality=90)
+
+
+@pytest.mark.parametrize("lighting", ["falloff", "vignette"])
+def test_a_photographed_page_is_paper_not_ink(client: Client, lighting: str) -> None:
+    """The darker side of the page read as ink: a brown shape along the edge, the corners and the
+    paper's grain laid over the result as faint black."""
+    out = decoded(client.apply_effect(EFFECT, [photographed(lighting)], seed=1).artifacts[0].data)
+    yy, xx = np.mgrid[0:256, 0:256]
+    off = np.hypot(yy - 128, xx - 128) > 100
+    assert (out[off][:, 3] == 0).mean() > 0.99 and out[off][:, 3].max() <= 8
+    on = np.abs(np.hypot(yy - 128, xx - 128) - 90) < 1.5
+    assert np.median(out[on][:, 3]) > 160 and np.median(out[on][:, :3]) < 40  # the pencil stroke is kept

@@ -117,6 +117,15 @@ def test_a_drawing_mostly_of_ink_keeps_its_ink() -> None:
     assert np.allclose(ink(on_grey)[:, :3], 0.0) and ink(on_grey)[:, 3:].min() == 1.0
 
 
+def test_a_scanned_pages_grain_is_paper() -> None:
+    """Grain above the paper's median level was read as faint ink, speckling the result's background."""
+    scan = picture(128, 128)
+    scan.colour[:] = np.clip(0.84 + np.random.default_rng(0).normal(0, 0.024, (128, 128, 1)), 0, 1)
+    scan.colour[60:64] = 0.3  # a pencil line
+    lines = ink(scan)
+    assert (lines[:50] > 0).mean() < 0.01 and lines[61:63].min() > 0.5
+
+
 def test_pale_hints_count_and_paper_does_not() -> None:
     hints = picture(8, 8)
     hints.colour[1, 1] = (1.0, 230 / 255, 235 / 255)  # pastel pink: 25 levels from white
