@@ -255,7 +255,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
         check_target_file(args.output)
     if len(paths) > 1 and not whole:
         shape = effect_shape(args)
-        if shape is not None and shape.max_inputs == 1:  # a 1-input effect over each file in turn
+        # A 1-input effect over each file in turn; a folder is a batch for any effect a picture
+        # alone can take (a folder of drawings into effect.sketch), never its inputs in name order.
+        folder = shape is not None and shape.min_inputs == 1 and any(p.is_dir() for p in args.inputs)
+        if shape is not None and (shape.max_inputs == 1 or folder):
             return apply_each(args, paths, to_file)
     inputs: list[tuple[str, bytes | Path]] = []
     for path in paths:

@@ -65,6 +65,24 @@ def test_apply_takes_several_files_and_folders_one_at_a_time(server: ServerThrea
     assert to_file.returncode == 2 and "-o names a folder" in to_file.stderr
 
 
+def test_a_folder_of_drawings_into_a_several_input_effect_is_a_batch(server: ServerThread,
+                                                                     tmp_path: Path) -> None:
+    """effect.sketch takes up to 4 inputs: a folder of 2 scans was read as a sketch and its hints
+    (one result), one of 5 refused as too many inputs."""
+    for count in (2, 5):
+        names = [f"s{i}.png" for i in range(count)]
+        pictures(tmp_path / f"scans{count}", names)
+        done = museforge("apply", "effect.sketch", str(tmp_path / f"scans{count}"), "-o",
+                         str(tmp_path / f"out{count}"), "--seed", "1", "--server", server.address)
+        assert done.returncode == 0, done.stderr
+        assert sorted(p.name for p in (tmp_path / f"out{count}").iterdir()) == [
+            f"s{i}-sketch.png" for i in range(count)]
+    alone = museforge("apply", "effect.sketch", str(tmp_path / "scans2" / "s1.png"), "-o",
+                      str(tmp_path / "alone.png"), "--seed", "1", "--server", server.address)
+    assert alone.returncode == 0, alone.stderr
+    assert (tmp_path / "out2" / "s1-sketch.png").read_bytes() == (tmp_path / "alone.png").read_bytes()
+
+
 def test_a_folder_with_a_damaged_file_goes_on_and_names_it(server: ServerThread, tmp_path: Path) -> None:
     # Before, the run stopped at the damaged frame with "inputs[0]: input is empty", naming no file.
     pictures(tmp_path / "frames", ["a.png", "c.png"])
