@@ -42,6 +42,7 @@ PAPER_BLOCKS = 8
 PAPER_BLOCK = 16
 PAPER_EVEN = 0.04
 GRAIN = 3.0
+LIGHT_ON_DARK = 0.9
 
 
 def _grey(picture: Picture) -> np.ndarray:
@@ -56,12 +57,17 @@ def ink(picture: Picture) -> np.ndarray:
     level (the median, where most of a page is paper) is taken off first. Where most of the
     drawing is ink (a silhouette, a large black disc), the paper is the median of the light
     pixels instead: the median of all would be the ink's, and every stroke would be lost.
+    Light strokes on dark paper (``_light_on_dark``) are read as the same drawing dark on white.
     A page with grain (a scan, a photo) has its grain taken off too, and one lit unevenly its
     lighting (``_paper_level``): else the darker side and the noise come back as faint ink.
     """
     darkness = 1.0 - _grey(picture)
     if picture.alpha is not None:
         darkness = darkness * np.clip(picture.alpha, 0.0, 1.0)
+    if _light_on_dark(darkness):  # the light is the ink: read as the same drawing dark on white
+        darkness = _grey(picture)
+        if picture.alpha is not None:
+            darkness = darkness * np.clip(picture.alpha, 0.0, 1.0)
     paper = float(np.median(darkness)) if darkness.size else 0.0
     if paper >= 0.5:
         light = darkness[darkness < 0.5]
@@ -79,6 +85,16 @@ def ink(picture: Picture) -> np.ndarray:
     floor = np.asarray((paper if level is None else level) + grain, np.float32)
     lifted = np.where(floor < 0.9, (darkness - floor) / np.maximum(1.0 - floor, 0.1), 0.0)
     return np.clip(np.where(floor > 0.02, lifted, darkness), 0.0, 1.0).astype(np.float32)
+
+
+def _light_on_dark(darkness: np.ndarray) -> bool:
+    """Light strokes on dark paper (chalk on a board, a negative): mostly dark, the dark running
+    all round the border (LIGHT_ON_DARK of its pixels), and something light on it. A silhouette or
+    a dark disc leaves paper at the border, and a comic panel's black frame is not most of it."""
+    if darkness.size == 0 or float(np.median(darkness)) < 0.5 or not bool((darkness < 0.5).any()):
+        return False
+    border = np.concatenate([darkness[0], darkness[-1], darkness[:, 0], darkness[:, -1]])
+    return bool((border >= 0.5).mean() >= LIGHT_ON_DARK)
 
 
 def _paper_level(darkness: np.ndarray) -> np.ndarray | None:

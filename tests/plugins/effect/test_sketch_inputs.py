@@ -8,7 +8,7 @@ import io
 import grpc
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageOps
 
 from museforge.client import Client, field_violations
 
@@ -141,3 +141,15 @@ def test_a_photographed_page_is_paper_not_ink(client: Client, lighting: str) -> 
     assert (out[off][:, 3] == 0).mean() > 0.99 and out[off][:, 3].max() <= 8
     on = np.abs(np.hypot(yy - 128, xx - 128) - 90) < 1.5
     assert np.median(out[on][:, 3]) > 160 and np.median(out[on][:, :3]) < 40  # the pencil stroke is kept
+
+
+def test_white_strokes_on_black_are_the_same_drawing(client: Client) -> None:
+    """Chalk on a board came back as a dark grey square with the strokes cut out of it."""
+    dark_on_white = client.apply_effect(EFFECT, [encoded(face(128))], seed=5).artifacts[0].data
+    chalk = ImageOps.invert(face(128))
+    light_on_dark = client.apply_effect(EFFECT, [encoded(chalk)], seed=5).artifacts[0].data
+    assert np.array_equal(decoded(light_on_dark), decoded(dark_on_white))
+    framed = face(128)  # a comic panel's black frame is a border of ink, not dark paper
+    ImageDraw.Draw(framed).rectangle([0, 0, 127, 127], outline="black", width=3)
+    out = decoded(client.apply_effect(EFFECT, [encoded(framed)], seed=5).artifacts[0].data)
+    assert (out[:3, :, :3] == 0).all() and (out[:3, :, 3] == 255).all()
