@@ -30,6 +30,8 @@ def image_problem(data: Any, colorspace: str = "srgb") -> str:
     array = np.asarray(data)
     if array.ndim not in (2, 3) or (array.ndim == 3 and not 1 <= array.shape[2] <= 4):
         return f"an image is HxW or HxWxC with C of 1 to 4, got shape {array.shape}"
+    if not array.shape[0] or not array.shape[1]:  # else an encoder's own message, or an empty file
+        return f"an image has 1x1 pixels at least, got shape {array.shape}"
     if array.dtype not in (np.uint8, np.uint16, np.bool_) and array.dtype.kind != "f":
         return f"image data is uint8, uint16, bool or float in [0, 1], got {array.dtype}"
     if array.dtype.kind == "f" and array.size:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -65,7 +65,12 @@ def events(state: GenerationState, request: PreparedRequest) -> Iterator[Progres
     what = f"{request.kind} {request.declared.name}"
     made = MediaTally(request, state.max_output_bytes)
     try:
-        for event in request.start(state):
+        run = request.start(state)
+        if not isinstance(run, Iterable) or isinstance(run, (Progress, Chunk, Media)):
+            verb = "apply" if request.kind == "effect" else "generate"  # often a missing `yield`
+            raise TypeError(f"{verb} returned {type(run).__name__}, not an iterator of events: yield each "
+                            f"Media and Progress (a {verb} with `yield` in it returns one)")
+        for event in run:
             state.check_cancelled()
             if not isinstance(event, (Progress, Chunk, Media)):
                 raise TypeError(f"yielded {type(event).__name__}, not Progress, Media or Chunk")

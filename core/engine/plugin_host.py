@@ -116,7 +116,8 @@ class _Registrar:
             declaration_problem(obj)  # raises: the hook fails, and the plugin with it
         if name in self.table:
             owner = self.owners[f"{self.attr}:{name}"]
-            message = f"{self.attr[:-1]} {name!r} is already registered by plugin {owner!r}"
+            by = "this plugin: register each name once" if owner == self.record.name else f"plugin {owner!r}"
+            message = f"{self.attr[:-1]} {name!r} is already registered by {by}"
             self.record.errors.append(message)
             log.error("plugin %s: %s; ignored", self.record.name, message)
             return
@@ -243,6 +244,14 @@ class PluginHost:
         record.hooks = sorted(
             impl.name for impl in self.pm.get_hookcallers(plugin) or [] if impl.name in HOOK_NAMES
         )
+        problem = _hook_problem(plugin, record.hooks)
+        if problem:  # else it would be listed as ok while serving nothing of what it meant to
+            self.pm.unregister(plugin)
+            record.hooks = []
+            record.errors.append(f"register failed: {problem}")
+            self._keep(record)
+            log.error("plugin %s: %s", name, record.errors[-1])
+            return
         self.records[name] = record
 
     def _unknown_hooks(self, plugin: object) -> list[str]:
@@ -284,7 +293,11 @@ class PluginHost:
                 # pluggy's caller for this one plugin: errors stay isolated, and tracing sees the call.
                 caller = self.pm.subset_hook_caller(hook_name, [p for p in plugins if p is not impl.plugin])
                 try:
-                    caller(register=register)
+                    returned = caller(register=register)
+                    if returned:  # pluggy gives back what the hook returned: objects it never registered
+                        raise TypeError(f"it returned {type(returned[0]).__name__}; a hook calls "
+                                        "register(obj) once per object and returns nothing (what it returns "
+                                        "is not registered)")
                 except (Exception, SystemExit) as exc:
                     register.undo()
                     self._fail(record, hook_name, exc)
@@ -333,6 +346,17 @@ class PluginHost:
 
     def failed(self) -> list[PluginRecord]:
         return [r for r in self.records.values() if r.errors]
+
+
+def _hook_problem(plugin: object, hooks: Sequence[str]) -> str:
+    """'' when ``plugin`` implements a hook and marks every hook-named function, else what to do."""
+    unmarked = [name for name in HOOK_NAMES if name not in hooks and callable(getattr(plugin, name, None))]
+    if unmarked:  # a forgotten decorator: pluggy passes the function over without a word
+        return f"{', '.join(unmarked)} is not marked @museforge.hookimpl, so it would never be called"
+    if not hooks:  # often an entry point naming a module other than the one with the hooks
+        return (f"it implements none of the hooks ({', '.join(HOOK_NAMES)}): mark them @museforge.hookimpl, "
+                "in the module its entry point names")
+    return ""
 
 
 def _distribution(ep: metadata.EntryPoint) -> str:
