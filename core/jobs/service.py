@@ -44,6 +44,7 @@ from .owners import calling
 from .pages import job_cursor, job_token, page_args
 from .paths import Sandbox
 from .plan import MAX_DESCRIPTION_CHARS, MAX_KEY_CHARS, plan_job
+from .resubmit import same_job_or_refuse
 from .retry import retry, retry_states
 from .runner import LocalExecutor
 from .store import Item, ItemState, Job, JobState, JobStore, StoreError
@@ -207,6 +208,8 @@ class JobsBackend:
         )
         if created:
             self.executor.submit(job.id)
+        else:  # the key's first job, when this is that job sent again
+            same_job_or_refuse(job, plan.spec, spec.HasField("seed"))
         return job
 
     def view(self, job: Job) -> Job:

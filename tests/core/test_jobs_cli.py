@@ -64,22 +64,14 @@ def test_submit_watch_status_list_cancel_delete(tmp_path: Path) -> None:
             f"sh010.{f}.exr" for f in range(1001, 1007)
         ]
 
-        again = museforge(
-            "job",
-            "submit",
-            "--step",
-            "effect.denoise",
-            "--input",
-            "sh010.####.png",
-            "--frames",
-            "1001-1001",
-            "--output",
-            "x.####.png",
-            "--key",
-            "sh010-cli",
-            *target,
-        )
+        chain = ("--step", "effect.denoise", "-p", "sigma=20", "--step", "effect.upscale", "-p", "scale=2")
+        again = museforge("job", "submit", *chain, "--input", "sh010.####.png", "--frames", "1001-1006",
+                          "--output", "clean/sh010.####.exr", "--format", "exr", "--key", "sh010-cli",
+                          *target)
         assert again.stdout.split()[0] == job_id  # the idempotency key
+        other = museforge("job", "submit", "--step", "effect.denoise", "--input", "sh010.####.png",
+                          "--frames", "1001-1001", "--output", "x.####.png", "--key", "sh010-cli", *target)
+        assert other.returncode != 0 and "job.idempotency_key" in other.stderr and job_id in other.stderr
 
         status = museforge("job", "status", job_id, "--json", *target)
         record = json.loads(status.stdout)

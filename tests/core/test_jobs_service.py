@@ -105,9 +105,23 @@ def test_an_undecodable_frame_fails_with_the_reason(jobs: Client, root: Path) ->
 
 
 def test_idempotency_key_returns_the_same_job(jobs: Client) -> None:
-    first = jobs.submit_job(chain_spec(1001, 1002, output="idem/f.####.png", idempotency_key="sh010-v1"))
-    again = jobs.submit_job(chain_spec(1001, 1008, output="other/f.####.png", idempotency_key="sh010-v1"))
+    spec = chain_spec(1001, 1002, output="idem/f.####.png", seed=None, idempotency_key="sh010-v1")
+    first = jobs.submit_job(spec)
+    again = jobs.submit_job(spec)  # the seed left unset again: still the same job
     assert again.name == first.name and meta_of(again).total == 2
+
+
+def test_an_idempotency_key_sent_with_another_job_is_refused_naming_it(jobs: Client) -> None:
+    first = jobs.submit_job(chain_spec(1001, 1002, output="idem2/f.####.png", idempotency_key="sh010-v2"))
+    changed = chain_spec(1001, 1008, output="other2/f.####.png", idempotency_key="sh010-v2")
+    with pytest.raises(grpc.RpcError) as caught:
+        jobs.submit_job(changed)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    [(field, why)] = field_violations(caught.value)
+    job_id = first.name.removeprefix("jobs/")
+    assert field == "job.idempotency_key" and job_id in why
+    assert "job.input" in why and "job.output_pattern" in why and "job.steps" not in why
+    assert [op.name for op in jobs.list_jobs()].count(first.name) == 1
 
 
 def test_deleting_a_job_between_pages_skips_none(jobs: Client) -> None:
