@@ -260,7 +260,16 @@ class Settings(BaseModel):
         1 << 30,
         ge=1024,
         description="largest estimated output of one request (raw media before encoding: float32 "
-        "pixels, samples or mesh grids, over all of count); beyond it INVALID_ARGUMENT naming the fields",
+        "pixels, samples or mesh grids, over all of count), a generator's or an effect's (over all "
+        "its inputs; counted as the media come); beyond it INVALID_ARGUMENT naming the fields",
+    )
+    max_artifacts: int = Field(
+        100_000,
+        ge=1,
+        le=100_000_000,
+        description="most artifacts one request may make, a stem or other part counting as one (a walk "
+        "makes one per frame: count x frames); beyond it INVALID_ARGUMENT, before the run when the "
+        "parameters say it, else as soon as the run passes it",
     )
     max_open_streams: int = Field(
         64,

@@ -7,7 +7,6 @@ request and an effect's differ only in how they are prepared; both then run thro
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import threading
@@ -45,7 +44,7 @@ from .steering import Steerer
 from .validation import (
     check_format_and_seed,
     check_input_count,
-    draws_bound,
+    output_bounds,
     output_side_problem,
     validate_parameters,
 )
@@ -223,7 +222,7 @@ class Engine:
         (not for a format written without rendering any media, such as music's MIDI)."""
         what = f"generator {generator.name}"
         problems = checked(what, generator.check, params, count) if generator.check is not None else []
-        problems.extend(draws_bound(what, generator.latent_shape, params, self.settings.max_output_bytes))
+        problems.extend(output_bounds(what, generator.latent_shape, params, count, self.settings))
         if generator.estimate is None or found or problems or fmt in generator.unrendered_formats:
             return problems
         estimate = estimated(what, generator.estimate, params, count)
@@ -240,7 +239,8 @@ class Engine:
         """The context a generator or effect runs in: its own models, the format asked for."""
         return GenerationState(runtime=self.runtime, allowed=frozenset(s.name for s in declared.models),
                                cancel=cancel or StopSignal(), format=fmt,
-                               max_output_bytes=self.settings.max_output_bytes)
+                               max_output_bytes=self.settings.max_output_bytes,
+                               max_artifacts=self.settings.max_artifacts)
 
     def render(self, generator: Generator, params: BaseModel, count: int,
                state: GenerationState | None = None) -> list[Media]:
@@ -325,7 +325,7 @@ class Engine:
             raise DecodeError(f"{effect.name} takes images, not video files: send the frames "
                               "(museforge apply decodes a video for a frame-wise effect)")
         clip = decode_clip(item.data, item.path, item.name, accepted, self.settings.max_input_pixels)
-        return dataclasses.replace(clip, field=field)
+        return replace(clip, field=field)
 
     def _admit(
         self, declared: Generator | Effect, params: BaseModel | None, violations: list[FieldViolation],

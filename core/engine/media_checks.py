@@ -3,8 +3,10 @@
 A plugin's mistake (an index twice, an artifact short, int64 pixels, NaN, a Progress counting
 in text) would otherwise come out as a file that is silently wrong, a file overwritten by its
 twin, or an encoder's bare exception. Each is a plain error naming the media or the field, which
-the pipeline turns into INTERNAL for this request alone. A generator with no ``estimate`` is
-also held to ``max_output_bytes`` here, once its media exist, before gigabytes reach an encoder.
+the pipeline turns into INTERNAL for this request alone. Every request, a generator's or an
+effect's, is also held here to ``max_output_bytes`` (raw media, counted as each media comes: a
+generator's ``estimate`` refuses most before they run) and to ``max_artifacts`` (media of any
+size, so a run that never stops yielding is stopped), before gigabytes reach an encoder.
 """
 
 from __future__ import annotations
@@ -72,10 +74,11 @@ def check_event(event: Progress | Chunk) -> None:
 class MediaTally:
     """The media of one request so far: indexes, parts and size."""
 
-    def __init__(self, request: PreparedRequest, max_output_bytes: int) -> None:
+    def __init__(self, request: PreparedRequest, max_output_bytes: int, max_artifacts: int = 0) -> None:
         self.request = request
         self.generator = request.kind == "generator"
-        self.limit = max_output_bytes if self.generator else 0
+        self.limit = max_output_bytes  # 0: none (a bare state, as a steerer's renders use)
+        self.max_artifacts = max_artifacts
         self.seen: set[tuple[int, str]] = set()
         self.bytes = 0
 
@@ -89,6 +92,9 @@ class MediaTally:
         if (media.index, media.part) in self.seen:
             raise ValueError(f"{name} was yielded twice")
         self.seen.add((media.index, media.part))
+        if self.max_artifacts and len(self.seen) > self.max_artifacts:
+            raise self.too_much(f"more than the {self.max_artifacts:,} artifacts (parts included)",
+                                "max_artifacts")
         if media.kind == "image":
             problem = image_problem(media.data, media.colorspace)
             if problem:
@@ -96,10 +102,15 @@ class MediaTally:
         size = getattr(media.data, "size", 0)
         self.bytes += size * FLOAT32 if isinstance(size, int) else 0
         if self.limit and self.bytes > self.limit:
-            raise InvalidArgument("output too large", [FieldViolation(
-                "parameters", f"{self.request.declared.name} made over {self.limit:,} bytes of media (as "
-                "float32) for this request, more than this server allows (max_output_bytes): ask for fewer "
-                "or smaller")])
+            raise self.too_much(f"{self.bytes:,} bytes of media (as float32) by {name}, more than the "
+                                f"{self.limit:,}", "max_output_bytes")
+
+    def too_much(self, made: str, setting: str) -> InvalidArgument:
+        """The request refused as soon as its output passes a server limit (the run is stopped)."""
+        asked = "fewer or smaller" if self.generator else "smaller parameters or inputs"
+        return InvalidArgument("output too large", [FieldViolation(
+            "parameters", f"{self.request.kind} {self.request.declared.name} made {made} this server "
+            f"allows for one request ({setting}): ask for {asked}")])
 
     def complete(self) -> None:
         """The run ended on its own: a generator made an artifact per ``count`` at least (a walk

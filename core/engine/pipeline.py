@@ -35,6 +35,7 @@ class GenerationState:
     cancel: threading.Event = field(default_factory=StopSignal)
     format: str = ""
     max_output_bytes: int = 0  # raw media one request may make (0: no limit)
+    max_artifacts: int = 0  # media one request may yield, parts included (0: no limit)
 
     def infer(self, model: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         self.check_cancelled()
@@ -63,7 +64,8 @@ class GenerationState:
 def events(state: GenerationState, request: PreparedRequest) -> Iterator[Progress | Media | Chunk]:
     """The plugin's events, checked; a plugin's failure fails this request only."""
     what = f"{request.kind} {request.declared.name}"
-    made = MediaTally(request, state.max_output_bytes)
+    made = MediaTally(request, state.max_output_bytes, state.max_artifacts)
+    run: object = None
     try:
         run = request.start(state)
         if not isinstance(run, Iterable) or isinstance(run, (Progress, Chunk, Media)):
@@ -97,6 +99,20 @@ def events(state: GenerationState, request: PreparedRequest) -> Iterator[Progres
         if not is_plugin_fault(exc):
             raise  # Ctrl-C in the main thread, or the consumer closing this generator
         raise plugin_failed(what, exc) from exc
+    finally:
+        stop_run(what, run)
+
+
+def stop_run(what: str, run: object) -> None:
+    """Close the plugin's iterator now (a request refused part way, e.g. past max_output_bytes), so
+    it makes nothing more and lets go of what it holds, rather than whenever it is collected."""
+    close = getattr(run, "close", None)
+    if not callable(close):
+        return
+    try:
+        close()
+    except Exception:  # e.g. it yields on GeneratorExit: the request's own error is the one to report
+        log.exception("%s: closing its run failed", what)
 
 
 def drive(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Callable, Container, Mapping, Sequence
-from typing import Any, Literal, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -23,6 +23,9 @@ from .errors import FieldViolation, request_field
 from .generator import LimitExceeded
 from .latent import Variations
 from .plugin_faults import plugin_code, sized
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 MAX_SEED = 2**64 - 1
 # Formats asked for by their files' extension, as the command line takes them (-f jpg).
@@ -168,11 +171,26 @@ def check_input_count(effect: Effect, given: int) -> FieldViolation | None:
     return FieldViolation("inputs", f"{effect.name} takes {wanted} input(s), got {given}")
 
 
-def draws_bound(what: str, latent_shape: Callable[[Any], Sequence[int]] | None, params: BaseModel,
+def output_bounds(what: str, latent_shape: Callable[[Any], Sequence[int]] | None, params: BaseModel,
+                  count: int, settings: Settings) -> list[FieldViolation]:
+    """The server's bounds a generator's latent parameters can be held to before it runs: the walks'
+    frames (max_artifacts) and the noise explicit draws take to compute (max_output_bytes)."""
+    if not isinstance(params, Variations):
+        return []
+    frames = count * params.images_per_item()
+    if frames > settings.max_artifacts:
+        field, asks = (("parameters.frames", "count and parameters.frames ask")
+                       if params.interpolate_to is not None else ("count", "count asks"))
+        return [FieldViolation(field, f"{asks} for {frames:,} artifacts; this server makes at most "
+                               f"{settings.max_artifacts:,} per request (max_artifacts)")]
+    return draws_bound(what, latent_shape, params, settings.max_output_bytes)
+
+
+def draws_bound(what: str, latent_shape: Callable[[Any], Sequence[int]] | None, params: Variations,
                 max_bytes: int) -> list[FieldViolation]:
     """Explicit draws are computed by drawing their streams up to each index: bound that work
     as the output is bounded (max_output_bytes), so a list of draws cannot ask for gigabytes."""
-    if not isinstance(params, Variations) or params.draws is None or latent_shape is None:
+    if params.draws is None or latent_shape is None:
         return []
     size = 1
     with plugin_code(what, "its latent_shape"):

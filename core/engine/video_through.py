@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,21 @@ def frame_name(clip: Clip, number: int) -> str:
     return f"{Path(clip.name).stem}-{number:06d}.{FRAME_FORMAT}"
 
 
+def one_result(run: Iterable[Any]) -> list[Media]:
+    """A frame's results, stopped at the second (one is wanted): a run that never stops yielding
+    is not read on into memory."""
+    made: list[Media] = []
+    for event in run:
+        if isinstance(event, Media) and not event.part:
+            made.append(event)
+            if len(made) > 1:
+                break
+    close = getattr(run, "close", None)
+    if callable(close):
+        close()
+    return made
+
+
 def _through(effect: Effect, ctx: GenerationContext, params: Any, clip: Clip, seed: int) -> Iterator[Any]:
     info = clip.info
     # Each frame is asked for as the CLI and jobs ask for it (an effect may skip work by format).
@@ -94,8 +109,7 @@ def _through(effect: Effect, ctx: GenerationContext, params: Any, clip: Clip, se
         with VideoWriter(target, info) as writer:
             for number, rgb in enumerate(clip.frames()):  # damaged part way: refused naming it
                 name = frame_name(clip, number)
-                made = [event for event in effect.apply(frame_ctx, params, [picture_of(rgb, name)], seed)
-                        if isinstance(event, Media) and not event.part]
+                made = one_result(effect.apply(frame_ctx, params, [picture_of(rgb, name)], seed))
                 ctx.check_cancelled()
                 if len(made) != 1 or made[0].kind != "image":
                     raise InvalidArgument(f"{effect.name} over a video", [FieldViolation(
