@@ -120,7 +120,19 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     for k in range(3):
         np.add.at(normals, faces[:, k], face_normals)
     length = np.linalg.norm(normals, axis=1, keepdims=True)
-    return normals / np.maximum(length, 1e-12)
+    # No absolute floor: the sums scale with size^2, so a floor in m^2 (1e-12 was) left
+    # short non-unit normals on millimetre props, which glTF validators reject.
+    unit = np.divide(normals, length, out=np.zeros_like(normals), where=length > 0)
+    # A vertex whose triangles all have zero area has no direction of its own: it takes
+    # the mean of its neighbours' (they share a face with it), else +Y.
+    lonely = length[:, 0] == 0
+    if lonely.any():
+        borrowed = np.zeros_like(unit)
+        for k in range(3):
+            np.add.at(borrowed, faces[:, k], unit[faces].sum(axis=1))
+        size = np.linalg.norm(borrowed[lonely], axis=1, keepdims=True)
+        unit[lonely] = np.where(size > 0, borrowed[lonely] / np.where(size > 0, size, 1.0), [0.0, 1.0, 0.0])
+    return unit
 
 
 def signed_volume(vertices: np.ndarray, faces: np.ndarray) -> float:

@@ -101,3 +101,12 @@ def test_a_tiny_prop_still_gets_every_level_it_asks_for() -> None:
     levels = meshing.mesh_field(field, 32, size=0.2, lods=4)
     assert len(levels) == 4  # too small to decimate: the coarsest level repeats
     assert all(as_trimesh(level).is_watertight for level in levels)
+
+
+def test_a_vertex_on_zero_area_triangles_only_gets_its_neighbours_normal() -> None:
+    # A tetrahedron plus vertex 4 on top of vertex 0, used only by two zero-area slivers.
+    vertices = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, 0]], float)
+    faces = np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3], [4, 0, 1], [0, 4, 2]])
+    normals = meshing.vertex_normals(vertices, faces)
+    np.testing.assert_allclose(np.linalg.norm(normals, axis=1), 1.0, atol=1e-12)
+    assert normals[4] @ (vertices[4] - vertices[:4].mean(axis=0)) > 0  # outwards, as its neighbours' do

@@ -84,6 +84,26 @@ def test_every_mesh_format_loads_back_as_the_same_solid(client: Client, fmt: str
     assert loaded.volume == pytest.approx(reference.volume, rel=1e-4)
 
 
+def test_a_millimetre_prop_has_unit_normals_in_every_format(client: Client) -> None:
+    # This crate has a vertex whose triangles are slivers: at 1 mm its summed normal was
+    # shorter than 1e-12 and was written short, which the Khronos glTF validator rejects
+    # (ACCESSOR_VECTOR3_NON_UNIT: it allows 5e-5 off unit length).
+    params = {"family": "crate", "resolution": 32, "size": 0.001, "lods": 2}
+    glb = client.generate("mesh.props", params, seed=1, fmt="glb").artifacts[0].data
+    document = pygltflib.GLTF2.load_from_bytes(glb)
+    blob = document.binary_blob()
+    assert blob is not None
+    for mesh in document.meshes:
+        accessor = document.accessors[mesh.primitives[0].attributes.NORMAL]
+        view = document.bufferViews[accessor.bufferView]
+        normals = np.frombuffer(blob, "<f4", accessor.count * 3, view.byteOffset).reshape(-1, 3)
+        assert np.abs(np.linalg.norm(normals, axis=1) - 1).max() < 5e-5, mesh.name
+    ply = client.generate("mesh.props", params, seed=1, fmt="ply").artifacts[0].data
+    loaded = trimesh.load(io.BytesIO(ply), file_type="ply", process=False)
+    assert isinstance(loaded, trimesh.Trimesh)
+    assert np.abs(np.linalg.norm(loaded.vertex_normals, axis=1) - 1).max() < 5e-5
+
+
 def test_usd_carries_the_lods_and_the_provenance(client: Client) -> None:
     pytest.importorskip("pxr")
     from pxr import Usd, UsdGeom  # usd-core 26 no longer imports its submodules with the package
