@@ -110,7 +110,8 @@ function choose(generator, kind) {
   $("generate-button").textContent = takesFiles ? "Apply" : "Generate";
   $("count-box").hidden = takesFiles;
   if (takesFiles) {
-    const many = generator.maxInputs > 1 ? `${generator.minInputs} to ${generator.maxInputs} files` : "one file";
+    const { minInputs: least, maxInputs: most } = generator;  // "2 files", not "2 to 2 files"
+    const many = most <= 1 ? "one file" : least === most ? `${most} files` : `${least} to ${most} files`;
     const video = takesFrames(generator) ? `; or one video, ${VIDEOS.join(", ")}: each frame, a video back` : "";
     $("files-help").textContent = `(${many}: ${generator.inputFormats.join(", ")}${video})`;
     $("files").multiple = generator.maxInputs > 1;
@@ -221,9 +222,11 @@ async function generate(controller, pending, keep = null) {
   $("progress-box").hidden = false;
   $("progress").removeAttribute("value");
   say(generator, "Starting…");
+  $("generate-status").textContent = "";
   showErrors({ message: "", violations: [] });
+  let request = null;
   try {
-    const request = await pending;
+    request = await pending;
     const response = await call("POST", path, request, controller.signal);
     let seed = request.seed;
     const group = { morph: null, mixes: new Map(), members: [], alone: keep !== null }; // what its artifacts share
@@ -237,6 +240,9 @@ async function generate(controller, pending, keep = null) {
       }
     }
     say(generator, "Done");
+    // Announced, and says where: beside the form on a wide screen, below it on a phone.
+    const made = group.members.length;
+    $("generate-status").textContent = `${made === 1 ? "1 result" : `${made} results`} added to Results, newest first.`;
     $("progress").max = 1;
     $("progress").value = 1;
   } catch (error) {
@@ -245,12 +251,20 @@ async function generate(controller, pending, keep = null) {
       $("progress").value = Number($("progress").value) || 0;  // no longer the busy animation
     } else {
       $("progress-box").hidden = true;  // refused or failed: the error says so, nothing is running
-      showErrors(error);
+      showErrors(error.status === 413 && request?.inputs ? tooLarge(request.inputs) : error);
     }
   } finally {
     state.running = null;
     busy(false);
   }
+}
+
+// Files travel base64 in the JSON body, which the gateway bounds (http_max_body_bytes): said under
+// the files in their own size, rather than as the body's byte count and a setting's name.
+function tooLarge(inputs) {
+  const megabytes = inputs.reduce((sum, input) => sum + input.data.length * 0.75, 0) / 1e6;
+  return { message: "", violations: [{ field: "inputs", description: `${megabytes.toFixed(1)} MB of files `
+    + "is more than this server takes in one request: pick smaller or fewer files (long footage: a batch job)" }] };
 }
 
 function progress(event, generator) {
