@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
 import grpc
-from google.longrunning import operations_pb2
 from google.longrunning import operations_pb2_grpc as ops_grpc
-from google.protobuf import duration_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from .client_auth import BearerKey
@@ -32,6 +30,8 @@ from .client_errors import (
     retry_after,
     typed_errors,
 )
+from .client_feedback import FeedbackCalls
+from .client_jobs import JobCalls, job_name
 from .client_requests import (
     CLIENT_TIMEOUT,
     Inputs,
@@ -39,10 +39,10 @@ from .client_requests import (
     artifact_ref,
     check_port,
     counted,
+    deadline,
     dial_target,
     feedback_event,
     media_inputs,
-    recommend_kind,
     seconds,
     seeded,
 )
@@ -51,9 +51,7 @@ from .config import DEFAULT_ADDRESS
 from .inference import grpc_service_pb2 as oip
 from .inference import grpc_service_pb2_grpc as oip_grpc
 from .near_names import did_you_mean
-from .v1 import feedback_pb2 as fb
 from .v1 import feedback_pb2_grpc as feedback_grpc
-from .v1 import jobs_pb2
 from .v1 import jobs_pb2_grpc as jobs_grpc
 from .v1 import museforge_pb2 as pb
 from .v1 import museforge_pb2_grpc as pb_grpc
@@ -89,7 +87,7 @@ class UnknownSchema(NotFound, KeyError):
 
 
 @typed_errors
-class Client:
+class Client(JobCalls, FeedbackCalls):
     """Talks to a running museforge server.
 
     >>> with Client("127.0.0.1:50051") as client:
@@ -97,6 +95,8 @@ class Client:
 
     A failed call raises the ``MuseforgeError`` of its status code (``InvalidArgument``,
     ``NotFound``, ...), a ``grpc.RpcError`` too; a stream raises it while it is iterated.
+    Every call takes a ``timeout`` in seconds for itself (None: no limit; left out, or
+    CLIENT_TIMEOUT: the client's own), checked as the client's is.
     """
 
     def __init__(
@@ -155,38 +155,43 @@ class Client:
         """Block until the channel connects (raises grpc.FutureTimeoutError otherwise)."""
         grpc.channel_ready_future(self.raw_channel).result(timeout=timeout)
 
-    def health(self, service: str = "") -> str:
+    def health(self, service: str = "", *, timeout: Timeout = CLIENT_TIMEOUT) -> str:
         """SERVING, NOT_SERVING or SERVICE_UNKNOWN: of the server (""), of one service
         (``museforge.v1.Museforge``), of a plugin (``museforge.plugin/image``) or a model."""
-        reply = self.health_stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=self.timeout)
+        reply = self.health_stub.Check(health_pb2.HealthCheckRequest(service=service),
+                                       timeout=deadline(timeout, self.timeout))
         return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
 
-    def plugins(self) -> list[pb.PluginInfo]:
+    def plugins(self, *, timeout: Timeout = CLIENT_TIMEOUT) -> list[pb.PluginInfo]:
         """Every plugin the server found, with what it registered or why it failed."""
-        return list(self.stub.ListPlugins(pb.ListPluginsRequest(), timeout=self.timeout).plugins)
+        reply = self.stub.ListPlugins(pb.ListPluginsRequest(), timeout=deadline(timeout, self.timeout))
+        return list(reply.plugins)
 
-    def generators(self, modality: str = "") -> list[pb.GeneratorInfo]:
+    def generators(self, modality: str = "", *, timeout: Timeout = CLIENT_TIMEOUT) -> list[pb.GeneratorInfo]:
         """The generators served ("image", "audio" or "mesh" keeps to one modality)."""
         reply = self.stub.ListGenerators(pb.ListGeneratorsRequest(modality=modality),
-                                         timeout=self.timeout)
+                                         timeout=deadline(timeout, self.timeout))
         return list(reply.generators)
 
-    def effects(self, modality: str = "") -> list[pb.EffectInfo]:
+    def effects(self, modality: str = "", *, timeout: Timeout = CLIENT_TIMEOUT) -> list[pb.EffectInfo]:
         """The effects served ("image" or "video" keeps to one modality)."""
-        reply = self.stub.ListEffects(pb.ListEffectsRequest(modality=modality), timeout=self.timeout)
+        reply = self.stub.ListEffects(pb.ListEffectsRequest(modality=modality),
+                                      timeout=deadline(timeout, self.timeout))
         return list(reply.effects)
 
-    def statistics(self, model: str = "") -> list[pb.ModelStatistics]:
+    def statistics(self, model: str = "", *, timeout: Timeout = CLIENT_TIMEOUT) -> list[pb.ModelStatistics]:
         """Per-model counts and times (``model`` empty: every model)."""
         reply = self.stub.GetModelStatistics(pb.GetModelStatisticsRequest(model=model),
-                                             timeout=self.timeout)
+                                             timeout=deadline(timeout, self.timeout))
         return list(reply.models)
 
-    def schema(self, name: str) -> dict[str, Any]:
-        """The JSON Schema of a generator's or an effect's parameters; NotFound naming what there is."""
-        listed: dict[str, str] = {info.name: info.parameters_schema for info in self.generators()}
+    def schema(self, name: str, *, timeout: Timeout = CLIENT_TIMEOUT) -> dict[str, Any]:
+        """The JSON Schema of a generator's or an effect's parameters; NotFound naming what there is.
+        (``timeout`` is for each of its two calls.)"""
+        generators = self.generators(timeout=timeout)
+        listed: dict[str, str] = {info.name: info.parameters_schema for info in generators}
         if name not in listed:
-            listed.update((info.name, info.parameters_schema) for info in self.effects())
+            listed.update((info.name, info.parameters_schema) for info in self.effects(timeout=timeout))
         if name not in listed:
             known, near = ", ".join(sorted(listed)) or "none", did_you_mean(name, listed)
             said = f"unknown generator or effect {name!r}{near}; this server has {known}"
@@ -195,21 +200,23 @@ class Client:
 
     # -- the model repository (Triton's extension of the OIP; the key needs the admin scope) --
 
-    def models(self, ready: bool = False) -> list[oip.RepositoryIndexResponse.ModelIndex]:
+    def models(self, ready: bool = False, *,
+               timeout: Timeout = CLIENT_TIMEOUT) -> list[oip.RepositoryIndexResponse.ModelIndex]:
         """Every served model's name, version, state (READY, UNAVAILABLE, LOADING) and reason;
         with ``ready``, only the READY ones."""
-        reply = self.inference.RepositoryIndex(oip.RepositoryIndexRequest(ready=ready), timeout=self.timeout)
+        reply = self.inference.RepositoryIndex(oip.RepositoryIndexRequest(ready=ready),
+                                               timeout=deadline(timeout, self.timeout))
         return list(reply.models)
 
-    def load_model(self, name: str) -> None:
+    def load_model(self, name: str, *, timeout: Timeout = CLIENT_TIMEOUT) -> None:
         """Load (or reload) the model's newest version; the old one serves until the swap."""
         self.inference.RepositoryModelLoad(oip.RepositoryModelLoadRequest(model_name=name),
-                                           timeout=self.timeout)
+                                           timeout=deadline(timeout, self.timeout))
 
-    def unload_model(self, name: str) -> None:
+    def unload_model(self, name: str, *, timeout: Timeout = CLIENT_TIMEOUT) -> None:
         """Free the model's session; calls to it are refused (UNAVAILABLE) until it is loaded."""
         self.inference.RepositoryModelUnload(oip.RepositoryModelUnloadRequest(model_name=name),
-                                             timeout=self.timeout)
+                                             timeout=deadline(timeout, self.timeout))
 
     # -- generators and effects: an effect is a generator with inputs -----------------------
 
@@ -261,117 +268,5 @@ class Client:
     def _send(self, request: MediaRequest, stream: bool = False, timeout: Timeout = CLIENT_TIMEOUT) -> Any:
         """The one call path of both: the reply, or with ``stream`` the events as they come."""
         unary, streaming = RPCS[type(request)]
-        limit = self.timeout if timeout is CLIENT_TIMEOUT else seconds(timeout)
-        return getattr(self.stub, streaming if stream else unary)(request, timeout=limit)
-
-    # -- batch jobs -------------------------------------------------------------------------
-
-    def submit_job(self, job: jobs_pb2.JobSpec) -> operations_pb2.Operation:
-        """Queue a job: its Operation (``jobs/<id>``), or the one its idempotency key made before."""
-        return self.jobs.SubmitJob(jobs_pb2.SubmitJobRequest(job=job), timeout=self.timeout)
-
-    def get_job(self, name: str) -> operations_pb2.Operation:
-        """The job (an id or ``jobs/<id>``) as it stands: JobMetadata, and its result once done."""
-        return self.operations.GetOperation(operations_pb2.GetOperationRequest(name=job_name(name)),
-                                            timeout=self.timeout)
-
-    def list_jobs(self, filter: str = "", page_size: int = 0) -> list[operations_pb2.Operation]:
-        """Every job, page after page; ``filter`` keeps to states (``state=RUNNING OR state=QUEUED``)."""
-        found: list[operations_pb2.Operation] = []
-        token = ""
-        while True:
-            reply = self.operations.ListOperations(operations_pb2.ListOperationsRequest(
-                name="jobs", filter=filter, page_size=page_size, page_token=token), timeout=self.timeout)
-            found.extend(reply.operations)
-            token = reply.next_page_token
-            if not token:
-                return found
-
-    def job_items(self, name: str, page_size: int = 0) -> Iterator[jobs_pb2.JobItem]:
-        """Every item (frame) of the job, page after page, in index order."""
-        token = ""
-        while True:
-            reply = self.jobs.ListJobItems(jobs_pb2.ListJobItemsRequest(
-                name=job_name(name), page_size=page_size, page_token=token), timeout=self.timeout)
-            yield from reply.items
-            token = reply.next_page_token
-            if not token:
-                return
-
-    def cancel_job(self, name: str) -> None:
-        """Stop the job; the frames it finished are kept."""
-        self.operations.CancelOperation(operations_pb2.CancelOperationRequest(name=job_name(name)),
-                                        timeout=self.timeout)
-
-    def retry_job(self, name: str, states: Sequence[str] = ()) -> operations_pb2.Operation:
-        """Run an ended job's failed and skipped items again (``states``: "failed", "skipped" or
-        both, the default); the items it did stay done. Returns the job's Operation."""
-        chosen = [f"ITEM_STATE_{state.upper()}" for state in states]
-        return self.jobs.RetryJob(jobs_pb2.RetryJobRequest(name=job_name(name), states=chosen),
-                                  timeout=self.timeout)
-
-    def delete_job(self, name: str) -> None:
-        """Forget an ended job; its output files stay."""
-        self.operations.DeleteOperation(operations_pb2.DeleteOperationRequest(name=job_name(name)),
-                                        timeout=self.timeout)
-
-    def wait_job(self, name: str, timeout: float) -> operations_pb2.Operation:
-        """The job once it is done, or as it stands after ``timeout`` seconds."""
-        request = operations_pb2.WaitOperationRequest(
-            name=job_name(name), timeout=duration_pb2.Duration(seconds=int(timeout),
-                                                               nanos=int(timeout % 1 * 1e9)))
-        return self.operations.WaitOperation(request, timeout=timeout + 30)
-
-    def watch_job(self, name: str) -> Iterator[jobs_pb2.JobEvent]:
-        """The job's snapshot, each item as it finishes, a last snapshot when it ends; no deadline."""
-        yield from self.jobs.WatchJob(jobs_pb2.WatchJobRequest(name=job_name(name)))
-
-
-    # -- feedback: ratings, picks and keeps, per user ----------------------------------------
-
-    def record_feedback(self, event: fb.FeedbackEvent, request_id: str = "") -> fb.FeedbackEvent:
-        """Record one event (see ``feedback_event``); returns it as stored, with its id and time.
-
-        ``request_id``: an id of your own (``uuid.uuid4().hex``) that makes a retry safe: sent
-        again with the same event, it is recorded once and the stored event comes back.
-        """
-        request = fb.RecordFeedbackRequest(event=event, request_id=request_id)
-        return self.feedback.RecordFeedback(request, timeout=self.timeout)
-
-    def list_feedback(self, user: str = "", page_size: int = 0) -> list[fb.FeedbackEvent]:
-        """Every event of ``user`` (empty: the API key's own), oldest first, page after page."""
-        found: list[fb.FeedbackEvent] = []
-        token = ""
-        while True:
-            reply = self.feedback.ListFeedback(fb.ListFeedbackRequest(user=user, page_size=page_size,
-                                                                      page_token=token), timeout=self.timeout)
-            found.extend(reply.events)
-            token = reply.next_page_token
-            if not token:
-                return found
-
-    def export_feedback(self, user: str = "", all_users: bool = False) -> Iterator[fb.FeedbackEvent]:
-        """The events of ``user`` (or, with ``all_users``, of every user the key recorded) as they stream."""
-        yield from self.feedback.ExportFeedback(fb.ExportFeedbackRequest(user=user, all_users=all_users),
-                                                timeout=self.timeout)
-
-    def forget_user(self, user: str = "") -> int:
-        """Delete every event of ``user`` (empty: the API key's own); how many were deleted."""
-        return int(self.feedback.ForgetUser(fb.ForgetUserRequest(user=user), timeout=self.timeout).deleted)
-
-    def recommend(self, kind: str = "artifacts", user: str = "", k: int = 10, generator: str = "",
-                  refresh: bool = False) -> fb.RecommendResponse:
-        """What ``user`` (empty: the API key's own) likely wants next, best first, each with a reason.
-
-        ``kind``: "generators", "presets" or "artifacts" (or the singular; ValueError for any other);
-        ``generator`` keeps to one generator; ``refresh`` refits the model on every event so far
-        before answering.
-        """
-        request = fb.RecommendRequest(user=user, kind=recommend_kind(kind), k=k,  # type: ignore[arg-type]
-                                      generator=generator, refresh=refresh)
-        return self.feedback.Recommend(request, timeout=self.timeout)
-
-
-def job_name(name: str) -> str:
-    """Accept a bare job id or the Operation name."""
-    return name if name.startswith("jobs/") else f"jobs/{name}"
+        call = getattr(self.stub, streaming if stream else unary)
+        return call(request, timeout=deadline(timeout, self.timeout))

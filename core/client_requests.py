@@ -17,8 +17,8 @@ from .config import DEFAULT_ADDRESS, port_problem
 from .v1 import feedback_pb2 as fb
 from .v1 import museforge_pb2 as pb
 
-__all__ = ["CLIENT_TIMEOUT", "Inputs", "Timeout", "artifact_ref", "check_port", "counted", "dial_target",
-           "feedback_event", "media_inputs", "recommend_kind", "seconds", "seeded"]
+__all__ = ["CLIENT_TIMEOUT", "Inputs", "Timeout", "artifact_ref", "check_port", "counted", "deadline",
+           "dial_target", "feedback_event", "media_inputs", "recommend_kind", "seconds", "seeded"]
 
 Input = bytes | tuple[str, bytes] | str | os.PathLike[str]
 Inputs = Input | Sequence[Input]  # one input given alone is taken as a list of one
@@ -80,6 +80,12 @@ def seconds(timeout: float | None) -> float | None:
         return float(timeout)
     raise ValueError(f"timeout: seconds above 0 (at most {TIMEOUT_MAX:,}), or None for no limit; "
                      f"got {timeout!r}")
+
+
+def deadline(timeout: Timeout, default: float | None) -> float | None:
+    """A call's ``timeout`` as gRPC takes it: CLIENT_TIMEOUT is the client's own (``default``), any
+    other value is checked by ``seconds``. One rule for every call of the client."""
+    return default if timeout is CLIENT_TIMEOUT else seconds(timeout)
 
 
 def recommend_kind(kind: str) -> int:
