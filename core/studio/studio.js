@@ -37,8 +37,24 @@ function setupKey() {
   // Any call the server refuses for its key (a Generate too) asks for another in the dialog.
   whenKeyRefused((error) => {
     $("server-state").textContent = "Needs an API key";
+    needKey();
     askForKey(session.key ? `The server refused this key: ${error.message}` : "");
   });
+}
+
+// Cancelled, the dialog would leave the lists empty: say why where they would be, with a way back.
+function needKey() {
+  for (const [list, what] of [[$("generators"), "generators"], [$("effects"), "effects"]]) {
+    if (list.querySelector("[data-generator], [data-effect]")) continue;  // listed with an earlier key
+    const again = document.createElement("button");
+    again.type = "button";
+    again.textContent = "Enter an API key";
+    again.addEventListener("click", () => askForKey(""));
+    const item = document.createElement("li");
+    item.className = "needs-key";
+    item.append(`The ${what} are listed once this server has your API key.`, again);
+    list.replaceChildren(item);
+  }
 }
 
 // -- the generators --------------------------------------------------------------------------------
@@ -57,6 +73,7 @@ async function connect() {
     if (error.status === 401) return;  // already in the key dialog (whenKeyRefused)
     if (error.status === 403) {
       $("server-state").textContent = "Needs an API key";
+      needKey();
       askForKey(`The server refused this key: ${error.message}`);
     } else {
       $("server-state").textContent = `Cannot reach the server: ${error.message}`;
@@ -115,6 +132,7 @@ function choose(generator, kind) {
     const video = takesFrames(generator) ? `; or one video, ${VIDEOS.join(", ")}: each frame, a video back` : "";
     $("files-help").textContent = `(${many}: ${generator.inputFormats.join(", ")}${video})`;
     $("files").multiple = generator.maxInputs > 1;
+    $("files").accept = acceptOf(generator);
   }
   $("generator-title").textContent = generator.name;
   $("generator-description").textContent = generator.description;
@@ -134,6 +152,22 @@ const VIDEO_OUTPUTS = ["mp4", "mov"];
 
 function takesFrames(effect) {
   return effect.minInputs === 1 && !effect.inputFormats.some((f) => VIDEOS.includes(f));
+}
+
+// The computer's file chooser offers the effect's own input formats (a frame-wise one's videos too),
+// by extension and media type. A format the page does not know, or none listed, leaves every file
+// pickable: the server still says which it takes.
+const FILE_TYPES = {
+  png: ".png,image/png", png16: ".png,image/png", jpeg: ".jpg,.jpeg,image/jpeg", webp: ".webp,image/webp",
+  exr: ".exr,image/x-exr", mp4: ".mp4,video/mp4", mov: ".mov,video/quicktime", mkv: ".mkv,video/x-matroska",
+  webm: ".webm,video/webm", wav: ".wav,audio/wav", flac: ".flac,audio/flac", ogg: ".ogg,audio/ogg",
+  mp3: ".mp3,audio/mpeg",
+};
+
+function acceptOf(effect) {
+  const formats = [...effect.inputFormats, ...(takesFrames(effect) ? VIDEOS : [])];
+  if (!formats.length || formats.some((f) => !FILE_TYPES[f])) return "";
+  return [...new Set(formats.flatMap((f) => FILE_TYPES[f].split(",")))].join(",");
 }
 
 function isVideo(file) {
