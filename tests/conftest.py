@@ -70,6 +70,8 @@ SLOW_FILES = (
     "test_installed_plugin_faults.py",  # serve and CLI processes over installed plugins
     "test_studio_browser.py", "test_studio_firefox.py",  # real browsers driving the studio page
     "test_cli_files.py",  # CLI processes writing files
+    "test_client_timeouts.py", "test_effect_output_limits.py",  # waits on a locked store; endless plugins
+    "test_melody_instruments.py",  # music requests against a server of their own
     "test_autocut.py", "test_shots_served.py", "test_jobs_video.py",  # video decoded and encoded
     "test_stream_backpressure.py", "test_hung_plugins.py",  # wait out readers and hung runs
     "test_job_retry.py",  # jobs cancelled mid-way and run again, on one and on two servers
