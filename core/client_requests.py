@@ -30,8 +30,15 @@ COUNT_MAX = 2**32 - 1  # GenerateRequest.count is a uint32
 # gRPC holds a deadline as int64 nanoseconds since 1970: one much past 2200 wraps and fails at once.
 TIMEOUT_MAX = 10**9
 RECOMMEND_KINDS = ("generators", "presets", "artifacts")
-FEEDBACK_KINDS = ("thumbs", "stars", "pick", "keep", "shown")
-THUMBS = ("up", "down")
+
+
+def _enum_words(names: Sequence[str], prefix: str) -> tuple[str, ...]:
+    """An enum's values as the client takes them (``FEEDBACK_KIND_PICK`` -> "pick"), UNSPECIFIED left out."""
+    return tuple(name.removeprefix(prefix).lower() for name in names if not name.endswith("_UNSPECIFIED"))
+
+
+FEEDBACK_KINDS = _enum_words(fb.FeedbackKind.keys(), "FEEDBACK_KIND_")
+THUMBS = _enum_words(fb.Thumb.keys(), "THUMB_")
 
 
 class ClientTimeout(enum.Enum):

@@ -28,6 +28,7 @@ from .codecs.video_frames import pixels_of
 from .effect import IMAGE_INPUT_FORMATS, VIDEO_INPUT_FORMATS, Clip, Effect, Picture
 from .errors import FieldViolation, InvalidArgument
 from .generator import GenerationContext, Media, Progress
+from .pipeline import stop_run
 
 # What comes back, by ``format``; the source's container decides when none is asked for.
 VIDEO_OUTPUTS = {"mp4": "video/mp4", "mov": "video/quicktime"}
@@ -94,9 +95,7 @@ def one_result(run: Iterable[Any]) -> list[Media]:
             made.append(event)
             if len(made) > 1:
                 break
-    close = getattr(run, "close", None)
-    if callable(close):
-        close()
+    stop_run("a frame's effect", run)
     return made
 
 
