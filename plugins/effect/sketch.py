@@ -21,7 +21,7 @@ from museforge import Effect, GenerationContext, Media, ModelSource, Picture, Pr
 from .sketch_canvas import SIZE, Canvas, hint_planes, ink, mask_plane, straight_rgba
 from .sketch_hints import empty, keep_outside
 from .sketch_palette import flat, hint_colours, nearest_palette
-from .sketch_region_colours import PALETTE_OUTPUT, region_colours
+from .sketch_region_colours import DRAW_OUTPUT, PALETTE_OUTPUT, region_colours
 from .sketch_regions import STROKE, fill_regions
 
 defer_import("scipy.ndimage")  # imported where used, after start-up (see defer_import)
@@ -63,9 +63,11 @@ class SketchParams(BaseModel):
         "for, the network choosing the rest of the region. Regions that reach the border (the "
         "background) are never filled."))
     variation: float = Field(0.5, ge=0.0, le=2.0, description=(
-        "How far the seed's colouring may stray from the most likely one: 0 gives the same "
-        "colouring for every seed (the closest to what the artists chose, on average), 1 the "
-        "spread of the artists' own choices, 2 bolder ones. 0.5: varied, and still close."))
+        "How far the seed's colouring may stray from the most likely one. 0: the same colouring "
+        "for every seed, each region the colour closest on average to what the artists of the "
+        "most similar drawings chose. Above 0 a seed draws each region's colour from those "
+        "artists' own choices: 0.5 as often as they made each, lower keeps nearer their commonest, "
+        "1 and 2 favour their rarer choices more (a colour none of them used is never drawn)."))
     count: int = Field(1, ge=1, le=MAX_COUNT, description=(
         "Variations to make, seeds seed, seed + 1, ...: one network call for all of them."))
     palette: Literal["openmoji", "free"] = Field("openmoji", description=(
@@ -135,19 +137,20 @@ def style_codes(seed: int, count: int, variation: float) -> np.ndarray:
 
 def in_palette(image: np.ndarray, shares: np.ndarray | None, lines: np.ndarray, hinted: np.ndarray,
                extra: np.ndarray, params: SketchParams, seed: int, *, kept: np.ndarray | None = None,
-               before: np.ndarray | None = None) -> np.ndarray:
+               before: np.ndarray | None = None, share_power: float | None = None) -> np.ndarray:
     """(4, H, W) one network result on its canvas in the colours ``params.palette`` asks for.
 
     ``shares``: the colour memory's answers for it (None from a graph without one); ``lines``:
     the canvas's ink; ``hinted``: the artist's own hints, regions filled (painted exactly);
     ``extra``: the colours they scribbled, which join the palette; ``kept`` and ``before``: a
-    redo's kept pixels and the previous result's colours (``sketch_region_colours``).
+    redo's kept pixels and the previous result's colours, ``share_power`` how the version draws
+    from the memory (``sketch_region_colours``).
     """
     if params.palette != "openmoji":
         return image
     if shares is not None:
         image = region_colours(image, shares, lines, seed, params.variation, hinted=hinted[4] > 0.5,
-                               kept=kept, before=before)
+                               kept=kept, before=before, share_power=share_power)
     return flat(image, extra, hinted)
 
 
@@ -238,6 +241,7 @@ def apply(ctx: GenerationContext, params: SketchParams, inputs: Sequence[Picture
     outputs = ctx.infer(MODEL, feed) if drawn else {}
     solid = solid_ink(params, lines)  # once: every variation has the same strokes
     shares = outputs.get(PALETTE_OUTPUT)  # from a version with a colour memory (3 on)
+    power = outputs.get(DRAW_OUTPUT)  # 5 on
     # A previous flattened on paper (no transparency) keeps its paper where the new region has none.
     under = previous if previous is not None and bool((previous[3] >= 1.0).all()) else None
     for index in range(params.count):
@@ -245,7 +249,8 @@ def apply(ctx: GenerationContext, params: SketchParams, inputs: Sequence[Picture
         if drawn:
             memory = None if shares is None else shares[index]
             coloured = in_palette(np.asarray(outputs["image"][index]), memory, strokes.astype(np.float32),
-                                  hinted, extra, params, seed + index, kept=kept, before=before)
+                                  hinted, extra, params, seed + index, kept=kept, before=before,
+                                  share_power=None if power is None else float(power[index]))
             result = canvas.from_network(coloured)
             ctx.check_cancelled()
             result = finish(result, lines if params.keep_lines else None, solid)

@@ -18,7 +18,7 @@ from .sketch_hints import empty, keep_outside, random_mask, scribbles
 from .sketch_regions import fill_regions
 from .sketch_strokes import pose_field, roughen
 
-__all__ = ["Batch", "hue_turn", "roughened_pair", "training_batch"]
+__all__ = ["Batch", "hue_turn", "posed_pair", "roughened_pair", "training_batch"]
 
 _TURNED = 0.25  # share of scribbled pairs recoloured, so an unusual hint colour is followed
 _FILLED = 0.5  # share of scribbled pairs whose scribbles fill their regions (hint_fill="region")
@@ -46,7 +46,10 @@ def roughened_pair(lines: np.ndarray, colour: np.ndarray, rng: np.random.Generat
     return rough.lines, np.concatenate([np.clip(rgb, 0.0, 1.0), alpha]).astype(np.float32)
 
 
-def _posed(lines: np.ndarray, colour: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def posed_pair(lines: np.ndarray, colour: np.ndarray,
+               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A drawing and its colour version as training sees them: mostly scaled, shifted or
+    mirrored, mostly roughened at a random strength."""
     h, w = lines.shape
     pose = None
     if rng.random() < 0.8:
@@ -63,7 +66,7 @@ def training_batch(pairs: SketchPairs, rng: np.random.Generator, size: int) -> B
     target_out = np.empty((size, 4, h, w), np.float32)
     for n, i in enumerate(rng.integers(0, len(pairs), size=size)):
         colour = pairs.colour[i].transpose(2, 0, 1).astype(np.float32) / np.float32(255.0)
-        lines, target = _posed(pairs.lines[i].astype(np.float32) / np.float32(255.0), colour, rng)
+        lines, target = posed_pair(pairs.lines[i].astype(np.float32) / np.float32(255.0), colour, rng)
         mode = rng.random()
         if 0.4 <= mode < 0.8 and rng.random() < _TURNED:
             turned = hue_turn(target[:3], float(rng.uniform(0.5, 2 * np.pi - 0.5)))

@@ -36,11 +36,11 @@ from .sketch_data import SketchPairs, sketch_held_out, sketch_train
 from .sketch_hints import empty
 from .sketch_judge import CHROMA_BINS, CHROMA_RANGE, clip_chroma, features, judged_real, on_white
 from .sketch_palette import hint_colours
-from .sketch_region_colours import PALETTE_OUTPUT
+from .sketch_region_colours import DRAW_OUTPUT, PALETTE_OUTPUT
 from .sketch_regions import fill_regions, regions
 
 __all__ = ["EVAL_SEED", "HISTOGRAM_BINS", "HISTOGRAM_RANGE", "STRENGTHS", "colour_error", "evaluate_session",
-           "histogram_distance", "run", "served", "structure_f1"]
+           "histogram_distance", "histogram_distances", "run", "served", "structure_f1"]
 
 EVAL_SEED = 2024
 STRENGTHS = (("clean", 0.0), ("rough", 0.5), ("rougher", 1.0))
@@ -75,12 +75,12 @@ def served(session: Any, lines: np.ndarray, hints: np.ndarray | None = None, *, 
     hints = np.ascontiguousarray(hints, np.float32)
     codes = np.concatenate([style_codes(seed + i, 1, params.variation) for i in range(len(lines))])
     outputs = run(session, lines, hints, codes.reshape(-1, STYLE))
-    shares = outputs.get(PALETTE_OUTPUT)
+    shares, power = outputs.get(PALETTE_OUTPUT), outputs.get(DRAW_OUTPUT)
     out = []
     for i, (image, plane, hint, filled) in enumerate(zip(outputs["image"], lines[:, 0], artist, hints,
                                                          strict=True)):
         coloured = in_palette(image, None if shares is None else shares[i], plane, filled, hint_colours(hint),
-                              params, seed + i)
+                              params, seed + i, share_power=None if power is None else float(power[i]))
         out.append(finish(coloured, plane if params.keep_lines else None, solid_ink(params, plane)))
     return np.stack(out)
 
@@ -106,8 +106,13 @@ def _histograms(rgba: np.ndarray) -> np.ndarray:
     return np.asarray(out)
 
 
+def histogram_distances(result: np.ndarray, real: np.ndarray) -> np.ndarray:
+    """Each drawing's total-variation distance between the two colour histograms."""
+    return 0.5 * np.abs(_histograms(result) - _histograms(real)).sum(axis=1)
+
+
 def histogram_distance(result: np.ndarray, real: np.ndarray) -> float:
-    return float(np.mean(0.5 * np.abs(_histograms(result) - _histograms(real)).sum(axis=1)))
+    return float(np.mean(histogram_distances(result, real)))
 
 
 def _strokes(darkness: np.ndarray) -> np.ndarray:

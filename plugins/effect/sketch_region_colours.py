@@ -5,10 +5,17 @@ pixel, the share of the nearest training drawings painting it each of the 24 pal
 (or nothing). Pooled over a region the strokes enclose, that is how those artists coloured the
 object; the region takes the colour with the least expected CIELAB error against their choices,
 the colour a careful guess would pick, so a face whose neighbours are yellow and orange comes
-out yellow-orange rather than whichever was drawn first. ``variation`` lets a seed stray: each
-region draws its colour with odds falling by e for every ``TEMPERATURE`` x ``variation`` ΔE of
-expected error above the best, so 0 is always the best choice and larger values pick the
-artists' other choices more often.
+out yellow-orange rather than whichever was drawn first. ``variation`` lets a seed stray, by the
+rule the model version gives with its memory (so a pinned version keeps its colourings):
+
+- versions 3 and 4: each region draws its colour with odds falling by e for every
+  ``TEMPERATURE`` x ``variation`` ΔE of expected error above the best;
+- version 5 on (a ``DRAW_OUTPUT`` output holding the power p): each region draws one of the
+  colours its neighbours painted it, with odds share^(1 / (p x variation)), at p = 2 and
+  variation 0.5 the artists' own shares. A colour none of them painted there is never drawn:
+  drawing by expected error favours the greys between their choices (docs/effects/sketch.md).
+
+0 is always the best choice, and larger values pick the artists' other choices more often.
 
 Paint that touches the border (the background of an open shape) counts as one region over the
 pixels the network made opaque. A region holding an artist's hint is left to the network, which
@@ -29,11 +36,15 @@ from .sketch_regions import regions
 
 defer_import("skimage.color")  # imported where used, after start-up (see defer_import)
 
-__all__ = ["NONE", "PALETTE_OUTPUT", "TEMPERATURE", "region_colours"]
+__all__ = ["DRAW_OUTPUT", "NONE", "PALETTE_OUTPUT", "SHARE_POWER", "TEMPERATURE", "region_colours"]
 
 PALETTE_OUTPUT = "palette"
+DRAW_OUTPUT = "palette_draw"  # (N,) the share power a version's memory is drawn from with (5 on)
 NONE = len(OPENMOJI_PALETTE)  # the memory's answer where a drawing has no paint
-TEMPERATURE = 15.0  # ΔE of expected error per e-fold of odds at variation 1 (10: seeds vary too little)
+SHARE_POWER = 2.0  # version 5's: variation 0.5 draws by the neighbours' shares as they are
+# ΔE of expected error per e-fold of odds at variation 1: versions 3 and 4 draw so (10: seeds vary
+# too little), and so does a redo whose neighbours painted the region only its old colour.
+TEMPERATURE = 15.0
 
 
 @functools.cache
@@ -45,7 +56,7 @@ def _palette_distances() -> np.ndarray:
 
 def region_colours(image: np.ndarray, shares: np.ndarray, lines: np.ndarray, seed: int, variation: float, *,
                    hinted: np.ndarray | None = None, kept: np.ndarray | None = None,
-                   before: np.ndarray | None = None) -> np.ndarray:
+                   before: np.ndarray | None = None, share_power: float | None = None) -> np.ndarray:
     """(4, H, W) straight RGBA ``image`` with each region's paint in one palette colour.
 
     ``shares``: (25, H, W) the memory's answers; ``lines``: (H, W) ink; ``seed`` draws the
@@ -54,6 +65,7 @@ def region_colours(image: np.ndarray, shares: np.ndarray, lines: np.ndarray, see
     were, left out, so a region half inside a redone mask has its redone half decided alone.
     ``before``: (H, W) palette index the previous result had (-1: none); with ``variation`` > 0
     a redone region does not take its previous colour again, since a redo asks for another.
+    ``share_power``: the version's ``DRAW_OUTPUT`` (None: a version without one draws by expected error).
     """
     labels, outside = regions(lines)
     count = len(outside) - 1
@@ -70,12 +82,21 @@ def region_colours(image: np.ndarray, shares: np.ndarray, lines: np.ndarray, see
         chosen[labels[hinted]] = False
     if not chosen.any():
         return image
-    expected = (totals[chosen] / answered[chosen, None]) @ _palette_distances()  # (regions, 24)
+    share = totals[chosen] / answered[chosen, None]  # (regions, 24)
+    expected = share @ _palette_distances()
     if variation > 0.0:
         draws = np.random.default_rng(seed).random(count + 1)[chosen]
-        if before is not None:
-            expected[_commonest(before, labels, paint, count)[chosen]] = np.inf
+        previous = None if before is None else _commonest(before, labels, paint, count)[chosen]
+        if previous is not None:
+            expected[previous] = np.inf
         odds = np.exp(-(expected - expected.min(axis=1, keepdims=True)) / (TEMPERATURE * variation))
+        if share_power is not None:
+            # Scaled to the commonest first, so that a small variation's high power cannot underflow.
+            by_share = (share / share.max(axis=1, keepdims=True)) ** (1.0 / (share_power * variation))
+            if previous is not None:
+                by_share[previous] = 0.0
+            painted = by_share.sum(axis=1) > 0.0  # else only the old colour was painted: by expected error
+            odds[painted] = by_share[painted]
         cumulative = np.cumsum(odds / odds.sum(axis=1, keepdims=True), axis=1)
         picks = np.minimum((cumulative < draws[:, None]).sum(axis=1), NONE - 1)
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from museforge.plugins.effect.sketch_palette import OPENMOJI_PALETTE, nearest_palette, palette_rgb
-from museforge.plugins.effect.sketch_region_colours import NONE, region_colours
+from museforge.plugins.effect.sketch_region_colours import NONE, SHARE_POWER, region_colours
 
 YELLOW, ORANGE, BLUE, WHITE = (OPENMOJI_PALETTE.index(h) for h in ("fcea2b", "f1b31c", "92d3f5", "ffffff"))
 
@@ -88,3 +88,40 @@ def test_a_redone_half_region_is_decided_alone_and_not_as_it_was() -> None:
     assert colours_in(out, (slice(6, 16), slice(18, 29))) == {BLUE}  # it was not blue before
     steady = region_colours(image, shares, two_boxes(), seed=3, variation=0.0, kept=kept, before=before)
     assert colours_in(steady, top_left) == {YELLOW}  # variation 0: always the best choice
+
+
+def test_seeds_draw_only_what_the_neighbours_painted_and_at_their_shares() -> None:
+    # Yellow and blue split the left box's neighbours: the least expected error lies between them
+    # (what variation 0 gives), but a seed draws one of the two, never a colour nobody painted there.
+    shares = answers({YELLOW: 0.75, BLUE: 0.25}, {WHITE: 1.0})
+    image = network_image()
+
+    def left(seed: int, variation: float, power: float | None = SHARE_POWER) -> int:
+        [colour] = colours_in(region_colours(image, shares, two_boxes(), seed=seed, variation=variation,
+                                             share_power=power), LEFT)
+        return colour
+
+    best = left(0, 0.0)
+    picked = [left(s, 0.5) for s in range(400)]
+    assert set(picked) == {YELLOW, BLUE} and best != BLUE
+    assert 0.65 < picked.count(YELLOW) / len(picked) < 0.85  # variation 0.5: the shares as they are
+    bolder = [left(s, 2.0) for s in range(400)]
+    assert set(bolder) == {YELLOW, BLUE} and bolder.count(BLUE) > picked.count(BLUE)
+    white = {colours_in(region_colours(image, shares, two_boxes(), seed=s, variation=2.0,
+                                       share_power=SHARE_POWER), RIGHT).pop() for s in range(50)}
+    assert white == {WHITE}  # the neighbours all agree: no seed strays
+    # A version without a draw rule of its own (3 and 4) keeps drawing by expected error, which
+    # reaches colours between the two that nobody painted.
+    assert len({left(s, 0.5, None) for s in range(400)} - {YELLOW, BLUE}) >= 3
+
+
+def test_a_redo_draws_another_colour_the_neighbours_painted_or_else_the_nearest_other() -> None:
+    image = network_image()
+    kept = np.zeros((32, 32), bool)
+    before = np.full((32, 32), YELLOW)
+    mixed = answers({YELLOW: 0.6, ORANGE: 0.3, BLUE: 0.1}, {YELLOW: 1.0})
+    redone = [region_colours(image, mixed, two_boxes(), seed=s, variation=0.5, kept=kept, before=before,
+                             share_power=SHARE_POWER) for s in range(200)]
+    assert {c for out in redone for c in colours_in(out, LEFT)} == {ORANGE, BLUE}
+    right = {c for out in redone for c in colours_in(out, RIGHT)}
+    assert YELLOW not in right and len(right) >= 2  # only yellow was painted: by expected error
