@@ -1,7 +1,8 @@
-"""A new model version made from a shipped one by a change to its graph, with no training.
+"""A new model version made from a shipped one by a change to its graph, its trained weights kept.
 
 A plugin that can improve a trained model after the fact (an edit of its weights chosen on
-validation draws, say) reads the shipped version, edits its graph and writes the next version
+validation draws, say, or a small part trained beside the network on the same data, as
+effect.sketch's colour-mix guess) reads the shipped version, edits its graph and writes the next version
 here: the parent's manifest carried over (training data, licences, seed, settings) with the
 new settings, the figures measured on the new graph, and the parent's number recorded, all
 written whole or not at all and never over an existing version. No torch is imported.
