@@ -157,14 +157,17 @@ def test_metadata_agrees_between_the_protocols(run: Run) -> None:
 
 
 def reference(directory: str, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """onnxruntime on the shipped file, each input as the model takes it (Triton's reshape)."""
+    """onnxruntime on the shipped file, each input as the model takes it and each output as a client
+    sees it (Triton's reshape)."""
     feed = {}
     for tensor in config["input"]:
         array = arrays[tensor["name"]]
         feed[tensor["name"]] = array.reshape(len(array), *tensor["reshape"]["shape"]) if "reshape" in tensor \
             else array
     results = shipped_session(Path(directory)).run(None, feed)
-    return {t["name"]: np.asarray(r) for t, r in zip(config["output"], results, strict=True)}
+    # An output the model gives as [B] is reported as [B, 1], with its reshape (Triton's convention).
+    return {t["name"]: np.asarray(r).reshape(len(r), *(int(d) for d in t["dims"])) if "reshape" in t
+            else np.asarray(r) for t, r in zip(config["output"], results, strict=True)}
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
