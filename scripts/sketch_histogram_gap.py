@@ -18,6 +18,7 @@ from museforge.plugins.effect.sketch import MODELS
 from museforge.plugins.effect.sketch_baselines import NearestDrawing
 from museforge.plugins.effect.sketch_data import sketch_held_out, sketch_train
 from museforge.plugins.effect.sketch_quality import held_out_drawings, histogram_distances, served
+from museforge.runtime.versions import available_versions
 
 RESAMPLES = 4000
 
@@ -27,8 +28,7 @@ def main() -> None:
     parser.add_argument("version", nargs="?", help="version folder (default: the newest)")
     parser.add_argument("--variation", type=float, default=0.5, help="as served (default 0.5)")
     args = parser.parse_args()
-    versions = [p for p in (MODELS / "sketch").iterdir() if p.name.isdigit()]
-    folder = MODELS / "sketch" / args.version if args.version else max(versions, key=lambda p: int(p.name))
+    folder = MODELS / "sketch" / (args.version or str(available_versions(MODELS / "sketch")[-1]))
     session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
     lines, real = held_out_drawings(sketch_held_out(), 0.0)
     model = histogram_distances(served(session, lines, variation=args.variation), real)

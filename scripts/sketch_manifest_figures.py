@@ -16,11 +16,11 @@ import onnxruntime as ort
 
 from museforge.plugins.effect.sketch import MODELS
 from museforge.plugins.effect.sketch_quality import evaluate_session
+from museforge.runtime.versions import available_versions
 
 
 def main(argv: list[str]) -> None:
-    versions = [p for p in (MODELS / "sketch").iterdir() if p.name.isdigit()]
-    folder = MODELS / "sketch" / argv[0] if argv else max(versions, key=lambda p: int(p.name))
+    folder = MODELS / "sketch" / (argv[0] if argv else str(available_versions(MODELS / "sketch")[-1]))
     session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
     manifest_path = folder / "manifest.json"
     manifest = json.loads(manifest_path.read_text())

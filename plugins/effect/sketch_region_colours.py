@@ -86,17 +86,18 @@ def region_colours(image: np.ndarray, shares: np.ndarray, lines: np.ndarray, see
     expected = share @ _palette_distances()
     if variation > 0.0:
         draws = np.random.default_rng(seed).random(count + 1)[chosen]
-        previous = None if before is None else _commonest(before, labels, paint, count)[chosen]
-        if previous is not None:
+        if before is not None:  # a redo asks for another colour than the region had
+            previous = _commonest(before, labels, paint, count)[chosen]
             expected[previous] = np.inf
-        odds = np.exp(-(expected - expected.min(axis=1, keepdims=True)) / (TEMPERATURE * variation))
-        if share_power is not None:
+            share[previous] = 0.0
+        if share_power is None:
+            odds = _by_expected_error(expected, variation)
+        else:
             # Scaled to the commonest first, so that a small variation's high power cannot underflow.
-            by_share = (share / share.max(axis=1, keepdims=True)) ** (1.0 / (share_power * variation))
-            if previous is not None:
-                by_share[previous] = 0.0
-            painted = by_share.sum(axis=1) > 0.0  # else only the old colour was painted: by expected error
-            odds[painted] = by_share[painted]
+            top = share.max(axis=1, keepdims=True)
+            odds = (share / np.where(top > 0.0, top, 1.0)) ** (1.0 / (share_power * variation))
+            alone = top[:, 0] == 0.0  # a redo whose neighbours painted only the old colour
+            odds[alone] = _by_expected_error(expected[alone], variation)
         cumulative = np.cumsum(odds / odds.sum(axis=1, keepdims=True), axis=1)
         picks = np.minimum((cumulative < draws[:, None]).sum(axis=1), NONE - 1)
     else:
@@ -108,6 +109,11 @@ def region_colours(image: np.ndarray, shares: np.ndarray, lines: np.ndarray, see
     where = per_pixel >= 0
     out[:3, where] = palette_rgb()[per_pixel[where]].T
     return out
+
+
+def _by_expected_error(expected: np.ndarray, variation: float) -> np.ndarray:
+    """Odds falling by e for every TEMPERATURE x variation ΔE of expected error above the best."""
+    return np.exp(-(expected - expected.min(axis=1, keepdims=True)) / (TEMPERATURE * variation))
 
 
 def _commonest(before: np.ndarray, labels: np.ndarray, paint: np.ndarray, count: int) -> np.ndarray:
