@@ -1,8 +1,10 @@
 """Slow whole-tree checks started when the session's tests are collected, collected by their tests.
 
-mypy over the whole tree takes most of a minute of one core; the rest of the suite spends much
-of its time waiting on servers and subprocesses, so running it beside them saves that minute
-of wall-clock time. The checks only start when their test was collected.
+mypy over the whole tree takes most of a minute of one core from a clean clone (no cache); the
+rest of the suite spends much of its time waiting on servers and subprocesses, so running it
+beside them saves that minute of wall-clock time. mypy checks in two worker processes (its
+``--num-workers``, 2.1 on): from cold, 31 s instead of 52 here, and no more CPU in all. The
+checks only start when their test was collected.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ def present() -> list[str]:
 
 
 def _start_mypy() -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "mypy", *present()], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return subprocess.Popen([sys.executable, "-m", "mypy", "--num-workers", "2", *present()], cwd=ROOT,
+                            text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
 def start(items: list[pytest.Item]) -> None:

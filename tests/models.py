@@ -15,7 +15,10 @@ from museforge.runtime.manifest import Manifest, sha256_of, verify
 def shipped_session(version: Path) -> ort.InferenceSession:
     """A CPU session on a shipped model, after the same sha256 check the server makes."""
     _, data = verify(version)
-    return ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    # No busy-waiting between runs (as the server's sessions): the other test worker needs the core.
+    options = ort.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 
 
 def quick_export(recipe: str, out: Path, timeout: float = 900, *flags: str) -> Manifest:
