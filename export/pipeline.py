@@ -21,6 +21,7 @@ from museforge.runtime.manifest import AxisRule, Manifest, TensorInfo, TrainingD
 
 from .callbacks import Checkpoints, Hooks, Progress, ProgressBar
 from .convert import Staged, discard, export_onnx, install, stage_version
+from .half_storage import half_stored, largest_output_changes, storage_record
 from .seeds import seed_everything
 from .spec import ExportSpec
 from .targets import VersionTaken, default_version, refusal
@@ -97,6 +98,9 @@ class TrainedModel:
     training_data: tuple[TrainingData, ...] = ()
     # Quality that needs the companions too: sessions by model name (the main one included).
     evaluate_sessions: Callable[[Mapping[str, ort.InferenceSession]], dict[str, Any]] | None = None
+    # Store the main graph's large weights as float16 (export.half_storage): about half the file,
+    # computed in float32 as before. Validated against PyTorch before, measured (evaluate) after.
+    float16_weights: bool = False
 
 
 @dataclass(frozen=True)
@@ -151,7 +155,7 @@ def run_recipe(
                bar.resumed)
 
     rng = np.random.default_rng(seed + 1)
-    main = _export(trained.module, trained.spec, trained.make_inputs, rng)
+    main = _export(trained.module, trained.spec, trained.make_inputs, rng, half=trained.float16_weights)
     companions = [(c, _export(c.module, c.spec, c.make_inputs, rng)) for c in trained.companions]
 
     sessions = {recipe.name: main.session(), **{c.name: exported.session() for c, exported in companions}}
@@ -220,7 +224,7 @@ class _Run:
             training_data=list(self.trained.training_data or self.used),
             training={
                 "seconds": round(self.train_seconds, 1),
-                "hyperparameters": self.trained.hyperparameters,
+                "hyperparameters": {**self.trained.hyperparameters, **exported.storage},
                 "device": "cpu",
                 "torch_threads": torch.get_num_threads(),
                 **resumed,
@@ -235,16 +239,22 @@ class _Run:
 @dataclass(frozen=True)
 class _Exported:
     model: onnx.ModelProto
-    report: ValidationReport
+    report: ValidationReport  # of the graph as exported, against PyTorch
+    storage: dict[str, Any] = field(default_factory=dict)  # half_storage's record, when stored half
 
     def session(self) -> ort.InferenceSession:
         return ort.InferenceSession(self.model.SerializeToString(), providers=["CPUExecutionProvider"])
 
 
 def _export(module: torch.nn.Module, spec: ExportSpec, make_inputs: MakeInputs | None,
-            rng: np.random.Generator) -> _Exported:
-    """Export one module and validate it against PyTorch on fresh inputs of several batch sizes."""
+            rng: np.random.Generator, half: bool = False) -> _Exported:
+    """Export one module and validate it against PyTorch on fresh inputs of several batch sizes;
+    ``half``: then store its large weights as float16, recording how far each output moved."""
     make_inputs = make_inputs or spec.example_inputs
     model = export_onnx(module, spec, make_inputs(rng, 2))
     feeds = [make_inputs(rng, b) for b in VALIDATION_BATCHES]
-    return _Exported(model, validate_export(module, model, spec, feeds))
+    report = validate_export(module, model, spec, feeds)
+    if not half:
+        return _Exported(model, report)
+    halved, storage = half_stored(model)
+    return _Exported(halved, report, storage_record(storage, largest_output_changes(model, halved, feeds)))

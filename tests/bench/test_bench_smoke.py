@@ -134,3 +134,15 @@ def test_x264_run_compares_both_encoders(capsys: pytest.CaptureFixture[str]) -> 
     rows = [line for line in out.splitlines() if line.startswith(("museforge (", "x264 chooses"))]
     assert len(rows) == 2, out
     assert rows[0].split()[-1] == "yes"  # museforge's own encodes: the same bytes every run
+
+
+def test_sketch_run_compares_pinned_versions_side_by_side(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import sketch
+
+    assert sketch.main(["--seconds", "0.3", "--warmup", "0.1", "--artists", "1", "--versions", "4,6"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line[:1].isdigit()]
+    assert [(r[0], r[1]) for r in rows] == [("4", "gRPC"), ("4", "HTTP"), ("6", "gRPC"), ("6", "HTTP")]
+    assert all(r[8] == "0" and float(r[3]) > 0 for r in rows)  # results came back, none failed
+    with pytest.raises(SystemExit):
+        sketch.main(["--versions", "five"])
+    assert "--versions takes version numbers" in capsys.readouterr().err
