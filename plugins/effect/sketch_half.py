@@ -31,18 +31,15 @@ def derive_half_version(parent: Path, output: Path, version: int | None = None, 
     from museforge.export.half_storage import half_stored, largest_output_changes, storage_record
 
     from .sketch_batches import training_batch
-    from .sketch_data import sketch_held_out, sketch_train
     from .sketch_net import STYLE
-    from .sketch_quality import evaluate_session
+    from .sketch_quality import evaluate_session, evaluation_pairs
 
     shipped = ShippedVersion.read(parent)
     if version is not None and (output / str(version)).exists():
         raise FileExistsError(f"{output / str(version)} exists; a version is never overwritten")
     whole = shipped.graph()
     half, storage = half_stored(whole)
-    train, held = sketch_train(), sketch_held_out()
-    if quick:
-        train, held = train.subset(np.arange(48)), held.subset(np.arange(12))
+    train, held = evaluation_pairs(quick)
     lines, hints, _ = training_batch(held, np.random.default_rng(0), _PARITY_DRAWINGS)
     style = np.random.default_rng(1).standard_normal((_PARITY_DRAWINGS, STYLE)).astype(np.float32)
     changes = largest_output_changes(whole, half, [{"lines": lines, "hints": hints, "style": style}])

@@ -278,15 +278,12 @@ def derive_version(parent: Path, output: Path, version: int | None = None, quick
     from museforge.export.derived import ShippedVersion
 
     from .sketch_batches import training_batch
-    from .sketch_data import sketch_held_out, sketch_train
-    from .sketch_quality import evaluate_session
+    from .sketch_quality import evaluate_session, evaluation_pairs
 
     shipped = ShippedVersion.read(parent)
     if version is not None and (output / str(version)).exists():  # before minutes of work, not after
         raise FileExistsError(f"{output / str(version)} exists; a version is never overwritten")
-    train, held = sketch_train(), sketch_held_out()
-    if quick:
-        train, held = train.subset(np.arange(48)), held.subset(np.arange(12))
+    train, held = evaluation_pairs(quick)
     started = time.monotonic()
     memory = ranked_memory(train, seed=MIX_SEED, quick=quick)
     trained_in = time.monotonic() - started

@@ -39,8 +39,9 @@ from .sketch_palette import hint_colours
 from .sketch_region_colours import DRAW_OUTPUT, PALETTE_OUTPUT
 from .sketch_regions import fill_regions, regions
 
-__all__ = ["EVAL_SEED", "HISTOGRAM_BINS", "HISTOGRAM_RANGE", "STRENGTHS", "colour_error", "evaluate_session",
-           "histogram_distance", "histogram_distances", "run", "served", "structure_f1"]
+__all__ = ["EVAL_SEED", "HISTOGRAM_BINS", "HISTOGRAM_RANGE", "QUICK_HELD_OUT", "QUICK_TRAIN", "STRENGTHS",
+           "colour_error", "evaluate_session", "evaluation_pairs", "histogram_distance",
+           "histogram_distances", "run", "served", "structure_f1"]
 
 EVAL_SEED = 2024
 STRENGTHS = (("clean", 0.0), ("rough", 0.5), ("rougher", 1.0))
@@ -51,6 +52,16 @@ _BATCH = 64
 # the artist's own image), and OpenMoji's yellow (b* 84.5), past the range, was not counted at all.
 HISTOGRAM_BINS = (4, CHROMA_BINS, CHROMA_BINS)
 HISTOGRAM_RANGE = ((0.0, 100.0), *CHROMA_RANGE)
+QUICK_HELD_OUT, QUICK_TRAIN = 12, 48  # drawings of a quick derivation's figures and its baselines
+
+
+def evaluation_pairs(quick: bool) -> tuple[SketchPairs, SketchPairs]:
+    """(training, held-out) drawings a derived version's figures are measured with: all of them,
+    or for ``quick`` the first 48 and 12 (a smoke test's figures)."""
+    train, held = sketch_train(), sketch_held_out()
+    if quick:
+        return train.subset(np.arange(QUICK_TRAIN)), held.subset(np.arange(QUICK_HELD_OUT))
+    return train, held
 
 
 def run(session: Any, lines: np.ndarray, hints: np.ndarray, codes: np.ndarray) -> dict[str, np.ndarray]:
