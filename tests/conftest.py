@@ -81,6 +81,8 @@ SLOW_FILES = (
     "test_export_versions.py",  # `museforge export` processes over an installed recipe
     "test_cli_outputs.py", "test_serve_operations.py",  # CLI and serve processes
     "test_sketch_memory.py", "test_tiles_emphasis.py",  # derived model versions written and checked
+    "test_security.py", "test_limits_and_faults.py",  # key CLI processes; servers driven to their limits
+    "test_melody_service.py", "test_performer.py",  # music rendered in processes, against servers
 )
 SLOW_FOLDERS = ("adversarial", "interop", "bench")
 
