@@ -2,6 +2,7 @@
 // artist draws; a mask brush to redo a region of the last result; undo and redo; export.
 
 import { call } from "./api.js";
+import { base64Of } from "./artifacts.js";
 
 const $ = (id) => document.getElementById(id);
 const SIZE = 256; // drawing pixels a side (the effect colours a 64 x 64 canvas and scales back up)
@@ -16,12 +17,6 @@ const draw = {
   ready: false, anyKept: false,
   masked: false, drawing: 0,  // drawing: counts Clears, so a colouring of a cleared drawing is dropped
 };
-
-function base64Of(bytes) {
-  let text = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(text);
-}
 
 async function pngOf(canvas) {
   const blob = await new Promise((done) => canvas.toBlob(done, "image/png"));
