@@ -126,15 +126,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=6.0, help="measured per row (default 6)")
     parser.add_argument("--warmup", type=float, default=1.5, help="seconds before measuring (default 1.5)")
     parser.add_argument("--artists", default="1,4,8", help="comma-separated artist counts (default 1,4,8)")
-    parser.add_argument("--versions", default="", metavar="N,M",
+    parser.add_argument("--versions", type=_versions, default=[None], metavar="N,M",
                         help="comma-separated model versions to compare, each pinned on a server of "
                              "its own (default: the newest, as served)")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def _versions(text: str) -> list[int | None]:
     try:
-        args.versions = [int(v) for v in args.versions.split(",")] if args.versions else [None]
+        return [int(v) for v in text.split(",")]
     except ValueError:
-        parser.error(f"--versions takes version numbers separated by commas, got {args.versions!r}")
-    return args
+        raise argparse.ArgumentTypeError(
+            f"--versions takes version numbers separated by commas, got {text!r}") from None
 
 
 def version_rows(version: int | None, args: argparse.Namespace) -> list[list[str]]:

@@ -28,8 +28,10 @@ HALF_SUFFIX = "/float16"
 
 @dataclass(frozen=True)
 class HalfStorage:
-    """What ``half_stored`` did: the initialisers it converted and the bytes of weights before and after."""
+    """What ``half_stored`` did: the initialisers it converted (of ``min_elements`` values or more)
+    and the bytes of weights before and after."""
 
+    min_elements: int
     converted: int
     bytes_before: int
     bytes_after: int
@@ -68,7 +70,7 @@ def half_stored(graph: onnx.ModelProto,
     out.graph.initializer.extend(kept)
     out.graph.node.extend([*casts, *graph.graph.node])  # the casts first: the order stays topological
     onnx.checker.check_model(out)
-    return out, HalfStorage(len(casts), before, after)
+    return out, HalfStorage(min_elements, len(casts), before, after)
 
 
 def largest_output_changes(before: onnx.ModelProto, after: onnx.ModelProto,
@@ -88,10 +90,9 @@ def largest_output_changes(before: onnx.ModelProto, after: onnx.ModelProto,
     return changes
 
 
-def storage_record(storage: HalfStorage, changes: Mapping[str, float],
-                   min_elements: int = MIN_ELEMENTS) -> dict[str, Any]:
+def storage_record(storage: HalfStorage, changes: Mapping[str, float]) -> dict[str, Any]:
     """What a manifest records of a graph stored half (under ``hyperparameters.half_storage``)."""
-    return {"half_storage": {"min_elements": min_elements, "initialisers": storage.converted,
+    return {"half_storage": {"min_elements": storage.min_elements, "initialisers": storage.converted,
                              "weight_bytes_before": storage.bytes_before,
                              "weight_bytes_after": storage.bytes_after,
                              "largest_output_change": dict(changes)}}

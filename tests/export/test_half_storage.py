@@ -57,7 +57,7 @@ def test_what_it_leaves_alone_and_what_it_refuses() -> None:
     # Below the threshold nothing changes; an initialiser that is also an input stays float32.
     assert half_stored(_graph(weight, bias), min_elements=64 * 128 + 1)[1].converted == 0
     half, storage = half_stored(_graph(weight, bias, bias_is_input=True), min_elements=1)
-    assert storage.converted == 1
+    assert storage.converted == 1 and storage.min_elements == 1  # the record says the threshold used
     assert {t.name for t in half.graph.initializer} == {"w" + HALF_SUFFIX, "b"}
     with pytest.raises(ValueError, match="already stored as float16"):
         half_stored(half)
