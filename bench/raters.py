@@ -121,7 +121,8 @@ def tastes(users: int, rng: np.random.Generator) -> dict[str, Taste]:
 
 
 def simulate(artifacts: int = 2000, users: int = 300, rounds: int = 40, seed: int = 0,
-             active: float = 0.5, random_from: int | None = None, browse: float = 0.0) -> World:
+             active: float = 0.5, random_from: int | None = None, browse: float = 0.0,
+             redraw: tuple[int, int] | None = None) -> World:
     """Events of ``users`` raters over ``rounds`` rounds, oldest first (seq and time increase).
 
     From round ``random_from`` on (if given), every slate is drawn uniformly from everything
@@ -132,6 +133,11 @@ def simulate(artifacts: int = 2000, users: int = 300, rounds: int = 40, seed: in
     With ``browse``, that share of visits (before ``random_from``) is the user's own: a gallery
     of one generator, picked by their liking for it, four artifacts drawn from all it released.
     At 0 no random number is drawn for it, so the world is the slates-only one.
+
+    With ``redraw=(round, stream)``, every draw from that round on comes from a random stream of
+    its own (``stream`` names it): the same world and the same events before that round, another
+    run of the rounds after it. Held-out events are one run of chance (which popular artifacts a
+    user happens to be shown); many such runs give what a ranking can expect against them.
     """
     rng = np.random.default_rng(seed)
     world = World(catalogue(artifacts, rounds, rng), tastes(users, rng), rounds=rounds)
@@ -146,6 +152,8 @@ def simulate(artifacts: int = 2000, users: int = 300, rounds: int = 40, seed: in
 
     makers = np.array([GENERATORS.index(a.generator) for a in world.artifacts])
     for when in range(rounds):
+        if redraw is not None and when == redraw[0]:
+            rng = np.random.default_rng([seed, 2, redraw[1]])  # not the world's, nor the held-out draw's
         available = np.flatnonzero([a.released <= when for a in world.artifacts])
         recent = available[[world.artifacts[i].released >= when - 3 for i in available]]
         for user, taste in world.tastes.items():

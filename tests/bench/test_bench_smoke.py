@@ -107,12 +107,15 @@ def test_recommend_quick_run_prints_every_row_and_verdict(capsys: pytest.Capture
     assert recommend.main(["--quick"]) == 0
     out = capsys.readouterr().out
     for row in ("museforge (ALS + features)", "most popular", "item-kNN",
-                "ceiling: hidden utility x exposure", "randomised test period", "held-out users"):
+                "ceiling: hidden utility x exposure", "randomised test period", "held-out users",
+                "the test period drawn again", "expected (4 runs)"):
         assert row in out
     verdicts = [line for line in out.splitlines() if line.endswith(("PASS", "MISS"))]
     assert len(verdicts) == 11 and any(line.startswith("Recommend p99") for line in verdicts)
     assert sum(line.startswith("NDCG@10 (randomised test period)") for line in verdicts) == 2
-    assert sum(line.startswith("NDCG@10 (held-out users, last 3 slates)") for line in verdicts) == 2
+    assert sum(line.startswith("NDCG@10 (held-out users, last 3 slates, expected over 4 runs)")
+               for line in verdicts) == 2
+    assert sum(line.startswith("NDCG@10 (held-out, expected over 4 runs)") for line in verdicts) == 2
 
 
 def test_steering_quick_run_prints_every_row_and_verdict(capsys: pytest.CaptureFixture[str]) -> None:
