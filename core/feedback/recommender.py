@@ -11,6 +11,9 @@ The model (fitted on all events of one API key's users, never another key's):
   pseudo-user who likes every artifact that has it. Artifacts that share them get close
   factors, and one that nobody rated yet still gets factors from what it is, so it ranks
   by how much it resembles what the user liked.
+- **Quality and variety** (``quality_and_variety``): the share of the users who met an
+  artifact that liked it is added to every user's scores, and a user's artifacts are ranked
+  with a fixed per-user noise added, so that alike users do not all get one list.
 - **New users** (nothing liked yet) get what most of the key's users liked.
 
 The settings were chosen on bench.raters' seed 1 and are reported on seed 0 (docs/feedback.md).
@@ -32,6 +35,7 @@ import numpy as np
 
 from .interactions import Interactions, Item
 from .item_features import Vocabulary
+from .quality_and_variety import liked_share, varied, with_quality
 
 FACTORS = 24
 ITERATIONS = 15
@@ -127,9 +131,11 @@ class Recommender:
 
         rows, columns, values = [], [], []
         likes: Counter[int] = Counter()
+        met = np.zeros(len(self.items))  # users with a weight for it, liked or not or only shown
         self.cold = np.ones(len(self.items), bool)  # nobody has rated it, for or against
         for user, row in found.weights.items():
             for sha, weight in row.items():
+                met[self.index[sha]] += 1
                 if weight:
                     rows.append(self.users[user])
                     columns.append(self.index[sha])
@@ -147,6 +153,8 @@ class Recommender:
             self.popularity[column] = count
         for twins in self.twins.values():  # and liked as one, by as many as liked any of its files
             self.popularity[twins] = self.popularity[twins].max()
+        liked = np.bincount(self.draws, self.popularity * self.canonical, len(self.items))[self.draws]
+        self.quality = liked_share(np.bincount(self.draws, met, len(self.items))[self.draws], liked)
         self.preset_groups = self._groups(Item.preset_key, takes)  # once cold is known: groups keep it
         self.generator_groups = self._groups(lambda item: item.generator)
         self.user_factors: np.ndarray | None = None
@@ -191,7 +199,7 @@ class Recommender:
         row = self.users.get(user)
         if self.user_factors is None or row is None or not self.found.liked(user):
             return None
-        return np.asarray(self.item_factors @ self.user_factors[row], np.float32)
+        return with_quality(np.asarray(self.item_factors @ self.user_factors[row], np.float32), self.quality)
 
     def _asked(self, user: str, generator: str, since: Mapping[str, float] | None = None) -> _Asked:
         """What one call needs of its user, worked out once rather than per answer. ``since``: the
@@ -242,13 +250,15 @@ class Recommender:
                   ) -> list[Scored]:
         asked = self._asked(user, generator, since)
         asked.allowed[asked.seen] = False
+        # A user's own list carries their fixed noise (quality_and_variety); the popular one does not.
+        order = varied(asked.ranked, user) if asked.personal else asked.ranked
         # One draw in several formats is offered once, in its best-scoring one.
         found: list[Scored] = []
         draws: set[int] = set()
-        for c in _top(asked.ranked, asked.allowed, k + self.extra_files):
+        for c in _top(order, asked.allowed, k + self.extra_files):
             if int(self.draws[c]) not in draws and len(found) < k:
                 draws.add(int(self.draws[c]))
-                found.append(Scored(float(asked.ranked[c]), self._why(asked, c), item=self.items[c]))
+                found.append(Scored(float(order[c]), self._why(asked, c), item=self.items[c]))
         return found
 
     def presets(self, user: str, k: int, generator: str = "", since: Mapping[str, float] | None = None
