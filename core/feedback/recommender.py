@@ -131,11 +131,13 @@ class Recommender:
 
         rows, columns, values = [], [], []
         likes: Counter[int] = Counter()
-        met = np.zeros(len(self.items))  # users with a weight for it, liked or not or only shown
+        # Per draw (its files as one): the users who met it (liked or not, or only shown) and liked it.
+        met, liked = np.zeros(len(self.items)), np.zeros(len(self.items))
         self.cold = np.ones(len(self.items), bool)  # nobody has rated it, for or against
         for user, row in found.weights.items():
+            met[list({int(self.draws[self.index[sha]]) for sha in row})] += 1
+            liked[list({int(self.draws[self.index[sha]]) for sha, weight in row.items() if weight > 0})] += 1
             for sha, weight in row.items():
-                met[self.index[sha]] += 1
                 if weight:
                     rows.append(self.users[user])
                     columns.append(self.index[sha])
@@ -153,8 +155,7 @@ class Recommender:
             self.popularity[column] = count
         for twins in self.twins.values():  # and liked as one, by as many as liked any of its files
             self.popularity[twins] = self.popularity[twins].max()
-        liked = np.bincount(self.draws, self.popularity * self.canonical, len(self.items))[self.draws]
-        self.quality = liked_share(np.bincount(self.draws, met, len(self.items))[self.draws], liked)
+        self.quality = liked_share(met[self.draws], liked[self.draws])
         self.preset_groups = self._groups(Item.preset_key, takes)  # once cold is known: groups keep it
         self.generator_groups = self._groups(lambda item: item.generator)
         self.user_factors: np.ndarray | None = None

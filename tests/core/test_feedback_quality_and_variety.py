@@ -81,3 +81,18 @@ def test_alike_users_get_lists_of_their_own_and_the_same_list_each_call() -> Non
     assert first != [s.item for s in model.artifacts("bob", 5)]
     scores = [s.score for s in model.artifacts("ann", 5)]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_one_draw_in_two_formats_is_met_and_liked_once_per_user() -> None:
+    found = Interactions()
+    png = Item("a" * 64, "image.tiles", "", "3", 7, {"look": "green"})
+    webp = Item("b" * 64, "image.tiles", "", "3", 7, {"look": "green"})  # the same draw
+    single = Item("c" * 64, "image.tiles", "", "3", 8, {"look": "green"})
+    found.add("ann", png, 1.0)
+    found.add("ann", webp, 1.0)  # both files: one meeting, one like
+    found.add("bob", png, -1.0)
+    found.add("ann", single, 1.0)
+    found.add("bob", single, -1.0)
+    model = Recommender(found)
+    quality = model.quality[[model.index[item.sha256] for item in (png, webp, single)]]
+    assert quality[0] == quality[1] == pytest.approx(quality[2])  # one like of two meetings each
