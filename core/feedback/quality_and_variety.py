@@ -29,11 +29,16 @@ QUALITY_PRIOR = 5.0
 VARIETY = 0.3
 
 
+def spread(values: np.ndarray) -> float:
+    """The standard deviation; 0 for no values (a key whose every event was deleted)."""
+    return float(values.std()) if values.size else 0.0
+
+
 def standardised(values: np.ndarray) -> np.ndarray:
-    """Mean 0 and standard deviation 1 (all zeros when every value is the same)."""
-    spread = float(values.std())
-    centred = values - values.mean()
-    return np.asarray(centred / spread if spread > 0 else np.zeros_like(values), np.float32)
+    """Mean 0 and standard deviation 1 (all zeros when every value is the same, or none)."""
+    if not spread(values):
+        return np.zeros(values.shape, np.float32)
+    return np.asarray((values - values.mean()) / spread(values), np.float32)
 
 
 def liked_share(met: np.ndarray, liked: np.ndarray, prior: float = QUALITY_PRIOR) -> np.ndarray:
@@ -43,7 +48,7 @@ def liked_share(met: np.ndarray, liked: np.ndarray, prior: float = QUALITY_PRIOR
 
 
 def with_quality(scores: np.ndarray, quality: np.ndarray) -> np.ndarray:
-    return np.asarray(scores + QUALITY_WEIGHT * float(scores.std()) * quality, np.float32)
+    return np.asarray(scores + QUALITY_WEIGHT * spread(scores) * quality, np.float32)
 
 
 def user_noise(user: str, count: int) -> np.ndarray:
@@ -55,4 +60,4 @@ def user_noise(user: str, count: int) -> np.ndarray:
 
 def varied(scores: np.ndarray, user: str) -> np.ndarray:
     """``scores`` with the user's fixed noise added at ``VARIETY`` of their spread."""
-    return np.asarray(scores + VARIETY * float(scores.std()) * user_noise(user, len(scores)), np.float32)
+    return np.asarray(scores + VARIETY * spread(scores) * user_noise(user, len(scores)), np.float32)

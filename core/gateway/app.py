@@ -138,6 +138,8 @@ class Request(Replies):
                                    self.scope.get("museforge.peercert"))
         timer = None
         if deadline is not None:
+            if deadline <= asyncio.get_running_loop().time():  # spent reading the body: as gRPC, no call
+                raise HttpError(504, grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
             task = asyncio.current_task()
             timer = asyncio.get_running_loop().call_at(deadline, self.stop, "deadline", task)
         try:

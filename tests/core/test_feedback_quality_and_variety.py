@@ -3,6 +3,8 @@ and each user's fixed noise (museforge.feedback.quality_and_variety), alone and 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -96,3 +98,11 @@ def test_one_draw_in_two_formats_is_met_and_liked_once_per_user() -> None:
     model = Recommender(found)
     quality = model.quality[[model.index[item.sha256] for item in (png, webp, single)]]
     assert quality[0] == quality[1] == pytest.approx(quality[2])  # one like of two meetings each
+
+
+def test_no_artifacts_at_all_is_no_warning() -> None:
+    empty = np.zeros(0, np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert liked_share(empty, empty).size == 0
+        assert with_quality(empty, empty).size == 0 and varied(empty, "ann").size == 0
