@@ -139,6 +139,8 @@ def simulate(artifacts: int = 2000, users: int = 300, rounds: int = 40, seed: in
     run of the rounds after it. Held-out events are one run of chance (which popular artifacts a
     user happens to be shown); many such runs give what a ranking can expect against them.
     """
+    if redraw is not None and not 0 <= redraw[0] < rounds:
+        raise ValueError(f"redraw round {redraw[0]} is not one of the {rounds} rounds")
     rng = np.random.default_rng(seed)
     world = World(catalogue(artifacts, rounds, rng), tastes(users, rng), rounds=rounds)
     shown_count = np.ones(len(world.artifacts))

@@ -35,7 +35,7 @@ import numpy as np
 
 from .interactions import Interactions, Item
 from .item_features import Vocabulary
-from .quality_and_variety import liked_share, varied, with_quality
+from .quality_and_variety import artifact_keys, liked_share, varied, with_quality
 
 FACTORS = 24
 ITERATIONS = 15
@@ -155,7 +155,12 @@ class Recommender:
             self.popularity[column] = count
         for twins in self.twins.values():  # and liked as one, by as many as liked any of its files
             self.popularity[twins] = self.popularity[twins].max()
-        self.quality = liked_share(met[self.draws], liked[self.draws])
+        # Per draw: a picture saved in three formats is one artifact to its share and to the spread.
+        canonical = np.flatnonzero(self.canonical)
+        quality = np.zeros(len(self.items), np.float32)
+        quality[canonical] = liked_share(met[canonical], liked[canonical])
+        self.quality = quality[self.draws]
+        self.noise_keys = artifact_keys([draw_key(item) or item.sha256 for item in self.items])[self.draws]
         self.preset_groups = self._groups(Item.preset_key, takes)  # once cold is known: groups keep it
         self.generator_groups = self._groups(lambda item: item.generator)
         self.user_factors: np.ndarray | None = None
@@ -252,7 +257,7 @@ class Recommender:
         asked = self._asked(user, generator, since)
         asked.allowed[asked.seen] = False
         # A user's own list carries their fixed noise (quality_and_variety); the popular one does not.
-        order = varied(asked.ranked, user) if asked.personal else asked.ranked
+        order = varied(asked.ranked, user, self.noise_keys) if asked.personal else asked.ranked
         # One draw in several formats is offered once, in its best-scoring one.
         found: list[Scored] = []
         draws: set[int] = set()

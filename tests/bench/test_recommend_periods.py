@@ -35,6 +35,8 @@ def test_a_redrawn_run_keeps_every_event_before_the_split_and_draws_the_rest_aga
     after = [answers([e for e in events if e.created >= cut]) for events in runs]
     assert after[0] == after[2]  # a stream is reproducible
     assert after[0] != after[1] and after[0] != answers([e for e in world.events if e.created >= cut])
+    with pytest.raises(ValueError, match="redraw round 40"):
+        simulate(**WORLD, redraw=(40, 0))  # past the last round: nothing would be drawn again
 
 
 def test_redrawn_gives_only_the_test_period_of_each_run(world: World) -> None:

@@ -12,6 +12,7 @@ from museforge.feedback.interactions import Interactions, Item
 from museforge.feedback.quality_and_variety import (
     QUALITY_WEIGHT,
     VARIETY,
+    artifact_keys,
     liked_share,
     standardised,
     user_noise,
@@ -22,12 +23,14 @@ from museforge.feedback.recommender import Recommender
 
 
 def test_a_share_of_meetings_not_a_count_of_likes() -> None:
-    met = np.array([4.0, 40.0, 1.0, 10.0, 0.0])
-    liked = np.array([4.0, 4.0, 1.0, 8.0, 0.0])
+    met = np.array([4.0, 40.0, 1.0, 10.0, 0.0, 15.0])
+    liked = np.array([4.0, 4.0, 1.0, 8.0, 0.0, 7.0])  # 24 likes of 70 meetings overall
     share = liked_share(met, liked)
     assert share[0] > share[1]  # liked by all four who met it, against four of forty
     assert share[3] > share[2]  # eight of ten says more than one of one
-    assert share[4] == pytest.approx(liked_share(met, liked)[4])  # nobody met it: the overall share
+    overall = liked.sum() / met.sum()
+    level = liked_share(np.append(met, 14.0), np.append(liked, 14.0 * overall))
+    assert level[4] == pytest.approx(level[6])  # nobody met it: the overall share, as one met at that rate
     assert share.mean() == pytest.approx(0.0, abs=1e-6) and share.std() == pytest.approx(1.0, abs=1e-5)
     assert not standardised(np.ones(3)).any()
 
@@ -39,13 +42,32 @@ def test_quality_enters_at_its_weight_of_the_users_spread() -> None:
     assert added == pytest.approx(QUALITY_WEIGHT * float(scores.std()) * quality)
 
 
-def test_a_users_noise_is_fixed_by_their_name_and_keeps_each_columns_draw() -> None:
-    assert np.array_equal(user_noise("ann", 50), user_noise("ann", 50))
-    assert np.array_equal(user_noise("ann", 50)[:20], user_noise("ann", 20))  # the catalogue grew
-    assert not np.array_equal(user_noise("ann", 50), user_noise("bob", 50))
-    scores = np.linspace(0.0, 1.0, 50).astype(np.float32)
-    spread = (varied(scores, "ann") - scores).std()
-    assert spread == pytest.approx(VARIETY * scores.std(), rel=0.3)
+def test_a_users_noise_is_fixed_by_the_user_and_the_artifact_alone() -> None:
+    keys = artifact_keys([f"artifact {i}" for i in range(4000)])
+    ann = user_noise("ann", keys)
+    assert np.array_equal(ann, user_noise("ann", keys))
+    assert np.array_equal(ann[:20], user_noise("ann", keys[:20]))  # the catalogue grew
+    order = np.random.default_rng(0).permutation(len(keys))
+    assert np.array_equal(ann[order], user_noise("ann", keys[order]))  # or came in another order
+    assert not np.allclose(ann, user_noise("bob", keys))
+    assert abs(ann.mean()) < 0.06 and abs(ann.std() - 1.0) < 0.06  # standard normal, near enough
+    scores = np.linspace(0.0, 1.0, 4000).astype(np.float32)
+    assert (varied(scores, "ann", keys) - scores).std() == pytest.approx(VARIETY * scores.std(), rel=0.1)
+
+
+def test_forgetting_a_user_leaves_everyone_elses_noise_on_the_same_artifacts() -> None:
+    found, without = Interactions(), Interactions()
+    for u in range(5):
+        for n in range(u * 4, u * 4 + 6):
+            found.add(f"u{u}", tile(n, "green"), 1.0)
+            if u:  # u0, the first to meet artifacts, is forgotten: every column moves
+                without.add(f"u{u}", tile(n, "green"), 1.0)
+    before, after = Recommender(found), Recommender(without)
+    shared = [sha for sha in after.index]
+    assert [before.index[sha] for sha in shared] != [after.index[sha] for sha in shared]
+    noise_before, noise_after = user_noise("u3", before.noise_keys), user_noise("u3", after.noise_keys)
+    for sha in shared:
+        assert noise_before[before.index[sha]] == noise_after[after.index[sha]]
 
 
 def tile(n: int, look: str) -> Item:
@@ -96,8 +118,11 @@ def test_one_draw_in_two_formats_is_met_and_liked_once_per_user() -> None:
     found.add("ann", single, 1.0)
     found.add("bob", single, -1.0)
     model = Recommender(found)
-    quality = model.quality[[model.index[item.sha256] for item in (png, webp, single)]]
+    columns = [model.index[item.sha256] for item in (png, webp, single)]
+    quality = model.quality[columns]
     assert quality[0] == quality[1] == pytest.approx(quality[2])  # one like of two meetings each
+    keys = model.noise_keys[columns]
+    assert keys[0] == keys[1] != keys[2]  # one draw, one noise: three files get no more chances
 
 
 def test_no_artifacts_at_all_is_no_warning() -> None:
@@ -105,4 +130,5 @@ def test_no_artifacts_at_all_is_no_warning() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert liked_share(empty, empty).size == 0
-        assert with_quality(empty, empty).size == 0 and varied(empty, "ann").size == 0
+        assert with_quality(empty, empty).size == 0
+        assert varied(empty, "ann", np.zeros(0, np.uint64)).size == 0
