@@ -1,5 +1,5 @@
 """Two terms beside the ALS scores: how well liked an artifact is by those who met it, and a fixed
-per-user dither that lets near neighbours in a ranking trade places.
+per-user noise that lets artifacts scored nearly alike trade places.
 
 - **Quality.** ALS learns what a user likes about an artifact's kind (its generator, its
   parameters, who else liked it), but an artifact's own quality, which everyone who meets it
