@@ -46,7 +46,7 @@ import argparse
 import sys
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,22 +57,16 @@ from museforge.feedback.recommender import Recommender
 
 from .raters import GENERATORS, NOISE, World, simulate
 from .recommend_latency import latency, progress
+from .recommend_metrics import K, liked_later, ndcg
 from .recommend_periods import PERIODS, judge, ratio, redrawn
 from .report import table
 
 SPLIT = 0.8
-K = 10
 TRUTH_SHARE = 0.05
 COLD_TOP = 0.3
 MUSEFORGE = "museforge (ALS + features)"
 KNN = "item-kNN (cosine, 50 neighbours)"
 CEILING = "ceiling: hidden utility x exposure"
-
-
-def ndcg(ranked: Sequence[str], relevant: set[str], k: int = K) -> float:
-    gains = sum(1.0 / np.log2(i + 2) for i, sha in enumerate(ranked[:k]) if sha in relevant)
-    ideal = sum(1.0 / np.log2(i + 2) for i in range(min(k, len(relevant))))
-    return gains / ideal if ideal else 0.0
 
 
 def auc(scores: np.ndarray, labels: np.ndarray) -> float | None:
@@ -201,21 +195,18 @@ def quality(world: World, parts: Split, rank: Ranker) -> Quality:
     known = list(parts.train.items)
     future, truth, shown = [], [], set()
     for user in parts.train.weights:
-        liked_later = {s for s in parts.test.liked(user) if s in parts.train.items}
-        if not parts.train.liked(user) or not liked_later:
-            continue
         seen = parts.train.seen(user)
-        candidates = [s for s in known if s not in seen]
-        liked_later -= seen
-        if not liked_later:
+        later = liked_later(parts.test, parts.train, user, seen)
+        if not parts.train.liked(user) or not later:
             continue
+        candidates = [s for s in known if s not in seen]
         top = rank(user, candidates)
         shown.update(top)
         taste = world.tastes[user]
         utility = {a.sha256: taste.utility(a) for a in world.artifacts}
         ordered = sorted(candidates, key=lambda s: -utility[s])
         best = set(ordered[:max(1, int(len(ordered) * TRUTH_SHARE))])
-        future.append(ndcg(top, liked_later))
+        future.append(ndcg(top, later))
         truth.append(ndcg(top, best))
     coverage = len(shown) / max(1, len(known))
     return Quality(float(np.mean(future)), float(np.mean(truth)), coverage, len(future))
@@ -275,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
                "most popular": popular_ranker(parts.train),
                KNN: knn_ranker(model)}
     rows = {name: quality(world, parts, rank) for name, rank in rankers.items()}
-    ceiling = quality(world, parts, ceiling_ranker(world, parts))
+    ceiling_rank = ceiling_ranker(world, parts)
+    ceiling = quality(world, parts, ceiling_rank)
     cold = cold_auc(world, parts)
     lines = [[name, f"{q.ndcg_future:.3f}", f"{q.ndcg_truth:.3f}", f"{q.coverage:.2f}",
               f"{cold:.3f}" if name.startswith("museforge") else "0.500", str(q.users)]
@@ -292,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     progress(f"{len(periods.runs)} more runs of the test period drawn")
     print()
     runs = judge(periods, parts.train, [u for u in parts.train.weights if parts.train.liked(u)],
-                 {**rankers, CEILING: ceiling_ranker(world, parts)},
+                 {**rankers, CEILING: ceiling_rank},
                  {**{name: q.ndcg_future for name, q in rows.items()}, CEILING: ceiling.ndcg_future},
                  "the test period drawn again", "most popular")
 

@@ -36,6 +36,7 @@ from .recommend import (
     ndcg,
     popular_ranker,
 )
+from .recommend_metrics import liked_later
 from .recommend_periods import Periods, judge, ratio
 from .report import table
 
@@ -96,8 +97,8 @@ def newcomer_quality(world: World, found: Interactions, test: Interactions, user
     future, truth, shown = [], [], set()
     for user in users:
         seen = found.seen(user)
-        liked_later = {s for s in test.liked(user) if s in found.items} - seen
-        if not liked_later:
+        later = liked_later(test, found, user, seen)
+        if not later:
             continue
         candidates = [s for s in known if s not in seen]
         top = rank(user, candidates)
@@ -105,7 +106,7 @@ def newcomer_quality(world: World, found: Interactions, test: Interactions, user
         taste = world.tastes[user]
         utility = {a.sha256: taste.utility(a) for a in world.artifacts}
         ordered = sorted(candidates, key=lambda s: -utility[s])
-        future.append(ndcg(top, liked_later))
+        future.append(ndcg(top, later))
         truth.append(ndcg(top, set(ordered[:max(1, int(len(ordered) * TRUTH_SHARE))])))
     coverage = len(shown) / max(1, len(known))
     return Quality(float(np.mean(future)) if future else 0.0, float(np.mean(truth)) if truth else 0.0,

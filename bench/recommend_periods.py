@@ -23,6 +23,7 @@ from museforge.feedback.interactions import Interactions, interactions
 from museforge.feedback.store import StoredEvent
 
 from .raters import simulate
+from .recommend_metrics import liked_later, ndcg
 from .report import table
 
 PERIODS = 40
@@ -66,11 +67,9 @@ def top_lists(train: Interactions, users: Iterable[str], rank: Any) -> TopLists:
 def period_ndcg(tops: TopLists, train: Interactions, test: Interactions) -> float:
     """Mean NDCG@10 over the users who liked something in ``test`` that training named and they
     had not met (bench.recommend's rule); 0 when nobody did."""
-    from .recommend import ndcg  # it imports this module
-
     found = []
     for user, (top, seen) in tops.items():
-        later = {s for s in test.liked(user) if s in train.items} - seen
+        later = liked_later(test, train, user, seen)
         if later:
             found.append(ndcg(top, later))
     return float(np.mean(found)) if found else 0.0
