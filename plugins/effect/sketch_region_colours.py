@@ -17,10 +17,11 @@ rule the model version gives with its memory (so a pinned version keeps its colo
 
 0 is always the best choice, and larger values pick the artists' other choices more often.
 
-Paint that touches the border (the background of an open shape) counts as one region over the
-pixels the network made opaque. A region holding an artist's hint is left to the network, which
-follows the hint; in a redo, pixels kept from the previous result are left out, so the redone
-part of a region is decided on its own.
+Regions are the drawing's (``sketch_regions.drawn_regions``: paper reaching the border only through
+a gap in the strokes is not background). Paint that touches the border (the background of an open
+shape) counts as one region over the pixels the network made opaque. A region holding an artist's
+hint is left to the network, which follows the hint; in a redo, pixels kept from the previous
+result are left out, so the redone part of a region is decided on its own.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import numpy as np
 from museforge import defer_import
 
 from .sketch_palette import OPENMOJI_PALETTE, palette_rgb
-from .sketch_regions import regions
+from .sketch_regions import drawn_regions
 
 defer_import("skimage.color")  # imported where used, after start-up (see defer_import)
 
@@ -67,7 +68,7 @@ def region_colours(image: np.ndarray, shares: np.ndarray, lines: np.ndarray, see
     a redone region does not take its previous colour again, since a redo asks for another.
     ``share_power``: the version's ``DRAW_OUTPUT`` (None: a version without one draws by expected error).
     """
-    labels, outside = regions(lines)
+    labels, outside = drawn_regions(lines)
     count = len(outside) - 1
     paint = (labels > 0) & (~outside[labels] | (image[3] > 0.5))
     if kept is not None:
