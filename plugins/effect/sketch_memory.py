@@ -146,15 +146,22 @@ class RankedColourMemory(ColourMemory):
         self.candidates = min(CANDIDATES, len(pairs))
         self.register_buffer("mixes", torch.from_numpy(colour_mix_of(self.answers.numpy())))
 
-    def neighbours(self, lines: Tensor) -> Tensor:
+    def shape_candidates(self, lines: Tensor) -> tuple[Tensor, Tensor]:
+        """(index, key distance), each (N, CANDIDATES): the drawings with the nearest keys, nearest first."""
         query = (_pooled_blurred(lines) - self.centre) @ self.axes
         squared = self.norms[None] - 2.0 * query @ self.keys.T + (query**2).sum(dim=1, keepdim=True)
         near, index = torch.topk(squared, self.candidates, dim=1, largest=False)
-        distance = near.clamp(min=0.0).sqrt()
-        guess = torch.softmax(self.guess(lines), dim=1)
-        apart = 0.5 * (self.mixes[index] - guess[:, None]).abs().sum(dim=-1)
+        return index, near.clamp(min=0.0).sqrt()
+
+    def ranked(self, index: Tensor, distance: Tensor, mix: Tensor) -> Tensor:
+        """(N, NEIGHBOURS) of the candidates ``index``, those whose colour mix is nearest ``mix`` (N, 24)."""
+        apart = 0.5 * (self.mixes[index] - mix[:, None]).abs().sum(dim=-1)
         score = apart + SHAPE_WEIGHT * (distance - distance[:, :1])
         return torch.gather(index, 1, torch.topk(score, NEIGHBOURS, dim=1, largest=False).indices)
+
+    def neighbours(self, lines: Tensor) -> Tensor:
+        index, distance = self.shape_candidates(lines)
+        return self.ranked(index, distance, torch.softmax(self.guess(lines), dim=1))
 
     def outputs(self, lines: Tensor) -> tuple[Tensor, ...]:
         # The draw rule travels with the version: serving reads it here, so versions 3 and 4

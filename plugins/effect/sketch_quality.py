@@ -40,7 +40,7 @@ from .sketch_region_colours import DRAW_OUTPUT, PALETTE_OUTPUT
 from .sketch_regions import fill_regions, regions
 
 __all__ = ["EVAL_SEED", "HISTOGRAM_BINS", "HISTOGRAM_RANGE", "QUICK_HELD_OUT", "QUICK_TRAIN", "STRENGTHS",
-           "colour_error", "evaluate_session", "evaluation_pairs", "histogram_distance",
+           "colour_error", "evaluate_session", "evaluation_pairs", "finished", "histogram_distance",
            "histogram_distances", "run", "served", "structure_f1"]
 
 EVAL_SEED = 2024
@@ -86,10 +86,17 @@ def served(session: Any, lines: np.ndarray, hints: np.ndarray | None = None, *, 
     hints = np.ascontiguousarray(hints, np.float32)
     codes = np.concatenate([style_codes(seed + i, 1, params.variation) for i in range(len(lines))])
     outputs = run(session, lines, hints, codes.reshape(-1, STYLE))
-    shares, power = outputs.get(PALETTE_OUTPUT), outputs.get(DRAW_OUTPUT)
+    return finished(outputs["image"], outputs.get(PALETTE_OUTPUT), outputs.get(DRAW_OUTPUT), lines, artist,
+                    hints, params, seed)
+
+
+def finished(images: np.ndarray, shares: np.ndarray | None, power: np.ndarray | None, lines: np.ndarray,
+             artist: np.ndarray, hints: np.ndarray, params: SketchParams, seed: int) -> np.ndarray:
+    """What the server makes of the network's ``images`` and the memory's ``shares`` and ``power``
+    (None from a graph without one), drawing i with seed ``seed + i``; ``artist``: the hints as
+    scribbled, ``hints``: as the network was given them (regions filled)."""
     out = []
-    for i, (image, plane, hint, filled) in enumerate(zip(outputs["image"], lines[:, 0], artist, hints,
-                                                         strict=True)):
+    for i, (image, plane, hint, filled) in enumerate(zip(images, lines[:, 0], artist, hints, strict=True)):
         coloured = in_palette(image, None if shares is None else shares[i], plane, filled, hint_colours(hint),
                               params, seed + i, share_power=None if power is None else float(power[i]))
         out.append(finish(coloured, plane if params.keep_lines else None, solid_ink(params, plane)))
