@@ -1,13 +1,14 @@
 """How well the colour memory's ranking rules do on a validation split of the training drawings.
 
 Rules for choosing a sketch's neighbours (``sketch_memory.RankedColourMemory``) are chosen here,
-not on the held-out drawings: 15% of the training drawings are set aside (whole groups of
-identical line art, so none of their line art is in the rest), the other 85% make the memory and
-train the colour-mix guess, and the 15% are coloured as the server colours them (the served
-network's image; the regions' colours from the memory's answers) and compared with their
-artists' own colour versions. It prints, at variation 0 and 0.5:
+not on the held-out drawings: a seeded 15% of the groups of identical line art is set aside
+(272 of the 1,858 training drawings; none of their line art is in the rest), the other drawings
+make the memory and train the colour-mix guess, and the ones set aside are coloured as the server
+colours them (the served network's image; the regions' colours from the memory's answers) and
+compared with their artists' own colour versions. It prints, at variation 0 and 0.5:
 
-- **shape only**: the 5 drawings with the nearest keys (versions 3 and 4);
+- **shape only**: the 5 drawings with the nearest keys (as versions 3 and 4 choose them; every
+  rule here draws by version 5's rule at variation 0.5, which versions 3 and 4 do not);
 - **ranked**: of the 20 nearest, the 5 whose colour mix is nearest the guess (version 5 on);
 - **oracle**: the same, ranked by the drawing's true colour mix: what a perfect guess would reach.
 
@@ -39,7 +40,8 @@ SERVED = "6"  # the network whose images are coloured (it saw every training dra
 
 
 def validation_split(pairs: SketchPairs) -> tuple[SketchPairs, SketchPairs]:
-    """(memory, validation): a seeded 15% of the groups of identical line art, and the rest."""
+    """(memory, validation): the drawings outside and inside a seeded 15% of the groups of
+    identical line art."""
     art = [lines.tobytes() for lines in pairs.lines]
     group_of = {a: k for k, a in enumerate(dict.fromkeys(art))}
     groups = np.array([group_of[a] for a in art])
@@ -64,9 +66,9 @@ def shares_of(memory: RankedColourMemory, picks: np.ndarray, size: int) -> np.nd
     """(N, 25, size, size): the share of the picked drawings giving each answer at each pixel."""
     one_hot = np.eye(NONE + 1, dtype=np.float32)
     answers = memory.answers.numpy().astype(np.int64)
-    half = size // 2
-    shares = one_hot[answers[picks]].mean(axis=1).transpose(0, 2, 1).reshape(len(picks), NONE + 1, half, half)
-    return shares.repeat(2, axis=2).repeat(2, axis=3)
+    side = round(answers.shape[1] ** 0.5)  # the memory keeps its answers pooled to side x side
+    shares = one_hot[answers[picks]].mean(axis=1).transpose(0, 2, 1).reshape(len(picks), NONE + 1, side, side)
+    return shares.repeat(size // side, axis=2).repeat(size // side, axis=3)
 
 
 def main() -> None:

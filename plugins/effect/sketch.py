@@ -197,7 +197,7 @@ def fade(old: np.ndarray, new: np.ndarray, weight: np.ndarray) -> np.ndarray:
 
 def apply(ctx: GenerationContext, params: SketchParams, inputs: Sequence[Picture],
           seed: int) -> Iterator[Progress | Media]:
-    # ctx.check_cancelled() between the full-resolution stages: each takes up to ~1 s at 2048 px,
+    # ctx.check_cancelled() between the full-resolution stages: each takes up to ~1-2 s at 2048 px,
     # and a run that goes on after its call was cancelled holds the effect's overdue places.
     named = dict(zip(resolved_roles(params, len(inputs)), inputs, strict=True))
     sketch = named["sketch"]

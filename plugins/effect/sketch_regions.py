@@ -18,6 +18,8 @@ import numpy as np
 
 from museforge import defer_import
 
+from .sketch_canvas import SIZE
+
 defer_import("scipy.ndimage")  # imported where used, after start-up (see defer_import)
 
 __all__ = ["FAINT", "GAP", "STROKE", "drawn_regions", "fill_regions", "regions"]
@@ -25,9 +27,8 @@ __all__ = ["FAINT", "GAP", "STROKE", "drawn_regions", "fill_regions", "regions"]
 STROKE = 0.5  # ink above this is a stroke, below it paper
 # Chosen on roughened training drawings, by how much of each painted region ends up enclosed and
 # one colour, less the transparent paper enclosed with it (held-out drawings not looked at).
-GAP = 2.0  # px of the 64 px canvas, scaled with the drawing: gaps up to 4 px wide are closed
+GAP = 2.0  # px of the SIZE px canvas, scaled with the drawing (at least 1): gaps up to 4 px are closed
 FAINT = 0.2  # a stroke this dark still closes its gap (a light, broken pencil line)
-_CANVAS = 64
 
 
 def regions(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -46,23 +47,35 @@ def drawn_regions(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     background: it is divided into regions of its own by the drawing's strokes."""
     from scipy import ndimage
     labels, outside = regions(lines)
-    leaked = (labels > 0) & outside[labels] & ~_background_with_gaps_closed(lines)
+    ink = lines >= FAINT
+    if not ink.any():
+        return labels, outside
+    radius = max(GAP * max(lines.shape) / SIZE, 1.0)  # under 32 px the scaled width would close nothing
+    thick = ndimage.distance_transform_edt(~ink) <= radius
+    leaked = (labels > 0) & outside[labels] & ~_background_with_gaps_closed(lines, thick)
+    pieces, count = ndimage.label(leaked)
+    # A piece wholly under the thickened strokes is background squeezed between strokes, or
+    # between a stroke and the border, that lies nearer enclosed paper: not paper a gap let out.
+    anchored = np.zeros(count + 1, bool)
+    anchored[pieces[leaked & ~thick]] = True
+    anchored[0] = False
+    leaked &= anchored[pieces]
     if not leaked.any():
         return labels, outside
-    extra, count = ndimage.label(leaked)
-    return (np.where(leaked, extra + len(outside) - 1, labels),
+    pieces, count = ndimage.label(leaked)
+    # Old labels whose paper all leaked stay in ``outside`` (True), labelling no pixel.
+    return (np.where(leaked, pieces + len(outside) - 1, labels),
             np.concatenate([outside, np.zeros(count, bool)]))
 
 
-def _background_with_gaps_closed(lines: np.ndarray) -> np.ndarray:
-    """(H, W) bool: the paper that reaches the border once gaps in the strokes are closed."""
+def _background_with_gaps_closed(lines: np.ndarray, thick: np.ndarray) -> np.ndarray:
+    """(H, W) bool: the paper that reaches the border once the strokes are ``thick``: thickened,
+    which closes every gap up to twice as wide however its ends lie (a morphological closing
+    would leave a gap between two thin stroke ends open)."""
     from scipy import ndimage
-    # Strokes thickened by GAP close every gap up to twice as wide, however their ends lie (a
-    # closing would leave a gap between two thin stroke ends open).
-    thick = ndimage.distance_transform_edt(lines < FAINT) <= GAP * max(lines.shape) / _CANVAS
     labels, outside = regions(thick.astype(np.float32))
     # The paper under the thickening goes with the paper nearest it.
-    _, nearest = ndimage.distance_transform_edt(labels == 0, return_indices=True)
+    nearest = ndimage.distance_transform_edt(labels == 0, return_distances=False, return_indices=True)
     labels = np.where(lines < STROKE, labels[tuple(nearest)], 0)
     return outside[labels]
 

@@ -12,17 +12,23 @@ from museforge.plugins.effect.sketch_regions import drawn_regions, fill_regions,
 CENTRE = (32, 32)
 
 
-def ring(gap: int, width: float = 1.0) -> np.ndarray:
-    """(64, 64) ink: a circle of radius 21, a gap of ``gap`` px at its right between thin stroke ends."""
-    rows, columns = np.mgrid[:64, :64]
-    lines = (np.abs(np.hypot(rows - 32, columns - 32) - 21) < width).astype(np.float32)
-    lines[(np.abs(rows - 32) < gap / 2) & (columns > 32)] = 0.0
+def ring(gap: int, size: int = 64, radius: float = 21.0) -> np.ndarray:
+    """(size, size) ink: a 2 px circle about the centre with a gap of exactly ``gap`` rows at its right."""
+    rows, columns = np.mgrid[:size, :size]
+    middle = size // 2
+    lines = (np.abs(np.hypot(rows - middle, columns - middle) - radius) < 1.0).astype(np.float32)
+    top = middle - gap // 2
+    lines[top:top + gap, middle:] = 0.0
     return lines
 
 
 def enclosed(lines: np.ndarray, at: tuple[int, int]) -> bool:
     labels, outside = drawn_regions(lines)
     return bool(labels[at] > 0 and not outside[labels[at]])
+
+
+def same_as_strict(lines: np.ndarray) -> bool:
+    return all(np.array_equal(a, b) for a, b in zip(drawn_regions(lines), regions(lines), strict=True))
 
 
 def test_a_gap_a_pen_left_does_not_make_the_inside_background() -> None:
@@ -33,27 +39,33 @@ def test_a_gap_a_pen_left_does_not_make_the_inside_background() -> None:
         assert enclosed(lines, CENTRE), gap  # ...but it is the circle's inside
         labels, outside = drawn_regions(lines)
         assert outside[labels[0, 0]] and labels[0, 0] != labels[CENTRE]
-    assert not enclosed(ring(9), CENTRE)  # an opening is an opening: a C is not an O
+    for gap in (5, 9):  # an opening is an opening: a C is not an O
+        assert not enclosed(ring(gap), CENTRE), gap
     # A faint stretch of stroke (a light pencil) closes its gap as well.
     faint = ring(0)
     faint[30:35, 50:56] = np.where(faint[30:35, 50:56] > 0, 0.3, 0.0)
     assert regions(faint)[1][regions(faint)[0][CENTRE]] and enclosed(faint, CENTRE)
 
 
+def test_a_small_drawing_closes_a_one_pixel_gap_as_its_canvas_does() -> None:
+    lines = ring(1, size=24, radius=8.0)  # the width scaled from 64 px would be under a pixel
+    assert regions(lines)[1][regions(lines)[0][12, 12]] and enclosed(lines, (12, 12))
+
+
 def test_closed_drawings_keep_their_own_regions() -> None:
     lines = ring(0)
-    lines[20:44, 32] = 1.0  # a closed circle cut in two by a stroke
-    assert all(np.array_equal(a, b) for a, b in zip(drawn_regions(lines), regions(lines), strict=True))
+    lines[9:56, 32] = 1.0  # a closed circle cut in two by a stroke from rim to rim
+    assert same_as_strict(lines)
+    # Nor does background squeezed between a stroke and the border become a region of its own.
+    assert same_as_strict(ring(0, radius=29.0))  # the rim 2 px from the border
 
 
 def test_a_stroke_ending_near_the_outline_does_not_cut_the_inside_in_two() -> None:
     lines = ring(3)
-    lines[26:39, 14] = 0.0  # clear a spot, then an eye's line ending 2 px short of the outline
-    lines[32, 14:30] = 1.0
-    lines[32, 14:16] = 0.0
+    lines[14:51, 32] = 1.0  # a line down the middle, ending 2 px short of the rim at both ends
     labels, outside = drawn_regions(lines)
     inside = (np.hypot(*(np.mgrid[:64, :64] - 32)) < 19) & (lines < 0.5)
-    assert len(np.unique(labels[inside])) == 1 and not outside[labels[CENTRE]]
+    assert len(np.unique(labels[inside])) == 1 and labels[32, 28] > 0 and not outside[labels[32, 28]]
 
 
 def test_a_hint_fills_a_circle_whose_stroke_has_a_gap_and_not_the_background() -> None:
