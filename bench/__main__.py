@@ -301,7 +301,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{best.m.items_per_s / inproc.m.items_per_s:.2f}× the in-process pipeline "
                 "(same work including PNG encoding).")
     res.notes = footnotes(os.cpu_count() or 1) + res.notes
-    res.notes.append(f"Measured {args.duration:g} s per row after {args.warmup:g} s warm-up; "
+    res.notes.append(f"Measured {args.duration:g} s per row after {args.warmup:g} s warm-up (a row whose "
+                     "calls outlast that, to its first completed call); "
                      f"whole run {time.perf_counter() - started:.0f} s.")
     found = targets(res, list(cat.models), {g.name: g.models[0] for g in cat.generators.values()})
     print(render(res, found))

@@ -62,12 +62,17 @@ async def _drive(spec: LoadSpec, channels: list[grpc.aio.Channel]) -> Measuremen
              for c in channels]
     clock = time.perf_counter_ns
     start = clock() + int(spec.warmup_s * 1e9)
-    end = start + int(spec.duration_s * 1e9)
+    # The window closes after duration_s, or, when no call has completed by then (calls longer
+    # than the window, on a loaded machine), at the first completion: a row that measured
+    # nothing says nothing. A window with only errors closes timeout_s late at most.
+    window = {"end": start + int(spec.duration_s * 1e9)}
+    last = window["end"] + int(spec.timeout_s * 1e9)
+    closed = asyncio.Event()
     latencies: list[int] = []
     errors: list[str] = []
 
     async def stream(call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes]) -> None:
-        while (t0 := clock()) < end:
+        while (t0 := clock()) < window["end"] or (not latencies and not closed.is_set() and t0 < last):
             try:
                 await call(spec.payload, timeout=spec.timeout_s)
             except grpc.RpcError as exc:
@@ -75,21 +80,38 @@ async def _drive(spec: LoadSpec, channels: list[grpc.aio.Channel]) -> Measuremen
                 await asyncio.sleep(0.01)  # a failing server must not be hammered in a spin
                 continue
             t1 = clock()
-            if start <= t1 <= end:  # completed inside the measured window
+            if closed.is_set() and t1 > window["end"]:
+                continue
+            if t1 >= start and (t1 <= window["end"] or not latencies):  # inside the measured window
                 latencies.append(t1 - t0)
+                if t1 > window["end"]:  # the first completion of a window that had none
+                    window["end"] = t1
+                    closed.set()
+
+    async def close_on_time() -> None:
+        await asyncio.sleep(max(0.0, (window["end"] - clock()) / 1e9))
+        if latencies:
+            closed.set()
+        else:
+            await asyncio.sleep(max(0.0, (last - clock()) / 1e9))
+            closed.set()
 
     async def sample() -> tuple[float, float | None, float, float | None]:
         # CPU of both sides over exactly the measured window.
         await asyncio.sleep(max(0.0, (start - clock()) / 1e9))
         own0, srv0 = own_cpu_s(), tree_cpu_s(spec.server_pid)
-        await asyncio.sleep(max(0.0, (end - clock()) / 1e9))
+        await closed.wait()
         own1, srv1 = own_cpu_s(), tree_cpu_s(spec.server_pid)
         return own0, srv0, own1, srv1
 
     sampler = asyncio.create_task(sample())
+    closer = asyncio.create_task(close_on_time())
     await asyncio.gather(*(stream(calls[i % len(calls)]) for i in range(spec.concurrency)))
+    closed.set()
+    closer.cancel()
+    await asyncio.gather(closer, return_exceptions=True)
     own0, srv0, own1, srv1 = await sampler
-    wall = spec.duration_s
+    wall = (window["end"] - start) / 1e9
     result = summarise(latencies, spec.items_per_request, wall)
     result.errors = len(errors)
     result.first_error = errors[0] if errors else ""
