@@ -62,9 +62,9 @@ async def _drive(spec: LoadSpec, channels: list[grpc.aio.Channel]) -> Measuremen
              for c in channels]
     clock = time.perf_counter_ns
     start = clock() + int(spec.warmup_s * 1e9)
-    # The window closes after duration_s, or, when no call has completed by then (calls longer
-    # than the window, on a loaded machine), at the first completion: a row that measured
-    # nothing says nothing. A window with only errors closes timeout_s late at most.
+    # The window closes after duration_s, or, when no call has completed nor failed by then
+    # (calls longer than the window, on a loaded machine), at the first completion: a row that
+    # measured nothing says nothing. A hung server holds it timeout_s longer at most.
     window = {"end": start + int(spec.duration_s * 1e9)}
     last = window["end"] + int(spec.timeout_s * 1e9)
     closed = asyncio.Event()
@@ -72,7 +72,7 @@ async def _drive(spec: LoadSpec, channels: list[grpc.aio.Channel]) -> Measuremen
     errors: list[str] = []
 
     async def stream(call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes]) -> None:
-        while (t0 := clock()) < window["end"] or (not latencies and not closed.is_set() and t0 < last):
+        while (t0 := clock()) < window["end"] or (not latencies and not errors and t0 < last):
             try:
                 await call(spec.payload, timeout=spec.timeout_s)
             except grpc.RpcError as exc:
@@ -80,20 +80,17 @@ async def _drive(spec: LoadSpec, channels: list[grpc.aio.Channel]) -> Measuremen
                 await asyncio.sleep(0.01)  # a failing server must not be hammered in a spin
                 continue
             t1 = clock()
-            if closed.is_set() and t1 > window["end"]:
-                continue
-            if t1 >= start and (t1 <= window["end"] or not latencies):  # inside the measured window
+            late = t1 > window["end"]
+            if t1 >= start and (not late or not (latencies or closed.is_set())):  # in the window
+
                 latencies.append(t1 - t0)
-                if t1 > window["end"]:  # the first completion of a window that had none
+                if late:  # the first completion of a window that had none
                     window["end"] = t1
                     closed.set()
 
     async def close_on_time() -> None:
         await asyncio.sleep(max(0.0, (window["end"] - clock()) / 1e9))
-        if latencies:
-            closed.set()
-        else:
-            await asyncio.sleep(max(0.0, (last - clock()) / 1e9))
+        if latencies or errors:  # else the first completion closes it, or the streams' end
             closed.set()
 
     async def sample() -> tuple[float, float | None, float, float | None]:

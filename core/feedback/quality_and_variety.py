@@ -53,10 +53,13 @@ def with_quality(scores: np.ndarray, quality: np.ndarray) -> np.ndarray:
     return np.asarray(scores + QUALITY_WEIGHT * spread(scores) * quality, np.float32)
 
 
+def _key(name: str) -> int:
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
+
+
 def artifact_keys(names: list[str]) -> np.ndarray:
     """(N,) uint64 per artifact from what names it (its draw, or its sha256): worked out once a fit."""
-    return np.array([int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little") for name in names],
-                    np.uint64)
+    return np.array([_key(name) for name in names], np.uint64)
 
 
 def user_noise(user: str, keys: np.ndarray) -> np.ndarray:
@@ -65,7 +68,7 @@ def user_noise(user: str, keys: np.ndarray) -> np.ndarray:
     (SplitMix64's finaliser on the two keys, fixed arithmetic rather than a library's stream)."""
     from scipy.special import ndtri
 
-    seed = np.uint64(int.from_bytes(hashlib.sha256(user.encode()).digest()[:8], "little"))
+    seed = np.uint64(_key(user))
     with np.errstate(over="ignore"):  # the arithmetic is modulo 2**64 on purpose
         x = keys ^ seed
         x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)

@@ -22,7 +22,7 @@ from .sketch_canvas import SIZE, Canvas, hint_planes, ink, mask_plane, straight_
 from .sketch_hints import empty, keep_outside
 from .sketch_palette import flat, hint_colours, nearest_palette
 from .sketch_region_colours import DRAW_OUTPUT, PALETTE_OUTPUT, region_colours
-from .sketch_regions import STROKE, fill_regions
+from .sketch_regions import FAINT, STROKE, drawn_regions, fill_regions
 
 defer_import("scipy.ndimage")  # imported where used, after start-up (see defer_import)
 
@@ -137,20 +137,21 @@ def style_codes(seed: int, count: int, variation: float) -> np.ndarray:
 
 def in_palette(image: np.ndarray, shares: np.ndarray | None, lines: np.ndarray, hinted: np.ndarray,
                extra: np.ndarray, params: SketchParams, seed: int, *, kept: np.ndarray | None = None,
-               before: np.ndarray | None = None, share_power: float | None = None) -> np.ndarray:
+               before: np.ndarray | None = None, share_power: float | None = None,
+               parts: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """(4, H, W) one network result on its canvas in the colours ``params.palette`` asks for.
 
     ``shares``: the colour memory's answers for it (None from a graph without one); ``lines``:
     the canvas's ink; ``hinted``: the artist's own hints, regions filled (painted exactly);
     ``extra``: the colours they scribbled, which join the palette; ``kept`` and ``before``: a
     redo's kept pixels and the previous result's colours, ``share_power`` how the version draws
-    from the memory (``sketch_region_colours``).
+    from the memory (``sketch_region_colours``); ``parts``: ``lines``' regions, when already known.
     """
     if params.palette != "openmoji":
         return image
     if shares is not None:
         image = region_colours(image, shares, lines, seed, params.variation, hinted=hinted[4] > 0.5,
-                               kept=kept, before=before, share_power=share_power)
+                               kept=kept, before=before, share_power=share_power, parts=parts)
     return flat(image, extra, hinted)
 
 
@@ -242,15 +243,20 @@ def apply(ctx: GenerationContext, params: SketchParams, inputs: Sequence[Picture
     solid = solid_ink(params, lines)  # once: every variation has the same strokes
     shares = outputs.get(PALETTE_OUTPUT)  # from a version with a colour memory (3 on)
     power = outputs.get(DRAW_OUTPUT)  # 5 on
+    # Strokes as they part regions on the canvas, with the faint ink that closes gaps beside them
+    # (sketch_regions.drawn_regions), and the regions themselves: once, not per variation.
+    canvas_ink = np.where(strokes, 1.0, np.where(canvas.strokes(lines, FAINT), FAINT, 0.0)).astype(np.float32)
+    coloured_by_region = drawn and shares is not None and params.palette == "openmoji"
+    parts = drawn_regions(canvas_ink) if coloured_by_region else None
     # A previous flattened on paper (no transparency) keeps its paper where the new region has none.
     under = previous if previous is not None and bool((previous[3] >= 1.0).all()) else None
     for index in range(params.count):
         ctx.check_cancelled()
         if drawn:
             memory = None if shares is None else shares[index]
-            coloured = in_palette(np.asarray(outputs["image"][index]), memory, strokes.astype(np.float32),
+            coloured = in_palette(np.asarray(outputs["image"][index]), memory, canvas_ink,
                                   hinted, extra, params, seed + index, kept=kept, before=before,
-                                  share_power=None if power is None else float(power[index]))
+                                  share_power=None if power is None else float(power[index]), parts=parts)
             result = canvas.from_network(coloured)
             ctx.check_cancelled()
             result = finish(result, lines if params.keep_lines else None, solid)

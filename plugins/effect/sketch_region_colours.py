@@ -57,7 +57,8 @@ def _palette_distances() -> np.ndarray:
 
 def region_colours(image: np.ndarray, shares: np.ndarray, lines: np.ndarray, seed: int, variation: float, *,
                    hinted: np.ndarray | None = None, kept: np.ndarray | None = None,
-                   before: np.ndarray | None = None, share_power: float | None = None) -> np.ndarray:
+                   before: np.ndarray | None = None, share_power: float | None = None,
+                   parts: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """(4, H, W) straight RGBA ``image`` with each region's paint in one palette colour.
 
     ``shares``: (25, H, W) the memory's answers; ``lines``: (H, W) ink; ``seed`` draws the
@@ -67,8 +68,9 @@ def region_colours(image: np.ndarray, shares: np.ndarray, lines: np.ndarray, see
     ``before``: (H, W) palette index the previous result had (-1: none); with ``variation`` > 0
     a redone region does not take its previous colour again, since a redo asks for another.
     ``share_power``: the version's ``DRAW_OUTPUT`` (None: a version without one draws by expected error).
+    ``parts``: ``drawn_regions(lines)`` when the caller has it already (one sketch, several variations).
     """
-    labels, outside = drawn_regions(lines)
+    labels, outside = drawn_regions(lines) if parts is None else parts
     count = len(outside) - 1
     paint = (labels > 0) & (~outside[labels] | (image[3] > 0.5))
     if kept is not None:
