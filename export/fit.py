@@ -113,6 +113,10 @@ class Loop:
                     saved = checkpoints.save(i, self.state(i))
                     if asked.is_set():
                         raise StoppedWithCheckpoint(i, self.steps, saved)
+            if asked.is_set():  # asked between the last step's check and here: stop all the same
+                assert checkpoints is not None  # only a run with checkpoints defers a stop
+                saved = checkpoints.save(self.steps, self.state(self.steps))
+                raise StoppedWithCheckpoint(self.steps, self.steps, saved)
 
     def run_key(self) -> dict[str, Any]:
         """What a checkpoint must match to be resumed from: the same seed, run length and parts."""
