@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from museforge import Effect, GenerationContext, Media, ModelSource, Picture, Progress, Recipe, defer_import
 
 from .sketch_canvas import SIZE, Canvas, hint_planes, ink, mask_plane, straight_rgba
+from .sketch_finish import beneath, finish
 from .sketch_hints import empty, keep_outside
 from .sketch_palette import flat, hint_colours, nearest_palette
 from .sketch_region_colours import DRAW_OUTPUT, PALETTE_OUTPUT, region_colours
@@ -43,7 +44,6 @@ FORMATS = ("png", "png16")
 FILL_DEPTH = 3.0  # canvas pixels
 DRAWN = 0.1  # the darkest stroke of a sketch with anything drawn on it (after the paper is taken off)
 RIM = 2.0  # drawing pixels: the least depth painted grey, so a small drawing keeps a pixel of black rim
-FILL_GREY = np.array([63, 63, 63], np.float32) / np.float32(255.0)
 Role = Literal["sketch", "hints", "previous", "mask"]
 _ROLES: tuple[Role, ...] = ("sketch", "hints", "previous", "mask")
 
@@ -155,17 +155,6 @@ def in_palette(image: np.ndarray, shares: np.ndarray | None, lines: np.ndarray, 
     return flat(image, extra, hinted)
 
 
-def finish(result: np.ndarray, lines: np.ndarray | None, solid: np.ndarray | None = None) -> np.ndarray:
-    """(4, H, W) straight RGBA with the strokes ``lines`` ((H, W) darkness) laid over it in black,
-    and the ``solid`` ink (``solid_ink``) in FILL_GREY."""
-    if lines is None:
-        return result
-    rgb = result[:3] * (1.0 - lines)
-    if solid is not None:
-        rgb += np.where(solid, lines, 0.0)[None] * FILL_GREY[:, None, None]
-    return np.concatenate([rgb, np.maximum(result[3:], lines[None])]).astype(np.float32)
-
-
 def solid_ink(params: SketchParams, lines: np.ndarray) -> np.ndarray | None:
     """(H, W) bool: ink of the drawing ``lines`` FILL_DEPTH canvas pixels or more from its edge,
     painted FILL_GREY; None where nothing is (``ink_fills`` black, or strokes not laid over)."""
@@ -241,6 +230,7 @@ def apply(ctx: GenerationContext, params: SketchParams, inputs: Sequence[Picture
     drawn = float(lines.max(initial=0.0)) >= DRAWN
     outputs = ctx.infer(MODEL, feed) if drawn else {}
     solid = solid_ink(params, lines)  # once: every variation has the same strokes
+    fills_beneath = beneath(lines) if drawn and params.keep_lines else None  # as the solid ink: once
     shares = outputs.get(PALETTE_OUTPUT)  # from a version with a colour memory (3 on)
     power = outputs.get(DRAW_OUTPUT)  # 5 on
     # Strokes as they part regions on the canvas, with the faint ink that closes gaps beside them
@@ -259,7 +249,7 @@ def apply(ctx: GenerationContext, params: SketchParams, inputs: Sequence[Picture
                                   share_power=None if power is None else float(power[index]), parts=parts)
             result = canvas.from_network(coloured)
             ctx.check_cancelled()
-            result = finish(result, lines if params.keep_lines else None, solid)
+            result = finish(result, lines if params.keep_lines else None, solid, fills_beneath)
         else:
             result = np.zeros((4, *lines.shape), np.float32)
         if previous is not None and weight is not None:

@@ -40,8 +40,8 @@ def test_colours_closer_to_the_artists_than_the_flat_fill(figures: dict[str, Any
     assert figures["model_colour_error_rough"] < figures["flat_fill_colour_error_rough"]
 
 
-@pytest.mark.xfail(strict=True, reason="not met by version 6: histogram distance 0.432 vs the nearest "
-                   "drawing's 0.421, a tie within the noise (0.404 at variation 0); docs/effects/sketch.md")
+@pytest.mark.xfail(strict=True, reason="not met by version 6: histogram distance 0.423 vs the nearest "
+                   "drawing's 0.421, a tie within the noise (0.396 at variation 0); docs/effects/sketch.md")
 def test_palette_closer_to_the_artists_than_the_nearest_drawing(figures: dict[str, Any]) -> None:
     assert figures["model_histogram_distance_clean"] < figures["nearest_histogram_distance_clean"]
 
@@ -65,10 +65,10 @@ def test_the_realism_judges_call_the_model_real_more_often_than_the_baseline_the
 
 def test_hints_move_the_colour_and_seeds_vary(figures: dict[str, Any]) -> None:
     assert figures["hint_error"] < figures["hint_error_unhinted"] - 20.0
-    # A floor against a change that gains only by giving seeds less to choose. It was 5 until the
-    # gaps in strokes were closed (5.50 -> 4.97): regions joined to the background through a gap
-    # got their own colours, on which the memory's drawings agree (docs/effects/sketch.md).
-    assert figures["variation_spread"] > 4.5
+    # A floor against a change that gains only by giving seeds less to choose. Closing the gaps in
+    # strokes took the spread to 4.97 and the floor to 4.5 for a while; laying strokes over the fill
+    # beneath them brought it back to 5.09, so the floor is 5 again (docs/effects/sketch.md).
+    assert figures["variation_spread"] > 5.0
 
 
 def test_hinted_regions_take_the_hinted_colour(figures: dict[str, Any]) -> None:
