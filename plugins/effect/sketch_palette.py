@@ -16,7 +16,8 @@ from museforge import defer_import
 
 defer_import("skimage.color")  # imported where used, after start-up (see defer_import)
 
-__all__ = ["OPENMOJI_PALETTE", "flat", "hint_colours", "nearest_palette", "palette_rgb", "snap"]
+__all__ = ["EDGE_SHADES", "OPENMOJI_PALETTE", "flat", "hint_colours", "nearest_palette", "palette_rgb",
+           "snap"]
 
 # sketch_data.commonest_colours(sketch_train(), 24), as hex (tests recompute it from the committed
 # split). Serving imports this module, so it must not import the data module (the export kit).
@@ -25,6 +26,11 @@ OPENMOJI_PALETTE = (
     "f4aa41", "61b2e4", "b1cc33", "8967aa", "f1b31c", "5c9e31", "e27022", "6a462f", "b399c8", "ffa7c0",
     "7e7516", "1e50a0", "bdaf21", "ecdb29",
 )
+# Three of them are yellow's anti-aliased shades against its black outline (#7E7516 is half of
+# #FCEA2B): on the training drawings none fills a region (under 3% of their pixels lie 1 px inside
+# a patch of their own colour, against 16-71% for the other colours but black), so a region is never
+# painted one (sketch_region_colours; tests recompute it).
+EDGE_SHADES = ("7e7516", "bdaf21", "ecdb29")
 _MAX_HINT_COLOURS = 16
 
 

@@ -15,7 +15,9 @@ rule the model version gives with its memory (so a pinned version keeps its colo
   variation 0.5 the artists' own shares. A colour none of them painted there is never drawn:
   drawing by expected error favours the greys between their choices (docs/effects/sketch.md).
 
-0 is always the best choice, and larger values pick the artists' other choices more often.
+0 is always the best choice, and larger values pick the artists' other choices more often. No
+rule paints a region in one of yellow's edge shades (``sketch_palette.EDGE_SHADES``): the
+neighbours' answers hold them where a yellow part's outline runs, and no artist fills with them.
 
 Regions are the drawing's (``sketch_regions.drawn_regions``: paper reaching the border only through
 a gap in the strokes is not background). Paint that touches the border (the background of an open
@@ -32,7 +34,7 @@ import numpy as np
 
 from museforge import defer_import
 
-from .sketch_palette import OPENMOJI_PALETTE, palette_rgb
+from .sketch_palette import EDGE_SHADES, OPENMOJI_PALETTE, palette_rgb
 from .sketch_regions import drawn_regions
 
 defer_import("skimage.color")  # imported where used, after start-up (see defer_import)
@@ -46,6 +48,7 @@ SHARE_POWER = 2.0  # version 5's: variation 0.5 draws by the neighbours' shares 
 # ΔE of expected error per e-fold of odds at variation 1: versions 3 and 4 draw so (10: seeds vary
 # too little), and so does a redo whose neighbours painted the region only its old colour.
 TEMPERATURE = 15.0
+_EDGES = [OPENMOJI_PALETTE.index(shade) for shade in EDGE_SHADES]
 
 
 @functools.cache
@@ -85,8 +88,11 @@ def region_colours(image: np.ndarray, shares: np.ndarray, lines: np.ndarray, see
         chosen[labels[hinted]] = False
     if not chosen.any():
         return image
-    share = totals[chosen] / answered[chosen, None]  # (regions, 24)
-    expected = share @ _palette_distances()
+    answered_share = totals[chosen] / answered[chosen, None]  # (regions, 24)
+    share = _fill_colours(answered_share)
+    # A region whose neighbours gave it edge shades alone takes the fill colour nearest them.
+    expected = np.where(share.any(axis=1, keepdims=True), share, answered_share) @ _palette_distances()
+    expected[:, _EDGES] = np.inf  # never a region's colour, however near the others they lie
     if variation > 0.0:
         draws = np.random.default_rng(seed).random(count + 1)[chosen]
         if before is not None:  # a redo asks for another colour than the region had
@@ -112,6 +118,16 @@ def region_colours(image: np.ndarray, shares: np.ndarray, lines: np.ndarray, see
     where = per_pixel >= 0
     out[:3, where] = palette_rgb()[per_pixel[where]].T
     return out
+
+
+def _fill_colours(share: np.ndarray) -> np.ndarray:
+    """(regions, 24) ``share`` without the edge shades (sketch_palette.EDGE_SHADES), which the
+    neighbours' answers hold where a yellow part's outline crosses the region, renormalised; all
+    zero for a region they gave nothing else."""
+    fills = share.copy()
+    fills[:, _EDGES] = 0.0
+    total = fills.sum(axis=1, keepdims=True)
+    return fills / np.where(total > 0.0, total, 1.0)
 
 
 def _by_expected_error(expected: np.ndarray, variation: float) -> np.ndarray:
