@@ -61,8 +61,13 @@ def nearest_palette(rgb: np.ndarray, extra: np.ndarray | None = None) -> np.ndar
     from skimage.color import rgb2lab
     palette_lab = rgb2lab(palette_rgb(extra)[None])[0]
     lab = rgb2lab(np.clip(rgb.transpose(1, 2, 0), 0.0, 1.0))
-    distances = np.linalg.norm(lab[:, :, None, :] - palette_lab[None, None], axis=-1)
-    return np.argmin(distances, axis=-1)
+    # The sums of squares np.linalg.norm forms, in its order, channel by channel: no (H, W, K, 3)
+    # temporaries and no reduction over a 3-long axis, ~4x faster on the live path, same indices.
+    squares = np.zeros((*lab.shape[:2], len(palette_lab)))
+    for channel in range(3):
+        difference = lab[:, :, channel, None] - palette_lab[None, None, :, channel]
+        squares += difference * difference
+    return np.argmin(np.sqrt(squares), axis=-1)
 
 
 def snap(image: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:

@@ -70,7 +70,8 @@ def run(session: Any, lines: np.ndarray, hints: np.ndarray, codes: np.ndarray) -
     names = [o.name for o in session.get_outputs()]
     parts = [session.run(names, {"lines": lines[i:i + _BATCH], "hints": hints[i:i + _BATCH],
                                  "style": codes[i:i + _BATCH]}) for i in range(0, len(lines), _BATCH)]
-    return {name: np.concatenate([p[k] for p in parts]).astype(np.float32) for k, name in enumerate(names)}
+    return {name: np.concatenate([p[k] for p in parts]).astype(np.float32, copy=False)
+            for k, name in enumerate(names)}
 
 
 def served(session: Any, lines: np.ndarray, hints: np.ndarray | None = None, *, seed: int = EVAL_SEED,

@@ -13,7 +13,13 @@ from museforge.plugins.effect.sketch import SketchParams, check, fade, fade_in, 
 from museforge.plugins.effect.sketch_baselines import FlatFill, NearestDrawing
 from museforge.plugins.effect.sketch_canvas import SIZE, Canvas, hint_planes, ink
 from museforge.plugins.effect.sketch_hints import empty, keep_outside, scribbles
-from museforge.plugins.effect.sketch_palette import OPENMOJI_PALETTE, hint_colours, snap
+from museforge.plugins.effect.sketch_palette import (
+    OPENMOJI_PALETTE,
+    hint_colours,
+    nearest_palette,
+    palette_rgb,
+    snap,
+)
 from museforge.plugins.effect.sketch_regions import fill_regions
 from museforge.plugins.effect.sketch_strokes import roughen
 from tests.models import quick_export
@@ -236,3 +242,15 @@ def test_the_histogram_distance_sees_colours_not_rounding_noise() -> None:
     turned = real.copy()
     turned[:, :3] = np.stack([hue_turn(image, 2.0 * np.pi / 3.0) for image in real[:, :3]])
     assert histogram_distance(turned, real) > 0.25
+
+
+def test_the_palette_snap_picks_what_the_plain_distance_picks() -> None:
+    from skimage.color import rgb2lab
+    rng = np.random.default_rng(3)
+    for extra in (None, rng.random((3, 3)).astype(np.float32)):
+        image = rng.random((3, 40, 56)).astype(np.float32)
+        image[:, :20] = np.round(image[:, :20] * 6) / 6  # exact palette-like steps and ties
+        palette = rgb2lab(palette_rgb(extra)[None])[0]
+        lab = rgb2lab(image.transpose(1, 2, 0))
+        plain = np.argmin(np.linalg.norm(lab[:, :, None, :] - palette[None, None], axis=-1), axis=-1)
+        assert np.array_equal(nearest_palette(image, extra), plain)
