@@ -18,6 +18,7 @@ rule the model version gives with its memory (so a pinned version keeps its colo
 0 is always the best choice, and larger values pick the artists' other choices more often. No
 rule paints a region in one of yellow's edge shades (``sketch_palette.EDGE_SHADES``): the
 neighbours' answers hold them where a yellow part's outline runs, and no artist fills with them.
+A region answered in them more than in anything else takes the fill colour nearest all its answers.
 
 Regions are the drawing's (``sketch_regions.drawn_regions``: paper reaching the border only through
 a gap in the strokes is not background). Paint that touches the border (the background of an open
@@ -90,7 +91,8 @@ def region_colours(image: np.ndarray, shares: np.ndarray, lines: np.ndarray, see
         return image
     answered_share = totals[chosen] / answered[chosen, None]  # (regions, 24)
     share = _fill_colours(answered_share)
-    # A region whose neighbours gave it edge shades alone takes the fill colour nearest them.
+    # A region answered mostly in edge shades takes the fill colour nearest all its answers (by
+    # expected error, below), not whichever sliver of another colour is left beside them.
     expected = np.where(share.any(axis=1, keepdims=True), share, answered_share) @ _palette_distances()
     expected[:, _EDGES] = np.inf  # never a region's colour, however near the others they lie
     if variation > 0.0:
@@ -105,10 +107,13 @@ def region_colours(image: np.ndarray, shares: np.ndarray, lines: np.ndarray, see
             # Scaled to the commonest first, so that a small variation's high power cannot underflow.
             top = share.max(axis=1, keepdims=True)
             odds = (share / np.where(top > 0.0, top, 1.0)) ** (1.0 / (share_power * variation))
-            alone = top[:, 0] == 0.0  # a redo whose neighbours painted only the old colour
+            # A redo whose neighbours painted only the old colour; a region answered mostly in edge shades.
+            alone = top[:, 0] == 0.0
             odds[alone] = _by_expected_error(expected[alone], variation)
         cumulative = np.cumsum(odds / odds.sum(axis=1, keepdims=True), axis=1)
-        picks = np.minimum((cumulative < draws[:, None]).sum(axis=1), NONE - 1)
+        # A draw past the rounded total takes the last colour it could have drawn, never an edge shade.
+        last = NONE - 1 - np.argmax(odds[:, ::-1] > 0.0, axis=1)
+        picks = np.minimum((cumulative < draws[:, None]).sum(axis=1), last)
     else:
         picks = np.argmin(expected, axis=1)
     colour_of = np.full(count + 1, -1)
@@ -123,11 +128,12 @@ def region_colours(image: np.ndarray, shares: np.ndarray, lines: np.ndarray, see
 def _fill_colours(share: np.ndarray) -> np.ndarray:
     """(regions, 24) ``share`` without the edge shades (sketch_palette.EDGE_SHADES), which the
     neighbours' answers hold where a yellow part's outline crosses the region, renormalised; all
-    zero for a region they gave nothing else."""
+    zero for a region they gave less of anything else than of the edge shades."""
     fills = share.copy()
     fills[:, _EDGES] = 0.0
     total = fills.sum(axis=1, keepdims=True)
-    return fills / np.where(total > 0.0, total, 1.0)
+    kept = total > share[:, _EDGES].sum(axis=1, keepdims=True)
+    return np.where(kept, fills / np.where(kept, total, 1.0), 0.0)
 
 
 def _by_expected_error(expected: np.ndarray, variation: float) -> np.ndarray:

@@ -15,7 +15,8 @@ from museforge.plugins.effect.sketch_palette import (
 )
 from museforge.plugins.effect.sketch_region_colours import NONE, SHARE_POWER, region_colours
 
-OLIVE, YELLOW = OPENMOJI_PALETTE.index("7e7516"), OPENMOJI_PALETTE.index("fcea2b")
+OLIVE, YELLOW, TAN = (OPENMOJI_PALETTE.index(h) for h in ("7e7516", "fcea2b", "a57939"))
+BLACK, WHITE = OPENMOJI_PALETTE.index("000000"), OPENMOJI_PALETTE.index("ffffff")
 
 
 def test_the_edge_shades_fill_no_region_of_the_training_drawings() -> None:
@@ -49,17 +50,33 @@ def _square(answers: dict[int, float]) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 
 @pytest.mark.parametrize("variation", [0.0, 0.5, 1.0])
-def test_a_region_whose_neighbours_answer_mostly_olive_is_painted_yellow(variation: float) -> None:
-    image, shares, lines = _square({OLIVE: 0.6, YELLOW: 0.3})
+def test_a_region_whose_neighbours_answer_olive_beside_yellow_is_painted_yellow(variation: float) -> None:
+    image, shares, lines = _square({OLIVE: 0.4, YELLOW: 0.45})
     for seed in range(40):
         out = region_colours(image, shares, lines, seed, variation, share_power=SHARE_POWER)
         assert np.allclose(out[:3, 8, 8], palette_rgb()[YELLOW]), seed
 
 
-def test_a_region_answered_in_edge_shades_alone_takes_a_fill_colour() -> None:
-    image, shares, lines = _square({OLIVE: 0.9})
-    for variation in (0.0, 0.5):
+@pytest.mark.parametrize("answers", [{OLIVE: 0.9}, {OLIVE: 0.85, BLACK: 0.05}, {OLIVE: 0.6, WHITE: 0.3}])
+def test_a_region_answered_mostly_in_edge_shades_takes_the_fill_colour_nearest_its_answers(
+        answers: dict[int, float]) -> None:
+    image, shares, lines = _square(answers)
+    # At variation 0, the fill colour nearest the olive they mostly gave: #A57939, not the sliver
+    # of black or white beside it (which would be all that is left without the edge shades).
+    out = region_colours(image, shares, lines, 3, 0.0, share_power=SHARE_POWER)
+    assert np.allclose(out[:3, 8, 8], palette_rgb()[TAN])
+    for variation in (0.5, 1.0, 2.0):
         for share_power in (None, SHARE_POWER):
-            out = region_colours(image, shares, lines, 3, variation, share_power=share_power)
-            painted = OPENMOJI_PALETTE[int(np.argmin(np.abs(palette_rgb() - out[:3, 8, 8]).sum(axis=1)))]
-            assert painted not in EDGE_SHADES, (variation, share_power)
+            for seed in range(10):
+                out = region_colours(image, shares, lines, seed, variation, share_power=share_power)
+                painted = OPENMOJI_PALETTE[int(np.argmin(np.abs(palette_rgb() - out[:3, 8, 8]).sum(axis=1)))]
+                assert painted not in EDGE_SHADES, (variation, share_power, seed)
+
+
+def test_a_redo_of_a_region_answered_in_edge_shades_never_draws_one() -> None:
+    image, shares, lines = _square({OLIVE: 0.5, YELLOW: 0.4})
+    before = np.full((16, 16), YELLOW)
+    for seed in range(40):
+        out = region_colours(image, shares, lines, seed, 0.5, share_power=SHARE_POWER, before=before)
+        painted = OPENMOJI_PALETTE[int(np.argmin(np.abs(palette_rgb() - out[:3, 8, 8]).sum(axis=1)))]
+        assert painted not in EDGE_SHADES and painted != "fcea2b", seed  # another colour than before

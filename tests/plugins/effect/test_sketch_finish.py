@@ -59,9 +59,25 @@ def test_solid_ink_is_grey_whatever_the_network_drew_and_beneath_is_computed_onc
     lines, solid = _stroke(), np.zeros((8, 8), bool)
     solid[:, 3] = True
     under = beneath(lines)
-    assert under is not None and (under[1][:, 3] == 2).all() and (under[1][:, 4] == 5).all()
+    assert under is not None
+    (_, columns), (_, from_columns) = under
+    assert (from_columns[columns == 3] == 2).all() and (from_columns[columns == 4] == 5).all()
     out = finish(result, lines, solid, under)
     assert np.allclose(out[:3, :, 3], FILL_GREY[:, None])
     assert np.array_equal(out, finish(result, lines, solid))
     assert beneath(np.zeros((8, 8), np.float32)) is None and beneath(np.ones((8, 8), np.float32)) is None
     assert finish(result, None) is result
+
+
+def test_a_tone_inside_an_outline_lies_over_its_own_colour_not_the_paper_outside() -> None:
+    result = np.zeros((4, 16, 16), np.float32)
+    result[:3, 3:13, 3:13] = YELLOW[:, None, None]
+    result[3, 3:13, 3:13] = 1.0
+    lines = np.zeros((16, 16), np.float32)
+    lines[3:13, 3:13] = 0.3  # a pencil tone over the whole shape
+    lines[3, 3:13] = lines[12, 3:13] = lines[3:13, 3] = lines[3:13, 12] = 1.0
+    out = finish(result, lines)
+    # Ink far from paper lies over the result's own colour there; it had taken the transparent
+    # paper outside the outline and come out black.
+    assert np.allclose(out[:3, 8, 8], 0.7 * YELLOW) and np.allclose(out[:3, 5, 5], 0.7 * YELLOW)
+    assert np.allclose(out[:3, 3, 8], 0.0) and out[3].min() == 0.0 and out[3, 8, 8] == 1.0

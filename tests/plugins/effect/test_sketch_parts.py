@@ -249,7 +249,11 @@ def test_the_palette_snap_picks_what_the_plain_distance_picks() -> None:
     rng = np.random.default_rng(3)
     for extra in (None, rng.random((3, 3)).astype(np.float32)):
         image = rng.random((3, 40, 56)).astype(np.float32)
-        image[:, :20] = np.round(image[:, :20] * 6) / 6  # exact palette-like steps and ties
+        # Two 8-bit colours whose distances to two palette colours tie in float32 (CIELAB from
+        # skimage is float32): summed in float64 they went to the other colour.
+        image[:, :20] = (np.array([147, 144, 218], np.float32) / 255)[:, None, None]
+        image[:, 20:] = (np.array([252, 28, 110], np.float32) / 255)[:, None, None]
+        image[:, :, 40:] = rng.random((3, 40, 16)).astype(np.float32)
         palette = rgb2lab(palette_rgb(extra)[None])[0]
         lab = rgb2lab(image.transpose(1, 2, 0))
         plain = np.argmin(np.linalg.norm(lab[:, :, None, :] - palette[None, None], axis=-1), axis=-1)
