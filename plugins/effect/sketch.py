@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from museforge import Effect, GenerationContext, Media, ModelSource, Picture, Progress, Recipe, defer_import
 
-from .sketch_canvas import SIZE, Canvas, hint_planes, ink, mask_plane, straight_rgba
+from .sketch_canvas import SIZE, Canvas, drawing_pixels, hint_planes, ink, mask_plane, straight_rgba
 from .sketch_finish import beneath, finish
 from .sketch_hints import empty, keep_outside
 from .sketch_palette import flat, hint_colours, nearest_palette
@@ -162,7 +162,7 @@ def solid_ink(params: SketchParams, lines: np.ndarray) -> np.ndarray | None:
         return None
     from scipy import ndimage
     # Under 43 px the scaled depth falls below 2, and under 22 below 1: every stroke would be grey.
-    depth = max(FILL_DEPTH * max(lines.shape) / SIZE, RIM)
+    depth = drawing_pixels(FILL_DEPTH, lines.shape, RIM)
     # Padded with paper: ink running off the drawing's edge has its rim there too.
     return ndimage.distance_transform_edt(np.pad(lines > 0.5, 1))[1:-1, 1:-1] >= depth
 

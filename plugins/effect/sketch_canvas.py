@@ -17,7 +17,8 @@ from museforge import Picture
 
 from .sketch_hints import HINT_CHANNELS
 
-__all__ = ["HALO", "HINT_FROM_WHITE", "SIZE", "Canvas", "hint_planes", "ink", "mask_plane", "straight_rgba"]
+__all__ = ["HALO", "HINT_FROM_WHITE", "SIZE", "Canvas", "drawing_pixels", "hint_planes", "ink", "mask_plane",
+           "straight_rgba"]
 
 SIZE = 64
 # 13 of 255 levels: pastels count as hints. JPEG ringing reaches 20-50 levels from white around
@@ -205,6 +206,12 @@ def mask_plane(picture: Picture) -> np.ndarray:
     if picture.alpha is not None:
         plane = plane * np.clip(picture.alpha, 0.0, 1.0)
     return plane.astype(np.float32)
+
+
+def drawing_pixels(canvas_pixels: float, shape: tuple[int, ...], least: float = 1.0) -> float:
+    """A length of ``canvas_pixels`` on the SIZE px canvas, in pixels of a drawing of ``shape``
+    (H, W), and at least ``least``: the distances the finish and the regions measure on the drawing."""
+    return max(canvas_pixels * max(shape) / SIZE, least)
 
 
 def _resize(planes: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -21,7 +21,7 @@ import numpy as np
 
 from museforge import defer_import
 
-from .sketch_canvas import SIZE
+from .sketch_canvas import drawing_pixels
 
 defer_import("scipy.ndimage")  # imported where used, after start-up (see defer_import)
 
@@ -47,7 +47,7 @@ def beneath(lines: np.ndarray) -> Beneath | None:
     if not inked.any() or inked.all():
         return None
     distance, nearest = ndimage.distance_transform_edt(inked, return_indices=True)
-    taken = inked & (distance <= max(REACH * max(lines.shape) / SIZE, 1.0))
+    taken = inked & (distance <= drawing_pixels(REACH, lines.shape))
     rows, columns = np.nonzero(taken)
     return (rows, columns), (nearest[0][taken], nearest[1][taken])
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from museforge import defer_import
 
-from .sketch_canvas import SIZE
+from .sketch_canvas import drawing_pixels
 
 defer_import("scipy.ndimage")  # imported where used, after start-up (see defer_import)
 
@@ -50,7 +50,7 @@ def drawn_regions(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ink = lines >= FAINT
     if not ink.any():
         return labels, outside
-    radius = max(GAP * max(lines.shape) / SIZE, 1.0)  # under 32 px the scaled width would close nothing
+    radius = drawing_pixels(GAP, lines.shape)  # at least 1: under 32 px the scaled width would close nothing
     thick = ndimage.distance_transform_edt(~ink) <= radius
     leaked = (labels > 0) & outside[labels] & ~_background_with_gaps_closed(lines, thick)
     pieces, count = ndimage.label(leaked)
