@@ -12,7 +12,9 @@ A user's hidden utility for an artifact is the sum of
 - the user's liking for each of its parameter values (a favourite look, category,
   family ...), drawn around one of a few shared taste archetypes, so users overlap as
   real audiences do,
-- the artifact's hidden quality.
+- the artifact's hidden quality,
+- with ``looks``, their liking for what it looks like (the steering bench's judges on the
+  rendered artifact: bright or dark, contrasted, busy with edges, saturated, warm ...).
 
 Artifacts are released over time; each round, every active user is shown a slate of four
 recent or popular artifacts and answers with noise (a Gumbel-noised pick among the slate,
@@ -28,6 +30,7 @@ rate later is mostly what the platform chose to show them; with browsing it also
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +38,8 @@ import numpy as np
 
 from museforge.feedback.interactions import KEEP, PICK, SHOWN, STARS, THUMBS
 from museforge.feedback.store import StoredEvent
+
+from .steering_judges import IMAGE_MEASURES, MESH_MEASURES
 
 SPACES: dict[str, dict[str, list[Any]]] = {
     "image.tiles": {"kind": ["floor", "wall"], "look": ["stone", "teal", "ochre", "violet", "green", "red"],
@@ -69,12 +74,23 @@ class Artifact:
 class Taste:
     generators: np.ndarray  # (len(GENERATORS),)
     values: dict[tuple[str, str, str], float]  # (generator, parameter, value) -> liking
+    archetype: int = 0
+    # With looks: (generator's modality -> weights over the judges' measures), and what each
+    # artifact looks like to them (sha256 -> standardised measures).
+    sight: dict[str, np.ndarray] = field(default_factory=dict)
+    seen: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def utility(self, artifact: Artifact) -> float:
         found = float(self.generators[GENERATORS.index(artifact.generator)]) + artifact.quality
         for name, value in artifact.parameters.items():
             found += self.values.get((artifact.generator, name, str(value)), 0.0)
+        if self.sight:
+            found += float(self.sight[modality(artifact.generator)] @ self.seen[artifact.sha256])
         return found
+
+
+def modality(generator: str) -> str:
+    return "mesh" if generator.startswith("mesh.") else "image"
 
 
 @dataclass
@@ -114,15 +130,35 @@ def tastes(users: int, rng: np.random.Generator) -> dict[str, Taste]:
         archetypes.append(Taste(generators, values))
     found = {}
     for u in range(users):
-        base = archetypes[int(rng.integers(ARCHETYPES))]
+        which = int(rng.integers(ARCHETYPES))
+        base = archetypes[which]
         found[f"rater-{u:04d}"] = Taste(base.generators + rng.normal(0.0, 0.3, len(GENERATORS)),
-                                        {k: v + float(rng.normal(0.0, 0.3)) for k, v in base.values.items()})
+                                        {k: v + float(rng.normal(0.0, 0.3)) for k, v in base.values.items()},
+                                        which)
     return found
+
+
+def with_looks(tastes: dict[str, Taste], weight: float, seen: Mapping[str, np.ndarray],
+               rng: np.random.Generator) -> None:
+    """Give every taste a liking for what artifacts look like, around its archetype's: unit-length
+    weights over the judges' standardised measures, times ``weight``."""
+    widths = {"image": len(IMAGE_MEASURES), "mesh": len(MESH_MEASURES)}
+
+    def unit(x: np.ndarray) -> np.ndarray:
+        return x / max(float(np.linalg.norm(x)), 1e-9)
+
+    archetypes = [{kind: unit(rng.normal(0.0, 1.0, width)) for kind, width in widths.items()}
+                  for _ in range(ARCHETYPES)]
+    for taste in tastes.values():
+        own = archetypes[taste.archetype]
+        taste.sight = {kind: weight * unit(w + rng.normal(0.0, 0.3, len(w))) for kind, w in own.items()}
+        taste.seen = seen
 
 
 def simulate(artifacts: int = 2000, users: int = 300, rounds: int = 40, seed: int = 0,
              active: float = 0.5, random_from: int | None = None, browse: float = 0.0,
-             redraw: tuple[int, int] | None = None) -> World:
+             redraw: tuple[int, int] | None = None, looks: float = 0.0,
+             seen: Mapping[str, np.ndarray] | None = None) -> World:
     """Events of ``users`` raters over ``rounds`` rounds, oldest first (seq and time increase).
 
     From round ``random_from`` on (if given), every slate is drawn uniformly from everything
@@ -138,11 +174,19 @@ def simulate(artifacts: int = 2000, users: int = 300, rounds: int = 40, seed: in
     its own (``stream`` names it): the same world and the same events before that round, another
     run of the rounds after it. Held-out events are one run of chance (which popular artifacts a
     user happens to be shown); many such runs give what a ranking can expect against them.
+
+    With ``looks`` above 0, each taste also weighs what the artifacts look like (``seen``: sha256
+    -> the judges' standardised measures, bench.raters_looks), drawn from a random stream of its
+    own: the catalogue and every other liking stay as at 0.
     """
     if redraw is not None and not 0 <= redraw[0] < rounds:
         raise ValueError(f"redraw round {redraw[0]} is not one of the {rounds} rounds")
     rng = np.random.default_rng(seed)
     world = World(catalogue(artifacts, rounds, rng), tastes(users, rng), rounds=rounds)
+    if looks:
+        if seen is None:
+            raise ValueError("looks needs what the artifacts look like (seen)")
+        with_looks(world.tastes, looks, seen, np.random.default_rng([seed, 3]))
     shown_count = np.ones(len(world.artifacts))
     seq = 0
 

@@ -6,7 +6,9 @@ Side by side in one run, on the same training events and the same candidates (wh
 training events name that the user has not met):
 
 - museforge's recommender (museforge.feedback.recommender: implicit's ALS with features
-  for cold start), the code the server runs;
+  for cold start, and each user's liking for what artifacts look like), the code the server
+  runs, given the catalogue rendered and described by the server's own code
+  (bench.raters_looks), and the same without those looks;
 - most popular: the artifacts most users liked in training;
 - item-kNN: implicit's cosine item-item neighbours on the same matrix.
 
@@ -28,6 +30,9 @@ The held-out events are one run of chance, so the same top 10s are then judged a
 ``--periods`` fresh runs of the rounds after the split (bench.recommend_periods): the expected
 NDCG@10 of each ranking, which the held-out targets read.
 
+With ``--looks W`` the raters' tastes also weigh what each artifact looks like, as the steering
+bench's judges measure it on the rendered file (the catalogue and every other liking unchanged).
+
 Then the same world with a randomised test period (``raters.simulate(random_from=...)``; the
 training events are the same, checked): after the split every slate is drawn uniformly, as in
 the Yahoo! R3 and Coat data sets, and each recommender ranks each user's own held-out
@@ -46,8 +51,9 @@ import argparse
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse
@@ -56,6 +62,7 @@ from museforge.feedback.interactions import Interactions, interactions, item_of
 from museforge.feedback.recommender import Recommender
 
 from .raters import GENERATORS, NOISE, World, simulate
+from .raters_looks import described, engine, judged
 from .recommend_latency import latency, progress
 from .recommend_metrics import K, liked_later, ndcg
 from .recommend_periods import PERIODS, judge, ratio, redrawn
@@ -65,6 +72,7 @@ SPLIT = 0.8
 TRUTH_SHARE = 0.05
 COLD_TOP = 0.3
 MUSEFORGE = "museforge (ALS + features)"
+PLAIN = "museforge without looks"
 KNN = "item-kNN (cosine, 50 neighbours)"
 CEILING = "ceiling: hidden utility x exposure"
 
@@ -212,13 +220,13 @@ def quality(world: World, parts: Split, rank: Ranker) -> Quality:
     return Quality(float(np.mean(future)), float(np.mean(truth)), coverage, len(future))
 
 
-def cold_auc(world: World, parts: Split) -> float:
+def cold_auc(world: World, parts: Split, looks: Mapping[str, np.ndarray] | None = None) -> float:
     """Mean per-user AUC over artifacts nobody rated in training, known by their provenance only."""
     known = Interactions(weights=parts.train.weights, items=dict(parts.train.items),
                          events=parts.train.events)
     for sha in parts.cold:
         known.items[sha] = item_of(parts.test.items[sha].ref())
-    model = Recommender(known, GENERATORS)
+    model = Recommender(known, GENERATORS, looks=looks)
     columns = [model.index[sha] for sha in parts.cold]
     by_sha = {a.sha256: a for a in world.artifacts}
     found = []
@@ -246,6 +254,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--browse", type=float, default=0.0,
                         help="share of visits users start from a generator's gallery they choose "
                              "themselves (0: every slate is the platform's, the reported world)")
+    parser.add_argument("--looks", type=float, default=0.0,
+                        help="weight of each rater's liking for what artifacts look like, judged on "
+                             "the rendered catalogue (0: tastes over generators and parameters only, "
+                             "the reported world; 1: about as much as a favourite parameter value)")
     parser.add_argument("--periods", type=int, default=PERIODS,
                         help=f"runs of the test period drawn again for the expected figures ({PERIODS})")
     parser.add_argument("--no-latency", action="store_true", help="skip the served latency rows")
@@ -255,31 +267,41 @@ def main(argv: list[str] | None = None) -> int:
         args.artifacts, args.users = 400, 80
         args.latency_artifacts, args.latency_users, args.calls, args.periods = 600, 60, 40, 4
 
-    world = simulate(artifacts=args.artifacts, users=args.users, seed=args.seed, browse=args.browse)
+    simulated: dict[str, Any] = {"artifacts": args.artifacts, "users": args.users, "seed": args.seed,
+                                 "browse": args.browse}
+    world = simulate(**simulated)
+    started = time.perf_counter()
+    made = engine()
+    looks = described(made, world.artifacts)  # what the server's recommender sees of them
+    if args.looks:
+        simulated.update(looks=args.looks, seen=judged(made, world.artifacts))
+        world = simulate(**simulated)
+    progress(f"catalogue rendered and described in {time.perf_counter() - started:.0f} s")
     parts = split(world)
     progress(f"quality world: {len(world.events):,} events, {parts.train.events:,} before the split, "
              f"{len(parts.train.items):,} artifacts known then, {len(parts.cold):,} released after")
     started = time.perf_counter()
-    model = Recommender(parts.train, GENERATORS)
+    model = Recommender(parts.train, GENERATORS, looks=looks)
     fit_s = time.perf_counter() - started
-    rankers = {MUSEFORGE: museforge_ranker(model),
+    plain = Recommender(parts.train, GENERATORS)
+    rankers = {MUSEFORGE: museforge_ranker(model), PLAIN: museforge_ranker(plain),
                "most popular": popular_ranker(parts.train),
                KNN: knn_ranker(model)}
     rows = {name: quality(world, parts, rank) for name, rank in rankers.items()}
     ceiling_rank = ceiling_ranker(world, parts)
     ceiling = quality(world, parts, ceiling_rank)
-    cold = cold_auc(world, parts)
+    cold = {MUSEFORGE: cold_auc(world, parts, looks), PLAIN: cold_auc(world, parts)}
     lines = [[name, f"{q.ndcg_future:.3f}", f"{q.ndcg_truth:.3f}", f"{q.coverage:.2f}",
-              f"{cold:.3f}" if name.startswith("museforge") else "0.500", str(q.users)]
+              f"{cold[name]:.3f}" if name in cold else "0.500", str(q.users)]
              for name, q in rows.items()]
     lines.append([CEILING, f"{ceiling.ndcg_future:.3f}",
                   f"{ceiling.ndcg_truth:.3f}", f"{ceiling.coverage:.2f}", "-", str(ceiling.users)])
     print(table(lines, ["recommender", "NDCG@10 held-out", "NDCG@10 hidden truth", "coverage@10",
                         "cold-start AUC", "users"], {1, 2, 3, 4, 5}))
     print(f"{args.users} raters, {args.artifacts:,} artifacts over 40 rounds, split at round 32; "
+          f"looks in their tastes: {args.looks:g}; "
           f"fit {fit_s:.2f} s in-process; popularity cannot rank unrated artifacts (AUC 0.5).")
 
-    simulated = {"artifacts": args.artifacts, "users": args.users, "seed": args.seed, "browse": args.browse}
     periods = redrawn(simulated, parts.train, int(world.rounds * SPLIT), args.periods)
     progress(f"{len(periods.runs)} more runs of the test period drawn")
     print()
@@ -288,22 +310,21 @@ def main(argv: list[str] | None = None) -> int:
                  {**{name: q.ndcg_future for name, q in rows.items()}, CEILING: ceiling.ndcg_future},
                  "the test period drawn again", "most popular")
 
-    randomised = simulate(artifacts=args.artifacts, users=args.users, seed=args.seed,
-                          random_from=int(world.rounds * SPLIT), browse=args.browse)
+    randomised = simulate(**simulated, random_from=int(world.rounds * SPLIT))
     fair = split(randomised)
     if fair.train.weights != parts.train.weights:
         raise RuntimeError("the randomised test period changed the training events")
-    own = {name: own_items_ndcg(fair, scores_ranker(model) if name.startswith("museforge") else rank)
-           for name, rank in rankers.items()}
+    scorers = {MUSEFORGE: scores_ranker(model), PLAIN: scores_ranker(plain)}
+    own = {name: own_items_ndcg(fair, scorers.get(name, rank)) for name, rank in rankers.items()}
     print()
     print(table([[name, f"{value:.3f}", str(users)] for name, (value, users) in own.items()],
                 ["randomised test period", "NDCG@10 of each user's held-out artifacts", "users"], {1, 2}))
 
     from .recommend_newcomers import report as newcomers  # it imports this module
     print()
-    held_out_users = newcomers(world, args.seed, periods)
+    held_out_users = newcomers(world, args.seed, periods, looks)
 
-    ours, popular, knn = rows.values()
+    ours, popular, knn = rows[MUSEFORGE], rows["most popular"], rows[KNN]
     expect = f"held-out, expected over {len(periods.runs)} runs"
     verdicts: list[tuple[str, float, float | None]] = [
         (f"NDCG@10 ({expect}) >= 1.5x most popular", ratio(runs[MUSEFORGE], runs["most popular"]), 1.5),
@@ -316,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
          own[MUSEFORGE][0] / own[KNN][0], 1.1),
         ("NDCG@10 (hidden truth) >= 1.5x most popular", ours.ndcg_truth / max(popular.ndcg_truth, 1e-9), 1.5),
         ("NDCG@10 (hidden truth) >= 1.1x item-kNN", ours.ndcg_truth / max(knn.ndcg_truth, 1e-9), 1.1),
-        ("cold-start item AUC >= 0.70", cold, 0.70),
+        ("cold-start item AUC >= 0.70", cold[MUSEFORGE], 0.70),
         ("catalogue coverage@10 >= 0.3", ours.coverage, 0.3),
         *held_out_users,
     ]

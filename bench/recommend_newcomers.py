@@ -15,7 +15,7 @@ not a newcomer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,9 +84,9 @@ def hold_out(world: World, seed: int, folds: Iterable[int] = FOLDS.values()) -> 
     return Newcomers(users, train, test)
 
 
-def rankers(found: Interactions) -> dict[str, Ranker]:
+def rankers(found: Interactions, looks: Mapping[str, np.ndarray] | None = None) -> dict[str, Ranker]:
     """The three of bench.recommend, fitted on ``found``."""
-    model = Recommender(found, GENERATORS)
+    model = Recommender(found, GENERATORS, looks=looks)
     return dict(zip(NAMES, (museforge_ranker(model), popular_ranker(found), knn_ranker(model)), strict=True))
 
 
@@ -113,7 +113,8 @@ def newcomer_quality(world: World, found: Interactions, test: Interactions, user
                    coverage, len(future))
 
 
-def report(world: World, seed: int, periods: Periods) -> list[Verdict]:
+def report(world: World, seed: int, periods: Periods,
+           looks: Mapping[str, np.ndarray] | None = None) -> list[Verdict]:
     """Prints the held-out users' tables (one run, then every run of ``periods``); its targets, in
     bench.recommend's form."""
     newcomers = hold_out(world, seed)
@@ -121,7 +122,7 @@ def report(world: World, seed: int, periods: Periods) -> list[Verdict]:
     chosen: dict[str, dict[str, Ranker]] = {}
     for label, slates in FOLDS.items():
         found = newcomers.train[slates]
-        chosen[label] = rankers(found)
+        chosen[label] = rankers(found, looks)
         for name, rank in chosen[label].items():
             rows[(name, label)] = newcomer_quality(world, found, newcomers.test, newcomers.users, rank)
     print(table([[name, label, f"{q.ndcg_future:.3f}", f"{q.ndcg_truth:.3f}", f"{q.coverage:.2f}",

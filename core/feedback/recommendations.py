@@ -9,6 +9,8 @@
   already fresh). So does a key that forgot users or had all its events deleted (a revoked
   key's), in any worker process: the store counts every deletion, and a model fitted before
   one is never answered from again.
+- What artifacts look like (looks) is rendered a few seconds' worth per fit; while some are
+  left, the timer refits the key as if new feedback had come in (so does ``refresh``).
 - One fit per key at a time: callers who need a fit while one runs wait for it and
   check again, rather than fitting twice.
 - At most ``max_owners`` models are kept (the least recently used goes).
@@ -24,6 +26,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from .interactions import interactions
+from .looks import Looks
 from .recommender import DefaultsOf, PresetCheck, Recommender, any_preset, no_defaults
 from .store import FeedbackStore, StoredEvent
 
@@ -38,8 +41,9 @@ Version = tuple[int, int, int]  # FeedbackStore.version: (kept, newest seq, dele
 class Recommendations:
     def __init__(self, store: FeedbackStore, served: Callable[[], list[str]], refit_seconds: float = 60.0,
                  max_owners: int = MAX_OWNERS, usable: PresetCheck = any_preset,
-                 defaults: DefaultsOf = no_defaults) -> None:
+                 defaults: DefaultsOf = no_defaults, looks: Looks | None = None) -> None:
         self.store = store
+        self.looks = looks
         self.served = served
         self.usable = usable
         self.defaults = defaults
@@ -67,10 +71,11 @@ class Recommendations:
         """The owner's model; call from a worker thread (a first fit or a refresh runs here)."""
         version = self.store.version(owner)
         held = self._held(owner)
-        if held is None or held[1][2] != version[2] or (refresh and held[1] != version):
+        stale = held is not None and (held[1] != version or held[0].undescribed > 0)
+        if held is None or held[1][2] != version[2] or (refresh and stale):
             return self._fit(owner)  # none yet, someone forgotten, or asked for and stale
         model, fitted_on = held
-        if fitted_on != version and time.time() - model.fitted >= self.refit_seconds:
+        if (fitted_on != version or model.undescribed) and time.time() - model.fitted >= self.refit_seconds:
             self._refit_later(owner)
         return model
 
@@ -87,10 +92,13 @@ class Recommendations:
         with owner_lock:  # a fit that ran meanwhile may already be what is needed
             version = self.store.version(owner)
             held = self._held(owner)
-            if held is not None and held[1] == version:
+            if held is not None and held[1] == version and not held[0].undescribed:
                 return held[0]
-            model = Recommender(interactions(self._events(owner)), self.served(), through_seq=version[1],
-                                usable=self.usable, defaults=self.defaults)
+            found = interactions(self._events(owner))
+            vectors, left = self.looks.describe(list(found.items.values())) if self.looks else ({}, 0)
+            model = Recommender(found, self.served(), through_seq=version[1], usable=self.usable,
+                                defaults=self.defaults, looks=vectors)
+            model.undescribed = left
             with self._lock:
                 self._models[owner] = (model, version)
                 self._models.move_to_end(owner)
@@ -131,10 +139,11 @@ class Recommendations:
     def _schedule(self) -> None:
         while not self._stop.wait(self.refit_seconds):
             with self._lock:
-                held = [(owner, version) for owner, (_, version) in self._models.items()]
-            for owner, version in held:
+                held = [(owner, model.undescribed, version)
+                        for owner, (model, version) in self._models.items()]
+            for owner, undescribed, version in held:
                 try:
-                    if self.store.version(owner) != version:
+                    if undescribed or self.store.version(owner) != version:
                         self._refit_later(owner)
                 except Exception as exc:  # a locked or closing store: try again next round
                     log.debug("recommender schedule skipped %s: %s", owner, exc)

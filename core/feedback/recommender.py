@@ -11,6 +11,9 @@ The model (fitted on all events of one API key's users, never another key's):
   pseudo-user who likes every artifact that has it. Artifacts that share them get close
   factors, and one that nobody rated yet still gets factors from what it is, so it ranks
   by how much it resembles what the user liked.
+- **Looks** (``looks``, looks_taste): what each artifact of a latent generator looks like,
+  rendered again from its provenance; each user's liking for it, learnt from their ratings,
+  is added to their scores, so two artifacts of one preset are told apart, rated or not.
 - **Quality and variety** (``quality_and_variety``): the share of the users who met an
   artifact that liked it is added to every user's scores, and a user's artifacts are ranked
   with a fixed per-user noise added, so that alike users do not all get one list.
@@ -35,6 +38,7 @@ import numpy as np
 
 from .interactions import Interactions, Item
 from .item_features import Vocabulary
+from .looks_taste import LooksTaste
 from .quality_and_variety import artifact_keys, liked_share, varied, with_quality
 
 FACTORS = 24
@@ -103,7 +107,9 @@ class Recommender:
     """One fitted model over one key's feedback; read-only once built, safe to share between threads."""
 
     def __init__(self, found: Interactions, served: Iterable[str] = (), through_seq: int = 0,
-                 usable: PresetCheck = any_preset, defaults: DefaultsOf = no_defaults) -> None:
+                 usable: PresetCheck = any_preset, defaults: DefaultsOf = no_defaults,
+                 looks: Mapping[str, np.ndarray] | None = None) -> None:
+        """``looks``: what artifacts look like (sha256 -> media_features), those described so far."""
         import scipy.sparse
 
         self.fitted = time.time()
@@ -116,6 +122,8 @@ class Recommender:
         self.served = sorted(set(served))
         self.makers = np.array([item.maker for item in self.items], dtype=object)
         self.vocabulary = Vocabulary(self.items, {m: defaults(m) for m in set(self.makers) if m})
+        self.looks = LooksTaste(self.items, looks or {})
+        self.undescribed = 0  # artifacts whose looks are still to render (Recommendations sets it)
         self._find_twins()
         # A preset is offered only if its generator takes it as it is now: provenance is the
         # caller's word, and a generator's parameters change between versions.
@@ -205,7 +213,10 @@ class Recommender:
         row = self.users.get(user)
         if self.user_factors is None or row is None or not self.found.liked(user):
             return None
-        return with_quality(np.asarray(self.item_factors @ self.user_factors[row], np.float32), self.quality)
+        scores = with_quality(np.asarray(self.item_factors @ self.user_factors[row], np.float32),
+                              self.quality)
+        own = {self.index[sha]: weight for sha, weight in self.found.weights[user].items()}
+        return self.looks.added(scores, own)
 
     def _asked(self, user: str, generator: str, since: Mapping[str, float] | None = None) -> _Asked:
         """What one call needs of its user, worked out once rather than per answer. ``since``: the

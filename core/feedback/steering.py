@@ -24,8 +24,6 @@ the request makes without a preference.
 from __future__ import annotations
 
 import json
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,8 +33,8 @@ from pydantic import ValidationError
 from ..engine.generator import Generator
 from ..engine.latent import MAX_DRAW_DEPTH, Draw, Variations, draw_of
 from ..engine.steering import Render, Steered
+from .appearance import Appearance, rendered
 from .interactions import Interactions, Item, interactions
-from .media_features import media_features
 from .reward import RewardModel, preference_pairs
 from .store import FeedbackStore
 
@@ -54,7 +52,6 @@ TYPICAL_WEIGHT = 0.5  # pairs with fresh draws count half: an inference, not som
 TYPICAL_UNTIL = 10
 FLOOR = 0.9  # outputs stay at least this share of two fresh draws' median distance apart
 SHORTLIST = 4  # the diversity floor picks among the best 4 x count candidates (or half, if more)
-SEEN_CACHE = 50_000  # rated artifacts' features kept per process
 
 
 @dataclass(frozen=True)
@@ -77,11 +74,7 @@ class FeedbackSteerer:
 
     def __init__(self, store: FeedbackStore) -> None:
         self.store = store
-        # Keyed by what renders the output (the models served, the parameters and the draw),
-        # never by the sha256 a caller sent with them: one key's events must not decide what
-        # an artifact looks like for another's.
-        self._seen: OrderedDict[tuple[str, str, str, str], np.ndarray | None] = OrderedDict()
-        self._lock = threading.Lock()
+        self.appearance = Appearance()  # shared with the recommender's features of artifacts
 
     def steer(self, owner: str, generator: Generator, params: Variations, seed: int, count: int,
               render: Render, served: str = "") -> Steered:
@@ -127,28 +120,7 @@ class FeedbackSteerer:
                  render: Render, served: str = "") -> list[np.ndarray | None]:
         """What each rated artifact looks like, rendered again from its provenance (once per
         process and set of models ``served``). None for one whose output has nothing to describe."""
-        keys = [(generator.name, served, r.params.model_dump_json(exclude={"draws", "preference"}),
-                 r.draw.model_dump_json()) for r in rated]
-        with self._lock:
-            missing = [i for i, key in enumerate(keys) if key not in self._seen]
-        groups: dict[str, list[int]] = {}  # one render per set of parameters (rendering drops preference)
-        for i in missing:
-            groups.setdefault(keys[i][2], []).append(i)
-        made: dict[tuple[str, str, str, str], np.ndarray | None] = {keys[i]: None for i in missing}
-        for members in groups.values():
-            for start in range(0, len(members), CANDIDATES):
-                part = members[start:start + CANDIDATES]
-                x = rendered(render, rated[part[0]].params, [rated[i].draw for i in part])
-                made.update({keys[i]: None if np.isnan(row).any() else row
-                             for i, row in zip(part, x, strict=True)})
-        with self._lock:
-            self._seen.update(made)
-            for key in keys:
-                if key in self._seen:
-                    self._seen.move_to_end(key)
-            while len(self._seen) > SEEN_CACHE:
-                self._seen.popitem(last=False)
-            return [self._seen.get(key, made.get(key)) for key in keys]
+        return self.appearance.features(generator, rated, render, served)
 
 
 def rated_in(found: Interactions, user: str, generator: Generator,
@@ -181,16 +153,6 @@ def parameters_of(generator: Generator, parameters: object) -> Variations | None
     except (ValidationError, ValueError):
         return None
     return params if isinstance(params, Variations) else None
-
-
-def rendered(render: Render, params: Variations, draws: Sequence[Draw]) -> np.ndarray:
-    """The features of what ``draws`` make with ``params`` (rows in order); a row of NaN for an
-    output with nothing to describe."""
-    media = render(params.model_copy(update={"draws": list(draws), "preference": None}), len(draws))
-    found = {m.index: media_features(m) for m in media if not m.part}
-    rows = [found.get(i) for i in range(len(draws))]
-    width = next((len(r) for r in rows if r is not None), 1)
-    return np.stack([np.full(width, np.nan) if r is None else r for r in rows])
 
 
 def _candidates(generator: Generator, params: Variations, count: int) -> int:

@@ -207,7 +207,7 @@ def start_feedback(settings: Settings, engine: Engine) -> FeedbackService:
         raise UnsafeSetup(f"cannot cap the feedback database {path}: {exc}") from exc
     engine.steerer = FeedbackSteerer(store)  # `preference` on a generator reads the same store
     return FeedbackService(store, engine, settings.feedback_max_events_per_key, max_bytes,
-                           settings.recommend_refit_seconds)
+                           settings.recommend_refit_seconds, settings.recommend_looks_seconds)
 
 
 def add_services(server: grpc.aio.Server, engine: Engine, pool: CallPool, jobs: JobsBackend,

@@ -26,9 +26,12 @@ from ..engine.catalogue import Engine
 from ..engine.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound, ResourceExhausted
 from ..engine.user_ids import normal_user
 from ..engine.validation import validate_parameters
+from ..feedback.appearance import Appearance
 from ..feedback.interactions import interactions
+from ..feedback.looks import Looks, Renderer
 from ..feedback.recommendations import Recommendations
 from ..feedback.recommender import Recommender, Scored
+from ..feedback.steering import FeedbackSteerer
 from ..feedback.store import FeedbackStore, OverQuota, RequestReused, StoredEvent, StoreError
 from ..jobs.pages import page_size
 from ..jobs.service import STORE_RETRY_SECONDS, answering, timestamp
@@ -166,6 +169,20 @@ def parameter_defaults(engine: Engine, maker: str) -> Mapping[str, Any]:
         return {}
 
 
+def renderer(engine: Engine, name: str) -> Renderer | None:
+    """A served latent generator whose models are ready, how to render its draws, and its models."""
+    found = engine.generators.get(name)
+    if found is None or found.latent_shape is None or not engine.available(found):
+        return None
+    return found, partial(engine.render, found), engine.served_models(found)
+
+
+def appearance_of(engine: Engine) -> Appearance:
+    """The steerer's cache of rendered artifacts, shared; one of its own without a steerer."""
+    steerer = engine.steerer
+    return steerer.appearance if isinstance(steerer, FeedbackSteerer) else Appearance()
+
+
 def recommend_problems(request: fb.RecommendRequest, served: set[str]) -> list[FieldViolation]:
     problems = []
     if request.kind not in (fb.RECOMMEND_KIND_GENERATORS, fb.RECOMMEND_KIND_PRESETS,
@@ -210,7 +227,8 @@ def recommended(model: Recommender, request: fb.RecommendRequest, user: str,
 
 class FeedbackService(fb_grpc.FeedbackServicer):
     def __init__(self, store: FeedbackStore, engine: Engine, max_events_per_key: int = 0,
-                 max_bytes: int | None = None, refit_seconds: float = 60.0) -> None:
+                 max_bytes: int | None = None, refit_seconds: float = 60.0,
+                 looks_seconds: float = 0.0) -> None:
         self.store = store
         self.engine = engine
         self.max_events_per_key = max_events_per_key
@@ -222,7 +240,9 @@ class FeedbackService(fb_grpc.FeedbackServicer):
                                                     thread_name_prefix="museforge-recommend-call")
         self.recommendations = Recommendations(store, lambda: sorted(engine.generators), refit_seconds,
                                                usable=partial(takes_preset, engine),
-                                               defaults=partial(parameter_defaults, engine))
+                                               defaults=partial(parameter_defaults, engine),
+                                               looks=Looks(appearance_of(engine), partial(renderer, engine),
+                                                           looks_seconds))
 
     def close(self) -> None:
         self.recommendations.close()

@@ -106,7 +106,7 @@ def test_recommend_quick_run_prints_every_row_and_verdict(capsys: pytest.Capture
 
     assert recommend.main(["--quick"]) == 0
     out = capsys.readouterr().out
-    for row in ("museforge (ALS + features)", "most popular", "item-kNN",
+    for row in ("museforge (ALS + features)", "museforge without looks", "most popular", "item-kNN",
                 "ceiling: hidden utility x exposure", "randomised test period", "held-out users",
                 "the test period drawn again", "expected (4 runs)"):
         assert row in out

@@ -1,0 +1,94 @@
+"""What artifacts look like, rendered again from their provenance once per server process.
+
+Steering (what a user rated, to fit their reward model) and recommendations (what each of
+a key's artifacts looks like, as features) both need it; one cache serves both. Entries are
+keyed by what renders the output (the generator, the models served, the parameters and the
+draw), never by the sha256 a caller sent with them: one key's events must not decide what an
+artifact looks like for another's.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..engine.generator import Generator
+from ..engine.latent import Draw, Variations
+from ..engine.steering import Render
+from .media_features import media_features
+
+if TYPE_CHECKING:
+    from .steering import Rated
+
+SEEN_CACHE = 50_000  # artifacts' features kept per process
+BATCH = 128  # draws rendered in one call at most
+
+Key = tuple[str, str, str, str]
+
+
+def rendered(render: Render, params: Variations, draws: Sequence[Draw]) -> np.ndarray:
+    """The features of what ``draws`` make with ``params`` (rows in order); a row of NaN for an
+    output with nothing to describe."""
+    media = render(params.model_copy(update={"draws": list(draws), "preference": None}), len(draws))
+    found = {m.index: media_features(m) for m in media if not m.part}
+    rows = [found.get(i) for i in range(len(draws))]
+    width = next((len(r) for r in rows if r is not None), 1)
+    return np.stack([np.full(width, np.nan) if r is None else r for r in rows])
+
+
+class Appearance:
+    """Features of rendered artifacts, the newest SEEN_CACHE kept; safe to share between threads."""
+
+    def __init__(self, size: int = SEEN_CACHE) -> None:
+        self.size = size
+        self._seen: OrderedDict[Key, np.ndarray | None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def keys(generator: Generator, rated: Sequence[Rated], served: str = "") -> list[Key]:
+        return [(generator.name, served, r.params.model_dump_json(exclude={"draws", "preference"}),
+                 r.draw.model_dump_json()) for r in rated]
+
+    def missing(self, generator: Generator, rated: Sequence[Rated], served: str = "") -> list[int]:
+        """Which of ``rated`` were never rendered here (with these models ``served``)."""
+        keys = self.keys(generator, rated, served)
+        with self._lock:
+            return [i for i, key in enumerate(keys) if key not in self._seen]
+
+    def known(self, generator: Generator, rated: Sequence[Rated], served: str = ""
+              ) -> list[np.ndarray | None]:
+        """What each of ``rated`` looks like, as far as rendered before; None for the rest."""
+        keys = self.keys(generator, rated, served)
+        with self._lock:
+            return [self._seen.get(key) for key in keys]
+
+    def features(self, generator: Generator, rated: Sequence[Rated],
+                 render: Render, served: str = "") -> list[np.ndarray | None]:
+        """What each of ``rated`` looks like, rendering those not seen before (one render per set
+        of parameters). None for one whose output has nothing to describe."""
+        keys = self.keys(generator, rated, served)
+        with self._lock:
+            missing = [i for i, key in enumerate(keys) if key not in self._seen]
+        groups: dict[str, list[int]] = {}  # rendering drops preference: one render per parameters
+        for i in missing:
+            groups.setdefault(keys[i][2], []).append(i)
+        made: dict[Key, np.ndarray | None] = {keys[i]: None for i in missing}
+        for members in groups.values():
+            for start in range(0, len(members), BATCH):
+                part = members[start:start + BATCH]
+                x = rendered(render, rated[part[0]].params, [rated[i].draw for i in part])
+                made.update({keys[i]: None if np.isnan(row).any() else row
+                             for i, row in zip(part, x, strict=True)})
+        with self._lock:
+            self._seen.update(made)
+            for key in keys:
+                if key in self._seen:
+                    self._seen.move_to_end(key)
+            while len(self._seen) > self.size:
+                self._seen.popitem(last=False)
+            return [self._seen.get(key, made.get(key)) for key in keys]
+
