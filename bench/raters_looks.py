@@ -55,7 +55,7 @@ def judged(made: Engine, artifacts: Sequence[Artifact]) -> dict[str, np.ndarray]
 
 
 def described(made: Engine, artifacts: Sequence[Artifact]) -> dict[str, np.ndarray]:
-    """sha256 -> media_features of it, as the server's recommender renders and describes it."""
+    """sha256 -> its looks.MEASURES, as the server's recommender renders and describes it."""
     def renderer(name: str) -> Renderer | None:
         generator = made.generators.get(name)
         return None if generator is None else (generator, partial(made.render, generator),

@@ -249,7 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-artifacts", type=int, default=11_000,
                         help="catalogue of the served run (11000: about 10,000 of them get events)")
     parser.add_argument("--latency-users", type=int, default=700, help="raters recorded over gRPC (700)")
-    parser.add_argument("--calls", type=int, default=400, help="timed Recommend calls (400)")
+    parser.add_argument("--calls", type=int, default=3000,
+                        help="timed Recommend calls (3000: about ten seconds, long enough for the fit "
+                             "in the background that renders looks to run among them)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--browse", type=float, default=0.0,
                         help="share of visits users start from a generator's gallery they choose "

@@ -233,8 +233,8 @@ class Settings(BaseModel):
     )
     recommend_looks_seconds: float = Field(
         4.0, ge=0.0, le=600.0,
-        description="each fit of a key's recommender renders its artifacts of latent generators for "
-        "at most this long to describe what they look like (the rest at later fits; 0: off)",
+        description="each background fit of a key's recommender renders its artifacts of latent "
+        "generators for about this long to describe what they look like (the rest at later fits; 0: off)",
     )
     feedback_max_events_per_key: int = Field(
         1_000_000, ge=0,

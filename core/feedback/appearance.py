@@ -26,8 +26,34 @@ if TYPE_CHECKING:
 
 SEEN_CACHE = 50_000  # artifacts' features kept per process
 BATCH = 128  # draws rendered in one call at most
+BATCH_BYTES = 8 << 20  # and their raw output at most (one output alone may pass it)
+# The noise behind one draw: numpy draws a stream up to the draw's index, at every level of its
+# `near` chain, so a caller's provenance could name gigabytes of it (a request's draws_bound
+# refuses that; provenance comes from events, so it is bounded here).
+MAX_NOISE_BYTES = 32 << 20
 
 Key = tuple[str, str, str, str]
+
+
+def output_bytes(generator: Generator, params: Variations) -> int | None:
+    """The raw bytes of one output (0 when the generator does not say); None if it cannot tell."""
+    if generator.estimate is None:
+        return 0
+    try:
+        return int(generator.estimate(params, 1).bytes)
+    except Exception:  # a plugin that cannot size these parameters is not asked to render them
+        return None
+
+
+def affordable(generator: Generator, params: Variations, draw: Draw) -> bool:
+    """Whether the noise behind ``draw`` stays within MAX_NOISE_BYTES (float64, as numpy draws it)."""
+    if generator.latent_shape is None:
+        return False
+    try:
+        size = int(np.prod([int(side) for side in generator.latent_shape(params)]))
+    except Exception:  # a plugin that cannot shape these parameters is not asked to draw them
+        return False
+    return draw.cost() * size * 8 <= MAX_NOISE_BYTES
 
 
 def rendered(render: Render, params: Variations, draws: Sequence[Draw]) -> np.ndarray:
@@ -37,7 +63,7 @@ def rendered(render: Render, params: Variations, draws: Sequence[Draw]) -> np.nd
     found = {m.index: media_features(m) for m in media if not m.part}
     rows = [found.get(i) for i in range(len(draws))]
     width = next((len(r) for r in rows if r is not None), 1)
-    return np.stack([np.full(width, np.nan) if r is None else r for r in rows])
+    return np.stack([np.full(width, np.nan) if r is None or not np.isfinite(r).all() else r for r in rows])
 
 
 class Appearance:
@@ -69,26 +95,37 @@ class Appearance:
     def features(self, generator: Generator, rated: Sequence[Rated],
                  render: Render, served: str = "") -> list[np.ndarray | None]:
         """What each of ``rated`` looks like, rendering those not seen before (one render per set
-        of parameters). None for one whose output has nothing to describe."""
+        of parameters, in batches of at most BATCH outputs and BATCH_BYTES). None for one whose
+        output has nothing to describe. A render that fails raises; what rendered before it is kept."""
         keys = self.keys(generator, rated, served)
         with self._lock:
             missing = [i for i, key in enumerate(keys) if key not in self._seen]
         groups: dict[str, list[int]] = {}  # rendering drops preference: one render per parameters
         for i in missing:
             groups.setdefault(keys[i][2], []).append(i)
-        made: dict[Key, np.ndarray | None] = {keys[i]: None for i in missing}
-        for members in groups.values():
-            for start in range(0, len(members), BATCH):
-                part = members[start:start + BATCH]
-                x = rendered(render, rated[part[0]].params, [rated[i].draw for i in part])
-                made.update({keys[i]: None if np.isnan(row).any() else row
-                             for i, row in zip(part, x, strict=True)})
+        made: dict[Key, np.ndarray | None] = {}
+        try:
+            for members in groups.values():
+                size = output_bytes(generator, rated[members[0]].params) or 0
+                batch = max(1, min(BATCH, BATCH_BYTES // max(size, 1)))
+                for start in range(0, len(members), batch):
+                    part = members[start:start + batch]
+                    x = rendered(render, rated[part[0]].params, [rated[i].draw for i in part])
+                    made.update({keys[i]: None if np.isnan(row).any() else row
+                                 for i, row in zip(part, x, strict=True)})
+        finally:  # what rendered before a failure is kept
+            self._keep(made)
         with self._lock:
-            self._seen.update(made)
             for key in keys:
                 if key in self._seen:
                     self._seen.move_to_end(key)
             while len(self._seen) > self.size:
                 self._seen.popitem(last=False)
             return [self._seen.get(key, made.get(key)) for key in keys]
+
+    def _keep(self, made: dict[Key, np.ndarray | None]) -> None:
+        with self._lock:
+            for key, found in made.items():  # a racing render's result stands if this one found nothing
+                if found is not None or key not in self._seen:
+                    self._seen[key] = found
 

@@ -7,24 +7,29 @@ prop's height, depth, girth and roughness. Each user's liking for those measures
 from their ratings (looks_taste), so a brand-new bright face reaches who liked bright faces
 before anyone rated it, where the generator and parameters alone cannot tell two faces apart.
 
-Rendering takes time (a 512 px texture about 0.15 s on one core here), so a fit renders for
-about ``seconds`` (at least one chunk of each generator) and leaves the rest to the next fits;
-what was rendered once is kept (appearance.Appearance, shared with steering).
+Rendering takes time (a 512 px texture about 0.15 s on one core here), so only fits in the
+background render, each for about ``seconds`` (one chunk at least, and only while no call is
+being answered: calls come first), and leave the rest to the next; a fit that answers a call
+uses what is known already. What a key's last model knew is carried into its next fit, and
+what was rendered once is kept for the process as well (appearance.Appearance, shared with
+steering). Provenance is the caller's word: an artifact whose output would pass MAX_BYTES, or
+whose noise would pass appearance.MAX_NOISE_BYTES, is not rendered (it counts as average).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from ..engine.generator import Generator, Media
+from ..engine.generator import Cancelled, Generator
 from ..engine.latent import Variations, draw_of
 from ..engine.steering import Render
-from .appearance import Appearance
+from .appearance import Appearance, affordable, output_bytes
 from .interactions import Item
 from .steering import Rated, parameters_of
 
@@ -34,62 +39,86 @@ log = logging.getLogger(__name__)
 # and digests: what a render makes changes with them).
 Renderer = tuple[Generator, Render, str]
 CHUNK = 8  # draws rendered between two looks at the clock (8 textures: about 1 s)
+MAX_BYTES = 4 << 20  # an artifact whose one output takes more (a 1024 px RGBA texture) is not rendered
+QUIET_POLL = 0.05  # seconds between two looks at whether calls are still coming
+QUIET_WAIT = 2.0  # seconds a chunk waits for calls to stop at most
+RETRY_FAILED = 600.0  # seconds before an artifact whose render failed is tried again
 MESH_WIDTH = 14  # media_features.mesh_features: 3 extents, 3 radius figures, 8 heights
-
-
 MEASURES = ("brightness", "contrast", "colour", "edges", "warmth", "coverage", "height", "depth", "girth",
             "roughness")
 
 
-def measures(vector: np.ndarray) -> dict[str, float]:
-    """The named measures of a media_features vector (an image's or a mesh's)."""
+def measured(vector: np.ndarray) -> np.ndarray:
+    """The named MEASURES of a media_features vector (an image's or a mesh's; the other kind's 0)."""
     v = [float(x) for x in vector[:11]]
+    found = np.zeros(len(MEASURES))
     if len(vector) == MESH_WIDTH:
-        return {"height": v[1], "depth": v[2] / max(v[0], 1e-9), "girth": v[3], "roughness": v[5]}
-    return {"brightness": v[6], "contrast": v[7], "colour": v[8], "edges": v[9], "warmth": v[0] - v[2],
-            "coverage": v[10]}
+        found[6:] = [v[1], v[2] / max(v[0], 1e-9), v[3], v[5]]
+    else:
+        found[:6] = [v[6], v[7], v[8], v[9], v[0] - v[2], v[10]]
+    return found
 
 
 class Looks:
-    """Renders a key's artifacts of latent generators, a few seconds' worth per fit."""
+    """Renders a key's artifacts of latent generators, a few seconds' worth per background fit."""
 
     def __init__(self, appearance: Appearance, renderer: Callable[[str], Renderer | None],
-                 seconds: float) -> None:
+                 seconds: float, stop: threading.Event | None = None) -> None:
+        self.busy: Callable[[], bool] = lambda: False  # calls are being answered: renders wait
         self.appearance = appearance
         self.renderer = renderer
         self.seconds = seconds  # 0: no looks at all
+        self.stop = stop or threading.Event()  # set when the server stops: renders end early
+        self._failed: dict[tuple[str, str, str, str], float] = {}  # cache key -> when it failed
+        self._lock = threading.Lock()
 
-    def describe(self, items: Sequence[Item]) -> tuple[dict[str, np.ndarray], int]:
-        """sha256 -> features of each of ``items`` rendered now or before, and how many are left
-        to render (at the next fits)."""
+    def describe(self, items: Sequence[Item], known: Mapping[str, np.ndarray] | None = None,
+                 render: bool = True) -> tuple[dict[str, np.ndarray], int]:
+        """sha256 -> MEASURES of each of ``items`` known (``known``: from the key's last fit), kept
+        or rendered now (with ``render``), and how many are left to render at the next fits."""
         if self.seconds <= 0:
             return {}, 0
+        known = known or {}
         deadline = time.monotonic() + self.seconds
-        vectors: dict[str, np.ndarray] = {}
+        found: dict[str, np.ndarray] = {sha: v for sha, v in known.items()}
         left, began = 0, False
-        for name, rated in self._latent(items).items():
-            found = self.renderer(name)
-            if found is None:
+        for name, sized in self._latent([item for item in items if item.sha256 not in known]).items():
+            served_by = self.renderer(name)
+            if served_by is None:
                 continue
-            generator, render, served = found
-            missing = self.appearance.missing(generator, rated, served)
-            missing.sort(key=lambda i: rated[i].params.model_dump_json())  # one render per parameters
+            generator, make, served = served_by
+            rated = [r for r, _ in sized]
+            # Never rendered here (nor failed of late), in parameters order: one render per parameters.
+            missing = sorted(set(self.appearance.missing(generator, rated, served))
+                             & set(self._untried(generator, rated, served)),
+                             key=lambda i: (rated[i].params.model_dump_json(), i))
             for start in range(0, len(missing), CHUNK):
-                if began and time.monotonic() >= deadline:  # one chunk at least: every fit gets on
-                    left += len(missing) - start
+                if not render or not self._quiet(deadline) or (began and time.monotonic() >= deadline):
+                    left += len(missing) - start  # one chunk at least, once quiet: fits get on
                     break
                 began = True
-                self._render(generator, [rated[i] for i in missing[start:start + CHUNK]], render, served)
+                chunk = [rated[i] for i in missing[start:start + CHUNK]]
+                left += self._render(generator, chunk, make, served)
             for r, vector in zip(rated, self.appearance.known(generator, rated, served), strict=True):
                 if vector is not None:
-                    vectors[r.item.sha256] = vector
-        return vectors, left
+                    found[r.item.sha256] = measured(vector)
+        return found, left
 
-    def _latent(self, items: Sequence[Item]) -> dict[str, list[Rated]]:
-        """The items whose provenance names a latent of a generator served here, by generator."""
-        found: dict[str, list[Rated]] = {}
+    def _quiet(self, deadline: float) -> bool:
+        """Waits while calls are being answered (they come first: a render holds the cores), up to
+        QUIET_WAIT or ``deadline``, so a steady stream of calls slows the renders but never stops
+        them; False if the server stops meanwhile."""
+        until = min(deadline, time.monotonic() + QUIET_WAIT)
+        while self.busy() and time.monotonic() < until and not self.stop.is_set():
+            time.sleep(QUIET_POLL)
+        return not self.stop.is_set()
+
+    def _latent(self, items: Sequence[Item]) -> dict[str, list[tuple[Rated, int]]]:
+        """The items whose provenance names an affordable latent of a generator served here, by
+        generator, each with the raw bytes of its output."""
+        found: dict[str, list[tuple[Rated, int]]] = {}
         generators: dict[str, Generator | None] = {}
-        presets: dict[tuple[str, str], Variations | None] = {}
+        presets: dict[tuple[str, str], tuple[Variations, int] | None] = {}
         for item in items:
             if not item.generator:
                 continue
@@ -98,22 +127,38 @@ class Looks:
                 generators[item.generator] = served[0] if served and served[0].latent_shape else None
             generator = generators[item.generator]
             key = (item.generator, json.dumps(item.parameters, sort_keys=True, default=str))
-            if key not in presets:  # validated once per preset, not per artifact
-                presets[key] = parameters_of(generator, item.parameters) if generator is not None else None
-            params = presets[key]
-            draw = draw_of(item.seed, item.index, params) if params is not None else None
-            if params is not None and draw is not None:
-                found.setdefault(item.generator, []).append(Rated(item, params, 0.0, draw))
+            if key not in presets:  # validated and sized once per preset, not per artifact
+                params = parameters_of(generator, item.parameters) if generator is not None else None
+                size = output_bytes(generator, params) if generator and params is not None else None
+                presets[key] = (params, size) if params is not None and size is not None \
+                    and size <= MAX_BYTES else None
+            preset = presets[key]
+            draw = draw_of(item.seed, item.index, preset[0]) if preset is not None else None
+            if preset is not None and draw is not None and generator is not None \
+                    and affordable(generator, preset[0], draw):
+                found.setdefault(item.generator, []).append((Rated(item, preset[0], 0.0, draw), preset[1]))
         return found
 
-    def _render(self, generator: Generator, rated: Sequence[Rated], render: Render, served: str) -> None:
+    def _untried(self, generator: Generator, rated: Sequence[Rated], served: str) -> list[int]:
+        """Which of ``rated`` did not fail to render in the last RETRY_FAILED seconds."""
+        now = time.monotonic()
+        keys = self.appearance.keys(generator, rated, served)
+        with self._lock:
+            for key in [k for k, when in self._failed.items() if now - when >= RETRY_FAILED]:
+                del self._failed[key]
+            return [i for i, key in enumerate(keys) if key not in self._failed]
+
+    def _render(self, generator: Generator, rated: Sequence[Rated], render: Render, served: str) -> int:
+        """Renders ``rated`` (one by one if the whole chunk fails); how many are left for later."""
         try:
             self.appearance.features(generator, rated, render, served)
-        except Exception as exc:  # a plugin's failure costs its artifacts their looks, never the fit
-            log.warning("could not render %d artifacts of %s to describe them: %s", len(rated),
-                        generator.name, exc)
-            self.appearance.features(generator, rated, _nothing, served)  # known: nothing to describe
-
-
-def _nothing(params: object, count: int) -> list[Media]:
-    return []
+            return 0
+        except Cancelled:  # the server stops: left for a later fit, nothing marked failed
+            return len(rated)
+        except Exception as exc:
+            if len(rated) > 1:  # one bad artifact does not take its chunk with it
+                return sum(self._render(generator, [r], render, served) for r in rated)
+            log.warning("could not render an artifact of %s to describe it: %s", generator.name, exc)
+            with self._lock:  # kept here, never in the shared cache: the failure may pass
+                self._failed[self.appearance.keys(generator, rated, served)[0]] = time.monotonic()
+            return 0

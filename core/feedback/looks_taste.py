@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from .interactions import Item
-from .looks import MEASURES, measures
+from .looks import MEASURES
 
 STRENGTH = 2.0  # the prediction, in weights' units, times the spread of the user's ALS scores
 RIDGE = 30.0
@@ -30,23 +30,29 @@ RIDGE = 30.0
 class LooksTaste:
     """The key's artifacts' standardised measures (zero where not described), fixed at fit time."""
 
-    def __init__(self, items: Sequence[Item], vectors: Mapping[str, np.ndarray]) -> None:
-        self.x = np.zeros((len(items), len(MEASURES)))
-        makers = sorted({item.generator for item in items if item.sha256 in vectors})
+    def __init__(self, items: Sequence[Item], looks: Mapping[str, np.ndarray]) -> None:
+        """``looks``: sha256 -> the MEASURES of those items described so far (looks.measured)."""
+        self.raw = np.zeros((len(items), len(MEASURES)))
+        makers = sorted({item.generator for item in items if item.sha256 in looks and item.generator})
         self.maker = np.full(len(items), -1, np.int64)  # index into makers; -1: not described
         self.makers = len(makers)
         for row, item in enumerate(items):
-            vector = vectors.get(item.sha256)
-            if vector is not None and item.generator:
+            found = looks.get(item.sha256)
+            if found is not None and item.generator:
                 self.maker[row] = makers.index(item.generator)
-                for name, value in measures(vector).items():
-                    self.x[row, MEASURES.index(name)] = value
+                self.raw[row] = found
         self.described = int((self.maker >= 0).sum())
+        self.x = self.raw.copy()
         for column in range(len(makers)):
             rows = self.maker == column
             mean, spread = self.x[rows].mean(axis=0), self.x[rows].std(axis=0)
             varies = spread > 0  # a measure all its artifacts share says nothing
             self.x[rows] = np.where(varies, (self.x[rows] - mean) / np.where(varies, spread, 1.0), 0.0)
+
+    def known(self, items: Sequence[Item]) -> dict[str, np.ndarray]:
+        """sha256 -> MEASURES of the described ``items`` (the fit's own, in its order): carried into
+        the key's next fit, so nothing is rendered twice for it."""
+        return {items[int(row)].sha256: self.raw[row] for row in np.flatnonzero(self.maker >= 0)}
 
     def liking(self, weights: Mapping[int, float]) -> np.ndarray | None:
         """Every artifact's predicted weight from its looks for a user with ``weights`` (column ->

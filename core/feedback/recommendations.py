@@ -9,8 +9,9 @@
   already fresh). So does a key that forgot users or had all its events deleted (a revoked
   key's), in any worker process: the store counts every deletion, and a model fitted before
   one is never answered from again.
-- What artifacts look like (looks) is rendered a few seconds' worth per fit; while some are
-  left, the timer refits the key as if new feedback had come in (so does ``refresh``).
+- What artifacts look like (looks) is rendered only by fits in the background, a few seconds'
+  worth each: a fit that answers a call uses what is known and starts one at once if any are
+  left; while some are left, the timer refits the key as if new feedback had come in.
 - One fit per key at a time: callers who need a fit while one runs wait for it and
   check again, rather than fitting twice.
 - At most ``max_owners`` models are kept (the least recently used goes).
@@ -33,6 +34,7 @@ from .store import FeedbackStore, StoredEvent
 log = logging.getLogger(__name__)
 
 MAX_OWNERS = 16
+QUIET = 0.25  # seconds without a call before background renders go on
 PAGE = 5000  # events read per query while fitting: a big key is never read in one piece
 
 Version = tuple[int, int, int]  # FeedbackStore.version: (kept, newest seq, deleted ever)
@@ -44,6 +46,9 @@ class Recommendations:
                  defaults: DefaultsOf = no_defaults, looks: Looks | None = None) -> None:
         self.store = store
         self.looks = looks
+        self._last_call = 0.0  # time.monotonic() of the newest call for a model
+        if looks is not None:
+            looks.busy = self.busy
         self.served = served
         self.usable = usable
         self.defaults = defaults
@@ -60,19 +65,29 @@ class Recommendations:
 
     def close(self) -> None:
         self._stop.set()
+        if self.looks is not None:
+            self.looks.stop.set()  # a render under way ends at its next check
         self._fitter.shutdown(wait=True, cancel_futures=True)
+
+    def idle(self, timeout: float = 600.0) -> None:
+        """Waits until the background fits asked for so far are done (for tests and tools)."""
+        self._fitter.submit(lambda: None).result(timeout)
 
     def forget(self, owner: str) -> None:
         """Drop the owner's model at once (after it forgot users in this process)."""
         with self._lock:
             self._models.pop(owner, None)
 
+    def busy(self) -> bool:
+        """Whether a call came in the last QUIET seconds (background renders wait for quiet)."""
+        return time.monotonic() - self._last_call < QUIET
+
     def model(self, owner: str, refresh: bool = False) -> Recommender:
         """The owner's model; call from a worker thread (a first fit or a refresh runs here)."""
+        self._last_call = time.monotonic()
         version = self.store.version(owner)
         held = self._held(owner)
-        stale = held is not None and (held[1] != version or held[0].undescribed > 0)
-        if held is None or held[1][2] != version[2] or (refresh and stale):
+        if held is None or held[1][2] != version[2] or (refresh and held[1] != version):
             return self._fit(owner)  # none yet, someone forgotten, or asked for and stale
         model, fitted_on = held
         if (fitted_on != version or model.undescribed) and time.time() - model.fitted >= self.refit_seconds:
@@ -86,18 +101,25 @@ class Recommendations:
                 self._models.move_to_end(owner)
             return held
 
-    def _fit(self, owner: str) -> Recommender:
+    def _fit(self, owner: str, render: bool = False) -> Recommender:
+        """Fits the owner's model. Only background fits (``render``) render artifacts' looks: a fit
+        that answers a call uses what is known, and leaves the rest to one in the background."""
         with self._lock:
             owner_lock = self._owner_locks.setdefault(owner, threading.Lock())
         with owner_lock:  # a fit that ran meanwhile may already be what is needed
             version = self.store.version(owner)
             held = self._held(owner)
-            if held is not None and held[1] == version and not held[0].undescribed:
+            if held is not None and held[1] == version and not (render and held[0].undescribed):
                 return held[0]
             found = interactions(self._events(owner))
-            vectors, left = self.looks.describe(list(found.items.values())) if self.looks else ({}, 0)
+            items = list(found.items.values())
+            carried = held is not None and held[1][2] == version[2]  # nobody forgotten since
+            known = held[0].looks.known(held[0].items) if held is not None and carried else {}
+            looks, left = self.looks.describe(items, known, render) if self.looks else ({}, 0)
+            if held is not None and held[1] == version and left >= held[0].undescribed:
+                return held[0]  # nothing new, not even a look: the model stands
             model = Recommender(found, self.served(), through_seq=version[1], usable=self.usable,
-                                defaults=self.defaults, looks=vectors)
+                                defaults=self.defaults, looks=looks)
             model.undescribed = left
             with self._lock:
                 self._models[owner] = (model, version)
@@ -105,6 +127,8 @@ class Recommendations:
                 while len(self._models) > self.max_owners:
                     gone, _ = self._models.popitem(last=False)
                     self._owner_locks.pop(gone, None)
+        if left and not render:  # the looks left are rendered in the background, beginning now
+            self._refit_later(owner)
         return model
 
     def _events(self, owner: str) -> Iterator[StoredEvent]:
@@ -129,7 +153,7 @@ class Recommendations:
 
     def _refit(self, owner: str) -> None:
         try:
-            self._fit(owner)
+            self._fit(owner, render=True)
         except Exception as exc:  # the old model keeps answering; the next call tries again
             log.warning("refitting the recommender of %s failed: %s", owner or "(no key)", exc)
         finally:

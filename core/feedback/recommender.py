@@ -109,7 +109,7 @@ class Recommender:
     def __init__(self, found: Interactions, served: Iterable[str] = (), through_seq: int = 0,
                  usable: PresetCheck = any_preset, defaults: DefaultsOf = no_defaults,
                  looks: Mapping[str, np.ndarray] | None = None) -> None:
-        """``looks``: what artifacts look like (sha256 -> media_features), those described so far."""
+        """``looks``: what artifacts look like (sha256 -> looks.measured), those described so far."""
         import scipy.sparse
 
         self.fitted = time.time()

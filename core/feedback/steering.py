@@ -33,7 +33,7 @@ from pydantic import ValidationError
 from ..engine.generator import Generator
 from ..engine.latent import MAX_DRAW_DEPTH, Draw, Variations, draw_of
 from ..engine.steering import Render, Steered
-from .appearance import Appearance, rendered
+from .appearance import Appearance, affordable, rendered
 from .interactions import Interactions, Item, interactions
 from .reward import RewardModel, preference_pairs
 from .store import FeedbackStore
@@ -135,7 +135,7 @@ def rated_in(found: Interactions, user: str, generator: Generator,
         if params is None or (shape is not None and _shape(generator, params) != shape):
             continue
         draw = draw_of(item.seed, item.index, params)
-        if draw is not None:
+        if draw is not None and affordable(generator, params, draw):  # provenance is the caller's word
             rated.append(Rated(item, params, weights[item.sha256], draw))
     return rated
 

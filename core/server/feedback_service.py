@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -21,9 +22,11 @@ from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import json_format
+from pydantic import BaseModel
 
 from ..engine.catalogue import Engine
 from ..engine.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound, ResourceExhausted
+from ..engine.generator import Media
 from ..engine.user_ids import normal_user
 from ..engine.validation import validate_parameters
 from ..feedback.appearance import Appearance
@@ -169,12 +172,16 @@ def parameter_defaults(engine: Engine, maker: str) -> Mapping[str, Any]:
         return {}
 
 
-def renderer(engine: Engine, name: str) -> Renderer | None:
-    """A served latent generator whose models are ready, how to render its draws, and its models."""
+def renderer(engine: Engine, stop: threading.Event, name: str) -> Renderer | None:
+    """A served latent generator whose models are ready, how to render its draws (stopped by
+    ``stop``), and its models."""
     found = engine.generators.get(name)
     if found is None or found.latent_shape is None or not engine.available(found):
         return None
-    return found, partial(engine.render, found), engine.served_models(found)
+
+    def render(params: BaseModel, count: int) -> list[Media]:
+        return engine.render(found, params, count, engine.state(found, found.formats[0], stop))
+    return found, render, engine.served_models(found)
 
 
 def appearance_of(engine: Engine) -> Appearance:
@@ -238,11 +245,13 @@ class FeedbackService(fb_grpc.FeedbackServicer):
         # key takes seconds, and recording feedback must not wait for it.
         self.recommend_threads = ThreadPoolExecutor(STORE_THREADS,
                                                     thread_name_prefix="museforge-recommend-call")
+        stopping = threading.Event()  # set on close: a render of looks under way ends
         self.recommendations = Recommendations(store, lambda: sorted(engine.generators), refit_seconds,
                                                usable=partial(takes_preset, engine),
                                                defaults=partial(parameter_defaults, engine),
-                                               looks=Looks(appearance_of(engine), partial(renderer, engine),
-                                                           looks_seconds))
+                                               looks=Looks(appearance_of(engine),
+                                                           partial(renderer, engine, stopping), looks_seconds,
+                                                           stopping))
 
     def close(self) -> None:
         self.recommendations.close()

@@ -10,6 +10,7 @@ import pytest
 
 from bench.raters import GENERATORS, Artifact, modality, simulate
 from bench.raters_looks import described, engine, judged
+from museforge.feedback.looks import MEASURES
 
 SMALL: dict[str, Any] = {"artifacts": 120, "users": 20, "seed": 3}
 
@@ -63,5 +64,8 @@ def test_the_catalogue_is_judged_and_described_from_real_renders() -> None:
         assert own.shape[1] == (4 if generator == "mesh.props" else 6)
         if len(own) > 1:
             assert np.allclose(own.mean(axis=0), 0.0, atol=1e-9)  # standardised within its generator
-    assert len({len(v) for a, v in vectors.items()}) == 2  # images and meshes describe differently
+    for artifact in few:  # an image's measures, or a mesh's
+        described_as = vectors[artifact.sha256]
+        assert described_as.shape == (len(MEASURES),)
+        assert (described_as[6:] == 0).all() != (artifact.generator == "mesh.props")
     assert all(g in GENERATORS for g in {a.generator for a in few})

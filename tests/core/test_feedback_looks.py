@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 
@@ -19,12 +20,15 @@ from museforge.client import Client, artifact_ref, feedback_event
 from museforge.config import Settings
 from museforge.engine.catalogue import Engine
 from museforge.engine.generator import Media
-from museforge.feedback.appearance import Appearance
+from museforge.engine.latent import Draw, Variations
+from museforge.engine.request import Artifact
+from museforge.feedback.appearance import Appearance, affordable
 from museforge.feedback.interactions import Item, interactions
 from museforge.feedback.looks import MEASURES, Looks, Renderer
 from museforge.feedback.looks_taste import LooksTaste
 from museforge.feedback.recommendations import Recommendations
 from museforge.feedback.recommender import Recommender
+from museforge.feedback.steering import Rated, parameters_of
 from museforge.feedback.store import FeedbackStore
 from museforge.v1 import feedback_pb2 as fb
 from museforge.v1 import museforge_pb2 as pb
@@ -41,7 +45,9 @@ def brightness(artifact: pb.Artifact) -> float:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
     data = tmp_path_factory.mktemp("looks")
-    with ServerThread(Settings(address="127.0.0.1:0", plugins=["image"], data_dir=str(data))) as server:
+    settings = Settings(address="127.0.0.1:0", plugins=["image"], data_dir=str(data),
+                        recommend_looks_seconds=600)  # one background pass describes every face
+    with ServerThread(settings) as server:
         yield server
 
 
@@ -79,10 +85,15 @@ def test_a_taste_for_bright_faces_reaches_faces_nobody_rated(served: ServerThrea
         for artifact in new:
             client.record_feedback(feedback_event("shown", artifact_ref(artifact), user=passer))
         new_middle = float(np.median([brightness(a) for a in new]))
-        by_sha = {a.metadata["sha256"] if "sha256" in a.metadata else artifact_ref(a).sha256: a
-                  for a in new}
+        by_sha = {artifact_ref(a).sha256: a for a in new}
+        # The fit that answers renders nothing; the looks come from the fit it starts behind it.
+        first = client.recommend("artifacts", bright, k=100, refresh=True).fitted_time.ToDatetime()
+        deadline = time.monotonic() + 300
+        while client.recommend("artifacts", bright, k=1).fitted_time.ToDatetime() == first:
+            assert time.monotonic() < deadline, "no background fit with the faces' looks"
+            time.sleep(1.0)  # calls come first: renders wait for a quarter second without any
         for user, likes_bright in [(bright, True), (dark, False)]:
-            reply = client.recommend("artifacts", user, k=100, refresh=True)
+            reply = client.recommend("artifacts", user, k=100)
             cold = [by_sha[r.artifact.sha256] for r in reply.recommendations
                     if r.artifact.sha256 in by_sha][:6]
             assert len(cold) == 6
@@ -90,15 +101,20 @@ def test_a_taste_for_bright_faces_reaches_faces_nobody_rated(served: ServerThrea
             assert hits >= 5, (user, [brightness(a) for a in cold], new_middle)
 
 
+def looks_of(**named: float) -> np.ndarray:
+    found = np.zeros(len(MEASURES))
+    for name, value in named.items():
+        found[MEASURES.index(name)] = value
+    return found
+
+
 def test_a_users_liking_for_looks_is_learnt_within_each_generator() -> None:
     """Brightness is standardised per generator: faces brighter than other faces, not than props."""
     items = [Item(f"{i:064x}", "image.faces", "", "1", i, {"size": 32}) for i in range(10)]
     items += [Item(f"{100 + i:064x}", "mesh.props", "", "1", i, {}) for i in range(4)]
-    vectors = {item.sha256: np.r_[np.zeros(6), 0.3 + 0.01 * i, np.zeros(32)]
-               for i, item in enumerate(items[:10])}
-    vectors.update({item.sha256: np.r_[np.zeros(3), 0.1 * i, np.zeros(10)]
-                    for i, item in enumerate(items[10:])})
-    taste = LooksTaste(items, vectors)
+    looks = {item.sha256: looks_of(brightness=0.3 + 0.01 * i) for i, item in enumerate(items[:10])}
+    looks.update({item.sha256: looks_of(girth=0.1 * i) for i, item in enumerate(items[10:])})
+    taste = LooksTaste(items, looks)
     assert taste.described == 14 and taste.makers == 2
     column = MEASURES.index("brightness")
     assert taste.x[:10, column].mean() == pytest.approx(0.0)
@@ -107,18 +123,20 @@ def test_a_users_liking_for_looks_is_learnt_within_each_generator() -> None:
     liking = taste.liking({i: 1.0 if i >= 5 else -1.0 for i in range(10)})
     assert liking is not None and np.all(np.diff(liking[:10]) > 0)  # brighter faces, liked more
     assert taste.liking({10: 1.0, 11: -1.0}) is not None
+    assert taste.known(items).keys() == looks.keys()
+    assert all(np.array_equal(taste.known(items)[sha], value) for sha, value in looks.items())
     assert LooksTaste(items, {}).added(np.ones(14, np.float32), {0: 1.0}).tolist() == [1.0] * 14
 
 
 def test_an_unrated_bright_face_outranks_an_unrated_dark_one_for_who_liked_bright() -> None:
     items = [Item(f"{i:064x}", "image.faces", "", "1", i, {"size": 32}) for i in range(12)]
     shine = [*range(10), 9.5, 0.5]  # the last two: nobody rated them, one bright and one dark
-    vectors = {item.sha256: np.r_[np.zeros(6), shine[i], np.zeros(32)] for i, item in enumerate(items)}
+    looks = {item.sha256: looks_of(brightness=shine[i]) for i, item in enumerate(items)}
     found = interactions([])
     found.weights.update({f"fan-{u}": {items[i].sha256: 1.0 if i >= 6 else -1.0
                                        for i in range(u % 2, 10, 2 if u < 4 else 1)} for u in range(8)})
     found.items.update({item.sha256: item for item in items})
-    model = Recommender(found, ["image.faces"], looks=vectors)
+    model = Recommender(found, ["image.faces"], looks=looks)
     plain = Recommender(found, ["image.faces"])
     bright, dark = model.index[items[10].sha256], model.index[items[11].sha256]
     for user in found.weights:
@@ -128,26 +146,29 @@ def test_an_unrated_bright_face_outranks_an_unrated_dark_one_for_who_liked_brigh
         assert without[bright] == pytest.approx(without[dark], abs=1e-5)  # the same tokens
 
 
-def test_a_fit_renders_for_its_time_and_the_next_fits_go_on(engine: Engine, tmp_path: Path) -> None:
+def test_only_background_fits_render_and_they_go_on_until_all_are_described(engine: Engine,
+                                                                            tmp_path: Path) -> None:
     store = FeedbackStore(tmp_path / "feedback.sqlite3")
-    for i in range(70):
+    for i in range(20):
         ref = {"sha256": f"{i:064x}", "generator": "image.tiles", "modelVersion": "1", "seed": str(1000 + i),
                "parameters": {"look": "green", "kind": "wall"}}
         store.record("", f"fan-{i % 5}", fb.FEEDBACK_KIND_THUMBS, ref["sha256"],
                      {"artifact": ref, "thumb": "THUMB_UP" if i % 3 else "THUMB_DOWN"})
-    looks = Looks(Appearance(), renderer_of(engine), 1e-6)  # one chunk of 8 per fit
-    recommendations = Recommendations(store, lambda: ["image.tiles"], refit_seconds=3600, looks=looks)
+    looks = Looks(Appearance(), renderer_of(engine), 1e-6)  # one chunk of 8 per background fit
+    recommendations = Recommendations(store, lambda: ["image.tiles"], refit_seconds=1.0, looks=looks)
     try:
-        first = recommendations.model("")
-        assert first.undescribed == 62
-        assert recommendations.model("") is first  # no refit before refit_seconds without refresh
-        second = recommendations.model("", refresh=True)
-        assert second is not first and second.undescribed == 54
-        while (third := recommendations.model("", refresh=True)).undescribed:
-            assert third.undescribed % 8 == 6
-        assert third.undescribed == 0
-        assert recommendations.model("", refresh=True) is third  # nothing left, nothing new: no fit
-        assert (first.looks.described, second.looks.described, third.looks.described) == (8, 16, 70)
+        first = recommendations.model("", refresh=True)
+        assert (first.undescribed, first.looks.described) == (20, 0)  # the call's fit renders nothing
+        seen = []
+        deadline = time.monotonic() + 300
+        while (latest := recommendations.model("")).undescribed:
+            assert time.monotonic() < deadline
+            seen.append(latest.looks.described)
+            time.sleep(0.5)  # calls come first: renders wait for a quarter second without any
+        assert latest.looks.described == 20 and set(seen) <= {0, 8, 16}
+        assert max(seen) > 0  # the fits came one after another, eight more each time
+        recommendations.idle()
+        assert recommendations.model("", refresh=True) is latest  # nothing left, nothing new
     finally:
         recommendations.close()
         store.close()
@@ -158,41 +179,111 @@ def test_no_time_for_looks_means_no_rendering(engine: Engine) -> None:
     assert Looks(Appearance(), renderer_of(engine), 0.0).describe(items) == ({}, 0)
 
 
-def test_a_generator_that_fails_to_render_costs_only_its_looks(engine: Engine,
-                                                              caplog: pytest.LogCaptureFixture) -> None:
-    tiles = engine.generators["image.tiles"]
-
-    def broken(params: object, count: int) -> list[Media]:
-        raise RuntimeError("the plugin fell over")
+def counting_renderer(engine: Engine, calls: list[int], fail: str = "") -> Callable[[str], Renderer | None]:
+    """The engine's renderer, recording how many outputs each render asks for; ``fail``: a
+    generator whose renders raise."""
+    own = renderer_of(engine)
 
     def renderer(name: str) -> Renderer | None:
-        return (tiles, broken, "") if name == "image.tiles" else renderer_of(engine)(name)
+        found = own(name)
+        if found is None:
+            return None
+        generator, render, served = found
 
+        def counted(params: Variations, count: int) -> list[Media]:
+            calls.append(count)
+            if name == fail:
+                raise RuntimeError("the plugin fell over")
+            return render(params, count)
+        return generator, counted, served
+    return renderer
+
+
+def test_a_render_that_fails_costs_only_its_own_looks_and_poisons_nothing(
+        engine: Engine, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The capture hangs on the module's own logger: another test of the session may have set up
+    # logging anew (basicConfig(force=True) takes every handler off the root) or disabled loggers.
+    logger = logging.getLogger(Looks.__module__)
+    monkeypatch.setattr(logger, "disabled", False)
+    monkeypatch.setattr(logger, "propagate", False)
+    monkeypatch.setattr(logger, "handlers", [caplog.handler])
     items = [Item(f"{i:064x}", "image.tiles", "", "1", i, {"look": "red"}) for i in range(4)]
     items += [Item(f"{10 + i:064x}", "image.faces", "", "1", i, {"size": 32}) for i in range(4)]
-    looks = Looks(Appearance(), renderer, 60.0)
-    with caplog.at_level(logging.WARNING):
-        vectors, left = looks.describe(items)
-    assert left == 0 and set(vectors) == {item.sha256 for item in items[4:]}
-    assert "the plugin fell over" in caplog.text
+    calls: list[int] = []
+    appearance = Appearance()
+    looks = Looks(appearance, counting_renderer(engine, calls, fail="image.tiles"), 60.0)
+    with caplog.at_level(logging.WARNING, logger=Looks.__module__):  # whatever its parents' levels
+        found, left = looks.describe(items)
+    assert left == 0 and set(found) == {item.sha256 for item in items[4:]}
+    assert sorted(calls) == [1, 1, 1, 1, 4, 4]  # the failing chunk, then its tiles one by one
+    assert caplog.text.count("the plugin fell over") == 4
     caplog.clear()
-    assert looks.describe(items)[0].keys() == vectors.keys() and not caplog.text  # not tried again
+    calls.clear()
+    assert looks.describe(items)[0].keys() == found.keys() and not calls  # not tried again soon
+    tiles = engine.generators["image.tiles"]
+    params = parameters_of(tiles, {"look": "red"})
+    assert params is not None
+    rated = [Rated(item, params, 0.0, Draw(seed=item.seed)) for item in items[:4]]
+    assert appearance.missing(tiles, rated, engine.served_models(tiles)) == [0, 1, 2, 3]  # steering will try
 
 
 def test_the_looks_are_those_of_the_artifact_the_provenance_names(engine: Engine) -> None:
     """Rendered again from seed, index and parameters: the pixels the server made."""
     request = engine.prepare("image.faces", FACES, 77, 3, "png")
-    made = [e for e in engine.run(request) if hasattr(e, "data") and hasattr(e, "metadata")]
+    made = [e for e in engine.run(request) if isinstance(e, Artifact)]
     items = []
     for artifact in made:
         ref = json_format.MessageToDict(artifact_ref(artifact.data, artifact.metadata))
         items.append(Item(ref["sha256"], "image.faces", "", ref["modelVersion"], int(ref["seed"]),
                           ref["parameters"], int(ref.get("index", 0))))
-    vectors, _ = Looks(Appearance(), renderer_of(engine), 60.0).describe(items)
+    found, _ = Looks(Appearance(), renderer_of(engine), 60.0).describe(items)
     for artifact, item in zip(made, items, strict=True):
         grey = np.asarray(Image.open(io.BytesIO(artifact.data)), dtype=np.float64) / 255.0  # faces: L
-        assert vectors[item.sha256][6] == pytest.approx(grey.mean(), abs=2e-3)
-    assert len({float(v[6]) for v in vectors.values()}) == 3
+        assert found[item.sha256][MEASURES.index("brightness")] == pytest.approx(grey.mean(), abs=2e-3)
+    assert len({float(v[0]) for v in found.values()}) == 3
 
 
+def test_provenance_naming_a_huge_output_or_huge_noise_is_never_rendered(engine: Engine) -> None:
+    """Feedback names artifacts by the caller's word: no 2048 px texture, no draw 1,023 deep."""
+    calls: list[int] = []
+    huge = [Item(f"{i:064x}", "image.texture", "", "1", i, {"width": 2048, "height": 2048, "family": "brick"})
+            for i in range(3)]
+    deep = [Item(f"{5 + i:064x}", "image.texture", "", "1", i, {"width": 1024, "height": 1024,
+                                                                 "family": "brick"}, index=1023)
+            for i in range(2)]
+    small = [Item(f"{10 + i:064x}", "image.tiles", "", "1", i, {"look": "red"}) for i in range(20)]
+    found, left = Looks(Appearance(), counting_renderer(engine, calls), 60.0).describe(huge + deep + small)
+    assert left == 0 and set(found) == {item.sha256 for item in small}
+    assert calls == [8, 8, 4]  # chunks of at most 8 outputs
+    texture = engine.generators["image.texture"]
+    params = parameters_of(texture, {"width": 1024, "height": 1024, "family": "brick"})
+    assert params is not None
+    assert affordable(texture, params, Draw(seed=1, index=3))
+    assert not affordable(texture, params, Draw(seed=1, index=1023))
 
+
+def test_a_batch_of_big_outputs_is_rendered_a_few_megabytes_at_a_time(engine: Engine) -> None:
+    calls: list[int] = []
+    found = counting_renderer(engine, calls)("image.texture")
+    assert found is not None
+    texture, render, served = found
+    params = parameters_of(texture, {"width": 512, "height": 512, "family": "grass"})  # 1 MB each
+    assert params is not None
+    rated = [Rated(Item(f"{i:064x}", "image.texture", "", "1", i, {}), params, 0.0, Draw(seed=i))
+             for i in range(10)]
+    features = Appearance().features(texture, rated, render, served)
+    assert calls == [8, 2] and all(f is not None for f in features)
+
+
+def test_renders_wait_for_quiet_but_not_for_ever_and_end_when_the_server_stops(engine: Engine) -> None:
+    items = [Item(f"{i:064x}", "image.tiles", "", "1", i, {"look": "teal"}) for i in range(12)]
+    calls: list[int] = []
+    looks = Looks(Appearance(), counting_renderer(engine, calls), 0.3)
+    looks.busy = lambda: True  # calls never stop coming
+    started = time.monotonic()
+    found, left = looks.describe(items)
+    assert (len(found), left, calls) == (8, 4, [8])  # one chunk, once the wait ran out
+    assert time.monotonic() - started >= 0.3
+    stopped = Looks(Appearance(), counting_renderer(engine, calls := []), 60.0)
+    stopped.stop.set()
+    assert stopped.describe(items) == ({}, 12) and not calls
