@@ -62,9 +62,9 @@ def described(made: Engine, artifacts: Sequence[Artifact]) -> dict[str, np.ndarr
                                                made.served_models(generator))
 
     items = [Item(a.sha256, a.generator, "", "1", a.seed, a.parameters) for a in artifacts]
-    vectors, left = Looks(Appearance(len(items)), renderer, float("inf")).describe(items)
-    assert not left
-    return vectors
+    described_now = Looks(Appearance(len(items)), renderer, float("inf")).describe(items)
+    assert not described_now.left
+    return described_now.looks
 
 
 def rendered(artifacts: Sequence[Artifact]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], float]:

@@ -30,7 +30,7 @@ BATCH_BYTES = 8 << 20  # and their raw output at most (one output alone may pass
 # The noise behind one draw: numpy draws a stream up to the draw's index, at every level of its
 # `near` chain, so a caller's provenance could name gigabytes of it (a request's draws_bound
 # refuses that; provenance comes from events, so it is bounded here).
-MAX_NOISE_BYTES = 32 << 20
+MAX_NOISE_BYTES = 64 << 20  # 16 x 16 sheets of tiles at their last index, 2048 px textures 14 deep
 
 Key = tuple[str, str, str, str]
 
@@ -81,14 +81,18 @@ class Appearance:
 
     def missing(self, generator: Generator, rated: Sequence[Rated], served: str = "") -> list[int]:
         """Which of ``rated`` were never rendered here (with these models ``served``)."""
-        keys = self.keys(generator, rated, served)
+        return self.missing_keys(self.keys(generator, rated, served))
+
+    def missing_keys(self, keys: Sequence[Key]) -> list[int]:
         with self._lock:
             return [i for i, key in enumerate(keys) if key not in self._seen]
 
     def known(self, generator: Generator, rated: Sequence[Rated], served: str = ""
               ) -> list[np.ndarray | None]:
         """What each of ``rated`` looks like, as far as rendered before; None for the rest."""
-        keys = self.keys(generator, rated, served)
+        return self.known_keys(self.keys(generator, rated, served))
+
+    def known_keys(self, keys: Sequence[Key]) -> list[np.ndarray | None]:
         with self._lock:
             return [self._seen.get(key) for key in keys]
 

@@ -23,13 +23,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..engine.generator import Cancelled, Generator
 from ..engine.latent import Variations, draw_of
 from ..engine.steering import Render
-from .appearance import Appearance, affordable, output_bytes
+from .appearance import Appearance, Key, affordable, output_bytes
 from .interactions import Item
 from .steering import Rated, parameters_of
 
@@ -53,10 +54,20 @@ def measured(vector: np.ndarray) -> np.ndarray:
     v = [float(x) for x in vector[:11]]
     found = np.zeros(len(MEASURES))
     if len(vector) == MESH_WIDTH:
-        found[6:] = [v[1], v[2] / max(v[0], 1e-9), v[3], v[5]]
+        found[6:] = [v[1], min(v[2] / max(v[0], 1e-3), 1e3), v[3], v[5]]  # a flat prop is no outlier
     else:
         found[:6] = [v[6], v[7], v[8], v[9], v[0] - v[2], v[10]]
     return found
+
+
+@dataclass(frozen=True)
+class Described:
+    """What a fit knows of its items' looks: sha256 -> MEASURES, how many are left to render, and
+    the models each generator's looks were rendered with (generator -> their names and digests)."""
+
+    looks: dict[str, np.ndarray]
+    left: int
+    served: dict[str, str]
 
 
 class Looks:
@@ -69,40 +80,55 @@ class Looks:
         self.renderer = renderer
         self.seconds = seconds  # 0: no looks at all
         self.stop = stop or threading.Event()  # set when the server stops: renders end early
-        self._failed: dict[tuple[str, str, str, str], float] = {}  # cache key -> when it failed
+        self._failed: dict[Key, float] = {}  # cache key -> when it failed
         self._lock = threading.Lock()
 
     def describe(self, items: Sequence[Item], known: Mapping[str, np.ndarray] | None = None,
-                 render: bool = True) -> tuple[dict[str, np.ndarray], int]:
-        """sha256 -> MEASURES of each of ``items`` known (``known``: from the key's last fit), kept
-        or rendered now (with ``render``), and how many are left to render at the next fits."""
+                 render: bool = True, known_served: Mapping[str, str] | None = None) -> Described:
+        """MEASURES of each of ``items`` known, kept or rendered now, and how many are left.
+
+        ``known``: sha256 -> measures from the key's last fit, made with the models
+        ``known_served`` names per generator (those of a generator whose models changed since are
+        described again). Without ``render`` (a fit that answers a call) nothing else is looked
+        up: the count left is of the items not known, for a fit in the background to settle."""
         if self.seconds <= 0:
-            return {}, 0
-        known = known or {}
-        deadline = time.monotonic() + self.seconds
-        found: dict[str, np.ndarray] = {sha: v for sha, v in known.items()}
-        left, began = 0, False
-        for name, sized in self._latent([item for item in items if item.sha256 not in known]).items():
-            served_by = self.renderer(name)
-            if served_by is None:
+            return Described({}, 0, {})
+        known, known_served = known or {}, known_served or {}
+        if not render:
+            left = sum(1 for item in items if item.generator and item.sha256 not in known)
+            return Described(dict(known), left, dict(known_served))
+        served_now = {name: got[2] for name in {item.generator for item in items if item.generator}
+                      if (got := self.renderer(name)) is not None}
+        kept = {item.sha256 for item in items if item.sha256 in known
+                and known_served.get(item.generator) == served_now.get(item.generator)}
+        found: dict[str, np.ndarray] = {sha: known[sha] for sha in kept}
+        plans = []  # per generator: what to render, and how to read back what is known
+        for name, sized in self._latent([item for item in items if item.sha256 not in kept]).items():
+            renderer = self.renderer(name)
+            if renderer is None:
                 continue
-            generator, make, served = served_by
+            generator, make, served = renderer
             rated = [r for r, _ in sized]
-            # Never rendered here (nor failed of late), in parameters order: one render per parameters.
-            missing = sorted(set(self.appearance.missing(generator, rated, served))
-                             & set(self._untried(generator, rated, served)),
-                             key=lambda i: (rated[i].params.model_dump_json(), i))
-            for start in range(0, len(missing), CHUNK):
-                if not render or not self._quiet(deadline) or (began and time.monotonic() >= deadline):
-                    left += len(missing) - start  # one chunk at least, once quiet: fits get on
-                    break
-                began = True
-                chunk = [rated[i] for i in missing[start:start + CHUNK]]
-                left += self._render(generator, chunk, make, served)
-            for r, vector in zip(rated, self.appearance.known(generator, rated, served), strict=True):
-                if vector is not None:
+            keys = self.appearance.keys(generator, rated, served)
+            untried = set(self.appearance.missing_keys(keys)) & set(self._untried(keys))
+            missing = sorted(untried, key=lambda i: (keys[i][2], i))  # one render per preset
+            plans.append((generator, make, served, rated, keys, missing))
+        left, began = 0, False
+        deadline = time.monotonic() + self.seconds  # after the bookkeeping: the budget is for renders
+        chunks = [(plan, start) for plan in plans for start in range(0, len(plan[5]), CHUNK)]
+        chunks.sort(key=lambda chunk: chunk[1])  # each generator in turn, a chunk at a time
+        for number, ((generator, make, served, rated, _, missing), start) in enumerate(chunks):
+            if not self._quiet(deadline) or (began and time.monotonic() >= deadline):
+                left += sum(min(CHUNK, len(plan[5]) - at) for plan, at in chunks[number:])
+                break  # one chunk at least, once quiet: every background fit gets on
+            began = True
+            left += self._render(generator, [rated[i] for i in missing[start:start + CHUNK]], make, served,
+                                 found)
+        for _, _, _, rated, keys, _ in plans:  # and what was rendered before, for this key or another
+            for r, vector in zip(rated, self.appearance.known_keys(keys), strict=True):
+                if vector is not None and r.item.sha256 not in found:
                     found[r.item.sha256] = measured(vector)
-        return found, left
+        return Described(found, left, served_now)
 
     def _quiet(self, deadline: float) -> bool:
         """Waits while calls are being answered (they come first: a render holds the cores), up to
@@ -139,26 +165,29 @@ class Looks:
                 found.setdefault(item.generator, []).append((Rated(item, preset[0], 0.0, draw), preset[1]))
         return found
 
-    def _untried(self, generator: Generator, rated: Sequence[Rated], served: str) -> list[int]:
-        """Which of ``rated`` did not fail to render in the last RETRY_FAILED seconds."""
+    def _untried(self, keys: Sequence[Key]) -> list[int]:
+        """Which of ``keys`` did not fail to render in the last RETRY_FAILED seconds."""
         now = time.monotonic()
-        keys = self.appearance.keys(generator, rated, served)
         with self._lock:
             for key in [k for k, when in self._failed.items() if now - when >= RETRY_FAILED]:
                 del self._failed[key]
             return [i for i, key in enumerate(keys) if key not in self._failed]
 
-    def _render(self, generator: Generator, rated: Sequence[Rated], render: Render, served: str) -> int:
-        """Renders ``rated`` (one by one if the whole chunk fails); how many are left for later."""
+    def _render(self, generator: Generator, rated: Sequence[Rated], render: Render, served: str,
+                found: dict[str, np.ndarray]) -> int:
+        """Renders ``rated`` (one by one if the whole chunk fails) into ``found`` (straight away: the
+        shared cache may drop them before the fit ends); how many are left for later."""
         try:
-            self.appearance.features(generator, rated, render, served)
-            return 0
+            made = self.appearance.features(generator, rated, render, served)
         except Cancelled:  # the server stops: left for a later fit, nothing marked failed
             return len(rated)
         except Exception as exc:
             if len(rated) > 1:  # one bad artifact does not take its chunk with it
-                return sum(self._render(generator, [r], render, served) for r in rated)
+                return sum(self._render(generator, [r], render, served, found) for r in rated)
             log.warning("could not render an artifact of %s to describe it: %s", generator.name, exc)
             with self._lock:  # kept here, never in the shared cache: the failure may pass
                 self._failed[self.appearance.keys(generator, rated, served)[0]] = time.monotonic()
             return 0
+        found.update({r.item.sha256: measured(vector) for r, vector in zip(rated, made, strict=True)
+                      if vector is not None})
+        return 0

@@ -32,8 +32,8 @@ class LooksTaste:
 
     def __init__(self, items: Sequence[Item], looks: Mapping[str, np.ndarray]) -> None:
         """``looks``: sha256 -> the MEASURES of those items described so far (looks.measured)."""
-        self.raw = np.zeros((len(items), len(MEASURES)))
         makers = sorted({item.generator for item in items if item.sha256 in looks and item.generator})
+        self.raw = np.zeros((len(items) if makers else 0, len(MEASURES)))  # none when no looks at all
         self.maker = np.full(len(items), -1, np.int64)  # index into makers; -1: not described
         self.makers = len(makers)
         for row, item in enumerate(items):

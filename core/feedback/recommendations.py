@@ -26,8 +26,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-from .interactions import interactions
-from .looks import Looks
+from .interactions import Interactions, interactions
+from .looks import Described, Looks
 from .recommender import DefaultsOf, PresetCheck, Recommender, any_preset, no_defaults
 from .store import FeedbackStore, StoredEvent
 
@@ -90,7 +90,8 @@ class Recommendations:
         if held is None or held[1][2] != version[2] or (refresh and held[1] != version):
             return self._fit(owner)  # none yet, someone forgotten, or asked for and stale
         model, fitted_on = held
-        if (fitted_on != version or model.undescribed) and time.time() - model.fitted >= self.refit_seconds:
+        since = time.time() - max(model.fitted, model.tried)
+        if (fitted_on != version or model.undescribed) and since >= self.refit_seconds:
             self._refit_later(owner)
         return model
 
@@ -102,34 +103,59 @@ class Recommendations:
             return held
 
     def _fit(self, owner: str, render: bool = False) -> Recommender:
-        """Fits the owner's model. Only background fits (``render``) render artifacts' looks: a fit
-        that answers a call uses what is known, and leaves the rest to one in the background."""
+        """Fits the owner's model. Only background fits (``render``) render artifacts' looks, and
+        before they take the owner's lock, so a call never waits for a render: a fit that answers
+        a call uses the looks known, and leaves the rest to one in the background."""
         with self._lock:
             owner_lock = self._owner_locks.setdefault(owner, threading.Lock())
-        with owner_lock:  # a fit that ran meanwhile may already be what is needed
-            version = self.store.version(owner)
-            held = self._held(owner)
-            if held is not None and held[1] == version and not (render and held[0].undescribed):
+        if render:  # a model fitted on older events is published too: its version says so
+            described, version, found, held = self._described(owner)
+            if described is None:
+                assert held is not None
                 return held[0]
-            found = interactions(self._events(owner))
-            items = list(found.items.values())
-            carried = held is not None and held[1][2] == version[2]  # nobody forgotten since
-            known = held[0].looks.known(held[0].items) if held is not None and carried else {}
-            looks, left = self.looks.describe(items, known, render) if self.looks else ({}, 0)
-            if held is not None and held[1] == version and left >= held[0].undescribed:
-                return held[0]  # nothing new, not even a look: the model stands
+        with owner_lock:  # a fit that ran meanwhile may already be what is needed
+            if not render:
+                version, held = self.store.version(owner), self._held(owner)
+                if held is not None and held[1] == version:
+                    return held[0]
+                found = interactions(self._events(owner))
+                described = self._looks(found, held, version, render=False)
+            assert described is not None
             model = Recommender(found, self.served(), through_seq=version[1], usable=self.usable,
-                                defaults=self.defaults, looks=looks)
-            model.undescribed = left
+                                defaults=self.defaults, looks=described.looks)
+            model.undescribed, model.looks_served = described.left, described.served
             with self._lock:
                 self._models[owner] = (model, version)
                 self._models.move_to_end(owner)
                 while len(self._models) > self.max_owners:
                     gone, _ = self._models.popitem(last=False)
                     self._owner_locks.pop(gone, None)
-        if left and not render:  # the looks left are rendered in the background, beginning now
+        if described.left and not render:  # the looks left are rendered in the background, from now
             self._refit_later(owner)
         return model
+
+    def _described(self, owner: str) -> tuple[Described | None, Version, Interactions,
+                                              tuple[Recommender, Version] | None]:
+        """A background fit's looks, rendered outside the owner's lock; None when there is nothing
+        new to fit: the same events, and no look described that the held model lacks (it then
+        waits refit_seconds before the next try)."""
+        version, held = self.store.version(owner), self._held(owner)
+        found = interactions(self._events(owner))
+        described = self._looks(found, held, version, render=True)
+        if held is not None and held[1] == version and len(described.looks) <= held[0].looks.described:
+            held[0].undescribed, held[0].tried = described.left, time.time()
+            return None, version, found, held
+        return described, version, found, held
+
+    def _looks(self, found: Interactions, held: tuple[Recommender, Version] | None, version: Version,
+               render: bool) -> Described:
+        if self.looks is None:
+            return Described({}, 0, {})
+        carried = held is not None and held[1][2] == version[2]  # nobody forgotten since
+        model = held[0] if held is not None and carried else None
+        known = model.looks.known(model.items) if model else {}
+        return self.looks.describe(list(found.items.values()), known, render,
+                                   model.looks_served if model else {})
 
     def _events(self, owner: str) -> Iterator[StoredEvent]:
         after = 0

@@ -24,7 +24,7 @@ from museforge.engine.latent import Draw, Variations
 from museforge.engine.request import Artifact
 from museforge.feedback.appearance import Appearance, affordable
 from museforge.feedback.interactions import Item, interactions
-from museforge.feedback.looks import MEASURES, Looks, Renderer
+from museforge.feedback.looks import MEASURES, Described, Looks, Renderer
 from museforge.feedback.looks_taste import LooksTaste
 from museforge.feedback.recommendations import Recommendations
 from museforge.feedback.recommender import Recommender
@@ -154,7 +154,8 @@ def test_only_background_fits_render_and_they_go_on_until_all_are_described(engi
                "parameters": {"look": "green", "kind": "wall"}}
         store.record("", f"fan-{i % 5}", fb.FEEDBACK_KIND_THUMBS, ref["sha256"],
                      {"artifact": ref, "thumb": "THUMB_UP" if i % 3 else "THUMB_DOWN"})
-    looks = Looks(Appearance(), renderer_of(engine), 1e-6)  # one chunk of 8 per background fit
+    # One chunk of 8 per background fit, into a cache of 4: what a fit learnt goes on in the model.
+    looks = Looks(Appearance(4), renderer_of(engine), 1e-6)
     recommendations = Recommendations(store, lambda: ["image.tiles"], refit_seconds=1.0, looks=looks)
     try:
         first = recommendations.model("", refresh=True)
@@ -176,7 +177,7 @@ def test_only_background_fits_render_and_they_go_on_until_all_are_described(engi
 
 def test_no_time_for_looks_means_no_rendering(engine: Engine) -> None:
     items = [Item(f"{i:064x}", "image.tiles", "", "1", i, {"look": "red"}) for i in range(8)]
-    assert Looks(Appearance(), renderer_of(engine), 0.0).describe(items) == ({}, 0)
+    assert Looks(Appearance(), renderer_of(engine), 0.0).describe(items) == Described({}, 0, {})
 
 
 def counting_renderer(engine: Engine, calls: list[int], fail: str = "") -> Callable[[str], Renderer | None]:
@@ -213,13 +214,14 @@ def test_a_render_that_fails_costs_only_its_own_looks_and_poisons_nothing(
     appearance = Appearance()
     looks = Looks(appearance, counting_renderer(engine, calls, fail="image.tiles"), 60.0)
     with caplog.at_level(logging.WARNING, logger=Looks.__module__):  # whatever its parents' levels
-        found, left = looks.describe(items)
+        described = looks.describe(items)
+    found, left = described.looks, described.left
     assert left == 0 and set(found) == {item.sha256 for item in items[4:]}
     assert sorted(calls) == [1, 1, 1, 1, 4, 4]  # the failing chunk, then its tiles one by one
     assert caplog.text.count("the plugin fell over") == 4
     caplog.clear()
     calls.clear()
-    assert looks.describe(items)[0].keys() == found.keys() and not calls  # not tried again soon
+    assert looks.describe(items).looks.keys() == found.keys() and not calls  # not tried again soon
     tiles = engine.generators["image.tiles"]
     params = parameters_of(tiles, {"look": "red"})
     assert params is not None
@@ -236,7 +238,7 @@ def test_the_looks_are_those_of_the_artifact_the_provenance_names(engine: Engine
         ref = json_format.MessageToDict(artifact_ref(artifact.data, artifact.metadata))
         items.append(Item(ref["sha256"], "image.faces", "", ref["modelVersion"], int(ref["seed"]),
                           ref["parameters"], int(ref.get("index", 0))))
-    found, _ = Looks(Appearance(), renderer_of(engine), 60.0).describe(items)
+    found = Looks(Appearance(), renderer_of(engine), 60.0).describe(items).looks
     for artifact, item in zip(made, items, strict=True):
         grey = np.asarray(Image.open(io.BytesIO(artifact.data)), dtype=np.float64) / 255.0  # faces: L
         assert found[item.sha256][MEASURES.index("brightness")] == pytest.approx(grey.mean(), abs=2e-3)
@@ -252,8 +254,8 @@ def test_provenance_naming_a_huge_output_or_huge_noise_is_never_rendered(engine:
                                                                  "family": "brick"}, index=1023)
             for i in range(2)]
     small = [Item(f"{10 + i:064x}", "image.tiles", "", "1", i, {"look": "red"}) for i in range(20)]
-    found, left = Looks(Appearance(), counting_renderer(engine, calls), 60.0).describe(huge + deep + small)
-    assert left == 0 and set(found) == {item.sha256 for item in small}
+    described = Looks(Appearance(), counting_renderer(engine, calls), 60.0).describe(huge + deep + small)
+    assert described.left == 0 and set(described.looks) == {item.sha256 for item in small}
     assert calls == [8, 8, 4]  # chunks of at most 8 outputs
     texture = engine.generators["image.texture"]
     params = parameters_of(texture, {"width": 1024, "height": 1024, "family": "brick"})
@@ -281,9 +283,24 @@ def test_renders_wait_for_quiet_but_not_for_ever_and_end_when_the_server_stops(e
     looks = Looks(Appearance(), counting_renderer(engine, calls), 0.3)
     looks.busy = lambda: True  # calls never stop coming
     started = time.monotonic()
-    found, left = looks.describe(items)
-    assert (len(found), left, calls) == (8, 4, [8])  # one chunk, once the wait ran out
+    described = looks.describe(items)
+    assert (len(described.looks), described.left, calls) == (8, 4, [8])  # one chunk, once the wait ran out
     assert time.monotonic() - started >= 0.3
     stopped = Looks(Appearance(), counting_renderer(engine, calls := []), 60.0)
     stopped.stop.set()
-    assert stopped.describe(items) == ({}, 12) and not calls
+    assert stopped.describe(items).left == 12 and not stopped.describe(items).looks and not calls
+
+
+def test_looks_carried_from_the_last_fit_are_rendered_again_when_the_models_change(engine: Engine) -> None:
+    items = [Item(f"{i:064x}", "image.tiles", "", "1", i, {"look": "ochre"}) for i in range(5)]
+    first = Looks(Appearance(), renderer_of(engine), 60.0).describe(items)
+    assert len(first.looks) == 5 and set(first.served) == {"image.tiles"}
+    calls: list[int] = []
+    looks = Looks(Appearance(), counting_renderer(engine, calls), 60.0)
+    again = looks.describe(items, first.looks, known_served=first.served)
+    assert not calls and again.looks.keys() == first.looks.keys()  # the same models: carried
+    changed = looks.describe(items, first.looks, known_served={"image.tiles": "tiles@0:another"})
+    assert calls == [5] and changed.looks.keys() == first.looks.keys()
+    call = looks.describe(items, first.looks, render=False, known_served=first.served)
+    assert call.left == 0 and call.looks.keys() == first.looks.keys()
+    assert looks.describe(items, {}, render=False).left == 5  # a call's fit renders nothing
