@@ -12,9 +12,7 @@ Two views of the same renders, kept apart on purpose:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from functools import partial
 
 import numpy as np
 
@@ -22,7 +20,7 @@ from museforge.engine.catalogue import Engine
 from museforge.engine.request import Artifact as Made
 from museforge.feedback.appearance import Appearance
 from museforge.feedback.interactions import Item
-from museforge.feedback.looks import Looks, Renderer
+from museforge.feedback.looks import Looks, engine_renderer
 
 from .raters import Artifact
 from .steering_judges import measures
@@ -56,19 +54,7 @@ def judged(made: Engine, artifacts: Sequence[Artifact]) -> dict[str, np.ndarray]
 
 def described(made: Engine, artifacts: Sequence[Artifact]) -> dict[str, np.ndarray]:
     """sha256 -> its looks.MEASURES, as the server's recommender renders and describes it."""
-    def renderer(name: str) -> Renderer | None:
-        generator = made.generators.get(name)
-        return None if generator is None else (generator, partial(made.render, generator),
-                                               made.served_models(generator))
-
     items = [Item(a.sha256, a.generator, "", "1", a.seed, a.parameters) for a in artifacts]
-    described_now = Looks(Appearance(len(items)), renderer, float("inf")).describe(items)
+    described_now = Looks(Appearance(len(items)), engine_renderer(made), float("inf")).describe(items)
     assert not described_now.left
     return described_now.looks
-
-
-def rendered(artifacts: Sequence[Artifact]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], float]:
-    """(judged, described, seconds taken) of the catalogue."""
-    started = time.perf_counter()
-    made = engine()
-    return judged(made, artifacts), described(made, artifacts), time.perf_counter() - started

@@ -231,11 +231,8 @@ class Settings(BaseModel):
         description="a key's recommender is refitted in the background at most this often once new "
         "feedback came in (Recommend with refresh refits at once)",
     )
-    recommend_looks_seconds: float = Field(
-        4.0, ge=0.0, le=600.0,
-        description="each background fit of a key's recommender renders its artifacts of latent "
-        "generators for about this long to describe what they look like (the rest at later fits; 0: off)",
-    )
+    recommend_looks_seconds: float = Field(4.0, ge=0.0, le=600.0, description="each background fit of a "
+        "key's recommender renders its latent artifacts this long to learn their looks (rest later; 0: off)")
     feedback_max_events_per_key: int = Field(
         1_000_000, ge=0,
         description="events one API key may keep over all its users (0: no limit); past it its new "

@@ -40,7 +40,7 @@ from .request import (
     media_provenance,
     shared_provenance,
 )
-from .steering import Steerer
+from .steering import Steerer, models_served
 from .validation import (
     check_format_and_seed,
     check_input_count,
@@ -134,10 +134,6 @@ class Engine:
     def models_of(self, generator: Generator | Effect) -> list[LoadedModel]:
         return [self.runtime.models[s.name] for s in generator.models if s.name in self.runtime.models]
 
-    def served_models(self, generator: Generator | Effect) -> str:
-        """The models it runs on, with versions and digests: what its renders change with."""
-        return " ".join(f"{m.name}@{m.version}:{m.sha256}" for m in self.models_of(generator))
-
     def available(self, generator: Generator | Effect) -> bool:
         return all(m.ready for m in self.models_of(generator))
 
@@ -210,7 +206,7 @@ class Engine:
                 "parameters.preference", "no feedback store to steer by here: a server keeps one, "
                 "museforge generate --local does not")])
         state = self.state(generator, generator.formats[0], cancel)  # a cancelled call stops rendering
-        served = self.served_models(generator)
+        served = models_served(self.models_of(generator))
         def render(drawn: BaseModel, count: int) -> list[Media]:
             return self.render(generator, drawn, count, state)
 

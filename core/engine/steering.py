@@ -8,16 +8,24 @@ its provenance regenerates the same artifacts without the feedback that chose th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .generator import Generator, Media
 from .latent import Variations
 
+if TYPE_CHECKING:
+    from ..runtime.sessions import LoadedModel
+
 # (params with draws, count) -> the raw media the generator makes of them, parts left out:
 # how a steerer sees what a latent looks like.
 Render = Callable[[Variations, int], list[Media]]
+
+
+def models_served(models: Iterable[LoadedModel]) -> str:
+    """Models with their versions and digests: what a generator's renders change with."""
+    return " ".join(f"{m.name}@{m.version}:{m.sha256}" for m in models)
 
 
 @dataclass(frozen=True)

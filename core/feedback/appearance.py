@@ -87,12 +87,8 @@ class Appearance:
         with self._lock:
             return [i for i, key in enumerate(keys) if key not in self._seen]
 
-    def known(self, generator: Generator, rated: Sequence[Rated], served: str = ""
-              ) -> list[np.ndarray | None]:
-        """What each of ``rated`` looks like, as far as rendered before; None for the rest."""
-        return self.known_keys(self.keys(generator, rated, served))
-
     def known_keys(self, keys: Sequence[Key]) -> list[np.ndarray | None]:
+        """What each of ``keys`` looks like, as far as rendered before; None for the rest."""
         with self._lock:
             return [self._seen.get(key) for key in keys]
 
@@ -102,8 +98,7 @@ class Appearance:
         of parameters, in batches of at most BATCH outputs and BATCH_BYTES). None for one whose
         output has nothing to describe. A render that fails raises; what rendered before it is kept."""
         keys = self.keys(generator, rated, served)
-        with self._lock:
-            missing = [i for i, key in enumerate(keys) if key not in self._seen]
+        missing = self.missing_keys(keys)
         groups: dict[str, list[int]] = {}  # rendering drops preference: one render per parameters
         for i in missing:
             groups.setdefault(keys[i][2], []).append(i)

@@ -24,15 +24,21 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+from pydantic import BaseModel
 
-from ..engine.generator import Cancelled, Generator
+from ..engine.generator import Cancelled, Generator, Media
 from ..engine.latent import Variations, draw_of
-from ..engine.steering import Render
+from ..engine.steering import Render, models_served
 from .appearance import Appearance, Key, affordable, output_bytes
 from .interactions import Item
+from .media_features import HEIGHTS
 from .steering import Rated, parameters_of
+
+if TYPE_CHECKING:
+    from ..engine.catalogue import Engine
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +50,23 @@ MAX_BYTES = 4 << 20  # an artifact whose one output takes more (a 1024 px RGBA t
 QUIET_POLL = 0.05  # seconds between two looks at whether calls are still coming
 QUIET_WAIT = 2.0  # seconds a chunk waits for calls to stop at most
 RETRY_FAILED = 600.0  # seconds before an artifact whose render failed is tried again
-MESH_WIDTH = 14  # media_features.mesh_features: 3 extents, 3 radius figures, 8 heights
+MESH_WIDTH = 6 + HEIGHTS  # media_features.mesh_features: 3 extents, 3 radius figures, the heights
 MEASURES = ("brightness", "contrast", "colour", "edges", "warmth", "coverage", "height", "depth", "girth",
             "roughness")
+
+
+def engine_renderer(engine: Engine, stop: threading.Event | None = None) -> Callable[[str], Renderer | None]:
+    """Renderers of ``engine``'s served latent generators whose models are ready (their renders
+    end when ``stop`` is set)."""
+    def renderer(name: str) -> Renderer | None:
+        found = engine.generators.get(name)
+        if found is None or found.latent_shape is None or not engine.available(found):
+            return None
+
+        def render(params: BaseModel, count: int) -> list[Media]:
+            return engine.render(found, params, count, engine.state(found, found.formats[0], stop))
+        return found, render, models_served(engine.models_of(found))
+    return renderer
 
 
 def measured(vector: np.ndarray) -> np.ndarray:

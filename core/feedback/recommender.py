@@ -123,9 +123,9 @@ class Recommender:
         self.makers = np.array([item.maker for item in self.items], dtype=object)
         self.vocabulary = Vocabulary(self.items, {m: defaults(m) for m in set(self.makers) if m})
         self.looks = LooksTaste(self.items, looks or {})
-        # Set by Recommendations: artifacts whose looks are still to render, the models they were
-        # rendered with (generator -> names and digests), and when a fit last tried for more.
-        self.undescribed, self.looks_served, self.tried = 0, dict[str, str](), 0.0
+        self.undescribed = 0  # set by Recommendations: looks still to render,
+        self.looks_served: dict[str, str] = {}  # the models of each generator's looks,
+        self.tried = 0.0  # and when a fit in the background last tried for more
         self._find_twins()
         # A preset is offered only if its generator takes it as it is now: provenance is the
         # caller's word, and a generator's parameters change between versions.

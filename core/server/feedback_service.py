@@ -22,16 +22,14 @@ from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import json_format
-from pydantic import BaseModel
 
 from ..engine.catalogue import Engine
 from ..engine.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound, ResourceExhausted
-from ..engine.generator import Media
 from ..engine.user_ids import normal_user
 from ..engine.validation import validate_parameters
 from ..feedback.appearance import Appearance
 from ..feedback.interactions import interactions
-from ..feedback.looks import Looks, Renderer
+from ..feedback.looks import Looks, engine_renderer
 from ..feedback.recommendations import Recommendations
 from ..feedback.recommender import Recommender, Scored
 from ..feedback.steering import FeedbackSteerer
@@ -172,18 +170,6 @@ def parameter_defaults(engine: Engine, maker: str) -> Mapping[str, Any]:
         return {}
 
 
-def renderer(engine: Engine, stop: threading.Event, name: str) -> Renderer | None:
-    """A served latent generator whose models are ready, how to render its draws (stopped by
-    ``stop``), and its models."""
-    found = engine.generators.get(name)
-    if found is None or found.latent_shape is None or not engine.available(found):
-        return None
-
-    def render(params: BaseModel, count: int) -> list[Media]:
-        return engine.render(found, params, count, engine.state(found, found.formats[0], stop))
-    return found, render, engine.served_models(found)
-
-
 def appearance_of(engine: Engine) -> Appearance:
     """The steerer's cache of rendered artifacts, shared; one of its own without a steerer."""
     steerer = engine.steerer
@@ -250,7 +236,7 @@ class FeedbackService(fb_grpc.FeedbackServicer):
                                                usable=partial(takes_preset, engine),
                                                defaults=partial(parameter_defaults, engine),
                                                looks=Looks(appearance_of(engine),
-                                                           partial(renderer, engine, stopping), looks_seconds,
+                                                           engine_renderer(engine, stopping), looks_seconds,
                                                            stopping))
 
     def close(self) -> None:

@@ -8,7 +8,6 @@ import io
 import logging
 import time
 from collections.abc import Callable, Iterator
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +21,10 @@ from museforge.engine.catalogue import Engine
 from museforge.engine.generator import Media
 from museforge.engine.latent import Draw, Variations
 from museforge.engine.request import Artifact
+from museforge.engine.steering import models_served
 from museforge.feedback.appearance import Appearance, affordable
 from museforge.feedback.interactions import Item, interactions
-from museforge.feedback.looks import MEASURES, Described, Looks, Renderer
+from museforge.feedback.looks import MEASURES, Described, Looks, Renderer, engine_renderer
 from museforge.feedback.looks_taste import LooksTaste
 from museforge.feedback.recommendations import Recommendations
 from museforge.feedback.recommender import Recommender
@@ -57,14 +57,6 @@ def engine() -> Engine:
     found.settings.plugins = ["image"]
     found.start()
     return found
-
-
-def renderer_of(engine: Engine) -> partial[Renderer | None]:
-    def renderer(made: Engine, name: str) -> Renderer | None:
-        generator = made.generators.get(name)
-        return None if generator is None else (generator, partial(made.render, generator),
-                                               made.served_models(generator))
-    return partial(renderer, engine)
 
 
 def test_a_taste_for_bright_faces_reaches_faces_nobody_rated(served: ServerThread) -> None:
@@ -155,7 +147,7 @@ def test_only_background_fits_render_and_they_go_on_until_all_are_described(engi
         store.record("", f"fan-{i % 5}", fb.FEEDBACK_KIND_THUMBS, ref["sha256"],
                      {"artifact": ref, "thumb": "THUMB_UP" if i % 3 else "THUMB_DOWN"})
     # One chunk of 8 per background fit, into a cache of 4: what a fit learnt goes on in the model.
-    looks = Looks(Appearance(4), renderer_of(engine), 1e-6)
+    looks = Looks(Appearance(4), engine_renderer(engine), 1e-6)
     recommendations = Recommendations(store, lambda: ["image.tiles"], refit_seconds=1.0, looks=looks)
     try:
         first = recommendations.model("", refresh=True)
@@ -177,13 +169,13 @@ def test_only_background_fits_render_and_they_go_on_until_all_are_described(engi
 
 def test_no_time_for_looks_means_no_rendering(engine: Engine) -> None:
     items = [Item(f"{i:064x}", "image.tiles", "", "1", i, {"look": "red"}) for i in range(8)]
-    assert Looks(Appearance(), renderer_of(engine), 0.0).describe(items) == Described({}, 0, {})
+    assert Looks(Appearance(), engine_renderer(engine), 0.0).describe(items) == Described({}, 0, {})
 
 
 def counting_renderer(engine: Engine, calls: list[int], fail: str = "") -> Callable[[str], Renderer | None]:
     """The engine's renderer, recording how many outputs each render asks for; ``fail``: a
     generator whose renders raise."""
-    own = renderer_of(engine)
+    own = engine_renderer(engine)
 
     def renderer(name: str) -> Renderer | None:
         found = own(name)
@@ -226,7 +218,8 @@ def test_a_render_that_fails_costs_only_its_own_looks_and_poisons_nothing(
     params = parameters_of(tiles, {"look": "red"})
     assert params is not None
     rated = [Rated(item, params, 0.0, Draw(seed=item.seed)) for item in items[:4]]
-    assert appearance.missing(tiles, rated, engine.served_models(tiles)) == [0, 1, 2, 3]  # steering will try
+    served = models_served(engine.models_of(tiles))
+    assert appearance.missing(tiles, rated, served) == [0, 1, 2, 3]  # steering will try them
 
 
 def test_the_looks_are_those_of_the_artifact_the_provenance_names(engine: Engine) -> None:
@@ -238,7 +231,7 @@ def test_the_looks_are_those_of_the_artifact_the_provenance_names(engine: Engine
         ref = json_format.MessageToDict(artifact_ref(artifact.data, artifact.metadata))
         items.append(Item(ref["sha256"], "image.faces", "", ref["modelVersion"], int(ref["seed"]),
                           ref["parameters"], int(ref.get("index", 0))))
-    found = Looks(Appearance(), renderer_of(engine), 60.0).describe(items).looks
+    found = Looks(Appearance(), engine_renderer(engine), 60.0).describe(items).looks
     for artifact, item in zip(made, items, strict=True):
         grey = np.asarray(Image.open(io.BytesIO(artifact.data)), dtype=np.float64) / 255.0  # faces: L
         assert found[item.sha256][MEASURES.index("brightness")] == pytest.approx(grey.mean(), abs=2e-3)
@@ -293,7 +286,7 @@ def test_renders_wait_for_quiet_but_not_for_ever_and_end_when_the_server_stops(e
 
 def test_looks_carried_from_the_last_fit_are_rendered_again_when_the_models_change(engine: Engine) -> None:
     items = [Item(f"{i:064x}", "image.tiles", "", "1", i, {"look": "ochre"}) for i in range(5)]
-    first = Looks(Appearance(), renderer_of(engine), 60.0).describe(items)
+    first = Looks(Appearance(), engine_renderer(engine), 60.0).describe(items)
     assert len(first.looks) == 5 and set(first.served) == {"image.tiles"}
     calls: list[int] = []
     looks = Looks(Appearance(), counting_renderer(engine, calls), 60.0)
