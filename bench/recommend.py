@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a small world and few calls (a smoke test)")
     args = parser.parse_args(argv)
     if args.quick:
-        args.artifacts, args.users = 200, 80
+        args.artifacts, args.users = 120, 80
         args.latency_artifacts, args.latency_users, args.calls, args.periods = 600, 60, 40, 4
 
     simulated: dict[str, Any] = {"artifacts": args.artifacts, "users": args.users, "seed": args.seed,

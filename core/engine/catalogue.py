@@ -49,6 +49,7 @@ from .validation import (
     validate_parameters,
 )
 from .video_through import OverVideo, over_video, takes_frames, video_encoders
+from .work_count import WorkCount
 
 log = logging.getLogger("museforge.engine")
 
@@ -87,6 +88,7 @@ class Engine:
             )
         )
         self.started = False
+        self.work = WorkCount()  # requests under way: background renders wait for them
         # What answers ``preference`` (the server's feedback store); None: steering is refused.
         self.steerer: Steerer | None = None
 
@@ -210,7 +212,7 @@ class Engine:
         def render(drawn: BaseModel, count: int) -> list[Media]:
             return self.render(generator, drawn, count, state)
 
-        with plugin_code(f"generator {generator.name}", "steering"):  # it renders the plugin's draws
+        with self.work.held(), plugin_code(f"generator {generator.name}", "steering"):  # renders draws
             steered = self.steerer.steer(owner, generator, params, request.seed, request.count, render,
                                          served)
         return replace(request, params=steered.params, steering=steered.note,
@@ -360,20 +362,14 @@ class Engine:
         """Run a prepared request, a generator's or an effect's (blocking; call from a worker thread)."""
         state = self.state(request.declared, request.encoder.name, cancel)
         shared = self.request_provenance(request)
-        yield from drive(state, request, lambda media: media_provenance(shared, media))
+        with self.work.held():
+            yield from drive(state, request, lambda media: media_provenance(shared, media))
 
     def _artifacts(self, request: PreparedRequest) -> list[Artifact]:
         return [e for e in self.run(request) if isinstance(e, Artifact)]
 
-    def apply_effect(
-        self,
-        name: str,
-        parameters: Mapping[str, Any] | None,
-        inputs: Sequence[EffectInput],
-        *,
-        seed: int | None = None,
-        fmt: str = "",
-    ) -> list[Artifact]:
+    def apply_effect(self, name: str, parameters: Mapping[str, Any] | None, inputs: Sequence[EffectInput],
+                     *, seed: int | None = None, fmt: str = "") -> list[Artifact]:
         """Validate and run in the calling thread; the artifacts in order."""
         return self._artifacts(self.prepare_effect(name, parameters, inputs, seed, fmt))
 
@@ -384,7 +380,8 @@ class Engine:
         frames go straight to the video encoder. ``cancel`` set stops it at the next tile."""
         request = self.prepare_effect(name, parameters, inputs, seed)
         state = self.state(request.declared, request.encoder.name, cancel)
-        return [e for e in events(state, request) if isinstance(e, Media) and not e.part]
+        with self.work.held():
+            return [e for e in events(state, request) if isinstance(e, Media) and not e.part]
 
     def generate(
         self,

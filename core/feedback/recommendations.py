@@ -10,8 +10,9 @@
   key's), in any worker process: the store counts every deletion, and a model fitted before
   one is never answered from again.
 - What artifacts look like (looks) is rendered only by fits in the background, a few seconds'
-  worth each: a fit that answers a call uses what is known and starts one at once if any are
-  left; while some are left, the timer refits the key as if new feedback had come in.
+  worth each, once no call nor generation is under way (or a few seconds passed): a fit that
+  answers a call uses what is known and starts one at once if any are left; while some are
+  left, the timer refits the key as if new feedback had come in.
 - One fit per key at a time: callers who need a fit while one runs wait for it and
   check again, rather than fitting twice.
 - At most ``max_owners`` models are kept (the least recently used goes).
@@ -43,10 +44,12 @@ Version = tuple[int, int, int]  # FeedbackStore.version: (kept, newest seq, dele
 class Recommendations:
     def __init__(self, store: FeedbackStore, served: Callable[[], list[str]], refit_seconds: float = 60.0,
                  max_owners: int = MAX_OWNERS, usable: PresetCheck = any_preset,
-                 defaults: DefaultsOf = no_defaults, looks: Looks | None = None) -> None:
+                 defaults: DefaultsOf = no_defaults, looks: Looks | None = None,
+                 working: Callable[[], bool] = lambda: False) -> None:
         self.store = store
         self.looks = looks
         self._last_call = 0.0  # time.monotonic() of the newest call for a model
+        self._working = working  # whether the server is generating (renders wait for that too)
         if looks is not None:
             looks.busy = self.busy
         self.served = served
@@ -79,8 +82,9 @@ class Recommendations:
             self._models.pop(owner, None)
 
     def busy(self) -> bool:
-        """Whether a call came in the last QUIET seconds (background renders wait for quiet)."""
-        return time.monotonic() - self._last_call < QUIET
+        """Whether a call came in the last QUIET seconds or a generation is under way (background
+        renders wait for quiet)."""
+        return time.monotonic() - self._last_call < QUIET or self._working()
 
     def model(self, owner: str, refresh: bool = False) -> Recommender:
         """The owner's model; call from a worker thread (a first fit or a refresh runs here)."""

@@ -237,7 +237,8 @@ class FeedbackService(fb_grpc.FeedbackServicer):
                                                defaults=partial(parameter_defaults, engine),
                                                looks=Looks(appearance_of(engine),
                                                            engine_renderer(engine, stopping), looks_seconds,
-                                                           stopping))
+                                                           stopping),
+                                               working=engine.work.busy)
 
     def close(self) -> None:
         self.recommendations.close()

@@ -297,3 +297,33 @@ def test_looks_carried_from_the_last_fit_are_rendered_again_when_the_models_chan
     call = looks.describe(items, first.looks, render=False, known_served=first.served)
     assert call.left == 0 and call.looks.keys() == first.looks.keys()
     assert looks.describe(items, {}, render=False).left == 5  # a call's fit renders nothing
+
+
+def test_renders_wait_while_the_server_generates(served: ServerThread, engine: Engine) -> None:
+    assert served.running is not None and served.running.feedback is not None
+    recommendations = served.running.feedback.recommendations
+    time.sleep(0.3)  # past any Recommend call of an earlier test
+    assert not recommendations.busy()
+    with Client(served.address) as client:
+        stream = client.stream_generate("image.faces", {"size": 128}, seed=4, count=16)
+        assert next(iter(stream)).HasField("seed")  # sent just before the run starts
+        waited = time.monotonic() + 10
+        while not recommendations.busy() and time.monotonic() < waited:
+            time.sleep(0.001)
+        assert recommendations.busy()
+        assert sum(event.HasField("artifact") for event in stream) == 16
+    assert not recommendations.busy()
+    # And the engine counts each kind of work: a request run, an effect applied, a steered draw.
+    running = engine.run(engine.prepare("image.tiles", {}, 1, 2, ""))
+    next(running)
+    assert engine.work.busy()
+    running.close()  # a caller that stops reading ends the count too
+    assert not engine.work.busy()
+    calls: list[int] = []
+    looks = Looks(Appearance(), counting_renderer(engine, calls), 0.3)
+    looks.busy = engine.work.busy
+    items = [Item(f"{i:064x}", "image.tiles", "", "1", i, {"look": "violet"}) for i in range(3)]
+    with engine.work.held():
+        started = time.monotonic()
+        assert len(looks.describe(items).looks) == 3
+        assert time.monotonic() - started >= 0.3  # it waited for the generation, then went on
