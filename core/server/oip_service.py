@@ -271,8 +271,9 @@ class InferenceService(RepositoryMethods, pb_grpc.GRPCInferenceServiceServicer):
             model = self._model(request.model_name, request.model_version)
             (wanted, big, shapes, expand), key = self._admitted(model, request)
             inputs = await self._run(big, self._decoded, model, request, key, shapes)
-            outputs = await self.engine.runtime.infer_async(model.name, inputs, self.executor,
-                                                            checked=True, model=model)
+            with self.engine.work.held():  # background renders of looks wait for it too
+                outputs = await self.engine.runtime.infer_async(model.name, inputs, self.executor,
+                                                                checked=True, model=model)
             selected = {name: outputs[name] for name in wanted}
             for name in expand:  # a per-item scalar output: [B] from the model, [B, 1] as Triton says
                 selected[name] = selected[name][:, np.newaxis]

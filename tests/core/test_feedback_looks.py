@@ -8,8 +8,10 @@ import io
 import logging
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import grpc
 import numpy as np
 import pytest
 from google.protobuf import json_format
@@ -30,6 +32,8 @@ from museforge.feedback.recommendations import Recommendations
 from museforge.feedback.recommender import Recommender
 from museforge.feedback.steering import Rated, parameters_of
 from museforge.feedback.store import FeedbackStore
+from museforge.inference import grpc_service_pb2 as oip
+from museforge.inference import grpc_service_pb2_grpc as oip_grpc
 from museforge.v1 import feedback_pb2 as fb
 from museforge.v1 import museforge_pb2 as pb
 from tests.core.feedback_helpers import fresh_user
@@ -313,7 +317,21 @@ def test_renders_wait_while_the_server_generates(served: ServerThread, engine: E
         assert recommendations.busy()
         assert sum(event.HasField("artifact") for event in stream) == 16
     assert not recommendations.busy()
-    # And the engine counts each kind of work: a request run, an effect applied, a steered draw.
+    # Raw tensors through ModelInfer count too.
+    z, label = np.zeros((64, 100), np.float32), np.zeros(64, np.int64)
+    request = oip.ModelInferRequest(model_name="image.digits", inputs=[
+        oip.ModelInferRequest.InferInputTensor(name="z", datatype="FP32", shape=list(z.shape)),
+        oip.ModelInferRequest.InferInputTensor(name="label", datatype="INT64", shape=list(label.shape))],
+        raw_input_contents=[z.tobytes(), label.tobytes()])
+    with grpc.insecure_channel(served.address) as channel, ThreadPoolExecutor(1) as pool:
+        stub = oip_grpc.GRPCInferenceServiceStub(channel)
+        inferred = pool.submit(lambda: [stub.ModelInfer(request) for _ in range(100)])
+        seen = False
+        while not inferred.done() and not seen:
+            seen = recommendations.busy()
+        assert seen and len(inferred.result()) == 100
+    assert not recommendations.busy()
+    # A run counts until it ends, or until its caller stops reading.
     running = engine.run(engine.prepare("image.tiles", {}, 1, 2, ""))
     next(running)
     assert engine.work.busy()
