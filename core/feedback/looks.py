@@ -117,10 +117,10 @@ class Looks:
         if not render:
             left = sum(1 for item in items if item.generator and item.sha256 not in known)
             return Described(dict(known), left, dict(known_served))
-        served_now = {name: got[2] for name in {item.generator for item in items if item.generator}
-                      if (got := self.renderer(name)) is not None}
+        served_now = {name: self.served(name) for name in {item.generator for item in items} if name}
+        # Looks kept: rendered by the models serving now, or by any of a generator not rendered now.
         kept = {item.sha256 for item in items if item.sha256 in known
-                and known_served.get(item.generator) == served_now.get(item.generator)}
+                and served_now.get(item.generator) in ("", known_served.get(item.generator))}
         found: dict[str, np.ndarray] = {sha: known[sha] for sha in kept}
         plans = []  # per generator: what to render, and how to read back what is known
         for name, sized in self._latent([item for item in items if item.sha256 not in kept]).items():
@@ -148,7 +148,19 @@ class Looks:
             for r, vector in zip(rated, self.appearance.known_keys(keys), strict=True):
                 if vector is not None and r.item.sha256 not in found:
                     found[r.item.sha256] = measured(vector)
-        return Described(found, left, served_now)
+        return Described(found, left, {name: now or known_served.get(name, "")  # theirs when it is not now
+                                       for name, now in served_now.items()})
+
+    def served(self, name: str) -> str:
+        """The models ``name``'s renders are made with now ("": it is not rendered here now)."""
+        got = self.renderer(name)
+        return got[2] if got is not None else ""
+
+    def changed(self, served: Mapping[str, str]) -> bool:
+        """Whether a generator of ``served`` (a fit's ``Described.served``) is rendered by other
+        models now: loaded since, or reloaded. One not rendered now changes nothing (its looks stay)."""
+        return self.seconds > 0 and any((now := self.served(name)) and now != was
+                                        for name, was in served.items())
 
     def _quiet(self, deadline: float) -> bool:
         """Waits while calls are being answered (they come first: a render holds the cores), up to

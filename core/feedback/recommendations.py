@@ -12,7 +12,8 @@
 - What artifacts look like (looks) is rendered only by fits in the background, a few seconds'
   worth each, once no call nor generation is under way (or a few seconds passed): a fit that
   answers a call uses what is known and starts one at once if any are left; while some are
-  left, the timer refits the key as if new feedback had come in.
+  left, the timer refits the key as if new feedback had come in; so it does when a generator's
+  models were loaded or reloaded since the looks were rendered.
 - One fit per key at a time: callers who need a fit while one runs wait for it and
   check again, rather than fitting twice.
 - At most ``max_owners`` models are kept (the least recently used goes).
@@ -146,7 +147,8 @@ class Recommendations:
         version, held = self.store.version(owner), self._held(owner)
         found = interactions(self._events(owner))
         described = self._looks(found, held, version, render=True)
-        if held is not None and held[1] == version and len(described.looks) <= held[0].looks.described:
+        if held is not None and held[1] == version and len(described.looks) <= held[0].looks.described \
+                and described.served == held[0].looks_served:
             held[0].undescribed, held[0].tried = described.left, time.time()
             return None, version, found, held
         return described, version, found, held
@@ -193,11 +195,12 @@ class Recommendations:
     def _schedule(self) -> None:
         while not self._stop.wait(self.refit_seconds):
             with self._lock:
-                held = [(owner, model.undescribed, version)
+                held = [(owner, model.undescribed, version, model.looks_served)
                         for owner, (model, version) in self._models.items()]
-            for owner, undescribed, version in held:
+            for owner, undescribed, version, served in held:
                 try:
-                    if undescribed or self.store.version(owner) != version:
+                    if undescribed or self.store.version(owner) != version or \
+                            (self.looks is not None and self.looks.changed(served)):
                         self._refit_later(owner)
                 except Exception as exc:  # a locked or closing store: try again next round
                     log.debug("recommender schedule skipped %s: %s", owner, exc)

@@ -345,3 +345,48 @@ def test_renders_wait_while_the_server_generates(served: ServerThread, engine: E
         started = time.monotonic()
         assert len(looks.describe(items).looks) == 3
         assert time.monotonic() - started >= 0.3  # it waited for the generation, then went on
+
+
+def test_models_loaded_or_reloaded_later_get_their_looks_without_new_feedback(engine: Engine,
+                                                                            tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path / "feedback.sqlite3")
+    for i in range(6):
+        ref = {"sha256": f"{i:064x}", "generator": "image.tiles", "modelVersion": "1", "seed": str(70 + i),
+               "parameters": {"look": "ochre"}}
+        store.record("", f"fan-{i % 2}", fb.FEEDBACK_KIND_THUMBS, ref["sha256"],
+                     {"artifact": ref, "thumb": "THUMB_UP"})
+    own = engine_renderer(engine)
+    models = {"now": "loading"}  # what the tiles are served by: none yet, then a version, then another
+
+    def renderer(name: str) -> Renderer | None:
+        found = own(name)
+        if found is None or models["now"] == "loading":
+            return None
+        return found[0], found[1], f"{found[2]} {models['now']}"
+    recommendations = Recommendations(store, lambda: ["image.tiles"], refit_seconds=0.2,
+                                      looks=Looks(Appearance(), renderer, 60.0))
+
+    def settled(check: Callable[[Recommender], bool]) -> Recommender:
+        deadline = time.monotonic() + 60
+        while not check(model := recommendations.model("")):
+            assert time.monotonic() < deadline, f"still {model.looks.described} looks, {model.looks_served}"
+            time.sleep(0.3)
+        return model
+    try:
+        first = recommendations.model("", refresh=True)
+        recommendations.idle()
+        time.sleep(1.0)  # the timer ran: with no models, nothing to describe and no refits
+        assert recommendations.model("").looks.described == 0 and recommendations.model("").undescribed == 0
+        models["now"] = "v1"  # the tiles' model finished loading: no new feedback, yet described
+        loaded = settled(lambda m: m.looks.described == 6)
+        assert loaded is not first and loaded.looks_served["image.tiles"].endswith(" v1")
+        models["now"] = "v2"  # reloaded: rendered again by the new version
+        reloaded = settled(lambda m: m.looks_served["image.tiles"].endswith(" v2"))
+        assert reloaded.looks.described == 6
+        models["now"] = "loading"  # unloaded: the looks stay, and nothing is refitted for it
+        time.sleep(1.0)
+        recommendations.idle()
+        assert recommendations.model("") is reloaded
+    finally:
+        recommendations.close()
+        store.close()
