@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator as Run
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -358,7 +359,7 @@ class Engine:
 
     def run(
         self, request: PreparedRequest, cancel: threading.Event | None = None
-    ) -> Iterator[Progress | Artifact | Chunk]:
+    ) -> Run[Progress | Artifact | Chunk, None, None]:
         """Run a prepared request, a generator's or an effect's (blocking; call from a worker thread)."""
         state = self.state(request.declared, request.encoder.name, cancel)
         shared = self.request_provenance(request)

@@ -148,7 +148,10 @@ class Looks:
             for r, vector in zip(rated, self.appearance.known_keys(keys), strict=True):
                 if vector is not None and r.item.sha256 not in found:
                     found[r.item.sha256] = measured(vector)
-        return Described(found, left, {name: now or known_served.get(name, "")  # theirs when it is not now
+        # A generator not rendered now keeps the models its looks were rendered with while it has
+        # no item left to describe; with one, "" makes it change (and be refitted) once it is back.
+        waiting = {item.generator for item in items if item.sha256 not in found}
+        return Described(found, left, {name: now or ("" if name in waiting else known_served.get(name, ""))
                                        for name, now in served_now.items()})
 
     def served(self, name: str) -> str:

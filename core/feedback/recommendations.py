@@ -148,8 +148,9 @@ class Recommendations:
         found = interactions(self._events(owner))
         described = self._looks(found, held, version, render=True)
         if held is not None and held[1] == version and len(described.looks) <= held[0].looks.described \
-                and described.served == held[0].looks_served:
+                and _rendered(described.served) == _rendered(held[0].looks_served):
             held[0].undescribed, held[0].tried = described.left, time.time()
+            held[0].looks_served = described.served  # differs in generators not rendered now only
             return None, version, found, held
         return described, version, found, held
 
@@ -204,3 +205,8 @@ class Recommendations:
                         self._refit_later(owner)
                 except Exception as exc:  # a locked or closing store: try again next round
                     log.debug("recommender schedule skipped %s: %s", owner, exc)
+
+
+def _rendered(served: dict[str, str]) -> dict[str, str]:
+    """The generators rendered by some models (a generator with none, "", tells a fit nothing new)."""
+    return {name: models for name, models in served.items() if models}

@@ -12,6 +12,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import closing
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -174,7 +175,8 @@ def _run_step(
             found[0] = found[0] or picture.source
             keep = found[0] if last else lossless(found[0])
             prepared = replace(prepared, inputs=(replace(picture, source=keep),))
-        return [e for e in engine.run(prepared, cancel) if isinstance(e, Artifact)]
+        with closing(engine.run(prepared, cancel)) as run:  # ended here even when a step fails
+            return [e for e in run if isinstance(e, Artifact)]
 
     return retry_overloaded(once, step.effect, cancel) or [], found[0]
 

@@ -7,7 +7,7 @@ import json
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Generic, TypeVar
@@ -306,7 +306,8 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
     def _collected(self, request: Request, owner: str, cancel: threading.Event) -> Collected:
         prepared = self._prepare(request, owner, cancel)
         room = self.engine.settings.max_message_bytes - REPLY_OVERHEAD
-        return prepared.seed, _collect(self.engine.run(prepared, cancel), cancel, room, prepared)
+        with closing(self.engine.run(prepared, cancel)) as run:  # a run left early ends now, not at GC
+            return prepared.seed, _collect(run, cancel, room, prepared)
 
     async def _unary(self, route: Route[Reply, Any], request: Request,
                      context: grpc.aio.ServicerContext[Any, Any]) -> Reply:
@@ -350,10 +351,11 @@ class MuseforgeService(pb_grpc.MuseforgeServicer):
         prepared = self._prepare(request, owner, cancel)
         yield _Seed(prepared.seed)
         room = self.engine.settings.max_message_bytes - REPLY_OVERHEAD
-        for event in self.engine.run(prepared, cancel):
-            if isinstance(event, Artifact) and len(event.data) > room:
-                raise too_big_a_reply(prepared, room)
-            yield event
+        with closing(self.engine.run(prepared, cancel)) as run:
+            for event in run:
+                if isinstance(event, Artifact) and len(event.data) > room:
+                    raise too_big_a_reply(prepared, room)
+                yield event
 
     async def Generate(
         self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext[Any, Any]

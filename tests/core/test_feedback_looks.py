@@ -309,13 +309,13 @@ def test_renders_wait_while_the_server_generates(served: ServerThread, engine: E
     time.sleep(0.3)  # past any Recommend call of an earlier test
     assert not recommendations.busy()
     with Client(served.address) as client:
-        stream = client.stream_generate("image.faces", {"size": 128}, seed=4, count=16)
+        stream = client.stream_generate("image.faces", {"size": 128}, seed=4, count=64)  # ~0.1 s
         assert next(iter(stream)).HasField("seed")  # sent just before the run starts
         waited = time.monotonic() + 10
         while not recommendations.busy() and time.monotonic() < waited:
             time.sleep(0.001)
         assert recommendations.busy()
-        assert sum(event.HasField("artifact") for event in stream) == 16
+        assert sum(event.HasField("artifact") for event in stream) == 64
     assert not recommendations.busy()
     # Raw tensors through ModelInfer count too.
     z, label = np.zeros((64, 100), np.float32), np.zeros(64, np.int64)
@@ -329,6 +329,7 @@ def test_renders_wait_while_the_server_generates(served: ServerThread, engine: E
         seen = False
         while not inferred.done() and not seen:
             seen = recommendations.busy()
+            time.sleep(0)  # the server's threads get the interpreter too
         assert seen and len(inferred.result()) == 100
     assert not recommendations.busy()
     # A run counts until it ends, or until its caller stops reading.
@@ -350,11 +351,14 @@ def test_renders_wait_while_the_server_generates(served: ServerThread, engine: E
 def test_models_loaded_or_reloaded_later_get_their_looks_without_new_feedback(engine: Engine,
                                                                             tmp_path: Path) -> None:
     store = FeedbackStore(tmp_path / "feedback.sqlite3")
-    for i in range(6):
+
+    def rate(i: int) -> None:
         ref = {"sha256": f"{i:064x}", "generator": "image.tiles", "modelVersion": "1", "seed": str(70 + i),
                "parameters": {"look": "ochre"}}
         store.record("", f"fan-{i % 2}", fb.FEEDBACK_KIND_THUMBS, ref["sha256"],
                      {"artifact": ref, "thumb": "THUMB_UP"})
+    for i in range(6):
+        rate(i)
     own = engine_renderer(engine)
     models = {"now": "loading"}  # what the tiles are served by: none yet, then a version, then another
 
@@ -387,6 +391,11 @@ def test_models_loaded_or_reloaded_later_get_their_looks_without_new_feedback(en
         time.sleep(1.0)
         recommendations.idle()
         assert recommendations.model("") is reloaded
+        rate(6)  # rated while unloaded: undescribed until the same models are back
+        waiting = settled(lambda m: m.looks.described == 6 and len(m.items) == 7)
+        models["now"] = "v2"
+        back = settled(lambda m: m.looks.described == 7)
+        assert waiting is not back and back.looks_served["image.tiles"].endswith(" v2")
     finally:
         recommendations.close()
         store.close()
