@@ -88,6 +88,7 @@ class Described:
     looks: dict[str, np.ndarray]
     left: int
     served: dict[str, str]
+    retry_at: float = 0.0  # time.monotonic() when an artifact whose render failed may be tried again
 
 
 class Looks:
@@ -152,7 +153,8 @@ class Looks:
         # no item left to describe; with one, "" makes it change (and be refitted) once it is back.
         waiting = {item.generator for item in items if item.sha256 not in found}
         return Described(found, left, {name: now or ("" if name in waiting else known_served.get(name, ""))
-                                       for name, now in served_now.items()})
+                                       for name, now in served_now.items()},
+                         self._retry_at([key for plan in plans for key in plan[4]]))
 
     def served(self, name: str) -> str:
         """The models ``name``'s renders are made with now ("": it is not rendered here now)."""
@@ -207,6 +209,12 @@ class Looks:
             for key in [k for k, when in self._failed.items() if now - when >= RETRY_FAILED]:
                 del self._failed[key]
             return [i for i, key in enumerate(keys) if key not in self._failed]
+
+    def _retry_at(self, keys: Sequence[Key]) -> float:
+        """When the first of ``keys`` that failed to render may be tried again (0: none failed)."""
+        with self._lock:
+            failed = [when for key in keys if (when := self._failed.get(key)) is not None]
+        return min(failed) + RETRY_FAILED if failed else 0.0
 
     def _render(self, generator: Generator, rated: Sequence[Rated], render: Render, served: str,
                 found: dict[str, np.ndarray]) -> int:

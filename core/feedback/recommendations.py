@@ -13,7 +13,8 @@
   worth each, once no call nor generation is under way (or a few seconds passed): a fit that
   answers a call uses what is known and starts one at once if any are left; while some are
   left, the timer refits the key as if new feedback had come in; so it does when a generator's
-  models were loaded or reloaded since the looks were rendered.
+  models were loaded or reloaded since the looks were rendered, and when a render that failed
+  is due to be tried again.
 - One fit per key at a time: callers who need a fit while one runs wait for it and
   check again, rather than fitting twice.
 - At most ``max_owners`` models are kept (the least recently used goes).
@@ -61,6 +62,7 @@ class Recommendations:
         self._models: OrderedDict[str, tuple[Recommender, Version]] = OrderedDict()
         self._owner_locks: dict[str, threading.Lock] = {}
         self._refitting: set[str] = set()
+        self._retry_at: dict[str, float] = {}  # owner -> when a failed render of theirs is due again
         self._lock = threading.Lock()
         self._fitter = ThreadPoolExecutor(1, thread_name_prefix="museforge-recommend")
         self._stop = threading.Event()
@@ -135,6 +137,7 @@ class Recommendations:
                 while len(self._models) > self.max_owners:
                     gone, _ = self._models.popitem(last=False)
                     self._owner_locks.pop(gone, None)
+                    self._retry_at.pop(gone, None)
         if described.left and not render:  # the looks left are rendered in the background, from now
             self._refit_later(owner)
         return model
@@ -147,6 +150,11 @@ class Recommendations:
         version, held = self.store.version(owner), self._held(owner)
         found = interactions(self._events(owner))
         described = self._looks(found, held, version, render=True)
+        with self._lock:
+            if described.retry_at:
+                self._retry_at[owner] = described.retry_at
+            else:
+                self._retry_at.pop(owner, None)
         if held is not None and held[1] == version and len(described.looks) <= held[0].looks.described \
                 and _rendered(described.served) == _rendered(held[0].looks_served):
             held[0].undescribed, held[0].tried = described.left, time.time()
@@ -198,9 +206,10 @@ class Recommendations:
             with self._lock:
                 held = [(owner, model.undescribed, version, model.looks_served)
                         for owner, (model, version) in self._models.items()]
+                due = {owner for owner, when in self._retry_at.items() if when <= time.monotonic()}
             for owner, undescribed, version, served in held:
                 try:
-                    if undescribed or self.store.version(owner) != version or \
+                    if undescribed or owner in due or self.store.version(owner) != version or \
                             (self.looks is not None and self.looks.changed(served)):
                         self._refit_later(owner)
                 except Exception as exc:  # a locked or closing store: try again next round

@@ -24,6 +24,7 @@ from museforge.engine.generator import Media
 from museforge.engine.latent import Draw, Variations
 from museforge.engine.request import Artifact
 from museforge.engine.steering import models_served
+from museforge.feedback import looks as looks_module
 from museforge.feedback.appearance import Appearance, affordable
 from museforge.feedback.interactions import Item, interactions
 from museforge.feedback.looks import MEASURES, Described, Looks, Renderer, engine_renderer
@@ -396,6 +397,43 @@ def test_models_loaded_or_reloaded_later_get_their_looks_without_new_feedback(en
         models["now"] = "v2"
         back = settled(lambda m: m.looks.described == 7)
         assert waiting is not back and back.looks_served["image.tiles"].endswith(" v2")
+    finally:
+        recommendations.close()
+        store.close()
+
+
+def test_a_render_that_failed_is_tried_again_when_due_without_new_feedback(
+        engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(looks_module, "RETRY_FAILED", 0.5)
+    store = FeedbackStore(tmp_path / "feedback.sqlite3")
+    for i in range(5):
+        ref = {"sha256": f"{i:064x}", "generator": "image.tiles", "modelVersion": "1", "seed": str(90 + i),
+               "parameters": {"look": "teal"}}
+        store.record("", "fan", fb.FEEDBACK_KIND_THUMBS, ref["sha256"],
+                     {"artifact": ref, "thumb": "THUMB_UP"})
+    broken = {"now": True}
+    calls: list[int] = []
+    failing, working = counting_renderer(engine, calls, fail="image.tiles"), engine_renderer(engine)
+
+    def renderer(name: str) -> Renderer | None:
+        return failing(name) if broken["now"] else working(name)
+    recommendations = Recommendations(store, lambda: ["image.tiles"], refit_seconds=0.2,
+                                      looks=Looks(Appearance(), renderer, 60.0))
+    try:
+        recommendations.model("", refresh=True)
+        deadline = time.monotonic() + 60
+        while len(calls) < 6:  # the chunk of 5, then each alone: all failed, none left to render
+            assert time.monotonic() < deadline, calls
+            time.sleep(0.1)
+        recommendations.idle()
+        assert recommendations.model("").looks.described == 0
+        broken["now"] = False  # the fault passed: once due, tried again with no new event
+        while (model := recommendations.model("")).looks.described < 5:
+            assert time.monotonic() < deadline, model.looks.described
+            time.sleep(0.3)
+        time.sleep(1.0)
+        recommendations.idle()
+        assert recommendations.model("") is model  # nothing failed any more: no more refits
     finally:
         recommendations.close()
         store.close()
