@@ -22,7 +22,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -118,16 +118,18 @@ class Looks:
         if not render:
             left = sum(1 for item in items if item.generator and item.sha256 not in known)
             return Described(dict(known), left, dict(known_served))
-        served_now = {name: self.served(name) for name in {item.generator for item in items} if name}
+        # Each generator's renderer, looked up once per fit: the models it serves may change meanwhile.
+        renderers = {name: self.renderer(name) for name in {item.generator for item in items} if name}
+        served_now = {name: got[2] if got is not None else "" for name, got in renderers.items()}
         # Looks kept: rendered by the models serving now, or by any of a generator not rendered now.
         kept = {item.sha256 for item in items if item.sha256 in known
                 and served_now.get(item.generator) in ("", known_served.get(item.generator))}
         found: dict[str, np.ndarray] = {sha: known[sha] for sha in kept}
         plans = []  # per generator: what to render, and how to read back what is known
-        for name, sized in self._latent([item for item in items if item.sha256 not in kept]).items():
-            renderer = self.renderer(name)
-            if renderer is None:
-                continue
+        unknown = [item for item in items if item.sha256 not in kept]
+        for name, sized in self._latent(unknown, renderers).items():
+            renderer = renderers[name]
+            assert renderer is not None  # _latent keeps the generators rendered here only
             generator, make, served = renderer
             rated = [r for r, _ in sized]
             keys = self.appearance.keys(generator, rated, served)
@@ -154,7 +156,7 @@ class Looks:
         waiting = {item.generator for item in items if item.sha256 not in found}
         return Described(found, left, {name: now or ("" if name in waiting else known_served.get(name, ""))
                                        for name, now in served_now.items()},
-                         self._retry_at([key for plan in plans for key in plan[4]]))
+                         self._retry_at(plan[4] for plan in plans))
 
     def served(self, name: str) -> str:
         """The models ``name``'s renders are made with now ("": it is not rendered here now)."""
@@ -176,7 +178,8 @@ class Looks:
             time.sleep(QUIET_POLL)
         return not self.stop.is_set()
 
-    def _latent(self, items: Sequence[Item]) -> dict[str, list[tuple[Rated, int]]]:
+    def _latent(self, items: Sequence[Item], renderers: Mapping[str, Renderer | None]
+                ) -> dict[str, list[tuple[Rated, int]]]:
         """The items whose provenance names an affordable latent of a generator served here, by
         generator, each with the raw bytes of its output."""
         found: dict[str, list[tuple[Rated, int]]] = {}
@@ -186,7 +189,7 @@ class Looks:
             if not item.generator:
                 continue
             if item.generator not in generators:
-                served = self.renderer(item.generator)
+                served = renderers.get(item.generator)
                 generators[item.generator] = served[0] if served and served[0].latent_shape else None
             generator = generators[item.generator]
             key = (item.generator, json.dumps(item.parameters, sort_keys=True, default=str))
@@ -210,10 +213,13 @@ class Looks:
                 del self._failed[key]
             return [i for i, key in enumerate(keys) if key not in self._failed]
 
-    def _retry_at(self, keys: Sequence[Key]) -> float:
-        """When the first of ``keys`` that failed to render may be tried again (0: none failed)."""
+    def _retry_at(self, keys: Iterable[Sequence[Key]]) -> float:
+        """When the first of ``keys`` (per generator) that failed to render may be tried again (0:
+        none failed)."""
         with self._lock:
-            failed = [when for key in keys if (when := self._failed.get(key)) is not None]
+            if not self._failed:  # the usual case: no pass over a big key's artifacts
+                return 0.0
+            failed = [when for part in keys for key in part if (when := self._failed.get(key)) is not None]
         return min(failed) + RETRY_FAILED if failed else 0.0
 
     def _render(self, generator: Generator, rated: Sequence[Rated], render: Render, served: str,
